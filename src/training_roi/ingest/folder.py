@@ -1,0 +1,199 @@
+"""Ingesting a data folder: every source of the contract that is present, into the warehouse.
+
+Each source is read completely before anything of it is written, so a file that cannot be read
+stops only its own source and leaves what the warehouse already holds untouched. The result is an
+:class:`IngestInfo`: per source, rows read, loaded and quarantined, which prints for people and
+serialises for machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from ibis.backends import BaseBackend
+
+from training_roi.errors import MappingError, SourceError, TrainingRoiError
+from training_roi.ingest.batch import Batch, QuarantineRow
+from training_roi.ingest.mapping import Mapping
+from training_roi.ingest.sources import SOURCES, read_source, source_files
+from training_roi.warehouse.connection import ensure_tables
+from training_roi.warehouse.load import load_batch, refresh_voided, replace_quarantine
+
+__all__ = ["IngestInfo", "SourceResult", "ingest_folder"]
+
+XAPI_FILES = ("lms/**/*.jsonl", "lms/**/*.json")
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class SourceResult:
+    """The account of one source in one ingest."""
+
+    source: str
+    table: str
+    files: int = 0
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0
+    new: int = 0
+    replaced: int = 0
+    status: str = "ok"
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestInfo:
+    """What an ingest did, per source; ``ok`` is false when a source was refused."""
+
+    data_dir: str
+    run_id: str
+    sources: list[SourceResult]
+    voided_statements: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Every source present was read."""
+        return all(s.status == "ok" for s in self.sources)
+
+    def asdict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        return {**asdict(self), "ok": self.ok}
+
+    def __str__(self) -> str:
+        lines = [f"ingest of {self.data_dir} (run {self.run_id[:12]})"]
+        for s in self.sources:
+            lines.append(
+                f"  {s.source:<20} read {s.rows_read:>10,}  loaded {s.rows_loaded:>10,}  "
+                f"quarantined {s.rows_quarantined:>7,}  duplicates {s.rows_duplicate:>6,}  {s.status}"
+            )
+        return "\n".join(lines)
+
+
+def _run_id(files: list[tuple[Path, str]]) -> str:
+    """A stable fingerprint of the files read: names, sizes and their first and last 64 KiB."""
+    h = hashlib.sha256()
+    for path, rel in sorted(files, key=lambda f: f[1]):
+        size = path.stat().st_size
+        h.update(f"{rel}\0{size}\0".encode())
+        with path.open("rb") as fh:
+            h.update(fh.read(65536))
+            if size > 65536:
+                fh.seek(max(size - 65536, 65536))
+                h.update(fh.read())
+    return h.hexdigest()
+
+
+def _xapi_files(data_dir: Path, mapping: Mapping | None) -> list[tuple[Path, str]]:
+    smap = mapping.sources.get("xapi") if mapping else None
+    patterns = smap.file if smap and smap.file else list(XAPI_FILES)
+    found = {p.relative_to(data_dir).as_posix(): p for pat in patterns for p in data_dir.glob(pat) if p.is_file()}
+    return [(p, rel) for rel, p in sorted(found.items())]
+
+
+def ingest_folder(
+    data_dir: Path | str,
+    con: BaseBackend,
+    *,
+    mapping: Mapping | None = None,
+    progress: Progress | None = None,
+) -> IngestInfo:
+    """Read every source present in ``data_dir`` and load it into the warehouse ``con``.
+
+    Raises
+    ------
+    SourceError
+        ``data_dir`` does not exist or holds no source at all.
+    MappingError
+        The mapping names a source the product does not know.
+    """
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise SourceError(str(root), "is not a folder")
+    if mapping:
+        unknown = sorted(set(mapping.sources) - set(SOURCES) - {"xapi"})
+        if unknown:
+            raise MappingError(
+                f"mapping {mapping.path}: sources {', '.join(unknown)} unknown; "
+                f"known: {', '.join([*SOURCES, 'xapi'])}"
+            )
+    plan: list[tuple[str, list[tuple[Path, str]]]] = [
+        (name, source_files(spec, root, mapping)) for name, spec in SOURCES.items()
+    ]
+    plan.append(("xapi", _xapi_files(root, mapping)))
+    plan = [(name, files) for name, files in plan if files]
+    if not plan:
+        raise SourceError(
+            str(root),
+            "holds none of the contract's files (crm/*.csv, lms/*.jsonl, lms/learners.csv, "
+            "lms/completions.csv, surveys.csv, costs.csv): see DATA_CONTRACT or pass --mapping",
+        )
+    ensure_tables(con)
+    all_files = [f for _, files in plan for f in files]
+    run_id = _run_id(all_files)
+    results: list[SourceResult] = []
+    for step, (name, files) in enumerate(plan):
+        if progress:
+            progress(name, step, len(plan))
+        results.append(_ingest_source(con, name, files, mapping))
+    info = IngestInfo(str(root), run_id, results)
+    if any(r.source == "xapi" and r.status == "ok" for r in results):
+        if progress:
+            progress("voiding", len(plan), len(plan) + 1)
+        info.voided_statements = refresh_voided(con)
+    _record_run(con, info)
+    return info
+
+
+def _ingest_source(con: BaseBackend, name: str, files: list[tuple[Path, str]],
+                   mapping: Mapping | None) -> SourceResult:
+    table_name = "lms_statement" if name == "xapi" else SOURCES[name].table
+    result = SourceResult(name, table_name, files=len(files))
+    rels = [rel for _, rel in files]
+    try:
+        batch = _read(name, files, mapping)
+    except TrainingRoiError as exc:
+        result.status = f"refused: {exc}"
+        file = exc.file if isinstance(exc, SourceError) else (mapping.path if mapping else "")
+        column = exc.column if isinstance(exc, SourceError) else None
+        replace_quarantine(con, name, [file], [
+            QuarantineRow(name, file, 0, column or "", f"source refused: {exc}", "")
+        ])
+        return result
+    replace = rels if name != "xapi" and SOURCES[name].replace_by_file else ()
+    counts = load_batch(con, batch, replace_files=replace)
+    replace_quarantine(con, name, rels, batch.quarantine)
+    result.rows_read = batch.rows_read
+    result.rows_loaded = batch.rows_loaded
+    result.rows_quarantined = batch.rows_quarantined
+    result.rows_duplicate = batch.rows_duplicate
+    result.new, result.replaced = counts.new, counts.replaced
+    result.notes = batch.notes
+    return result
+
+
+def _read(name: str, files: list[tuple[Path, str]], mapping: Mapping | None) -> Batch:
+    if name == "xapi":
+        from training_roi.ingest.xapi import read_xapi
+
+        return read_xapi(files)
+    return read_source(SOURCES[name], files, mapping)
+
+
+def _record_run(con: BaseBackend, info: IngestInfo) -> None:
+    rows = pa.table({
+        "run_id": [info.run_id] * len(info.sources),
+        "source": [s.source for s in info.sources],
+        "files": pa.array([s.files for s in info.sources], pa.int64()),
+        "rows_read": pa.array([s.rows_read for s in info.sources], pa.int64()),
+        "rows_loaded": pa.array([s.rows_loaded for s in info.sources], pa.int64()),
+        "rows_quarantined": pa.array([s.rows_quarantined for s in info.sources], pa.int64()),
+        "status": [s.status for s in info.sources],
+    })
+    load_batch(con, Batch("ingest_run", "ingest_run", rows, len(info.sources), len(info.sources)))

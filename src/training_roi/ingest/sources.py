@@ -1,0 +1,427 @@
+"""The contract's delimited sources: which file, which fields, which canonical table.
+
+Each :class:`SourceSpec` names a source the way users know it (the Salesforce object, or the
+LMS report), the contract's column for every field it uses, the field's kind, and whether the
+product can do without it. :func:`read_source` reads a source's files, through a column mapping
+when one is given, into a :class:`~training_roi.ingest.batch.Batch` for the canonical table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import polars as pl
+
+from training_roi.errors import MappingError, SourceError
+from training_roi.ingest.batch import Batch, QuarantineRow
+from training_roi.ingest.mapping import Mapping, SourceMap
+from training_roi.ingest.tabular import ROW, Conversion, Formats, RawFile, coerce, read_delimited
+from training_roi.warehouse.schema import table
+
+__all__ = ["SOURCES", "FieldSpec", "SourceSpec", "formats_for", "read_source"]
+
+COST_CATEGORIES = (
+    "development", "licensing", "platform", "facilitation", "participant_time", "travel",
+    "administration", "evaluation", "other",
+)
+SURVEY_LEVELS = ("reaction", "application", "estimate")
+SURVEY_ROLES = ("learner", "manager")
+
+Finisher = Callable[[pl.DataFrame, RawFile, str], tuple[pl.DataFrame, list[QuarantineRow]]]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A contract field: its column name in the contract, its canonical column and kind."""
+
+    name: str
+    target: str
+    kind: str = "str"
+    required: bool = False
+    allowed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A delimited source of the contract and the canonical table it fills.
+
+    ``replace_by_file``: the file is a full report without record ids (costs, surveys,
+    completions), so re-reading a file replaces what was loaded from it before.
+    """
+
+    name: str
+    table: str
+    files: tuple[str, ...]
+    fields: tuple[FieldSpec, ...]
+    constants: dict[str, str] = field(default_factory=dict)
+    finish: Finisher | None = None
+    replace_by_file: bool = False
+
+
+def _sha(*parts: pl.Expr) -> pl.Expr:
+    """A stable key from several columns (a SHA-1 of their text, nulls as empty)."""
+    joined = pl.concat_str([p.cast(pl.String).fill_null("") for p in parts], separator="\x1f")
+    return joined.map_batches(
+        lambda s: pl.Series([hashlib.sha1(v.encode()).hexdigest()[:32] for v in s], dtype=pl.String),
+        return_dtype=pl.String,
+    )
+
+
+def _norm_email(col: str) -> pl.Expr:
+    return pl.col(col).str.strip_chars().str.to_lowercase()
+
+
+def _with_email_norm(src: str = "email") -> Finisher:
+    def finish(df: pl.DataFrame, raw: RawFile, source: str) -> tuple[pl.DataFrame, list[QuarantineRow]]:
+        return df.with_columns(_norm_email(src).alias("email_norm")), []
+    return finish
+
+
+def _finish_user(df: pl.DataFrame, raw: RawFile, source: str) -> tuple[pl.DataFrame, list[QuarantineRow]]:
+    full = pl.concat_str([pl.col("first_name"), pl.col("last_name")], separator=" ", ignore_nulls=True)
+    return df.with_columns(
+        _norm_email("email").alias("email_norm"),
+        pl.coalesce(pl.col("name"), pl.when(full != "").then(full)).alias("name"),
+    ), []
+
+
+def _finish_history(df: pl.DataFrame, raw: RawFile, source: str) -> tuple[pl.DataFrame, list[QuarantineRow]]:
+    key = _sha(pl.col("opportunity_id"), pl.col("created_at"), pl.col("stage_name"))
+    return df.with_columns(pl.coalesce(pl.col("history_id"), key).alias("history_id")), []
+
+
+def _finish_member(df: pl.DataFrame, raw: RawFile, source: str) -> tuple[pl.DataFrame, list[QuarantineRow]]:
+    key = _sha(pl.col("campaign_id"), pl.col("contact_id"), pl.col("lead_id"))
+    return df.with_columns(pl.coalesce(pl.col("member_id"), key).alias("member_id")), []
+
+
+def _finish_case(df: pl.DataFrame, raw: RawFile, source: str) -> tuple[pl.DataFrame, list[QuarantineRow]]:
+    custom = [c for c in raw.columns if c.endswith("__c")]
+    if not custom:
+        return df, []
+    extra = raw.frame.select(ROW, *custom)
+    texts = [
+        orjson.dumps({k: v for k, v in zip(custom, row, strict=True) if v not in (None, "")},
+                     option=orjson.OPT_SORT_KEYS).decode()
+        for row in extra.select(custom).iter_rows()
+    ]
+    extra = extra.select(ROW).with_columns(pl.Series("custom_fields", texts, pl.String))
+    return df.drop("custom_fields").join(extra, on=ROW, how="left"), []
+
+
+def _finish_completion(df: pl.DataFrame, raw: RawFile, source: str) -> tuple[pl.DataFrame, list[QuarantineRow]]:
+    df = df.with_columns(_norm_email("email").alias("email_norm"))
+    orphan = df.filter(pl.col("learner_id").is_null() & pl.col("email_norm").is_null())
+    errors = _errors_for(orphan, raw, source, "learner_id",
+                         "neither learner_id nor learner_email is given: the row names no learner")
+    df = df.filter(pl.col("learner_id").is_not_null() | pl.col("email_norm").is_not_null())
+    key = _sha(pl.col("learner_id"), pl.col("email_norm"), pl.col("course_id"), pl.col("enrolled_at"),
+               pl.col("completed_at"))
+    return df.with_columns(key.alias("completion_key")), errors
+
+
+def _finish_survey(df: pl.DataFrame, raw: RawFile, source: str) -> tuple[pl.DataFrame, list[QuarantineRow]]:
+    df = df.with_columns(
+        _norm_email("respondent_email").alias("email_norm"),
+        pl.col("role").fill_null("learner"),
+    )
+    key = _sha(pl.col("email_norm"), pl.col("role"), pl.col("program"), pl.col("level"),
+               pl.col("question"), pl.col("submitted_at"), _occurrence(df.columns))
+    return df.with_columns(key.alias("response_key")), []
+
+
+def _finish_cost(df: pl.DataFrame, raw: RawFile, source: str) -> tuple[pl.DataFrame, list[QuarantineRow]]:
+    key = _sha(pl.lit(raw.rel), pl.col("program"), pl.col("category"), pl.col("amount"), pl.col("date"),
+               pl.col("note"), _occurrence(df.columns))
+    return df.with_columns(key.alias("cost_key")), []
+
+
+def _occurrence(columns: list[str]) -> pl.Expr:
+    """Which copy of an identical line this is: two equal invoices are two costs, not one."""
+    content = [c for c in columns if c not in (ROW, "source_file", "source_line")]
+    return pl.int_range(pl.len()).over(content)
+
+
+def _errors_for(rows: pl.DataFrame, raw: RawFile, source: str, fld: str, reason: str) -> list[QuarantineRow]:
+    if not rows.height:
+        return []
+    lines = set(rows[ROW].to_list())
+    records = raw.frame.filter(pl.col(ROW).is_in(list(lines)))
+    out = []
+    for rec in records.iter_rows(named=True):
+        text = ",".join("" if rec[c] is None else str(rec[c]) for c in raw.columns)
+        out.append(QuarantineRow(source, raw.rel, rec[ROW], fld, reason, text))
+    return out
+
+
+def _f(name: str, target: str, kind: str = "str", *, required: bool = False,
+       allowed: tuple[str, ...] = ()) -> FieldSpec:
+    return FieldSpec(name, target, kind, required, allowed)
+
+
+_DEL = _f("IsDeleted", "is_deleted", "bool")
+
+SOURCES: dict[str, SourceSpec] = {
+    s.name: s
+    for s in (
+        SourceSpec("User", "crm_user", ("crm/User.csv",), (
+            _f("Id", "user_id", "id", required=True), _f("Email", "email", "email"),
+            _f("FirstName", "first_name"), _f("LastName", "last_name"), _f("Name", "name"),
+            _f("IsActive", "is_active", "bool"), _f("UserRoleId", "role_id", "id"),
+            _f("ManagerId", "manager_id", "id"), _f("Department", "department"), _f("Title", "title"),
+            _f("CreatedDate", "created_at", "datetime"),
+        ), finish=_finish_user),
+        SourceSpec("Account", "crm_account", ("crm/Account.csv",), (
+            _f("Id", "account_id", "id", required=True), _f("Name", "name"), _f("Type", "type"),
+            _f("Industry", "industry"), _f("AnnualRevenue", "annual_revenue", "money"),
+            _f("NumberOfEmployees", "employees", "int"), _f("OwnerId", "owner_id", "id"),
+            _f("BillingState", "billing_state"), _f("BillingCountry", "billing_country"),
+            _f("CreatedDate", "created_at", "datetime"), _DEL,
+        )),
+        SourceSpec("Contact", "crm_contact", ("crm/Contact.csv",), (
+            _f("Id", "contact_id", "id", required=True), _f("AccountId", "account_id", "id"),
+            _f("Email", "email", "email"), _f("FirstName", "first_name"), _f("LastName", "last_name"),
+            _f("Title", "title"), _f("CreatedDate", "created_at", "datetime"), _DEL,
+        ), finish=_with_email_norm()),
+        SourceSpec("Opportunity", "crm_opportunity", ("crm/Opportunity.csv",), (
+            _f("Id", "opportunity_id", "id", required=True), _f("AccountId", "account_id", "id"),
+            _f("OwnerId", "owner_id", "id"), _f("Name", "name"),
+            _f("StageName", "stage_name", required=True), _f("Amount", "amount", "money"),
+            _f("CurrencyIsoCode", "currency"), _f("CloseDate", "close_date", "date", required=True),
+            _f("CreatedDate", "created_at", "datetime"), _f("IsClosed", "is_closed", "bool"),
+            _f("IsWon", "is_won", "bool"), _f("Type", "type"), _f("LeadSource", "lead_source"),
+            _f("Probability", "probability", "float"), _DEL,
+        )),
+        SourceSpec("OpportunityHistory", "crm_opportunity_history", ("crm/OpportunityHistory.csv",), (
+            _f("Id", "history_id", "id"), _f("OpportunityId", "opportunity_id", "id", required=True),
+            _f("StageName", "stage_name", required=True), _f("Amount", "amount", "money"),
+            _f("CloseDate", "close_date", "date"), _f("Probability", "probability", "float"),
+            _f("CreatedDate", "created_at", "datetime", required=True), _DEL,
+        ), finish=_finish_history),
+        SourceSpec("Lead", "crm_lead", ("crm/Lead.csv",), (
+            _f("Id", "lead_id", "id", required=True), _f("OwnerId", "owner_id", "id"),
+            _f("Status", "status"), _f("LeadSource", "lead_source"),
+            _f("CreatedDate", "created_at", "datetime"), _f("IsConverted", "is_converted", "bool"),
+            _f("ConvertedDate", "converted_date", "date"),
+            _f("ConvertedAccountId", "converted_account_id", "id"),
+            _f("ConvertedContactId", "converted_contact_id", "id"),
+            _f("ConvertedOpportunityId", "converted_opportunity_id", "id"), _DEL,
+        )),
+        *(
+            SourceSpec(obj, "crm_activity", (f"crm/{obj}.csv",), (
+                _f("Id", "activity_id", "id", required=True), _f("OwnerId", "owner_id", "id"),
+                _f("WhoId", "who_id", "id"), _f("WhatId", "what_id", "id"),
+                _f("AccountId", "account_id", "id"), _f("Subject", "subject"),
+                _f(f"{obj}Subtype", "subtype"), _f("ActivityDate", "activity_date", "date"),
+                _f("Status", "status"), _f("IsClosed", "is_closed", "bool"),
+                _f("CreatedDate", "created_at", "datetime"),
+                _f("CompletedDateTime", "completed_at", "datetime"), _DEL,
+            ), constants={"kind": obj.lower()})
+            for obj in ("Task", "Event")
+        ),
+        SourceSpec("Case", "crm_case", ("crm/Case.csv",), (
+            _f("Id", "case_id", "id", required=True), _f("AccountId", "account_id", "id"),
+            _f("ContactId", "contact_id", "id"), _f("OwnerId", "owner_id", "id"),
+            _f("Status", "status"), _f("Priority", "priority"), _f("Origin", "origin"),
+            _f("CreatedDate", "created_at", "datetime"), _f("ClosedDate", "closed_at", "datetime"),
+            _f("IsClosed", "is_closed", "bool"), _DEL,
+        ), finish=_finish_case),
+        SourceSpec("Campaign", "crm_campaign", ("crm/Campaign.csv",), (
+            _f("Id", "campaign_id", "id", required=True), _f("Name", "name"), _f("Type", "type"),
+            _f("StartDate", "start_date", "date"), _DEL,
+        )),
+        SourceSpec("CampaignMember", "crm_campaign_member", ("crm/CampaignMember.csv",), (
+            _f("Id", "member_id", "id"), _f("CampaignId", "campaign_id", "id", required=True),
+            _f("ContactId", "contact_id", "id"), _f("LeadId", "lead_id", "id"),
+            _f("Status", "status"), _f("HasResponded", "has_responded", "bool"),
+            _f("CreatedDate", "created_at", "datetime"),
+            _f("FirstRespondedDate", "first_responded_date", "date"), _DEL,
+        ), finish=_finish_member),
+        SourceSpec("learners", "lms_learner", ("lms/learners.csv",), (
+            _f("learner_id", "learner_id", required=True), _f("email", "email", "email"),
+            _f("name", "name"), _f("department", "department"), _f("title", "title"),
+            _f("hire_date", "hire_date", "date"),
+        ), finish=_with_email_norm()),
+        SourceSpec("completions", "lms_completion", ("lms/completions.csv",), (
+            _f("learner_id", "learner_id"), _f("learner_email", "email", "email"),
+            _f("course_id", "course_id", required=True), _f("course_title", "course_title"),
+            _f("program", "program"), _f("enrolled_at", "enrolled_at", "datetime"),
+            _f("completed_at", "completed_at", "datetime"), _f("score", "score", "float"),
+            _f("passed", "passed", "bool"), _f("minutes", "minutes", "float"),
+        ), finish=_finish_completion, replace_by_file=True),
+        SourceSpec("surveys", "survey_response", ("surveys.csv",), (
+            _f("respondent_email", "respondent_email", "email", required=True),
+            _f("role", "role", allowed=SURVEY_ROLES), _f("program", "program"),
+            _f("level", "level", required=True, allowed=SURVEY_LEVELS),
+            _f("question", "question"), _f("score", "score", "float", required=True),
+            _f("confidence", "confidence", "float"), _f("submitted_at", "submitted_at", "datetime"),
+        ), finish=_finish_survey, replace_by_file=True),
+        SourceSpec("costs", "cost_line", ("costs.csv",), (
+            _f("program", "program"),
+            _f("category", "category", required=True, allowed=COST_CATEGORIES),
+            _f("amount", "amount", "money", required=True), _f("date", "date", "date"),
+            _f("note", "note"),
+        ), finish=_finish_cost, replace_by_file=True),
+    )
+}
+
+
+def formats_for(mapping: Mapping | None) -> Formats:
+    """The formats in force: the contract's, overridden by the mapping's."""
+    base = Formats()
+    if mapping is None:
+        return base
+    f = mapping.formats
+    return Formats(
+        date=tuple(f.date) if f.date else base.date,
+        datetime=tuple(f.datetime) if f.datetime else base.datetime,
+        true=tuple(f.true) if f.true else base.true,
+        false=tuple(f.false) if f.false else base.false,
+        timezone=f.timezone or base.timezone,
+    )
+
+
+def source_files(spec: SourceSpec, data_dir: Path, mapping: Mapping | None) -> list[tuple[Path, str]]:
+    """The files of ``spec`` present in ``data_dir``, as (path, name relative to the folder)."""
+    smap = mapping.sources.get(spec.name) if mapping else None
+    patterns = smap.file if smap and smap.file else list(spec.files)
+    found: dict[str, Path] = {}
+    for pattern in patterns:
+        for p in sorted(data_dir.glob(pattern)):
+            if p.is_file():
+                found[p.relative_to(data_dir).as_posix()] = p
+    return [(p, rel) for rel, p in sorted(found.items())]
+
+
+def _conversions(spec: SourceSpec, raw: RawFile, smap: SourceMap | None, mapping: Mapping | None,
+                 notes: list[str]) -> list[Conversion]:
+    known = {f.name for f in spec.fields}
+    if smap:
+        unknown = sorted(set(smap.fields) - known)
+        if unknown:
+            raise MappingError(
+                f"mapping {mapping.path if mapping else ''}: sources.{spec.name}.fields names "
+                f"{', '.join(unknown)}, which {spec.name} does not have "
+                f"(its fields: {', '.join(f.name for f in spec.fields)})"
+            )
+    header = set(raw.columns)
+    out = []
+    for f in spec.fields:
+        fmap = smap.fields.get(f.name, "default") if smap else "default"
+        if fmap is None or (fmap != "default" and fmap.column is None):
+            if f.required:
+                raise MappingError(
+                    f"mapping {mapping.path if mapping else ''}: sources.{spec.name}.fields.{f.name} "
+                    f"is required and cannot be left out: name the column that holds it"
+                )
+            out.append(Conversion(f.target, None, f.kind))
+            continue
+        column = f.name if fmap == "default" else fmap.column
+        if column not in header:
+            if f.required or fmap != "default":
+                why = "required column is missing" if fmap == "default" else (
+                    f"the mapping names it for {spec.name}.{f.name}, but the file has no such column")
+                raise SourceError(raw.rel, why, column=column)
+            notes.append(f"{raw.rel}: no column {column}; {spec.name}.{f.name} loaded empty")
+            out.append(Conversion(f.target, None, f.kind))
+            continue
+        fmt = tuple(fmap.format) if fmap != "default" and fmap.format else None
+        values = tuple(fmap.values.items()) if fmap != "default" and fmap.values else ()
+        out.append(Conversion(f.target, column, f.kind, fmt, values, f.required, f.allowed))
+    return out
+
+
+def read_source(spec: SourceSpec, files: list[tuple[Path, str]], mapping: Mapping | None = None) -> Batch:
+    """Read every file of one source into a batch for its canonical table.
+
+    Records with the same key in several rows: identical copies count once (duplicates); a
+    different record under a key already seen goes to quarantine, naming the first row.
+
+    Raises
+    ------
+    SourceError
+        A file cannot be read at all (encoding, header, a required column missing).
+    MappingError
+        The mapping breaks a rule for this source.
+    """
+    smap = mapping.sources.get(spec.name) if mapping else None
+    formats = formats_for(mapping)
+    target = table(spec.table)
+    frames: list[pl.DataFrame] = []
+    quarantine: list[QuarantineRow] = []
+    notes: list[str] = []
+    rows_read = 0
+    for path, rel in files:
+        raw = read_delimited(path, rel, spec.name,
+                             encoding=smap.encoding if smap else "utf-8",
+                             delimiter=smap.delimiter if smap else ",")
+        rows_read += raw.frame.height + len(raw.malformed)
+        quarantine.extend(raw.malformed)
+        typed, errors = coerce(raw, _conversions(spec, raw, smap, mapping, notes), formats, spec.name)
+        quarantine.extend(errors)
+        for col, value in spec.constants.items():
+            typed = typed.with_columns(pl.lit(value).alias(col))
+        if spec.finish:
+            typed, more = spec.finish(typed, raw, spec.name)
+            quarantine.extend(more)
+        if "is_deleted" in typed.columns:  # an export without IsDeleted holds live rows only
+            typed = typed.with_columns(pl.col("is_deleted").fill_null(False))
+        typed = typed.with_columns(pl.lit(rel).alias("source_file"), pl.col(ROW).alias("source_line"))
+        frames.append(_conform(typed, target.names, target.schema, raw))
+    frame = pl.concat(frames, how="vertical") if frames else _empty(target)
+    frame, dup_quarantine, duplicates = _deduplicate(frame, target.key, spec.name, files)
+    quarantine.extend(dup_quarantine)
+    rows = frame.select(target.names).to_arrow().cast(target.schema.to_pyarrow())
+    return Batch(
+        source=spec.name, table=spec.table, rows=rows, rows_read=rows_read, rows_loaded=frame.height,
+        quarantine=quarantine, rows_duplicate=duplicates, files=len(files), notes=notes,
+    )
+
+
+def _conform(df: pl.DataFrame, names: list[str], schema: object, raw: RawFile) -> pl.DataFrame:
+    """Add any canonical column the source does not fill (as null) and order them."""
+    missing = [n for n in names if n not in df.columns]
+    df = df.with_columns(*[pl.lit(None).alias(n) for n in missing])
+    pa_schema = schema.to_pyarrow()  # type: ignore[attr-defined]
+    return df.select(
+        *[pl.col(n).cast(pl.from_arrow(pa_schema.empty_table().column(n)).dtype) for n in names], ROW
+    )
+
+
+def _empty(target: object) -> pl.DataFrame:
+    tbl = target.schema.to_pyarrow().empty_table()  # type: ignore[attr-defined]
+    frame = pl.from_arrow(tbl)
+    assert isinstance(frame, pl.DataFrame)
+    return frame.with_columns(pl.lit(None, pl.Int64).alias(ROW))
+
+
+def _deduplicate(frame: pl.DataFrame, key: tuple[str, ...], source: str,
+                 files: list[tuple[Path, str]]) -> tuple[pl.DataFrame, list[QuarantineRow], int]:
+    keys = list(key)
+    if frame.height == 0 or frame.select(pl.struct(keys).is_unique().all()).item():
+        return frame.drop(ROW), [], 0
+    content = [c for c in frame.columns if c not in (ROW, "source_file", "source_line")]
+    ordered = frame.with_row_index("__i")
+    first_of_key = pl.col("__i").min().over(keys)
+    first_of_content = pl.col("__i").min().over(content)
+    ordered = ordered.with_columns(first_of_key.alias("__fk"), first_of_content.alias("__fc"))
+    keep = ordered.filter(pl.col("__i") == pl.col("__fk"))
+    exact = ordered.filter((pl.col("__i") != pl.col("__fk")) & (pl.col("__fc") == pl.col("__fk")))
+    clash = ordered.filter((pl.col("__i") != pl.col("__fk")) & (pl.col("__fc") != pl.col("__fk")))
+    first_row = dict(zip(keep["__i"].to_list(), zip(keep["source_file"].to_list(),
+                                                    keep["source_line"].to_list(), strict=True),
+                         strict=True))
+    quarantine = [
+        QuarantineRow(
+            source, rec["source_file"], rec["source_line"], ",".join(keys),
+            f"{'/'.join(str(rec[k]) for k in keys)} appears again with different values; the record "
+            f"on {first_row[rec['__fk']][0]} row {first_row[rec['__fk']][1]} was loaded",
+            orjson.dumps({c: rec[c] for c in content}, default=str).decode(),
+        )
+        for rec in clash.iter_rows(named=True)
+    ]
+    return keep.drop("__i", "__fk", "__fc", ROW), quarantine, exact.height

@@ -1,0 +1,340 @@
+"""Reading delimited files into typed columns, with a reason for every value that will not fit.
+
+The fast path reads a whole file with Arrow's CSV reader (all columns as text) and converts each
+field with vectorised Polars expressions; a value that is present but cannot be converted becomes
+an error naming the row and the field instead of a silent null. Only a file with malformed rows
+(wrong number of fields) takes the slow path through Python's ``csv`` module, which knows where
+each record starts.
+
+Row numbers are spreadsheet rows: the header is row 1, the first record row 2, which is what a
+user sees when opening the file in Excel.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from training_roi.errors import SourceError
+from training_roi.ingest.batch import QuarantineRow
+
+__all__ = [
+    "FIELD_KINDS",
+    "ROW",
+    "Conversion",
+    "Formats",
+    "RawFile",
+    "coerce",
+    "read_delimited",
+    "sf_id18",
+]
+
+ROW = "__row"
+"""Name of the column holding each record's spreadsheet row number."""
+
+FIELD_KINDS = ("id", "str", "email", "bool", "int", "float", "money", "date", "datetime")
+
+_ISO_DATETIME = (
+    "%Y-%m-%dT%H:%M:%S%.f%#z",
+    "%Y-%m-%d %H:%M:%S%.f%#z",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M%#z",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d",
+)
+_ISO_DATE = ("%Y-%m-%d",)
+_TRUE = ("true", "t", "1", "yes", "y")
+_FALSE = ("false", "f", "0", "no", "n")
+_ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+@dataclass(frozen=True)
+class Formats:
+    """How dates, datetimes and booleans are written in a file (the contract's by default).
+
+    ``timezone`` is the zone of datetimes written without an offset (Salesforce exports UTC).
+    """
+
+    date: tuple[str, ...] = _ISO_DATE
+    datetime: tuple[str, ...] = _ISO_DATETIME
+    true: tuple[str, ...] = _TRUE
+    false: tuple[str, ...] = _FALSE
+    timezone: str = "UTC"
+
+
+@dataclass
+class RawFile:
+    """A delimited file read as text: one string column per header field, plus ``__row``."""
+
+    rel: str
+    frame: pl.DataFrame
+    malformed: list[QuarantineRow]
+
+    @property
+    def columns(self) -> list[str]:
+        """Header fields in file order."""
+        return [c for c in self.frame.columns if c != ROW]
+
+
+def read_delimited(
+    path: Path, rel: str, source: str, *, encoding: str = "utf-8", delimiter: str = ","
+) -> RawFile:
+    """Read ``path`` as text columns; rows with the wrong number of fields go to quarantine.
+
+    Raises
+    ------
+    SourceError
+        The file is not in ``encoding``, is empty, or has no header.
+    """
+    header = _read_header(path, rel, encoding, delimiter)
+    malformed: list[QuarantineRow] = []
+
+    def on_invalid(_row: pacsv.InvalidRow) -> str:
+        malformed.append(QuarantineRow(source, rel, 0, "", "", ""))
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(encoding=_arrow_encoding(encoding), block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise SourceError(rel, f"cannot be read as {encoding} CSV ({exc})") from exc
+    if malformed:
+        return _read_slowly(path, rel, source, header, encoding, delimiter)
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    frame = frame.with_columns(pl.int_range(2, frame.height + 2, dtype=pl.Int64).alias(ROW))
+    return RawFile(rel, frame, [])
+
+
+def _arrow_encoding(encoding: str) -> str:
+    return "utf8" if encoding.lower().replace("-", "") in ("utf8", "utf8sig") else encoding
+
+
+def _read_header(path: Path, rel: str, encoding: str, delimiter: str) -> list[str]:
+    try:
+        with path.open(encoding="utf-8-sig" if encoding.lower() in ("utf-8", "utf8") else encoding,
+                       newline="") as fh:
+            header = next(csv.reader(fh, delimiter=delimiter), None)
+    except UnicodeDecodeError as exc:
+        raise SourceError(rel, f"is not {encoding} text (byte {exc.start}): re-export it as UTF-8 "
+                               "or name its encoding in a column mapping") from exc
+    if not header or not any(h.strip() for h in header):
+        raise SourceError(rel, "has no header row")
+    names = [h.strip() for h in header]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise SourceError(rel, "appears twice in the header", column=name)
+        seen.add(name)
+    return names
+
+
+def _read_slowly(
+    path: Path, rel: str, source: str, header: list[str], encoding: str, delimiter: str
+) -> RawFile:
+    """Read a file that has malformed rows record by record, so each keeps its row number."""
+    width = len(header)
+    columns: list[list[str]] = [[] for _ in header]
+    rows: list[int] = []
+    malformed: list[QuarantineRow] = []
+    enc = "utf-8-sig" if encoding.lower() in ("utf-8", "utf8") else encoding
+    with path.open(encoding=enc, newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        next(reader)
+        for number, record in enumerate(reader, start=2):
+            if not record:
+                continue
+            if len(record) != width:
+                buf = io.StringIO()
+                csv.writer(buf, delimiter=delimiter, lineterminator="").writerow(record)
+                malformed.append(
+                    QuarantineRow(source, rel, number, "",
+                                  f"has {len(record)} fields where the header has {width}",
+                                  buf.getvalue())
+                )
+                continue
+            rows.append(number)
+            for col, value in zip(columns, record, strict=True):
+                col.append(value)
+    frame = pl.DataFrame({name: pl.Series(name, col, pl.String) for name, col in zip(header, columns, strict=True)})
+    frame = frame.with_columns(pl.Series(ROW, rows, pl.Int64))
+    return RawFile(rel, frame, malformed)
+
+
+def sf_id18(value: str) -> str:
+    """The case-safe 18-character form of a 15-character Salesforce id (others unchanged).
+
+    Salesforce compares 15-character ids case-sensitively; the 3-character suffix encodes which
+    letters are upper case, so the 18-character form can be compared anywhere.
+    """
+    if len(value) != 15 or not value.isalnum():
+        return value
+    suffix = ""
+    for chunk in (value[0:5], value[5:10], value[10:15]):
+        bits = sum(1 << i for i, ch in enumerate(chunk) if "A" <= ch <= "Z")
+        suffix += _ID_CHARS[bits]
+    return value + suffix
+
+
+def _blank_to_null(expr: pl.Expr) -> pl.Expr:
+    stripped = expr.str.strip_chars()
+    return pl.when(stripped == "").then(None).otherwise(stripped)
+
+
+def _parse(kind: str, raw: pl.Expr, formats: Formats, fmt: tuple[str, ...] | None) -> pl.Expr:
+    """A Polars expression turning the stripped text ``raw`` into ``kind`` (null when it fails)."""
+    if kind in ("str",):
+        return raw
+    if kind == "email":
+        return raw.str.strip_prefix("mailto:").str.strip_prefix("MAILTO:")
+    if kind == "id":
+        return pl.when(raw.str.len_chars() == 15).then(
+            raw.map_elements(sf_id18, return_dtype=pl.String, skip_nulls=True)
+        ).otherwise(raw)
+    if kind == "bool":
+        low = raw.str.to_lowercase()
+        return (
+            pl.when(low.is_in([t.lower() for t in formats.true])).then(True)
+            .when(low.is_in([f.lower() for f in formats.false])).then(False)
+            .otherwise(None)
+        )
+    if kind == "int":
+        return raw.str.replace_all(",", "").cast(pl.Float64, strict=False).pipe(
+            lambda f: pl.when(f == f.round(0)).then(f.cast(pl.Int64, strict=False)).otherwise(None)
+        )
+    if kind == "float":
+        return raw.str.replace_all(",", "").str.strip_suffix("%").cast(pl.Float64, strict=False)
+    if kind == "money":
+        return raw.str.replace_all(r"[$,\s]", "").cast(pl.Decimal(18, 2), strict=False)
+    if kind == "date":
+        formats_ = fmt or formats.date
+        parsed = [raw.str.to_date(format=f, strict=False) for f in formats_]
+        # A datetime where a date is expected keeps its calendar date.
+        parsed += [
+            raw.str.to_datetime(format=f, strict=False, time_unit="us").dt.date()
+            for f in (fmt or formats.datetime)
+            if "%H" in f
+        ]
+        return pl.coalesce(parsed)
+    if kind == "datetime":
+        parsed = []
+        for f in fmt or formats.datetime:
+            if "%z" in f:
+                parsed.append(raw.str.to_datetime(format=f, strict=False, time_unit="us", time_zone="UTC"))
+            else:
+                parsed.append(
+                    raw.str.to_datetime(format=f, strict=False, time_unit="us")
+                    .dt.replace_time_zone(formats.timezone, ambiguous="earliest", non_existent="null")
+                    .dt.convert_time_zone("UTC")
+                )
+        return pl.coalesce(parsed)
+    raise ValueError(f"unknown field kind {kind!r}; expected one of {FIELD_KINDS}")
+
+
+_EXPECTED = {
+    "bool": "true or false",
+    "int": "a whole number",
+    "float": "a number",
+    "money": "an amount such as 1234.50",
+    "date": "a date",
+    "datetime": "a date and time",
+    "id": "an id",
+}
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """One target column made from one source column: how, and with which format/value map."""
+
+    target: str
+    column: str | None
+    kind: str
+    fmt: tuple[str, ...] | None = None
+    values: tuple[tuple[str, str], ...] = ()
+    required: bool = False
+    allowed: tuple[str, ...] = ()
+
+
+def coerce(
+    raw: RawFile, conversions: list[Conversion], formats: Formats, source: str
+) -> tuple[pl.DataFrame, list[QuarantineRow]]:
+    """Convert text columns to typed target columns; return the typed rows and the row errors.
+
+    A row with any error is left out of the result and reported once per faulty field, with
+    the raw record so nothing is lost. A required field that is empty is an error too.
+    """
+    frame = raw.frame
+    exprs: list[pl.Expr] = [pl.col(ROW)]
+    checks: list[tuple[str, pl.Expr, str]] = []
+    for conv in conversions:
+        if conv.column is None:
+            exprs.append(pl.lit(None).alias(conv.target))
+            continue
+        text = _blank_to_null(pl.col(conv.column))
+        if conv.values:
+            mapping = {k: v for k, v in conv.values if k != "*"}
+            fallback = dict(conv.values).get("*")
+            otherwise = text if fallback is None else pl.lit(fallback)
+            text = text.replace_strict(mapping, default=otherwise, return_dtype=pl.String)
+        value = _parse(conv.kind, text, formats, conv.fmt)
+        if conv.allowed:
+            value = value.str.to_lowercase()
+            checks.append((conv.target, value.is_not_null() & ~value.is_in(list(conv.allowed)),
+                           "one of " + ", ".join(conv.allowed)))
+        exprs.append(value.alias(conv.target))
+        if conv.kind not in ("str", "email"):
+            expected = _EXPECTED[conv.kind]
+            if conv.fmt:
+                expected += f" in the format {' or '.join(conv.fmt)}"
+            checks.append((conv.target, text.is_not_null() & value.is_null(), expected))
+        if conv.required:
+            checks.append((conv.target, text.is_null(), "a value (the field is required)"))
+    flagged = frame.with_columns(
+        *[c.alias(f"__bad{i}") for i, (_, c, _) in enumerate(checks)]
+    )
+    bad_cols = [f"__bad{i}" for i in range(len(checks))]
+    any_bad = pl.any_horizontal(bad_cols) if bad_cols else pl.lit(False)
+    errors: list[QuarantineRow] = []
+    bad_rows = flagged.filter(any_bad)
+    if bad_rows.height:
+        columns = raw.columns
+        for record in bad_rows.iter_rows(named=True):
+            raw_text = _record_text(record, columns)
+            for i, (target, _, expected) in enumerate(checks):
+                if not record[f"__bad{i}"]:
+                    continue
+                conv = next(c for c in conversions if c.target == target)
+                shown = record[conv.column] if conv.column else ""
+                if expected.startswith("a value"):
+                    reason = f"{conv.column} is empty but required"
+                elif expected.startswith("one of"):
+                    reason = f"{conv.column} {shown!r} is not {expected}"
+                else:
+                    reason = f"{conv.column} {shown!r} is not {expected}"
+                errors.append(QuarantineRow(source, raw.rel, record[ROW], conv.column or target,
+                                            reason, raw_text))
+    typed = flagged.filter(~any_bad).select(exprs)
+    return typed, errors
+
+
+def _record_text(record: dict[str, object], columns: list[str]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow([record[c] for c in columns])
+    return buf.getvalue()

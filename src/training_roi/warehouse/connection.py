@@ -1,0 +1,61 @@
+"""Opening the warehouse: one DuckDB file by default, or any Ibis backend.
+
+Stages receive an Ibis backend and use only Ibis expressions on it, so the same load, link and
+measurement code runs on DuckDB on a laptop and on Spark (or another Ibis engine) for an org that
+outgrows one machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ibis
+from ibis.backends import BaseBackend
+
+from training_roi.errors import WarehouseError
+from training_roi.warehouse.schema import TABLES
+
+__all__ = ["DEFAULT_DB", "connect", "ensure_tables", "require_tables"]
+
+DEFAULT_DB = "roi.duckdb"
+
+
+def connect(target: str | Path | BaseBackend = DEFAULT_DB) -> BaseBackend:
+    """Open the warehouse.
+
+    Parameters
+    ----------
+    target
+        A path to a DuckDB file (created when missing), an Ibis connection URL such as
+        ``"duckdb://roi.duckdb"`` or ``"postgres://…"``, or an open Ibis backend (returned as is;
+        this is how a Spark session is used: ``connect(ibis.pyspark.connect(spark))``).
+    """
+    if isinstance(target, BaseBackend):
+        return target
+    text = str(target)
+    try:
+        if "://" in text:
+            return ibis.connect(text)
+        path = Path(text)
+        if path.parent != Path(""):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return ibis.duckdb.connect(str(path))
+    except Exception as exc:  # the engine's own errors vary; the user needs the target named
+        raise WarehouseError(f"cannot open the warehouse {text}: {exc}") from exc
+
+
+def ensure_tables(con: BaseBackend) -> None:
+    """Create every canonical table that does not exist yet, empty, with its schema."""
+    present = set(con.list_tables())
+    for t in TABLES.values():
+        if t.name not in present:
+            con.create_table(t.name, schema=t.schema)
+
+
+def require_tables(con: BaseBackend, *names: str) -> None:
+    """Fail with a clear message when a stage's input tables are missing."""
+    missing = sorted(set(names) - set(con.list_tables()))
+    if missing:
+        raise WarehouseError(
+            f"the warehouse has no {', '.join(missing)} table: run `training-roi ingest DATA_DIR` first"
+        )

@@ -1,0 +1,104 @@
+"""Loading batches into canonical tables: idempotent, by record key, through Ibis only.
+
+A batch replaces the records it carries (same key) and adds new ones; records it does not carry
+stay. Loading the same batch twice therefore leaves the same table, and a newer export updates
+changed records without duplicating them. Tables are rewritten as a whole from an Ibis expression
+(old rows not in the batch ∪ the batch), which every Ibis engine can run: no MERGE dialects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import ibis.expr.types as ir
+import pyarrow as pa
+from ibis.backends import BaseBackend
+
+from training_roi.ingest.batch import Batch, QuarantineRow, quarantine_table
+from training_roi.warehouse.schema import table
+
+__all__ = ["LoadCounts", "load_batch", "refresh_voided", "replace_quarantine"]
+
+
+@dataclass(frozen=True)
+class LoadCounts:
+    """What a load did to a table: records new to it and records replaced."""
+
+    new: int
+    replaced: int
+
+
+def _replace(con: BaseBackend, name: str, expr: ir.Table) -> None:
+    """Rewrite table ``name`` as ``expr`` (which may read ``name`` itself).
+
+    DuckDB builds the new table under a temporary name before swapping it in; engines that
+    cannot overwrite a table they are reading (Spark) get the result materialised first.
+    """
+    if con.name == "duckdb":
+        con.create_table(name, expr, overwrite=True)
+        return
+    tmp = f"_{name}_next"
+    con.create_table(tmp, expr, overwrite=True)
+    con.create_table(name, con.table(tmp), overwrite=True)
+    con.drop_table(tmp)
+
+
+def _stage(con: BaseBackend, name: str, rows: pa.Table) -> ir.Table:
+    """Put ``rows`` where the engine can join them with ``name``'s rows."""
+    staged = f"_{name}_batch"
+    con.create_table(staged, rows, overwrite=True)
+    return con.table(staged)
+
+
+def load_batch(con: BaseBackend, batch: Batch, *, replace_files: Sequence[str] = ()) -> LoadCounts:
+    """Load a batch into its canonical table by key; return how many records were new.
+
+    ``replace_files``: rows previously loaded from these files are removed first (for reports
+    without record ids, where re-reading a file is the truth about that file).
+    """
+    spec = table(batch.table)
+    keys = list(spec.key)
+    current = con.table(spec.name)
+    staged = _stage(con, spec.name, batch.rows)
+    if replace_files:
+        current = current.filter(~current.source_file.isin(list(replace_files)))
+    matched = current.semi_join(staged, keys).count().to_pyarrow().as_py()
+    kept = current.anti_join(staged, keys).select(spec.names)
+    _replace(con, spec.name, kept.union(staged.select(spec.names)))
+    con.drop_table(f"_{spec.name}_batch")
+    return LoadCounts(new=batch.rows.num_rows - int(matched), replaced=int(matched))
+
+
+def replace_quarantine(con: BaseBackend, source: str, files: Sequence[str], rows: list[QuarantineRow]) -> None:
+    """Replace the quarantine rows of ``source`` for ``files`` with ``rows``."""
+    current = con.table("quarantine")
+    kept = current.filter(~((current.source == source) & current.source_file.isin(list(files) or [""])))
+    new = quarantine_table(rows)
+    if new.num_rows:
+        staged = _stage(con, "quarantine", new)
+        _replace(con, "quarantine", kept.union(staged.select(table("quarantine").names)))
+        con.drop_table("_quarantine_batch")
+    else:
+        _replace(con, "quarantine", kept)
+
+
+def refresh_voided(con: BaseBackend) -> int:
+    """Mark every statement cancelled by a voiding statement; return how many are voided.
+
+    Per xAPI, a voiding statement cannot itself be voided, so a target that is a voiding
+    statement stays valid.
+    """
+    st = con.table("lms_statement")
+    targets = (
+        st.filter(st.voided_statement_id.notnull())
+        .select(target_id=st.voided_statement_id)
+        .distinct()
+    )
+    joined = st.left_join(targets, st.statement_id == targets.target_id)
+    marked = joined.mutate(
+        is_voided=(joined.target_id.notnull() & joined.voided_statement_id.isnull()).fill_null(False)
+    ).select(table("lms_statement").names)
+    _replace(con, "lms_statement", marked)
+    final = con.table("lms_statement")
+    return int(final.filter(final.is_voided).count().to_pyarrow().as_py())
