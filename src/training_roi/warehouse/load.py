@@ -18,7 +18,7 @@ from ibis.backends import BaseBackend
 from training_roi.ingest.batch import Batch, QuarantineRow, quarantine_table
 from training_roi.warehouse.schema import table
 
-__all__ = ["LoadCounts", "load_batch", "refresh_voided", "replace_quarantine"]
+__all__ = ["LoadCounts", "load_batch", "refresh_voided", "replace_quarantine", "replace_table"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class LoadCounts:
     replaced: int
 
 
-def _replace(con: BaseBackend, name: str, expr: ir.Table) -> None:
+def replace_table(con: BaseBackend, name: str, expr: ir.Table) -> None:
     """Rewrite table ``name`` as ``expr`` (which may read ``name`` itself).
 
     DuckDB builds the new table under a temporary name before swapping it in; engines that
@@ -65,7 +65,7 @@ def load_batch(con: BaseBackend, batch: Batch, *, replace_files: Sequence[str] =
         current = current.filter(~current.source_file.isin(list(replace_files)))
     matched = current.semi_join(staged, keys).count().to_pyarrow().as_py()
     kept = current.anti_join(staged, keys).select(spec.names)
-    _replace(con, spec.name, kept.union(staged.select(spec.names)))
+    replace_table(con, spec.name, kept.union(staged.select(spec.names)))
     con.drop_table(f"_{spec.name}_batch")
     return LoadCounts(new=batch.rows.num_rows - int(matched), replaced=int(matched))
 
@@ -77,10 +77,10 @@ def replace_quarantine(con: BaseBackend, source: str, files: Sequence[str], rows
     new = quarantine_table(rows)
     if new.num_rows:
         staged = _stage(con, "quarantine", new)
-        _replace(con, "quarantine", kept.union(staged.select(table("quarantine").names)))
+        replace_table(con, "quarantine", kept.union(staged.select(table("quarantine").names)))
         con.drop_table("_quarantine_batch")
     else:
-        _replace(con, "quarantine", kept)
+        replace_table(con, "quarantine", kept)
 
 
 def refresh_voided(con: BaseBackend) -> int:
@@ -99,6 +99,6 @@ def refresh_voided(con: BaseBackend) -> int:
     marked = joined.mutate(
         is_voided=(joined.target_id.notnull() & joined.voided_statement_id.isnull()).fill_null(False)
     ).select(table("lms_statement").names)
-    _replace(con, "lms_statement", marked)
+    replace_table(con, "lms_statement", marked)
     final = con.table("lms_statement")
     return int(final.filter(final.is_voided).count().to_pyarrow().as_py())

@@ -1,0 +1,46 @@
+# The two commands of the quick start, and a few for developers. Each target sets up what it
+# needs in .venv first, so a fresh clone with Python 3.11+ (and Java 17 for the Spark tests) is enough.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test test-fast lint bench docs clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.base: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev,spark]"
+	touch $@ $(VENV)/.base
+
+## demo: simulate a sales org, ingest it into demo/roi.duckdb, print the data-quality summary
+demo: $(VENV)/.base
+	$(BIN)/training-roi demo
+
+## test: lint and run every test (Spark parity tests start PySpark in local mode themselves)
+test: $(VENV)/.dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/pytest
+
+## test-fast: the tests that need neither Java nor a larger simulated org
+test-fast: $(VENV)/.dev
+	$(BIN)/pytest -m "not spark and not slow"
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check src tests benchmarks
+
+## bench: ingest benchmark at 1k, 5k and 20k reps (minutes; writes benchmarks/results.json)
+bench: $(VENV)/.dev
+	$(BIN)/python benchmarks/ingest.py
+
+## docs: regenerate docs/warehouse.md from the schema
+docs: $(VENV)/.base
+	$(BIN)/training-roi schema > docs/warehouse.md
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache .ruff_cache .hypothesis

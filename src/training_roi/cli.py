@@ -1,0 +1,221 @@
+"""The ``training-roi`` command.
+
+Each command is one stage of the flow (DESIGN.md) or a convenience that chains them. Errors the
+user can fix (a file, a row, a field, a key) print as one message and exit with status 2; a
+source that was refused during ingest makes the command exit with status 1 after the summary.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from training_roi.errors import TrainingRoiError
+
+app = typer.Typer(
+    name="training-roi",
+    help="Did the training program pay off? Links LMS learning to CRM pipeline and reports ROI.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[Path, typer.Option("--db", help="warehouse: a DuckDB file (created when missing)")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print the result as JSON instead of tables")]
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn the product's own errors into a message and exit status 2, never a traceback."""
+    try:
+        yield
+    except TrainingRoiError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def _progress(enabled: bool = True) -> Iterator[Callable[[str, float], None]]:
+    """A progress bar on stderr; yields ``update(description, fraction)``."""
+    if not enabled or not err.is_terminal and not sys.stderr.isatty():
+        steps: list[str] = []
+
+        def quiet(description: str, fraction: float) -> None:
+            if not steps or steps[-1] != description:
+                steps.append(description)
+                err.print(f"… {description}", highlight=False)
+
+        yield quiet
+        return
+    with Progress(TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("starting", total=1.0)
+
+        def update(description: str, fraction: float) -> None:
+            bar.update(task, description=description, completed=fraction)
+
+        yield update
+
+
+def _json(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str))
+
+
+@app.command()
+def simulate(
+    out_dir: Annotated[Path, typer.Argument(help="folder to write the data files into")],
+    reps: Annotated[int, typer.Option(min=2, help="number of sales reps")] = 200,
+    months: Annotated[int, typer.Option(min=6, help="months of history")] = 24,
+    seed: Annotated[int, typer.Option(help="random seed: same seed, same files")] = 7,
+    scenario: Annotated[str, typer.Option(help="selection, randomised, null, … (see --help-scenarios)")] = "selection",
+    list_scenarios: Annotated[bool, typer.Option("--help-scenarios", help="list the scenarios and exit")] = False,
+) -> None:
+    """Write a simulated sales org with a training program, and the true effect (truth.json)."""
+    from training_roi import simulate as sim
+
+    if list_scenarios:
+        for name, text in sim.SCENARIOS.items():
+            out.print(f"[bold]{name}[/]: {text}")
+        return
+    with _user_errors():
+        if scenario not in sim.SCENARIOS:
+            raise TrainingRoiError(f"--scenario {scenario!r} is unknown; choose one of {', '.join(sim.SCENARIOS)}")
+        with _progress() as update:
+            info = sim.simulate(out_dir, reps=reps, months=months, seed=seed, scenario=scenario, progress=update)
+    out.print(str(info))
+
+
+def _ingest(data_dir: Path, db: Path, mapping: str | None, links: Path | None) -> tuple[Any, Any, Any]:
+    from training_roi.ingest.folder import ingest_folder
+    from training_roi.ingest.mapping import load_mapping
+    from training_roi.link import link as run_link
+    from training_roi.warehouse.connection import connect
+    from training_roi.warehouse.quality import quality_report
+
+    m = load_mapping(mapping) if mapping else None
+    con = connect(db)
+    with _progress() as update:
+        info = ingest_folder(data_dir, con, mapping=m,
+                             progress=lambda name, i, n: update(f"reading {name}", i / max(n, 1)))
+        update("linking learners to the CRM", 1.0)
+        linked = run_link(con, explicit=links)
+        update("checking data quality", 1.0)
+        report = quality_report(con)
+    return info, linked, report
+
+
+@app.command()
+def ingest(
+    data_dir: Annotated[Path, typer.Argument(help="data folder (crm/, lms/, surveys.csv, costs.csv)")],
+    db: DbOption = Path("roi.duckdb"),
+    mapping: Annotated[str | None, typer.Option(help="column mapping: a YAML file or a shipped name")] = None,
+    links: Annotated[Path | None, typer.Option(help="explicit learner → CRM id links (CSV: learner, crm_id)")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Load every source in DATA_DIR into the warehouse, link learners, and print the data quality."""
+    from training_roi.present.console import ingest_table, link_panel, quality_panel
+
+    with _user_errors():
+        info, linked, report = _ingest(data_dir, db, mapping, links)
+    if as_json:
+        _json({"ingest": info.asdict(), "link": linked.asdict(), "quality": report.asdict()})
+    else:
+        out.print(ingest_table(info))
+        out.print(link_panel(linked))
+        out.print(quality_panel(report))
+    if not info.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def link(
+    db: DbOption = Path("roi.duckdb"),
+    links: Annotated[Path | None, typer.Option(help="explicit learner → CRM id links (CSV: learner, crm_id)")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Resolve LMS learners to CRM users and contacts (also run at the end of ingest)."""
+    from training_roi.link import link as run_link
+    from training_roi.present.console import link_panel
+    from training_roi.warehouse.connection import connect, require_tables
+
+    with _user_errors():
+        con = connect(db)
+        require_tables(con, "lms_statement", "crm_user")
+        info = run_link(con, explicit=links)
+    if as_json:
+        _json(info.asdict())
+    else:
+        out.print(link_panel(info))
+
+
+@app.command()
+def quality(db: DbOption = Path("roi.duckdb"), as_json: JsonOption = False) -> None:
+    """Print the data-quality summary of the warehouse: counts, quarantine, link coverage, warnings."""
+    from training_roi.present.console import quality_panel
+    from training_roi.warehouse.connection import connect, require_tables
+    from training_roi.warehouse.quality import quality_report
+
+    with _user_errors():
+        con = connect(db)
+        require_tables(con, "ingest_run")
+        report = quality_report(con)
+    if as_json:
+        _json(report.asdict())
+    else:
+        out.print(quality_panel(report))
+
+
+@app.command()
+def schema() -> None:
+    """Print the warehouse's canonical schema as Markdown (the source of docs/warehouse.md)."""
+    from training_roi.warehouse.schema import markdown as schema_markdown
+
+    sys.stdout.write(schema_markdown())
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option("--dir", help="where the simulated data and warehouse go")] = Path("demo"),
+    reps: Annotated[int, typer.Option(min=2)] = 300,
+    months: Annotated[int, typer.Option(min=6)] = 24,
+    seed: int = 7,
+    scenario: str = "selection",
+) -> None:
+    """The main job on the embedded default: simulate an org, ingest it into DuckDB, report quality."""
+    from training_roi import simulate as sim
+    from training_roi.present.console import ingest_table, link_panel, quality_panel
+
+    data = workdir / "data"
+    db = workdir / "roi.duckdb"
+    with _user_errors():
+        with _progress() as update:
+            sim.simulate(data, reps=reps, months=months, seed=seed, scenario=scenario,
+                         progress=lambda d, f: update(f"simulating: {d}", f))
+        if db.exists():
+            db.unlink()
+        info, linked, report = _ingest(data, db, None, None)
+    out.print(ingest_table(info))
+    out.print(link_panel(linked))
+    out.print(quality_panel(report))
+    out.print(f"\nWarehouse: [bold]{db}[/]  ·  data: {data}  ·  truth: {data / 'truth.json'}")
+    if not info.ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover - the console script entry point is `app`
+    """Run the command line."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,105 @@
+"""Console rendering of the product's accounts (ingest, link, data quality) with Rich.
+
+Numbers follow the users' conventions: counts with thousands separators, percentages with one
+decimal, dates as ISO 8601 (unambiguous in every locale).
+"""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+
+from training_roi.ingest.folder import IngestInfo
+from training_roi.link import LinkInfo
+from training_roi.warehouse.quality import QualityReport
+
+__all__ = ["ingest_table", "link_panel", "pct", "quality_panel", "show"]
+
+
+def pct(part: int, whole: int) -> str:
+    """``part`` as a share of ``whole`` with one decimal, or an em dash when ``whole`` is zero."""
+    return f"{part / whole:.1%}" if whole else "—"
+
+
+def ingest_table(info: IngestInfo) -> Table:
+    """Rows read / loaded / quarantined per source."""
+    t = Table(title=f"Ingest of {info.data_dir}", title_justify="left")
+    for col in ("source", "files", "read", "loaded", "quarantined", "duplicates", "new", "replaced"):
+        t.add_column(col, justify="left" if col in ("source", "table") else "right")
+    t.add_column("status")
+    for s in info.sources:
+        status = "[green]ok[/]" if s.status == "ok" else f"[red]{s.status}[/]"
+        t.add_row(s.source, f"{s.files:,}", f"{s.rows_read:,}", f"{s.rows_loaded:,}",
+                  f"{s.rows_quarantined:,}", f"{s.rows_duplicate:,}", f"{s.new:,}", f"{s.replaced:,}", status)
+    if info.voided_statements:
+        t.caption = f"{info.voided_statements:,} xAPI statements voided by later statements"
+    return t
+
+
+def link_panel(info: LinkInfo) -> Panel:
+    """Link coverage: LMS identities resolved, and CRM users reached."""
+    t = Table.grid(padding=(0, 2))
+    t.add_column(justify="left")
+    t.add_column(justify="right")
+    t.add_column(justify="right")
+    n = info.identities
+    t.add_row("learner identities", f"{n:,}", "")
+    t.add_row("  linked to a CRM user", f"{info.linked_users:,}", pct(info.linked_users, n))
+    t.add_row("  linked to a contact", f"{info.linked_contacts:,}", pct(info.linked_contacts, n))
+    t.add_row("  unlinked", f"{info.unlinked:,}", pct(info.unlinked, n))
+    t.add_row("  ambiguous (not guessed)", f"{info.ambiguous:,}", pct(info.ambiguous, n))
+    for method, count in sorted(info.by_method.items()):
+        t.add_row(f"  linked by {method}", f"{count:,}", pct(count, n))
+    t.add_row("CRM users with learning records", f"{info.crm_users_linked:,}",
+              pct(info.crm_users_linked, info.crm_users))
+    t.add_row("directory learners with no CRM record", f"{info.directory_learners_without_crm:,}", "")
+    parts: list[Table | str] = [t]
+    for status, rows in info.examples.items():
+        if rows:
+            parts.append(f"\n[bold]{status}[/] (first {len(rows)}):\n" + "\n".join(f"  {r}" for r in rows))
+    return Panel(Group(*parts), title="Link: LMS learners ↔ CRM", title_align="left")
+
+
+def quality_panel(report: QualityReport) -> Group:
+    """The whole data-quality summary."""
+    counts = Table(title="Warehouse", title_justify="left")
+    counts.add_column("table")
+    counts.add_column("rows", justify="right")
+    counts.add_column("from")
+    counts.add_column("to")
+    for name, n in report.tables.items():
+        lo, hi = report.date_ranges.get(name, (None, None))
+        counts.add_row(name, f"{n:,}", _day(lo), _day(hi))
+    q = Table(title="Quarantine", title_justify="left")
+    for col in ("source", "file", "field", "rows", "first row", "example reason"):
+        q.add_column(col, justify="right" if col in ("rows", "first row") else "left")
+    for r in report.quarantine:
+        q.add_row(r["source"], r["source_file"], r["field"] or "(row)", f"{r['rows']:,}",
+                  f"{r['first_row']:,}", r["example"])
+    if not report.quarantine:
+        q.add_row("—", "", "", "0", "", "nothing quarantined")
+    link = report.link
+    cov = Table(title="Link coverage", title_justify="left")
+    cov.add_column("measure")
+    cov.add_column("count", justify="right")
+    cov.add_column("share", justify="right")
+    n = link["identities"]
+    cov.add_row("learner identities", f"{n:,}", "")
+    cov.add_row("linked to CRM users", f"{link['linked_users']:,}", pct(link["linked_users"], n))
+    cov.add_row("linked to contacts", f"{link['linked_contacts']:,}", pct(link["linked_contacts"], n))
+    cov.add_row("unlinked", f"{link['unlinked']:,}", pct(link["unlinked"], n))
+    cov.add_row("ambiguous", f"{link['ambiguous']:,}", pct(link["ambiguous"], n))
+    cov.add_row("CRM users with learning records", f"{link['crm_users_with_learning']:,}",
+                pct(link["crm_users_with_learning"], link["crm_users"]))
+    warn = "\n".join(f"[yellow]![/] {w}" for w in report.warnings) or "[green]no warnings[/]"
+    return Group(counts, q, cov, Panel(warn, title="Warnings", title_align="left"))
+
+
+def _day(iso: str | None) -> str:
+    return iso[:10] if iso else ""
+
+
+def show(renderable: object, *, console: Console | None = None) -> None:
+    """Print a renderable to the console (stdout)."""
+    (console or Console()).print(renderable)

@@ -1,0 +1,167 @@
+"""The data-quality account of a warehouse: what it holds, what was refused, what to watch.
+
+A user must be able to see, before believing any ROI figure, how many rows each source gave,
+how many could not be used and why, how well learners link to the CRM, which dates the data
+spans, and the warnings that change how results should be read (deals without amounts, learners
+without completions, …). :func:`quality_report` computes it with Ibis expressions; the console
+and JSON presenters only format it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import ibis.expr.types as ir
+from ibis.backends import BaseBackend
+
+from training_roi.warehouse.connection import ensure_tables
+from training_roi.warehouse.schema import TABLES
+
+__all__ = ["QualityReport", "quality_report"]
+
+_DATE_COLUMNS = {
+    "crm_opportunity": "close_date",
+    "crm_opportunity_history": "created_at",
+    "crm_lead": "created_at",
+    "crm_activity": "created_at",
+    "crm_case": "created_at",
+    "crm_user": "created_at",
+    "lms_statement": "timestamp",
+    "lms_completion": "completed_at",
+    "survey_response": "submitted_at",
+    "cost_line": "date",
+    "learning_record": "occurred_at",
+}
+
+
+@dataclass
+class QualityReport:
+    """Counts, quarantine reasons, link coverage, date ranges and warnings of a warehouse."""
+
+    tables: dict[str, int]
+    runs: list[dict[str, Any]]
+    quarantine: list[dict[str, Any]]
+    link: dict[str, int]
+    date_ranges: dict[str, tuple[str | None, str | None]]
+    warnings: list[str] = field(default_factory=list)
+
+    def asdict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        return asdict(self)
+
+
+def _n(expr: ir.Table) -> int:
+    return int(expr.count().to_pyarrow().as_py())
+
+
+def quality_report(con: BaseBackend) -> QualityReport:
+    """Compute the data-quality account of the warehouse ``con``."""
+    ensure_tables(con)
+    tables = {name: _n(con.table(name)) for name in TABLES if TABLES[name].layer != "audit"}
+    runs_t = con.table("ingest_run")
+    runs = runs_t.order_by("source").to_pyarrow().to_pylist()
+    q = con.table("quarantine")
+    reasons = (
+        q.group_by(["source", "source_file", "field"])
+        .agg(rows=q.source_line.nunique(), example=q.reason.min(), first_row=q.source_line.min())
+        .order_by([q.source, q.source_file, q.field])
+        .to_pyarrow()
+        .to_pylist()
+    )
+    li = con.table("learner_identity")
+    link = {
+        "identities": tables["learner_identity"],
+        "linked_users": _n(li.filter(li.crm_user_id.notnull())),
+        "linked_contacts": _n(li.filter(li.crm_contact_id.notnull())),
+        "unlinked": _n(li.filter(li.status == "unlinked")),
+        "ambiguous": _n(li.filter(li.status == "ambiguous")),
+        "crm_users": tables["crm_user"],
+        "crm_users_with_learning": _n(
+            li.filter(li.crm_user_id.notnull())
+            .semi_join(con.table("learning_record"), "learner_key")
+            .select("crm_user_id")
+            .distinct()
+        ),
+    }
+    ranges: dict[str, tuple[str | None, str | None]] = {}
+    for name, col in _DATE_COLUMNS.items():
+        if not tables.get(name):
+            continue
+        t = con.table(name)
+        row = t.aggregate(lo=t[col].min(), hi=t[col].max()).to_pyarrow().to_pylist()[0]
+        ranges[name] = (_iso(row["lo"]), _iso(row["hi"]))
+    report = QualityReport(tables, runs, reasons, link, ranges)
+    report.warnings = _warnings(con, report)
+    return report
+
+
+def _iso(value: object) -> str | None:
+    if value is None:
+        return None
+    iso = getattr(value, "isoformat", None)
+    return iso() if iso else str(value)
+
+
+def _warnings(con: BaseBackend, r: QualityReport) -> list[str]:
+    """Things a user must see before trusting results, in plain words with counts."""
+    out: list[str] = []
+    for run in r.runs:
+        if run["status"] != "ok":
+            out.append(f"source {run['source']} was refused: {run['status'].removeprefix('refused: ')}")
+    if r.tables["crm_opportunity"]:
+        opp = con.table("crm_opportunity")
+        live = opp.filter(~opp.is_deleted)
+        total = _n(live)
+        checks = (
+            (live.amount.isnull(), "have no amount: they count in win rates but add no revenue"),
+            (live.owner_id.isnull(), "have no owner: they cannot be tied to a rep"),
+            (live.created_at.isnull(), "have no created date: they fall outside every window"),
+        )
+        for cond, what in checks:
+            n = _n(live.filter(cond))
+            if n:
+                out.append(f"{n:,} of {total:,} opportunities ({n / total:.1%}) {what}")
+        if r.tables["crm_user"]:
+            users = con.table("crm_user")
+            orphans = _n(live.filter(live.owner_id.notnull()).anti_join(users, live.owner_id == users.user_id))
+            if orphans:
+                out.append(f"{orphans:,} opportunities have an owner missing from User.csv")
+        deleted = r.tables["crm_opportunity"] - total
+        if deleted:
+            out.append(f"{deleted:,} deleted opportunities are kept but not analysed")
+    if r.tables["crm_user"]:
+        users = con.table("crm_user")
+        n = _n(users.filter(users.email_norm.isnull()))
+        if n:
+            out.append(f"{n:,} CRM users have no email and cannot be linked to learners")
+    if r.tables["lms_learner"]:
+        learners = con.table("lms_learner")
+        rec = con.table("learning_record")
+        li = con.table("learner_identity")
+        done = rec.filter(rec.verb == "completed").select("learner_key")
+        finished = li.semi_join(done, "learner_key")
+        by_id = finished.select(done_id=finished.learner_id)
+        by_email = finished.select(done_email=finished.email_norm)
+        without = learners.anti_join(by_id, learners.learner_id == by_id.done_id)
+        without = without.anti_join(by_email, without.email_norm == by_email.done_email)
+        n = _n(without)
+        if n:
+            out.append(f"{n:,} of {r.tables['lms_learner']:,} directory learners have no completion")
+    if r.tables["lms_statement"]:
+        st = con.table("lms_statement")
+        voided = _n(st.filter(st.is_voided))
+        if voided:
+            out.append(f"{voided:,} xAPI statements were voided and do not count")
+        no_time = _n(st.filter(st.timestamp.isnull()))
+        if no_time:
+            out.append(f"{no_time:,} xAPI statements have no timestamp: they fall outside every window")
+    link = r.link
+    if link["unlinked"]:
+        out.append(f"{link['unlinked']:,} learner identities are not linked to the CRM (see `training-roi link`)")
+    if link["ambiguous"]:
+        out.append(f"{link['ambiguous']:,} learner identities match several CRM records and were not guessed")
+    quarantined = sum(q["rows"] for q in r.quarantine)
+    if quarantined:
+        out.append(f"{quarantined:,} rows are in quarantine (table `quarantine` has each with its reason)")
+    return out
