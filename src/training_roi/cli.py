@@ -40,7 +40,7 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except TrainingRoiError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 

@@ -2,7 +2,7 @@
 
 Every stage after ingest reads these tables and nothing else, so this module is the contract
 between the files a user hands over and the analysis. ``docs/warehouse.md`` is generated from it
-(``training-roi schema --markdown``) and a test keeps the two in step.
+(``training-roi schema``) and a test keeps the two in step.
 
 Conventions: names are snake_case; timestamps are UTC; dates are calendar dates in the source's
 own sense (a Salesforce ``CloseDate``); money is ``decimal(18, 2)`` in the org currency; every
@@ -380,7 +380,7 @@ def markdown() -> str:
     out = [
         "# Warehouse schema",
         "",
-        "Generated from `src/training_roi/warehouse/schema.py` by `training-roi schema --markdown`;",
+        "Generated from `src/training_roi/warehouse/schema.py` by `training-roi schema` (`make docs`);",
         "do not edit by hand. Timestamps are UTC, money is decimal(18, 2) in the org currency.",
         "",
     ]

@@ -1,0 +1,60 @@
+"""The command line: exit codes, messages without tracebacks, JSON output, the schema document."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tests.builders import write
+from training_roi.cli import app
+
+runner = CliRunner()
+
+
+def test_schema_document_is_current():
+    result = runner.invoke(app, ["schema"])
+    assert result.exit_code == 0
+    doc = Path(__file__).resolve().parents[1] / "docs" / "warehouse.md"
+    assert result.stdout == doc.read_text(encoding="utf-8"), "run `make docs` to regenerate docs/warehouse.md"
+
+
+def test_missing_folder_is_a_message_not_a_traceback(tmp_path: Path):
+    result = runner.invoke(app, ["ingest", str(tmp_path / "nope"), "--db", str(tmp_path / "x.duckdb")])
+    assert result.exit_code == 2
+    assert "is not a folder" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_unknown_mapping_lists_the_shipped_ones(tmp_path: Path):
+    result = runner.invoke(app, ["ingest", str(tmp_path), "--mapping", "hubspot"])
+    assert result.exit_code == 2
+    assert "salesforce_devorg" in result.stderr
+
+
+def test_ingest_json_reports_counts(tmp_path: Path, realdata: Path):
+    shutil.copytree(realdata / "salesforce_devorg", tmp_path / "org")
+    result = runner.invoke(app, ["ingest", str(tmp_path / "org"), "--db", str(tmp_path / "x.duckdb"),
+                                 "--mapping", "salesforce_devorg", "--json"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    by_source = {s["source"]: s for s in data["ingest"]["sources"]}
+    assert by_source["Opportunity"]["rows_loaded"] == 36
+    assert data["quality"]["tables"]["crm_opportunity_history"] == 48
+    assert any("36 of 36 opportunities (100.0%) have no owner" in w for w in data["quality"]["warnings"])
+
+
+def test_refused_source_exits_1_after_the_summary(tmp_path: Path):
+    write(tmp_path / "crm" / "Opportunity.csv", "Id,Amount\n006000000000001AAA,1\n")
+    write(tmp_path / "costs.csv", "program,category,amount,date,note\nX,platform,10,2025-01-01,\n")
+    result = runner.invoke(app, ["ingest", str(tmp_path), "--db", str(tmp_path / "x.duckdb")])
+    assert result.exit_code == 1
+    assert "refused" in result.stdout and "costs" in result.stdout
+
+
+def test_quality_on_an_empty_warehouse_says_what_to_do(tmp_path: Path):
+    result = runner.invoke(app, ["quality", "--db", str(tmp_path / "empty.duckdb")])
+    assert result.exit_code == 2
+    assert "training-roi ingest" in result.stderr

@@ -1,0 +1,139 @@
+"""Identity resolution learner ↔ CRM, on a small org with every case worked out by hand."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.builders import write
+from training_roi.errors import SourceError
+from training_roi.ingest.folder import ingest_folder
+from training_roi.link import link
+from training_roi.warehouse.quality import quality_report
+
+U1, U2, U3, U4, U5 = (f"00500000000000{i}AAA" for i in range(1, 6))
+C1, A1 = "003000000000001AAA", "001000000000001AAA"
+COURSE = "https://lms.example.com/course/sales-excellence"
+HOME = "https://lms.example.com"
+
+
+def statement(n: int, actor: dict, verb: str = "completed", **extra: object) -> dict:
+    return {
+        "id": f"00000000-0000-4000-8000-{n:012d}",
+        "actor": actor,
+        "verb": {"id": f"http://adlnet.gov/expapi/verbs/{verb}", "display": {"en-US": verb}},
+        "object": {"id": COURSE, "definition": {"name": {"en-US": "Sales Excellence"}}},
+        "timestamp": "2025-03-04T10:00:00-05:00",
+        **extra,
+    }
+
+
+def mbox(email: str) -> dict:
+    return {"mbox": f"mailto:{email}"}
+
+
+def account(name: str) -> dict:
+    return {"account": {"homePage": HOME, "name": name}}
+
+
+@pytest.fixture
+def org(tmp_path: Path) -> Path:
+    write(tmp_path / "crm" / "User.csv", "Id,Email,FirstName,LastName\n"
+          f"{U1},jane.doe@example.com,Jane,Doe\n{U2},shared@example.com,A,One\n"
+          f"{U3},Shared@Example.com,B,Two\n{U4},,No,Email\n{U5},hashed@example.com,H,Ash\n")
+    write(tmp_path / "crm" / "Contact.csv", f"Id,AccountId,Email\n{C1},{A1},cust@client.com\n")
+    write(tmp_path / "lms" / "learners.csv", "learner_id,email,name,department,title,hire_date\n"
+          "L100,Jane.Doe@Example.com,Jane,Sales,AE,2020-01-01\nL200,nobody@partner.com,Pat,Partner,,\n"
+          "L300,cust@client.com,Cust,,,\n")
+    sha = hashlib.sha1(b"mailto:hashed@example.com").hexdigest()
+    statements = [
+        statement(1, mbox("JANE.DOE@example.COM")),
+        statement(2, account("L100"), "passed", result={"score": {"scaled": 0.9}, "success": True}),
+        statement(3, account("L999")),
+        statement(4, mbox("shared@example.com")),
+        statement(5, {"mbox_sha1sum": sha}),
+        statement(6, account("L300")),
+        statement(7, mbox("late@example.com")),
+        statement(8, {"mbox": "mailto:admin@example.com"}, "voided",
+                  object={"objectType": "StatementRef", "id": "00000000-0000-4000-8000-000000000007"}),
+    ]
+    lines = [json.dumps(s) for s in statements] + [json.dumps(statements[0])]  # a duplicate
+    write(tmp_path / "lms" / "statements.jsonl", "\n".join(lines) + "\n")
+    return tmp_path
+
+
+def identities(con) -> dict[str, dict]:
+    rows = con.table("learner_identity").to_pyarrow().to_pylist()
+    return {r["learner_key"]: r for r in rows}
+
+
+def test_each_identity_resolves_as_worked_out(con, org: Path):
+    info = ingest_folder(org, con)
+    assert info.ok
+    summary = link(con)
+    ids = identities(con)
+    jane = ids["mbox:jane.doe@example.com"]
+    assert (jane["crm_user_id"], jane["method"], jane["status"]) == (U1, "email", "linked")
+    via_directory = ids[f"account:{HOME}|L100"]
+    assert (via_directory["crm_user_id"], via_directory["method"]) == (U1, "directory")
+    assert ids[f"account:{HOME}|L999"]["status"] == "unlinked"
+    assert "no email" in ids[f"account:{HOME}|L999"]["detail"]
+    shared = ids["mbox:shared@example.com"]
+    assert shared["status"] == "ambiguous" and shared["crm_user_id"] is None
+    assert U2 in shared["detail"] and U3 in shared["detail"]
+    hashed = next(r for k, r in ids.items() if k.startswith("sha1:"))
+    assert (hashed["crm_user_id"], hashed["method"]) == (U5, "sha1")
+    customer = ids[f"account:{HOME}|L300"]
+    assert (customer["crm_contact_id"], customer["crm_account_id"], customer["crm_user_id"]) == (C1, A1, None)
+    assert ids["lms:L200"]["status"] == "unlinked"
+    assert "no CRM user or contact has email nobody@partner.com" in ids["lms:L200"]["detail"]
+    assert summary.ambiguous == 1
+    assert summary.crm_users_linked == 2  # U1 (twice, one user) and U5 have learning records
+
+
+def test_learning_records_leave_out_voided_and_count_duplicates_once(con, org: Path):
+    ingest_folder(org, con)
+    link(con)
+    rec = con.table("learning_record").to_pyarrow().to_pylist()
+    keys = sorted(r["record_key"].split("|")[0][-2:] for r in rec)
+    # 8 statements: #7 voided by #8, #8 is the voiding statement itself, #1 delivered twice.
+    assert keys == ["01", "02", "03", "04", "05", "06"]
+    passed = next(r for r in rec if r["verb"] == "passed")
+    assert passed["score_pct"] == pytest.approx(90.0)
+    assert str(passed["occurred_at"]) .startswith("2025-03-04 15:00:00")
+
+
+def test_explicit_links_override_and_unknown_ids_are_reported(con, org: Path, tmp_path: Path):
+    ingest_folder(org, con)
+    links = write(tmp_path / "links.csv", f"learner,crm_id\nL999,{U4}\nshared@example.com,{U2}\n"
+                                          "L200,005999999999999AAA\n")
+    link(con, explicit=links)
+    ids = identities(con)
+    assert (ids[f"account:{HOME}|L999"]["crm_user_id"], ids[f"account:{HOME}|L999"]["method"]) == (U4, "explicit")
+    assert (ids["mbox:shared@example.com"]["crm_user_id"], ids["mbox:shared@example.com"]["status"]) == (U2, "linked")
+    assert ids["lms:L200"]["status"] == "unlinked"
+    assert "005999999999999AAA, which is not in the CRM" in ids["lms:L200"]["detail"]
+    assert len(ids) == len(set(ids))
+
+
+def test_explicit_link_file_errors_name_the_column(tmp_path: Path, con, org: Path):
+    ingest_folder(org, con)
+    bad = write(tmp_path / "bad.csv", "email,crm\nx,y\n")
+    with pytest.raises(SourceError, match="column 'learner'"):
+        link(con, explicit=bad)
+
+
+def test_quality_report_counts_and_warns(con, org: Path):
+    ingest_folder(org, con)
+    link(con)
+    report = quality_report(con)
+    assert report.tables["lms_statement"] == 8
+    assert report.link["ambiguous"] == 1
+    text = "\n".join(report.warnings)
+    assert "1 xAPI statements were voided" in text
+    assert "1 CRM users have no email" in text
+    # L100 completed (as Jane, by email and by account); L200 and L300: L300 completed, L200 did not.
+    assert "1 of 3 directory learners have no completion" in text
