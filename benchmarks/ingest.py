@@ -1,0 +1,110 @@
+"""Ingest scaling benchmark: simulate orgs of 1k, 5k and 20k reps × 24 months, ingest each.
+
+For every size it records the simulated rows, the wall time of a first ingest (parse, validate,
+load, void, link) into a fresh DuckDB file, the time of a second ingest of the same folder (the
+idempotent re-run), rows per second and the peak resident memory of the ingesting process. Each
+ingest runs in its own process so peak memory is that run's alone.
+
+    python benchmarks/ingest.py                 # 1000 5000 20000
+    python benchmarks/ingest.py --reps 1000     # one size
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / ".data"
+
+
+def _child(data_dir: str, db: str, runs: int) -> None:
+    """Ingest ``data_dir`` into ``db`` ``runs`` times; print timings and peak memory as JSON."""
+    from training_roi.ingest.folder import ingest_folder
+    from training_roi.link import link
+    from training_roi.warehouse.connection import connect
+
+    con = connect(db)
+    timings = []
+    info = None
+    for _ in range(runs):
+        start = time.perf_counter()
+        info = ingest_folder(data_dir, con)
+        link(con)
+        timings.append(time.perf_counter() - start)
+    assert info is not None
+    rows = sum(s.rows_read for s in info.sources)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({
+        "seconds": timings, "rows_read": rows, "peak_mib": peak_kib / 1024,
+        "sources": {s.source: s.rows_read for s in info.sources}, "ok": info.ok,
+    }))
+
+
+def run(reps: int, months: int, seed: int) -> dict[str, object]:
+    """Simulate (once, cached) and measure one size."""
+    from training_roi.simulate import simulate
+
+    folder = DATA / f"org_{reps}x{months}_s{seed}"
+    sim_seconds = None
+    if not (folder / "truth.json").exists():
+        start = time.perf_counter()
+        simulate(folder, reps=reps, months=months, seed=seed)
+        sim_seconds = time.perf_counter() - start
+    db = DATA / f"bench_{reps}.duckdb"
+    for p in (db, Path(f"{db}.wal")):
+        p.unlink(missing_ok=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(folder), str(db)],
+        check=True, capture_output=True, text=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    first, again = result["seconds"]
+    size_mb = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+    return {
+        "reps": reps, "months": months, "seed": seed, "input_mb": round(size_mb, 1),
+        "rows_read": result["rows_read"], "sources": result["sources"],
+        "simulate_s": None if sim_seconds is None else round(sim_seconds, 1),
+        "ingest_s": round(first, 1), "reingest_s": round(again, 1),
+        "rows_per_s": round(result["rows_read"] / first), "peak_mib": round(result["peak_mib"]),
+        "ok": result["ok"],
+    }
+
+
+def main() -> None:
+    """Run the benchmark and print a Markdown table for benchmarks/README.md."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, nargs="*", default=[1000, 5000, 20000])
+    parser.add_argument("--months", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child[0], args.child[1], runs=2)
+        return
+    DATA.mkdir(exist_ok=True)
+    results = []
+    for reps in args.reps:
+        print(f"… {reps:,} reps × {args.months} months", file=sys.stderr, flush=True)
+        results.append(run(reps, args.months, args.seed))
+        r = results[-1]
+        print(f"  {r['rows_read']:,} rows: ingest {r['ingest_s']} s, re-ingest {r['reingest_s']} s, "
+              f"peak {r['peak_mib']:,} MiB", file=sys.stderr, flush=True)
+    meta = {"python": platform.python_version(), "cpus": os.cpu_count(), "machine": platform.machine()}
+    (HERE / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+    print("| reps × months | input MB | rows read | ingest + link (s) | re-ingest (s) | rows/s | peak MiB |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        print(f"| {r['reps']:,} × {r['months']} | {r['input_mb']:,} | {r['rows_read']:,} | {r['ingest_s']} | "
+              f"{r['reingest_s']} | {r['rows_per_s']:,} | {r['peak_mib']:,} |")
+
+
+if __name__ == "__main__":
+    main()
