@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -16,3 +18,54 @@ def write(path: Path, text: str, *, bom: bool = False, encoding: str = "utf-8") 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding))
     return path
+
+
+U1, U2, U3, U4, U5 = (f"00500000000000{i}AAA" for i in range(1, 6))
+C1, A1 = "003000000000001AAA", "001000000000001AAA"
+COURSE = "https://lms.example.com/course/sales-excellence"
+HOME = "https://lms.example.com"
+
+
+def statement(n: int, actor: dict, verb: str = "completed", **extra: object) -> dict:
+    return {
+        "id": f"00000000-0000-4000-8000-{n:012d}",
+        "actor": actor,
+        "verb": {"id": f"http://adlnet.gov/expapi/verbs/{verb}", "display": {"en-US": verb}},
+        "object": {"id": COURSE, "definition": {"name": {"en-US": "Sales Excellence"}}},
+        "timestamp": "2025-03-04T10:00:00-05:00",
+        **extra,
+    }
+
+
+def mbox(email: str) -> dict:
+    return {"mbox": f"mailto:{email}"}
+
+
+def account(name: str) -> dict:
+    return {"account": {"homePage": HOME, "name": name}}
+
+
+def write_small_org(tmp_path: Path) -> Path:
+    """A hand-made org where every link case (email, directory, sha1, ambiguous, …) occurs once."""
+    write(tmp_path / "crm" / "User.csv", "Id,Email,FirstName,LastName\n"
+          f"{U1},jane.doe@example.com,Jane,Doe\n{U2},shared@example.com,A,One\n"
+          f"{U3},Shared@Example.com,B,Two\n{U4},,No,Email\n{U5},hashed@example.com,H,Ash\n")
+    write(tmp_path / "crm" / "Contact.csv", f"Id,AccountId,Email\n{C1},{A1},cust@client.com\n")
+    write(tmp_path / "lms" / "learners.csv", "learner_id,email,name,department,title,hire_date\n"
+          "L100,Jane.Doe@Example.com,Jane,Sales,AE,2020-01-01\nL200,nobody@partner.com,Pat,Partner,,\n"
+          "L300,cust@client.com,Cust,,,\n")
+    sha = hashlib.sha1(b"mailto:hashed@example.com").hexdigest()
+    statements = [
+        statement(1, mbox("JANE.DOE@example.COM")),
+        statement(2, account("L100"), "passed", result={"score": {"scaled": 0.9}, "success": True}),
+        statement(3, account("L999")),
+        statement(4, mbox("shared@example.com")),
+        statement(5, {"mbox_sha1sum": sha}),
+        statement(6, account("L300")),
+        statement(7, mbox("late@example.com")),
+        statement(8, {"mbox": "mailto:admin@example.com"}, "voided",
+                  object={"objectType": "StatementRef", "id": "00000000-0000-4000-8000-000000000007"}),
+    ]
+    lines = [json.dumps(s) for s in statements] + [json.dumps(statements[0])]  # a duplicate
+    write(tmp_path / "lms" / "statements.jsonl", "\n".join(lines) + "\n")
+    return tmp_path

@@ -1,4 +1,4 @@
-"""training-roi: did the training program pay off, by how much, and how sure are we?
+"""Did the training program pay off, by how much, and how sure are we? (training-roi).
 
 Quick start::
 

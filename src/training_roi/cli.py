@@ -47,7 +47,7 @@ def _user_errors() -> Iterator[None]:
 @contextmanager
 def _progress(enabled: bool = True) -> Iterator[Callable[[str, float], None]]:
     """A progress bar on stderr; yields ``update(description, fraction)``."""
-    if not enabled or not err.is_terminal and not sys.stderr.isatty():
+    if not enabled or (not err.is_terminal and not sys.stderr.isatty()):
         steps: list[str] = []
 
         def quiet(description: str, fraction: float) -> None:

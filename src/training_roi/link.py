@@ -29,7 +29,7 @@ from ibis.backends import BaseBackend
 
 from training_roi.errors import SourceError
 from training_roi.warehouse.connection import ensure_tables
-from training_roi.warehouse.load import replace_table
+from training_roi.warehouse.load import replace_table, stage
 from training_roi.warehouse.schema import table
 
 __all__ = ["LinkInfo", "link", "read_explicit_links"]
@@ -141,9 +141,9 @@ def _sha1_lookup(con: BaseBackend) -> ir.Table:
         t = con.table(name)
         emails.update(v for v in t.select(col).distinct().to_pyarrow()[col].to_pylist() if v)
     ordered = sorted(emails)
-    return ibis.memtable(pa.table({
-        "hash": [hashlib.sha1(f"mailto:{e}".encode()).hexdigest() for e in ordered],
-        "hash_email": ordered,
+    return stage(con, "_sha1_lookup", pa.table({
+        "hash": pa.array([hashlib.sha1(f"mailto:{e}".encode()).hexdigest() for e in ordered], pa.string()),
+        "hash_email": pa.array(ordered, pa.string()),
     }))
 
 
@@ -152,13 +152,13 @@ def _candidates(con: BaseBackend) -> tuple[ir.Table, ir.Table]:
     users = con.table("crm_user")
     users = users.filter(users.email_norm.notnull())
     u = users.group_by(u_email=users.email_norm).agg(
-        u_n=users.user_id.nunique(), u_id=users.user_id.min(), u_ids=users.user_id.group_concat(", ")
+        u_n=users.user_id.nunique(), u_id=users.user_id.min(), u_ids=users.user_id.collect().sort().join(", ")
     )
     contacts = con.table("crm_contact")
     contacts = contacts.filter(contacts.email_norm.notnull() & ~contacts.is_deleted.fill_null(False))
     c = contacts.group_by(c_email=contacts.email_norm).agg(
         c_n=contacts.contact_id.nunique(), c_id=contacts.contact_id.min(),
-        c_account=contacts.account_id.min(), c_ids=contacts.contact_id.group_concat(", "),
+        c_account=contacts.account_id.min(), c_ids=contacts.contact_id.collect().sort().join(", "),
     )
     return u, c
 
@@ -221,12 +221,15 @@ def link(con: BaseBackend, *, explicit: Path | str | None = None) -> LinkInfo:
     names = table("learner_identity").names
     replace_table(con, "learner_identity", resolved.select(names))
     replace_table(con, "learning_record", _learning_records(con).select(table("learning_record").names))
+    for scratch in ("_sha1_lookup", "_explicit_links"):
+        if scratch in con.list_tables():
+            con.drop_table(scratch)
     return _summarise(con)
 
 
 def _apply_explicit(con: BaseBackend, resolved: ir.Table, links: pa.Table) -> ir.Table:
     """Override matches with the explicit links; an unknown CRM id leaves the learner unlinked."""
-    lk = ibis.memtable(links).rename(x_kind="kind", x_value="value", x_crm="crm_id")
+    lk = stage(con, "_explicit_links", links).rename(x_kind="kind", x_value="value", x_crm="crm_id")
     users = con.table("crm_user").select(x_user="user_id")
     contacts = con.table("crm_contact").select(x_contact="contact_id", x_account="account_id")
     lk = lk.left_join(users, lk.x_crm == users.x_user).left_join(contacts, lk.x_crm == contacts.x_contact)

@@ -6,15 +6,16 @@ ingest + link of a small simulated org give identical canonical tables on both e
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import ibis
 import pytest
 
+from tests.builders import write_small_org
 from training_roi.ingest.folder import ingest_folder
 from training_roi.link import link
-from training_roi.simulate import simulate
 from training_roi.warehouse.connection import connect
 from training_roi.warehouse.schema import TABLES
 
@@ -44,12 +45,16 @@ def spark_con(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def small_org(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from training_roi.simulate import simulate
+
     out = tmp_path_factory.mktemp("org")
     simulate(out, reps=25, months=12, seed=11)
     return out
 
 
 def _normalise(value: object) -> object:
+    if isinstance(value, datetime):  # the same instant, whichever way the engine labels UTC
+        return (value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
     if isinstance(value, Decimal):
         return str(value.quantize(Decimal("0.01")))
     if isinstance(value, float):
@@ -65,10 +70,10 @@ def _snapshot(con, name: str) -> list[tuple]:
     return sorted((tuple(_normalise(r[c]) for c in spec.names) for r in rows), key=repr)
 
 
-def test_load_and_link_give_identical_tables(small_org: Path, spark_con, tmp_path: Path):
+def _compare(folder: Path, spark_con, tmp_path: Path) -> int:
     duck = connect(tmp_path / "parity.duckdb")
-    duck_info = ingest_folder(small_org, duck)
-    spark_info = ingest_folder(small_org, spark_con)
+    duck_info = ingest_folder(folder, duck)
+    spark_info = ingest_folder(folder, spark_con)
     assert duck_info.ok and spark_info.ok
     assert [(s.source, s.rows_loaded, s.rows_quarantined) for s in duck_info.sources] == [
         (s.source, s.rows_loaded, s.rows_quarantined) for s in spark_info.sources
@@ -79,7 +84,22 @@ def test_load_and_link_give_identical_tables(small_org: Path, spark_con, tmp_pat
     for name, spec in TABLES.items():
         if spec.layer == "audit" and name != "quarantine":
             continue
-        duck_rows = _snapshot(duck, name)
-        assert duck_rows == _snapshot(spark_con, name), f"{name} differs between DuckDB and Spark"
+        duck_rows, spark_rows = _snapshot(duck, name), _snapshot(spark_con, name)
+        differences = [
+            (col, d[i], s[i])
+            for d, s in zip(duck_rows, spark_rows, strict=False)
+            for i, col in enumerate(spec.names)
+            if d[i] != s[i]
+        ]
+        assert len(duck_rows) == len(spark_rows), f"{name}: {len(duck_rows)} rows on DuckDB, {len(spark_rows)} on Spark"
+        assert not differences, f"{name} differs between DuckDB and Spark: {differences[:5]}"
         compared += len(duck_rows)
-    assert compared > 1000  # the org is small but not empty
+    return compared
+
+
+def test_hand_made_org_links_identically(spark_con, tmp_path: Path):
+    assert _compare(write_small_org(tmp_path / "org"), spark_con, tmp_path) > 20
+
+
+def test_simulated_org_loads_and_links_identically(small_org: Path, spark_con, tmp_path: Path):
+    assert _compare(small_org, spark_con, tmp_path) > 1000  # small, but every table has rows

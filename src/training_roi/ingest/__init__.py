@@ -1,0 +1,1 @@
+"""Ingest: read the files a user hands over, validate every row, and yield batches for the warehouse."""

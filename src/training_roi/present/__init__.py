@@ -1,0 +1,1 @@
+"""Present: the product's results for people (console tables) and machines (JSON)."""

@@ -18,7 +18,7 @@ from ibis.backends import BaseBackend
 from training_roi.ingest.batch import Batch, QuarantineRow, quarantine_table
 from training_roi.warehouse.schema import table
 
-__all__ = ["LoadCounts", "load_batch", "refresh_voided", "replace_quarantine", "replace_table"]
+__all__ = ["LoadCounts", "load_batch", "refresh_voided", "replace_quarantine", "replace_table", "stage"]
 
 
 @dataclass(frozen=True)
@@ -44,11 +44,18 @@ def replace_table(con: BaseBackend, name: str, expr: ir.Table) -> None:
     con.drop_table(tmp)
 
 
-def _stage(con: BaseBackend, name: str, rows: pa.Table) -> ir.Table:
-    """Put ``rows`` where the engine can join them with ``name``'s rows."""
-    staged = f"_{name}_batch"
-    con.create_table(staged, rows, overwrite=True)
-    return con.table(staged)
+def stage(con: BaseBackend, name: str, rows: pa.Table) -> ir.Table:
+    """Put Arrow ``rows`` into the engine as table ``name`` (replacing it) and return it.
+
+    Spark gets the Arrow table directly: Ibis would pass it through pandas, where a missing
+    string becomes the text "NaN" under pandas 3, and Spark would store that instead of null.
+    """
+    if con.name == "pyspark":
+        session = con._session  # the SparkSession the Ibis backend wraps
+        session.createDataFrame(rows).write.saveAsTable(name, mode="overwrite", format="parquet")
+    else:
+        con.create_table(name, rows, overwrite=True)
+    return con.table(name)
 
 
 def load_batch(con: BaseBackend, batch: Batch, *, replace_files: Sequence[str] = ()) -> LoadCounts:
@@ -60,7 +67,7 @@ def load_batch(con: BaseBackend, batch: Batch, *, replace_files: Sequence[str] =
     spec = table(batch.table)
     keys = list(spec.key)
     current = con.table(spec.name)
-    staged = _stage(con, spec.name, batch.rows)
+    staged = stage(con, f"_{spec.name}_batch", batch.rows)
     if replace_files:
         current = current.filter(~current.source_file.isin(list(replace_files)))
     matched = current.semi_join(staged, keys).count().to_pyarrow().as_py()
@@ -76,7 +83,7 @@ def replace_quarantine(con: BaseBackend, source: str, files: Sequence[str], rows
     kept = current.filter(~((current.source == source) & current.source_file.isin(list(files) or [""])))
     new = quarantine_table(rows)
     if new.num_rows:
-        staged = _stage(con, "quarantine", new)
+        staged = stage(con, "_quarantine_batch", new)
         replace_table(con, "quarantine", kept.union(staged.select(table("quarantine").names)))
         con.drop_table("_quarantine_batch")
     else:

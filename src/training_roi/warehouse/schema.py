@@ -255,7 +255,8 @@ _table(
     "xAPI statements, one row per statement and learner: a Group actor gives one row per member.",
     ("statement_id", "actor_key"),
     _c("statement_id", "string", "statement id (lower case); a stable hash of the statement when it has none"),
-    _c("actor_key", "string", "the learner's identity: mbox:<email>, sha1:<hash>, openid:<uri>, account:<homePage>|<name>"),
+    _c("actor_key", "string",
+       "the learner's identity: mbox:<email>, sha1:<hash>, openid:<uri>, account:<homePage>|<name>"),
     _c("actor_kind", "string", "mbox, mbox_sha1sum, openid or account"),
     _c("actor_email", "string", "email from mbox, lower-cased"),
     _c("actor_account_name", "string", "account name (the LMS learner id) for account actors"),
@@ -304,7 +305,8 @@ _table(
     "cost_line", "Program cost lines (costs.csv).", ("cost_key",),
     _c("cost_key", "string", "stable hash of the line's content and position"),
     _c("program", "string", "program; empty for shared costs"),
-    _c("category", "string", "development, licensing, platform, facilitation, participant_time, travel, administration, evaluation or other"),
+    _c("category", "string", "development, licensing, platform, facilitation, participant_time, travel, "
+                             "administration, evaluation or other"),
     _c("amount", MONEY, "amount in the org currency"),
     _c("date", "date", "when incurred"),
     _c("note", "string", "note"),
@@ -339,7 +341,8 @@ _table(
     "learner_identity",
     "Link results: every learner identity seen in the LMS, and the CRM user or contact it resolves to.",
     ("learner_key",),
-    _c("learner_key", "string", "actor_key form: mbox:<email>, account:<home>|<name>, sha1:…, openid:…, lms:<learner_id>"),
+    _c("learner_key", "string",
+       "actor_key form: mbox:<email>, account:<home>|<name>, sha1:…, openid:…, lms:<learner_id>"),
     _c("learner_id", "string", "LMS learner id, when known"),
     _c("email_norm", "string", "email used to link, when known"),
     _c("crm_user_id", "string", "the CRM user (rep) the learner is"),
@@ -384,7 +387,8 @@ def markdown() -> str:
         "do not edit by hand. Timestamps are UTC, money is decimal(18, 2) in the org currency.",
         "",
     ]
-    for layer, title in (("canonical", "Canonical tables (ingest)"), ("link", "Link tables"), ("audit", "Audit tables")):
+    layers = (("canonical", "Canonical tables (ingest)"), ("link", "Link tables"), ("audit", "Audit tables"))
+    for layer, title in layers:
         out += [f"## {title}", ""]
         for t in TABLES.values():
             if t.layer != layer:
