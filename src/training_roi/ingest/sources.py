@@ -110,7 +110,7 @@ def _finish_case(df: pl.DataFrame, raw: RawFile, source: str) -> tuple[pl.DataFr
         for row in extra.select(custom).iter_rows()
     ]
     extra = extra.select(ROW).with_columns(pl.Series("custom_fields", texts, pl.String))
-    return df.drop("custom_fields").join(extra, on=ROW, how="left"), []
+    return df.join(extra, on=ROW, how="left"), []
 
 
 def _finish_completion(df: pl.DataFrame, raw: RawFile, source: str) -> tuple[pl.DataFrame, list[QuarantineRow]]:

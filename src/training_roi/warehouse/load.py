@@ -68,9 +68,9 @@ def load_batch(con: BaseBackend, batch: Batch, *, replace_files: Sequence[str] =
     keys = list(spec.key)
     current = con.table(spec.name)
     staged = stage(con, f"_{spec.name}_batch", batch.rows)
+    matched = current.semi_join(staged, keys).count().to_pyarrow().as_py()
     if replace_files:
         current = current.filter(~current.source_file.isin(list(replace_files)))
-    matched = current.semi_join(staged, keys).count().to_pyarrow().as_py()
     kept = current.anti_join(staged, keys).select(spec.names)
     replace_table(con, spec.name, kept.union(staged.select(spec.names)))
     con.drop_table(f"_{spec.name}_batch")

@@ -1,0 +1,2294 @@
+"""Simulate a sales org with a training program, and write down exactly what the program did.
+
+The simulator writes a data folder in the shapes of ``DATA_CONTRACT.md`` (Salesforce export CSVs,
+xAPI statements, the LMS directory and a completion report, surveys, costs) with the mess real
+exports have, plus ``truth.json``: the program's true effect, computed exactly.
+
+Quick start::
+
+    from training_roi.simulate import simulate
+    info = simulate("demo-data", reps=200, months=24, scenario="selection")
+    print(info)
+
+Why potential outcomes with common random numbers: every opportunity draws its random numbers
+once, and both its untreated and its treated outcome are functions of the same draws. The effect on
+each single deal is therefore known, and the truth is a sum over deals rather than an estimate
+with noise of its own. Estimators run on the files can then be scored against it.
+
+Why one random stream per part (``_stream``): each file draws from its own generator, seeded from
+the seed and a CRC of the part's name, so a change to how one file is written does not change the
+others, and the same seed gives the same organisation and pipeline in every scenario (only the
+training differs).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import unicodedata
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import polars as pl
+import pyarrow as pa
+
+__all__ = ["DEFAULT_SCENARIO", "SCENARIOS", "SimulationInfo", "simulate"]
+
+_DAY = 86_400
+_NEVER = 1 << 40  # a day index far beyond any simulated period ("never happens")
+
+# --------------------------------------------------------------------------------------------
+# Scenarios
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Scenario:
+    """The parameters that make one scenario: who is trained, when, and what training does."""
+
+    description: str
+    assignment: str  # "self_select", "random_waves" or "monthly_waves"
+    enrol_share: float  # share of eligible reps enrolled
+    selection_skill: float  # logit slope of enrolment on skill (self_select, monthly_waves)
+    timing_skill: float  # how much earlier skilled reps complete (self_select)
+    win_logit: float  # effect on the log-odds of winning
+    deal_size: float  # relative effect on amount
+    cycle: float  # relative reduction of the sales cycle
+    ramp_days: int  # 0: full effect at once; else the effect grows linearly over this many days
+    rollout: tuple[float, float]  # rollout window as fractions of the period
+    waves: int  # number of assignment waves (random_waves)
+
+
+_SCENARIO_PARAMS: dict[str, _Scenario] = {
+    "selection": _Scenario(
+        description=(
+            "reps self-select into training by skill, with a market trend and Q4 seasonality: "
+            "naive comparisons overstate a modest positive effect"
+        ),
+        assignment="self_select", enrol_share=0.45, selection_skill=1.2, timing_skill=0.35,
+        win_logit=0.12, deal_size=0.03, cycle=0.05, ramp_days=0, rollout=(0.42, 0.67), waves=0,
+    ),
+    "randomised": _Scenario(
+        description=(
+            "a random half of eligible reps is assigned to training in three waves; same trend, "
+            "seasonality and effect as 'selection'"
+        ),
+        assignment="random_waves", enrol_share=0.5, selection_skill=0.0, timing_skill=0.0,
+        win_logit=0.12, deal_size=0.03, cycle=0.05, ramp_days=0, rollout=(0.42, 0.67), waves=3,
+    ),
+    "null": _Scenario(
+        description="like 'selection' (self-selection, trend, seasonality) but the true effect is exactly zero",
+        assignment="self_select", enrol_share=0.45, selection_skill=1.2, timing_skill=0.35,
+        win_logit=0.0, deal_size=0.0, cycle=0.0, ramp_days=0, rollout=(0.42, 0.67), waves=0,
+    ),
+    "staggered": _Scenario(
+        description=(
+            "almost every rep is trained in monthly waves over a long rollout and the effect grows "
+            "over 180 days after completion: the two-way fixed effects trap"
+        ),
+        assignment="monthly_waves", enrol_share=0.9, selection_skill=0.3, timing_skill=0.0,
+        win_logit=0.25, deal_size=0.06, cycle=0.08, ramp_days=180, rollout=(0.25, 0.85), waves=0,
+    ),
+}
+
+SCENARIOS: dict[str, str] = {name: s.description for name, s in _SCENARIO_PARAMS.items()}
+"""Scenario name → one-line description."""
+
+DEFAULT_SCENARIO = "selection"
+"""The scenario used when none is named: self-selection, where naive comparisons mislead."""
+
+# --------------------------------------------------------------------------------------------
+# Structural parameters of the sales model (recorded in truth.json)
+# --------------------------------------------------------------------------------------------
+
+_OPPS_PER_REP_MONTH = 4.9
+_SKILL_RATE = 0.10  # log-rate of opportunity creation per skill unit
+_BASE_WIN_LOGIT = -1.25
+_SKILL_WIN_LOGIT = 0.35
+_TREND_WIN_LOGIT_PER_YEAR = 0.15
+# Log-odds shift by the calendar month of CreatedDate: Q4 strong, January and summer weak.
+_SEASON = (-0.12, -0.06, 0.02, -0.02, 0.0, 0.04, -0.06, -0.06, 0.02, 0.06, 0.10, 0.14)
+_TYPES = ("New Business", "Renewal", "Upsell")
+_TYPE_SHARE = (0.70, 0.18, 0.12)
+_TYPE_WIN_LOGIT = (0.0, 1.2, 0.4)
+_TYPE_AMOUNT = (1.0, 0.8, 0.5)
+_TYPE_CYCLE = (1.0, 0.6, 0.8)
+_AMOUNT_MEDIAN = 25_000.0
+_AMOUNT_SIGMA = 0.55
+_AMOUNT_SKILL = 0.05
+_AMOUNT_TREND_PER_YEAR = 0.03
+_CYCLE_MEDIAN = 52.0
+_CYCLE_SIGMA = 0.40
+_DROPOUT_SHARE = 0.06
+_WINDOWS = (90, 180, 365)
+_PRIMARY_WINDOW = 180
+
+_ORG_DOMAIN = "example.com"
+_LMS_HOME = "https://lms.example.com"
+_ACT = "https://lms.example.com/xapi/activities"
+_PROGRAM = "Sales Excellence"
+_PROGRAM_ID = f"{_ACT}/program/sales-excellence"
+_COURSE_ID = f"{_ACT}/course/sales-excellence"
+_COURSE_NAME = "Sales Excellence: Core Course"
+_LESSONS = (
+    ("01-discovery", "Discovery Questions That Uncover Pain"),
+    ("02-value", "Value Selling in Five Minutes"),
+    ("03-objections", "Handling Objections"),
+    ("04-negotiation", "Negotiating Without Discounting"),
+    ("05-closing", "Closing and Mutual Action Plans"),
+    ("06-pipeline", "Pipeline Hygiene"),
+)
+_VERBS = ("launched", "initialized", "experienced", "completed", "passed", "failed", "terminated", "voided")
+_V = {v: i for i, v in enumerate(_VERBS)}
+
+# --------------------------------------------------------------------------------------------
+# Public result
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SimulationInfo:
+    """What :func:`simulate` wrote: where, with which settings, how many rows, how long it took.
+
+    Prints as a short table for people (``str(info)``) and serialises for machines
+    (``info.asdict()``).
+    """
+
+    out_dir: Path
+    scenario: str
+    seed: int
+    reps: int
+    months: int
+    files: dict[str, int]
+    seconds: float
+
+    def asdict(self) -> dict[str, Any]:
+        """The info as plain JSON-ready values (paths as strings)."""
+        return {
+            "out_dir": str(self.out_dir),
+            "scenario": self.scenario,
+            "seed": self.seed,
+            "reps": self.reps,
+            "months": self.months,
+            "files": dict(self.files),
+            "seconds": self.seconds,
+        }
+
+    def __str__(self) -> str:
+        head = (
+            f"Simulated scenario {self.scenario!r}: {self.reps:,} reps × {self.months} months, "
+            f"seed {self.seed}, in {self.seconds:.1f} s → {self.out_dir}"
+        )
+        width = max((len(k) for k in self.files), default=0)
+        rows = [f"  {name:<{width}}  {n:>12,} rows" for name, n in self.files.items()]
+        return "\n".join([head, *rows])
+
+
+# --------------------------------------------------------------------------------------------
+# Small vectorised building blocks
+# --------------------------------------------------------------------------------------------
+
+
+def _stream(seed: int, name: str) -> np.random.Generator:
+    """Return the random generator of one part of the simulation.
+
+    Seeded from ``seed`` and a CRC-32 of ``name`` (never Python's salted ``hash()``), so parts
+    are independent of each other and of the order in which they run.
+    """
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, zlib.crc32(name.encode())])))
+
+
+def _fixed_width(chars: np.ndarray) -> pl.Series:
+    """Turn an ``(n, w)`` array of ASCII codes into a string Series without a Python loop."""
+    n, w = chars.shape
+    data = np.ascontiguousarray(chars, dtype=np.uint8).tobytes()
+    offsets = np.arange(0, (n + 1) * w, w, dtype=np.int64) if n else np.zeros(1, np.int64)
+    arr = pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    return pl.Series(pl.from_arrow(arr)).cast(pl.String)
+
+
+_BASE62 = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", np.uint8)
+_SUFFIX = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345", np.uint8)
+_POD = b"Dn0"  # pod identifier and reserved character of this org's ids
+
+
+def _salesforce_ids(prefix: str, counters: np.ndarray) -> pl.Series:
+    """Build 18-character Salesforce ids (15-character id + case-safe suffix), vectorised.
+
+    The 15-character id is the key prefix, a pod identifier, a reserved ``0`` and a 9-digit
+    base-62 counter. The suffix encodes, per 5-character chunk, which characters are upper case:
+    bit ``i`` is set when character ``i`` is ``A``–``Z``, and the 5-bit number indexes
+    ``A–Z0–5``. That makes the 18-character form safe to compare case-insensitively.
+    """
+    counters = np.asarray(counters, dtype=np.int64)
+    n = counters.size
+    head = np.frombuffer(prefix.encode() + _POD, np.uint8)
+    chars = np.empty((n, 18), np.uint8)
+    chars[:, :6] = head
+    # Base-62 digits with float64 arithmetic, much faster than int64 division and exact because
+    # one int64 split leaves both halves far below 2**53.
+    high, low = np.divmod(counters, 62**4)
+    for cols, part in ((range(14, 10, -1), low), (range(10, 5, -1), high)):
+        rest = part.astype(np.float64)
+        for col in cols:
+            quotient = np.floor(rest / 62.0)
+            chars[:, col] = _BASE62[(rest - quotient * 62.0).astype(np.intp)]
+            rest = quotient
+    upper = ((chars[:, :15] >= 65) & (chars[:, :15] <= 90)).view(np.uint8).reshape(n, 3, 5)
+    bits = upper[:, :, 0] | upper[:, :, 1] << 1 | upper[:, :, 2] << 2 | upper[:, :, 3] << 3 | upper[:, :, 4] << 4
+    chars[:, 15:] = _SUFFIX[bits]
+    return _fixed_width(chars)
+
+
+def _id_counters(rng: np.random.Generator, n: int, order: np.ndarray | None = None) -> np.ndarray:
+    """Return increasing, unique record counters; later records (by ``order``) get larger ones."""
+    base = int(rng.integers(62**5, 62**6))
+    steps = rng.integers(1, 4, n).cumsum()
+    counters = base + steps
+    if order is None:
+        return counters
+    ranks = np.empty(n, np.int64)
+    ranks[np.argsort(order, kind="stable")] = np.arange(n)
+    return counters[ranks]
+
+
+_HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
+
+
+def _uuid4(rng: np.random.Generator, n: int) -> pl.Series:
+    """Return ``n`` random (version 4) UUID strings drawn from ``rng``: reproducible statement ids."""
+    raw = rng.integers(0, 256, (n, 16), dtype=np.uint8)
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
+    hexed = np.empty((n, 32), np.uint8)
+    hexed[:, 0::2] = _HEX[raw >> 4]
+    hexed[:, 1::2] = _HEX[raw & 0x0F]
+    out = np.full((n, 36), ord("-"), np.uint8)
+    for lo, hi, at in ((0, 8, 0), (8, 12, 9), (12, 16, 14), (16, 20, 19), (20, 32, 24)):
+        out[:, at : at + hi - lo] = hexed[:, lo:hi]
+    return _fixed_width(out)
+
+
+def _pick(rng: np.random.Generator, options: tuple[str, ...] | list[str], n: int,
+          p: tuple[float, ...] | None = None) -> pl.Series:
+    """Draw ``n`` values from ``options`` (with probabilities ``p``) as a string Series."""
+    probs = None if p is None else np.asarray(p, float) / np.sum(p)
+    idx = rng.choice(len(options), size=n, p=probs)
+    return pl.Series(list(options), dtype=pl.String).gather(idx)
+
+
+def _sf_datetime(seconds: np.ndarray) -> pl.Series:
+    """Format UTC epoch seconds as Salesforce export datetimes (``2025-03-04T15:02:11.000Z``)."""
+    return pl.from_epoch(pl.Series(np.asarray(seconds, np.int64)), time_unit="s").dt.strftime(
+        "%Y-%m-%dT%H:%M:%S.000Z"
+    )
+
+
+def _dates(epoch_days: np.ndarray) -> pl.Series:
+    """Return epoch day numbers as a polars Date Series (written ``YYYY-MM-DD``)."""
+    return pl.Series(np.asarray(epoch_days, np.int32)).cast(pl.Date)
+
+
+def _masked(values: pl.Series, keep: np.ndarray) -> pl.Series:
+    """Return ``values`` with nulls where ``keep`` is false (an empty CSV field)."""
+    return pl.select(pl.when(pl.Series(keep)).then(values)).to_series()
+
+
+def _at_least(rng: np.random.Generator, candidates: np.ndarray, share: float, minimum: int) -> np.ndarray:
+    """Choose ``share`` of ``candidates`` (at least ``minimum``, if there are that many), sorted.
+
+    Small test orgs still get every kind of mess, so the tests always have something to find.
+    """
+    n = candidates.size
+    k = min(n, max(minimum, int(np.rint(share * n))))
+    return np.sort(rng.choice(candidates, size=k, replace=False)) if k else candidates[:0]
+
+
+def _slug(text: str) -> str:
+    """Fold a name to the lower-case ASCII letters used in email addresses (José → jose)."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return "".join(c for c in folded if "a" <= c <= "z")
+
+
+def _mixed_case(email: str, style: int) -> str:
+    """Spell an address with upper-case letters, as people and some LMSs do.
+
+    ``jane.doe@example.com`` becomes ``Jane.Doe@Example.COM`` (style 0) or ``Jane.Doe@example.com``
+    (style 1): the same mailbox, compared case-insensitively.
+    """
+    local, _, domain = email.partition("@")
+    local = ".".join(p[:1].upper() + p[1:] for p in local.split("."))
+    if style == 0:
+        parts = domain.split(".")
+        domain = ".".join([p[:1].upper() + p[1:] for p in parts[:-1]] + [parts[-1].upper()])
+    return f"{local}@{domain}"
+
+
+def _add_months(d: date, n: int) -> date:
+    """Return ``d`` plus ``n`` calendar months, the day clamped to the month's length."""
+    y, m = divmod(d.month - 1 + n, 12)
+    year, month = d.year + y, m + 1
+    days = [31, 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28,
+            31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+    return date(year, month, min(d.day, days))
+
+
+def _logistic(x: np.ndarray) -> np.ndarray:
+    """Return the logistic function of ``x``."""
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _iso_date(epoch_day: int) -> str:
+    """Return an epoch day number as ``YYYY-MM-DD``."""
+    return date.fromordinal(date(1970, 1, 1).toordinal() + int(epoch_day)).isoformat()
+
+
+# --------------------------------------------------------------------------------------------
+# Calendar
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Calendar:
+    """The simulated period ``[start, end)`` as day indices, with each day's calendar month."""
+
+    start: date
+    end: date
+    start_day: int  # epoch day number of ``start``
+    n_days: int
+    month_of_year: np.ndarray  # per day index: 0 (January) … 11 (December)
+
+    @classmethod
+    def make(cls, start: date, months: int) -> _Calendar:
+        """Return the calendar of ``months`` months from ``start``."""
+        end = _add_months(start, months)
+        start_day = (start - date(1970, 1, 1)).days
+        n_days = (end - start).days
+        days = np.arange(start_day, start_day + n_days).astype("datetime64[D]")
+        moy = days.astype("datetime64[M]").astype(np.int64) % 12
+        return cls(start, end, start_day, n_days, moy.astype(np.int8))
+
+    @property
+    def start_s(self) -> int:
+        """Start as UTC epoch seconds."""
+        return self.start_day * _DAY
+
+    @property
+    def end_s(self) -> int:
+        """End (exclusive) as UTC epoch seconds."""
+        return (self.start_day + self.n_days) * _DAY
+
+    def day_at(self, fraction: float) -> int:
+        """Return the day index at the first of the month nearest ``fraction`` of the period."""
+        months = round(fraction * self._months())
+        return (_add_months(self.start, months) - self.start).days
+
+    def _months(self) -> int:
+        return (self.end.year - self.start.year) * 12 + self.end.month - self.start.month
+
+    def business_instants(self, lo: np.ndarray, hi: np.ndarray, u: np.ndarray,
+                          local_seconds: np.ndarray, offset_min: np.ndarray) -> np.ndarray:
+        """Return UTC epoch seconds on business days in ``[lo, hi)`` at a local time of day.
+
+        ``u`` in [0, 1) picks the business day (so callers can skew timing), ``local_seconds`` is
+        the local time of day and ``offset_min`` the UTC offset of the person's time zone. Results
+        are clamped into the period.
+        """
+        lo = np.asarray(lo, np.int64)
+        hi = np.maximum(np.asarray(hi, np.int64), lo + 1)
+        a = (self.start_day + lo).astype("datetime64[D]")
+        b = (self.start_day + hi).astype("datetime64[D]")
+        nb = np.busday_count(a, b)
+        k = np.minimum(np.floor(u * nb).astype(np.int64), np.maximum(nb - 1, 0))
+        bday = np.busday_offset(a, k, roll="forward").astype(np.int64)
+        anyday = self.start_day + lo + np.floor(u * (hi - lo)).astype(np.int64)
+        day = np.where(nb > 0, bday, anyday)
+        ts = day * _DAY + np.asarray(local_seconds, np.int64) - np.asarray(offset_min, np.int64) * 60
+        # A local working hour on the first or last day can fall outside the period in UTC: move
+        # it by a day rather than piling such instants up on the boundary.
+        ts = np.where(ts < self.start_s, ts + _DAY, np.where(ts >= self.end_s, ts - _DAY, ts))
+        return np.clip(ts, self.start_s, self.end_s - 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Word lists
+# --------------------------------------------------------------------------------------------
+
+_FIRST = (
+    "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David",
+    "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah",
+    "Charles", "Karen", "Christopher", "Lisa", "Daniel", "Nancy", "Matthew", "Betty", "Anthony",
+    "Margaret", "Mark", "Sandra", "Donald", "Ashley", "Steven", "Kimberly", "Paul", "Emily",
+    "Andrew", "Donna", "Joshua", "Michelle", "Kenneth", "Carol", "Kevin", "Amanda", "Brian",
+    "Dorothy", "George", "Melissa", "Timothy", "Deborah", "Ronald", "Stephanie", "Jason",
+    "Rebecca", "Edward", "Sharon", "Jeffrey", "Laura", "Ryan", "Cynthia", "Jacob", "Kathleen",
+    "Gary", "Amy", "Nicholas", "Angela", "Eric", "Shirley", "Jonathan", "Anna", "Priya", "Wei",
+    "Aisha", "Mohammed", "Sofia", "Lukas", "Chloé", "José", "Zoë", "Søren", "Ingrid", "Hiroshi",
+    "Mei", "Arjun", "Fatima", "Olga", "Mateo", "Léa", "Noah", "Emma", "Liam", "Olivia", "Ananya",
+    "Kenji", "Yuki", "Thandiwe", "Siobhan", "Rafael", "Nadia", "Björn",
+)
+_LAST = (
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
+    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor",
+    "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez",
+    "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright",
+    "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall",
+    "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "O'Brien", "O'Connor", "D'Souza",
+    "McCarthy", "MacDonald", "Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Dubois",
+    "Lefèvre", "Rossi", "Bianchi", "Kowalski", "Nowak", "Novák", "Jansen", "de Vries",
+    "van der Berg", "Andersen", "Nielsen", "Johansson", "Lindqvist", "Tanaka", "Suzuki", "Sato",
+    "Watanabe", "Kim", "Park", "Chen", "Wang", "Li", "Zhang", "Liu", "Singh", "Patel", "Sharma",
+    "Gupta", "Khan", "Ahmed", "Okafor", "Mensah", "Dlamini", "Silva", "Santos", "Oliveira",
+    "Pereira", "Costa", "Núñez", "Castillo", "Morales", "Ortiz", "Gutierrez", "Chavez", "Ramos",
+    "Ruiz", "Alvarez", "Mendoza", "Vasquez", "Jimenez", "Moreno", "Romero", "Herrera", "Medina",
+    "Aguilar", "Fernández", "Kelly", "Murphy", "Sullivan", "Byrne", "Walsh", "Ryan", "Doyle",
+)
+_COMPANY = (
+    "Northwind", "Blue Ridge", "Acme", "Globex", "Initech", "Umbrella", "Cyberdyne", "Hooli",
+    "Vandelay", "Soylent", "Tyrell", "Oceanic", "Pied Piper", "Massive Dynamic", "Aperture",
+    "Contoso", "Fabrikam", "Litware", "Tailspin", "Wide World", "Adventure Works", "Proseware",
+    "Lucerne", "Alpine", "Coho", "Fourth Coffee", "Margie's", "Trey", "Woodgrove", "Humongous",
+    "Bellows", "Silverline", "Redwood", "Granite", "Harbor", "Summit", "Pioneer", "Keystone",
+    "Evergreen", "Lakeside", "Sunrise", "Ironclad", "Bluebird", "Copperleaf", "Nordlicht",
+    "Sakura", "Kestrel", "Meridian", "Orchid", "Tundra",
+)
+# (name part, Salesforce Industry picklist value)
+_CORE = (
+    ("Logistics", "Transportation"), ("Health", "Healthcare"), ("Foods", "Food & Beverage"),
+    ("Systems", "Technology"), ("Energy", "Energy"), ("Capital", "Finance"),
+    ("Robotics", "Machinery"), ("Media", "Media"), ("Pharma", "Biotechnology"),
+    ("Textiles", "Apparel"), ("Analytics", "Technology"), ("Manufacturing", "Manufacturing"),
+    ("Software", "Technology"), ("Retail", "Retail"), ("Insurance", "Insurance"),
+    ("Telecom", "Telecommunications"), ("Motors", "Manufacturing"), ("Consulting", "Consulting"),
+    ("Hospitality", "Hospitality"), ("Construction", "Construction"),
+)
+_CO_SUFFIX = (", Inc.", " Inc.", " LLC", " Ltd", " GmbH", " Group", " & Co.", " Corp.", ", LLC", " plc", "")
+# (region, [(country, [states], utc offset minutes)], share of reps)
+_REGIONS: tuple[tuple[str, tuple[tuple[str, tuple[str, ...], int], ...], float], ...] = (
+    ("North America - West", (("United States", ("CA", "WA", "OR", "AZ", "CO", "UT"), -480),), 0.25),
+    ("North America - Central", (("United States", ("TX", "IL", "MN", "MO", "WI"), -360),), 0.20),
+    ("North America - East", (("United States", ("NY", "MA", "GA", "FL", "NC", "PA", "NJ"), -300),), 0.25),
+    ("EMEA", (("United Kingdom", (), 0), ("Germany", (), 60), ("France", (), 60),
+              ("Netherlands", (), 60), ("South Africa", (), 120)), 0.20),
+    ("APAC", (("Australia", (), 600), ("Singapore", (), 480), ("Japan", (), 540), ("India", (), 330)), 0.10),
+)
+_REP_TITLES = ("Account Executive", "Senior Account Executive", "Enterprise Account Executive",
+               "Account Executive, Mid-Market")
+_CONTACT_TITLES = ("CEO", "CFO", "VP, Procurement", "Director of Operations", "IT Manager",
+                   "Head of Sales", "Procurement Specialist", "COO", "VP, Engineering",
+                   "Office Manager")
+_LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Trade Show",
+                 "Employee Referral", "Other")
+_OPEN_STAGES = (("Prospecting", 10), ("Qualification", 20), ("Needs Analysis", 25),
+                ("Value Proposition", 50), ("Proposal/Price Quote", 75), ("Negotiation/Review", 90))
+_PHRASES = {
+    0: ("New Logo", "Platform Purchase", "Pilot, Phase 1", "Enterprise Agreement", "50 Seats",
+        "250 Seats", "Starter Package", "Services Engagement"),
+    1: ("Annual Renewal", "Renewal, 3-Year", "Support Renewal", "Subscription Renewal"),
+    2: ("Upsell - Analytics Add-on", "Seat Expansion", "Premium Support Upgrade", "Add-on: API Access"),
+}
+
+# --------------------------------------------------------------------------------------------
+# The organisation: users, accounts, contacts
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Org:
+    """CRM users (reps first), accounts and contacts, with the latent traits the model uses."""
+
+    n_reps: int
+    kind: np.ndarray  # per user: 0 rep, 1 manager, 2 vice president, 3 support, 4 other
+    region: np.ndarray  # per user: index into _REGIONS (-1: none)
+    country: np.ndarray  # per user: index into the region's countries
+    offset_min: np.ndarray  # per user: UTC offset of their time zone
+    hire_day: np.ndarray  # per user: day index of hire (negative: before the period)
+    leave_day: np.ndarray  # per user: day index they left (_NEVER: still there)
+    skill: np.ndarray  # per rep: latent selling skill ~ N(0, 1)
+    manager: np.ndarray  # per user: manager user index (-1: none)
+    first: pl.Series
+    last: pl.Series
+    email: pl.Series  # lower case, unique
+    user_id: pl.Series
+    users: pl.DataFrame  # User.csv
+    acc_start: np.ndarray  # per rep: first account index
+    acc_selling: np.ndarray  # per rep: number of accounts with pipeline (the last one is a prospect)
+    acc_owner: np.ndarray  # per account: rep index
+    account_id: pl.Series
+    account_name: pl.Series
+    account_domain: pl.Series
+    account_deleted: np.ndarray
+    accounts: pl.DataFrame  # Account.csv
+    con_start: np.ndarray  # per account: first contact index
+    con_count: np.ndarray  # per account: number of contacts
+    contact_id: pl.Series
+    contacts: pl.DataFrame  # Contact.csv
+
+
+def _people(rng: np.random.Generator, n: int) -> tuple[pl.Series, pl.Series, pl.Series]:
+    """Draw first names, last names and their email local parts (``first.last``)."""
+    fi = rng.integers(0, len(_FIRST), n)
+    li = rng.integers(0, len(_LAST), n)
+    first = pl.Series(_FIRST, dtype=pl.String).gather(fi)
+    last = pl.Series(_LAST, dtype=pl.String).gather(li)
+    local = pl.select(
+        pl.concat_str([
+            pl.Series([_slug(x) for x in _FIRST]).gather(fi), pl.lit("."),
+            pl.Series([_slug(x) for x in _LAST]).gather(li),
+        ])
+    ).to_series()
+    return first, last, local
+
+
+def _unique_emails(local: pl.Series, domain: str) -> pl.Series:
+    """Make addresses unique the way IT departments do: ``jane.doe``, then ``jane.doe2``."""
+    df = pl.DataFrame({"local": local}).with_columns(k=pl.int_range(pl.len()).over("local"))
+    return df.select(
+        pl.concat_str([
+            pl.col("local"),
+            pl.when(pl.col("k") > 0).then((pl.col("k") + 1).cast(pl.String)).otherwise(pl.lit("")),
+            pl.lit("@" + domain),
+        ])
+    ).to_series()
+
+
+def _company_names(rng: np.random.Generator, n: int) -> tuple[pl.Series, pl.Series, np.ndarray]:
+    """Draw company names (some with commas and quotes, as real ones), domains and industries."""
+    pi = rng.integers(0, len(_COMPANY), n)
+    ci = rng.integers(0, len(_CORE), n)
+    si = rng.integers(0, len(_CO_SUFFIX), n)
+    quoted = rng.random(n) < 0.01
+    prefix = pl.Series(_COMPANY).gather(pi)
+    prefix = pl.select(
+        pl.when(pl.Series(quoted)).then(pl.concat_str([pl.lit('"'), prefix, pl.lit('"')])).otherwise(prefix)
+    ).to_series()
+    name = pl.select(
+        pl.concat_str([prefix, pl.lit(" "), pl.Series([c for c, _ in _CORE]).gather(ci),
+                       pl.Series(_CO_SUFFIX).gather(si)])
+    ).to_series()
+    domain = pl.select(
+        pl.concat_str([pl.Series([_slug(c) for c in _COMPANY]).gather(pi),
+                       pl.Series([_slug(c) for c, _ in _CORE]).gather(ci), pl.lit(".com")])
+    ).to_series()
+    return name, domain, ci
+
+
+def _build_org(cal: _Calendar, reps: int, seed: int) -> _Org:
+    """Create the CRM users, accounts and contacts of an org with ``reps`` sales reps."""
+    rng = _stream(seed, "org")
+    # Reps, grouped by region so that teams of about eight share a region and a manager.
+    rep_region = np.sort(rng.choice(len(_REGIONS), size=reps, p=[r[2] for r in _REGIONS]))
+    skill = rng.standard_normal(reps)
+    team_of_rep = np.zeros(reps, np.int64)
+    team_region: list[int] = []
+    for r in range(len(_REGIONS)):
+        members = np.flatnonzero(rep_region == r)
+        if members.size == 0:
+            continue
+        n_teams = math.ceil(members.size / 8)
+        team_of_rep[members] = len(team_region) + np.arange(members.size) * n_teams // members.size
+        team_region += [r] * n_teams
+    n_mgr = len(team_region)
+    vp_regions = sorted(set(team_region))
+    n_vp = len(vp_regions)
+    n_sup = max(2, round(reps / 25))
+    n_oth = max(2, round(reps / 50))
+    n = reps + n_mgr + n_vp + n_sup + n_oth
+    kind = np.concatenate([np.zeros(reps), np.ones(n_mgr), np.full(n_vp, 2), np.full(n_sup, 3),
+                           np.full(n_oth, 4)]).astype(np.int8)
+    region = np.concatenate([rep_region, team_region, vp_regions, np.full(n_sup + n_oth, -1)]).astype(np.int64)
+    country = np.zeros(n, np.int64)
+    offset = np.zeros(n, np.int64)
+    for r, (_, countries, _) in enumerate(_REGIONS):
+        at = np.flatnonzero(region == r)
+        country[at] = rng.integers(0, len(countries), at.size)
+        offset[at] = np.array([c[2] for c in countries])[country[at]]
+    offset[region < 0] = -300
+    manager = np.full(n, -1, np.int64)
+    manager[:reps] = reps + team_of_rep
+    vp_index = {r: reps + n_mgr + i for i, r in enumerate(vp_regions)}
+    manager[reps : reps + n_mgr] = [vp_index[r] for r in team_region]
+    # Tenure: most people were hired before the period; some reps join during it, some leave.
+    tenure = np.exp(rng.normal(math.log(900), 0.7, n)).astype(np.int64) + 30
+    hire = -tenure
+    new = (kind == 0) & (rng.random(n) < 0.08)
+    hire[new] = rng.integers(0, max(1, int(0.6 * cal.n_days)), int(new.sum()))
+    leave = np.full(n, _NEVER, np.int64)
+    left = (kind == 0) & ~new & (rng.random(n) < 0.05)
+    leave[left] = rng.integers(int(0.5 * cal.n_days), cal.n_days, int(left.sum()))
+
+    first, last, local = _people(rng, n)
+    email = _unique_emails(local, _ORG_DOMAIN)
+    user_id = _salesforce_ids("005", _id_counters(rng, n, hire))
+    role_names = (
+        [f"Sales Rep - {r[0]}" for r in _REGIONS] + [f"Sales Manager - {r[0]}" for r in _REGIONS]
+        + [f"VP Sales - {r[0]}" for r in _REGIONS] + ["Customer Support", "Operations"]
+    )
+    role_id = _salesforce_ids("00E", _id_counters(rng, len(role_names)))
+    nreg = len(_REGIONS)
+    role = np.where(kind <= 2, kind * nreg + np.maximum(region, 0), np.where(kind == 3, 3 * nreg, 3 * nreg + 1))
+    rep_title = rng.choice(len(_REP_TITLES), size=n, p=[0.55, 0.25, 0.12, 0.08])
+    rep_title = np.where((tenure > 3 * 365) & (rep_title == 0), 1, rep_title)
+    other_titles = ("Marketing Manager", "Sales Operations Analyst", "Sales Enablement Manager",
+                    "System Administrator")
+    other_depts = ("Marketing", "Sales Operations", "Enablement", "IT")
+    oth_pick = rng.integers(0, len(other_titles), n)
+    title = pl.select(
+        pl.when(pl.Series(kind == 0)).then(pl.Series(_REP_TITLES).gather(rep_title))
+        .when(pl.Series(kind == 1)).then(pl.lit("Regional Sales Manager"))
+        .when(pl.Series(kind == 2)).then(pl.lit("Vice President, Sales"))
+        .when(pl.Series(kind == 3)).then(pl.lit("Customer Support Engineer"))
+        .otherwise(pl.Series(other_titles).gather(oth_pick))
+    ).to_series()
+    dept = pl.select(
+        pl.when(pl.Series(kind <= 2)).then(pl.lit("Sales"))
+        .when(pl.Series(kind == 3)).then(pl.lit("Customer Support"))
+        .otherwise(pl.Series(other_depts).gather(oth_pick))
+    ).to_series()
+    region_name = _masked(pl.Series([r[0] for r in _REGIONS]).gather(np.maximum(region, 0)), region >= 0)
+    hire_ts = cal.business_instants(hire, hire + 1, rng.random(n), rng.integers(8 * 3600, 18 * 3600, n),
+                                    offset)
+    hire_ts = np.where(hire < 0, (cal.start_day + hire) * _DAY + rng.integers(8 * 3600, 18 * 3600, n) - offset * 60,
+                       hire_ts)
+    users = pl.DataFrame({
+        "Id": user_id,
+        "Username": pl.select(pl.concat_str([email, pl.lit(".crm")])).to_series(),
+        "Email": email,
+        "FirstName": first,
+        "LastName": last,
+        "Name": pl.select(pl.concat_str([first, pl.lit(" "), last])).to_series(),
+        "IsActive": leave >= cal.n_days,
+        "UserRoleId": pl.Series(role_id).gather(role),
+        "ManagerId": _masked(user_id.gather(np.maximum(manager, 0)), manager >= 0),
+        "Department": dept,
+        "Title": title,
+        "CreatedDate": _sf_datetime(hire_ts),
+        "Region__c": region_name,
+    })
+
+    # Accounts: each rep owns a few customer accounts with pipeline and one prospect account.
+    selling = 1 + rng.poisson(4.5, reps)
+    per_rep = selling + 1
+    acc_start = np.concatenate([[0], np.cumsum(per_rep)[:-1]])
+    n_acc = int(per_rep.sum())
+    acc_owner = np.repeat(np.arange(reps), per_rep)
+    is_prospect = np.zeros(n_acc, bool)
+    is_prospect[acc_start + selling] = True
+    acc_created = cal.start_s - rng.integers(30 * _DAY, 6 * 365 * _DAY, n_acc)
+    acc_name, acc_domain, core = _company_names(rng, n_acc)
+    employees = np.exp(rng.normal(math.log(400), 1.4, n_acc)).astype(np.int64) + 5
+    revenue = np.round(employees * np.exp(rng.normal(math.log(180_000), 0.5, n_acc)), -3)
+    acc_region = rep_region[acc_owner]
+    acc_country_idx = country[acc_owner]
+    countries_flat = [(r, c) for r, reg in enumerate(_REGIONS) for c in range(len(reg[1]))]
+    cflat = _flat_country(acc_region, acc_country_idx)
+    country_names = [_REGIONS[r][1][c][0] for r, c in countries_flat]
+    states = [_REGIONS[r][1][c][1] for r, c in countries_flat]
+    state_pick = rng.random(n_acc)
+    n_states = np.array([len(s) for s in states])[cflat]
+    state_off = np.concatenate([[0], np.cumsum([len(s) for s in states])[:-1]])[cflat]
+    all_states = [s for group in states for s in group] or [""]
+    state_idx = state_off + np.floor(state_pick * np.maximum(n_states, 1)).astype(np.int64)
+    acc_deleted = is_prospect & (rng.random(n_acc) < 0.03)
+    account_id = _salesforce_ids("001", _id_counters(rng, n_acc, acc_created))
+    acc_type = pl.select(
+        pl.when(pl.Series(is_prospect)).then(pl.lit("Prospect"))
+        .otherwise(_pick(rng, ("Customer - Direct", "Customer - Channel"), n_acc, (0.8, 0.2)))
+    ).to_series()
+    tier = np.where(employees >= 2000, "Enterprise", np.where(employees >= 200, "Mid-Market", "SMB"))
+    accounts = pl.DataFrame({
+        "Id": account_id,
+        "IsDeleted": acc_deleted,
+        "Name": acc_name,
+        "Type": acc_type,
+        "Industry": pl.Series([i for _, i in _CORE]).gather(core),
+        "AnnualRevenue": revenue.astype(np.int64),
+        "NumberOfEmployees": employees,
+        "OwnerId": user_id.gather(acc_owner),
+        "BillingState": _masked(pl.Series(all_states).gather(np.minimum(state_idx, len(all_states) - 1)),
+                                n_states > 0),
+        "BillingCountry": pl.Series(country_names).gather(cflat),
+        "CreatedDate": _sf_datetime(acc_created),
+        "Tier__c": pl.Series(tier),
+    })
+
+    # Contacts: a few per account, at the account's domain.
+    con_count = 1 + rng.poisson(1.5, n_acc)
+    con_start = np.concatenate([[0], np.cumsum(con_count)[:-1]])
+    n_con = int(con_count.sum())
+    con_acc = np.repeat(np.arange(n_acc), con_count)
+    cfirst, clast, clocal = _people(rng, n_con)
+    con_created = acc_created[con_acc] + (rng.random(n_con) * (cal.start_s - acc_created[con_acc])).astype(np.int64)
+    contact_id = _salesforce_ids("003", _id_counters(rng, n_con, con_created))
+    contacts = pl.DataFrame({
+        "Id": contact_id,
+        "IsDeleted": acc_deleted[con_acc] | (rng.random(n_con) < 0.003),
+        "AccountId": account_id.gather(con_acc),
+        "FirstName": cfirst,
+        "LastName": clast,
+        "Email": pl.select(pl.concat_str([clocal, pl.lit("@"), acc_domain.gather(con_acc)])).to_series(),
+        "Title": _pick(rng, _CONTACT_TITLES, n_con),
+        "CreatedDate": _sf_datetime(con_created),
+        "Buying_Role__c": _pick(rng, ("Decision Maker", "Economic Buyer", "Champion", "Influencer",
+                                      "Evaluator"), n_con),
+    })
+    return _Org(
+        n_reps=reps, kind=kind, region=region, country=country, offset_min=offset, hire_day=hire,
+        leave_day=leave, skill=skill, manager=manager, first=first, last=last, email=email,
+        user_id=user_id, users=users, acc_start=acc_start, acc_selling=selling, acc_owner=acc_owner,
+        account_id=account_id, account_name=acc_name, account_domain=acc_domain,
+        account_deleted=acc_deleted, accounts=accounts, con_start=con_start, con_count=con_count,
+        contact_id=contact_id, contacts=contacts,
+    )
+
+
+def _flat_country(region: np.ndarray, country: np.ndarray) -> np.ndarray:
+    """Map (region, country-within-region) pairs to an index over all countries, vectorised."""
+    sizes = np.array([len(r[1]) for r in _REGIONS])
+    first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    return first[region] + country
+
+
+# --------------------------------------------------------------------------------------------
+# The LMS directory
+# --------------------------------------------------------------------------------------------
+
+_PARTNER_DOMAINS = ("northstar-partners.com", "channelpro.example.net", "contractor.example.org")
+
+
+@dataclass
+class _Learners:
+    """Everyone who appears in the LMS: CRM users (same index), partners, and orphans.
+
+    Orphans are learner ids seen in statements (account actors) but missing from the directory,
+    e.g. accounts deleted from the LMS: they can never be linked.
+    """
+
+    n_users: int
+    n_ext: int
+    n_orphan: int
+    user: np.ndarray  # CRM user index, -1 for partners and orphans
+    learner_id: pl.Series
+    dir_email: pl.Series  # as written in learners.csv (some mixed case)
+    mbox_email: pl.Series  # as written in statements (some mixed case)
+    name: pl.Series
+    department: pl.Series
+    title: pl.Series
+    hire_day: np.ndarray
+    leave_day: np.ndarray
+    offset_min: np.ndarray
+    account_always: np.ndarray  # identified only by an account actor
+    mixed_mbox: np.ndarray
+    mixed_dir: np.ndarray
+    in_directory: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """Number of learners."""
+        return self.user.size
+
+
+def _build_learners(cal: _Calendar, org: _Org, seed: int) -> _Learners:
+    """Create the LMS population: every CRM user, plus partner staff and a few orphan ids."""
+    rng = _stream(seed, "learners")
+    n_users = org.kind.size
+    n_ext = max(3, round(0.06 * org.n_reps))
+    n_orphan = max(1, round(org.n_reps / 4000))
+    n = n_users + n_ext + n_orphan
+    efirst, elast, elocal = _people(rng, n_ext + n_orphan)
+    edomain = pl.Series(_PARTNER_DOMAINS).gather(rng.integers(0, len(_PARTNER_DOMAINS), n_ext + n_orphan))
+    eemail = pl.select(pl.concat_str([elocal, pl.lit("@"), edomain])).to_series()
+    is_contractor = rng.random(n_ext + n_orphan) < 0.3
+    email = pl.concat([org.email, eemail])
+    ids = rng.choice(9_000_000, size=n, replace=False) + 1_000_000
+    learner_id = pl.Series([f"L{i}" for i in ids.tolist()], dtype=pl.String)
+    user = np.concatenate([np.arange(n_users), np.full(n_ext + n_orphan, -1)])
+    ext_offset = np.array([-300, -360, -480, 0, 60])[rng.integers(0, 5, n_ext + n_orphan)]
+    ext_hire = -rng.integers(30, 1500, n_ext + n_orphan)
+    ext_leave = np.full(n_ext + n_orphan, _NEVER, np.int64)
+    # Orphans: short-lived LMS accounts somewhere in the period.
+    o_start = rng.integers(0, max(1, cal.n_days - 120), n_orphan)
+    ext_hire[n_ext:] = o_start
+    ext_leave[n_ext:] = o_start + 120
+    in_directory = np.concatenate([np.ones(n_users + n_ext, bool), np.zeros(n_orphan, bool)])
+    mixed_mbox = (rng.random(n) < 0.25) & in_directory
+    mixed_dir = (rng.random(n) < 0.08) & in_directory
+    style = rng.integers(0, 2, n)
+    emails = email.to_list()
+    mbox = [_mixed_case(e, int(s)) if m else e for e, s, m in zip(emails, style, mixed_mbox, strict=True)]
+    direct = [_mixed_case(e, 1) if m else e for e, m in zip(emails, mixed_dir, strict=True)]
+    account_always = (rng.random(n) < 0.15) | ~in_directory
+    return _Learners(
+        n_users=n_users, n_ext=n_ext, n_orphan=n_orphan, user=user, learner_id=learner_id,
+        dir_email=pl.Series(direct, dtype=pl.String), mbox_email=pl.Series(mbox, dtype=pl.String),
+        name=pl.concat([
+            pl.select(pl.concat_str([org.first, pl.lit(" "), org.last])).to_series(),
+            pl.select(pl.concat_str([efirst, pl.lit(" "), elast])).to_series(),
+        ]),
+        department=pl.concat([
+            org.users["Department"],
+            pl.select(pl.when(pl.Series(is_contractor)).then(pl.lit("Contractor"))
+                      .otherwise(pl.lit("Partner - Channel Sales"))).to_series(),
+        ]),
+        title=pl.concat([
+            org.users["Title"],
+            pl.select(pl.when(pl.Series(is_contractor)).then(pl.lit("Contract Sales Consultant"))
+                      .otherwise(pl.lit("Channel Account Manager"))).to_series(),
+        ]),
+        hire_day=np.concatenate([org.hire_day, ext_hire]),
+        leave_day=np.concatenate([org.leave_day, ext_leave]),
+        offset_min=np.concatenate([org.offset_min, ext_offset]),
+        account_always=account_always, mixed_mbox=mixed_mbox, mixed_dir=mixed_dir,
+        in_directory=in_directory,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Training: who enrols, who completes, when
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Training:
+    """The program's roll-out: per rep, and per LMS enrolment (reps and partners)."""
+
+    roll_lo: int  # first day index of the rollout window
+    roll_hi: int  # day index after it
+    eligible: np.ndarray  # per rep: employed through the rollout window
+    enrolled: np.ndarray  # per rep: assigned to / chose the program
+    complete_s: np.ndarray  # per rep: instant of the real course completion, -1 if none
+    complete_day: np.ndarray  # per rep: UTC day index of it, _NEVER if none
+    dropout: np.ndarray  # per rep: enrolled but never completed
+    voided_only: np.ndarray  # per rep: dropout whose only (spurious) completion was voided
+    voided_then_real: np.ndarray  # per rep: a spurious completion voided, then a real one
+    e_learner: np.ndarray  # per enrolment: learner index
+    e_start_s: np.ndarray
+    e_lesson_hi_s: np.ndarray  # lessons happen in [start, lesson_hi)
+    e_complete_s: np.ndarray  # -1: did not complete
+    e_lessons: np.ndarray  # lessons done (1–6)
+    e_fail_first: np.ndarray  # failed the course quiz once before passing
+    e_spurious_s: np.ndarray  # a wrongly recorded completion, later voided (-1: none)
+    e_void_s: np.ndarray  # when it was voided
+
+
+def _enrol_intercept(skill: np.ndarray, slope: float, share: float) -> float:
+    """Solve for the intercept that makes ``mean(logistic(a + slope·skill)) == share``."""
+    lo, hi = -20.0, 20.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if _logistic(mid + slope * skill).mean() < share:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def _assign_training(cal: _Calendar, org: _Org, learners: _Learners, sc: _Scenario, seed: int) -> _Training:
+    """Decide per scenario who is trained and when, including dropouts and voided completions."""
+    rng = _stream(seed, "training")
+    reps = org.n_reps
+    roll_lo = cal.day_at(sc.rollout[0])
+    roll_hi = min(cal.n_days - 1, max(roll_lo + 20, cal.day_at(sc.rollout[1])))
+    eligible = (org.hire_day[:reps] < roll_lo) & (org.leave_day[:reps] > roll_hi)
+    elig = np.flatnonzero(eligible)
+    skill = org.skill
+    u_enrol, u_time = rng.random(reps), rng.random(reps)
+    local = rng.integers(9 * 3600, 22 * 3600, reps)  # learners also finish courses in the evening
+    perm = rng.permutation(elig)
+    lo = np.full(reps, roll_lo, np.int64)
+    hi = np.full(reps, roll_hi, np.int64)
+    u = u_time.copy()
+    enrolled = np.zeros(reps, bool)
+    if sc.assignment == "random_waves":
+        k = int(np.rint(sc.enrol_share * elig.size))
+        chosen = perm[:k]
+        enrolled[chosen] = True
+        edges = roll_lo + (roll_hi - roll_lo) * np.arange(sc.waves + 1) // sc.waves
+        wave = np.arange(k) % sc.waves
+        lo[chosen], hi[chosen] = edges[wave], edges[wave + 1]
+    else:
+        a = _enrol_intercept(skill[elig], sc.selection_skill, sc.enrol_share) if elig.size else 0.0
+        enrolled = eligible & (u_enrol < _logistic(a + sc.selection_skill * skill))
+        if sc.assignment == "self_select":
+            u = u_time ** np.exp(sc.timing_skill * skill)  # keen (skilled) reps finish first
+        else:
+            edges = np.array(sorted({
+                min(max((_add_months(cal.start, m) - cal.start).days, roll_lo), roll_hi)
+                for m in range(cal._months() + 1)
+            }))
+            edges = edges[(edges >= roll_lo) & (edges <= roll_hi)]
+            wave = rng.integers(0, max(1, edges.size - 1), reps)
+            lo, hi = edges[wave], edges[np.minimum(wave + 1, edges.size - 1)]
+    would = cal.business_instants(lo, hi, u, local, org.offset_min[:reps])
+
+    enrolled_idx = np.flatnonzero(enrolled)
+    dropouts = _at_least(rng, enrolled_idx, _DROPOUT_SHARE, 1 if enrolled_idx.size >= 5 else 0)
+    completers = np.setdiff1d(enrolled_idx, dropouts)
+    voided_only = _at_least(rng, dropouts, 0.3, 1)
+    voided_then_real = _at_least(rng, completers, 0.03, 1 if completers.size >= 5 else 0)
+    complete_s = np.full(reps, -1, np.int64)
+    complete_s[completers] = would[completers]
+    complete_day = np.full(reps, _NEVER, np.int64)
+    complete_day[completers] = complete_s[completers] // _DAY - cal.start_day
+
+    # Partner staff take the course too; they are trained but are not reps.
+    ext = np.arange(learners.n_users, learners.n_users + learners.n_ext)
+    ext_enrolled = ext[rng.random(ext.size) < 0.35]
+    ext_would = cal.business_instants(
+        np.full(ext_enrolled.size, roll_lo), np.full(ext_enrolled.size, roll_hi), rng.random(ext_enrolled.size),
+        rng.integers(9 * 3600, 22 * 3600, ext_enrolled.size), learners.offset_min[ext_enrolled],
+    )
+    ext_drop = rng.random(ext_enrolled.size) < 0.1
+
+    e_learner = np.concatenate([enrolled_idx, ext_enrolled])
+    e_would = np.concatenate([would[enrolled_idx], ext_would])
+    e_completes = np.concatenate([~np.isin(enrolled_idx, dropouts), ~ext_drop])
+    ne = e_learner.size
+    span = rng.integers(7 * _DAY, 45 * _DAY, ne)
+    e_start = np.maximum(e_would - span, cal.start_s + 3600)
+    drop_span = rng.integers(2 * _DAY, 20 * _DAY, ne)
+    e_lesson_hi = np.where(e_completes, np.maximum(e_start + 3600, e_would - 30 * 3600),
+                           np.minimum(e_start + drop_span, cal.end_s - 3 * 3600))
+    e_lessons = np.where(e_completes, len(_LESSONS), rng.integers(1, len(_LESSONS), ne))
+    e_fail = e_completes & (rng.random(ne) < 0.12)
+    is_vo = np.isin(e_learner, voided_only) & (np.arange(ne) < enrolled_idx.size)
+    is_vr = np.isin(e_learner, voided_then_real) & (np.arange(ne) < enrolled_idx.size)
+    e_spurious = np.full(ne, -1, np.int64)
+    e_spurious[is_vr] = e_start[is_vr] + 45
+    e_spurious[is_vo] = e_lesson_hi[is_vo] + 3600
+    e_void = np.where(e_spurious >= 0, np.minimum(e_spurious + rng.integers(_DAY // 2, 10 * _DAY, ne),
+                                                  cal.end_s - 1), -1)
+    flags = np.zeros(reps, bool)
+    return _Training(
+        roll_lo=roll_lo, roll_hi=roll_hi, eligible=eligible, enrolled=enrolled,
+        complete_s=complete_s, complete_day=complete_day,
+        dropout=_flag(flags, dropouts), voided_only=_flag(flags, voided_only),
+        voided_then_real=_flag(flags, voided_then_real),
+        e_learner=e_learner, e_start_s=e_start, e_lesson_hi_s=e_lesson_hi,
+        e_complete_s=np.where(e_completes, e_would, -1), e_lessons=e_lessons, e_fail_first=e_fail,
+        e_spurious_s=e_spurious, e_void_s=e_void,
+    )
+
+
+def _flag(template: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Return a boolean array shaped like ``template``, true at the indices ``where``."""
+    out = np.zeros_like(template, dtype=bool)
+    out[where] = True
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Opportunities and their potential outcomes
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Opps:
+    """Every opportunity with both potential outcomes and the observed one."""
+
+    owner: np.ndarray  # rep index
+    account: np.ndarray
+    created_s: np.ndarray
+    created_day: np.ndarray  # UTC day index
+    type: np.ndarray
+    lead_source: np.ndarray  # index into _LEAD_SOURCES, -1: empty
+    u_win: np.ndarray
+    p0: np.ndarray
+    p1: np.ndarray
+    won0: np.ndarray
+    won1: np.ndarray
+    amount0: np.ndarray
+    amount1: np.ndarray
+    cycle0: np.ndarray
+    cycle1: np.ndarray
+    exposed: np.ndarray  # owner completed the program before the CreatedDate (UTC dates)
+    days_since: np.ndarray  # created_day - owner's completion day (meaningless if never trained)
+    won: np.ndarray
+    amount: np.ndarray
+    cycle: np.ndarray
+    close_day: np.ndarray
+    closed: np.ndarray
+    deleted: np.ndarray
+    amount_missing: np.ndarray
+    stage: np.ndarray  # open: index into _OPEN_STAGES; closed: -1
+    opp_id: pl.Series = field(default_factory=lambda: pl.Series([], dtype=pl.String))
+
+    @property
+    def n(self) -> int:
+        """Number of opportunities."""
+        return self.owner.size
+
+
+def _simulate_opportunities(cal: _Calendar, org: _Org, tr: _Training, sc: _Scenario, seed: int) -> _Opps:
+    """Draw the pipeline and both potential outcomes of every deal; observe one of them.
+
+    All random numbers come from a stream that does not depend on the scenario, so every
+    scenario of a seed has the same deals and only their exposure to training differs.
+    """
+    rng = _stream(seed, "opportunities")
+    reps = org.n_reps
+    lo = np.clip(org.hire_day[:reps], 0, cal.n_days)
+    hi = np.clip(org.leave_day[:reps], 0, cal.n_days)
+    exposure = np.maximum(hi - lo, 0)
+    rate = _OPPS_PER_REP_MONTH * np.exp(_SKILL_RATE * org.skill - _SKILL_RATE**2 / 2)
+    count = rng.poisson(rate * exposure / 30.4375)
+    owner = np.repeat(np.arange(reps), count)
+    n = owner.size
+    created = cal.business_instants(lo[owner], hi[owner], rng.random(n), rng.integers(8 * 3600, 18 * 3600, n),
+                                    org.offset_min[owner])
+    order = np.argsort(created, kind="stable")
+    owner, created = owner[order], created[order]
+    day = created // _DAY - cal.start_day
+    years = day / 365.25
+    skill = org.skill[owner]
+
+    u_win = rng.random(n)
+    typ = rng.choice(len(_TYPES), size=n, p=_TYPE_SHARE)
+    z_amount = rng.standard_normal(n)
+    z_cycle = rng.standard_normal(n)
+    lead_source = np.where(rng.random(n) < 0.05, -1, rng.integers(0, len(_LEAD_SOURCES), n))
+    account = org.acc_start[owner] + np.floor(rng.random(n) * org.acc_selling[owner]).astype(np.int64)
+    deleted = rng.random(n) < 0.004
+    u_missing = rng.random(n)
+    u_stage = rng.random(n)
+
+    eta0 = (_BASE_WIN_LOGIT + _SKILL_WIN_LOGIT * skill + np.array(_TYPE_WIN_LOGIT)[typ]
+            + _TREND_WIN_LOGIT_PER_YEAR * years + np.array(_SEASON)[cal.month_of_year[day]])
+    amount0 = np.round(
+        _AMOUNT_MEDIAN * np.array(_TYPE_AMOUNT)[typ]
+        * np.exp(_AMOUNT_SIGMA * z_amount + _AMOUNT_SKILL * skill + _AMOUNT_TREND_PER_YEAR * years), -1
+    )
+    amount0 = np.maximum(amount0, 500.0)
+    cycle0 = np.maximum(3, np.round(_CYCLE_MEDIAN * np.array(_TYPE_CYCLE)[typ] * np.exp(_CYCLE_SIGMA * z_cycle)))
+    cycle0 = cycle0.astype(np.int64)
+
+    comp_day = tr.complete_day[owner]
+    days_since = day - comp_day
+    exposed = (comp_day < _NEVER) & (days_since >= 1)
+    # The effect's size: full at once, or growing with time since completion (staggered).
+    # For deals never exposed it is the full effect: what training would have done.
+    ramp = np.clip(days_since / max(sc.ramp_days, 1), 0.0, 1.0)
+    scale = np.where(exposed, ramp, 1.0) if sc.ramp_days else np.ones(n)
+    eta1 = eta0 + sc.win_logit * scale
+    p0, p1 = _logistic(eta0), _logistic(eta1)
+    won0, won1 = u_win < p0, u_win < p1
+    amount1 = np.round(amount0 * (1.0 + sc.deal_size * scale), 2)
+    cycle1 = np.maximum(1, np.round(cycle0 * (1.0 - sc.cycle * scale))).astype(np.int64)
+
+    won = np.where(exposed, won1, won0)
+    amount = np.where(exposed, amount1, amount0)
+    cycle = np.where(exposed, cycle1, cycle0)
+    close_day = day + cycle
+    closed = close_day < cal.n_days
+    won = won & closed
+    elapsed = (cal.n_days - day) / cycle
+    stage = np.where(closed, -1, np.minimum(len(_OPEN_STAGES) - 1, np.floor(elapsed * u_stage * 6.99)).astype(np.int64))
+    # Real exports lack an amount on some deals that never closed won; never on won ones.
+    amount_missing = ~won & (u_missing < 0.04)
+    opp_id = _salesforce_ids("006", _id_counters(rng, n))
+    return _Opps(
+        owner=owner, account=account, created_s=created, created_day=day, type=typ,
+        lead_source=lead_source, u_win=u_win, p0=p0, p1=p1, won0=won0, won1=won1,
+        amount0=amount0, amount1=amount1, cycle0=cycle0, cycle1=cycle1, exposed=exposed,
+        days_since=days_since, won=won, amount=amount, cycle=cycle, close_day=close_day,
+        closed=closed, deleted=deleted, amount_missing=amount_missing, stage=stage, opp_id=opp_id,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# CRM files
+# --------------------------------------------------------------------------------------------
+
+
+def _write_csv(df: pl.DataFrame, path: Path, *, bom: bool = False, decimals: int | None = 2) -> int:
+    """Write ``df`` as an export CSV (quoted where needed, ``true``/``false``); return its rows.
+
+    Floats are money in these files, hence two decimals by default.
+    """
+    df.write_csv(path, include_bom=bom, float_precision=decimals)
+    return df.height
+
+
+def _region_names(org: _Org, users: np.ndarray) -> pl.Series:
+    """Return the Region__c value of each user in ``users``."""
+    region = org.region[users]
+    return _masked(pl.Series([r[0] for r in _REGIONS]).gather(np.maximum(region, 0)), region >= 0)
+
+
+def _opportunity_frame(cal: _Calendar, org: _Org, o: _Opps, seed: int) -> pl.DataFrame:
+    """Build Opportunity.csv: observed outcomes only, as the CRM shows them."""
+    rng = _stream(seed, "opportunity-file")
+    phrases = [p for t in range(len(_TYPES)) for p in _PHRASES[t]]
+    sizes = np.array([len(_PHRASES[t]) for t in range(len(_TYPES))])
+    first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    phrase = first[o.type] + np.floor(rng.random(o.n) * sizes[o.type]).astype(np.int64)
+    stage_names = pl.Series([s for s, _ in _OPEN_STAGES])
+    stage_prob = np.array([p for _, p in _OPEN_STAGES])
+    stage = pl.select(
+        pl.when(pl.Series(o.closed & o.won)).then(pl.lit("Closed Won"))
+        .when(pl.Series(o.closed)).then(pl.lit("Closed Lost"))
+        .otherwise(stage_names.gather(np.maximum(o.stage, 0)))
+    ).to_series()
+    prob = np.where(o.closed, np.where(o.won, 100, 0), stage_prob[np.maximum(o.stage, 0)])
+    return pl.DataFrame({
+        "Id": o.opp_id,
+        "IsDeleted": o.deleted,
+        "AccountId": org.account_id.gather(o.account),
+        "OwnerId": org.user_id.gather(o.owner),
+        "Name": pl.select(pl.concat_str([org.account_name.gather(o.account), pl.lit(" - "),
+                                         pl.Series(phrases).gather(phrase)])).to_series(),
+        "Type": pl.Series(_TYPES).gather(o.type),
+        "StageName": stage,
+        "Amount": pl.Series(np.where(o.amount_missing, np.nan, o.amount)).fill_nan(None),
+        "Probability": prob.astype(np.int64),
+        "CloseDate": _dates(cal.start_day + o.close_day),
+        "LeadSource": _masked(pl.Series(_LEAD_SOURCES).gather(np.maximum(o.lead_source, 0)), o.lead_source >= 0),
+        "IsClosed": o.closed,
+        "IsWon": o.won,
+        "CreatedDate": _sf_datetime(o.created_s),
+        "Region__c": _region_names(org, o.owner),
+    })
+
+
+def _history_frame(cal: _Calendar, org: _Org, o: _Opps, seed: int) -> pl.DataFrame:
+    """Build OpportunityHistory.csv: the stage at creation, and the stage entered since."""
+    rng = _stream(seed, "opportunity-history")
+    n = o.n
+    guess = o.created_day + np.maximum(7, np.round(o.cycle * rng.uniform(0.6, 1.3, n))).astype(np.int64)
+    close_s = cal.business_instants(o.close_day, o.close_day + 1, np.zeros(n), rng.integers(9 * 3600, 18 * 3600, n),
+                                    org.offset_min[o.owner])
+    close_s = np.maximum(close_s, o.created_s + 60)
+    moved = ~o.closed & (o.stage > 0)
+    moved_s = o.created_s + (rng.uniform(0.3, 0.95, n) * (cal.end_s - o.created_s)).astype(np.int64)
+    idx = np.concatenate([np.arange(n), np.flatnonzero(o.closed), np.flatnonzero(moved)])
+    part = np.concatenate([np.zeros(n, np.int8), np.ones(int(o.closed.sum()), np.int8),
+                           np.full(int(moved.sum()), 2, np.int8)])
+    ts = np.where(part == 0, o.created_s[idx], np.where(part == 1, close_s[idx], moved_s[idx]))
+    order = np.lexsort((part, ts))
+    idx, part, ts = idx[order], part[order], ts[order]
+    names = [s for s, _ in _OPEN_STAGES] + ["Closed Won", "Closed Lost"]
+    probs = np.array([p for _, p in _OPEN_STAGES] + [100, 0])
+    forecast = ["Pipeline", "Pipeline", "Pipeline", "Pipeline", "Best Case", "Commit", "Closed", "Omitted"]
+    closed_code = np.where(o.won, len(_OPEN_STAGES), len(_OPEN_STAGES) + 1)
+    code = np.where(part == 0, 0, np.where(part == 1, closed_code[idx], o.stage[idx]))
+    amount = np.where(o.amount_missing[idx], np.nan, o.amount[idx])
+    return pl.DataFrame({
+        "Id": _salesforce_ids("008", _id_counters(rng, idx.size)),
+        "OpportunityId": o.opp_id.gather(idx),
+        "CreatedById": org.user_id.gather(o.owner[idx]),
+        "CreatedDate": _sf_datetime(ts),
+        "StageName": pl.Series(names).gather(code),
+        "Amount": pl.Series(amount).fill_nan(None),
+        "ExpectedRevenue": pl.Series(amount * probs[code] / 100.0).fill_nan(None),
+        "CloseDate": _dates(cal.start_day + np.where(part == 0, guess[idx], o.close_day[idx])),
+        "Probability": probs[code],
+        "ForecastCategory": pl.Series(forecast).gather(code),
+        "IsDeleted": o.deleted[idx],
+        "Region__c": _region_names(org, o.owner[idx]),
+    })
+
+
+def _lead_frame(cal: _Calendar, org: _Org, o: _Opps, seed: int) -> pl.DataFrame:
+    """Build Lead.csv: about one lead per rep and month, a fifth converted into opportunities."""
+    rng = _stream(seed, "leads")
+    reps = org.n_reps
+    lo = np.clip(org.hire_day[:reps], 0, cal.n_days)
+    hi = np.clip(org.leave_day[:reps], 0, cal.n_days)
+    exposure = np.maximum(hi - lo, 0).astype(float)
+    total = int(rng.poisson(exposure.sum() / 30.4375))
+    cand = np.flatnonzero(~o.deleted & (o.created_day >= 30))
+    conv = np.sort(rng.choice(cand, size=min(round(0.2 * total), cand.size), replace=False))
+    n_open = max(0, total - conv.size)
+    owner_open = rng.choice(reps, size=n_open, p=exposure / exposure.sum())
+    created_open = cal.business_instants(lo[owner_open], hi[owner_open], rng.random(n_open),
+                                         rng.integers(8 * 3600, 18 * 3600, n_open), org.offset_min[owner_open])
+    created_conv = np.maximum(o.created_s[conv] - rng.integers(_DAY, 30 * _DAY, conv.size), cal.start_s)
+    n = n_open + conv.size
+    is_conv = np.concatenate([np.zeros(n_open, bool), np.ones(conv.size, bool)])
+    owner = np.concatenate([owner_open, o.owner[conv]])
+    created = np.concatenate([created_open, created_conv])
+    age_days = (cal.end_s - created) // _DAY
+    u = rng.random(n)
+    status = np.where(is_conv, 0, np.where(age_days < 30, np.where(u < 0.5, 1, 2), np.where(u < 0.85, 3, 2)))
+    statuses = ("Closed - Converted", "Open - Not Contacted", "Working - Contacted", "Closed - Not Converted")
+    src_open = np.where(rng.random(n_open) < 0.05, -1, rng.integers(0, len(_LEAD_SOURCES), n_open))
+    source = np.concatenate([src_open, o.lead_source[conv]])
+    first, last, local = _people(rng, n)
+    company, domain, _ = _company_names(rng, n)
+    conv_acc = o.account[conv]
+    pad = np.full(n_open, 0)
+    keep = np.concatenate([np.zeros(n_open, bool), np.ones(conv.size, bool)])
+    return pl.DataFrame({
+        "Id": _salesforce_ids("00Q", _id_counters(rng, n, created)),
+        "IsDeleted": rng.random(n) < 0.005,
+        "FirstName": first,
+        "LastName": last,
+        "Company": company,
+        "Email": pl.select(pl.concat_str([local, pl.lit("@"), domain])).to_series(),
+        "Status": pl.Series(statuses).gather(status),
+        "LeadSource": _masked(pl.Series(_LEAD_SOURCES).gather(np.maximum(source, 0)), source >= 0),
+        "OwnerId": org.user_id.gather(owner),
+        "CreatedDate": _sf_datetime(created),
+        "IsConverted": is_conv,
+        "ConvertedDate": _masked(_dates(cal.start_day + np.concatenate([pad, o.created_day[conv]])), keep),
+        "ConvertedAccountId": _masked(org.account_id.gather(np.concatenate([pad, conv_acc])), keep),
+        "ConvertedContactId": _masked(org.contact_id.gather(np.concatenate([pad, org.con_start[conv_acc]])), keep),
+        "ConvertedOpportunityId": _masked(o.opp_id.gather(np.concatenate([pad, conv])), keep),
+        "Lead_Score__c": rng.integers(0, 101, n),
+    }).sort("CreatedDate", maintain_order=True)
+
+
+def _task_frame(cal: _Calendar, org: _Org, o: _Opps, seed: int) -> pl.DataFrame:
+    """Build Task.csv: a couple of calls, emails and to-dos per rep and month, on their deals."""
+    rng = _stream(seed, "tasks")
+    n = int(np.rint(2.0 * o.n / _OPPS_PER_REP_MONTH))
+    opp = np.sort(rng.integers(0, o.n, n))
+    limit = np.where(o.closed[opp], (cal.start_day + o.close_day[opp]) * _DAY, cal.end_s - 1)
+    created = o.created_s[opp] + (rng.random(n) * np.maximum(limit - o.created_s[opp], 0)).astype(np.int64)
+    activity_day = created // _DAY + rng.integers(0, 6, n)
+    end_day = cal.start_day + cal.n_days
+    done = (activity_day < end_day - 2) & (rng.random(n) < 0.92)
+    completed_s = np.clip(activity_day * _DAY + rng.integers(13 * 3600, 23 * 3600, n), created + 60, cal.end_s - 1)
+    subtype = rng.choice(3, size=n, p=(0.45, 0.40, 0.15))
+    subjects = (("Call", "Discovery call", "Follow-up call"),
+                ("Email: Proposal sent", "Email: Follow up", "Email: Pricing, next steps"),
+                ("Send contract", "Prepare demo", "Update mutual action plan"))
+    subject = subtype * 3 + rng.integers(0, 3, n)
+    acc = o.account[opp]
+    who = org.con_start[acc] + np.floor(rng.random(n) * org.con_count[acc]).astype(np.int64)
+    on_opp = rng.random(n) < 0.75
+    what = pl.select(pl.when(pl.Series(on_opp)).then(o.opp_id.gather(opp))
+                     .otherwise(org.account_id.gather(acc))).to_series()
+    not_done = np.where(rng.random(n) < 0.6, "Not Started", "In Progress")
+    return pl.DataFrame({
+        "Id": _salesforce_ids("00T", _id_counters(rng, n, created)),
+        "IsDeleted": o.deleted[opp] | (rng.random(n) < 0.003),
+        "OwnerId": org.user_id.gather(o.owner[opp]),
+        "WhoId": org.contact_id.gather(who),
+        "WhatId": what,
+        "AccountId": org.account_id.gather(acc),
+        "Subject": pl.Series([s for group in subjects for s in group]).gather(subject),
+        "TaskSubtype": pl.Series(("Call", "Email", "Task")).gather(subtype),
+        "ActivityDate": _dates(activity_day),
+        "Status": pl.Series(np.where(done, "Completed", not_done)),
+        "Priority": _pick(rng, ("Normal", "High"), n, (0.85, 0.15)),
+        "IsClosed": done,
+        "CreatedDate": _sf_datetime(created),
+        "CompletedDateTime": _masked(_sf_datetime(completed_s), done),
+        "Call_Result__c": _masked(_pick(rng, ("Connected", "Left Voicemail", "No Answer"), n), subtype == 0),
+    })
+
+
+def _case_frame(cal: _Calendar, org: _Org, seed: int) -> pl.DataFrame:
+    """Build Case.csv: support cases of customer accounts with a CSAT__c score once closed."""
+    rng = _stream(seed, "cases")
+    reps = org.n_reps
+    n = int(rng.poisson(0.25 * reps * cal.n_days / 30.4375))
+    rep = rng.integers(0, reps, n)
+    acc = org.acc_start[rep] + np.floor(rng.random(n) * org.acc_selling[rep]).astype(np.int64)
+    contact = org.con_start[acc] + np.floor(rng.random(n) * org.con_count[acc]).astype(np.int64)
+    support = np.flatnonzero(org.kind == 3)
+    owner = support[rng.integers(0, support.size, n)]
+    created = np.sort(cal.business_instants(np.zeros(n), np.full(n, cal.n_days), rng.random(n),
+                                            rng.integers(7 * 3600, 19 * 3600, n), np.full(n, -300)))
+    closed_s = created + 3600 + rng.exponential(72 * 3600, n).astype(np.int64)
+    is_closed = (closed_s < cal.end_s) & (rng.random(n) >= 0.03)
+    open_status = _pick(rng, ("New", "Working", "Escalated"), n, (0.3, 0.5, 0.2))
+    csat = rng.choice(np.arange(1, 6), size=n, p=(0.05, 0.07, 0.15, 0.35, 0.38))
+    return pl.DataFrame({
+        "Id": _salesforce_ids("500", _id_counters(rng, n)),
+        "IsDeleted": rng.random(n) < 0.002,
+        "CaseNumber": pl.Series([f"{i:08d}" for i in range(1001, 1001 + n)], dtype=pl.String),
+        "AccountId": org.account_id.gather(acc),
+        "ContactId": org.contact_id.gather(contact),
+        "OwnerId": org.user_id.gather(owner),
+        "Subject": _pick(rng, ("Cannot log in", "Invoice question", "Feature request: export, CSV",
+                               'Error "500" on dashboard', "Integration not syncing", "Onboarding help"), n),
+        "Status": pl.select(pl.when(pl.Series(is_closed)).then(pl.lit("Closed")).otherwise(open_status)).to_series(),
+        "Priority": _pick(rng, ("Low", "Medium", "High"), n, (0.3, 0.5, 0.2)),
+        "Origin": _pick(rng, ("Phone", "Email", "Web", "Chat"), n, (0.25, 0.4, 0.25, 0.1)),
+        "CreatedDate": _sf_datetime(created),
+        "ClosedDate": _masked(_sf_datetime(np.minimum(closed_s, cal.end_s - 1)), is_closed),
+        "IsClosed": is_closed,
+        "CSAT__c": _masked(pl.Series(csat), is_closed),
+    })
+
+
+# --------------------------------------------------------------------------------------------
+# LMS: xAPI statements
+# --------------------------------------------------------------------------------------------
+
+_TYPE_IRI = {
+    "course": "http://adlnet.gov/expapi/activities/course",
+    "lesson": "http://adlnet.gov/expapi/activities/lesson",
+    "module": "http://adlnet.gov/expapi/activities/module",
+    "video": "https://w3id.org/xapi/video/activity-type/video",
+    "quiz": "http://adlnet.gov/expapi/activities/assessment",
+    "live": "http://adlnet.gov/expapi/activities/meeting",
+}
+# Other activities: (slug, title, kind, weight). The webinar belongs to the program (grouping)
+# but is not the course: watching it is not completing the program.
+_OTHER_ACTIVITIES = (
+    ("product-aurora", 'Product Update: "Aurora" Release', "video", 3.0),
+    ("pricing-2025", "Pricing & Packaging 2025", "module", 2.0),
+    ("crm-basics", "CRM Basics: Logging Activities", "module", 2.0),
+    ("security-awareness", "Security Awareness", "module", 2.0),
+    ("negociation-fr", "Négociation avancée (FR)", "video", 0.5),
+    ("demo-skills", "Running a Great Demo", "video", 2.0),
+    ("competitor-intel", "Competitor Intelligence, Q3", "video", 2.0),
+    ("product-quiz", "Product Knowledge Check", "quiz", 2.0),
+    ("gdpr-sales", "GDPR for Sales Teams", "quiz", 1.0),
+    ("time-management", "Time Management for Busy Sellers", "video", 1.0),
+    ("se-kickoff-webinar", "Sales Excellence Kickoff Webinar (recording)", "video", 1.5),
+    ("sales-kickoff-live", "Regional Sales Kickoff (live session)", "live", 0.0),
+)
+_N_PROGRAM_ACTIVITIES = 1 + len(_LESSONS)  # the course, then its lessons
+_WEBINAR = _N_PROGRAM_ACTIVITIES + 10
+_KICKOFF = _N_PROGRAM_ACTIVITIES + 11
+_ADMIN_ACTOR = {"objectType": "Agent", "name": "LMS Administrator", "mbox": "mailto:lms-admin@example.com"}
+_AUTHORITY = orjson.dumps(
+    {"objectType": "Agent", "name": "Example LMS", "account": {"homePage": _LMS_HOME, "name": "lrs-client"}}
+).decode()
+_ROLE_OTHER, _ROLE_LESSON, _ROLE_COMPLETED, _ROLE_SPURIOUS, _ROLE_VOID, _ROLE_GROUP, _ROLE_QUIZ = range(7)
+
+
+@dataclass
+class _Stmts:
+    """Statements as parallel arrays (one entry per statement), rendered to JSON at the end."""
+
+    learner: np.ndarray  # learner index, -1: none (administrator, group)
+    group: np.ndarray  # group index, -1: none
+    verb: np.ndarray  # index into _VERBS
+    activity: np.ndarray  # activity index, -1: the object is a StatementRef
+    ref: np.ndarray  # statement index a voiding statement targets, -1: none
+    reg: np.ndarray  # registration (enrolment) index, -1: none
+    completion: np.ndarray  # result.completion: -1 absent, 0 false, 1 true
+    success: np.ndarray  # result.success: -1 absent, 0 false, 1 true
+    raw: np.ndarray  # result.score.raw (0–100), -1 absent
+    duration: np.ndarray  # result.duration in seconds, -1 absent
+    ts_ms: np.ndarray  # when it happened, UTC epoch milliseconds
+    role: np.ndarray  # what the statement is for the truth (_ROLE_*)
+
+    @classmethod
+    def make(cls, n: int, **columns: np.ndarray | int) -> _Stmts:
+        """Return ``n`` statements; columns not given are absent (-1)."""
+        out = {}
+        for f in fields(cls):
+            value = columns.get(f.name, -1)
+            out[f.name] = np.broadcast_to(np.asarray(value, np.int64), (n,)).copy()
+        return cls(**out)
+
+    @classmethod
+    def concat(cls, parts: list[_Stmts], *, shift_refs: bool = True) -> _Stmts:
+        """Concatenate parts.
+
+        With ``shift_refs``, each part's ``ref`` indices count from the part's own start and are
+        shifted by its offset; without, they already count from the start of the result.
+        """
+        offset = 0
+        refs = []
+        for p in parts:
+            refs.append(np.where(p.ref >= 0, p.ref + offset * shift_refs, -1))
+            offset += p.learner.size
+        out = {f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)}
+        out["ref"] = np.concatenate(refs)
+        return cls(**out)
+
+    def take(self, idx: np.ndarray) -> _Stmts:
+        """Return the statements at ``idx`` (``ref`` keeps pointing at global indices)."""
+        return _Stmts(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+
+def _program_statements(rng: np.random.Generator, tr: _Training) -> _Stmts:
+    """Statements of the Sales Excellence course: lessons, quiz, completion, voided mistakes."""
+    ne = tr.e_learner.size
+    nl = len(_LESSONS)
+    frac = np.sort(rng.random((ne, nl)), axis=1)
+    frac[:, 0] = 0.0
+    start_ms = tr.e_start_s * 1000
+    span_ms = np.maximum(tr.e_lesson_hi_s - tr.e_start_s, 3600) * 1000 - 20 * 60 * 1000
+    t0 = start_ms[:, None] + (frac * span_ms[:, None]).astype(np.int64)
+    dur = rng.integers(240, 900, (ne, nl))
+    steps = np.stack([np.zeros_like(dur), np.full_like(dur, 3), np.full_like(dur, 8), dur, dur + 3], axis=2)
+    lesson_verbs = np.array([_V["launched"], _V["initialized"], _V["experienced"], _V["completed"], _V["terminated"]])
+    done = (np.arange(nl)[None, :] < tr.e_lessons[:, None])
+    mask = np.broadcast_to(done[:, :, None], (ne, nl, 5))
+    shape = (ne, nl, 5)
+    b_learner = np.broadcast_to(tr.e_learner[:, None, None], shape)[mask]
+    b_reg = np.broadcast_to(np.arange(ne)[:, None, None], shape)[mask]
+    b_act = np.broadcast_to(1 + np.arange(nl)[None, :, None], shape)[mask]
+    b_verb = np.broadcast_to(lesson_verbs[None, None, :], shape)[mask]
+    b_ts = (t0[:, :, None] + steps * 1000)[mask]
+    b_dur = np.where(b_verb == _V["completed"], np.broadcast_to(dur[:, :, None], shape)[mask],
+                     np.where(b_verb == _V["terminated"], np.broadcast_to(dur[:, :, None] + 3, shape)[mask], -1))
+    lessons = _Stmts.make(
+        b_learner.size, learner=b_learner, verb=b_verb, activity=b_act, reg=b_reg, ts_ms=b_ts,
+        completion=np.where(b_verb == _V["completed"], 1, -1), duration=b_dur, role=_ROLE_LESSON,
+    )
+    total_s = (dur * done).sum(axis=1)
+
+    comp = np.flatnonzero(tr.e_complete_s >= 0)
+    fail = comp[tr.e_fail_first[comp]]
+    failed = _Stmts.make(
+        fail.size, learner=tr.e_learner[fail], verb=_V["failed"], activity=0, reg=fail,
+        ts_ms=(tr.e_complete_s[fail] - rng.integers(20 * 3600, 28 * 3600, fail.size)) * 1000
+        + rng.integers(0, 1000, fail.size),
+        raw=rng.integers(40, 70, fail.size), success=0, duration=rng.integers(300, 900, fail.size),
+        role=_ROLE_QUIZ,
+    )
+    passed = _Stmts.make(
+        comp.size, learner=tr.e_learner[comp], verb=_V["passed"], activity=0, reg=comp,
+        ts_ms=(tr.e_complete_s[comp] - rng.integers(60, 180, comp.size)) * 1000 + rng.integers(0, 1000, comp.size),
+        raw=rng.integers(70, 101, comp.size), success=1, duration=rng.integers(300, 900, comp.size),
+        role=_ROLE_QUIZ,
+    )
+    completed = _Stmts.make(
+        comp.size, learner=tr.e_learner[comp], verb=_V["completed"], activity=0, reg=comp,
+        ts_ms=tr.e_complete_s[comp] * 1000 + rng.integers(0, 1000, comp.size), completion=1,
+        duration=total_s[comp], role=_ROLE_COMPLETED,
+    )
+    bad = np.flatnonzero(tr.e_spurious_s >= 0)
+    spurious = _Stmts.make(
+        bad.size, learner=tr.e_learner[bad], verb=_V["completed"], activity=0, reg=bad,
+        ts_ms=tr.e_spurious_s[bad] * 1000 + rng.integers(0, 1000, bad.size), completion=1,
+        duration=rng.integers(0, 60, bad.size), role=_ROLE_SPURIOUS,
+    )
+    first_spurious = lessons.learner.size + failed.learner.size + passed.learner.size + completed.learner.size
+    voids = _Stmts.make(
+        bad.size, verb=_V["voided"], ref=first_spurious + np.arange(bad.size),
+        ts_ms=tr.e_void_s[bad] * 1000 + rng.integers(0, 1000, bad.size), role=_ROLE_VOID,
+    )
+    return _Stmts.concat([lessons, failed, passed, completed, spurious, voids], shift_refs=False)
+
+
+def _other_statements(rng: np.random.Generator, cal: _Calendar, lr: _Learners) -> _Stmts:
+    """Everyday LMS use outside the program: videos, modules and quizzes on other activities."""
+    lo = np.clip(lr.hire_day, 0, cal.n_days)
+    hi = np.clip(lr.leave_day, 0, cal.n_days)
+    rate = np.where(lr.in_directory, 0.88, 2.0)  # events per month: ~52 statements per rep in 24 months
+    n_ev = rng.poisson(rate * np.maximum(hi - lo, 0) / 30.4375)
+    who = np.repeat(np.arange(lr.n), n_ev)
+    ne = who.size
+    ts = cal.business_instants(lo[who], hi[who], rng.random(ne), rng.integers(8 * 3600, 20 * 3600, ne),
+                               lr.offset_min[who])
+    weights = np.array([w for *_, w in _OTHER_ACTIVITIES])
+    act = rng.choice(len(_OTHER_ACTIVITIES), size=ne, p=weights / weights.sum())
+    kinds = np.array([{"video": 0, "module": 1, "quiz": 2, "live": 0}[k] for _, _, k, _ in _OTHER_ACTIVITIES])[act]
+    per = np.where(kinds == 0, 1, 2)
+    ev = np.repeat(np.arange(ne), per)
+    pos = np.arange(ev.size) - np.repeat(np.cumsum(per) - per, per)
+    k = kinds[ev]
+    dur = rng.integers(90, 1500, ne)[ev]
+    raw = rng.integers(40, 101, ne)[ev]
+    verb = np.select(
+        [k == 0, (k == 1) & (pos == 0), (k == 1) & (pos == 1), (k == 2) & (pos == 0)],
+        [_V["experienced"], _V["launched"], _V["completed"], _V["completed"]],
+        np.where(raw >= 70, _V["passed"], _V["failed"]),
+    )
+    is_quiz_result = (k == 2) & (pos == 1)
+    return _Stmts.make(
+        ev.size, learner=who[ev], verb=verb, activity=_N_PROGRAM_ACTIVITIES + act[ev],
+        ts_ms=(ts[ev] + pos * dur) * 1000 + rng.integers(0, 1000, ev.size),
+        completion=np.where((verb == _V["completed"]), 1, -1),
+        duration=np.where(is_quiz_result | (verb == _V["launched"]), -1, dur),
+        raw=np.where(is_quiz_result, raw, -1), success=np.where(is_quiz_result, (raw >= 70).astype(np.int64), -1),
+        role=_ROLE_OTHER,
+    )
+
+
+def _group_statements(rng: np.random.Generator, cal: _Calendar, org: _Org, lr: _Learners) -> tuple[_Stmts, list[str]]:
+    """A few Group actors: whole teams attending a live kickoff, recorded once per team."""
+    managers = np.flatnonzero(org.kind == 1)
+    n_groups = min(managers.size, max(2, org.n_reps // 400))
+    chosen = np.sort(rng.choice(managers, size=n_groups, replace=False)) if n_groups else managers[:0]
+    names = lr.name.to_list()
+    mbox = lr.mbox_email.to_list()
+    actors = []
+    for g, m in enumerate(chosen.tolist()):
+        team = np.flatnonzero(org.manager[: org.n_reps] == m)[:6]
+        members = [{"objectType": "Agent", "name": names[i], "mbox": f"mailto:{mbox[i]}"} for i in team.tolist()]
+        actors.append(orjson.dumps({"objectType": "Group", "name": f"Team {names[m]} ({g + 1})",
+                                    "member": members}).decode())
+    day = np.full(len(actors), cal.day_at(0.1))
+    ts = cal.business_instants(day, day + 5, rng.random(len(actors)), np.full(len(actors), 15 * 3600),
+                               np.zeros(len(actors), np.int64))
+    st = _Stmts.make(len(actors), group=np.arange(len(actors)), verb=_V["experienced"], activity=_KICKOFF,
+                     ts_ms=ts * 1000, duration=5400, role=_ROLE_GROUP)
+    return st, actors
+
+
+def _activity_json() -> tuple[list[str], list[str], list[str]]:
+    """Return per activity: the object JSON, the full context JSON, and its tail after ``{``.
+
+    The tail lets a registration be spliced in front without re-encoding per statement.
+    """
+    program = {"objectType": "Activity", "id": _PROGRAM_ID,
+               "definition": {"name": {"en-US": _PROGRAM}}}
+    course_ref = {"objectType": "Activity", "id": _COURSE_ID}
+    acts: list[tuple[str, str, str, dict[str, Any]]] = [(_COURSE_ID, _COURSE_NAME, "course",
+                                                         {"grouping": [program]})]
+    for slug, title in _LESSONS:
+        acts.append((f"{_COURSE_ID}/lesson/{slug}", title, "lesson", {"parent": [course_ref], "grouping": [program]}))
+    for i, (slug, title, kind, _) in enumerate(_OTHER_ACTIVITIES):
+        ctx_acts = {"grouping": [program]} if _N_PROGRAM_ACTIVITIES + i == _WEBINAR else {}
+        acts.append((f"{_ACT}/{kind}/{slug}", title, kind, ctx_acts))
+    objects, full, tail = [], [], []
+    for iri, title, kind, ctx_acts in acts:
+        objects.append(orjson.dumps({"objectType": "Activity", "id": iri,
+                                     "definition": {"name": {"en-US": title}, "type": _TYPE_IRI[kind]}}).decode())
+        ctx: dict[str, Any] = {}
+        if ctx_acts:
+            ctx["contextActivities"] = ctx_acts
+        ctx["platform"] = "Example LMS"
+        ctx["language"] = "en-US"
+        text = orjson.dumps(ctx).decode()
+        full.append(text)
+        tail.append(text[1:])
+    return objects, full, tail
+
+
+@dataclass
+class _LmsCounts:
+    """What the statements file holds, for truth.json's mess counts."""
+
+    lines: int = 0
+    statements: int = 0
+    duplicate_statements: int = 0
+    malformed_lines: int = 0
+    voided_completions: int = 0
+    account_actor_statements: int = 0
+    account_actor_unknown_learner_statements: int = 0
+    mixed_case_email_statements: int = 0
+    group_actor_statements: int = 0
+    timestamps_with_offset: int = 0
+    program_completions: int = 0
+
+
+def _offset_text(minutes: int) -> str:
+    """Return a UTC offset as ``+02:00`` / ``-05:00``."""
+    sign = "+" if minutes >= 0 else "-"
+    h, m = divmod(abs(minutes), 60)
+    return f"{sign}{h:02d}:{m:02d}"
+
+
+def _write_statements(path: Path, cal: _Calendar, org: _Org, lr: _Learners, tr: _Training, seed: int,
+                      report: Callable[[str, float], None]) -> _LmsCounts:
+    """Write ``lms/statements.jsonl``: every statement rendered as one JSON line, plus the mess.
+
+    Lines are rendered in chunks with vectorised string operations: JSON fragments that repeat
+    (actors, verbs, activities, contexts) are encoded once with orjson and spliced in per line.
+    """
+    rng = _stream(seed, "statements")
+    group_part, group_actors = _group_statements(rng, cal, org, lr)
+    st = _Stmts.concat([_program_statements(rng, tr), _other_statements(rng, cal, lr), group_part])
+    n = st.learner.size
+    ids = _uuid4(rng, n)
+    regs = _uuid4(rng, max(1, tr.e_learner.size))
+
+    # Actor of each statement: index into [mbox actors, account actors, groups, administrator].
+    names = lr.name.to_list()
+    mboxes = lr.mbox_email.to_list()
+    lids = lr.learner_id.to_list()
+    actor_json = [orjson.dumps({"objectType": "Agent", "name": nm, "mbox": f"mailto:{mb}"}).decode()
+                  for nm, mb in zip(names, mboxes, strict=True)]
+    actor_json += [orjson.dumps({"objectType": "Agent", "name": nm,
+                                 "account": {"homePage": _LMS_HOME, "name": lid}}).decode()
+                   for nm, lid in zip(names, lids, strict=True)]
+    actor_json += [*group_actors, orjson.dumps(_ADMIN_ACTOR).decode()]
+    learner = np.maximum(st.learner, 0)
+    by_account = lr.account_always[learner] | (rng.random(n) < 0.03)
+    actor = np.where(st.learner >= 0, learner + lr.n * by_account,
+                     np.where(st.group >= 0, 2 * lr.n + st.group, 2 * lr.n + len(group_actors)))
+    # Time zones: most statements in the learner's own offset, some normalised to Z by the LMS.
+    offsets = sorted({int(x) for x in lr.offset_min.tolist()} | {0})
+    suffixes = ["Z"] + [_offset_text(m) for m in offsets]
+    offset = np.where(st.learner >= 0, lr.offset_min[learner], 0)
+    as_z = (st.learner < 0) | (rng.random(n) < 0.3) | ((offset == 0) & (rng.random(n) < 0.5))
+    tz = np.where(as_z, 0, 1 + np.searchsorted(np.array(offsets), offset))
+    local_ms = st.ts_ms + np.where(as_z, 0, offset) * 60_000
+    delay = np.where(rng.random(n) < 0.85, rng.integers(200, 90_000, n), rng.integers(300_000, 36 * 3600_000, n))
+    stored_ms = st.ts_ms + delay
+
+    # Mess: lost (truncated) lines, duplicates, and two lines that are not statements at all.
+    others = np.flatnonzero(st.role == _ROLE_OTHER)
+    lost = _at_least(rng, others, 1 / 300_000, 2)
+    keep = np.setdiff1d(np.arange(n), lost)
+    dups = _at_least(rng, keep, 0.002, 2)
+    line_stmt = np.concatenate([keep, dups, lost, [0, 0]])
+    special = np.concatenate([np.zeros(keep.size + dups.size, np.int8), np.ones(lost.size, np.int8), [2, 3]])
+    key = np.concatenate([stored_ms[keep], stored_ms[dups] + rng.integers(3600_000, 72 * 3600_000, dups.size),
+                          stored_ms[lost], rng.integers(cal.start_s * 1000, cal.end_s * 1000, 2)])
+    order = np.lexsort((np.arange(key.size), key))
+
+    look = {
+        "ids": ids, "regs": regs, "actors": pl.Series(actor_json, dtype=pl.String),
+        "verbs": pl.Series([orjson.dumps({"id": f"http://adlnet.gov/expapi/verbs/{v}",
+                                          "display": {"en-US": v}}).decode() for v in _VERBS]),
+        "suffix": pl.Series(suffixes),
+    }
+    objects, ctx_full, ctx_tail = _activity_json()
+    look |= {"objects": pl.Series(objects), "ctx_full": pl.Series(ctx_full), "ctx_tail": pl.Series(ctx_tail)}
+    chunk = 200_000
+    with path.open("wb") as fh:
+        for begin in range(0, order.size, chunk):
+            at = order[begin : begin + chunk]
+            s = line_stmt[at]
+            lines = _render(st.take(s), s, actor[s], tz[s], local_ms[s], stored_ms[s], look)
+            sp = special[at]
+            if (sp > 0).any():
+                fix = np.flatnonzero(sp > 0)
+                values = []
+                for i in fix.tolist():
+                    if sp[i] == 1:
+                        text = lines[i]
+                        values.append(text[: max(10, int(len(text) * rng.uniform(0.3, 0.8)))])
+                    elif sp[i] == 2:
+                        values.append('"--- LRS export: page 2 of statements ---"')
+                    else:
+                        values.append("<html><body><h1>502 Bad Gateway</h1></body></html>")
+                lines = lines.scatter(fix, values)
+            pl.DataFrame({"line": lines}).write_csv(fh, include_header=False, quote_style="never")
+            report("Writing xAPI statements", min(1.0, (begin + at.size) / order.size))
+
+    valid = keep
+    learner_valid = st.learner[valid] >= 0
+    acc = learner_valid & by_account[valid]
+    return _LmsCounts(
+        lines=int(order.size),
+        statements=int(valid.size),
+        duplicate_statements=int(dups.size),
+        malformed_lines=int(lost.size + 2),
+        voided_completions=int((st.role == _ROLE_SPURIOUS).sum()),
+        account_actor_statements=int(acc.sum()),
+        account_actor_unknown_learner_statements=int((acc & ~lr.in_directory[learner[valid]]).sum()),
+        mixed_case_email_statements=int((learner_valid & ~by_account[valid] & lr.mixed_mbox[learner[valid]]).sum()),
+        group_actor_statements=int((st.group[valid] >= 0).sum()),
+        timestamps_with_offset=int((tz[valid] > 0).sum()),
+        program_completions=int((st.role == _ROLE_COMPLETED).sum()),
+    )
+
+
+def _render(st: _Stmts, s: np.ndarray, actor: np.ndarray, tz: np.ndarray, local_ms: np.ndarray,
+            stored_ms: np.ndarray, look: dict[str, pl.Series]) -> pl.Series:
+    """Render statements as JSON lines with polars string operations (no per-line Python)."""
+    act = np.maximum(st.activity, 0)
+    df = pl.DataFrame({
+        "id": look["ids"].gather(s),
+        "actor": look["actors"].gather(actor),
+        "verb": look["verbs"].gather(st.verb),
+        "obj": look["objects"].gather(act),
+        "is_ref": st.activity < 0,
+        "ref": look["ids"].gather(np.maximum(st.ref, 0)),
+        "has_reg": st.reg >= 0,
+        "reg": look["regs"].gather(np.maximum(st.reg, 0)),
+        "ctx_full": look["ctx_full"].gather(act),
+        "ctx_tail": look["ctx_tail"].gather(act),
+        "raw": st.raw, "success": st.success, "completion": st.completion, "dur": st.duration,
+        "ts": pl.from_epoch(pl.Series(local_ms), time_unit="ms").dt.strftime("%Y-%m-%dT%H:%M:%S%.3f"),
+        "tz": look["suffix"].gather(tz),
+        "stored": pl.from_epoch(pl.Series(stored_ms), time_unit="ms").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"),
+    })
+    c = pl.col
+    d = c("dur")
+    duration = pl.concat_str([
+        pl.lit("PT"),
+        pl.when(d >= 3600).then(pl.concat_str([(d // 3600).cast(pl.String), pl.lit("H")])).otherwise(pl.lit("")),
+        pl.when((d % 3600) >= 60).then(pl.concat_str([((d % 3600) // 60).cast(pl.String), pl.lit("M")]))
+        .otherwise(pl.lit("")),
+        pl.when(((d % 60) > 0) | (d == 0)).then(pl.concat_str([(d % 60).cast(pl.String), pl.lit("S")]))
+        .otherwise(pl.lit("")),
+    ])
+    inner = pl.concat_str([
+        pl.when(c("raw") >= 0).then(pl.concat_str([
+            pl.lit('"score":{"scaled":'), (c("raw") / 100).cast(pl.String), pl.lit(',"raw":'),
+            c("raw").cast(pl.String), pl.lit(',"min":0,"max":100}')])),
+        pl.when(c("success") >= 0).then(pl.when(c("success") == 1).then(pl.lit('"success":true'))
+                                        .otherwise(pl.lit('"success":false'))),
+        pl.when(c("completion") >= 0).then(pl.when(c("completion") == 1).then(pl.lit('"completion":true'))
+                                           .otherwise(pl.lit('"completion":false'))),
+        pl.when(d >= 0).then(pl.concat_str([pl.lit('"duration":"'), duration, pl.lit('"')])),
+    ], separator=",", ignore_nulls=True)
+    result = pl.when(inner != "").then(pl.concat_str([pl.lit(',"result":{'), inner, pl.lit("}")])).otherwise(pl.lit(""))
+    obj = pl.when(c("is_ref")).then(pl.concat_str([pl.lit('{"objectType":"StatementRef","id":"'), c("ref"),
+                                                   pl.lit('"}')])).otherwise(c("obj"))
+    context = (
+        pl.when(c("is_ref")).then(pl.lit(""))
+        .when(c("has_reg")).then(pl.concat_str([pl.lit(',"context":{"registration":"'), c("reg"), pl.lit('",'),
+                                                c("ctx_tail")]))
+        .otherwise(pl.concat_str([pl.lit(',"context":'), c("ctx_full")]))
+    )
+    line = pl.concat_str([
+        pl.lit('{"id":"'), c("id"), pl.lit('","actor":'), c("actor"), pl.lit(',"verb":'), c("verb"),
+        pl.lit(',"object":'), obj, result, context, pl.lit(',"timestamp":"'), c("ts"), c("tz"),
+        pl.lit('","stored":"'), c("stored"), pl.lit('","authority":'), pl.lit(_AUTHORITY),
+        pl.lit(',"version":"1.0.3"}'),
+    ])
+    return df.select(line.alias("line")).to_series()
+
+
+# --------------------------------------------------------------------------------------------
+# LMS directory, completion report, surveys, costs
+# --------------------------------------------------------------------------------------------
+
+
+def _learners_frame(cal: _Calendar, lr: _Learners) -> pl.DataFrame:
+    """Build ``lms/learners.csv``: the LMS directory (orphan ids are, by definition, missing)."""
+    keep = np.flatnonzero(lr.in_directory)
+    return pl.DataFrame({
+        "learner_id": lr.learner_id.gather(keep),
+        "email": lr.dir_email.gather(keep),
+        "name": lr.name.gather(keep),
+        "department": lr.department.gather(keep),
+        "title": lr.title.gather(keep),
+        "hire_date": _dates(cal.start_day + lr.hire_day[keep]),
+    })
+
+
+def _completions_frame(cal: _Calendar, lr: _Learners, seed: int) -> pl.DataFrame:
+    """Build ``lms/completions.csv``: a yearly compliance course every employee must take."""
+    rng = _stream(seed, "completions")
+    frames = []
+    for k in range(0, cal._months() // 12 + 1):
+        day = (_add_months(cal.start, 1 + 12 * k) - cal.start).days
+        if day >= cal.n_days - 30:
+            break
+        who = np.flatnonzero((lr.user >= 0) & (lr.hire_day <= day) & (lr.leave_day > day))
+        n = who.size
+        year = (cal.start + (_add_months(cal.start, 1 + 12 * k) - cal.start)).year
+        enrolled_s = (cal.start_day + day) * _DAY + rng.integers(7 * 3600, 10 * 3600, n)
+        completed_s = enrolled_s + rng.integers(3600, 40 * _DAY, n)
+        done = (rng.random(n) < 0.92) & (completed_s < cal.end_s)
+        score = rng.integers(55, 101, n)
+        frames.append(pl.DataFrame({
+            "learner_id": lr.learner_id.gather(who),
+            "learner_email": lr.dir_email.gather(who),
+            "course_id": f"CMP-COC-{year}",
+            "course_title": f"Code of Conduct & Anti-Bribery {year}",
+            "program": "Compliance",
+            "enrolled_at": _dates(enrolled_s // _DAY),
+            "completed_at": _masked(
+                pl.from_epoch(pl.Series(completed_s), time_unit="s").dt.strftime("%Y-%m-%dT%H:%M:%SZ"), done),
+            "score": _masked(pl.Series(score), done),
+            "passed": _masked(pl.Series(score >= 70), done),
+            "minutes": np.where(done, rng.integers(20, 56, n), rng.integers(0, 20, n)),
+        }).cast(_COMPLETION_SCHEMA))
+    return pl.concat(frames)
+
+
+_SURVEY_SCHEMA = {"respondent_email": pl.String, "role": pl.String, "program": pl.String, "level": pl.String,
+                  "question": pl.String, "score": pl.Int64, "confidence": pl.Float64, "submitted_at": pl.Date}
+_COMPLETION_SCHEMA = {"learner_id": pl.String, "learner_email": pl.String, "course_id": pl.String,
+                      "course_title": pl.String, "program": pl.String, "enrolled_at": pl.Date,
+                      "completed_at": pl.String, "score": pl.Int64, "passed": pl.Boolean, "minutes": pl.Int64}
+
+
+def _surveys_frame(cal: _Calendar, org: _Org, lr: _Learners, tr: _Training, seed: int) -> pl.DataFrame:
+    """Build ``surveys.csv``: Phillips reaction, application and estimate answers."""
+    rng = _stream(seed, "surveys")
+    comp = np.flatnonzero(tr.e_complete_s >= 0)
+    who = tr.e_learner[comp]
+    day = tr.e_complete_s[comp] // _DAY
+    skill = np.where(who < org.n_reps, org.skill[np.minimum(who, org.n_reps - 1)], 0.0)
+    frames = []
+
+    def answers(mask: np.ndarray, people: np.ndarray, role: str, level: str, question: str,
+                score: np.ndarray, confidence: np.ndarray | None, when: np.ndarray) -> None:
+        sel = np.flatnonzero(mask & (when < cal.start_day + cal.n_days))
+        frames.append(pl.DataFrame({
+            "respondent_email": lr.dir_email.gather(people[sel]),
+            "role": role, "program": _PROGRAM, "level": level, "question": question,
+            "score": score[sel],
+            "confidence": pl.Series(confidence[sel] if confidence is not None else np.full(sel.size, np.nan))
+            .fill_nan(None),
+            "submitted_at": _dates(when[sel]),
+        }).cast(_SURVEY_SCHEMA))  # an empty selection would otherwise give Null-typed columns
+
+    def likert(centre: np.ndarray | float, n: int) -> np.ndarray:
+        return np.clip(np.round(rng.normal(centre, 0.8, n)), 1, 5).astype(np.int64)
+
+    react = rng.random(comp.size) < 0.7
+    when = day + rng.integers(0, 4, comp.size)
+    for q in ("reaction.relevance", "reaction.satisfaction", "reaction.would_recommend"):
+        answers(react, who, "learner", "reaction", q, likert(4.1 + 0.15 * skill, comp.size), None, when)
+    apply_ = rng.random(comp.size) < 0.45
+    when = day + rng.integers(80, 100, comp.size)
+    for q in ("application.used_discovery_framework", "application.frequency_of_use"):
+        answers(apply_, who, "learner", "application", q, likert(3.6 + 0.2 * skill, comp.size), None, when)
+    est = rng.random(comp.size) < 0.3
+    when = day + rng.integers(90, 110, comp.size)
+    answers(est, who, "learner", "estimate", "estimate.share_of_improvement_due_to_program",
+            np.clip(np.round(rng.normal(35, 15, comp.size)), 0, 100).astype(np.int64),
+            np.clip(np.round(rng.normal(65, 15, comp.size)), 0, 100), when)
+    reps_trained = who[who < org.n_reps]
+    managers = np.unique(org.manager[reps_trained]) if reps_trained.size else np.zeros(0, np.int64)
+    managers = managers[managers >= 0]
+    nm = managers.size
+    when = np.full(nm, cal.start_day + tr.roll_hi) + rng.integers(60, 90, nm)
+    answers(np.ones(nm, bool), managers, "manager", "application", "application.observed_behavior_change",
+            likert(3.7, nm), None, when)
+    answers(rng.random(nm) < 0.6, managers, "manager", "estimate", "estimate.share_of_improvement_due_to_program",
+            np.clip(np.round(rng.normal(30, 12, nm)), 0, 100).astype(np.int64),
+            np.clip(np.round(rng.normal(70, 12, nm)), 0, 100), when)
+    out = pl.concat(frames)
+    return out.sort(["submitted_at", "respondent_email", "question"], maintain_order=True)
+
+
+def _costs_frame(cal: _Calendar, tr: _Training, lr: _Learners) -> pl.DataFrame:
+    """Build ``costs.csv``: the program's cost lines, plus one shared platform line."""
+    reps = tr.enrolled.size
+    enrolled = tr.e_learner.size
+    completion_day = tr.e_complete_s[tr.e_complete_s >= 0] // _DAY - cal.start_day
+    d = cal.start_day
+    development = 60_000 + 20.0 * reps
+    lines: list[tuple[str | None, str, float, int, str]] = [  # program None: a shared cost
+        (_PROGRAM, "development", development, d + tr.roll_lo - 60,
+         'Instructional design and production of 6 micro-lessons (vendor "BrightPath Learning", SOW 2024-117)'),
+        (_PROGRAM, "development", 0.25 * development, d + tr.roll_lo - 30,
+         "Sales playbook adaptation, regional examples"),
+        (_PROGRAM, "platform", 6_000 + 1.5 * lr.n, d + tr.roll_lo - 14, "LRS add-on for xAPI tracking, annual"),
+        (_PROGRAM, "administration", 45_000 * max(1.0, reps / 500) ** 0.5, d + tr.roll_hi,
+         "Program management, 0.5 FTE for the rollout"),
+        (_PROGRAM, "evaluation", 9_000 + 3.0 * reps, min(d + tr.roll_hi + 90, d + cal.n_days - 1),
+         'Evaluation: survey tool, analyst time, "Impact Review" workshop'),
+        (None, "platform", 24_000 + 20.0 * lr.n, d + 10,
+         "LMS platform subscription, shared across all programs, annual"),
+    ]
+    # Monthly per-seat licence invoices and coaching sessions during the rollout.
+    month = 0
+    while True:
+        first = (_add_months(cal.start, month) - cal.start).days
+        month += 1
+        if first >= tr.roll_hi + 60 or first >= cal.n_days:
+            break
+        if first + 31 <= tr.roll_lo:
+            continue
+        stamp = _add_months(cal.start, month - 1)
+        lines.append((_PROGRAM, "licensing", 40.0 * enrolled, d + first,
+                      f"Content licence, {enrolled} seats, {stamp:%B %Y}"))
+        next_first = (_add_months(cal.start, month) - cal.start).days
+        cohort = int(((completion_day >= first) & (completion_day < next_first)).sum())
+        if cohort:
+            lines.append((_PROGRAM, "facilitation", 3_000 + 250.0 * cohort, min(d + first + 14, d + cal.n_days - 1),
+                          f"Live coaching sessions, {stamp:%B %Y} cohort of {cohort}, incl. coach travel"))
+    return pl.DataFrame({
+        "program": pl.Series([p for p, *_ in lines], dtype=pl.String),
+        "category": [c for _, c, *_ in lines],
+        "amount": [round(a, 2) for _, _, a, _, _ in lines],
+        "date": _dates(np.array([x for *_, x, _ in lines])),
+        "note": [n for *_, n in lines],
+    }, schema_overrides={"amount": pl.Float64})
+
+
+# --------------------------------------------------------------------------------------------
+# Truth
+# --------------------------------------------------------------------------------------------
+
+_MODEL_VERSION = 1
+
+_DEFINITIONS = {
+    "scenario": "name of the scenario simulated; scenario_description says what it means",
+    "start": "first day of the simulated period (UTC date)",
+    "end": "first day after the simulated period (exclusive): the period is [start, end)",
+    "program.rollout_start / rollout_end": "window in which the program's completions were scheduled",
+    "effects.win_logit": "structural effect of training on the log-odds of winning a deal",
+    "effects.deal_size": "structural effect on deal size: amount1 = amount0 × (1 + deal_size × ramp)",
+    "effects.cycle": "structural effect on cycle length: cycle1 = cycle0 × (1 − cycle × ramp), in days",
+    "effects.ramp_days": (
+        "0: full effect from the day after completion; else ramp = min(1, days since completion / ramp_days)"
+    ),
+    "trained": (
+        "a rep (CRM User) is trained when the LMS holds a non-voided xAPI 'completed' statement on the "
+        "course activity; completion_date is the UTC date of the earliest such statement's timestamp. A rep "
+        "whose only course completion was voided is not trained"
+    ),
+    "exposed": (
+        "an opportunity is exposed (treated) when its owner is trained and the UTC date of its CreatedDate is "
+        "after the owner's completion_date; days_since_completion = created date − completion_date"
+    ),
+    "potential outcomes": (
+        "every opportunity draws U ~ Uniform once; won0 = U < p0 and won1 = U < p1 (common random numbers); "
+        "amount0/amount1 and cycle0/cycle1 are the untreated/treated deal size and cycle length in days. "
+        "Observed values are the treated ones for exposed opportunities, else the untreated ones. "
+        "For opportunities never exposed, the treated values are what full-strength training would have done"
+    ),
+    "truth.windows.<W>": (
+        "exact effect on the opportunities of trained reps created 1..W days after their completion_date "
+        "(W = 90, 180, 365; 'all' = any time after), not deleted (IsDeleted false). Opportunities after the "
+        "period's end do not exist, so long windows are cut at end"
+    ),
+    "truth.windows.<W>.opportunities": "number of such opportunities (open or closed)",
+    "truth.windows.<W>.closed": "those closed (CloseDate before end) as observed, i.e. under treatment",
+    "truth.windows.<W>.att_win_rate": "mean of won1 − won0 over the closed ones, in proportion units (0.02 = 2 points)",
+    "truth.windows.<W>.att_avg_won_deal_size": (
+        "average amount1 of the closed deals won under treatment minus average amount0 of the closed deals that "
+        "would have been won without it (the 'average won deal size' KPI, treated minus counterfactual)"
+    ),
+    "truth.windows.<W>.att_cycle_days": "mean of cycle1 − cycle0 over the closed ones, in days (negative = faster)",
+    "truth.windows.<W>.incremental_revenue": (
+        "Σ (won1·amount1 − won0·amount0) over the closed ones, in the org currency"
+    ),
+    "truth.windows.<W>.won_revenue_observed": "Σ won1·amount1 over the closed ones (what the CRM shows)",
+    "truth.windows.<W>.won_revenue_counterfactual": "Σ won0·amount0 over the closed ones (had they not been trained)",
+    "truth.windows.<W>.incremental_won_deals": "Σ (won1 − won0) over the closed ones",
+    "truth.windows.<W>.incremental_revenue_booked": (
+        "Σ won1·amount1·[closes before end under treatment] − Σ won0·amount0·[closes before end without], over "
+        "all the window's opportunities: also credits deals that close within the period only because training "
+        "shortened their cycle"
+    ),
+    "truth.windows.<W>.reps": "number of trained reps with at least one opportunity in the window",
+    "diagnostics": (
+        "naive comparisons computed from the observed data, to show the traps: they are not the truth. "
+        "pre-period = opportunities created before rollout_start; post-period = created on or after rollout_end; "
+        "win rates over closed, non-deleted opportunities"
+    ),
+    "mess.duplicate_statements": "statements written twice with the same id (extra lines; the copies are identical)",
+    "mess.malformed_lines": (
+        "lines of statements.jsonl that are not a JSON object (truncated lines, a JSON string, HTML)"
+    ),
+    "mess.voided_completions": (
+        "course 'completed' statements cancelled by a 'voided' statement (object StatementRef); equals the number "
+        "of voiding statements"
+    ),
+    "mess.account_actor_statements": "well-formed statements whose actor is identified only by account (learner id)",
+    "mess.account_actor_unknown_learner_statements": "of those, statements whose learner id is not in learners.csv",
+    "mess.mixed_case_email_statements": (
+        "statements whose actor mbox has upper-case letters (e.g. mailto:Jane.Doe@Example.COM)"
+    ),
+    "mess.mixed_case_email_learners": "learners whose mbox is written with upper-case letters in their statements",
+    "mess.mixed_case_directory_emails": "rows of learners.csv whose email has upper-case letters",
+    "mess.learners_without_crm_user": "rows of learners.csv (partners, contractors) with no CRM User of that email",
+    "mess.timestamps_with_offset": "statements whose timestamp carries a non-Z offset such as -05:00 or +02:00",
+    "mess.is_deleted_rows": "rows with IsDeleted = true per Salesforce object",
+    "mess.opportunities_without_amount": "Opportunity rows with an empty Amount (never on won deals)",
+    "files": "data rows written per file (CSV rows without the header, JSON lines including mess)",
+}
+
+
+def _cents(x: np.ndarray) -> np.ndarray:
+    """Return money amounts as integer cents, so that sums are exact."""
+    return np.round(x * 100).astype(np.int64)
+
+
+def _window_truth(cal: _Calendar, o: _Opps, window: int | None) -> dict[str, Any]:
+    """Return the exact effect on the opportunities created within ``window`` days of completion."""
+    sel = o.exposed & ~o.deleted
+    if window is not None:
+        sel &= o.days_since <= window
+    closed = sel & o.closed
+    c0, c1 = _cents(o.amount0), _cents(o.amount1)
+    w0, w1 = closed & o.won0, closed & o.won1
+    b0 = sel & o.won0 & (o.created_day + o.cycle0 < cal.n_days)
+    b1 = sel & o.won1 & (o.created_day + o.cycle1 < cal.n_days)
+    n_closed = int(closed.sum())
+    both_won = w0.any() and w1.any()
+    return {
+        "opportunities": int(sel.sum()),
+        "closed": n_closed,
+        "reps": int(np.unique(o.owner[sel]).size),
+        "att_win_rate": float((o.won1[closed].astype(np.int64) - o.won0[closed]).mean()) if n_closed else None,
+        "att_avg_won_deal_size": round(float(c1[w1].mean() - c0[w0].mean()) / 100, 4) if both_won else None,
+        "att_cycle_days": float((o.cycle1[closed] - o.cycle0[closed]).mean()) if n_closed else None,
+        "incremental_revenue": int(c1[w1].sum() - c0[w0].sum()) / 100,
+        "won_revenue_observed": int(c1[w1].sum()) / 100,
+        "won_revenue_counterfactual": int(c0[w0].sum()) / 100,
+        "incremental_won_deals": int(w1.sum() - w0.sum()),
+        "incremental_revenue_booked": int(c1[b1].sum() - c0[b0].sum()) / 100,
+    }
+
+
+def _win_rate(mask: np.ndarray, o: _Opps) -> float | None:
+    """Return the observed win rate over the closed, non-deleted opportunities in ``mask``."""
+    m = mask & o.closed & ~o.deleted
+    return float(o.won[m].mean()) if m.any() else None
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    """Return ``a − b``, or None when either is unknown."""
+    return None if a is None or b is None else a - b
+
+
+def _diagnostics(org: _Org, tr: _Training, o: _Opps) -> dict[str, Any]:
+    """Naive comparisons on observed data: the numbers a careless analysis would report."""
+    trained = tr.complete_day < _NEVER
+    owner_trained = trained[o.owner]
+    pre = o.created_day < tr.roll_lo
+    post = o.created_day >= tr.roll_hi
+    pre_t, pre_u = _win_rate(pre & owner_trained, o), _win_rate(pre & ~owner_trained, o)
+    post_t, post_u = _win_rate(post & owner_trained, o), _win_rate(post & ~owner_trained, o)
+    before = owner_trained & (o.days_since >= -_PRIMARY_WINDOW) & (o.days_since <= 0)
+    after = owner_trained & (o.days_since >= 1) & (o.days_since <= _PRIMARY_WINDOW)
+    b, a = _win_rate(before, o), _win_rate(after, o)
+    return {
+        "skill_mean_trained": float(org.skill[trained].mean()) if trained.any() else None,
+        "skill_mean_untrained": float(org.skill[~trained].mean()) if (~trained).any() else None,
+        "pre_period_win_rate_trained": pre_t,
+        "pre_period_win_rate_untrained": pre_u,
+        "post_period_win_rate_trained": post_t,
+        "post_period_win_rate_untrained": post_u,
+        "naive_trained_minus_untrained_post": _diff(post_t, post_u),
+        "naive_before_after_trained_180d": _diff(a, b),
+    }
+
+
+def _truth_frames(cal: _Calendar, org: _Org, lr: _Learners, tr: _Training,
+                  o: _Opps) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Return truth_reps.csv, truth_trained.csv and truth_opportunities.parquet as frames."""
+    reps = org.n_reps
+    trained = tr.complete_day < _NEVER
+    comp_date = _masked(_dates(cal.start_day + np.where(trained, tr.complete_day, 0)), trained)
+    comp_ts = _masked(_sf_datetime(np.where(trained, tr.complete_s, cal.start_s)), trained)
+    reps_df = pl.DataFrame({
+        "user_id": org.user_id.head(reps),
+        "email": org.email.head(reps),
+        "learner_id": lr.learner_id.head(reps),
+        "region": _region_names(org, np.arange(reps)),
+        "skill": np.round(org.skill, 6),
+        "eligible": tr.eligible,
+        "enrolled": tr.enrolled,
+        "dropout": tr.dropout,
+        "voided_only": tr.voided_only,
+        "voided_then_real": tr.voided_then_real,
+        "trained": trained,
+        "completion_date": comp_date,
+        "completion_timestamp": comp_ts,
+    })
+    trained_df = (
+        reps_df.filter(pl.col("trained"))
+        .select("user_id", "email", "learner_id", "completion_date")
+        .sort(["completion_date", "user_id"])
+    )
+    ever = tr.complete_day[o.owner] < _NEVER
+    opp_df = pl.DataFrame({
+        "opportunity_id": o.opp_id,
+        "owner_id": org.user_id.gather(o.owner),
+        "created_date": _dates(cal.start_day + o.created_day),
+        "exposed": o.exposed,
+        "days_since_completion": _masked(pl.Series(o.days_since), ever),
+        "is_deleted": o.deleted,
+        "is_closed": o.closed,
+        "p0": o.p0, "p1": o.p1,
+        "won0": o.won0, "won1": o.won1,
+        "amount0": o.amount0, "amount1": o.amount1,
+        "cycle0": o.cycle0, "cycle1": o.cycle1,
+    })
+    return reps_df, trained_df, opp_df
+
+
+def _truth(cal: _Calendar, name: str, sc: _Scenario, seed: int, org: _Org, lr: _Learners, tr: _Training,
+           o: _Opps, lms: _LmsCounts, deleted: dict[str, int], costs: pl.DataFrame,
+           files: dict[str, int]) -> dict[str, Any]:
+    """Assemble truth.json: settings, structural parameters, the exact effect, and the mess."""
+    trained = tr.complete_day < _NEVER
+    months = [_iso_date(cal.start_day + d)[:7] for d in tr.complete_day[trained].tolist()]
+    by_month = {m: months.count(m) for m in sorted(set(months))}
+    user_emails = set(org.email.to_list())
+    directory = lr.dir_email.filter(pl.Series(lr.in_directory)).to_list()
+    return {
+        "generator": {"module": "training_roi.simulate", "model_version": _MODEL_VERSION},
+        "scenario": name,
+        "scenario_description": sc.description,
+        "seed": seed,
+        "reps": org.n_reps,
+        "months": cal._months(),
+        "start": cal.start.isoformat(),
+        "end": cal.end.isoformat(),
+        "program": {
+            "name": _PROGRAM,
+            "program_activity_id": _PROGRAM_ID,
+            "course_activity_id": _COURSE_ID,
+            "course_title": _COURSE_NAME,
+            "lesson_activity_ids": [f"{_COURSE_ID}/lesson/{slug}" for slug, _ in _LESSONS],
+            "rollout_start": _iso_date(cal.start_day + tr.roll_lo),
+            "rollout_end": _iso_date(cal.start_day + tr.roll_hi),
+        },
+        "effects": {"win_logit": sc.win_logit, "deal_size": sc.deal_size, "cycle": sc.cycle,
+                    "ramp_days": sc.ramp_days},
+        "model": {
+            "opportunities_per_rep_month": _OPPS_PER_REP_MONTH,
+            "skill_log_rate": _SKILL_RATE,
+            "base_win_logit": _BASE_WIN_LOGIT,
+            "skill_win_logit": _SKILL_WIN_LOGIT,
+            "trend_win_logit_per_year": _TREND_WIN_LOGIT_PER_YEAR,
+            "season_win_logit_by_month": list(_SEASON),
+            "types": {t: {"share": s, "win_logit": w, "amount_factor": a, "cycle_factor": c}
+                      for t, s, w, a, c in zip(_TYPES, _TYPE_SHARE, _TYPE_WIN_LOGIT, _TYPE_AMOUNT, _TYPE_CYCLE,
+                                               strict=True)},
+            "amount_median": _AMOUNT_MEDIAN, "amount_log_sigma": _AMOUNT_SIGMA,
+            "amount_skill": _AMOUNT_SKILL, "amount_trend_per_year": _AMOUNT_TREND_PER_YEAR,
+            "cycle_median_days": _CYCLE_MEDIAN, "cycle_log_sigma": _CYCLE_SIGMA,
+            "assignment": sc.assignment, "enrol_share": sc.enrol_share,
+            "selection_skill": sc.selection_skill, "timing_skill": sc.timing_skill,
+            "dropout_share": _DROPOUT_SHARE,
+        },
+        "truth": {
+            "primary_window_days": _PRIMARY_WINDOW,
+            "windows": {str(w): _window_truth(cal, o, w) for w in _WINDOWS} | {"all": _window_truth(cal, o, None)},
+        },
+        "trained": {
+            "reps": int(trained.sum()),
+            "eligible_reps": int(tr.eligible.sum()),
+            "enrolled_reps": int(tr.enrolled.sum()),
+            "dropout_reps": int(tr.dropout.sum()),
+            "voided_only_reps": int(tr.voided_only.sum()),
+            "voided_then_real_reps": int(tr.voided_then_real.sum()),
+            "partner_learners_trained": int((tr.e_complete_s[tr.e_learner >= lr.n_users] >= 0).sum()),
+            "by_completion_month": by_month,
+            "file": "truth_trained.csv",
+            "reps_file": "truth_reps.csv",
+            "opportunities_file": "truth_opportunities.parquet",
+        },
+        "diagnostics": _diagnostics(org, tr, o),
+        "mess": {
+            "duplicate_statements": lms.duplicate_statements,
+            "malformed_lines": lms.malformed_lines,
+            "voided_completions": lms.voided_completions,
+            "account_actor_statements": lms.account_actor_statements,
+            "account_actor_unknown_learner_statements": lms.account_actor_unknown_learner_statements,
+            "mixed_case_email_statements": lms.mixed_case_email_statements,
+            "mixed_case_email_learners": int(lr.mixed_mbox.sum()),
+            "mixed_case_directory_emails": int(lr.mixed_dir.sum()),
+            "learners_without_crm_user": sum(1 for e in directory if e.lower() not in user_emails),
+            "group_actor_statements": lms.group_actor_statements,
+            "timestamps_with_offset": lms.timestamps_with_offset,
+            "statements_distinct": lms.statements,
+            "is_deleted_rows": deleted,
+            "opportunities_without_amount": int(o.amount_missing.sum()),
+        },
+        "costs": {
+            "program_total": round(float(costs.filter(pl.col("program") == _PROGRAM)["amount"].sum()), 2),
+            "shared_total": round(float(costs.filter(pl.col("program").is_null())["amount"].sum()), 2),
+        },
+        "files": files,
+        "definitions": _DEFINITIONS,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------
+
+
+def simulate(
+    out_dir: Path | str,
+    *,
+    reps: int = 200,
+    months: int = 24,
+    seed: int = 7,
+    scenario: str = DEFAULT_SCENARIO,
+    start: date = date(2024, 1, 1),
+    progress: Callable[[str, float], None] | None = None,
+) -> SimulationInfo:
+    """Simulate a sales org with a training program and write its data folder and truth.
+
+    Parameters
+    ----------
+    out_dir
+        Folder to write (created if missing; files in it are overwritten).
+    reps
+        Number of sales reps (CRM users who own opportunities), at least 1.
+    months
+        Length of the simulated period in months, 6 to 240. The program rolls out mid-period.
+    seed
+        Non-negative seed. Same arguments give byte-identical files.
+    scenario
+        One of :data:`SCENARIOS`: who gets trained and what training does.
+    start
+        First day of the period; the period is ``[start, start + months)``.
+    progress
+        Called as ``progress(step_description, fraction_done)`` while working.
+
+    Returns
+    -------
+    SimulationInfo
+        Where the files are, their data rows, and how long it took.
+
+    Raises
+    ------
+    ValueError
+        For an unknown scenario (the message lists the valid ones) or an argument out of range.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> info = simulate(tempfile.mkdtemp(), reps=20, months=12, scenario="randomised")
+    >>> info.files["crm/Opportunity.csv"] > 0
+    True
+    """
+    began = time.perf_counter()
+    if scenario not in _SCENARIO_PARAMS:
+        raise ValueError(f"unknown scenario {scenario!r}; valid scenarios: {', '.join(SCENARIOS)}")
+    for arg, value, lo, hi in (("reps", reps, 1, 10_000_000), ("months", months, 6, 240),
+                               ("seed", seed, 0, 2**63 - 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise ValueError(f"{arg} must be an integer from {lo} to {hi}, got {value!r}")
+    if not isinstance(start, date):
+        raise ValueError(f"start must be a date, got {start!r}")
+    if isinstance(start, datetime):
+        start = start.date()
+    sc = _SCENARIO_PARAMS[scenario]
+    out = Path(out_dir)
+    (out / "crm").mkdir(parents=True, exist_ok=True)
+    (out / "lms").mkdir(parents=True, exist_ok=True)
+
+    def report(step: str, fraction: float) -> None:
+        if progress is not None:
+            progress(step, fraction)
+
+    cal = _Calendar.make(start, months)
+    report("Building the organisation", 0.0)
+    org = _build_org(cal, reps, seed)
+    learners = _build_learners(cal, org, seed)
+    report("Rolling out the training program", 0.06)
+    training = _assign_training(cal, org, learners, sc, seed)
+    report("Simulating opportunities and their potential outcomes", 0.08)
+    opps = _simulate_opportunities(cal, org, training, sc, seed)
+    files: dict[str, int] = {}
+    deleted: dict[str, int] = {}
+
+    def crm(obj: str, df: pl.DataFrame, *, bom: bool = False) -> None:
+        files[f"crm/{obj}.csv"] = _write_csv(df, out / "crm" / f"{obj}.csv", bom=bom)
+        if "IsDeleted" in df.columns:
+            deleted[obj] = int(df["IsDeleted"].sum())
+
+    report("Writing CRM users, accounts and contacts", 0.14)
+    crm("User", org.users, bom=True)
+    crm("Account", org.accounts)
+    crm("Contact", org.contacts, bom=True)
+    report("Writing opportunities", 0.20)
+    crm("Opportunity", _opportunity_frame(cal, org, opps, seed), bom=True)
+    report("Writing opportunity history", 0.32)
+    crm("OpportunityHistory", _history_frame(cal, org, opps, seed))
+    report("Writing leads, tasks and cases", 0.45)
+    crm("Lead", _lead_frame(cal, org, opps, seed))
+    crm("Task", _task_frame(cal, org, opps, seed))
+    crm("Case", _case_frame(cal, org, seed))
+
+    report("Writing xAPI statements", 0.55)
+    lms = _write_statements(out / "lms" / "statements.jsonl", cal, org, learners, training, seed,
+                            lambda step, f: report(step, 0.55 + 0.33 * f))
+    files["lms/statements.jsonl"] = lms.lines
+    report("Writing the LMS directory, completion report, surveys and costs", 0.9)
+    files["lms/learners.csv"] = _write_csv(_learners_frame(cal, learners), out / "lms" / "learners.csv")
+    files["lms/completions.csv"] = _write_csv(_completions_frame(cal, learners, seed), out / "lms" / "completions.csv")
+    files["surveys.csv"] = _write_csv(_surveys_frame(cal, org, learners, training, seed), out / "surveys.csv")
+    costs = _costs_frame(cal, training, learners)
+    files["costs.csv"] = _write_csv(costs, out / "costs.csv")
+
+    report("Computing the truth", 0.94)
+    reps_df, trained_df, opp_df = _truth_frames(cal, org, learners, training, opps)
+    files["truth_reps.csv"] = _write_csv(reps_df, out / "truth_reps.csv", decimals=None)
+    files["truth_trained.csv"] = _write_csv(trained_df, out / "truth_trained.csv")
+    opp_df.write_parquet(out / "truth_opportunities.parquet", compression="zstd", statistics=True)
+    files["truth_opportunities.parquet"] = opp_df.height
+    truth = _truth(cal, scenario, sc, seed, org, learners, training, opps, lms, deleted, costs, dict(files))
+    (out / "truth.json").write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2) + b"\n")
+    files["truth.json"] = 1
+    report("Done", 1.0)
+    return SimulationInfo(out_dir=out, scenario=scenario, seed=seed, reps=reps, months=months, files=files,
+                          seconds=time.perf_counter() - began)

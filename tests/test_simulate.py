@@ -1,0 +1,568 @@
+"""The simulator writes the contract's formats, its mess, and a truth that the files confirm.
+
+Checks read the files with the standard library (csv, json) and re-derive what they can
+independently of the simulator's code: the id suffix algorithm, who is trained according to the
+statements, and the truth from per-opportunity potential outcomes.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from training_roi.simulate import DEFAULT_SCENARIO, SCENARIOS, SimulationInfo, simulate
+
+SMALL = {"reps": 60, "months": 12, "seed": 11}
+
+CRM_FIELDS = {
+    "User": ["Id", "Email", "FirstName", "LastName", "Name", "IsActive", "UserRoleId", "ManagerId", "Department",
+             "Title", "CreatedDate"],
+    "Account": ["Id", "Name", "Type", "Industry", "AnnualRevenue", "NumberOfEmployees", "OwnerId", "BillingState",
+                "BillingCountry", "CreatedDate", "IsDeleted"],
+    "Contact": ["Id", "AccountId", "Email", "FirstName", "LastName", "Title", "CreatedDate", "IsDeleted"],
+    "Opportunity": ["Id", "AccountId", "OwnerId", "Name", "StageName", "Amount", "CloseDate", "CreatedDate",
+                    "IsClosed", "IsWon", "Type", "LeadSource", "Probability", "IsDeleted"],
+    "OpportunityHistory": ["OpportunityId", "StageName", "Amount", "CloseDate", "Probability", "CreatedDate",
+                           "IsDeleted"],
+    "Lead": ["Id", "OwnerId", "Status", "LeadSource", "CreatedDate", "IsConverted", "ConvertedDate",
+             "ConvertedAccountId", "ConvertedContactId", "ConvertedOpportunityId", "IsDeleted"],
+    "Task": ["Id", "OwnerId", "WhoId", "WhatId", "AccountId", "Subject", "TaskSubtype", "ActivityDate", "Status",
+             "IsClosed", "CreatedDate", "CompletedDateTime", "IsDeleted"],
+    "Case": ["Id", "AccountId", "ContactId", "OwnerId", "Status", "Priority", "Origin", "CreatedDate", "ClosedDate",
+             "IsClosed", "CSAT__c", "IsDeleted"],
+}
+KEY_PREFIX = {"User": "005", "Account": "001", "Contact": "003", "Opportunity": "006", "OpportunityHistory": "008",
+              "Lead": "00Q", "Task": "00T", "Case": "500"}
+EXACT_HEADERS = {
+    "lms/learners.csv": ["learner_id", "email", "name", "department", "title", "hire_date"],
+    "lms/completions.csv": ["learner_id", "learner_email", "course_id", "course_title", "program", "enrolled_at",
+                            "completed_at", "score", "passed", "minutes"],
+    "surveys.csv": ["respondent_email", "role", "program", "level", "question", "score", "confidence",
+                    "submitted_at"],
+    "costs.csv": ["program", "category", "amount", "date", "note"],
+}
+SF_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.000Z$")
+SF_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+DURATION = re.compile(r"^PT(\d+H)?(\d+M)?(\d+S)?$")
+XAPI_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(Z|[+-]\d{2}:\d{2})$")
+ADL = "http://adlnet.gov/expapi/verbs/"
+
+
+# ------------------------------------------------------------------------------------------
+# Fixtures and readers
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Simulate once per distinct set of arguments for the whole module."""
+    cache: dict[tuple[Any, ...], tuple[Path, SimulationInfo]] = {}
+
+    def _run(scenario: str = DEFAULT_SCENARIO, **kwargs: Any) -> tuple[Path, SimulationInfo]:
+        args = {**SMALL, **kwargs}
+        key = (scenario, *sorted(args.items()))
+        if key not in cache:
+            out = tmp_path_factory.mktemp(f"sim-{scenario}")
+            cache[key] = (out, simulate(out, scenario=scenario, **args))
+        return cache[key]
+
+    return _run
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+        return list(reader.fieldnames or []), rows
+
+
+def read_lines(path: Path) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """Return (parsed statement objects, their raw lines, malformed lines)."""
+    parsed, raw, bad = [], [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            bad.append(line)
+            continue
+        if isinstance(value, dict):
+            parsed.append(value)
+            raw.append(line)
+        else:
+            bad.append(line)
+    return parsed, raw, bad
+
+
+def distinct(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
+    for s in statements:
+        seen.setdefault(s["id"], s)
+    return list(seen.values())
+
+
+def truth_of(out: Path) -> dict[str, Any]:
+    return json.loads((out / "truth.json").read_text(encoding="utf-8"))
+
+
+def case_safe(id15: str) -> str:
+    """Independent re-implementation of Salesforce's 15 → 18 character id suffix."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+    suffix = ""
+    for chunk in (id15[0:5], id15[5:10], id15[10:15]):
+        value = sum(1 << i for i, ch in enumerate(chunk) if "A" <= ch <= "Z")
+        suffix += alphabet[value]
+    return id15 + suffix
+
+
+def utc_date(timestamp: str) -> date:
+    return datetime.fromisoformat(timestamp).astimezone(UTC).date()
+
+
+# ------------------------------------------------------------------------------------------
+# API
+# ------------------------------------------------------------------------------------------
+
+
+def test_scenarios_are_named_and_described() -> None:
+    assert {"selection", "randomised", "null"} <= set(SCENARIOS)
+    assert DEFAULT_SCENARIO == "selection"
+    assert all(isinstance(d, str) and d for d in SCENARIOS.values())
+
+
+def test_unknown_scenario_names_the_valid_ones(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown scenario 'nope'") as info:
+        simulate(tmp_path, scenario="nope")
+    for name in SCENARIOS:
+        assert name in str(info.value)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("arg", "value"), [("reps", 0), ("months", 2), ("seed", -1), ("reps", 12.5)])
+def test_bad_arguments_are_refused(tmp_path: Path, arg: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=arg):
+        simulate(tmp_path, **{arg: value})
+
+
+def test_info_prints_and_serialises(run: Any) -> None:
+    out, info = run()
+    assert info.out_dir == out and info.scenario == "selection" and info.reps == SMALL["reps"]
+    text = str(info)
+    assert "selection" in text and "crm/Opportunity.csv" in text
+    data = json.loads(json.dumps(info.asdict()))
+    assert data["files"] == info.files and data["out_dir"] == str(out)
+
+
+def test_progress_is_reported_in_order(tmp_path: Path) -> None:
+    calls: list[tuple[str, float]] = []
+    simulate(tmp_path, reps=20, months=6, progress=lambda step, f: calls.append((step, f)))
+    fractions = [f for _, f in calls]
+    assert fractions == sorted(fractions)
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert all(isinstance(step, str) and step for step, _ in calls)
+
+
+# ------------------------------------------------------------------------------------------
+# Files and formats
+# ------------------------------------------------------------------------------------------
+
+
+def test_files_and_headers_follow_the_contract(run: Any) -> None:
+    out, info = run()
+    for obj, needed in CRM_FIELDS.items():
+        header, _ = read_csv(out / "crm" / f"{obj}.csv")
+        assert set(needed) <= set(header), (obj, set(needed) - set(header))
+        assert any(h.endswith("__c") for h in header), obj
+    for rel, header in EXACT_HEADERS.items():
+        assert read_csv(out / rel)[0] == header, rel
+    assert (out / "lms" / "statements.jsonl").is_file()
+    assert (out / "truth.json").is_file()
+    # The info's row counts are the files' data rows.
+    for rel, rows in info.files.items():
+        path = out / rel
+        if rel.endswith(".csv"):
+            assert len(read_csv(path)[1]) == rows, rel
+        elif rel.endswith(".jsonl"):
+            assert len(path.read_text(encoding="utf-8").splitlines()) == rows
+    assert truth_of(out)["files"] == {k: v for k, v in info.files.items() if k != "truth.json"}
+
+
+def test_salesforce_formats(run: Any) -> None:
+    out, _ = run()
+    raw = (out / "crm" / "Opportunity.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    assert not (out / "crm" / "Account.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    for obj in CRM_FIELDS:
+        header, rows = read_csv(out / "crm" / f"{obj}.csv")
+        assert rows, obj
+        for col in header:
+            values = [r[col] for r in rows if r[col] != ""]
+            if col in {"CreatedDate", "CompletedDateTime", "ClosedDate"}:
+                assert all(SF_DATETIME.match(v) for v in values), (obj, col)
+            if col in {"CloseDate", "ActivityDate", "ConvertedDate"}:
+                assert all(SF_DATE.match(v) for v in values), (obj, col)
+            if col.startswith("Is"):
+                assert set(values) <= {"true", "false"}, (obj, col)
+        if "IsDeleted" in header and obj in {"Opportunity", "Task"}:
+            assert 0 < sum(r["IsDeleted"] == "true" for r in rows) < 0.02 * len(rows), obj
+    _, opps = read_csv(out / "crm" / "Opportunity.csv")
+    assert any(r["Amount"] == "" for r in opps)
+    assert all(r["Amount"] != "" for r in opps if r["IsWon"] == "true")
+    assert any("," in r["Name"] for r in opps)
+    assert all(r["StageName"] in {"Closed Won", "Closed Lost"} for r in opps if r["IsClosed"] == "true")
+    assert all(r["Probability"] not in {"0", "100"} for r in opps if r["IsClosed"] == "false")
+    # Names with quotes survive quoting: some account name or subject holds a double quote.
+    _, accounts = read_csv(out / "crm" / "Account.csv")
+    _, cases = read_csv(out / "crm" / "Case.csv")
+    assert any('"' in r["Name"] for r in accounts) or any('"' in r["Subject"] for r in cases)
+    assert {r["CSAT__c"] for r in cases if r["IsClosed"] == "false"} <= {""}
+    assert {r["CSAT__c"] for r in cases if r["IsClosed"] == "true"} <= {"1", "2", "3", "4", "5"}
+
+
+def test_ids_are_18_characters_with_a_correct_suffix(run: Any) -> None:
+    out, _ = run()
+    all_ids: set[str] = set()
+    for obj, prefix in KEY_PREFIX.items():
+        header, rows = read_csv(out / "crm" / f"{obj}.csv")
+        ids = [r["Id"] for r in rows]
+        assert all(len(i) == 18 and i.startswith(prefix) for i in ids), obj
+        assert all(case_safe(i[:15]) == i for i in ids), obj
+        assert len({i.lower() for i in ids}) == len(ids), obj  # unique even case-insensitively
+        all_ids |= set(ids)
+        for col in header:
+            if col.endswith("Id") and col not in {"Id", "UserRoleId"}:
+                refs = [r[col] for r in rows if r[col]]
+                assert all(case_safe(v[:15]) == v for v in refs), (obj, col)
+    _, opps = read_csv(out / "crm" / "Opportunity.csv")
+    assert {r["OwnerId"] for r in opps} <= all_ids and {r["AccountId"] for r in opps} <= all_ids
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=62**9 - 1), min_size=1, max_size=50, unique=True))
+def test_id_generator_matches_the_algorithm(counters: list[int]) -> None:
+    from training_roi.simulate import _salesforce_ids  # the vectorised generator itself
+
+    ids = _salesforce_ids("006", np.array(counters, dtype=np.int64)).to_list()
+    assert all(case_safe(i[:15]) == i for i in ids)
+    assert len({i.lower() for i in ids}) == len(counters)
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
+    def digest(folder: Path) -> dict[str, str]:
+        return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    simulate(a, reps=30, months=8, seed=5)
+    simulate(b, reps=30, months=8, seed=5)
+    simulate(c, reps=30, months=8, seed=6)
+    da, db, dc = digest(a), digest(b), digest(c)
+    assert da == db
+    assert set(da) == set(dc)
+    for rel in ("crm/Opportunity.csv", "lms/statements.jsonl", "truth.json"):
+        assert da[rel] != dc[rel], rel
+
+
+# ------------------------------------------------------------------------------------------
+# xAPI statements and their mess
+# ------------------------------------------------------------------------------------------
+
+
+def test_statements_are_valid_xapi(run: Any) -> None:
+    out, _ = run()
+    statements, _, bad = read_lines(out / "lms" / "statements.jsonl")
+    truth = truth_of(out)
+    assert len(bad) == truth["mess"]["malformed_lines"] >= 3
+    verbs = Counter()
+    for s in statements:
+        assert UUID.match(s["id"]) and s["version"] == "1.0.3"
+        actor = s["actor"]
+        assert sum(k in actor for k in ("mbox", "account", "member")) == 1
+        if "account" in actor:
+            assert set(actor["account"]) == {"homePage", "name"}
+        verb = s["verb"]
+        assert verb["id"].startswith(ADL) and verb["display"]["en-US"] == verb["id"].removeprefix(ADL)
+        verbs[verb["display"]["en-US"]] += 1
+        obj = s["object"]
+        if obj["objectType"] == "Activity":
+            assert obj["id"].startswith("https://") and obj["definition"]["name"]["en-US"]
+        else:
+            assert obj["objectType"] == "StatementRef" and verb["id"] == ADL + "voided"
+        assert XAPI_TS.match(s["timestamp"]) and s["stored"].endswith("Z")
+        assert datetime.fromisoformat(s["stored"]) >= datetime.fromisoformat(s["timestamp"])
+        result = s.get("result", {})
+        if "duration" in result:
+            assert DURATION.match(result["duration"]) and result["duration"] != "PT"
+        if "score" in result:
+            score = result["score"]
+            assert score["min"] <= score["raw"] <= score["max"]
+            assert score["scaled"] == pytest.approx(score["raw"] / score["max"])
+            assert isinstance(result["success"], bool)
+    assert {"launched", "initialized", "experienced", "completed", "passed", "failed", "terminated",
+            "voided"} <= set(verbs)
+    assert any(s["timestamp"].endswith(("-05:00", "-08:00", "-06:00", "+01:00")) for s in statements)
+    assert any(s["timestamp"].endswith("Z") for s in statements)
+
+
+def test_duplicates_are_identical_and_counted(run: Any) -> None:
+    out, _ = run()
+    statements, raw, _ = read_lines(out / "lms" / "statements.jsonl")
+    counts = Counter(s["id"] for s in statements)
+    extra = sum(n - 1 for n in counts.values())
+    assert extra == truth_of(out)["mess"]["duplicate_statements"] >= 2
+    by_id: dict[str, set[str]] = {}
+    for s, line in zip(statements, raw, strict=True):
+        by_id.setdefault(s["id"], set()).add(line)
+    assert all(len(lines) == 1 for lines in by_id.values())
+
+
+def test_voided_statements_target_course_completions(run: Any) -> None:
+    out, _ = run()
+    truth = truth_of(out)
+    statements = distinct(read_lines(out / "lms" / "statements.jsonl")[0])
+    by_id = {s["id"]: s for s in statements}
+    voids = [s for s in statements if s["verb"]["id"] == ADL + "voided"]
+    assert len(voids) == truth["mess"]["voided_completions"] >= 2
+    for v in voids:
+        target = by_id[v["object"]["id"]]
+        assert target["verb"]["id"] == ADL + "completed"
+        assert target["object"]["id"] == truth["program"]["course_activity_id"]
+        assert datetime.fromisoformat(v["timestamp"]) > datetime.fromisoformat(target["timestamp"])
+
+
+def test_trained_reps_follow_from_the_statements(run: Any) -> None:
+    """Resolve actors like a careful reader would and re-derive every rep's completion date."""
+    out, _ = run()
+    truth = truth_of(out)
+    _, users = read_csv(out / "crm" / "User.csv")
+    _, learners = read_csv(out / "lms" / "learners.csv")
+    user_by_email = {u["Email"].lower(): u["Id"] for u in users}
+    email_by_learner = {r["learner_id"]: r["email"].lower() for r in learners}
+    statements = distinct(read_lines(out / "lms" / "statements.jsonl")[0])
+    voided = {s["object"]["id"] for s in statements if s["verb"]["id"] == ADL + "voided"}
+    first: dict[str, date] = {}
+    for s in statements:
+        if s["verb"]["id"] != ADL + "completed" or s["object"]["id"] != truth["program"]["course_activity_id"]:
+            continue
+        if s["id"] in voided:
+            continue
+        actor = s["actor"]
+        email = (actor["mbox"].removeprefix("mailto:").lower() if "mbox" in actor
+                 else email_by_learner.get(actor["account"]["name"]))
+        user = user_by_email.get(email or "")
+        if user is None:
+            continue  # partner staff: trained, but not reps
+        d = utc_date(s["timestamp"])
+        first[user] = min(first.get(user, d), d)
+    _, trained = read_csv(out / "truth_trained.csv")
+    assert {r["user_id"]: date.fromisoformat(r["completion_date"]) for r in trained} == first
+    assert len(first) == truth["trained"]["reps"]
+    _, reps = read_csv(out / "truth_reps.csv")
+    voided_only = {r["user_id"] for r in reps if r["voided_only"] == "true"}
+    assert voided_only and not voided_only & set(first)
+    assert any(r["voided_then_real"] == "true" and r["user_id"] in first for r in reps)
+
+
+def test_mess_counts_match_the_files(run: Any) -> None:
+    out, _ = run()
+    mess = truth_of(out)["mess"]
+    statements = distinct(read_lines(out / "lms" / "statements.jsonl")[0])
+    _, learners = read_csv(out / "lms" / "learners.csv")
+    _, users = read_csv(out / "crm" / "User.csv")
+    emails = {u["Email"].lower() for u in users}
+    known = {r["learner_id"] for r in learners}
+    account = [s for s in statements if "account" in s["actor"]]
+    assert len(account) == mess["account_actor_statements"] > 0
+    assert sum(s["actor"]["account"]["name"] not in known for s in account) == \
+        mess["account_actor_unknown_learner_statements"] > 0
+    mboxes = [s["actor"]["mbox"] for s in statements if "mbox" in s["actor"] and s["actor"].get("name") !=
+              "LMS Administrator"]
+    assert sum(m != m.lower() for m in mboxes) == mess["mixed_case_email_statements"] > 0
+    assert sum("member" in s["actor"] for s in statements) == mess["group_actor_statements"] > 0
+    assert sum(not s["timestamp"].endswith("Z") for s in statements) == mess["timestamps_with_offset"]
+    assert len(statements) == mess["statements_distinct"]
+    assert sum(r["email"].lower() not in emails for r in learners) == mess["learners_without_crm_user"] > 0
+    assert sum(r["email"] != r["email"].lower() for r in learners) == mess["mixed_case_directory_emails"]
+    for obj, n in mess["is_deleted_rows"].items():
+        assert sum(r["IsDeleted"] == "true" for r in read_csv(out / "crm" / f"{obj}.csv")[1]) == n, obj
+    _, opps = read_csv(out / "crm" / "Opportunity.csv")
+    assert sum(r["Amount"] == "" for r in opps) == mess["opportunities_without_amount"]
+
+
+def test_other_lms_files(run: Any) -> None:
+    out, _ = run()
+    _, completions = read_csv(out / "lms" / "completions.csv")
+    assert completions and {r["program"] for r in completions} == {"Compliance"}
+    assert any(r["completed_at"] == "" for r in completions)
+    assert all(r["score"] == "" and r["passed"] == "" for r in completions if r["completed_at"] == "")
+    _, surveys = read_csv(out / "surveys.csv")
+    levels = Counter(r["level"] for r in surveys)
+    assert set(levels) == {"reaction", "application", "estimate"}
+    assert {r["role"] for r in surveys} == {"learner", "manager"}
+    for r in surveys:
+        if r["level"] == "estimate":
+            assert 0 <= float(r["score"]) <= 100 and 0 <= float(r["confidence"]) <= 100
+        else:
+            assert 1 <= int(r["score"]) <= 5 and r["confidence"] == ""
+    _, costs = read_csv(out / "costs.csv")
+    assert sum(r["program"] == "" for r in costs) == 1
+    assert sum(line.startswith(",") for line in (out / "costs.csv").read_text().splitlines()) == 1  # not ""
+    assert {"development", "licensing", "platform", "facilitation", "administration", "evaluation"} <= {
+        r["category"] for r in costs}
+    truth = truth_of(out)
+    total = sum(float(r["amount"]) for r in costs if r["program"] == truth["program"]["name"])
+    assert total == pytest.approx(truth["costs"]["program_total"])
+
+
+# ------------------------------------------------------------------------------------------
+# The truth
+# ------------------------------------------------------------------------------------------
+
+
+def _opportunities(out: Path) -> pl.DataFrame:
+    """Observed opportunities joined to their potential outcomes and owners' completion dates."""
+    _, opps = read_csv(out / "crm" / "Opportunity.csv")
+    _, trained = read_csv(out / "truth_trained.csv")
+    completion = {r["user_id"]: date.fromisoformat(r["completion_date"]) for r in trained}
+    truth = pl.read_parquet(out / "truth_opportunities.parquet")
+    observed = pl.DataFrame({
+        "opportunity_id": [r["Id"] for r in opps],
+        "obs_deleted": [r["IsDeleted"] == "true" for r in opps],
+        "obs_closed": [r["IsClosed"] == "true" for r in opps],
+        "obs_won": [r["IsWon"] == "true" for r in opps],
+        "obs_amount": [float(r["Amount"]) if r["Amount"] else None for r in opps],
+        "obs_cycle": [(date.fromisoformat(r["CloseDate"]) - utc_date(r["CreatedDate"])).days for r in opps],
+        "since": [(utc_date(r["CreatedDate"]) - completion[r["OwnerId"]]).days if r["OwnerId"] in completion
+                  else None for r in opps],
+    })
+    return observed.join(truth, on="opportunity_id", how="inner", validate="1:1")
+
+
+def test_observed_outcomes_are_the_exposed_potential_outcomes(run: Any) -> None:
+    out, _ = run()
+    df = _opportunities(out)
+    assert df.height == len(read_csv(out / "crm" / "Opportunity.csv")[1])
+    exposed = df["since"].fill_null(0) >= 1
+    assert (exposed == df["exposed"]).all()
+    won = pl.Series(np.where(exposed, df["won1"], df["won0"])) & df["obs_closed"]
+    assert (won == df["obs_won"]).all()
+    cycle = np.where(exposed, df["cycle1"], df["cycle0"])
+    assert (cycle == df["obs_cycle"].to_numpy()).all()
+    amount = np.where(exposed, df["amount1"], df["amount0"])
+    has = df["obs_amount"].is_not_null().to_numpy()
+    assert np.allclose(amount[has], df["obs_amount"].to_numpy()[has])
+    assert (df["obs_deleted"] == df["is_deleted"]).all() and (df["obs_closed"] == df["is_closed"]).all()
+
+
+@pytest.mark.parametrize("scenario", ["selection", "staggered"])
+def test_truth_equals_a_recomputation_from_potential_outcomes(run: Any, scenario: str) -> None:
+    out, _ = run(scenario)
+    truth = truth_of(out)
+    df = _opportunities(out)
+    for window in ("90", "180", "365"):
+        w = df.filter(pl.col("exposed") & ~pl.col("obs_deleted") & (pl.col("since") <= int(window)))
+        closed = w.filter(pl.col("obs_closed"))
+        t = truth["truth"]["windows"][window]
+        assert t["opportunities"] == w.height and t["closed"] == closed.height
+        assert t["reps"] == w["owner_id"].n_unique()
+        att = (closed["won1"].cast(pl.Int64) - closed["won0"].cast(pl.Int64)).mean()
+        assert t["att_win_rate"] == pytest.approx(att, abs=1e-12)
+        assert t["att_cycle_days"] == pytest.approx((closed["cycle1"] - closed["cycle0"]).mean(), abs=1e-12)
+        revenue = sum(round(a * 100) for a in closed.filter(pl.col("won1"))["amount1"]) - sum(
+            round(a * 100) for a in closed.filter(pl.col("won0"))["amount0"])
+        assert t["incremental_revenue"] == pytest.approx(revenue / 100, abs=0.005)
+        size = closed.filter(pl.col("won1"))["amount1"].mean() - closed.filter(pl.col("won0"))["amount0"].mean()
+        assert t["att_avg_won_deal_size"] == pytest.approx(size, abs=0.01)
+    assert truth["truth"]["primary_window_days"] == 180
+    assert truth["truth"]["windows"]["180"]["incremental_revenue"] > 0
+
+
+def test_null_scenario_truth_is_exactly_zero(run: Any) -> None:
+    out, _ = run("null")
+    truth = truth_of(out)
+    assert truth["effects"] == {"win_logit": 0.0, "deal_size": 0.0, "cycle": 0.0, "ramp_days": 0}
+    for window in truth["truth"]["windows"].values():
+        assert window["opportunities"] > 0
+        assert window["att_win_rate"] == 0.0 and window["att_cycle_days"] == 0.0
+        assert window["att_avg_won_deal_size"] == 0.0
+        assert window["incremental_revenue"] == 0.0 and window["incremental_revenue_booked"] == 0.0
+        assert window["incremental_won_deals"] == 0
+    df = pl.read_parquet(out / "truth_opportunities.parquet")
+    assert (df["won0"] == df["won1"]).all() and (df["amount0"] == df["amount1"]).all()
+
+
+def test_same_seed_same_pipeline_across_scenarios(run: Any) -> None:
+    a = pl.read_parquet(run("selection")[0] / "truth_opportunities.parquet")
+    b = pl.read_parquet(run("null")[0] / "truth_opportunities.parquet")
+    assert a["opportunity_id"].equals(b["opportunity_id"]) and a["amount0"].equals(b["amount0"])
+    assert a["won0"].equals(b["won0"])
+
+
+def test_randomised_trains_about_half(run: Any) -> None:
+    out, _ = run("randomised", reps=200)
+    _, reps = read_csv(out / "truth_reps.csv")
+    eligible = [r for r in reps if r["eligible"] == "true"]
+    enrolled = sum(r["enrolled"] == "true" for r in eligible)
+    assert enrolled == round(0.5 * len(eligible))
+    share = sum(r["trained"] == "true" for r in eligible) / len(eligible)
+    assert 0.42 <= share <= 0.5
+    assert len(truth_of(out)["trained"]["by_completion_month"]) >= 2  # staggered cohorts
+
+
+def test_selection_scenario_sets_the_trap(run: Any) -> None:
+    """Trained reps were better before training: a naive comparison credits the program for it."""
+    out, _ = run("selection", reps=200)
+    truth = truth_of(out)
+    _, reps = read_csv(out / "truth_reps.csv")
+    skill = {True: [], False: []}
+    for r in reps:
+        skill[r["trained"] == "true"].append(float(r["skill"]))
+    assert np.mean(skill[True]) > np.mean(skill[False]) + 0.3
+    trained = {r["user_id"] for r in reps if r["trained"] == "true"}
+    rollout = date.fromisoformat(truth["program"]["rollout_start"])
+    _, opps = read_csv(out / "crm" / "Opportunity.csv")
+    pre = [r for r in opps if r["IsClosed"] == "true" and r["IsDeleted"] == "false"
+           and utc_date(r["CreatedDate"]) < rollout]
+    rate = {g: np.mean([r["IsWon"] == "true" for r in pre if (r["OwnerId"] in trained) == g]) for g in (True, False)}
+    assert rate[True] > rate[False] + 0.02
+    diag = truth["diagnostics"]
+    assert diag["pre_period_win_rate_trained"] == pytest.approx(rate[True])
+    # The naive comparisons are biased upwards relative to the true win-rate effect.
+    att = truth["truth"]["windows"]["180"]["att_win_rate"]
+    assert diag["naive_trained_minus_untrained_post"] > att
+    assert diag["naive_before_after_trained_180d"] > att
+
+
+def test_staggered_effect_grows_with_time_since_completion(run: Any) -> None:
+    out, _ = run("staggered", reps=120)
+    df = pl.read_parquet(out / "truth_opportunities.parquet").filter(pl.col("exposed"))
+    lift = df.with_columns(lift=pl.col("p1") - pl.col("p0"))
+    early = lift.filter(pl.col("days_since_completion") <= 60)["lift"].mean()
+    late = lift.filter(pl.col("days_since_completion") >= 180)["lift"].mean()
+    assert 0 < early < late
+    truth = truth_of(out)
+    assert truth["trained"]["reps"] / truth["trained"]["eligible_reps"] > 0.75
+
+
+def test_truth_is_documented(run: Any) -> None:
+    out, _ = run()
+    truth = truth_of(out)
+    assert {"scenario", "seed", "reps", "months", "start", "end", "program", "effects", "truth", "trained",
+            "mess", "definitions"} <= set(truth)
+    assert date.fromisoformat(truth["end"]) > date.fromisoformat(truth["start"]) + timedelta(days=300)
+    documented = " ".join(truth["definitions"])
+    for key in ("att_win_rate", "att_avg_won_deal_size", "att_cycle_days", "incremental_revenue",
+                "duplicate_statements", "voided_completions", "malformed_lines"):
+        assert key in documented, key
