@@ -222,7 +222,7 @@ def link(con: BaseBackend, *, explicit: Path | str | None = None) -> LinkInfo:
     replace_table(con, "learner_identity", resolved.select(names))
     replace_table(con, "learning_record", _learning_records(con).select(table("learning_record").names))
     for scratch in ("_sha1_lookup", "_explicit_links"):
-        if scratch in con.list_tables():
+        if scratch in con.list_tables():  # staged as tables on engines that need it (Spark)
             con.drop_table(scratch)
     return _summarise(con)
 

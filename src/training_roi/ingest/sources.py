@@ -90,11 +90,15 @@ def _finish_user(df: pl.DataFrame, raw: RawFile, source: str) -> tuple[pl.DataFr
 
 
 def _finish_history(df: pl.DataFrame, raw: RawFile, source: str) -> tuple[pl.DataFrame, list[QuarantineRow]]:
+    if df["history_id"].null_count() == 0:
+        return df, []
     key = _sha(pl.col("opportunity_id"), pl.col("created_at"), pl.col("stage_name"))
     return df.with_columns(pl.coalesce(pl.col("history_id"), key).alias("history_id")), []
 
 
 def _finish_member(df: pl.DataFrame, raw: RawFile, source: str) -> tuple[pl.DataFrame, list[QuarantineRow]]:
+    if df["member_id"].null_count() == 0:
+        return df, []
     key = _sha(pl.col("campaign_id"), pl.col("contact_id"), pl.col("lead_id"))
     return df.with_columns(pl.coalesce(pl.col("member_id"), key).alias("member_id")), []
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,60 +194,75 @@ def sf_id18(value: str) -> str:
     return value + suffix
 
 
-def _blank_to_null(expr: pl.Expr) -> pl.Expr:
-    stripped = expr.str.strip_chars()
-    return pl.when(stripped == "").then(None).otherwise(stripped)
+def _blank_to_null(text: pl.Series) -> pl.Series:
+    stripped = text.str.strip_chars()
+    return stripped.set(stripped == "", None)  # type: ignore[arg-type]
 
 
-def _parse(kind: str, raw: pl.Expr, formats: Formats, fmt: tuple[str, ...] | None) -> pl.Expr:
-    """A Polars expression turning the stripped text ``raw`` into ``kind`` (null when it fails)."""
-    if kind in ("str",):
+def _first_fit(text: pl.Series, attempts: list[Callable[[pl.Series], pl.Series]]) -> pl.Series:
+    """Apply the parsers in turn, each only while some present values are still unparsed.
+
+    Clean files pay for one parse per column; only a file that mixes forms pays for more.
+    """
+    result = attempts[0](text)
+    for attempt in attempts[1:]:
+        missing = result.is_null() & text.is_not_null()
+        if not missing.any():
+            break
+        result = result.zip_with(~missing, attempt(text))
+    return result
+
+
+def _parse(kind: str, raw: pl.Series, formats: Formats, fmt: tuple[str, ...] | None) -> pl.Series:
+    """Turn the stripped text ``raw`` into ``kind``; a value that does not fit becomes null."""
+    if kind == "str":
         return raw
     if kind == "email":
         return raw.str.strip_prefix("mailto:").str.strip_prefix("MAILTO:")
     if kind == "id":
-        return pl.when(raw.str.len_chars() == 15).then(
-            raw.map_elements(sf_id18, return_dtype=pl.String, skip_nulls=True)
-        ).otherwise(raw)
+        if not raw.str.len_chars().eq(15).any():
+            return raw  # no 15-character ids: nothing to convert
+        return raw.map_elements(sf_id18, return_dtype=pl.String, skip_nulls=True)
     if kind == "bool":
         low = raw.str.to_lowercase()
-        return (
-            pl.when(low.is_in([t.lower() for t in formats.true])).then(True)
-            .when(low.is_in([f.lower() for f in formats.false])).then(False)
-            .otherwise(None)
-        )
+        out = pl.Series(raw.name, [None] * len(raw), pl.Boolean)
+        out = out.set(low.is_in([t.lower() for t in formats.true]).fill_null(False), True)  # type: ignore[arg-type]
+        return out.set(low.is_in([f.lower() for f in formats.false]).fill_null(False), False)  # type: ignore[arg-type]
     if kind == "int":
-        return raw.str.replace_all(",", "").cast(pl.Float64, strict=False).pipe(
-            lambda f: pl.when(f == f.round(0)).then(f.cast(pl.Int64, strict=False)).otherwise(None)
-        )
+        number = raw.str.replace_all(",", "").cast(pl.Float64, strict=False)
+        whole = number == number.round(0)
+        return number.set(~whole.fill_null(False), None).cast(pl.Int64, strict=False)  # type: ignore[arg-type]
     if kind == "float":
         return raw.str.replace_all(",", "").str.strip_suffix("%").cast(pl.Float64, strict=False)
     if kind == "money":
         return raw.str.replace_all(r"[$,\s]", "").cast(pl.Decimal(18, 2), strict=False)
     if kind == "date":
-        formats_ = fmt or formats.date
-        parsed = [raw.str.to_date(format=f, strict=False) for f in formats_]
-        # A datetime where a date is expected keeps its calendar date.
-        parsed += [
-            raw.str.to_datetime(format=f, strict=False, time_unit="us").dt.date()
-            for f in (fmt or formats.datetime)
-            if "%H" in f
+        dates: list[Callable[[pl.Series], pl.Series]] = [
+            (lambda t, f=f: t.str.to_date(format=f, strict=False)) for f in (fmt or formats.date)
         ]
-        return pl.coalesce(parsed)
+        # A datetime where a date is expected keeps its calendar date.
+        dates += [
+            (lambda t, f=f: t.str.to_datetime(format=f, strict=False, time_unit="us").dt.date())
+            for f in (fmt or formats.datetime) if "%H" in f
+        ]
+        return _first_fit(raw, dates)
     if kind == "datetime":
-        parsed = []
-        for f in fmt or formats.datetime:
+        def parser(f: str) -> Callable[[pl.Series], pl.Series]:
             if "%z" in f:
-                parsed.append(raw.str.to_datetime(format=f, strict=False, time_unit="us", time_zone="UTC"))
-            else:
-                parsed.append(
-                    raw.str.to_datetime(format=f, strict=False, time_unit="us")
-                    .dt.replace_time_zone(formats.timezone, ambiguous="earliest", non_existent="null")
-                    .dt.convert_time_zone("UTC")
-                )
-        return pl.coalesce(parsed)
+                return lambda t: t.str.to_datetime(format=f, strict=False, time_unit="us", time_zone="UTC")
+            return lambda t: (
+                t.str.to_datetime(format=f, strict=False, time_unit="us")
+                .dt.replace_time_zone(formats.timezone, ambiguous="earliest", non_existent="null")
+                .dt.convert_time_zone("UTC")
+            )
+        return _first_fit(raw, [parser(f) for f in fmt or formats.datetime])
     raise ValueError(f"unknown field kind {kind!r}; expected one of {FIELD_KINDS}")
 
+
+_DTYPES: dict[str, pl.DataType] = {
+    "id": pl.String(), "str": pl.String(), "email": pl.String(), "bool": pl.Boolean(), "int": pl.Int64(),
+    "float": pl.Float64(), "money": pl.Decimal(18, 2), "date": pl.Date(), "datetime": pl.Datetime("us", "UTC"),
+}
 
 _EXPECTED = {
     "bool": "true or false",
@@ -281,27 +297,25 @@ def coerce(
     the raw record so nothing is lost. A required field that is empty is an error too.
     """
     frame = raw.frame
-    exprs: list[pl.Expr] = [pl.col(ROW)]
-    checks: list[tuple[str, pl.Expr, str]] = []
+    height = frame.height
+    typed_cols: list[pl.Series] = [frame[ROW]]
+    checks: list[tuple[str, pl.Series, str]] = []
     for conv in conversions:
         if conv.column is None:
-            exprs.append(pl.lit(None).alias(conv.target))
+            typed_cols.append(pl.Series(conv.target, [None] * height, dtype=_DTYPES[conv.kind]))
             continue
-        text = _blank_to_null(pl.col(conv.column))
+        text = _blank_to_null(frame[conv.column])
         if conv.values:
             mapping = {k: v for k, v in conv.values if k != "*"}
             fallback = dict(conv.values).get("*")
-            otherwise = text if fallback is None else pl.lit(fallback)
+            otherwise = text if fallback is None else pl.Series([fallback] * height, dtype=pl.String)
             text = text.replace_strict(mapping, default=otherwise, return_dtype=pl.String)
-        kind = conv.kind
-        if kind == "id" and not frame[conv.column].str.len_chars().eq(15).any():
-            kind = "str"  # no 15-character ids: nothing to convert, skip the per-value work
-        value = _parse(kind, text, formats, conv.fmt)
+        value = _parse(conv.kind, text, formats, conv.fmt)
         if conv.allowed:
             value = value.str.to_lowercase()
             checks.append((conv.target, value.is_not_null() & ~value.is_in(list(conv.allowed)),
                            "one of " + ", ".join(conv.allowed)))
-        exprs.append(value.alias(conv.target))
+        typed_cols.append(value.alias(conv.target))
         if conv.kind not in ("str", "email"):
             expected = _EXPECTED[conv.kind]
             if conv.fmt:
@@ -309,9 +323,7 @@ def coerce(
             checks.append((conv.target, text.is_not_null() & value.is_null(), expected))
         if conv.required:
             checks.append((conv.target, text.is_null(), "a value (the field is required)"))
-    flagged = frame.with_columns(
-        *[c.alias(f"__bad{i}") for i, (_, c, _) in enumerate(checks)]
-    )
+    flagged = frame.with_columns(*[c.alias(f"__bad{i}") for i, (_, c, _) in enumerate(checks)])
     bad_cols = [f"__bad{i}" for i in range(len(checks))]
     any_bad = pl.any_horizontal(bad_cols) if bad_cols else pl.lit(False)
     errors: list[QuarantineRow] = []
@@ -333,7 +345,7 @@ def coerce(
                     reason = f"{conv.column} {shown!r} is not {expected}"
                 errors.append(QuarantineRow(source, raw.rel, record[ROW], conv.column or target,
                                             reason, raw_text))
-    typed = flagged.filter(~any_bad).select(exprs)
+    typed = pl.DataFrame(typed_cols).filter(~flagged.select(any_bad).to_series())
     return typed, errors
 
 

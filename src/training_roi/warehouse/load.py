@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 from ibis.backends import BaseBackend
@@ -45,17 +46,28 @@ def replace_table(con: BaseBackend, name: str, expr: ir.Table) -> None:
 
 
 def stage(con: BaseBackend, name: str, rows: pa.Table) -> ir.Table:
-    """Put Arrow ``rows`` into the engine as table ``name`` (replacing it) and return it.
+    """Make Arrow ``rows`` joinable with the warehouse's tables, as ``name``.
 
     Spark gets the Arrow table directly: Ibis would pass it through pandas, where a missing
     string becomes the text "NaN" under pandas 3, and Spark would store that instead of null.
     """
+    if con.name == "duckdb":
+        return ibis.memtable(rows)  # DuckDB reads the Arrow buffers in place: no copy
     if con.name == "pyspark":
         session = con._session  # the SparkSession the Ibis backend wraps
         session.createDataFrame(rows).write.saveAsTable(name, mode="overwrite", format="parquet")
     else:
         con.create_table(name, rows, overwrite=True)
     return con.table(name)
+
+
+def _is_empty(t: ir.Table) -> bool:
+    return t.limit(1).count().to_pyarrow().as_py() == 0
+
+
+def _drop_staged(con: BaseBackend, name: str) -> None:
+    if name in con.list_tables():
+        con.drop_table(name)
 
 
 def load_batch(con: BaseBackend, batch: Batch, *, replace_files: Sequence[str] = ()) -> LoadCounts:
@@ -67,13 +79,16 @@ def load_batch(con: BaseBackend, batch: Batch, *, replace_files: Sequence[str] =
     spec = table(batch.table)
     keys = list(spec.key)
     current = con.table(spec.name)
+    if _is_empty(current):  # a first load: nothing to replace, append as is
+        con.insert(spec.name, batch.rows)
+        return LoadCounts(new=batch.rows.num_rows, replaced=0)
     staged = stage(con, f"_{spec.name}_batch", batch.rows)
     matched = current.semi_join(staged, keys).count().to_pyarrow().as_py()
     if replace_files:
         current = current.filter(~current.source_file.isin(list(replace_files)))
     kept = current.anti_join(staged, keys).select(spec.names)
     replace_table(con, spec.name, kept.union(staged.select(spec.names)))
-    con.drop_table(f"_{spec.name}_batch")
+    _drop_staged(con, f"_{spec.name}_batch")
     return LoadCounts(new=batch.rows.num_rows - int(matched), replaced=int(matched))
 
 
@@ -85,7 +100,7 @@ def replace_quarantine(con: BaseBackend, source: str, files: Sequence[str], rows
     if new.num_rows:
         staged = stage(con, "_quarantine_batch", new)
         replace_table(con, "quarantine", kept.union(staged.select(table("quarantine").names)))
-        con.drop_table("_quarantine_batch")
+        _drop_staged(con, "_quarantine_batch")
     else:
         replace_table(con, "quarantine", kept)
 
