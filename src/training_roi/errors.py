@@ -7,7 +7,9 @@ never a traceback: they describe something the user can fix (a file, a row, a fi
     TrainingRoiError
     ├── SourceError        a file cannot be read at all (encoding, missing required column)
     ├── MappingError       a column-mapping file is invalid (names the key and the field)
-    └── WarehouseError     the warehouse cannot be opened or lacks what a stage needs
+    ├── WarehouseError     the warehouse cannot be opened or lacks what a stage needs
+    └── InvalidStatement   (ingest.xapi) an xAPI statement breaks a rule; also a ValueError.
+                           Raised by the public parsers; read_xapi quarantines instead.
 """
 
 from __future__ import annotations
