@@ -16,6 +16,7 @@ from training_roi.ingest.folder import ingest_folder
 from training_roi.ingest.mapping import Mapping, load_mapping
 from training_roi.ingest.sources import SOURCES, read_source
 from training_roi.ingest.tabular import sf_id18
+from training_roi.warehouse.connection import connect
 
 OPP_HEADER = (
     "Id,AccountId,OwnerId,Name,StageName,Amount,CloseDate,CreatedDate,IsClosed,IsWon,Type,"
@@ -279,3 +280,20 @@ def test_mapping_errors_name_the_key(tmp_path: Path):
         _mapping(tmp_path, "name: m\nsources:\n  Opportunity:\n    encodin: latin-1\n")
     with pytest.raises(MappingError, match="no such file"):
         load_mapping(tmp_path / "missing.yaml")
+
+
+def test_chunked_reading_gives_the_same_warehouse(con, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Duplicates across chunks and a malformed row after the first chunk (the file is re-read)."""
+    first = GOOD.splitlines(keepends=True)[0]
+    body = GOOD + first + first.replace("12500.50", "1.00") + "006000000000005AAA,too,few\n"
+    _opportunity_file(tmp_path, body)
+    whole = tmp_path / "whole"
+    whole_con = connect(whole / "w.duckdb")
+    ingest_folder(tmp_path, whole_con)
+    monkeypatch.setattr("training_roi.ingest.sources.CHUNK_ROWS", 1)
+    info = ingest_folder(tmp_path, con)
+    r = next(s for s in info.sources if s.source == "Opportunity")
+    assert (r.rows_read, r.rows_loaded, r.rows_duplicate, r.rows_quarantined) == (5, 2, 1, 2)
+    assert _rows(con, "crm_opportunity", "opportunity_id") == _rows(whole_con, "crm_opportunity", "opportunity_id")
+    assert _quarantine(con) == _quarantine(whole_con)
+    assert [q["source_line"] for q in _quarantine(con)] == [5, 6]

@@ -20,9 +20,10 @@ from ibis.backends import BaseBackend
 from training_roi.errors import MappingError, SourceError, TrainingRoiError
 from training_roi.ingest.batch import Batch, QuarantineRow
 from training_roi.ingest.mapping import Mapping
-from training_roi.ingest.sources import SOURCES, read_source, source_files
+from training_roi.ingest.sources import SOURCES, source_files, split_duplicates, stream_source
 from training_roi.warehouse.connection import ensure_tables
-from training_roi.warehouse.load import load_batch, refresh_voided, replace_quarantine
+from training_roi.warehouse.load import Staging, load_batch, refresh_voided, replace_quarantine
+from training_roi.warehouse.schema import table
 
 __all__ = ["IngestInfo", "SourceResult", "ingest_folder"]
 
@@ -156,9 +157,27 @@ def _ingest_source(con: BaseBackend, name: str, files: list[tuple[Path, str]],
     table_name = "lms_statement" if name == "xapi" else SOURCES[name].table
     result = SourceResult(name, table_name, files=len(files))
     rels = [rel for _, rel in files]
+    staging = Staging(con, table_name)
     try:
-        batch = _read(name, files, mapping)
+        if name == "xapi":
+            from training_roi.ingest.xapi import read_xapi
+
+            batch = read_xapi(files)
+            staging.add(batch.rows)
+            quarantine, notes = batch.quarantine, batch.notes
+            result.rows_read, result.rows_loaded = batch.rows_read, batch.rows_loaded
+            result.rows_quarantined, result.rows_duplicate = batch.rows_quarantined, batch.rows_duplicate
+        else:
+            tally = stream_source(SOURCES[name], files, staging, mapping)
+            dropped, clashes, duplicates = split_duplicates(
+                staging.repeated_keys(), table(table_name).key, name)
+            staging.remove(dropped)
+            quarantine, notes = tally.quarantine + clashes, tally.notes
+            result.rows_read, result.rows_duplicate = tally.rows_read, duplicates
+            result.rows_loaded = tally.rows_typed - len(dropped)
+            result.rows_quarantined = len({(q.source_file, q.source_line) for q in quarantine})
     except TrainingRoiError as exc:
+        staging.drop()
         result.status = f"refused: {exc}"
         file = exc.file if isinstance(exc, SourceError) else (mapping.path if mapping else "")
         column = exc.column if isinstance(exc, SourceError) else None
@@ -167,23 +186,11 @@ def _ingest_source(con: BaseBackend, name: str, files: list[tuple[Path, str]],
         ])
         return result
     replace = rels if name != "xapi" and SOURCES[name].replace_by_file else ()
-    counts = load_batch(con, batch, replace_files=replace)
-    replace_quarantine(con, name, rels, batch.quarantine)
-    result.rows_read = batch.rows_read
-    result.rows_loaded = batch.rows_loaded
-    result.rows_quarantined = batch.rows_quarantined
-    result.rows_duplicate = batch.rows_duplicate
+    counts = staging.merge(replace_files=replace)
+    replace_quarantine(con, name, rels, quarantine)
     result.new, result.replaced = counts.new, counts.replaced
-    result.notes = batch.notes
+    result.notes = notes
     return result
-
-
-def _read(name: str, files: list[tuple[Path, str]], mapping: Mapping | None) -> Batch:
-    if name == "xapi":
-        from training_roi.ingest.xapi import read_xapi
-
-        return read_xapi(files)
-    return read_source(SOURCES[name], files, mapping)
 
 
 def _record_run(con: BaseBackend, info: IngestInfo) -> None:

@@ -12,17 +12,39 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 import polars as pl
+import pyarrow as pa
 
 from training_roi.errors import MappingError, SourceError
 from training_roi.ingest.batch import Batch, QuarantineRow
 from training_roi.ingest.mapping import Mapping, SourceMap
-from training_roi.ingest.tabular import ROW, Conversion, Formats, RawFile, coerce, read_delimited
+from training_roi.ingest.tabular import (
+    CHUNK_ROWS,
+    RESTART,
+    ROW,
+    Conversion,
+    Formats,
+    RawFile,
+    coerce,
+    iter_delimited,
+)
 from training_roi.warehouse.schema import table
 
-__all__ = ["SOURCES", "FieldSpec", "SourceSpec", "formats_for", "read_source"]
+__all__ = [
+    "SOURCES",
+    "FieldSpec",
+    "Sink",
+    "SourceSpec",
+    "SourceTally",
+    "formats_for",
+    "read_source",
+    "source_files",
+    "split_duplicates",
+    "stream_source",
+]
 
 COST_CATEGORIES = (
     "development", "licensing", "platform", "facilitation", "participant_time", "travel",
@@ -339,11 +361,35 @@ def _conversions(spec: SourceSpec, raw: RawFile, smap: SourceMap | None, mapping
     return out
 
 
-def read_source(spec: SourceSpec, files: list[tuple[Path, str]], mapping: Mapping | None = None) -> Batch:
-    """Read every file of one source into a batch for its canonical table.
+class Sink(Protocol):
+    """Where typed chunks go: a staging table in the warehouse, or a list in memory."""
 
-    Records with the same key in several rows: identical copies count once (duplicates); a
-    different record under a key already seen goes to quarantine, naming the first row.
+    def add(self, rows: pa.Table) -> None:
+        """Take typed rows with the canonical table's columns."""
+
+    def discard_file(self, source_file: str) -> None:
+        """Forget what was taken from ``source_file``: it is being read again."""
+
+
+@dataclass
+class SourceTally:
+    """The account of a source read into a sink: records read, quarantine, notes."""
+
+    rows_read: int = 0
+    rows_typed: int = 0
+    quarantine: list[QuarantineRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    files: int = 0
+
+
+def stream_source(
+    spec: SourceSpec, files: list[tuple[Path, str]], sink: Sink, mapping: Mapping | None = None,
+    *, chunk_rows: int | None = None,
+) -> SourceTally:
+    """Read every file of one source chunk by chunk, typed, into ``sink``.
+
+    Duplicated keys are not resolved here (a duplicate may sit in another chunk); the caller
+    decides on them once the whole source is in the sink (:func:`split_duplicates`).
 
     Raises
     ------
@@ -355,69 +401,117 @@ def read_source(spec: SourceSpec, files: list[tuple[Path, str]], mapping: Mappin
     smap = mapping.sources.get(spec.name) if mapping else None
     formats = formats_for(mapping)
     target = table(spec.table)
-    frames: list[pl.DataFrame] = []
-    quarantine: list[QuarantineRow] = []
-    notes: list[str] = []
-    rows_read = 0
+    arrow_schema = target.schema.to_pyarrow()
+    tally = SourceTally(files=len(files))
     for path, rel in files:
-        raw = read_delimited(path, rel, spec.name,
-                             encoding=smap.encoding if smap else "utf-8",
-                             delimiter=smap.delimiter if smap else ",")
-        rows_read += raw.frame.height + len(raw.malformed)
-        quarantine.extend(raw.malformed)
-        typed, errors = coerce(raw, _conversions(spec, raw, smap, mapping, notes), formats, spec.name)
-        quarantine.extend(errors)
-        for col, value in spec.constants.items():
-            typed = typed.with_columns(pl.lit(value).alias(col))
-        if spec.finish:
-            typed, more = spec.finish(typed, raw, spec.name)
-            quarantine.extend(more)
-        if "is_deleted" in typed.columns:  # an export without IsDeleted holds live rows only
-            typed = typed.with_columns(pl.col("is_deleted").fill_null(False))
-        typed = typed.with_columns(pl.lit(rel).alias("source_file"), pl.col(ROW).alias("source_line"))
-        frames.append(_conform(typed, target.names, target.schema, raw))
-    frame = pl.concat(frames, how="vertical") if frames else _empty(target)
-    frame, dup_quarantine, duplicates = _deduplicate(frame, target.key, spec.name, files)
-    quarantine.extend(dup_quarantine)
-    rows = frame.select(target.names).to_arrow().cast(target.schema.to_pyarrow())
+        conversions: list[Conversion] | None = None
+        file_read, file_typed, file_quarantine = 0, 0, 0
+        for raw in iter_delimited(path, rel, spec.name, encoding=smap.encoding if smap else "utf-8",
+                                  delimiter=smap.delimiter if smap else ",",
+                                  chunk_rows=chunk_rows or CHUNK_ROWS):
+            if raw is RESTART:
+                sink.discard_file(rel)
+                tally.rows_read -= file_read
+                tally.rows_typed -= file_typed
+                del tally.quarantine[len(tally.quarantine) - file_quarantine:]
+                file_read, file_typed, file_quarantine = 0, 0, 0
+                continue
+            if conversions is None:
+                conversions = _conversions(spec, raw, smap, mapping, tally.notes)
+            typed, errors = coerce(raw, conversions, formats, spec.name)
+            errors = raw.malformed + errors
+            for col, value in spec.constants.items():
+                typed = typed.with_columns(pl.lit(value).alias(col))
+            if spec.finish:
+                typed, more = spec.finish(typed, raw, spec.name)
+                errors += more
+            if "is_deleted" in typed.columns:  # an export without IsDeleted holds live rows only
+                typed = typed.with_columns(pl.col("is_deleted").fill_null(False))
+            typed = typed.with_columns(pl.lit(rel).alias("source_file"), pl.col(ROW).alias("source_line"))
+            rows = _conform(typed, target.names).to_arrow().cast(arrow_schema)
+            sink.add(rows)
+            read = raw.frame.height + len(raw.malformed)
+            tally.rows_read += read
+            tally.rows_typed += rows.num_rows
+            tally.quarantine.extend(errors)
+            file_read, file_typed, file_quarantine = (
+                file_read + read, file_typed + rows.num_rows, file_quarantine + len(errors))
+    return tally
+
+
+class _Memory:
+    """A sink that keeps chunks in memory, for small sources and tests."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[str, pa.Table]] = []
+
+    def add(self, rows: pa.Table) -> None:
+        rel = rows.column("source_file")[0].as_py() if rows.num_rows else ""
+        self.parts.append((rel, rows))
+
+    def discard_file(self, source_file: str) -> None:
+        self.parts = [(rel, rows) for rel, rows in self.parts if rel != source_file]
+
+
+def read_source(spec: SourceSpec, files: list[tuple[Path, str]], mapping: Mapping | None = None) -> Batch:
+    """Read every file of one source into an in-memory batch, duplicates resolved.
+
+    Records with the same key in several rows: identical copies count once (duplicates); a
+    different record under a key already seen goes to quarantine, naming the first row.
+    The ingest of a data folder streams instead (:func:`stream_source`); this is the same
+    reading for a source small enough to hold, and for tests.
+    """
+    sink = _Memory()
+    tally = stream_source(spec, files, sink, mapping)
+    target = table(spec.table)
+    rows = (pa.concat_tables([t for _, t in sink.parts]) if sink.parts
+            else target.schema.to_pyarrow().empty_table())
+    dropped, quarantine, duplicates = split_duplicates(rows, target.key, spec.name)
+    if dropped:
+        frame = pl.from_arrow(rows)
+        assert isinstance(frame, pl.DataFrame)
+        gone = pl.DataFrame({"source_file": [d[0] for d in dropped], "source_line": [d[1] for d in dropped]},
+                            schema={"source_file": pl.String, "source_line": pl.Int64})
+        rows = frame.join(gone, on=["source_file", "source_line"], how="anti").to_arrow().cast(rows.schema)
     return Batch(
-        source=spec.name, table=spec.table, rows=rows, rows_read=rows_read, rows_loaded=frame.height,
-        quarantine=quarantine, rows_duplicate=duplicates, files=len(files), notes=notes,
+        source=spec.name, table=spec.table, rows=rows, rows_read=tally.rows_read, rows_loaded=rows.num_rows,
+        quarantine=tally.quarantine + quarantine, rows_duplicate=duplicates, files=len(files),
+        notes=tally.notes,
     )
 
 
-def _conform(df: pl.DataFrame, names: list[str], schema: object, raw: RawFile) -> pl.DataFrame:
+def _conform(df: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     """Add any canonical column the source does not fill (as null) and order them."""
     missing = [n for n in names if n not in df.columns]
-    df = df.with_columns(*[pl.lit(None).alias(n) for n in missing])
-    pa_schema = schema.to_pyarrow()  # type: ignore[attr-defined]
-    return df.select(
-        *[pl.col(n).cast(pl.from_arrow(pa_schema.empty_table().column(n)).dtype) for n in names], ROW
-    )
+    return df.with_columns(*[pl.lit(None).alias(n) for n in missing]).select(names)
 
 
-def _empty(target: object) -> pl.DataFrame:
-    tbl = target.schema.to_pyarrow().empty_table()  # type: ignore[attr-defined]
-    frame = pl.from_arrow(tbl)
-    assert isinstance(frame, pl.DataFrame)
-    return frame.with_columns(pl.lit(None, pl.Int64).alias(ROW))
+def split_duplicates(
+    rows: pa.Table, key: tuple[str, ...], source: str
+) -> tuple[list[tuple[str, int]], list[QuarantineRow], int]:
+    """Decide on rows that share a key: which to drop, which to quarantine, how many duplicates.
 
-
-def _deduplicate(frame: pl.DataFrame, key: tuple[str, ...], source: str,
-                 files: list[tuple[Path, str]]) -> tuple[pl.DataFrame, list[QuarantineRow], int]:
+    ``rows`` holds (at least) every row of a repeated key. The first row of a key, in file and
+    row order, is kept; a later identical copy is a duplicate, counted once; a later row with
+    different values goes to quarantine naming the kept row. Returns the (file, row) places to
+    drop, the quarantine rows and the number of duplicates.
+    """
     keys = list(key)
+    frame = pl.from_arrow(rows)
+    assert isinstance(frame, pl.DataFrame)
     if frame.height == 0 or frame.select(pl.struct(keys).is_unique().all()).item():
-        return frame.drop(ROW), [], 0
-    content = [c for c in frame.columns if c not in (ROW, "source_file", "source_line")]
-    ordered = frame.with_row_index("__i")
-    first_of_key = pl.col("__i").min().over(keys)
-    first_of_content = pl.col("__i").min().over(content)
-    ordered = ordered.with_columns(first_of_key.alias("__fk"), first_of_content.alias("__fc"))
-    keep = ordered.filter(pl.col("__i") == pl.col("__fk"))
-    exact = ordered.filter((pl.col("__i") != pl.col("__fk")) & (pl.col("__fc") == pl.col("__fk")))
-    clash = ordered.filter((pl.col("__i") != pl.col("__fk")) & (pl.col("__fc") != pl.col("__fk")))
-    first_row = dict(zip(keep["__i"].to_list(), zip(keep["source_file"].to_list(),
-                                                    keep["source_line"].to_list(), strict=True),
+        return [], [], 0
+    content = [c for c in frame.columns if c not in ("source_file", "source_line")]
+    ordered = frame.sort(["source_file", "source_line"]).with_row_index("__i")
+    ordered = ordered.with_columns(
+        pl.col("__i").min().over(keys).alias("__fk"), pl.col("__i").min().over(content).alias("__fc")
+    )
+    later = ordered.filter(pl.col("__i") != pl.col("__fk"))
+    exact = later.filter(pl.col("__fc") == pl.col("__fk"))
+    clash = later.filter(pl.col("__fc") != pl.col("__fk"))
+    firsts = ordered.filter(pl.col("__i") == pl.col("__fk"))
+    first_row = dict(zip(firsts["__i"].to_list(),
+                         zip(firsts["source_file"].to_list(), firsts["source_line"].to_list(), strict=True),
                          strict=True))
     quarantine = [
         QuarantineRow(
@@ -428,4 +522,5 @@ def _deduplicate(frame: pl.DataFrame, key: tuple[str, ...], source: str,
         )
         for rec in clash.iter_rows(named=True)
     ]
-    return keep.drop("__i", "__fk", "__fc", ROW), quarantine, exact.height
+    dropped = list(zip(later["source_file"].to_list(), later["source_line"].to_list(), strict=True))
+    return dropped, quarantine, exact.height

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,12 +26,15 @@ from training_roi.errors import SourceError
 from training_roi.ingest.batch import QuarantineRow
 
 __all__ = [
+    "CHUNK_ROWS",
     "FIELD_KINDS",
+    "RESTART",
     "ROW",
     "Conversion",
     "Formats",
     "RawFile",
     "coerce",
+    "iter_delimited",
     "read_delimited",
     "sf_id18",
 ]
@@ -84,10 +87,19 @@ class RawFile:
         return [c for c in self.frame.columns if c != ROW]
 
 
-def read_delimited(
-    path: Path, rel: str, source: str, *, encoding: str = "utf-8", delimiter: str = ","
-) -> RawFile:
-    """Read ``path`` as text columns; rows with the wrong number of fields go to quarantine.
+CHUNK_ROWS = 500_000
+"""Records converted and staged at a time: memory stays flat however large the export."""
+
+
+def iter_delimited(
+    path: Path, rel: str, source: str, *, encoding: str = "utf-8", delimiter: str = ",",
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[RawFile]:
+    """Read ``path`` as text columns, ``chunk_rows`` records at a time.
+
+    A file with malformed rows (a wrong number of fields) is read again from its start on the
+    slow path, which knows each record's row number: the stream then yields :data:`RESTART`
+    once, and the consumer discards what it took from this file so far.
 
     Raises
     ------
@@ -95,14 +107,15 @@ def read_delimited(
         The file is not in ``encoding``, is empty, or has no header.
     """
     header = _read_header(path, rel, encoding, delimiter)
-    malformed: list[QuarantineRow] = []
+    malformed = False
 
     def on_invalid(_row: pacsv.InvalidRow) -> str:
-        malformed.append(QuarantineRow(source, rel, 0, "", "", ""))
+        nonlocal malformed
+        malformed = True
         return "skip"
 
     try:
-        table = pacsv.read_csv(
+        reader = pacsv.open_csv(
             path,
             read_options=pacsv.ReadOptions(encoding=_arrow_encoding(encoding), block_size=1 << 24),
             parse_options=pacsv.ParseOptions(
@@ -114,13 +127,50 @@ def read_delimited(
                 quoted_strings_can_be_null=False,
             ),
         )
+        first_row = 2
+        pending: list[pa.RecordBatch] = []
+        pending_rows = 0
+        for batch in reader:
+            if malformed:
+                break
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            if pending_rows >= chunk_rows:
+                yield _chunk(rel, pending, first_row)
+                first_row += pending_rows
+                pending, pending_rows = [], 0
+        if not malformed:
+            if pending or first_row == 2:
+                yield _chunk(rel, pending, first_row, header)
+            return
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise SourceError(rel, f"cannot be read as {encoding} CSV ({exc})") from exc
-    if malformed:
-        return _read_slowly(path, rel, source, header, encoding, delimiter)
-    frame = pl.from_arrow(table)
+    if first_row > 2:
+        yield RESTART
+    yield from _read_slowly(path, rel, source, header, encoding, delimiter, chunk_rows)
+
+
+RESTART = RawFile("", pl.DataFrame(), [])
+"""Marker in a stream of chunks: discard what this file gave so far, it is read again."""
+
+
+def read_delimited(
+    path: Path, rel: str, source: str, *, encoding: str = "utf-8", delimiter: str = ","
+) -> RawFile:
+    """Read a whole file at once (see :func:`iter_delimited`, which reads in chunks)."""
+    chunks = [c for c in iter_delimited(path, rel, source, encoding=encoding, delimiter=delimiter,
+                                        chunk_rows=1 << 62) if c is not RESTART]
+    frame = pl.concat([c.frame for c in chunks], how="vertical")
+    return RawFile(rel, frame, [m for c in chunks for m in c.malformed])
+
+
+def _chunk(rel: str, batches: list[pa.RecordBatch], first_row: int, header: list[str] | None = None) -> RawFile:
+    if batches:
+        frame = pl.from_arrow(pa.Table.from_batches(batches))
+    else:
+        frame = pl.DataFrame({name: pl.Series(name, [], pl.String) for name in header or []})
     assert isinstance(frame, pl.DataFrame)
-    frame = frame.with_columns(pl.int_range(2, frame.height + 2, dtype=pl.Int64).alias(ROW))
+    frame = frame.with_columns(pl.int_range(first_row, first_row + frame.height, dtype=pl.Int64).alias(ROW))
     return RawFile(rel, frame, [])
 
 
@@ -148,14 +198,19 @@ def _read_header(path: Path, rel: str, encoding: str, delimiter: str) -> list[st
 
 
 def _read_slowly(
-    path: Path, rel: str, source: str, header: list[str], encoding: str, delimiter: str
-) -> RawFile:
+    path: Path, rel: str, source: str, header: list[str], encoding: str, delimiter: str, chunk_rows: int
+) -> Iterator[RawFile]:
     """Read a file that has malformed rows record by record, so each keeps its row number."""
     width = len(header)
+    enc = "utf-8-sig" if encoding.lower() in ("utf-8", "utf8") else encoding
+
+    def chunk(columns: list[list[str]], rows: list[int], malformed: list[QuarantineRow]) -> RawFile:
+        frame = pl.DataFrame({n: pl.Series(n, c, pl.String) for n, c in zip(header, columns, strict=True)})
+        return RawFile(rel, frame.with_columns(pl.Series(ROW, rows, pl.Int64)), malformed)
+
     columns: list[list[str]] = [[] for _ in header]
     rows: list[int] = []
     malformed: list[QuarantineRow] = []
-    enc = "utf-8-sig" if encoding.lower() in ("utf-8", "utf8") else encoding
     with path.open(encoding=enc, newline="") as fh:
         reader = csv.reader(fh, delimiter=delimiter)
         next(reader)
@@ -174,9 +229,10 @@ def _read_slowly(
             rows.append(number)
             for col, value in zip(columns, record, strict=True):
                 col.append(value)
-    frame = pl.DataFrame({name: pl.Series(name, col, pl.String) for name, col in zip(header, columns, strict=True)})
-    frame = frame.with_columns(pl.Series(ROW, rows, pl.Int64))
-    return RawFile(rel, frame, malformed)
+            if len(rows) >= chunk_rows:
+                yield chunk(columns, rows, malformed)
+                columns, rows, malformed = [[] for _ in header], [], []
+    yield chunk(columns, rows, malformed)
 
 
 def sf_id18(value: str) -> str:

@@ -19,7 +19,15 @@ from ibis.backends import BaseBackend
 from training_roi.ingest.batch import Batch, QuarantineRow, quarantine_table
 from training_roi.warehouse.schema import table
 
-__all__ = ["LoadCounts", "load_batch", "refresh_voided", "replace_quarantine", "replace_table", "stage"]
+__all__ = [
+    "LoadCounts",
+    "Staging",
+    "load_batch",
+    "refresh_voided",
+    "replace_quarantine",
+    "replace_table",
+    "stage",
+]
 
 
 @dataclass(frozen=True)
@@ -70,26 +78,95 @@ def _drop_staged(con: BaseBackend, name: str) -> None:
         con.drop_table(name)
 
 
+class Staging:
+    """A source's rows gathered in the engine before they replace anything.
+
+    A large export arrives in chunks; each is appended to a staging table, so memory stays flat
+    and the engine (which can spill to disk) holds the rows. Only when every file of the source
+    has been read does :meth:`merge` put them into the canonical table, so a file that fails
+    half-way leaves the warehouse as it was.
+    """
+
+    def __init__(self, con: BaseBackend, table_name: str) -> None:
+        self.con = con
+        self.spec = table(table_name)
+        self.name = f"_stage_{table_name}"
+        self.rows = 0
+        if self.name in con.list_tables():
+            con.drop_table(self.name)
+        con.create_table(self.name, schema=self.spec.schema)
+
+    def add(self, rows: pa.Table) -> None:
+        """Append typed rows (the canonical table's columns)."""
+        if not rows.num_rows:
+            return
+        if self.con.name == "pyspark":
+            session = self.con._session  # see stage(): Arrow straight to Spark, not via pandas
+            session.createDataFrame(rows).write.insertInto(self.name)
+        else:
+            self.con.insert(self.name, rows)
+        self.rows += rows.num_rows
+
+    def discard_file(self, source_file: str) -> None:
+        """Forget the rows taken from ``source_file`` (it is being read again)."""
+        t = self.con.table(self.name)
+        replace_table(self.con, self.name, t.filter(t.source_file != source_file))
+        self.rows = int(self.con.table(self.name).count().to_pyarrow().as_py())
+
+    def repeated_keys(self) -> pa.Table:
+        """Every staged row whose key occurs more than once (usually none), for a decision."""
+        t = self.con.table(self.name)
+        keys = list(self.spec.key)
+        counts = t.group_by(keys).agg(_n=t.count())
+        repeated = counts.filter(counts._n > 1).drop("_n")
+        return t.semi_join(repeated, keys).to_pyarrow()
+
+    def remove(self, where: list[tuple[str, int]]) -> None:
+        """Drop the rows at these (source_file, source_line) places."""
+        if not where:
+            return
+        places = stage(self.con, "_stage_remove", pa.table({
+            "r_file": pa.array([w[0] for w in where], pa.string()),
+            "r_line": pa.array([w[1] for w in where], pa.int64()),
+        }))
+        t = self.con.table(self.name)
+        kept = t.anti_join(places, (t.source_file == places.r_file) & (t.source_line == places.r_line))
+        replace_table(self.con, self.name, kept.select(self.spec.names))
+        _drop_staged(self.con, "_stage_remove")
+        self.rows -= len(where)
+
+    def merge(self, *, replace_files: Sequence[str] = ()) -> LoadCounts:
+        """Put the staged rows into the canonical table by key; drop the staging table."""
+        con, spec = self.con, self.spec
+        keys = list(spec.key)
+        current = con.table(spec.name)
+        staged = con.table(self.name).select(spec.names)
+        if _is_empty(current):
+            con.insert(spec.name, staged)
+            counts = LoadCounts(new=self.rows, replaced=0)
+        else:
+            matched = int(current.semi_join(staged, keys).count().to_pyarrow().as_py())
+            if replace_files:
+                current = current.filter(~current.source_file.isin(list(replace_files)))
+            replace_table(con, spec.name, current.anti_join(staged, keys).select(spec.names).union(staged))
+            counts = LoadCounts(new=self.rows - matched, replaced=matched)
+        self.drop()
+        return counts
+
+    def drop(self) -> None:
+        """Remove the staging table."""
+        _drop_staged(self.con, self.name)
+
+
 def load_batch(con: BaseBackend, batch: Batch, *, replace_files: Sequence[str] = ()) -> LoadCounts:
     """Load a batch into its canonical table by key; return how many records were new.
 
     ``replace_files``: rows previously loaded from these files are removed first (for reports
     without record ids, where re-reading a file is the truth about that file).
     """
-    spec = table(batch.table)
-    keys = list(spec.key)
-    current = con.table(spec.name)
-    if _is_empty(current):  # a first load: nothing to replace, append as is
-        con.insert(spec.name, batch.rows)
-        return LoadCounts(new=batch.rows.num_rows, replaced=0)
-    staged = stage(con, f"_{spec.name}_batch", batch.rows)
-    matched = current.semi_join(staged, keys).count().to_pyarrow().as_py()
-    if replace_files:
-        current = current.filter(~current.source_file.isin(list(replace_files)))
-    kept = current.anti_join(staged, keys).select(spec.names)
-    replace_table(con, spec.name, kept.union(staged.select(spec.names)))
-    _drop_staged(con, f"_{spec.name}_batch")
-    return LoadCounts(new=batch.rows.num_rows - int(matched), replaced=int(matched))
+    staging = Staging(con, batch.table)
+    staging.add(batch.rows)
+    return staging.merge(replace_files=replace_files)
 
 
 def replace_quarantine(con: BaseBackend, source: str, files: Sequence[str], rows: list[QuarantineRow]) -> None:
