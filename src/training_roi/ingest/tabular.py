@@ -20,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from training_roi.errors import SourceError
@@ -71,6 +72,9 @@ class Formats:
     true: tuple[str, ...] = _TRUE
     false: tuple[str, ...] = _FALSE
     timezone: str = "UTC"
+
+
+_CONTRACT = Formats()
 
 
 @dataclass
@@ -269,6 +273,27 @@ def _first_fit(text: pl.Series, attempts: list[Callable[[pl.Series], pl.Series]]
     return result
 
 
+def _arrow_iso(raw: pl.Series, kind: str, zone: str) -> pl.Series | None:
+    """Arrow's vectorised ISO 8601 parser, when every value of the column is ISO 8601.
+
+    It is an order of magnitude faster than format-driven parsing, but fails the whole column
+    on one odd value: then the caller parses value by value and names the odd ones.
+    """
+    arr = raw.to_arrow().cast(pa.large_string())
+    targets = [pa.date32()] if kind == "date" else [pa.timestamp("us", tz="UTC"), pa.timestamp("us")]
+    for target in targets:
+        try:
+            out = pc.cast(arr, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        series = pl.Series(raw.name, out)
+        if target == pa.timestamp("us"):  # no offsets at all: the file's zone says which instant
+            series = series.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+            series = series.dt.convert_time_zone("UTC")
+        return series
+    return None
+
+
 def _parse(kind: str, raw: pl.Series, formats: Formats, fmt: tuple[str, ...] | None) -> pl.Series:
     """Turn the stripped text ``raw`` into ``kind``; a value that does not fit becomes null."""
     if kind == "str":
@@ -292,6 +317,10 @@ def _parse(kind: str, raw: pl.Series, formats: Formats, fmt: tuple[str, ...] | N
         return raw.str.replace_all(",", "").str.strip_suffix("%").cast(pl.Float64, strict=False)
     if kind == "money":
         return raw.str.replace_all(r"[$,\s]", "").cast(pl.Decimal(18, 2), strict=False)
+    if kind in ("date", "datetime") and fmt is None and formats == _CONTRACT:
+        fast = _arrow_iso(raw, kind, formats.timezone)
+        if fast is not None:
+            return fast
     if kind == "date":
         dates: list[Callable[[pl.Series], pl.Series]] = [
             (lambda t, f=f: t.str.to_date(format=f, strict=False)) for f in (fmt or formats.date)

@@ -90,11 +90,18 @@ class Staging:
     def __init__(self, con: BaseBackend, table_name: str) -> None:
         self.con = con
         self.spec = table(table_name)
-        self.name = f"_stage_{table_name}"
         self.rows = 0
+        # Into an empty table the rows can go straight away: undoing a failed source is then
+        # emptying it again, and the large first load is written once instead of twice.
+        self.direct = _is_empty(con.table(table_name))
+        self.name = table_name if self.direct else f"_stage_{table_name}"
+        if self.direct:
+            return
         if self.name in con.list_tables():
             con.drop_table(self.name)
-        con.create_table(self.name, schema=self.spec.schema)
+        # A temporary table lives in memory and spills to a temporary file, never to the warehouse
+        # file: staging costs no second compressed write. Spark has no temporary tables.
+        con.create_table(self.name, schema=self.spec.schema, temp=con.name == "duckdb")
 
     def add(self, rows: pa.Table) -> None:
         """Append typed rows (the canonical table's columns)."""
@@ -137,25 +144,25 @@ class Staging:
 
     def merge(self, *, replace_files: Sequence[str] = ()) -> LoadCounts:
         """Put the staged rows into the canonical table by key; drop the staging table."""
+        if self.direct:
+            return LoadCounts(new=self.rows, replaced=0)
         con, spec = self.con, self.spec
         keys = list(spec.key)
         current = con.table(spec.name)
         staged = con.table(self.name).select(spec.names)
-        if _is_empty(current):
-            con.insert(spec.name, staged)
-            counts = LoadCounts(new=self.rows, replaced=0)
-        else:
-            matched = int(current.semi_join(staged, keys).count().to_pyarrow().as_py())
-            if replace_files:
-                current = current.filter(~current.source_file.isin(list(replace_files)))
-            replace_table(con, spec.name, current.anti_join(staged, keys).select(spec.names).union(staged))
-            counts = LoadCounts(new=self.rows - matched, replaced=matched)
+        matched = int(current.semi_join(staged, keys).count().to_pyarrow().as_py())
+        if replace_files:
+            current = current.filter(~current.source_file.isin(list(replace_files)))
+        replace_table(con, spec.name, current.anti_join(staged, keys).select(spec.names).union(staged))
         self.drop()
-        return counts
+        return LoadCounts(new=self.rows - matched, replaced=matched)
 
     def drop(self) -> None:
-        """Remove the staging table."""
-        _drop_staged(self.con, self.name)
+        """Abandon the staged rows (after a failure, or once merged)."""
+        if self.direct:
+            self.con.truncate_table(self.name)
+        else:
+            _drop_staged(self.con, self.name)
 
 
 def load_batch(con: BaseBackend, batch: Batch, *, replace_files: Sequence[str] = ()) -> LoadCounts:
