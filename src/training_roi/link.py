@@ -29,7 +29,7 @@ from ibis.backends import BaseBackend
 
 from training_roi.errors import SourceError
 from training_roi.warehouse.connection import ensure_tables
-from training_roi.warehouse.load import replace_table, stage
+from training_roi.warehouse.load import replace_table, stage, unstage
 from training_roi.warehouse.schema import table
 
 __all__ = ["LinkInfo", "link", "read_explicit_links"]
@@ -221,9 +221,9 @@ def link(con: BaseBackend, *, explicit: Path | str | None = None) -> LinkInfo:
     names = table("learner_identity").names
     replace_table(con, "learner_identity", resolved.select(names))
     replace_table(con, "learning_record", _learning_records(con).select(table("learning_record").names))
-    for scratch in ("_sha1_lookup", "_explicit_links"):
-        if scratch in con.list_tables():  # staged as tables on engines that need it (Spark)
-            con.drop_table(scratch)
+    unstage(con, "_sha1_lookup")
+    if explicit is not None:
+        unstage(con, "_explicit_links")
     return _summarise(con)
 
 

@@ -8,10 +8,11 @@ changed records without duplicating them. Tables are rewritten as a whole from a
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 from ibis.backends import BaseBackend
@@ -22,11 +23,13 @@ from training_roi.warehouse.schema import table
 __all__ = [
     "LoadCounts",
     "Staging",
+    "append",
     "load_batch",
     "refresh_voided",
     "replace_quarantine",
     "replace_table",
     "stage",
+    "unstage",
 ]
 
 
@@ -54,19 +57,39 @@ def replace_table(con: BaseBackend, name: str, expr: ir.Table) -> None:
 
 
 def stage(con: BaseBackend, name: str, rows: pa.Table) -> ir.Table:
-    """Make Arrow ``rows`` joinable with the warehouse's tables, as ``name``.
+    """Make Arrow ``rows`` joinable with the warehouse's tables, as ``name``; see :func:`unstage`.
 
-    Spark gets the Arrow table directly: Ibis would pass it through pandas, where a missing
-    string becomes the text "NaN" under pandas 3, and Spark would store that instead of null.
+    DuckDB reads the Arrow buffers in place (registered as a view, no copy). Spark gets the
+    Arrow table directly: Ibis would pass it through pandas, where a missing string becomes the
+    text "NaN" under pandas 3, and Spark would store that instead of null. Ibis memtables are
+    avoided on purpose: Ibis 12 keeps every one registered, so a long ingest would hold every
+    chunk it ever loaded in memory.
     """
     if con.name == "duckdb":
-        return ibis.memtable(rows)  # DuckDB reads the Arrow buffers in place: no copy
-    if con.name == "pyspark":
+        con.con.register(name, rows)  # the DuckDB connection Ibis wraps
+    elif con.name == "pyspark":
         session = con._session  # the SparkSession the Ibis backend wraps
         session.createDataFrame(rows).write.saveAsTable(name, mode="overwrite", format="parquet")
     else:
         con.create_table(name, rows, overwrite=True)
     return con.table(name)
+
+
+def unstage(con: BaseBackend, name: str) -> None:
+    """Forget rows put in by :func:`stage`."""
+    if con.name == "duckdb":
+        con.con.unregister(name)
+    elif name in con.list_tables():
+        con.drop_table(name)
+
+
+def append(con: BaseBackend, name: str, rows: pa.Table) -> None:
+    """Append Arrow ``rows`` (named like the table's columns) to table ``name``."""
+    staged = stage(con, f"_append_{name}", rows)
+    try:
+        con.insert(name, staged.select(con.table(name).columns))
+    finally:
+        unstage(con, f"_append_{name}")
 
 
 def _is_empty(t: ir.Table) -> bool:
@@ -91,6 +114,8 @@ class Staging:
         self.con = con
         self.spec = table(table_name)
         self.rows = 0
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
         # Into an empty table the rows can go straight away: undoing a failed source is then
         # emptying it again, and the large first load is written once instead of twice.
         self.direct = _is_empty(con.table(table_name))
@@ -104,24 +129,44 @@ class Staging:
         con.create_table(self.name, schema=self.spec.schema, temp=con.name == "duckdb")
 
     def add(self, rows: pa.Table) -> None:
-        """Append typed rows (the canonical table's columns)."""
+        """Append typed rows (the canonical table's columns).
+
+        On DuckDB the write happens on a background thread while the caller converts the next
+        chunk (both release the GIL), with at most two chunks in flight to bound memory.
+        """
         if not rows.num_rows:
             return
-        if self.con.name == "pyspark":
-            session = self.con._session  # see stage(): Arrow straight to Spark, not via pandas
-            session.createDataFrame(rows).write.insertInto(self.name)
-        else:
-            self.con.insert(self.name, rows)
         self.rows += rows.num_rows
+        if self.con.name != "duckdb":
+            append(self.con, self.name, rows)
+            return
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="training-roi-load")
+        while len(self._pending) >= 2:
+            self._pending.pop(0).result()
+        self._pending.append(self._writer.submit(append, self.con, self.name, rows))
+
+    def flush(self) -> None:
+        """Wait for every background write; re-raise the first failure."""
+        try:
+            for future in self._pending:
+                future.result()
+        finally:
+            self._pending = []
+            if self._writer is not None:
+                self._writer.shutdown(wait=True)
+                self._writer = None
 
     def discard_file(self, source_file: str) -> None:
         """Forget the rows taken from ``source_file`` (it is being read again)."""
+        self.flush()
         t = self.con.table(self.name)
         replace_table(self.con, self.name, t.filter(t.source_file != source_file))
         self.rows = int(self.con.table(self.name).count().to_pyarrow().as_py())
 
     def repeated_keys(self) -> pa.Table:
         """Every staged row whose key occurs more than once (usually none), for a decision."""
+        self.flush()
         t = self.con.table(self.name)
         keys = list(self.spec.key)
         counts = t.group_by(keys).agg(_n=t.count())
@@ -139,11 +184,12 @@ class Staging:
         t = self.con.table(self.name)
         kept = t.anti_join(places, (t.source_file == places.r_file) & (t.source_line == places.r_line))
         replace_table(self.con, self.name, kept.select(self.spec.names))
-        _drop_staged(self.con, "_stage_remove")
+        unstage(self.con, "_stage_remove")
         self.rows -= len(where)
 
     def merge(self, *, replace_files: Sequence[str] = ()) -> LoadCounts:
         """Put the staged rows into the canonical table by key; drop the staging table."""
+        self.flush()
         if self.direct:
             return LoadCounts(new=self.rows, replaced=0)
         con, spec = self.con, self.spec
@@ -159,6 +205,8 @@ class Staging:
 
     def drop(self) -> None:
         """Abandon the staged rows (after a failure, or once merged)."""
+        with contextlib.suppress(Exception):  # rows being abandoned: a failed write changes nothing
+            self.flush()
         if self.direct:
             self.con.truncate_table(self.name)
         else:
@@ -184,7 +232,7 @@ def replace_quarantine(con: BaseBackend, source: str, files: Sequence[str], rows
     if new.num_rows:
         staged = stage(con, "_quarantine_batch", new)
         replace_table(con, "quarantine", kept.union(staged.select(table("quarantine").names)))
-        _drop_staged(con, "_quarantine_batch")
+        unstage(con, "_quarantine_batch")
     else:
         replace_table(con, "quarantine", kept)
 
