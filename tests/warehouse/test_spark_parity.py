@@ -71,6 +71,8 @@ def _snapshot(con, name: str) -> list[tuple]:
 
 
 def _compare(folder: Path, spark_con, tmp_path: Path) -> int:
+    for name in spark_con.list_tables():  # the session is shared: start from an empty warehouse
+        spark_con.drop_table(name)
     duck = connect(tmp_path / "parity.duckdb")
     duck_info = ingest_folder(folder, duck)
     spark_info = ingest_folder(folder, spark_con)
