@@ -480,7 +480,7 @@ _REGIONS: tuple[tuple[str, tuple[tuple[str, tuple[str, ...], int], ...], float],
 )
 _REP_TITLES = ("Account Executive", "Senior Account Executive", "Enterprise Account Executive",
                "Account Executive, Mid-Market")
-_CONTACT_TITLES = ("CEO", "CFO", "VP, Procurement", "Director of Operations", "IT Manager",
+_CONTACT_TITLES = ("Chief Executive Officer", "CFO", "VP, Procurement", "Director of Operations", "IT Manager",
                    "Head of Sales", "Procurement Specialist", "COO", "VP, Engineering",
                    "Office Manager")
 _LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Trade Show",

@@ -50,6 +50,13 @@ class QualityReport:
         """A JSON-ready dictionary."""
         return asdict(self)
 
+    def __str__(self) -> str:
+        quarantined = sum(q["rows"] for q in self.quarantine)
+        lines = [f"{name}: {n:,} rows" for name, n in self.tables.items() if n]
+        lines.append(f"quarantine: {quarantined:,} rows")
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
 
 def _n(expr: ir.Table) -> int:
     return int(expr.count().to_pyarrow().as_py())
