@@ -57,7 +57,7 @@ def _progress(enabled: bool = True) -> Iterator[Callable[[str, float], None]]:
 
         yield quiet
         return
-    with Progress(TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+    with Progress(TextColumn("{task.description:<40}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
                   TimeElapsedColumn(), console=err, transient=True) as bar:
         task = bar.add_task("starting", total=1.0)
 
@@ -106,7 +106,7 @@ def _ingest(data_dir: Path, db: Path, mapping: str | None, links: Path | None) -
     con = connect(db)
     with _progress() as update:
         info = ingest_folder(data_dir, con, mapping=m,
-                             progress=lambda name, i, n: update(f"reading {name}", i / max(n, 1)))
+                             progress=lambda what, i, n: update(f"reading {what}", i / max(n, 1)))
         update("linking learners to the CRM", 1.0)
         linked = run_link(con, explicit=links)
         update("checking data quality", 1.0)

@@ -142,7 +142,11 @@ def ingest_folder(
     for step, (name, files) in enumerate(plan):
         if progress:
             progress(name, step, len(plan))
-        results.append(_ingest_source(con, name, files, mapping))
+        results.append(_ingest_source(
+            con, name, files, mapping,
+            on_rows=(lambda rows, name=name, step=step: progress(f"{name}: {rows:,} rows", step, len(plan)))
+            if progress else None,
+        ))
     info = IngestInfo(str(root), run_id, results)
     if any(r.source == "xapi" and r.status == "ok" for r in results):
         if progress:
@@ -153,7 +157,7 @@ def ingest_folder(
 
 
 def _ingest_source(con: BaseBackend, name: str, files: list[tuple[Path, str]],
-                   mapping: Mapping | None) -> SourceResult:
+                   mapping: Mapping | None, on_rows: Callable[[int], None] | None = None) -> SourceResult:
     table_name = "lms_statement" if name == "xapi" else SOURCES[name].table
     result = SourceResult(name, table_name, files=len(files))
     rels = [rel for _, rel in files]
@@ -162,13 +166,13 @@ def _ingest_source(con: BaseBackend, name: str, files: list[tuple[Path, str]],
         if name == "xapi":
             from training_roi.ingest.xapi import read_xapi
 
-            batch = read_xapi(files)
+            batch = read_xapi(files, progress=on_rows)
             staging.add(batch.rows)
             quarantine, notes = batch.quarantine, batch.notes
             result.rows_read, result.rows_loaded = batch.rows_read, batch.rows_loaded
             result.rows_quarantined, result.rows_duplicate = batch.rows_quarantined, batch.rows_duplicate
         else:
-            tally = stream_source(SOURCES[name], files, staging, mapping)
+            tally = stream_source(SOURCES[name], files, staging, mapping, on_rows=on_rows)
             dropped, clashes, duplicates = split_duplicates(
                 staging.repeated_keys(), table(table_name).key, name)
             staging.remove(dropped)

@@ -384,12 +384,13 @@ class SourceTally:
 
 def stream_source(
     spec: SourceSpec, files: list[tuple[Path, str]], sink: Sink, mapping: Mapping | None = None,
-    *, chunk_rows: int | None = None,
+    *, chunk_rows: int | None = None, on_rows: Callable[[int], None] | None = None,
 ) -> SourceTally:
     """Read every file of one source chunk by chunk, typed, into ``sink``.
 
     Duplicated keys are not resolved here (a duplicate may sit in another chunk); the caller
     decides on them once the whole source is in the sink (:func:`split_duplicates`).
+    ``on_rows`` is told the number of records read so far after each chunk (for progress).
 
     Raises
     ------
@@ -436,6 +437,8 @@ def stream_source(
             tally.quarantine.extend(errors)
             file_read, file_typed, file_quarantine = (
                 file_read + read, file_typed + rows.num_rows, file_quarantine + len(errors))
+            if on_rows is not None:
+                on_rows(tally.rows_read)
     return tally
 
 
