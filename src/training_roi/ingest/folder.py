@@ -21,6 +21,7 @@ from training_roi.errors import MappingError, SourceError, TrainingRoiError
 from training_roi.ingest.batch import Batch, QuarantineRow
 from training_roi.ingest.mapping import Mapping
 from training_roi.ingest.sources import SOURCES, source_files, split_duplicates, stream_source
+from training_roi.ingest.xapi import read_xapi
 from training_roi.warehouse.connection import ensure_tables
 from training_roi.warehouse.load import Staging, load_batch, refresh_voided, replace_quarantine
 from training_roi.warehouse.schema import table
@@ -164,8 +165,6 @@ def _ingest_source(con: BaseBackend, name: str, files: list[tuple[Path, str]],
     staging = Staging(con, table_name)
     try:
         if name == "xapi":
-            from training_roi.ingest.xapi import read_xapi
-
             batch = read_xapi(files, progress=on_rows)
             staging.add(batch.rows)
             quarantine, notes = batch.quarantine, batch.notes
