@@ -58,3 +58,15 @@ def test_quality_on_an_empty_warehouse_says_what_to_do(tmp_path: Path):
     result = runner.invoke(app, ["quality", "--db", str(tmp_path / "empty.duckdb")])
     assert result.exit_code == 2
     assert "training-roi ingest" in result.stderr
+
+
+def test_real_xapi_files_through_a_mapping(tmp_path: Path, realdata: Path):
+    mapping = write(tmp_path / "xapi.yaml", 'name: LRS dump\nsources:\n  xapi:\n    file: "**/*.json"\n')
+    result = runner.invoke(app, ["ingest", str(realdata / "xapi"), "--db", str(tmp_path / "x.duckdb"),
+                                 "--mapping", str(mapping), "--json"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    (xapi,) = data["ingest"]["sources"]
+    # 37 documents: 24 valid statements, 11 invalid on purpose, 2 cmi5 documents that are not statements.
+    assert (xapi["rows_read"], xapi["rows_loaded"], xapi["rows_quarantined"]) == (37, 24, 13)
+    assert data["quality"]["tables"]["lms_statement"] == 26  # the Group statement is three rows
