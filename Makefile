@@ -22,9 +22,10 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.base
 	$(BIN)/training-roi demo
 
-## test: lint and run every test (Spark parity tests start PySpark in local mode themselves)
+## test: lint, type-check and run every test (Spark parity tests start PySpark in local mode themselves)
 test: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 ## test-fast: the tests that need neither Java nor a larger simulated org
@@ -33,6 +34,7 @@ test-fast: $(VENV)/.dev
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 
 ## bench: ingest benchmark at 1k, 5k and 20k reps (minutes; writes benchmarks/results.json)
 bench: $(VENV)/.dev

@@ -1781,11 +1781,15 @@ def _completions_frame(cal: _Calendar, lr: _Learners, seed: int) -> pl.DataFrame
     return pl.concat(frames)
 
 
-_SURVEY_SCHEMA = {"respondent_email": pl.String, "role": pl.String, "program": pl.String, "level": pl.String,
-                  "question": pl.String, "score": pl.Int64, "confidence": pl.Float64, "submitted_at": pl.Date}
-_COMPLETION_SCHEMA = {"learner_id": pl.String, "learner_email": pl.String, "course_id": pl.String,
-                      "course_title": pl.String, "program": pl.String, "enrolled_at": pl.Date,
-                      "completed_at": pl.String, "score": pl.Int64, "passed": pl.Boolean, "minutes": pl.Int64}
+_SURVEY_SCHEMA = pl.Schema({
+    "respondent_email": pl.String(), "role": pl.String(), "program": pl.String(), "level": pl.String(),
+    "question": pl.String(), "score": pl.Int64(), "confidence": pl.Float64(), "submitted_at": pl.Date(),
+})
+_COMPLETION_SCHEMA = pl.Schema({
+    "learner_id": pl.String(), "learner_email": pl.String(), "course_id": pl.String(),
+    "course_title": pl.String(), "program": pl.String(), "enrolled_at": pl.Date(),
+    "completed_at": pl.String(), "score": pl.Int64(), "passed": pl.Boolean(), "minutes": pl.Int64(),
+})
 
 
 def _surveys_frame(cal: _Calendar, org: _Org, lr: _Learners, tr: _Training, seed: int) -> pl.DataFrame:

@@ -143,11 +143,7 @@ def ingest_folder(
     for step, (name, files) in enumerate(plan):
         if progress:
             progress(name, step, len(plan))
-        results.append(_ingest_source(
-            con, name, files, mapping,
-            on_rows=(lambda rows, name=name, step=step: progress(f"{name}: {rows:,} rows", step, len(plan)))
-            if progress else None,
-        ))
+        results.append(_ingest_source(con, name, files, mapping, _rows_progress(progress, name, step, len(plan))))
     info = IngestInfo(str(root), run_id, results)
     if any(r.source == "xapi" and r.status == "ok" for r in results):
         if progress:
@@ -155,6 +151,18 @@ def ingest_folder(
         info.voided_statements = refresh_voided(con)
     _record_run(con, info)
     return info
+
+
+def _rows_progress(progress: Progress | None, name: str, step: int, steps: int) -> Callable[[int], None] | None:
+    """Progress within one source: records read so far."""
+    if progress is None:
+        return None
+    report = progress
+
+    def on_rows(rows: int) -> None:
+        report(f"{name}: {rows:,} rows", step, steps)
+
+    return on_rows
 
 
 def _ingest_source(con: BaseBackend, name: str, files: list[tuple[Path, str]],

@@ -337,8 +337,9 @@ def _conversions(spec: SourceSpec, raw: RawFile, smap: SourceMap | None, mapping
     header = set(raw.columns)
     out = []
     for f in spec.fields:
-        fmap = smap.fields.get(f.name, "default") if smap else "default"
-        if fmap is None or (fmap != "default" and fmap.column is None):
+        named = smap is not None and f.name in smap.fields  # the mapping says something of it
+        fmap = smap.fields[f.name] if smap is not None and named else None
+        if named and (fmap is None or fmap.column is None):
             if f.required:
                 raise MappingError(
                     f"mapping {mapping.path if mapping else ''}: sources.{spec.name}.fields.{f.name} "
@@ -346,17 +347,17 @@ def _conversions(spec: SourceSpec, raw: RawFile, smap: SourceMap | None, mapping
                 )
             out.append(Conversion(f.target, None, f.kind))
             continue
-        column = f.name if fmap == "default" else fmap.column
+        column = fmap.column if fmap is not None and fmap.column else f.name
         if column not in header:
-            if f.required or fmap != "default":
-                why = "required column is missing" if fmap == "default" else (
-                    f"the mapping names it for {spec.name}.{f.name}, but the file has no such column")
+            if f.required or named:
+                why = (f"the mapping names it for {spec.name}.{f.name}, but the file has no such column"
+                       if named else "required column is missing")
                 raise SourceError(raw.rel, why, column=column)
             notes.append(f"{raw.rel}: no column {column}; {spec.name}.{f.name} loaded empty")
             out.append(Conversion(f.target, None, f.kind))
             continue
-        fmt = tuple(fmap.format) if fmap != "default" and fmap.format else None
-        values = tuple(fmap.values.items()) if fmap != "default" and fmap.values else ()
+        fmt = tuple(fmap.format) if fmap is not None and fmap.format else None
+        values = tuple(fmap.values.items()) if fmap is not None and fmap.values else ()
         out.append(Conversion(f.target, column, f.kind, fmt, values, f.required, f.allowed))
     return out
 

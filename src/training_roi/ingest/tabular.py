@@ -322,14 +322,15 @@ def _parse(kind: str, raw: pl.Series, formats: Formats, fmt: tuple[str, ...] | N
         if fast is not None:
             return fast
     if kind == "date":
-        dates: list[Callable[[pl.Series], pl.Series]] = [
-            (lambda t, f=f: t.str.to_date(format=f, strict=False)) for f in (fmt or formats.date)
-        ]
-        # A datetime where a date is expected keeps its calendar date.
-        dates += [
-            (lambda t, f=f: t.str.to_datetime(format=f, strict=False, time_unit="us").dt.date())
-            for f in (fmt or formats.datetime) if "%H" in f
-        ]
+        def as_date(f: str) -> Callable[[pl.Series], pl.Series]:
+            return lambda t: t.str.to_date(format=f, strict=False)
+
+        def date_of(f: str) -> Callable[[pl.Series], pl.Series]:
+            # A datetime where a date is expected keeps its calendar date.
+            return lambda t: t.str.to_datetime(format=f, strict=False, time_unit="us").dt.date()
+
+        dates = [as_date(f) for f in fmt or formats.date]
+        dates += [date_of(f) for f in fmt or formats.datetime if "%H" in f]
         return _first_fit(raw, dates)
     if kind == "datetime":
         def parser(f: str) -> Callable[[pl.Series], pl.Series]:

@@ -935,7 +935,8 @@ class _Reader:
         actor = get("actor")
         mbox = actor.get("mbox") if type(actor) is dict else None
         if (
-            type(mbox) is str
+            type(actor) is dict
+            and type(mbox) is str
             and len(actor) == 1 + ("name" in actor) + ("objectType" in actor)
             and actor.get("objectType", "Agent") == "Agent"
             and ((name := actor.get("name")) is None or type(name) is str)
