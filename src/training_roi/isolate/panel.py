@@ -1,0 +1,83 @@
+"""Per-unit window counts for the trained and comparison groups, pulled from the warehouse.
+
+Trained units are anchored at their own completion date. Comparison units (everyone with deals
+who was not trained) get a pseudo date drawn from the trained units' dates, with a seed: the
+comparison then spans the same calendar months as the trained group, so an org-wide trend or a
+strong quarter touches both groups alike and cancels out of the difference-in-differences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import numpy as np
+import pyarrow as pa
+from ibis.backends import BaseBackend
+
+from training_roi.isolate.did import GroupWindows
+from training_roi.measure import completions, window_kpis
+
+__all__ = ["WindowPanel", "win_rate_windows"]
+
+
+@dataclass(frozen=True)
+class WindowPanel:
+    """The two groups' per-unit counts and the anchors they were measured at."""
+
+    treated: GroupWindows
+    comparison: GroupWindows
+    anchors: pa.Table
+
+
+def _group(rows: list[dict[str, object]], units: list[str]) -> GroupWindows:
+    index = {u: i for i, u in enumerate(units)}
+    arrays = {k: np.zeros(len(units)) for k in ("bs", "bt", "ps", "pt")}
+    for r in rows:
+        i = index.get(str(r["unit_id"]))
+        if i is None:
+            continue
+        if r["period"] == "baseline":
+            arrays["bs"][i], arrays["bt"][i] = float(r["won"]), float(r["closed"])  # type: ignore[arg-type]
+        else:
+            arrays["ps"][i], arrays["pt"][i] = float(r["won"]), float(r["closed"])  # type: ignore[arg-type]
+    return GroupWindows(tuple(units), arrays["bs"], arrays["bt"], arrays["ps"], arrays["pt"])
+
+
+def win_rate_windows(
+    con: BaseBackend,
+    activities: list[str],
+    *,
+    baseline_days: int,
+    window_days: int,
+    ramp_days: int = 0,
+    rule: str = "completed",
+    min_score: float | None = None,
+    seed: int = 7,
+) -> WindowPanel:
+    """Won and closed deals per unit in its baseline and post windows, for both groups.
+
+    Raises
+    ------
+    ValueError
+        Nobody completed the program's activities.
+    """
+    done = completions(con, activities, rule=rule, min_score=min_score).to_pyarrow().to_pylist()
+    if not done:
+        raise ValueError(f"nobody completed the program's activities ({', '.join(activities)})")
+    done.sort(key=lambda r: str(r["unit_id"]))
+    trained = [str(r["unit_id"]) for r in done]
+    dates = [r["completed_at"].date() for r in done]  # type: ignore[union-attr]
+    o = con.table("crm_opportunity")
+    owners = o.filter(~o.is_deleted & o.owner_id.notnull()).select(unit_id=o.owner_id).distinct()
+    others = sorted(set(owners.to_pyarrow()["unit_id"].to_pylist()) - set(trained))
+    rng = np.random.default_rng(seed)
+    pseudo = [dates[i] for i in rng.integers(0, len(dates), len(others))] if others else []
+    anchors = pa.table({
+        "unit_id": pa.array(trained + others, pa.string()),
+        "anchor": pa.array(dates + pseudo, pa.date32()),
+        "trained": pa.array([True] * len(trained) + [False] * len(others)),
+    })
+    rows = window_kpis(con, ibis.memtable(anchors.select(["unit_id", "anchor"])), baseline_days=baseline_days,
+                       window_days=window_days, ramp_days=ramp_days).to_pyarrow().to_pylist()
+    return WindowPanel(_group(rows, trained), _group(rows, others), anchors)

@@ -1,0 +1,111 @@
+"""Difference-in-differences: hand-worked figures, the bootstrap's algebra, and known truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training_roi.ingest.folder import ingest_folder
+from training_roi.isolate import GroupWindows, did_rate, naive_rates, win_rate_windows
+from training_roi.link import link
+from training_roi.simulate import simulate
+from training_roi.warehouse.connection import connect
+
+
+def _group(n: int, base: tuple[int, int], post: tuple[int, int]) -> GroupWindows:
+    """Identical units, n of them, each with (won, closed) in the baseline and post windows."""
+    return GroupWindows(tuple(f"u{i}" for i in range(n)), np.full(n, float(base[0])), np.full(n, float(base[1])),
+                        np.full(n, float(post[0])), np.full(n, float(post[1])))
+
+
+def test_point_estimate_is_the_hand_worked_difference_in_differences():
+    treated = _group(10, (8, 100), (11, 100))      # 8% → 11%
+    comparison = _group(10, (8, 100), (9, 100))    # 8% → 9%: the market moved by 1 point
+    effect = did_rate(treated, comparison, replicates=500)
+    assert effect.estimate == pytest.approx(0.02)  # the seed's adjusted lift: 3 points − 1 point
+    assert effect.baseline == pytest.approx(0.08)
+    assert effect.relative == pytest.approx(0.25)
+    # Identical units: every resample gives the same rates, so the interval collapses on the point.
+    assert effect.ci_low == pytest.approx(0.02)
+    assert effect.ci_high == pytest.approx(0.02)
+    before_after, trained_vs_untrained = naive_rates(treated, comparison, replicates=200)
+    assert before_after.estimate == pytest.approx(0.03)
+    assert trained_vs_untrained.estimate == pytest.approx(0.02)
+    assert before_after.biased and not effect.biased
+
+
+def test_vectorised_bootstrap_equals_a_replicate_by_replicate_loop():
+    rng = np.random.default_rng(1)
+    n_t, n_c = 12, 15
+
+    def random_group(n: int) -> GroupWindows:
+        closed_b, closed_p = rng.integers(5, 40, n).astype(float), rng.integers(5, 40, n).astype(float)
+        return GroupWindows(tuple(map(str, range(n))), np.floor(closed_b * rng.random(n)), closed_b,
+                            np.floor(closed_p * rng.random(n)), closed_p)
+
+    treated, comparison = random_group(n_t), random_group(n_c)
+    effect = did_rate(treated, comparison, replicates=300, seed=5)
+    # Independent recomputation: draw the same multinomial counts, expand them into unit lists.
+    again = np.random.default_rng(5)
+    wt = again.multinomial(n_t, np.full(n_t, 1 / n_t), size=300)
+    wc = again.multinomial(n_c, np.full(n_c, 1 / n_c), size=300)
+    expected = []
+    for r in range(300):
+        t_units = np.repeat(np.arange(n_t), wt[r])
+        c_units = np.repeat(np.arange(n_c), wc[r])
+
+        def rate(g: GroupWindows, idx: np.ndarray, post: bool) -> float:
+            s = g.post_successes if post else g.base_successes
+            t = g.post_trials if post else g.base_trials
+            return s[idx].sum() / t[idx].sum()
+
+        expected.append((rate(treated, t_units, True) - rate(treated, t_units, False))
+                        - (rate(comparison, c_units, True) - rate(comparison, c_units, False)))
+    assert effect.draws is not None
+    np.testing.assert_allclose(effect.draws, expected, rtol=1e-12)
+    assert effect.ci_low <= effect.estimate <= effect.ci_high
+    assert effect.std_error == pytest.approx(np.std(expected, ddof=1))
+
+
+def test_groups_without_units_or_deals_are_refused():
+    with pytest.raises(ValueError, match="comparison group has no units"):
+        did_rate(_group(3, (1, 10), (2, 10)), _group(0, (0, 0), (0, 0)))
+    with pytest.raises(ValueError, match="no closed deals"):
+        did_rate(_group(3, (0, 0), (2, 10)), _group(3, (1, 10), (1, 10)))
+
+
+def _estimate(tmp_path: Path, scenario: str, seed: int) -> tuple[dict, object, object]:
+    folder = tmp_path / scenario
+    simulate(folder, reps=400, months=24, seed=seed, scenario=scenario)
+    truth = json.loads((folder / "truth.json").read_text())
+    con = connect(tmp_path / f"{scenario}.duckdb")
+    ingest_folder(folder, con)
+    link(con)
+    panel = win_rate_windows(con, [truth["program"]["course_activity_id"]], baseline_days=182, window_days=180)
+    effect = did_rate(panel.treated, panel.comparison, replicates=2000, seed=seed)
+    return truth, effect, naive_rates(panel.treated, panel.comparison)
+
+
+@pytest.mark.slow
+def test_randomised_rollout_interval_covers_the_true_lift(tmp_path: Path):
+    truth, effect, _ = _estimate(tmp_path, "randomised", seed=21)
+    true_lift = truth["truth"]["windows"]["180"]["att_win_rate"]
+    assert effect.ci_low <= true_lift <= effect.ci_high
+
+
+@pytest.mark.slow
+def test_self_selection_biases_the_naive_figures_not_the_did(tmp_path: Path):
+    truth, effect, (_, trained_vs_untrained) = _estimate(tmp_path, "selection", seed=22)
+    true_lift = truth["truth"]["windows"]["180"]["att_win_rate"]
+    assert abs(effect.estimate - true_lift) < abs(trained_vs_untrained.estimate - true_lift)
+    assert trained_vs_untrained.estimate > true_lift  # skilled reps chose the training
+
+
+@pytest.mark.slow
+def test_no_effect_scenario_interval_includes_zero(tmp_path: Path):
+    truth, effect, _ = _estimate(tmp_path, "null", seed=23)
+    assert truth["truth"]["windows"]["180"]["att_win_rate"] == 0
+    assert effect.interval_includes_zero
