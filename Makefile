@@ -24,7 +24,7 @@ demo: $(VENV)/.base
 
 ## test: lint, type-check and run every test (Spark parity tests start PySpark in local mode themselves)
 test: $(VENV)/.dev
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks validation
 	$(BIN)/mypy
 	$(BIN)/pytest
 
@@ -33,7 +33,7 @@ test-fast: $(VENV)/.dev
 	$(BIN)/pytest -m "not spark and not slow"
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks validation
 	$(BIN)/mypy
 
 ## bench: ingest benchmark at 1k, 5k and 20k reps (minutes; writes benchmarks/results.json)

@@ -1,0 +1,567 @@
+"""The study: every assumption of an ROI report, written down once in a YAML file.
+
+A report has two inputs, the warehouse and a study. The study names the program (which courses
+count, what counts as done), who is measured and against whom, the baseline and attribution
+windows, the KPIs, the conservative threshold under which a change is not credited, the margin,
+the costs and how the effect is isolated. Same data + same study = same numbers, and
+:attr:`Study.hash` identifies the study in every saved result. Example (a minimal study: every
+other setting takes its default)::
+
+    name: Sales Excellence 2024
+    program:
+      activities: ["https://lms.example.com/xapi/activities/course/sales-excellence"]
+
+``training-roi`` writes a commented starter from what a warehouse holds with
+:func:`starter_study`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zoneinfo
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+import ibis
+import yaml
+from ibis.backends import BaseBackend
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from training_roi.errors import TrainingRoiError
+
+__all__ = [
+    "KPIS",
+    "Baseline",
+    "Comparison",
+    "Costs",
+    "Isolation",
+    "ParticipantTime",
+    "Population",
+    "Program",
+    "Study",
+    "StudyError",
+    "Threshold",
+    "Value",
+    "Windows",
+    "load_study",
+    "starter_study",
+]
+
+Kpi = Literal["win_rate", "avg_won_deal_size", "sales_cycle_days", "pipeline_created", "revenue_per_rep"]
+#: The KPIs a study can measure, in the order reports show them.
+KPIS: tuple[Kpi, ...] = get_args(Kpi)
+
+_PositiveDays = Annotated[int, Field(gt=0)]
+_Rate = Annotated[float, Field(ge=0)]
+
+
+class StudyError(TrainingRoiError):
+    """A study file is missing, is not YAML, or breaks the study's rules.
+
+    The message names the file and, for each problem, the dotted key path and what was expected;
+    ``problems`` holds the same as ``(key path, message)`` pairs for programs that want them.
+    """
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+        self.problems: list[tuple[str, str]] = problems or []
+        super().__init__(message)
+
+
+class _Strict(BaseModel):
+    # Frozen so a study cannot drift after its hash was taken; extra="forbid" so a typo in a key
+    # is an error rather than a silently ignored assumption.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Program(_Strict):
+    """The training program: which LMS activities count and what counts as having done them."""
+
+    name: str = Field(default="", description="program name; defaults to the study's name")
+    activities: list[str] = Field(min_length=1, description="course/activity ids or IRIs that count")
+    completion: Literal["completed", "passed", "min_score"] = Field(
+        default="completed", description="what makes a learner trained"
+    )
+    min_score: float | None = Field(
+        default=None, ge=0, le=100, validate_default=True, description="score 0–100, for completion: min_score"
+    )
+    start: date | None = Field(default=None, description="first day of the program")
+    end: date | None = Field(default=None, description="last day of the program")
+
+    @field_validator("activities")
+    @classmethod
+    def _no_blank_activity(cls, v: list[str]) -> list[str]:
+        if any(not a.strip() for a in v):
+            raise ValueError("activity ids must not be blank")
+        return v
+
+    @field_validator("min_score")
+    @classmethod
+    def _score_when_chosen(cls, v: float | None, info: ValidationInfo) -> float | None:
+        if info.data.get("completion") == "min_score" and v is None:
+            raise ValueError("is required when completion is min_score (a score from 0 to 100)")
+        return v
+
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, v: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("start")
+        if v is not None and start is not None and v < start:
+            raise ValueError(f"must be on or after program.start ({start}), got {v}")
+        return v
+
+
+class Population(_Strict):
+    """Who is in scope. Empty filters mean everyone; ``exclude`` wins over every filter."""
+
+    unit: Literal["rep", "account"] = "rep"
+    roles: list[str] = Field(default_factory=list, description="CRM role ids")
+    departments: list[str] = Field(default_factory=list)
+    titles: list[str] = Field(default_factory=list)
+    include: list[str] = Field(default_factory=list, description="CRM ids always in scope")
+    exclude: list[str] = Field(default_factory=list, description="CRM ids never in scope")
+
+
+class Comparison(_Strict):
+    """Against whom the trained are compared."""
+
+    design: Literal["holdout", "untrained", "none"] = "untrained"
+    holdout_file: str | None = Field(default=None, description="file with one CRM id per line")
+    holdout: list[str] = Field(
+        default_factory=list, validate_default=True, description="CRM ids of the holdout group"
+    )
+
+    @field_validator("holdout")
+    @classmethod
+    def _holdout_given(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if info.data.get("design") == "holdout" and not v and not info.data.get("holdout_file"):
+            raise ValueError("design holdout needs a holdout list of CRM ids or a holdout_file, got neither")
+        return v
+
+
+class Baseline(_Strict):
+    """The period before training that outcomes are compared with."""
+
+    months: int = Field(default=6, gt=0)
+    anchor: Literal["program_start", "completion"] = "completion"
+
+
+class Windows(_Strict):
+    """Attribution windows: how long after completion outcomes are credited to training."""
+
+    primary_days: int = Field(default=180, gt=0)
+    sensitivity_days: list[_PositiveDays] = Field(default_factory=lambda: [90, 180, 365], validate_default=True)
+    ramp_days: int = Field(default=0, ge=0, validate_default=True)
+
+    @field_validator("sensitivity_days")
+    @classmethod
+    def _with_primary(cls, v: list[int], info: ValidationInfo) -> list[int]:
+        primary = info.data.get("primary_days")
+        # The primary window is always among the sensitivity windows, so the headline figure is
+        # one row of the sensitivity table rather than a number the table cannot reproduce.
+        return sorted(set(v) | ({primary} if isinstance(primary, int) else set()))
+
+    @field_validator("ramp_days")
+    @classmethod
+    def _ramp_inside_primary(cls, v: int, info: ValidationInfo) -> int:
+        primary = info.data.get("primary_days")
+        if isinstance(primary, int) and v >= primary:
+            raise ValueError(f"must be less than windows.primary_days ({primary}), got {v}")
+        return v
+
+
+class Threshold(_Strict):
+    """The conservative threshold: a relative change under it is not credited to training."""
+
+    min_relative_change: float = Field(default=0.05, ge=0, lt=1)
+
+
+class Value(_Strict):
+    """How revenue becomes value."""
+
+    gross_margin: float = Field(default=1.0, gt=0, le=1)
+
+
+class ParticipantTime(_Strict):
+    """What the learners' own time costs."""
+
+    hourly_rate: float | None = Field(default=None, ge=0, description="one rate for everyone")
+    hourly_rate_by_role: dict[str, _Rate] = Field(
+        default_factory=dict, description="rate per role or title; wins over hourly_rate"
+    )
+    minutes_per_learner: float | None = Field(
+        default=None, gt=0, description="fixed minutes per learner; null = time spent from the LMS"
+    )
+
+
+class Costs(_Strict):
+    """Which costs the ROI divides by."""
+
+    use_cost_lines: bool = True
+    programs: list[str] = Field(default_factory=list, description="program names in costs.csv; default the program")
+    shared_allocation: Literal["none", "share"] = "none"
+    share: float | None = Field(default=None, ge=0, le=1, validate_default=True)
+    participant_time: ParticipantTime = ParticipantTime()
+
+    @field_validator("share")
+    @classmethod
+    def _share_when_chosen(cls, v: float | None, info: ValidationInfo) -> float | None:
+        if info.data.get("shared_allocation") == "share" and v is None:
+            raise ValueError("is required when shared_allocation is share (a fraction from 0 to 1)")
+        return v
+
+
+class Isolation(_Strict):
+    """How the program's effect is isolated and how sure we are of it."""
+
+    method: Literal["did"] = "did"
+    bootstrap_replicates: int = Field(default=2000, ge=100)
+    confidence: float = Field(default=0.95, ge=0.5, le=0.999)
+    seed: int = Field(default=7, ge=0)
+
+
+class Study(_Strict):
+    """A whole study: every assumption of the report.
+
+    Defaults that depend on other settings are resolved on validation (``program.name`` from
+    ``name``, ``costs.programs`` from ``program.name``, ``headline_kpi`` from ``kpis``), so the
+    validated model states everything the numbers depend on, and :attr:`hash` covers it.
+    """
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    timezone: str = "UTC"
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    program: Program
+    population: Population = Population()
+    comparison: Comparison = Comparison()
+    baseline: Baseline = Baseline()
+    windows: Windows = Windows()
+    kpis: list[Kpi] = Field(default_factory=lambda: list(KPIS), min_length=1)
+    headline_kpi: Kpi = Field(default="win_rate", validate_default=True)
+    threshold: Threshold = Threshold()
+    value: Value = Value()
+    costs: Costs = Costs()
+    isolation: Isolation = Isolation()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        program = data.get("program")
+        if isinstance(program, dict) and not program.get("name") and isinstance(data.get("name"), str):
+            program = data["program"] = {**program, "name": data["name"]}
+        costs = data.get("costs", {})
+        named = isinstance(program, dict) and isinstance(program.get("name"), str) and program["name"]
+        if named and isinstance(costs, dict) and not costs.get("programs"):
+            data["costs"] = {**costs, "programs": [program["name"]]}
+        kpis = data.get("kpis")
+        if "headline_kpi" not in data and isinstance(kpis, list) and kpis and "win_rate" not in kpis:
+            data["headline_kpi"] = kpis[0]
+        return data
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana(cls, v: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"must be an IANA time zone name such as 'Europe/Paris' or 'UTC', got {v!r}") from exc
+        return v
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.strip().upper() if isinstance(v, str) else v
+
+    @field_validator("headline_kpi")
+    @classmethod
+    def _headline_measured(cls, v: str, info: ValidationInfo) -> str:
+        kpis = info.data.get("kpis")
+        if kpis is not None and v not in kpis:
+            raise ValueError(f"must be one of the study's kpis ({', '.join(kpis)}), got {v!r}")
+        return v
+
+    @property
+    def hash(self) -> str:
+        """First 16 hex characters of the SHA-256 of the study's canonical JSON.
+
+        Canonical means validated (defaults filled in) and serialised with sorted keys, so the
+        hash does not depend on key order or on whether a default was written out.
+        """
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_study(path: Path | str) -> Study:
+    """Load and validate a study file.
+
+    Parameters
+    ----------
+    path
+        The study's YAML file.
+
+    Raises
+    ------
+    StudyError
+        The file is missing, is not YAML, is not a mapping, or breaks the study's rules. One error
+        lists every problem, each with its dotted key path (``windows.primary_days``) and what
+        was expected.
+
+    Examples
+    --------
+    >>> study = load_study("study.yaml")  # doctest: +SKIP
+    >>> study.windows.primary_days, study.hash  # doctest: +SKIP
+    (180, '3f0c9b1e2a7d4c55')
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise StudyError(f"study {p}: no such file")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise StudyError(f"study {p}: not valid YAML ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise StudyError(f"study {p}: not UTF-8 text ({exc})") from exc
+    if not isinstance(data, dict):
+        raise StudyError(f"study {p}: expected a YAML mapping of settings at the top level")
+    try:
+        return Study.model_validate(data)
+    except ValidationError as exc:
+        problems = [(_key_path(err["loc"]), _describe(err)) for err in exc.errors()]
+        text = "; ".join(f"{key}: {msg}" for key, msg in problems)
+        raise StudyError(f"study {p}: {text}", problems) from exc
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _settings_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The settings allowed where ``loc`` points, to tell a user what they may have meant."""
+    model: type[BaseModel] = Study
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _describe(err: Any) -> str:
+    """A pydantic error in the words of a study's user: what was expected, what was found."""
+    kind, ctx, got = err["type"], err.get("ctx", {}), err.get("input")
+    if kind == "extra_forbidden":
+        allowed = _settings_at(tuple(err["loc"][:-1]))
+        return "is not a study setting" + (f" (settings here: {', '.join(allowed)})" if allowed else "")
+    if kind == "missing":
+        return "is required"
+    bounds = {
+        "greater_than": ("greater than", "gt"),
+        "greater_than_equal": ("at least", "ge"),
+        "less_than": ("less than", "lt"),
+        "less_than_equal": ("at most", "le"),
+    }
+    if kind in bounds:
+        words, key = bounds[kind]
+        return f"must be {words} {ctx[key]}, got {got!r}"
+    if kind == "too_short":
+        size = len(got) if isinstance(got, list | str) else got
+        return f"must not be empty: list at least {ctx['min_length']}, got {size}"
+    if kind == "literal_error":
+        return f"must be one of {ctx['expected']}, got {got!r}"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    return f"{err['msg'][:1].lower()}{err['msg'][1:]}, got {got!r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Starter
+
+
+def starter_study(con: BaseBackend) -> str:
+    """A commented starter study built from what the warehouse holds.
+
+    Every setting is written out with its default and a one-line comment saying what it means;
+    comments list what the warehouse offers (the most completed courses, the cost-line programs,
+    the departments and titles of CRM users, the range of close dates) so a user edits choices
+    rather than inventing ids. The text loads with :func:`load_study` as it is, except on a
+    warehouse without completions: there ``program.activities`` is an empty placeholder the user
+    must fill in, and the header says so.
+
+    Parameters
+    ----------
+    con
+        The warehouse (an Ibis backend with the canonical tables; missing tables count as empty).
+    """
+    tables = set(con.list_tables())
+    courses = _top_courses(con) if "learning_record" in tables else []
+    programs = _distinct(con, "cost_line", "program") if "cost_line" in tables else []
+    departments = _distinct(con, "crm_user", "department") if "crm_user" in tables else []
+    titles = _distinct(con, "crm_user", "title") if "crm_user" in tables else []
+    close_range = _close_range(con) if "crm_opportunity" in tables else None
+
+    program_name = programs[0][0] if programs else (courses[0][1] if courses else "My training program")
+    q = _quote
+    out = [
+        "# training-roi study: every assumption of the ROI report, written down once.",
+        "# Same data + same study = same numbers. Edit the values; the comments say what each one means.",
+    ]
+    if not courses:
+        out += [
+            "# FILL IN: the warehouse has no completions yet, so program.activities is empty.",
+            "# List the course ids of the program there before running the report.",
+        ]
+    out += [
+        f"name: {q(program_name + ' ROI study')}  # title of the study, shown on the report",
+        'description: ""  # free text: what the program is and why it is measured',
+        'timezone: "UTC"  # IANA time zone in which dates and windows are counted',
+        'currency: "USD"  # ISO 4217 code of the CRM amounts and the costs',
+        "",
+        "program:",
+        f"  name: {q(program_name)}  # the program's name, as in costs.csv",
+    ]
+    if courses:
+        out.append("  activities:  # course/activity ids whose completion counts as trained; keep the program's")
+        for i, (course_id, title, records, learners) in enumerate(courses):
+            note = f"{title} — {records} completions by {learners} learners"
+            line = f"    - {q(course_id)}  # {note}"
+            out.append(line if i == 0 else f"    # - {q(course_id)}  # {note}")
+    else:
+        out.append("  activities: []  # FILL IN: course/activity ids whose completion counts as trained")
+    out += [
+        "  completion: completed  # what makes a learner trained: completed, passed or min_score",
+        "  min_score: null  # with completion: min_score, the score (0–100) a learner needs",
+        "  start: null  # first day of the program (YYYY-MM-DD); null = from the first completion",
+        "  end: null  # last day of the program (YYYY-MM-DD); null = open-ended",
+        "",
+        "population:  # who is in scope; empty filters mean everyone",
+        "  unit: rep  # what is measured: rep (a CRM user) or account",
+        "  roles: []  # CRM role ids to keep",
+        f"  departments: []  # departments to keep; in the warehouse: {_listing(departments)}",
+        f"  titles: []  # titles to keep; in the warehouse: {_listing(titles)}",
+        "  include: []  # CRM ids always in scope",
+        "  exclude: []  # CRM ids never in scope (wins over every filter)",
+        "",
+        "comparison:",
+        "  design: untrained  # holdout (a list of ids), untrained (everyone in scope not trained) or none",
+        "  holdout: []  # with design: holdout, the CRM ids held out of training",
+        "  holdout_file: null  # or a file with one CRM id per line",
+        "",
+        "baseline:",
+        "  months: 6  # length of the period before training that outcomes are compared with",
+        "  anchor: completion  # baseline ends at each learner's completion or at the program_start",
+        "",
+        "windows:",
+        f"  primary_days: 180  # days after completion credited to training{_range_note(close_range)}",
+        "  sensitivity_days: [90, 180, 365]  # other windows reported to show how much the window matters",
+        "  ramp_days: 0  # days after completion before effects are counted (must be under primary_days)",
+        "",
+        f"kpis: [{', '.join(KPIS)}]  # outcomes measured",
+        "headline_kpi: win_rate  # the KPI the report leads with (one of kpis)",
+        "",
+        "threshold:",
+        "  min_relative_change: 0.05  # a relative change under this (5%) is not credited to training",
+        "",
+        "value:",
+        "  gross_margin: 1.0  # share of revenue that is value (1.0 = revenue as is)",
+        "",
+        "costs:",
+        "  use_cost_lines: true  # count the lines of costs.csv",
+        f"  programs: [{q(program_name)}]  # program names in costs.csv that count; "
+        f"in the warehouse: {_listing(programs)}",
+        "  shared_allocation: none  # shared cost lines (no program): none, or share to charge a fraction",
+        "  share: null  # with shared_allocation: share, the fraction (0–1) charged to this program",
+        "  participant_time:  # what the learners' own time costs",
+        "    hourly_rate: null  # one hourly rate for everyone; null = time not costed",
+        "    hourly_rate_by_role: {}  # rate per role or title, e.g. {Account Executive: 60}",
+        "    minutes_per_learner: null  # fixed minutes per learner; null = time spent from the LMS",
+        "",
+        "isolation:",
+        "  method: did  # difference in differences: trained vs comparison, before vs after",
+        "  bootstrap_replicates: 2000  # resamples behind the confidence interval (at least 100)",
+        "  confidence: 0.95  # confidence level of the interval",
+        "  seed: 7  # random seed, so the interval is the same on every run",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _quote(text: str) -> str:
+    # A JSON string is a valid double-quoted YAML scalar, whatever characters it holds.
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _one_line(text: Any) -> str:
+    return " ".join(str(text).split()) if text is not None else "(no name)"
+
+
+def _listing(items: list[tuple[str, int]]) -> str:
+    if not items:
+        return "none yet"
+    return ", ".join(f"{_one_line(v)} ({n})" for v, n in items)
+
+
+def _range_note(close_range: tuple[date, date] | None) -> str:
+    if close_range is None:
+        return "; no opportunities in the warehouse yet"
+    return f"; opportunities close from {close_range[0]} to {close_range[1]}"
+
+
+def _top_courses(con: BaseBackend, limit: int = 5) -> list[tuple[str, str, int, int]]:
+    """The most completed courses: (course id, title, completions, learners), most first."""
+    lr = con.table("learning_record")
+    done = lr.filter((lr.verb == "completed") & lr.course_id.notnull())
+    # The course's own title where a record is about the course itself, else its most common one
+    # (lessons roll up to their course, and their titles are not the course's).
+    own = done.activity_name.max(where=done.activity_id == done.course_id)
+    counts = (
+        done.group_by("course_id")
+        .aggregate(
+            title=ibis.coalesce(own, done.activity_name.mode()),
+            records=done.count(),
+            learners=done.learner_key.nunique(),
+        )
+        .order_by([ibis.desc("records"), "course_id"])
+        .limit(limit)
+    )
+    return [
+        (str(r["course_id"]), _one_line(r["title"]), int(r["records"]), int(r["learners"]))
+        for r in counts.to_pyarrow().to_pylist()
+    ]
+
+
+def _distinct(con: BaseBackend, table: str, column: str) -> list[tuple[str, int]]:
+    """Non-empty values of a column with their counts, most common first."""
+    t = con.table(table)
+    col = t[column]
+    kept = t.filter(col.notnull() & (col.strip() != ""))
+    counts = kept.group_by(column).aggregate(n=kept.count()).order_by([ibis.desc("n"), column])
+    return [(str(r[column]), int(r["n"])) for r in counts.to_pyarrow().to_pylist()]
+
+
+def _close_range(con: BaseBackend) -> tuple[date, date] | None:
+    o = con.table("crm_opportunity")
+    row = o.aggregate(lo=o.close_date.min(), hi=o.close_date.max()).to_pyarrow().to_pylist()[0]
+    if row["lo"] is None or row["hi"] is None:
+        return None
+    return row["lo"], row["hi"]

@@ -1,0 +1,245 @@
+"""Studies: loading, defaults, one clear message per mistake, a stable hash, the starter file."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+
+from training_roi.errors import TrainingRoiError
+from training_roi.ingest.folder import ingest_folder
+from training_roi.link import link
+from training_roi.simulate import simulate
+from training_roi.study import KPIS, Study, StudyError, load_study, starter_study
+from training_roi.warehouse.connection import connect, ensure_tables
+
+COURSE = "https://lms.example.com/xapi/activities/course/sales-excellence"
+
+FULL = f"""
+name: Sales Excellence 2024
+description: Core course for account executives
+timezone: Europe/Paris
+currency: eur
+program:
+  name: Sales Excellence
+  activities: ["{COURSE}", CMP-COC-2024]
+  completion: min_score
+  min_score: 80
+  start: 2024-06-01
+  end: 2024-09-01
+population:
+  unit: account
+  roles: [R1]
+  departments: [Sales]
+  titles: [Account Executive]
+  include: [U1]
+  exclude: [U9]
+comparison:
+  design: holdout
+  holdout: [U2, U3]
+baseline:
+  months: 3
+  anchor: program_start
+windows:
+  primary_days: 120
+  sensitivity_days: [90, 365]
+  ramp_days: 14
+kpis: [win_rate, sales_cycle_days]
+headline_kpi: sales_cycle_days
+threshold:
+  min_relative_change: 0.1
+value:
+  gross_margin: 0.7
+costs:
+  use_cost_lines: false
+  programs: [Sales Excellence, SE Pilot]
+  shared_allocation: share
+  share: 0.25
+  participant_time:
+    hourly_rate: 50
+    hourly_rate_by_role: {{Account Executive: 60}}
+    minutes_per_learner: 90
+isolation:
+  method: did
+  bootstrap_replicates: 500
+  confidence: 0.9
+  seed: 11
+"""
+
+MINIMAL = f"""
+name: Minimal
+program:
+  activities: ["{COURSE}"]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "study.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def problems(tmp_path: Path, text: str) -> tuple[str, dict[str, str]]:
+    with pytest.raises(StudyError) as info:
+        load_study(write(tmp_path, text))
+    return str(info.value), dict(info.value.problems)
+
+
+def test_full_study_loads_with_its_values(tmp_path: Path):
+    s = load_study(write(tmp_path, FULL))
+    assert (s.name, s.timezone, s.currency) == ("Sales Excellence 2024", "Europe/Paris", "EUR")
+    assert s.program.activities == [COURSE, "CMP-COC-2024"]
+    assert (s.program.completion, s.program.min_score) == ("min_score", 80)
+    assert (s.program.start, s.program.end) == (date(2024, 6, 1), date(2024, 9, 1))
+    assert s.population.unit == "account" and s.population.titles == ["Account Executive"]
+    assert s.population.include == ["U1"] and s.population.exclude == ["U9"]
+    assert (s.comparison.design, s.comparison.holdout) == ("holdout", ["U2", "U3"])
+    assert (s.baseline.months, s.baseline.anchor) == (3, "program_start")
+    assert s.windows.primary_days == 120 and s.windows.ramp_days == 14
+    assert s.windows.sensitivity_days == [90, 120, 365]  # the primary window is added
+    assert (s.kpis, s.headline_kpi) == (["win_rate", "sales_cycle_days"], "sales_cycle_days")
+    assert s.threshold.min_relative_change == 0.1 and s.value.gross_margin == 0.7
+    assert s.costs.programs == ["Sales Excellence", "SE Pilot"] and not s.costs.use_cost_lines
+    assert (s.costs.shared_allocation, s.costs.share) == ("share", 0.25)
+    pt = s.costs.participant_time
+    assert (pt.hourly_rate, pt.hourly_rate_by_role, pt.minutes_per_learner) == (50, {"Account Executive": 60}, 90)
+    assert (s.isolation.bootstrap_replicates, s.isolation.confidence, s.isolation.seed) == (500, 0.9, 11)
+
+
+def test_minimal_study_gets_every_default(tmp_path: Path):
+    s = load_study(write(tmp_path, MINIMAL))
+    assert (s.description, s.timezone, s.currency) == ("", "UTC", "USD")
+    assert s.program.name == "Minimal" and s.program.completion == "completed"
+    assert s.program.min_score is None and s.program.start is None and s.program.end is None
+    assert s.population.unit == "rep" and s.population.departments == [] and s.population.exclude == []
+    assert s.comparison.design == "untrained"
+    assert (s.baseline.months, s.baseline.anchor) == (6, "completion")
+    assert (s.windows.primary_days, s.windows.sensitivity_days, s.windows.ramp_days) == (180, [90, 180, 365], 0)
+    assert s.kpis == list(KPIS) and s.headline_kpi == "win_rate"
+    assert s.threshold.min_relative_change == 0.05 and s.value.gross_margin == 1.0
+    assert s.costs.use_cost_lines and s.costs.programs == ["Minimal"] and s.costs.shared_allocation == "none"
+    assert s.costs.participant_time.minutes_per_learner is None
+    assert (s.isolation.method, s.isolation.bootstrap_replicates) == ("did", 2000)
+    assert (s.isolation.confidence, s.isolation.seed) == (0.95, 7)
+
+
+def test_headline_defaults_to_first_kpi_when_win_rate_is_not_measured(tmp_path: Path):
+    s = load_study(write(tmp_path, MINIMAL + "kpis: [pipeline_created, revenue_per_rep]\n"))
+    assert s.headline_kpi == "pipeline_created"
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "words"),
+    [
+        ("kpis: [win_rate, happiness]", "kpis[1]", ["'happiness'", *KPIS]),
+        ("windows: {primary_days: -5}", "windows.primary_days", ["must be greater than 0, got -5"]),
+        ("comparison: {design: holdout}", "comparison.holdout", ["holdout list", "holdout_file"]),
+        ("colour: blue", "colour", ["is not a study setting", "windows", "kpis"]),
+        ("windows: {colour: blue}", "windows.colour", ["is not a study setting", "primary_days"]),
+        ("timezone: Mars/Olympus", "timezone", ["IANA time zone", "'Mars/Olympus'"]),
+        ("windows: {primary_days: 90, ramp_days: 90}", "windows.ramp_days",
+         ["must be less than windows.primary_days (90), got 90"]),
+        ("headline_kpi: pipeline_created\nkpis: [win_rate]", "headline_kpi", ["one of the study's kpis"]),
+        ("value: {gross_margin: 1.5}", "value.gross_margin", ["must be at most 1", "got 1.5"]),
+        ("isolation: {bootstrap_replicates: 10}", "isolation.bootstrap_replicates", ["at least 100", "got 10"]),
+        ("costs: {shared_allocation: share}", "costs.share", ["is required when shared_allocation is share"]),
+    ],
+)
+def test_a_bad_setting_gets_one_message_naming_its_key(tmp_path: Path, extra: str, key: str, words: list[str]):
+    message, found = problems(tmp_path, MINIMAL + extra + "\n")
+    assert list(found) == [key]
+    assert str(tmp_path / "study.yaml") in message and f"{key}: " in message
+    for word in words:
+        assert word in found[key]
+
+
+@pytest.mark.parametrize("program", ["{name: Sales}", "{activities: []}"])
+def test_missing_or_empty_activities(tmp_path: Path, program: str):
+    _, found = problems(tmp_path, f"name: x\nprogram: {program}\n")
+    assert list(found) == ["program.activities"]
+    assert found["program.activities"] in {"is required", "must not be empty: list at least 1, got 0"}
+
+
+def test_every_problem_is_in_one_error(tmp_path: Path):
+    message, found = problems(tmp_path, "name: x\nprogram: {activities: []}\nwindows: {primary_days: 0}\nfoo: 1\n")
+    assert set(found) == {"program.activities", "windows.primary_days", "foo"}
+    assert message.count("; ") == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [("[1, 2]", "mapping"), ("name: [unclosed", "not valid YAML")],
+)
+def test_a_file_that_is_not_a_study(tmp_path: Path, text: str, words: str):
+    with pytest.raises(StudyError, match=words):
+        load_study(write(tmp_path, text))
+
+
+def test_a_missing_file_is_a_product_error(tmp_path: Path):
+    with pytest.raises(TrainingRoiError, match="no such file"):
+        load_study(tmp_path / "nope.yaml")
+
+
+def test_hash_ignores_key_order_and_follows_settings(tmp_path: Path):
+    data = yaml.safe_load(FULL)
+    reordered = {k: (dict(reversed(v.items())) if isinstance(v, dict) else v) for k, v in reversed(data.items())}
+    a = load_study(write(tmp_path, FULL, "a.yaml"))
+    b = load_study(write(tmp_path, yaml.safe_dump(reordered, sort_keys=False), "b.yaml"))
+    assert a.hash == b.hash and len(a.hash) == 16 and int(a.hash, 16) >= 0
+    data["windows"]["primary_days"] = 121
+    c = load_study(write(tmp_path, yaml.safe_dump(data), "c.yaml"))
+    assert c.hash != a.hash
+
+
+def test_hash_counts_a_written_default_as_the_default(tmp_path: Path):
+    minimal = load_study(write(tmp_path, MINIMAL, "a.yaml"))
+    explicit = load_study(write(tmp_path, MINIMAL + "windows: {primary_days: 180}\ncurrency: USD\n", "b.yaml"))
+    assert minimal.hash == explicit.hash
+    assert Study.model_validate(minimal.model_dump()).hash == minimal.hash
+
+
+def test_study_is_frozen(tmp_path: Path):
+    s = load_study(write(tmp_path, MINIMAL))
+    with pytest.raises(ValueError, match="frozen"):
+        s.name = "other"  # type: ignore[misc]
+
+
+@pytest.fixture
+def simulated(tmp_path: Path):
+    data = tmp_path / "data"
+    simulate(data, reps=30, months=12, seed=3)
+    con = connect(tmp_path / "w.duckdb")
+    ingest_folder(data, con)
+    link(con)
+    truth = json.loads((data / "truth.json").read_text(encoding="utf-8"))
+    yield con, truth
+    con.disconnect()
+
+
+def test_starter_study_loads_back_and_names_the_program(tmp_path: Path, simulated):
+    con, truth = simulated
+    text = starter_study(con)
+    study = load_study(write(tmp_path, text))
+    assert truth["program"]["course_activity_id"] in study.program.activities
+    assert study.costs.programs == [truth["program"]["name"]]
+    comments = [line for line in text.splitlines() if "#" in line]
+    assert len(comments) > 30
+    assert "Sales (" in text and "completions by" in text and "opportunities close from 2024" in text
+    # every setting is written out, so the file loads to the same study as its defaults would give
+    assert set(yaml.safe_load(text)) == set(Study.model_fields)
+
+
+def test_starter_study_on_an_empty_warehouse_asks_for_the_activities(tmp_path: Path, con):
+    ensure_tables(con)
+    text = starter_study(con)
+    data = yaml.safe_load(text)
+    assert isinstance(data, dict) and data["program"]["activities"] == []
+    assert "FILL IN" in text
+    with pytest.raises(StudyError) as info:
+        load_study(write(tmp_path, text))
+    assert [key for key, _ in info.value.problems] == ["program.activities"]
+    assert "program.activities: must not be empty" in str(info.value)
