@@ -1,0 +1,140 @@
+"""Fully loaded cost on a small warehouse whose totals are worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from training_roi.value import CATEGORIES, cost_breakdown
+from training_roi.warehouse.connection import connect, ensure_tables
+from training_roi.warehouse.schema import table
+
+WHEN = datetime(2025, 3, 4, 15, tzinfo=UTC)
+
+
+def insert(con, name: str, rows: list[dict]) -> None:
+    con.insert(name, pa.Table.from_pylist(rows, schema=table(name).schema.to_pyarrow()))
+
+
+def cost(key: str, program: str | None, category: str, amount: str) -> dict:
+    return {"cost_key": key, "program": program, "category": category, "amount": Decimal(amount),
+            "date": date(2025, 1, 15)}
+
+
+def record(key: str, learner: str, program: str | None, minutes: float | None) -> dict:
+    return {"record_key": key, "learner_key": learner, "program": program, "minutes": minutes,
+            "occurred_at": WHEN, "source": "completions"}
+
+
+@pytest.fixture
+def wh(tmp_path: Path):
+    con = connect(tmp_path / "w.duckdb")
+    ensure_tables(con)
+    insert(con, "cost_line", [
+        cost("c1", "SX", "development", "5000.00"),
+        cost("c2", "SX", "licensing", "3000.00"),
+        cost("c3", "SX", "facilitation", "2000.00"),
+        cost("c4", "SX", "development", "1000.50"),
+        cost("c5", "Other", "development", "9999.00"),
+        cost("s1", None, "platform", "4000.00"),
+        cost("s2", None, "administration", "1000.00"),
+        cost("s3", "", "other", "1000.00"),
+    ])
+    insert(con, "learning_record", [
+        record("r1", "L1", "SX", 90.0),
+        record("r2", "L1", None, 30.0),
+        record("r3", "L2", "SX", 60.0),
+        record("r4", "L3", "SX", 120.0),
+        record("r5", "L2", "Other", 45.0),
+        record("r6", "L2", "SX", None),
+    ])
+    insert(con, "learner_identity", [
+        {"learner_key": "L1", "crm_user_id": "U1", "status": "linked"},
+        {"learner_key": "L2", "crm_user_id": "U2", "status": "linked"},
+    ])
+    insert(con, "crm_user", [
+        {"user_id": "U1", "title": "Account Executive"},
+        {"user_id": "U2", "title": "SDR"},
+    ])
+    yield con
+    con.disconnect()
+
+
+def test_hand_worked_total_with_single_rate_and_shared_allocation(wh):
+    b = cost_breakdown(wh, programs="SX", hourly_rate=60, shared_share="0.25")
+    assert list(b.by_category) == list(CATEGORIES)
+    assert b.by_category["development"] == Decimal("6000.50")
+    assert b.by_category["licensing"] == Decimal("3000.00")
+    assert b.by_category["facilitation"] == Decimal("2000.00")
+    # SX records: 90 + 60 + 120 minutes = 4.5 h × 60 = 270.00 (the record without minutes is noted).
+    assert b.participant_time_source == "learning records"
+    assert b.participant_hours == Decimal("4.5")
+    assert b.participant_rate == 60
+    assert b.participant_time_amount == Decimal("270.00")
+    # Shared: 4000 + 1000 (null program) + 1000 (empty program) = 6000 × 0.25 = 1500.00.
+    assert b.shared_total == Decimal("6000.00")
+    assert b.shared_allocated == Decimal("1500.00")
+    assert b.total == Decimal("6000.50") + 3000 + 2000 + 270 + 1500
+    assert any("no minutes" in n for n in b.notes)
+    assert b.asdict()["total"] == "12770.50"
+    assert "12,770.50" in str(b)
+
+
+def test_learner_keys_take_their_unnamed_records_too(wh):
+    b = cost_breakdown(wh, programs=["SX"], learner_keys=["L1", "L2"], hourly_rate=60)
+    # L1: 90 (SX) + 30 (no program); L2: 60 (SX); L2's "Other" record is not this program's.
+    assert b.participant_time_amount == Decimal("180.00")
+    assert b.shared_allocated == 0
+    assert b.total == Decimal("11000.50") + 180
+
+
+def test_per_title_rates_with_default_for_the_rest(wh):
+    b = cost_breakdown(wh, programs="SX", hourly_rate_by_title={"Account Executive": 100, "SDR": 40},
+                       hourly_rate=50)
+    by_title = {p.title: (p.minutes, p.hourly_rate, p.amount) for p in b.participant_time}
+    assert by_title == {
+        "Account Executive": (90, 100, Decimal("150.00")),
+        "SDR": (60, 40, Decimal("40.00")),
+        None: (120, 50, Decimal("100.00")),  # L3 is not linked: the default rate applies
+    }
+    assert b.participant_rate is None
+    assert b.participant_time_amount == Decimal("290.00")
+    assert b.total == Decimal("11000.50") + 290
+
+
+def test_per_title_rates_without_default_name_the_uncovered_learners(wh):
+    with pytest.raises(ValueError, match=r"\(no title\)"):
+        cost_breakdown(wh, programs="SX", hourly_rate_by_title={"Account Executive": 100, "SDR": 40})
+
+
+def test_learning_time_without_a_rate_is_refused(wh):
+    with pytest.raises(ValueError, match="fully loaded"):
+        cost_breakdown(wh, programs="SX")
+
+
+def test_participant_time_lines_are_not_counted_twice(wh):
+    insert(wh, "cost_line", [cost("p1", "SX", "participant_time", "500.00")])
+    b = cost_breakdown(wh, programs="SX", hourly_rate=60)
+    assert b.participant_time_source == "cost lines"
+    assert b.participant_time == ()
+    assert b.participant_time_amount == Decimal("500.00")
+    assert b.total == Decimal("11000.50") + 500
+    assert any("twice" in n for n in b.notes)
+
+
+def test_derived_time_is_rounded_once_to_the_cent(wh):
+    insert(wh, "learning_record", [record("r7", "L9", "Tiny", 7.0)])
+    insert(wh, "cost_line", [cost("t1", "Tiny", "other", "1.00")])
+    b = cost_breakdown(wh, programs="Tiny", hourly_rate=100)
+    assert b.participant_time_amount == Decimal("11.67")  # 7/60 × 100 = 11.666…
+
+
+def test_arguments_are_validated(wh):
+    with pytest.raises(ValueError, match="shared_share"):
+        cost_breakdown(wh, programs="SX", hourly_rate=60, shared_share="1.5")
+    with pytest.raises(ValueError, match="at least one"):
+        cost_breakdown(wh, programs=[], hourly_rate=60)
