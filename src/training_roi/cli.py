@@ -176,6 +176,54 @@ def quality(db: DbOption = Path("roi.duckdb"), as_json: JsonOption = False) -> N
 
 
 @app.command()
+def report(
+    study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="the study file (YAML)")],
+    db: DbOption = Path("roi.duckdb"),
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for result.json")] = Path("."),
+    as_json: JsonOption = False,
+) -> None:
+    """Answer a study: lift, incremental revenue, fully loaded cost and ROI, with intervals."""
+    from training_roi.evaluate import evaluate
+    from training_roi.present.console import evaluation_panel
+    from training_roi.present.result_json import result_document, write_result
+    from training_roi.study import load_study
+    from training_roi.warehouse.connection import connect
+
+    with _user_errors():
+        study = load_study(study_file)
+        con = connect(db)
+        with _progress() as update:
+            update(f"evaluating {study.name}", 0.0)
+            evaluation = evaluate(con, study)
+            update("writing result.json", 1.0)
+        path = write_result(evaluation, out_dir)
+    if as_json:
+        sys.stdout.write(result_document(evaluation))
+    else:
+        wide = Console(width=max(out.width, 120))  # money columns must never be cut
+        wide.print(evaluation_panel(evaluation))
+        wide.print(f"\nresult: [bold]{path}[/]")
+
+
+@app.command(name="init-study")
+def init_study(
+    study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="where to write the starter study")],
+    db: DbOption = Path("roi.duckdb"),
+    force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
+) -> None:
+    """Write a commented starter study from what is in the warehouse."""
+    from training_roi.study import starter_study
+    from training_roi.warehouse.connection import connect
+
+    with _user_errors():
+        if study_file.exists() and not force:
+            raise TrainingRoiError(f"{study_file} exists: pass --force to overwrite it")
+        text = starter_study(connect(db))
+        study_file.write_text(text, encoding="utf-8")
+    out.print(f"wrote {study_file}: review every setting, then run `training-roi report {study_file}`")
+
+
+@app.command()
 def schema() -> None:
     """Print the warehouse's canonical schema as Markdown (the source of docs/warehouse.md)."""
     from training_roi.warehouse.schema import markdown as schema_markdown

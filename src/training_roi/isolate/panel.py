@@ -8,6 +8,7 @@ strong quarter touches both groups alike and cancels out of the difference-in-di
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import ibis
@@ -23,11 +24,17 @@ __all__ = ["WindowPanel", "win_rate_windows"]
 
 @dataclass(frozen=True)
 class WindowPanel:
-    """The two groups' per-unit counts and the anchors they were measured at."""
+    """Both groups' per-unit counts, their anchors, and the trained units' post-window money.
+
+    The money (pipeline created and revenue won in the post window) feeds the seed model.
+    """
 
     treated: GroupWindows
     comparison: GroupWindows
     anchors: pa.Table
+    post_opportunities: int
+    post_pipeline: float
+    post_won_revenue: float
 
 
 def _group(rows: list[dict[str, object]], units: list[str]) -> GroupWindows:
@@ -54,8 +61,13 @@ def win_rate_windows(
     rule: str = "completed",
     min_score: float | None = None,
     seed: int = 7,
+    scope: Collection[str] | None = None,
+    comparison_units: Collection[str] | None = None,
 ) -> WindowPanel:
     """Won and closed deals per unit in its baseline and post windows, for both groups.
+
+    ``scope``: the units in the study's population (all deal owners when None).
+    ``comparison_units``: a holdout list; when None, every unit in scope not trained.
 
     Raises
     ------
@@ -65,12 +77,22 @@ def win_rate_windows(
     done = completions(con, activities, rule=rule, min_score=min_score).to_pyarrow().to_pylist()
     if not done:
         raise ValueError(f"nobody completed the program's activities ({', '.join(activities)})")
+    if scope is not None:
+        allowed = set(scope)
+        done = [r for r in done if str(r["unit_id"]) in allowed]
+        if not done:
+            raise ValueError("nobody in the study's population completed the program's activities")
     done.sort(key=lambda r: str(r["unit_id"]))
     trained = [str(r["unit_id"]) for r in done]
     dates = [r["completed_at"].date() for r in done]  # type: ignore[union-attr]
     o = con.table("crm_opportunity")
     owners = o.filter(~o.is_deleted & o.owner_id.notnull()).select(unit_id=o.owner_id).distinct()
-    others = sorted(set(owners.to_pyarrow()["unit_id"].to_pylist()) - set(trained))
+    pool = set(owners.to_pyarrow()["unit_id"].to_pylist())
+    if scope is not None:
+        pool &= set(scope)
+    if comparison_units is not None:
+        pool &= set(comparison_units)
+    others = sorted(pool - set(trained))
     rng = np.random.default_rng(seed)
     pseudo = [dates[i] for i in rng.integers(0, len(dates), len(others))] if others else []
     anchors = pa.table({
@@ -80,4 +102,11 @@ def win_rate_windows(
     })
     rows = window_kpis(con, ibis.memtable(anchors.select(["unit_id", "anchor"])), baseline_days=baseline_days,
                        window_days=window_days, ramp_days=ramp_days).to_pyarrow().to_pylist()
-    return WindowPanel(_group(rows, trained), _group(rows, others), anchors)
+    trained_set = set(trained)
+    post = [r for r in rows if r["period"] == "post" and r["unit_id"] in trained_set]
+    return WindowPanel(
+        _group(rows, trained), _group(rows, others), anchors,
+        post_opportunities=int(sum(r["opportunities"] for r in post)),  # type: ignore[misc]
+        post_pipeline=float(sum(r["pipeline_created"] or 0 for r in post)),  # type: ignore[misc]
+        post_won_revenue=float(sum(r["won_amount"] or 0 for r in post)),  # type: ignore[misc]
+    )

@@ -10,11 +10,12 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
+from training_roi.evaluate import Evaluation
 from training_roi.ingest.folder import IngestInfo
 from training_roi.link import LinkInfo
 from training_roi.warehouse.quality import QualityReport
 
-__all__ = ["ingest_table", "link_panel", "pct", "quality_panel", "show"]
+__all__ = ["evaluation_panel", "ingest_table", "link_panel", "money", "pct", "points", "quality_panel", "show"]
 
 
 def pct(part: int, whole: int) -> str:
@@ -103,3 +104,73 @@ def _day(iso: str | None) -> str:
 def show(renderable: object, *, console: Console | None = None) -> None:
     """Print a renderable to the console (stdout)."""
     (console or Console()).print(renderable)
+
+
+def money(value: object) -> str:
+    """Money as users write it: $1,234,567 (negative as −$1,234)."""
+    amount = float(value)  # type: ignore[arg-type]
+    sign = "−" if amount < 0 else ""
+    return f"{sign}${abs(amount):,.0f}"
+
+
+def points(rate_change: float) -> str:
+    """A change of a rate in percentage points with one decimal: +2.0 pts."""
+    return f"{rate_change * 100:+.1f} pts"
+
+
+def evaluation_panel(ev: Evaluation) -> Group:
+    """The answer to a study: headline, windows, the biased references, costs, data, warnings."""
+    p = ev.primary
+    did = p.did
+    if did is not None:
+        effect = (f"{points(did.estimate)} win rate ({did.confidence:.0%} interval {points(did.ci_low)} to "
+                  f"{points(did.ci_high)}; {did.relative:+.1%} relative; P(effect > 0) = {did.prob_positive:.1%})")
+    else:
+        effect = "not estimated"
+    verdict = "[green]effect established[/]" if ev.established else "[yellow]effect not established[/]"
+    iv = p.intervals
+    lines = [
+        f"[bold]{ev.study.name}[/] — {verdict}: {p.credit.reason}",
+        f"Lift (difference-in-differences, {p.window_days}-day window): {effect}",
+        f"Incremental revenue: {money(p.incremental_revenue)}"
+        + (f" (interval {money(iv['incremental_revenue'][0])} to {money(iv['incremental_revenue'][1])})"
+           if "incremental_revenue" in iv and ev.established else ""),
+        f"Fully loaded cost: {money(ev.costs.total)}   Net benefit: {money(p.net_benefit)}   "
+        f"ROI: {float(p.roi_pct):,.1f}%"
+        + (f" (interval {iv['roi_pct'][0]:,.1f}% to {iv['roi_pct'][1]:,.1f}%)" if "roi_pct" in iv and ev.established
+           else ""),
+        "Attributed revenue (won by trained reps in window, not all caused by training): "
+        f"{money(p.attributed_revenue)}",
+    ]
+    head = Panel("\n".join(lines), title="Training ROI", title_align="left")
+    windows = Table(title="Every attribution window (lift in win-rate points)", title_justify="left")
+    for col in ("days", "trained", "compared", "lift (interval)", "credited", "pipeline", "incremental", "ROI"):
+        windows.add_column(col, justify="right", no_wrap=True)
+    for w in ev.windows:
+        d = w.did
+        windows.add_row(
+            f"{w.window_days}" + ("*" if w is p else ""), f"{w.trained_units:,}", f"{w.comparison_units:,}",
+            f"{d.estimate * 100:+.1f} ({d.ci_low * 100:+.1f}, {d.ci_high * 100:+.1f})" if d else "—",
+            f"{w.credit.credited * 100:+.1f}", money(w.pipeline_value), money(w.incremental_revenue),
+            f"{float(w.roi_pct):,.1f}%",
+        )
+    windows.caption = "* primary window"
+    refs = Table(title="Naive comparisons (biased: shown because reviewers ask, never the answer)",
+                 title_justify="left")
+    for col in ("method", "estimate", "interval", "why it is biased"):
+        refs.add_column(col)
+    for n in p.naive:
+        refs.add_row(n.method, points(n.estimate), f"{points(n.ci_low)} to {points(n.ci_high)}", n.assumptions[0])
+    costs = Table(title="Fully loaded cost", title_justify="left")
+    costs.add_column("category")
+    costs.add_column("amount", justify="right")
+    for category, amount in ev.costs.by_category.items():
+        if amount:
+            costs.add_row(category, money(amount))
+    if ev.costs.shared_allocated:
+        costs.add_row("shared (allocated)", money(ev.costs.shared_allocated))
+    costs.add_row("[bold]total[/]", f"[bold]{money(ev.costs.total)}[/]")
+    foot = (f"study {ev.study.name!r} (hash {ev.study.hash}) · data: "
+            + ", ".join(f"{k} {v:,}" for k, v in ev.data.items() if v and k.startswith(("crm_opp", "lms_st", "learn"))))
+    warn = "\n".join(f"[yellow]![/] {w}" for w in ev.warnings) or "[green]no warnings[/]"
+    return Group(head, windows, refs, costs, Panel(warn, title="Warnings", title_align="left"), foot)

@@ -171,6 +171,7 @@ def cost_breakdown(
     *,
     programs: str | Iterable[str],
     learner_keys: Iterable[str] | None = None,
+    activities: Iterable[str] | None = None,
     hourly_rate: Amount | None = None,
     hourly_rate_by_title: Mapping[str, Amount] | None = None,
     shared_share: Amount = 0,
@@ -187,6 +188,9 @@ def cost_breakdown(
     learner_keys
         The participants (``learning_record.learner_key``): their records of these programs, or
         of no named program, count. ``None``: every record of these programs.
+    activities
+        The program's activity or course ids: records of them count as the program's too (xAPI
+        records usually name no program).
     hourly_rate
         Loaded hourly cost of a participant; with ``hourly_rate_by_title``, the rate for titles
         it does not list.
@@ -241,7 +245,8 @@ def cost_breakdown(
             "not also derived from learning records, to avoid counting it twice"
         )
     else:
-        participant_time, time_notes = _participant_time(con, names, learner_keys, rate, by_title)
+        participant_time, time_notes = _participant_time(con, names, learner_keys, rate, by_title,
+                                                         tuple(activities or ()))
         notes += time_notes
         source = "learning records" if participant_time else "none"
         by_category["participant_time"] = sum((p.amount for p in participant_time), _ZERO)
@@ -265,10 +270,21 @@ def _participant_time(
     learner_keys: Iterable[str] | None,
     rate: Decimal | None,
     by_title: dict[str, Decimal],
+    activities: tuple[str, ...] = (),
 ) -> tuple[tuple[ParticipantTime, ...], list[str]]:
-    """Participant time costed from learning records, grouped by the title its rate depends on."""
+    """Participant time costed from learning records, grouped by the title its rate depends on.
+
+    A record is the program's when it names the program, or (``activities``) is one of the
+    program's activities or belongs to one of its courses: xAPI records often name no program.
+    """
     records = con.table("learning_record")
-    if learner_keys is None:
+    if activities:
+        ours = (records.program.isin(programs) | records.activity_id.isin(activities)
+                | records.course_id.isin(activities))
+        if learner_keys is not None:
+            ours &= records.learner_key.isin(sorted(set(learner_keys)))
+        records = records.filter(ours)
+    elif learner_keys is None:
         records = records.filter(records.program.isin(programs))
     else:
         keys = sorted(set(learner_keys))

@@ -1,0 +1,212 @@
+"""The main job: a study and a warehouse in, the seed model's answer with its uncertainty out.
+
+One pass through the flow — measure (KPIs in each learner's own windows), isolate (difference-
+in-differences with a cluster bootstrap, the naive figures as labelled references), value
+(conservative credit, pipeline value, incremental revenue, fully loaded cost, ROI with intervals)
+— for the primary window and every sensitivity window. The :class:`Evaluation` it returns holds
+every figure, the assumptions that produced them and the data they came from; presenters only
+format it. Same data + same study = same evaluation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from ibis.backends import BaseBackend
+
+from training_roi.isolate import Effect, did_rate, naive_rates, win_rate_windows
+from training_roi.study import Study, StudyError
+from training_roi.value import CostBreakdown, Credit, conservative_credit, cost_breakdown, seed_model, value_intervals
+from training_roi.warehouse.connection import require_tables
+from training_roi.warehouse.quality import quality_report
+
+__all__ = ["RESULT_SCHEMA", "Evaluation", "WindowResult", "evaluate"]
+
+RESULT_SCHEMA = "training-roi/result/1"
+"""Version of the result document; bumped when a field changes meaning or disappears."""
+
+_DAYS_PER_MONTH = 30.4375
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """Every figure of one attribution window."""
+
+    window_days: int
+    trained_units: int
+    comparison_units: int
+    did: Effect | None
+    naive: tuple[Effect, ...]
+    credit: Credit
+    opportunities_in_window: int
+    pipeline_value: Decimal
+    attributed_revenue: Decimal
+    incremental_revenue: Decimal
+    benefit: Decimal
+    roi_pct: Decimal
+    net_benefit: Decimal
+    benefit_cost_ratio: Decimal
+    payback_months: Decimal | None
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def asdict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        out = asdict(self)
+        out["did"] = self.did.asdict() if self.did else None
+        out["naive"] = [n.asdict() for n in self.naive]
+        return out
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The answer to a study: per window figures, costs, the data used, warnings."""
+
+    study: Study
+    primary: WindowResult
+    windows: tuple[WindowResult, ...]
+    costs: CostBreakdown
+    data: dict[str, int]
+    warnings: tuple[str, ...]
+
+    @property
+    def established(self) -> bool:
+        """Whether the program's effect is established in the primary window (and credited)."""
+        return self.primary.credit.is_credited
+
+    def asdict(self) -> dict[str, Any]:
+        """The result document (schema :data:`RESULT_SCHEMA`)."""
+        return _no_nan({
+            "schema": RESULT_SCHEMA,
+            "study": {"name": self.study.name, "hash": self.study.hash, "settings": self.study.model_dump(mode="json")},
+            "established": self.established,
+            "headline": self.primary.asdict(),
+            "windows": [w.asdict() for w in self.windows],
+            "costs": self.costs.asdict(),
+            "data": self.data,
+            "warnings": list(self.warnings),
+        })
+
+
+def _no_nan(value: Any) -> Any:
+    """NaN (an undefined rate) becomes None, which JSON can say."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_no_nan(v) for v in value]
+    return value
+
+
+def _scope(con: BaseBackend, study: Study) -> list[str] | None:
+    """The CRM users in the study's population, or None for every deal owner."""
+    p = study.population
+    if not (p.roles or p.departments or p.titles or p.include or p.exclude):
+        return None
+    users = con.table("crm_user")
+    keep = users.user_id.notnull()
+    if p.roles:
+        keep &= users.role_id.isin(p.roles)
+    if p.departments:
+        keep &= users.department.isin(p.departments)
+    if p.titles:
+        keep &= users.title.isin(p.titles)
+    chosen = set(users.filter(keep).select("user_id").to_pyarrow()["user_id"].to_pylist())
+    if not (p.roles or p.departments or p.titles):
+        chosen = set()
+    chosen |= set(p.include)
+    chosen -= set(p.exclude)
+    return sorted(chosen)
+
+
+def _window(con: BaseBackend, study: Study, days: int, scope: list[str] | None, cost: Decimal) -> WindowResult:
+    iso, program = study.isolation, study.program
+    holdout = study.comparison.holdout if study.comparison.design == "holdout" else None
+    try:
+        panel = win_rate_windows(
+            con, program.activities, baseline_days=round(study.baseline.months * _DAYS_PER_MONTH),
+            window_days=days, ramp_days=study.windows.ramp_days, rule=program.completion,
+            min_score=program.min_score, seed=iso.seed, scope=scope, comparison_units=holdout,
+        )
+    except ValueError as exc:
+        raise StudyError(f"study {study.name}: {exc}") from exc
+    did: Effect | None = None
+    reason = ""
+    if study.comparison.design == "none":
+        reason = "the study names no comparison group, so the program's effect cannot be isolated"
+    else:
+        try:
+            did = did_rate(panel.treated, panel.comparison, replicates=iso.bootstrap_replicates,
+                           confidence=iso.confidence, seed=iso.seed)
+        except ValueError as exc:
+            reason = f"difference-in-differences is impossible here: {exc}"
+    naive = naive_rates(panel.treated, panel.comparison, replicates=iso.bootstrap_replicates,
+                        confidence=iso.confidence, seed=iso.seed) if panel.comparison.units else ()
+    (base,), (post,) = panel.treated.rates()
+    if did is not None and did.baseline > 0:
+        credit = conservative_credit(
+            did.estimate, did.baseline, min_relative_change=study.threshold.min_relative_change,
+            interval=(did.ci_low, did.ci_high),
+        )
+    else:
+        credit = Credit(credited=0.0, estimate=did.estimate if did else 0.0, relative_change=0.0, is_credited=False,
+                        reason=reason or "the trained group has no baseline conversion to compare with")
+    pipeline = Decimal(str(round(panel.post_pipeline, 2)))
+    model = seed_model(
+        baseline_conversion=Decimal(str(base)), post_conversion=Decimal(str(post)),
+        adjusted_lift=Decimal(str(credit.credited)), pipeline_value=pipeline, total_cost=cost,
+        gross_margin=Decimal(str(study.value.gross_margin)),
+    )
+    intervals: dict[str, tuple[float, float]] = {}
+    if did is not None and did.draws is not None:
+        iv = value_intervals(did.draws, float(pipeline), float(cost), study.value.gross_margin, iso.confidence)
+        intervals = {"lift": iv.lift, "incremental_revenue": iv.incremental_revenue, "benefit": iv.benefit,
+                     "roi_pct": iv.roi_pct}
+    f = model.figures
+    return WindowResult(
+        window_days=days, trained_units=len(panel.treated.units), comparison_units=len(panel.comparison.units),
+        did=did, naive=tuple(naive), credit=credit, opportunities_in_window=panel.post_opportunities,
+        pipeline_value=pipeline, attributed_revenue=Decimal(str(round(panel.post_won_revenue, 2))),
+        incremental_revenue=model.incremental_revenue, benefit=model.benefit, roi_pct=f.roi_pct,
+        net_benefit=f.net_benefit, benefit_cost_ratio=f.benefit_cost_ratio, payback_months=f.payback_months,
+        intervals=intervals,
+    )
+
+
+def evaluate(con: BaseBackend, study: Study) -> Evaluation:
+    """Answer ``study`` from the warehouse ``con``.
+
+    Raises
+    ------
+    StudyError
+        The study cannot be answered from this warehouse (nobody completed its activities, no
+        cost, a group without deals); the message says which setting or data to change.
+    """
+    require_tables(con, "crm_opportunity", "learning_record", "learner_identity", "cost_line")
+    scope = _scope(con, study)
+    pt = study.costs.participant_time
+    try:
+        costs = cost_breakdown(
+            con, programs=study.costs.programs or [study.program.name], activities=study.program.activities,
+            hourly_rate=Decimal(str(pt.hourly_rate)) if pt.hourly_rate is not None else None,
+            hourly_rate_by_title={k: Decimal(str(v)) for k, v in pt.hourly_rate_by_role.items()} or None,
+            shared_share=Decimal(str(study.costs.share or 0)) if study.costs.shared_allocation == "share" else 0,
+        )
+    except ValueError as exc:
+        raise StudyError(f"study {study.name}: costs: {exc} (set costs.participant_time.hourly_rate)") from exc
+    if costs.total <= 0:
+        raise StudyError(
+            f"study {study.name}: costs: no cost found for program(s) {', '.join(study.costs.programs)} "
+            "in costs.csv and no participant time: ROI needs the program's cost"
+        )
+    days = sorted({study.windows.primary_days, *study.windows.sensitivity_days})
+    results = tuple(_window(con, study, d, scope, costs.total) for d in days)
+    primary = next(r for r in results if r.window_days == study.windows.primary_days)
+    report = quality_report(con)
+    warnings = list(report.warnings)
+    if not primary.credit.is_credited:
+        warnings.insert(0, f"the program's effect is not established: {primary.credit.reason}; "
+                           "no incremental revenue is credited")
+    return Evaluation(study, primary, results, costs, dict(report.tables), tuple(warnings))
