@@ -140,4 +140,7 @@ def test_demo_command_runs_the_main_job(tmp_path: Path):
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "Link: LMS learners" in result.stdout
     assert "Warnings" in result.stdout
+    assert "Training ROI" in result.stdout
+    assert "Simulated truth" in result.stdout
     assert (tmp_path / "demo" / "roi.duckdb").exists()
+    assert json.loads((tmp_path / "demo" / "result.json").read_text())["schema"] == "training-roi/result/1"

@@ -239,24 +239,52 @@ def demo(
     seed: int = 7,
     scenario: str = "selection",
 ) -> None:
-    """The main job on the embedded default: simulate an org, ingest it into DuckDB, report quality."""
+    """The main job on the embedded default: simulate an org, ingest it into DuckDB, answer a study.
+
+    The demo study counts the simulated program's course, costs participant time at $60 an hour
+    (an assumption written into demo/study.yaml) and keeps every other default.
+    """
+    import yaml
+
     from training_roi import simulate as sim
-    from training_roi.present.console import ingest_table, link_panel, quality_panel
+    from training_roi.evaluate import evaluate
+    from training_roi.present.console import evaluation_panel, ingest_table, link_panel, quality_panel
+    from training_roi.present.result_json import write_result
+    from training_roi.study import load_study
+    from training_roi.warehouse.connection import connect
 
     data = workdir / "data"
     db = workdir / "roi.duckdb"
     with _user_errors():
         with _progress() as update:
-            sim.simulate(data, reps=reps, months=months, seed=seed, scenario=scenario,
-                         progress=lambda d, f: update(f"simulating: {d}", f))
+            info = sim.simulate(data, reps=reps, months=months, seed=seed, scenario=scenario,
+                                progress=lambda d, f: update(f"simulating: {d}", f))
         if db.exists():
             db.unlink()
-        info, linked, report = _ingest(data, db, None, None)
-    out.print(ingest_table(info))
-    out.print(link_panel(linked))
-    out.print(quality_panel(report))
-    out.print(f"\nWarehouse: [bold]{db}[/]  ·  data: {data}  ·  truth: {data / 'truth.json'}")
-    if not info.ok:
+        ingested, linked, report = _ingest(data, db, None, None)
+        truth = json.loads((data / "truth.json").read_text(encoding="utf-8"))
+        study_file = workdir / "study.yaml"
+        study_file.write_text(yaml.safe_dump({
+            "name": f"{truth['program']['name']} (demo)",
+            "program": {"name": truth["program"]["name"], "activities": [truth["program"]["course_activity_id"]]},
+            "costs": {"participant_time": {"hourly_rate": 60}},
+        }, sort_keys=False), encoding="utf-8")
+        study = load_study(study_file)
+        with _progress() as update:
+            update(f"evaluating {study.name}", 0.0)
+            evaluation = evaluate(connect(db), study)
+        path = write_result(evaluation, workdir)
+    wide = Console(width=max(out.width, 120))
+    wide.print(ingest_table(ingested))
+    wide.print(link_panel(linked))
+    wide.print(quality_panel(report))
+    wide.print(evaluation_panel(evaluation))
+    true = truth["truth"]["windows"][str(study.windows.primary_days)]
+    wide.print(f"\nSimulated truth ({info.scenario}): win-rate lift {true['att_win_rate'] * 100:+.1f} pts, "
+               f"incremental revenue ${true['incremental_revenue']:,.0f} "
+               f"in the {study.windows.primary_days}-day window.")
+    wide.print(f"Warehouse: [bold]{db}[/]  ·  study: {study_file}  ·  result: {path}")
+    if not ingested.ok:
         raise typer.Exit(1)
 
 

@@ -1,0 +1,101 @@
+"""`training-roi report`: the whole answer on simulated orgs with known truth."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from training_roi.cli import app
+from training_roi.ingest.folder import ingest_folder
+from training_roi.link import link
+from training_roi.simulate import simulate
+from training_roi.study import load_study
+from training_roi.warehouse.connection import connect
+
+runner = CliRunner()
+
+
+def _org(tmp_path_factory: pytest.TempPathFactory, scenario: str, seed: int) -> tuple[Path, Path, dict]:
+    root = tmp_path_factory.mktemp(scenario)
+    simulate(root / "data", reps=300, months=24, seed=seed, scenario=scenario)
+    truth = json.loads((root / "data" / "truth.json").read_text())
+    con = connect(root / "roi.duckdb")
+    ingest_folder(root / "data", con)
+    link(con)
+    con.disconnect()
+    study = {
+        "name": "Sales Excellence",
+        "program": {"name": truth["program"]["name"], "activities": [truth["program"]["course_activity_id"]]},
+        "costs": {"participant_time": {"hourly_rate": 60}},
+        "isolation": {"bootstrap_replicates": 1000, "seed": seed},
+    }
+    (root / "study.yaml").write_text(yaml.safe_dump(study), encoding="utf-8")
+    return root / "study.yaml", root / "roi.duckdb", truth
+
+
+@pytest.fixture(scope="module")
+def randomised(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    return _org(tmp_path_factory, "randomised", 31)
+
+
+def test_report_answers_with_the_seed_model_and_covers_the_truth(randomised, tmp_path: Path):
+    study, db, truth = randomised
+    result = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["schema"] == "training-roi/result/1"
+    assert doc["study"]["hash"] == load_study(study).hash
+    assert doc["data"]["crm_opportunity"] > 1000
+    head = doc["headline"]
+    assert head["window_days"] == 180
+    did = head["did"]
+    assert did["ci_low"] <= truth["truth"]["windows"]["180"]["att_win_rate"] <= did["ci_high"]
+    # The seed model, recomputed independently from the document's own figures.
+    credited = Decimal(str(head["credit"]["credited"]))
+    pipeline = Decimal(head["pipeline_value"])
+    cost = Decimal(doc["costs"]["total"])
+    incremental = credited * pipeline
+    assert Decimal(head["incremental_revenue"]) == pytest.approx(incremental, rel=Decimal("1e-9"))
+    assert Decimal(head["roi_pct"]) == pytest.approx((incremental - cost) / cost * 100, rel=Decimal("1e-9"))
+    assert [w["window_days"] for w in doc["windows"]] == [90, 180, 365]
+    assert all(n["biased"] for n in head["naive"])
+    # Same data + same study = same bytes.
+    again = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(tmp_path / "again")])
+    assert again.exit_code == 0
+    assert (tmp_path / "result.json").read_bytes() == (tmp_path / "again" / "result.json").read_bytes()
+    assert "Training ROI" in again.stdout
+    assert "$" in again.stdout
+
+
+def test_no_effect_credits_nothing(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path):
+    study, db, truth = _org(tmp_path_factory, "null", 32)
+    assert truth["truth"]["windows"]["180"]["att_win_rate"] == 0
+    result = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["established"] is False
+    assert Decimal(doc["headline"]["incremental_revenue"]) == 0
+    assert doc["warnings"][0].startswith("the program's effect is not established")
+
+
+def test_studies_the_warehouse_cannot_answer_get_one_clear_message(randomised, tmp_path: Path):
+    study, db, _ = randomised
+    settings = yaml.safe_load(study.read_text())
+    settings["program"]["activities"] = ["https://lms.example.com/no-such-course"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    result = runner.invoke(app, ["report", str(bad), "--db", str(db), "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "nobody completed the program's activities" in result.stderr
+    settings = yaml.safe_load(study.read_text())
+    settings["windows"] = {"primary_days": -5}
+    bad.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    result = runner.invoke(app, ["report", str(bad), "--db", str(db)])
+    assert result.exit_code == 2
+    assert "windows.primary_days" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
