@@ -48,14 +48,14 @@ def test_vectorised_bootstrap_equals_a_replicate_by_replicate_loop():
 
     treated, comparison = random_group(n_t), random_group(n_c)
     effect = did_rate(treated, comparison, replicates=300, seed=5)
-    # Independent recomputation: draw the same multinomial counts, expand them into unit lists.
+    # Independent recomputation: the same unit draws, resampled replicate by replicate.
     again = np.random.default_rng(5)
-    wt = again.multinomial(n_t, np.full(n_t, 1 / n_t), size=300)
-    wc = again.multinomial(n_c, np.full(n_c, 1 / n_c), size=300)
+    dt = again.integers(0, n_t, size=(300, n_t), dtype=np.int64)
+    dc = again.integers(0, n_c, size=(300, n_c), dtype=np.int64)
     expected = []
     for r in range(300):
-        t_units = np.repeat(np.arange(n_t), wt[r])
-        c_units = np.repeat(np.arange(n_c), wc[r])
+        t_units = dt[r]
+        c_units = dc[r]
 
         def rate(g: GroupWindows, idx: np.ndarray, post: bool) -> float:
             s = g.post_successes if post else g.base_successes

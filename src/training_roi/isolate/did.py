@@ -4,8 +4,8 @@ The seed model's lift is "post-training conversion − baseline conversion, adju
 group": exactly a difference-in-differences. Rates are pooled (Σ won / Σ closed over the group's
 units), so a unit with many deals weighs more, as it does in revenue. Uncertainty comes from
 resampling *units* (reps or accounts) with replacement within each group — deals of one rep are
-not independent — and the resampling is vectorised: each replicate is a row of multinomial
-weights, and every pooled sum is one matrix product.
+not independent — and the resampling is vectorised: each replicate is a row of draw counts per
+unit, and every pooled sum is one matrix product.
 
 The naive comparisons (trained before vs after; trained vs untrained after) are computed too, as
 references a reviewer will ask about; they are labelled biased and never used as the headline.
@@ -91,8 +91,15 @@ class Effect:
 
 
 def _weights(rng: np.random.Generator, n_units: int, replicates: int) -> FloatArray:
-    """Bootstrap weights: how many times each unit is drawn, one row per replicate."""
-    return rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=replicates).astype(np.float64)
+    """Bootstrap weights: how many times each unit is drawn, one row per replicate.
+
+    Each replicate draws ``n_units`` unit indices with replacement; one ``bincount`` over all
+    replicates at once (offset by replicate) turns the draws into counts, with no Python loop.
+    """
+    draws = rng.integers(0, n_units, size=(replicates, n_units), dtype=np.int64)
+    draws += np.arange(replicates, dtype=np.int64)[:, None] * n_units
+    counts = np.bincount(draws.ravel(), minlength=replicates * n_units)
+    return counts.reshape(replicates, n_units).astype(np.float64)
 
 
 def _summary(point: float, draws: FloatArray, confidence: float) -> tuple[float, float, float, float, float]:

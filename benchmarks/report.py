@@ -1,0 +1,69 @@
+"""Report benchmark: time and peak memory of `report` on the ingested 1k, 5k and 20k-rep orgs.
+
+Uses the warehouses `benchmarks/ingest.py` leaves in `benchmarks/.data/` (run it first). Each
+report runs in its own process (its peak memory is its own), with the default study settings:
+three attribution windows, each with a 2,000-replicate cluster bootstrap.
+
+    python benchmarks/report.py --reps 1000 5000 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / ".data"
+
+
+def _child(db: str, course: str) -> None:
+    from training_roi.evaluate import evaluate
+    from training_roi.study import Study
+    from training_roi.warehouse.connection import connect
+
+    study = Study.model_validate({
+        "name": "benchmark", "program": {"name": "Sales Excellence", "activities": [course]},
+        "costs": {"participant_time": {"hourly_rate": 60}},
+    })
+    con = connect(db)
+    start, cpu = time.perf_counter(), time.process_time()
+    evaluation = evaluate(con, study)
+    print(json.dumps({
+        "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "trained": evaluation.primary.trained_units, "comparison": evaluation.primary.comparison_units,
+        "windows": len(evaluation.windows), "replicates": study.isolation.bootstrap_replicates,
+    }))
+
+
+def main() -> None:
+    """Run the report on each size and print a Markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, nargs="*", default=[1000, 5000, 20000])
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(*args.child)
+        return
+    print("| reps × months | trained / comparison reps | windows × replicates | report (s) | CPU (s) | peak MiB |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for reps in args.reps:
+        db = DATA / f"bench_{reps}.duckdb"
+        truth = DATA / f"org_{reps}x24_s7" / "truth.json"
+        if not db.exists() or not truth.exists():
+            sys.exit(f"{db} is missing: run benchmarks/ingest.py --reps {reps} first")
+        course = json.loads(truth.read_text())["program"]["course_activity_id"]
+        out = subprocess.run([sys.executable, __file__, "--child", str(db), course],
+                             check=True, capture_output=True, text=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"| {reps:,} × 24 | {r['trained']:,} / {r['comparison']:,} | {r['windows']} × {r['replicates']:,} | "
+              f"{r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['peak_mib']:,.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
