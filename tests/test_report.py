@@ -64,6 +64,13 @@ def test_report_answers_with_the_seed_model_and_covers_the_truth(randomised, tmp
     assert Decimal(head["roi_pct"]) == pytest.approx((incremental - cost) / cost * 100, rel=Decimal("1e-9"))
     assert [w["window_days"] for w in doc["windows"]] == [90, 180, 365]
     assert all(n["biased"] for n in head["naive"])
+    # The seed's spreadsheet: one row per trained learner, summing to the window's figures.
+    learners = head["learners"]
+    assert len(learners) == head["trained_units"]
+    assert sum(Decimal(r["pipeline_value"]) for r in learners) == pytest.approx(pipeline, abs=Decimal("1"))
+    assert sum(r["opportunities_in_window"] for r in learners) == head["opportunities_in_window"]
+    assert sum(Decimal(r["cost"]) for r in learners) == pytest.approx(cost, abs=Decimal("0.01") * len(learners))
+    assert all(w["learners"] == [] for w in doc["windows"] if w["window_days"] != 180)
     # Same data + same study = same bytes.
     again = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(tmp_path / "again")])
     assert again.exit_code == 0

@@ -16,18 +16,41 @@ from typing import Any
 
 from ibis.backends import BaseBackend
 
-from training_roi.isolate import Effect, did_rate, naive_rates, win_rate_windows
+from training_roi.isolate import Effect, WindowPanel, did_rate, naive_rates, win_rate_windows
 from training_roi.study import Study, StudyError
 from training_roi.value import CostBreakdown, Credit, conservative_credit, cost_breakdown, seed_model, value_intervals
 from training_roi.warehouse.connection import require_tables
 from training_roi.warehouse.quality import quality_report
 
-__all__ = ["RESULT_SCHEMA", "Evaluation", "WindowResult", "evaluate"]
+__all__ = ["RESULT_SCHEMA", "Evaluation", "LearnerRow", "WindowResult", "evaluate"]
 
 RESULT_SCHEMA = "training-roi/result/1"
 """Version of the result document; bumped when a field changes meaning or disappears."""
 
 _DAYS_PER_MONTH = 30.4375
+
+
+@dataclass(frozen=True)
+class LearnerRow:
+    """One row of the seed's spreadsheet: a trained unit in the primary window.
+
+    The lift per learner is the raw change of their own conversion (noisy for one rep); the
+    incremental revenue applies the *group's* credited lift to the learner's pipeline, and the
+    cost is the total divided equally among trained learners: both stated in the report.
+    """
+
+    learner: str
+    name: str | None
+    completion_date: str
+    opportunities_in_window: int
+    pipeline_value: Decimal
+    won_revenue: Decimal
+    baseline_conversion: float | None
+    post_conversion: float | None
+    lift: float | None
+    incremental_revenue: Decimal
+    cost: Decimal
+    roi_pct: Decimal | None
 
 
 @dataclass(frozen=True)
@@ -50,6 +73,7 @@ class WindowResult:
     benefit_cost_ratio: Decimal
     payback_months: Decimal | None
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    learners: tuple[LearnerRow, ...] = ()
 
     def asdict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -122,6 +146,7 @@ def _scope(con: BaseBackend, study: Study) -> list[str] | None:
 
 
 def _window(con: BaseBackend, study: Study, days: int, scope: list[str] | None, cost: Decimal) -> WindowResult:
+    """Every figure of one window; the per-learner table only for the primary window."""
     iso, program = study.isolation, study.program
     holdout = study.comparison.holdout if study.comparison.design == "holdout" else None
     try:
@@ -165,14 +190,48 @@ def _window(con: BaseBackend, study: Study, days: int, scope: list[str] | None, 
         intervals = {"lift": iv.lift, "incremental_revenue": iv.incremental_revenue, "benefit": iv.benefit,
                      "roi_pct": iv.roi_pct}
     f = model.figures
+    learners = _learner_rows(con, panel, Decimal(str(credit.credited)), cost,
+                             Decimal(str(study.value.gross_margin))) if days == study.windows.primary_days else ()
     return WindowResult(
         window_days=days, trained_units=len(panel.treated.units), comparison_units=len(panel.comparison.units),
         did=did, naive=tuple(naive), credit=credit, opportunities_in_window=panel.post_opportunities,
         pipeline_value=pipeline, attributed_revenue=Decimal(str(round(panel.post_won_revenue, 2))),
         incremental_revenue=model.incremental_revenue, benefit=model.benefit, roi_pct=f.roi_pct,
         net_benefit=f.net_benefit, benefit_cost_ratio=f.benefit_cost_ratio, payback_months=f.payback_months,
-        intervals=intervals,
+        intervals=intervals, learners=learners,
     )
+
+
+def _learner_rows(con: BaseBackend, panel: WindowPanel, credited: Decimal, cost: Decimal,
+                  margin: Decimal) -> tuple[LearnerRow, ...]:
+    """The seed's per-learner spreadsheet for one window."""
+    t = panel.treated
+    n = len(t.units)
+    if not n:
+        return ()
+    users = con.table("crm_user")
+    names = {r["user_id"]: (r["email"], r["name"]) for r in users.filter(users.user_id.isin(list(t.units)))
+             .select("user_id", "email", "name").to_pyarrow().to_pylist()}
+    anchors = dict(zip(panel.anchors["unit_id"].to_pylist(), panel.anchors["anchor"].to_pylist(), strict=True))
+    share = (cost / n).quantize(Decimal("0.01"))
+    rows = []
+    for i, unit in enumerate(t.units):
+        opps, pipeline, won = panel.treated_post.get(unit, (0, 0.0, 0.0))
+        base = t.base_successes[i] / t.base_trials[i] if t.base_trials[i] else None
+        post = t.post_successes[i] / t.post_trials[i] if t.post_trials[i] else None
+        pipe = Decimal(str(round(pipeline, 2)))
+        incremental = (credited * pipe).quantize(Decimal("0.01"))
+        email, name = names.get(unit, (None, None))
+        rows.append(LearnerRow(
+            learner=email or unit, name=name, completion_date=anchors[unit].isoformat(),
+            opportunities_in_window=opps, pipeline_value=pipe, won_revenue=Decimal(str(round(won, 2))),
+            baseline_conversion=None if base is None else float(base),
+            post_conversion=None if post is None else float(post),
+            lift=None if base is None or post is None else float(post - base),
+            incremental_revenue=incremental, cost=share,
+            roi_pct=((incremental * margin - share) / share * 100).quantize(Decimal("0.1")) if share else None,
+        ))
+    return tuple(rows)
 
 
 def evaluate(con: BaseBackend, study: Study) -> Evaluation:

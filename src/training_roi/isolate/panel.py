@@ -35,6 +35,8 @@ class WindowPanel:
     post_opportunities: int
     post_pipeline: float
     post_won_revenue: float
+    treated_post: dict[str, tuple[int, float, float]]
+    """Per trained unit: opportunities, pipeline created and revenue won in its post window."""
 
 
 def _group(rows: list[dict[str, object]], units: list[str]) -> GroupWindows:
@@ -109,4 +111,6 @@ def win_rate_windows(
         post_opportunities=int(sum(r["opportunities"] for r in post)),  # type: ignore[misc]
         post_pipeline=float(sum(r["pipeline_created"] or 0 for r in post)),  # type: ignore[misc]
         post_won_revenue=float(sum(r["won_amount"] or 0 for r in post)),  # type: ignore[misc]
+        treated_post={str(r["unit_id"]): (int(r["opportunities"]), float(r["pipeline_created"] or 0),  # type: ignore[arg-type]
+                                          float(r["won_amount"] or 0)) for r in post},  # type: ignore[arg-type]
     )
