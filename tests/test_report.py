@@ -77,6 +77,16 @@ def test_report_answers_with_the_seed_model_and_covers_the_truth(randomised, tmp
     assert (tmp_path / "result.json").read_bytes() == (tmp_path / "again" / "result.json").read_bytes()
     assert "Training ROI" in again.stdout
     assert "$" in again.stdout
+    # The HTML report: one self-contained file, the headline as users write money, the chart inline.
+    html = (tmp_path / "again" / "report.html").read_text(encoding="utf-8")
+    assert "<svg" in html
+    assert "<script" not in html
+    assert 'src="http' not in html
+    assert "<link" not in html
+    assert f"${float(head['incremental_revenue']):,.0f}" in html
+    assert f"${float(doc['costs']['total']):,.0f}" in html
+    assert html.count("<tr>") > len(learners)  # the per-learner table is there
+    assert "Naive comparisons (biased" in html
 
 
 def test_no_effect_credits_nothing(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path):

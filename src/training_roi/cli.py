@@ -179,12 +179,13 @@ def quality(db: DbOption = Path("roi.duckdb"), as_json: JsonOption = False) -> N
 def report(
     study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="the study file (YAML)")],
     db: DbOption = Path("roi.duckdb"),
-    out_dir: Annotated[Path, typer.Option("--out", help="folder for result.json")] = Path("."),
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for result.json and report.html")] = Path("."),
     as_json: JsonOption = False,
 ) -> None:
     """Answer a study: lift, incremental revenue, fully loaded cost and ROI, with intervals."""
     from training_roi.evaluate import evaluate
     from training_roi.present.console import evaluation_panel
+    from training_roi.present.html import write_html
     from training_roi.present.result_json import result_document, write_result
     from training_roi.study import load_study
     from training_roi.warehouse.connection import connect
@@ -195,14 +196,15 @@ def report(
         with _progress() as update:
             update(f"evaluating {study.name}", 0.0)
             evaluation = evaluate(con, study)
-            update("writing result.json", 1.0)
+            update("writing result.json and report.html", 1.0)
         path = write_result(evaluation, out_dir)
+        html = write_html(evaluation, out_dir)
     if as_json:
         sys.stdout.write(result_document(evaluation))
     else:
         wide = Console(width=max(out.width, 120))  # money columns must never be cut
         wide.print(evaluation_panel(evaluation))
-        wide.print(f"\nresult: [bold]{path}[/]")
+        wide.print(f"\nresult: [bold]{path}[/]  ·  report: [bold]{html}[/]")
 
 
 @app.command(name="init-study")
@@ -249,6 +251,7 @@ def demo(
     from training_roi import simulate as sim
     from training_roi.evaluate import evaluate
     from training_roi.present.console import evaluation_panel, ingest_table, link_panel, quality_panel
+    from training_roi.present.html import write_html
     from training_roi.present.result_json import write_result
     from training_roi.study import load_study
     from training_roi.warehouse.connection import connect
@@ -274,6 +277,7 @@ def demo(
             update(f"evaluating {study.name}", 0.0)
             evaluation = evaluate(connect(db), study)
         path = write_result(evaluation, workdir)
+        html = write_html(evaluation, workdir)
     wide = Console(width=max(out.width, 120))
     wide.print(ingest_table(ingested))
     wide.print(link_panel(linked))
@@ -283,7 +287,7 @@ def demo(
     wide.print(f"\nSimulated truth ({info.scenario}): win-rate lift {true['att_win_rate'] * 100:+.1f} pts, "
                f"incremental revenue ${true['incremental_revenue']:,.0f} "
                f"in the {study.windows.primary_days}-day window.")
-    wide.print(f"Warehouse: [bold]{db}[/]  ·  study: {study_file}  ·  result: {path}")
+    wide.print(f"Warehouse: [bold]{db}[/]  ·  study: {study_file}  ·  result: {path}  ·  report: [bold]{html}[/]")
     if not ingested.ok:
         raise typer.Exit(1)
 

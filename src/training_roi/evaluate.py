@@ -17,6 +17,7 @@ from typing import Any
 from ibis.backends import BaseBackend
 
 from training_roi.isolate import Effect, WindowPanel, did_rate, naive_rates, win_rate_windows
+from training_roi.measure import monthly_panel
 from training_roi.study import Study, StudyError
 from training_roi.value import CostBreakdown, Credit, conservative_credit, cost_breakdown, seed_model, value_intervals
 from training_roi.warehouse.connection import require_tables
@@ -39,6 +40,7 @@ class LearnerRow:
     cost is the total divided equally among trained learners: both stated in the report.
     """
 
+    unit_id: str
     learner: str
     name: str | None
     completion_date: str
@@ -93,6 +95,8 @@ class Evaluation:
     costs: CostBreakdown
     data: dict[str, int]
     warnings: tuple[str, ...]
+    trend: tuple[dict[str, Any], ...] = ()
+    """Win rate by month of creation for trained and comparison reps (for the trend chart)."""
 
     @property
     def established(self) -> bool:
@@ -110,6 +114,7 @@ class Evaluation:
             "costs": self.costs.asdict(),
             "data": self.data,
             "warnings": list(self.warnings),
+            "trend": list(self.trend),
         })
 
 
@@ -223,7 +228,7 @@ def _learner_rows(con: BaseBackend, panel: WindowPanel, credited: Decimal, cost:
         incremental = (credited * pipe).quantize(Decimal("0.01"))
         email, name = names.get(unit, (None, None))
         rows.append(LearnerRow(
-            learner=email or unit, name=name, completion_date=anchors[unit].isoformat(),
+            unit_id=unit, learner=email or unit, name=name, completion_date=anchors[unit].isoformat(),
             opportunities_in_window=opps, pipeline_value=pipe, won_revenue=Decimal(str(round(won, 2))),
             baseline_conversion=None if base is None else float(base),
             post_conversion=None if post is None else float(post),
@@ -268,4 +273,25 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
     if not primary.credit.is_credited:
         warnings.insert(0, f"the program's effect is not established: {primary.credit.reason}; "
                            "no incremental revenue is credited")
-    return Evaluation(study, primary, results, costs, dict(report.tables), tuple(warnings))
+    trend = _trend(con, {r.unit_id for r in primary.learners}, scope)
+    return Evaluation(study, primary, results, costs, dict(report.tables), tuple(warnings), trend)
+
+
+def _trend(con: BaseBackend, trained: set[str], scope: list[str] | None) -> tuple[dict[str, Any], ...]:
+    """Pooled win rate per month of creation, trained vs comparison reps."""
+    rows = monthly_panel(con).select("unit_id", "month", "closed", "won").to_pyarrow().to_pylist()
+    allowed = set(scope) if scope is not None else None
+    sums: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        unit = str(r["unit_id"])
+        if allowed is not None and unit not in allowed:
+            continue
+        key = (r["month"].isoformat(), "trained" if unit in trained else "comparison")
+        acc = sums.setdefault(key, [0.0, 0.0])
+        acc[0] += float(r["won"] or 0)
+        acc[1] += float(r["closed"] or 0)
+    return tuple(
+        {"month": month, "group": group, "closed": int(closed), "won": int(won),
+         "win_rate": won / closed if closed else None}
+        for (month, group), (won, closed) in sorted(sums.items())
+    )
