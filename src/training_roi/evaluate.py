@@ -249,6 +249,12 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
         cost, a group without deals); the message says which setting or data to change.
     """
     require_tables(con, "crm_opportunity", "learning_record", "learner_identity", "cost_line")
+    if study.population.unit != "rep":
+        raise StudyError(f"study {study.name}: population.unit: only 'rep' can be evaluated in this version "
+                         "(account-level designs for customer education are not built yet)")
+    if study.comparison.holdout_file:
+        raise StudyError(f"study {study.name}: comparison.holdout_file: not read in this version; "
+                         "list the holdout CRM ids under comparison.holdout")
     scope = _scope(con, study)
     pt = study.costs.participant_time
     try:
