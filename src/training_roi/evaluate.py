@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import polars as pl
 from ibis.backends import BaseBackend
 
 from training_roi.isolate import Effect, WindowPanel, did_rate, naive_rates, win_rate_windows
@@ -214,9 +215,10 @@ def _learner_rows(con: BaseBackend, panel: WindowPanel, credited: Decimal, cost:
     n = len(t.units)
     if not n:
         return ()
-    users = con.table("crm_user")
-    names = {r["user_id"]: (r["email"], r["name"]) for r in users.filter(users.user_id.isin(list(t.units)))
-             .select("user_id", "email", "name").to_pyarrow().to_pylist()}
+    wanted = set(t.units)  # the user table is small: filter here rather than in a long IN list
+    names = {r["user_id"]: (r["email"], r["name"])
+             for r in con.table("crm_user").select("user_id", "email", "name").to_pyarrow().to_pylist()
+             if r["user_id"] in wanted}
     anchors = dict(zip(panel.anchors["unit_id"].to_pylist(), panel.anchors["anchor"].to_pylist(), strict=True))
     share = (cost / n).quantize(Decimal("0.01"))
     rows = []
@@ -285,19 +287,18 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
 
 def _trend(con: BaseBackend, trained: set[str], scope: list[str] | None) -> tuple[dict[str, Any], ...]:
     """Pooled win rate per month of creation, trained vs comparison reps."""
-    rows = monthly_panel(con).select("unit_id", "month", "closed", "won").to_pyarrow().to_pylist()
-    allowed = set(scope) if scope is not None else None
-    sums: dict[tuple[str, str], list[float]] = {}
-    for r in rows:
-        unit = str(r["unit_id"])
-        if allowed is not None and unit not in allowed:
-            continue
-        key = (r["month"].isoformat(), "trained" if unit in trained else "comparison")
-        acc = sums.setdefault(key, [0.0, 0.0])
-        acc[0] += float(r["won"] or 0)
-        acc[1] += float(r["closed"] or 0)
+    frame = pl.from_arrow(monthly_panel(con).select("unit_id", "month", "closed", "won").to_pyarrow())
+    assert isinstance(frame, pl.DataFrame)
+    if scope is not None:
+        frame = frame.filter(pl.col("unit_id").is_in(list(scope)))
+    summed = (
+        frame.with_columns(pl.when(pl.col("unit_id").is_in(list(trained))).then(pl.lit("trained"))
+                           .otherwise(pl.lit("comparison")).alias("group"))
+        .group_by("month", "group").agg(pl.col("closed").sum(), pl.col("won").sum())
+        .sort("month", "group")
+    )
     return tuple(
-        {"month": month, "group": group, "closed": int(closed), "won": int(won),
-         "win_rate": won / closed if closed else None}
-        for (month, group), (won, closed) in sorted(sums.items())
+        {"month": r["month"].isoformat(), "group": r["group"], "closed": int(r["closed"]), "won": int(r["won"]),
+         "win_rate": r["won"] / r["closed"] if r["closed"] else None}
+        for r in summed.iter_rows(named=True)
     )
