@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 from ibis.backends import BaseBackend
 
-from training_roi.isolate import Effect, WindowPanel, did_rate, naive_rates, win_rate_windows
+from training_roi.isolate import Effect, WindowPanel, did_rate, naive_rates, win_rate_panels
 from training_roi.measure import monthly_panel
 from training_roi.study import Study, StudyError
 from training_roi.value import CostBreakdown, Credit, conservative_credit, cost_breakdown, seed_model, value_intervals
@@ -151,18 +151,23 @@ def _scope(con: BaseBackend, study: Study) -> list[str] | None:
     return sorted(chosen)
 
 
-def _window(con: BaseBackend, study: Study, days: int, scope: list[str] | None, cost: Decimal) -> WindowResult:
-    """Every figure of one window; the per-learner table only for the primary window."""
+def _panels(con: BaseBackend, study: Study, days: list[int], scope: list[str] | None) -> dict[int, WindowPanel]:
+    """The trained and comparison groups' counts in every window, from one set of anchors."""
     iso, program = study.isolation, study.program
     holdout = study.comparison.holdout if study.comparison.design == "holdout" else None
     try:
-        panel = win_rate_windows(
+        return win_rate_panels(
             con, program.activities, baseline_days=round(study.baseline.months * _DAYS_PER_MONTH),
-            window_days=days, ramp_days=study.windows.ramp_days, rule=program.completion,
+            windows=days, ramp_days=study.windows.ramp_days, rule=program.completion,
             min_score=program.min_score, seed=iso.seed, scope=scope, comparison_units=holdout,
         )
     except ValueError as exc:
         raise StudyError(f"study {study.name}: {exc}") from exc
+
+
+def _window(con: BaseBackend, study: Study, days: int, panel: WindowPanel, cost: Decimal) -> WindowResult:
+    """Every figure of one window; the per-learner table only for the primary window."""
+    iso = study.isolation
     did: Effect | None = None
     reason = ""
     if study.comparison.design == "none":
@@ -274,7 +279,8 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
             "in costs.csv and no participant time: ROI needs the program's cost"
         )
     days = sorted({study.windows.primary_days, *study.windows.sensitivity_days})
-    results = tuple(_window(con, study, d, scope, costs.total) for d in days)
+    panels = _panels(con, study, days, scope)
+    results = tuple(_window(con, study, d, panels[d], costs.total) for d in days)
     primary = next(r for r in results if r.window_days == study.windows.primary_days)
     report = quality_report(con)
     warnings = list(report.warnings)

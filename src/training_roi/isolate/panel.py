@@ -8,7 +8,7 @@ strong quarter touches both groups alike and cancels out of the difference-in-di
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import ibis
@@ -19,7 +19,7 @@ from ibis.backends import BaseBackend
 from training_roi.isolate.did import GroupWindows
 from training_roi.measure import completions, window_kpis
 
-__all__ = ["WindowPanel", "win_rate_windows"]
+__all__ = ["WindowPanel", "win_rate_panels", "win_rate_windows"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,26 @@ def win_rate_windows(
     ValueError
         Nobody completed the program's activities.
     """
+    return win_rate_panels(
+        con, activities, baseline_days=baseline_days, windows=[window_days], ramp_days=ramp_days, rule=rule,
+        min_score=min_score, seed=seed, scope=scope, comparison_units=comparison_units,
+    )[window_days]
+
+
+def win_rate_panels(
+    con: BaseBackend,
+    activities: list[str],
+    *,
+    baseline_days: int,
+    windows: Sequence[int],
+    ramp_days: int = 0,
+    rule: str = "completed",
+    min_score: float | None = None,
+    seed: int = 7,
+    scope: Collection[str] | None = None,
+    comparison_units: Collection[str] | None = None,
+) -> dict[int, WindowPanel]:
+    """:func:`win_rate_windows` for several attribution windows, sharing the groups and anchors."""
     done = completions(con, activities, rule=rule, min_score=min_score).to_pyarrow().to_pylist()
     if not done:
         raise ValueError(f"nobody completed the program's activities ({', '.join(activities)})")
@@ -102,15 +122,19 @@ def win_rate_windows(
         "anchor": pa.array(dates + pseudo, pa.date32()),
         "trained": pa.array([True] * len(trained) + [False] * len(others)),
     })
-    rows = window_kpis(con, ibis.memtable(anchors.select(["unit_id", "anchor"])), baseline_days=baseline_days,
-                       window_days=window_days, ramp_days=ramp_days).to_pyarrow().to_pylist()
+    anchor_table = ibis.memtable(anchors.select(["unit_id", "anchor"]))
     trained_set = set(trained)
-    post = [r for r in rows if r["period"] == "post" and r["unit_id"] in trained_set]
-    return WindowPanel(
-        _group(rows, trained), _group(rows, others), anchors,
-        post_opportunities=int(sum(r["opportunities"] for r in post)),  # type: ignore[misc]
-        post_pipeline=float(sum(r["pipeline_created"] or 0 for r in post)),  # type: ignore[misc]
-        post_won_revenue=float(sum(r["won_amount"] or 0 for r in post)),  # type: ignore[misc]
-        treated_post={str(r["unit_id"]): (int(r["opportunities"]), float(r["pipeline_created"] or 0),  # type: ignore[arg-type]
-                                          float(r["won_amount"] or 0)) for r in post},  # type: ignore[arg-type]
-    )
+    panels = {}
+    for window_days in windows:
+        rows = window_kpis(con, anchor_table, baseline_days=baseline_days, window_days=window_days,
+                           ramp_days=ramp_days).to_pyarrow().to_pylist()
+        post = [r for r in rows if r["period"] == "post" and r["unit_id"] in trained_set]
+        panels[window_days] = WindowPanel(
+            _group(rows, trained), _group(rows, others), anchors,
+            post_opportunities=int(sum(r["opportunities"] for r in post)),  # type: ignore[misc]
+            post_pipeline=float(sum(r["pipeline_created"] or 0 for r in post)),  # type: ignore[misc]
+            post_won_revenue=float(sum(r["won_amount"] or 0 for r in post)),  # type: ignore[misc]
+            treated_post={str(r["unit_id"]): (int(r["opportunities"]), float(r["pipeline_created"] or 0),  # type: ignore[arg-type]
+                                              float(r["won_amount"] or 0)) for r in post},  # type: ignore[arg-type]
+        )
+    return panels
