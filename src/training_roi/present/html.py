@@ -14,17 +14,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from training_roi.evaluate import RESULT_SCHEMA, Evaluation
 from training_roi.present.charts import trend_chart
+from training_roi.present.console import money, points
 
 __all__ = ["render_html", "write_html"]
 
 
-def _money(value: object) -> str:
-    amount = float(value)  # type: ignore[arg-type]
-    return f"{'−' if amount < 0 else ''}${abs(amount):,.0f}"
-
-
 def _pts(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:+.1f} pts"
+    return "—" if value is None else points(value)
 
 
 def _pct(value: object) -> str:
@@ -61,7 +57,7 @@ def render_html(ev: Evaluation) -> str:
     chart = trend_chart(list(ev.trend), completions, title="Win rate by month of deal creation")
     return env.get_template("report.html.j2").render(
         ev=ev, p=p, iv=p.intervals, schema=RESULT_SCHEMA, chart=chart, assumptions=assumptions,
-        money=_money, pts=_pts, pct=_pct, rate=_rate, Decimal=Decimal,
+        money=money, pts=_pts, pct=_pct, rate=_rate, Decimal=Decimal,
     )
 
 
