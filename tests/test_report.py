@@ -63,6 +63,10 @@ def test_report_answers_with_the_seed_model_and_covers_the_truth(randomised, tmp
     assert Decimal(head["incremental_revenue"]) == pytest.approx(incremental, rel=Decimal("1e-9"))
     assert Decimal(head["roi_pct"]) == pytest.approx((incremental - cost) / cost * 100, rel=Decimal("1e-9"))
     assert [w["window_days"] for w in doc["windows"]] == [90, 180, 365]
+    # The direct estimate (DiD of won revenue per rep-day) also covers the true incremental revenue.
+    lo, hi = head["direct_interval"]
+    assert lo <= truth["truth"]["windows"]["180"]["incremental_revenue"] <= hi
+    assert lo <= float(head["direct_incremental_revenue"]) <= hi
     assert all(n["biased"] for n in head["naive"])
     # The seed's spreadsheet: one row per trained learner, summing to the window's figures.
     learners = head["learners"]

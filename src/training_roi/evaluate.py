@@ -77,6 +77,12 @@ class WindowResult:
     payback_months: Decimal | None
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     learners: tuple[LearnerRow, ...] = ()
+    direct_incremental_revenue: Decimal | None = None
+    """Incremental revenue estimated directly: DiD of won revenue per rep-day × days × trained reps.
+
+    Unlike the seed's formula it counts a change in deal size too; shown beside it, not credited.
+    """
+    direct_interval: tuple[float, float] | None = None
 
     def asdict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -201,6 +207,7 @@ def _window(con: BaseBackend, study: Study, days: int, panel: WindowPanel, cost:
         intervals = {"lift": iv.lift, "incremental_revenue": iv.incremental_revenue, "benefit": iv.benefit,
                      "roi_pct": iv.roi_pct}
     f = model.figures
+    direct_revenue, direct_iv = _direct_revenue(panel, study, days)
     learners = _learner_rows(con, panel, Decimal(str(credit.credited)), cost,
                              Decimal(str(study.value.gross_margin))) if days == study.windows.primary_days else ()
     return WindowResult(
@@ -210,7 +217,20 @@ def _window(con: BaseBackend, study: Study, days: int, panel: WindowPanel, cost:
         incremental_revenue=model.incremental_revenue, benefit=model.benefit, roi_pct=f.roi_pct,
         net_benefit=f.net_benefit, benefit_cost_ratio=f.benefit_cost_ratio, payback_months=f.payback_months,
         intervals=intervals, learners=learners,
+        direct_incremental_revenue=direct_revenue, direct_interval=direct_iv,
     )
+
+
+def _direct_revenue(panel: WindowPanel, study: Study, days: int) -> tuple[Decimal | None, tuple[float, float] | None]:
+    """Incremental revenue by difference-in-differences of won revenue per rep-day."""
+    if study.comparison.design == "none" or not panel.comparison_revenue.units:
+        return None, None
+    iso = study.isolation
+    effect = did_rate(panel.treated_revenue, panel.comparison_revenue, replicates=iso.bootstrap_replicates,
+                      confidence=iso.confidence, seed=iso.seed + 2)
+    scale = (days - study.windows.ramp_days) * len(panel.treated_revenue.units)
+    return (Decimal(str(round(effect.estimate * scale, 2))),
+            (effect.ci_low * scale, effect.ci_high * scale))
 
 
 def _learner_rows(con: BaseBackend, panel: WindowPanel, credited: Decimal, cost: Decimal,

@@ -37,6 +37,21 @@ class WindowPanel:
     post_won_revenue: float
     treated_post: dict[str, tuple[int, float, float]]
     """Per trained unit: opportunities, pipeline created and revenue won in its post window."""
+    treated_revenue: GroupWindows
+    """Revenue won per unit (successes) over days of exposure (trials), in both windows."""
+    comparison_revenue: GroupWindows
+
+
+def _revenue(rows: list[dict[str, object]], units: list[str], baseline_days: int, post_days: int) -> GroupWindows:
+    """Won revenue per unit over its days in each window: a rate that DiD can difference."""
+    index = {u: i for i, u in enumerate(units)}
+    base, post = np.zeros(len(units)), np.zeros(len(units))
+    for r in rows:
+        i = index.get(str(r["unit_id"]))
+        if i is not None:
+            (base if r["period"] == "baseline" else post)[i] = float(r["won_amount"] or 0)  # type: ignore[arg-type]
+    return GroupWindows(tuple(units), base, np.full(len(units), float(baseline_days)), post,
+                        np.full(len(units), float(post_days)))
 
 
 def _group(rows: list[dict[str, object]], units: list[str]) -> GroupWindows:
@@ -136,5 +151,7 @@ def win_rate_panels(
             post_won_revenue=float(sum(r["won_amount"] or 0 for r in post)),  # type: ignore[misc]
             treated_post={str(r["unit_id"]): (int(r["opportunities"]), float(r["pipeline_created"] or 0),  # type: ignore[arg-type]
                                               float(r["won_amount"] or 0)) for r in post},  # type: ignore[arg-type]
+            treated_revenue=_revenue(rows, trained, baseline_days, window_days - ramp_days),
+            comparison_revenue=_revenue(rows, others, baseline_days, window_days - ramp_days),
         )
     return panels

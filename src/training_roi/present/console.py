@@ -142,6 +142,12 @@ def evaluation_panel(ev: Evaluation) -> Group:
         "Attributed revenue (won by trained reps in window, not all caused by training): "
         f"{money(p.attributed_revenue)}",
     ]
+    if p.direct_incremental_revenue is not None and p.direct_interval is not None:
+        lines.append(
+            f"Incremental revenue estimated directly (DiD of won revenue per rep-day, counts deal size too; "
+            f"not credited): {money(p.direct_incremental_revenue)} (interval {money(p.direct_interval[0])} "
+            f"to {money(p.direct_interval[1])})"
+        )
     head = Panel("\n".join(lines), title="Training ROI", title_align="left")
     windows = Table(title="Every attribution window (lift in win-rate points)", title_justify="left")
     for col in ("days", "trained", "compared", "lift (interval)", "credited", "pipeline", "incremental", "ROI"):
