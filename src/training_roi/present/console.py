@@ -136,6 +136,7 @@ def evaluation_panel(ev: Evaluation) -> Group:
         + (f" (interval {money(iv['incremental_revenue'][0])} to {money(iv['incremental_revenue'][1])})"
            if "incremental_revenue" in iv and ev.established else ""),
         f"Fully loaded cost: {money(ev.costs.total)}   Net benefit: {money(p.net_benefit)}   "
+        f"Payback: {f'{float(p.payback_months):,.1f} months' if p.payback_months is not None else 'none'}   "
         f"ROI: {float(p.roi_pct):,.1f}%"
         + (f" (interval {iv['roi_pct'][0]:,.1f}% to {iv['roi_pct'][1]:,.1f}%)" if "roi_pct" in iv and ev.established
            else ""),
