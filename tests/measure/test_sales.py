@@ -82,3 +82,18 @@ def test_windows_anchored_at_each_units_own_date(org):
     assert [r["period"] for r in ramped if r["unit_id"] == R1] == ["baseline"]
     with pytest.raises(ValueError, match="longer than the ramp"):
         window_kpis(org, anchors, baseline_days=60, window_days=10, ramp_days=10)
+
+
+def test_all_windows_in_one_query_equal_one_query_per_window(org):
+    from training_roi.measure import windows_kpis
+
+    anchors = ibis.memtable({"unit_id": [R1, R2], "anchor": [date(2025, 2, 15), date(2025, 1, 10)]})
+    every = windows_kpis(org, anchors, baseline_days=60, windows=[10, 30, 90], ramp_days=5).to_pyarrow().to_pylist()
+    for w in (10, 30, 90):
+        one = window_kpis(org, anchors, baseline_days=60, window_days=w, ramp_days=5).to_pyarrow().to_pylist()
+        mine = [{k: v for k, v in r.items() if k != "window_days"} for r in every
+                if r["period"] == "baseline" or r["window_days"] == w]
+        key = lambda r: (r["unit_id"], r["period"])  # noqa: E731
+        assert sorted(mine, key=key) == sorted(one, key=key)
+    with pytest.raises(ValueError, match="longer than the ramp"):
+        windows_kpis(org, anchors, baseline_days=60, windows=[5, 30], ramp_days=5)

@@ -17,7 +17,7 @@ import pyarrow as pa
 from ibis.backends import BaseBackend
 
 from training_roi.isolate.did import GroupWindows
-from training_roi.measure import completions, window_kpis
+from training_roi.measure import completions, windows_kpis
 
 __all__ = ["WindowPanel", "win_rate_panels", "win_rate_windows"]
 
@@ -139,10 +139,14 @@ def win_rate_panels(
     })
     anchor_table = ibis.memtable(anchors.select(["unit_id", "anchor"]))
     trained_set = set(trained)
+    every = windows_kpis(con, anchor_table, baseline_days=baseline_days, windows=list(windows),
+                         ramp_days=ramp_days).to_pyarrow().to_pylist()
+    # Engines return rows in any order; sums below must not depend on it (same data, same bytes).
+    every.sort(key=lambda r: (str(r["period"]), r["window_days"] or 0, str(r["unit_id"])))
+    baseline_rows = [r for r in every if r["period"] == "baseline"]
     panels = {}
     for window_days in windows:
-        rows = window_kpis(con, anchor_table, baseline_days=baseline_days, window_days=window_days,
-                           ramp_days=ramp_days).to_pyarrow().to_pylist()
+        rows = baseline_rows + [r for r in every if r["period"] == "post" and r["window_days"] == window_days]
         post = [r for r in rows if r["period"] == "post" and r["unit_id"] in trained_set]
         panels[window_days] = WindowPanel(
             _group(rows, trained), _group(rows, others), anchors,

@@ -18,7 +18,7 @@ import ibis
 import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
-__all__ = ["KPI_NAMES", "completions", "monthly_panel", "window_kpis"]
+__all__ = ["KPI_NAMES", "completions", "monthly_panel", "window_kpis", "windows_kpis"]
 
 KPI_NAMES = ("win_rate", "avg_won_deal_size", "sales_cycle_days", "pipeline_created", "revenue_per_rep")
 """The sales KPIs a study can name, each computed per unit and period."""
@@ -37,7 +37,7 @@ def _opportunities(con: BaseBackend) -> ir.Table:
         created=created,
         closed=o.is_closed.fill_null(False),
         won=o.is_won.fill_null(False),
-        amount=o.amount.cast("float64"),
+        amount=o.amount,  # decimal: sums stay exact, so the same data always gives the same figures
         cycle_days=(o.close_date.epoch_seconds() - created.epoch_seconds()) / _DAY_SECONDS,
     )
 
@@ -128,3 +128,31 @@ def window_kpis(
     j = j.mutate(period=period)
     j = j.filter(j.period.notnull())
     return _kpis(j, ["unit_id", "period"])
+
+
+def windows_kpis(
+    con: BaseBackend,
+    anchors: ir.Table,
+    *,
+    baseline_days: int,
+    windows: list[int],
+    ramp_days: int = 0,
+) -> ir.Table:
+    """:func:`window_kpis` for several post windows in one query.
+
+    Rows have a ``window_days`` column: null for the baseline (shared by every window), the
+    window's length for its post rows.
+    """
+    if not windows or min(windows) <= ramp_days:
+        raise ValueError(f"every window must be longer than the ramp ({ramp_days} days)")
+    t = _opportunities(con)
+    a = anchors.select(a_unit=anchors.unit_id, anchor=anchors.anchor.cast("date"))
+    j = t.join(a, t.unit_id == a.a_unit)
+    j = j.mutate(days=(j.created.epoch_seconds() - j.anchor.epoch_seconds()) / _DAY_SECONDS)
+    base = _kpis(j.filter((j.days >= -baseline_days) & (j.days < 0)), ["unit_id"]).mutate(
+        period=ibis.literal("baseline"), window_days=ibis.null().cast("int64"))
+    lengths = ibis.memtable({"window_days": [int(w) for w in windows]})
+    post = j.filter(j.days >= ramp_days).cross_join(lengths)
+    post = post.filter(post.days < post.window_days)
+    post = _kpis(post, ["unit_id", "window_days"]).mutate(period=ibis.literal("post"))
+    return base.union(post.select(base.columns))
