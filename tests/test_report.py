@@ -120,3 +120,20 @@ def test_studies_the_warehouse_cannot_answer_get_one_clear_message(randomised, t
     assert result.exit_code == 2
     assert "windows.primary_days" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_population_exclude_list_alone_keeps_everyone_else(randomised):
+    study_file, db, _ = randomised
+    con = connect(db)
+    from training_roi.evaluate import evaluate
+
+    base = evaluate(con, load_study(study_file))
+    settings = yaml.safe_load(study_file.read_text())
+    first = base.primary.learners[0].unit_id
+    settings["population"] = {"exclude": [first]}
+    narrowed = study_file.with_name("exclude.yaml")
+    narrowed.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    result = evaluate(con, load_study(narrowed))
+    assert result.primary.trained_units == base.primary.trained_units - 1
+    assert result.primary.comparison_units == base.primary.comparison_units
+    con.disconnect()

@@ -150,8 +150,9 @@ def _scope(con: BaseBackend, study: Study) -> list[str] | None:
     if p.titles:
         keep &= users.title.isin(p.titles)
     chosen = set(users.filter(keep).select("user_id").to_pyarrow()["user_id"].to_pylist())
-    if not (p.roles or p.departments or p.titles):
-        chosen = set()
+    if not (p.roles or p.departments or p.titles):  # no filter: everyone who owns deals, then the lists
+        o = con.table("crm_opportunity")
+        chosen |= set(o.select("owner_id").distinct().to_pyarrow()["owner_id"].to_pylist()) - {None}
     chosen |= set(p.include)
     chosen -= set(p.exclude)
     return sorted(chosen)
