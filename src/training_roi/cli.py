@@ -175,6 +175,28 @@ def quality(db: DbOption = Path("roi.duckdb"), as_json: JsonOption = False) -> N
         out.print(quality_panel(report))
 
 
+def _answer(db: Path, study_file: Path, out_dir: Path) -> tuple[Any, Path, Path]:
+    """Evaluate the study on the warehouse and write result.json and report.html into ``out_dir``."""
+    from training_roi.evaluate import evaluate
+    from training_roi.present.html import write_html
+    from training_roi.present.result_json import write_result
+    from training_roi.study import load_study
+    from training_roi.warehouse.connection import connect
+
+    study = load_study(study_file)
+    con = connect(db)
+    with _progress() as update:
+        update(f"evaluating {study.name}", 0.0)
+        evaluation = evaluate(con, study)
+        update("writing result.json and report.html", 1.0)
+    return evaluation, write_result(evaluation, out_dir), write_html(evaluation, out_dir)
+
+
+def _wide() -> Console:
+    """The console for tables with money columns, which must never be cut."""
+    return Console(width=max(out.width, 120))
+
+
 @app.command()
 def report(
     study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="the study file (YAML)")],
@@ -183,26 +205,15 @@ def report(
     as_json: JsonOption = False,
 ) -> None:
     """Answer a study: lift, incremental revenue, fully loaded cost and ROI, with intervals."""
-    from training_roi.evaluate import evaluate
     from training_roi.present.console import evaluation_panel
-    from training_roi.present.html import write_html
-    from training_roi.present.result_json import result_document, write_result
-    from training_roi.study import load_study
-    from training_roi.warehouse.connection import connect
+    from training_roi.present.result_json import result_document
 
     with _user_errors():
-        study = load_study(study_file)
-        con = connect(db)
-        with _progress() as update:
-            update(f"evaluating {study.name}", 0.0)
-            evaluation = evaluate(con, study)
-            update("writing result.json and report.html", 1.0)
-        path = write_result(evaluation, out_dir)
-        html = write_html(evaluation, out_dir)
+        evaluation, path, html = _answer(db, study_file, out_dir)
     if as_json:
         sys.stdout.write(result_document(evaluation))
     else:
-        wide = Console(width=max(out.width, 120))  # money columns must never be cut
+        wide = _wide()
         wide.print(evaluation_panel(evaluation))
         wide.print(f"\nresult: [bold]{path}[/]  ·  report: [bold]{html}[/]")
 
@@ -249,12 +260,7 @@ def demo(
     import yaml
 
     from training_roi import simulate as sim
-    from training_roi.evaluate import evaluate
     from training_roi.present.console import evaluation_panel, ingest_table, link_panel, quality_panel
-    from training_roi.present.html import write_html
-    from training_roi.present.result_json import write_result
-    from training_roi.study import load_study
-    from training_roi.warehouse.connection import connect
 
     data = workdir / "data"
     db = workdir / "roi.duckdb"
@@ -272,13 +278,9 @@ def demo(
             "program": {"name": truth["program"]["name"], "activities": [truth["program"]["course_activity_id"]]},
             "costs": {"participant_time": {"hourly_rate": 60}},
         }, sort_keys=False), encoding="utf-8")
-        study = load_study(study_file)
-        with _progress() as update:
-            update(f"evaluating {study.name}", 0.0)
-            evaluation = evaluate(connect(db), study)
-        path = write_result(evaluation, workdir)
-        html = write_html(evaluation, workdir)
-    wide = Console(width=max(out.width, 120))
+        evaluation, path, html = _answer(db, study_file, workdir)
+        study = evaluation.study
+    wide = _wide()
     wide.print(ingest_table(ingested))
     wide.print(link_panel(linked))
     wide.print(quality_panel(report))

@@ -28,7 +28,7 @@ import pyarrow as pa
 from ibis.backends import BaseBackend
 
 from training_roi.errors import SourceError
-from training_roi.warehouse.connection import ensure_tables
+from training_roi.warehouse.connection import ensure_tables, row_count
 from training_roi.warehouse.load import replace_table, stage, unstage
 from training_roi.warehouse.schema import table
 
@@ -301,10 +301,6 @@ def _learning_records(con: BaseBackend) -> ir.Table:
     return from_xapi.union(from_completions)
 
 
-def _count(expr: ir.Table) -> int:
-    return int(expr.count().to_pyarrow().as_py())
-
-
 def _summarise(con: BaseBackend) -> LinkInfo:
     li = con.table("learner_identity")
     by_status = {r["status"]: r["n"] for r in li.group_by("status").agg(n=li.count()).to_pyarrow().to_pylist()}
@@ -326,13 +322,13 @@ def _summarise(con: BaseBackend) -> LinkInfo:
     }
     return LinkInfo(
         identities=sum(by_status.values()),
-        linked_users=_count(li.filter(li.crm_user_id.notnull())),
-        linked_contacts=_count(li.filter(li.crm_contact_id.notnull())),
+        linked_users=row_count(li.filter(li.crm_user_id.notnull())),
+        linked_contacts=row_count(li.filter(li.crm_contact_id.notnull())),
         unlinked=by_status.get("unlinked", 0),
         ambiguous=by_status.get("ambiguous", 0),
         by_method=by_method,
-        crm_users=_count(users),
-        crm_users_linked=_count(linked_users),
-        directory_learners_without_crm=_count(directory),
+        crm_users=row_count(users),
+        crm_users_linked=row_count(linked_users),
+        directory_learners_without_crm=row_count(directory),
         examples=examples,
     )

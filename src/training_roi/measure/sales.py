@@ -114,20 +114,8 @@ def window_kpis(
     ``[anchor − baseline_days, anchor)``; the post window ``[anchor + ramp_days, anchor +
     window_days)``. Returns one row per unit and ``period`` ("baseline" or "post").
     """
-    if window_days <= ramp_days:
-        raise ValueError(f"the window ({window_days} days) must be longer than the ramp ({ramp_days} days)")
-    t = _opportunities(con)
-    a = anchors.select(a_unit=anchors.unit_id, anchor=anchors.anchor.cast("date"))
-    j = t.join(a, t.unit_id == a.a_unit)
-    days = (j.created.epoch_seconds() - j.anchor.epoch_seconds()) / _DAY_SECONDS
-    period = ibis.cases(
-        ((days >= -baseline_days) & (days < 0), "baseline"),
-        ((days >= ramp_days) & (days < window_days), "post"),
-        else_=ibis.null().cast("string"),
-    )
-    j = j.mutate(period=period)
-    j = j.filter(j.period.notnull())
-    return _kpis(j, ["unit_id", "period"])
+    rows = windows_kpis(con, anchors, baseline_days=baseline_days, windows=[window_days], ramp_days=ramp_days)
+    return rows.drop("window_days")
 
 
 def windows_kpis(

@@ -20,8 +20,6 @@ __all__ = ["result_document", "write_result"]
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, float) and value != value:  # NaN is not JSON
-        return None
     if hasattr(value, "isoformat"):
         return value.isoformat()
     raise TypeError(f"cannot write {type(value).__name__} to JSON")

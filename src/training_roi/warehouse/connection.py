@@ -10,12 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import ibis
+import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
 from training_roi.errors import WarehouseError
 from training_roi.warehouse.schema import TABLES
 
-__all__ = ["DEFAULT_DB", "connect", "ensure_tables", "require_tables"]
+__all__ = ["DEFAULT_DB", "connect", "ensure_tables", "require_tables", "row_count"]
 
 DEFAULT_DB = "roi.duckdb"
 
@@ -63,3 +64,8 @@ def require_tables(con: BaseBackend, *names: str) -> None:
         raise WarehouseError(
             f"the warehouse has no {', '.join(missing)} table: run `training-roi ingest DATA_DIR` first"
         )
+
+
+def row_count(expr: ir.Table) -> int:
+    """The number of rows of a table expression, executed in the engine."""
+    return int(expr.count().to_pyarrow().as_py())

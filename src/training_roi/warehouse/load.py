@@ -18,6 +18,7 @@ import pyarrow as pa
 from ibis.backends import BaseBackend
 
 from training_roi.ingest.batch import Batch, QuarantineRow, quarantine_table
+from training_roi.warehouse.connection import row_count
 from training_roi.warehouse.schema import table
 
 __all__ = [
@@ -93,7 +94,7 @@ def append(con: BaseBackend, name: str, rows: pa.Table) -> None:
 
 
 def _is_empty(t: ir.Table) -> bool:
-    return t.limit(1).count().to_pyarrow().as_py() == 0
+    return row_count(t.limit(1)) == 0
 
 
 def _drop_staged(con: BaseBackend, name: str) -> None:
@@ -162,7 +163,7 @@ class Staging:
         self.flush()
         t = self.con.table(self.name)
         replace_table(self.con, self.name, t.filter(t.source_file != source_file))
-        self.rows = int(self.con.table(self.name).count().to_pyarrow().as_py())
+        self.rows = row_count(self.con.table(self.name))
 
     def repeated_keys(self) -> pa.Table:
         """Every staged row whose key occurs more than once (usually none), for a decision."""
@@ -196,7 +197,7 @@ class Staging:
         keys = list(spec.key)
         current = con.table(spec.name)
         staged = con.table(self.name).select(spec.names)
-        matched = int(current.semi_join(staged, keys).count().to_pyarrow().as_py())
+        matched = row_count(current.semi_join(staged, keys))
         if replace_files:
             current = current.filter(~current.source_file.isin(list(replace_files)))
         replace_table(con, spec.name, current.anti_join(staged, keys).select(spec.names).union(staged))
@@ -255,4 +256,4 @@ def refresh_voided(con: BaseBackend) -> int:
     ).select(table("lms_statement").names)
     replace_table(con, "lms_statement", marked)
     final = con.table("lms_statement")
-    return int(final.filter(final.is_voided).count().to_pyarrow().as_py())
+    return row_count(final.filter(final.is_voided))

@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
-from training_roi.warehouse.connection import ensure_tables
+from training_roi.warehouse.connection import ensure_tables, row_count
 from training_roi.warehouse.schema import TABLES
 
 __all__ = ["QualityReport", "quality_report"]
@@ -58,14 +57,10 @@ class QualityReport:
         return "\n".join(lines)
 
 
-def _n(expr: ir.Table) -> int:
-    return int(expr.count().to_pyarrow().as_py())
-
-
 def quality_report(con: BaseBackend) -> QualityReport:
     """Compute the data-quality account of the warehouse ``con``."""
     ensure_tables(con)
-    tables = {name: _n(con.table(name)) for name in TABLES if TABLES[name].layer != "audit"}
+    tables = {name: row_count(con.table(name)) for name in TABLES if TABLES[name].layer != "audit"}
     runs_t = con.table("ingest_run")
     runs = runs_t.order_by("source").to_pyarrow().to_pylist()
     q = con.table("quarantine")
@@ -79,12 +74,12 @@ def quality_report(con: BaseBackend) -> QualityReport:
     li = con.table("learner_identity")
     link = {
         "identities": tables["learner_identity"],
-        "linked_users": _n(li.filter(li.crm_user_id.notnull())),
-        "linked_contacts": _n(li.filter(li.crm_contact_id.notnull())),
-        "unlinked": _n(li.filter(li.status == "unlinked")),
-        "ambiguous": _n(li.filter(li.status == "ambiguous")),
+        "linked_users": row_count(li.filter(li.crm_user_id.notnull())),
+        "linked_contacts": row_count(li.filter(li.crm_contact_id.notnull())),
+        "unlinked": row_count(li.filter(li.status == "unlinked")),
+        "ambiguous": row_count(li.filter(li.status == "ambiguous")),
         "crm_users": tables["crm_user"],
-        "crm_users_with_learning": _n(
+        "crm_users_with_learning": row_count(
             li.filter(li.crm_user_id.notnull())
             .semi_join(con.table("learning_record"), "learner_key")
             .select("crm_user_id")
@@ -119,19 +114,19 @@ def _warnings(con: BaseBackend, r: QualityReport) -> list[str]:
     if r.tables["crm_opportunity"]:
         opp = con.table("crm_opportunity")
         live = opp.filter(~opp.is_deleted)
-        total = _n(live)
+        total = row_count(live)
         checks = (
             (live.amount.isnull(), "have no amount: they count in win rates but add no revenue"),
             (live.owner_id.isnull(), "have no owner: they cannot be tied to a rep"),
             (live.created_at.isnull(), "have no created date: they fall outside every window"),
         )
         for cond, what in checks:
-            n = _n(live.filter(cond))
+            n = row_count(live.filter(cond))
             if n:
                 out.append(f"{n:,} of {total:,} opportunities ({n / total:.1%}) {what}")
         if r.tables["crm_user"]:
             users = con.table("crm_user")
-            orphans = _n(live.filter(live.owner_id.notnull()).anti_join(users, live.owner_id == users.user_id))
+            orphans = row_count(live.filter(live.owner_id.notnull()).anti_join(users, live.owner_id == users.user_id))
             if orphans:
                 out.append(f"{orphans:,} opportunities have an owner missing from User.csv")
         deleted = r.tables["crm_opportunity"] - total
@@ -139,7 +134,7 @@ def _warnings(con: BaseBackend, r: QualityReport) -> list[str]:
             out.append(f"{deleted:,} deleted opportunities are kept but not analysed")
     if r.tables["crm_user"]:
         users = con.table("crm_user")
-        n = _n(users.filter(users.email_norm.isnull()))
+        n = row_count(users.filter(users.email_norm.isnull()))
         if n:
             out.append(f"{n:,} CRM users have no email and cannot be linked to learners")
     if r.tables["lms_learner"]:
@@ -152,15 +147,15 @@ def _warnings(con: BaseBackend, r: QualityReport) -> list[str]:
         by_email = finished.select(done_email=finished.email_norm)
         without = learners.anti_join(by_id, learners.learner_id == by_id.done_id)
         without = without.anti_join(by_email, without.email_norm == by_email.done_email)
-        n = _n(without)
+        n = row_count(without)
         if n:
             out.append(f"{n:,} of {r.tables['lms_learner']:,} directory learners have no completion")
     if r.tables["lms_statement"]:
         st = con.table("lms_statement")
-        voided = _n(st.filter(st.is_voided))
+        voided = row_count(st.filter(st.is_voided))
         if voided:
             out.append(f"{voided:,} xAPI statements were voided and do not count")
-        no_time = _n(st.filter(st.timestamp.isnull()))
+        no_time = row_count(st.filter(st.timestamp.isnull()))
         if no_time:
             out.append(f"{no_time:,} xAPI statements have no timestamp: they fall outside every window")
     link = r.link
