@@ -143,4 +143,4 @@ def test_demo_command_runs_the_main_job(tmp_path: Path):
     assert "Training ROI" in result.stdout
     assert "Simulated truth" in result.stdout
     assert (tmp_path / "demo" / "roi.duckdb").exists()
-    assert json.loads((tmp_path / "demo" / "result.json").read_text())["schema"] == "training-roi/result/1"
+    assert json.loads((tmp_path / "demo" / "result.json").read_text())["schema"] == "training-roi/result/2"

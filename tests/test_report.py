@@ -48,7 +48,7 @@ def test_report_answers_with_the_seed_model_and_covers_the_truth(randomised, tmp
     result = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["schema"] == "training-roi/result/1"
+    assert doc["schema"] == "training-roi/result/2"
     assert doc["study"]["hash"] == load_study(study).hash
     assert doc["data"]["crm_opportunity"] > 1000
     head = doc["headline"]

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from training_roi.ingest.folder import ingest_folder
-from training_roi.isolate import did_rate, naive_rates, win_rate_windows
+from training_roi.isolate import did_rate, naive_rates, window_panel
 from training_roi.link import link
 from training_roi.simulate import simulate
 from training_roi.warehouse.connection import connect
@@ -33,7 +33,7 @@ def one_run(scenario: str, seed: int, reps: int, months: int) -> dict[str, float
         con = connect(Path(tmp) / "w.duckdb")
         ingest_folder(folder, con)
         link(con)
-        panel = win_rate_windows(con, [truth["program"]["course_activity_id"]], baseline_days=182,
+        panel = window_panel(con, [truth["program"]["course_activity_id"]], baseline_days=182,
                                  window_days=180, seed=seed)
         effect = did_rate(panel.treated, panel.comparison, replicates=2000, seed=seed)
         before_after, trained_vs_untrained = naive_rates(panel.treated, panel.comparison, seed=seed)

@@ -17,19 +17,27 @@ from typing import Any
 import polars as pl
 from ibis.backends import BaseBackend
 
-from training_roi.isolate import Effect, WindowPanel, did_rate, naive_rates, win_rate_panels
-from training_roi.measure import monthly_panel
+from training_roi.isolate import Effect, Resampling, WindowPanel, did_rate, naive_rates, window_panels
+from training_roi.measure import DAYS_PER_MONTH, KPIS, describe_change, monthly_panel
 from training_roi.study import Study, StudyError
-from training_roi.value import CostBreakdown, Credit, conservative_credit, cost_breakdown, seed_model, value_intervals
+from training_roi.value import (
+    CostBreakdown,
+    Credit,
+    Scenario,
+    WindowLever,
+    conservative_credit,
+    cost_breakdown,
+    seed_model,
+    sensitivity,
+    value_intervals,
+)
 from training_roi.warehouse.connection import require_tables
 from training_roi.warehouse.quality import quality_report
 
-__all__ = ["RESULT_SCHEMA", "Evaluation", "LearnerRow", "WindowResult", "evaluate"]
+__all__ = ["RESULT_SCHEMA", "Evaluation", "KpiResult", "LearnerRow", "WindowResult", "evaluate"]
 
-RESULT_SCHEMA = "training-roi/result/1"
+RESULT_SCHEMA = "training-roi/result/2"
 """Version of the result document; bumped when a field changes meaning or disappears."""
-
-_DAYS_PER_MONTH = 30.4375
 
 
 @dataclass(frozen=True)
@@ -57,18 +65,59 @@ class LearnerRow:
 
 
 @dataclass(frozen=True)
+class KpiResult:
+    """One KPI in one window: both groups' levels, the difference-in-differences and its verdict.
+
+    Levels are pooled over each group (Σ numerator / Σ denominator, see
+    :class:`training_roi.measure.KpiSpec`). The verdict applies the study's conservative rule:
+    a change is established only when its interval excludes 0 and it reaches the threshold.
+    """
+
+    kpi: str
+    label: str
+    unit: str
+    higher_is_better: bool
+    definition: str
+    trained_baseline: float
+    trained_post: float
+    comparison_baseline: float
+    comparison_post: float
+    did: Effect | None
+    naive: tuple[Effect, ...]
+    credit: Credit
+    verdict: str
+    """``improved``, ``worsened`` (an established change in the wrong direction) or ``not established``."""
+
+    def asdict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        out = asdict(self)
+        out["did"] = self.did.asdict() if self.did else None
+        out["naive"] = [n.asdict() for n in self.naive]
+        return out
+
+
+@dataclass(frozen=True)
 class WindowResult:
-    """Every figure of one attribution window."""
+    """Every figure of one attribution window.
+
+    ``did``, ``naive`` and ``credit`` are the headline KPI's; ``kpis`` has every KPI of the study.
+    Incremental revenue is the headline KPI's credited effect × ``value_base``, as
+    ``value_formula`` states (for win rate: × pipeline value, the seed model).
+    """
 
     window_days: int
     trained_units: int
     comparison_units: int
+    headline_kpi: str
     did: Effect | None
     naive: tuple[Effect, ...]
     credit: Credit
+    kpis: tuple[KpiResult, ...]
     opportunities_in_window: int
     pipeline_value: Decimal
     attributed_revenue: Decimal
+    value_base: Decimal
+    value_formula: str
     incremental_revenue: Decimal
     benefit: Decimal
     roi_pct: Decimal
@@ -78,7 +127,7 @@ class WindowResult:
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     learners: tuple[LearnerRow, ...] = ()
     direct_incremental_revenue: Decimal | None = None
-    """Incremental revenue estimated directly: DiD of won revenue per rep-day × days × trained reps.
+    """Incremental revenue estimated directly: DiD of won revenue per rep-month × the trained reps' months.
 
     Unlike the seed's formula it counts a change in deal size too; shown beside it, not credited.
     """
@@ -89,6 +138,7 @@ class WindowResult:
         out = asdict(self)
         out["did"] = self.did.asdict() if self.did else None
         out["naive"] = [n.asdict() for n in self.naive]
+        out["kpis"] = [k.asdict() for k in self.kpis]
         return out
 
 
@@ -103,7 +153,9 @@ class Evaluation:
     data: dict[str, int]
     warnings: tuple[str, ...]
     trend: tuple[dict[str, Any], ...] = ()
-    """Win rate by month of creation for trained and comparison reps (for the trend chart)."""
+    """Every KPI by month of deal creation for trained and comparison reps (for the trend charts)."""
+    sensitivity: tuple[Scenario, ...] = ()
+    """Outcomes under pessimistic, base and optimistic lift, window and deal size."""
 
     @property
     def established(self) -> bool:
@@ -122,6 +174,7 @@ class Evaluation:
             "data": self.data,
             "warnings": list(self.warnings),
             "trend": list(self.trend),
+            "sensitivity": [asdict(r) for r in self.sensitivity],
         })
 
 
@@ -159,12 +212,12 @@ def _scope(con: BaseBackend, study: Study) -> list[str] | None:
 
 
 def _panels(con: BaseBackend, study: Study, days: list[int], scope: list[str] | None) -> dict[int, WindowPanel]:
-    """The trained and comparison groups' counts in every window, from one set of anchors."""
+    """The trained and comparison groups' figures in every window, from one set of anchors."""
     iso, program = study.isolation, study.program
     holdout = study.comparison.holdout if study.comparison.design == "holdout" else None
     try:
-        return win_rate_panels(
-            con, program.activities, baseline_days=round(study.baseline.months * _DAYS_PER_MONTH),
+        return window_panels(
+            con, program.activities, baseline_days=round(study.baseline.months * DAYS_PER_MONTH),
             windows=days, ramp_days=study.windows.ramp_days, rule=program.completion,
             min_score=program.min_score, seed=iso.seed, scope=scope, comparison_units=holdout,
         )
@@ -172,49 +225,92 @@ def _panels(con: BaseBackend, study: Study, days: list[int], scope: list[str] | 
         raise StudyError(f"study {study.name}: {exc}") from exc
 
 
-def _window(con: BaseBackend, study: Study, days: int, panel: WindowPanel, cost: Decimal) -> WindowResult:
-    """Every figure of one window; the per-learner table only for the primary window."""
-    iso = study.isolation
+def _value_base(kpi: str, panel: WindowPanel) -> tuple[Decimal, str]:
+    """What the headline KPI's credited effect multiplies into incremental revenue, and the formula."""
+    if kpi == "win_rate":
+        return (Decimal(str(round(panel.post_pipeline, 2))),
+                "credited lift in win rate × pipeline value of the trained reps' deals in the window (the seed model)")
+    if kpi == "avg_won_deal_size":
+        return (Decimal(panel.post_won_deals),
+                "credited change in average won deal size × deals the trained reps won in the window")
+    if kpi == "revenue_per_rep":
+        return (Decimal(str(round(panel.post_exposure_months, 4))),
+                "credited change in revenue per rep-month × the trained reps' months in the window")
+    if kpi == "pipeline_created":
+        (_,), (post_rate,) = panel.treated.rates()
+        rate = float(post_rate) if post_rate == post_rate else 0.0
+        return (Decimal(str(round(panel.post_exposure_months * rate, 4))),
+                "credited change in pipeline per rep-month × the trained reps' months in the window × their "
+                "post-training win rate")
+    raise StudyError(f"headline_kpi {kpi}: cannot be turned into revenue; name it under kpis and lead with "
+                     "win_rate, avg_won_deal_size, pipeline_created or revenue_per_rep")
+
+
+def _kpi_result(kpi: str, panel: WindowPanel, study: Study, resampling: Resampling | None) -> KpiResult:
+    """One KPI's difference-in-differences, naive references and verdict in one window."""
+    spec = KPIS[kpi]
+    treated, comparison = panel.groups[kpi]
     did: Effect | None = None
     reason = ""
     if study.comparison.design == "none":
         reason = "the study names no comparison group, so the program's effect cannot be isolated"
-    else:
+    elif resampling is not None:
         try:
-            did = did_rate(panel.treated, panel.comparison, replicates=iso.bootstrap_replicates,
-                           confidence=iso.confidence, seed=iso.seed)
+            did = did_rate(treated, comparison, resampling=resampling)
         except ValueError as exc:
             reason = f"difference-in-differences is impossible here: {exc}"
-    naive = naive_rates(panel.treated, panel.comparison, replicates=iso.bootstrap_replicates,
-                        confidence=iso.confidence, seed=iso.seed) if panel.comparison.units else ()
-    (base,), (post,) = panel.treated.rates()
-    if did is not None and did.baseline > 0:
-        credit = conservative_credit(
-            did.estimate, did.baseline, min_relative_change=study.threshold.min_relative_change,
-            interval=(did.ci_low, did.ci_high),
-        )
+    naive = naive_rates(treated, comparison, resampling=resampling) if resampling is not None else ()
+    (tb,), (tp,) = treated.rates()
+    (cb,), (cp,) = comparison.rates() if comparison.units else ((float("nan"),), (float("nan"),))
+    if did is not None and did.baseline > 0 and did.ci_low == did.ci_low:
+        credit = conservative_credit(did.estimate, did.baseline, interval=(did.ci_low, did.ci_high),
+                                     min_relative_change=study.threshold.min_relative_change)
     else:
         credit = Credit(credited=0.0, estimate=did.estimate if did else 0.0, relative_change=0.0, is_credited=False,
-                        reason=reason or "the trained group has no baseline conversion to compare with")
-    pipeline = Decimal(str(round(panel.post_pipeline, 2)))
+                        reason=reason or f"the trained group has no baseline {spec.label} to compare with")
+    verdict = "not established"
+    if credit.is_credited:
+        verdict = "improved" if (credit.credited > 0) == spec.higher_is_better else "worsened"
+    return KpiResult(kpi=kpi, label=spec.label, unit=spec.unit, higher_is_better=spec.higher_is_better,
+                     definition=spec.definition, trained_baseline=float(tb), trained_post=float(tp),
+                     comparison_baseline=float(cb), comparison_post=float(cp), did=did, naive=tuple(naive),
+                     credit=credit, verdict=verdict)
+
+
+def _window(con: BaseBackend, study: Study, panel: WindowPanel, cost: Decimal,
+            resampling: Resampling | None) -> WindowResult:
+    """Every figure of one window; the per-learner table only for the primary window."""
+    days = panel.window_days
+    kpis = tuple(_kpi_result(k, panel, study, resampling) for k in study.kpis)
+    head = next(k for k in kpis if k.kpi == study.headline_kpi)
+    base, formula = _value_base(study.headline_kpi, panel)
+    credited = Decimal(str(head.credit.credited))
+    margin = Decimal(str(study.value.gross_margin))
+    months = Decimal(str(round((days - study.windows.ramp_days) / DAYS_PER_MONTH, 2)))
+    (rate_base,), (rate_post,) = panel.treated.rates()
     model = seed_model(
-        baseline_conversion=Decimal(str(base)), post_conversion=Decimal(str(post)),
-        adjusted_lift=Decimal(str(credit.credited)), pipeline_value=pipeline, total_cost=cost,
-        gross_margin=Decimal(str(study.value.gross_margin)),
+        baseline_conversion=Decimal(str(rate_base if rate_base == rate_base else 0)),
+        post_conversion=Decimal(str(rate_post if rate_post == rate_post else 0)),
+        adjusted_lift=credited, pipeline_value=base, total_cost=cost, gross_margin=margin, months_of_benefit=months,
     )
     intervals: dict[str, tuple[float, float]] = {}
-    if did is not None and did.draws is not None:
-        iv = value_intervals(did.draws, float(pipeline), float(cost), study.value.gross_margin, iso.confidence)
+    if head.did is not None and head.did.draws is not None:
+        iv = value_intervals(head.did.draws, float(base), float(cost), study.value.gross_margin, head.did.confidence)
         intervals = {"lift": iv.lift, "incremental_revenue": iv.incremental_revenue, "benefit": iv.benefit,
                      "roi_pct": iv.roi_pct}
     f = model.figures
-    direct_revenue, direct_iv = _direct_revenue(panel, study, days)
-    learners = _learner_rows(con, panel, Decimal(str(credit.credited)), cost,
-                             Decimal(str(study.value.gross_margin))) if days == study.windows.primary_days else ()
+    direct_revenue, direct_iv = _direct_revenue(panel, study, resampling)
+    pipeline = Decimal(str(round(panel.post_pipeline, 2)))
+    # Each learner's share of the incremental revenue follows their pipeline: for win rate that is
+    # exactly the seed's credited lift × the learner's pipeline.
+    per_pipeline = credited if study.headline_kpi == "win_rate" else (
+        model.incremental_revenue / pipeline if pipeline else Decimal(0))
+    learners = _learner_rows(con, panel, per_pipeline, cost, margin) if days == study.windows.primary_days else ()
     return WindowResult(
         window_days=days, trained_units=len(panel.treated.units), comparison_units=len(panel.comparison.units),
-        did=did, naive=tuple(naive), credit=credit, opportunities_in_window=panel.post_opportunities,
-        pipeline_value=pipeline, attributed_revenue=Decimal(str(round(panel.post_won_revenue, 2))),
+        headline_kpi=study.headline_kpi, did=head.did, naive=head.naive, credit=head.credit, kpis=kpis,
+        opportunities_in_window=panel.post_opportunities, pipeline_value=pipeline,
+        attributed_revenue=Decimal(str(round(panel.post_won_revenue, 2))), value_base=base, value_formula=formula,
         incremental_revenue=model.incremental_revenue, benefit=model.benefit, roi_pct=f.roi_pct,
         net_benefit=f.net_benefit, benefit_cost_ratio=f.benefit_cost_ratio, payback_months=f.payback_months,
         intervals=intervals, learners=learners,
@@ -222,21 +318,23 @@ def _window(con: BaseBackend, study: Study, days: int, panel: WindowPanel, cost:
     )
 
 
-def _direct_revenue(panel: WindowPanel, study: Study, days: int) -> tuple[Decimal | None, tuple[float, float] | None]:
-    """Incremental revenue by difference-in-differences of won revenue per rep-day."""
-    if study.comparison.design == "none" or not panel.comparison_revenue.units:
+def _direct_revenue(panel: WindowPanel, study: Study,
+                    resampling: Resampling | None) -> tuple[Decimal | None, tuple[float, float] | None]:
+    """Incremental revenue by difference-in-differences of won revenue per rep-month."""
+    if study.comparison.design == "none" or resampling is None:
         return None, None
-    iso = study.isolation
-    effect = did_rate(panel.treated_revenue, panel.comparison_revenue, replicates=iso.bootstrap_replicates,
-                      confidence=iso.confidence, seed=iso.seed + 2)
-    scale = (days - study.windows.ramp_days) * len(panel.treated_revenue.units)
+    try:
+        effect = did_rate(*panel.groups["revenue_per_rep"], resampling=resampling)
+    except ValueError:
+        return None, None
+    scale = panel.post_exposure_months
     return (Decimal(str(round(effect.estimate * scale, 2))),
             (effect.ci_low * scale, effect.ci_high * scale))
 
 
 def _learner_rows(con: BaseBackend, panel: WindowPanel, credited: Decimal, cost: Decimal,
                   margin: Decimal) -> tuple[LearnerRow, ...]:
-    """The seed's per-learner spreadsheet for one window."""
+    """The seed's per-learner spreadsheet for one window; ``credited`` is revenue per unit of pipeline."""
     t = panel.treated
     n = len(t.units)
     if not n:
@@ -280,9 +378,6 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
     if study.population.unit != "rep":
         raise StudyError(f"study {study.name}: population.unit: only 'rep' can be evaluated in this version "
                          "(account-level designs for customer education are not built yet)")
-    if study.comparison.holdout_file:
-        raise StudyError(f"study {study.name}: comparison.holdout_file: not read in this version; "
-                         "list the holdout CRM ids under comparison.holdout")
     scope = _scope(con, study)
     pt = study.costs.participant_time
     try:
@@ -299,33 +394,75 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
             f"study {study.name}: costs: no cost found for program(s) {', '.join(study.costs.programs)} "
             "in costs.csv and no participant time: ROI needs the program's cost"
         )
+    if study.headline_kpi == "sales_cycle_days":
+        raise StudyError(f"study {study.name}: headline_kpi: sales_cycle_days cannot be turned into revenue; "
+                         "keep it under kpis and lead with win_rate, avg_won_deal_size, pipeline_created or "
+                         "revenue_per_rep")
     days = sorted({study.windows.primary_days, *study.windows.sensitivity_days})
     panels = _panels(con, study, days, scope)
-    results = tuple(_window(con, study, d, panels[d], costs.total) for d in days)
+    first = panels[days[0]]
+    iso = study.isolation
+    # One set of bootstrap draws for every KPI and window: the groups are the same units throughout.
+    resampling = Resampling.draw(
+        len(first.treated.units), len(first.comparison.units), replicates=iso.bootstrap_replicates,
+        confidence=iso.confidence, seed=iso.seed,
+    ) if first.comparison.units else None
+    results = tuple(_window(con, study, panels[d], costs.total, resampling) for d in days)
     primary = next(r for r in results if r.window_days == study.windows.primary_days)
     report = quality_report(con)
     warnings = list(report.warnings)
     if not primary.credit.is_credited:
         warnings.insert(0, f"the program's effect is not established: {primary.credit.reason}; "
                            "no incremental revenue is credited")
-    trend = _trend(con, {r.unit_id for r in primary.learners}, scope)
-    return Evaluation(study, primary, results, costs, dict(report.tables), tuple(warnings), trend)
+    trend = _trend(con, set(panels[days[0]].treated.units), set(panels[days[0]].comparison.units))
+    return Evaluation(study, primary, results, costs, dict(report.tables), tuple(warnings), trend,
+                      _sensitivity(study, primary, results, costs.total))
 
 
-def _trend(con: BaseBackend, trained: set[str], scope: list[str] | None) -> tuple[dict[str, Any], ...]:
-    """Pooled win rate per month of creation, trained vs comparison reps."""
-    frame = pl.from_arrow(monthly_panel(con).select("unit_id", "month", "closed", "won").to_pyarrow())
+def _sensitivity(study: Study, primary: WindowResult, results: tuple[WindowResult, ...],
+                 cost: Decimal) -> tuple[Scenario, ...]:
+    """The seed's sensitivity table around the headline KPI's estimated effect."""
+    if primary.did is None:
+        return ()
+    levers = [WindowLever(w.window_days, w.did.estimate, w.value_base) for w in results if w.did is not None]
+    rows = sensitivity(effect=primary.did.estimate, interval=(primary.did.ci_low, primary.did.ci_high),
+                       value_base=primary.value_base, cost=cost, margin=Decimal(str(study.value.gross_margin)),
+                       windows=levers, primary_days=primary.window_days,
+                       describe=lambda v: describe_change(v, KPIS[study.headline_kpi].unit))
+    return rows
+
+
+def _trend(con: BaseBackend, trained: set[str], comparison: set[str]) -> tuple[dict[str, Any], ...]:
+    """Every KPI per month of deal creation, pooled over the trained and the comparison reps.
+
+    Per-rep-month KPIs divide by the group's size. Money is summed as exact decimals first, so
+    the figures do not depend on the order rows arrive in.
+    """
+    frame = pl.from_arrow(monthly_panel(con).select(
+        "unit_id", "month", "opportunities", "closed", "won", "won_amount", "pipeline_created", "cycle_days_sum",
+    ).to_pyarrow())
     assert isinstance(frame, pl.DataFrame)
-    if scope is not None:
-        frame = frame.filter(pl.col("unit_id").is_in(list(scope)))
+    groups = pl.DataFrame({"unit_id": [*sorted(trained), *sorted(comparison)],
+                           "group": ["trained"] * len(trained) + ["comparison"] * len(comparison)},
+                          schema={"unit_id": pl.String, "group": pl.String})
     summed = (
-        frame.with_columns(pl.when(pl.col("unit_id").is_in(list(trained))).then(pl.lit("trained"))
-                           .otherwise(pl.lit("comparison")).alias("group"))
-        .group_by("month", "group").agg(pl.col("closed").sum(), pl.col("won").sum())
+        frame.join(groups, on="unit_id")
+        .group_by("month", "group")
+        .agg(pl.col("opportunities", "closed", "won", "won_amount", "pipeline_created").sum(),
+             pl.col("cycle_days_sum").sort().sum())
         .sort("month", "group")
     )
-    return tuple(
-        {"month": r["month"].isoformat(), "group": r["group"], "closed": int(r["closed"]), "won": int(r["won"]),
-         "win_rate": r["won"] / r["closed"] if r["closed"] else None}
-        for r in summed.iter_rows(named=True)
-    )
+    size = {"trained": len(trained), "comparison": len(comparison)}
+    out = []
+    for r in summed.iter_rows(named=True):
+        closed, won, reps = int(r["closed"]), int(r["won"]), size[r["group"]]
+        out.append({
+            "month": r["month"].isoformat(), "group": r["group"], "reps": reps,
+            "opportunities": int(r["opportunities"]), "closed": closed, "won": won,
+            "win_rate": won / closed if closed else None,
+            "avg_won_deal_size": float(r["won_amount"]) / won if won else None,
+            "sales_cycle_days": float(r["cycle_days_sum"]) / closed if closed else None,
+            "pipeline_created": float(r["pipeline_created"]) / reps if reps else None,
+            "revenue_per_rep": float(r["won_amount"]) / reps if reps else None,
+        })
+    return tuple(out)

@@ -135,10 +135,34 @@ class Comparison(_Strict):
     """Against whom the trained are compared."""
 
     design: Literal["holdout", "untrained", "none"] = "untrained"
-    holdout_file: str | None = Field(default=None, description="file with one CRM id per line")
+    holdout_file: str | None = Field(
+        default=None, description="file with one CRM id per line (a CSV's first column), relative to the study"
+    )
     holdout: list[str] = Field(
         default_factory=list, validate_default=True, description="CRM ids of the holdout group"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_holdout_file(cls, data: Any, info: ValidationInfo) -> Any:
+        # The file's ids join the list here, so the study's hash covers who was held out, not
+        # only the file's name.
+        if not isinstance(data, dict) or not data.get("holdout_file"):
+            return data
+        base = Path((info.context or {}).get("base", "."))
+        path = base / str(data["holdout_file"])
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"holdout_file: cannot read {path} ({exc})") from exc
+        ids = []
+        for line in text.splitlines():
+            cell = line.split("#", 1)[0].split(",")[0].strip().strip('"').strip()
+            if cell and cell.lower() not in ("id", "user_id", "crm_id", "ownerid"):
+                ids.append(cell)
+        if not ids:
+            raise ValueError(f"holdout_file: {path} lists no CRM ids (one per line expected)")
+        return {**data, "holdout": sorted(set(data.get("holdout") or []) | set(ids))}
 
     @field_validator("holdout")
     @classmethod
@@ -341,7 +365,7 @@ def load_study(path: Path | str) -> Study:
     if not isinstance(data, dict):
         raise StudyError(f"study {p}: expected a YAML mapping of settings at the top level")
     try:
-        return Study.model_validate(data)
+        return Study.model_validate(data, context={"base": p.parent})
     except ValidationError as exc:
         problems = [(_key_path(err["loc"]), _describe(err)) for err in exc.errors()]
         text = "; ".join(f"{key}: {msg}" for key, msg in problems)

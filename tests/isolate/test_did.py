@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from training_roi.ingest.folder import ingest_folder
-from training_roi.isolate import GroupWindows, did_rate, naive_rates, win_rate_windows
+from training_roi.isolate import GroupWindows, did_rate, naive_rates, window_panel
 from training_roi.link import link
 from training_roi.simulate import simulate
 from training_roi.warehouse.connection import connect
@@ -84,7 +84,7 @@ def _estimate(tmp_path: Path, scenario: str, seed: int) -> tuple[dict, object, o
     con = connect(tmp_path / f"{scenario}.duckdb")
     ingest_folder(folder, con)
     link(con)
-    panel = win_rate_windows(con, [truth["program"]["course_activity_id"]], baseline_days=182, window_days=180)
+    panel = window_panel(con, [truth["program"]["course_activity_id"]], baseline_days=182, window_days=180)
     effect = did_rate(panel.treated, panel.comparison, replicates=2000, seed=seed)
     return truth, effect, naive_rates(panel.treated, panel.comparison)
 

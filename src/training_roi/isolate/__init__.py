@@ -1,14 +1,15 @@
 """Isolate: the program's effect, separated from everything else that changed."""
 
-from training_roi.isolate.did import Effect, GroupWindows, did_rate, naive_rates
-from training_roi.isolate.panel import WindowPanel, win_rate_panels, win_rate_windows
+from training_roi.isolate.did import Effect, GroupWindows, Resampling, did_rate, naive_rates
+from training_roi.isolate.panel import WindowPanel, window_panel, window_panels
 
 __all__ = [
     "Effect",
     "GroupWindows",
+    "Resampling",
     "WindowPanel",
     "did_rate",
     "naive_rates",
-    "win_rate_panels",
-    "win_rate_windows",
+    "window_panel",
+    "window_panels",
 ]

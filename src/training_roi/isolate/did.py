@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Effect", "GroupWindows", "did_rate", "naive_rates"]
+__all__ = ["Effect", "GroupWindows", "Resampling", "did_rate", "naive_rates"]
 
 FloatArray = NDArray[np.float64]
 
@@ -96,10 +96,42 @@ def _weights(rng: np.random.Generator, n_units: int, replicates: int) -> FloatAr
     Each replicate draws ``n_units`` unit indices with replacement; one ``bincount`` over all
     replicates at once (offset by replicate) turns the draws into counts, with no Python loop.
     """
+    if n_units == 0:
+        return np.zeros((replicates, 0))
     draws = rng.integers(0, n_units, size=(replicates, n_units), dtype=np.int64)
     draws += np.arange(replicates, dtype=np.int64)[:, None] * n_units
     counts = np.bincount(draws.ravel(), minlength=replicates * n_units)
     return counts.reshape(replicates, n_units).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class Resampling:
+    """One set of bootstrap draws of both groups' units, as weights (replicates × units).
+
+    Shared by every KPI and window of a study: the draws are made once, and the intervals of
+    different KPIs come from the same resampled orgs, so they are jointly consistent.
+    """
+
+    treated: FloatArray
+    comparison: FloatArray
+    confidence: float = 0.95
+
+    @classmethod
+    def draw(cls, n_treated: int, n_comparison: int, *, replicates: int = 2000, confidence: float = 0.95,
+             seed: int = 7) -> Resampling:
+        """Draw ``replicates`` resamples of each group's units, reproducibly from ``seed``."""
+        rng = np.random.default_rng(seed)
+        return cls(_weights(rng, n_treated, replicates), _weights(rng, n_comparison, replicates), confidence)
+
+    @property
+    def replicates(self) -> int:
+        """How many resampled orgs."""
+        return int(self.treated.shape[0])
+
+    def check(self, treated: GroupWindows, comparison: GroupWindows) -> None:
+        """Raise ValueError unless the weights have one column per unit of each group."""
+        if self.treated.shape[1] != len(treated.units) or self.comparison.shape[1] != len(comparison.units):
+            raise ValueError("the resampling was drawn for groups of other sizes")
 
 
 def _summary(point: float, draws: FloatArray, confidence: float) -> tuple[float, float, float, float, float]:
@@ -120,8 +152,12 @@ def did_rate(
     replicates: int = 2000,
     confidence: float = 0.95,
     seed: int = 7,
+    resampling: Resampling | None = None,
 ) -> Effect:
     """The difference-in-differences of a pooled rate: (post − base)₁ − (post − base)₀.
+
+    ``resampling``: bootstrap draws shared with other estimates (its replicates and confidence
+    win over ``replicates``, ``confidence`` and ``seed``); drawn here when None.
 
     Raises
     ------
@@ -136,17 +172,17 @@ def did_rate(
     (tb,), (tp,) = treated.rates()
     (cb,), (cp,) = comparison.rates()
     point = (tp - tb) - (cp - cb)
-    rng = np.random.default_rng(seed)
-    wt = _weights(rng, len(treated.units), replicates)
-    wc = _weights(rng, len(comparison.units), replicates)
-    tb_r, tp_r = treated.rates(wt)
-    cb_r, cp_r = comparison.rates(wc)
+    r = resampling or Resampling.draw(len(treated.units), len(comparison.units), replicates=replicates,
+                                      confidence=confidence, seed=seed)
+    r.check(treated, comparison)
+    tb_r, tp_r = treated.rates(r.treated)
+    cb_r, cp_r = comparison.rates(r.comparison)
     draws = (tp_r - tb_r) - (cp_r - cb_r)
-    lo, hi, p, se, prob = _summary(point, draws, confidence)
+    lo, hi, p, se, prob = _summary(point, draws, r.confidence)
     return Effect(
         method="difference-in-differences",
-        estimate=float(point), ci_low=lo, ci_high=hi, p_value=p, std_error=se, confidence=confidence,
-        replicates=replicates, prob_positive=prob, baseline=float(tb),
+        estimate=float(point), ci_low=lo, ci_high=hi, p_value=p, std_error=se, confidence=r.confidence,
+        replicates=r.replicates, prob_positive=prob, baseline=float(tb),
         assumptions=(
             "parallel trends: without training, trained units' rate would have moved like the comparison group's",
             "no spill-over: training one unit does not change another unit's outcomes",
@@ -160,16 +196,17 @@ def did_rate(
 
 def naive_rates(
     treated: GroupWindows, comparison: GroupWindows, *, replicates: int = 2000, confidence: float = 0.95,
-    seed: int = 7,
+    seed: int = 7, resampling: Resampling | None = None,
 ) -> tuple[Effect, Effect]:
     """The two naive comparisons, labelled biased: trained before vs after, trained vs untrained after."""
     (tb,), (tp,) = treated.rates()
     (_,), (cp,) = comparison.rates()
-    rng = np.random.default_rng(seed + 1)
-    wt = _weights(rng, len(treated.units), replicates)
-    wc = _weights(rng, len(comparison.units), replicates)
-    tb_r, tp_r = treated.rates(wt)
-    _, cp_r = comparison.rates(wc)
+    r = resampling or Resampling.draw(len(treated.units), len(comparison.units), replicates=replicates,
+                                      confidence=confidence, seed=seed + 1)
+    r.check(treated, comparison)
+    confidence, replicates = r.confidence, r.replicates
+    tb_r, tp_r = treated.rates(r.treated)
+    _, cp_r = comparison.rates(r.comparison)
     out = []
     for method, point, draws, why in (
         ("naive before/after (trained)", tp - tb, tp_r - tb_r,

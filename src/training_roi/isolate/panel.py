@@ -1,74 +1,67 @@
-"""Per-unit window counts for the trained and comparison groups, pulled from the warehouse.
+"""Per-unit window figures of every KPI for the trained and comparison groups, from the warehouse.
 
 Trained units are anchored at their own completion date. Comparison units (everyone with deals
 who was not trained) get a pseudo date drawn from the trained units' dates, with a seed: the
 comparison then spans the same calendar months as the trained group, so an org-wide trend or a
 strong quarter touches both groups alike and cancels out of the difference-in-differences.
+
+A window is cut to the data: a post window that runs past the last deal in the warehouse (or a
+baseline that starts before the first) counts only the months it covers, so per-month KPIs of
+recent learners are not diluted by months that have not happened yet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 import ibis
 import numpy as np
+import polars as pl
 import pyarrow as pa
 from ibis.backends import BaseBackend
 
 from training_roi.isolate.did import GroupWindows
-from training_roi.measure import completions, windows_kpis
+from training_roi.measure import DAYS_PER_MONTH, KPIS, completions, windows_kpis
 
-__all__ = ["WindowPanel", "win_rate_panels", "win_rate_windows"]
+__all__ = ["WindowPanel", "window_panel", "window_panels"]
+
+_COUNTS = ("opportunities", "closed", "won", "won_amount", "pipeline_created", "cycle_days_sum")
 
 
 @dataclass(frozen=True)
 class WindowPanel:
-    """Both groups' per-unit counts, their anchors, and the trained units' post-window money.
+    """Both groups' per-unit figures for one attribution window, their anchors, and the money.
 
-    The money (pipeline created and revenue won in the post window) feeds the seed model.
+    ``groups`` maps each KPI name to its (trained, comparison) :class:`GroupWindows`; the money
+    (pipeline created and revenue won by trained units in the post window) feeds the seed model.
     """
 
-    treated: GroupWindows
-    comparison: GroupWindows
+    window_days: int
+    groups: dict[str, tuple[GroupWindows, GroupWindows]]
     anchors: pa.Table
     post_opportunities: int
     post_pipeline: float
     post_won_revenue: float
+    post_won_deals: int
+    post_exposure_months: float
+    """Months of the trained units' post windows that the data covers, summed over units."""
     treated_post: dict[str, tuple[int, float, float]]
     """Per trained unit: opportunities, pipeline created and revenue won in its post window."""
-    treated_revenue: GroupWindows
-    """Revenue won per unit (successes) over days of exposure (trials), in both windows."""
-    comparison_revenue: GroupWindows
+
+    @property
+    def treated(self) -> GroupWindows:
+        """The trained group's win-rate counts (won and closed deals)."""
+        return self.groups["win_rate"][0]
+
+    @property
+    def comparison(self) -> GroupWindows:
+        """The comparison group's win-rate counts."""
+        return self.groups["win_rate"][1]
 
 
-def _revenue(rows: list[dict[str, object]], units: list[str], baseline_days: int, post_days: int) -> GroupWindows:
-    """Won revenue per unit over its days in each window: a rate that DiD can difference."""
-    index = {u: i for i, u in enumerate(units)}
-    base, post = np.zeros(len(units)), np.zeros(len(units))
-    for r in rows:
-        i = index.get(str(r["unit_id"]))
-        if i is not None:
-            (base if r["period"] == "baseline" else post)[i] = float(r["won_amount"] or 0)  # type: ignore[arg-type]
-    return GroupWindows(tuple(units), base, np.full(len(units), float(baseline_days)), post,
-                        np.full(len(units), float(post_days)))
-
-
-def _group(rows: list[dict[str, object]], units: list[str]) -> GroupWindows:
-    index = {u: i for i, u in enumerate(units)}
-    arrays = {k: np.zeros(len(units)) for k in ("bs", "bt", "ps", "pt")}
-    for r in rows:
-        i = index.get(str(r["unit_id"]))
-        if i is None:
-            continue
-        if r["period"] == "baseline":
-            arrays["bs"][i], arrays["bt"][i] = float(r["won"]), float(r["closed"])  # type: ignore[arg-type]
-        else:
-            arrays["ps"][i], arrays["pt"][i] = float(r["won"]), float(r["closed"])  # type: ignore[arg-type]
-    return GroupWindows(tuple(units), arrays["bs"], arrays["bt"], arrays["ps"], arrays["pt"])
-
-
-def win_rate_windows(
+def window_panel(
     con: BaseBackend,
     activities: list[str],
     *,
@@ -81,7 +74,7 @@ def win_rate_windows(
     scope: Collection[str] | None = None,
     comparison_units: Collection[str] | None = None,
 ) -> WindowPanel:
-    """Won and closed deals per unit in its baseline and post windows, for both groups.
+    """Every KPI per unit in its baseline and post windows, for both groups.
 
     ``scope``: the units in the study's population (all deal owners when None).
     ``comparison_units``: a holdout list; when None, every unit in scope not trained.
@@ -91,13 +84,38 @@ def win_rate_windows(
     ValueError
         Nobody completed the program's activities.
     """
-    return win_rate_panels(
+    return window_panels(
         con, activities, baseline_days=baseline_days, windows=[window_days], ramp_days=ramp_days, rule=rule,
         min_score=min_score, seed=seed, scope=scope, comparison_units=comparison_units,
     )[window_days]
 
 
-def win_rate_panels(
+def _exposure(anchors: list[date], start: int, end: int, first: date, last: date) -> np.ndarray:
+    """Months of each ``[anchor + start, anchor + end)`` window inside the data's ``[first, last]``."""
+    lo = np.array([max(a + timedelta(days=start), first) for a in anchors], dtype="datetime64[D]")
+    hi = np.array([min(a + timedelta(days=end), last + timedelta(days=1)) for a in anchors], dtype="datetime64[D]")
+    days = (hi - lo).astype(np.float64)
+    return np.clip(days, 0, None) / DAYS_PER_MONTH
+
+
+def _group(frame: pl.DataFrame, units: list[str], base_months: np.ndarray,
+           post_months: np.ndarray) -> dict[str, GroupWindows]:
+    """Every KPI's :class:`GroupWindows` for ``units``, from their rows in ``frame``."""
+    keys = pl.DataFrame({"unit_id": units}, schema={"unit_id": pl.String})
+    cols: dict[str, dict[str, np.ndarray]] = {}
+    for period in ("baseline", "post"):
+        rows = keys.join(frame.filter(pl.col("period") == period), on="unit_id", how="left", maintain_order="left")
+        cols[period] = {c: rows[c].cast(pl.Float64).fill_null(0).to_numpy() for c in _COUNTS}
+        cols[period]["months"] = base_months if period == "baseline" else post_months
+    tup = tuple(units)
+    return {
+        name: GroupWindows(tup, cols["baseline"][k.numerator], cols["baseline"][k.denominator],
+                           cols["post"][k.numerator], cols["post"][k.denominator])
+        for name, k in KPIS.items()
+    }
+
+
+def window_panels(
     con: BaseBackend,
     activities: list[str],
     *,
@@ -110,7 +128,7 @@ def win_rate_panels(
     scope: Collection[str] | None = None,
     comparison_units: Collection[str] | None = None,
 ) -> dict[int, WindowPanel]:
-    """:func:`win_rate_windows` for several attribution windows, sharing the groups and anchors."""
+    """:func:`window_panel` for several attribution windows, sharing the groups and anchors."""
     done = completions(con, activities, rule=rule, min_score=min_score).to_pyarrow().to_pylist()
     if not done:
         raise ValueError(f"nobody completed the program's activities ({', '.join(activities)})")
@@ -123,8 +141,11 @@ def win_rate_panels(
     trained = [str(r["unit_id"]) for r in done]
     dates = [r["completed_at"].date() for r in done]  # type: ignore[union-attr]
     o = con.table("crm_opportunity")
-    owners = o.filter(~o.is_deleted & o.owner_id.notnull()).select(unit_id=o.owner_id).distinct()
+    live = o.filter(~o.is_deleted & o.owner_id.notnull())
+    owners = live.select(unit_id=live.owner_id).distinct()
     pool = set(owners.to_pyarrow()["unit_id"].to_pylist())
+    span = live.aggregate(first=live.created_at.min().date(), last=live.created_at.max().date()).to_pyarrow()
+    first, last = span["first"][0].as_py(), span["last"][0].as_py()
     if scope is not None:
         pool &= set(scope)
     if comparison_units is not None:
@@ -137,25 +158,30 @@ def win_rate_panels(
         "anchor": pa.array(dates + pseudo, pa.date32()),
         "trained": pa.array([True] * len(trained) + [False] * len(others)),
     })
-    anchor_table = ibis.memtable(anchors.select(["unit_id", "anchor"]))
-    trained_set = set(trained)
-    every = windows_kpis(con, anchor_table, baseline_days=baseline_days, windows=list(windows),
-                         ramp_days=ramp_days).to_pyarrow().to_pylist()
-    # Engines return rows in any order; sums below must not depend on it (same data, same bytes).
-    every.sort(key=lambda r: (str(r["period"]), r["window_days"] or 0, str(r["unit_id"])))
-    baseline_rows = [r for r in every if r["period"] == "baseline"]
+    every = windows_kpis(con, ibis.memtable(anchors.select(["unit_id", "anchor"])), baseline_days=baseline_days,
+                         windows=list(windows), ramp_days=ramp_days).to_pyarrow()
+    frame = pl.from_arrow(every)
+    assert isinstance(frame, pl.DataFrame)
+    base_t = _exposure(dates, -baseline_days, 0, first, last)
+    base_c = _exposure(pseudo, -baseline_days, 0, first, last)
     panels = {}
     for window_days in windows:
-        rows = baseline_rows + [r for r in every if r["period"] == "post" and r["window_days"] == window_days]
-        post = [r for r in rows if r["period"] == "post" and r["unit_id"] in trained_set]
+        rows = frame.filter((pl.col("period") == "baseline") | (pl.col("window_days") == window_days))
+        post_t = _exposure(dates, ramp_days, window_days, first, last)
+        treated = _group(rows, trained, base_t, post_t)
+        comparison = _group(rows, others, base_c, _exposure(pseudo, ramp_days, window_days, first, last))
+        post = rows.filter((pl.col("period") == "post") & pl.col("unit_id").is_in(trained)).sort("unit_id")
         panels[window_days] = WindowPanel(
-            _group(rows, trained), _group(rows, others), anchors,
-            post_opportunities=int(sum(r["opportunities"] for r in post)),  # type: ignore[misc]
-            post_pipeline=float(sum(r["pipeline_created"] or 0 for r in post)),  # type: ignore[misc]
-            post_won_revenue=float(sum(r["won_amount"] or 0 for r in post)),  # type: ignore[misc]
-            treated_post={str(r["unit_id"]): (int(r["opportunities"]), float(r["pipeline_created"] or 0),  # type: ignore[arg-type]
-                                              float(r["won_amount"] or 0)) for r in post},  # type: ignore[arg-type]
-            treated_revenue=_revenue(rows, trained, baseline_days, window_days - ramp_days),
-            comparison_revenue=_revenue(rows, others, baseline_days, window_days - ramp_days),
+            window_days=window_days,
+            groups={name: (treated[name], comparison[name]) for name in KPIS},
+            anchors=anchors,
+            post_opportunities=int(post["opportunities"].sum()),
+            # Decimal sums are exact, so the money does not depend on the engine's row order.
+            post_pipeline=float(post["pipeline_created"].fill_null(0).sum()),
+            post_won_revenue=float(post["won_amount"].fill_null(0).sum()),
+            post_won_deals=int(post["won"].sum()),
+            post_exposure_months=float(post_t.sum()),
+            treated_post={r["unit_id"]: (int(r["opportunities"]), float(r["pipeline_created"] or 0),
+                                         float(r["won_amount"] or 0)) for r in post.iter_rows(named=True)},
         )
     return panels

@@ -1,5 +1,18 @@
 """Measure: KPIs per unit and period, from the canonical tables, as Ibis expressions."""
 
-from training_roi.measure.sales import KPI_NAMES, completions, monthly_panel, window_kpis, windows_kpis
+from training_roi.measure.sales import (
+    DAYS_PER_MONTH,
+    KPI_NAMES,
+    KPIS,
+    KpiSpec,
+    completions,
+    describe_change,
+    describe_value,
+    monthly_panel,
+    window_kpis,
+    windows_kpis,
+)
 
-__all__ = ["KPI_NAMES", "completions", "monthly_panel", "window_kpis", "windows_kpis"]
+__all__ = ["DAYS_PER_MONTH", "KPIS", "KPI_NAMES", "KpiSpec", "completions", "describe_change",
+           "describe_value", "monthly_panel", "window_kpis",
+           "windows_kpis"]

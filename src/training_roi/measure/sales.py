@@ -12,16 +12,88 @@ count. Win rate counts closed deals only (open ones have no outcome yet).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import ibis
 import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
-__all__ = ["KPI_NAMES", "completions", "monthly_panel", "window_kpis", "windows_kpis"]
+__all__ = [
+    "DAYS_PER_MONTH",
+    "KPIS",
+    "KPI_NAMES",
+    "KpiSpec",
+    "completions",
+    "describe_change",
+    "describe_value",
+    "monthly_panel",
+    "window_kpis",
+    "windows_kpis",
+]
 
-KPI_NAMES = ("win_rate", "avg_won_deal_size", "sales_cycle_days", "pipeline_created", "revenue_per_rep")
-"""The sales KPIs a study can name, each computed per unit and period."""
+DAYS_PER_MONTH = 30.4375
+"""Average days in a month: per-month KPIs divide by exposure in these months."""
+
+
+@dataclass(frozen=True)
+class KpiSpec:
+    """How a KPI is pooled over a group: Σ numerator / Σ denominator over its units.
+
+    Pooling ratios of sums (rather than averaging each unit's ratio) weighs a unit by its
+    volume, keeps units with no deals in a window meaningful, and lets one difference-in-
+    differences routine serve every KPI. A ``denominator`` of ``months`` means the unit's
+    exposure in the window, in months: per-rep-month figures.
+    """
+
+    name: str
+    label: str
+    numerator: str
+    denominator: str
+    unit: str
+    """How values are shown: ``rate`` (a share), ``money``, ``days``."""
+    higher_is_better: bool = True
+    definition: str = ""
+
+
+KPIS: dict[str, KpiSpec] = {k.name: k for k in (
+    KpiSpec("win_rate", "win rate", "won", "closed", "rate",
+            definition="won deals / closed deals, by the day the deal was created"),
+    KpiSpec("avg_won_deal_size", "average won deal size", "won_amount", "won", "money",
+            definition="revenue won / won deals"),
+    KpiSpec("sales_cycle_days", "sales cycle (days)", "cycle_days_sum", "closed", "days", higher_is_better=False,
+            definition="days from creation to close, averaged over closed deals"),
+    KpiSpec("pipeline_created", "pipeline created per rep-month", "pipeline_created", "months", "money",
+            definition="amount of deals created / months of exposure"),
+    KpiSpec("revenue_per_rep", "revenue won per rep-month", "won_amount", "months", "money",
+            definition="revenue won on deals created in the period / months of exposure"),
+)}
+"""The sales KPIs a study can name, in the order reports show them."""
+
+KPI_NAMES = tuple(KPIS)
+
+
+def describe_value(value: float | None, unit: str) -> str:
+    """A KPI level as users read it: 12.3% (rate), $1,234 (money), 45.2 days (days)."""
+    if value is None or value != value:
+        return "—"
+    if unit == "rate":
+        return f"{value:.1%}"
+    if unit == "money":
+        return f"{'−' if value < 0 else ''}${abs(value):,.0f}"
+    return f"{value:,.1f} days"
+
+
+def describe_change(value: float | None, unit: str) -> str:
+    """A change of a KPI: +2.0 pts (rate), +$1,234 (money), −3.1 days (days)."""
+    if value is None or value != value:
+        return "—"
+    sign = "−" if value < 0 else "+"
+    if unit == "rate":
+        return f"{sign}{abs(value) * 100:.1f} pts"
+    if unit == "money":
+        return f"{sign}${abs(value):,.0f}"
+    return f"{sign}{abs(value):,.1f} days"
 
 _DAY_SECONDS = 86_400
 

@@ -23,6 +23,7 @@ from training_roi.value.roi import (
     seed_model,
     value_intervals,
 )
+from training_roi.value.sensitivity import Scenario, WindowLever, sensitivity
 
 __all__ = [
     "CATEGORIES",
@@ -30,8 +31,10 @@ __all__ = [
     "Credit",
     "ParticipantTime",
     "ROIFigures",
+    "Scenario",
     "SeedModel",
     "ValueIntervals",
+    "WindowLever",
     "conservative_credit",
     "cost_breakdown",
     "percentile_interval",
@@ -39,5 +42,6 @@ __all__ = [
     "roi_interval",
     "roi_pct_from_lift",
     "seed_model",
+    "sensitivity",
     "value_intervals",
 ]
