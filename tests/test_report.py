@@ -137,3 +137,84 @@ def test_population_exclude_list_alone_keeps_everyone_else(randomised):
     assert result.primary.trained_units == base.primary.trained_units - 1
     assert result.primary.comparison_units == base.primary.comparison_units
     con.disconnect()
+
+
+def test_every_kpi_is_isolated_and_the_secondary_ones_cover_their_truth(randomised):
+    study_file, db, truth = randomised
+    from training_roi.evaluate import evaluate
+
+    con = connect(db)
+    ev = evaluate(con, load_study(study_file))
+    con.disconnect()
+    kpis = {k.kpi: k for k in ev.primary.kpis}
+    assert list(kpis) == ["win_rate", "avg_won_deal_size", "sales_cycle_days", "pipeline_created", "revenue_per_rep"]
+    assert kpis["win_rate"].did == ev.primary.did  # the headline is the win-rate row
+    true = truth["truth"]["windows"]["180"]
+    size, cycle = kpis["avg_won_deal_size"].did, kpis["sales_cycle_days"].did
+    assert size is not None and cycle is not None
+    assert size.ci_low <= true["att_avg_won_deal_size"] <= size.ci_high
+    assert cycle.ci_low <= true["att_cycle_days"] <= cycle.ci_high
+    assert not kpis["sales_cycle_days"].higher_is_better
+    for k in kpis.values():
+        assert k.verdict in ("improved", "worsened", "not established")
+        assert (k.verdict != "not established") == k.credit.is_credited
+    # The sensitivity table: the lift's base row is the primary window's estimate × pipeline.
+    base = next(r for r in ev.sensitivity if r.lever == "lift" and r.case == "base")
+    assert base.incremental_revenue == (Decimal(str(ev.primary.did.estimate)) * ev.primary.pipeline_value).quantize(
+        Decimal("0.01"))
+    assert {r.lever for r in ev.sensitivity} == {"lift", "window", "deal size"}
+
+
+def test_revenue_per_rep_can_lead_and_cycle_days_cannot(randomised, tmp_path: Path):
+    study_file, db, _ = randomised
+    from training_roi.evaluate import evaluate
+    from training_roi.study import StudyError
+
+    settings = yaml.safe_load(study_file.read_text())
+    settings["headline_kpi"] = "revenue_per_rep"
+    path = tmp_path / "revenue.yaml"
+    path.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    con = connect(db)
+    ev = evaluate(con, load_study(path))
+    head = ev.primary
+    assert head.headline_kpi == "revenue_per_rep"
+    assert head.did == next(k.did for k in head.kpis if k.kpi == "revenue_per_rep")
+    assert "rep-month" in head.value_formula
+    # Value base: the trained reps' months in the window, at most 180 days each.
+    assert 0 < head.value_base <= Decimal(head.trained_units) * Decimal(180) / Decimal("30.4375") + Decimal("0.001")
+    assert head.incremental_revenue == pytest.approx(Decimal(str(head.credit.credited)) * head.value_base,
+                                                     abs=Decimal("0.01"))
+    settings["headline_kpi"] = "sales_cycle_days"
+    path.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    with pytest.raises(StudyError, match="sales_cycle_days cannot be turned into revenue"):
+        evaluate(con, load_study(path))
+    con.disconnect()
+
+
+def test_holdout_file_is_read_relative_to_the_study(randomised, tmp_path: Path):
+    study_file, db, _ = randomised
+    from training_roi.evaluate import evaluate
+    from training_roi.study import StudyError
+
+    con = connect(db)
+    base = evaluate(con, load_study(study_file))
+    trained = {r.unit_id for r in base.primary.learners}
+    owners = sorted(set(con.table("crm_opportunity").owner_id.to_pyarrow().to_pylist()) - trained - {None})
+    held = owners[:40]
+    (tmp_path / "holdout.csv").write_text("user_id\n# reps kept out of wave 1\n" + "\n".join(held) + "\n")
+    settings = yaml.safe_load(study_file.read_text())
+    settings["comparison"] = {"design": "holdout", "holdout_file": "holdout.csv"}
+    path = tmp_path / "holdout.yaml"
+    path.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    study = load_study(path)
+    assert study.comparison.holdout == sorted(held)
+    ev = evaluate(con, study)
+    assert ev.primary.comparison_units == 40
+    assert ev.primary.trained_units == base.primary.trained_units
+    # The hash covers who was held out, not only the file's name.
+    (tmp_path / "holdout.csv").write_text("\n".join(held[:39]) + "\n")
+    assert load_study(path).hash != study.hash
+    (tmp_path / "holdout.csv").unlink()
+    with pytest.raises(StudyError, match=r"comparison.*holdout_file: cannot read"):
+        load_study(path)
+    con.disconnect()

@@ -264,7 +264,8 @@ def _kpi_result(kpi: str, panel: WindowPanel, study: Study, resampling: Resampli
     (cb,), (cp,) = comparison.rates() if comparison.units else ((float("nan"),), (float("nan"),))
     if did is not None and did.baseline > 0 and did.ci_low == did.ci_low:
         credit = conservative_credit(did.estimate, did.baseline, interval=(did.ci_low, did.ci_high),
-                                     min_relative_change=study.threshold.min_relative_change)
+                                     min_relative_change=study.threshold.min_relative_change,
+                                     describe=lambda v: describe_change(v, spec.unit))
     else:
         credit = Credit(credited=0.0, estimate=did.estimate if did else 0.0, relative_change=0.0, is_credited=False,
                         reason=reason or f"the trained group has no baseline {spec.label} to compare with")
@@ -412,7 +413,7 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
     report = quality_report(con)
     warnings = list(report.warnings)
     if not primary.credit.is_credited:
-        warnings.insert(0, f"the program's effect is not established: {primary.credit.reason}; "
+        warnings.insert(0, f"the program's effect is not established ({primary.credit.why}): "
                            "no incremental revenue is credited")
     trend = _trend(con, set(panels[days[0]].treated.units), set(panels[days[0]].comparison.units))
     return Evaluation(study, primary, results, costs, dict(report.tables), tuple(warnings), trend,

@@ -110,18 +110,18 @@ def test_payback_is_none_without_positive_benefit():
 def test_credit_under_threshold():
     c = conservative_credit(0.002, 0.08, min_relative_change=0.05, interval=(0.001, 0.003))
     assert c.credited == 0 and not c.is_credited and c.estimate == 0.002
-    assert "under the threshold" in c.reason and "includes 0" not in c.reason
+    assert "under the threshold" in c.reason and "includes zero" not in c.reason
 
 
 def test_credit_interval_with_zero():
     c = conservative_credit(0.02, 0.08, min_relative_change=0.05, interval=(-0.001, 0.04))
     assert c.credited == 0 and not c.is_credited
-    assert "includes 0" in c.reason and "threshold" not in c.reason
+    assert "includes zero" in c.reason and "threshold" not in c.reason
 
 
 def test_credit_both_reasons():
     c = conservative_credit(0.001, 0.08, min_relative_change=0.05, interval=(-0.01, 0.01))
-    assert "threshold" in c.reason and "includes 0" in c.reason
+    assert "threshold" in c.reason and "includes zero" in c.reason
 
 
 def test_credit_passes():

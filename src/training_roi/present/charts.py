@@ -14,26 +14,31 @@ import vl_convert as vlc
 __all__ = ["trend_chart"]
 
 
-def trend_chart(trend: list[dict[str, Any]], completions: list[str], *, title: str) -> str:
-    """Monthly win rate of trained vs comparison reps, with the training period shaded, as SVG."""
-    rows = [r for r in trend if r["win_rate"] is not None]
+_AXIS = {"rate": ".0%", "money": "$,.0f", "days": ",.0f"}
+_TIP = {"rate": ".1%", "money": "$,.0f", "days": ",.1f"}
+
+
+def trend_chart(trend: list[dict[str, Any]], completions: list[str], *, title: str, kpi: str = "win_rate",
+                label: str = "win rate", unit: str = "rate") -> str:
+    """Monthly ``kpi`` of trained vs comparison reps, with the training period shaded, as SVG."""
+    rows = [r for r in trend if r.get(kpi) is not None]
     if not rows:
         return ""
     data = alt.Data(values=rows)
     lines = alt.Chart(data).mark_line(point=True).encode(
         x=alt.X("month:T", title="month the deals were created"),
-        y=alt.Y("win_rate:Q", title="win rate", axis=alt.Axis(format=".0%")),
+        y=alt.Y(f"{kpi}:Q", title=label, axis=alt.Axis(format=_AXIS[unit])),
         color=alt.Color("group:N", title=None, scale=alt.Scale(domain=["trained", "comparison"],
                                                              range=["#1f77b4", "#9a9a9a"])),
-        tooltip=["month:T", "group:N", alt.Tooltip("win_rate:Q", format=".1%"), "closed:Q"],
+        tooltip=["month:T", "group:N", alt.Tooltip(f"{kpi}:Q", format=_TIP[unit]), "closed:Q", "reps:Q"],
     )
     layers: list[alt.Chart] = [lines]
     if completions:
         span = alt.Data(values=[{"start": min(completions), "end": max(completions)}])
         layers.insert(0, alt.Chart(span).mark_rect(opacity=0.12, color="#2ca02c").encode(
             x="start:T", x2="end:T"))
-        layers.append(alt.Chart(span).mark_text(align="left", dx=4, dy=-110, color="#2ca02c").encode(
+        layers.append(alt.Chart(span).mark_text(align="left", dx=4, dy=-70, color="#2ca02c").encode(
             x="start:T", text=alt.value("training completed")))
-    chart = alt.layer(*layers).properties(width=640, height=260, title=title)
+    chart = alt.layer(*layers).properties(width=640, height=180, title=title)
     svg: str = vlc.vegalite_to_svg(chart.to_json())
     return svg

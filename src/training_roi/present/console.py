@@ -10,12 +10,14 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
-from training_roi.evaluate import Evaluation
+from training_roi.evaluate import Evaluation, KpiResult
 from training_roi.ingest.folder import IngestInfo
 from training_roi.link import LinkInfo
+from training_roi.measure import describe_change, describe_value
 from training_roi.warehouse.quality import QualityReport
 
-__all__ = ["evaluation_panel", "ingest_table", "link_panel", "money", "pct", "points", "quality_panel", "show"]
+__all__ = ["evaluation_panel", "ingest_table", "kpi_table", "link_panel", "money", "pct", "points", "quality_panel",
+           "show"]
 
 
 def pct(part: int, whole: int) -> str:
@@ -118,20 +120,44 @@ def points(rate_change: float) -> str:
     return f"{rate_change * 100:+.1f} pts"
 
 
+def kpi_table(kpis: tuple[KpiResult, ...], window_days: int) -> Table:
+    """Each KPI's levels before and after for both groups, its difference-in-differences and verdict."""
+    t = Table(title=f"Every KPI ({window_days}-day window; difference-in-differences)", title_justify="left")
+    for col in ("KPI", "trained before → after", "comparison before → after", "effect (interval)", "relative",
+                "verdict"):
+        t.add_column(col, justify="left" if col in ("KPI", "verdict") else "right")
+    for k in kpis:
+        d = k.did
+        colour = {"improved": "green", "worsened": "red"}.get(k.verdict, "yellow")
+        t.add_row(
+            k.label + ("" if k.higher_is_better else " (lower is better)"),
+            f"{describe_value(k.trained_baseline, k.unit)} → {describe_value(k.trained_post, k.unit)}",
+            f"{describe_value(k.comparison_baseline, k.unit)} → {describe_value(k.comparison_post, k.unit)}",
+            f"{describe_change(d.estimate, k.unit)} ({describe_change(d.ci_low, k.unit)} to "
+            f"{describe_change(d.ci_high, k.unit)})" if d else "—",
+            f"{d.relative:+.1%}" if d else "—",
+            f"[{colour}]{k.verdict}[/]",
+        )
+    return t
+
+
 def evaluation_panel(ev: Evaluation) -> Group:
-    """The answer to a study: headline, windows, the biased references, costs, data, warnings."""
+    """The answer to a study: headline, windows, KPIs, the biased references, costs, data, warnings."""
     p = ev.primary
     did = p.did
+    head_kpi = next(k for k in p.kpis if k.kpi == p.headline_kpi)
+    unit = head_kpi.unit
     if did is not None:
-        effect = (f"{points(did.estimate)} win rate ({did.confidence:.0%} interval {points(did.ci_low)} to "
-                  f"{points(did.ci_high)}; {did.relative:+.1%} relative; P(effect > 0) = {did.prob_positive:.1%})")
+        effect = (f"{describe_change(did.estimate, unit)} {head_kpi.label} ({did.confidence:.0%} interval "
+                  f"{describe_change(did.ci_low, unit)} to {describe_change(did.ci_high, unit)}; "
+                  f"{did.relative:+.1%} relative; P(effect > 0) = {did.prob_positive:.1%})")
     else:
         effect = "not estimated"
     verdict = "[green]effect established[/]" if ev.established else "[yellow]effect not established[/]"
     iv = p.intervals
     lines = [
-        f"[bold]{ev.study.name}[/] — {verdict}: {p.credit.reason}",
-        f"Lift (difference-in-differences, {p.window_days}-day window): {effect}",
+        f"[bold]{ev.study.name}[/] — {verdict}: {p.credit.why}",
+        f"Effect (difference-in-differences, {p.window_days}-day window): {effect}",
         f"Incremental revenue: {money(p.incremental_revenue)}"
         + (f" (interval {money(iv['incremental_revenue'][0])} to {money(iv['incremental_revenue'][1])})"
            if "incremental_revenue" in iv and ev.established else ""),
@@ -145,20 +171,21 @@ def evaluation_panel(ev: Evaluation) -> Group:
     ]
     if p.direct_incremental_revenue is not None and p.direct_interval is not None:
         lines.append(
-            f"Incremental revenue estimated directly (DiD of won revenue per rep-day, counts deal size too; "
+            f"Incremental revenue estimated directly (DiD of won revenue per rep-month, counts deal size too; "
             f"not credited): {money(p.direct_incremental_revenue)} (interval {money(p.direct_interval[0])} "
             f"to {money(p.direct_interval[1])})"
         )
     head = Panel("\n".join(lines), title="Training ROI", title_align="left")
-    windows = Table(title="Every attribution window (lift in win-rate points)", title_justify="left")
-    for col in ("days", "trained", "compared", "lift (interval)", "credited", "pipeline", "incremental", "ROI"):
+    windows = Table(title=f"Every attribution window ({head_kpi.label})", title_justify="left")
+    for col in ("days", "trained", "compared", "effect (interval)", "credited", "pipeline", "incremental", "ROI"):
         windows.add_column(col, justify="right", no_wrap=True)
     for w in ev.windows:
         d = w.did
         windows.add_row(
             f"{w.window_days}" + ("*" if w is p else ""), f"{w.trained_units:,}", f"{w.comparison_units:,}",
-            f"{d.estimate * 100:+.1f} ({d.ci_low * 100:+.1f}, {d.ci_high * 100:+.1f})" if d else "—",
-            f"{w.credit.credited * 100:+.1f}", money(w.pipeline_value), money(w.incremental_revenue),
+            f"{describe_change(d.estimate, unit)} ({describe_change(d.ci_low, unit)}, "
+            f"{describe_change(d.ci_high, unit)})" if d else "—",
+            describe_change(w.credit.credited, unit), money(w.pipeline_value), money(w.incremental_revenue),
             f"{float(w.roi_pct):,.1f}%",
         )
     windows.caption = "* primary window"
@@ -167,7 +194,8 @@ def evaluation_panel(ev: Evaluation) -> Group:
     for col in ("method", "estimate", "interval", "why it is biased"):
         refs.add_column(col)
     for n in p.naive:
-        refs.add_row(n.method, points(n.estimate), f"{points(n.ci_low)} to {points(n.ci_high)}", n.assumptions[0])
+        refs.add_row(n.method, describe_change(n.estimate, unit),
+                     f"{describe_change(n.ci_low, unit)} to {describe_change(n.ci_high, unit)}", n.assumptions[0])
     costs = Table(title="Fully loaded cost", title_justify="left")
     costs.add_column("category")
     costs.add_column("amount", justify="right")
@@ -180,4 +208,5 @@ def evaluation_panel(ev: Evaluation) -> Group:
     foot = (f"study {ev.study.name!r} (hash {ev.study.hash}) · data: "
             + ", ".join(f"{k} {v:,}" for k, v in ev.data.items() if v and k.startswith(("crm_opp", "lms_st", "learn"))))
     warn = "\n".join(f"[yellow]![/] {w}" for w in ev.warnings) or "[green]no warnings[/]"
-    return Group(head, windows, refs, costs, Panel(warn, title="Warnings", title_align="left"), foot)
+    return Group(head, kpi_table(p.kpis, p.window_days), windows, refs, costs,
+                 Panel(warn, title="Warnings", title_align="left"), foot)

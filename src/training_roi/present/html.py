@@ -13,6 +13,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from training_roi.evaluate import RESULT_SCHEMA, Evaluation
+from training_roi.measure import describe_change, describe_value
 from training_roi.present.charts import trend_chart
 from training_roi.present.console import money, points
 
@@ -50,14 +51,24 @@ def render_html(ev: Evaluation) -> str:
         "participant time at the study's hourly rate",
         f"uncertainty: cluster bootstrap over reps, {s.isolation.bootstrap_replicates:,} replicates, seed "
         f"{s.isolation.seed}, {s.isolation.confidence:.0%} percentile intervals",
-        "the seed's formula (incremental revenue = lift × pipeline value) ignores any change in deal size",
+        f"incremental revenue = {p.value_formula}"
+        + ("; the seed's formula ignores any change in deal size" if p.headline_kpi == "win_rate" else ""),
+        "windows that run past the last deal in the warehouse count only the months the data covers",
         *(p.did.assumptions if p.did else ()),
     ]
     completions = [r.completion_date for r in p.learners]
-    chart = trend_chart(list(ev.trend), completions, title="Win rate by month of deal creation")
+    charts = [trend_chart(list(ev.trend), completions, title=f"{k.label} by month of deal creation", kpi=k.kpi,
+                          label=k.label, unit=k.unit) for k in p.kpis]
+    head = next(k for k in p.kpis if k.kpi == p.headline_kpi)
+    value_base = {
+        "win_rate": f"pipeline value {money(p.value_base)}",
+        "avg_won_deal_size": f"{float(p.value_base):,.0f} won deals",
+        "revenue_per_rep": f"{float(p.value_base):,.1f} rep-months",
+    }.get(head.kpi, f"{float(p.value_base):,.1f} rep-months × win rate")
     return env.get_template("report.html.j2").render(
-        ev=ev, p=p, iv=p.intervals, schema=RESULT_SCHEMA, chart=chart, assumptions=assumptions,
-        money=money, pts=_pts, pct=_pct, rate=_rate, Decimal=Decimal,
+        ev=ev, p=p, iv=p.intervals, schema=RESULT_SCHEMA, charts=charts, assumptions=assumptions, head=head,
+        value_base=value_base, money=money, pts=_pts, pct=_pct, rate=_rate, Decimal=Decimal,
+        change=describe_change, value=describe_value,
     )
 
 

@@ -16,6 +16,7 @@ BCR = benefit / cost; payback = cost / (benefit / months of benefit), in months.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from decimal import Decimal, Inexact, localcontext
 from typing import Any, Final
@@ -323,9 +324,15 @@ class Credit:
     is_credited: bool
     reason: str
 
+    @property
+    def why(self) -> str:
+        """The reason without its "credited:" / "not credited:" prefix, to follow a verdict."""
+        return self.reason.split(": ", 1)[-1]
+
 
 def conservative_credit(
-    lift: float, baseline: float, *, min_relative_change: float, interval: tuple[float, float]
+    lift: float, baseline: float, *, min_relative_change: float, interval: tuple[float, float],
+    describe: Callable[[float], str] = "{:.4g}".format,
 ) -> Credit:
     """The lift to credit under the conservative rules of DESIGN.md.
 
@@ -348,6 +355,8 @@ def conservative_credit(
         Threshold on ``|lift / baseline|``; not negative.
     interval
         The lift's confidence interval ``(lo, hi)``, ``lo ≤ hi``.
+    describe
+        How the reason writes an effect (e.g. in percentage points); default 4 significant digits.
 
     Examples
     --------
@@ -365,10 +374,10 @@ def conservative_credit(
     reasons = []
     if abs(relative) < min_relative_change:
         reasons.append(
-            f"the relative change {relative:+.2%} is under the threshold of {min_relative_change:.2%}"
+            f"the relative change {relative:+.1%} is under the threshold of {min_relative_change:.1%}"
         )
     if lo <= 0 <= hi:
-        reasons.append(f"the interval [{lo:.4g}, {hi:.4g}] includes 0")
+        reasons.append(f"the interval from {describe(lo)} to {describe(hi)} includes zero")
     if reasons:
         return Credit(0.0, lift, relative, False, "not credited: " + " and ".join(reasons))
     return Credit(
@@ -376,8 +385,8 @@ def conservative_credit(
         lift,
         relative,
         True,
-        f"credited: relative change {relative:+.2%} reaches {min_relative_change:.2%} "
-        f"and the interval [{lo:.4g}, {hi:.4g}] excludes 0",
+        f"credited: the relative change {relative:+.1%} reaches the threshold of {min_relative_change:.1%} "
+        f"and the interval from {describe(lo)} to {describe(hi)} excludes zero",
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from training_roi.value.roi import roi
 
@@ -49,11 +49,11 @@ class WindowLever:
 
 def _row(lever: str, case: str, assumption: str, effect: float, base: Decimal, cost: Decimal,
          margin: Decimal) -> Scenario:
-    revenue = (Decimal(str(effect)) * base).quantize(_CENT)
-    benefit = (revenue * margin).quantize(_CENT)
+    revenue = (Decimal(str(effect)) * base).quantize(_CENT, ROUND_HALF_UP)
+    benefit = (revenue * margin).quantize(_CENT, ROUND_HALF_UP)
     f = roi(benefit, cost)
     return Scenario(lever, case, assumption, effect, base, revenue, benefit, f.net_benefit,
-                    f.roi_pct.quantize(Decimal("0.1")))
+                    f.roi_pct.quantize(Decimal("0.1"), ROUND_HALF_UP))
 
 
 def sensitivity(
@@ -114,6 +114,6 @@ def sensitivity(
     for case, factor in (("pessimistic", 1 - deal_size_change), ("base", Decimal(1)),
                          ("optimistic", 1 + deal_size_change)):
         change = (factor - 1) * 100
-        text = "deal size as observed" if factor == 1 else f"deal size {change:+.0f}%"
+        text = "deal size as observed" if factor == 1 else f"deal size {'+' if change > 0 else '−'}{abs(change):.0f}%"
         out.append(_row("deal size", case, text, effect, (value_base * factor).quantize(_CENT), cost, margin))
     return tuple(out)

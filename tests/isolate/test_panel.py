@@ -1,0 +1,84 @@
+"""Window figures of every KPI on a tiny org whose every number is worked out by hand below."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.builders import write
+from tests.measure.test_sales import COURSE, OPPS, R1, R2
+from training_roi.ingest.folder import ingest_folder
+from training_roi.isolate import Resampling, did_rate, window_panel
+from training_roi.link import link
+
+MONTH = 30.4375
+
+
+@pytest.fixture
+def panel(tmp_path: Path, con):
+    write(tmp_path / "crm" / "User.csv", f"Id,Email\n{R1},a@x.com\n{R2},b@x.com\n")
+    write(tmp_path / "crm" / "Opportunity.csv", OPPS.format(r1=R1, r2=R2))
+    write(tmp_path / "lms" / "completions.csv",
+          "learner_id,learner_email,course_id,course_title,program,enrolled_at,completed_at,score,passed,minutes\n"
+          f"L1,A@x.com,{COURSE},X,P,2025-01-01,2025-02-15T12:00:00Z,60,false,30\n")
+    ingest_folder(tmp_path, con)
+    link(con)
+    return window_panel(con, [COURSE], baseline_days=60, window_days=30)
+
+
+def test_every_kpi_in_the_learners_own_windows(panel):
+    # Rep 1 completed on 2025-02-15; rep 2 (the only comparison rep) gets that date too.
+    # Baseline [2024-12-17, 2025-02-15) is cut to the first deal (2025-01-01): 45 days.
+    # Post [2025-02-15, 2025-03-17) is cut after the last deal (2025-03-01): 15 days.
+    g = {k: v[0] for k, v in panel.groups.items()}
+    assert g["win_rate"].units == (R1,)
+    assert (g["win_rate"].base_successes[0], g["win_rate"].base_trials[0]) == (1, 2)   # 1,000 won; 3,000 lost
+    assert (g["win_rate"].post_successes[0], g["win_rate"].post_trials[0]) == (2, 2)   # 2,000 and 4,000 won
+    size = g["avg_won_deal_size"]
+    assert size.base_successes[0] / size.base_trials[0] == pytest.approx(1000)
+    assert size.post_successes[0] / size.post_trials[0] == pytest.approx(3000)
+    cycle = g["sales_cycle_days"]
+    assert cycle.base_successes[0] / cycle.base_trials[0] == pytest.approx((30 + 10) / 2)
+    assert cycle.post_successes[0] / cycle.post_trials[0] == pytest.approx((10 + 30) / 2)
+    pipe = g["pipeline_created"]
+    assert pipe.base_trials[0] == pytest.approx(45 / MONTH)
+    assert pipe.post_trials[0] == pytest.approx(15 / MONTH)
+    assert pipe.base_successes[0] / pipe.base_trials[0] == pytest.approx(4500 * MONTH / 45)
+    assert pipe.post_successes[0] / pipe.post_trials[0] == pytest.approx(6000 * MONTH / 15)
+    assert panel.post_pipeline == 6000 and panel.post_won_revenue == 6000 and panel.post_won_deals == 2
+    assert panel.post_exposure_months == pytest.approx(15 / MONTH)
+    assert panel.treated_post == {R1: (2, 6000.0, 6000.0)}
+    comparison = panel.groups["win_rate"][1]
+    assert comparison.units == (R2,)
+    assert (comparison.base_successes[0], comparison.base_trials[0]) == (0, 1)
+    assert comparison.post_trials[0] == 0
+
+
+def test_revenue_per_rep_month_difference_in_differences(panel):
+    treated, comparison = panel.groups["revenue_per_rep"]
+    effect = did_rate(treated, comparison, replicates=200)
+    # Rep 1: 1,000 over 45 days before, 6,000 over 15 days after; rep 2 won nothing in either.
+    assert effect.estimate == pytest.approx(6000 * MONTH / 15 - 1000 * MONTH / 45)
+    with pytest.raises(ValueError, match="no closed deals"):
+        did_rate(*panel.groups["win_rate"], replicates=200)  # rep 2 closed nothing after
+
+
+def test_one_resampling_serves_every_kpi_and_equals_its_own_seed():
+    rng = np.random.default_rng(3)
+    from training_roi.isolate import GroupWindows
+
+    def group(n: int) -> GroupWindows:
+        t = rng.integers(5, 30, (2, n)).astype(float)
+        return GroupWindows(tuple(map(str, range(n))), np.floor(t[0] * 0.3), t[0], np.floor(t[1] * 0.4), t[1])
+
+    treated, comparison = group(9), group(13)
+    shared = Resampling.draw(9, 13, replicates=400, seed=11)
+    assert shared.replicates == 400
+    a = did_rate(treated, comparison, resampling=shared)
+    b = did_rate(treated, comparison, replicates=400, seed=11)
+    assert a.draws is not None and b.draws is not None
+    np.testing.assert_array_equal(a.draws, b.draws)
+    with pytest.raises(ValueError, match="other sizes"):
+        did_rate(comparison, treated, resampling=shared)
