@@ -32,7 +32,7 @@ program:
   start: 2024-06-01
   end: 2024-09-01
 population:
-  unit: account
+  unit: rep
   roles: [R1]
   departments: [Sales]
   titles: [Account Executive]
@@ -48,8 +48,8 @@ windows:
   primary_days: 120
   sensitivity_days: [90, 365]
   ramp_days: 14
-kpis: [win_rate, sales_cycle_days]
-headline_kpi: sales_cycle_days
+kpis: [win_rate, sales_cycle_days, avg_won_deal_size]
+headline_kpi: avg_won_deal_size
 threshold:
   min_relative_change: 0.1
 value:
@@ -95,13 +95,13 @@ def test_full_study_loads_with_its_values(tmp_path: Path):
     assert s.program.activities == [COURSE, "CMP-COC-2024"]
     assert (s.program.completion, s.program.min_score) == ("min_score", 80)
     assert (s.program.start, s.program.end) == (date(2024, 6, 1), date(2024, 9, 1))
-    assert s.population.unit == "account" and s.population.titles == ["Account Executive"]
+    assert s.population.unit == "rep" and s.population.titles == ["Account Executive"]
     assert s.population.include == ["U1"] and s.population.exclude == ["U9"]
     assert (s.comparison.design, s.comparison.holdout) == ("holdout", ["U2", "U3"])
     assert (s.baseline.months, s.baseline.anchor) == (3, "program_start")
     assert s.windows.primary_days == 120 and s.windows.ramp_days == 14
     assert s.windows.sensitivity_days == [90, 120, 365]  # the primary window is added
-    assert (s.kpis, s.headline_kpi) == (["win_rate", "sales_cycle_days"], "sales_cycle_days")
+    assert (s.kpis, s.headline_kpi) == (["win_rate", "sales_cycle_days", "avg_won_deal_size"], "avg_won_deal_size")
     assert s.threshold.min_relative_change == 0.1 and s.value.gross_margin == 0.7
     assert s.costs.programs == ["Sales Excellence", "SE Pilot"] and not s.costs.use_cost_lines
     assert (s.costs.shared_allocation, s.costs.share) == ("share", 0.25)

@@ -51,7 +51,10 @@ class LearnerRow:
 
     unit_id: str
     learner: str
+    """The rep's email, or the account's name (customer education)."""
     name: str | None
+    learners: int
+    """How many learners of the unit completed: 1 for a rep, often several for an account."""
     completion_date: str
     opportunities_in_window: int
     pipeline_value: Decimal
@@ -190,10 +193,14 @@ def _no_nan(value: Any) -> Any:
 
 
 def _scope(con: BaseBackend, study: Study) -> list[str] | None:
-    """The CRM users in the study's population, or None for every deal owner."""
+    """The units in the study's population (CRM users or accounts), or None for every one with deals."""
     p = study.population
     if not (p.roles or p.departments or p.titles or p.include or p.exclude):
         return None
+    if p.unit == "account":  # accounts are chosen by list only (the study refuses role filters for them)
+        o = con.table("crm_opportunity")
+        accounts = set(o.select("account_id").distinct().to_pyarrow()["account_id"].to_pylist()) - {None}
+        return sorted((accounts | set(p.include)) - set(p.exclude))
     users = con.table("crm_user")
     keep = users.user_id.notnull()
     if p.roles:
@@ -220,28 +227,31 @@ def _panels(con: BaseBackend, study: Study, days: list[int], scope: list[str] | 
             con, program.activities, baseline_days=round(study.baseline.months * DAYS_PER_MONTH),
             windows=days, ramp_days=study.windows.ramp_days, rule=program.completion,
             min_score=program.min_score, seed=iso.seed, scope=scope, comparison_units=holdout,
+            unit=study.population.unit, timezone=study.timezone, program_start=program.start,
+            program_end=program.end, baseline_at_start=study.baseline.anchor == "program_start",
         )
     except ValueError as exc:
         raise StudyError(f"study {study.name}: {exc}") from exc
 
 
-def _value_base(kpi: str, panel: WindowPanel) -> tuple[Decimal, str]:
+def _value_base(kpi: str, panel: WindowPanel, unit: str) -> tuple[Decimal, str]:
     """What the headline KPI's credited effect multiplies into incremental revenue, and the formula."""
     if kpi == "win_rate":
         return (Decimal(str(round(panel.post_pipeline, 2))),
-                "credited lift in win rate × pipeline value of the trained reps' deals in the window (the seed model)")
+                f"credited lift in win rate × pipeline value of the trained {unit}s' deals in the window "
+                "(the seed model)")
     if kpi == "avg_won_deal_size":
         return (Decimal(panel.post_won_deals),
-                "credited change in average won deal size × deals the trained reps won in the window")
+                f"credited change in average won deal size × deals the trained {unit}s won in the window")
     if kpi == "revenue_per_rep":
         return (Decimal(str(round(panel.post_exposure_months, 4))),
-                "credited change in revenue per rep-month × the trained reps' months in the window")
+                f"credited change in revenue per {unit}-month × the trained {unit}s' months in the window")
     if kpi == "pipeline_created":
         (_,), (post_rate,) = panel.treated.rates()
         rate = float(post_rate) if post_rate == post_rate else 0.0
         return (Decimal(str(round(panel.post_exposure_months * rate, 4))),
-                "credited change in pipeline per rep-month × the trained reps' months in the window × their "
-                "post-training win rate")
+                f"credited change in pipeline per {unit}-month × the trained {unit}s' months in the window × "
+                "their post-training win rate")
     raise StudyError(f"headline_kpi {kpi}: cannot be turned into revenue; name it under kpis and lead with "
                      "win_rate, avg_won_deal_size, pipeline_created or revenue_per_rep")
 
@@ -272,7 +282,8 @@ def _kpi_result(kpi: str, panel: WindowPanel, study: Study, resampling: Resampli
     verdict = "not established"
     if credit.is_credited:
         verdict = "improved" if (credit.credited > 0) == spec.higher_is_better else "worsened"
-    return KpiResult(kpi=kpi, label=spec.label, unit=spec.unit, higher_is_better=spec.higher_is_better,
+    return KpiResult(kpi=kpi, label=spec.label_for(study.population.unit), unit=spec.unit,
+                     higher_is_better=spec.higher_is_better,
                      definition=spec.definition, trained_baseline=float(tb), trained_post=float(tp),
                      comparison_baseline=float(cb), comparison_post=float(cp), did=did, naive=tuple(naive),
                      credit=credit, verdict=verdict)
@@ -284,7 +295,7 @@ def _window(con: BaseBackend, study: Study, panel: WindowPanel, cost: Decimal,
     days = panel.window_days
     kpis = tuple(_kpi_result(k, panel, study, resampling) for k in study.kpis)
     head = next(k for k in kpis if k.kpi == study.headline_kpi)
-    base, formula = _value_base(study.headline_kpi, panel)
+    base, formula = _value_base(study.headline_kpi, panel, study.population.unit)
     credited = Decimal(str(head.credit.credited))
     margin = Decimal(str(study.value.gross_margin))
     months = Decimal(str(round((days - study.windows.ramp_days) / DAYS_PER_MONTH, 2)))
@@ -306,7 +317,8 @@ def _window(con: BaseBackend, study: Study, panel: WindowPanel, cost: Decimal,
     # exactly the seed's credited lift × the learner's pipeline.
     per_pipeline = credited if study.headline_kpi == "win_rate" else (
         model.incremental_revenue / pipeline if pipeline else Decimal(0))
-    learners = _learner_rows(con, panel, per_pipeline, cost, margin) if days == study.windows.primary_days else ()
+    learners = _learner_rows(con, panel, per_pipeline, cost, margin,
+                             study.population.unit) if days == study.windows.primary_days else ()
     return WindowResult(
         window_days=days, trained_units=len(panel.treated.units), comparison_units=len(panel.comparison.units),
         headline_kpi=study.headline_kpi, did=head.did, naive=head.naive, credit=head.credit, kpis=kpis,
@@ -334,28 +346,34 @@ def _direct_revenue(panel: WindowPanel, study: Study,
 
 
 def _learner_rows(con: BaseBackend, panel: WindowPanel, credited: Decimal, cost: Decimal,
-                  margin: Decimal) -> tuple[LearnerRow, ...]:
+                  margin: Decimal, unit: str) -> tuple[LearnerRow, ...]:
     """The seed's per-learner spreadsheet for one window; ``credited`` is revenue per unit of pipeline."""
     t = panel.treated
     n = len(t.units)
     if not n:
         return ()
     wanted = set(t.units)  # the user table is small: filter here rather than in a long IN list
-    names = {r["user_id"]: (r["email"], r["name"])
-             for r in con.table("crm_user").select("user_id", "email", "name").to_pyarrow().to_pylist()
-             if r["user_id"] in wanted}
+    if unit == "account":
+        names = {r["account_id"]: (r["name"], None)
+                 for r in con.table("crm_account").select("account_id", "name").to_pyarrow().to_pylist()
+                 if r["account_id"] in wanted}
+    else:
+        names = {r["user_id"]: (r["email"], r["name"])
+                 for r in con.table("crm_user").select("user_id", "email", "name").to_pyarrow().to_pylist()
+                 if r["user_id"] in wanted}
     anchors = dict(zip(panel.anchors["unit_id"].to_pylist(), panel.anchors["anchor"].to_pylist(), strict=True))
     share = (cost / n).quantize(Decimal("0.01"))
     rows = []
-    for i, unit in enumerate(t.units):
-        opps, pipeline, won = panel.treated_post.get(unit, (0, 0.0, 0.0))
+    for i, member in enumerate(t.units):
+        opps, pipeline, won = panel.treated_post.get(member, (0, 0.0, 0.0))
         base = t.base_successes[i] / t.base_trials[i] if t.base_trials[i] else None
         post = t.post_successes[i] / t.post_trials[i] if t.post_trials[i] else None
         pipe = Decimal(str(round(pipeline, 2)))
         incremental = (credited * pipe).quantize(Decimal("0.01"))
-        email, name = names.get(unit, (None, None))
+        email, name = names.get(member, (None, None))
         rows.append(LearnerRow(
-            unit_id=unit, learner=email or unit, name=name, completion_date=anchors[unit].isoformat(),
+            unit_id=member, learner=email or member, name=name, learners=panel.learners.get(member, 1),
+            completion_date=anchors[member].isoformat(),
             opportunities_in_window=opps, pipeline_value=pipe, won_revenue=Decimal(str(round(won, 2))),
             baseline_conversion=None if base is None else float(base),
             post_conversion=None if post is None else float(post),
@@ -376,14 +394,18 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
         cost, a group without deals); the message says which setting or data to change.
     """
     require_tables(con, "crm_opportunity", "learning_record", "learner_identity", "cost_line")
-    if study.population.unit != "rep":
-        raise StudyError(f"study {study.name}: population.unit: only 'rep' can be evaluated in this version "
-                         "(account-level designs for customer education are not built yet)")
     scope = _scope(con, study)
     pt = study.costs.participant_time
+    employees = None
+    if study.population.unit == "account" and pt.hourly_rate is None and not pt.hourly_rate_by_role:
+        # Customers' learning time is not the company's cost unless the study prices it.
+        li = con.table("learner_identity")
+        employees = li.filter(li.crm_user_id.notnull()).select("learner_key").to_pyarrow()["learner_key"].to_pylist()
     try:
         costs = cost_breakdown(
             con, programs=study.costs.programs or [study.program.name], activities=study.program.activities,
+            learner_keys=employees, use_cost_lines=study.costs.use_cost_lines,
+            minutes_per_learner=Decimal(str(pt.minutes_per_learner)) if pt.minutes_per_learner else None,
             hourly_rate=Decimal(str(pt.hourly_rate)) if pt.hourly_rate is not None else None,
             hourly_rate_by_title={k: Decimal(str(v)) for k, v in pt.hourly_rate_by_role.items()} or None,
             shared_share=Decimal(str(study.costs.share or 0)) if study.costs.shared_allocation == "share" else 0,
@@ -395,10 +417,6 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
             f"study {study.name}: costs: no cost found for program(s) {', '.join(study.costs.programs)} "
             "in costs.csv and no participant time: ROI needs the program's cost"
         )
-    if study.headline_kpi == "sales_cycle_days":
-        raise StudyError(f"study {study.name}: headline_kpi: sales_cycle_days cannot be turned into revenue; "
-                         "keep it under kpis and lead with win_rate, avg_won_deal_size, pipeline_created or "
-                         "revenue_per_rep")
     days = sorted({study.windows.primary_days, *study.windows.sensitivity_days})
     panels = _panels(con, study, days, scope)
     first = panels[days[0]]
@@ -415,7 +433,8 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
     if not primary.credit.is_credited:
         warnings.insert(0, f"the program's effect is not established ({primary.credit.why}): "
                            "no incremental revenue is credited")
-    trend = _trend(con, set(panels[days[0]].treated.units), set(panels[days[0]].comparison.units))
+    trend = _trend(con, set(panels[days[0]].treated.units), set(panels[days[0]].comparison.units),
+                   study.population.unit)
     return Evaluation(study, primary, results, costs, dict(report.tables), tuple(warnings), trend,
                       _sensitivity(study, primary, results, costs.total))
 
@@ -433,13 +452,13 @@ def _sensitivity(study: Study, primary: WindowResult, results: tuple[WindowResul
     return rows
 
 
-def _trend(con: BaseBackend, trained: set[str], comparison: set[str]) -> tuple[dict[str, Any], ...]:
+def _trend(con: BaseBackend, trained: set[str], comparison: set[str], unit: str) -> tuple[dict[str, Any], ...]:
     """Every KPI per month of deal creation, pooled over the trained and the comparison reps.
 
     Per-rep-month KPIs divide by the group's size. Money is summed as exact decimals first, so
     the figures do not depend on the order rows arrive in.
     """
-    frame = pl.from_arrow(monthly_panel(con).select(
+    frame = pl.from_arrow(monthly_panel(con, unit=unit).select(
         "unit_id", "month", "opportunities", "closed", "won", "won_amount", "pipeline_created", "cycle_days_sum",
     ).to_pyarrow())
     assert isinstance(frame, pl.DataFrame)
@@ -458,7 +477,7 @@ def _trend(con: BaseBackend, trained: set[str], comparison: set[str]) -> tuple[d
     for r in summed.iter_rows(named=True):
         closed, won, reps = int(r["closed"]), int(r["won"]), size[r["group"]]
         out.append({
-            "month": r["month"].isoformat(), "group": r["group"], "reps": reps,
+            "month": r["month"].isoformat(), "group": r["group"], "units": reps,
             "opportunities": int(r["opportunities"]), "closed": closed, "won": won,
             "win_rate": won / closed if closed else None,
             "avg_won_deal_size": float(r["won_amount"]) / won if won else None,

@@ -130,6 +130,13 @@ class Population(_Strict):
     include: list[str] = Field(default_factory=list, description="CRM ids always in scope")
     exclude: list[str] = Field(default_factory=list, description="CRM ids never in scope")
 
+    @model_validator(mode="after")
+    def _filters_fit_the_unit(self) -> Population:
+        if self.unit == "account" and (self.roles or self.departments or self.titles):
+            raise ValueError("roles, departments and titles choose reps; with unit: account list account ids "
+                             "under include/exclude")
+        return self
+
 
 class Comparison(_Strict):
     """Against whom the trained are compared."""
@@ -292,7 +299,8 @@ class Study(_Strict):
             data["costs"] = {**costs, "programs": [program["name"]]}
         kpis = data.get("kpis")
         if "headline_kpi" not in data and isinstance(kpis, list) and kpis and "win_rate" not in kpis:
-            data["headline_kpi"] = kpis[0]
+            money = [k for k in kpis if k != "sales_cycle_days"]
+            data["headline_kpi"] = money[0] if money else kpis[0]
         return data
 
     @field_validator("timezone")
@@ -315,6 +323,9 @@ class Study(_Strict):
         kpis = info.data.get("kpis")
         if kpis is not None and v not in kpis:
             raise ValueError(f"must be one of the study's kpis ({', '.join(kpis)}), got {v!r}")
+        if v == "sales_cycle_days":
+            raise ValueError("sales_cycle_days cannot be turned into revenue; keep it under kpis and lead with "
+                             "win_rate, avg_won_deal_size, pipeline_created or revenue_per_rep")
         return v
 
     @property
@@ -479,7 +490,7 @@ def starter_study(con: BaseBackend) -> str:
         "  end: null  # last day of the program (YYYY-MM-DD); null = open-ended",
         "",
         "population:  # who is in scope; empty filters mean everyone",
-        "  unit: rep  # what is measured: rep (a CRM user) or account",
+        "  unit: rep  # rep (learners are CRM users) or account (customer education: learners are its contacts)",
         "  roles: []  # CRM role ids to keep",
         f"  departments: []  # departments to keep; in the warehouse: {_listing(departments)}",
         f"  titles: []  # titles to keep; in the warehouse: {_listing(titles)}",

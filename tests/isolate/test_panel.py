@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ MONTH = 30.4375
 
 
 @pytest.fixture
-def panel(tmp_path: Path, con):
+def org(tmp_path: Path, con):
     write(tmp_path / "crm" / "User.csv", f"Id,Email\n{R1},a@x.com\n{R2},b@x.com\n")
     write(tmp_path / "crm" / "Opportunity.csv", OPPS.format(r1=R1, r2=R2))
     write(tmp_path / "lms" / "completions.csv",
@@ -25,7 +26,12 @@ def panel(tmp_path: Path, con):
           f"L1,A@x.com,{COURSE},X,P,2025-01-01,2025-02-15T12:00:00Z,60,false,30\n")
     ingest_folder(tmp_path, con)
     link(con)
-    return window_panel(con, [COURSE], baseline_days=60, window_days=30)
+    return con
+
+
+@pytest.fixture
+def panel(org):
+    return window_panel(org, [COURSE], baseline_days=60, window_days=30)
 
 
 def test_every_kpi_in_the_learners_own_windows(panel):
@@ -82,3 +88,24 @@ def test_one_resampling_serves_every_kpi_and_equals_its_own_seed():
     np.testing.assert_array_equal(a.draws, b.draws)
     with pytest.raises(ValueError, match="other sizes"):
         did_rate(comparison, treated, resampling=shared)
+
+
+def test_program_dates_time_zone_and_a_baseline_at_the_program_start(org):
+    # The completion is at 2025-02-15 12:00 UTC: already the 16th in Kiritimati (UTC+14).
+    late = window_panel(org, [COURSE], baseline_days=60, window_days=30, timezone="Pacific/Kiritimati")
+    assert late.anchors["anchor"][0].as_py() == date(2025, 2, 16)
+    # A program that ended before the completion has nobody trained.
+    with pytest.raises(ValueError, match="nobody completed"):
+        window_panel(org, [COURSE], baseline_days=60, window_days=30, program_end=date(2025, 2, 14))
+    kept = window_panel(org, [COURSE], baseline_days=60, window_days=30, program_start=date(2025, 2, 15),
+                        program_end=date(2025, 2, 15))
+    assert kept.treated.units == (R1,)
+    # Baseline at the program's start (2025-01-20): [2024-11-21, 2025-01-20) holds the deals of
+    # January 1st (won) and 11th (lost); the open deal created on the 20th is after it.
+    start = window_panel(org, [COURSE], baseline_days=60, window_days=30, program_start=date(2025, 1, 20),
+                         baseline_at_start=True)
+    wr = start.groups["win_rate"][0]
+    assert (wr.base_successes[0], wr.base_trials[0]) == (1, 2)
+    assert start.groups["pipeline_created"][0].base_successes[0] == 4000
+    assert start.groups["pipeline_created"][0].base_trials[0] == pytest.approx(19 / MONTH)  # Jan 1 to Jan 20
+    assert (wr.post_successes[0], wr.post_trials[0]) == (2, 2)  # the post window still starts at completion

@@ -138,3 +138,18 @@ def test_arguments_are_validated(wh):
         cost_breakdown(wh, programs="SX", hourly_rate=60, shared_share="1.5")
     with pytest.raises(ValueError, match="at least one"):
         cost_breakdown(wh, programs=[], hourly_rate=60)
+
+
+def test_fixed_minutes_per_learner_and_participant_time_only(wh):
+    # SX learners: L1, L2 and L3 (L2's record without minutes counts as a participant too).
+    b = cost_breakdown(wh, programs="SX", hourly_rate=60, minutes_per_learner=90, use_cost_lines=False)
+    assert b.participant_hours == Decimal("4.5")       # 3 learners × 90 minutes
+    assert b.participant_time_amount == Decimal("270.00")
+    assert b.total == Decimal("270.00")                # no cost line, no shared cost
+    assert b.shared_total == 0
+    assert any("not used" in n for n in b.notes)
+    assert not any("carry no minutes" in n for n in b.notes)
+    per_title = cost_breakdown(wh, programs="SX", hourly_rate=40, hourly_rate_by_title={"SDR": 30},
+                               minutes_per_learner=60)
+    # One hour each: L1 (Account Executive) and L3 (no title) at the default $40, L2 (SDR) at $30.
+    assert per_title.participant_time_amount == Decimal("110.00")

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import ibis
 import numpy as np
@@ -23,7 +24,7 @@ import pyarrow as pa
 from ibis.backends import BaseBackend
 
 from training_roi.isolate.did import GroupWindows
-from training_roi.measure import DAYS_PER_MONTH, KPIS, completions, windows_kpis
+from training_roi.measure import DAYS_PER_MONTH, KPIS, UNITS, completions, windows_kpis
 
 __all__ = ["WindowPanel", "window_panel", "window_panels"]
 
@@ -49,6 +50,8 @@ class WindowPanel:
     """Months of the trained units' post windows that the data covers, summed over units."""
     treated_post: dict[str, tuple[int, float, float]]
     """Per trained unit: opportunities, pipeline created and revenue won in its post window."""
+    learners: dict[str, int]
+    """Per trained unit: how many of its learners completed (1 for a rep; several for an account)."""
 
     @property
     def treated(self) -> GroupWindows:
@@ -73,11 +76,22 @@ def window_panel(
     seed: int = 7,
     scope: Collection[str] | None = None,
     comparison_units: Collection[str] | None = None,
+    unit: str = "rep",
+    timezone: str = "UTC",
+    program_start: date | None = None,
+    program_end: date | None = None,
+    baseline_at_start: bool = False,
 ) -> WindowPanel:
     """Every KPI per unit in its baseline and post windows, for both groups.
 
     ``scope``: the units in the study's population (all deal owners when None).
     ``comparison_units``: a holdout list; when None, every unit in scope not trained.
+    ``unit``: ``rep`` (deals by owner, learners as CRM users) or ``account`` (deals by account,
+    learners as the account's contacts: customer education).
+    ``timezone``: completions fall on the day of this zone. ``program_start`` / ``program_end``:
+    only completions on those days or between them count. ``baseline_at_start``: every unit's
+    baseline ends at the program's start (else at its own completion date); without
+    ``program_start``, the first completion stands for it.
 
     Raises
     ------
@@ -86,7 +100,9 @@ def window_panel(
     """
     return window_panels(
         con, activities, baseline_days=baseline_days, windows=[window_days], ramp_days=ramp_days, rule=rule,
-        min_score=min_score, seed=seed, scope=scope, comparison_units=comparison_units,
+        min_score=min_score, seed=seed, scope=scope, comparison_units=comparison_units, unit=unit,
+        timezone=timezone, program_start=program_start, program_end=program_end,
+        baseline_at_start=baseline_at_start,
     )[window_days]
 
 
@@ -127,11 +143,21 @@ def window_panels(
     seed: int = 7,
     scope: Collection[str] | None = None,
     comparison_units: Collection[str] | None = None,
+    unit: str = "rep",
+    timezone: str = "UTC",
+    program_start: date | None = None,
+    program_end: date | None = None,
+    baseline_at_start: bool = False,
 ) -> dict[int, WindowPanel]:
     """:func:`window_panel` for several attribution windows, sharing the groups and anchors."""
-    done = completions(con, activities, rule=rule, min_score=min_score).to_pyarrow().to_pylist()
+    zone = ZoneInfo(timezone)
+    since = None if program_start is None else datetime.combine(program_start, time(), zone)
+    until = None if program_end is None else datetime.combine(program_end + timedelta(days=1), time(), zone)
+    done = completions(con, activities, rule=rule, min_score=min_score, unit=unit, since=since,
+                       until=until).to_pyarrow().to_pylist()
     if not done:
-        raise ValueError(f"nobody completed the program's activities ({', '.join(activities)})")
+        who = "learners linked to CRM users" if unit == "rep" else "learners linked to contacts of accounts"
+        raise ValueError(f"nobody completed the program's activities ({', '.join(activities)}) among {who}")
     if scope is not None:
         allowed = set(scope)
         done = [r for r in done if str(r["unit_id"]) in allowed]
@@ -139,10 +165,10 @@ def window_panels(
             raise ValueError("nobody in the study's population completed the program's activities")
     done.sort(key=lambda r: str(r["unit_id"]))
     trained = [str(r["unit_id"]) for r in done]
-    dates = [r["completed_at"].date() for r in done]  # type: ignore[union-attr]
+    dates = [r["completed_at"].astimezone(zone).date() for r in done]  # type: ignore[union-attr]
     o = con.table("crm_opportunity")
-    live = o.filter(~o.is_deleted & o.owner_id.notnull())
-    owners = live.select(unit_id=live.owner_id).distinct()
+    live = o.filter(~o.is_deleted & o[UNITS[unit]].notnull())
+    owners = live.select(unit_id=live[UNITS[unit]]).distinct()
     pool = set(owners.to_pyarrow()["unit_id"].to_pylist())
     span = live.aggregate(first=live.created_at.min().date(), last=live.created_at.max().date()).to_pyarrow()
     first, last = span["first"][0].as_py(), span["last"][0].as_py()
@@ -153,17 +179,20 @@ def window_panels(
     others = sorted(pool - set(trained))
     rng = np.random.default_rng(seed)
     pseudo = [dates[i] for i in rng.integers(0, len(dates), len(others))] if others else []
+    start = (program_start or min(dates)) if baseline_at_start else None
     anchors = pa.table({
         "unit_id": pa.array(trained + others, pa.string()),
         "anchor": pa.array(dates + pseudo, pa.date32()),
+        "base_anchor": pa.array([start] * (len(dates) + len(pseudo)) if start else dates + pseudo, pa.date32()),
         "trained": pa.array([True] * len(trained) + [False] * len(others)),
     })
-    every = windows_kpis(con, ibis.memtable(anchors.select(["unit_id", "anchor"])), baseline_days=baseline_days,
-                         windows=list(windows), ramp_days=ramp_days).to_pyarrow()
+    every = windows_kpis(con, ibis.memtable(anchors.select(["unit_id", "anchor", "base_anchor"])),
+                         baseline_days=baseline_days,
+                         windows=list(windows), ramp_days=ramp_days, unit=unit).to_pyarrow()
     frame = pl.from_arrow(every)
     assert isinstance(frame, pl.DataFrame)
-    base_t = _exposure(dates, -baseline_days, 0, first, last)
-    base_c = _exposure(pseudo, -baseline_days, 0, first, last)
+    base_t = _exposure([start] * len(dates) if start else dates, -baseline_days, 0, first, last)
+    base_c = _exposure([start] * len(pseudo) if start else pseudo, -baseline_days, 0, first, last)
     panels = {}
     for window_days in windows:
         rows = frame.filter((pl.col("period") == "baseline") | (pl.col("window_days") == window_days))
@@ -183,5 +212,6 @@ def window_panels(
             post_exposure_months=float(post_t.sum()),
             treated_post={r["unit_id"]: (int(r["opportunities"]), float(r["pipeline_created"] or 0),
                                          float(r["won_amount"] or 0)) for r in post.iter_rows(named=True)},
+            learners={str(r["unit_id"]): int(r["learners"]) for r in done},
         )
     return panels

@@ -4,6 +4,7 @@ from training_roi.measure.sales import (
     DAYS_PER_MONTH,
     KPI_NAMES,
     KPIS,
+    UNITS,
     KpiSpec,
     completions,
     describe_change,
@@ -13,6 +14,16 @@ from training_roi.measure.sales import (
     windows_kpis,
 )
 
-__all__ = ["DAYS_PER_MONTH", "KPIS", "KPI_NAMES", "KpiSpec", "completions", "describe_change",
-           "describe_value", "monthly_panel", "window_kpis",
-           "windows_kpis"]
+__all__ = [
+    "DAYS_PER_MONTH",
+    "KPIS",
+    "KPI_NAMES",
+    "UNITS",
+    "KpiSpec",
+    "completions",
+    "describe_change",
+    "describe_value",
+    "monthly_panel",
+    "window_kpis",
+    "windows_kpis",
+]

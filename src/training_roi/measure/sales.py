@@ -13,7 +13,7 @@ count. Win rate counts closed deals only (open ones have no outcome yet).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import ibis
 import ibis.expr.types as ir
@@ -23,6 +23,7 @@ __all__ = [
     "DAYS_PER_MONTH",
     "KPIS",
     "KPI_NAMES",
+    "UNITS",
     "KpiSpec",
     "completions",
     "describe_change",
@@ -54,6 +55,10 @@ class KpiSpec:
     """How values are shown: ``rate`` (a share), ``money``, ``days``."""
     higher_is_better: bool = True
     definition: str = ""
+
+    def label_for(self, unit: str) -> str:
+        """The label with the study's unit: "per rep-month" becomes "per account-month"."""
+        return self.label.replace("rep-month", f"{unit}-month")
 
 
 KPIS: dict[str, KpiSpec] = {k.name: k for k in (
@@ -98,13 +103,24 @@ def describe_change(value: float | None, unit: str) -> str:
 _DAY_SECONDS = 86_400
 
 
-def _opportunities(con: BaseBackend) -> ir.Table:
-    """Live opportunities with an owner, their creation day, outcome, amount and cycle in days."""
+UNITS = {"rep": "owner_id", "account": "account_id"}
+"""What a unit is, and the opportunity column that names it: reps own deals, accounts buy them."""
+
+
+def _unit_column(unit: str) -> str:
+    if unit not in UNITS:
+        raise ValueError(f"unit {unit!r}: expected one of {', '.join(UNITS)}")
+    return UNITS[unit]
+
+
+def _opportunities(con: BaseBackend, unit: str = "rep") -> ir.Table:
+    """Live opportunities of a unit (owner or account), their creation day, outcome, amount and cycle."""
     o = con.table("crm_opportunity")
-    o = o.filter(~o.is_deleted & o.owner_id.notnull() & o.created_at.notnull())
+    column = o[_unit_column(unit)]
+    o = o.filter(~o.is_deleted & column.notnull() & o.created_at.notnull())
     created = o.created_at.date()
     return o.select(
-        unit_id=o.owner_id,
+        unit_id=o[_unit_column(unit)],
         opportunity_id=o.opportunity_id,
         created=created,
         closed=o.is_closed.fill_null(False),
@@ -132,13 +148,14 @@ def _kpis(t: ir.Table, by: list[str]) -> ir.Table:
     )
 
 
-def monthly_panel(con: BaseBackend, *, start: date | None = None, end: date | None = None) -> ir.Table:
-    """KPIs per rep and calendar month of creation, within ``[start, end)`` when given.
+def monthly_panel(con: BaseBackend, *, start: date | None = None, end: date | None = None,
+                  unit: str = "rep") -> ir.Table:
+    """KPIs per unit (``rep`` or ``account``) and calendar month of creation, within ``[start, end)``.
 
     Columns: unit_id, month (first day), opportunities, closed, won, won_amount,
     pipeline_created, cycle_days_sum and the KPIs of :data:`KPI_NAMES`.
     """
-    t = _opportunities(con)
+    t = _opportunities(con, unit)
     if start is not None:
         t = t.filter(t.created >= start)
     if end is not None:
@@ -148,9 +165,14 @@ def monthly_panel(con: BaseBackend, *, start: date | None = None, end: date | No
 
 
 def completions(
-    con: BaseBackend, activities: list[str], *, rule: str = "completed", min_score: float | None = None
+    con: BaseBackend, activities: list[str], *, rule: str = "completed", min_score: float | None = None,
+    unit: str = "rep", since: datetime | None = None, until: datetime | None = None,
 ) -> ir.Table:
-    """Each CRM user's first qualifying completion of the program: (unit_id, completed_at).
+    """Each unit's first qualifying completion of the program: (unit_id, completed_at, learners).
+
+    For ``rep`` a unit is the CRM user the learner is; for ``account`` it is the account of the
+    contact the learner is (customer education), trained from its first learner's completion.
+    ``since`` / ``until``: only completions in ``[since, until)`` count (the program's dates).
 
     ``rule``: ``completed`` (a completed or passed record), ``passed`` (a passed record, or a
     completion marked successful), or ``min_score`` (any of those with a score of at least
@@ -167,8 +189,14 @@ def completions(
     elif rule == "min_score":
         done = done & (r.score_pct >= (min_score if min_score is not None else 0))
     r = r.filter(done)
-    j = r.join(li, "learner_key").filter(li.crm_user_id.notnull())
-    return j.group_by(unit_id=j.crm_user_id).agg(completed_at=j.occurred_at.min())
+    if since is not None:
+        r = r.filter(r.occurred_at >= since)
+    if until is not None:
+        r = r.filter(r.occurred_at < until)
+    j = r.join(li, "learner_key")
+    key = j.crm_user_id if _unit_column(unit) == "owner_id" else j.crm_account_id
+    j = j.filter(key.notnull())
+    return j.group_by(unit_id=key).agg(completed_at=j.occurred_at.min(), learners=j.learner_key.nunique())
 
 
 def window_kpis(
@@ -178,15 +206,19 @@ def window_kpis(
     baseline_days: int,
     window_days: int,
     ramp_days: int = 0,
+    unit: str = "rep",
 ) -> ir.Table:
     """KPIs per unit in its baseline and its post window, both anchored at the unit's own date.
 
     ``anchors`` has (unit_id, anchor) — a completion date for trained units, a pseudo date (the
     program start, or a matched learner's date) for comparison units. The baseline is
     ``[anchor − baseline_days, anchor)``; the post window ``[anchor + ramp_days, anchor +
-    window_days)``. Returns one row per unit and ``period`` ("baseline" or "post").
+    window_days)``. An optional ``base_anchor`` column moves the baseline to end there instead
+    (the program's start, the same for everyone). Returns one row per unit and ``period``
+    ("baseline" or "post").
     """
-    rows = windows_kpis(con, anchors, baseline_days=baseline_days, windows=[window_days], ramp_days=ramp_days)
+    rows = windows_kpis(con, anchors, baseline_days=baseline_days, windows=[window_days], ramp_days=ramp_days,
+                        unit=unit)
     return rows.drop("window_days")
 
 
@@ -197,6 +229,7 @@ def windows_kpis(
     baseline_days: int,
     windows: list[int],
     ramp_days: int = 0,
+    unit: str = "rep",
 ) -> ir.Table:
     """:func:`window_kpis` for several post windows in one query.
 
@@ -205,11 +238,13 @@ def windows_kpis(
     """
     if not windows or min(windows) <= ramp_days:
         raise ValueError(f"every window must be longer than the ramp ({ramp_days} days)")
-    t = _opportunities(con)
-    a = anchors.select(a_unit=anchors.unit_id, anchor=anchors.anchor.cast("date"))
+    t = _opportunities(con, unit)
+    base_anchor = anchors.base_anchor if "base_anchor" in anchors.columns else anchors.anchor
+    a = anchors.select(a_unit=anchors.unit_id, anchor=anchors.anchor.cast("date"), base_anchor=base_anchor.cast("date"))
     j = t.join(a, t.unit_id == a.a_unit)
-    j = j.mutate(days=(j.created.epoch_seconds() - j.anchor.epoch_seconds()) / _DAY_SECONDS)
-    base = _kpis(j.filter((j.days >= -baseline_days) & (j.days < 0)), ["unit_id"]).mutate(
+    j = j.mutate(days=(j.created.epoch_seconds() - j.anchor.epoch_seconds()) / _DAY_SECONDS,
+                 base_days=(j.created.epoch_seconds() - j.base_anchor.epoch_seconds()) / _DAY_SECONDS)
+    base = _kpis(j.filter((j.base_days >= -baseline_days) & (j.base_days < 0)), ["unit_id"]).mutate(
         period=ibis.literal("baseline"), window_days=ibis.null().cast("int64"))
     lengths = ibis.memtable({"window_days": [int(w) for w in windows]})
     post = j.filter(j.days >= ramp_days).cross_join(lengths)

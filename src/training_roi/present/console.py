@@ -166,12 +166,13 @@ def evaluation_panel(ev: Evaluation) -> Group:
         f"ROI: {float(p.roi_pct):,.1f}%"
         + (f" (interval {iv['roi_pct'][0]:,.1f}% to {iv['roi_pct'][1]:,.1f}%)" if "roi_pct" in iv and ev.established
            else ""),
-        "Attributed revenue (won by trained reps in window, not all caused by training): "
+        f"Attributed revenue (won by trained {ev.study.population.unit}s in window, not all caused by training): "
         f"{money(p.attributed_revenue)}",
     ]
     if p.direct_incremental_revenue is not None and p.direct_interval is not None:
         lines.append(
-            f"Incremental revenue estimated directly (DiD of won revenue per rep-month, counts deal size too; "
+            f"Incremental revenue estimated directly (DiD of won revenue per {ev.study.population.unit}-month, "
+            "counts deal size too; "
             f"not credited): {money(p.direct_incremental_revenue)} (interval {money(p.direct_interval[0])} "
             f"to {money(p.direct_interval[1])})"
         )

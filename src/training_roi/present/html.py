@@ -1,6 +1,6 @@
 """The HTML report: one self-contained file that opens offline (inline CSS and SVG, no scripts).
 
-It shows the headline with its intervals, the trend chart of trained vs comparison reps, every
+It shows the headline with its intervals, the KPIs and their trends for trained vs comparison units, every
 attribution window, the naive references labelled biased, the cost breakdown, the seed's
 per-learner spreadsheet, the assumptions, the data counts and the warnings.
 """
@@ -38,18 +38,19 @@ def render_html(ev: Evaluation) -> str:
                       autoescape=select_autoescape(["html", "j2"]))
     p = ev.primary
     s = ev.study
+    noun = s.population.unit
     assumptions = [
         f"program: activities {', '.join(s.program.activities)}, completion rule {s.program.completion}",
         f"baseline: {s.baseline.months} months before each learner's completion; attribution window "
         f"{s.windows.primary_days} days (sensitivity {', '.join(map(str, s.windows.sensitivity_days))}), "
         f"ramp {s.windows.ramp_days} days",
-        f"comparison: {s.comparison.design}; each comparison rep is measured at a completion date drawn "
-        "from the trained reps' dates",
+        f"comparison: {s.comparison.design}; each comparison {noun} is measured at a completion date drawn "
+        f"from the trained {noun}s' dates",
         f"conservative threshold: a relative change under {s.threshold.min_relative_change:.1%} is not credited, "
         "nor a lift whose interval includes zero",
         f"gross margin {s.value.gross_margin}; costs from costs.csv for {', '.join(s.costs.programs)} plus "
         "participant time at the study's hourly rate",
-        f"uncertainty: cluster bootstrap over reps, {s.isolation.bootstrap_replicates:,} replicates, seed "
+        f"uncertainty: cluster bootstrap over {noun}s, {s.isolation.bootstrap_replicates:,} replicates, seed "
         f"{s.isolation.seed}, {s.isolation.confidence:.0%} percentile intervals",
         f"incremental revenue = {p.value_formula}"
         + ("; the seed's formula ignores any change in deal size" if p.headline_kpi == "win_rate" else ""),
@@ -63,12 +64,12 @@ def render_html(ev: Evaluation) -> str:
     value_base = {
         "win_rate": f"pipeline value {money(p.value_base)}",
         "avg_won_deal_size": f"{float(p.value_base):,.0f} won deals",
-        "revenue_per_rep": f"{float(p.value_base):,.1f} rep-months",
-    }.get(head.kpi, f"{float(p.value_base):,.1f} rep-months × win rate")
+        "revenue_per_rep": f"{float(p.value_base):,.1f} {noun}-months",
+    }.get(head.kpi, f"{float(p.value_base):,.1f} {noun}-months × win rate")
     return env.get_template("report.html.j2").render(
         ev=ev, p=p, iv=p.intervals, schema=RESULT_SCHEMA, charts=charts, assumptions=assumptions, head=head,
         value_base=value_base, money=money, pts=_pts, pct=_pct, rate=_rate, Decimal=Decimal,
-        change=describe_change, value=describe_value,
+        change=describe_change, value=describe_value, noun=noun,
     )
 
 

@@ -175,6 +175,8 @@ def cost_breakdown(
     hourly_rate: Amount | None = None,
     hourly_rate_by_title: Mapping[str, Amount] | None = None,
     shared_share: Amount = 0,
+    use_cost_lines: bool = True,
+    minutes_per_learner: Amount | None = None,
 ) -> CostBreakdown:
     """The fully loaded cost of ``programs`` from the warehouse.
 
@@ -198,6 +200,12 @@ def cost_breakdown(
         Hourly rate per CRM user title (exact match).
     shared_share
         Fraction (0–1) of the shared cost lines (empty program) borne by these programs.
+    use_cost_lines
+        Whether ``costs.csv`` lines count (False: participant time only, e.g. when the program's
+        other costs are accounted elsewhere).
+    minutes_per_learner
+        Cost a fixed time per participant instead of the time the LMS recorded (for sources
+        that record no duration, or a policy figure finance prefers).
 
     Raises
     ------
@@ -220,6 +228,9 @@ def cost_breakdown(
 
     notes: list[str] = []
     lines = con.table("cost_line")
+    if not use_cost_lines:
+        lines = lines.filter(ibis.literal(False))
+        notes.append("cost lines from costs.csv are not used (the study says so): participant time only")
     own = lines.filter(lines.program.isin(names)).group_by("category").aggregate(amount=_.amount.sum(), n=_.count())
     by_category = dict.fromkeys(CATEGORIES, _ZERO)
     participant_lines = 0
@@ -245,8 +256,9 @@ def cost_breakdown(
             "not also derived from learning records, to avoid counting it twice"
         )
     else:
+        fixed = None if minutes_per_learner is None else _dec(minutes_per_learner, "minutes_per_learner")
         participant_time, time_notes = _participant_time(con, names, learner_keys, rate, by_title,
-                                                         tuple(activities or ()))
+                                                         tuple(activities or ()), fixed)
         notes += time_notes
         source = "learning records" if participant_time else "none"
         by_category["participant_time"] = sum((p.amount for p in participant_time), _ZERO)
@@ -271,11 +283,14 @@ def _participant_time(
     rate: Decimal | None,
     by_title: dict[str, Decimal],
     activities: tuple[str, ...] = (),
+    fixed_minutes: Decimal | None = None,
 ) -> tuple[tuple[ParticipantTime, ...], list[str]]:
     """Participant time costed from learning records, grouped by the title its rate depends on.
 
     A record is the program's when it names the program, or (``activities``) is one of the
     program's activities or belongs to one of its courses: xAPI records often name no program.
+    ``fixed_minutes``: each learner with such a record costs this many minutes, whatever the LMS
+    recorded.
     """
     records = con.table("learning_record")
     if activities:
@@ -300,10 +315,13 @@ def _participant_time(
         identity = con.table("learner_identity").select("learner_key", "crm_user_id")
         users = con.table("crm_user").select(crm_user_id="user_id", title="title")
         joined = records.left_join(identity, "learner_key").left_join(users, "crm_user_id")
-        grouped = joined.group_by("title").aggregate(minutes=_.minutes.sum(), missing=_.minutes.isnull().sum())
+        grouped = joined.group_by("title").aggregate(minutes=_.minutes.sum(), missing=_.minutes.isnull().sum(),
+                                                     learners=_.learner_key.nunique())
     else:
         grouped = records.aggregate(title=ibis.null("string"), minutes=_.minutes.sum(),
-                                    missing=_.minutes.isnull().sum())
+                                    missing=_.minutes.isnull().sum(), learners=_.learner_key.nunique())
+    if fixed_minutes is not None:
+        grouped = grouped.mutate(minutes=grouped.learners * float(fixed_minutes), missing=0)
 
     notes: list[str] = []
     rows = [r for r in grouped.to_pyarrow().to_pylist() if r["minutes"] is not None or r["missing"]]
