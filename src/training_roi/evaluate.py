@@ -14,11 +14,12 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import polars as pl
+import ibis
+import pyarrow as pa
 from ibis.backends import BaseBackend
 
 from training_roi.isolate import Effect, Resampling, WindowPanel, did_rate, naive_rates, window_panels
-from training_roi.measure import DAYS_PER_MONTH, KPIS, describe_change, monthly_panel
+from training_roi.measure import DAYS_PER_MONTH, KPIS, describe_change, group_monthly
 from training_roi.study import Study, StudyError
 from training_roi.value import (
     CostBreakdown,
@@ -426,6 +427,9 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
         len(first.treated.units), len(first.comparison.units), replicates=iso.bootstrap_replicates,
         confidence=iso.confidence, seed=iso.seed,
     ) if first.comparison.units else None
+    if resampling is not None:
+        resampling.prepare([panels[d].groups[k][0] for d in days for k in KPIS],
+                           [panels[d].groups[k][1] for d in days for k in KPIS])
     results = tuple(_window(con, study, panels[d], costs.total, resampling) for d in days)
     primary = next(r for r in results if r.window_days == study.windows.primary_days)
     report = quality_report(con)
@@ -453,36 +457,27 @@ def _sensitivity(study: Study, primary: WindowResult, results: tuple[WindowResul
 
 
 def _trend(con: BaseBackend, trained: set[str], comparison: set[str], unit: str) -> tuple[dict[str, Any], ...]:
-    """Every KPI per month of deal creation, pooled over the trained and the comparison reps.
+    """Every KPI per month of deal creation, pooled over the trained and the comparison units.
 
-    Per-rep-month KPIs divide by the group's size. Money is summed as exact decimals first, so
-    the figures do not depend on the order rows arrive in.
+    Per-unit-month KPIs divide by the group's size. Money is summed as exact decimals in the
+    engine, so the figures do not depend on the order rows arrive in.
     """
-    frame = pl.from_arrow(monthly_panel(con, unit=unit).select(
-        "unit_id", "month", "opportunities", "closed", "won", "won_amount", "pipeline_created", "cycle_days_sum",
-    ).to_pyarrow())
-    assert isinstance(frame, pl.DataFrame)
-    groups = pl.DataFrame({"unit_id": [*sorted(trained), *sorted(comparison)],
-                           "group": ["trained"] * len(trained) + ["comparison"] * len(comparison)},
-                          schema={"unit_id": pl.String, "group": pl.String})
-    summed = (
-        frame.join(groups, on="unit_id")
-        .group_by("month", "group")
-        .agg(pl.col("opportunities", "closed", "won", "won_amount", "pipeline_created").sum(),
-             pl.col("cycle_days_sum").sort().sum())
-        .sort("month", "group")
-    )
+    groups = ibis.memtable(pa.table({
+        "unit_id": pa.array([*sorted(trained), *sorted(comparison)], pa.string()),
+        "group": pa.array(["trained"] * len(trained) + ["comparison"] * len(comparison), pa.string()),
+    }))
+    rows = group_monthly(con, groups, unit=unit).to_pyarrow().to_pylist()
     size = {"trained": len(trained), "comparison": len(comparison)}
     out = []
-    for r in summed.iter_rows(named=True):
-        closed, won, reps = int(r["closed"]), int(r["won"]), size[r["group"]]
+    for r in sorted(rows, key=lambda r: (r["month"], r["group"])):
+        closed, won, n = int(r["closed"]), int(r["won"]), size[r["group"]]
         out.append({
-            "month": r["month"].isoformat(), "group": r["group"], "units": reps,
+            "month": r["month"].isoformat(), "group": r["group"], "units": n,
             "opportunities": int(r["opportunities"]), "closed": closed, "won": won,
             "win_rate": won / closed if closed else None,
             "avg_won_deal_size": float(r["won_amount"]) / won if won else None,
             "sales_cycle_days": float(r["cycle_days_sum"]) / closed if closed else None,
-            "pipeline_created": float(r["pipeline_created"]) / reps if reps else None,
-            "revenue_per_rep": float(r["won_amount"]) / reps if reps else None,
+            "pipeline_created": float(r["pipeline_created"]) / n if n else None,
+            "revenue_per_rep": float(r["won_amount"]) / n if n else None,
         })
     return tuple(out)

@@ -88,6 +88,14 @@ def test_one_resampling_serves_every_kpi_and_equals_its_own_seed():
     np.testing.assert_array_equal(a.draws, b.draws)
     with pytest.raises(ValueError, match="other sizes"):
         did_rate(comparison, treated, resampling=shared)
+    # Resampling many groups' sums in one matrix product gives the same draws.
+    other_t, other_c = group(9), group(13)
+    shared.prepare([treated, other_t], [comparison, other_c])
+    for t, c in ((treated, comparison), (other_t, other_c)):
+        fast = did_rate(t, c, resampling=shared).draws
+        slow = did_rate(t, c, replicates=400, seed=11).draws
+        assert fast is not None and slow is not None
+        np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-15)
 
 
 def test_program_dates_time_zone_and_a_baseline_at_the_program_start(org):

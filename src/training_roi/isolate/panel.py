@@ -108,10 +108,10 @@ def window_panel(
 
 def _exposure(anchors: list[date], start: int, end: int, first: date, last: date) -> np.ndarray:
     """Months of each ``[anchor + start, anchor + end)`` window inside the data's ``[first, last]``."""
-    lo = np.array([max(a + timedelta(days=start), first) for a in anchors], dtype="datetime64[D]")
-    hi = np.array([min(a + timedelta(days=end), last + timedelta(days=1)) for a in anchors], dtype="datetime64[D]")
-    days = (hi - lo).astype(np.float64)
-    return np.clip(days, 0, None) / DAYS_PER_MONTH
+    a = np.array(anchors, dtype="datetime64[D]")
+    lo = np.maximum(a + np.timedelta64(start, "D"), np.datetime64(first, "D"))
+    hi = np.minimum(a + np.timedelta64(end, "D"), np.datetime64(last, "D") + np.timedelta64(1, "D"))
+    return np.clip((hi - lo).astype(np.float64), 0, None) / DAYS_PER_MONTH
 
 
 def _group(frame: pl.DataFrame, units: list[str], base_months: np.ndarray,

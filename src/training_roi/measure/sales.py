@@ -28,6 +28,7 @@ __all__ = [
     "completions",
     "describe_change",
     "describe_value",
+    "group_monthly",
     "monthly_panel",
     "window_kpis",
     "windows_kpis",
@@ -126,21 +127,33 @@ def _opportunities(con: BaseBackend, unit: str = "rep") -> ir.Table:
         closed=o.is_closed.fill_null(False),
         won=o.is_won.fill_null(False),
         amount=o.amount,  # decimal: sums stay exact, so the same data always gives the same figures
-        cycle_days=(o.close_date.epoch_seconds() - created.epoch_seconds()) / _DAY_SECONDS,
+        cycle_days=o.close_date.delta(created, unit="day"),
+    )
+
+
+_SUMS = ("opportunities", "closed", "won", "won_amount", "pipeline_created", "cycle_days_sum")
+
+
+def _sums(t: ir.Table, by: list[str]) -> ir.Table:
+    """The additive columns behind every KPI, for opportunities ``t`` grouped ``by``."""
+    return t.group_by(by).agg(
+        opportunities=t.count(),
+        closed=t.closed.sum(),
+        won=t.won.sum(),
+        won_amount=(t.won.ifelse(t.amount.fill_null(0), 0)).sum(),
+        pipeline_created=t.amount.fill_null(0).sum(),
+        cycle_days_sum=t.closed.ifelse(t.cycle_days, 0).sum(),
     )
 
 
 def _kpis(t: ir.Table, by: list[str]) -> ir.Table:
     """The KPI columns of opportunities ``t`` grouped ``by``; counts stay so rates can be pooled."""
-    won_amount = (t.won.ifelse(t.amount.fill_null(0), 0)).sum()
-    return t.group_by(by).agg(
-        opportunities=t.count(),
-        closed=t.closed.sum(),
-        won=t.won.sum(),
-        won_amount=won_amount,
-        pipeline_created=t.amount.fill_null(0).sum(),
-        cycle_days_sum=t.closed.ifelse(t.cycle_days, 0).sum(),
-    ).mutate(
+    return _ratios(_sums(t, by))
+
+
+def _ratios(s: ir.Table) -> ir.Table:
+    """The KPIs from their sums."""
+    return s.mutate(
         win_rate=lambda s: (s.won / s.closed.nullif(0)).cast("float64"),
         avg_won_deal_size=lambda s: s.won_amount / s.won.nullif(0),
         sales_cycle_days=lambda s: s.cycle_days_sum / s.closed.nullif(0),
@@ -162,6 +175,18 @@ def monthly_panel(con: BaseBackend, *, start: date | None = None, end: date | No
         t = t.filter(t.created < end)
     t = t.mutate(month=t.created.truncate("M"))
     return _kpis(t, ["unit_id", "month"])
+
+
+def group_monthly(con: BaseBackend, groups: ir.Table, *, unit: str = "rep") -> ir.Table:
+    """KPI sums per group and calendar month of creation; ``groups`` maps unit_id to ``group``.
+
+    The same columns as :func:`monthly_panel`, pooled over each group's units in the engine (a
+    few dozen rows leave it, not one per unit and month).
+    """
+    t = _opportunities(con, unit)
+    g = groups.select(g_unit=groups.unit_id, group=groups.group)
+    j = t.join(g, t.unit_id == g.g_unit)
+    return _kpis(j.mutate(month=j.created.truncate("M")), ["group", "month"])
 
 
 def completions(
@@ -242,12 +267,17 @@ def windows_kpis(
     base_anchor = anchors.base_anchor if "base_anchor" in anchors.columns else anchors.anchor
     a = anchors.select(a_unit=anchors.unit_id, anchor=anchors.anchor.cast("date"), base_anchor=base_anchor.cast("date"))
     j = t.join(a, t.unit_id == a.a_unit)
-    j = j.mutate(days=(j.created.epoch_seconds() - j.anchor.epoch_seconds()) / _DAY_SECONDS,
-                 base_days=(j.created.epoch_seconds() - j.base_anchor.epoch_seconds()) / _DAY_SECONDS)
+    j = j.mutate(days=j.created.delta(j.anchor, unit="day"), base_days=j.created.delta(j.base_anchor, unit="day"))
     base = _kpis(j.filter((j.base_days >= -baseline_days) & (j.base_days < 0)), ["unit_id"]).mutate(
         period=ibis.literal("baseline"), window_days=ibis.null().cast("int64"))
-    lengths = ibis.memtable({"window_days": [int(w) for w in windows]})
-    post = j.filter(j.days >= ramp_days).cross_join(lengths)
-    post = post.filter(post.days < post.window_days)
-    post = _kpis(post, ["unit_id", "window_days"]).mutate(period=ibis.literal("post"))
+    # Each deal is summed once, in the shortest window that holds it; a window's figures are then
+    # the sums of its own and the shorter windows' pieces (no copy of a deal per window).
+    bounds = sorted({int(w) for w in windows})
+    post = j.filter((j.days >= ramp_days) & (j.days < bounds[-1]))
+    post = post.mutate(bucket=ibis.cases(*((post.days < w, w) for w in bounds)))
+    pieces = _sums(post, ["unit_id", "bucket"])
+    lengths = ibis.memtable({"window_days": bounds})
+    nested = pieces.cross_join(lengths).filter(lambda r: r.bucket <= r.window_days)
+    post = _ratios(nested.group_by(["unit_id", "window_days"]).agg(**{c: nested[c].sum() for c in _SUMS}))
+    post = post.mutate(period=ibis.literal("post"))
     return base.union(post.select(base.columns))

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import ibis
+from ibis import _
 from ibis.backends import BaseBackend
 
 from training_roi.warehouse.connection import ensure_tables, row_count
@@ -60,7 +62,11 @@ class QualityReport:
 def quality_report(con: BaseBackend) -> QualityReport:
     """Compute the data-quality account of the warehouse ``con``."""
     ensure_tables(con)
-    tables = {name: row_count(con.table(name)) for name in TABLES if TABLES[name].layer != "audit"}
+    names = [name for name in TABLES if TABLES[name].layer != "audit"]
+    # One query for every table's count: each query has a fixed cost that 30 tables multiply.
+    counts = ibis.union(*(con.table(n).aggregate(name=ibis.literal(n), rows=_.count()) for n in names))
+    found = {r["name"]: int(r["rows"]) for r in counts.to_pyarrow().to_pylist()}
+    tables = {name: found[name] for name in names}
     runs_t = con.table("ingest_run")
     runs = runs_t.order_by("source").to_pyarrow().to_pylist()
     q = con.table("quarantine")
