@@ -19,6 +19,8 @@ import ibis
 import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
+from training_roi.warehouse.connection import utc_day
+
 __all__ = [
     "DAYS_PER_MONTH",
     "KPIS",
@@ -119,7 +121,7 @@ def _opportunities(con: BaseBackend, unit: str = "rep") -> ir.Table:
     o = con.table("crm_opportunity")
     column = o[_unit_column(unit)]
     o = o.filter(~o.is_deleted & column.notnull() & o.created_at.notnull())
-    created = o.created_at.date()
+    created = utc_day(con, o.created_at)
     return o.select(
         unit_id=o[_unit_column(unit)],
         opportunity_id=o.opportunity_id,
