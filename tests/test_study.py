@@ -228,7 +228,7 @@ def test_starter_study_loads_back_and_names_the_program(tmp_path: Path, simulate
     assert study.costs.programs == [truth["program"]["name"]]
     comments = [line for line in text.splitlines() if "#" in line]
     assert len(comments) > 30
-    assert "Sales (" in text and "completions by" in text and "opportunities close from 2024" in text
+    assert "Sales (" in text and "completed by" in text and "opportunities close from 2024" in text
     # every setting is written out, so the file loads to the same study as its defaults would give
     assert set(yaml.safe_load(text)) == set(Study.model_fields)
 

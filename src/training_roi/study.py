@@ -478,7 +478,7 @@ def starter_study(con: BaseBackend) -> str:
     if courses:
         out.append("  activities:  # course/activity ids whose completion counts as trained; keep the program's")
         for i, (course_id, title, records, learners) in enumerate(courses):
-            note = f"{title} — {records} completions by {learners} learners"
+            note = f"{title} — completed by {learners} learners ({records} completion records)"
             line = f"    - {q(course_id)}  # {note}"
             out.append(line if i == 0 else f"    # - {q(course_id)}  # {note}")
     else:
@@ -563,20 +563,24 @@ def _range_note(close_range: tuple[date, date] | None) -> str:
 
 
 def _top_courses(con: BaseBackend, limit: int = 5) -> list[tuple[str, str, int, int]]:
-    """The most completed courses: (course id, title, completions, learners), most first."""
+    """The most completed courses: (course id, title, completions, learners), most first.
+
+    Only a record about the course itself completes it (the study counts those alone); lessons
+    roll up to their course for the title when the course's own records carry none.
+    """
     lr = con.table("learning_record")
     done = lr.filter((lr.verb == "completed") & lr.course_id.notnull())
-    # The course's own title where a record is about the course itself, else its most common one
-    # (lessons roll up to their course, and their titles are not the course's).
-    own = done.activity_name.max(where=done.activity_id == done.course_id)
+    itself = done.activity_id == done.course_id
+    own = done.activity_name.max(where=itself)
     counts = (
         done.group_by("course_id")
         .aggregate(
             title=ibis.coalesce(own, done.activity_name.mode()),
-            records=done.count(),
-            learners=done.learner_key.nunique(),
+            records=done.count(where=itself),
+            learners=done.learner_key.nunique(where=itself),
         )
-        .order_by([ibis.desc("records"), "course_id"])
+        .filter(lambda t: t.records > 0)
+        .order_by([ibis.desc("learners"), "course_id"])
         .limit(limit)
     )
     return [

