@@ -563,7 +563,7 @@ def _range_note(close_range: tuple[date, date] | None) -> str:
 
 
 def _top_courses(con: BaseBackend, limit: int = 5) -> list[tuple[str, str, int, int]]:
-    """The most completed courses: (course id, title, completions, learners), most first.
+    """The busiest courses: (course id, title, completions, learners), most activity first.
 
     Only a record about the course itself completes it (the study counts those alone); lessons
     roll up to their course for the title when the course's own records carry none.
@@ -578,9 +578,11 @@ def _top_courses(con: BaseBackend, limit: int = 5) -> list[tuple[str, str, int, 
             title=ibis.coalesce(own, done.activity_name.mode()),
             records=done.count(where=itself),
             learners=done.learner_key.nunique(where=itself),
+            activity=done.count(),
         )
         .filter(lambda t: t.records > 0)
-        .order_by([ibis.desc("learners"), "course_id"])
+        # Most learning activity first (lessons included): a structured program outranks a quiz.
+        .order_by([ibis.desc("activity"), "course_id"])
         .limit(limit)
     )
     return [
