@@ -1,9 +1,11 @@
-"""Coverage check: how often the difference-in-differences interval covers the true lift.
+"""Coverage check: how often the difference-in-differences interval covers the true effect.
 
 For each scenario and seed, simulate an org (known truth), ingest and link it, estimate the
 win-rate lift in the 180-day window by difference-in-differences with a 2,000-replicate cluster
-bootstrap, and compare with the exact truth the simulator computed from potential outcomes.
-Prints one line per run and a summary table for validation/README.md.
+bootstrap, and compare with the exact truth the simulator computed from potential outcomes. The
+same is done for the other KPIs the simulator knows the truth of (average won deal size, sales
+cycle) and for the direct estimate of incremental revenue (DiD of won revenue per rep-month ×
+the trained reps' months). Prints one line per run and summary tables for validation/README.md.
 
     python validation/did_coverage.py --seeds 20 --reps 300
 """
@@ -18,7 +20,7 @@ import time
 from pathlib import Path
 
 from training_roi.ingest.folder import ingest_folder
-from training_roi.isolate import did_rate, naive_rates, window_panel
+from training_roi.isolate import Resampling, did_rate, naive_rates, window_panel
 from training_roi.link import link
 from training_roi.simulate import simulate
 from training_roi.warehouse.connection import connect
@@ -35,16 +37,29 @@ def one_run(scenario: str, seed: int, reps: int, months: int) -> dict[str, float
         link(con)
         panel = window_panel(con, [truth["program"]["course_activity_id"]], baseline_days=182,
                                  window_days=180, seed=seed)
-        effect = did_rate(panel.treated, panel.comparison, replicates=2000, seed=seed)
-        before_after, trained_vs_untrained = naive_rates(panel.treated, panel.comparison, seed=seed)
+        r = Resampling.draw(len(panel.treated.units), len(panel.comparison.units), replicates=2000, seed=seed)
+        effect = did_rate(panel.treated, panel.comparison, resampling=r)
+        before_after, trained_vs_untrained = naive_rates(panel.treated, panel.comparison, resampling=r)
+        size = did_rate(*panel.groups["avg_won_deal_size"], resampling=r)
+        cycle = did_rate(*panel.groups["sales_cycle_days"], resampling=r)
+        revenue = did_rate(*panel.groups["revenue_per_rep"], resampling=r)
         con.disconnect()
-    true = truth["truth"]["windows"]["180"]["att_win_rate"]
-    return {
+    t = truth["truth"]["windows"]["180"]
+    true = t["att_win_rate"]
+    months = panel.post_exposure_months
+    out = {
         "truth": true, "did": effect.estimate, "lo": effect.ci_low, "hi": effect.ci_high,
         "covers": float(effect.ci_low <= true <= effect.ci_high),
         "credits_nothing": float(effect.interval_includes_zero),
         "naive_before_after": before_after.estimate, "naive_trained_vs_untrained": trained_vs_untrained.estimate,
     }
+    for key, e, scale, truth_key in (("size", size, 1.0, "att_avg_won_deal_size"),
+                                     ("cycle", cycle, 1.0, "att_cycle_days"),
+                                     ("revenue", revenue, months, "incremental_revenue")):
+        out[f"{key}_truth"] = t[truth_key]
+        out[f"{key}_did"] = e.estimate * scale
+        out[f"{key}_covers"] = float(e.ci_low * scale <= t[truth_key] <= e.ci_high * scale)
+    return out
 
 
 def main() -> None:
@@ -72,13 +87,23 @@ def main() -> None:
             return sum(r[key] for r in rows) / len(rows)
 
         bias = {k: mean(k) - mean("truth") for k in ("did", "naive_before_after", "naive_trained_vs_untrained")}
-        table.append((scenario, n, mean("truth"), mean("covers"), mean("credits_nothing"), bias))
+        others = {k: (mean(f"{k}_truth"), mean(f"{k}_covers"), mean(f"{k}_did") - mean(f"{k}_truth"))
+                  for k in ("size", "cycle", "revenue")}
+        table.append((scenario, n, mean("truth"), mean("covers"), mean("credits_nothing"), bias, others))
     print("| scenario | runs | mean true lift | 95% interval covers truth | interval includes 0 | "
           "bias DiD | bias naive before/after | bias naive trained vs untrained |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for scenario, n, truth, covers, zero, bias in table:
+    for scenario, n, truth, covers, zero, bias, _ in table:
         print(f"| {scenario} | {n} | {truth:+.4f} | {covers:.0%} | {zero:.0%} | {bias['did']:+.4f} | "
               f"{bias['naive_before_after']:+.4f} | {bias['naive_trained_vs_untrained']:+.4f} |")
+    print()
+    print("| scenario | effect | mean truth | 95% interval covers truth | bias |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    names = {"size": "average won deal size ($)", "cycle": "sales cycle (days)",
+             "revenue": "incremental revenue, direct ($)"}
+    for scenario, _, _, _, _, _, others in table:
+        for key, (mean_truth, cover, bias_k) in others.items():
+            print(f"| {scenario} | {names[key]} | {mean_truth:+,.1f} | {cover:.0%} | {bias_k:+,.1f} |")
 
 
 if __name__ == "__main__":

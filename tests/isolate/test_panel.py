@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
 from tests.builders import write
@@ -117,3 +118,23 @@ def test_program_dates_time_zone_and_a_baseline_at_the_program_start(org):
     assert start.groups["pipeline_created"][0].base_successes[0] == 4000
     assert start.groups["pipeline_created"][0].base_trials[0] == pytest.approx(19 / MONTH)  # Jan 1 to Jan 20
     assert (wr.post_successes[0], wr.post_trials[0]) == (2, 2)  # the post window still starts at completion
+
+
+def test_unit_panel_from_the_warehouse_is_balanced_with_the_training_date(org):
+    from training_roi.isolate import UnitPanel
+
+    p = UnitPanel.from_warehouse(org, [COURSE])
+    assert (p.outcome, p.numerator, p.denominator) == ("win_rate", "won", "closed")
+    # Two reps × three months (January to March 2025), zeros where nothing happened.
+    assert p.frame.height == 6 and p.periods == [date(2025, 1, 1), date(2025, 2, 1), date(2025, 3, 1)]
+    units = {r["unit"]: r["treated_at"] for r in p.units.iter_rows(named=True)}
+    assert units == {R1: date(2025, 2, 15), R2: None}
+    feb = p.frame.filter((pl.col("unit") == R1) & (pl.col("period") == date(2025, 2, 1)))
+    assert feb["closed"].item() == 0
+    # Pooled win rate of rep 1: January 1 won of 2 closed, March 2 of 2 → 3/4.
+    assert p.value(p.frame.filter(pl.col("unit") == R1)) == pytest.approx(0.75)
+    revenue = UnitPanel.from_warehouse(org, [COURSE], kpi="revenue_per_rep")
+    assert revenue.denominator is None
+    assert revenue.value() == pytest.approx((1000 + 6000 + 0) / 6)  # per unit-month
+    with pytest.raises(ValueError, match="no column"):
+        UnitPanel(frame=p.frame, outcome="x", numerator="nope")

@@ -2,11 +2,13 @@
 
 from training_roi.isolate.did import Effect, GroupWindows, Resampling, did_rate, naive_rates
 from training_roi.isolate.panel import WindowPanel, window_panel, window_panels
+from training_roi.isolate.unit_panel import UnitPanel
 
 __all__ = [
     "Effect",
     "GroupWindows",
     "Resampling",
+    "UnitPanel",
     "WindowPanel",
     "did_rate",
     "naive_rates",

@@ -75,6 +75,10 @@ class Effect:
     assumptions: tuple[str, ...] = ()
     details: dict[str, float] = field(default_factory=dict)
     draws: FloatArray | None = field(default=None, repr=False, compare=False)
+    diagnostics: dict[str, Any] = field(default_factory=dict, compare=False)
+    """What a reviewer checks besides the estimate: event-study coefficients, balance, fit, …"""
+    warnings: tuple[str, ...] = ()
+    """Reasons to doubt this estimate (a failed pre-trend test, poor overlap, few units, …)."""
 
     @property
     def relative(self) -> float:
