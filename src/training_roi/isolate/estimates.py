@@ -1,0 +1,159 @@
+"""Participant and manager estimates: Phillips' isolation by asking the people who were there.
+
+When no comparison group exists and no trend can be projected, Phillips asks the participants
+(or their managers) what share of the improvement they attribute to the program, and how
+confident they are in that share. Each answer credits the program with
+``observed change × share × confidence``: the confidence discounts the share for the answer's
+own error, so the credit is a conservative lower figure rather than the respondent's best guess.
+Following Phillips' conservative rules, a question left unanswered (or answered outside 0–100)
+credits nothing.
+
+It is a fallback, not a causal estimate: people cannot see the counterfactual any better than
+an analyst can. The interval comes from resampling respondents, so it reflects how much the
+answers disagree, not the uncertainty of the observed change itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+from ibis.backends import BaseBackend
+
+from training_roi.isolate.did import Effect
+from training_roi.isolate.estimator import NotApplicable, cluster_weights, effect_from_draws
+
+__all__ = ["ROLES", "estimate_participant", "survey_estimates"]
+
+ROLES = ("learner", "manager")
+"""Who answers an estimate question: the participant, or the participant's manager."""
+_FEW_RESPONDENTS = 10
+_METHOD = {None: "participant and manager estimates", "learner": "participant estimate",
+           "manager": "manager estimate"}
+
+
+def survey_estimates(con: BaseBackend, program: str) -> pl.DataFrame:
+    """The estimate answers about ``program`` in the warehouse ``con``: one row per answer.
+
+    Columns: ``email_norm``, ``role``, ``question``, ``score`` (the % of the improvement the
+    respondent attributes to the program), ``confidence`` (0–100) and ``submitted_at``, in the
+    order they were submitted. Empty when nobody answered an estimate question about it.
+    """
+    s = con.table("survey_response")
+    s = s.filter((s.level == "estimate") & (s.program == program))
+    expr = s.select("email_norm", "role", "question", "score", "confidence", "submitted_at").order_by(
+        ["submitted_at", "email_norm", "question"])
+    frame = pl.from_arrow(expr.to_pyarrow())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def estimate_participant(
+    observed_change: float,
+    responses: pl.DataFrame | pa.Table,
+    *,
+    baseline: float,
+    role: str | None = None,
+    confidence: float = 0.95,
+    replicates: int = 2000,
+    seed: int = 7,
+) -> Effect:
+    """The share of ``observed_change`` the respondents credit to the program, discounted by their confidence.
+
+    Parameters
+    ----------
+    observed_change
+        The trained group's change in the outcome (after − before), in the outcome's units.
+    responses
+        Estimate answers, one row per answer, with ``role``, ``score`` (% of the improvement
+        due to the program, 0–100) and ``confidence`` (0–100), as :func:`survey_estimates`
+        returns them. Rows of another ``level``, when the column is there, are ignored.
+    baseline
+        The trained group's pre-period level of the outcome (for the relative effect).
+    role
+        ``learner`` or ``manager`` to use only their answers; None uses both.
+    confidence
+        Level of the interval.
+    replicates, seed
+        The bootstrap over respondents.
+
+    Returns
+    -------
+    Effect
+        ``estimate`` is the mean credit ``observed_change × score/100 × confidence/100`` over
+        the answers, a missing or out-of-range answer counting as 0.
+
+    Raises
+    ------
+    NotApplicable
+        No estimate answer (of ``role``, when given).
+    ValueError
+        An unknown role, responses without the needed columns, or a non-finite change.
+
+    Examples
+    --------
+    >>> answers = pl.DataFrame({"role": ["learner"], "score": [60.0], "confidence": [80.0]})
+    >>> estimate_participant(10.0, answers, baseline=50.0, replicates=10).estimate
+    4.8
+    """
+    if role is not None and role not in ROLES:
+        raise ValueError(f"role {role!r}: expected one of {', '.join(ROLES)}, or None for both")
+    if not np.isfinite(observed_change):
+        raise ValueError(f"observed_change is {observed_change}: a finite change of the outcome is needed")
+    frame = responses if isinstance(responses, pl.DataFrame) else pl.from_arrow(responses)
+    assert isinstance(frame, pl.DataFrame)
+    missing = [c for c in ("role", "score", "confidence") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"the responses have no column {', '.join(missing)} (columns: {', '.join(frame.columns)})")
+    if "level" in frame.columns:
+        frame = frame.filter(pl.col("level") == "estimate")
+    if role is not None:
+        frame = frame.filter(pl.col("role") == role)
+    if frame.is_empty():
+        who = f" from {role}s" if role is not None else ""
+        raise NotApplicable(f"no estimate answers{who}: nobody said what share of the improvement is due to "
+                            "the program")
+
+    score = frame["score"].cast(pl.Float64).to_numpy()
+    certainty = frame["confidence"].cast(pl.Float64).to_numpy()
+    unanswered = ~np.isfinite(score) | ~np.isfinite(certainty)
+    with np.errstate(invalid="ignore"):
+        out_of_range = ~unanswered & ((score < 0) | (score > 100) | (certainty < 0) | (certainty > 100))
+    share = np.where(unanswered | out_of_range, 0.0, score / 100 * certainty / 100)
+    credits = observed_change * share
+    n = credits.size
+    point = float(credits.mean())
+    draws = cluster_weights(n, replicates=replicates, seed=seed) @ credits / n
+
+    warnings = []
+    if unanswered.any():
+        warnings.append(f"{int(unanswered.sum())} of {n} answers lack a share or a confidence: counted as 0")
+    if out_of_range.any():
+        warnings.append(f"{int(out_of_range.sum())} of {n} answers lie outside 0–100: counted as 0")
+    if n < _FEW_RESPONDENTS:
+        warnings.append(f"only {n} answer{'s' if n != 1 else ''}: the average share rests on a handful of opinions")
+    if observed_change <= 0:
+        warnings.append("the observed change is not an improvement: there is nothing to credit the program with")
+    roles = frame["role"].value_counts().sort("role")
+    answered = ~(unanswered | out_of_range)
+    return effect_from_draws(
+        _METHOD[role], point, draws, baseline=baseline, confidence=confidence,
+        assumptions=(
+            "the respondents' own estimates of the share due to training, discounted by their confidence; "
+            "a conservative fallback when no comparison group exists, not a causal estimate",
+            "a missing or out-of-range answer counts as 0 (Phillips' conservative rule)",
+            "the interval reflects the spread of the answers, not the uncertainty of the observed change",
+        ),
+        details={
+            "observed_change": float(observed_change), "answers": float(n),
+            "unanswered": float(unanswered.sum()), "out_of_range": float(out_of_range.sum()),
+            "mean_share": float(score[answered].mean() / 100) if answered.any() else 0.0,
+            "mean_confidence": float(certainty[answered].mean() / 100) if answered.any() else 0.0,
+            "adjusted_share": float(share.mean()),
+        },
+        diagnostics={
+            "answers_by_role": {str(r): float(c) for r, c in roles.iter_rows()},
+            "adjusted_shares": [float(s) for s in share],
+        },
+        warnings=warnings,
+    )
