@@ -75,6 +75,17 @@ def test_report_answers_with_the_seed_model_and_covers_the_truth(randomised, tmp
     assert sum(r["opportunities_in_window"] for r in learners) == head["opportunities_in_window"]
     assert sum(Decimal(r["cost"]) for r in learners) == pytest.approx(cost, abs=Decimal("0.01") * len(learners))
     assert all(w["learners"] == [] for w in doc["windows"] if w["window_days"] != 180)
+    # The seed's spreadsheet as CSV: one row per deal in the trained reps' windows, adding up to
+    # the report's pipeline and incremental revenue.
+    import polars as pl
+
+    deals = pl.read_csv(tmp_path / "opportunities.csv", infer_schema_length=None)
+    assert deals.height == head["opportunities_in_window"]
+    assert Decimal(str(deals["amount"].fill_null(0).sum())).quantize(Decimal("0.01")) == pipeline
+    assert float(deals["incremental_revenue"].sum()) == pytest.approx(float(incremental), abs=0.01 * deals.height)
+    assert deals["unit_id"].n_unique() <= head["trained_units"]
+    assert (deals["created"] >= deals["completion_date"]).all()
+    assert pl.read_csv(tmp_path / "learners.csv").height == head["trained_units"]
     # Same data + same study = same bytes.
     again = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(tmp_path / "again")])
     assert again.exit_code == 0

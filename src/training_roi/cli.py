@@ -176,10 +176,11 @@ def quality(db: DbOption = Path("roi.duckdb"), as_json: JsonOption = False) -> N
 
 
 def _answer(db: Path, study_file: Path, out_dir: Path) -> tuple[Any, Path, Path]:
-    """Evaluate the study on the warehouse and write result.json and report.html into ``out_dir``."""
+    """Evaluate the study; write result.json, report.html and the spreadsheets into ``out_dir``."""
     from training_roi.evaluate import evaluate
     from training_roi.present.html import write_html
     from training_roi.present.result_json import write_result
+    from training_roi.present.spreadsheet import write_spreadsheets
     from training_roi.study import load_study
     from training_roi.warehouse.connection import connect
 
@@ -188,7 +189,8 @@ def _answer(db: Path, study_file: Path, out_dir: Path) -> tuple[Any, Path, Path]
     with _progress() as update:
         update(f"evaluating {study.name}", 0.0)
         evaluation = evaluate(con, study)
-        update("writing result.json and report.html", 1.0)
+        update("writing result.json, report.html, learners.csv and opportunities.csv", 1.0)
+    write_spreadsheets(evaluation, out_dir)
     return evaluation, write_result(evaluation, out_dir), write_html(evaluation, out_dir)
 
 
@@ -215,7 +217,8 @@ def report(
     else:
         wide = _wide()
         wide.print(evaluation_panel(evaluation))
-        wide.print(f"\nresult: [bold]{path}[/]  ·  report: [bold]{html}[/]")
+        wide.print(f"\nresult: [bold]{path}[/]  ·  report: [bold]{html}[/]  ·  spreadsheets: "
+                   f"[bold]{path.parent / 'learners.csv'}[/], [bold]{path.parent / 'opportunities.csv'}[/]")
 
 
 @app.command(name="init-study")

@@ -16,10 +16,11 @@ from typing import Any
 
 import ibis
 import pyarrow as pa
+import pyarrow.compute as pc
 from ibis.backends import BaseBackend
 
 from training_roi.isolate import Effect, Resampling, WindowPanel, did_rate, naive_rates, window_panels
-from training_roi.measure import DAYS_PER_MONTH, KPIS, describe_change, group_monthly
+from training_roi.measure import DAYS_PER_MONTH, KPIS, describe_change, group_monthly, window_opportunities
 from training_roi.study import Study, StudyError
 from training_roi.value import (
     CostBreakdown,
@@ -160,6 +161,9 @@ class Evaluation:
     """Every KPI by month of deal creation for trained and comparison reps (for the trend charts)."""
     sensitivity: tuple[Scenario, ...] = ()
     """Outcomes under pessimistic, base and optimistic lift, window and deal size."""
+    opportunities: pa.Table | None = field(default=None, compare=False, repr=False)
+    """The trained units' deals in their primary windows, one per row (the seed's spreadsheet);
+    written as opportunities.csv, not into result.json."""
 
     @property
     def established(self) -> bool:
@@ -440,7 +444,16 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
     trend = _trend(con, set(panels[days[0]].treated.units), set(panels[days[0]].comparison.units),
                    study.population.unit)
     return Evaluation(study, primary, results, costs, dict(report.tables), tuple(warnings), trend,
-                      _sensitivity(study, primary, results, costs.total))
+                      _sensitivity(study, primary, results, costs.total),
+                      _opportunities(con, study, panels[study.windows.primary_days]))
+
+
+def _opportunities(con: BaseBackend, study: Study, panel: WindowPanel) -> pa.Table:
+    """The trained units' deals in their primary windows, in a stable order."""
+    anchors = panel.anchors.filter(pc.field("trained")).select(["unit_id", "anchor"])
+    rows = window_opportunities(con, ibis.memtable(anchors), window_days=panel.window_days,
+                                ramp_days=study.windows.ramp_days, unit=study.population.unit).to_pyarrow()
+    return rows.sort_by([("unit_id", "ascending"), ("created", "ascending"), ("opportunity_id", "ascending")])
 
 
 def _sensitivity(study: Study, primary: WindowResult, results: tuple[WindowResult, ...],

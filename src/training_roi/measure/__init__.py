@@ -12,6 +12,7 @@ from training_roi.measure.sales import (
     group_monthly,
     monthly_panel,
     window_kpis,
+    window_opportunities,
     windows_kpis,
 )
 
@@ -27,5 +28,6 @@ __all__ = [
     "group_monthly",
     "monthly_panel",
     "window_kpis",
+    "window_opportunities",
     "windows_kpis",
 ]

@@ -33,6 +33,7 @@ __all__ = [
     "group_monthly",
     "monthly_panel",
     "window_kpis",
+    "window_opportunities",
     "windows_kpis",
 ]
 
@@ -252,6 +253,32 @@ def window_kpis(
     rows = windows_kpis(con, anchors, baseline_days=baseline_days, windows=[window_days], ramp_days=ramp_days,
                         unit=unit)
     return rows.drop("window_days")
+
+
+def window_opportunities(
+    con: BaseBackend,
+    anchors: ir.Table,
+    *,
+    window_days: int,
+    ramp_days: int = 0,
+    unit: str = "rep",
+) -> ir.Table:
+    """Each opportunity a unit created in its post window: the rows behind the window's KPIs.
+
+    Columns: unit_id, anchor, opportunity_id, account_id, created, close_date, closed, won,
+    amount, days_after (days from the anchor to the deal's creation). The seed's spreadsheet
+    lists these one per row.
+    """
+    o = con.table("crm_opportunity")
+    extra = o.select(o_id=o.opportunity_id, account_id=o.account_id, close_date=o.close_date)
+    t = _opportunities(con, unit)
+    t = t.join(extra, t.opportunity_id == extra.o_id)
+    a = anchors.select(a_unit=anchors.unit_id, anchor=anchors.anchor.cast("date"))
+    j = t.join(a, t.unit_id == a.a_unit)
+    j = j.mutate(days_after=j.created.delta(j.anchor, unit="day"))
+    j = j.filter((j.days_after >= ramp_days) & (j.days_after < window_days))
+    return j.select("unit_id", "anchor", "opportunity_id", "account_id", "created", "close_date", "closed", "won",
+                    "amount", "days_after")
 
 
 def windows_kpis(

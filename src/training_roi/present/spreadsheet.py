@@ -1,0 +1,73 @@
+"""The seed's spreadsheet as CSV files a finance reader can open and re-add: learners and deals.
+
+``learners.csv`` has one row per trained unit in the primary window (the per-learner table of
+the report); ``opportunities.csv`` one row per deal those units created in their windows, with
+the seed's columns — learner, account, completion date, opportunity, amount, baseline and post
+conversion, the credited lift and the deal's share of the incremental revenue. Amounts are plain
+numbers (no currency sign or separators) so that a spreadsheet sums them; the totals equal the
+report's figures.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import polars as pl
+
+from training_roi.evaluate import Evaluation
+
+__all__ = ["write_spreadsheets"]
+
+_CENT = Decimal("0.01")
+
+
+def _learners(ev: Evaluation) -> pl.DataFrame:
+    rows = [{
+        "learner": r.learner, "unit_id": r.unit_id, "name": r.name, "learners": r.learners,
+        "completion_date": r.completion_date, "opportunities_in_window": r.opportunities_in_window,
+        "pipeline_value": str(r.pipeline_value), "won_revenue": str(r.won_revenue),
+        "baseline_conversion": r.baseline_conversion, "post_conversion": r.post_conversion, "lift": r.lift,
+        "incremental_revenue": str(r.incremental_revenue), "cost": str(r.cost),
+        "roi_pct": None if r.roi_pct is None else str(r.roi_pct),
+    } for r in ev.primary.learners]
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def _opportunities(ev: Evaluation) -> pl.DataFrame:
+    p = ev.primary
+    if ev.opportunities is None:
+        return pl.DataFrame()
+    per_unit = {r.unit_id: r for r in p.learners}
+    # Revenue per unit of pipeline: the credited lift for a win-rate headline (the seed's
+    # lift × amount), else the window's incremental revenue spread over its pipeline.
+    if p.headline_kpi == "win_rate":
+        rate = Decimal(str(p.credit.credited))
+    else:
+        rate = p.incremental_revenue / p.pipeline_value if p.pipeline_value else Decimal(0)
+    out = []
+    for r in ev.opportunities.to_pylist():
+        learner = per_unit.get(r["unit_id"])
+        amount = r["amount"] if r["amount"] is not None else None
+        out.append({
+            "learner": learner.learner if learner else r["unit_id"], "unit_id": r["unit_id"],
+            "account_id": r["account_id"], "completion_date": r["anchor"].isoformat(),
+            "opportunity_id": r["opportunity_id"], "created": r["created"].isoformat(),
+            "close_date": r["close_date"].isoformat() if r["close_date"] else None,
+            "closed": r["closed"], "won": r["won"], "amount": None if amount is None else str(amount),
+            "baseline_conversion": learner.baseline_conversion if learner else None,
+            "post_conversion": learner.post_conversion if learner else None,
+            "credited_lift": p.credit.credited if p.headline_kpi == "win_rate" else None,
+            "incremental_revenue": str((rate * Decimal(amount)).quantize(_CENT, ROUND_HALF_UP))
+            if amount is not None else "0.00",
+        })
+    return pl.DataFrame(out, infer_schema_length=None)
+
+
+def write_spreadsheets(ev: Evaluation, out_dir: Path) -> tuple[Path, Path]:
+    """Write ``learners.csv`` and ``opportunities.csv`` into ``out_dir``; return their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    learners, opportunities = out_dir / "learners.csv", out_dir / "opportunities.csv"
+    _learners(ev).write_csv(learners)
+    _opportunities(ev).write_csv(opportunities)
+    return learners, opportunities
