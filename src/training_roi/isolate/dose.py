@@ -1,0 +1,302 @@
+"""Dose-response for micro-lessons: how much more a unit's outcome changed per lesson completed.
+
+Micro-learning has no single "trained" date: reps take a few lessons or many. Engagement is
+then a continuous treatment, and the question becomes: did units that completed more lessons
+improve more? Each unit's change in outcome (after − before its own anchor: the month of its
+first lesson, or for units with no lessons a pseudo anchor drawn from the learners' anchors so
+both span the same calendar months) is regressed on its number of lessons, weighted by how many
+deals (the outcome's denominator) stand behind the change. The slope is the change per lesson;
+units without lessons anchor the line at zero and carry the org's trend.
+
+Engagement is chosen by the reps: those who do more lessons may be the ones who would have
+improved anyway (motivated, ramping up, with a good quarter ahead). Unless lessons were
+assigned, the slope is an association, and the result says so.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import polars as pl
+from ibis.backends import BaseBackend
+
+from training_roi.isolate.did import Effect, FloatArray
+from training_roi.isolate.estimator import NotApplicable, cluster_weights, effect_from_draws
+from training_roi.isolate.unit_panel import UnitPanel
+
+__all__ = ["SELF_SELECTION", "dose_changes", "estimate_dose_response", "lesson_counts"]
+
+SELF_SELECTION = (
+    "engagement is self-selected: reps who complete more lessons may be the ones who would have improved "
+    "anyway, so the slope is an association between lessons and improvement, not the lessons' effect, "
+    "unless lessons were assigned"
+)
+"""The caveat every dose-response result carries."""
+
+
+
+def _month(column: str) -> pl.Expr:
+    """Months since year 0 of a date column: consecutive months differ by one."""
+    return pl.col(column).dt.year().cast(pl.Int64) * 12 + pl.col(column).dt.month().cast(pl.Int64) - 1
+
+
+def lesson_counts(con: BaseBackend, activities: list[str]) -> pl.DataFrame:
+    """Distinct lessons each CRM user completed, and when they completed the first one.
+
+    ``activities`` names lessons, or courses whose lessons count: a completed (or passed)
+    record counts when its activity is named, or when it belongs to a named course (its
+    ``course_id``) without being the course itself — finishing a course is not one more lesson.
+    Records reach CRM users through ``learner_identity``, as completions do; unlinked learners
+    are left out. Repeating a lesson counts it once.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``unit`` (the CRM user id), ``lessons`` (distinct lessons completed) and
+        ``first_lesson`` (the UTC day of the first completed lesson), one row per user with at
+        least one lesson, sorted by unit.
+    """
+    r = con.table("learning_record")
+    li = con.table("learner_identity")
+    r = r.filter(r.verb.isin(["completed", "passed"]))
+    parents = {row["course_id"] for row in
+               r.filter(r.course_id.isin(activities) & (r.activity_id != r.course_id))
+               .select("course_id").distinct().to_pyarrow().to_pylist()}
+    lesson = r.activity_id.isin(activities)
+    if parents:
+        lesson = (lesson & ~r.activity_id.isin(sorted(parents))) | (
+            r.course_id.isin(sorted(parents)) & (r.activity_id != r.course_id))
+    r = r.filter(lesson)
+    j = r.join(li, "learner_key")
+    j = j.filter(j.crm_user_id.notnull())
+    out = j.group_by(unit=j.crm_user_id).agg(lessons=j.activity_id.nunique(), first_at=j.occurred_at.min())
+    table = out.to_pyarrow()
+    return pl.DataFrame({
+        "unit": table["unit"].to_pylist(),
+        "lessons": table["lessons"].to_pylist(),
+        "first_lesson": [t.date() for t in table["first_at"].to_pylist()],
+    }, schema={"unit": pl.String, "lessons": pl.Int64, "first_lesson": pl.Date}).sort("unit")
+
+
+def _anchors(panel: UnitPanel, doses: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """Each unit's lessons, anchor month and whether the anchor is a pseudo one."""
+    missing = [c for c in ("unit", "lessons") if c not in doses.columns]
+    if missing:
+        raise ValueError(f"the doses have no column {', '.join(missing)} (columns: {', '.join(doses.columns)})")
+    if doses.filter(pl.col("lessons") < 0).height or doses["lessons"].null_count():
+        raise ValueError("lessons must be a count of lessons completed (0 or more) for every unit listed")
+    dupes = doses.filter(pl.col("unit").is_duplicated())["unit"].unique().sort().head(5).to_list()
+    if dupes:
+        raise ValueError(f"units listed more than once in the doses: {', '.join(map(str, dupes))}")
+    first = (pl.col("first_lesson").cast(pl.Date) if "first_lesson" in doses.columns
+             else pl.lit(None, dtype=pl.Date)).alias("first_lesson")
+    given = doses.select(pl.col("unit").cast(pl.String), pl.col("lessons").cast(pl.Float64), first)
+    units = (panel.units.select(pl.col("unit").cast(pl.String), "treated_at")
+             .join(given, on="unit", how="left")
+             .with_columns(pl.col("lessons").fill_null(0.0))
+             .with_columns(anchor=pl.when(pl.col("lessons") > 0)
+                           .then(pl.coalesce("first_lesson", "treated_at")).otherwise(None))
+             .sort("unit"))
+    engaged = units.filter(pl.col("lessons") > 0)
+    if engaged.is_empty():
+        raise NotApplicable("no unit of the panel completed a lesson: a dose-response needs learners")
+    undated = engaged.filter(pl.col("anchor").is_null())["unit"].head(5).to_list()
+    if undated:
+        raise ValueError(f"units with lessons but no date of a first lesson (no first_lesson in the doses, no "
+                         f"treated_at in the panel): {', '.join(undated)}")
+    # Units without lessons get a first-lesson month drawn from the learners', so their before
+    # and after span the same calendar months and an org-wide trend cancels from the slope.
+    idle = units["lessons"].to_numpy() == 0
+    drawn = np.random.default_rng(seed).choice(engaged["anchor"].to_numpy(), size=int(idle.sum()))
+    anchor = units["anchor"].to_numpy().copy()
+    anchor[idle] = drawn
+    return units.select("unit", "lessons").with_columns(
+        pl.Series("anchor", anchor).cast(pl.Date).dt.truncate("1mo"),
+        pl.Series("pseudo_anchor", idle),
+    )
+
+
+def dose_changes(
+    panel: UnitPanel,
+    *,
+    doses: pl.DataFrame,
+    pre_months: int = 6,
+    post_months: int = 6,
+    seed: int = 7,
+) -> pl.DataFrame:
+    """Each unit's lessons and change in outcome around its anchor: the data of the dose-response line.
+
+    ``doses`` has ``unit`` and ``lessons`` (units of the panel not in it did none; units not in
+    the panel are ignored) and may have
+    ``first_lesson`` (a date, as :func:`lesson_counts` gives); without it, a unit's anchor is the
+    panel's ``treated_at``. Units without lessons get a pseudo anchor drawn (with ``seed``) from
+    the learners' anchors. The before window is the ``pre_months`` months before the anchor's
+    month, the after window that month and the ``post_months − 1`` after it, both cut to the
+    panel's months. The outcome is pooled in each window (Σ numerator / Σ denominator; per
+    unit-month without a denominator). A unit with no deals (no months) in either window has no
+    change and is left out.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``unit``, ``lessons``, ``anchor`` (month), ``pseudo_anchor``, ``pre_numerator``,
+        ``pre_denominator``, ``post_numerator``, ``post_denominator``, ``pre``, ``post``,
+        ``change`` and ``weight`` — 1 / (1/pre_denominator + 1/post_denominator), the precision
+        of a difference of two rates, so a change backed by more deals counts more.
+
+    Raises
+    ------
+    ValueError
+        Windows shorter than a month, malformed doses, or learners without a date.
+    NotApplicable
+        No unit of the panel completed a lesson.
+    """
+    if pre_months < 1 or post_months < 1:
+        raise ValueError(f"pre_months and post_months must be at least 1, got {pre_months} and {post_months}")
+    anchors = _anchors(panel, doses, seed)
+    den = pl.col(panel.denominator) if panel.denominator is not None else pl.lit(1.0)
+    rows = (panel.frame.select(pl.col("unit").cast(pl.String), _month("period").alias("month"),
+                               pl.col(panel.numerator).cast(pl.Float64).alias("num"),
+                               den.cast(pl.Float64).alias("den"))
+            .join(anchors.select("unit", _month("anchor").alias("at")), on="unit")
+            .with_columns(k=pl.col("month") - pl.col("at"))
+            .with_columns(window=pl.when((pl.col("k") >= -pre_months) & (pl.col("k") < 0)).then(pl.lit("pre"))
+                          .when((pl.col("k") >= 0) & (pl.col("k") < post_months)).then(pl.lit("post")))
+            .filter(pl.col("window").is_not_null()))
+    sums = rows.group_by("unit").agg(
+        pre_numerator=pl.col("num").filter(pl.col("window") == "pre").sum(),
+        pre_denominator=pl.col("den").filter(pl.col("window") == "pre").sum(),
+        post_numerator=pl.col("num").filter(pl.col("window") == "post").sum(),
+        post_denominator=pl.col("den").filter(pl.col("window") == "post").sum(),
+    )
+    out = (anchors.join(sums, on="unit", how="left")
+           .with_columns(pl.col("^(pre|post)_(numerator|denominator)$").fill_null(0.0))
+           .filter((pl.col("pre_denominator") > 0) & (pl.col("post_denominator") > 0))
+           .with_columns(pre=pl.col("pre_numerator") / pl.col("pre_denominator"),
+                         post=pl.col("post_numerator") / pl.col("post_denominator"))
+           .with_columns(change=pl.col("post") - pl.col("pre"),
+                         weight=1.0 / (1.0 / pl.col("pre_denominator") + 1.0 / pl.col("post_denominator"))))
+    return out.sort("unit")
+
+
+def _wls_slopes(x: FloatArray, y: FloatArray, w: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Weighted least-squares intercepts and slopes of ``y`` on ``x``, one per row of weights ``w``.
+
+    ``w`` is replicates × units (a single row for the point estimate); centring first keeps the
+    sums well conditioned.
+    """
+    xc, yc = x - x.mean(), y - y.mean()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sw = w.sum(axis=1)
+        mx, my = (w @ xc) / sw, (w @ yc) / sw
+        sxx = w @ (xc * xc) - sw * mx * mx
+        sxy = w @ (xc * yc) - sw * mx * my
+        slope = sxy / sxx
+    slope[~np.isfinite(slope) | (sxx <= 1e-12 * np.maximum(sw, 1.0))] = np.nan
+    intercept = (my + y.mean()) - slope * (mx + x.mean())
+    return intercept, slope
+
+
+def _bins(x: FloatArray) -> list[tuple[float, float]]:
+    """Dose bins for a chart: no lessons, then each count, or five bands of learners when counts vary widely."""
+    positive = np.unique(x[x > 0])
+    bins: list[tuple[float, float]] = [(0.0, 0.0)] if (x == 0).any() else []
+    if positive.size <= 6:
+        return bins + [(float(v), float(v)) for v in positive]
+    edges = np.unique(np.floor(np.quantile(x[x > 0], np.linspace(0, 1, 6))))
+    edges[-1] = positive.max() + 1
+    return bins + [(float(lo), float(hi - 1)) for lo, hi in itertools.pairwise(edges)
+                   if ((x >= lo) & (x < hi)).any()]
+
+
+def estimate_dose_response(
+    panel: UnitPanel,
+    *,
+    doses: pl.DataFrame,
+    pre_months: int = 6,
+    post_months: int = 6,
+    confidence: float = 0.95,
+    replicates: int = 999,
+    seed: int = 7,
+) -> Effect:
+    """The change in outcome per lesson completed: the slope of a weighted line through units' changes.
+
+    For micro-lessons, where engagement is a count rather than a date. Each unit's change (see
+    :func:`dose_changes`) is regressed on its lessons by weighted least squares; the estimate is
+    the slope (for win rate, points of rate per lesson), its interval a bootstrap over units.
+    The intercept — the change at zero lessons — is the org's trend, in ``details``.
+    ``diagnostics["bins"]`` holds the mean change by dose band with its units (and the line's
+    value there), to draw the line over the data and see whether it is straight.
+
+    Engagement is self-selected: the slope is an association unless lessons were assigned, and
+    the result's assumptions and warnings say so.
+
+    Raises
+    ------
+    NotApplicable
+        No unit completed a lesson, fewer than two learners have a change, or every unit did the
+        same number of lessons (no slope to fit).
+    ValueError
+        Malformed doses or windows (see :func:`dose_changes`).
+    """
+    changes = dose_changes(panel, doses=doses, pre_months=pre_months, post_months=post_months, seed=seed)
+    x = changes["lessons"].to_numpy().astype(np.float64)
+    y = changes["change"].to_numpy().astype(np.float64)
+    w = changes["weight"].to_numpy().astype(np.float64)
+    engaged = x > 0
+    what = "closed deals" if panel.denominator is not None else "months"
+    if int(engaged.sum()) < 2:
+        raise NotApplicable(f"fewer than two units with lessons have {what} both before and after their first lesson")
+    if np.unique(x).size < 2:
+        raise NotApplicable(f"every unit completed the same number of lessons ({x[0]:.0f}): there is no dose to "
+                            "compare")
+    (intercept,), (slope,) = _wls_slopes(x, y, w[None, :])
+    _, draws = _wls_slopes(x, y, cluster_weights(x.size, replicates=replicates, seed=seed) * w[None, :])
+    pre_engaged = changes.filter(pl.col("lessons") > 0)
+    baseline = float(pre_engaged["pre_numerator"].sum()) / float(pre_engaged["pre_denominator"].sum())
+    bins = []
+    for lo, hi in _bins(x):
+        inside = (x >= lo) & (x <= hi)
+        wi = w[inside]
+        mean_dose = float((wi * x[inside]).sum() / wi.sum())
+        bins.append({
+            "label": f"{lo:.0f}" if lo == hi else f"{lo:.0f}–{hi:.0f}",
+            "low": lo, "high": hi, "units": int(inside.sum()),
+            "mean_lessons": mean_dose,
+            "mean_change": float((wi * y[inside]).sum() / wi.sum()),
+            "weight": float(wi.sum()),
+            "fitted_change": float(intercept + slope * mean_dose),
+        })
+    dropped = panel.units.height - changes.height
+    warnings = [SELF_SELECTION]
+    if dropped:
+        warnings.append(f"{dropped:,} of {panel.units.height:,} units had no {what} before or after their "
+                        f"(pseudo) first-lesson month and were left out")
+    if int(engaged.sum()) < 30:
+        warnings.append(f"only {int(engaged.sum())} units with lessons: the slope rests on few learners")
+    if not (~engaged).any():
+        warnings.append("every unit completed lessons: nothing shows the change without lessons, so the "
+                        "org's trend is part of the slope's intercept only through extrapolation")
+    return effect_from_draws(
+        "dose-response (per lesson)", float(slope), draws, baseline=baseline, confidence=confidence,
+        assumptions=(
+            SELF_SELECTION,
+            "linear dose: every lesson adds the same change, the first as the tenth (the binned means show "
+            "where that fails)",
+            "units without lessons, around pseudo anchors drawn from the learners' first-lesson months, show "
+            "the change that would have happened with no lessons",
+            "no spill-over: one unit's lessons do not change another unit's outcomes",
+        ),
+        details={
+            "intercept": float(intercept),
+            "units": float(x.size),
+            "units_with_lessons": float(engaged.sum()),
+            "mean_lessons": float(x[engaged].mean()),
+            "max_lessons": float(x.max()),
+            "pre_months": float(pre_months),
+            "post_months": float(post_months),
+        },
+        diagnostics={"bins": bins, "units_left_out": dropped},
+        warnings=warnings,
+    )

@@ -1,0 +1,198 @@
+"""Two-way fixed effects and its event study against statsmodels' dummy regressions and known effects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+import numpy as np
+import polars as pl
+import pytest
+import statsmodels.api as sm
+
+from training_roi.isolate.estimator import NotApplicable
+from training_roi.isolate.event_study import estimate_event_study, estimate_twfe_did
+from training_roi.isolate.unit_panel import UnitPanel
+
+START = 2024 * 12  # January 2024, as a month count
+
+
+def growing(e: np.ndarray) -> np.ndarray:
+    """An effect of 0.5 in the training month that grows by 0.5 each month after it."""
+    return np.where(e >= 0, 0.5 * (e + 1), 0.0)
+
+
+def simulated_panel(
+    seed: int,
+    *,
+    units: int = 300,
+    months: int = 24,
+    never: float = 0.15,
+    cohorts: tuple[int, int] = (3, 18),
+    effect: Callable[[np.ndarray], np.ndarray] = growing,
+    pre_trend: float = 0.0,
+    noise: float = 1.0,
+    denominator: bool = False,
+) -> tuple[UnitPanel, np.ndarray]:
+    """A staggered rollout with unit and month effects and a known effect by month since training.
+
+    Each unit is trained in a month drawn uniformly from ``cohorts`` (inclusive, as indexes of
+    the months), on the 15th, or never (share ``never``). ``pre_trend`` makes trained units
+    drift by that much per month before their training (a violation of parallel trends). With
+    ``denominator`` the outcome is a rate: successes out of a Poisson number of trials.
+
+    Returns the panel and each unit's training month index (``inf`` for never).
+    """
+    rng = np.random.default_rng(seed)
+    g = rng.integers(cohorts[0], cohorts[1] + 1, units).astype(float)
+    g[rng.random(units) < never] = np.inf
+    t = np.arange(months)
+    e = t[None, :] - np.where(np.isfinite(g), g, 10**6)[:, None]  # never-trained: forever before
+    drift = np.where(np.isfinite(g)[:, None] & (e < 0), pre_trend * e, 0.0)
+    level = rng.normal(0, 2, units)[:, None] + (0.1 * t + np.sin(t / 2))[None, :] + drift + effect(e)
+    dates = [date((START + k) // 12, (START + k) % 12 + 1, 1) for k in range(months)]
+    trained = [dates[int(x)].replace(day=15) if np.isfinite(x) else None for x in g]
+    cols: dict[str, object] = {
+        "unit": [f"u{i:03d}" for i in range(units) for _ in range(months)],
+        "period": dates * units,
+        "treated_at": [x for x in trained for _ in range(months)],
+    }
+    schema = {"unit": pl.String, "period": pl.Date, "treated_at": pl.Date}
+    if denominator:
+        trials = rng.poisson(3, (units, months)).astype(float)
+        p = 1 / (1 + np.exp(-level / 4))
+        cols |= {"won": rng.binomial(trials.astype(int), np.clip(p, 0, 1)).astype(float).ravel(),
+                 "closed": trials.ravel()}
+        schema |= {"won": pl.Float64, "closed": pl.Float64}
+        panel = UnitPanel(frame=pl.DataFrame(cols, schema=schema), outcome="win_rate", numerator="won",
+                          denominator="closed")
+    else:
+        y = 10 + level + rng.normal(0, noise, (units, months))
+        cols["y"] = y.ravel()
+        schema["y"] = pl.Float64
+        panel = UnitPanel(frame=pl.DataFrame(cols, schema=schema), outcome="y", numerator="y")
+    return panel, g
+
+
+def dummy_regression(panel: UnitPanel, lo: int, hi: int, event: bool):
+    """The WLS of statsmodels with every unit and month dummy written out, clustered by unit.
+
+    The sample is rebuilt here from the frame with Polars: trained units from ``lo`` to ``hi``
+    months around their training month (if trained after the first month), the others always.
+    """
+    f = panel.frame.with_columns(
+        (pl.col("period").dt.year() * 12 + pl.col("period").dt.month() - 1).alias("m"),
+        (pl.col("treated_at").dt.year() * 12 + pl.col("treated_at").dt.month() - 1).alias("g"),
+    )
+    first, last = f["m"].min(), f["m"].max()
+    f = f.with_columns((pl.col("m") - pl.col("g")).alias("rel"))
+    comparison = pl.col("g").is_null() | (pl.col("g") > last)
+    trained = (pl.col("g") > first) & (pl.col("g") <= last) & pl.col("rel").is_between(lo, hi)
+    f = f.filter(comparison | trained)
+    w = f[panel.denominator].to_numpy() if panel.denominator else np.ones(f.height)
+    f = f.filter(w > 0)
+    w = w[w > 0]
+    y = (f[panel.numerator] / (f[panel.denominator] if panel.denominator else 1)).to_numpy()
+    units = f["unit"].to_numpy()
+    unit_d = (units[:, None] == np.unique(units)[None, 1:]).astype(float)
+    month_d = (f["m"].to_numpy()[:, None] == np.unique(f["m"].to_numpy())[None, 1:]).astype(float)
+    rel = f["rel"].fill_null(-999).to_numpy()
+    is_trained = ~f.select(comparison).to_series().to_numpy()
+    if event:
+        ks = [k for k in range(lo, hi + 1) if k != -1]
+        x = np.column_stack([(is_trained & (rel == k)).astype(float) for k in ks])
+    else:
+        x = (is_trained & (rel >= 0)).astype(float)[:, None]
+    design = np.column_stack([x, np.ones(len(y)), unit_d, month_d])
+    codes = np.unique(units, return_inverse=True)[1]
+    return sm.WLS(y, design, weights=w).fit(cov_type="cluster", cov_kwds={"groups": codes}, use_t=True)
+
+
+@pytest.mark.parametrize("denominator", [False, True])
+def test_twfe_equals_statsmodels_dummy_regression_with_clustered_errors(denominator):
+    panel, _ = simulated_panel(1, units=60, months=14, cohorts=(2, 11), never=0.3, denominator=denominator)
+    if denominator:
+        assert (panel.frame["closed"] == 0).any()  # months without deals drop out, weighted zero
+    effect = estimate_twfe_did(panel, post_months=4, confidence=0.9)
+    ref = dummy_regression(panel, -4, 3, event=False)
+    assert effect.estimate == pytest.approx(ref.params[0], rel=1e-8)
+    assert effect.std_error == pytest.approx(ref.bse[0], rel=1e-8)
+    lo, hi = ref.conf_int(alpha=0.1)[0]
+    assert (effect.ci_low, effect.ci_high) == (pytest.approx(lo, rel=1e-8), pytest.approx(hi, rel=1e-8))
+    assert effect.p_value == pytest.approx(ref.pvalues[0], rel=1e-6)
+    assert effect.details["unit_months"] == ref.nobs
+
+
+def test_event_study_coefficients_and_pre_trend_wald_equal_statsmodels():
+    panel, _ = simulated_panel(2, units=60, months=14, cohorts=(3, 10), never=0.3, denominator=True)
+    effect = estimate_event_study(panel, leads=3, lags=3)
+    ref = dummy_regression(panel, -3, 2, event=True)
+    ks = [-3, -2, 0, 1, 2]
+    table = {row["relative_month"]: row for row in effect.diagnostics["coefficients"]}
+    assert sorted(table) == [-3, -2, -1, 0, 1, 2] and table[-1]["coefficient"] == 0
+    for i, k in enumerate(ks):
+        assert table[k]["coefficient"] == pytest.approx(ref.params[i], rel=1e-8, abs=1e-12)
+        assert table[k]["std_error"] == pytest.approx(ref.bse[i], rel=1e-8)
+        assert table[k]["ci_low"] == pytest.approx(ref.conf_int()[i][0], rel=1e-8)
+    # The headline is the plain mean of the post coefficients, its variance from their covariance.
+    a = np.zeros(len(ref.params))
+    a[2:5] = 1 / 3
+    contrast = ref.t_test(a[None, :])
+    assert effect.estimate == pytest.approx(float(contrast.effect[0]), rel=1e-8)
+    assert effect.std_error == pytest.approx(float(contrast.sd[0, 0]), rel=1e-8)
+    leads = np.zeros((2, len(ref.params)))
+    leads[0, 0] = leads[1, 1] = 1
+    wald = ref.wald_test(leads, use_f=False, scalar=True)
+    pre = effect.diagnostics["pre_trend"]
+    assert pre["statistic"] == pytest.approx(float(wald.statistic), rel=1e-8)
+    assert pre["p_value"] == pytest.approx(float(wald.pvalue), rel=1e-6) and pre["df"] == 2
+
+
+def test_noiseless_event_study_recovers_each_month_and_twfe_understates_a_growing_effect():
+    panel, _ = simulated_panel(3, units=80, months=20, cohorts=(3, 14), noise=0.0)
+    study = estimate_event_study(panel, leads=4, lags=5)
+    coef = {row["relative_month"]: row["coefficient"] for row in study.diagnostics["coefficients"]}
+    for k in range(-4, 5):
+        assert coef[k] == pytest.approx(float(growing(np.array(k))), abs=1e-9)
+    assert study.estimate == pytest.approx(np.mean(0.5 * np.arange(1, 6)), abs=1e-9)
+    # Same data, one "after" indicator: earlier cohorts' growing effect leaks into the month
+    # effects and, without any noise, TWFE lands at about 1.25 instead of the true mean 1.5.
+    twfe = estimate_twfe_did(panel, post_months=5)
+    assert twfe.estimate < 1.5 - 0.1
+    assert any("staggered" in w for w in twfe.warnings)
+    assert any("biased under staggered adoption" in a for a in twfe.assumptions)
+
+
+def test_pre_trend_test_warns_when_trained_units_were_already_diverging():
+    diverging, _ = simulated_panel(4, units=200, months=24, pre_trend=0.15, noise=0.5)
+    flagged = estimate_event_study(diverging, leads=5, lags=4)
+    assert flagged.diagnostics["pre_trend"]["p_value"] < 0.001
+    assert flagged.warnings and flagged.warnings[0].startswith(
+        "trained and comparison units were already diverging before training:")
+    lead = {r["relative_month"]: r["coefficient"] for r in flagged.diagnostics["coefficients"]}
+    assert lead[-5] == pytest.approx(-0.15 * 4, abs=0.15)  # 4 months before the reference month
+    parallel, _ = simulated_panel(4, units=200, months=24, pre_trend=0.0, noise=0.5)
+    clean = estimate_event_study(parallel, leads=5, lags=4)
+    assert clean.diagnostics["pre_trend"]["p_value"] > 0.05 and not clean.warnings
+
+
+def test_not_applicable_without_never_trained_units_or_pre_periods():
+    everyone, _ = simulated_panel(5, units=40, months=12, cohorts=(2, 9), never=0.0)
+    with pytest.raises(NotApplicable, match="no never-trained units"):
+        estimate_twfe_did(everyone)
+    with pytest.raises(NotApplicable, match="no never-trained units"):
+        estimate_event_study(everyone)
+    first_month, _ = simulated_panel(5, units=40, months=12, cohorts=(0, 0), never=0.5)
+    with pytest.raises(NotApplicable, match="no month before training"):
+        estimate_twfe_did(first_month)
+    with pytest.raises(ValueError, match="leads must be at least 2"):
+        estimate_event_study(first_month, leads=1)
+
+
+def test_baseline_is_the_trained_units_pooled_level_before_training():
+    panel, _ = simulated_panel(6, units=50, months=12, cohorts=(4, 8), denominator=True)
+    f = panel.frame.with_columns(
+        ((pl.col("period").dt.year() - pl.col("treated_at").dt.year()) * 12
+         + pl.col("period").dt.month() - pl.col("treated_at").dt.month()).alias("rel"))
+    pre = f.filter(pl.col("rel").is_between(-3, -1))
+    assert estimate_twfe_did(panel, post_months=3).baseline == pytest.approx(panel.value(pre))
