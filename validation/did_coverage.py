@@ -65,7 +65,8 @@ def one_run(scenario: str, seed: int, reps: int, months: int) -> dict[str, float
 def main() -> None:
     """Run the scenarios over the seeds and print the coverage table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--seeds", type=int, default=20, help="how many seeds (orgs) per scenario")
+    parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--reps", type=int, default=300)
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--scenarios", nargs="*", default=["randomised", "selection", "null"])
@@ -73,7 +74,7 @@ def main() -> None:
     table = []
     for scenario in args.scenarios:
         runs = []
-        for seed in range(1, args.seeds + 1):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             start = time.perf_counter()
             r = one_run(scenario, seed, args.reps, args.months)
             runs.append(r)
