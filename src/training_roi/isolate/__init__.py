@@ -1,5 +1,6 @@
 """Isolate: the program's effect, separated from everything else that changed."""
 
+from training_roi.isolate.compare import METHODS, Comparison, MethodResult, compare_methods
 from training_roi.isolate.design import (
     estimate_icc,
     minimum_detectable_lift,
@@ -20,14 +21,18 @@ from training_roi.isolate.trend import estimate_trend
 from training_roi.isolate.unit_panel import UnitPanel
 
 __all__ = [
+    "METHODS",
     "SELF_SELECTION",
+    "Comparison",
     "Effect",
     "GroupWindows",
+    "MethodResult",
     "NotApplicable",
     "Resampling",
     "UnitPanel",
     "WindowPanel",
     "cluster_weights",
+    "compare_methods",
     "did_rate",
     "dose_changes",
     "effect_from_draws",

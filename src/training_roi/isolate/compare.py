@@ -1,0 +1,168 @@
+"""Every applicable way of isolating the effect, side by side, and the one to lead with.
+
+A finance reviewer trusts an estimate more when several designs agree, and trusts the report
+more when it says which design is most credible *for this data* and why. This module runs each
+estimator of the family on the same monthly panel, keeps the reason when one cannot run, and
+recommends a headline by a fixed order of credibility:
+
+1. a **randomised holdout** (the groups differ only by chance) — difference-in-differences;
+2. **staggered cohorts** — the group-time estimator, which stays unbiased when effects grow
+   (two-way fixed effects does not), if its comparison passes the pre-trend test;
+3. a **comparison group with parallel pre-trends** (the event study's test does not reject);
+4. a **matched comparison** when pre-trends diverge and matching balances the groups;
+5. the **trend line** of the trained group when no comparison group exists;
+6. **participant estimates** as the conservative fallback.
+
+The naive comparisons are listed too, marked biased, never recommended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import polars as pl
+
+from training_roi.isolate.did import Effect
+from training_roi.isolate.estimator import NotApplicable
+from training_roi.isolate.event_study import estimate_event_study, estimate_twfe_did
+from training_roi.isolate.matching import estimate_cem, estimate_ipw, estimate_psm
+from training_roi.isolate.refute import Refutation, refute
+from training_roi.isolate.staggered import estimate_staggered
+from training_roi.isolate.trend import estimate_trend
+from training_roi.isolate.unit_panel import UnitPanel
+
+__all__ = ["METHODS", "Comparison", "MethodResult", "compare_methods"]
+
+METHODS = ("twfe", "event_study", "staggered", "psm", "ipw", "cem", "trend")
+"""The estimators run side by side (besides the windowed difference-in-differences of the study)."""
+
+_LABELS = {
+    "twfe": "difference-in-differences (two-way fixed effects, monthly)",
+    "event_study": "event study (mean of the months after training)",
+    "staggered": "staggered cohorts (Callaway & Sant'Anna)",
+    "psm": "matched comparison (propensity score)",
+    "ipw": "weighted comparison (inverse probability)",
+    "cem": "matched comparison (coarsened exact)",
+    "trend": "trend line of the trained group",
+}
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    """One method's answer, or why it could not give one."""
+
+    method: str
+    label: str
+    effect: Effect | None
+    not_applicable: str | None = None
+    refutations: tuple[Refutation, ...] = ()
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Every method's result and the recommended headline."""
+
+    results: tuple[MethodResult, ...]
+    recommended: str | None
+    reason: str
+
+    def result(self, method: str) -> MethodResult | None:
+        """The result of ``method``, if it was run."""
+        return next((r for r in self.results if r.method == method), None)
+
+
+def _estimators(post_months: int, confidence: float, replicates: int,
+                seed: int) -> dict[str, Callable[[UnitPanel], Effect]]:
+    return {
+        "twfe": partial(estimate_twfe_did, post_months=post_months, confidence=confidence),
+        "event_study": partial(estimate_event_study, leads=post_months, lags=post_months, confidence=confidence),
+        "staggered": partial(estimate_staggered, post_months=post_months, confidence=confidence,
+                             replicates=replicates, seed=seed),
+        "psm": partial(estimate_psm, pre_months=post_months, post_months=post_months, confidence=confidence,
+                       replicates=replicates, seed=seed),
+        "ipw": partial(estimate_ipw, pre_months=post_months, post_months=post_months, confidence=confidence,
+                       replicates=replicates, seed=seed),
+        "cem": partial(estimate_cem, pre_months=post_months, post_months=post_months, confidence=confidence,
+                       replicates=replicates, seed=seed),
+        "trend": partial(estimate_trend, post_months=post_months, confidence=confidence),
+    }
+
+
+def _pre_trend_ok(event: MethodResult | None) -> bool | None:
+    """Whether the event study's pre-trend test passes (None when it could not run)."""
+    if event is None or event.effect is None:
+        return None
+    test = event.effect.diagnostics.get("pre_trend", {})
+    p = test.get("p_value") if isinstance(test, dict) else None
+    return None if p is None else bool(p >= 0.05)
+
+
+def _recommend(results: dict[str, MethodResult], *, randomised: bool, cohorts: int) -> tuple[str | None, str]:
+    def ok(method: str) -> bool:
+        r = results.get(method)
+        return r is not None and r.effect is not None
+
+    parallel = _pre_trend_ok(results.get("event_study"))
+    if randomised and ok("twfe"):
+        return "twfe", ("the comparison group is a randomised holdout: it differs from the trained only by chance, "
+                        "so difference-in-differences is the most credible design")
+    if cohorts > 1 and ok("staggered") and parallel is not False:
+        return "staggered", (f"units were trained in {cohorts} different months: the group-time estimator stays "
+                             "unbiased when effects differ by cohort or grow over time, and the pre-trend test "
+                             "does not reject parallel trends")
+    if parallel and ok("twfe"):
+        return "twfe", ("trained and comparison units moved in parallel before training (the event study's "
+                        "pre-trend test does not reject it), which is what difference-in-differences needs")
+    if parallel is False:
+        for method in ("psm", "cem"):
+            r = results.get(method)
+            if r is not None and r.effect is not None and not any("SMD" in w or "balance" in w
+                                                                  for w in r.effect.warnings):
+                return method, ("trained and comparison units were already diverging before training, so the "
+                                "comparison is matched on pre-training levels and trends; matching balances them")
+    if not ok("twfe") and ok("trend"):
+        return "trend", ("there is no comparison group: the trained units' own pre-training trend, projected, "
+                         "is the counterfactual; it assumes nothing else changed when they were trained")
+    if ok("twfe"):
+        return "twfe", ("difference-in-differences with the comparison group, with a caution: the pre-trend "
+                        "test could not confirm parallel trends and no matched comparison balanced the groups")
+    return None, "no method could be applied to this data"
+
+
+def compare_methods(
+    panel: UnitPanel,
+    *,
+    post_months: int = 6,
+    randomised: bool = False,
+    confidence: float = 0.95,
+    replicates: int = 999,
+    seed: int = 7,
+    methods: tuple[str, ...] = METHODS,
+    refutations: bool = True,
+) -> Comparison:
+    """Run ``methods`` on ``panel``, challenge each estimate, and recommend one.
+
+    ``randomised``: the comparison group is a randomised holdout (the study says so).
+    ``refutations``: run the placebo checks of :mod:`training_roi.isolate.refute` on each
+    estimate (each re-runs the estimator a few times).
+    """
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise ValueError(f"unknown method(s) {', '.join(unknown)}: expected {', '.join(METHODS)}")
+    estimators = _estimators(post_months, confidence, replicates, seed)
+    results: dict[str, MethodResult] = {}
+    for method in methods:
+        fn = estimators[method]
+        try:
+            effect = fn(panel)
+        except NotApplicable as exc:
+            results[method] = MethodResult(method, _LABELS[method], None, str(exc))
+            continue
+        checks = refute(panel, fn, effect, seed=seed) if refutations and method != "trend" else ()
+        results[method] = MethodResult(method, _LABELS[method], effect, None, checks)
+    cohorts = panel.frame.filter(pl.col("treated_at").is_not_null()).select(
+        pl.col("treated_at").dt.truncate("1mo").n_unique()).item()
+    recommended, reason = _recommend(results, randomised=randomised, cohorts=int(cohorts))
+    return Comparison(tuple(results[m] for m in methods), recommended, reason)

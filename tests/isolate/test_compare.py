@@ -1,0 +1,80 @@
+"""Side-by-side methods and the recommended headline, on panels whose right design is known."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import polars as pl
+import pytest
+
+from training_roi.isolate import UnitPanel
+from training_roi.isolate.compare import compare_methods
+
+MONTHS = [date(2023 + (m // 12), m % 12 + 1, 1) for m in range(30)]
+
+
+def panel(*, effect: float, pre_trend: float = 0.0, comparison: bool = True, cohorts: int = 1,
+          n: int = 160, seed: int = 0) -> UnitPanel:
+    """Units with a level, noise, and (trained) a step of ``effect`` from their training month."""
+    rng = np.random.default_rng(seed)
+    starts = [date(2024, 7, 1), date(2024, 10, 1), date(2025, 1, 1)][:cohorts]
+    rows = []
+    for u in range(n):
+        trained = u < n // 2 or not comparison
+        at = starts[u % cohorts] if trained else None
+        level = rng.normal(10, 1)
+        for i, m in enumerate(MONTHS):
+            y = (level + (pre_trend * i if trained else 0) + (effect if at and m >= at else 0)
+                 + rng.normal(0, 0.5))
+            rows.append({"unit": f"u{u:03d}", "period": m, "treated_at": at, "revenue": y})
+    return UnitPanel(frame=pl.DataFrame(rows), outcome="revenue", numerator="revenue")
+
+
+def test_parallel_trends_lead_to_difference_in_differences_and_all_methods_agree():
+    c = compare_methods(panel(effect=2.0), post_months=6, replicates=199, refutations=False)
+    assert c.recommended == "twfe" and "parallel" in c.reason
+    for method in ("twfe", "event_study", "psm", "cem", "trend"):
+        r = c.result(method)
+        assert r is not None and r.effect is not None, (method, r)
+        assert r.effect.estimate == pytest.approx(2.0, abs=0.35), method
+    randomised = compare_methods(panel(effect=2.0), post_months=6, replicates=199, refutations=False,
+                                 randomised=True, methods=("twfe",))
+    assert randomised.recommended == "twfe" and "randomised" in randomised.reason
+
+
+def test_cohorts_trained_at_different_months_lead_to_the_staggered_estimator():
+    c = compare_methods(panel(effect=1.0, cohorts=3), post_months=4, replicates=199, refutations=False,
+                        methods=("twfe", "event_study", "staggered"))
+    assert c.recommended == "staggered" and "3 different months" in c.reason
+    staggered = c.result("staggered")
+    assert staggered is not None and staggered.effect is not None
+    assert staggered.effect.ci_low <= 1.0 <= staggered.effect.ci_high
+
+
+def test_diverging_groups_are_not_headlined_by_plain_difference_in_differences():
+    c = compare_methods(panel(effect=0.0, pre_trend=0.1), post_months=6, replicates=199, refutations=False,
+                        methods=("twfe", "event_study", "psm", "cem"))
+    event = c.result("event_study")
+    assert event is not None and event.effect is not None
+    assert event.effect.diagnostics["pre_trend"]["p_value"] < 0.05
+    assert c.recommended != "twfe" or "caution" in c.reason
+
+
+def test_without_a_comparison_group_the_trend_line_leads_and_the_others_say_why_not():
+    c = compare_methods(panel(effect=2.0, comparison=False), post_months=6, replicates=199, refutations=False,
+                        methods=("twfe", "psm", "trend"))
+    assert c.recommended == "trend"
+    psm = c.result("psm")
+    assert psm is not None and psm.effect is None and psm.not_applicable
+
+
+def test_refutations_travel_with_each_estimate():
+    c = compare_methods(panel(effect=2.0, seed=4), post_months=6, replicates=199, methods=("twfe",))
+    twfe = c.result("twfe")
+    assert twfe is not None
+    tests = {r.test: r.passed for r in twfe.refutations}
+    assert set(tests) >= {"placebo date", "placebo treatment", "comparison subset"}
+    assert all(tests.values()), twfe.refutations
+    with pytest.raises(ValueError, match="unknown method"):
+        compare_methods(panel(effect=2.0), methods=("magic",))
