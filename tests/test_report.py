@@ -229,3 +229,27 @@ def test_holdout_file_is_read_relative_to_the_study(randomised, tmp_path: Path):
     with pytest.raises(StudyError, match=r"comparison.*holdout_file: cannot read"):
         load_study(path)
     con.disconnect()
+
+
+def test_method_all_puts_every_estimator_side_by_side(randomised, tmp_path: Path):
+    study, db, truth = randomised
+    result = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(tmp_path), "--json",
+                                 "--method", "all"])
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["study"]["settings"]["isolation"]["method"] == "all"
+    assert doc["study"]["hash"] != load_study(study).hash  # the method is part of what produced the numbers
+    methods = {r["method"]: r for r in doc["methods"]["results"]}
+    assert set(methods) == {"twfe", "event_study", "staggered", "psm", "ipw", "cem", "trend"}
+    recommended = doc["methods"]["recommended"]
+    assert recommended in methods and methods[recommended]["effect"] is not None
+    assert doc["methods"]["reason"]
+    true = truth["truth"]["windows"]["180"]["att_win_rate"]
+    for m in ("twfe", "staggered"):
+        e = methods[m]["effect"]
+        assert e["ci_low"] <= true <= e["ci_high"], (m, e["estimate"], true)
+        assert {r["test"] for r in methods[m]["refutations"]} >= {"placebo date", "placebo treatment"}
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Every method, side by side" in html and "★" in html
+    bad = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(tmp_path), "--method", "magic"])
+    assert bad.exit_code == 2 and "expected did or all" in bad.stderr

@@ -175,7 +175,7 @@ def quality(db: DbOption = Path("roi.duckdb"), as_json: JsonOption = False) -> N
         out.print(quality_panel(report))
 
 
-def _answer(db: Path, study_file: Path, out_dir: Path) -> tuple[Any, Path, Path]:
+def _answer(db: Path, study_file: Path, out_dir: Path, method: str | None = None) -> tuple[Any, Path, Path]:
     """Evaluate the study; write result.json, report.html and the spreadsheets into ``out_dir``."""
     from training_roi.evaluate import evaluate
     from training_roi.present.html import write_html
@@ -185,6 +185,8 @@ def _answer(db: Path, study_file: Path, out_dir: Path) -> tuple[Any, Path, Path]
     from training_roi.warehouse.connection import connect
 
     study = load_study(study_file)
+    if method is not None and method != study.isolation.method:
+        study = study.model_copy(update={"isolation": study.isolation.model_copy(update={"method": method})})
     con = connect(db)
     with _progress() as update:
         update(f"evaluating {study.name}", 0.0)
@@ -205,13 +207,18 @@ def report(
     db: DbOption = Path("roi.duckdb"),
     out_dir: Annotated[Path, typer.Option("--out", help="folder for result.json and report.html")] = Path("."),
     as_json: JsonOption = False,
+    method: Annotated[str | None, typer.Option(
+        "--method", help="did (the study's default) or all: every applicable estimator side by side, with a "
+                         "recommended headline; overrides isolation.method")] = None,
 ) -> None:
     """Answer a study: lift, incremental revenue, fully loaded cost and ROI, with intervals."""
     from training_roi.present.console import evaluation_panel
     from training_roi.present.result_json import result_document
 
     with _user_errors():
-        evaluation, path, html = _answer(db, study_file, out_dir)
+        if method is not None and method not in ("did", "all"):
+            raise TrainingRoiError(f"--method {method}: expected did or all")
+        evaluation, path, html = _answer(db, study_file, out_dir, method)
     if as_json:
         sys.stdout.write(result_document(evaluation))
     else:

@@ -19,7 +19,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ibis.backends import BaseBackend
 
-from training_roi.isolate import Effect, Resampling, WindowPanel, did_rate, naive_rates, window_panels
+from training_roi.isolate import (
+    Comparison,
+    Effect,
+    Resampling,
+    UnitPanel,
+    WindowPanel,
+    compare_methods,
+    did_rate,
+    naive_rates,
+    window_panels,
+)
 from training_roi.measure import DAYS_PER_MONTH, KPIS, describe_change, group_monthly, window_opportunities
 from training_roi.study import Study, StudyError
 from training_roi.value import (
@@ -161,6 +171,8 @@ class Evaluation:
     """Every KPI by month of deal creation for trained and comparison reps (for the trend charts)."""
     sensitivity: tuple[Scenario, ...] = ()
     """Outcomes under pessimistic, base and optimistic lift, window and deal size."""
+    methods: Comparison | None = None
+    """With ``isolation.method: all``: every applicable estimator side by side, and the recommended one."""
     opportunities: pa.Table | None = field(default=None, compare=False, repr=False)
     """The trained units' deals in their primary windows, one per row (the seed's spreadsheet);
     written as opportunities.csv, not into result.json."""
@@ -183,7 +195,19 @@ class Evaluation:
             "warnings": list(self.warnings),
             "trend": list(self.trend),
             "sensitivity": [asdict(r) for r in self.sensitivity],
+            "methods": _methods_document(self.methods),
         })
+
+
+def _methods_document(c: Comparison | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {
+        "recommended": c.recommended, "reason": c.reason,
+        "results": [{"method": r.method, "label": r.label, "effect": r.effect.asdict() if r.effect else None,
+                     "not_applicable": r.not_applicable, "refutations": [asdict(x) for x in r.refutations]}
+                    for r in c.results],
+    }
 
 
 def _no_nan(value: Any) -> Any:
@@ -443,9 +467,30 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
                            "no incremental revenue is credited")
     trend = _trend(con, set(panels[days[0]].treated.units), set(panels[days[0]].comparison.units),
                    study.population.unit)
+    methods = _compare(con, study, scope, first) if study.isolation.method == "all" else None
+    if methods is not None and methods.recommended not in (None, "twfe"):
+        chosen = methods.result(str(methods.recommended))
+        warnings.append(f"the most credible design for this data is {chosen.label if chosen else methods.recommended}"
+                        f" ({methods.reason}); the seed model above uses the windowed difference-in-differences")
     return Evaluation(study, primary, results, costs, dict(report.tables), tuple(warnings), trend,
-                      _sensitivity(study, primary, results, costs.total),
+                      _sensitivity(study, primary, results, costs.total), methods,
                       _opportunities(con, study, panels[study.windows.primary_days]))
+
+
+def _compare(con: BaseBackend, study: Study, scope: list[str] | None, panel: WindowPanel) -> Comparison:
+    """Every estimator of the family on the headline KPI's monthly panel of the study's units."""
+    units = set(panel.treated.units) | set(panel.comparison.units)
+    iso = study.isolation
+    try:
+        monthly = UnitPanel.from_warehouse(
+            con, study.program.activities, kpi=study.headline_kpi, unit=study.population.unit,
+            rule=study.program.completion, min_score=study.program.min_score, scope=sorted(units),
+        )
+    except ValueError as exc:
+        raise StudyError(f"study {study.name}: isolation.method all: {exc}") from exc
+    post_months = max(1, round((study.windows.primary_days - study.windows.ramp_days) / DAYS_PER_MONTH))
+    return compare_methods(monthly, post_months=post_months, randomised=study.comparison.design == "holdout",
+                           confidence=iso.confidence, replicates=iso.bootstrap_replicates, seed=iso.seed)
 
 
 def _opportunities(con: BaseBackend, study: Study, panel: WindowPanel) -> pa.Table:

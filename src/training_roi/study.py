@@ -254,7 +254,11 @@ class Costs(_Strict):
 class Isolation(_Strict):
     """How the program's effect is isolated and how sure we are of it."""
 
-    method: Literal["did"] = "did"
+    method: Literal["did", "all"] = Field(
+        default="did",
+        description="did: difference-in-differences in each learner's windows; all: also every other "
+                    "applicable estimator side by side, with a recommended headline",
+    )
     bootstrap_replicates: int = Field(default=2000, ge=100)
     confidence: float = Field(default=0.95, ge=0.5, le=0.999)
     seed: int = Field(default=7, ge=0)
@@ -532,7 +536,8 @@ def starter_study(con: BaseBackend) -> str:
         "    minutes_per_learner: null  # fixed minutes per learner; null = time spent from the LMS",
         "",
         "isolation:",
-        "  method: did  # difference in differences: trained vs comparison, before vs after",
+        "  method: did  # did: difference-in-differences in each learner's windows; all: every applicable method "
+        "side by side",
         "  bootstrap_replicates: 2000  # resamples behind the confidence interval (at least 100)",
         "  confidence: 0.95  # confidence level of the interval",
         "  seed: 7  # random seed, so the interval is the same on every run",

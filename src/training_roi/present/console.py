@@ -16,8 +16,8 @@ from training_roi.link import LinkInfo
 from training_roi.measure import describe_change, describe_value
 from training_roi.warehouse.quality import QualityReport
 
-__all__ = ["evaluation_panel", "ingest_table", "kpi_table", "link_panel", "money", "pct", "points", "quality_panel",
-           "show"]
+__all__ = ["evaluation_panel", "ingest_table", "kpi_table", "link_panel", "methods_table", "money", "pct", "points",
+           "quality_panel", "show"]
 
 
 def pct(part: int, whole: int) -> str:
@@ -141,6 +141,39 @@ def kpi_table(kpis: tuple[KpiResult, ...], window_days: int) -> Table:
     return t
 
 
+def methods_table(ev: Evaluation) -> Table | None:
+    """Every estimator's answer side by side, the recommended one starred, the naive ones last."""
+    c = ev.methods
+    if c is None:
+        return None
+    unit = next(k.unit for k in ev.primary.kpis if k.kpi == ev.primary.headline_kpi)
+    t = Table(title="Every method (monthly panel of the headline KPI)", title_justify="left")
+    for col in ("method", "effect (interval)", "P(effect > 0)", "challenges passed", "notes"):
+        t.add_column(col, justify="right" if col in ("effect (interval)", "P(effect > 0)", "challenges passed")
+                     else "left")
+    for r in c.results:
+        star = "★ " if r.method == c.recommended else ""
+        if r.effect is None:
+            t.add_row(star + r.label, "—", "—", "—", f"[dim]not applicable: {r.not_applicable}[/]")
+            continue
+        e = r.effect
+        passed = sum(x.passed for x in r.refutations)
+        failed = [x.test for x in r.refutations if not x.passed]
+        # The console gives each caution's gist; the HTML report and result.json have the full text.
+        notes = "; ".join([*(w.split(":")[0].split(";")[0] for w in e.warnings),
+                           *(f"fails the {f}" for f in failed)])
+        t.add_row(star + r.label,
+                  f"{describe_change(e.estimate, unit)} ({describe_change(e.ci_low, unit)} to "
+                  f"{describe_change(e.ci_high, unit)})",
+                  f"{e.prob_positive:.1%}" if e.prob_positive == e.prob_positive else "—",
+                  f"{passed} of {len(r.refutations)}" if r.refutations else "—", notes)
+    for n in ev.primary.naive:
+        t.add_row(f"[yellow]{n.method} (biased)[/]", describe_change(n.estimate, unit), "—", "—",
+                  n.assumptions[0])
+    t.caption = f"★ recommended: {c.reason}"
+    return t
+
+
 def evaluation_panel(ev: Evaluation) -> Group:
     """The answer to a study: headline, windows, KPIs, the biased references, costs, data, warnings."""
     p = ev.primary
@@ -209,5 +242,8 @@ def evaluation_panel(ev: Evaluation) -> Group:
     foot = (f"study {ev.study.name!r} (hash {ev.study.hash}) · data: "
             + ", ".join(f"{k} {v:,}" for k, v in ev.data.items() if v and k.startswith(("crm_opp", "lms_st", "learn"))))
     warn = "\n".join(f"[yellow]![/] {w}" for w in ev.warnings) or "[green]no warnings[/]"
-    return Group(head, kpi_table(p.kpis, p.window_days), windows, refs, costs,
-                 Panel(warn, title="Warnings", title_align="left"), foot)
+    methods = methods_table(ev)
+    parts: list[Panel | Table | str] = [head, kpi_table(p.kpis, p.window_days), windows,
+                                        *([methods] if methods else []), refs, costs,
+                                        Panel(warn, title="Warnings", title_align="left"), foot]
+    return Group(*parts)
