@@ -566,3 +566,283 @@ def test_truth_is_documented(run: Any) -> None:
     for key in ("att_win_rate", "att_avg_won_deal_size", "att_cycle_days", "incremental_revenue",
                 "duplicate_statements", "voided_completions", "malformed_lines"):
         assert key in documented, key
+
+
+# ------------------------------------------------------------------------------------------
+# Customer education: learners are contacts of customer accounts, the unit is the account
+# ------------------------------------------------------------------------------------------
+
+CUSTOMER = {"reps": 40, "months": 24, "seed": 11}
+
+
+@pytest.fixture(scope="module")
+def customer(run: Any) -> tuple[Path, dict[str, Any]]:
+    out, _ = run("customer", **CUSTOMER)
+    return out, truth_of(out)
+
+
+@pytest.fixture(scope="module")
+def customer_warehouse(customer: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from training_roi.ingest.folder import ingest_folder
+    from training_roi.link import link
+    from training_roi.warehouse.connection import connect
+
+    out, _ = customer
+    con = connect(tmp_path_factory.mktemp("customer-wh") / "w.duckdb")
+    info = ingest_folder(out, con)
+    return con, info, link(con)
+
+
+def _learners(out: Path) -> list[dict[str, str]]:
+    return read_csv(out / "truth_learners.csv")[1]
+
+
+def test_customer_scenario_is_described() -> None:
+    assert "customer" in SCENARIOS and "account" in SCENARIOS["customer"]
+
+
+def test_customer_crm_is_a_book_of_customers(customer: tuple[Path, dict[str, Any]]) -> None:
+    out, truth = customer
+    assert truth["unit"] == "account" and truth["scenario"] == "customer"
+    _, users = read_csv(out / "crm" / "User.csv")
+    _, accounts = read_csv(out / "crm" / "Account.csv")
+    _, contacts = read_csv(out / "crm" / "Contact.csv")
+    _, opps = read_csv(out / "crm" / "Opportunity.csv")
+    assert all(a["Type"].startswith("Customer") and a["Industry"] and int(a["NumberOfEmployees"]) > 0
+               for a in accounts)
+    per_account = Counter(c["AccountId"] for c in contacts)
+    assert set(per_account) == {a["Id"] for a in accounts}
+    assert min(per_account.values()) == 1 and max(per_account.values()) == 6
+    emails = [c["Email"] for c in contacts]
+    assert len(set(emails)) == len(emails) and not set(emails) & {u["Email"] for u in users}
+    # Renewals and upsells of existing accounts, owned by the account's manager, a CRM user.
+    assert Counter(o["Type"] for o in opps).keys() == {"Renewal", "Upsell"}
+    owner = {a["Id"]: a["OwnerId"] for a in accounts}
+    assert all(o["OwnerId"] == owner[o["AccountId"]] for o in opps)
+    title = {u["Id"]: u["Title"] for u in users}
+    assert all("Account Manager" in title[o["OwnerId"]] for o in opps)
+
+
+def test_customer_users_are_the_sales_orgs_own(run: Any, customer: tuple[Path, dict[str, Any]]) -> None:
+    out, _ = customer
+    sales, _ = run("selection", **CUSTOMER)
+    mine = [(u["Id"], u["Email"]) for u in read_csv(out / "crm" / "User.csv")[1]]
+    theirs = [(u["Id"], u["Email"]) for u in read_csv(sales / "crm" / "User.csv")[1]]
+    assert mine == theirs
+
+
+def test_customer_scenario_is_reproducible(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    simulate(a, reps=8, months=12, seed=3, scenario="customer")
+    simulate(b, reps=8, months=12, seed=3, scenario="customer")
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files and files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for rel in files:
+        assert hashlib.sha256((a / rel).read_bytes()).digest() == hashlib.sha256((b / rel).read_bytes()).digest(), rel
+
+
+def test_customer_trained_accounts_follow_from_the_raw_files(customer: tuple[Path, dict[str, Any]]) -> None:
+    """Resolve actors and completion rows to contacts with the standard library, as a careful reader would."""
+    out, truth = customer
+    course = truth["program"]["course_activity_id"]
+    account_of = {c["Email"].lower(): c["AccountId"] for c in read_csv(out / "crm" / "Contact.csv")[1]}
+    email_of = {r["learner_id"]: r["email"].lower() for r in read_csv(out / "lms" / "learners.csv")[1]}
+    statements = distinct(read_lines(out / "lms" / "statements.jsonl")[0])
+    voided = {s["object"]["id"] for s in statements if s["verb"]["id"] == ADL + "voided"}
+    done: list[tuple[str, datetime]] = []  # (learner email, completion instant)
+    for s in statements:
+        if s["verb"]["id"] == ADL + "completed" and s["object"]["id"] == course and s["id"] not in voided:
+            actor = s["actor"]
+            email = (actor["mbox"].removeprefix("mailto:").lower() if "mbox" in actor
+                     else email_of[actor["account"]["name"]])
+            done.append((email, datetime.fromisoformat(s["timestamp"])))
+    _, rows = read_csv(out / "lms" / "completions.csv")
+    assert rows and {r["course_id"] for r in rows} == {course}
+    done += [(r["learner_email"].lower(), datetime.fromisoformat(r["completed_at"].replace("Z", "+00:00")))
+             for r in rows if r["completed_at"]]
+    first: dict[str, date] = {}
+    learners: dict[str, set[str]] = {}
+    for email, when in done:
+        account = account_of.get(email)
+        if account is None:
+            continue  # a colleague the CRM does not know: trains no account
+        first[account] = min(first.get(account, when.astimezone(UTC).date()), when.astimezone(UTC).date())
+        learners.setdefault(account, set()).add(email)
+    _, trained = read_csv(out / "truth_trained.csv")
+    assert {r["account_id"]: (date.fromisoformat(r["training_date"]), int(r["learners"])) for r in trained} == {
+        a: (d, len(learners[a])) for a, d in first.items()}
+    assert len(trained) == truth["trained"]["accounts"] > 20
+    assert max(int(r["learners"]) for r in trained) >= 3  # several learners per account
+    assert any(e not in account_of for e, _ in done)  # outsiders completed too
+    assert truth["mess"]["voided_completions"] >= 2 and any(r["voided_only"] == "true" for r in _learners(out))
+
+
+def test_customer_files_ingest_cleanly(customer: tuple[Path, dict[str, Any]], customer_warehouse: Any) -> None:
+    _, truth = customer
+    con, info, _ = customer_warehouse
+    assert info.ok
+    written = {Path(f).stem: n for f, n in truth["files"].items() if not f.startswith("truth")}
+    assert {s.source for s in info.sources} == set(written) - {"statements"} | {"xapi"}
+    for s in info.sources:
+        assert s.rows_read == s.rows_loaded + s.rows_quarantined + s.rows_duplicate, s.source
+        assert s.rows_read == written["statements" if s.source == "xapi" else s.source], s.source
+    xapi = next(s for s in info.sources if s.source == "xapi")
+    assert xapi.rows_duplicate == truth["mess"]["duplicate_statements"] >= 2
+    assert xapi.rows_quarantined == truth["mess"]["malformed_lines"]
+    st = con.table("lms_statement")
+    assert st.filter(st.is_voided).count().to_pyarrow().as_py() == truth["mess"]["voided_completions"]
+
+
+def test_customer_learners_link_to_their_contacts(customer: tuple[Path, dict[str, Any]],
+                                                  customer_warehouse: Any) -> None:
+    out, truth = customer
+    con, _, linked = customer_warehouse
+    ids = con.table("learner_identity").to_pyarrow().to_pylist()
+    assert not any(r["crm_user_id"] for r in ids) and linked.ambiguous == 0
+    expected = {r["email"]: (r["contact_id"] or None, r["account_id"] if r["is_contact"] == "true" else None)
+                for r in _learners(out)}
+    by_email = [r for r in ids if r["email_norm"] in expected]
+    assert {r["email_norm"] for r in by_email} == set(expected)  # every academy learner has an identity
+    assert all((r["crm_contact_id"], r["crm_account_id"]) == expected[r["email_norm"]] for r in by_email)
+    assert sum(r["learner_key"].startswith("account:") and r["crm_contact_id"] is not None for r in ids) > 0
+    assert linked.directory_learners_without_crm == truth["mess"]["learners_without_crm_contact"] > 0
+
+
+def test_customer_trained_accounts_follow_from_the_warehouse(customer: tuple[Path, dict[str, Any]],
+                                                             customer_warehouse: Any) -> None:
+    from training_roi.measure import completions
+
+    out, truth = customer
+    con, _, _ = customer_warehouse
+    course = truth["program"]["course_activity_id"]
+    rec, ids = con.table("learning_record"), con.table("learner_identity")
+    done = rec.filter((rec.verb == "completed") & (rec.activity_id == course))
+    j = done.join(ids, "learner_key").filter(ids.crm_account_id.notnull())
+    rows = j.group_by(account=j.crm_account_id, source=j.source).agg(
+        first=j.occurred_at.min(), learners=j.learner_key.nunique()).to_pyarrow().to_pylist()
+    derived: dict[str, tuple[str, int]] = {}
+    first_source: dict[str, tuple[datetime, str]] = {}
+    for r in rows:
+        d, n = derived.get(r["account"], (r["first"].date().isoformat(), 0))
+        derived[r["account"]] = (min(d, r["first"].date().isoformat()), n + r["learners"])
+        first_source[r["account"]] = min(first_source.get(r["account"], (r["first"], r["source"])),
+                                         (r["first"], r["source"]))
+    _, trained = read_csv(out / "truth_trained.csv")
+    expected = {r["account_id"]: (r["training_date"], int(r["learners"])) for r in trained}
+    assert derived == expected
+    assert {s for _, s in first_source.values()} == {"xapi", "completions"}  # both LMS sources train accounts
+    product = {r["unit_id"]: (r["completed_at"].date().isoformat(), r["learners"])
+               for r in completions(con, [course], unit="account").to_pyarrow().to_pylist()}
+    assert product == expected
+
+
+def _customer_opportunities(out: Path) -> pl.DataFrame:
+    """Observed opportunities joined to their potential outcomes and their accounts' training dates."""
+    _, opps = read_csv(out / "crm" / "Opportunity.csv")
+    trained = {r["account_id"]: date.fromisoformat(r["training_date"]) for r in read_csv(out / "truth_trained.csv")[1]}
+    observed = pl.DataFrame({
+        "opportunity_id": [r["Id"] for r in opps],
+        "obs_account": [r["AccountId"] for r in opps],
+        "obs_type": [r["Type"] for r in opps],
+        "obs_deleted": [r["IsDeleted"] == "true" for r in opps],
+        "obs_closed": [r["IsClosed"] == "true" for r in opps],
+        "obs_won": [r["IsWon"] == "true" for r in opps],
+        "obs_amount": [float(r["Amount"]) if r["Amount"] else None for r in opps],
+        "obs_cycle": [(date.fromisoformat(r["CloseDate"]) - utc_date(r["CreatedDate"])).days for r in opps],
+        "since": [(utc_date(r["CreatedDate"]) - trained[r["AccountId"]]).days if r["AccountId"] in trained
+                  else None for r in opps],
+    })
+    truth = pl.read_parquet(out / "truth_opportunities.parquet")
+    return observed.join(truth, on="opportunity_id", how="inner", validate="1:1")
+
+
+def test_customer_observed_outcomes_are_the_exposed_potential_outcomes(customer: tuple[Path, dict[str, Any]]) -> None:
+    out, _ = customer
+    df = _customer_opportunities(out)
+    assert df.height == len(read_csv(out / "crm" / "Opportunity.csv")[1])
+    assert (df["obs_account"] == df["account_id"]).all() and (df["obs_type"] == df["type"]).all()
+    exposed = df["since"].fill_null(0) >= 1
+    assert (exposed == df["exposed"]).all() and exposed.sum() > 50
+    won = pl.Series(np.where(exposed, df["won1"], df["won0"])) & df["obs_closed"]
+    assert (won == df["obs_won"]).all()
+    assert (df["cycle0"] == df["obs_cycle"]).all() and (df["cycle1"] == df["cycle0"]).all()
+    has = df["obs_amount"].is_not_null().to_numpy()
+    assert np.allclose(df["amount0"].to_numpy()[has], df["obs_amount"].to_numpy()[has])
+    # Training shifts the log-odds by the stated amount per type.
+    effects = truth_of(out)["effects"]
+    logit = np.log(df["p1"] / (1 - df["p1"])) - np.log(df["p0"] / (1 - df["p0"]))
+    renewal = (df["type"] == "Renewal").to_numpy()
+    assert np.allclose(logit.to_numpy()[renewal], effects["renewal_win_logit"])
+    assert np.allclose(logit.to_numpy()[~renewal], effects["upsell_win_logit"])
+
+
+def test_customer_truth_equals_a_recomputation_from_potential_outcomes(
+        customer: tuple[Path, dict[str, Any]]) -> None:
+    out, truth = customer
+    df = _customer_opportunities(out)
+
+    def cents(frame: pl.DataFrame, won: str, amount: str) -> int:
+        return sum(round(a * 100) for a in frame.filter(pl.col(won))[amount])
+
+    for window in ("90", "180", "365", "all"):
+        w = df.filter(pl.col("exposed") & ~pl.col("obs_deleted"))
+        if window != "all":
+            w = w.filter(pl.col("since") <= int(window))
+        closed = w.filter(pl.col("obs_closed"))
+        t = truth["truth"]["windows"][window]
+        assert (t["opportunities"], t["closed"]) == (w.height, closed.height) and closed.height > 0
+        assert t["accounts"] == w["obs_account"].n_unique() and t["reps"] == w["owner_id"].n_unique()
+        att = (closed["won1"].cast(pl.Int64) - closed["won0"].cast(pl.Int64)).mean()
+        assert t["att_win_rate"] == pytest.approx(att, abs=1e-12)
+        assert t["att_win_rate_expected"] == pytest.approx((closed["p1"] - closed["p0"]).mean(), abs=1e-12)
+        revenue = cents(closed, "won1", "amount1") - cents(closed, "won0", "amount0")
+        assert t["incremental_revenue"] == pytest.approx(revenue / 100, abs=0.005)
+        for kind in ("Renewal", "Upsell"):
+            part = closed.filter(pl.col("obs_type") == kind)
+            by = t["by_type"][kind]
+            assert by["closed"] == part.height
+            assert by["incremental_revenue"] == pytest.approx(
+                (cents(part, "won1", "amount1") - cents(part, "won0", "amount0")) / 100, abs=0.005)
+        assert sum(b["incremental_revenue"] for b in t["by_type"].values()) == pytest.approx(t["incremental_revenue"])
+    assert truth["truth"]["windows"]["all"]["incremental_revenue"] > 0
+
+
+def test_customer_selection_sets_the_trap(customer: tuple[Path, dict[str, Any]]) -> None:
+    """Bigger, more engaged accounts train: they would have won more without training too."""
+    out, truth = customer
+    accounts = pl.read_csv(out / "truth_accounts.csv")
+    t, u = accounts.filter(pl.col("trained")), accounts.filter(~pl.col("trained"))
+    assert t["engagement"].mean() > u["engagement"].mean() + 0.4
+    assert t["employees"].median() > u["employees"].median()
+    df = _customer_opportunities(out).join(accounts.select("account_id", "trained"), on="account_id")
+    rollout = date.fromisoformat(truth["program"]["rollout_start"])
+    pre = df.filter(pl.col("created_date") < rollout)
+    assert not pre["exposed"].any()
+    for kind in ("Renewal", "Upsell"):
+        p0 = pre.filter(pl.col("type") == kind).group_by("trained").agg(pl.col("p0").mean())
+        level = dict(zip(p0["trained"], p0["p0"], strict=True))
+        assert level[True] > level[False] + 0.05, kind
+    closed = pre.filter(pl.col("obs_closed") & ~pl.col("obs_deleted"))
+    rate = closed.filter(pl.col("trained"))["obs_won"].mean()
+    assert truth["diagnostics"]["pre_period_win_rate_trained"] == pytest.approx(rate)
+
+
+def test_product_answers_a_customer_study(customer: tuple[Path, dict[str, Any]], customer_warehouse: Any) -> None:
+    """The main job runs at the account level; its groups are the true trained and untrained accounts."""
+    from training_roi.evaluate import evaluate
+    from training_roi.study import Study
+
+    out, truth = customer
+    con, _, _ = customer_warehouse
+    study = Study.model_validate({
+        "name": "x", "program": {"activities": [truth["program"]["course_activity_id"]]},
+        "population": {"unit": "account"}, "costs": {"participant_time": {"hourly_rate": 60}},
+    })
+    result = evaluate(con, study)
+    trained = {r["account_id"] for r in read_csv(out / "truth_trained.csv")[1]}
+    with_deals = {r["AccountId"] for r in read_csv(out / "crm" / "Opportunity.csv")[1] if r["IsDeleted"] == "false"}
+    assert result.primary.trained_units == len(trained)
+    assert result.primary.comparison_units == len(with_deals - trained)
+    assert {r.unit_id for r in result.primary.learners} == trained
+    assert result.primary.did is not None and np.isfinite(result.primary.did.estimate)
+    assert result.costs.total > 0

@@ -286,7 +286,9 @@ def demo(
         study_file.write_text(yaml.safe_dump({
             "name": f"{truth['program']['name']} (demo)",
             "program": {"name": truth["program"]["name"], "activities": [truth["program"]["course_activity_id"]]},
-            "costs": {"participant_time": {"hourly_rate": 60}},
+            "population": {"unit": truth.get("unit", "rep")},
+            # Reps' learning time is the company's cost; customers' is not.
+            "costs": {"participant_time": {"hourly_rate": 60}} if truth.get("unit", "rep") == "rep" else {},
         }, sort_keys=False), encoding="utf-8")
         evaluation, path, html = _answer(db, study_file, workdir)
         study = evaluation.study

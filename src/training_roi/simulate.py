@@ -15,6 +15,11 @@ once, and both its untreated and its treated outcome are functions of the same d
 each single deal is therefore known, and the truth is a sum over deals rather than an estimate
 with noise of its own. Estimators run on the files can then be scored against it.
 
+Scenario ``customer`` is customer education: the learners are contacts of customer accounts taking
+the vendor's academy course, the outcomes are the accounts' renewals and upsells, and the truth is
+about accounts (``truth["unit"] == "account"``; per account in ``truth_trained.csv``). The CRM
+users are the same as in the sales scenarios of a seed; the reps become the account managers.
+
 Why one random stream per part (``_stream``): each file draws from its own generator, seeded from
 the seed and a CRC of the part's name, so a change to how one file is written does not change the
 others, and the same seed gives the same organisation and pipeline in every scenario (only the
@@ -28,7 +33,7 @@ import time
 import unicodedata
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -97,7 +102,35 @@ _SCENARIO_PARAMS: dict[str, _Scenario] = {
     ),
 }
 
-SCENARIOS: dict[str, str] = {name: s.description for name, s in _SCENARIO_PARAMS.items()}
+
+
+@dataclass(frozen=True)
+class _CustomerScenario:
+    """Customer education: which accounts' contacts take the course, and what it does to the account."""
+
+    description: str
+    adopt_share: float  # share of customer accounts whose people take the course
+    adopt_engagement: float  # logit slope of adoption on the account's engagement
+    adopt_size: float  # logit slope of adoption on its standardised log headcount
+    timing_engagement: float  # how much earlier engaged accounts complete
+    renewal_logit: float  # effect on the log-odds of winning a renewal
+    upsell_logit: float  # effect on the log-odds of winning an upsell
+    rollout: tuple[float, float]  # course launch and last completions, as fractions of the period
+
+
+_CUSTOMER_SCENARIO = "customer"
+_CUSTOMER = _CustomerScenario(
+    description=(
+        "customer education: contacts of customer accounts take the vendor's academy course; bigger, more "
+        "engaged accounts train more and earlier, and training raises the account's renewal and upsell win "
+        "rates: naive comparisons of accounts overstate it"
+    ),
+    adopt_share=0.4, adopt_engagement=1.0, adopt_size=0.6, timing_engagement=0.35,
+    renewal_logit=0.4, upsell_logit=0.3, rollout=(0.33, 0.75),
+)
+
+SCENARIOS: dict[str, str] = {name: s.description for name, s in _SCENARIO_PARAMS.items()} | {
+    _CUSTOMER_SCENARIO: _CUSTOMER.description}
 """Scenario name → one-line description."""
 
 DEFAULT_SCENARIO = "selection"
@@ -1405,10 +1438,15 @@ class _Stmts:
         return _Stmts(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
 
-def _program_statements(rng: np.random.Generator, tr: _Training) -> _Stmts:
-    """Statements of the Sales Excellence course: lessons, quiz, completion, voided mistakes."""
+def _program_statements(rng: np.random.Generator, tr: _Training, *, n_lessons: int = len(_LESSONS),
+                        quiz_activity: int = 0) -> _Stmts:
+    """Statements of a course (activity 0, lessons 1…): lessons, quiz, completion, voided mistakes.
+
+    ``quiz_activity`` is the activity the quiz's passed / failed statements are about: the course
+    itself (the Sales Excellence course), or a final assessment of its own (the academy's).
+    """
     ne = tr.e_learner.size
-    nl = len(_LESSONS)
+    nl = n_lessons
     frac = np.sort(rng.random((ne, nl)), axis=1)
     frac[:, 0] = 0.0
     start_ms = tr.e_start_s * 1000
@@ -1436,14 +1474,14 @@ def _program_statements(rng: np.random.Generator, tr: _Training) -> _Stmts:
     comp = np.flatnonzero(tr.e_complete_s >= 0)
     fail = comp[tr.e_fail_first[comp]]
     failed = _Stmts.make(
-        fail.size, learner=tr.e_learner[fail], verb=_V["failed"], activity=0, reg=fail,
+        fail.size, learner=tr.e_learner[fail], verb=_V["failed"], activity=quiz_activity, reg=fail,
         ts_ms=(tr.e_complete_s[fail] - rng.integers(20 * 3600, 28 * 3600, fail.size)) * 1000
         + rng.integers(0, 1000, fail.size),
         raw=rng.integers(40, 70, fail.size), success=0, duration=rng.integers(300, 900, fail.size),
         role=_ROLE_QUIZ,
     )
     passed = _Stmts.make(
-        comp.size, learner=tr.e_learner[comp], verb=_V["passed"], activity=0, reg=comp,
+        comp.size, learner=tr.e_learner[comp], verb=_V["passed"], activity=quiz_activity, reg=comp,
         ts_ms=(tr.e_complete_s[comp] - rng.integers(60, 180, comp.size)) * 1000 + rng.integers(0, 1000, comp.size),
         raw=rng.integers(70, 101, comp.size), success=1, duration=rng.integers(300, 900, comp.size),
         role=_ROLE_QUIZ,
@@ -1523,21 +1561,28 @@ def _group_statements(rng: np.random.Generator, cal: _Calendar, org: _Org, lr: _
     return st, actors
 
 
-def _activity_json() -> tuple[list[str], list[str], list[str]]:
-    """Return per activity: the object JSON, the full context JSON, and its tail after ``{``.
+_ActivitySpec = tuple[str, str, str, dict[str, Any]]  # (IRI, title, kind, contextActivities)
 
-    The tail lets a registration be spliced in front without re-encoding per statement.
-    """
+
+def _sales_activities() -> list[_ActivitySpec]:
+    """The Sales Excellence course, its lessons, then the other activities, in activity index order."""
     program = {"objectType": "Activity", "id": _PROGRAM_ID,
                "definition": {"name": {"en-US": _PROGRAM}}}
     course_ref = {"objectType": "Activity", "id": _COURSE_ID}
-    acts: list[tuple[str, str, str, dict[str, Any]]] = [(_COURSE_ID, _COURSE_NAME, "course",
-                                                         {"grouping": [program]})]
+    acts: list[_ActivitySpec] = [(_COURSE_ID, _COURSE_NAME, "course", {"grouping": [program]})]
     for slug, title in _LESSONS:
         acts.append((f"{_COURSE_ID}/lesson/{slug}", title, "lesson", {"parent": [course_ref], "grouping": [program]}))
     for i, (slug, title, kind, _) in enumerate(_OTHER_ACTIVITIES):
         ctx_acts = {"grouping": [program]} if _N_PROGRAM_ACTIVITIES + i == _WEBINAR else {}
         acts.append((f"{_ACT}/{kind}/{slug}", title, kind, ctx_acts))
+    return acts
+
+
+def _activity_json(acts: list[_ActivitySpec]) -> tuple[list[str], list[str], list[str]]:
+    """Return per activity: the object JSON, the full context JSON, and its tail after ``{``.
+
+    The tail lets a registration be spliced in front without re-encoding per statement.
+    """
     objects, full, tail = [], [], []
     for iri, title, kind, ctx_acts in acts:
         objects.append(orjson.dumps({"objectType": "Activity", "id": iri,
@@ -1612,6 +1657,46 @@ def _write_statements(path: Path, cal: _Calendar, org: _Org, lr: _Learners, tr: 
     as_z = (st.learner < 0) | (rng.random(n) < 0.3) | ((offset == 0) & (rng.random(n) < 0.5))
     tz = np.where(as_z, 0, 1 + np.searchsorted(np.array(offsets), offset))
     local_ms = st.ts_ms + np.where(as_z, 0, offset) * 60_000
+    written = _write_lines(path, rng, cal, st, ids=ids, regs=regs, actor_json=actor_json, actor=actor, tz=tz,
+                           suffixes=suffixes, local_ms=local_ms, activities=_sales_activities(), report=report)
+    valid = written.keep
+    learner_valid = st.learner[valid] >= 0
+    acc = learner_valid & by_account[valid]
+    return _LmsCounts(
+        lines=written.lines,
+        statements=int(valid.size),
+        duplicate_statements=int(written.duplicates.size),
+        malformed_lines=int(written.lost.size + 2),
+        voided_completions=int((st.role == _ROLE_SPURIOUS).sum()),
+        account_actor_statements=int(acc.sum()),
+        account_actor_unknown_learner_statements=int((acc & ~lr.in_directory[learner[valid]]).sum()),
+        mixed_case_email_statements=int((learner_valid & ~by_account[valid] & lr.mixed_mbox[learner[valid]]).sum()),
+        group_actor_statements=int((st.group[valid] >= 0).sum()),
+        timestamps_with_offset=int((tz[valid] > 0).sum()),
+        program_completions=int((st.role == _ROLE_COMPLETED).sum()),
+    )
+
+
+@dataclass(frozen=True)
+class _Lines:
+    """What :func:`_write_lines` wrote: lines, the statements kept whole, and the mess added."""
+
+    lines: int
+    keep: np.ndarray  # statement indices written as well-formed lines (sorted)
+    duplicates: np.ndarray  # statement indices written a second time
+    lost: np.ndarray  # statement indices whose line was truncated
+
+
+def _write_lines(path: Path, rng: np.random.Generator, cal: _Calendar, st: _Stmts, *, ids: pl.Series,
+                 regs: pl.Series, actor_json: list[str], actor: np.ndarray, tz: np.ndarray, suffixes: list[str],
+                 local_ms: np.ndarray, activities: list[_ActivitySpec],
+                 report: Callable[[str, float], None]) -> _Lines:
+    """Write statements as JSON lines in order of storage, with duplicates and malformed lines.
+
+    ``actor`` indexes ``actor_json``, ``tz`` indexes ``suffixes`` and ``activities`` lists the
+    activities that ``st.activity`` indexes; ``local_ms`` is each timestamp in its own offset.
+    """
+    n = st.learner.size
     delay = np.where(rng.random(n) < 0.85, rng.integers(200, 90_000, n), rng.integers(300_000, 36 * 3600_000, n))
     stored_ms = st.ts_ms + delay
 
@@ -1632,7 +1717,7 @@ def _write_statements(path: Path, cal: _Calendar, org: _Org, lr: _Learners, tr: 
                                           "display": {"en-US": v}}).decode() for v in _VERBS]),
         "suffix": pl.Series(suffixes),
     }
-    objects, ctx_full, ctx_tail = _activity_json()
+    objects, ctx_full, ctx_tail = _activity_json(activities)
     look |= {"objects": pl.Series(objects), "ctx_full": pl.Series(ctx_full), "ctx_tail": pl.Series(ctx_tail)}
     chunk = 200_000
     with path.open("wb") as fh:
@@ -1656,22 +1741,7 @@ def _write_statements(path: Path, cal: _Calendar, org: _Org, lr: _Learners, tr: 
             pl.DataFrame({"line": lines}).write_csv(fh, include_header=False, quote_style="never")
             report("Writing xAPI statements", min(1.0, (begin + at.size) / order.size))
 
-    valid = keep
-    learner_valid = st.learner[valid] >= 0
-    acc = learner_valid & by_account[valid]
-    return _LmsCounts(
-        lines=int(order.size),
-        statements=int(valid.size),
-        duplicate_statements=int(dups.size),
-        malformed_lines=int(lost.size + 2),
-        voided_completions=int((st.role == _ROLE_SPURIOUS).sum()),
-        account_actor_statements=int(acc.sum()),
-        account_actor_unknown_learner_statements=int((acc & ~lr.in_directory[learner[valid]]).sum()),
-        mixed_case_email_statements=int((learner_valid & ~by_account[valid] & lr.mixed_mbox[learner[valid]]).sum()),
-        group_actor_statements=int((st.group[valid] >= 0).sum()),
-        timestamps_with_offset=int((tz[valid] > 0).sum()),
-        program_completions=int((st.role == _ROLE_COMPLETED).sum()),
-    )
+    return _Lines(lines=int(order.size), keep=keep, duplicates=dups, lost=lost)
 
 
 def _render(st: _Stmts, s: np.ndarray, actor: np.ndarray, tz: np.ndarray, local_ms: np.ndarray,
@@ -2174,6 +2244,868 @@ def _truth(cal: _Calendar, name: str, sc: _Scenario, seed: int, org: _Org, lr: _
 
 
 # --------------------------------------------------------------------------------------------
+# Customer education: the learners are contacts of customer accounts
+# --------------------------------------------------------------------------------------------
+#
+# The org's account managers (the CRM users who are reps in the sales scenarios) own a book of
+# customer accounts. The vendor's academy teaches the product to the customers' people; the
+# outcome is the account's later business: renewals and upsells. An account is trained from its
+# first contact's completion of the course, and every unit of the truth is an account.
+
+_ACADEMY = "Customer Academy"
+_ACADEMY_HOME = "https://academy.example.com"
+_ACADEMY_ACT = f"{_ACADEMY_HOME}/xapi/activities"
+_ACADEMY_PROGRAM_ID = f"{_ACADEMY_ACT}/program/customer-academy"
+_ACADEMY_COURSE_ID = f"{_ACADEMY_ACT}/course/platform-essentials"
+_ACADEMY_COURSE_NAME = "Platform Essentials"
+_ACADEMY_LESSONS = (
+    ("01-workspace", "Setting Up Your Workspace"),
+    ("02-data", "Importing and Cleaning Your Data"),
+    ("03-automation", "Automations and Workflows"),
+    ("04-reports", "Reports and Dashboards"),
+    ("05-permissions", "Users, Roles and Permissions"),
+    ("06-adoption", "Driving Adoption in Your Team"),
+)
+_ACADEMY_ASSESSMENT = 1 + len(_ACADEMY_LESSONS)  # activity index of the course's final assessment
+# Academy content outside the course: (slug, title, kind). Finishing a module is not the course.
+_ACADEMY_OTHER = (
+    ("whats-new-aurora", 'What\'s New in "Aurora"', "video"),
+    ("automation-office-hours", "Automation Office Hours (recording)", "video"),
+    ("admin-tips", "Ten Tips for Admins", "module"),
+    ("api-getting-started", "Getting Started with the API", "module"),
+    ("community-live", "Customer Community Live, Q2", "video"),
+)
+_AM_TITLES = dict(zip(_REP_TITLES, ("Account Manager", "Senior Account Manager", "Enterprise Account Manager",
+                                    "Account Manager, Mid-Market"), strict=True))
+
+# Structural parameters of the customer model (recorded in truth.json).
+_RENEWAL, _UPSELL = _TYPES.index("Renewal"), _TYPES.index("Upsell")
+_CS_ACCOUNTS_PER_MANAGER = 5.0  # accounts per account manager: 1 + Poisson(this)
+_CS_EMPLOYEES_MEDIAN = 400.0
+_CS_EMPLOYEES_SIGMA = 1.2  # log-sd of headcount; "size" is log headcount standardised by these two
+_CS_CONTACTS_LOG_RATE = 0.6  # contacts: 1 + Poisson(exp(0.6 + 0.35·size)), at most 6
+_CS_CONTACTS_SIZE = 0.35
+_CS_MAX_CONTACTS = 6
+_CS_ARR_MEDIAN = 18_000.0  # annual contract value of a median account
+_CS_ARR_HEADCOUNT = 0.6  # elasticity of contract value with headcount
+_CS_ARR_SIGMA = 0.35
+_CS_RENEWAL_LEAD_DAYS = (60, 120)  # a renewal opens this many days before the contract anniversary
+_CS_RENEWAL_CLOSE_SD = 8.0  # days around the anniversary a renewal closes
+_CS_UPSELLS_PER_YEAR = 0.6  # upsell opportunities per median account and year
+_CS_UPSELL_SIZE = 0.4  # log-rate of upsell opportunities per unit of size
+_CS_UPSELL_ENGAGEMENT = 0.3  # … and per unit of engagement
+_CS_UPSELL_AMOUNT_SHARE = 0.3  # median upsell amount as a share of the contract value
+_CS_UPSELL_AMOUNT_SIGMA = 0.5
+_CS_UPSELL_CYCLE_MEDIAN = 40.0
+# Log-odds of winning, per type: (intercept, per unit of engagement, per unit of size).
+_CS_WIN_LOGIT = {_RENEWAL: (1.3, 0.6, 0.15), _UPSELL: (-0.5, 0.5, 0.2)}
+_CS_ENROL_SHARE = 0.55  # contacts of an adopting account who enrol (its champion always does)
+_CS_STRAY_ENROL = 0.03  # contacts of other accounts who enrol, and drop out
+_CS_LIVE_SHARE = 0.25  # enrolments in the live virtual class (completion report only, no xAPI)
+_CS_DROPOUT = 0.12  # enrolments of adopting accounts that are never completed
+_CS_BROWSE_SHARE = 0.10  # contacts who use other academy content but never enrol in the course
+_CS_OUTSIDERS = 0.04  # academy learners at customer domains who are no CRM contact, per contact
+_CS_OUTSIDER_BROWSE = 0.3
+
+
+@dataclass
+class _Customers:
+    """The customer accounts' latent traits, and everyone at them who could use the academy.
+
+    People are the accounts' contacts (indices ``0 … n_contacts − 1``, in Contact.csv order), then
+    outsiders: colleagues at the same companies whom the CRM does not know.
+    """
+
+    employees: np.ndarray  # per account
+    size: np.ndarray  # per account: standardised log headcount
+    engagement: np.ndarray  # per account: latent engagement with the product ~ N(0, 1)
+    arr: np.ndarray  # per account: annual contract value at the start of the period
+    anniversary: np.ndarray  # per account: day index (0–364) of its first contract anniversary
+    n_contacts: int
+    person_account: np.ndarray  # per person: account index
+    email: pl.Series  # per person: lower case, unique
+    name: pl.Series
+    title: pl.Series
+
+
+def _unique_addresses(local: pl.Series, domain: pl.Series) -> pl.Series:
+    """Make addresses unique per domain: ``jane.doe@acme.com``, then ``jane.doe2@acme.com``."""
+    df = pl.DataFrame({"local": local, "domain": domain}).with_columns(
+        k=pl.int_range(pl.len()).over("local", "domain"))
+    return df.select(
+        pl.concat_str([
+            pl.col("local"),
+            pl.when(pl.col("k") > 0).then((pl.col("k") + 1).cast(pl.String)).otherwise(pl.lit("")),
+            pl.lit("@"), pl.col("domain"),
+        ])
+    ).to_series()
+
+
+def _build_customers(cal: _Calendar, org: _Org, seed: int) -> tuple[_Org, _Customers]:
+    """Give the org's reps, as account managers, a book of customer accounts with contacts.
+
+    The CRM users are the org's own (the same people as in the sales scenarios of the seed), the
+    reps retitled; accounts and contacts are drawn anew, with the traits the customer model uses.
+    """
+    rng = _stream(seed, "customer-accounts")
+    reps = org.n_reps
+    per_rep = 1 + rng.poisson(_CS_ACCOUNTS_PER_MANAGER, reps)
+    acc_start = np.concatenate([[0], np.cumsum(per_rep)[:-1]])
+    n_acc = int(per_rep.sum())
+    acc_owner = np.repeat(np.arange(reps), per_rep)
+    acc_created = cal.start_s - rng.integers(60 * _DAY, 6 * 365 * _DAY, n_acc)
+    acc_name, acc_domain, core = _company_names(rng, n_acc)
+    log_emp = rng.normal(math.log(_CS_EMPLOYEES_MEDIAN), _CS_EMPLOYEES_SIGMA, n_acc)
+    size = (log_emp - math.log(_CS_EMPLOYEES_MEDIAN)) / _CS_EMPLOYEES_SIGMA
+    employees = np.exp(log_emp).astype(np.int64) + 5
+    engagement = rng.standard_normal(n_acc)
+    arr = np.round(_CS_ARR_MEDIAN * np.exp(_CS_ARR_HEADCOUNT * _CS_EMPLOYEES_SIGMA * size
+                                           + _CS_ARR_SIGMA * rng.standard_normal(n_acc)), -2)
+    anniversary = rng.integers(0, 365, n_acc)
+    health = np.clip(np.round(60 + 12 * engagement + 8 * rng.standard_normal(n_acc)), 0, 100).astype(np.int64)
+    revenue = np.round(employees * np.exp(rng.normal(math.log(180_000), 0.5, n_acc)), -3)
+    # Accounts are in their manager's country, as in the sales scenarios.
+    cflat = _flat_country(org.region[acc_owner], org.country[acc_owner])
+    countries = [c for _, group, _ in _REGIONS for c in group]
+    n_states = np.array([len(c[1]) for c in countries])[cflat]
+    state_off = np.concatenate([[0], np.cumsum([len(c[1]) for c in countries])[:-1]])[cflat]
+    all_states = [s for c in countries for s in c[1]]
+    state_idx = state_off + np.floor(rng.random(n_acc) * np.maximum(n_states, 1)).astype(np.int64)
+    account_id = _salesforce_ids("001", _id_counters(rng, n_acc, acc_created))
+    accounts = pl.DataFrame({
+        "Id": account_id,
+        "IsDeleted": np.zeros(n_acc, bool),
+        "Name": acc_name,
+        "Type": _pick(rng, ("Customer - Direct", "Customer - Channel"), n_acc, (0.8, 0.2)),
+        "Industry": pl.Series([i for _, i in _CORE]).gather(core),
+        "AnnualRevenue": revenue.astype(np.int64),
+        "NumberOfEmployees": employees,
+        "OwnerId": org.user_id.gather(acc_owner),
+        "BillingState": _masked(pl.Series(all_states).gather(np.minimum(state_idx, len(all_states) - 1)),
+                                n_states > 0),
+        "BillingCountry": pl.Series([c[0] for c in countries]).gather(cflat),
+        "CreatedDate": _sf_datetime(acc_created),
+        "Tier__c": pl.Series(np.where(employees >= 2000, "Enterprise",
+                                      np.where(employees >= 200, "Mid-Market", "SMB"))),
+        "ARR__c": arr,
+        "Health_Score__c": health,
+    })
+
+    # Contacts (1–6, more at bigger accounts), then outsiders at the same companies.
+    con_count = np.minimum(_CS_MAX_CONTACTS,
+                           1 + rng.poisson(np.exp(_CS_CONTACTS_LOG_RATE + _CS_CONTACTS_SIZE * size)))
+    con_start = np.concatenate([[0], np.cumsum(con_count)[:-1]])
+    n_con = int(con_count.sum())
+    con_acc = np.repeat(np.arange(n_acc), con_count)
+    n_out = max(2, round(_CS_OUTSIDERS * n_con))
+    person_account = np.concatenate([con_acc, np.sort(rng.integers(0, n_acc, n_out))])
+    first, last, local = _people(rng, n_con + n_out)
+    email = _unique_addresses(local, acc_domain.gather(person_account))
+    title = _pick(rng, _CONTACT_TITLES, n_con + n_out)
+    con_created = acc_created[con_acc] + (rng.random(n_con) * (cal.start_s - acc_created[con_acc])).astype(np.int64)
+    contact_id = _salesforce_ids("003", _id_counters(rng, n_con, con_created))
+    contacts = pl.DataFrame({
+        "Id": contact_id,
+        "IsDeleted": np.zeros(n_con, bool),
+        "AccountId": account_id.gather(con_acc),
+        "FirstName": first.head(n_con),
+        "LastName": last.head(n_con),
+        "Email": email.head(n_con),
+        "Title": title.head(n_con),
+        "CreatedDate": _sf_datetime(con_created),
+        "Buying_Role__c": _pick(rng, ("Decision Maker", "Economic Buyer", "Champion", "Influencer", "User"), n_con),
+    })
+    org = replace(
+        org, users=org.users.with_columns(pl.col("Title").replace(_AM_TITLES)), acc_start=acc_start,
+        acc_selling=per_rep, acc_owner=acc_owner, account_id=account_id, account_name=acc_name,
+        account_domain=acc_domain, account_deleted=np.zeros(n_acc, bool), accounts=accounts,
+        con_start=con_start, con_count=con_count, contact_id=contact_id, contacts=contacts,
+    )
+    customers = _Customers(
+        employees=employees, size=size, engagement=engagement, arr=arr, anniversary=anniversary,
+        n_contacts=n_con, person_account=person_account, email=email,
+        name=pl.select(pl.concat_str([first, pl.lit(" "), last])).to_series(), title=title,
+    )
+    return org, customers
+
+
+@dataclass
+class _Academy:
+    """The academy's roll-out: who enrols and completes, each account's training, the learners."""
+
+    roll_lo: int  # day index the course launched
+    roll_hi: int  # day index after which no one completes it
+    adopted: np.ndarray  # per account: its people take the course
+    train_s: np.ndarray  # per account: instant of its first contact's completion, -1 if none
+    train_day: np.ndarray  # per account: UTC day index of it, _NEVER if none
+    learners: np.ndarray  # per account: its contacts who completed the course
+    enrolled: np.ndarray  # per person
+    live: np.ndarray  # per person: in the live virtual class rather than the online course
+    start_s: np.ndarray  # per person: enrolment instant (meaningful only when enrolled)
+    complete_s: np.ndarray  # per person: instant of the course completion, -1 if none
+    voided_only: np.ndarray  # per person: dropout whose only (spurious) completion was voided
+    voided_then_real: np.ndarray  # per person: a spurious completion voided, then a real one
+    person: np.ndarray  # per learner: person index
+    learner_of: np.ndarray  # per person: learner index, -1 if not in the academy
+    learner_id: pl.Series  # per learner
+    name: pl.Series
+    company: pl.Series
+    title: pl.Series
+    dir_email: pl.Series  # as written in learners.csv and completions.csv (some mixed case)
+    mbox_email: pl.Series  # as written in statements (some mixed case)
+    signup_day: np.ndarray
+    offset_min: np.ndarray
+    by_account: np.ndarray  # identified in statements only by the academy account (learner id)
+    mixed_mbox: np.ndarray
+    mixed_dir: np.ndarray
+    online: _Training  # the online enrolments in the statement writer's terms (e_learner: learner index)
+
+
+def _assign_academy(cal: _Calendar, org: _Org, cu: _Customers, sc: _CustomerScenario, seed: int) -> _Academy:
+    """Decide which accounts take the course, who at them enrols and completes, and when.
+
+    Bigger and more engaged accounts adopt the course more often and earlier; each adopting
+    account has a champion who enrols, colleagues follow after the champion.
+    """
+    rng = _stream(seed, "academy")
+    n_acc = cu.engagement.size
+    n_p = cu.person_account.size
+    roll_lo = cal.day_at(sc.rollout[0])
+    roll_hi = min(cal.n_days - 1, max(roll_lo + 30, cal.day_at(sc.rollout[1])))
+    index = sc.adopt_engagement * cu.engagement + sc.adopt_size * cu.size
+    adopted = rng.random(n_acc) < _logistic(_enrol_intercept(index, 1.0, sc.adopt_share) + index)
+    acc = cu.person_account
+    contact = np.arange(n_p) < cu.n_contacts
+    u = rng.random(n_p)
+    enrolled = u < np.where(adopted[acc], _CS_ENROL_SHARE, _CS_STRAY_ENROL)
+    lowest = np.minimum.reduceat(u[: cu.n_contacts], org.con_start)
+    enrolled[: cu.n_contacts] |= adopted[acc[: cu.n_contacts]] & (u[: cu.n_contacts] == lowest[acc[: cu.n_contacts]])
+    live = enrolled & (rng.random(n_p) < _CS_LIVE_SHARE)
+    completes = enrolled & adopted[acc] & (rng.random(n_p) >= _CS_DROPOUT)
+    u_acc = rng.random(n_acc) ** np.exp(sc.timing_engagement * cu.engagement)  # engaged accounts first
+    v = u_acc[acc] + (1.0 - u_acc[acc]) * 0.5 * rng.random(n_p)  # colleagues after their account's start
+    offset = org.offset_min[org.acc_owner[acc]]
+    would = cal.business_instants(np.full(n_p, roll_lo + 7), np.full(n_p, roll_hi), v,
+                                  rng.integers(9 * 3600, 21 * 3600, n_p), offset)
+    start_s = np.maximum(would - rng.integers(7 * _DAY, 45 * _DAY, n_p), (cal.start_day + roll_lo) * _DAY + 3600)
+    complete_s = np.where(completes, would, -1)
+    online = enrolled & ~live
+    dropouts = np.flatnonzero(online & ~completes)
+    completers = np.flatnonzero(online & completes)
+    voided_only = _at_least(rng, dropouts, 0.3, 1)
+    voided_then_real = _at_least(rng, completers, 0.03, 1 if completers.size >= 5 else 0)
+
+    # The account's training: its contacts' completions only (outsiders cannot be linked to it).
+    done = np.flatnonzero(completes & contact)
+    train_s = np.full(n_acc, np.iinfo(np.int64).max)
+    np.minimum.at(train_s, acc[done], would[done])
+    trained = train_s < np.iinfo(np.int64).max
+    train_s = np.where(trained, train_s, -1)
+    train_day = np.where(trained, train_s // _DAY - cal.start_day, _NEVER)
+    learners = np.bincount(acc[done], minlength=n_acc)
+
+    # Academy learners: everyone enrolled, and people who only browse other content.
+    browse = ~enrolled & (rng.random(n_p) < np.where(contact, _CS_BROWSE_SHARE, _CS_OUTSIDER_BROWSE))
+    person = np.flatnonzero(enrolled | browse)
+    n_l = person.size
+    learner_of = np.full(n_p, -1, np.int64)
+    learner_of[person] = np.arange(n_l)
+    ids = rng.choice(9_000_000, size=n_l, replace=False) + 1_000_000
+    browse_day = rng.integers(roll_lo, max(roll_lo + 1, cal.n_days - 14), n_l)
+    signup_day = np.where(enrolled[person], start_s[person] // _DAY - cal.start_day, browse_day)
+    by_account = rng.random(n_l) < 0.15
+    mixed_mbox = rng.random(n_l) < 0.2
+    mixed_dir = rng.random(n_l) < 0.08
+    style = rng.integers(0, 2, n_l)
+    emails = cu.email.gather(person).to_list()
+    mbox = [_mixed_case(e, int(s)) if m else e for e, s, m in zip(emails, style, mixed_mbox, strict=True)]
+    direct = [_mixed_case(e, 1) if m else e for e, m in zip(emails, mixed_dir, strict=True)]
+
+    # Online enrolments, in the terms of the statement writer (as the sales course's).
+    e_person = np.flatnonzero(online)
+    ne = e_person.size
+    e_completes = completes[e_person]
+    e_start, e_would = start_s[e_person], would[e_person]
+    drop_span = rng.integers(2 * _DAY, 20 * _DAY, ne)
+    e_lesson_hi = np.where(e_completes, np.maximum(e_start + 3600, e_would - 30 * 3600),
+                           np.minimum(e_start + drop_span, cal.end_s - 3 * 3600))
+    nl = len(_ACADEMY_LESSONS)
+    e_lessons = np.where(e_completes, nl, rng.integers(1, nl, ne))
+    e_fail = e_completes & (rng.random(ne) < 0.12)
+    is_vo, is_vr = np.isin(e_person, voided_only), np.isin(e_person, voided_then_real)
+    e_spurious = np.full(ne, -1, np.int64)
+    e_spurious[is_vr] = e_start[is_vr] + 45
+    e_spurious[is_vo] = e_lesson_hi[is_vo] + 3600
+    e_void = np.where(e_spurious >= 0, np.minimum(e_spurious + rng.integers(_DAY // 2, 10 * _DAY, ne),
+                                                  cal.end_s - 1), -1)
+    none_b, none_i = np.zeros(0, bool), np.zeros(0, np.int64)  # per-rep fields: no reps are trained here
+    flags = np.zeros(n_p, bool)
+    return _Academy(
+        roll_lo=roll_lo, roll_hi=roll_hi, adopted=adopted, train_s=train_s, train_day=train_day,
+        learners=learners, enrolled=enrolled, live=live, start_s=start_s, complete_s=complete_s,
+        voided_only=_flag(flags, voided_only), voided_then_real=_flag(flags, voided_then_real),
+        person=person, learner_of=learner_of,
+        learner_id=pl.Series([f"A{i}" for i in ids.tolist()], dtype=pl.String),
+        name=cu.name.gather(person), company=org.account_name.gather(acc[person]), title=cu.title.gather(person),
+        dir_email=pl.Series(direct, dtype=pl.String), mbox_email=pl.Series(mbox, dtype=pl.String),
+        signup_day=signup_day, offset_min=offset[person], by_account=by_account, mixed_mbox=mixed_mbox,
+        mixed_dir=mixed_dir,
+        online=_Training(
+            roll_lo=roll_lo, roll_hi=roll_hi, eligible=none_b, enrolled=none_b, complete_s=none_i,
+            complete_day=none_i, dropout=none_b, voided_only=none_b, voided_then_real=none_b,
+            e_learner=learner_of[e_person], e_start_s=e_start, e_lesson_hi_s=e_lesson_hi,
+            e_complete_s=np.where(e_completes, e_would, -1), e_lessons=e_lessons, e_fail_first=e_fail,
+            e_spurious_s=e_spurious, e_void_s=e_void,
+        ),
+    )
+
+
+def _simulate_renewals(cal: _Calendar, org: _Org, cu: _Customers, ac: _Academy, sc: _CustomerScenario,
+                       seed: int) -> _Opps:
+    """Draw every account's renewals and upsells and both potential outcomes; observe one of them.
+
+    A renewal opens ahead of each contract anniversary and closes around it; upsells arrive at a
+    rate that grows with the account's size and engagement and that training does not change.
+    Training shifts the log-odds of winning, per type, from the day after the account's training.
+    """
+    rng = _stream(seed, "customer-opportunities")
+    n_acc = cu.engagement.size
+    k = cal.n_days // 365 + 2
+    due_all = cu.anniversary[:, None] + 365 * np.arange(k)[None, :]
+    lead = rng.integers(_CS_RENEWAL_LEAD_DAYS[0], _CS_RENEWAL_LEAD_DAYS[1] + 1, (n_acc, k))
+    opens = due_all - lead
+    valid = (opens >= 0) & (opens < cal.n_days)
+    r_acc = np.broadcast_to(np.arange(n_acc)[:, None], (n_acc, k))[valid]
+    rate = _CS_UPSELLS_PER_YEAR * np.exp(_CS_UPSELL_SIZE * cu.size + _CS_UPSELL_ENGAGEMENT * cu.engagement
+                                         - (_CS_UPSELL_SIZE**2 + _CS_UPSELL_ENGAGEMENT**2) / 2)
+    u_acc = np.repeat(np.arange(n_acc), rng.poisson(rate * cal.n_days / 365.25))
+    account = np.concatenate([r_acc, u_acc])
+    typ = np.concatenate([np.full(r_acc.size, _RENEWAL), np.full(u_acc.size, _UPSELL)])
+    due = np.concatenate([due_all[valid], np.full(u_acc.size, -1)])
+    lo = np.concatenate([opens[valid], rng.integers(0, cal.n_days, u_acc.size)])
+    n = account.size
+    created = cal.business_instants(lo, np.minimum(lo + 5, cal.n_days), rng.random(n),
+                                    rng.integers(8 * 3600, 18 * 3600, n), org.offset_min[org.acc_owner[account]])
+    order = np.argsort(created, kind="stable")
+    account, typ, due, created = account[order], typ[order], due[order], created[order]
+    owner = org.acc_owner[account]
+    day = created // _DAY - cal.start_day
+    years = day / 365.25
+    renewal = typ == _RENEWAL
+
+    u_win = rng.random(n)
+    z_amount = rng.standard_normal(n)
+    z_cycle = rng.standard_normal(n)
+    deleted = rng.random(n) < 0.004
+    u_missing = rng.random(n)
+    u_stage = rng.random(n)
+
+    coef = np.array([_CS_WIN_LOGIT.get(t, (0.0, 0.0, 0.0)) for t in range(len(_TYPES))])[typ]
+    eta0 = (coef[:, 0] + coef[:, 1] * cu.engagement[account] + coef[:, 2] * cu.size[account]
+            + _TREND_WIN_LOGIT_PER_YEAR * years + np.array(_SEASON)[cal.month_of_year[day]])
+    eta1 = eta0 + np.where(renewal, sc.renewal_logit, sc.upsell_logit)
+    p0, p1 = _logistic(eta0), _logistic(eta1)
+    won0, won1 = u_win < p0, u_win < p1
+    arr = cu.arr[account] * np.exp(_AMOUNT_TREND_PER_YEAR * years)
+    amount0 = np.where(renewal, np.round(arr * np.exp(0.05 * z_amount), -1),
+                       np.round(_CS_UPSELL_AMOUNT_SHARE * arr * np.exp(_CS_UPSELL_AMOUNT_SIGMA * z_amount), -1))
+    amount0 = np.maximum(amount0, 500.0)
+    cycle0 = np.where(renewal, due - day + np.round(_CS_RENEWAL_CLOSE_SD * z_cycle),
+                      np.round(_CS_UPSELL_CYCLE_MEDIAN * np.exp(_CYCLE_SIGMA * z_cycle)))
+    cycle0 = np.maximum(3, cycle0).astype(np.int64)
+
+    train = ac.train_day[account]
+    days_since = day - train
+    exposed = (train < _NEVER) & (days_since >= 1)
+    won = np.where(exposed, won1, won0)
+    close_day = day + cycle0
+    closed = close_day < cal.n_days
+    won = won & closed
+    elapsed = (cal.n_days - day) / cycle0
+    stage = np.where(closed, -1, np.minimum(len(_OPEN_STAGES) - 1, np.floor(elapsed * u_stage * 6.99)).astype(np.int64))
+    amount_missing = ~won & (u_missing < 0.04)
+    opp_id = _salesforce_ids("006", _id_counters(rng, n))
+    return _Opps(
+        owner=owner, account=account, created_s=created, created_day=day, type=typ,
+        lead_source=np.full(n, -1, np.int64), u_win=u_win, p0=p0, p1=p1, won0=won0, won1=won1,
+        amount0=amount0, amount1=amount0.copy(), cycle0=cycle0, cycle1=cycle0.copy(), exposed=exposed,
+        days_since=days_since, won=won, amount=amount0, cycle=cycle0, close_day=close_day,
+        closed=closed, deleted=deleted, amount_missing=amount_missing, stage=stage, opp_id=opp_id,
+    )
+
+
+def _academy_activities() -> list[_ActivitySpec]:
+    """The academy course, its lessons and final assessment, then other academy content."""
+    program = {"objectType": "Activity", "id": _ACADEMY_PROGRAM_ID, "definition": {"name": {"en-US": _ACADEMY}}}
+    in_course = {"parent": [{"objectType": "Activity", "id": _ACADEMY_COURSE_ID}], "grouping": [program]}
+    acts: list[_ActivitySpec] = [(_ACADEMY_COURSE_ID, _ACADEMY_COURSE_NAME, "course", {"grouping": [program]})]
+    acts += [(f"{_ACADEMY_COURSE_ID}/lesson/{slug}", title, "lesson", in_course) for slug, title in _ACADEMY_LESSONS]
+    acts.append((f"{_ACADEMY_COURSE_ID}/assessment", f"{_ACADEMY_COURSE_NAME}: Final Assessment", "quiz",
+                 in_course))
+    acts += [(f"{_ACADEMY_ACT}/{kind}/{slug}", title, kind, {}) for slug, title, kind in _ACADEMY_OTHER]
+    return acts
+
+
+def _academy_other_statements(rng: np.random.Generator, cal: _Calendar, ac: _Academy) -> _Stmts:
+    """Learners' use of academy content outside the course, from their sign-up on."""
+    n_ev = rng.poisson(0.6 * np.maximum(cal.n_days - ac.signup_day, 0) / 30.4375)
+    who = np.repeat(np.arange(ac.person.size), n_ev)
+    ne = who.size
+    ts = cal.business_instants(ac.signup_day[who], np.full(ne, cal.n_days), rng.random(ne),
+                               rng.integers(8 * 3600, 20 * 3600, ne), ac.offset_min[who])
+    pick = rng.integers(0, len(_ACADEMY_OTHER), ne)
+    video = np.array([kind == "video" for *_, kind in _ACADEMY_OTHER])[pick]
+    return _Stmts.make(
+        ne, learner=who, verb=np.where(video, _V["experienced"], _V["completed"]),
+        activity=_ACADEMY_ASSESSMENT + 1 + pick, ts_ms=ts * 1000 + rng.integers(0, 1000, ne),
+        completion=np.where(video, -1, 1), duration=rng.integers(120, 1800, ne), role=_ROLE_OTHER,
+    )
+
+
+def _write_academy_statements(path: Path, cal: _Calendar, ac: _Academy, seed: int,
+                              report: Callable[[str, float], None]) -> _LmsCounts:
+    """Write the academy's ``lms/statements.jsonl``, with the sales scenarios' kinds of mess.
+
+    Each learner appears under one actor: their ``mbox`` (sometimes in mixed case) or, for some,
+    only their academy account, which ``learners.csv`` resolves.
+    """
+    rng = _stream(seed, "academy-statements")
+    st = _Stmts.concat([
+        _program_statements(rng, ac.online, n_lessons=len(_ACADEMY_LESSONS), quiz_activity=_ACADEMY_ASSESSMENT),
+        _academy_other_statements(rng, cal, ac),
+    ])
+    n = st.learner.size
+    n_l = ac.person.size
+    ids = _uuid4(rng, n)
+    regs = _uuid4(rng, max(1, ac.online.e_learner.size))
+    names = ac.name.to_list()
+    actor_json = [orjson.dumps({"objectType": "Agent", "name": nm, "mbox": f"mailto:{mb}"}).decode()
+                  for nm, mb in zip(names, ac.mbox_email.to_list(), strict=True)]
+    actor_json += [orjson.dumps({"objectType": "Agent", "name": nm,
+                                 "account": {"homePage": _ACADEMY_HOME, "name": lid}}).decode()
+                   for nm, lid in zip(names, ac.learner_id.to_list(), strict=True)]
+    actor_json.append(orjson.dumps(_ADMIN_ACTOR).decode())
+    learner = np.maximum(st.learner, 0)
+    by_account = (st.learner >= 0) & ac.by_account[learner]
+    actor = np.where(st.learner >= 0, learner + n_l * by_account, 2 * n_l)
+    offsets = sorted({int(x) for x in ac.offset_min.tolist()} | {0})
+    offset = np.where(st.learner >= 0, ac.offset_min[learner], 0)
+    as_z = (st.learner < 0) | (rng.random(n) < 0.3)
+    tz = np.where(as_z, 0, 1 + np.searchsorted(np.array(offsets), offset))
+    local_ms = st.ts_ms + np.where(as_z, 0, offset) * 60_000
+    written = _write_lines(path, rng, cal, st, ids=ids, regs=regs, actor_json=actor_json, actor=actor, tz=tz,
+                           suffixes=["Z"] + [_offset_text(m) for m in offsets], local_ms=local_ms,
+                           activities=_academy_activities(), report=report)
+    valid = written.keep
+    person = st.learner[valid] >= 0
+    return _LmsCounts(
+        lines=written.lines,
+        statements=int(valid.size),
+        duplicate_statements=int(written.duplicates.size),
+        malformed_lines=int(written.lost.size + 2),
+        voided_completions=int((st.role == _ROLE_SPURIOUS).sum()),
+        account_actor_statements=int(by_account[valid].sum()),
+        mixed_case_email_statements=int((person & ~by_account[valid] & ac.mixed_mbox[learner[valid]]).sum()),
+        timestamps_with_offset=int((tz[valid] > 0).sum()),
+        program_completions=int((st.role == _ROLE_COMPLETED).sum()),
+    )
+
+
+def _academy_learners_frame(cal: _Calendar, ac: _Academy) -> pl.DataFrame:
+    """Build the academy's ``lms/learners.csv``: department is the company, hire_date the sign-up."""
+    return pl.DataFrame({
+        "learner_id": ac.learner_id,
+        "email": ac.dir_email,
+        "name": ac.name,
+        "department": ac.company,
+        "title": ac.title,
+        "hire_date": _dates(cal.start_day + ac.signup_day),
+    })
+
+
+def _academy_completions_frame(ac: _Academy, seed: int) -> pl.DataFrame:
+    """Build ``lms/completions.csv``: the live virtual class of the course, which sends no xAPI."""
+    rng = _stream(seed, "academy-completions")
+    who = np.flatnonzero(ac.enrolled & ac.live)
+    at = ac.learner_of[who]
+    done = ac.complete_s[who] >= 0
+    n = who.size
+    score = rng.integers(70, 101, n)
+    return pl.DataFrame({
+        "learner_id": ac.learner_id.gather(at),
+        "learner_email": ac.dir_email.gather(at),
+        "course_id": _ACADEMY_COURSE_ID,
+        "course_title": f"{_ACADEMY_COURSE_NAME} (live virtual class)",
+        "program": _ACADEMY,
+        "enrolled_at": _dates(ac.start_s[who] // _DAY),
+        "completed_at": _masked(pl.from_epoch(pl.Series(np.where(done, ac.complete_s[who], 0)), time_unit="s")
+                                .dt.strftime("%Y-%m-%dT%H:%M:%SZ"), done),
+        "score": _masked(pl.Series(score), done),
+        "passed": _masked(pl.Series(np.ones(n, bool)), done),
+        "minutes": np.where(done, rng.integers(90, 181, n), 0),
+    }).cast(_COMPLETION_SCHEMA).sort(["enrolled_at", "learner_id"], maintain_order=True)
+
+
+def _academy_surveys_frame(cal: _Calendar, cu: _Customers, ac: _Academy, seed: int) -> pl.DataFrame:
+    """Build ``surveys.csv``: the learners' reaction, and whether they apply it three months on."""
+    rng = _stream(seed, "academy-surveys")
+    who = np.flatnonzero(ac.complete_s >= 0)
+    at = ac.learner_of[who]
+    day = ac.complete_s[who] // _DAY
+    centre = 4.1 + 0.15 * cu.engagement[cu.person_account[who]]
+    frames = []
+    asks = [(f"reaction.{q}", "reaction", 0.7, (0, 4)) for q in ("relevance", "satisfaction", "would_recommend")]
+    asks.append(("application.used_in_daily_work", "application", 0.45, (80, 100)))
+    for question, level, share, (lo, hi) in asks:
+        answer = rng.random(who.size) < share
+        when = day + rng.integers(lo, hi, who.size)
+        score = np.clip(np.round(rng.normal(centre - 0.4 * (level == "application"), 0.8)), 1, 5).astype(np.int64)
+        sel = np.flatnonzero(answer & (when < cal.start_day + cal.n_days))
+        frames.append(pl.DataFrame({
+            "respondent_email": ac.dir_email.gather(at[sel]), "role": "learner", "program": _ACADEMY,
+            "level": level, "question": question, "score": score[sel],
+            "confidence": pl.Series(np.full(sel.size, np.nan)).fill_nan(None), "submitted_at": _dates(when[sel]),
+        }).cast(_SURVEY_SCHEMA))
+    return pl.concat(frames).sort(["submitted_at", "respondent_email", "question"], maintain_order=True)
+
+
+def _academy_costs_frame(cal: _Calendar, cu: _Customers, ac: _Academy) -> pl.DataFrame:
+    """Build ``costs.csv``: the academy's cost lines, live-class facilitation, one shared line."""
+    n_acc, n_l, d = cu.engagement.size, ac.person.size, cal.start_day
+    lines: list[tuple[str | None, str, float, int, str]] = [
+        (_ACADEMY, "development", 50_000 + 40.0 * n_acc, d + ac.roll_lo - 90,
+         f"Course design and production: {_ACADEMY_COURSE_NAME}, 6 lessons and a final assessment"),
+        (_ACADEMY, "platform", 12_000 + 3.0 * n_l, d + ac.roll_lo - 14, "Academy LMS and LRS subscription, annual"),
+        (_ACADEMY, "administration", 30_000.0, d + ac.roll_hi, "Academy program manager, 0.4 FTE"),
+        (_ACADEMY, "evaluation", 6_000 + 5.0 * n_acc, min(d + ac.roll_hi + 90, d + cal.n_days - 1),
+         "Evaluation: renewal and upsell analysis"),
+        (None, "platform", 20_000 + 10.0 * n_acc, d + 10, "Customer success platform, shared across programs, annual"),
+    ]
+    live_day = ac.complete_s[ac.live & (ac.complete_s >= 0)] // _DAY - d
+    month = 0
+    while (first := (_add_months(cal.start, month) - cal.start).days) < min(ac.roll_hi + 31, cal.n_days):
+        month += 1
+        after = (_add_months(cal.start, month) - cal.start).days
+        cohort = int(((live_day >= first) & (live_day < after)).sum())
+        if cohort:
+            lines.append((_ACADEMY, "facilitation", 1_200 + 150.0 * cohort, min(d + after - 1, d + cal.n_days - 1),
+                          f"Live virtual classes, {_add_months(cal.start, month - 1):%B %Y}, {cohort} attendee"
+                          + ("s" if cohort > 1 else "")))
+    return pl.DataFrame({
+        "program": pl.Series([p for p, *_ in lines], dtype=pl.String),
+        "category": [c for _, c, *_ in lines],
+        "amount": [round(a, 2) for _, _, a, _, _ in lines],
+        "date": _dates(np.array([x for *_, x, _ in lines])),
+        "note": [n for *_, n in lines],
+    }, schema_overrides={"amount": pl.Float64})
+
+
+_CUSTOMER_DEFINITIONS = {
+    "unit": "what the truth is about: 'account', the customer accounts whose contacts are the academy's learners",
+    "effects.renewal_win_logit": "structural effect of the account's training on the log-odds of winning a renewal",
+    "effects.upsell_win_logit": (
+        "structural effect on the log-odds of winning an upsell (the upsell rate: the share of upsell "
+        "opportunities the account buys); how many upsell opportunities arise does not change"
+    ),
+    "effects.deal_size / cycle / ramp_days": (
+        "0: training changes neither amounts nor cycle lengths and works in full from the day after training"
+    ),
+    "trained": (
+        "an account is trained when one of its contacts (a CRM Contact of the account, linked by email) completed "
+        "the course: a non-voided xAPI 'completed' statement on the course activity, or a completions.csv row of "
+        "the course with completed_at. training_date is the UTC date of the earliest such completion over the "
+        "account's contacts. Learners who are no contact (outsiders) do not train an account, a voided completion "
+        "does not count, and passing the final assessment (its own activity) is not completing the course"
+    ),
+    "learners": "number of the account's contacts who completed the course",
+    "exposed": (
+        "an opportunity is exposed (treated) when its account is trained and the UTC date of its CreatedDate is "
+        "after the account's training_date; days_since_training = created date − training_date"
+    ),
+    "truth.windows.<W>": (
+        "exact effect on the opportunities (renewals and upsells) of trained accounts created 1..W days after the "
+        "account's training_date (W = 90, 180, 365; 'all' = any time after), not deleted (IsDeleted false). "
+        "Opportunities after the period's end do not exist, so long windows are cut at end"
+    ),
+    "truth.windows.<W>.accounts": "number of trained accounts with at least one opportunity in the window",
+    "truth.windows.<W>.reps": "number of account managers (CRM users) who own those opportunities",
+    "truth.windows.<W>.by_type": "opportunities, closed, att_win_rate and incremental_revenue per opportunity Type",
+    "truth.windows.<W>.att_win_rate_expected": (
+        "mean of p1 − p0 over the closed ones: the win-rate effect these deals were expected to get, of which "
+        "att_win_rate is the realised draw (with few deals the two differ by chance)"
+    ),
+    "diagnostics": (
+        "naive comparisons of trained and untrained accounts on the observed data, to show the traps: they are not "
+        "the truth. pre-period = opportunities created before rollout_start; post-period = created on or after "
+        "rollout_end; win rates over closed, non-deleted opportunities"
+    ),
+    "mess.learners_without_crm_contact": (
+        "rows of learners.csv whose email is no CRM contact's: colleagues at customers the CRM does not know"
+    ),
+    "mess.not_simulated": "kinds of mess of the sales scenarios that this scenario does not write",
+}
+
+
+def _account_window_truth(cal: _Calendar, o: _Opps, window: int | None) -> dict[str, Any]:
+    """The exact effect in one window (as the sales scenarios'), with accounts and a split by type."""
+    out = _window_truth(cal, o, window)
+    sel = o.exposed & ~o.deleted
+    if window is not None:
+        sel &= o.days_since <= window
+    closed_all = sel & o.closed
+    c0, c1 = _cents(o.amount0), _cents(o.amount1)
+    by_type = {}
+    for t in (_RENEWAL, _UPSELL):
+        closed = sel & o.closed & (o.type == t)
+        by_type[_TYPES[t]] = {
+            "opportunities": int((sel & (o.type == t)).sum()),
+            "closed": int(closed.sum()),
+            "att_win_rate": float((o.won1[closed].astype(np.int64) - o.won0[closed]).mean()) if closed.any() else None,
+            "incremental_revenue": int(c1[closed & o.won1].sum() - c0[closed & o.won0].sum()) / 100,
+        }
+    expected = float((o.p1[closed_all] - o.p0[closed_all]).mean()) if closed_all.any() else None
+    return out | {"accounts": int(np.unique(o.account[sel]).size), "att_win_rate_expected": expected,
+                  "by_type": by_type}
+
+
+def _academy_diagnostics(cu: _Customers, ac: _Academy, o: _Opps) -> dict[str, Any]:
+    """Naive comparisons of trained and untrained accounts: what a careless analysis would report."""
+    trained = ac.train_day < _NEVER
+    acc_trained = trained[o.account]
+    pre, post = o.created_day < ac.roll_lo, o.created_day >= ac.roll_hi
+    pre_t, pre_u = _win_rate(pre & acc_trained, o), _win_rate(pre & ~acc_trained, o)
+    post_t, post_u = _win_rate(post & acc_trained, o), _win_rate(post & ~acc_trained, o)
+    since = o.created_day - ac.train_day[o.account]
+    before = acc_trained & (since >= -_PRIMARY_WINDOW) & (since <= 0)
+    after = acc_trained & (since >= 1) & (since <= _PRIMARY_WINDOW)
+
+    def mean(x: np.ndarray) -> float | None:
+        return float(x.mean()) if x.size else None
+
+    return {
+        "engagement_mean_trained": mean(cu.engagement[trained]),
+        "engagement_mean_untrained": mean(cu.engagement[~trained]),
+        "employees_median_trained": float(np.median(cu.employees[trained])) if trained.any() else None,
+        "employees_median_untrained": float(np.median(cu.employees[~trained])) if (~trained).any() else None,
+        "pre_period_win_rate_trained": pre_t,
+        "pre_period_win_rate_untrained": pre_u,
+        "post_period_win_rate_trained": post_t,
+        "post_period_win_rate_untrained": post_u,
+        "naive_trained_minus_untrained_post": _diff(post_t, post_u),
+        "naive_before_after_trained_180d": _diff(_win_rate(after, o), _win_rate(before, o)),
+    }
+
+
+def _academy_truth_frames(cal: _Calendar, org: _Org, cu: _Customers, ac: _Academy,
+                          o: _Opps) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Return truth_accounts.csv, truth_trained.csv, truth_learners.csv and truth_opportunities.parquet."""
+    n_acc = cu.engagement.size
+    trained = ac.train_day < _NEVER
+    acc = cu.person_account
+    contact = np.arange(acc.size) < cu.n_contacts
+    accounts = pl.DataFrame({
+        "account_id": org.account_id,
+        "name": org.account_name,
+        "owner_id": org.user_id.gather(org.acc_owner),
+        "employees": cu.employees,
+        "size": np.round(cu.size, 6),
+        "engagement": np.round(cu.engagement, 6),
+        "arr": cu.arr,
+        "contacts": org.con_count,
+        "adopted": ac.adopted,
+        "enrolled_contacts": np.bincount(acc[ac.enrolled & contact], minlength=n_acc),
+        "trained": trained,
+        "training_date": _masked(_dates(cal.start_day + np.where(trained, ac.train_day, 0)), trained),
+        "training_timestamp": _masked(_sf_datetime(np.where(trained, ac.train_s, cal.start_s)), trained),
+        "learners": ac.learners,
+    })
+    trained_df = (accounts.filter(pl.col("trained")).select("account_id", "training_date", "learners")
+                  .sort(["training_date", "account_id"]))
+    p = ac.person
+    done = ac.complete_s[p] >= 0
+    learners = pl.DataFrame({
+        "learner_id": ac.learner_id,
+        "email": cu.email.gather(p),
+        "contact_id": _masked(org.contact_id.gather(np.minimum(p, cu.n_contacts - 1)), contact[p]),
+        "account_id": org.account_id.gather(acc[p]),
+        "is_contact": contact[p],
+        "enrolled": ac.enrolled[p],
+        "format": _masked(pl.Series(np.where(ac.live[p], "live", "online")), ac.enrolled[p]),
+        "completed": done,
+        "completion_date": _masked(_dates(np.where(done, ac.complete_s[p], 0) // _DAY), done),
+        "voided_only": ac.voided_only[p],
+        "voided_then_real": ac.voided_then_real[p],
+        "account_actor": ac.by_account,
+    })
+    ever = ac.train_day[o.account] < _NEVER
+    opps = pl.DataFrame({
+        "opportunity_id": o.opp_id,
+        "account_id": org.account_id.gather(o.account),
+        "owner_id": org.user_id.gather(o.owner),
+        "type": pl.Series(_TYPES).gather(o.type),
+        "created_date": _dates(cal.start_day + o.created_day),
+        "exposed": o.exposed,
+        "days_since_training": _masked(pl.Series(o.days_since), ever),
+        "is_deleted": o.deleted,
+        "is_closed": o.closed,
+        "p0": o.p0, "p1": o.p1,
+        "won0": o.won0, "won1": o.won1,
+        "amount0": o.amount0, "amount1": o.amount1,
+        "cycle0": o.cycle0, "cycle1": o.cycle1,
+    })
+    return accounts, trained_df, learners, opps
+
+
+def _academy_truth(cal: _Calendar, sc: _CustomerScenario, seed: int, org: _Org, cu: _Customers, ac: _Academy,
+                   o: _Opps, lms: _LmsCounts, deleted: dict[str, int], costs: pl.DataFrame,
+                   files: dict[str, int]) -> dict[str, Any]:
+    """Assemble truth.json of the customer scenario: the same structure, at the account level."""
+    trained = ac.train_day < _NEVER
+    months = [_iso_date(cal.start_day + d)[:7] for d in ac.train_day[trained].tolist()]
+    contact = np.arange(cu.person_account.size) < cu.n_contacts
+    done = ac.complete_s >= 0
+    dropouts = ac.enrolled & ~done
+    mess = {
+        "duplicate_statements": lms.duplicate_statements,
+        "malformed_lines": lms.malformed_lines,
+        "voided_completions": lms.voided_completions,
+        "account_actor_statements": lms.account_actor_statements,
+        "mixed_case_email_statements": lms.mixed_case_email_statements,
+        "mixed_case_email_learners": int(ac.mixed_mbox.sum()),
+        "mixed_case_directory_emails": int(ac.mixed_dir.sum()),
+        "learners_without_crm_contact": int((~contact[ac.person]).sum()),
+        "timestamps_with_offset": lms.timestamps_with_offset,
+        "statements_distinct": lms.statements,
+        "is_deleted_rows": deleted,
+        "opportunities_without_amount": int(o.amount_missing.sum()),
+        "not_simulated": ["group actors", "learner ids missing from the directory", "one learner under two actors",
+                          "deleted accounts and contacts", "leads"],
+    }
+    return {
+        "generator": {"module": "training_roi.simulate", "model_version": _MODEL_VERSION},
+        "scenario": _CUSTOMER_SCENARIO,
+        "scenario_description": sc.description,
+        "seed": seed,
+        "reps": org.n_reps,
+        "months": cal._months(),
+        "start": cal.start.isoformat(),
+        "end": cal.end.isoformat(),
+        "unit": "account",
+        "program": {
+            "name": _ACADEMY,
+            "program_activity_id": _ACADEMY_PROGRAM_ID,
+            "course_activity_id": _ACADEMY_COURSE_ID,
+            "course_title": _ACADEMY_COURSE_NAME,
+            "lesson_activity_ids": [f"{_ACADEMY_COURSE_ID}/lesson/{slug}" for slug, _ in _ACADEMY_LESSONS],
+            "assessment_activity_id": f"{_ACADEMY_COURSE_ID}/assessment",
+            "rollout_start": _iso_date(cal.start_day + ac.roll_lo),
+            "rollout_end": _iso_date(cal.start_day + ac.roll_hi),
+        },
+        "effects": {"scale": "log-odds", "renewal_win_logit": sc.renewal_logit, "upsell_win_logit": sc.upsell_logit,
+                    "deal_size": 0.0, "cycle": 0.0, "ramp_days": 0},
+        "model": {
+            "accounts_per_manager": 1 + _CS_ACCOUNTS_PER_MANAGER,
+            "employees_median": _CS_EMPLOYEES_MEDIAN, "employees_log_sigma": _CS_EMPLOYEES_SIGMA,
+            "contacts_log_rate": _CS_CONTACTS_LOG_RATE, "contacts_size": _CS_CONTACTS_SIZE,
+            "max_contacts": _CS_MAX_CONTACTS,
+            "arr_median": _CS_ARR_MEDIAN, "arr_headcount_elasticity": _CS_ARR_HEADCOUNT, "arr_log_sigma": _CS_ARR_SIGMA,
+            "renewal_lead_days": list(_CS_RENEWAL_LEAD_DAYS), "renewal_close_sd_days": _CS_RENEWAL_CLOSE_SD,
+            "upsells_per_year": _CS_UPSELLS_PER_YEAR, "upsell_size_log_rate": _CS_UPSELL_SIZE,
+            "upsell_engagement_log_rate": _CS_UPSELL_ENGAGEMENT, "upsell_amount_share": _CS_UPSELL_AMOUNT_SHARE,
+            "upsell_amount_log_sigma": _CS_UPSELL_AMOUNT_SIGMA, "upsell_cycle_median_days": _CS_UPSELL_CYCLE_MEDIAN,
+            "win_logit": {_TYPES[t]: {"intercept": a, "engagement": b, "size": c}
+                          for t, (a, b, c) in _CS_WIN_LOGIT.items()},
+            "trend_win_logit_per_year": _TREND_WIN_LOGIT_PER_YEAR,
+            "season_win_logit_by_month": list(_SEASON),
+            "amount_trend_per_year": _AMOUNT_TREND_PER_YEAR,
+            "adopt_share": sc.adopt_share, "adopt_engagement": sc.adopt_engagement, "adopt_size": sc.adopt_size,
+            "timing_engagement": sc.timing_engagement, "enrol_share": _CS_ENROL_SHARE,
+            "stray_enrol_share": _CS_STRAY_ENROL, "live_class_share": _CS_LIVE_SHARE, "dropout_share": _CS_DROPOUT,
+        },
+        "truth": {
+            "primary_window_days": _PRIMARY_WINDOW,
+            "windows": {str(w): _account_window_truth(cal, o, w) for w in _WINDOWS}
+            | {"all": _account_window_truth(cal, o, None)},
+        },
+        "trained": {
+            "accounts": int(trained.sum()),
+            "customer_accounts": int(trained.size),
+            "adopted_accounts": int(ac.adopted.sum()),
+            "learners": int(ac.learners.sum()),
+            "enrolled_people": int(ac.enrolled.sum()),
+            "completions_online": int((done & ~ac.live).sum()),
+            "completions_live_class": int((done & ac.live).sum()),
+            "outsiders_completed": int((done & ~contact).sum()),
+            "dropouts": int(dropouts.sum()),
+            "voided_only_learners": int(ac.voided_only.sum()),
+            "voided_then_real_learners": int(ac.voided_then_real.sum()),
+            "by_training_month": {m: months.count(m) for m in sorted(set(months))},
+            "file": "truth_trained.csv",
+            "accounts_file": "truth_accounts.csv",
+            "learners_file": "truth_learners.csv",
+            "opportunities_file": "truth_opportunities.parquet",
+        },
+        "diagnostics": _academy_diagnostics(cu, ac, o),
+        "mess": mess,
+        "costs": {
+            "program_total": round(float(costs.filter(pl.col("program") == _ACADEMY)["amount"].sum()), 2),
+            "shared_total": round(float(costs.filter(pl.col("program").is_null())["amount"].sum()), 2),
+        },
+        "files": files,
+        "definitions": {k: v for k, v in _DEFINITIONS.items()
+                        if not k.startswith("effects.") and (not k.startswith("mess.") or k[5:] in mess)}
+        | _CUSTOMER_DEFINITIONS,
+    }
+
+
+def _simulate_customers(out: Path, cal: _Calendar, *, reps: int, seed: int,
+                        report: Callable[[str, float], None]) -> dict[str, int]:
+    """Write the customer scenario's folder and truth; return the data rows per file."""
+    sc = _CUSTOMER
+    report("Building the organisation and its customers", 0.0)
+    org, cu = _build_customers(cal, _build_org(cal, reps, seed), seed)
+    report("Rolling out the customer academy", 0.06)
+    ac = _assign_academy(cal, org, cu, sc, seed)
+    report("Simulating renewals, upsells and their potential outcomes", 0.08)
+    opps = _simulate_renewals(cal, org, cu, ac, sc, seed)
+    files: dict[str, int] = {}
+    deleted: dict[str, int] = {}
+    report("Writing CRM users, accounts, contacts and opportunities", 0.14)
+    for obj, df, bom in (
+        ("User", org.users, True), ("Account", org.accounts, False), ("Contact", org.contacts, True),
+        ("Opportunity", _opportunity_frame(cal, org, opps, seed), True),
+        ("OpportunityHistory", _history_frame(cal, org, opps, seed), False),
+        ("Task", _task_frame(cal, org, opps, seed), False), ("Case", _case_frame(cal, org, seed), False),
+    ):
+        files[f"crm/{obj}.csv"] = _write_csv(df, out / "crm" / f"{obj}.csv", bom=bom)
+        if "IsDeleted" in df.columns:
+            deleted[obj] = int(df["IsDeleted"].sum())
+    report("Writing xAPI statements", 0.5)
+    lms = _write_academy_statements(out / "lms" / "statements.jsonl", cal, ac, seed,
+                                    lambda step, f: report(step, 0.5 + 0.38 * f))
+    files["lms/statements.jsonl"] = lms.lines
+    report("Writing the academy directory, completion report, surveys and costs", 0.9)
+    files["lms/learners.csv"] = _write_csv(_academy_learners_frame(cal, ac), out / "lms" / "learners.csv")
+    files["lms/completions.csv"] = _write_csv(_academy_completions_frame(ac, seed), out / "lms" / "completions.csv")
+    files["surveys.csv"] = _write_csv(_academy_surveys_frame(cal, cu, ac, seed), out / "surveys.csv")
+    costs = _academy_costs_frame(cal, cu, ac)
+    files["costs.csv"] = _write_csv(costs, out / "costs.csv")
+
+    report("Computing the truth", 0.94)
+    accounts_df, trained_df, learners_df, opp_df = _academy_truth_frames(cal, org, cu, ac, opps)
+    files["truth_accounts.csv"] = _write_csv(accounts_df, out / "truth_accounts.csv", decimals=None)
+    files["truth_trained.csv"] = _write_csv(trained_df, out / "truth_trained.csv")
+    files["truth_learners.csv"] = _write_csv(learners_df, out / "truth_learners.csv")
+    opp_df.write_parquet(out / "truth_opportunities.parquet", compression="zstd", statistics=True)
+    files["truth_opportunities.parquet"] = opp_df.height
+    truth = _academy_truth(cal, sc, seed, org, cu, ac, opps, lms, deleted, costs, dict(files))
+    (out / "truth.json").write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2) + b"\n")
+    files["truth.json"] = 1
+    report("Done", 1.0)
+    return files
+
+
+# --------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------
 
@@ -2195,7 +3127,8 @@ def simulate(
     out_dir
         Folder to write (created if missing; files in it are overwritten).
     reps
-        Number of sales reps (CRM users who own opportunities), at least 1.
+        Number of sales reps (CRM users who own opportunities), at least 1. In scenario
+        ``customer`` they are account managers, each owning about six customer accounts.
     months
         Length of the simulated period in months, 6 to 240. The program rolls out mid-period.
     seed
@@ -2225,7 +3158,7 @@ def simulate(
     True
     """
     began = time.perf_counter()
-    if scenario not in _SCENARIO_PARAMS:
+    if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; valid scenarios: {', '.join(SCENARIOS)}")
     for arg, value, lo, hi in (("reps", reps, 1, 10_000_000), ("months", months, 6, 240),
                                ("seed", seed, 0, 2**63 - 1)):
@@ -2235,7 +3168,6 @@ def simulate(
         raise ValueError(f"start must be a date, got {start!r}")
     if isinstance(start, datetime):
         start = start.date()
-    sc = _SCENARIO_PARAMS[scenario]
     out = Path(out_dir)
     (out / "crm").mkdir(parents=True, exist_ok=True)
     (out / "lms").mkdir(parents=True, exist_ok=True)
@@ -2245,6 +3177,11 @@ def simulate(
             progress(step, fraction)
 
     cal = _Calendar.make(start, months)
+    if scenario == _CUSTOMER_SCENARIO:
+        written = _simulate_customers(out, cal, reps=reps, seed=seed, report=report)
+        return SimulationInfo(out_dir=out, scenario=scenario, seed=seed, reps=reps, months=months, files=written,
+                              seconds=time.perf_counter() - began)
+    sc = _SCENARIO_PARAMS[scenario]
     report("Building the organisation", 0.0)
     org = _build_org(cal, reps, seed)
     learners = _build_learners(cal, org, seed)
