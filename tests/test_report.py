@@ -253,3 +253,22 @@ def test_method_all_puts_every_estimator_side_by_side(randomised, tmp_path: Path
     assert "Every method, side by side" in html and "★" in html
     bad = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(tmp_path), "--method", "magic"])
     assert bad.exit_code == 2 and "expected did or all" in bad.stderr
+
+
+def test_an_under_powered_study_says_so(randomised):
+    study_file, db, _ = randomised
+    from training_roi.evaluate import evaluate
+
+    con = connect(db)
+    ev = evaluate(con, load_study(study_file))
+    con.disconnect()
+    p = ev.primary
+    assert p.did is not None and p.minimum_detectable_lift is not None
+    # 300 reps with a few closed deals each cannot detect much less than several points.
+    assert 0.01 < p.minimum_detectable_lift < 0.5
+    under = abs(p.did.estimate) < p.minimum_detectable_lift
+    assert (p.power_warning is not None) == under
+    if under:
+        assert "under-powered" in p.power_warning and p.power_warning in ev.warnings
+    shorter = next(w for w in ev.windows if w.window_days == 90)
+    assert shorter.minimum_detectable_lift > p.minimum_detectable_lift  # fewer deals, larger MDE

@@ -11,10 +11,12 @@ format it. Same data + same study = same evaluation.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import ibis
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 from ibis.backends import BaseBackend
@@ -27,7 +29,10 @@ from training_roi.isolate import (
     WindowPanel,
     compare_methods,
     did_rate,
+    estimate_icc,
+    minimum_detectable_lift,
     naive_rates,
+    power_warning,
     window_panels,
 )
 from training_roi.measure import DAYS_PER_MONTH, KPIS, describe_change, group_monthly, window_opportunities
@@ -147,6 +152,9 @@ class WindowResult:
     Unlike the seed's formula it counts a change in deal size too; shown beside it, not credited.
     """
     direct_interval: tuple[float, float] | None = None
+    minimum_detectable_lift: float | None = None
+    """The smallest win-rate lift this many units and deals detect with 80% power (5% two-sided)."""
+    power_warning: str | None = None
 
     def asdict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -357,7 +365,38 @@ def _window(con: BaseBackend, study: Study, panel: WindowPanel, cost: Decimal,
         net_benefit=f.net_benefit, benefit_cost_ratio=f.benefit_cost_ratio, payback_months=f.payback_months,
         intervals=intervals, learners=learners,
         direct_incremental_revenue=direct_revenue, direct_interval=direct_iv,
+        **_power(panel, next((k.did for k in kpis if k.kpi == "win_rate"), None), study.population.unit),
     )
+
+
+def _power(panel: WindowPanel, did: Effect | None, unit: str) -> dict[str, Any]:
+    """The window's minimum detectable win-rate lift, and a warning when the estimate is below it.
+
+    Deals of one unit are correlated (a strong rep wins more of them); the intra-unit correlation
+    is estimated from the baseline windows of both groups, so the program's effect plays no part.
+    """
+    t, c = panel.treated, panel.comparison
+    units = len(t.units) + len(c.units)
+    deals = float(t.post_trials.sum() + c.post_trials.sum())
+    base = float(t.base_successes.sum() / t.base_trials.sum()) if t.base_trials.sum() else float("nan")
+    if not c.units or did is None or not deals or not 0 < base < 1:
+        return {}
+    ids = [*t.units, *c.units]
+    frame = pl.DataFrame({
+        "unit": ids, "period": [date(2000, 1, 1)] * units, "treated_at": [None] * units,
+        "won": [*t.base_successes, *c.base_successes], "closed": [*t.base_trials, *c.base_trials],
+    }, schema={"unit": pl.String, "period": pl.Date, "treated_at": pl.Date, "won": pl.Float64,
+               "closed": pl.Float64})
+    try:
+        icc = estimate_icc(UnitPanel(frame=frame, outcome="win_rate", numerator="won", denominator="closed"))
+    except ValueError:
+        icc = 0.0
+    share = len(t.units) / units
+    mde = minimum_detectable_lift(units=units, deals_per_unit=deals / units, base_rate=base, treated_share=share,
+                                  icc=icc)
+    warning = power_warning(did.estimate, units=units, deals_per_unit=deals / units, base_rate=base,
+                            treated_share=share, icc=icc, unit=unit)
+    return {"minimum_detectable_lift": mde, "power_warning": warning}
 
 
 def _direct_revenue(panel: WindowPanel, study: Study,
@@ -468,6 +507,8 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
     trend = _trend(con, set(panels[days[0]].treated.units), set(panels[days[0]].comparison.units),
                    study.population.unit)
     methods = _compare(con, study, scope, first) if study.isolation.method == "all" else None
+    if primary.power_warning:
+        warnings.insert(1 if not primary.credit.is_credited else 0, primary.power_warning)
     if methods is not None and methods.recommended not in (None, "twfe"):
         chosen = methods.result(str(methods.recommended))
         warnings.append(f"the most credible design for this data is {chosen.label if chosen else methods.recommended}"
