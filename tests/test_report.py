@@ -272,3 +272,28 @@ def test_an_under_powered_study_says_so(randomised):
         assert "under-powered" in p.power_warning and p.power_warning in ev.warnings
     shorter = next(w for w in ev.windows if w.window_days == 90)
     assert shorter.minimum_detectable_lift > p.minimum_detectable_lift  # fewer deals, larger MDE
+
+
+def test_design_writes_a_reproducible_balanced_assignment(randomised, tmp_path: Path):
+    import polars as pl
+
+    _, db, _ = randomised
+    first = runner.invoke(app, ["design", str(tmp_path / "a.csv"), "--db", str(db), "--holdout", "0.25"])
+    assert first.exit_code == 0, first.stderr
+    assert "detects a lift of +" in first.stdout
+    again = runner.invoke(app, ["design", str(tmp_path / "b.csv"), "--db", str(db), "--holdout", "0.25"])
+    assert again.exit_code == 0
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()  # the seed redraws it
+    other = runner.invoke(app, ["design", str(tmp_path / "c.csv"), "--db", str(db), "--holdout", "0.25",
+                                "--seed", "8"])
+    assert other.exit_code == 0
+    assert (tmp_path / "a.csv").read_bytes() != (tmp_path / "c.csv").read_bytes()
+    a = pl.read_csv(tmp_path / "a.csv")
+    owners = connect(db).table("crm_opportunity").owner_id.to_pyarrow().to_pylist()
+    assert set(a["unit"]) <= set(owners) and a["unit"].n_unique() == a.height
+    share = a.filter(pl.col("wave") == 0).height / a.height
+    assert share == pytest.approx(0.25, abs=0.02)
+    waves = a.filter(pl.col("wave") > 0).group_by("wave").len()["len"].to_list()
+    assert max(waves) - min(waves) <= len(set(a["group"]))  # balanced within every stratum, so overall too
+    bad = runner.invoke(app, ["design", str(tmp_path / "d.csv"), "--db", str(db), "--strata", "nope"])
+    assert bad.exit_code == 2 and "not a crm_user column" in bad.stderr
