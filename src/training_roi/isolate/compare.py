@@ -38,6 +38,9 @@ __all__ = ["METHODS", "Comparison", "MethodResult", "compare_methods"]
 METHODS = ("twfe", "event_study", "staggered", "psm", "ipw", "cem", "trend")
 """The estimators run side by side (besides the windowed difference-in-differences of the study)."""
 
+_CHALLENGE_REPLICATES = 499
+"""Bootstrap replicates of each re-estimate inside a challenge (the headline keeps the study's)."""
+
 _LABELS = {
     "twfe": "difference-in-differences (two-way fixed effects, monthly)",
     "event_study": "event study (mean of the months after training)",
@@ -152,15 +155,16 @@ def compare_methods(
     if unknown:
         raise ValueError(f"unknown method(s) {', '.join(unknown)}: expected {', '.join(METHODS)}")
     estimators = _estimators(post_months, confidence, replicates, seed)
+    # A placebo asks "is it zero?", not "to which decimal?": fewer replicates serve its interval.
+    challengers = _estimators(post_months, confidence, min(replicates, _CHALLENGE_REPLICATES), seed)
     results: dict[str, MethodResult] = {}
     for method in methods:
-        fn = estimators[method]
         try:
-            effect = fn(panel)
+            effect = estimators[method](panel)
         except NotApplicable as exc:
             results[method] = MethodResult(method, _LABELS[method], None, str(exc))
             continue
-        checks = refute(panel, fn, effect, seed=seed) if refutations and method != "trend" else ()
+        checks = refute(panel, challengers[method], effect, seed=seed) if refutations and method != "trend" else ()
         results[method] = MethodResult(method, _LABELS[method], effect, None, checks)
     cohorts = panel.frame.filter(pl.col("treated_at").is_not_null()).select(
         pl.col("treated_at").dt.truncate("1mo").n_unique()).item()

@@ -98,7 +98,7 @@ def placebo_treatment(panel: UnitPanel, estimator: Estimator, *, seed: int = 7) 
 
 
 def subset_comparison(panel: UnitPanel, estimator: Estimator, original: Effect, *, share: float = 0.5,
-                      repeats: int = 5, seed: int = 7) -> Refutation:
+                      repeats: int = 3, seed: int = 7) -> Refutation:
     """The estimate with random subsets of the comparison group, which should not contradict the original."""
     units = panel.units
     comparison = units.filter(pl.col("treated_at").is_null())["unit"].to_list()
