@@ -392,8 +392,11 @@ def _power(panel: WindowPanel, did: Effect | None, unit: str) -> dict[str, Any]:
     except ValueError:
         icc = 0.0
     share = len(t.units) / units
-    mde = minimum_detectable_lift(units=units, deals_per_unit=deals / units, base_rate=base, treated_share=share,
-                                  icc=icc)
+    try:
+        mde = minimum_detectable_lift(units=units, deals_per_unit=deals / units, base_rate=base, treated_share=share,
+                                      icc=icc)
+    except ValueError as exc:  # too small to detect any lift at all: that is the warning
+        return {"minimum_detectable_lift": None, "power_warning": f"the study is under-powered: {exc}"}
     warning = power_warning(did.estimate, units=units, deals_per_unit=deals / units, base_rate=base,
                             treated_share=share, icc=icc, unit=unit)
     return {"minimum_detectable_lift": mde, "power_warning": warning}

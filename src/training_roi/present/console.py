@@ -16,8 +16,8 @@ from training_roi.link import LinkInfo
 from training_roi.measure import describe_change, describe_value
 from training_roi.warehouse.quality import QualityReport
 
-__all__ = ["evaluation_panel", "ingest_table", "kpi_table", "link_panel", "methods_table", "money", "pct", "points",
-           "quality_panel", "show"]
+__all__ = ["evaluation_panel", "ingest_table", "kpi_table", "link_panel", "methods_table", "money", "pct", "percent",
+           "points", "quality_panel", "show"]
 
 
 def pct(part: int, whole: int) -> str:
@@ -115,6 +115,11 @@ def money(value: object) -> str:
     return f"{sign}${abs(amount):,.0f}"
 
 
+def percent(value: object) -> str:
+    """A percentage figure (ROI %) with one decimal and a true minus sign: −37.5%."""
+    return f"{float(value):,.1f}%".replace("-", "−")  # type: ignore[arg-type]
+
+
 def points(rate_change: float) -> str:
     """A change of a rate in percentage points with one decimal: +2.0 pts."""
     return f"{rate_change * 100:+.1f} pts"
@@ -135,7 +140,7 @@ def kpi_table(kpis: tuple[KpiResult, ...], window_days: int) -> Table:
             f"{describe_value(k.comparison_baseline, k.unit)} → {describe_value(k.comparison_post, k.unit)}",
             f"{describe_change(d.estimate, k.unit)} ({describe_change(d.ci_low, k.unit)} to "
             f"{describe_change(d.ci_high, k.unit)})" if d else "—",
-            f"{d.relative:+.1%}" if d else "—",
+            f"{d.relative:+.1%}".replace("-", "−") if d else "—",
             f"[{colour}]{k.verdict}[/]",
         )
     return t
@@ -196,9 +201,9 @@ def evaluation_panel(ev: Evaluation) -> Group:
            if "incremental_revenue" in iv and ev.established else ""),
         f"Fully loaded cost: {money(ev.costs.total)}   Net benefit: {money(p.net_benefit)}   "
         f"Payback: {f'{float(p.payback_months):,.1f} months' if p.payback_months is not None else 'none'}   "
-        f"ROI: {float(p.roi_pct):,.1f}%"
-        + (f" (interval {iv['roi_pct'][0]:,.1f}% to {iv['roi_pct'][1]:,.1f}%)" if "roi_pct" in iv and ev.established
-           else ""),
+        f"ROI: {percent(p.roi_pct)}"
+        + (f" (interval {percent(iv['roi_pct'][0])} to {percent(iv['roi_pct'][1])})"
+           if "roi_pct" in iv and ev.established else ""),
         f"Attributed revenue (won by trained {ev.study.population.unit}s in window, not all caused by training): "
         f"{money(p.attributed_revenue)}",
     ]
@@ -220,7 +225,7 @@ def evaluation_panel(ev: Evaluation) -> Group:
             f"{describe_change(d.estimate, unit)} ({describe_change(d.ci_low, unit)}, "
             f"{describe_change(d.ci_high, unit)})" if d else "—",
             describe_change(w.credit.credited, unit), money(w.pipeline_value), money(w.incremental_revenue),
-            f"{float(w.roi_pct):,.1f}%",
+            percent(w.roi_pct),
         )
     windows.caption = "* primary window"
     refs = Table(title="Naive comparisons (biased: shown because reviewers ask, never the answer)",

@@ -15,7 +15,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from training_roi.evaluate import RESULT_SCHEMA, Evaluation
 from training_roi.measure import describe_change, describe_value
 from training_roi.present.charts import trend_chart
-from training_roi.present.console import money, points
+from training_roi.present.console import money, percent, points
 
 __all__ = ["render_html", "write_html"]
 
@@ -25,7 +25,7 @@ def _pts(value: float | None) -> str:
 
 
 def _pct(value: object) -> str:
-    return f"{float(value):,.1f}%"  # type: ignore[arg-type]
+    return percent(value)
 
 
 def _rate(value: float | None) -> str:
