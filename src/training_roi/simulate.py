@@ -1051,6 +1051,7 @@ class _Opps:
     amount_missing: np.ndarray
     stage: np.ndarray  # open: index into _OPEN_STAGES; closed: -1
     opp_id: pl.Series = field(default_factory=lambda: pl.Series([], dtype=pl.String))
+    lessons_before: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # microlessons only
 
     @property
     def n(self) -> int:
@@ -1058,11 +1059,15 @@ class _Opps:
         return self.owner.size
 
 
-def _simulate_opportunities(cal: _Calendar, org: _Org, tr: _Training, sc: _Scenario, seed: int) -> _Opps:
+def _simulate_opportunities(cal: _Calendar, org: _Org, tr: _Training, sc: _Scenario, seed: int,
+                            dose: _Doses | None = None) -> _Opps:
     """Draw the pipeline and both potential outcomes of every deal; observe one of them.
 
     All random numbers come from a stream that does not depend on the scenario, so every
     scenario of a seed has the same deals and only their exposure to training differs.
+    With ``dose`` (scenario ``microlessons``) the treated outcome is the one at the lessons the
+    owner had done before the deal, and the untreated log-odds carry each rep's own trend; no
+    random number is drawn for either, so the deals stay the same.
     """
     rng = _stream(seed, "opportunities")
     reps = org.n_reps
@@ -1109,6 +1114,11 @@ def _simulate_opportunities(cal: _Calendar, org: _Org, tr: _Training, sc: _Scena
     ramp = np.clip(days_since / max(sc.ramp_days, 1), 0.0, 1.0)
     scale = np.where(exposed, ramp, 1.0) if sc.ramp_days else np.ones(n)
     eta1 = eta0 + sc.win_logit * scale
+    lessons_before = np.zeros(0, np.int64)
+    if dose is not None:
+        eta0 = eta0 + dose.trend_per_year * dose.engagement[owner] * (day - tr.roll_lo) / 365.25
+        lessons_before = dose.lessons_before(owner, day)
+        eta1 = eta0 + dose.win_logit_per_lesson * lessons_before
     p0, p1 = _logistic(eta0), _logistic(eta1)
     won0, won1 = u_win < p0, u_win < p1
     amount1 = np.round(amount0 * (1.0 + sc.deal_size * scale), 2)
@@ -1131,6 +1141,7 @@ def _simulate_opportunities(cal: _Calendar, org: _Org, tr: _Training, sc: _Scena
         amount0=amount0, amount1=amount1, cycle0=cycle0, cycle1=cycle1, exposed=exposed,
         days_since=days_since, won=won, amount=amount, cycle=cycle, close_day=close_day,
         closed=closed, deleted=deleted, amount_missing=amount_missing, stage=stage, opp_id=opp_id,
+        lessons_before=lessons_before,
     )
 
 
@@ -1623,15 +1634,20 @@ def _offset_text(minutes: int) -> str:
 
 
 def _write_statements(path: Path, cal: _Calendar, org: _Org, lr: _Learners, tr: _Training, seed: int,
-                      report: Callable[[str, float], None]) -> _LmsCounts:
+                      report: Callable[[str, float], None], *,
+                      program: Callable[[np.random.Generator], _Stmts] | None = None,
+                      activities: list[_ActivitySpec] | None = None) -> _LmsCounts:
     """Write ``lms/statements.jsonl``: every statement rendered as one JSON line, plus the mess.
 
     Lines are rendered in chunks with vectorised string operations: JSON fragments that repeat
     (actors, verbs, activities, contexts) are encoded once with orjson and spliced in per line.
+    ``program`` draws the program's statements (the Sales Excellence course's by default) and
+    ``activities`` lists what their activity indices mean (the sales activities by default).
     """
     rng = _stream(seed, "statements")
     group_part, group_actors = _group_statements(rng, cal, org, lr)
-    st = _Stmts.concat([_program_statements(rng, tr), _other_statements(rng, cal, lr), group_part])
+    program_part = _program_statements(rng, tr) if program is None else program(rng)
+    st = _Stmts.concat([program_part, _other_statements(rng, cal, lr), group_part])
     n = st.learner.size
     ids = _uuid4(rng, n)
     regs = _uuid4(rng, max(1, tr.e_learner.size))
@@ -1658,7 +1674,8 @@ def _write_statements(path: Path, cal: _Calendar, org: _Org, lr: _Learners, tr: 
     tz = np.where(as_z, 0, 1 + np.searchsorted(np.array(offsets), offset))
     local_ms = st.ts_ms + np.where(as_z, 0, offset) * 60_000
     written = _write_lines(path, rng, cal, st, ids=ids, regs=regs, actor_json=actor_json, actor=actor, tz=tz,
-                           suffixes=suffixes, local_ms=local_ms, activities=_sales_activities(), report=report)
+                           suffixes=suffixes, local_ms=local_ms, activities=activities or _sales_activities(),
+                           report=report)
     valid = written.keep
     learner_valid = st.learner[valid] >= 0
     acc = learner_valid & by_account[valid]

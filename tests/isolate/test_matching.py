@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,12 @@ from training_roi.isolate.matching import estimate_cem, estimate_ipw, estimate_p
 from training_roi.link import link
 from training_roi.simulate import simulate
 from training_roi.warehouse.connection import connect
+
+# The hand-worked figures below take the baseline itself as the matching window; the default
+# (the months before it) is covered by the regression-to-the-mean test at the end.
+psm_on_baseline = partial(estimate_psm, match_before_baseline=False)
+ipw_on_baseline = partial(estimate_ipw, match_before_baseline=False)
+cem_on_baseline = partial(estimate_cem, match_before_baseline=False)
 
 MONTHS = [date(2024, m, 1) for m in range(1, 6)]  # January … May 2024
 
@@ -57,7 +64,7 @@ def test_matched_pairs_and_matched_did_by_hand():
     # 0.2 SD of the logit is 0.2 SD of the level: 0.2 × 7.9207 = 1.584 over the twelve units.
     # T4 (30) is above every untrained score; T5 (16) is 4 away from C7 (20): no match in the caliper.
     # T1 (5) → C3 (5.5); T2 (8.2) → C5 (9, not 7); T3 (10.8) → C6 (11).
-    e = estimate_psm(_tiny(), pre_months=2, post_months=2, replicates=200)
+    e = psm_on_baseline(_tiny(), pre_months=2, post_months=2, replicates=200)
     assert e.diagnostics["matches"] == {"T1": ["C3"], "T2": ["C5"], "T3": ["C6"]}
     assert e.estimate == pytest.approx(((4 - 1) + (3 - 2) + (1.5 - -1)) / 3)
     assert e.baseline == pytest.approx((5 + 8.2 + 10.8) / 3)
@@ -73,13 +80,13 @@ def test_matched_pairs_and_matched_did_by_hand():
 
 def test_two_matches_per_trained_unit_by_hand():
     # Second neighbours: T1 → C2 (4, 1.0 away), T2 → C4 (7, 1.2 away); T3's second (9) is 1.8 away.
-    e = estimate_psm(_tiny(), pre_months=2, post_months=2, ratio=2, replicates=200)
+    e = psm_on_baseline(_tiny(), pre_months=2, post_months=2, ratio=2, replicates=200)
     assert {k: sorted(v) for k, v in e.diagnostics["matches"].items()} == {
         "T1": ["C2", "C3"], "T2": ["C4", "C5"], "T3": ["C6"]}
     assert e.estimate == pytest.approx(((4 - (1 + 3) / 2) + (3 - (2 + 0.5) / 2) + (1.5 + 1)) / 3)
     # Weights ½, ½, ½, ½, 1: Kish's effective size (Σw)² / Σw² = 9 / 2.
     assert e.diagnostics["effective_comparison_size"] == pytest.approx(4.5)
-    alone = estimate_psm(_tiny(), pre_months=2, post_months=2, ratio=2, replace=False, replicates=200)
+    alone = psm_on_baseline(_tiny(), pre_months=2, post_months=2, ratio=2, replace=False, replicates=200)
     used = [c for cs in alone.diagnostics["matches"].values() for c in cs]
     assert len(used) == len(set(used))
 
@@ -91,7 +98,7 @@ def test_coarsened_exact_matching_by_hand():
     # (high, 0): T3 1.5, T5 2 vs C5 2, C6 −1, C7 6 → 1.75 − 7/3; weighted by trained units 1, 1, 2.
     region = {"T1": 0, "T2": 1, "T3": 0, "T4": 1, "T5": 0, "C1": 0, "C2": 0, "C3": 1, "C4": 1, "C5": 0,
               "C6": 0, "C7": 0}
-    e = estimate_cem(_tiny({"region": region}), bins={"pre_level": 2}, pre_months=2, post_months=2, replicates=300)
+    e = cem_on_baseline(_tiny({"region": region}), bins={"pre_level": 2}, pre_months=2, post_months=2, replicates=300)
     assert e.estimate == pytest.approx((2.5 + 2.25 + 2 * (1.75 - 7 / 3)) / 4)
     d = e.diagnostics
     assert d["exact"] == ["region"] and (d["strata"], d["strata_matched"]) == (4, 3)
@@ -130,7 +137,7 @@ def test_unit_features_by_hand():
     assert not z["trained"] and z["anchor"] in (date(2024, 5, 1), date(2024, 6, 1))
     assert z["pre_level"] is None and z["post_level"] is None and z["pre_volume"] == 0
     with pytest.raises(NotApplicable, match="at least 5"):
-        estimate_psm(panel, pre_months=4, post_months=2)
+        psm_on_baseline(panel, pre_months=4, post_months=2)
 
 
 def _self_selected(n: int = 400, seed: int = 1, effect: float = 1.0, growth: float = 0.1) -> tuple[UnitPanel, dict]:
@@ -158,7 +165,7 @@ def selected() -> tuple[UnitPanel, dict]:
 
 def test_smd_matches_numpy_and_shrinks_after_matching(selected):
     panel, _ = selected
-    e = estimate_psm(panel, replicates=200)
+    e = psm_on_baseline(panel, replicates=200)
     f = unit_features(panel)
     t = f.filter(pl.col("trained"))
     c = f.filter(~pl.col("trained"))
@@ -185,7 +192,7 @@ def test_smd_matches_numpy_and_shrinks_after_matching(selected):
 
 def test_ipw_equals_a_statsmodels_logit_hand_computation(selected):
     panel, _ = selected
-    e = estimate_ipw(panel, trim=0.0, replicates=200)
+    e = ipw_on_baseline(panel, trim=0.0, replicates=200)
     f = unit_features(panel)
     x = f.select("pre_level", "pre_volume", "pre_trend").to_numpy()
     sd = x.std(axis=0)
@@ -212,9 +219,9 @@ def test_matching_recovers_the_truth_that_plain_did_overstates(selected):
     tf = f["trained"].to_numpy()
     naive_did = change[tf].mean() - change[~tf].mean()
     naive_after = y[t, -6:].mean() - y[~t, -6:].mean()
-    psm = estimate_psm(panel, replicates=300)
-    cem = estimate_cem(panel, replicates=300)
-    ipw = estimate_ipw(panel, replicates=300)
+    psm = psm_on_baseline(panel, replicates=300)
+    cem = cem_on_baseline(panel, replicates=300)
+    ipw = ipw_on_baseline(panel, replicates=300)
     # Direction: trained units are the high-skill ones, who trend up anyway, so both naive figures
     # overstate the effect of 1.0 (the DiD by growth × 7 months × the skill gap, about 0.8).
     assert naive_did > 1.4 and naive_after > naive_did
@@ -226,12 +233,12 @@ def test_matching_recovers_the_truth_that_plain_did_overstates(selected):
 def test_not_applicable_without_never_trained_units():
     units = {u: (date(2024, 3, 10), [x, x, 0.0, x + 1, x + 1]) for u, x in LEVELS.items()}
     with pytest.raises(NotApplicable, match="every unit in the panel was trained"):
-        estimate_psm(_panel(units), pre_months=2, post_months=2)
+        psm_on_baseline(_panel(units), pre_months=2, post_months=2)
     few = {u: (None if u in ("C1", "C2", "C3") else date(2024, 3, 10), v) for u, (_, v) in units.items()}
     with pytest.raises(NotApplicable, match=r"only 3 never-trained units .* at least 5"):
-        estimate_ipw(_panel(few), pre_months=2, post_months=2)
+        ipw_on_baseline(_panel(few), pre_months=2, post_months=2)
     with pytest.raises(ValueError, match="pre_months must be at least 2"):
-        estimate_cem(_panel(units), pre_months=1)
+        cem_on_baseline(_panel(units), pre_months=1)
 
 
 @pytest.mark.slow
@@ -254,3 +261,26 @@ def test_simulated_self_selection_matched_beats_naive(tmp_path: Path):
         # Six months of one rep's deals say little about the rep: the report must say so.
         assert any("regression to the mean" in w for w in e.warnings), e.method
     con.disconnect()
+
+
+def test_matching_before_the_baseline_avoids_regression_to_the_mean():
+    """Skilled units train; the outcome is skill plus heavy noise; training does nothing.
+
+    Matching on the baseline's noisy level picks comparison units that were lucky then and fall
+    back afterwards, so the matched change overstates the effect; matching on the months before
+    the baseline does not. (The hand-worked tests above use the baseline as matching window.)
+    """
+    rng = np.random.default_rng(11)
+    months = [date(2023 + m // 12, m % 12 + 1, 1) for m in range(24)]
+    rows = []
+    for u in range(600):
+        skill = rng.normal(0, 1)
+        trained = rng.random() < 1 / (1 + np.exp(-1.5 * skill))
+        for m in months:
+            rows.append({"unit": f"u{u:03d}", "period": m, "treated_at": date(2024, 1, 15) if trained else None,
+                         "y": skill + rng.normal(0, 3)})
+    panel = UnitPanel(frame=pl.DataFrame(rows), outcome="y", numerator="y")
+    same = estimate_psm(panel, match_before_baseline=False, pre_months=6, post_months=6, replicates=200)
+    before = estimate_psm(panel, pre_months=6, post_months=6, replicates=200)
+    assert same.estimate > 0.3 and not same.ci_low <= 0 <= same.ci_high  # a false effect
+    assert abs(before.estimate) < 0.15 and before.ci_low <= 0 <= before.ci_high

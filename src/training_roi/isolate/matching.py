@@ -77,8 +77,13 @@ def _check_windows(pre_months: int, post_months: int) -> None:
         raise ValueError(f"post_months must be at least 1, not {post_months}")
 
 
-def _features(panel: UnitPanel, pre_months: int, post_months: int, seed: int) -> pl.DataFrame:
-    """:func:`unit_features` with each unit's levels over the two halves of the pre-period."""
+def _features(panel: UnitPanel, pre_months: int, post_months: int, seed: int, gap: int = 0) -> pl.DataFrame:
+    """:func:`unit_features` with each unit's levels over the two halves of the matching window.
+
+    ``gap``: how many months before the baseline the matching window ends (0: it is the
+    baseline). Matching on months the change is not measured from keeps the noise that made a
+    comparison unit look like a trained one out of that unit's change (no regression to the mean).
+    """
     _check_windows(pre_months, post_months)
     units = panel.units
     trained = units.filter(pl.col("treated_at").is_not_null())
@@ -109,7 +114,8 @@ def _features(panel: UnitPanel, pre_months: int, post_months: int, seed: int) ->
                 for c in ("num", "den", "act")]
 
     sums = rows.group_by("unit").agg(
-        *window("pre", -pre_months, -1), *window("late", -half, -1), *window("early", -2 * half, -half - 1),
+        *window("pre", -pre_months - gap, -1 - gap), *window("late", -half - gap, -1 - gap),
+        *window("early", -2 * half - gap, -half - 1 - gap), *window("base", -pre_months, -1),
         *window("post", 1, post_months),
     )
 
@@ -128,7 +134,7 @@ def _features(panel: UnitPanel, pre_months: int, post_months: int, seed: int) ->
             (level("late") - level("early")).fill_null(0.0).alias("pre_trend"),
             *(pl.col(c).cast(pl.Float64) for c in panel.covariates),
             level("post").alias("post_level"),
-            (level("post") - level("pre")).alias("change"),
+            (level("post") - level("base")).alias("change"),
             level("early").alias("pre_early"),
             level("late").alias("pre_late"),
         )
@@ -136,7 +142,8 @@ def _features(panel: UnitPanel, pre_months: int, post_months: int, seed: int) ->
     )
 
 
-def unit_features(panel: UnitPanel, *, pre_months: int = 6, post_months: int = 6, seed: int = 7) -> pl.DataFrame:
+def unit_features(panel: UnitPanel, *, pre_months: int = 6, post_months: int = 6, seed: int = 7,
+                  match_before_baseline: bool = False) -> pl.DataFrame:
     """One row per unit: its anchor month, pre-period features, post-period level and change.
 
     Columns:
@@ -152,7 +159,13 @@ def unit_features(panel: UnitPanel, *, pre_months: int = 6, post_months: int = 6
       unit was already improving;
     * the panel's covariates;
     * ``post_level``: the outcome pooled over the ``post_months`` months after the anchor month;
-    * ``change``: ``post_level − pre_level``, what the difference-in-differences compares.
+    * ``change``: the post level minus the level over the ``pre_months`` before the anchor month
+      (the baseline), what the difference-in-differences compares.
+
+    With ``match_before_baseline`` the matching features (``pre_level``, ``pre_volume``,
+    ``pre_trend``) come from the ``pre_months`` *before* the baseline instead of the baseline
+    itself: a comparison unit picked because it looked like a trained one then is not picked
+    for the luck in the months its change is measured from (no regression to the mean).
 
     A window is cut to the panel's months; a level is null when its window has no activity (no
     denominator, or no months inside the panel). The anchor month belongs to neither window.
@@ -162,7 +175,8 @@ def unit_features(panel: UnitPanel, *, pre_months: int = 6, post_months: int = 6
     NotApplicable
         Nobody in the panel was trained (no anchor months to give the untrained units).
     """
-    return _features(panel, pre_months, post_months, seed).drop("pre_early", "pre_late")
+    return _features(panel, pre_months, post_months, seed,
+                     pre_months if match_before_baseline else 0).drop("pre_early", "pre_late")
 
 
 @dataclass(frozen=True)
@@ -182,8 +196,8 @@ class _Units:
     """Split-half reliability of the untrained units' pre-period level (nan when it cannot be measured)."""
 
 
-def _units(panel: UnitPanel, pre_months: int, post_months: int, seed: int) -> _Units:
-    f = _features(panel, pre_months, post_months, seed)
+def _units(panel: UnitPanel, pre_months: int, post_months: int, seed: int, gap: int = 0) -> _Units:
+    f = _features(panel, pre_months, post_months, seed, gap)
     names = (*FEATURES, *panel.covariates)
     usable = f.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in ("pre_level", "post_level", *names)))
     gone = f.join(usable.select("unit"), on="unit", how="anti")
@@ -397,6 +411,7 @@ def estimate_psm(
     panel: UnitPanel,
     *,
     pre_months: int = 6,
+    match_before_baseline: bool = True,
     post_months: int = 6,
     caliper: float | None = 0.2,
     ratio: int = 1,
@@ -428,7 +443,7 @@ def estimate_psm(
         raise ValueError(f"caliper must be positive (standard deviations of the score's logit) or None, not {caliper}")
     if ratio < 1:
         raise ValueError(f"ratio must be at least 1 untrained match per trained unit, not {ratio}")
-    u = _units(panel, pre_months, post_months, seed)
+    u = _units(panel, pre_months, post_months, seed, pre_months if match_before_baseline else 0)
     score, notes = _propensity(u)
     t = u.trained
     with np.errstate(divide="ignore"):
@@ -477,6 +492,7 @@ def estimate_ipw(
     panel: UnitPanel,
     *,
     pre_months: int = 6,
+    match_before_baseline: bool = True,
     post_months: int = 6,
     trim: float = 0.05,
     confidence: float = 0.95,
@@ -504,7 +520,7 @@ def estimate_ipw(
     _check_common(confidence, replicates)
     if not 0 <= trim < 0.5:
         raise ValueError(f"trim must be in [0, 0.5): scores outside [trim, 1 − trim] are left out, not {trim}")
-    u = _units(panel, pre_months, post_months, seed)
+    u = _units(panel, pre_months, post_months, seed, pre_months if match_before_baseline else 0)
     score, notes = _propensity(u)
     t = u.trained
     inside = (score >= trim) & (score <= 1 - trim)
@@ -552,6 +568,7 @@ def estimate_cem(
     bins: int | Mapping[str, int] = 5,
     exact: Sequence[str] | None = None,
     pre_months: int = 6,
+    match_before_baseline: bool = True,
     post_months: int = 6,
     confidence: float = 0.95,
     replicates: int = 999,
@@ -577,7 +594,7 @@ def estimate_cem(
         month, or no stratum with both groups.
     """
     _check_common(confidence, replicates)
-    u = _units(panel, pre_months, post_months, seed)
+    u = _units(panel, pre_months, post_months, seed, pre_months if match_before_baseline else 0)
     spec = {"pre_level": bins, "pre_volume": bins} if isinstance(bins, int) else dict(bins)
     for name, b in spec.items():
         if name not in u.features:
