@@ -251,6 +251,10 @@ def test_method_all_puts_every_estimator_side_by_side(randomised, tmp_path: Path
         assert {r["test"] for r in methods[m]["refutations"]} >= {"placebo date", "placebo treatment"}
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Every method, side by side" in html and "★" in html
+    again = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(tmp_path / "again"),
+                                "--method", "all"])
+    assert again.exit_code == 0
+    assert (tmp_path / "result.json").read_bytes() == (tmp_path / "again" / "result.json").read_bytes()
     bad = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(tmp_path), "--method", "magic"])
     assert bad.exit_code == 2 and "expected did or all" in bad.stderr
 

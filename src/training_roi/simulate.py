@@ -35,6 +35,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +130,51 @@ _CUSTOMER = _CustomerScenario(
     renewal_logit=0.4, upsell_logit=0.3, rollout=(0.33, 0.75),
 )
 
+
+@dataclass(frozen=True)
+class _DoseScenario:
+    """Micro-lessons: who takes how many daily drills, when, and what one lesson does."""
+
+    description: str
+    win_logit_per_lesson: float  # effect of each distinct lesson completed on the log-odds of winning
+    engagement_skill: float  # correlation of a rep's engagement with their skill
+    take_share: float  # share of eligible reps who complete at least one lesson
+    take_engagement: float  # logit slope of taking part on engagement
+    lessons_median: float  # a participant does 1 + Poisson(rate) lessons; the rate's median is this
+    lessons_engagement: float  # log-rate of lessons per unit of engagement
+    lessons_sigma: float  # log-normal spread of the rate between reps with the same engagement
+    max_lessons: int  # nobody does more lessons than this
+    start_spread: float  # first lessons fall in the first this-share of the drills' business days
+    timing_engagement: float  # how much earlier engaged reps start
+    trend_per_year: float  # each rep's own untreated log-odds trend per year and unit of engagement
+    repeat_share: float  # lesson completions done once more, days later (a lesson counts once)
+    unfinished_share: float  # lessons launched and never completed, per lesson completed
+    partner_share: float  # partner staff who take drills too (they own no deals)
+    void_share: float  # learners with a wrongly recorded lesson completion, voided later
+    rollout: tuple[float, float]  # first and last drill release as fractions of the period
+
+
+_DOSE_SCENARIO = "microlessons"
+_DOSE = _DoseScenario(
+    description=(
+        "daily micro-lessons: reps complete 0 to about 60 short lessons, more of them the stronger and more "
+        "engaged they are (and engaged reps are improving anyway); each lesson raises the log-odds of winning "
+        "by a fixed amount for the deals created after it: a dose effect that accumulates"
+    ),
+    win_logit_per_lesson=0.01, engagement_skill=0.5, take_share=0.65, take_engagement=1.0, lessons_median=10.0,
+    lessons_engagement=0.5, lessons_sigma=0.8, max_lessons=60, start_spread=0.6, timing_engagement=0.35,
+    trend_per_year=0.10, repeat_share=0.04, unfinished_share=0.08, partner_share=0.35, void_share=0.02,
+    rollout=(0.42, 0.67),
+)
+# What the sales model's shared functions read of a scenario: the drills are no course and the
+# course effect is zero; the lessons' effect enters through ``_Doses``.
+_DOSE_BASE = _Scenario(
+    description=_DOSE.description, assignment="daily_drills", enrol_share=_DOSE.take_share, selection_skill=0.0,
+    timing_skill=0.0, win_logit=0.0, deal_size=0.0, cycle=0.0, ramp_days=0, rollout=_DOSE.rollout, waves=0,
+)
+
 SCENARIOS: dict[str, str] = {name: s.description for name, s in _SCENARIO_PARAMS.items()} | {
-    _CUSTOMER_SCENARIO: _CUSTOMER.description}
+    _CUSTOMER_SCENARIO: _CUSTOMER.description, _DOSE_SCENARIO: _DOSE.description}
 """Scenario name → one-line description."""
 
 DEFAULT_SCENARIO = "selection"
@@ -3123,6 +3167,423 @@ def _simulate_customers(out: Path, cal: _Calendar, *, reps: int, seed: int,
 
 
 # --------------------------------------------------------------------------------------------
+# Micro-lessons: a dose of daily drills
+# --------------------------------------------------------------------------------------------
+#
+# Scenario ``microlessons``. The Sales Excellence program releases one short lesson (a "drill")
+# every business day of its rollout window, all under one parent activity. Reps take part or
+# not and do as many drills as they like: engagement is a count, not a date. The model:
+#
+# * engagement_i = ρ·skill_i + √(1 − ρ²)·ε_i, ε_i ~ N(0, 1), per rep (ρ = engagement_skill);
+# * an eligible rep (employed through the window) takes part with probability
+#   logistic(a + take_engagement·engagement_i), a set so that take_share of them do;
+# * a participant's first drill is on business day ⌊U^exp(timing_engagement·engagement_i) ·
+#   start_spread · D⌋ of the D release days (engaged reps start earlier); they complete
+#   K_i = min(1 + Poisson(λ_i), max_lessons, days left) distinct drills, λ_i = lessons_median ·
+#   exp(lessons_engagement·engagement_i + lessons_sigma·Z_i): the first, then K_i − 1 drills of
+#   later release days chosen at random, each on its release day at a local time of day;
+# * a deal's untreated log-odds are the sales model's η0 plus the rep's own trend,
+#   trend_per_year · engagement_i · (days since the first release) / 365.25, so reps who do more
+#   lessons would have improved anyway (the self-selection a before/after design cannot remove);
+# * p(L) = logistic(η0 + β·L) is the deal's win probability had its owner completed L lessons
+#   before it, β = win_logit_per_lesson; a lesson counts for the deals its rep creates on later
+#   UTC dates (from the day after it is done, as a course completion in the other scenarios).
+#   L_j, the lessons its owner had actually completed, gives the observed outcome.
+#
+# Repeating a drill, launching one without completing it, and a completion that is later voided
+# add no lesson and no effect. Partner staff do drills too; they own no deals.
+
+_DRILLS_ID = f"{_ACT}/program/daily-drills"
+_DRILLS_NAME = "Sales Excellence: Daily Drills"
+_DRILL_TOPICS = (
+    "Open With a Question", "Quantify the Pain", "Map the Buying Committee", "Handle the Price Objection",
+    "Trade, Don't Discount", "Confirm Next Steps", "A Follow-up in Two Minutes", "Spot a Stalled Deal",
+    "Talk to the CFO", "Ask for the Close", "Qualify Out Early", "Tell a Customer Story",
+)
+_DAY_KEY = 1 << 24  # day indices are far below this: rep × _DAY_KEY + day is a sortable key
+
+
+def _drill_iri(k: int) -> str:
+    """Return the activity id of drill ``k`` (0-based): ``…/program/daily-drills/lesson/001`` and on."""
+    return f"{_DRILLS_ID}/lesson/{k + 1:03d}"
+
+
+@dataclass
+class _Doses:
+    """Every lesson of the daily drills that learners completed, and each rep's dose.
+
+    Completions are sorted by learner, then time; the learner index is the CRM user index for
+    CRM users (reps first), as in :class:`_Learners`.
+    """
+
+    win_logit_per_lesson: float
+    trend_per_year: float
+    start_day: int  # the calendar's start as an epoch day number
+    engagement: np.ndarray  # per rep
+    released: np.ndarray  # per drill: the day index (a business day) it was released and done
+    lessons: np.ndarray  # per rep: distinct drills completed (K)
+    first_s: np.ndarray  # per rep: instant of the first drill completed, -1 if none
+    learner: np.ndarray  # per participant (reps, then partners): learner index
+    count: np.ndarray  # per participant: drills completed
+    c_learner: np.ndarray  # per completion: learner index
+    c_lesson: np.ndarray  # drill number (0-based)
+    c_s: np.ndarray  # UTC epoch seconds
+    c_dur: np.ndarray  # seconds spent
+    r_learner: np.ndarray  # per repeated completion of a drill already done
+    r_lesson: np.ndarray
+    r_s: np.ndarray
+    r_dur: np.ndarray
+    x_learner: np.ndarray  # per drill launched and never completed
+    x_lesson: np.ndarray
+    x_s: np.ndarray
+    v_learner: np.ndarray  # per wrongly recorded completion (of a drill never done), voided later
+    v_lesson: np.ndarray
+    v_s: np.ndarray
+    v_void_s: np.ndarray
+
+    def lessons_before(self, owner: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Drills each rep in ``owner`` completed on UTC dates before day index ``day``."""
+        rep = self.c_learner < self.lessons.size
+        key = self.c_learner[rep] * _DAY_KEY + (self.c_s[rep] // _DAY - self.start_day)
+        owner = np.asarray(owner, np.int64)
+        return (np.searchsorted(key, owner * _DAY_KEY + day, side="left")
+                - np.searchsorted(key, owner * _DAY_KEY, side="left")).astype(np.int64)
+
+
+def _assign_lessons(cal: _Calendar, org: _Org, lr: _Learners, dsc: _DoseScenario, seed: int
+                    ) -> tuple[_Training, _Doses]:
+    """Decide who does which daily drills and when; return them as a roll-out and as doses.
+
+    The roll-out (:class:`_Training`) dates each rep's exposure to their first drill, so the
+    sales scenarios' truth, surveys and diagnostics read it unchanged.
+    """
+    rng = _stream(seed, "daily-drills")
+    reps = org.n_reps
+    roll_lo = cal.day_at(dsc.rollout[0])
+    roll_hi = min(cal.n_days - 1, max(roll_lo + 20, cal.day_at(dsc.rollout[1])))
+    eligible = (org.hire_day[:reps] < roll_lo) & (org.leave_day[:reps] > roll_hi)
+    elig = np.flatnonzero(eligible)
+    rho = dsc.engagement_skill
+    engagement = rho * org.skill + math.sqrt(1.0 - rho**2) * rng.standard_normal(reps)
+    a = _enrol_intercept(engagement[elig], dsc.take_engagement, dsc.take_share) if elig.size else 0.0
+    takes = eligible & (rng.random(reps) < _logistic(a + dsc.take_engagement * engagement))
+    ext = np.arange(lr.n_users, lr.n_users + lr.n_ext)
+    ext_takes = rng.random(ext.size) < dsc.partner_share
+    ext_engagement = rng.standard_normal(ext.size)
+    who = np.concatenate([np.flatnonzero(takes), ext[ext_takes]])
+    eng = np.concatenate([engagement[takes], ext_engagement[ext_takes]])
+    n = who.size
+
+    days = np.arange(roll_lo, roll_hi)
+    released = days[np.is_busday((cal.start_day + days).astype("datetime64[D]"))]
+    n_rel = released.size
+    first = np.minimum(np.floor(rng.random(n) ** np.exp(dsc.timing_engagement * eng) * dsc.start_spread * n_rel)
+                       .astype(np.int64), n_rel - 1)
+    rate = dsc.lessons_median * np.exp(dsc.lessons_engagement * eng + dsc.lessons_sigma * rng.standard_normal(n))
+    count = np.minimum(1 + rng.poisson(rate), np.minimum(dsc.max_lessons, n_rel - first))
+    # Each learner's drills after the first, in random order: the first count − 1 are done, the
+    # next one is the wrongly recorded completion (if any), then those launched and left.
+    col = np.arange(n_rel)
+    keys = np.where(col[None, :] > first[:, None], rng.random((n, n_rel)), 2.0)
+    order = np.argsort(keys, axis=1, kind="stable")
+    later = n_rel - 1 - first  # drills released after the first
+    rank = col[None, :]
+    done = rank < (count - 1)[:, None]
+    c_row = np.concatenate([np.arange(n), np.nonzero(done)[0]])
+    c_pos = np.concatenate([first, order[done]])
+    m = c_row.size
+    offset = lr.offset_min[who]
+    c_s = cal.business_instants(released[c_pos], released[c_pos] + 1, np.zeros(m),
+                                rng.integers(7 * 3600, 21 * 3600, m), offset[c_row])
+    c_dur = rng.integers(90, 480, m)
+    sort = np.lexsort((c_s, who[c_row]))
+    c_row, c_pos, c_s, c_dur = c_row[sort], c_pos[sort], c_s[sort], c_dur[sort]
+
+    rep_rows = np.flatnonzero(who < reps)
+    first_s = np.full(reps, -1, np.int64)
+    row_first = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(row_first, c_row, c_s)
+    row_last = np.full(n, -1, np.int64)
+    np.maximum.at(row_last, c_row, c_s)
+    first_s[who[rep_rows]] = row_first[rep_rows]
+    lessons = np.zeros(reps, np.int64)
+    lessons[who[rep_rows]] = count[rep_rows]
+
+    again = np.flatnonzero(rng.random(m) < dsc.repeat_share)
+    again_day = c_s[again] // _DAY - cal.start_day
+    r_s = cal.business_instants(again_day + 1, again_day + 11, rng.random(again.size),
+                                rng.integers(7 * 3600, 21 * 3600, again.size), offset[c_row[again]])
+    keep = r_s > c_s[again]  # a repeat squeezed against the period's end is dropped
+    again, r_s = again[keep], r_s[keep]
+    spare = count - 1 < later
+    voided = _at_least(rng, np.flatnonzero(spare), dsc.void_share, 1)
+    v_pos = order[voided, count[voided] - 1]
+    v_s = cal.business_instants(released[v_pos], released[v_pos] + 1, np.zeros(voided.size),
+                                rng.integers(7 * 3600, 21 * 3600, voided.size), offset[voided])
+    v_void_s = np.minimum(v_s + rng.integers(_DAY // 2, 10 * _DAY, voided.size), cal.end_s - 1)
+    n_left = rng.binomial(count, dsc.unfinished_share)
+    left = (rank >= count[:, None]) & (rank < (count + n_left)[:, None]) & (rank < later[:, None])
+    x_row = np.nonzero(left)[0]
+    x_pos = order[left]
+    x_s = cal.business_instants(released[x_pos], released[x_pos] + 1, np.zeros(x_row.size),
+                                rng.integers(7 * 3600, 21 * 3600, x_row.size), offset[x_row])
+
+    complete_day = np.where(first_s >= 0, first_s // _DAY - cal.start_day, _NEVER)
+    flags = np.zeros(reps, bool)
+    training = _Training(
+        roll_lo=roll_lo, roll_hi=roll_hi, eligible=eligible, enrolled=lessons > 0, complete_s=first_s,
+        complete_day=complete_day, dropout=flags, voided_only=flags, voided_then_real=flags,
+        e_learner=who, e_start_s=row_first, e_lesson_hi_s=row_last, e_complete_s=row_first, e_lessons=count,
+        e_fail_first=np.zeros(n, bool), e_spurious_s=np.full(n, -1, np.int64), e_void_s=np.full(n, -1, np.int64),
+    )
+    doses = _Doses(
+        win_logit_per_lesson=dsc.win_logit_per_lesson, trend_per_year=dsc.trend_per_year, start_day=cal.start_day,
+        engagement=engagement, released=released, lessons=lessons, first_s=first_s, learner=who, count=count,
+        c_learner=who[c_row], c_lesson=c_pos, c_s=c_s, c_dur=c_dur,
+        r_learner=who[c_row[again]], r_lesson=c_pos[again], r_s=r_s,
+        r_dur=rng.integers(60, 300, again.size),
+        x_learner=who[x_row], x_lesson=x_pos, x_s=x_s,
+        v_learner=who[voided], v_lesson=v_pos, v_s=v_s, v_void_s=v_void_s,
+    )
+    return training, doses
+
+
+def _drill_activities(n_lessons: int) -> list[_ActivitySpec]:
+    """The sales activities (as in the other scenarios), then the drills' parent and its lessons."""
+    program = {"objectType": "Activity", "id": _PROGRAM_ID, "definition": {"name": {"en-US": _PROGRAM}}}
+    in_drills = {"parent": [{"objectType": "Activity", "id": _DRILLS_ID}], "grouping": [program]}
+    acts = _sales_activities()
+    acts.append((_DRILLS_ID, _DRILLS_NAME, "course", {"grouping": [program]}))
+    acts += [(_drill_iri(k), f"Daily Drill {k + 1:03d}: {_DRILL_TOPICS[k % len(_DRILL_TOPICS)]}", "lesson",
+              in_drills) for k in range(n_lessons)]
+    return acts
+
+
+def _drill_statements(rng: np.random.Generator, d: _Doses, parent: int) -> _Stmts:
+    """Statements of the drills: launched then completed (with a duration), repeats, drills left, voids.
+
+    ``parent`` is the activity index of the drills' parent; drill ``k`` is activity ``parent + 1 + k``.
+    """
+    def done(learner: np.ndarray, lesson: np.ndarray, s: np.ndarray, dur: np.ndarray,
+             role: int) -> list[_Stmts]:
+        k = learner.size
+        act = parent + 1 + lesson
+        launched = _Stmts.make(k, learner=learner, verb=_V["launched"], activity=act,
+                               ts_ms=(s - dur) * 1000 - rng.integers(2_000, 30_000, k), role=_ROLE_LESSON)
+        completed = _Stmts.make(k, learner=learner, verb=_V["completed"], activity=act,
+                                ts_ms=s * 1000 + rng.integers(0, 1000, k), completion=1, duration=dur, role=role)
+        return [launched, completed]
+
+    parts = done(d.c_learner, d.c_lesson, d.c_s, d.c_dur, _ROLE_COMPLETED)
+    parts += done(d.r_learner, d.r_lesson, d.r_s, d.r_dur, _ROLE_LESSON)
+    parts.append(_Stmts.make(d.x_learner.size, learner=d.x_learner, verb=_V["launched"],
+                             activity=parent + 1 + d.x_lesson,
+                             ts_ms=d.x_s * 1000 + rng.integers(0, 1000, d.x_learner.size), role=_ROLE_LESSON))
+    nv = d.v_learner.size
+    parts.append(_Stmts.make(nv, learner=d.v_learner, verb=_V["completed"], activity=parent + 1 + d.v_lesson,
+                             ts_ms=d.v_s * 1000 + rng.integers(0, 1000, nv), completion=1,
+                             duration=rng.integers(0, 20, nv), role=_ROLE_SPURIOUS))
+    first_spurious = sum(p.learner.size for p in parts[:-1])
+    parts.append(_Stmts.make(nv, verb=_V["voided"], ref=first_spurious + np.arange(nv),
+                             ts_ms=d.v_void_s * 1000 + rng.integers(0, 1000, nv), role=_ROLE_VOID))
+    return _Stmts.concat(parts, shift_refs=False)
+
+
+def _drill_costs_frame(cal: _Calendar, tr: _Training, lr: _Learners, d: _Doses) -> pl.DataFrame:
+    """Build ``costs.csv`` of the drills: production per lesson, app seats per active learner, the rest."""
+    reps = tr.eligible.size
+    n_rel = d.released.size
+    day = cal.start_day
+    development = 15_000 + 400.0 * n_rel
+    lines: list[tuple[str | None, str, float, int, str]] = [
+        (_PROGRAM, "development", development, day + tr.roll_lo - 60,
+         f'Production of {n_rel} daily micro-lessons (vendor "BrightPath Learning", SOW 2024-131)'),
+        (_PROGRAM, "platform", 6_000 + 1.5 * lr.n, day + tr.roll_lo - 14,
+         "Micro-learning app and LRS connector, annual"),
+        (_PROGRAM, "administration", 30_000 * max(1.0, reps / 500) ** 0.5, day + tr.roll_hi,
+         "Program management, 0.3 FTE, incl. daily release scheduling"),
+        (_PROGRAM, "evaluation", 9_000 + 3.0 * reps, min(day + tr.roll_hi + 90, day + cal.n_days - 1),
+         "Evaluation: dose-response analysis, analyst time"),
+        (None, "platform", 24_000 + 20.0 * lr.n, day + 10,
+         "LMS platform subscription, shared across all programs, annual"),
+    ]
+    done_day = d.c_s // _DAY - day
+    month = 0
+    while (first := (_add_months(cal.start, month) - cal.start).days) < min(tr.roll_hi + 1, cal.n_days):
+        month += 1
+        after = (_add_months(cal.start, month) - cal.start).days
+        active = np.unique(d.c_learner[(done_day >= first) & (done_day < after)]).size
+        if active:
+            lines.append((_PROGRAM, "licensing", 6.0 * active, min(day + after - 1, day + cal.n_days - 1),
+                          f"App seats, {active} active learners, {_add_months(cal.start, month - 1):%B %Y}"))
+    return pl.DataFrame({
+        "program": pl.Series([p for p, *_ in lines], dtype=pl.String),
+        "category": [c for _, c, *_ in lines],
+        "amount": [round(a, 2) for _, _, a, _, _ in lines],
+        "date": _dates(np.array([x for *_, x, _ in lines])),
+        "note": [n for *_, n in lines],
+    }, schema_overrides={"amount": pl.Float64})
+
+
+_DOSE_DEFINITIONS = {
+    "program.course_activity_id": (
+        "scenario microlessons: the daily drills' parent activity (…/program/daily-drills). No statement is about "
+        "it: every drill names it as its context parent, so it is the drills' course_id in the warehouse. "
+        "Completions of the program count from the first drill (the first exposure), not from a course completion"
+    ),
+    "program.lesson_activity_ids": "the drills, one released per business day of the rollout window",
+    "effects.win_logit_per_lesson": (
+        "β: each distinct drill completed adds β to the log-odds of winning of the deals its rep creates on later "
+        "UTC dates; p(L) = logistic(η0 + β·L)"
+    ),
+    "effects.deal_size / cycle / ramp_days": "0: lessons change neither amounts nor cycle lengths",
+    "trained": (
+        "a rep is trained (exposed to the drills) from their first drill: the UTC date of the earliest non-voided "
+        "xAPI 'completed' statement on a drill (an activity whose context parent is course_activity_id). "
+        "completion_date in truth_trained.csv is that date"
+    ),
+    "exposed": (
+        "an opportunity is exposed when its owner had completed a drill on a UTC date before the UTC date of its "
+        "CreatedDate; days_since_completion = created date − the owner's first-drill date"
+    ),
+    "potential outcomes": (
+        "every opportunity draws U ~ Uniform once; won(L) = U < p(L). p0/won0 are at L = 0, p1/won1 at "
+        "lessons_before (truth_opportunities.parquet): the drills its owner completed on UTC dates before its "
+        "created date, so p1 = p0 when there are none. Observed outcomes are won1; amounts and cycles do not "
+        "depend on lessons (amount1 = amount0, cycle1 = cycle0). η0, the untreated log-odds, includes the "
+        "owner's own trend (model.dose.trend_per_year)"
+    ),
+    "lessons": (
+        "distinct drills a rep completed: non-voided xAPI 'completed' statements on activities whose context "
+        "parent is course_activity_id. A drill completed twice counts once; a drill launched and never completed, "
+        "or whose only completion was voided, does not count. truth_doses.csv: user_id, lessons, "
+        "first_lesson_date (UTC date of the first, empty without lessons), one row per rep"
+    ),
+    "dose": (
+        "exact dose-response truth over W: the closed, non-deleted opportunities of reps with at least one drill, "
+        "created 1..window_days days after the owner's first_lesson_date (the closed opportunities of "
+        "truth.windows.180). L_j = lessons_before, K_j = the owner's lessons in total"
+    ),
+    "dose.ame_per_lesson": (
+        "the estimand: average marginal effect of one lesson on the win rate, mean over W of dp/dL at L_j = "
+        "β·p1·(1 − p1), in proportion units per lesson (0.002 = 0.2 points per lesson)"
+    ),
+    "dose.change_per_lesson_completed": (
+        "Σ_W (p1 − p0) / Σ_W K_j: the learners' expected change in win rate in the window per lesson they complete "
+        "in total; lower than ame_per_lesson because lessons done after a deal do not help it. A regression of "
+        "reps' before/after changes on their total lessons, free of selection, targets this"
+    ),
+    "dose.att_win_rate_expected": "mean over W of p1 − p0: the expected win-rate effect of the lessons on W",
+    "dose.mean_lessons_before_deal / mean_lessons_completed_per_deal": "means of L_j and of K_j over W",
+    "model.dose.trend_per_year": (
+        "η0 includes trend_per_year · engagement · (days since rollout_start) / 365.25 per rep: engaged reps, who "
+        "do more lessons, improve without them too"
+    ),
+    "diagnostics.lessons_skill_correlation / lessons_engagement_correlation": (
+        "Pearson correlations over eligible reps of their lessons with skill and engagement: the self-selection"
+    ),
+    "mess.voided_completions": (
+        "drill 'completed' statements cancelled by a 'voided' statement (object StatementRef), each on a drill "
+        "its learner never completed otherwise"
+    ),
+}
+
+
+def _dose_truth(truth: dict[str, Any], cal: _Calendar, dsc: _DoseScenario, org: _Org, lr: _Learners,
+                tr: _Training, d: _Doses, o: _Opps) -> dict[str, Any]:
+    """Turn the sales scenarios' truth.json into the drills': program, effects, model, dose, definitions."""
+    beta = dsc.win_logit_per_lesson
+    w = o.exposed & ~o.deleted & o.closed & (o.days_since <= _PRIMARY_WINDOW)
+    p0, p1 = o.p0[w], o.p1[w]
+    total = d.lessons[o.owner[w]]
+    n = int(w.sum())
+    learners = d.lessons > 0
+    eligible = tr.eligible
+    partners = d.learner >= lr.n_users
+
+    def corr(x: np.ndarray, y: np.ndarray) -> float | None:
+        return float(np.corrcoef(x, y)[0, 1]) if x.size > 2 and x.std() > 0 and y.std() > 0 else None
+
+    dose = {
+        "estimand": "ame_per_lesson",
+        "window_days": _PRIMARY_WINDOW,
+        "win_logit_per_lesson": beta,
+        "ame_per_lesson": float((beta * p1 * (1 - p1)).mean()) if n else None,
+        "change_per_lesson_completed": float((p1 - p0).sum() / total.sum()) if n else None,
+        "att_win_rate_expected": float((p1 - p0).mean()) if n else None,
+        "opportunities": n,
+        "reps": int(np.unique(o.owner[w]).size),
+        "mean_lessons_before_deal": float(o.lessons_before[w].mean()) if n else None,
+        "mean_lessons_completed_per_deal": float(total.mean()) if n else None,
+        "learners": int(learners.sum()),
+        "eligible_reps": int(eligible.sum()),
+        "lessons_completed": int(d.lessons.sum()),
+        "mean_lessons_per_learner": float(d.lessons[learners].mean()) if learners.any() else None,
+        "max_lessons": int(d.lessons.max()) if d.lessons.size else 0,
+        "lessons_released": int(d.released.size),
+        "repeated_completions": int(d.r_learner.size),
+        "launched_not_completed": int(d.x_learner.size),
+        "partner_learners": int(partners.sum()),
+        "file": "truth_doses.csv",
+    }
+    model = {k: v for k, v in truth["model"].items()
+             if k not in ("assignment", "enrol_share", "selection_skill", "timing_skill", "dropout_share")}
+    model["dose"] = {
+        "engagement_skill": dsc.engagement_skill, "take_share": dsc.take_share,
+        "take_engagement": dsc.take_engagement, "lessons_median": dsc.lessons_median,
+        "lessons_engagement": dsc.lessons_engagement, "lessons_sigma": dsc.lessons_sigma,
+        "max_lessons": dsc.max_lessons, "start_spread": dsc.start_spread,
+        "timing_engagement": dsc.timing_engagement, "trend_per_year": dsc.trend_per_year,
+        "repeat_share": dsc.repeat_share, "unfinished_share": dsc.unfinished_share,
+        "partner_share": dsc.partner_share, "void_share": dsc.void_share,
+    }
+    trained = truth["trained"]
+    definitions = {k: v for k, v in _DEFINITIONS.items() if not k.startswith("effects.")} | _DOSE_DEFINITIONS
+    return truth | {
+        "scenario_description": dsc.description,
+        "program": truth["program"] | {
+            "course_activity_id": _DRILLS_ID,
+            "course_title": _DRILLS_NAME,
+            "lesson_activity_ids": [_drill_iri(k) for k in range(d.released.size)],
+        },
+        "effects": {"scale": "log-odds", "win_logit_per_lesson": beta, "deal_size": 0.0, "cycle": 0.0,
+                    "ramp_days": 0},
+        "model": model,
+        "dose": dose,
+        "trained": {
+            "reps": trained["reps"],
+            "eligible_reps": trained["eligible_reps"],
+            "partner_learners_trained": int(partners.sum()),
+            "by_completion_month": trained["by_completion_month"],
+            "file": trained["file"],
+            "reps_file": trained["reps_file"],
+            "doses_file": "truth_doses.csv",
+            "opportunities_file": trained["opportunities_file"],
+        },
+        "diagnostics": truth["diagnostics"] | {
+            "lessons_skill_correlation": corr(d.lessons[eligible], org.skill[eligible]),
+            "lessons_engagement_correlation": corr(d.lessons[eligible], d.engagement[eligible]),
+        },
+        "definitions": definitions,
+    }
+
+
+def _dose_frames(cal: _Calendar, org: _Org, d: _Doses, reps_df: pl.DataFrame,
+                 opp_df: pl.DataFrame, o: _Opps) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Return truth_reps.csv and truth_opportunities.parquet with the doses, and truth_doses.csv."""
+    has = d.first_s >= 0
+    doses = pl.DataFrame({
+        "user_id": org.user_id.head(org.n_reps),
+        "lessons": d.lessons,
+        "first_lesson_date": _masked(_dates(np.where(has, d.first_s // _DAY, cal.start_day)), has),
+    })
+    reps_df = reps_df.with_columns(engagement=pl.Series(np.round(d.engagement, 6)), lessons=pl.Series(d.lessons))
+    opp_df = opp_df.with_columns(lessons_before=pl.Series(o.lessons_before))
+    return reps_df, opp_df, doses
+
+
+
+# --------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------
 
@@ -3198,14 +3659,23 @@ def simulate(
         written = _simulate_customers(out, cal, reps=reps, seed=seed, report=report)
         return SimulationInfo(out_dir=out, scenario=scenario, seed=seed, reps=reps, months=months, files=written,
                               seconds=time.perf_counter() - began)
-    sc = _SCENARIO_PARAMS[scenario]
+    sc = _DOSE_BASE if scenario == _DOSE_SCENARIO else _SCENARIO_PARAMS[scenario]
     report("Building the organisation", 0.0)
     org = _build_org(cal, reps, seed)
     learners = _build_learners(cal, org, seed)
     report("Rolling out the training program", 0.06)
-    training = _assign_training(cal, org, learners, sc, seed)
+    doses: _Doses | None = None
+    program: Callable[[np.random.Generator], _Stmts] | None = None
+    activities: list[_ActivitySpec] | None = None
+    if scenario == _DOSE_SCENARIO:
+        training, doses = _assign_lessons(cal, org, learners, _DOSE, seed)
+        parent = len(_sales_activities())
+        program = partial(_drill_statements, d=doses, parent=parent)
+        activities = _drill_activities(doses.released.size)
+    else:
+        training = _assign_training(cal, org, learners, sc, seed)
     report("Simulating opportunities and their potential outcomes", 0.08)
-    opps = _simulate_opportunities(cal, org, training, sc, seed)
+    opps = _simulate_opportunities(cal, org, training, sc, seed, dose=doses)
     files: dict[str, int] = {}
     deleted: dict[str, int] = {}
 
@@ -3229,22 +3699,30 @@ def simulate(
 
     report("Writing xAPI statements", 0.55)
     lms = _write_statements(out / "lms" / "statements.jsonl", cal, org, learners, training, seed,
-                            lambda step, f: report(step, 0.55 + 0.33 * f))
+                            lambda step, f: report(step, 0.55 + 0.33 * f), program=program, activities=activities)
     files["lms/statements.jsonl"] = lms.lines
     report("Writing the LMS directory, completion report, surveys and costs", 0.9)
     files["lms/learners.csv"] = _write_csv(_learners_frame(cal, learners), out / "lms" / "learners.csv")
     files["lms/completions.csv"] = _write_csv(_completions_frame(cal, learners, seed), out / "lms" / "completions.csv")
     files["surveys.csv"] = _write_csv(_surveys_frame(cal, org, learners, training, seed), out / "surveys.csv")
-    costs = _costs_frame(cal, training, learners)
+    costs = _costs_frame(cal, training, learners) if doses is None else _drill_costs_frame(cal, training, learners,
+                                                                                           doses)
     files["costs.csv"] = _write_csv(costs, out / "costs.csv")
 
     report("Computing the truth", 0.94)
     reps_df, trained_df, opp_df = _truth_frames(cal, org, learners, training, opps)
+    dose_df = None
+    if doses is not None:
+        reps_df, opp_df, dose_df = _dose_frames(cal, org, doses, reps_df, opp_df, opps)
     files["truth_reps.csv"] = _write_csv(reps_df, out / "truth_reps.csv", decimals=None)
     files["truth_trained.csv"] = _write_csv(trained_df, out / "truth_trained.csv")
+    if dose_df is not None:
+        files["truth_doses.csv"] = _write_csv(dose_df, out / "truth_doses.csv")
     opp_df.write_parquet(out / "truth_opportunities.parquet", compression="zstd", statistics=True)
     files["truth_opportunities.parquet"] = opp_df.height
     truth = _truth(cal, scenario, sc, seed, org, learners, training, opps, lms, deleted, costs, dict(files))
+    if doses is not None:
+        truth = _dose_truth(truth, cal, _DOSE, org, learners, training, doses, opps)
     (out / "truth.json").write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2) + b"\n")
     files["truth.json"] = 1
     report("Done", 1.0)

@@ -354,7 +354,7 @@ def estimate_icc(panel: UnitPanel) -> float:
                          f"{panel.numerator} exceeds {panel.denominator} in some months")
     before = f.filter(pl.col("treated_at").is_null() | (pl.col("period") < pl.col("treated_at")))
     sums = (before.group_by("unit").agg(y=pl.col(panel.numerator).sum(), n=pl.col(panel.denominator).sum())
-            .filter(pl.col("n") > 0))
+            .filter(pl.col("n") > 0).sort("unit"))  # a fixed order: the same panel, the same bits
     k = sums.height
     y = sums["y"].to_numpy().astype(np.float64)
     n = sums["n"].to_numpy().astype(np.float64)
