@@ -846,3 +846,255 @@ def test_product_answers_a_customer_study(customer: tuple[Path, dict[str, Any]],
     assert {r.unit_id for r in result.primary.learners} == trained
     assert result.primary.did is not None and np.isfinite(result.primary.did.estimate)
     assert result.costs.total > 0
+
+
+# ------------------------------------------------------------------------------------------
+# Micro-lessons: daily drills whose effect accumulates with every lesson completed
+# ------------------------------------------------------------------------------------------
+
+DRILLS = {"reps": 120, "months": 24, "seed": 11}
+
+
+@pytest.fixture(scope="module")
+def drills(run: Any) -> tuple[Path, dict[str, Any]]:
+    out, _ = run("microlessons", **DRILLS)
+    return out, truth_of(out)
+
+
+@pytest.fixture(scope="module")
+def drills_warehouse(drills: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from training_roi.ingest.folder import ingest_folder
+    from training_roi.link import link
+    from training_roi.warehouse.connection import connect
+
+    out, _ = drills
+    con = connect(tmp_path_factory.mktemp("drills-wh") / "w.duckdb")
+    info = ingest_folder(out, con)
+    return con, info, link(con)
+
+
+def _drill_statements(out: Path, parent: str) -> list[tuple[str, str, str, datetime]]:
+    """The drills' statements, not voided, as (learner email, verb, drill id, timestamp).
+
+    Read from the raw lines with the standard library: actors resolved by mbox or, for account
+    actors, through learners.csv; a drill is an activity whose context parent is ``parent``.
+    """
+    email_of = {r["learner_id"]: r["email"].lower() for r in read_csv(out / "lms" / "learners.csv")[1]}
+    statements = distinct(read_lines(out / "lms" / "statements.jsonl")[0])
+    voided = {s["object"]["id"] for s in statements if s["verb"]["id"] == ADL + "voided"}
+    rows = []
+    for s in statements:
+        parents = s.get("context", {}).get("contextActivities", {}).get("parent", [])
+        if s["id"] in voided or [p["id"] for p in parents] != [parent]:
+            continue
+        actor = s["actor"]
+        email = actor["mbox"].removeprefix("mailto:").lower() if "mbox" in actor else email_of[
+            actor["account"]["name"]]
+        rows.append((email, s["verb"]["id"].removeprefix(ADL), s["object"]["id"], datetime.fromisoformat(
+            s["timestamp"])))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def drill_dates(drills: tuple[Path, dict[str, Any]]) -> dict[str, dict[str, date]]:
+    """Per CRM user: each drill completed (not voided) and the UTC date of its first completion."""
+    out, truth = drills
+    user_by_email = {u["Email"].lower(): u["Id"] for u in read_csv(out / "crm" / "User.csv")[1]}
+    dates: dict[str, dict[str, date]] = {}
+    for email, verb, drill, when in _drill_statements(out, truth["program"]["course_activity_id"]):
+        user = user_by_email.get(email)
+        if verb != "completed" or user is None:
+            continue  # partner staff do drills too, but own no deals
+        mine = dates.setdefault(user, {})
+        day = when.astimezone(UTC).date()
+        mine[drill] = min(mine.get(drill, day), day)
+    return dates
+
+
+def _doses(out: Path) -> dict[str, tuple[int, date | None]]:
+    return {r["user_id"]: (int(r["lessons"]), date.fromisoformat(r["first_lesson_date"]) if r["first_lesson_date"]
+                           else None) for r in read_csv(out / "truth_doses.csv")[1]}
+
+
+def test_microlessons_is_a_dose_scenario(drills: tuple[Path, dict[str, Any]]) -> None:
+    out, truth = drills
+    assert "microlessons" in SCENARIOS and truth["scenario"] == "microlessons"
+    parent = truth["program"]["course_activity_id"]
+    assert parent.endswith("/program/daily-drills")
+    assert all(a.startswith(parent + "/lesson/") for a in truth["program"]["lesson_activity_ids"])
+    assert truth["dose"]["estimand"] == "ame_per_lesson" and truth["effects"]["win_logit_per_lesson"] > 0
+    assert {"dose", "dose.ame_per_lesson", "lessons", "program.course_activity_id"} <= set(truth["definitions"])
+    lessons = [n for n, _ in _doses(out).values()]
+    # Some reps do none; participants range from a handful to about sixty.
+    assert len(lessons) == DRILLS["reps"] and 0 in lessons and min(n for n in lessons if n) <= 3
+    assert 30 <= max(lessons) <= 60
+
+
+def test_microlessons_files_ingest_cleanly(drills: tuple[Path, dict[str, Any]], drills_warehouse: Any) -> None:
+    _, truth = drills
+    con, info, linked = drills_warehouse
+    assert info.ok
+    written = {Path(f).stem: n for f, n in truth["files"].items() if not f.startswith("truth")}
+    assert {s.source for s in info.sources} == set(written) - {"statements"} | {"xapi"}
+    for s in info.sources:
+        assert s.rows_read == s.rows_loaded + s.rows_quarantined + s.rows_duplicate, s.source
+        assert s.rows_read == written["statements" if s.source == "xapi" else s.source], s.source
+    xapi = next(s for s in info.sources if s.source == "xapi")
+    assert xapi.rows_duplicate == truth["mess"]["duplicate_statements"] >= 2
+    assert xapi.rows_quarantined == truth["mess"]["malformed_lines"]
+    st = con.table("lms_statement")
+    assert st.filter(st.is_voided).count().to_pyarrow().as_py() == truth["mess"]["voided_completions"] >= 1
+    assert linked.ambiguous == 0
+
+
+def test_doses_follow_from_the_statements(drills: tuple[Path, dict[str, Any]],
+                                          drill_dates: dict[str, dict[str, date]]) -> None:
+    """Distinct drills completed and the first one's date, re-derived from the raw lines, are the truth."""
+    out, truth = drills
+    doses = _doses(out)
+    derived = {u: (len(d), min(d.values())) for u, d in drill_dates.items()}
+    assert derived == {u: v for u, v in doses.items() if v[0] > 0}
+    _, trained = read_csv(out / "truth_trained.csv")
+    assert {r["user_id"]: date.fromisoformat(r["completion_date"]) for r in trained} == {
+        u: first for u, (_, first) in derived.items()}
+    assert truth["dose"]["learners"] == len(derived) == truth["trained"]["reps"]
+    assert truth["dose"]["lessons_completed"] == sum(n for n, _ in derived.values())
+    # The mess the count must see through is there: repeats, drills launched and left, voided completions.
+    rows = _drill_statements(out, truth["program"]["course_activity_id"])
+    done = Counter((email, drill) for email, verb, drill, _ in rows if verb == "completed")
+    assert sum(n - 1 for n in done.values()) == truth["dose"]["repeated_completions"] > 0
+    launched = {(email, drill) for email, verb, drill, _ in rows if verb == "launched"}
+    assert len(launched - set(done)) == truth["dose"]["launched_not_completed"] > 0
+    assert truth["mess"]["voided_completions"] >= 1
+    partners = {email for email, *_ in rows} - {u["Email"].lower() for u in read_csv(out / "crm" / "User.csv")[1]}
+    assert len(partners) == truth["dose"]["partner_learners"] > 0
+
+
+def test_lesson_counts_from_the_warehouse_equal_the_truth(drills: tuple[Path, dict[str, Any]],
+                                                          drills_warehouse: Any) -> None:
+    from training_roi.isolate.dose import lesson_counts
+
+    out, truth = drills
+    con, _, _ = drills_warehouse
+    expected = {u: v for u, v in _doses(out).items() if v[0] > 0}
+    for activities in ([truth["program"]["course_activity_id"]], truth["program"]["lesson_activity_ids"]):
+        counts = lesson_counts(con, activities)
+        assert dict(zip(counts["unit"], zip(counts["lessons"], counts["first_lesson"], strict=True),
+                        strict=True)) == expected
+
+
+def test_microlessons_outcomes_follow_the_dose_model(drills: tuple[Path, dict[str, Any]],
+                                                     drill_dates: dict[str, dict[str, date]]) -> None:
+    """Each deal's treated outcome is at the lessons its owner had done on earlier dates, and only that."""
+    out, truth = drills
+    beta = truth["effects"]["win_logit_per_lesson"]
+    df = _opportunities(out)  # `since` counts from the first drill (truth_trained.csv)
+    owners = [r["OwnerId"] for r in read_csv(out / "crm" / "Opportunity.csv")[1]]
+    created = {r["Id"]: utc_date(r["CreatedDate"]) for r in read_csv(out / "crm" / "Opportunity.csv")[1]}
+    assert df["owner_id"].to_list() == owners
+    lessons = [sum(d < created[o] for d in drill_dates.get(u, {}).values())
+               for o, u in zip(df["opportunity_id"], df["owner_id"], strict=True)]
+    assert df["lessons_before"].to_list() == lessons and max(lessons) >= 30
+    exposed = df["lessons_before"] > 0
+    assert (exposed == df["exposed"]).all() and (exposed == (df["since"].fill_null(0) >= 1)).all()
+    p0, p1 = df["p0"].to_numpy(), df["p1"].to_numpy()
+    assert np.allclose(np.log(p1 / (1 - p1)) - np.log(p0 / (1 - p0)), beta * df["lessons_before"].to_numpy(),
+                       atol=1e-9)
+    assert (df["obs_won"] == (df["won1"] & df["obs_closed"])).all()
+    assert (df["won0"] == df["won1"]).filter(~exposed).all()
+    assert (df["amount1"] == df["amount0"]).all() and (df["cycle1"] == df["cycle0"]).all()
+    assert (df["obs_cycle"] == df["cycle0"]).all()
+
+
+def test_dose_truth_equals_a_recomputation_from_potential_outcomes(drills: tuple[Path, dict[str, Any]]) -> None:
+    from scipy.special import expit, logit
+
+    out, truth = drills
+    dose = truth["dose"]
+    beta = truth["effects"]["win_logit_per_lesson"]
+    total = {u: n for u, (n, _) in _doses(out).items()}
+    df = _opportunities(out)
+    w = df.filter(pl.col("since").is_between(1, dose["window_days"]) & ~pl.col("obs_deleted") & pl.col("obs_closed"))
+    assert w.height == dose["opportunities"] > 500 and w["owner_id"].n_unique() == dose["reps"]
+    # p1 rebuilt from the untreated probability and the lessons done before each deal.
+    p1 = expit(logit(w["p0"].to_numpy()) + beta * w["lessons_before"].to_numpy())
+    p0 = w["p0"].to_numpy()
+    k = np.array([total[u] for u in w["owner_id"]])
+    assert dose["ame_per_lesson"] == pytest.approx(np.mean(beta * p1 * (1 - p1)), rel=1e-9)
+    assert dose["change_per_lesson_completed"] == pytest.approx((p1 - p0).sum() / k.sum(), rel=1e-9)
+    assert dose["att_win_rate_expected"] == pytest.approx(np.mean(p1 - p0), rel=1e-9)
+    assert dose["mean_lessons_before_deal"] == pytest.approx(w["lessons_before"].mean())
+    assert dose["mean_lessons_completed_per_deal"] == pytest.approx(k.mean())
+    # A finite difference of the potential outcomes agrees with the marginal effect (β is small).
+    step = np.mean(expit(logit(p0) + beta * (w["lessons_before"].to_numpy() + 1)) - p1)
+    assert dose["ame_per_lesson"] == pytest.approx(step, rel=0.02)
+    # The window is the closed part of truth.windows.180, whose realised effect matches the expected one.
+    t = truth["truth"]["windows"]["180"]
+    assert t["closed"] == w.height
+    assert t["att_win_rate"] == pytest.approx((w["won1"].cast(pl.Int64) - w["won0"].cast(pl.Int64)).mean())
+    assert 0 < dose["change_per_lesson_completed"] < dose["ame_per_lesson"] < beta / 4
+
+
+def test_microlessons_are_self_selected(drills: tuple[Path, dict[str, Any]]) -> None:
+    """Stronger and more engaged reps do more lessons, and engaged reps improve without lessons."""
+    out, truth = drills
+    reps = pl.read_csv(out / "truth_reps.csv").filter(pl.col("eligible"))
+    lessons = reps["lessons"].to_numpy()
+    skill_r = np.corrcoef(lessons, reps["skill"].to_numpy())[0, 1]
+    engagement_r = np.corrcoef(lessons, reps["engagement"].to_numpy())[0, 1]
+    assert 0.1 < skill_r < engagement_r
+    diag = truth["diagnostics"]
+    assert diag["lessons_skill_correlation"] == pytest.approx(skill_r, abs=1e-5)
+    assert diag["lessons_engagement_correlation"] == pytest.approx(engagement_r, abs=1e-5)
+    # The untreated log-odds drift with engagement: compare each rep's deals a year apart.
+    opps = pl.read_parquet(out / "truth_opportunities.parquet").join(
+        reps.select(pl.col("user_id").alias("owner_id"), "engagement"), on="owner_id")
+    rollout = date.fromisoformat(truth["program"]["rollout_start"])
+    drift = opps.with_columns(
+        years=(pl.col("created_date") - rollout).dt.total_days() / 365.25,
+        eta=(pl.col("p0") / (1 - pl.col("p0"))).log())
+    trend = truth["model"]["dose"]["trend_per_year"]
+    hi = drift.filter(pl.col("engagement") > 1)
+    lo = drift.filter(pl.col("engagement") < -1)
+    slope = {g: np.polyfit(d["years"].to_numpy(), d["eta"].to_numpy(), 1)[0] for g, d in (("hi", hi), ("lo", lo))}
+    assert slope["hi"] - slope["lo"] > trend
+
+
+def test_microlessons_keep_the_seeds_pipeline(run: Any, drills: tuple[Path, dict[str, Any]]) -> None:
+    out, _ = drills
+    sales, _ = run("selection", **DRILLS)
+    a = pl.read_parquet(out / "truth_opportunities.parquet")
+    b = pl.read_parquet(sales / "truth_opportunities.parquet")
+    for column in ("opportunity_id", "owner_id", "created_date", "amount0", "cycle0"):
+        assert a[column].equals(b[column]), column
+    assert (out / "crm" / "User.csv").read_bytes() == (sales / "crm" / "User.csv").read_bytes()
+
+
+def test_microlessons_are_reproducible(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder in (a, b):
+        simulate(folder, reps=15, months=8, seed=4, scenario="microlessons")
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert Path("truth_doses.csv") in files
+    for rel in files:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+
+
+def test_dose_changes_anchor_learners_at_their_first_lesson(drills: tuple[Path, dict[str, Any]],
+                                                           drills_warehouse: Any) -> None:
+    """The dose estimator's inputs, built from the warehouse, carry the true doses and first-lesson months."""
+    from training_roi.isolate import UnitPanel
+    from training_roi.isolate.dose import dose_changes, lesson_counts
+
+    out, truth = drills
+    con, _, _ = drills_warehouse
+    course = truth["program"]["course_activity_id"]
+    panel = UnitPanel.from_warehouse(con, [course], kpi="win_rate")
+    changes = dose_changes(panel, doses=lesson_counts(con, [course]))
+    doses = _doses(out)
+    learners = changes.filter(~pl.col("pseudo_anchor"))
+    assert learners.height >= 0.9 * sum(n > 0 for n, _ in doses.values())
+    for unit, lessons, anchor in learners.select("unit", "lessons", "anchor").iter_rows():
+        n, first = doses[unit]
+        assert first is not None and (lessons, anchor) == (n, first.replace(day=1)), unit
+    assert set(changes.filter(pl.col("pseudo_anchor"))["unit"]) <= {u for u, (n, _) in doses.items() if n == 0}

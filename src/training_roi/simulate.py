@@ -20,6 +20,32 @@ the vendor's academy course, the outcomes are the accounts' renewals and upsells
 about accounts (``truth["unit"] == "account"``; per account in ``truth_trained.csv``). The CRM
 users are the same as in the sales scenarios of a seed; the reps become the account managers.
 
+Scenario ``microlessons`` is a dose: the program releases a short lesson (a "drill") every
+business day of its rollout window, all under one parent activity (``…/program/daily-drills``,
+lessons ``…/lesson/001`` …, verb completed with a duration). Reps complete anywhere from none to
+about 60 of them, self-selected: engagement = 0.5·skill + √0.75·N(0, 1), and more engaged reps
+take part more often, start earlier and do more lessons. The model, exactly:
+
+* p(L) = logistic(η0 + β·L) is a deal's win probability had its owner completed L distinct
+  lessons on UTC dates before its created date (a lesson counts from the day after it is done,
+  as a course completion in the other scenarios); β = ``effects.win_logit_per_lesson``. Amounts
+  and cycles do not depend on lessons. η0 is the sales model's log-odds plus the rep's own trend,
+  ``model.dose.trend_per_year`` · engagement · years since the rollout start: engaged reps improve
+  without lessons too, which a before/after comparison cannot tell from the lessons' effect.
+* Per deal (``truth_opportunities.parquet``): p0 = p(0), p1 = p(``lessons_before``), won0/won1
+  with the same uniform draw; the CRM shows won1.
+* ``truth["dose"]["ame_per_lesson"]``, the estimand: over W, the closed, non-deleted deals of
+  reps with lessons created 1..180 days after the rep's first lesson, the mean of
+  dp/dL = β·p1·(1 − p1): the average marginal effect of one lesson on the win rate (0.002 = 0.2
+  points per lesson). ``change_per_lesson_completed`` = Σ_W (p1 − p0) / Σ_W K, with K the owner's
+  total lessons, is what a regression of before/after changes on total lesson counts targets when
+  lessons are not self-selected; it is lower, as lessons done after a deal do not help it.
+* ``truth_doses.csv`` has each rep's ``lessons`` (distinct lessons completed; repeats, lessons
+  only launched and voided completions do not count) and ``first_lesson_date`` (UTC).
+  ``truth["program"]["course_activity_id"]`` is the parent, the lessons' ``course_id``: the
+  program's first exposure is a rep's first lesson (``truth_trained.csv``), but no statement is
+  about the parent itself, so completion rules that need a record of the course find none.
+
 Why one random stream per part (``_stream``): each file draws from its own generator, seeded from
 the seed and a CRC of the part's name, so a change to how one file is written does not change the
 others, and the same seed gives the same organisation and pipeline in every scenario (only the
@@ -3267,11 +3293,9 @@ def _assign_lessons(cal: _Calendar, org: _Org, lr: _Learners, dsc: _DoseScenario
     engagement = rho * org.skill + math.sqrt(1.0 - rho**2) * rng.standard_normal(reps)
     a = _enrol_intercept(engagement[elig], dsc.take_engagement, dsc.take_share) if elig.size else 0.0
     takes = eligible & (rng.random(reps) < _logistic(a + dsc.take_engagement * engagement))
-    ext = np.arange(lr.n_users, lr.n_users + lr.n_ext)
-    ext_takes = rng.random(ext.size) < dsc.partner_share
-    ext_engagement = rng.standard_normal(ext.size)
-    who = np.concatenate([np.flatnonzero(takes), ext[ext_takes]])
-    eng = np.concatenate([engagement[takes], ext_engagement[ext_takes]])
+    partners = _at_least(rng, np.arange(lr.n_users, lr.n_users + lr.n_ext), dsc.partner_share, 1)
+    who = np.concatenate([np.flatnonzero(takes), partners])
+    eng = np.concatenate([engagement[takes], rng.standard_normal(partners.size)])
     n = who.size
 
     days = np.arange(roll_lo, roll_hi)
@@ -3612,7 +3636,8 @@ def simulate(
     seed
         Non-negative seed. Same arguments give byte-identical files.
     scenario
-        One of :data:`SCENARIOS`: who gets trained and what training does.
+        One of :data:`SCENARIOS`: who gets trained and what training does. ``microlessons``
+        also writes ``truth_doses.csv`` (lessons per rep) and a ``dose`` section in truth.json.
     start
         First day of the period; the period is ``[start, start + months)``.
     progress
