@@ -284,3 +284,20 @@ def test_matching_before_the_baseline_avoids_regression_to_the_mean():
     before = estimate_psm(panel, pre_months=6, post_months=6, replicates=200)
     assert same.estimate > 0.3 and not same.ci_low <= 0 <= same.ci_high  # a false effect
     assert abs(before.estimate) < 0.15 and before.ci_low <= 0 <= before.ci_high
+
+
+def test_units_without_deals_in_the_baseline_are_left_out_not_turned_into_nan():
+    rng = np.random.default_rng(5)
+    months = [date(2023 + m // 12, m % 12 + 1, 1) for m in range(24)]
+    rows = []
+    for u in range(200):
+        trained = u % 2 == 0
+        quiet = u % 10 == 1  # some comparison units close nothing in the six months before their anchor
+        for m in months:
+            closed = 0 if quiet and date(2023, 7, 1) <= m < date(2024, 1, 1) else int(rng.poisson(4))
+            rows.append({"unit": f"u{u:03d}", "period": m, "treated_at": date(2024, 1, 10) if trained else None,
+                         "won": float(rng.binomial(closed, 0.3)), "closed": float(closed)})
+    panel = UnitPanel(frame=pl.DataFrame(rows), outcome="win_rate", numerator="won", denominator="closed")
+    e = estimate_psm(panel, pre_months=6, post_months=6, replicates=200, seed=1)
+    assert np.isfinite(e.estimate) and e.ci_low <= e.estimate <= e.ci_high
+    assert abs(e.estimate) < 0.05  # no effect was simulated

@@ -199,7 +199,8 @@ class _Units:
 def _units(panel: UnitPanel, pre_months: int, post_months: int, seed: int, gap: int = 0) -> _Units:
     f = _features(panel, pre_months, post_months, seed, gap)
     names = (*FEATURES, *panel.covariates)
-    usable = f.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in ("pre_level", "post_level", *names)))
+    needed = ("pre_level", "post_level", "change", *names)  # change needs the baseline's level too
+    usable = f.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in needed))
     gone = f.join(usable.select("unit"), on="unit", how="anti")
     without = {"trained": int(gone["trained"].sum()), "comparison": int((~gone["trained"]).sum())}
     trained = usable["trained"].to_numpy().astype(bool)
