@@ -33,6 +33,7 @@ from training_roi.isolate import (
     minimum_detectable_lift,
     naive_rates,
     power_warning,
+    survey_estimates,
     window_panels,
 )
 from training_roi.measure import DAYS_PER_MONTH, KPIS, describe_change, group_monthly, window_opportunities
@@ -534,7 +535,8 @@ def _compare(con: BaseBackend, study: Study, scope: list[str] | None, panel: Win
         raise StudyError(f"study {study.name}: isolation.method all: {exc}") from exc
     post_months = max(1, round((study.windows.primary_days - study.windows.ramp_days) / DAYS_PER_MONTH))
     return compare_methods(monthly, post_months=post_months, randomised=study.comparison.design == "holdout",
-                           confidence=iso.confidence, replicates=iso.bootstrap_replicates, seed=iso.seed)
+                           confidence=iso.confidence, replicates=iso.bootstrap_replicates, seed=iso.seed,
+                           surveys=survey_estimates(con, study.program.name))
 
 
 def _opportunities(con: BaseBackend, study: Study, panel: WindowPanel) -> pa.Table:

@@ -78,3 +78,17 @@ def test_refutations_travel_with_each_estimate():
     assert all(tests.values()), twfe.refutations
     with pytest.raises(ValueError, match="unknown method"):
         compare_methods(panel(effect=2.0), methods=("magic",))
+
+
+def test_participant_estimates_take_the_observed_change_times_the_credited_share():
+    surveys = pl.DataFrame({"role": ["learner", "learner", "manager"], "score": [50.0, 50.0, 50.0],
+                            "confidence": [100.0, 100.0, 100.0]})
+    p = panel(effect=2.0, comparison=False)
+    c = compare_methods(p, post_months=6, replicates=199, refutations=False, methods=("participant",),
+                        surveys=surveys)
+    r = c.result("participant")
+    assert r is not None and r.effect is not None
+    assert r.effect.estimate == pytest.approx(1.0, abs=0.1)  # half of a 2.0 change, fully confident
+    assert c.recommended == "participant" and "judgements" in c.reason
+    none = compare_methods(p, methods=("participant",), refutations=False)
+    assert none.result("participant").not_applicable and none.recommended is None

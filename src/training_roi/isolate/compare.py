@@ -11,7 +11,9 @@ recommends a headline by a fixed order of credibility:
 3. a **comparison group with parallel pre-trends** (the event study's test does not reject);
 4. a **matched comparison** when pre-trends diverge and matching balances the groups;
 5. the **trend line** of the trained group when no comparison group exists;
-6. **participant estimates** as the conservative fallback.
+6. **participant estimates** (the share of the trained group's change that participants and
+   their managers credit to the program, discounted by their confidence) as the conservative
+   fallback.
 
 The naive comparisons are listed too, marked biased, never recommended.
 """
@@ -25,6 +27,7 @@ from functools import partial
 import polars as pl
 
 from training_roi.isolate.did import Effect
+from training_roi.isolate.estimates import estimate_participant
 from training_roi.isolate.estimator import NotApplicable
 from training_roi.isolate.event_study import estimate_event_study, estimate_twfe_did
 from training_roi.isolate.matching import estimate_cem, estimate_ipw, estimate_psm
@@ -35,7 +38,7 @@ from training_roi.isolate.unit_panel import UnitPanel
 
 __all__ = ["METHODS", "Comparison", "MethodResult", "compare_methods"]
 
-METHODS = ("twfe", "event_study", "staggered", "psm", "ipw", "cem", "trend")
+METHODS = ("twfe", "event_study", "staggered", "psm", "ipw", "cem", "trend", "participant")
 """The estimators run side by side (besides the windowed difference-in-differences of the study)."""
 
 _CHALLENGE_REPLICATES = 499
@@ -49,6 +52,7 @@ _LABELS = {
     "ipw": "weighted comparison (inverse probability)",
     "cem": "matched comparison (coarsened exact)",
     "trend": "trend line of the trained group",
+    "participant": "participant and manager estimates (Phillips)",
 }
 
 
@@ -76,8 +80,35 @@ class Comparison:
         return next((r for r in self.results if r.method == method), None)
 
 
-def _estimators(post_months: int, confidence: float, replicates: int,
-                seed: int) -> dict[str, Callable[[UnitPanel], Effect]]:
+def _trained_change(panel: UnitPanel, months: int) -> tuple[float, float]:
+    """The trained units' pooled outcome in the ``months`` before and after their training month."""
+    f = panel.frame.filter(pl.col("treated_at").is_not_null())
+    if f.is_empty():
+        raise NotApplicable("nobody was trained: there is no change to attribute")
+    offset = ((pl.col("period").dt.year() - pl.col("treated_at").dt.year()) * 12
+              + pl.col("period").dt.month().cast(pl.Int32) - pl.col("treated_at").dt.month().cast(pl.Int32))
+    f = f.with_columns(offset.alias("offset"))
+    before = panel.value(f.filter((pl.col("offset") >= -months) & (pl.col("offset") < 0)))
+    after = panel.value(f.filter((pl.col("offset") > 0) & (pl.col("offset") <= months)))
+    return before, after
+
+
+def _participant(surveys: pl.DataFrame | None, months: int, confidence: float, replicates: int,
+                 seed: int) -> Callable[[UnitPanel], Effect]:
+    """Phillips' estimate: the trained group's observed change × the share respondents credit."""
+    def estimate(panel: UnitPanel) -> Effect:
+        if surveys is None or surveys.is_empty():
+            raise NotApplicable("nobody answered an estimate question about the program in surveys.csv")
+        before, after = _trained_change(panel, months)
+        if before != before or after != after:
+            raise NotApplicable("the trained units have no outcome before or after training to attribute")
+        return estimate_participant(after - before, surveys, baseline=before, confidence=confidence,
+                                    replicates=replicates, seed=seed)
+    return estimate
+
+
+def _estimators(post_months: int, confidence: float, replicates: int, seed: int,
+                surveys: pl.DataFrame | None = None) -> dict[str, Callable[[UnitPanel], Effect]]:
     return {
         "twfe": partial(estimate_twfe_did, post_months=post_months, confidence=confidence),
         "event_study": partial(estimate_event_study, leads=post_months, lags=post_months, confidence=confidence),
@@ -90,6 +121,7 @@ def _estimators(post_months: int, confidence: float, replicates: int,
         "cem": partial(estimate_cem, pre_months=post_months, post_months=post_months, confidence=confidence,
                        replicates=replicates, seed=seed),
         "trend": partial(estimate_trend, post_months=post_months, confidence=confidence),
+        "participant": _participant(surveys, post_months, confidence, replicates, seed),
     }
 
 
@@ -131,6 +163,10 @@ def _recommend(results: dict[str, MethodResult], *, randomised: bool, cohorts: i
     if ok("twfe"):
         return "twfe", ("difference-in-differences with the comparison group, with a caution: the pre-trend "
                         "test could not confirm parallel trends and no matched comparison balanced the groups")
+    if ok("participant"):
+        return "participant", ("no comparison group and no usable trend: the participants' and managers' own "
+                               "estimates, discounted by their confidence, are the conservative fallback; they "
+                               "are judgements, not a causal estimate")
     return None, "no method could be applied to this data"
 
 
@@ -144,19 +180,22 @@ def compare_methods(
     seed: int = 7,
     methods: tuple[str, ...] = METHODS,
     refutations: bool = True,
+    surveys: pl.DataFrame | None = None,
 ) -> Comparison:
     """Run ``methods`` on ``panel``, challenge each estimate, and recommend one.
 
     ``randomised``: the comparison group is a randomised holdout (the study says so).
     ``refutations``: run the placebo checks of :mod:`training_roi.isolate.refute` on each
     estimate (each re-runs the estimator a few times).
+    ``surveys``: the program's estimate answers (:func:`~training_roi.isolate.survey_estimates`)
+    for the participant estimate; without them that method is not applicable.
     """
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         raise ValueError(f"unknown method(s) {', '.join(unknown)}: expected {', '.join(METHODS)}")
-    estimators = _estimators(post_months, confidence, replicates, seed)
+    estimators = _estimators(post_months, confidence, replicates, seed, surveys)
     # A placebo asks "is it zero?", not "to which decimal?": fewer replicates serve its interval.
-    challengers = _estimators(post_months, confidence, min(replicates, _CHALLENGE_REPLICATES), seed)
+    challengers = _estimators(post_months, confidence, min(replicates, _CHALLENGE_REPLICATES), seed, surveys)
     results: dict[str, MethodResult] = {}
     for method in methods:
         try:
@@ -164,7 +203,9 @@ def compare_methods(
         except NotApplicable as exc:
             results[method] = MethodResult(method, _LABELS[method], None, str(exc))
             continue
-        checks = refute(panel, challengers[method], effect, seed=seed) if refutations and method != "trend" else ()
+        # A trend line has no comparison group to challenge, survey answers no dates to move.
+        challenge = refutations and method not in ("trend", "participant")
+        checks = refute(panel, challengers[method], effect, seed=seed) if challenge else ()
         results[method] = MethodResult(method, _LABELS[method], effect, None, checks)
     cohorts = panel.frame.filter(pl.col("treated_at").is_not_null()).select(
         pl.col("treated_at").dt.truncate("1mo").n_unique()).item()

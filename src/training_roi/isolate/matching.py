@@ -59,6 +59,9 @@ OFF_SUPPORT_BAR = 0.1
 RELIABILITY_BAR = 0.7
 """Split-half reliability of the pre-period level below which matching on it risks regression to the mean."""
 
+SPARSE_BAR = 5.0
+"""Median activity per unit in the matching window (deals, or active months) below which matching is unreliable."""
+
 _PENALTY_C = 1e4
 """Inverse ridge strength of the propensity model on standardised features: practically no penalty
 (the scores are maximum-likelihood ones), yet a finite fit when the groups are perfectly separated."""
@@ -194,6 +197,8 @@ class _Units:
     categorical: tuple[str, ...]
     reliability: float
     """Split-half reliability of the untrained units' pre-period level (nan when it cannot be measured)."""
+    gap: int = 0
+    """Months between the matching window and the baseline (0: the baseline is the matching window)."""
 
 
 def _units(panel: UnitPanel, pre_months: int, post_months: int, seed: int, gap: int = 0) -> _Units:
@@ -233,7 +238,7 @@ def _units(panel: UnitPanel, pre_months: int, post_months: int, seed: int, gap: 
         pre=usable["pre_level"].to_numpy().astype(np.float64),
         post=usable["post_level"].to_numpy().astype(np.float64),
         change=usable["change"].to_numpy().astype(np.float64),
-        without_activity=without, categorical=categorical, reliability=reliability,
+        without_activity=without, categorical=categorical, reliability=reliability, gap=gap,
     )
 
 
@@ -331,13 +336,18 @@ def _finish(
         warns.append(f"{off / n_t:.1%} of trained units ({off} of {n_t}) have no comparable untrained unit and are "
                      "left out: the estimate is for the others")
     level_gap = next(r["smd_before"] for r in balance if r["feature"] == "pre_level")
-    if u.reliability < RELIABILITY_BAR and abs(level_gap) >= SMD_BAR:
+    if u.gap == 0 and u.reliability < RELIABILITY_BAR and abs(level_gap) >= SMD_BAR:
         warns.append(
             f"the pre-period level is noisy (split-half reliability {u.reliability:.2f} among untrained units): "
             "untrained units matched to the trained units' level were partly lucky or unlucky before and drift "
             "back afterwards (regression to the mean), which pushes the estimate "
             f"{'up' if level_gap > 0 else 'down'}, as the trained units started "
             f"{'higher' if level_gap > 0 else 'lower'}; compare with the unmatched difference-in-differences")
+    volume = float(np.median(u.x[:, u.features.index("pre_volume")]))
+    if volume < SPARSE_BAR:
+        warns.append(f"few observations per unit (median {volume:,.1f} in the matching window): each unit's level is "
+                     "mostly noise, so matches are poor and the interval, which holds the matches fixed, "
+                     "understates the uncertainty; prefer difference-in-differences here")
     if u.without_activity["trained"]:
         k = u.without_activity["trained"]
         warns.append(f"{k} trained units have no activity before or after their training month and are left out")
