@@ -250,8 +250,12 @@ def test_method_all_puts_every_estimator_side_by_side(randomised, tmp_path: Path
         e = methods[m]["effect"]
         assert e["ci_low"] <= true <= e["ci_high"], (m, e["estimate"], true)
         assert {r["test"] for r in methods[m]["refutations"]} >= {"placebo date", "placebo treatment"}
+    windows = {w["window_days"]: {r["method"]: r for r in w["results"]} for w in doc["methods"]["windows"]}
+    assert set(windows) == {90, 365}  # every attribution window besides the primary one
+    assert windows[365]["twfe"]["effect"] is not None and windows[365]["twfe"]["refutations"] == []
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Every method, side by side" in html and "★" in html
+    assert "The same methods in every attribution window" in html
     again = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(tmp_path / "again"),
                                 "--method", "all"])
     assert again.exit_code == 0

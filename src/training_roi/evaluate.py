@@ -182,6 +182,8 @@ class Evaluation:
     """Outcomes under pessimistic, base and optimistic lift, window and deal size."""
     methods: Comparison | None = None
     """With ``isolation.method: all``: every applicable estimator side by side, and the recommended one."""
+    methods_by_window: tuple[tuple[int, Comparison], ...] = ()
+    """With ``isolation.method: all``: the same estimators in every other attribution window (unchallenged)."""
     opportunities: pa.Table | None = field(default=None, compare=False, repr=False)
     """The trained units' deals in their primary windows, one per row (the seed's spreadsheet);
     written as opportunities.csv, not into result.json."""
@@ -204,18 +206,22 @@ class Evaluation:
             "warnings": list(self.warnings),
             "trend": list(self.trend),
             "sensitivity": [asdict(r) for r in self.sensitivity],
-            "methods": _methods_document(self.methods),
+            "methods": _methods_document(self.methods, self.methods_by_window),
         })
 
 
-def _methods_document(c: Comparison | None) -> dict[str, Any] | None:
+def _methods_document(c: Comparison | None, by_window: tuple[tuple[int, Comparison], ...]) -> dict[str, Any] | None:
     if c is None:
         return None
+
+    def results(comparison: Comparison) -> list[dict[str, Any]]:
+        return [{"method": r.method, "label": r.label, "effect": r.effect.asdict() if r.effect else None,
+                 "not_applicable": r.not_applicable, "refutations": [asdict(x) for x in r.refutations]}
+                for r in comparison.results]
+
     return {
-        "recommended": c.recommended, "reason": c.reason,
-        "results": [{"method": r.method, "label": r.label, "effect": r.effect.asdict() if r.effect else None,
-                     "not_applicable": r.not_applicable, "refutations": [asdict(x) for x in r.refutations]}
-                    for r in c.results],
+        "recommended": c.recommended, "reason": c.reason, "results": results(c),
+        "windows": [{"window_days": d, "recommended": w.recommended, "results": results(w)} for d, w in by_window],
     }
 
 
@@ -510,7 +516,7 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
                            "no incremental revenue is credited")
     trend = _trend(con, set(panels[days[0]].treated.units), set(panels[days[0]].comparison.units),
                    study.population.unit)
-    methods = _compare(con, study, scope, first) if study.isolation.method == "all" else None
+    methods, by_window = _compare(con, study, scope, first) if study.isolation.method == "all" else (None, ())
     if primary.power_warning:
         warnings.insert(1 if not primary.credit.is_credited else 0, primary.power_warning)
     if methods is not None and methods.recommended not in (None, "twfe"):
@@ -518,12 +524,18 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
         warnings.append(f"the most credible design for this data is {chosen.label if chosen else methods.recommended}"
                         f" ({methods.reason}); the seed model above uses the windowed difference-in-differences")
     return Evaluation(study, primary, results, costs, dict(report.tables), tuple(warnings), trend,
-                      _sensitivity(study, primary, results, costs.total), methods,
+                      _sensitivity(study, primary, results, costs.total), methods, by_window,
                       _opportunities(con, study, panels[study.windows.primary_days]))
 
 
-def _compare(con: BaseBackend, study: Study, scope: list[str] | None, panel: WindowPanel) -> Comparison:
-    """Every estimator of the family on the headline KPI's monthly panel of the study's units."""
+def _compare(con: BaseBackend, study: Study, scope: list[str] | None,
+             panel: WindowPanel) -> tuple[Comparison, tuple[tuple[int, Comparison], ...]]:
+    """Every estimator of the family on the headline KPI's monthly panel of the study's units.
+
+    The primary window's comparison carries the challenges; every other attribution window gets
+    each method's estimate too (unchallenged), so a reader sees whether the designs agree across
+    windows.
+    """
     units = set(panel.treated.units) | set(panel.comparison.units)
     iso = study.isolation
     try:
@@ -533,10 +545,21 @@ def _compare(con: BaseBackend, study: Study, scope: list[str] | None, panel: Win
         )
     except ValueError as exc:
         raise StudyError(f"study {study.name}: isolation.method all: {exc}") from exc
-    post_months = max(1, round((study.windows.primary_days - study.windows.ramp_days) / DAYS_PER_MONTH))
-    return compare_methods(monthly, post_months=post_months, randomised=study.comparison.design == "holdout",
-                           confidence=iso.confidence, replicates=iso.bootstrap_replicates, seed=iso.seed,
-                           surveys=survey_estimates(con, study.program.name))
+    surveys = survey_estimates(con, study.program.name)
+
+    def months(days: int) -> int:
+        return max(1, round((days - study.windows.ramp_days) / DAYS_PER_MONTH))
+
+    def run(days: int, challenged: bool) -> Comparison:
+        # The other windows' intervals come from fewer replicates (999 at most): they are shown for
+        # agreement across windows; the primary window's figures keep the study's count.
+        replicates = iso.bootstrap_replicates if challenged else min(iso.bootstrap_replicates, 999)
+        return compare_methods(monthly, post_months=months(days), randomised=study.comparison.design == "holdout",
+                               confidence=iso.confidence, replicates=replicates, seed=iso.seed,
+                               surveys=surveys, refutations=challenged)
+
+    others = tuple((d, run(d, False)) for d in study.windows.sensitivity_days if d != study.windows.primary_days)
+    return run(study.windows.primary_days, True), others
 
 
 def _opportunities(con: BaseBackend, study: Study, panel: WindowPanel) -> pa.Table:

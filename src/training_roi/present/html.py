@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -61,6 +62,7 @@ def render_html(ev: Evaluation) -> str:
     charts = [trend_chart(list(ev.trend), completions, title=f"{k.label} by month of deal creation", kpi=k.kpi,
                           label=k.label, unit=k.unit) for k in p.kpis]
     head = next(k for k in p.kpis if k.kpi == p.headline_kpi)
+    by_window = _methods_by_window(ev)
     value_base = {
         "win_rate": f"pipeline value {money(p.value_base)}",
         "avg_won_deal_size": f"{float(p.value_base):,.0f} won deals",
@@ -69,8 +71,23 @@ def render_html(ev: Evaluation) -> str:
     return env.get_template("report.html.j2").render(
         ev=ev, p=p, iv=p.intervals, schema=RESULT_SCHEMA, charts=charts, assumptions=assumptions, head=head,
         value_base=value_base, money=money, pts=_pts, pct=_pct, rate=_rate, Decimal=Decimal,
-        change=describe_change, value=describe_value, noun=noun,
+        change=describe_change, value=describe_value, noun=noun, by_window=by_window,
     )
+
+
+def _methods_by_window(ev: Evaluation) -> dict[str, Any]:
+    """Each method's estimate in every attribution window: window lengths and one row per method."""
+    if ev.methods is None:
+        return {"days": [], "rows": []}
+    comparisons = sorted([(ev.primary.window_days, ev.methods), *ev.methods_by_window])
+    rows = []
+    for result in ev.methods.results:
+        cells = []
+        for _, c in comparisons:
+            r = c.result(result.method)
+            cells.append(r.effect if r is not None else None)
+        rows.append({"label": result.label, "cells": cells})
+    return {"days": [d for d, _ in comparisons], "rows": rows}
 
 
 def write_html(ev: Evaluation, out_dir: Path) -> Path:
