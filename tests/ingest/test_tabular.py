@@ -50,12 +50,16 @@ def test_iso_datetimes_with_any_offset_give_the_same_utc_instant(moment: datetim
 @given(moment=moments)
 def test_naive_datetimes_are_read_in_the_declared_zone(moment: datetime):
     moment = moment.replace(microsecond=0)
-    (value,), _ = _convert([moment.isoformat()], "datetime", Formats(timezone="America/New_York"))
+    values, errors = _convert([moment.isoformat()], "datetime", Formats(timezone="America/New_York"))
     from zoneinfo import ZoneInfo
 
-    expected = moment.replace(tzinfo=ZoneInfo("America/New_York"), fold=0).astimezone(UTC)
-    if value is not None:  # None only inside a DST gap, which has no such local time
-        assert value == expected
+    zone = ZoneInfo("America/New_York")
+    expected = moment.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if expected.astimezone(zone).replace(tzinfo=None) != moment:  # a time the clocks skip (spring forward)
+        assert values == [] and len(errors) == 1
+        assert "is not a time that exists in America/New_York" in errors[0].reason
+    else:
+        assert values == [expected] and errors == []
 
 
 @settings(max_examples=100, deadline=None)
@@ -98,3 +102,11 @@ def test_malformed_rows_keep_their_spreadsheet_row(tmp_path: Path):
     raw = read_delimited(path, "a.csv", "test")
     assert raw.frame[ROW].to_list() == [2, 3, 5]
     assert [(m.source_line, m.reason) for m in raw.malformed] == [(4, "has 1 fields where the header has 2")]
+
+
+def test_a_local_time_the_clocks_skip_is_quarantined_with_that_reason():
+    values, errors = _convert(["2025-03-09T02:30:00", "2025-03-09T03:30:00"], "datetime",
+                              Formats(timezone="America/New_York"))
+    assert values == [datetime(2025, 3, 9, 7, 30, tzinfo=UTC)]  # 03:30 EDT
+    assert [e.source_line for e in errors] == [2]
+    assert "is not a time that exists in America/New_York" in errors[0].reason

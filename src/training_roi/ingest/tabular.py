@@ -16,7 +16,9 @@ import csv
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pyarrow as pa
@@ -427,12 +429,28 @@ def coerce(
                     reason = f"{conv.column} is empty but required"
                 elif expected.startswith("one of"):
                     reason = f"{conv.column} {shown!r} is not {expected}"
+                elif conv.kind == "datetime" and _skipped(str(shown), formats.timezone):
+                    reason = (f"{conv.column} {shown!r} is not a time that exists in {formats.timezone}: the clocks "
+                              "skipped it when daylight saving began")
                 else:
                     reason = f"{conv.column} {shown!r} is not {expected}"
                 errors.append(QuarantineRow(source, raw.rel, record[ROW], conv.column or target,
                                             reason, raw_text))
     typed = pl.DataFrame(typed_cols).filter(~flagged.select(any_bad).to_series())
     return typed, errors
+
+
+def _skipped(text: str, zone: str) -> bool:
+    """Whether ``text`` is a well-formed local time that ``zone`` skips (a daylight-saving gap)."""
+    try:
+        local = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return False
+    if local.tzinfo is not None:
+        return False
+    tz = ZoneInfo(zone)
+    there_and_back = local.replace(tzinfo=tz).astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+    return there_and_back != local
 
 
 def _record_text(record: dict[str, object], columns: list[str]) -> str:
