@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.builders import shared_dir
 from training_roi.warehouse.connection import connect
+
+# Property tests explore new examples on every developer run; CI replays a fixed set, so its
+# verdict depends on the code, not on the draw (a failure found locally is kept in .hypothesis/).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
