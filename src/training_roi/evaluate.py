@@ -10,7 +10,6 @@ format it. Same data + same study = same evaluation.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -21,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ibis.backends import BaseBackend
 
+from training_roi.evaluation import RESULT_SCHEMA, Evaluation, KpiResult, LearnerRow, WindowResult
 from training_roi.isolate import (
     Comparison,
     Effect,
@@ -39,7 +39,6 @@ from training_roi.isolate import (
 from training_roi.measure import DAYS_PER_MONTH, KPIS, describe_change, group_monthly, window_opportunities
 from training_roi.study import Study, StudyError
 from training_roi.value import (
-    CostBreakdown,
     Credit,
     Scenario,
     WindowLever,
@@ -53,187 +52,6 @@ from training_roi.warehouse.connection import require_tables
 from training_roi.warehouse.quality import quality_report
 
 __all__ = ["RESULT_SCHEMA", "Evaluation", "KpiResult", "LearnerRow", "WindowResult", "evaluate"]
-
-RESULT_SCHEMA = "training-roi/result/2"
-"""Version of the result document; bumped when a field changes meaning or disappears."""
-
-
-@dataclass(frozen=True)
-class LearnerRow:
-    """One row of the seed's spreadsheet: a trained unit in the primary window.
-
-    The lift per learner is the raw change of their own conversion (noisy for one rep); the
-    incremental revenue applies the *group's* credited lift to the learner's pipeline, and the
-    cost is the total divided equally among trained learners: both stated in the report.
-    """
-
-    unit_id: str
-    learner: str
-    """The rep's email, or the account's name (customer education)."""
-    name: str | None
-    learners: int
-    """How many learners of the unit completed: 1 for a rep, often several for an account."""
-    completion_date: str
-    opportunities_in_window: int
-    pipeline_value: Decimal
-    won_revenue: Decimal
-    baseline_conversion: float | None
-    post_conversion: float | None
-    lift: float | None
-    incremental_revenue: Decimal
-    cost: Decimal
-    roi_pct: Decimal | None
-
-
-@dataclass(frozen=True)
-class KpiResult:
-    """One KPI in one window: both groups' levels, the difference-in-differences and its verdict.
-
-    Levels are pooled over each group (Σ numerator / Σ denominator, see
-    :class:`training_roi.measure.KpiSpec`). The verdict applies the study's conservative rule:
-    a change is established only when its interval excludes 0 and it reaches the threshold.
-    """
-
-    kpi: str
-    label: str
-    unit: str
-    higher_is_better: bool
-    definition: str
-    trained_baseline: float
-    trained_post: float
-    comparison_baseline: float
-    comparison_post: float
-    did: Effect | None
-    naive: tuple[Effect, ...]
-    credit: Credit
-    verdict: str
-    """``improved``, ``worsened`` (an established change in the wrong direction) or ``not established``."""
-
-    def asdict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary."""
-        out = asdict(self)
-        out["did"] = self.did.asdict() if self.did else None
-        out["naive"] = [n.asdict() for n in self.naive]
-        return out
-
-
-@dataclass(frozen=True)
-class WindowResult:
-    """Every figure of one attribution window.
-
-    ``did``, ``naive`` and ``credit`` are the headline KPI's; ``kpis`` has every KPI of the study.
-    Incremental revenue is the headline KPI's credited effect × ``value_base``, as
-    ``value_formula`` states (for win rate: × pipeline value, the seed model).
-    """
-
-    window_days: int
-    trained_units: int
-    comparison_units: int
-    headline_kpi: str
-    did: Effect | None
-    naive: tuple[Effect, ...]
-    credit: Credit
-    kpis: tuple[KpiResult, ...]
-    opportunities_in_window: int
-    pipeline_value: Decimal
-    attributed_revenue: Decimal
-    value_base: Decimal
-    value_formula: str
-    incremental_revenue: Decimal
-    benefit: Decimal
-    roi_pct: Decimal
-    net_benefit: Decimal
-    benefit_cost_ratio: Decimal
-    payback_months: Decimal | None
-    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
-    learners: tuple[LearnerRow, ...] = ()
-    direct_incremental_revenue: Decimal | None = None
-    """Incremental revenue estimated directly: DiD of won revenue per rep-month × the trained reps' months.
-
-    Unlike the seed's formula it counts a change in deal size too; shown beside it, not credited.
-    """
-    direct_interval: tuple[float, float] | None = None
-    minimum_detectable_lift: float | None = None
-    """The smallest win-rate lift this many units and deals detect with 80% power (5% two-sided)."""
-    power_warning: str | None = None
-
-    def asdict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary."""
-        out = asdict(self)
-        out["did"] = self.did.asdict() if self.did else None
-        out["naive"] = [n.asdict() for n in self.naive]
-        out["kpis"] = [k.asdict() for k in self.kpis]
-        return out
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """The answer to a study: per window figures, costs, the data used, warnings."""
-
-    study: Study
-    primary: WindowResult
-    windows: tuple[WindowResult, ...]
-    costs: CostBreakdown
-    data: dict[str, int]
-    warnings: tuple[str, ...]
-    trend: tuple[dict[str, Any], ...] = ()
-    """Every KPI by month of deal creation for trained and comparison reps (for the trend charts)."""
-    sensitivity: tuple[Scenario, ...] = ()
-    """Outcomes under pessimistic, base and optimistic lift, window and deal size."""
-    methods: Comparison | None = None
-    """With ``isolation.method: all``: every applicable estimator side by side, and the recommended one."""
-    methods_by_window: tuple[tuple[int, Comparison], ...] = ()
-    """With ``isolation.method: all``: the same estimators in every other attribution window (unchallenged)."""
-    opportunities: pa.Table | None = field(default=None, compare=False, repr=False)
-    """The trained units' deals in their primary windows, one per row (the seed's spreadsheet);
-    written as opportunities.csv, not into result.json."""
-
-    @property
-    def established(self) -> bool:
-        """Whether the program's effect is established in the primary window (and credited)."""
-        return self.primary.credit.is_credited
-
-    def asdict(self) -> dict[str, Any]:
-        """The result document (schema :data:`RESULT_SCHEMA`)."""
-        return _no_nan({
-            "schema": RESULT_SCHEMA,
-            "study": {"name": self.study.name, "hash": self.study.hash, "settings": self.study.model_dump(mode="json")},
-            "established": self.established,
-            "headline": self.primary.asdict(),
-            "windows": [w.asdict() for w in self.windows],
-            "costs": self.costs.asdict(),
-            "data": self.data,
-            "warnings": list(self.warnings),
-            "trend": list(self.trend),
-            "sensitivity": [asdict(r) for r in self.sensitivity],
-            "methods": _methods_document(self.methods, self.methods_by_window),
-        })
-
-
-def _methods_document(c: Comparison | None, by_window: tuple[tuple[int, Comparison], ...]) -> dict[str, Any] | None:
-    if c is None:
-        return None
-
-    def results(comparison: Comparison) -> list[dict[str, Any]]:
-        return [{"method": r.method, "label": r.label, "effect": r.effect.asdict() if r.effect else None,
-                 "not_applicable": r.not_applicable, "refutations": [asdict(x) for x in r.refutations]}
-                for r in comparison.results]
-
-    return {
-        "recommended": c.recommended, "reason": c.reason, "results": results(c),
-        "windows": [{"window_days": d, "recommended": w.recommended, "results": results(w)} for d, w in by_window],
-    }
-
-
-def _no_nan(value: Any) -> Any:
-    """NaN (an undefined rate) becomes None, which JSON can say."""
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {k: _no_nan(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_no_nan(v) for v in value]
-    return value
 
 
 def _scope(con: BaseBackend, study: Study) -> list[str] | None:

@@ -10,7 +10,7 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
-from training_roi.evaluate import Evaluation, KpiResult
+from training_roi.evaluation import Evaluation, KpiResult
 from training_roi.ingest.folder import IngestInfo
 from training_roi.link import LinkInfo
 from training_roi.measure import describe_change, describe_value

@@ -13,7 +13,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from training_roi.evaluate import RESULT_SCHEMA, Evaluation
+from training_roi.evaluation import RESULT_SCHEMA, Evaluation
 from training_roi.measure import describe_change, describe_value
 from training_roi.present.charts import trend_chart
 from training_roi.present.console import money, percent, points
