@@ -261,7 +261,66 @@ def test_method_all_puts_every_estimator_side_by_side(randomised, tmp_path: Path
     assert again.exit_code == 0
     assert (tmp_path / "result.json").read_bytes() == (tmp_path / "again" / "result.json").read_bytes()
     bad = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(tmp_path), "--method", "magic"])
-    assert bad.exit_code == 2 and "expected did or all" in bad.stderr
+    assert bad.exit_code == 2 and "expected one of did, all, twfe" in bad.stderr
+    # The credited value follows the recommendation: the windowed DiD when that is the comparison-group
+    # design (the holdout here is random), else the recommended estimator itself.
+    design = doc["design"]
+    assert design["reason"].startswith("recommended: ")
+    if recommended == "twfe":
+        assert design["method"] == "did" and doc["headline"]["did"]["method"] == "difference-in-differences"
+    else:
+        assert design["method"] == recommended
+        assert doc["headline"]["did"]["estimate"] == methods[recommended]["effect"]["estimate"]
+
+
+def test_a_named_estimator_produces_the_credited_value(randomised, tmp_path: Path):
+    """``isolation.method: staggered``: its effect is credited, valued and carried into every window."""
+    from training_roi.evaluate import evaluate
+
+    study_file, db, truth = randomised
+    study = load_study(study_file)
+    study = study.model_copy(update={"isolation": study.isolation.model_copy(update={"method": "staggered"})})
+    con = connect(db)
+    ev = evaluate(con, study)
+    con.disconnect()
+    p = ev.primary
+    assert ev.methods is not None and [r.method for r in ev.methods.results] == ["staggered"]
+    own = ev.methods.result("staggered")
+    assert own is not None and own.effect is not None
+    assert p.design == "staggered" and p.did is own.effect and "named by the study" in ev.design_reason
+    assert p.did.ci_low <= truth["truth"]["windows"]["180"]["att_win_rate"] <= p.did.ci_high
+    # The seed's formula with this design's credited lift, and its interval from the lift's interval.
+    assert p.incremental_revenue == (Decimal(str(p.credit.credited)) * p.value_base).quantize(Decimal("0.01"))
+    if p.credit.is_credited:
+        low, high = p.intervals["incremental_revenue"]
+        assert low == pytest.approx(p.did.ci_low * float(p.value_base))
+        assert high == pytest.approx(p.did.ci_high * float(p.value_base))
+    for w in ev.windows:  # every window credits the same design, measured over that window
+        other = own if w is p else dict(ev.methods_by_window)[w.window_days].result("staggered")
+        assert w.design == "staggered" and other is not None and w.did is other.effect
+    # The KPI table still shows every KPI's windowed difference-in-differences.
+    head = next(k for k in p.kpis if k.kpi == "win_rate")
+    assert head.did is not None and head.did.method == "difference-in-differences"
+
+
+def test_a_named_estimator_that_cannot_apply_credits_nothing_and_says_why(randomised, tmp_path: Path):
+    import shutil
+
+    from training_roi.evaluate import evaluate
+
+    study_file, db, _ = randomised
+    copy = tmp_path / "roi.duckdb"
+    shutil.copy(db, copy)
+    con = connect(copy)
+    con.raw_sql("DELETE FROM survey_response")
+    study = load_study(study_file)
+    study = study.model_copy(update={"isolation": study.isolation.model_copy(update={"method": "participant"})})
+    ev = evaluate(con, study)
+    con.disconnect()
+    assert ev.primary.design == "participant" and ev.primary.did is None
+    assert not ev.established and ev.primary.incremental_revenue == 0
+    assert "cannot be applied to this data: nobody answered an estimate question" in ev.primary.credit.why
+    assert ev.warnings[0].startswith("the program's effect is not established")
 
 
 def test_an_under_powered_study_says_so(randomised):

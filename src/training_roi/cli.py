@@ -208,16 +208,22 @@ def report(
     out_dir: Annotated[Path, typer.Option("--out", help="folder for result.json and report.html")] = Path("."),
     as_json: JsonOption = False,
     method: Annotated[str | None, typer.Option(
-        "--method", help="did (the study's default) or all: every applicable estimator side by side, with a "
-                         "recommended headline; overrides isolation.method")] = None,
+        "--method", help="did (the study's default); all: every applicable estimator side by side, the "
+                         "credited value following the recommended one; or one estimator (twfe, event_study, "
+                         "staggered, psm, ipw, cem, trend, participant); overrides isolation.method")] = None,
 ) -> None:
     """Answer a study: lift, incremental revenue, fully loaded cost and ROI, with intervals."""
     from training_roi.present.console import evaluation_panel
     from training_roi.present.result_json import result_document
 
     with _user_errors():
-        if method is not None and method not in ("did", "all"):
-            raise TrainingRoiError(f"--method {method}: expected did or all")
+        from typing import get_args
+
+        from training_roi.study import Method
+
+        choices = get_args(Method)
+        if method is not None and method not in choices:
+            raise TrainingRoiError(f"--method {method}: expected one of {', '.join(choices)}")
         evaluation, path, html = _answer(db, study_file, out_dir, method)
     if as_json:
         sys.stdout.write(result_document(evaluation))
@@ -258,67 +264,27 @@ def design(
     window_days: Annotated[int, typer.Option(help="the attribution window the study will use")] = 180,
 ) -> None:
     """Design a randomised rollout: reps assigned to waves and a holdout, and the lift it can detect."""
-    import polars as pl
-
-    from training_roi.isolate import UnitPanel, estimate_icc, minimum_detectable_lift, randomise, write_assignment
-    from training_roi.measure import DAYS_PER_MONTH, monthly_panel
-    from training_roi.warehouse.connection import connect, require_tables
+    from training_roi.isolate import plan_rollout, write_assignment
+    from training_roi.warehouse.connection import connect
 
     with _user_errors():
         if not 0 <= holdout < 1:
             raise TrainingRoiError(f"--holdout {holdout}: expected a share from 0 to below 1")
         con = connect(db)
-        require_tables(con, "crm_opportunity", "crm_user")
-        monthly = pl.from_arrow(monthly_panel(con).select("unit_id", "month", "closed", "won").to_pyarrow())
-        assert isinstance(monthly, pl.DataFrame)
-        if monthly.is_empty():
-            raise TrainingRoiError("the warehouse has no opportunities: run `training-roi ingest DATA_DIR` first")
-        last = monthly["month"].max()
-        recent = monthly.filter(pl.col("month") > pl.lit(last).dt.offset_by("-6mo"))  # type: ignore[arg-type]
-        reps = recent.group_by("unit_id").agg(pl.col("closed").sum(), pl.col("won").sum()).rename({"unit_id": "unit"})
-        reps = reps.with_columns((pl.col("won") / pl.col("closed")).fill_nan(None).alias("rate"))
-        rates = reps["rate"].drop_nulls()
-        low, high = (float(rates.quantile(q) or 0.0) for q in (1 / 3, 2 / 3)) if rates.len() else (0.0, 0.0)
-        reps = reps.with_columns(
-            pl.when(pl.col("rate").is_null()).then(pl.lit("no closed deals"))
-            .when(pl.col("rate") < low).then(pl.lit("low"))
-            .when(pl.col("rate") < high).then(pl.lit("middle"))
-            .otherwise(pl.lit("high")).alias("win_rate_band"))
-        columns = [c.strip() for c in strata.split(",") if c.strip()]
-        users = pl.from_arrow(con.table("crm_user").to_pyarrow())
-        assert isinstance(users, pl.DataFrame)
-        unknown = [c for c in columns if c not in users.columns]
-        if unknown:
-            raise TrainingRoiError(f"--strata {', '.join(unknown)}: not a crm_user column "
-                                   f"(columns: {', '.join(users.columns)})")
-        units = reps.join(users.select("user_id", *columns).rename({"user_id": "unit"}), on="unit", how="left")
-        units = units.with_columns(pl.col(c).cast(pl.String).fill_null("(none)") for c in columns)
-        assignment = randomise(units, strata=[*columns, "win_rate_band"], waves=waves, holdout_share=holdout,
-                               seed=seed)
-        path = write_assignment(assignment, out_file)
-        closed_per_window = float(reps["closed"].sum()) / max(reps.height, 1) * (window_days / DAYS_PER_MONTH) / 6
-        base = float(reps["won"].sum()) / max(float(reps["closed"].sum()), 1.0)
-        trained = assignment.filter(pl.col("wave") > 0).height
-        history = recent.rename({"unit_id": "unit", "month": "period"}).with_columns(
-            pl.lit(None, pl.Date).alias("treated_at"), pl.col("closed", "won").cast(pl.Float64))
-        try:
-            icc = estimate_icc(UnitPanel(frame=history, outcome="win_rate", numerator="won", denominator="closed"))
-        except ValueError:
-            icc = 0.0
-        mde = None
-        if 0 < trained < assignment.height:
-            mde = minimum_detectable_lift(units=assignment.height, deals_per_unit=closed_per_window, base_rate=base,
-                                          treated_share=trained / assignment.height, icc=icc)
-    counts = assignment.group_by("wave").len().sort("wave")
-    balanced = ", ".join([*columns, "win-rate band"])
-    out.print(f"wrote {path}: {assignment.height:,} reps, seed {seed}, balanced on {balanced}")
+        plan = plan_rollout(con, waves=waves, holdout_share=holdout, strata=strata.split(","), seed=seed,
+                            window_days=window_days)
+        path = write_assignment(plan.assignment, out_file)
+    counts = plan.assignment.group_by("wave").len().sort("wave")
+    balanced = ", ".join([*plan.strata, "win-rate band"])
+    out.print(f"wrote {path}: {plan.assignment.height:,} reps, seed {seed}, balanced on {balanced}")
     for r in counts.iter_rows(named=True):
         group = "holdout" if r["wave"] == 0 else f"wave {r['wave']}"
         out.print(f"  {group}: {r['len']:,} reps")
-    if mde is not None:
-        out.print(f"With about {closed_per_window:,.1f} closed deals per rep in a {window_days}-day window at a "
-                  f"{base:.1%} win rate, and deals of one rep correlated at {icc:.3f} (the last 6 months), this "
-                  f"design detects a lift of {mde * 100:+.1f} pts or more (80.0% power, 5% two-sided).")
+    if plan.minimum_detectable_lift is not None:
+        out.print(f"With about {plan.closed_per_window:,.1f} closed deals per rep in a {window_days}-day window at "
+                  f"a {plan.base_rate:.1%} win rate, and deals of one rep correlated at {plan.icc:.3f} (the last 6 "
+                  f"months), this design detects a lift of {plan.minimum_detectable_lift * 100:+.1f} pts or more "
+                  "(80.0% power, 5% two-sided).")
 
 
 @app.command()

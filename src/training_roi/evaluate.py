@@ -10,6 +10,7 @@ format it. Same data + same study = same evaluation.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -20,8 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ibis.backends import BaseBackend
 
-from training_roi.evaluation import RESULT_SCHEMA, Evaluation, KpiResult, LearnerRow, WindowResult
+from training_roi.evaluation import RESULT_SCHEMA, WINDOWED_LABEL, Evaluation, KpiResult, LearnerRow, WindowResult
 from training_roi.isolate import (
+    METHODS,
     Comparison,
     Effect,
     Resampling,
@@ -36,7 +38,7 @@ from training_roi.isolate import (
     survey_estimates,
     window_panels,
 )
-from training_roi.measure import DAYS_PER_MONTH, KPIS, describe_change, group_monthly, window_opportunities
+from training_roi.measure import DAYS_PER_MONTH, KPIS, KpiSpec, describe_change, group_monthly, window_opportunities
 from training_roi.study import Study, StudyError
 from training_roi.value import (
     Credit,
@@ -47,11 +49,55 @@ from training_roi.value import (
     seed_model,
     sensitivity,
     value_intervals,
+    value_intervals_from_lift,
 )
 from training_roi.warehouse.connection import require_tables
 from training_roi.warehouse.quality import quality_report
 
 __all__ = ["RESULT_SCHEMA", "Evaluation", "KpiResult", "LearnerRow", "WindowResult", "evaluate"]
+
+@dataclass(frozen=True)
+class _Design:
+    """Which estimate the credited value comes from, in every window, and why."""
+
+    method: str
+    """``did`` (the windowed difference-in-differences) or one of :data:`training_roi.isolate.METHODS`."""
+    label: str
+    reason: str
+    effects: dict[int, Effect | None] = field(default_factory=dict)
+    """The method's headline-KPI effect by window length (for a method other than ``did``)."""
+    missing: dict[int, str] = field(default_factory=dict)
+    """Why the method gave no effect in a window."""
+
+
+def _design(study: Study, methods: Comparison | None, by_window: tuple[tuple[int, Comparison], ...]) -> _Design:
+    """The design that produces the credited value: the study's choice, or the recommended one.
+
+    With ``isolation.method: all`` the credit follows the recommendation; when that is the
+    comparison-group difference-in-differences, the windowed one is used (the same design,
+    measured in each learner's own windows as the seed defines them).
+    """
+    choice = study.isolation.method
+    if choice == "did" or methods is None:
+        return _Design("did", WINDOWED_LABEL, "named by the study (isolation.method: did)")
+    if choice == "all":
+        chosen = methods.recommended
+        if chosen in (None, "twfe"):
+            reason = (f"recommended: {methods.reason}; measured in each learner's own windows" if chosen else
+                      "no other method could be applied to this data")
+            return _Design("did", WINDOWED_LABEL, reason)
+        reason = f"recommended: {methods.reason}"
+    else:
+        chosen, reason = choice, f"named by the study (isolation.method: {choice})"
+    effects: dict[int, Effect | None] = {}
+    missing: dict[int, str] = {}
+    for days, comparison in ((study.windows.primary_days, methods), *by_window):
+        r = comparison.result(str(chosen))
+        effects[days] = r.effect if r is not None else None
+        if r is None or r.effect is None:
+            missing[days] = (r.not_applicable or "") if r is not None else "the method was not run"
+    first = methods.result(str(chosen))
+    return _Design(str(chosen), first.label if first else str(chosen), reason, effects, missing)
 
 
 def _scope(con: BaseBackend, study: Study) -> list[str] | None:
@@ -134,13 +180,7 @@ def _kpi_result(kpi: str, panel: WindowPanel, study: Study, resampling: Resampli
     naive = naive_rates(treated, comparison, resampling=resampling) if resampling is not None else ()
     (tb,), (tp,) = treated.rates()
     (cb,), (cp,) = comparison.rates() if comparison.units else ((float("nan"),), (float("nan"),))
-    if did is not None and did.baseline > 0 and did.ci_low == did.ci_low:
-        credit = conservative_credit(did.estimate, did.baseline, interval=(did.ci_low, did.ci_high),
-                                     min_relative_change=study.threshold.min_relative_change,
-                                     describe=lambda v: describe_change(v, spec.unit))
-    else:
-        credit = Credit(credited=0.0, estimate=did.estimate if did else 0.0, relative_change=0.0, is_credited=False,
-                        reason=reason or f"the trained group has no baseline {spec.label} to compare with")
+    credit = _credit(did, spec, study, reason)
     verdict = "not established"
     if credit.is_credited:
         verdict = "improved" if (credit.credited > 0) == spec.higher_is_better else "worsened"
@@ -151,14 +191,31 @@ def _kpi_result(kpi: str, panel: WindowPanel, study: Study, resampling: Resampli
                      credit=credit, verdict=verdict)
 
 
+def _credit(effect: Effect | None, spec: KpiSpec, study: Study, reason: str) -> Credit:
+    """The study's conservative rule applied to ``effect``; nothing credited (for ``reason``) without one."""
+    if effect is not None and effect.baseline > 0 and effect.ci_low == effect.ci_low:
+        return conservative_credit(effect.estimate, effect.baseline, interval=(effect.ci_low, effect.ci_high),
+                                   min_relative_change=study.threshold.min_relative_change,
+                                   describe=lambda v: describe_change(v, spec.unit))
+    reason = reason or f"the trained group has no baseline {spec.label} to compare with"
+    return Credit(credited=0.0, estimate=effect.estimate if effect else 0.0, relative_change=0.0, is_credited=False,
+                  reason=f"not credited: {reason}")
+
+
 def _window(con: BaseBackend, study: Study, panel: WindowPanel, cost: Decimal,
-            resampling: Resampling | None) -> WindowResult:
+            resampling: Resampling | None, design: _Design) -> WindowResult:
     """Every figure of one window; the per-learner table only for the primary window."""
     days = panel.window_days
     kpis = tuple(_kpi_result(k, panel, study, resampling) for k in study.kpis)
     head = next(k for k in kpis if k.kpi == study.headline_kpi)
+    effect, credit = head.did, head.credit
+    if design.method != "did":
+        effect = design.effects.get(days)
+        credit = _credit(effect, KPIS[study.headline_kpi], study,
+                         "" if effect is not None else f"{design.label} cannot be applied to this data: "
+                                                       f"{design.missing.get(days, 'it was not run')}")
     base, formula = _value_base(study.headline_kpi, panel, study.population.unit)
-    credited = Decimal(str(head.credit.credited))
+    credited = Decimal(str(credit.credited))
     margin = Decimal(str(study.value.gross_margin))
     months = Decimal(str(round((days - study.windows.ramp_days) / DAYS_PER_MONTH, 2)))
     (rate_base,), (rate_post,) = panel.treated.rates()
@@ -168,8 +225,13 @@ def _window(con: BaseBackend, study: Study, panel: WindowPanel, cost: Decimal,
         adjusted_lift=credited, pipeline_value=base, total_cost=cost, gross_margin=margin, months_of_benefit=months,
     )
     intervals: dict[str, tuple[float, float]] = {}
-    if head.did is not None and head.did.draws is not None:
-        iv = value_intervals(head.did.draws, float(base), float(cost), study.value.gross_margin, head.did.confidence)
+    iv = None
+    if effect is not None and design.method == "did" and effect.draws is not None:
+        iv = value_intervals(effect.draws, float(base), float(cost), study.value.gross_margin, effect.confidence)
+    elif effect is not None and effect.ci_low == effect.ci_low and effect.ci_high == effect.ci_high:
+        iv = value_intervals_from_lift((effect.ci_low, effect.ci_high), float(base), float(cost),
+                                       study.value.gross_margin, effect.confidence)
+    if iv is not None:
         intervals = {"lift": iv.lift, "incremental_revenue": iv.incremental_revenue, "benefit": iv.benefit,
                      "roi_pct": iv.roi_pct}
     f = model.figures
@@ -183,7 +245,8 @@ def _window(con: BaseBackend, study: Study, panel: WindowPanel, cost: Decimal,
                              study.population.unit) if days == study.windows.primary_days else ()
     return WindowResult(
         window_days=days, trained_units=len(panel.treated.units), comparison_units=len(panel.comparison.units),
-        headline_kpi=study.headline_kpi, did=head.did, naive=head.naive, credit=head.credit, kpis=kpis,
+        headline_kpi=study.headline_kpi, did=effect, naive=head.naive, credit=credit, kpis=kpis,
+        design=design.method, design_label=design.label,
         opportunities_in_window=panel.post_opportunities, pipeline_value=pipeline,
         attributed_revenue=Decimal(str(round(panel.post_won_revenue, 2))), value_base=base, value_formula=formula,
         incremental_revenue=model.incremental_revenue, benefit=model.benefit, roi_pct=f.roi_pct,
@@ -325,7 +388,9 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
     if resampling is not None:
         resampling.prepare([panels[d].groups[k][0] for d in days for k in KPIS],
                            [panels[d].groups[k][1] for d in days for k in KPIS])
-    results = tuple(_window(con, study, panels[d], costs.total, resampling) for d in days)
+    methods, by_window = _compare(con, study, scope, first) if iso.method != "did" else (None, ())
+    design = _design(study, methods, by_window)
+    results = tuple(_window(con, study, panels[d], costs.total, resampling, design) for d in days)
     primary = next(r for r in results if r.window_days == study.windows.primary_days)
     report = quality_report(con)
     warnings = list(report.warnings)
@@ -334,21 +399,18 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
                            "no incremental revenue is credited")
     trend = _trend(con, set(panels[days[0]].treated.units), set(panels[days[0]].comparison.units),
                    study.population.unit)
-    methods, by_window = _compare(con, study, scope, first) if study.isolation.method == "all" else (None, ())
     if primary.power_warning:
         warnings.insert(1 if not primary.credit.is_credited else 0, primary.power_warning)
-    if methods is not None and methods.recommended not in (None, "twfe"):
-        chosen = methods.result(str(methods.recommended))
-        warnings.append(f"the most credible design for this data is {chosen.label if chosen else methods.recommended}"
-                        f" ({methods.reason}); the seed model above uses the windowed difference-in-differences")
+    if design.method != "did" and primary.did is not None:
+        warnings.extend(f"{design.label}: {w}" for w in primary.did.warnings)
     return Evaluation(study, primary, results, costs, dict(report.tables), tuple(warnings), trend,
                       _sensitivity(study, primary, results, costs.total), methods, by_window,
-                      _opportunities(con, study, panels[study.windows.primary_days]))
+                      _opportunities(con, study, panels[study.windows.primary_days]), design.reason)
 
 
 def _compare(con: BaseBackend, study: Study, scope: list[str] | None,
              panel: WindowPanel) -> tuple[Comparison, tuple[tuple[int, Comparison], ...]]:
-    """Every estimator of the family on the headline KPI's monthly panel of the study's units.
+    """Every estimator of the family (or the one the study names) on the headline KPI's monthly panel.
 
     The primary window's comparison carries the challenges; every other attribution window gets
     each method's estimate too (unchallenged), so a reader sees whether the designs agree across
@@ -364,6 +426,7 @@ def _compare(con: BaseBackend, study: Study, scope: list[str] | None,
     except ValueError as exc:
         raise StudyError(f"study {study.name}: isolation.method all: {exc}") from exc
     surveys = survey_estimates(con, study.program.name)
+    chosen = METHODS if iso.method == "all" else (iso.method,)
 
     def months(days: int) -> int:
         return max(1, round((days - study.windows.ramp_days) / DAYS_PER_MONTH))
@@ -374,7 +437,7 @@ def _compare(con: BaseBackend, study: Study, scope: list[str] | None,
         replicates = iso.bootstrap_replicates if challenged else min(iso.bootstrap_replicates, 999)
         return compare_methods(monthly, post_months=months(days), randomised=study.comparison.design == "holdout",
                                confidence=iso.confidence, replicates=replicates, seed=iso.seed,
-                               surveys=surveys, refutations=challenged)
+                               surveys=surveys, refutations=challenged, methods=chosen)
 
     others = tuple((d, run(d, False)) for d in study.windows.sensitivity_days if d != study.windows.primary_days)
     return run(study.windows.primary_days, True), others

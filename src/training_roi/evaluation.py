@@ -17,10 +17,13 @@ from training_roi.isolate import Comparison, Effect
 from training_roi.study import Study
 from training_roi.value import CostBreakdown, Credit, Scenario
 
-__all__ = ["RESULT_SCHEMA", "Evaluation", "KpiResult", "LearnerRow", "WindowResult"]
+__all__ = ["RESULT_SCHEMA", "WINDOWED_LABEL", "Evaluation", "KpiResult", "LearnerRow", "WindowResult"]
 
 RESULT_SCHEMA = "training-roi/result/2"
 """Version of the result document; bumped when a field changes meaning or disappears."""
+
+WINDOWED_LABEL = "difference-in-differences in each learner's own windows"
+"""The study's default design: the seed's windows around every learner's completion."""
 
 
 @dataclass(frozen=True)
@@ -86,9 +89,10 @@ class KpiResult:
 class WindowResult:
     """Every figure of one attribution window.
 
-    ``did``, ``naive`` and ``credit`` are the headline KPI's; ``kpis`` has every KPI of the study.
-    Incremental revenue is the headline KPI's credited effect × ``value_base``, as
-    ``value_formula`` states (for win rate: × pipeline value, the seed model).
+    ``did`` (the effect of the design that produces the credited value: ``design``), ``naive``
+    and ``credit`` are the headline KPI's; ``kpis`` has every KPI of the study by windowed
+    difference-in-differences. Incremental revenue is the headline KPI's credited effect ×
+    ``value_base``, as ``value_formula`` states (for win rate: × pipeline value, the seed model).
     """
 
     window_days: int
@@ -121,6 +125,9 @@ class WindowResult:
     minimum_detectable_lift: float | None = None
     """The smallest win-rate lift this many units and deals detect with 80% power (5% two-sided)."""
     power_warning: str | None = None
+    design: str = "did"
+    """The method behind ``did`` and the credit: ``did`` (windowed) or an estimator of the family."""
+    design_label: str = WINDOWED_LABEL
 
     def asdict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -152,6 +159,8 @@ class Evaluation:
     opportunities: pa.Table | None = field(default=None, compare=False, repr=False)
     """The trained units' deals in their primary windows, one per row (the seed's spreadsheet);
     written as opportunities.csv, not into result.json."""
+    design_reason: str = ""
+    """Why the credited value comes from the primary window's ``design``."""
 
     @property
     def established(self) -> bool:
@@ -164,6 +173,8 @@ class Evaluation:
             "schema": RESULT_SCHEMA,
             "study": {"name": self.study.name, "hash": self.study.hash, "settings": self.study.model_dump(mode="json")},
             "established": self.established,
+            "design": {"method": self.primary.design, "label": self.primary.design_label,
+                       "reason": self.design_reason},
             "headline": self.primary.asdict(),
             "windows": [w.asdict() for w in self.windows],
             "costs": self.costs.asdict(),

@@ -251,13 +251,19 @@ class Costs(_Strict):
         return v
 
 
+Method = Literal["did", "all", "twfe", "event_study", "staggered", "psm", "ipw", "cem", "trend", "participant"]
+"""Isolation methods a study can name: the windowed DiD, all side by side, or one estimator of
+:data:`training_roi.isolate.METHODS`."""
+
+
 class Isolation(_Strict):
     """How the program's effect is isolated and how sure we are of it."""
 
-    method: Literal["did", "all"] = Field(
+    method: Method = Field(
         default="did",
-        description="did: difference-in-differences in each learner's windows; all: also every other "
-                    "applicable estimator side by side, with a recommended headline",
+        description="did: difference-in-differences in each learner's windows; all: every applicable "
+                    "estimator side by side, the credited value following the recommended design; or one "
+                    "named estimator, which then produces the credited value",
     )
     bootstrap_replicates: int = Field(default=2000, ge=100)
     confidence: float = Field(default=0.95, ge=0.5, le=0.999)
@@ -537,7 +543,8 @@ def starter_study(con: BaseBackend) -> str:
         "",
         "isolation:",
         "  method: did  # did: difference-in-differences in each learner's windows; all: every applicable method "
-        "side by side",
+        "side by side, crediting the recommended one; or one of twfe, event_study, staggered, psm, ipw, cem, trend, "
+        "participant",
         "  bootstrap_replicates: 2000  # resamples behind the confidence interval (at least 100)",
         "  confidence: 0.95  # confidence level of the interval",
         "  seed: 7  # random seed, so the interval is the same on every run",

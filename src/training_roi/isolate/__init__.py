@@ -2,8 +2,10 @@
 
 from training_roi.isolate.compare import METHODS, Comparison, MethodResult, compare_methods
 from training_roi.isolate.design import (
+    RolloutPlan,
     estimate_icc,
     minimum_detectable_lift,
+    plan_rollout,
     power_for_lift,
     power_warning,
     randomise,
@@ -29,6 +31,7 @@ __all__ = [
     "MethodResult",
     "NotApplicable",
     "Resampling",
+    "RolloutPlan",
     "UnitPanel",
     "WindowPanel",
     "cluster_weights",
@@ -50,6 +53,7 @@ __all__ = [
     "lesson_counts",
     "minimum_detectable_lift",
     "naive_rates",
+    "plan_rollout",
     "power_for_lift",
     "power_warning",
     "randomise",

@@ -195,7 +195,8 @@ def evaluation_panel(ev: Evaluation) -> Group:
     iv = p.intervals
     lines = [
         f"[bold]{ev.study.name}[/] — {verdict}: {p.credit.why}",
-        f"Effect (difference-in-differences, {p.window_days}-day window): {effect}",
+        f"Effect ({p.design_label}, {p.window_days}-day window): {effect}",
+        *([f"Design: {ev.design_reason}"] if p.design != "did" or ev.methods is not None else []),
         f"Incremental revenue: {money(p.incremental_revenue)}"
         + (f" (interval {money(iv['incremental_revenue'][0])} to {money(iv['incremental_revenue'][1])})"
            if "incremental_revenue" in iv and ev.established else ""),

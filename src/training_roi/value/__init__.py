@@ -22,6 +22,7 @@ from training_roi.value.roi import (
     roi_pct_from_lift,
     seed_model,
     value_intervals,
+    value_intervals_from_lift,
 )
 from training_roi.value.sensitivity import Scenario, WindowLever, sensitivity
 
@@ -44,4 +45,5 @@ __all__ = [
     "seed_model",
     "sensitivity",
     "value_intervals",
+    "value_intervals_from_lift",
 ]

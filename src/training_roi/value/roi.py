@@ -36,6 +36,7 @@ __all__ = [
     "roi_pct_from_lift",
     "seed_model",
     "value_intervals",
+    "value_intervals_from_lift",
 ]
 
 #: Significant digits of every division (IEEE decimal128): far beyond any display rounding.
@@ -485,7 +486,25 @@ def value_intervals(
         Coverage of the equal-tailed interval.
     """
     _check_value_inputs(pipeline_value, cost, margin, confidence)
-    bounds = np.array(percentile_interval(lift_replicates, confidence))
+    return value_intervals_from_lift(percentile_interval(lift_replicates, confidence), pipeline_value, cost,
+                                     margin, confidence)
+
+
+def value_intervals_from_lift(
+    lift_interval: tuple[float, float],
+    pipeline_value: float,
+    cost: float,
+    margin: float = 1.0,
+    confidence: float = 0.95,
+) -> ValueIntervals:
+    """Intervals of incremental revenue, benefit and ROI % from the lift's own interval.
+
+    Each is an increasing function of the lift, so the lift interval's ends map to theirs: this
+    serves estimators whose interval is analytic (no bootstrap replicates) as well as bootstrap
+    ones.
+    """
+    _check_value_inputs(pipeline_value, cost, margin, confidence)
+    bounds = np.array(lift_interval, dtype=np.float64)
     revenue = bounds * pipeline_value
     benefit = revenue * margin
     roi_pct = roi_pct_from_lift(bounds, pipeline_value, cost, margin)
