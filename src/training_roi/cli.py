@@ -191,8 +191,12 @@ def _answer(db: Path, study_file: Path, out_dir: Path, method: str | None = None
     with _progress() as update:
         update(f"evaluating {study.name}", 0.0)
         evaluation = evaluate(con, study)
-        update("writing result.json, report.html, learners.csv and opportunities.csv", 1.0)
+        update("writing result.json, report.html, learners.csv, opportunities.csv and attribution.csv", 1.0)
     write_spreadsheets(evaluation, out_dir)
+    if evaluation.attribution is not None:
+        from training_roi.present.attribution import write_attribution
+
+        write_attribution(evaluation.attribution, out_dir)
     return evaluation, write_result(evaluation, out_dir), write_html(evaluation, out_dir)
 
 
@@ -232,6 +236,50 @@ def report(
         wide.print(evaluation_panel(evaluation))
         wide.print(f"\nresult: [bold]{path}[/]  ·  report: [bold]{html}[/]  ·  spreadsheets: "
                    f"[bold]{path.parent / 'learners.csv'}[/], [bold]{path.parent / 'opportunities.csv'}[/]")
+
+
+@app.command()
+def attribute(
+    study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="the study file (YAML)")],
+    db: DbOption = Path("roi.duckdb"),
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for the attribution file")] = Path("."),
+    model: Annotated[str | None, typer.Option(
+        help="first_touch, last_touch, linear, time_decay, position_based, markov or shapley; "
+             "overrides attribution.model")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",
+    as_json: JsonOption = False,
+) -> None:
+    """The attribution table alone: which touches each won deal's revenue flows through, held to the lift."""
+    from training_roi.attribute import MODELS, attribute_study
+    from training_roi.evaluate import evaluate, population_scope
+    from training_roi.present.attribution import FORMATS, attribution_table, write_attribution
+    from training_roi.study import load_study
+    from training_roi.warehouse.connection import connect
+
+    with _user_errors():
+        if model is not None and model not in MODELS:
+            raise TrainingRoiError(f"--model {model}: expected one of {', '.join(MODELS)}")
+        if fmt not in FORMATS:
+            raise TrainingRoiError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+        study = load_study(study_file)
+        con = connect(db)
+        with _progress() as update:
+            # The lift first: the attribution's training credit is held to its incremental revenue.
+            update(f"isolating the effect of {study.program.name}", 0.0)
+            quiet = study.model_copy(update={"attribution": study.attribution.model_copy(update={"enabled": False})})
+            lift = evaluate(con, quiet)
+            update("attributing won deals to their touches", 0.5)
+            result = attribute_study(con, study, incremental_revenue=float(lift.primary.incremental_revenue),
+                                     scope=population_scope(con, study), model=model)
+            update(f"writing attribution.{fmt}", 1.0)
+        path = write_attribution(result, out_dir, fmt=fmt)
+    if as_json:
+        sys.stdout.write(json.dumps(result.asdict(), sort_keys=True, indent=2) + "\n")
+    else:
+        wide = _wide()
+        wide.print(attribution_table(result))
+        wide.print(f"\n{result.counts['attributed_touches']:,} touches of {result.counts['attributed_deals']:,} won "
+                   f"deals: [bold]{path}[/]")
 
 
 @app.command(name="init-study")

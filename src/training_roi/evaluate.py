@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ibis.backends import BaseBackend
 
+from training_roi.attribute.result import attribute_study
 from training_roi.evaluation import RESULT_SCHEMA, WINDOWED_LABEL, Evaluation, KpiResult, LearnerRow, WindowResult
 from training_roi.isolate import (
     METHODS,
@@ -38,7 +39,15 @@ from training_roi.isolate import (
     survey_estimates,
     window_panels,
 )
-from training_roi.measure import DAYS_PER_MONTH, KPIS, KpiSpec, describe_change, group_monthly, window_opportunities
+from training_roi.measure import (
+    DAYS_PER_MONTH,
+    KPIS,
+    KpiSpec,
+    describe_change,
+    group_monthly,
+    population_units,
+    window_opportunities,
+)
 from training_roi.study import Study, StudyError
 from training_roi.value import (
     Credit,
@@ -54,7 +63,7 @@ from training_roi.value import (
 from training_roi.warehouse.connection import require_tables
 from training_roi.warehouse.quality import quality_report
 
-__all__ = ["RESULT_SCHEMA", "Evaluation", "KpiResult", "LearnerRow", "WindowResult", "evaluate"]
+__all__ = ["RESULT_SCHEMA", "Evaluation", "KpiResult", "LearnerRow", "WindowResult", "evaluate", "population_scope"]
 
 @dataclass(frozen=True)
 class _Design:
@@ -100,30 +109,11 @@ def _design(study: Study, methods: Comparison | None, by_window: tuple[tuple[int
     return _Design(str(chosen), first.label if first else str(chosen), reason, effects, missing)
 
 
-def _scope(con: BaseBackend, study: Study) -> list[str] | None:
+def population_scope(con: BaseBackend, study: Study) -> list[str] | None:
     """The units in the study's population (CRM users or accounts), or None for every one with deals."""
     p = study.population
-    if not (p.roles or p.departments or p.titles or p.include or p.exclude):
-        return None
-    if p.unit == "account":  # accounts are chosen by list only (the study refuses role filters for them)
-        o = con.table("crm_opportunity")
-        accounts = set(o.select("account_id").distinct().to_pyarrow()["account_id"].to_pylist()) - {None}
-        return sorted((accounts | set(p.include)) - set(p.exclude))
-    users = con.table("crm_user")
-    keep = users.user_id.notnull()
-    if p.roles:
-        keep &= users.role_id.isin(p.roles)
-    if p.departments:
-        keep &= users.department.isin(p.departments)
-    if p.titles:
-        keep &= users.title.isin(p.titles)
-    chosen = set(users.filter(keep).select("user_id").to_pyarrow()["user_id"].to_pylist())
-    if not (p.roles or p.departments or p.titles):  # no filter: everyone who owns deals, then the lists
-        o = con.table("crm_opportunity")
-        chosen |= set(o.select("owner_id").distinct().to_pyarrow()["owner_id"].to_pylist()) - {None}
-    chosen |= set(p.include)
-    chosen -= set(p.exclude)
-    return sorted(chosen)
+    return population_units(con, unit=p.unit, roles=p.roles, departments=p.departments, titles=p.titles,
+                            include=p.include, exclude=p.exclude)
 
 
 def _panels(con: BaseBackend, study: Study, days: list[int], scope: list[str] | None) -> dict[int, WindowPanel]:
@@ -353,7 +343,7 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
         cost, a group without deals); the message says which setting or data to change.
     """
     require_tables(con, "crm_opportunity", "learning_record", "learner_identity", "cost_line")
-    scope = _scope(con, study)
+    scope = population_scope(con, study)
     pt = study.costs.participant_time
     employees = None
     if study.population.unit == "account" and pt.hourly_rate is None and not pt.hourly_rate_by_role:
@@ -403,9 +393,17 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
         warnings.insert(1 if not primary.credit.is_credited else 0, primary.power_warning)
     if design.method != "did" and primary.did is not None:
         warnings.extend(f"{design.label}: {w}" for w in primary.did.warnings)
+    attribution = None
+    if study.attribution.enabled:
+        try:
+            attribution = attribute_study(con, study, incremental_revenue=float(primary.incremental_revenue),
+                                          scope=scope)
+        except ValueError as exc:
+            raise StudyError(f"study {study.name}: attribution: {exc}") from exc
+        warnings.extend(attribution.notes)
     return Evaluation(study, primary, results, costs, dict(report.tables), tuple(warnings), trend,
                       _sensitivity(study, primary, results, costs.total), methods, by_window,
-                      _opportunities(con, study, panels[study.windows.primary_days]), design.reason)
+                      _opportunities(con, study, panels[study.windows.primary_days]), design.reason, attribution)
 
 
 def _compare(con: BaseBackend, study: Study, scope: list[str] | None,

@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from training_roi.attribute.result import AttributionResult
 from training_roi.isolate import Comparison, Effect
 from training_roi.study import Study
 from training_roi.value import CostBreakdown, Credit, Scenario
@@ -161,6 +162,8 @@ class Evaluation:
     written as opportunities.csv, not into result.json."""
     design_reason: str = ""
     """Why the credited value comes from the primary window's ``design``."""
+    attribution: AttributionResult | None = field(default=None, compare=False, repr=False)
+    """Which touches the won revenue flows through, and training's share held to the lift."""
 
     @property
     def established(self) -> bool:
@@ -183,6 +186,7 @@ class Evaluation:
             "trend": list(self.trend),
             "sensitivity": [asdict(r) for r in self.sensitivity],
             "methods": _methods_document(self.methods, self.methods_by_window),
+            "attribution": self.attribution.asdict() if self.attribution is not None else None,
         })
 
 

@@ -41,6 +41,7 @@ from training_roi.errors import TrainingRoiError
 
 __all__ = [
     "KPIS",
+    "Attribution",
     "Baseline",
     "Comparison",
     "Costs",
@@ -270,6 +271,40 @@ class Isolation(_Strict):
     seed: int = Field(default=7, ge=0)
 
 
+AttributionModel = Literal["first_touch", "last_touch", "linear", "time_decay", "position_based", "markov",
+                           "shapley"]
+"""Attribution models a study can name (:mod:`training_roi.attribute`)."""
+
+
+class Attribution(_Strict):
+    """Which training touches the revenue flows through: the supporting table beside the lift."""
+
+    enabled: bool = True
+    model: AttributionModel = "linear"
+    """The model of the attribution table; every model appears in the comparison."""
+    lookback_days: int | None = Field(default=None, gt=0)
+    """How long before a deal's close a touch counts; None = the primary attribution window."""
+    half_life_days: float = Field(default=30.0, gt=0)
+    """Time decay: a touch this many days before the close counts half as much as one on the day."""
+    first_share: float = Field(default=0.4, ge=0, le=1)
+    last_share: float = Field(default=0.4, ge=0, le=1)
+    markov_order: int = Field(default=1, ge=1, le=4)
+    learner_split: Literal["equal", "recency", "role"] = "equal"
+    """How a deal's training credit is shared when several learners touched it."""
+    role_weights: dict[str, float] = Field(default_factory=dict)
+    """With learner_split: role, the weight of each role or title (others weigh 1)."""
+    crm_touches: bool = True
+    """Campaign responses and deal activities compete with training for credit, when the CRM has them."""
+    all_programs: bool = True
+    """Every LMS program is a touch (the roll-up compares them); False = only the study's program."""
+
+    @model_validator(mode="after")
+    def _positions(self) -> Attribution:
+        if self.first_share + self.last_share > 1:
+            raise ValueError(f"first_share + last_share must be at most 1, got {self.first_share + self.last_share}")
+        return self
+
+
 class Study(_Strict):
     """A whole study: every assumption of the report.
 
@@ -293,6 +328,7 @@ class Study(_Strict):
     value: Value = Value()
     costs: Costs = Costs()
     isolation: Isolation = Isolation()
+    attribution: Attribution = Attribution()
 
     @model_validator(mode="before")
     @classmethod
@@ -548,6 +584,18 @@ def starter_study(con: BaseBackend) -> str:
         "  bootstrap_replicates: 2000  # resamples behind the confidence interval (at least 100)",
         "  confidence: 0.95  # confidence level of the interval",
         "  seed: 7  # random seed, so the interval is the same on every run",
+        "",
+        "attribution:  # which training touches the revenue flows through (a table beside the lift)",
+        "  model: linear  # first_touch, last_touch, linear, time_decay, position_based, markov or shapley",
+        "  lookback_days: null  # how long before a deal's close a touch counts; null = the primary window",
+        "  half_life_days: 30  # time_decay: a touch this many days before the close counts half",
+        "  first_share: 0.4  # position_based: the first touch's share",
+        "  last_share: 0.4  # position_based: the last touch's share",
+        "  markov_order: 1  # markov: how many previous touches a step depends on",
+        "  learner_split: equal  # several learners on one deal: equal, recency or role",
+        "  role_weights: {}  # with learner_split: role, e.g. {Account Executive: 2}",
+        "  crm_touches: true  # campaign responses and deal activities compete for credit",
+        "  all_programs: true  # every LMS program is a touch; false = only this study's program",
         "",
     ]
     return "\n".join(out)

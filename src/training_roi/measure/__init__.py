@@ -1,5 +1,6 @@
 """Measure: KPIs per unit and period, from the canonical tables, as Ibis expressions."""
 
+from training_roi.measure.population import population_units
 from training_roi.measure.sales import (
     DAYS_PER_MONTH,
     KPI_NAMES,
@@ -27,6 +28,7 @@ __all__ = [
     "describe_value",
     "group_monthly",
     "monthly_panel",
+    "population_units",
     "window_kpis",
     "window_opportunities",
     "windows_kpis",

@@ -249,7 +249,10 @@ def evaluation_panel(ev: Evaluation) -> Group:
             + ", ".join(f"{k} {v:,}" for k, v in ev.data.items() if v and k.startswith(("crm_opp", "lms_st", "learn"))))
     warn = "\n".join(f"[yellow]![/] {w}" for w in ev.warnings) or "[green]no warnings[/]"
     methods = methods_table(ev)
+    from training_roi.present.attribution import attribution_table  # it formats money with this module
+
+    attribution = [attribution_table(ev.attribution)] if ev.attribution is not None else []
     parts: list[Panel | Table | str] = [head, kpi_table(p.kpis, p.window_days), windows,
-                                        *([methods] if methods else []), refs, costs,
+                                        *([methods] if methods else []), *attribution, refs, costs,
                                         Panel(warn, title="Warnings", title_align="left"), foot]
     return Group(*parts)

@@ -13,6 +13,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from training_roi.attribute.result import MODELS, TOP_LEARNERS
 from training_roi.evaluation import RESULT_SCHEMA, Evaluation
 from training_roi.measure import describe_change, describe_value
 from training_roi.present.charts import trend_chart
@@ -72,6 +73,8 @@ def render_html(ev: Evaluation) -> str:
         ev=ev, p=p, iv=p.intervals, schema=RESULT_SCHEMA, charts=charts, assumptions=assumptions, head=head,
         value_base=value_base, money=money, pts=_pts, pct=_pct, rate=_rate, Decimal=Decimal,
         change=describe_change, value=describe_value, noun=noun, by_window=by_window,
+        models=[m for m in MODELS if ev.attribution is not None and m in ev.attribution.comparison.columns],
+        top_learners=TOP_LEARNERS,
     )
 
 

@@ -1,0 +1,211 @@
+"""A study's attribution: the table, its roll-ups, every model side by side, and the lift-calibrated credit.
+
+The supporting table the seed asks for next to the lift: which programs, courses, learners and
+other touches each won deal's revenue flows through under the study's model, how the programs
+rank under every other model, and — the hybrid — the program's credit held to the incremental
+revenue the isolation stage established (:mod:`training_roi.attribute.hybrid`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import polars as pl
+from ibis.backends import BaseBackend
+
+from training_roi.attribute.hybrid import Calibration, calibrate
+from training_roi.attribute.journeys import Journeys, build_journeys
+from training_roi.attribute.markov import markov_removal
+from training_roi.attribute.rules import first_touch, last_touch, linear, position_based, time_decay
+from training_roi.attribute.shapley import MAX_CHANNELS, shapley_channels, shapley_touches
+from training_roi.attribute.split import split_among_learners
+from training_roi.measure import completions
+from training_roi.study import Attribution, AttributionModel, Study
+
+__all__ = ["MODELS", "AttributionResult", "attribute_study"]
+
+MODELS: tuple[AttributionModel, ...] = ("first_touch", "last_touch", "linear", "time_decay", "position_based",
+                                         "markov", "shapley")
+"""Every model, in the order the comparison lists them."""
+
+_LABELS = {
+    "first_touch": "first touch", "last_touch": "last touch", "linear": "linear (equal weight)",
+    "time_decay": "time decay", "position_based": "position based", "markov": "Markov removal effect",
+    "shapley": "Shapley value",
+}
+
+TOP_LEARNERS = 100
+"""Learners listed in result.json and the HTML report (every one is in the attribution file)."""
+
+
+@dataclass(frozen=True, eq=False)
+class AttributionResult:
+    """The attribution of a study's won deals to touches, under its model and all the others."""
+
+    model: str
+    settings: Attribution
+    lookback_days: int
+    since: date | None
+    counts: dict[str, int]
+    calibration: Calibration
+    table: pl.DataFrame = field(repr=False)
+    """One row per touch of a won deal under the study's model: opportunity, touch, what it is,
+    ``share``, ``credited_value`` (raw) and ``calibrated_value`` (held to the lift)."""
+    by_channel: pl.DataFrame = field(repr=False)
+    by_course: pl.DataFrame = field(repr=False)
+    by_learner: pl.DataFrame = field(repr=False)
+    comparison: pl.DataFrame = field(repr=False)
+    """One row per channel: its credited revenue and rank under every model, and the rank spread."""
+    markov: pl.DataFrame | None = field(default=None, repr=False)
+    """Per channel: removal effect and credit of the Markov chain."""
+    notes: tuple[str, ...] = ()
+
+    def asdict(self) -> dict[str, Any]:
+        """The ``attribution`` section of the result document."""
+        def rows(frame: pl.DataFrame | None, limit: int | None = None) -> list[dict[str, Any]]:
+            if frame is None:
+                return []
+            return [_plain(r) for r in (frame.head(limit) if limit else frame).iter_rows(named=True)]
+
+        c = self.calibration
+        return {
+            "model": self.model, "label": _LABELS[self.model], "lookback_days": self.lookback_days,
+            "deals_closing_from": self.since.isoformat() if self.since else None,
+            "settings": self.settings.model_dump(mode="json"), "counts": self.counts,
+            "calibration": {"program_channel": c.program_channel, "raw_program_value": c.raw_program_value,
+                            "raw_other_training_value": c.raw_other_training_value,
+                            "incremental_revenue": c.incremental_revenue, "factor": c.factor,
+                            "calibrated_program_value": c.calibrated_program_value},
+            "by_channel": rows(self.by_channel), "by_course": rows(self.by_course),
+            "by_learner": rows(self.by_learner, TOP_LEARNERS), "learners": self.by_learner.height,
+            "comparison": rows(self.comparison), "markov": rows(self.markov), "notes": list(self.notes),
+        }
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in row.items()}
+
+
+def _model(name: str, touches: pl.DataFrame, journeys: pl.DataFrame, a: Attribution) -> pl.DataFrame:
+    if name == "first_touch":
+        return first_touch(touches, journeys)
+    if name == "last_touch":
+        return last_touch(touches, journeys)
+    if name == "linear":
+        return linear(touches, journeys)
+    if name == "time_decay":
+        return time_decay(touches, journeys, half_life_days=a.half_life_days)
+    if name == "position_based":
+        return position_based(touches, journeys, first=a.first_share, last=a.last_share)
+    if name == "markov":
+        return markov_removal(touches, journeys, order=a.markov_order).attribution
+    if name == "shapley":
+        return shapley_touches(touches, journeys)
+    raise ValueError(f"attribution model {name!r}: expected one of {', '.join(MODELS)}")
+
+
+def _split(table: pl.DataFrame, a: Attribution) -> pl.DataFrame:
+    return split_among_learners(table, rule=a.learner_split, role_weights=a.role_weights or None)
+
+
+def _by(table: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Touches, deals, raw and calibrated credit per ``keys``, largest calibrated then raw first."""
+    out = table.group_by(keys).agg(
+        pl.len().alias("touches"), pl.col("journey_id").n_unique().alias("deals"),
+        pl.col("credited_value").sum().round(2).alias("credited_value"),
+        pl.col("calibrated_value").sum().round(2).alias("calibrated_value"),
+    )
+    return out.sort(["calibrated_value", "credited_value", *keys], descending=[True, True, *([False] * len(keys))],
+                    nulls_last=True)
+
+
+def _comparison(touches: pl.DataFrame, journeys: pl.DataFrame, a: Attribution,
+                tables: dict[str, pl.DataFrame]) -> tuple[pl.DataFrame, pl.DataFrame | None, list[str]]:
+    """Every model's credit per channel, ranks and rank spread; the Markov channel table; notes."""
+    notes: list[str] = []
+    columns: list[pl.DataFrame] = []
+    markov_channels: pl.DataFrame | None = None
+    for name in MODELS:
+        if name == "markov":
+            fit = markov_removal(touches, journeys, order=a.markov_order)
+            markov_channels = fit.channels.with_columns(pl.col("channel").cast(pl.String))
+            per = markov_channels.select("channel", pl.col("value").alias(name))
+        elif name == "shapley":
+            try:
+                per = shapley_channels(touches, journeys).select(pl.col("channel").cast(pl.String),
+                                                                 pl.col("value").alias(name))
+            except ValueError:  # more channels than exact Shapley values can enumerate
+                notes.append(f"Shapley values per channel need at most {MAX_CHANNELS} channels; this data has "
+                             "more, so the comparison shows the per-touch simplified Shapley split instead")
+                table = tables[name] if name in tables else _split(_model(name, touches, journeys, a), a)
+                per = table.group_by(pl.col("channel").cast(pl.String)).agg(pl.col("credited_value").sum().alias(name))
+        else:
+            table = tables[name] if name in tables else _split(_model(name, touches, journeys, a), a)
+            per = table.group_by(pl.col("channel").cast(pl.String)).agg(pl.col("credited_value").sum().alias(name))
+        columns.append(per)
+    merged = columns[0]
+    for per in columns[1:]:
+        merged = merged.join(per, on="channel", how="full", coalesce=True)
+    merged = merged.with_columns(pl.col(m).fill_null(0.0).round(2) for m in MODELS)
+    ranks = [pl.col(m).rank("min", descending=True).cast(pl.Int32).alias(f"{m}_rank") for m in MODELS]
+    merged = merged.with_columns(ranks)
+    rank_cols = [f"{m}_rank" for m in MODELS]
+    merged = merged.with_columns((pl.max_horizontal(rank_cols) - pl.min_horizontal(rank_cols)).alias("rank_spread"))
+    return merged.sort([a.model, "channel"], descending=[True, False]), markov_channels, notes
+
+
+def attribute_study(con: BaseBackend, study: Study, *, incremental_revenue: float, scope: list[str] | None = None,
+                    model: str | None = None, compare: bool = True) -> AttributionResult:
+    """Attribute the study's won deals to their touches and hold training's credit to the lift.
+
+    ``incremental_revenue``: the isolation stage's credited incremental revenue (0 when the
+    effect is not established). ``scope``: the study's units (None = every unit with deals).
+    ``model``: overrides ``attribution.model``. ``compare``: run every model for the comparison.
+    Deals count when they close from the program's start (or its first completion) on.
+    """
+    a = study.attribution
+    chosen = model or a.model
+    if chosen not in MODELS:
+        raise ValueError(f"attribution model {chosen!r}: expected one of {', '.join(MODELS)}")
+    lookback = a.lookback_days or study.windows.primary_days
+    since = study.program.start
+    if since is None:
+        first = completions(con, study.program.activities, unit=study.population.unit).completed_at.min()
+        at = first.to_pyarrow().as_py()
+        since = at.date() if at is not None else None
+    j: Journeys = build_journeys(
+        con, unit=study.population.unit, scope=scope, lookback_days=lookback, since=since,
+        activities=None if a.all_programs else list(study.program.activities), crm_touches=a.crm_touches,
+        named={study.program.name: study.program.activities},
+    )
+    # The models key journeys and touches by string; learner and role ride along for the split.
+    who = j.sources.select("source_id", pl.col("learner_key").cast(pl.Categorical),
+                           pl.col("role").cast(pl.Categorical))
+    touches = j.touches.join(who, on="source_id", how="left").with_columns(
+        pl.col("journey_id", "touch_id").cast(pl.String), pl.col("channel").cast(pl.String))
+    journeys = j.journeys.select(pl.col("journey_id").cast(pl.String), "converted", "value", "conversion_at")
+    table = _split(_model(chosen, touches, journeys, a), a)
+    program_channel = f"training: {study.program.name}"
+    table, calibration = calibrate(table, program_channel=program_channel, incremental_revenue=incremental_revenue)
+    dims = j.sources.select("source_id", "activity_id", "activity_name", "course_id", "course_name", "program",
+                            "source_key")
+    deals = j.journeys.select(pl.col("journey_id").cast(pl.String), "opportunity_id", "unit_id", "value")
+    table = (table.join(dims, on="source_id", how="left").join(deals, on="journey_id", how="left")
+             .with_columns(pl.col("kind", "learner_key", "role").cast(pl.String))
+             .select("opportunity_id", "unit_id", "value", "touch_at", "days_before", "kind", "channel",
+                     "learner_key", "role", "activity_id", "activity_name", "course_name", "program", "source_key",
+                     "model", "share", "credited_value", "calibrated_value", "journey_id")
+             .sort(["opportunity_id", "touch_at", "source_key"]))
+    by_channel = _by(table, ["kind", "channel"])
+    training = table.filter(pl.col("kind") == "training")
+    by_course = _by(training.with_columns(pl.col("course_name").fill_null(pl.col("activity_name"))),
+                    ["channel", "course_name"])
+    by_learner = _by(training, ["learner_key"])
+    comparison, markov, notes = (_comparison(touches, journeys, a, {chosen: table}) if compare
+                                 else (pl.DataFrame(), None, []))
+    counts = {**j.counts, "attributed_touches": table.height,
+              "attributed_deals": table["opportunity_id"].n_unique() if table.height else 0}
+    return AttributionResult(chosen, a, lookback, since, counts, calibration, table.drop("journey_id"),
+                             by_channel, by_course, by_learner, comparison, markov, tuple(notes))

@@ -1,0 +1,161 @@
+"""Rule-based attribution: first touch, last touch, linear, time decay and position based.
+
+A rule splits each won deal's revenue over the touches that came before its close date, by their
+position or age alone; it says nothing about what would have happened without a touch. The seed
+calls these "attributed revenue (conservative)": a supporting table next to the incremental lift,
+never a substitute for it.
+
+Every model here (and in :mod:`training_roi.attribute.markov` and
+:mod:`training_roi.attribute.shapley`) returns the same *attribution table*: one row per eligible
+touch of a converted journey, all the touch columns untouched, plus ``model``, ``share`` (the
+touch's share of its journey's conversion; a journey's shares sum to 1) and ``credited_value``
+(share × value). A touch is *eligible* when it happened at or before its journey's
+``conversion_at`` (the close date): a touch after the close cannot have caused it. Touches are
+ordered by ``touch_at``, ties broken by ``touch_id``, so every result is deterministic.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+__all__ = ["first_touch", "last_touch", "linear", "position_based", "time_decay"]
+
+TOUCH_COLUMNS = ("journey_id", "touch_id", "touch_at", "channel")
+JOURNEY_COLUMNS = ("journey_id", "converted", "value", "conversion_at")
+OUTPUT_COLUMNS = ("model", "share", "credited_value")
+
+# Working columns joined onto the touches; the double underscore keeps them clear of user columns.
+GROUP = "__journey"
+POSITION = "__position"
+COUNT = "__touches"
+CONVERTED = "__converted"
+VALUE = "__value"
+CONVERSION_AT = "__conversion_at"
+_WORKING = (GROUP, POSITION, COUNT, CONVERTED, VALUE, CONVERSION_AT)
+_UTC = pl.Datetime("us", "UTC")
+_DAY_US = 86_400_000_000.0
+
+
+def _require(frame: pl.DataFrame, name: str, columns: dict[str, type[pl.DataType]]) -> None:
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} lacks the column(s) {', '.join(missing)}; it has {', '.join(frame.columns)}")
+    for column, kind in columns.items():
+        if not isinstance(frame.schema[column], kind):
+            raise ValueError(f"{name}.{column} must be {kind.__name__}, not {frame.schema[column]}")
+
+
+def ordered_touches(touches: pl.DataFrame, journeys: pl.DataFrame, *, converted_only: bool) -> pl.DataFrame:
+    """Eligible touches joined to their journey, in time order, with position and count per journey.
+
+    Shared by every model so that all of them see the same touches in the same order. The working
+    columns (``GROUP``, ``POSITION``, ``COUNT``, ``CONVERTED``, ``VALUE``, ``CONVERSION_AT``) are
+    appended; :func:`finish` removes them.
+    """
+    _require(touches, "touches", {"journey_id": pl.String, "touch_id": pl.String, "touch_at": pl.Datetime,
+                                  "channel": pl.String})
+    _require(journeys, "journeys", {"journey_id": pl.String, "converted": pl.Boolean, "value": pl.Float64,
+                                    "conversion_at": pl.Datetime})
+    clash = [c for c in (*OUTPUT_COLUMNS, *_WORKING) if c in touches.columns]
+    if clash:
+        raise ValueError(f"touches has column(s) {', '.join(clash)}, which the attribution table adds; rename them")
+    if journeys["journey_id"].is_duplicated().any():
+        duplicated = journeys.filter(pl.col("journey_id").is_duplicated())["journey_id"][0]
+        raise ValueError(f"journeys must have one row per journey_id; {duplicated!r} appears more than once")
+    if touches["touch_id"].is_duplicated().any():
+        duplicated = touches.filter(pl.col("touch_id").is_duplicated())["touch_id"][0]
+        raise ValueError(f"touches.touch_id must be unique; {duplicated!r} appears more than once")
+    facts = journeys.select(
+        "journey_id",
+        pl.col("converted").fill_null(False).alias(CONVERTED),
+        pl.col("value").fill_null(0.0).alias(VALUE),
+        pl.col("conversion_at").cast(_UTC).alias(CONVERSION_AT),
+    )
+    if converted_only:
+        facts = facts.filter(pl.col(CONVERTED))
+    ordered = (
+        touches.join(facts, on="journey_id", how="inner")
+        .filter(pl.col(CONVERSION_AT).is_null() | (pl.col("touch_at").cast(_UTC) <= pl.col(CONVERSION_AT)))
+        .sort("journey_id", "touch_at", "touch_id")
+    )
+    # Rows of a journey are contiguous after the sort: a run id is a cheap integer group key.
+    ordered = ordered.with_columns(pl.col("journey_id").rle_id().alias(GROUP))
+    return ordered.with_columns(
+        pl.int_range(pl.len(), dtype=pl.UInt32).over(GROUP).alias(POSITION),
+        pl.len().over(GROUP).alias(COUNT),
+    )
+
+
+def finish(ordered: pl.DataFrame, share: pl.Expr, model: str) -> pl.DataFrame:
+    """The attribution table: converted journeys only, touch columns, then model, share and value."""
+    return (
+        ordered.filter(pl.col(CONVERTED))
+        .with_columns(pl.lit(model).alias("model"), share.cast(pl.Float64).alias("share"))
+        .with_columns((pl.col("share") * pl.col(VALUE)).alias("credited_value"))
+        .drop(_WORKING)
+    )
+
+
+def first_touch(touches: pl.DataFrame, journeys: pl.DataFrame) -> pl.DataFrame:
+    """All the credit to the first recorded touch before the conversion (the seed's first-touch)."""
+    ordered = ordered_touches(touches, journeys, converted_only=True)
+    return finish(ordered, (pl.col(POSITION) == 0).cast(pl.Float64), "first_touch")
+
+
+def last_touch(touches: pl.DataFrame, journeys: pl.DataFrame) -> pl.DataFrame:
+    """All the credit to the last touch at or before the conversion."""
+    ordered = ordered_touches(touches, journeys, converted_only=True)
+    return finish(ordered, (pl.col(POSITION) == pl.col(COUNT) - 1).cast(pl.Float64), "last_touch")
+
+
+def linear(touches: pl.DataFrame, journeys: pl.DataFrame) -> pl.DataFrame:
+    """Equal credit to every touch of the journey (the seed's equal-weight multi-touch)."""
+    ordered = ordered_touches(touches, journeys, converted_only=True)
+    return finish(ordered, 1.0 / pl.col(COUNT), "linear")
+
+
+def time_decay(touches: pl.DataFrame, journeys: pl.DataFrame, *, half_life_days: float = 7.0) -> pl.DataFrame:
+    """Credit halving every ``half_life_days`` before the conversion, normalised per journey.
+
+    A touch ``d`` days before the close weighs ``2 ** (-d / half_life_days)``; shares are the
+    weights divided by their journey's sum. Recent touches count more, on the view that what a
+    buyer saw last week moved the deal more than what they saw last quarter.
+
+    Examples
+    --------
+    With a 7-day half-life, touches 14 and 7 days before the close weigh 1/4 and 1/2, so they
+    receive 1/3 and 2/3 of the credit.
+    """
+    if not half_life_days > 0:
+        raise ValueError(f"half_life_days must be positive, not {half_life_days}")
+    ordered = ordered_touches(touches, journeys, converted_only=True)
+    end = pl.coalesce(pl.col(CONVERSION_AT), pl.col("touch_at").cast(_UTC).max().over(GROUP))
+    days = (end - pl.col("touch_at").cast(_UTC)).dt.total_microseconds() / _DAY_US
+    # Measured from the journey's most recent touch so that old journeys do not underflow to 0/0.
+    weight = (2.0 ** (-(days - days.min().over(GROUP)) / half_life_days))
+    return finish(ordered, weight / weight.sum().over(GROUP), "time_decay")
+
+
+def position_based(touches: pl.DataFrame, journeys: pl.DataFrame, *, first: float = 0.4,
+                   last: float = 0.4) -> pl.DataFrame:
+    """U-shaped credit: ``first`` to the first touch, ``last`` to the last, the rest shared between.
+
+    With three touches or more, the middle touches share ``1 - first - last`` equally. A single
+    touch gets all the credit. With two touches there is no middle, so the first and last weights
+    are renormalised to sum to 1: the first gets ``first / (first + last)`` (an even split when
+    both are 0).
+    """
+    if first < 0 or last < 0 or first + last > 1:
+        raise ValueError(f"first and last must be non-negative and sum to at most 1, not {first} and {last}")
+    ordered = ordered_touches(touches, journeys, converted_only=True)
+    n, position = pl.col(COUNT), pl.col(POSITION)
+    ends = first + last
+    pair_first, pair_last = (first / ends, last / ends) if ends > 0 else (0.5, 0.5)
+    share = (
+        pl.when(n == 1).then(1.0)
+        .when(n == 2).then(pl.when(position == 0).then(pair_first).otherwise(pair_last))
+        .when(position == 0).then(first)
+        .when(position == n - 1).then(last)
+        .otherwise((1.0 - ends) / (n - 2))
+    )
+    return finish(ordered, share, "position_based")

@@ -1,0 +1,129 @@
+"""Shapley attribution: channels as players of a cooperative game whose payout is conversions.
+
+The game is the one of Zhao et al. (2018, "Shapley Value Methods for Attribution Modeling in
+Online Advertising"): a coalition ``S`` is a set of channels, and its worth ``v(S)`` is the number
+of won journeys (or their revenue) whose set of channels is contained in ``S`` — what those
+channels achieved with no help from outside the coalition. A channel's Shapley value is its
+marginal contribution ``v(S ∪ {c}) − v(S)`` averaged over every order in which the channels could
+join. Here it is computed exactly, over all ``2**n`` coalitions, so ``n`` is capped at 15.
+
+With this worth, Zhao et al. show that the Shapley value reduces to their "simplified Shapley
+value": each won journey's credit split equally among the distinct channels it touched. The
+per-touch table uses exactly that split (equal per channel, then equal among the channel's touches
+in the journey), so summing it per channel gives back the channel Shapley values.
+
+Lost journeys do not enter the worth: credit depends only on what won deals touched, so this is a
+fair division of the wins, not a measure of lift (use :mod:`training_roi.attribute.markov`, which
+also learns from lost deals, or the isolation methods, for that).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from numpy.typing import NDArray
+from scipy.special import comb
+
+from training_roi.attribute.rules import GROUP, POSITION, VALUE, finish, ordered_touches
+
+__all__ = ["MAX_CHANNELS", "shapley_channels", "shapley_touches"]
+
+MAX_CHANNELS = 15
+FloatArray = NDArray[np.float64]
+
+
+def _shapley(worth: FloatArray) -> FloatArray:
+    """Exact Shapley values (players × columns) of games given as worth per coalition bitmask."""
+    n = int(worth.shape[0]).bit_length() - 1
+    masks = np.arange(1 << n)
+    sizes = _popcount(masks)
+    # Weight of a coalition S not containing the player: |S|! (n − |S| − 1)! / n!.
+    weights = 1.0 / (n * comb(n - 1, np.minimum(sizes, n - 1)))  # the full coalition is never 'without'
+    values = np.zeros((n, worth.shape[1]))
+    for player in range(n):
+        without = masks[(masks >> player) & 1 == 0]
+        gain = worth[without | (1 << player)] - worth[without]
+        values[player] = weights[without] @ gain
+    return values
+
+
+def _popcount(masks: NDArray[np.int64]) -> NDArray[np.int64]:
+    counts = np.zeros_like(masks)
+    rest = masks.copy()
+    while rest.any():
+        counts += rest & 1
+        rest >>= 1
+    return counts
+
+
+def _coalition_worth(ordered: pl.DataFrame, names: list[str]) -> FloatArray:
+    """v(S) for every coalition bitmask S: conversions and value of won journeys with channels ⊆ S."""
+    n = len(names)
+    codes = ordered["channel"].cast(pl.Enum(names)).to_physical().to_numpy().astype(np.int64)
+    journey = ordered[GROUP].to_numpy().astype(np.int64)  # run ids 0, 1, … in row order
+    firsts = ordered[POSITION].to_numpy() == 0
+    # Each channel counts once per journey: add its bit once per distinct (journey, channel).
+    pairs = np.unique(journey * n + codes)
+    mask = np.bincount(pairs // n, weights=np.left_shift(1, pairs % n), minlength=firsts.sum()).astype(np.int64)
+    worth = np.zeros((1 << n, 2))
+    worth[:, 0] = np.bincount(mask, minlength=1 << n)
+    worth[:, 1] = np.bincount(mask, weights=ordered[VALUE].to_numpy()[firsts], minlength=1 << n)
+    # Sum over subsets (zeta transform): afterwards worth[S] = Σ over exact sets T ⊆ S.
+    for bit in range(n):
+        blocks = worth.reshape(-1, 2, 1 << bit, 2)
+        blocks[:, 1] += blocks[:, 0]
+    return worth
+
+
+def shapley_channels(touches: pl.DataFrame, journeys: pl.DataFrame) -> pl.DataFrame:
+    """Exact Shapley value of each channel in the game of won journeys' channel sets.
+
+    Parameters
+    ----------
+    touches, journeys
+        As for the rule-based models (:mod:`training_roi.attribute.rules`).
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per channel of the won journeys: ``channel``, ``conversions`` and ``value`` (its
+        Shapley values for the conversion count and for revenue). They sum to the won journeys'
+        totals; channels touched only by lost journeys are left out (their value would be 0).
+
+    Raises
+    ------
+    ValueError
+        When the won journeys touch more than 15 channels: exact values need every coalition.
+
+    Examples
+    --------
+    Won journeys touching {A} and {A, B}: ``v({A}) = 1``, ``v({B}) = 0``, ``v({A, B}) = 2``, so
+    A gets ``(1 + (2 − 0)) / 2 = 1.5`` and B gets ``0.5``.
+    """
+    ordered = ordered_touches(touches, journeys, converted_only=True)
+    names = sorted(ordered["channel"].unique().drop_nulls().to_list())
+    if ordered["channel"].null_count():
+        raise ValueError("touches.channel has missing values; every touch needs a channel")
+    if len(names) > MAX_CHANNELS:
+        raise ValueError(
+            f"exact Shapley values need at most {MAX_CHANNELS} channels, but the won journeys touch "
+            f"{len(names)}; group channels first (e.g. map every 'training: …' course to 'training')"
+        )
+    if not names:
+        return pl.DataFrame(schema={"channel": pl.String, "conversions": pl.Float64, "value": pl.Float64})
+    values = _shapley(_coalition_worth(ordered, names))
+    return pl.DataFrame({"channel": names, "conversions": values[:, 0], "value": values[:, 1]})
+
+
+def shapley_touches(touches: pl.DataFrame, journeys: pl.DataFrame) -> pl.DataFrame:
+    """The Shapley attribution table: each won journey split equally per channel, then per touch.
+
+    A journey that touched channels A (twice) and B gives B one half and each A touch one
+    quarter. Summed per channel over the table, ``share`` and ``credited_value`` equal the
+    channel Shapley values of :func:`shapley_channels` (the simplified Shapley value of Zhao et
+    al., 2018); unlike that function this one has no limit on the number of channels.
+    """
+    ordered = ordered_touches(touches, journeys, converted_only=True)
+    per_channel = 1.0 / pl.col("channel").n_unique().over(GROUP)
+    per_touch = 1.0 / pl.len().over(GROUP, "channel")
+    return finish(ordered, per_channel * per_touch, "shapley")
