@@ -365,3 +365,40 @@ def test_design_writes_a_reproducible_balanced_assignment(randomised, tmp_path: 
     assert max(waves) - min(waves) <= len(set(a["group"]))  # balanced within every stratum, so overall too
     bad = runner.invoke(app, ["design", str(tmp_path / "d.csv"), "--db", str(db), "--strata", "nope"])
     assert bad.exit_code == 2 and "not a crm_user column" in bad.stderr
+
+
+def test_attribution_table_by_every_model_held_to_the_lift(randomised, tmp_path: Path):
+    import polars as pl
+
+    study, db, _ = randomised
+    result = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    at = doc["attribution"]
+    incremental = float(doc["headline"]["incremental_revenue"])
+    assert at["model"] == "linear" and at["calibration"]["incremental_revenue"] == pytest.approx(incremental)
+    assert at["calibration"]["calibrated_program_value"] <= incremental + 0.01
+    table = pl.read_csv(tmp_path / "attribution.csv")
+    # Every won deal with touches is shared out exactly once: its shares sum to 1, its credit to its amount.
+    per_deal = table.group_by("opportunity_id").agg(pl.col("share").sum(), pl.col("credited_value").sum(),
+                                                    pl.col("value").first())
+    assert per_deal["share"].to_list() == pytest.approx([1.0] * per_deal.height, abs=1e-5)
+    assert per_deal["credited_value"].to_list() == pytest.approx(per_deal["value"].to_list(), rel=1e-6)
+    channels = {r["channel"]: r for r in at["by_channel"]}
+    program = channels["training: Sales Excellence"]
+    assert program["credited_value"] == pytest.approx(at["calibration"]["raw_program_value"], abs=0.01)
+    assert {r["channel"] for r in at["comparison"]} == set(channels)
+    assert all(r["markov_rank"] >= 1 for r in at["comparison"])
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Attribution: which touches the won revenue flows through" in html
+    # The command alone, another model, Parquet.
+    alone = runner.invoke(app, ["attribute", str(study), "--db", str(db), "--out", str(tmp_path / "m"),
+                                "--model", "markov", "--format", "parquet", "--json"])
+    assert alone.exit_code == 0, alone.stderr
+    markov = json.loads(alone.stdout)
+    assert markov["model"] == "markov"
+    parquet = pl.read_parquet(tmp_path / "m" / "attribution.parquet")
+    assert parquet.height == markov["counts"]["attributed_touches"] and set(parquet["model"]) == {"markov_order_1"}
+    assert markov["comparison"] == at["comparison"]  # every model in both; only the table's model differs
+    bad = runner.invoke(app, ["attribute", str(study), "--db", str(db), "--model", "magic"])
+    assert bad.exit_code == 2 and "expected one of first_touch" in bad.stderr

@@ -73,7 +73,7 @@ class AttributionResult:
         return {
             "model": self.model, "label": _LABELS[self.model], "lookback_days": self.lookback_days,
             "deals_closing_from": self.since.isoformat() if self.since else None,
-            "settings": self.settings.model_dump(mode="json"), "counts": self.counts,
+            "counts": self.counts,
             "calibration": {"program_channel": c.program_channel, "raw_program_value": c.raw_program_value,
                             "raw_other_training_value": c.raw_other_training_value,
                             "incremental_revenue": c.incremental_revenue, "factor": c.factor,
