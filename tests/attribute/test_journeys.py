@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -23,7 +23,7 @@ def _put(con, name: str, rows: list[dict]) -> None:
 
 
 def _at(day: str) -> datetime:
-    return datetime.fromisoformat(day + "T10:00:00").replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(day + "T10:00:00").replace(tzinfo=UTC)
 
 
 def _record(n: int, learner: str, activity: str, day: str, verb: str = "completed", course: str | None = None) -> dict:
@@ -32,7 +32,7 @@ def _record(n: int, learner: str, activity: str, day: str, verb: str = "complete
             "occurred_at": _at(day)}
 
 
-@pytest.fixture()
+@pytest.fixture
 def org(tmp_path: Path):
     con = connect(tmp_path / "w.duckdb")
     ensure_tables(con)

@@ -107,6 +107,13 @@ def _model(name: str, touches: pl.DataFrame, journeys: pl.DataFrame, a: Attribut
 
 
 def _split(table: pl.DataFrame, a: Attribution) -> pl.DataFrame:
+    """The learner split of the study; a deal with one learner at most is left as the model shared it."""
+    if table.height == 0:
+        return table
+    several = table.filter(pl.col("learner_key").is_not_null()).group_by("journey_id").agg(
+        pl.col("learner_key").n_unique().alias("n")).filter(pl.col("n") > 1)
+    if several.height == 0:
+        return table
     return split_among_learners(table, rule=a.learner_split, role_weights=a.role_weights or None)
 
 

@@ -86,14 +86,15 @@ def shapley_channels(touches: pl.DataFrame, journeys: pl.DataFrame) -> pl.DataFr
     Returns
     -------
     polars.DataFrame
-        One row per channel of the won journeys: ``channel``, ``conversions`` and ``value`` (its
-        Shapley values for the conversion count and for revenue). They sum to the won journeys'
-        totals; channels touched only by lost journeys are left out (their value would be 0).
+        One row per channel of ``touches``: ``channel``, ``conversions`` and ``value`` (its
+        Shapley values for the conversion count and for revenue). They sum to the totals of the won
+        journeys with touches; a channel that touched no won journey gets 0.
 
     Raises
     ------
     ValueError
-        When the won journeys touch more than 15 channels: exact values need every coalition.
+        When the won journeys touch more than 15 channels: exact values need every coalition
+        (channels that touched only lost journeys do not count, being null players).
 
     Examples
     --------
@@ -101,18 +102,21 @@ def shapley_channels(touches: pl.DataFrame, journeys: pl.DataFrame) -> pl.DataFr
     A gets ``(1 + (2 − 0)) / 2 = 1.5`` and B gets ``0.5``.
     """
     ordered = ordered_touches(touches, journeys, converted_only=True)
-    names = sorted(ordered["channel"].unique().drop_nulls().to_list())
-    if ordered["channel"].null_count():
+    if touches["channel"].null_count():
         raise ValueError("touches.channel has missing values; every touch needs a channel")
+    names = sorted(ordered["channel"].unique().to_list())
     if len(names) > MAX_CHANNELS:
         raise ValueError(
             f"exact Shapley values need at most {MAX_CHANNELS} channels, but the won journeys touch "
             f"{len(names)}; group channels first (e.g. map every 'training: …' course to 'training')"
         )
-    if not names:
-        return pl.DataFrame(schema={"channel": pl.String, "conversions": pl.Float64, "value": pl.Float64})
-    values = _shapley(_coalition_worth(ordered, names))
-    return pl.DataFrame({"channel": names, "conversions": values[:, 0], "value": values[:, 1]})
+    values = _shapley(_coalition_worth(ordered, names)) if names else np.zeros((0, 2))
+    players = pl.DataFrame({"channel": names, "conversions": values[:, 0], "value": values[:, 1]},
+                           schema={"channel": pl.String, "conversions": pl.Float64, "value": pl.Float64})
+    # Channels that never touched a won deal are null players: their Shapley value is 0.
+    idle = touches.select(pl.col("channel").unique()).filter(~pl.col("channel").is_in(names))
+    nulls = idle.with_columns(pl.lit(0.0).alias("conversions"), pl.lit(0.0).alias("value"))
+    return pl.concat([players, nulls]).sort("channel")
 
 
 def shapley_touches(touches: pl.DataFrame, journeys: pl.DataFrame) -> pl.DataFrame:

@@ -24,6 +24,8 @@ _LEARNER = "__learner_weight"
 _OWN = "__learner_share"
 _OWN_COUNT = "__learner_touches"
 _JOURNEY_VALUE = "__journey_value"
+_J = "__journey"
+_L = "__learner"
 
 
 def _learner_weights(learners: pl.DataFrame, rule: SplitRule, role_weights: dict[str, float] | None) -> pl.Expr:
@@ -83,35 +85,39 @@ def split_among_learners(table: pl.DataFrame, *, rule: SplitRule = "equal",
     missing = [column for column in needed if column not in table.columns]
     if missing:
         raise ValueError(f"the attribution table lacks the column(s) {', '.join(missing)} needed to split by {rule}")
-    role = pl.col("role").sort_by("touch_at").last() if rule == "role" else pl.lit(None, dtype=pl.String)
+    # Roles and learners may arrive as categoricals: compare them as text.
+    role = pl.col("role").cast(pl.String).sort_by("touch_at").last() if rule == "role" else pl.lit(None, pl.String)
+    # Integer keys: grouping, sorting and joining on them is several times faster than on strings.
+    keyed = table.with_columns(
+        pl.col("journey_id").cast(pl.String).rank("dense").alias(_J),
+        pl.col("learner_key").cast(pl.String).rank("dense").alias(_L),
+    )
     learners = (
-        table.filter(pl.col("learner_key").is_not_null())
-        .group_by("journey_id", "learner_key")
+        keyed.filter(pl.col(_L).is_not_null())
+        .group_by(_J, _L)
         .agg(
             pl.col("touch_at").max().alias("__latest"),
             role.alias("__role"),
             pl.col("share").sum().alias(_OWN),
             pl.len().alias(_OWN_COUNT),
         )
-        .sort(["journey_id", "__latest", "learner_key"], descending=[False, True, False])
-        .with_columns(pl.int_range(pl.len()).over("journey_id").alias("__rank"))
+        .sort([_J, "__latest", _L], descending=[False, True, False])
+        .with_columns(pl.int_range(pl.len()).over(_J).alias("__rank"))
     )
     learners = learners.with_columns(_learner_weights(learners, rule, role_weights).alias(_LEARNER))
     learners = learners.select(
-        "journey_id", "learner_key", _OWN, _OWN_COUNT,
-        (pl.col(_LEARNER) / pl.col(_LEARNER).sum().over("journey_id")).alias(_LEARNER),
+        _J, _L, _OWN, _OWN_COUNT, (pl.col(_LEARNER) / pl.col(_LEARNER).sum().over(_J)).alias(_LEARNER)
     )
-    training = pl.col("learner_key").is_not_null()
+    training = pl.col(_L).is_not_null()
     moved = training & (pl.col(_TRAINING) > 0)  # a journey whose training got nothing has nothing to split
     within = (
         pl.when(pl.col(_OWN) > 0).then(pl.col("share") / pl.col(_OWN)).otherwise(1.0 / pl.col(_OWN_COUNT))
     )
     resplit = (
-        table.join(learners, on=["journey_id", "learner_key"], how="left", maintain_order="left")
+        keyed.join(learners, on=[_J, _L], how="left", maintain_order="left")
         .with_columns(
-            pl.when(training).then(pl.col("share")).otherwise(0.0).sum().over("journey_id").alias(_TRAINING),
-            (pl.col("credited_value").sum().over("journey_id") / pl.col("share").sum().over("journey_id"))
-            .alias(_JOURNEY_VALUE),
+            pl.when(training).then(pl.col("share")).otherwise(0.0).sum().over(_J).alias(_TRAINING),
+            (pl.col("credited_value").sum().over(_J) / pl.col("share").sum().over(_J)).alias(_JOURNEY_VALUE),
         )
         .with_columns(
             pl.when(moved).then(pl.col(_TRAINING) * pl.col(_LEARNER) * within).otherwise(pl.col("share"))
