@@ -17,7 +17,7 @@ from ibis.backends import BaseBackend
 
 from training_roi.attribute.hybrid import Calibration, calibrate
 from training_roi.attribute.journeys import Journeys, build_journeys
-from training_roi.attribute.markov import markov_removal
+from training_roi.attribute.markov import MarkovResult, markov_removal
 from training_roi.attribute.rules import first_touch, last_touch, linear, position_based, time_decay
 from training_roi.attribute.shapley import MAX_CHANNELS, shapley_channels, shapley_touches
 from training_roi.attribute.split import split_among_learners
@@ -88,7 +88,8 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in row.items()}
 
 
-def _model(name: str, touches: pl.DataFrame, journeys: pl.DataFrame, a: Attribution) -> pl.DataFrame:
+def _model(name: str, touches: pl.DataFrame, journeys: pl.DataFrame, a: Attribution,
+           fit: MarkovResult | None = None) -> pl.DataFrame:
     if name == "first_touch":
         return first_touch(touches, journeys)
     if name == "last_touch":
@@ -100,19 +101,15 @@ def _model(name: str, touches: pl.DataFrame, journeys: pl.DataFrame, a: Attribut
     if name == "position_based":
         return position_based(touches, journeys, first=a.first_share, last=a.last_share)
     if name == "markov":
-        return markov_removal(touches, journeys, order=a.markov_order).attribution
+        return (fit or markov_removal(touches, journeys, order=a.markov_order)).attribution
     if name == "shapley":
         return shapley_touches(touches, journeys)
     raise ValueError(f"attribution model {name!r}: expected one of {', '.join(MODELS)}")
 
 
-def _split(table: pl.DataFrame, a: Attribution) -> pl.DataFrame:
-    """The learner split of the study; a deal with one learner at most is left as the model shared it."""
-    if table.height == 0:
-        return table
-    several = table.filter(pl.col("learner_key").is_not_null()).group_by("journey_id").agg(
-        pl.col("learner_key").n_unique().alias("n")).filter(pl.col("n") > 1)
-    if several.height == 0:
+def _split(table: pl.DataFrame, a: Attribution, several: bool) -> pl.DataFrame:
+    """The study's learner split; without ``several`` learners on any deal it changes nothing, so it is skipped."""
+    if not several or table.height == 0:
         return table
     return split_among_learners(table, rule=a.learner_split, role_weights=a.role_weights or None)
 
@@ -128,17 +125,14 @@ def _by(table: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
                     nulls_last=True)
 
 
-def _comparison(touches: pl.DataFrame, journeys: pl.DataFrame, a: Attribution,
-                tables: dict[str, pl.DataFrame]) -> tuple[pl.DataFrame, pl.DataFrame | None, list[str]]:
-    """Every model's credit per channel, ranks and rank spread; the Markov channel table; notes."""
+def _comparison(touches: pl.DataFrame, journeys: pl.DataFrame, a: Attribution, tables: dict[str, pl.DataFrame],
+                fit: MarkovResult, several: bool) -> tuple[pl.DataFrame, list[str]]:
+    """Every model's credit per channel, ranks and rank spread; notes."""
     notes: list[str] = []
     columns: list[pl.DataFrame] = []
-    markov_channels: pl.DataFrame | None = None
     for name in MODELS:
         if name == "markov":
-            fit = markov_removal(touches, journeys, order=a.markov_order)
-            markov_channels = fit.channels.with_columns(pl.col("channel").cast(pl.String))
-            per = markov_channels.select("channel", pl.col("value").alias(name))
+            per = fit.channels.select(pl.col("channel").cast(pl.String), pl.col("value").alias(name))
         elif name == "shapley":
             try:
                 per = shapley_channels(touches, journeys).select(pl.col("channel").cast(pl.String),
@@ -146,10 +140,10 @@ def _comparison(touches: pl.DataFrame, journeys: pl.DataFrame, a: Attribution,
             except ValueError:  # more channels than exact Shapley values can enumerate
                 notes.append(f"Shapley values per channel need at most {MAX_CHANNELS} channels; this data has "
                              "more, so the comparison shows the per-touch simplified Shapley split instead")
-                table = tables[name] if name in tables else _split(_model(name, touches, journeys, a), a)
+                table = tables[name] if name in tables else _split(_model(name, touches, journeys, a), a, several)
                 per = table.group_by(pl.col("channel").cast(pl.String)).agg(pl.col("credited_value").sum().alias(name))
         else:
-            table = tables[name] if name in tables else _split(_model(name, touches, journeys, a), a)
+            table = tables[name] if name in tables else _split(_model(name, touches, journeys, a), a, several)
             per = table.group_by(pl.col("channel").cast(pl.String)).agg(pl.col("credited_value").sum().alias(name))
         columns.append(per)
     merged = columns[0]
@@ -160,7 +154,7 @@ def _comparison(touches: pl.DataFrame, journeys: pl.DataFrame, a: Attribution,
     merged = merged.with_columns(ranks)
     rank_cols = [f"{m}_rank" for m in MODELS]
     merged = merged.with_columns((pl.max_horizontal(rank_cols) - pl.min_horizontal(rank_cols)).alias("rank_spread"))
-    return merged.sort([a.model, "channel"], descending=[True, False]), markov_channels, notes
+    return merged.sort([a.model, "channel"], descending=[True, False]), notes
 
 
 def attribute_study(con: BaseBackend, study: Study, *, incremental_revenue: float, scope: list[str] | None = None,
@@ -187,18 +181,22 @@ def attribute_study(con: BaseBackend, study: Study, *, incremental_revenue: floa
         activities=None if a.all_programs else list(study.program.activities), crm_touches=a.crm_touches,
         named={study.program.name: study.program.activities},
     )
-    # The models key journeys and touches by string; learner and role ride along for the split.
+    # Learner and role ride along for the split; the models name channels in text.
     who = j.sources.select("source_id", pl.col("learner_key").cast(pl.Categorical),
                            pl.col("role").cast(pl.Categorical))
-    touches = j.touches.join(who, on="source_id", how="left").with_columns(
-        pl.col("journey_id", "touch_id").cast(pl.String), pl.col("channel").cast(pl.String))
-    journeys = j.journeys.select(pl.col("journey_id").cast(pl.String), "converted", "value", "conversion_at")
-    table = _split(_model(chosen, touches, journeys, a), a)
+    touches = j.touches.join(who, on="source_id", how="left").with_columns(pl.col("channel").cast(pl.String))
+    journeys = j.journeys.select("journey_id", "converted", "value", "conversion_at")
+    # A rep's deals carry only the rep's own training, so the split matters only when some unit has
+    # several learners (an account's contacts, a rep with two LMS identities).
+    learners = j.sources.filter(pl.col("kind") == "training").group_by("unit_id").agg(pl.col("learner_key").n_unique())
+    several = bool(learners.height) and int(learners["learner_key"].max() or 0) > 1  # type: ignore[arg-type]
+    fit = markov_removal(touches, journeys, order=a.markov_order) if compare or chosen == "markov" else None
+    table = _split(_model(chosen, touches, journeys, a, fit), a, several)
     program_channel = f"training: {study.program.name}"
     table, calibration = calibrate(table, program_channel=program_channel, incremental_revenue=incremental_revenue)
     dims = j.sources.select("source_id", "activity_id", "activity_name", "course_id", "course_name", "program",
                             "source_key")
-    deals = j.journeys.select(pl.col("journey_id").cast(pl.String), "opportunity_id", "unit_id", "value")
+    deals = j.journeys.select("journey_id", "opportunity_id", "unit_id", "value")
     table = (table.join(dims, on="source_id", how="left").join(deals, on="journey_id", how="left")
              .with_columns(pl.col("kind", "learner_key", "role").cast(pl.String))
              .select("opportunity_id", "unit_id", "value", "touch_at", "days_before", "kind", "channel",
@@ -210,8 +208,9 @@ def attribute_study(con: BaseBackend, study: Study, *, incremental_revenue: floa
     by_course = _by(training.with_columns(pl.col("course_name").fill_null(pl.col("activity_name"))),
                     ["channel", "course_name"])
     by_learner = _by(training, ["learner_key"])
-    comparison, markov, notes = (_comparison(touches, journeys, a, {chosen: table}) if compare
-                                 else (pl.DataFrame(), None, []))
+    comparison, notes = (_comparison(touches, journeys, a, {chosen: table}, fit, several)
+                         if compare and fit is not None else (pl.DataFrame(), []))
+    markov = fit.channels.with_columns(pl.col("channel").cast(pl.String)) if fit is not None else None
     counts = {**j.counts, "attributed_touches": table.height,
               "attributed_deals": table["opportunity_id"].n_unique() if table.height else 0}
     return AttributionResult(chosen, a, lookback, since, counts, calibration, table.drop("journey_id"),

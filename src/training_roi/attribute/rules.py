@@ -37,13 +37,20 @@ _UTC = pl.Datetime("us", "UTC")
 _DAY_US = 86_400_000_000.0
 
 
-def _require(frame: pl.DataFrame, name: str, columns: dict[str, type[pl.DataType]]) -> None:
+_KEY = (pl.String, pl.Int64, pl.Int32, pl.UInt32, pl.UInt64)
+"""Identifiers may be text or integers (a warehouse's journeys number their deals)."""
+
+
+def _require(frame: pl.DataFrame, name: str,
+             columns: dict[str, type[pl.DataType] | tuple[type[pl.DataType], ...]]) -> None:
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise ValueError(f"{name} lacks the column(s) {', '.join(missing)}; it has {', '.join(frame.columns)}")
     for column, kind in columns.items():
-        if not isinstance(frame.schema[column], kind):
-            raise ValueError(f"{name}.{column} must be {kind.__name__}, not {frame.schema[column]}")
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(frame.schema[column], kinds):
+            expected = " or ".join(k.__name__ for k in kinds)
+            raise ValueError(f"{name}.{column} must be {expected}, not {frame.schema[column]}")
 
 
 def ordered_touches(touches: pl.DataFrame, journeys: pl.DataFrame, *, converted_only: bool) -> pl.DataFrame:
@@ -53,9 +60,9 @@ def ordered_touches(touches: pl.DataFrame, journeys: pl.DataFrame, *, converted_
     columns (``GROUP``, ``POSITION``, ``COUNT``, ``CONVERTED``, ``VALUE``, ``CONVERSION_AT``) are
     appended; :func:`finish` removes them.
     """
-    _require(touches, "touches", {"journey_id": pl.String, "touch_id": pl.String, "touch_at": pl.Datetime,
+    _require(touches, "touches", {"journey_id": _KEY, "touch_id": _KEY, "touch_at": pl.Datetime,
                                   "channel": pl.String})
-    _require(journeys, "journeys", {"journey_id": pl.String, "converted": pl.Boolean, "value": pl.Float64,
+    _require(journeys, "journeys", {"journey_id": _KEY, "converted": pl.Boolean, "value": pl.Float64,
                                     "conversion_at": pl.Datetime})
     clash = [c for c in (*OUTPUT_COLUMNS, *_WORKING) if c in touches.columns]
     if clash:
