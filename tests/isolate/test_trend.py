@@ -1,4 +1,4 @@
-"""Trend-line projection against synthetic series with a known step, numpy's polyfit and statsmodels."""
+"""Trend-line projection against synthetic panels with a known step, and statsmodels' weighted least squares."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-import patsy
 import polars as pl
 import pytest
 import statsmodels.formula.api as smf
-from scipy import stats
 
 from training_roi.isolate import NotApplicable, UnitPanel
 from training_roi.isolate.trend import estimate_trend
@@ -58,13 +56,55 @@ def win_rate_panel(periods: list[date], go_live: date, *, step: float, seasonal:
     return UnitPanel(frame=frame, outcome="win_rate", numerator="won", denominator="closed")
 
 
-def pooled(panel: UnitPanel) -> pd.DataFrame:
-    """The trained units' monthly pooled rate, computed here with pandas."""
-    df = panel.frame.filter(pl.col("treated_at").is_not_null()).to_pandas()
-    g = df.groupby("period").agg(num=(panel.numerator, "sum"), den=(panel.denominator, "sum")).reset_index()
-    g["y"] = g.num / g.den
-    g["period"] = pd.to_datetime(g.period)
-    return g
+def rollout_panel(*, seed: int, units: int = 60, n_months: int = 30, step: float = 0.05, shock_sd: float = 0.0,
+                  first_training: int = 14, spread: int = 8, untrained: int = 10) -> UnitPanel:
+    """Win rates of reps trained over ``spread`` months, each lifted by ``step`` from its own training.
+
+    Each rep has its own level; the org drifts up 0.3 points a month, with a month-of-year swing
+    (±4 points) and, with ``shock_sd``, a shock shared by every rep in a calendar month. A rep
+    trained on the 1st is lifted from that month, otherwise from the next (the training month
+    is part before, part after; here it gets half the step). Untrained reps are lifted from the
+    start of the data: if the estimator read them, it would be off by ``step``.
+    """
+    rng = np.random.default_rng(seed)
+    periods = months(date(2023, 1, 1), n_months)
+    t = np.arange(n_months)
+    start = rng.integers(first_training, first_training + spread, units)
+    day = np.where(rng.random(units) < 0.3, 1, rng.integers(2, 29, units))
+    level = rng.normal(0.35, 0.06, units)
+    moy = np.array([m.month for m in periods])
+    shock = rng.normal(0.0, shock_sd, n_months)
+    lift = np.where(t[None, :] > start[:, None], step, 0.0)
+    lift = np.where((t[None, :] == start[:, None]) & (day[:, None] == 1), step, lift)
+    lift = np.where((t[None, :] == start[:, None]) & (day[:, None] > 1), step / 2, lift)
+    rate = level[:, None] + 0.003 * t[None, :] + 0.04 * np.sin(2 * np.pi * moy / 12)[None, :] + shock[None, :] + lift
+    closed = rng.poisson(6, (units, n_months)).astype(float)
+    won = rng.binomial(closed.astype(int), np.clip(rate, 0.01, 0.99)).astype(float)
+    trained = [date(periods[s].year, periods[s].month, int(d)) for s, d in zip(start, day, strict=True)]
+    frame = pl.DataFrame({
+        "unit": np.repeat([f"r{i:03d}" for i in range(units)], n_months), "period": periods * units,
+        "treated_at": [d for d in trained for _ in t], "won": won.ravel(), "closed": closed.ravel(),
+    }, schema_overrides={"period": pl.Date, "treated_at": pl.Date})
+    rest = pl.DataFrame({
+        "unit": np.repeat([f"z{i:03d}" for i in range(untrained)], n_months), "period": periods * untrained,
+        "treated_at": [None] * (untrained * n_months), "won": np.full(untrained * n_months, 5.0),
+        "closed": np.full(untrained * n_months, 6.0),
+    }, schema_overrides={"period": pl.Date, "treated_at": pl.Date})
+    return UnitPanel(frame=pl.concat([frame, rest]), outcome="win_rate", numerator="won", denominator="closed")
+
+
+def event_rows(panel: UnitPanel, pre_months: int, post_months: int) -> pd.DataFrame:
+    """The trained units' unit-months in pandas with months since training and their window, worked out here."""
+    df = panel.frame.filter(pl.col("treated_at").is_not_null(), pl.col("closed") > 0).to_pandas()
+    period, trained = pd.to_datetime(df.period), pd.to_datetime(df.treated_at)
+    df["k"] = (period.dt.year - trained.dt.year) * 12 + (period.dt.month - trained.dt.month)
+    first_post = np.where(trained.dt.day == 1, 0, 1)
+    pre = (df.k >= -pre_months) & (df.k < 0)
+    post = (df.k >= first_post) & (df.k < first_post + post_months)
+    df["phase"] = np.select([pre, post], ["pre", "post"], "none")
+    df["moy"] = period.dt.month
+    df["y"] = df.won / df.closed
+    return df
 
 
 def test_recovers_a_known_step_over_trend_and_seasonality():
@@ -74,66 +114,88 @@ def test_recovers_a_known_step_over_trend_and_seasonality():
     panel = revenue_panel(treated, periods, step=4.0, step_from=date(2024, 4, 1), seed=0)
     e = estimate_trend(panel, pre_months=36, post_months=6)
     assert e.details["seasonality"] == 1.0 and e.details["pre_months"] == 36 and e.details["post_months"] == 6
-    assert e.details["trained_units"] == 16
+    assert e.details["trained_units"] == 16 and e.details["pre_unit_months"] == 16 * 36
     assert e.ci_low < 4.0 < e.ci_high
     assert e.estimate == pytest.approx(4.0, abs=0.6)
     assert e.details["slope_per_month"] == pytest.approx(0.2, abs=0.03)
-    assert e.p_value < 0.001 and e.details["r_squared"] > 0.9
-    assert "trend and seasonality would have continued" in e.assumptions[0]
+    assert e.p_value < 0.01
+    assert "pre-training trend and month-of-year pattern" in e.assumptions[0]
+    assert "market-wide shift" in e.assumptions[0]
     assert not any("seasonality not estimated" in w for w in e.warnings)
     series = e.diagnostics["series"]
-    phases = dict(zip(series["month"], series["phase"], strict=True))
-    assert phases["2024-02-01"] == "pre" and phases["2024-03-01"] == "transition" and phases["2024-04-01"] == "post"
-    assert series["month"][0] == "2021-03-01" and series["month"][-1] == "2024-09-01"
+    phases = dict(zip(series["month_since_training"], series["phase"], strict=True))
+    assert phases[-1.0] == "pre" and phases[0.0] == "transition" and phases[1.0] == "post"
+    assert series["month_since_training"][0] == -36 and series["month_since_training"][-1] == 6
     assert all(lo < m < hi for lo, m, hi in zip(series["low"], series["model"], series["high"], strict=True))
-    # Without the month-of-year effects, the seasonal swing lands in the estimate and the residuals.
+    # The units' own noise is the simulated sd of 2. Without the month-of-year effects, the
+    # seasonal swing (3·sin, sd 2.1 over the year) is shared by every unit in a month: it lands
+    # in the month shocks, and widens the interval.
+    assert e.details["residual_sd"] == pytest.approx(2.0, rel=0.1)
+    assert e.details["month_shock_sd"] < 0.5
     flat = estimate_trend(panel, pre_months=36, post_months=6, seasonality=False)
     assert flat.details["r_squared"] < e.details["r_squared"]
-    assert flat.details["residual_sd"] > 2 * e.details["residual_sd"]
+    assert flat.details["residual_sd"] == pytest.approx(2.0, rel=0.1)
+    assert flat.details["month_shock_sd"] == pytest.approx(3 / np.sqrt(2), rel=0.3)
+    assert flat.std_error > 2 * e.std_error
 
 
-def test_projection_without_seasonality_is_numpys_weighted_polyfit():
-    periods = months(date(2023, 1, 1), 20)
-    panel = win_rate_panel(periods, date(2024, 1, 1), step=0.05, seasonal=False, seed=3)
-    e = estimate_trend(panel, pre_months=12, post_months=6, seasonality=False)
-    g = pooled(panel)
-    pre, post = g.iloc[:12], g.iloc[12:18]
-    # WLS weighted by closed deals minimises Σ closed·r²; polyfit's w multiplies r, so w = √closed.
-    t = np.arange(20, dtype=float)
-    coef = np.polyfit(t[:12], pre.y, 1, w=np.sqrt(pre.den))
-    projected = np.polyval(coef, t[12:18])
-    assert e.estimate == pytest.approx(float(np.mean(post.y - projected)), rel=1e-9)
-    assert e.details["projected_post"] == pytest.approx(float(projected.mean()), rel=1e-9)
-    assert e.details["slope_per_month"] == pytest.approx(coef[0], rel=1e-9)
-    assert e.baseline == pytest.approx(pre.num.sum() / pre.den.sum())
-    resid = pre.y - np.polyval(coef, t[:12])
-    mean_w = np.average(pre.y, weights=pre.den)
-    r2 = 1 - np.sum(pre.den * resid**2) / np.sum(pre.den * (pre.y - mean_w) ** 2)
-    assert e.details["r_squared"] == pytest.approx(r2, rel=1e-9)
-    white = np.sqrt(pre.den.to_numpy()) * resid.to_numpy()
-    assert e.details["durbin_watson"] == pytest.approx(np.sum(np.diff(white) ** 2) / np.sum(white**2), rel=1e-9)
+@pytest.mark.parametrize("seasonal", [True, False])
+def test_estimate_is_statsmodels_wls_with_unit_levels_projected_over_each_units_post_months(seasonal):
+    panel = rollout_panel(seed=4, units=40)
+    e = estimate_trend(panel, pre_months=12, post_months=6, seasonality=seasonal, replicates=99)
+    assert e.details["seasonality"] == float(seasonal)
+    df = event_rows(panel, 12, 6)
+    pre, post = df[df.phase == "pre"], df[df.phase == "post"].copy()
+    formula = "y ~ C(unit) + k" + (" + C(moy)" if seasonal else "")
+    fit = smf.wls(formula, data=pre, weights=pre.closed).fit()
+    post["projected"] = fit.predict(post)
+    gap = float((post.won - post.closed * post.projected).sum() / post.closed.sum())
+    assert e.estimate == pytest.approx(gap, rel=1e-9)
+    assert e.details["slope_per_month"] == pytest.approx(fit.params["k"], rel=1e-9)
+    assert e.details["projected_post"] == pytest.approx(np.average(post.projected, weights=post.closed), rel=1e-9)
+    assert e.baseline == pytest.approx(pre.won.sum() / pre.closed.sum(), rel=1e-12)
+    assert e.details["pre_unit_months"] == len(pre) and e.details["post_unit_months"] == len(post)
+    assert e.details["dof"] == fit.df_resid
+    assert e.details["trained_units"] == 40  # the ten untrained reps are not read
 
 
-def test_standard_error_is_statsmodels_prediction_of_the_post_mean():
-    periods = months(date(2021, 7, 1), 36)
-    panel = win_rate_panel(periods, date(2024, 1, 1), step=0.0, seasonal=True, seed=5)
-    e = estimate_trend(panel, pre_months=30, post_months=6)
-    assert e.details["seasonality"] == 1.0
-    g = pooled(panel)
-    g["t"] = np.arange(len(g), dtype=float) * 12  # another time unit and origin: the same fit
-    g["moy"] = g.period.dt.month
-    pre, post = g.iloc[:30], g.iloc[30:36]
-    fit = smf.wls("y ~ t + C(moy)", data=pre, weights=pre.den).fit()
-    assert e.details["projected_post"] == pytest.approx(float(fit.predict(post).mean()), rel=1e-9)
-    mean_row = np.asarray(patsy.dmatrix(fit.model.data.model_spec, post)).mean(axis=0)
-    se_mean = float(fit.get_prediction(mean_row[None, :], transform=False).se_mean[0])
-    # The mean of 6 months' actual outcomes adds each month's noise, scale / closed deals, averaged.
-    se = np.sqrt(se_mean**2 + fit.scale * np.mean(1 / post.den) / len(post))
-    assert e.std_error == pytest.approx(se, rel=1e-8)
-    assert e.details["dof"] == fit.df_resid == 30 - 13
-    q = stats.t(fit.df_resid).ppf(0.975)
-    assert e.ci_high - e.estimate == pytest.approx(q * se, rel=1e-8)
-    assert e.ci_low < 0.0 < e.ci_high  # no step was simulated
+def test_a_rollout_over_months_is_measured_from_each_units_own_training():
+    # Reps trained over eight months, each lifted by 5 points from its own training. Pooled on
+    # the calendar from the first training (the program_start), the early post months still
+    # hold untrained reps and the gap is diluted; measured from each rep's date it is not.
+    # Five orgs of 200 reps: the mean of five estimates has a standard error under 0.8 points.
+    own, calendar = [], []
+    for seed in range(5):
+        panel = rollout_panel(seed=seed, units=200, n_months=36, first_training=20, step=0.05)
+        e = estimate_trend(panel, replicates=199)
+        assert e.details["seasonality"] == 1.0 and e.details["calendar_pre_months"] >= 13
+        assert e.details["slope_per_month"] == pytest.approx(0.003, abs=0.003)
+        first = panel.units["treated_at"].min()
+        assert isinstance(first, date)
+        c = estimate_trend(panel, program_start=first, replicates=199)
+        assert any("training went on" in w for w in c.warnings)
+        assert "measured from the program start" in c.assumptions[2]
+        own.append(e.estimate)
+        calendar.append(c.estimate)
+    assert np.mean(own) == pytest.approx(0.05, abs=0.02)
+    assert np.mean(calendar) < 0.025
+
+
+@pytest.mark.slow
+def test_interval_covers_a_known_step_with_month_shocks_and_its_se_matches_the_spread():
+    # 150 rollouts of 60 reps with a shock shared by every rep in each calendar month (sd 4
+    # points): the interval must cover the true step ~95% of the time (binomial sd 1.8 points),
+    # its standard error match the spread of the estimates, and the shocks be found. Resampling
+    # reps alone would miss them: its standard error is well below the spread.
+    effects = [estimate_trend(rollout_panel(seed=s, units=60, shock_sd=0.04, n_months=36, first_training=20),
+                              replicates=199, seed=s) for s in range(150)]
+    estimates = np.array([e.estimate for e in effects])
+    spread = estimates.std(ddof=1)
+    assert 0.91 <= np.mean([e.ci_low < 0.05 < e.ci_high for e in effects]) <= 0.99
+    assert np.mean([e.std_error for e in effects]) == pytest.approx(spread, rel=0.2)
+    assert abs(estimates.mean() - 0.05) < 3 * spread / np.sqrt(estimates.size)
+    assert np.median([e.details["month_shock_sd"] for e in effects]) == pytest.approx(0.04, rel=0.25)
+    assert np.mean([e.details["bootstrap_se"] for e in effects]) < 0.9 * spread
 
 
 def test_org_wide_go_live_with_no_comparison_group():
@@ -145,17 +207,20 @@ def test_org_wide_go_live_with_no_comparison_group():
     assert e.details["trained_units"] == 100 and e.details["seasonality"] == 0.0
     assert e.ci_low < 0.08 < e.ci_high and e.estimate == pytest.approx(0.08, abs=0.04)
     assert set(e.diagnostics["series"]["phase"]) == {"pre", "post"}  # go-live on the 1st: no transition
-    assert any("seasonality not estimated: 12 pre-program" in w for w in e.warnings)
+    assert any("seasonality not estimated" in w and "span 12 calendar months" in w for w in e.warnings)
     assert not any("training went on" in w for w in e.warnings)
 
 
-def test_interval_covers_the_simulated_step_about_95_percent_of_the_time():
-    # 200 independent go-lives: the t interval from the prediction's standard error should cover
-    # the true step in about 95% of them (binomial sd 1.5 points); too narrow an interval fails here.
+def test_interval_covers_the_simulated_step_about_95_percent_of_the_time_with_ten_units():
+    # 200 independent go-lives of 10 reps: with so few units the bootstrap alone is too narrow;
+    # spread by the small-sample factor the interval covers the true step in about 95% of them
+    # (binomial sd 1.5 points).
     periods = months(date(2023, 1, 1), 18)
-    effects = [estimate_trend(win_rate_panel(periods, date(2024, 1, 1), step=0.08, seasonal=False, seed=s, reps=10))
-               for s in range(200)]
+    effects = [estimate_trend(win_rate_panel(periods, date(2024, 1, 1), step=0.08, seasonal=False, seed=s, reps=10),
+                              replicates=199, seed=s) for s in range(200)]
     assert 0.91 <= np.mean([e.ci_low < 0.08 < e.ci_high for e in effects]) <= 0.99
+    assert effects[0].details["small_sample_factor"] == pytest.approx(np.sqrt(10 / 9) * 2.262 / 1.960, rel=1e-3)
+    assert any("only 10 trained units" in w for w in effects[0].warnings)
 
 
 def test_unmodelled_seasonality_shows_as_autocorrelated_residuals():
@@ -167,6 +232,18 @@ def test_unmodelled_seasonality_shows_as_autocorrelated_residuals():
     assert any("strongly autocorrelated" in w for w in e.warnings)
 
 
+def test_units_without_an_outcome_before_training_are_left_out():
+    panel = rollout_panel(seed=3, units=30)
+    # Two reps trained in the first month of the data: no month before training to set their level.
+    frame = panel.frame.with_columns(
+        pl.when(pl.col("unit").is_in(["r000", "r001"])).then(pl.lit(date(2023, 1, 15)))
+        .otherwise(pl.col("treated_at")).alias("treated_at"))
+    e = estimate_trend(UnitPanel(frame=frame, outcome="win_rate", numerator="won", denominator="closed"),
+                       replicates=99)
+    assert e.details["trained_units"] == 28 and e.details["units_left_out"] == 2
+    assert any("2 trained units have no win_rate in the 12 months before their training" in w for w in e.warnings)
+
+
 def test_too_few_pre_months_or_nobody_trained_is_not_applicable():
     periods = months(date(2023, 9, 1), 10)
     panel = win_rate_panel(periods, date(2024, 1, 1), step=0.05, seasonal=False, seed=2)
@@ -174,9 +251,17 @@ def test_too_few_pre_months_or_nobody_trained_is_not_applicable():
         estimate_trend(panel)
     with pytest.raises(ValueError, match="pre_months is 3"):
         estimate_trend(panel, pre_months=3)
+    with pytest.raises(ValueError, match="replicates is 1"):
+        estimate_trend(panel, replicates=1)
     untrained = UnitPanel(frame=panel.frame.with_columns(pl.lit(None, pl.Date).alias("treated_at")),
                           outcome="win_rate", numerator="won", denominator="closed")
     with pytest.raises(NotApplicable, match="no unit of the panel was trained"):
         estimate_trend(untrained)
     with pytest.raises(NotApplicable, match="nothing after the program start"):
         estimate_trend(panel, program_start=date(2025, 1, 1))
+    with pytest.raises(NotApplicable, match="no unit was trained before 2023-04-01"):
+        estimate_trend(panel, program_start=date(2022, 10, 1))
+    late = UnitPanel(frame=panel.frame.with_columns(pl.lit(date(2025, 1, 1), pl.Date).alias("treated_at")),
+                     outcome="win_rate", numerator="won", denominator="closed")
+    with pytest.raises(NotApplicable, match="nothing after the program start"):
+        estimate_trend(late)

@@ -107,11 +107,13 @@ def _model(name: str, touches: pl.DataFrame, journeys: pl.DataFrame, a: Attribut
     raise ValueError(f"attribution model {name!r}: expected one of {', '.join(MODELS)}")
 
 
-def _split(table: pl.DataFrame, a: Attribution, several: bool) -> pl.DataFrame:
-    """The study's learner split; without ``several`` learners on any deal it changes nothing, so it is skipped."""
-    if not several or table.height == 0:
+def _split(table: pl.DataFrame, a: Attribution, several: pl.Series) -> pl.DataFrame:
+    """The study's learner split, on the deals with ``several`` learners (a deal with one it leaves as it is)."""
+    if several.is_empty() or table.height == 0:
         return table
-    return split_among_learners(table, rule=a.learner_split, role_weights=a.role_weights or None)
+    shared = pl.col("journey_id").is_in(several.implode())
+    split = split_among_learners(table.filter(shared), rule=a.learner_split, role_weights=a.role_weights or None)
+    return pl.concat([table.filter(~shared), split])
 
 
 def _by(table: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
@@ -126,7 +128,7 @@ def _by(table: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
 
 
 def _comparison(touches: pl.DataFrame, journeys: pl.DataFrame, a: Attribution, tables: dict[str, pl.DataFrame],
-                fit: MarkovResult, several: bool) -> tuple[pl.DataFrame, list[str]]:
+                fit: MarkovResult, several: pl.Series) -> tuple[pl.DataFrame, list[str]]:
     """Every model's credit per channel, ranks and rank spread; notes."""
     notes: list[str] = []
     columns: list[pl.DataFrame] = []
@@ -186,10 +188,10 @@ def attribute_study(con: BaseBackend, study: Study, *, incremental_revenue: floa
                            pl.col("role").cast(pl.Categorical))
     touches = j.touches.join(who, on="source_id", how="left").with_columns(pl.col("channel").cast(pl.String))
     journeys = j.journeys.select("journey_id", "converted", "value", "conversion_at")
-    # A rep's deals carry only the rep's own training, so the split matters only when some unit has
-    # several learners (an account's contacts, a rep with two LMS identities).
-    learners = j.sources.filter(pl.col("kind") == "training").group_by("unit_id").agg(pl.col("learner_key").n_unique())
-    several = bool(learners.height) and int(learners["learner_key"].max() or 0) > 1  # type: ignore[arg-type]
+    # The deals where several learners trained (an account's contacts, a rep with two LMS identities):
+    # only there does the learner split change anything.
+    several = (touches.filter(pl.col("learner_key").is_not_null()).group_by("journey_id")
+               .agg(pl.col("learner_key").n_unique().alias("n")).filter(pl.col("n") > 1)["journey_id"])
     fit = markov_removal(touches, journeys, order=a.markov_order) if compare or chosen == "markov" else None
     table = _split(_model(chosen, touches, journeys, a, fit), a, several)
     program_channel = f"training: {study.program.name}"

@@ -12,7 +12,13 @@ from training_roi.isolate.design import (
     write_assignment,
 )
 from training_roi.isolate.did import Effect, GroupWindows, Resampling, did_rate, naive_rates
-from training_roi.isolate.dose import SELF_SELECTION, dose_changes, estimate_dose_response, lesson_counts
+from training_roi.isolate.dose import (
+    SELF_SELECTION,
+    dose_changes,
+    estimate_dose_response,
+    lesson_counts,
+    lesson_dates,
+)
 from training_roi.isolate.estimates import estimate_participant, survey_estimates
 from training_roi.isolate.estimator import NotApplicable, cluster_weights, effect_from_draws, effect_from_normal
 from training_roi.isolate.event_study import estimate_event_study, estimate_twfe_did
@@ -51,6 +57,7 @@ __all__ = [
     "estimate_trend",
     "estimate_twfe_did",
     "lesson_counts",
+    "lesson_dates",
     "minimum_detectable_lift",
     "naive_rates",
     "plan_rollout",

@@ -124,7 +124,8 @@ def _estimators(post_months: int, confidence: float, replicates: int, seed: int,
                        replicates=replicates, seed=seed),
         "cem": partial(estimate_cem, pre_months=post_months, post_months=post_months, confidence=confidence,
                        replicates=replicates, seed=seed),
-        "trend": partial(estimate_trend, post_months=post_months, confidence=confidence),
+        "trend": partial(estimate_trend, post_months=post_months, confidence=confidence, replicates=replicates,
+                         seed=seed),
         "participant": _participant(surveys, post_months, confidence, replicates, seed),
     }
 

@@ -1,12 +1,20 @@
 """Dose-response for micro-lessons: how much more a unit's outcome changed per lesson completed.
 
-Micro-learning has no single "trained" date: reps take a few lessons or many. Engagement is
-then a continuous treatment, and the question becomes: did units that completed more lessons
-improve more? Each unit's change in outcome (after − before its own anchor: the month of its
-first lesson, or for units with no lessons a pseudo anchor drawn from the learners' anchors so
-both span the same calendar months) is regressed on its number of lessons, weighted by how many
-deals (the outcome's denominator) stand behind the change. The slope is the change per lesson;
-units without lessons anchor the line at zero and carry the org's trend.
+Micro-learning has no single "trained" date: reps take a few lessons or many, over weeks. Engagement
+is then a continuous treatment, and the question becomes: did units whose deals came after more
+lessons improve more? Each unit's change in outcome (after − before its own anchor: the month of
+its first lesson, or for units with no lessons a pseudo anchor drawn from the learners' anchors so
+both span the same calendar months) is regressed on its change in dose, weighted by how many deals
+(the outcome's denominator) stand behind the change. The slope is the change per lesson; units
+without lessons anchor the line at zero and carry the org's trend.
+
+The dose is time-varying: a deal can only be helped by the lessons its owner had completed
+before it, so each unit-month's dose is the lessons completed before that month plus the month's
+own lessons by the share of the month left after them (the expected number before a deal of that
+month), and a window's dose is its unit-months' doses averaged over their deals. Regressing on
+the total number of lessons instead credits every deal with lessons done after it: in simulated
+micro-lessons that slope recovered only 57% of the per-lesson effect. Lessons without dates (one
+row per unit with a count) still give that total-count slope, with a warning.
 
 Engagement is chosen by the reps: those who do more lessons may be the ones who would have
 improved anyway (motivated, ramping up, with a good quarter ahead). Unless lessons were
@@ -15,8 +23,7 @@ assigned, the slope is an association, and the result says so.
 
 from __future__ import annotations
 
-import itertools
-
+import ibis.expr.types as ir
 import numpy as np
 import polars as pl
 from ibis.backends import BaseBackend
@@ -25,7 +32,7 @@ from training_roi.isolate.did import Effect, FloatArray
 from training_roi.isolate.estimator import NotApplicable, cluster_weights, effect_from_draws
 from training_roi.isolate.unit_panel import UnitPanel
 
-__all__ = ["SELF_SELECTION", "dose_changes", "estimate_dose_response", "lesson_counts"]
+__all__ = ["SELF_SELECTION", "dose_changes", "estimate_dose_response", "lesson_counts", "lesson_dates"]
 
 SELF_SELECTION = (
     "engagement is self-selected: reps who complete more lessons may be the ones who would have improved "
@@ -33,12 +40,34 @@ SELF_SELECTION = (
     "unless lessons were assigned"
 )
 """The caveat every dose-response result carries."""
-
+UNDATED = (
+    "lessons have no dates (one row per unit with a count): every lesson counts for every deal of the window, "
+    "also deals closed before it was done, so the slope understates the effect per lesson (by about a third in "
+    "simulated micro-lessons); pass one row per lesson with its date (lesson_dates) to count only earlier lessons"
+)
+"""The warning of a dose-response on lesson counts without dates."""
 
 
 def _month(column: str) -> pl.Expr:
     """Months since year 0 of a date column: consecutive months differ by one."""
     return pl.col(column).dt.year().cast(pl.Int64) * 12 + pl.col(column).dt.month().cast(pl.Int64) - 1
+
+
+def _lesson_records(con: BaseBackend, activities: list[str]) -> ir.Table:
+    """Completed (or passed) lesson records of ``activities`` that reach a CRM user (``crm_user_id``)."""
+    r = con.table("learning_record")
+    li = con.table("learner_identity")
+    r = r.filter(r.verb.isin(["completed", "passed"]))
+    parents = {row["course_id"] for row in
+               r.filter(r.course_id.isin(activities) & (r.activity_id != r.course_id))
+               .select("course_id").distinct().to_pyarrow().to_pylist()}
+    lesson = r.activity_id.isin(activities)
+    if parents:
+        lesson = (lesson & ~r.activity_id.isin(sorted(parents))) | (
+            r.course_id.isin(sorted(parents)) & (r.activity_id != r.course_id))
+    r = r.filter(lesson)
+    j = r.join(li, "learner_key")
+    return j.filter(j.crm_user_id.notnull())
 
 
 def lesson_counts(con: BaseBackend, activities: list[str]) -> pl.DataFrame:
@@ -57,19 +86,7 @@ def lesson_counts(con: BaseBackend, activities: list[str]) -> pl.DataFrame:
         ``first_lesson`` (the UTC day of the first completed lesson), one row per user with at
         least one lesson, sorted by unit.
     """
-    r = con.table("learning_record")
-    li = con.table("learner_identity")
-    r = r.filter(r.verb.isin(["completed", "passed"]))
-    parents = {row["course_id"] for row in
-               r.filter(r.course_id.isin(activities) & (r.activity_id != r.course_id))
-               .select("course_id").distinct().to_pyarrow().to_pylist()}
-    lesson = r.activity_id.isin(activities)
-    if parents:
-        lesson = (lesson & ~r.activity_id.isin(sorted(parents))) | (
-            r.course_id.isin(sorted(parents)) & (r.activity_id != r.course_id))
-    r = r.filter(lesson)
-    j = r.join(li, "learner_key")
-    j = j.filter(j.crm_user_id.notnull())
+    j = _lesson_records(con, activities)
     out = j.group_by(unit=j.crm_user_id).agg(lessons=j.activity_id.nunique(), first_at=j.occurred_at.min())
     table = out.to_pyarrow()
     return pl.DataFrame({
@@ -77,6 +94,50 @@ def lesson_counts(con: BaseBackend, activities: list[str]) -> pl.DataFrame:
         "lessons": table["lessons"].to_pylist(),
         "first_lesson": [t.date() for t in table["first_at"].to_pylist()],
     }, schema={"unit": pl.String, "lessons": pl.Int64, "first_lesson": pl.Date}).sort("unit")
+
+
+def lesson_dates(con: BaseBackend, activities: list[str]) -> pl.DataFrame:
+    """Each distinct lesson each CRM user completed, on the day they first completed it: the dated doses.
+
+    The same lessons as :func:`lesson_counts` (its ``lessons`` is the number of rows per unit
+    here, its ``first_lesson`` their earliest ``completed_on``), with dates, so that a deal is
+    credited only with the lessons done before it (:func:`estimate_dose_response`).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``unit`` (the CRM user id), ``lesson`` (the activity id) and ``completed_on`` (the UTC
+        day of its first completion), one row per user and lesson, sorted by unit and date.
+    """
+    j = _lesson_records(con, activities)
+    out = j.group_by(unit=j.crm_user_id, lesson=j.activity_id).agg(first_at=j.occurred_at.min())
+    table = out.to_pyarrow()
+    return pl.DataFrame({
+        "unit": table["unit"].to_pylist(),
+        "lesson": table["lesson"].to_pylist(),
+        "completed_on": [t.date() for t in table["first_at"].to_pylist()],
+    }, schema={"unit": pl.String, "lesson": pl.String, "completed_on": pl.Date}).sort("unit", "completed_on", "lesson")
+
+
+def _per_unit(doses: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The doses as one row per unit (``unit``, ``lessons``, ``first_lesson``), and the dated lessons if any.
+
+    Dated doses have one row per lesson (``unit``, ``completed_on``, and optionally ``lesson``:
+    a lesson listed twice counts once, from its first date); undated ones one row per unit.
+    """
+    if "completed_on" not in doses.columns:
+        return doses, None
+    if "unit" not in doses.columns:
+        raise ValueError(f"the doses have no column unit (columns: {', '.join(doses.columns)})")
+    if doses["completed_on"].null_count():
+        raise ValueError("lessons without a completed_on date in the doses: every dated lesson needs its day")
+    dated = doses.select(pl.col("unit").cast(pl.String), pl.col("completed_on").cast(pl.Date),
+                         *([pl.col("lesson")] if "lesson" in doses.columns else []))
+    if "lesson" in dated.columns:
+        dated = dated.group_by("unit", "lesson").agg(pl.col("completed_on").min())
+    dated = dated.select("unit", "completed_on").sort("unit", "completed_on")
+    per_unit = dated.group_by("unit").agg(lessons=pl.len().cast(pl.Int64), first_lesson=pl.col("completed_on").min())
+    return per_unit, dated
 
 
 def _anchors(panel: UnitPanel, doses: pl.DataFrame, seed: int) -> pl.DataFrame:
@@ -117,6 +178,24 @@ def _anchors(panel: UnitPanel, doses: pl.DataFrame, seed: int) -> pl.DataFrame:
     )
 
 
+def _unit_month_doses(rows: pl.DataFrame, dated: pl.DataFrame) -> pl.DataFrame:
+    """Lessons completed before the deals of each (unit, month) of ``rows``: ``unit``, ``month``, ``dose``.
+
+    A lesson done before the month counts fully; one done on day d of a month of D days counts
+    (D − d) / D, the share of the month's days after it (a lesson helps from the day after, and
+    a deal is as likely on any day of its month).
+    """
+    days = pl.col("completed_on").dt.month_end().dt.day().cast(pl.Float64)
+    done = (dated.with_columns(lesson_month=_month("completed_on"),
+                               share=(days - pl.col("completed_on").dt.day().cast(pl.Float64)) / days)
+            .group_by("unit", "lesson_month").agg(lessons=pl.len().cast(pl.Float64), share=pl.col("share").sum()))
+    return (rows.select("unit", "month").unique()
+            .join(done, on="unit")
+            .group_by("unit", "month")
+            .agg(dose=pl.col("lessons").filter(pl.col("lesson_month") < pl.col("month")).sum()
+                 + pl.col("share").filter(pl.col("lesson_month") == pl.col("month")).sum()))
+
+
 def dose_changes(
     panel: UnitPanel,
     *,
@@ -125,25 +204,34 @@ def dose_changes(
     post_months: int = 6,
     seed: int = 7,
 ) -> pl.DataFrame:
-    """Each unit's lessons and change in outcome around its anchor: the data of the dose-response line.
+    """Each unit's lessons, dose and change in outcome around its anchor: the data of the dose-response line.
 
-    ``doses`` has ``unit`` and ``lessons`` (units of the panel not in it did none; units not in
-    the panel are ignored) and may have
-    ``first_lesson`` (a date, as :func:`lesson_counts` gives); without it, a unit's anchor is the
-    panel's ``treated_at``. Units without lessons get a pseudo anchor drawn (with ``seed``) from
-    the learners' anchors. The before window is the ``pre_months`` months before the anchor's
-    month, the after window that month and the ``post_months − 1`` after it, both cut to the
-    panel's months. The outcome is pooled in each window (Σ numerator / Σ denominator; per
-    unit-month without a denominator). A unit with no deals (no months) in either window has no
-    change and is left out.
+    ``doses`` is either one row per completed lesson — ``unit`` and ``completed_on`` (a date),
+    optionally ``lesson`` (a lesson listed twice counts once, from its first date), as
+    :func:`lesson_dates` gives — or one row per unit — ``unit`` and ``lessons``, optionally
+    ``first_lesson``, as :func:`lesson_counts` gives. Units of the panel not in it did none;
+    units not in the panel are ignored. A unit's anchor is the month of its first lesson (with
+    undated counts and no ``first_lesson``, the panel's ``treated_at``); units without lessons
+    get a pseudo anchor drawn (with ``seed``) from the learners' anchors. The before window is
+    the ``pre_months`` months before the anchor's month, the after window that month and the
+    ``post_months − 1`` after it, both cut to the panel's months. The outcome is pooled in each
+    window (Σ numerator / Σ denominator; per unit-month without a denominator). A unit with no
+    deals (no months) in either window has no change and is left out.
+
+    A window's dose is the number of lessons completed before its deals, averaged over them:
+    each unit-month counts the lessons done before the month and, of the month's own lessons,
+    the share of the month left after each. Undated counts have no timing: every deal of the
+    after window gets all of the unit's lessons (``post_dose = lessons``, ``pre_dose = 0``).
 
     Returns
     -------
     polars.DataFrame
-        ``unit``, ``lessons``, ``anchor`` (month), ``pseudo_anchor``, ``pre_numerator``,
-        ``pre_denominator``, ``post_numerator``, ``post_denominator``, ``pre``, ``post``,
-        ``change`` and ``weight`` — 1 / (1/pre_denominator + 1/post_denominator), the precision
-        of a difference of two rates, so a change backed by more deals counts more.
+        ``unit``, ``lessons`` (completed in total), ``anchor`` (month), ``pseudo_anchor``,
+        ``pre_numerator``, ``pre_denominator``, ``post_numerator``, ``post_denominator``,
+        ``pre``, ``post``, ``change``, ``pre_dose``, ``post_dose``, ``dose`` (post − pre: the
+        change in lessons behind the deals, the regressor) and ``weight`` —
+        1 / (1/pre_denominator + 1/post_denominator), the precision of a difference of two
+        rates, so a change backed by more deals counts more.
 
     Raises
     ------
@@ -154,29 +242,40 @@ def dose_changes(
     """
     if pre_months < 1 or post_months < 1:
         raise ValueError(f"pre_months and post_months must be at least 1, got {pre_months} and {post_months}")
-    anchors = _anchors(panel, doses, seed)
+    per_unit, dated = _per_unit(doses)
+    anchors = _anchors(panel, per_unit, seed)
     den = pl.col(panel.denominator) if panel.denominator is not None else pl.lit(1.0)
     rows = (panel.frame.select(pl.col("unit").cast(pl.String), _month("period").alias("month"),
                                pl.col(panel.numerator).cast(pl.Float64).alias("num"),
                                den.cast(pl.Float64).alias("den"))
-            .join(anchors.select("unit", _month("anchor").alias("at")), on="unit")
+            .join(anchors.select("unit", "lessons", _month("anchor").alias("at")), on="unit")
             .with_columns(k=pl.col("month") - pl.col("at"))
             .with_columns(window=pl.when((pl.col("k") >= -pre_months) & (pl.col("k") < 0)).then(pl.lit("pre"))
                           .when((pl.col("k") >= 0) & (pl.col("k") < post_months)).then(pl.lit("post")))
             .filter(pl.col("window").is_not_null()))
-    sums = rows.group_by("unit").agg(
-        pre_numerator=pl.col("num").filter(pl.col("window") == "pre").sum(),
-        pre_denominator=pl.col("den").filter(pl.col("window") == "pre").sum(),
-        post_numerator=pl.col("num").filter(pl.col("window") == "post").sum(),
-        post_denominator=pl.col("den").filter(pl.col("window") == "post").sum(),
+    if dated is None:
+        rows = rows.with_columns(dose=pl.when(pl.col("window") == "post").then(pl.col("lessons")).otherwise(0.0))
+    else:
+        rows = (rows.join(_unit_month_doses(rows, dated), on=["unit", "month"], how="left")
+                .with_columns(pl.col("dose").fill_null(0.0)))
+
+    def total(column: str, window: str) -> pl.Expr:
+        return pl.col(column).filter(pl.col("window") == window).sum()
+
+    sums = rows.with_columns(dose=pl.col("dose") * pl.col("den")).group_by("unit").agg(
+        pre_numerator=total("num", "pre"), pre_denominator=total("den", "pre"), pre_dosage=total("dose", "pre"),
+        post_numerator=total("num", "post"), post_denominator=total("den", "post"), post_dosage=total("dose", "post"),
     )
     out = (anchors.join(sums, on="unit", how="left")
-           .with_columns(pl.col("^(pre|post)_(numerator|denominator)$").fill_null(0.0))
+           .with_columns(pl.col("^(pre|post)_(numerator|denominator|dosage)$").fill_null(0.0))
            .filter((pl.col("pre_denominator") > 0) & (pl.col("post_denominator") > 0))
            .with_columns(pre=pl.col("pre_numerator") / pl.col("pre_denominator"),
-                         post=pl.col("post_numerator") / pl.col("post_denominator"))
-           .with_columns(change=pl.col("post") - pl.col("pre"),
-                         weight=1.0 / (1.0 / pl.col("pre_denominator") + 1.0 / pl.col("post_denominator"))))
+                         post=pl.col("post_numerator") / pl.col("post_denominator"),
+                         pre_dose=pl.col("pre_dosage") / pl.col("pre_denominator"),
+                         post_dose=pl.col("post_dosage") / pl.col("post_denominator"))
+           .with_columns(change=pl.col("post") - pl.col("pre"), dose=pl.col("post_dose") - pl.col("pre_dose"),
+                         weight=1.0 / (1.0 / pl.col("pre_denominator") + 1.0 / pl.col("post_denominator")))
+           .drop("pre_dosage", "post_dosage"))
     return out.sort("unit")
 
 
@@ -198,16 +297,27 @@ def _wls_slopes(x: FloatArray, y: FloatArray, w: FloatArray) -> tuple[FloatArray
     return intercept, slope
 
 
-def _bins(x: FloatArray) -> list[tuple[float, float]]:
-    """Dose bins for a chart: no lessons, then each count, or five bands of learners when counts vary widely."""
+def _bins(x: FloatArray) -> list[tuple[str, FloatArray]]:
+    """Dose bins for a chart: no lessons, then each dose, or five bands of learners when doses vary widely.
+
+    Each bin is its label and which units fall in it; every unit falls in exactly one.
+    """
+    whole = bool(np.all(x == np.round(x)))
+
+    def label(lo: float, hi: float) -> str:
+        f = (lambda v: f"{v:.0f}") if whole else (lambda v: f"{v:.1f}")
+        return f(lo) if lo == hi else f"{f(lo)}–{f(hi)}"
+
     positive = np.unique(x[x > 0])
-    bins: list[tuple[float, float]] = [(0.0, 0.0)] if (x == 0).any() else []
+    bins: list[tuple[str, FloatArray]] = [("0", x == 0)] if (x == 0).any() else []
     if positive.size <= 6:
-        return bins + [(float(v), float(v)) for v in positive]
-    edges = np.unique(np.floor(np.quantile(x[x > 0], np.linspace(0, 1, 6))))
-    edges[-1] = positive.max() + 1
-    return bins + [(float(lo), float(hi - 1)) for lo, hi in itertools.pairwise(edges)
-                   if ((x >= lo) & (x < hi)).any()]
+        return bins + [(label(v, v), x == v) for v in positive]
+    inner = np.unique(np.quantile(x[x > 0], np.linspace(0, 1, 6))[1:-1])
+    band = np.where(x > 0, np.searchsorted(inner, x, side="left"), -1)
+    for b in np.unique(band[band >= 0]):
+        inside = band == b
+        bins.append((label(float(x[inside].min()), float(x[inside].max())), inside))
+    return bins
 
 
 def estimate_dose_response(
@@ -223,11 +333,14 @@ def estimate_dose_response(
     """The change in outcome per lesson completed: the slope of a weighted line through units' changes.
 
     For micro-lessons, where engagement is a count rather than a date. Each unit's change (see
-    :func:`dose_changes`) is regressed on its lessons by weighted least squares; the estimate is
-    the slope (for win rate, points of rate per lesson), its interval a bootstrap over units.
-    The intercept — the change at zero lessons — is the org's trend, in ``details``.
-    ``diagnostics["bins"]`` holds the mean change by dose band with its units (and the line's
-    value there), to draw the line over the data and see whether it is straight.
+    :func:`dose_changes`) is regressed on its change in dose — the lessons completed before its
+    deals, averaged over them — by weighted least squares; the estimate is the slope (for win
+    rate, points of rate per lesson), its interval a bootstrap over units. Pass ``doses`` as
+    one row per lesson with its date (:func:`lesson_dates`): with counts only
+    (:func:`lesson_counts`) every lesson is credited to deals before it too, and the slope
+    understates the effect. The intercept — the change at zero lessons — is the org's trend, in
+    ``details``. ``diagnostics["bins"]`` holds the mean change by dose band with its units (and
+    the line's value there), to draw the line over the data and see whether it is straight.
 
     Engagement is self-selected: the slope is an association unless lessons were assigned, and
     the result's assumptions and warnings say so.
@@ -235,41 +348,43 @@ def estimate_dose_response(
     Raises
     ------
     NotApplicable
-        No unit completed a lesson, fewer than two learners have a change, or every unit did the
-        same number of lessons (no slope to fit).
+        No unit completed a lesson, fewer than two learners have a change, or every unit had the
+        same dose (no slope to fit).
     ValueError
         Malformed doses or windows (see :func:`dose_changes`).
     """
     changes = dose_changes(panel, doses=doses, pre_months=pre_months, post_months=post_months, seed=seed)
-    x = changes["lessons"].to_numpy().astype(np.float64)
+    dated = "completed_on" in doses.columns
+    lessons = changes["lessons"].to_numpy().astype(np.float64)
+    x = changes["dose"].to_numpy().astype(np.float64)
     y = changes["change"].to_numpy().astype(np.float64)
     w = changes["weight"].to_numpy().astype(np.float64)
-    engaged = x > 0
+    engaged = lessons > 0
     what = "closed deals" if panel.denominator is not None else "months"
     if int(engaged.sum()) < 2:
         raise NotApplicable(f"fewer than two units with lessons have {what} both before and after their first lesson")
     if np.unique(x).size < 2:
-        raise NotApplicable(f"every unit completed the same number of lessons ({x[0]:.0f}): there is no dose to "
-                            "compare")
+        raise NotApplicable(f"every unit had the same dose ({x[0]:.1f} lessons before its deals): there is no dose "
+                            "to compare")
     (intercept,), (slope,) = _wls_slopes(x, y, w[None, :])
     _, draws = _wls_slopes(x, y, cluster_weights(x.size, replicates=replicates, seed=seed) * w[None, :])
     pre_engaged = changes.filter(pl.col("lessons") > 0)
     baseline = float(pre_engaged["pre_numerator"].sum()) / float(pre_engaged["pre_denominator"].sum())
     bins = []
-    for lo, hi in _bins(x):
-        inside = (x >= lo) & (x <= hi)
+    for label, inside in _bins(x):
         wi = w[inside]
         mean_dose = float((wi * x[inside]).sum() / wi.sum())
         bins.append({
-            "label": f"{lo:.0f}" if lo == hi else f"{lo:.0f}–{hi:.0f}",
-            "low": lo, "high": hi, "units": int(inside.sum()),
-            "mean_lessons": mean_dose,
+            "label": label, "low": float(x[inside].min()), "high": float(x[inside].max()),
+            "units": int(inside.sum()), "mean_lessons": mean_dose,
             "mean_change": float((wi * y[inside]).sum() / wi.sum()),
             "weight": float(wi.sum()),
             "fitted_change": float(intercept + slope * mean_dose),
         })
     dropped = panel.units.height - changes.height
     warnings = [SELF_SELECTION]
+    if not dated:
+        warnings.append(UNDATED)
     if dropped:
         warnings.append(f"{dropped:,} of {panel.units.height:,} units had no {what} before or after their "
                         f"(pseudo) first-lesson month and were left out")
@@ -282,6 +397,9 @@ def estimate_dose_response(
         "dose-response (per lesson)", float(slope), draws, baseline=baseline, confidence=confidence,
         assumptions=(
             SELF_SELECTION,
+            ("a lesson counts for the deals after it: a unit's dose is the lessons it had completed before its "
+             "deals" if dated else
+             "every lesson counts for every deal of the after window, also deals before it (lessons without dates)"),
             "linear dose: every lesson adds the same change, the first as the tenth (the binned means show "
             "where that fails)",
             "units without lessons, around pseudo anchors drawn from the learners' first-lesson months, show "
@@ -292,8 +410,11 @@ def estimate_dose_response(
             "intercept": float(intercept),
             "units": float(x.size),
             "units_with_lessons": float(engaged.sum()),
-            "mean_lessons": float(x[engaged].mean()),
-            "max_lessons": float(x.max()),
+            "mean_lessons": float(lessons[engaged].mean()),
+            "max_lessons": float(lessons.max()),
+            "mean_dose": float(x[engaged].mean()),
+            "max_dose": float(x.max()),
+            "dated": float(dated),
             "pre_months": float(pre_months),
             "post_months": float(post_months),
         },

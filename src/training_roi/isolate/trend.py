@@ -1,44 +1,69 @@
-"""Trend-line projection: the trained units' outcome against the continuation of its own past.
+"""Trend-line projection: each trained unit's outcome against the continuation of its own past.
 
 Phillips' "trend-line analysis" isolates a program's effect without a comparison group: fit the
-trained units' monthly outcome before the program (a straight line, plus month-of-year effects
-when two years of history allow it), project it over the months after, and credit the program
-with the gap between what happened and the projection. It is an interrupted time series on one
-aggregated series, so it also serves a change that reached everybody at once (an org-wide CRM
-go-live), where no untrained unit is left to compare with.
+trained units' outcome before the program, project it over the months after, and credit the
+program with the gap between what happened and the projection. It also serves a change that
+reached everybody at once (an org-wide CRM go-live), where no untrained unit is left to compare.
 
-The monthly outcome is pooled (Σ numerator / Σ denominator of the trained units, or the mean per
-unit-month without a denominator) and the fit is weighted by the month's denominator (deals,
-unit-months): a month with twice the deals has half the sampling variance. The uncertainty of
-the post-period mean gap has two parts, both in the standard error: the projection's parameter
-uncertainty (the fitted line could be off) and the months' own noise around it (the actual
-months would scatter even if the line were exact), on Student's t with the fit's residual
-degrees of freedom.
+Each trained unit is measured against its own training date (event time): its pre-period is its
+months before the month it was trained, its post-period the months after. Had the pre- and
+post-periods been calendar months of the pooled group, a rollout spread over many months would
+mix trained and not-yet-trained units in the early post months (diluting the gap) and leave few
+pre months before the first training. The line is fitted on the pre-training unit-months of all
+trained units at once,
+
+    y_ut = α_u + β · (months since u's training) + γ_month-of-year(t) + noise,
+
+weighted by the unit-month's denominator (deals; one per unit-month without a denominator): each
+unit keeps its own level α_u (the units seen far before training are not the ones seen just
+before it), they share the slope β, and the month-of-year effects γ are estimated when the
+pre-training unit-months cover every calendar month over more than a year. The projection of a
+post unit-month is α_u + β·k + γ; the estimate is the post unit-months' outcome minus it, pooled
+(Σ numerator − Σ denominator × projection, over Σ denominator).
+
+The uncertainty has three parts, all in the interval: the projection's (the line is refitted on
+every bootstrap resample of units), the units' own month-to-month noise (resampled with them),
+and shocks common to every unit in a calendar month (a good or bad month for the whole market,
+which no resampling of units reproduces), whose variance is estimated from the pre-training
+residuals by moments and added to each bootstrap draw as a normal term. With few units the
+bootstrap draws are spread by the usual small-sample factor (√(G/(G−1)) and Student's t with
+G − 1 degrees of freedom).
+
+Without a comparison group, anything else that changed around the units' training dates (a
+market-wide shift, a new product, a reorganisation) is credited to the program: the trend line
+is unbiased only where nothing but training changed, and the result's assumptions say so.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 import numpy as np
 import polars as pl
-import statsmodels.api as sm
-from scipy import stats
-from statsmodels.stats.stattools import durbin_watson
+from scipy import sparse, stats
 
 from training_roi.isolate.did import Effect, FloatArray
-from training_roi.isolate.estimator import NotApplicable, effect_from_normal
+from training_roi.isolate.estimator import NotApplicable, cluster_weights, effect_from_draws
 from training_roi.isolate.unit_panel import UnitPanel
 
 __all__ = ["MIN_PRE_MONTHS", "SEASONAL_PRE_MONTHS", "estimate_trend"]
 
 MIN_PRE_MONTHS = 6
-"""Fewest pre-program months a trend line is fitted on: fewer leave the slope to chance."""
-SEASONAL_PRE_MONTHS = 24
-"""Fewest pre-program months for month-of-year effects: each calendar month seen at least twice."""
-_STRONG_AUTOCORRELATION = (1.0, 3.0)
-"""Durbin–Watson outside this range: months far from independent (2 means no autocorrelation)."""
+"""Fewest months before training (event months with an outcome) a trend line is fitted on."""
+SEASONAL_PRE_MONTHS = 13
+"""Fewest calendar months the pre-training unit-months span for month-of-year effects: every
+calendar month, and at least one of them in two years, so the season is not taken for the slope."""
+_STRONG_AUTOCORRELATION = 1.0
+"""Durbin–Watson below this: neighbouring months' residuals move together (2 means independent), the
+mark of a line that does not follow the months before training."""
+_FEW_UNITS = 20
+"""Fewer trained units than this: a bootstrap over so few units is a rough guide to the uncertainty."""
+_SHOCK_MONTHS = 3.0
+"""Fewest calendar months' worth of residual information (tr(B)²/tr(B²)) to estimate month shocks from."""
+
+IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
 
 def _month_number(d: date) -> int:
@@ -49,14 +74,143 @@ def _from_month_number(n: int) -> date:
     return date(n // 12, n % 12 + 1, 1)
 
 
-def _design(months: list[date], origin: int, seasonal: bool) -> FloatArray:
-    """Intercept, months since ``origin``, and (``seasonal``) indicators of February … December."""
-    t = np.array([_month_number(m) - origin for m in months], dtype=np.float64)
-    columns = [np.ones_like(t), t]
+def _month(column: str) -> pl.Expr:
+    """Months since year 0 of a date column: consecutive months differ by one."""
+    return pl.col(column).dt.year().cast(pl.Int64) * 12 + pl.col(column).dt.month().cast(pl.Int64) - 1
+
+
+def _design(k: FloatArray, calendar: IntArray, seasonal: bool) -> FloatArray:
+    """Months since training and (``seasonal``) indicators of February … December; no intercept."""
+    columns = [k]
     if seasonal:
-        moy = np.array([m.month for m in months])
-        columns += [(moy == k).astype(np.float64) for k in range(2, 13)]
+        moy = calendar % 12
+        columns += [(moy == m).astype(np.float64) for m in range(1, 12)]
     return np.column_stack(columns)
+
+
+def _sums(group: IntArray, n_groups: int, weight: FloatArray) -> sparse.csr_array:
+    """The matrix that sums rows into groups, weighted: (groups × rows) @ values."""
+    return sparse.csr_array((weight, (group, np.arange(group.size))), shape=(n_groups, group.size))
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Unit-months of the trained units in their pre or post window, with an outcome."""
+
+    unit: IntArray  # index of the unit among the units with a pre-training outcome
+    calendar: IntArray  # months since year 0
+    k: FloatArray  # months since the unit's training month
+    y: FloatArray  # the unit-month's outcome (numerator / denominator, or numerator)
+    w: FloatArray  # its weight (denominator, or 1)
+    num: FloatArray
+    pre: np.ndarray[Any, np.dtype[np.bool_]]
+    post: np.ndarray[Any, np.dtype[np.bool_]]
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """The within-unit weighted least-squares line, in sums a bootstrap can re-weight by unit."""
+
+    xbar: FloatArray  # units × p: each unit's weighted pre-period mean of the design
+    ybar: FloatArray  # units: its weighted pre-period mean outcome
+    gram: FloatArray  # units × p × p: Σ w (x − x̄_u)(x − x̄_u)'
+    cross: FloatArray  # units × p: Σ w (x − x̄_u)(y − ȳ_u)
+    post_gap: FloatArray  # units: Σ_post w (y − ȳ_u)
+    post_design: FloatArray  # units × p: Σ_post w (x − x̄_u)
+    post_weight: FloatArray  # units: Σ_post w
+
+    def solve(self, weights: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Slope coefficients and the pooled post gap, one row per row of unit ``weights``.
+
+        A resample whose units cannot identify the line (a month of the year nobody in it saw)
+        gives NaN.
+        """
+        units, p = self.cross.shape
+        a = (weights @ self.gram.reshape(units, p * p)).reshape(-1, p, p)
+        b = weights @ self.cross
+        beta = np.full(b.shape, np.nan)
+        ok = np.linalg.matrix_rank(a, hermitian=True) == p
+        beta[ok] = np.linalg.solve(a[ok], b[ok][..., None])[..., 0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            gap = (weights @ self.post_gap - np.einsum("rp,rp->r", weights @ self.post_design, beta)) / (
+                weights @ self.post_weight)
+        return beta, gap
+
+
+def _fit(rows: _Rows, x: FloatArray, n_units: int) -> _Fit:
+    """The line's per-unit sums: each unit's level is its pre-period mean, the slope is fitted within units."""
+    pre, post = rows.pre, rows.post
+    p = x.shape[1]
+    s_pre = _sums(rows.unit[pre], n_units, rows.w[pre])
+    w_u = s_pre @ np.ones(int(pre.sum()))
+    xbar = (s_pre @ x[pre]) / w_u[:, None]
+    ybar = (s_pre @ rows.y[pre]) / w_u
+    xd = x[pre] - xbar[rows.unit[pre]]
+    yd = rows.y[pre] - ybar[rows.unit[pre]]
+    gram = np.stack([s_pre @ (xd * xd[:, [j]]) for j in range(p)], axis=1)
+    s_post = _sums(rows.unit[post], n_units, rows.w[post])
+    return _Fit(xbar=xbar, ybar=ybar, gram=gram, cross=s_pre @ (xd * yd[:, None]),
+                post_gap=s_post @ (rows.y[post] - ybar[rows.unit[post]]),
+                post_design=s_post @ (x[post] - xbar[rows.unit[post]]),
+                post_weight=s_post @ np.ones(int(post.sum())))
+
+
+@dataclass(frozen=True)
+class _Noise:
+    """Residual variances of the pre-training unit-months: a unit-month's own, and a month's shock."""
+
+    unit_month: float  # σ²: a unit-month of weight w varies by σ²/w around the line
+    shock: float  # σ²_m: a calendar month moves every unit's outcome together by this variance
+    shock_months: float  # effective number of calendar months the shock variance is estimated from
+    dof: float  # residual degrees of freedom of the unit-months
+
+
+def _noise(rows: _Rows, x: FloatArray, fit: _Fit, residual: FloatArray) -> _Noise:
+    """Method-of-moments variances of y_ut = line + δ_t + ε_ut, Var(δ_t) = σ²_m, Var(ε_ut) = σ²/w.
+
+    In the weighted (whitened) regression with annihilator M and Z the calendar months'
+    indicators (scaled by √w), E[e'e] = σ²(n − units − p) + σ²_m tr(B) and
+    E[‖Z'e‖²] = σ² tr(B) + σ²_m tr(B²), with B = Z'MZ: two equations, two variances.
+    """
+    pre = rows.pre
+    unit, w = rows.unit[pre], rows.w[pre]
+    n_units, p = fit.cross.shape
+    months, month = np.unique(rows.calendar[pre], return_inverse=True)
+    xd = x[pre] - fit.xbar[unit]
+    by_month = _sums(month, months.size, w)
+    by_unit_month = sparse.csr_array((w, (unit, month)), shape=(n_units, months.size)).toarray()
+    within = np.diag(by_month @ np.ones(unit.size)) - by_unit_month.T @ (by_unit_month
+                                                                         / by_unit_month.sum(axis=1)[:, None])
+    f = by_month @ xd
+    b = within - f @ np.linalg.solve(fit.gram.sum(axis=0), f.T)
+    dof = float(unit.size - n_units - p)
+    q1 = float(np.sum(w * residual**2))
+    q2 = float(np.sum((by_month @ residual) ** 2))
+    tr_b, tr_b2 = float(np.trace(b)), float(np.sum(b * b))
+    det = dof * tr_b2 - tr_b**2
+    shock = max(0.0, (dof * q2 - tr_b * q1) / det) if det > 1e-12 * max(dof * tr_b2, 1.0) else 0.0
+    unit_month = (q1 - shock * tr_b) / dof
+    return _Noise(unit_month=unit_month, shock=shock, shock_months=tr_b**2 / tr_b2 if tr_b2 > 0 else 0.0, dof=dof)
+
+
+def _shock_influence(rows: _Rows, x: FloatArray, fit: _Fit) -> tuple[IntArray, FloatArray]:
+    """Each calendar month's weight in the estimate: a shock δ_t moves the estimate by L_t·δ_t.
+
+    The estimate is linear in the outcomes; L_t sums its coefficients over month t's unit-months
+    (post months enter positively, pre months through the units' levels and the line).
+    """
+    pre, post = rows.pre, rows.post
+    d_total = float(fit.post_weight.sum())
+    m = fit.post_design.sum(axis=0)
+    g_inv_m = np.linalg.solve(fit.gram.sum(axis=0), m)
+    unit = rows.unit
+    w_pre_u = _sums(unit[pre], fit.ybar.size, rows.w[pre]) @ np.ones(int(pre.sum()))
+    coef = np.zeros(rows.y.size)
+    coef[post] = rows.w[post] / d_total
+    xd = x[pre] - fit.xbar[unit[pre]]
+    coef[pre] = -(rows.w[pre] / d_total) * (fit.post_weight[unit[pre]] / w_pre_u[unit[pre]] + xd @ g_inv_m)
+    months, month = np.unique(rows.calendar, return_inverse=True)
+    return months, np.bincount(month, weights=coef, minlength=months.size).astype(np.float64)
 
 
 def estimate_trend(
@@ -67,183 +221,279 @@ def estimate_trend(
     post_months: int = 6,
     seasonality: bool = True,
     confidence: float = 0.95,
+    replicates: int = 999,
+    seed: int = 7,
 ) -> Effect:
-    """The program's effect as the trained units' outcome minus the projection of its pre-program trend.
+    """The program's effect as the trained units' outcome minus the projection of their pre-training trend.
 
     Parameters
     ----------
     panel
-        The monthly unit panel. Only units trained before the end of the post period are used;
-        untrained units are ignored (none are needed: an org-wide go-live works).
+        The monthly unit panel. Only trained units are used; untrained units are ignored (none
+        are needed: an org-wide go-live works).
     program_start
-        When the program began; by default the first training date. Months that end before it
-        are the pre-period (the ``pre_months`` closest to it); months that begin on or after it
-        are the post-period (the first ``post_months``). A month it falls inside is neither:
-        part before, part after, it is shown in the diagnostics as the transition.
+        An org-wide start that replaces every unit's own training date (a go-live that reached
+        everybody at once); units trained after the post period are then left out. By default
+        each unit is measured against its own training date.
     pre_months, post_months
-        How many months are fitted, and over how many the gap is averaged.
+        Each unit's months before its training month that the line is fitted on, and its months
+        after training over which the gap is averaged. The training month itself is a transition
+        (part before, part after) and in neither, unless training fell on the 1st: then it is
+        the first post month.
     seasonality
-        Add month-of-year effects to the line. They need at least 24 pre months with an outcome
-        (each calendar month seen twice); with fewer they are left out and a warning says so.
+        Add month-of-year effects. They need the pre-training unit-months to span at least 13
+        calendar months (every month of the year, one of them twice); with fewer they are left
+        out and a warning says so.
     confidence
         Level of the interval.
+    replicates, seed
+        Bootstrap resamples of units, and the seed of their draws.
 
     Returns
     -------
     Effect
-        ``estimate`` is the mean over the post months of (actual − projected); its standard
-        error combines the projection's parameter uncertainty with the months' residual noise.
-        ``diagnostics["series"]`` has each month's actual value, the model's value (fitted
-        before, projected after) and its prediction interval, for a chart.
+        ``estimate`` is the post unit-months' pooled outcome minus their pooled projection; the
+        interval is a percentile interval of bootstrap draws over units (the line refitted on
+        each) plus the common month shocks. ``diagnostics["series"]`` has, for each month
+        relative to training, the pooled actual value, the model's value (fitted before,
+        projected after) and its prediction interval, for a chart.
 
     Raises
     ------
     NotApplicable
-        No trained unit, fewer than 6 pre-program months with an outcome, or no post month.
+        No trained unit, fewer than 6 months before training with an outcome, no month after
+        it, or too few unit-months to measure their noise.
     ValueError
-        ``pre_months`` below 6, ``post_months`` below 1, or ``confidence`` outside (0, 1).
+        ``pre_months`` below 6, ``post_months`` below 1, ``confidence`` outside (0, 1) or
+        ``replicates`` below 2.
 
     Examples
     --------
-    >>> effect = estimate_trend(panel, pre_months=24, post_months=6)  # doctest: +SKIP
+    >>> effect = estimate_trend(panel, pre_months=12, post_months=6)  # doctest: +SKIP
     >>> effect.estimate, effect.ci_low, effect.ci_high  # doctest: +SKIP
     """
     if pre_months < MIN_PRE_MONTHS:
         raise ValueError(f"pre_months is {pre_months}: a trend line needs at least {MIN_PRE_MONTHS} pre-program months")
     if post_months < 1:
-        raise ValueError(f"post_months is {post_months}: at least one month after the program start is needed")
+        raise ValueError(f"post_months is {post_months}: at least one month after training is needed")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence is {confidence}: expected a level between 0 and 1, such as 0.95")
-    trained = panel.units.filter(pl.col("treated_at").is_not_null())
+    if replicates < 2:
+        raise ValueError(f"replicates is {replicates}: the bootstrap needs at least 2")
+    trained = panel.units.filter(pl.col("treated_at").is_not_null()).select("unit", "treated_at")
     if trained.is_empty():
         raise NotApplicable("no unit of the panel was trained: a trend line projects the trained units' outcome")
-    start = program_start if program_start is not None else trained["treated_at"].min()
-    assert isinstance(start, date)
-    start_month = date(start.year, start.month, 1)
-    first_post = start_month if start.day == 1 else _from_month_number(_month_number(start_month) + 1)
-    pre_first = _from_month_number(_month_number(start_month) - pre_months)
-    post_end = _from_month_number(_month_number(first_post) + post_months)
-    trained = trained.filter(pl.col("treated_at") < post_end)
-    if trained.is_empty():
-        raise NotApplicable(f"no unit was trained before {post_end:%Y-%m-%d}, the end of the post period")
+    warnings: list[str] = []
+    if program_start is not None:
+        first_post = _from_month_number(_month_number(program_start) + (program_start.day != 1))
+        post_end = _from_month_number(_month_number(first_post) + post_months)
+        trained = trained.filter(pl.col("treated_at") < post_end)
+        if trained.is_empty():
+            raise NotApplicable(f"no unit was trained before {post_end:%Y-%m-%d}, the end of the post period")
+        early = trained.filter(pl.col("treated_at") < date(program_start.year, program_start.month, 1)).height
+        if early:
+            warnings.append(f"{early} trained units were trained before {program_start:%Y-%m}: the pre-period "
+                            "already includes trained months")
+        last = trained["treated_at"].max()
+        assert isinstance(last, date)
+        if last > first_post:
+            warnings.append(f"training went on until {last:%Y-%m-%d}, after the post period began "
+                            f"({first_post:%Y-%m}): its early months mix trained and not-yet-trained units, "
+                            "diluting the effect")
+        trained = trained.with_columns(pl.lit(program_start, dtype=pl.Date).alias("treated_at"))
 
-    frame = panel.frame.filter(pl.col("unit").is_in(trained["unit"].implode()))
-    den = pl.col(panel.denominator).sum() if panel.denominator is not None else pl.len().cast(pl.Float64)
-    monthly = (frame.group_by("period").agg(num=pl.col(panel.numerator).sum().cast(pl.Float64),
-                                            den=den.cast(pl.Float64))
-               .filter(pl.col("den") > 0)
-               .with_columns(value=pl.col("num") / pl.col("den"))
-               .filter(pl.col("period") >= pre_first, pl.col("period") < post_end)
-               .sort("period"))
-    pre = monthly.filter(pl.col("period") < start_month)
-    post = monthly.filter(pl.col("period") >= first_post)
+    rows, series_frame, units, left_out = _rows(panel, trained, pre_months, post_months)
     what = f"months with {panel.outcome} for the trained units"
-    if pre.height < MIN_PRE_MONTHS:
+    pre_k = np.unique(rows.k[rows.pre])
+    if pre_k.size < MIN_PRE_MONTHS:
         raise NotApplicable(
             f"a trend line needs at least {MIN_PRE_MONTHS} pre-program {what}; the {pre_months} months before "
-            f"{start_month:%Y-%m} have {pre.height}")
-    if post.is_empty():
-        raise NotApplicable(f"no {what} from {first_post:%Y-%m} on: nothing after the program start to compare")
+            f"training have {pre_k.size}")
+    if not rows.post.any():
+        raise NotApplicable(f"no {what} after their training: nothing after the program start to compare")
 
-    warnings: list[str] = []
-    pre_dates: list[date] = pre["period"].to_list()
-    seasonal = seasonality and pre.height >= SEASONAL_PRE_MONTHS and len({m.month for m in pre_dates}) == 12
+    n_units = len(units)
+    if n_units < 2:
+        raise NotApplicable(f"only one trained unit has {panel.outcome} before its training: the uncertainty of a "
+                            "trend line is measured across units")
+    calendar_pre = np.unique(rows.calendar[rows.pre])
+    span = int(calendar_pre.max() - calendar_pre.min() + 1)
+    seasonal = seasonality and span >= SEASONAL_PRE_MONTHS and np.unique(calendar_pre % 12).size == 12
+    if seasonal:
+        x = _design(rows.k, rows.calendar, True)
+        fit = _fit(rows, x, n_units)
+        seasonal = bool(np.linalg.matrix_rank(fit.gram.sum(axis=0), hermitian=True) == x.shape[1])
+    if not seasonal:
+        x = _design(rows.k, rows.calendar, False)
+        fit = _fit(rows, x, n_units)
+        if np.linalg.matrix_rank(fit.gram.sum(axis=0), hermitian=True) < 1:
+            raise NotApplicable(f"no trained unit has two pre-program {what}: there is no trend to fit")
     if seasonality and not seasonal:
         warnings.append(
-            f"seasonality not estimated: {pre.height} pre-program {what} (month-of-year effects need "
-            f"{SEASONAL_PRE_MONTHS}, every calendar month); a seasonal swing would be read as the program's effect")
-    if pre.height < pre_months:
-        warnings.append(f"only {pre.height} of the {pre_months} requested pre-program months have data")
-    if post.height < post_months:
-        warnings.append(f"only {post.height} of the {post_months} requested post months have data")
-    early = trained.filter(pl.col("treated_at") < start_month).height
-    if early:
-        warnings.append(f"{early} trained units were trained before {start_month:%Y-%m}: the pre-period "
-                        "already includes trained months")
-    last = trained["treated_at"].max()
-    assert isinstance(last, date)
-    if last > first_post:
-        warnings.append(f"training went on until {last:%Y-%m-%d}, after the post period began ({first_post:%Y-%m}): "
-                        "its early months mix trained and not-yet-trained units, diluting the effect")
+            f"seasonality not estimated: the pre-program {what} span {span} calendar months (month-of-year "
+            f"effects need every calendar month over at least {SEASONAL_PRE_MONTHS}, some seen in two years); a "
+            "seasonal swing would be read as the program's effect")
 
-    origin = _month_number(pre_first)
-    weight_scale = float(pre["den"].sum()) / pre.height
-    x_pre = _design(pre_dates, origin, seasonal)
-    w_pre = pre["den"].to_numpy() / weight_scale
-    fit = sm.WLS(pre["value"].to_numpy(), x_pre, weights=w_pre).fit()
-    beta = np.asarray(fit.params, dtype=np.float64)
-    cov = np.asarray(fit.cov_params(), dtype=np.float64)
-    scale, dof = float(fit.scale), float(fit.df_resid)
-    if dof < 1:
-        raise NotApplicable(f"{pre.height} pre-program {what} leave no degrees of freedom for the trend's noise")
+    if rows.pre.sum() - n_units - x.shape[1] < 1:
+        raise NotApplicable(f"{int(rows.pre.sum())} pre-program unit-months of {n_units} units leave no degrees of "
+                            "freedom for the trend's noise")
+    (beta,), (point,) = fit.solve(np.ones((1, n_units)))
+    residual = (rows.y[rows.pre] - fit.ybar[rows.unit[rows.pre]]) - (x[rows.pre] - fit.xbar[rows.unit[rows.pre]]) @ beta
+    noise = _noise(rows, x, fit, residual)
+    months, influence = _shock_influence(rows, x, fit)
+    shocks_known = noise.shock_months >= _SHOCK_MONTHS
+    shock_sd = float(np.sqrt(noise.shock)) if shocks_known else float("nan")
+    if not shocks_known:
+        noise = replace(noise, shock=0.0)
+    shock_se = float(np.sqrt(noise.shock * np.sum(influence**2)))
+    betas, gaps = fit.solve(cluster_weights(n_units, replicates=replicates, seed=seed))
+    # Few units: a bootstrap over G clusters is too narrow by about √(G/(G−1)) and by the gap
+    # between Student's t with G − 1 degrees of freedom and the normal; the draws are spread by
+    # both (a few percent with a hundred units), keeping their shape.
+    q = 0.5 + confidence / 2
+    spread = np.sqrt(n_units / (n_units - 1)) * float(stats.t(n_units - 1).ppf(q) / stats.norm.ppf(q))
+    draws = point + spread * (gaps - point) + np.random.default_rng([seed, 1]).standard_normal(replicates) * shock_se
 
-    post_dates: list[date] = post["period"].to_list()
-    x_post = _design(post_dates, origin, seasonal)
-    w_post = post["den"].to_numpy() / weight_scale
-    projected = x_post @ beta
-    actual = post["value"].to_numpy()
-    point = float(np.mean(actual - projected))
-    # Var(mean gap) = a'Σa (the projection's parameters, a = the post rows' mean) + σ²·mean(1/w)/m
-    # (each month's own noise, σ²/w for a month of weight w, independent across months).
-    mean_row = x_post.mean(axis=0)
-    parameter_var = float(mean_row @ cov @ mean_row)
-    noise_var = scale * float(np.mean(1 / w_post)) / post.height
-    std_error = float(np.sqrt(parameter_var + noise_var))
-
-    residuals = np.asarray(fit.wresid, dtype=np.float64)
-    dw = float(durbin_watson(residuals))
-    lag1 = float(np.corrcoef(residuals[:-1], residuals[1:])[0, 1]) if residuals.std() > 0 else float("nan")
-    if not _STRONG_AUTOCORRELATION[0] <= dw <= _STRONG_AUTOCORRELATION[1]:
+    pooled_pre = _pooled_residuals(rows, residual)
+    dw = float(np.sum(np.diff(pooled_pre) ** 2) / np.sum(pooled_pre**2)) if pooled_pre.size > 2 else float("nan")
+    lag1 = (float(np.corrcoef(pooled_pre[:-1], pooled_pre[1:])[0, 1])
+            if pooled_pre.size > 2 and pooled_pre.std() > 0 else float("nan"))
+    if dw < _STRONG_AUTOCORRELATION:
         warnings.append(f"the pre-program months' residuals are strongly autocorrelated (Durbin–Watson {dw:.2f}; "
-                        "2 means none): the trend may be mis-specified and the interval is too narrow")
-    if pre.height < 12:
-        warnings.append(f"the trend is fitted on {pre.height} months: projections beyond a few months are fragile")
+                        "2 means none): the trend may be mis-specified and its projection off")
+    if pre_k.size < 12:
+        warnings.append(f"the trend is fitted on {pre_k.size} months before training: projections beyond a few "
+                        "months are fragile")
+    if left_out:
+        warnings.append(f"{left_out} trained units have no {panel.outcome} in the {pre_months} months before their "
+                        "training and were left out: their level before training is unknown")
+    if n_units < _FEW_UNITS:
+        warnings.append(f"only {n_units} trained units: a bootstrap over so few units is a rough guide to the "
+                        "uncertainty")
+    if not shocks_known:
+        warnings.append("too few calendar months before training to tell month-wide shocks from the trend and the "
+                        "season: the interval leaves such shocks out")
 
-    baseline = float(pre["num"].sum()) / float(pre["den"].sum())
+    pre_w = float(rows.w[rows.pre].sum())
+    post_w = float(rows.w[rows.post].sum())
+    baseline = float(rows.num[rows.pre].sum()) / pre_w
+    actual_post = float(rows.num[rows.post].sum()) / post_w
+    yd = rows.y[rows.pre] - fit.ybar[rows.unit[rows.pre]]
+    r_squared = 1 - float(np.sum(rows.w[rows.pre] * residual**2)) / float(np.sum(rows.w[rows.pre] * yd**2))
+    gap_draws = gaps[np.isfinite(gaps)]
     assumptions = [
-        ("without training the pre-period trend and seasonality would have continued; nothing else changed "
-         "at the same time" if seasonal else
-         "without training the pre-period trend would have continued; nothing else changed at the same time"),
+        ("without training each trained unit's outcome would have continued its own pre-training trend"
+         + (" and month-of-year pattern" if seasonal else "")
+         + " (units keep their own levels and share one slope); nothing else changed around their training "
+         "dates — a market-wide shift or a new product at that time would be credited to the program"),
         "the trained units' own past is the comparison: no untrained group is used",
+        "each unit is measured from its own training date" if program_start is None else
+        f"every trained unit is measured from the program start, {program_start:%Y-%m-%d}",
     ]
     if seasonality and not seasonal:
         assumptions.append("no month-of-year pattern: too few pre-program months to estimate one")
-    return effect_from_normal(
-        "trend-line projection", point, std_error, baseline=baseline, confidence=confidence, dof=dof,
+    return effect_from_draws(
+        "trend-line projection", float(point), draws, baseline=baseline, confidence=confidence,
         assumptions=assumptions, warnings=warnings,
         details={
-            "actual_post": float(actual.mean()), "projected_post": float(projected.mean()),
-            "slope_per_month": float(beta[1]), "pre_months": float(pre.height), "post_months": float(post.height),
-            "seasonality": float(seasonal), "r_squared": float(fit.rsquared), "durbin_watson": dw,
-            "residual_sd": float(np.sqrt(scale)), "parameter_se": float(np.sqrt(parameter_var)),
-            "noise_se": float(np.sqrt(noise_var)), "dof": dof, "trained_units": float(trained.height),
+            "actual_post": actual_post, "projected_post": actual_post - float(point),
+            "slope_per_month": float(beta[0]), "pre_months": float(pre_k.size),
+            "post_months": float(np.unique(rows.k[rows.post]).size),
+            "pre_unit_months": float(rows.pre.sum()), "post_unit_months": float(rows.post.sum()),
+            "calendar_pre_months": float(span), "seasonality": float(seasonal), "r_squared": r_squared,
+            "durbin_watson": dw, "residual_sd": float(np.sqrt(noise.unit_month * rows.pre.sum() / pre_w)),
+            "month_shock_sd": shock_sd,
+            "month_shock_se": shock_se, "small_sample_factor": spread,
+            "bootstrap_se": float(np.std(gap_draws, ddof=1)) if gap_draws.size > 1 else float("nan"),
+            "dof": noise.dof, "trained_units": float(n_units), "units_left_out": float(left_out),
         },
         diagnostics={
-            "program_start": start.isoformat(), "first_post_month": first_post.isoformat(),
-            "r_squared": float(fit.rsquared), "durbin_watson": dw, "residual_lag1_autocorrelation": lag1,
-            "series": _series(monthly, beta, cov, scale, dof, origin, seasonal, weight_scale, start_month,
-                              first_post, confidence),
+            "measured_from": "each unit's training date" if program_start is None else program_start.isoformat(),
+            "r_squared": r_squared, "durbin_watson": dw, "residual_lag1_autocorrelation": lag1,
+            "calendar_months": [_from_month_number(int(m)).isoformat() for m in months],
+            "month_shock_influence": [float(v) for v in influence],
+            "series": _series(series_frame, x.shape[1] > 1, fit, beta, betas, noise, confidence),
         },
     )
 
 
-def _series(
-    monthly: pl.DataFrame, beta: FloatArray, cov: FloatArray, scale: float, dof: float, origin: int,
-    seasonal: bool, weight_scale: float, start_month: date, first_post: date, confidence: float,
-) -> dict[str, Any]:
-    """Each month's actual value, the model's value and its prediction interval, as JSON-able lists.
+def _rows(panel: UnitPanel, trained: pl.DataFrame, pre_months: int,
+          post_months: int) -> tuple[_Rows, pl.DataFrame, list[str], int]:
+    """The trained units' pre and post unit-months with an outcome (and, for the chart, their transition months).
 
-    The interval is where the month's outcome would fall without the program (parameter
-    uncertainty and the month's own noise), so an actual month above it stands out on a chart.
+    Units with no outcome before training are left out (counted): their level is unknown.
     """
-    months: list[date] = monthly["period"].to_list()
-    x = _design(months, origin, seasonal)
-    model = x @ beta
-    se = np.sqrt(np.einsum("ij,jk,ik->i", x, cov, x) + scale * weight_scale / monthly["den"].to_numpy())
-    q = float(stats.t(dof).ppf(0.5 + confidence / 2))
-    phase = ["pre" if m < start_month else "post" if m >= first_post else "transition" for m in months]
+    den = (pl.col(panel.denominator) if panel.denominator is not None else pl.lit(1.0)).cast(pl.Float64)
+    frame = (panel.frame.select("unit", "period", pl.col(panel.numerator).cast(pl.Float64).alias("num"),
+                                den.alias("w"))
+             .join(trained.rename({"treated_at": "trained_on"}), on="unit")
+             .with_columns(calendar=_month("period"),
+                           k=_month("period") - _month("trained_on"),
+                           start=(pl.col("trained_on").dt.day() != 1).cast(pl.Int64))
+             .with_columns(phase=pl.when((pl.col("k") >= -pre_months) & (pl.col("k") < 0)).then(pl.lit("pre"))
+                           .when((pl.col("k") >= pl.col("start")) & (pl.col("k") < pl.col("start") + post_months))
+                           .then(pl.lit("post"))
+                           .when(pl.col("k") == 0).then(pl.lit("transition")))
+             .filter(pl.col("phase").is_not_null(), pl.col("w") > 0))
+    with_pre = frame.filter(pl.col("phase") == "pre")["unit"].unique().sort()
+    left_out = frame.filter(pl.col("phase") == "post")["unit"].n_unique() - frame.filter(
+        pl.col("phase") == "post", pl.col("unit").is_in(with_pre.implode()))["unit"].n_unique()
+    units: list[str] = with_pre.to_list()
+    frame = (frame.join(pl.DataFrame({"unit": units, "index": np.arange(len(units))},
+                                     schema={"unit": frame.schema["unit"], "index": pl.Int64}), on="unit")
+             .sort("index", "period"))
+    used = frame.filter(pl.col("phase") != "transition")
+    rows = _Rows(
+        unit=used["index"].to_numpy(), calendar=used["calendar"].to_numpy(),
+        k=used["k"].to_numpy().astype(np.float64), y=(used["num"] / used["w"]).to_numpy(),
+        w=used["w"].to_numpy(), num=used["num"].to_numpy(),
+        pre=(used["phase"] == "pre").to_numpy(), post=(used["phase"] == "post").to_numpy())
+    return rows, frame, units, left_out
+
+
+def _pooled_residuals(rows: _Rows, residual: FloatArray) -> FloatArray:
+    """The pre-training residuals pooled by month since training, scaled to equal variance (√Σw)."""
+    k, index = np.unique(rows.k[rows.pre], return_inverse=True)
+    w = rows.w[rows.pre]
+    weight = np.bincount(index, weights=w, minlength=k.size)
+    return np.bincount(index, weights=w * residual, minlength=k.size) / np.sqrt(weight)
+
+
+def _series(frame: pl.DataFrame, seasonal: bool, fit: _Fit, beta: FloatArray, betas: FloatArray,
+            noise: _Noise, confidence: float) -> dict[str, Any]:
+    """For each month relative to training: pooled actual, model value and its prediction interval.
+
+    The model's value pools each unit's line (its level, the slope, the season) over the same
+    unit-months as the actual value; the interval is where the pooled outcome would fall without
+    the program (the line's bootstrap spread, the noise of the units' levels and of the
+    unit-months, the month shocks), so a month above it stands out on a chart.
+    """
+    k = frame["k"].to_numpy().astype(np.float64)
+    x = _design(k, frame["calendar"].to_numpy(), seasonal)
+    unit = frame["index"].to_numpy()
+    w = frame["w"].to_numpy()
+    event, at = np.unique(k, return_inverse=True)
+    weight = np.bincount(at, weights=w, minlength=event.size)
+    by_event = _sums(at, event.size, w)
+    level = by_event @ fit.ybar[unit] / weight
+    slope = by_event @ (x - fit.xbar[unit]) / weight[:, None]
+    model = level + slope @ beta
+    ok = np.isfinite(betas).all(axis=1)
+    spread = (slope @ betas[ok].T).var(axis=1, ddof=1) if ok.sum() > 1 else np.zeros(event.size)
+    pre_weight = _sums(unit, fit.ybar.size, w * (frame["phase"] == "pre").to_numpy()) @ np.ones(unit.size)
+    unit_share = sparse.csr_array((w, (at, unit)), shape=(event.size, fit.ybar.size)).toarray() / weight[:, None]
+    level_var = noise.unit_month * (unit_share**2) @ (1 / pre_weight)
+    calendar, month = np.unique(frame["calendar"].to_numpy(), return_inverse=True)
+    share = sparse.csr_array((w, (at, month)), shape=(event.size, calendar.size)).toarray() / weight[:, None]
+    se = np.sqrt(spread + level_var + noise.unit_month / weight + noise.shock * np.sum(share**2, axis=1))
+    q = float(stats.norm.ppf(0.5 + confidence / 2))
+    actual = np.bincount(at, weights=frame["num"].to_numpy(), minlength=event.size) / weight
+    phases = frame.group_by("k").agg(pl.col("phase").unique().sort()).sort("k")["phase"].to_list()
+    phase = ["pre" if e < 0 else "post" if p == ["post"] else "transition" for e, p in zip(event, phases, strict=True)]
+    units_at = frame.group_by("k").agg(pl.col("unit").n_unique()).sort("k")["unit"].to_list()
     return {
-        "month": [m.isoformat() for m in months], "phase": phase,
-        "actual": [float(v) for v in monthly["value"]], "model": [float(v) for v in model],
+        "month_since_training": [float(e) for e in event], "phase": phase,
+        "units": [float(n) for n in units_at], "weight": [float(v) for v in weight],
+        "actual": [float(v) for v in actual], "model": [float(v) for v in model],
         "low": [float(v) for v in model - q * se], "high": [float(v) for v in model + q * se],
     }
