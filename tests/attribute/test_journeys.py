@@ -68,6 +68,14 @@ def org(tmp_path: Path):
         {"activity_id": "T2", "kind": "task", "what_id": "O9", "subtype": "Call", "activity_date": date(2025, 3, 10),
          "is_deleted": False},
     ])
+    _put(con, "crm_campaign", [{"campaign_id": "CA1", "name": "Spring webinar", "type": "Webinar",
+                                "is_deleted": False}])
+    _put(con, "crm_campaign_member", [
+        {"member_id": "M1", "campaign_id": "CA1", "contact_id": "C3", "has_responded": True,
+         "first_responded_date": date(2025, 3, 1), "created_at": _at("2025-02-20"), "is_deleted": False},
+        {"member_id": "M2", "campaign_id": "CA1", "contact_id": "C4", "has_responded": False,  # no response
+         "created_at": _at("2025-02-20"), "is_deleted": False},
+    ])
     yield con
     con.disconnect()
 
@@ -77,14 +85,16 @@ def test_a_deals_journey_holds_exactly_the_touches_before_its_close(org):
     assert j.journeys["opportunity_id"].to_list() == ["O1", "O2"]  # open deals are not journeys
     o1 = j.journeys.filter(pl.col("opportunity_id") == "O1")["journey_id"][0]
     touches = j.touches.filter(pl.col("journey_id") == o1).join(j.sources, on="source_id").sort("touch_id")
-    assert touches["activity_id"].to_list() == [X, Y, "T1"]  # in time order; W, Z, the retake are out
-    assert touches["days_before"].to_list() == [64, 42, 5]
-    assert touches["channel"].cast(pl.String).to_list() == ["training: X", "training: Y", "task: call"]
+    # In time order; W, Z and the retake are out; the account's campaign response counts on its day.
+    assert touches["activity_id"].to_list() == [X, Y, "CA1", "T1"]
+    assert touches["days_before"].to_list() == [64, 42, 14, 5]
+    assert touches["channel"].cast(pl.String).to_list() == ["training: X", "training: Y", "campaign: Webinar",
+                                                            "task: call"]
     o2 = j.journeys.filter(pl.col("opportunity_id") == "O2")["journey_id"][0]
     late = j.touches.filter(pl.col("journey_id") == o2).join(j.sources, on="source_id").sort("touch_id")
     assert late["activity_id"].to_list() == [X, Y, W]  # W counts for the deal closing later
     assert j.counts == {"journeys": 2, "converted": 1, "with_training": 2, "training_touches": 5,
-                        "campaign_touches": 0, "activity_touches": 1}
+                        "campaign_touches": 1, "activity_touches": 1}
     # A shorter lookback drops the older touches; the study's program takes its own name.
     short = build_journeys(org, lookback_days=50, named={"Sales Excellence": [X]}, crm_touches=False)
     kept = short.touches.join(short.sources, on="source_id").sort("touch_id")
@@ -102,11 +112,11 @@ def test_an_accounts_three_learners_share_its_training_credit_once(org):
         pl.col("journey_id", "touch_id").cast(pl.String), pl.col("channel").cast(pl.String))
     journeys = j.journeys.select(pl.col("journey_id").cast(pl.String), "converted", "value", "conversion_at")
     table = linear(touches, journeys)
-    # Three learners' completions and one call: linear gives each touch a quarter, the training three.
+    # Three learners' completions, a campaign response and a call: linear gives each touch a fifth.
     assert table["share"].sum() == pytest.approx(1.0) and table["credited_value"].sum() == pytest.approx(1000)
     by_role = split_among_learners(table, rule="role", role_weights={"Admin": 1.0, "Analyst": 2.0})
     learners = by_role.filter(pl.col("learner_key").is_not_null()).sort("learner_key")
-    assert learners["credited_value"].to_list() == pytest.approx([750 / 4, 750 / 2, 750 / 4])
+    assert learners["credited_value"].to_list() == pytest.approx([600 / 4, 600 / 2, 600 / 4])
     assert by_role["credited_value"].sum() == pytest.approx(1000)  # split, never counted three times
 
 
