@@ -2,10 +2,12 @@
 
 Uses the warehouses `benchmarks/ingest.py` leaves in `benchmarks/.data/` (run it first). Each
 report runs in its own process (its peak memory is its own), with the default study settings:
-three attribution windows, each with a 2,000-replicate cluster bootstrap; with ``--method all``,
-every estimator of the family side by side as well, each challenged by the placebo tests.
+three attribution windows, each with a 2,000-replicate cluster bootstrap, and the attribution of
+won deals to touches by every model; with ``--method all``, every estimator of the family side by
+side as well, each challenged by the placebo tests. ``--no-attribution`` leaves the attribution
+out (to time the isolation alone).
 
-    python benchmarks/report.py --reps 1000 5000 20000 [--method all]
+    python benchmarks/report.py --reps 1000 5000 20000 [--method all] [--no-attribution]
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
 
 
-def _child(db: str, course: str, method: str) -> None:
+def _child(db: str, course: str, method: str, attribution: str) -> None:
     from training_roi.evaluate import evaluate
     from training_roi.study import Study
     from training_roi.warehouse.connection import connect
@@ -30,6 +32,7 @@ def _child(db: str, course: str, method: str) -> None:
     study = Study.model_validate({
         "name": "benchmark", "program": {"name": "Sales Excellence", "activities": [course]},
         "costs": {"participant_time": {"hourly_rate": 60}}, "isolation": {"method": method},
+        "attribution": {"enabled": attribution == "on"},
     })
     con = connect(db)
     start, cpu = time.perf_counter(), time.process_time()
@@ -48,7 +51,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, nargs="*", default=[1000, 5000, 20000])
     parser.add_argument("--method", choices=["did", "all"], default="did",
                         help="all: every estimator side by side, with the placebo challenges")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--no-attribution", action="store_true", help="time the report without the attribution")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(*args.child)
@@ -61,7 +65,8 @@ def main() -> None:
         if not db.exists() or not truth.exists():
             sys.exit(f"{db} is missing: run benchmarks/ingest.py --reps {reps} first")
         course = json.loads(truth.read_text())["program"]["course_activity_id"]
-        out = subprocess.run([sys.executable, __file__, "--child", str(db), course, args.method],
+        attribution = "off" if args.no_attribution else "on"
+        out = subprocess.run([sys.executable, __file__, "--child", str(db), course, args.method, attribution],
                              check=True, capture_output=True, text=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"| {reps:,} × 24 | {r['trained']:,} / {r['comparison']:,} | {r['windows']} × {r['replicates']:,} | "
