@@ -402,3 +402,35 @@ def test_attribution_table_by_every_model_held_to_the_lift(randomised, tmp_path:
     assert markov["comparison"] == at["comparison"]  # every model in both; only the table's model differs
     bad = runner.invoke(app, ["attribute", str(study), "--db", str(db), "--model", "magic"])
     assert bad.exit_code == 2 and "expected one of first_touch" in bad.stderr
+
+
+def test_phillips_levels_trace_to_their_rows_and_level_5_adds_declared_benefits(randomised, tmp_path: Path):
+    from training_roi.evaluate import evaluate
+
+    study_file, db, _ = randomised
+    study = load_study(study_file).model_validate({
+        **load_study(study_file).model_dump(mode="json"),
+        "monetisation": [{"name": "errors avoided", "rule": "error_cost", "errors_avoided": 120,
+                          "cost_per_error": 250}],
+        "intangibles": ["better customer conversations"],
+    })
+    con = connect(db)
+    ev = evaluate(con, study)
+    surveys = con.table("survey_response")
+    reaction_rows = surveys.filter((surveys.program == "Sales Excellence") & (surveys.level == "reaction")).count()
+    expected_rows = int(reaction_rows.execute())
+    con.disconnect()
+    ph = ev.phillips
+    assert ph is not None and ph.reaction.source_rows == expected_rows > 0
+    assert ph.reaction.n == sum(q.n for q in ph.reaction.questions)
+    revenue, errors = ph.roi.benefits
+    assert revenue.amount == (ev.primary.incremental_revenue.quantize(Decimal("0.01"))
+                              * Decimal(str(study.value.gross_margin))).quantize(Decimal("0.01"))
+    assert errors.amount == Decimal(120 * 250) and errors.source == "assumption"
+    f = ph.roi.figures
+    assert f.benefit == revenue.amount + errors.amount and f.cost == ev.costs.total
+    assert f.roi_pct.quantize(Decimal("0.01")) == ((f.benefit - f.cost) / f.cost * 100).quantize(Decimal("0.01"))
+    assert ph.roi.intangibles == ("better customer conversations",)
+    assert [e.name for e in ph.impact.effects] == [k.label for k in ev.primary.kpis]
+    doc = ev.asdict()["phillips"]
+    assert doc["roi"]["figures"]["benefit"] == str(f.benefit)

@@ -20,7 +20,9 @@ def _fields(value: object, out: set[str]) -> set[str]:
     if isinstance(value, dict):
         for key, item in value.items():
             out.add(key)
-            if key not in ("diagnostics", "details"):  # each method's own figures, described in its docstring
+            # Each method's own figures (described in its docstring), and maps keyed by data values
+            # (a score's count, a role's count, a monetisation rule's inputs).
+            if key not in ("diagnostics", "details", "distribution", "by_role", "inputs"):
                 _fields(item, out)
     elif isinstance(value, list):
         for item in value:

@@ -50,11 +50,17 @@ from training_roi.measure import (
 )
 from training_roi.study import Study, StudyError
 from training_roi.value import (
+    Benefit,
+    CostBreakdown,
     Credit,
+    KpiImpact,
+    PhillipsEvaluation,
     Scenario,
     WindowLever,
     conservative_credit,
     cost_breakdown,
+    monetise,
+    phillips_levels,
     seed_model,
     sensitivity,
     value_intervals,
@@ -64,6 +70,7 @@ from training_roi.warehouse.connection import require_tables
 from training_roi.warehouse.quality import quality_report
 
 __all__ = ["RESULT_SCHEMA", "Evaluation", "KpiResult", "LearnerRow", "WindowResult", "evaluate", "population_scope"]
+
 
 @dataclass(frozen=True)
 class _Design:
@@ -403,7 +410,42 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
         warnings.extend(attribution.notes)
     return Evaluation(study, primary, results, costs, dict(report.tables), tuple(warnings), trend,
                       _sensitivity(study, primary, results, costs.total), methods, by_window,
-                      _opportunities(con, study, panels[study.windows.primary_days]), design.reason, attribution)
+                      _opportunities(con, study, panels[study.windows.primary_days]), design.reason, attribution,
+                      _phillips(con, study, primary, costs))
+
+
+_REVENUE_BENEFIT = "incremental revenue × gross margin"
+
+
+def _phillips(con: BaseBackend, study: Study, primary: WindowResult, costs: CostBreakdown) -> PhillipsEvaluation:
+    """The program's five levels: surveys, learning, application, the isolated KPIs, and the full ROI.
+
+    Level 5 adds the study's declared monetisation rules (errors, penalties, turnover, time
+    saved; a rule may name an isolated KPI effect by its KPI name) to the credited incremental
+    revenue × margin, against the same fully loaded cost.
+    """
+    effects = {k.kpi: k.did for k in primary.kpis if k.did is not None}
+    impact = [KpiImpact.of(k.label, k.did, verdict=k.verdict) for k in primary.kpis if k.did is not None]
+    try:
+        benefits = monetise(study.monetisation, effects=effects)
+    except ValueError as exc:
+        raise StudyError(f"study {study.name}: monetisation: {exc}") from exc
+    if any(b.name == _REVENUE_BENEFIT for b in benefits):
+        raise StudyError(f"study {study.name}: monetisation: {_REVENUE_BENEFIT!r} is the credited revenue's own "
+                         "benefit; name the rule differently")
+    margin = Decimal(str(study.value.gross_margin))
+    revenue = primary.incremental_revenue.quantize(Decimal("0.01"))
+    low_high = primary.intervals.get("benefit") if primary.credit.is_credited else None
+    revenue_benefit = Benefit(
+        _REVENUE_BENEFIT, "revenue_margin", (revenue * margin).quantize(Decimal("0.01")),
+        f"${revenue:,.2f} credited incremental revenue ({primary.value_formula}) × {float(margin):.1%} gross margin",
+        {"revenue": revenue, "margin": margin}, "isolated effect", study.headline_kpi,
+        (Decimal(str(round(low_high[0], 2))), Decimal(str(round(low_high[1], 2)))) if low_high else None)
+    benefits = (revenue_benefit, *benefits)
+    months = Decimal(str(round((primary.window_days - study.windows.ramp_days) / DAYS_PER_MONTH, 2)))
+    return phillips_levels(con, program=study.program.name, activities=study.program.activities, benefits=benefits,
+                           cost=costs, impact=impact, intangibles=study.intangibles, months_of_benefit=months,
+                           confidence=study.isolation.confidence)
 
 
 def _compare(con: BaseBackend, study: Study, scope: list[str] | None,

@@ -16,7 +16,7 @@ import pyarrow as pa
 from training_roi.attribute.result import AttributionResult
 from training_roi.isolate import Comparison, Effect
 from training_roi.study import Study
-from training_roi.value import CostBreakdown, Credit, Scenario
+from training_roi.value import CostBreakdown, Credit, PhillipsEvaluation, Scenario
 
 __all__ = ["RESULT_SCHEMA", "WINDOWED_LABEL", "Evaluation", "KpiResult", "LearnerRow", "WindowResult"]
 
@@ -164,6 +164,8 @@ class Evaluation:
     """Why the credited value comes from the primary window's ``design``."""
     attribution: AttributionResult | None = field(default=None, compare=False, repr=False)
     """Which touches the won revenue flows through, and training's share held to the lift."""
+    phillips: PhillipsEvaluation | None = field(default=None, compare=False, repr=False)
+    """The program's five Phillips levels, level 5 with every declared benefit."""
 
     @property
     def established(self) -> bool:
@@ -187,6 +189,7 @@ class Evaluation:
             "sensitivity": [asdict(r) for r in self.sensitivity],
             "methods": _methods_document(self.methods, self.methods_by_window),
             "attribution": self.attribution.asdict() if self.attribution is not None else None,
+            "phillips": self.phillips.asdict() if self.phillips is not None else None,
         })
 
 

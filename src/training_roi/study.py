@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from training_roi.errors import TrainingRoiError
+from training_roi.value.monetise import MonetisationRule
 
 __all__ = [
     "KPIS",
@@ -329,6 +330,10 @@ class Study(_Strict):
     costs: Costs = Costs()
     isolation: Isolation = Isolation()
     attribution: Attribution = Attribution()
+    monetisation: list[MonetisationRule] = Field(default_factory=list)
+    """Benefits beyond revenue (errors, penalties, turnover, time saved), each by a declared rule."""
+    intangibles: list[str] = Field(default_factory=list)
+    """Benefits the study names but does not turn into money (Phillips level 5 lists them)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -596,6 +601,12 @@ def starter_study(con: BaseBackend) -> str:
         "  role_weights: {}  # with learner_split: role, e.g. {Account Executive: 2}",
         "  crm_touches: true  # campaign responses and deal activities compete for credit",
         "  all_programs: true  # every LMS program is a touch; false = only this study's program",
+        "",
+        "# Benefits beyond revenue (Phillips level 5), each by a rule: error_cost, compliance_penalty, turnover,",
+        "# time_saved or revenue_margin; a rule either declares its change or names an isolated KPI effect, e.g.",
+        "#   - {name: errors avoided, rule: error_cost, errors_avoided: 120, cost_per_error: 250}",
+        "monetisation: []",
+        "intangibles: []  # benefits named but not turned into money, e.g. [better customer conversations]",
         "",
     ]
     return "\n".join(out)

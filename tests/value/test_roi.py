@@ -31,8 +31,10 @@ positive_cents = st.integers(min_value=1, max_value=10**11).map(lambda n: Decima
 
 
 def test_all_is_sorted_and_exported():
-    assert training_roi.value.__all__ == sorted(training_roi.value.__all__)
-    for name in training_roi.value.__all__:
+    names = training_roi.value.__all__
+    # The order ruff keeps (RUF022): constants, then classes, then functions, each alphabetical.
+    assert names == sorted(names, key=lambda n: (not n.isupper(), not n[0].isupper(), n))
+    for name in names:
         assert hasattr(training_roi.value, name)
 
 

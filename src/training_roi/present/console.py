@@ -252,6 +252,15 @@ def evaluation_panel(ev: Evaluation) -> Group:
     from training_roi.present.attribution import attribution_table  # it formats money with this module
 
     attribution = [attribution_table(ev.attribution)] if ev.attribution is not None else []
+    if ev.phillips is not None:
+        from training_roi.present.levels import level_rows
+
+        levels = Table(title=f"Phillips' five levels ({ev.phillips.program})", title_justify="left")
+        for col in ("level", "figures", "from"):
+            levels.add_column(col)
+        for row in level_rows(ev.phillips):
+            levels.add_row(*row)
+        attribution.append(levels)
     parts: list[Panel | Table | str] = [head, kpi_table(p.kpis, p.window_days), windows,
                                         *([methods] if methods else []), *attribution, refs, costs,
                                         Panel(warn, title="Warnings", title_align="left"), foot]

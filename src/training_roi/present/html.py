@@ -18,6 +18,7 @@ from training_roi.evaluation import RESULT_SCHEMA, Evaluation
 from training_roi.measure import describe_change, describe_value
 from training_roi.present.charts import trend_chart
 from training_roi.present.console import money, percent, points
+from training_roi.present.levels import level_rows
 
 __all__ = ["render_html", "write_html"]
 
@@ -74,7 +75,7 @@ def render_html(ev: Evaluation) -> str:
         value_base=value_base, money=money, pts=_pts, pct=_pct, rate=_rate, Decimal=Decimal,
         change=describe_change, value=describe_value, noun=noun, by_window=by_window,
         models=[m for m in MODELS if ev.attribution is not None and m in ev.attribution.comparison.columns],
-        top_learners=TOP_LEARNERS,
+        top_learners=TOP_LEARNERS, levels=level_rows(ev.phillips) if ev.phillips is not None else [],
     )
 
 
