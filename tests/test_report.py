@@ -434,3 +434,29 @@ def test_phillips_levels_trace_to_their_rows_and_level_5_adds_declared_benefits(
     assert [e.name for e in ph.impact.effects] == [k.label for k in ev.primary.kpis]
     doc = ev.asdict()["phillips"]
     assert doc["roi"]["figures"]["benefit"] == str(f.benefit)
+
+
+def test_kpis_command_gives_the_catalogue_monthly_and_says_what_is_unavailable(randomised, tmp_path: Path):
+    import polars as pl
+
+    _, db, _ = randomised
+    total = runner.invoke(app, ["kpis", "--db", str(db), "--kpi", "win_rate", "--kpi", "customer_lifetime_value",
+                                "--total", "--json"])
+    assert total.exit_code == 0, total.stderr
+    rows = {r["kpi"]: r for r in json.loads(total.stdout)}
+    con = connect(db)
+    won, closed = con.raw_sql("SELECT count(*) FILTER (WHERE is_won), count(*) FROM crm_opportunity "
+                              "WHERE is_closed AND NOT is_deleted AND owner_id IS NOT NULL").fetchone()
+    con.disconnect()
+    assert rows["win_rate"]["value"] == pytest.approx(won / closed)
+    assert rows["customer_lifetime_value"]["value"] is None
+    assert "gross margin" in rows["customer_lifetime_value"]["reason"]
+    monthly = runner.invoke(app, ["kpis", "--db", str(db), "--kpi", "win_rate", "--csv", str(tmp_path / "k.csv")])
+    assert monthly.exit_code == 0, monthly.stderr
+    assert "win rate" in monthly.stdout and "over a year" in monthly.stdout
+    frame = pl.read_csv(tmp_path / "k.csv")
+    # Months pool to the whole: Σ numerators / Σ denominators over the months is the total rate.
+    assert frame["numerator"].sum() / frame["denominator"].sum() == pytest.approx(won / closed)
+    assert {"mom", "yoy"} <= set(frame.columns)
+    bad = runner.invoke(app, ["kpis", "--db", str(db), "--kpi", "happiness"])
+    assert bad.exit_code == 2 and "not in the catalogue" in bad.stderr

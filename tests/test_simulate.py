@@ -328,8 +328,9 @@ def test_duplicates_are_identical_and_counted(run: Any) -> None:
     assert all(len(lines) == 1 for lines in by_id.values())
 
 
-def test_voided_statements_target_course_completions(run: Any) -> None:
-    out, _ = run()
+@pytest.mark.parametrize("scenario", ["selection", "crm_golive"])
+def test_voided_statements_target_course_completions(run: Any, scenario: str) -> None:
+    out, _ = run(scenario)
     truth = truth_of(out)
     statements = distinct(read_lines(out / "lms" / "statements.jsonl")[0])
     by_id = {s["id"]: s for s in statements}
@@ -342,9 +343,10 @@ def test_voided_statements_target_course_completions(run: Any) -> None:
         assert datetime.fromisoformat(v["timestamp"]) > datetime.fromisoformat(target["timestamp"])
 
 
-def test_trained_reps_follow_from_the_statements(run: Any) -> None:
+@pytest.mark.parametrize("scenario", ["selection", "crm_golive"])
+def test_trained_reps_follow_from_the_statements(run: Any, scenario: str) -> None:
     """Resolve actors like a careful reader would and re-derive every rep's completion date."""
-    out, _ = run()
+    out, _ = run(scenario)
     truth = truth_of(out)
     _, users = read_csv(out / "crm" / "User.csv")
     _, learners = read_csv(out / "lms" / "learners.csv")
@@ -1070,12 +1072,14 @@ def test_microlessons_keep_the_seeds_pipeline(run: Any, drills: tuple[Path, dict
     assert (out / "crm" / "User.csv").read_bytes() == (sales / "crm" / "User.csv").read_bytes()
 
 
-def test_microlessons_are_reproducible(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("scenario", "extra"), [("microlessons", "truth_doses.csv"),
+                                                   ("crm_golive", "truth_leads.parquet")])
+def test_scenarios_with_their_own_truth_file_are_reproducible(tmp_path: Path, scenario: str, extra: str) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     for folder in (a, b):
-        simulate(folder, reps=15, months=8, seed=4, scenario="microlessons")
+        simulate(folder, reps=15, months=8, seed=4, scenario=scenario)
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    assert Path("truth_doses.csv") in files
+    assert Path(extra) in files
     for rel in files:
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
 
@@ -1098,3 +1102,232 @@ def test_dose_changes_anchor_learners_at_their_first_lesson(drills: tuple[Path, 
         n, first = doses[unit]
         assert first is not None and (lessons, anchor) == (n, first.replace(day=1)), unit
     assert set(changes.filter(pl.col("pseudo_anchor"))["unit"]) <= {u for u, (n, _) in doses.items() if n == 0}
+
+
+# ------------------------------------------------------------------------------------------
+# CRM go-live: teams move to a new CRM in waves; it works on leads, the sales KPIs are a placebo
+# ------------------------------------------------------------------------------------------
+
+GOLIVE = {"reps": 300, "months": 24, "seed": 11}
+SF_FORMAT = "%Y-%m-%dT%H:%M:%S%.3fZ"
+
+
+@pytest.fixture(scope="module")
+def golive(run: Any) -> tuple[Path, dict[str, Any]]:
+    out, _ = run("crm_golive", **GOLIVE)
+    return out, truth_of(out)
+
+
+def _epoch(column: str) -> pl.Expr:
+    return pl.col(column).str.strptime(pl.Datetime("ms", "UTC"), SF_FORMAT).dt.epoch("s")
+
+
+@pytest.fixture(scope="module")
+def golive_leads(golive: tuple[Path, dict[str, Any]]) -> pl.DataFrame:
+    """Leads as the files show them: team (User.ManagerId), first response (Task.WhoId), exposure by the stated dates.
+
+    Joined to the per-lead potential outcomes of truth_leads.parquet, which are kept apart
+    (``response_seconds0/1``, ``converted0/1``) from everything read off the CRM files.
+    """
+    out, truth = golive
+    users = pl.read_csv(out / "crm" / "User.csv").select(OwnerId="Id", team="ManagerId")
+    stated = pl.DataFrame([(t["team_id"], date.fromisoformat(t["go_live_date"])) for t in truth["crm"]["teams"]],
+                          schema={"team": pl.String, "go_live": pl.Date}, orient="row")
+    tasks = pl.read_csv(out / "crm" / "Task.csv").filter(~pl.col("IsDeleted") & pl.col("WhoId").str.starts_with("00Q"))
+    first = tasks.group_by(Id="WhoId").agg(answered_s=_epoch("CreatedDate").min())
+    leads = (
+        pl.read_csv(out / "crm" / "Lead.csv")
+        .join(users, on="OwnerId", how="left").join(stated, on="team", how="left").join(first, on="Id", how="left")
+        .with_columns(created_s=_epoch("CreatedDate"), created=pl.col("CreatedDate").str.slice(0, 10).str.to_date())
+        .with_columns(after=pl.col("created") >= pl.col("go_live"), seconds=pl.col("answered_s") - pl.col("created_s"))
+    )
+    po = pl.read_parquet(out / "truth_leads.parquet").select(
+        Id="lead_id", t_exposed="exposed", s0="response_seconds0", s1="response_seconds1", c0="converted0",
+        c1="converted1")
+    return leads.join(po, on="Id", how="left", validate="1:1")
+
+
+@pytest.fixture(scope="module")
+def golive_warehouse(run: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A smaller go-live org (ingesting the large one takes long), ingested and linked."""
+    from training_roi.ingest.folder import ingest_folder
+    from training_roi.link import link
+    from training_roi.warehouse.connection import connect
+
+    out, _ = run("crm_golive", **{**GOLIVE, "reps": 80})
+    con = connect(tmp_path_factory.mktemp("golive-wh") / "w.duckdb")
+    info = ingest_folder(out, con)
+    return out, con, info, link(con)
+
+
+def test_crm_golive_is_a_listed_scenario(golive: tuple[Path, dict[str, Any]]) -> None:
+    from typer.testing import CliRunner
+
+    from training_roi.cli import app
+
+    _, truth = golive
+    assert truth["scenario"] == "crm_golive" and truth["scenario_description"] == SCENARIOS["crm_golive"]
+    listed = CliRunner().invoke(app, ["simulate", "unused", "--help-scenarios"])
+    assert listed.exit_code == 0 and "crm_golive" in listed.output
+    assert truth["program"]["name"] == "CRM rollout" and truth["program"]["course_activity_id"].endswith("/crm-basics")
+    assert {"crm", "lead potential outcomes", "first response", "effects.first_response_factor"} <= set(
+        truth["definitions"])
+
+
+def test_crm_golive_files_ingest_cleanly(golive_warehouse: Any) -> None:
+    out, con, info, linked = golive_warehouse
+    truth = truth_of(out)
+    assert info.ok and linked.ambiguous == 0
+    written = {Path(f).stem: n for f, n in truth["files"].items() if not f.startswith("truth")}
+    assert {s.source for s in info.sources} == set(written) - {"statements"} | {"xapi"}
+    for s in info.sources:
+        assert s.rows_read == s.rows_loaded + s.rows_quarantined + s.rows_duplicate, s.source
+        assert s.rows_read == written["statements" if s.source == "xapi" else s.source], s.source
+        if s.source in {"Lead", "Task"}:
+            assert s.rows_quarantined == 0 and s.rows_duplicate == 0, s.source
+    # Every first response is an activity on its lead in the warehouse.
+    a = con.table("crm_activity")
+    on_leads = a.filter(a.who_id.startswith("00Q")).count().to_pyarrow().as_py()
+    assert on_leads == pl.read_parquet(out / "truth_leads.parquet")["responded"].sum() > 1000 * 80 / 300
+
+
+def test_crm_golive_dates_are_as_stated(golive: tuple[Path, dict[str, Any]], golive_leads: pl.DataFrame) -> None:
+    """Half the teams go live at month 12, the rest at month 16, and the files show the change on those dates."""
+    out, truth = golive
+    teams = truth["crm"]["teams"]
+    start = date.fromisoformat(truth["start"])
+    waves = [date(start.year + 1, start.month, 1), date(start.year + 1, start.month + 4, 1)]
+    assert truth["crm"]["go_live_dates"] == [d.isoformat() for d in waves]
+    per_wave = Counter(t["go_live_date"] for t in teams)
+    assert set(per_wave) == {d.isoformat() for d in waves} and abs(per_wave[waves[0].isoformat()] -
+                                                                   per_wave[waves[1].isoformat()]) <= 1
+    # A team is a manager and the reps with that ManagerId in User.csv.
+    members = Counter(pl.read_csv(out / "crm" / "Opportunity.csv")["OwnerId"].unique().to_list())
+    managers = pl.read_csv(out / "crm" / "User.csv").filter(pl.col("Id").is_in(list(members)))["ManagerId"]
+    assert {t["team_id"] for t in teams} == set(managers)
+    reps = pl.read_csv(out / "truth_reps.csv").join(
+        pl.read_csv(out / "crm" / "User.csv").select(user_id="Id", manager="ManagerId"), on="user_id")
+    assert (reps["team_id"] == reps["manager"]).all()
+    assert dict(Counter(reps["team_id"])) == {t["team_id"]: t["reps"] for t in teams}
+    # Log response times step down by log(0.4) at each team's stated date, and not two months earlier.
+    seen = golive_leads.filter(~pl.col("IsDeleted") & pl.col("seconds").is_not_null()).with_columns(
+        log_hours=(pl.col("seconds") / 3600).log(), days=(pl.col("created") - pl.col("go_live")).dt.total_days())
+
+    def step(at: int) -> float:
+        before = seen.filter(pl.col("days").is_between(at - 60, at - 1))["log_hours"].mean()
+        after = seen.filter(pl.col("days").is_between(at, at + 59))["log_hours"].mean()
+        return float(after - before)
+
+    assert step(0) == pytest.approx(np.log(truth["effects"]["first_response_factor"]), abs=0.12)
+    assert abs(step(-60)) < 0.12 and abs(step(60)) < 0.12
+    # Reps complete CRM Basics in the first two weeks of their team's go-live (local days, hence ±1 in UTC).
+    trained = pl.read_csv(out / "truth_trained.csv", try_parse_dates=True).join(reps, on="user_id")
+    lag = (trained["completion_date"] - trained["go_live_date"].str.to_date()).dt.total_days()
+    assert trained.height > 0.8 * len(reps) and lag.is_between(-1, truth["model"]["crm"]["training_days"]).all()
+
+
+def test_crm_golive_first_response_truth_equals_a_recomputation(golive: tuple[Path, dict[str, Any]],
+                                                                 golive_leads: pl.DataFrame) -> None:
+    _, truth = golive
+    df = golive_leads
+    assert (df["after"] == df["t_exposed"]).all()
+    # The files show the new CRM's response for leads after their team's go-live, the old one's before.
+    answered = df.filter(pl.col("seconds").is_not_null())
+    shown = pl.when(pl.col("after")).then("s1").otherwise("s0")
+    assert answered.select((pl.col("seconds") == shown).all()).item()
+    assert answered.height > 0.99 * df.height  # only leads of the last days go unanswered
+    factor = truth["effects"]["first_response_factor"]
+    assert (df["s1"] == (factor * df["s0"]).round().clip(60)).all()
+    # Exact: the realised responses from the files against the untreated potential outcome.
+    scope = answered.filter(pl.col("after") & ~pl.col("IsDeleted"))
+    by_team = {None: scope} | {t: g for (t,), g in scope.group_by("team")}
+    rows = {None: truth["crm"]["overall"]} | {t["team_id"]: t for t in truth["crm"]["teams"]}
+    assert set(by_team) == set(rows)
+    for team, part in by_team.items():
+        t = rows[team]
+        assert t["leads_answered"] == part.height
+        assert t["att_first_response_hours"] == pytest.approx((part["seconds"] - part["s0"]).mean() / 3600, rel=1e-9)
+        assert t["mean_first_response_hours_observed"] == pytest.approx(part["seconds"].mean() / 3600, rel=1e-9)
+        assert t["median_first_response_hours_observed"] == pytest.approx(part["seconds"].median() / 3600, rel=1e-9)
+    overall = truth["crm"]["overall"]
+    assert overall["median_first_response_hours_counterfactual"] == pytest.approx(30, rel=0.1)
+    assert overall["median_first_response_hours_observed"] == pytest.approx(12, rel=0.1)
+    # Realised before/after difference on the files alone, near the truth in an org this size.
+    live = answered.filter(~pl.col("IsDeleted"))
+    naive = (live.filter(pl.col("after"))["seconds"].mean() - live.filter(~pl.col("after"))["seconds"].mean()) / 3600
+    assert truth["diagnostics"]["naive_before_after_first_response_hours"] == pytest.approx(naive, rel=1e-9)
+    assert naive == pytest.approx(overall["att_first_response_hours"], abs=3.0)
+    assert overall["att_first_response_hours"] < -20
+
+
+def test_crm_golive_conversion_truth_equals_a_recomputation(golive: tuple[Path, dict[str, Any]],
+                                                             golive_leads: pl.DataFrame) -> None:
+    _, truth = golive
+    df = golive_leads
+    shown = pl.when(pl.col("after")).then("c1").otherwise("c0")
+    assert df.select((pl.col("IsConverted") == shown).all()).item()
+    assert not df.filter(pl.col("c0") & ~pl.col("c1")).height  # the new CRM loses no conversion
+    # Leads converted only thanks to the new CRM are converted without an opportunity, and only those.
+    gained = pl.col("after") & pl.col("c1") & ~pl.col("c0")
+    assert df.select(((pl.col("IsConverted") & pl.col("ConvertedOpportunityId").is_null()) == gained).all()).item()
+    scope = df.filter(pl.col("after") & ~pl.col("IsDeleted"))
+    rows = {None: truth["crm"]["overall"]} | {t["team_id"]: t for t in truth["crm"]["teams"]}
+    for team, part in ({None: scope} | {t: g for (t,), g in scope.group_by("team")}).items():
+        t = rows[team]
+        assert t["leads"] == part.height
+        assert t["conversion_rate_observed"] == pytest.approx(part["IsConverted"].mean(), rel=1e-12)
+        change = (part["IsConverted"].cast(pl.Int64) - part["c0"].cast(pl.Int64))
+        assert t["att_conversion_rate"] == pytest.approx(change.mean(), rel=1e-12)
+        assert t["incremental_conversions"] == change.sum()
+    overall = truth["crm"]["overall"]
+    assert overall["att_conversion_rate"] == pytest.approx(truth["effects"]["conversion_points"], abs=0.015)
+    live = df.filter(~pl.col("IsDeleted"))
+    naive = live.filter(pl.col("after"))["IsConverted"].mean() - live.filter(~pl.col("after"))["IsConverted"].mean()
+    assert truth["diagnostics"]["naive_before_after_conversion_rate"] == pytest.approx(naive, rel=1e-12)
+    assert naive == pytest.approx(overall["att_conversion_rate"], abs=0.02)
+
+
+def test_crm_golive_sales_kpis_are_a_placebo(run: Any, golive: tuple[Path, dict[str, Any]]) -> None:
+    """No effect on deals: the deals are the null scenario's to the byte, and the leads are the same leads."""
+    out, truth = golive
+    null, _ = run("null", **GOLIVE)
+    assert truth["effects"] | {"first_response_factor": 0, "conversion_points": 0} == {
+        "first_response_factor": 0, "conversion_points": 0, "win_logit": 0.0, "deal_size": 0.0, "cycle": 0.0,
+        "ramp_days": 0}
+    for window in truth["truth"]["windows"].values():
+        assert window["opportunities"] > 0 and window["att_win_rate"] == 0.0 and window["incremental_revenue"] == 0
+    for obj in ("User", "Account", "Contact", "Opportunity", "OpportunityHistory", "Case"):
+        assert (out / "crm" / f"{obj}.csv").read_bytes() == (null / "crm" / f"{obj}.csv").read_bytes(), obj
+    same = ["Id", "OwnerId", "CreatedDate", "LeadSource", "IsDeleted", "Email"]
+    leads, null_leads = (pl.read_csv(folder / "crm" / "Lead.csv").select(same) for folder in (out, null))
+    assert leads.equals(null_leads)
+
+
+def test_crm_golive_costs(golive: tuple[Path, dict[str, Any]]) -> None:
+    out, truth = golive
+    costs = pl.read_csv(out / "costs.csv", try_parse_dates=True)
+    assert costs.filter(pl.col("program").is_null()).height == 1
+    crm = costs.filter(pl.col("program") == "CRM rollout")
+    assert crm.height == costs.height - 1
+    by_category = dict(crm.group_by("category").agg(pl.col("amount").sum()).iter_rows())
+    assert set(by_category) == {"development", "licensing", "facilitation", "administration", "evaluation"}
+    assert by_category == pytest.approx(truth["costs"]["by_category"])
+    assert crm["amount"].sum() == pytest.approx(truth["costs"]["program_total"]) and crm["amount"].min() > 0
+    # Licences: one invoice a month from the first go-live, the users named times the price per user and month.
+    licences = crm.filter(pl.col("category") == "licensing").with_columns(
+        users=pl.col("note").str.extract(r"(\d+) users").cast(pl.Int64))
+    first, second = (date.fromisoformat(d) for d in truth["crm"]["go_live_dates"])
+    assert licences["date"].to_list() == [date(first.year + (first.month + k - 1) // 12, (first.month + k - 1) % 12 + 1,
+                                               1) for k in range(licences.height)]
+    assert licences["date"].max() == date(2025, 12, 1)
+    price = truth["model"]["crm"]["licence_per_user_month"]
+    assert (licences["amount"] == licences["users"] * price).all()
+    # Seats: the first wave's teams, then everyone's; never more than the teams' managers and reps.
+    teams = truth["crm"]["teams"]
+    wave1 = sum(t["reps"] + 1 for t in teams if t["go_live_date"] == first.isoformat())
+    users = dict(zip(licences["date"], licences["users"], strict=True))
+    assert 0.85 * wave1 <= users[first] <= wave1
+    assert users[second] > 1.8 * users[first] and max(users.values()) <= sum(t["reps"] + 1 for t in teams)
+    # Training sessions: one per wave, in the wave's first weeks.
+    sessions = crm.filter(pl.col("category") == "facilitation")["date"].to_list()
+    assert [(d - w).days for d, w in zip(sessions, (first, second), strict=True)] == [14, 14]

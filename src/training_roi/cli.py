@@ -282,6 +282,89 @@ def attribute(
                    f"deals: [bold]{path}[/]")
 
 
+@app.command()
+def kpis(
+    db: DbOption = Path("roi.duckdb"),
+    names: Annotated[list[str] | None, typer.Option(
+        "--kpi", help="a KPI of the catalogue (repeat); default: all")] = None,
+    monthly: Annotated[bool, typer.Option("--monthly/--total", help="month by month, or over the whole period")] = True,
+    months: Annotated[int, typer.Option(min=1, help="months shown in the console (the file has every one)")] = 6,
+    grain: Annotated[str, typer.Option(help="org, team, rep, account or activity")] = "org",
+    since: Annotated[str | None, typer.Option(help="first day counted (YYYY-MM-DD)")] = None,
+    until: Annotated[str | None, typer.Option(help="first day not counted (YYYY-MM-DD)")] = None,
+    csat_field: Annotated[str, typer.Option(help="the Case custom field holding satisfaction (1–5)")] = "CSAT__c",
+    gross_margin: Annotated[float | None, typer.Option(help="share kept of revenue, for lifetime value")] = None,
+    csv: Annotated[Path | None, typer.Option(help="write every value (long format, with changes) to this CSV")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The KPI catalogue — sales, process, customer success, learning — month by month with its changes."""
+    from datetime import date as _date
+
+    import polars as pl
+    from rich.table import Table
+
+    from training_roi.measure import CATALOGUE, GRAINS, changes, compute, describe
+    from training_roi.warehouse.connection import connect
+
+    with _user_errors():
+        chosen = names or list(CATALOGUE)
+        unknown = [n for n in chosen if n not in CATALOGUE]
+        if unknown:
+            raise TrainingRoiError(f"--kpi {', '.join(unknown)}: not in the catalogue ({', '.join(CATALOGUE)})")
+        if grain not in GRAINS:
+            raise TrainingRoiError(f"--grain {grain}: expected one of {', '.join(GRAINS)}")
+        try:
+            start, end = (_date.fromisoformat(d) if d else None for d in (since, until))
+        except ValueError as exc:
+            raise TrainingRoiError(f"--since/--until: {exc} (expected YYYY-MM-DD)") from exc
+        con = connect(db)
+        with _progress() as update:
+            update(f"computing {len(chosen)} KPIs", 0.0)
+            frame = compute(con, chosen, monthly=monthly, since=start, until=end, grain=grain,
+                            case_score_field=csat_field, gross_margin=gross_margin)
+            frame = changes(frame) if monthly else frame
+            update("done", 1.0)
+    if csv is not None:
+        frame.write_csv(csv)
+    if as_json:
+        sys.stdout.write(frame.write_json() + "\n")
+        return
+    org = frame.filter(pl.col("grain_id").is_null() | (pl.col("grain_id") == pl.col("grain_id").first().over("kpi")))
+    periods = sorted({p for p in org["period"].to_list() if p is not None})[-months:] if monthly else []
+    t = Table(title=f"KPIs ({grain}{', monthly' if monthly else ''})", title_justify="left")
+    t.add_column("KPI")
+    for p in periods:
+        t.add_column(p.strftime("%b %Y"), justify="right")
+    t.add_column("latest month over month" if monthly else "value", justify="right")
+    if monthly:
+        t.add_column("over a year", justify="right")
+    for name in chosen:
+        spec, rows = CATALOGUE[name], org.filter(pl.col("kpi") == name)
+        arrow = "" if spec.higher_is_better else " (lower is better)"
+        reason = rows["reason"].drop_nulls()
+        if rows["value"].drop_nulls().is_empty():
+            t.add_row(f"{spec.label}{arrow}", *([""] * len(periods)),
+                      f"[dim]unavailable: {reason[0] if reason.len() else 'no data'}[/]", *([""] if monthly else []))
+            continue
+        by = {r["period"]: r for r in rows.iter_rows(named=True)}
+        if not monthly:
+            t.add_row(f"{spec.label}{arrow}", describe(rows["value"][0], spec.unit))
+            continue
+        shown = [p for p in periods if p in by and by[p]["value"] is not None]
+        last = by[shown[-1]] if shown else None  # the KPI's own latest month: sources end at different dates
+
+        def rel(r: dict[str, object] | None, key: str) -> str:
+            v = r.get(key) if r else None
+            return "—" if not isinstance(v, float) else f"{v:+.1%}".replace("-", "−")
+
+        t.add_row(f"{spec.label}{arrow}",
+                  *(describe(by[p]["value"], spec.unit) if p in by else "—" for p in periods),
+                  rel(last, "mom_rel"), rel(last, "yoy_rel"))
+    t.caption = ("rates pool numerators and denominators; months where the data is partial (the first and last) "
+                 "and recent months with open deals read low" if monthly else "")
+    _wide().print(t)
+
+
 @app.command(name="init-study")
 def init_study(
     study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="where to write the starter study")],

@@ -46,6 +46,14 @@ take part more often, start earlier and do more lessons. The model, exactly:
   program's first exposure is a rep's first lesson (``truth_trained.csv``), but no statement is
   about the parent itself, so completion rules that need a record of the course find none.
 
+Scenario ``crm_golive`` is a CRM implementation, program "CRM rollout": the sales teams (a manager
+and their reps) go live on a new CRM in waves (half halfway through the period, the rest at two
+thirds). The new CRM shortens every lead's first response (the first Task on the lead, ``WhoId``)
+by a known factor and converts leads it would otherwise have lost; it does nothing to deals, so
+the sales KPIs are a placebo. ``truth["crm"]`` has each team's go-live date and the exact effect
+on the leads created after it, per team and overall; ``truth_leads.parquet`` both potential
+outcomes per lead. Reps complete the course "CRM Basics" in their team's first go-live weeks.
+
 Why one random stream per part (``_stream``): each file draws from its own generator, seeded from
 the seed and a CRC of the part's name, so a change to how one file is written does not change the
 others, and the same seed gives the same organisation and pipeline in every scenario (only the
@@ -63,7 +71,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -199,8 +207,43 @@ _DOSE_BASE = _Scenario(
     timing_skill=0.0, win_logit=0.0, deal_size=0.0, cycle=0.0, ramp_days=0, rollout=_DOSE.rollout, waves=0,
 )
 
+
+@dataclass(frozen=True)
+class _CrmScenario:
+    """A CRM go-live: when the sales teams go live, and what the new CRM does to their leads."""
+
+    description: str
+    go_live: tuple[float, ...]  # fractions of the period at which the waves of teams go live (first of a month)
+    response_median_hours: float  # median first response to a lead in the old CRM
+    response_team_sigma: float  # log-sd of the teams' typical first-response times
+    response_sigma: float  # log-sd of a lead's first-response time around its team's typical one
+    response_factor: float  # the new CRM multiplies every lead's first-response time by this
+    conversion_points: float  # leads the new CRM converts in addition, per lead (expected; 0.06 = 6 points)
+    training_days: int  # reps complete CRM Basics within this many days from their team's go-live
+    seat_month: float  # CRM licence per user and month, from the user's team's go-live
+
+
+_CRM_SCENARIO = "crm_golive"
+_CRM = _CrmScenario(
+    description=(
+        "a CRM implementation: half the sales teams go live halfway through the period (month 12 of 24), the rest "
+        "at two thirds (month 16); the new CRM cuts the first response to a lead from a median of 30 to 12 hours "
+        "and converts 6 points more leads, and leaves win rates, deal sizes and cycles alone (a placebo)"
+    ),
+    go_live=(12 / 24, 16 / 24), response_median_hours=30.0, response_team_sigma=0.25, response_sigma=0.8,
+    response_factor=0.4, conversion_points=0.06, training_days=14, seat_month=95.0,
+)
+# What the sales model's shared functions read: CRM Basics is the course, it changes no deal, and
+# it is completed in the days after each team's go-live (``_assign_training``'s ``window``).
+_CRM_BASE = _Scenario(
+    description=_CRM.description, assignment="team_golive", enrol_share=1.0, selection_skill=0.0, timing_skill=0.0,
+    win_logit=0.0, deal_size=0.0, cycle=0.0, ramp_days=0, rollout=(_CRM.go_live[0], _CRM.go_live[-1] + 1 / 24),
+    waves=len(_CRM.go_live),
+)
+
 SCENARIOS: dict[str, str] = {name: s.description for name, s in _SCENARIO_PARAMS.items()} | {
-    _CUSTOMER_SCENARIO: _CUSTOMER.description, _DOSE_SCENARIO: _DOSE.description}
+    _CUSTOMER_SCENARIO: _CUSTOMER.description, _DOSE_SCENARIO: _DOSE.description,
+    _CRM_SCENARIO: _CRM.description}
 """Scenario name → one-line description."""
 
 DEFAULT_SCENARIO = "selection"
@@ -229,6 +272,7 @@ _AMOUNT_TREND_PER_YEAR = 0.03
 _CYCLE_MEDIAN = 52.0
 _CYCLE_SIGMA = 0.40
 _DROPOUT_SHARE = 0.06
+_LEAD_CONVERSION = 0.2  # share of leads converted into an opportunity
 _WINDOWS = (90, 180, 365)
 _PRIMARY_WINDOW = 180
 
@@ -247,6 +291,30 @@ _LESSONS = (
     ("05-closing", "Closing and Mutual Action Plans"),
     ("06-pipeline", "Pipeline Hygiene"),
 )
+
+
+class _Course(NamedTuple):
+    """A program's course as the LMS knows it: names, activity ids and (six) lessons."""
+
+    program: str
+    program_id: str
+    course_id: str
+    title: str
+    lessons: tuple[tuple[str, str], ...]  # (slug, title); as many as _LESSONS, so other activities keep their index
+    application: tuple[str, str]  # the two level-3 (application) survey questions
+
+
+_SALES_COURSE = _Course(_PROGRAM, _PROGRAM_ID, _COURSE_ID, _COURSE_NAME, _LESSONS,
+                        ("used_discovery_framework", "frequency_of_use"))
+_CRM_COURSE = _Course("CRM rollout", f"{_ACT}/program/crm-rollout", f"{_ACT}/course/crm-basics",
+                      "CRM Basics: Working in the New CRM", (
+                          ("01-leads", "Capturing and Assigning Leads"),
+                          ("02-first-response", "Responding to a New Lead Within the Hour"),
+                          ("03-activities", "Logging Calls, Emails and Tasks"),
+                          ("04-conversion", "Converting a Lead: Account, Contact, Opportunity"),
+                          ("05-pipeline", "Opportunities and the Pipeline View"),
+                          ("06-mobile", "The CRM on Your Phone"),
+                      ), ("logs_every_lead_contact", "frequency_of_use"))
 _VERBS = ("launched", "initialized", "experienced", "completed", "passed", "failed", "terminated", "voided")
 _V = {v: i for i, v in enumerate(_VERBS)}
 
@@ -992,8 +1060,13 @@ def _enrol_intercept(skill: np.ndarray, slope: float, share: float) -> float:
     return (lo + hi) / 2
 
 
-def _assign_training(cal: _Calendar, org: _Org, learners: _Learners, sc: _Scenario, seed: int) -> _Training:
-    """Decide per scenario who is trained and when, including dropouts and voided completions."""
+def _assign_training(cal: _Calendar, org: _Org, learners: _Learners, sc: _Scenario, seed: int, *,
+                     window: tuple[np.ndarray, np.ndarray] | None = None) -> _Training:
+    """Decide per scenario who is trained and when, including dropouts and voided completions.
+
+    ``window`` (scenario crm_golive) gives each rep's days ``[lo, hi)`` to complete in: every
+    eligible rep enrols, whatever the scenario's assignment says.
+    """
     rng = _stream(seed, "training")
     reps = org.n_reps
     roll_lo = cal.day_at(sc.rollout[0])
@@ -1008,7 +1081,10 @@ def _assign_training(cal: _Calendar, org: _Org, learners: _Learners, sc: _Scenar
     hi = np.full(reps, roll_hi, np.int64)
     u = u_time.copy()
     enrolled = np.zeros(reps, bool)
-    if sc.assignment == "random_waves":
+    if window is not None:
+        enrolled = eligible.copy()
+        lo, hi = window
+    elif sc.assignment == "random_waves":
         k = int(np.rint(sc.enrol_share * elig.size))
         chosen = perm[:k]
         enrolled[chosen] = True
@@ -1308,8 +1384,12 @@ def _history_frame(cal: _Calendar, org: _Org, o: _Opps, seed: int) -> pl.DataFra
     })
 
 
-def _lead_frame(cal: _Calendar, org: _Org, o: _Opps, seed: int) -> pl.DataFrame:
-    """Build Lead.csv: about one lead per rep and month, a fifth converted into opportunities."""
+def _lead_frame(cal: _Calendar, org: _Org, o: _Opps, seed: int, *, golive: _GoLive | None = None) -> pl.DataFrame:
+    """Build Lead.csv: about one lead per rep and month, a fifth converted into opportunities.
+
+    With ``golive`` (scenario crm_golive) conversions and first responses are potential outcomes
+    (:meth:`_GoLive.leads`), and the frame also holds their truth in columns named ``_…``.
+    """
     rng = _stream(seed, "leads")
     reps = org.n_reps
     lo = np.clip(org.hire_day[:reps], 0, cal.n_days)
@@ -1317,7 +1397,7 @@ def _lead_frame(cal: _Calendar, org: _Org, o: _Opps, seed: int) -> pl.DataFrame:
     exposure = np.maximum(hi - lo, 0).astype(float)
     total = int(rng.poisson(exposure.sum() / 30.4375))
     cand = np.flatnonzero(~o.deleted & (o.created_day >= 30))
-    conv = np.sort(rng.choice(cand, size=min(round(0.2 * total), cand.size), replace=False))
+    conv = np.sort(rng.choice(cand, size=min(round(_LEAD_CONVERSION * total), cand.size), replace=False))
     n_open = max(0, total - conv.size)
     owner_open = rng.choice(reps, size=n_open, p=exposure / exposure.sum())
     created_open = cal.business_instants(lo[owner_open], hi[owner_open], rng.random(n_open),
@@ -1335,9 +1415,12 @@ def _lead_frame(cal: _Calendar, org: _Org, o: _Opps, seed: int) -> pl.DataFrame:
     source = np.concatenate([src_open, o.lead_source[conv]])
     first, last, local = _people(rng, n)
     company, domain, _ = _company_names(rng, n)
-    conv_acc = o.account[conv]
-    pad = np.full(n_open, 0)
-    keep = np.concatenate([np.zeros(n_open, bool), np.ones(conv.size, bool)])
+    opp = np.concatenate([np.full(n_open, -1), conv])  # the opportunity a lead became, -1: none
+    conv_day, conv_acc = o.created_day[opp], o.account[opp]  # read only where converted
+    truth: dict[str, np.ndarray] = {}
+    if golive is not None:
+        status, conv_day, conv_acc, truth = golive.leads(cal, org, owner, created, status, conv_day, conv_acc, seed)
+    converted = status == 0
     return pl.DataFrame({
         "Id": _salesforce_ids("00Q", _id_counters(rng, n, created)),
         "IsDeleted": rng.random(n) < 0.005,
@@ -1349,44 +1432,61 @@ def _lead_frame(cal: _Calendar, org: _Org, o: _Opps, seed: int) -> pl.DataFrame:
         "LeadSource": _masked(pl.Series(_LEAD_SOURCES).gather(np.maximum(source, 0)), source >= 0),
         "OwnerId": org.user_id.gather(owner),
         "CreatedDate": _sf_datetime(created),
-        "IsConverted": is_conv,
-        "ConvertedDate": _masked(_dates(cal.start_day + np.concatenate([pad, o.created_day[conv]])), keep),
-        "ConvertedAccountId": _masked(org.account_id.gather(np.concatenate([pad, conv_acc])), keep),
-        "ConvertedContactId": _masked(org.contact_id.gather(np.concatenate([pad, org.con_start[conv_acc]])), keep),
-        "ConvertedOpportunityId": _masked(o.opp_id.gather(np.concatenate([pad, conv])), keep),
+        "IsConverted": converted,
+        "ConvertedDate": _masked(_dates(cal.start_day + conv_day), converted),
+        "ConvertedAccountId": _masked(org.account_id.gather(conv_acc), converted),
+        "ConvertedContactId": _masked(org.contact_id.gather(org.con_start[conv_acc]), converted),
+        "ConvertedOpportunityId": _masked(o.opp_id.gather(np.maximum(opp, 0)), opp >= 0),
         "Lead_Score__c": rng.integers(0, 101, n),
+        **truth,
     }).sort("CreatedDate", maintain_order=True)
 
 
-def _task_frame(cal: _Calendar, org: _Org, o: _Opps, seed: int) -> pl.DataFrame:
-    """Build Task.csv: a couple of calls, emails and to-dos per rep and month, on their deals."""
+def _task_frame(cal: _Calendar, org: _Org, o: _Opps, seed: int, *,
+                responses: _Responses | None = None) -> pl.DataFrame:
+    """Build Task.csv: a couple of calls, emails and to-dos per rep and month, on their deals.
+
+    With ``responses`` (scenario crm_golive) the first response to each lead follows them: a call
+    or an email on the lead (``WhoId``), created at the response, like the others in every other way.
+    """
     rng = _stream(seed, "tasks")
-    n = int(np.rint(2.0 * o.n / _OPPS_PER_REP_MONTH))
-    opp = np.sort(rng.integers(0, o.n, n))
+    m = int(np.rint(2.0 * o.n / _OPPS_PER_REP_MONTH))  # tasks on deals
+    opp = np.sort(rng.integers(0, o.n, m))
     limit = np.where(o.closed[opp], (cal.start_day + o.close_day[opp]) * _DAY, cal.end_s - 1)
-    created = o.created_s[opp] + (rng.random(n) * np.maximum(limit - o.created_s[opp], 0)).astype(np.int64)
+    created = o.created_s[opp] + (rng.random(m) * np.maximum(limit - o.created_s[opp], 0)).astype(np.int64)
+    owner, deleted = o.owner[opp], o.deleted[opp]
+    if responses is not None:
+        created = np.concatenate([created, responses.at_s])
+        owner, deleted = np.concatenate([owner, responses.owner]), np.concatenate([deleted, responses.deleted])
+    n = created.size
     activity_day = created // _DAY + rng.integers(0, 6, n)
     end_day = cal.start_day + cal.n_days
     done = (activity_day < end_day - 2) & (rng.random(n) < 0.92)
     completed_s = np.clip(activity_day * _DAY + rng.integers(13 * 3600, 23 * 3600, n), created + 60, cal.end_s - 1)
     subtype = rng.choice(3, size=n, p=(0.45, 0.40, 0.15))
+    subtype[m:] = np.minimum(subtype[m:], 1)  # a lead is answered by a call or an email, not a to-do
     subjects = (("Call", "Discovery call", "Follow-up call"),
                 ("Email: Proposal sent", "Email: Follow up", "Email: Pricing, next steps"),
                 ("Send contract", "Prepare demo", "Update mutual action plan"))
     subject = subtype * 3 + rng.integers(0, 3, n)
     acc = o.account[opp]
-    who = org.con_start[acc] + np.floor(rng.random(n) * org.con_count[acc]).astype(np.int64)
-    on_opp = rng.random(n) < 0.75
+    who = org.con_start[acc] + np.floor(rng.random(m) * org.con_count[acc]).astype(np.int64)
+    on_opp = rng.random(m) < 0.75
     what = pl.select(pl.when(pl.Series(on_opp)).then(o.opp_id.gather(opp))
                      .otherwise(org.account_id.gather(acc))).to_series()
+    who_id, account_id = org.contact_id.gather(who), org.account_id.gather(acc)
+    if responses is not None:
+        none = pl.repeat(None, n - m, dtype=pl.String, eager=True)
+        who_id, what, account_id = (pl.concat([who_id, responses.lead_id]), pl.concat([what, none]),
+                                    pl.concat([account_id, none]))
     not_done = np.where(rng.random(n) < 0.6, "Not Started", "In Progress")
     return pl.DataFrame({
         "Id": _salesforce_ids("00T", _id_counters(rng, n, created)),
-        "IsDeleted": o.deleted[opp] | (rng.random(n) < 0.003),
-        "OwnerId": org.user_id.gather(o.owner[opp]),
-        "WhoId": org.contact_id.gather(who),
+        "IsDeleted": deleted | ((rng.random(n) < 0.003) & (np.arange(n) < m)),  # a response goes with its lead
+        "OwnerId": org.user_id.gather(owner),
+        "WhoId": who_id,
         "WhatId": what,
-        "AccountId": org.account_id.gather(acc),
+        "AccountId": account_id,
         "Subject": pl.Series([s for group in subjects for s in group]).gather(subject),
         "TaskSubtype": pl.Series(("Call", "Email", "Task")).gather(subtype),
         "ActivityDate": _dates(activity_day),
@@ -1645,16 +1745,18 @@ def _group_statements(rng: np.random.Generator, cal: _Calendar, org: _Org, lr: _
 _ActivitySpec = tuple[str, str, str, dict[str, Any]]  # (IRI, title, kind, contextActivities)
 
 
-def _sales_activities() -> list[_ActivitySpec]:
-    """The Sales Excellence course, its lessons, then the other activities, in activity index order."""
-    program = {"objectType": "Activity", "id": _PROGRAM_ID,
-               "definition": {"name": {"en-US": _PROGRAM}}}
-    course_ref = {"objectType": "Activity", "id": _COURSE_ID}
-    acts: list[_ActivitySpec] = [(_COURSE_ID, _COURSE_NAME, "course", {"grouping": [program]})]
-    for slug, title in _LESSONS:
-        acts.append((f"{_COURSE_ID}/lesson/{slug}", title, "lesson", {"parent": [course_ref], "grouping": [program]}))
+def _sales_activities(course: _Course = _SALES_COURSE) -> list[_ActivitySpec]:
+    """The program's course (Sales Excellence's by default), its lessons, then the other activities, in index order."""
+    sales = {"objectType": "Activity", "id": _PROGRAM_ID,
+             "definition": {"name": {"en-US": _PROGRAM}}}
+    program = {"objectType": "Activity", "id": course.program_id, "definition": {"name": {"en-US": course.program}}}
+    course_ref = {"objectType": "Activity", "id": course.course_id}
+    acts: list[_ActivitySpec] = [(course.course_id, course.title, "course", {"grouping": [program]})]
+    for slug, title in course.lessons:
+        acts.append((f"{course.course_id}/lesson/{slug}", title, "lesson",
+                     {"parent": [course_ref], "grouping": [program]}))
     for i, (slug, title, kind, _) in enumerate(_OTHER_ACTIVITIES):
-        ctx_acts = {"grouping": [program]} if _N_PROGRAM_ACTIVITIES + i == _WEBINAR else {}
+        ctx_acts = {"grouping": [sales]} if _N_PROGRAM_ACTIVITIES + i == _WEBINAR else {}
         acts.append((f"{_ACT}/{kind}/{slug}", title, kind, ctx_acts))
     return acts
 
@@ -1949,8 +2051,9 @@ _COMPLETION_SCHEMA = pl.Schema({
 })
 
 
-def _surveys_frame(cal: _Calendar, org: _Org, lr: _Learners, tr: _Training, seed: int) -> pl.DataFrame:
-    """Build ``surveys.csv``: Phillips reaction, application and estimate answers."""
+def _surveys_frame(cal: _Calendar, org: _Org, lr: _Learners, tr: _Training, seed: int, *,
+                   course: _Course = _SALES_COURSE) -> pl.DataFrame:
+    """Build ``surveys.csv``: Phillips reaction, application and estimate answers about ``course``'s program."""
     rng = _stream(seed, "surveys")
     comp = np.flatnonzero(tr.e_complete_s >= 0)
     who = tr.e_learner[comp]
@@ -1963,7 +2066,7 @@ def _surveys_frame(cal: _Calendar, org: _Org, lr: _Learners, tr: _Training, seed
         sel = np.flatnonzero(mask & (when < cal.start_day + cal.n_days))
         frames.append(pl.DataFrame({
             "respondent_email": lr.dir_email.gather(people[sel]),
-            "role": role, "program": _PROGRAM, "level": level, "question": question,
+            "role": role, "program": course.program, "level": level, "question": question,
             "score": score[sel],
             "confidence": pl.Series(confidence[sel] if confidence is not None else np.full(sel.size, np.nan))
             .fill_nan(None),
@@ -1979,8 +2082,9 @@ def _surveys_frame(cal: _Calendar, org: _Org, lr: _Learners, tr: _Training, seed
         answers(react, who, "learner", "reaction", q, likert(4.1 + 0.15 * skill, comp.size), None, when)
     apply_ = rng.random(comp.size) < 0.45
     when = day + rng.integers(80, 100, comp.size)
-    for q in ("application.used_discovery_framework", "application.frequency_of_use"):
-        answers(apply_, who, "learner", "application", q, likert(3.6 + 0.2 * skill, comp.size), None, when)
+    for q in course.application:
+        answers(apply_, who, "learner", "application", f"application.{q}", likert(3.6 + 0.2 * skill, comp.size),
+                None, when)
     est = rng.random(comp.size) < 0.3
     when = day + rng.integers(90, 110, comp.size)
     answers(est, who, "learner", "estimate", "estimate.share_of_improvement_due_to_program",
@@ -2000,6 +2104,20 @@ def _surveys_frame(cal: _Calendar, org: _Org, lr: _Learners, tr: _Training, seed
     return out.sort(["submitted_at", "respondent_email", "question"], maintain_order=True)
 
 
+_CostLine = tuple[str | None, str, float, int, str]  # program (None: shared), category, amount, epoch day, note
+
+
+def _cost_frame(lines: list[_CostLine]) -> pl.DataFrame:
+    """Return cost lines as the rows of ``costs.csv``."""
+    return pl.DataFrame({
+        "program": pl.Series([p for p, *_ in lines], dtype=pl.String),
+        "category": [c for _, c, *_ in lines],
+        "amount": [round(a, 2) for _, _, a, _, _ in lines],
+        "date": _dates(np.array([x for *_, x, _ in lines])),
+        "note": [n for *_, n in lines],
+    }, schema_overrides={"amount": pl.Float64})
+
+
 def _costs_frame(cal: _Calendar, tr: _Training, lr: _Learners) -> pl.DataFrame:
     """Build ``costs.csv``: the program's cost lines, plus one shared platform line."""
     reps = tr.enrolled.size
@@ -2007,7 +2125,7 @@ def _costs_frame(cal: _Calendar, tr: _Training, lr: _Learners) -> pl.DataFrame:
     completion_day = tr.e_complete_s[tr.e_complete_s >= 0] // _DAY - cal.start_day
     d = cal.start_day
     development = 60_000 + 20.0 * reps
-    lines: list[tuple[str | None, str, float, int, str]] = [  # program None: a shared cost
+    lines: list[_CostLine] = [  # program None: a shared cost
         (_PROGRAM, "development", development, d + tr.roll_lo - 60,
          'Instructional design and production of 6 micro-lessons (vendor "BrightPath Learning", SOW 2024-117)'),
         (_PROGRAM, "development", 0.25 * development, d + tr.roll_lo - 30,
@@ -2037,13 +2155,7 @@ def _costs_frame(cal: _Calendar, tr: _Training, lr: _Learners) -> pl.DataFrame:
         if cohort:
             lines.append((_PROGRAM, "facilitation", 3_000 + 250.0 * cohort, min(d + first + 14, d + cal.n_days - 1),
                           f"Live coaching sessions, {stamp:%B %Y} cohort of {cohort}, incl. coach travel"))
-    return pl.DataFrame({
-        "program": pl.Series([p for p, *_ in lines], dtype=pl.String),
-        "category": [c for _, c, *_ in lines],
-        "amount": [round(a, 2) for _, _, a, _, _ in lines],
-        "date": _dates(np.array([x for *_, x, _ in lines])),
-        "note": [n for *_, n in lines],
-    }, schema_overrides={"amount": pl.Float64})
+    return _cost_frame(lines)
 
 
 # --------------------------------------------------------------------------------------------
@@ -2859,7 +2971,7 @@ def _academy_surveys_frame(cal: _Calendar, cu: _Customers, ac: _Academy, seed: i
 def _academy_costs_frame(cal: _Calendar, cu: _Customers, ac: _Academy) -> pl.DataFrame:
     """Build ``costs.csv``: the academy's cost lines, live-class facilitation, one shared line."""
     n_acc, n_l, d = cu.engagement.size, ac.person.size, cal.start_day
-    lines: list[tuple[str | None, str, float, int, str]] = [
+    lines: list[_CostLine] = [
         (_ACADEMY, "development", 50_000 + 40.0 * n_acc, d + ac.roll_lo - 90,
          f"Course design and production: {_ACADEMY_COURSE_NAME}, 6 lessons and a final assessment"),
         (_ACADEMY, "platform", 12_000 + 3.0 * n_l, d + ac.roll_lo - 14, "Academy LMS and LRS subscription, annual"),
@@ -2878,13 +2990,7 @@ def _academy_costs_frame(cal: _Calendar, cu: _Customers, ac: _Academy) -> pl.Dat
             lines.append((_ACADEMY, "facilitation", 1_200 + 150.0 * cohort, min(d + after - 1, d + cal.n_days - 1),
                           f"Live virtual classes, {_add_months(cal.start, month - 1):%B %Y}, {cohort} attendee"
                           + ("s" if cohort > 1 else "")))
-    return pl.DataFrame({
-        "program": pl.Series([p for p, *_ in lines], dtype=pl.String),
-        "category": [c for _, c, *_ in lines],
-        "amount": [round(a, 2) for _, _, a, _, _ in lines],
-        "date": _dates(np.array([x for *_, x, _ in lines])),
-        "note": [n for *_, n in lines],
-    }, schema_overrides={"amount": pl.Float64})
+    return _cost_frame(lines)
 
 
 _CUSTOMER_DEFINITIONS = {
@@ -3419,7 +3525,7 @@ def _drill_costs_frame(cal: _Calendar, tr: _Training, lr: _Learners, d: _Doses) 
     n_rel = d.released.size
     day = cal.start_day
     development = 15_000 + 400.0 * n_rel
-    lines: list[tuple[str | None, str, float, int, str]] = [
+    lines: list[_CostLine] = [
         (_PROGRAM, "development", development, day + tr.roll_lo - 60,
          f'Production of {n_rel} daily micro-lessons (vendor "BrightPath Learning", SOW 2024-131)'),
         (_PROGRAM, "platform", 6_000 + 1.5 * lr.n, day + tr.roll_lo - 14,
@@ -3440,13 +3546,7 @@ def _drill_costs_frame(cal: _Calendar, tr: _Training, lr: _Learners, d: _Doses) 
         if active:
             lines.append((_PROGRAM, "licensing", 6.0 * active, min(day + after - 1, day + cal.n_days - 1),
                           f"App seats, {active} active learners, {_add_months(cal.start, month - 1):%B %Y}"))
-    return pl.DataFrame({
-        "program": pl.Series([p for p, *_ in lines], dtype=pl.String),
-        "category": [c for _, c, *_ in lines],
-        "amount": [round(a, 2) for _, _, a, _, _ in lines],
-        "date": _dates(np.array([x for *_, x, _ in lines])),
-        "note": [n for *_, n in lines],
-    }, schema_overrides={"amount": pl.Float64})
+    return _cost_frame(lines)
 
 
 _DOSE_DEFINITIONS = {
@@ -3608,6 +3708,279 @@ def _dose_frames(cal: _Calendar, org: _Org, d: _Doses, reps_df: pl.DataFrame,
 
 
 # --------------------------------------------------------------------------------------------
+# CRM go-live: the program is a new CRM, and its effect is on leads
+# --------------------------------------------------------------------------------------------
+#
+# Scenario ``crm_golive``. The sales teams (a manager and the reps who report to them) move to a
+# new CRM in waves: the teams are spread at random and evenly over the go-live dates (the first
+# of a month). A lead is exposed when its owner's team is live on the UTC date it is created. Per
+# lead, with common random numbers:
+#
+# * first response: r0 = exp(τ_team + σ·Z) hours in the old CRM, τ_team ~ N(log median, team σ),
+#   and r1 = factor·r0 in the new one, both in whole seconds. The response is a task its owner
+#   logs on the lead (WhoId) that long after the lead's CreatedDate; one after the period's end is
+#   not in Task.csv (the lead looks unanswered);
+# * conversion: leads converted into an opportunity convert either way; of the others a share
+#   q = conversion_points / (1 − _LEAD_CONVERSION) converts in the new CRM only, 1–30 days after
+#   creation if that is within the period, into the owner's prospect account, with no opportunity.
+#
+# The CRM shows r1 and converted1 for exposed leads, r0 and converted0 for the others. Deals do not
+# change (the pipeline of the seed with no effect at all), so the sales KPIs are a placebo. Reps
+# complete the CRM Basics course in the first ``training_days`` days of their team's go-live.
+
+
+@dataclass(frozen=True)
+class _Responses:
+    """First responses to leads, as the tasks that record them."""
+
+    owner: np.ndarray  # user index: the lead's owner
+    lead_id: pl.Series  # the task's WhoId
+    at_s: np.ndarray  # its CreatedDate, UTC epoch seconds
+    deleted: np.ndarray  # its lead is deleted, and the task with it
+
+    @classmethod
+    def of(cls, cal: _Calendar, leads: pl.DataFrame) -> _Responses:
+        """The responses within the period to the leads of :func:`_lead_frame` (with its truth columns)."""
+        r = leads.filter(pl.col("_respond_s") < cal.end_s)
+        return cls(owner=r["_owner"].to_numpy(), lead_id=r["Id"], at_s=r["_respond_s"].to_numpy(),
+                   deleted=r["IsDeleted"].to_numpy())
+
+
+@dataclass(frozen=True)
+class _GoLive:
+    """When each sales team goes live on the new CRM, and how fast it answers leads in the old one."""
+
+    sc: _CrmScenario
+    manager: np.ndarray  # per team: the manager's user index
+    team: np.ndarray  # per rep: team index
+    day: np.ndarray  # per team: go-live day index
+    log_hours: np.ndarray  # per team: τ, the log of its typical first-response hours in the old CRM
+
+    def training_window(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each rep's days ``[lo, hi)`` to complete CRM Basics in: the first days of the team's go-live."""
+        lo = self.day[self.team]
+        return lo, lo + self.sc.training_days
+
+    def leads(self, cal: _Calendar, org: _Org, owner: np.ndarray, created: np.ndarray, status: np.ndarray,
+              conv_day: np.ndarray, conv_acc: np.ndarray, seed: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Draw the leads' potential outcomes in the old and the new CRM; return what the CRM shows.
+
+        ``status`` (0: converted), ``conv_day`` and ``conv_acc`` are the leads' in the old CRM. They
+        come back as observed, with the truth columns; a lead answered is no longer "not contacted".
+        """
+        rng = _stream(seed, "crm-golive-leads")
+        n, sc, team = owner.size, self.sc, self.team[owner]
+        day = created // _DAY - cal.start_day
+        exposed = day >= self.day[team]
+        hours = np.exp(self.log_hours[team] + sc.response_sigma * rng.standard_normal(n))
+        r0 = np.maximum(60, np.rint(3600 * hours)).astype(np.int64)
+        r1 = np.maximum(60, np.rint(sc.response_factor * r0)).astype(np.int64)
+        converted0 = status == 0
+        lag = rng.integers(1, 31, n)
+        converted1 = converted0 | ((rng.random(n) < sc.conversion_points / (1 - _LEAD_CONVERSION))
+                                   & (day + lag < cal.n_days))
+        respond_s = created + np.where(exposed, r1, r0)
+        gained = exposed & converted1 & ~converted0
+        status = np.where(gained, 0, np.where((status == 1) & (respond_s < cal.end_s), 2, status))
+        truth = {"_owner": owner, "_exposed": exposed, "_response_s0": r0, "_response_s1": r1,
+                 "_respond_s": respond_s, "_converted0": converted0, "_converted1": converted1}
+        return (status, np.where(gained, day + lag, conv_day),
+                np.where(gained, org.acc_start[owner] + org.acc_selling[owner], conv_acc), truth)
+
+
+def _go_live(cal: _Calendar, org: _Org, sc: _CrmScenario, seed: int) -> _GoLive:
+    """Spread the sales teams at random and evenly over the go-live waves; draw their response habits."""
+    rng = _stream(seed, "crm-golive")
+    manager = np.flatnonzero(org.kind == 1)
+    waves = np.array([cal.day_at(f) for f in sc.go_live])
+    wave = np.empty(manager.size, np.int64)
+    wave[rng.permutation(manager.size)] = np.arange(manager.size) % waves.size
+    log_hours = math.log(sc.response_median_hours) + sc.response_team_sigma * rng.standard_normal(manager.size)
+    return _GoLive(sc=sc, manager=manager, team=np.searchsorted(manager, org.manager[: org.n_reps]),
+                   day=waves[wave], log_hours=log_hours)
+
+
+def _crm_costs_frame(cal: _Calendar, org: _Org, lr: _Learners, g: _GoLive) -> pl.DataFrame:
+    """Build ``costs.csv`` of the CRM rollout: implementation, seats from each team's go-live, training, support."""
+    d, program, users = cal.start_day, _CRM_COURSE.program, org.kind.size
+    first, last = int(g.day.min()), int(g.day.max())
+    lines: list[_CostLine] = [
+        (program, "development", 80_000 + 120.0 * users, d + first - 90,
+         'Implementation partner "Northwind Consulting": configuration, integrations (SOW CRM-2024-07)'),
+        (program, "development", 15_000 + 25.0 * users, d + first - 30,
+         "Data migration: leads, accounts, contacts and open opportunities"),
+        (program, "evaluation", 8_000 + 2.0 * users, min(d + last + 120, d + cal.n_days - 1),
+         "Evaluation: lead response and conversion analysis"),
+        (None, "platform", 24_000 + 20.0 * lr.n, d + 10,
+         "LMS platform subscription, shared across all programs, annual"),
+    ]
+    for day in np.unique(g.day).tolist():
+        teams = np.flatnonzero(g.day == day)
+        reps = int(np.isin(g.team, teams).sum())
+        lines.append((program, "facilitation", 2_500 + 150.0 * reps, min(d + day + g.sc.training_days,
+                                                                          d + cal.n_days - 1),
+                      f"CRM Basics sessions for the {_iso_date(d + day)} go-live: {teams.size} teams, {reps} reps"))
+    live_from = g.day[g.team]
+    employed_from, employed_until = org.hire_day[: org.n_reps], org.leave_day[: org.n_reps]
+    for k in range(cal._months()):
+        month, day = _add_months(cal.start, k), (_add_months(cal.start, k) - cal.start).days
+        if day < first:
+            continue
+        seats = int(((live_from <= day) & (employed_from <= day) & (employed_until > day)).sum()
+                    + (g.day <= day).sum())  # the live teams' reps in post, and their managers
+        hypercare = bool(((day >= g.day) & (day < g.day + 45)).any())
+        month_end = d + (_add_months(cal.start, k + 1) - cal.start).days - 1
+        lines += [(program, "licensing", g.sc.seat_month * seats, d + day,
+                   f"CRM licences, {seats} users, {month:%B %Y}"),
+                  (program, "administration", 12_000.0 if hypercare else 5_000.0, month_end,
+                   f"CRM administration and support desk{', go-live hypercare' if hypercare else ''}, {month:%B %Y}")]
+    return _cost_frame(lines)
+
+
+def _golive_frames(cal: _Calendar, org: _Org, g: _GoLive, leads: pl.DataFrame,
+                   reps_df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Return truth_reps.csv with each rep's team and go-live date, and truth_leads.parquet."""
+    team_id, go_live = org.user_id.gather(g.manager), _dates(cal.start_day + g.day)
+    team = g.team[leads["_owner"].to_numpy()]
+    reps_df = reps_df.with_columns(team_id=team_id.gather(g.team), go_live_date=go_live.gather(g.team))
+    lead_df = pl.DataFrame({
+        "lead_id": leads["Id"],
+        "owner_id": leads["OwnerId"],
+        "team_id": team_id.gather(team),
+        "created_date": leads["CreatedDate"].str.slice(0, 10).str.to_date(),
+        "go_live_date": go_live.gather(team),
+        "exposed": leads["_exposed"],
+        "is_deleted": leads["IsDeleted"],
+        "response_seconds0": leads["_response_s0"],
+        "response_seconds1": leads["_response_s1"],
+        "responded": leads["_respond_s"] < cal.end_s,
+        "converted0": leads["_converted0"],
+        "converted1": leads["_converted1"],
+    })
+    return reps_df, lead_df
+
+
+def _lead_figures() -> list[pl.Expr]:
+    """The exact effect on the exposed leads as aggregations: per team (``group_by``) or overall."""
+    live = pl.col("exposed") & ~pl.col("is_deleted")
+    answered = live & pl.col("responded")
+    h0, h1 = (pl.col(f"response_seconds{k}").filter(answered) / 3600 for k in (0, 1))
+    c0, c1 = (pl.col(f"converted{k}").filter(live).cast(pl.Int64) for k in (0, 1))
+    return [
+        live.sum().alias("leads"),
+        answered.sum().alias("leads_answered"),
+        (h1 - h0).mean().alias("att_first_response_hours"),
+        h1.mean().alias("mean_first_response_hours_observed"),
+        h0.mean().alias("mean_first_response_hours_counterfactual"),
+        h1.median().alias("median_first_response_hours_observed"),
+        h0.median().alias("median_first_response_hours_counterfactual"),
+        (c1 - c0).mean().alias("att_conversion_rate"),
+        c1.mean().alias("conversion_rate_observed"),
+        c0.mean().alias("conversion_rate_counterfactual"),
+        (c1 - c0).sum().alias("incremental_conversions"),
+    ]
+
+
+_CRM_DEFINITIONS = {
+    "crm": (
+        "scenario crm_golive: the program is a new CRM that each sales team (a manager and the reps with that "
+        "ManagerId) starts using on its go_live_date; its effect is on leads, not deals"
+    ),
+    "crm.teams.<i>.go_live_date": "the UTC date the team goes live; team_id is the manager's User Id",
+    "lead exposed": (
+        "a lead is exposed when the UTC date of its CreatedDate is on or after its owner's team's go_live_date"
+    ),
+    "lead potential outcomes": (
+        "every lead draws Z once: response_seconds0 = round(3600·exp(τ_team + σ·Z)) in the old CRM, "
+        "response_seconds1 = round(first_response_factor · response_seconds0) in the new one; converted0 / converted1 "
+        "whether it converts within the period either way. The CRM shows the new CRM's outcomes for exposed leads, "
+        "the old one's for the others. truth_leads.parquet has both, per lead. For leads never exposed the new "
+        "CRM's outcomes are what it would have done"
+    ),
+    "first response": (
+        "hours from a lead's CreatedDate to the CreatedDate of the first Task on it (WhoId = the lead's Id). A "
+        "response after the period's end is not in Task.csv: the lead is not 'responded'"
+    ),
+    "crm.overall / crm.teams": (
+        "exact effect on the exposed, non-deleted leads (IsDeleted false), overall and per team. The response "
+        "figures are over those of them responded within the period (leads_answered); the conversion figures over "
+        "all of them (leads)"
+    ),
+    "crm.*.att_first_response_hours": "mean of response_seconds1 − response_seconds0, in hours (negative: faster)",
+    "crm.*.mean_ / median_first_response_hours_observed / _counterfactual": (
+        "mean / median of response_seconds1 / response_seconds0, in hours"
+    ),
+    "crm.*.att_conversion_rate": "mean of converted1 − converted0, in proportion units (0.06 = 6 points)",
+    "crm.*.incremental_conversions": "Σ (converted1 − converted0): leads converted only thanks to the new CRM",
+    "effects.first_response_factor": "structural: response_seconds1 = factor × response_seconds0, for every lead",
+    "effects.conversion_points": (
+        "structural: leads not converted in the old CRM convert in the new one with probability "
+        "conversion_points / (1 − model.crm.lead_conversion_share), i.e. that many points more in expectation"
+    ),
+    "effects.win_logit / deal_size / cycle": "0: the new CRM does nothing to deals; the sales KPIs are a placebo",
+    "diagnostics.naive_before_after_*": (
+        "observed mean over the non-deleted leads created on or after their team's go-live minus over those "
+        "created before it (first response: of the leads responded within the period)"
+    ),
+}
+
+
+def _golive_truth(truth: dict[str, Any], g: _GoLive, org: _Org, reps_df: pl.DataFrame, leads: pl.DataFrame,
+                  costs: pl.DataFrame) -> dict[str, Any]:
+    """Turn the sales scenarios' truth.json into the go-live's: program, effects, model, the leads' truth, costs."""
+    sc = g.sc
+    teams = (
+        reps_df.group_by("team_id", "go_live_date").agg(reps=pl.len())
+        .join(pl.DataFrame({"team_id": org.user_id.gather(g.manager), "manager": org.users["Name"].gather(g.manager),
+                            "region": _region_names(org, g.manager)}), on="team_id")
+        .join(leads.group_by("team_id").agg(_lead_figures()), on="team_id", how="left")
+        .sort("go_live_date", "team_id")
+    )
+    shown = {k: pl.when(pl.col("exposed")).then(f"{k}1").otherwise(f"{k}0") for k in ("response_seconds", "converted")}
+    naive = {exposed: (hours, rate) for exposed, hours, rate in leads.filter(~pl.col("is_deleted")).group_by("exposed")
+             .agg(shown["response_seconds"].filter(pl.col("responded")).mean() / 3600,
+                  shown["converted"].cast(pl.Int64).mean()).iter_rows()}
+    before, after = naive.get(False, (None, None)), naive.get(True, (None, None))
+    program = _CRM_COURSE.program
+    mine = costs.filter(pl.col("program") == program)
+    model = {k: v for k, v in truth["model"].items()
+             if k not in ("assignment", "enrol_share", "selection_skill", "timing_skill")}
+    return truth | {
+        "scenario_description": sc.description,
+        "program": truth["program"] | {
+            "name": program, "program_activity_id": _CRM_COURSE.program_id,
+            "course_activity_id": _CRM_COURSE.course_id, "course_title": _CRM_COURSE.title,
+            "lesson_activity_ids": [f"{_CRM_COURSE.course_id}/lesson/{slug}" for slug, _ in _CRM_COURSE.lessons],
+        },
+        "effects": {"first_response_factor": sc.response_factor, "conversion_points": sc.conversion_points,
+                    "win_logit": 0.0, "deal_size": 0.0, "cycle": 0.0, "ramp_days": 0},
+        "model": model | {"crm": {
+            "go_live_fractions": list(sc.go_live), "response_median_hours": sc.response_median_hours,
+            "response_team_log_sigma": sc.response_team_sigma, "response_log_sigma": sc.response_sigma,
+            "lead_conversion_share": _LEAD_CONVERSION, "training_days": sc.training_days,
+            "licence_per_user_month": sc.seat_month}},
+        "crm": {
+            "go_live_dates": sorted({t["go_live_date"].isoformat() for t in teams.to_dicts()}),
+            "overall": leads.select(_lead_figures()).to_dicts()[0],
+            "teams": teams.to_dicts(),
+            "leads_file": "truth_leads.parquet",
+        },
+        "diagnostics": truth["diagnostics"] | {
+            "naive_before_after_first_response_hours": _diff(after[0], before[0]),
+            "naive_before_after_conversion_rate": _diff(after[1], before[1]),
+        },
+        "costs": truth["costs"] | {
+            "program_total": round(float(mine["amount"].sum()), 2),
+            "by_category": {c: round(float(a), 2) for c, a in mine.group_by("category").agg(pl.col("amount").sum())
+                            .sort("category").iter_rows()},
+        },
+        "definitions": {k: v for k, v in truth["definitions"].items() if not k.startswith("effects.")}
+        | _CRM_DEFINITIONS,
+    }
+
+
+# --------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------
 
@@ -3637,7 +4010,8 @@ def simulate(
         Non-negative seed. Same arguments give byte-identical files.
     scenario
         One of :data:`SCENARIOS`: who gets trained and what training does. ``microlessons``
-        also writes ``truth_doses.csv`` (lessons per rep) and a ``dose`` section in truth.json.
+        also writes ``truth_doses.csv`` (lessons per rep) and a ``dose`` section in truth.json;
+        ``crm_golive`` writes ``truth_leads.parquet`` (per lead) and a ``crm`` section.
     start
         First day of the period; the period is ``[start, start + months)``.
     progress
@@ -3684,11 +4058,13 @@ def simulate(
         written = _simulate_customers(out, cal, reps=reps, seed=seed, report=report)
         return SimulationInfo(out_dir=out, scenario=scenario, seed=seed, reps=reps, months=months, files=written,
                               seconds=time.perf_counter() - began)
-    sc = _DOSE_BASE if scenario == _DOSE_SCENARIO else _SCENARIO_PARAMS[scenario]
+    sc = {_DOSE_SCENARIO: _DOSE_BASE, _CRM_SCENARIO: _CRM_BASE}.get(scenario) or _SCENARIO_PARAMS[scenario]
     report("Building the organisation", 0.0)
     org = _build_org(cal, reps, seed)
     learners = _build_learners(cal, org, seed)
     report("Rolling out the training program", 0.06)
+    golive = _go_live(cal, org, _CRM, seed) if scenario == _CRM_SCENARIO else None
+    course = _SALES_COURSE if golive is None else _CRM_COURSE
     doses: _Doses | None = None
     program: Callable[[np.random.Generator], _Stmts] | None = None
     activities: list[_ActivitySpec] | None = None
@@ -3698,7 +4074,9 @@ def simulate(
         program = partial(_drill_statements, d=doses, parent=parent)
         activities = _drill_activities(doses.released.size)
     else:
-        training = _assign_training(cal, org, learners, sc, seed)
+        training = _assign_training(cal, org, learners, sc, seed,
+                                    window=None if golive is None else golive.training_window())
+        activities = _sales_activities(course)
     report("Simulating opportunities and their potential outcomes", 0.08)
     opps = _simulate_opportunities(cal, org, training, sc, seed, dose=doses)
     files: dict[str, int] = {}
@@ -3718,8 +4096,9 @@ def simulate(
     report("Writing opportunity history", 0.32)
     crm("OpportunityHistory", _history_frame(cal, org, opps, seed))
     report("Writing leads, tasks and cases", 0.45)
-    crm("Lead", _lead_frame(cal, org, opps, seed))
-    crm("Task", _task_frame(cal, org, opps, seed))
+    leads = _lead_frame(cal, org, opps, seed, golive=golive)
+    crm("Lead", leads.select(pl.exclude("^_.*$")))
+    crm("Task", _task_frame(cal, org, opps, seed, responses=None if golive is None else _Responses.of(cal, leads)))
     crm("Case", _case_frame(cal, org, seed))
 
     report("Writing xAPI statements", 0.55)
@@ -3729,25 +4108,36 @@ def simulate(
     report("Writing the LMS directory, completion report, surveys and costs", 0.9)
     files["lms/learners.csv"] = _write_csv(_learners_frame(cal, learners), out / "lms" / "learners.csv")
     files["lms/completions.csv"] = _write_csv(_completions_frame(cal, learners, seed), out / "lms" / "completions.csv")
-    files["surveys.csv"] = _write_csv(_surveys_frame(cal, org, learners, training, seed), out / "surveys.csv")
-    costs = _costs_frame(cal, training, learners) if doses is None else _drill_costs_frame(cal, training, learners,
-                                                                                           doses)
+    files["surveys.csv"] = _write_csv(_surveys_frame(cal, org, learners, training, seed, course=course),
+                                      out / "surveys.csv")
+    if doses is not None:
+        costs = _drill_costs_frame(cal, training, learners, doses)
+    else:
+        costs = _costs_frame(cal, training, learners) if golive is None else _crm_costs_frame(cal, org, learners,
+                                                                                              golive)
     files["costs.csv"] = _write_csv(costs, out / "costs.csv")
 
     report("Computing the truth", 0.94)
     reps_df, trained_df, opp_df = _truth_frames(cal, org, learners, training, opps)
-    dose_df = None
+    dose_df = lead_df = None
     if doses is not None:
         reps_df, opp_df, dose_df = _dose_frames(cal, org, doses, reps_df, opp_df, opps)
+    if golive is not None:
+        reps_df, lead_df = _golive_frames(cal, org, golive, leads, reps_df)
     files["truth_reps.csv"] = _write_csv(reps_df, out / "truth_reps.csv", decimals=None)
     files["truth_trained.csv"] = _write_csv(trained_df, out / "truth_trained.csv")
     if dose_df is not None:
         files["truth_doses.csv"] = _write_csv(dose_df, out / "truth_doses.csv")
     opp_df.write_parquet(out / "truth_opportunities.parquet", compression="zstd", statistics=True)
     files["truth_opportunities.parquet"] = opp_df.height
+    if lead_df is not None:
+        lead_df.write_parquet(out / "truth_leads.parquet", compression="zstd", statistics=True)
+        files["truth_leads.parquet"] = lead_df.height
     truth = _truth(cal, scenario, sc, seed, org, learners, training, opps, lms, deleted, costs, dict(files))
     if doses is not None:
         truth = _dose_truth(truth, cal, _DOSE, org, learners, training, doses, opps)
+    if golive is not None and lead_df is not None:
+        truth = _golive_truth(truth, golive, org, reps_df, lead_df, costs)
     (out / "truth.json").write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2) + b"\n")
     files["truth.json"] = 1
     report("Done", 1.0)

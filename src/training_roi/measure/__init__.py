@@ -1,5 +1,17 @@
 """Measure: KPIs per unit and period, from the canonical tables, as Ibis expressions."""
 
+from training_roi.measure.catalogue import (
+    CATALOGUE,
+    GRAINS,
+    KpiDef,
+    Options,
+    Source,
+    availability,
+    changes,
+    compute,
+    describe,
+    kpi_expression,
+)
 from training_roi.measure.population import population_units
 from training_roi.measure.sales import (
     DAYS_PER_MONTH,
@@ -18,15 +30,25 @@ from training_roi.measure.sales import (
 )
 
 __all__ = [
+    "CATALOGUE",
     "DAYS_PER_MONTH",
+    "GRAINS",
     "KPIS",
     "KPI_NAMES",
     "UNITS",
+    "KpiDef",
     "KpiSpec",
+    "Options",
+    "Source",
+    "availability",
+    "changes",
     "completions",
+    "compute",
+    "describe",
     "describe_change",
     "describe_value",
     "group_monthly",
+    "kpi_expression",
     "monthly_panel",
     "population_units",
     "window_kpis",

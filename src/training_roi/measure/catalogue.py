@@ -1,0 +1,369 @@
+"""The KPI catalogue: every KPI the product measures, defined once, computed per grain and month.
+
+A KPI is a ratio of sums. Its facts (one Ibis expression over the warehouse, see
+:mod:`training_roi.measure.process`) are summed per grain (rep, team, account, activity or the
+whole org) and per month, or over a whole period ``[since, until)``; the value is Σ numerator ÷
+Σ denominator, so months and groups pool into periods and larger groups exactly as the data
+does. A KPI whose source tables are missing or empty, or whose needed fields are all empty, is
+*unavailable* with the reason, never zero.
+
+>>> frame = compute(con, ["win_rate", "csat"], grain="team")  # doctest: +SKIP
+>>> changes(frame)  # adds month-over-month and year-over-year changes  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import ibis
+import ibis.expr.types as ir
+import polars as pl
+from ibis.backends import BaseBackend
+
+from training_roi.measure import customer, learning, process
+from training_roi.measure.process import live, overlaps, within
+from training_roi.measure.sales import KPIS, KpiSpec, monthly_panel
+
+__all__ = ["CATALOGUE", "GRAINS", "KpiDef", "Options", "Source", "availability", "changes", "compute", "describe",
+           "kpi_expression"]
+
+GRAINS = ("rep", "team", "account", "activity", "org")
+"""Who a KPI is measured for: a rep, a team (the reps sharing a manager), an account, a learning
+activity (learning KPIs), or the whole org."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A table a KPI reads, and the fields of it that must not all be empty."""
+
+    table: str
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a computation is asked for: the grain, the window and the study's parameters."""
+
+    grain: str = "org"
+    since: date | None = None
+    until: date | None = None
+    case_score_field: str = "CSAT__c"
+    quotas: pl.DataFrame | None = field(default=None, compare=False, hash=False)
+    """Monthly quotas: owner_id, month, quota."""
+    gross_margin: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.grain not in GRAINS:
+            raise ValueError(f"grain {self.grain!r}: expected one of {', '.join(GRAINS)}")
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise ValueError(f"the period is empty: since {self.since} is not before until {self.until}")
+
+
+Facts = Callable[[BaseBackend, Options], ir.Table]
+Check = Callable[[BaseBackend, Options], str | None]
+Finish = Callable[[ir.Table], tuple[ir.NumericValue, ir.NumericValue]]
+
+
+@dataclass(frozen=True)
+class KpiDef:
+    """One KPI: what it is (label, unit, direction, grains, sources, definition) and its facts.
+
+    ``unit`` says how values read: ``rate`` (a share), ``money``, ``money/day``, ``days``,
+    ``hours``, ``minutes``, ``count``, ``score``. ``components`` are the fact columns summed per
+    group (those in ``distinct`` are counted distinct instead); ``finish`` turns them into the
+    numerator and denominator when the KPI is not simply their ratio.
+    """
+
+    name: str
+    label: str
+    unit: str
+    higher_is_better: bool
+    grains: tuple[str, ...]
+    sources: tuple[Source, ...]
+    definition: str
+    facts: Facts = field(repr=False)
+    category: str = "sales"
+    any_source: tuple[Source, ...] = ()
+    check: Check | None = field(default=None, repr=False)
+    components: tuple[str, ...] = ("numerator", "denominator")
+    distinct: tuple[str, ...] = ()
+    finish: Finish | None = field(default=None, repr=False)
+
+
+_F64 = "float64"
+
+
+def _sales_facts(spec: KpiSpec) -> Facts:
+    """Facts of a sales.py KPI: its monthly panel sums, plus unit-months for per-month figures."""
+    def facts(con: BaseBackend, o: Options) -> ir.Table:
+        unit = "account" if o.grain == "account" else "rep"
+        p = monthly_panel(con, start=o.since, end=o.until, unit=unit)
+        per_month = spec.denominator == "months"
+        rows = p.select(**{unit: p.unit_id}, day=p.month, numerator=p[spec.numerator].cast(_F64),
+                        denominator=ibis.literal(0.0) if per_month else p[spec.denominator].cast(_F64))
+        if not per_month:
+            return rows
+        # A unit's months run from its first to its last month with a deal created.
+        s = p.group_by(u=p.unit_id).agg(lo=p.month.min().cast("timestamp"), hi=p.month.max().cast("timestamp"))
+        g = s.select("u", m=ibis.range(s.lo, s.hi + ibis.interval(days=1), ibis.interval(months=1))
+                     .unnest().cast("date"))
+        return rows.union(g.select(**{unit: g.u}, day=g.m, numerator=ibis.literal(0.0), denominator=ibis.literal(1.0)))
+    return facts
+
+
+def _quota(con: BaseBackend, o: Options) -> ir.Table:
+    assert o.quotas is not None
+    if missing := {"owner_id", "month", "quota"} - set(o.quotas.columns):
+        raise ValueError(f"quotas lack the column(s) {', '.join(sorted(missing))}: expected owner_id, month, quota")
+    q = ibis.memtable(o.quotas.select(q_owner=pl.col("owner_id").cast(pl.String), quota=pl.col("quota").cast(
+        pl.Float64), q_month=pl.col("month").cast(pl.Date).dt.truncate("1mo")))
+    q = q.filter(overlaps(q.q_month, o.since, o.until))
+    w = live(con.table("crm_opportunity"))
+    w = w.filter(w.is_won.fill_null(False) & w.close_date.notnull())
+    w = w.filter(within(w.close_date, o.since, o.until))
+    w = w.semi_join(q, (w.owner_id == q.q_owner) & (w.close_date.truncate("M") == q.q_month))
+    won = w.select(rep=w.owner_id, day=w.close_date, numerator=w.amount.cast(_F64).fill_null(0.0),
+                   denominator=ibis.literal(0.0))
+    return won.union(q.select(rep=q.q_owner, day=q.q_month, numerator=ibis.literal(0.0), denominator=q.quota))
+
+
+_REP, _ALL, _LEARN = ("rep", "team", "org"), ("rep", "team", "account", "org"), GRAINS
+_OPP = "crm_opportunity"
+
+
+def _window(fn: Callable[..., ir.Table]) -> Facts:
+    return lambda con, o: fn(con, since=o.since, until=o.until)
+
+
+def _entries() -> list[KpiDef]:
+    sales = [KpiDef(s.name, s.label, s.unit, s.higher_is_better, _ALL,
+                    (Source(_OPP, ("created_at", "is_closed", "is_won", "amount", "close_date")),),
+                    s.definition + ("; each unit's months run from its first to its last month with a deal"
+                                    if s.denominator == "months" else ""), _sales_facts(s)) for s in KPIS.values()]
+    k = KpiDef
+    return [*sales,
+        k("lead_conversion", "lead conversion rate", "rate", True, _REP, (Source("crm_lead", ("created_at",)),),
+          "leads converted (IsConverted) ÷ leads created, by the day the lead was created",
+          _window(process.lead_conversion)),
+        k("pipeline_velocity", "pipeline velocity", "money/day", True, _ALL,
+          (Source(_OPP, ("created_at", "is_closed", "is_won", "amount", "close_date")),),
+          "open opportunities at month end (averaged over the months) × win rate × average won deal size ÷ "
+          "sales cycle days; win rate, deal size and cycle as in the catalogue (deals created in the period)",
+          lambda con, o: process.pipeline_velocity(con, unit="account" if o.grain == "account" else "rep",
+                                                   since=o.since, until=o.until),
+          components=("open", "month_ends", "won_amount", "closed", "cycle_days_sum"),
+          distinct=("month_ends",), finish=lambda g: (
+              g.open / g.month_ends.nullif(0) * g.won_amount / g.closed.nullif(0),
+              g.cycle_days_sum / g.closed.nullif(0))),
+        k("quota_attainment", "quota attainment", "rate", True, _REP,
+          (Source(_OPP, ("is_won", "amount", "close_date", "owner_id")),),
+          "revenue won (by close date) ÷ quota, over the rep-months that have a quota", _quota,
+          check=lambda con, o: None if o.quotas is not None and o.quotas.height else "no quotas given"),
+        k("lead_response_hours", "lead first-response time", "hours", False, _REP,
+          (Source("crm_lead", ("created_at",)), Source("crm_activity", ("who_id", "created_at"))),
+          "hours from a lead's creation to the first task or event on it (WhoId), averaged over answered leads",
+          _window(process.lead_response), "process"),
+        k("case_response_hours", "case first-response time", "hours", False, _ALL,
+          (Source("crm_case", ("created_at",)),),
+          "hours from a case's creation to the first task or event on it (WhatId) or its close, whichever is "
+          "first, averaged over answered cases", _window(process.case_response), "process",
+          any_source=(Source("crm_activity", ("what_id", "created_at")), Source("crm_case", ("closed_at",)))),
+        k("task_completion_rate", "tasks completed on time", "rate", True, _ALL,
+          (Source("crm_activity", ("kind", "activity_date", "completed_at")),),
+          "tasks closed with CompletedDateTime on or before ActivityDate ÷ tasks due, by due date",
+          _window(process.task_completion), "process"),
+        k("activity_volume", "activities per rep-month", "count", True, _REP, (Source("crm_activity", ("owner_id",)),),
+          "tasks and events ÷ rep-months (each rep from their first to their last month with an activity)",
+          _window(process.activity_volume), "process"),
+        k("data_completeness", "required opportunity fields filled", "rate", True, _ALL,
+          (Source(_OPP, ("created_at",)),),
+          "filled of Amount, CloseDate, StageName, AccountId ÷ 4 × opportunities created",
+          _window(process.data_completeness), "process"),
+        k("stale_opportunities", "stale open opportunities", "rate", False, _ALL,
+          (Source(_OPP, ("created_at",)), Source("crm_opportunity_history", ("opportunity_id", "created_at"))),
+          f"open opportunities with no stage change in {process.STALE_DAYS} days at month end ÷ open "
+          "opportunities at month end", _window(process.stale_opportunities), "process"),
+        k("system_adoption", "system adoption", "rate", True, _REP, (Source("crm_user", ("is_active",)),),
+          "licensed (IsActive) users owning a record or activity created that month ÷ licensed users",
+          _window(process.system_adoption), "process",
+          any_source=tuple(Source(t, ("owner_id", "created_at")) for t in process.OWNED_TABLES)),
+        k("csat", "customer satisfaction (CSAT)", "score", True, _ALL, (Source("crm_case", ("custom_fields",)),),
+          "mean of the case satisfaction field (1–5), by the day the case closed",
+          lambda con, o: customer.csat(con, field=o.case_score_field, since=o.since, until=o.until), "customer",
+          check=lambda con, o: customer.missing_csat(con, field=o.case_score_field)),
+        k("nps", "net promoter score", "score", True, _ALL, (Source("survey_response", ("question", "score")),),
+          "% promoters (9–10) − % detractors (0–6) among survey answers to questions whose id contains 'nps' "
+          "(0–10 scale)", _window(customer.nps), "customer", check=lambda con, o: customer.missing_nps(con)),
+        k("churn_rate", "churn rate", "rate", False, _ALL, (Source(_OPP, ("type", "is_closed", "close_date")),),
+          "renewals due (closed, by CloseDate) that were lost ÷ renewals due", _window(customer.churn), "customer",
+          check=lambda con, o: customer.missing_renewals(con)),
+        k("net_revenue_retention", "net revenue retention", "rate", True, _ALL,
+          (Source(_OPP, ("type", "is_closed", "close_date", "amount")),),
+          "(starting recurring revenue + upsell − churned) ÷ starting: starting = amount of renewals due, churned "
+          "= amount of those lost, upsell = upsells won in the period", _window(customer.net_revenue_retention),
+          "customer", check=lambda con, o: customer.missing_renewals(con)),
+        k("customer_lifetime_value", "customer lifetime value", "money", True, ("org",),
+          (Source(_OPP, ("type", "is_won", "close_date", "amount", "account_id")),),
+          "average won revenue per customer account per year × gross margin ÷ churn rate",
+          lambda con, o: customer.lifetime_value(con, gross_margin=o.gross_margin or 0.0, since=o.since,
+                                                 until=o.until),
+          "customer", components=("margin_revenue", "customer_months", "churned", "due"),
+          finish=lambda g: (g.margin_revenue / g.customer_months.nullif(0) * 12, g.churned / g.due.nullif(0)),
+          check=lambda con, o: customer.missing_renewals(con) if o.gross_margin else "no gross margin given"),
+        k("enrolment_rate", "learners enrolled", "rate", True, _ALL,
+          (Source("lms_learner", ("learner_id",)), Source("learning_record", ("occurred_at",))),
+          "registered learners (lms_learner) with any learning record in the month ÷ registered learners",
+          _window(learning.enrolment), "learning"),
+        k("completion_rate", "completion rate", "rate", True, _LEARN, (),
+          "enrolments completed ÷ enrolments started, per learner and activity, by start date",
+          _window(learning.completion), "learning",
+          any_source=(Source("learning_record", ("activity_id",)), Source("lms_completion", ("course_id",)))),
+        k("time_spent_minutes", "time spent learning", "minutes", True, _ALL,
+          (Source("learning_record", ("minutes",)),),
+          "minutes of learning ÷ learner-months with time recorded", _window(learning.time_spent), "learning"),
+        k("assessment_score", "assessment score", "score", True, _LEARN, (Source("learning_record", ("score_pct",)),),
+          "mean score (0–100 %) of scored learning records", _window(learning.assessment_score), "learning"),
+        k("pass_rate", "pass rate", "rate", True, _LEARN, (Source("learning_record", ("verb",)),),
+          "passed ÷ (passed + failed) assessment outcomes", _window(learning.pass_rate), "learning",
+          check=lambda con, o: learning.missing_outcomes(con)),
+        k("engagement_frequency", "active learning days per learner-month", "count", True, _ALL,
+          (Source("learning_record", ("occurred_at",)),),
+          "distinct days with a learning record ÷ active learner-months (micro-lesson engagement)",
+          _window(learning.engagement_frequency), "learning"),
+    ]
+
+
+CATALOGUE: dict[str, KpiDef] = {k.name: k for k in _entries()}
+"""Every KPI, by name, in the order reports show them: sales, process, customer, learning."""
+
+
+def _kpi(name: str) -> KpiDef:
+    if name not in CATALOGUE:
+        raise ValueError(f"unknown KPI {name!r}: expected one of {', '.join(CATALOGUE)}")
+    return CATALOGUE[name]
+
+
+def _source_reason(con: BaseBackend, s: Source, tables: set[str]) -> str | None:
+    if s.table not in tables:
+        return f"the warehouse has no {s.table} table"
+    t = con.table(s.table)
+    if "is_deleted" in t.columns:
+        t = t.filter(~t.is_deleted.fill_null(False))
+    counts = t.aggregate(_rows=t.count(), **{f"_{f}": t[f].count() for f in s.fields}).to_pyarrow().to_pylist()[0]
+    if not counts["_rows"]:
+        return f"{s.table} is empty"
+    empty = [f for f in s.fields if not counts[f"_{f}"]]
+    return f"{s.table}.{empty[0]} is empty in every row" if empty else None
+
+
+def _reason(con: BaseBackend, kpi: KpiDef, o: Options) -> str | None:
+    if o.grain not in kpi.grains:
+        return f"{kpi.label} is measured per {', '.join(kpi.grains)}, not per {o.grain}"
+    tables = set(con.list_tables())
+    for s in kpi.sources:
+        if (why := _source_reason(con, s, tables)) is not None:
+            return why
+    if kpi.any_source:
+        whys = [_source_reason(con, s, tables) for s in kpi.any_source]
+        if all(whys):
+            return "; ".join(w for w in whys if w)
+    if o.grain == "team" and (why := _source_reason(con, Source("crm_user", ("manager_id",)), tables)):
+        return f"teams are the reps sharing a manager: {why}"
+    return kpi.check(con, o) if kpi.check is not None else None
+
+
+def availability(con: BaseBackend, name: str, *, options: Options | None = None) -> str | None:
+    """None when KPI ``name`` can be measured (at ``options.grain``), else why not, naming the table or field."""
+    return _reason(con, _kpi(name), options or Options())
+
+
+def kpi_expression(con: BaseBackend, name: str, *, options: Options | None = None, monthly: bool = True) -> ir.Table:
+    """KPI ``name`` as an Ibis expression: grain_id, period, numerator, denominator, value.
+
+    One row per grain id and month (``monthly``), or per grain id over ``[since, until)`` with a
+    null period. Check :func:`availability` first: the expression assumes its sources exist.
+    """
+    kpi, o = _kpi(name), options or Options()
+    f = kpi.facts(con, o)
+    keys = {c: (f[c] if c in f.columns else ibis.null()).cast("string") for c in ("rep", "account", "activity")}
+    sums = [c for c in kpi.components if c not in kpi.distinct]
+    f = f.select(**keys, day=f.day.cast("date"), **{c: f[c].cast(_F64) for c in sums},
+                 **{c: f[c] for c in kpi.distinct})
+    if o.grain == "team":
+        u = con.table("crm_user").select(t_user="user_id", t_team="manager_id")
+        f = f.left_join(u, f.rep == u.t_user)
+        gid = f.t_team
+    else:
+        gid = ibis.literal("org") if o.grain == "org" else f[o.grain]
+    f = f.mutate(grain_id=gid, period=f.day.truncate("M") if monthly else ibis.null("date"))
+    f = f.filter(f.grain_id.notnull())
+    g = f.group_by("grain_id", "period").agg(**{c: f[c].sum().fill_null(0.0) for c in sums},
+                                             **{c: f[c].nunique() for c in kpi.distinct})
+    num, den = kpi.finish(g) if kpi.finish is not None else (g.numerator, g.denominator)
+    return g.select("grain_id", "period", numerator=num.cast(_F64), denominator=den.cast(_F64),
+                    value=(num / den.nullif(0)).cast(_F64))
+
+
+_SCHEMA = {"kpi": pl.String, "period": pl.Date, "grain_id": pl.String, "value": pl.Float64,
+           "numerator": pl.Float64, "denominator": pl.Float64, "unit": pl.String, "reason": pl.String}
+
+
+def compute(con: BaseBackend, names: Sequence[str], *, monthly: bool = True, since: date | None = None,
+            until: date | None = None, grain: str = "org", case_score_field: str = "CSAT__c",
+            quotas: pl.DataFrame | None = None, gross_margin: float | None = None) -> pl.DataFrame:
+    """KPIs ``names`` per grain id and month (or over the whole period), in long format.
+
+    Columns: kpi, period (month start, or null for the whole period), grain_id, value,
+    numerator, denominator, unit, reason. An unavailable KPI is one row with a null value and
+    the reason; a KPI with no data in the period likewise says so. ``quotas`` (owner_id, month,
+    quota) enables quota attainment; ``gross_margin`` (a share) enables lifetime value.
+    """
+    o = Options(grain, since, until, case_score_field, quotas, gross_margin)
+    parts = [pl.DataFrame(schema=_SCHEMA)]
+    for name in names:
+        kpi = _kpi(name)
+        reason, got = _reason(con, kpi, o), pl.DataFrame()
+        if reason is None:
+            got = pl.DataFrame(kpi_expression(con, name, options=o, monthly=monthly).to_pyarrow())
+            got = got.sort("grain_id", "period")
+            per = f" per {grain}" if grain != "org" else ""
+            span = f"from {since or 'the start'} to {until or 'the end'} (exclusive)" if since or until else "at all"
+            reason = None if got.height else f"no data for {kpi.label}{per} {span}"
+        if reason is not None:
+            got = pl.DataFrame({"reason": [reason]})
+        parts.append(got.with_columns(kpi=pl.lit(name), unit=pl.lit(kpi.unit)))
+    return pl.concat(parts, how="diagonal_relaxed").select(pl.col(c).cast(t) for c, t in _SCHEMA.items())
+
+
+def changes(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` (from :func:`compute`, monthly) with each value's change over a month and a year.
+
+    ``mom`` / ``yoy``: value minus the same KPI and grain id's value one month / twelve months
+    earlier (null when that month has no value); ``mom_rel`` / ``yoy_rel``: that change as a
+    share of the earlier value's magnitude.
+    """
+    keys = ["kpi", "grain_id", "period"]
+    out = frame
+    for tag, step in (("mom", "1mo"), ("yoy", "1y")):
+        before = frame.filter(pl.col("period").is_not_null()).select(
+            "kpi", "grain_id", pl.col("period").dt.offset_by(step), pl.col("value").alias(f"_{tag}"))
+        out = out.join(before, on=keys, how="left").with_columns(
+            (pl.col("value") - pl.col(f"_{tag}")).alias(tag),
+            ((pl.col("value") - pl.col(f"_{tag}")) / pl.col(f"_{tag}").abs().replace(0.0, None)).alias(f"{tag}_rel"),
+        ).drop(f"_{tag}")
+    return out
+
+
+def describe(value: float | None, unit: str) -> str:
+    """A KPI value as people read it: 12.3% (rate), $1,234 (money), 4.5 hours, 3.0 (score)."""
+    if value is None or value != value:
+        return "—"
+    sign = "−" if value < 0 else ""
+    if unit == "rate":
+        return f"{sign}{abs(value):.1%}"
+    if unit in ("money", "money/day"):
+        return f"{sign}${abs(value):,.0f}" + ("/day" if unit == "money/day" else "")
+    suffix = f" {unit}" if unit in ("days", "hours", "minutes") else ""
+    return f"{sign}{abs(value):,.1f}{suffix}"
