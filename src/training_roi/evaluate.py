@@ -40,9 +40,11 @@ from training_roi.isolate import (
     window_panels,
 )
 from training_roi.measure import (
+    CATALOGUE,
     DAYS_PER_MONTH,
     KPIS,
     KpiSpec,
+    compute,
     describe_change,
     group_monthly,
     population_units,
@@ -411,13 +413,49 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
     return Evaluation(study, primary, results, costs, dict(report.tables), tuple(warnings), trend,
                       _sensitivity(study, primary, results, costs.total), methods, by_window,
                       _opportunities(con, study, panels[study.windows.primary_days]), design.reason, attribution,
-                      _phillips(con, study, primary, costs))
+                      _phillips(con, study, primary, costs, panels[study.windows.primary_days]))
 
 
 _REVENUE_BENEFIT = "incremental revenue × gross margin"
 
 
-def _phillips(con: BaseBackend, study: Study, primary: WindowResult, costs: CostBreakdown) -> PhillipsEvaluation:
+def _behaviour(con: BaseBackend, study: Study, panel: WindowPanel) -> pl.DataFrame | None:
+    """Each trained unit's application KPIs in its baseline and in its window (Phillips level 3).
+
+    Months are whole calendar months: the baseline is the months before the completion month,
+    the window the months after it, as many as the study's baseline and window cover.
+    """
+    if not study.application_kpis or study.population.unit != "rep":
+        return None
+    anchors = pl.from_arrow(panel.anchors.filter(pc.field("trained")).select(["unit_id", "anchor"]))
+    assert isinstance(anchors, pl.DataFrame)
+    if anchors.is_empty():
+        return None
+    monthly = compute(con, study.application_kpis, monthly=True, grain="rep").filter(pl.col("value").is_not_null())
+    if monthly.is_empty():
+        return None
+    before = max(1, round(study.baseline.months))
+    after = max(1, round(panel.window_days / DAYS_PER_MONTH))
+    month = pl.col("period").dt.year() * 12 + pl.col("period").dt.month()
+    start = pl.col("anchor").dt.year() * 12 + pl.col("anchor").dt.month()
+    rows = monthly.join(anchors.rename({"unit_id": "grain_id"}), on="grain_id").with_columns((month - start).alias("k"))
+    pooled = rows.with_columns(pl.when(pl.col("k") < 0).then(pl.lit("before")).otherwise(pl.lit("after")).alias("when"))
+    inside = ((pl.col("k") >= -before) & (pl.col("k") < 0)) | ((pl.col("k") > 0) & (pl.col("k") <= after))
+    pooled = pooled.filter(inside)
+    sums = pooled.sort("kpi", "grain_id", "period").group_by("kpi", "grain_id", "when", maintain_order=True).agg(
+        pl.col("numerator").sum(), pl.col("denominator").sum())
+    sums = sums.with_columns((pl.col("numerator") / pl.col("denominator")).alias("value"))
+    wide = sums.pivot(on="when", index=["kpi", "grain_id"], values="value")
+    if not {"before", "after"} <= set(wide.columns):
+        return None
+    labels = {k: CATALOGUE[k].label for k in study.application_kpis}
+    # A fixed row order: the level's means are float sums, which must not depend on how rows arrive.
+    return wide.select(pl.col("kpi").replace_strict(labels), pl.col("grain_id").alias("unit_id"), "before",
+                       "after").sort("kpi", "unit_id")
+
+
+def _phillips(con: BaseBackend, study: Study, primary: WindowResult, costs: CostBreakdown,
+              panel: WindowPanel) -> PhillipsEvaluation:
     """The program's five levels: surveys, learning, application, the isolated KPIs, and the full ROI.
 
     Level 5 adds the study's declared monetisation rules (errors, penalties, turnover, time
@@ -444,7 +482,8 @@ def _phillips(con: BaseBackend, study: Study, primary: WindowResult, costs: Cost
     benefits = (revenue_benefit, *benefits)
     months = Decimal(str(round((primary.window_days - study.windows.ramp_days) / DAYS_PER_MONTH, 2)))
     return phillips_levels(con, program=study.program.name, activities=study.program.activities, benefits=benefits,
-                           cost=costs, impact=impact, intangibles=study.intangibles, months_of_benefit=months,
+                           cost=costs, impact=impact, behaviour=_behaviour(con, study, panel),
+                           intangibles=study.intangibles, months_of_benefit=months,
                            confidence=study.isolation.confidence)
 
 

@@ -334,6 +334,19 @@ class Study(_Strict):
     """Benefits beyond revenue (errors, penalties, turnover, time saved), each by a declared rule."""
     intangibles: list[str] = Field(default_factory=list)
     """Benefits the study names but does not turn into money (Phillips level 5 lists them)."""
+    application_kpis: list[str] = Field(
+        default_factory=lambda: ["activity_volume", "task_completion_rate", "data_completeness"])
+    """CRM behaviour KPIs of the catalogue compared before and after training (Phillips level 3)."""
+
+    @field_validator("application_kpis")
+    @classmethod
+    def _in_catalogue(cls, v: list[str]) -> list[str]:
+        from training_roi.measure.catalogue import CATALOGUE
+
+        unknown = [k for k in v if k not in CATALOGUE]
+        if unknown:
+            raise ValueError(f"not in the KPI catalogue: {', '.join(unknown)} (see `training-roi kpis`)")
+        return v
 
     @model_validator(mode="before")
     @classmethod
@@ -607,6 +620,8 @@ def starter_study(con: BaseBackend) -> str:
         "#   - {name: errors avoided, rule: error_cost, errors_avoided: 120, cost_per_error: 250}",
         "monetisation: []",
         "intangibles: []  # benefits named but not turned into money, e.g. [better customer conversations]",
+        "application_kpis: [activity_volume, task_completion_rate, data_completeness]  # behaviour before/after "
+        "training (Phillips level 3)",
         "",
     ]
     return "\n".join(out)

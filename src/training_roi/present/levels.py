@@ -11,8 +11,10 @@ __all__ = ["level_rows"]
 def _paired(c: PairedChange) -> str:
     if c.mean_change is None:
         return f"{c.name}: no pairs"
-    around = f" ({c.interval[0]:+,.1f} to {c.interval[1]:+,.1f})" if c.interval else ""
-    return f"{c.name}: {c.mean_change:+,.1f}{around} over {c.n:,} pairs"
+    around = f" ({c.interval[0]:+,.3g} to {c.interval[1]:+,.3g})" if c.interval else ""
+    before = f"{c.mean_before:,.3g} → {c.mean_after:,.3g}, " if c.mean_before is not None and c.mean_after is not None \
+        else ""
+    return f"{c.name}: {before}change {c.mean_change:+,.3g}{around} over {c.n:,} pairs".replace("-", "−")
 
 
 def level_rows(ph: PhillipsEvaluation) -> list[tuple[str, str, str]]:
