@@ -200,6 +200,28 @@ def _answer(db: Path, study_file: Path, out_dir: Path, method: str | None = None
     return evaluation, write_result(evaluation, out_dir), write_html(evaluation, out_dir)
 
 
+def _rollout_report(db: Path, study_file: Path, out_dir: Path, as_json: bool) -> None:
+    """Answer a CRM roll-out study: the KPI changes at go-live, benefits, costs, ROI."""
+    from training_roi.present.rollout import rollout_panel, write_rollout
+    from training_roi.rollout import evaluate_rollout
+    from training_roi.study import load_study
+    from training_roi.warehouse.connection import connect
+
+    study = load_study(study_file)
+    con = connect(db)
+    with _progress() as update:
+        update(f"evaluating the roll-out {study.name}", 0.0)
+        evaluation = evaluate_rollout(con, study)
+        update("writing result.json and report.html", 1.0)
+    path, html = write_rollout(evaluation, out_dir)
+    if as_json:
+        sys.stdout.write(path.read_text(encoding="utf-8"))
+    else:
+        wide = _wide()
+        wide.print(rollout_panel(evaluation))
+        wide.print(f"\nresult: [bold]{path}[/]  ·  report: [bold]{html}[/]")
+
+
 def _wide() -> Console:
     """The console for tables with money columns, which must never be cut."""
     return Console(width=max(out.width, 120))
@@ -228,6 +250,11 @@ def report(
         choices = get_args(Method)
         if method is not None and method not in choices:
             raise TrainingRoiError(f"--method {method}: expected one of {', '.join(choices)}")
+        from training_roi.study import load_study
+
+        if load_study(study_file).rollout is not None:  # a CRM roll-out: its own answer
+            _rollout_report(db, study_file, out_dir, as_json)
+            return
         evaluation, path, html = _answer(db, study_file, out_dir, method)
     if as_json:
         sys.stdout.write(result_document(evaluation))

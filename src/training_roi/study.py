@@ -50,6 +50,7 @@ __all__ = [
     "ParticipantTime",
     "Population",
     "Program",
+    "Rollout",
     "Study",
     "StudyError",
     "Threshold",
@@ -306,6 +307,39 @@ class Attribution(_Strict):
         return self
 
 
+class Rollout(_Strict):
+    """A CRM roll-out: when each team went live, which KPIs it should move, what a conversion is worth."""
+
+    go_live: date | None = None
+    """The org-wide go-live date (when every team went live together)."""
+    go_live_by_team: dict[str, date] = Field(default_factory=dict)
+    """A staged go-live: each team's manager (CRM user id) → the day the team went live."""
+    kpis: list[str] = Field(default_factory=lambda: ["lead_conversion", "lead_response_hours",
+                                                     "task_completion_rate", "win_rate"], min_length=1)
+    method: Literal["auto", "staggered", "trend"] = "auto"
+    """auto: the teams that went live later when the go-live was staged, else the trend line."""
+    post_months: int = Field(default=6, ge=1, le=24)
+    value_per_conversion: float | None = Field(default=None, gt=0)
+    """Revenue a converted lead brings on average: turns the conversion lift into money."""
+
+    @field_validator("kpis")
+    @classmethod
+    def _catalogued(cls, v: list[str]) -> list[str]:
+        from training_roi.measure.catalogue import CATALOGUE
+
+        unknown = [k for k in v if k not in CATALOGUE]
+        if unknown:
+            raise ValueError(f"not in the KPI catalogue: {', '.join(unknown)} (see `training-roi kpis`)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_date(self) -> Rollout:
+        if (self.go_live is None) == (not self.go_live_by_team):
+            raise ValueError("give either go_live (one date for the whole org) or go_live_by_team, not both or "
+                             "neither")
+        return self
+
+
 class Study(_Strict):
     """A whole study: every assumption of the report.
 
@@ -334,6 +368,8 @@ class Study(_Strict):
     """Benefits beyond revenue (errors, penalties, turnover, time saved), each by a declared rule."""
     intangibles: list[str] = Field(default_factory=list)
     """Benefits the study names but does not turn into money (Phillips level 5 lists them)."""
+    rollout: Rollout | None = None
+    """A CRM roll-out study (its program is the CRM implementation); None for a training program."""
     application_kpis: list[str] = Field(
         default_factory=lambda: ["activity_volume", "task_completion_rate", "data_completeness"])
     """CRM behaviour KPIs of the catalogue compared before and after training (Phillips level 3)."""
@@ -622,6 +658,8 @@ def starter_study(con: BaseBackend) -> str:
         "intangibles: []  # benefits named but not turned into money, e.g. [better customer conversations]",
         "application_kpis: [activity_volume, task_completion_rate, data_completeness]  # behaviour before/after "
         "training (Phillips level 3)",
+        "rollout: null  # a CRM roll-out instead: {go_live: 2025-01-01} or {go_live_by_team: {<manager id>: date}},",
+        "#   kpis: [lead_conversion, lead_response_hours], value_per_conversion: 12000",
         "",
     ]
     return "\n".join(out)

@@ -11,11 +11,12 @@ from typing import Any
 import altair as alt
 import vl_convert as vlc
 
-__all__ = ["trend_chart"]
+__all__ = ["monthly_chart", "trend_chart"]
 
 
 _AXIS = {"rate": ".0%", "money": "$,.0f", "days": ",.0f"}
 _TIP = {"rate": ".1%", "money": "$,.0f", "days": ",.1f"}
+_NUMBER = ",.1f"
 
 
 def trend_chart(trend: list[dict[str, Any]], completions: list[str], *, title: str, kpi: str = "win_rate",
@@ -40,5 +41,28 @@ def trend_chart(trend: list[dict[str, Any]], completions: list[str], *, title: s
         layers.append(alt.Chart(span).mark_text(align="left", dx=4, dy=-70, color="#2ca02c").encode(
             x="start:T", text=alt.value("training completed")))
     chart = alt.layer(*layers).properties(width=640, height=180, title=title)
+    svg: str = vlc.vegalite_to_svg(chart.to_json())
+    return svg
+
+
+def monthly_chart(rows: list[dict[str, Any]], marks: list[str], *, title: str, label: str, unit: str) -> str:
+    """One KPI by month (``rows``: month, value), with a vertical rule at each date of ``marks``, as SVG.
+
+    The marks are the go-live dates of a CRM roll-out: before and after read at a glance.
+    """
+    if not rows:
+        return ""
+    line = alt.Chart(alt.Data(values=rows)).mark_line(point=True).encode(
+        x=alt.X("month:T", title="month"),
+        y=alt.Y("value:Q", title=label, axis=alt.Axis(format=_AXIS.get(unit, _NUMBER))),
+        tooltip=["month:T", alt.Tooltip("value:Q", format=_TIP.get(unit, _NUMBER))],
+    )
+    layers: list[alt.Chart] = [line]
+    if marks:
+        rules = alt.Data(values=[{"day": d} for d in marks])
+        layers.append(alt.Chart(rules).mark_rule(color="#2ca02c", strokeDash=[4, 3]).encode(x="day:T"))
+        layers.append(alt.Chart(alt.Data(values=[{"day": min(marks)}])).mark_text(
+            align="left", dx=4, dy=-70, color="#2ca02c").encode(x="day:T", text=alt.value("go-live")))
+    chart = alt.layer(*layers).properties(width=640, height=160, title=title)
     svg: str = vlc.vegalite_to_svg(chart.to_json())
     return svg
