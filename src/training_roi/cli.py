@@ -266,6 +266,48 @@ def report(
 
 
 @app.command()
+def portfolio(
+    study_files: Annotated[list[Path], typer.Argument(metavar="STUDY...", help="the programs' study files (YAML)")],
+    db: DbOption = Path("roi.duckdb"),
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for portfolio.json and portfolio.html")] = Path("."),
+    as_json: JsonOption = False,
+) -> None:
+    """Several programs side by side: cost, benefit, ROI, Phillips levels reached, and keep / improve / cut."""
+    from training_roi.evaluate import evaluate
+    from training_roi.portfolio import portfolio as side_by_side
+    from training_roi.present.portfolio import portfolio_document, portfolio_table, write_portfolio
+    from training_roi.study import load_study
+    from training_roi.warehouse.connection import connect
+
+    with _user_errors():
+        studies = [load_study(f) for f in study_files]
+        first: dict[str, Path] = {}
+        for f, study in zip(study_files, studies, strict=True):
+            if study.hash in first:
+                raise TrainingRoiError(f"{f}: the same study as {first[study.hash]} (hash {study.hash}): "
+                                       "give each program's study once")
+            first[study.hash] = f
+        con = connect(db)
+        evaluations = []
+        with _progress() as update:
+            for i, study in enumerate(studies):
+                update(f"evaluating {study.name}", i / len(studies))
+                evaluations.append(evaluate(con, study))
+            update("writing portfolio.json and portfolio.html", 1.0)
+        try:
+            result = side_by_side(evaluations)
+        except ValueError as exc:
+            raise TrainingRoiError(f"portfolio: {exc}") from exc
+    path, html = write_portfolio(result, out_dir)
+    if as_json:
+        sys.stdout.write(portfolio_document(result))
+    else:
+        wide = _wide()
+        wide.print(portfolio_table(result))
+        wide.print(f"\nportfolio: [bold]{path}[/]  ·  page: [bold]{html}[/]")
+
+
+@app.command()
 def attribute(
     study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="the study file (YAML)")],
     db: DbOption = Path("roi.duckdb"),

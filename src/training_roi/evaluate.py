@@ -71,7 +71,8 @@ from training_roi.value import (
 from training_roi.warehouse.connection import require_tables
 from training_roi.warehouse.quality import quality_report
 
-__all__ = ["RESULT_SCHEMA", "Evaluation", "KpiResult", "LearnerRow", "WindowResult", "evaluate", "population_scope"]
+__all__ = ["RESULT_SCHEMA", "REVENUE_BENEFIT", "Evaluation", "KpiResult", "LearnerRow", "WindowResult", "evaluate",
+           "population_scope"]
 
 
 @dataclass(frozen=True)
@@ -402,6 +403,7 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
         warnings.insert(1 if not primary.credit.is_credited else 0, primary.power_warning)
     if design.method != "did" and primary.did is not None:
         warnings.extend(f"{design.label}: {w}" for w in primary.did.warnings)
+    behaviour, application = _application(con, study, panels[study.windows.primary_days])
     attribution = None
     if study.attribution.enabled:
         try:
@@ -413,27 +415,50 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
     return Evaluation(study, primary, results, costs, dict(report.tables), tuple(warnings), trend,
                       _sensitivity(study, primary, results, costs.total), methods, by_window,
                       _opportunities(con, study, panels[study.windows.primary_days]), design.reason, attribution,
-                      _phillips(con, study, primary, costs, panels[study.windows.primary_days]))
+                      _phillips(con, study, primary, costs, behaviour), application)
 
 
-_REVENUE_BENEFIT = "incremental revenue × gross margin"
+REVENUE_BENEFIT = "incremental revenue × gross margin"
+"""The name of Phillips level 5's first benefit: the credited incremental revenue × margin."""
 
 
-def _behaviour(con: BaseBackend, study: Study, panel: WindowPanel) -> pl.DataFrame | None:
-    """Each trained unit's application KPIs in its baseline and in its window (Phillips level 3).
+def _application(con: BaseBackend, study: Study,
+                 panel: WindowPanel) -> tuple[pl.DataFrame | None, tuple[dict[str, Any], ...]]:
+    """The application KPIs: each trained unit's before and after (Phillips level 3), and both groups by month.
 
     Months are whole calendar months: the baseline is the months before the completion month,
-    the window the months after it, as many as the study's baseline and window cover.
+    the window the months after it, as many as the study's baseline and window cover. The
+    monthly rows pool the trained and the comparison reps' numerators and denominators (the
+    report's charts).
     """
     if not study.application_kpis or study.population.unit != "rep":
-        return None
+        return None, ()
     anchors = pl.from_arrow(panel.anchors.filter(pc.field("trained")).select(["unit_id", "anchor"]))
     assert isinstance(anchors, pl.DataFrame)
     if anchors.is_empty():
-        return None
+        return None, ()
     monthly = compute(con, study.application_kpis, monthly=True, grain="rep").filter(pl.col("value").is_not_null())
     if monthly.is_empty():
-        return None
+        return None, ()
+    return _before_after(study, panel, monthly, anchors), _by_group(study, panel, monthly)
+
+
+def _by_group(study: Study, panel: WindowPanel, monthly: pl.DataFrame) -> tuple[dict[str, Any], ...]:
+    """Application KPIs per month for the trained and the comparison reps, as trend-chart rows."""
+    groups = pl.DataFrame({"grain_id": [*panel.treated.units, *panel.comparison.units],
+                           "group": ["trained"] * len(panel.treated.units)
+                           + ["comparison"] * len(panel.comparison.units)})
+    rows = monthly.join(groups, on="grain_id").sort("kpi", "period", "group", "grain_id").group_by(
+        "kpi", "period", "group", maintain_order=True).agg(
+        pl.col("numerator").sum(), pl.col("denominator").sum(), pl.len().alias("reps"))
+    return tuple({"kpi": r["kpi"], "month": r["period"].isoformat(), "group": r["group"],
+                  r["kpi"]: r["numerator"] / r["denominator"] if r["denominator"] else None,
+                  "closed": r["denominator"], "reps": r["reps"]} for r in rows.iter_rows(named=True))
+
+
+def _before_after(study: Study, panel: WindowPanel, monthly: pl.DataFrame,
+                  anchors: pl.DataFrame) -> pl.DataFrame | None:
+    """Each trained unit's application KPIs pooled before and after its training month."""
     before = max(1, round(study.baseline.months))
     after = max(1, round(panel.window_days / DAYS_PER_MONTH))
     month = pl.col("period").dt.year() * 12 + pl.col("period").dt.month()
@@ -455,7 +480,7 @@ def _behaviour(con: BaseBackend, study: Study, panel: WindowPanel) -> pl.DataFra
 
 
 def _phillips(con: BaseBackend, study: Study, primary: WindowResult, costs: CostBreakdown,
-              panel: WindowPanel) -> PhillipsEvaluation:
+              behaviour: pl.DataFrame | None) -> PhillipsEvaluation:
     """The program's five levels: surveys, learning, application, the isolated KPIs, and the full ROI.
 
     Level 5 adds the study's declared monetisation rules (errors, penalties, turnover, time
@@ -468,21 +493,21 @@ def _phillips(con: BaseBackend, study: Study, primary: WindowResult, costs: Cost
         benefits = monetise(study.monetisation, effects=effects)
     except ValueError as exc:
         raise StudyError(f"study {study.name}: monetisation: {exc}") from exc
-    if any(b.name == _REVENUE_BENEFIT for b in benefits):
-        raise StudyError(f"study {study.name}: monetisation: {_REVENUE_BENEFIT!r} is the credited revenue's own "
+    if any(b.name == REVENUE_BENEFIT for b in benefits):
+        raise StudyError(f"study {study.name}: monetisation: {REVENUE_BENEFIT!r} is the credited revenue's own "
                          "benefit; name the rule differently")
     margin = Decimal(str(study.value.gross_margin))
     revenue = primary.incremental_revenue.quantize(Decimal("0.01"))
     low_high = primary.intervals.get("benefit") if primary.credit.is_credited else None
     revenue_benefit = Benefit(
-        _REVENUE_BENEFIT, "revenue_margin", (revenue * margin).quantize(Decimal("0.01")),
+        REVENUE_BENEFIT, "revenue_margin", (revenue * margin).quantize(Decimal("0.01")),
         f"${revenue:,.2f} credited incremental revenue ({primary.value_formula}) × {float(margin):.1%} gross margin",
         {"revenue": revenue, "margin": margin}, "isolated effect", study.headline_kpi,
         (Decimal(str(round(low_high[0], 2))), Decimal(str(round(low_high[1], 2)))) if low_high else None)
     benefits = (revenue_benefit, *benefits)
     months = Decimal(str(round((primary.window_days - study.windows.ramp_days) / DAYS_PER_MONTH, 2)))
     return phillips_levels(con, program=study.program.name, activities=study.program.activities, benefits=benefits,
-                           cost=costs, impact=impact, behaviour=_behaviour(con, study, panel),
+                           cost=costs, impact=impact, behaviour=behaviour,
                            intangibles=study.intangibles, months_of_benefit=months,
                            confidence=study.isolation.confidence)
 

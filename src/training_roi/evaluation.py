@@ -166,6 +166,8 @@ class Evaluation:
     """Which touches the won revenue flows through, and training's share held to the lift."""
     phillips: PhillipsEvaluation | None = field(default=None, compare=False, repr=False)
     """The program's five Phillips levels, level 5 with every declared benefit."""
+    application_trend: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
+    """The application KPIs by month for trained and comparison reps (the report's charts; not in result.json)."""
 
     @property
     def established(self) -> bool:

@@ -20,18 +20,18 @@ _NUMBER = ",.1f"
 
 
 def trend_chart(trend: list[dict[str, Any]], completions: list[str], *, title: str, kpi: str = "win_rate",
-                label: str = "win rate", unit: str = "rate") -> str:
+                label: str = "win rate", unit: str = "rate", x_title: str = "month the deals were created") -> str:
     """Monthly ``kpi`` of trained vs comparison reps, with the training period shaded, as SVG."""
     rows = [r for r in trend if r.get(kpi) is not None]
     if not rows:
         return ""
     data = alt.Data(values=rows)
     lines = alt.Chart(data).mark_line(point=True).encode(
-        x=alt.X("month:T", title="month the deals were created"),
-        y=alt.Y(f"{kpi}:Q", title=label, axis=alt.Axis(format=_AXIS[unit])),
+        x=alt.X("month:T", title=x_title),
+        y=alt.Y(f"{kpi}:Q", title=label, axis=alt.Axis(format=_AXIS.get(unit, _NUMBER))),
         color=alt.Color("group:N", title=None, scale=alt.Scale(domain=["trained", "comparison"],
                                                              range=["#1f77b4", "#9a9a9a"])),
-        tooltip=["month:T", "group:N", alt.Tooltip(f"{kpi}:Q", format=_TIP[unit]), "closed:Q", "reps:Q"],
+        tooltip=["month:T", "group:N", alt.Tooltip(f"{kpi}:Q", format=_TIP.get(unit, _NUMBER)), "closed:Q", "reps:Q"],
     )
     layers: list[alt.Chart] = [lines]
     if completions:

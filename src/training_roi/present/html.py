@@ -15,7 +15,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from training_roi.attribute.result import MODELS, TOP_LEARNERS
 from training_roi.evaluation import RESULT_SCHEMA, Evaluation
-from training_roi.measure import describe_change, describe_value
+from training_roi.measure import CATALOGUE, describe_change, describe_value
 from training_roi.present.charts import trend_chart
 from training_roi.present.console import money, percent, points
 from training_roi.present.levels import level_rows
@@ -63,6 +63,12 @@ def render_html(ev: Evaluation) -> str:
     completions = [r.completion_date for r in p.learners]
     charts = [trend_chart(list(ev.trend), completions, title=f"{k.label} by month of deal creation", kpi=k.kpi,
                           label=k.label, unit=k.unit) for k in p.kpis]
+    for kpi in s.application_kpis:  # behaviour in the CRM (Phillips level 3), same groups, same period shaded
+        spec = CATALOGUE[kpi]
+        rows = [r for r in ev.application_trend if r["kpi"] == kpi]
+        if rows:
+            charts.append(trend_chart(rows, completions, title=f"{spec.label} by month (behaviour in the CRM)",
+                                      kpi=kpi, label=spec.label, unit=spec.unit, x_title="month"))
     head = next(k for k in p.kpis if k.kpi == p.headline_kpi)
     by_window = _methods_by_window(ev)
     value_base = {
