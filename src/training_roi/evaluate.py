@@ -448,9 +448,10 @@ def _by_group(study: Study, panel: WindowPanel, monthly: pl.DataFrame) -> tuple[
     groups = pl.DataFrame({"grain_id": [*panel.treated.units, *panel.comparison.units],
                            "group": ["trained"] * len(panel.treated.units)
                            + ["comparison"] * len(panel.comparison.units)})
-    rows = monthly.join(groups, on="grain_id").sort("kpi", "period", "group", "grain_id").group_by(
+    # compute() returns rows in a fixed order; keeping it keeps each month's float sums the same every run.
+    rows = monthly.join(groups, on="grain_id", maintain_order="left").group_by(
         "kpi", "period", "group", maintain_order=True).agg(
-        pl.col("numerator").sum(), pl.col("denominator").sum(), pl.len().alias("reps"))
+        pl.col("numerator").sum(), pl.col("denominator").sum(), pl.len().alias("reps")).sort("kpi", "period", "group")
     return tuple({"kpi": r["kpi"], "month": r["period"].isoformat(), "group": r["group"],
                   r["kpi"]: r["numerator"] / r["denominator"] if r["denominator"] else None,
                   "closed": r["denominator"], "reps": r["reps"]} for r in rows.iter_rows(named=True))

@@ -108,7 +108,8 @@ def test_an_accounts_three_learners_share_its_training_credit_once(org):
     j = build_journeys(org, unit="account", lookback_days=90)
     o1 = j.journeys.filter(pl.col("opportunity_id") == "O1")
     assert o1["unit_id"][0] == "A1"
-    touches = j.touches.join(j.sources.select("source_id", "learner_key", "role"), on="source_id").with_columns(
+    touches = j.touches.join(j.sources.select("source_id", pl.col("learner").alias("learner_key"), "role"),
+                             on="source_id").with_columns(
         pl.col("journey_id", "touch_id").cast(pl.String), pl.col("channel").cast(pl.String))
     journeys = j.journeys.select(pl.col("journey_id").cast(pl.String), "converted", "value", "conversion_at")
     table = linear(touches, journeys)

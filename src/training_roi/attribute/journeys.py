@@ -6,8 +6,8 @@ ordered touches before the deal's close day inside the study's lookback:
 
 - **training** — the first completion or pass of each activity (course, lesson, certification)
   by a learner linked to the deal's unit: the owner for a rep, every contact of the account for
-  customer education. A retake or a second statement about the same completion is not a second
-  touch.
+  customer education. A retake, a second statement about the same completion, or the same
+  person's second LMS identity is not a second touch.
 - **campaign** — a CampaignMember response by a contact of the deal's account, on its first
   response day.
 - **activity** — a Task or Event logged on the deal itself, by type (call, email, meeting, …).
@@ -57,8 +57,9 @@ class Journeys:
     ``training: <program or course>``, ``campaign: <type>``, ``task: <type>``).
 
     ``sources`` (one row per touch source, joined to results by ``source_id``): kind, channel,
-    learner_key and role (training), activity_id, activity_name, course_id, course_name,
-    program, source_key (the record behind the touch).
+    learner (the person: CRM user or contact id), learner_name (their email) and role
+    (training), activity_id, activity_name, course_id, course_name, program, source_key (the
+    record behind the touch).
     """
 
     journeys: pl.DataFrame
@@ -79,6 +80,12 @@ class Journeys:
         return out
 
 
+def _frame(t: ir.Table) -> pl.DataFrame:
+    out = pl.from_arrow(t.to_pyarrow())
+    assert isinstance(out, pl.DataFrame)
+    return out
+
+
 def _tables(con: BaseBackend) -> set[str]:
     return set(con.list_tables())
 
@@ -97,7 +104,7 @@ def _deals(con: BaseBackend, unit: str, units: ir.Table | None, since: date | No
                      value=won.ifelse(o.amount.fill_null(0), 0).cast("float64"), close_day=o.close_date)
     if units is not None:
         deals = deals.join(units, "unit_id")  # a join, not a long IN list: scopes run to thousands
-    return deals.mutate(journey_id=ibis.row_number().over(order_by=deals.opportunity_id))
+    return deals
 
 
 def _training(con: BaseBackend, unit: str, activities: list[str] | None,
@@ -110,33 +117,38 @@ def _training(con: BaseBackend, unit: str, activities: list[str] | None,
     li = con.table("learner_identity")
     li = li.filter(li.crm_user_id.notnull() if unit == "rep" else li.crm_account_id.notnull())
     j = r.join(li, "learner_key")
+    # A learner is a person: the CRM user (a rep) or contact (a customer) their LMS identities link to,
+    # so one person with two LMS identities completes an activity once and is one learner.
     first = j.group_by(
         unit_id=j.crm_user_id if unit == "rep" else j.crm_account_id,
-        learner_key=j.learner_key, activity_id=j.activity_id,
+        learner=j.crm_user_id if unit == "rep" else j.crm_contact_id.coalesce(j.learner_key),
+        activity_id=j.activity_id,
     ).agg(touch_at=j.occurred_at.min(), course_id=j.course_id.max(), program=j.program.max(),
-          source_key=j.record_key.min(), contact_id=j.crm_contact_id.max(), user_id=j.crm_user_id.max())
+          source_key=j.record_key.min(), contact_id=j.crm_contact_id.max(), user_id=j.crm_user_id.max(),
+          learner_key=j.learner_key.min())
     names = r.group_by("activity_id").agg(activity_name=r.activity_name.max())
     courses = names.select(course_id=names.activity_id, course_name=names.activity_name)
     t = first.left_join(names, "activity_id").drop("activity_id_right")
     t = t.left_join(courses, "course_id").drop("course_id_right")
     programs = names.select(program=names.activity_id, program_name=names.activity_name)
     t = t.left_join(programs, "program").drop("program_right")
-    u = con.table("crm_user").select(user_id="user_id", user_title="title")
+    u = con.table("crm_user").select(user_id="user_id", user_title="title", user_email="email")
     t = t.left_join(u, "user_id").drop("user_id_right")
     tables = _tables(con)
     if "crm_contact" in tables:
-        c = con.table("crm_contact").select(contact_id="contact_id", contact_title="title")
+        c = con.table("crm_contact").select(contact_id="contact_id", contact_title="title", contact_email="email")
         t = t.left_join(c, "contact_id").drop("contact_id_right")
         role = t.user_title.coalesce(t.contact_title)
+        email = t.contact_email.coalesce(t.user_email, t.learner_key)
     else:
-        role = t.user_title
+        role, email = t.user_title, t.user_email.coalesce(t.learner_key)
     label = t.program_name.coalesce(t.course_name, t.program, t.course_id, t.activity_name, t.activity_id)
     for name, ids in (named or {}).items():  # the study's program under its own name
         label = (t.activity_id.isin(list(ids)) | t.course_id.isin(list(ids))).ifelse(ibis.literal(name), label)
     return t.select(
         unit_id=t.unit_id, account_id=ibis.null("string"), touch_at=t.touch_at, touch_day=utc_day(con, t.touch_at),
         kind=ibis.literal("training"), channel=ibis.literal("training: ") + label,
-        learner_key=t.learner_key, role=role, activity_id=t.activity_id, activity_name=t.activity_name,
+        learner=t.learner, learner_name=email, role=role, activity_id=t.activity_id, activity_name=t.activity_name,
         course_id=t.course_id, course_name=t.course_name, program=t.program, source_key=t.source_key,
         opportunity_id=ibis.null("string"),
     )
@@ -156,7 +168,8 @@ def _campaigns(con: BaseBackend) -> ir.Table | None:
         unit_id=ibis.null("string"), account_id=t.account_id, touch_at=day.cast(_UTC_TS), touch_day=day,
         kind=ibis.literal("campaign"),
         channel=ibis.literal("campaign: ") + t.campaign_type.coalesce(t.campaign_name, ibis.literal("(unnamed)")),
-        learner_key=ibis.null("string"), role=ibis.null("string"), activity_id=t.campaign_id,
+        learner=ibis.null("string"), learner_name=ibis.null("string"), role=ibis.null("string"),
+        activity_id=t.campaign_id,
         activity_name=t.campaign_name, course_id=ibis.null("string"), course_name=ibis.null("string"),
         program=ibis.null("string"), source_key=t.member_id, opportunity_id=ibis.null("string"),
     )
@@ -173,7 +186,8 @@ def _activities(con: BaseBackend) -> ir.Table | None:
     return a.select(
         unit_id=ibis.null("string"), account_id=ibis.null("string"), touch_at=day.cast(_UTC_TS), touch_day=day,
         kind=ibis.literal("activity"), channel=a.kind.coalesce(ibis.literal("task")) + ibis.literal(": ") + subtype,
-        learner_key=ibis.null("string"), role=ibis.null("string"), activity_id=a.activity_id,
+        learner=ibis.null("string"), learner_name=ibis.null("string"), role=ibis.null("string"),
+        activity_id=a.activity_id,
         activity_name=a.subject, course_id=ibis.null("string"), course_name=ibis.null("string"),
         program=ibis.null("string"), source_key=a.activity_id, opportunity_id=a.what_id,
     )
@@ -212,16 +226,19 @@ def build_journeys(
         raise ValueError(f"lookback_days {lookback_days}: expected at least 1 day")
     require_tables(con, "crm_opportunity", "learning_record", "learner_identity", "crm_user")
     units = ibis.memtable(pa.table({"unit_id": pa.array(sorted(set(scope)), pa.string())})) if scope else None
-    deals = _deals(con, unit, units, since, until)
     parts = [_training(con, unit, activities, named)]
     if crm_touches:
         parts += [p for p in (_campaigns(con), _activities(con)) if p is not None]
-    sources = ibis.union(*parts) if len(parts) > 1 else parts[0]
-    sources = sources.mutate(source_id=ibis.row_number().over(order_by=[sources.kind, sources.source_key,
-                                                                         sources.unit_id, sources.account_id]))
-    sources = sources.cache()  # read twice: by the join and for the descriptions
-    keys = sources.select("source_id", "unit_id", "account_id", "opportunity_id", "touch_day", "touch_at")
-    deals = deals.cache()
+    union = ibis.union(*parts) if len(parts) > 1 else parts[0]
+    # Deals and sources are numbered here, in a stable order, and handed back to the engine as
+    # Arrow for the join: cheaper than materialising numbered copies inside it.
+    s = _frame(union).sort(["kind", "source_key", "unit_id", "account_id"], nulls_last=True)
+    s = s.with_row_index("source_id").with_columns(pl.col("source_id").cast(pl.Int64))
+    d = _frame(_deals(con, unit, units, since, until)).sort("opportunity_id")
+    d = d.with_row_index("journey_id").with_columns(pl.col("journey_id").cast(pl.Int64))
+    keys = ibis.memtable(s.select("source_id", "unit_id", "account_id", "opportunity_id", "touch_day",
+                                  "touch_at").to_arrow())
+    deals = ibis.memtable(d.select("journey_id", "unit_id", "account_id", "opportunity_id", "close_day").to_arrow())
     lookback = ibis.interval(days=lookback_days)
 
     def before_close(key: str) -> ir.Table:
@@ -235,22 +252,17 @@ def build_journeys(
         )
 
     # One equality join per kind of link (an OR of keys would defeat the engine's hash join).
-    touches = ibis.union(*(before_close(key) for key in ("unit_id", "account_id", "opportunity_id")))
-    t = pl.from_arrow(touches.to_pyarrow())
-    d = pl.from_arrow(deals.to_pyarrow())
-    s = pl.from_arrow(sources.drop("touch_day", "touch_at").to_pyarrow())
-    assert isinstance(t, pl.DataFrame) and isinstance(d, pl.DataFrame) and isinstance(s, pl.DataFrame)
+    t = _frame(ibis.union(*(before_close(key) for key in ("unit_id", "account_id", "opportunity_id"))))
     cat = pl.Categorical
     d = d.select(
         "journey_id", "opportunity_id", "unit_id", "account_id", "converted", "value",
         pl.col("close_day").cast(pl.Datetime("us", "UTC")).alias("conversion_at"),
-    ).sort("journey_id")
-    s = s.with_columns(pl.col("kind", "channel").cast(cat))
+    )
+    s = s.drop("touch_day", "touch_at").with_columns(pl.col("kind", "channel").cast(cat))
     # Kind and channel come from the few sources, not through the join: millions of touches carry
     # two small categorical codes instead of two strings each.
     t = t.with_columns(pl.col("touch_at").cast(pl.Datetime("us", "UTC")))
     t = t.join(s.select("source_id", "kind", "channel"), on="source_id", how="left")
     t = t.sort(["journey_id", "touch_at", "source_id"]).with_row_index("touch_id")
     t = t.with_columns(pl.col("touch_id").cast(pl.Int64))
-    s = s.sort("source_id")
     return Journeys(journeys=d, touches=t, sources=s, lookback_days=lookback_days)

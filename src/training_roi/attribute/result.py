@@ -184,7 +184,7 @@ def attribute_study(con: BaseBackend, study: Study, *, incremental_revenue: floa
         named={study.program.name: study.program.activities},
     )
     # Learner and role ride along for the split; the models name channels in text.
-    who = j.sources.select("source_id", pl.col("learner_key").cast(pl.Categorical),
+    who = j.sources.select("source_id", pl.col("learner").cast(pl.Categorical).alias("learner_key"),
                            pl.col("role").cast(pl.Categorical))
     touches = j.touches.join(who, on="source_id", how="left").with_columns(pl.col("channel").cast(pl.String))
     journeys = j.journeys.select("journey_id", "converted", "value", "conversion_at")
@@ -196,20 +196,23 @@ def attribute_study(con: BaseBackend, study: Study, *, incremental_revenue: floa
     table = _split(_model(chosen, touches, journeys, a, fit), a, several)
     program_channel = f"training: {study.program.name}"
     table, calibration = calibrate(table, program_channel=program_channel, incremental_revenue=incremental_revenue)
-    dims = j.sources.select("source_id", "activity_id", "activity_name", "course_id", "course_name", "program",
-                            "source_key")
+    dims = j.sources.select("source_id", "learner_name", "activity_id", "activity_name", "course_id", "course_name",
+                            "program", "source_key")
     deals = j.journeys.select("journey_id", "opportunity_id", "unit_id", "value")
     table = (table.join(dims, on="source_id", how="left").join(deals, on="journey_id", how="left")
              .with_columns(pl.col("kind", "learner_key", "role").cast(pl.String))
+             .rename({"learner_key": "learner"})
              .select("opportunity_id", "unit_id", "value", "touch_at", "days_before", "kind", "channel",
-                     "learner_key", "role", "activity_id", "activity_name", "course_name", "program", "source_key",
-                     "model", "share", "credited_value", "calibrated_value", "journey_id")
-             .sort(["opportunity_id", "touch_at", "source_key"]))
+                     "learner", "learner_name", "role", "activity_id", "activity_name", "course_name", "program",
+                     "source_key",
+                     "model", "share", "credited_value", "calibrated_value", "journey_id", "touch_id")
+             # Journeys are numbered in opportunity-id order and touches in time order within them.
+             .sort(["journey_id", "touch_id"]).drop("touch_id"))
     by_channel = _by(table, ["kind", "channel"])
     training = table.filter(pl.col("kind") == "training")
     by_course = _by(training.with_columns(pl.col("course_name").fill_null(pl.col("activity_name"))),
                     ["channel", "course_name"])
-    by_learner = _by(training, ["learner_key"])
+    by_learner = _by(training, ["learner", "learner_name"])
     comparison, notes = (_comparison(touches, journeys, a, {chosen: table}, fit, several)
                          if compare and fit is not None else (pl.DataFrame(), []))
     markov = fit.channels.with_columns(pl.col("channel").cast(pl.String)) if fit is not None else None
