@@ -8,13 +8,18 @@ from training_roi.value import PairedChange, PhillipsEvaluation
 __all__ = ["level_rows"]
 
 
+def _signed(value: float) -> str:
+    """A change with three significant digits and a true minus sign."""
+    return f"{value:+,.3g}".replace("-", "−")
+
+
 def _paired(c: PairedChange) -> str:
     if c.mean_change is None:
         return f"{c.name}: no pairs"
-    around = f" ({c.interval[0]:+,.3g} to {c.interval[1]:+,.3g})" if c.interval else ""
+    around = f" ({_signed(c.interval[0])} to {_signed(c.interval[1])})" if c.interval else ""
     before = f"{c.mean_before:,.3g} → {c.mean_after:,.3g}, " if c.mean_before is not None and c.mean_after is not None \
         else ""
-    return f"{c.name}: {before}change {c.mean_change:+,.3g}{around} over {c.n:,} pairs".replace("-", "−")
+    return f"{c.name}: {before}change {_signed(c.mean_change)}{around} over {c.n:,} pairs"
 
 
 def level_rows(ph: PhillipsEvaluation) -> list[tuple[str, str, str]]:
