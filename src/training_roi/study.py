@@ -28,6 +28,7 @@ import ibis
 import yaml
 from ibis.backends import BaseBackend
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -307,6 +308,19 @@ class Attribution(_Strict):
         return self
 
 
+def _catalogued(v: list[str]) -> list[str]:
+    from training_roi.measure.catalogue import CATALOGUE
+
+    unknown = [k for k in v if k not in CATALOGUE]
+    if unknown:
+        raise ValueError(f"not in the KPI catalogue: {', '.join(unknown)} (see `training-roi kpis`)")
+    return v
+
+
+CatalogueKpis = Annotated[list[str], AfterValidator(_catalogued)]
+"""KPI names of the catalogue (:data:`training_roi.measure.CATALOGUE`)."""
+
+
 class Rollout(_Strict):
     """A CRM roll-out: when each team went live, which KPIs it should move, what a conversion is worth."""
 
@@ -314,23 +328,13 @@ class Rollout(_Strict):
     """The org-wide go-live date (when every team went live together)."""
     go_live_by_team: dict[str, date] = Field(default_factory=dict)
     """A staged go-live: each team's manager (CRM user id) → the day the team went live."""
-    kpis: list[str] = Field(default_factory=lambda: ["lead_conversion", "lead_response_hours",
-                                                     "task_completion_rate", "win_rate"], min_length=1)
+    kpis: CatalogueKpis = Field(default_factory=lambda: ["lead_conversion", "lead_response_hours",
+                                                         "task_completion_rate", "win_rate"], min_length=1)
     method: Literal["auto", "staggered", "trend"] = "auto"
     """auto: the teams that went live later when the go-live was staged, else the trend line."""
     post_months: int = Field(default=6, ge=1, le=24)
     value_per_conversion: float | None = Field(default=None, gt=0)
     """Revenue a converted lead brings on average: turns the conversion lift into money."""
-
-    @field_validator("kpis")
-    @classmethod
-    def _catalogued(cls, v: list[str]) -> list[str]:
-        from training_roi.measure.catalogue import CATALOGUE
-
-        unknown = [k for k in v if k not in CATALOGUE]
-        if unknown:
-            raise ValueError(f"not in the KPI catalogue: {', '.join(unknown)} (see `training-roi kpis`)")
-        return v
 
     @model_validator(mode="after")
     def _one_date(self) -> Rollout:
@@ -370,19 +374,9 @@ class Study(_Strict):
     """Benefits the study names but does not turn into money (Phillips level 5 lists them)."""
     rollout: Rollout | None = None
     """A CRM roll-out study (its program is the CRM implementation); None for a training program."""
-    application_kpis: list[str] = Field(
+    application_kpis: CatalogueKpis = Field(
         default_factory=lambda: ["activity_volume", "task_completion_rate", "data_completeness"])
     """CRM behaviour KPIs of the catalogue compared before and after training (Phillips level 3)."""
-
-    @field_validator("application_kpis")
-    @classmethod
-    def _in_catalogue(cls, v: list[str]) -> list[str]:
-        from training_roi.measure.catalogue import CATALOGUE
-
-        unknown = [k for k in v if k not in CATALOGUE]
-        if unknown:
-            raise ValueError(f"not in the KPI catalogue: {', '.join(unknown)} (see `training-roi kpis`)")
-        return v
 
     @model_validator(mode="before")
     @classmethod
