@@ -69,3 +69,14 @@ def write_small_org(tmp_path: Path) -> Path:
     lines = [json.dumps(s) for s in statements] + [json.dumps(statements[0])]  # a duplicate
     write(tmp_path / "lms" / "statements.jsonl", "\n".join(lines) + "\n")
     return tmp_path
+
+
+def put_rows(con, name: str, rows: list[dict]) -> None:
+    """Append ``rows`` to the canonical table ``name``; fields a row leaves out are null."""
+    import pyarrow as pa
+
+    from training_roi.warehouse.load import append
+    from training_roi.warehouse.schema import TABLES
+
+    schema = TABLES[name].schema.to_pyarrow()
+    append(con, name, pa.Table.from_pylist([{f: r.get(f) for f in schema.names} for r in rows], schema=schema))

@@ -72,7 +72,7 @@ from training_roi.warehouse.connection import require_tables
 from training_roi.warehouse.quality import quality_report
 
 __all__ = ["RESULT_SCHEMA", "REVENUE_BENEFIT", "Evaluation", "KpiResult", "LearnerRow", "WindowResult", "evaluate",
-           "population_scope"]
+           "population_scope", "study_costs"]
 
 
 @dataclass(frozen=True)
@@ -343,17 +343,14 @@ def _learner_rows(con: BaseBackend, panel: WindowPanel, credited: Decimal, cost:
     return tuple(rows)
 
 
-def evaluate(con: BaseBackend, study: Study) -> Evaluation:
-    """Answer ``study`` from the warehouse ``con``.
+def study_costs(con: BaseBackend, study: Study) -> CostBreakdown:
+    """The study's fully loaded cost, by its cost settings (programs, cost lines, participant time, shared share).
 
     Raises
     ------
     StudyError
-        The study cannot be answered from this warehouse (nobody completed its activities, no
-        cost, a group without deals); the message says which setting or data to change.
+        A rate is missing for time that must be costed, or there is no cost at all.
     """
-    require_tables(con, "crm_opportunity", "learning_record", "learner_identity", "cost_line")
-    scope = population_scope(con, study)
     pt = study.costs.participant_time
     employees = None
     if study.population.unit == "account" and pt.hourly_rate is None and not pt.hourly_rate_by_role:
@@ -376,6 +373,21 @@ def evaluate(con: BaseBackend, study: Study) -> Evaluation:
             f"study {study.name}: costs: no cost found for program(s) {', '.join(study.costs.programs)} "
             "in costs.csv and no participant time: ROI needs the program's cost"
         )
+    return costs
+
+
+def evaluate(con: BaseBackend, study: Study) -> Evaluation:
+    """Answer ``study`` from the warehouse ``con``.
+
+    Raises
+    ------
+    StudyError
+        The study cannot be answered from this warehouse (nobody completed its activities, no
+        cost, a group without deals); the message says which setting or data to change.
+    """
+    require_tables(con, "crm_opportunity", "learning_record", "learner_identity", "cost_line")
+    scope = population_scope(con, study)
+    costs = study_costs(con, study)
     days = sorted({study.windows.primary_days, *study.windows.sensitivity_days})
     panels = _panels(con, study, days, scope)
     first = panels[days[0]]

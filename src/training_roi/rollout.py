@@ -21,10 +21,11 @@ from typing import Any
 import polars as pl
 from ibis.backends import BaseBackend
 
+from training_roi.evaluate import study_costs
 from training_roi.isolate import Effect, NotApplicable, UnitPanel, estimate_staggered, estimate_trend
 from training_roi.measure import CATALOGUE, compute
 from training_roi.study import Study, StudyError
-from training_roi.value import Benefit, CostBreakdown, ROIFigures, cost_breakdown, monetise, roi
+from training_roi.value import Benefit, CostBreakdown, ROIFigures, monetise, roi
 
 __all__ = ["ROLLOUT_SCHEMA", "RolloutEvaluation", "RolloutKpi", "evaluate_rollout"]
 
@@ -201,13 +202,7 @@ def evaluate_rollout(con: BaseBackend, study: Study) -> RolloutEvaluation:
         benefits += monetise(study.monetisation, effects=effects)
     except ValueError as exc:
         raise StudyError(f"study {study.name}: monetisation: {exc}") from exc
-    costs = cost_breakdown(con, programs=study.costs.programs or [study.program.name],
-                           activities=study.program.activities, use_cost_lines=study.costs.use_cost_lines,
-                           hourly_rate=(Decimal(str(study.costs.participant_time.hourly_rate))
-                                        if study.costs.participant_time.hourly_rate is not None else None))
-    if costs.total <= 0:
-        raise StudyError(f"study {study.name}: costs: no cost found for {', '.join(study.costs.programs)} in "
-                         "costs.csv: ROI needs the roll-out's cost")
+    costs = study_costs(con, study)
     total = sum((b.amount for b in benefits), Decimal(0))
     monthly = compute(con, list(r.kpis), monthly=True, grain="org").filter(pl.col("value").is_not_null())
     monthly = monthly.select("kpi", "period", "value", "numerator", "denominator").sort("kpi", "period")

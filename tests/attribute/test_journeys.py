@@ -6,20 +6,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 import pytest
 
+from tests.builders import put_rows as _put
 from training_roi.attribute import build_journeys, linear, split_among_learners
 from training_roi.warehouse.connection import connect, ensure_tables
-from training_roi.warehouse.load import append
-from training_roi.warehouse.schema import TABLES
 
 X, Y, Z, W = (f"https://lms.example.com/course/{c}" for c in ("x", "y", "z", "w"))
 
-
-def _put(con, name: str, rows: list[dict]) -> None:
-    schema = TABLES[name].schema.to_pyarrow()
-    append(con, name, pa.Table.from_pylist([{f: r.get(f) for f in schema.names} for r in rows], schema=schema))
 
 
 def _at(day: str) -> datetime:

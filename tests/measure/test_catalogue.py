@@ -6,22 +6,17 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 import pytest
 
+from tests.builders import put_rows as _put
 from training_roi.measure.catalogue import CATALOGUE, GRAINS, Options, availability, changes, compute, describe
 from training_roi.warehouse.connection import connect, ensure_tables
-from training_roi.warehouse.load import append
 from training_roi.warehouse.schema import TABLES
 
 JAN, FEB, MAR, APR = (date(2025, m, 1) for m in (1, 2, 3, 4))
 SALES = ("win_rate", "avg_won_deal_size", "sales_cycle_days", "pipeline_created", "revenue_per_rep",
          "lead_conversion", "pipeline_velocity")
 
-
-def _put(con, name: str, rows: list[dict]) -> None:
-    schema = TABLES[name].schema.to_pyarrow()
-    append(con, name, pa.Table.from_pylist([{f: r.get(f) for f in schema.names} for r in rows], schema=schema))
 
 
 def _at(day: date) -> datetime:

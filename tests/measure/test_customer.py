@@ -5,20 +5,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
+from tests.builders import put_rows as _put
 from training_roi.measure.catalogue import compute
 from training_roi.warehouse.connection import connect, ensure_tables
-from training_roi.warehouse.load import append
-from training_roi.warehouse.schema import TABLES
 
 JAN, FEB, MAR = date(2025, 1, 1), date(2025, 2, 1), date(2025, 3, 1)
 
-
-def _put(con, name: str, rows: list[dict]) -> None:
-    schema = TABLES[name].schema.to_pyarrow()
-    append(con, name, pa.Table.from_pylist([{f: r.get(f) for f in schema.names} for r in rows], schema=schema))
 
 
 def _at(text: str) -> datetime:

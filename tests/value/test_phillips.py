@@ -9,26 +9,20 @@ from pathlib import Path
 from statistics import median
 
 import polars as pl
-import pyarrow as pa
 import pytest
 import scipy.stats
 
+from tests.builders import put_rows as _put
 from training_roi.isolate.did import Effect
 from training_roi.value import cost_breakdown, roi
 from training_roi.value.monetise import parse_rules
 from training_roi.value.phillips import KpiImpact, phillips_levels
 from training_roi.warehouse.connection import connect, ensure_tables
-from training_roi.warehouse.load import append
-from training_roi.warehouse.schema import TABLES
 
 COURSE = "https://lms.example.com/course/sales"
 PRE, POST, QUIZ = (f"{COURSE}/{name}" for name in ("sales-pre-test", "sales-post-test", "module-1-quiz"))
 OTHER = "https://lms.example.com/course/other-pre-test"
 
-
-def _put(con, name: str, rows: list[dict]) -> None:
-    schema = TABLES[name].schema.to_pyarrow()
-    append(con, name, pa.Table.from_pylist([{f: r.get(f) for f in schema.names} for r in rows], schema=schema))
 
 
 def _at(day: int) -> datetime:
