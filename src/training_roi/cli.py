@@ -1,6 +1,6 @@
 """The ``training-roi`` command.
 
-Each command is one stage of the flow (DESIGN.md) or a convenience that chains them. Errors the
+Each command is one stage of the flow (docs/architecture.md) or a convenience that chains them. Errors the
 user can fix (a file, a row, a field, a key) print as one message and exit with status 2; a
 source that was refused during ingest makes the command exit with status 1 after the summary.
 """

@@ -1,4 +1,4 @@
-"""Exceptions of training-roi.
+"""Exceptions of training-roi: the whole tree, in one place.
 
 All derive from :class:`TrainingRoiError`, so a caller can catch the product's own failures
 without catching programming errors. The command line turns them into a message and exit code 2,
@@ -8,13 +8,24 @@ never a traceback: they describe something the user can fix (a file, a row, a fi
     ├── SourceError        a file cannot be read at all (encoding, missing required column)
     ├── MappingError       a column-mapping file is invalid (names the key and the field)
     ├── WarehouseError     the warehouse cannot be opened or lacks what a stage needs
-    └── InvalidStatement   (ingest.xapi) an xAPI statement breaks a rule; also a ValueError.
-                           Raised by the public parsers; read_xapi quarantines instead.
+    ├── StudyError         a study file is missing, is not YAML, breaks the study's rules, or
+    │                      cannot be answered from this warehouse (names the key path)
+    ├── InvalidStatement   an xAPI statement breaks a rule; also a ValueError. Raised by the
+    │                      public parsers; reading a file quarantines instead
+    └── NotApplicable      an estimator cannot be used on this data (says why); also a ValueError
 """
 
 from __future__ import annotations
 
-__all__ = ["MappingError", "SourceError", "TrainingRoiError", "WarehouseError"]
+__all__ = [
+    "InvalidStatement",
+    "MappingError",
+    "NotApplicable",
+    "SourceError",
+    "StudyError",
+    "TrainingRoiError",
+    "WarehouseError",
+]
 
 
 class TrainingRoiError(Exception):
@@ -37,3 +48,32 @@ class MappingError(TrainingRoiError):
 
 class WarehouseError(TrainingRoiError):
     """The warehouse cannot be opened, or lacks a table a stage needs."""
+
+
+class StudyError(TrainingRoiError):
+    """A study file is missing, is not YAML, or breaks the study's rules; or the warehouse cannot answer it.
+
+    The message names the file and, for each problem, the dotted key path and what was expected;
+    ``problems`` holds the same as ``(key path, message)`` pairs for programs that want them.
+    """
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+        self.problems: list[tuple[str, str]] = problems or []
+        super().__init__(message)
+
+
+class InvalidStatement(TrainingRoiError, ValueError):
+    """A statement (or an Agent/Group inside it) breaks an xAPI rule the product relies on.
+
+    ``field`` is the path of the offending property (``"actor"``, ``"verb.id"``,
+    ``"actor.member[1].mbox"``); ``reason`` is a sentence a user understands.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field or 'statement'}: {reason}")
+
+
+class NotApplicable(TrainingRoiError, ValueError):
+    """The method cannot be used on this data; the message says why, in the user's terms."""

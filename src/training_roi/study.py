@@ -38,7 +38,7 @@ from pydantic import (
     model_validator,
 )
 
-from training_roi.errors import TrainingRoiError
+from training_roi.errors import StudyError
 from training_roi.value.monetise import MonetisationRule
 
 __all__ = [
@@ -67,18 +67,6 @@ KPIS: tuple[Kpi, ...] = get_args(Kpi)
 
 _PositiveDays = Annotated[int, Field(gt=0)]
 _Rate = Annotated[float, Field(ge=0)]
-
-
-class StudyError(TrainingRoiError):
-    """A study file is missing, is not YAML, or breaks the study's rules.
-
-    The message names the file and, for each problem, the dotted key path and what was expected;
-    ``problems`` holds the same as ``(key path, message)`` pairs for programs that want them.
-    """
-
-    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
-        self.problems: list[tuple[str, str]] = problems or []
-        super().__init__(message)
 
 
 class _Strict(BaseModel):

@@ -134,7 +134,7 @@ def ingest_folder(
         raise SourceError(
             str(root),
             "holds none of the contract's files (crm/*.csv, lms/*.jsonl, lms/learners.csv, "
-            "lms/completions.csv, surveys.csv, costs.csv): see DATA_CONTRACT or pass --mapping",
+            "lms/completions.csv, surveys.csv, costs.csv): see docs/data-contract.md or pass --mapping",
         )
     ensure_tables(con)
     all_files = [f for _, files in plan for f in files]

@@ -49,7 +49,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from training_roi.errors import SourceError, TrainingRoiError
+from training_roi.errors import InvalidStatement, SourceError
 from training_roi.ingest.batch import Batch, QuarantineRow
 from training_roi.warehouse import schema
 
@@ -92,19 +92,6 @@ _UUID_SHAPE = b"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
 _fromisoformat = datetime.fromisoformat
 # Arrow stores a JSON integer in a float64 column as is, so ints need no conversion here.
 _NUMBER_OR_NONE = (float, int, type(None))
-
-
-class InvalidStatement(TrainingRoiError, ValueError):
-    """A statement (or an Agent/Group inside it) breaks an xAPI rule the product relies on.
-
-    ``field`` is the path of the offending property (``"actor"``, ``"verb.id"``,
-    ``"actor.member[1].mbox"``); ``reason`` is a sentence a user understands.
-    """
-
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field or 'statement'}: {reason}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,14 +16,10 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from training_roi.errors import TrainingRoiError
+from training_roi.errors import NotApplicable
 from training_roi.isolate.did import Effect, FloatArray, _summary, _weights
 
 __all__ = ["NotApplicable", "cluster_weights", "effect_from_draws", "effect_from_normal"]
-
-
-class NotApplicable(TrainingRoiError, ValueError):
-    """The method cannot be used on this data; the message says why, in the user's terms."""
 
 
 def cluster_weights(n_units: int, *, replicates: int = 2000, seed: int = 7) -> FloatArray:

@@ -1,6 +1,6 @@
 """Fully loaded cost of a program: its cost lines, participant time and a share of shared costs.
 
-DESIGN.md asks for costs that are *fully loaded*: leaving out participant wages, platform fees or
+Costs are *fully loaded*: leaving out participant wages, platform fees or
 administration makes an ROI look better than it is. The cost is assembled from the warehouse
 with Ibis expressions (so it runs on any engine the warehouse runs on):
 

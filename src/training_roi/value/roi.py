@@ -227,7 +227,7 @@ def seed_model(
     incremental revenue = adjusted lift × pipeline value; benefit = incremental revenue × gross
     margin; then :func:`roi` against ``total_cost``.
 
-    Caveat (the seed's own, as DESIGN.md puts it): this formula ignores any change in deal size —
+    Caveat (the seed's own): this formula ignores any change in deal size —
     it credits only the conversion lift, applied to the pipeline at its current value, so a
     program that raises deal sizes is undervalued. It is kept, labelled, to reproduce the seed's
     spreadsheet; the product also estimates incremental revenue directly on won revenue per unit
@@ -335,7 +335,7 @@ def conservative_credit(
     lift: float, baseline: float, *, min_relative_change: float, interval: tuple[float, float],
     describe: Callable[[float], str] = "{:.4g}".format,
 ) -> Credit:
-    """The lift to credit under the conservative rules of DESIGN.md.
+    """The lift to credit under the product's conservative rules.
 
     A lift is credited only when both hold:
 
