@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 from rich.console import Console
 
+from training_roi._format import money, percent
 from training_roi.evaluate import evaluate
 from training_roi.evaluation import Evaluation
 from training_roi.ingest.folder import ingest_folder
@@ -29,7 +30,6 @@ from training_roi.portfolio import (
     portfolio,
     recommend,
 )
-from training_roi.present.console import money, percent
 from training_roi.present.portfolio import portfolio_table, render_portfolio_html, write_portfolio
 from training_roi.simulate import simulate
 from training_roi.study import Study

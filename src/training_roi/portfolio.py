@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, Inexact, localcontext
 from typing import Any, Literal
 
+from training_roi._format import percent
 from training_roi.evaluate import REVENUE_BENEFIT
 from training_roi.evaluation import Evaluation
 from training_roi.value import roi
@@ -111,10 +112,6 @@ class Recommendation:
     """Which rule of the module docstring decided (1–5)."""
 
 
-def _pct(value: float) -> str:
-    return f"{value:,.1f}%".replace("-", "−")
-
-
 def _weak(s: Signals) -> list[str]:
     """The weak links between learning and results, in words."""
     weak = []
@@ -141,14 +138,14 @@ def recommend(signals: Signals) -> Recommendation:
     iv = s.roi_interval
     weak = _weak(s)
     if s.established and iv is not None and iv[1] < 0:
-        return Recommendation("cut", f"the effect is established but the whole ROI interval ({_pct(iv[0])} to "
-                                     f"{_pct(iv[1])}) is below zero: the program costs more than it returns", 1)
+        return Recommendation("cut", f"the effect is established but the whole ROI interval ({percent(iv[0])} to "
+                                     f"{percent(iv[1])}) is below zero: the program costs more than it returns", 1)
     if s.established and iv is not None and iv[0] > 0:
         room = f"; room to improve: {' and '.join(weak)}" if weak else ""
-        return Recommendation("keep", f"the effect is established and the whole ROI interval ({_pct(iv[0])} to "
-                                      f"{_pct(iv[1])}) is above zero{room}", 2)
+        return Recommendation("keep", f"the effect is established and the whole ROI interval ({percent(iv[0])} to "
+                                      f"{percent(iv[1])}) is above zero{room}", 2)
     if s.established and s.impact_positive and weak:
-        roi_doubt = (f"the ROI interval ({_pct(iv[0])} to {_pct(iv[1])}) is not above zero" if iv is not None
+        roi_doubt = (f"the ROI interval ({percent(iv[0])} to {percent(iv[1])}) is not above zero" if iv is not None
                      else "the ROI has no interval to judge it by")
         return Recommendation("improve", f"the effect is established and positive but {roi_doubt}, and "
                                          f"{' and '.join(weak)}: fix what learners take from the program before "
@@ -167,7 +164,7 @@ def recommend(signals: Signals) -> Recommendation:
     elif iv is None:
         reason = "the effect is established but the ROI has no interval to judge it by"
     else:
-        reason = (f"the effect is established but the ROI interval ({_pct(iv[0])} to {_pct(iv[1])}) includes "
+        reason = (f"the effect is established but the ROI interval ({percent(iv[0])} to {percent(iv[1])}) includes "
                   "zero: a longer window or more learners would settle it")
     return Recommendation("evidence needed", reason, 5)
 
@@ -275,8 +272,8 @@ class Portfolio:
     def __str__(self) -> str:
         t = self.totals
         lines = [f"Portfolio of {t.programs} programs ({t.established} established): cost ${t.cost:,.0f}, "
-                 f"benefit ${t.benefit:,.0f}, ROI {_pct(float(t.roi_pct))}"]
-        lines += [f"{r.rank}. {r.name}: {r.recommendation.action} — ROI {_pct(float(r.roi_pct))}; "
+                 f"benefit ${t.benefit:,.0f}, ROI {percent(float(t.roi_pct))}"]
+        lines += [f"{r.rank}. {r.name}: {r.recommendation.action} — ROI {percent(float(r.roi_pct))}; "
                   f"{r.recommendation.reason}" for r in self.rows]
         return "\n".join(lines)
 

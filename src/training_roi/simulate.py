@@ -1,8 +1,8 @@
 """Simulate a sales org with a training program, and write down exactly what the program did.
 
-The simulator writes a data folder in the shapes of the data contract (``docs/data-contract.md``) (Salesforce export CSVs,
-xAPI statements, the LMS directory and a completion report, surveys, costs) with the mess real
-exports have, plus ``truth.json``: the program's true effect, computed exactly.
+The simulator writes a data folder in the shapes of the data contract (``docs/data-contract.md``:
+Salesforce export CSVs, xAPI statements, the LMS directory and a completion report, surveys,
+costs) with the mess real exports have, plus ``truth.json``: the program's true effect, computed exactly.
 
 Quick start::
 

@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 from tests.builders import shared_dir
 from training_roi.errors import SourceError
 from training_roi.ingest import xapi
-from training_roi.ingest.batch import Batch
 from training_roi.ingest.xapi import (
     Identity,
     InvalidStatement,
@@ -30,6 +29,7 @@ from training_roi.ingest.xapi import (
     read_xapi,
 )
 from training_roi.warehouse import schema
+from training_roi.warehouse.batch import Batch
 
 XAPI_DIR = shared_dir() / "realdata" / "xapi"
 ADL = "http://adlnet.gov/expapi/verbs/"

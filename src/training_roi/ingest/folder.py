@@ -18,10 +18,10 @@ import pyarrow as pa
 from ibis.backends import BaseBackend
 
 from training_roi.errors import MappingError, SourceError, TrainingRoiError
-from training_roi.ingest.batch import Batch, QuarantineRow
 from training_roi.ingest.mapping import Mapping
 from training_roi.ingest.sources import SOURCES, source_files, split_duplicates, stream_source
 from training_roi.ingest.xapi import read_xapi
+from training_roi.warehouse.batch import Batch, QuarantineRow
 from training_roi.warehouse.connection import ensure_tables
 from training_roi.warehouse.load import Staging, load_batch, refresh_voided, replace_quarantine
 from training_roi.warehouse.schema import table

@@ -3,7 +3,7 @@
 Each :class:`SourceSpec` names a source the way users know it (the Salesforce object, or the
 LMS report), the contract's column for every field it uses, the field's kind, and whether the
 product can do without it. :func:`read_source` reads a source's files, through a column mapping
-when one is given, into a :class:`~training_roi.ingest.batch.Batch` for the canonical table.
+when one is given, into a :class:`~training_roi.warehouse.batch.Batch` for the canonical table.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import polars as pl
 import pyarrow as pa
 
 from training_roi.errors import MappingError, SourceError
-from training_roi.ingest.batch import Batch, QuarantineRow
 from training_roi.ingest.mapping import Mapping, SourceMap
 from training_roi.ingest.tabular import (
     CHUNK_ROWS,
@@ -31,6 +30,7 @@ from training_roi.ingest.tabular import (
     coerce,
     iter_delimited,
 )
+from training_roi.warehouse.batch import Batch, QuarantineRow
 from training_roi.warehouse.schema import table
 
 __all__ = [

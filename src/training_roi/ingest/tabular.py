@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from training_roi.errors import SourceError
-from training_roi.ingest.batch import QuarantineRow
+from training_roi.warehouse.batch import QuarantineRow
 
 __all__ = [
     "CHUNK_ROWS",

@@ -50,8 +50,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from training_roi.errors import InvalidStatement, SourceError
-from training_roi.ingest.batch import Batch, QuarantineRow
 from training_roi.warehouse import schema
+from training_roi.warehouse.batch import Batch, QuarantineRow
 
 __all__ = [
     "Identity",

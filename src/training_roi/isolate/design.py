@@ -26,9 +26,10 @@ import polars as pl
 from ibis.backends import BaseBackend
 from scipy import optimize, stats
 
+from training_roi._format import describe_change
 from training_roi.errors import TrainingRoiError
 from training_roi.isolate.unit_panel import UnitPanel
-from training_roi.measure import DAYS_PER_MONTH, describe_change, monthly_panel
+from training_roi.measure import DAYS_PER_MONTH, monthly_panel
 from training_roi.warehouse.connection import require_tables
 
 __all__ = [

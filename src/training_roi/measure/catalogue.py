@@ -22,6 +22,7 @@ import ibis.expr.types as ir
 import polars as pl
 from ibis.backends import BaseBackend
 
+from training_roi._format import describe
 from training_roi.measure import customer, learning, process
 from training_roi.measure.process import live, overlaps, within
 from training_roi.measure.sales import KPIS, KpiSpec, monthly_panel
@@ -354,16 +355,3 @@ def changes(frame: pl.DataFrame) -> pl.DataFrame:
             ((pl.col("value") - pl.col(f"_{tag}")) / pl.col(f"_{tag}").abs().replace(0.0, None)).alias(f"{tag}_rel"),
         ).drop(f"_{tag}")
     return out
-
-
-def describe(value: float | None, unit: str) -> str:
-    """A KPI value as people read it: 12.3% (rate), $1,234 (money), 4.5 hours, 3.0 (score)."""
-    if value is None or value != value:
-        return "—"
-    sign = "−" if value < 0 else ""
-    if unit == "rate":
-        return f"{sign}{abs(value):.1%}"
-    if unit in ("money", "money/day"):
-        return f"{sign}${abs(value):,.0f}" + ("/day" if unit == "money/day" else "")
-    suffix = f" {unit}" if unit in ("days", "hours", "minutes") else ""
-    return f"{sign}{abs(value):,.1f}{suffix}"

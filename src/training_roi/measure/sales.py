@@ -19,6 +19,7 @@ import ibis
 import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
+from training_roi._format import describe_change, describe_value
 from training_roi.warehouse.connection import utc_day
 
 __all__ = [
@@ -81,28 +82,6 @@ KPIS: dict[str, KpiSpec] = {k.name: k for k in (
 
 KPI_NAMES = tuple(KPIS)
 
-
-def describe_value(value: float | None, unit: str) -> str:
-    """A KPI level as users read it: 12.3% (rate), $1,234 (money), 45.2 days (days)."""
-    if value is None or value != value:
-        return "—"
-    if unit == "rate":
-        return f"{value:.1%}"
-    if unit == "money":
-        return f"{'−' if value < 0 else ''}${abs(value):,.0f}"
-    return f"{value:,.1f} days"
-
-
-def describe_change(value: float | None, unit: str) -> str:
-    """A change of a KPI: +2.0 pts (rate), +$1,234 (money), −3.1 days (days)."""
-    if value is None or value != value:
-        return "—"
-    sign = "−" if value < 0 else "+"
-    if unit == "rate":
-        return f"{sign}{abs(value) * 100:.1f} pts"
-    if unit == "money":
-        return f"{sign}${abs(value):,.0f}"
-    return f"{sign}{abs(value):,.1f} days"
 
 _DAY_SECONDS = 86_400
 

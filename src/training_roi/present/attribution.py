@@ -12,8 +12,8 @@ from pathlib import Path
 import polars as pl
 from rich.table import Table
 
+from training_roi._format import money
 from training_roi.attribute.result import AttributionResult
-from training_roi.present.console import money
 
 __all__ = ["attribution_table", "write_attribution"]
 

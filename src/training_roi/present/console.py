@@ -10,19 +10,13 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
+from training_roi._format import describe_change, describe_value, money, percent, share
 from training_roi.evaluation import Evaluation, KpiResult
 from training_roi.ingest.folder import IngestInfo
 from training_roi.link import LinkInfo
-from training_roi.measure import describe_change, describe_value
 from training_roi.warehouse.quality import QualityReport
 
-__all__ = ["evaluation_panel", "ingest_table", "kpi_table", "link_panel", "methods_table", "money", "pct", "percent",
-           "points", "quality_panel", "show"]
-
-
-def pct(part: int, whole: int) -> str:
-    """``part`` as a share of ``whole`` with one decimal, or an em dash when ``whole`` is zero."""
-    return f"{part / whole:.1%}" if whole else "—"
+__all__ = ["evaluation_panel", "ingest_table", "kpi_table", "link_panel", "methods_table", "quality_panel", "show"]
 
 
 def ingest_table(info: IngestInfo) -> Table:
@@ -48,14 +42,14 @@ def link_panel(info: LinkInfo) -> Panel:
     t.add_column(justify="right")
     n = info.identities
     t.add_row("learner identities", f"{n:,}", "")
-    t.add_row("  linked to a CRM user", f"{info.linked_users:,}", pct(info.linked_users, n))
-    t.add_row("  linked to a contact", f"{info.linked_contacts:,}", pct(info.linked_contacts, n))
-    t.add_row("  unlinked", f"{info.unlinked:,}", pct(info.unlinked, n))
-    t.add_row("  ambiguous (not guessed)", f"{info.ambiguous:,}", pct(info.ambiguous, n))
+    t.add_row("  linked to a CRM user", f"{info.linked_users:,}", share(info.linked_users, n))
+    t.add_row("  linked to a contact", f"{info.linked_contacts:,}", share(info.linked_contacts, n))
+    t.add_row("  unlinked", f"{info.unlinked:,}", share(info.unlinked, n))
+    t.add_row("  ambiguous (not guessed)", f"{info.ambiguous:,}", share(info.ambiguous, n))
     for method, count in sorted(info.by_method.items()):
-        t.add_row(f"  linked by {method}", f"{count:,}", pct(count, n))
+        t.add_row(f"  linked by {method}", f"{count:,}", share(count, n))
     t.add_row("CRM users with learning records", f"{info.crm_users_linked:,}",
-              pct(info.crm_users_linked, info.crm_users))
+              share(info.crm_users_linked, info.crm_users))
     t.add_row("directory learners with no CRM record", f"{info.directory_learners_without_crm:,}", "")
     parts: list[Table | str] = [t]
     for status, rows in info.examples.items():
@@ -89,12 +83,12 @@ def quality_panel(report: QualityReport) -> Group:
     cov.add_column("share", justify="right")
     n = link["identities"]
     cov.add_row("learner identities", f"{n:,}", "")
-    cov.add_row("linked to CRM users", f"{link['linked_users']:,}", pct(link["linked_users"], n))
-    cov.add_row("linked to contacts", f"{link['linked_contacts']:,}", pct(link["linked_contacts"], n))
-    cov.add_row("unlinked", f"{link['unlinked']:,}", pct(link["unlinked"], n))
-    cov.add_row("ambiguous", f"{link['ambiguous']:,}", pct(link["ambiguous"], n))
+    cov.add_row("linked to CRM users", f"{link['linked_users']:,}", share(link["linked_users"], n))
+    cov.add_row("linked to contacts", f"{link['linked_contacts']:,}", share(link["linked_contacts"], n))
+    cov.add_row("unlinked", f"{link['unlinked']:,}", share(link["unlinked"], n))
+    cov.add_row("ambiguous", f"{link['ambiguous']:,}", share(link["ambiguous"], n))
     cov.add_row("CRM users with learning records", f"{link['crm_users_with_learning']:,}",
-                pct(link["crm_users_with_learning"], link["crm_users"]))
+                share(link["crm_users_with_learning"], link["crm_users"]))
     warn = "\n".join(f"[yellow]![/] {w}" for w in report.warnings) or "[green]no warnings[/]"
     return Group(counts, q, cov, Panel(warn, title="Warnings", title_align="left"))
 
@@ -106,23 +100,6 @@ def _day(iso: str | None) -> str:
 def show(renderable: object, *, console: Console | None = None) -> None:
     """Print a renderable to the console (stdout)."""
     (console or Console()).print(renderable)
-
-
-def money(value: object) -> str:
-    """Money as users write it: $1,234,567 (negative as −$1,234)."""
-    amount = float(value)  # type: ignore[arg-type]
-    sign = "−" if amount < 0 else ""
-    return f"{sign}${abs(amount):,.0f}"
-
-
-def percent(value: object) -> str:
-    """A percentage figure (ROI %) with one decimal and a true minus sign: −37.5%."""
-    return f"{float(value):,.1f}%".replace("-", "−")  # type: ignore[arg-type]
-
-
-def points(rate_change: float) -> str:
-    """A change of a rate in percentage points with one decimal: +2.0 pts."""
-    return f"{rate_change * 100:+.1f} pts"
 
 
 def kpi_table(kpis: tuple[KpiResult, ...], window_days: int) -> Table:

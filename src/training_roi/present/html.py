@@ -13,11 +13,11 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from training_roi._format import describe_change, describe_value, money, percent, points
 from training_roi.attribute.result import MODELS, TOP_LEARNERS
 from training_roi.evaluation import RESULT_SCHEMA, Evaluation
-from training_roi.measure import CATALOGUE, describe_change, describe_value
+from training_roi.measure import CATALOGUE
 from training_roi.present.charts import trend_chart
-from training_roi.present.console import money, percent, points
 from training_roi.present.levels import level_rows
 
 __all__ = ["render_html", "write_html"]
@@ -27,7 +27,7 @@ def _pts(value: float | None) -> str:
     return "—" if value is None else points(value)
 
 
-def _pct(value: object) -> str:
+def _pct(value: float | Decimal) -> str:
     return percent(value)
 
 

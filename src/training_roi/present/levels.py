@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from training_roi.present.console import money, percent
+from training_roi._format import money, percent
 from training_roi.value import PairedChange, PhillipsEvaluation
 
 __all__ = ["level_rows"]

@@ -15,6 +15,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 from rich.table import Table
 
+from training_roi._format import money, percent
 from training_roi.portfolio import (
     LEVEL_NAMES,
     LOW_REACTION,
@@ -24,7 +25,6 @@ from training_roi.portfolio import (
     Portfolio,
     ProgramRow,
 )
-from training_roi.present.console import money, percent
 
 __all__ = ["portfolio_document", "portfolio_table", "render_portfolio_html", "write_portfolio"]
 

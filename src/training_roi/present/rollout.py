@@ -10,9 +10,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from rich.console import Group
 from rich.table import Table
 
+from training_roi._format import money, percent
 from training_roi.measure import CATALOGUE, describe
 from training_roi.present.charts import monthly_chart
-from training_roi.present.console import money, percent
 from training_roi.rollout import ROLLOUT_SCHEMA, RolloutEvaluation
 
 __all__ = ["rollout_panel", "write_rollout"]

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import ibis
-import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
 from training_roi.errors import WarehouseError
+from training_roi.warehouse.engine import engine
 from training_roi.warehouse.schema import TABLES
 
 __all__ = ["DEFAULT_DB", "connect", "ensure_tables", "require_tables", "row_count", "utc_day"]
@@ -72,22 +72,6 @@ def row_count(expr: ir.Table) -> int:
     return int(expr.count().to_pyarrow().as_py())
 
 
-@ibis.udf.scalar.builtin(name="epoch_us")
-def _epoch_us(ts: dt.Timestamp(timezone="UTC")) -> dt.int64:  # type: ignore[valid-type, empty-body]
-    """DuckDB's microseconds since the epoch (a built-in function)."""
-
-
-_DAY_US = 86_400_000_000
-
-
 def utc_day(con: BaseBackend, ts: ir.TimestampValue) -> ir.DateValue:
-    """The UTC calendar day of a UTC timestamp column, in the engine.
-
-    On DuckDB the day is integer arithmetic on the epoch: a cast goes through the ICU time-zone
-    library and takes several times longer on millions of rows. Elsewhere it is a cast (the
-    session time zone is UTC).
-    """
-    if con.name == "duckdb":
-        days = (_epoch_us(ts) // _DAY_US).cast("int32")
-        return ibis.date(1970, 1, 1) + days.as_interval("D")  # type: ignore[no-any-return]
-    return ts.date()
+    """The UTC calendar day of a UTC timestamp column, in the engine (:meth:`Engine.utc_day`)."""
+    return engine(con).utc_day(ts)

@@ -17,8 +17,9 @@ import ibis.expr.types as ir
 import pyarrow as pa
 from ibis.backends import BaseBackend
 
-from training_roi.ingest.batch import Batch, QuarantineRow, quarantine_table
+from training_roi.warehouse.batch import Batch, QuarantineRow, quarantine_table
 from training_roi.warehouse.connection import row_count
+from training_roi.warehouse.engine import engine
 from training_roi.warehouse.schema import table
 
 __all__ = [
@@ -43,45 +44,18 @@ class LoadCounts:
 
 
 def replace_table(con: BaseBackend, name: str, expr: ir.Table) -> None:
-    """Rewrite table ``name`` as ``expr`` (which may read ``name`` itself).
-
-    DuckDB builds the new table under a temporary name before swapping it in; engines that
-    cannot overwrite a table they are reading (Spark) get the result materialised first.
-    """
-    if con.name == "duckdb":
-        con.create_table(name, expr, overwrite=True)
-        return
-    tmp = f"_{name}_next"
-    con.create_table(tmp, expr, overwrite=True)
-    con.create_table(name, con.table(tmp), overwrite=True)
-    con.drop_table(tmp)
+    """Rewrite table ``name`` as ``expr`` (which may read ``name`` itself)."""
+    engine(con).overwrite(name, expr)
 
 
 def stage(con: BaseBackend, name: str, rows: pa.Table) -> ir.Table:
-    """Make Arrow ``rows`` joinable with the warehouse's tables, as ``name``; see :func:`unstage`.
-
-    DuckDB reads the Arrow buffers in place (registered as a view, no copy). Spark gets the
-    Arrow table directly: Ibis would pass it through pandas, where a missing string becomes the
-    text "NaN" under pandas 3, and Spark would store that instead of null. Ibis memtables are
-    avoided on purpose: Ibis 12 keeps every one registered, so a long ingest would hold every
-    chunk it ever loaded in memory.
-    """
-    if con.name == "duckdb":
-        con.con.register(name, rows)  # the DuckDB connection Ibis wraps
-    elif con.name == "pyspark":
-        session = con._session  # the SparkSession the Ibis backend wraps
-        session.createDataFrame(rows).write.saveAsTable(name, mode="overwrite", format="parquet")
-    else:
-        con.create_table(name, rows, overwrite=True)
-    return con.table(name)
+    """Make Arrow ``rows`` joinable with the warehouse's tables, as ``name``; see :func:`unstage`."""
+    return engine(con).register(name, rows)
 
 
 def unstage(con: BaseBackend, name: str) -> None:
     """Forget rows put in by :func:`stage`."""
-    if con.name == "duckdb":
-        con.con.unregister(name)
-    elif name in con.list_tables():
-        con.drop_table(name)
+    engine(con).unregister(name)
 
 
 def append(con: BaseBackend, name: str, rows: pa.Table) -> None:
@@ -127,7 +101,7 @@ class Staging:
             con.drop_table(self.name)
         # A temporary table lives in memory and spills to a temporary file, never to the warehouse
         # file: staging costs no second compressed write. Spark has no temporary tables.
-        con.create_table(self.name, schema=self.spec.schema, temp=con.name == "duckdb")
+        con.create_table(self.name, schema=self.spec.schema, temp=engine(con).temporary_tables)
 
     def add(self, rows: pa.Table) -> None:
         """Append typed rows (the canonical table's columns).
@@ -138,7 +112,7 @@ class Staging:
         if not rows.num_rows:
             return
         self.rows += rows.num_rows
-        if self.con.name != "duckdb":
+        if not engine(self.con).background_writes:
             append(self.con, self.name, rows)
             return
         if self._writer is None:

@@ -28,6 +28,7 @@ import pyarrow as pa
 from ibis.backends import BaseBackend
 
 from training_roi.errors import SourceError
+from training_roi.link.records import learning_records
 from training_roi.warehouse.connection import ensure_tables, row_count
 from training_roi.warehouse.load import replace_table, stage, unstage
 from training_roi.warehouse.schema import table
@@ -220,7 +221,7 @@ def link(con: BaseBackend, *, explicit: Path | str | None = None) -> LinkInfo:
         resolved = _apply_explicit(con, resolved, read_explicit_links(explicit))
     names = table("learner_identity").names
     replace_table(con, "learner_identity", resolved.select(names))
-    replace_table(con, "learning_record", _learning_records(con).select(table("learning_record").names))
+    replace_table(con, "learning_record", learning_records(con).select(table("learning_record").names))
     unstage(con, "_sha1_lookup")
     if explicit is not None:
         unstage(con, "_explicit_links")
@@ -257,48 +258,6 @@ def _apply_explicit(con: BaseBackend, resolved: ir.Table, links: pa.Table) -> ir
             else_=j.detail,
         ),
     ).distinct(on="learner_key", keep="first")
-
-
-def _learning_records(con: BaseBackend) -> ir.Table:
-    """Learning evidence from xAPI statements (voided ones and voiding ones left out) and completions."""
-    st = con.table("lms_statement")
-    st = st.filter(~st.is_voided & st.voided_statement_id.isnull() & (st.object_type == "Activity"))
-    span = st.score_max - st.score_min
-    score = ibis.coalesce(
-        st.score_scaled * 100,
-        ibis.cases((span > 0, (st.score_raw - st.score_min) / span * 100), else_=ibis.null().cast("float64")),
-    )
-    from_xapi = st.select(
-        record_key=st.statement_id + "|" + st.actor_key,
-        learner_key=st.actor_key,
-        source=ibis.literal("xapi"),
-        verb=st.verb,
-        activity_id=st.activity_id,
-        activity_name=st.activity_name,
-        course_id=ibis.coalesce(st.parent_id, st.activity_id),
-        program=st.grouping_id,
-        occurred_at=st.timestamp,
-        score_pct=score,
-        success=st.success,
-        minutes=st.duration_seconds / 60,
-    )
-    comp = con.table("lms_completion")
-    done = comp.filter(comp.completed_at.notnull())
-    from_completions = done.select(
-        record_key=done.completion_key,
-        learner_key=ibis.coalesce("lms:" + done.learner_id, "mbox:" + done.email_norm),
-        source=ibis.literal("completions"),
-        verb=ibis.literal("completed"),
-        activity_id=done.course_id,
-        activity_name=done.course_title,
-        course_id=done.course_id,
-        program=done.program,
-        occurred_at=done.completed_at,
-        score_pct=done.score,
-        success=done.passed,
-        minutes=done.minutes,
-    )
-    return from_xapi.union(from_completions)
 
 
 def _summarise(con: BaseBackend) -> LinkInfo:

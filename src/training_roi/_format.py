@@ -1,0 +1,73 @@
+"""One voice for every figure the product words: money, percentages, points, KPI values and changes.
+
+Users read $1,234,567 (a true minus sign: −$1,234), percentages with one decimal (−37.5%), a
+change of a rate in percentage points (+2.0 pts), and "—" where a value is undefined. These
+helpers sit below every stage, so that measure/, value/ and evaluate/ can word a message the same
+way the presenters print a table, without importing upward.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+__all__ = ["describe", "describe_change", "describe_value", "money", "percent", "points", "share"]
+
+_Number = float | int | Decimal
+
+
+def money(value: _Number) -> str:
+    """Money as users write it: $1,234,567 (negative as −$1,234)."""
+    amount = float(value)
+    sign = "−" if amount < 0 else ""
+    return f"{sign}${abs(amount):,.0f}"
+
+
+def percent(value: _Number) -> str:
+    """A percentage figure (ROI %) with one decimal and a true minus sign: −37.5%."""
+    return f"{float(value):,.1f}%".replace("-", "−")
+
+
+def points(rate_change: float) -> str:
+    """A change of a rate in percentage points with one decimal: +2.0 pts."""
+    return f"{rate_change * 100:+.1f} pts"
+
+
+def share(part: int, whole: int) -> str:
+    """``part`` as a share of ``whole`` with one decimal, or an em dash when ``whole`` is zero."""
+    return f"{part / whole:.1%}" if whole else "—"
+
+
+def describe_value(value: float | None, unit: str) -> str:
+    """A sales KPI level as users read it: 12.3% (rate), $1,234 (money), 45.2 days (days)."""
+    if value is None or value != value:
+        return "—"
+    if unit == "rate":
+        return f"{value:.1%}"
+    if unit == "money":
+        return f"{'−' if value < 0 else ''}${abs(value):,.0f}"
+    return f"{value:,.1f} days"
+
+
+def describe_change(value: float | None, unit: str) -> str:
+    """A change of a KPI: +2.0 pts (rate), +$1,234 (money), −3.1 days (days)."""
+    if value is None or value != value:
+        return "—"
+    sign = "−" if value < 0 else "+"
+    if unit == "rate":
+        return f"{sign}{abs(value) * 100:.1f} pts"
+    if unit == "money":
+        return f"{sign}${abs(value):,.0f}"
+    return f"{sign}{abs(value):,.1f} days"
+
+
+def describe(value: float | None, unit: str) -> str:
+    """A catalogue KPI value as people read it: 12.3% (rate), $1,234 (money), 4.5 hours, 3.0 (score)."""
+    if value is None or value != value:
+        return "—"
+    sign = "−" if value < 0 else ""
+    if unit == "rate":
+        return f"{sign}{abs(value):.1%}"
+    if unit in ("money", "money/day"):
+        return f"{sign}${abs(value):,.0f}" + ("/day" if unit == "money/day" else "")
+    suffix = f" {unit}" if unit in ("days", "hours", "minutes") else ""
+    return f"{sign}{abs(value):,.1f}{suffix}"

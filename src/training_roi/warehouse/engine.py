@@ -1,0 +1,108 @@
+"""The one adapter for what differs between the warehouse's engines (DuckDB, Spark, other Ibis backends).
+
+Stage code is written once as Ibis expressions. A few things Ibis leaves to each engine, and they
+are answered here and nowhere else:
+
+* putting Arrow rows beside the warehouse's tables for a join (DuckDB reads the buffers in place;
+  Spark is handed the Arrow table, never pandas, where a missing string would become "NaN");
+* overwriting a table from an expression that reads it (Spark cannot, so the result is
+  materialised first);
+* temporary tables (DuckDB's live in memory and spill to a temporary file; Spark has none);
+* writing on a background thread while the caller prepares the next chunk (safe on DuckDB);
+* the UTC calendar day of a timestamp (on DuckDB integer arithmetic on the epoch, several times
+  faster than a cast through the time-zone library).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+import pyarrow as pa
+from ibis.backends import BaseBackend
+
+__all__ = ["Engine", "engine"]
+
+_DAY_US = 86_400_000_000
+
+
+@ibis.udf.scalar.builtin(name="epoch_us")  # type: ignore[misc]
+def _epoch_us(ts: dt.Timestamp(timezone="UTC")) -> dt.int64:  # type: ignore[valid-type]
+    """DuckDB's microseconds since the epoch (a built-in function)."""
+    raise NotImplementedError  # a declaration: DuckDB runs the function, Python never does
+
+
+class Engine:
+    """What an Ibis backend can do, and how: the generic behaviour, right for any engine."""
+
+    #: Whether temporary tables exist (and stay out of the warehouse file).
+    temporary_tables = False
+    #: Whether a table may be written on a background thread while the caller works on.
+    background_writes = False
+
+    def __init__(self, con: BaseBackend) -> None:
+        self.con = con
+
+    def register(self, name: str, rows: pa.Table) -> ir.Table:
+        """Make Arrow ``rows`` joinable with the warehouse's tables, as ``name``; see :meth:`unregister`."""
+        self.con.create_table(name, rows, overwrite=True)
+        return self.con.table(name)
+
+    def unregister(self, name: str) -> None:
+        """Forget rows put in by :meth:`register`."""
+        if name in self.con.list_tables():
+            self.con.drop_table(name)
+
+    def overwrite(self, name: str, expr: ir.Table) -> None:
+        """Rewrite table ``name`` as ``expr``, which may read ``name`` itself."""
+        tmp = f"_{name}_next"
+        self.con.create_table(tmp, expr, overwrite=True)
+        self.con.create_table(name, self.con.table(tmp), overwrite=True)
+        self.con.drop_table(tmp)
+
+    def utc_day(self, ts: ir.TimestampValue) -> ir.DateValue:
+        """The UTC calendar day of a UTC timestamp column (the session time zone is UTC)."""
+        return ts.date()
+
+
+class _DuckDB(Engine):
+    temporary_tables = True
+    background_writes = True
+
+    def register(self, name: str, rows: pa.Table) -> ir.Table:
+        # Ibis memtables are avoided on purpose: Ibis 12 keeps every one registered, so a long
+        # ingest would hold every chunk it ever loaded in memory.
+        self._raw.register(name, rows)
+        return self.con.table(name)
+
+    def unregister(self, name: str) -> None:
+        self._raw.unregister(name)
+
+    def overwrite(self, name: str, expr: ir.Table) -> None:
+        # DuckDB builds the new table under a temporary name before swapping it in.
+        self.con.create_table(name, expr, overwrite=True)
+
+    def utc_day(self, ts: ir.TimestampValue) -> ir.DateValue:
+        days = (_epoch_us(ts) // _DAY_US).cast("int32")
+        return cast(ir.DateValue, ibis.date(1970, 1, 1) + days.as_interval("D"))
+
+    @property
+    def _raw(self) -> Any:
+        return self.con.con  # type: ignore[attr-defined]  # the DuckDB connection Ibis wraps
+
+
+class _Spark(Engine):
+    def register(self, name: str, rows: pa.Table) -> ir.Table:
+        session = self.con._session  # type: ignore[attr-defined]  # the SparkSession Ibis wraps
+        session.createDataFrame(rows).write.saveAsTable(name, mode="overwrite", format="parquet")
+        return self.con.table(name)
+
+
+_ENGINES: dict[str, type[Engine]] = {"duckdb": _DuckDB, "pyspark": _Spark}
+
+
+def engine(con: BaseBackend) -> Engine:
+    """The adapter for ``con``'s engine."""
+    return _ENGINES.get(con.name, Engine)(con)
