@@ -80,3 +80,26 @@ def put_rows(con, name: str, rows: list[dict]) -> None:
 
     schema = TABLES[name].schema.to_pyarrow()
     append(con, name, pa.Table.from_pylist([{f: r.get(f) for f in schema.names} for r in rows], schema=schema))
+
+
+def window_panel(con, activities: list[str], *, baseline_days: int, window_days: int, ramp_days: int = 0,
+                 rule: str = "completed", min_score: float | None = None, seed: int = 7, scope=None,
+                 comparison_units=None, unit: str = "rep", timezone: str = "UTC", program_start=None,
+                 program_end=None, baseline_at_start: bool = False):
+    """One window's panel from a warehouse, through the study's path: the cohort, then the panels."""
+    from training_roi.measure import CohortRule, cohort, window_panels
+
+    rule_ = CohortRule(tuple(activities), completion=rule, min_score=min_score, unit=unit, timezone=timezone,
+                       start=program_start, end=program_end)
+    return window_panels(con, cohort(con, rule_, scope=scope), baseline_days=baseline_days, windows=[window_days],
+                         ramp_days=ramp_days, seed=seed, scope=scope, comparison_units=comparison_units,
+                         baseline_at_start=baseline_at_start)[window_days]
+
+
+def unit_panel(con, activities: list[str], *, kpi: str = "win_rate", unit: str = "rep", rule: str = "completed",
+               scope=None):
+    """The monthly panel of one KPI from a warehouse, through the study's path: the cohort, then the panel."""
+    from training_roi.measure import CohortRule, cohort
+    from training_roi.measure import unit_panel as build
+
+    return build(con, cohort(con, CohortRule(tuple(activities), completion=rule, unit=unit)), kpi=kpi, scope=scope)

@@ -19,10 +19,10 @@ from rich.console import Console
 
 from training_roi._format import money, percent
 from training_roi.evaluate import evaluate
-from training_roi.evaluation import Evaluation
+from training_roi.evaluate.results import Evaluation
 from training_roi.ingest.folder import ingest_folder
 from training_roi.link import link
-from training_roi.portfolio import (
+from training_roi.evaluate.portfolio import (
     LOW_REACTION,
     WEAK_APPLICATION,
     WEAK_PASS_RATE,

@@ -10,3 +10,19 @@ def test_all_is_exactly_the_public_names():
     }
     assert set(training_roi.__all__) - {"__version__"} == public
     assert training_roi.__all__ == sorted(training_roi.__all__)
+
+
+def test_the_quick_start_runs_as_written(tmp_path, monkeypatch):
+    """The facade's docstring walks the whole flow; it must run as written (doctest), in an empty folder."""
+    import doctest
+
+    monkeypatch.chdir(tmp_path)
+    result = doctest.testmod(training_roi, optionflags=doctest.ELLIPSIS, raise_on_error=False, verbose=False)
+    assert result.attempted >= 8 and result.failed == 0
+
+
+def test_help_shows_the_quick_start():
+    import pydoc
+
+    text = pydoc.render_doc(training_roi, renderer=pydoc.plaintext)
+    assert "roi.evaluate(con, study)" in text and "roi.ingest_folder" in text

@@ -1087,13 +1087,14 @@ def test_scenarios_with_their_own_truth_file_are_reproducible(tmp_path: Path, sc
 def test_dose_changes_anchor_learners_at_their_first_lesson(drills: tuple[Path, dict[str, Any]],
                                                            drills_warehouse: Any) -> None:
     """The dose estimator's inputs, built from the warehouse, carry the true doses and first-lesson months."""
-    from training_roi.isolate import UnitPanel
-    from training_roi.isolate.dose import dose_changes, lesson_counts
+    from tests.builders import unit_panel
+    from training_roi.isolate.dose import dose_changes
+    from training_roi.measure import lesson_counts
 
     out, truth = drills
     con, _, _ = drills_warehouse
     course = truth["program"]["course_activity_id"]
-    panel = UnitPanel.from_warehouse(con, [course], kpi="win_rate")
+    panel = unit_panel(con, [course], kpi="win_rate")
     changes = dose_changes(panel, doses=lesson_counts(con, [course]))
     doses = _doses(out)
     learners = changes.filter(~pl.col("pseudo_anchor"))

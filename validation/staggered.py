@@ -27,7 +27,7 @@ import polars as pl
 from training_roi.isolate.did import Effect
 from training_roi.isolate.event_study import estimate_event_study, estimate_twfe_did
 from training_roi.isolate.staggered import estimate_staggered
-from training_roi.isolate.unit_panel import UnitPanel
+from training_roi.measure.panels import UnitPanel
 
 EFFECTS = {
     "constant": lambda e: np.where(e >= 0, 1.0, 0.0),

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from training_roi.errors import TrainingRoiError
+from training_roi.warehouse.connection import DEFAULT_DB
 
 app = typer.Typer(
     name="training-roi",
@@ -30,7 +31,8 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-DbOption = Annotated[Path, typer.Option("--db", help="warehouse: a DuckDB file (created when missing)")]
+DbOption = Annotated[str, typer.Option(
+    "--db", help="warehouse: a DuckDB file, or an Ibis connection URL (duckdb://PATH, postgres://…)")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print the result as JSON instead of tables")]
 
 
@@ -67,6 +69,23 @@ def _progress(enabled: bool = True) -> Iterator[Callable[[str, float], None]]:
         yield update
 
 
+def _method_help() -> str:
+    from training_roi.isolate import METHODS
+
+    return ("did (the study's default); all: every applicable estimator side by side, the credited value "
+            f"following the recommended one; or one estimator ({', '.join(METHODS)}); overrides isolation.method")
+
+
+def _model_help() -> str:
+    from training_roi.attribute import MODELS
+
+    return f"{', '.join(MODELS)}; overrides attribution.model"
+
+
+_METHOD_HELP = _method_help()
+_MODEL_HELP = _model_help()
+
+
 def _json(data: Any) -> None:
     out.print_json(json.dumps(data, default=str))
 
@@ -95,7 +114,7 @@ def simulate(
     out.print(str(info))
 
 
-def _ingest(data_dir: Path, db: Path, mapping: str | None, links: Path | None) -> tuple[Any, Any, Any]:
+def _ingest(data_dir: Path, db: str, mapping: str | None, links: Path | None) -> tuple[Any, Any, Any]:
     from training_roi.ingest.folder import ingest_folder
     from training_roi.ingest.mapping import load_mapping
     from training_roi.link import link as run_link
@@ -117,7 +136,7 @@ def _ingest(data_dir: Path, db: Path, mapping: str | None, links: Path | None) -
 @app.command()
 def ingest(
     data_dir: Annotated[Path, typer.Argument(help="data folder (crm/, lms/, surveys.csv, costs.csv)")],
-    db: DbOption = Path("roi.duckdb"),
+    db: DbOption = DEFAULT_DB,
     mapping: Annotated[str | None, typer.Option(help="column mapping: a YAML file or a shipped name")] = None,
     links: Annotated[Path | None, typer.Option(help="explicit learner → CRM id links (CSV: learner, crm_id)")] = None,
     as_json: JsonOption = False,
@@ -139,7 +158,7 @@ def ingest(
 
 @app.command()
 def link(
-    db: DbOption = Path("roi.duckdb"),
+    db: DbOption = DEFAULT_DB,
     links: Annotated[Path | None, typer.Option(help="explicit learner → CRM id links (CSV: learner, crm_id)")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -149,7 +168,7 @@ def link(
     from training_roi.warehouse.connection import connect, require_tables
 
     with _user_errors():
-        con = connect(db)
+        con = connect(db, create=False)
         require_tables(con, "lms_statement", "crm_user")
         info = run_link(con, explicit=links)
     if as_json:
@@ -159,14 +178,14 @@ def link(
 
 
 @app.command()
-def quality(db: DbOption = Path("roi.duckdb"), as_json: JsonOption = False) -> None:
+def quality(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
     """Print the data-quality summary of the warehouse: counts, quarantine, link coverage, warnings."""
     from training_roi.present.console import quality_panel
     from training_roi.warehouse.connection import connect, require_tables
     from training_roi.warehouse.quality import quality_report
 
     with _user_errors():
-        con = connect(db)
+        con = connect(db, create=False)
         require_tables(con, "ingest_run")
         report = quality_report(con)
     if as_json:
@@ -175,51 +194,26 @@ def quality(db: DbOption = Path("roi.duckdb"), as_json: JsonOption = False) -> N
         out.print(quality_panel(report))
 
 
-def _answer(db: Path, study_file: Path, out_dir: Path, method: str | None = None) -> tuple[Any, Path, Path]:
-    """Evaluate the study; write result.json, report.html and the spreadsheets into ``out_dir``."""
+def _answer(db: str, study_file: Path, out_dir: Path, method: str | None = None) -> tuple[Any, dict[str, Path]]:
+    """Evaluate the study (a training program or a CRM roll-out); write every file of the answer into ``out_dir``."""
     from training_roi.evaluate import evaluate
-    from training_roi.present.html import write_html
-    from training_roi.present.result_json import write_result
-    from training_roi.present.spreadsheet import write_spreadsheets
+    from training_roi.present.answer import write_answer
     from training_roi.study import load_study
     from training_roi.warehouse.connection import connect
 
     study = load_study(study_file)
-    if method is not None and method != study.isolation.method:
-        study = study.model_copy(update={"isolation": study.isolation.model_copy(update={"method": method})})
-    con = connect(db)
+    _writable(out_dir)
+    con = connect(db, create=False)
     with _progress() as update:
-        update(f"evaluating {study.name}", 0.0)
-        evaluation = evaluate(con, study)
-        update("writing result.json, report.html, learners.csv, opportunities.csv and attribution.csv", 1.0)
-    write_spreadsheets(evaluation, out_dir)
-    if evaluation.attribution is not None:
-        from training_roi.present.attribution import write_attribution
-
-        write_attribution(evaluation.attribution, out_dir)
-    return evaluation, write_result(evaluation, out_dir), write_html(evaluation, out_dir)
+        answer = evaluate(con, study, method=method, progress=lambda what, f: update(f"{study.name}: {what}", f))
+        update("writing the answer's files", 1.0)
+    return answer, write_answer(answer, out_dir)
 
 
-def _rollout_report(db: Path, study_file: Path, out_dir: Path, as_json: bool) -> None:
-    """Answer a CRM roll-out study: the KPI changes at go-live, benefits, costs, ROI."""
-    from training_roi.present.rollout import rollout_panel, write_rollout
-    from training_roi.rollout import evaluate_rollout
-    from training_roi.study import load_study
-    from training_roi.warehouse.connection import connect
-
-    study = load_study(study_file)
-    con = connect(db)
-    with _progress() as update:
-        update(f"evaluating the roll-out {study.name}", 0.0)
-        evaluation = evaluate_rollout(con, study)
-        update("writing result.json and report.html", 1.0)
-    path, html = write_rollout(evaluation, out_dir)
-    if as_json:
-        sys.stdout.write(path.read_text(encoding="utf-8"))
-    else:
-        wide = _wide()
-        wide.print(rollout_panel(evaluation))
-        wide.print(f"\nresult: [bold]{path}[/]  ·  report: [bold]{html}[/]")
+def _writable(out_dir: Path) -> None:
+    """Refuse an output folder that cannot be one, before any work is done."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise TrainingRoiError(f"--out {out_dir}: is a file, not a folder")
 
 
 def _wide() -> Console:
@@ -230,74 +224,45 @@ def _wide() -> Console:
 @app.command()
 def report(
     study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="the study file (YAML)")],
-    db: DbOption = Path("roi.duckdb"),
+    db: DbOption = DEFAULT_DB,
     out_dir: Annotated[Path, typer.Option("--out", help="folder for result.json and report.html")] = Path("."),
     as_json: JsonOption = False,
-    method: Annotated[str | None, typer.Option(
-        "--method", help="did (the study's default); all: every applicable estimator side by side, the "
-                         "credited value following the recommended one; or one estimator (twfe, event_study, "
-                         "staggered, psm, ipw, cem, trend, participant); overrides isolation.method")] = None,
+    method: Annotated[str | None, typer.Option("--method", help=_METHOD_HELP)] = None,
 ) -> None:
     """Answer a study: lift, incremental revenue, fully loaded cost and ROI, with intervals."""
-    from training_roi.present.console import evaluation_panel
-    from training_roi.present.result_json import result_document
+    from training_roi.present.answer import answer_document, answer_panel
+    from training_roi.study import METHOD_CHOICES
 
     with _user_errors():
-        from typing import get_args
-
-        from training_roi.study import Method
-
-        choices = get_args(Method)
-        if method is not None and method not in choices:
-            raise TrainingRoiError(f"--method {method}: expected one of {', '.join(choices)}")
-        from training_roi.study import load_study
-
-        if load_study(study_file).rollout is not None:  # a CRM roll-out: its own answer
-            _rollout_report(db, study_file, out_dir, as_json)
-            return
-        evaluation, path, html = _answer(db, study_file, out_dir, method)
+        if method is not None and method not in METHOD_CHOICES:
+            raise TrainingRoiError(f"--method {method}: expected one of {', '.join(METHOD_CHOICES)}")
+        answer, files = _answer(db, study_file, out_dir, method)
     if as_json:
-        sys.stdout.write(result_document(evaluation))
-    else:
-        wide = _wide()
-        wide.print(evaluation_panel(evaluation))
-        wide.print(f"\nresult: [bold]{path}[/]  ·  report: [bold]{html}[/]  ·  spreadsheets: "
-                   f"[bold]{path.parent / 'learners.csv'}[/], [bold]{path.parent / 'opportunities.csv'}[/]")
+        sys.stdout.write(answer_document(answer))
+        return
+    wide = _wide()
+    wide.print(answer_panel(answer))
+    wide.print("\n" + "  ·  ".join(f"{what}: [bold]{path}[/]" for what, path in files.items()))
 
 
 @app.command()
 def portfolio(
     study_files: Annotated[list[Path], typer.Argument(metavar="STUDY...", help="the programs' study files (YAML)")],
-    db: DbOption = Path("roi.duckdb"),
+    db: DbOption = DEFAULT_DB,
     out_dir: Annotated[Path, typer.Option("--out", help="folder for portfolio.json and portfolio.html")] = Path("."),
     as_json: JsonOption = False,
 ) -> None:
     """Several programs side by side: cost, benefit, ROI, Phillips levels reached, and keep / improve / cut."""
-    from training_roi.evaluate import evaluate
-    from training_roi.portfolio import portfolio as side_by_side
+    from training_roi.evaluate import evaluate_portfolio
     from training_roi.present.portfolio import portfolio_document, portfolio_table, write_portfolio
-    from training_roi.study import load_study
     from training_roi.warehouse.connection import connect
 
     with _user_errors():
-        studies = [load_study(f) for f in study_files]
-        first: dict[str, Path] = {}
-        for f, study in zip(study_files, studies, strict=True):
-            if study.hash in first:
-                raise TrainingRoiError(f"{f}: the same study as {first[study.hash]} (hash {study.hash}): "
-                                       "give each program's study once")
-            first[study.hash] = f
-        con = connect(db)
-        evaluations = []
+        _writable(out_dir)
+        con = connect(db, create=False)
         with _progress() as update:
-            for i, study in enumerate(studies):
-                update(f"evaluating {study.name}", i / len(studies))
-                evaluations.append(evaluate(con, study))
+            result = evaluate_portfolio(con, study_files, progress=update)
             update("writing portfolio.json and portfolio.html", 1.0)
-        try:
-            result = side_by_side(evaluations)
-        except ValueError as exc:
-            raise TrainingRoiError(f"portfolio: {exc}") from exc
     path, html = write_portfolio(result, out_dir)
     if as_json:
         sys.stdout.write(portfolio_document(result))
@@ -310,19 +275,16 @@ def portfolio(
 @app.command()
 def attribute(
     study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="the study file (YAML)")],
-    db: DbOption = Path("roi.duckdb"),
+    db: DbOption = DEFAULT_DB,
     out_dir: Annotated[Path, typer.Option("--out", help="folder for the attribution file")] = Path("."),
-    model: Annotated[str | None, typer.Option(
-        help="first_touch, last_touch, linear, time_decay, position_based, markov or shapley; "
-             "overrides attribution.model")] = None,
+    model: Annotated[str | None, typer.Option(help=_MODEL_HELP)] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",
     as_json: JsonOption = False,
 ) -> None:
     """The attribution table alone: which touches each won deal's revenue flows through, held to the lift."""
-    from training_roi.attribute import MODELS, attribute_study
-    from training_roi.evaluate import evaluate, population_scope
+    from training_roi.attribute import MODELS
+    from training_roi.evaluate import evaluate_attribution
     from training_roi.present.attribution import FORMATS, attribution_table, write_attribution
-    from training_roi.study import load_study
     from training_roi.warehouse.connection import connect
 
     with _user_errors():
@@ -330,16 +292,10 @@ def attribute(
             raise TrainingRoiError(f"--model {model}: expected one of {', '.join(MODELS)}")
         if fmt not in FORMATS:
             raise TrainingRoiError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
-        study = load_study(study_file)
-        con = connect(db)
+        _writable(out_dir)
+        con = connect(db, create=False)
         with _progress() as update:
-            # The lift first: the attribution's training credit is held to its incremental revenue.
-            update(f"isolating the effect of {study.program.name}", 0.0)
-            quiet = study.model_copy(update={"attribution": study.attribution.model_copy(update={"enabled": False})})
-            lift = evaluate(con, quiet)
-            update("attributing won deals to their touches", 0.5)
-            result = attribute_study(con, study, incremental_revenue=float(lift.primary.incremental_revenue),
-                                     scope=population_scope(con, study), model=model)
+            result = evaluate_attribution(con, study_file, model=model, progress=update)
             update(f"writing attribution.{fmt}", 1.0)
         path = write_attribution(result, out_dir, fmt=fmt)
     if as_json:
@@ -353,7 +309,7 @@ def attribute(
 
 @app.command()
 def kpis(
-    db: DbOption = Path("roi.duckdb"),
+    db: DbOption = DEFAULT_DB,
     names: Annotated[list[str] | None, typer.Option(
         "--kpi", help="a KPI of the catalogue (repeat); default: all")] = None,
     monthly: Annotated[bool, typer.Option("--monthly/--total", help="month by month, or over the whole period")] = True,
@@ -386,7 +342,7 @@ def kpis(
             start, end = (_date.fromisoformat(d) if d else None for d in (since, until))
         except ValueError as exc:
             raise TrainingRoiError(f"--since/--until: {exc} (expected YYYY-MM-DD)") from exc
-        con = connect(db)
+        con = connect(db, create=False)
         with _progress() as update:
             update(f"computing {len(chosen)} KPIs", 0.0)
             frame = compute(con, chosen, monthly=monthly, since=start, until=end, grain=grain,
@@ -437,7 +393,7 @@ def kpis(
 @app.command(name="init-study")
 def init_study(
     study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="where to write the starter study")],
-    db: DbOption = Path("roi.duckdb"),
+    db: DbOption = DEFAULT_DB,
     force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
 ) -> None:
     """Write a commented starter study from what is in the warehouse."""
@@ -447,7 +403,7 @@ def init_study(
     with _user_errors():
         if study_file.exists() and not force:
             raise TrainingRoiError(f"{study_file} exists: pass --force to overwrite it")
-        text = starter_study(connect(db))
+        text = starter_study(connect(db, create=False))
         study_file.write_text(text, encoding="utf-8")
     out.print(f"wrote {study_file}: review every setting, then run `training-roi report {study_file}`")
 
@@ -455,7 +411,7 @@ def init_study(
 @app.command()
 def design(
     out_file: Annotated[Path, typer.Argument(metavar="ASSIGNMENT", help="the CSV to write (unit, wave, group)")],
-    db: DbOption = Path("roi.duckdb"),
+    db: DbOption = DEFAULT_DB,
     waves: Annotated[int, typer.Option(help="training waves")] = 2,
     holdout: Annotated[float, typer.Option(help="share of reps held out of training (0 to 1)")] = 0.2,
     strata: Annotated[str, typer.Option(help="CRM user columns to balance on, comma separated "
@@ -464,13 +420,14 @@ def design(
     window_days: Annotated[int, typer.Option(help="the attribution window the study will use")] = 180,
 ) -> None:
     """Design a randomised rollout: reps assigned to waves and a holdout, and the lift it can detect."""
-    from training_roi.isolate import plan_rollout, write_assignment
+    from training_roi.evaluate import plan_rollout
+    from training_roi.isolate import write_assignment
     from training_roi.warehouse.connection import connect
 
     with _user_errors():
         if not 0 <= holdout < 1:
             raise TrainingRoiError(f"--holdout {holdout}: expected a share from 0 to below 1")
-        con = connect(db)
+        con = connect(db, create=False)
         plan = plan_rollout(con, waves=waves, holdout_share=holdout, strata=strata.split(","), seed=seed,
                             window_days=window_days)
         path = write_assignment(plan.assignment, out_file)
@@ -511,7 +468,8 @@ def demo(
     import yaml
 
     from training_roi import simulate as sim
-    from training_roi.present.console import evaluation_panel, ingest_table, link_panel, quality_panel
+    from training_roi.present.answer import answer_panel
+    from training_roi.present.console import ingest_table, link_panel, quality_panel
 
     data = workdir / "data"
     db = workdir / "roi.duckdb"
@@ -521,7 +479,7 @@ def demo(
                                 progress=lambda d, f: update(f"simulating: {d}", f))
         if db.exists():
             db.unlink()
-        ingested, linked, report = _ingest(data, db, None, None)
+        ingested, linked, report = _ingest(data, str(db), None, None)
         truth = json.loads((data / "truth.json").read_text(encoding="utf-8"))
         study_file = workdir / "study.yaml"
         study_file.write_text(yaml.safe_dump({
@@ -531,18 +489,19 @@ def demo(
             # Reps' learning time is the company's cost; customers' is not.
             "costs": {"participant_time": {"hourly_rate": 60}} if truth.get("unit", "rep") == "rep" else {},
         }, sort_keys=False), encoding="utf-8")
-        evaluation, path, html = _answer(db, study_file, workdir)
+        evaluation, files = _answer(str(db), study_file, workdir)
         study = evaluation.study
     wide = _wide()
     wide.print(ingest_table(ingested))
     wide.print(link_panel(linked))
     wide.print(quality_panel(report))
-    wide.print(evaluation_panel(evaluation))
+    wide.print(answer_panel(evaluation))
     true = truth["truth"]["windows"][str(study.windows.primary_days)]
     wide.print(f"\nSimulated truth ({info.scenario}): win-rate lift {true['att_win_rate'] * 100:+.1f} pts, "
                f"incremental revenue ${true['incremental_revenue']:,.0f} "
                f"in the {study.windows.primary_days}-day window.")
-    wide.print(f"Warehouse: [bold]{db}[/]  ·  study: {study_file}  ·  result: {path}  ·  report: [bold]{html}[/]")
+    wide.print(f"Warehouse: [bold]{db}[/]  ·  study: {study_file}  ·  result: {files['result']}  ·  "
+               f"report: [bold]{files['report']}[/]")
     if not ingested.ok:
         raise typer.Exit(1)
 

@@ -22,7 +22,7 @@ from training_roi.isolate.design import (
     randomise,
     write_assignment,
 )
-from training_roi.isolate.unit_panel import UnitPanel
+from training_roi.measure.panels import UnitPanel
 
 Z = 1.959963984540054 + 0.8416212335729143  # z(0.975) + z(0.8)
 

@@ -11,7 +11,8 @@ import pytest
 from tests.builders import write
 from training_roi.ingest.folder import ingest_folder
 from training_roi.isolate import NotApplicable
-from training_roi.isolate.estimates import estimate_participant, survey_estimates
+from training_roi.isolate.estimates import estimate_participant
+from training_roi.measure import survey_estimates
 
 
 def answers(*rows: tuple[str, float | None, float | None]) -> pl.DataFrame:

@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 import statsmodels.api as sm
 
-from training_roi.isolate.estimator import NotApplicable
+from training_roi.isolate.effect import NotApplicable
 from training_roi.isolate.event_study import estimate_event_study, estimate_twfe_did
-from training_roi.isolate.unit_panel import UnitPanel
+from training_roi.measure.panels import UnitPanel
 
 START = 2024 * 12  # January 2024, as a month count
 

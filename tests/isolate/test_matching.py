@@ -13,7 +13,8 @@ import pytest
 import statsmodels.api as sm
 
 from training_roi.ingest.folder import ingest_folder
-from training_roi.isolate import NotApplicable, UnitPanel, naive_rates, window_panel
+from tests.builders import unit_panel, window_panel
+from training_roi.isolate import NotApplicable, UnitPanel, naive_rates
 from training_roi.isolate.matching import estimate_cem, estimate_ipw, estimate_psm, unit_features
 from training_roi.link import link
 from training_roi.simulate import simulate
@@ -251,7 +252,7 @@ def test_simulated_self_selection_matched_beats_naive(tmp_path: Path):
     ingest_folder(folder, con)
     link(con)
     course = truth["program"]["course_activity_id"]
-    panel = UnitPanel.from_warehouse(con, [course], kpi="win_rate")
+    panel = unit_panel(con, [course], kpi="win_rate")
     windows = window_panel(con, [course], baseline_days=182, window_days=180)
     _, trained_vs_untrained = naive_rates(windows.treated, windows.comparison, replicates=200)
     assert trained_vs_untrained.estimate > true_lift  # skilled reps chose the training

@@ -11,10 +11,10 @@ import pytest
 from differences import ATTgt
 
 from tests.isolate.test_event_study import START, growing, simulated_panel
-from training_roi.isolate.estimator import NotApplicable, cluster_weights
+from training_roi.isolate.effect import NotApplicable, cluster_weights
 from training_roi.isolate.event_study import estimate_twfe_did
 from training_roi.isolate.staggered import estimate_staggered
-from training_roi.isolate.unit_panel import UnitPanel
+from training_roi.measure.panels import UnitPanel
 
 
 def month(index: int) -> str:

@@ -11,8 +11,9 @@ next to the incremental lift of :mod:`training_roi.isolate`, never instead of it
 from training_roi.attribute.hybrid import Calibration, calibrate
 from training_roi.attribute.journeys import KINDS, Journeys, build_journeys
 from training_roi.attribute.markov import MarkovResult, markov_removal
-from training_roi.attribute.result import MODELS, AttributionResult, attribute_study
+from training_roi.attribute.result import AttributionResult, attribute_study
 from training_roi.attribute.rules import first_touch, last_touch, linear, position_based, time_decay
+from training_roi.attribute.settings import MODELS, Attribution, AttributionModel
 from training_roi.attribute.shapley import MAX_CHANNELS, shapley_channels, shapley_touches
 from training_roi.attribute.split import split_among_learners
 
@@ -20,6 +21,8 @@ __all__ = [
     "KINDS",
     "MAX_CHANNELS",
     "MODELS",
+    "Attribution",
+    "AttributionModel",
     "AttributionResult",
     "Calibration",
     "Journeys",

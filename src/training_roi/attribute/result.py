@@ -8,6 +8,7 @@ revenue the isolation stage established (:mod:`training_roi.attribute.hybrid`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -19,16 +20,11 @@ from training_roi.attribute.hybrid import Calibration, calibrate
 from training_roi.attribute.journeys import Journeys, build_journeys
 from training_roi.attribute.markov import MarkovResult, markov_removal
 from training_roi.attribute.rules import first_touch, last_touch, linear, position_based, time_decay
+from training_roi.attribute.settings import MODELS, Attribution
 from training_roi.attribute.shapley import MAX_CHANNELS, shapley_channels, shapley_touches
 from training_roi.attribute.split import split_among_learners
-from training_roi.measure import completions
-from training_roi.study import Attribution, AttributionModel, Study
 
-__all__ = ["MODELS", "AttributionResult", "attribute_study"]
-
-MODELS: tuple[AttributionModel, ...] = ("first_touch", "last_touch", "linear", "time_decay", "position_based",
-                                         "markov", "shapley")
-"""Every model, in the order the comparison lists them."""
+__all__ = ["AttributionResult", "attribute_study"]
 
 _LABELS = {
     "first_touch": "first touch", "last_touch": "last touch", "linear": "linear (equal weight)",
@@ -159,29 +155,29 @@ def _comparison(touches: pl.DataFrame, journeys: pl.DataFrame, a: Attribution, t
     return merged.sort([a.model, "channel"], descending=[True, False]), notes
 
 
-def attribute_study(con: BaseBackend, study: Study, *, incremental_revenue: float, scope: list[str] | None = None,
-                    model: str | None = None, compare: bool = True) -> AttributionResult:
-    """Attribute the study's won deals to their touches and hold training's credit to the lift.
+def attribute_study(con: BaseBackend, settings: Attribution, *, program: str, activities: Sequence[str],
+                    unit: str, window_days: int, since: date | None, incremental_revenue: float,
+                    scope: list[str] | None = None, model: str | None = None,
+                    compare: bool = True) -> AttributionResult:
+    """Attribute a program's won deals to their touches and hold training's credit to the lift.
 
+    ``settings``: the study's attribution settings; ``program`` and ``activities``: the program's
+    name (its channel) and activity ids; ``unit``: ``rep`` or ``account``; ``window_days``: the
+    primary attribution window (the lookback unless the settings name one); ``since``: deals
+    count when they close from this day on (the program's start, or its first training).
     ``incremental_revenue``: the isolation stage's credited incremental revenue (0 when the
     effect is not established). ``scope``: the study's units (None = every unit with deals).
-    ``model``: overrides ``attribution.model``. ``compare``: run every model for the comparison.
-    Deals count when they close from the program's start (or its first completion) on.
+    ``model``: overrides ``settings.model``. ``compare``: run every model for the comparison.
     """
-    a = study.attribution
+    a = settings
     chosen = model or a.model
     if chosen not in MODELS:
         raise ValueError(f"attribution model {chosen!r}: expected one of {', '.join(MODELS)}")
-    lookback = a.lookback_days or study.windows.primary_days
-    since = study.program.start
-    if since is None:
-        first = completions(con, study.program.activities, unit=study.population.unit).completed_at.min()
-        at = first.to_pyarrow().as_py()
-        since = at.date() if at is not None else None
+    lookback = a.lookback_days or window_days
     j: Journeys = build_journeys(
-        con, unit=study.population.unit, scope=scope, lookback_days=lookback, since=since,
-        activities=None if a.all_programs else list(study.program.activities), crm_touches=a.crm_touches,
-        named={study.program.name: study.program.activities},
+        con, unit=unit, scope=scope, lookback_days=lookback, since=since,
+        activities=None if a.all_programs else list(activities), crm_touches=a.crm_touches,
+        named={program: list(activities)},
     )
     # Learner and role ride along for the split; the models name channels in text.
     who = j.sources.select("source_id", pl.col("learner").cast(pl.Categorical).alias("learner_key"),
@@ -194,7 +190,7 @@ def attribute_study(con: BaseBackend, study: Study, *, incremental_revenue: floa
                .agg(pl.col("learner_key").n_unique().alias("n")).filter(pl.col("n") > 1)["journey_id"])
     fit = markov_removal(touches, journeys, order=a.markov_order) if compare or chosen == "markov" else None
     table = _split(_model(chosen, touches, journeys, a, fit), a, several)
-    program_channel = f"training: {study.program.name}"
+    program_channel = f"training: {program}"
     table, calibration = calibrate(table, program_channel=program_channel, incremental_revenue=incremental_revenue)
     dims = j.sources.select("source_id", "learner_name", "activity_id", "activity_name", "course_id", "course_name",
                             "program", "source_key")

@@ -258,7 +258,7 @@ def sf_id18(value: str) -> str:
 
 def _blank_to_null(text: pl.Series) -> pl.Series:
     stripped = text.str.strip_chars()
-    return stripped.set(stripped == "", None)  # type: ignore[arg-type]
+    return stripped.set(stripped == "", None)
 
 
 def _first_fit(text: pl.Series, attempts: list[Callable[[pl.Series], pl.Series]]) -> pl.Series:
@@ -309,12 +309,12 @@ def _parse(kind: str, raw: pl.Series, formats: Formats, fmt: tuple[str, ...] | N
     if kind == "bool":
         low = raw.str.to_lowercase()
         out = pl.Series(raw.name, [None] * len(raw), pl.Boolean)
-        out = out.set(low.is_in([t.lower() for t in formats.true]).fill_null(False), True)  # type: ignore[arg-type]
-        return out.set(low.is_in([f.lower() for f in formats.false]).fill_null(False), False)  # type: ignore[arg-type]
+        out = out.set(low.is_in([t.lower() for t in formats.true]).fill_null(False), True)
+        return out.set(low.is_in([f.lower() for f in formats.false]).fill_null(False), False)
     if kind == "int":
         number = raw.str.replace_all(",", "").cast(pl.Float64, strict=False)
         whole = number == number.round(0)
-        return number.set(~whole.fill_null(False), None).cast(pl.Int64, strict=False)  # type: ignore[arg-type]
+        return number.set(~whole.fill_null(False), None).cast(pl.Int64, strict=False)
     if kind == "float":
         return raw.str.replace_all(",", "").str.strip_suffix("%").cast(pl.Float64, strict=False)
     if kind == "money":

@@ -1,45 +1,54 @@
-"""Isolate: the program's effect, separated from everything else that changed."""
+"""Isolate: the program's effect, separated from everything else that changed.
+
+Every estimator works on panels alone (:class:`UnitPanel`, the windows' :class:`GroupWindows`),
+never on the warehouse, as scikit-learn estimators work on arrays: a data scientist can bring a
+table of their own. Each returns an :class:`Effect` or raises :class:`NotApplicable`; the
+registry :data:`ESTIMATORS` lists them, and :func:`compare_methods` runs them side by side and
+recommends one.
+"""
 
 from training_roi.isolate.compare import METHODS, Comparison, MethodResult, compare_methods
 from training_roi.isolate.design import (
-    RolloutPlan,
     estimate_icc,
     minimum_detectable_lift,
-    plan_rollout,
     power_for_lift,
     power_warning,
     randomise,
     write_assignment,
 )
-from training_roi.isolate.did import Effect, GroupWindows, Resampling, did_rate, naive_rates
-from training_roi.isolate.dose import (
-    SELF_SELECTION,
-    dose_changes,
-    estimate_dose_response,
-    lesson_counts,
-    lesson_dates,
+from training_roi.isolate.did import Resampling, did_rate, naive_rates
+from training_roi.isolate.dose import SELF_SELECTION, dose_changes, estimate_dose_response
+from training_roi.isolate.effect import (
+    ESTIMATORS,
+    Effect,
+    Estimator,
+    EstimatorSettings,
+    NotApplicable,
+    cluster_weights,
+    effect_from_draws,
+    effect_from_normal,
+    estimator,
 )
-from training_roi.isolate.estimates import estimate_participant, survey_estimates
-from training_roi.isolate.estimator import NotApplicable, cluster_weights, effect_from_draws, effect_from_normal
+from training_roi.isolate.estimates import estimate_participant
 from training_roi.isolate.event_study import estimate_event_study, estimate_twfe_did
 from training_roi.isolate.matching import estimate_cem, estimate_ipw, estimate_psm, unit_features
-from training_roi.isolate.panel import WindowPanel, window_panel, window_panels
 from training_roi.isolate.staggered import estimate_staggered
 from training_roi.isolate.trend import estimate_trend
-from training_roi.isolate.unit_panel import UnitPanel
+from training_roi.measure.panels import GroupWindows, UnitPanel
 
 __all__ = [
+    "ESTIMATORS",
     "METHODS",
     "SELF_SELECTION",
     "Comparison",
     "Effect",
+    "Estimator",
+    "EstimatorSettings",
     "GroupWindows",
     "MethodResult",
     "NotApplicable",
     "Resampling",
-    "RolloutPlan",
     "UnitPanel",
-    "WindowPanel",
     "cluster_weights",
     "compare_methods",
     "did_rate",
@@ -56,17 +65,12 @@ __all__ = [
     "estimate_staggered",
     "estimate_trend",
     "estimate_twfe_did",
-    "lesson_counts",
-    "lesson_dates",
+    "estimator",
     "minimum_detectable_lift",
     "naive_rates",
-    "plan_rollout",
     "power_for_lift",
     "power_warning",
     "randomise",
-    "survey_estimates",
     "unit_features",
-    "window_panel",
-    "window_panels",
     "write_assignment",
 ]

@@ -20,44 +20,28 @@ The naive comparisons are listed too, marked biased, never recommended.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, replace
 
 import polars as pl
 
-from training_roi.isolate.did import Effect
-from training_roi.isolate.estimates import estimate_participant
-from training_roi.isolate.estimator import NotApplicable
-from training_roi.isolate.event_study import estimate_event_study, estimate_twfe_did
-from training_roi.isolate.matching import estimate_cem, estimate_ipw, estimate_psm
+# The estimator modules register themselves (training_roi.isolate.effect.ESTIMATORS) on import.
+from training_roi.isolate import estimates, event_study, matching, staggered, trend  # noqa: F401
+from training_roi.isolate.effect import ESTIMATORS, Effect, EstimatorSettings, NotApplicable, html_table, registered
 from training_roi.isolate.refute import Refutation, refute
-from training_roi.isolate.staggered import estimate_staggered
-from training_roi.isolate.trend import estimate_trend
-from training_roi.isolate.unit_panel import UnitPanel
+from training_roi.measure.panels import UnitPanel
 
 __all__ = ["METHODS", "Comparison", "MethodResult", "compare_methods"]
 
-METHODS = ("twfe", "event_study", "staggered", "psm", "ipw", "cem", "trend", "participant")
-"""The estimators run side by side (besides the windowed difference-in-differences of the study)."""
+METHODS = registered()
+"""The estimators run side by side (besides the windowed difference-in-differences of the study), in order."""
 
 _WORKERS = 2
 """Methods estimated at the same time."""
 
 _CHALLENGE_REPLICATES = 499
 """Bootstrap replicates of each re-estimate inside a challenge (the headline keeps the study's)."""
-
-_LABELS = {
-    "twfe": "difference-in-differences (two-way fixed effects, monthly)",
-    "event_study": "event study (mean of the months after training)",
-    "staggered": "staggered cohorts (Callaway & Sant'Anna)",
-    "psm": "matched comparison (propensity score)",
-    "ipw": "weighted comparison (inverse probability)",
-    "cem": "matched comparison (coarsened exact)",
-    "trend": "trend line of the trained group",
-    "participant": "participant and manager estimates (Phillips)",
-}
 
 
 @dataclass(frozen=True)
@@ -83,51 +67,31 @@ class Comparison:
         """The result of ``method``, if it was run."""
         return next((r for r in self.results if r.method == method), None)
 
+    def rows(self) -> list[tuple[str, str, str]]:
+        """One row per method: its label, its estimate with interval (or why it could not run), its warnings."""
+        out = []
+        for r in self.results:
+            if r.effect is None:
+                out.append((r.label, "not applicable", r.not_applicable or ""))
+                continue
+            e = r.effect
+            mark = " (recommended)" if r.method == self.recommended else ""
+            out.append((r.label + mark, f"{e.estimate:+.4g} [{e.ci_low:+.4g}, {e.ci_high:+.4g}]",
+                        "; ".join(e.warnings)))
+        return out
 
-def _trained_change(panel: UnitPanel, months: int) -> tuple[float, float]:
-    """The trained units' pooled outcome in the ``months`` before and after their training month."""
-    f = panel.frame.filter(pl.col("treated_at").is_not_null())
-    if f.is_empty():
-        raise NotApplicable("nobody was trained: there is no change to attribute")
-    offset = ((pl.col("period").dt.year() - pl.col("treated_at").dt.year()) * 12
-              + pl.col("period").dt.month().cast(pl.Int32) - pl.col("treated_at").dt.month().cast(pl.Int32))
-    f = f.with_columns(offset.alias("offset"))
-    before = panel.value(f.filter((pl.col("offset") >= -months) & (pl.col("offset") < 0)))
-    after = panel.value(f.filter((pl.col("offset") > 0) & (pl.col("offset") <= months)))
-    return before, after
+    def summary(self) -> str:
+        """Every method side by side, and the recommendation with its reason."""
+        lines = [f"{label}: {value}" + (f" — {note}" if note else "") for label, value, note in self.rows()]
+        lines.append(f"recommended: {self.recommended or 'none'} — {self.reason}")
+        return "\n".join(lines)
 
+    def __str__(self) -> str:
+        return self.summary()
 
-def _participant(surveys: pl.DataFrame | None, months: int, confidence: float, replicates: int,
-                 seed: int) -> Callable[[UnitPanel], Effect]:
-    """Phillips' estimate: the trained group's observed change × the share respondents credit."""
-    def estimate(panel: UnitPanel) -> Effect:
-        if surveys is None or surveys.is_empty():
-            raise NotApplicable("nobody answered an estimate question about the program in surveys.csv")
-        before, after = _trained_change(panel, months)
-        if before != before or after != after:
-            raise NotApplicable("the trained units have no outcome before or after training to attribute")
-        return estimate_participant(after - before, surveys, baseline=before, confidence=confidence,
-                                    replicates=replicates, seed=seed)
-    return estimate
-
-
-def _estimators(post_months: int, confidence: float, replicates: int, seed: int,
-                surveys: pl.DataFrame | None = None) -> dict[str, Callable[[UnitPanel], Effect]]:
-    return {
-        "twfe": partial(estimate_twfe_did, post_months=post_months, confidence=confidence),
-        "event_study": partial(estimate_event_study, leads=post_months, lags=post_months, confidence=confidence),
-        "staggered": partial(estimate_staggered, post_months=post_months, confidence=confidence,
-                             replicates=replicates, seed=seed),
-        "psm": partial(estimate_psm, pre_months=post_months, post_months=post_months, confidence=confidence,
-                       replicates=replicates, seed=seed),
-        "ipw": partial(estimate_ipw, pre_months=post_months, post_months=post_months, confidence=confidence,
-                       replicates=replicates, seed=seed),
-        "cem": partial(estimate_cem, pre_months=post_months, post_months=post_months, confidence=confidence,
-                       replicates=replicates, seed=seed),
-        "trend": partial(estimate_trend, post_months=post_months, confidence=confidence, replicates=replicates,
-                         seed=seed),
-        "participant": _participant(surveys, post_months, confidence, replicates, seed),
-    }
+    def _repr_html_(self) -> str:
+        return html_table(f"recommended: {self.recommended or 'none'}", [(a, f"{b} {c}".strip())
+                                                                         for a, b, c in self.rows()])
 
 
 def _pre_trend_ok(event: MethodResult | None) -> bool | None:
@@ -183,7 +147,7 @@ def compare_methods(
     confidence: float = 0.95,
     replicates: int = 999,
     seed: int = 7,
-    methods: tuple[str, ...] = METHODS,
+    methods: Sequence[str] | None = None,
     refutations: bool = True,
     surveys: pl.DataFrame | None = None,
 ) -> Comparison:
@@ -195,22 +159,24 @@ def compare_methods(
     ``surveys``: the program's estimate answers (:func:`~training_roi.isolate.survey_estimates`)
     for the participant estimate; without them that method is not applicable.
     """
+    methods = tuple(methods) if methods is not None else METHODS
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         raise ValueError(f"unknown method(s) {', '.join(unknown)}: expected {', '.join(METHODS)}")
-    estimators = _estimators(post_months, confidence, replicates, seed, surveys)
+    settings = EstimatorSettings(post_months=post_months, confidence=confidence, replicates=replicates, seed=seed,
+                                 surveys=surveys)
     # A placebo asks "is it zero?", not "to which decimal?": fewer replicates serve its interval.
-    challengers = _estimators(post_months, confidence, min(replicates, _CHALLENGE_REPLICATES), seed, surveys)
+    challenge = replace(settings, replicates=min(replicates, _CHALLENGE_REPLICATES))
 
     def run(method: str) -> MethodResult:
+        spec = ESTIMATORS[method]
         try:
-            effect = estimators[method](panel)
+            effect = spec.run(panel, settings)
         except NotApplicable as exc:
-            return MethodResult(method, _LABELS[method], None, str(exc))
-        # A trend line has no comparison group to challenge, survey answers no dates to move.
-        challenge = refutations and method not in ("trend", "participant")
-        checks = refute(panel, challengers[method], effect, seed=seed) if challenge else ()
-        return MethodResult(method, _LABELS[method], effect, None, checks)
+            return MethodResult(method, spec.label, None, str(exc))
+        checks = (refute(panel, lambda p: spec.run(p, challenge), effect, seed=seed)
+                  if refutations and spec.refutable else ())
+        return MethodResult(method, spec.label, effect, None, checks)
 
     # The methods are independent (each draws from its own seed), and their NumPy and Polars work
     # releases the interpreter lock: two at a time keep two cores busy, with the same results.

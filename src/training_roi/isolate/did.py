@@ -14,102 +14,15 @@ references a reviewer will ask about; they are labelled biased and never used as
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.typing import NDArray
 
-__all__ = ["Effect", "GroupWindows", "Resampling", "did_rate", "naive_rates"]
+from training_roi.isolate.effect import Effect, FloatArray, resampling_weights, summarise_draws
+from training_roi.measure.panels import GroupWindows
 
-FloatArray = NDArray[np.float64]
+__all__ = ["Resampling", "did_rate", "naive_rates"]
 
-
-@dataclass(frozen=True, eq=False)
-class GroupWindows:
-    """Per-unit counts of one group: successes and trials in the baseline and post windows.
-
-    For win rate, successes are won deals and trials are closed deals. Arrays are aligned by
-    unit; a unit without deals in a window has zeros there.
-    """
-
-    units: tuple[str, ...]
-    base_successes: FloatArray
-    base_trials: FloatArray
-    post_successes: FloatArray
-    post_trials: FloatArray
-
-    def __post_init__(self) -> None:
-        n = len(self.units)
-        for name in ("base_successes", "base_trials", "post_successes", "post_trials"):
-            if np.asarray(getattr(self, name)).shape != (n,):
-                raise ValueError(f"{name} must have one value per unit ({n})")
-
-    def rates(self, weights: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
-        """Pooled baseline and post rates; ``weights`` (replicates × units) resample units."""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            if weights is None:
-                base = np.array([self.base_successes.sum() / self.base_trials.sum()])
-                post = np.array([self.post_successes.sum() / self.post_trials.sum()])
-            else:
-                base = (weights @ self.base_successes) / (weights @ self.base_trials)
-                post = (weights @ self.post_successes) / (weights @ self.post_trials)
-        return base, post
-
-
-@dataclass(frozen=True)
-class Effect:
-    """An estimated effect with its uncertainty, the method behind it and its caveats."""
-
-    method: str
-    estimate: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    std_error: float
-    confidence: float
-    replicates: int
-    prob_positive: float
-    baseline: float
-    biased: bool = False
-    assumptions: tuple[str, ...] = ()
-    details: dict[str, float] = field(default_factory=dict)
-    draws: FloatArray | None = field(default=None, repr=False, compare=False)
-    diagnostics: dict[str, Any] = field(default_factory=dict, compare=False)
-    """What a reviewer checks besides the estimate: event-study coefficients, balance, fit, …"""
-    warnings: tuple[str, ...] = ()
-    """Reasons to doubt this estimate (a failed pre-trend test, poor overlap, few units, …)."""
-
-    @property
-    def relative(self) -> float:
-        """The effect relative to the baseline rate (0.25 = a quarter higher)."""
-        return self.estimate / self.baseline if self.baseline else float("nan")
-
-    @property
-    def interval_includes_zero(self) -> bool:
-        """Whether the interval is compatible with no effect at all."""
-        return self.ci_low <= 0 <= self.ci_high
-
-    def asdict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary (without the bootstrap draws)."""
-        d = asdict(self)
-        d.pop("draws")
-        d["relative"] = self.relative
-        return d
-
-
-def _weights(rng: np.random.Generator, n_units: int, replicates: int) -> FloatArray:
-    """Bootstrap weights: how many times each unit is drawn, one row per replicate.
-
-    Each replicate draws ``n_units`` unit indices with replacement; one ``bincount`` over all
-    replicates at once (offset by replicate) turns the draws into counts, with no Python loop.
-    """
-    if n_units == 0:
-        return np.zeros((replicates, 0))
-    draws = rng.integers(0, n_units, size=(replicates, n_units), dtype=np.int64)
-    draws += np.arange(replicates, dtype=np.int64)[:, None] * n_units
-    counts = np.bincount(draws.ravel(), minlength=replicates * n_units)
-    return counts.reshape(replicates, n_units).astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -130,7 +43,8 @@ class Resampling:
              seed: int = 7) -> Resampling:
         """Draw ``replicates`` resamples of each group's units, reproducibly from ``seed``."""
         rng = np.random.default_rng(seed)
-        return cls(_weights(rng, n_treated, replicates), _weights(rng, n_comparison, replicates), confidence)
+        return cls(resampling_weights(rng, n_treated, replicates), resampling_weights(rng, n_comparison, replicates),
+                   confidence)
 
     @property
     def replicates(self) -> int:
@@ -166,17 +80,6 @@ class Resampling:
             raise ValueError("the resampling was drawn for groups of other sizes")
 
 
-def _summary(point: float, draws: FloatArray, confidence: float) -> tuple[float, float, float, float, float]:
-    draws = draws[np.isfinite(draws)]
-    if draws.size == 0:
-        return float("nan"), float("nan"), float("nan"), float("nan"), float("nan")
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(draws, [alpha, 1 - alpha])
-    # Two-sided bootstrap p-value: how often the resampled effect falls on the other side of zero.
-    p = min(1.0, 2 * min(float(np.mean(draws <= 0)), float(np.mean(draws >= 0))))
-    return float(lo), float(hi), float(p), float(np.std(draws, ddof=1)), float(np.mean(draws > 0))
-
-
 def did_rate(
     treated: GroupWindows,
     comparison: GroupWindows,
@@ -210,7 +113,7 @@ def did_rate(
     tb_r, tp_r = r.rates(treated, r.treated)
     cb_r, cp_r = r.rates(comparison, r.comparison)
     draws = (tp_r - tb_r) - (cp_r - cb_r)
-    lo, hi, p, se, prob = _summary(point, draws, r.confidence)
+    lo, hi, p, se, prob = summarise_draws(point, draws, r.confidence)
     return Effect(
         method="difference-in-differences",
         estimate=float(point), ci_low=lo, ci_high=hi, p_value=p, std_error=se, confidence=r.confidence,
@@ -246,7 +149,7 @@ def naive_rates(
         ("naive trained vs untrained (after)", tp - cp, tp_r - cp_r,
          "credits the program with every difference between who took it and who did not"),
     ):
-        lo, hi, p, se, prob = _summary(float(point), draws, confidence)
+        lo, hi, p, se, prob = summarise_draws(float(point), draws, confidence)
         out.append(Effect(method=method, estimate=float(point), ci_low=lo, ci_high=hi, p_value=p,
                           std_error=se, confidence=confidence, replicates=replicates, prob_positive=prob,
                           baseline=float(tb), biased=True, assumptions=(why,), draws=draws))

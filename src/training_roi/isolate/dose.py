@@ -23,16 +23,13 @@ assigned, the slope is an association, and the result says so.
 
 from __future__ import annotations
 
-import ibis.expr.types as ir
 import numpy as np
 import polars as pl
-from ibis.backends import BaseBackend
 
-from training_roi.isolate.did import Effect, FloatArray
-from training_roi.isolate.estimator import NotApplicable, cluster_weights, effect_from_draws
-from training_roi.isolate.unit_panel import UnitPanel
+from training_roi.isolate.effect import Effect, FloatArray, NotApplicable, cluster_weights, effect_from_draws
+from training_roi.measure.panels import UnitPanel
 
-__all__ = ["SELF_SELECTION", "dose_changes", "estimate_dose_response", "lesson_counts", "lesson_dates"]
+__all__ = ["SELF_SELECTION", "dose_changes", "estimate_dose_response"]
 
 SELF_SELECTION = (
     "engagement is self-selected: reps who complete more lessons may be the ones who would have improved "
@@ -51,72 +48,6 @@ UNDATED = (
 def _month(column: str) -> pl.Expr:
     """Months since year 0 of a date column: consecutive months differ by one."""
     return pl.col(column).dt.year().cast(pl.Int64) * 12 + pl.col(column).dt.month().cast(pl.Int64) - 1
-
-
-def _lesson_records(con: BaseBackend, activities: list[str]) -> ir.Table:
-    """Completed (or passed) lesson records of ``activities`` that reach a CRM user (``crm_user_id``)."""
-    r = con.table("learning_record")
-    li = con.table("learner_identity")
-    r = r.filter(r.verb.isin(["completed", "passed"]))
-    parents = {row["course_id"] for row in
-               r.filter(r.course_id.isin(activities) & (r.activity_id != r.course_id))
-               .select("course_id").distinct().to_pyarrow().to_pylist()}
-    lesson = r.activity_id.isin(activities)
-    if parents:
-        lesson = (lesson & ~r.activity_id.isin(sorted(parents))) | (
-            r.course_id.isin(sorted(parents)) & (r.activity_id != r.course_id))
-    r = r.filter(lesson)
-    j = r.join(li, "learner_key")
-    return j.filter(j.crm_user_id.notnull())
-
-
-def lesson_counts(con: BaseBackend, activities: list[str]) -> pl.DataFrame:
-    """Distinct lessons each CRM user completed, and when they completed the first one.
-
-    ``activities`` names lessons, or courses whose lessons count: a completed (or passed)
-    record counts when its activity is named, or when it belongs to a named course (its
-    ``course_id``) without being the course itself — finishing a course is not one more lesson.
-    Records reach CRM users through ``learner_identity``, as completions do; unlinked learners
-    are left out. Repeating a lesson counts it once.
-
-    Returns
-    -------
-    polars.DataFrame
-        ``unit`` (the CRM user id), ``lessons`` (distinct lessons completed) and
-        ``first_lesson`` (the UTC day of the first completed lesson), one row per user with at
-        least one lesson, sorted by unit.
-    """
-    j = _lesson_records(con, activities)
-    out = j.group_by(unit=j.crm_user_id).agg(lessons=j.activity_id.nunique(), first_at=j.occurred_at.min())
-    table = out.to_pyarrow()
-    return pl.DataFrame({
-        "unit": table["unit"].to_pylist(),
-        "lessons": table["lessons"].to_pylist(),
-        "first_lesson": [t.date() for t in table["first_at"].to_pylist()],
-    }, schema={"unit": pl.String, "lessons": pl.Int64, "first_lesson": pl.Date}).sort("unit")
-
-
-def lesson_dates(con: BaseBackend, activities: list[str]) -> pl.DataFrame:
-    """Each distinct lesson each CRM user completed, on the day they first completed it: the dated doses.
-
-    The same lessons as :func:`lesson_counts` (its ``lessons`` is the number of rows per unit
-    here, its ``first_lesson`` their earliest ``completed_on``), with dates, so that a deal is
-    credited only with the lessons done before it (:func:`estimate_dose_response`).
-
-    Returns
-    -------
-    polars.DataFrame
-        ``unit`` (the CRM user id), ``lesson`` (the activity id) and ``completed_on`` (the UTC
-        day of its first completion), one row per user and lesson, sorted by unit and date.
-    """
-    j = _lesson_records(con, activities)
-    out = j.group_by(unit=j.crm_user_id, lesson=j.activity_id).agg(first_at=j.occurred_at.min())
-    table = out.to_pyarrow()
-    return pl.DataFrame({
-        "unit": table["unit"].to_pylist(),
-        "lesson": table["lesson"].to_pylist(),
-        "completed_on": [t.date() for t in table["first_at"].to_pylist()],
-    }, schema={"unit": pl.String, "lesson": pl.String, "completed_on": pl.Date}).sort("unit", "completed_on", "lesson")
 
 
 def _per_unit(doses: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
@@ -305,7 +236,9 @@ def _bins(x: FloatArray) -> list[tuple[str, FloatArray]]:
     whole = bool(np.all(x == np.round(x)))
 
     def label(lo: float, hi: float) -> str:
-        f = (lambda v: f"{v:.0f}") if whole else (lambda v: f"{v:.1f}")
+        def f(v: float) -> str:
+            return f"{v:.0f}" if whole else f"{v:.1f}"
+
         return f(lo) if lo == hi else f"{f(lo)}–{f(hi)}"
 
     positive = np.unique(x[x > 0])

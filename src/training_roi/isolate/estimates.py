@@ -18,34 +18,24 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from ibis.backends import BaseBackend
 
-from training_roi.isolate.did import Effect
-from training_roi.isolate.estimator import NotApplicable, cluster_weights, effect_from_draws
+from training_roi.isolate.effect import (
+    Effect,
+    EstimatorSettings,
+    NotApplicable,
+    cluster_weights,
+    effect_from_draws,
+    estimator,
+)
+from training_roi.measure.panels import UnitPanel
 
-__all__ = ["ROLES", "estimate_participant", "survey_estimates"]
+__all__ = ["ROLES", "estimate_participant"]
 
 ROLES = ("learner", "manager")
 """Who answers an estimate question: the participant, or the participant's manager."""
 _FEW_RESPONDENTS = 10
 _METHOD = {None: "participant and manager estimates", "learner": "participant estimate",
            "manager": "manager estimate"}
-
-
-def survey_estimates(con: BaseBackend, program: str) -> pl.DataFrame:
-    """The estimate answers about ``program`` in the warehouse ``con``: one row per answer.
-
-    Columns: ``email_norm``, ``role``, ``question``, ``score`` (the % of the improvement the
-    respondent attributes to the program), ``confidence`` (0–100) and ``submitted_at``, in the
-    order they were submitted. Empty when nobody answered an estimate question about it.
-    """
-    s = con.table("survey_response")
-    s = s.filter((s.level == "estimate") & (s.program == program))
-    expr = s.select("email_norm", "role", "question", "score", "confidence", "submitted_at").order_by(
-        ["submitted_at", "email_norm", "question"])
-    frame = pl.from_arrow(expr.to_pyarrow())
-    assert isinstance(frame, pl.DataFrame)
-    return frame
 
 
 def estimate_participant(
@@ -66,7 +56,7 @@ def estimate_participant(
         The trained group's change in the outcome (after − before), in the outcome's units.
     responses
         Estimate answers, one row per answer, with ``role``, ``score`` (% of the improvement
-        due to the program, 0–100) and ``confidence`` (0–100), as :func:`survey_estimates`
+        due to the program, 0–100) and ``confidence`` (0–100), as :func:`training_roi.measure.survey_estimates`
         returns them. Rows of another ``level``, when the column is there, are ignored.
     baseline
         The trained group's pre-period level of the outcome (for the relative effect).
@@ -157,3 +147,29 @@ def estimate_participant(
         },
         warnings=warnings,
     )
+
+
+def _trained_change(panel: UnitPanel, months: int) -> tuple[float, float]:
+    """The trained units' pooled outcome in the ``months`` before and after their training month."""
+    f = panel.frame.filter(pl.col("treated_at").is_not_null())
+    if f.is_empty():
+        raise NotApplicable("nobody was trained: there is no change to attribute")
+    offset = ((pl.col("period").dt.year() - pl.col("treated_at").dt.year()) * 12
+              + pl.col("period").dt.month().cast(pl.Int32) - pl.col("treated_at").dt.month().cast(pl.Int32))
+    f = f.with_columns(offset.alias("offset"))
+    before = panel.value(f.filter((pl.col("offset") >= -months) & (pl.col("offset") < 0)))
+    after = panel.value(f.filter((pl.col("offset") > 0) & (pl.col("offset") <= months)))
+    return before, after
+
+
+@estimator("participant", label="participant and manager estimates (Phillips)", needs_comparison=False,
+           refutable=False, position=80)
+def _participant(panel: UnitPanel, s: EstimatorSettings) -> Effect:
+    """Phillips' estimate: the trained group's observed change × the share respondents credit."""
+    if s.surveys is None or s.surveys.is_empty():
+        raise NotApplicable("nobody answered an estimate question about the program in surveys.csv")
+    before, after = _trained_change(panel, s.post_months)
+    if before != before or after != after:
+        raise NotApplicable("the trained units have no outcome before or after training to attribute")
+    return estimate_participant(after - before, s.surveys, baseline=before, confidence=s.confidence,
+                                replicates=s.replicates, seed=s.seed)

@@ -28,9 +28,15 @@ import polars as pl
 from numpy.typing import NDArray
 from scipy import sparse, stats
 
-from training_roi.isolate.did import Effect, FloatArray
-from training_roi.isolate.estimator import NotApplicable, effect_from_normal
-from training_roi.isolate.unit_panel import UnitPanel
+from training_roi.isolate.effect import (
+    Effect,
+    EstimatorSettings,
+    FloatArray,
+    NotApplicable,
+    effect_from_normal,
+    estimator,
+)
+from training_roi.measure.panels import UnitPanel
 
 __all__ = ["estimate_event_study", "estimate_twfe_did"]
 
@@ -341,3 +347,15 @@ def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, con
                      "clusters": fit.clusters},
         warnings=warnings,
     )
+
+
+@estimator("twfe", label="difference-in-differences (two-way fixed effects, monthly)", needs_comparison=True,
+           refutable=True, position=10)
+def _twfe(panel: UnitPanel, s: EstimatorSettings) -> Effect:
+    return estimate_twfe_did(panel, post_months=s.post_months, confidence=s.confidence)
+
+
+@estimator("event_study", label="event study (mean of the months after training)", needs_comparison=True,
+           refutable=True, position=20)
+def _event_study(panel: UnitPanel, s: EstimatorSettings) -> Effect:
+    return estimate_event_study(panel, leads=s.post_months, lags=s.post_months, confidence=s.confidence)

@@ -37,9 +37,16 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
-from training_roi.isolate.did import Effect, FloatArray
-from training_roi.isolate.estimator import NotApplicable, cluster_weights, effect_from_draws
-from training_roi.isolate.unit_panel import UnitPanel
+from training_roi.isolate.effect import (
+    Effect,
+    EstimatorSettings,
+    FloatArray,
+    NotApplicable,
+    cluster_weights,
+    effect_from_draws,
+    estimator,
+)
+from training_roi.measure.panels import UnitPanel
 
 __all__ = ["FEATURES", "estimate_cem", "estimate_ipw", "estimate_psm", "unit_features"]
 
@@ -667,3 +674,22 @@ def estimate_cem(
         },
         notes=[],
     )
+
+
+@estimator("psm", label="matched comparison (propensity score)", needs_comparison=True, refutable=True, position=40)
+def _psm(panel: UnitPanel, s: EstimatorSettings) -> Effect:
+    return estimate_psm(panel, pre_months=s.post_months, post_months=s.post_months, confidence=s.confidence,
+                        replicates=s.replicates, seed=s.seed)
+
+
+@estimator("ipw", label="weighted comparison (inverse probability)", needs_comparison=True, refutable=True,
+           position=50)
+def _ipw(panel: UnitPanel, s: EstimatorSettings) -> Effect:
+    return estimate_ipw(panel, pre_months=s.post_months, post_months=s.post_months, confidence=s.confidence,
+                        replicates=s.replicates, seed=s.seed)
+
+
+@estimator("cem", label="matched comparison (coarsened exact)", needs_comparison=True, refutable=True, position=60)
+def _cem(panel: UnitPanel, s: EstimatorSettings) -> Effect:
+    return estimate_cem(panel, pre_months=s.post_months, post_months=s.post_months, confidence=s.confidence,
+                        replicates=s.replicates, seed=s.seed)

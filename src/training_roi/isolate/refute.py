@@ -25,9 +25,8 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from training_roi.isolate.did import Effect
-from training_roi.isolate.estimator import NotApplicable
-from training_roi.isolate.unit_panel import UnitPanel
+from training_roi.isolate.effect import Effect, NotApplicable
+from training_roi.measure.panels import UnitPanel
 
 __all__ = ["Estimator", "Refutation", "placebo_date", "placebo_outcome", "placebo_treatment", "refute",
            "subset_comparison"]

@@ -25,10 +25,17 @@ from typing import Literal
 
 import numpy as np
 
-from training_roi.isolate.did import Effect, FloatArray
-from training_roi.isolate.estimator import NotApplicable, cluster_weights, effect_from_draws
+from training_roi.isolate.effect import (
+    Effect,
+    EstimatorSettings,
+    FloatArray,
+    NotApplicable,
+    cluster_weights,
+    effect_from_draws,
+    estimator,
+)
 from training_roi.isolate.event_study import _check, _Grid
-from training_roi.isolate.unit_panel import UnitPanel
+from training_roi.measure.panels import UnitPanel
 
 __all__ = ["estimate_staggered"]
 
@@ -218,3 +225,10 @@ def estimate_staggered(
                      "dynamic": dynamic, "group_time": table},
         warnings=warnings,
     )
+
+
+@estimator("staggered", label="staggered cohorts (Callaway & Sant'Anna)", needs_comparison=True, refutable=True,
+           position=30)
+def _staggered(panel: UnitPanel, s: EstimatorSettings) -> Effect:
+    return estimate_staggered(panel, post_months=s.post_months, confidence=s.confidence, replicates=s.replicates,
+                              seed=s.seed)

@@ -44,9 +44,16 @@ import numpy as np
 import polars as pl
 from scipy import sparse, stats
 
-from training_roi.isolate.did import Effect, FloatArray
-from training_roi.isolate.estimator import NotApplicable, cluster_weights, effect_from_draws
-from training_roi.isolate.unit_panel import UnitPanel
+from training_roi.isolate.effect import (
+    Effect,
+    EstimatorSettings,
+    FloatArray,
+    NotApplicable,
+    cluster_weights,
+    effect_from_draws,
+    estimator,
+)
+from training_roi.measure.panels import UnitPanel
 
 __all__ = ["MIN_PRE_MONTHS", "SEASONAL_PRE_MONTHS", "estimate_trend"]
 
@@ -497,3 +504,9 @@ def _series(frame: pl.DataFrame, seasonal: bool, fit: _Fit, beta: FloatArray, be
         "actual": [float(v) for v in actual], "model": [float(v) for v in model],
         "low": [float(v) for v in model - q * se], "high": [float(v) for v in model + q * se],
     }
+
+
+@estimator("trend", label="trend line of the trained group", needs_comparison=False, refutable=False, position=70)
+def _trend(panel: UnitPanel, s: EstimatorSettings) -> Effect:
+    return estimate_trend(panel, post_months=s.post_months, confidence=s.confidence, replicates=s.replicates,
+                          seed=s.seed)

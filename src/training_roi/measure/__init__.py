@@ -1,4 +1,10 @@
-"""Measure: KPIs per unit and period, from the canonical tables, as Ibis expressions."""
+"""Measure: the one stage that reads facts from the warehouse.
+
+KPIs per unit and period (the catalogue; sales, process, customer and learning KPIs), who is in
+the study's population, who was trained and when (the cohort, computed once per evaluation), and
+the panels the isolation stage works on — all as Ibis expressions that run where the warehouse
+runs, with only small per-unit results pulled into Python.
+"""
 
 from training_roi.measure.catalogue import (
     CATALOGUE,
@@ -12,7 +18,11 @@ from training_roi.measure.catalogue import (
     describe,
     kpi_expression,
 )
-from training_roi.measure.population import population_units
+from training_roi.measure.cohort import Cohort, CohortRule, cohort
+from training_roi.measure.inventory import Offer, warehouse_offer
+from training_roi.measure.lessons import lesson_counts, lesson_dates
+from training_roi.measure.panels import GroupWindows, UnitPanel, WindowPanel, unit_panel, window_panels
+from training_roi.measure.population import employee_learners, population_units, rep_attributes, unit_names
 from training_roi.measure.sales import (
     DAYS_PER_MONTH,
     KPI_NAMES,
@@ -28,6 +38,7 @@ from training_roi.measure.sales import (
     window_opportunities,
     windows_kpis,
 )
+from training_roi.measure.surveys import survey_estimates
 
 __all__ = [
     "CATALOGUE",
@@ -36,22 +47,38 @@ __all__ = [
     "KPIS",
     "KPI_NAMES",
     "UNITS",
+    "Cohort",
+    "CohortRule",
+    "GroupWindows",
     "KpiDef",
     "KpiSpec",
+    "Offer",
     "Options",
     "Source",
+    "UnitPanel",
+    "WindowPanel",
     "availability",
     "changes",
+    "cohort",
     "completions",
     "compute",
     "describe",
     "describe_change",
     "describe_value",
+    "employee_learners",
     "group_monthly",
     "kpi_expression",
+    "lesson_counts",
+    "lesson_dates",
     "monthly_panel",
     "population_units",
+    "rep_attributes",
+    "survey_estimates",
+    "unit_names",
+    "unit_panel",
+    "warehouse_offer",
     "window_kpis",
     "window_opportunities",
+    "window_panels",
     "windows_kpis",
 ]

@@ -66,7 +66,7 @@ def case_score(cases: ir.Table, field: str) -> ir.FloatingValue:
     if not _FIELD.match(field):
         raise ValueError(f"case score field {field!r}: expected a Case field API name such as CSAT__c")
     value = cases.custom_fields.cast("json")[field]
-    return ibis.coalesce(value.str.strip().try_cast("float64"), value.float)  # type: ignore[no-any-return]
+    return ibis.coalesce(value.str.strip().try_cast("float64"), value.float)
 
 
 def csat(con: BaseBackend, *, field: str = "CSAT__c", since: date | None = None,

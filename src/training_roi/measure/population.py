@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
+import polars as pl
 from ibis.backends import BaseBackend
 
-__all__ = ["population_units"]
+__all__ = ["employee_learners", "population_units", "rep_attributes", "unit_names"]
 
 
 def population_units(
@@ -45,3 +46,39 @@ def population_units(
     chosen |= set(include)
     chosen -= set(exclude)
     return sorted(chosen)
+
+
+def rep_attributes(con: BaseBackend, columns: Sequence[str]) -> pl.DataFrame:
+    """Every CRM user's ``columns`` (``unit`` = the user id), to balance a randomised roll-out on.
+
+    Raises
+    ------
+    ValueError
+        A column that ``crm_user`` does not have (the message lists the columns it has).
+    """
+    users = con.table("crm_user")
+    unknown = [c for c in columns if c not in users.columns]
+    if unknown:
+        raise ValueError(f"strata {', '.join(unknown)}: not a crm_user column (columns: {', '.join(users.columns)})")
+    frame = pl.from_arrow(users.select("user_id", *columns).to_pyarrow())
+    assert isinstance(frame, pl.DataFrame)
+    return frame.rename({"user_id": "unit"})
+
+
+def unit_names(con: BaseBackend, unit: str, units: Collection[str]) -> dict[str, tuple[str | None, str | None]]:
+    """Each unit's contact handle and name: a rep's (email, name), or an account's (name, None)."""
+    wanted = set(units)  # the user and account tables are small: filter here rather than in a long IN list
+    if unit == "account":
+        return {r["account_id"]: (r["name"], None)
+                for r in con.table("crm_account").select("account_id", "name").to_pyarrow().to_pylist()
+                if r["account_id"] in wanted}
+    return {r["user_id"]: (r["email"], r["name"])
+            for r in con.table("crm_user").select("user_id", "email", "name").to_pyarrow().to_pylist()
+            if r["user_id"] in wanted}
+
+
+def employee_learners(con: BaseBackend) -> list[str]:
+    """The learner keys of employees (learners linked to a CRM user), as opposed to customers' contacts."""
+    li = con.table("learner_identity")
+    keys: list[str] = li.filter(li.crm_user_id.notnull()).select("learner_key").to_pyarrow()["learner_key"].to_pylist()
+    return keys

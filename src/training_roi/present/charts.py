@@ -25,7 +25,7 @@ def trend_chart(trend: list[dict[str, Any]], completions: list[str], *, title: s
     rows = [r for r in trend if r.get(kpi) is not None]
     if not rows:
         return ""
-    data = alt.Data(values=rows)
+    data = alt.InlineData(values=rows)
     lines = alt.Chart(data).mark_line(point=True).encode(
         x=alt.X("month:T", title=x_title),
         y=alt.Y(f"{kpi}:Q", title=label, axis=alt.Axis(format=_AXIS.get(unit, _NUMBER))),
@@ -35,7 +35,7 @@ def trend_chart(trend: list[dict[str, Any]], completions: list[str], *, title: s
     )
     layers: list[alt.Chart] = [lines]
     if completions:
-        span = alt.Data(values=[{"start": min(completions), "end": max(completions)}])
+        span = alt.InlineData(values=[{"start": min(completions), "end": max(completions)}])
         layers.insert(0, alt.Chart(span).mark_rect(opacity=0.12, color="#2ca02c").encode(
             x="start:T", x2="end:T"))
         layers.append(alt.Chart(span).mark_text(align="left", dx=4, dy=-70, color="#2ca02c").encode(
@@ -52,16 +52,16 @@ def monthly_chart(rows: list[dict[str, Any]], marks: list[str], *, title: str, l
     """
     if not rows:
         return ""
-    line = alt.Chart(alt.Data(values=rows)).mark_line(point=True).encode(
+    line = alt.Chart(alt.InlineData(values=rows)).mark_line(point=True).encode(
         x=alt.X("month:T", title="month"),
         y=alt.Y("value:Q", title=label, axis=alt.Axis(format=_AXIS.get(unit, _NUMBER))),
         tooltip=["month:T", alt.Tooltip("value:Q", format=_TIP.get(unit, _NUMBER))],
     )
     layers: list[alt.Chart] = [line]
     if marks:
-        rules = alt.Data(values=[{"day": d} for d in marks])
+        rules = alt.InlineData(values=[{"day": d} for d in marks])
         layers.append(alt.Chart(rules).mark_rule(color="#2ca02c", strokeDash=[4, 3]).encode(x="day:T"))
-        layers.append(alt.Chart(alt.Data(values=[{"day": min(marks)}])).mark_text(
+        layers.append(alt.Chart(alt.InlineData(values=[{"day": min(marks)}])).mark_text(
             align="left", dx=4, dy=-70, color="#2ca02c").encode(x="day:T", text=alt.value("go-live")))
     chart = alt.layer(*layers).properties(width=640, height=160, title=title)
     svg: str = vlc.vegalite_to_svg(chart.to_json())

@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from training_roi._format import describe_change, describe_value, money, percent, share
-from training_roi.evaluation import Evaluation, KpiResult
+from training_roi.evaluate.results import Evaluation, KpiResult
 from training_roi.ingest.folder import IngestInfo
 from training_roi.link import LinkInfo
 from training_roi.warehouse.quality import QualityReport

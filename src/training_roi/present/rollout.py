@@ -11,11 +11,11 @@ from rich.console import Group
 from rich.table import Table
 
 from training_roi._format import money, percent
+from training_roi.evaluate.rollout import ROLLOUT_SCHEMA, RolloutEvaluation
 from training_roi.measure import CATALOGUE, describe
 from training_roi.present.charts import monthly_chart
-from training_roi.rollout import ROLLOUT_SCHEMA, RolloutEvaluation
 
-__all__ = ["rollout_panel", "write_rollout"]
+__all__ = ["rollout_document", "rollout_panel", "write_rollout"]
 
 
 def _change(value: float | None, unit: str) -> str:
@@ -54,11 +54,16 @@ def rollout_panel(ev: RolloutEvaluation) -> Group:
     return Group(t, money_table, *([warn] if warn else []))
 
 
+def rollout_document(ev: RolloutEvaluation) -> str:
+    """The roll-out's result document as JSON text, keys sorted so the same answer gives the same bytes."""
+    return json.dumps(ev.asdict(), sort_keys=True, indent=2, default=str) + "\n"
+
+
 def write_rollout(ev: RolloutEvaluation, out_dir: Path) -> tuple[Path, Path]:
     """Write ``result.json`` and ``report.html`` for a roll-out into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     result = out_dir / "result.json"
-    result.write_text(json.dumps(ev.asdict(), sort_keys=True, indent=2, default=str) + "\n", encoding="utf-8")
+    result.write_text(rollout_document(ev), encoding="utf-8")
     marks = sorted({d.isoformat() for d in ev.go_live.values()})
     charts = []
     for kpi in ev.study.rollout.kpis if ev.study.rollout else []:

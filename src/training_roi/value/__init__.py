@@ -9,7 +9,7 @@ Quick start::
 
 from __future__ import annotations
 
-from training_roi.value.costs import CATEGORIES, CostBreakdown, ParticipantTime, cost_breakdown
+from training_roi.value.costs import CATEGORIES, CostBreakdown, CostInputs, ParticipantTime, cost_breakdown
 from training_roi.value.monetise import (
     Benefit,
     Change,
@@ -57,6 +57,7 @@ __all__ = [
     "Change",
     "CompliancePenalty",
     "CostBreakdown",
+    "CostInputs",
     "Credit",
     "ErrorCost",
     "ImpactLevel",

@@ -31,7 +31,7 @@ from ibis.backends import BaseBackend
 from training_roi.value.roi import Amount, _dec, _div
 from training_roi.warehouse.connection import require_tables
 
-__all__ = ["CATEGORIES", "CostBreakdown", "ParticipantTime", "cost_breakdown"]
+__all__ = ["CATEGORIES", "CostBreakdown", "CostInputs", "ParticipantTime", "cost_breakdown"]
 
 #: Cost categories of the ``cost_line`` contract, in the order reports show them.
 CATEGORIES: tuple[str, ...] = (
@@ -159,6 +159,25 @@ class CostBreakdown:
         lines += [f"{label:<{width}}  {text:>18}" for label, text in rows]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class CostInputs:
+    """What a study says about cost: which cost lines count, and what the learners' time costs.
+
+    The stage's own settings object, resolved from a study once (:func:`training_roi.study.plan_study`);
+    its fields are :func:`cost_breakdown`'s arguments.
+    """
+
+    programs: tuple[str, ...]
+    activities: tuple[str, ...] = ()
+    use_cost_lines: bool = True
+    minutes_per_learner: Decimal | None = None
+    hourly_rate: Decimal | None = None
+    hourly_rate_by_title: dict[str, Decimal] | None = None
+    shared_share: Decimal = Decimal(0)
+    employees_only: bool = False
+    """Only employees' learning time is a cost (customer education with no rate for customers)."""
 
 
 def _minutes(value: object) -> Decimal:

@@ -7,6 +7,7 @@ outgrows one machine.
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import ibis
@@ -22,19 +23,37 @@ __all__ = ["DEFAULT_DB", "connect", "ensure_tables", "require_tables", "row_coun
 DEFAULT_DB = "roi.duckdb"
 
 
-def connect(target: str | Path | BaseBackend = DEFAULT_DB) -> BaseBackend:
+def connect(target: str | Path | BaseBackend = DEFAULT_DB, *, create: bool = True) -> BaseBackend:
     """Open the warehouse.
 
     Parameters
     ----------
     target
-        A path to a DuckDB file (created when missing), an Ibis connection URL such as
-        ``"duckdb://roi.duckdb"`` or ``"postgres://…"``, or an open Ibis backend (returned as is;
-        this is how a Spark session is used: ``connect(ibis.pyspark.connect(spark))``).
+        A path to a DuckDB file, an Ibis connection URL such as ``"duckdb://roi.duckdb"`` or
+        ``"postgres://user@host/db"`` (its Ibis backend installed), or an open Ibis backend (returned
+        as is; this is how a Spark session is used: ``connect(ibis.pyspark.connect(spark))``).
+    create
+        Whether a DuckDB file that does not exist yet is created (ingest); commands that read a
+        warehouse pass False, so a mistyped path is an error rather than an empty warehouse.
+
+    Raises
+    ------
+    WarehouseError
+        The file is missing (with ``create=False``), the URL names an engine Ibis does not know or
+        whose backend is not installed, or the engine refuses the connection.
     """
     if isinstance(target, BaseBackend):
         return target
     text = str(target)
+    if "://" in text:
+        scheme = text.split("://", 1)[0].lower()
+        known = sorted(e.name for e in entry_points(group="ibis.backends"))
+        if scheme not in known:
+            raise WarehouseError(f"cannot open the warehouse {text}: {scheme}:// is not an engine Ibis knows "
+                                 f"(a DuckDB file path, or a URL of {', '.join(f'{k}://' for k in known)})")
+    elif not create and not Path(text).is_file():
+        raise WarehouseError(f"no warehouse at {text}: run `training-roi ingest DATA_DIR --db {text}` first, "
+                             "or name the warehouse with --db")
     try:
         if "://" in text:
             return ibis.connect(text)

@@ -28,7 +28,7 @@ __all__ = ["Engine", "engine"]
 _DAY_US = 86_400_000_000
 
 
-@ibis.udf.scalar.builtin(name="epoch_us")  # type: ignore[misc]
+@ibis.udf.scalar.builtin(name="epoch_us")  # type: ignore[untyped-decorator]
 def _epoch_us(ts: dt.Timestamp(timezone="UTC")) -> dt.int64:  # type: ignore[valid-type]
     """DuckDB's microseconds since the epoch (a built-in function)."""
     raise NotImplementedError  # a declaration: DuckDB runs the function, Python never does
@@ -90,12 +90,12 @@ class _DuckDB(Engine):
 
     @property
     def _raw(self) -> Any:
-        return self.con.con  # type: ignore[attr-defined]  # the DuckDB connection Ibis wraps
+        return self.con.con  # the DuckDB connection Ibis wraps
 
 
 class _Spark(Engine):
     def register(self, name: str, rows: pa.Table) -> ir.Table:
-        session = self.con._session  # type: ignore[attr-defined]  # the SparkSession Ibis wraps
+        session = self.con._session  # the SparkSession Ibis wraps
         session.createDataFrame(rows).write.saveAsTable(name, mode="overwrite", format="parquet")
         return self.con.table(name)
 

@@ -21,10 +21,11 @@ from typing import Any
 import polars as pl
 from ibis.backends import BaseBackend
 
-from training_roi.evaluate import study_costs
+from training_roi._format import money, percent
+from training_roi.evaluate.costs import study_costs
 from training_roi.isolate import Effect, NotApplicable, UnitPanel, estimate_staggered, estimate_trend
-from training_roi.measure import CATALOGUE, compute
-from training_roi.study import Study, StudyError
+from training_roi.measure import CATALOGUE, compute, rep_attributes
+from training_roi.study import Study, StudyError, StudyPlan
 from training_roi.value import Benefit, CostBreakdown, ROIFigures, monetise, roi
 
 __all__ = ["ROLLOUT_SCHEMA", "RolloutEvaluation", "RolloutKpi", "evaluate_rollout"]
@@ -74,6 +75,29 @@ class RolloutEvaluation:
     """The KPIs org-wide by month (for the trend charts), with month-over-month and year-over-year changes."""
     warnings: tuple[str, ...]
 
+    def summary(self) -> str:
+        """The roll-out's answer in a few lines: each KPI's isolated change, benefit, cost and ROI."""
+        lines = [f"{self.study.name} (study {self.study.hash}): CRM roll-out, {self.method}, {self.reps:,} reps"]
+        for k in self.kpis:
+            if k.effect is None:
+                lines.append(f"  {k.label}: not established ({k.not_applicable})")
+                continue
+            e = k.effect
+            lines.append(f"  {k.label}: {e.estimate:+.4g} [{e.confidence:.0%}: {e.ci_low:+.4g} to {e.ci_high:+.4g}]")
+        iv = self.roi_interval
+        lines.append(f"  benefit {money(sum((b.amount for b in self.benefits), Decimal(0)))}, fully loaded cost "
+                     f"{money(self.costs.total)}, ROI {percent(self.figures.roi_pct)}"
+                     + (f" [{percent(iv[0])} to {percent(iv[1])}]" if iv else "")
+                     + f" at {self.study.value.gross_margin:.1%} gross margin")
+        lines += [f"  warning: {w}" for w in self.warnings[:3]]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return f"RolloutEvaluation(study={self.study.name!r}, method={self.method!r}, roi_pct={self.figures.roi_pct})"
+
     def asdict(self) -> dict[str, Any]:
         """The result document (schema :data:`ROLLOUT_SCHEMA`)."""
         return {
@@ -89,17 +113,16 @@ class RolloutEvaluation:
         }
 
 
-def _go_live(con: BaseBackend, study: Study) -> tuple[pl.DataFrame, dict[str, date]]:
+def _go_live(con: BaseBackend, plan: StudyPlan) -> tuple[pl.DataFrame, dict[str, date]]:
     """Each rep's go-live date (unit, treated_at), from the team map or the org-wide date."""
-    r = study.rollout
+    r = plan.rollout
     assert r is not None
-    users = pl.from_arrow(con.table("crm_user").select("user_id", "manager_id").to_pyarrow())
-    assert isinstance(users, pl.DataFrame)
+    users = rep_attributes(con, ["manager_id"]).rename({"unit": "user_id"})
     teams = dict(r.go_live_by_team)
     if teams:
         unknown = sorted(set(teams) - set(users["manager_id"].drop_nulls().to_list()))
         if unknown:
-            raise StudyError(f"study {study.name}: rollout.go_live_by_team: {', '.join(unknown[:5])} "
+            raise StudyError(f"study {plan.name}: rollout.go_live_by_team: {', '.join(unknown[:5])} "
                              "manage no CRM user (a team is keyed by its manager's user id)")
         frame = pl.DataFrame({"manager_id": list(teams), "treated_at": list(teams.values())},
                              schema={"manager_id": pl.String, "treated_at": pl.Date})
@@ -137,7 +160,7 @@ def _levels(panel: UnitPanel) -> tuple[float | None, float | None, float]:
     return pooled(before), pooled(after), float(after["denominator"].sum())
 
 
-def evaluate_rollout(con: BaseBackend, study: Study) -> RolloutEvaluation:
+def evaluate_rollout(con: BaseBackend, plan: StudyPlan) -> RolloutEvaluation:
     """Answer a CRM roll-out study (``rollout:`` in the study) from the warehouse ``con``.
 
     Raises
@@ -145,10 +168,10 @@ def evaluate_rollout(con: BaseBackend, study: Study) -> RolloutEvaluation:
     StudyError
         No go-live date, teams unknown to the CRM, no cost for the roll-out.
     """
-    r, iso = study.rollout, study.isolation
+    r, iso = plan.rollout, plan.isolation
     if r is None:
-        raise StudyError(f"study {study.name}: not a CRM roll-out study (it has no rollout section)")
-    reps, go_live = _go_live(con, study)
+        raise StudyError(f"study {plan.name}: not a CRM roll-out study (it has no rollout section)")
+    reps, go_live = _go_live(con, plan)
     staged = reps["treated_at"].drop_nulls().dt.truncate("1mo").n_unique() > 1
     method = r.method if r.method != "auto" else ("staggered" if staged else "trend")
     months = r.post_months
@@ -167,11 +190,11 @@ def evaluate_rollout(con: BaseBackend, study: Study) -> RolloutEvaluation:
         try:
             if method == "staggered":
                 effect = estimate_staggered(panel, control="not_yet_treated", post_months=months,
-                                            confidence=iso.confidence, replicates=iso.bootstrap_replicates,
+                                            confidence=iso.confidence, replicates=iso.replicates,
                                             seed=iso.seed)
             else:
                 effect = estimate_trend(panel, post_months=months, confidence=iso.confidence,
-                                        replicates=iso.bootstrap_replicates, seed=iso.seed)
+                                        replicates=iso.replicates, seed=iso.seed)
         except (NotApplicable, ValueError) as exc:
             why = str(exc)
             warnings.append(f"{spec.label}: the {method} estimate is not applicable: {exc}")
@@ -183,7 +206,7 @@ def evaluate_rollout(con: BaseBackend, study: Study) -> RolloutEvaluation:
     interval: tuple[float, float] | None = None
     if conversion is not None and conversion.effect is not None and r.value_per_conversion:
         e = conversion.effect
-        per = Decimal(str(r.value_per_conversion)) * Decimal(str(study.value.gross_margin))
+        per = Decimal(str(r.value_per_conversion)) * Decimal(str(plan.gross_margin))
         leads = Decimal(str(round(conversion.post_volume)))
         credited = e.estimate if e.ci_low > 0 else 0.0  # conservative: a lift whose interval includes 0 earns 0
         amount = (Decimal(str(credited)) * leads * per).quantize(Decimal("0.01"))
@@ -192,17 +215,17 @@ def evaluate_rollout(con: BaseBackend, study: Study) -> RolloutEvaluation:
         benefits.append(Benefit(
             "additional conversions", "revenue_margin", amount,
             f"{credited:+.4f} conversion lift × {leads:,} leads of live teams × ${r.value_per_conversion:,.0f} per "
-            f"conversion × {study.value.gross_margin:.1%} margin", {"lift": Decimal(str(credited)), "leads": leads,
+            f"conversion × {plan.gross_margin:.1%} margin", {"lift": Decimal(str(credited)), "leads": leads,
                                                                     "value_per_conversion": per},
             "isolated effect", "lead_conversion", (low, high)))
         interval = (float(low), float(high))
         if credited == 0:
             warnings.insert(0, "the conversion lift's interval includes 0: no conversion benefit is credited")
     try:
-        benefits += monetise(study.monetisation, effects=effects)
+        benefits += monetise(plan.monetisation, effects=effects)
     except ValueError as exc:
-        raise StudyError(f"study {study.name}: monetisation: {exc}") from exc
-    costs = study_costs(con, study)
+        raise StudyError(f"study {plan.name}: monetisation: {exc}") from exc
+    costs = study_costs(con, plan)
     total = sum((b.amount for b in benefits), Decimal(0))
     monthly = compute(con, list(r.kpis), monthly=True, grain="org").filter(pl.col("value").is_not_null())
     monthly = monthly.select("kpi", "period", "value", "numerator", "denominator").sort("kpi", "period")
@@ -215,5 +238,5 @@ def evaluate_rollout(con: BaseBackend, study: Study) -> RolloutEvaluation:
         rest = float(total) - float(benefits[0].amount)
         cost = float(costs.total)
         roi_iv = ((interval[0] + rest - cost) / cost * 100, (interval[1] + rest - cost) / cost * 100)
-    return RolloutEvaluation(study, method, go_live, reps.height, tuple(results), tuple(benefits), costs, figures,
+    return RolloutEvaluation(plan.study, method, go_live, reps.height, tuple(results), tuple(benefits), costs, figures,
                              roi_iv, monthly, tuple(warnings))

@@ -11,8 +11,8 @@ other setting takes its default)::
     program:
       activities: ["https://lms.example.com/xapi/activities/course/sales-excellence"]
 
-``training-roi`` writes a commented starter from what a warehouse holds with
-:func:`starter_study`.
+``training-roi init-study`` writes a commented starter from what a warehouse holds
+(:mod:`training_roi.study.starter`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-import ibis
 import yaml
-from ibis.backends import BaseBackend
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -38,11 +36,14 @@ from pydantic import (
     model_validator,
 )
 
+from training_roi.attribute.settings import Attribution
 from training_roi.errors import StudyError
+from training_roi.isolate import METHODS
 from training_roi.value.monetise import MonetisationRule
 
 __all__ = [
     "KPIS",
+    "METHOD_CHOICES",
     "Attribution",
     "Baseline",
     "Comparison",
@@ -58,7 +59,6 @@ __all__ = [
     "Value",
     "Windows",
     "load_study",
-    "starter_study",
 ]
 
 Kpi = Literal["win_rate", "avg_won_deal_size", "sales_cycle_days", "pipeline_created", "revenue_per_rep"]
@@ -243,15 +243,15 @@ class Costs(_Strict):
         return v
 
 
-Method = Literal["did", "all", "twfe", "event_study", "staggered", "psm", "ipw", "cem", "trend", "participant"]
+METHOD_CHOICES: tuple[str, ...] = ("did", "all", *METHODS)
 """Isolation methods a study can name: the windowed DiD, all side by side, or one estimator of
-:data:`training_roi.isolate.METHODS`."""
+:data:`training_roi.isolate.METHODS` (the estimator registry)."""
 
 
 class Isolation(_Strict):
     """How the program's effect is isolated and how sure we are of it."""
 
-    method: Method = Field(
+    method: str = Field(
         default="did",
         description="did: difference-in-differences in each learner's windows; all: every applicable "
                     "estimator side by side, the credited value following the recommended design; or one "
@@ -261,39 +261,13 @@ class Isolation(_Strict):
     confidence: float = Field(default=0.95, ge=0.5, le=0.999)
     seed: int = Field(default=7, ge=0)
 
-
-AttributionModel = Literal["first_touch", "last_touch", "linear", "time_decay", "position_based", "markov",
-                           "shapley"]
-"""Attribution models a study can name (:mod:`training_roi.attribute`)."""
-
-
-class Attribution(_Strict):
-    """Which training touches the revenue flows through: the supporting table beside the lift."""
-
-    enabled: bool = True
-    model: AttributionModel = "linear"
-    """The model of the attribution table; every model appears in the comparison."""
-    lookback_days: int | None = Field(default=None, gt=0)
-    """How long before a deal's close a touch counts; None = the primary attribution window."""
-    half_life_days: float = Field(default=30.0, gt=0)
-    """Time decay: a touch this many days before the close counts half as much as one on the day."""
-    first_share: float = Field(default=0.4, ge=0, le=1)
-    last_share: float = Field(default=0.4, ge=0, le=1)
-    markov_order: int = Field(default=1, ge=1, le=4)
-    learner_split: Literal["equal", "recency", "role"] = "equal"
-    """How a deal's training credit is shared when several learners touched it."""
-    role_weights: dict[str, float] = Field(default_factory=dict)
-    """With learner_split: role, the weight of each role or title (others weigh 1)."""
-    crm_touches: bool = True
-    """Campaign responses and deal activities compete with training for credit, when the CRM has them."""
-    all_programs: bool = True
-    """Every LMS program is a touch (the roll-up compares them); False = only the study's program."""
-
-    @model_validator(mode="after")
-    def _positions(self) -> Attribution:
-        if self.first_share + self.last_share > 1:
-            raise ValueError(f"first_share + last_share must be at most 1, got {self.first_share + self.last_share}")
-        return self
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, v: str) -> str:
+        if v not in METHOD_CHOICES:
+            expected = ", ".join(repr(m) for m in METHOD_CHOICES[:-1]) + f" or {METHOD_CHOICES[-1]!r}"
+            raise ValueError(f"must be one of {expected}, got {v!r}")
+        return v
 
 
 def _catalogued(v: list[str]) -> list[str]:
@@ -509,206 +483,3 @@ def _describe(err: Any) -> str:
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
     return f"{err['msg'][:1].lower()}{err['msg'][1:]}, got {got!r}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Starter
-
-
-def starter_study(con: BaseBackend) -> str:
-    """A commented starter study built from what the warehouse holds.
-
-    Every setting is written out with its default and a one-line comment saying what it means;
-    comments list what the warehouse offers (the most completed courses, the cost-line programs,
-    the departments and titles of CRM users, the range of close dates) so a user edits choices
-    rather than inventing ids. The text loads with :func:`load_study` as it is, except on a
-    warehouse without completions: there ``program.activities`` is an empty placeholder the user
-    must fill in, and the header says so.
-
-    Parameters
-    ----------
-    con
-        The warehouse (an Ibis backend with the canonical tables; missing tables count as empty).
-    """
-    tables = set(con.list_tables())
-    courses = _top_courses(con) if "learning_record" in tables else []
-    programs = _distinct(con, "cost_line", "program") if "cost_line" in tables else []
-    departments = _distinct(con, "crm_user", "department") if "crm_user" in tables else []
-    titles = _distinct(con, "crm_user", "title") if "crm_user" in tables else []
-    close_range = _close_range(con) if "crm_opportunity" in tables else None
-
-    program_name = programs[0][0] if programs else (courses[0][1] if courses else "My training program")
-    q = _quote
-    out = [
-        "# training-roi study: every assumption of the ROI report, written down once.",
-        "# Same data + same study = same numbers. Edit the values; the comments say what each one means.",
-    ]
-    if not courses:
-        out += [
-            "# FILL IN: the warehouse has no completions yet, so program.activities is empty.",
-            "# List the course ids of the program there before running the report.",
-        ]
-    out += [
-        f"name: {q(program_name + ' ROI study')}  # title of the study, shown on the report",
-        'description: ""  # free text: what the program is and why it is measured',
-        'timezone: "UTC"  # IANA time zone in which dates and windows are counted',
-        'currency: "USD"  # ISO 4217 code of the CRM amounts and the costs',
-        "",
-        "program:",
-        f"  name: {q(program_name)}  # the program's name, as in costs.csv",
-    ]
-    if courses:
-        out.append("  activities:  # course/activity ids whose completion counts as trained; keep the program's")
-        for i, (course_id, title, records, learners) in enumerate(courses):
-            note = f"{title} — completed by {learners} learners ({records} completion records)"
-            line = f"    - {q(course_id)}  # {note}"
-            out.append(line if i == 0 else f"    # - {q(course_id)}  # {note}")
-    else:
-        out.append("  activities: []  # FILL IN: course/activity ids whose completion counts as trained")
-    out += [
-        "  completion: completed  # what makes a learner trained: completed, passed or min_score",
-        "  min_score: null  # with completion: min_score, the score (0–100) a learner needs",
-        "  start: null  # first day of the program (YYYY-MM-DD); null = from the first completion",
-        "  end: null  # last day of the program (YYYY-MM-DD); null = open-ended",
-        "",
-        "population:  # who is in scope; empty filters mean everyone",
-        "  unit: rep  # rep (learners are CRM users) or account (customer education: learners are its contacts)",
-        "  roles: []  # CRM role ids to keep",
-        f"  departments: []  # departments to keep; in the warehouse: {_listing(departments)}",
-        f"  titles: []  # titles to keep; in the warehouse: {_listing(titles)}",
-        "  include: []  # CRM ids always in scope",
-        "  exclude: []  # CRM ids never in scope (wins over every filter)",
-        "",
-        "comparison:",
-        "  design: untrained  # holdout (a list of ids), untrained (everyone in scope not trained) or none",
-        "  holdout: []  # with design: holdout, the CRM ids held out of training",
-        "  holdout_file: null  # or a file with one CRM id per line",
-        "",
-        "baseline:",
-        "  months: 6  # length of the period before training that outcomes are compared with",
-        "  anchor: completion  # baseline ends at each learner's completion or at the program_start",
-        "",
-        "windows:",
-        f"  primary_days: 180  # days after completion credited to training{_range_note(close_range)}",
-        "  sensitivity_days: [90, 180, 365]  # other windows reported to show how much the window matters",
-        "  ramp_days: 0  # days after completion before effects are counted (must be under primary_days)",
-        "",
-        f"kpis: [{', '.join(KPIS)}]  # outcomes measured",
-        "headline_kpi: win_rate  # the KPI the report leads with (one of kpis)",
-        "",
-        "threshold:",
-        "  min_relative_change: 0.05  # a relative change under this (5%) is not credited to training",
-        "",
-        "value:",
-        "  gross_margin: 1.0  # share of revenue that is value (1.0 = revenue as is)",
-        "",
-        "costs:",
-        "  use_cost_lines: true  # count the lines of costs.csv",
-        f"  programs: [{q(program_name)}]  # program names in costs.csv that count; "
-        f"in the warehouse: {_listing(programs)}",
-        "  shared_allocation: none  # shared cost lines (no program): none, or share to charge a fraction",
-        "  share: null  # with shared_allocation: share, the fraction (0–1) charged to this program",
-        "  participant_time:  # what the learners' own time costs",
-        "    hourly_rate: null  # one hourly rate for everyone; null = time not costed",
-        "    hourly_rate_by_role: {}  # rate per role or title, e.g. {Account Executive: 60}",
-        "    minutes_per_learner: null  # fixed minutes per learner; null = time spent from the LMS",
-        "",
-        "isolation:",
-        "  method: did  # did: difference-in-differences in each learner's windows; all: every applicable method "
-        "side by side, crediting the recommended one; or one of twfe, event_study, staggered, psm, ipw, cem, trend, "
-        "participant",
-        "  bootstrap_replicates: 2000  # resamples behind the confidence interval (at least 100)",
-        "  confidence: 0.95  # confidence level of the interval",
-        "  seed: 7  # random seed, so the interval is the same on every run",
-        "",
-        "attribution:  # which training touches the revenue flows through (a table beside the lift)",
-        "  model: linear  # first_touch, last_touch, linear, time_decay, position_based, markov or shapley",
-        "  lookback_days: null  # how long before a deal's close a touch counts; null = the primary window",
-        "  half_life_days: 30  # time_decay: a touch this many days before the close counts half",
-        "  first_share: 0.4  # position_based: the first touch's share",
-        "  last_share: 0.4  # position_based: the last touch's share",
-        "  markov_order: 1  # markov: how many previous touches a step depends on",
-        "  learner_split: equal  # several learners on one deal: equal, recency or role",
-        "  role_weights: {}  # with learner_split: role, e.g. {Account Executive: 2}",
-        "  crm_touches: true  # campaign responses and deal activities compete for credit",
-        "  all_programs: true  # every LMS program is a touch; false = only this study's program",
-        "",
-        "# Benefits beyond revenue (Phillips level 5), each by a rule: error_cost, compliance_penalty, turnover,",
-        "# time_saved or revenue_margin; a rule either declares its change or names an isolated KPI effect, e.g.",
-        "#   - {name: errors avoided, rule: error_cost, errors_avoided: 120, cost_per_error: 250}",
-        "monetisation: []",
-        "intangibles: []  # benefits named but not turned into money, e.g. [better customer conversations]",
-        "application_kpis: [activity_volume, task_completion_rate, data_completeness]  # behaviour before/after "
-        "training (Phillips level 3)",
-        "rollout: null  # a CRM roll-out instead: {go_live: 2025-01-01} or {go_live_by_team: {<manager id>: date}},",
-        "#   kpis: [lead_conversion, lead_response_hours], value_per_conversion: 12000",
-        "",
-    ]
-    return "\n".join(out)
-
-
-def _quote(text: str) -> str:
-    # A JSON string is a valid double-quoted YAML scalar, whatever characters it holds.
-    return json.dumps(text, ensure_ascii=False)
-
-
-def _one_line(text: Any) -> str:
-    return " ".join(str(text).split()) if text is not None else "(no name)"
-
-
-def _listing(items: list[tuple[str, int]]) -> str:
-    if not items:
-        return "none yet"
-    return ", ".join(f"{_one_line(v)} ({n})" for v, n in items)
-
-
-def _range_note(close_range: tuple[date, date] | None) -> str:
-    if close_range is None:
-        return "; no opportunities in the warehouse yet"
-    return f"; opportunities close from {close_range[0]} to {close_range[1]}"
-
-
-def _top_courses(con: BaseBackend, limit: int = 5) -> list[tuple[str, str, int, int]]:
-    """The busiest courses: (course id, title, completions, learners), most activity first.
-
-    Only a record about the course itself completes it (the study counts those alone); lessons
-    roll up to their course for the title when the course's own records carry none.
-    """
-    lr = con.table("learning_record")
-    done = lr.filter((lr.verb == "completed") & lr.course_id.notnull())
-    itself = done.activity_id == done.course_id
-    own = done.activity_name.max(where=itself)
-    counts = (
-        done.group_by("course_id")
-        .aggregate(
-            title=ibis.coalesce(own, done.activity_name.mode()),
-            records=done.count(where=itself),
-            learners=done.learner_key.nunique(where=itself),
-            activity=done.count(),
-        )
-        .filter(lambda t: t.records > 0)
-        # Most learning activity first (lessons included): a structured program outranks a quiz.
-        .order_by([ibis.desc("activity"), "course_id"])
-        .limit(limit)
-    )
-    return [
-        (str(r["course_id"]), _one_line(r["title"]), int(r["records"]), int(r["learners"]))
-        for r in counts.to_pyarrow().to_pylist()
-    ]
-
-
-def _distinct(con: BaseBackend, table: str, column: str) -> list[tuple[str, int]]:
-    """Non-empty values of a column with their counts, most common first."""
-    t = con.table(table)
-    col = t[column]
-    kept = t.filter(col.notnull() & (col.strip() != ""))
-    counts = kept.group_by(column).aggregate(n=kept.count()).order_by([ibis.desc("n"), column])
-    return [(str(r[column]), int(r["n"])) for r in counts.to_pyarrow().to_pylist()]
-
-
-def _close_range(con: BaseBackend) -> tuple[date, date] | None:
-    o = con.table("crm_opportunity")
-    row = o.aggregate(lo=o.close_date.min(), hi=o.close_date.max()).to_pyarrow().to_pylist()[0]
-    if row["lo"] is None or row["hi"] is None:
-        return None
-    return row["lo"], row["hi"]

@@ -12,7 +12,8 @@ import pytest
 from tests.builders import write
 from tests.measure.test_sales import COURSE, OPPS, R1, R2
 from training_roi.ingest.folder import ingest_folder
-from training_roi.isolate import Resampling, did_rate, window_panel
+from tests.builders import unit_panel, window_panel
+from training_roi.isolate import Resampling, did_rate
 from training_roi.link import link
 
 MONTH = 30.4375
@@ -123,7 +124,7 @@ def test_program_dates_time_zone_and_a_baseline_at_the_program_start(org):
 def test_unit_panel_from_the_warehouse_is_balanced_with_the_training_date(org):
     from training_roi.isolate import UnitPanel
 
-    p = UnitPanel.from_warehouse(org, [COURSE])
+    p = unit_panel(org, [COURSE])
     assert (p.outcome, p.numerator, p.denominator) == ("win_rate", "won", "closed")
     # Two reps × three months (January to March 2025), zeros where nothing happened.
     assert p.frame.height == 6 and p.periods == [date(2025, 1, 1), date(2025, 2, 1), date(2025, 3, 1)]
@@ -133,7 +134,7 @@ def test_unit_panel_from_the_warehouse_is_balanced_with_the_training_date(org):
     assert feb["closed"].item() == 0
     # Pooled win rate of rep 1: January 1 won of 2 closed, March 2 of 2 → 3/4.
     assert p.value(p.frame.filter(pl.col("unit") == R1)) == pytest.approx(0.75)
-    revenue = UnitPanel.from_warehouse(org, [COURSE], kpi="revenue_per_rep")
+    revenue = unit_panel(org, [COURSE], kpi="revenue_per_rep")
     assert revenue.denominator is None
     assert revenue.value() == pytest.approx((1000 + 6000 + 0) / 6)  # per unit-month
     with pytest.raises(ValueError, match="no column"):

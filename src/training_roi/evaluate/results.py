@@ -7,14 +7,17 @@ document, whose fields docs/result.md describes.
 
 from __future__ import annotations
 
+import html
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 
+from training_roi._format import describe_change, money, percent
 from training_roi.attribute.result import AttributionResult
 from training_roi.isolate import Comparison, Effect
+from training_roi.measure import KPIS
 from training_roi.study import Study
 from training_roi.value import CostBreakdown, Credit, PhillipsEvaluation, Scenario
 
@@ -174,9 +177,43 @@ class Evaluation:
         """Whether the program's effect is established in the primary window (and credited)."""
         return self.primary.credit.is_credited
 
+    def summary(self) -> str:
+        """The answer in a few lines: did it pay off, by how much, how sure, and what it rests on."""
+        p = self.primary
+        unit = self.study.population.unit
+        lines = [f"{self.study.name} (study {self.study.hash}), {p.window_days}-day window, {p.design_label}"]
+        if p.did is not None:
+            kpi, level = p.headline_kpi, f"{p.did.confidence:.0%}"
+            lines.append(f"  {kpi}: {_change(p.did.estimate, kpi)} "
+                         f"[{level}: {_change(p.did.ci_low, kpi)} to {_change(p.did.ci_high, kpi)}]"
+                         f", P(effect > 0) {p.did.prob_positive:.1%}")
+        lines.append(f"  effect: {'established' if self.established else 'not established'} — {p.credit.why}")
+        roi_iv = p.intervals.get("roi_pct")
+        lines += [
+            f"  incremental revenue {money(p.incremental_revenue)} ({p.value_formula})",
+            f"  fully loaded cost {money(self.costs.total)}; benefit {money(p.benefit)} at "
+            f"{self.study.value.gross_margin:.1%} gross margin",
+            f"  ROI {percent(p.roi_pct)}" + (f" [{percent(roi_iv[0])} to {percent(roi_iv[1])}]" if roi_iv else "")
+            + f"; net benefit {money(p.net_benefit)}",
+            f"  data: {p.trained_units:,} trained and {p.comparison_units:,} comparison {unit}s, "
+            f"{p.opportunities_in_window:,} deals in the trained {unit}s' windows",
+        ]
+        lines += [f"  warning: {w}" for w in self.warnings[:3]]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return (f"Evaluation(study={self.study.name!r}, hash={self.study.hash!r}, established={self.established}, "
+                f"roi_pct={self.primary.roi_pct})")
+
+    def _repr_html_(self) -> str:
+        return "<pre>" + html.escape(self.summary()) + "</pre>"
+
     def asdict(self) -> dict[str, Any]:
         """The result document (schema :data:`RESULT_SCHEMA`)."""
-        return _no_nan({
+        document: dict[str, Any] = _no_nan({
             "schema": RESULT_SCHEMA,
             "study": {"name": self.study.name, "hash": self.study.hash, "settings": self.study.model_dump(mode="json")},
             "established": self.established,
@@ -193,6 +230,11 @@ class Evaluation:
             "attribution": self.attribution.asdict() if self.attribution is not None else None,
             "phillips": self.phillips.asdict() if self.phillips is not None else None,
         })
+        return document
+
+
+def _change(value: float, kpi: str) -> str:
+    return describe_change(value, KPIS[kpi].unit)
 
 
 def _methods_document(c: Comparison | None, by_window: tuple[tuple[int, Comparison], ...]) -> dict[str, Any] | None:

@@ -1,0 +1,230 @@
+"""The main job: a training study and a warehouse in, the answer with its uncertainty out.
+
+One pass through the flow, for the primary window and every sensitivity window: measure (the
+cohort — who was trained and when, computed once — and every KPI in each unit's own windows),
+isolate (difference-in-differences with a cluster bootstrap, the naive figures as labelled
+references, and with ``isolation.method`` other than ``did`` every other estimator side by side),
+attribute (which touches the won revenue flows through, held to the lift), value (conservative
+credit, pipeline value, incremental revenue, fully loaded cost, ROI with intervals, Phillips'
+levels). The :class:`~training_roi.evaluate.results.Evaluation` it returns holds every figure,
+the assumptions that produced them and the data they came from; presenters only format it. Same
+data + same study = same evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import ibis
+import pyarrow as pa
+import pyarrow.compute as pc
+from ibis.backends import BaseBackend
+
+from training_roi._format import describe_change
+from training_roi.attribute import attribute_study
+from training_roi.evaluate.costs import study_costs
+from training_roi.evaluate.levels import application, phillips
+from training_roi.evaluate.results import Evaluation, WindowResult
+from training_roi.evaluate.windows import design_of, window_result
+from training_roi.isolate import Comparison, Resampling, compare_methods
+from training_roi.measure import (
+    KPIS,
+    Cohort,
+    WindowPanel,
+    cohort,
+    group_monthly,
+    population_units,
+    survey_estimates,
+    unit_panel,
+    window_opportunities,
+    window_panels,
+)
+from training_roi.study import StudyError, StudyPlan
+from training_roi.value import Scenario, WindowLever, sensitivity
+from training_roi.warehouse.connection import require_tables
+from training_roi.warehouse.quality import quality_report
+
+__all__ = ["Progress", "evaluate_program", "population_scope"]
+
+Progress = Callable[[str, float], None]
+"""Told what is being done and how far along the evaluation is (0 to 1)."""
+
+
+def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | None = None) -> Evaluation:
+    """Answer the training study ``plan`` from the warehouse ``con``.
+
+    ``progress`` is told what is being done, and how far along it is (0 to 1).
+
+    Raises
+    ------
+    StudyError
+        The study cannot be answered from this warehouse (nobody completed its activities, no
+        cost, a group without deals); the message says which setting or data to change.
+    """
+    tell = progress or _quiet
+    require_tables(con, "crm_opportunity", "learning_record", "learner_identity", "cost_line")
+    tell("choosing the population and loading costs", 0.0)
+    scope = population_scope(con, plan)
+    costs = study_costs(con, plan)
+    tell("finding who was trained and when", 0.05)
+    trained = _cohort(con, plan, scope)
+    tell("measuring every KPI in each window", 0.1)
+    days = list(plan.windows.days)
+    panels = _panels(con, plan, trained, scope)
+    first = panels[days[0]]
+    iso = plan.isolation
+    # One set of bootstrap draws for every KPI and window: the groups are the same units throughout.
+    resampling = Resampling.draw(
+        len(first.treated.units), len(first.comparison.units), replicates=iso.replicates,
+        confidence=iso.confidence, seed=iso.seed,
+    ) if first.comparison.units else None
+    if resampling is not None:
+        resampling.prepare([panels[d].groups[k][0] for d in days for k in KPIS],
+                           [panels[d].groups[k][1] for d in days for k in KPIS])
+    methods: Comparison | None = None
+    by_window: tuple[tuple[int, Comparison], ...] = ()
+    if iso.methods:
+        tell(f"estimating the effect by {len(iso.methods)} method(s)", 0.25)
+        methods, by_window = _compare(con, plan, trained, first)
+    design = design_of(plan, methods, by_window)
+    tell("valuing each window", 0.6)
+    results = tuple(window_result(con, plan, panels[d], costs.total, resampling, design) for d in days)
+    primary = next(r for r in results if r.window_days == plan.windows.primary_days)
+    report = quality_report(con)
+    warnings = list(report.warnings)
+    if not primary.credit.is_credited:
+        warnings.insert(0, f"the program's effect is not established ({primary.credit.why}): "
+                           "no incremental revenue is credited")
+    trend = _trend(con, set(first.treated.units), set(first.comparison.units), plan.unit)
+    if primary.power_warning:
+        warnings.insert(1 if not primary.credit.is_credited else 0, primary.power_warning)
+    if design.method != "did" and primary.did is not None:
+        warnings.extend(f"{design.label}: {w}" for w in primary.did.warnings)
+    tell("measuring behaviour before and after training", 0.7)
+    behaviour, applied = application(con, plan, panels[plan.windows.primary_days])
+    attribution = None
+    if plan.attribution.enabled:
+        tell("attributing won deals to their touches", 0.8)
+        try:
+            attribution = attribute_study(
+                con, plan.attribution, program=plan.program, activities=plan.cohort.activities, unit=plan.unit,
+                window_days=plan.windows.primary_days, since=plan.cohort.start or trained.first_day,
+                incremental_revenue=float(primary.incremental_revenue), scope=scope)
+        except ValueError as exc:
+            raise StudyError(f"study {plan.name}: attribution: {exc}") from exc
+        warnings.extend(attribution.notes)
+    tell("Phillips' five levels", 0.95)
+    return Evaluation(plan.study, primary, results, costs, dict(report.tables), tuple(warnings), trend,
+                      _sensitivity(plan, primary, results, costs.total), methods, by_window,
+                      _opportunities(con, plan, panels[plan.windows.primary_days]), design.reason, attribution,
+                      phillips(con, plan, primary, costs, behaviour), applied)
+
+
+def _quiet(description: str, fraction: float) -> None:
+    """No progress to show."""
+
+
+def population_scope(con: BaseBackend, plan: StudyPlan) -> list[str] | None:
+    """The units in the study's population (CRM users or accounts), or None for every one with deals."""
+    p = plan.population
+    return population_units(con, unit=p.unit, roles=p.roles, departments=p.departments, titles=p.titles,
+                            include=p.include, exclude=p.exclude)
+
+
+def _cohort(con: BaseBackend, plan: StudyPlan, scope: list[str] | None) -> Cohort:
+    """Who was trained and when: once per evaluation, for every stage."""
+    try:
+        return cohort(con, plan.cohort, scope=scope)
+    except ValueError as exc:
+        raise StudyError(f"study {plan.name}: {exc}") from exc
+
+
+def _panels(con: BaseBackend, plan: StudyPlan, trained: Cohort, scope: list[str] | None) -> dict[int, WindowPanel]:
+    """The trained and comparison groups' figures in every window, from the cohort's anchors."""
+    w = plan.windows
+    try:
+        return window_panels(
+            con, trained, baseline_days=w.baseline_days, windows=w.days, ramp_days=w.ramp_days,
+            seed=plan.isolation.seed, scope=scope, comparison_units=plan.isolation.holdout,
+            baseline_at_start=w.baseline_at_start,
+        )
+    except ValueError as exc:
+        raise StudyError(f"study {plan.name}: {exc}") from exc
+
+
+def _compare(con: BaseBackend, plan: StudyPlan, trained: Cohort,
+             panel: WindowPanel) -> tuple[Comparison, tuple[tuple[int, Comparison], ...]]:
+    """Every estimator of the family (or the one the study names) on the headline KPI's monthly panel.
+
+    The primary window's comparison carries the challenges; every other attribution window gets
+    each method's estimate too (unchallenged), so a reader sees whether the designs agree across
+    windows.
+    """
+    units = set(panel.treated.units) | set(panel.comparison.units)
+    iso = plan.isolation
+    try:
+        monthly = unit_panel(con, trained, kpi=plan.headline_kpi, scope=sorted(units))
+    except ValueError as exc:
+        raise StudyError(f"study {plan.name}: isolation.method {iso.method}: {exc}") from exc
+    surveys = survey_estimates(con, plan.program)
+
+    def run(days: int, challenged: bool) -> Comparison:
+        # The other windows' intervals come from fewer replicates (999 at most): they are shown for
+        # agreement across windows; the primary window's figures keep the study's count.
+        replicates = iso.replicates if challenged else min(iso.replicates, 999)
+        return compare_methods(monthly, post_months=plan.windows.post_months(days), randomised=iso.randomised,
+                               confidence=iso.confidence, replicates=replicates, seed=iso.seed,
+                               surveys=surveys, refutations=challenged, methods=iso.methods)
+
+    others = tuple((d, run(d, False)) for d in plan.windows.others)
+    return run(plan.windows.primary_days, True), others
+
+
+def _opportunities(con: BaseBackend, plan: StudyPlan, panel: WindowPanel) -> pa.Table:
+    """The trained units' deals in their primary windows, in a stable order."""
+    anchors = panel.anchors.filter(pc.field("trained")).select(["unit_id", "anchor"])
+    rows = window_opportunities(con, ibis.memtable(anchors), window_days=panel.window_days,
+                                ramp_days=plan.windows.ramp_days, unit=plan.unit).to_pyarrow()
+    return rows.sort_by([("unit_id", "ascending"), ("created", "ascending"), ("opportunity_id", "ascending")])
+
+
+def _sensitivity(plan: StudyPlan, primary: WindowResult, results: tuple[WindowResult, ...],
+                 cost: Decimal) -> tuple[Scenario, ...]:
+    """The seed's sensitivity table around the headline KPI's estimated effect."""
+    if primary.did is None:
+        return ()
+    levers = [WindowLever(w.window_days, w.did.estimate, w.value_base) for w in results if w.did is not None]
+    rows = sensitivity(effect=primary.did.estimate, interval=(primary.did.ci_low, primary.did.ci_high),
+                       value_base=primary.value_base, cost=cost, margin=Decimal(str(plan.gross_margin)),
+                       windows=levers, primary_days=primary.window_days,
+                       describe=lambda v: describe_change(v, KPIS[plan.headline_kpi].unit))
+    return rows
+
+
+def _trend(con: BaseBackend, trained: set[str], comparison: set[str], unit: str) -> tuple[dict[str, Any], ...]:
+    """Every KPI per month of deal creation, pooled over the trained and the comparison units.
+
+    Per-unit-month KPIs divide by the group's size. Money is summed as exact decimals in the
+    engine, so the figures do not depend on the order rows arrive in.
+    """
+    groups = ibis.memtable(pa.table({
+        "unit_id": pa.array([*sorted(trained), *sorted(comparison)], pa.string()),
+        "group": pa.array(["trained"] * len(trained) + ["comparison"] * len(comparison), pa.string()),
+    }))
+    rows = group_monthly(con, groups, unit=unit).to_pyarrow().to_pylist()
+    size = {"trained": len(trained), "comparison": len(comparison)}
+    out = []
+    for r in sorted(rows, key=lambda r: (r["month"], r["group"])):
+        closed, won, n = int(r["closed"]), int(r["won"]), size[r["group"]]
+        out.append({
+            "month": r["month"].isoformat(), "group": r["group"], "units": n,
+            "opportunities": int(r["opportunities"]), "closed": closed, "won": won,
+            "win_rate": won / closed if closed else None,
+            "avg_won_deal_size": float(r["won_amount"]) / won if won else None,
+            "sales_cycle_days": float(r["cycle_days_sum"]) / closed if closed else None,
+            "pipeline_created": float(r["pipeline_created"]) / n if n else None,
+            "revenue_per_rep": float(r["won_amount"]) / n if n else None,
+        })
+    return tuple(out)

@@ -1,0 +1,56 @@
+"""An answer of any kind — a training program's or a CRM roll-out's — written, printed or serialised.
+
+The command line and any other caller hand :func:`training_roi.evaluate.evaluate`'s answer here
+without asking which kind it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Group
+
+from training_roi.evaluate import Evaluation, RolloutEvaluation
+from training_roi.present.attribution import write_attribution
+from training_roi.present.console import evaluation_panel
+from training_roi.present.html import write_html
+from training_roi.present.result_json import result_document, write_result
+from training_roi.present.rollout import rollout_document, rollout_panel, write_rollout
+from training_roi.present.spreadsheet import write_spreadsheets
+
+__all__ = ["answer_document", "answer_panel", "write_answer"]
+
+Answer = Evaluation | RolloutEvaluation
+
+
+def write_answer(answer: Answer, out_dir: Path) -> dict[str, Path]:
+    """Write every file of the answer into ``out_dir``; return them by what they are.
+
+    A training program's answer: ``result`` (result.json), ``report`` (report.html), the seed's
+    spreadsheets ``learners`` and ``opportunities``, and ``attribution`` when attribution ran. A
+    roll-out's: ``result`` and ``report``.
+    """
+    if isinstance(answer, RolloutEvaluation):
+        result, page = write_rollout(answer, out_dir)
+        return {"result": result, "report": page}
+    learners, opportunities = write_spreadsheets(answer, out_dir)
+    files = {"learners": learners, "opportunities": opportunities}
+    if answer.attribution is not None:
+        files["attribution"] = write_attribution(answer.attribution, out_dir)
+    files["result"] = write_result(answer, out_dir)
+    files["report"] = write_html(answer, out_dir)
+    return files
+
+
+def answer_document(answer: Answer) -> str:
+    """The answer's result document (JSON text, as result.json holds it)."""
+    if isinstance(answer, RolloutEvaluation):
+        return rollout_document(answer)
+    return result_document(answer)
+
+
+def answer_panel(answer: Answer) -> Group:
+    """The answer for the console."""
+    if isinstance(answer, RolloutEvaluation):
+        return rollout_panel(answer)
+    return evaluation_panel(answer)

@@ -1,0 +1,170 @@
+"""A commented starter study, written from what the warehouse holds.
+
+``training-roi init-study`` writes it: every setting with its default and a one-line comment, and
+the warehouse's own courses, cost-line programs, departments, titles and dates beside the
+settings that name them, so a user edits choices rather than inventing ids.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from ibis.backends import BaseBackend
+
+from training_roi.isolate import METHODS
+from training_roi.measure import warehouse_offer
+from training_roi.study.model import KPIS
+
+__all__ = ["starter_study"]
+
+
+def starter_study(con: BaseBackend) -> str:
+    """A commented starter study built from what the warehouse holds.
+
+    Every setting is written out with its default and a one-line comment saying what it means;
+    comments list what the warehouse offers (the most completed courses, the cost-line programs,
+    the departments and titles of CRM users, the range of close dates) so a user edits choices
+    rather than inventing ids. The text loads with :func:`load_study` as it is, except on a
+    warehouse without completions: there ``program.activities`` is an empty placeholder the user
+    must fill in, and the header says so.
+
+    Parameters
+    ----------
+    con
+        The warehouse (an Ibis backend with the canonical tables; missing tables count as empty).
+    """
+    offer = warehouse_offer(con)
+    courses = [(course, _one_line(title), records, learners) for course, title, records, learners in offer.courses]
+    programs, close_range = offer.programs, offer.close_range
+    departments, titles = offer.departments, offer.titles
+
+    program_name = programs[0][0] if programs else (courses[0][1] if courses else "My training program")
+    q = _quote
+    out = [
+        "# training-roi study: every assumption of the ROI report, written down once.",
+        "# Same data + same study = same numbers. Edit the values; the comments say what each one means.",
+    ]
+    if not courses:
+        out += [
+            "# FILL IN: the warehouse has no completions yet, so program.activities is empty.",
+            "# List the course ids of the program there before running the report.",
+        ]
+    out += [
+        f"name: {q(program_name + ' ROI study')}  # title of the study, shown on the report",
+        'description: ""  # free text: what the program is and why it is measured',
+        'timezone: "UTC"  # IANA time zone in which dates and windows are counted',
+        'currency: "USD"  # ISO 4217 code of the CRM amounts and the costs',
+        "",
+        "program:",
+        f"  name: {q(program_name)}  # the program's name, as in costs.csv",
+    ]
+    if courses:
+        out.append("  activities:  # course/activity ids whose completion counts as trained; keep the program's")
+        for i, (course_id, title, records, learners) in enumerate(courses):
+            note = f"{title} — completed by {learners} learners ({records} completion records)"
+            line = f"    - {q(course_id)}  # {note}"
+            out.append(line if i == 0 else f"    # - {q(course_id)}  # {note}")
+    else:
+        out.append("  activities: []  # FILL IN: course/activity ids whose completion counts as trained")
+    out += [
+        "  completion: completed  # what makes a learner trained: completed, passed or min_score",
+        "  min_score: null  # with completion: min_score, the score (0–100) a learner needs",
+        "  start: null  # first day of the program (YYYY-MM-DD); null = from the first completion",
+        "  end: null  # last day of the program (YYYY-MM-DD); null = open-ended",
+        "",
+        "population:  # who is in scope; empty filters mean everyone",
+        "  unit: rep  # rep (learners are CRM users) or account (customer education: learners are its contacts)",
+        "  roles: []  # CRM role ids to keep",
+        f"  departments: []  # departments to keep; in the warehouse: {_listing(departments)}",
+        f"  titles: []  # titles to keep; in the warehouse: {_listing(titles)}",
+        "  include: []  # CRM ids always in scope",
+        "  exclude: []  # CRM ids never in scope (wins over every filter)",
+        "",
+        "comparison:",
+        "  design: untrained  # holdout (a list of ids), untrained (everyone in scope not trained) or none",
+        "  holdout: []  # with design: holdout, the CRM ids held out of training",
+        "  holdout_file: null  # or a file with one CRM id per line",
+        "",
+        "baseline:",
+        "  months: 6  # length of the period before training that outcomes are compared with",
+        "  anchor: completion  # baseline ends at each learner's completion or at the program_start",
+        "",
+        "windows:",
+        f"  primary_days: 180  # days after completion credited to training{_range_note(close_range)}",
+        "  sensitivity_days: [90, 180, 365]  # other windows reported to show how much the window matters",
+        "  ramp_days: 0  # days after completion before effects are counted (must be under primary_days)",
+        "",
+        f"kpis: [{', '.join(KPIS)}]  # outcomes measured",
+        "headline_kpi: win_rate  # the KPI the report leads with (one of kpis)",
+        "",
+        "threshold:",
+        "  min_relative_change: 0.05  # a relative change under this (5%) is not credited to training",
+        "",
+        "value:",
+        "  gross_margin: 1.0  # share of revenue that is value (1.0 = revenue as is)",
+        "",
+        "costs:",
+        "  use_cost_lines: true  # count the lines of costs.csv",
+        f"  programs: [{q(program_name)}]  # program names in costs.csv that count; "
+        f"in the warehouse: {_listing(programs)}",
+        "  shared_allocation: none  # shared cost lines (no program): none, or share to charge a fraction",
+        "  share: null  # with shared_allocation: share, the fraction (0–1) charged to this program",
+        "  participant_time:  # what the learners' own time costs",
+        "    hourly_rate: null  # one hourly rate for everyone; null = time not costed",
+        "    hourly_rate_by_role: {}  # rate per role or title, e.g. {Account Executive: 60}",
+        "    minutes_per_learner: null  # fixed minutes per learner; null = time spent from the LMS",
+        "",
+        "isolation:",
+        "  method: did  # did: difference-in-differences in each learner's windows; all: every applicable method "
+        f"side by side, crediting the recommended one; or one of {', '.join(METHODS)}",
+        "  bootstrap_replicates: 2000  # resamples behind the confidence interval (at least 100)",
+        "  confidence: 0.95  # confidence level of the interval",
+        "  seed: 7  # random seed, so the interval is the same on every run",
+        "",
+        "attribution:  # which training touches the revenue flows through (a table beside the lift)",
+        "  model: linear  # first_touch, last_touch, linear, time_decay, position_based, markov or shapley",
+        "  lookback_days: null  # how long before a deal's close a touch counts; null = the primary window",
+        "  half_life_days: 30  # time_decay: a touch this many days before the close counts half",
+        "  first_share: 0.4  # position_based: the first touch's share",
+        "  last_share: 0.4  # position_based: the last touch's share",
+        "  markov_order: 1  # markov: how many previous touches a step depends on",
+        "  learner_split: equal  # several learners on one deal: equal, recency or role",
+        "  role_weights: {}  # with learner_split: role, e.g. {Account Executive: 2}",
+        "  crm_touches: true  # campaign responses and deal activities compete for credit",
+        "  all_programs: true  # every LMS program is a touch; false = only this study's program",
+        "",
+        "# Benefits beyond revenue (Phillips level 5), each by a rule: error_cost, compliance_penalty, turnover,",
+        "# time_saved or revenue_margin; a rule either declares its change or names an isolated KPI effect, e.g.",
+        "#   - {name: errors avoided, rule: error_cost, errors_avoided: 120, cost_per_error: 250}",
+        "monetisation: []",
+        "intangibles: []  # benefits named but not turned into money, e.g. [better customer conversations]",
+        "application_kpis: [activity_volume, task_completion_rate, data_completeness]  # behaviour before/after "
+        "training (Phillips level 3)",
+        "rollout: null  # a CRM roll-out instead: {go_live: 2025-01-01} or {go_live_by_team: {<manager id>: date}},",
+        "#   kpis: [lead_conversion, lead_response_hours], value_per_conversion: 12000",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _quote(text: str) -> str:
+    # A JSON string is a valid double-quoted YAML scalar, whatever characters it holds.
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _one_line(text: Any) -> str:
+    return " ".join(str(text).split()) if text is not None else "(no name)"
+
+
+def _listing(items: list[tuple[str, int]]) -> str:
+    if not items:
+        return "none yet"
+    return ", ".join(f"{_one_line(v)} ({n})" for v, n in items)
+
+
+def _range_note(close_range: tuple[date, date] | None) -> str:
+    if close_range is None:
+        return "; no opportunities in the warehouse yet"
+    return f"; opportunities close from {close_range[0]} to {close_range[1]}"
