@@ -39,7 +39,7 @@ def _calibration_ms() -> float:
 def _child(data_dir: str, db: str) -> None:
     """Ingest ``data_dir`` into ``db`` once; print wall and CPU time and peak memory as JSON."""
     from training_roi.ingest.folder import ingest_folder
-    from training_roi.link import link
+    from training_roi.linking import link
     from training_roi.warehouse.connection import connect
 
     con = connect(db)

@@ -25,7 +25,7 @@ DATA = HERE / ".data"
 
 
 def _child(db: str, course: str, method: str, attribution: str) -> None:
-    from training_roi.evaluate import evaluate
+    from training_roi.evaluation import evaluate
     from training_roi.study import Study
     from training_roi.warehouse.connection import connect
 

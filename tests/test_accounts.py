@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from tests.builders import write
-from training_roi.evaluate import evaluate
+from training_roi.evaluation import evaluate
 from training_roi.ingest.folder import ingest_folder
-from training_roi.link import link
+from training_roi.linking import link
 from training_roi.study import Study, StudyError, load_study
 
 R1, R2 = "005000000000001AAA", "005000000000002AAA"

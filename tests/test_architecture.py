@@ -34,10 +34,10 @@ def test_a_broken_contract_is_caught(tmp_path: Path, capsys: pytest.CaptureFixtu
 
     copy = tmp_path / "training_roi"
     shutil.copytree(SRC, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    (copy / "measure" / "upward.py").write_text("from training_roi.evaluate import evaluate\n", encoding="utf-8")
+    (copy / "measure" / "upward.py").write_text("from training_roi.evaluation import evaluate\n", encoding="utf-8")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     monkeypatch.syspath_prepend(str(tmp_path))
     for name in [m for m in sys.modules if m == "training_roi" or m.startswith("training_roi.")]:
         monkeypatch.delitem(sys.modules, name)
     assert lint_imports(config_filename=str(tmp_path / "pyproject.toml"), no_cache=True) == 1
-    assert "training_roi.measure.upward -> training_roi.evaluate" in capsys.readouterr().out
+    assert "training_roi.measure.upward -> training_roi.evaluation" in capsys.readouterr().out

@@ -9,7 +9,7 @@ import pytest
 from tests.builders import A1, C1, HOME, U1, U2, U3, U4, U5, write, write_small_org
 from training_roi.errors import SourceError
 from training_roi.ingest.folder import ingest_folder
-from training_roi.link import link
+from training_roi.linking import link
 from training_roi.warehouse.quality import quality_report
 
 

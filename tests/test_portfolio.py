@@ -18,11 +18,8 @@ import pytest
 from rich.console import Console
 
 from training_roi._format import money, percent
-from training_roi.evaluate import evaluate
-from training_roi.evaluate.results import Evaluation
-from training_roi.ingest.folder import ingest_folder
-from training_roi.link import link
-from training_roi.evaluate.portfolio import (
+from training_roi.evaluation import evaluate
+from training_roi.evaluation.portfolio import (
     LOW_REACTION,
     WEAK_APPLICATION,
     WEAK_PASS_RATE,
@@ -30,6 +27,9 @@ from training_roi.evaluate.portfolio import (
     portfolio,
     recommend,
 )
+from training_roi.evaluation.results import Evaluation
+from training_roi.ingest.folder import ingest_folder
+from training_roi.linking import link
 from training_roi.present.portfolio import portfolio_table, render_portfolio_html, write_portfolio
 from training_roi.simulate import simulate
 from training_roi.study import Study

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from training_roi.cli import app
 from training_roi.ingest.folder import ingest_folder
-from training_roi.link import link
+from training_roi.linking import link
 from training_roi.simulate import simulate
 from training_roi.study import load_study
 from training_roi.warehouse.connection import connect
@@ -136,7 +136,7 @@ def test_studies_the_warehouse_cannot_answer_get_one_clear_message(randomised, t
 def test_population_exclude_list_alone_keeps_everyone_else(randomised):
     study_file, db, _ = randomised
     con = connect(db)
-    from training_roi.evaluate import evaluate
+    from training_roi.evaluation import evaluate
 
     base = evaluate(con, load_study(study_file))
     settings = yaml.safe_load(study_file.read_text())
@@ -152,7 +152,7 @@ def test_population_exclude_list_alone_keeps_everyone_else(randomised):
 
 def test_every_kpi_is_isolated_and_the_secondary_ones_cover_their_truth(randomised):
     study_file, db, truth = randomised
-    from training_roi.evaluate import evaluate
+    from training_roi.evaluation import evaluate
 
     con = connect(db)
     ev = evaluate(con, load_study(study_file))
@@ -178,7 +178,7 @@ def test_every_kpi_is_isolated_and_the_secondary_ones_cover_their_truth(randomis
 
 def test_revenue_per_rep_can_lead_and_cycle_days_cannot(randomised, tmp_path: Path):
     study_file, db, _ = randomised
-    from training_roi.evaluate import evaluate
+    from training_roi.evaluation import evaluate
     from training_roi.study import StudyError
 
     settings = yaml.safe_load(study_file.read_text())
@@ -204,7 +204,7 @@ def test_revenue_per_rep_can_lead_and_cycle_days_cannot(randomised, tmp_path: Pa
 
 def test_holdout_file_is_read_relative_to_the_study(randomised, tmp_path: Path):
     study_file, db, _ = randomised
-    from training_roi.evaluate import evaluate
+    from training_roi.evaluation import evaluate
     from training_roi.study import StudyError
 
     con = connect(db)
@@ -275,7 +275,7 @@ def test_method_all_puts_every_estimator_side_by_side(randomised, tmp_path: Path
 
 def test_a_named_estimator_produces_the_credited_value(randomised, tmp_path: Path):
     """``isolation.method: staggered``: its effect is credited, valued and carried into every window."""
-    from training_roi.evaluate import evaluate
+    from training_roi.evaluation import evaluate
 
     study_file, db, truth = randomised
     study = load_study(study_file)
@@ -306,7 +306,7 @@ def test_a_named_estimator_produces_the_credited_value(randomised, tmp_path: Pat
 def test_a_named_estimator_that_cannot_apply_credits_nothing_and_says_why(randomised, tmp_path: Path):
     import shutil
 
-    from training_roi.evaluate import evaluate
+    from training_roi.evaluation import evaluate
 
     study_file, db, _ = randomised
     copy = tmp_path / "roi.duckdb"
@@ -325,7 +325,7 @@ def test_a_named_estimator_that_cannot_apply_credits_nothing_and_says_why(random
 
 def test_an_under_powered_study_says_so(randomised):
     study_file, db, _ = randomised
-    from training_roi.evaluate import evaluate
+    from training_roi.evaluation import evaluate
 
     con = connect(db)
     ev = evaluate(con, load_study(study_file))
@@ -405,7 +405,7 @@ def test_attribution_table_by_every_model_held_to_the_lift(randomised, tmp_path:
 
 
 def test_phillips_levels_trace_to_their_rows_and_level_5_adds_declared_benefits(randomised, tmp_path: Path):
-    from training_roi.evaluate import evaluate
+    from training_roi.evaluation import evaluate
 
     study_file, db, _ = randomised
     study = load_study(study_file).model_validate({

@@ -6,9 +6,9 @@ import json
 import re
 from pathlib import Path
 
-from training_roi.evaluate import RESULT_SCHEMA, evaluate
+from training_roi.evaluation import RESULT_SCHEMA, evaluate
 from training_roi.ingest.folder import ingest_folder
-from training_roi.link import link
+from training_roi.linking import link
 from training_roi.present.result_json import result_document
 from training_roi.simulate import simulate
 from training_roi.study import Study

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from training_roi.cli import app
 from training_roi.ingest.folder import ingest_folder
-from training_roi.link import link
+from training_roi.linking import link
 from training_roi.simulate import simulate
 from training_roi.warehouse.connection import connect
 

@@ -586,7 +586,7 @@ def customer(run: Any) -> tuple[Path, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def customer_warehouse(customer: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> Any:
     from training_roi.ingest.folder import ingest_folder
-    from training_roi.link import link
+    from training_roi.linking import link
     from training_roi.warehouse.connection import connect
 
     out, _ = customer
@@ -831,7 +831,7 @@ def test_customer_selection_sets_the_trap(customer: tuple[Path, dict[str, Any]])
 
 def test_product_answers_a_customer_study(customer: tuple[Path, dict[str, Any]], customer_warehouse: Any) -> None:
     """The main job runs at the account level; its groups are the true trained and untrained accounts."""
-    from training_roi.evaluate import evaluate
+    from training_roi.evaluation import evaluate
     from training_roi.study import Study
 
     out, truth = customer
@@ -866,7 +866,7 @@ def drills(run: Any) -> tuple[Path, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def drills_warehouse(drills: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> Any:
     from training_roi.ingest.folder import ingest_folder
-    from training_roi.link import link
+    from training_roi.linking import link
     from training_roi.warehouse.connection import connect
 
     out, _ = drills
@@ -1152,7 +1152,7 @@ def golive_leads(golive: tuple[Path, dict[str, Any]]) -> pl.DataFrame:
 def golive_warehouse(run: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A smaller go-live org (ingesting the large one takes long), ingested and linked."""
     from training_roi.ingest.folder import ingest_folder
-    from training_roi.link import link
+    from training_roi.linking import link
     from training_roi.warehouse.connection import connect
 
     out, _ = run("crm_golive", **{**GOLIVE, "reps": 80})

@@ -12,7 +12,7 @@ import yaml
 
 from training_roi.errors import TrainingRoiError
 from training_roi.ingest.folder import ingest_folder
-from training_roi.link import link
+from training_roi.linking import link
 from training_roi.simulate import simulate
 from training_roi.study import KPIS, Study, StudyError, load_study, starter_study
 from training_roi.warehouse.connection import connect, ensure_tables

@@ -45,7 +45,7 @@ import statsmodels.api as sm
 from training_roi.ingest.folder import ingest_folder
 from training_roi.isolate import UnitPanel, dose_changes, estimate_dose_response, lesson_counts
 from training_roi.isolate.dose import lesson_dates
-from training_roi.link import link
+from training_roi.linking import link
 from training_roi.simulate import simulate
 from training_roi.warehouse.connection import connect
 

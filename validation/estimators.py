@@ -26,7 +26,7 @@ from pathlib import Path
 
 from training_roi.ingest.folder import ingest_folder
 from training_roi.isolate import UnitPanel, compare_methods, did_rate, window_panel
-from training_roi.link import link
+from training_roi.linking import link
 from training_roi.simulate import simulate
 from training_roi.warehouse.connection import connect
 

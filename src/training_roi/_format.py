@@ -2,7 +2,7 @@
 
 Users read $1,234,567 (a true minus sign: −$1,234), percentages with one decimal (−37.5%), a
 change of a rate in percentage points (+2.0 pts), and "—" where a value is undefined. These
-helpers sit below every stage, so that measure/, value/ and evaluate/ can word a message the same
+helpers sit below every stage, so that measure/, value/ and evaluation/ can word a message the same
 way the presenters print a table, without importing upward.
 """
 

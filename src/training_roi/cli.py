@@ -117,7 +117,7 @@ def simulate(
 def _ingest(data_dir: Path, db: str, mapping: str | None, links: Path | None) -> tuple[Any, Any, Any]:
     from training_roi.ingest.folder import ingest_folder
     from training_roi.ingest.mapping import load_mapping
-    from training_roi.link import link as run_link
+    from training_roi.linking import link as run_link
     from training_roi.warehouse.connection import connect
     from training_roi.warehouse.quality import quality_report
 
@@ -163,7 +163,7 @@ def link(
     as_json: JsonOption = False,
 ) -> None:
     """Resolve LMS learners to CRM users and contacts (also run at the end of ingest)."""
-    from training_roi.link import link as run_link
+    from training_roi.linking import link as run_link
     from training_roi.present.console import link_panel
     from training_roi.warehouse.connection import connect, require_tables
 
@@ -196,7 +196,7 @@ def quality(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
 
 def _answer(db: str, study_file: Path, out_dir: Path, method: str | None = None) -> tuple[Any, dict[str, Path]]:
     """Evaluate the study (a training program or a CRM roll-out); write every file of the answer into ``out_dir``."""
-    from training_roi.evaluate import evaluate
+    from training_roi.evaluation import evaluate
     from training_roi.present.answer import write_answer
     from training_roi.study import load_study
     from training_roi.warehouse.connection import connect
@@ -253,7 +253,7 @@ def portfolio(
     as_json: JsonOption = False,
 ) -> None:
     """Several programs side by side: cost, benefit, ROI, Phillips levels reached, and keep / improve / cut."""
-    from training_roi.evaluate import evaluate_portfolio
+    from training_roi.evaluation import evaluate_portfolio
     from training_roi.present.portfolio import portfolio_document, portfolio_table, write_portfolio
     from training_roi.warehouse.connection import connect
 
@@ -283,7 +283,7 @@ def attribute(
 ) -> None:
     """The attribution table alone: which touches each won deal's revenue flows through, held to the lift."""
     from training_roi.attribute import MODELS
-    from training_roi.evaluate import evaluate_attribution
+    from training_roi.evaluation import evaluate_attribution
     from training_roi.present.attribution import FORMATS, attribution_table, write_attribution
     from training_roi.warehouse.connection import connect
 
@@ -420,7 +420,7 @@ def design(
     window_days: Annotated[int, typer.Option(help="the attribution window the study will use")] = 180,
 ) -> None:
     """Design a randomised rollout: reps assigned to waves and a holdout, and the lift it can detect."""
-    from training_roi.evaluate import plan_rollout
+    from training_roi.evaluation import plan_rollout
     from training_roi.isolate import write_assignment
     from training_roi.warehouse.connection import connect
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training_roi.ingest.folder import ingest_folder
 from tests.builders import window_panel
+from training_roi.ingest.folder import ingest_folder
 from training_roi.isolate import GroupWindows, did_rate, naive_rates
-from training_roi.link import link
+from training_roi.linking import link
 from training_roi.simulate import simulate
 from training_roi.warehouse.connection import connect
 

@@ -20,9 +20,9 @@ from training_roi.isolate.dose import (
     estimate_dose_response,
 )
 from training_roi.isolate.effect import NotApplicable
-from training_roi.measure.panels import UnitPanel
-from training_roi.link import link
+from training_roi.linking import link
 from training_roi.measure import lesson_counts, lesson_dates
+from training_roi.measure.panels import UnitPanel
 
 R1, R2, R3, R4 = (f"00500000000000{i}AAA" for i in range(1, 5))
 LESSON1, LESSON2, LESSON3 = (f"{COURSE}/lesson/0{i}" for i in range(1, 4))

@@ -12,11 +12,11 @@ import polars as pl
 import pytest
 import statsmodels.api as sm
 
-from training_roi.ingest.folder import ingest_folder
 from tests.builders import unit_panel, window_panel
+from training_roi.ingest.folder import ingest_folder
 from training_roi.isolate import NotApplicable, UnitPanel, naive_rates
 from training_roi.isolate.matching import estimate_cem, estimate_ipw, estimate_psm, unit_features
-from training_roi.link import link
+from training_roi.linking import link
 from training_roi.simulate import simulate
 from training_roi.warehouse.connection import connect
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.builders import COURSE, mbox, statement, write
 from training_roi.ingest.folder import ingest_folder
-from training_roi.link import link
+from training_roi.linking import link
 from training_roi.measure import completions
 
 R1, R2 = "005000000000001AAA", "005000000000002AAA"

@@ -9,12 +9,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tests.builders import write
+from tests.builders import unit_panel, window_panel, write
 from tests.measure.test_sales import COURSE, OPPS, R1, R2
 from training_roi.ingest.folder import ingest_folder
-from tests.builders import unit_panel, window_panel
 from training_roi.isolate import Resampling, did_rate
-from training_roi.link import link
+from training_roi.linking import link
 
 MONTH = 30.4375
 

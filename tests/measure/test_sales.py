@@ -10,7 +10,7 @@ import pytest
 
 from tests.builders import write
 from training_roi.ingest.folder import ingest_folder
-from training_roi.link import link
+from training_roi.linking import link
 from training_roi.measure import completions, monthly_panel, window_kpis
 
 R1, R2 = "005000000000001AAA", "005000000000002AAA"

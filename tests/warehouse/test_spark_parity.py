@@ -15,7 +15,7 @@ import pytest
 
 from tests.builders import write_small_org
 from training_roi.ingest.folder import ingest_folder
-from training_roi.link import link
+from training_roi.linking import link
 from training_roi.warehouse.connection import connect
 from training_roi.warehouse.schema import TABLES
 

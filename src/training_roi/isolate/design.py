@@ -10,7 +10,7 @@ Before running the study, :func:`minimum_detectable_lift` says the smallest lift
 can detect — deals of one rep are correlated, so the deals are worth fewer independent trials
 than their count (the design effect); :func:`estimate_icc` estimates that correlation from the
 CRM's own history, and :func:`power_warning` says so in words when an estimated lift is below
-what the study could have detected. :func:`training_roi.evaluate.plan_rollout` does all of it from a warehouse.
+what the study could have detected. :func:`training_roi.evaluation.plan_rollout` does all of it from a warehouse.
 """
 
 from __future__ import annotations

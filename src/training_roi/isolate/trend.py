@@ -362,7 +362,9 @@ def estimate_trend(
     draws = point + spread * (gaps - point) + np.random.default_rng([seed, 1]).standard_normal(replicates) * shock_se
 
     pooled_pre = _pooled_residuals(rows, residual)
-    dw = float(np.sum(np.diff(pooled_pre) ** 2) / np.sum(pooled_pre**2)) if pooled_pre.size > 2 else float("nan")
+    energy = float(np.sum(pooled_pre**2))
+    # No residual at all (a perfectly straight pre-period) leaves autocorrelation undefined, not infinite.
+    dw = float(np.sum(np.diff(pooled_pre) ** 2)) / energy if pooled_pre.size > 2 and energy > 0 else float("nan")
     lag1 = (float(np.corrcoef(pooled_pre[:-1], pooled_pre[1:])[0, 1])
             if pooled_pre.size > 2 and pooled_pre.std() > 0 else float("nan"))
     if dw < _STRONG_AUTOCORRELATION:
@@ -386,7 +388,8 @@ def estimate_trend(
     baseline = float(rows.num[rows.pre].sum()) / pre_w
     actual_post = float(rows.num[rows.post].sum()) / post_w
     yd = rows.y[rows.pre] - fit.ybar[rows.unit[rows.pre]]
-    r_squared = 1 - float(np.sum(rows.w[rows.pre] * residual**2)) / float(np.sum(rows.w[rows.pre] * yd**2))
+    total = float(np.sum(rows.w[rows.pre] * yd**2))
+    r_squared = 1 - float(np.sum(rows.w[rows.pre] * residual**2)) / total if total > 0 else float("nan")
     gap_draws = gaps[np.isfinite(gaps)]
     assumptions = [
         ("without training each trained unit's outcome would have continued its own pre-training trend"

@@ -1,6 +1,6 @@
 """An answer of any kind — a training program's or a CRM roll-out's — written, printed or serialised.
 
-The command line and any other caller hand :func:`training_roi.evaluate.evaluate`'s answer here
+The command line and any other caller hand :func:`training_roi.evaluation.evaluate`'s answer here
 without asking which kind it is.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.console import Group
 
-from training_roi.evaluate import Evaluation, RolloutEvaluation
+from training_roi.evaluation import Evaluation, RolloutEvaluation
 from training_roi.present.attribution import write_attribution
 from training_roi.present.console import evaluation_panel
 from training_roi.present.html import write_html

@@ -11,9 +11,9 @@ from rich.panel import Panel
 from rich.table import Table
 
 from training_roi._format import describe_change, describe_value, money, percent, share
-from training_roi.evaluate.results import Evaluation, KpiResult
+from training_roi.evaluation.results import Evaluation, KpiResult
 from training_roi.ingest.folder import IngestInfo
-from training_roi.link import LinkInfo
+from training_roi.linking import LinkInfo
 from training_roi.warehouse.quality import QualityReport
 
 __all__ = ["evaluation_panel", "ingest_table", "kpi_table", "link_panel", "methods_table", "quality_panel", "show"]

@@ -16,7 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from training_roi._format import describe_change, describe_value, money, percent, points
 from training_roi.attribute import MODELS
 from training_roi.attribute.result import TOP_LEARNERS
-from training_roi.evaluate.results import RESULT_SCHEMA, Evaluation
+from training_roi.evaluation.results import RESULT_SCHEMA, Evaluation
 from training_roi.measure import CATALOGUE
 from training_roi.present.charts import trend_chart
 from training_roi.present.levels import level_rows

@@ -16,7 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from rich.table import Table
 
 from training_roi._format import money, percent
-from training_roi.evaluate.portfolio import (
+from training_roi.evaluation.portfolio import (
     LEVEL_NAMES,
     LOW_REACTION,
     PORTFOLIO_SCHEMA,

@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from training_roi.evaluate.results import Evaluation
+from training_roi.evaluation.results import Evaluation
 
 __all__ = ["result_document", "write_result"]
 

@@ -11,7 +11,7 @@ from rich.console import Group
 from rich.table import Table
 
 from training_roi._format import money, percent
-from training_roi.evaluate.rollout import ROLLOUT_SCHEMA, RolloutEvaluation
+from training_roi.evaluation.rollout import ROLLOUT_SCHEMA, RolloutEvaluation
 from training_roi.measure import CATALOGUE, describe
 from training_roi.present.charts import monthly_chart
 

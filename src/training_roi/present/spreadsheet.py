@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from training_roi.evaluate.results import Evaluation
+from training_roi.evaluation.results import Evaluation
 
 __all__ = ["write_spreadsheets"]
 

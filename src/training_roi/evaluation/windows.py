@@ -18,7 +18,7 @@ import polars as pl
 from ibis.backends import BaseBackend
 
 from training_roi._format import describe_change
-from training_roi.evaluate.results import WINDOWED_LABEL, KpiResult, LearnerRow, WindowResult
+from training_roi.evaluation.results import WINDOWED_LABEL, KpiResult, LearnerRow, WindowResult
 from training_roi.isolate import (
     Comparison,
     Effect,

@@ -6,7 +6,7 @@ isolate (difference-in-differences with a cluster bootstrap, the naive figures a
 references, and with ``isolation.method`` other than ``did`` every other estimator side by side),
 attribute (which touches the won revenue flows through, held to the lift), value (conservative
 credit, pipeline value, incremental revenue, fully loaded cost, ROI with intervals, Phillips'
-levels). The :class:`~training_roi.evaluate.results.Evaluation` it returns holds every figure,
+levels). The :class:`~training_roi.evaluation.results.Evaluation` it returns holds every figure,
 the assumptions that produced them and the data they came from; presenters only format it. Same
 data + same study = same evaluation.
 """
@@ -24,10 +24,10 @@ from ibis.backends import BaseBackend
 
 from training_roi._format import describe_change
 from training_roi.attribute import attribute_study
-from training_roi.evaluate.costs import study_costs
-from training_roi.evaluate.levels import application, phillips
-from training_roi.evaluate.results import Evaluation, WindowResult
-from training_roi.evaluate.windows import design_of, window_result
+from training_roi.evaluation.costs import study_costs
+from training_roi.evaluation.levels import application, phillips
+from training_roi.evaluation.results import Evaluation, WindowResult
+from training_roi.evaluation.windows import design_of, window_result
 from training_roi.isolate import Comparison, Resampling, compare_methods
 from training_roi.measure import (
     KPIS,
@@ -52,10 +52,12 @@ Progress = Callable[[str, float], None]
 """Told what is being done and how far along the evaluation is (0 to 1)."""
 
 
-def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | None = None) -> Evaluation:
+def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | None = None,
+                     attribution_model: str | None = None) -> Evaluation:
     """Answer the training study ``plan`` from the warehouse ``con``.
 
     ``progress`` is told what is being done, and how far along it is (0 to 1).
+    ``attribution_model`` overrides the model of the attribution table (every model is compared).
 
     Raises
     ------
@@ -111,7 +113,7 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
             attribution = attribute_study(
                 con, plan.attribution, program=plan.program, activities=plan.cohort.activities, unit=plan.unit,
                 window_days=plan.windows.primary_days, since=plan.cohort.start or trained.first_day,
-                incremental_revenue=float(primary.incremental_revenue), scope=scope)
+                incremental_revenue=float(primary.incremental_revenue), scope=scope, model=attribution_model)
         except ValueError as exc:
             raise StudyError(f"study {plan.name}: attribution: {exc}") from exc
         warnings.extend(attribution.notes)

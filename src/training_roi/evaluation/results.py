@@ -1,6 +1,6 @@
 """What a study's answer holds: every figure, per window and per KPI, with its uncertainty and origin.
 
-These are the objects :func:`training_roi.evaluate.evaluate` returns and the presenters format
+These are the objects :func:`training_roi.evaluation.evaluate` returns and the presenters format
 (console, result.json, report.html, spreadsheets). :meth:`Evaluation.asdict` is the result
 document, whose fields docs/result.md describes.
 """

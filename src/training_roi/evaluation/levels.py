@@ -16,7 +16,7 @@ import polars as pl
 import pyarrow.compute as pc
 from ibis.backends import BaseBackend
 
-from training_roi.evaluate.results import WindowResult
+from training_roi.evaluation.results import WindowResult
 from training_roi.measure import CATALOGUE, WindowPanel, compute
 from training_roi.study import StudyError, StudyPlan
 from training_roi.value import Benefit, CostBreakdown, KpiImpact, PhillipsEvaluation, monetise, phillips_levels

@@ -28,7 +28,7 @@ import pyarrow as pa
 from ibis.backends import BaseBackend
 
 from training_roi.errors import SourceError
-from training_roi.link.records import learning_records
+from training_roi.linking.records import learning_records
 from training_roi.warehouse.connection import ensure_tables, row_count
 from training_roi.warehouse.load import replace_table, stage, unstage
 from training_roi.warehouse.schema import table

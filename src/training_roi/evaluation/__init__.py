@@ -22,12 +22,12 @@ from ibis.backends import BaseBackend
 
 from training_roi.attribute import MODELS, AttributionResult
 from training_roi.errors import StudyError, TrainingRoiError
-from training_roi.evaluate.design import RolloutPlan, plan_rollout
-from training_roi.evaluate.levels import REVENUE_BENEFIT
-from training_roi.evaluate.portfolio import Portfolio, portfolio
-from training_roi.evaluate.program import Progress, evaluate_program, population_scope
-from training_roi.evaluate.results import RESULT_SCHEMA, Evaluation, KpiResult, LearnerRow, WindowResult
-from training_roi.evaluate.rollout import ROLLOUT_SCHEMA, RolloutEvaluation, RolloutKpi, evaluate_rollout
+from training_roi.evaluation.design import RolloutPlan, plan_rollout
+from training_roi.evaluation.levels import REVENUE_BENEFIT
+from training_roi.evaluation.portfolio import Portfolio, portfolio
+from training_roi.evaluation.program import Progress, evaluate_program, population_scope
+from training_roi.evaluation.results import RESULT_SCHEMA, Evaluation, KpiResult, LearnerRow, WindowResult
+from training_roi.evaluation.rollout import ROLLOUT_SCHEMA, RolloutEvaluation, RolloutKpi, evaluate_rollout
 from training_roi.study import Study, StudyPlan, load_study, plan_study
 
 __all__ = [
@@ -95,8 +95,9 @@ def evaluate_attribution(con: BaseBackend, study: Study | StudyPlan | str | Path
         raise StudyError(f"attribution model {model}: expected one of {', '.join(MODELS)}")
     if plan.rollout is not None:
         raise StudyError(f"study {plan.name}: a CRM roll-out study has no training touches to attribute")
-    settings = plan.attribution.model_copy(update={"enabled": True, **({"model": model} if model else {})})
-    result = evaluate_program(con, replace(plan, attribution=settings), progress=progress).attribution
+    settings = plan.attribution.model_copy(update={"enabled": True})
+    result = evaluate_program(con, replace(plan, attribution=settings), progress=progress,
+                              attribution_model=model).attribution
     assert result is not None  # attribution is enabled above
     return result
 

@@ -1,6 +1,6 @@
 """Several programs' studies side by side: what each costs and returns, how far its evidence goes, what to do.
 
-One row per program, from its :class:`~training_roi.evaluate.results.Evaluation`: the fully loaded cost,
+One row per program, from its :class:`~training_roi.evaluation.results.Evaluation`: the fully loaded cost,
 the credited benefit (Phillips level 5 when the evaluation has it, else the credited incremental
 revenue × gross margin), ROI % with its interval, net benefit, benefit–cost ratio, payback, whether
 the effect is established, which of Phillips' five levels have data, and a recommendation with its
@@ -42,8 +42,8 @@ from decimal import Decimal, Inexact, localcontext
 from typing import Any, Literal
 
 from training_roi._format import percent
-from training_roi.evaluate.levels import REVENUE_BENEFIT
-from training_roi.evaluate.results import Evaluation
+from training_roi.evaluation.levels import REVENUE_BENEFIT
+from training_roi.evaluation.results import Evaluation
 from training_roi.value import roi
 from training_roi.value.roi import PRECISION
 
@@ -356,7 +356,7 @@ def portfolio(evaluations: Sequence[Evaluation]) -> Portfolio:
     Parameters
     ----------
     evaluations
-        One evaluation per program (:func:`training_roi.evaluate.evaluate`), in any order.
+        One evaluation per program (:func:`training_roi.evaluation.evaluate`), in any order.
 
     Raises
     ------

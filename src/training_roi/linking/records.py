@@ -2,7 +2,7 @@
 
 xAPI statements (voided ones and voiding ones left out; scores scaled to 0–100; durations in
 minutes; a lesson rolls up to its course through its parent) and the rows of the LMS completion
-report become records keyed by the learner identities of :mod:`training_roi.link.identity`, so
+report become records keyed by the learner identities of :mod:`training_roi.linking.identity`, so
 every later stage reads one table whatever the LMS delivered.
 """
 

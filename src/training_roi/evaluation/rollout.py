@@ -22,7 +22,7 @@ import polars as pl
 from ibis.backends import BaseBackend
 
 from training_roi._format import money, percent
-from training_roi.evaluate.costs import study_costs
+from training_roi.evaluation.costs import study_costs
 from training_roi.isolate import Effect, NotApplicable, UnitPanel, estimate_staggered, estimate_trend
 from training_roi.measure import CATALOGUE, compute, rep_attributes
 from training_roi.study import Study, StudyError, StudyPlan
