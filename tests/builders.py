@@ -1,16 +1,13 @@
-"""Helpers that write small input files for tests."""
+"""Where the real third-party test files are, and helpers that write small input files for tests."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
-
-def shared_dir() -> Path:
-    """The project's shared folder (real third-party data), beside the repository by default."""
-    return Path(os.environ.get("TRAINING_ROI_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+DATA_DIR = Path(__file__).resolve().parent / "data"
+"""Real third-party files the tests read; ``tests/data/README.md`` gives their sources and licences."""
 
 
 def write(path: Path, text: str, *, bom: bool = False, encoding: str = "utf-8") -> Path:

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real third-party files, and small warehouses built from written files."""
+"""Common fixtures: the real third-party files, and small warehouses built from written files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from tests.builders import shared_dir
+from tests.builders import DATA_DIR
 from training_roi.warehouse.connection import connect
 
 # Property tests explore new examples on every developer run; CI replays a fixed set, so its
@@ -20,10 +20,8 @@ if os.environ.get("CI"):
 
 @pytest.fixture(scope="session")
 def realdata() -> Path:
-    path = shared_dir() / "realdata"
-    if not path.is_dir():
-        pytest.fail(f"real data not found at {path}: set TRAINING_ROI_SHARED to the shared folder")
-    return path
+    """The real third-party files in ``tests/data`` (their sources and licences: its README)."""
+    return DATA_DIR
 
 
 @pytest.fixture

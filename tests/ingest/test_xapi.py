@@ -1,7 +1,8 @@
 """xAPI statements: real files, the four file forms, quarantine, duplicates and the parsers.
 
 The real files are the xAPI specification's examples, the ADL conformance suite's templates and
-a cmi5 session (``shared/realdata/xapi``); the rest are small hand-made files.
+a cmi5 session (``tests/data/xapi``, sources and licences in ``tests/data/README.md``); the
+rest are small hand-made files.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.builders import shared_dir
+from tests.builders import DATA_DIR
 from training_roi.errors import SourceError
 from training_roi.ingest import xapi
 from training_roi.ingest.xapi import (
@@ -31,7 +32,7 @@ from training_roi.ingest.xapi import (
 from training_roi.warehouse import schema
 from training_roi.warehouse.batch import Batch
 
-XAPI_DIR = shared_dir() / "realdata" / "xapi"
+XAPI_DIR = DATA_DIR / "xapi"
 ADL = "http://adlnet.gov/expapi/verbs/"
 CMI5 = "cmi5_09_completed_and_passed"
 LEARNER = "account:http://example.org/|Learner"
