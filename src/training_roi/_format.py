@@ -39,13 +39,7 @@ def share(part: int, whole: int) -> str:
 
 def describe_value(value: float | None, unit: str) -> str:
     """A sales KPI level as users read it: 12.3% (rate), $1,234 (money), 45.2 days (days)."""
-    if value is None or value != value:
-        return "—"
-    if unit == "rate":
-        return f"{value:.1%}"
-    if unit == "money":
-        return f"{'−' if value < 0 else ''}${abs(value):,.0f}"
-    return f"{value:,.1f} days"
+    return describe(value, unit)
 
 
 def describe_change(value: float | None, unit: str) -> str:
