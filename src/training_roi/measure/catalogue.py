@@ -94,6 +94,7 @@ class KpiDef:
 
 
 _F64 = "float64"
+_EXACT = "decimal(38, 12)"
 
 
 def _sales_facts(spec: KpiSpec) -> Facts:
@@ -300,7 +301,9 @@ def kpi_expression(con: BaseBackend, name: str, *, options: Options | None = Non
         gid = ibis.literal("org") if o.grain == "org" else f[o.grain]
     f = f.mutate(grain_id=gid, period=f.day.truncate("M") if monthly else ibis.null("date"))
     f = f.filter(f.grain_id.notnull())
-    g = f.group_by("grain_id", "period").agg(**{c: f[c].sum().fill_null(0.0) for c in sums},
+    # Summed as exact decimals (12 places): a float sum split over the engine's threads adds in an
+    # order that varies from run to run, and the same data must give the same bytes.
+    g = f.group_by("grain_id", "period").agg(**{c: f[c].cast(_EXACT).sum().cast(_F64).fill_null(0.0) for c in sums},
                                              **{c: f[c].nunique() for c in kpi.distinct})
     num, den = kpi.finish(g) if kpi.finish is not None else (g.numerator, g.denominator)
     return g.select("grain_id", "period", numerator=num.cast(_F64), denominator=den.cast(_F64),
