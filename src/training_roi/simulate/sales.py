@@ -1,0 +1,134 @@
+"""The data folder of a scenario about the sales reps: selection, randomised, null, staggered, microlessons, crm_golive.
+
+One organisation and one pipeline per seed; the scenario decides who is trained and how (the daily
+drills of ``microlessons``, the team go-lives of ``crm_golive``) and adds its own truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from training_roi.simulate.costs import _costs_frame
+from training_roi.simulate.crm import (
+    _case_frame,
+    _history_frame,
+    _lead_frame,
+    _opportunity_frame,
+    _Responses,
+    _task_frame,
+)
+from training_roi.simulate.crm_golive import _CRM_COURSE, _crm_costs_frame, _go_live, _golive_frames, _golive_truth
+from training_roi.simulate.folder import _Folder
+from training_roi.simulate.learners import _build_learners, _learners_frame
+from training_roi.simulate.lms import _completions_frame, _sales_activities, _write_statements
+from training_roi.simulate.microlessons import (
+    _assign_lessons,
+    _dose_frames,
+    _dose_truth,
+    _Doses,
+    _drill_activities,
+    _drill_costs_frame,
+    _drill_statements,
+)
+from training_roi.simulate.opportunities import _simulate_opportunities
+from training_roi.simulate.org import _build_org
+from training_roi.simulate.period import _Calendar
+from training_roi.simulate.program import _SALES_COURSE
+from training_roi.simulate.scenarios import (
+    _CRM,
+    _CRM_BASE,
+    _CRM_SCENARIO,
+    _DOSE,
+    _DOSE_BASE,
+    _DOSE_SCENARIO,
+    _SCENARIO_PARAMS,
+)
+from training_roi.simulate.statements import _ActivitySpec, _Stmts
+from training_roi.simulate.surveys import _surveys_frame
+from training_roi.simulate.training import _assign_training
+from training_roi.simulate.truth import _truth, _truth_frames
+
+
+def _simulate_sales(out: Path, cal: _Calendar, *, scenario: str, reps: int, seed: int,
+                    report: Callable[[str, float], None]) -> dict[str, int]:
+    """Write the folder and truth of a scenario about the sales reps; return the data rows per file."""
+    sc = {_DOSE_SCENARIO: _DOSE_BASE, _CRM_SCENARIO: _CRM_BASE}.get(scenario) or _SCENARIO_PARAMS[scenario]
+    report("Building the organisation", 0.0)
+    org = _build_org(cal, reps, seed)
+    learners = _build_learners(cal, org, seed)
+    report("Rolling out the training program", 0.06)
+    golive = _go_live(cal, org, _CRM, seed) if scenario == _CRM_SCENARIO else None
+    course = _SALES_COURSE if golive is None else _CRM_COURSE
+    doses: _Doses | None = None
+    program: Callable[[np.random.Generator], _Stmts] | None = None
+    activities: list[_ActivitySpec] | None = None
+    if scenario == _DOSE_SCENARIO:
+        training, doses = _assign_lessons(cal, org, learners, _DOSE, seed)
+        parent = len(_sales_activities())
+        program = partial(_drill_statements, d=doses, parent=parent)
+        activities = _drill_activities(doses.released.size)
+    else:
+        training = _assign_training(cal, org, learners, sc, seed,
+                                    window=None if golive is None else golive.training_window())
+        activities = _sales_activities(course)
+    report("Simulating opportunities and their potential outcomes", 0.08)
+    opps = _simulate_opportunities(cal, org, training, sc, seed, dose=doses)
+    folder = _Folder(out)
+    report("Writing CRM users, accounts and contacts", 0.14)
+    folder.crm("User", org.users, bom=True)
+    folder.crm("Account", org.accounts)
+    folder.crm("Contact", org.contacts, bom=True)
+    report("Writing opportunities", 0.20)
+    folder.crm("Opportunity", _opportunity_frame(cal, org, opps, seed), bom=True)
+    report("Writing opportunity history", 0.32)
+    folder.crm("OpportunityHistory", _history_frame(cal, org, opps, seed))
+    report("Writing leads, tasks and cases", 0.45)
+    leads = _lead_frame(cal, org, opps, seed, golive=golive)
+    folder.crm("Lead", leads.select(pl.exclude("^_.*$")))
+    folder.crm("Task", _task_frame(cal, org, opps, seed,
+                                   responses=None if golive is None else _Responses.of(cal, leads)))
+    folder.crm("Case", _case_frame(cal, org, seed))
+
+    report("Writing xAPI statements", 0.55)
+    lms = _write_statements(out / "lms" / "statements.jsonl", cal, org, learners, training, seed,
+                            lambda step, f: report(step, 0.55 + 0.33 * f), program=program, activities=activities)
+    folder.files["lms/statements.jsonl"] = lms.lines
+    report("Writing the LMS directory, completion report, surveys and costs", 0.9)
+    folder.csv("lms/learners.csv", _learners_frame(cal, learners))
+    folder.csv("lms/completions.csv", _completions_frame(cal, learners, seed))
+    folder.csv("surveys.csv", _surveys_frame(cal, org, learners, training, seed, course=course))
+    if doses is not None:
+        costs = _drill_costs_frame(cal, training, learners, doses)
+    else:
+        costs = _costs_frame(cal, training, learners) if golive is None else _crm_costs_frame(cal, org, learners,
+                                                                                              golive)
+    folder.csv("costs.csv", costs)
+
+    report("Computing the truth", 0.94)
+    reps_df, trained_df, opp_df = _truth_frames(cal, org, learners, training, opps)
+    dose_df = lead_df = None
+    if doses is not None:
+        reps_df, opp_df, dose_df = _dose_frames(cal, org, doses, reps_df, opp_df, opps)
+    if golive is not None:
+        reps_df, lead_df = _golive_frames(cal, org, golive, leads, reps_df)
+    folder.csv("truth_reps.csv", reps_df, decimals=None)
+    folder.csv("truth_trained.csv", trained_df)
+    if dose_df is not None:
+        folder.csv("truth_doses.csv", dose_df)
+    folder.parquet("truth_opportunities.parquet", opp_df)
+    if lead_df is not None:
+        folder.parquet("truth_leads.parquet", lead_df)
+    truth = _truth(cal, scenario, sc, seed, org, learners, training, opps, lms, folder.deleted, costs,
+                   dict(folder.files))
+    if doses is not None:
+        truth = _dose_truth(truth, cal, _DOSE, org, learners, training, doses, opps)
+    if golive is not None and lead_df is not None:
+        truth = _golive_truth(truth, golive, org, reps_df, lead_df, costs)
+    folder.truth(truth)
+    report("Done", 1.0)
+    return folder.files

@@ -1,0 +1,173 @@
+"""The scenarios: who is trained, when, and what training does; and :data:`SCENARIOS`, their registry.
+
+The sales scenarios (selection, randomised, null, staggered) are a :class:`_Scenario` each.
+Customer education, micro-lessons and the CRM go-live have parameters of their own
+(:class:`_CustomerScenario`, :class:`_DoseScenario`, :class:`_CrmScenario`); the last two also
+carry a :class:`_Scenario` with no course effect (``_DOSE_BASE``, ``_CRM_BASE``) for the sales
+model's shared code. truth.json records these numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class _Scenario:
+    """The parameters that make one scenario: who is trained, when, and what training does."""
+
+    description: str
+    assignment: str  # "self_select", "random_waves" or "monthly_waves"
+    enrol_share: float  # share of eligible reps enrolled
+    selection_skill: float  # logit slope of enrolment on skill (self_select, monthly_waves)
+    timing_skill: float  # how much earlier skilled reps complete (self_select)
+    win_logit: float  # effect on the log-odds of winning
+    deal_size: float  # relative effect on amount
+    cycle: float  # relative reduction of the sales cycle
+    ramp_days: int  # 0: full effect at once; else the effect grows linearly over this many days
+    rollout: tuple[float, float]  # rollout window as fractions of the period
+    waves: int  # number of assignment waves (random_waves)
+
+
+_SCENARIO_PARAMS: dict[str, _Scenario] = {
+    "selection": _Scenario(
+        description=(
+            "reps self-select into training by skill, with a market trend and Q4 seasonality: "
+            "naive comparisons overstate a modest positive effect"
+        ),
+        assignment="self_select", enrol_share=0.45, selection_skill=1.2, timing_skill=0.35,
+        win_logit=0.12, deal_size=0.03, cycle=0.05, ramp_days=0, rollout=(0.42, 0.67), waves=0,
+    ),
+    "randomised": _Scenario(
+        description=(
+            "a random half of eligible reps is assigned to training in three waves; same trend, "
+            "seasonality and effect as 'selection'"
+        ),
+        assignment="random_waves", enrol_share=0.5, selection_skill=0.0, timing_skill=0.0,
+        win_logit=0.12, deal_size=0.03, cycle=0.05, ramp_days=0, rollout=(0.42, 0.67), waves=3,
+    ),
+    "null": _Scenario(
+        description="like 'selection' (self-selection, trend, seasonality) but the true effect is exactly zero",
+        assignment="self_select", enrol_share=0.45, selection_skill=1.2, timing_skill=0.35,
+        win_logit=0.0, deal_size=0.0, cycle=0.0, ramp_days=0, rollout=(0.42, 0.67), waves=0,
+    ),
+    "staggered": _Scenario(
+        description=(
+            "almost every rep is trained in monthly waves over a long rollout and the effect grows "
+            "over 180 days after completion: the two-way fixed effects trap"
+        ),
+        assignment="monthly_waves", enrol_share=0.9, selection_skill=0.3, timing_skill=0.0,
+        win_logit=0.25, deal_size=0.06, cycle=0.08, ramp_days=180, rollout=(0.25, 0.85), waves=0,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class _CustomerScenario:
+    """Customer education: which accounts' contacts take the course, and what it does to the account."""
+
+    description: str
+    adopt_share: float  # share of customer accounts whose people take the course
+    adopt_engagement: float  # logit slope of adoption on the account's engagement
+    adopt_size: float  # logit slope of adoption on its standardised log headcount
+    timing_engagement: float  # how much earlier engaged accounts complete
+    renewal_logit: float  # effect on the log-odds of winning a renewal
+    upsell_logit: float  # effect on the log-odds of winning an upsell
+    rollout: tuple[float, float]  # course launch and last completions, as fractions of the period
+
+
+_CUSTOMER_SCENARIO = "customer"
+_CUSTOMER = _CustomerScenario(
+    description=(
+        "customer education: contacts of customer accounts take the vendor's academy course; bigger, more "
+        "engaged accounts train more and earlier, and training raises the account's renewal and upsell win "
+        "rates: naive comparisons of accounts overstate it"
+    ),
+    adopt_share=0.4, adopt_engagement=1.0, adopt_size=0.6, timing_engagement=0.35,
+    renewal_logit=0.4, upsell_logit=0.3, rollout=(0.33, 0.75),
+)
+
+
+@dataclass(frozen=True)
+class _DoseScenario:
+    """Micro-lessons: who takes how many daily drills, when, and what one lesson does."""
+
+    description: str
+    win_logit_per_lesson: float  # effect of each distinct lesson completed on the log-odds of winning
+    engagement_skill: float  # correlation of a rep's engagement with their skill
+    take_share: float  # share of eligible reps who complete at least one lesson
+    take_engagement: float  # logit slope of taking part on engagement
+    lessons_median: float  # a participant does 1 + Poisson(rate) lessons; the rate's median is this
+    lessons_engagement: float  # log-rate of lessons per unit of engagement
+    lessons_sigma: float  # log-normal spread of the rate between reps with the same engagement
+    max_lessons: int  # nobody does more lessons than this
+    start_spread: float  # first lessons fall in the first this-share of the drills' business days
+    timing_engagement: float  # how much earlier engaged reps start
+    trend_per_year: float  # each rep's own untreated log-odds trend per year and unit of engagement
+    repeat_share: float  # lesson completions done once more, days later (a lesson counts once)
+    unfinished_share: float  # lessons launched and never completed, per lesson completed
+    partner_share: float  # partner staff who take drills too (they own no deals)
+    void_share: float  # learners with a wrongly recorded lesson completion, voided later
+    rollout: tuple[float, float]  # first and last drill release as fractions of the period
+
+
+_DOSE_SCENARIO = "microlessons"
+_DOSE = _DoseScenario(
+    description=(
+        "daily micro-lessons: reps complete 0 to about 60 short lessons, more of them the stronger and more "
+        "engaged they are (and engaged reps are improving anyway); each lesson raises the log-odds of winning "
+        "by a fixed amount for the deals created after it: a dose effect that accumulates"
+    ),
+    win_logit_per_lesson=0.01, engagement_skill=0.5, take_share=0.65, take_engagement=1.0, lessons_median=10.0,
+    lessons_engagement=0.5, lessons_sigma=0.8, max_lessons=60, start_spread=0.6, timing_engagement=0.35,
+    trend_per_year=0.10, repeat_share=0.04, unfinished_share=0.08, partner_share=0.35, void_share=0.02,
+    rollout=(0.42, 0.67),
+)
+# What the sales model's shared functions read of a scenario: the drills are no course and the
+# course effect is zero; the lessons' effect enters through ``_Doses``.
+_DOSE_BASE = _Scenario(
+    description=_DOSE.description, assignment="daily_drills", enrol_share=_DOSE.take_share, selection_skill=0.0,
+    timing_skill=0.0, win_logit=0.0, deal_size=0.0, cycle=0.0, ramp_days=0, rollout=_DOSE.rollout, waves=0,
+)
+
+
+@dataclass(frozen=True)
+class _CrmScenario:
+    """A CRM go-live: when the sales teams go live, and what the new CRM does to their leads."""
+
+    description: str
+    go_live: tuple[float, ...]  # fractions of the period at which the waves of teams go live (first of a month)
+    response_median_hours: float  # median first response to a lead in the old CRM
+    response_team_sigma: float  # log-sd of the teams' typical first-response times
+    response_sigma: float  # log-sd of a lead's first-response time around its team's typical one
+    response_factor: float  # the new CRM multiplies every lead's first-response time by this
+    conversion_points: float  # leads the new CRM converts in addition, per lead (expected; 0.06 = 6 points)
+    training_days: int  # reps complete CRM Basics within this many days from their team's go-live
+    seat_month: float  # CRM licence per user and month, from the user's team's go-live
+
+
+_CRM_SCENARIO = "crm_golive"
+_CRM = _CrmScenario(
+    description=(
+        "a CRM implementation: half the sales teams go live halfway through the period (month 12 of 24), the rest "
+        "at two thirds (month 16); the new CRM cuts the first response to a lead from a median of 30 to 12 hours "
+        "and converts 6 points more leads, and leaves win rates, deal sizes and cycles alone (a placebo)"
+    ),
+    go_live=(12 / 24, 16 / 24), response_median_hours=30.0, response_team_sigma=0.25, response_sigma=0.8,
+    response_factor=0.4, conversion_points=0.06, training_days=14, seat_month=95.0,
+)
+# What the sales model's shared functions read: CRM Basics is the course, it changes no deal, and
+# it is completed in the days after each team's go-live (``_assign_training``'s ``window``).
+_CRM_BASE = _Scenario(
+    description=_CRM.description, assignment="team_golive", enrol_share=1.0, selection_skill=0.0, timing_skill=0.0,
+    win_logit=0.0, deal_size=0.0, cycle=0.0, ramp_days=0, rollout=(_CRM.go_live[0], _CRM.go_live[-1] + 1 / 24),
+    waves=len(_CRM.go_live),
+)
+
+SCENARIOS: dict[str, str] = {name: s.description for name, s in _SCENARIO_PARAMS.items()} | {
+    _CUSTOMER_SCENARIO: _CUSTOMER.description, _DOSE_SCENARIO: _DOSE.description,
+    _CRM_SCENARIO: _CRM.description}
+"""Scenario name → one-line description."""
+
+DEFAULT_SCENARIO = "selection"
+"""The scenario used when none is named: self-selection, where naive comparisons mislead."""
