@@ -20,11 +20,12 @@ from hypothesis import strategies as st
 
 from tests.builders import DATA_DIR
 from training_roi.errors import SourceError
-from training_roi.ingest import xapi
 from training_roi.ingest.xapi import (
     Identity,
     InvalidStatement,
     actor_identities,
+    framing,
+    parallel,
     parse_duration,
     parse_timestamp,
     read_xapi,
@@ -591,12 +592,12 @@ def _big_file(path: Path, n: int) -> Path:
 
 def test_blocks_and_workers_give_the_same_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     path = _big_file(tmp_path / "big.jsonl", 3000)
-    monkeypatch.setattr(xapi, "_worker_count", lambda: 1)
+    monkeypatch.setattr(parallel, "worker_count", lambda: 1)
     whole = _read(path)  # one block
-    monkeypatch.setattr(xapi, "_BLOCK_BYTES", 50_000)
+    monkeypatch.setattr(framing, "BLOCK_BYTES", 50_000)
     blocks = _read(path)  # many blocks, in this process
-    monkeypatch.setattr(xapi, "_PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(xapi, "_worker_count", lambda: 2)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "worker_count", lambda: 2)
     workers = _read(path)  # many blocks, in two worker processes
     for batch in (blocks, workers):
         assert batch.rows.equals(whole.rows)
@@ -614,7 +615,7 @@ def test_a_block_that_is_not_utf8_refuses_the_whole_file(
     path = _big_file(tmp_path / "big.jsonl", 1000)
     with path.open("ab") as fh:
         fh.write(orjson.dumps(_statement(5000)).replace(b"Learner", b"L\xe9arner") + b"\n")
-    monkeypatch.setattr(xapi, "_BLOCK_BYTES", 20_000)
+    monkeypatch.setattr(framing, "BLOCK_BYTES", 20_000)
     batch = _read(path)
     assert batch.rows.num_rows == 0 and batch.rows_read == 0
     assert _quarantined(batch) == [(0, "")] and "not UTF-8" in batch.quarantine[0].reason
