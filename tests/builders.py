@@ -99,4 +99,5 @@ def unit_panel(con, activities: list[str], *, kpi: str = "win_rate", unit: str =
     from training_roi.measure import CohortRule, cohort
     from training_roi.measure import unit_panel as build
 
-    return build(con, cohort(con, CohortRule(tuple(activities), completion=rule, unit=unit)), kpi=kpi, scope=scope)
+    trained = cohort(con, CohortRule(tuple(activities), completion=rule, unit=unit), required=False)
+    return build(con, trained, kpi=kpi, scope=scope)

@@ -70,3 +70,33 @@ def test_real_xapi_files_through_a_mapping(tmp_path: Path, realdata: Path):
     # 37 documents: 24 valid statements, 11 invalid on purpose, 2 cmi5 documents that are not statements.
     assert (xapi["rows_read"], xapi["rows_loaded"], xapi["rows_quarantined"]) == (37, 24, 13)
     assert data["quality"]["tables"]["lms_statement"] == 26  # the Group statement is three rows
+
+
+def test_a_warehouse_that_does_not_exist_is_refused_not_created(tmp_path: Path):
+    missing = tmp_path / "typo.duckdb"
+    (tmp_path / "study.yaml").write_text("name: S\nprogram: {activities: [x]}\n", encoding="utf-8")
+    for args in (["quality"], ["kpis"], ["report", str(tmp_path / "study.yaml")],
+                 ["init-study", str(tmp_path / "s.yaml")]):
+        result = runner.invoke(app, [*args, "--db", str(missing)])
+        assert result.exit_code == 2, (args, result.output)
+        assert f"no warehouse at {missing}" in result.stderr
+        assert not missing.exists()
+
+
+def test_a_warehouse_url_of_an_unknown_engine_is_refused_with_the_known_ones(tmp_path: Path):
+    result = runner.invoke(app, ["quality", "--db", "nosuchengine://host/db"])
+    assert result.exit_code == 2
+    assert "nosuchengine:// is not an engine Ibis knows" in result.stderr and "duckdb://" in result.stderr
+
+
+def test_an_output_folder_that_is_a_file_is_refused_before_any_work(tmp_path: Path):
+    from training_roi.warehouse.connection import connect, ensure_tables
+
+    con = connect(tmp_path / "w.duckdb")
+    ensure_tables(con)
+    con.disconnect()
+    (tmp_path / "study.yaml").write_text("name: S\nprogram: {activities: [x]}\n", encoding="utf-8")
+    (tmp_path / "out").write_text("a file", encoding="utf-8")
+    result = runner.invoke(app, ["report", str(tmp_path / "study.yaml"), "--db", str(tmp_path / "w.duckdb"),
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "--out" in result.stderr and "is a file" in result.stderr

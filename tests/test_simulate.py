@@ -974,7 +974,7 @@ def test_doses_follow_from_the_statements(drills: tuple[Path, dict[str, Any]],
 
 def test_lesson_counts_from_the_warehouse_equal_the_truth(drills: tuple[Path, dict[str, Any]],
                                                           drills_warehouse: Any) -> None:
-    from training_roi.isolate.dose import lesson_counts
+    from training_roi.measure import lesson_counts
 
     out, truth = drills
     con, _, _ = drills_warehouse

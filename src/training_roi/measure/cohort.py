@@ -112,8 +112,12 @@ def _first(con: BaseBackend, rule: CohortRule, since: datetime | None,
     return rows
 
 
-def cohort(con: BaseBackend, rule: CohortRule, *, scope: Collection[str] | None = None) -> Cohort:
+def cohort(con: BaseBackend, rule: CohortRule, *, scope: Collection[str] | None = None,
+           required: bool = True) -> Cohort:
     """The units trained by ``rule``'s program, among ``scope`` (every unit when None).
+
+    ``required``: an empty cohort is an error (a study needs somebody trained); False returns it
+    empty (a panel of micro-lessons, where the doses, not a completion, say who took part).
 
     Raises
     ------
@@ -122,12 +126,16 @@ def cohort(con: BaseBackend, rule: CohortRule, *, scope: Collection[str] | None 
     """
     since, until = _bounds(rule)
     done = _first(con, rule, since, until)
+    if not done and not required:
+        return Cohort(rule, (), (), ())
     if not done:
         who = "learners linked to CRM users" if rule.unit == "rep" else "learners linked to contacts of accounts"
         raise ValueError(f"nobody completed the program's activities ({', '.join(rule.activities)}) among {who}")
     allowed = set(scope) if scope is not None else None
     if allowed is not None:
         done = [r for r in done if str(r["unit_id"]) in allowed]
+        if not done and not required:
+            return Cohort(rule, (), (), ())
         if not done:
             raise ValueError("nobody in the study's population completed the program's activities")
     done.sort(key=lambda r: str(r["unit_id"]))
