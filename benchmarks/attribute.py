@@ -24,21 +24,19 @@ DATA = HERE / ".data"
 
 
 def _child(db: str, course: str) -> None:
-    from training_roi.attribute import attribute_study, build_journeys
-    from training_roi.study import Study
+    from training_roi.attribute import Attribution, attribute_study, build_journeys
+    from training_roi.measure import CohortRule, cohort
     from training_roi.warehouse.connection import connect
 
-    study = Study.model_validate({
-        "name": "benchmark", "program": {"name": "Sales Excellence", "activities": [course]},
-        "costs": {"participant_time": {"hourly_rate": 60}},
-    })
     con = connect(db)
     start, cpu = time.perf_counter(), time.process_time()
     journeys = build_journeys(con, lookback_days=180, named={"Sales Excellence": [course]})
     built = time.perf_counter() - start
     del journeys
     start2 = time.perf_counter()
-    result = attribute_study(con, study, incremental_revenue=1_000_000.0)
+    since = cohort(con, CohortRule((course,))).first_day
+    result = attribute_study(con, Attribution(), program="Sales Excellence", activities=[course], unit="rep",
+                             window_days=180, since=since, incremental_revenue=1_000_000.0)
     print(json.dumps({
         "journeys_seconds": built, "seconds": time.perf_counter() - start2,
         "cpu_seconds": time.process_time() - cpu,

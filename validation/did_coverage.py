@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 
 from training_roi.ingest.folder import ingest_folder
-from training_roi.isolate import Resampling, did_rate, naive_rates, window_panel
+from training_roi.isolate import Resampling, did_rate, naive_rates
 from training_roi.linking import link
+from training_roi.measure import CohortRule, cohort, window_panels
 from training_roi.simulate import simulate
 from training_roi.warehouse.connection import connect
 
@@ -35,8 +36,8 @@ def one_run(scenario: str, seed: int, reps: int, months: int) -> dict[str, float
         con = connect(Path(tmp) / "w.duckdb")
         ingest_folder(folder, con)
         link(con)
-        panel = window_panel(con, [truth["program"]["course_activity_id"]], baseline_days=182,
-                                 window_days=180, seed=seed)
+        trained = cohort(con, CohortRule((truth["program"]["course_activity_id"],)))
+        panel = window_panels(con, trained, baseline_days=182, windows=[180], seed=seed)[180]
         r = Resampling.draw(len(panel.treated.units), len(panel.comparison.units), replicates=2000, seed=seed)
         effect = did_rate(panel.treated, panel.comparison, resampling=r)
         before_after, trained_vs_untrained = naive_rates(panel.treated, panel.comparison, resampling=r)

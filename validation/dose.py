@@ -43,9 +43,9 @@ import polars as pl
 import statsmodels.api as sm
 
 from training_roi.ingest.folder import ingest_folder
-from training_roi.isolate import UnitPanel, dose_changes, estimate_dose_response, lesson_counts
-from training_roi.isolate.dose import lesson_dates
+from training_roi.isolate import UnitPanel, dose_changes, estimate_dose_response
 from training_roi.linking import link
+from training_roi.measure import CohortRule, cohort, lesson_counts, lesson_dates, unit_panel
 from training_roi.simulate import simulate
 from training_roi.warehouse.connection import connect
 
@@ -92,7 +92,7 @@ def one_run(seed: int, reps: int, months: int, replicates: int) -> dict[str, flo
         link(con)
         course = truth["program"]["course_activity_id"]
         inputs = {"dated": lesson_dates(con, [course]), "counts": lesson_counts(con, [course])}
-        panel = UnitPanel.from_warehouse(con, [course], kpi="win_rate")
+        panel = unit_panel(con, cohort(con, CohortRule((course,)), required=False), kpi="win_rate")
         out = {t: float(truth["dose"][t]) for t in TRUTHS}
         for design, doses in inputs.items():
             effect = estimate_dose_response(panel, doses=doses, replicates=replicates, seed=seed)

@@ -25,8 +25,9 @@ import time
 from pathlib import Path
 
 from training_roi.ingest.folder import ingest_folder
-from training_roi.isolate import UnitPanel, compare_methods, did_rate, window_panel
+from training_roi.isolate import compare_methods, did_rate
 from training_roi.linking import link
+from training_roi.measure import CohortRule, cohort, unit_panel, window_panels
 from training_roi.simulate import simulate
 from training_roi.warehouse.connection import connect
 
@@ -44,11 +45,12 @@ def one_run(scenario: str, seed: int, reps: int, months: int, replicates: int) -
         con = connect(Path(tmp) / "w.duckdb")
         ingest_folder(folder, con)
         link(con)
-        window = window_panel(con, [course], baseline_days=182, window_days=180, seed=seed, unit=unit)
+        trained = cohort(con, CohortRule((course,), unit=unit))
+        window = window_panels(con, trained, baseline_days=182, windows=[180], seed=seed)[180]
         out: dict[str, tuple[float, float, float]] = {}
         windowed = did_rate(window.treated, window.comparison, replicates=replicates, seed=seed)
         out["windowed DiD"] = (windowed.estimate, windowed.ci_low, windowed.ci_high)
-        panel = UnitPanel.from_warehouse(con, [course], kpi="win_rate", unit=unit)
+        panel = unit_panel(con, trained, kpi="win_rate")
         comparison = compare_methods(panel, post_months=6, replicates=replicates, seed=seed, refutations=False,
                                      randomised=scenario == "randomised")
         for r in comparison.results:

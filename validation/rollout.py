@@ -19,11 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from training_roi.evaluation.rollout import evaluate_rollout
 from training_roi.ingest.folder import ingest_folder
 from training_roi.linking import link
-from training_roi.evaluation.rollout import evaluate_rollout
 from training_roi.simulate import simulate
-from training_roi.study import Study
+from training_roi.study import Study, plan_study
 from training_roi.warehouse.connection import connect
 
 VALUE = 12_000.0
@@ -46,7 +46,7 @@ def one_run(seed: int, reps: int) -> dict[str, float]:
             "costs": {"participant_time": {"hourly_rate": 60}},
             "isolation": {"bootstrap_replicates": 999, "seed": seed},
         })
-        ev = evaluate_rollout(con, study)
+        ev = evaluate_rollout(con, plan_study(study))
         con.disconnect()
     overall = truth["crm"]["overall"]
     kpis = {k.kpi: k.effect for k in ev.kpis}
