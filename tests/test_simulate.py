@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
 import re
 from collections import Counter
@@ -345,7 +346,11 @@ def test_voided_statements_target_course_completions(run: Any, scenario: str) ->
 
 @pytest.mark.parametrize("scenario", ["selection", "crm_golive"])
 def test_trained_reps_follow_from_the_statements(run: Any, scenario: str) -> None:
-    """Resolve actors like a careful reader would and re-derive every rep's completion date."""
+    """Resolve actors like a careful reader would and re-derive every rep's completion date.
+
+    Completions come from the statements and, for learners whose tool sends no xAPI, from the
+    completion report's rows of the course.
+    """
     out, _ = run(scenario)
     truth = truth_of(out)
     _, users = read_csv(out / "crm" / "User.csv")
@@ -368,6 +373,17 @@ def test_trained_reps_follow_from_the_statements(run: Any, scenario: str) -> Non
             continue  # partner staff: trained, but not reps
         d = utc_date(s["timestamp"])
         first[user] = min(first.get(user, d), d)
+    from_report = set()
+    for row in read_csv(out / "lms" / "completions.csv")[1]:
+        if row["course_id"] != truth["program"]["course_activity_id"] or not row["completed_at"]:
+            continue
+        user = user_by_email.get(row["learner_email"].lower())
+        if user is not None:
+            d = utc_date(row["completed_at"].replace("Z", "+00:00"))
+            if user not in first:
+                from_report.add(user)
+            first[user] = min(first.get(user, d), d)
+    assert from_report  # some reps' completions are in the report only
     _, trained = read_csv(out / "truth_trained.csv")
     assert {r["user_id"]: date.fromisoformat(r["completion_date"]) for r in trained} == first
     assert len(first) == truth["trained"]["reps"]
@@ -405,10 +421,14 @@ def test_mess_counts_match_the_files(run: Any) -> None:
 
 def test_other_lms_files(run: Any) -> None:
     out, _ = run()
+    truth = truth_of(out)
     _, completions = read_csv(out / "lms" / "completions.csv")
-    assert completions and {r["program"] for r in completions} == {"Compliance"}
-    assert any(r["completed_at"] == "" for r in completions)
-    assert all(r["score"] == "" and r["passed"] == "" for r in completions if r["completed_at"] == "")
+    assert completions and {r["program"] for r in completions} == {"Compliance", truth["program"]["name"]}
+    course = [r for r in completions if r["program"] != "Compliance"]
+    assert course and {r["course_id"] for r in course} == {truth["program"]["course_activity_id"]}
+    for rows in (course, [r for r in completions if r["program"] == "Compliance"]):
+        assert any(r["completed_at"] == "" for r in rows)
+        assert all(r["score"] == "" and r["passed"] == "" for r in rows if r["completed_at"] == "")
     _, surveys = read_csv(out / "surveys.csv")
     levels = Counter(r["level"] for r in surveys)
     assert set(levels) == {"reaction", "application", "estimate"}
@@ -423,7 +443,6 @@ def test_other_lms_files(run: Any) -> None:
     assert sum(line.startswith(",") for line in (out / "costs.csv").read_text().splitlines()) == 1  # not ""
     assert {"development", "licensing", "platform", "facilitation", "administration", "evaluation"} <= {
         r["category"] for r in costs}
-    truth = truth_of(out)
     total = sum(float(r["amount"]) for r in costs if r["program"] == truth["program"]["name"])
     assert total == pytest.approx(truth["costs"]["program_total"])
 
@@ -1332,3 +1351,322 @@ def test_crm_golive_costs(golive: tuple[Path, dict[str, Any]]) -> None:
     # Training sessions: one per wave, in the wave's first weeks.
     sessions = crm.filter(pl.col("category") == "facilitation")["date"].to_list()
     assert [(d - w).days for d, w in zip(sessions, (first, second), strict=True)] == [14, 14]
+
+
+# ------------------------------------------------------------------------------------------
+# Participant time: one set of sessions, reported several ways, counted once in the truth
+# ------------------------------------------------------------------------------------------
+
+
+def _seconds(duration: str) -> int:
+    """An xAPI duration as the simulator writes it (``PT1H2M3S``) in seconds."""
+    match = DURATION.match(duration)
+    assert match, duration
+    h, m, s = (int(g[:-1]) if g else 0 for g in match.groups())
+    return 3600 * h + 60 * m + s
+
+
+def _course_records(out: Path) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+    """Per learner (lower-case email): the course's time as each kind of record reports it, from the raw files."""
+    truth = truth_of(out)
+    course = truth["program"]["course_activity_id"]
+    email_by_learner = {r["learner_id"]: r["email"].lower() for r in read_csv(out / "lms" / "learners.csv")[1]}
+    statements = distinct(read_lines(out / "lms" / "statements.jsonl")[0])
+    voided = {s["object"]["id"] for s in statements if s["verb"]["id"] == ADL + "voided"}
+    by: dict[str, dict[str, Any]] = {}
+    for s in statements:
+        obj, verb = s["object"], s["verb"]["id"].removeprefix(ADL)
+        if s["id"] in voided or obj.get("objectType") != "Activity" or "member" in s["actor"]:
+            continue
+        parent = s.get("context", {}).get("contextActivities", {}).get("parent", [{}])[0].get("id")
+        if course not in (obj["id"], parent):
+            continue
+        actor = s["actor"]
+        email = actor["mbox"].removeprefix("mailto:").lower() if "mbox" in actor else email_by_learner[
+            actor["account"]["name"]]
+        rec = by.setdefault(email, {"terminated": [], "experienced": 0, "quiz": 0, "answered": 0, "completed": []})
+        duration = s.get("result", {}).get("duration")
+        at = datetime.fromisoformat(s["timestamp"])
+        if verb == "terminated" and obj["id"] == course:
+            rec["terminated"].append((at, _seconds(duration)))
+        elif verb == "completed" and obj["id"] == course:
+            rec["completed"].append((at, None if duration is None else _seconds(duration)))
+        elif verb == "experienced" and duration is not None:
+            rec["experienced"] += _seconds(duration)
+        elif verb in ("passed", "failed", "answered") and duration is not None:
+            rec["quiz" if verb != "answered" else "answered"] += _seconds(duration)
+    report = {r["learner_email"].lower(): int(r["minutes"]) for r in read_csv(out / "lms" / "completions.csv")[1]
+              if r["course_id"] == course}
+    return by, report
+
+
+@pytest.mark.parametrize("scenario", ["selection", "crm_golive", "turnover"])
+def test_participant_time_follows_from_the_records(run: Any, scenario: str) -> None:
+    """The precedence rule, applied to the raw files, gives truth_time.csv's recorded time, learner by learner."""
+    out, _ = run(scenario)
+    truth = truth_of(out)
+    by, report = _course_records(out)
+    rows = read_csv(out / "truth_time.csv")[1]
+    assert {r["email"] for r in rows} >= set(by) | set(report)
+    rungs = Counter()
+    for r in rows:
+        rec = by.get(r["email"], {"terminated": [], "experienced": 0, "quiz": 0, "answered": 0, "completed": []})
+        timed = [d for _, d in rec["completed"] if d is not None]
+        if rec["terminated"]:
+            rung, recorded = "sessions", sum(d for _, d in rec["terminated"])
+        elif timed:
+            rung, recorded = "completion_total", timed[0]
+        elif r["email"] in report:
+            rung, recorded = "completions_csv", 60 * report[r["email"]]
+        else:
+            rung, recorded = "none", 0
+        rungs[rung] += 1
+        assert (r["rung"], int(r["seconds_recorded"])) == (rung, recorded), r
+        seconds = int(r["seconds"])
+        if rung == "sessions":
+            # One time, described four ways: the sessions, the lessons plus quiz attempts or plus their answers,
+            # and the total.
+            assert seconds == recorded == rec["experienced"] + rec["quiz"] == rec["experienced"] + rec["answered"]
+            if rec["completed"]:
+                done_at, total = rec["completed"][0]
+                before = [d for at, d in rec["terminated"] if at <= done_at + timedelta(seconds=1)]
+                assert total == sum(before) <= recorded
+        elif rung == "completion_total":
+            assert seconds == recorded and not rec["terminated"] and rec["quiz"] == rec["answered"] > 0
+        elif r["tool"] == "completions_csv":
+            assert r["email"] not in by and abs(recorded - seconds) <= 30
+        else:
+            assert recorded == 0 < seconds
+        if r["email"] in report and rung in ("sessions", "completion_total"):
+            # The report repeats the time up to the completion, to the minute: it adds nothing.
+            assert abs(60 * report[r["email"]] - (timed[0] if timed else recorded)) <= 30
+    assert set(rungs) == {"sessions", "completion_total", "completions_csv", "none"}
+    pt = truth["participant_time"]
+    assert pt["learners"] == len(rows) and pt["file"] == "truth_time.csv"
+    assert pt["seconds"] == sum(int(r["seconds"]) for r in rows)
+    assert pt["minutes_recorded"] == pytest.approx(sum(int(r["seconds_recorded"]) for r in rows) / 60, abs=1e-4)
+    assert pt["minutes_recorded"] < pt["minutes"]
+    assert {k: v["learners"] for k, v in pt["by_rung"].items()} == dict(rungs)
+    titles = {u["Id"]: u["Title"] for u in read_csv(out / "crm" / "User.csv")[1]}
+    by_title: dict[str, int] = Counter()
+    for r in rows:
+        if r["user_id"]:
+            assert r["title"] == titles[r["user_id"]]
+            by_title[r["title"]] += int(r["seconds"])
+    assert {t: v["minutes"] for t, v in pt["by_title"].items()} == {
+        t: pytest.approx(s / 60, abs=1e-4) for t, s in by_title.items()}
+    assert {"participant_time", "participant_time.minutes_recorded", "truth_time.csv"} <= set(truth["definitions"])
+
+
+def test_sessions_do_not_overlap_and_end_by_the_completion(run: Any) -> None:
+    out, _ = run()
+    by, _ = _course_records(out)
+    for rec in by.values():
+        ends = sorted(rec["terminated"])
+        spans = [(at - timedelta(seconds=d), at) for at, d in ends]
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+        if rec["completed"] and ends:
+            done_at = rec["completed"][0][0]
+            assert any(abs((at - done_at).total_seconds()) < 1 for at, _ in ends)  # the completing session
+
+
+# ------------------------------------------------------------------------------------------
+# Revenue in a window by two definitions: booked (closing in it) and eventual (created in it)
+# ------------------------------------------------------------------------------------------
+
+
+def _revenue(out: Path, window: int | None) -> dict[str, Any]:
+    """Both revenue definitions recomputed from truth_opportunities.parquet and truth_trained.csv, in cents."""
+    truth = truth_of(out)
+    end = date.fromisoformat(truth["end"])
+    completion = {r["user_id"]: date.fromisoformat(r["completion_date"])
+                  for r in read_csv(out / "truth_trained.csv")[1]}
+    limit = window if window is not None else 10**6
+    acc = Counter()
+    for d in pl.read_parquet(out / "truth_opportunities.parquet").to_dicts():
+        c = completion.get(d["owner_id"])
+        if c is None or d["is_deleted"]:
+            continue
+        created = d["created_date"]
+        exposed = d["exposed"]
+        assert exposed == ((created - c).days >= 1)
+        # What the CRM shows, created before or after the completion.
+        shown = "1" if exposed else "0"
+        close = created + timedelta(days=d[f"cycle{shown}"])
+        if d["is_closed"] and d[f"won{shown}"] and 1 <= (close - c).days <= limit:
+            acc["closing_observed"] += round(d[f"amount{shown}"] * 100)
+        if not exposed:
+            continue
+        for k in ("0", "1"):
+            cents = round(d[f"amount{k}"] * 100)
+            close_k = created + timedelta(days=d[f"cycle{k}"])
+            if d[f"won{k}"] and close_k < end and (close_k - c).days <= limit:
+                acc[f"closing{k}"] += cents
+            if (created - c).days <= limit:
+                acc[f"created{k}"] += (cents if d[f"won{k}"] else 0) if close_k < end else round(d[f"p{k}"] * cents)
+        if (created - c).days <= limit:
+            if d["is_closed"] and d["won1"]:
+                acc["created_observed"] += round(d["amount1"] * 100)
+            acc["open"] += not d["is_closed"]
+    return {
+        "revenue_closing_in_window": (acc["closing1"] - acc["closing0"]) / 100,
+        "revenue_closing_in_window_treated": acc["closing1"] / 100,
+        "revenue_closing_in_window_counterfactual": acc["closing0"] / 100,
+        "revenue_closing_in_window_observed": acc["closing_observed"] / 100,
+        "revenue_created_in_window": (acc["created1"] - acc["created0"]) / 100,
+        "revenue_created_in_window_treated": acc["created1"] / 100,
+        "revenue_created_in_window_counterfactual": acc["created0"] / 100,
+        "revenue_created_in_window_observed": acc["created_observed"] / 100,
+        "opportunities_open_at_end": acc["open"],
+    }
+
+
+@pytest.mark.parametrize("scenario", ["selection", "long_cycles", "turnover", "deal_size", "microlessons"])
+def test_revenue_truth_equals_a_recomputation(run: Any, scenario: str) -> None:
+    out, _ = run(scenario, months=24)
+    truth = truth_of(out)
+    for name, window in (("90", 90), ("180", 180), ("365", 365), ("all", None)):
+        t = truth["truth"]["windows"][name]
+        assert {k: t[k] for k in _revenue(out, window)} == _revenue(out, window), (scenario, name)
+        assert t["revenue_created_in_window_observed"] == t["won_revenue_observed"]
+    primary = truth["truth"]["windows"]["180"]
+    if scenario != "microlessons":
+        assert primary["revenue_closing_in_window"] > 0 and primary["revenue_created_in_window"] > 0
+    documented = set(truth["definitions"])
+    for key in ("truth.windows.<W>.revenue_closing_in_window", "truth.windows.<W>.revenue_created_in_window",
+                "truth.windows.<W>.incremental_revenue_booked", "export_date"):
+        assert key in documented, key
+
+
+def test_null_scenario_revenue_is_exactly_zero(run: Any) -> None:
+    truth = truth_of(run("null")[0])
+    for window in truth["truth"]["windows"].values():
+        assert window["revenue_closing_in_window"] == 0 and window["revenue_created_in_window"] == 0
+        assert window["revenue_closing_in_window_treated"] == window["revenue_closing_in_window_counterfactual"]
+
+
+# ------------------------------------------------------------------------------------------
+# Worlds that break money figures: turnover, long cycles, an effect on deal size only
+# ------------------------------------------------------------------------------------------
+
+TURNOVER = {"reps": 80, "months": 24, "seed": 11}
+
+
+def test_new_scenarios_are_listed() -> None:
+    from typer.testing import CliRunner
+
+    from training_roi.cli import app
+
+    listed = CliRunner().invoke(app, ["simulate", "unused", "--help-scenarios"])
+    assert listed.exit_code == 0
+    for name in ("turnover", "long_cycles", "deal_size"):
+        assert name in SCENARIOS and f"{name}:" in listed.output
+
+
+def test_turnover_reps_join_and_leave_in_both_groups(run: Any) -> None:
+    out, _ = run("turnover", **TURNOVER)
+    truth = truth_of(out)
+    start = date.fromisoformat(truth["start"])
+    reps = {r["user_id"]: r for r in read_csv(out / "truth_reps.csv")[1]}
+    users = {u["Id"]: u for u in read_csv(out / "crm" / "User.csv")[1]}
+    hire_dates = {r["learner_id"]: r["hire_date"] for r in read_csv(out / "lms" / "learners.csv")[1]}
+    hired = {u for u, r in reps.items() if date.fromisoformat(r["hire_date"]) > start}
+    left = {u for u, r in reps.items() if r["leave_date"]}
+    share = len(hired | left) / len(reps)
+    assert 0.22 <= share <= 0.42 and share == pytest.approx(truth["turnover"]["share_hired_or_left"], abs=1e-6)
+    for u, r in reps.items():
+        assert (users[u]["IsActive"] == "false") == (u in left)
+        assert hire_dates[r["learner_id"]] == r["hire_date"]
+        assert abs((utc_date(users[u]["CreatedDate"]) - date.fromisoformat(r["hire_date"])).days) <= 1
+    trained = {u for u, r in reps.items() if r["trained"] == "true"}
+    for group in (trained, set(reps) - trained):
+        assert group & hired and group & left
+    t = truth["turnover"]
+    assert (t["trained_hired"], t["trained_left"]) == (len(trained & hired), len(trained & left))
+    for u in trained:  # training only while employed
+        done = date.fromisoformat(reps[u]["completion_date"])
+        assert done >= date.fromisoformat(reps[u]["hire_date"]) + timedelta(days=21)
+        if reps[u]["leave_date"]:
+            assert done < date.fromisoformat(reps[u]["leave_date"]) - timedelta(days=13)
+    lost = {r["opportunity_id"]: r for r in pl.read_parquet(out / "truth_opportunities.parquet").to_dicts()}
+    departed = 0
+    for o in read_csv(out / "crm" / "Opportunity.csv")[1]:
+        owner, created = users[o["OwnerId"]], datetime.fromisoformat(o["CreatedDate"])
+        assert created >= datetime.fromisoformat(owner["CreatedDate"])  # none before the hire
+        leave = reps[o["OwnerId"]]["leave_date"]
+        if not leave:
+            continue
+        last_day = date.fromisoformat(leave) - timedelta(days=1)
+        assert utc_date(o["CreatedDate"]) < last_day  # none after leaving
+        assert o["IsClosed"] == "true" and date.fromisoformat(o["CloseDate"]) <= last_day  # none left open
+        d = lost[o["Id"]]
+        if d["lost_at_departure1" if d["exposed"] else "lost_at_departure0"]:
+            assert o["StageName"] == "Closed Lost" and date.fromisoformat(o["CloseDate"]) == last_day
+            departed += o["IsDeleted"] == "false"
+    assert departed == t["deals_closed_at_departure"] > 0
+    leave_by_email = {users[u]["Email"].lower(): date.fromisoformat(r["leave_date"]) for u, r in reps.items()
+                      if r["leave_date"]}
+    answers = [r for r in read_csv(out / "surveys.csv")[1] if r["respondent_email"].lower() in leave_by_email]
+    assert answers and all(date.fromisoformat(r["submitted_at"]) < leave_by_email[r["respondent_email"].lower()]
+                           for r in answers)  # nobody answers after leaving
+    assert {"turnover", "potential outcomes (turnover)"} <= set(truth["definitions"])
+
+
+def test_turnover_new_reps_ramp_up(run: Any) -> None:
+    out, _ = run("turnover", **TURNOVER)
+    truth = truth_of(out)
+    start = date.fromisoformat(truth["start"])
+    hire = {r["user_id"]: date.fromisoformat(r["hire_date"]) for r in read_csv(out / "truth_reps.csv")[1]}
+    opps = pl.read_parquet(out / "truth_opportunities.parquet").filter(
+        pl.col("owner_id").is_in([u for u, d in hire.items() if d > start]))
+    tenure = opps.with_columns(days=(pl.col("created_date") - pl.col("owner_id").replace_strict(
+        hire, return_dtype=pl.Date)).dt.total_days())
+    early = tenure.filter(pl.col("days") < 45).height
+    settled = tenure.filter((pl.col("days") >= 135) & (pl.col("days") < 180)).height
+    assert early < 0.6 * settled  # fewer deals in the first weeks
+    assert tenure.filter(pl.col("days") < 45)["p0"].mean() < tenure.filter(pl.col("days") >= 180)["p0"].mean()
+
+
+@pytest.mark.parametrize("scenario", ["long_cycles", "selection"])
+def test_open_deals_look_open_at_the_export(run: Any, scenario: str) -> None:
+    out, _ = run(scenario, months=24)
+    truth = truth_of(out)
+    export = date.fromisoformat(truth["export_date"])
+    assert export == date.fromisoformat(truth["end"]) - timedelta(days=1)
+    open_stages = {"Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Proposal/Price Quote",
+                   "Negotiation/Review"}
+    opps = read_csv(out / "crm" / "Opportunity.csv")[1]
+    still = [o for o in opps if o["IsClosed"] == "false"]
+    assert still
+    for o in still:
+        assert date.fromisoformat(o["CloseDate"]) > export and o["StageName"] in open_stages
+        assert o["IsWon"] == "false" and int(o["Probability"]) < 100
+    for o in opps:
+        if o["IsClosed"] == "true":
+            assert date.fromisoformat(o["CloseDate"]) <= export
+    window = truth["truth"]["windows"]["180"]
+    share_open = window["opportunities_open_at_end"] / window["opportunities"]
+    if scenario == "long_cycles":
+        assert truth["model"]["cycle_median_days"] == 210.0 and share_open > 0.25
+        df = pl.read_parquet(out / "truth_opportunities.parquet")
+        new = {r["Id"] for r in opps if r["Type"] == "New Business"}
+        assert 180 <= df.filter(pl.col("opportunity_id").is_in(new))["cycle0"].median() <= 240
+    else:
+        assert share_open < 0.05
+
+
+def test_deal_size_changes_amounts_only(run: Any) -> None:
+    out, _ = run("deal_size")
+    truth = truth_of(out)
+    assert truth["effects"] == {"win_logit": 0.0, "deal_size": 0.12, "cycle": 0.0, "ramp_days": 0}
+    df = pl.read_parquet(out / "truth_opportunities.parquet")
+    assert (df["won1"] == df["won0"]).all() and (df["p1"] == df["p0"]).all() and (df["cycle1"] == df["cycle0"]).all()
+    exposed = df.filter(pl.col("exposed"))
+    assert exposed.height and (exposed["amount1"] > exposed["amount0"]).all()
+    assert np.allclose(df["amount1"], np.round(df["amount0"] * 1.12, 2))
+    for window in truth["truth"]["windows"].values():
+        assert window["att_win_rate"] == 0.0 and window["att_cycle_days"] == 0.0
+        assert window["incremental_won_deals"] == 0 and window["revenue_created_in_window"] > 0
+    # The seed's deals: the same as in the randomised scenario, only bigger where trained.
+    same = pl.read_parquet(run("randomised")[0] / "truth_opportunities.parquet")
+    assert df["opportunity_id"].equals(same["opportunity_id"]) and df["amount0"].equals(same["amount0"])

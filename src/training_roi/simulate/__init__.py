@@ -15,6 +15,20 @@ Quick start::
 ``staggered`` train sales reps in different ways (self-selected, at random, with no effect, in
 monthly waves with an effect that grows); the outcomes are their deals.
 
+Three sales scenarios hold the worlds that break the money figures. ``turnover``: about 30 % of
+the reps join or leave during a 24-month period, trained and untrained alike; new reps ramp up,
+a leaver's open deals are closed lost on their last day, and training happens only while
+employed (:mod:`training_roi.simulate.turnover`). ``long_cycles``: median cycles of 4 to 7 months,
+so many deals created after training are still open at the export. ``deal_size``: training raises
+amounts by 12 % and changes neither win probability nor cycle.
+
+Every sales scenario's truth.json has, per window, the revenue by two definitions, booked
+(``revenue_closing_in_window``) and eventual (``revenue_created_in_window``), exact in cents
+(:mod:`training_roi.simulate.revenue`). Except in ``microlessons``, the course's time is a set of
+sessions that the statements and the completion report describe in several overlapping ways
+(:mod:`training_roi.simulate.sessions`), counted once in ``truth_time.csv`` and in truth.json's
+``participant_time`` (:mod:`training_roi.simulate.participant_time`).
+
 Scenario ``customer`` is customer education: the learners are contacts of customer accounts taking
 the vendor's academy course, the outcomes are the accounts' renewals and upsells, and the truth is
 about accounts (``truth["unit"] == "account"``; per account in ``truth_trained.csv``). The CRM
@@ -49,10 +63,12 @@ and shared draws), ``fields`` (values as the exports spell them), ``scenarios`` 
 definitions), ``program`` (the Sales Excellence course), ``org`` (users, teams, accounts,
 contacts), ``learners`` (the LMS population), ``training`` (who completes the course, when),
 ``opportunities`` (the pipeline and its potential outcomes), ``crm`` (the Salesforce files),
-``statements`` and ``lms`` (xAPI statements and the LMS reports), ``surveys``, ``costs``,
-``truth`` (truth.json and the truth files), ``folder`` (the files written and their rows),
-``sales`` (the folder of a sales scenario), and the scenarios with a model of their own:
-``customer_accounts``, ``academy`` and ``customer``; ``microlessons``; ``crm_golive``.
+``statements`` and ``lms`` (xAPI statements and the LMS reports), ``sessions`` (the course's
+sessions and their statements), ``surveys``, ``costs``, ``revenue`` (the two revenue
+definitions), ``participant_time`` (the time truth), ``truth`` (truth.json and the truth files),
+``folder`` (the files written and their rows), ``sales`` (the folder of a sales scenario), and the
+scenarios with a model of their own: ``turnover``; ``customer_accounts``, ``academy`` and
+``customer``; ``microlessons``; ``crm_golive``.
 """
 
 from __future__ import annotations
@@ -137,7 +153,9 @@ def simulate(
     scenario
         One of :data:`SCENARIOS`: who gets trained and what training does. ``microlessons``
         also writes ``truth_doses.csv`` (lessons per rep) and a ``dose`` section in truth.json;
-        ``crm_golive`` writes ``truth_leads.parquet`` (per lead) and a ``crm`` section.
+        ``crm_golive`` writes ``truth_leads.parquet`` (per lead) and a ``crm`` section;
+        ``turnover`` a ``turnover`` section and hire and leave dates in ``truth_reps.csv``. The
+        sales scenarios but ``microlessons`` write ``truth_time.csv`` (participant time).
     start
         First day of the period; the period is ``[start, start + months)``.
     progress

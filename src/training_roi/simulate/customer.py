@@ -71,6 +71,7 @@ from training_roi.simulate.opportunities import (
 )
 from training_roi.simulate.org import _build_org, _Org
 from training_roi.simulate.period import _DAY, _NEVER, _Calendar, _iso_date
+from training_roi.simulate.revenue import _cents
 from training_roi.simulate.scenarios import _CUSTOMER, _CUSTOMER_SCENARIO, _CustomerScenario
 from training_roi.simulate.statements import _LmsCounts
 from training_roi.simulate.truth import (
@@ -79,7 +80,6 @@ from training_roi.simulate.truth import (
     _WINDOWS,
     _att_win_rate,
     _by_month,
-    _cents,
     _cost_totals,
     _header,
     _in_window,

@@ -69,7 +69,7 @@ from training_roi.simulate.statements import (
     _Stmts,
 )
 from training_roi.simulate.training import _Training
-from training_roi.simulate.truth import _DEFINITIONS, _PRIMARY_WINDOW
+from training_roi.simulate.truth import _PRIMARY_WINDOW
 
 _DRILLS_ID = f"{_ACT}/program/daily-drills"
 _DRILLS_NAME = "Sales Excellence: Daily Drills"
@@ -404,7 +404,7 @@ def _dose_truth(truth: dict[str, Any], cal: _Calendar, dsc: _DoseScenario, org: 
         "partner_share": dsc.partner_share, "void_share": dsc.void_share,
     }
     trained = truth["trained"]
-    definitions = {k: v for k, v in _DEFINITIONS.items() if not k.startswith("effects.")} | _DOSE_DEFINITIONS
+    definitions = {k: v for k, v in truth["definitions"].items() if not k.startswith("effects.")} | _DOSE_DEFINITIONS
     return truth | {
         "scenario_description": dsc.description,
         "program": truth["program"] | {

@@ -20,6 +20,13 @@ from training_roi.simulate.org import _Org
 from training_roi.simulate.period import _DAY, _NEVER, _Calendar
 from training_roi.simulate.scenarios import _Scenario
 from training_roi.simulate.training import _Training
+from training_roi.simulate.turnover import (
+    _close_at_departure,
+    _deal_days,
+    _ramp_exposure,
+    _ramp_quantile,
+    _ramp_win_logit,
+)
 
 # Structural parameters of the sales model (recorded in truth.json).
 _OPPS_PER_REP_MONTH = 4.9
@@ -78,6 +85,9 @@ class _Opps:
     stage: np.ndarray  # open: index into _OPEN_STAGES; closed: -1
     opp_id: pl.Series = field(default_factory=lambda: pl.Series([], dtype=pl.String))
     lessons_before: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # microlessons only
+    # turnover only: closed lost on the owner's last day because still open then, without / with training
+    lost_at_departure0: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    lost_at_departure1: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     @property
     def n(self) -> int:
@@ -106,16 +116,28 @@ def _simulate_opportunities(cal: _Calendar, org: _Org, tr: _Training, sc: _Scena
     With ``dose`` (scenario ``microlessons``) the treated outcome is the one at the lessons the
     owner had done before the deal, and the untreated log-odds carry each rep's own trend; no
     random number is drawn for either, so the deals stay the same.
+    With ``sc.turnover`` (scenario turnover) reps create deals only while employed, new reps ramp
+    up, and a leaver's deals still open on their last day are closed lost
+    (:mod:`training_roi.simulate.turnover`); with ``sc.cycle_median`` cycles are longer.
     """
     rng = _stream(seed, "opportunities")
     reps = org.n_reps
-    lo, hi = org.rep_days(cal.n_days)
-    exposure = np.maximum(hi - lo, 0)
+    t = sc.turnover
+    hire = org.hire_day[:reps]
+    if t is None:
+        lo, hi = org.rep_days(cal.n_days)
+        exposure = np.maximum(hi - lo, 0)
+    else:
+        lo, hi = _deal_days(hire, org.leave_day[:reps], cal.n_days)
+        exposure = _ramp_exposure(lo, hi, hire, t.ramp_days)
     rate = _OPPS_PER_REP_MONTH * np.exp(_SKILL_RATE * org.skill - _SKILL_RATE**2 / 2)
     count = rng.poisson(rate * exposure / 30.4375)
     owner = np.repeat(np.arange(reps), count)
     n = owner.size
-    created = cal.business_instants(lo[owner], hi[owner], rng.random(n), rng.integers(8 * 3600, 18 * 3600, n),
+    u_day = rng.random(n)
+    if t is not None:
+        u_day = _ramp_quantile(u_day, lo[owner], hi[owner], hire[owner], t.ramp_days)
+    created = cal.business_instants(lo[owner], hi[owner], u_day, rng.integers(8 * 3600, 18 * 3600, n),
                                     org.offset_min[owner])
     order = np.argsort(created, kind="stable")
     owner, created = owner[order], created[order]
@@ -135,12 +157,15 @@ def _simulate_opportunities(cal: _Calendar, org: _Org, tr: _Training, sc: _Scena
 
     eta0 = (_BASE_WIN_LOGIT + _SKILL_WIN_LOGIT * skill + np.array(_TYPE_WIN_LOGIT)[typ]
             + _TREND_WIN_LOGIT_PER_YEAR * years + np.array(_SEASON)[cal.month_of_year[day]])
+    if t is not None:
+        eta0 = eta0 + _ramp_win_logit(day, hire[owner], t)
     amount0 = np.round(
         _AMOUNT_MEDIAN * np.array(_TYPE_AMOUNT)[typ]
         * np.exp(_AMOUNT_SIGMA * z_amount + _AMOUNT_SKILL * skill + _AMOUNT_TREND_PER_YEAR * years), -1
     )
     amount0 = np.maximum(amount0, 500.0)
-    cycle0 = np.maximum(3, np.round(_CYCLE_MEDIAN * np.array(_TYPE_CYCLE)[typ] * np.exp(_CYCLE_SIGMA * z_cycle)))
+    median = _CYCLE_MEDIAN if sc.cycle_median is None else sc.cycle_median
+    cycle0 = np.maximum(3, np.round(median * np.array(_TYPE_CYCLE)[typ] * np.exp(_CYCLE_SIGMA * z_cycle)))
     cycle0 = cycle0.astype(np.int64)
 
     comp_day = tr.complete_day[owner]
@@ -158,10 +183,12 @@ def _simulate_opportunities(cal: _Calendar, org: _Org, tr: _Training, sc: _Scena
         eta1 = eta0 + dose.win_logit_per_lesson * lessons_before
     amount1 = np.round(amount0 * (1.0 + sc.deal_size * scale), 2)
     cycle1 = np.maximum(1, np.round(cycle0 * (1.0 - sc.cycle * scale))).astype(np.int64)
+    leave = org.leave_day[owner]
+    last_day = None if t is None else np.where(leave < cal.n_days, leave - 1, _NEVER)
     return _observe(cal, rng, owner=owner, account=account, created_s=created, created_day=day, typ=typ,
                     lead_source=lead_source, u_win=u_win, eta0=eta0, eta1=eta1, amount0=amount0, amount1=amount1,
                     cycle0=cycle0, cycle1=cycle1, exposed=exposed, days_since=days_since, deleted=deleted,
-                    u_missing=u_missing, u_stage=u_stage, lessons_before=lessons_before)
+                    u_missing=u_missing, u_stage=u_stage, lessons_before=lessons_before, last_day=last_day)
 
 
 def _observe(cal: _Calendar, rng: np.random.Generator, *, owner: np.ndarray, account: np.ndarray,
@@ -169,16 +196,22 @@ def _observe(cal: _Calendar, rng: np.random.Generator, *, owner: np.ndarray, acc
              u_win: np.ndarray, eta0: np.ndarray, eta1: np.ndarray, amount0: np.ndarray, amount1: np.ndarray,
              cycle0: np.ndarray, cycle1: np.ndarray, exposed: np.ndarray, days_since: np.ndarray,
              deleted: np.ndarray, u_missing: np.ndarray, u_stage: np.ndarray,
-             lessons_before: np.ndarray) -> _Opps:
+             lessons_before: np.ndarray, last_day: np.ndarray | None = None) -> _Opps:
     """Draw both outcomes of every deal from its one uniform, observe the exposed one, and close or stage it.
 
     ``eta0`` / ``eta1`` are the untreated / treated log-odds of winning; ``won = u_win < p`` under
     either (common random numbers). The CRM shows the treated outcome, amount and cycle of exposed
     deals and the untreated ones of the others; a deal closes if its cycle ends within the period,
-    else it sits at an open stage. The ids come last from ``rng``, after every other draw.
+    else it sits at an open stage. With ``last_day`` (per deal: its owner's last day, scenario
+    turnover) a deal still open on it is closed lost that day, under either outcome. The ids come
+    last from ``rng``, after every other draw.
     """
     p0, p1 = _logistic(eta0), _logistic(eta1)
     won0, won1 = u_win < p0, u_win < p1
+    lost0 = lost1 = np.zeros(0, bool)
+    if last_day is not None:
+        cycle0, won0, lost0 = _close_at_departure(created_day, cycle0, won0, last_day)
+        cycle1, won1, lost1 = _close_at_departure(created_day, cycle1, won1, last_day)
     won = np.where(exposed, won1, won0)
     amount = np.where(exposed, amount1, amount0)
     cycle = np.where(exposed, cycle1, cycle0)
@@ -196,5 +229,5 @@ def _observe(cal: _Calendar, rng: np.random.Generator, *, owner: np.ndarray, acc
         amount0=amount0, amount1=amount1, cycle0=cycle0, cycle1=cycle1, exposed=exposed,
         days_since=days_since, won=won, amount=amount, cycle=cycle, close_day=close_day,
         closed=closed, deleted=deleted, amount_missing=amount_missing, stage=stage, opp_id=opp_id,
-        lessons_before=lessons_before,
+        lessons_before=lessons_before, lost_at_departure0=lost0, lost_at_departure1=lost1,
     )

@@ -17,6 +17,8 @@ import polars as pl
 from training_roi.simulate.draws import _pick, _stream
 from training_roi.simulate.fields import _id_counters, _masked, _salesforce_ids, _sf_datetime, _slug
 from training_roi.simulate.period import _DAY, _NEVER, _Calendar
+from training_roi.simulate.scenarios import _Turnover
+from training_roi.simulate.turnover import _more_turnover
 
 _ORG_DOMAIN = "example.com"
 
@@ -177,8 +179,12 @@ def _company_names(rng: np.random.Generator, n: int) -> tuple[pl.Series, pl.Seri
     return name, domain, ci
 
 
-def _build_org(cal: _Calendar, reps: int, seed: int) -> _Org:
-    """Create the CRM users, accounts and contacts of an org with ``reps`` sales reps."""
+def _build_org(cal: _Calendar, reps: int, seed: int, turnover: _Turnover | None = None) -> _Org:
+    """Create the CRM users, accounts and contacts of an org with ``reps`` sales reps.
+
+    ``turnover`` (scenario turnover) hires and lets go more reps during the period; every other
+    draw stays the seed's.
+    """
     rng = _stream(seed, "org")
     # Reps, grouped by region so that teams of about eight share a region and a manager.
     rep_region = np.sort(rng.choice(len(_REGIONS), size=reps, p=[r[2] for r in _REGIONS]))
@@ -220,6 +226,8 @@ def _build_org(cal: _Calendar, reps: int, seed: int) -> _Org:
     leave = np.full(n, _NEVER, np.int64)
     left = (kind == 0) & ~new & (rng.random(n) < 0.05)
     leave[left] = rng.integers(int(0.5 * cal.n_days), cal.n_days, int(left.sum()))
+    if turnover is not None:
+        hire, leave = _more_turnover(cal, kind, hire, leave, seed, turnover)
 
     first, last, local = _people(rng, n)
     email = _unique_emails(local, _ORG_DOMAIN)

@@ -1,7 +1,10 @@
-"""The data folder of a scenario about the sales reps: selection, randomised, null, staggered, microlessons, crm_golive.
+"""The data folder of a scenario about the sales reps: every scenario but ``customer``.
 
 One organisation and one pipeline per seed; the scenario decides who is trained and how (the daily
-drills of ``microlessons``, the team go-lives of ``crm_golive``) and adds its own truth.
+drills of ``microlessons``, the team go-lives of ``crm_golive``) and adds its own truth. The
+course's time is a set of sessions (:mod:`training_roi.simulate.sessions`) that the statements and
+the completion report describe, and ``truth_time.csv`` counts once; ``turnover`` changes the
+organisation and ``long_cycles`` the deals' cycles.
 """
 
 from __future__ import annotations
@@ -37,6 +40,12 @@ from training_roi.simulate.microlessons import (
 )
 from training_roi.simulate.opportunities import _simulate_opportunities
 from training_roi.simulate.org import _build_org
+from training_roi.simulate.participant_time import (
+    _TIME_DEFINITIONS,
+    _course_completions_frame,
+    _time_frame,
+    _time_truth,
+)
 from training_roi.simulate.period import _Calendar
 from training_roi.simulate.program import _SALES_COURSE
 from training_roi.simulate.scenarios import (
@@ -48,10 +57,12 @@ from training_roi.simulate.scenarios import (
     _DOSE_SCENARIO,
     _SCENARIO_PARAMS,
 )
+from training_roi.simulate.sessions import _draw_sessions, _question_activities, _session_statements, _Sessions
 from training_roi.simulate.statements import _ActivitySpec, _Stmts
 from training_roi.simulate.surveys import _surveys_frame
 from training_roi.simulate.training import _assign_training
 from training_roi.simulate.truth import _truth, _truth_frames
+from training_roi.simulate.turnover import _TURNOVER_DEFINITIONS, _turnover_columns, _turnover_truth
 
 
 def _simulate_sales(out: Path, cal: _Calendar, *, scenario: str, reps: int, seed: int,
@@ -59,12 +70,13 @@ def _simulate_sales(out: Path, cal: _Calendar, *, scenario: str, reps: int, seed
     """Write the folder and truth of a scenario about the sales reps; return the data rows per file."""
     sc = {_DOSE_SCENARIO: _DOSE_BASE, _CRM_SCENARIO: _CRM_BASE}.get(scenario) or _SCENARIO_PARAMS[scenario]
     report("Building the organisation", 0.0)
-    org = _build_org(cal, reps, seed)
+    org = _build_org(cal, reps, seed, turnover=sc.turnover)
     learners = _build_learners(cal, org, seed)
     report("Rolling out the training program", 0.06)
     golive = _go_live(cal, org, _CRM, seed) if scenario == _CRM_SCENARIO else None
     course = _SALES_COURSE if golive is None else _CRM_COURSE
     doses: _Doses | None = None
+    sessions: _Sessions | None = None
     program: Callable[[np.random.Generator], _Stmts] | None = None
     activities: list[_ActivitySpec] | None = None
     if scenario == _DOSE_SCENARIO:
@@ -75,7 +87,10 @@ def _simulate_sales(out: Path, cal: _Calendar, *, scenario: str, reps: int, seed
     else:
         training = _assign_training(cal, org, learners, sc, seed,
                                     window=None if golive is None else golive.training_window())
+        sessions = _draw_sessions(cal, learners, training, seed)
         activities = _sales_activities(course)
+        program = partial(_session_statements, tr=training, ss=sessions, questions=len(activities))
+        activities += _question_activities(course)
     report("Simulating opportunities and their potential outcomes", 0.08)
     opps = _simulate_opportunities(cal, org, training, sc, seed, dose=doses)
     folder = _Folder(out)
@@ -100,8 +115,12 @@ def _simulate_sales(out: Path, cal: _Calendar, *, scenario: str, reps: int, seed
     folder.files["lms/statements.jsonl"] = lms.lines
     report("Writing the LMS directory, completion report, surveys and costs", 0.9)
     folder.csv("lms/learners.csv", _learners_frame(cal, learners))
-    folder.csv("lms/completions.csv", _completions_frame(cal, learners, seed))
-    folder.csv("surveys.csv", _surveys_frame(cal, org, learners, training, seed, course=course))
+    completions = _completions_frame(cal, learners, seed)
+    if sessions is not None:
+        completions = pl.concat([completions, _course_completions_frame(learners, training, sessions, course)])
+    folder.csv("lms/completions.csv", completions)
+    folder.csv("surveys.csv", _surveys_frame(cal, org, learners, training, seed, course=course,
+                                             while_employed=sc.turnover is not None))
     if doses is not None:
         costs = _drill_costs_frame(cal, training, learners, doses)
     else:
@@ -116,8 +135,15 @@ def _simulate_sales(out: Path, cal: _Calendar, *, scenario: str, reps: int, seed
         reps_df, opp_df, dose_df = _dose_frames(cal, org, doses, reps_df, opp_df, opps)
     if golive is not None:
         reps_df, lead_df = _golive_frames(cal, org, golive, leads, reps_df)
+    if sc.turnover is not None:
+        reps_df = reps_df.with_columns(**_turnover_columns(cal, org.hire_day[:reps], org.leave_day[:reps]))
+        opp_df = opp_df.with_columns(lost_at_departure0=opps.lost_at_departure0,
+                                     lost_at_departure1=opps.lost_at_departure1)
     folder.csv("truth_reps.csv", reps_df, decimals=None)
     folder.csv("truth_trained.csv", trained_df)
+    time_df = None if sessions is None else _time_frame(org, learners, training, sessions)
+    if time_df is not None:
+        folder.csv("truth_time.csv", time_df, decimals=None)
     if dose_df is not None:
         folder.csv("truth_doses.csv", dose_df)
     folder.parquet("truth_opportunities.parquet", opp_df)
@@ -129,6 +155,14 @@ def _simulate_sales(out: Path, cal: _Calendar, *, scenario: str, reps: int, seed
         truth = _dose_truth(truth, cal, _DOSE, org, learners, training, doses, opps)
     if golive is not None and lead_df is not None:
         truth = _golive_truth(truth, golive, org, reps_df, lead_df, costs)
+    if time_df is not None:
+        truth = truth | {"participant_time": _time_truth(time_df, course),
+                         "definitions": truth["definitions"] | _TIME_DEFINITIONS}
+    if sc.turnover is not None:
+        lost = np.where(opps.exposed, opps.lost_at_departure1, opps.lost_at_departure0) & ~opps.deleted
+        truth = truth | {"turnover": _turnover_truth(cal, sc.turnover, org.hire_day[:reps], org.leave_day[:reps],
+                                                     training.complete_s >= 0, lost),
+                         "definitions": truth["definitions"] | _TURNOVER_DEFINITIONS}
     folder.truth(truth)
     report("Done", 1.0)
     return folder.files

@@ -1,6 +1,8 @@
 """The scenarios: who is trained, when, and what training does; and :data:`SCENARIOS`, their registry.
 
-The sales scenarios (selection, randomised, null, staggered) are a :class:`_Scenario` each.
+The sales scenarios (selection, randomised, null, staggered, turnover, long_cycles, deal_size) are a
+:class:`_Scenario` each; ``turnover`` adds reps joining and leaving (:class:`_Turnover`),
+``long_cycles`` a longer median sales cycle.
 Customer education, micro-lessons and the CRM go-live have parameters of their own
 (:class:`_CustomerScenario`, :class:`_DoseScenario`, :class:`_CrmScenario`); the last two also
 carry a :class:`_Scenario` with no course effect (``_DOSE_BASE``, ``_CRM_BASE``) for the sales
@@ -9,7 +11,35 @@ model's shared code. truth.json records these numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class _Turnover:
+    """Reps hired and leaving during the period, and how new reps ramp up.
+
+    A leaver creates no deal in their last days, and their deals still open on their last day are
+    closed lost that day (:mod:`training_roi.simulate.turnover`). The shares add to the
+    organisation's own few (8 % of reps hired in the first 60 % of the period, 5 % leaving in its
+    second half), drawn from a stream of their own so that the rest of the org stays the seed's.
+    """
+
+    hire_share: float  # of the reps not yet hired mid-period, the share hired during the period
+    leave_share: float  # share of all reps who leave during the period
+    hire_span: float  # hires fall on days [1, hire_span × period)
+    leave_from: float  # leavers leave on days [leave_from × period, period − 1)
+    min_tenure_days: int  # a rep hired in the period stays at least this long before leaving
+    ramp_days: int  # a new rep's deal creation grows linearly from 0 at hire to full after this many days
+    ramp_win_logit: float  # log-odds of winning of a deal created on the hire day, relative to a tenured rep
+    ramp_win_days: int  # … fading linearly to 0 over this many days of tenure
+    train_after_hire_days: int  # a rep completes training at the earliest this many days after hire
+    train_before_leave_days: int  # … and at the latest this many days before leaving
+
+
+_TURNOVER = _Turnover(
+    hire_share=0.10, leave_share=0.15, hire_span=0.85, leave_from=0.1, min_tenure_days=90, ramp_days=90,
+    ramp_win_logit=-0.5, ramp_win_days=180, train_after_hire_days=21, train_before_leave_days=14,
+)
 
 
 @dataclass(frozen=True)
@@ -17,7 +47,7 @@ class _Scenario:
     """The parameters that make one scenario: who is trained, when, and what training does."""
 
     description: str
-    assignment: str  # "self_select", "random_waves" or "monthly_waves"
+    assignment: str  # "self_select", "random_waves", "monthly_waves" or "random_employed"
     enrol_share: float  # share of eligible reps enrolled
     selection_skill: float  # logit slope of enrolment on skill (self_select, monthly_waves)
     timing_skill: float  # how much earlier skilled reps complete (self_select)
@@ -27,6 +57,8 @@ class _Scenario:
     ramp_days: int  # 0: full effect at once; else the effect grows linearly over this many days
     rollout: tuple[float, float]  # rollout window as fractions of the period
     waves: int  # number of assignment waves (random_waves)
+    cycle_median: float | None = None  # median sales cycle of a New Business deal in days (None: the model's)
+    turnover: _Turnover | None = None  # reps joining and leaving during the period beyond the model's few
 
 
 _SCENARIO_PARAMS: dict[str, _Scenario] = {
@@ -58,6 +90,36 @@ _SCENARIO_PARAMS: dict[str, _Scenario] = {
         ),
         assignment="monthly_waves", enrol_share=0.9, selection_skill=0.3, timing_skill=0.0,
         win_logit=0.25, deal_size=0.06, cycle=0.08, ramp_days=180, rollout=(0.25, 0.85), waves=0,
+    ),
+}
+# The worlds that test the money figures: the randomised roll-out with reps joining and leaving,
+# with long sales cycles, and with an effect on deal size alone.
+_SCENARIO_PARAMS |= {
+    "turnover": replace(
+        _SCENARIO_PARAMS["randomised"],
+        description=(
+            "about 30 % of the reps join or leave during a 24-month period (new reps ramp up over months; a leaver's "
+            "open deals are closed lost on their last day), trained and untrained alike; half the reps employed "
+            "in a wide rollout window are trained at random while employed, with the effect of 'selection'"
+        ),
+        assignment="random_employed", rollout=(0.25, 0.8), waves=0, turnover=_TURNOVER,
+    ),
+    "long_cycles": replace(
+        _SCENARIO_PARAMS["randomised"],
+        description=(
+            "sales cycles of 4 to 7 months at the median (New Business 210 days): many deals created after "
+            "training are still open when the export is taken; a random half is trained in three waves, with "
+            "the effect of 'selection'"
+        ),
+        cycle_median=210.0,
+    ),
+    "deal_size": replace(
+        _SCENARIO_PARAMS["randomised"],
+        description=(
+            "training raises deal amounts by 12 % and leaves win probability and cycle length exactly as they "
+            "were; a random half is trained in three waves"
+        ),
+        win_logit=0.0, deal_size=0.12, cycle=0.0,
     ),
 }
 

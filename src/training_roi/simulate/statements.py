@@ -22,7 +22,8 @@ from training_roi.simulate.period import _Calendar
 from training_roi.simulate.program import _LESSONS, _LMS_HOME
 from training_roi.simulate.training import _Training
 
-_VERBS = ("launched", "initialized", "experienced", "completed", "passed", "failed", "terminated", "voided")
+_VERBS = ("launched", "initialized", "experienced", "completed", "passed", "failed", "terminated", "voided",
+          "answered")
 _V = {v: i for i, v in enumerate(_VERBS)}
 
 _TYPE_IRI = {
@@ -32,6 +33,7 @@ _TYPE_IRI = {
     "video": "https://w3id.org/xapi/video/activity-type/video",
     "quiz": "http://adlnet.gov/expapi/activities/assessment",
     "live": "http://adlnet.gov/expapi/activities/meeting",
+    "question": "http://adlnet.gov/expapi/activities/cmi.interaction",
 }
 
 _ADMIN_ACTOR = {"objectType": "Agent", "name": "LMS Administrator", "mbox": "mailto:lms-admin@example.com"}

@@ -24,8 +24,11 @@ _SURVEY_SCHEMA = pl.Schema({
 
 
 def _surveys_frame(cal: _Calendar, org: _Org, lr: _Learners, tr: _Training, seed: int, *,
-                   course: _Course = _SALES_COURSE) -> pl.DataFrame:
-    """Build ``surveys.csv``: Phillips reaction, application and estimate answers about ``course``'s program."""
+                   course: _Course = _SALES_COURSE, while_employed: bool = False) -> pl.DataFrame:
+    """Build ``surveys.csv``: Phillips reaction, application and estimate answers about ``course``'s program.
+
+    With ``while_employed`` (scenario turnover) nobody answers after leaving.
+    """
     rng = _stream(seed, "surveys")
     comp = np.flatnonzero(tr.e_complete_s >= 0)
     who = tr.e_learner[comp]
@@ -35,7 +38,10 @@ def _surveys_frame(cal: _Calendar, org: _Org, lr: _Learners, tr: _Training, seed
 
     def answers(mask: np.ndarray, people: np.ndarray, role: str, level: str, question: str,
                 score: np.ndarray, confidence: np.ndarray | None, when: np.ndarray) -> None:
-        sel = np.flatnonzero(mask & (when < cal.start_day + cal.n_days))
+        keep = mask & (when < cal.start_day + cal.n_days)
+        if while_employed:
+            keep &= when < cal.start_day + lr.leave_day[people]
+        sel = np.flatnonzero(keep)
         frames.append(pl.DataFrame({
             "respondent_email": lr.dir_email.gather(people[sel]),
             "role": role, "program": course.program, "level": level, "question": question,

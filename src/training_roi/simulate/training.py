@@ -50,12 +50,20 @@ def _assign_training(cal: _Calendar, org: _Org, learners: _Learners, sc: _Scenar
     """Decide per scenario who is trained and when, including dropouts and voided completions.
 
     ``window`` (scenario crm_golive) gives each rep's days ``[lo, hi)`` to complete in: every
-    eligible rep enrols, whatever the scenario's assignment says.
+    eligible rep enrols, whatever the scenario's assignment says. Assignment ``random_employed``
+    (scenario turnover) makes every rep employed for a while in the rollout window eligible, and a
+    random share of them complete within the days they are employed there.
     """
     rng = _stream(seed, "training")
     reps = org.n_reps
     roll_lo, roll_hi = cal.rollout_window(sc.rollout, 20)
-    eligible = org.employed_through(roll_lo, roll_hi)
+    t = sc.turnover if sc.assignment == "random_employed" else None
+    if t is None:
+        eligible = org.employed_through(roll_lo, roll_hi)
+    else:
+        emp_lo = np.maximum(roll_lo, org.hire_day[:reps] + t.train_after_hire_days)
+        emp_hi = np.minimum(roll_hi, org.leave_day[:reps] - t.train_before_leave_days)
+        eligible = emp_hi - emp_lo >= 14
     elig = np.flatnonzero(eligible)
     skill = org.skill
     u_enrol, u_time = rng.random(reps), rng.random(reps)
@@ -68,6 +76,10 @@ def _assign_training(cal: _Calendar, org: _Org, learners: _Learners, sc: _Scenar
     if window is not None:
         enrolled = eligible.copy()
         lo, hi = window
+    elif t is not None:
+        chosen = perm[: int(np.rint(sc.enrol_share * elig.size))]
+        enrolled[chosen] = True
+        lo[chosen], hi[chosen] = emp_lo[chosen], emp_hi[chosen]
     elif sc.assignment == "random_waves":
         k = int(np.rint(sc.enrol_share * elig.size))
         chosen = perm[:k]
@@ -116,9 +128,13 @@ def _assign_training(cal: _Calendar, org: _Org, learners: _Learners, sc: _Scenar
     span = rng.integers(7 * _DAY, 45 * _DAY, ne)
     e_start = np.maximum(e_would - span, cal.start_s + 3600)
     is_rep = np.arange(ne) < enrolled_idx.size
+    until_s = None
+    if t is not None:  # only while employed: from the day after the hire to the last day
+        e_start = np.maximum(e_start, (cal.start_day + learners.hire_day[e_learner] + 1) * _DAY)
+        until_s = np.minimum((cal.start_day + learners.leave_day[e_learner] - 1) * _DAY, cal.end_s)
     progress = _enrolment_progress(cal, rng, start_s=e_start, would_s=e_would, completes=e_completes,
                                    n_lessons=len(_LESSONS), voided_only=np.isin(e_learner, voided_only) & is_rep,
-                                   voided_then_real=np.isin(e_learner, voided_then_real) & is_rep)
+                                   voided_then_real=np.isin(e_learner, voided_then_real) & is_rep, until_s=until_s)
     flags = np.zeros(reps, bool)
     return _Training(
         roll_lo=roll_lo, roll_hi=roll_hi, eligible=eligible, enrolled=enrolled,
@@ -143,11 +159,12 @@ class _Progress(NamedTuple):
 
 def _enrolment_progress(cal: _Calendar, rng: np.random.Generator, *, start_s: np.ndarray, would_s: np.ndarray,
                         completes: np.ndarray, n_lessons: int, voided_only: np.ndarray,
-                        voided_then_real: np.ndarray) -> _Progress:
+                        voided_then_real: np.ndarray, until_s: np.ndarray | None = None) -> _Progress:
     """Draw each enrolment's lessons, a failed first quiz, and a wrongly recorded completion.
 
     Completers (``completes``; they complete at ``would_s``) do all ``n_lessons`` lessons up to
-    30 hours before; the others do 1 to ``n_lessons`` − 1 and stop 2–20 days after ``start_s``.
+    30 hours before; the others do 1 to ``n_lessons`` − 1 and stop 2–20 days after ``start_s``, and
+    before ``until_s`` when given (the learner's last day).
     A wrong completion is recorded 45 seconds after the start (``voided_then_real``) or an hour
     after the last lesson (``voided_only``), and voided half a day to 10 days later.
     """
@@ -155,6 +172,8 @@ def _enrolment_progress(cal: _Calendar, rng: np.random.Generator, *, start_s: np
     drop_span = rng.integers(2 * _DAY, 20 * _DAY, ne)
     lesson_hi = np.where(completes, np.maximum(start_s + 3600, would_s - 30 * 3600),
                          np.minimum(start_s + drop_span, cal.end_s - 3 * 3600))
+    if until_s is not None:
+        lesson_hi = np.where(completes, lesson_hi, np.maximum(np.minimum(lesson_hi, until_s), start_s + 3600))
     lessons = np.where(completes, n_lessons, rng.integers(1, n_lessons, ne))
     fail = completes & (rng.random(ne) < 0.12)
     spurious = np.full(ne, -1, np.int64)

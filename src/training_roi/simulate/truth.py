@@ -3,7 +3,8 @@
 The effect in each window is a sum over deals of their two potential outcomes, in integer cents
 where money is summed. The naive comparisons (``diagnostics``) come from the observed data, to
 show the traps; they are not the truth. ``_DEFINITIONS`` says what each entry means; the other
-scenarios extend or trim it.
+scenarios extend or trim it. The sales scenarios' windows also hold the revenue by two definitions,
+booked and eventual (:mod:`training_roi.simulate.revenue`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from training_roi.simulate.opportunities import (
 from training_roi.simulate.org import _Org, _region_names
 from training_roi.simulate.period import _NEVER, _Calendar, _iso_date
 from training_roi.simulate.program import _COURSE_ID, _COURSE_NAME, _LESSONS, _PROGRAM, _PROGRAM_ID
+from training_roi.simulate.revenue import _REVENUE_DEFINITIONS, _cents, _revenue_truth
 from training_roi.simulate.scenarios import _Scenario
 from training_roi.simulate.statements import _LmsCounts
 from training_roi.simulate.training import _DROPOUT_SHARE, _Training
@@ -125,10 +127,22 @@ _DEFINITIONS = {
     "files": "data rows written per file (CSV rows without the header, JSON lines including mess)",
 }
 
-
-def _cents(x: np.ndarray) -> np.ndarray:
-    """Return money amounts as integer cents, so that sums are exact."""
-    return np.round(x * 100).astype(np.int64)
+# What the sales scenarios' truth.json says beyond (or more precisely than) the shared definitions.
+_SALES_DEFINITIONS = {
+    "trained": (
+        "a rep (CRM User) is trained when the LMS holds a non-voided xAPI 'completed' statement on the "
+        "course activity, or a completions.csv row of the course (course_id = course_activity_id) with "
+        "completed_at (learners whose tool sends no xAPI); completion_date is the UTC date of the earliest such "
+        "completion. A rep whose only course completion was voided is not trained"
+    ),
+    "truth.windows.<W>.incremental_revenue_booked": (
+        "over the window's opportunities (created 1..W days after completion_date), Σ won1·amount1·[closes "
+        "before end under treatment] − Σ won0·amount0·[closes before end without], whenever in the period they "
+        "close: also credits deals that close within the period only because training shortened their cycle. "
+        "Not definition (a): see revenue_closing_in_window"
+    ),
+    **_REVENUE_DEFINITIONS,
+}
 
 
 def _in_window(o: _Opps, window: int | None) -> np.ndarray:
@@ -285,6 +299,11 @@ def _header(cal: _Calendar, scenario: str, description: str, seed: int, reps: in
     }
 
 
+def _model_cycle_median(sc: _Scenario) -> float:
+    """The median cycle of a New Business deal in days: the scenario's, or the model's."""
+    return _CYCLE_MEDIAN if sc.cycle_median is None else sc.cycle_median
+
+
 def _cost_totals(costs: pl.DataFrame, program: str) -> dict[str, float]:
     """The program's total of ``costs.csv``, and the total of the shared lines (no program)."""
     return {
@@ -300,7 +319,13 @@ def _truth(cal: _Calendar, name: str, sc: _Scenario, seed: int, org: _Org, lr: _
     trained = tr.complete_day < _NEVER
     user_emails = set(org.email.to_list())
     directory = lr.dir_email.filter(pl.Series(lr.in_directory)).to_list()
+    owner_trained = trained[o.owner]
+
+    def window(w: int | None) -> dict[str, Any]:
+        return _window_truth(cal, o, w) | _revenue_truth(cal.n_days, o, owner_trained, w)
+
     return _header(cal, name, sc.description, seed, org.n_reps) | {
+        "export_date": _iso_date(cal.start_day + cal.n_days - 1),
         "program": {
             "name": _PROGRAM,
             "program_activity_id": _PROGRAM_ID,
@@ -324,14 +349,14 @@ def _truth(cal: _Calendar, name: str, sc: _Scenario, seed: int, org: _Org, lr: _
                                                strict=True)},
             "amount_median": _AMOUNT_MEDIAN, "amount_log_sigma": _AMOUNT_SIGMA,
             "amount_skill": _AMOUNT_SKILL, "amount_trend_per_year": _AMOUNT_TREND_PER_YEAR,
-            "cycle_median_days": _CYCLE_MEDIAN, "cycle_log_sigma": _CYCLE_SIGMA,
+            "cycle_median_days": _model_cycle_median(sc), "cycle_log_sigma": _CYCLE_SIGMA,
             "assignment": sc.assignment, "enrol_share": sc.enrol_share,
             "selection_skill": sc.selection_skill, "timing_skill": sc.timing_skill,
             "dropout_share": _DROPOUT_SHARE,
         },
         "truth": {
             "primary_window_days": _PRIMARY_WINDOW,
-            "windows": {str(w): _window_truth(cal, o, w) for w in _WINDOWS} | {"all": _window_truth(cal, o, None)},
+            "windows": {str(w): window(w) for w in _WINDOWS} | {"all": window(None)},
         },
         "trained": {
             "reps": int(trained.sum()),
@@ -365,5 +390,5 @@ def _truth(cal: _Calendar, name: str, sc: _Scenario, seed: int, org: _Org, lr: _
         },
         "costs": _cost_totals(costs, _PROGRAM),
         "files": files,
-        "definitions": _DEFINITIONS,
+        "definitions": _DEFINITIONS | _SALES_DEFINITIONS,
     }
