@@ -156,6 +156,10 @@ def methods_table(ev: Evaluation) -> Table | None:
     return t
 
 
+_TIME_SOURCE = {"sessions": "sessions", "completion": "completion's total time", "report": "completion report",
+                "fixed": "study's minutes per learner", "none": "no time recorded"}
+
+
 def evaluation_panel(ev: Evaluation) -> Group:
     """The answer to a study: headline, windows, KPIs, the biased references, costs, data, warnings."""
     p = ev.primary
@@ -222,6 +226,11 @@ def evaluation_panel(ev: Evaluation) -> Group:
     if ev.costs.shared_allocated:
         costs.add_row("shared (allocated)", money(ev.costs.shared_allocated))
     costs.add_row("[bold]total[/]", f"[bold]{money(ev.costs.total)}[/]")
+    if ev.costs.time_sources:
+        costs.caption = "participant time from: " + ", ".join(
+            f"{_TIME_SOURCE.get(k, k)} {n:,}" for k, (n, _) in ev.costs.time_sources.items())
+    for name, amount in ev.costs.excluded.items():
+        costs.add_row(f"[dim]left out: {name}[/]", f"[dim]{money(amount)}[/]")
     foot = (f"study {ev.study.name!r} (hash {ev.study.hash}) · data: "
             + ", ".join(f"{k} {v:,}" for k, v in ev.data.items() if v and k.startswith(("crm_opp", "lms_st", "learn"))))
     warn = "\n".join(f"[yellow]![/] {w}" for w in ev.warnings) or "[green]no warnings[/]"

@@ -16,8 +16,9 @@ from pathlib import Path
 import polars as pl
 
 from training_roi.evaluation.results import Evaluation
+from training_roi.value import CostBreakdown
 
-__all__ = ["write_spreadsheets"]
+__all__ = ["write_participant_time", "write_spreadsheets"]
 
 _CENT = Decimal("0.01")
 
@@ -71,3 +72,16 @@ def write_spreadsheets(ev: Evaluation, out_dir: Path) -> tuple[Path, Path]:
     _learners(ev).write_csv(learners)
     _opportunities(ev).write_csv(opportunities)
     return learners, opportunities
+
+
+def write_participant_time(costs: CostBreakdown, out_dir: Path) -> Path | None:
+    """Write ``participant_time.csv``: each participant's minutes costed and where they came from.
+
+    None (and no file) when participant time came from cost lines or nobody took part.
+    """
+    if costs.participants is None or costs.participants.is_empty():
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "participant_time.csv"
+    costs.participants.write_csv(path)
+    return path

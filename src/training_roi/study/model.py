@@ -222,8 +222,27 @@ class ParticipantTime(_Strict):
         default_factory=dict, description="rate per role or title; wins over hourly_rate"
     )
     minutes_per_learner: float | None = Field(
-        default=None, gt=0, description="fixed minutes per learner; null = time spent from the LMS"
+        default=None, gt=0, description="minutes per learner: for learners with no recorded time, or for everyone"
     )
+    time: Literal["recorded", "fixed"] = Field(
+        default="recorded",
+        description="recorded: each learner's time counted once (sessions, else the completion's total, else the "
+                    "completion report), minutes_per_learner for those with none; fixed: minutes_per_learner for "
+                    "everyone (the default when minutes_per_learner is given)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fixed_when_minutes_alone(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "time" not in data and data.get("minutes_per_learner") is not None:
+            return {**data, "time": "fixed"}
+        return data
+
+    @model_validator(mode="after")
+    def _minutes_for_fixed(self) -> ParticipantTime:
+        if self.time == "fixed" and self.minutes_per_learner is None:
+            raise ValueError("time: fixed needs minutes_per_learner (the minutes every learner is costed at)")
+        return self
 
 
 class Costs(_Strict):

@@ -114,7 +114,10 @@ def starter_study(con: BaseBackend) -> str:
         "  participant_time:  # what the learners' own time costs",
         "    hourly_rate: null  # one hourly rate for everyone; null = time not costed",
         "    hourly_rate_by_role: {}  # rate per role or title, e.g. {Account Executive: 60}",
-        "    minutes_per_learner: null  # fixed minutes per learner; null = time spent from the LMS",
+        "    minutes_per_learner: null  # minutes for learners the LMS recorded no time for (or everyone's, "
+        "with time: fixed)",
+        "    time: recorded  # recorded: each learner's time once (sessions, else the completion's total, else the "
+        "completion report); fixed: minutes_per_learner for everyone",
         "",
         "isolation:",
         "  method: did  # did: difference-in-differences in each learner's windows; all: every applicable method "
