@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from training_roi.evaluation.rollout import evaluate_rollout
 from training_roi.ingest.folder import ingest_folder
 from training_roi.linking import link
-from training_roi.evaluation.rollout import evaluate_rollout
 from training_roi.simulate import simulate
 from training_roi.study import Study
 from training_roi.warehouse.connection import connect

@@ -3,7 +3,8 @@
 ``learners.csv`` has one row per trained unit in the primary window (the per-learner table of
 the report); ``opportunities.csv`` one row per deal those units created in their windows, with
 the seed's columns — learner, account, completion date, opportunity, amount, baseline and post
-conversion, the credited lift and the deal's share of the incremental revenue. Amounts are plain
+conversion, the credited lift and the deal's share of the credited incremental revenue (by its
+amount, whatever definition of revenue is credited). Amounts are plain
 numbers (no currency sign or separators) so that a spreadsheet sums them; the totals equal the
 report's figures.
 """
@@ -40,12 +41,9 @@ def _opportunities(ev: Evaluation) -> pl.DataFrame:
     if ev.opportunities is None:
         return pl.DataFrame()
     per_unit = {r.unit_id: r for r in p.learners}
-    # Revenue per unit of pipeline: the credited lift for a win-rate headline (the seed's
-    # lift × amount), else the window's incremental revenue spread over its pipeline.
-    if p.headline_kpi == "win_rate":
-        rate = Decimal(str(p.credit.credited))
-    else:
-        rate = p.incremental_revenue / p.pipeline_value if p.pipeline_value else Decimal(0)
+    # Revenue per unit of pipeline: the window's credited incremental revenue spread over its pipeline
+    # (for the seed's definition and a win-rate headline that is exactly the credited lift × amount).
+    rate = p.incremental_revenue / p.pipeline_value if p.pipeline_value else Decimal(0)
     out = []
     for r in ev.opportunities.to_pylist():
         learner = per_unit.get(r["unit_id"])

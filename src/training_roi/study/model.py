@@ -209,9 +209,15 @@ class Threshold(_Strict):
 
 
 class Value(_Strict):
-    """How revenue becomes value."""
+    """How revenue becomes value: which revenue is credited, and the share of it that is profit."""
 
-    gross_margin: float = Field(default=1.0, gt=0, le=1)
+    gross_margin: float = Field(default=1.0, gt=0, le=1, description="share of revenue that is value; 1.0 = ROI on "
+                                                                     "revenue, not profit")
+    revenue: Literal["booked", "eventual", "seed"] = Field(
+        default="booked",
+        description="booked: won revenue of deals that close inside the window; eventual: revenue of deals created "
+                    "inside it, open ones at their expected value; seed: credited lift × pipeline (the seed model)",
+    )
 
 
 class ParticipantTime(_Strict):

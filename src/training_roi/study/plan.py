@@ -109,6 +109,8 @@ class StudyPlan:
     application_kpis: tuple[str, ...]
     min_relative_change: float
     gross_margin: float
+    revenue: str
+    """The revenue definition credited: ``booked``, ``eventual`` or ``seed``."""
     costs: CostInputs
     attribution: Attribution
     monetisation: tuple[MonetisationRule, ...]
@@ -159,6 +161,7 @@ def plan_study(study: Study, *, method: str | None = None) -> StudyPlan:
         application_kpis=tuple(study.application_kpis),
         min_relative_change=study.threshold.min_relative_change,
         gross_margin=study.value.gross_margin,
+        revenue=study.value.revenue,
         costs=CostInputs(
             programs=tuple(study.costs.programs or [p.name]), activities=tuple(p.activities),
             use_cost_lines=study.costs.use_cost_lines,

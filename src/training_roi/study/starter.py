@@ -103,7 +103,9 @@ def starter_study(con: BaseBackend) -> str:
         "  min_relative_change: 0.05  # a relative change under this (5%) is not credited to training",
         "",
         "value:",
-        "  gross_margin: 1.0  # share of revenue that is value (1.0 = revenue as is)",
+        "  gross_margin: 1.0  # share of revenue that is value (1.0 = ROI on revenue, not profit: set your margin)",
+        "  revenue: booked  # booked: won revenue of deals closing in the window; eventual: deals created in it, "
+        "open ones at expected value; seed: lift × pipeline",
         "",
         "costs:",
         "  use_cost_lines: true  # count the lines of costs.csv",
