@@ -55,18 +55,25 @@ def test_report_answers_with_the_seed_model_and_covers_the_truth(randomised, tmp
     assert head["window_days"] == 180
     did = head["did"]
     assert did["ci_low"] <= truth["truth"]["windows"]["180"]["att_win_rate"] <= did["ci_high"]
-    # The seed model, recomputed independently from the document's own figures.
+    # The seed model, recomputed independently from the document's own figures: its row.
     credited = Decimal(str(head["credit"]["credited"]))
     pipeline = Decimal(head["pipeline_value"])
     cost = Decimal(doc["costs"]["total"])
-    incremental = credited * pipeline
-    assert Decimal(head["incremental_revenue"]) == pytest.approx(incremental, rel=Decimal("1e-9"))
-    assert Decimal(head["roi_pct"]) == pytest.approx((incremental - cost) / cost * 100, rel=Decimal("1e-9"))
+    seed = head["revenue"]["seed"]
+    assert Decimal(seed["credited"]) == (credited * pipeline).quantize(Decimal("0.01"))
+    # The credited revenue is booked revenue's one-sided lower bound (or nothing); ROI follows it.
+    booked = head["revenue"]["booked"]
+    assert head["revenue_definition"] == "booked"
+    incremental = Decimal(head["incremental_revenue"])
+    assert incremental == Decimal(booked["credited"])
+    lo, hi = booked["interval"]
+    assert lo <= float(booked["estimate"]) <= hi
+    assert incremental == 0 or lo <= float(incremental) <= float(booked["estimate"])
+    assert Decimal(head["roi_pct"]) == ((incremental - cost) / cost * 100).quantize(Decimal("0.01"))
+    central = head["central"]
+    assert Decimal(central["incremental_revenue"]) == Decimal(booked["estimate"])
+    assert 0 <= central["prob_positive"] <= 1 and Decimal(central["break_even_revenue"]) == cost
     assert [w["window_days"] for w in doc["windows"]] == [90, 180, 365]
-    # The direct estimate (DiD of won revenue per rep-day) also covers the true incremental revenue.
-    lo, hi = head["direct_interval"]
-    assert lo <= truth["truth"]["windows"]["180"]["incremental_revenue"] <= hi
-    assert lo <= float(head["direct_incremental_revenue"]) <= hi
     assert all(n["biased"] for n in head["naive"])
     # The seed's spreadsheet: one row per trained learner, summing to the window's figures.
     learners = head["learners"]
@@ -98,7 +105,7 @@ def test_report_answers_with_the_seed_model_and_covers_the_truth(randomised, tmp
     assert "<script" not in html
     assert 'src="http' not in html
     assert "<link" not in html
-    assert f"${float(head['incremental_revenue']):,.0f}" in html
+    assert f"${float(central['incremental_revenue']):,.0f}" in html
     assert f"${float(doc['costs']['total']):,.0f}" in html
     assert html.count("<tr>") > len(learners)  # the per-learner table is there
     assert "Naive comparisons (biased" in html
@@ -112,7 +119,14 @@ def test_no_effect_credits_nothing(tmp_path_factory: pytest.TempPathFactory, tmp
     doc = json.loads(result.stdout)
     assert doc["established"] is False
     assert Decimal(doc["headline"]["incremental_revenue"]) == 0
-    assert doc["warnings"][0].startswith("the program's effect is not established")
+    assert doc["warnings"][0].startswith("no incremental revenue is credited")
+    # Never a bare −100%: the top says so in words, with the central ROI, its interval and the odds.
+    console = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(tmp_path / "c")])
+    top = " ".join(console.stdout.split("Effect (")[0].split())
+    assert "effect on revenue is not established" in top and "nothing is credited" in top
+    assert "Central ROI" in top and "P(ROI > 0)" in top and "gross margin" in top
+    central = doc["headline"]["central"]
+    assert central["roi_interval"][0] < float(central["roi_pct"]) < central["roi_interval"][1]
 
 
 def test_studies_the_warehouse_cannot_answer_get_one_clear_message(randomised, tmp_path: Path):
@@ -190,7 +204,7 @@ def test_revenue_per_rep_can_lead_and_cycle_days_cannot(randomised, tmp_path: Pa
     head = ev.primary
     assert head.headline_kpi == "revenue_per_rep"
     assert head.did == next(k.did for k in head.kpis if k.kpi == "revenue_per_rep")
-    assert "rep-month" in head.value_formula
+    assert "rep-month" in head.revenue["seed"].meaning
     # Value base: the trained reps' months in the window, at most 180 days each.
     assert 0 < head.value_base <= Decimal(head.trained_units) * Decimal(180) / Decimal("30.4375") + Decimal("0.001")
     assert head.incremental_revenue == pytest.approx(Decimal(str(head.credit.credited)) * head.value_base,
@@ -320,7 +334,8 @@ def test_a_named_estimator_that_cannot_apply_credits_nothing_and_says_why(random
     assert ev.primary.design == "participant" and ev.primary.did is None
     assert not ev.established and ev.primary.incremental_revenue == 0
     assert "cannot be applied to this data: nobody answered an estimate question" in ev.primary.credit.why
-    assert ev.warnings[0].startswith("the program's effect is not established")
+    assert ev.warnings[0].startswith("no incremental revenue is credited")
+    assert "nobody answered an estimate question" in ev.warnings[0]
 
 
 def test_an_under_powered_study_says_so(randomised):

@@ -35,7 +35,7 @@ def test_every_field_of_a_report_is_documented(tmp_path: Path, con):
     ingest_folder(tmp_path / "data", con)
     link(con)
     course = json.loads((tmp_path / "data" / "truth.json").read_text())["program"]["course_activity_id"]
-    study = Study.model_validate({"name": "doc", "program": {"activities": [course]},
+    study = Study.model_validate({"name": "doc", "program": {"name": "Sales Excellence", "activities": [course]},
                                   "costs": {"participant_time": {"hourly_rate": 60}},
                                   "isolation": {"bootstrap_replicates": 100, "method": "all"}})
     doc = json.loads(result_document(evaluate(con, study)))

@@ -856,7 +856,8 @@ def test_product_answers_a_customer_study(customer: tuple[Path, dict[str, Any]],
     out, truth = customer
     con, _, _ = customer_warehouse
     study = Study.model_validate({
-        "name": "x", "program": {"activities": [truth["program"]["course_activity_id"]]},
+        "name": "x",
+        "program": {"name": truth["program"]["name"], "activities": [truth["program"]["course_activity_id"]]},
         "population": {"unit": "account"}, "costs": {"participant_time": {"hourly_rate": 60}},
     })
     result = evaluate(con, study)

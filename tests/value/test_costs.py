@@ -79,7 +79,11 @@ def test_hand_worked_total_with_single_rate_and_shared_allocation(wh):
     assert b.shared_total == Decimal("6000.00")
     assert b.shared_allocated == Decimal("1500.00")
     assert b.total == Decimal("6000.50") + 3000 + 2000 + 270 + 1500
-    assert any("no minutes" in n for n in b.notes)
+    # Every participant's minutes come from the completion report here; nobody is left without time.
+    assert b.time_sources == {"report": (3, Decimal("270"))}
+    assert not any("no learning time" in n for n in b.notes)
+    # What costs.csv holds that this cost leaves out: the other program, and the shared lines' other 75%.
+    assert b.excluded == {"(shared, not allocated)": Decimal("4500.00"), "Other": Decimal("9999.00")}
     assert b.asdict()["total"] == "12770.50"
     assert "12,770.50" in str(b)
 
@@ -148,8 +152,58 @@ def test_fixed_minutes_per_learner_and_participant_time_only(wh):
     assert b.total == Decimal("270.00")                # no cost line, no shared cost
     assert b.shared_total == 0
     assert any("not used" in n for n in b.notes)
-    assert not any("carry no minutes" in n for n in b.notes)
+    assert b.time_sources == {"fixed": (3, Decimal("270"))}
     per_title = cost_breakdown(wh, programs="SX", hourly_rate=40, hourly_rate_by_title={"SDR": 30},
                                minutes_per_learner=60)
     # One hour each: L1 (Account Executive) and L3 (no title) at the default $40, L2 (SDR) at $30.
     assert per_title.participant_time_amount == Decimal("110.00")
+
+
+def xapi(key: str, learner: str, verb: str, activity: str, minutes: float | None, course: str = "C") -> dict:
+    return {"record_key": key, "learner_key": learner, "verb": verb, "activity_id": activity, "course_id": course,
+            "minutes": minutes, "occurred_at": WHEN, "source": "xapi"}
+
+
+def test_each_participants_time_counts_once_by_the_rule_of_precedence(wh):
+    # Worked by hand. The course C of program "P" (its records name no program, as xAPI's rarely do).
+    insert(wh, "learning_record", [
+        # U1 (two LMS identities, one person): two sessions of 40 and 35 minutes; the completed
+        # statement's total (75), the lesson durations (30 + 45) and the report (80) say it again.
+        xapi("a1", "L1", "terminated", "C", 40.0), xapi("a2", "L1b", "terminated", "C", 35.0),
+        xapi("a3", "L1", "completed", "C", 75.0), xapi("a4", "L1", "experienced", "C/lesson1", 30.0),
+        xapi("a5", "L1b", "experienced", "C/lesson2", 45.0),
+        {**record("a6", "L1", None, 80.0), "activity_id": "C", "course_id": "C"},
+        # U2: no sessions; the completed total (50) wins over passed (50 again) and the report (55).
+        xapi("b1", "L2", "completed", "C", 50.0), xapi("b2", "L2", "passed", "C", 50.0),
+        {**record("b3", "L2", None, 55.0), "activity_id": "C", "course_id": "C"},
+        # U3: only the completion report's minutes.
+        {**record("c1", "L3", None, 20.0), "activity_id": "C", "course_id": "C"},
+        # U4: only lesson durations and an answer: no recorded time for the course.
+        xapi("d1", "L4", "experienced", "C/lesson1", 12.0), xapi("d2", "L4", "answered", "C/q1", 3.0),
+    ])
+    insert(wh, "learner_identity", [{"learner_key": "L1b", "crm_user_id": "U1", "status": "linked"},
+                                    {"learner_key": "L4", "crm_user_id": "U4", "status": "linked"}])
+    insert(wh, "cost_line", [cost("p1", "P", "development", "100.00")])
+    b = cost_breakdown(wh, programs="P", activities=["C"], hourly_rate=60)
+    by_person = {r["person"]: (r["minutes"], r["source"]) for r in b.participants.iter_rows(named=True)}
+    assert by_person == {"U1": (75.0, "sessions"), "U2": (50.0, "completion"), "L3": (20.0, "report"),
+                         "U4": (None, "none")}
+    assert b.time_sources == {"completion": (1, Decimal("50")), "none": (1, Decimal("0")),
+                              "report": (1, Decimal("20")), "sessions": (1, Decimal("75"))}
+    assert b.participant_time_amount == Decimal("145.00")  # (75 + 50 + 20) minutes × $60 / 60
+    assert any("1 participant(s) have no learning time recorded" in n for n in b.notes)
+    # A fixed time fills only the participant with none recorded (U4: 30 minutes), or replaces everyone's.
+    filled = cost_breakdown(wh, programs="P", activities=["C"], hourly_rate=60, minutes_per_learner=30,
+                            time="recorded")
+    assert filled.participant_time_amount == Decimal("175.00")
+    assert filled.time_sources["fixed"] == (1, Decimal("30"))
+    fixed = cost_breakdown(wh, programs="P", activities=["C"], hourly_rate=60, minutes_per_learner=30)
+    assert fixed.participant_time_amount == Decimal("120.00") and fixed.time_sources == {"fixed": (4, Decimal("120"))}
+
+
+def test_a_program_name_that_matches_no_cost_line_is_refused_with_the_names_present(wh):
+    with pytest.raises(ValueError, match=r"names the program 'SXX'; the lines name 'SX', 'Other'"):
+        cost_breakdown(wh, programs="SXX", hourly_rate=60)
+    # Cost lines of no program at all (participant time only) are no error.
+    only_time = cost_breakdown(wh, programs="SXX", hourly_rate=60, use_cost_lines=False)
+    assert only_time.by_category["development"] == 0

@@ -25,11 +25,13 @@ def study_costs(con: BaseBackend, plan: StudyPlan) -> CostBreakdown:
     try:
         costs = cost_breakdown(
             con, programs=c.programs, activities=c.activities, learner_keys=employees,
-            use_cost_lines=c.use_cost_lines, minutes_per_learner=c.minutes_per_learner, hourly_rate=c.hourly_rate,
+            use_cost_lines=c.use_cost_lines, minutes_per_learner=c.minutes_per_learner, time=c.time,
+            hourly_rate=c.hourly_rate,
             hourly_rate_by_title=c.hourly_rate_by_title, shared_share=c.shared_share,
         )
     except ValueError as exc:
-        raise StudyError(f"study {plan.name}: costs: {exc} (set costs.participant_time.hourly_rate)") from exc
+        hint = " (set costs.participant_time.hourly_rate)" if "hourly rate" in str(exc) else ""
+        raise StudyError(f"study {plan.name}: costs: {exc}{hint}") from exc
     if costs.total <= 0:
         raise StudyError(
             f"study {plan.name}: costs: no cost found for program(s) {', '.join(plan.study.costs.programs)} "

@@ -96,12 +96,13 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
     primary = next(r for r in results if r.window_days == plan.windows.primary_days)
     report = quality_report(con)
     warnings = list(report.warnings)
-    if not primary.credit.is_credited:
-        warnings.insert(0, f"the program's effect is not established ({primary.credit.why}): "
-                           "no incremental revenue is credited")
+    chosen = primary.revenue.get(primary.revenue_definition)
+    if primary.incremental_revenue <= 0:
+        why = chosen.reason.removeprefix("not credited: ") if chosen is not None else primary.credit.why
+        warnings.insert(0, f"no incremental revenue is credited: {why}")
     trend = _trend(con, set(first.treated.units), set(first.comparison.units), plan.unit)
     if primary.power_warning:
-        warnings.insert(1 if not primary.credit.is_credited else 0, primary.power_warning)
+        warnings.insert(1 if primary.incremental_revenue <= 0 else 0, primary.power_warning)
     if design.method != "did" and primary.did is not None:
         warnings.extend(f"{design.label}: {w}" for w in primary.did.warnings)
     tell("measuring behaviour before and after training", 0.7)

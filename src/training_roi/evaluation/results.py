@@ -8,7 +8,7 @@ document, whose fields docs/result.md describes.
 from __future__ import annotations
 
 import html
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +19,7 @@ from training_roi.attribute.result import AttributionResult
 from training_roi.isolate import Comparison, Effect
 from training_roi.measure import KPIS
 from training_roi.study import Study
-from training_roi.value import CostBreakdown, Credit, PhillipsEvaluation, Scenario
+from training_roi.value import CentralRoi, CostBreakdown, Credit, PhillipsEvaluation, RevenueEstimate, Scenario
 
 __all__ = ["RESULT_SCHEMA", "WINDOWED_LABEL", "Evaluation", "KpiResult", "LearnerRow", "WindowResult"]
 
@@ -120,12 +120,17 @@ class WindowResult:
     payback_months: Decimal | None
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     learners: tuple[LearnerRow, ...] = ()
-    direct_incremental_revenue: Decimal | None = None
-    """Incremental revenue estimated directly: DiD of won revenue per rep-month × the trained reps' months.
-
-    Unlike the seed's formula it counts a change in deal size too; shown beside it, not credited.
-    """
-    direct_interval: tuple[float, float] | None = None
+    revenue: dict[str, RevenueEstimate] = field(default_factory=dict)
+    """Incremental revenue by each definition (``booked``, ``eventual``, ``seed``): central estimate, interval,
+    the trained units' observed revenue, and the credit."""
+    revenue_definition: str = "booked"
+    """The definition the credited figures follow (the study's ``value.revenue``; ``seed`` under another design)."""
+    central: CentralRoi | None = None
+    """ROI at the central estimate of the credited definition, its interval and P(ROI > 0)."""
+    tenure_note: str = ""
+    """How units joining and leaving shaped the groups."""
+    settle: str | None = None
+    """What would establish an effect the study could not: more units or more months, in words."""
     minimum_detectable_lift: float | None = None
     """The smallest win-rate lift this many units and deals detect with 80% power (5% two-sided)."""
     power_warning: str | None = None
@@ -135,10 +140,13 @@ class WindowResult:
 
     def asdict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
-        out = asdict(self)
+        revenue, central = self.revenue, self.central
+        out = asdict(replace(self, revenue={}, central=None))
         out["did"] = self.did.asdict() if self.did else None
         out["naive"] = [n.asdict() for n in self.naive]
         out["kpis"] = [k.asdict() for k in self.kpis]
+        out["revenue"] = {k: v.asdict() for k, v in revenue.items()}
+        out["central"] = central.asdict() if central is not None else None
         return out
 
 
@@ -177,6 +185,53 @@ class Evaluation:
         """Whether the program's effect is established in the primary window (and credited)."""
         return self.primary.credit.is_credited
 
+    def headline(self) -> list[str]:
+        """The answer in words, for the top of every output: did it pay off, by how much, how sure, and why.
+
+        Never a bare ROI: an effect that is not established is said in words, with the central ROI
+        and its interval, the probability that ROI is positive, the smallest effect the study could
+        detect and what would settle it. Gross margin stands next to every ROI.
+        """
+        p, c = self.primary, self.primary.central
+        chosen = p.revenue.get(p.revenue_definition)
+        margin = self.study.value.gross_margin
+        on = f"at {margin:.1%} gross margin" + (" (ROI on revenue, not profit)" if margin == 1 else "")
+        central = ""
+        if c is not None:
+            iv = c.roi_interval
+            central = (f"central ROI {percent(c.roi_pct)}" + (f" [{percent(iv[0])} to {percent(iv[1])}]" if iv else "")
+                       + (f", P(ROI > 0) = {c.prob_positive:.1%}" if c.prob_positive is not None else ""))
+        credited = chosen is not None and chosen.credited > 0
+        if credited:
+            verdict = "paid off" if p.roi_pct > 0 else "did not pay back its cost"
+            lines = [f"The program {verdict}: ROI {percent(p.roi_pct)} {on} on the credited "
+                     f"{money(p.incremental_revenue)} ({chosen.reason if chosen else ''}); {central}."]
+        else:
+            why = chosen.reason if chosen is not None else p.credit.reason
+            lines = [f"The program's effect on revenue is not established ({why.removeprefix('not credited: ')}): "
+                     f"nothing is credited. {central[:1].upper() + central[1:]} {on}."]
+            mde = p.minimum_detectable_lift
+            if mde is not None and p.did is not None:
+                lines.append(f"The smallest win-rate lift this study could detect is {describe_change(mde, 'rate')}; "
+                             f"{p.design_label} measured {describe_change(p.did.estimate, 'rate')}."
+                             + (f" To settle it: {p.settle}." if p.settle else ""))
+        if chosen is not None and chosen.estimate is not None:
+            iv = chosen.interval
+            lines.append(f"Incremental revenue, {chosen.label} ({chosen.meaning}): central {money(chosen.estimate)}"
+                         + (f" [{money(iv[0])} to {money(iv[1])}]" if iv else "")
+                         + f"; credited {money(chosen.credited)}; the trained {self.study.population.unit}s' "
+                         f"{chosen.label} in the window {money(chosen.observed)}.")
+        others = [r for k, r in p.revenue.items() if k != p.revenue_definition and r.estimate is not None]
+        if others:
+            lines.append("Beside it: " + "; ".join(
+                f"{r.label} {money(r.estimate or 0)}" + (f" [{money(r.interval[0])} to {money(r.interval[1])}]"
+                                                         if r.interval else "") for r in others) + ".")
+        lines.append(f"Fully loaded cost {money(self.costs.total)}; break-even incremental revenue "
+                     f"{money(c.break_even_revenue) if c is not None else '—'} {on}.")
+        if p.tenure_note:
+            lines.append(p.tenure_note[:1].upper() + p.tenure_note[1:] + ".")
+        return lines
+
     def summary(self) -> str:
         """The answer in a few lines: did it pay off, by how much, how sure, and what it rests on."""
         p = self.primary
@@ -187,17 +242,9 @@ class Evaluation:
             lines.append(f"  {kpi}: {_change(p.did.estimate, kpi)} "
                          f"[{level}: {_change(p.did.ci_low, kpi)} to {_change(p.did.ci_high, kpi)}]"
                          f", P(effect > 0) {p.did.prob_positive:.1%}")
-        lines.append(f"  effect: {'established' if self.established else 'not established'} — {p.credit.why}")
-        roi_iv = p.intervals.get("roi_pct")
-        lines += [
-            f"  incremental revenue {money(p.incremental_revenue)} ({p.value_formula})",
-            f"  fully loaded cost {money(self.costs.total)}; benefit {money(p.benefit)} at "
-            f"{self.study.value.gross_margin:.1%} gross margin",
-            f"  ROI {percent(p.roi_pct)}" + (f" [{percent(roi_iv[0])} to {percent(roi_iv[1])}]" if roi_iv else "")
-            + f"; net benefit {money(p.net_benefit)}",
-            f"  data: {p.trained_units:,} trained and {p.comparison_units:,} comparison {unit}s, "
-            f"{p.opportunities_in_window:,} deals in the trained {unit}s' windows",
-        ]
+        lines += [f"  {line}" for line in self.headline()]
+        lines.append(f"  data: {p.trained_units:,} trained and {p.comparison_units:,} comparison {unit}s, "
+                     f"{p.opportunities_in_window:,} deals in the trained {unit}s' windows")
         lines += [f"  warning: {w}" for w in self.warnings[:3]]
         return "\n".join(lines)
 

@@ -9,6 +9,7 @@ smallest lift the window could detect, and — for the primary window — the se
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -32,7 +33,19 @@ from training_roi.isolate import (
 )
 from training_roi.measure import KPIS, KpiSpec, WindowPanel, unit_names
 from training_roi.study import StudyError, StudyPlan
-from training_roi.value import Credit, conservative_credit, seed_model, value_intervals, value_intervals_from_lift
+from training_roi.value import (
+    DEFINITIONS,
+    Credit,
+    RevenueEstimate,
+    ValueIntervals,
+    central_roi,
+    conservative_credit,
+    credit_revenue,
+    roi,
+    seed_model,
+    value_intervals,
+    value_intervals_from_lift,
+)
 
 __all__ = ["Design", "credit_of", "design_of", "window_result"]
 
@@ -155,55 +168,118 @@ def window_result(con: BaseBackend, plan: StudyPlan, panel: WindowPanel, cost: D
                          "" if effect is not None else f"{design.label} cannot be applied to this data: "
                                                        f"{design.missing.get(days, 'it was not run')}")
     base, formula = _value_base(plan.headline_kpi, panel, plan.unit)
-    credited = Decimal(str(credit.credited))
+    lift = Decimal(str(credit.credited))
     margin = Decimal(str(plan.gross_margin))
     months = plan.windows.benefit_months(days)
     (rate_base,), (rate_post,) = panel.treated.rates()
     model = seed_model(
         baseline_conversion=Decimal(str(rate_base if rate_base == rate_base else 0)),
         post_conversion=Decimal(str(rate_post if rate_post == rate_post else 0)),
-        adjusted_lift=credited, pipeline_value=base, total_cost=cost, gross_margin=margin, months_of_benefit=months,
+        adjusted_lift=lift, pipeline_value=base, total_cost=cost, gross_margin=margin, months_of_benefit=months,
     )
-    intervals: dict[str, tuple[float, float]] = {}
-    iv = None
+    seed_iv = None
     if effect is not None and design.method == "did" and effect.draws is not None:
-        iv = value_intervals(effect.draws, float(base), float(cost), plan.gross_margin, effect.confidence)
+        seed_iv = value_intervals(effect.draws, float(base), float(cost), plan.gross_margin, effect.confidence)
     elif effect is not None and effect.ci_low == effect.ci_low and effect.ci_high == effect.ci_high:
-        iv = value_intervals_from_lift((effect.ci_low, effect.ci_high), float(base), float(cost),
-                                       plan.gross_margin, effect.confidence)
-    if iv is not None:
-        intervals = {"lift": iv.lift, "incremental_revenue": iv.incremental_revenue, "benefit": iv.benefit,
-                     "roi_pct": iv.roi_pct}
-    f = model.figures
-    direct_revenue, direct_iv = _direct_revenue(panel, plan, resampling)
+        seed_iv = value_intervals_from_lift((effect.ci_low, effect.ci_high), float(base), float(cost),
+                                            plan.gross_margin, effect.confidence)
+    revenue = {**_revenue(panel, plan, resampling),
+               "seed": _seed_revenue(plan, panel, effect, credit, model.incremental_revenue, base, seed_iv, formula)}
+    definition = plan.revenue if design.method == "did" else "seed"
+    chosen = revenue[definition]
+    credited = chosen.credited
+    benefit = (credited * margin).quantize(_CENT)
+    f = roi(benefit, cost, months_of_benefit=months)
+    central = central_roi(chosen, cost=cost, margin=margin)
+    intervals: dict[str, tuple[float, float]] = {}
+    if chosen.interval is not None:
+        lo, hi = chosen.interval
+        m, c = plan.gross_margin, float(cost)
+        intervals = {"incremental_revenue": (lo, hi), "benefit": (lo * m, hi * m),
+                     "roi_pct": ((lo * m - c) / c * 100, (hi * m - c) / c * 100)}
+    if seed_iv is not None:
+        intervals["lift"] = seed_iv.lift
     pipeline = Decimal(str(round(panel.post_pipeline, 2)))
-    # Each learner's share of the incremental revenue follows their pipeline: for win rate that is
-    # exactly the seed's credited lift × the learner's pipeline.
-    per_pipeline = credited if plan.headline_kpi == "win_rate" else (
-        model.incremental_revenue / pipeline if pipeline else Decimal(0))
+    # Each learner's share of the credited incremental revenue follows their pipeline.
+    per_pipeline = credited / pipeline if pipeline else Decimal(0)
     learners = _learner_rows(con, panel, per_pipeline, cost, margin,
                              plan.unit) if days == plan.windows.primary_days else ()
+    power_effect = effect if plan.headline_kpi == "win_rate" else next(
+        (k.did for k in kpis if k.kpi == "win_rate"), None)
     return WindowResult(
         window_days=days, trained_units=len(panel.treated.units), comparison_units=len(panel.comparison.units),
         headline_kpi=plan.headline_kpi, did=effect, naive=head.naive, credit=credit, kpis=kpis,
         design=design.method, design_label=design.label,
         opportunities_in_window=panel.post_opportunities, pipeline_value=pipeline,
-        attributed_revenue=Decimal(str(round(panel.post_won_revenue, 2))), value_base=base, value_formula=formula,
-        incremental_revenue=model.incremental_revenue, benefit=model.benefit, roi_pct=f.roi_pct,
-        net_benefit=f.net_benefit, benefit_cost_ratio=f.benefit_cost_ratio, payback_months=f.payback_months,
-        intervals=intervals, learners=learners,
-        direct_incremental_revenue=direct_revenue, direct_interval=direct_iv,
-        **_power(panel, next((k.did for k in kpis if k.kpi == "win_rate"), None), plan.unit),
+        attributed_revenue=Decimal(str(round(panel.post_won_revenue, 2))), value_base=base,
+        value_formula=chosen.meaning,
+        incremental_revenue=credited, benefit=benefit, roi_pct=f.roi_pct.quantize(_CENT),
+        net_benefit=f.net_benefit, benefit_cost_ratio=f.benefit_cost_ratio.quantize(Decimal("0.0001")),
+        payback_months=None if f.payback_months is None else f.payback_months.quantize(_CENT),
+        intervals=intervals, learners=learners, revenue=revenue, revenue_definition=definition, central=central,
+        tenure_note=panel.tenure_note,
+        **_power(panel, power_effect, plan, design),
     )
 
 
-def _power(panel: WindowPanel, did: Effect | None, unit: str) -> dict[str, Any]:
+_CENT = Decimal("0.01")
+
+
+def _revenue(panel: WindowPanel, plan: StudyPlan, resampling: Resampling | None) -> dict[str, RevenueEstimate]:
+    """Booked and eventual incremental revenue: DiD per unit-month × the trained units' months, and credit."""
+    out: dict[str, RevenueEstimate] = {}
+    for name, (treated, comparison) in panel.revenue.items():
+        label, meaning = DEFINITIONS[name]
+        meaning = meaning.format(unit=plan.unit)
+        observed = Decimal(str(round(panel.post_revenue.get(name, 0.0), 2)))
+        months = float(treated.post_trials.sum())
+        why = ("the study names no comparison group" if plan.isolation.comparison == "none"
+               else "there is no comparison group to difference with" if resampling is None else "")
+        effect = None
+        if not why:
+            try:
+                effect = did_rate(treated, comparison, resampling=resampling)
+            except ValueError as exc:
+                why = f"difference-in-differences is impossible here: {exc}"
+        if effect is None or effect.draws is None:
+            out[name] = RevenueEstimate(name, label, meaning, None, None, observed, Decimal("0.00"),
+                                        f"not credited: {why}")
+            continue
+        draws = effect.draws * months
+        central = effect.estimate * months
+        credited, reason = credit_revenue(central, observed=float(observed), draws=draws,
+                                          confidence=plan.isolation.confidence,
+                                          min_relative_change=plan.min_relative_change, describe=label)
+        out[name] = RevenueEstimate(name, label, meaning, Decimal(str(round(central, 2))),
+                                    (effect.ci_low * months, effect.ci_high * months), observed, credited, reason,
+                                    plan.isolation.confidence, draws)
+    return out
+
+
+def _seed_revenue(plan: StudyPlan, panel: WindowPanel, effect: Effect | None, credit: Credit, credited: Decimal,
+                  base: Decimal, iv: ValueIntervals | None, formula: str) -> RevenueEstimate:
+    """The seed formula's incremental revenue: the headline KPI's effect × its value base.
+
+    Its central estimate uses the effect as estimated; its credit, the effect as the study's rule
+    for KPIs credits it.
+    """
+    label, _ = DEFINITIONS["seed"]
+    central = None if effect is None else Decimal(str(round(effect.estimate * float(base), 2)))
+    observed = Decimal(str(round(panel.post_won_revenue, 2)))
+    reason = credit.why if credit.is_credited else credit.reason
+    return RevenueEstimate("seed", label, formula, central,
+                           iv.incremental_revenue if iv is not None else None, observed, credited.quantize(_CENT),
+                           reason, plan.isolation.confidence)
+
+
+def _power(panel: WindowPanel, did: Effect | None, plan: StudyPlan, design: Design) -> dict[str, Any]:
     """The window's minimum detectable win-rate lift, and a warning when the estimate is below it.
 
     Deals of one unit are correlated (a strong rep wins more of them); the intra-unit correlation
     is estimated from the baseline windows of both groups, so the program's effect plays no part.
     """
     t, c = panel.treated, panel.comparison
+    unit = plan.unit
     units = len(t.units) + len(c.units)
     deals = float(t.post_trials.sum() + c.post_trials.sum())
     base = float(t.base_successes.sum() / t.base_trials.sum()) if t.base_trials.sum() else float("nan")
@@ -227,21 +303,18 @@ def _power(panel: WindowPanel, did: Effect | None, unit: str) -> dict[str, Any]:
         return {"minimum_detectable_lift": None, "power_warning": f"the study is under-powered: {exc}"}
     warning = power_warning(did.estimate, units=units, deals_per_unit=deals / units, base_rate=base,
                             treated_share=share, icc=icc, unit=unit)
-    return {"minimum_detectable_lift": mde, "power_warning": warning}
-
-
-def _direct_revenue(panel: WindowPanel, plan: StudyPlan,
-                    resampling: Resampling | None) -> tuple[Decimal | None, tuple[float, float] | None]:
-    """Incremental revenue by difference-in-differences of won revenue per rep-month."""
-    if plan.isolation.comparison == "none" or resampling is None:
-        return None, None
-    try:
-        effect = did_rate(*panel.groups["revenue_per_rep"], resampling=resampling)
-    except ValueError:
-        return None, None
-    scale = panel.post_exposure_months
-    return (Decimal(str(round(effect.estimate * scale, 2))),
-            (effect.ci_low * scale, effect.ci_high * scale))
+    if warning is not None:
+        warning = f"{design.label}: {warning}"
+    target = max(abs(did.estimate), plan.min_relative_change * base)
+    factor = (mde / target) ** 2 if target > 0 else float("inf")
+    settle = None
+    if factor > 1 and factor != float("inf"):
+        more_units = math.ceil(units * (factor - 1))
+        more_months = math.ceil(plan.windows.calendar_months(panel.window_days) * (factor - 1))
+        settle = (f"a lift of {describe_change(target, 'rate')} would be established with about {factor:,.1f}× the "
+                  f"closed deals: about {more_units:,} more {unit}s at today's deals per {unit} (a larger holdout), "
+                  f"or about {more_months:,} more months of deals after training")
+    return {"minimum_detectable_lift": mde, "power_warning": warning, "settle": settle}
 
 
 def _learner_rows(con: BaseBackend, panel: WindowPanel, credited: Decimal, cost: Decimal,

@@ -26,8 +26,8 @@ rate and weighs units by their volume.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 import ibis
 import numpy as np
@@ -37,9 +37,11 @@ from ibis.backends import BaseBackend
 from numpy.typing import NDArray
 
 from training_roi.measure.cohort import Cohort
+from training_roi.measure.revenue import open_win_rates, windows_revenue
 from training_roi.measure.sales import DAYS_PER_MONTH, KPIS, UNITS, monthly_panel, windows_kpis
+from training_roi.measure.tenure import Tenure, tenure
 
-__all__ = ["GroupWindows", "UnitPanel", "WindowPanel", "unit_panel", "window_panels"]
+__all__ = ["REVENUE_DEFINITIONS", "GroupWindows", "UnitPanel", "WindowPanel", "unit_panel", "window_panels"]
 
 FloatArray = NDArray[np.float64]
 
@@ -101,6 +103,13 @@ class WindowPanel:
     """Per trained unit: opportunities, pipeline created and revenue won in its post window."""
     learners: dict[str, int]
     """Per trained unit: how many of its learners completed (1 for a rep; several for an account)."""
+    revenue: dict[str, tuple[GroupWindows, GroupWindows]] = field(default_factory=dict)
+    """Revenue per unit-month by definition — ``booked`` (won revenue of deals closing in the window) and
+    ``eventual`` (deals created in it; open ones at their expected value) — trained and comparison."""
+    post_revenue: dict[str, float] = field(default_factory=dict)
+    """The trained units' observed revenue in their post windows, by the same definitions."""
+    tenure_note: str = ""
+    """How joiners and leavers shaped the groups (empty when every unit was there throughout)."""
 
     @property
     def treated(self) -> GroupWindows:
@@ -113,12 +122,14 @@ class WindowPanel:
         return self.groups["win_rate"][1]
 
 
-def _exposure(anchors: list[date], start: int, end: int, first: date, last: date) -> np.ndarray:
-    """Months of each ``[anchor + start, anchor + end)`` window inside the data's ``[first, last]``."""
+def _exposure(anchors: list[date], start: int, end: int, spans: list[tuple[date, date]]) -> np.ndarray:
+    """Months of each ``[anchor + start, anchor + end)`` window inside its unit's ``[first, stop)`` span."""
     a = np.array(anchors, dtype="datetime64[D]")
-    lo = np.maximum(a + np.timedelta64(start, "D"), np.datetime64(first, "D"))
-    hi = np.minimum(a + np.timedelta64(end, "D"), np.datetime64(last, "D") + np.timedelta64(1, "D"))
-    return np.clip((hi - lo).astype(np.float64), 0, None) / DAYS_PER_MONTH
+    first = np.array([f for f, _ in spans], dtype="datetime64[D]")
+    stop = np.array([s for _, s in spans], dtype="datetime64[D]")
+    lo = np.maximum(a + np.timedelta64(start, "D"), first)
+    hi = np.minimum(a + np.timedelta64(end, "D"), stop)
+    return np.asarray(np.clip((hi - lo).astype(np.float64), 0, None) / DAYS_PER_MONTH, dtype=np.float64)
 
 
 def _group(frame: pl.DataFrame, units: list[str], base_months: np.ndarray,
@@ -167,6 +178,7 @@ def window_panels(
     pool = set(owners.to_pyarrow()["unit_id"].to_pylist())
     span = live.aggregate(first=live.created_at.min().date(), last=live.created_at.max().date()).to_pyarrow()
     first, last = span["first"][0].as_py(), span["last"][0].as_py()
+    stop = last + timedelta(days=1)
     if scope is not None:
         pool &= set(scope)
     if comparison_units is not None:
@@ -174,6 +186,8 @@ def window_panels(
     others = sorted(pool - set(units) - trained.outside)
     rng = np.random.default_rng(seed)
     pseudo = [dates[i] for i in rng.integers(0, len(dates), len(others))] if others else []
+    present = tenure(con, unit)
+    others, pseudo, moved, dropped = _eligible(others, pseudo, dates, present, seed)
     start = (trained.rule.start or min(dates)) if baseline_at_start else None
     anchors = pa.table({
         "unit_id": pa.array(units + others, pa.string()),
@@ -181,20 +195,34 @@ def window_panels(
         "base_anchor": pa.array([start] * (len(dates) + len(pseudo)) if start else dates + pseudo, pa.date32()),
         "trained": pa.array([True] * len(units) + [False] * len(others)),
     })
-    every = windows_kpis(con, ibis.memtable(anchors.select(["unit_id", "anchor", "base_anchor"])),
-                         baseline_days=baseline_days,
-                         windows=list(windows), ramp_days=ramp_days, unit=unit).to_pyarrow()
+    keyed = ibis.memtable(anchors.select(["unit_id", "anchor", "base_anchor"]))
+    every = windows_kpis(con, keyed, baseline_days=baseline_days, windows=list(windows), ramp_days=ramp_days,
+                         unit=unit).to_pyarrow()
     frame = pl.from_arrow(every)
     assert isinstance(frame, pl.DataFrame)
-    base_t = _exposure([start] * len(dates) if start else dates, -baseline_days, 0, first, last)
-    base_c = _exposure([start] * len(pseudo) if start else pseudo, -baseline_days, 0, first, last)
+    money = pl.from_arrow(windows_revenue(con, keyed, baseline_days=baseline_days, windows=list(windows),
+                                          ramp_days=ramp_days, unit=unit, as_of=last,
+                                          win_rates=open_win_rates(con, unit)).to_pyarrow())
+    assert isinstance(money, pl.DataFrame)
+    # A deal created before a window can close inside it: a unit may have booked revenue and no new deal.
+    frame = frame.join(money.with_columns(pl.col("booked", "eventual").cast(pl.Float64)),
+                       on=["unit_id", "period", "window_days"], how="full", nulls_equal=True, coalesce=True
+                       ).with_columns(pl.col(c).fill_null(0) for c in _COUNTS)
+    spans_t = [present.span(u, first, stop) for u in units]
+    spans_c = [present.span(u, first, stop) for u in others]
+    base_t = _exposure([start] * len(dates) if start else dates, -baseline_days, 0, spans_t)
+    base_c = _exposure([start] * len(pseudo) if start else pseudo, -baseline_days, 0, spans_c)
+    note = _tenure_note(present, units, others, moved, dropped)
     learners = trained.learners_of()
     panels = {}
     for window_days in windows:
         rows = frame.filter((pl.col("period") == "baseline") | (pl.col("window_days") == window_days))
-        post_t = _exposure(dates, ramp_days, window_days, first, last)
+        post_t = _exposure(dates, ramp_days, window_days, spans_t)
+        post_c = _exposure(pseudo, ramp_days, window_days, spans_c)
         treated = _group(rows, units, base_t, post_t)
-        comparison = _group(rows, others, base_c, _exposure(pseudo, ramp_days, window_days, first, last))
+        comparison = _group(rows, others, base_c, post_c)
+        revenue = {name: (_money(rows, units, name, base_t, post_t), _money(rows, others, name, base_c, post_c))
+                   for name in REVENUE_DEFINITIONS}
         post = rows.filter((pl.col("period") == "post") & pl.col("unit_id").is_in(units)).sort("unit_id")
         panels[window_days] = WindowPanel(
             window_days=window_days,
@@ -209,8 +237,64 @@ def window_panels(
             treated_post={r["unit_id"]: (int(r["opportunities"]), float(r["pipeline_created"] or 0),
                                          float(r["won_amount"] or 0)) for r in post.iter_rows(named=True)},
             learners=learners,
+            revenue=revenue,
+            post_revenue={name: float(post[name].fill_null(0).sum()) for name in REVENUE_DEFINITIONS},
+            tenure_note=note,
         )
     return panels
+
+
+REVENUE_DEFINITIONS = ("booked", "eventual")
+"""The revenue definitions every window panel carries (:mod:`training_roi.measure.revenue`)."""
+
+
+def _money(frame: pl.DataFrame, units: list[str], column: str, base_months: np.ndarray,
+           post_months: np.ndarray) -> GroupWindows:
+    """One revenue definition per unit-month of ``units``: its sums in the baseline and post windows."""
+    keys = pl.DataFrame({"unit_id": units}, schema={"unit_id": pl.String})
+    sums = []
+    for period in ("baseline", "post"):
+        rows = keys.join(frame.filter(pl.col("period") == period), on="unit_id", how="left", maintain_order="left")
+        sums.append(rows[column].cast(pl.Float64).fill_null(0).to_numpy())
+    return GroupWindows(tuple(units), sums[0], base_months, sums[1], post_months)
+
+
+def _eligible(others: list[str], pseudo: list[date], dates: list[date], present: Tenure,
+              seed: int) -> tuple[list[str], list[date], int, int]:
+    """Comparison units at pseudo anchors they were there for: redrawn among the trained anchors of their tenure.
+
+    A unit's pseudo anchor stands for when it would have been trained; a unit not yet hired, or
+    gone, on that day could not have been. Its anchor is redrawn (with its own seed) among the
+    trained units' anchors inside its tenure, and a unit present on none of them leaves the group.
+    Units there throughout keep their first draw, so the same data give the same groups.
+    """
+    rng = np.random.default_rng([seed, 1])
+    ordered = sorted(dates)
+    kept_units: list[str] = []
+    kept_days: list[date] = []
+    moved = dropped = 0
+    for unit, day in zip(others, pseudo, strict=True):
+        if present.present(unit, day):
+            kept_units.append(unit)
+            kept_days.append(day)
+            continue
+        choices = [d for d in ordered if present.present(unit, d)]
+        if not choices:
+            dropped += 1
+            continue
+        moved += 1
+        kept_units.append(unit)
+        kept_days.append(choices[int(rng.integers(0, len(choices)))])
+    return kept_units, kept_days, moved, dropped
+
+
+def _tenure_note(present: Tenure, trained: list[str], others: list[str], moved: int, dropped: int) -> str:
+    joined = present.joined_or_left(trained) + present.joined_or_left(others)
+    if not (joined or moved or dropped):
+        return ""
+    return (f"{joined:,} units joined or left during the data: their months count only while they were there; "
+            f"{moved:,} comparison units took another training date inside their tenure and {dropped:,} were present "
+            "on none of the trained units' dates and are not compared")
 
 
 @dataclass(frozen=True)

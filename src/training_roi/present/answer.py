@@ -16,7 +16,7 @@ from training_roi.present.console import evaluation_panel
 from training_roi.present.html import write_html
 from training_roi.present.result_json import result_document, write_result
 from training_roi.present.rollout import rollout_document, rollout_panel, write_rollout
-from training_roi.present.spreadsheet import write_spreadsheets
+from training_roi.present.spreadsheet import write_participant_time, write_spreadsheets
 
 __all__ = ["answer_document", "answer_panel", "write_answer"]
 
@@ -28,13 +28,16 @@ def write_answer(answer: Answer, out_dir: Path) -> dict[str, Path]:
 
     A training program's answer: ``result`` (result.json), ``report`` (report.html), the seed's
     spreadsheets ``learners`` and ``opportunities``, and ``attribution`` when attribution ran. A
-    roll-out's: ``result`` and ``report``.
+    roll-out's: ``result`` and ``report``. Both: ``participant time`` (each participant's minutes and
+    their source) when participant time was derived from learning records.
     """
+    time = write_participant_time(answer.costs, out_dir)
+    timed = {"participant time": time} if time is not None else {}
     if isinstance(answer, RolloutEvaluation):
         result, page = write_rollout(answer, out_dir)
-        return {"result": result, "report": page}
+        return {"result": result, "report": page, **timed}
     learners, opportunities = write_spreadsheets(answer, out_dir)
-    files = {"learners": learners, "opportunities": opportunities}
+    files = {"learners": learners, "opportunities": opportunities, **timed}
     if answer.attribution is not None:
         files["attribution"] = write_attribution(answer.attribution, out_dir)
     files["result"] = write_result(answer, out_dir)

@@ -156,6 +156,10 @@ def methods_table(ev: Evaluation) -> Table | None:
     return t
 
 
+_TIME_SOURCE = {"sessions": "sessions", "completion": "completion's total time", "report": "completion report",
+                "fixed": "study's minutes per learner", "none": "no time recorded"}
+
+
 def evaluation_panel(ev: Evaluation) -> Group:
     """The answer to a study: headline, windows, KPIs, the biased references, costs, data, warnings."""
     p = ev.primary
@@ -169,32 +173,18 @@ def evaluation_panel(ev: Evaluation) -> Group:
     else:
         effect = "not estimated"
     verdict = "[green]effect established[/]" if ev.established else "[yellow]effect not established[/]"
-    iv = p.intervals
     lines = [
         f"[bold]{ev.study.name}[/] — {verdict}: {p.credit.why}",
+        *ev.headline(),
         f"Effect ({p.design_label}, {p.window_days}-day window): {effect}",
         *([f"Design: {ev.design_reason}"] if p.design != "did" or ev.methods is not None else []),
-        f"Incremental revenue: {money(p.incremental_revenue)}"
-        + (f" (interval {money(iv['incremental_revenue'][0])} to {money(iv['incremental_revenue'][1])})"
-           if "incremental_revenue" in iv and ev.established else ""),
-        f"Fully loaded cost: {money(ev.costs.total)}   Net benefit: {money(p.net_benefit)}   "
-        f"Payback: {f'{float(p.payback_months):,.1f} months' if p.payback_months is not None else 'none'}   "
-        f"ROI: {percent(p.roi_pct)}"
-        + (f" (interval {percent(iv['roi_pct'][0])} to {percent(iv['roi_pct'][1])})"
-           if "roi_pct" in iv and ev.established else ""),
-        f"Attributed revenue (won by trained {ev.study.population.unit}s in window, not all caused by training): "
-        f"{money(p.attributed_revenue)}",
+        f"Net benefit (credited): {money(p.net_benefit)}   "
+        f"Payback: {f'{float(p.payback_months):,.1f} months' if p.payback_months is not None else 'none'}",
     ]
-    if p.direct_incremental_revenue is not None and p.direct_interval is not None:
-        lines.append(
-            f"Incremental revenue estimated directly (DiD of won revenue per {ev.study.population.unit}-month, "
-            "counts deal size too; "
-            f"not credited): {money(p.direct_incremental_revenue)} (interval {money(p.direct_interval[0])} "
-            f"to {money(p.direct_interval[1])})"
-        )
     head = Panel("\n".join(lines), title="Training ROI", title_align="left")
     windows = Table(title=f"Every attribution window ({head_kpi.label})", title_justify="left")
-    for col in ("days", "trained", "compared", "effect (interval)", "credited", "pipeline", "incremental", "ROI"):
+    for col in ("days", "trained", "compared", "effect (interval)", "credited", "incremental (central)",
+                "credited revenue", "ROI"):
         windows.add_column(col, justify="right", no_wrap=True)
     for w in ev.windows:
         d = w.did
@@ -202,10 +192,12 @@ def evaluation_panel(ev: Evaluation) -> Group:
             f"{w.window_days}" + ("*" if w is p else ""), f"{w.trained_units:,}", f"{w.comparison_units:,}",
             f"{describe_change(d.estimate, unit)} ({describe_change(d.ci_low, unit)}, "
             f"{describe_change(d.ci_high, unit)})" if d else "—",
-            describe_change(w.credit.credited, unit), money(w.pipeline_value), money(w.incremental_revenue),
+            describe_change(w.credit.credited, unit),
+            money(w.central.incremental_revenue) if w.central is not None else "—", money(w.incremental_revenue),
             percent(w.roi_pct),
         )
-    windows.caption = "* primary window"
+    windows.caption = (f"* primary window; revenue: {p.revenue[p.revenue_definition].label}"
+                       if p.revenue_definition in p.revenue else "* primary window")
     refs = Table(title="Naive comparisons (biased: shown because reviewers ask, never the answer)",
                  title_justify="left")
     for col in ("method", "estimate", "interval", "why it is biased"):
@@ -222,6 +214,11 @@ def evaluation_panel(ev: Evaluation) -> Group:
     if ev.costs.shared_allocated:
         costs.add_row("shared (allocated)", money(ev.costs.shared_allocated))
     costs.add_row("[bold]total[/]", f"[bold]{money(ev.costs.total)}[/]")
+    if ev.costs.time_sources:
+        costs.caption = "participant time from: " + ", ".join(
+            f"{_TIME_SOURCE.get(k, k)} {n:,}" for k, (n, _) in ev.costs.time_sources.items())
+    for name, amount in ev.costs.excluded.items():
+        costs.add_row(f"[dim]left out: {name}[/]", f"[dim]{money(amount)}[/]")
     foot = (f"study {ev.study.name!r} (hash {ev.study.hash}) · data: "
             + ", ".join(f"{k} {v:,}" for k, v in ev.data.items() if v and k.startswith(("crm_opp", "lms_st", "learn"))))
     warn = "\n".join(f"[yellow]![/] {w}" for w in ev.warnings) or "[green]no warnings[/]"

@@ -50,8 +50,11 @@ def render_html(ev: Evaluation) -> str:
         f"ramp {s.windows.ramp_days} days",
         f"comparison: {s.comparison.design}; each comparison {noun} is measured at a completion date drawn "
         f"from the trained {noun}s' dates",
-        f"conservative threshold: a relative change under {s.threshold.min_relative_change:.1%} is not credited, "
-        "nor a lift whose interval includes zero",
+        f"conservative threshold: a KPI change under {s.threshold.min_relative_change:.1%} relative is not credited, "
+        "nor one whose interval includes zero; revenue is credited at the one-sided "
+        f"{s.isolation.confidence:.0%} lower bound of its estimate, and not at all under the threshold",
+        f"revenue credited: {p.revenue[p.revenue_definition].label if p.revenue_definition in p.revenue else '—'} "
+        f"(value.revenue: {s.value.revenue})",
         f"gross margin {s.value.gross_margin}; costs from costs.csv for {', '.join(s.costs.programs)} plus "
         "participant time at the study's hourly rate",
         f"uncertainty: cluster bootstrap over {noun}s, {s.isolation.bootstrap_replicates:,} replicates, seed "
@@ -78,7 +81,8 @@ def render_html(ev: Evaluation) -> str:
         "revenue_per_rep": f"{float(p.value_base):,.1f} {noun}-months",
     }.get(head.kpi, f"{float(p.value_base):,.1f} {noun}-months × win rate")
     return env.get_template("report.html.j2").render(
-        ev=ev, p=p, iv=p.intervals, schema=RESULT_SCHEMA, charts=charts, assumptions=assumptions, head=head,
+        ev=ev, p=p, iv=p.intervals, chosen=p.revenue.get(p.revenue_definition),
+        schema=RESULT_SCHEMA, charts=charts, assumptions=assumptions, head=head,
         value_base=value_base, money=money, pts=_pts, pct=_pct, rate=_rate, Decimal=Decimal,
         change=describe_change, value=describe_value, noun=noun, by_window=by_window,
         models=[m for m in MODELS if ev.attribution is not None and m in ev.attribution.comparison.columns],

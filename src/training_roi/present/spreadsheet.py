@@ -3,7 +3,8 @@
 ``learners.csv`` has one row per trained unit in the primary window (the per-learner table of
 the report); ``opportunities.csv`` one row per deal those units created in their windows, with
 the seed's columns — learner, account, completion date, opportunity, amount, baseline and post
-conversion, the credited lift and the deal's share of the incremental revenue. Amounts are plain
+conversion, the credited lift and the deal's share of the credited incremental revenue (by its
+amount, whatever definition of revenue is credited). Amounts are plain
 numbers (no currency sign or separators) so that a spreadsheet sums them; the totals equal the
 report's figures.
 """
@@ -16,8 +17,9 @@ from pathlib import Path
 import polars as pl
 
 from training_roi.evaluation.results import Evaluation
+from training_roi.value import CostBreakdown
 
-__all__ = ["write_spreadsheets"]
+__all__ = ["write_participant_time", "write_spreadsheets"]
 
 _CENT = Decimal("0.01")
 
@@ -39,12 +41,9 @@ def _opportunities(ev: Evaluation) -> pl.DataFrame:
     if ev.opportunities is None:
         return pl.DataFrame()
     per_unit = {r.unit_id: r for r in p.learners}
-    # Revenue per unit of pipeline: the credited lift for a win-rate headline (the seed's
-    # lift × amount), else the window's incremental revenue spread over its pipeline.
-    if p.headline_kpi == "win_rate":
-        rate = Decimal(str(p.credit.credited))
-    else:
-        rate = p.incremental_revenue / p.pipeline_value if p.pipeline_value else Decimal(0)
+    # Revenue per unit of pipeline: the window's credited incremental revenue spread over its pipeline
+    # (for the seed's definition and a win-rate headline that is exactly the credited lift × amount).
+    rate = p.incremental_revenue / p.pipeline_value if p.pipeline_value else Decimal(0)
     out = []
     for r in ev.opportunities.to_pylist():
         learner = per_unit.get(r["unit_id"])
@@ -71,3 +70,16 @@ def write_spreadsheets(ev: Evaluation, out_dir: Path) -> tuple[Path, Path]:
     _learners(ev).write_csv(learners)
     _opportunities(ev).write_csv(opportunities)
     return learners, opportunities
+
+
+def write_participant_time(costs: CostBreakdown, out_dir: Path) -> Path | None:
+    """Write ``participant_time.csv``: each participant's minutes costed and where they came from.
+
+    None (and no file) when participant time came from cost lines or nobody took part.
+    """
+    if costs.participants is None or costs.participants.is_empty():
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "participant_time.csv"
+    costs.participants.write_csv(path)
+    return path

@@ -209,9 +209,15 @@ class Threshold(_Strict):
 
 
 class Value(_Strict):
-    """How revenue becomes value."""
+    """How revenue becomes value: which revenue is credited, and the share of it that is profit."""
 
-    gross_margin: float = Field(default=1.0, gt=0, le=1)
+    gross_margin: float = Field(default=1.0, gt=0, le=1, description="share of revenue that is value; 1.0 = ROI on "
+                                                                     "revenue, not profit")
+    revenue: Literal["booked", "eventual", "seed"] = Field(
+        default="booked",
+        description="booked: won revenue of deals that close inside the window; eventual: revenue of deals created "
+                    "inside it, open ones at their expected value; seed: credited lift × pipeline (the seed model)",
+    )
 
 
 class ParticipantTime(_Strict):
@@ -222,8 +228,27 @@ class ParticipantTime(_Strict):
         default_factory=dict, description="rate per role or title; wins over hourly_rate"
     )
     minutes_per_learner: float | None = Field(
-        default=None, gt=0, description="fixed minutes per learner; null = time spent from the LMS"
+        default=None, gt=0, description="minutes per learner: for learners with no recorded time, or for everyone"
     )
+    time: Literal["recorded", "fixed"] = Field(
+        default="recorded",
+        description="recorded: each learner's time counted once (sessions, else the completion's total, else the "
+                    "completion report), minutes_per_learner for those with none; fixed: minutes_per_learner for "
+                    "everyone (the default when minutes_per_learner is given)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fixed_when_minutes_alone(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "time" not in data and data.get("minutes_per_learner") is not None:
+            return {**data, "time": "fixed"}
+        return data
+
+    @model_validator(mode="after")
+    def _minutes_for_fixed(self) -> ParticipantTime:
+        if self.time == "fixed" and self.minutes_per_learner is None:
+            raise ValueError("time: fixed needs minutes_per_learner (the minutes every learner is costed at)")
+        return self
 
 
 class Costs(_Strict):

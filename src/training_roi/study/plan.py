@@ -109,6 +109,8 @@ class StudyPlan:
     application_kpis: tuple[str, ...]
     min_relative_change: float
     gross_margin: float
+    revenue: str
+    """The revenue definition credited: ``booked``, ``eventual`` or ``seed``."""
     costs: CostInputs
     attribution: Attribution
     monetisation: tuple[MonetisationRule, ...]
@@ -159,10 +161,12 @@ def plan_study(study: Study, *, method: str | None = None) -> StudyPlan:
         application_kpis=tuple(study.application_kpis),
         min_relative_change=study.threshold.min_relative_change,
         gross_margin=study.value.gross_margin,
+        revenue=study.value.revenue,
         costs=CostInputs(
             programs=tuple(study.costs.programs or [p.name]), activities=tuple(p.activities),
             use_cost_lines=study.costs.use_cost_lines,
             minutes_per_learner=Decimal(str(pt.minutes_per_learner)) if pt.minutes_per_learner else None,
+            time=pt.time,
             hourly_rate=Decimal(str(pt.hourly_rate)) if pt.hourly_rate is not None else None,
             hourly_rate_by_title={k: Decimal(str(v)) for k, v in pt.hourly_rate_by_role.items()} or None,
             shared_share=(Decimal(str(study.costs.share or 0)) if study.costs.shared_allocation == "share"

@@ -103,7 +103,9 @@ def starter_study(con: BaseBackend) -> str:
         "  min_relative_change: 0.05  # a relative change under this (5%) is not credited to training",
         "",
         "value:",
-        "  gross_margin: 1.0  # share of revenue that is value (1.0 = revenue as is)",
+        "  gross_margin: 1.0  # share of revenue that is value (1.0 = ROI on revenue, not profit: set your margin)",
+        "  revenue: booked  # booked: won revenue of deals closing in the window; eventual: deals created in it, "
+        "open ones at expected value; seed: lift × pipeline",
         "",
         "costs:",
         "  use_cost_lines: true  # count the lines of costs.csv",
@@ -114,7 +116,10 @@ def starter_study(con: BaseBackend) -> str:
         "  participant_time:  # what the learners' own time costs",
         "    hourly_rate: null  # one hourly rate for everyone; null = time not costed",
         "    hourly_rate_by_role: {}  # rate per role or title, e.g. {Account Executive: 60}",
-        "    minutes_per_learner: null  # fixed minutes per learner; null = time spent from the LMS",
+        "    minutes_per_learner: null  # minutes for learners the LMS recorded no time for (or everyone's, "
+        "with time: fixed)",
+        "    time: recorded  # recorded: each learner's time once (sessions, else the completion's total, else the "
+        "completion report); fixed: minutes_per_learner for everyone",
         "",
         "isolation:",
         "  method: did  # did: difference-in-differences in each learner's windows; all: every applicable method "

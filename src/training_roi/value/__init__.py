@@ -34,6 +34,7 @@ from training_roi.value.phillips import (
     SurveyLevel,
     phillips_levels,
 )
+from training_roi.value.revenue import DEFINITIONS, CentralRoi, RevenueEstimate, central_roi, credit_revenue
 from training_roi.value.roi import (
     Credit,
     ROIFigures,
@@ -52,8 +53,10 @@ from training_roi.value.sensitivity import Scenario, WindowLever, sensitivity
 
 __all__ = [
     "CATEGORIES",
+    "DEFINITIONS",
     "ApplicationLevel",
     "Benefit",
+    "CentralRoi",
     "Change",
     "CompliancePenalty",
     "CostBreakdown",
@@ -70,6 +73,7 @@ __all__ = [
     "QuestionSummary",
     "ROIFigures",
     "ROILevel",
+    "RevenueEstimate",
     "RevenueMargin",
     "Scenario",
     "SeedModel",
@@ -78,8 +82,10 @@ __all__ = [
     "Turnover",
     "ValueIntervals",
     "WindowLever",
+    "central_roi",
     "conservative_credit",
     "cost_breakdown",
+    "credit_revenue",
     "monetise",
     "parse_rules",
     "percentile_interval",

@@ -1,14 +1,17 @@
 """Fully loaded cost of a program: its cost lines, participant time and a share of shared costs.
 
-Costs are *fully loaded*: leaving out participant wages, platform fees or
-administration makes an ROI look better than it is. The cost is assembled from the warehouse
-with Ibis expressions (so it runs on any engine the warehouse runs on):
+Costs are *fully loaded*: leaving out participant wages, platform fees or administration makes an
+ROI look better than it is. The facts come from the warehouse through
+:mod:`training_roi.measure.costs`; here they become money:
 
-* the program's own ``cost_line`` rows, summed per category of the contract;
-* participant time: Σ minutes of the learners' ``learning_record`` rows / 60 × an hourly rate
-  (one rate, or one per CRM title through ``learner_identity`` → ``crm_user.title``) — unless
-  ``costs.csv`` already lists ``participant_time`` lines, which are then used alone so the time is
-  not counted twice;
+* the program's own cost lines, summed per category of the contract; a program name that matches
+  no line is an error naming the programs the lines do name (the closest first), and the lines
+  left out (other programs', shared lines not allocated) are listed;
+* participant time: each participant's minutes counted **once**, from the first source that holds
+  any (sessions, then the completion's total time, then the completion report; see
+  :mod:`training_roi.measure.costs`), or a fixed time per learner, / 60 × an hourly rate (one
+  rate, or one per CRM title) — unless ``costs.csv`` already lists ``participant_time`` lines,
+  which are then used alone so the time is not counted twice;
 * shared lines (no program) × the program's share of them.
 
 Money is ``Decimal``: the warehouse sums ``decimal(18, 2)`` exactly; the two derived amounts
@@ -18,16 +21,16 @@ figure and the total are exact sums of cents.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, Literal
 
-import ibis
-import ibis.expr.types as ir
-from ibis import _
+import polars as pl
 from ibis.backends import BaseBackend
 
+from training_roi.measure.costs import cost_lines, participant_minutes
 from training_roi.value.roi import Amount, _dec, _div
 from training_roi.warehouse.connection import require_tables
 
@@ -112,6 +115,15 @@ class CostBreakdown:
     shared_allocated: Decimal
     total: Decimal
     notes: tuple[str, ...] = ()
+    time_sources: dict[str, tuple[int, Decimal]] = field(default_factory=dict)
+    """Where each participant's minutes came from: source → (participants, minutes). Sources are
+    ``sessions``, ``completion``, ``report`` (:data:`~training_roi.measure.costs.TIME_SOURCES`),
+    ``fixed`` (the study's minutes per learner) and ``none`` (no time recorded, none costed)."""
+    excluded: dict[str, Decimal] = field(default_factory=dict)
+    """Cost lines in costs.csv that this cost leaves out: other programs' lines by program, and the
+    shared lines' part not allocated (``(shared, not allocated)``)."""
+    participants: pl.DataFrame | None = field(default=None, compare=False, repr=False)
+    """One row per participant: ``person``, ``title``, ``minutes`` costed and their ``source``."""
 
     @property
     def participant_hours(self) -> Decimal:
@@ -144,6 +156,8 @@ class CostBreakdown:
             "shared_share": str(self.shared_share),
             "shared_allocated": str(self.shared_allocated),
             "total": str(self.total),
+            "time_sources": {k: {"participants": n, "minutes": str(m)} for k, (n, m) in self.time_sources.items()},
+            "excluded": [{"name": k, "amount": str(v)} for k, v in self.excluded.items()],
             "notes": list(self.notes),
         }
 
@@ -157,6 +171,9 @@ class CostBreakdown:
         width = max(len(label) for label, _ in rows)
         lines = [f"Cost of {', '.join(self.programs)} (participant time from {self.participant_time_source})"]
         lines += [f"{label:<{width}}  {text:>18}" for label, text in rows]
+        lines += [f"time of {n:,} participant(s) from {source}: {m:,.0f} minutes"
+                  for source, (n, m) in self.time_sources.items()]
+        lines += [f"left out: {name} {amount:,.2f}" for name, amount in self.excluded.items()]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -173,16 +190,14 @@ class CostInputs:
     activities: tuple[str, ...] = ()
     use_cost_lines: bool = True
     minutes_per_learner: Decimal | None = None
+    time: Literal["recorded", "fixed"] = "recorded"
+    """``recorded``: each participant's recorded minutes, ``minutes_per_learner`` for those with none;
+    ``fixed``: ``minutes_per_learner`` for everyone."""
     hourly_rate: Decimal | None = None
     hourly_rate_by_title: dict[str, Decimal] | None = None
     shared_share: Decimal = Decimal(0)
     employees_only: bool = False
     """Only employees' learning time is a cost (customer education with no rate for customers)."""
-
-
-def _minutes(value: object) -> Decimal:
-    """Minutes summed by the engine (a float) as a ``Decimal`` through its shortest repr."""
-    return Decimal(0) if value is None else Decimal(repr(float(value)))  # type: ignore[arg-type]
 
 
 def cost_breakdown(
@@ -196,6 +211,7 @@ def cost_breakdown(
     shared_share: Amount = 0,
     use_cost_lines: bool = True,
     minutes_per_learner: Amount | None = None,
+    time: Literal["recorded", "fixed"] | None = None,
 ) -> CostBreakdown:
     """The fully loaded cost of ``programs`` from the warehouse.
 
@@ -203,7 +219,7 @@ def cost_breakdown(
     ----------
     con
         The warehouse (any Ibis backend) with ``cost_line`` and ``learning_record``, and
-        ``learner_identity`` and ``crm_user`` when rates are per title.
+        ``learner_identity`` and ``crm_user`` for who the participants are and their titles.
     programs
         Program name(s) as written in ``cost_line.program``.
     learner_keys
@@ -223,14 +239,18 @@ def cost_breakdown(
         Whether ``costs.csv`` lines count (False: participant time only, e.g. when the program's
         other costs are accounted elsewhere).
     minutes_per_learner
-        Cost a fixed time per participant instead of the time the LMS recorded (for sources
-        that record no duration, or a policy figure finance prefers).
+        Minutes a participant's learning is costed at when the LMS recorded none for them
+        (``time="recorded"``), or for everyone (``time="fixed"``: a policy figure finance prefers).
+    time
+        ``recorded`` or ``fixed``; by default ``fixed`` when ``minutes_per_learner`` is given, else
+        ``recorded``.
 
     Raises
     ------
     ValueError
-        When learning time must be costed but no rate covers some of it, or an argument is out
-        of range.
+        When no cost line names any of ``programs`` while cost lines name other programs (the
+        message lists them, the closest first), when learning time must be costed but no rate
+        covers some of it, or an argument is out of range.
     """
     names = (programs,) if isinstance(programs, str) else tuple(programs)
     if not names:
@@ -243,31 +263,44 @@ def cost_breakdown(
     for label, value in [("hourly_rate", rate), *((f"hourly_rate_by_title[{t!r}]", r) for t, r in by_title.items())]:
         if value is not None and value < 0:
             raise ValueError(f"{label} must not be negative, got {value}")
-    require_tables(con, "cost_line", "learning_record")
+    fixed = None if minutes_per_learner is None else _dec(minutes_per_learner, "minutes_per_learner")
+    mode = time or ("fixed" if fixed is not None else "recorded")
+    if mode == "fixed" and fixed is None:
+        raise ValueError("a fixed time per learner needs minutes_per_learner")
+    require_tables(con, "cost_line", "learning_record", "learner_identity", "crm_user")
 
     notes: list[str] = []
-    lines = con.table("cost_line")
-    if not use_cost_lines:
-        lines = lines.filter(ibis.literal(False))
+    lines = cost_lines(con)
+    if use_cost_lines:
+        _check_names(names, lines)
+    else:
         notes.append("cost lines from costs.csv are not used (the study says so): participant time only")
-    own = lines.filter(lines.program.isin(names)).group_by("category").aggregate(amount=_.amount.sum(), n=_.count())
+        lines = lines.clear()
     by_category = dict.fromkeys(CATEGORIES, _ZERO)
     participant_lines = 0
-    for row in own.to_pyarrow().to_pylist():
-        category = row["category"]
+    excluded: dict[str, Decimal] = {}
+    for row in lines.iter_rows(named=True):
+        program, category, amount = row["program"], row["category"], _money(row["amount"])
+        if program is None:
+            continue
+        if program not in names:
+            excluded[program] = excluded.get(program, _ZERO) + amount
+            continue
         if category not in by_category:
             notes.append(f"category {category!r} is not in the contract: counted as other")
             category = "other"
-        by_category[category] += _money(row["amount"])
+        by_category[category] += amount
         if category == "participant_time":
-            participant_lines += row["n"]
-
-    is_shared = lines.program.isnull() | (lines.program.strip() == "")
-    shared = lines.filter(is_shared).aggregate(amount=_.amount.sum())
-    shared_total = _money(shared.to_pyarrow().to_pylist()[0]["amount"])
+            participant_lines += int(row["lines"])
+    shared_total = sum((_money(r["amount"]) for r in lines.filter(pl.col("program").is_null()).iter_rows(named=True)),
+                       _ZERO)
     shared_allocated = _cents(shared_total * share)
+    if shared_total - shared_allocated:
+        excluded["(shared, not allocated)"] = shared_total - shared_allocated
 
     participant_time: tuple[ParticipantTime, ...] = ()
+    sources: dict[str, tuple[int, Decimal]] = {}
+    people = None
     if participant_lines:
         source = "cost lines"
         notes.append(
@@ -275,10 +308,11 @@ def cost_breakdown(
             "not also derived from learning records, to avoid counting it twice"
         )
     else:
-        fixed = None if minutes_per_learner is None else _dec(minutes_per_learner, "minutes_per_learner")
-        participant_time, time_notes = _participant_time(con, names, learner_keys, rate, by_title,
-                                                         tuple(activities or ()), fixed)
+        people = participant_minutes(con, programs=names, activities=tuple(activities or ()),
+                                     learner_keys=learner_keys)
+        people, sources, time_notes = _costed_minutes(people, mode, fixed)
         notes += time_notes
+        participant_time = _priced(people, rate, by_title)
         source = "learning records" if participant_time else "none"
         by_category["participant_time"] = sum((p.amount for p in participant_time), _ZERO)
 
@@ -292,65 +326,63 @@ def cost_breakdown(
         shared_allocated=shared_allocated,
         total=sum(by_category.values(), _ZERO) + shared_allocated,
         notes=tuple(notes),
+        time_sources=sources,
+        excluded=dict(sorted(excluded.items())),
+        participants=people,
     )
 
 
-def _participant_time(
-    con: BaseBackend,
-    programs: tuple[str, ...],
-    learner_keys: Iterable[str] | None,
-    rate: Decimal | None,
-    by_title: dict[str, Decimal],
-    activities: tuple[str, ...] = (),
-    fixed_minutes: Decimal | None = None,
-) -> tuple[tuple[ParticipantTime, ...], list[str]]:
-    """Participant time costed from learning records, grouped by the title its rate depends on.
+def _check_names(names: tuple[str, ...], lines: pl.DataFrame) -> None:
+    """Refuse program names that match no cost line while the lines name other programs."""
+    present = sorted({str(p) for p in lines["program"].drop_nulls()})
+    if not present or set(names) & set(present):
+        return
+    closest = difflib.get_close_matches(names[0], present, n=len(present), cutoff=0.0)
+    raise ValueError(
+        f"no cost line in costs.csv names the program {', '.join(repr(n) for n in names)}; the lines name "
+        f"{', '.join(repr(p) for p in closest)} (the closest first): correct the program's name, or list the "
+        "names to count under costs.programs"
+    )
 
-    A record is the program's when it names the program, or (``activities``) is one of the
-    program's activities or belongs to one of its courses: xAPI records often name no program.
-    ``fixed_minutes``: each learner with such a record costs this many minutes, whatever the LMS
-    recorded.
-    """
-    records = con.table("learning_record")
-    if activities:
-        ours = (records.program.isin(programs) | records.activity_id.isin(activities)
-                | records.course_id.isin(activities))
-        if learner_keys is not None:
-            ours &= records.learner_key.isin(sorted(set(learner_keys)))
-        records = records.filter(ours)
-    elif learner_keys is None:
-        records = records.filter(records.program.isin(programs))
-    else:
-        keys = sorted(set(learner_keys))
-        if not keys:
-            return (), ["no learners given: no participant time"]
-        records = records.filter(
-            records.learner_key.isin(keys) & (records.program.isin(programs) | records.program.isnull())
-        )
 
-    grouped: ir.Table
-    if by_title:
-        require_tables(con, "learner_identity", "crm_user")
-        identity = con.table("learner_identity").select("learner_key", "crm_user_id")
-        users = con.table("crm_user").select(crm_user_id="user_id", title="title")
-        joined = records.left_join(identity, "learner_key").left_join(users, "crm_user_id")
-        grouped = joined.group_by("title").aggregate(minutes=_.minutes.sum(), missing=_.minutes.isnull().sum(),
-                                                     learners=_.learner_key.nunique())
-    else:
-        grouped = records.aggregate(title=ibis.null("string"), minutes=_.minutes.sum(),
-                                    missing=_.minutes.isnull().sum(), learners=_.learner_key.nunique())
-    if fixed_minutes is not None:
-        grouped = grouped.mutate(minutes=grouped.learners * float(fixed_minutes), missing=0)
-
+def _costed_minutes(people: pl.DataFrame, mode: str,
+                    fixed: Decimal | None) -> tuple[pl.DataFrame, dict[str, tuple[int, Decimal]], list[str]]:
+    """The minutes each participant is costed at, and where they came from."""
     notes: list[str] = []
-    rows = [r for r in grouped.to_pyarrow().to_pylist() if r["minutes"] is not None or r["missing"]]
-    missing = sum(int(r["missing"] or 0) for r in rows)
-    if missing:
-        notes.append(f"{missing} learning record(s) carry no minutes: their time is not costed")
+    if mode == "fixed":
+        assert fixed is not None
+        people = people.with_columns(pl.lit(float(fixed)).alias("minutes"), pl.lit("fixed").alias("source"))
+    elif fixed is not None:
+        people = people.with_columns(
+            pl.when(pl.col("source").is_null()).then(pl.lit("fixed")).otherwise(pl.col("source")).alias("source"),
+            pl.col("minutes").fill_null(float(fixed)))
+    people = people.with_columns(pl.col("source").fill_null("none"))
+    sources: dict[str, tuple[int, Decimal]] = {}
+    for row in people.group_by("source").agg(pl.len().alias("n"), pl.col("minutes").sum()).sort(
+            "source").iter_rows(named=True):
+        sources[row["source"]] = (int(row["n"]), _minute_total(row["minutes"]))
+    if "none" in sources:
+        notes.append(f"{sources['none'][0]:,} participant(s) have no learning time recorded: their time is not "
+                     "costed (set costs.participant_time.minutes_per_learner to cost it)")
+    return people.select("person", "title", "minutes", "source"), sources, notes
+
+
+def _minute_total(value: float | None) -> Decimal:
+    """Minutes summed in Polars (a float) as a ``Decimal`` to the minute's millionth."""
+    return _ZERO if value is None else Decimal(repr(float(value))).quantize(Decimal("0.000001")).normalize()
+
+
+def _priced(people: pl.DataFrame, rate: Decimal | None, by_title: dict[str, Decimal]) -> tuple[ParticipantTime, ...]:
+    """Participant time grouped by the title its rate depends on, each group rounded once to the cent."""
+    timed = people.filter(pl.col("minutes").is_not_null() & (pl.col("minutes") > 0))
+    if by_title:
+        grouped = timed.group_by("title").agg(pl.col("minutes").sum())
+    else:
+        grouped = timed.select(pl.lit(None, pl.String).alias("title"), pl.col("minutes").sum())
     out: list[ParticipantTime] = []
     uncovered: list[str] = []
-    for row in sorted(rows, key=lambda r: (r["title"] is None, r["title"] or "")):
-        minutes = _minutes(row["minutes"])
+    for row in sorted(grouped.iter_rows(named=True), key=lambda r: (r["title"] is None, r["title"] or "")):
+        minutes = _minute_total(row["minutes"])
         if minutes == 0:
             continue
         title: str | None = row["title"]
@@ -358,11 +390,11 @@ def _participant_time(
         if chosen is None:
             uncovered.append("(no title)" if title is None else repr(title))
             continue
-        label = title if by_title else None
-        out.append(ParticipantTime(label, minutes, chosen, _cents(_div(minutes * chosen, Decimal(60)))))
+        out.append(ParticipantTime(title if by_title else None, minutes, chosen,
+                                   _cents(_div(minutes * chosen, Decimal(60)))))
     if uncovered:
         raise ValueError(
             "participant time must be costed (costs are fully loaded) but no hourly rate covers "
             f"learners with title {', '.join(uncovered)}: give hourly_rate or add them to hourly_rate_by_title"
         )
-    return tuple(out), notes
+    return tuple(out)
