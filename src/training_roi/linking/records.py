@@ -2,7 +2,8 @@
 
 xAPI statements (voided ones and voiding ones left out; scores scaled to 0–100; durations in
 minutes; a lesson rolls up to its course through its parent) and the rows of the LMS completion
-report become records keyed by the learner identities of :mod:`training_roi.linking.identity`, so
+report (``completed`` when they carry a completion date, else ``attempted``) become records keyed
+by the learner identities of :mod:`training_roi.linking.identity`, so
 every later stage reads one table whatever the LMS delivered.
 """
 
@@ -38,18 +39,20 @@ def learning_records(con: BaseBackend) -> ir.Table:
         success=st.success,
         minutes=st.duration_seconds / 60,
     )
-    comp = con.table("lms_completion")
-    done = comp.filter(comp.completed_at.notnull())
+    # Every row of the completion report is evidence: a completed one is a completion; one not yet
+    # completed an attempt (its minutes are time spent all the same), dated by its enrolment.
+    done = con.table("lms_completion")
+    finished = done.completed_at.notnull()
     from_completions = done.select(
         record_key=done.completion_key,
         learner_key=ibis.coalesce("lms:" + done.learner_id, "mbox:" + done.email_norm),
         source=ibis.literal("completions"),
-        verb=ibis.literal("completed"),
+        verb=finished.ifelse(ibis.literal("completed"), ibis.literal("attempted")),
         activity_id=done.course_id,
         activity_name=done.course_title,
         course_id=done.course_id,
         program=done.program,
-        occurred_at=done.completed_at,
+        occurred_at=ibis.coalesce(done.completed_at, done.enrolled_at),
         score_pct=done.score,
         success=done.passed,
         minutes=done.minutes,

@@ -10,12 +10,13 @@ minutes for them (:data:`TIME_SOURCES`):
 1. ``sessions`` — the durations of their ``terminated`` statements (each session once);
 2. ``completion`` — the durations of their ``completed`` statements about a course itself (the
    total time of each completion), or, when none carries one, of their ``passed`` statements;
-3. ``report`` — the minutes of their rows in the LMS completion report (completions.csv).
+3. ``report`` — the minutes of their rows in the LMS completion report (completions.csv), finished
+   or not: time spent on a course not yet completed is a cost too.
 
 Lesson durations, answers and attempts are never summed into time: they describe the same
-sessions again. A participant is a person — the CRM user or contact their LMS identities link to
-(an unlinked identity counts as its own person) — so one person's two LMS accounts are one
-participant.
+sessions again. A participant is a person — the CRM user or contact their LMS identities link to,
+else the email the LMS directory gives them (partners and contractors), else the identity itself —
+so one person's two LMS accounts are one participant.
 """
 
 from __future__ import annotations
@@ -76,11 +77,13 @@ def participant_minutes(con: BaseBackend, *, programs: Iterable[str], activities
         if ours_activities:
             own |= r.activity_id.isin(ours_activities) | r.course_id.isin(ours_activities)
         r = r.filter(own)
-    li = con.table("learner_identity").select("learner_key", "crm_user_id", "crm_contact_id")
+    li = con.table("learner_identity").select("learner_key", "crm_user_id", "crm_contact_id", "email_norm")
     users = con.table("crm_user").select(u_id="user_id", title="title")
     j = r.left_join(li, "learner_key")
     j = j.left_join(users, j.crm_user_id == users.u_id)
-    j = j.mutate(person=ibis.coalesce(j.crm_user_id, j.crm_contact_id, j.learner_key))
+    # One person, whatever identities the LMS knew them by: a CRM user or contact, else one email (an
+    # account actor and an mbox of the same partner resolve to it through the LMS directory).
+    j = j.mutate(person=ibis.coalesce(j.crm_user_id, j.crm_contact_id, "email:" + j.email_norm, j.learner_key))
     xapi = j.source == "xapi"
     course_itself = j.activity_id == j.course_id
     per = j.group_by("person").aggregate(

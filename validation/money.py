@@ -1,0 +1,134 @@
+"""The money against the simulator's truth: participant time, total cost, and incremental revenue by definition.
+
+For each scenario and seed, simulate an org (known truth), ingest and link it, and answer a study
+of its program through the product's own entry point (``training_roi.evaluate``), with participant
+time at $60 an hour and no shared-cost allocation. Compare with the truth the simulator wrote:
+
+* participant time: the minutes the LMS recorded for each learner, counted once (truth_time.csv /
+  ``participant_time.minutes_recorded``) × $60 / 60, against the cost the product derived;
+* total cost: the program's cost lines (``costs.program_total``) + that participant time;
+* incremental revenue in the 180-day window, by each definition: booked (deals closing in the
+  window, ``revenue_closing_in_window``) and eventual (deals created in it, open ones at their
+  expected value, ``revenue_created_in_window``): the central estimate's bias, the interval's
+  coverage, and how often the credited figure exceeds the truth (it should rarely: it is the
+  one-sided 95% lower bound);
+* in worlds without an effect, how often anything is credited.
+
+Runs are independent and go to a process pool (``--workers``). Prints one line per run and the
+tables of validation/README.md; ``--out`` keeps every run's figures as JSON lines.
+
+    python validation/money.py --seeds 20 --reps 4000 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+SCENARIOS = ["selection", "randomised", "null", "turnover", "long_cycles", "deal_size"]
+RATE = 60
+
+
+def one_run(scenario: str, seed: int, reps: int, months: int, replicates: int) -> dict[str, Any]:
+    """Simulate, ingest and answer once; return the truth and the product's figures."""
+    from training_roi import Evaluation, Study, connect, evaluate, ingest_folder, link
+    from training_roi.simulate import simulate
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "org"
+        simulate(folder, reps=reps, months=months, seed=seed, scenario=scenario)
+        truth = json.loads((folder / "truth.json").read_text())
+        con = connect(Path(tmp) / "w.duckdb")
+        ingest_folder(folder, con)
+        link(con)
+        study = Study.model_validate({
+            "name": f"{scenario} {seed}",
+            "program": {"name": truth["program"]["name"], "activities": [truth["program"]["course_activity_id"]]},
+            "costs": {"participant_time": {"hourly_rate": RATE}},
+            "isolation": {"bootstrap_replicates": replicates, "seed": seed},
+            "attribution": {"enabled": False},
+        })
+        answer = evaluate(con, study)
+        con.disconnect()
+    assert isinstance(answer, Evaluation)
+    w = truth["truth"]["windows"]["180"]
+    minutes = float(truth["participant_time"]["minutes_recorded"])
+    true_time = round(minutes * RATE / 60, 2)
+    out: dict[str, Any] = {
+        "scenario": scenario, "seed": seed,
+        "time_truth": true_time, "time": float(answer.costs.participant_time_amount),
+        "cost_truth": round(float(truth["costs"]["program_total"]) + true_time, 2), "cost": float(answer.costs.total),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    for name, key in (("booked", "revenue_closing_in_window"), ("eventual", "revenue_created_in_window")):
+        r = answer.primary.revenue[name]
+        lo, hi = r.interval if r.interval else (float("nan"), float("nan"))
+        out |= {f"{name}_truth": float(w[key]), f"{name}": float(r.estimate) if r.estimate is not None else None,
+                f"{name}_lo": lo, f"{name}_hi": hi, f"{name}_credited": float(r.credited)}
+    return out
+
+
+def _summary(runs: list[dict[str, Any]]) -> list[str]:
+    lines = ["| scenario | runs | definition | mean truth | mean estimate | bias | 95% interval covers truth | "
+             "credited above truth | anything credited |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    cost = ["| scenario | runs | participant time: largest gap | total cost: largest gap |",
+            "| --- | ---: | ---: | ---: |"]
+    for scenario in dict.fromkeys(r["scenario"] for r in runs):
+        rows = [r for r in runs if r["scenario"] == scenario]
+        n = len(rows)
+        for name in ("booked", "eventual"):
+            got = [r for r in rows if r[name] is not None]
+            truth = sum(r[f"{name}_truth"] for r in got) / max(len(got), 1)
+            mean = sum(r[name] for r in got) / max(len(got), 1)
+            bias = f"{(mean - truth) / abs(truth):+.1%}" if abs(truth) > 1 else f"{mean - truth:+,.0f}"
+            covers = sum(r[f"{name}_lo"] <= r[f"{name}_truth"] <= r[f"{name}_hi"] for r in got) / max(len(got), 1)
+            above = sum(r[f"{name}_credited"] > r[f"{name}_truth"] for r in got) / max(len(got), 1)
+            credited = sum(r[f"{name}_credited"] > 0 for r in got) / max(len(got), 1)
+            lines.append(f"| {scenario} | {n} | {name} | ${truth:,.0f} | ${mean:,.0f} | {bias} | {covers:.0%} | "
+                         f"{above:.0%} | {credited:.0%} |")
+        gap_time = max(abs(r["time"] - r["time_truth"]) for r in rows)
+        gap_cost = max(abs(r["cost"] - r["cost_truth"]) for r in rows)
+        cost.append(f"| {scenario} | {n} | ${gap_time:,.2f} | ${gap_cost:,.2f} |")
+    return [*lines, "", *cost]
+
+
+def main() -> None:
+    """Run the scenarios over the seeds and print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=20, help="how many seeds (orgs) per scenario")
+    parser.add_argument("--first-seed", type=int, default=1)
+    parser.add_argument("--reps", type=int, default=4000)
+    parser.add_argument("--months", type=int, default=24)
+    parser.add_argument("--replicates", type=int, default=1000, help="bootstrap replicates per study")
+    parser.add_argument("--scenarios", nargs="*", default=SCENARIOS)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--out", type=Path, help="write every run's figures here (JSON lines)")
+    args = parser.parse_args()
+    jobs = [(s, seed) for s in args.scenarios for seed in range(args.first_seed, args.first_seed + args.seeds)]
+    runs = []
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        futures = [pool.submit(one_run, s, seed, args.reps, args.months, args.replicates) for s, seed in jobs]
+        for future in futures:
+            r = future.result()
+            runs.append(r)
+            print(f"{r['scenario']:12} seed {r['seed']:3}: booked {r['booked'] or 0:,.0f} "
+                  f"(truth {r['booked_truth']:,.0f}, credited {r['booked_credited']:,.0f})  "
+                  f"eventual {r['eventual'] or 0:,.0f} (truth {r['eventual_truth']:,.0f})  "
+                  f"time ${r['time']:,.2f} (truth ${r['time_truth']:,.2f})  "
+                  f"({r['seconds']:.0f} s)", file=sys.stderr, flush=True)
+            if args.out is not None:
+                with args.out.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(r) + "\n")
+    print("\n".join(_summary(runs)))
+
+
+if __name__ == "__main__":
+    main()
