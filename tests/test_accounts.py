@@ -94,5 +94,6 @@ def test_role_filters_do_not_choose_accounts(tmp_path: Path):
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump({"name": "x", "program": {"activities": [COURSE]},
                                     "population": {"unit": "account", "roles": ["00E1"]}}), encoding="utf-8")
-    with pytest.raises(StudyError, match=r"population: .*with unit: account list account ids"):
+    with pytest.raises(StudyError, match=r"population: .*with unit: account choose accounts by accounts"):
         load_study(path)
+

@@ -870,6 +870,35 @@ def test_product_answers_a_customer_study(customer: tuple[Path, dict[str, Any]],
     assert result.costs.total > 0
 
 
+def test_customer_education_compares_customers_on_renewals(customer: tuple[Path, dict[str, Any]],
+                                                           customer_warehouse: Any) -> None:
+    """Accounts chosen by their fields, deals by their type: the groups and deals are exactly those, from the files."""
+    from training_roi.evaluation import Evaluation, evaluate
+    from training_roi.study import Study
+
+    out, truth = customer
+    con, _, _ = customer_warehouse
+    accounts = read_csv(out / "crm" / "Account.csv")[1]
+    direct = {r["Id"] for r in accounts if r["Type"] == "Customer - Direct" and r["IsDeleted"] == "false"}
+    deals = [r for r in read_csv(out / "crm" / "Opportunity.csv")[1] if r["IsDeleted"] == "false"]
+    renewing = {r["AccountId"] for r in deals if r["Type"] == "Renewal"}
+    trained = {r["account_id"] for r in read_csv(out / "truth_trained.csv")[1]}
+    study = Study.model_validate({
+        "name": "x",
+        "program": {"name": truth["program"]["name"], "activities": [truth["program"]["course_activity_id"]]},
+        "population": {"unit": "account", "accounts": {"type": ["Customer - Direct"]},
+                       "opportunity_types": ["Renewal"]},
+        "isolation": {"bootstrap_replicates": 200},
+    })
+    result = evaluate(con, study)
+    assert isinstance(result, Evaluation)
+    assert {r.unit_id for r in result.primary.learners} == trained & direct
+    assert result.primary.comparison_units == len((direct & renewing) - trained)
+    assert result.opportunities is not None
+    ids = set(result.opportunities["opportunity_id"].to_pylist())
+    assert ids and ids <= {r["Id"] for r in deals if r["Type"] == "Renewal"}
+
+
 # ------------------------------------------------------------------------------------------
 # Micro-lessons: daily drills whose effect accumulates with every lesson completed
 # ------------------------------------------------------------------------------------------

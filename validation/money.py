@@ -76,6 +76,8 @@ def one_run(scenario: str, seed: int, reps: int, months: int, replicates: int) -
 
 
 def _summary(runs: list[dict[str, Any]]) -> list[str]:
+    from training_roi._format import money
+
     lines = ["| scenario | runs | definition | mean truth | mean estimate | bias | 95% interval covers truth | "
              "credited above truth | anything credited |",
              "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -88,11 +90,11 @@ def _summary(runs: list[dict[str, Any]]) -> list[str]:
             got = [r for r in rows if r[name] is not None]
             truth = sum(r[f"{name}_truth"] for r in got) / max(len(got), 1)
             mean = sum(r[name] for r in got) / max(len(got), 1)
-            bias = f"{(mean - truth) / abs(truth):+.1%}" if abs(truth) > 1 else f"{mean - truth:+,.0f}"
+            bias = f"{(mean - truth) / abs(truth):+.1%}" if abs(truth) > 1 else money(mean - truth)
             covers = sum(r[f"{name}_lo"] <= r[f"{name}_truth"] <= r[f"{name}_hi"] for r in got) / max(len(got), 1)
             above = sum(r[f"{name}_credited"] > r[f"{name}_truth"] for r in got) / max(len(got), 1)
             credited = sum(r[f"{name}_credited"] > 0 for r in got) / max(len(got), 1)
-            lines.append(f"| {scenario} | {n} | {name} | ${truth:,.0f} | ${mean:,.0f} | {bias} | {covers:.0%} | "
+            lines.append(f"| {scenario} | {n} | {name} | {money(truth)} | {money(mean)} | {bias} | {covers:.0%} | "
                          f"{above:.0%} | {credited:.0%} |")
         gap_time = max(abs(r["time"] - r["time_truth"]) for r in rows)
         gap_cost = max(abs(r["cost"] - r["cost_truth"]) for r in rows)

@@ -100,7 +100,8 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
     if primary.incremental_revenue <= 0:
         why = chosen.reason.removeprefix("not credited: ") if chosen is not None else primary.credit.why
         warnings.insert(0, f"no incremental revenue is credited: {why}")
-    trend = _trend(con, set(first.treated.units), set(first.comparison.units), plan.unit)
+    trend = _trend(con, set(first.treated.units), set(first.comparison.units), plan.unit,
+                   plan.population.opportunity_types)
     if primary.power_warning:
         warnings.insert(1 if primary.incremental_revenue <= 0 else 0, primary.power_warning)
     if design.method != "did" and primary.did is not None:
@@ -133,7 +134,7 @@ def population_scope(con: BaseBackend, plan: StudyPlan) -> list[str] | None:
     """The units in the study's population (CRM users or accounts), or None for every one with deals."""
     p = plan.population
     return population_units(con, unit=p.unit, roles=p.roles, departments=p.departments, titles=p.titles,
-                            include=p.include, exclude=p.exclude)
+                            include=p.include, exclude=p.exclude, accounts=dict(p.accounts))
 
 
 def _cohort(con: BaseBackend, plan: StudyPlan, scope: list[str] | None) -> Cohort:
@@ -151,7 +152,7 @@ def _panels(con: BaseBackend, plan: StudyPlan, trained: Cohort, scope: list[str]
         return window_panels(
             con, trained, baseline_days=w.baseline_days, windows=w.days, ramp_days=w.ramp_days,
             seed=plan.isolation.seed, scope=scope, comparison_units=plan.isolation.holdout,
-            baseline_at_start=w.baseline_at_start,
+            baseline_at_start=w.baseline_at_start, deal_types=plan.population.opportunity_types,
         )
     except ValueError as exc:
         raise StudyError(f"study {plan.name}: {exc}") from exc
@@ -168,7 +169,8 @@ def _compare(con: BaseBackend, plan: StudyPlan, trained: Cohort,
     units = set(panel.treated.units) | set(panel.comparison.units)
     iso = plan.isolation
     try:
-        monthly = unit_panel(con, trained, kpi=plan.headline_kpi, scope=sorted(units))
+        monthly = unit_panel(con, trained, kpi=plan.headline_kpi, scope=sorted(units),
+                             deal_types=plan.population.opportunity_types)
     except ValueError as exc:
         raise StudyError(f"study {plan.name}: isolation.method {iso.method}: {exc}") from exc
     surveys = survey_estimates(con, plan.program)
@@ -189,7 +191,8 @@ def _opportunities(con: BaseBackend, plan: StudyPlan, panel: WindowPanel) -> pa.
     """The trained units' deals in their primary windows, in a stable order."""
     anchors = panel.anchors.filter(pc.field("trained")).select(["unit_id", "anchor"])
     rows = window_opportunities(con, ibis.memtable(anchors), window_days=panel.window_days,
-                                ramp_days=plan.windows.ramp_days, unit=plan.unit).to_pyarrow()
+                                ramp_days=plan.windows.ramp_days, unit=plan.unit,
+                                deal_types=plan.population.opportunity_types).to_pyarrow()
     return rows.sort_by([("unit_id", "ascending"), ("created", "ascending"), ("opportunity_id", "ascending")])
 
 
@@ -206,7 +209,8 @@ def _sensitivity(plan: StudyPlan, primary: WindowResult, results: tuple[WindowRe
     return rows
 
 
-def _trend(con: BaseBackend, trained: set[str], comparison: set[str], unit: str) -> tuple[dict[str, Any], ...]:
+def _trend(con: BaseBackend, trained: set[str], comparison: set[str], unit: str,
+           deal_types: tuple[str, ...] = ()) -> tuple[dict[str, Any], ...]:
     """Every KPI per month of deal creation, pooled over the trained and the comparison units.
 
     Per-unit-month KPIs divide by the group's size. Money is summed as exact decimals in the
@@ -216,7 +220,7 @@ def _trend(con: BaseBackend, trained: set[str], comparison: set[str], unit: str)
         "unit_id": pa.array([*sorted(trained), *sorted(comparison)], pa.string()),
         "group": pa.array(["trained"] * len(trained) + ["comparison"] * len(comparison), pa.string()),
     }))
-    rows = group_monthly(con, groups, unit=unit).to_pyarrow().to_pylist()
+    rows = group_monthly(con, groups, unit=unit, deal_types=deal_types).to_pyarrow().to_pylist()
     size = {"trained": len(trained), "comparison": len(comparison)}
     out = []
     for r in sorted(rows, key=lambda r: (r["month"], r["group"])):

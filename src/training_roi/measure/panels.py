@@ -160,6 +160,7 @@ def window_panels(
     scope: Collection[str] | None = None,
     comparison_units: Collection[str] | None = None,
     baseline_at_start: bool = False,
+    deal_types: Sequence[str] = (),
 ) -> dict[int, WindowPanel]:
     """Every KPI per unit in its baseline and post windows, for both groups, in every window of ``windows``.
 
@@ -168,13 +169,15 @@ def window_panels(
     holdout list; when None, every unit in scope that was not trained. Units that completed the
     program only outside its dates (:attr:`Cohort.outside`) are in neither group.
     ``baseline_at_start``: every unit's baseline ends at the program's start (else at its own
-    anchor); without a start date, the first anchor stands for it.
+    anchor); without a start date, the first anchor stands for it. ``deal_types``: only deals of
+    these types count (renewals and upsells for customer education, say); all when empty.
     """
     unit = trained.rule.unit
     units, dates = list(trained.units), list(trained.anchors)
     o = con.table("crm_opportunity")
     live = o.filter(~o.is_deleted & o[UNITS[unit]].notnull())
-    owners = live.select(unit_id=live[UNITS[unit]]).distinct()
+    typed = live.filter(live.type.isin(list(deal_types))) if deal_types else live
+    owners = typed.select(unit_id=typed[UNITS[unit]]).distinct()
     pool = set(owners.to_pyarrow()["unit_id"].to_pylist())
     span = live.aggregate(first=live.created_at.min().date(), last=live.created_at.max().date()).to_pyarrow()
     first, last = span["first"][0].as_py(), span["last"][0].as_py()
@@ -197,12 +200,13 @@ def window_panels(
     })
     keyed = ibis.memtable(anchors.select(["unit_id", "anchor", "base_anchor"]))
     every = windows_kpis(con, keyed, baseline_days=baseline_days, windows=list(windows), ramp_days=ramp_days,
-                         unit=unit).to_pyarrow()
+                         unit=unit, deal_types=deal_types).to_pyarrow()
     frame = pl.from_arrow(every)
     assert isinstance(frame, pl.DataFrame)
     money = pl.from_arrow(windows_revenue(con, keyed, baseline_days=baseline_days, windows=list(windows),
                                           ramp_days=ramp_days, unit=unit, as_of=last,
-                                          win_rates=open_win_rates(con, unit)).to_pyarrow())
+                                          win_rates=open_win_rates(con, unit, deal_types),
+                                          deal_types=deal_types).to_pyarrow())
     assert isinstance(money, pl.DataFrame)
     # A deal created before a window can close inside it: a unit may have booked revenue and no new deal.
     frame = frame.join(money.with_columns(pl.col("booked", "eventual").cast(pl.Float64)),
@@ -365,6 +369,7 @@ def unit_panel(
     scope: Sequence[str] | None = None,
     start: date | None = None,
     end: date | None = None,
+    deal_types: Sequence[str] = (),
 ) -> UnitPanel:
     """The monthly panel of one sales KPI for the units of the warehouse ``con``.
 
@@ -381,7 +386,7 @@ def unit_panel(
     if kpi not in KPIS:
         raise ValueError(f"kpi {kpi!r}: expected one of {', '.join(KPIS)}")
     spec = KPIS[kpi]
-    sums = pl.from_arrow(monthly_panel(con, start=start, end=end, unit=unit)
+    sums = pl.from_arrow(monthly_panel(con, start=start, end=end, unit=unit, deal_types=deal_types)
                          .select("unit_id", "month", *_SUM_COLUMNS).to_pyarrow())
     assert isinstance(sums, pl.DataFrame)
     if scope is not None:

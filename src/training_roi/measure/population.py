@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import polars as pl
 from ibis.backends import BaseBackend
@@ -19,19 +19,28 @@ def population_units(
     titles: Sequence[str] = (),
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    accounts: Mapping[str, Sequence[str]] | None = None,
 ) -> list[str] | None:
     """The units (CRM users, or accounts) a population names, or None for every unit with deals.
 
     Reps are chosen by role, department and title (all that apply), then ``include`` adds and
     ``exclude`` removes ids; with no filter, everyone who owns deals is in, minus ``exclude``.
-    Accounts are chosen by list only.
+    Accounts are chosen by their fields (``accounts``: a ``crm_account`` column such as ``type``,
+    ``industry`` or ``billing_country`` → the values to keep; all that apply), then the lists.
     """
-    if not (roles or departments or titles or include or exclude):
+    if not (roles or departments or titles or include or exclude or accounts):
         return None
     o = con.table("crm_opportunity")
     if unit == "account":
-        accounts = set(o.select("account_id").distinct().to_pyarrow()["account_id"].to_pylist()) - {None}
-        return sorted((accounts | set(include)) - set(exclude))
+        if accounts:
+            a = con.table("crm_account")
+            keep = a.account_id.notnull()
+            for column, values in accounts.items():
+                keep &= a[column].isin(list(values))
+            chosen = set(a.filter(keep).select("account_id").to_pyarrow()["account_id"].to_pylist())
+        else:
+            chosen = set(o.select("account_id").distinct().to_pyarrow()["account_id"].to_pylist()) - {None}
+        return sorted((chosen | set(include)) - set(exclude))
     users = con.table("crm_user")
     keep = users.user_id.notnull()
     if roles:

@@ -13,6 +13,7 @@ them into per-unit-month rates and compares trained with comparison units.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import ibis
@@ -31,13 +32,13 @@ _P = "decimal(12, 10)"
 _MONEY = "decimal(38, 10)"
 
 
-def open_win_rates(con: BaseBackend, unit: str = "rep") -> pl.DataFrame:
+def open_win_rates(con: BaseBackend, unit: str = "rep", deal_types: Sequence[str] = ()) -> pl.DataFrame:
     """The share of closed deals won among those that stayed open at least each age.
 
     Ages in 30-day months, 0 to :data:`AGE_MONTHS`. Columns ``age``, ``closed``, ``won``, ``p``
     (null where no deal stayed open so long).
     """
-    t = _opportunities(con, unit)
+    t = _opportunities(con, unit, deal_types)
     closed = t.filter(t.closed & t.cycle_days.notnull())
     age = ibis.least((closed.cycle_days.clip(lower=0) // 30).cast("int64"), AGE_MONTHS)
     counts = closed.group_by(age=age).aggregate(closed=closed.count(), won=closed.won.sum())
@@ -62,6 +63,7 @@ def windows_revenue(
     unit: str = "rep",
     as_of: date,
     win_rates: pl.DataFrame,
+    deal_types: Sequence[str] = (),
 ) -> ir.Table:
     """Booked and eventual revenue per unit in its baseline and each post window.
 
@@ -70,7 +72,7 @@ def windows_revenue(
     Returns unit_id, period (``baseline`` or ``post``), window_days (null for the baseline),
     ``booked`` and ``eventual``.
     """
-    t = _opportunities(con, unit)
+    t = _opportunities(con, unit, deal_types)
     rates = ibis.memtable(win_rates.select(pl.col("age").alias("r_age"), pl.col("p").fill_null(0.0)))
     age = ibis.least((ibis.literal(as_of).delta(t.created, unit="day").clip(lower=0) // 30).cast("int64"),
                      AGE_MONTHS)

@@ -12,6 +12,7 @@ count. Win rate counts closed deals only (open ones have no outcome yet).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -96,11 +97,16 @@ def _unit_column(unit: str) -> str:
     return UNITS[unit]
 
 
-def _opportunities(con: BaseBackend, unit: str = "rep") -> ir.Table:
-    """Live opportunities of a unit (owner or account), their creation day, outcome, amount and cycle."""
+def _opportunities(con: BaseBackend, unit: str = "rep", deal_types: Sequence[str] = ()) -> ir.Table:
+    """Live opportunities of a unit (owner or account), their creation day, outcome, amount and cycle.
+
+    ``deal_types``: only opportunities of these types (``Type``: Renewal, Upsell, …); all when empty.
+    """
     o = con.table("crm_opportunity")
     column = o[_unit_column(unit)]
     o = o.filter(~o.is_deleted & column.notnull() & o.created_at.notnull())
+    if deal_types:
+        o = o.filter(o.type.isin(list(deal_types)))
     created = utc_day(con, o.created_at)
     return o.select(
         unit_id=o[_unit_column(unit)],
@@ -144,13 +150,13 @@ def _ratios(s: ir.Table) -> ir.Table:
 
 
 def monthly_panel(con: BaseBackend, *, start: date | None = None, end: date | None = None,
-                  unit: str = "rep") -> ir.Table:
+                  unit: str = "rep", deal_types: Sequence[str] = ()) -> ir.Table:
     """KPIs per unit (``rep`` or ``account``) and calendar month of creation, within ``[start, end)``.
 
     Columns: unit_id, month (first day), opportunities, closed, won, won_amount,
     pipeline_created, cycle_days_sum and the KPIs of :data:`KPI_NAMES`.
     """
-    t = _opportunities(con, unit)
+    t = _opportunities(con, unit, deal_types)
     if start is not None:
         t = t.filter(t.created >= start)
     if end is not None:
@@ -159,13 +165,13 @@ def monthly_panel(con: BaseBackend, *, start: date | None = None, end: date | No
     return _kpis(t, ["unit_id", "month"])
 
 
-def group_monthly(con: BaseBackend, groups: ir.Table, *, unit: str = "rep") -> ir.Table:
+def group_monthly(con: BaseBackend, groups: ir.Table, *, unit: str = "rep", deal_types: Sequence[str] = ()) -> ir.Table:
     """KPI sums per group and calendar month of creation; ``groups`` maps unit_id to ``group``.
 
     The same columns as :func:`monthly_panel`, pooled over each group's units in the engine (a
     few dozen rows leave it, not one per unit and month).
     """
-    t = _opportunities(con, unit)
+    t = _opportunities(con, unit, deal_types)
     g = groups.select(g_unit=groups.unit_id, group=groups.group)
     j = t.join(g, t.unit_id == g.g_unit)
     return _kpis(j.mutate(month=j.created.truncate("M")), ["group", "month"])
@@ -219,6 +225,7 @@ def window_kpis(
     window_days: int,
     ramp_days: int = 0,
     unit: str = "rep",
+    deal_types: Sequence[str] = (),
 ) -> ir.Table:
     """KPIs per unit in its baseline and its post window, both anchored at the unit's own date.
 
@@ -230,7 +237,7 @@ def window_kpis(
     ("baseline" or "post").
     """
     rows = windows_kpis(con, anchors, baseline_days=baseline_days, windows=[window_days], ramp_days=ramp_days,
-                        unit=unit)
+                        unit=unit, deal_types=deal_types)
     return rows.drop("window_days")
 
 
@@ -241,6 +248,7 @@ def window_opportunities(
     window_days: int,
     ramp_days: int = 0,
     unit: str = "rep",
+    deal_types: Sequence[str] = (),
 ) -> ir.Table:
     """Each opportunity a unit created in its post window: the rows behind the window's KPIs.
 
@@ -250,7 +258,7 @@ def window_opportunities(
     """
     o = con.table("crm_opportunity")
     extra = o.select(o_id=o.opportunity_id, account_id=o.account_id, close_date=o.close_date)
-    t = _opportunities(con, unit)
+    t = _opportunities(con, unit, deal_types)
     t = t.join(extra, t.opportunity_id == extra.o_id)
     a = anchors.select(a_unit=anchors.unit_id, anchor=anchors.anchor.cast("date"))
     j = t.join(a, t.unit_id == a.a_unit)
@@ -268,6 +276,7 @@ def windows_kpis(
     windows: list[int],
     ramp_days: int = 0,
     unit: str = "rep",
+    deal_types: Sequence[str] = (),
 ) -> ir.Table:
     """:func:`window_kpis` for several post windows in one query.
 
@@ -276,7 +285,7 @@ def windows_kpis(
     """
     if not windows or min(windows) <= ramp_days:
         raise ValueError(f"every window must be longer than the ramp ({ramp_days} days)")
-    t = _opportunities(con, unit)
+    t = _opportunities(con, unit, deal_types)
     base_anchor = anchors.base_anchor if "base_anchor" in anchors.columns else anchors.anchor
     a = anchors.select(a_unit=anchors.unit_id, anchor=anchors.anchor.cast("date"), base_anchor=base_anchor.cast("date"))
     j = t.join(a, t.unit_id == a.a_unit)

@@ -112,6 +112,10 @@ class Program(_Strict):
         return v
 
 
+AccountField = Literal["type", "industry", "billing_country", "billing_state", "owner_id"]
+"""The account fields a customer-education population can be chosen by."""
+
+
 class Population(_Strict):
     """Who is in scope. Empty filters mean everyone; ``exclude`` wins over every filter."""
 
@@ -121,12 +125,22 @@ class Population(_Strict):
     titles: list[str] = Field(default_factory=list)
     include: list[str] = Field(default_factory=list, description="CRM ids always in scope")
     exclude: list[str] = Field(default_factory=list, description="CRM ids never in scope")
+    accounts: dict[AccountField, list[str]] = Field(
+        default_factory=dict, description="with unit: account, the accounts whose fields hold these values, e.g. "
+                                          "{type: [Customer - Direct, Customer - Channel], industry: [Technology]}")
+    opportunity_types: list[str] = Field(
+        default_factory=list, description="only deals of these types count (Opportunity.Type), e.g. [Renewal, Upsell]")
 
     @model_validator(mode="after")
     def _filters_fit_the_unit(self) -> Population:
         if self.unit == "account" and (self.roles or self.departments or self.titles):
-            raise ValueError("roles, departments and titles choose reps; with unit: account list account ids "
-                             "under include/exclude")
+            raise ValueError("roles, departments and titles choose reps; with unit: account choose accounts by "
+                             "accounts (their fields) or list them under include/exclude")
+        if self.unit == "rep" and self.accounts:
+            raise ValueError("accounts chooses accounts (unit: account); reps are chosen by roles, departments, "
+                             "titles or include/exclude")
+        if any(not values for values in self.accounts.values()):
+            raise ValueError("each field under accounts needs at least one value")
         return self
 
 

@@ -69,6 +69,10 @@ class PopulationRule:
     titles: tuple[str, ...] = ()
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    accounts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Accounts chosen by their fields: (field, values) pairs."""
+    opportunity_types: tuple[str, ...] = ()
+    """Only deals of these types count; all when empty."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,9 @@ def plan_study(study: Study, *, method: str | None = None) -> StudyPlan:
         population=PopulationRule(unit=study.population.unit, roles=tuple(study.population.roles),
                                   departments=tuple(study.population.departments),
                                   titles=tuple(study.population.titles), include=tuple(study.population.include),
-                                  exclude=tuple(study.population.exclude)),
+                                  exclude=tuple(study.population.exclude),
+                                  accounts=tuple((k, tuple(v)) for k, v in sorted(study.population.accounts.items())),
+                                  opportunity_types=tuple(study.population.opportunity_types)),
         windows=WindowPlan(primary_days=w.primary_days, days=tuple(sorted({w.primary_days, *w.sensitivity_days})),
                            ramp_days=w.ramp_days, baseline_days=round(study.baseline.months * DAYS_PER_MONTH),
                            baseline_months=study.baseline.months,

@@ -81,6 +81,8 @@ def starter_study(con: BaseBackend) -> str:
         f"  titles: []  # titles to keep; in the warehouse: {_listing(titles)}",
         "  include: []  # CRM ids always in scope",
         "  exclude: []  # CRM ids never in scope (wins over every filter)",
+        "  accounts: {}  # unit: account: accounts whose fields hold these values, e.g. {type: [Customer - Direct]}",
+        "  opportunity_types: []  # only deals of these types count, e.g. [Renewal, Upsell]; empty = every deal",
         "",
         "comparison:",
         "  design: untrained  # holdout (a list of ids), untrained (everyone in scope not trained) or none",
