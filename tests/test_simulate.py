@@ -1700,3 +1700,42 @@ def test_deal_size_changes_amounts_only(run: Any) -> None:
     # The seed's deals: the same as in the randomised scenario, only bigger where trained.
     same = pl.read_parquet(run("randomised")[0] / "truth_opportunities.parquet")
     assert df["opportunity_id"].equals(same["opportunity_id"]) and df["amount0"].equals(same["amount0"])
+
+
+def test_a_micro_lesson_program_is_answered_by_its_lessons_and_its_dose(drills: tuple[Path, dict[str, Any]],
+                                                                          drills_warehouse: Any) -> None:
+    """A study defined by the course's lessons: trained from the first (or n-th) lesson, valued per lesson × dose."""
+    from training_roi.evaluation import Evaluation, evaluate
+    from training_roi.measure import CohortRule, LessonSet, cohort
+    from training_roi.study import Study
+
+    out, truth = drills
+    con, _, _ = drills_warehouse
+    course = truth["program"]["course_activity_id"]
+    doses = _doses(out)
+    # Who took a lesson, and when they took their first: the truth's own file, not the product's reading of it.
+    first = {u: day for u, (n, day) in doses.items() if n > 0}
+    trained = cohort(con, CohortRule((course,), completion="lessons", lessons=LessonSet((course,))))
+    assert dict(zip(trained.units, trained.anchors, strict=True)) == first
+    fifth = cohort(con, CohortRule((course,), completion="lessons", lessons=LessonSet((course,)), anchor="nth",
+                                   nth=5))
+    assert set(fifth.units) == {u for u, (n, _) in doses.items() if n >= 5}
+    assert fifth.outside == frozenset(u for u, (n, _) in doses.items() if 0 < n < 5)
+    by_prefix = cohort(con, CohortRule((course,), completion="lessons",
+                                       lessons=LessonSet((), prefix=course + "/lesson/")))
+    assert set(by_prefix.units) == set(first)
+    study = Study.model_validate({
+        "name": "Drills", "program": {"name": truth["program"]["name"], "activities": [course],
+                                      "completion": "lessons"},
+        "costs": {"participant_time": {"hourly_rate": 60}},
+        "isolation": {"method": "dose", "bootstrap_replicates": 300}, "attribution": {"enabled": False},
+    })
+    answer = evaluate(con, study)
+    assert isinstance(answer, Evaluation)
+    p = answer.primary
+    assert p.design == "dose" and p.did is not None and p.revenue_definition == "seed"
+    d = p.did.details
+    assert p.did.estimate == pytest.approx(d["per_lesson"] * d["mean_dose_weighted"])
+    assert p.did.ci_low <= p.did.estimate <= p.did.ci_high
+    assert d["per_lesson_ci_low"] <= d["per_lesson"] <= d["per_lesson_ci_high"]
+    assert any("Per lesson:" in line for line in answer.headline())

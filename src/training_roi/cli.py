@@ -73,7 +73,8 @@ def _method_help() -> str:
     from training_roi.isolate import METHODS
 
     return ("did (the study's default); all: every applicable estimator side by side, the credited value "
-            f"following the recommended one; or one estimator ({', '.join(METHODS)}); overrides isolation.method")
+            f"following the recommended one; one estimator ({', '.join(METHODS)}); or dose (a micro-lesson "
+            "program: the effect per lesson × the lessons each rep took); overrides isolation.method")
 
 
 def _model_help() -> str:

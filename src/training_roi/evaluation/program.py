@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import ibis
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from ibis.backends import BaseBackend
@@ -27,14 +28,24 @@ from training_roi.attribute import attribute_study
 from training_roi.evaluation.costs import study_costs
 from training_roi.evaluation.levels import application, phillips
 from training_roi.evaluation.results import Evaluation, WindowResult
-from training_roi.evaluation.windows import design_of, window_result
-from training_roi.isolate import Comparison, Resampling, compare_methods
+from training_roi.evaluation.windows import Design, design_of, window_result
+from training_roi.isolate import (
+    Comparison,
+    Effect,
+    NotApplicable,
+    Resampling,
+    compare_methods,
+    effect_from_draws,
+    estimate_dose_response,
+)
 from training_roi.measure import (
     KPIS,
     Cohort,
+    LessonSet,
     WindowPanel,
     cohort,
     group_monthly,
+    lesson_dates,
     population_units,
     survey_estimates,
     unit_panel,
@@ -90,7 +101,11 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
     if iso.methods:
         tell(f"estimating the effect by {len(iso.methods)} method(s)", 0.25)
         methods, by_window = _compare(con, plan, trained, first)
-    design = design_of(plan, methods, by_window)
+    if iso.method == "dose":
+        tell("estimating the effect per lesson", 0.25)
+        design = _dose(con, plan, trained, first)
+    else:
+        design = design_of(plan, methods, by_window)
     tell("valuing each window", 0.6)
     results = tuple(window_result(con, plan, panels[d], costs.total, resampling, design) for d in days)
     primary = next(r for r in results if r.window_days == plan.windows.primary_days)
@@ -156,6 +171,49 @@ def _panels(con: BaseBackend, plan: StudyPlan, trained: Cohort, scope: list[str]
         )
     except ValueError as exc:
         raise StudyError(f"study {plan.name}: {exc}") from exc
+
+
+DOSE_LABEL = "dose-response: the effect per lesson × the lessons each rep took"
+
+
+def _dose(con: BaseBackend, plan: StudyPlan, trained: Cohort, panel: WindowPanel) -> Design:
+    """A micro-lesson program's effect from the dose each unit took: per lesson, and in total, in every window.
+
+    The per-lesson slope (:func:`training_roi.isolate.estimate_dose_response`, on the lessons done
+    before each deal) times the lessons the trained units actually took before their deals
+    (weighted by their deals) is the program's total effect on the trained units' outcome; its
+    interval scales the slope's. It is an association unless lessons were assigned.
+    """
+    iso = plan.isolation
+    units = sorted(set(panel.treated.units) | set(panel.comparison.units))
+    try:
+        monthly = unit_panel(con, trained, kpi=plan.headline_kpi, scope=units,
+                             deal_types=plan.population.opportunity_types)
+    except ValueError as exc:
+        raise StudyError(f"study {plan.name}: isolation.method dose: {exc}") from exc
+    doses = lesson_dates(con, plan.cohort.lessons or LessonSet(plan.cohort.activities))
+    effects: dict[int, Effect | None] = {}
+    missing: dict[int, str] = {}
+    for days in plan.windows.days:
+        try:
+            per = estimate_dose_response(monthly, doses=doses, pre_months=plan.windows.baseline_months,
+                                         post_months=plan.windows.post_months(days), confidence=iso.confidence,
+                                         replicates=iso.replicates, seed=iso.seed)
+        except (NotApplicable, ValueError) as exc:
+            effects[days], missing[days] = None, str(exc)
+            continue
+        dose = per.details["mean_dose_weighted"]
+        draws = per.draws * dose if per.draws is not None else np.array([per.estimate * dose])
+        effects[days] = effect_from_draws(
+            DOSE_LABEL, per.estimate * dose, draws, baseline=per.baseline, confidence=per.confidence,
+            assumptions=(f"the program's total effect = the effect per lesson × the {dose:.1f} lessons the trained "
+                         "units took before their deals, on average", *per.assumptions),
+            details={**per.details, "per_lesson": per.estimate, "per_lesson_ci_low": per.ci_low,
+                     "per_lesson_ci_high": per.ci_high, "per_lesson_p_value": per.p_value},
+            diagnostics=per.diagnostics, warnings=per.warnings)
+    reason = ("named by the study (isolation.method: dose): a micro-lesson program's effect grows with every "
+              "lesson, so it is estimated per lesson and multiplied by the lessons each rep took")
+    return Design("dose", DOSE_LABEL, reason, effects, missing)
 
 
 def _compare(con: BaseBackend, plan: StudyPlan, trained: Cohort,

@@ -220,7 +220,7 @@ class Evaluation:
             lines.append(f"Incremental revenue, {chosen.label} ({chosen.meaning}): central {money(chosen.estimate)}"
                          + (f" [{money(iv[0])} to {money(iv[1])}]" if iv else "")
                          + f"; credited {money(chosen.credited)}; the trained {self.study.population.unit}s' "
-                         f"{chosen.label} in the window {money(chosen.observed)}.")
+                         f"revenue counted this way (not all of it caused by training): {money(chosen.observed)}.")
         others = [r for k, r in p.revenue.items() if k != p.revenue_definition and r.estimate is not None]
         if others:
             lines.append("Beside it: " + "; ".join(
@@ -228,6 +228,12 @@ class Evaluation:
                                                          if r.interval else "") for r in others) + ".")
         lines.append(f"Fully loaded cost {money(self.costs.total)}; break-even incremental revenue "
                      f"{money(c.break_even_revenue) if c is not None else '—'} {on}.")
+        if p.design == "dose" and p.did is not None and "per_lesson" in p.did.details:
+            d = p.did.details
+            lines.append(f"Per lesson: {describe_change(d['per_lesson'], 'rate')} win rate "
+                         f"[{describe_change(d['per_lesson_ci_low'], 'rate')} to "
+                         f"{describe_change(d['per_lesson_ci_high'], 'rate')}], × {d['mean_dose_weighted']:.1f} "
+                         "lessons taken before each deal on average (an association: engagement is self-selected).")
         if p.tenure_note:
             lines.append(p.tenure_note[:1].upper() + p.tenure_note[1:] + ".")
         return lines

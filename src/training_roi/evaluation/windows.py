@@ -42,7 +42,6 @@ from training_roi.value import (
     conservative_credit,
     credit_revenue,
     roi,
-    seed_model,
     value_intervals,
     value_intervals_from_lift,
 )
@@ -168,15 +167,8 @@ def window_result(con: BaseBackend, plan: StudyPlan, panel: WindowPanel, cost: D
                          "" if effect is not None else f"{design.label} cannot be applied to this data: "
                                                        f"{design.missing.get(days, 'it was not run')}")
     base, formula = _value_base(plan.headline_kpi, panel, plan.unit)
-    lift = Decimal(str(credit.credited))
     margin = Decimal(str(plan.gross_margin))
     months = plan.windows.benefit_months(days)
-    (rate_base,), (rate_post,) = panel.treated.rates()
-    model = seed_model(
-        baseline_conversion=Decimal(str(rate_base if rate_base == rate_base else 0)),
-        post_conversion=Decimal(str(rate_post if rate_post == rate_post else 0)),
-        adjusted_lift=lift, pipeline_value=base, total_cost=cost, gross_margin=margin, months_of_benefit=months,
-    )
     seed_iv = None
     if effect is not None and design.method == "did" and effect.draws is not None:
         seed_iv = value_intervals(effect.draws, float(base), float(cost), plan.gross_margin, effect.confidence)
@@ -184,7 +176,7 @@ def window_result(con: BaseBackend, plan: StudyPlan, panel: WindowPanel, cost: D
         seed_iv = value_intervals_from_lift((effect.ci_low, effect.ci_high), float(base), float(cost),
                                             plan.gross_margin, effect.confidence)
     revenue = {**_revenue(panel, plan, resampling),
-               "seed": _seed_revenue(plan, panel, effect, credit, model.incremental_revenue, base, seed_iv, formula)}
+               "seed": _seed_revenue(plan, panel, effect, base, seed_iv, formula, credit.reason)}
     definition = plan.revenue if design.method == "did" else "seed"
     chosen = revenue[definition]
     credited = chosen.credited
@@ -256,20 +248,29 @@ def _revenue(panel: WindowPanel, plan: StudyPlan, resampling: Resampling | None)
     return out
 
 
-def _seed_revenue(plan: StudyPlan, panel: WindowPanel, effect: Effect | None, credit: Credit, credited: Decimal,
-                  base: Decimal, iv: ValueIntervals | None, formula: str) -> RevenueEstimate:
-    """The seed formula's incremental revenue: the headline KPI's effect × its value base.
+def _seed_revenue(plan: StudyPlan, panel: WindowPanel, effect: Effect | None, base: Decimal,
+                  iv: ValueIntervals | None, formula: str, why: str) -> RevenueEstimate:
+    """The seed formula's incremental revenue: the headline KPI's effect × its value base, credited by the same rule.
 
-    Its central estimate uses the effect as estimated; its credit, the effect as the study's rule
-    for KPIs credits it.
+    Its central estimate uses the effect as estimated; its credit, the one-sided lower bound of the
+    effect × the value base (and nothing under the threshold), as for every other definition.
     """
     label, _ = DEFINITIONS["seed"]
-    central = None if effect is None else Decimal(str(round(effect.estimate * float(base), 2)))
     observed = Decimal(str(round(panel.post_won_revenue, 2)))
-    reason = credit.why if credit.is_credited else credit.reason
-    return RevenueEstimate("seed", label, formula, central,
-                           iv.incremental_revenue if iv is not None else None, observed, credited.quantize(_CENT),
-                           reason, plan.isolation.confidence)
+    if effect is None or effect.estimate != effect.estimate:
+        return RevenueEstimate("seed", label, formula, None, None, observed, Decimal("0.00"),
+                               why if why.startswith("not credited") else f"not credited: {why}",
+                               plan.isolation.confidence)
+    scale = float(base)
+    central = effect.estimate * scale
+    draws = effect.draws * scale if effect.draws is not None else None
+    interval = iv.incremental_revenue if iv is not None else None
+    credited, reason = credit_revenue(central, observed=float(observed), draws=draws, interval=interval,
+                                      confidence=plan.isolation.confidence,
+                                      min_relative_change=plan.min_relative_change,
+                                      describe="the seed formula's revenue")
+    return RevenueEstimate("seed", label, formula, Decimal(str(round(central, 2))), interval, observed, credited,
+                           reason, plan.isolation.confidence, draws)
 
 
 def _power(panel: WindowPanel, did: Effect | None, plan: StudyPlan, design: Design) -> dict[str, Any]:

@@ -346,6 +346,7 @@ def estimate_dose_response(
             "mean_lessons": float(lessons[engaged].mean()),
             "max_lessons": float(lessons.max()),
             "mean_dose": float(x[engaged].mean()),
+            "mean_dose_weighted": float((w[engaged] * x[engaged]).sum() / w[engaged].sum()),
             "max_dose": float(x.max()),
             "dated": float(dated),
             "pre_months": float(pre_months),

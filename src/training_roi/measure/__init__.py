@@ -20,7 +20,7 @@ from training_roi.measure.catalogue import (
 )
 from training_roi.measure.cohort import Cohort, CohortRule, cohort
 from training_roi.measure.inventory import Offer, warehouse_offer
-from training_roi.measure.lessons import lesson_counts, lesson_dates
+from training_roi.measure.lessons import LessonSet, lesson_counts, lesson_dates, lesson_times
 from training_roi.measure.panels import GroupWindows, UnitPanel, WindowPanel, unit_panel, window_panels
 from training_roi.measure.population import employee_learners, population_units, rep_attributes, unit_names
 from training_roi.measure.sales import (
@@ -52,6 +52,7 @@ __all__ = [
     "GroupWindows",
     "KpiDef",
     "KpiSpec",
+    "LessonSet",
     "Offer",
     "Options",
     "Source",
@@ -70,6 +71,7 @@ __all__ = [
     "kpi_expression",
     "lesson_counts",
     "lesson_dates",
+    "lesson_times",
     "monthly_panel",
     "population_units",
     "rep_attributes",

@@ -8,7 +8,9 @@ qualifying completion** of the program's activities:
 
 * *qualifying* follows the study's completion rule (``completed``, ``passed`` or ``min_score``)
   and only a record about one of the program's activities counts (finishing a lesson is not
-  finishing its course);
+  finishing its course); for a micro-lesson program (``lessons``) the unit's first, last or n-th
+  distinct lesson dates it instead, and units short of the n-th lesson are neither trained nor
+  comparisons;
 * completions count only on the program's days (``start`` to ``end``, both included), read in
   the study's time zone;
 * the **anchor** is the day of that completion in the study's time zone.
@@ -29,6 +31,7 @@ import polars as pl
 import pyarrow as pa
 from ibis.backends import BaseBackend
 
+from training_roi.measure.lessons import LessonSet, lesson_times
 from training_roi.measure.sales import completions
 
 __all__ = ["Cohort", "CohortRule", "cohort"]
@@ -49,6 +52,12 @@ class CohortRule:
     """The program's first day: earlier completions do not count."""
     end: date | None = None
     """The program's last day: later completions do not count."""
+    lessons: LessonSet | None = None
+    """With ``completion`` ``lessons``: which records are the program's lessons (a micro-lesson program)."""
+    anchor: str = "first"
+    """With lessons: a unit is trained from its ``first`` lesson, its ``last``, or its ``nth``."""
+    nth: int = 1
+    """With ``anchor`` ``nth``: the lesson (1 = the first) that marks a unit trained."""
 
     @property
     def dated(self) -> bool:
@@ -112,6 +121,30 @@ def _first(con: BaseBackend, rule: CohortRule, since: datetime | None,
     return rows
 
 
+def _lesson_anchors(con: BaseBackend, rule: CohortRule, since: datetime | None,
+                    until: datetime | None) -> tuple[list[dict[str, object]], set[str]]:
+    """A micro-lesson program's trained units, dated by their first, last or n-th lesson on the program's days.
+
+    Returns the rows (``unit_id``, ``completed_at``, ``learners``) and every unit with any lesson at
+    all (those short of the n-th lesson, or with lessons only outside the dates, are neither trained
+    nor comparisons).
+    """
+    times = lesson_times(con, rule.lessons or LessonSet(rule.activities))
+    every = set(times["unit"].to_list())
+    if since is not None:
+        times = times.filter(pl.col("first_at") >= since)
+    if until is not None:
+        times = times.filter(pl.col("first_at") < until)
+    per = times.group_by("unit", maintain_order=True).agg(pl.col("first_at"))
+    rows: list[dict[str, object]] = []
+    for unit, stamps in per.iter_rows():
+        if rule.anchor == "nth" and len(stamps) < rule.nth:
+            continue
+        at = stamps[0] if rule.anchor == "first" else stamps[-1] if rule.anchor == "last" else stamps[rule.nth - 1]
+        rows.append({"unit_id": unit, "completed_at": at, "learners": 1})
+    return rows, every
+
+
 def cohort(con: BaseBackend, rule: CohortRule, *, scope: Collection[str] | None = None,
            required: bool = True) -> Cohort:
     """The units trained by ``rule``'s program, among ``scope`` (every unit when None).
@@ -125,12 +158,19 @@ def cohort(con: BaseBackend, rule: CohortRule, *, scope: Collection[str] | None 
         Nobody completed the program's activities (among the units in scope, on its dates).
     """
     since, until = _bounds(rule)
-    done = _first(con, rule, since, until)
+    ever: set[str] | None = None
+    if rule.completion == "lessons":
+        done, ever = _lesson_anchors(con, rule, since, until)
+    else:
+        done = _first(con, rule, since, until)
     if not done and not required:
         return Cohort(rule, (), (), ())
     if not done:
         who = "learners linked to CRM users" if rule.unit == "rep" else "learners linked to contacts of accounts"
-        raise ValueError(f"nobody completed the program's activities ({', '.join(rule.activities)}) among {who}")
+        what = "a lesson of" if rule.completion == "lessons" else "the program's activities"
+        raise ValueError(f"nobody completed {what} ({', '.join(rule.activities)}) among {who}"
+                         + ("" if rule.completion == "lessons" or rule.unit != "rep" else
+                            "; for a micro-lesson program set program.completion: lessons"))
     allowed = set(scope) if scope is not None else None
     if allowed is not None:
         done = [r for r in done if str(r["unit_id"]) in allowed]
@@ -144,8 +184,9 @@ def cohort(con: BaseBackend, rule: CohortRule, *, scope: Collection[str] | None 
     anchors = tuple(_local_day(r["completed_at"], zone) for r in done)
     learners = tuple(int(str(r["learners"])) for r in done)
     outside: frozenset[str] = frozenset()
-    if rule.dated:
+    if ever is None and rule.dated:
         ever = {str(r["unit_id"]) for r in _first(con, rule, None, None)}
+    if ever is not None:
         outside = frozenset(u for u in ever - set(units) if allowed is None or u in allowed)
     return Cohort(rule, units, anchors, learners, outside)
 

@@ -8,31 +8,69 @@ lessons done before it), or one row per rep with a count.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import ibis
 import ibis.expr.types as ir
 import polars as pl
 from ibis.backends import BaseBackend
 
-__all__ = ["lesson_counts", "lesson_dates"]
+__all__ = ["LessonSet", "lesson_counts", "lesson_dates", "lesson_times"]
 
 
-def _lesson_records(con: BaseBackend, activities: list[str]) -> ir.Table:
-    """Completed (or passed) lesson records of ``activities`` that reach a CRM user (``crm_user_id``)."""
+@dataclass(frozen=True)
+class LessonSet:
+    """Which records are a micro-lesson program's lessons.
+
+    ``activities`` names lessons, or courses whose lessons count (a record of one of their
+    lessons counts; the course's own record does not: finishing a course is not one more lesson);
+    ``grouping``: every record grouped under this IRI (xAPI ``context.contextActivities.grouping``)
+    counts too; ``prefix``: every activity whose id starts with it.
+    """
+
+    activities: tuple[str, ...] = ()
+    grouping: str | None = None
+    prefix: str | None = None
+
+
+def _lesson_records(con: BaseBackend, lessons: LessonSet | Sequence[str]) -> ir.Table:
+    """Completed (or passed) lesson records of the set that reach a CRM user (``crm_user_id``)."""
+    chosen = lessons if isinstance(lessons, LessonSet) else LessonSet(tuple(lessons))
+    activities = list(chosen.activities)
     r = con.table("learning_record")
     li = con.table("learner_identity")
     r = r.filter(r.verb.isin(["completed", "passed"]))
     parents = {row["course_id"] for row in
                r.filter(r.course_id.isin(activities) & (r.activity_id != r.course_id))
-               .select("course_id").distinct().to_pyarrow().to_pylist()}
-    lesson = r.activity_id.isin(activities)
+               .select("course_id").distinct().to_pyarrow().to_pylist()} if activities else set()
+    lesson = r.activity_id.isin(activities) if activities else ibis.literal(False)
     if parents:
         lesson = (lesson & ~r.activity_id.isin(sorted(parents))) | (
             r.course_id.isin(sorted(parents)) & (r.activity_id != r.course_id))
+    if chosen.grouping:
+        lesson |= (r.program == chosen.grouping) & (r.activity_id != chosen.grouping)
+    if chosen.prefix:
+        lesson |= r.activity_id.startswith(chosen.prefix)
     r = r.filter(lesson)
     j = r.join(li, "learner_key")
     return j.filter(j.crm_user_id.notnull())
 
 
-def lesson_counts(con: BaseBackend, activities: list[str]) -> pl.DataFrame:
+def lesson_times(con: BaseBackend, lessons: LessonSet | Sequence[str]) -> pl.DataFrame:
+    """Each distinct lesson each CRM user completed, at the moment they first completed it (UTC).
+
+    ``unit``, ``lesson`` and ``first_at``, sorted by unit, time and lesson: what the cohort of a
+    micro-lesson program is anchored on (the first, the last or the n-th lesson).
+    """
+    j = _lesson_records(con, lessons)
+    out = j.group_by(unit=j.crm_user_id, lesson=j.activity_id).agg(first_at=j.occurred_at.min())
+    frame = pl.from_arrow(out.to_pyarrow())
+    assert isinstance(frame, pl.DataFrame)
+    return frame.sort("unit", "first_at", "lesson")
+
+
+def lesson_counts(con: BaseBackend, activities: LessonSet | Sequence[str]) -> pl.DataFrame:
     """Distinct lessons each CRM user completed, and when they completed the first one.
 
     ``activities`` names lessons, or courses whose lessons count: a completed (or passed)
@@ -58,7 +96,7 @@ def lesson_counts(con: BaseBackend, activities: list[str]) -> pl.DataFrame:
     }, schema={"unit": pl.String, "lessons": pl.Int64, "first_lesson": pl.Date}).sort("unit")
 
 
-def lesson_dates(con: BaseBackend, activities: list[str]) -> pl.DataFrame:
+def lesson_dates(con: BaseBackend, activities: LessonSet | Sequence[str]) -> pl.DataFrame:
     """Each distinct lesson each CRM user completed, on the day they first completed it: the dated doses.
 
     The same lessons as :func:`lesson_counts` (its ``lessons`` is the number of rows per unit

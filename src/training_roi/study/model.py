@@ -79,10 +79,21 @@ class Program(_Strict):
     """The training program: which LMS activities count and what counts as having done them."""
 
     name: str = Field(default="", description="program name; defaults to the study's name")
-    activities: list[str] = Field(min_length=1, description="course/activity ids or IRIs that count")
-    completion: Literal["completed", "passed", "min_score"] = Field(
-        default="completed", description="what makes a learner trained"
+    activities: list[str] = Field(
+        min_length=1, description="course/activity ids or IRIs that count; with completion: lessons, lessons or "
+                                  "courses whose lessons count")
+    completion: Literal["completed", "passed", "min_score", "lessons"] = Field(
+        default="completed", description="what makes a learner trained: completing (or passing) the program's "
+                                         "activities, or, for micro-lessons, taking its lessons (see anchor)"
     )
+    lesson_grouping: str | None = Field(default=None, description="with completion: lessons, records grouped under "
+                                                                   "this IRI count as lessons too")
+    lesson_prefix: str | None = Field(default=None, description="with completion: lessons, activities whose id "
+                                                                 "starts with this count as lessons too")
+    anchor: Literal["first", "last", "nth"] = Field(
+        default="first", description="with completion: lessons, a learner is trained from their first lesson, their "
+                                     "last, or their nth_lesson-th")
+    nth_lesson: int = Field(default=1, ge=1, description="with anchor: nth, the lesson that marks a learner trained")
     min_score: float | None = Field(
         default=None, ge=0, le=100, validate_default=True, description="score 0–100, for completion: min_score"
     )
@@ -102,6 +113,15 @@ class Program(_Strict):
         if info.data.get("completion") == "min_score" and v is None:
             raise ValueError("is required when completion is min_score (a score from 0 to 100)")
         return v
+
+    @model_validator(mode="after")
+    def _lesson_settings_need_lessons(self) -> Program:
+        lesson_only = {"lesson_grouping": self.lesson_grouping, "lesson_prefix": self.lesson_prefix,
+                       "anchor": self.anchor != "first", "nth_lesson": self.nth_lesson != 1}
+        given = [k for k, v in lesson_only.items() if v]
+        if given and self.completion != "lessons":
+            raise ValueError(f"{', '.join(given)} apply to a micro-lesson program: set completion: lessons")
+        return self
 
     @field_validator("end")
     @classmethod
@@ -282,9 +302,10 @@ class Costs(_Strict):
         return v
 
 
-METHOD_CHOICES: tuple[str, ...] = ("did", "all", *METHODS)
+METHOD_CHOICES: tuple[str, ...] = ("did", "all", *METHODS, "dose")
 """Isolation methods a study can name: the windowed DiD, all side by side, or one estimator of
-:data:`training_roi.isolate.METHODS` (the estimator registry)."""
+:data:`training_roi.isolate.METHODS` (the estimator registry), or ``dose`` for a micro-lesson program (the
+effect per lesson × the lessons each rep took)."""
 
 
 class Isolation(_Strict):

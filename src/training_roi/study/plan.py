@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from training_roi.attribute.settings import Attribution
 from training_roi.isolate import METHODS
-from training_roi.measure import DAYS_PER_MONTH, CohortRule
+from training_roi.measure import DAYS_PER_MONTH, CohortRule, LessonSet
 from training_roi.study.model import Rollout, Study
 from training_roi.value import CostInputs, MonetisationRule
 
@@ -142,13 +142,16 @@ def plan_study(study: Study, *, method: str | None = None) -> StudyPlan:
         study = study.model_copy(update={"isolation": study.isolation.model_copy(update={"method": method})})
     p, w, iso, pt = study.program, study.windows, study.isolation, study.costs.participant_time
     chosen = iso.method
-    methods: tuple[str, ...] = () if chosen == "did" else METHODS if chosen == "all" else (chosen,)
+    methods: tuple[str, ...] = () if chosen in ("did", "dose") else METHODS if chosen == "all" else (chosen,)
     comparison = study.comparison
     return StudyPlan(
         study=study,
         unit=study.population.unit,
         cohort=CohortRule(activities=tuple(p.activities), completion=p.completion, min_score=p.min_score,
-                          unit=study.population.unit, timezone=study.timezone, start=p.start, end=p.end),
+                          unit=study.population.unit, timezone=study.timezone, start=p.start, end=p.end,
+                          lessons=LessonSet(tuple(p.activities), p.lesson_grouping, p.lesson_prefix)
+                          if p.completion == "lessons" else None,
+                          anchor=p.anchor, nth=p.nth_lesson),
         population=PopulationRule(unit=study.population.unit, roles=tuple(study.population.roles),
                                   departments=tuple(study.population.departments),
                                   titles=tuple(study.population.titles), include=tuple(study.population.include),

@@ -69,7 +69,9 @@ def starter_study(con: BaseBackend) -> str:
     else:
         out.append("  activities: []  # FILL IN: course/activity ids whose completion counts as trained")
     out += [
-        "  completion: completed  # what makes a learner trained: completed, passed or min_score",
+        "  completion: completed  # what makes a learner trained: completed, passed, min_score, or lessons (micro-"
+        "lessons: the activities are lessons, or courses whose lessons count)",
+        "  anchor: first  # with completion: lessons, trained from the first lesson, the last, or the nth_lesson-th",
         "  min_score: null  # with completion: min_score, the score (0–100) a learner needs",
         "  start: null  # first day of the program (YYYY-MM-DD); null = from the first completion",
         "  end: null  # last day of the program (YYYY-MM-DD); null = open-ended",
@@ -125,7 +127,8 @@ def starter_study(con: BaseBackend) -> str:
         "",
         "isolation:",
         "  method: did  # did: difference-in-differences in each learner's windows; all: every applicable method "
-        f"side by side, crediting the recommended one; or one of {', '.join(METHODS)}",
+        f"side by side, crediting the recommended one; one of {', '.join(METHODS)}; or dose (micro-lessons: the "
+        "effect per lesson × the lessons each rep took)",
         "  bootstrap_replicates: 2000  # resamples behind the confidence interval (at least 100)",
         "  confidence: 0.95  # confidence level of the interval",
         "  seed: 7  # random seed, so the interval is the same on every run",
