@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tests.builders import write
@@ -100,3 +101,23 @@ def test_an_output_folder_that_is_a_file_is_refused_before_any_work(tmp_path: Pa
     result = runner.invoke(app, ["report", str(tmp_path / "study.yaml"), "--db", str(tmp_path / "w.duckdb"),
                                  "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "--out" in result.stderr and "is a file" in result.stderr
+
+
+def test_version_and_a_stop_by_ctrl_c(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import training_roi
+    import training_roi.warehouse.quality as quality
+    from training_roi.warehouse.connection import connect, ensure_tables
+
+    shown = runner.invoke(app, ["--version"])
+    assert shown.exit_code == 0 and shown.stdout.strip() == f"training-roi {training_roi.__version__}"
+    con = connect(tmp_path / "w.duckdb")
+    ensure_tables(con)
+    con.disconnect()
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(quality, "quality_report", interrupted)
+    stopped = runner.invoke(app, ["quality", "--db", str(tmp_path / "w.duckdb")])
+    assert stopped.exit_code == 130
+    assert stopped.stderr.strip() == "stopped (Ctrl-C): nothing half-done was kept"

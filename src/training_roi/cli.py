@@ -44,6 +44,24 @@ def _user_errors() -> Iterator[None]:
     except TrainingRoiError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        # Loads replace tables only once a source is complete, so a stop leaves the warehouse as it was.
+        err.print("stopped (Ctrl-C): nothing half-done was kept", highlight=False)
+        raise typer.Exit(130) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        from training_roi import __version__
+
+        out.print(f"training-roi {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="print the version and exit")] = False) -> None:
+    """Did the training program pay off? Links LMS learning to CRM pipeline and reports ROI."""
 
 
 @contextmanager
