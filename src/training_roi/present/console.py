@@ -183,18 +183,18 @@ def evaluation_panel(ev: Evaluation) -> Group:
     ]
     head = Panel("\n".join(lines), title="Training ROI", title_align="left")
     windows = Table(title=f"Every attribution window ({head_kpi.label})", title_justify="left")
-    for col in ("days", "trained", "compared", "effect (interval)", "credited", "incremental (central)",
-                "credited revenue", "ROI"):
-        windows.add_column(col, justify="right", no_wrap=True)
+    for col in ("days", "trained / compared", "effect (interval)", "revenue (central)", "ROI (central)",
+                "revenue credited", "ROI credited"):
+        windows.add_column(col, justify="right", no_wrap=col != "effect (interval)")
     for w in ev.windows:
         d = w.did
         windows.add_row(
-            f"{w.window_days}" + ("*" if w is p else ""), f"{w.trained_units:,}", f"{w.comparison_units:,}",
-            f"{describe_change(d.estimate, unit)} ({describe_change(d.ci_low, unit)}, "
-            f"{describe_change(d.ci_high, unit)})" if d else "—",
-            describe_change(w.credit.credited, unit),
-            money(w.central.incremental_revenue) if w.central is not None else "—", money(w.incremental_revenue),
-            percent(w.roi_pct),
+            f"{w.window_days}" + ("*" if w is p else ""), f"{w.trained_units:,} / {w.comparison_units:,}",
+            f"{describe_change(d.estimate, unit)} [{describe_change(d.ci_low, unit)}, "
+            f"{describe_change(d.ci_high, unit)}]" if d else "—",
+            money(w.central.incremental_revenue) if w.central is not None else "—",
+            percent(w.central.roi_pct) if w.central is not None else "—", money(w.incremental_revenue),
+            percent(w.roi_pct) if w.incremental_revenue > 0 else "not credited",
         )
     windows.caption = (f"* primary window; revenue: {p.revenue[p.revenue_definition].label}"
                        if p.revenue_definition in p.revenue else "* primary window")
