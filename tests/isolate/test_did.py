@@ -10,7 +10,7 @@ import pytest
 
 from tests.builders import window_panel
 from training_roi.ingest.folder import ingest_folder
-from training_roi.isolate import GroupWindows, did_rate, naive_rates
+from training_roi.isolate import GroupWindows, did_rate, did_ratio, naive_rates
 from training_roi.linking import link
 from training_roi.simulate import simulate
 from training_roi.warehouse.connection import connect
@@ -112,3 +112,19 @@ def test_no_effect_scenario_estimate_is_within_the_noise(tmp_path: Path):
     # One org: a 95% interval misses zero one time in twenty, so ask for what one run can show —
     # an estimate well inside the noise — and leave coverage to validation/did_coverage.py.
     assert abs(effect.estimate) < 3 * effect.std_error
+
+
+def test_proportional_did_grows_the_counterfactual_by_the_comparison_groups_percentage():
+    # Worked by hand: trained $100 → $130 per unit-month, comparison $50 → $60 (+20%). Without training
+    # the trained would have had $120: the effect is $10 (the absolute difference would say $20).
+    trained = GroupWindows(("t1", "t2"), np.array([60.0, 40.0]), np.array([0.5, 0.5]),
+                           np.array([80.0, 50.0]), np.array([0.5, 0.5]))
+    comparison = GroupWindows(("c1",), np.array([50.0]), np.array([1.0]), np.array([60.0]), np.array([1.0]))
+    effect = did_ratio(trained, comparison, replicates=200, seed=3)
+    assert effect.estimate == pytest.approx(130 - 100 * 60 / 50)
+    assert did_rate(trained, comparison, replicates=200, seed=3).estimate == pytest.approx(20.0)
+    assert effect.ci_low <= effect.estimate <= effect.ci_high
+    assert effect.method == "proportional difference-in-differences"
+    with pytest.raises(ValueError, match="nothing in its baseline"):
+        did_ratio(trained, GroupWindows(("c1",), np.array([0.0]), np.array([1.0]), np.array([6.0]),
+                                        np.array([1.0])), replicates=100)

@@ -16,7 +16,7 @@ from training_roi.isolate.design import (
     randomise,
     write_assignment,
 )
-from training_roi.isolate.did import Resampling, did_rate, naive_rates
+from training_roi.isolate.did import Resampling, did_rate, did_ratio, naive_rates
 from training_roi.isolate.dose import SELF_SELECTION, dose_changes, estimate_dose_response
 from training_roi.isolate.effect import (
     ESTIMATORS,
@@ -52,6 +52,7 @@ __all__ = [
     "cluster_weights",
     "compare_methods",
     "did_rate",
+    "did_ratio",
     "dose_changes",
     "effect_from_draws",
     "effect_from_normal",

@@ -21,7 +21,7 @@ import numpy as np
 from training_roi.isolate.effect import Effect, FloatArray, resampling_weights, summarise_draws
 from training_roi.measure.panels import GroupWindows
 
-__all__ = ["Resampling", "did_rate", "naive_rates"]
+__all__ = ["Resampling", "did_rate", "did_ratio", "naive_rates"]
 
 
 
@@ -120,6 +120,63 @@ def did_rate(
         replicates=r.replicates, prob_positive=prob, baseline=float(tb),
         assumptions=(
             "parallel trends: without training, trained units' rate would have moved like the comparison group's",
+            "no spill-over: training one unit does not change another unit's outcomes",
+            "the comparison group's pseudo dates stand for when they would have been trained",
+        ),
+        details={"trained_baseline": float(tb), "trained_post": float(tp),
+                 "comparison_baseline": float(cb), "comparison_post": float(cp)},
+        draws=draws,
+    )
+
+
+def did_ratio(
+    treated: GroupWindows,
+    comparison: GroupWindows,
+    *,
+    replicates: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 7,
+    resampling: Resampling | None = None,
+) -> Effect:
+    """The proportional difference-in-differences of a pooled rate: post₁ − base₁ × post₀ / base₀.
+
+    The trained group's counterfactual grows by the comparison group's *percentage* change rather
+    than by its absolute change. For money per unit-month this is the assumption that holds when
+    the market moves every unit's revenue by the same percentage (growth, a strong quarter): an
+    absolute difference would then credit training with the larger absolute growth of the units
+    that sell more, which are often the ones who chose training. The estimate is in the rate's
+    units (money per unit-month). ``resampling`` as for :func:`did_rate`.
+
+    Raises
+    ------
+    ValueError
+        A group has no units, no exposure in a window, or the comparison group's baseline is zero.
+    """
+    for name, g in (("trained", treated), ("comparison", comparison)):
+        if not g.units:
+            raise ValueError(f"the {name} group has no units: difference-in-differences needs both groups")
+        if g.base_trials.sum() == 0 or g.post_trials.sum() == 0:
+            raise ValueError(f"the {name} group has no exposure in its baseline or post window")
+    (tb,), (tp,) = treated.rates()
+    (cb,), (cp,) = comparison.rates()
+    if not cb > 0:
+        raise ValueError("the comparison group has nothing in its baseline to grow from")
+    point = tp - tb * cp / cb
+    r = resampling or Resampling.draw(len(treated.units), len(comparison.units), replicates=replicates,
+                                      confidence=confidence, seed=seed)
+    r.check(treated, comparison)
+    tb_r, tp_r = r.rates(treated, r.treated)
+    cb_r, cp_r = r.rates(comparison, r.comparison)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        draws = tp_r - tb_r * cp_r / cb_r
+    lo, hi, p, se, prob = summarise_draws(point, draws, r.confidence)
+    return Effect(
+        method="proportional difference-in-differences",
+        estimate=float(point), ci_low=lo, ci_high=hi, p_value=p, std_error=se, confidence=r.confidence,
+        replicates=r.replicates, prob_positive=prob, baseline=float(tb),
+        assumptions=(
+            "parallel growth: without training, trained units' rate would have grown by the same percentage as "
+            "the comparison group's",
             "no spill-over: training one unit does not change another unit's outcomes",
             "the comparison group's pseudo dates stand for when they would have been trained",
         ),

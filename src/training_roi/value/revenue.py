@@ -3,8 +3,9 @@
 Three definitions of what training added, each with its central estimate and interval:
 
 * ``booked`` — won revenue of the trained units' deals that **close** inside the window, with
-  training minus without (estimated by difference-in-differences of booked revenue per unit-month ×
-  the trained units' months in the window);
+  training minus without (estimated by proportional difference-in-differences of booked revenue per
+  unit-month — the counterfactual grows by the comparison group's percentage change — × the
+  trained units' months in the window);
 * ``eventual`` — revenue of the deals **created** inside the window, open ones at their expected
   value, with training minus without (the same design on that revenue);
 * ``seed`` — the seed article's formula, credited win-rate lift × the pipeline of the deals created
