@@ -1,7 +1,8 @@
 """Revenue of a unit's windows by the two definitions a finance reviewer asks about.
 
-* **Booked**: won revenue of the deals that **close** inside the window — what the books show for
-  the period, whenever the deal was created.
+* **Booked**: won revenue of the deals created **and closed** inside the window — what the books
+  show for the period from deals training could have touched (a deal created before training and
+  closing after it is the same with or without it, so it is left out of both groups alike).
 * **Eventual**: revenue of the deals **created** inside the window, whether or not they have closed:
   won deals at their amount, lost deals at nothing, deals still open at their expected value — the
   amount × the share of the org's past deals that, having stayed open as long, ended won.
@@ -95,7 +96,7 @@ def windows_revenue(
     )
     zero = ibis.literal(0).cast(_MONEY)
     in_base_made = (j.made_base >= -baseline_days) & (j.made_base < 0)
-    in_base_shut = j.closed & (j.shut_base >= -baseline_days) & (j.shut_base < 0)
+    in_base_shut = j.closed & in_base_made & (j.shut_base < 0)
     base = j.group_by("unit_id").aggregate(
         booked=in_base_shut.ifelse(j.booked_amount, zero).sum(),
         eventual=in_base_made.ifelse(j.eventual_amount, zero).sum(),
@@ -104,7 +105,8 @@ def windows_revenue(
     lengths = ibis.memtable({"window_days": bounds})
     parts = []
     for column, offset, amount_column in (("booked", "shut", "booked_amount"), ("eventual", "made", "eventual_amount")):
-        keep = (j[offset] >= ramp_days) & (j[offset] < bounds[-1])
+        # A booked deal belongs to the shortest window holding its close (it was created earlier, inside it).
+        keep = (j.made >= ramp_days) & (j[offset] < bounds[-1])
         if column == "booked":
             keep &= j.closed
         piece = j.filter(keep)

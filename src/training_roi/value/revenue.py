@@ -2,8 +2,8 @@
 
 Three definitions of what training added, each with its central estimate and interval:
 
-* ``booked`` — won revenue of the trained units' deals that **close** inside the window, with
-  training minus without (estimated by proportional difference-in-differences of booked revenue per
+* ``booked`` — won revenue of the trained units' deals created and closed inside the window, with
+  training minus without (estimated by proportional difference-in-differences of that revenue per
   unit-month — the counterfactual grows by the comparison group's percentage change — × the
   trained units' months in the window);
 * ``eventual`` — revenue of the deals **created** inside the window, open ones at their expected
@@ -37,7 +37,8 @@ __all__ = ["DEFINITIONS", "CentralRoi", "RevenueEstimate", "central_roi", "credi
 
 DEFINITIONS: dict[str, tuple[str, str]] = {
     "booked": ("booked revenue",
-               "won revenue of the trained {unit}s' deals that close inside the window, with training minus without"),
+               "won revenue of the trained {unit}s' deals created and closed inside the window, with training "
+               "minus without"),
     "eventual": ("eventual revenue",
                  "revenue of the trained {unit}s' deals created inside the window, open ones at their expected "
                  "value, with training minus without"),
