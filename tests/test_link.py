@@ -90,3 +90,19 @@ def test_quality_report_counts_and_warns(con, org: Path):
     assert "1 CRM users have no email" in text
     # L100 completed (as Jane, by email and by account); L200 and L300: L300 completed, L200 did not.
     assert "1 of 3 directory learners have no completion" in text
+
+
+def test_an_unfinished_enrolment_is_time_spent_not_an_outcome(tmp_path: Path, con):
+    # A completion report row without a completion date: its minutes are time spent, but its partial
+    # score and "not passed" say nothing about how the course went (it is not over).
+    write(tmp_path / "lms" / "completions.csv",
+          "learner_id,learner_email,course_id,course_title,program,enrolled_at,completed_at,score,passed,minutes\n"
+          "L1,a@x.com,C1,Course,P,2025-01-01,2025-01-20T10:00:00Z,90,true,30\n"
+          "L2,b@x.com,C1,Course,P,2025-01-05,,40,false,20\n")
+    ingest_folder(tmp_path, con)
+    link(con)
+    rows = {r["learner_key"]: r for r in con.table("learning_record").to_pyarrow().to_pylist()}
+    assert rows["lms:L1"]["verb"] == "completed" and rows["lms:L1"]["success"] is True
+    unfinished = rows["lms:L2"]
+    assert unfinished["verb"] == "attempted" and unfinished["minutes"] == 20
+    assert unfinished["success"] is None and unfinished["score_pct"] is None

@@ -897,6 +897,9 @@ def test_customer_education_compares_customers_on_renewals(customer: tuple[Path,
     assert result.opportunities is not None
     ids = set(result.opportunities["opportunity_id"].to_pylist())
     assert ids and ids <= {r["Id"] for r in deals if r["Type"] == "Renewal"}
+    assert result.attribution is not None  # attribution, too, counts renewals only
+    attributed = set(result.attribution.table["opportunity_id"].to_list())
+    assert attributed <= {r["Id"] for r in deals if r["Type"] == "Renewal"}
 
 
 # ------------------------------------------------------------------------------------------
@@ -1739,3 +1742,19 @@ def test_a_micro_lesson_program_is_answered_by_its_lessons_and_its_dose(drills: 
     assert p.did.ci_low <= p.did.estimate <= p.did.ci_high
     assert d["per_lesson_ci_low"] <= d["per_lesson"] <= d["per_lesson_ci_high"]
     assert any("Per lesson:" in line for line in answer.headline())
+    # Program dates in a time zone other than UTC, and a course's own completion under a prefix, are no lessons.
+    dated = cohort(con, CohortRule((course,), completion="lessons", lessons=LessonSet((), prefix=course),
+                                   timezone="America/New_York", start=date(2024, 1, 1)))
+    assert set(dated.units) <= set(first) and dated.units
+
+
+def test_lessons_are_reps_lessons() -> None:
+    from training_roi.study import Study, StudyError
+
+    with pytest.raises(Exception, match="completion: lessons measures reps' lessons"):
+        Study.model_validate({"name": "x", "program": {"activities": ["c"], "completion": "lessons"},
+                              "population": {"unit": "account"}})
+    with pytest.raises(Exception, match="nth_lesson applies with anchor: nth"):
+        Study.model_validate({"name": "x", "program": {"activities": ["c"], "completion": "lessons",
+                                                       "nth_lesson": 3}})
+    assert StudyError

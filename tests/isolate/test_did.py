@@ -128,3 +128,18 @@ def test_proportional_did_grows_the_counterfactual_by_the_comparison_groups_perc
     with pytest.raises(ValueError, match="nothing in its baseline"):
         did_ratio(trained, GroupWindows(("c1",), np.array([0.0]), np.array([1.0]), np.array([6.0]),
                                         np.array([1.0])), replicates=100)
+
+
+def test_resamples_without_a_comparison_baseline_are_the_worst_case_not_left_out():
+    # 20 trained units at 10 → 11 a month; of 4 comparison units, three had nothing in the baseline. A
+    # third of the resamples draw only those: their growth is undefined, and they must weigh against the credit.
+    from training_roi.value import credit_revenue
+
+    ones = np.ones(20)
+    trained = GroupWindows(tuple(f"t{i}" for i in range(20)), 10 * ones, ones, 11 * ones, ones)
+    comparison = GroupWindows(("c1", "c2", "c3", "c4"), np.array([0.0, 0.0, 0.0, 10.0]), np.ones(4),
+                              np.array([1 / 3, 1 / 3, 1 / 3, 9.0]), np.ones(4))
+    effect = did_ratio(trained, comparison, replicates=2000, seed=5)
+    assert effect.details["undefined_resamples"] > 0.2 and effect.warnings
+    credited, reason = credit_revenue(effect.estimate * 20, observed=220.0, draws=effect.draws * 20)
+    assert credited == 0 and "may be zero or less" in reason

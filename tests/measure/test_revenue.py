@@ -83,3 +83,12 @@ def test_an_open_deal_counts_at_its_expected_value(five):
                            win_rates=open_win_rates(five)).to_pyarrow().to_pylist()
     post = next(r for r in rows if r["period"] == "post")
     assert float(post["eventual"]) == pytest.approx(3000 + 5000 * 2 / 3, abs=1e-6)
+
+
+def test_credit_never_exceeds_the_central_estimate():
+    import numpy as np
+
+    from training_roi.value import credit_revenue
+
+    credited, _ = credit_revenue(100.0, observed=1_000.0, draws=np.full(100, 150.0))
+    assert credited == Decimal("100.00")

@@ -207,3 +207,30 @@ def test_a_program_name_that_matches_no_cost_line_is_refused_with_the_names_pres
     # Cost lines of no program at all (participant time only) are no error.
     only_time = cost_breakdown(wh, programs="SXX", hourly_rate=60, use_cost_lines=False)
     assert only_time.by_category["development"] == 0
+
+
+def test_the_rule_applies_course_by_course_and_a_zero_duration_holds_no_time(wh):
+    # U1: a 60-minute session on C1 and only a completion-report row (90) on C2 → 150 minutes.
+    # U2: a PT0S session on C1 (holds nothing) and a 45-minute report row on C1 → 45 minutes.
+    insert(wh, "learning_record", [
+        xapi("e1", "L1", "terminated", "C1", 60.0, course="C1"),
+        {**record("e2", "L1", None, 90.0), "activity_id": "C2", "course_id": "C2"},
+        xapi("e3", "L2", "terminated", "C1", 0.0, course="C1"),
+        {**record("e4", "L2", None, 45.0), "activity_id": "C1", "course_id": "C1"},
+    ])
+    insert(wh, "cost_line", [cost("q1", "Q", "development", "100.00")])
+    b = cost_breakdown(wh, programs="Q", activities=["C1", "C2"], hourly_rate=60)
+    by_person = {r["person"]: (r["minutes"], r["source"]) for r in b.participants.iter_rows(named=True)}
+    assert by_person == {"U1": (150.0, "report+sessions"), "U2": (45.0, "report")}
+    assert b.time_sources == {"report": (2, Decimal("135")), "sessions": (1, Decimal("60"))}
+    assert b.participant_time_amount == Decimal("195.00")
+    assert b.asdict()["time_sources"]["sessions"]["minutes"] == "60"
+
+
+def test_only_the_programs_records_of_employees_are_their_time(wh):
+    # Customer education costs employees only; an employee's learning of another course is not this program's.
+    insert(wh, "learning_record", [xapi("f1", "L1", "terminated", "CP", 60.0, course="CP"),
+                                   xapi("f2", "L2", "terminated", "X", 120.0, course="X")])
+    insert(wh, "cost_line", [cost("r1", "R", "development", "100.00")])
+    b = cost_breakdown(wh, programs="R", activities=["CP"], learner_keys=["L1", "L2"], hourly_rate=60)
+    assert b.participant_time_amount == Decimal("60.00") and b.time_sources == {"sessions": (1, Decimal("60"))}

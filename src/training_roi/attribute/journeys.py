@@ -90,11 +90,14 @@ def _tables(con: BaseBackend) -> set[str]:
     return set(con.list_tables())
 
 
-def _deals(con: BaseBackend, unit: str, units: ir.Table | None, since: date | None, until: date | None) -> ir.Table:
-    """Closed, live deals of the units, closing in ``[since, until)``."""
+def _deals(con: BaseBackend, unit: str, units: ir.Table | None, since: date | None, until: date | None,
+           deal_types: Sequence[str] = ()) -> ir.Table:
+    """Closed, live deals of the units (of ``deal_types`` when given), closing in ``[since, until)``."""
     o = con.table("crm_opportunity")
     key = o[UNITS[unit]]
     o = o.filter(~o.is_deleted & o.is_closed.fill_null(False) & key.notnull() & o.close_date.notnull())
+    if deal_types:
+        o = o.filter(o.type.isin(list(deal_types)))
     if since is not None:
         o = o.filter(o.close_date >= since)
     if until is not None:
@@ -204,6 +207,7 @@ def build_journeys(
     activities: list[str] | None = None,
     crm_touches: bool = True,
     named: Mapping[str, Sequence[str]] | None = None,
+    deal_types: Sequence[str] = (),
 ) -> Journeys:
     """Every closed deal of the units in ``scope`` (all when None) and its touches.
 
@@ -214,6 +218,7 @@ def build_journeys(
     in the LMS, so the roll-up shows every program. ``crm_touches``: also campaign responses
     and deal activities, when the warehouse has them. ``named``: program name → activity (or
     course) ids whose touches take that name as their channel (the study's program).
+    ``deal_types``: only deals of these types (Renewal, Upsell, …); all when empty.
 
     Raises
     ------
@@ -234,7 +239,7 @@ def build_journeys(
     # Arrow for the join: cheaper than materialising numbered copies inside it.
     s = _frame(union).sort(["kind", "source_key", "unit_id", "account_id"], nulls_last=True)
     s = s.with_row_index("source_id").with_columns(pl.col("source_id").cast(pl.Int64))
-    d = _frame(_deals(con, unit, units, since, until)).sort("opportunity_id")
+    d = _frame(_deals(con, unit, units, since, until, deal_types)).sort("opportunity_id")
     d = d.with_row_index("journey_id").with_columns(pl.col("journey_id").cast(pl.Int64))
     keys = ibis.memtable(s.select("source_id", "unit_id", "account_id", "opportunity_id", "touch_day",
                                   "touch_at").to_arrow())

@@ -158,7 +158,7 @@ def _comparison(touches: pl.DataFrame, journeys: pl.DataFrame, a: Attribution, t
 def attribute_study(con: BaseBackend, settings: Attribution, *, program: str, activities: Sequence[str],
                     unit: str, window_days: int, since: date | None, incremental_revenue: float,
                     scope: list[str] | None = None, model: str | None = None,
-                    compare: bool = True) -> AttributionResult:
+                    compare: bool = True, deal_types: Sequence[str] = ()) -> AttributionResult:
     """Attribute a program's won deals to their touches and hold training's credit to the lift.
 
     ``settings``: the study's attribution settings; ``program`` and ``activities``: the program's
@@ -168,6 +168,7 @@ def attribute_study(con: BaseBackend, settings: Attribution, *, program: str, ac
     ``incremental_revenue``: the isolation stage's credited incremental revenue (0 when the
     effect is not established). ``scope``: the study's units (None = every unit with deals).
     ``model``: overrides ``settings.model``. ``compare``: run every model for the comparison.
+    ``deal_types``: only deals of these types (``Type``) are attributed; all when empty.
     """
     a = settings
     chosen = model or a.model
@@ -175,7 +176,7 @@ def attribute_study(con: BaseBackend, settings: Attribution, *, program: str, ac
         raise ValueError(f"attribution model {chosen!r}: expected one of {', '.join(MODELS)}")
     lookback = a.lookback_days or window_days
     j: Journeys = build_journeys(
-        con, unit=unit, scope=scope, lookback_days=lookback, since=since,
+        con, unit=unit, scope=scope, lookback_days=lookback, since=since, deal_types=deal_types,
         activities=None if a.all_programs else list(activities), crm_touches=a.crm_touches,
         named={program: list(activities)},
     )

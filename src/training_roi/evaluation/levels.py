@@ -106,7 +106,7 @@ def phillips(con: BaseBackend, plan: StudyPlan, primary: WindowResult, costs: Co
                          "benefit; name the rule differently")
     margin = Decimal(str(plan.gross_margin))
     revenue = primary.incremental_revenue.quantize(Decimal("0.01"))
-    low_high = primary.intervals.get("benefit") if primary.credit.is_credited else None
+    low_high = primary.intervals.get("benefit") if primary.incremental_revenue > 0 else None
     revenue_benefit = Benefit(
         REVENUE_BENEFIT, "revenue_margin", (revenue * margin).quantize(Decimal("0.01")),
         f"${revenue:,.2f} credited incremental revenue ({primary.value_formula}) × {float(margin):.1%} gross margin",

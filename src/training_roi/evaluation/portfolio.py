@@ -316,6 +316,8 @@ def _row(ev: Evaluation) -> ProgramRow:
     """One program's figures, before ranking (rank 0)."""
     p = ev.primary
     established = ev.established
+    credit = p.revenue.get(p.revenue_definition)
+    why = credit.reason if credit is not None else p.credit.why
     ph = ev.phillips
     interval = p.intervals.get("roi_pct") if established else None
     if ph is not None:
@@ -335,13 +337,13 @@ def _row(ev: Evaluation) -> ProgramRow:
         established=established, roi_interval=interval, impact_positive=established and p.incremental_revenue > 0,
         power_warning=p.power_warning, powered=p.power_warning is None and p.minimum_detectable_lift is not None,
         reaction_mean=ph.reaction.overall_mean if ph else None, pass_rate=ph.learning.pass_rate if ph else None,
-        application_mean=ph.application.survey.overall_mean if ph else None, why=p.credit.why,
+        application_mean=ph.application.survey.overall_mean if ph else None, why=why,
     )
     return ProgramRow(
         rank=0, name=ev.study.name, study_hash=ev.study.hash, program=ev.study.program.name,
         window_days=p.window_days, cost=ev.costs.total, benefit=benefit, benefit_source=source,
         incremental_revenue=p.incremental_revenue, roi_pct=roi_pct, roi_interval=interval, net_benefit=net,
-        benefit_cost_ratio=bcr, payback_months=payback, established=established, why=p.credit.why,
+        benefit_cost_ratio=bcr, payback_months=payback, established=established, why=why,
         levels=_levels(ev), signals=signals, recommendation=recommend(signals),
     )
 

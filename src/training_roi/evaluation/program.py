@@ -121,6 +121,10 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
         warnings.insert(1 if primary.incremental_revenue <= 0 else 0, primary.power_warning)
     if design.method != "did" and primary.did is not None:
         warnings.extend(f"{design.label}: {w}" for w in primary.did.warnings)
+    if primary.revenue_definition != plan.revenue:
+        warnings.append(f"value.revenue is {plan.revenue}, but {design.label} values its effect by the seed formula "
+                        "(lift × pipeline): the credited revenue follows the design; the study's definition is shown "
+                        "beside it, estimated by difference-in-differences")
     tell("measuring behaviour before and after training", 0.7)
     behaviour, applied = application(con, plan, panels[plan.windows.primary_days])
     attribution = None
@@ -130,7 +134,8 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
             attribution = attribute_study(
                 con, plan.attribution, program=plan.program, activities=plan.cohort.activities, unit=plan.unit,
                 window_days=plan.windows.primary_days, since=plan.cohort.start or trained.first_day,
-                incremental_revenue=float(primary.incremental_revenue), scope=scope, model=attribution_model)
+                incremental_revenue=float(primary.incremental_revenue), scope=scope, model=attribution_model,
+                deal_types=plan.population.opportunity_types)
         except ValueError as exc:
             raise StudyError(f"study {plan.name}: attribution: {exc}") from exc
         warnings.extend(attribution.notes)

@@ -182,8 +182,12 @@ class Evaluation:
 
     @property
     def established(self) -> bool:
-        """Whether the program's effect is established in the primary window (and credited)."""
-        return self.primary.credit.is_credited
+        """Whether the program's effect on revenue is established: the primary window credits some revenue.
+
+        The headline KPI's own verdict (``primary.credit``) can differ: a win-rate lift can be
+        established while revenue is not (deal sizes fell), and the other way round.
+        """
+        return self.primary.incremental_revenue > 0
 
     def headline(self) -> list[str]:
         """The answer in words, for the top of every output: did it pay off, by how much, how sure, and why.
@@ -211,9 +215,11 @@ class Evaluation:
             lines = [f"The program's effect on revenue is not established ({why.removeprefix('not credited: ')}): "
                      f"nothing is credited. {central[:1].upper() + central[1:]} {on}."]
             mde = p.minimum_detectable_lift
-            if mde is not None and p.did is not None:
+            lift = p.did if p.headline_kpi == "win_rate" else next(
+                (k.did for k in p.kpis if k.kpi == "win_rate"), None)
+            if mde is not None and lift is not None:
                 lines.append(f"The smallest win-rate lift this study could detect is {describe_change(mde, 'rate')}; "
-                             f"{p.design_label} measured {describe_change(p.did.estimate, 'rate')}."
+                             f"{p.design_label} measured {describe_change(lift.estimate, 'rate')}."
                              + (f" To settle it: {p.settle}." if p.settle else ""))
         if chosen is not None and chosen.estimate is not None:
             iv = chosen.interval
@@ -230,7 +236,7 @@ class Evaluation:
                      f"{money(c.break_even_revenue) if c is not None else '—'} {on}.")
         if p.design == "dose" and p.did is not None and "per_lesson" in p.did.details:
             d = p.did.details
-            lines.append(f"Per lesson: {describe_change(d['per_lesson'], 'rate')} win rate "
+            lines.append(f"Per lesson: {describe_change(d['per_lesson'], KPIS[p.headline_kpi].unit)} {p.headline_kpi} "
                          f"[{describe_change(d['per_lesson_ci_low'], 'rate')} to "
                          f"{describe_change(d['per_lesson_ci_high'], 'rate')}], × {d['mean_dose_weighted']:.1f} "
                          "lessons taken before each deal on average (an association: engagement is self-selected).")

@@ -183,7 +183,7 @@ def window_result(con: BaseBackend, plan: StudyPlan, panel: WindowPanel, cost: D
     credited = chosen.credited
     benefit = (credited * margin).quantize(_CENT)
     f = roi(benefit, cost, months_of_benefit=months)
-    central = central_roi(chosen, cost=cost, margin=margin)
+    central = central_roi(chosen, cost=cost, margin=margin) if chosen.estimate is not None else None
     intervals: dict[str, tuple[float, float]] = {}
     if chosen.interval is not None:
         lo, hi = chosen.interval

@@ -169,7 +169,14 @@ def did_ratio(
     cb_r, cp_r = r.rates(comparison, r.comparison)
     with np.errstate(invalid="ignore", divide="ignore"):
         draws = tp_r - tb_r * cp_r / cb_r
+    # A resample whose comparison units had nothing in the baseline has no growth to apply: it says
+    # nothing good about the effect, so it counts as the worst case, not as a draw left out.
+    draws = np.where(np.isfinite(draws) & (cb_r > 0), draws, -np.inf)
+    undefined = float(np.mean(np.isneginf(draws)))
     lo, hi, p, se, prob = summarise_draws(point, draws, r.confidence)
+    warnings = () if not undefined else (
+        f"{undefined:.1%} of the resamples drew comparison units with nothing in their baseline: they count as the "
+        "worst case in the credit and the odds, and the interval is drawn from the rest",)
     return Effect(
         method="proportional difference-in-differences",
         estimate=float(point), ci_low=lo, ci_high=hi, p_value=p, std_error=se, confidence=r.confidence,
@@ -181,8 +188,8 @@ def did_ratio(
             "the comparison group's pseudo dates stand for when they would have been trained",
         ),
         details={"trained_baseline": float(tb), "trained_post": float(tp),
-                 "comparison_baseline": float(cb), "comparison_post": float(cp)},
-        draws=draws,
+                 "comparison_baseline": float(cb), "comparison_post": float(cp), "undefined_resamples": undefined},
+        draws=draws, warnings=warnings,
     )
 
 

@@ -53,8 +53,9 @@ def learning_records(con: BaseBackend) -> ir.Table:
         course_id=done.course_id,
         program=done.program,
         occurred_at=ibis.coalesce(done.completed_at, done.enrolled_at),
-        score_pct=done.score,
-        success=done.passed,
+        # An unfinished enrolment's partial score or "not passed" is no outcome: only its time counts.
+        score_pct=finished.ifelse(done.score, ibis.null().cast("float64")),
+        success=finished.ifelse(done.passed, ibis.null().cast("boolean")),
         minutes=done.minutes,
     )
     return from_xapi.union(from_completions)

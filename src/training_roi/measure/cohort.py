@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -132,9 +132,9 @@ def _lesson_anchors(con: BaseBackend, rule: CohortRule, since: datetime | None,
     times = lesson_times(con, rule.lessons or LessonSet(rule.activities))
     every = set(times["unit"].to_list())
     if since is not None:
-        times = times.filter(pl.col("first_at") >= since)
+        times = times.filter(pl.col("first_at") >= since.astimezone(UTC))
     if until is not None:
-        times = times.filter(pl.col("first_at") < until)
+        times = times.filter(pl.col("first_at") < until.astimezone(UTC))
     per = times.group_by("unit", maintain_order=True).agg(pl.col("first_at"))
     rows: list[dict[str, object]] = []
     for unit, stamps in per.iter_rows():

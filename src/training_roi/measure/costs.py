@@ -56,26 +56,28 @@ def participant_minutes(con: BaseBackend, *, programs: Iterable[str], activities
     program's activities or belongs to one of its courses. ``learner_keys``: only these LMS
     identities are participants; their records that name no program count too.
 
+    The rule of precedence applies to each of a person's courses; a person's minutes are the sum
+    over their courses. A duration of zero holds no time (``PT0S`` on a statement).
+
     Returns
     -------
     polars.DataFrame
         ``person``, ``title`` (the CRM user's title, or null), ``sessions``, ``completion``,
-        ``report`` (the minutes each source holds, null where it holds none), ``minutes`` (those of
-        the first source that holds any, null when none does) and ``source`` (its name, or null),
+        ``report`` (the minutes counted from each source, null where none), ``minutes`` (their sum,
+        null when no source holds any) and ``source`` (the sources used, joined by ``+``, or null),
         one row per participant, sorted by person.
     """
     names, ours_activities = sorted(set(programs)), sorted(set(activities))
     r = con.table("learning_record")
+    own = r.program.isin(names)
+    if ours_activities:
+        own |= r.activity_id.isin(ours_activities) | r.course_id.isin(ours_activities)
     if learner_keys is not None:
         keys = sorted(set(learner_keys))
-        own = r.program.isin(names) | r.program.isnull()
-        if ours_activities:
-            own |= r.activity_id.isin(ours_activities) | r.course_id.isin(ours_activities)
+        if not ours_activities:  # no activities to recognise the program by: the learners' unnamed records
+            own |= r.program.isnull()
         r = r.filter(r.learner_key.isin(keys) & own)
     else:
-        own = r.program.isin(names)
-        if ours_activities:
-            own |= r.activity_id.isin(ours_activities) | r.course_id.isin(ours_activities)
         r = r.filter(own)
     li = con.table("learner_identity").select("learner_key", "crm_user_id", "crm_contact_id", "email_norm")
     users = con.table("crm_user").select(u_id="user_id", title="title")
@@ -83,10 +85,13 @@ def participant_minutes(con: BaseBackend, *, programs: Iterable[str], activities
     j = j.left_join(users, j.crm_user_id == users.u_id)
     # One person, whatever identities the LMS knew them by: a CRM user or contact, else one email (an
     # account actor and an mbox of the same partner resolve to it through the LMS directory).
-    j = j.mutate(person=ibis.coalesce(j.crm_user_id, j.crm_contact_id, "email:" + j.email_norm, j.learner_key))
+    j = j.mutate(person=ibis.coalesce(j.crm_user_id, j.crm_contact_id, "email:" + j.email_norm, j.learner_key),
+                 course=ibis.coalesce(j.course_id, j.activity_id))
     xapi = j.source == "xapi"
     course_itself = j.activity_id == j.course_id
-    per = j.group_by("person").aggregate(
+    # The rule applies course by course: one course reported by sessions and another only by the
+    # completion report are both counted, each once.
+    per = j.group_by(["person", "course"]).aggregate(
         title=j.title.max(),
         sessions=_minutes(j, xapi & (j.verb == "terminated")),
         completed=_minutes(j, xapi & (j.verb == "completed") & course_itself),
@@ -96,15 +101,27 @@ def participant_minutes(con: BaseBackend, *, programs: Iterable[str], activities
     frame = pl.from_arrow(per.to_pyarrow())
     assert isinstance(frame, pl.DataFrame)
     frame = frame.with_columns(pl.coalesce("completed", "passed").alias("completion")).drop("completed", "passed")
-    chosen = pl.coalesce(*TIME_SOURCES)
     source = pl.when(pl.col("sessions").is_not_null()).then(pl.lit("sessions")).when(
         pl.col("completion").is_not_null()).then(pl.lit("completion")).when(
         pl.col("report").is_not_null()).then(pl.lit("report")).otherwise(pl.lit(None, pl.String))
-    return frame.with_columns(chosen.alias("minutes"), source.alias("source")).select(
-        "person", "title", *TIME_SOURCES, "minutes", "source").sort("person")
+    frame = frame.with_columns(pl.coalesce(*TIME_SOURCES).alias("minutes"), source.alias("source"))
+    by_source = [pl.col("minutes").filter(pl.col("source") == name).sum().alias(name) for name in TIME_SOURCES]
+    people = frame.group_by("person").agg(
+        pl.col("title").max(),
+        *by_source,
+        pl.col("minutes").sum().alias("minutes"),
+        pl.col("source").drop_nulls().unique().sort().str.join("+").alias("source"),
+        pl.col("minutes").is_not_null().any().alias("timed"),
+    )
+    people = people.with_columns(
+        *(pl.when(pl.col(name) > 0).then(pl.col(name)) for name in TIME_SOURCES),
+        pl.when(pl.col("timed")).then(pl.col("minutes")).alias("minutes"),
+        pl.when(pl.col("source") != "").then(pl.col("source")).alias("source"),
+    )
+    return people.select("person", "title", *TIME_SOURCES, "minutes", "source").sort("person")
 
 
 def _minutes(j: ir.Table, where: ir.BooleanValue) -> ir.FloatingScalar:
-    """The minutes of the records ``where`` holds, summed exactly (null when none carries minutes)."""
-    kept = where & j.minutes.notnull()
+    """The minutes of the records ``where`` holds, summed exactly (null when none carries any minutes)."""
+    kept = where & j.minutes.notnull() & (j.minutes > 0)
     return j.minutes.cast("decimal(38, 6)").sum(where=kept).cast("float64")

@@ -52,6 +52,12 @@ def _lesson_records(con: BaseBackend, lessons: LessonSet | Sequence[str]) -> ir.
         lesson |= (r.program == chosen.grouping) & (r.activity_id != chosen.grouping)
     if chosen.prefix:
         lesson |= r.activity_id.startswith(chosen.prefix)
+    if chosen.grouping or chosen.prefix:
+        # A course that has lessons under it is not one more lesson, however the set was named.
+        courses = {row["course_id"] for row in r.filter(r.activity_id != r.course_id).select("course_id")
+                   .distinct().to_pyarrow().to_pylist()}
+        if courses:
+            lesson &= ~r.activity_id.isin(sorted(courses))
     r = r.filter(lesson)
     j = r.join(li, "learner_key")
     return j.filter(j.crm_user_id.notnull())

@@ -104,8 +104,8 @@ class WindowPanel:
     learners: dict[str, int]
     """Per trained unit: how many of its learners completed (1 for a rep; several for an account)."""
     revenue: dict[str, tuple[GroupWindows, GroupWindows]] = field(default_factory=dict)
-    """Revenue per unit-month by definition — ``booked`` (won revenue of deals closing in the window) and
-    ``eventual`` (deals created in it; open ones at their expected value) — trained and comparison."""
+    """Revenue per unit-month by definition — ``booked`` (won revenue of deals created and closed in the window)
+    and ``eventual`` (deals created in it; open ones at their expected value) — trained and comparison."""
     post_revenue: dict[str, float] = field(default_factory=dict)
     """The trained units' observed revenue in their post windows, by the same definitions."""
     tenure_note: str = ""
@@ -208,7 +208,7 @@ def window_panels(
                                           win_rates=open_win_rates(con, unit, deal_types),
                                           deal_types=deal_types).to_pyarrow())
     assert isinstance(money, pl.DataFrame)
-    # A deal created before a window can close inside it: a unit may have booked revenue and no new deal.
+    # Revenue rows and KPI rows can each exist without the other (a window with deals but nothing booked).
     frame = frame.join(money.with_columns(pl.col("booked", "eventual").cast(pl.Float64)),
                        on=["unit_id", "period", "window_days"], how="full", nulls_equal=True, coalesce=True
                        ).with_columns(pl.col(c).fill_null(0) for c in _COUNTS)

@@ -96,7 +96,7 @@ def windows_revenue(
     )
     zero = ibis.literal(0).cast(_MONEY)
     in_base_made = (j.made_base >= -baseline_days) & (j.made_base < 0)
-    in_base_shut = j.closed & in_base_made & (j.shut_base < 0)
+    in_base_shut = j.closed & in_base_made & (j.shut_base < 0) & (j.shut_base >= j.made_base)
     base = j.group_by("unit_id").aggregate(
         booked=in_base_shut.ifelse(j.booked_amount, zero).sum(),
         eventual=in_base_made.ifelse(j.eventual_amount, zero).sum(),
@@ -108,7 +108,7 @@ def windows_revenue(
         # A booked deal belongs to the shortest window holding its close (it was created earlier, inside it).
         keep = (j.made >= ramp_days) & (j[offset] < bounds[-1])
         if column == "booked":
-            keep &= j.closed
+            keep &= j.closed & (j.shut >= j.made)  # a close before creation is a data error, not a booking
         piece = j.filter(keep)
         piece = piece.mutate(bucket=ibis.cases(*((piece[offset] < w, w) for w in bounds)))
         sums = piece.group_by(["unit_id", "bucket"]).aggregate(value=piece[amount_column].sum())

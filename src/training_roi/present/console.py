@@ -172,7 +172,8 @@ def evaluation_panel(ev: Evaluation) -> Group:
                   f"{did.relative:+.1%} relative; P(effect > 0) = {did.prob_positive:.1%})")
     else:
         effect = "not estimated"
-    verdict = "[green]effect established[/]" if ev.established else "[yellow]effect not established[/]"
+    verdict = (f"[green]{head_kpi.label} effect established[/]" if p.credit.is_credited
+               else f"[yellow]{head_kpi.label} effect not established[/]")
     lines = [
         f"[bold]{ev.study.name}[/] — {verdict}: {p.credit.why}",
         *ev.headline(),

@@ -121,6 +121,8 @@ class Program(_Strict):
         given = [k for k, v in lesson_only.items() if v]
         if given and self.completion != "lessons":
             raise ValueError(f"{', '.join(given)} apply to a micro-lesson program: set completion: lessons")
+        if self.nth_lesson != 1 and self.anchor != "nth":
+            raise ValueError(f"nth_lesson applies with anchor: nth, got anchor: {self.anchor}")
         return self
 
     @field_validator("end")
@@ -249,8 +251,9 @@ class Value(_Strict):
                                                                      "revenue, not profit")
     revenue: Literal["booked", "eventual", "seed"] = Field(
         default="booked",
-        description="booked: won revenue of deals that close inside the window; eventual: revenue of deals created "
-                    "inside it, open ones at their expected value; seed: credited lift × pipeline (the seed model)",
+        description="booked: won revenue of deals created and closed inside the window; eventual: revenue of deals "
+                    "created inside it, open ones at their expected value; seed: credited lift × pipeline (the seed "
+                    "model)",
     )
 
 
@@ -443,6 +446,13 @@ class Study(_Strict):
             raise ValueError("sales_cycle_days cannot be turned into revenue; keep it under kpis and lead with "
                              "win_rate, avg_won_deal_size, pipeline_created or revenue_per_rep")
         return v
+
+    @model_validator(mode="after")
+    def _lessons_are_reps(self) -> Study:
+        if self.program.completion == "lessons" and self.population.unit != "rep":
+            raise ValueError("program.completion: lessons measures reps' lessons; a customer-education study "
+                             "(population.unit: account) is trained by completing its courses (completion: completed)")
+        return self
 
     @property
     def hash(self) -> str:

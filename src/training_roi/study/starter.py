@@ -108,8 +108,8 @@ def starter_study(con: BaseBackend) -> str:
         "",
         "value:",
         "  gross_margin: 1.0  # share of revenue that is value (1.0 = ROI on revenue, not profit: set your margin)",
-        "  revenue: booked  # booked: won revenue of deals closing in the window; eventual: deals created in it, "
-        "open ones at expected value; seed: lift × pipeline",
+        "  revenue: booked  # booked: won revenue of deals created and closed in the window; eventual: deals "
+        "created in it, open ones at expected value; seed: lift × pipeline",
         "",
         "costs:",
         "  use_cost_lines: true  # count the lines of costs.csv",

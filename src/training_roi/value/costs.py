@@ -30,7 +30,7 @@ from typing import Any, Literal
 import polars as pl
 from ibis.backends import BaseBackend
 
-from training_roi.measure.costs import cost_lines, participant_minutes
+from training_roi.measure.costs import TIME_SOURCES, cost_lines, participant_minutes
 from training_roi.value.roi import Amount, _dec, _div
 from training_roi.warehouse.connection import require_tables
 
@@ -347,29 +347,41 @@ def _check_names(names: tuple[str, ...], lines: pl.DataFrame) -> None:
 
 def _costed_minutes(people: pl.DataFrame, mode: str,
                     fixed: Decimal | None) -> tuple[pl.DataFrame, dict[str, tuple[int, Decimal]], list[str]]:
-    """The minutes each participant is costed at, and where they came from."""
+    """The minutes each participant is costed at, and where they came from: source → (participants, minutes).
+
+    A participant whose courses were reported by different sources counts under each of them.
+    """
     notes: list[str] = []
     if mode == "fixed":
         assert fixed is not None
-        people = people.with_columns(pl.lit(float(fixed)).alias("minutes"), pl.lit("fixed").alias("source"))
+        people = people.with_columns(pl.lit(float(fixed)).alias("minutes"), pl.lit("fixed").alias("source"),
+                                     *(pl.lit(None, pl.Float64).alias(name) for name in TIME_SOURCES))
     elif fixed is not None:
         people = people.with_columns(
             pl.when(pl.col("source").is_null()).then(pl.lit("fixed")).otherwise(pl.col("source")).alias("source"),
             pl.col("minutes").fill_null(float(fixed)))
     people = people.with_columns(pl.col("source").fill_null("none"))
     sources: dict[str, tuple[int, Decimal]] = {}
-    for row in people.group_by("source").agg(pl.len().alias("n"), pl.col("minutes").sum()).sort(
-            "source").iter_rows(named=True):
-        sources[row["source"]] = (int(row["n"]), _minute_total(row["minutes"]))
+    for name in TIME_SOURCES:
+        used = people.filter(pl.col(name).is_not_null())
+        if used.height:
+            sources[name] = (used.height, _minute_total(float(used[name].sum())))
+    for name in ("fixed", "none"):
+        used = people.filter(pl.col("source") == name)
+        if used.height:
+            sources[name] = (used.height, _minute_total(float(used["minutes"].sum())) if name == "fixed" else _ZERO)
     if "none" in sources:
         notes.append(f"{sources['none'][0]:,} participant(s) have no learning time recorded: their time is not "
                      "costed (set costs.participant_time.minutes_per_learner to cost it)")
-    return people.select("person", "title", "minutes", "source"), sources, notes
+    return people.select("person", "title", "minutes", "source"), dict(sorted(sources.items())), notes
 
 
 def _minute_total(value: float | None) -> Decimal:
     """Minutes summed in Polars (a float) as a ``Decimal`` to the minute's millionth."""
-    return _ZERO if value is None else Decimal(repr(float(value))).quantize(Decimal("0.000001")).normalize()
+    if value is None:
+        return _ZERO
+    exact = Decimal(repr(float(value))).quantize(Decimal("0.000001")).normalize()
+    return Decimal(format(exact, "f"))  # 60, not 6E+1
 
 
 def _priced(people: pl.DataFrame, rate: Decimal | None, by_title: dict[str, Decimal]) -> tuple[ParticipantTime, ...]:

@@ -104,6 +104,7 @@ def credit_revenue(estimate: float, *, observed: float, draws: NDArray[np.float6
     if lower <= 0:
         return Decimal("0.00"), (f"not credited: {describe} may be zero or less at {level} confidence, its one-sided "
                                  f"lower bound being {money(lower)}")
+    lower = min(lower, estimate)  # a skewed resampling can put the bound above the estimate: never credit more
     return _cents(lower), (f"credited at its one-sided {level} lower bound: the data say training added at least "
                            f"{money(lower)} (central estimate {money(estimate)})")
 
@@ -111,8 +112,9 @@ def credit_revenue(estimate: float, *, observed: float, draws: NDArray[np.float6
 def _lower_bound(estimate: float, draws: NDArray[np.float64] | None, interval: tuple[float, float] | None,
                  confidence: float) -> float | None:
     if draws is not None:
-        finite = draws[np.isfinite(draws)]
-        return float(np.quantile(finite, 1 - confidence)) if finite.size else None
+        # A draw that could not be computed is the worst case, never left out (that would raise the bound).
+        worst = np.where(np.isnan(draws), -np.inf, draws)
+        return float(np.quantile(worst, 1 - confidence, method="inverted_cdf")) if worst.size else None
     if interval is None:
         return None
     z_two, z_one = stats.norm.ppf(0.5 + confidence / 2), stats.norm.ppf(confidence)
@@ -154,9 +156,8 @@ def central_roi(estimate: RevenueEstimate, *, cost: Decimal, margin: Decimal) ->
     if estimate.interval is not None:
         lo, hi = estimate.interval
         interval = ((lo * m - c) / c * 100, (hi * m - c) / c * 100)
-    if estimate.draws is not None and np.isfinite(estimate.draws).any():
-        finite = estimate.draws[np.isfinite(estimate.draws)]
-        prob = float(np.mean(finite * m > c))
+    if estimate.draws is not None and estimate.draws.size:
+        prob = float(np.mean(np.nan_to_num(estimate.draws, nan=-np.inf) * m > c))
     elif estimate.interval is not None and estimate.estimate is not None:
         z = stats.norm.ppf(0.5 + estimate.confidence / 2)
         se = (estimate.interval[1] - estimate.interval[0]) / (2 * z)
