@@ -339,15 +339,14 @@ def kpis(
     csat_field: Annotated[str, typer.Option(help="the Case custom field holding satisfaction (1–5)")] = "CSAT__c",
     gross_margin: Annotated[float | None, typer.Option(help="share kept of revenue, for lifetime value")] = None,
     csv: Annotated[Path | None, typer.Option(help="write every value (long format, with changes) to this CSV")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="units shown per KPI in the console at a finer grain")] = 20,
     as_json: JsonOption = False,
 ) -> None:
     """The KPI catalogue — sales, process, customer success, learning — month by month with its changes."""
     from datetime import date as _date
 
-    import polars as pl
-    from rich.table import Table
-
-    from training_roi.measure import CATALOGUE, GRAINS, changes, compute, describe
+    from training_roi.measure import CATALOGUE, GRAINS, changes, compute
+    from training_roi.present.kpis import kpi_table
     from training_roi.warehouse.connection import connect
 
     with _user_errors():
@@ -373,40 +372,7 @@ def kpis(
     if as_json:
         sys.stdout.write(frame.write_json() + "\n")
         return
-    org = frame.filter(pl.col("grain_id").is_null() | (pl.col("grain_id") == pl.col("grain_id").first().over("kpi")))
-    periods = sorted({p for p in org["period"].to_list() if p is not None})[-months:] if monthly else []
-    t = Table(title=f"KPIs ({grain}{', monthly' if monthly else ''})", title_justify="left")
-    t.add_column("KPI")
-    for p in periods:
-        t.add_column(p.strftime("%b %Y"), justify="right")
-    t.add_column("latest month over month" if monthly else "value", justify="right")
-    if monthly:
-        t.add_column("over a year", justify="right")
-    for name in chosen:
-        spec, rows = CATALOGUE[name], org.filter(pl.col("kpi") == name)
-        arrow = "" if spec.higher_is_better else " (lower is better)"
-        reason = rows["reason"].drop_nulls()
-        if rows["value"].drop_nulls().is_empty():
-            t.add_row(f"{spec.label}{arrow}", *([""] * len(periods)),
-                      f"[dim]unavailable: {reason[0] if reason.len() else 'no data'}[/]", *([""] if monthly else []))
-            continue
-        by = {r["period"]: r for r in rows.iter_rows(named=True)}
-        if not monthly:
-            t.add_row(f"{spec.label}{arrow}", describe(rows["value"][0], spec.unit))
-            continue
-        shown = [p for p in periods if p in by and by[p]["value"] is not None]
-        last = by[shown[-1]] if shown else None  # the KPI's own latest month: sources end at different dates
-
-        def rel(r: dict[str, object] | None, key: str) -> str:
-            v = r.get(key) if r else None
-            return "—" if not isinstance(v, float) else f"{v:+.1%}".replace("-", "−")
-
-        t.add_row(f"{spec.label}{arrow}",
-                  *(describe(by[p]["value"], spec.unit) if p in by else "—" for p in periods),
-                  rel(last, "mom_rel"), rel(last, "yoy_rel"))
-    t.caption = ("rates pool numerators and denominators; months where the data is partial (the first and last) "
-                 "and recent months with open deals read low" if monthly else "")
-    _wide().print(t)
+    _wide().print(kpi_table(frame, chosen, monthly=monthly, months=months, grain=grain, limit=limit))
 
 
 @app.command(name="init-study")
