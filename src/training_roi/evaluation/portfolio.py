@@ -204,6 +204,8 @@ class ProgramRow:
     levels: tuple[Level, ...]
     signals: Signals
     recommendation: Recommendation
+    gross_margin: float = 1.0
+    """The study's gross margin: the ROI is on revenue × this share."""
 
     @property
     def levels_reached(self) -> tuple[int, ...]:
@@ -221,6 +223,7 @@ class ProgramRow:
             "window_days": self.window_days, "cost": dec(self.cost), "benefit": dec(self.benefit),
             "benefit_source": self.benefit_source, "incremental_revenue": dec(self.incremental_revenue),
             "roi_pct": dec(self.roi_pct), "roi_interval": list(self.roi_interval) if self.roi_interval else None,
+            "gross_margin": self.gross_margin,
             "net_benefit": dec(self.net_benefit), "benefit_cost_ratio": dec(self.benefit_cost_ratio),
             "payback_months": dec(self.payback_months), "established": self.established, "why": self.why,
             "levels": [{"level": lv.level, "name": lv.name, "reached": lv.reached, "counts": dict(lv.counts)}
@@ -345,6 +348,7 @@ def _row(ev: Evaluation) -> ProgramRow:
         incremental_revenue=p.incremental_revenue, roi_pct=roi_pct, roi_interval=interval, net_benefit=net,
         benefit_cost_ratio=bcr, payback_months=payback, established=established, why=why,
         levels=_levels(ev), signals=signals, recommendation=recommend(signals),
+        gross_margin=ev.study.value.gross_margin,
     )
 
 

@@ -197,8 +197,9 @@ def evaluation_panel(ev: Evaluation) -> Group:
             percent(w.central.roi_pct) if w.central is not None else "—", money(w.incremental_revenue),
             percent(w.roi_pct) if w.incremental_revenue > 0 else "not credited",
         )
-    windows.caption = (f"* primary window; revenue: {p.revenue[p.revenue_definition].label}"
-                       if p.revenue_definition in p.revenue else "* primary window")
+    windows.caption = (f"* primary window; ROI at {ev.study.value.gross_margin:.1%} gross margin"
+                       + (f"; revenue: {p.revenue[p.revenue_definition].label}" if p.revenue_definition in p.revenue
+                          else ""))
     refs = Table(title="Naive comparisons (biased: shown because reviewers ask, never the answer)",
                  title_justify="left")
     for col in ("method", "estimate", "interval", "why it is biased"):

@@ -70,7 +70,8 @@ def portfolio_table(p: Portfolio) -> Table:
         t.add_row(
             str(r.rank), r.name, f"[{_COLOURS[action]}]{action}[/]",
             "[green]established[/]" if r.established else "[yellow]not established[/]",
-            money(r.cost), money(r.benefit), f"{percent(r.roi_pct)}\n({_interval(r)})", money(r.net_benefit),
+            money(r.cost), money(r.benefit), f"{percent(r.roi_pct)}\n({_interval(r)})\nat {r.gross_margin:.0%} margin",
+            money(r.net_benefit),
             f"{float(r.benefit_cost_ratio):.2f}", _payback(r), _levels(r), r.recommendation.reason,
         )
     t.caption = ("Ranked: established effects first, then by ROI. Levels: Phillips 1 reaction, 2 learning, "
