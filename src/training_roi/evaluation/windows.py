@@ -15,7 +15,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 import polars as pl
 from ibis.backends import BaseBackend
 
@@ -24,7 +23,6 @@ from training_roi.evaluation.results import WINDOWED_LABEL, KpiResult, LearnerRo
 from training_roi.isolate import (
     Comparison,
     Effect,
-    GroupWindows,
     Resampling,
     UnitPanel,
     did_rate,
@@ -235,19 +233,12 @@ def _revenue(panel: WindowPanel, plan: StudyPlan, resampling: Resampling | None)
         meaning = meaning.format(unit=plan.unit)
         observed = Decimal(str(round(panel.post_revenue.get(name, 0.0), 2)))
         months = float(treated.post_trials.sum())
-        # The rate is estimated on units with a whole baseline; it applies to every trained unit's months.
-        settled_t, settled_c = (_settled(treated, panel.joined_in_baseline),
-                                _settled(comparison, panel.joined_in_baseline))
         why = ("the study names no comparison group" if plan.isolation.comparison == "none"
                else "there is no comparison group to difference with" if resampling is None else "")
         effect = None
         if not why:
-            iso = plan.isolation
             try:
-                effect = (did_ratio(treated, comparison, resampling=resampling)
-                          if settled_t is treated and settled_c is comparison else
-                          did_ratio(settled_t, settled_c, replicates=iso.replicates, confidence=iso.confidence,
-                                    seed=iso.seed))
+                effect = did_ratio(treated, comparison, resampling=resampling)
             except ValueError as exc:
                 why = f"difference-in-differences is impossible here: {exc}"
         if effect is None or effect.draws is None:
@@ -263,15 +254,6 @@ def _revenue(panel: WindowPanel, plan: StudyPlan, resampling: Resampling | None)
                                     (effect.ci_low * months, effect.ci_high * months), observed, credited, reason,
                                     plan.isolation.confidence, draws)
     return out
-
-
-def _settled(group: GroupWindows, joined: frozenset[str]) -> GroupWindows:
-    """The group without the units hired during their own baseline (a ramp-up is not a unit's usual level)."""
-    keep = np.array([u not in joined for u in group.units], dtype=bool)
-    if keep.all() or not keep.any():
-        return group
-    return GroupWindows(tuple(u for u, k in zip(group.units, keep, strict=True) if k), group.base_successes[keep],
-                        group.base_trials[keep], group.post_successes[keep], group.post_trials[keep])
 
 
 def _seed_revenue(plan: StudyPlan, panel: WindowPanel, effect: Effect | None, base: Decimal,

@@ -110,8 +110,6 @@ class WindowPanel:
     """The trained units' observed revenue in their post windows, by the same definitions."""
     tenure_note: str = ""
     """How joiners and leavers shaped the groups (empty when every unit was there throughout)."""
-    joined_in_baseline: frozenset[str] = frozenset()
-    """Units hired during their own baseline: their baseline is a ramp-up, not their usual level."""
 
     @property
     def treated(self) -> GroupWindows:
@@ -219,9 +217,6 @@ def window_panels(
     base_t = _exposure([start] * len(dates) if start else dates, -baseline_days, 0, spans_t)
     base_c = _exposure([start] * len(pseudo) if start else pseudo, -baseline_days, 0, spans_c)
     note = _tenure_note(present, units, others, moved, dropped)
-    base_days = [start] * (len(dates) + len(pseudo)) if start else dates + pseudo
-    joined = frozenset(u for u, day in zip(units + others, base_days, strict=True)
-                       if u in present.start and present.start[u] > day - timedelta(days=baseline_days))
     learners = trained.learners_of()
     panels = {}
     for window_days in windows:
@@ -249,7 +244,6 @@ def window_panels(
             revenue=revenue,
             post_revenue={name: float(post[name].fill_null(0).sum()) for name in REVENUE_DEFINITIONS},
             tenure_note=note,
-            joined_in_baseline=joined,
         )
     return panels
 
