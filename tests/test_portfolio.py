@@ -183,10 +183,13 @@ def test_rows_carry_each_evaluation_s_own_figures(evaluations: dict[str, Evaluat
             assert r.payback_months is None
         assert r.established is ev.primary.credit.is_credited
         if r.established:
-            # The ROI interval is the lift interval's ends valued: (lift × pipeline × margin − cost) / cost.
-            lo_lift, hi_lift = ev.primary.intervals["lift"]
-            base, cost = float(ev.primary.value_base), float(ev.costs.total)
-            expected = tuple((x * base * ev.study.value.gross_margin - cost) / cost * 100 for x in (lo_lift, hi_lift))
+            # The ROI interval is the credited definition's revenue interval valued:
+            # (revenue × margin − cost) / cost.
+            chosen = ev.primary.revenue[ev.primary.revenue_definition]
+            assert chosen.interval is not None
+            assert ev.primary.intervals["incremental_revenue"] == chosen.interval
+            cost = float(ev.costs.total)
+            expected = tuple((x * ev.study.value.gross_margin - cost) / cost * 100 for x in chosen.interval)
             assert r.roi_interval == pytest.approx(expected, rel=1e-9)
             assert r.benefit > 0
         else:
