@@ -7,6 +7,10 @@ registry :data:`ESTIMATORS` lists them, and :func:`compare_methods` runs them si
 recommends one.
 """
 
+# The covariate-aware difference-in-differences registers itself before the comparison lists the registry.
+from training_roi.isolate.drdid import DiDFit, dr_did, estimate_drdid, ipw_did, multiplier_draws, reg_did
+
+# isort: split
 from training_roi.isolate.compare import METHODS, Comparison, MethodResult, compare_methods
 from training_roi.isolate.design import (
     estimate_icc,
@@ -41,6 +45,7 @@ __all__ = [
     "METHODS",
     "SELF_SELECTION",
     "Comparison",
+    "DiDFit",
     "Effect",
     "Estimator",
     "EstimatorSettings",
@@ -54,10 +59,12 @@ __all__ = [
     "did_rate",
     "did_ratio",
     "dose_changes",
+    "dr_did",
     "effect_from_draws",
     "effect_from_normal",
     "estimate_cem",
     "estimate_dose_response",
+    "estimate_drdid",
     "estimate_event_study",
     "estimate_icc",
     "estimate_ipw",
@@ -67,11 +74,14 @@ __all__ = [
     "estimate_trend",
     "estimate_twfe_did",
     "estimator",
+    "ipw_did",
     "minimum_detectable_lift",
+    "multiplier_draws",
     "naive_rates",
     "power_for_lift",
     "power_warning",
     "randomise",
+    "reg_did",
     "unit_features",
     "write_assignment",
 ]
