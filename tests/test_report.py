@@ -257,7 +257,8 @@ def test_method_all_puts_every_estimator_side_by_side(randomised, tmp_path: Path
     assert doc["study"]["settings"]["isolation"]["method"] == "all"
     assert doc["study"]["hash"] != load_study(study).hash  # the method is part of what produced the numbers
     methods = {r["method"]: r for r in doc["methods"]["results"]}
-    assert set(methods) == {"twfe", "event_study", "staggered", "psm", "ipw", "cem", "trend", "participant"}
+    assert set(methods) == {"twfe", "event_study", "staggered", "drdid", "psm", "ipw", "cem", "trend",
+                            "participant"}
     assert methods["participant"]["effect"] is not None  # the simulator writes estimate answers
     recommended = doc["methods"]["recommended"]
     assert recommended in methods and methods[recommended]["effect"] is not None
