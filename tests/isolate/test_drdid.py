@@ -266,6 +266,19 @@ def test_poor_overlap_is_counted_and_named():
     assert fit.diagnostics["propensity_trained"]["max"] > fit.diagnostics["propensity_comparison"]["max"]
 
 
+def test_separated_groups_fall_back_and_say_so():
+    # Every trained unit's x is above every untrained unit's: no weighting of the untrained reaches the trained
+    # units' mean (tilting has no solution) and the logistic fit runs off to infinity (perfect separation).
+    x = np.r_[np.linspace(3, 4, 20), np.linspace(0, 2, 40)]
+    d = np.r_[np.ones(20, int), np.zeros(40, int)]
+    fit = dr_did(np.zeros(60), x + d, d, x[:, None], names=("x",))
+    assert fit.diagnostics["doubly_robust_form"] == "traditional"
+    assert any(w.startswith("inverse probability tilting did not converge") for w in fit.warnings)
+    assert any("separate trained and untrained units" in w for w in fit.warnings)
+    assert fit.diagnostics["share_trained_off_support"] == 1.0
+    assert any(w.startswith("poor overlap: 100.0% of trained units (20 of 20)") for w in fit.warnings)
+
+
 def test_inputs_are_checked():
     with pytest.raises(ValueError, match="collinear"):
         dr_did(HAND_Y0, HAND_Y0 + HAND_DY, HAND_D, np.column_stack([HAND_G, 2 * HAND_G]))

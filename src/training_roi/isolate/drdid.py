@@ -35,7 +35,7 @@ as ``drdid``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -167,8 +167,8 @@ def _newton(objective: Any, start: FloatArray) -> tuple[FloatArray, bool]:
     return gamma, False
 
 
-def _logit(data: _Data) -> tuple[FloatArray, bool]:
-    """The logistic propensity by weighted maximum likelihood, and whether Newton's method converged."""
+def _logit_coefficients(data: _Data) -> tuple[FloatArray, bool]:
+    """The logistic model's coefficients by weighted maximum likelihood, and whether Newton's method converged."""
     z, d, w = data.z, data.d.astype(np.float64), data.w
 
     def negative_loglik(gamma: FloatArray) -> tuple[float, FloatArray, FloatArray]:
@@ -180,8 +180,13 @@ def _logit(data: _Data) -> tuple[FloatArray, bool]:
     share = float(np.average(d, weights=w))
     start = np.zeros(z.shape[1])
     start[0] = np.log(share / (1 - share))
-    gamma, ok = _newton(negative_loglik, start)
-    return np.asarray(expit(z @ gamma), dtype=np.float64), ok
+    return _newton(negative_loglik, start)
+
+
+def _logit(data: _Data) -> tuple[FloatArray, bool]:
+    """The logistic propensity of every unit, and whether its fit converged."""
+    gamma, ok = _logit_coefficients(data)
+    return np.asarray(expit(data.z @ gamma), dtype=np.float64), ok
 
 
 def _tilting(data: _Data) -> tuple[FloatArray, bool]:
@@ -201,9 +206,7 @@ def _tilting(data: _Data) -> tuple[FloatArray, bool]:
         value = float(np.sum(w * ((1 - d) * odds - d * eta)) / n)
         return value, z.T @ (w * ((1 - d) * odds - d)) / n, (z * (w * (1 - d) * odds)[:, None]).T @ z / n
 
-    p0, _ = _logit(data)
-    start = np.linalg.lstsq(z, np.log(p0) - np.log1p(-p0), rcond=None)[0]
-    gamma, ok = _newton(loss, start)
+    gamma, ok = _newton(loss, _logit_coefficients(data)[0])
     return np.asarray(expit(z @ gamma), dtype=np.float64), ok
 
 
@@ -370,7 +373,7 @@ def _overlap(data: _Data, p: FloatArray, w_c: FloatArray, trim: float | None, mo
     n_t, n_c = int(t.sum()), int((~t).sum())
     ess = _ess(w_c[~t])
     balance = _balance(data, w_c) if data.names else []
-    trimmed = int((~used).sum())
+    trimmed = int(((pc >= trim) & ~used).sum()) if trim is not None else 0
     diag: dict[str, Any] = {
         "propensity_model": model, "trim": trim, "trained": n_t, "comparison": n_c,
         "propensity_trained": {"min": float(pt.min()), "max": float(pt.max())},
@@ -384,7 +387,7 @@ def _overlap(data: _Data, p: FloatArray, w_c: FloatArray, trim: float | None, mo
     }
     warns = list(notes)
     if off.mean() > OFF_SUPPORT_BAR:
-        bound = f"above every untrained unit's ({top:.3f})" + (f" or at least {trim}" if trim is not None else "")
+        bound = f"above every untrained unit's ({top:.3g})" + (f" or at least {trim}" if trim is not None else "")
         warns.append(f"poor overlap: {off.mean():.1%} of trained units ({int(off.sum())} of {n_t}) have a propensity "
                      f"{bound}: nobody like them stayed untrained, so their comparison is extrapolated")
     if trimmed:
@@ -725,14 +728,23 @@ def estimate_drdid(panel: UnitPanel, *, method: Method = "dr", pre_months: int =
                             "adjust anything (leave it out of the panel's covariates)")
     y0, y1 = usable["before"].to_numpy(), usable["after"].to_numpy()
     w = usable["weight"].to_numpy().astype(np.float64)
+    calls: dict[str, Callable[[], DiDFit]] = {
+        "dr": lambda: dr_did(y0, y1, d, x, weights=w, names=names, trim=trim),
+        "reg": lambda: reg_did(y0, y1, d, x, weights=w, names=names, trim=trim),
+        "ipw": lambda: ipw_did(y0, y1, d, x, weights=w, names=names, trim=trim),
+        "unadjusted": lambda: reg_did(y0, y1, d, None, weights=w),
+    }
     try:
-        fits = {"dr": dr_did(y0, y1, d, x, weights=w, names=names, trim=trim),
-                "reg": reg_did(y0, y1, d, x, weights=w, names=names, trim=trim),
-                "ipw": ipw_did(y0, y1, d, x, weights=w, names=names, trim=trim),
-                "unadjusted": reg_did(y0, y1, d, None, weights=w)}
+        fit = calls[method]()
     except ValueError as exc:
         raise NotApplicable(f"the covariates cannot be fitted: {exc}") from exc
-    fit = fits[method]
+    fits: dict[str, DiDFit] = {method: fit}
+    for name, call in calls.items():  # the others, beside it, when they can be fitted
+        if name != method:
+            try:
+                fits[name] = call()
+            except ValueError:
+                continue
     trained = usable.filter(pl.col("trained"))
     n0, d0 = float(trained["n0"].sum()), float(trained["d0"].sum())
     baseline = n0 / d0 if d0 > 0 else float("nan")
