@@ -36,6 +36,8 @@ from training_roi.isolate import (
     multiplier_draws,
     reg_did,
 )
+from training_roi.isolate.drdid import _unit_windows
+from training_roi.isolate.matching import unit_features
 
 PARITY = 1e-6
 
@@ -318,6 +320,16 @@ def test_mammen_multipliers_have_the_moments_that_define_them():
     assert (xi**3).mean() == pytest.approx(1, abs=0.03)
 
 
+def test_a_clustered_standard_error_by_hand():
+    fit = reg_did(HAND_Y0, HAND_Y0 + HAND_DY, HAND_D, HAND_G[:, None])
+    one_each = fit.effect(cluster=list("abcdefgh"))
+    assert one_each.std_error == pytest.approx(fit.std_error)  # a cluster per unit: the usual error
+    # Pairs: sums S_c of the influence; the error is √(G/(G − 1) · Σ (S_c − mean S)²) / n.
+    s = fit.influence.reshape(4, 2).sum(axis=1)
+    pairs = fit.effect(cluster=[0, 0, 1, 1, 2, 2, 3, 3])
+    assert pairs.std_error == pytest.approx(np.sqrt(4 / 3 * ((s - s.mean()) ** 2).sum()) / 8)
+
+
 def test_clusters_share_one_multiplier():
     # Two rows of the same unit are one cluster: the same draws as their influence summed into one row.
     inf = np.array([1.0, 2.0, -4.0, 0.5])
@@ -409,6 +421,19 @@ def test_staggered_cohorts_with_a_known_effect():
     assert abs(effect.estimate - 2.0) < 4 * effect.details["analytic_std_error"]
     assert effect.details["unadjusted_did"] - 2.0 > 4 * effect.details["analytic_std_error"]
     assert effect.replicates == 499
+
+
+def test_untrained_units_get_the_matched_comparisons_reference_months():
+    # Several cohorts: each never-trained unit's reference month is the pseudo month matching draws with the seed.
+    rng = np.random.default_rng(1)
+    rows = [{"unit": f"u{i}", "period": m, "treated_at": date(2023, 3 + i % 8, 5) if i % 3 == 0 else None,
+             "revenue": float(rng.normal()), "x": float(i % 5)} for i in range(80) for m in MONTHS]
+    panel = UnitPanel(frame=pl.DataFrame(rows), outcome="revenue_per_rep", numerator="revenue", covariates=("x",))
+    pseudo = unit_features(panel, seed=7).filter(~pl.col("trained")).select("unit", "anchor")
+    ours = _unit_windows(panel, 6, 6, seed=7).filter(~pl.col("trained")).select(
+        "unit", pl.date(pl.col("anchor") // 12, pl.col("anchor") % 12 + 1, 1).alias("ours"))
+    both = pseudo.join(ours, on="unit")
+    assert both.height == 53 and (both["anchor"] == both["ours"]).all()
 
 
 def test_registered_and_explained():

@@ -25,12 +25,10 @@ before):
 
 Each returns a :class:`DiDFit`: the estimate, its influence function (one value per unit: how
 much that unit moves the estimate), the analytic standard error sd(IF)/√n, and the overlap and
-balance diagnostics with plain-word warnings. :meth:`DiDFit.effect` turns it into an
-:class:`~training_roi.isolate.effect.Effect`, with an optional multiplier bootstrap of the
-influence function (:func:`multiplier_draws`).
-
-:func:`estimate_drdid` runs them on a :class:`~training_roi.measure.panels.UnitPanel` (registered
-as ``drdid``).
+balance diagnostics with plain-word warnings. :meth:`DiDFit.effect` makes it an
+:class:`~training_roi.isolate.effect.Effect`, optionally with a multiplier bootstrap of the
+influence function (:func:`multiplier_draws`). :func:`estimate_drdid` runs them on a
+:class:`~training_roi.measure.panels.UnitPanel` (registered as ``drdid``).
 """
 
 from __future__ import annotations
@@ -265,10 +263,13 @@ class DiDFit:
 
         With ``replicates`` > 0 the interval is the percentile interval of :meth:`draws` (which the
         Effect carries); with 0, the normal interval of the analytic standard error, which is in
-        ``details["analytic_std_error"]`` either way. The fit's diagnostics and warnings come
+        ``details["analytic_std_error"]`` either way. With ``cluster`` (a label per unit) both
+        treat each cluster's summed influence as one draw. The fit's diagnostics and warnings come
         first, then ``diagnostics`` and ``warnings``.
         """
-        det = {"analytic_std_error": self.std_error, **(details or {})}
+        se = self.std_error if cluster is None else _std_error(_cluster_sums(self.influence, cluster),
+                                                               n=self.influence.size)
+        det = {"analytic_std_error": se, **(details or {})}
         diag = {**self.diagnostics, **(diagnostics or {})}
         if replicates > 0:
             diag["bootstrap"] = f"multiplier bootstrap of the influence function ({multipliers} weights, by unit)"
@@ -276,7 +277,7 @@ class DiDFit:
                                                                             multipliers=multipliers, cluster=cluster),
                                      baseline=baseline, confidence=confidence, assumptions=assumptions,
                                      details=det, diagnostics=diag, warnings=(*self.warnings, *warnings))
-        return effect_from_normal(self.method, self.estimate, self.std_error, baseline=baseline,
+        return effect_from_normal(self.method, self.estimate, se, baseline=baseline,
                                   confidence=confidence, assumptions=assumptions, details=det, diagnostics=diag,
                                   warnings=(*self.warnings, *warnings))
 
@@ -297,11 +298,7 @@ def multiplier_draws(influence: ArrayLike, *, replicates: int, seed: int = 7,
     inf = np.asarray(influence, dtype=np.float64).ravel()
     n = inf.size
     if cluster is not None:
-        labels = np.asarray(cluster).ravel()
-        if labels.size != n:
-            raise ValueError(f"cluster needs one label per unit ({n}), not {labels.size}")
-        _, index = np.unique(labels, return_inverse=True)
-        inf = np.bincount(index.ravel(), weights=inf).astype(np.float64)
+        inf = _cluster_sums(inf, cluster)
     rng = np.random.default_rng(seed)
     out = np.empty(replicates)
     chunk = max(1, 2_000_000 // max(inf.size, 1))  # bound the multiplier matrix's memory
@@ -319,8 +316,19 @@ def multiplier_draws(influence: ArrayLike, *, replicates: int, seed: int = 7,
     return out
 
 
-def _std_error(influence: FloatArray) -> float:
-    return float(np.std(influence, ddof=1) / np.sqrt(influence.size))
+def _cluster_sums(influence: FloatArray, cluster: ArrayLike) -> FloatArray:
+    """The influence summed within each cluster (one value per distinct label)."""
+    labels = np.asarray(cluster).ravel()
+    if labels.size != influence.size:
+        raise ValueError(f"cluster needs one label per unit ({influence.size}), not {labels.size}")
+    _, index = np.unique(labels, return_inverse=True)
+    return np.bincount(index.ravel(), weights=influence).astype(np.float64)
+
+
+def _std_error(influence: FloatArray, n: int | None = None) -> float:
+    """sd(influence) · √G / n over its G values (clusters' sums, or units: then sd / √n)."""
+    g = influence.size
+    return float(np.std(influence, ddof=1) * np.sqrt(g) / (g if n is None else n))
 
 
 def _ess(w: FloatArray) -> float:
@@ -404,10 +412,6 @@ def _overlap(data: _Data, p: FloatArray, w_c: FloatArray, trim: float | None, mo
     return diag, warns
 
 
-def _capped(p: FloatArray) -> FloatArray:
-    return np.minimum(p, _P_MAX)
-
-
 def _propensity_weights(data: _Data, p: FloatArray, trim: float | None) -> FloatArray:
     """The untrained units' weights w · p/(1 − p) (zero above ``trim`` and for trained units)."""
     kept = ~data.d & (p < trim if trim is not None else True)
@@ -434,7 +438,7 @@ def reg_did(y0: ArrayLike, y1: ArrayLike, treated: ArrayLike, covariates: ArrayL
     ΔY = ``y1`` − ``y0`` of the untrained units is regressed on the covariates (least squares
     with ``weights``); the ATT is the trained units' weighted mean of ΔY minus its prediction.
     Without covariates it is the plain difference-in-differences. The influence function
-    includes the regression's own estimation error (Sant'Anna & Zhao 2020, Section 3).
+    includes the regression's own estimation error (as in Sant'Anna & Zhao 2020).
 
     The regression weighs nobody, but it compares implicitly: the prediction is a weighted sum
     of the untrained units' changes whose weights (Chattopadhyay & Zubizarreta 2023) reproduce
@@ -460,11 +464,12 @@ def reg_did(y0: ArrayLike, y1: ArrayLike, treated: ArrayLike, covariates: ArrayL
     target = wt @ z / wt.sum()
     implied = np.where(d, 0.0, w * (z @ np.linalg.solve((z * (w * ~d)[:, None]).T @ z, target)))
     p, ok = _logit(data)
-    diag, warns = _overlap(data, _capped(p), implied, trim, "logistic (maximum likelihood), for the diagnostics only",
+    p = np.minimum(p, _P_MAX)
+    diag, warns = _overlap(data, p, implied, trim, "logistic (maximum likelihood), for the diagnostics only",
                            () if ok else (_LOGIT_NOTE,))
     diag["negative_weight_share"] = float((implied[~d] < 0).mean())
     return DiDFit("regression-adjusted difference-in-differences (Heckman, Ichimura & Todd)", att, influence,
-                  _std_error(influence), _capped(p), implied, diag, tuple(warns))
+                  _std_error(influence), p, implied, diag, tuple(warns))
 
 
 def ipw_did(y0: ArrayLike, y1: ArrayLike, treated: ArrayLike, covariates: ArrayLike | None = None, *,
@@ -487,7 +492,7 @@ def ipw_did(y0: ArrayLike, y1: ArrayLike, treated: ArrayLike, covariates: ArrayL
     _check_trim(trim)
     data = _prepare(y0, y1, treated, covariates, weights, names)
     p, ok = _logit(data)
-    p = _capped(p)
+    p = np.minimum(p, _P_MAX)
     wt = data.w * data.d
     wc = _propensity_weights(data, p, trim)
     if not wc.any():
@@ -516,7 +521,7 @@ def dr_did(y0: ArrayLike, y1: ArrayLike, treated: ArrayLike, covariates: ArrayLi
     same for the untrained units weighted by their odds. It is consistent when either the
     propensity or the regression is right.
 
-    ``propensity="tilting"`` (default, the "improved" estimator of their Section 3.1): p by inverse
+    ``propensity="tilting"`` (default, their "improved" estimator): p by inverse
     probability tilting, m by least squares among the untrained weighted by w · p/(1 − p). Both
     fits' first-order conditions make their estimation error vanish from the influence function,
     which is then w·D·(ΔY − m − τ₁)/mean(w·D) − w·odds·(1 − D)·(ΔY − m − τ₀)/mean(w·odds·(1 − D)); the
@@ -526,7 +531,7 @@ def dr_did(y0: ArrayLike, y1: ArrayLike, treated: ArrayLike, covariates: ArrayLi
     weighting of the untrained reaches the trained units' means) the logistic propensity is used
     instead, with a warning.
 
-    ``propensity="logit"`` (their "traditional" estimator, Section 3): p by maximum likelihood, m by
+    ``propensity="logit"`` (their "traditional" estimator): p by maximum likelihood, m by
     least squares among the untrained weighted by w; the influence function carries both fits'
     estimation error.
 
@@ -558,7 +563,7 @@ def dr_did(y0: ArrayLike, y1: ArrayLike, treated: ArrayLike, covariates: ArrayLi
         p, ok = _logit(data)
         if not ok:
             notes.append(_LOGIT_NOTE)
-    p = _capped(p)
+    p = np.minimum(p, _P_MAX)
     wt = data.w * data.d
     wc = _propensity_weights(data, p, trim)
     if not wc.any():
@@ -749,15 +754,9 @@ def estimate_drdid(panel: UnitPanel, *, method: Method = "dr", pre_months: int =
     n0, d0 = float(trained["n0"].sum()), float(trained["d0"].sum())
     baseline = n0 / d0 if d0 > 0 else float("nan")
     wt = w[d]
-    details = {
-        **{f"{name}_did": v.estimate for name, v in fits.items()},
-        "trained_pre_level": baseline,
-        "trained_change": float(wt @ (y1 - y0)[d] / wt.sum()),
-        "trained_units": float(n_t),
-        "comparison_units": float(n_c),
-        "pre_months": float(pre_months),
-        "post_months": float(post_months),
-    }
+    details = {**{f"{name}_did": v.estimate for name, v in fits.items()}, "trained_pre_level": baseline,
+               "trained_change": float(wt @ (y1 - y0)[d] / wt.sum()), "trained_units": float(n_t),
+               "comparison_units": float(n_c), "pre_months": float(pre_months), "post_months": float(post_months)}
     warns = []
     if left_out["trained"]:
         warns.append(f"{left_out['trained']} trained units have no activity (or no covariates) before or after "
@@ -772,8 +771,7 @@ def estimate_drdid(panel: UnitPanel, *, method: Method = "dr", pre_months: int =
             "estimators": {name: {"method": v.method, "estimate": v.estimate, "std_error": v.std_error}
                            for name, v in fits.items()},
             "units_without_activity": left_out,
-            "reference_months": "untrained units: drawn from the trained units' training months (seed "
-                                f"{seed})",
+            "reference_months": f"untrained units: drawn from the trained units' training months (seed {seed})",
         },
         warnings=warns,
     )
