@@ -376,7 +376,7 @@ def test_a_panel_pools_the_windows_and_weighs_by_the_denominator_like_the_refere
     d = units["treated_at"].notna().to_numpy(int)
     x = units[["tenure", "region"]].to_numpy(float)
     for method, kind in (("dr", "dr"), ("reg", "reg"), ("ipw", "ipw")):
-        effect = estimate_drdid(panel, method=method, replicates=0)  # type: ignore[arg-type]
+        effect = estimate_drdid(panel, method=method, replicates=0)
         att, se = _reference(kind, y0, y1, d, x, w)
         assert effect.estimate == pytest.approx(att, rel=PARITY), method
         assert effect.std_error == pytest.approx(se, rel=PARITY), method
