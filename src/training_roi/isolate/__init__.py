@@ -32,6 +32,14 @@ from training_roi.isolate.effect import (
 from training_roi.isolate.estimates import estimate_participant
 from training_roi.isolate.event_study import estimate_event_study, estimate_twfe_did
 from training_roi.isolate.matching import estimate_cem, estimate_ipw, estimate_psm, unit_features
+from training_roi.isolate.pretrends import (
+    PreTrendCheck,
+    detectable_slope,
+    equivalence_bound,
+    equivalence_test,
+    pretest_power,
+    pretrend_check,
+)
 from training_roi.isolate.staggered import estimate_staggered
 from training_roi.isolate.trend import estimate_trend
 from training_roi.measure.panels import GroupWindows, UnitPanel
@@ -47,15 +55,19 @@ __all__ = [
     "GroupWindows",
     "MethodResult",
     "NotApplicable",
+    "PreTrendCheck",
     "Resampling",
     "UnitPanel",
     "cluster_weights",
     "compare_methods",
+    "detectable_slope",
     "did_rate",
     "did_ratio",
     "dose_changes",
     "effect_from_draws",
     "effect_from_normal",
+    "equivalence_bound",
+    "equivalence_test",
     "estimate_cem",
     "estimate_dose_response",
     "estimate_event_study",
@@ -71,6 +83,8 @@ __all__ = [
     "naive_rates",
     "power_for_lift",
     "power_warning",
+    "pretest_power",
+    "pretrend_check",
     "randomise",
     "unit_features",
     "write_assignment",
