@@ -31,6 +31,15 @@ from training_roi.isolate.effect import (
 )
 from training_roi.isolate.estimates import estimate_participant
 from training_roi.isolate.event_study import estimate_event_study, estimate_twfe_did
+from training_roi.isolate.honest import (
+    Sensitivity,
+    SensitivityRow,
+    breakdown_value,
+    honest_identified_set,
+    honest_interval,
+    honest_sensitivity,
+    roi_breakdown,
+)
 from training_roi.isolate.matching import estimate_cem, estimate_ipw, estimate_psm, unit_features
 from training_roi.isolate.pretrends import (
     PreTrendCheck,
@@ -57,7 +66,10 @@ __all__ = [
     "NotApplicable",
     "PreTrendCheck",
     "Resampling",
+    "Sensitivity",
+    "SensitivityRow",
     "UnitPanel",
+    "breakdown_value",
     "cluster_weights",
     "compare_methods",
     "detectable_slope",
@@ -79,6 +91,9 @@ __all__ = [
     "estimate_trend",
     "estimate_twfe_did",
     "estimator",
+    "honest_identified_set",
+    "honest_interval",
+    "honest_sensitivity",
     "minimum_detectable_lift",
     "naive_rates",
     "power_for_lift",
@@ -86,6 +101,7 @@ __all__ = [
     "pretest_power",
     "pretrend_check",
     "randomise",
+    "roi_breakdown",
     "unit_features",
     "write_assignment",
 ]
