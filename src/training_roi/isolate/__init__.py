@@ -5,6 +5,11 @@ never on the warehouse, as scikit-learn estimators work on arrays: a data scient
 table of their own. Each returns an :class:`Effect` or raises :class:`NotApplicable`; the
 registry :data:`ESTIMATORS` lists them, and :func:`compare_methods` runs them side by side and
 recommends one.
+
+Beside them, functions on plain arrays check what an estimate rests on: what an event study's
+pre-period can tell about parallel trends (:func:`pretrend_check`), how far parallel trends may
+fail before the conclusion changes (:func:`honest_sensitivity`), and inference that keeps its
+level with few clusters (:func:`cluster_inference`).
 """
 
 from training_roi.isolate.compare import METHODS, Comparison, MethodResult, compare_methods
@@ -51,17 +56,26 @@ from training_roi.isolate.pretrends import (
 )
 from training_roi.isolate.staggered import estimate_staggered
 from training_roi.isolate.trend import estimate_trend
+from training_roi.isolate.wild import (
+    ClusterTest,
+    InferenceChoice,
+    choose_inference,
+    cluster_inference,
+    wild_cluster_bootstrap,
+)
 from training_roi.measure.panels import GroupWindows, UnitPanel
 
 __all__ = [
     "ESTIMATORS",
     "METHODS",
     "SELF_SELECTION",
+    "ClusterTest",
     "Comparison",
     "Effect",
     "Estimator",
     "EstimatorSettings",
     "GroupWindows",
+    "InferenceChoice",
     "MethodResult",
     "NotApplicable",
     "PreTrendCheck",
@@ -70,6 +84,8 @@ __all__ = [
     "SensitivityRow",
     "UnitPanel",
     "breakdown_value",
+    "choose_inference",
+    "cluster_inference",
     "cluster_weights",
     "compare_methods",
     "detectable_slope",
@@ -103,5 +119,6 @@ __all__ = [
     "randomise",
     "roi_breakdown",
     "unit_features",
+    "wild_cluster_bootstrap",
     "write_assignment",
 ]
