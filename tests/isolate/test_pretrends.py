@@ -123,6 +123,10 @@ def test_the_check_words_its_verdict():
     found = pretrend_check([0.05, -0.003], v)
     assert found.rejects and found.verdict.startswith("pre-trends found")
     assert found.p_value == pytest.approx(stats.chi2.sf(25 + 0.0625, 2))
+    # Precise leads can differ from zero and still be small.
+    precise = pretrend_check([0.004, 0.003], np.eye(2) * 0.001**2, tolerance=0.02)
+    assert precise.rejects and precise.equivalent
+    assert precise.verdict.startswith("pre-trends are small but not zero")
     neutral = pretrend_check([0.004, -0.003], v)
     assert neutral.equivalent is None and "only gaps above" in neutral.verdict
 

@@ -374,7 +374,8 @@ def honest_interval(beta: ArrayLike, cov: ArrayLike, n_pre: int, bound: float, *
 
     *Coverage*: at least ``confidence`` for every trend gap in ``Δ^RM(M̄)`` and every effect,
     in the normal limit (both events hold together with probability at least ``1 − α`` by the
-    union bound, and then the true target is inside). It is conservative — often well above
+    union bound, and then the true target is inside; the band's critical value is simulated
+    with a fixed seed, exact with one pre-period). It is conservative — often well above
     the nominal level — and at ``M̄ = 0`` it is the conventional interval (exact coverage when
     the post-period gap is zero). Rambachan & Roth's conditional tests are tighter.
 

@@ -304,6 +304,9 @@ class PreTrendCheck:
         """One line in words: pre-trends found, small (ruled out above a bound), or not knowable."""
         k = len(self.coefficients)
         periods = f"{k} pre-period{'s' if k != 1 else ''}"
+        if self.rejects and self.equivalent:
+            return (f"pre-trends are small but not zero: the {periods} differ from zero jointly "
+                    f"(p = {self.p_value:.2g}), yet gaps above {_g(self.bound)} are ruled out")
         if self.rejects:
             return (f"pre-trends found: the {periods} are jointly different from zero (p = {self.p_value:.2g}); "
                     "parallel trends is doubtful")

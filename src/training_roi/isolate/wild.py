@@ -375,7 +375,9 @@ def wild_cluster_bootstrap(
     the original ``|t|``. All bootstrap t-statistics are computed at once without re-fitting
     (Roodman et al. 2019), and because the restricted residuals are affine in ``r`` the test
     is cheap at any null value: the interval ``{r : p(r) > 1 − confidence}`` is found by
-    bisection on each side, with the same draws throughout.
+    bisection on each side, with the same draws throughout. With very few clusters no null
+    value may be rejectable (Webb weights and 3 clusters give at most 216 patterns, 6 of which
+    tie with the original sample: p ≥ 1/36), and the interval is then unbounded (±inf).
 
     Parameters
     ----------
