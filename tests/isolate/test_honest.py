@@ -239,6 +239,9 @@ def test_the_breakdown_value_is_where_the_interval_reaches_zero_by_hand():
     assert breakdown_value(beta, cov, 1, basis="identified") == pytest.approx((0.37 / 3) / (0.02 * 2), rel=1e-5)
     # Already compatible with zero under parallel trends: 0.
     assert breakdown_value([-0.02, 0.01, 0.0, 0.0], cov, 1) == 0.0
+    # Significant at 5% under parallel trends (t = 2.1) but not once α is split (2.1 < 2.24): any M̄ > 0 reaches 0.
+    beta_edge = [-0.02, *(np.full(3, 2.1 * se))]
+    assert breakdown_value(beta_edge, cov, 1) == 0.0
 
 
 def test_the_roi_breakdown_for_an_affine_map_by_hand_and_for_a_function():

@@ -440,6 +440,8 @@ def _smallest(reaches: Callable[[float], bool], start: float, rel_tol: float) ->
             return float("inf")
     lo = 0.0
     while hi - lo > rel_tol * hi:
+        if hi < 1e-12 * start:  # true for every positive bound: the interval jumps at 0 (see honest_interval)
+            return 0.0
         mid = (lo + hi) / 2
         lo, hi = (lo, mid) if reaches(mid) else (mid, hi)
     return hi

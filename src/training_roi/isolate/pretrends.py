@@ -323,7 +323,7 @@ class PreTrendCheck:
         """The check in a few lines: the conventional test, what it could see, what the data rule out."""
         level = f"{self.alpha:.0%}"
         lines = [
-            f"pre-trends: {self.verdict}",
+            self.verdict,
             "  leads         " + ", ".join(f"{p:+d}: {b:+.3g} ({s:.2g})" for p, b, s in
                                             zip(self.periods, self.coefficients, self.std_errors, strict=True)),
             f"  joint test    chi-square {self.wald:.2f} on {self.df} df, p = {self.p_value:.3g}",
