@@ -5,6 +5,11 @@ never on the warehouse, as scikit-learn estimators work on arrays: a data scient
 table of their own. Each returns an :class:`Effect` or raises :class:`NotApplicable`; the
 registry :data:`ESTIMATORS` lists them, and :func:`compare_methods` runs them side by side and
 recommends one.
+
+Beside them, functions on plain arrays check what an estimate rests on: what an event study's
+pre-period can tell about parallel trends (:func:`pretrend_check`), how far parallel trends may
+fail before the conclusion changes (:func:`honest_sensitivity`), and inference that keeps its
+level with few clusters (:func:`cluster_inference`).
 """
 
 # The covariate-aware difference-in-differences registers itself before the comparison lists the registry.
@@ -35,33 +40,68 @@ from training_roi.isolate.effect import (
 )
 from training_roi.isolate.estimates import estimate_participant
 from training_roi.isolate.event_study import estimate_event_study, estimate_twfe_did
+from training_roi.isolate.honest import (
+    Sensitivity,
+    SensitivityRow,
+    breakdown_value,
+    honest_identified_set,
+    honest_interval,
+    honest_sensitivity,
+    roi_breakdown,
+)
 from training_roi.isolate.matching import estimate_cem, estimate_ipw, estimate_psm, unit_features
+from training_roi.isolate.pretrends import (
+    PreTrendCheck,
+    detectable_slope,
+    equivalence_bound,
+    equivalence_test,
+    pretest_power,
+    pretrend_check,
+)
 from training_roi.isolate.staggered import estimate_staggered
 from training_roi.isolate.trend import estimate_trend
+from training_roi.isolate.wild import (
+    ClusterTest,
+    InferenceChoice,
+    choose_inference,
+    cluster_inference,
+    wild_cluster_bootstrap,
+)
 from training_roi.measure.panels import GroupWindows, UnitPanel
 
 __all__ = [
     "ESTIMATORS",
     "METHODS",
     "SELF_SELECTION",
+    "ClusterTest",
     "Comparison",
     "DiDFit",
     "Effect",
     "Estimator",
     "EstimatorSettings",
     "GroupWindows",
+    "InferenceChoice",
     "MethodResult",
     "NotApplicable",
+    "PreTrendCheck",
     "Resampling",
+    "Sensitivity",
+    "SensitivityRow",
     "UnitPanel",
+    "breakdown_value",
+    "choose_inference",
+    "cluster_inference",
     "cluster_weights",
     "compare_methods",
+    "detectable_slope",
     "did_rate",
     "did_ratio",
     "dose_changes",
     "dr_did",
     "effect_from_draws",
     "effect_from_normal",
+    "equivalence_bound",
+    "equivalence_test",
     "estimate_cem",
     "estimate_dose_response",
     "estimate_drdid",
@@ -74,14 +114,21 @@ __all__ = [
     "estimate_trend",
     "estimate_twfe_did",
     "estimator",
+    "honest_identified_set",
+    "honest_interval",
+    "honest_sensitivity",
     "ipw_did",
     "minimum_detectable_lift",
     "multiplier_draws",
     "naive_rates",
     "power_for_lift",
     "power_warning",
+    "pretest_power",
+    "pretrend_check",
     "randomise",
     "reg_did",
+    "roi_breakdown",
     "unit_features",
+    "wild_cluster_bootstrap",
     "write_assignment",
 ]
