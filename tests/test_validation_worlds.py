@@ -144,3 +144,15 @@ def test_poor_overlap_leaves_few_comparison_units_like_the_trained(obs: ModuleTy
         assert (poor.propensity[trained] > 0.9).mean() > 0.7
         assert obs.effective_comparisons(poor) < 30 < 50 < obs.effective_comparisons(good)
         assert min(good.comparison, poor.comparison) > 400  # of 1,000: the groups are not small, overlap is
+
+
+def test_the_summary_counts_coverage_false_crediting_and_overlap_warnings(obs: ModuleType) -> None:
+    runs = [(1.0, obs.Outcome(1.1, 0.9, 1.3, warnings=("poor overlap: 40% of trained units have no match",))),
+            (1.0, obs.Outcome(0.8, 0.7, 0.9, warnings=("few observations per unit",))),
+            (0.0, obs.Outcome(0.3, -0.1, 0.7)),
+            (1.0, obs.Outcome(skipped="no comparison units"))]
+    s = obs.summarise(runs)
+    assert (s.runs, s.skipped) == (3, 1)
+    assert s.bias == pytest.approx((0.1 - 0.2 + 0.3) / 3) and s.rmse == pytest.approx(np.sqrt((0.01 + 0.04 + 0.09) / 3))
+    assert s.coverage == pytest.approx(2 / 3) and s.excludes_zero == pytest.approx(2 / 3)
+    assert s.warned == pytest.approx(2 / 3) and s.warned_overlap == pytest.approx(1 / 3)

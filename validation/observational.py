@@ -6,7 +6,8 @@ from :data:`training_roi.isolate.ESTIMATORS` (every registered design with a com
 default, so an estimator registered later — ``drdid`` — is picked up without editing this file;
 a name that is not registered is skipped with a note). It reports, per world and estimator, the
 bias, RMSE, 95% interval coverage, how often the interval excludes zero (in the no-effect world:
-false crediting) and how often the estimator warned (in the poor-overlap world it should).
+false crediting), how often the estimator warned, and how often it warned of poor overlap (in the
+poor-overlap world it should).
 
 The model, for unit *i* in period *t* = 0 … pre + post − 1, training starting at period ``pre``:
 
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -49,6 +51,8 @@ from training_roi.isolate import ESTIMATORS, EstimatorSettings
 from training_roi.measure.panels import UnitPanel
 
 COVARIATES = ("segment", "size")
+OVERLAP_WORDS = r"overlap|no comparable|common support|extreme propensit"
+"""What a warning about poor overlap says, in the words the estimators use (a regular expression)."""
 
 
 @dataclass(frozen=True)
@@ -204,7 +208,7 @@ class Outcome:
     estimate: float = math.nan
     ci_low: float = math.nan
     ci_high: float = math.nan
-    warned: bool = False
+    warnings: tuple[str, ...] = ()
     skipped: str = ""
 
 
@@ -224,7 +228,7 @@ def run_estimators(draw: Draw, names: tuple[str, ...], *, post: int, replicates:
         except (NotApplicable, ValueError) as exc:
             out[name] = Outcome(skipped=str(exc))
             continue
-        out[name] = Outcome(e.estimate, e.ci_low, e.ci_high, warned=bool(e.warnings))
+        out[name] = Outcome(e.estimate, e.ci_low, e.ci_high, warnings=e.warnings)
     return out
 
 
@@ -240,14 +244,20 @@ class Summary:
     coverage: float
     excludes_zero: float
     warned: float
+    warned_overlap: float
     width: float
 
 
-def summarise(runs: list[tuple[float, Outcome]]) -> Summary:
-    """Bias, RMSE, coverage, … of one estimator over ``runs`` of (truth, outcome); skipped runs are counted apart."""
+def summarise(runs: list[tuple[float, Outcome]], overlap: str = OVERLAP_WORDS) -> Summary:
+    """Bias, RMSE, coverage, … of one estimator over ``runs`` of (truth, outcome); skipped runs are counted apart.
+
+    ``warned`` is the share of runs with any warning, ``warned_overlap`` with one that matches the
+    regular expression ``overlap`` (case-insensitive).
+    """
     done = [(t, o) for t, o in runs if not o.skipped and math.isfinite(o.estimate)]
     if not done:
-        return Summary(0, len(runs), math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan)
+        return Summary(0, len(runs), *[math.nan] * 8)
+    pattern = re.compile(overlap, re.IGNORECASE)
     truth = np.array([t for t, _ in done])
     est = np.array([o.estimate for _, o in done])
     lo, hi = np.array([o.ci_low for _, o in done]), np.array([o.ci_high for _, o in done])
@@ -255,7 +265,9 @@ def summarise(runs: list[tuple[float, Outcome]]) -> Summary:
         runs=len(done), skipped=len(runs) - len(done), mean_truth=float(truth.mean()),
         bias=float((est - truth).mean()), rmse=float(np.sqrt(((est - truth) ** 2).mean())),
         coverage=float(((lo <= truth) & (truth <= hi)).mean()), excludes_zero=float(((lo > 0) | (hi < 0)).mean()),
-        warned=float(np.mean([o.warned for _, o in done])), width=float((hi - lo).mean()),
+        warned=float(np.mean([bool(o.warnings) for _, o in done])),
+        warned_overlap=float(np.mean([any(pattern.search(w) for w in o.warnings) for _, o in done])),
+        width=float((hi - lo).mean()),
     )
 
 
@@ -277,6 +289,8 @@ def main() -> None:
     parser.add_argument("--pre", type=int, default=None, help="periods before training")
     parser.add_argument("--post", type=int, default=None, help="periods from training on")
     parser.add_argument("--replicates", type=int, default=199, help="bootstrap replicates of the designs that draw")
+    parser.add_argument("--overlap-words", default=OVERLAP_WORDS,
+                        help="regular expression that marks a warning about overlap (column 'warned of overlap')")
     args = parser.parse_args()
     names = tuple(args.estimators) if args.estimators is not None else default_estimators()
     missing = [n for n in names if n not in ESTIMATORS]
@@ -302,12 +316,13 @@ def main() -> None:
               f"{predicted_plain_bias(world):+.3f}; comparison units' effective number under the true ATT weights "
               f"{np.mean([e for e, _ in ess]):.0f} of {np.mean([c for _, c in ess]):.0f})\n")
         print("| estimator | runs | skipped | mean truth | bias | RMSE | 95% coverage | interval excludes 0 | "
-              "warned | mean interval width |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+              "warned | warned of overlap | mean interval width |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for name, rs in runs.items():
-            s = summarise(rs)
+            s = summarise(rs, args.overlap_words)
             print(f"| {name} | {s.runs} | {s.skipped} | {s.mean_truth:+.3f} | {s.bias:+.3f} | {s.rmse:.3f} | "
-                  f"{s.coverage:.0%} | {s.excludes_zero:.0%} | {s.warned:.0%} | {s.width:.3f} |", flush=True)
+                  f"{s.coverage:.0%} | {s.excludes_zero:.0%} | {s.warned:.0%} | {s.warned_overlap:.0%} | "
+                  f"{s.width:.3f} |", flush=True)
 
 
 if __name__ == "__main__":
