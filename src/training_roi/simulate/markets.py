@@ -7,7 +7,7 @@ start and the others' by ``other_trend``, on top of the model's common trend; an
 enrols with their region's probability (``enrol_growth`` or ``enrol_other``), at random within the
 region.
 
-Why it breaks plain difference-in-differences, and by how much: trained reps come mostly from
+Why it breaks difference-in-differences without covariates: trained reps come mostly from
 the growth regions, so the trained group's untreated win rate rises faster than the comparison's,
 and the difference of differences adds that divergence to the effect. Given the region, who is
 trained is random, so trained and untrained reps of one region share their untreated path in
