@@ -22,6 +22,17 @@ employed (:mod:`training_roi.simulate.turnover`). ``long_cycles``: median cycles
 so many deals created after training are still open at the export. ``deal_size``: training raises
 amounts by 12 % and changes neither win probability nor cycle.
 
+Three sales scenarios hold the worlds where trained and untrained reps differ in an observable
+attribute, their region (``UserRoleId`` and ``Region__c`` in User.csv), whose markets trend apart:
+the EMEA and APAC markets grow while North America's shrink, and the region decides who enrols.
+``covariate_trends``: 90 % of eligible EMEA and APAC reps enrol against 10 % elsewhere, with the
+effect of ``selection``; a difference-in-differences without covariates credits the markets'
+divergence to training (more than twice the effect), one that conditions on the region does not.
+``poor_overlap``: 98 % against 3 %, so most trained reps have almost no untrained peers of their
+region. ``covariate_null``: ``covariate_trends`` with no effect. truth.json's ``covariate`` section
+names the attribute and gives each region's trend, enrolment probability and counts
+(:mod:`training_roi.simulate.markets`).
+
 Every sales scenario's truth.json has, per window, the revenue by two definitions, booked
 (``revenue_closing_in_window``) and eventual (``revenue_created_in_window``), exact in cents
 (:mod:`training_roi.simulate.revenue`). Except in ``microlessons``, the course's time is a set of
@@ -67,8 +78,8 @@ contacts), ``learners`` (the LMS population), ``training`` (who completes the co
 sessions and their statements), ``surveys``, ``costs``, ``revenue`` (the two revenue
 definitions), ``participant_time`` (the time truth), ``truth`` (truth.json and the truth files),
 ``folder`` (the files written and their rows), ``sales`` (the folder of a sales scenario), and the
-scenarios with a model of their own: ``turnover``; ``customer_accounts``, ``academy`` and
-``customer``; ``microlessons``; ``crm_golive``.
+scenarios with a model of their own: ``turnover``; ``markets`` (the covariate worlds);
+``customer_accounts``, ``academy`` and ``customer``; ``microlessons``; ``crm_golive``.
 """
 
 from __future__ import annotations

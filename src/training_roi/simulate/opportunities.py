@@ -16,6 +16,7 @@ import polars as pl
 
 from training_roi.simulate.draws import _logistic, _stream
 from training_roi.simulate.fields import _id_counters, _salesforce_ids
+from training_roi.simulate.markets import _market_logit
 from training_roi.simulate.org import _Org
 from training_roi.simulate.period import _DAY, _NEVER, _Calendar
 from training_roi.simulate.scenarios import _Scenario
@@ -118,7 +119,9 @@ def _simulate_opportunities(cal: _Calendar, org: _Org, tr: _Training, sc: _Scena
     random number is drawn for either, so the deals stay the same.
     With ``sc.turnover`` (scenario turnover) reps create deals only while employed, new reps ramp
     up, and a leaver's deals still open on their last day are closed lost
-    (:mod:`training_roi.simulate.turnover`); with ``sc.cycle_median`` cycles are longer.
+    (:mod:`training_roi.simulate.turnover`); with ``sc.cycle_median`` cycles are longer. With
+    ``sc.markets`` (the covariate worlds) each region's market adds its own trend to the untreated
+    log-odds (:mod:`training_roi.simulate.markets`); no random number is drawn for it.
     """
     rng = _stream(seed, "opportunities")
     reps = org.n_reps
@@ -159,6 +162,8 @@ def _simulate_opportunities(cal: _Calendar, org: _Org, tr: _Training, sc: _Scena
             + _TREND_WIN_LOGIT_PER_YEAR * years + np.array(_SEASON)[cal.month_of_year[day]])
     if t is not None:
         eta0 = eta0 + _ramp_win_logit(day, hire[owner], t)
+    if sc.markets is not None:
+        eta0 = eta0 + _market_logit(org, sc.markets, owner, years)
     amount0 = np.round(
         _AMOUNT_MEDIAN * np.array(_TYPE_AMOUNT)[typ]
         * np.exp(_AMOUNT_SIGMA * z_amount + _AMOUNT_SKILL * skill + _AMOUNT_TREND_PER_YEAR * years), -1

@@ -4,7 +4,9 @@ One organisation and one pipeline per seed; the scenario decides who is trained 
 drills of ``microlessons``, the team go-lives of ``crm_golive``) and adds its own truth. The
 course's time is a set of sessions (:mod:`training_roi.simulate.sessions`) that the statements and
 the completion report describe, and ``truth_time.csv`` counts once; ``turnover`` changes the
-organisation and ``long_cycles`` the deals' cycles.
+organisation, ``long_cycles`` the deals' cycles, and the covariate worlds (``covariate_trends``,
+``poor_overlap``, ``covariate_null``) each region's market trend and who enrols, with a
+``covariate`` section in truth.json.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from training_roi.simulate.crm_golive import _CRM_COURSE, _crm_costs_frame, _go_
 from training_roi.simulate.folder import _Folder
 from training_roi.simulate.learners import _build_learners, _learners_frame
 from training_roi.simulate.lms import _completions_frame, _sales_activities, _write_statements
+from training_roi.simulate.markets import _MARKETS_DEFINITIONS, _markets_diagnostics, _markets_truth
 from training_roi.simulate.microlessons import (
     _assign_lessons,
     _dose_frames,
@@ -46,7 +49,7 @@ from training_roi.simulate.participant_time import (
     _time_frame,
     _time_truth,
 )
-from training_roi.simulate.period import _Calendar
+from training_roi.simulate.period import _NEVER, _Calendar
 from training_roi.simulate.program import _SALES_COURSE
 from training_roi.simulate.scenarios import (
     _CRM,
@@ -163,6 +166,14 @@ def _simulate_sales(out: Path, cal: _Calendar, *, scenario: str, reps: int, seed
         truth = truth | {"turnover": _turnover_truth(cal, sc.turnover, org.hire_day[:reps], org.leave_day[:reps],
                                                      training.complete_s >= 0, lost),
                          "definitions": truth["definitions"] | _TURNOVER_DEFINITIONS}
+    if sc.markets is not None:
+        trained_rep = training.complete_day < _NEVER
+        diagnostics = _markets_diagnostics(org, trained_rep, (training.roll_lo, training.roll_hi), owner=opps.owner,
+                                           created_day=opps.created_day, won=opps.won,
+                                           counted=opps.closed & ~opps.deleted)
+        truth = truth | {"covariate": _markets_truth(org, sc.markets, training.eligible, trained_rep),
+                         "diagnostics": truth["diagnostics"] | diagnostics,
+                         "definitions": truth["definitions"] | _MARKETS_DEFINITIONS}
     folder.truth(truth)
     report("Done", 1.0)
     return folder.files

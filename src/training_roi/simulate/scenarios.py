@@ -1,8 +1,10 @@
 """The scenarios: who is trained, when, and what training does; and :data:`SCENARIOS`, their registry.
 
-The sales scenarios (selection, randomised, null, staggered, turnover, long_cycles, deal_size) are a
-:class:`_Scenario` each; ``turnover`` adds reps joining and leaving (:class:`_Turnover`),
-``long_cycles`` a longer median sales cycle.
+The sales scenarios (selection, randomised, null, staggered, turnover, long_cycles, deal_size,
+covariate_trends, poor_overlap, covariate_null) are a :class:`_Scenario` each; ``turnover`` adds reps
+joining and leaving (:class:`_Turnover`), ``long_cycles`` a longer median sales cycle, and the three
+covariate worlds regional markets that move apart with enrolment that follows the region
+(:class:`_Markets`).
 Customer education, micro-lessons and the CRM go-live have parameters of their own
 (:class:`_CustomerScenario`, :class:`_DoseScenario`, :class:`_CrmScenario`); the last two also
 carry a :class:`_Scenario` with no course effect (``_DOSE_BASE``, ``_CRM_BASE``) for the sales
@@ -43,6 +45,30 @@ _TURNOVER = _Turnover(
 
 
 @dataclass(frozen=True)
+class _Markets:
+    """Regional markets that move apart over the period, and enrolment that follows the region.
+
+    A rep's region is an attribute the CRM export carries: ``UserRoleId`` (every rep of a region
+    has the role "Sales Rep - <region>"; the warehouse's ``crm_user.role_id``) and ``Region__c``.
+    The markets of the ``growth`` regions add ``growth_trend`` to the untreated log-odds of winning
+    per year from the period's start, the others ``other_trend`` (both on top of the model's common
+    trend). An eligible rep enrols with a probability set by their region alone, at random within
+    it, and completes at a uniformly random moment of the roll-out window, whatever their skill.
+
+    Why: trained reps then come mostly from the growth regions, whose win rates rise anyway, so a
+    difference-in-differences without covariates credits the markets' divergence to training;
+    within a region trained and untrained reps are alike, so trends are parallel given the region
+    and a design that conditions on it recovers the effect.
+    """
+
+    growth: tuple[str, ...]  # regions whose market grows (names of the org's regions)
+    growth_trend: float  # extra log-odds of winning per year in the growth regions, from the period's start
+    other_trend: float  # … in the other regions
+    enrol_growth: float  # probability that an eligible rep of a growth region enrols
+    enrol_other: float  # … of another region
+
+
+@dataclass(frozen=True)
 class _Scenario:
     """The parameters that make one scenario: who is trained, when, and what training does."""
 
@@ -59,6 +85,7 @@ class _Scenario:
     waves: int  # number of assignment waves (random_waves)
     cycle_median: float | None = None  # median sales cycle of a New Business deal in days (None: the model's)
     turnover: _Turnover | None = None  # reps joining and leaving during the period beyond the model's few
+    markets: _Markets | None = None  # regional markets apart and enrolment by region (assignment "by_region")
 
 
 _SCENARIO_PARAMS: dict[str, _Scenario] = {
@@ -122,6 +149,44 @@ _SCENARIO_PARAMS |= {
         win_logit=0.0, deal_size=0.12, cycle=0.0,
     ),
 }
+
+
+# The worlds where trained and untrained reps differ in an observable attribute (their region) whose
+# markets trend apart: difference-in-differences without covariates fails, conditioning on the region
+# does not. Growth regions: EMEA and APAC, about 30 % of the reps.
+_MARKETS = _Markets(growth=("EMEA", "APAC"), growth_trend=0.55, other_trend=-0.45, enrol_growth=0.9,
+                    enrol_other=0.1)
+_SCENARIO_PARAMS |= {
+    "covariate_trends": replace(
+        _SCENARIO_PARAMS["selection"],
+        description=(
+            "the EMEA and APAC markets grow while North America's shrink (win-rate trends apart by region), and "
+            "90 % of eligible EMEA and APAC reps enrol against 10 % elsewhere; the region is in the export "
+            "(UserRoleId): difference-in-differences without covariates credits the markets to training, "
+            "conditioning on the region removes it; the effect of 'selection'"
+        ),
+        assignment="by_region", enrol_share=0.34, selection_skill=0.0, timing_skill=0.0, markets=_MARKETS,
+    ),
+    "poor_overlap": replace(
+        _SCENARIO_PARAMS["selection"],
+        description=(
+            "like 'covariate_trends' but enrolment is nearly decided by the region (98 % of eligible EMEA and APAC "
+            "reps, 3 % elsewhere): most trained reps come from regions with almost no untrained peers, so the "
+            "comparison rests on a few reps and a good estimator says the overlap is poor; the effect of "
+            "'selection'"
+        ),
+        assignment="by_region", enrol_share=0.315, selection_skill=0.0, timing_skill=0.0,
+        markets=replace(_MARKETS, enrol_growth=0.98, enrol_other=0.03),
+    ),
+}
+_SCENARIO_PARAMS["covariate_null"] = replace(
+    _SCENARIO_PARAMS["covariate_trends"],
+    description=(
+        "like 'covariate_trends' (markets apart by region, enrolment by region) but the true effect is exactly "
+        "zero: what a design credits here is false crediting"
+    ),
+    win_logit=0.0, deal_size=0.0, cycle=0.0,
+)
 
 
 @dataclass(frozen=True)

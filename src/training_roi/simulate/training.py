@@ -1,7 +1,7 @@
 """The program's roll-out: which reps enrol, who completes the course and when, dropouts, voided completions.
 
-A sales scenario's assignment (self-selection, random waves, monthly waves, or the go-live's team
-windows) decides who enrols and when they would complete; partner staff enrol too.
+A sales scenario's assignment (self-selection, random waves, monthly waves, enrolment by region, or
+the go-live's team windows) decides who enrols and when they would complete; partner staff enrol too.
 :func:`_enrolment_progress` draws how each enrolment goes, here and in the customer academy.
 """
 
@@ -14,6 +14,7 @@ import numpy as np
 
 from training_roi.simulate.draws import _at_least, _enrol_intercept, _flag, _logistic, _stream
 from training_roi.simulate.learners import _Learners
+from training_roi.simulate.markets import _enrol_probability
 from training_roi.simulate.org import _Org
 from training_roi.simulate.period import _DAY, _NEVER, _add_months, _Calendar
 from training_roi.simulate.program import _LESSONS
@@ -52,7 +53,9 @@ def _assign_training(cal: _Calendar, org: _Org, learners: _Learners, sc: _Scenar
     ``window`` (scenario crm_golive) gives each rep's days ``[lo, hi)`` to complete in: every
     eligible rep enrols, whatever the scenario's assignment says. Assignment ``random_employed``
     (scenario turnover) makes every rep employed for a while in the rollout window eligible, and a
-    random share of them complete within the days they are employed there.
+    random share of them complete within the days they are employed there. Assignment ``by_region``
+    (the covariate worlds, :mod:`training_roi.simulate.markets`) enrols each eligible rep with their
+    region's probability; completions fall uniformly in the roll-out window.
     """
     rng = _stream(seed, "training")
     reps = org.n_reps
@@ -87,6 +90,8 @@ def _assign_training(cal: _Calendar, org: _Org, learners: _Learners, sc: _Scenar
         edges = roll_lo + (roll_hi - roll_lo) * np.arange(sc.waves + 1) // sc.waves
         wave = np.arange(k) % sc.waves
         lo[chosen], hi[chosen] = edges[wave], edges[wave + 1]
+    elif sc.markets is not None:  # by_region: the region alone decides, completion uniform in the window
+        enrolled = eligible & (u_enrol < _enrol_probability(org, sc.markets))
     else:
         a = _enrol_intercept(skill[elig], sc.selection_skill, sc.enrol_share) if elig.size else 0.0
         enrolled = eligible & (u_enrol < _logistic(a + sc.selection_skill * skill))
