@@ -24,12 +24,11 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-import polars as pl
-
 # The estimator modules register themselves (training_roi.isolate.effect.ESTIMATORS) on import.
 from training_roi.isolate import estimates, event_study, matching, staggered, trend  # noqa: F401
 from training_roi.isolate.effect import ESTIMATORS, Effect, EstimatorSettings, NotApplicable, html_table, registered
 from training_roi.isolate.refute import Refutation, refute
+from training_roi.measure.frames import TableLike, as_polars
 from training_roi.measure.panels import UnitPanel
 
 __all__ = ["METHODS", "Comparison", "MethodResult", "compare_methods"]
@@ -149,7 +148,7 @@ def compare_methods(
     seed: int = 7,
     methods: Sequence[str] | None = None,
     refutations: bool = True,
-    surveys: pl.DataFrame | None = None,
+    surveys: TableLike | None = None,
 ) -> Comparison:
     """Run ``methods`` on ``panel``, challenge each estimate, and recommend one.
 
@@ -164,7 +163,7 @@ def compare_methods(
     if unknown:
         raise ValueError(f"unknown method(s) {', '.join(unknown)}: expected {', '.join(METHODS)}")
     settings = EstimatorSettings(post_months=post_months, confidence=confidence, replicates=replicates, seed=seed,
-                                 surveys=surveys)
+                                 surveys=None if surveys is None else as_polars(surveys, "surveys"))
     # A placebo asks "is it zero?", not "to which decimal?": fewer replicates serve its interval.
     challenge = replace(settings, replicates=min(replicates, _CHALLENGE_REPLICATES))
 
@@ -182,7 +181,6 @@ def compare_methods(
     # releases the interpreter lock: two at a time keep two cores busy, with the same results.
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         results = dict(zip(methods, pool.map(run, methods), strict=True))
-    cohorts = panel.frame.filter(pl.col("treated_at").is_not_null()).select(
-        pl.col("treated_at").dt.truncate("1mo").n_unique()).item()
+    cohorts = panel.frame.select(panel.period_index("treated_at").drop_nulls().n_unique()).item()
     recommended, reason = _recommend(results, randomised=randomised, cohorts=int(cohorts))
     return Comparison(tuple(results[m] for m in methods), recommended, reason)

@@ -229,7 +229,8 @@ class EstimatorSettings:
     """What every registered estimator is run with."""
 
     post_months: int = 6
-    """Months after training that count (and, for matching, before it)."""
+    """Periods from training on that count (and, for matching, before it): months at the panel's default
+    grain, else periods of its grain (weeks, quarters, years, …)."""
     confidence: float = 0.95
     replicates: int = 999
     seed: int = 7
