@@ -285,3 +285,27 @@ def test_twfe_standard_error_equals_linearmodels_with_unit_effects_nested_in_the
     units = df.index.get_level_values("unit").nunique()
     assert full.std_errors["d"] == pytest.approx(ours.std_error * np.sqrt((n - t) / (n - t - units)), rel=1e-8)
     assert full.std_errors["d"] > ours.std_error * 1.02
+
+
+def test_an_event_time_without_observations_is_dropped_not_averaged_in_as_zero():
+    # Noiseless: unit and month effects plus 3,621 from the training month on. Half the reps are
+    # trained in the last month of the data, so event time +1 exists for nobody: the mean of the
+    # identified lags is the truth, 3,621; counting the empty lag as 0 would report 1,810.5.
+    rng = np.random.default_rng(8)
+    units, months = 40, 10
+    dates = [date(2024, 1 + k, 1) for k in range(months)]
+    level, season = rng.normal(0, 500, units), rng.normal(0, 300, months)
+    rows = []
+    for u in range(units):
+        trained = u % 2 == 0
+        for k, d in enumerate(dates):
+            effect = 3621.0 if trained and k == months - 1 else 0.0
+            rows.append({"unit": f"u{u:02d}", "period": d, "treated_at": dates[-1].replace(day=12) if trained else None,
+                         "revenue": 20000 + level[u] + season[k] + effect})
+    panel = UnitPanel(frame=pl.DataFrame(rows), outcome="revenue", numerator="revenue")
+    e = estimate_event_study(panel, leads=3, lags=2)
+    assert e.estimate == pytest.approx(3621.0, rel=1e-9)
+    table = {r["relative_month"]: r["coefficient"] for r in e.diagnostics["coefficients"]}
+    assert sorted(table) == [-3, -2, -1, 0] and e.diagnostics["unidentified"] == [1]
+    assert any(w.startswith("event time +1 (in months from training) has no trained unit-month") for w in e.warnings)
+    assert e.details["lags_averaged"] == 1 and "(event times +0)" in e.assumptions[-1]

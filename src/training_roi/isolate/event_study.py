@@ -289,7 +289,7 @@ def estimate_twfe_did(panel: UnitPanel, *, post_months: int = 6, confidence: flo
     if not fit.identified[0]:
         raise NotApplicable("the effect is not identified: the trained units' periods after training cannot be told "
                             "apart from the period effects")
-    estimate, se = float(fit.beta[0]), float(np.sqrt(fit.cov[0, 0]))
+    estimate, se = float(fit.beta[0]), float(np.sqrt(max(float(fit.cov[0, 0]), 0.0)))
     t = grid.num.shape[1]
     cohorts = np.unique(grid.cohort[trained])
     used = np.unique(unit[np.isfinite(rel) & (w > 0)]).size
@@ -391,7 +391,7 @@ def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, con
     a = post / post.sum()
     beta, cov = np.where(fit.identified, fit.beta, 0.0), np.nan_to_num(fit.cov)
     estimate = float(a @ beta)
-    std_error = float(np.sqrt(a @ cov @ a))
+    std_error = float(np.sqrt(max(float(a @ cov @ a), 0.0)))
     lead = fit.identified & ~np.array([k >= 0 for k in relative])
     b_lead, v_lead = fit.beta[lead], fit.cov[np.ix_(lead, lead)]
     df = int(np.linalg.matrix_rank(v_lead)) if lead.any() else 0
