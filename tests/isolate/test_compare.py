@@ -92,3 +92,20 @@ def test_participant_estimates_take_the_observed_change_times_the_credited_share
     assert c.recommended == "participant" and "judgements" in c.reason
     none = compare_methods(p, methods=("participant",), refutations=False)
     assert none.result("participant").not_applicable and none.recommended is None
+
+
+def test_results_print_compactly_in_a_notebook():
+    # 160 units, 80 matched pairs: none of their ids, nor the balance table, belongs in what a notebook prints.
+    p = panel(effect=2.0)
+    c = compare_methods(p, post_months=6, replicates=99, methods=("twfe", "psm", "trend"))
+    psm = c.result("psm")
+    assert psm is not None and psm.effect is not None and len(psm.effect.diagnostics["matches"]) > 50
+    ids = set(p.frame["unit"].unique().to_list())
+    for obj, longest in ((psm.effect, 2500), (psm, 3000), (c, 4000), (p, 200)):
+        shown = {"repr": repr(obj), "str": str(obj), "html": getattr(obj, "_repr_html_", lambda: "")()}
+        assert len(shown["repr"]) < 200, (type(obj).__name__, shown["repr"])
+        assert len(shown["str"]) < longest and len(shown["html"]) < longest, type(obj).__name__
+        assert not any(u in text for u in ids for text in shown.values()), type(obj).__name__
+    assert psm.summary().splitlines()[0] == psm.label and "challenge" in psm.summary()
+    assert repr(c) == "Comparison(recommended='twfe', methods=3, applicable=3)"
+    assert repr(p) == "UnitPanel(outcome='revenue', grain='month', units=160, trained=80, periods=30, rows=4800)"

@@ -53,6 +53,38 @@ class MethodResult:
     not_applicable: str | None = None
     refutations: tuple[Refutation, ...] = ()
 
+    def _challenges(self) -> list[tuple[str, str]]:
+        return [(r.test, f"{'passed' if r.passed else 'failed'}: {r.estimate:+.4g} [{r.ci_low:+.4g}, {r.ci_high:+.4g}]")
+                for r in self.refutations]
+
+    def summary(self) -> str:
+        """The method's estimate in a few lines (or why it could not run), and each challenge's verdict."""
+        if self.effect is None:
+            return f"{self.label}: not applicable — {self.not_applicable or 'no reason given'}"
+        lines = [self.label, *self.effect.summary().splitlines()[1:]]
+        lines += [f"  challenge    {test} {verdict}" for test, verdict in self._challenges()]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        if self.effect is None:
+            return f"MethodResult(method={self.method!r}, not_applicable=True)"
+        e = self.effect
+        passed = sum(r.passed for r in self.refutations)
+        return (f"MethodResult(method={self.method!r}, estimate={e.estimate:.6g}, ci=({e.ci_low:.6g}, "
+                f"{e.ci_high:.6g}), challenges_passed={passed}/{len(self.refutations)})")
+
+    def _repr_html_(self) -> str:
+        if self.effect is None:
+            return html_table(self.label, [("not applicable", self.not_applicable or "")])
+        e = self.effect
+        return html_table(self.label, [
+            ("estimate", f"{e.estimate:+.4g}"),
+            (f"{e.confidence:.0%} interval", f"{e.ci_low:+.4g} to {e.ci_high:+.4g}"),
+            ("p-value", f"{e.p_value:.3g}"), *(("warning", w) for w in e.warnings), *self._challenges()])
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -87,6 +119,11 @@ class Comparison:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def __repr__(self) -> str:
+        applicable = sum(r.effect is not None for r in self.results)
+        return (f"Comparison(recommended={self.recommended!r}, methods={len(self.results)}, "
+                f"applicable={applicable})")
 
     def _repr_html_(self) -> str:
         return html_table(f"recommended: {self.recommended or 'none'}", [(a, f"{b} {c}".strip())
