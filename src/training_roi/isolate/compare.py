@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 # The estimator modules register themselves (training_roi.isolate.effect.ESTIMATORS) on import.
-from training_roi.isolate import estimates, event_study, matching, staggered, trend  # noqa: F401
+from training_roi.isolate import estimates, event_study, matching, naive, staggered, trend  # noqa: F401
 from training_roi.isolate.effect import ESTIMATORS, Effect, EstimatorSettings, NotApplicable, html_table, registered
 from training_roi.isolate.refute import Refutation, refute
 from training_roi.measure.frames import TableLike, as_polars
@@ -189,11 +189,17 @@ def compare_methods(
 ) -> Comparison:
     """Run ``methods`` on ``panel``, challenge each estimate, and recommend one.
 
+    ``methods``: registered estimators' names (:data:`METHODS`, all of them by default), the
+    naive comparisons (``naive_before_after``, ``naive_after``) among them: they are listed,
+    their effects marked biased, and never recommended.
+    ``post_months``: the periods from training on that count (months at the panel's default
+    grain, else periods of its grain).
     ``randomised``: the comparison group is a randomised holdout (the study says so).
     ``refutations``: run the placebo checks of :mod:`training_roi.isolate.refute` on each
     estimate (each re-runs the estimator a few times).
-    ``surveys``: the program's estimate answers (:func:`~training_roi.isolate.survey_estimates`)
-    for the participant estimate; without them that method is not applicable.
+    ``surveys``: the program's estimate answers (:func:`~training_roi.measure.survey_estimates`,
+    or any table with ``role``, ``score`` and ``confidence``) for the participant estimate;
+    without them that method is not applicable.
     """
     methods = tuple(methods) if methods is not None else METHODS
     unknown = sorted(set(methods) - set(METHODS))
@@ -219,5 +225,7 @@ def compare_methods(
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         results = dict(zip(methods, pool.map(run, methods), strict=True))
     cohorts = panel.frame.select(panel.period_index("treated_at").drop_nulls().n_unique()).item()
-    recommended, reason = _recommend(results, randomised=randomised, cohorts=int(cohorts))
+    # A biased reference (the naive comparisons) is listed, never recommended.
+    unbiased = {m: r for m, r in results.items() if r.effect is None or not r.effect.biased}
+    recommended, reason = _recommend(unbiased, randomised=randomised, cohorts=int(cohorts))
     return Comparison(tuple(results[m] for m in methods), recommended, reason)
