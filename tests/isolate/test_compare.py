@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -92,3 +93,55 @@ def test_participant_estimates_take_the_observed_change_times_the_credited_share
     assert c.recommended == "participant" and "judgements" in c.reason
     none = compare_methods(p, methods=("participant",), refutations=False)
     assert none.result("participant").not_applicable and none.recommended is None
+
+
+def test_results_print_compactly_in_a_notebook():
+    # 160 units, 80 matched pairs: none of their ids, nor the balance table, belongs in what a notebook prints.
+    p = panel(effect=2.0)
+    c = compare_methods(p, post_months=6, replicates=99, methods=("twfe", "psm", "trend"))
+    psm = c.result("psm")
+    assert psm is not None and psm.effect is not None and len(psm.effect.diagnostics["matches"]) > 50
+    ids = set(p.frame["unit"].unique().to_list())
+    for obj, longest in ((psm.effect, 2500), (psm, 3000), (c, 4000), (p, 200)):
+        shown = {"repr": repr(obj), "str": str(obj), "html": getattr(obj, "_repr_html_", lambda: "")()}
+        assert len(shown["repr"]) < 200, (type(obj).__name__, shown["repr"])
+        assert len(shown["str"]) < longest and len(shown["html"]) < longest, type(obj).__name__
+        assert not any(u in text for u in ids for text in shown.values()), type(obj).__name__
+    assert psm.summary().splitlines()[0] == psm.label and "challenge" in psm.summary()
+    assert repr(c) == "Comparison(recommended='twfe', methods=3, applicable=3)"
+    assert repr(p) == "UnitPanel(outcome='revenue', grain='month', units=160, trained=80, periods=30, rows=4800)"
+
+
+def test_naive_comparisons_are_listed_biased_and_never_recommended():
+    from tests.isolate.test_matching import _tiny
+
+    # The hand-worked matching panel: trained units T1…T5 at levels 5, 8.2, 10.8, 30, 16 in January and
+    # February, level + change (4, 3, 1.5, 9, 2) in March (their training month) and April; untrained
+    # C1…C7 at 2, 4, 5.5, 7, 9, 11, 20, changing by 0, 3, 1, 0.5, 2, −1, 6 from March (their pseudo month).
+    c = compare_methods(_tiny(), post_months=2, replicates=199, refutations=False, randomised=True,
+                        methods=("twfe", "naive_before_after", "naive_after"))
+    before_after = c.result("naive_before_after")
+    after = c.result("naive_after")
+    assert before_after is not None and after is not None
+    assert before_after.effect is not None and after.effect is not None
+    assert before_after.effect.biased and after.effect.biased and "biased" in before_after.label
+    trained_before, trained_after = 70 / 5, 70 / 5 + 19.5 / 5  # means per unit-month: 14 and 17.9
+    untrained_after = 58.5 / 7 + 11.5 / 7  # 10
+    assert before_after.effect.estimate == pytest.approx(trained_after - trained_before)  # 3.9
+    assert after.effect.estimate == pytest.approx(trained_after - untrained_after)  # 7.9
+    assert before_after.effect.baseline == pytest.approx(trained_before)
+    assert c.recommended == "twfe"
+    assert "naive" not in (c.recommended or "")
+    assert any("(biased)" in label for label, _, _ in c.rows())
+
+
+def test_a_biased_effect_is_never_recommended(monkeypatch):
+    from training_roi.isolate.effect import ESTIMATORS
+
+    twfe = ESTIMATORS["twfe"]
+    monkeypatch.setitem(ESTIMATORS, "twfe", replace(twfe, run=lambda p, s: replace(twfe.run(p, s), biased=True)))
+    c = compare_methods(panel(effect=2.0), post_months=6, replicates=99, refutations=False, randomised=True,
+                        methods=("twfe", "trend"))
+    twfe_result = c.result("twfe")
+    assert twfe_result is not None and twfe_result.effect is not None and twfe_result.effect.biased
+    assert c.recommended != "twfe"

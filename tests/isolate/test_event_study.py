@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
+import pandas as pd
 import polars as pl
 import pytest
 import statsmodels.api as sm
+from scipy import stats
 
 from training_roi.isolate.effect import NotApplicable
 from training_roi.isolate.event_study import estimate_event_study, estimate_twfe_did
@@ -74,11 +77,36 @@ def simulated_panel(
     return panel, g
 
 
-def dummy_regression(panel: UnitPanel, lo: int, hi: int, event: bool):
+@dataclass(frozen=True)
+class Reference:
+    """statsmodels' WLS coefficients with the nested-effects clustered covariance, and what follows from it."""
+
+    params: np.ndarray
+    cov: np.ndarray
+    dof: int
+    nobs: int
+
+    @property
+    def bse(self) -> np.ndarray:
+        return np.sqrt(np.diag(self.cov))
+
+    def conf_int(self, alpha: float = 0.05) -> np.ndarray:
+        q = stats.t(self.dof).ppf(1 - alpha / 2)
+        return np.column_stack([self.params - q * self.bse, self.params + q * self.bse])
+
+    @property
+    def pvalues(self) -> np.ndarray:
+        return 2 * stats.t(self.dof).sf(np.abs(self.params / self.bse))
+
+
+def dummy_regression(panel: UnitPanel, lo: int, hi: int, event: bool) -> Reference:
     """The WLS of statsmodels with every unit and month dummy written out, clustered by unit.
 
     The sample is rebuilt here from the frame with Polars: trained units from ``lo`` to ``hi``
     months around their training month (if trained after the first month), the others always.
+    The covariance is statsmodels' cluster sandwich without its correction, times the nested
+    small-sample factor G/(G−1)·(N−1)/(N−K) where K counts the columns but not the unit dummies
+    and the constant (the unit effects, nested in the unit clusters).
     """
     f = panel.frame.with_columns(
         (pl.col("period").dt.year() * 12 + pl.col("period").dt.month() - 1).alias("m"),
@@ -105,7 +133,12 @@ def dummy_regression(panel: UnitPanel, lo: int, hi: int, event: bool):
         x = (is_trained & (rel >= 0)).astype(float)[:, None]
     design = np.column_stack([x, np.ones(len(y)), unit_d, month_d])
     codes = np.unique(units, return_inverse=True)[1]
-    return sm.WLS(y, design, weights=w).fit(cov_type="cluster", cov_kwds={"groups": codes}, use_t=True)
+    fit = sm.WLS(y, design, weights=w).fit(cov_type="cluster", cov_kwds={"groups": codes, "use_correction": False})
+    n, g = len(y), int(codes.max()) + 1
+    k = design.shape[1] - (1 + unit_d.shape[1])  # the regressors and the month dummies
+    factor = g / (g - 1) * (n - 1) / (n - k)
+    p = x.shape[1]
+    return Reference(fit.params[:p], factor * fit.cov_params()[:p, :p], g - 1, n)
 
 
 @pytest.mark.parametrize("denominator", [False, True])
@@ -137,15 +170,13 @@ def test_event_study_coefficients_and_pre_trend_wald_equal_statsmodels():
     # The headline is the plain mean of the post coefficients, its variance from their covariance.
     a = np.zeros(len(ref.params))
     a[2:5] = 1 / 3
-    contrast = ref.t_test(a[None, :])
-    assert effect.estimate == pytest.approx(float(contrast.effect[0]), rel=1e-8)
-    assert effect.std_error == pytest.approx(float(contrast.sd[0, 0]), rel=1e-8)
-    leads = np.zeros((2, len(ref.params)))
-    leads[0, 0] = leads[1, 1] = 1
-    wald = ref.wald_test(leads, use_f=False, scalar=True)
+    assert effect.estimate == pytest.approx(float(a @ ref.params), rel=1e-8)
+    assert effect.std_error == pytest.approx(float(np.sqrt(a @ ref.cov @ a)), rel=1e-8)
+    b, v = ref.params[:2], ref.cov[:2, :2]
+    wald = float(b @ np.linalg.solve(v, b))
     pre = effect.diagnostics["pre_trend"]
-    assert pre["statistic"] == pytest.approx(float(wald.statistic), rel=1e-8)
-    assert pre["p_value"] == pytest.approx(float(wald.pvalue), rel=1e-6) and pre["df"] == 2
+    assert pre["statistic"] == pytest.approx(wald, rel=1e-8)
+    assert pre["p_value"] == pytest.approx(float(stats.chi2.sf(wald, 2)), rel=1e-6) and pre["df"] == 2
 
 
 def test_noiseless_event_study_recovers_each_month_and_twfe_understates_a_growing_effect():
@@ -196,3 +227,85 @@ def test_baseline_is_the_trained_units_pooled_level_before_training():
          + pl.col("period").dt.month() - pl.col("treated_at").dt.month()).alias("rel"))
     pre = f.filter(pl.col("rel").is_between(-3, -1))
     assert estimate_twfe_did(panel, post_months=3).baseline == pytest.approx(panel.value(pre))
+
+
+def _within_sample(panel: UnitPanel, post: int) -> pd.DataFrame:
+    """The TWFE sample in pandas, rebuilt here: trained units from −post to post − 1 around training, others always."""
+    f = panel.frame.with_columns(
+        m=pl.col("period").dt.year() * 12 + pl.col("period").dt.month() - 1,
+        g=pl.col("treated_at").dt.year() * 12 + pl.col("treated_at").dt.month() - 1,
+    ).with_columns(rel=pl.col("m") - pl.col("g"))
+    first, last = f["m"].min(), f["m"].max()
+    comparison = pl.col("g").is_null() | (pl.col("g") > last)
+    trained = (pl.col("g") > first) & (pl.col("g") <= last) & pl.col("rel").is_between(-post, post - 1)
+    f = f.filter(comparison | trained).with_columns(
+        w=pl.col(panel.denominator) if panel.denominator else pl.lit(1.0),
+        d=(~comparison & (pl.col("rel") >= 0)).cast(pl.Float64)).filter(pl.col("w") > 0)
+    df = f.select("unit", "m", "d", "w", y=pl.col(panel.numerator) / pl.col("w")).to_pandas()
+    return df.set_index(["unit", "m"])
+
+
+@pytest.mark.parametrize("denominator", [False, True])
+def test_twfe_standard_error_equals_linearmodels_with_unit_effects_nested_in_the_clusters(denominator):
+    """The clustered standard error of TWFE against linearmodels' PanelOLS, on a shared simulated panel.
+
+    The nested small-sample factor is G/(G−1)·(N−1)/(N−K), K = the regressor and the T − 1
+    month effects (the unit effects nested in the unit clusters are not counted). In
+    linearmodels that is PanelOLS with ``entity_effects=True`` and the month effects as dummy
+    regressors, fitted with ``cov_type="clustered", cluster_entity=True``, ``debiased=True`` (the
+    default: (N−1)/(N−K) over the regressors) and ``group_debias=True`` (G/(G−1)); ``auto_df``
+    (the default) then leaves the entity effects, nested in the entity clusters, out of K.
+    With ``time_effects=True`` as well, PanelOLS counts every effect whenever the model has two
+    (``auto_df`` only drops a single nested effect); ``auto_df=False, count_effects=False`` then
+    counts none, K = 1, which differs from the nested K by exactly the T − 1 month effects.
+    """
+    from linearmodels import PanelOLS
+
+    panel, _ = simulated_panel(7, units=80, months=16, cohorts=(2, 13), never=0.3, denominator=denominator)
+    ours = estimate_twfe_did(panel, post_months=5)
+    df = _within_sample(panel, 5)
+    months = pd.get_dummies(df.index.get_level_values("m"), prefix="m", drop_first=True, dtype=float)
+    months.index = df.index
+    exog = pd.concat([df[["d"]], months], axis=1)
+    nested = PanelOLS(df.y, exog, entity_effects=True, weights=df.w).fit(
+        cov_type="clustered", cluster_entity=True, group_debias=True)
+    assert ours.estimate == pytest.approx(nested.params["d"], rel=1e-8)
+    assert ours.std_error == pytest.approx(nested.std_errors["d"], rel=1e-8)
+    assert ours.details["unit_months"] == nested.nobs
+
+    two_way = PanelOLS(df.y, df[["d"]], entity_effects=True, time_effects=True, weights=df.w)
+    none = two_way.fit(cov_type="clustered", cluster_entity=True, group_debias=True, auto_df=False,
+                       count_effects=False)
+    n, t = nested.nobs, df.index.get_level_values("m").nunique()
+    assert ours.estimate == pytest.approx(none.params["d"], rel=1e-8)
+    assert ours.std_error == pytest.approx(none.std_errors["d"] * np.sqrt((n - 1) / (n - 1 - (t - 1))), rel=1e-8)
+    # Its default counts every effect (K = 1 + units + T − 1, the factor this estimator used to
+    # apply): wider by √((N − T)/(N − T − units)), about √(T/(T − 1)) with T periods per unit.
+    full = two_way.fit(cov_type="clustered", cluster_entity=True, group_debias=True)
+    units = df.index.get_level_values("unit").nunique()
+    assert full.std_errors["d"] == pytest.approx(ours.std_error * np.sqrt((n - t) / (n - t - units)), rel=1e-8)
+    assert full.std_errors["d"] > ours.std_error * 1.02
+
+
+def test_an_event_time_without_observations_is_dropped_not_averaged_in_as_zero():
+    # Noiseless: unit and month effects plus 3,621 from the training month on. Half the reps are
+    # trained in the last month of the data, so event time +1 exists for nobody: the mean of the
+    # identified lags is the truth, 3,621; counting the empty lag as 0 would report 1,810.5.
+    rng = np.random.default_rng(8)
+    units, months = 40, 10
+    dates = [date(2024, 1 + k, 1) for k in range(months)]
+    level, season = rng.normal(0, 500, units), rng.normal(0, 300, months)
+    rows = []
+    for u in range(units):
+        trained = u % 2 == 0
+        for k, d in enumerate(dates):
+            effect = 3621.0 if trained and k == months - 1 else 0.0
+            rows.append({"unit": f"u{u:02d}", "period": d, "treated_at": dates[-1].replace(day=12) if trained else None,
+                         "revenue": 20000 + level[u] + season[k] + effect})
+    panel = UnitPanel(frame=pl.DataFrame(rows), outcome="revenue", numerator="revenue")
+    e = estimate_event_study(panel, leads=3, lags=2)
+    assert e.estimate == pytest.approx(3621.0, rel=1e-9)
+    table = {r["relative_month"]: r["coefficient"] for r in e.diagnostics["coefficients"]}
+    assert sorted(table) == [-3, -2, -1, 0] and e.diagnostics["unidentified"] == [1]
+    assert any(w.startswith("event time +1 (in months from training) has no trained unit-month") for w in e.warnings)
+    assert e.details["lags_averaged"] == 1 and "(event times +0)" in e.assumptions[-1]

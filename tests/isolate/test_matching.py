@@ -44,9 +44,9 @@ def _panel(units: dict[str, tuple[date | None, list[float]]], covariates: dict[s
     return UnitPanel(frame=frame, outcome="revenue_per_rep", numerator="revenue", covariates=names)
 
 
-# Pre-period level x (January and February, so no trend), a March that neither window may read,
-# and x + change in April and May. Everyone trained in March; every untrained unit's pseudo month
-# is therefore March too.
+# Pre-period level x (January and February, so no trend), x + change in March and April, and a
+# May that neither window may read. Everyone trained in March, so March is the first month after
+# training (the training month counts as after); every untrained unit's pseudo month is March too.
 LEVELS = {"T1": 5.0, "T2": 8.2, "T3": 10.8, "T4": 30.0, "T5": 16.0,
           "C1": 2.0, "C2": 4.0, "C3": 5.5, "C4": 7.0, "C5": 9.0, "C6": 11.0, "C7": 20.0}
 CHANGES = {"T1": 4.0, "T2": 3.0, "T3": 1.5, "T4": 9.0, "T5": 2.0,
@@ -54,7 +54,7 @@ CHANGES = {"T1": 4.0, "T2": 3.0, "T3": 1.5, "T4": 9.0, "T5": 2.0,
 
 
 def _tiny(covariates: dict[str, dict[str, float]] | None = None) -> UnitPanel:
-    units = {u: (date(2024, 3, 10 + i) if u.startswith("T") else None, [x, x, 999.0, x + CHANGES[u], x + CHANGES[u]])
+    units = {u: (date(2024, 3, 10 + i) if u.startswith("T") else None, [x, x, x + CHANGES[u], x + CHANGES[u], 999.0])
              for i, (u, x) in enumerate(LEVELS.items())}
     return _panel(units, covariates)
 
@@ -123,17 +123,19 @@ def test_unit_features_by_hand():
     }, schema_overrides={"won": pl.Float64, "closed": pl.Float64})
     panel = UnitPanel(frame=frame, outcome="win_rate", numerator="won", denominator="closed")
     f = unit_features(panel, pre_months=4, post_months=2, seed=3).to_dicts()
-    a, b, z = f
+    # Rows come trained first, in the order of their data (B, trained in May, before A), never by id.
+    assert [r["unit"] for r in f] == ["B", "A", "Z"]
+    b, a, z = f
     # A trained in June: pre = Feb … May (0+2+1+3 won of 1+2+3+4 closed), late half Apr–May (4 of 7),
-    # early Feb–Mar (2 of 3); post = July, August (4 of 6); June (9 of 9) belongs to neither.
+    # early Feb–Mar (2 of 3); post = June (the training month, after training) and July: 9+3 of 9+4.
     assert a["anchor"] == date(2024, 6, 1) and a["trained"]
     assert a["pre_level"] == pytest.approx(6 / 10) and a["pre_volume"] == 10
     assert a["pre_trend"] == pytest.approx(4 / 7 - 2 / 3)
-    assert a["post_level"] == pytest.approx(4 / 6) and a["change"] == pytest.approx(4 / 6 - 6 / 10)
-    # B trained in May: pre = Jan … Apr (5 of 14; late 4 of 12, early 1 of 2); post = June, July.
+    assert a["post_level"] == pytest.approx(12 / 13) and a["change"] == pytest.approx(12 / 13 - 6 / 10)
+    # B trained in May: pre = Jan … Apr (5 of 14; late 4 of 12, early 1 of 2); post = May, June (4 of 8).
     assert b["anchor"] == date(2024, 5, 1)
     assert b["pre_level"] == pytest.approx(5 / 14) and b["pre_trend"] == pytest.approx(4 / 12 - 1 / 2)
-    assert b["post_level"] == pytest.approx(4 / 6) and b["pre_volume"] == 14
+    assert b["post_level"] == pytest.approx(4 / 8) and b["pre_volume"] == 14
     # Z never trained and never active: an anchor from the trained units' months, no levels.
     assert not z["trained"] and z["anchor"] in (date(2024, 5, 1), date(2024, 6, 1))
     assert z["pre_level"] is None and z["post_level"] is None and z["pre_volume"] == 0
@@ -153,7 +155,7 @@ def _self_selected(n: int = 400, seed: int = 1, effect: float = 1.0, growth: flo
     trained = rng.random(n) < 1 / (1 + np.exp(-(-0.5 + 1.5 * skill)))
     anchor = rng.integers(7, 9, n)  # trained in July or August 2024 (month 7 or 8)
     m = np.arange(1, 15)
-    after = trained[:, None] & (m[None, :] > anchor[:, None])
+    after = trained[:, None] & (m[None, :] >= anchor[:, None])  # from the training month on
     y = 10 + skill[:, None] * (1 + growth * m[None, :]) + effect * after + 0.5 * rng.standard_normal((n, 14))
     units = {f"U{i:03d}": (date(2024, int(anchor[i]), 15) if trained[i] else None, list(y[i])) for i in range(n)}
     return _panel(units, months=months), {"skill": skill, "trained": trained, "y": y}
@@ -224,7 +226,7 @@ def test_matching_recovers_the_truth_that_plain_did_overstates(selected):
     cem = cem_on_baseline(panel, replicates=300)
     ipw = ipw_on_baseline(panel, replicates=300)
     # Direction: trained units are the high-skill ones, who trend up anyway, so both naive figures
-    # overstate the effect of 1.0 (the DiD by growth × 7 months × the skill gap, about 0.8).
+    # overstate the effect of 1.0 (the DiD by growth × 6 months × the skill gap, about 0.7).
     assert naive_did > 1.4 and naive_after > naive_did
     assert psm.details["unmatched_did"] == pytest.approx(naive_did)
     for e in (psm, cem, ipw):
@@ -306,3 +308,20 @@ def test_units_without_deals_in_the_baseline_are_left_out_not_turned_into_nan():
     e = estimate_psm(panel, pre_months=6, post_months=6, replicates=200, seed=1)
     assert np.isfinite(e.estimate) and e.ci_low <= e.estimate <= e.ci_high
     assert abs(e.estimate) < 0.05  # no effect was simulated
+
+
+@pytest.mark.parametrize("estimate", [estimate_psm, estimate_ipw, estimate_cem])
+def test_renaming_the_units_changes_nothing(selected, estimate):
+    # Trained units in July or August draw their untrained comparisons' pseudo months; had the draw,
+    # the matches' ties or the bootstrap followed the ids, new ids would give other figures.
+    panel, _ = selected
+    rng = np.random.default_rng(99)
+    ids = panel.frame["unit"].unique().sort().to_list()
+    new = dict(zip(ids, [f"rep-{rng.integers(10**9):09d}-{i}" for i in rng.permutation(len(ids))], strict=True))
+    renamed = UnitPanel(frame=panel.frame.with_columns(pl.col("unit").replace_strict(new)), outcome=panel.outcome,
+                        numerator=panel.numerator)
+    a = estimate(panel, replicates=300)
+    b = estimate(renamed, replicates=300)
+    assert (b.estimate, b.ci_low, b.ci_high, b.p_value) == (a.estimate, a.ci_low, a.ci_high, a.p_value)
+    if estimate is estimate_psm:
+        assert b.diagnostics["matches"] == {new[t]: [new[c] for c in cs] for t, cs in a.diagnostics["matches"].items()}

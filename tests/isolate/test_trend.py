@@ -63,8 +63,9 @@ def rollout_panel(*, seed: int, units: int = 60, n_months: int = 30, step: float
     Each rep has its own level; the org drifts up 0.3 points a month, with a month-of-year swing
     (±4 points) and, with ``shock_sd``, a shock shared by every rep in a calendar month. A rep
     trained on the 1st is lifted from that month, otherwise from the next (the training month
-    is part before, part after; here it gets half the step). Untrained reps are lifted from the
-    start of the data: if the estimator read them, it would be off by ``step``.
+    is part before, part after; here it gets half the step, and the estimator counts it as
+    after). Untrained reps are lifted from the start of the data: if the estimator read them, it
+    would be off by ``step``.
     """
     rng = np.random.default_rng(seed)
     periods = months(date(2023, 1, 1), n_months)
@@ -94,13 +95,15 @@ def rollout_panel(*, seed: int, units: int = 60, n_months: int = 30, step: float
 
 
 def event_rows(panel: UnitPanel, pre_months: int, post_months: int) -> pd.DataFrame:
-    """The trained units' unit-months in pandas with months since training and their window, worked out here."""
+    """The trained units' unit-months in pandas with months since training and their window, worked out here.
+
+    The month that holds the training day is month 0 and the first of the post window.
+    """
     df = panel.frame.filter(pl.col("treated_at").is_not_null(), pl.col("closed") > 0).to_pandas()
     period, trained = pd.to_datetime(df.period), pd.to_datetime(df.treated_at)
     df["k"] = (period.dt.year - trained.dt.year) * 12 + (period.dt.month - trained.dt.month)
-    first_post = np.where(trained.dt.day == 1, 0, 1)
     pre = (df.k >= -pre_months) & (df.k < 0)
-    post = (df.k >= first_post) & (df.k < first_post + post_months)
+    post = (df.k >= 0) & (df.k < post_months)
     df["phase"] = np.select([pre, post], ["pre", "post"], "none")
     df["moy"] = period.dt.month
     df["y"] = df.won / df.closed
@@ -109,9 +112,10 @@ def event_rows(panel: UnitPanel, pre_months: int, post_months: int) -> pd.DataFr
 
 def test_recovers_a_known_step_over_trend_and_seasonality():
     periods = months(date(2021, 1, 1), 48)
-    # 16 trained units, in the middle of March 2024 (March is the transition month); 8 never trained.
+    # 16 trained units, in the middle of March 2024, lifted from March on (the month that holds
+    # the training is the first after it); 8 never trained.
     treated = [date(2024, 3, 10)] * 8 + [date(2024, 3, 20)] * 8 + [None] * 8
-    panel = revenue_panel(treated, periods, step=4.0, step_from=date(2024, 4, 1), seed=0)
+    panel = revenue_panel(treated, periods, step=4.0, step_from=date(2024, 3, 1), seed=0)
     e = estimate_trend(panel, pre_months=36, post_months=6)
     assert e.details["seasonality"] == 1.0 and e.details["pre_months"] == 36 and e.details["post_months"] == 6
     assert e.details["trained_units"] == 16 and e.details["pre_unit_months"] == 16 * 36
@@ -124,8 +128,8 @@ def test_recovers_a_known_step_over_trend_and_seasonality():
     assert not any("seasonality not estimated" in w for w in e.warnings)
     series = e.diagnostics["series"]
     phases = dict(zip(series["month_since_training"], series["phase"], strict=True))
-    assert phases[-1.0] == "pre" and phases[0.0] == "transition" and phases[1.0] == "post"
-    assert series["month_since_training"][0] == -36 and series["month_since_training"][-1] == 6
+    assert phases[-1.0] == "pre" and phases[0.0] == "post" and phases[5.0] == "post"
+    assert series["month_since_training"][0] == -36 and series["month_since_training"][-1] == 5
     assert all(lo < m < hi for lo, m, hi in zip(series["low"], series["model"], series["high"], strict=True))
     # The units' own noise is the simulated sd of 2. Without the month-of-year effects, the
     # seasonal swing (3·sin, sd 2.1 over the year) is shared by every unit in a month: it lands
@@ -206,7 +210,7 @@ def test_org_wide_go_live_with_no_comparison_group():
     e = estimate_trend(panel)
     assert e.details["trained_units"] == 100 and e.details["seasonality"] == 0.0
     assert e.ci_low < 0.08 < e.ci_high and e.estimate == pytest.approx(0.08, abs=0.04)
-    assert set(e.diagnostics["series"]["phase"]) == {"pre", "post"}  # go-live on the 1st: no transition
+    assert set(e.diagnostics["series"]["phase"]) == {"pre", "post"}
     assert any("seasonality not estimated" in w and "span 12 calendar months" in w for w in e.warnings)
     assert not any("training went on" in w for w in e.warnings)
 

@@ -131,6 +131,8 @@ def test_unit_panel_from_the_warehouse_is_balanced_with_the_training_date(org):
     assert units == {R1: date(2025, 2, 15), R2: None}
     feb = p.frame.filter((pl.col("unit") == R1) & (pl.col("period") == date(2025, 2, 1)))
     assert feb["closed"].item() == 0
+    # Months without deals are real zeros, not missing outcomes: no estimate leaves them out.
+    assert p.grain == "month" and p.unobserved == 0 and p.unobserved_warnings() == ()
     # Pooled win rate of rep 1: January 1 won of 2 closed, March 2 of 2 → 3/4.
     assert p.value(p.frame.filter(pl.col("unit") == R1)) == pytest.approx(0.75)
     revenue = unit_panel(org, [COURSE], kpi="revenue_per_rep")

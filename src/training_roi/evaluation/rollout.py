@@ -150,7 +150,7 @@ def _panel(con: BaseBackend, kpi: str, reps: pl.DataFrame) -> UnitPanel | None:
 
 def _levels(panel: UnitPanel) -> tuple[float | None, float | None, float]:
     f = panel.frame.filter(pl.col("treated_at").is_not_null())
-    live = pl.col("period") >= pl.col("treated_at").dt.truncate("1mo")
+    live = panel.event_time() >= 0
     before, after = f.filter(~live), f.filter(live)
 
     def pooled(x: pl.DataFrame) -> float | None:

@@ -2,9 +2,24 @@
 
 Every estimator works on panels alone (:class:`UnitPanel`, the windows' :class:`GroupWindows`),
 never on the warehouse, as scikit-learn estimators work on arrays: a data scientist can bring a
-table of their own. Each returns an :class:`Effect` or raises :class:`NotApplicable`; the
-registry :data:`ESTIMATORS` lists them, and :func:`compare_methods` runs them side by side and
-recommends one.
+table of their own (``UnitPanel.from_data`` takes a pandas or Polars DataFrame or an Arrow table
+with columns of any names). Each returns an :class:`Effect` or raises :class:`NotApplicable`;
+the registry :data:`ESTIMATORS` lists them, and :func:`compare_methods` runs them side by side
+and recommends one (never one of the naive comparisons, which it lists labelled biased).
+
+**Periods.** A unit panel has a grain — day, week, month (the default), quarter, year, or
+integer-numbered periods — and every estimator counts time in its periods through
+:meth:`UnitPanel.period_index`; settings named ``post_months``, ``pre_months``, ``leads`` and
+``lags`` count periods of the grain.
+
+**Where training sits.** One convention for every estimator: the period that contains a unit's
+``treated_at`` is event time 0 and counts as *after* training; event time −1, the last period
+before it, is the last of the baseline. Two-way fixed effects, the event study, the staggered
+estimator, the matched comparisons (PSM, IPW, CEM), the trend line, the participant estimate's
+observed change, dose-response and the naive comparisons all follow it.
+
+**Missing outcomes.** A unit-period whose outcome (or denominator) is null is unobserved: every
+estimator leaves it out of its sums and regressions, and its result warns how many were left out.
 
 Beside them, functions on plain arrays check what an estimate rests on: what an event study's
 pre-period can tell about parallel trends (:func:`pretrend_check`), how far parallel trends may
@@ -50,14 +65,7 @@ from training_roi.isolate.honest import (
     roi_breakdown,
 )
 from training_roi.isolate.matching import estimate_cem, estimate_ipw, estimate_psm, unit_features
-from training_roi.isolate.pretrends import (
-    PreTrendCheck,
-    detectable_slope,
-    equivalence_bound,
-    equivalence_test,
-    pretest_power,
-    pretrend_check,
-)
+from training_roi.isolate.naive import naive_windows
 from training_roi.isolate.staggered import estimate_staggered
 from training_roi.isolate.trend import estimate_trend
 from training_roi.isolate.wild import (
@@ -121,6 +129,7 @@ __all__ = [
     "minimum_detectable_lift",
     "multiplier_draws",
     "naive_rates",
+    "naive_windows",
     "power_for_lift",
     "power_warning",
     "pretest_power",

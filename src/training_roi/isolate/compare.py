@@ -24,12 +24,11 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-import polars as pl
-
 # The estimator modules register themselves (training_roi.isolate.effect.ESTIMATORS) on import.
-from training_roi.isolate import estimates, event_study, matching, staggered, trend  # noqa: F401
+from training_roi.isolate import estimates, event_study, matching, naive, staggered, trend  # noqa: F401
 from training_roi.isolate.effect import ESTIMATORS, Effect, EstimatorSettings, NotApplicable, html_table, registered
 from training_roi.isolate.refute import Refutation, refute
+from training_roi.measure.frames import TableLike, as_polars
 from training_roi.measure.panels import UnitPanel
 
 __all__ = ["METHODS", "Comparison", "MethodResult", "compare_methods"]
@@ -53,6 +52,38 @@ class MethodResult:
     effect: Effect | None
     not_applicable: str | None = None
     refutations: tuple[Refutation, ...] = ()
+
+    def _challenges(self) -> list[tuple[str, str]]:
+        return [(r.test, f"{'passed' if r.passed else 'failed'}: {r.estimate:+.4g} [{r.ci_low:+.4g}, {r.ci_high:+.4g}]")
+                for r in self.refutations]
+
+    def summary(self) -> str:
+        """The method's estimate in a few lines (or why it could not run), and each challenge's verdict."""
+        if self.effect is None:
+            return f"{self.label}: not applicable — {self.not_applicable or 'no reason given'}"
+        lines = [self.label, *self.effect.summary().splitlines()[1:]]
+        lines += [f"  challenge    {test} {verdict}" for test, verdict in self._challenges()]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        if self.effect is None:
+            return f"MethodResult(method={self.method!r}, not_applicable=True)"
+        e = self.effect
+        passed = sum(r.passed for r in self.refutations)
+        return (f"MethodResult(method={self.method!r}, estimate={e.estimate:.6g}, ci=({e.ci_low:.6g}, "
+                f"{e.ci_high:.6g}), challenges_passed={passed}/{len(self.refutations)})")
+
+    def _repr_html_(self) -> str:
+        if self.effect is None:
+            return html_table(self.label, [("not applicable", self.not_applicable or "")])
+        e = self.effect
+        return html_table(self.label, [
+            ("estimate", f"{e.estimate:+.4g}"),
+            (f"{e.confidence:.0%} interval", f"{e.ci_low:+.4g} to {e.ci_high:+.4g}"),
+            ("p-value", f"{e.p_value:.3g}"), *(("warning", w) for w in e.warnings), *self._challenges()])
 
 
 @dataclass(frozen=True)
@@ -88,6 +119,11 @@ class Comparison:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def __repr__(self) -> str:
+        applicable = sum(r.effect is not None for r in self.results)
+        return (f"Comparison(recommended={self.recommended!r}, methods={len(self.results)}, "
+                f"applicable={applicable})")
 
     def _repr_html_(self) -> str:
         return html_table(f"recommended: {self.recommended or 'none'}", [(a, f"{b} {c}".strip())
@@ -149,22 +185,28 @@ def compare_methods(
     seed: int = 7,
     methods: Sequence[str] | None = None,
     refutations: bool = True,
-    surveys: pl.DataFrame | None = None,
+    surveys: TableLike | None = None,
 ) -> Comparison:
     """Run ``methods`` on ``panel``, challenge each estimate, and recommend one.
 
+    ``methods``: registered estimators' names (:data:`METHODS`, all of them by default), the
+    naive comparisons (``naive_before_after``, ``naive_after``) among them: they are listed,
+    their effects marked biased, and never recommended.
+    ``post_months``: the periods from training on that count (months at the panel's default
+    grain, else periods of its grain).
     ``randomised``: the comparison group is a randomised holdout (the study says so).
     ``refutations``: run the placebo checks of :mod:`training_roi.isolate.refute` on each
     estimate (each re-runs the estimator a few times).
-    ``surveys``: the program's estimate answers (:func:`~training_roi.isolate.survey_estimates`)
-    for the participant estimate; without them that method is not applicable.
+    ``surveys``: the program's estimate answers (:func:`~training_roi.measure.survey_estimates`,
+    or any table with ``role``, ``score`` and ``confidence``) for the participant estimate;
+    without them that method is not applicable.
     """
     methods = tuple(methods) if methods is not None else METHODS
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         raise ValueError(f"unknown method(s) {', '.join(unknown)}: expected {', '.join(METHODS)}")
     settings = EstimatorSettings(post_months=post_months, confidence=confidence, replicates=replicates, seed=seed,
-                                 surveys=surveys)
+                                 surveys=None if surveys is None else as_polars(surveys, "surveys"))
     # A placebo asks "is it zero?", not "to which decimal?": fewer replicates serve its interval.
     challenge = replace(settings, replicates=min(replicates, _CHALLENGE_REPLICATES))
 
@@ -182,7 +224,8 @@ def compare_methods(
     # releases the interpreter lock: two at a time keep two cores busy, with the same results.
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         results = dict(zip(methods, pool.map(run, methods), strict=True))
-    cohorts = panel.frame.filter(pl.col("treated_at").is_not_null()).select(
-        pl.col("treated_at").dt.truncate("1mo").n_unique()).item()
-    recommended, reason = _recommend(results, randomised=randomised, cohorts=int(cohorts))
+    cohorts = panel.frame.select(panel.period_index("treated_at").drop_nulls().n_unique()).item()
+    # A biased reference (the naive comparisons) is listed, never recommended.
+    unbiased = {m: r for m, r in results.items() if r.effect is None or not r.effect.biased}
+    recommended, reason = _recommend(unbiased, randomised=randomised, cohorts=int(cohorts))
     return Comparison(tuple(results[m] for m in methods), recommended, reason)

@@ -26,6 +26,7 @@ import polars as pl
 from scipy import optimize, stats
 
 from training_roi._format import describe_change
+from training_roi.measure.frames import TableLike, as_polars
 from training_roi.measure.panels import UnitPanel
 
 __all__ = [
@@ -57,7 +58,7 @@ def _stable_key(text: str) -> int:
 
 
 def randomise(
-    units: pl.DataFrame,
+    units: TableLike,
     *,
     strata: Sequence[str] = (),
     waves: int = 2,
@@ -111,21 +112,22 @@ def randomise(
     [2, 2, 2, 2]
     """
     strata = list(strata)
-    if "unit" not in units.columns:
-        raise ValueError(f"the units have no 'unit' column (columns: {', '.join(units.columns)})")
-    missing = [c for c in strata if c not in units.columns]
+    table = as_polars(units, "units")
+    if "unit" not in table.columns:
+        raise ValueError(f"the units have no 'unit' column (columns: {', '.join(table.columns)})")
+    missing = [c for c in strata if c not in table.columns]
     if missing:
-        raise ValueError(f"the units have no stratum column {', '.join(missing)} (columns: {', '.join(units.columns)})")
+        raise ValueError(f"the units have no stratum column {', '.join(missing)} (columns: {', '.join(table.columns)})")
     if waves < 1:
         raise ValueError(f"waves must be at least 1, got {waves}")
     if not 0.0 <= holdout_share < 1.0:
         raise ValueError(f"holdout_share must be in [0, 1), got {holdout_share}")
     if seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
-    dupes = units.filter(pl.col("unit").is_duplicated())["unit"].unique().sort().head(5).to_list()
+    dupes = table.filter(pl.col("unit").is_duplicated())["unit"].unique().sort().head(5).to_list()
     if dupes:
         raise ValueError(f"units listed more than once: {', '.join(map(str, dupes))}")
-    frame = units.select("unit", *strata).sort("unit")
+    frame = table.select("unit", *strata).sort("unit")
     frame = frame.with_columns(_stratum_labels(frame, strata))
     n = frame.height
     rng = np.random.default_rng(seed)
@@ -158,7 +160,7 @@ def randomise(
     )
 
 
-def write_assignment(frame: pl.DataFrame, path: str | Path) -> Path:
+def write_assignment(frame: TableLike, path: str | Path) -> Path:
     """Write an assignment as a plain CSV an LMS imports as groups: ``unit,wave,group``.
 
     ``group`` names the wave (``wave 1``, ``wave 2``, … or ``holdout``), the name an LMS shows
@@ -169,10 +171,11 @@ def write_assignment(frame: pl.DataFrame, path: str | Path) -> Path:
     ValueError
         ``frame`` has no ``unit`` or ``wave`` column.
     """
-    missing = [c for c in ("unit", "wave") if c not in frame.columns]
+    table = as_polars(frame, "frame")
+    missing = [c for c in ("unit", "wave") if c not in table.columns]
     if missing:
-        raise ValueError(f"the assignment has no column {', '.join(missing)} (columns: {', '.join(frame.columns)})")
-    out = frame.select(
+        raise ValueError(f"the assignment has no column {', '.join(missing)} (columns: {', '.join(table.columns)})")
+    out = table.select(
         pl.col("unit").cast(pl.String),
         pl.col("wave").cast(pl.Int64),
         pl.when(pl.col("wave") == 0).then(pl.lit("holdout"))
@@ -334,9 +337,10 @@ def estimate_icc(panel: UnitPanel) -> float:
         n₀  = (N − Σnᵢ² / N) / (k − 1)
         ICC = (MSB − MSW) / (MSB + (n₀ − 1) · MSW)
 
-    It is what one-way ANOVA of the 0/1 deal outcomes on the unit gives. Only months before a
-    unit's training count (all months of untrained units), so the program's own effect does not
-    pass for a difference between reps. The estimate is truncated at zero: a negative value is
+    It is what one-way ANOVA of the 0/1 deal outcomes on the unit gives. Only periods before the
+    one that contains a unit's training count (all periods of untrained units; unit-periods
+    without an outcome are left out), so the program's own effect does not pass for a difference
+    between reps. The estimate is truncated at zero: a negative value is
     sampling noise around no clustering, and the design effect needs a correlation ≥ 0.
 
     Raises
@@ -348,11 +352,11 @@ def estimate_icc(panel: UnitPanel) -> float:
     if panel.denominator is None:
         raise ValueError(f"the outcome {panel.outcome!r} has no denominator: the intra-unit correlation of "
                          "deal outcomes needs successes among trials (won among closed deals)")
-    f = panel.frame
+    f = panel.observed
     if f.filter(pl.col(panel.numerator) > pl.col(panel.denominator)).height:
         raise ValueError(f"the outcome {panel.outcome!r} is not a count of successes among trials: "
                          f"{panel.numerator} exceeds {panel.denominator} in some months")
-    before = f.filter(pl.col("treated_at").is_null() | (pl.col("period") < pl.col("treated_at")))
+    before = f.filter(pl.col("treated_at").is_null() | (panel.event_time() < 0))
     sums = (before.group_by("unit").agg(y=pl.col(panel.numerator).sum(), n=pl.col(panel.denominator).sum())
             .filter(pl.col("n") > 0).sort("unit"))  # a fixed order: the same panel, the same bits
     k = sums.height

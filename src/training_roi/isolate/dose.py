@@ -2,11 +2,12 @@
 
 Micro-learning has no single "trained" date: reps take a few lessons or many, over weeks. Engagement
 is then a continuous treatment, and the question becomes: did units whose deals came after more
-lessons improve more? Each unit's change in outcome (after − before its own anchor: the month of
+lessons improve more? Each unit's change in outcome (after − before its own anchor: the period of
 its first lesson, or for units with no lessons a pseudo anchor drawn from the learners' anchors so
-both span the same calendar months) is regressed on its change in dose, weighted by how many deals
+both span the same calendar periods) is regressed on its change in dose, weighted by how many deals
 (the outcome's denominator) stand behind the change. The slope is the change per lesson; units
-without lessons anchor the line at zero and carry the org's trend.
+without lessons anchor the line at zero and carry the org's trend. Periods are the unit panel's
+grain (months by default), and the anchor period counts as after, as everywhere in the family.
 
 The dose is time-varying: a deal can only be helped by the lessons its owner had completed
 before it, so each unit-month's dose is the lessons completed before that month plus the month's
@@ -27,6 +28,7 @@ import numpy as np
 import polars as pl
 
 from training_roi.isolate.effect import Effect, FloatArray, NotApplicable, cluster_weights, effect_from_draws
+from training_roi.measure.frames import TableLike, as_polars
 from training_roi.measure.panels import UnitPanel
 
 __all__ = ["SELF_SELECTION", "dose_changes", "estimate_dose_response"]
@@ -45,12 +47,12 @@ UNDATED = (
 """The warning of a dose-response on lesson counts without dates."""
 
 
-def _month(column: str) -> pl.Expr:
-    """Months since year 0 of a date column: consecutive months differ by one."""
-    return pl.col(column).dt.year().cast(pl.Int64) * 12 + pl.col(column).dt.month().cast(pl.Int64) - 1
+def _when(panel: UnitPanel, column: str) -> pl.Expr:
+    """A lesson's day as a date (its period number at the ``index`` grain, where periods have no days)."""
+    return pl.col(column).cast(pl.Date if panel.calendar.calendar else pl.Int64)
 
 
-def _per_unit(doses: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+def _per_unit(panel: UnitPanel, doses: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """The doses as one row per unit (``unit``, ``lessons``, ``first_lesson``), and the dated lessons if any.
 
     Dated doses have one row per lesson (``unit``, ``completed_on``, and optionally ``lesson``:
@@ -62,7 +64,7 @@ def _per_unit(doses: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
         raise ValueError(f"the doses have no column unit (columns: {', '.join(doses.columns)})")
     if doses["completed_on"].null_count():
         raise ValueError("lessons without a completed_on date in the doses: every dated lesson needs its day")
-    dated = doses.select(pl.col("unit").cast(pl.String), pl.col("completed_on").cast(pl.Date),
+    dated = doses.select(pl.col("unit").cast(pl.String), _when(panel, "completed_on"),
                          *([pl.col("lesson")] if "lesson" in doses.columns else []))
     if "lesson" in dated.columns:
         dated = dated.group_by("unit", "lesson").agg(pl.col("completed_on").min())
@@ -72,7 +74,7 @@ def _per_unit(doses: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
 
 
 def _anchors(panel: UnitPanel, doses: pl.DataFrame, seed: int) -> pl.DataFrame:
-    """Each unit's lessons, anchor month and whether the anchor is a pseudo one."""
+    """Each unit's lessons, anchor period (``at``, a period number) and whether the anchor is a pseudo one."""
     missing = [c for c in ("unit", "lessons") if c not in doses.columns]
     if missing:
         raise ValueError(f"the doses have no column {', '.join(missing)} (columns: {', '.join(doses.columns)})")
@@ -81,8 +83,8 @@ def _anchors(panel: UnitPanel, doses: pl.DataFrame, seed: int) -> pl.DataFrame:
     dupes = doses.filter(pl.col("unit").is_duplicated())["unit"].unique().sort().head(5).to_list()
     if dupes:
         raise ValueError(f"units listed more than once in the doses: {', '.join(map(str, dupes))}")
-    first = (pl.col("first_lesson").cast(pl.Date) if "first_lesson" in doses.columns
-             else pl.lit(None, dtype=pl.Date)).alias("first_lesson")
+    first = (_when(panel, "first_lesson") if "first_lesson" in doses.columns
+             else pl.lit(None, dtype=panel.frame.schema["treated_at"])).alias("first_lesson")
     given = doses.select(pl.col("unit").cast(pl.String), pl.col("lessons").cast(pl.Float64), first)
     units = (panel.units.select(pl.col("unit").cast(pl.String), "treated_at")
              .join(given, on="unit", how="left")
@@ -97,28 +99,38 @@ def _anchors(panel: UnitPanel, doses: pl.DataFrame, seed: int) -> pl.DataFrame:
     if undated:
         raise ValueError(f"units with lessons but no date of a first lesson (no first_lesson in the doses, no "
                          f"treated_at in the panel): {', '.join(undated)}")
-    # Units without lessons get a first-lesson month drawn from the learners', so their before
-    # and after span the same calendar months and an org-wide trend cancels from the slope.
+    # Units without lessons get a first-lesson period drawn from the learners', so their before
+    # and after span the same calendar periods and an org-wide trend cancels from the slope.
+    at = units.select(panel.period_index("anchor")).to_series().to_numpy()
     idle = units["lessons"].to_numpy() == 0
-    drawn = np.random.default_rng(seed).choice(engaged["anchor"].to_numpy(), size=int(idle.sum()))
-    anchor = units["anchor"].to_numpy().copy()
-    anchor[idle] = drawn
+    drawn = np.random.default_rng(seed).choice(at[~idle], size=int(idle.sum()))
+    at = at.copy()
+    at[idle] = drawn
     return units.select("unit", "lessons").with_columns(
-        pl.Series("anchor", anchor).cast(pl.Date).dt.truncate("1mo"),
+        pl.Series("at", at.astype(np.int64)),
         pl.Series("pseudo_anchor", idle),
     )
 
 
-def _unit_month_doses(rows: pl.DataFrame, dated: pl.DataFrame) -> pl.DataFrame:
-    """Lessons completed before the deals of each (unit, month) of ``rows``: ``unit``, ``month``, ``dose``.
+def _unit_month_doses(panel: UnitPanel, rows: pl.DataFrame, dated: pl.DataFrame) -> pl.DataFrame:
+    """Lessons completed before the deals of each (unit, period) of ``rows``: ``unit``, ``month``, ``dose``.
 
-    A lesson done before the month counts fully; one done on day d of a month of D days counts
-    (D − d) / D, the share of the month's days after it (a lesson helps from the day after, and
-    a deal is as likely on any day of its month).
+    A lesson done before the period counts fully; one done within it counts the share of the
+    period's days after it — a lesson on day d of a month of D days counts (D − d) / D — since a
+    lesson helps from the day after and a deal is as likely on any day of its period. At the
+    ``index`` grain, where periods have no days, a lesson of the deal's own period counts half
+    (it is as likely to come before the deal as after).
     """
-    days = pl.col("completed_on").dt.month_end().dt.day().cast(pl.Float64)
-    done = (dated.with_columns(lesson_month=_month("completed_on"),
-                               share=(days - pl.col("completed_on").dt.day().cast(pl.Float64)) / days)
+    calendar = panel.calendar
+    lesson = panel.period_index("completed_on")
+    if calendar.calendar:
+        start, end = calendar.start_expr(lesson), calendar.start_expr(lesson + 1)
+        length = (end - start).dt.total_days().cast(pl.Float64)
+        after = (end - pl.col("completed_on")).dt.total_days().cast(pl.Float64) - 1.0
+        share = after / length
+    else:
+        share = pl.lit(0.5)
+    done = (dated.with_columns(lesson_month=lesson, share=share)
             .group_by("unit", "lesson_month").agg(lessons=pl.len().cast(pl.Float64), share=pl.col("share").sum()))
     return (rows.select("unit", "month").unique()
             .join(done, on="unit")
@@ -130,7 +142,7 @@ def _unit_month_doses(rows: pl.DataFrame, dated: pl.DataFrame) -> pl.DataFrame:
 def dose_changes(
     panel: UnitPanel,
     *,
-    doses: pl.DataFrame,
+    doses: TableLike,
     pre_months: int = 6,
     post_months: int = 6,
     seed: int = 7,
@@ -141,23 +153,27 @@ def dose_changes(
     optionally ``lesson`` (a lesson listed twice counts once, from its first date), as
     :func:`lesson_dates` gives — or one row per unit — ``unit`` and ``lessons``, optionally
     ``first_lesson``, as :func:`lesson_counts` gives. Units of the panel not in it did none;
-    units not in the panel are ignored. A unit's anchor is the month of its first lesson (with
-    undated counts and no ``first_lesson``, the panel's ``treated_at``); units without lessons
-    get a pseudo anchor drawn (with ``seed``) from the learners' anchors. The before window is
-    the ``pre_months`` months before the anchor's month, the after window that month and the
-    ``post_months − 1`` after it, both cut to the panel's months. The outcome is pooled in each
-    window (Σ numerator / Σ denominator; per unit-month without a denominator). A unit with no
-    deals (no months) in either window has no change and is left out.
+    units not in the panel are ignored. A unit's anchor is the period that contains its first
+    lesson (with undated counts and no ``first_lesson``, the panel's ``treated_at``); units
+    without lessons get a pseudo anchor drawn (with ``seed``) from the learners' anchors.
+    Periods are the panel's grain (months by default) and ``pre_months`` and ``post_months``
+    count them: the before window is the ``pre_months`` periods before the anchor period, the
+    after window that period and the ``post_months − 1`` after it (the anchor period counts as
+    after, as everywhere in the family), both cut to the panel's periods. The outcome is pooled
+    in each window (Σ numerator / Σ denominator; per unit-period without a denominator) over the
+    unit-periods with an outcome. A unit with no deals (no periods) in either window has no
+    change and is left out. At the ``index`` grain dates are period numbers.
 
     A window's dose is the number of lessons completed before its deals, averaged over them:
-    each unit-month counts the lessons done before the month and, of the month's own lessons,
-    the share of the month left after each. Undated counts have no timing: every deal of the
+    each unit-period counts the lessons done before the period and, of the period's own lessons,
+    the share of the period left after each. Undated counts have no timing: every deal of the
     after window gets all of the unit's lessons (``post_dose = lessons``, ``pre_dose = 0``).
 
     Returns
     -------
     polars.DataFrame
-        ``unit``, ``lessons`` (completed in total), ``anchor`` (month), ``pseudo_anchor``,
+        ``unit``, ``lessons`` (completed in total), ``anchor`` (the anchor period's first day, or
+        its number at the ``index`` grain), ``pseudo_anchor``,
         ``pre_numerator``, ``pre_denominator``, ``post_numerator``, ``post_denominator``,
         ``pre``, ``post``, ``change``, ``pre_dose``, ``post_dose``, ``dose`` (post − pre: the
         change in lessons behind the deals, the regressor) and ``weight`` —
@@ -167,19 +183,20 @@ def dose_changes(
     Raises
     ------
     ValueError
-        Windows shorter than a month, malformed doses, or learners without a date.
+        Windows shorter than a period, malformed doses, or learners without a date.
     NotApplicable
         No unit of the panel completed a lesson.
     """
     if pre_months < 1 or post_months < 1:
         raise ValueError(f"pre_months and post_months must be at least 1, got {pre_months} and {post_months}")
-    per_unit, dated = _per_unit(doses)
+    doses = as_polars(doses, "doses")
+    per_unit, dated = _per_unit(panel, doses)
     anchors = _anchors(panel, per_unit, seed)
     den = pl.col(panel.denominator) if panel.denominator is not None else pl.lit(1.0)
-    rows = (panel.frame.select(pl.col("unit").cast(pl.String), _month("period").alias("month"),
-                               pl.col(panel.numerator).cast(pl.Float64).alias("num"),
-                               den.cast(pl.Float64).alias("den"))
-            .join(anchors.select("unit", "lessons", _month("anchor").alias("at")), on="unit")
+    rows = (panel.observed.select(pl.col("unit").cast(pl.String), panel.period_index("period").alias("month"),
+                                  pl.col(panel.numerator).cast(pl.Float64).alias("num"),
+                                  den.cast(pl.Float64).alias("den"))
+            .join(anchors.select("unit", "lessons", "at"), on="unit")
             .with_columns(k=pl.col("month") - pl.col("at"))
             .with_columns(window=pl.when((pl.col("k") >= -pre_months) & (pl.col("k") < 0)).then(pl.lit("pre"))
                           .when((pl.col("k") >= 0) & (pl.col("k") < post_months)).then(pl.lit("post")))
@@ -187,7 +204,7 @@ def dose_changes(
     if dated is None:
         rows = rows.with_columns(dose=pl.when(pl.col("window") == "post").then(pl.col("lessons")).otherwise(0.0))
     else:
-        rows = (rows.join(_unit_month_doses(rows, dated), on=["unit", "month"], how="left")
+        rows = (rows.join(_unit_month_doses(panel, rows, dated), on=["unit", "month"], how="left")
                 .with_columns(pl.col("dose").fill_null(0.0)))
 
     def total(column: str, window: str) -> pl.Expr:
@@ -197,7 +214,8 @@ def dose_changes(
         pre_numerator=total("num", "pre"), pre_denominator=total("den", "pre"), pre_dosage=total("dose", "pre"),
         post_numerator=total("num", "post"), post_denominator=total("den", "post"), post_dosage=total("dose", "post"),
     )
-    out = (anchors.join(sums, on="unit", how="left")
+    out = (anchors.select("unit", "lessons", panel.calendar.start_expr(pl.col("at")).alias("anchor"), "pseudo_anchor")
+           .join(sums, on="unit", how="left")
            .with_columns(pl.col("^(pre|post)_(numerator|denominator|dosage)$").fill_null(0.0))
            .filter((pl.col("pre_denominator") > 0) & (pl.col("post_denominator") > 0))
            .with_columns(pre=pl.col("pre_numerator") / pl.col("pre_denominator"),
@@ -256,7 +274,7 @@ def _bins(x: FloatArray) -> list[tuple[str, FloatArray]]:
 def estimate_dose_response(
     panel: UnitPanel,
     *,
-    doses: pl.DataFrame,
+    doses: TableLike,
     pre_months: int = 6,
     post_months: int = 6,
     confidence: float = 0.95,
@@ -286,6 +304,7 @@ def estimate_dose_response(
     ValueError
         Malformed doses or windows (see :func:`dose_changes`).
     """
+    doses = as_polars(doses, "doses")
     changes = dose_changes(panel, doses=doses, pre_months=pre_months, post_months=post_months, seed=seed)
     dated = "completed_on" in doses.columns
     lessons = changes["lessons"].to_numpy().astype(np.float64)
@@ -293,7 +312,7 @@ def estimate_dose_response(
     y = changes["change"].to_numpy().astype(np.float64)
     w = changes["weight"].to_numpy().astype(np.float64)
     engaged = lessons > 0
-    what = "closed deals" if panel.denominator is not None else "months"
+    what = "closed deals" if panel.denominator is not None else f"{panel.period_noun}s"
     if int(engaged.sum()) < 2:
         raise NotApplicable(f"fewer than two units with lessons have {what} both before and after their first lesson")
     if np.unique(x).size < 2:
@@ -315,12 +334,12 @@ def estimate_dose_response(
             "fitted_change": float(intercept + slope * mean_dose),
         })
     dropped = panel.units.height - changes.height
-    warnings = [SELF_SELECTION]
+    warnings = [SELF_SELECTION, *panel.unobserved_warnings()]
     if not dated:
         warnings.append(UNDATED)
     if dropped:
         warnings.append(f"{dropped:,} of {panel.units.height:,} units had no {what} before or after their "
-                        f"(pseudo) first-lesson month and were left out")
+                        f"(pseudo) first-lesson {panel.period_noun} and were left out")
     if int(engaged.sum()) < 30:
         warnings.append(f"only {int(engaged.sum())} units with lessons: the slope rests on few learners")
     if not (~engaged).any():
@@ -335,8 +354,8 @@ def estimate_dose_response(
              "every lesson counts for every deal of the after window, also deals before it (lessons without dates)"),
             "linear dose: every lesson adds the same change, the first as the tenth (the binned means show "
             "where that fails)",
-            "units without lessons, around pseudo anchors drawn from the learners' first-lesson months, show "
-            "the change that would have happened with no lessons",
+            "units without lessons, around pseudo anchors drawn from the learners' first-lesson "
+            f"{panel.period_noun}s, show the change that would have happened with no lessons",
             "no spill-over: one unit's lessons do not change another unit's outcomes",
         ),
         details={

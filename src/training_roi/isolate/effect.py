@@ -82,7 +82,11 @@ class Effect:
         return self.ci_low <= 0 <= self.ci_high
 
     def summary(self) -> str:
-        """The estimate in a few lines a reader understands: value, interval, p-value, caveats."""
+        """The estimate in a few lines a reader understands: value, interval, p-value, caveats.
+
+        The diagnostics (balance tables, matched pairs, coefficients, series) are not printed: they
+        are in :attr:`diagnostics`, and a notebook shows :meth:`_repr_html_`'s short table.
+        """
         level = f"{self.confidence:.0%}"
         lines = [
             f"{self.method}{' (biased: a reference, not an estimate of the effect)' if self.biased else ''}",
@@ -101,10 +105,12 @@ class Effect:
 
     def __repr__(self) -> str:
         return (f"Effect(method={self.method!r}, estimate={self.estimate:.6g}, ci=({self.ci_low:.6g}, "
-                f"{self.ci_high:.6g}), p_value={self.p_value:.3g})")
+                f"{self.ci_high:.6g}), p_value={self.p_value:.3g}{', biased=True' if self.biased else ''}, "
+                f"warnings={len(self.warnings)})")
 
     def _repr_html_(self) -> str:
-        rows = [("estimate", f"{self.estimate:+.4g}"),
+        rows = [*((("reference", "biased: not an estimate of the effect"),) if self.biased else ()),
+                ("estimate", f"{self.estimate:+.4g}"),
                 (f"{self.confidence:.0%} interval", f"{self.ci_low:+.4g} to {self.ci_high:+.4g}"),
                 ("p-value", f"{self.p_value:.3g}"), ("P(effect > 0)", f"{self.prob_positive:.1%}"),
                 ("baseline", f"{self.baseline:.4g}"), *(("warning", w) for w in self.warnings)]
@@ -229,7 +235,8 @@ class EstimatorSettings:
     """What every registered estimator is run with."""
 
     post_months: int = 6
-    """Months after training that count (and, for matching, before it)."""
+    """Periods from training on that count (and, for matching, before it): months at the panel's default
+    grain, else periods of its grain (weeks, quarters, years, …)."""
     confidence: float = 0.95
     replicates: int = 999
     seed: int = 7

@@ -15,9 +15,10 @@ answers disagree, not the uncertainty of the observed change itself.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from training_roi.isolate.effect import (
     Effect,
@@ -27,6 +28,7 @@ from training_roi.isolate.effect import (
     effect_from_draws,
     estimator,
 )
+from training_roi.measure.frames import TableLike, as_polars
 from training_roi.measure.panels import UnitPanel
 
 __all__ = ["ROLES", "estimate_participant"]
@@ -40,7 +42,7 @@ _METHOD = {None: "participant and manager estimates", "learner": "participant es
 
 def estimate_participant(
     observed_change: float,
-    responses: pl.DataFrame | pa.Table,
+    responses: TableLike,
     *,
     baseline: float,
     role: str | None = None,
@@ -55,7 +57,8 @@ def estimate_participant(
     observed_change
         The trained group's change in the outcome (after − before), in the outcome's units.
     responses
-        Estimate answers, one row per answer, with ``role``, ``score`` (% of the improvement
+        Estimate answers (a Polars or pandas DataFrame, or an Arrow table), one row per answer,
+        with ``role``, ``score`` (% of the improvement
         due to the program, 0–100) and ``confidence`` (0–100), as :func:`training_roi.measure.survey_estimates`
         returns them. Rows of another ``level``, when the column is there, are ignored.
     baseline
@@ -90,8 +93,7 @@ def estimate_participant(
         raise ValueError(f"role {role!r}: expected one of {', '.join(ROLES)}, or None for both")
     if not np.isfinite(observed_change):
         raise ValueError(f"observed_change is {observed_change}: a finite change of the outcome is needed")
-    frame = responses if isinstance(responses, pl.DataFrame) else pl.from_arrow(responses)
-    assert isinstance(frame, pl.DataFrame)
+    frame = as_polars(responses, "responses")
     missing = [c for c in ("role", "score", "confidence") if c not in frame.columns]
     if missing:
         raise ValueError(f"the responses have no column {', '.join(missing)} (columns: {', '.join(frame.columns)})")
@@ -149,16 +151,18 @@ def estimate_participant(
     )
 
 
-def _trained_change(panel: UnitPanel, months: int) -> tuple[float, float]:
-    """The trained units' pooled outcome in the ``months`` before and after their training month."""
+def _trained_change(panel: UnitPanel, periods: int) -> tuple[float, float]:
+    """The trained units' pooled outcome over the ``periods`` periods before training and the ``periods`` from it on.
+
+    Event times −``periods`` … −1 against 0 … ``periods`` − 1: the period that contains the
+    training counts as after, as everywhere in the family. Unobserved unit-periods are left out.
+    """
     f = panel.frame.filter(pl.col("treated_at").is_not_null())
     if f.is_empty():
         raise NotApplicable("nobody was trained: there is no change to attribute")
-    offset = ((pl.col("period").dt.year() - pl.col("treated_at").dt.year()) * 12
-              + pl.col("period").dt.month().cast(pl.Int32) - pl.col("treated_at").dt.month().cast(pl.Int32))
-    f = f.with_columns(offset.alias("offset"))
-    before = panel.value(f.filter((pl.col("offset") >= -months) & (pl.col("offset") < 0)))
-    after = panel.value(f.filter((pl.col("offset") > 0) & (pl.col("offset") <= months)))
+    f = f.with_columns(panel.event_time().alias("offset"))
+    before = panel.value(f.filter((pl.col("offset") >= -periods) & (pl.col("offset") < 0)))
+    after = panel.value(f.filter((pl.col("offset") >= 0) & (pl.col("offset") < periods)))
     return before, after
 
 
@@ -166,10 +170,13 @@ def _trained_change(panel: UnitPanel, months: int) -> tuple[float, float]:
            refutable=False, position=80)
 def _participant(panel: UnitPanel, s: EstimatorSettings) -> Effect:
     """Phillips' estimate: the trained group's observed change × the share respondents credit."""
-    if s.surveys is None or s.surveys.is_empty():
+    surveys = None if s.surveys is None else as_polars(s.surveys, "surveys")
+    if surveys is None or surveys.is_empty():
         raise NotApplicable("nobody answered an estimate question about the program in surveys.csv")
     before, after = _trained_change(panel, s.post_months)
     if before != before or after != after:
         raise NotApplicable("the trained units have no outcome before or after training to attribute")
-    return estimate_participant(after - before, s.surveys, baseline=before, confidence=s.confidence,
-                                replicates=s.replicates, seed=s.seed)
+    effect = estimate_participant(after - before, surveys, baseline=before, confidence=s.confidence,
+                                  replicates=s.replicates, seed=s.seed)
+    notes = panel.unobserved_warnings()
+    return replace(effect, warnings=(*notes, *effect.warnings)) if notes else effect

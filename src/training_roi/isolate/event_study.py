@@ -1,12 +1,16 @@
-"""Two-way fixed-effects difference-in-differences on the monthly panel, and its event study.
+"""Two-way fixed-effects difference-in-differences on the unit panel, and its event study.
 
-Both regress the outcome of each unit-month on unit fixed effects (a rep's own level), month
+Both regress the outcome of each unit-period on unit fixed effects (a rep's own level), period
 fixed effects (the market, the season, anything that moves every unit alike) and the treatment:
-one "trained and after" indicator for :func:`estimate_twfe_did`, one indicator per month relative
-to training for :func:`estimate_event_study`. A rate (won / closed deals) is the unit-month's
-rate weighted by its denominator, so a month with no deals counts for nothing and a busy rep
-counts for more, as in the pooled rates of the rest of the family. Standard errors are
-cluster-robust by unit (CR1: a unit's months are not independent draws).
+one "trained and after" indicator for :func:`estimate_twfe_did`, one indicator per period
+relative to training for :func:`estimate_event_study`. Periods are the panel's grain (months by
+default; see :class:`~training_roi.measure.panels.UnitPanel`), and the period that contains the
+training is the first after it. A rate (won / closed deals) is the unit-period's rate weighted by
+its denominator, so a period with no deals counts for nothing and a busy rep counts for more, as
+in the pooled rates of the rest of the family; a unit-period without an outcome is left out.
+Standard errors are cluster-robust by unit (a unit's periods are not independent draws), with
+the small-sample factor that leaves out the unit effects nested in the clusters, as Stata's
+``reghdfe`` and R's ``fixest`` do.
 
 The event study's lead coefficients are the pre-trend test: if trained units were already
 drifting away from the comparison before training, the parallel-trends assumption behind every
@@ -21,7 +25,6 @@ earlier, whose effect is still growing, act as controls for units trained later.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
 import numpy as np
 import polars as pl
@@ -43,37 +46,42 @@ __all__ = ["estimate_event_study", "estimate_twfe_did"]
 BoolArray = NDArray[np.bool_]
 
 _PARALLEL = ("parallel trends: without training, trained units' outcome would have moved like the "
-             "never-trained units' outcome, month by month")
-_NO_ANTICIPATION = "no anticipation: units did not change before the month they were trained"
+             "never-trained units' outcome, period by period")
+_NO_ANTICIPATION = "no anticipation: units did not change before the period they were trained in"
 _NO_SPILLOVER = "no spill-over: training one unit does not change another unit's outcomes"
 
 
 @dataclass(frozen=True, eq=False)
 class _Grid:
-    """The panel as unit × month arrays: the outcome's sums and each unit's training month.
+    """The panel as unit × period arrays: the outcome's sums and each unit's training period.
 
-    ``den`` is the denominator, or 1 for every observed unit-month when the outcome has none
-    (so ``num / den`` is the outcome either way, and ``den`` its weight). ``cohort`` is the
-    index of the unit's training month in ``months`` (negative before the first month, at or
-    past ``len(months)`` after the last), ``inf`` for never-trained units.
+    Columns are the panel's consecutive periods from its first to its last (period numbers of
+    :meth:`UnitPanel.period_index`). ``den`` is the denominator, or 1 for every observed
+    unit-period when the outcome has none (so ``num / den`` is the outcome either way, and
+    ``den`` its weight); a unit-period that is not in the panel, or whose outcome is null, has
+    weight 0 and enters nothing. ``cohort`` is the column of the unit's training period
+    (negative before the first period, at or past ``len(labels)`` after the last), ``inf`` for
+    never-trained units.
     """
 
     units: tuple[str, ...]
-    months: tuple[date, ...]
+    labels: tuple[str, ...]
+    noun: str
     num: FloatArray
     den: FloatArray
     cohort: FloatArray
 
     @classmethod
     def of(cls, panel: UnitPanel) -> _Grid:
-        """The arrays of ``panel``; several rows of one unit-month are summed."""
+        """The arrays of ``panel``."""
         f = panel.frame
         if f.is_empty():
             raise NotApplicable("the panel has no rows")
+        known = f.select(panel.is_observed()).to_series().to_numpy()
         index = f.select(
-            pl.col("unit").cast(pl.String),
-            (pl.col("period").dt.year().cast(pl.Int64) * 12 + pl.col("period").dt.month() - 1).alias("m"),
-            (pl.col("treated_at").dt.year().cast(pl.Int64) * 12 + pl.col("treated_at").dt.month() - 1).alias("g"),
+            pl.col("unit"),
+            panel.period_index("period").alias("m"),
+            panel.period_index("treated_at").alias("g"),
         )
         units, u = np.unique(index["unit"].to_numpy().astype(str), return_inverse=True)
         m = index["m"].to_numpy()
@@ -81,41 +89,79 @@ class _Grid:
         t = m - first
         shape = (len(units), last - first + 1)
         num, den = np.zeros(shape), np.zeros(shape)
-        np.add.at(num, (u, t), f[panel.numerator].cast(pl.Float64).fill_null(0.0).to_numpy())
-        ones = np.ones(f.height)
-        np.add.at(den, (u, t), ones if panel.denominator is None
-                  else f[panel.denominator].cast(pl.Float64).fill_null(0.0).to_numpy())
+        values = f[panel.numerator].cast(pl.Float64).fill_null(0.0).fill_nan(0.0).to_numpy()
+        np.add.at(num, (u[known], t[known]), values[known])
+        weight = (np.ones(f.height) if panel.denominator is None
+                  else f[panel.denominator].cast(pl.Float64).fill_null(0.0).fill_nan(0.0).to_numpy())
+        np.add.at(den, (u[known], t[known]), weight[known])
         cohort = np.full(len(units), np.inf)
-        g = index["g"].to_numpy().astype(np.float64)  # nulls become nan
-        known = np.isfinite(g)
-        cohort[u[known]] = g[known] - first
-        months = tuple(date((first + k) // 12, (first + k) % 12 + 1, 1) for k in range(shape[1]))
-        return cls(tuple(str(x) for x in units), months, num, den, cohort)
+        g = index["g"].cast(pl.Float64).to_numpy()  # nulls become nan
+        ok = np.isfinite(g)
+        cohort[u[ok]] = g[ok] - first
+        labels = tuple(panel.period_label(first + k) for k in range(shape[1]))
+        return cls(tuple(str(x) for x in units), labels, panel.period_noun, num, den, cohort)
 
     def level(self, rows: NDArray[np.int64], cols: NDArray[np.int64]) -> float:
-        """The outcome pooled over the unit-months ``(rows, cols)``: Σ numerator / Σ denominator."""
+        """The outcome pooled over the unit-periods ``(rows, cols)``: Σ numerator / Σ denominator."""
         d = float(self.den[rows, cols].sum())
         return float(self.num[rows, cols].sum()) / d if d else float("nan")
 
 
 @dataclass(frozen=True)
 class _Fit:
-    """Coefficients of the regressors of interest, their CR1 covariance, and the sample's size."""
+    """Coefficients of the regressors of interest, their clustered covariance, and the sample's size.
+
+    A regressor the data cannot identify (no observation, or collinear with the fixed effects)
+    has ``identified`` False and NaN in ``beta`` and in its row and column of ``cov``.
+    """
 
     beta: FloatArray
     cov: FloatArray
+    identified: BoolArray
     clusters: int
     observations: int
+    parameters: int
+    """K of the small-sample factor: the regressors and the month effects, not the unit effects."""
+
+
+def _identified(design: FloatArray, p: int) -> BoolArray:
+    """Which of the first ``p`` columns of ``design`` have a coefficient the data determine.
+
+    A column is identified unless some combination of the columns that includes it is zero:
+    with its columns scaled to unit length, unless it loads on an eigenvector of the Gram
+    matrix with a (numerically) zero eigenvalue. An all-zero column (no observation) never is.
+    Collinearity among the other columns (the month effects) leaves it identified.
+    """
+    norms = np.sqrt((design**2).sum(axis=0))
+    out = norms[:p] > 0
+    live = norms > 0
+    scaled = design[:, live] / norms[live]
+    values, vectors = np.linalg.eigh(scaled.T @ scaled)
+    null = vectors[:, values <= max(float(values.max()), 1.0) * 1e-10]
+    if null.size:
+        position = np.cumsum(live) - 1  # column → its position among the live columns
+        for j in np.flatnonzero(out):
+            out[j] = not bool((np.abs(null[position[j]]) > 1e-6).any())
+    return np.asarray(out, dtype=np.bool_)
 
 
 def _fe_regression(y: FloatArray, x: FloatArray, w: FloatArray, unit: FloatArray, month: FloatArray) -> _Fit:
-    """Weighted least squares of ``y`` on ``x`` with unit and month fixed effects, clustered by unit.
+    """Weighted least squares of ``y`` on ``x`` with unit and period fixed effects, clustered by unit.
 
-    Unit effects are absorbed by demeaning within unit (the units can be many); month effects
-    are explicit dummies (the months are few). By Frisch–Waugh–Lovell the coefficients and
+    Unit effects are absorbed by demeaning within unit (the units can be many); period effects
+    are explicit dummies (the periods are few). By Frisch–Waugh–Lovell the coefficients and
     residuals are those of the full dummy regression, and because each unit is its own cluster
-    so is the cluster-robust covariance; the CR1 factor G/(G−1)·(N−1)/(N−K) counts every unit
-    effect in K, as statsmodels does with the dummies written out.
+    so is the cluster-robust covariance.
+
+    The small-sample factor is the one of Stata's ``reghdfe`` and ``xtreg, fe`` with clustered
+    errors and of R's ``fixest`` (``fixef.K = "nested"``): G/(G−1)·(N−1)/(N−K), where K counts
+    the regressors and the period effects but not the unit effects, which are nested in the unit
+    clusters (each cluster's own mean is already removed from its scores, so they use up no
+    cluster's information). Counting them too, as a regression with every dummy written out
+    does, inflates the variance by about T/(T−1) with T periods per unit.
+
+    Regressors of ``x`` that the sample cannot identify are dropped from the fit
+    (:class:`_Fit`); the others' estimates are those of the regression without them.
     """
     keep = w > 0
     y, x, w, unit, month = y[keep], x[keep], w[keep], unit[keep], month[keep]
@@ -124,49 +170,54 @@ def _fe_regression(y: FloatArray, x: FloatArray, w: FloatArray, unit: FloatArray
     dummies = np.zeros((y.size, max(len(months) - 1, 0)))
     rows = np.flatnonzero(mi > 0)
     dummies[rows, mi[rows] - 1] = 1.0
-    z = np.column_stack([x, dummies])
+    p = x.shape[1]
     members = sparse.csr_matrix((np.ones(y.size), (u, np.arange(y.size))))
     total = members @ w
-    both = np.column_stack([y, z])
+    both = np.column_stack([y, x, dummies])
     means = (members @ (w[:, None] * both)) / total[:, None]
     both = both - means[u]
-    yt, zt = both[:, 0], both[:, 1:]
     sw = np.sqrt(w)
+    identified = _identified(sw[:, None] * both[:, 1:], p)
+    columns = np.concatenate([identified, np.ones(dummies.shape[1], dtype=bool)])
+    yt, zt = both[:, 0], both[:, 1:][:, columns]
     coef, *_ = np.linalg.lstsq(sw[:, None] * zt, sw * yt, rcond=None)
     resid = yt - zt @ coef
     rank = int(np.linalg.matrix_rank(sw[:, None] * zt))
     bread = np.linalg.pinv(zt.T @ (w[:, None] * zt))
     scores = members @ ((w * resid)[:, None] * zt)
     n, g = y.size, int(total.size)
-    k = g + rank
-    if g < 2 or n <= k:
-        raise NotApplicable("too few units or months for a fixed-effects regression with clustered errors")
-    factor = g / (g - 1) * (n - 1) / (n - k)
+    if g < 2 or n <= rank:
+        raise NotApplicable("too few units or periods for a fixed-effects regression with clustered errors")
+    factor = g / (g - 1) * (n - 1) / (n - rank)
     cov = factor * bread @ (scores.T @ scores) @ bread
-    p = x.shape[1]
-    return _Fit(beta=coef[:p], cov=cov[:p, :p], clusters=g, observations=n)
+    q = int(identified.sum())
+    beta = np.full(p, np.nan)
+    beta[identified] = coef[:q]
+    full = np.full((p, p), np.nan)
+    full[np.ix_(identified, identified)] = cov[:q, :q]
+    return _Fit(beta=beta, cov=full, identified=identified, clusters=g, observations=n, parameters=rank)
 
 
-def _check(confidence: float, **months: int) -> None:
+def _check(confidence: float, **periods: int) -> None:
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1 (got {confidence})")
-    for name, value in months.items():
+    for name, value in periods.items():
         if value < 1:
-            raise ValueError(f"{name} must be at least one month (got {value})")
+            raise ValueError(f"{name} must be at least one period (got {value})")
 
 
 def _sample(grid: _Grid, first: int, last: int) -> tuple[FloatArray, FloatArray, FloatArray, BoolArray]:
-    """Unit-months in the regression, and which trained units can enter it.
+    """Unit-periods in the regression, and which trained units can enter it.
 
-    Trained units enter from ``first`` to ``last`` months around their training month;
-    never-trained units (and units trained after the data ends) in every month. Returns the
-    flat unit index, month index, relative month (``nan`` for comparison units) and the mask of
-    trained units that can enter.
+    Trained units enter from event time ``first`` to ``last`` (0 is the period that contains
+    their training); never-trained units (and units trained after the data ends) in every
+    period. Returns the flat unit index, period index, event time (``nan`` for comparison
+    units) and the mask of trained units that can enter.
 
     Raises
     ------
     NotApplicable
-        No comparison units, or no trained unit with months both before and from its training.
+        No comparison units, or no trained unit with periods both before and from its training.
     """
     n, t = grid.num.shape
     comparison = grid.cohort >= t
@@ -175,8 +226,8 @@ def _sample(grid: _Grid, first: int, last: int) -> tuple[FloatArray, FloatArray,
                             "compare with (the staggered estimator with not-yet-trained controls can still apply)")
     trained = (grid.cohort >= 1) & (grid.cohort < t)
     if not trained.any():
-        raise NotApplicable("no unit was trained after the first month of the data: there is no month "
-                            "before training to compare with")
+        raise NotApplicable(f"no unit was trained after the first {grid.noun} of the data: there is no "
+                            f"{grid.noun} before training to compare with")
     unit, month = np.divmod(np.arange(n * t), t)
     rel = month - grid.cohort[unit]
     inside = (comparison[unit]) | (trained[unit] & (rel >= first) & (rel <= last))
@@ -193,12 +244,12 @@ def _outcome(grid: _Grid, unit: FloatArray, month: FloatArray) -> tuple[FloatArr
     return y, w
 
 
-def _baseline(grid: _Grid, trained: BoolArray, months: int) -> float:
-    """The trained units' outcome pooled over the ``months`` months before their training."""
+def _baseline(grid: _Grid, trained: BoolArray, periods: int) -> float:
+    """The trained units' outcome pooled over the ``periods`` periods before their training."""
     n, t = grid.num.shape
     unit, month = np.divmod(np.arange(n * t), t)
     rel = month - grid.cohort[unit]
-    pre = trained[unit] & (rel >= -months) & (rel < 0)
+    pre = trained[unit] & (rel >= -periods) & (rel < 0)
     return grid.level(unit[pre], month[pre])
 
 
@@ -211,15 +262,17 @@ def _has_both_sides(unit: FloatArray, rel: FloatArray, w: FloatArray) -> None:
 
 
 def estimate_twfe_did(panel: UnitPanel, *, post_months: int = 6, confidence: float = 0.95) -> Effect:
-    """Two-way fixed-effects difference-in-differences: the average effect over the first months after training.
+    """Two-way fixed-effects difference-in-differences: the average effect over the first periods after training.
 
-    Regresses each unit-month's outcome on unit and month fixed effects and a "trained and
-    from the training month on" indicator. Trained units enter for ``post_months`` months
-    before training and ``post_months`` months from the training month on (the training month
-    counts as the first); never-trained units — and units trained after the data ends — are the
-    comparison in every month. Units trained in the first month of the data or before have no
-    month before training and are left out. Standard errors are clustered by unit; the interval
-    uses Student's t with (units − 1) degrees of freedom.
+    Regresses each unit-period's outcome on unit and period fixed effects and a "trained and
+    from the training period on" indicator. Trained units enter for ``post_months`` periods
+    before training and ``post_months`` periods from the training period on (the period that
+    contains the training counts as the first after it; periods are the panel's grain, months by
+    default); never-trained units — and units trained after the data ends — are the comparison
+    in every period. Units trained in the first period of the data or before have no period
+    before training and are left out. Standard errors are clustered by unit, with the
+    small-sample factor that does not count the unit effects nested in the clusters (see
+    :func:`_fe_regression`); the interval uses Student's t with (units − 1) degrees of freedom.
 
     Raises
     ------
@@ -233,19 +286,24 @@ def estimate_twfe_did(panel: UnitPanel, *, post_months: int = 6, confidence: flo
     _has_both_sides(unit, rel, w)
     treated = (np.nan_to_num(rel, nan=-1.0) >= 0).astype(np.float64)
     fit = _fe_regression(y, treated[:, None], w, unit, month)
-    estimate, se = float(fit.beta[0]), float(np.sqrt(fit.cov[0, 0]))
+    if not fit.identified[0]:
+        raise NotApplicable("the effect is not identified: the trained units' periods after training cannot be told "
+                            "apart from the period effects")
+    estimate, se = float(fit.beta[0]), float(np.sqrt(max(float(fit.cov[0, 0]), 0.0)))
     t = grid.num.shape[1]
     cohorts = np.unique(grid.cohort[trained])
     used = np.unique(unit[np.isfinite(rel) & (w > 0)]).size
     comparison = int((grid.cohort >= t).sum())
-    warnings = []
+    noun = grid.noun
+    warnings = list(panel.unobserved_warnings())
     if cohorts.size > 1:
         warnings.append(
-            f"training is staggered over {cohorts.size} different months: if the effect grows or fades with "
+            f"training is staggered over {cohorts.size} different {noun}s: if the effect grows or fades with "
             "time since training, two-way fixed effects is biased (earlier-trained units serve as controls "
             "for later ones); compare with the staggered estimator")
     if comparison < 10:
-        warnings.append(f"only {comparison} never-trained units to compare with: the month effects rest on few units")
+        warnings.append(f"only {comparison} never-trained units to compare with: the {noun} effects rest on few "
+                        "units")
     return effect_from_normal(
         "two-way fixed effects DiD", estimate, se, baseline=_baseline(grid, trained, post_months),
         confidence=confidence, dof=fit.clusters - 1,
@@ -254,32 +312,42 @@ def estimate_twfe_did(panel: UnitPanel, *, post_months: int = 6, confidence: flo
             "biased under staggered adoption when the effect changes with time since training: two-way fixed "
             "effects also compares later-trained units with units trained earlier, whose effect is still "
             "growing, and can then understate the effect (even flip its sign)",
-            f"one effect for the training month and the {post_months - 1} months after it, averaged with "
+            f"one effect for the training {noun} and the {post_months - 1} {noun}s after it, averaged with "
             "regression weights (not the units' shares)",
-            "unit-months count by their denominator (closed deals for win rate)" if panel.denominator
-            else "every unit-month counts alike",
+            f"unit-{noun}s count by their denominator (closed deals for win rate)" if panel.denominator
+            else f"every unit-{noun} counts alike",
         ),
         details={"trained_units": float(used), "comparison_units": float(comparison),
                  "unit_months": float(fit.observations), "cohorts": float(cohorts.size),
-                 "post_months": float(post_months)},
-        diagnostics={"outcome": panel.outcome, "window": [-post_months, post_months - 1],
+                 "post_months": float(post_months), "parameters": float(fit.parameters)},
+        diagnostics={"outcome": panel.outcome, "grain": panel.grain, "window": [-post_months, post_months - 1],
                      "clusters": fit.clusters},
         warnings=warnings,
     )
 
 
+def _named(events: list[int]) -> str:
+    return ", ".join(f"{k:+d}" for k in events)
+
+
 def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, confidence: float = 0.95) -> Effect:
-    """The effect month by month relative to training, with a test of trends before training.
+    """The effect period by period relative to training, with a test of trends before training.
 
-    Regresses each unit-month's outcome on unit and month fixed effects and one indicator per
-    month relative to training, from ``-leads`` to ``lags - 1`` (0 is the training month), the
-    month before training (−1) being the reference. Trained units enter only in those months;
-    never-trained units (and units trained after the data ends) are the comparison in every
-    month. The returned estimate is the plain average of the ``lags`` coefficients from the
-    training month on; ``diagnostics["coefficients"]`` holds every coefficient with its standard
-    error and interval, ready to plot.
+    Regresses each unit-period's outcome on unit and period fixed effects and one indicator per
+    event time, from ``-leads`` to ``lags - 1`` (0 is the period that contains the training),
+    the period before training (−1) being the reference. Periods are the panel's grain (months
+    by default), and ``leads`` and ``lags`` count them. Trained units enter only in those
+    periods; never-trained units (and units trained after the data ends) are the comparison in
+    every period. The returned estimate is the plain average of the coefficients from the
+    training period on; ``diagnostics["coefficients"]`` holds every coefficient with its
+    standard error and interval, ready to plot (``relative_month`` is the event time in periods).
 
-    The pre-trend test is the joint Wald test that the ``leads - 1`` lead coefficients are all
+    An event time that no trained unit-period in the sample reaches (the data end too soon after
+    the last training, say), or whose coefficient the fixed effects absorb, has no coefficient:
+    it is left out of the table, of the average and of the pre-trend test — never counted as a
+    zero effect — and a warning names it (``diagnostics["unidentified"]``).
+
+    The pre-trend test is the joint Wald test that the identified lead coefficients are all
     zero (chi-square, cluster-robust covariance); when it rejects at 5% a warning says so.
 
     Raises
@@ -287,11 +355,12 @@ def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, con
     ValueError
         ``leads`` below 2 (no lead to test) or ``lags`` below 1.
     NotApplicable
-        No never-trained units, or no trained unit observed both before and after its training.
+        No never-trained units, no trained unit observed both before and after its training, or
+        no identified coefficient from the training period on.
     """
     _check(confidence, lags=lags)
     if leads < 2:
-        raise ValueError(f"leads must be at least 2 months (the month before training is the reference; got {leads})")
+        raise ValueError(f"leads must be at least 2 periods (the period before training is the reference; got {leads})")
     grid = _Grid.of(panel)
     unit, month, rel, trained = _sample(grid, -leads, lags - 1)
     y, w = _outcome(grid, unit, month)
@@ -299,6 +368,11 @@ def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, con
     relative = [k for k in range(-leads, lags) if k != -1]
     x = np.column_stack([(rel == k).astype(np.float64) for k in relative])
     fit = _fe_regression(y, x, w, unit, month)
+    dropped = [k for k, ok in zip(relative, fit.identified, strict=True) if not ok]
+    post = np.array([k >= 0 for k in relative]) & fit.identified
+    if not post.any():
+        raise NotApplicable(f"no event time from the training {grid.noun} on has a trained unit-{grid.noun} to "
+                            f"estimate it from (event times {_named([k for k in relative if k >= 0])})")
     se = np.sqrt(np.clip(np.diag(fit.cov), 0.0, None))
     dof = fit.clusters - 1
     q = float(stats.t(dof).ppf(0.5 + confidence / 2))
@@ -309,39 +383,49 @@ def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, con
                           "ci_high": 0.0, "reference": True})
             continue
         i = relative.index(k)
+        if not fit.identified[i]:
+            continue
         b = float(fit.beta[i])
         table.append({"relative_month": k, "coefficient": b, "std_error": float(se[i]),
                       "ci_low": b - q * float(se[i]), "ci_high": b + q * float(se[i]), "reference": False})
-    post = np.array([k >= 0 for k in relative])
     a = post / post.sum()
-    estimate = float(a @ fit.beta)
-    std_error = float(np.sqrt(a @ fit.cov @ a))
-    lead = ~post
+    beta, cov = np.where(fit.identified, fit.beta, 0.0), np.nan_to_num(fit.cov)
+    estimate = float(a @ beta)
+    std_error = float(np.sqrt(max(float(a @ cov @ a), 0.0)))
+    lead = fit.identified & ~np.array([k >= 0 for k in relative])
     b_lead, v_lead = fit.beta[lead], fit.cov[np.ix_(lead, lead)]
-    df = int(np.linalg.matrix_rank(v_lead))
-    wald = float(b_lead @ np.linalg.pinv(v_lead) @ b_lead)
+    df = int(np.linalg.matrix_rank(v_lead)) if lead.any() else 0
+    wald = float(b_lead @ np.linalg.pinv(v_lead) @ b_lead) if df else float("nan")
     p_value = float(stats.chi2.sf(wald, df)) if df else float("nan")
-    warnings = []
+    noun = grid.noun
+    warnings = list(panel.unobserved_warnings())
+    if dropped:
+        warnings.append(
+            f"event time{'s' if len(dropped) > 1 else ''} {_named(dropped)} (in {noun}s from training) "
+            f"{'have' if len(dropped) > 1 else 'has'} no trained unit-{noun} to estimate from: left out of the "
+            "coefficients, the average and the pre-trend test rather than counted as no effect")
     if p_value < 0.05:
         warnings.append(
             "trained and comparison units were already diverging before training: the "
             f"{df} lead coefficients are jointly different from zero (chi-square {wald:.1f}, p = {p_value:.3f}); "
             "parallel trends is doubtful and the estimate may carry that earlier divergence")
     comparison = int((grid.cohort >= grid.num.shape[1]).sum())
+    used_lags = [k for k, ok in zip(relative, post, strict=True) if ok]
     return effect_from_normal(
         "event study (two-way fixed effects)", estimate, std_error,
         baseline=_baseline(grid, trained, leads), confidence=confidence, dof=dof,
         assumptions=(
             _PARALLEL, _NO_ANTICIPATION, _NO_SPILLOVER,
-            "month effects are estimated from trained units too: with staggered training and effects that "
-            "differ between cohorts, a coefficient can mix in other months' effects",
-            f"the estimate is the plain average of the coefficients of the training month and the {lags - 1} "
-            "months after it",
+            f"{noun} effects are estimated from trained units too: with staggered training and effects that "
+            f"differ between cohorts, a coefficient can mix in other {noun}s' effects",
+            f"the estimate is the plain average of the {len(used_lags)} identified coefficients from the training "
+            f"{noun} on (event times {_named(used_lags)})",
         ),
         details={"trained_units": float(np.unique(unit[np.isfinite(rel) & (w > 0)]).size),
                  "comparison_units": float(comparison), "unit_months": float(fit.observations),
-                 "pre_trend_chi2": wald, "pre_trend_p_value": p_value},
-        diagnostics={"outcome": panel.outcome, "coefficients": table, "reference_month": -1,
+                 "pre_trend_chi2": wald, "pre_trend_p_value": p_value, "lags_averaged": float(len(used_lags))},
+        diagnostics={"outcome": panel.outcome, "grain": panel.grain, "coefficients": table, "reference_month": -1,
+                     "unidentified": dropped,
                      "pre_trend": {"statistic": wald, "df": df, "p_value": p_value,
                                    "test": "joint Wald test that every lead coefficient is zero (chi-square)"},
                      "clusters": fit.clusters},
@@ -349,13 +433,13 @@ def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, con
     )
 
 
-@estimator("twfe", label="difference-in-differences (two-way fixed effects, monthly)", needs_comparison=True,
+@estimator("twfe", label="difference-in-differences (two-way fixed effects)", needs_comparison=True,
            refutable=True, position=10)
 def _twfe(panel: UnitPanel, s: EstimatorSettings) -> Effect:
     return estimate_twfe_did(panel, post_months=s.post_months, confidence=s.confidence)
 
 
-@estimator("event_study", label="event study (mean of the months after training)", needs_comparison=True,
+@estimator("event_study", label="event study (mean of the periods after training)", needs_comparison=True,
            refutable=True, position=20)
 def _event_study(panel: UnitPanel, s: EstimatorSettings) -> Effect:
     return estimate_event_study(panel, leads=s.post_months, lags=s.post_months, confidence=s.confidence)

@@ -16,11 +16,18 @@ Each reports a balance table (standardised mean difference of every feature befo
 how many trained units had no comparable untrained unit (common support), and the effective
 number of comparison units behind the weights; it warns when balance or support is poor.
 
-Each unit's windows are counted in calendar months from an anchor: the month a trained unit was
-trained, or for a never-trained unit a pseudo month drawn (with a seed) from the trained units'
-months, so both groups' windows span the same calendar months and a market trend or a strong
-quarter touches both alike. The anchor month itself belongs to neither window: part of it is
-before training, part after.
+Each unit's windows are counted in periods of the panel's grain (months by default) from an
+anchor: the period that contains a trained unit's training, or for a never-trained unit a pseudo
+period drawn (with a seed) from the trained units' anchors, so both groups' windows span the same
+calendar periods and a market trend or a strong quarter touches both alike. As everywhere in the
+family the anchor period is event time 0, the first period *after* training: the post window is
+the anchor period and the ``post_months − 1`` periods after it, the baseline the ``pre_months``
+periods before it (:class:`~training_roi.measure.panels.UnitPanel`).
+
+Units are ordered by their data, never by their ids (:mod:`training_roi.isolate.anchors`): the
+pseudo anchors, the propensity model's rows, ties between equally near matches and the
+bootstrap's draws all follow that order, so renaming the units changes no estimate and no
+interval. Unit-periods without an outcome are left out of every window.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
+from training_roi.isolate.anchors import anchor_periods, window_sums
 from training_roi.isolate.effect import (
     Effect,
     EstimatorSettings,
@@ -56,7 +64,7 @@ FEATURES = ("pre_level", "pre_volume", "pre_trend")
 MIN_TRAINED = 2
 """Trained units with activity before and after training needed to estimate anything."""
 MIN_COMPARISON = 5
-"""Never-trained units with activity around their pseudo month needed to build a comparison."""
+"""Never-trained units with activity around their pseudo anchor needed to build a comparison."""
 
 SMD_BAR = 0.1
 """The usual bar for balance: |standardised mean difference| below it."""
@@ -67,17 +75,13 @@ RELIABILITY_BAR = 0.7
 """Split-half reliability of the pre-period level below which matching on it risks regression to the mean."""
 
 SPARSE_BAR = 5.0
-"""Median activity per unit in the matching window (deals, or active months) below which matching is unreliable."""
+"""Median activity per unit in the matching window (deals, or active periods) below which matching is unreliable."""
 
 _PENALTY_C = 1e4
 """Inverse ridge strength of the propensity model on standardised features: practically no penalty
 (the scores are maximum-likelihood ones), yet a finite fit when the groups are perfectly separated."""
 _CATEGORICAL_LEVELS = 10
 """A covariate with at most this many distinct values is taken as categorical by CEM."""
-
-
-def _month(col: str) -> pl.Expr:
-    return pl.col(col).dt.year().cast(pl.Int64) * 12 + pl.col(col).dt.month().cast(pl.Int64) - 1
 
 
 def _check_windows(pre_months: int, post_months: int) -> None:
@@ -90,57 +94,30 @@ def _check_windows(pre_months: int, post_months: int) -> None:
 def _features(panel: UnitPanel, pre_months: int, post_months: int, seed: int, gap: int = 0) -> pl.DataFrame:
     """:func:`unit_features` with each unit's levels over the two halves of the matching window.
 
-    ``gap``: how many months before the baseline the matching window ends (0: it is the
-    baseline). Matching on months the change is not measured from keeps the noise that made a
+    ``gap``: how many periods before the baseline the matching window ends (0: it is the
+    baseline). Matching on periods the change is not measured from keeps the noise that made a
     comparison unit look like a trained one out of that unit's change (no regression to the mean).
     """
     _check_windows(pre_months, post_months)
-    units = panel.units
-    trained = units.filter(pl.col("treated_at").is_not_null())
-    others = units.filter(pl.col("treated_at").is_null())
-    if trained.is_empty():
-        raise NotApplicable("nobody in the panel was trained: there is no training month to compare around")
-    months = trained.select(_month("treated_at")).to_series().to_numpy()
-    # The same draw as the windows' panel: one trained unit's month per untrained unit, in unit order.
-    pseudo = months[np.random.default_rng(seed).integers(0, months.size, others.height)]
-    anchors = pl.DataFrame({
-        "unit": [*trained["unit"].to_list(), *others["unit"].to_list()],
-        "trained": [True] * trained.height + [False] * others.height,
-        "anchor_m": np.concatenate([months, pseudo]).astype(np.int64),
-    }, schema={"unit": pl.String, "trained": pl.Boolean, "anchor_m": pl.Int64})
-    num = pl.col(panel.numerator).cast(pl.Float64)
-    if panel.denominator is None:
-        den, act = pl.lit(1.0), (num != 0).cast(pl.Float64)
-    else:
-        den = pl.col(panel.denominator).cast(pl.Float64)
-        act = den
-    rows = panel.frame.select(pl.col("unit").cast(pl.String), m=_month("period"), num=num, den=den, act=act)
-    rows = rows.join(anchors.select("unit", "anchor_m"), on="unit").with_columns(off=pl.col("m") - pl.col("anchor_m"))
+    anchors = anchor_periods(panel, seed)
     half = pre_months // 2
-
-    def window(name: str, lo: int, hi: int) -> list[pl.Expr]:
-        inside = pl.col("off").is_between(lo, hi)
-        return [pl.when(inside).then(pl.col(c)).otherwise(0.0).sum().alias(f"{name}_{c}")
-                for c in ("num", "den", "act")]
-
-    sums = rows.group_by("unit").agg(
-        *window("pre", -pre_months - gap, -1 - gap), *window("late", -half - gap, -1 - gap),
-        *window("early", -2 * half - gap, -half - 1 - gap), *window("base", -pre_months, -1),
-        *window("post", 1, post_months),
-    )
+    sums = window_sums(panel, anchors, {
+        "pre": (-pre_months - gap, -1 - gap), "late": (-half - gap, -1 - gap),
+        "early": (-2 * half - gap, -half - 1 - gap), "base": (-pre_months, -1), "post": (0, post_months - 1),
+    })
 
     def level(name: str) -> pl.Expr:
         return pl.when(pl.col(f"{name}_den") > 0).then(pl.col(f"{name}_num") / pl.col(f"{name}_den"))
 
-    covariates = units.select("unit", *panel.covariates).with_columns(pl.col("unit").cast(pl.String))
+    covariates = panel.units.select("unit", *panel.covariates)
     return (
-        anchors.join(sums, on="unit", how="left")
-        .join(covariates, on="unit", how="left")
+        anchors.join(sums, on="unit", how="left", maintain_order="left")
+        .join(covariates, on="unit", how="left", maintain_order="left")
         .select(
             "unit", "trained",
-            pl.date(pl.col("anchor_m") // 12, pl.col("anchor_m") % 12 + 1, 1).alias("anchor"),
+            panel.calendar.start_expr(pl.col("anchor")).alias("anchor"),
             level("pre").alias("pre_level"),
-            pl.col("pre_act").fill_null(0.0).alias("pre_volume"),
+            pl.col("pre_act").alias("pre_volume"),
             (level("late") - level("early")).fill_null(0.0).alias("pre_trend"),
             *(pl.col(c).cast(pl.Float64) for c in panel.covariates),
             level("post").alias("post_level"),
@@ -148,42 +125,46 @@ def _features(panel: UnitPanel, pre_months: int, post_months: int, seed: int, ga
             level("early").alias("pre_early"),
             level("late").alias("pre_late"),
         )
-        .sort("trained", "unit", descending=[True, False])
     )
 
 
 def unit_features(panel: UnitPanel, *, pre_months: int = 6, post_months: int = 6, seed: int = 7,
                   match_before_baseline: bool = False) -> pl.DataFrame:
-    """One row per unit: its anchor month, pre-period features, post-period level and change.
+    """One row per unit: its anchor period, pre-period features, post-period level and change.
 
-    Columns:
+    Periods are the panel's grain (months by default); ``pre_months`` and ``post_months`` count
+    them. Columns:
 
-    * ``unit``, ``trained`` (bool), ``anchor`` (first day of the anchor month: the month of
-      training, or a pseudo month drawn with ``seed`` from the trained units' months);
-    * ``pre_level``: the outcome pooled over the ``pre_months`` months before the anchor month
-      (Σ numerator / Σ denominator; the mean per month without a denominator);
-    * ``pre_volume``: the activity behind it, Σ denominator over those months (closed deals for
-      win rate), or the number of months with a non-zero outcome without a denominator;
-    * ``pre_trend``: the outcome pooled over the last ``pre_months // 2`` pre-period months minus
-      the same number of months before them (0 when either half has no activity): whether the
+    * ``unit``, ``trained`` (bool), ``anchor`` (first day of the anchor period — the period that
+      contains the unit's training, or a pseudo period drawn with ``seed`` from the trained
+      units' — or its number at the ``index`` grain);
+    * ``pre_level``: the outcome pooled over the ``pre_months`` periods before the anchor period
+      (Σ numerator / Σ denominator; the mean per period without a denominator);
+    * ``pre_volume``: the activity behind it, Σ denominator over those periods (closed deals for
+      win rate), or the number of periods with a non-zero outcome without a denominator;
+    * ``pre_trend``: the outcome pooled over the last ``pre_months // 2`` pre-period periods minus
+      the same number of periods before them (0 when either half has no activity): whether the
       unit was already improving;
     * the panel's covariates;
-    * ``post_level``: the outcome pooled over the ``post_months`` months after the anchor month;
-    * ``change``: the post level minus the level over the ``pre_months`` before the anchor month
+    * ``post_level``: the outcome pooled over the anchor period and the ``post_months − 1``
+      periods after it (event times 0 to ``post_months − 1``: the training period counts as after);
+    * ``change``: the post level minus the level over the ``pre_months`` before the anchor period
       (the baseline), what the difference-in-differences compares.
 
     With ``match_before_baseline`` the matching features (``pre_level``, ``pre_volume``,
     ``pre_trend``) come from the ``pre_months`` *before* the baseline instead of the baseline
     itself: a comparison unit picked because it looked like a trained one then is not picked
-    for the luck in the months its change is measured from (no regression to the mean).
+    for the luck in the periods its change is measured from (no regression to the mean).
 
-    A window is cut to the panel's months; a level is null when its window has no activity (no
-    denominator, or no months inside the panel). The anchor month belongs to neither window.
+    A window is cut to the panel's periods and leaves out unit-periods without an outcome; a
+    level is null when its window has no activity (no denominator, or no periods inside the
+    panel). Rows come trained units first, each group in the data order of
+    :func:`training_roi.isolate.anchors.data_order` (not by id).
 
     Raises
     ------
     NotApplicable
-        Nobody in the panel was trained (no anchor months to give the untrained units).
+        Nobody in the panel was trained (no anchor periods to give the untrained units).
     """
     return _features(panel, pre_months, post_months, seed,
                      pre_months if match_before_baseline else 0).drop("pre_early", "pre_late")
@@ -205,7 +186,9 @@ class _Units:
     reliability: float
     """Split-half reliability of the untrained units' pre-period level (nan when it cannot be measured)."""
     gap: int = 0
-    """Months between the matching window and the baseline (0: the baseline is the matching window)."""
+    """Periods between the matching window and the baseline (0: the baseline is the matching window)."""
+    notes: tuple[str, ...] = ()
+    """Warnings about the panel itself (unit-periods without an outcome)."""
 
 
 def _units(panel: UnitPanel, pre_months: int, post_months: int, seed: int, gap: int = 0) -> _Units:
@@ -217,22 +200,23 @@ def _units(panel: UnitPanel, pre_months: int, post_months: int, seed: int, gap: 
     without = {"trained": int(gone["trained"].sum()), "comparison": int((~gone["trained"]).sum())}
     trained = usable["trained"].to_numpy().astype(bool)
     n_t, n_c = int(trained.sum()), int((~trained).sum())
+    noun = panel.period_noun
     if n_c == 0 and without["comparison"] == 0:
         raise NotApplicable(f"every unit in the panel was trained: a matched comparison needs never-trained units "
-                            f"(at least {MIN_COMPARISON} with activity around their pseudo training month)")
+                            f"(at least {MIN_COMPARISON} with activity around their pseudo training {noun})")
     if n_c == 0:
         raise NotApplicable(
-            "no never-trained unit has activity before and after its pseudo training month: a matched comparison "
+            f"no never-trained unit has activity before and after its pseudo training {noun}: a matched comparison "
             f"needs at least {MIN_COMPARISON} ({without['comparison']} untrained units lack activity in the "
-            f"{pre_months} months before or the {post_months} months after)")
+            f"{pre_months} {noun}s before or the {post_months} {noun}s from it)")
     if n_c < MIN_COMPARISON:
         raise NotApplicable(
-            f"only {n_c} never-trained units have activity before and after their pseudo training month: a matched "
+            f"only {n_c} never-trained units have activity before and after their pseudo training {noun}: a matched "
             f"comparison needs at least {MIN_COMPARISON}")
     if n_t < MIN_TRAINED:
         raise NotApplicable(
-            f"only {n_t} trained units have activity in the {pre_months} months before and the {post_months} months "
-            f"after their training month: a matched comparison needs at least {MIN_TRAINED}")
+            f"only {n_t} trained units have activity in the {pre_months} {noun}s before and the {post_months} "
+            f"{noun}s from their training {noun}: a matched comparison needs at least {MIN_TRAINED}")
     categorical = tuple(c for c in panel.covariates if usable[c].n_unique() <= _CATEGORICAL_LEVELS)
     halves = usable.filter(~pl.col("trained")).select("pre_early", "pre_late").drop_nulls().to_numpy()
     reliability = float("nan")
@@ -246,6 +230,7 @@ def _units(panel: UnitPanel, pre_months: int, post_months: int, seed: int, gap: 
         post=usable["post_level"].to_numpy().astype(np.float64),
         change=usable["change"].to_numpy().astype(np.float64),
         without_activity=without, categorical=categorical, reliability=reliability, gap=gap,
+        notes=panel.unobserved_warnings(),
     )
 
 
@@ -306,7 +291,7 @@ _ASSUMPTIONS = (
     "a unit's pre-period level is measured with noise: untrained units matched to high pre-period levels were "
     "partly lucky and tend to fall back (regression to the mean), which can bias a matched comparison upward "
     "when the trained units were selected on their level",
-    "the untrained units' pseudo training months stand for when they would have been trained",
+    "the untrained units' pseudo training periods stand for when they would have been trained",
     "the estimate is the effect on the trained units that have comparable untrained units (common support), "
     "not on those left out",
 )
@@ -333,7 +318,7 @@ def _finish(
     n_kept = int(kept_t.sum())
     off = n_t - n_kept
     ct, cc = u.change[t], u.change[~t]
-    warns = list(notes)
+    warns = [*u.notes, *notes]
     worst = [row for row in balance if abs(row["smd_after"]) >= SMD_BAR]
     if worst:
         listed = ", ".join(f"{row['feature']} {row['smd_after']:+.2f}" for row in worst)
@@ -357,7 +342,7 @@ def _finish(
                      "understates the uncertainty; prefer difference-in-differences here")
     if u.without_activity["trained"]:
         k = u.without_activity["trained"]
-        warns.append(f"{k} trained units have no activity before or after their training month and are left out")
+        warns.append(f"{k} trained units have no activity before or after their training and are left out")
     diag = {
         "balance": balance,
         "max_abs_smd_before": float(max(abs(r["smd_before"]) for r in balance)),
@@ -454,7 +439,7 @@ def estimate_psm(
     ------
     NotApplicable
         Too few trained or never-trained units with activity around their (pseudo) training
-        month, or no trained unit with a match.
+        period, or no trained unit with a match.
     """
     _check_common(confidence, replicates)
     if caliper is not None and caliper <= 0:
@@ -533,7 +518,7 @@ def estimate_ipw(
     ------
     NotApplicable
         Too few trained or never-trained units with activity around their (pseudo) training
-        month, or none left after trimming.
+        period, or none left after trimming.
     """
     _check_common(confidence, replicates)
     if not 0 <= trim < 0.5:
@@ -609,7 +594,7 @@ def estimate_cem(
     ------
     NotApplicable
         Too few trained or never-trained units with activity around their (pseudo) training
-        month, or no stratum with both groups.
+        period, or no stratum with both groups.
     """
     _check_common(confidence, replicates)
     u = _units(panel, pre_months, post_months, seed, pre_months if match_before_baseline else 0)

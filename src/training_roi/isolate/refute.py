@@ -2,8 +2,9 @@
 
 Three challenges, each re-running the same estimator on data where the answer is known:
 
-* **placebo date** — pretend every unit was trained ``shift_months`` earlier and use only the
-  months before the real training: nothing happened then, so the "effect" should be zero;
+* **placebo date** — pretend every unit was trained ``shift_months`` periods earlier (months at
+  the default grain) and use only the periods before the first real training: nothing happened
+  then, so the "effect" should be zero;
 * **placebo treatment** — give the training to units drawn at random (the same number, the same
   dates): the effect of a random label should be zero;
 * **comparison subset** — re-estimate with random halves of the comparison group: a real effect
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date
 
 import numpy as np
 import polars as pl
@@ -47,30 +47,28 @@ class Refutation:
     explanation: str
 
 
-def _shift(d: date | None, months: int) -> date | None:
-    if d is None:
-        return None
-    m = d.month - 1 - months
-    year, month = d.year + m // 12, m % 12 + 1
-    return date(year, month, min(d.day, 28))
-
-
 def placebo_date(panel: UnitPanel, estimator: Estimator, *, shift_months: int = 6) -> Refutation:
-    """The estimate with every training date moved ``shift_months`` earlier, on pre-training months only."""
-    first = panel.frame["treated_at"].drop_nulls().min()
-    if first is None:
+    """The estimate with every training moved ``shift_months`` periods earlier, on the periods before the first one.
+
+    A unit's placebo training date is the first day of the period ``shift_months`` periods
+    before the one that contains its training (the period number itself at the ``index`` grain).
+    """
+    trained = panel.frame.select(panel.period_index("treated_at")).to_series().drop_nulls()
+    if trained.is_empty():
         raise NotApplicable("nobody was trained, so there is no training date to move")
-    assert isinstance(first, date)
-    cutoff = date(first.year, first.month, 1)
-    frame = panel.frame.filter(pl.col("period") < cutoff).with_columns(
-        pl.col("treated_at").map_elements(lambda d: _shift(d, shift_months), return_dtype=pl.Date))
+    first = int(trained.min())  # type: ignore[arg-type]
+    moved = {int(t): panel.period_start(int(t) - shift_months) for t in trained.unique().to_list()}
+    at = panel.period_index("treated_at")
+    frame = panel.frame.filter(panel.period_index("period") < first).with_columns(
+        at.replace_strict(list(moved), list(moved.values()), default=None,
+                          return_dtype=panel.frame.schema["treated_at"]).alias("treated_at"))
     if frame.is_empty():
-        raise NotApplicable("there are no months before the first training to hold a placebo date")
+        raise NotApplicable(f"there are no {panel.period_noun}s before the first training to hold a placebo date")
     effect = estimator(replace(panel, frame=frame))
     passed = effect.ci_low <= 0 <= effect.ci_high
     return Refutation(
         "placebo date", effect.estimate, effect.ci_low, effect.ci_high, passed,
-        f"training dated {shift_months} months early, before anything happened: "
+        f"training dated {shift_months} {panel.period_noun}s early, before anything happened: "
         + ("no effect found, as it should be" if passed else
            "an 'effect' appears where none can be: the groups were already drifting apart"),
     )
@@ -83,7 +81,7 @@ def placebo_treatment(panel: UnitPanel, estimator: Estimator, *, seed: int = 7) 
     rng = np.random.default_rng(seed)
     shuffled = [dates[i] for i in rng.permutation(len(dates))]
     mapping = pl.DataFrame({"unit": units["unit"], "placebo_at": shuffled},
-                           schema={"unit": pl.String, "placebo_at": pl.Date})
+                           schema={"unit": pl.String, "placebo_at": panel.frame.schema["treated_at"]})
     frame = (panel.frame.join(mapping, on="unit", how="left")
              .with_columns(pl.col("placebo_at").alias("treated_at")).drop("placebo_at"))
     effect = estimator(replace(panel, frame=frame))

@@ -1,22 +1,25 @@
-"""Difference-in-differences for training rolled out over many months (Callaway & Sant'Anna 2021).
+"""Difference-in-differences for training rolled out over many periods (Callaway & Sant'Anna 2021).
 
-When units are trained in different months and the effect grows (or fades) with time since
+When units are trained in different periods and the effect grows (or fades) with time since
 training, two-way fixed effects compares later-trained units with units trained earlier — whose
 outcome is still moving because of training — and misstates the effect. The group-time approach
-only ever compares a cohort (the units trained in one month) with units that are not trained
-yet: for cohort g and month t,
+only ever compares a cohort (the units trained in one period) with units that are not trained
+yet: for cohort g and period t,
 
     ATT(g, t) = [Y_g(t) − Y_g(g−1)] − [Y_C(t) − Y_C(g−1)],
 
-the change of the cohort's outcome since the month before its training minus the same change in
-the control group C: the never-trained units, or those plus the units not trained by month t
+the change of the cohort's outcome since the period before its training minus the same change in
+the control group C: the never-trained units, or those plus the units not trained by period t
 (and not in cohort g). These effects are then averaged with the cohorts' sizes as weights.
+Periods are the panel's grain (months by default); the period that contains a unit's training
+is its cohort's period g, the first after training.
 
 This is the unconditional estimator (no covariates). Outcomes are pooled within a group and
-month as everywhere in the family: a rate is Σ numerator / Σ denominator over the group's units
-(so a rep with more closed deals counts for more and a month with none counts for nothing), and
-an outcome without a denominator is the group's mean per unit. Without a denominator this is
-exactly Callaway & Sant'Anna's outcome-regression estimator on a balanced panel.
+period as everywhere in the family: a rate is Σ numerator / Σ denominator over the group's units
+(so a rep with more closed deals counts for more and a period with none counts for nothing; a
+unit-period without an outcome is left out), and an outcome without a denominator is the group's
+mean per observed unit. Without a denominator this is exactly Callaway & Sant'Anna's
+outcome-regression estimator on a balanced panel.
 """
 
 from __future__ import annotations
@@ -62,31 +65,33 @@ def estimate_staggered(
     replicates: int = 999,
     seed: int = 7,
 ) -> Effect:
-    """The average effect over the first months after training, from group-time effects.
+    """The average effect over the first periods after training, from group-time effects.
 
-    Cohorts are the units trained in the same calendar month (event month 0; the month before,
-    −1, is every cohort's base). ``control`` is ``"never_treated"`` (units never trained, and
-    units trained only after the data ends) or ``"not_yet_treated"`` (those plus units trained
-    after month t, which keeps more controls when almost everyone is trained eventually).
+    Cohorts are the units trained in the same period of the panel's grain (event time 0; the
+    period before, −1, is every cohort's base). ``control`` is ``"never_treated"`` (units never
+    trained, and units trained only after the data ends) or ``"not_yet_treated"`` (those plus
+    units trained after period t, which keeps more controls when almost everyone is trained
+    eventually). ``post_months`` counts periods of the grain.
 
-    The estimate averages ATT(g, t) over every cohort and every month from the training month
-    to ``post_months − 1`` months after it that the data covers, **each weighted by the number
+    The estimate averages ATT(g, t) over every cohort and every period from the training period
+    to ``post_months − 1`` periods after it that the data covers, **each weighted by the number
     of units in the cohort** (Callaway & Sant'Anna's "simple" aggregation, restricted to those
-    event months). ``diagnostics["dynamic"]`` holds the event-time aggregation (for each month
-    relative to training, the cohort-size-weighted mean of that month's ATT(g, t), from
-    ``−post_months`` to ``post_months − 1``; the months before training are placebo checks that
-    should be near zero), ``diagnostics["group_time"]`` every ATT(g, t).
+    event times). ``diagnostics["dynamic"]`` holds the event-time aggregation (for each event
+    time, ``relative_month``, the cohort-size-weighted mean of that period's ATT(g, t), from
+    ``−post_months`` to ``post_months − 1``; the periods before training are placebo checks that
+    should be near zero), ``diagnostics["group_time"]`` every ATT(g, t), its cohort and period
+    labelled by :meth:`~training_roi.measure.panels.UnitPanel.period_label`.
 
     Uncertainty comes from a cluster bootstrap over units (``replicates`` resamples, percentile
-    interval), which resamples the cohorts' sizes too. Units trained in the first month of the
-    data or before have no month before training and are left out.
+    interval), which resamples the cohorts' sizes too. Units trained in the first period of the
+    data or before have no period before training and are left out.
 
     Raises
     ------
     ValueError
         An unknown ``control`` or an invalid ``post_months``, ``confidence`` or ``replicates``.
     NotApplicable
-        No cohort with a month before training, no control units, or no group-time effect that
+        No cohort with a period before training, no control units, or no group-time effect that
         the data can estimate.
     """
     if control not in ("never_treated", "not_yet_treated"):
@@ -100,8 +105,8 @@ def estimate_staggered(
     never = grid.cohort >= t_max
     early = int((grid.cohort < 1).sum())
     if not trained.any():
-        raise NotApplicable("no unit was trained after the first month of the data: no cohort has a month "
-                            "before training to compare with")
+        raise NotApplicable(f"no unit was trained after the first {grid.noun} of the data: no cohort has a "
+                            f"{grid.noun} before training to compare with")
     if control == "never_treated" and not never.any():
         raise NotApplicable("every unit was trained during the data: there are no never-trained units "
                             "(use control='not_yet_treated')")
@@ -113,7 +118,7 @@ def estimate_staggered(
     onehot = np.zeros((num.shape[0], n_groups))
     onehot[np.arange(num.shape[0]), group] = 1.0
 
-    # Cells: (cohort index, month, base month, event month) and the groups in each cell's control.
+    # Cells: (cohort index, period, base period, event time) and the groups in each cell's control.
     cells = [(i, int(g + e), int(g - 1), e) for i, g in enumerate(cohorts)
              for e in range(-post_months, post_months) if e != -1 and 0 <= g + e < t_max]
     gi = np.array([c[0] for c in cells], dtype=np.int64)
@@ -148,8 +153,8 @@ def estimate_staggered(
     valid = np.isfinite(att[0])
     post = valid & (ee >= 0) & (ee < post_months)
     if not post.any():
-        raise NotApplicable("no cohort has both its own and its controls' outcomes in the month before training "
-                            "and a month after it")
+        raise NotApplicable(f"no cohort has both its own and its controls' outcomes in the {grid.noun} before "
+                            f"training and a {grid.noun} after it")
     draws_att, draws_size = group_time(cluster_weights(num.shape[0], replicates=replicates, seed=seed))
 
     def summary(columns: FloatArray) -> tuple[float, FloatArray]:
@@ -166,7 +171,7 @@ def estimate_staggered(
         return {"std_error": float(np.std(d, ddof=1)), "ci_low": float(lo), "ci_high": float(hi)}
 
     def month(k: int) -> str:
-        return grid.months[k].strftime("%Y-%m")
+        return grid.labels[k]
 
     point, draws = summary(post)
     counts = onehot.sum(axis=0)
@@ -193,35 +198,36 @@ def estimate_staggered(
     baseline = float(num[rows, cols].sum()) / base_den if base_den else float("nan")
     n_trained = int(counts[:-1].sum())
     n_control = int(counts[-1]) if control == "never_treated" else int(counts.sum())
-    warnings = []
+    noun = grid.noun
+    warnings = list(panel.unobserved_warnings())
     if early:
-        warnings.append(f"{early} trained units were trained in the first month of the data or before: with no "
-                        "month before training they are left out")
+        warnings.append(f"{early} trained units were trained in the first {noun} of the data or before: with no "
+                        f"{noun} before training they are left out")
     if counts[-1] < 10 and control == "never_treated":
         warnings.append(f"only {int(counts[-1])} never-trained units to compare with: consider "
                         "control='not_yet_treated'")
     dropped = int((~valid).sum())
     if dropped:
-        warnings.append(f"{dropped} cohort-month effects could not be estimated (no control units with "
-                        "outcomes in that month)")
+        warnings.append(f"{dropped} cohort-{noun} effects could not be estimated (no control units with "
+                        f"outcomes in that {noun})")
     return effect_from_draws(
         "staggered DiD (Callaway & Sant'Anna)", point, draws, baseline=baseline, confidence=confidence,
         assumptions=(
             "parallel trends: without training, each cohort's outcome would have moved like its controls' "
             f"({'never-trained units' if control == 'never_treated' else 'units not trained yet'}) from the "
-            "month before its training on",
-            "no anticipation: units did not change before the month they were trained",
+            f"{noun} before its training on",
+            f"no anticipation: units did not change before the {noun} they were trained in",
             "no spill-over: training one unit does not change another unit's outcomes",
-            f"the estimate averages each cohort's effect over the training month and the {post_months - 1} "
-            "months after it, each cohort-month weighted by the number of units in the cohort",
-            "a rate is pooled over the group's units each month (Σ numerator / Σ denominator)"
-            if panel.denominator else "the outcome is the group's mean per unit-month",
+            f"the estimate averages each cohort's effect over the training {noun} and the {post_months - 1} "
+            f"{noun}s after it, each cohort-{noun} weighted by the number of units in the cohort",
+            f"a rate is pooled over the group's units each {noun} (Σ numerator / Σ denominator)"
+            if panel.denominator else f"the outcome is the group's mean per unit-{noun}",
         ),
         details={"cohorts": float(cohorts.size), "trained_units": float(n_trained),
                  "control_units": float(n_control), "group_time_effects": float(valid.sum()),
                  "post_months": float(post_months)},
-        diagnostics={"outcome": panel.outcome, "control": control,
-                     "weighting": "cohort-month effects weighted by cohort size (number of units)",
+        diagnostics={"outcome": panel.outcome, "grain": panel.grain, "control": control,
+                     "weighting": f"cohort-{noun} effects weighted by cohort size (number of units)",
                      "dynamic": dynamic, "group_time": table},
         warnings=warnings,
     )

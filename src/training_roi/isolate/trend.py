@@ -6,24 +6,27 @@ program with the gap between what happened and the projection. It also serves a 
 reached everybody at once (an org-wide CRM go-live), where no untrained unit is left to compare.
 
 Each trained unit is measured against its own training date (event time): its pre-period is its
-months before the month it was trained, its post-period the months after. Had the pre- and
-post-periods been calendar months of the pooled group, a rollout spread over many months would
-mix trained and not-yet-trained units in the early post months (diluting the gap) and leave few
-pre months before the first training. The line is fitted on the pre-training unit-months of all
-trained units at once,
+periods before the period that contains its training, its post-period that period and the ones
+after it (the training period counts as after, as everywhere in the family; see
+:class:`~training_roi.measure.panels.UnitPanel`). Periods are the panel's grain, months by
+default. Had the pre- and post-periods been calendar periods of the pooled group, a rollout
+spread over many months would mix trained and not-yet-trained units in the early post periods
+(diluting the gap) and leave few pre periods before the first training. The line is fitted on
+the pre-training unit-periods of all trained units at once,
 
-    y_ut = α_u + β · (months since u's training) + γ_month-of-year(t) + noise,
+    y_ut = α_u + β · (periods since u's training) + γ_period-of-year(t) + noise,
 
-weighted by the unit-month's denominator (deals; one per unit-month without a denominator): each
-unit keeps its own level α_u (the units seen far before training are not the ones seen just
-before it), they share the slope β, and the month-of-year effects γ are estimated when the
-pre-training unit-months cover every calendar month over more than a year. The projection of a
-post unit-month is α_u + β·k + γ; the estimate is the post unit-months' outcome minus it, pooled
+weighted by the unit-period's denominator (deals; one per unit-period without a denominator;
+unit-periods without an outcome are left out): each unit keeps its own level α_u (the units seen
+far before training are not the ones seen just before it), they share the slope β, and the
+period-of-year effects γ (month of year, quarter of year) are estimated when the pre-training
+unit-periods cover every period of the year over more than a year. The projection of a post
+unit-period is α_u + β·k + γ; the estimate is the post unit-periods' outcome minus it, pooled
 (Σ numerator − Σ denominator × projection, over Σ denominator).
 
 The uncertainty has three parts, all in the interval: the projection's (the line is refitted on
-every bootstrap resample of units), the units' own month-to-month noise (resampled with them),
-and shocks common to every unit in a calendar month (a good or bad month for the whole market,
+every bootstrap resample of units), the units' own period-to-period noise (resampled with them),
+and shocks common to every unit in a calendar period (a good or bad month for the whole market,
 which no resampling of units reproduces), whose variance is estimated from the pre-training
 residuals by moments and added to each bootstrap draw as a normal term. With few units the
 bootstrap draws are spread by the usual small-sample factor (√(G/(G−1)) and Student's t with
@@ -58,40 +61,32 @@ from training_roi.measure.panels import UnitPanel
 __all__ = ["MIN_PRE_MONTHS", "SEASONAL_PRE_MONTHS", "estimate_trend"]
 
 MIN_PRE_MONTHS = 6
-"""Fewest months before training (event months with an outcome) a trend line is fitted on."""
+"""Fewest periods before training (event times with an outcome) a trend line is fitted on."""
 SEASONAL_PRE_MONTHS = 13
 """Fewest calendar months the pre-training unit-months span for month-of-year effects: every
-calendar month, and at least one of them in two years, so the season is not taken for the slope."""
+calendar month, and at least one of them in two years, so the season is not taken for the slope
+(at the quarter grain, 5 quarters)."""
 _STRONG_AUTOCORRELATION = 1.0
-"""Durbin–Watson below this: neighbouring months' residuals move together (2 means independent), the
-mark of a line that does not follow the months before training."""
+"""Durbin–Watson below this: neighbouring periods' residuals move together (2 means independent), the
+mark of a line that does not follow the periods before training."""
 _FEW_UNITS = 20
 """Fewer trained units than this: a bootstrap over so few units is a rough guide to the uncertainty."""
 _SHOCK_MONTHS = 3.0
-"""Fewest calendar months' worth of residual information (tr(B)²/tr(B²)) to estimate month shocks from."""
+"""Fewest calendar periods' worth of residual information (tr(B)²/tr(B²)) to estimate period shocks from."""
 
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
 
-def _month_number(d: date) -> int:
-    return d.year * 12 + d.month - 1
+def _design(k: FloatArray, calendar: IntArray, cycle: int | None) -> FloatArray:
+    """Periods since training and, with a ``cycle``, indicators of the season's periods but the first; no intercept.
 
-
-def _from_month_number(n: int) -> date:
-    return date(n // 12, n % 12 + 1, 1)
-
-
-def _month(column: str) -> pl.Expr:
-    """Months since year 0 of a date column: consecutive months differ by one."""
-    return pl.col(column).dt.year().cast(pl.Int64) * 12 + pl.col(column).dt.month().cast(pl.Int64) - 1
-
-
-def _design(k: FloatArray, calendar: IntArray, seasonal: bool) -> FloatArray:
-    """Months since training and (``seasonal``) indicators of February … December; no intercept."""
+    ``calendar`` is the period number (:meth:`UnitPanel.period_index`), whose remainder by the
+    cycle (12 months, 4 quarters) is the period of the year.
+    """
     columns = [k]
-    if seasonal:
-        moy = calendar % 12
-        columns += [(moy == m).astype(np.float64) for m in range(1, 12)]
+    if cycle:
+        season = calendar % cycle
+        columns += [(season == m).astype(np.float64) for m in range(1, cycle)]
     return np.column_stack(columns)
 
 
@@ -223,7 +218,7 @@ def _shock_influence(rows: _Rows, x: FloatArray, fit: _Fit) -> tuple[IntArray, F
 def estimate_trend(
     panel: UnitPanel,
     *,
-    program_start: date | None = None,
+    program_start: date | int | None = None,
     pre_months: int = 12,
     post_months: int = 6,
     seasonality: bool = True,
@@ -236,21 +231,23 @@ def estimate_trend(
     Parameters
     ----------
     panel
-        The monthly unit panel. Only trained units are used; untrained units are ignored (none
-        are needed: an org-wide go-live works).
+        The unit panel, at any grain (months by default). Only trained units are used;
+        untrained units are ignored (none are needed: an org-wide go-live works).
     program_start
-        An org-wide start that replaces every unit's own training date (a go-live that reached
-        everybody at once); units trained after the post period are then left out. By default
-        each unit is measured against its own training date.
+        An org-wide start (a date, or a period number at the ``index`` grain) that replaces
+        every unit's own training date (a go-live that reached everybody at once); units
+        trained after the post period are then left out. By default each unit is measured
+        against its own training date.
     pre_months, post_months
-        Each unit's months before its training month that the line is fitted on, and its months
-        after training over which the gap is averaged. The training month itself is a transition
-        (part before, part after) and in neither, unless training fell on the 1st: then it is
-        the first post month.
+        Each unit's periods before its training period that the line is fitted on, and its
+        periods from training on over which the gap is averaged. As everywhere in the family
+        the period that contains the training is the first after it (event time 0), so the post
+        periods are event times 0 to ``post_months − 1``. Both count periods of the grain.
     seasonality
-        Add month-of-year effects. They need the pre-training unit-months to span at least 13
-        calendar months (every month of the year, one of them twice); with fewer they are left
-        out and a warning says so.
+        Add period-of-year effects (month of year, or quarter of year; other grains have none,
+        and a warning says so). They need the pre-training unit-periods to span a year and one
+        period more (13 months, 5 quarters: every period of the year, one of them twice); with
+        fewer they are left out and a warning says so.
     confidence
         Level of the interval.
     replicates, seed
@@ -280,9 +277,10 @@ def estimate_trend(
     >>> effect.estimate, effect.ci_low, effect.ci_high  # doctest: +SKIP
     """
     if pre_months < MIN_PRE_MONTHS:
-        raise ValueError(f"pre_months is {pre_months}: a trend line needs at least {MIN_PRE_MONTHS} pre-program months")
+        raise ValueError(f"pre_months is {pre_months}: a trend line needs at least {MIN_PRE_MONTHS} pre-program "
+                         "periods")
     if post_months < 1:
-        raise ValueError(f"post_months is {post_months}: at least one month after training is needed")
+        raise ValueError(f"post_months is {post_months}: at least one period after training is needed")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence is {confidence}: expected a level between 0 and 1, such as 0.95")
     if replicates < 2:
@@ -290,31 +288,36 @@ def estimate_trend(
     trained = panel.units.filter(pl.col("treated_at").is_not_null()).select("unit", "treated_at")
     if trained.is_empty():
         raise NotApplicable("no unit of the panel was trained: a trend line projects the trained units' outcome")
-    warnings: list[str] = []
+    noun = panel.period_noun
+    warnings: list[str] = list(panel.unobserved_warnings())
     if program_start is not None:
-        first_post = _from_month_number(_month_number(program_start) + (program_start.day != 1))
-        post_end = _from_month_number(_month_number(first_post) + post_months)
-        trained = trained.filter(pl.col("treated_at") < post_end)
+        calendar = panel.calendar
+        first_post = calendar.number_of(program_start)
+        post_end = first_post + post_months
+        at = trained.select(panel.period_index("treated_at")).to_series()
+        trained = trained.filter(at < post_end)
         if trained.is_empty():
-            raise NotApplicable(f"no unit was trained before {post_end:%Y-%m-%d}, the end of the post period")
-        early = trained.filter(pl.col("treated_at") < date(program_start.year, program_start.month, 1)).height
+            raise NotApplicable(f"no unit was trained before {panel.period_start(post_end)}, the end of the post "
+                                "period")
+        at = trained.select(panel.period_index("treated_at")).to_series()
+        early = int((at < first_post).sum())
         if early:
-            warnings.append(f"{early} trained units were trained before {program_start:%Y-%m}: the pre-period "
-                            "already includes trained months")
-        last = trained["treated_at"].max()
-        assert isinstance(last, date)
+            warnings.append(f"{early} trained units were trained before {panel.period_label(first_post)}: the "
+                            "pre-period already includes trained periods")
+        last = int(at.max())  # type: ignore[arg-type]
         if last > first_post:
-            warnings.append(f"training went on until {last:%Y-%m-%d}, after the post period began "
-                            f"({first_post:%Y-%m}): its early months mix trained and not-yet-trained units, "
-                            "diluting the effect")
-        trained = trained.with_columns(pl.lit(program_start, dtype=pl.Date).alias("treated_at"))
+            warnings.append(f"training went on until {panel.period_label(last)}, after the post period began "
+                            f"({panel.period_label(first_post)}): its early {noun}s mix trained and not-yet-trained "
+                            "units, diluting the effect")
+        trained = trained.with_columns(pl.lit(program_start, dtype=panel.frame.schema["treated_at"])
+                                       .alias("treated_at"))
 
     rows, series_frame, units, left_out = _rows(panel, trained, pre_months, post_months)
-    what = f"months with {panel.outcome} for the trained units"
+    what = f"{noun}s with {panel.outcome} for the trained units"
     pre_k = np.unique(rows.k[rows.pre])
     if pre_k.size < MIN_PRE_MONTHS:
         raise NotApplicable(
-            f"a trend line needs at least {MIN_PRE_MONTHS} pre-program {what}; the {pre_months} months before "
+            f"a trend line needs at least {MIN_PRE_MONTHS} pre-program {what}; the {pre_months} {noun}s before "
             f"training have {pre_k.size}")
     if not rows.post.any():
         raise NotApplicable(f"no {what} after their training: nothing after the program start to compare")
@@ -325,24 +328,27 @@ def estimate_trend(
                             "trend line is measured across units")
     calendar_pre = np.unique(rows.calendar[rows.pre])
     span = int(calendar_pre.max() - calendar_pre.min() + 1)
-    seasonal = seasonality and span >= SEASONAL_PRE_MONTHS and np.unique(calendar_pre % 12).size == 12
+    cycle = panel.calendar.cycle
+    seasonal = bool(seasonality and cycle and span >= cycle + 1 and np.unique(calendar_pre % cycle).size == cycle)
     if seasonal:
-        x = _design(rows.k, rows.calendar, True)
+        x = _design(rows.k, rows.calendar, cycle)
         fit = _fit(rows, x, n_units)
         seasonal = bool(np.linalg.matrix_rank(fit.gram.sum(axis=0), hermitian=True) == x.shape[1])
     if not seasonal:
-        x = _design(rows.k, rows.calendar, False)
+        x = _design(rows.k, rows.calendar, None)
         fit = _fit(rows, x, n_units)
         if np.linalg.matrix_rank(fit.gram.sum(axis=0), hermitian=True) < 1:
             raise NotApplicable(f"no trained unit has two pre-program {what}: there is no trend to fit")
     if seasonality and not seasonal:
         warnings.append(
-            f"seasonality not estimated: the pre-program {what} span {span} calendar months (month-of-year "
-            f"effects need every calendar month over at least {SEASONAL_PRE_MONTHS}, some seen in two years); a "
-            "seasonal swing would be read as the program's effect")
+            f"seasonality not estimated: the pre-program {what} span {span} calendar {noun}s ({noun}-of-year "
+            f"effects need every calendar {noun} over at least {cycle + 1}, some seen in two years); a "
+            "seasonal swing would be read as the program's effect" if cycle else
+            f"seasonality not estimated: at the {panel.grain} grain no season repeats in whole periods; a seasonal "
+            "swing would be read as the program's effect")
 
     if rows.pre.sum() - n_units - x.shape[1] < 1:
-        raise NotApplicable(f"{int(rows.pre.sum())} pre-program unit-months of {n_units} units leave no degrees of "
+        raise NotApplicable(f"{int(rows.pre.sum())} pre-program unit-{noun}s of {n_units} units leave no degrees of "
                             "freedom for the trend's noise")
     (beta,), (point,) = fit.solve(np.ones((1, n_units)))
     residual = (rows.y[rows.pre] - fit.ybar[rows.unit[rows.pre]]) - (x[rows.pre] - fit.xbar[rows.unit[rows.pre]]) @ beta
@@ -371,16 +377,16 @@ def estimate_trend(
         warnings.append(f"the pre-program months' residuals are strongly autocorrelated (Durbin–Watson {dw:.2f}; "
                         "2 means none): the trend may be mis-specified and its projection off")
     if pre_k.size < 12:
-        warnings.append(f"the trend is fitted on {pre_k.size} months before training: projections beyond a few "
-                        "months are fragile")
+        warnings.append(f"the trend is fitted on {pre_k.size} {noun}s before training: projections beyond a few "
+                        f"{noun}s are fragile")
     if left_out:
-        warnings.append(f"{left_out} trained units have no {panel.outcome} in the {pre_months} months before their "
+        warnings.append(f"{left_out} trained units have no {panel.outcome} in the {pre_months} {noun}s before their "
                         "training and were left out: their level before training is unknown")
     if n_units < _FEW_UNITS:
         warnings.append(f"only {n_units} trained units: a bootstrap over so few units is a rough guide to the "
                         "uncertainty")
     if not shocks_known:
-        warnings.append("too few calendar months before training to tell month-wide shocks from the trend and the "
+        warnings.append(f"too few calendar {noun}s before training to tell {noun}-wide shocks from the trend and the "
                         "season: the interval leaves such shocks out")
 
     pre_w = float(rows.w[rows.pre].sum())
@@ -393,12 +399,12 @@ def estimate_trend(
     gap_draws = gaps[np.isfinite(gaps)]
     assumptions = [
         ("without training each trained unit's outcome would have continued its own pre-training trend"
-         + (" and month-of-year pattern" if seasonal else "")
+         + (f" and {noun}-of-year pattern" if seasonal else "")
          + " (units keep their own levels and share one slope); nothing else changed around their training "
          "dates — a market-wide shift or a new product at that time would be credited to the program"),
         "the trained units' own past is the comparison: no untrained group is used",
         "each unit is measured from its own training date" if program_start is None else
-        f"every trained unit is measured from the program start, {program_start:%Y-%m-%d}",
+        f"every trained unit is measured from the program start, {program_start}",
     ]
     if seasonality and not seasonal:
         assumptions.append("no month-of-year pattern: too few pre-program months to estimate one")
@@ -418,32 +424,29 @@ def estimate_trend(
             "dof": noise.dof, "trained_units": float(n_units), "units_left_out": float(left_out),
         },
         diagnostics={
-            "measured_from": "each unit's training date" if program_start is None else program_start.isoformat(),
+            "measured_from": "each unit's training date" if program_start is None else str(program_start),
             "r_squared": r_squared, "durbin_watson": dw, "residual_lag1_autocorrelation": lag1,
-            "calendar_months": [_from_month_number(int(m)).isoformat() for m in months],
+            "calendar_months": [panel.period_label(int(m)) for m in months],
             "month_shock_influence": [float(v) for v in influence],
-            "series": _series(series_frame, x.shape[1] > 1, fit, beta, betas, noise, confidence),
+            "series": _series(series_frame, cycle if x.shape[1] > 1 else None, fit, beta, betas, noise, confidence),
         },
     )
 
 
 def _rows(panel: UnitPanel, trained: pl.DataFrame, pre_months: int,
           post_months: int) -> tuple[_Rows, pl.DataFrame, list[str], int]:
-    """The trained units' pre and post unit-months with an outcome (and, for the chart, their transition months).
+    """The trained units' observed unit-periods in their pre and post windows (event times −pre…−1 and 0…post−1).
 
     Units with no outcome before training are left out (counted): their level is unknown.
     """
     den = (pl.col(panel.denominator) if panel.denominator is not None else pl.lit(1.0)).cast(pl.Float64)
-    frame = (panel.frame.select("unit", "period", pl.col(panel.numerator).cast(pl.Float64).alias("num"),
-                                den.alias("w"))
+    frame = (panel.observed.select("unit", "period", pl.col(panel.numerator).cast(pl.Float64).alias("num"),
+                                   den.alias("w"))
              .join(trained.rename({"treated_at": "trained_on"}), on="unit")
-             .with_columns(calendar=_month("period"),
-                           k=_month("period") - _month("trained_on"),
-                           start=(pl.col("trained_on").dt.day() != 1).cast(pl.Int64))
+             .with_columns(calendar=panel.period_index("period"),
+                           k=panel.period_index("period") - panel.period_index("trained_on"))
              .with_columns(phase=pl.when((pl.col("k") >= -pre_months) & (pl.col("k") < 0)).then(pl.lit("pre"))
-                           .when((pl.col("k") >= pl.col("start")) & (pl.col("k") < pl.col("start") + post_months))
-                           .then(pl.lit("post"))
-                           .when(pl.col("k") == 0).then(pl.lit("transition")))
+                           .when((pl.col("k") >= 0) & (pl.col("k") < post_months)).then(pl.lit("post")))
              .filter(pl.col("phase").is_not_null(), pl.col("w") > 0))
     with_pre = frame.filter(pl.col("phase") == "pre")["unit"].unique().sort()
     left_out = frame.filter(pl.col("phase") == "post")["unit"].n_unique() - frame.filter(
@@ -452,12 +455,11 @@ def _rows(panel: UnitPanel, trained: pl.DataFrame, pre_months: int,
     frame = (frame.join(pl.DataFrame({"unit": units, "index": np.arange(len(units))},
                                      schema={"unit": frame.schema["unit"], "index": pl.Int64}), on="unit")
              .sort("index", "period"))
-    used = frame.filter(pl.col("phase") != "transition")
     rows = _Rows(
-        unit=used["index"].to_numpy(), calendar=used["calendar"].to_numpy(),
-        k=used["k"].to_numpy().astype(np.float64), y=(used["num"] / used["w"]).to_numpy(),
-        w=used["w"].to_numpy(), num=used["num"].to_numpy(),
-        pre=(used["phase"] == "pre").to_numpy(), post=(used["phase"] == "post").to_numpy())
+        unit=frame["index"].to_numpy(), calendar=frame["calendar"].to_numpy(),
+        k=frame["k"].to_numpy().astype(np.float64), y=(frame["num"] / frame["w"]).to_numpy(),
+        w=frame["w"].to_numpy(), num=frame["num"].to_numpy(),
+        pre=(frame["phase"] == "pre").to_numpy(), post=(frame["phase"] == "post").to_numpy())
     return rows, frame, units, left_out
 
 
@@ -469,9 +471,9 @@ def _pooled_residuals(rows: _Rows, residual: FloatArray) -> FloatArray:
     return np.bincount(index, weights=w * residual, minlength=k.size) / np.sqrt(weight)
 
 
-def _series(frame: pl.DataFrame, seasonal: bool, fit: _Fit, beta: FloatArray, betas: FloatArray,
+def _series(frame: pl.DataFrame, cycle: int | None, fit: _Fit, beta: FloatArray, betas: FloatArray,
             noise: _Noise, confidence: float) -> dict[str, Any]:
-    """For each month relative to training: pooled actual, model value and its prediction interval.
+    """For each period relative to training: pooled actual, model value and its prediction interval.
 
     The model's value pools each unit's line (its level, the slope, the season) over the same
     unit-months as the actual value; the interval is where the pooled outcome would fall without
@@ -479,7 +481,7 @@ def _series(frame: pl.DataFrame, seasonal: bool, fit: _Fit, beta: FloatArray, be
     unit-months, the month shocks), so a month above it stands out on a chart.
     """
     k = frame["k"].to_numpy().astype(np.float64)
-    x = _design(k, frame["calendar"].to_numpy(), seasonal)
+    x = _design(k, frame["calendar"].to_numpy(), cycle)
     unit = frame["index"].to_numpy()
     w = frame["w"].to_numpy()
     event, at = np.unique(k, return_inverse=True)
@@ -498,8 +500,7 @@ def _series(frame: pl.DataFrame, seasonal: bool, fit: _Fit, beta: FloatArray, be
     se = np.sqrt(spread + level_var + noise.unit_month / weight + noise.shock * np.sum(share**2, axis=1))
     q = float(stats.norm.ppf(0.5 + confidence / 2))
     actual = np.bincount(at, weights=frame["num"].to_numpy(), minlength=event.size) / weight
-    phases = frame.group_by("k").agg(pl.col("phase").unique().sort()).sort("k")["phase"].to_list()
-    phase = ["pre" if e < 0 else "post" if p == ["post"] else "transition" for e, p in zip(event, phases, strict=True)]
+    phase = ["pre" if e < 0 else "post" for e in event]
     units_at = frame.group_by("k").agg(pl.col("unit").n_unique()).sort("k")["unit"].to_list()
     return {
         "month_since_training": [float(e) for e in event], "phase": phase,

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import ibis
 import numpy as np
@@ -37,6 +38,8 @@ from ibis.backends import BaseBackend
 from numpy.typing import NDArray
 
 from training_roi.measure.cohort import Cohort
+from training_roi.measure.frames import as_polars, require_columns
+from training_roi.measure.grain import PERIOD_GRAINS, PeriodGrain, infer_grain, week_start_of
 from training_roi.measure.revenue import open_win_rates, windows_revenue
 from training_roi.measure.sales import DAYS_PER_MONTH, KPIS, UNITS, monthly_panel, windows_kpis
 from training_roi.measure.tenure import Tenure, tenure
@@ -303,16 +306,35 @@ def _tenure_note(present: Tenure, trained: list[str], others: list[str], moved: 
 
 @dataclass(frozen=True)
 class UnitPanel:
-    """Outcomes of units by month, who was trained when, and the units' covariates.
+    """Outcomes of units by period, who was trained when, and the units' covariates.
 
-    ``frame`` has one row per unit and month (balanced: every unit in every month, zeros where
-    nothing happened), with columns:
+    ``frame`` has one row per unit and period, with columns:
 
     * ``unit`` (string): the unit, also the cluster of resampling and of standard errors;
-    * ``period`` (date): the first day of the month;
-    * ``treated_at`` (date or null): the day the unit was trained; null for never-trained units;
+    * ``period``: a date in the period (its first day, say) at the panel's ``grain`` — ``day``,
+      ``week``, ``month`` (the default), ``quarter`` or ``year`` — or, at the ``index`` grain, the
+      period's integer number (years as 2019, 2020, …, or waves 1, 2, 3);
+    * ``treated_at`` (a date, or an integer at the ``index`` grain; null for never-trained
+      units): when the unit was trained, the same in every row of the unit;
     * ``numerator`` and, unless ``denominator`` is None, ``denominator`` columns of the outcome;
     * the ``covariates``: numeric, constant within a unit (pre-period levels, attributes).
+
+    **Where training sits.** Every estimator counts time in periods of the grain: event time
+    ``k`` of a unit-period is its period number minus that of ``treated_at``
+    (:meth:`event_time`). The period that contains ``treated_at`` is event time 0 and counts as
+    *after* training (a rep trained on 15 March is "after" in March); −1 is the last period
+    before it. Settings named ``post_months`` or ``pre_months`` count periods of the grain.
+
+    **Missing outcomes.** A row whose numerator (or denominator) is null or NaN is an
+    unobserved unit-period: every estimator leaves it out of its sums and regressions, and its
+    result warns how many were left out. A zero is a zero (a month without a deal is a real 0,
+    as the product's own panels fill it).
+
+    The constructor checks the frame and says what is wrong in terms of its columns: a missing
+    column, a unit with two rows in one period, a unit whose ``treated_at`` changes, periods that
+    do not fit the grain. A pandas DataFrame or an Arrow table is converted. Dates with a time
+    of day become dates; ``unit`` becomes a string. :meth:`from_data` builds a panel from a
+    table with columns of any names and infers the grain.
     """
 
     frame: pl.DataFrame
@@ -322,14 +344,70 @@ class UnitPanel:
     denominator: str | None = None
     covariates: tuple[str, ...] = ()
     higher_is_better: bool = True
+    grain: str = "month"
+    """The length of one period: ``day``, ``week``, ``month``, ``quarter``, ``year`` or ``index``."""
+    calendar: PeriodGrain = field(init=False, repr=False, compare=False)
+    """The grain's arithmetic (its week start read from the periods at the ``week`` grain)."""
 
     def __post_init__(self) -> None:
+        frame = as_polars(self.frame, "frame")
+        if self.grain not in PERIOD_GRAINS:
+            raise ValueError(f"grain {self.grain!r}: expected one of {', '.join(PERIOD_GRAINS)}")
         needed = ["unit", "period", "treated_at", self.numerator, *self.covariates]
         if self.denominator is not None:
             needed.append(self.denominator)
-        missing = [c for c in needed if c not in self.frame.columns]
+        missing = [c for c in needed if c not in frame.columns]
         if missing:
-            raise ValueError(f"the panel has no column {', '.join(missing)} (columns: {', '.join(self.frame.columns)})")
+            raise ValueError(f"the panel has no column {', '.join(missing)} (columns: {', '.join(frame.columns)})")
+        frame = _normalised(frame, self.grain, needed[3:])
+        calendar = PeriodGrain(self.grain, week_start_of(frame["period"]) if self.grain == "week" else 0)
+        _check_rows(frame, calendar)
+        object.__setattr__(self, "frame", frame)
+        object.__setattr__(self, "calendar", calendar)
+
+    def __repr__(self) -> str:
+        trained = self.frame.filter(pl.col("treated_at").is_not_null())["unit"].n_unique()
+        return (f"UnitPanel(outcome={self.outcome!r}, grain={self.grain!r}, units={self.frame['unit'].n_unique()}, "
+                f"trained={trained}, periods={self.frame['period'].n_unique()}, rows={self.frame.height})")
+
+    # ---- periods -------------------------------------------------------------------------
+
+    def period_index(self, column: str | pl.Expr = "period") -> pl.Expr:
+        """Consecutive integer period numbers of ``column`` (a date, or an integer at the ``index`` grain).
+
+        The one place a panel's dates become period numbers: every estimator calls it on
+        ``period`` and ``treated_at`` (and on any other date it places in the panel's periods,
+        such as a lesson's day). Consecutive periods differ by one; null stays null.
+        """
+        return self.calendar.number(pl.col(column) if isinstance(column, str) else column)
+
+    def event_time(self) -> pl.Expr:
+        """Each row's period number minus its unit's training period number (null for never-trained units).
+
+        0 is the period that contains ``treated_at`` (the first period after training), −1 the
+        last period before it.
+        """
+        return self.period_index("period") - self.period_index("treated_at")
+
+    def period_start(self, number: int) -> date | int:
+        """The first day of period ``number`` (the integer itself at the ``index`` grain)."""
+        return self.calendar.start(number)
+
+    def period_label(self, number: int) -> str:
+        """A readable name of period ``number``: ``2024-03`` for a month, ``2024Q1``, ``2024``, or a day."""
+        return self.calendar.label(number)
+
+    @property
+    def period_noun(self) -> str:
+        """What one period is called in messages (``month``, ``week``, …; ``period`` at the ``index`` grain)."""
+        return self.calendar.noun
+
+    @property
+    def periods(self) -> list[date | int]:
+        """The distinct periods of the panel, in order."""
+        return sorted(self.frame["period"].unique().to_list())
+
+    # ---- units and outcomes --------------------------------------------------------------
 
     @property
     def units(self) -> pl.DataFrame:
@@ -338,20 +416,41 @@ class UnitPanel:
                 .agg(pl.col("treated_at").first(), *(pl.col(c).first() for c in self.covariates))
                 .sort("unit"))
 
+    def is_observed(self) -> pl.Expr:
+        """True where a row's outcome is known: its numerator (and denominator) neither null nor NaN."""
+        columns = [self.numerator] + ([self.denominator] if self.denominator is not None else [])
+        return pl.all_horizontal(pl.col(c).cast(pl.Float64).fill_nan(None).is_not_null() for c in columns)
+
     @property
-    def periods(self) -> list[date]:
-        """The months of the panel, in order."""
-        return sorted(self.frame["period"].unique().to_list())
+    def observed(self) -> pl.DataFrame:
+        """The rows whose outcome is known: numerator (and denominator) neither null nor NaN."""
+        return self.frame.filter(self.is_observed())
+
+    @property
+    def unobserved(self) -> int:
+        """How many unit-periods have no outcome (a null or NaN numerator or denominator)."""
+        return int(self.frame.select((~self.is_observed()).sum()).item())
+
+    def unobserved_warnings(self) -> tuple[str, ...]:
+        """The warning every estimate on this panel carries when some unit-periods have no outcome."""
+        n = self.unobserved
+        if not n:
+            return ()
+        return (f"{n:,} of {self.frame.height:,} unit-{self.period_noun}s have no {self.outcome} (a null or NaN "
+                f"{self.numerator if self.denominator is None else self.numerator + ' or ' + self.denominator}): "
+                "they are left out as unobserved, not counted as zero",)
 
     def value(self, frame: pl.DataFrame | None = None) -> float:
         """The outcome pooled over ``frame`` (the whole panel by default): Σ numerator / Σ denominator.
 
-        Without a denominator it is the mean per unit-month.
+        Without a denominator it is the mean per unit-period. Unobserved unit-periods are left out.
         """
-        f = self.frame if frame is None else frame
-        num = float(f[self.numerator].sum())
-        den = float(f[self.denominator].sum()) if self.denominator is not None else float(f.height)
+        f = (self.frame if frame is None else frame).filter(self.is_observed())
+        num = float(f[self.numerator].cast(pl.Float64).sum())
+        den = float(f[self.denominator].cast(pl.Float64).sum()) if self.denominator is not None else float(f.height)
         return num / den if den else float("nan")
+
+    # ---- construction --------------------------------------------------------------------
 
     @classmethod
     def from_arrow(cls, table: pa.Table, **kwargs: object) -> UnitPanel:
@@ -359,6 +458,162 @@ class UnitPanel:
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
         return cls(frame=frame, **kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_data(
+        cls,
+        data: Any,
+        *,
+        unit: str,
+        period: str,
+        outcome: str,
+        treated_at: str,
+        covariates: Sequence[str] = (),
+        denominator: str | None = None,
+        grain: str | None = None,
+        higher_is_better: bool = True,
+    ) -> UnitPanel:
+        """A panel from a table whose columns have any names: a pandas or Polars DataFrame, or a pyarrow Table.
+
+        Parameters
+        ----------
+        data
+            One row per unit and period.
+        unit, period, outcome, treated_at
+            The columns of the unit's id, the period (dates, or integers for numbered periods),
+            the outcome (its numerator when ``denominator`` is given) and the training date or
+            period (null for never-trained units).
+        covariates
+            Numeric columns constant within a unit, for the matched comparisons.
+        denominator
+            The column the outcome is divided by (closed deals for a win rate); None for an
+            outcome that is a level per unit-period (revenue per rep-month).
+        grain
+            ``day``, ``week``, ``month``, ``quarter``, ``year`` or ``index``. None infers it:
+            integers are ``index``; dates take the coarsest grain at which no two distinct
+            periods fall in one (first-of-month dates are months, every 1 January years). With
+            a single distinct period it cannot be told: pass it.
+        higher_is_better
+            The outcome's direction, for reports.
+
+        Raises
+        ------
+        ValueError
+            A named column missing (the message names it and lists the columns there are), one
+            column named for two roles, a unit with several rows in one period (the unit and the
+            period named), a unit whose ``treated_at`` changes, periods that are neither dates
+            nor integers.
+        TypeError
+            ``data`` is not a table.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> from datetime import date
+        >>> rows = pl.DataFrame({"rep": ["a", "a", "b", "b"], "year": [2023, 2024] * 2,
+        ...                      "sales": [10.0, 14.0, 9.0, 9.5], "trained": [2024, 2024, None, None]})
+        >>> panel = UnitPanel.from_data(rows, unit="rep", period="year", outcome="sales", treated_at="trained")
+        >>> panel.grain, panel.periods
+        ('index', [2023, 2024])
+        """
+        frame = as_polars(data, "data")
+        roles = {"unit": unit, "period": period, "outcome": outcome, "treated_at": treated_at,
+                 **({"denominator": denominator} if denominator is not None else {}),
+                 **{f"covariate {c}": c for c in covariates}}
+        require_columns(frame, {column: role for role, column in roles.items()})
+        columns = list(roles.values())
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        if twice:
+            raise ValueError(f"column {', '.join(repr(c) for c in twice)} is named for more than one role "
+                             f"({', '.join(f'{r}={c!r}' for r, c in roles.items() if c in twice)})")
+        kept = [c for c in (outcome, denominator, *covariates) if c is not None]
+        clash = sorted(set(kept) & {"unit", "period", "treated_at"})
+        if clash:
+            raise ValueError(f"the outcome, denominator or a covariate is named {clash[0]!r}, a name the panel gives "
+                             "its own column: rename it first")
+        frame = frame.select(pl.col(unit).alias("unit"), pl.col(period).alias("period"),
+                             pl.col(treated_at).alias("treated_at"), *kept)
+        if grain is None:
+            grain = infer_grain(_temporal(frame["period"], "period"))
+        return cls(frame=frame, outcome=outcome, numerator=outcome, denominator=denominator,
+                   covariates=tuple(covariates), higher_is_better=higher_is_better, grain=grain)
+
+
+def _temporal(values: pl.Series, name: str) -> pl.Series:
+    """``values`` with ISO date strings parsed (other types as they are), for the grain's checks."""
+    if values.dtype == pl.String:
+        try:
+            return values.str.to_date()
+        except pl.exceptions.PolarsError as exc:
+            raise ValueError(f"{name} holds text that is not ISO dates (YYYY-MM-DD): {exc}") from exc
+    return values
+
+
+def _as_period(values: pl.Series, name: str, grain: str) -> pl.Series:
+    """``values`` (the ``period`` or ``treated_at`` column) as dates, or as integers at the ``index`` grain."""
+    values = _temporal(values, name)
+    dtype = values.dtype
+    if dtype == pl.Null:
+        return values.cast(pl.Int64 if grain == "index" else pl.Date)
+    if grain == "index":
+        if dtype.is_integer():
+            return values.cast(pl.Int64)
+        if dtype.is_float():
+            finite = values.drop_nulls().drop_nans()
+            if (finite == finite.round(0)).all():
+                return values.fill_nan(None).cast(pl.Int64)
+        raise ValueError(f"{name} holds {dtype}: at the index grain periods are integers (2019, 2020, … or 1, 2, "
+                         "3); for dates pass grain='day', 'week', 'month', 'quarter' or 'year'")
+    if dtype == pl.Date:
+        return values
+    if isinstance(dtype, pl.Datetime):
+        return values.cast(pl.Date)
+    if dtype.is_integer():
+        raise ValueError(f"{name} holds integers: numbered periods (years as 2019, 2020, …) need grain='index' "
+                         "(UnitPanel.from_data infers it)")
+    raise ValueError(f"{name} holds {dtype}: expected dates at the {grain} grain")
+
+
+def _normalised(frame: pl.DataFrame, grain: str, values: list[str]) -> pl.DataFrame:
+    """``frame`` with ``unit`` as text, ``period`` and ``treated_at`` as the grain wants them; ``values`` numeric."""
+    for column in values:
+        dtype = frame.schema[column]
+        if not (dtype.is_numeric() or dtype in (pl.Boolean, pl.Null)):
+            raise ValueError(f"column {column!r} holds {dtype}: outcomes, denominators and covariates are numbers")
+    changes = [pl.Series(c, _as_period(frame[c], c, grain)) for c in ("period", "treated_at")]
+    if frame.schema["unit"] != pl.String:
+        changes.append(frame["unit"].cast(pl.String))
+    changes = [s for s in changes if s.dtype != frame.schema[s.name]]
+    if not changes:
+        return frame
+    return frame.with_columns(changes)
+
+
+def _check_rows(frame: pl.DataFrame, calendar: PeriodGrain) -> None:
+    """Raise ValueError for null periods or units, a unit with several rows in a period, or a moving training date."""
+    for column in ("unit", "period"):
+        nulls = frame[column].null_count()
+        if nulls:
+            raise ValueError(f"{nulls:,} rows have no {column}: every row is one unit in one period")
+    keyed = frame.select("unit", p=calendar.number(pl.col("period")))
+    repeated = keyed.filter(pl.struct("unit", "p").is_duplicated())
+    if repeated.height:
+        cells = repeated.group_by("unit", "p").len().sort("unit", "p")
+        first = cells.row(0, named=True)
+        more = f"; {cells.height - 1:,} more unit-{calendar.noun}s have several rows too" if cells.height > 1 else ""
+        where = f"the {calendar.noun} {calendar.label(first['p'])}"
+        raise ValueError(
+            f"unit {first['unit']!r} has {first['len']} rows in {where}{more}: "
+            f"a panel has one row per unit and {calendar.noun} (sum the counts, or average the levels, first"
+            + (", or pass a finer grain" if calendar.name != "day" else "") + ")")
+    moving = (frame.group_by("unit").agg(pl.col("treated_at").unique().sort())
+              .filter(pl.col("treated_at").list.len() > 1).sort("unit"))
+    if moving.height:
+        first = moving.row(0, named=True)
+        values = ", ".join("null" if v is None else str(v) for v in first["treated_at"])
+        more = f" (and {moving.height - 1:,} more units)" if moving.height > 1 else ""
+        raise ValueError(f"treated_at is not constant within unit {first['unit']!r}: {values}{more}; a unit is trained "
+                         "once — give every row of a unit the same date (its first training), or null if never")
 
 
 def unit_panel(
