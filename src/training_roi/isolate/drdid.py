@@ -42,6 +42,7 @@ import polars as pl
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit
 
+from training_roi.isolate.anchors import anchor_periods, window_sums
 from training_roi.isolate.effect import (
     Effect,
     EstimatorSettings,
@@ -590,61 +591,28 @@ def dr_did(y0: ArrayLike, y1: ArrayLike, treated: ArrayLike, covariates: ArrayLi
 # On a unit panel ------------------------------------------------------------------------------------------------------
 
 
-def _event_time(panel: UnitPanel) -> pl.DataFrame:
-    """Each row of the panel as whole numbers: its unit, its period ``t`` and its unit's training period ``g``.
-
-    The one place that reads the panel's calendar. Periods are calendar months, numbered
-    year × 12 + month − 1; ``g`` is the number of the month containing ``treated_at`` (null for a
-    never-trained unit), so a row's event time is ``t − g``: 0 is the month of training, which
-    counts as after training, −1 the last month before it. Rows are in the panel's order.
-    """
-    def month(col: str) -> pl.Expr:
-        return pl.col(col).dt.year().cast(pl.Int64) * 12 + pl.col(col).dt.month().cast(pl.Int64) - 1
-
-    return panel.frame.select(pl.col("unit").cast(pl.String), t=month("period"), g=month("treated_at"))
-
-
 def _unit_windows(panel: UnitPanel, pre_months: int, post_months: int, seed: int) -> pl.DataFrame:
-    """One row per unit: trained or not, its pooled outcome before and after its (reference) month, its weight.
+    """One row per unit: trained or not, its pooled outcome before and after its (reference) period, its weight.
 
-    A never-trained unit's reference month is drawn (``seed``) from the trained units' months,
-    the same draw as the matched comparisons' pseudo months. ``before`` pools event times −
-    ``pre_months`` … −1, ``after`` 0 … ``post_months`` − 1: Σ numerator / Σ denominator, or the mean
-    per month without a denominator (null when the window holds no activity or no months of the
-    panel). ``weight`` is Σ denominator over both windows (1 without a denominator).
+    Anchors come from :func:`training_roi.isolate.anchors.anchor_periods`, as for the matched
+    comparisons: a trained unit's is the period that contains its training; a never-trained
+    unit's is drawn (``seed``) from the trained units' anchors, in an order set by the data, so
+    renaming units changes nothing. ``before`` pools event times −``pre_months`` … −1, ``after``
+    0 … ``post_months`` − 1 (the training period counts as after): Σ numerator / Σ denominator,
+    or the mean per observed period without a denominator (null when the window holds no
+    activity or no observed period). ``weight`` is Σ denominator over both windows (1 without a
+    denominator).
     """
-    outcome = [panel.numerator] if panel.denominator is None else [panel.numerator, panel.denominator]
-    rows = pl.concat([_event_time(panel).rename({"unit": "_unit", "t": "_t", "g": "_g"}), panel.frame.select(outcome)],
-                     how="horizontal")
-    units = rows.group_by("_unit").agg(pl.col("_g").first()).sort("_unit")
-    trained = units.filter(pl.col("_g").is_not_null())
-    never = units.filter(pl.col("_g").is_null())
-    months = trained["_g"].to_numpy()
-    pseudo = months[np.random.default_rng(seed).integers(0, months.size, never.height)]
-    anchors = pl.DataFrame({
-        "_unit": [*trained["_unit"].to_list(), *never["_unit"].to_list()],
-        "trained": [True] * trained.height + [False] * never.height,
-        "anchor": np.concatenate([months, pseudo]).astype(np.int64),
-    }, schema={"_unit": pl.String, "trained": pl.Boolean, "anchor": pl.Int64})
-    num = pl.col(panel.numerator).cast(pl.Float64)
-    den = pl.lit(1.0) if panel.denominator is None else pl.col(panel.denominator).cast(pl.Float64)
-    e = pl.col("_t") - pl.col("anchor")
-
-    def pooled(lo: int, hi: int) -> tuple[pl.Expr, pl.Expr]:
-        inside = e.is_between(lo, hi)
-        return (pl.when(inside).then(num).otherwise(0.0).sum(), pl.when(inside).then(den).otherwise(0.0).sum())
-
-    (n0, d0), (n1, d1) = pooled(-pre_months, -1), pooled(0, post_months - 1)
-    sums = (rows.join(anchors.select("_unit", "anchor"), on="_unit")
-            .group_by("_unit").agg(n0=n0, d0=d0, n1=n1, d1=d1))
-    covariates = panel.units.select(pl.col("unit").cast(pl.String).alias("_unit"),
+    anchors = anchor_periods(panel, seed)
+    sums = window_sums(panel, anchors, {"pre": (-pre_months, -1), "post": (0, post_months - 1)})
+    covariates = panel.units.select(pl.col("unit").cast(pl.String),
                                     *(pl.col(c).cast(pl.Float64) for c in panel.covariates))
-    return (anchors.join(sums, on="_unit", how="left").join(covariates, on="_unit", how="left")
-            .with_columns(before=pl.when(pl.col("d0") > 0).then(pl.col("n0") / pl.col("d0")),
-                          after=pl.when(pl.col("d1") > 0).then(pl.col("n1") / pl.col("d1")),
-                          weight=(pl.col("d0") + pl.col("d1")) if panel.denominator is not None else pl.lit(1.0))
-            .rename({"_unit": "unit"})
-            .sort("trained", "unit", descending=[True, False]))
+    weight = (pl.col("pre_den") + pl.col("post_den")) if panel.denominator is not None else pl.lit(1.0)
+    return (pl.concat([anchors.select("unit", "trained", "anchor"), sums.drop("unit")], how="horizontal")
+            .join(covariates, on="unit", how="left", maintain_order="left")
+            .with_columns(before=pl.when(pl.col("pre_den") > 0).then(pl.col("pre_num") / pl.col("pre_den")),
+                          after=pl.when(pl.col("post_den") > 0).then(pl.col("post_num") / pl.col("post_den")),
+                          weight=weight))
 
 
 _ASSUMPTIONS = (
@@ -706,8 +674,6 @@ def estimate_drdid(panel: UnitPanel, *, method: Method = "dr", pre_months: int =
         raise ValueError(f"replicates must be 0 (analytic interval) or more, not {replicates}")
     if not panel.covariates:
         raise NotApplicable("no covariates: use the plain difference-in-differences")
-    if panel.frame.filter(pl.col("treated_at").is_not_null()).is_empty():
-        raise NotApplicable("nobody in the panel was trained: there is no training month to compare around")
     f = _unit_windows(panel, pre_months, post_months, seed)
     if f.filter(~pl.col("trained")).is_empty():
         raise NotApplicable("every unit in the panel was trained: a comparison needs never-trained units")
@@ -719,9 +685,9 @@ def estimate_drdid(panel: UnitPanel, *, method: Method = "dr", pre_months: int =
     n_t, n_c = int(d.sum()), int((~d).sum())
     k = len(panel.covariates)
     if n_t < MIN_TRAINED:
-        raise NotApplicable(f"only {n_t} trained units have activity (and covariates) in the {pre_months} months "
-                            f"before and the {post_months} months from their training month: at least "
-                            f"{MIN_TRAINED} are needed")
+        raise NotApplicable(f"only {n_t} trained units have activity (and covariates) in the {pre_months} "
+                            f"{panel.period_noun}s before and the {post_months} from their training "
+                            f"{panel.period_noun}: at least {MIN_TRAINED} are needed")
     if n_c < max(MIN_COMPARISON, k + 3):
         raise NotApplicable(f"only {n_c} never-trained units have activity (and covariates) around their reference "
                             f"month: {max(MIN_COMPARISON, k + 3)} are needed for {k} covariates")
@@ -751,7 +717,7 @@ def estimate_drdid(panel: UnitPanel, *, method: Method = "dr", pre_months: int =
             except ValueError:
                 continue
     trained = usable.filter(pl.col("trained"))
-    n0, d0 = float(trained["n0"].sum()), float(trained["d0"].sum())
+    n0, d0 = float(trained["pre_num"].sum()), float(trained["pre_den"].sum())
     baseline = n0 / d0 if d0 > 0 else float("nan")
     wt = w[d]
     details = {**{f"{name}_did": v.estimate for name, v in fits.items()}, "trained_pre_level": baseline,
