@@ -90,7 +90,7 @@ def test_participant_estimates_take_the_observed_change_times_the_credited_share
     r = c.result("participant")
     assert r is not None and r.effect is not None
     assert r.effect.estimate == pytest.approx(1.0, abs=0.1)  # half of a 2.0 change, fully confident
-    assert c.recommended == "participant" and "judgements" in c.reason
+    assert c.recommended == "participant" and "opinion" in c.reason
     none = compare_methods(p, methods=("participant",), refutations=False)
     assert none.result("participant").not_applicable and none.recommended is None
 

@@ -27,10 +27,6 @@ fail before the conclusion changes (:func:`honest_sensitivity`), and inference t
 level with few clusters (:func:`cluster_inference`).
 """
 
-# The covariate-aware difference-in-differences registers itself before the comparison lists the registry.
-from training_roi.isolate.drdid import DiDFit, dr_did, estimate_drdid, ipw_did, multiplier_draws, reg_did
-
-# isort: split
 from training_roi.isolate.compare import METHODS, Comparison, MethodResult, compare_methods
 from training_roi.isolate.design import (
     estimate_icc,
@@ -42,6 +38,7 @@ from training_roi.isolate.design import (
 )
 from training_roi.isolate.did import Resampling, did_rate, did_ratio, naive_rates
 from training_roi.isolate.dose import SELF_SELECTION, dose_changes, estimate_dose_response
+from training_roi.isolate.drdid import DiDFit, dr_did, estimate_drdid, ipw_did, multiplier_draws, reg_did
 from training_roi.isolate.effect import (
     ESTIMATORS,
     Effect,

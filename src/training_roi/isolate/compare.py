@@ -3,17 +3,11 @@
 A finance reviewer trusts an estimate more when several designs agree, and trusts the report
 more when it says which design is most credible *for this data* and why. This module runs each
 estimator of the family on the same monthly panel, keeps the reason when one cannot run, and
-recommends a headline by a fixed order of credibility:
-
-1. a **randomised holdout** (the groups differ only by chance) — difference-in-differences;
-2. **staggered cohorts** — the group-time estimator, which stays unbiased when effects grow
-   (two-way fixed effects does not), if its comparison passes the pre-trend test;
-3. a **comparison group with parallel pre-trends** (the event study's test does not reject);
-4. a **matched comparison** when pre-trends diverge and matching balances the groups;
-5. the **trend line** of the trained group when no comparison group exists;
-6. **participant estimates** (the share of the trained group's change that participants and
-   their managers credit to the program, discounted by their confidence) as the conservative
-   fallback.
+recommends a headline from the diagnostics (:mod:`training_roi.isolate.recommend`): randomisation,
+then covariates that differ strongly (the doubly robust DiD, with poor overlap said first),
+staggered timing, parallel trends *established* by the leads' equivalence bound (not merely "the
+pre-test did not reject"), matching when trends diverge, the trend line without a comparison
+group, and last the participants' opinion.
 
 The naive comparisons are listed too, marked biased, never recommended.
 """
@@ -22,11 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 # The estimator modules register themselves (training_roi.isolate.effect.ESTIMATORS) on import.
-from training_roi.isolate import estimates, event_study, matching, naive, staggered, trend  # noqa: F401
+from training_roi.isolate import drdid, estimates, event_study, matching, naive, staggered, trend  # noqa: F401
 from training_roi.isolate.effect import ESTIMATORS, Effect, EstimatorSettings, NotApplicable, html_table, registered
+from training_roi.isolate.pretrends import EQUIVALENCE_SHARE, PreTrendCheck, pretrend_check
+from training_roi.isolate.recommend import recommend
 from training_roi.isolate.refute import Refutation, refute
 from training_roi.measure.frames import TableLike, as_polars
 from training_roi.measure.panels import UnitPanel
@@ -93,6 +90,8 @@ class Comparison:
     results: tuple[MethodResult, ...]
     recommended: str | None
     reason: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    """What the recommendation weighed (:func:`training_roi.isolate.recommend.recommend`)."""
 
     def result(self, method: str) -> MethodResult | None:
         """The result of ``method``, if it was run."""
@@ -130,49 +129,19 @@ class Comparison:
                                                                          for a, b, c in self.rows()])
 
 
-def _pre_trend_ok(event: MethodResult | None) -> bool | None:
-    """Whether the event study's pre-trend test passes (None when it could not run)."""
+def _pre_trends(results: dict[str, MethodResult]) -> PreTrendCheck | None:
+    """What the event study's leads tell, judged against half the headline DiD's estimate (None without leads)."""
+    event = results.get("event_study")
     if event is None or event.effect is None:
         return None
     test = event.effect.diagnostics.get("pre_trend", {})
-    p = test.get("p_value") if isinstance(test, dict) else None
-    return None if p is None else bool(p >= 0.05)
-
-
-def _recommend(results: dict[str, MethodResult], *, randomised: bool, cohorts: int) -> tuple[str | None, str]:
-    def ok(method: str) -> bool:
-        r = results.get(method)
-        return r is not None and r.effect is not None
-
-    parallel = _pre_trend_ok(results.get("event_study"))
-    if randomised and ok("twfe"):
-        return "twfe", ("the comparison group is a randomised holdout: it differs from the trained only by chance, "
-                        "so difference-in-differences is the most credible design")
-    if cohorts > 1 and ok("staggered") and parallel is not False:
-        return "staggered", (f"units were trained in {cohorts} different months: the group-time estimator stays "
-                             "unbiased when effects differ by cohort or grow over time, and the pre-trend test "
-                             "does not reject parallel trends")
-    if parallel and ok("twfe"):
-        return "twfe", ("trained and comparison units moved in parallel before training (the event study's "
-                        "pre-trend test does not reject it), which is what difference-in-differences needs")
-    if parallel is False:
-        for method in ("psm", "cem"):
-            r = results.get(method)
-            if r is not None and r.effect is not None and not any("SMD" in w or "balance" in w
-                                                                  for w in r.effect.warnings):
-                return method, ("trained and comparison units were already diverging before training, so the "
-                                "comparison is matched on pre-training levels and trends; matching balances them")
-    if not ok("twfe") and ok("trend"):
-        return "trend", ("there is no comparison group: the trained units' own pre-training trend, projected, "
-                         "is the counterfactual; it assumes nothing else changed when they were trained")
-    if ok("twfe"):
-        return "twfe", ("difference-in-differences with the comparison group, with a caution: the pre-trend "
-                        "test could not confirm parallel trends and no matched comparison balanced the groups")
-    if ok("participant"):
-        return "participant", ("no comparison group and no usable trend: the participants' and managers' own "
-                               "estimates, discounted by their confidence, are the conservative fallback; they "
-                               "are judgements, not a causal estimate")
-    return None, "no method could be applied to this data"
+    if not isinstance(test, dict) or not test.get("leads"):
+        return None
+    twfe = results.get("twfe")
+    scale = (twfe.effect if twfe is not None and twfe.effect is not None else event.effect).estimate
+    return pretrend_check(test["lead_coefficients"], test["lead_covariance"], periods=test["leads"],
+                          tolerance=EQUIVALENCE_SHARE * abs(scale), dof=event.effect.diagnostics.get("clusters", 0) - 1
+                          or None)
 
 
 def compare_methods(
@@ -227,5 +196,6 @@ def compare_methods(
     cohorts = panel.frame.select(panel.period_index("treated_at").drop_nulls().n_unique()).item()
     # A biased reference (the naive comparisons) is listed, never recommended.
     unbiased = {m: r for m, r in results.items() if r.effect is None or not r.effect.biased}
-    recommended, reason = _recommend(unbiased, randomised=randomised, cohorts=int(cohorts))
-    return Comparison(tuple(results[m] for m in methods), recommended, reason)
+    choice = recommend(unbiased, randomised=randomised, cohorts=int(cohorts), pre_trends=_pre_trends(unbiased),
+                       noun=panel.period_noun)
+    return Comparison(tuple(results[m] for m in methods), choice.method, choice.reason, dict(choice.evidence))

@@ -39,6 +39,7 @@ from training_roi.isolate.effect import (
     effect_from_normal,
     estimator,
 )
+from training_roi.isolate.pretrends import EQUIVALENCE_SHARE, pretrend_check
 from training_roi.measure.panels import UnitPanel
 
 __all__ = ["estimate_event_study", "estimate_twfe_did"]
@@ -409,6 +410,15 @@ def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, con
             "trained and comparison units were already diverging before training: the "
             f"{df} lead coefficients are jointly different from zero (chi-square {wald:.1f}, p = {p_value:.3f}); "
             "parallel trends is doubtful and the estimate may carry that earlier divergence")
+    lead_periods = [k for k, ok in zip(relative, lead, strict=True) if ok]
+    check = None
+    if df == len(lead_periods) and df > 0:
+        # What the leads can tell, beyond "the pre-test did not reject": the pre-period gaps they
+        # rule out (TOST) against half the estimated effect, and the trend the test would catch.
+        check = pretrend_check(b_lead, v_lead, periods=lead_periods, tolerance=EQUIVALENCE_SHARE * abs(estimate),
+                               dof=dof)
+        if not check.rejects and not check.equivalent:
+            warnings.append(f"a pre-test that does not reject is not evidence of parallel trends: {check.verdict}")
     comparison = int((grid.cohort >= grid.num.shape[1]).sum())
     used_lags = [k for k, ok in zip(relative, post, strict=True) if ok]
     return effect_from_normal(
@@ -427,7 +437,15 @@ def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, con
         diagnostics={"outcome": panel.outcome, "grain": panel.grain, "coefficients": table, "reference_month": -1,
                      "unidentified": dropped,
                      "pre_trend": {"statistic": wald, "df": df, "p_value": p_value,
-                                   "test": "joint Wald test that every lead coefficient is zero (chi-square)"},
+                                   "test": "joint Wald test that every lead coefficient is zero (chi-square)",
+                                   "leads": lead_periods, "lead_coefficients": [float(b) for b in b_lead],
+                                   "lead_covariance": [[float(c) for c in row] for row in v_lead],
+                                   "tolerance": check.tolerance if check else None,
+                                   "equivalence_bound": check.bound if check else None,
+                                   "equivalent": check.equivalent if check else None,
+                                   "detectable_slope_50": check.slope_50 if check else None,
+                                   "detectable_slope_80": check.slope_80 if check else None,
+                                   "verdict": check.verdict if check else None},
                      "clusters": fit.clusters},
         warnings=warnings,
     )

@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, stats
 
 __all__ = [
+    "EQUIVALENCE_SHARE",
     "PreTrendCheck",
     "detectable_slope",
     "equivalence_bound",
@@ -41,6 +42,12 @@ FloatArray = NDArray[np.float64]
 
 _TESTS = ("wald", "any")
 _SIMULATIONS = 100_000
+
+EQUIVALENCE_SHARE = 0.5
+"""Pre-period gaps must be ruled out above this share of the estimated effect for parallel trends to count as shown.
+
+Half the effect: a violation that large could still halve (or double) the answer, so ruling out
+anything bigger is the least a pre-period must establish before the design leans on it."""
 
 
 def _coefficients(coefficients: ArrayLike, cov: ArrayLike) -> tuple[FloatArray, FloatArray]:

@@ -35,20 +35,23 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from training_roi.isolate.effect import Effect
-from training_roi.isolate.pretrends import PreTrendCheck
+from training_roi.isolate.pretrends import EQUIVALENCE_SHARE, PreTrendCheck
 
 __all__ = ["EQUIVALENCE_SHARE", "STRONG_IMBALANCE", "Recommendation", "recommend"]
 
 STRONG_IMBALANCE = 0.25
 """Largest |standardised mean difference| of a covariate beyond which the groups differ strongly."""
 
-EQUIVALENCE_SHARE = 0.5
-"""Pre-period gaps must be ruled out above this share of the estimated effect for parallel trends to count as shown."""
 
 
 class _Result(Protocol):
-    method: str
-    effect: Effect | None
+    """What the recommendation reads of a method's result (a :class:`~training_roi.isolate.MethodResult`)."""
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def effect(self) -> Effect | None: ...
 
 
 @dataclass(frozen=True)
@@ -103,11 +106,13 @@ def recommend(
     randomised: bool,
     cohorts: int,
     pre_trends: PreTrendCheck | None,
+    noun: str = "period",
 ) -> Recommendation:
     """The design to lead with among ``results`` (method → result), and the reason naming its diagnostics.
 
     ``pre_trends`` is the event study's lead check with a tolerance already set (see
-    :data:`EQUIVALENCE_SHARE`), or None when no event study ran.
+    :data:`EQUIVALENCE_SHARE`), or None when no event study ran; ``noun`` names the panel's period
+    (``month``, ``year``, …) in the reason.
     """
 
     def effect(method: str) -> Effect | None:
@@ -150,7 +155,7 @@ def recommend(
                              f"{_pre_trend_words(pre_trends)}")
 
     if cohorts > 1 and staggered is not None and not found:
-        return done("staggered", f"units were trained in {cohorts} different periods: the group-time estimator stays "
+        return done("staggered", f"units were trained in {cohorts} different {noun}s: the group-time estimator stays "
                                  "unbiased when effects differ by cohort or grow over time; pre-trends: "
                                  f"{_pre_trend_words(pre_trends)}")
 
