@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from training_roi._format import money
 from training_roi.isolate import UnitPanel, compare_methods
 
 COVARIATES = ("age", "age2", "educ", "educ2", "black", "hisp", "marr", "nodegree", "re74k", "u74")
@@ -93,9 +94,8 @@ def _row(label: str, effect: Any, answer: tuple[float, float, float], recommende
     _, lo, hi = answer
     inside = lo <= effect.estimate <= hi
     mark = " **(recommended)**" if recommended else ""
-    biased = " (biased reference)" if effect.biased else ""
     covers = effect.ci_low <= answer[0] <= effect.ci_high
-    return (f"| {label}{biased}{mark} | ${effect.estimate:,.0f} [${effect.ci_low:,.0f}, ${effect.ci_high:,.0f}] | "
+    return (f"| {label}{mark} | {money(effect.estimate)} [{money(effect.ci_low)}, {money(effect.ci_high)}] | "
             f"{effect.estimate / answer[0]:.2f}× | {'yes' if inside else 'no'}; interval "
             f"{'covers' if covers else 'misses'} the answer |")
 
@@ -107,7 +107,7 @@ def main() -> None:
     args = parser.parse_args()
     out = run(args.replicates)
     answer = out["answer"]
-    print(f"experimental answer: ${answer[0]:,.0f} [95%: ${answer[1]:,.0f}, ${answer[2]:,.0f}]\n")
+    print(f"experimental answer: {money(answer[0])} [95%: {money(answer[1])}, {money(answer[2])}]\n")
     for name in ("experimental", "observational"):
         c = out[name]
         print(f"### {name} sample\n")

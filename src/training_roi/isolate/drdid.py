@@ -746,5 +746,5 @@ def estimate_drdid(panel: UnitPanel, *, method: Method = "dr", pre_months: int =
 @estimator("drdid", label="doubly robust difference-in-differences", needs_comparison=True, refutable=True,
            position=35)
 def _drdid(panel: UnitPanel, s: EstimatorSettings) -> Effect:
-    return estimate_drdid(panel, pre_months=s.post_months, post_months=s.post_months, confidence=s.confidence,
+    return estimate_drdid(panel, pre_months=max(2, s.post_months), post_months=s.post_months, confidence=s.confidence,
                           replicates=s.replicates, seed=s.seed)

@@ -460,4 +460,5 @@ def _twfe(panel: UnitPanel, s: EstimatorSettings) -> Effect:
 @estimator("event_study", label="event study (mean of the periods after training)", needs_comparison=True,
            refutable=True, position=20)
 def _event_study(panel: UnitPanel, s: EstimatorSettings) -> Effect:
-    return estimate_event_study(panel, leads=s.post_months, lags=s.post_months, confidence=s.confidence)
+    # As many leads as lags, and at least two: the reference period and one lead to test.
+    return estimate_event_study(panel, leads=max(2, s.post_months), lags=s.post_months, confidence=s.confidence)

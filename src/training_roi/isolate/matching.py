@@ -663,18 +663,18 @@ def estimate_cem(
 
 @estimator("psm", label="matched comparison (propensity score)", needs_comparison=True, refutable=True, position=40)
 def _psm(panel: UnitPanel, s: EstimatorSettings) -> Effect:
-    return estimate_psm(panel, pre_months=s.post_months, post_months=s.post_months, confidence=s.confidence,
+    return estimate_psm(panel, pre_months=max(2, s.post_months), post_months=s.post_months, confidence=s.confidence,
                         replicates=s.replicates, seed=s.seed)
 
 
 @estimator("ipw", label="weighted comparison (inverse probability)", needs_comparison=True, refutable=True,
            position=50)
 def _ipw(panel: UnitPanel, s: EstimatorSettings) -> Effect:
-    return estimate_ipw(panel, pre_months=s.post_months, post_months=s.post_months, confidence=s.confidence,
+    return estimate_ipw(panel, pre_months=max(2, s.post_months), post_months=s.post_months, confidence=s.confidence,
                         replicates=s.replicates, seed=s.seed)
 
 
 @estimator("cem", label="matched comparison (coarsened exact)", needs_comparison=True, refutable=True, position=60)
 def _cem(panel: UnitPanel, s: EstimatorSettings) -> Effect:
-    return estimate_cem(panel, pre_months=s.post_months, post_months=s.post_months, confidence=s.confidence,
+    return estimate_cem(panel, pre_months=max(2, s.post_months), post_months=s.post_months, confidence=s.confidence,
                         replicates=s.replicates, seed=s.seed)
