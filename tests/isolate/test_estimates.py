@@ -30,8 +30,13 @@ def test_phillips_worked_example():
                              baseline=40.0, replicates=200)
     assert e.estimate == pytest.approx((4.8 + 5.0 + 1.0) / 3)
     assert e.details["mean_share"] == pytest.approx(130 / 300) and e.details["adjusted_share"] == pytest.approx(0.36)
-    assert e.method == "participant and manager estimates"
+    assert e.method == "participant and manager estimates (opinion)"
     assert "not a causal estimate" in e.assumptions[0]
+    # What a self-report can know: between none of the observed change and all of it; never credited.
+    assert (e.ci_low, e.ci_high) == (0.0, 10.0) and e.interval_includes_zero
+    assert e.p_value != e.p_value and "opinion, not a measurement" in " ".join(e.warnings)
+    worse = estimate_participant(-4.0, answers(("learner", 60, 80)), baseline=40.0, replicates=50)
+    assert (worse.ci_low, worse.ci_high) == (-4.0, 0.0)
 
 
 def test_roles_are_filtered():
@@ -42,7 +47,7 @@ def test_roles_are_filtered():
     assert learner.estimate == pytest.approx(20 * (0.48 + 0.20) / 2)
     assert manager.estimate == pytest.approx(20 * (0.30 + 0.10) / 2)
     assert both.estimate == pytest.approx((learner.estimate + manager.estimate) / 2)
-    assert (learner.method, manager.method) == ("participant estimate", "manager estimate")
+    assert (learner.method, manager.method) == ("participant estimate (opinion)", "manager estimate (opinion)")
     assert both.diagnostics["answers_by_role"] == {"learner": 2.0, "manager": 2.0}
     with pytest.raises(ValueError, match="role 'boss'"):
         estimate_participant(20.0, frame, baseline=1.0, role="boss")
@@ -57,7 +62,7 @@ def test_missing_and_impossible_answers_count_as_zero():
     assert any("1 of 4 answers lie outside 0–100" in w for w in e.warnings)
 
 
-def test_bootstrap_interval_agrees_with_the_standard_error_of_a_mean():
+def test_the_answers_spread_agrees_with_the_standard_error_of_a_mean():
     rng = np.random.default_rng(4)
     n = 60
     frame = answers(*(("learner", float(s), float(c))
@@ -65,10 +70,14 @@ def test_bootstrap_interval_agrees_with_the_standard_error_of_a_mean():
     e = estimate_participant(12.0, frame.to_arrow(), baseline=100.0, replicates=4000)
     credits = 12.0 * frame["score"].to_numpy() / 100 * frame["confidence"].to_numpy() / 100
     assert e.estimate == pytest.approx(credits.mean())
-    assert e.ci_low < e.estimate < e.ci_high and e.replicates == 4000
-    # Resampling respondents: the draws' spread is the plug-in standard error of their mean.
-    assert e.std_error == pytest.approx(credits.std(ddof=0) / np.sqrt(n), rel=0.05)
-    assert e.ci_high - e.ci_low == pytest.approx(2 * 1.96 * e.std_error, rel=0.1)
+    assert e.details["answers_replicates"] == 4000
+    # Resampling respondents: the draws' spread is the plug-in standard error of their mean. It is how
+    # much the answers disagree, reported beside the estimate, not the effect's interval.
+    se = e.details["answers_std_error"]
+    assert se == pytest.approx(credits.std(ddof=0) / np.sqrt(n), rel=0.05)
+    spread = e.details["answers_spread_high"] - e.details["answers_spread_low"]
+    assert spread == pytest.approx(2 * 1.96 * se, rel=0.1)
+    assert (e.ci_low, e.ci_high) == (0.0, 12.0)
 
 
 def test_no_answers_is_not_applicable():

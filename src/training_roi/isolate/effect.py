@@ -48,6 +48,11 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 
 
+def _or_dash(value: float, spec: str) -> str:
+    """``value`` formatted, or "—" when it is not a number (an opinion has no p-value)."""
+    return format(value, spec) if value == value else "—"
+
+
 @dataclass(frozen=True)
 class Effect:
     """An estimated effect with its uncertainty, the method behind it and its caveats."""
@@ -91,10 +96,11 @@ class Effect:
         lines = [
             f"{self.method}{' (biased: a reference, not an estimate of the effect)' if self.biased else ''}",
             f"  estimate     {self.estimate:+.4g}  [{level}: {self.ci_low:+.4g} to {self.ci_high:+.4g}]",
-            f"  p-value      {self.p_value:.3g}    P(effect > 0) {self.prob_positive:.1%}",
+            f"  p-value      {_or_dash(self.p_value, '.3g')}    P(effect > 0) {_or_dash(self.prob_positive, '.1%')}",
             f"  baseline     {self.baseline:.4g}    relative change {self.relative:+.1%}",
             "  uncertainty  " + (f"{self.replicates:,} bootstrap replicates" if self.replicates
-                                  else f"analytic standard error {self.std_error:.4g}"),
+                                  else f"analytic standard error {self.std_error:.4g}"
+                                  if self.std_error == self.std_error else "bounds, not a sampling interval"),
         ]
         lines += [f"  assumes      {a}" for a in self.assumptions]
         lines += [f"  warning      {w}" for w in self.warnings]
@@ -112,7 +118,7 @@ class Effect:
         rows = [*((("reference", "biased: not an estimate of the effect"),) if self.biased else ()),
                 ("estimate", f"{self.estimate:+.4g}"),
                 (f"{self.confidence:.0%} interval", f"{self.ci_low:+.4g} to {self.ci_high:+.4g}"),
-                ("p-value", f"{self.p_value:.3g}"), ("P(effect > 0)", f"{self.prob_positive:.1%}"),
+                ("p-value", _or_dash(self.p_value, ".3g")), ("P(effect > 0)", _or_dash(self.prob_positive, ".1%")),
                 ("baseline", f"{self.baseline:.4g}"), *(("warning", w) for w in self.warnings)]
         return html_table(self.method, rows)
 

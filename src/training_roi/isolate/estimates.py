@@ -9,8 +9,11 @@ Following Phillips' conservative rules, a question left unanswered (or answered 
 credits nothing.
 
 It is a fallback, not a causal estimate: people cannot see the counterfactual any better than
-an analyst can. The interval comes from resampling respondents, so it reflects how much the
-answers disagree, not the uncertainty of the observed change itself.
+an analyst can, and participants over-claim. So the result is labelled an opinion, and its
+interval is what a self-report can and cannot know — from none of the observed change to all
+of it — which always holds zero: nothing is credited on participant estimates alone. How much
+the answers disagree (a bootstrap over respondents) is kept in the details, not passed off as
+the effect's uncertainty.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from training_roi.isolate.effect import (
     EstimatorSettings,
     NotApplicable,
     cluster_weights,
-    effect_from_draws,
     estimator,
 )
 from training_roi.measure.frames import TableLike, as_polars
@@ -128,13 +130,23 @@ def estimate_participant(
         warnings.append("the observed change is not an improvement: there is nothing to credit the program with")
     roles = frame["role"].value_counts().sort("role")
     answered = ~(unanswered | out_of_range)
-    return effect_from_draws(
-        _METHOD[role], point, draws, baseline=baseline, confidence=confidence,
+    level = 0.5 + confidence / 2
+    spread = (float(np.quantile(draws, 1 - level)), float(np.quantile(draws, level)))
+    warnings.append("an opinion, not a measurement: respondents cannot see what would have happened without "
+                    "training, so the interval runs from no effect to the whole observed change and nothing is "
+                    "credited on it alone")
+    return Effect(
+        method=f"{_METHOD[role]} (opinion)", estimate=point,
+        ci_low=min(0.0, float(observed_change)), ci_high=max(0.0, float(observed_change)),
+        p_value=float("nan"), std_error=float("nan"), confidence=confidence, replicates=0,
+        prob_positive=float("nan"), baseline=baseline,
         assumptions=(
-            "the respondents' own estimates of the share due to training, discounted by their confidence; "
-            "a conservative fallback when no comparison group exists, not a causal estimate",
+            "the respondents' own estimates of the share due to training, discounted by their confidence: an "
+            "opinion of what training did, not a causal estimate; a conservative fallback when no comparison "
+            "group exists",
             "a missing or out-of-range answer counts as 0 (Phillips' conservative rule)",
-            "the interval reflects the spread of the answers, not the uncertainty of the observed change",
+            "the interval is what a self-report can and cannot know: the program's share of the observed change "
+            "lies between none of it and all of it; the answers' own spread is in the details",
         ),
         details={
             "observed_change": float(observed_change), "answers": float(n),
@@ -142,12 +154,15 @@ def estimate_participant(
             "mean_share": float(score[answered].mean() / 100) if answered.any() else 0.0,
             "mean_confidence": float(certainty[answered].mean() / 100) if answered.any() else 0.0,
             "adjusted_share": float(share.mean()),
+            "answers_spread_low": spread[0], "answers_spread_high": spread[1],
+            "answers_std_error": float(draws.std(ddof=1)) if draws.size > 1 else float("nan"),
+            "answers_replicates": float(replicates),
         },
         diagnostics={
             "answers_by_role": {str(r): float(c) for r, c in roles.iter_rows()},
             "adjusted_shares": [float(s) for s in share],
         },
-        warnings=warnings,
+        warnings=tuple(warnings),
     )
 
 
