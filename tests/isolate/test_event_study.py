@@ -309,3 +309,27 @@ def test_an_event_time_without_observations_is_dropped_not_averaged_in_as_zero()
     assert sorted(table) == [-3, -2, -1, 0] and e.diagnostics["unidentified"] == [1]
     assert any(w.startswith("event time +1 (in months from training) has no trained unit-month") for w in e.warnings)
     assert e.details["lags_averaged"] == 1 and "(event times +0)" in e.assumptions[-1]
+
+
+def test_sensitivity_to_parallel_trends_says_how_large_a_violation_the_effect_survives():
+    """A clear step after training survives some violation of parallel trends; no effect survives none.
+
+    Under relative magnitudes with M̄ = 0 the interval is the conventional one, so a step whose
+    conventional interval excludes zero has a breakdown above 0, and a null effect's is 0.
+    """
+    rng = np.random.default_rng(5)
+    months = [date(2023 + m // 12, m % 12 + 1, 1) for m in range(18)]
+
+    def panel(effect: float) -> UnitPanel:
+        rows = [{"unit": f"u{u:03d}", "period": m, "treated_at": date(2024, 1, 1) if u < 60 else None,
+                 "y": 5.0 + (effect if u < 60 and m >= date(2024, 1, 1) else 0.0) + float(rng.normal(0, 0.3))}
+                for u in range(120) for m in months]
+        return UnitPanel(frame=pl.DataFrame(rows), outcome="y", numerator="y")
+
+    strong = estimate_event_study(panel(1.0), leads=4, lags=4).diagnostics["sensitivity"]
+    assert strong["restriction"] == "relative_magnitudes" and strong["breakdown"] > 0
+    assert strong["verdict"].startswith("the effect stays above zero")
+    assert [r["bound"] for r in strong["rows"]][:2] == [0.0, 0.25]
+    null = estimate_event_study(panel(0.0), leads=4, lags=4)
+    if null.ci_low <= 0 <= null.ci_high:
+        assert null.diagnostics["sensitivity"]["breakdown"] == 0

@@ -198,4 +198,10 @@ def compare_methods(
     unbiased = {m: r for m, r in results.items() if r.effect is None or not r.effect.biased}
     choice = recommend(unbiased, randomised=randomised, cohorts=int(cohorts), pre_trends=_pre_trends(unbiased),
                        noun=panel.period_noun)
-    return Comparison(tuple(results[m] for m in methods), choice.method, choice.reason, dict(choice.evidence))
+    evidence = dict(choice.evidence)
+    event = results.get("event_study")
+    sensitivity = event.effect.diagnostics.get("sensitivity") if event is not None and event.effect else None
+    if isinstance(sensitivity, dict):
+        evidence["trend_sensitivity"] = sensitivity["verdict"]
+        evidence["trend_breakdown"] = sensitivity["breakdown"]
+    return Comparison(tuple(results[m] for m in methods), choice.method, choice.reason, evidence)

@@ -25,6 +25,7 @@ earlier, whose effect is still growing, act as controls for units trained later.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -39,6 +40,7 @@ from training_roi.isolate.effect import (
     effect_from_normal,
     estimator,
 )
+from training_roi.isolate.honest import honest_sensitivity
 from training_roi.isolate.pretrends import EQUIVALENCE_SHARE, pretrend_check
 from training_roi.measure.panels import UnitPanel
 
@@ -419,6 +421,7 @@ def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, con
                                dof=dof)
         if not check.rejects and not check.equivalent:
             warnings.append(f"a pre-test that does not reject is not evidence of parallel trends: {check.verdict}")
+    sensitivity = _sensitivity(relative, fit, post, confidence)
     comparison = int((grid.cohort >= grid.num.shape[1]).sum())
     used_lags = [k for k, ok in zip(relative, post, strict=True) if ok]
     return effect_from_normal(
@@ -446,9 +449,30 @@ def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, con
                                    "detectable_slope_50": check.slope_50 if check else None,
                                    "detectable_slope_80": check.slope_80 if check else None,
                                    "verdict": check.verdict if check else None},
+                     "sensitivity": sensitivity,
                      "clusters": fit.clusters},
         warnings=warnings,
     )
+
+
+def _sensitivity(relative: list[int], fit: _Fit, post: BoolArray, confidence: float) -> dict[str, Any] | None:
+    """How far parallel trends may fail before the average effect's interval reaches zero (Rambachan & Roth).
+
+    Under *relative magnitudes* the trend gap may move after training by up to M̄ times its
+    largest move between consecutive periods before training; the breakdown M̄ is the smallest
+    at which the interval of the average post-period effect includes zero. Computed only when
+    every event time of the window is identified (the restriction reads consecutive periods).
+    """
+    if not fit.identified.all() or not post.any() or post.all():
+        return None
+    order = np.argsort(relative)
+    n_pre = int((~post).sum())
+    beta = fit.beta[order]
+    cov = fit.cov[np.ix_(order, order)]
+    s = honest_sensitivity(beta, cov, n_pre, restriction="relative_magnitudes", confidence=confidence)
+    return {"restriction": s.restriction, "breakdown": s.breakdown, "verdict": s.verdict,
+            "rows": [{"bound": r.bound, "lower": r.lower, "upper": r.upper, "ci_low": r.ci_low,
+                      "ci_high": r.ci_high} for r in s.rows]}
 
 
 @estimator("twfe", label="difference-in-differences (two-way fixed effects)", needs_comparison=True,
