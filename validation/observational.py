@@ -46,8 +46,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from training_roi.errors import NotApplicable
-from training_roi.isolate import ESTIMATORS, EstimatorSettings
+from training_roi.isolate import ESTIMATORS, compare_methods
 from training_roi.measure.panels import UnitPanel
 
 COVARIATES = ("segment", "size")
@@ -213,22 +212,24 @@ class Outcome:
 
 
 def run_estimators(draw: Draw, names: tuple[str, ...], *, post: int, replicates: int, seed: int) -> dict[str, Outcome]:
-    """Run each registered estimator of ``names`` on the draw; a name not registered is left out.
+    """Run each registered estimator of ``names`` on the draw side by side, and the one the product recommends.
 
     ``post`` is the estimators' ``post_months``: the post periods, and for the matching designs
-    the pre-period months they match on.
+    the pre-period months they match on. A name not registered is left out. ``recommended`` is
+    the design :func:`~training_roi.isolate.compare_methods` leads with (its name is in
+    ``recommended_method``'s ``skipped`` field, for counting).
     """
-    settings = EstimatorSettings(post_months=post, replicates=replicates, seed=seed)
+    known = tuple(n for n in names if n in ESTIMATORS)
+    c = compare_methods(draw.panel, post_months=post, replicates=replicates, seed=seed, refutations=False,
+                        methods=known)
     out: dict[str, Outcome] = {}
-    for name in names:
-        if name not in ESTIMATORS:
-            continue
-        try:
-            e = ESTIMATORS[name].run(draw.panel, settings)
-        except (NotApplicable, ValueError) as exc:
-            out[name] = Outcome(skipped=str(exc))
-            continue
-        out[name] = Outcome(e.estimate, e.ci_low, e.ci_high, warnings=e.warnings)
+    for r in c.results:
+        e = r.effect
+        out[r.method] = (Outcome(skipped=r.not_applicable or "not applicable") if e is None
+                         else Outcome(e.estimate, e.ci_low, e.ci_high, warnings=e.warnings))
+    if c.recommended is not None:
+        out["recommended"] = replace(out[c.recommended], warnings=(*out[c.recommended].warnings,
+                                                                   f"recommended: {c.recommended}"))
     return out
 
 
@@ -298,7 +299,9 @@ def main() -> None:
         print(f"not registered, skipped: {', '.join(missing)}", file=sys.stderr)
     for world_name in args.worlds:
         world = _world(world_name, args)
-        runs: dict[str, list[tuple[float, Outcome]]] = {n: [] for n in names if n in ESTIMATORS}
+        runs: dict[str, list[tuple[float, Outcome]]] = {n: [] for n in (*names, "recommended") if n in ESTIMATORS
+                                                        or n == "recommended"}
+        chosen: dict[str, int] = {}
         ess = []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             started = time.perf_counter()
@@ -307,6 +310,9 @@ def main() -> None:
             outcomes = run_estimators(draw, names, post=world.post, replicates=args.replicates, seed=seed)
             for name, o in outcomes.items():
                 runs[name].append((draw.att, o))
+            pick = next((w.removeprefix("recommended: ") for w in outcomes.get("recommended", Outcome()).warnings
+                         if w.startswith("recommended: ")), "none")
+            chosen[pick] = chosen.get(pick, 0) + 1
             line = "  ".join(f"{n} {'-' if o.skipped else f'{o.estimate:+.3f}'}" for n, o in outcomes.items())
             took = time.perf_counter() - started
             print(f"{world_name:16} seed {seed:3}: ATT {draw.att:+.3f}  {line}  ({took:.1f} s)", file=sys.stderr,
@@ -323,6 +329,7 @@ def main() -> None:
             print(f"| {name} | {s.runs} | {s.skipped} | {s.mean_truth:+.3f} | {s.bias:+.3f} | {s.rmse:.3f} | "
                   f"{s.coverage:.0%} | {s.excludes_zero:.0%} | {s.warned:.0%} | {s.warned_overlap:.0%} | "
                   f"{s.width:.3f} |", flush=True)
+        print("\nrecommended: " + ", ".join(f"{k} {v}×" for k, v in sorted(chosen.items())), flush=True)
 
 
 if __name__ == "__main__":
