@@ -33,8 +33,8 @@ interval. Unit-periods without an outcome are left out of every window.
 from __future__ import annotations
 
 import warnings as pywarnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -204,6 +204,11 @@ def _units(panel: UnitPanel, pre_months: int, post_months: int, seed: int, gap: 
     if n_c == 0 and without["comparison"] == 0:
         raise NotApplicable(f"every unit in the panel was trained: a matched comparison needs never-trained units "
                             f"(at least {MIN_COMPARISON} with activity around their pseudo training {noun})")
+    if gap and usable.is_empty() and f["pre_level"].is_null().all():
+        raise NotApplicable(
+            f"matching before the baseline needs {pre_months + gap} {noun}s before training ({pre_months} to match "
+            f"on, then the {pre_months}-{noun} baseline) and no unit has any {noun} that early: pass "
+            "match_before_baseline=False to match on the baseline itself")
     if n_c == 0:
         raise NotApplicable(
             f"no never-trained unit has activity before and after its pseudo training {noun}: a matched comparison "
@@ -661,20 +666,39 @@ def estimate_cem(
     )
 
 
+def _short_panel_fallback(estimate: Callable[..., Effect], panel: UnitPanel, s: EstimatorSettings) -> Effect:
+    """Run a matched comparison from the registry, matching on the baseline itself when the panel starts too late.
+
+    Matching before the baseline keeps the noise that made a comparison unit look like a trained
+    one out of its change; with too few periods before training (a yearly panel with two, say)
+    the baseline is the only window there is, and the result says so.
+    """
+    pre = max(2, s.post_months)
+    kwargs = {"pre_months": pre, "post_months": s.post_months, "confidence": s.confidence,
+              "replicates": s.replicates, "seed": s.seed}
+    try:
+        return estimate(panel, **kwargs)
+    except NotApplicable as exc:
+        if "match_before_baseline=False" not in str(exc):
+            raise
+    effect = estimate(panel, match_before_baseline=False, **kwargs)
+    note = (f"matched on the baseline itself: the panel has too few {panel.period_noun}s before training to match "
+            "on earlier ones, so noise that made a comparison unit look like a trained one stays in its change "
+            "(regression to the mean)")
+    return replace(effect, warnings=(*effect.warnings, note))
+
+
 @estimator("psm", label="matched comparison (propensity score)", needs_comparison=True, refutable=True, position=40)
 def _psm(panel: UnitPanel, s: EstimatorSettings) -> Effect:
-    return estimate_psm(panel, pre_months=max(2, s.post_months), post_months=s.post_months, confidence=s.confidence,
-                        replicates=s.replicates, seed=s.seed)
+    return _short_panel_fallback(estimate_psm, panel, s)
 
 
 @estimator("ipw", label="weighted comparison (inverse probability)", needs_comparison=True, refutable=True,
            position=50)
 def _ipw(panel: UnitPanel, s: EstimatorSettings) -> Effect:
-    return estimate_ipw(panel, pre_months=max(2, s.post_months), post_months=s.post_months, confidence=s.confidence,
-                        replicates=s.replicates, seed=s.seed)
+    return _short_panel_fallback(estimate_ipw, panel, s)
 
 
 @estimator("cem", label="matched comparison (coarsened exact)", needs_comparison=True, refutable=True, position=60)
 def _cem(panel: UnitPanel, s: EstimatorSettings) -> Effect:
-    return estimate_cem(panel, pre_months=max(2, s.post_months), post_months=s.post_months, confidence=s.confidence,
-                        replicates=s.replicates, seed=s.seed)
+    return _short_panel_fallback(estimate_cem, panel, s)
