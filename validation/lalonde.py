@@ -96,7 +96,7 @@ def _row(label: str, effect: Any, answer: tuple[float, float, float], recommende
     mark = " **(recommended)**" if recommended else ""
     covers = effect.ci_low <= answer[0] <= effect.ci_high
     return (f"| {label}{mark} | {money(effect.estimate)} [{money(effect.ci_low)}, {money(effect.ci_high)}] | "
-            f"{effect.estimate / answer[0]:.2f}× | {'yes' if inside else 'no'}; interval "
+            f"{effect.estimate / answer[0]:.2f}× | ".replace("-", "−") + f"{'yes' if inside else 'no'}; interval "
             f"{'covers' if covers else 'misses'} the answer |")
 
 
