@@ -95,9 +95,9 @@ def _row(label: str, effect: Any, answer: tuple[float, float, float], recommende
     inside = lo <= effect.estimate <= hi
     mark = " **(recommended)**" if recommended else ""
     covers = effect.ci_low <= answer[0] <= effect.ci_high
+    ratio = f"{effect.estimate / answer[0]:.2f}×".replace("-", "−")
     return (f"| {label}{mark} | {money(effect.estimate)} [{money(effect.ci_low)}, {money(effect.ci_high)}] | "
-            f"{effect.estimate / answer[0]:.2f}× | ".replace("-", "−") + f"{'yes' if inside else 'no'}; interval "
-            f"{'covers' if covers else 'misses'} the answer |")
+            f"{ratio} | {'yes' if inside else 'no'}; interval {'covers' if covers else 'misses'} the answer |")
 
 
 def main() -> None:
