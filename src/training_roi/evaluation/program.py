@@ -233,7 +233,7 @@ def _compare(con: BaseBackend, plan: StudyPlan, trained: Cohort,
     iso = plan.isolation
     try:
         monthly = unit_panel(con, trained, kpi=plan.headline_kpi, scope=sorted(units),
-                             deal_types=plan.population.opportunity_types)
+                             deal_types=plan.population.opportunity_types, covariates=plan.isolation.covariates)
     except ValueError as exc:
         raise StudyError(f"study {plan.name}: isolation.method {iso.method}: {exc}") from exc
     surveys = survey_estimates(con, plan.program)

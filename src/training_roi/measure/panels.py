@@ -38,6 +38,7 @@ from ibis.backends import BaseBackend
 from numpy.typing import NDArray
 
 from training_roi.measure.cohort import Cohort
+from training_roi.measure.covariates import unit_covariates
 from training_roi.measure.frames import as_polars, require_columns
 from training_roi.measure.grain import PERIOD_GRAINS, PeriodGrain, infer_grain, week_start_of
 from training_roi.measure.revenue import open_win_rates, windows_revenue
@@ -625,8 +626,12 @@ def unit_panel(
     start: date | None = None,
     end: date | None = None,
     deal_types: Sequence[str] = (),
+    covariates: Sequence[str] = (),
 ) -> UnitPanel:
     """The monthly panel of one sales KPI for the units of the warehouse ``con``.
+
+    ``covariates`` names unit attributes (:data:`training_roi.measure.covariates.ATTRIBUTES`)
+    to carry as the panel's covariates, a categorical one as 0/1 indicators.
 
     Units are every deal owner (or account) in ``scope``; ``treated_at`` is the unit's anchor in
     the cohort ``trained`` (null for units it does not hold). Months run over ``[start, end)``
@@ -657,7 +662,12 @@ def unit_panel(
              .with_columns(pl.col(c).fill_null(0.0) for c in _SUM_COLUMNS)
              .join(trained.frame(), on="unit", how="left")
              .sort("unit", "period"))
+    names: tuple[str, ...] = ()
+    if covariates:
+        attrs, names = unit_covariates(con, unit, covariates, units=units["unit"].to_list())
+        frame = (frame.join(attrs, on="unit", how="left", maintain_order="left")
+                 .with_columns(pl.col(c).fill_null(0.0) for c in names))
     return UnitPanel(frame=frame, outcome=kpi, numerator=spec.numerator,
                denominator=None if spec.denominator == "months" else spec.denominator,
-               higher_is_better=spec.higher_is_better)
+               higher_is_better=spec.higher_is_better, covariates=names)
 

@@ -323,6 +323,13 @@ class Isolation(_Strict):
     bootstrap_replicates: int = Field(default=2000, ge=100)
     confidence: float = Field(default=0.95, ge=0.5, le=0.999)
     seed: int = Field(default=7, ge=0)
+    covariates: list[str] = Field(
+        default_factory=list,
+        description="unit attributes the covariate-aware designs (doubly robust DiD, matching) compare like with "
+                    "like on: for reps role, department, title, manager; for accounts type, industry, country, "
+                    "state, employees, annual_revenue. Name the ones on which trained and untrained units differ "
+                    "and whose markets may move differently",
+    )
 
     @field_validator("method")
     @classmethod

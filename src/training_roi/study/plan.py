@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from training_roi.attribute.settings import Attribution
+from training_roi.errors import StudyError
 from training_roi.isolate import METHODS
 from training_roi.measure import DAYS_PER_MONTH, CohortRule, LessonSet
+from training_roi.measure.covariates import ATTRIBUTES
 from training_roi.study.model import Rollout, Study
 from training_roi.value import CostInputs, MonetisationRule
 
@@ -90,6 +92,8 @@ class IsolationPlan:
     replicates: int
     confidence: float
     seed: int
+    covariates: tuple[str, ...] = ()
+    """Unit attributes the covariate-aware designs condition on."""
 
     @property
     def randomised(self) -> bool:
@@ -144,6 +148,11 @@ def plan_study(study: Study, *, method: str | None = None) -> StudyPlan:
     chosen = iso.method
     methods: tuple[str, ...] = () if chosen in ("did", "dose") else METHODS if chosen == "all" else (chosen,)
     comparison = study.comparison
+    known = ATTRIBUTES[study.population.unit]
+    unknown = [c for c in iso.covariates if c not in known]
+    if unknown:
+        raise StudyError(f"study {study.name}: isolation.covariates: {', '.join(repr(c) for c in unknown)} is not an "
+                         f"attribute of a {study.population.unit}: expected one of {', '.join(known)}")
     return StudyPlan(
         study=study,
         unit=study.population.unit,
@@ -164,7 +173,8 @@ def plan_study(study: Study, *, method: str | None = None) -> StudyPlan:
                            baseline_at_start=study.baseline.anchor == "program_start"),
         isolation=IsolationPlan(method=chosen, methods=methods, comparison=comparison.design,
                                 holdout=tuple(comparison.holdout) if comparison.design == "holdout" else None,
-                                replicates=iso.bootstrap_replicates, confidence=iso.confidence, seed=iso.seed),
+                                replicates=iso.bootstrap_replicates, confidence=iso.confidence, seed=iso.seed,
+                                covariates=tuple(iso.covariates)),
         kpis=tuple(study.kpis),
         headline_kpi=study.headline_kpi,
         application_kpis=tuple(study.application_kpis),
