@@ -127,12 +127,13 @@ def test_estimators_come_from_the_registry_and_unknown_names_are_skipped(obs: Mo
     assert "twfe" in names and "trend" not in names and set(names) <= set(ESTIMATORS)
     world = obs.World(units=200, pre=2, post=1)
     draw = obs.draw_panel(world, 3)
-    out = obs.run_estimators(draw, ("twfe", "event_study", "not_registered_yet"), post=world.post, replicates=49,
+    out = obs.run_estimators(draw, ("twfe", "drdid", "not_registered_yet"), post=world.post, replicates=49,
                              seed=3)
-    assert set(out) == {"twfe", "event_study"}
+    assert set(out) == {"twfe", "drdid", "recommended"}  # the product's recommendation is a row of its own
     assert not out["twfe"].skipped and np.isfinite(out["twfe"].estimate)
-    assert out["event_study"].skipped  # one post period leaves the event study no lead to test
-    s = obs.summarise([(draw.att, out["twfe"]), (draw.att, out["event_study"])])
+    assert not out["drdid"].skipped  # the generator's covariates reach the panel
+    assert out["recommended"].estimate in (out["twfe"].estimate, out["drdid"].estimate)
+    s = obs.summarise([(draw.att, out["twfe"]), (draw.att, obs.Outcome(skipped="not applicable"))])
     assert (s.runs, s.skipped) == (1, 1)
 
 
