@@ -132,6 +132,9 @@ def starter_study(con: BaseBackend) -> str:
         "  bootstrap_replicates: 2000  # resamples behind the confidence interval (at least 100)",
         "  confidence: 0.95  # confidence level of the interval",
         "  seed: 7  # random seed, so the interval is the same on every run",
+        "  covariates: []  # unit attributes trained and untrained units differ on, for the covariate-aware designs: "
+        "role, department, title, manager (reps); type, industry, country, state, employees, annual_revenue "
+        "(accounts)",
         "",
         "attribution:  # which training touches the revenue flows through (a table beside the lift)",
         "  model: linear  # first_touch, last_touch, linear, time_decay, position_based, markov or shapley",
