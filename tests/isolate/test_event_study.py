@@ -333,3 +333,34 @@ def test_sensitivity_to_parallel_trends_says_how_large_a_violation_the_effect_su
     null = estimate_event_study(panel(0.0), leads=4, lags=4)
     if null.ci_low <= 0 <= null.ci_high:
         assert null.diagnostics["sensitivity"]["breakdown"] == 0
+
+
+def test_few_clusters_take_the_wild_cluster_bootstrap_and_say_so():
+    """With 10 units the interval comes from the wild cluster restricted bootstrap, not the clustered t-test.
+
+    The bootstrap's p-value does not depend on the small-sample factor (it scales the statistic and
+    every bootstrap statistic alike), so the same bootstrap on the regression with every unit and
+    month dummy written out — an independent construction — gives the same p-value.
+    """
+    from training_roi.isolate.wild import wild_cluster_bootstrap
+
+    rng = np.random.default_rng(11)
+    months = [date(2024, m, 1) for m in range(1, 9)]
+    rows = [{"unit": f"u{u}", "period": m, "treated_at": date(2024, 5, 1) if u < 5 else None,
+             "y": float(u % 3) + (0.8 if u < 5 and m >= date(2024, 5, 1) else 0.0) + float(rng.normal(0, 1))}
+            for u in range(10) for m in months]
+    panel = UnitPanel(frame=pl.DataFrame(rows), outcome="y", numerator="y")
+    e = estimate_twfe_did(panel, post_months=4)
+    assert e.diagnostics["inference"].startswith("wild cluster")
+    assert any("wild cluster" in w for w in e.warnings)
+    assert e.ci_low < e.estimate < e.ci_high
+    frame = pd.DataFrame(rows)
+    frame["d"] = ((frame["unit"].str[1:].astype(int) < 5) & (frame["period"] >= date(2024, 5, 1))).astype(float)
+    x = pd.get_dummies(frame[["unit", "period"]].astype(str), drop_first=True).astype(float)
+    x.insert(0, "d", frame["d"])
+    x.insert(0, "const", 1.0)
+    full = wild_cluster_bootstrap(frame["y"].to_numpy(), x.to_numpy(), frame["unit"].to_numpy(), coef=1,
+                                  weight_type="webb", seed=7, interval=False)
+    assert full.estimate == pytest.approx(e.estimate, rel=1e-9)
+    assert e.p_value == pytest.approx(full.p_value, abs=0.01)
+    assert e.details["cr1_p_value"] != e.p_value

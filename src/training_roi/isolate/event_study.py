@@ -24,7 +24,7 @@ earlier, whose effect is still growing, act as controls for units trained later.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,7 @@ from training_roi.isolate.effect import (
 )
 from training_roi.isolate.honest import honest_sensitivity
 from training_roi.isolate.pretrends import EQUIVALENCE_SHARE, pretrend_check
+from training_roi.isolate.wild import FEW_CLUSTERS, cluster_inference
 from training_roi.measure.panels import UnitPanel
 
 __all__ = ["estimate_event_study", "estimate_twfe_did"]
@@ -125,6 +126,9 @@ class _Fit:
     observations: int
     parameters: int
     """K of the small-sample factor: the regressors and the month effects, not the unit effects."""
+    within: tuple[FloatArray, FloatArray, FloatArray, NDArray[np.int64]] | None = field(default=None, repr=False)
+    """The demeaned outcome and regressors, the weights and each row's cluster: the regression a wild
+    cluster bootstrap resamples (by Frisch–Waugh–Lovell, the same coefficients and scores)."""
 
 
 def _identified(design: FloatArray, p: int) -> BoolArray:
@@ -198,7 +202,8 @@ def _fe_regression(y: FloatArray, x: FloatArray, w: FloatArray, unit: FloatArray
     beta[identified] = coef[:q]
     full = np.full((p, p), np.nan)
     full[np.ix_(identified, identified)] = cov[:q, :q]
-    return _Fit(beta=beta, cov=full, identified=identified, clusters=g, observations=n, parameters=rank)
+    return _Fit(beta=beta, cov=full, identified=identified, clusters=g, observations=n, parameters=rank,
+                within=(yt, zt, w, u))
 
 
 def _check(confidence: float, **periods: int) -> None:
@@ -307,7 +312,7 @@ def estimate_twfe_did(panel: UnitPanel, *, post_months: int = 6, confidence: flo
     if comparison < 10:
         warnings.append(f"only {comparison} never-trained units to compare with: the {noun} effects rest on few "
                         "units")
-    return effect_from_normal(
+    effect = effect_from_normal(
         "two-way fixed effects DiD", estimate, se, baseline=_baseline(grid, trained, post_months),
         confidence=confidence, dof=fit.clusters - 1,
         assumptions=(
@@ -327,6 +332,24 @@ def estimate_twfe_did(panel: UnitPanel, *, post_months: int = 6, confidence: flo
                      "clusters": fit.clusters},
         warnings=warnings,
     )
+    return _few_clusters(effect, fit, confidence)
+
+
+def _few_clusters(effect: Effect, fit: _Fit, confidence: float) -> Effect:
+    """With fewer than :data:`~training_roi.isolate.wild.FEW_CLUSTERS` clusters, the wild cluster bootstrap's interval.
+
+    A clustered t-test over-rejects when the clusters are few (a go-live by team, a handful of
+    regions): the interval and p-value then come from the wild cluster restricted bootstrap of
+    the same regression (:func:`training_roi.isolate.wild.cluster_inference`), and the result says so.
+    """
+    if fit.within is None or fit.clusters >= FEW_CLUSTERS:
+        return effect
+    yt, zt, w, u = fit.within
+    test = cluster_inference(yt, zt, u, 0, weights=w, confidence=confidence, seed=7)
+    return replace(effect, ci_low=test.ci_low, ci_high=test.ci_high, p_value=test.p_value,
+                   details={**effect.details, "cr1_p_value": effect.p_value},
+                   diagnostics={**effect.diagnostics, "inference": test.method, "inference_reason": test.reason},
+                   warnings=(*effect.warnings, test.reason))
 
 
 def _named(events: list[int]) -> str:
