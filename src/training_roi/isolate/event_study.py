@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
-from scipy import sparse, stats
+from scipy import linalg, sparse, stats
 
 from training_roi.isolate.effect import (
     Effect,
@@ -345,7 +345,22 @@ def _few_clusters(effect: Effect, fit: _Fit, confidence: float) -> Effect:
     if fit.within is None or fit.clusters >= FEW_CLUSTERS:
         return effect
     yt, zt, w, u = fit.within
-    test = cluster_inference(yt, zt, u, 0, weights=w, confidence=confidence, seed=7)
+    # Period effects the sample cannot tell apart (collinear after demeaning) are left out: the
+    # coefficient of interest and its scores do not change, and the bootstrap needs a full-rank design.
+    sw = np.sqrt(w)[:, None]
+    _, r, order = linalg.qr(sw * zt[:, 1:], mode="economic", pivoting=True)
+    diag = np.abs(np.diag(r)) if r.size else np.zeros(0)
+    rank = int((diag > diag.max() * 1e-10).sum()) if diag.size else 0
+    keep = np.concatenate([[0], 1 + np.sort(order[:rank])]).astype(np.int64)
+    try:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            test = cluster_inference(yt, zt[:, keep], u, 0, weights=w, confidence=confidence, seed=7)
+    except (ValueError, np.linalg.LinAlgError):
+        test = None
+    if test is None or not (np.isfinite(test.p_value) and test.ci_low == test.ci_low and test.ci_high == test.ci_high):
+        return replace(effect, warnings=(*effect.warnings, f"only {fit.clusters} clusters, and the wild cluster "
+                                         "bootstrap could not be computed on this design: the clustered t-test's "
+                                         "interval may be too narrow"))
     return replace(effect, ci_low=test.ci_low, ci_high=test.ci_high, p_value=test.p_value,
                    details={**effect.details, "cr1_p_value": effect.p_value},
                    diagnostics={**effect.diagnostics, "inference": test.method, "inference_reason": test.reason},
