@@ -266,6 +266,10 @@ def test_method_all_puts_every_estimator_side_by_side(randomised, tmp_path: Path
     assert recommended in methods and methods[recommended]["effect"] is not None
     assert not methods[recommended]["effect"]["biased"]
     assert doc["methods"]["reason"]
+    evidence = doc["methods"]["evidence"]
+    assert evidence["pre_trends"] and evidence["cohorts"] >= 1
+    if "roi_trend_sensitivity" in evidence:
+        assert evidence["roi_trend_sensitivity"].startswith("ROI") and evidence["roi_trend_breakdown"] >= 0
     true = truth["truth"]["windows"]["180"]["att_win_rate"]
     for m in ("twfe", "staggered"):
         e = methods[m]["effect"]

@@ -14,6 +14,7 @@ data + same study = same evaluation.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +38,7 @@ from training_roi.isolate import (
     compare_methods,
     effect_from_draws,
     estimate_dose_response,
+    honest_sensitivity,
 )
 from training_roi.measure import (
     KPIS,
@@ -109,6 +111,8 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
     tell("valuing each window", 0.6)
     results = tuple(window_result(con, plan, panels[d], costs.total, resampling, design) for d in days)
     primary = next(r for r in results if r.window_days == plan.windows.primary_days)
+    if methods is not None:
+        methods = _roi_sensitivity(plan, methods, primary, costs.total)
     report = quality_report(con)
     warnings = list(report.warnings)
     chosen = primary.revenue.get(primary.revenue_definition)
@@ -144,6 +148,28 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
                       _sensitivity(plan, primary, results, costs.total), methods, by_window,
                       _opportunities(con, plan, panels[plan.windows.primary_days]), design.reason, attribution,
                       phillips(con, plan, primary, costs, behaviour), applied)
+
+
+def _roi_sensitivity(plan: StudyPlan, methods: Comparison, primary: WindowResult, cost: Decimal) -> Comparison:
+    """The comparison with how far parallel trends may fail before ROI can fall to 0, in its evidence.
+
+    The seed's ROI is affine in the win-rate lift, ROI % = lift × value base × margin / cost × 100
+    − 100, so the event study's sensitivity to trend violations (relative magnitudes) carries to
+    the money: the smallest M̄ at which the interval of the lift reaches the break-even lift.
+    """
+    event = methods.result("event_study")
+    effect = event.effect if event is not None else None
+    sensitivity = effect.diagnostics.get("sensitivity") if effect is not None else None
+    if (effect is None or plan.headline_kpi != "win_rate" or not isinstance(sensitivity, dict) or not cost
+            or primary.value_base <= 0):
+        return methods
+    slope = float(primary.value_base) * plan.gross_margin / float(cost) * 100
+    result = honest_sensitivity(sensitivity["beta"], sensitivity["cov"], sensitivity["n_pre"],
+                                restriction=sensitivity["restriction"], roi=(slope, -100.0),
+                                confidence=effect.confidence)
+    evidence = {**methods.evidence, "roi_trend_sensitivity": result.verdict,
+                "roi_trend_breakdown": result.roi_breakdown}
+    return replace(methods, evidence=evidence)
 
 
 def _quiet(description: str, fraction: float) -> None:

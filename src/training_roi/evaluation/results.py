@@ -306,7 +306,7 @@ def _methods_document(c: Comparison | None, by_window: tuple[tuple[int, Comparis
                 for r in comparison.results]
 
     return {
-        "recommended": c.recommended, "reason": c.reason, "results": results(c),
+        "recommended": c.recommended, "reason": c.reason, "evidence": _no_nan(dict(c.evidence)), "results": results(c),
         "windows": [{"window_days": d, "recommended": w.recommended, "results": results(w)} for d, w in by_window],
     }
 

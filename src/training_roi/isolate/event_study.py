@@ -508,7 +508,8 @@ def _sensitivity(relative: list[int], fit: _Fit, post: BoolArray, confidence: fl
     beta = fit.beta[order]
     cov = fit.cov[np.ix_(order, order)]
     s = honest_sensitivity(beta, cov, n_pre, restriction="relative_magnitudes", confidence=confidence)
-    return {"restriction": s.restriction, "breakdown": s.breakdown, "verdict": s.verdict,
+    return {"restriction": s.restriction, "breakdown": s.breakdown, "verdict": s.verdict, "n_pre": n_pre,
+            "beta": [float(b) for b in beta], "cov": [[float(c) for c in row] for row in cov],
             "rows": [{"bound": r.bound, "lower": r.lower, "upper": r.upper, "ci_low": r.ci_low,
                       "ci_high": r.ci_high} for r in s.rows]}
 
