@@ -257,8 +257,8 @@ def test_method_all_puts_every_estimator_side_by_side(randomised, tmp_path: Path
     assert doc["study"]["settings"]["isolation"]["method"] == "all"
     assert doc["study"]["hash"] != load_study(study).hash  # the method is part of what produced the numbers
     methods = {r["method"]: r for r in doc["methods"]["results"]}
-    assert set(methods) == {"twfe", "event_study", "staggered", "drdid", "psm", "ipw", "cem", "trend", "participant",
-                            "naive_before_after", "naive_after"}
+    assert set(methods) == {"twfe", "event_study", "staggered", "staggered_dr", "drdid", "psm", "ipw", "cem", "trend",
+                            "participant", "naive_before_after", "naive_after"}
     assert methods["participant"]["effect"] is not None  # the simulator writes estimate answers
     for naive in ("naive_before_after", "naive_after"):  # listed as the references they are, labelled biased
         assert methods[naive]["effect"]["biased"] and methods[naive]["refutations"] == []

@@ -64,6 +64,7 @@ from training_roi.isolate.honest import (
 from training_roi.isolate.matching import estimate_cem, estimate_ipw, estimate_psm, unit_features
 from training_roi.isolate.naive import naive_windows
 from training_roi.isolate.staggered import estimate_staggered
+from training_roi.isolate.staggered_dr import estimate_staggered_dr
 from training_roi.isolate.trend import estimate_trend
 from training_roi.isolate.wild import (
     ClusterTest,
@@ -116,6 +117,7 @@ __all__ = [
     "estimate_participant",
     "estimate_psm",
     "estimate_staggered",
+    "estimate_staggered_dr",
     "estimate_trend",
     "estimate_twfe_did",
     "estimator",

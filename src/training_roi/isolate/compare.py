@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 # The estimator modules register themselves (training_roi.isolate.effect.ESTIMATORS) on import.
-from training_roi.isolate import drdid, estimates, event_study, matching, naive, staggered, trend  # noqa: F401
+from training_roi.isolate import drdid, estimates, event_study, matching, naive, staggered, staggered_dr, trend  # noqa: F401
 from training_roi.isolate.effect import ESTIMATORS, Effect, EstimatorSettings, NotApplicable, html_table, registered
 from training_roi.isolate.pretrends import EQUIVALENCE_SHARE, PreTrendCheck, pretrend_check
 from training_roi.isolate.recommend import recommend
