@@ -105,3 +105,19 @@ def test_without_a_comparison_group_the_trend_then_the_participants_opinion():
                      pre_trends=None).method == "trend"
     r = recommend({"participant": fx("participant")}, randomised=False, cohorts=1, pre_trends=None)
     assert r.method == "participant" and "opinion" in r.reason
+
+
+def test_staggered_cohorts_with_covariates_prefer_the_doubly_robust_group_time_estimator():
+    results = {"twfe": fx("twfe"), "staggered": fx("staggered"), "drdid": fx("drdid", **balance(0.15)),
+               "staggered_dr": fx("staggered_dr", share_trained_off_support=0.0, effective_comparison_size=80.0)}
+    r = recommend(results, randomised=False, cohorts=3, pre_trends=small_leads())
+    assert r.method == "staggered_dr" and "3 different periods" in r.reason and "80 units" in r.reason
+    # Strongly different covariates: the two-period doubly robust DiD still leads, as before.
+    strong = {**results, "drdid": fx("drdid", **balance(2.4))}
+    assert recommend(strong, randomised=False, cohorts=3, pre_trends=small_leads()).method == "drdid"
+    # One cohort, or no covariates (the estimator did not apply): as before.
+    assert recommend(results, randomised=False, cohorts=1, pre_trends=small_leads()).method != "staggered_dr"
+    without = {**results, "staggered_dr": R("staggered_dr", None)}
+    assert recommend(without, randomised=False, cohorts=3, pre_trends=small_leads()).method == "staggered"
+    # Diverging leads: neither group-time estimator leads.
+    assert recommend(results, randomised=False, cohorts=3, pre_trends=diverging_leads()).method != "staggered_dr"

@@ -14,7 +14,8 @@ must name the evidence. :func:`recommend` weighs, in this order:
    model is. Poor overlap (trained units with no untrained look-alike, a comparison carried by a
    handful of units) is said *first*: then no design compares like with like.
 3. **Staggered timing.** Units trained at different times: the group-time estimator, which
-   two-way fixed effects is not, stays unbiased when effects differ by cohort or grow.
+   two-way fixed effects is not, stays unbiased when effects differ by cohort or grow. With
+   covariates its doubly robust form (``staggered_dr``) is preferred to it.
 4. **What the pre-period can tell.** Not "the pre-test did not reject": with two or three
    pre-periods that test has little power. The leads must *establish* that pre-period gaps are
    small — an equivalence bound (TOST) below half the estimated effect
@@ -120,6 +121,7 @@ def recommend(
         return r.effect if r is not None and r.effect is not None and not r.effect.biased else None
 
     twfe, drdid, staggered = effect("twfe"), effect("drdid"), effect("staggered")
+    staggered_dr = effect("staggered_dr") if cohorts > 1 else None  # it needs covariates, or it has no effect
     imbalance = _imbalance(drdid) or _imbalance(effect("psm"))
     evidence: dict[str, Any] = {
         "randomised": randomised, "cohorts": cohorts,
@@ -153,6 +155,14 @@ def recommend(
                              "units trend alike. The doubly robust DiD compares like with like and is right if either "
                              f"its propensity or its outcome model is ({_overlap_figures(drdid)}); pre-trends: "
                              f"{_pre_trend_words(pre_trends)}")
+
+    if staggered_dr is not None and not found:
+        problems = _overlap_problems(staggered_dr)
+        caution = ("caution: " + "; ".join(problems) + ". ") if problems else ""
+        return done("staggered_dr", f"{caution}units were trained in {cohorts} different {noun}s: the group-time "
+                                    "estimator stays unbiased when effects differ by cohort or grow over time, and its "
+                                    "doubly robust cells condition on the covariates "
+                                    f"({_overlap_figures(staggered_dr)}); pre-trends: {_pre_trend_words(pre_trends)}")
 
     if cohorts > 1 and staggered is not None and not found:
         return done("staggered", f"units were trained in {cohorts} different {noun}s: the group-time estimator stays "
