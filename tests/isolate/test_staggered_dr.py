@@ -87,9 +87,10 @@ def test_group_time_effects_and_the_simple_aggregate_equal_the_differences_packa
     results = ref.results()
     att, se = results[("ATTgtElements", "", "ATT")], results[("ATTgtElements", "analytic", "std_error")]
     mine = {(r["cohort"], r["period"]): r for r in ours.diagnostics["group_time"]}
-    post = [(c, b, t) for (c, b, t) in att.index if t >= c]
-    assert len(post) == len(mine) == 12
-    for c, b, t in post:
+    # 12 effects after training, and 9 placebo effects before it (t from 1 to g − 1, base t − 1).
+    assert len(att) == len(mine) == 21 and sum(not r["placebo"] for r in mine.values()) == 12
+    for c, b, t in att.index:
+        assert b == (c - 1 if t >= c else t - 1)
         row = mine[(f"2024-{int(c) + 1:02d}", f"2024-{int(t) + 1:02d}")]
         assert row["att"] == pytest.approx(att[(c, b, t)], rel=1e-6)
         # Their standard deviation divides by n, ours by n − 1; with tilting the two stop the fit at other tolerances.
@@ -98,6 +99,13 @@ def test_group_time_effects_and_the_simple_aggregate_equal_the_differences_packa
     assert ours.estimate == pytest.approx(simple[("SimpleAggregation", "", "ATT")].iloc[0], rel=1e-6)
     assert ours.std_error == pytest.approx(
         simple[("SimpleAggregation", "analytic", "std_error")].iloc[0] * np.sqrt(n / (n - 1)), rel=1e-4)
+    event = ref.aggregate("event")
+    dynamic = {r["relative_month"]: r for r in ours.diagnostics["dynamic"]}
+    assert sorted(dynamic) == sorted(event.index) == list(range(1 - max(COHORTS), PERIODS - min(COHORTS)))
+    for e in event.index:
+        assert dynamic[e]["att"] == pytest.approx(event[("EventAggregation", "", "ATT")][e], rel=1e-6)
+        assert dynamic[e]["std_error"] == pytest.approx(
+            event[("EventAggregation", "analytic", "std_error")][e] * np.sqrt(n / (n - 1)), rel=1e-4)
 
 
 def test_recovers_the_effect_where_the_unconditional_estimator_is_biased(world):
@@ -127,6 +135,9 @@ def test_recovers_the_effect_where_the_unconditional_estimator_is_biased(world):
     plain = estimate_staggered(panel, post_months=PERIODS, replicates=199)
     assert 1.5 < truth < 2.0 and bias > 0.4
     assert abs(dr.estimate - truth) < 3 * dr.std_error
+    # Before training, conditional on x, nothing happens: the placebo event-time effects are near zero.
+    placebo = [r for r in dr.diagnostics["dynamic"] if r["placebo"]]
+    assert len(placebo) == 4 and all(abs(r["att"]) < 3 * r["std_error"] for r in placebo)
     assert dr.ci_low < truth < dr.ci_high
     assert plain.estimate - truth > 5 * dr.std_error
     assert plain.estimate - truth == pytest.approx(bias, abs=3 * plain.std_error)

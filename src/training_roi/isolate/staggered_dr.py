@@ -13,7 +13,9 @@ weights, as the unconditional estimator does. Each unit's influence on that aver
 influence on every cell it enters (a cohort unit in its own cells, a control unit in many), each
 scaled from the cell's sample to the whole panel, plus its influence on the cohort-size weights;
 summing per unit clusters by unit. The standard error is that influence's; the interval is the
-percentile interval of a multiplier bootstrap of it.
+percentile interval of a multiplier bootstrap of it. Before training, the same estimator on each
+period's change from the one before (Callaway & Sant'Anna's varying base period) gives placebo
+effects that should be near zero; they are reported beside the estimate, never averaged into it.
 """
 
 from __future__ import annotations
@@ -109,8 +111,12 @@ def estimate_staggered_dr(
     error is its analytic one; the interval is the percentile interval of a multiplier bootstrap
     of it (``replicates`` draws of ``multipliers`` weights, ``seed``), or with ``replicates=0``
     the normal interval of the analytic standard error. ``diagnostics["group_time"]`` holds every
-    ATT(g, t) with its analytic standard error and overlap figures; the worst cell's overlap is
-    in ``diagnostics`` and the warnings.
+    ATT(g, t) with its analytic standard error and overlap figures, and the placebo effects of the
+    ``post_months`` periods before training (``placebo``: the change from t − 1 to t, Callaway &
+    Sant'Anna's varying base period; near zero when conditional parallel trends hold before
+    training); ``diagnostics["dynamic"]`` their cohort-size weighted mean at each event time
+    (``relative_month``) with its standard error. The worst cell's overlap is in ``diagnostics``
+    and the warnings.
 
     Raises
     ------
@@ -141,64 +147,81 @@ def estimate_staggered_dr(
         raise NotApplicable("every unit was trained during the data: there are no never-trained units "
                             "(use control='not_yet_treated')")
     keep = (trained | never) & known
-    rows_all = np.flatnonzero(keep)
-    n = rows_all.size
+    n = int(keep.sum())
     num, den, cohort, x = grid.num[keep], grid.den[keep], grid.cohort[keep], x_all[keep]
     cohorts = np.unique(cohort[cohort < t_max]).astype(np.int64)
     names = tuple(panel.covariates)
     k = len(names)
     need_c = max(MIN_COMPARISON, k + 3)
 
+    def fit_cell(g: int, t: int, b: int) -> _Cell | str:
+        """Cohort ``g``'s effect in period ``t`` against its controls, from base period ``b``; why not, if not."""
+        observed = (den[:, b] > 0) & (den[:, t] > 0)
+        is_t = (cohort == g) & observed
+        if control == "never_treated":
+            is_c = (cohort >= t_max) & observed
+        else:
+            is_c = (cohort > max(t, b)) & (cohort != g) & observed
+        if is_t.sum() < MIN_TRAINED or is_c.sum() < need_c:
+            return f"{int(is_t.sum())} trained, {int(is_c.sum())} controls"
+        rows = np.concatenate([np.flatnonzero(is_t), np.flatnonzero(is_c)])
+        w = den[rows, b] + den[rows, t] if panel.denominator is not None else None
+        try:
+            fit = dr_did(num[rows, b] / den[rows, b], num[rows, t] / den[rows, t], np.arange(rows.size) < is_t.sum(),
+                         x[rows], weights=w, names=names, propensity=propensity, trim=trim)
+        except ValueError as exc:
+            return str(exc)
+        return _Cell(g, t, t - g, fit, rows, int(is_t.sum()))
+
+    # The effects from training on (base g − 1), and the placebo effects before it: from t − 1 to t, for t < g
+    # (Callaway & Sant'Anna's "varying" base period), which should be near zero.
     cells: list[_Cell] = []
+    placebo: list[_Cell] = []
     skipped: list[str] = []
-    for g in cohorts:
-        b = int(g - 1)
-        for t in range(int(g), min(int(g) + post_months, t_max)):
-            observed = (den[:, b] > 0) & (den[:, t] > 0)
-            is_t = (cohort == g) & observed
-            if control == "never_treated":
-                is_c = (cohort >= t_max) & observed
+    for g in (int(c) for c in cohorts):
+        for t in range(max(1, g - post_months), min(g + post_months, t_max)):
+            cell = fit_cell(g, t, g - 1 if t >= g else t - 1)
+            if isinstance(cell, str):
+                if t >= g:
+                    skipped.append(cell)
             else:
-                is_c = (cohort > max(t, b)) & (cohort != g) & observed
-            if is_t.sum() < MIN_TRAINED or is_c.sum() < need_c:
-                skipped.append(f"{int(is_t.sum())} trained, {int(is_c.sum())} controls")
-                continue
-            rows = np.concatenate([np.flatnonzero(is_t), np.flatnonzero(is_c)])
-            y0 = num[rows, b] / den[rows, b]
-            y1 = num[rows, t] / den[rows, t]
-            w = den[rows, b] + den[rows, t] if panel.denominator is not None else None
-            d = np.arange(rows.size) < is_t.sum()
-            try:
-                fit = dr_did(y0, y1, d, x[rows], weights=w, names=names, propensity=propensity, trim=trim)
-            except ValueError as exc:
-                skipped.append(str(exc))
-                continue
-            cells.append(_Cell(int(g), t, int(t - g), fit, rows, int(is_t.sum())))
+                (cells if t >= g else placebo).append(cell)
     if not cells:
         raise NotApplicable(f"no cohort-{noun} cell has enough units with outcomes in the {noun} before training and "
                             f"a {noun} after it (at least {MIN_TRAINED} trained and {need_c} controls with "
                             f"covariates)" + (f"; {len(skipped)} cells skipped" if skipped else ""))
 
     # The stacked influence: one row per unit (of the n kept), one column per cell, scaled to the whole panel.
-    att = np.array([c.fit.estimate for c in cells])
-    psi = np.zeros((n, len(cells)))
-    for j, c in enumerate(cells):
+    every = cells + placebo
+    att = np.array([c.fit.estimate for c in every])
+    psi = np.zeros((n, len(every)))
+    for j, c in enumerate(every):
         psi[c.rows, j] = c.fit.influence * n / c.rows.size
-    members = (cohort[:, None] == np.array([c.cohort for c in cells])[None, :]).astype(np.float64)  # n × cells
-    share = members.mean(axis=0)  # each cell's cohort share of the units
-    total = share.sum()
-    weights = share / total
-    point = float(weights @ att)
-    # The weights' influence (Callaway & Sant'Anna's wif): d(p_j / Σp) from each unit's cohort indicators.
-    wif = (members - share) / total - np.outer((members - share).sum(axis=1), share) / total**2
-    influence = psi @ weights + wif @ att
+    members = (cohort[:, None] == np.array([c.cohort for c in every])[None, :]).astype(np.float64)  # n × cells
+
+    def aggregate(columns: NDArray[np.bool_]) -> tuple[float, FloatArray]:
+        """The cohort-size weighted mean of the cells ``columns`` and each unit's influence on it."""
+        m, a = members[:, columns], att[columns]
+        p = m.mean(axis=0)
+        # The weights' own influence (Callaway & Sant'Anna's wif): d(p_j / Σp) from each unit's cohort indicators.
+        wif = (m - p) / p.sum() - np.outer((m - p).sum(axis=1), p) / p.sum() ** 2
+        return float(p @ a / p.sum()), psi[:, columns] @ (p / p.sum()) + wif @ a
+
+    events = np.array([c.event for c in every])
+    point, influence = aggregate(events >= 0)
     se = _std_error(influence)
+    dynamic = []
+    for e in np.unique(events):
+        value, inf_e = aggregate(events == e)
+        dynamic.append({"relative_month": int(e), "att": value, "std_error": _std_error(inf_e),
+                        "cohorts": int((events == e).sum()), "placebo": bool(e < 0)})
 
     counts = {int(g): int((cohort == g).sum()) for g in cohorts}
     table: list[dict[str, Any]] = []
-    for j, c in enumerate(cells):
+    for j, c in enumerate(every):
         diag = c.fit.diagnostics
         table.append({"cohort": grid.labels[c.cohort], "period": grid.labels[c.period], "relative_month": c.event,
+                      "placebo": c.event < 0,
                       "att": c.fit.estimate, "std_error": _std_error(psi[:, j]),
                       "units": counts[c.cohort], "trained": c.trained, "controls": int(c.rows.size - c.trained),
                       "share_trained_off_support": float(diag.get("share_trained_off_support", 0.0)),
@@ -206,7 +229,7 @@ def estimate_staggered_dr(
     worst = max(range(len(cells)), key=lambda j: (table[j]["share_trained_off_support"],
                                                    -table[j]["effective_comparison_size"]))
     worst_diag: dict[str, Any] = cells[worst].fit.diagnostics
-    warned = [j for j, c in enumerate(cells) if c.fit.warnings]
+    warned = [j for j, c in enumerate(cells) if c.fit.warnings]  # the placebo cells' overlap is not the estimate's
 
     rows, cols = np.nonzero((cohort < t_max)[:, None]
                             & ((np.arange(t_max)[None, :] - cohort[:, None]) >= -post_months)
@@ -254,13 +277,14 @@ def estimate_staggered_dr(
     details = {"cohorts": float(len({c.cohort for c in cells})), "trained_units": float(sum(counts.values())),
                "control_units": float((cohort >= t_max).sum()) if control == "never_treated" else float(n),
                "group_time_effects": float(len(cells)), "skipped_group_time_effects": float(len(skipped)),
+               "placebo_group_time_effects": float(len(placebo)),
                "post_months": float(post_months), "analytic_std_error": se}
     diagnostics = {
         "outcome": panel.outcome, "grain": panel.grain, "control": control,
         "weighting": f"cohort-{noun} effects weighted by cohort size (number of units)",
-        "group_time_estimator": cells[0].fit.method, "group_time": table,
+        "group_time_estimator": cells[0].fit.method, "dynamic": dynamic, "group_time": table,
         "share_trained_off_support": table[worst]["share_trained_off_support"],
-        "effective_comparison_size": min(r["effective_comparison_size"] for r in table),
+        "effective_comparison_size": min(r["effective_comparison_size"] for r in table[:len(cells)]),
         "worst_cell": {"cohort": table[worst]["cohort"], "period": table[worst]["period"],
                        "balance": worst_diag.get("balance", [])},
         "uncertainty": (f"analytic standard error of the units' stacked influence functions; interval: multiplier "
