@@ -112,12 +112,20 @@ def test_staggered_cohorts_with_covariates_prefer_the_doubly_robust_group_time_e
                "staggered_dr": fx("staggered_dr", share_trained_off_support=0.0, effective_comparison_size=80.0)}
     r = recommend(results, randomised=False, cohorts=3, pre_trends=small_leads())
     assert r.method == "staggered_dr" and "3 different periods" in r.reason and "80 units" in r.reason
-    # Strongly different covariates: the two-period doubly robust DiD still leads, as before.
+    # Strongly different covariates: the group-time form still leads, since the cohorts are several.
     strong = {**results, "drdid": fx("drdid", **balance(2.4))}
-    assert recommend(strong, randomised=False, cohorts=3, pre_trends=small_leads()).method == "drdid"
+    assert recommend(strong, randomised=False, cohorts=3, pre_trends=small_leads()).method == "staggered_dr"
     # One cohort, or no covariates (the estimator did not apply): as before.
     assert recommend(results, randomised=False, cohorts=1, pre_trends=small_leads()).method != "staggered_dr"
     without = {**results, "staggered_dr": R("staggered_dr", None)}
     assert recommend(without, randomised=False, cohorts=3, pre_trends=small_leads()).method == "staggered"
     # Diverging leads: neither group-time estimator leads.
     assert recommend(results, randomised=False, cohorts=3, pre_trends=diverging_leads()).method != "staggered_dr"
+
+
+def test_strong_imbalance_with_staggered_cohorts_leads_to_the_doubly_robust_group_time_estimator():
+    results = {"twfe": fx("twfe"), "drdid": fx("drdid", **balance(1.2)), "staggered": fx("staggered"),
+               "staggered_dr": fx("staggered_dr", **balance(1.2))}
+    r = recommend(results, randomised=False, cohorts=4, pre_trends=small_leads(), noun="month")
+    assert r.method == "staggered_dr" and "4 different months" in r.reason and "1.2" in r.reason
+    assert recommend(results, randomised=False, cohorts=1, pre_trends=small_leads()).method == "drdid"

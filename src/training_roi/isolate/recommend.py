@@ -148,6 +148,16 @@ def recommend(
     shown = pre_trends is not None and bool(pre_trends.equivalent) and not pre_trends.rejects
     found = pre_trends is not None and pre_trends.rejects and not pre_trends.equivalent
 
+    if strong and staggered_dr is not None:
+        problems = _overlap_problems(staggered_dr)
+        caution = ("caution: " + "; ".join(problems) + ". ") if problems else ""
+        return done("staggered_dr", f"{caution}{differ}: a plain difference-in-differences would assume such "
+                                    "different units trend alike, and units were trained in "
+                                    f"{cohorts} different {noun}s. The doubly robust group-time estimator compares "
+                                    "each cohort with like untrained units, stays unbiased when effects differ by "
+                                    "cohort or grow, and is right if either its propensity or its outcome model is "
+                                    f"({_overlap_figures(staggered_dr)}); pre-trends: {_pre_trend_words(pre_trends)}")
+
     if strong and drdid is not None:
         problems = _overlap_problems(drdid)
         caution = ("caution: " + "; ".join(problems) + ". ") if problems else ""
