@@ -130,7 +130,7 @@ def recommend(
         "pre_trends": _pre_trend_words(pre_trends),
         "pre_trend_bound": pre_trends.bound if pre_trends is not None else None,
         "pre_trend_p_value": pre_trends.p_value if pre_trends is not None else None,
-        "pre_trend_detectable_slope_50": pre_trends.slope_50 if pre_trends is not None else None,
+        "pre_trend_detectable_slope": pre_trends.slope_50 if pre_trends is not None else None,
     }
     strong = imbalance is not None and imbalance[0] >= STRONG_IMBALANCE
     differ = (f"the trained and comparison units differ in their covariates (largest standardised mean difference "
