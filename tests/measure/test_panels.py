@@ -138,3 +138,29 @@ def test_unit_panel_from_the_warehouse_is_balanced_with_the_training_date(org):
     assert revenue.value() == pytest.approx((1000 + 6000 + 0) / 6)  # per unit-month
     with pytest.raises(ValueError, match="no column"):
         UnitPanel(frame=p.frame, outcome="x", numerator="nope")
+
+
+def test_comparison_pseudo_dates_stay_inside_the_tenure_the_trained_units_had_at_training():
+    from training_roi.measure.panels import _eligible, _support
+    from training_roi.measure.tenure import Tenure
+
+    # Trained: T1 hired 2025-01-01 and trained 21 days later, T2 there throughout, T3 trained 14
+    # days before leaving on 2025-04-15. No trained rep was trained sooner after hire or later before leaving.
+    present = Tenure(start={"T1": date(2025, 1, 1), "C1": date(2025, 2, 20), "C4": date(2025, 3, 25)},
+                     end={"T3": date(2025, 4, 15), "C2": date(2025, 3, 10)})
+    dates = [date(2025, 1, 22), date(2025, 3, 1), date(2025, 4, 1)]
+    support = _support(["T1", "T2", "T3"], dates, present)
+    assert support == (21, 14)
+    others = ["C1", "C2", "C3", "C4"]
+    first = [date(2025, 3, 1)] * 3 + [date(2025, 4, 1)]
+    units, days, moved, dropped = _eligible(others, first, dates, present, seed=7, support=support)
+    # C1 (hired 2025-02-20) is 9 days in on 2025-03-01: too new; on 2025-04-01 it is 40 days in, its one choice.
+    # C2 (leaving 2025-03-10) has 9 days left on 2025-03-01: too close; 2025-01-22 (47 days left) is its one choice.
+    # C3 keeps its draw. C4 (hired 2025-03-25) is 7 days in on the last trained date: no day left, not compared.
+    assert units == ["C1", "C2", "C3"]
+    assert days == [date(2025, 4, 1), date(2025, 1, 22), date(2025, 3, 1)]
+    assert (moved, dropped) == (2, 1)
+    # Without a trained unit hired or gone within the data, presence alone decides, as before.
+    assert _support(["T2"], [date(2025, 3, 1)], present) == (0, 0)
+    units, days, _, _ = _eligible(others, first, dates, present, seed=7)
+    assert units == others and days == first
