@@ -282,7 +282,7 @@ def _eligible(others: list[str], pseudo: list[date], dates: list[date], present:
     since hire at training, in days, :func:`_support`): if the program trains reps three weeks into
     the job at the earliest, a comparison rep in their first three weeks stands for no trained rep.
     Its baseline is nearly empty and its post window is all ramp-up, so it lowered the comparison
-    group's growth and overstated the effect (booked revenue by about a sixteenth of it in simulated
+    group's growth and overstated the effect (booked revenue by about 7 % of it in simulated
     orgs where a third of the reps join or leave). Tenure at training is known on the day; the time
     left before leaving is not, and training may change it, so it bounds nothing beyond presence.
     Such a unit's anchor is redrawn (with its own seed) among the trained units' anchors inside its
