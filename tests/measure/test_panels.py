@@ -140,3 +140,30 @@ def test_unit_panel_from_the_warehouse_is_balanced_with_the_training_date(org):
     assert revenue.value() == pytest.approx((1000 + 6000 + 0) / 6)  # per unit-month
     with pytest.raises(ValueError, match="no column"):
         UnitPanel(frame=p.frame, outcome="x", numerator="nope")
+
+
+def test_comparison_pseudo_dates_are_no_sooner_after_hire_than_any_trained_units_training():
+    from training_roi.measure.panels import _eligible, _support
+    from training_roi.measure.tenure import Tenure
+
+    # Trained: T1 hired 2025-01-01 and trained 21 days later (the soonest after a hire), T2 there
+    # throughout, T3 trained on 2025-04-01 and gone on 2025-04-15 (leaving bounds nothing: it is not
+    # known on the day, and training may change it).
+    present = Tenure(start={"T1": date(2025, 1, 1), "C1": date(2025, 2, 20), "C4": date(2025, 3, 25)},
+                     end={"T3": date(2025, 4, 15), "C2": date(2025, 3, 10)})
+    dates = [date(2025, 1, 22), date(2025, 3, 1), date(2025, 4, 1)]
+    support = _support(["T1", "T2", "T3"], dates, present)
+    assert support == 21
+    others = ["C1", "C2", "C3", "C4"]
+    first = [date(2025, 3, 1)] * 3 + [date(2025, 4, 1)]
+    units, days, moved, dropped = _eligible(others, first, dates, present, seed=7, support=support)
+    # C1 (hired 2025-02-20) is 9 days in on 2025-03-01: too new. 2025-01-22 is before its hire; on
+    # 2025-04-01 it is 40 days in: its one choice. C2 (gone 2025-03-10) is there on 2025-03-01 and keeps
+    # it, as C3 does. C4 (hired 2025-03-25) is 7 days in on the last trained date: none left, not compared.
+    assert units == ["C1", "C2", "C3"]
+    assert days == [date(2025, 4, 1), date(2025, 3, 1), date(2025, 3, 1)]
+    assert (moved, dropped) == (1, 1)
+    # Without a trained unit hired within the data, presence alone decides, as before.
+    assert _support(["T2", "T3"], [date(2025, 3, 1), date(2025, 4, 1)], present) == 0
+    units, days, _, _ = _eligible(others, first, dates, present, seed=7)
+    assert units == others and days == first
