@@ -139,9 +139,10 @@ def _pre_trends(results: dict[str, MethodResult]) -> PreTrendCheck | None:
         return None
     twfe = results.get("twfe")
     scale = (twfe.effect if twfe is not None and twfe.effect is not None else event.effect).estimate
+    clusters = event.effect.diagnostics.get("clusters")
     return pretrend_check(test["lead_coefficients"], test["lead_covariance"], periods=test["leads"],
-                          tolerance=EQUIVALENCE_SHARE * abs(scale), dof=event.effect.diagnostics.get("clusters", 0) - 1
-                          or None)
+                          tolerance=EQUIVALENCE_SHARE * abs(scale),
+                          dof=clusters - 1 if isinstance(clusters, int) and clusters > 1 else None)
 
 
 def compare_methods(

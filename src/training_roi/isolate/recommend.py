@@ -85,6 +85,12 @@ def _overlap_problems(effect: Effect) -> list[str]:
     return [w for w in effect.warnings if any(k in w for k in keys)]
 
 
+def _caution(effect: Effect) -> str:
+    """The reason's prefix naming the effect's overlap problems ("caution: …. "), or nothing when it has none."""
+    problems = _overlap_problems(effect)
+    return ("caution: " + "; ".join(problems) + ". ") if problems else ""
+
+
 def _overlap_figures(effect: Effect) -> str:
     d = effect.diagnostics
     parts = []
@@ -149,8 +155,7 @@ def recommend(
     found = pre_trends is not None and pre_trends.rejects and not pre_trends.equivalent
 
     if strong and staggered_dr is not None:
-        problems = _overlap_problems(staggered_dr)
-        caution = ("caution: " + "; ".join(problems) + ". ") if problems else ""
+        caution = _caution(staggered_dr)
         return done("staggered_dr", f"{caution}{differ}: a plain difference-in-differences would assume such "
                                     "different units trend alike, and units were trained in "
                                     f"{cohorts} different {noun}s. The doubly robust group-time estimator compares "
@@ -159,16 +164,14 @@ def recommend(
                                     f"({_overlap_figures(staggered_dr)}); pre-trends: {_pre_trend_words(pre_trends)}")
 
     if strong and drdid is not None:
-        problems = _overlap_problems(drdid)
-        caution = ("caution: " + "; ".join(problems) + ". ") if problems else ""
+        caution = _caution(drdid)
         return done("drdid", f"{caution}{differ}: a plain difference-in-differences would assume such different "
                              "units trend alike. The doubly robust DiD compares like with like and is right if either "
                              f"its propensity or its outcome model is ({_overlap_figures(drdid)}); pre-trends: "
                              f"{_pre_trend_words(pre_trends)}")
 
     if staggered_dr is not None and not found:
-        problems = _overlap_problems(staggered_dr)
-        caution = ("caution: " + "; ".join(problems) + ". ") if problems else ""
+        caution = _caution(staggered_dr)
         return done("staggered_dr", f"{caution}units were trained in {cohorts} different {noun}s: the group-time "
                                     "estimator stays unbiased when effects differ by cohort or grow over time, and its "
                                     "doubly robust cells condition on the covariates "
@@ -191,8 +194,7 @@ def recommend(
                 return done(method, f"{_pre_trend_words(pre_trends)}: the comparison is matched on pre-training levels "
                                     "and trends, and the matching balances them")
         if drdid is not None:
-            problems = _overlap_problems(drdid)
-            caution = ("caution: " + "; ".join(problems) + ". ") if problems else ""
+            caution = _caution(drdid)
             return done("drdid", f"{caution}{_pre_trend_words(pre_trends)}; the doubly robust DiD conditions on the "
                                  f"covariates, which helps only if they explain the diverging trends "
                                  f"({_overlap_figures(drdid)})")
@@ -202,8 +204,7 @@ def recommend(
                              "is the counterfactual; it assumes nothing else changed when they were trained")
 
     if drdid is not None and not shown:
-        problems = _overlap_problems(drdid)
-        caution = ("caution: " + "; ".join(problems) + ". ") if problems else ""
+        caution = _caution(drdid)
         return done("drdid", f"{caution}the pre-period does not establish parallel trends "
                              f"({_pre_trend_words(pre_trends)}); the doubly robust DiD at least conditions on the "
                              f"covariates ({_overlap_figures(drdid)})")
