@@ -43,8 +43,8 @@ ATTRIBUTES: dict[str, dict[str, Attribute]] = {
     "account": {
         "type": Attribute("type", False, "the account's type (customer, prospect, partner, …)"),
         "industry": Attribute("industry", False, "the account's industry"),
-        "country": Attribute("billing_country", False, "the account's billing country"),
-        "state": Attribute("billing_state", False, "the account's billing state"),
+        "billing_country": Attribute("billing_country", False, "the account's billing country"),
+        "billing_state": Attribute("billing_state", False, "the account's billing state"),
         "employees": Attribute("employees", True, "the account's number of employees"),
         "annual_revenue": Attribute("annual_revenue", True, "the account's annual revenue"),
     },

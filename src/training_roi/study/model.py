@@ -326,9 +326,10 @@ class Isolation(_Strict):
     covariates: list[str] = Field(
         default_factory=list,
         description="unit attributes the covariate-aware designs (doubly robust DiD, matching) compare like with "
-                    "like on: for reps role, department, title, manager; for accounts type, industry, country, "
-                    "state, employees, annual_revenue. Name the ones on which trained and untrained units differ "
-                    "and whose markets may move differently",
+                    "like on: for reps role, department, title, manager; for accounts type, industry, "
+                    "billing_country, billing_state, employees, annual_revenue (as population.accounts names "
+                    "them). Name the ones on which trained and untrained units differ and whose markets may move "
+                    "differently",
     )
 
     @field_validator("method")
