@@ -1,14 +1,19 @@
 """Coverage check for CRM roll-out studies: whether the go-live's intervals cover the simulated truth.
 
 For each seed, simulate a staged CRM go-live (scenario ``crm_golive``: half the teams go live in
-month 12, the rest in month 16; the new CRM shortens first response ×0.4 and lifts conversion),
+month 12, the rest in month 16; the new CRM shortens first response ×0.4 and lifts conversion;
+or ``crm_golive_team_months``, where a team's first responses also share a shock each month),
 ingest and link it, answer a roll-out study (go-live dates by team, the staggered estimator with
-not-yet-live teams as the comparison, 999 cluster-bootstrap replicates) and compare each effect
-with the exact truth the simulator computed from both potential outcomes of every lead. Win rate
-is a placebo (the go-live changes no deal): how often its interval excludes 0 is the false-finding
-rate. Prints one line per run and a summary table for validation/README.md.
+not-yet-live teams as the comparison, intervals by team: 999 team-bootstrap replicates, or the
+wild cluster restricted bootstrap with fewer than 30 teams) and compare each effect with the
+exact truth the simulator computed from both potential outcomes of every lead. Win rate is a
+placebo (the go-live changes no deal): how often its interval excludes 0 is the false-finding
+rate. The same estimates' intervals by rep (resampling reps, as if they were independent) are
+checked too. Prints one line per run and a summary table for
+validation/README.md.
 
     python validation/rollout.py --seeds 10 --reps 300
+    python validation/rollout.py --seeds 20 --reps 120 --scenario crm_golive_team_months
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from training_roi.evaluation.rollout import evaluate_rollout
+from training_roi.evaluation.rollout import _go_live, _panel, evaluate_rollout
 from training_roi.ingest.folder import ingest_folder
+from training_roi.isolate import estimate_staggered
 from training_roi.linking import link
 from training_roi.simulate import simulate
 from training_roi.study import Study, plan_study
@@ -29,11 +36,11 @@ from training_roi.warehouse.connection import connect
 VALUE = 12_000.0
 
 
-def one_run(seed: int, reps: int) -> dict[str, float]:
+def one_run(seed: int, reps: int, scenario: str) -> dict[str, float]:
     """One simulated go-live answered: each effect, its interval, and the truth."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "org"
-        simulate(folder, reps=reps, months=24, seed=seed, scenario="crm_golive")
+        simulate(folder, reps=reps, months=24, seed=seed, scenario=scenario)
         truth = json.loads((folder / "truth.json").read_text())
         con = connect(Path(tmp) / "w.duckdb")
         ingest_folder(folder, con)
@@ -46,7 +53,14 @@ def one_run(seed: int, reps: int) -> dict[str, float]:
             "costs": {"participant_time": {"hourly_rate": 60}},
             "isolation": {"bootstrap_replicates": 999, "seed": seed},
         })
-        ev = evaluate_rollout(con, plan_study(study))
+        plan = plan_study(study)
+        ev = evaluate_rollout(con, plan)
+        by_rep = {}
+        for kpi in ("lead_conversion", "lead_response_hours"):
+            panel = _panel(con, kpi, _go_live(con, plan)[0])
+            assert panel is not None
+            by_rep[kpi] = estimate_staggered(replace(panel, cluster=None), control="not_yet_treated", post_months=6,
+                                             replicates=999, seed=seed)
         con.disconnect()
     overall = truth["crm"]["overall"]
     kpis = {k.kpi: k.effect for k in ev.kpis}
@@ -59,6 +73,11 @@ def one_run(seed: int, reps: int) -> dict[str, float]:
         out[f"{kpi}_estimate"] = e.estimate
         out[f"{kpi}_covers"] = float(e.ci_low <= true <= e.ci_high)
         out[f"{kpi}_excludes_0"] = float(not e.ci_low <= 0 <= e.ci_high)
+    for kpi, true in (("lead_conversion", overall["att_conversion_rate"]),
+                      ("lead_response_hours", overall["att_first_response_hours"])):
+        out[f"{kpi}_by_rep_covers"] = float(by_rep[kpi].ci_low <= true <= by_rep[kpi].ci_high)
+    out["teams"] = float(len(truth["crm"]["teams"]))
+    out["wild"] = float("wild" in ev.inference)
     benefit = ev.benefits[0] if ev.benefits else None
     true_benefit = overall["incremental_conversions"] * VALUE
     out["benefit_covers"] = float(benefit is not None and benefit.interval is not None
@@ -72,16 +91,20 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--reps", type=int, default=300)
+    parser.add_argument("--scenario", default="crm_golive", choices=("crm_golive", "crm_golive_team_months"))
     args = parser.parse_args()
     runs = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         start = time.perf_counter()
-        r = one_run(seed, args.reps)
+        r = one_run(seed, args.reps, args.scenario)
         runs.append(r)
         print(f"seed {seed}: conversion {r['lead_conversion_estimate']:+.4f} (truth {r['lead_conversion_truth']:+.4f}, "
               f"covers {r['lead_conversion_covers']:.0f}); response {r['lead_response_hours_estimate']:+.1f} h "
               f"(truth {r['lead_response_hours_truth']:+.1f}, covers {r['lead_response_hours_covers']:.0f}); "
-              f"placebo win rate {r['win_rate_estimate']:+.4f}; {time.perf_counter() - start:.0f} s", flush=True)
+              f"by rep covers {r['lead_response_hours_by_rep_covers']:.0f}; "
+              f"placebo win rate {r['win_rate_estimate']:+.4f}; "
+              f"{r['teams']:.0f} teams{' (wild bootstrap)' if r['wild'] else ''}; {time.perf_counter() - start:.0f} s",
+              flush=True)
     n = len(runs)
 
     def mean(key: str) -> float:
@@ -94,7 +117,10 @@ def main() -> None:
         bias = mean(f"{kpi}_estimate") - mean(f"{kpi}_truth")
         print(f"| {label} | {n} | {mean(f'{kpi}_truth'):+.4f} | {bias:+.4f} | {mean(f'{kpi}_covers'):.0%} | "
               f"{mean(f'{kpi}_excludes_0'):.0%} |")
-    print(f"\nbenefit interval covers the true benefit in {mean('benefit_covers'):.0%} of {n} orgs")
+    print(f"| lead conversion, interval by rep | {n} | | | {mean('lead_conversion_by_rep_covers'):.0%} | |")
+    print(f"| first-response hours, interval by rep | {n} | | | {mean('lead_response_hours_by_rep_covers'):.0%} | |")
+    print(f"\nbenefit interval covers the true benefit in {mean('benefit_covers'):.0%} of {n} orgs; "
+          f"{mean('teams'):.1f} teams on average, the wild cluster bootstrap in {mean('wild'):.0%} of orgs")
 
 
 if __name__ == "__main__":

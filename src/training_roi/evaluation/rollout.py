@@ -74,10 +74,14 @@ class RolloutEvaluation:
     monthly: pl.DataFrame
     """The KPIs org-wide by month (for the trend charts), with month-over-month and year-over-year changes."""
     warnings: tuple[str, ...]
+    inference: str = ""
+    """How the intervals were computed and why (by team, and the wild cluster bootstrap when teams are few)."""
 
     def summary(self) -> str:
         """The roll-out's answer in a few lines: each KPI's isolated change, benefit, cost and ROI."""
         lines = [f"{self.study.name} (study {self.study.hash}): CRM roll-out, {self.method}, {self.reps:,} reps"]
+        if self.inference:
+            lines.append(f"  intervals: {self.inference}")
         for k in self.kpis:
             if k.effect is None:
                 lines.append(f"  {k.label}: not established ({k.not_applicable})")
@@ -109,12 +113,17 @@ class RolloutEvaluation:
             "roi": self.figures.asdict(), "roi_interval": list(self.roi_interval) if self.roi_interval else None,
             "monthly": [{k: (v.isoformat() if isinstance(v, date) else v) for k, v in r.items()}
                         for r in self.monthly.iter_rows(named=True)],
-            "warnings": list(self.warnings),
+            "warnings": list(self.warnings), "inference": self.inference,
         }
 
 
 def _go_live(con: BaseBackend, plan: StudyPlan) -> tuple[pl.DataFrame, dict[str, date]]:
-    """Each rep's go-live date (unit, treated_at), from the team map or the org-wide date."""
+    """Each rep's go-live date (unit, treated_at), from the team map or the org-wide date.
+
+    A go-live by team also gives each rep's ``team`` (its manager's id; a rep without a manager is
+    a team of one): the cluster the staggered estimate's inference is by, since a team goes live
+    at once and its reps' months move together.
+    """
     r = plan.rollout
     assert r is not None
     users = rep_attributes(con, ["manager_id"]).rename({"unit": "user_id"})
@@ -126,7 +135,9 @@ def _go_live(con: BaseBackend, plan: StudyPlan) -> tuple[pl.DataFrame, dict[str,
                              "manage no CRM user (a team is keyed by its manager's user id)")
         frame = pl.DataFrame({"manager_id": list(teams), "treated_at": list(teams.values())},
                              schema={"manager_id": pl.String, "treated_at": pl.Date})
-        reps = users.join(frame, on="manager_id", how="left").select(pl.col("user_id").alias("unit"), "treated_at")
+        team = pl.col("manager_id").fill_null(pl.col("user_id")).alias("team")
+        reps = users.join(frame, on="manager_id", how="left").select(pl.col("user_id").alias("unit"), "treated_at",
+                                                                      team)
         return reps, teams
     assert r.go_live is not None
     return users.select(pl.col("user_id").alias("unit"), pl.lit(r.go_live).alias("treated_at")), {"*": r.go_live}
@@ -145,7 +156,7 @@ def _panel(con: BaseBackend, kpi: str, reps: pl.DataFrame) -> UnitPanel | None:
         pl.col("numerator", "denominator").fill_null(0.0)).sort("unit", "period")
     spec = CATALOGUE[kpi]
     return UnitPanel(frame=frame, outcome=kpi, numerator="numerator", denominator="denominator",
-                     higher_is_better=spec.higher_is_better)
+                     higher_is_better=spec.higher_is_better, cluster="team" if "team" in frame.columns else None)
 
 
 def _levels(panel: UnitPanel) -> tuple[float | None, float | None, float]:
@@ -239,4 +250,17 @@ def evaluate_rollout(con: BaseBackend, plan: StudyPlan) -> RolloutEvaluation:
         cost = float(costs.total)
         roi_iv = ((interval[0] + rest - cost) / cost * 100, (interval[1] + rest - cost) / cost * 100)
     return RolloutEvaluation(plan.study, method, go_live, reps.height, tuple(results), tuple(benefits), costs, figures,
-                             roi_iv, monthly, tuple(warnings))
+                             roi_iv, monthly, tuple(warnings), _inference(results))
+
+
+def _inference(results: list[RolloutKpi]) -> str:
+    """How the KPIs' intervals were computed, from the first estimate's diagnostics, in words."""
+    for k in results:
+        if k.effect is None:
+            continue
+        d = k.effect.diagnostics
+        if "clustered_by" not in d:
+            return "bootstrap over reps"
+        reason = d.get("inference_reason")
+        return f"by team ({d.get('clusters')} teams): {d['inference']}" + (f" — {reason}" if reason else "")
+    return ""

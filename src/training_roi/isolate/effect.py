@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -277,9 +277,28 @@ def estimator(name: str, *, label: str, needs_comparison: bool, refutable: bool,
                                                                                    Effect]:
         if name in ESTIMATORS:
             raise ValueError(f"estimator {name!r} is registered twice")
-        ESTIMATORS[name] = Estimator(name, label, needs_comparison, refutable, position, run)
+        ESTIMATORS[name] = Estimator(name, label, needs_comparison, refutable, position, _said_clusters(run))
         return run
     return register
+
+
+def _said_clusters(run: Callable[[UnitPanel, EstimatorSettings], Effect]) -> Callable[[UnitPanel, EstimatorSettings],
+                                                                                    Effect]:
+    """``run``, warning when the panel names clusters that the estimator's interval does not honour.
+
+    An estimator that clusters by the panel's ``cluster`` column says so in
+    ``diagnostics["clustered_by"]``; any other resamples units, which is too narrow when the
+    units of a cluster move together.
+    """
+    def checked(panel: UnitPanel, settings: EstimatorSettings) -> Effect:
+        effect = run(panel, settings)
+        if panel.cluster is None or effect.diagnostics.get("clustered_by") == panel.cluster:
+            return effect
+        return replace(effect, warnings=(*effect.warnings, (
+            f"the panel clusters units by {panel.cluster}, but this estimator's interval treats units as "
+            "independent: it may be too narrow when a cluster's units move together (the staggered, "
+            "two-way fixed effects and doubly robust staggered estimators cluster by it)")))
+    return checked
 
 
 def registered() -> tuple[str, ...]:

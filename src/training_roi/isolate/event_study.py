@@ -8,7 +8,8 @@ default; see :class:`~training_roi.measure.panels.UnitPanel`), and the period th
 training is the first after it. A rate (won / closed deals) is the unit-period's rate weighted by
 its denominator, so a period with no deals counts for nothing and a busy rep counts for more, as
 in the pooled rates of the rest of the family; a unit-period without an outcome is left out.
-Standard errors are cluster-robust by unit (a unit's periods are not independent draws), with
+Standard errors are cluster-robust by unit (a unit's periods are not independent draws), or by the
+panel's ``cluster`` (a team, a region) when it names one, with
 the small-sample factor that leaves out the unit effects nested in the clusters, as Stata's
 ``reghdfe`` and R's ``fixest`` do.
 
@@ -152,8 +153,12 @@ def _identified(design: FloatArray, p: int) -> BoolArray:
     return np.asarray(out, dtype=np.bool_)
 
 
-def _fe_regression(y: FloatArray, x: FloatArray, w: FloatArray, unit: FloatArray, month: FloatArray) -> _Fit:
+def _fe_regression(y: FloatArray, x: FloatArray, w: FloatArray, unit: FloatArray, month: FloatArray,
+                   cluster: NDArray[np.int64] | None = None) -> _Fit:
     """Weighted least squares of ``y`` on ``x`` with unit and period fixed effects, clustered by unit.
+
+    ``cluster`` (per row; units nested in clusters) clusters the errors by it instead: the team
+    of a go-live by team, whose units' outcomes move together.
 
     Unit effects are absorbed by demeaning within unit (the units can be many); period effects
     are explicit dummies (the periods are few). By Frisch–Waugh–Lovell the coefficients and
@@ -173,6 +178,7 @@ def _fe_regression(y: FloatArray, x: FloatArray, w: FloatArray, unit: FloatArray
     keep = w > 0
     y, x, w, unit, month = y[keep], x[keep], w[keep], unit[keep], month[keep]
     _, u = np.unique(unit, return_inverse=True)
+    _, c = np.unique(cluster[keep], return_inverse=True) if cluster is not None else (None, u)
     months, mi = np.unique(month, return_inverse=True)
     dummies = np.zeros((y.size, max(len(months) - 1, 0)))
     rows = np.flatnonzero(mi > 0)
@@ -191,8 +197,9 @@ def _fe_regression(y: FloatArray, x: FloatArray, w: FloatArray, unit: FloatArray
     resid = yt - zt @ coef
     rank = int(np.linalg.matrix_rank(sw[:, None] * zt))
     bread = np.linalg.pinv(zt.T @ (w[:, None] * zt))
-    scores = members @ ((w * resid)[:, None] * zt)
-    n, g = y.size, int(total.size)
+    by_cluster = members if cluster is None else sparse.csr_matrix((np.ones(y.size), (c, np.arange(y.size))))
+    scores = by_cluster @ ((w * resid)[:, None] * zt)
+    n, g = y.size, int(by_cluster.shape[0])
     if g < 2 or n <= rank:
         raise NotApplicable("too few units or periods for a fixed-effects regression with clustered errors")
     factor = g / (g - 1) * (n - 1) / (n - rank)
@@ -203,7 +210,13 @@ def _fe_regression(y: FloatArray, x: FloatArray, w: FloatArray, unit: FloatArray
     full = np.full((p, p), np.nan)
     full[np.ix_(identified, identified)] = cov[:q, :q]
     return _Fit(beta=beta, cov=full, identified=identified, clusters=g, observations=n, parameters=rank,
-                within=(yt, zt, w, u))
+                within=(yt, zt, w, c))
+
+
+def _row_clusters(panel: UnitPanel, grid: _Grid, unit: FloatArray) -> NDArray[np.int64] | None:
+    """Each sampled row's cluster code when the panel names a cluster column, else None (units are clusters)."""
+    codes = panel.cluster_codes(grid.units)
+    return None if codes is None else codes[np.asarray(unit, dtype=np.int64)]
 
 
 def _check(confidence: float, **periods: int) -> None:
@@ -278,9 +291,11 @@ def estimate_twfe_did(panel: UnitPanel, *, post_months: int = 6, confidence: flo
     contains the training counts as the first after it; periods are the panel's grain, months by
     default); never-trained units — and units trained after the data ends — are the comparison
     in every period. Units trained in the first period of the data or before have no period
-    before training and are left out. Standard errors are clustered by unit, with the
-    small-sample factor that does not count the unit effects nested in the clusters (see
-    :func:`_fe_regression`); the interval uses Student's t with (units − 1) degrees of freedom.
+    before training and are left out. Standard errors are clustered by unit (by the panel's
+    ``cluster`` column when it names one), with the small-sample factor that does not count the
+    unit effects nested in the clusters (see :func:`_fe_regression`); the interval uses
+    Student's t with (clusters − 1) degrees of freedom, or the wild cluster restricted bootstrap
+    with fewer than 30 clusters.
 
     Raises
     ------
@@ -293,7 +308,7 @@ def estimate_twfe_did(panel: UnitPanel, *, post_months: int = 6, confidence: flo
     y, w = _outcome(grid, unit, month)
     _has_both_sides(unit, rel, w)
     treated = (np.nan_to_num(rel, nan=-1.0) >= 0).astype(np.float64)
-    fit = _fe_regression(y, treated[:, None], w, unit, month)
+    fit = _fe_regression(y, treated[:, None], w, unit, month, _row_clusters(panel, grid, unit))
     if not fit.identified[0]:
         raise NotApplicable("the effect is not identified: the trained units' periods after training cannot be told "
                             "apart from the period effects")
@@ -329,7 +344,7 @@ def estimate_twfe_did(panel: UnitPanel, *, post_months: int = 6, confidence: flo
                  "unit_months": float(fit.observations), "cohorts": float(cohorts.size),
                  "post_months": float(post_months), "parameters": float(fit.parameters)},
         diagnostics={"outcome": panel.outcome, "grain": panel.grain, "window": [-post_months, post_months - 1],
-                     "clusters": fit.clusters},
+                     "clusters": fit.clusters, **({"clustered_by": panel.cluster} if panel.cluster else {})},
         warnings=warnings,
     )
     return _few_clusters(effect, fit, confidence)
@@ -408,7 +423,7 @@ def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, con
     _has_both_sides(unit, rel, w)
     relative = [k for k in range(-leads, lags) if k != -1]
     x = np.column_stack([(rel == k).astype(np.float64) for k in relative])
-    fit = _fe_regression(y, x, w, unit, month)
+    fit = _fe_regression(y, x, w, unit, month, _row_clusters(panel, grid, unit))
     dropped = [k for k, ok in zip(relative, fit.identified, strict=True) if not ok]
     post = np.array([k >= 0 for k in relative]) & fit.identified
     if not post.any():
@@ -488,7 +503,7 @@ def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, con
                                    "detectable_slope_80": check.slope_80 if check else None,
                                    "verdict": check.verdict if check else None},
                      "sensitivity": sensitivity,
-                     "clusters": fit.clusters},
+                     "clusters": fit.clusters, **({"clustered_by": panel.cluster} if panel.cluster else {})},
         warnings=warnings,
     )
 

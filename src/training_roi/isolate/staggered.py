@@ -24,9 +24,12 @@ outcome-regression estimator on a balanced panel.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from training_roi.isolate.effect import (
     Effect,
@@ -38,6 +41,7 @@ from training_roi.isolate.effect import (
     estimator,
 )
 from training_roi.isolate.event_study import _check, _Grid
+from training_roi.isolate.wild import FEW_CLUSTERS, linearized_inference, multiplier_weights
 from training_roi.measure.panels import UnitPanel
 
 __all__ = ["estimate_staggered"]
@@ -83,8 +87,14 @@ def estimate_staggered(
     labelled by :meth:`~training_roi.measure.panels.UnitPanel.period_label`.
 
     Uncertainty comes from a cluster bootstrap over units (``replicates`` resamples, percentile
-    interval), which resamples the cohorts' sizes too. Units trained in the first period of the
-    data or before have no period before training and are left out.
+    interval), which resamples the cohorts' sizes too. When the panel names a ``cluster`` (the
+    team of a go-live by team), whole clusters are resampled instead; with fewer than 30 clusters
+    the estimate's interval and p-value come from the wild cluster restricted bootstrap of its
+    linearization in the clusters' weights (:func:`~training_roi.isolate.wild.linearized_inference`),
+    and the draws (for the cohort-period table and anything valued from them) from the wild
+    multiplier bootstrap of the same influences; ``diagnostics["inference"]`` says which. Units
+    trained in the first period of the data or before have no period before training and are
+    left out.
 
     Raises
     ------
@@ -155,10 +165,32 @@ def estimate_staggered(
     if not post.any():
         raise NotApplicable(f"no cohort has both its own and its controls' outcomes in the {grid.noun} before "
                             f"training and a {grid.noun} after it")
-    draws_att, draws_size = group_time(cluster_weights(num.shape[0], replicates=replicates, seed=seed))
+    clusters = panel.cluster_codes(grid.units)
+    clusters = None if clusters is None else np.unique(clusters[keep], return_inverse=True)[1]
+    few = clusters is not None and int(clusters.max()) + 1 < FEW_CLUSTERS
+    if clusters is None:
+        draws_att, draws_size = group_time(cluster_weights(num.shape[0], replicates=replicates, seed=seed))
+    elif not few:
+        draws_att, draws_size = group_time(
+            cluster_weights(int(clusters.max()) + 1, replicates=replicates, seed=seed)[:, clusters])
+    else:
+        # Few clusters: every figure's draws are the wild multiplier bootstrap of its linearization,
+        # figure + Σ_g v_g·influence_g (linear in the weights, so a cohort's size never turns negative).
+        plus, minus = _perturbed(group_time, clusters, num.shape[0])
+        v = multiplier_weights(int(clusters.max()) + 1, replicates, seed=seed)
+        v *= np.sqrt(v.shape[1] / (v.shape[1] - 1))
+        draws_att = att + v @ np.nan_to_num((plus[0] - minus[0]) / (2 * _STEP))
+        draws_size = size
+
+    def influence(columns: FloatArray) -> FloatArray:
+        """Each cluster's influence on the cohort-size-weighted mean of the cells ``columns``."""
+        return (_weighted_mean(plus[0][:, columns], plus[1][:, columns])
+                - _weighted_mean(minus[0][:, columns], minus[1][:, columns])) / (2 * _STEP)
 
     def summary(columns: FloatArray) -> tuple[float, FloatArray]:
         point = float(_weighted_mean(att[:, columns], size[:, columns])[0])
+        if few:
+            return point, point + v @ np.nan_to_num(influence(columns))
         return point, _weighted_mean(draws_att[:, columns], draws_size[:, columns])
 
     alpha = (1 - confidence) / 2
@@ -210,7 +242,19 @@ def estimate_staggered(
     if dropped:
         warnings.append(f"{dropped} cohort-{noun} effects could not be estimated (no control units with "
                         f"outcomes in that {noun})")
-    return effect_from_draws(
+    inference: dict[str, Any] = {"inference": "cluster bootstrap over units (percentile interval)"}
+    test = None
+    if clusters is not None:
+        count = int(clusters.max()) + 1
+        inference = {"inference": f"cluster bootstrap over {count} clusters ({panel.cluster}; percentile interval)",
+                     "clusters": count, "clustered_by": panel.cluster}
+        if few:
+            test = linearized_inference(point, influence(post), np.bincount(clusters), confidence=confidence,
+                                        seed=seed)
+            inference = {"inference": test.method, "inference_reason": test.reason, "clusters": count,
+                         "clustered_by": panel.cluster, "draws": "wild multiplier bootstrap of the cluster influences"}
+            warnings.append(test.reason)
+    effect = effect_from_draws(
         "staggered DiD (Callaway & Sant'Anna)", point, draws, baseline=baseline, confidence=confidence,
         assumptions=(
             "parallel trends: without training, each cohort's outcome would have moved like its controls' "
@@ -228,9 +272,30 @@ def estimate_staggered(
                  "post_months": float(post_months)},
         diagnostics={"outcome": panel.outcome, "grain": panel.grain, "control": control,
                      "weighting": f"cohort-{noun} effects weighted by cohort size (number of units)",
-                     "dynamic": dynamic, "group_time": table},
+                     "dynamic": dynamic, "group_time": table, **inference},
         warnings=warnings,
     )
+    if test is None:
+        return effect
+    return replace(effect, ci_low=test.ci_low, ci_high=test.ci_high, p_value=test.p_value,
+                   std_error=test.std_error, details={**effect.details, "cr1_p_value": test.cr1_p_value})
+
+
+_STEP = 1e-4
+"""The relative change of a cluster's weight in the numerical derivative of the estimate."""
+
+_GroupTime = Callable[[FloatArray], tuple[FloatArray, FloatArray]]
+
+
+def _perturbed(group_time: _GroupTime, clusters: NDArray[np.int64],
+               units: int) -> tuple[tuple[FloatArray, FloatArray], tuple[FloatArray, FloatArray]]:
+    """Every cell's effect and cohort size with each cluster's weight raised, then lowered, by :data:`_STEP`."""
+    count = int(clusters.max()) + 1
+    up = np.ones((count, units))
+    up[clusters, np.arange(units)] += _STEP
+    down = 2.0 - up
+    return group_time(up), group_time(down)
+
 
 
 @estimator("staggered", label="staggered cohorts (Callaway & Sant'Anna)", needs_comparison=True, refutable=True,

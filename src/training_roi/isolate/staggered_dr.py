@@ -48,6 +48,7 @@ from training_roi.isolate.effect import (
     estimator,
 )
 from training_roi.isolate.event_study import _check, _Grid
+from training_roi.isolate.wild import linearized_inference, multiplier_weights
 from training_roi.measure.panels import UnitPanel
 
 __all__ = ["estimate_staggered_dr"]
@@ -292,6 +293,11 @@ def estimate_staggered_dr(
                         if replicates > 0 else
                         "analytic standard error of the units' stacked influence functions, normal interval"),
     }
+    codes = panel.cluster_codes(grid.units)
+    if codes is not None:
+        return _by_cluster(point, influence, np.unique(codes[keep], return_inverse=True)[1], panel.cluster or "",
+                           baseline=baseline, confidence=confidence, replicates=replicates, seed=seed,
+                           assumptions=assumptions, details=details, diagnostics=diagnostics, warnings=warnings)
     if replicates > 0:
         draws = point + multiplier_draws(influence, replicates=replicates, seed=seed, multipliers=multipliers)
         effect = effect_from_draws(METHOD, point, draws, baseline=baseline, confidence=confidence,
@@ -300,6 +306,31 @@ def estimate_staggered_dr(
         return replace(effect, std_error=se)
     return effect_from_normal(METHOD, point, se, baseline=baseline, confidence=confidence, assumptions=assumptions,
                               details=details, diagnostics=diagnostics, warnings=warnings)
+
+
+def _by_cluster(point: float, influence: FloatArray, clusters: NDArray[np.int64], column: str, *, baseline: float,
+                confidence: float, replicates: int, seed: int, assumptions: tuple[str, ...], details: dict[str, float],
+                diagnostics: dict[str, Any], warnings: list[str]) -> Effect:
+    """The estimate's inference with the units' influences summed by cluster (the panel's ``cluster`` column).
+
+    Fewer than 30 clusters: the wild cluster restricted bootstrap of the linearized estimate
+    (:func:`~training_roi.isolate.wild.linearized_inference`); otherwise the CR1 t-interval on
+    G − 1 degrees of freedom. The draws are the wild multiplier bootstrap of the cluster sums.
+    """
+    by = np.bincount(clusters, weights=influence) / influence.size  # each cluster's influence on the estimate
+    count = by.size
+    if count < 2:
+        raise NotApplicable(f"the units are in one {column}: clustered inference needs at least two clusters")
+    test = linearized_inference(point, by, np.bincount(clusters), confidence=confidence, seed=seed)
+    draws = point + np.sqrt(count / (count - 1)) * multiplier_weights(count, max(replicates, 999), seed=seed) @ by
+    diagnostics = {**diagnostics, "inference": test.method, "inference_reason": test.reason, "clusters": count,
+                   "clustered_by": column,
+                   "uncertainty": f"the units' stacked influence functions summed by {column} ({count} clusters); "
+                                  f"{test.method}; draws: wild multiplier bootstrap of the cluster sums"}
+    effect = effect_from_draws(METHOD, point, draws, baseline=baseline, confidence=confidence, assumptions=assumptions,
+                               details={**details, "cr1_p_value": test.cr1_p_value}, diagnostics=diagnostics,
+                               warnings=[*warnings, test.reason] if test.bootstrap else warnings)
+    return replace(effect, ci_low=test.ci_low, ci_high=test.ci_high, p_value=test.p_value, std_error=test.std_error)
 
 
 @estimator("staggered_dr", label="staggered cohorts, doubly robust (Callaway & Sant'Anna)", needs_comparison=True,

@@ -17,6 +17,11 @@ bootstrap distribution.
   more of them than ``draws``, so the p-value then has no simulation error.
 - :func:`choose_inference` — the rule, in words: with fewer than about 30 clusters, the wild
   cluster bootstrap; otherwise the CR1 t-test. :func:`cluster_inference` applies it.
+- :func:`linearized_inference` — the same rule for an estimator that is not a regression but a
+  smooth function of sums over units (a pooled rate's difference-in-differences, the group-time
+  estimator): its first-order expansion in each cluster's weight (the cluster's influence) is a
+  weighted mean of one pseudo-outcome per cluster, and the test of that mean is the test above.
+  :func:`multiplier_weights` draws the matching wild (multiplier) bootstrap weights per cluster.
 
 Everything takes plain arrays: the outcome, the regressors (fixed effects as dummy columns), the
 cluster of each row and optional weights.
@@ -30,7 +35,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import sparse, stats
 
-__all__ = ["ClusterTest", "InferenceChoice", "choose_inference", "cluster_inference", "wild_cluster_bootstrap"]
+__all__ = ["ClusterTest", "InferenceChoice", "choose_inference", "cluster_inference", "linearized_inference",
+           "multiplier_weights", "wild_cluster_bootstrap"]
 
 FloatArray = NDArray[np.float64]
 
@@ -471,3 +477,52 @@ def cluster_inference(
     return ClusterTest(method=choice.method, coefficient=coef, estimate=estimate, std_error=se, null=float(null),
                        t_stat=(estimate - null) / se, p_value=p, ci_low=ci[0], ci_high=ci[1], confidence=confidence,
                        clusters=design.clusters, cr1_p_value=p, cr1_ci=ci, reason=choice.reason)
+
+
+def linearized_inference(
+    estimate: float,
+    influence: ArrayLike,
+    sizes: ArrayLike,
+    *,
+    draws: int = 9999,
+    seed: int = 7,
+    confidence: float = 0.95,
+    threshold: int = FEW_CLUSTERS,
+) -> ClusterTest:
+    """Test and interval for a smooth estimator from each cluster's influence on it.
+
+    ``influence[g]`` is the derivative of the estimate with respect to a common weight on every
+    unit of cluster ``g`` (at weight 1): the estimate moves by about Σ_g δ_g·influence[g] when
+    each cluster's weight moves by δ_g. For an estimator built from ratios and means of sums
+    over units, that expansion is the weighted mean of the pseudo-outcomes
+    ``z_g = estimate + influence[g] / s_g`` with weights ``s_g`` (``sizes`` as shares), whose
+    CR1 variance, one cluster per pseudo-outcome, is G/(G−1)·Σ influence[g]² — the delta
+    method's variance with the small-sample factor. Its test is :func:`cluster_inference`'s: the
+    wild cluster restricted bootstrap with fewer than ``threshold`` clusters (imposing the null
+    shifts each cluster's pseudo-outcome by its share), else the CR1 t-test on G − 1 degrees of
+    freedom. The influences are centred first (an estimate that does not change when every
+    weight is scaled alike has influences summing to zero; numerical derivatives nearly do).
+    """
+    d = np.asarray(influence, dtype=np.float64).ravel()
+    share = np.asarray(sizes, dtype=np.float64).ravel()
+    if d.size != share.size or d.size < 2:
+        raise ValueError(f"influence and sizes need one value per cluster, at least two (got {d.size}, {share.size})")
+    if np.any(share <= 0) or not np.all(np.isfinite(share)) or not np.all(np.isfinite(d)):
+        raise ValueError("sizes must be positive and influences finite")
+    share = share / share.sum()
+    d = d - share * d.sum()
+    z = estimate + d / share
+    return cluster_inference(z, np.ones(d.size), np.arange(d.size), 0, weights=share, draws=draws, seed=seed,
+                             confidence=confidence, threshold=threshold)
+
+
+def multiplier_weights(clusters: int, replicates: int, *, seed: int = 7) -> FloatArray:
+    """Wild bootstrap weights, one per cluster and replicate (replicates × clusters), mean 0 and variance 1.
+
+    Webb's six-point weights for 12 clusters or fewer, else Rademacher signs, as
+    :func:`choose_inference` picks them; ``estimate + Σ_g v_g·influence[g]`` over these rows is the
+    wild (multiplier) bootstrap of a linearized estimator (Callaway & Sant'Anna's clustered
+    multiplier bootstrap).
+    """
+    kind = "webb" if clusters <= WEBB_CLUSTERS else "rademacher"
+    return _weight_draws(kind, clusters, replicates, False, seed).T

@@ -335,14 +335,20 @@ class UnitPanel:
 
     ``frame`` has one row per unit and period, with columns:
 
-    * ``unit`` (string): the unit, also the cluster of resampling and of standard errors;
+    * ``unit`` (string): the unit, also the cluster of resampling and of standard errors unless
+      ``cluster`` names another column;
     * ``period``: a date in the period (its first day, say) at the panel's ``grain`` — ``day``,
       ``week``, ``month`` (the default), ``quarter`` or ``year`` — or, at the ``index`` grain, the
       period's integer number (years as 2019, 2020, …, or waves 1, 2, 3);
     * ``treated_at`` (a date, or an integer at the ``index`` grain; null for never-trained
       units): when the unit was trained, the same in every row of the unit;
     * ``numerator`` and, unless ``denominator`` is None, ``denominator`` columns of the outcome;
-    * the ``covariates``: numeric, constant within a unit (pre-period levels, attributes).
+    * the ``covariates``: numeric, constant within a unit (pre-period levels, attributes);
+    * ``cluster`` (optional, any values, constant within a unit): the group whose units' outcomes
+      move together and were trained together — the team of a go-live by team, the region of a
+      regional roll-out. The estimators that support it resample and cluster their standard
+      errors by it instead of by unit, and with fewer than 30 clusters switch to the wild cluster
+      restricted bootstrap (:mod:`training_roi.isolate.wild`); the others warn that they do not.
 
     **Where training sits.** Every estimator counts time in periods of the grain: event time
     ``k`` of a unit-period is its period number minus that of ``treated_at``
@@ -371,6 +377,8 @@ class UnitPanel:
     higher_is_better: bool = True
     grain: str = "month"
     """The length of one period: ``day``, ``week``, ``month``, ``quarter``, ``year`` or ``index``."""
+    cluster: str | None = None
+    """The column of each unit's cluster (team, region), or None when every unit is its own."""
     calendar: PeriodGrain = field(init=False, repr=False, compare=False)
     """The grain's arithmetic (its week start read from the periods at the ``week`` grain)."""
 
@@ -381,19 +389,22 @@ class UnitPanel:
         needed = ["unit", "period", "treated_at", self.numerator, *self.covariates]
         if self.denominator is not None:
             needed.append(self.denominator)
-        missing = [c for c in needed if c not in frame.columns]
+        missing = [c for c in [*needed, *([self.cluster] if self.cluster else [])] if c not in frame.columns]
         if missing:
             raise ValueError(f"the panel has no column {', '.join(missing)} (columns: {', '.join(frame.columns)})")
         frame = _normalised(frame, self.grain, needed[3:])
         calendar = PeriodGrain(self.grain, week_start_of(frame["period"]) if self.grain == "week" else 0)
         _check_rows(frame, calendar)
+        if self.cluster is not None:
+            frame = _checked_cluster(frame, self.cluster)
         object.__setattr__(self, "frame", frame)
         object.__setattr__(self, "calendar", calendar)
 
     def __repr__(self) -> str:
         trained = self.frame.filter(pl.col("treated_at").is_not_null())["unit"].n_unique()
+        clusters = f", clusters={self.frame[self.cluster].n_unique()}" if self.cluster else ""
         return (f"UnitPanel(outcome={self.outcome!r}, grain={self.grain!r}, units={self.frame['unit'].n_unique()}, "
-                f"trained={trained}, periods={self.frame['period'].n_unique()}, rows={self.frame.height})")
+                f"trained={trained}, periods={self.frame['period'].n_unique()}, rows={self.frame.height}{clusters})")
 
     # ---- periods -------------------------------------------------------------------------
 
@@ -440,6 +451,15 @@ class UnitPanel:
         return (self.frame.group_by("unit", maintain_order=True)
                 .agg(pl.col("treated_at").first(), *(pl.col(c).first() for c in self.covariates))
                 .sort("unit"))
+
+    def cluster_codes(self, units: Sequence[str]) -> NDArray[np.int64] | None:
+        """Each of ``units``' cluster as a code (0 … clusters − 1); None when units are their own clusters."""
+        if self.cluster is None:
+            return None
+        table = self.frame.group_by("unit").agg(pl.col(self.cluster).first())
+        lookup = dict(zip(table["unit"].to_list(), table[self.cluster].to_list(), strict=True))
+        _, codes = np.unique(np.array([lookup[u] for u in units], dtype=str), return_inverse=True)
+        return np.asarray(codes, dtype=np.int64)
 
     def is_observed(self) -> pl.Expr:
         """True where a row's outcome is known: its numerator (and denominator) neither null nor NaN."""
@@ -497,6 +517,7 @@ class UnitPanel:
         denominator: str | None = None,
         grain: str | None = None,
         higher_is_better: bool = True,
+        cluster: str | None = None,
     ) -> UnitPanel:
         """A panel from a table whose columns have any names: a pandas or Polars DataFrame, or a pyarrow Table.
 
@@ -520,6 +541,9 @@ class UnitPanel:
             a single distinct period it cannot be told: pass it.
         higher_is_better
             The outcome's direction, for reports.
+        cluster
+            The column of each unit's cluster (team, region) when units were trained, and their
+            outcomes move, together: standard errors and resampling then cluster by it.
 
         Raises
         ------
@@ -544,24 +568,25 @@ class UnitPanel:
         frame = as_polars(data, "data")
         roles = {"unit": unit, "period": period, "outcome": outcome, "treated_at": treated_at,
                  **({"denominator": denominator} if denominator is not None else {}),
-                 **{f"covariate {c}": c for c in covariates}}
+                 **{f"covariate {c}": c for c in covariates},
+                 **({"cluster": cluster} if cluster is not None else {})}
         require_columns(frame, {column: role for role, column in roles.items()})
         columns = list(roles.values())
         twice = sorted({c for c in columns if columns.count(c) > 1})
         if twice:
             raise ValueError(f"column {', '.join(repr(c) for c in twice)} is named for more than one role "
                              f"({', '.join(f'{r}={c!r}' for r, c in roles.items() if c in twice)})")
-        kept = [c for c in (outcome, denominator, *covariates) if c is not None]
+        kept = [c for c in (outcome, denominator, *covariates, cluster) if c is not None]
         clash = sorted(set(kept) & {"unit", "period", "treated_at"})
         if clash:
-            raise ValueError(f"the outcome, denominator or a covariate is named {clash[0]!r}, a name the panel gives "
-                             "its own column: rename it first")
+            raise ValueError(f"the outcome, denominator, a covariate or the cluster is named {clash[0]!r}, a name the "
+                             "panel gives its own column: rename it first")
         frame = frame.select(pl.col(unit).alias("unit"), pl.col(period).alias("period"),
                              pl.col(treated_at).alias("treated_at"), *kept)
         if grain is None:
             grain = infer_grain(_temporal(frame["period"], "period"))
         return cls(frame=frame, outcome=outcome, numerator=outcome, denominator=denominator,
-                   covariates=tuple(covariates), higher_is_better=higher_is_better, grain=grain)
+                   covariates=tuple(covariates), higher_is_better=higher_is_better, grain=grain, cluster=cluster)
 
 
 def _temporal(values: pl.Series, name: str) -> pl.Series:
@@ -639,6 +664,22 @@ def _check_rows(frame: pl.DataFrame, calendar: PeriodGrain) -> None:
         more = f" (and {moving.height - 1:,} more units)" if moving.height > 1 else ""
         raise ValueError(f"treated_at is not constant within unit {first['unit']!r}: {values}{more}; a unit is trained "
                          "once — give every row of a unit the same date (its first training), or null if never")
+
+
+def _checked_cluster(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """``frame`` with the cluster column as text; ValueError for a unit without one or with two."""
+    values = frame[column]
+    if values.null_count():
+        unit = frame.filter(pl.col(column).is_null())["unit"][0]
+        raise ValueError(f"{values.null_count():,} rows have no {column} (unit {unit!r} first): every unit belongs "
+                         "to one cluster")
+    if values.dtype != pl.String:
+        frame = frame.with_columns(pl.col(column).cast(pl.String))
+    moving = frame.group_by("unit").agg(pl.col(column).n_unique().alias("n")).filter(pl.col("n") > 1).sort("unit")
+    if moving.height:
+        raise ValueError(f"unit {moving['unit'][0]!r} is in {moving['n'][0]} clusters ({column}): a unit belongs to "
+                         "one cluster in every period")
+    return frame
 
 
 def unit_panel(

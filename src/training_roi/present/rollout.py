@@ -51,7 +51,8 @@ def rollout_panel(ev: RolloutEvaluation) -> Group:
     money_table.add_row("[bold]ROI[/]", f"[bold]{percent(f.roi_pct)}[/]",
                         f"(benefits − costs) / costs × 100{around}; net {money(f.net_benefit)}")
     warn = "\n".join(f"! {w}" for w in ev.warnings)
-    return Group(t, money_table, *([warn] if warn else []))
+    how = f"Intervals: {ev.inference}" if ev.inference else ""
+    return Group(t, money_table, *([how] if how else []), *([warn] if warn else []))
 
 
 def rollout_document(ev: RolloutEvaluation) -> str:

@@ -4,10 +4,11 @@ The sales teams (a manager and the reps who report to them) move to a new CRM in
 are spread at random and evenly over the go-live dates (the first of a month). A lead is exposed
 when its owner's team is live on the UTC date it is created. Per lead, with common random numbers:
 
-* first response: r0 = exp(τ_team + σ·Z) hours in the old CRM, τ_team ~ N(log median, team σ),
-  and r1 = factor·r0 in the new one, both in whole seconds. The response is a task its owner
-  logs on the lead (WhoId) that long after the lead's CreatedDate; one after the period's end is
-  not in Task.csv (the lead looks unanswered);
+* first response: r0 = exp(τ_team + η_team,month + σ·Z) hours in the old CRM, τ_team ~ N(log
+  median, team σ), η a shock the team's leads share in a calendar month (sd 0 in ``crm_golive``,
+  0.5 in ``crm_golive_team_months``), and r1 = factor·r0 in the new one, both in whole seconds.
+  The response is a task its owner logs on the lead (WhoId) that long after the lead's
+  CreatedDate; one after the period's end is not in Task.csv (the lead looks unanswered);
 * conversion: leads converted into an opportunity convert either way; of the others a share
   q = conversion_points / (1 − _LEAD_CONVERSION) converts in the new CRM only, 1–30 days after
   creation if that is within the period, into the owner's prospect account, with no opportunity.
@@ -59,6 +60,8 @@ class _GoLive:
     team: np.ndarray  # per rep: team index
     day: np.ndarray  # per team: go-live day index
     log_hours: np.ndarray  # per team: τ, the log of its typical first-response hours in the old CRM
+    month_shock: np.ndarray  # per team and calendar month of the period: η, shared by the team's leads that month
+    month_of_day: np.ndarray  # per day index: the calendar month of the period it falls in (0, 1, …)
 
     def training_window(self) -> tuple[np.ndarray, np.ndarray]:
         """Each rep's days ``[lo, hi)`` to complete CRM Basics in: the first days of the team's go-live."""
@@ -77,7 +80,9 @@ class _GoLive:
         n, sc, team = owner.size, self.sc, self.team[owner]
         day = created // _DAY - cal.start_day
         exposed = day >= self.day[team]
-        hours = np.exp(self.log_hours[team] + sc.response_sigma * rng.standard_normal(n))
+        month = self.month_of_day[np.clip(day, 0, self.month_of_day.size - 1)]
+        shared = self.log_hours[team] + self.month_shock[team, month]
+        hours = np.exp(shared + sc.response_sigma * rng.standard_normal(n))
         r0 = np.maximum(60, np.rint(3600 * hours)).astype(np.int64)
         r1 = np.maximum(60, np.rint(sc.response_factor * r0)).astype(np.int64)
         converted0 = status == 0
@@ -101,8 +106,11 @@ def _go_live(cal: _Calendar, org: _Org, sc: _CrmScenario, seed: int) -> _GoLive:
     wave = np.empty(manager.size, np.int64)
     wave[rng.permutation(manager.size)] = np.arange(manager.size) % waves.size
     log_hours = math.log(sc.response_median_hours) + sc.response_team_sigma * rng.standard_normal(manager.size)
+    month_of_day = np.cumsum(np.diff(cal.month_of_year, prepend=cal.month_of_year[:1]) != 0)
+    shocks = _stream(seed, "crm-golive-team-months").standard_normal((manager.size, int(month_of_day[-1]) + 1))
     return _GoLive(sc=sc, manager=manager, team=np.searchsorted(manager, org.manager[: org.n_reps]),
-                   day=waves[wave], log_hours=log_hours)
+                   day=waves[wave], log_hours=log_hours, month_shock=sc.response_team_month_sigma * shocks,
+                   month_of_day=month_of_day)
 
 
 def _crm_costs_frame(cal: _Calendar, org: _Org, lr: _Learners, g: _GoLive) -> pl.DataFrame:
@@ -194,7 +202,7 @@ _CRM_DEFINITIONS = {
         "a lead is exposed when the UTC date of its CreatedDate is on or after its owner's team's go_live_date"
     ),
     "lead potential outcomes": (
-        "every lead draws Z once: response_seconds0 = round(3600·exp(τ_team + σ·Z)) in the old CRM, "
+        "every lead draws Z once: response_seconds0 = round(3600·exp(τ_team + η_team,month + σ·Z)) in the old CRM, "
         "response_seconds1 = round(first_response_factor · response_seconds0) in the new one; converted0 / converted1 "
         "whether it converts within the period either way. The CRM shows the new CRM's outcomes for exposed leads, "
         "the old one's for the others. truth_leads.parquet has both, per lead. For leads never exposed the new "
@@ -260,6 +268,7 @@ def _golive_truth(truth: dict[str, Any], g: _GoLive, org: _Org, reps_df: pl.Data
         "model": model | {"crm": {
             "go_live_fractions": list(sc.go_live), "response_median_hours": sc.response_median_hours,
             "response_team_log_sigma": sc.response_team_sigma, "response_log_sigma": sc.response_sigma,
+            "response_team_month_log_sigma": sc.response_team_month_sigma,
             "lead_conversion_share": _LEAD_CONVERSION, "training_days": sc.training_days,
             "licence_per_user_month": sc.seat_month}},
         "crm": {

@@ -52,9 +52,8 @@ from training_roi.simulate.participant_time import (
 from training_roi.simulate.period import _NEVER, _Calendar
 from training_roi.simulate.program import _SALES_COURSE
 from training_roi.simulate.scenarios import (
-    _CRM,
     _CRM_BASE,
-    _CRM_SCENARIO,
+    _CRM_SCENARIOS,
     _DOSE,
     _DOSE_BASE,
     _DOSE_SCENARIO,
@@ -71,12 +70,13 @@ from training_roi.simulate.turnover import _TURNOVER_DEFINITIONS, _turnover_colu
 def _simulate_sales(out: Path, cal: _Calendar, *, scenario: str, reps: int, seed: int,
                     report: Callable[[str, float], None]) -> dict[str, int]:
     """Write the folder and truth of a scenario about the sales reps; return the data rows per file."""
-    sc = {_DOSE_SCENARIO: _DOSE_BASE, _CRM_SCENARIO: _CRM_BASE}.get(scenario) or _SCENARIO_PARAMS[scenario]
+    crm = _CRM_SCENARIOS.get(scenario)
+    sc = _CRM_BASE if crm else {_DOSE_SCENARIO: _DOSE_BASE}.get(scenario) or _SCENARIO_PARAMS[scenario]
     report("Building the organisation", 0.0)
     org = _build_org(cal, reps, seed, turnover=sc.turnover)
     learners = _build_learners(cal, org, seed)
     report("Rolling out the training program", 0.06)
-    golive = _go_live(cal, org, _CRM, seed) if scenario == _CRM_SCENARIO else None
+    golive = _go_live(cal, org, crm, seed) if crm else None
     course = _SALES_COURSE if golive is None else _CRM_COURSE
     doses: _Doses | None = None
     sessions: _Sessions | None = None

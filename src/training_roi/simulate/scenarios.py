@@ -271,6 +271,7 @@ class _CrmScenario:
     conversion_points: float  # leads the new CRM converts in addition, per lead (expected; 0.06 = 6 points)
     training_days: int  # reps complete CRM Basics within this many days from their team's go-live
     seat_month: float  # CRM licence per user and month, from the user's team's go-live
+    response_team_month_sigma: float = 0.0  # log-sd of a shock shared by a team's leads in one month (either CRM)
 
 
 _CRM_SCENARIO = "crm_golive"
@@ -283,6 +284,21 @@ _CRM = _CrmScenario(
     go_live=(12 / 24, 16 / 24), response_median_hours=30.0, response_team_sigma=0.25, response_sigma=0.8,
     response_factor=0.4, conversion_points=0.06, training_days=14, seat_month=95.0,
 )
+_CRM_TEAM_MONTHS_SCENARIO = "crm_golive_team_months"
+_CRM_TEAM_MONTHS = _CrmScenario(
+    description=(
+        "the CRM go-live of crm_golive, and a team's first responses also share a shock each month (log-sd 0.5: a "
+        "manager away, a campaign, a leaver), in either CRM: a team's reps are not independent draws, and the "
+        "intervals have to be by team"
+    ),
+    go_live=_CRM.go_live, response_median_hours=_CRM.response_median_hours,
+    response_team_sigma=_CRM.response_team_sigma, response_sigma=_CRM.response_sigma,
+    response_factor=_CRM.response_factor, conversion_points=_CRM.conversion_points,
+    training_days=_CRM.training_days, seat_month=_CRM.seat_month, response_team_month_sigma=0.5,
+)
+_CRM_SCENARIOS = {_CRM_SCENARIO: _CRM, _CRM_TEAM_MONTHS_SCENARIO: _CRM_TEAM_MONTHS}
+"""The CRM go-live worlds by name (the same sales model, :data:`_CRM_BASE`)."""
+
 # What the sales model's shared functions read: CRM Basics is the course, it changes no deal, and
 # it is completed in the days after each team's go-live (``_assign_training``'s ``window``).
 _CRM_BASE = _Scenario(
@@ -293,7 +309,7 @@ _CRM_BASE = _Scenario(
 
 SCENARIOS: dict[str, str] = {name: s.description for name, s in _SCENARIO_PARAMS.items()} | {
     _CUSTOMER_SCENARIO: _CUSTOMER.description, _DOSE_SCENARIO: _DOSE.description,
-    _CRM_SCENARIO: _CRM.description}
+    **{name: crm.description for name, crm in _CRM_SCENARIOS.items()}}
 """Scenario name → one-line description."""
 
 DEFAULT_SCENARIO = "selection"
