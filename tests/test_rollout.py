@@ -46,6 +46,9 @@ def test_a_staged_go_live_recovers_the_true_effects_and_benefit(golive, tmp_path
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["schema"] == "training-roi/rollout/1" and doc["method"] == "staggered"
+    teams = len(truth["crm"]["teams"])
+    assert doc["inference"].startswith(f"by team ({teams} teams): ")  # a team goes live at once: its reps are one draw
+    assert ("wild cluster restricted bootstrap" in doc["inference"]) == (teams < 30)
     kpis = {k["kpi"]: k for k in doc["kpis"]}
     overall = truth["crm"]["overall"]
     conversion, response = kpis["lead_conversion"]["effect"], kpis["lead_response_hours"]["effect"]
@@ -79,6 +82,7 @@ def test_an_org_wide_go_live_uses_the_trend_line_and_unknown_teams_are_refused(g
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["method"] == "trend" and doc["go_live"] == {"*": truth["crm"]["go_live_dates"][0]}
+    assert doc["inference"] == "bootstrap over reps"
     assert doc["kpis"][0]["effect"]["estimate"] < 0  # half the teams went live then: response time falls
     study["rollout"] = {"go_live_by_team": {"005NOBODY": "2025-01-01"}}
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(study), encoding="utf-8")

@@ -40,6 +40,7 @@ __all__ = [
     "effect_from_normal",
     "estimator",
     "html_table",
+    "never_narrower",
     "registered",
     "resampling_weights",
     "summarise_draws",
@@ -280,6 +281,27 @@ def estimator(name: str, *, label: str, needs_comparison: bool, refutable: bool,
         ESTIMATORS[name] = Estimator(name, label, needs_comparison, refutable, position, _said_clusters(run))
         return run
     return register
+
+
+def never_narrower(effect: Effect, by_unit: tuple[float, float], p_value: float, cluster: str) -> Effect:
+    """``effect`` (inferred by cluster) with its interval widened, where needed, to the one by unit.
+
+    Clustering exists because a cluster's units move together, which widens the interval; an
+    interval by cluster narrower than the one that treats units as independent says the few
+    cluster sums under-estimated the spread by chance (a clustered variance from G clusters has
+    about G − 1 degrees of freedom), not that the units are more informative than independent
+    ones. On the simulator's roll-outs with 16–19 teams and no shock shared by a team, the
+    intervals by team alone covered the truth in 83% of orgs, by rep in 97%. So the reported
+    interval covers both (and the p-value is the larger); ``details`` keeps the unit interval.
+    """
+    low, high = by_unit
+    details = {**effect.details, "unit_ci_low": float(low), "unit_ci_high": float(high)}
+    if not (low < effect.ci_low or high > effect.ci_high):
+        return replace(effect, details=details)
+    note = (f"the interval by {cluster} ({effect.ci_low:+.4g} to {effect.ci_high:+.4g}) was narrower than the one "
+            f"treating units as independent ({low:+.4g} to {high:+.4g}): the wider is reported")
+    return replace(effect, ci_low=float(min(low, effect.ci_low)), ci_high=float(max(high, effect.ci_high)),
+                   p_value=float(max(p_value, effect.p_value)), details=details, warnings=(*effect.warnings, note))
 
 
 def _said_clusters(run: Callable[[UnitPanel, EstimatorSettings], Effect]) -> Callable[[UnitPanel, EstimatorSettings],

@@ -40,6 +40,7 @@ from training_roi.isolate.effect import (
     NotApplicable,
     effect_from_normal,
     estimator,
+    never_narrower,
 )
 from training_roi.isolate.honest import honest_sensitivity
 from training_roi.isolate.pretrends import EQUIVALENCE_SHARE, pretrend_check
@@ -347,7 +348,8 @@ def estimate_twfe_did(panel: UnitPanel, *, post_months: int = 6, confidence: flo
                      "clusters": fit.clusters, **({"clustered_by": panel.cluster} if panel.cluster else {})},
         warnings=warnings,
     )
-    return _few_clusters(effect, fit, confidence)
+    effect = _few_clusters(effect, fit, confidence)
+    return _no_narrower_than_units(effect, panel, (y, treated[:, None], w, unit, month), np.ones(1), confidence)
 
 
 def _few_clusters(effect: Effect, fit: _Fit, confidence: float) -> Effect:
@@ -477,7 +479,7 @@ def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, con
     sensitivity = _sensitivity(relative, fit, post, confidence)
     comparison = int((grid.cohort >= grid.num.shape[1]).sum())
     used_lags = [k for k, ok in zip(relative, post, strict=True) if ok]
-    return effect_from_normal(
+    effect = effect_from_normal(
         "event study (two-way fixed effects)", estimate, std_error,
         baseline=_baseline(grid, trained, leads), confidence=confidence, dof=dof,
         assumptions=(
@@ -506,6 +508,26 @@ def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, con
                      "clusters": fit.clusters, **({"clustered_by": panel.cluster} if panel.cluster else {})},
         warnings=warnings,
     )
+    return _no_narrower_than_units(effect, panel, (y, x, w, unit, month), a, confidence)
+
+
+def _no_narrower_than_units(effect: Effect, panel: UnitPanel,
+                            regression: tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray],
+                            average: FloatArray, confidence: float) -> Effect:
+    """With the panel's clusters, ``effect``'s interval widened to the unit-clustered one where that is wider.
+
+    ``average`` weighs the regressors into the estimate (one coefficient, or the mean of the
+    post-training ones). See :func:`~training_roi.isolate.effect.never_narrower`.
+    """
+    if panel.cluster is None:
+        return effect
+    fit = _fe_regression(*regression)
+    estimate = float(average @ np.where(fit.identified, fit.beta, 0.0))
+    se = float(np.sqrt(max(float(average @ np.nan_to_num(fit.cov) @ average), 0.0)))
+    dist = stats.t(fit.clusters - 1)
+    q = float(dist.ppf(0.5 + confidence / 2))
+    p = float(2 * dist.sf(abs(estimate / se))) if se > 0 else float("nan")
+    return never_narrower(effect, (estimate - q * se, estimate + q * se), p, panel.cluster)
 
 
 def _sensitivity(relative: list[int], fit: _Fit, post: BoolArray, confidence: float) -> dict[str, Any] | None:

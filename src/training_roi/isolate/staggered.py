@@ -39,6 +39,8 @@ from training_roi.isolate.effect import (
     cluster_weights,
     effect_from_draws,
     estimator,
+    never_narrower,
+    summarise_draws,
 )
 from training_roi.isolate.event_study import _check, _Grid
 from training_roi.isolate.wild import FEW_CLUSTERS, linearized_inference, multiplier_weights
@@ -92,7 +94,9 @@ def estimate_staggered(
     the estimate's interval and p-value come from the wild cluster restricted bootstrap of its
     linearization in the clusters' weights (:func:`~training_roi.isolate.wild.linearized_inference`),
     and the draws (for the cohort-period table and anything valued from them) from the wild
-    multiplier bootstrap of the same influences; ``diagnostics["inference"]`` says which. Units
+    multiplier bootstrap of the same influences; ``diagnostics["inference"]`` says which. An
+    interval by cluster is never reported narrower than the unit bootstrap's
+    (:func:`~training_roi.isolate.effect.never_narrower`). Units
     trained in the first period of the data or before have no period before training and are
     left out.
 
@@ -275,10 +279,15 @@ def estimate_staggered(
                      "dynamic": dynamic, "group_time": table, **inference},
         warnings=warnings,
     )
-    if test is None:
+    if clusters is None:
         return effect
-    return replace(effect, ci_low=test.ci_low, ci_high=test.ci_high, p_value=test.p_value,
-                   std_error=test.std_error, details={**effect.details, "cr1_p_value": test.cr1_p_value})
+    if test is not None:
+        effect = replace(effect, ci_low=test.ci_low, ci_high=test.ci_high, p_value=test.p_value,
+                         std_error=test.std_error, details={**effect.details, "cr1_p_value": test.cr1_p_value})
+    unit_att, unit_size = group_time(cluster_weights(num.shape[0], replicates=replicates, seed=seed))
+    unit_draws = _weighted_mean(unit_att[:, post], unit_size[:, post])
+    low, high, p_unit, _, _ = summarise_draws(point, unit_draws, confidence)
+    return never_narrower(effect, (low, high), p_unit, panel.cluster or "cluster")
 
 
 _STEP = 1e-4

@@ -26,6 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
+from scipy import stats
 
 from training_roi.isolate.drdid import (
     MIN_COMPARISON,
@@ -46,6 +47,7 @@ from training_roi.isolate.effect import (
     effect_from_draws,
     effect_from_normal,
     estimator,
+    never_narrower,
 )
 from training_roi.isolate.event_study import _check, _Grid
 from training_roi.isolate.wild import linearized_inference, multiplier_weights
@@ -330,7 +332,12 @@ def _by_cluster(point: float, influence: FloatArray, clusters: NDArray[np.int64]
     effect = effect_from_draws(METHOD, point, draws, baseline=baseline, confidence=confidence, assumptions=assumptions,
                                details={**details, "cr1_p_value": test.cr1_p_value}, diagnostics=diagnostics,
                                warnings=[*warnings, test.reason] if test.bootstrap else warnings)
-    return replace(effect, ci_low=test.ci_low, ci_high=test.ci_high, p_value=test.p_value, std_error=test.std_error)
+    effect = replace(effect, ci_low=test.ci_low, ci_high=test.ci_high, p_value=test.p_value, std_error=test.std_error)
+    se = _std_error(influence)  # by unit
+    dist = stats.norm
+    q = float(dist.ppf(0.5 + confidence / 2))
+    p = float(2 * dist.sf(abs(point / se))) if se > 0 else float("nan")
+    return never_narrower(effect, (point - q * se, point + q * se), p, column)
 
 
 @estimator("staggered_dr", label="staggered cohorts, doubly robust (Callaway & Sant'Anna)", needs_comparison=True,
