@@ -297,3 +297,42 @@ def test_chunked_reading_gives_the_same_warehouse(con, tmp_path: Path, monkeypat
     assert _rows(con, "crm_opportunity", "opportunity_id") == _rows(whole_con, "crm_opportunity", "opportunity_id")
     assert _quarantine(con) == _quarantine(whole_con)
     assert [q["source_line"] for q in _quarantine(con)] == [5, 6]
+
+
+def test_value_maps_ignore_letter_case_and_spaces_map_blanks_and_report_what_they_missed(tmp_path: Path):
+    # A deals export in lower case, with a stage the map forgot and a blank stage: 'Won'/'Lost' in the map
+    # match 'won', ' WON ' and 'lost'; '' maps the blank cell; the forgotten 'engaging' goes to '*' and is
+    # reported with its count, as are the values of a map without '*' that pass through unchanged.
+    m = _mapping(tmp_path, """
+name: one CSV of deals
+sources:
+  Opportunity:
+    file: deals.csv
+    fields:
+      Id: deal
+      StageName: {column: stage, values: {Won: Closed Won, Lost: Closed Lost, "": Prospecting}}
+      CloseDate: closed
+      IsWon: {column: stage, values: {Won: true, "*": false}}
+      IsClosed: {column: stage, values: {Won: true, "lost": true, "": false, "*": false}}
+""")
+    path = write(tmp_path / "deals.csv", "deal,stage,closed\n1,won,2025-01-31\n2, WON ,2025-02-01\n3,lost,2025-02-02\n"
+                                         "4,engaging,2025-03-01\n5,,2025-03-01\n6,Engaging,2025-03-01\n")
+    batch = read_source(SOURCES["Opportunity"], [(path, "deals.csv")], m)
+    rows = {r["opportunity_id"]: r for r in batch.rows.to_pylist()}
+    assert [(rows[i]["stage_name"], rows[i]["is_won"], rows[i]["is_closed"]) for i in "123456"] == [
+        ("Closed Won", True, True), ("Closed Won", True, True), ("Closed Lost", False, True),
+        ("engaging", False, False), ("Prospecting", False, False), ("Engaging", False, False)]
+    notes = [n for n in batch.notes if "not in the value map" in n]
+    won = next(n for n in notes if ".is_won" in n)
+    assert won.startswith("deals.csv: Opportunity.is_won (stage): 3 values not in the value map became 'false'")
+    assert all(f"{v!r} ×1" in won for v in ("lost", "engaging", "Engaging"))
+    stage = next(n for n in notes if ".stage_name" in n)
+    assert "2 values not in the value map were kept as they are" in stage
+    closed = next(n for n in notes if ".is_closed" in n)
+    assert "2 values not in the value map became 'false'" in closed and "'lost'" not in closed
+
+
+def test_a_value_map_with_two_spellings_of_one_key_mapping_apart_is_refused(tmp_path: Path):
+    with pytest.raises(MappingError, match="keys 'Won' and 'won ' are the same value"):
+        _mapping(tmp_path, "name: m\nsources:\n  Opportunity:\n    fields:\n"
+                           "      IsWon: {column: s, values: {Won: true, 'won ': false}}\n")

@@ -42,7 +42,8 @@ class FieldMap(_Strict):
     column: str | None = Field(description="column in the file; null when the export lacks it")
     format: list[str] | None = Field(default=None, description="strptime formats, tried in order")
     values: dict[str, str] | None = Field(
-        default=None, description="value map applied before conversion; '*' maps anything else"
+        default=None, description="value map applied before conversion, keys matched ignoring letter case and "
+        "spaces; '' maps empty cells, '*' anything else"
     )
 
     @field_validator("format", mode="before")
@@ -53,9 +54,18 @@ class FieldMap(_Strict):
     @field_validator("values", mode="before")
     @classmethod
     def _as_text(cls, v: Any) -> Any:
-        if isinstance(v, dict):
-            return {str(k): (str(x).lower() if isinstance(x, bool) else str(x)) for k, x in v.items()}
-        return v
+        if not isinstance(v, dict):
+            return v
+        text = {("" if k is None else str(k)): (str(x).lower() if isinstance(x, bool) else str(x))
+                for k, x in v.items()}
+        seen: dict[str, str] = {}
+        for key in text:
+            same = " ".join(key.split()).lower()
+            if same in seen and text[seen[same]] != text[key]:
+                raise ValueError(f"keys {seen[same]!r} and {key!r} are the same value (keys match ignoring letter case "
+                                 f"and spaces) but map to {text[seen[same]]!r} and {text[key]!r}")
+            seen[same] = key
+        return text
 
 
 class SourceMap(_Strict):

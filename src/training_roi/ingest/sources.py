@@ -27,8 +27,10 @@ from training_roi.ingest.tabular import (
     Conversion,
     Formats,
     RawFile,
+    ValueMisses,
     coerce,
     iter_delimited,
+    miss_notes,
 )
 from training_roi.warehouse.batch import Batch, QuarantineRow
 from training_roi.warehouse.schema import table
@@ -408,6 +410,7 @@ def stream_source(
     for path, rel in files:
         conversions: list[Conversion] | None = None
         file_read, file_typed, file_quarantine = 0, 0, 0
+        misses: ValueMisses = {}
         for raw in iter_delimited(path, rel, spec.name, encoding=smap.encoding if smap else "utf-8",
                                   delimiter=smap.delimiter if smap else ",",
                                   chunk_rows=chunk_rows or CHUNK_ROWS):
@@ -417,10 +420,11 @@ def stream_source(
                 tally.rows_typed -= file_typed
                 del tally.quarantine[len(tally.quarantine) - file_quarantine:]
                 file_read, file_typed, file_quarantine = 0, 0, 0
+                misses.clear()
                 continue
             if conversions is None:
                 conversions = _conversions(spec, raw, smap, mapping, tally.notes)
-            typed, errors = coerce(raw, conversions, formats, spec.name)
+            typed, errors = coerce(raw, conversions, formats, spec.name, misses)
             errors = raw.malformed + errors
             for col, value in spec.constants.items():
                 typed = typed.with_columns(pl.lit(value).alias(col))
@@ -440,6 +444,7 @@ def stream_source(
                 file_read + read, file_typed + rows.num_rows, file_quarantine + len(errors))
             if on_rows is not None:
                 on_rows(tally.rows_read)
+        tally.notes.extend(miss_notes(misses, spec.name, rel))
     return tally
 
 

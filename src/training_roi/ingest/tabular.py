@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -376,13 +377,62 @@ class Conversion:
     allowed: tuple[str, ...] = ()
 
 
+def value_key(text: str) -> str:
+    """How a value map compares cells with its keys: spaces trimmed and collapsed, letter case ignored."""
+    return " ".join(text.split()).lower()
+
+
+ValueMisses = dict[tuple[str, str, str], Counter[str]]
+"""Per field (target, column, what became of them): the cells its value map did not name, counted."""
+
+
+def _mapped(text: pl.Series, conv: Conversion, misses: ValueMisses | None) -> pl.Series:
+    """``text`` through the field's value map, matched case- and space-insensitively; what missed it, counted.
+
+    ``""`` maps empty cells, ``"*"`` every other value (and empty cells when there is no ``""``);
+    without ``"*"`` a value not in the map passes through unchanged. Every value that the map's
+    keys did not name is counted in ``misses``, so a map that misses (``won`` for ``Won``, a
+    stage the map forgot) is reported rather than silently turned into the fallback.
+    """
+    values = dict(conv.values)
+    mapping = {value_key(k): v for k, v in values.items() if k not in ("*", "")}
+    fallback = values.get("*")
+    keys = text.str.strip_chars().str.replace_all(r"\s+", " ").str.to_lowercase()
+    hit = keys.is_in(list(mapping))
+    otherwise = text if fallback is None else pl.Series([fallback] * text.len(), dtype=pl.String)
+    out = keys.replace_strict(mapping, default=otherwise, return_dtype=pl.String)
+    if "" in values:
+        out = pl.select(pl.when(text.is_null()).then(pl.lit(values[""])).otherwise(out)).to_series()
+    if misses is not None:
+        fate = f"became {fallback!r} (the map's '*')" if fallback is not None else "were kept as they are"
+        counts = misses.setdefault((conv.target, conv.column or conv.target, fate), Counter())
+        for value, n in text.filter(text.is_not_null() & ~hit).value_counts(name="n").iter_rows():
+            counts[value] += n
+    return out
+
+
+def miss_notes(misses: ValueMisses, source: str, rel: str) -> list[str]:
+    """One note per field whose value map did not name some of a file's values: how many, and the commonest."""
+    notes = []
+    for (target, column, fate), counts in sorted(misses.items()):
+        if not counts:
+            continue
+        top = counts.most_common()
+        shown = ", ".join(f"{v!r} ×{n:,}" for v, n in top[:5])
+        more = f" and {len(top) - 5:,} more" if len(top) > 5 else ""
+        notes.append(f"{rel}: {source}.{target} ({column}): {sum(counts.values()):,} values not in the value map "
+                     f"{fate}: {shown}{more}")
+    return notes
+
+
 def coerce(
-    raw: RawFile, conversions: list[Conversion], formats: Formats, source: str
+    raw: RawFile, conversions: list[Conversion], formats: Formats, source: str, misses: ValueMisses | None = None,
 ) -> tuple[pl.DataFrame, list[QuarantineRow]]:
     """Convert text columns to typed target columns; return the typed rows and the row errors.
 
     A row with any error is left out of the result and reported once per faulty field, with
-    the raw record so nothing is lost. A required field that is empty is an error too.
+    the raw record so nothing is lost. A required field that is empty is an error too. Value
+    maps are applied first (:func:`_mapped`); what they did not name is counted in ``misses``.
     """
     frame = raw.frame
     height = frame.height
@@ -394,10 +444,7 @@ def coerce(
             continue
         text = _blank_to_null(frame[conv.column])
         if conv.values:
-            mapping = {k: v for k, v in conv.values if k != "*"}
-            fallback = dict(conv.values).get("*")
-            otherwise = text if fallback is None else pl.Series([fallback] * height, dtype=pl.String)
-            text = text.replace_strict(mapping, default=otherwise, return_dtype=pl.String)
+            text = _mapped(text, conv, misses)
         value = _parse(conv.kind, text, formats, conv.fmt)
         if conv.allowed:
             value = value.str.to_lowercase()
