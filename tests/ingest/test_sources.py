@@ -17,6 +17,7 @@ from training_roi.ingest.mapping import Mapping, load_mapping
 from training_roi.ingest.sources import SOURCES, read_source
 from training_roi.ingest.tabular import sf_id18
 from training_roi.warehouse.connection import connect
+from training_roi.warehouse.quality import quality_report
 
 OPP_HEADER = (
     "Id,AccountId,OwnerId,Name,StageName,Amount,CloseDate,CreatedDate,IsClosed,IsWon,Type,"
@@ -336,3 +337,16 @@ def test_a_value_map_with_two_spellings_of_one_key_mapping_apart_is_refused(tmp_
     with pytest.raises(MappingError, match="keys 'Won' and 'won ' are the same value"):
         _mapping(tmp_path, "name: m\nsources:\n  Opportunity:\n    fields:\n"
                            "      IsWon: {column: s, values: {Won: true, 'won ': false}}\n")
+
+
+def test_deals_closed_before_their_creation_or_with_a_negative_amount_are_quality_warnings(con, tmp_path: Path):
+    # Three deals: one ordinary, one closed on 2024-11-30 but created on 2025-01-02, one won at −$250.
+    _opportunity_file(tmp_path, GOOD.splitlines(keepends=True)[0]
+                      + "006000000000003AAA,001000000000001AAA,005000000000001AAA,Early,Closed Lost,"
+                        "100,2024-11-30,2025-01-02T15:02:11.000Z,true,false,New Business,Web,0,false,\n"
+                      + "006000000000004AAA,001000000000001AAA,005000000000001AAA,Credit,Closed Won,"
+                        "-250,2025-03-04,2025-01-02T15:02:11.000Z,true,true,New Business,Web,100,false,\n")
+    ingest_folder(tmp_path, con)
+    text = "\n".join(quality_report(con).warnings)
+    assert "1 of 3 opportunities (33.3%) closed before they were created" in text
+    assert "1 of 3 opportunities (33.3%) have a negative amount" in text

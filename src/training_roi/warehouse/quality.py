@@ -125,6 +125,10 @@ def _warnings(con: BaseBackend, r: QualityReport) -> list[str]:
             (live.amount.isnull(), "have no amount: they count in win rates but add no revenue"),
             (live.owner_id.isnull(), "have no owner: they cannot be tied to a rep"),
             (live.created_at.isnull(), "have no created date: they fall outside every window"),
+            (live.is_closed & (live.close_date < live.created_at.date()),
+             "closed before they were created (close date earlier than created date): a sales cycle measured "
+             "from them is negative"),
+            (live.amount < 0, "have a negative amount: won, they lower revenue"),
         )
         for cond, what in checks:
             n = row_count(live.filter(cond))
