@@ -27,9 +27,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from training_roi.errors import MappingError
 
-__all__ = ["FieldMap", "FormatsMap", "Mapping", "SourceMap", "load_mapping", "shipped_mappings"]
+__all__ = ["FieldMap", "FormatsMap", "Mapping", "SourceMap", "load_mapping", "shipped_mappings", "value_key"]
 
 _MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
+
+
+def value_key(text: str) -> str:
+    """How a value map compares cells with its keys: spaces trimmed and collapsed, letter case ignored."""
+    return " ".join(text.split()).lower()
 
 
 class _Strict(BaseModel):
@@ -60,7 +65,7 @@ class FieldMap(_Strict):
                 for k, x in v.items()}
         seen: dict[str, str] = {}
         for key in text:
-            same = " ".join(key.split()).lower()
+            same = value_key(key)
             if same in seen and text[seen[same]] != text[key]:
                 raise ValueError(f"keys {seen[same]!r} and {key!r} are the same value (keys match ignoring letter case "
                                  f"and spaces) but map to {text[seen[same]]!r} and {text[key]!r}")

@@ -524,10 +524,9 @@ def _no_narrower_than_units(effect: Effect, panel: UnitPanel,
     fit = _fe_regression(*regression)
     estimate = float(average @ np.where(fit.identified, fit.beta, 0.0))
     se = float(np.sqrt(max(float(average @ np.nan_to_num(fit.cov) @ average), 0.0)))
-    dist = stats.t(fit.clusters - 1)
-    q = float(dist.ppf(0.5 + confidence / 2))
-    p = float(2 * dist.sf(abs(estimate / se))) if se > 0 else float("nan")
-    return never_narrower(effect, (estimate - q * se, estimate + q * se), p, panel.cluster)
+    by_unit = effect_from_normal(effect.method, estimate, se, baseline=effect.baseline, confidence=confidence,
+                                 dof=fit.clusters - 1)
+    return never_narrower(effect, (by_unit.ci_low, by_unit.ci_high), by_unit.p_value, panel.cluster)
 
 
 def _sensitivity(relative: list[int], fit: _Fit, post: BoolArray, confidence: float) -> dict[str, Any] | None:

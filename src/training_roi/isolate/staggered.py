@@ -169,22 +169,21 @@ def estimate_staggered(
     if not post.any():
         raise NotApplicable(f"no cohort has both its own and its controls' outcomes in the {grid.noun} before "
                             f"training and a {grid.noun} after it")
-    clusters = panel.cluster_codes(grid.units)
-    clusters = None if clusters is None else np.unique(clusters[keep], return_inverse=True)[1]
-    few = clusters is not None and int(clusters.max()) + 1 < FEW_CLUSTERS
-    if clusters is None:
-        draws_att, draws_size = group_time(cluster_weights(num.shape[0], replicates=replicates, seed=seed))
-    elif not few:
-        draws_att, draws_size = group_time(
-            cluster_weights(int(clusters.max()) + 1, replicates=replicates, seed=seed)[:, clusters])
-    else:
+    # The bootstrap over units: the interval without clusters, and the floor of the one by cluster.
+    unit_att, unit_size = group_time(cluster_weights(num.shape[0], replicates=replicates, seed=seed))
+    draws_att, draws_size = unit_att, unit_size
+    codes = panel.cluster_codes(grid.units)
+    clusters = None if codes is None else np.unique(codes[keep], return_inverse=True)[1]
+    count = 0 if clusters is None else int(clusters.max()) + 1
+    few = 0 < count < FEW_CLUSTERS
+    if clusters is not None and not few:
+        draws_att, draws_size = group_time(cluster_weights(count, replicates=replicates, seed=seed)[:, clusters])
+    elif clusters is not None:
         # Few clusters: every figure's draws are the wild multiplier bootstrap of its linearization,
         # figure + Σ_g v_g·influence_g (linear in the weights, so a cohort's size never turns negative).
-        plus, minus = _perturbed(group_time, clusters, num.shape[0])
-        v = multiplier_weights(int(clusters.max()) + 1, replicates, seed=seed)
-        v *= np.sqrt(v.shape[1] / (v.shape[1] - 1))
-        draws_att = att + v @ np.nan_to_num((plus[0] - minus[0]) / (2 * _STEP))
-        draws_size = size
+        plus, minus = _perturbed(group_time, clusters, count, num.shape[0])
+        v = multiplier_weights(count, replicates, seed=seed) * np.sqrt(count / (count - 1))
+        draws_att, draws_size = att + v @ np.nan_to_num((plus[0] - minus[0]) / (2 * _STEP)), size
 
     def influence(columns: FloatArray) -> FloatArray:
         """Each cluster's influence on the cohort-size-weighted mean of the cells ``columns``."""
@@ -249,7 +248,6 @@ def estimate_staggered(
     inference: dict[str, Any] = {"inference": "cluster bootstrap over units (percentile interval)"}
     test = None
     if clusters is not None:
-        count = int(clusters.max()) + 1
         inference = {"inference": f"cluster bootstrap over {count} clusters ({panel.cluster}; percentile interval)",
                      "clusters": count, "clustered_by": panel.cluster}
         if few:
@@ -284,9 +282,7 @@ def estimate_staggered(
     if test is not None:
         effect = replace(effect, ci_low=test.ci_low, ci_high=test.ci_high, p_value=test.p_value,
                          std_error=test.std_error, details={**effect.details, "cr1_p_value": test.cr1_p_value})
-    unit_att, unit_size = group_time(cluster_weights(num.shape[0], replicates=replicates, seed=seed))
-    unit_draws = _weighted_mean(unit_att[:, post], unit_size[:, post])
-    low, high, p_unit, _, _ = summarise_draws(point, unit_draws, confidence)
+    low, high, p_unit, _, _ = summarise_draws(point, _weighted_mean(unit_att[:, post], unit_size[:, post]), confidence)
     return never_narrower(effect, (low, high), p_unit, panel.cluster or "cluster")
 
 
@@ -296,15 +292,13 @@ _STEP = 1e-4
 _GroupTime = Callable[[FloatArray], tuple[FloatArray, FloatArray]]
 
 
-def _perturbed(group_time: _GroupTime, clusters: NDArray[np.int64],
+def _perturbed(group_time: _GroupTime, clusters: NDArray[np.int64], count: int,
                units: int) -> tuple[tuple[FloatArray, FloatArray], tuple[FloatArray, FloatArray]]:
     """Every cell's effect and cohort size with each cluster's weight raised, then lowered, by :data:`_STEP`."""
-    count = int(clusters.max()) + 1
     up = np.ones((count, units))
     up[clusters, np.arange(units)] += _STEP
     down = 2.0 - up
     return group_time(up), group_time(down)
-
 
 
 @estimator("staggered", label="staggered cohorts (Callaway & Sant'Anna)", needs_comparison=True, refutable=True,

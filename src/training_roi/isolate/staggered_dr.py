@@ -26,7 +26,6 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
-from scipy import stats
 
 from training_roi.isolate.drdid import (
     MIN_COMPARISON,
@@ -333,11 +332,8 @@ def _by_cluster(point: float, influence: FloatArray, clusters: NDArray[np.int64]
                                details={**details, "cr1_p_value": test.cr1_p_value}, diagnostics=diagnostics,
                                warnings=[*warnings, test.reason] if test.bootstrap else warnings)
     effect = replace(effect, ci_low=test.ci_low, ci_high=test.ci_high, p_value=test.p_value, std_error=test.std_error)
-    se = _std_error(influence)  # by unit
-    dist = stats.norm
-    q = float(dist.ppf(0.5 + confidence / 2))
-    p = float(2 * dist.sf(abs(point / se))) if se > 0 else float("nan")
-    return never_narrower(effect, (point - q * se, point + q * se), p, column)
+    by_unit = effect_from_normal(METHOD, point, _std_error(influence), baseline=baseline, confidence=confidence)
+    return never_narrower(effect, (by_unit.ci_low, by_unit.ci_high), by_unit.p_value, column)
 
 
 @estimator("staggered_dr", label="staggered cohorts, doubly robust (Callaway & Sant'Anna)", needs_comparison=True,
