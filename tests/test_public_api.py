@@ -26,3 +26,14 @@ def test_help_shows_the_quick_start():
 
     text = pydoc.render_doc(training_roi, renderer=pydoc.plaintext)
     assert "roi.evaluate(con, study)" in text and "roi.ingest_folder" in text
+
+
+def test_every_name_a_stage_package_exports_exists():
+    # A name in __all__ that the package does not import makes `from … import *` fail.
+    import importlib
+
+    for stage in ("ingest", "linking", "measure", "isolate", "attribute", "value", "present", "evaluation", "study",
+                  "warehouse"):
+        module = importlib.import_module(f"training_roi.{stage}")
+        missing = [n for n in getattr(module, "__all__", ()) if not hasattr(module, n)]
+        assert not missing, f"training_roi.{stage}.__all__ names {missing}, which it does not import"

@@ -46,7 +46,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from training_roi.isolate import ESTIMATORS, compare_methods
+from training_roi.isolate import ESTIMATORS, compare_methods, registered
 from training_roi.measure.panels import UnitPanel
 
 COVARIATES = ("segment", "size")
@@ -197,7 +197,7 @@ def population_att(world: World) -> float:
 
 def default_estimators() -> tuple[str, ...]:
     """Every registered estimator with a comparison group, in the registry's order."""
-    return tuple(e.name for e in sorted(ESTIMATORS.values(), key=lambda e: (e.position, e.name)) if e.needs_comparison)
+    return tuple(n for n in registered() if ESTIMATORS[n].needs_comparison)
 
 
 @dataclass(frozen=True)
@@ -209,6 +209,8 @@ class Outcome:
     ci_high: float = math.nan
     warnings: tuple[str, ...] = ()
     skipped: str = ""
+    method: str = ""
+    """For the recommendation: the design it led with."""
 
 
 def run_estimators(draw: Draw, names: tuple[str, ...], *, post: int, replicates: int, seed: int) -> dict[str, Outcome]:
@@ -216,8 +218,7 @@ def run_estimators(draw: Draw, names: tuple[str, ...], *, post: int, replicates:
 
     ``post`` is the estimators' ``post_months``: the post periods, and for the matching designs
     the pre-period months they match on. A name not registered is left out. ``recommended`` is
-    the design :func:`~training_roi.isolate.compare_methods` leads with (its name is in
-    ``recommended_method``'s ``skipped`` field, for counting).
+    the design :func:`~training_roi.isolate.compare_methods` leads with (its name in ``method``).
     """
     known = tuple(n for n in names if n in ESTIMATORS)
     c = compare_methods(draw.panel, post_months=post, replicates=replicates, seed=seed, refutations=False,
@@ -228,8 +229,7 @@ def run_estimators(draw: Draw, names: tuple[str, ...], *, post: int, replicates:
         out[r.method] = (Outcome(skipped=r.not_applicable or "not applicable") if e is None
                          else Outcome(e.estimate, e.ci_low, e.ci_high, warnings=e.warnings))
     if c.recommended is not None:
-        out["recommended"] = replace(out[c.recommended], warnings=(*out[c.recommended].warnings,
-                                                                   f"recommended: {c.recommended}"))
+        out["recommended"] = replace(out[c.recommended], method=c.recommended)
     return out
 
 
@@ -310,8 +310,7 @@ def main() -> None:
             outcomes = run_estimators(draw, names, post=world.post, replicates=args.replicates, seed=seed)
             for name, o in outcomes.items():
                 runs[name].append((draw.att, o))
-            pick = next((w.removeprefix("recommended: ") for w in outcomes.get("recommended", Outcome()).warnings
-                         if w.startswith("recommended: ")), "none")
+            pick = outcomes.get("recommended", Outcome()).method or "none"
             chosen[pick] = chosen.get(pick, 0) + 1
             line = "  ".join(f"{n} {'-' if o.skipped else f'{o.estimate:+.3f}'}" for n, o in outcomes.items())
             took = time.perf_counter() - started

@@ -49,6 +49,7 @@ from training_roi.isolate.effect import (
     effect_from_draws,
     effect_from_normal,
     estimator,
+    registered,
 )
 from training_roi.isolate.estimates import estimate_participant
 from training_roi.isolate.event_study import estimate_event_study, estimate_twfe_did
@@ -63,6 +64,14 @@ from training_roi.isolate.honest import (
 )
 from training_roi.isolate.matching import estimate_cem, estimate_ipw, estimate_psm, unit_features
 from training_roi.isolate.naive import naive_windows
+from training_roi.isolate.pretrends import (
+    PreTrendCheck,
+    detectable_slope,
+    equivalence_bound,
+    equivalence_test,
+    pretest_power,
+    pretrend_check,
+)
 from training_roi.isolate.staggered import estimate_staggered
 from training_roi.isolate.staggered_dr import estimate_staggered_dr
 from training_roi.isolate.trend import estimate_trend
@@ -71,6 +80,8 @@ from training_roi.isolate.wild import (
     InferenceChoice,
     choose_inference,
     cluster_inference,
+    linearized_inference,
+    multiplier_weights,
     wild_cluster_bootstrap,
 )
 from training_roi.measure.panels import GroupWindows, UnitPanel
@@ -125,8 +136,10 @@ __all__ = [
     "honest_interval",
     "honest_sensitivity",
     "ipw_did",
+    "linearized_inference",
     "minimum_detectable_lift",
     "multiplier_draws",
+    "multiplier_weights",
     "naive_rates",
     "naive_windows",
     "power_for_lift",
@@ -135,6 +148,7 @@ __all__ = [
     "pretrend_check",
     "randomise",
     "reg_did",
+    "registered",
     "roi_breakdown",
     "unit_features",
     "wild_cluster_bootstrap",
