@@ -89,8 +89,6 @@ def run(replicates: int) -> dict[str, Any]:
 
 
 def _row(label: str, effect: Any, answer: tuple[float, float, float], recommended: bool) -> str:
-    if effect is None:
-        return f"| {label} | not applicable | | |"
     _, lo, hi = answer
     inside = lo <= effect.estimate <= hi
     mark = " **(recommended)**" if recommended else ""

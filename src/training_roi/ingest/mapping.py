@@ -22,12 +22,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from training_roi.errors import MappingError
 
-__all__ = ["FieldMap", "FormatsMap", "Mapping", "SourceMap", "load_mapping", "shipped_mappings", "value_key"]
+__all__ = ["FieldMap", "FormatsMap", "Mapping", "SourceMap", "load_mapping", "shipped_mappings", "value_key",
+           "value_keys"]
 
 _MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
 
@@ -35,6 +37,11 @@ _MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
 def value_key(text: str) -> str:
     """How a value map compares cells with its keys: spaces trimmed and collapsed, letter case ignored."""
     return " ".join(text.split()).lower()
+
+
+def value_keys(cells: pl.Series) -> pl.Series:
+    """:func:`value_key` of every cell of a text column (nulls stay null)."""
+    return cells.str.strip_chars().str.replace_all(r"\s+", " ").str.to_lowercase()
 
 
 class _Strict(BaseModel):

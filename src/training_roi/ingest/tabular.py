@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from training_roi.errors import SourceError
-from training_roi.ingest.mapping import value_key
+from training_roi.ingest.mapping import value_key, value_keys
 from training_roi.warehouse.batch import QuarantineRow
 
 __all__ = [
@@ -393,7 +393,7 @@ def _mapped(text: pl.Series, conv: Conversion, misses: ValueMisses | None) -> pl
     values = dict(conv.values)
     mapping = {value_key(k): v for k, v in values.items() if k not in ("*", "")}
     fallback = values.get("*")
-    keys = text.str.strip_chars().str.replace_all(r"\s+", " ").str.to_lowercase()  # value_key, column-wise
+    keys = value_keys(text)
     hit = keys.is_in(list(mapping))
     otherwise = text if fallback is None else pl.Series([fallback] * text.len(), dtype=pl.String)
     out = keys.replace_strict(mapping, default=otherwise, return_dtype=pl.String)

@@ -106,7 +106,7 @@ def _go_live(cal: _Calendar, org: _Org, sc: _CrmScenario, seed: int) -> _GoLive:
     wave = np.empty(manager.size, np.int64)
     wave[rng.permutation(manager.size)] = np.arange(manager.size) % waves.size
     log_hours = math.log(sc.response_median_hours) + sc.response_team_sigma * rng.standard_normal(manager.size)
-    month_of_day = np.cumsum(np.diff(cal.month_of_year, prepend=cal.month_of_year[:1]) != 0)
+    month_of_day = cal.month_of_period()
     shocks = _stream(seed, "crm-golive-team-months").standard_normal((manager.size, int(month_of_day[-1]) + 1))
     return _GoLive(sc=sc, manager=manager, team=np.searchsorted(manager, org.manager[: org.n_reps]),
                    day=waves[wave], log_hours=log_hours, month_shock=sc.response_team_month_sigma * shocks,

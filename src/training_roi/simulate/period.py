@@ -50,6 +50,10 @@ class _Calendar:
         moy = days.astype("datetime64[M]").astype(np.int64) % 12
         return cls(start, end, start_day, n_days, moy.astype(np.int8))
 
+    def month_of_period(self) -> np.ndarray:
+        """Per day index: the calendar month of the period it falls in (0 for the first month, 1, …)."""
+        return np.asarray(np.cumsum(np.diff(self.month_of_year, prepend=self.month_of_year[:1]) != 0))
+
     @property
     def start_s(self) -> int:
         """Start as UTC epoch seconds."""

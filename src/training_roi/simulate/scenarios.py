@@ -285,16 +285,14 @@ _CRM = _CrmScenario(
     response_factor=0.4, conversion_points=0.06, training_days=14, seat_month=95.0,
 )
 _CRM_TEAM_MONTHS_SCENARIO = "crm_golive_team_months"
-_CRM_TEAM_MONTHS = _CrmScenario(
+_CRM_TEAM_MONTHS = replace(
+    _CRM,
     description=(
         "the CRM go-live of crm_golive, and a team's first responses also share a shock each month (log-sd 0.5: a "
         "manager away, a campaign, a leaver), in either CRM: a team's reps are not independent draws, and the "
         "intervals have to be by team"
     ),
-    go_live=_CRM.go_live, response_median_hours=_CRM.response_median_hours,
-    response_team_sigma=_CRM.response_team_sigma, response_sigma=_CRM.response_sigma,
-    response_factor=_CRM.response_factor, conversion_points=_CRM.conversion_points,
-    training_days=_CRM.training_days, seat_month=_CRM.seat_month, response_team_month_sigma=0.5,
+    response_team_month_sigma=0.5,
 )
 _CRM_SCENARIOS = {_CRM_SCENARIO: _CRM, _CRM_TEAM_MONTHS_SCENARIO: _CRM_TEAM_MONTHS}
 """The CRM go-live worlds by name (the same sales model, :data:`_CRM_BASE`)."""
