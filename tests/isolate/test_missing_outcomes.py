@@ -12,7 +12,15 @@ import statsmodels.formula.api as smf
 from tests.isolate.test_event_study import dummy_regression, simulated_panel
 from tests.isolate.test_matching import _tiny, psm_on_baseline
 from tests.isolate.test_trend import event_rows, rollout_panel
-from training_roi.isolate import compare_methods, estimate_staggered, estimate_trend, estimate_twfe_did
+from training_roi.isolate import (
+    ESTIMATORS,
+    EstimatorSettings,
+    NotApplicable,
+    compare_methods,
+    estimate_staggered,
+    estimate_trend,
+    estimate_twfe_did,
+)
 from training_roi.measure.panels import UnitPanel
 
 
@@ -94,3 +102,22 @@ def test_participant_change_pools_the_observed_months():
     effect = c.result("participant").effect  # type: ignore[union-attr]
     assert effect is not None and effect.estimate == pytest.approx(3.0) and effect.baseline == pytest.approx(10.0)
     assert any("1 of 8 unit-months have no revenue" in w for w in effect.warnings)
+
+
+def test_every_estimator_that_runs_says_how_many_unit_periods_it_left_out():
+    panel, _ = simulated_panel(9, units=200, months=24, cohorts=(10, 12), never=0.4, denominator=True)
+    frame = panel.frame.with_columns(size=pl.col("unit").str.slice(-1).cast(pl.Float64))
+    holes, _ = _holes(UnitPanel(frame=frame, outcome=panel.outcome, numerator=panel.numerator,
+                                denominator=panel.denominator), panel.numerator, 0.03, 4)
+    holed = UnitPanel(frame=holes.frame, outcome=panel.outcome, numerator=panel.numerator,
+                      denominator=panel.denominator, covariates=("size",))
+    settings = EstimatorSettings(post_months=3, replicates=99)
+    ran = []
+    for name, spec in ESTIMATORS.items():
+        try:
+            effect = spec.run(holed, settings)
+        except NotApplicable:
+            continue
+        ran.append(name)
+        assert any(f"of {holed.frame.height:,} unit-months have no" in w for w in effect.warnings), name
+    assert {"drdid", "twfe", "staggered", "staggered_dr", "psm"} <= set(ran)

@@ -52,7 +52,7 @@ from training_roi.isolate.effect import (
     effect_from_normal,
     estimator,
 )
-from training_roi.isolate.matching import OFF_SUPPORT_BAR, SMD_BAR
+from training_roi.isolate.matching import OFF_SUPPORT_BAR, SMD_BAR, _ess
 from training_roi.measure.panels import UnitPanel
 
 __all__ = ["TRIM", "DiDFit", "dr_did", "estimate_drdid", "ipw_did", "multiplier_draws", "reg_did"]
@@ -330,12 +330,6 @@ def _std_error(influence: FloatArray, n: int | None = None) -> float:
     """sd(influence) · √G / n over its G values (clusters' sums, or units: then sd / √n)."""
     g = influence.size
     return float(np.std(influence, ddof=1) * np.sqrt(g) / (g if n is None else n))
-
-
-def _ess(w: FloatArray) -> float:
-    """Kish's effective sample size, (Σw)² / Σw²: how many equally weighted units the weights are worth."""
-    s2 = float(np.sum(w**2))
-    return float(np.sum(w) ** 2 / s2) if s2 > 0 else 0.0
 
 
 def _weighted_moments(x: FloatArray, w: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -723,7 +717,7 @@ def estimate_drdid(panel: UnitPanel, *, method: Method = "dr", pre_months: int =
     details = {**{f"{name}_did": v.estimate for name, v in fits.items()}, "trained_pre_level": baseline,
                "trained_change": float(wt @ (y1 - y0)[d] / wt.sum()), "trained_units": float(n_t),
                "comparison_units": float(n_c), "pre_months": float(pre_months), "post_months": float(post_months)}
-    warns = []
+    warns = list(panel.unobserved_warnings())
     if left_out["trained"]:
         warns.append(f"{left_out['trained']} trained units have no activity (or no covariates) before or after "
                      "their training month and are left out")

@@ -128,9 +128,11 @@ class _Fit:
     observations: int
     parameters: int
     """K of the small-sample factor: the regressors and the month effects, not the unit effects."""
-    within: tuple[FloatArray, FloatArray, FloatArray, NDArray[np.int64]] | None = field(default=None, repr=False)
+    within: tuple[FloatArray, FloatArray, FloatArray, NDArray[np.int64]] = field(repr=False)
     """The demeaned outcome and regressors, the weights and each row's cluster: the regression a wild
     cluster bootstrap resamples (by Frisch–Waugh–Lovell, the same coefficients and scores)."""
+    by_unit: tuple[FloatArray, int] | None = field(default=None, repr=False)
+    """With clusters other than units: the covariance clustered by unit instead, and the number of units."""
 
 
 def _identified(design: FloatArray, p: int) -> BoolArray:
@@ -203,15 +205,23 @@ def _fe_regression(y: FloatArray, x: FloatArray, w: FloatArray, unit: FloatArray
     n, g = y.size, int(by_cluster.shape[0])
     if g < 2 or n <= rank:
         raise NotApplicable("too few units or periods for a fixed-effects regression with clustered errors")
-    factor = g / (g - 1) * (n - 1) / (n - rank)
-    cov = factor * bread @ (scores.T @ scores) @ bread
     q = int(identified.sum())
+
+    def clustered(sums: FloatArray, groups: int) -> FloatArray:
+        """The CR1 covariance of the regressors of interest from per-cluster score sums (NaN where unidentified)."""
+        cov = groups / (groups - 1) * (n - 1) / (n - rank) * bread @ (sums.T @ sums) @ bread
+        full = np.full((p, p), np.nan)
+        full[np.ix_(identified, identified)] = cov[:q, :q]
+        return full
+
     beta = np.full(p, np.nan)
     beta[identified] = coef[:q]
-    full = np.full((p, p), np.nan)
-    full[np.ix_(identified, identified)] = cov[:q, :q]
-    return _Fit(beta=beta, cov=full, identified=identified, clusters=g, observations=n, parameters=rank,
-                within=(yt, zt, w, c))
+    by_unit = None
+    if cluster is not None:
+        units = int(members.shape[0])
+        by_unit = (clustered(members @ ((w * resid)[:, None] * zt), units), units)
+    return _Fit(beta=beta, cov=clustered(scores, g), identified=identified, clusters=g, observations=n,
+                parameters=rank, within=(yt, zt, w, c), by_unit=by_unit)
 
 
 def _row_clusters(panel: UnitPanel, grid: _Grid, unit: FloatArray) -> NDArray[np.int64] | None:
@@ -349,7 +359,7 @@ def estimate_twfe_did(panel: UnitPanel, *, post_months: int = 6, confidence: flo
         warnings=warnings,
     )
     effect = _few_clusters(effect, fit, confidence)
-    return _no_narrower_than_units(effect, panel, (y, treated[:, None], w, unit, month), np.ones(1), confidence)
+    return _no_narrower_than_units(effect, panel, fit, np.ones(1), confidence)
 
 
 def _few_clusters(effect: Effect, fit: _Fit, confidence: float) -> Effect:
@@ -359,7 +369,7 @@ def _few_clusters(effect: Effect, fit: _Fit, confidence: float) -> Effect:
     regions): the interval and p-value then come from the wild cluster restricted bootstrap of
     the same regression (:func:`training_roi.isolate.wild.cluster_inference`), and the result says so.
     """
-    if fit.within is None or fit.clusters >= FEW_CLUSTERS:
+    if fit.clusters >= FEW_CLUSTERS:
         return effect
     yt, zt, w, u = fit.within
     # Period effects the sample cannot tell apart (collinear after demeaning) are left out: the
@@ -508,24 +518,22 @@ def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, con
                      "clusters": fit.clusters, **({"clustered_by": panel.cluster} if panel.cluster else {})},
         warnings=warnings,
     )
-    return _no_narrower_than_units(effect, panel, (y, x, w, unit, month), a, confidence)
+    return _no_narrower_than_units(effect, panel, fit, a, confidence)
 
 
-def _no_narrower_than_units(effect: Effect, panel: UnitPanel,
-                            regression: tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray],
-                            average: FloatArray, confidence: float) -> Effect:
+def _no_narrower_than_units(effect: Effect, panel: UnitPanel, fit: _Fit, average: FloatArray,
+                            confidence: float) -> Effect:
     """With the panel's clusters, ``effect``'s interval widened to the unit-clustered one where that is wider.
 
     ``average`` weighs the regressors into the estimate (one coefficient, or the mean of the
     post-training ones). See :func:`~training_roi.isolate.effect.never_narrower`.
     """
-    if panel.cluster is None:
+    if panel.cluster is None or fit.by_unit is None:
         return effect
-    fit = _fe_regression(*regression)
-    estimate = float(average @ np.where(fit.identified, fit.beta, 0.0))
-    se = float(np.sqrt(max(float(average @ np.nan_to_num(fit.cov) @ average), 0.0)))
-    by_unit = effect_from_normal(effect.method, estimate, se, baseline=effect.baseline, confidence=confidence,
-                                 dof=fit.clusters - 1)
+    cov, units = fit.by_unit
+    se = float(np.sqrt(max(float(average @ np.nan_to_num(cov) @ average), 0.0)))
+    by_unit = effect_from_normal(effect.method, effect.estimate, se, baseline=effect.baseline, confidence=confidence,
+                                 dof=units - 1)
     return never_narrower(effect, (by_unit.ci_low, by_unit.ci_high), by_unit.p_value, panel.cluster)
 
 

@@ -26,7 +26,8 @@ must name the evidence. :func:`recommend` weighs, in this order:
    estimates — an opinion, not a measurement.
 
 Biased references (the naive comparisons) are never recommended. Every reason says which
-diagnostics it used; a recommendation whose diagnostics fail begins with "caution:".
+diagnostics it used; a recommendation whose diagnostics fail says "caution:" — first, or, for a
+randomised holdout whose covariates differ (the design still leads), after the reason.
 """
 
 from __future__ import annotations
@@ -209,9 +210,7 @@ def recommend(
                              f"({_pre_trend_words(pre_trends)}); the doubly robust DiD at least conditions on the "
                              f"covariates ({_overlap_figures(drdid)})")
 
-    if twfe is not None:
-        if shown:
-            return done("twfe", f"difference-in-differences; pre-trends: {_pre_trend_words(pre_trends)}")
+    if twfe is not None:  # the pre-period did not establish parallel trends (else TWFE led above)
         return done("twfe", "caution: difference-in-differences rests on parallel trends that the data do not "
                             f"establish — {_pre_trend_words(pre_trends)} — and no covariate-aware or matched design "
                             "balanced the groups; read the estimate with the sensitivity to trend violations")

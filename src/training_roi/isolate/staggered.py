@@ -42,7 +42,7 @@ from training_roi.isolate.effect import (
     never_narrower,
     summarise_draws,
 )
-from training_roi.isolate.event_study import _check, _Grid
+from training_roi.isolate.event_study import _baseline, _check, _Grid
 from training_roi.isolate.wild import FEW_CLUSTERS, linearized_inference, multiplier_weights
 from training_roi.measure.panels import UnitPanel
 
@@ -183,7 +183,7 @@ def estimate_staggered(
         # figure + Σ_g v_g·influence_g (linear in the weights, so a cohort's size never turns negative).
         plus, minus = _perturbed(group_time, clusters, count, num.shape[0])
         v = multiplier_weights(count, replicates, seed=seed) * np.sqrt(count / (count - 1))
-        draws_att, draws_size = att + v @ np.nan_to_num((plus[0] - minus[0]) / (2 * _STEP)), size
+        draws_att = att + v @ np.nan_to_num((plus[0] - minus[0]) / (2 * _STEP))
 
     def influence(columns: FloatArray) -> FloatArray:
         """Each cluster's influence on the cohort-size-weighted mean of the cells ``columns``."""
@@ -226,11 +226,7 @@ def estimate_staggered(
               "att": float(att[0, c]), **interval(draws_att[:, c]), "units": int(counts[gi[c]])}
              for c in np.flatnonzero(valid)]
 
-    rows, cols = np.nonzero(np.isfinite(cohort)[:, None] & (cohort < t_max)[:, None]
-                            & ((np.arange(t_max)[None, :] - cohort[:, None]) >= -post_months)
-                            & ((np.arange(t_max)[None, :] - cohort[:, None]) < 0))
-    base_den = float(den[rows, cols].sum())
-    baseline = float(num[rows, cols].sum()) / base_den if base_den else float("nan")
+    baseline = _baseline(grid, trained, post_months)
     n_trained = int(counts[:-1].sum())
     n_control = int(counts[-1]) if control == "never_treated" else int(counts.sum())
     noun = grid.noun

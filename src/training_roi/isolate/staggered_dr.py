@@ -34,6 +34,7 @@ from training_roi.isolate.drdid import (
     DiDFit,
     Multipliers,
     Propensity,
+    _cluster_sums,
     _std_error,
     dr_did,
     multiplier_draws,
@@ -48,7 +49,7 @@ from training_roi.isolate.effect import (
     estimator,
     never_narrower,
 )
-from training_roi.isolate.event_study import _check, _Grid
+from training_roi.isolate.event_study import _baseline, _check, _Grid
 from training_roi.isolate.wild import linearized_inference, multiplier_weights
 from training_roi.measure.panels import UnitPanel
 
@@ -233,11 +234,7 @@ def estimate_staggered_dr(
     worst_diag: dict[str, Any] = cells[worst].fit.diagnostics
     warned = [j for j, c in enumerate(cells) if c.fit.warnings]  # the placebo cells' overlap is not the estimate's
 
-    rows, cols = np.nonzero((cohort < t_max)[:, None]
-                            & ((np.arange(t_max)[None, :] - cohort[:, None]) >= -post_months)
-                            & ((np.arange(t_max)[None, :] - cohort[:, None]) < 0))
-    base_den = float(den[rows, cols].sum())
-    baseline = float(num[rows, cols].sum()) / base_den if base_den else float("nan")
+    baseline = _baseline(grid, trained & known, post_months)
 
     warnings = list(panel.unobserved_warnings())
     early = int(((grid.cohort < 1) & known).sum())
@@ -318,7 +315,7 @@ def _by_cluster(point: float, influence: FloatArray, clusters: NDArray[np.int64]
     (:func:`~training_roi.isolate.wild.linearized_inference`); otherwise the CR1 t-interval on
     G − 1 degrees of freedom. The draws are the wild multiplier bootstrap of the cluster sums.
     """
-    by = np.bincount(clusters, weights=influence) / influence.size  # each cluster's influence on the estimate
+    by = _cluster_sums(influence, clusters) / influence.size  # each cluster's influence on the estimate
     count = by.size
     if count < 2:
         raise NotApplicable(f"the units are in one {column}: clustered inference needs at least two clusters")

@@ -58,14 +58,10 @@ from training_roi.isolate.effect import (
 )
 from training_roi.measure.panels import UnitPanel
 
-__all__ = ["MIN_PRE_MONTHS", "SEASONAL_PRE_MONTHS", "estimate_trend"]
+__all__ = ["MIN_PRE_MONTHS", "estimate_trend"]
 
 MIN_PRE_MONTHS = 6
 """Fewest periods before training (event times with an outcome) a trend line is fitted on."""
-SEASONAL_PRE_MONTHS = 13
-"""Fewest calendar months the pre-training unit-months span for month-of-year effects: every
-calendar month, and at least one of them in two years, so the season is not taken for the slope
-(at the quarter grain, 5 quarters)."""
 _STRONG_AUTOCORRELATION = 1.0
 """Durbin–Watson below this: neighbouring periods' residuals move together (2 means independent), the
 mark of a line that does not follow the periods before training."""
@@ -329,6 +325,8 @@ def estimate_trend(
     calendar_pre = np.unique(rows.calendar[rows.pre])
     span = int(calendar_pre.max() - calendar_pre.min() + 1)
     cycle = panel.calendar.cycle
+    # Season effects need every season before training and one of them twice (13 months, 5 quarters),
+    # so the season is not taken for the slope.
     seasonal = bool(seasonality and cycle and span >= cycle + 1 and np.unique(calendar_pre % cycle).size == cycle)
     if seasonal:
         x = _design(rows.k, rows.calendar, cycle)
