@@ -37,3 +37,10 @@ def test_the_array_example_is_a_hand_checkable_difference(namespace):
     # The untrained units' changes do not depend on x much; the trained changed by about 2, the others by 0.5.
     fit = namespace["fit"]
     assert 1.0 < fit.estimate < 2.0
+    # And it is the improved doubly robust estimate of the `differences` package on the same eight rows.
+    pytest.importorskip("differences", reason="differences (the dev extra) is not installed")
+    from tests.isolate.test_drdid import _reference
+
+    att, se = _reference("dr", namespace["y0"], namespace["y1"], namespace["treated"], namespace["x"])
+    assert fit.estimate == pytest.approx(att, rel=1e-6)
+    assert fit.std_error == pytest.approx(se, rel=1e-6)

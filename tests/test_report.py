@@ -268,8 +268,14 @@ def test_method_all_puts_every_estimator_side_by_side(randomised, tmp_path: Path
     assert doc["methods"]["reason"]
     evidence = doc["methods"]["evidence"]
     assert evidence["pre_trends"] and evidence["cohorts"] >= 1
-    if "roi_trend_sensitivity" in evidence:
-        assert evidence["roi_trend_sensitivity"].startswith("ROI") and evidence["roi_trend_breakdown"] >= 0
+    assert evidence["roi_trend_sensitivity"].startswith("ROI") and evidence["roi_trend_breakdown"] >= 0
+    # Under parallel trends (M̄ = 0) ROI ≤ 0 is possible exactly when the lift's interval reaches the break-even
+    # lift, the cost over the value base (margin 1): the breakdown is 0 then, and only then.
+    head = doc["headline"]
+    break_even = float(head["central"]["break_even_revenue"]) / float(head["value_base"])
+    parallel = methods["event_study"]["effect"]["diagnostics"]["sensitivity"]["rows"][0]
+    assert parallel["bound"] == 0.0
+    assert (evidence["roi_trend_breakdown"] == 0) == (parallel["ci_low"] <= break_even)
     true = truth["truth"]["windows"]["180"]["att_win_rate"]
     for m in ("twfe", "staggered"):
         e = methods[m]["effect"]

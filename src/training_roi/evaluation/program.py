@@ -55,7 +55,7 @@ from training_roi.measure import (
     window_panels,
 )
 from training_roi.study import StudyError, StudyPlan
-from training_roi.value import Scenario, WindowLever, sensitivity
+from training_roi.value import Scenario, WindowLever, roi_pct_from_lift, sensitivity
 from training_roi.warehouse.connection import require_tables
 from training_roi.warehouse.quality import quality_report
 
@@ -153,9 +153,9 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
 def _roi_sensitivity(plan: StudyPlan, methods: Comparison, primary: WindowResult, cost: Decimal) -> Comparison:
     """The comparison with how far parallel trends may fail before ROI can fall to 0, in its evidence.
 
-    The seed's ROI is affine in the win-rate lift, ROI % = lift × value base × margin / cost × 100
-    − 100, so the event study's sensitivity to trend violations (relative magnitudes) carries to
-    the money: the smallest M̄ at which the interval of the lift reaches the break-even lift.
+    The seed's ROI is increasing in the win-rate lift (:func:`~training_roi.value.roi_pct_from_lift`),
+    so the event study's sensitivity to trend violations (relative magnitudes) carries to the
+    money: the smallest M̄ at which the interval of the lift reaches the break-even lift.
     """
     event = methods.result("event_study")
     effect = event.effect if event is not None else None
@@ -163,10 +163,13 @@ def _roi_sensitivity(plan: StudyPlan, methods: Comparison, primary: WindowResult
     if (effect is None or plan.headline_kpi != "win_rate" or not isinstance(sensitivity, dict) or not cost
             or primary.value_base <= 0):
         return methods
-    slope = float(primary.value_base) * plan.gross_margin / float(cost) * 100
+    base, total = float(primary.value_base), float(cost)
+
+    def roi(lift: float) -> float:
+        return float(roi_pct_from_lift(lift, base, total, plan.gross_margin))
+
     result = honest_sensitivity(sensitivity["beta"], sensitivity["cov"], sensitivity["n_pre"],
-                                restriction=sensitivity["restriction"], roi=(slope, -100.0),
-                                confidence=effect.confidence)
+                                restriction=sensitivity["restriction"], roi=roi, confidence=effect.confidence)
     evidence = {**methods.evidence, "roi_trend_sensitivity": result.verdict,
                 "roi_trend_breakdown": result.roi_breakdown}
     return replace(methods, evidence=evidence)
