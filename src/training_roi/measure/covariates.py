@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import polars as pl
 from ibis.backends import BaseBackend
 
-__all__ = ["ATTRIBUTES", "Attribute", "unit_covariates"]
+__all__ = ["ATTRIBUTES", "Attribute", "unit_covariates", "unknown_attributes"]
 
 
 @dataclass(frozen=True)
@@ -30,26 +30,31 @@ class Attribute:
 
     column: str
     numeric: bool
-    description: str
 
 
 ATTRIBUTES: dict[str, dict[str, Attribute]] = {
     "rep": {
-        "role": Attribute("role_id", False, "the rep's CRM role (UserRoleId): often one per region or team"),
-        "department": Attribute("department", False, "the rep's department"),
-        "title": Attribute("title", False, "the rep's title"),
-        "manager": Attribute("manager_id", False, "the rep's manager (ManagerId)"),
+        "role": Attribute("role_id", False),  # the CRM role (UserRoleId): often one per region or team
+        "department": Attribute("department", False),
+        "title": Attribute("title", False),
+        "manager": Attribute("manager_id", False),  # ManagerId
     },
     "account": {
-        "type": Attribute("type", False, "the account's type (customer, prospect, partner, …)"),
-        "industry": Attribute("industry", False, "the account's industry"),
-        "billing_country": Attribute("billing_country", False, "the account's billing country"),
-        "billing_state": Attribute("billing_state", False, "the account's billing state"),
-        "employees": Attribute("employees", True, "the account's number of employees"),
-        "annual_revenue": Attribute("annual_revenue", True, "the account's annual revenue"),
+        "type": Attribute("type", False),  # customer, prospect, partner, …
+        "industry": Attribute("industry", False),
+        "billing_country": Attribute("billing_country", False),
+        "billing_state": Attribute("billing_state", False),
+        "employees": Attribute("employees", True),
+        "annual_revenue": Attribute("annual_revenue", True),
     },
 }
 """The covariates a study may name, by unit (``rep`` reads ``crm_user``, ``account`` reads ``crm_account``)."""
+
+
+def unknown_attributes(unit: str, names: Sequence[str]) -> list[str]:
+    """The ``names`` that are not attributes of a ``unit`` (``rep`` or ``account``)."""
+    known = ATTRIBUTES[unit]
+    return [n for n in names if n not in known]
 
 _TABLE = {"rep": ("crm_user", "user_id"), "account": ("crm_account", "account_id")}
 _MISSING = "(missing)"
@@ -79,7 +84,7 @@ def unit_covariates(con: BaseBackend, unit: str, names: Sequence[str],
     if unit not in ATTRIBUTES:
         raise ValueError(f"unit {unit!r}: covariates are known for {', '.join(ATTRIBUTES)}")
     known = ATTRIBUTES[unit]
-    unknown = [n for n in names if n not in known]
+    unknown = unknown_attributes(unit, names)
     if unknown:
         raise ValueError(f"unknown covariate {', '.join(repr(n) for n in unknown)} for {unit}s: expected one of "
                          f"{', '.join(known)}")

@@ -730,8 +730,7 @@ def unit_panel(
     names: tuple[str, ...] = ()
     if covariates:
         attrs, names = unit_covariates(con, unit, covariates, units=units["unit"].to_list())
-        frame = (frame.join(attrs, on="unit", how="left", maintain_order="left")
-                 .with_columns(pl.col(c).fill_null(0.0) for c in names))
+        frame = frame.join(attrs, on="unit", how="left", maintain_order="left")  # every unit has its values
     return UnitPanel(frame=frame, outcome=kpi, numerator=spec.numerator,
                denominator=None if spec.denominator == "months" else spec.denominator,
                higher_is_better=spec.higher_is_better, covariates=names)

@@ -90,7 +90,8 @@ def _assign_training(cal: _Calendar, org: _Org, learners: _Learners, sc: _Scenar
         edges = roll_lo + (roll_hi - roll_lo) * np.arange(sc.waves + 1) // sc.waves
         wave = np.arange(k) % sc.waves
         lo[chosen], hi[chosen] = edges[wave], edges[wave + 1]
-    elif sc.markets is not None:  # by_region: the region alone decides, completion uniform in the window
+    elif sc.assignment == "by_region":  # the region alone decides, completion uniform in the window
+        assert sc.markets is not None
         enrolled = eligible & (u_enrol < _enrol_probability(org, sc.markets))
     else:
         a = _enrol_intercept(skill[elig], sc.selection_skill, sc.enrol_share) if elig.size else 0.0

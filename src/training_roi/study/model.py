@@ -39,6 +39,7 @@ from pydantic import (
 from training_roi.attribute.settings import Attribution
 from training_roi.errors import StudyError
 from training_roi.isolate import METHODS
+from training_roi.measure.covariates import ATTRIBUTES
 from training_roi.value.monetise import MonetisationRule
 
 __all__ = [
@@ -326,10 +327,10 @@ class Isolation(_Strict):
     covariates: list[str] = Field(
         default_factory=list,
         description="unit attributes the covariate-aware designs (doubly robust DiD, matching) compare like with "
-                    "like on: for reps role, department, title, manager; for accounts type, industry, "
-                    "billing_country, billing_state, employees, annual_revenue (as population.accounts names "
-                    "them). Name the ones on which trained and untrained units differ and whose markets may move "
-                    "differently",
+                    f"like on: for reps {', '.join(ATTRIBUTES['rep'])}; "
+                    f"for accounts {', '.join(ATTRIBUTES['account'])} "
+                    "(as population.accounts names them). Name the ones on which trained and untrained units differ "
+                    "and whose markets may move differently",
     )
 
     @field_validator("method")

@@ -17,7 +17,7 @@ from training_roi.attribute.settings import Attribution
 from training_roi.errors import StudyError
 from training_roi.isolate import METHODS
 from training_roi.measure import DAYS_PER_MONTH, CohortRule, LessonSet
-from training_roi.measure.covariates import ATTRIBUTES
+from training_roi.measure.covariates import ATTRIBUTES, unknown_attributes
 from training_roi.study.model import Rollout, Study
 from training_roi.value import CostInputs, MonetisationRule
 
@@ -148,11 +148,11 @@ def plan_study(study: Study, *, method: str | None = None) -> StudyPlan:
     chosen = iso.method
     methods: tuple[str, ...] = () if chosen in ("did", "dose") else METHODS if chosen == "all" else (chosen,)
     comparison = study.comparison
-    known = ATTRIBUTES[study.population.unit]
-    unknown = [c for c in iso.covariates if c not in known]
+    unknown = unknown_attributes(study.population.unit, iso.covariates)
     if unknown:
         raise StudyError(f"study {study.name}: isolation.covariates: {', '.join(repr(c) for c in unknown)} is not an "
-                         f"attribute of a {study.population.unit}: expected one of {', '.join(known)}")
+                         f"attribute of a {study.population.unit}: expected one of "
+                         f"{', '.join(ATTRIBUTES[study.population.unit])}")
     return StudyPlan(
         study=study,
         unit=study.population.unit,

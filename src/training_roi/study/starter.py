@@ -15,6 +15,7 @@ from ibis.backends import BaseBackend
 
 from training_roi.isolate import METHODS
 from training_roi.measure import warehouse_offer
+from training_roi.measure.covariates import ATTRIBUTES
 from training_roi.study.model import KPIS
 
 __all__ = ["starter_study"]
@@ -133,8 +134,7 @@ def starter_study(con: BaseBackend) -> str:
         "  confidence: 0.95  # confidence level of the interval",
         "  seed: 7  # random seed, so the interval is the same on every run",
         "  covariates: []  # unit attributes trained and untrained units differ on, for the covariate-aware designs: "
-        "role, department, title, manager (reps); type, industry, billing_country, billing_state, employees, "
-        "annual_revenue (accounts)",
+        f"{', '.join(ATTRIBUTES['rep'])} (reps); {', '.join(ATTRIBUTES['account'])} (accounts)",
         "",
         "attribution:  # which training touches the revenue flows through (a table beside the lift)",
         "  model: linear  # first_touch, last_touch, linear, time_decay, position_based, markov or shapley",
