@@ -195,9 +195,8 @@ def compare_methods(
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         results = dict(zip(methods, pool.map(run, methods), strict=True))
     cohorts = panel.frame.select(panel.period_index("treated_at").drop_nulls().n_unique()).item()
-    # A biased reference (the naive comparisons) is listed, never recommended.
-    unbiased = {m: r for m, r in results.items() if r.effect is None or not r.effect.biased}
-    choice = recommend(unbiased, randomised=randomised, cohorts=int(cohorts), pre_trends=_pre_trends(unbiased),
+    # A biased reference (the naive comparisons) is listed; recommend() never picks one.
+    choice = recommend(results, randomised=randomised, cohorts=int(cohorts), pre_trends=_pre_trends(results),
                        noun=panel.period_noun)
     evidence = dict(choice.evidence)
     event = results.get("event_study")

@@ -205,9 +205,6 @@ def estimate_staggered(
         lo, hi = np.quantile(d, [alpha, 1 - alpha])
         return {"std_error": float(np.std(d, ddof=1)), "ci_low": float(lo), "ci_high": float(hi)}
 
-    def month(k: int) -> str:
-        return grid.labels[k]
-
     point, draws = summary(post)
     counts = onehot.sum(axis=0)
     dynamic = []
@@ -222,8 +219,9 @@ def estimate_staggered(
         value, d = summary(cols)
         dynamic.append({"relative_month": e, "att": value, **interval(d), "cohorts": int(cols.sum()),
                         "units": int(counts[gi[cols]].sum()), "reference": False})
-    table = [{"cohort": month(int(cohorts[gi[c]])), "period": month(int(tt[c])), "relative_month": int(ee[c]),
-              "att": float(att[0, c]), **interval(draws_att[:, c]), "units": int(counts[gi[c]])}
+    table = [{"cohort": grid.labels[int(cohorts[gi[c]])], "period": grid.labels[int(tt[c])],
+              "relative_month": int(ee[c]), "att": float(att[0, c]), **interval(draws_att[:, c]),
+              "units": int(counts[gi[c]])}
              for c in np.flatnonzero(valid)]
 
     baseline = _baseline(grid, trained, post_months)
