@@ -202,8 +202,8 @@ def test_unreadable_file_stops_its_source_and_keeps_what_was_loaded(con, tmp_pat
 
 
 def test_missing_required_column_names_file_and_column(tmp_path: Path):
-    path = write(tmp_path / "crm" / "Opportunity.csv", "Id,StageName,Amount\n006000000000001AAA,Won,1\n")
-    with pytest.raises(SourceError, match=r"crm/Opportunity.csv, column 'CloseDate': required column is missing"):
+    path = write(tmp_path / "crm" / "Opportunity.csv", "Id,Amount,CloseDate\n006000000000001AAA,1,2025-01-01\n")
+    with pytest.raises(SourceError, match=r"crm/Opportunity.csv, column 'StageName': required column is missing"):
         read_source(SOURCES["Opportunity"], [(path, "crm/Opportunity.csv")])
 
 
@@ -244,9 +244,9 @@ def _mapping(tmp_path: Path, text: str) -> Mapping:
 
 
 def test_mapping_cannot_leave_out_a_required_field(tmp_path: Path):
-    m = _mapping(tmp_path, "name: m\nsources:\n  Opportunity:\n    fields:\n      CloseDate: null\n")
+    m = _mapping(tmp_path, "name: m\nsources:\n  Opportunity:\n    fields:\n      StageName: null\n")
     path = write(tmp_path / "crm" / "Opportunity.csv", "Id,StageName,CloseDate\n1,Won,2025-01-01\n")
-    with pytest.raises(MappingError, match=r"sources.Opportunity.fields.CloseDate is required"):
+    with pytest.raises(MappingError, match=r"sources.Opportunity.fields.StageName is required"):
         read_source(SOURCES["Opportunity"], [(path, "crm/Opportunity.csv")], m)
 
 

@@ -19,11 +19,12 @@ from ibis.backends import BaseBackend
 
 from training_roi.errors import MappingError, SourceError, TrainingRoiError
 from training_roi.ingest.mapping import Mapping
+from training_roi.ingest.people import People
 from training_roi.ingest.sources import SOURCES, source_files, split_duplicates, stream_source
 from training_roi.ingest.xapi import read_xapi
 from training_roi.warehouse.batch import Batch, QuarantineRow
 from training_roi.warehouse.connection import ensure_tables
-from training_roi.warehouse.load import Staging, load_batch, refresh_voided, replace_quarantine
+from training_roi.warehouse.load import Staging, append, load_batch, refresh_voided, replace_quarantine
 from training_roi.warehouse.schema import table
 
 __all__ = ["IngestInfo", "SourceResult", "ingest_folder"]
@@ -171,6 +172,7 @@ def _ingest_source(con: BaseBackend, name: str, files: list[tuple[Path, str]],
     result = SourceResult(name, table_name, files=len(files))
     rels = [rel for _, rel in files]
     staging = Staging(con, table_name)
+    people = People()
     try:
         if name == "xapi":
             batch = read_xapi(files, progress=on_rows)
@@ -179,7 +181,8 @@ def _ingest_source(con: BaseBackend, name: str, files: list[tuple[Path, str]],
             result.rows_read, result.rows_loaded = batch.rows_read, batch.rows_loaded
             result.rows_quarantined, result.rows_duplicate = batch.rows_quarantined, batch.rows_duplicate
         else:
-            tally = stream_source(SOURCES[name], files, staging, mapping, on_rows=on_rows)
+            people = People.from_warehouse(con) if _matches_people(name, mapping) else People()
+            tally = stream_source(SOURCES[name], files, staging, mapping, on_rows=on_rows, people=people)
             dropped, clashes, duplicates = split_duplicates(
                 staging.repeated_keys(), table(table_name).key, name)
             staging.remove(dropped)
@@ -198,10 +201,35 @@ def _ingest_source(con: BaseBackend, name: str, files: list[tuple[Path, str]],
         return result
     replace = rels if name != "xapi" and SOURCES[name].replace_by_file else ()
     counts = staging.merge(replace_files=replace)
+    if people.created:
+        notes = [*notes, *_add_people(con, name, people)]
     replace_quarantine(con, name, rels, quarantine)
     result.new, result.replaced = counts.new, counts.replaced
     result.notes = notes
     return result
+
+
+def _matches_people(name: str, mapping: Mapping | None) -> bool:
+    """Whether the mapping gives some field of source ``name`` by a person's name or email."""
+    smap = mapping.sources.get(name) if mapping else None
+    return smap is not None and any(f is not None and f.match != "id" for f in smap.fields.values())
+
+
+def _add_people(con: BaseBackend, source: str, people: People) -> list[str]:
+    """Load the users a source named by name or email and the warehouse did not have; say how many."""
+    rows = people.new_users()
+    users = con.table("crm_user")
+    ids = rows.column("user_id").to_pylist()
+    known = set(users.filter(users.user_id.isin(ids)).user_id.to_pyarrow().to_pylist())
+    fresh = rows.filter(pa.array([i not in known for i in ids]))
+    if not fresh.num_rows:
+        return []
+    append(con, "crm_user", fresh)
+    shown = ", ".join(repr(n or e) for n, e in zip(fresh.column("name").to_pylist()[:5],
+                                                   fresh.column("email").to_pylist()[:5], strict=True))
+    more = f" and {fresh.num_rows - 5:,} more" if fresh.num_rows > 5 else ""
+    return [f"{source}: {fresh.num_rows:,} people named in it were not CRM users and were added as users "
+            f"(id = their name or email as compared): {shown}{more}"]
 
 
 def _record_run(con: BaseBackend, info: IngestInfo) -> None:

@@ -20,7 +20,7 @@ Salesforce sample org)::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 import yaml
@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from training_roi.errors import MappingError
 
-__all__ = ["FieldMap", "FormatsMap", "Mapping", "SourceMap", "load_mapping", "shipped_mappings", "value_key",
+__all__ = ["MATCHES", "FieldMap", "FormatsMap", "Mapping", "SourceMap", "load_mapping", "shipped_mappings", "value_key",
            "value_keys"]
 
 _MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
@@ -48,20 +48,51 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class FieldMap(_Strict):
-    """Where one contract field comes from."""
+MATCHES = ("id", "name", "email")
+"""How a field that names a person (an owner, a manager) names them: by id, by full name or by email."""
 
-    column: str | None = Field(description="column in the file; null when the export lacks it")
+
+class FieldMap(_Strict):
+    """Where one contract field comes from.
+
+    ``column`` may list several columns: each row takes the first of them that is present in the
+    file and not empty there (an actual close date, else the expected one). ``match`` says how a
+    field that names a CRM user names them; by ``name`` or ``email`` the ingest resolves each to
+    the user of that name or email, and creates the user when the export has none.
+    """
+
+    column: str | list[str] | None = Field(
+        description="column in the file (or columns, the first non-empty one wins); null when the export lacks it")
     format: list[str] | None = Field(default=None, description="strptime formats, tried in order")
     values: dict[str, str] | None = Field(
         default=None, description="value map applied before conversion, keys matched ignoring letter case and "
         "spaces; '' maps empty cells, '*' anything else"
     )
 
+    match: Literal["id", "name", "email"] = Field(
+        default="id", description="for a field that names a CRM user (OwnerId, ManagerId, User Id): by id, "
+        "full name or email")
+
     @field_validator("format", mode="before")
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
+
+    @field_validator("column", mode="after")
+    @classmethod
+    def _columns(cls, v: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("an empty list of columns: name at least one, or write null")
+            return v[0] if len(v) == 1 else v
+        return v
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The column(s) named, in order of preference."""
+        if self.column is None:
+            return ()
+        return (self.column,) if isinstance(self.column, str) else tuple(self.column)
 
     @field_validator("values", mode="before")
     @classmethod

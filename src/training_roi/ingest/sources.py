@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from training_roi.errors import MappingError, SourceError
 from training_roi.ingest.mapping import Mapping, SourceMap
+from training_roi.ingest.people import People
 from training_roi.ingest.tabular import (
     CHUNK_ROWS,
     RESTART,
@@ -36,6 +37,7 @@ from training_roi.warehouse.batch import Batch, QuarantineRow
 from training_roi.warehouse.schema import table
 
 __all__ = [
+    "PERSON_FIELDS",
     "SOURCES",
     "FieldSpec",
     "Sink",
@@ -111,6 +113,20 @@ def _finish_user(df: pl.DataFrame, raw: RawFile, source: str) -> tuple[pl.DataFr
         _norm_email("email").alias("email_norm"),
         pl.coalesce(pl.col("name"), pl.when(full != "").then(full)).alias("name"),
     ), []
+
+
+def _finish_opportunity(df: pl.DataFrame, raw: RawFile, source: str) -> tuple[pl.DataFrame, list[QuarantineRow]]:
+    """A won deal is closed; a closed deal needs its close date, an open one may lack it.
+
+    CRMs other than Salesforce leave the close date empty until a deal closes, so an open deal
+    without one is loaded. A closed deal without one cannot be placed in time: quarantined.
+    """
+    df = df.with_columns(
+        pl.when(pl.col("is_won").fill_null(False)).then(True).otherwise(pl.col("is_closed")).alias("is_closed"))
+    undated = df.filter(pl.col("is_closed").fill_null(False) & pl.col("close_date").is_null())
+    errors = _errors_for(undated, raw, source, "CloseDate",
+                         "CloseDate is empty but the deal is closed: a closed deal needs the day it closed")
+    return df.filter(~(pl.col("is_closed").fill_null(False) & pl.col("close_date").is_null())), errors
 
 
 def _finish_history(df: pl.DataFrame, raw: RawFile, source: str) -> tuple[pl.DataFrame, list[QuarantineRow]]:
@@ -219,11 +235,11 @@ SOURCES: dict[str, SourceSpec] = {
             _f("Id", "opportunity_id", "id", required=True), _f("AccountId", "account_id", "id"),
             _f("OwnerId", "owner_id", "id"), _f("Name", "name"),
             _f("StageName", "stage_name", required=True), _f("Amount", "amount", "money"),
-            _f("CurrencyIsoCode", "currency"), _f("CloseDate", "close_date", "date", required=True),
+            _f("CurrencyIsoCode", "currency"), _f("CloseDate", "close_date", "date"),
             _f("CreatedDate", "created_at", "datetime"), _f("IsClosed", "is_closed", "bool"),
             _f("IsWon", "is_won", "bool"), _f("Type", "type"), _f("LeadSource", "lead_source"),
             _f("Probability", "probability", "float"), _DEL,
-        )),
+        ), finish=_finish_opportunity),
         SourceSpec("OpportunityHistory", "crm_opportunity_history", ("crm/OpportunityHistory.csv",), (
             _f("Id", "history_id", "id"), _f("OpportunityId", "opportunity_id", "id", required=True),
             _f("StageName", "stage_name", required=True), _f("Amount", "amount", "money"),
@@ -298,6 +314,13 @@ SOURCES: dict[str, SourceSpec] = {
 }
 
 
+PERSON_FIELDS: dict[str, tuple[str, ...]] = {
+    "User": ("Id", "ManagerId"),
+    **{name: ("OwnerId",) for name, spec in SOURCES.items() if any(f.name == "OwnerId" for f in spec.fields)},
+}
+"""The fields that name a CRM user, which a mapping may give by name or email (``match``)."""
+
+
 def formats_for(mapping: Mapping | None) -> Formats:
     """The formats in force: the contract's, overridden by the mapping's."""
     base = Formats()
@@ -347,20 +370,29 @@ def _conversions(spec: SourceSpec, raw: RawFile, smap: SourceMap | None, mapping
                     f"mapping {mapping.path if mapping else ''}: sources.{spec.name}.fields.{f.name} "
                     f"is required and cannot be left out: name the column that holds it"
                 )
-            out.append(Conversion(f.target, None, f.kind))
+            out.append(Conversion(f.target, (), f.kind))
             continue
-        column = fmap.column if fmap is not None and fmap.column else f.name
-        if column not in header:
+        match = fmap.match if fmap is not None else "id"
+        if match != "id" and f.name not in PERSON_FIELDS.get(spec.name, ()):
+            raise MappingError(
+                f"mapping {mapping.path if mapping else ''}: sources.{spec.name}.fields.{f.name} has "
+                f"match: {match}, but only fields that name a CRM user can ("
+                f"{', '.join(PERSON_FIELDS.get(spec.name, ())) or f'none in {spec.name}'})"
+            )
+        wanted = fmap.columns if fmap is not None and fmap.column else (f.name,)
+        columns = tuple(c for c in wanted if c in header)
+        if not columns:
+            shown = " / ".join(wanted)
             if f.required or named:
                 why = (f"the mapping names it for {spec.name}.{f.name}, but the file has no such column"
                        if named else "required column is missing")
-                raise SourceError(raw.rel, why, column=column)
-            notes.append(f"{raw.rel}: no column {column}; {spec.name}.{f.name} loaded empty")
-            out.append(Conversion(f.target, None, f.kind))
+                raise SourceError(raw.rel, why, column=shown)
+            notes.append(f"{raw.rel}: no column {shown}; {spec.name}.{f.name} loaded empty")
+            out.append(Conversion(f.target, (), f.kind))
             continue
         fmt = tuple(fmap.format) if fmap is not None and fmap.format else None
         values = tuple(fmap.values.items()) if fmap is not None and fmap.values else ()
-        out.append(Conversion(f.target, column, f.kind, fmt, values, f.required, f.allowed))
+        out.append(Conversion(f.target, columns, f.kind, fmt, values, f.required, f.allowed, match))
     return out
 
 
@@ -383,17 +415,20 @@ class SourceTally:
     quarantine: list[QuarantineRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     files: int = 0
+    people: People = field(default_factory=People)
 
 
 def stream_source(
     spec: SourceSpec, files: list[tuple[Path, str]], sink: Sink, mapping: Mapping | None = None,
-    *, chunk_rows: int | None = None, on_rows: Callable[[int], None] | None = None,
+    *, chunk_rows: int | None = None, on_rows: Callable[[int], None] | None = None, people: People | None = None,
 ) -> SourceTally:
     """Read every file of one source chunk by chunk, typed, into ``sink``.
 
     Duplicated keys are not resolved here (a duplicate may sit in another chunk); the caller
     decides on them once the whole source is in the sink (:func:`split_duplicates`).
     ``on_rows`` is told the number of records read so far after each chunk (for progress).
+    Fields the mapping gives by name or email resolve through ``people`` (users of the
+    warehouse); the users it creates are in ``tally.people`` for the caller to load.
 
     Raises
     ------
@@ -406,7 +441,7 @@ def stream_source(
     formats = formats_for(mapping)
     target = table(spec.table)
     arrow_schema = target.schema.to_pyarrow()
-    tally = SourceTally(files=len(files))
+    tally = SourceTally(files=len(files), people=people if people is not None else People())
     for path, rel in files:
         conversions: list[Conversion] | None = None
         file_read, file_typed, file_quarantine = 0, 0, 0
@@ -424,7 +459,7 @@ def stream_source(
                 continue
             if conversions is None:
                 conversions = _conversions(spec, raw, smap, mapping, tally.notes)
-            typed, errors = coerce(raw, conversions, formats, spec.name, misses)
+            typed, errors = coerce(raw, conversions, formats, spec.name, misses, tally.people)
             errors = raw.malformed + errors
             for col, value in spec.constants.items():
                 typed = typed.with_columns(pl.lit(value).alias(col))

@@ -28,6 +28,7 @@ import pyarrow.csv as pacsv
 
 from training_roi.errors import SourceError
 from training_roi.ingest.mapping import value_key, value_keys
+from training_roi.ingest.people import People
 from training_roi.warehouse.batch import QuarantineRow
 
 __all__ = [
@@ -367,15 +368,26 @@ _EXPECTED = {
 
 @dataclass(frozen=True)
 class Conversion:
-    """One target column made from one source column: how, and with which format/value map."""
+    """One target column made from source columns: how, and with which format/value map.
+
+    ``columns``: the file's columns that may hold the value, in order of preference — each row
+    takes the first that is not empty (none: the export lacks the field). ``match``: how a field
+    naming a CRM user names them (``id``, ``name`` or ``email``; see :mod:`.people`).
+    """
 
     target: str
-    column: str | None
+    columns: tuple[str, ...]
     kind: str
     fmt: tuple[str, ...] | None = None
     values: tuple[tuple[str, str], ...] = ()
     required: bool = False
     allowed: tuple[str, ...] = ()
+    match: str = "id"
+
+    @property
+    def column(self) -> str | None:
+        """The columns as a user reads them in a message (``Actual Close Date / Est. Close Date``)."""
+        return " / ".join(self.columns) if self.columns else None
 
 
 ValueMisses = dict[tuple[str, str, str], Counter[str]]
@@ -421,26 +433,55 @@ def miss_notes(misses: ValueMisses, source: str, rel: str) -> list[str]:
     return notes
 
 
+def _text(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.Series:
+    """The stripped text of the first of ``columns`` that is not empty, row by row."""
+    parts = [_blank_to_null(frame[c]) for c in columns]
+    if len(parts) == 1:
+        return parts[0]
+    return pl.select(pl.coalesce(parts)).to_series().alias(columns[0])
+
+
+def _shown(record: dict[str, object], conv: Conversion) -> tuple[str, object]:
+    """The column that supplied a row's value for ``conv``, and the value as written there."""
+    for c in conv.columns:
+        cell = record[c]
+        if cell is not None and str(cell).strip():
+            return c, cell
+    return conv.column or conv.target, ""
+
+
 def coerce(
     raw: RawFile, conversions: list[Conversion], formats: Formats, source: str, misses: ValueMisses | None = None,
+    people: People | None = None,
 ) -> tuple[pl.DataFrame, list[QuarantineRow]]:
     """Convert text columns to typed target columns; return the typed rows and the row errors.
 
     A row with any error is left out of the result and reported once per faulty field, with
     the raw record so nothing is lost. A required field that is empty is an error too. Value
     maps are applied first (:func:`_mapped`); what they did not name is counted in ``misses``.
+    A field naming users by name or email is resolved through ``people``; a name shared by two
+    users is an error.
     """
     frame = raw.frame
     height = frame.height
     typed_cols: list[pl.Series] = [frame[ROW]]
     checks: list[tuple[str, pl.Series, str]] = []
     for conv in conversions:
-        if conv.column is None:
+        if not conv.columns:
             typed_cols.append(pl.Series(conv.target, [None] * height, dtype=_DTYPES[conv.kind]))
             continue
-        text = _blank_to_null(frame[conv.column])
+        text = _text(frame, conv.columns)
         if conv.values:
             text = _mapped(text, conv, misses)
+        if conv.match != "id":
+            if people is None:
+                raise ValueError(f"{conv.target}: matched by {conv.match} but no index of people was given")
+            value, ambiguous = people.resolve(text, conv.match, frame[ROW], raw.rel)
+            typed_cols.append(value.alias(conv.target))
+            checks.append((conv.target, ambiguous, f"one user: it names several ({conv.match})"))
+            if conv.required:
+                checks.append((conv.target, text.is_null(), "a value (the field is required)"))
+            continue
         value = _parse(conv.kind, text, formats, conv.fmt)
         if conv.allowed:
             value = value.str.to_lowercase()
@@ -467,18 +508,21 @@ def coerce(
                 if not record[f"__bad{i}"]:
                     continue
                 conv = next(c for c in conversions if c.target == target)
-                shown = record[conv.column] if conv.column else ""
+                column, shown = _shown(record, conv)
                 if expected.startswith("a value"):
-                    reason = f"{conv.column} is empty but required"
+                    reason = f"{column} is empty but required"
+                elif expected.startswith("one user") and people is not None:
+                    who = ", ".join(people.candidates(str(shown), conv.match))
+                    reason = (f"{column} {shown!r} is the {conv.match} of several users ({who}): give their id "
+                              "or email instead")
                 elif expected.startswith("one of"):
-                    reason = f"{conv.column} {shown!r} is not {expected}"
+                    reason = f"{column} {shown!r} is not {expected}"
                 elif conv.kind == "datetime" and _skipped(str(shown), formats.timezone):
-                    reason = (f"{conv.column} {shown!r} is not a time that exists in {formats.timezone}: the clocks "
+                    reason = (f"{column} {shown!r} is not a time that exists in {formats.timezone}: the clocks "
                               "skipped it when daylight saving began")
                 else:
-                    reason = f"{conv.column} {shown!r} is not {expected}"
-                errors.append(QuarantineRow(source, raw.rel, record[ROW], conv.column or target,
-                                            reason, raw_text))
+                    reason = f"{column} {shown!r} is not {expected}"
+                errors.append(QuarantineRow(source, raw.rel, record[ROW], column, reason, raw_text))
     typed = pl.DataFrame(typed_cols).filter(~flagged.select(any_bad).to_series())
     return typed, errors
 

@@ -177,11 +177,15 @@ def data_completeness(con: BaseBackend, *, since: date | None = None, until: dat
     """Required opportunity fields filled (Amount, CloseDate, StageName, AccountId), per opportunity.
 
     An opportunity is dated by the day it was created: four fields to fill, and how many are.
+    An open deal's CloseDate counts as filled when empty: only closed deals need one (many CRMs
+    leave it empty until a deal closes).
     """
     o = live(con.table("crm_opportunity"))
     o = o.filter(o.created_at.notnull()).mutate(day=utc_day(con, o.created_at))
     o = o.filter(within(o.day, since, until))
-    filled = sum((o[f].notnull().ifelse(_ONE, _ZERO) for f in REQUIRED_OPPORTUNITY_FIELDS), _ZERO)
+    present = {f: o[f].notnull() for f in REQUIRED_OPPORTUNITY_FIELDS}
+    present["close_date"] = present["close_date"] | ~o.is_closed.fill_null(False)
+    filled = sum((p.ifelse(_ONE, _ZERO) for p in present.values()), _ZERO)
     stage_blank = o.stage_name.strip() == ""
     filled = filled - stage_blank.fill_null(False).ifelse(_ONE, _ZERO)
     return o.select(rep=o.owner_id, account=o.account_id, day=o.day, numerator=filled,
