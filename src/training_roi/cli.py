@@ -161,7 +161,7 @@ def ingest(
     as_json: JsonOption = False,
 ) -> None:
     """Load every source in DATA_DIR into the warehouse, link learners, and print the data quality."""
-    from training_roi.present.console import ingest_table, link_panel, quality_panel
+    from training_roi.present.console import ingest_notes, ingest_table, link_panel, quality_panel
 
     with _user_errors():
         info, linked, report = _ingest(data_dir, db, mapping, links)
@@ -169,6 +169,8 @@ def ingest(
         _json({"ingest": info.asdict(), "link": linked.asdict(), "quality": report.asdict()})
     else:
         out.print(ingest_table(info))
+        if (notes := ingest_notes(info)) is not None:
+            out.print(notes)
         out.print(link_panel(linked))
         out.print(quality_panel(report))
     if not info.ok:

@@ -129,7 +129,7 @@ class SourceMap(_Strict):
     def _short_forms(cls, v: Any) -> Any:
         if not isinstance(v, dict):
             return v
-        return {k: ({"column": x} if isinstance(x, str) or x is None else x) for k, x in v.items()}
+        return {k: ({"column": x} if isinstance(x, (str, list)) or x is None else x) for k, x in v.items()}
 
 
 class FormatsMap(_Strict):

@@ -383,7 +383,7 @@ def _conversions(spec: SourceSpec, raw: RawFile, smap: SourceMap | None, mapping
         columns = tuple(c for c in wanted if c in header)
         if not columns:
             shown = " / ".join(wanted)
-            if f.required or named:
+            if f.required or (named and len(wanted) == 1):  # alternatives: any of them may be absent
                 why = (f"the mapping names it for {spec.name}.{f.name}, but the file has no such column"
                        if named else "required column is missing")
                 raise SourceError(raw.rel, why, column=shown)

@@ -7,6 +7,7 @@ decimal, dates as ISO 8601 (unambiguous in every locale).
 from __future__ import annotations
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -32,6 +33,14 @@ def ingest_table(info: IngestInfo) -> Table:
     if info.voided_statements:
         t.caption = f"{info.voided_statements:,} xAPI statements voided by later statements"
     return t
+
+
+def ingest_notes(info: IngestInfo) -> Panel | None:
+    """What the ingest noticed without refusing anything: absent columns, values a map did not name, users added."""
+    notes = [n for s in info.sources for n in s.notes]
+    if not notes:
+        return None
+    return Panel("\n".join(f"• {escape(n)}" for n in notes), title="Notes", title_align="left")
 
 
 def link_panel(info: LinkInfo) -> Panel:
