@@ -27,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from training_roi.errors import MappingError
+from training_roi.files import FileRefused, load_yaml
 
 __all__ = ["MATCHES", "FieldMap", "FormatsMap", "Mapping", "SourceMap", "load_mapping", "shipped_mappings", "value_key",
            "value_keys"]
@@ -172,7 +173,11 @@ def load_mapping(path: Path | str) -> Mapping:
         shipped = ", ".join(shipped_mappings()) or "none"
         raise MappingError(f"mapping {path}: no such file (shipped mappings: {shipped})")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = load_yaml(p)
+    except FileRefused as exc:
+        raise MappingError(f"mapping {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise MappingError(f"mapping {p}: not UTF-8 text ({exc})") from exc
     except yaml.YAMLError as exc:
         raise MappingError(f"mapping {p}: not valid YAML ({exc})") from exc
     if not isinstance(data, dict):

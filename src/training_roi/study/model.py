@@ -38,6 +38,7 @@ from pydantic import (
 
 from training_roi.attribute.settings import Attribution
 from training_roi.errors import StudyError
+from training_roi.files import FileRefused, load_yaml, read_named_file
 from training_roi.isolate import METHODS
 from training_roi.measure.covariates import ATTRIBUTES
 from training_roi.value.monetise import MonetisationRule
@@ -185,11 +186,14 @@ class Comparison(_Strict):
         # only the file's name.
         if not isinstance(data, dict) or not data.get("holdout_file"):
             return data
-        base = Path((info.context or {}).get("base", "."))
+        context = info.context or {}
+        base = Path(context.get("base", "."))
         path = base / str(data["holdout_file"])
         try:
-            text = path.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = read_named_file(base, str(data["holdout_file"]), allow_outside=bool(context.get("allow_outside")))
+        except FileRefused as exc:
+            raise ValueError(f"holdout_file: {exc}") from exc
+        except OSError as exc:
             raise ValueError(f"holdout_file: cannot read {path} ({exc})") from exc
         ids = []
         for line in text.splitlines():
@@ -478,13 +482,17 @@ class Study(_Strict):
 # Loading
 
 
-def load_study(path: Path | str) -> Study:
+def load_study(path: Path | str, *, allow_outside_files: bool = False) -> Study:
     """Load and validate a study file.
 
     Parameters
     ----------
     path
         The study's YAML file.
+    allow_outside_files
+        Read files the study names (``holdout_file``) from anywhere; by default only from the
+        study's folder and below, so a study from someone else cannot make the product read
+        (and copy into its results) a file elsewhere on the machine.
 
     Raises
     ------
@@ -500,18 +508,22 @@ def load_study(path: Path | str) -> Study:
     (180, '3f0c9b1e2a7d4c55')
     """
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise StudyError(f"study {p}: no such file")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = load_yaml(p)
+    except FileRefused as exc:
+        raise StudyError(f"study {exc}") from exc
     except yaml.YAMLError as exc:
         raise StudyError(f"study {p}: not valid YAML ({exc})") from exc
     except UnicodeDecodeError as exc:
         raise StudyError(f"study {p}: not UTF-8 text ({exc})") from exc
+    except OSError as exc:
+        raise StudyError(f"study {p}: cannot be read ({exc})") from exc
     if not isinstance(data, dict):
         raise StudyError(f"study {p}: expected a YAML mapping of settings at the top level")
     try:
-        return Study.model_validate(data, context={"base": p.parent})
+        return Study.model_validate(data, context={"base": p.parent, "allow_outside": allow_outside_files})
     except ValidationError as exc:
         problems = [(_key_path(err["loc"]), _describe(err)) for err in exc.errors()]
         text = "; ".join(f"{key}: {msg}" for key, msg in problems)

@@ -1,0 +1,112 @@
+"""Reading the small files a user hands the product (studies, mappings, lists they name), within bounds.
+
+A study or a mapping may come from someone else. What it makes the product read must stay where
+the user expects: a file a study names is read only from the study's own folder (or below it),
+unless the user allows otherwise; only regular files are read (never ``/dev/zero`` or a pipe);
+and each read is capped in size. A YAML document whose aliases expand beyond a bound is refused
+before it is built, so a few lines that stand for gigabytes (a "billion laughs") cannot exhaust memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["MAX_NAMED_FILE_BYTES", "MAX_NODES", "MAX_YAML_BYTES", "FileRefused", "load_yaml", "read_named_file"]
+
+MAX_YAML_BYTES = 1 << 20
+"""A study or mapping larger than 1 MiB is not a study or mapping."""
+
+MAX_NAMED_FILE_BYTES = 64 << 20
+"""A list a study names (a holdout of CRM ids) larger than 64 MiB is refused."""
+
+MAX_NODES = 100_000
+"""Values a YAML document may stand for once its aliases (``*name``) are expanded: a study has hundreds."""
+
+
+class FileRefused(ValueError):
+    """A file the product will not read, with the reason in words."""
+
+
+def _expanded_size(node: yaml.Node) -> int:
+    """How many nodes ``node`` stands for once every alias is expanded (shared nodes counted each time)."""
+    sizes: dict[int, int] = {}
+
+    def size(n: yaml.Node) -> int:
+        if id(n) in sizes:
+            return sizes[id(n)]
+        sizes[id(n)] = 1  # a node that contains itself (a recursive alias) counts once
+        if isinstance(n, yaml.SequenceNode):
+            total = 1 + sum(size(child) for child in n.value)
+        elif isinstance(n, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in n.value)
+        else:
+            total = 1
+        sizes[id(n)] = total
+        return total
+
+    return size(node)
+
+
+def _regular(path: Path, limit: int) -> None:
+    if not path.exists():
+        raise FileRefused(f"{path}: no such file")
+    if not path.is_file():
+        raise FileRefused(f"{path}: not a regular file (a folder, device or pipe is never read)")
+    size = path.stat().st_size
+    if size > limit:
+        raise FileRefused(f"{path}: {size:,} bytes, more than the {limit:,} allowed")
+
+
+def load_yaml(path: Path) -> Any:
+    """Parse a small YAML file safely: regular file, at most :data:`MAX_YAML_BYTES`, bounded aliases.
+
+    Raises
+    ------
+    FileRefused
+        The file is not a regular file, is too large, or its aliases expand too far.
+    yaml.YAMLError, UnicodeDecodeError
+        The text is not YAML, or not UTF-8.
+    """
+    _regular(path, MAX_YAML_BYTES)
+    with path.open("rb") as fh:
+        text = fh.read(MAX_YAML_BYTES + 1).decode("utf-8")
+    loader = yaml.SafeLoader(text)  # no Python tags
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if (expanded := _expanded_size(node)) > MAX_NODES:
+            raise FileRefused(f"{path}: its YAML aliases (*name) expand to {expanded:,} values, more than the "
+                              f"{MAX_NODES:,} allowed")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def read_named_file(base: Path, name: str, *, allow_outside: bool = False) -> str:
+    """The text of file ``name`` that a document in folder ``base`` names, confined to ``base``.
+
+    ``name`` is relative to ``base``; after resolving links and ``..`` it must lie inside
+    ``base`` unless ``allow_outside``. The file must be regular and at most
+    :data:`MAX_NAMED_FILE_BYTES`; a UTF-8 BOM is dropped.
+
+    Raises
+    ------
+    FileRefused
+        The file lies outside ``base``, is not a regular file, is too large or is not UTF-8.
+    """
+    root = base.resolve()
+    path = (root / name).resolve()
+    if not allow_outside and not path.is_relative_to(root):
+        raise FileRefused(f"{name}: outside the study's folder {root}; copy the file next to the study "
+                          "(files elsewhere are read only when allowed explicitly)")
+    _regular(path, MAX_NAMED_FILE_BYTES)
+    with path.open("rb") as fh:
+        data = fh.read(MAX_NAMED_FILE_BYTES + 1)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FileRefused(f"{path}: not UTF-8 text (byte {exc.start})") from exc
