@@ -246,7 +246,8 @@ def test_ctrl_c_during_ingest_leaves_the_source_being_read_as_it_was(tmp_path: P
     monkeypatch.setattr(folder, "split_duplicates", stop_in_opportunities)
     stopped = runner.invoke(app, ["ingest", str(second), "--db", str(db)])
     assert stopped.exit_code == 130
-    assert stopped.stderr.splitlines()[-1].startswith("stopped (Ctrl-C): the sources read in full before the stop are loaded")
+    last = stopped.stderr.splitlines()[-1]
+    assert last.startswith("stopped (Ctrl-C): the sources read in full before the stop are loaded")
     after = _counts(db)
     assert after["crm_opportunity"] == before["crm_opportunity"]
     assert after["crm_user"] > before["crm_user"]  # the second org's users, read in full before the stop
@@ -270,8 +271,8 @@ def test_ctrl_c_while_writing_the_answer_says_the_files_may_be_incomplete(
     result = runner.invoke(app, ["report", str(tmp_path / "study.yaml"), "--db", str(empty_warehouse),
                                  "--out", str(tmp_path / "answer")])
     assert result.exit_code == 130
-    assert result.stderr.splitlines()[-1] == (f"stopped (Ctrl-C) while writing into {tmp_path / 'answer'}: the warehouse was "
-                                     "not changed; the files there may be incomplete")
+    assert result.stderr.splitlines()[-1] == (f"stopped (Ctrl-C) while writing into {tmp_path / 'answer'}: the "
+                                              "warehouse was not changed; the files there may be incomplete")
 
 
 def _numbers(text: str) -> list[str]:
