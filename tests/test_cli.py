@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 from pathlib import Path
 
@@ -120,7 +122,7 @@ def test_version_and_a_stop_by_ctrl_c(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(quality, "quality_report", interrupted)
     stopped = runner.invoke(app, ["quality", "--db", str(tmp_path / "w.duckdb")])
     assert stopped.exit_code == 130
-    assert stopped.stderr.strip() == "stopped (Ctrl-C): nothing half-done was kept"
+    assert stopped.stderr.strip() == "stopped (Ctrl-C): the warehouse was not changed and no file was written"
 
 
 def test_kpis_at_a_finer_grain_label_every_unit(tmp_path: Path):
@@ -135,3 +137,168 @@ def test_kpis_at_a_finer_grain_label_every_unit(tmp_path: Path):
     rows = [line for line in shown.stdout.splitlines() if line.startswith("│ win rate")]
     assert len(rows) == 5 and len({r.split("│")[2].strip() for r in rows}) == 5
     assert "more rows of units not shown" in shown.stdout
+
+
+_STUDY = "name: S\nprogram: {activities: [x]}\n"
+
+
+@pytest.mark.parametrize("args", [
+    ["quality"], ["kpis"], ["link"], ["report", "study.yaml"], ["portfolio", "study.yaml"],
+    ["attribute", "study.yaml"], ["init-study", "s.yaml"], ["design", "plan.csv"],
+])
+@pytest.mark.parametrize("url", [False, True])
+def test_every_command_that_reads_refuses_a_missing_warehouse_and_creates_none(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], url: bool):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "study.yaml").write_text(_STUDY, encoding="utf-8")
+    missing = tmp_path / "typo.duckdb"
+    result = runner.invoke(app, [*args, "--db", f"duckdb://{missing}" if url else str(missing)])
+    assert result.exit_code == 2, result.output
+    assert f"no warehouse at {missing}" in result.stderr and "training-roi ingest DATA_DIR --db" in result.stderr
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"]  # no warehouse, no output file
+
+
+@pytest.fixture
+def empty_warehouse(tmp_path: Path) -> Path:
+    from training_roi.warehouse.connection import connect, ensure_tables
+
+    con = connect(tmp_path / "w.duckdb")
+    ensure_tables(con)
+    con.disconnect()
+    (tmp_path / "study.yaml").write_text(_STUDY, encoding="utf-8")
+    return tmp_path / "w.duckdb"
+
+
+@pytest.mark.parametrize("command", ["report", "portfolio", "attribute"])
+def test_an_out_folder_under_a_file_is_refused_before_the_evaluation(
+        tmp_path: Path, empty_warehouse: Path, monkeypatch: pytest.MonkeyPatch, command: str):
+    import training_roi.evaluation as evaluation
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the evaluation ran")
+
+    for name in ("evaluate", "evaluate_portfolio", "evaluate_attribution"):
+        monkeypatch.setattr(evaluation, name, never)
+    (tmp_path / "taken").write_text("a file", encoding="utf-8")
+    for out, says in ((tmp_path / "taken", "is a file, not a folder"),
+                      (tmp_path / "taken" / "sub", f"cannot be created: {tmp_path / 'taken'} is a file")):
+        result = runner.invoke(app, [command, str(tmp_path / "study.yaml"), "--db", str(empty_warehouse),
+                                     "--out", str(out)])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip() == f"error: --out {out}: {says}"
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a folder its user cannot write")
+def test_an_out_folder_that_cannot_be_written_is_refused(tmp_path: Path, empty_warehouse: Path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        result = runner.invoke(app, ["report", str(tmp_path / "study.yaml"), "--db", str(empty_warehouse),
+                                     "--out", str(locked / "answer")])
+    finally:
+        locked.chmod(0o700)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: --out {locked / 'answer'}: cannot be created in {locked}")
+    assert not (locked / "answer").exists()
+
+
+def test_file_outputs_that_are_folders_are_refused_before_any_work(tmp_path: Path, empty_warehouse: Path):
+    (tmp_path / "dir.csv").mkdir()
+    kpis = runner.invoke(app, ["kpis", "--db", str(empty_warehouse), "--csv", str(tmp_path / "dir.csv")])
+    assert kpis.exit_code == 2 and f"--csv {tmp_path / 'dir.csv'}: is a folder, not a file" in kpis.stderr
+    design = runner.invoke(app, ["design", str(tmp_path / "dir.csv"), "--db", str(empty_warehouse)])
+    assert design.exit_code == 2 and "ASSIGNMENT" in design.stderr and "is a folder" in design.stderr
+
+
+def _org(tmp_path: Path, seed: int) -> Path:
+    from training_roi.simulate import simulate
+
+    simulate(tmp_path / f"org{seed}", reps=12, months=6, seed=seed)
+    return tmp_path / f"org{seed}"
+
+
+def _counts(db: Path) -> dict[str, int]:
+    from training_roi.warehouse.connection import connect, row_count
+
+    con = connect(db, create=False)
+    counts = {t: row_count(con.table(t)) for t in con.list_tables()}
+    con.disconnect()
+    return counts
+
+
+def test_ctrl_c_during_ingest_leaves_the_source_being_read_as_it_was(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch):
+    import training_roi.ingest.folder as folder
+
+    db = tmp_path / "w.duckdb"
+    first, second = _org(tmp_path, 1), _org(tmp_path, 2)
+    assert runner.invoke(app, ["ingest", str(first), "--db", str(db)]).exit_code == 0
+    before = _counts(db)
+    real = folder.split_duplicates
+
+    def stop_in_opportunities(*args: object, **kwargs: object) -> object:
+        if args[2] == "Opportunity":  # its rows are staged: the stop comes part-way through the source
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(folder, "split_duplicates", stop_in_opportunities)
+    stopped = runner.invoke(app, ["ingest", str(second), "--db", str(db)])
+    assert stopped.exit_code == 130
+    last = stopped.stderr.splitlines()[-1]
+    assert last.startswith("stopped (Ctrl-C): the sources read in full before the stop are loaded")
+    after = _counts(db)
+    assert after["crm_opportunity"] == before["crm_opportunity"]
+    assert after["crm_user"] > before["crm_user"]  # the second org's users, read in full before the stop
+    # Into an empty warehouse the rows go straight into the table; the stop empties it again.
+    fresh = tmp_path / "fresh.duckdb"
+    assert runner.invoke(app, ["ingest", str(second), "--db", str(fresh)]).exit_code == 130
+    assert _counts(fresh)["crm_opportunity"] == 0
+
+
+def test_ctrl_c_while_writing_the_answer_says_the_files_may_be_incomplete(
+        tmp_path: Path, empty_warehouse: Path, monkeypatch: pytest.MonkeyPatch):
+    import training_roi.evaluation as evaluation
+    import training_roi.present.answer as answer
+
+    monkeypatch.setattr(evaluation, "evaluate", lambda *a, **k: object())
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(answer, "write_answer", interrupted)
+    result = runner.invoke(app, ["report", str(tmp_path / "study.yaml"), "--db", str(empty_warehouse),
+                                 "--out", str(tmp_path / "answer")])
+    assert result.exit_code == 130
+    assert result.stderr.splitlines()[-1] == (f"stopped (Ctrl-C) while writing into {tmp_path / 'answer'}: the "
+                                              "warehouse was not changed; the files there may be incomplete")
+
+
+def _numbers(text: str) -> list[str]:
+    return re.findall(r"[$−+-]?\d[\d,]*(?:\.\d+)?%?", text)
+
+
+def test_at_80_columns_every_number_is_printed_in_full(tmp_path: Path):
+    # The same tables at 200 columns and at 80: the same figures, none cut, no line wider than 80.
+    org = _org(tmp_path, 3)
+    db = tmp_path / "w.duckdb"
+    assert runner.invoke(app, ["ingest", str(org), "--db", str(db)]).exit_code == 0
+    for args in (["kpis", "--total"], ["kpis", "--months", "1"], ["quality"]):
+        wide = runner.invoke(app, [*args, "--db", str(db)], env={"COLUMNS": "200"})
+        narrow = runner.invoke(app, [*args, "--db", str(db)], env={"COLUMNS": "80"})
+        assert wide.exit_code == narrow.exit_code == 0, narrow.output
+        assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
+        assert max(len(line) for line in wide.stdout.splitlines()) > 80  # the wide one really was wider
+        assert "…" not in narrow.stdout
+        assert sorted(_numbers(narrow.stdout)) == sorted(_numbers(wide.stdout)), args
+
+
+def test_at_80_columns_the_monthly_kpis_show_the_latest_months_that_fit(tmp_path: Path):
+    org = _org(tmp_path, 4)
+    db = tmp_path / "w.duckdb"
+    assert runner.invoke(app, ["ingest", str(org), "--db", str(db)]).exit_code == 0
+    narrow = runner.invoke(app, ["kpis", "--db", str(db), "--months", "6"], env={"COLUMNS": "80"})
+    assert narrow.exit_code == 0
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80 and "…" not in narrow.stdout
+    assert "earlier months not shown at this terminal width" in " ".join(narrow.stdout.split())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,25 +29,64 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+
+
+def _out() -> Console:
+    """The console on standard output, as wide as the terminal (or ``COLUMNS``) is now."""
+    return Console()
+
+
+def _err() -> Console:
+    """The console on standard error, as wide as the terminal (or ``COLUMNS``) is now."""
+    return Console(stderr=True)
+
 
 DbOption = Annotated[str, typer.Option(
     "--db", help="warehouse: a DuckDB file, or an Ibis connection URL (duckdb://PATH, postgres://…)")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print the result as JSON instead of tables")]
 
 
+class _Stop:
+    """What a stop by Ctrl-C leaves behind, said in one line; a command updates it as its work moves on."""
+
+    def __init__(self, line: str) -> None:
+        self.line = line
+
+
+_READ_ONLY = "stopped (Ctrl-C): the warehouse was not changed and no file was written"
+
+
+def _writing(where: Path) -> str:
+    return (f"stopped (Ctrl-C) while writing into {where}: the warehouse was not changed; the files there may be "
+            "incomplete")
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is a stop by Ctrl-C: Python's, or DuckDB's when the key lands inside a query."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    import duckdb
+
+    return isinstance(exc, duckdb.InterruptException)
+
+
 @contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn the product's own errors into a message and exit status 2, never a traceback."""
+def _user_errors(stopped: str = _READ_ONLY) -> Iterator[_Stop]:
+    """Turn the product's own errors into a message and exit status 2, never a traceback.
+
+    A stop by Ctrl-C prints one line saying what the stop left behind (``stopped``, or what the
+    command set on the yielded :class:`_Stop` since) and exits with status 130.
+    """
+    stop = _Stop(stopped)
     try:
-        yield
+        yield stop
     except TrainingRoiError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        _err().print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        # Loads replace tables only once a source is complete, so a stop leaves the warehouse as it was.
-        err.print("stopped (Ctrl-C): nothing half-done was kept", highlight=False)
+    except (KeyboardInterrupt, Exception) as exc:
+        if not _interrupted(exc):
+            raise
+        _err().print(stop.line, highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
 
 
@@ -54,7 +94,7 @@ def _version(value: bool) -> None:
     if value:
         from training_roi import __version__
 
-        out.print(f"training-roi {__version__}", highlight=False)
+        _out().print(f"training-roi {__version__}", highlight=False)
         raise typer.Exit()
 
 
@@ -67,13 +107,14 @@ def _main(version: Annotated[bool, typer.Option("--version", callback=_version, 
 @contextmanager
 def _progress(enabled: bool = True) -> Iterator[Callable[[str, float], None]]:
     """A progress bar on stderr; yields ``update(description, fraction)``."""
+    err = _err()
     if not enabled or (not err.is_terminal and not sys.stderr.isatty()):
         steps: list[str] = []
 
         def quiet(description: str, fraction: float) -> None:
             if not steps or steps[-1] != description:
                 steps.append(description)
-                err.print(f"… {description}", highlight=False)
+                _err().print(f"… {description}", highlight=False)
 
         yield quiet
         return
@@ -106,7 +147,7 @@ _MODEL_HELP = _model_help()
 
 
 def _json(data: Any) -> None:
-    out.print_json(json.dumps(data, default=str))
+    _out().print_json(json.dumps(data, default=str))
 
 
 @app.command()
@@ -121,16 +162,22 @@ def simulate(
     """Write a simulated sales org with a training program, and the true effect (truth.json)."""
     from training_roi import simulate as sim
 
+    console = _out()
     if list_scenarios:
         for name, text in sim.SCENARIOS.items():
-            out.print(f"[bold]{name}[/]: {text}")
+            console.print(f"[bold]{name}[/]: {text}")
         return
-    with _user_errors():
+    with _user_errors(f"stopped (Ctrl-C): the files in {out_dir} may be incomplete; simulate again"):
         if scenario not in sim.SCENARIOS:
             raise TrainingRoiError(f"--scenario {scenario!r} is unknown; choose one of {', '.join(sim.SCENARIOS)}")
+        _writable(out_dir, "OUT_DIR")
         with _progress() as update:
             info = sim.simulate(out_dir, reps=reps, months=months, seed=seed, scenario=scenario, progress=update)
-    out.print(str(info))
+        console.print(str(info))
+
+
+_INGEST_STOPPED = ("stopped (Ctrl-C): the sources read in full before the stop are loaded and the source being read "
+                   "was discarded; run the same ingest again to load the rest and link learners")
 
 
 def _ingest(data_dir: Path, db: str, mapping: str | None, links: Path | None) -> tuple[Any, Any, Any]:
@@ -162,17 +209,20 @@ def ingest(
 ) -> None:
     """Load every source in DATA_DIR into the warehouse, link learners, and print the data quality."""
     from training_roi.present.console import ingest_notes, ingest_table, link_panel, quality_panel
+    from training_roi.present.layout import fitted
 
-    with _user_errors():
+    with _user_errors(_INGEST_STOPPED) as stop:
         info, linked, report = _ingest(data_dir, db, mapping, links)
-    if as_json:
-        _json({"ingest": info.asdict(), "link": linked.asdict(), "quality": report.asdict()})
-    else:
-        out.print(ingest_table(info))
-        if (notes := ingest_notes(info)) is not None:
-            out.print(notes)
-        out.print(link_panel(linked))
-        out.print(quality_panel(report))
+        stop.line = "stopped (Ctrl-C): the ingest is complete; only its summary was cut short"
+        if as_json:
+            _json({"ingest": info.asdict(), "link": linked.asdict(), "quality": report.asdict()})
+        else:
+            console = _out()
+            notes = ingest_notes(info)
+            parts = (ingest_table(info), *((notes,) if notes is not None else ()), link_panel(linked),
+                     quality_panel(report))
+            for part in parts:
+                console.print(fitted(part, console.width))
     if not info.ok:
         raise typer.Exit(1)
 
@@ -186,22 +236,26 @@ def link(
     """Resolve LMS learners to CRM users and contacts (also run at the end of ingest)."""
     from training_roi.linking import link as run_link
     from training_roi.present.console import link_panel
+    from training_roi.present.layout import fitted
     from training_roi.warehouse.connection import connect, require_tables
 
-    with _user_errors():
+    with _user_errors("stopped (Ctrl-C): the links may be part-way; run `training-roi link` again") as stop:
         con = connect(db, create=False)
         require_tables(con, "lms_statement", "crm_user")
         info = run_link(con, explicit=links)
-    if as_json:
-        _json(info.asdict())
-    else:
-        out.print(link_panel(info))
+        stop.line = "stopped (Ctrl-C): the links are complete; only their summary was cut short"
+        if as_json:
+            _json(info.asdict())
+        else:
+            console = _out()
+            console.print(fitted(link_panel(info), console.width))
 
 
 @app.command()
 def quality(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
     """Print the data-quality summary of the warehouse: counts, quarantine, link coverage, warnings."""
     from training_roi.present.console import quality_panel
+    from training_roi.present.layout import fitted
     from training_roi.warehouse.connection import connect, require_tables
     from training_roi.warehouse.quality import quality_report
 
@@ -209,37 +263,52 @@ def quality(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
         con = connect(db, create=False)
         require_tables(con, "ingest_run")
         report = quality_report(con)
-    if as_json:
-        _json(report.asdict())
-    else:
-        out.print(quality_panel(report))
+        if as_json:
+            _json(report.asdict())
+        else:
+            console = _out()
+            console.print(fitted(quality_panel(report), console.width))
 
 
-def _answer(db: str, study_file: Path, out_dir: Path, method: str | None = None) -> tuple[Any, dict[str, Path]]:
+def _answer(db: str, study_file: Path, out_dir: Path, stop: _Stop,
+            method: str | None = None) -> tuple[Any, dict[str, Path]]:
     """Evaluate the study (a training program or a CRM roll-out); write every file of the answer into ``out_dir``."""
     from training_roi.evaluation import evaluate
     from training_roi.present.answer import write_answer
     from training_roi.study import load_study
     from training_roi.warehouse.connection import connect
 
-    study = load_study(study_file)
-    _writable(out_dir)
+    _writable(out_dir, "--out")
     con = connect(db, create=False)
+    study = load_study(study_file)
     with _progress() as update:
         answer = evaluate(con, study, method=method, progress=lambda what, f: update(f"{study.name}: {what}", f))
         update("writing the answer's files", 1.0)
+    stop.line = _writing(out_dir)
     return answer, write_answer(answer, out_dir)
 
 
-def _writable(out_dir: Path) -> None:
-    """Refuse an output folder that cannot be one, before any work is done."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise TrainingRoiError(f"--out {out_dir}: is a file, not a folder")
+def _writable(folder: Path, option: str) -> None:
+    """Refuse an output folder that is a file, or that cannot be created or written, before any work is done."""
+    here = folder
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    if not here.is_dir():
+        what = "is a file, not a folder" if here == folder else f"cannot be created: {here} is a file"
+        raise TrainingRoiError(f"{option} {folder}: {what}")
+    try:
+        with tempfile.TemporaryFile(dir=here):
+            pass
+    except OSError as exc:
+        verb = "cannot be written" if here == folder else f"cannot be created in {here}"
+        raise TrainingRoiError(f"{option} {folder}: {verb} ({exc.strerror or exc})") from None
 
 
-def _wide() -> Console:
-    """The console for tables with money columns, which must never be cut."""
-    return Console(width=max(out.width, 120))
+def _writable_file(path: Path, option: str) -> None:
+    """Refuse an output file that is a folder, or whose folder cannot be created or written, before any work."""
+    if path.is_dir():
+        raise TrainingRoiError(f"{option} {path}: is a folder, not a file")
+    _writable(path.parent, option)
 
 
 @app.command()
@@ -254,16 +323,17 @@ def report(
     from training_roi.present.answer import answer_document, answer_panel
     from training_roi.study import METHOD_CHOICES
 
-    with _user_errors():
+    with _user_errors() as stop:
         if method is not None and method not in METHOD_CHOICES:
             raise TrainingRoiError(f"--method {method}: expected one of {', '.join(METHOD_CHOICES)}")
-        answer, files = _answer(db, study_file, out_dir, method)
-    if as_json:
-        sys.stdout.write(answer_document(answer))
-        return
-    wide = _wide()
-    wide.print(answer_panel(answer))
-    wide.print("\n" + "  ·  ".join(f"{what}: [bold]{path}[/]" for what, path in files.items()))
+        answer, files = _answer(db, study_file, out_dir, stop, method)
+        stop.line = "stopped (Ctrl-C): the answer's files are written; only its summary was cut short"
+        if as_json:
+            sys.stdout.write(answer_document(answer))
+            return
+        console = _out()
+        console.print(answer_panel(answer, width=console.width))
+        console.print("\n" + "  ·  ".join(f"{what}: [bold]{path}[/]" for what, path in files.items()))
 
 
 @app.command()
@@ -275,22 +345,25 @@ def portfolio(
 ) -> None:
     """Several programs side by side: cost, benefit, ROI, Phillips levels reached, and keep / improve / cut."""
     from training_roi.evaluation import evaluate_portfolio
+    from training_roi.present.layout import fitted
     from training_roi.present.portfolio import portfolio_document, portfolio_table, write_portfolio
     from training_roi.warehouse.connection import connect
 
-    with _user_errors():
-        _writable(out_dir)
+    with _user_errors() as stop:
+        _writable(out_dir, "--out")
         con = connect(db, create=False)
         with _progress() as update:
             result = evaluate_portfolio(con, study_files, progress=update)
             update("writing portfolio.json and portfolio.html", 1.0)
-    path, html = write_portfolio(result, out_dir)
-    if as_json:
-        sys.stdout.write(portfolio_document(result))
-    else:
-        wide = _wide()
-        wide.print(portfolio_table(result))
-        wide.print(f"\nportfolio: [bold]{path}[/]  ·  page: [bold]{html}[/]")
+        stop.line = _writing(out_dir)
+        path, html = write_portfolio(result, out_dir)
+        stop.line = "stopped (Ctrl-C): portfolio.json and portfolio.html are written; only the summary was cut short"
+        if as_json:
+            sys.stdout.write(portfolio_document(result))
+        else:
+            console = _out()
+            console.print(fitted(portfolio_table(result), console.width))
+            console.print(f"\nportfolio: [bold]{path}[/]  ·  page: [bold]{html}[/]")
 
 
 @app.command()
@@ -306,26 +379,29 @@ def attribute(
     from training_roi.attribute import MODELS
     from training_roi.evaluation import evaluate_attribution
     from training_roi.present.attribution import FORMATS, attribution_table, write_attribution
+    from training_roi.present.layout import fitted
     from training_roi.warehouse.connection import connect
 
-    with _user_errors():
+    with _user_errors() as stop:
         if model is not None and model not in MODELS:
             raise TrainingRoiError(f"--model {model}: expected one of {', '.join(MODELS)}")
         if fmt not in FORMATS:
             raise TrainingRoiError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
-        _writable(out_dir)
+        _writable(out_dir, "--out")
         con = connect(db, create=False)
         with _progress() as update:
             result = evaluate_attribution(con, study_file, model=model, progress=update)
             update(f"writing attribution.{fmt}", 1.0)
+        stop.line = _writing(out_dir)
         path = write_attribution(result, out_dir, fmt=fmt)
-    if as_json:
-        sys.stdout.write(json.dumps(result.asdict(), sort_keys=True, indent=2) + "\n")
-    else:
-        wide = _wide()
-        wide.print(attribution_table(result))
-        wide.print(f"\n{result.counts['attributed_touches']:,} touches of {result.counts['attributed_deals']:,} won "
-                   f"deals: [bold]{path}[/]")
+        stop.line = f"stopped (Ctrl-C): attribution.{fmt} is written; only the summary was cut short"
+        if as_json:
+            sys.stdout.write(json.dumps(result.asdict(), sort_keys=True, indent=2) + "\n")
+            return
+        console = _out()
+        console.print(fitted(attribution_table(result), console.width))
+        console.print(f"\n{result.counts['attributed_touches']:,} touches of {result.counts['attributed_deals']:,} "
+                      f"won deals: [bold]{path}[/]")
 
 
 @app.command()
@@ -334,7 +410,8 @@ def kpis(
     names: Annotated[list[str] | None, typer.Option(
         "--kpi", help="a KPI of the catalogue (repeat); default: all")] = None,
     monthly: Annotated[bool, typer.Option("--monthly/--total", help="month by month, or over the whole period")] = True,
-    months: Annotated[int, typer.Option(min=1, help="months shown in the console (the file has every one)")] = 6,
+    months: Annotated[int, typer.Option(min=1, help="months shown in the console, at most (fewer when the terminal "
+                                                    "is narrow; the file has every one)")] = 6,
     grain: Annotated[str, typer.Option(help="org, team, rep, account or activity")] = "org",
     since: Annotated[str | None, typer.Option(help="first day counted (YYYY-MM-DD)")] = None,
     until: Annotated[str | None, typer.Option(help="first day not counted (YYYY-MM-DD)")] = None,
@@ -351,7 +428,7 @@ def kpis(
     from training_roi.present.kpis import kpi_table
     from training_roi.warehouse.connection import connect
 
-    with _user_errors():
+    with _user_errors() as stop:
         chosen = names or list(CATALOGUE)
         unknown = [n for n in chosen if n not in CATALOGUE]
         if unknown:
@@ -362,6 +439,8 @@ def kpis(
             start, end = (_date.fromisoformat(d) if d else None for d in (since, until))
         except ValueError as exc:
             raise TrainingRoiError(f"--since/--until: {exc} (expected YYYY-MM-DD)") from exc
+        if csv is not None:
+            _writable_file(csv, "--csv")
         con = connect(db, create=False)
         with _progress() as update:
             update(f"computing {len(chosen)} KPIs", 0.0)
@@ -369,12 +448,18 @@ def kpis(
                             case_score_field=csat_field, gross_margin=gross_margin)
             frame = changes(frame) if monthly else frame
             update("done", 1.0)
-    if csv is not None:
-        frame.write_csv(csv)
-    if as_json:
-        sys.stdout.write(frame.write_json() + "\n")
-        return
-    _wide().print(kpi_table(frame, chosen, monthly=monthly, months=months, grain=grain, limit=limit))
+        if csv is not None:
+            stop.line = (f"stopped (Ctrl-C) while writing {csv}: the warehouse was not changed; the file may be "
+                         "incomplete")
+            csv.parent.mkdir(parents=True, exist_ok=True)
+            frame.write_csv(csv)
+            stop.line = f"stopped (Ctrl-C): {csv} is written; only the table was cut short"
+        if as_json:
+            sys.stdout.write(frame.write_json() + "\n")
+            return
+        console = _out()
+        console.print(kpi_table(frame, chosen, monthly=monthly, months=months, grain=grain, limit=limit,
+                                width=console.width))
 
 
 @app.command(name="init-study")
@@ -390,9 +475,11 @@ def init_study(
     with _user_errors():
         if study_file.exists() and not force:
             raise TrainingRoiError(f"{study_file} exists: pass --force to overwrite it")
+        _writable_file(study_file, "STUDY")
         text = starter_study(connect(db, create=False))
+        study_file.parent.mkdir(parents=True, exist_ok=True)
         study_file.write_text(text, encoding="utf-8")
-    out.print(f"wrote {study_file}: review every setting, then run `training-roi report {study_file}`")
+        _out().print(f"wrote {study_file}: review every setting, then run `training-roi report {study_file}`")
 
 
 @app.command()
@@ -411,24 +498,29 @@ def design(
     from training_roi.isolate import write_assignment
     from training_roi.warehouse.connection import connect
 
-    with _user_errors():
+    with _user_errors() as stop:
         if not 0 <= holdout < 1:
             raise TrainingRoiError(f"--holdout {holdout}: expected a share from 0 to below 1")
+        _writable_file(out_file, "ASSIGNMENT")
         con = connect(db, create=False)
         plan = plan_rollout(con, waves=waves, holdout_share=holdout, strata=strata.split(","), seed=seed,
                             window_days=window_days)
+        stop.line = _writing(out_file.parent)
         path = write_assignment(plan.assignment, out_file)
-    counts = plan.assignment.group_by("wave").len().sort("wave")
-    balanced = ", ".join([*plan.strata, "win-rate band"])
-    out.print(f"wrote {path}: {plan.assignment.height:,} reps, seed {seed}, balanced on {balanced}")
-    for r in counts.iter_rows(named=True):
-        group = "holdout" if r["wave"] == 0 else f"wave {r['wave']}"
-        out.print(f"  {group}: {r['len']:,} reps")
-    if plan.minimum_detectable_lift is not None:
-        out.print(f"With about {plan.closed_per_window:,.1f} closed deals per rep in a {window_days}-day window at "
-                  f"a {plan.base_rate:.1%} win rate, and deals of one rep correlated at {plan.icc:.3f} (the last 6 "
-                  f"months), this design detects a lift of {plan.minimum_detectable_lift * 100:+.1f} pts or more "
-                  "(80.0% power, 5% two-sided).")
+        stop.line = f"stopped (Ctrl-C): {path} is written; only the summary was cut short"
+        counts = plan.assignment.group_by("wave").len().sort("wave")
+        balanced = ", ".join([*plan.strata, "win-rate band"])
+        console = _out()
+        console.print(f"wrote {path}: {plan.assignment.height:,} reps, seed {seed}, balanced on {balanced}")
+        for r in counts.iter_rows(named=True):
+            group = "holdout" if r["wave"] == 0 else f"wave {r['wave']}"
+            console.print(f"  {group}: {r['len']:,} reps")
+        if plan.minimum_detectable_lift is not None:
+            lift = plan.minimum_detectable_lift * 100
+            console.print(f"With about {plan.closed_per_window:,.1f} closed deals per rep in a {window_days}-day "
+                          f"window at a {plan.base_rate:.1%} win rate, and deals of one rep correlated at "
+                          f"{plan.icc:.3f} (the last 6 months), this design detects a lift of {lift:+.1f} pts or more "
+                          "(80.0% power, 5% two-sided).")
 
 
 @app.command()
@@ -457,10 +549,12 @@ def demo(
     from training_roi import simulate as sim
     from training_roi.present.answer import answer_panel
     from training_roi.present.console import ingest_table, link_panel, quality_panel
+    from training_roi.present.layout import fitted
 
     data = workdir / "data"
     db = workdir / "roi.duckdb"
-    with _user_errors():
+    with _user_errors(f"stopped (Ctrl-C): {workdir} may hold an unfinished demo; run the demo again") as stop:
+        _writable(workdir, "--dir")
         with _progress() as update:
             info = sim.simulate(data, reps=reps, months=months, seed=seed, scenario=scenario,
                                 progress=lambda d, f: update(f"simulating: {d}", f))
@@ -476,22 +570,21 @@ def demo(
             # Reps' learning time is the company's cost; customers' is not.
             "costs": {"participant_time": {"hourly_rate": 60}} if truth.get("unit", "rep") == "rep" else {},
         }, sort_keys=False), encoding="utf-8")
-        evaluation, files = _answer(str(db), study_file, workdir)
+        evaluation, files = _answer(str(db), study_file, workdir, stop)
         study = evaluation.study
-    wide = _wide()
-    wide.print(ingest_table(ingested))
-    wide.print(link_panel(linked))
-    wide.print(quality_panel(report))
-    wide.print(answer_panel(evaluation))
-    true = truth["truth"]["windows"][str(study.windows.primary_days)]
-    wide.print(f"\nSimulated truth ({info.scenario}): win-rate lift {true['att_win_rate'] * 100:+.1f} pts, "
-               f"incremental revenue ${true['incremental_revenue']:,.0f} "
-               f"in the {study.windows.primary_days}-day window.")
-    wide.print(f"Warehouse: [bold]{db}[/]  ·  study: {study_file}  ·  result: {files['result']}  ·  "
-               f"report: [bold]{files['report']}[/]")
+        stop.line = f"stopped (Ctrl-C): the demo in {workdir} is complete; only its summary was cut short"
+        console = _out()
+        for part in (ingest_table(ingested), link_panel(linked), quality_panel(report)):
+            console.print(fitted(part, console.width))
+        console.print(answer_panel(evaluation, width=console.width))
+        true = truth["truth"]["windows"][str(study.windows.primary_days)]
+        console.print(f"\nSimulated truth ({info.scenario}): win-rate lift {true['att_win_rate'] * 100:+.1f} pts, "
+                      f"incremental revenue ${true['incremental_revenue']:,.0f} "
+                      f"in the {study.windows.primary_days}-day window.")
+        console.print(f"Warehouse: [bold]{db}[/]  ·  study: {study_file}  ·  result: {files['result']}  ·  "
+                      f"report: [bold]{files['report']}[/]")
     if not ingested.ok:
         raise typer.Exit(1)
-
 
 def main() -> None:  # pragma: no cover - the console script entry point is `app`
     """Run the command line."""

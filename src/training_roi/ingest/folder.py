@@ -199,6 +199,10 @@ def _ingest_source(con: BaseBackend, name: str, files: list[tuple[Path, str]],
             QuarantineRow(name, file, 0, column or "", f"source refused: {exc}", "")
         ])
         return result
+    except BaseException:
+        # A stop (Ctrl-C) or a failure of the engine: the source's rows go, the table stays as it was.
+        staging.drop()
+        raise
     replace = rels if name != "xapi" and SOURCES[name].replace_by_file else ()
     counts = staging.merge(replace_files=replace)
     if people.created:

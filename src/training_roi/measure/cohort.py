@@ -6,7 +6,9 @@ training (Phillips level 3) — so it is decided here, once, by one rule, and ha
 them. A unit (a rep, or an account for customer education) is trained from its **first
 qualifying completion** of the program's activities:
 
-* *qualifying* follows the study's completion rule (``completed``, ``passed`` or ``min_score``)
+* *qualifying* follows the study's completion rule (a cmi5 moveOn criterion — ``completed`` is
+  ``CompletedOrPassed``, ``passed`` is ``Passed`` — or ``min_score``; see
+  :data:`training_roi.measure.sales.COMPLETION_RULES`)
   and only a record about one of the program's activities counts (finishing a lesson is not
   finishing its course); for a micro-lesson program (``lessons``) the unit's first, last or n-th
   distinct lesson dates it instead, and units short of the n-th lesson are neither trained nor
@@ -43,7 +45,7 @@ class CohortRule:
 
     activities: tuple[str, ...]
     completion: str = "completed"
-    """``completed``, ``passed`` or ``min_score``."""
+    """A rule of :data:`training_roi.measure.sales.COMPLETION_RULES`, or ``lessons``."""
     min_score: float | None = None
     unit: str = "rep"
     """``rep`` (learners are CRM users) or ``account`` (learners are the account's contacts)."""

@@ -24,6 +24,7 @@ from training_roi._format import describe_change, describe_value
 from training_roi.warehouse.connection import utc_day
 
 __all__ = [
+    "COMPLETION_RULES",
     "DAYS_PER_MONTH",
     "KPIS",
     "KPI_NAMES",
@@ -177,6 +178,19 @@ def group_monthly(con: BaseBackend, groups: ir.Table, *, unit: str = "rep", deal
     return _kpis(j.mutate(month=j.created.truncate("M")), ["group", "month"])
 
 
+COMPLETION_RULES: dict[str, str] = {
+    "CompletedOrPassed": "a completed or a passed record, whichever comes first",
+    "Completed": "a completed record",
+    "Passed": "a passed record, or a completed one marked successful",
+    "CompletedAndPassed": "both a completed and a passed record, dated by the later of the two",
+    "NotApplicable": "any record about the activity: taking part is enough",
+    "completed": "the same as CompletedOrPassed",
+    "passed": "the same as Passed",
+    "min_score": "a completed or passed record with a score of at least min_score %",
+}
+"""The completion rules of :func:`completions`: cmi5's moveOn criteria, and the product's own names."""
+
+
 def completions(
     con: BaseBackend, activities: list[str], *, rule: str = "completed", min_score: float | None = None,
     unit: str = "rep", since: datetime | None = None, until: datetime | None = None,
@@ -187,26 +201,38 @@ def completions(
     contact the learner is (customer education), trained from its first learner's completion.
     ``since`` / ``until``: only completions in ``[since, until)`` count (the program's dates).
 
-    ``rule``: ``completed`` (a completed or passed record), ``passed`` (a passed record, or a
-    completion marked successful), or ``min_score`` (any of those with a score of at least
-    ``min_score`` %). Voided statements are already absent from ``learning_record``.
+    ``rule`` (:data:`COMPLETION_RULES`) is one of cmi5's moveOn criteria — ``CompletedOrPassed``
+    (what ``completed`` means too), ``Completed``, ``Passed`` (also ``passed``),
+    ``CompletedAndPassed``, ``NotApplicable`` — or ``min_score`` (a completed or passed record with
+    a score of at least ``min_score`` %). Authoring tools often send only one of ``completed`` and
+    ``passed``; a ``completed`` statement whose result says ``success: true`` is a pass as well,
+    and the completion report's rows are completed records, passed when their passed column says so.
+    Under ``CompletedAndPassed`` a learner is trained when they have both, at the later one.
+    Voided statements are already absent from ``learning_record``.
 
     Only a record *about* one of ``activities`` counts. A lesson's record rolls up to its course
     through ``course_id`` (right for time spent), but completing one lesson is not completing the
     course: counting it would date each learner's training to their first lesson, weeks before
     they finished, and would count learners who dropped out after a lesson as trained.
     """
-    if rule not in ("completed", "passed", "min_score"):
-        raise ValueError(f"completion rule {rule!r}: expected completed, passed or min_score")
+    if rule not in COMPLETION_RULES:
+        raise ValueError(f"completion rule {rule!r}: expected one of {', '.join(COMPLETION_RULES)}")
     r = con.table("learning_record")
     li = con.table("learner_identity")
     r = r.filter(r.activity_id.isin(activities))
-    done = r.verb.isin(["completed", "passed"])
-    if rule == "passed":
-        done = (r.verb == "passed") | ((r.verb == "completed") & r.success.fill_null(False))
-    elif rule == "min_score":
-        done = done & (r.score_pct >= (min_score if min_score is not None else 0))
-    r = r.filter(done)
+    completed = r.verb == "completed"
+    passed = (r.verb == "passed") | (completed & r.success.fill_null(False))
+    if rule == "CompletedAndPassed":
+        per = r.group_by("learner_key", "activity_id").agg(
+            first_completed=r.occurred_at.min(where=completed), first_passed=r.occurred_at.min(where=passed))
+        per = per.filter(per.first_completed.notnull() & per.first_passed.notnull())
+        r = per.select("learner_key", occurred_at=ibis.greatest(per.first_completed, per.first_passed))
+    else:
+        done = {"Completed": completed, "Passed": passed, "passed": passed,
+                "NotApplicable": ibis.literal(True)}.get(rule, completed | passed)
+        if rule == "min_score":
+            done = done & (r.score_pct >= (min_score if min_score is not None else 0))
+        r = r.filter(done)
     if since is not None:
         r = r.filter(r.occurred_at >= since)
     if until is not None:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.console import Group
+from rich.console import RenderableType
 
 from training_roi.evaluation import Evaluation, RolloutEvaluation
 from training_roi.present.attribution import write_attribution
 from training_roi.present.console import evaluation_panel
 from training_roi.present.html import write_html
+from training_roi.present.layout import fitted
 from training_roi.present.result_json import result_document, write_result
 from training_roi.present.rollout import rollout_document, rollout_panel, write_rollout
 from training_roi.present.spreadsheet import write_participant_time, write_spreadsheets
@@ -52,8 +53,7 @@ def answer_document(answer: Answer) -> str:
     return result_document(answer)
 
 
-def answer_panel(answer: Answer) -> Group:
-    """The answer for the console."""
-    if isinstance(answer, RolloutEvaluation):
-        return rollout_panel(answer)
-    return evaluation_panel(answer)
+def answer_panel(answer: Answer, *, width: int | None = None) -> RenderableType:
+    """The answer for the console; with ``width`` (the terminal's), laid out so that no figure is cut."""
+    panel = rollout_panel(answer) if isinstance(answer, RolloutEvaluation) else evaluation_panel(answer)
+    return panel if width is None else fitted(panel, width)

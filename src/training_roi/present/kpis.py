@@ -11,10 +11,12 @@ from datetime import date
 from typing import Any
 
 import polars as pl
+from rich.console import RenderableType
 from rich.table import Table
 
 from training_roi._format import describe
 from training_roi.measure import CATALOGUE
+from training_roi.present.layout import fits, fitted
 
 __all__ = ["kpi_table"]
 
@@ -25,10 +27,28 @@ def _relative(row: dict[str, Any] | None, key: str) -> str:
 
 
 def kpi_table(frame: pl.DataFrame, names: list[str], *, monthly: bool, months: int, grain: str,
-              limit: int = 20) -> Table:
-    """The catalogue's values in ``frame`` (:func:`training_roi.measure.compute`, with changes when monthly)."""
-    by_unit = grain != "org"
+              limit: int = 20, width: int | None = None) -> RenderableType:
+    """The catalogue's values in ``frame`` (:func:`training_roi.measure.compute`, with changes when monthly).
+
+    With ``width`` (the terminal's), the oldest of the ``months`` are left out until the table fits,
+    down to the latest month alone, and the table is then fitted (:func:`training_roi.present.layout.fitted`):
+    no figure is ever cut.
+    """
     periods: list[date] = sorted({p for p in frame["period"].to_list() if p is not None})[-months:] if monthly else []
+    if width is None:
+        return _table(frame, names, periods, monthly=monthly, grain=grain, limit=limit)
+    shown = len(periods)
+    table = _table(frame, names, periods, monthly=monthly, grain=grain, limit=limit)
+    while shown > 1 and not fits(table, width):
+        shown -= 1
+        table = _table(frame, names, periods[-shown:], monthly=monthly, grain=grain, limit=limit,
+                       hidden=len(periods) - shown)
+    return fitted(table, width)
+
+
+def _table(frame: pl.DataFrame, names: list[str], periods: list[date], *, monthly: bool, grain: str, limit: int,
+           hidden: int = 0) -> Table:
+    by_unit = grain != "org"
     t = Table(title=f"KPIs ({grain}{', monthly' if monthly else ''})", title_justify="left")
     t.add_column("KPI")
     if by_unit:
@@ -64,6 +84,9 @@ def kpi_table(frame: pl.DataFrame, names: list[str], *, monthly: bool, months: i
     if monthly:
         notes.append("rates pool numerators and denominators; months where the data is partial (the first and last) "
                      "and recent months with open deals read low")
+    if hidden:
+        notes.append(f"{hidden:,} earlier month{'s' if hidden > 1 else ''} not shown at this terminal width "
+                     "(a wider terminal, --csv or --json has every one)")
     if left_out:
         notes.append(f"{left_out:,} more rows of units not shown (--limit; --csv or --json has every one)")
     t.caption = "; ".join(notes)

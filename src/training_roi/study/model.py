@@ -84,9 +84,12 @@ class Program(_Strict):
     activities: list[str] = Field(
         min_length=1, description="course/activity ids or IRIs that count; with completion: lessons, lessons or "
                                   "courses whose lessons count")
-    completion: Literal["completed", "passed", "min_score", "lessons"] = Field(
-        default="completed", description="what makes a learner trained: completing (or passing) the program's "
-                                         "activities, or, for micro-lessons, taking its lessons (see anchor)"
+    completion: Literal["completed", "passed", "min_score", "lessons", "CompletedOrPassed", "Completed", "Passed",
+                        "CompletedAndPassed", "NotApplicable"] = Field(
+        default="completed", description="what makes a learner trained: a cmi5 moveOn criterion on the program's "
+                                         "activities (CompletedOrPassed, Completed, Passed, CompletedAndPassed, "
+                                         "NotApplicable; completed is CompletedOrPassed, passed is Passed), min_score, "
+                                         "or, for micro-lessons, taking its lessons (see anchor)"
     )
     lesson_grouping: str | None = Field(default=None, description="with completion: lessons, records grouped under "
                                                                    "this IRI count as lessons too")

@@ -70,8 +70,9 @@ def starter_study(con: BaseBackend) -> str:
     else:
         out.append("  activities: []  # FILL IN: course/activity ids whose completion counts as trained")
     out += [
-        "  completion: completed  # what makes a learner trained: completed, passed, min_score, or lessons (micro-"
-        "lessons: the activities are lessons, or courses whose lessons count)",
+        "  completion: CompletedOrPassed  # what makes a learner trained: a cmi5 moveOn criterion (CompletedOrPassed, "
+        "Completed, Passed, CompletedAndPassed, NotApplicable), min_score, or lessons (micro-lessons: the activities "
+        "are lessons, or courses whose lessons count)",
         "  anchor: first  # with completion: lessons, trained from the first lesson, the last, or the nth_lesson-th",
         "  min_score: null  # with completion: min_score, the score (0–100) a learner needs",
         "  start: null  # first day of the program (YYYY-MM-DD); null = from the first completion",

@@ -51,8 +51,9 @@ def connect(target: str | Path | BaseBackend = DEFAULT_DB, *, create: bool = Tru
         if scheme not in known:
             raise WarehouseError(f"cannot open the warehouse {text}: {scheme}:// is not an engine Ibis knows "
                                  f"(a DuckDB file path, or a URL of {', '.join(f'{k}://' for k in known)})")
-    elif not create and not Path(text).is_file():
-        raise WarehouseError(f"no warehouse at {text}: run `training-roi ingest DATA_DIR --db {text}` first, "
+    file = text.split("://", 1)[1] if text.lower().startswith("duckdb://") else None if "://" in text else text
+    if not create and file not in (None, "", ":memory:") and not Path(str(file)).is_file():
+        raise WarehouseError(f"no warehouse at {file}: run `training-roi ingest DATA_DIR --db {text}` first, "
                              "or name the warehouse with --db")
     try:
         if "://" in text:
