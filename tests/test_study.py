@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from training_roi.errors import TrainingRoiError
+from tests.builders import put_rows
+from training_roi.errors import TrainingRoiError, WarehouseError
 from training_roi.ingest.folder import ingest_folder
 from training_roi.linking import link
 from training_roi.simulate import simulate
@@ -224,8 +225,11 @@ def test_starter_study_loads_back_and_names_the_program(tmp_path: Path, simulate
     con, truth = simulated
     text = starter_study(con)
     study = load_study(write(tmp_path, text))
-    # The busiest course is proposed; the others are listed, commented out, to choose from.
+    # The program the simulator trained is proposed (its cost lines and xAPI grouping mark it, not the
+    # number of completers); the other courses are listed, commented out, to choose from.
     assert study.program.activities == [truth["program"]["course_activity_id"]]
+    assert study.program.name == truth["program"]["name"]
+    assert "# - \"CMP-COC-2024\"" in text and f"cost lines ${truth['costs']['program_total']:,.0f}" in text
     assert study.costs.programs == [truth["program"]["name"]]
     comments = [line for line in text.splitlines() if "#" in line]
     assert len(comments) > 30
@@ -234,8 +238,16 @@ def test_starter_study_loads_back_and_names_the_program(tmp_path: Path, simulate
     assert set(yaml.safe_load(text)) == set(Study.model_fields)
 
 
-def test_starter_study_on_an_empty_warehouse_asks_for_the_activities(tmp_path: Path, con):
+def test_starter_study_on_a_warehouse_without_lms_data_says_so(con):
     ensure_tables(con)
+    with pytest.raises(WarehouseError, match=r"^no LMS data was loaded: .*lms/completions.csv.*training-roi ingest"):
+        starter_study(con)
+
+
+def test_starter_study_without_completions_asks_for_the_activities(tmp_path: Path, con):
+    ensure_tables(con)
+    # LMS data, but nobody completed anything yet: the starter leaves the activities to fill in.
+    put_rows(con, "lms_completion", [{"completion_key": "k1", "learner_id": "L1", "course_id": "C1"}])
     text = starter_study(con)
     data = yaml.safe_load(text)
     assert isinstance(data, dict) and data["program"]["activities"] == []
@@ -244,3 +256,48 @@ def test_starter_study_on_an_empty_warehouse_asks_for_the_activities(tmp_path: P
         load_study(write(tmp_path, text))
     assert [key for key, _ in info.value.problems] == ["program.activities"]
     assert "program.activities: must not be empty" in str(info.value)
+
+
+def _message_strings(path: Path) -> list[str]:
+    """The string literals of a module that are not docstrings (its messages, notes and comments written out)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+    return [node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def test_every_study_key_a_message_names_exists():
+    """A message that tells the user to set a key names one the study has (``costs.participant_time.hourly_rate``)."""
+    import re
+
+    from pydantic import BaseModel
+
+    src = Path(__file__).resolve().parents[1] / "src" / "training_roi"
+    modules = [src / "study" / "model.py", src / "study" / "plan.py", src / "study" / "starter.py",
+               src / "evaluation" / "costs.py", *sorted((src / "value").glob("*.py"))]
+    sections = "|".join(f for f, info in Study.model_fields.items()
+                        if (isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel))
+                        or f == "rollout")
+    named = set()
+    for module in modules:
+        for text in _message_strings(module):
+            named |= {m.group(0) for m in re.finditer(rf"\b(?:{sections})(?:\.[a-z_]+)+", text)}
+    named = {k for k in named if not k.endswith((".csv", ".json", ".yaml"))}
+    assert "costs.participant_time.hourly_rate_by_role" in named  # the check reads the messages that matter
+
+    def exists(path: str) -> bool:
+        model: type[BaseModel] = Study
+        for part in path.split("."):
+            field = model.model_fields.get(part)
+            if field is None:
+                return False
+            annotation = field.annotation
+            inner = [a for a in getattr(annotation, "__args__", ()) if isinstance(a, type)]
+            nxt = annotation if isinstance(annotation, type) else (inner[0] if inner else None)
+            if nxt is not None and issubclass(nxt, BaseModel):
+                model = nxt
+        return True
+
+    assert sorted(k for k in named if not exists(k)) == []

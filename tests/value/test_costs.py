@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from training_roi.study.model import ParticipantTime as ParticipantTimeSetting
 from training_roi.value import CATEGORIES, cost_breakdown
 from training_roi.warehouse.connection import connect, ensure_tables
 from training_roi.warehouse.schema import table
@@ -118,6 +119,29 @@ def test_per_title_rates_without_default_name_the_uncovered_learners(wh):
 def test_learning_time_without_a_rate_is_refused(wh):
     with pytest.raises(ValueError, match="fully loaded"):
         cost_breakdown(wh, programs="SX")
+
+
+def test_per_title_rates_leaving_a_title_out_name_the_study_keys_that_exist(wh):
+    with pytest.raises(ValueError, match="no hourly rate covers") as info:
+        cost_breakdown(wh, programs="SX", hourly_rate_by_title={"Account Executive": 100, "SDR": 40})
+    message = str(info.value)
+    assert "costs.participant_time.hourly_rate " in message
+    assert "costs.participant_time.hourly_rate_by_role" in message and "hourly_rate_by_title" not in message
+    # … and those keys are the study's own.
+    assert {"hourly_rate", "hourly_rate_by_role"} <= set(ParticipantTimeSetting.model_fields)
+
+
+def test_time_not_costed_is_left_out_and_said(wh):
+    b = cost_breakdown(wh, programs="SX", cost_time=False)
+    assert b.participant_time_source == "not costed" and not b.time_costed
+    # The SX records' 90 + 60 + 120 minutes are recorded, none costed: the total is the lines alone.
+    assert b.uncosted_minutes == Decimal("270")
+    assert b.participant_time_amount == 0
+    assert b.total == Decimal("6000.50") + 3000 + 2000
+    assert b.notes[0].startswith("participant time is not costed")
+    assert "4.5 hours" in b.notes[0] and "3 participant(s)" in b.notes[0]
+    doc = b.asdict()
+    assert doc["participant_time_costed"] is False and doc["uncosted_minutes"] == "270"
 
 
 def test_participant_time_lines_are_not_counted_twice(wh):

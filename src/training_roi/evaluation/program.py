@@ -56,7 +56,7 @@ from training_roi.measure import (
 )
 from training_roi.study import StudyError, StudyPlan
 from training_roi.value import Scenario, WindowLever, roi_pct_from_lift, sensitivity
-from training_roi.warehouse.connection import require_tables
+from training_roi.warehouse.connection import require_lms_data, require_tables
 from training_roi.warehouse.quality import quality_report
 
 __all__ = ["Progress", "evaluate_program", "population_scope"]
@@ -77,9 +77,12 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
     StudyError
         The study cannot be answered from this warehouse (nobody completed its activities, no
         cost, a group without deals); the message says which setting or data to change.
+    WarehouseError
+        No LMS data was loaded (the message says which files to load, and how).
     """
     tell = progress or _quiet
     require_tables(con, "crm_opportunity", "learning_record", "learner_identity", "cost_line")
+    require_lms_data(con)
     tell("choosing the population and loading costs", 0.0)
     scope = population_scope(con, plan)
     costs = study_costs(con, plan)
@@ -123,6 +126,9 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
                    plan.population.opportunity_types)
     if primary.power_warning:
         warnings.insert(1 if primary.incremental_revenue <= 0 else 0, primary.power_warning)
+    if not costs.time_costed:  # among the first warnings, which every summary shows
+        lead = (primary.incremental_revenue <= 0) + bool(primary.power_warning)
+        warnings.insert(lead, costs.notes[0])
     if design.method != "did" and primary.did is not None:
         warnings.extend(f"{design.label}: {w}" for w in primary.did.warnings)
     if primary.revenue_definition != plan.revenue:

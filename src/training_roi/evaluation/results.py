@@ -232,7 +232,9 @@ class Evaluation:
             lines.append("Beside it: " + "; ".join(
                 f"{r.label} {money(r.estimate or 0)}" + (f" [{money(r.interval[0])} to {money(r.interval[1])}]"
                                                          if r.interval else "") for r in others) + ".")
-        lines.append(f"Fully loaded cost {money(self.costs.total)}; break-even incremental revenue "
+        cost = (f"Fully loaded cost {money(self.costs.total)}" if self.costs.time_costed else
+                f"Cost {money(self.costs.total)}, participant time not costed (no hourly rate: not fully loaded)")
+        lines.append(f"{cost}; break-even incremental revenue "
                      f"{money(c.break_even_revenue) if c is not None else '—'} {on}.")
         if p.design == "dose" and p.did is not None and "per_lesson" in p.did.details:
             d = p.did.details

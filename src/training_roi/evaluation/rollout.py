@@ -237,6 +237,8 @@ def evaluate_rollout(con: BaseBackend, plan: StudyPlan) -> RolloutEvaluation:
     except ValueError as exc:
         raise StudyError(f"study {plan.name}: monetisation: {exc}") from exc
     costs = study_costs(con, plan)
+    if not costs.time_costed:
+        warnings.append(costs.notes[0])
     total = sum((b.amount for b in benefits), Decimal(0))
     monthly = compute(con, list(r.kpis), monthly=True, grain="org").filter(pl.col("value").is_not_null())
     monthly = monthly.select("kpi", "period", "value", "numerator", "denominator").sort("kpi", "period")

@@ -15,6 +15,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import polars as pl
 from ibis.backends import BaseBackend
 
@@ -171,8 +172,11 @@ def window_result(con: BaseBackend, plan: StudyPlan, panel: WindowPanel, cost: D
     margin = Decimal(str(plan.gross_margin))
     months = plan.windows.benefit_months(days)
     seed_iv = None
-    if effect is not None and design.method == "did" and effect.draws is not None:
-        seed_iv = value_intervals(effect.draws, float(base), float(cost), plan.gross_margin, effect.confidence)
+    # The replicates whose rate is undefined (a resample without closed deals in a window) are left out,
+    # as the effect's own interval leaves them out, so the money's interval is the lift's.
+    draws = effect.draws[np.isfinite(effect.draws)] if effect is not None and effect.draws is not None else None
+    if effect is not None and design.method == "did" and draws is not None and draws.size:
+        seed_iv = value_intervals(draws, float(base), float(cost), plan.gross_margin, effect.confidence)
     elif effect is not None and effect.ci_low == effect.ci_low and effect.ci_high == effect.ci_high:
         seed_iv = value_intervals_from_lift((effect.ci_low, effect.ci_high), float(base), float(cost),
                                             plan.gross_margin, effect.confidence)

@@ -23,6 +23,7 @@ from training_roi.measure.inventory import Offer, warehouse_offer
 from training_roi.measure.lessons import LessonSet, lesson_counts, lesson_dates, lesson_times
 from training_roi.measure.panels import GroupWindows, UnitPanel, WindowPanel, unit_panel, window_panels
 from training_roi.measure.population import employee_learners, population_units, rep_attributes, unit_names
+from training_roi.measure.programs import CourseOffer, ProgramCandidate, program_candidates
 from training_roi.measure.sales import (
     DAYS_PER_MONTH,
     KPI_NAMES,
@@ -49,12 +50,14 @@ __all__ = [
     "UNITS",
     "Cohort",
     "CohortRule",
+    "CourseOffer",
     "GroupWindows",
     "KpiDef",
     "KpiSpec",
     "LessonSet",
     "Offer",
     "Options",
+    "ProgramCandidate",
     "Source",
     "UnitPanel",
     "WindowPanel",
@@ -74,6 +77,7 @@ __all__ = [
     "lesson_times",
     "monthly_panel",
     "population_units",
+    "program_candidates",
     "rep_attributes",
     "survey_estimates",
     "unit_names",

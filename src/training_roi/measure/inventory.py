@@ -1,4 +1,4 @@
-"""What a warehouse offers a study: its busiest courses, cost-line programs, teams and dates.
+"""What a warehouse offers a study: its programs and their evidence, cost-line programs, teams and dates.
 
 The starter study (``training-roi init-study``) lists these beside the settings that name them;
 reading them is measuring the warehouse, so it happens here, in the one stage that reads facts.
@@ -12,6 +12,8 @@ from datetime import date
 import ibis
 from ibis.backends import BaseBackend
 
+from training_roi.measure.programs import ProgramCandidate, program_candidates
+
 __all__ = ["Offer", "warehouse_offer"]
 
 
@@ -19,8 +21,8 @@ __all__ = ["Offer", "warehouse_offer"]
 class Offer:
     """What the warehouse holds that a study's settings name (empty where a table is missing)."""
 
-    courses: list[tuple[str, str | None, int, int]]
-    """The busiest courses: (course id, title, completion records, learners), most activity first."""
+    candidates: list[ProgramCandidate]
+    """Every program the warehouse holds (and every course no program claims), best evidence first."""
     programs: list[tuple[str, int]]
     """Program names of the cost lines, with their counts, most common first."""
     departments: list[tuple[str, int]]
@@ -33,41 +35,12 @@ def warehouse_offer(con: BaseBackend) -> Offer:
     """What ``con`` holds for a study to choose from; missing tables count as empty."""
     tables = set(con.list_tables())
     return Offer(
-        courses=_top_courses(con) if "learning_record" in tables else [],
+        candidates=program_candidates(con),
         programs=_distinct(con, "cost_line", "program") if "cost_line" in tables else [],
         departments=_distinct(con, "crm_user", "department") if "crm_user" in tables else [],
         titles=_distinct(con, "crm_user", "title") if "crm_user" in tables else [],
         close_range=_close_range(con) if "crm_opportunity" in tables else None,
     )
-
-
-def _top_courses(con: BaseBackend, limit: int = 5) -> list[tuple[str, str | None, int, int]]:
-    """The busiest courses: (course id, title, completions, learners), most activity first.
-
-    Only a record about the course itself completes it (the study counts those alone); lessons
-    roll up to their course for the title when the course's own records carry none.
-    """
-    lr = con.table("learning_record")
-    done = lr.filter((lr.verb == "completed") & lr.course_id.notnull())
-    itself = done.activity_id == done.course_id
-    own = done.activity_name.max(where=itself)
-    counts = (
-        done.group_by("course_id")
-        .aggregate(
-            title=ibis.coalesce(own, done.activity_name.mode()),
-            records=done.count(where=itself),
-            learners=done.learner_key.nunique(where=itself),
-            activity=done.count(),
-        )
-        .filter(lambda t: t.records > 0)
-        # Most learning activity first (lessons included): a structured program outranks a quiz.
-        .order_by([ibis.desc("activity"), "course_id"])
-        .limit(limit)
-    )
-    return [
-        (str(r["course_id"]), r["title"], int(r["records"]), int(r["learners"]))
-        for r in counts.to_pyarrow().to_pylist()
-    ]
 
 
 def _distinct(con: BaseBackend, table: str, column: str) -> list[tuple[str, int]]:

@@ -224,7 +224,11 @@ def evaluation_panel(ev: Evaluation) -> Group:
             costs.add_row(category, money(amount))
     if ev.costs.shared_allocated:
         costs.add_row("shared (allocated)", money(ev.costs.shared_allocated))
-    costs.add_row("[bold]total[/]", f"[bold]{money(ev.costs.total)}[/]")
+    if not ev.costs.time_costed:
+        hours = (ev.costs.uncosted_minutes or 0) / 60
+        costs.add_row("[yellow]participant_time: not costed[/]", f"[yellow]{hours:,.1f} h left out[/]")
+    costs.add_row("[bold]total[/]" if ev.costs.time_costed else "[bold]total (not fully loaded)[/]",
+                  f"[bold]{money(ev.costs.total)}[/]")
     if ev.costs.time_sources:
         costs.caption = "participant time from: " + ", ".join(
             f"{_TIME_SOURCE.get(k, k)} {n:,}" for k, (n, _) in ev.costs.time_sources.items())

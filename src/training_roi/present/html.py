@@ -56,7 +56,8 @@ def render_html(ev: Evaluation) -> str:
         f"revenue credited: {p.revenue[p.revenue_definition].label if p.revenue_definition in p.revenue else '—'} "
         f"(value.revenue: {s.value.revenue})",
         f"gross margin {s.value.gross_margin}; costs from costs.csv for {', '.join(s.costs.programs)} plus "
-        "participant time at the study's hourly rate",
+        + ("participant time at the study's hourly rate" if ev.costs.time_costed else
+           "no participant time: the study gives no hourly rate, so the cost is not fully loaded"),
         f"uncertainty: cluster bootstrap over {noun}s, {s.isolation.bootstrap_replicates:,} replicates, seed "
         f"{s.isolation.seed}, {s.isolation.confidence:.0%} percentile intervals",
         f"incremental revenue = {p.value_formula}"

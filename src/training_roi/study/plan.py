@@ -192,6 +192,8 @@ def plan_study(study: Study, *, method: str | None = None) -> StudyPlan:
                           else Decimal(0)),
             employees_only=(study.population.unit == "account" and pt.hourly_rate is None
                             and not pt.hourly_rate_by_role),
+            # No rate at all: the time is not costed, and every output says so.
+            cost_time=pt.hourly_rate is not None or bool(pt.hourly_rate_by_role),
         ),
         attribution=study.attribution,
         monetisation=tuple(study.monetisation),

@@ -1,8 +1,17 @@
 """A commented starter study, written from what the warehouse holds.
 
 ``training-roi init-study`` writes it: every setting with its default and a one-line comment, and
-the warehouse's own courses, cost-line programs, departments, titles and dates beside the
-settings that name them, so a user edits choices rather than inventing ids.
+the warehouse's own programs (with the evidence that marks each), courses, cost-line programs,
+departments, titles and dates beside the settings that name them, so a user edits choices rather
+than inventing ids.
+
+The program proposed is the one the evidence marks best (:func:`training_roi.measure.program_candidates`:
+cost lines, xAPI groupings, the completion report's program column, course names — not the
+number of completers, which a yearly compliance course always wins), with its courses, its
+completion rule (``lessons`` when only its lessons are completed) and its unit (accounts when its
+learners are customers' contacts). As written, the starter runs: ``training-roi report`` answers
+it without an edit, participant time left out of the cost and saying so until an hourly rate is
+set.
 """
 
 from __future__ import annotations
@@ -13,10 +22,12 @@ from typing import Any
 
 from ibis.backends import BaseBackend
 
+from training_roi._format import money
 from training_roi.isolate import METHODS
-from training_roi.measure import warehouse_offer
+from training_roi.measure import ProgramCandidate, warehouse_offer
 from training_roi.measure.covariates import ATTRIBUTES
 from training_roi.study.model import KPIS
+from training_roi.warehouse.connection import require_lms_data
 
 __all__ = ["starter_study"]
 
@@ -25,32 +36,46 @@ def starter_study(con: BaseBackend) -> str:
     """A commented starter study built from what the warehouse holds.
 
     Every setting is written out with its default and a one-line comment saying what it means;
-    comments list what the warehouse offers (the most completed courses, the cost-line programs,
-    the departments and titles of CRM users, the range of close dates) so a user edits choices
-    rather than inventing ids. The text loads with :func:`load_study` as it is, except on a
-    warehouse without completions: there ``program.activities`` is an empty placeholder the user
-    must fill in, and the header says so.
+    comments list what the warehouse offers (every program with its evidence and every course, the
+    cost-line programs, the departments and titles of CRM users, the range of close dates) so a user
+    edits choices rather than inventing ids. The program proposed is the best-marked one; the text
+    loads with :func:`load_study` and ``training-roi report`` answers it as it is, except on a
+    warehouse whose LMS data holds no completion: there ``program.activities`` is an empty
+    placeholder the user must fill in, and the header says so.
 
     Parameters
     ----------
     con
         The warehouse (an Ibis backend with the canonical tables; missing tables count as empty).
+
+    Raises
+    ------
+    WarehouseError
+        No LMS data was loaded: a training study has nothing to measure (the message says what to load).
     """
+    require_lms_data(con)
     offer = warehouse_offer(con)
-    courses = [(course, _one_line(title), records, learners) for course, title, records, learners in offer.courses]
+    candidates = offer.candidates
     programs, close_range = offer.programs, offer.close_range
     departments, titles = offer.departments, offer.titles
+    chosen = candidates[0] if candidates and candidates[0].activities else None
 
-    program_name = programs[0][0] if programs else (courses[0][1] if courses else "My training program")
+    program_name = chosen.name if chosen else (programs[0][0] if programs else "My training program")
+    unit = chosen.unit if chosen else "rep"
     q = _quote
     out = [
         "# training-roi study: every assumption of the ROI report, written down once.",
         "# Same data + same study = same numbers. Edit the values; the comments say what each one means.",
     ]
-    if not courses:
+    if chosen is None:
         out += [
             "# FILL IN: the warehouse has no completions yet, so program.activities is empty.",
             "# List the course ids of the program there before running the report.",
+        ]
+    elif chosen.cost_lines == 0 and programs:
+        out += [
+            f"# CHECK: no line of costs.csv names {chosen.name}: ROI needs the program's cost. Add its lines to",
+            "# costs.csv, or name the cost lines' program under costs.programs.",
         ]
     out += [
         f"name: {q(program_name + ' ROI study')}  # title of the study, shown on the report",
@@ -59,27 +84,19 @@ def starter_study(con: BaseBackend) -> str:
         'currency: "USD"  # ISO 4217 code of the CRM amounts and the costs',
         "",
         "program:",
+        *_candidate_lines(candidates),
         f"  name: {q(program_name)}  # the program's name, as in costs.csv",
-    ]
-    if courses:
-        out.append("  activities:  # course/activity ids whose completion counts as trained; keep the program's")
-        for i, (course_id, title, records, learners) in enumerate(courses):
-            note = f"{title} — completed by {learners} learners ({records} completion records)"
-            line = f"    - {q(course_id)}  # {note}"
-            out.append(line if i == 0 else f"    # - {q(course_id)}  # {note}")
-    else:
-        out.append("  activities: []  # FILL IN: course/activity ids whose completion counts as trained")
-    out += [
-        "  completion: CompletedOrPassed  # what makes a learner trained: a cmi5 moveOn criterion (CompletedOrPassed, "
-        "Completed, Passed, CompletedAndPassed, NotApplicable), min_score, or lessons (micro-lessons: the activities "
-        "are lessons, or courses whose lessons count)",
+        *_activity_lines(candidates, chosen),
+        f"  completion: {'lessons' if chosen and chosen.by_lessons else 'CompletedOrPassed'}  # what makes a learner "
+        "trained: a cmi5 moveOn criterion (CompletedOrPassed, Completed, Passed, CompletedAndPassed, NotApplicable), "
+        "min_score, or lessons (micro-lessons: the activities are lessons, or courses whose lessons count)",
         "  anchor: first  # with completion: lessons, trained from the first lesson, the last, or the nth_lesson-th",
         "  min_score: null  # with completion: min_score, the score (0–100) a learner needs",
         "  start: null  # first day of the program (YYYY-MM-DD); null = from the first completion",
         "  end: null  # last day of the program (YYYY-MM-DD); null = open-ended",
         "",
         "population:  # who is in scope; empty filters mean everyone",
-        "  unit: rep  # rep (learners are CRM users) or account (customer education: learners are its contacts)",
+        f"  unit: {unit}  # rep (learners are CRM users) or account (customer education: learners are its contacts)",
         "  roles: []  # CRM role ids to keep",
         f"  departments: []  # departments to keep; in the warehouse: {_listing(departments)}",
         f"  titles: []  # titles to keep; in the warehouse: {_listing(titles)}",
@@ -120,8 +137,10 @@ def starter_study(con: BaseBackend) -> str:
         "  shared_allocation: none  # shared cost lines (no program): none, or share to charge a fraction",
         "  share: null  # with shared_allocation: share, the fraction (0–1) charged to this program",
         "  participant_time:  # what the learners' own time costs",
-        "    hourly_rate: null  # one hourly rate for everyone; null = time not costed",
-        "    hourly_rate_by_role: {}  # rate per role or title, e.g. {Account Executive: 60}",
+        "    hourly_rate: null  # loaded hourly cost of a participant, e.g. 60; null = participant time not costed: "
+        "the report says so and its cost is not fully loaded (set your rate)",
+        "    hourly_rate_by_role: {}  # rate per CRM title (the titles above), e.g. {Account Executive: 60}; "
+        "wins over hourly_rate",
         "    minutes_per_learner: null  # minutes for learners the LMS recorded no time for (or everyone's, "
         "with time: fixed)",
         "    time: recorded  # recorded: each learner's time once (sessions, else the completion's total, else the "
@@ -161,6 +180,55 @@ def starter_study(con: BaseBackend) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def _evidence(c: ProgramCandidate) -> str:
+    """What marks a candidate as a program, in words: its cost, groupings, report column, course names, learners."""
+    marks = []
+    if c.cost_lines:
+        marks.append(f"cost lines {money(c.cost_total)} ({c.cost_lines:,} lines)")
+    marks += [f"xAPI grouping {g}" for g in c.groupings]
+    if c.named_from_grouping:
+        marks.append("named from its grouping id")
+    if c.reported:
+        marks.append("program column of the completion report")
+    if c.named_courses:
+        marks.append(f"courses named for it: {', '.join(c.named_courses)}")
+    if not marks:
+        marks.append("a course in no program")
+    who = "learners (customers' contacts)" if c.unit == "account" else "learners"
+    return "; ".join([*marks, f"{c.learners:,} {who}"])
+
+
+def _candidate_lines(candidates: list[ProgramCandidate]) -> list[str]:
+    """Every program candidate as a comment, the proposed one first, with its evidence."""
+    if not candidates:
+        return []
+    out = ["  # Programs in the warehouse, by the evidence that marks each (the first is proposed; to measure another,",
+           "  # put its name under name and its courses under activities):"]
+    for c in candidates:
+        out.append(f"  #   {_quote(c.name)}: {_evidence(c)}; courses: {', '.join(x.course_id for x in c.courses)}")
+    return out
+
+
+def _activity_lines(candidates: list[ProgramCandidate], chosen: ProgramCandidate | None) -> list[str]:
+    """``activities``: the proposed program's courses, every other course commented out beside them."""
+    if chosen is None:
+        return ["  activities: []  # FILL IN: course/activity ids whose completion counts as trained"]
+    out = ["  activities:  # course/activity ids whose completion counts as trained; keep the program's"]
+    listed: set[str] = set()
+    for c in [chosen, *(x for x in candidates if x is not chosen)]:
+        for course in c.courses:
+            if course.course_id in listed:
+                continue
+            listed.add(course.course_id)
+            title = _one_line(course.title) if course.title is not None else course.course_id
+            taken = (f"completed by {course.learners:,} learners ({course.records:,} completion records)"
+                     if course.records else f"lessons taken by {course.lesson_learners:,} learners")
+            program = f" ({c.name})" if c.marks else ""
+            line = f"- {_quote(course.course_id)}  # {title}{program} — {taken}"
+            out.append(f"    {line}" if c is chosen and course.course_id in chosen.activities else f"    # {line}")
+    return out
 
 
 def _quote(text: str) -> str:

@@ -11,7 +11,10 @@ ROI look better than it is. The facts come from the warehouse through
   any (sessions, then the completion's total time, then the completion report; see
   :mod:`training_roi.measure.costs`), or a fixed time per learner, / 60 × an hourly rate (one
   rate, or one per CRM title) — unless ``costs.csv`` already lists ``participant_time`` lines,
-  which are then used alone so the time is not counted twice;
+  which are then used alone so the time is not counted twice. With no rate at all and
+  ``cost_time=False`` (a study that gives no hourly rate) the time is *not costed*, and says so:
+  the breakdown's source is ``"not costed"``, its ``uncosted_minutes`` hold the learning time left
+  out and a note tells the reader that the cost is not fully loaded;
 * shared lines (no program) × the program's share of them.
 
 Money is ``Decimal``: the warehouse sums ``decimal(18, 2)`` exactly; the two derived amounts
@@ -97,7 +100,8 @@ class CostBreakdown:
     participant_time
         How the derived participant time was costed (empty when it came from cost lines).
     participant_time_source
-        ``"cost lines"``, ``"learning records"`` or ``"none"``.
+        ``"cost lines"``, ``"learning records"``, ``"none"`` (no time recorded) or ``"not costed"``
+        (time recorded but no hourly rate given: left out of the total, :attr:`uncosted_minutes`).
     shared_total, shared_share, shared_allocated
         Shared lines (no program) in total, the program's share, and the amount allocated.
     total
@@ -124,6 +128,14 @@ class CostBreakdown:
     shared lines' part not allocated (``(shared, not allocated)``)."""
     participants: pl.DataFrame | None = field(default=None, compare=False, repr=False)
     """One row per participant: ``person``, ``title``, ``minutes`` costed and their ``source``."""
+    uncosted_minutes: Decimal | None = None
+    """Minutes of learning recorded but not costed because no hourly rate was given (``None`` when
+    participant time was costed or came from cost lines)."""
+
+    @property
+    def time_costed(self) -> bool:
+        """Whether the participants' time is in the total (False: recorded time left out, no rate given)."""
+        return self.participant_time_source != "not costed"
 
     @property
     def participant_hours(self) -> Decimal:
@@ -152,6 +164,8 @@ class CostBreakdown:
                 for p in self.participant_time
             ],
             "participant_time_source": self.participant_time_source,
+            "participant_time_costed": self.time_costed,
+            "uncosted_minutes": None if self.uncosted_minutes is None else str(self.uncosted_minutes),
             "shared_total": str(self.shared_total),
             "shared_share": str(self.shared_share),
             "shared_allocated": str(self.shared_allocated),
@@ -198,6 +212,9 @@ class CostInputs:
     shared_share: Decimal = Decimal(0)
     employees_only: bool = False
     """Only employees' learning time is a cost (customer education with no rate for customers)."""
+    cost_time: bool = True
+    """Whether the participants' time is costed; False when the study gives no hourly rate at all (the
+    breakdown then says the time is not costed, never silently)."""
 
 
 def cost_breakdown(
@@ -212,6 +229,7 @@ def cost_breakdown(
     use_cost_lines: bool = True,
     minutes_per_learner: Amount | None = None,
     time: Literal["recorded", "fixed"] | None = None,
+    cost_time: bool = True,
 ) -> CostBreakdown:
     """The fully loaded cost of ``programs`` from the warehouse.
 
@@ -244,13 +262,17 @@ def cost_breakdown(
     time
         ``recorded`` or ``fixed``; by default ``fixed`` when ``minutes_per_learner`` is given, else
         ``recorded``.
+    cost_time
+        False: the participants' time is not costed (no rate is given); the minutes recorded are
+        counted into ``uncosted_minutes`` and a note says the cost is not fully loaded. Ignored when
+        ``costs.csv`` lists participant time.
 
     Raises
     ------
     ValueError
         When no cost line names any of ``programs`` while cost lines name other programs (the
-        message lists them, the closest first), when learning time must be costed but no rate
-        covers some of it, or an argument is out of range.
+        message lists them, the closest first), when learning time must be costed (``cost_time``)
+        but no rate covers some of it, or an argument is out of range.
     """
     names = (programs,) if isinstance(programs, str) else tuple(programs)
     if not names:
@@ -301,6 +323,7 @@ def cost_breakdown(
     participant_time: tuple[ParticipantTime, ...] = ()
     sources: dict[str, tuple[int, Decimal]] = {}
     people = None
+    uncosted: Decimal | None = None
     if participant_lines:
         source = "cost lines"
         notes.append(
@@ -311,10 +334,15 @@ def cost_breakdown(
         people = participant_minutes(con, programs=names, activities=tuple(activities or ()),
                                      learner_keys=learner_keys)
         people, sources, time_notes = _costed_minutes(people, mode, fixed)
-        notes += time_notes
-        participant_time = _priced(people, rate, by_title)
-        source = "learning records" if participant_time else "none"
-        by_category["participant_time"] = sum((p.amount for p in participant_time), _ZERO)
+        if cost_time:
+            notes += time_notes
+            participant_time = _priced(people, rate, by_title)
+            source = "learning records" if participant_time else "none"
+            by_category["participant_time"] = sum((p.amount for p in participant_time), _ZERO)
+        else:
+            source = "not costed"
+            uncosted, note = _not_costed(people)
+            notes.insert(0, note)
 
     return CostBreakdown(
         programs=names,
@@ -329,6 +357,24 @@ def cost_breakdown(
         time_sources=sources,
         excluded=dict(sorted(excluded.items())),
         participants=people,
+        uncosted_minutes=uncosted,
+    )
+
+
+def _not_costed(people: pl.DataFrame) -> tuple[Decimal, str]:
+    """The minutes recorded that are left out of the cost, and the note that says so."""
+    timed = people.filter(pl.col("minutes").is_not_null() & (pl.col("minutes") > 0))
+    minutes = _minute_total(float(timed["minutes"].sum())) if timed.height else _ZERO
+    hours = _div(minutes, Decimal(60))
+    if not timed.height:
+        return minutes, ("participant time is not costed (the study gives no hourly rate) and the LMS recorded none "
+                         "for the participants; set costs.participant_time.hourly_rate and "
+                         "costs.participant_time.minutes_per_learner to cost it")
+    return minutes, (
+        f"participant time is not costed (the study gives no hourly rate): {hours:,.1f} hours of learning "
+        f"recorded for {timed.height:,} participant(s) are left out, so the cost is not fully loaded and the ROI "
+        "is higher than it would be; set costs.participant_time.hourly_rate (or hourly rates per CRM title under "
+        "costs.participant_time.hourly_rate_by_role) to cost it"
     )
 
 
@@ -407,6 +453,7 @@ def _priced(people: pl.DataFrame, rate: Decimal | None, by_title: dict[str, Deci
     if uncovered:
         raise ValueError(
             "participant time must be costed (costs are fully loaded) but no hourly rate covers "
-            f"learners with title {', '.join(uncovered)}: give hourly_rate or add them to hourly_rate_by_title"
+            f"learners with title {', '.join(uncovered)}: set costs.participant_time.hourly_rate (the rate of every "
+            "title not listed) or add the titles under costs.participant_time.hourly_rate_by_role"
         )
     return tuple(out)

@@ -18,7 +18,7 @@ from training_roi.errors import WarehouseError
 from training_roi.warehouse.engine import engine
 from training_roi.warehouse.schema import TABLES
 
-__all__ = ["DEFAULT_DB", "connect", "ensure_tables", "require_tables", "row_count", "utc_day"]
+__all__ = ["DEFAULT_DB", "connect", "ensure_tables", "require_lms_data", "require_tables", "row_count", "utc_day"]
 
 DEFAULT_DB = "roi.duckdb"
 
@@ -85,6 +85,33 @@ def require_tables(con: BaseBackend, *names: str) -> None:
         raise WarehouseError(
             f"the warehouse has no {', '.join(missing)} table: run `training-roi ingest DATA_DIR` first"
         )
+
+
+_LMS_TABLES = ("lms_statement", "lms_completion")
+_LMS_SOURCES = ("xapi", "completions", "learners")
+
+
+def require_lms_data(con: BaseBackend) -> None:
+    """Fail with one sentence when no LMS data was loaded: a training study has nothing to measure.
+
+    A warehouse holding only CRM data (or whose LMS rows were all quarantined) would otherwise fail
+    later on the first thing that needs learners (no completions, no participant time, no cost),
+    none of which names the cause.
+    """
+    tables = set(con.list_tables())
+    if any(t in tables and row_count(con.table(t)) for t in _LMS_TABLES):
+        return
+    quarantined = 0
+    if "quarantine" in tables:
+        q = con.table("quarantine")
+        quarantined = row_count(q.filter(q.source.isin(list(_LMS_SOURCES))))
+    held = (f" ({quarantined:,} LMS rows were quarantined: `training-roi quality` says why)" if quarantined
+            else "")
+    raise WarehouseError(
+        f"no LMS data was loaded{held}: the warehouse holds no xAPI statements and no completion report, so "
+        "nobody can be found trained; put the LMS exports in the data folder (xAPI statements as lms/*.jsonl or "
+        "lms/*.json, the completion report as lms/completions.csv) and run `training-roi ingest DATA_DIR --db …`"
+    )
 
 
 def row_count(expr: ir.Table) -> int:
