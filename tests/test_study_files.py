@@ -16,6 +16,7 @@ from training_roi.errors import MappingError
 from training_roi.files import MAX_NODES, MAX_YAML_BYTES
 from training_roi.ingest.mapping import load_mapping
 from training_roi.study import StudyError, load_study
+from training_roi.warehouse.connection import connect, ensure_tables
 
 STUDY = "name: s\nprogram: {{name: P, activities: [a]}}\ncomparison: {{design: holdout, holdout_file: {f}}}\n"
 
@@ -86,6 +87,7 @@ def test_an_oversized_study_is_refused(tmp_path: Path):
 
 def test_report_refuses_a_study_reaching_outside_with_a_message(tmp_path: Path):
     study = _study(tmp_path, "/etc/passwd")
+    ensure_tables(connect(tmp_path / "x.duckdb"))
     result = CliRunner().invoke(app, ["report", str(study), "--db", str(tmp_path / "x.duckdb"),
                                       "--out", str(tmp_path / "out")])
     assert result.exit_code == 2

@@ -271,7 +271,7 @@ def quality(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
 
 
 def _answer(db: str, study_file: Path, out_dir: Path, stop: _Stop,
-            method: str | None = None) -> tuple[Any, dict[str, Path]]:
+            method: str | None = None, files_anywhere: bool = False) -> tuple[Any, dict[str, Path]]:
     """Evaluate the study (a training program or a CRM roll-out); write every file of the answer into ``out_dir``."""
     from training_roi.evaluation import evaluate
     from training_roi.present.answer import write_answer
@@ -280,7 +280,7 @@ def _answer(db: str, study_file: Path, out_dir: Path, stop: _Stop,
 
     _writable(out_dir, "--out")
     con = connect(db, create=False)
-    study = load_study(study_file)
+    study = load_study(study_file, allow_outside_files=files_anywhere)
     with _progress() as update:
         answer = evaluate(con, study, method=method, progress=lambda what, f: update(f"{study.name}: {what}", f))
         update("writing the answer's files", 1.0)
@@ -318,6 +318,9 @@ def report(
     out_dir: Annotated[Path, typer.Option("--out", help="folder for result.json and report.html")] = Path("."),
     as_json: JsonOption = False,
     method: Annotated[str | None, typer.Option("--method", help=_METHOD_HELP)] = None,
+    files_anywhere: Annotated[bool, typer.Option(
+        "--files-outside-study",
+        help="read files the study names (holdout_file) from outside the study's folder")] = False,
 ) -> None:
     """Answer a study: lift, incremental revenue, fully loaded cost and ROI, with intervals."""
     from training_roi.present.answer import answer_document, answer_panel
@@ -326,7 +329,7 @@ def report(
     with _user_errors() as stop:
         if method is not None and method not in METHOD_CHOICES:
             raise TrainingRoiError(f"--method {method}: expected one of {', '.join(METHOD_CHOICES)}")
-        answer, files = _answer(db, study_file, out_dir, stop, method)
+        answer, files = _answer(db, study_file, out_dir, stop, method, files_anywhere)
         stop.line = "stopped (Ctrl-C): the answer's files are written; only its summary was cut short"
         if as_json:
             sys.stdout.write(answer_document(answer))
