@@ -42,8 +42,8 @@ def test_a_link_inside_the_folder_that_points_outside_is_not_followed(tmp_path: 
 
 
 def test_elsewhere_is_read_when_the_user_allows_it(tmp_path: Path):
-    write(tmp_path / "shared" / "holdout.csv", "U1\nU2\n")
-    study = _study(tmp_path / "study", "../shared/holdout.csv")
+    write(tmp_path / "elsewhere" / "holdout.csv", "U1\nU2\n")
+    study = _study(tmp_path / "study", "../elsewhere/holdout.csv")
     assert load_study(study, allow_outside_files=True).comparison.holdout == ["U1", "U2"]
     write(tmp_path / "study" / "sub" / "h.csv", "U3\n")
     assert load_study(_study(tmp_path / "study", "sub/h.csv")).comparison.holdout == ["U3"]

@@ -87,7 +87,7 @@ def require_tables(con: BaseBackend, *names: str) -> None:
         )
 
 
-_LMS_TABLES = ("lms_statement", "lms_completion")
+_LMS_TABLES = ("lms_statement", "lms_completion", "learning_record")
 _LMS_SOURCES = ("xapi", "completions", "learners")
 
 
