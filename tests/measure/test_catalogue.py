@@ -68,7 +68,7 @@ def _values(con, kpi: str, **kw: object) -> dict:
 def test_sales_kpis_by_hand(org):
     # Deals by creation month: January O1 won 1,000, O2 lost, O3 open; February O4 won 3,000;
     # March O5 won 500, O6 open. O7 is deleted.
-    assert _values(org, "win_rate") == {("org", JAN): 0.5, ("org", FEB): 1.0, ("org", MAR): 1.0}
+    assert _values(org, "win_rate", basis="created") == {("org", JAN): 0.5, ("org", FEB): 1.0, ("org", MAR): 1.0}
     assert _values(org, "win_rate", monthly=False) == {("org", None): 3 / 4}
     assert _values(org, "avg_won_deal_size", monthly=False) == {("org", None): 4500 / 3}
     assert _values(org, "sales_cycle_days", monthly=False) == {("org", None): (20 + 30 + 10 + 10) / 4}
@@ -76,8 +76,11 @@ def test_sales_kpis_by_hand(org):
     assert _values(org, "pipeline_created") == {("org", JAN): 2000.0, ("org", FEB): 3000.0,
                                                 ("org", MAR): (500 + 800) / 2}
     assert _values(org, "pipeline_created", monthly=False) == {("org", None): 6300 / 4}
-    assert _values(org, "revenue_per_rep", monthly=False, grain="rep") == {
+    assert _values(org, "revenue_per_rep", monthly=False, grain="rep", basis="created") == {
         ("U1", None): 1000.0, ("U2", None): 3500 / 2, ("U3", None): 0.0}
+    # By close month U1's months run from January (O1 created) to February (O2 closed).
+    assert _values(org, "revenue_per_rep", monthly=False, grain="rep") == {
+        ("U1", None): 1000.0 / 2, ("U2", None): 3500 / 2, ("U3", None): 0.0}
     assert _values(org, "win_rate", monthly=False, grain="account") == {
         ("A1", None): 0.5, ("A2", None): 1.0, ("A3", None): 1.0}
     # M2 (U3) has no closed deal: a null win rate, not zero.
@@ -93,8 +96,8 @@ def test_pipeline_velocity(org):
     # Open at month ends: January O2 (closes 9 Feb) and O3; February O3; March O3 and O6.
     # January: 2 open × win rate 1/2 × deal size 1,000 ÷ cycle 25 days = 40 a day.
     # February: 1 × 1 × 3,000 ÷ 10 = 300. March: 2 × 1 × 500 ÷ 10 = 100.
-    assert _values(org, "pipeline_velocity") == {("org", JAN): pytest.approx(40), ("org", FEB): pytest.approx(300),
-                                                 ("org", MAR): pytest.approx(100)}
+    assert _values(org, "pipeline_velocity", basis="created") == {
+        ("org", JAN): pytest.approx(40), ("org", FEB): pytest.approx(300), ("org", MAR): pytest.approx(100)}
     # Whole period: 5/3 open on average × 3/4 × 1,500 ÷ 17.5 days.
     whole = pytest.approx(5 / 3 * 0.75 * 1500 / 17.5)
     assert _values(org, "pipeline_velocity", monthly=False) == {("org", None): whole}
