@@ -23,7 +23,7 @@ def _at(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
 
 
-def _opp(i: str, owner: str, account: str, created: date, close: date, *, won: bool | None, amount: float,
+def _opp(i: str, owner: str | None, account: str, created: date, close: date, *, won: bool | None, amount: float,
          deleted: bool = False) -> dict:
     return {"opportunity_id": i, "owner_id": owner, "account_id": account, "created_at": _at(created),
             "close_date": close, "is_closed": won is not None, "is_won": bool(won), "amount": amount,
@@ -191,3 +191,55 @@ def test_describe():
     assert describe(-40, "money/day") == "−$40/day"
     assert describe(13.26, "hours") == "13.3 hours"
     assert describe(None, "score") == "—"
+
+
+def test_win_rate_by_close_month_by_hand(org):
+    # By the month each deal closed: January O1 won (25 Jan); February O2 lost (9 Feb) and O4 won
+    # (11 Feb); March O5 won (13 Mar). Open deals (O3, O6) have no outcome; O7 is deleted.
+    frame = compute(org, ["win_rate"])
+    rows = {r["period"]: r for r in frame.iter_rows(named=True)}
+    assert {p: (r["numerator"], r["denominator"]) for p, r in rows.items()} == {
+        JAN: (1, 1), FEB: (1, 2), MAR: (1, 1)}
+    assert {r["basis"] for r in rows.values()} == {"close month"}
+    assert compute(org, ["win_rate"], basis="created")["basis"].unique().to_list() == ["creation month"]
+    # The data ends on 13 March (the latest close of a closed deal): March is not over.
+    assert [p for p, r in rows.items() if r["provisional"]] == [MAR]
+    assert rows[MAR]["provisional_reason"] == "the month was not over when the data ends (2025-03-13)"
+    assert rows[FEB]["as_of"] == date(2025, 3, 13)
+    got = {r["period"]: r for r in changes(frame).iter_rows(named=True)}
+    assert got[FEB]["mom"] == pytest.approx(0.5 - 1.0)
+    assert got[MAR]["mom"] is None and got[MAR]["change_note"] == "no change computed: this month is provisional"
+
+
+def test_creation_months_with_open_deals_are_provisional(org):
+    # By creation month: January's deals O1, O2, O3 — O3 open, 1 of 3 (over 20%); February's O4
+    # closed; March's O5 closed, O6 open (and the month not over).
+    frame = compute(org, ["win_rate"], basis="created")
+    rows = {r["period"]: r for r in frame.iter_rows(named=True)}
+    assert {p for p, r in rows.items() if r["provisional"]} == {JAN, MAR}
+    assert rows[JAN]["provisional_reason"] == "33.3% of the month's deals still open (provisional above 20%)"
+    # February is complete, but January before it is not: no change is computed against it.
+    got = {r["period"]: r for r in changes(frame).iter_rows(named=True)}
+    assert got[FEB]["mom"] is None and got[FEB]["change_note"] == "no month-over-month change: Jan 2025 is provisional"
+    # Pipeline created is dated by creation: only the calendar makes it provisional.
+    pipeline = compute(org, ["pipeline_created"])
+    assert pipeline.filter(pl.col("provisional"))["period"].to_list() == [MAR]
+
+
+def test_deals_without_an_owner_count_for_the_org_and_as_no_owner(org):
+    _put(org, "crm_opportunity", [
+        _opp("O8", None, "A1", date(2025, 2, 3), date(2025, 2, 20), won=False, amount=700),
+        _opp("O9", None, "A2", date(2025, 2, 4), date(2025, 2, 21), won=True, amount=300),
+    ])
+    raw = org.table("crm_opportunity").to_pyarrow().to_pylist()
+    closed = [r for r in raw if r["is_closed"] and not r["is_deleted"]]
+    assert len(closed) == 6
+    whole = _values(org, "win_rate", monthly=False)
+    assert whole == {("org", None): sum(r["is_won"] for r in closed) / len(closed)}  # 4 won of 6
+    by_rep = _values(org, "win_rate", monthly=False, grain="rep")
+    assert by_rep[("(no owner)", None)] == 1 / 2
+    assert set(by_rep) == {("U1", None), ("U2", None), ("U3", None), ("(no owner)", None)}
+    # At the team grain the ownerless deals are "(no owner)" too; the units add up to the org.
+    teams = compute(org, ["win_rate"], monthly=False, grain="team")
+    assert sorted(teams["grain_id"].to_list()) == ["(no owner)", "M1", "M2"]
+    assert teams["numerator"].sum() / teams["denominator"].sum() == whole[("org", None)]

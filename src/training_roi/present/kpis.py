@@ -61,14 +61,14 @@ def kpi_table(frame: pl.DataFrame, names: list[str], *, monthly: bool, months: i
     periods: list[date] = sorted({p for p in frame["period"].to_list() if p is not None})[-months:] if monthly else []
     t = Table(title=f"KPIs ({grain}{', monthly' if monthly else ''})", title_justify="left")
     t.add_column("KPI")
-    t.add_column("month of")
+    t.add_column("month of", no_wrap=True)
     if by_unit:
         t.add_column(grain, no_wrap=True, min_width=18)
     for p in periods:
         t.add_column(p.strftime("%b %Y"), justify="right")
-    t.add_column("latest complete month over month" if monthly else "value", justify="right")
+    t.add_column("latest complete month over month" if monthly else "value", justify="right", no_wrap=True)
     if monthly:
-        t.add_column("over a year", justify="right")
+        t.add_column("over a year", justify="right", no_wrap=True)
     starred = cut = False
     for name in names:
         spec, rows = CATALOGUE[name], frame.filter(pl.col("kpi") == name)
