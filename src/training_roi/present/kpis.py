@@ -60,15 +60,15 @@ def kpi_table(frame: pl.DataFrame, names: list[str], *, monthly: bool, months: i
     by_unit = grain != "org"
     periods: list[date] = sorted({p for p in frame["period"].to_list() if p is not None})[-months:] if monthly else []
     t = Table(title=f"KPIs ({grain}{', monthly' if monthly else ''})", title_justify="left")
-    t.add_column("KPI")
+    t.add_column("KPI", no_wrap=True)
     t.add_column("month of", no_wrap=True)
     if by_unit:
         t.add_column(grain, no_wrap=True, min_width=18)
     for p in periods:
         t.add_column(p.strftime("%b %Y"), justify="right")
-    t.add_column("latest complete month over month" if monthly else "value", justify="right", no_wrap=True)
+    t.add_column("over a month" if monthly else "value", justify="right")
     if monthly:
-        t.add_column("over a year", justify="right", no_wrap=True)
+        t.add_column("over a year", justify="right")
     starred = cut = False
     for name in names:
         spec, rows = CATALOGUE[name], frame.filter(pl.col("kpi") == name)
@@ -106,7 +106,8 @@ def kpi_table(frame: pl.DataFrame, names: list[str], *, monthly: bool, months: i
                       "", *([""] if monthly else []))
     notes = []
     if monthly:
-        notes.append("rates pool numerators and denominators; changes compare complete months only")
+        notes.append("rates pool numerators and denominators; the changes are the latest complete month's, "
+                     "against complete months only")
         if starred:
             notes.append("* provisional: the month was not over when the data ends, or (outcomes by creation month) "
                          f"more than {OPEN_SHARE_LIMIT:.0%} of its deals are still open; --csv or --json gives the "
