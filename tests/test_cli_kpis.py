@@ -109,6 +109,8 @@ def test_creation_months_with_many_deals_open_are_provisional(export, tmp_path: 
     assert {r["basis"] for r in rows} == {"creation month"}
     bad = runner.invoke(app, ["kpis", "--db", str(db), "--basis", "booked"])
     assert bad.exit_code == 2 and "--basis booked: expected one of close, created" in bad.stderr
+    empty = runner.invoke(app, ["kpis", "--db", str(db), "--since", "2024-05-01", "--until", "2024-04-01"])
+    assert empty.exit_code == 2 and "--since 2024-05-01 is not before --until 2024-04-01" in empty.stderr
 
 
 def test_every_rep_is_listed_by_name_and_deals_without_an_owner_count(export, tmp_path: Path):

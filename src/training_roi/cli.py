@@ -376,6 +376,8 @@ def kpis(
             start, end = (_date.fromisoformat(d) if d else None for d in (since, until))
         except ValueError as exc:
             raise TrainingRoiError(f"--since/--until: {exc} (expected YYYY-MM-DD)") from exc
+        if start is not None and end is not None and start >= end:
+            raise TrainingRoiError(f"--since {start} is not before --until {end}: the period is empty")
         con = connect(db, create=False)
         with _progress() as update:
             update(f"computing {len(chosen)} KPIs", 0.0)
