@@ -125,20 +125,6 @@ def test_version_and_a_stop_by_ctrl_c(tmp_path: Path, monkeypatch: pytest.Monkey
     assert stopped.stderr.strip() == "stopped (Ctrl-C): the warehouse was not changed and no file was written"
 
 
-def test_kpis_at_a_finer_grain_label_every_unit(tmp_path: Path):
-    # Each unit's row says whose it is; the org's figure is never a unit's.
-    from training_roi.simulate import simulate
-
-    simulate(tmp_path / "org", reps=20, months=8, seed=2)
-    assert runner.invoke(app, ["ingest", str(tmp_path / "org"), "--db", str(tmp_path / "w.duckdb")]).exit_code == 0
-    shown = runner.invoke(app, ["kpis", "--db", str(tmp_path / "w.duckdb"), "--kpi", "win_rate", "--grain", "rep",
-                                "--total", "--limit", "5"], terminal_width=200)
-    assert shown.exit_code == 0, shown.output
-    rows = [line for line in shown.stdout.splitlines() if line.startswith("│ win rate")]
-    assert len(rows) == 5 and len({r.split("│")[2].strip() for r in rows}) == 5
-    assert "more rows of units not shown" in shown.stdout
-
-
 _STUDY = "name: S\nprogram: {activities: [x]}\n"
 
 

@@ -177,6 +177,10 @@ def test_every_kpi_is_isolated_and_the_secondary_ones_cover_their_truth(randomis
     kpis = {k.kpi: k for k in ev.primary.kpis}
     assert list(kpis) == ["win_rate", "avg_won_deal_size", "sales_cycle_days", "pipeline_created", "revenue_per_rep"]
     assert kpis["win_rate"].did == ev.primary.did  # the headline is the win-rate row
+    # Trend months still maturing: more than 20% of the group's deals created that month still open.
+    assert any(r["provisional"] for r in ev.trend)
+    for r in ev.trend:
+        assert r["provisional"] == ((r["opportunities"] - r["closed"]) / r["opportunities"] > 0.2), r
     true = truth["truth"]["windows"]["180"]
     size, cycle = kpis["avg_won_deal_size"].did, kpis["sales_cycle_days"].did
     assert size is not None and cycle is not None

@@ -415,7 +415,12 @@ def kpis(
     monthly: Annotated[bool, typer.Option("--monthly/--total", help="month by month, or over the whole period")] = True,
     months: Annotated[int, typer.Option(min=1, help="months shown in the console, at most (fewer when the terminal "
                                                     "is narrow; the file has every one)")] = 6,
-    grain: Annotated[str, typer.Option(help="org, team, rep, account or activity")] = "org",
+    grain: Annotated[str, typer.Option(help="org, team, rep, account or activity; at a finer grain than org every "
+                                            "unit is listed by name, with '(no owner)' for deals without one")] = "org",
+    basis: Annotated[str | None, typer.Option(
+        help="the month deal KPIs are dated by: close (outcomes — win rate, deal size, cycle, revenue — in the month "
+             "the deal closed) or created (in the month the deal was created, as the evaluation counts them); "
+             "default: outcomes by close month, deals and pipeline created by creation month")] = None,
     since: Annotated[str | None, typer.Option(help="first day counted (YYYY-MM-DD)")] = None,
     until: Annotated[str | None, typer.Option(help="first day not counted (YYYY-MM-DD)")] = None,
     csat_field: Annotated[str, typer.Option(help="the Case custom field holding satisfaction (1–5)")] = "CSAT__c",
@@ -424,10 +429,19 @@ def kpis(
     limit: Annotated[int, typer.Option(min=1, help="units shown per KPI in the console at a finer grain")] = 20,
     as_json: JsonOption = False,
 ) -> None:
-    """The KPI catalogue — sales, process, customer success, learning — month by month with its changes."""
+    """The KPI catalogue — sales, process, customer success, learning — month by month with its changes.
+
+    Each KPI says which month its values belong to: deal outcomes (win rate, deal size, cycle, revenue) by the
+    month the deal closed, deals and pipeline created by the month they were created (--basis changes the deal
+    KPIs). Months still maturing are provisional (starred): the month was not over when the data ends, or, for
+    outcomes by creation month, more than 20% of its deals are still open. Changes over a month and a year compare
+    complete months only.
+    """
     from datetime import date as _date
 
-    from training_roi.measure import CATALOGUE, GRAINS, changes, compute
+    import polars as pl
+
+    from training_roi.measure import BASES, CATALOGUE, GRAINS, changes, compute, grain_names
     from training_roi.present.kpis import kpi_table
     from training_roi.warehouse.connection import connect
 
@@ -438,18 +452,26 @@ def kpis(
             raise TrainingRoiError(f"--kpi {', '.join(unknown)}: not in the catalogue ({', '.join(CATALOGUE)})")
         if grain not in GRAINS:
             raise TrainingRoiError(f"--grain {grain}: expected one of {', '.join(GRAINS)}")
+        if basis is not None and basis not in BASES:
+            raise TrainingRoiError(f"--basis {basis}: expected one of {', '.join(BASES)}")
         try:
             start, end = (_date.fromisoformat(d) if d else None for d in (since, until))
         except ValueError as exc:
             raise TrainingRoiError(f"--since/--until: {exc} (expected YYYY-MM-DD)") from exc
         if csv is not None:
             _writable_file(csv, "--csv")
+        if start is not None and end is not None and start >= end:
+            raise TrainingRoiError(f"--since {start} is not before --until {end}: the period is empty")
         con = connect(db, create=False)
         with _progress() as update:
             update(f"computing {len(chosen)} KPIs", 0.0)
             frame = compute(con, chosen, monthly=monthly, since=start, until=end, grain=grain,
-                            case_score_field=csat_field, gross_margin=gross_margin)
+                            case_score_field=csat_field, gross_margin=gross_margin, basis=basis)
             frame = changes(frame) if monthly else frame
+            units = grain_names(con, grain, frame["grain_id"].drop_nulls().unique().to_list())
+            if grain != "org":
+                frame = frame.with_columns(name=pl.col("grain_id").replace_strict(units, default=None,
+                                                                                  return_dtype=pl.String))
             update("done", 1.0)
         if csv is not None:
             stop.line = (f"stopped (Ctrl-C) while writing {csv}: the warehouse was not changed; the file may be "
@@ -462,7 +484,7 @@ def kpis(
             return
         console = _out()
         console.print(kpi_table(frame, chosen, monthly=monthly, months=months, grain=grain, limit=limit,
-                                width=console.width))
+                                unit_names=units, width=console.width))
 
 
 @app.command(name="init-study")

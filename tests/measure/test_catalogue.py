@@ -23,7 +23,7 @@ def _at(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
 
 
-def _opp(i: str, owner: str, account: str, created: date, close: date, *, won: bool | None, amount: float,
+def _opp(i: str, owner: str | None, account: str, created: date, close: date, *, won: bool | None, amount: float,
          deleted: bool = False) -> dict:
     return {"opportunity_id": i, "owner_id": owner, "account_id": account, "created_at": _at(created),
             "close_date": close, "is_closed": won is not None, "is_won": bool(won), "amount": amount,
@@ -68,7 +68,7 @@ def _values(con, kpi: str, **kw: object) -> dict:
 def test_sales_kpis_by_hand(org):
     # Deals by creation month: January O1 won 1,000, O2 lost, O3 open; February O4 won 3,000;
     # March O5 won 500, O6 open. O7 is deleted.
-    assert _values(org, "win_rate") == {("org", JAN): 0.5, ("org", FEB): 1.0, ("org", MAR): 1.0}
+    assert _values(org, "win_rate", basis="created") == {("org", JAN): 0.5, ("org", FEB): 1.0, ("org", MAR): 1.0}
     assert _values(org, "win_rate", monthly=False) == {("org", None): 3 / 4}
     assert _values(org, "avg_won_deal_size", monthly=False) == {("org", None): 4500 / 3}
     assert _values(org, "sales_cycle_days", monthly=False) == {("org", None): (20 + 30 + 10 + 10) / 4}
@@ -76,8 +76,11 @@ def test_sales_kpis_by_hand(org):
     assert _values(org, "pipeline_created") == {("org", JAN): 2000.0, ("org", FEB): 3000.0,
                                                 ("org", MAR): (500 + 800) / 2}
     assert _values(org, "pipeline_created", monthly=False) == {("org", None): 6300 / 4}
-    assert _values(org, "revenue_per_rep", monthly=False, grain="rep") == {
+    assert _values(org, "revenue_per_rep", monthly=False, grain="rep", basis="created") == {
         ("U1", None): 1000.0, ("U2", None): 3500 / 2, ("U3", None): 0.0}
+    # By close month U1's months run from January (O1 created) to February (O2 closed).
+    assert _values(org, "revenue_per_rep", monthly=False, grain="rep") == {
+        ("U1", None): 1000.0 / 2, ("U2", None): 3500 / 2, ("U3", None): 0.0}
     assert _values(org, "win_rate", monthly=False, grain="account") == {
         ("A1", None): 0.5, ("A2", None): 1.0, ("A3", None): 1.0}
     # M2 (U3) has no closed deal: a null win rate, not zero.
@@ -93,8 +96,8 @@ def test_pipeline_velocity(org):
     # Open at month ends: January O2 (closes 9 Feb) and O3; February O3; March O3 and O6.
     # January: 2 open × win rate 1/2 × deal size 1,000 ÷ cycle 25 days = 40 a day.
     # February: 1 × 1 × 3,000 ÷ 10 = 300. March: 2 × 1 × 500 ÷ 10 = 100.
-    assert _values(org, "pipeline_velocity") == {("org", JAN): pytest.approx(40), ("org", FEB): pytest.approx(300),
-                                                 ("org", MAR): pytest.approx(100)}
+    assert _values(org, "pipeline_velocity", basis="created") == {
+        ("org", JAN): pytest.approx(40), ("org", FEB): pytest.approx(300), ("org", MAR): pytest.approx(100)}
     # Whole period: 5/3 open on average × 3/4 × 1,500 ÷ 17.5 days.
     whole = pytest.approx(5 / 3 * 0.75 * 1500 / 17.5)
     assert _values(org, "pipeline_velocity", monthly=False) == {("org", None): whole}
@@ -188,3 +191,55 @@ def test_describe():
     assert describe(-40, "money/day") == "−$40/day"
     assert describe(13.26, "hours") == "13.3 hours"
     assert describe(None, "score") == "—"
+
+
+def test_win_rate_by_close_month_by_hand(org):
+    # By the month each deal closed: January O1 won (25 Jan); February O2 lost (9 Feb) and O4 won
+    # (11 Feb); March O5 won (13 Mar). Open deals (O3, O6) have no outcome; O7 is deleted.
+    frame = compute(org, ["win_rate"])
+    rows = {r["period"]: r for r in frame.iter_rows(named=True)}
+    assert {p: (r["numerator"], r["denominator"]) for p, r in rows.items()} == {
+        JAN: (1, 1), FEB: (1, 2), MAR: (1, 1)}
+    assert {r["basis"] for r in rows.values()} == {"close month"}
+    assert compute(org, ["win_rate"], basis="created")["basis"].unique().to_list() == ["creation month"]
+    # The data ends on 13 March (the latest close of a closed deal): March is not over.
+    assert [p for p, r in rows.items() if r["provisional"]] == [MAR]
+    assert rows[MAR]["provisional_reason"] == "the month was not over when the data ends (2025-03-13)"
+    assert rows[FEB]["as_of"] == date(2025, 3, 13)
+    got = {r["period"]: r for r in changes(frame).iter_rows(named=True)}
+    assert got[FEB]["mom"] == pytest.approx(0.5 - 1.0)
+    assert got[MAR]["mom"] is None and got[MAR]["change_note"] == "no change computed: this month is provisional"
+
+
+def test_creation_months_with_open_deals_are_provisional(org):
+    # By creation month: January's deals O1, O2, O3 — O3 open, 1 of 3 (over 20%); February's O4
+    # closed; March's O5 closed, O6 open (and the month not over).
+    frame = compute(org, ["win_rate"], basis="created")
+    rows = {r["period"]: r for r in frame.iter_rows(named=True)}
+    assert {p for p, r in rows.items() if r["provisional"]} == {JAN, MAR}
+    assert rows[JAN]["provisional_reason"] == "33.3% of the month's deals still open (provisional above 20%)"
+    # February is complete, but January before it is not: no change is computed against it.
+    got = {r["period"]: r for r in changes(frame).iter_rows(named=True)}
+    assert got[FEB]["mom"] is None and got[FEB]["change_note"] == "no month-over-month change: Jan 2025 is provisional"
+    # Pipeline created is dated by creation: only the calendar makes it provisional.
+    pipeline = compute(org, ["pipeline_created"])
+    assert pipeline.filter(pl.col("provisional"))["period"].to_list() == [MAR]
+
+
+def test_deals_without_an_owner_count_for_the_org_and_as_no_owner(org):
+    _put(org, "crm_opportunity", [
+        _opp("O8", None, "A1", date(2025, 2, 3), date(2025, 2, 20), won=False, amount=700),
+        _opp("O9", None, "A2", date(2025, 2, 4), date(2025, 2, 21), won=True, amount=300),
+    ])
+    raw = org.table("crm_opportunity").to_pyarrow().to_pylist()
+    closed = [r for r in raw if r["is_closed"] and not r["is_deleted"]]
+    assert len(closed) == 6
+    whole = _values(org, "win_rate", monthly=False)
+    assert whole == {("org", None): sum(r["is_won"] for r in closed) / len(closed)}  # 4 won of 6
+    by_rep = _values(org, "win_rate", monthly=False, grain="rep")
+    assert by_rep[("(no owner)", None)] == 1 / 2
+    assert set(by_rep) == {("U1", None), ("U2", None), ("U3", None), ("(no owner)", None)}
+    # At the team grain the ownerless deals are "(no owner)" too; the units add up to the org.
+    teams = compute(org, ["win_rate"], monthly=False, grain="team")
+    assert sorted(teams["grain_id"].to_list()) == ["(no owner)", "M1", "M2"]
+    assert teams["numerator"].sum() / teams["denominator"].sum() == whole[("org", None)]

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from ibis.backends import BaseBackend
 
 from training_roi.evaluation.results import WindowResult
-from training_roi.measure import CATALOGUE, WindowPanel, compute
+from training_roi.measure import CATALOGUE, WindowPanel, assigned, compute
 from training_roi.study import StudyError, StudyPlan
 from training_roi.value import Benefit, CostBreakdown, KpiImpact, PhillipsEvaluation, monetise, phillips_levels
 
@@ -43,7 +43,8 @@ def application(con: BaseBackend, plan: StudyPlan,
     assert isinstance(anchors, pl.DataFrame)
     if anchors.is_empty():
         return None, ()
-    monthly = compute(con, list(plan.application_kpis), monthly=True, grain="rep").filter(pl.col("value").is_not_null())
+    monthly = assigned(compute(con, list(plan.application_kpis), monthly=True, grain="rep", basis="created")).filter(
+        pl.col("value").is_not_null())
     if monthly.is_empty():
         return None, ()
     return _before_after(plan, panel, monthly, anchors), _by_group(panel, monthly)

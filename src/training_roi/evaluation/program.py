@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -42,10 +43,12 @@ from training_roi.isolate import (
 )
 from training_roi.measure import (
     KPIS,
+    OPEN_SHARE_LIMIT,
     Cohort,
     LessonSet,
     WindowPanel,
     cohort,
+    data_end,
     group_monthly,
     lesson_dates,
     population_units,
@@ -312,7 +315,9 @@ def _trend(con: BaseBackend, trained: set[str], comparison: set[str], unit: str,
     """Every KPI per month of deal creation, pooled over the trained and the comparison units.
 
     Per-unit-month KPIs divide by the group's size. Money is summed as exact decimals in the
-    engine, so the figures do not depend on the order rows arrive in.
+    engine, so the figures do not depend on the order rows arrive in. A month is ``provisional``
+    when it was not over when the data ends, or more than :data:`OPEN_SHARE_LIMIT` of the group's
+    deals created in it are still open (:mod:`training_roi.measure.periods`).
     """
     groups = ibis.memtable(pa.table({
         "unit_id": pa.array([*sorted(trained), *sorted(comparison)], pa.string()),
@@ -320,9 +325,13 @@ def _trend(con: BaseBackend, trained: set[str], comparison: set[str], unit: str,
     }))
     rows = group_monthly(con, groups, unit=unit, deal_types=deal_types).to_pyarrow().to_pylist()
     size = {"trained": len(trained), "comparison": len(comparison)}
+    as_of = data_end(con, ["crm_opportunity"])
     out = []
     for r in sorted(rows, key=lambda r: (r["month"], r["group"])):
         closed, won, n = int(r["closed"]), int(r["won"]), size[r["group"]]
+        made, month = int(r["opportunities"]), r["month"]
+        ends = date(month.year + month.month // 12, month.month % 12 + 1, 1) - timedelta(days=1)
+        provisional = (as_of is not None and ends > as_of) or (made > 0 and (made - closed) / made > OPEN_SHARE_LIMIT)
         out.append({
             "month": r["month"].isoformat(), "group": r["group"], "units": n,
             "opportunities": int(r["opportunities"]), "closed": closed, "won": won,
@@ -331,5 +340,6 @@ def _trend(con: BaseBackend, trained: set[str], comparison: set[str], unit: str,
             "sales_cycle_days": float(r["cycle_days_sum"]) / closed if closed else None,
             "pipeline_created": float(r["pipeline_created"]) / n if n else None,
             "revenue_per_rep": float(r["won_amount"]) / n if n else None,
+            "provisional": provisional,
         })
     return tuple(out)

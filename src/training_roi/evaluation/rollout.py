@@ -24,7 +24,7 @@ from ibis.backends import BaseBackend
 from training_roi._format import money, percent
 from training_roi.evaluation.costs import study_costs
 from training_roi.isolate import Effect, NotApplicable, UnitPanel, estimate_staggered, estimate_trend
-from training_roi.measure import CATALOGUE, compute, rep_attributes
+from training_roi.measure import CATALOGUE, assigned, compute, rep_attributes
 from training_roi.study import Study, StudyError, StudyPlan
 from training_roi.value import Benefit, CostBreakdown, ROIFigures, monetise, roi
 
@@ -145,7 +145,8 @@ def _go_live(con: BaseBackend, plan: StudyPlan) -> tuple[pl.DataFrame, dict[str,
 
 def _panel(con: BaseBackend, kpi: str, reps: pl.DataFrame) -> UnitPanel | None:
     """The KPI per rep and month, balanced (zeros where nothing happened), with go-live dates."""
-    rows = compute(con, [kpi], monthly=True, grain="rep").filter(pl.col("value").is_not_null())
+    rows = assigned(compute(con, [kpi], monthly=True, grain="rep", basis="created")).filter(
+        pl.col("value").is_not_null())
     if rows.is_empty():
         return None
     rows = rows.select(pl.col("grain_id").alias("unit"), "period", "numerator", "denominator")
@@ -240,7 +241,8 @@ def evaluate_rollout(con: BaseBackend, plan: StudyPlan) -> RolloutEvaluation:
     if not costs.time_costed:
         warnings.append(costs.notes[0])
     total = sum((b.amount for b in benefits), Decimal(0))
-    monthly = compute(con, list(r.kpis), monthly=True, grain="org").filter(pl.col("value").is_not_null())
+    monthly = compute(con, list(r.kpis), monthly=True, grain="org", basis="created").filter(
+        pl.col("value").is_not_null())
     monthly = monthly.select("kpi", "period", "value", "numerator", "denominator").sort("kpi", "period")
     first = min(go_live.values())
     last = monthly["period"].max() if monthly.height else first

@@ -7,11 +7,14 @@ runs, with only small per-unit results pulled into Python.
 """
 
 from training_roi.measure.catalogue import (
+    BASES,
     CATALOGUE,
     GRAINS,
+    UNASSIGNED,
     KpiDef,
     Options,
     Source,
+    assigned,
     availability,
     changes,
     compute,
@@ -22,7 +25,8 @@ from training_roi.measure.cohort import Cohort, CohortRule, cohort
 from training_roi.measure.inventory import Offer, warehouse_offer
 from training_roi.measure.lessons import LessonSet, lesson_counts, lesson_dates, lesson_times
 from training_roi.measure.panels import GroupWindows, UnitPanel, WindowPanel, unit_panel, window_panels
-from training_roi.measure.population import employee_learners, population_units, rep_attributes, unit_names
+from training_roi.measure.periods import OPEN_SHARE_LIMIT, data_end
+from training_roi.measure.population import employee_learners, grain_names, population_units, rep_attributes, unit_names
 from training_roi.measure.programs import CourseOffer, ProgramCandidate, program_candidates
 from training_roi.measure.sales import (
     DAYS_PER_MONTH,
@@ -42,11 +46,14 @@ from training_roi.measure.sales import (
 from training_roi.measure.surveys import survey_estimates
 
 __all__ = [
+    "BASES",
     "CATALOGUE",
     "DAYS_PER_MONTH",
     "GRAINS",
     "KPIS",
     "KPI_NAMES",
+    "OPEN_SHARE_LIMIT",
+    "UNASSIGNED",
     "UNITS",
     "Cohort",
     "CohortRule",
@@ -61,15 +68,18 @@ __all__ = [
     "Source",
     "UnitPanel",
     "WindowPanel",
+    "assigned",
     "availability",
     "changes",
     "cohort",
     "completions",
     "compute",
+    "data_end",
     "describe",
     "describe_change",
     "describe_value",
     "employee_learners",
+    "grain_names",
     "group_monthly",
     "kpi_expression",
     "lesson_counts",

@@ -7,6 +7,15 @@ whole org) and per month, or over a whole period ``[since, until)``; the value i
 does. A KPI whose source tables are missing or empty, or whose needed fields are all empty, is
 *unavailable* with the reason, never zero.
 
+Every KPI says which month a fact belongs to (its *period basis*): deal outcomes — win rate,
+deal size, cycle, revenue — by the month the deal closed, deals and pipeline created by the
+month they were created, by default; the deal KPIs can be asked for by creation month instead
+(``basis="created"``, a cohort of deals, as the evaluation counts them). Months still maturing
+are marked provisional (:mod:`training_roi.measure.periods`) and changes compare complete
+months only. Facts without a unit (a deal without an owner) count for the org and show at a
+finer grain under a placeholder such as ``(no owner)`` (:data:`UNASSIGNED`), so the units add
+up to the org.
+
 >>> frame = compute(con, ["win_rate", "csat"], grain="team")  # doctest: +SKIP
 >>> changes(frame)  # adds month-over-month and year-over-year changes  # doctest: +SKIP
 """
@@ -14,7 +23,7 @@ does. A KPI whose source tables are missing or empty, or whose needed fields are
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import ibis
@@ -24,15 +33,22 @@ from ibis.backends import BaseBackend
 
 from training_roi._format import describe
 from training_roi.measure import customer, learning, process
+from training_roi.measure.periods import data_end, mark_provisional
 from training_roi.measure.process import live, overlaps, within
-from training_roi.measure.sales import KPIS, KpiSpec, monthly_panel
+from training_roi.measure.sales import BASES, KPIS, KpiSpec, monthly_panel
 
-__all__ = ["CATALOGUE", "GRAINS", "KpiDef", "Options", "Source", "availability", "changes", "compute", "describe",
-           "kpi_expression"]
+__all__ = ["BASES", "CATALOGUE", "GRAINS", "UNASSIGNED", "KpiDef", "Options", "Source", "assigned", "availability",
+           "changes", "compute", "describe", "kpi_expression"]
 
 GRAINS = ("rep", "team", "account", "activity", "org")
 """Who a KPI is measured for: a rep, a team (the reps sharing a manager), an account, a learning
 activity (learning KPIs), or the whole org."""
+
+UNASSIGNED = {"rep": "(no owner)", "team": "(no team)", "account": "(no account)", "activity": "(no activity)"}
+"""The grain id of facts without a unit at that grain: a deal, lead or case without an owner, a
+rep without a manager, a record without an account or activity. They count for the org too.
+At the team grain a fact without an owner is ``(no owner)``; a learning fact of a learner not
+linked to a CRM user is ``(no CRM user)`` at the rep and team grains."""
 
 
 @dataclass(frozen=True)
@@ -54,8 +70,12 @@ class Options:
     quotas: pl.DataFrame | None = field(default=None, compare=False, hash=False)
     """Monthly quotas: owner_id, month, quota."""
     gross_margin: float | None = None
+    basis: str | None = None
+    """The period basis (:data:`BASES`) asked of the deal KPIs that offer it; None: each KPI's default."""
 
     def __post_init__(self) -> None:
+        if self.basis is not None and self.basis not in BASES:
+            raise ValueError(f"basis {self.basis!r}: expected one of {', '.join(BASES)}")
         if self.grain not in GRAINS:
             raise ValueError(f"grain {self.grain!r}: expected one of {', '.join(GRAINS)}")
         if self.since is not None and self.until is not None and self.since >= self.until:
@@ -75,6 +95,10 @@ class KpiDef:
     ``hours``, ``minutes``, ``count``, ``score``. ``components`` are the fact columns summed per
     group (those in ``distinct`` are counted distinct instead); ``finish`` turns them into the
     numerator and denominator when the KPI is not simply their ratio.
+
+    ``bases`` are the period bases (:data:`BASES`) a deal KPI can be dated by, its default
+    first; a KPI with a single way of dating its facts says it in ``dated_by`` instead (``due
+    month``, ``month end``, …).
     """
 
     name: str
@@ -91,6 +115,23 @@ class KpiDef:
     components: tuple[str, ...] = ("numerator", "denominator")
     distinct: tuple[str, ...] = ()
     finish: Finish | None = field(default=None, repr=False)
+    bases: tuple[str, ...] = ()
+    dated_by: str = ""
+
+    def basis(self, asked: str | None = None) -> str | None:
+        """The basis used when ``asked`` is asked for: it if offered, else the default (None: one way only)."""
+        if not self.bases:
+            return None
+        return asked if asked in self.bases else self.bases[0]
+
+    def period_label(self, asked: str | None = None) -> str:
+        """Which month a value belongs to, in words: ``close month``, ``creation month``, ``due month``."""
+        basis = self.basis(asked)
+        return BASES[basis] if basis is not None else self.dated_by
+
+    def cohort(self, asked: str | None = None) -> bool:
+        """Whether the KPI is then a deal outcome dated by creation month (a cohort still maturing)."""
+        return "close" in self.bases and self.basis(asked) == "created"
 
 
 _F64 = "float64"
@@ -101,13 +142,15 @@ def _sales_facts(spec: KpiSpec) -> Facts:
     """Facts of a sales.py KPI: its monthly panel sums, plus unit-months for per-month figures."""
     def facts(con: BaseBackend, o: Options) -> ir.Table:
         unit = "account" if o.grain == "account" else "rep"
-        p = monthly_panel(con, start=o.since, end=o.until, unit=unit)
+        basis = o.basis if o.basis in spec.bases else spec.bases[0]
+        p = monthly_panel(con, start=o.since, end=o.until, unit=unit, basis=basis, unassigned=True)
         per_month = spec.denominator == "months"
         rows = p.select(**{unit: p.unit_id}, day=p.month, numerator=p[spec.numerator].cast(_F64),
                         denominator=ibis.literal(0.0) if per_month else p[spec.denominator].cast(_F64))
         if not per_month:
             return rows
-        # A unit's months run from its first to its last month with a deal created.
+        # A unit's months run from its first to its last month with a deal; deals without a unit add none.
+        p = p.filter(p.unit_id.notnull())
         s = p.group_by(u=p.unit_id).agg(lo=p.month.min().cast("timestamp"), hi=p.month.max().cast("timestamp"))
         g = s.select("u", m=ibis.range(s.lo, s.hi + ibis.interval(days=1), ibis.interval(months=1))
                      .unnest().cast("date"))
@@ -143,7 +186,8 @@ def _entries() -> list[KpiDef]:
     sales = [KpiDef(s.name, s.label, s.unit, s.higher_is_better, _ALL,
                     (Source(_OPP, ("created_at", "is_closed", "is_won", "amount", "close_date")),),
                     s.definition + ("; each unit's months run from its first to its last month with a deal"
-                                    if s.denominator == "months" else ""), _sales_facts(s)) for s in KPIS.values()]
+                                    if s.denominator == "months" else ""), _sales_facts(s), bases=s.bases)
+             for s in KPIS.values()]
     k = KpiDef
     return [*sales,
         k("lead_conversion", "lead conversion rate", "rate", True, _REP, (Source("crm_lead", ("created_at",)),),
@@ -152,9 +196,10 @@ def _entries() -> list[KpiDef]:
         k("pipeline_velocity", "pipeline velocity", "money/day", True, _ALL,
           (Source(_OPP, ("created_at", "is_closed", "is_won", "amount", "close_date")),),
           "open opportunities at month end (averaged over the months) × win rate × average won deal size ÷ "
-          "sales cycle days; win rate, deal size and cycle as in the catalogue (deals created in the period)",
+          "sales cycle days; win rate, deal size and cycle as in the catalogue, by the same month basis",
           lambda con, o: process.pipeline_velocity(con, unit="account" if o.grain == "account" else "rep",
-                                                   since=o.since, until=o.until),
+                                                   since=o.since, until=o.until, basis=o.basis or "close",
+                                                   unassigned=True),
           components=("open", "month_ends", "won_amount", "closed", "cycle_days_sum"),
           distinct=("month_ends",), finish=lambda g: (
               g.open / g.month_ends.nullif(0) * g.won_amount / g.closed.nullif(0),
@@ -237,7 +282,29 @@ def _entries() -> list[KpiDef]:
     ]
 
 
-CATALOGUE: dict[str, KpiDef] = {k.name: k for k in _entries()}
+_DATED_BY: dict[str, str | tuple[str, ...]] = {
+    "pipeline_velocity": ("close", "created"), "quota_attainment": "close month",
+    "lead_conversion": "lead's creation month", "lead_response_hours": "lead's creation month",
+    "case_response_hours": "case's creation month", "task_completion_rate": "due month",
+    "activity_volume": "activity month", "data_completeness": "creation month", "stale_opportunities": "month end",
+    "system_adoption": "month of use", "csat": "case's close month", "nps": "answer month",
+    "churn_rate": "renewal's close month", "net_revenue_retention": "close month",
+    "customer_lifetime_value": "close month", "enrolment_rate": "month of learning",
+    "completion_rate": "enrolment's start month", "time_spent_minutes": "month of learning",
+    "assessment_score": "month of the assessment", "pass_rate": "month of the assessment",
+    "engagement_frequency": "month of learning",
+}
+"""How each KPI outside sales.py dates its facts: the bases it offers, or its one month in words."""
+
+
+def _dated(k: KpiDef) -> KpiDef:
+    how = _DATED_BY.get(k.name)
+    if isinstance(how, tuple):
+        return replace(k, bases=how)
+    return replace(k, dated_by=how) if how is not None else k
+
+
+CATALOGUE: dict[str, KpiDef] = {k.name: _dated(k) for k in _entries()}
 """Every KPI, by name, in the order reports show them: sales, process, customer, learning."""
 
 
@@ -281,13 +348,26 @@ def availability(con: BaseBackend, name: str, *, options: Options | None = None)
     return _reason(con, _kpi(name), options or Options())
 
 
-def kpi_expression(con: BaseBackend, name: str, *, options: Options | None = None, monthly: bool = True) -> ir.Table:
-    """KPI ``name`` as an Ibis expression: grain_id, period, numerator, denominator, value.
+def assigned(frame: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``frame`` (from :func:`compute`) that belong to a unit.
 
-    One row per grain id and month (``monthly``), or per grain id over ``[since, until)`` with a
-    null period. Check :func:`availability` first: the expression assumes its sources exist.
+    The placeholders of :data:`UNASSIGNED` are left out: an evaluation's per-unit panels have no
+    "(no owner)" unit.
     """
-    kpi, o = _kpi(name), options or Options()
+    return frame.filter(~pl.col("grain_id").is_in([*UNASSIGNED.values(), "(no CRM user)"]))
+
+
+def _grain_id(f: ir.Table, kpi: KpiDef, grain: str) -> ir.StringValue:
+    """Each fact's grain id, with the placeholder of :data:`UNASSIGNED` where it has no unit."""
+    if grain == "org":
+        return ibis.literal("org")
+    no_rep = "(no CRM user)" if kpi.category == "learning" else UNASSIGNED["rep"]
+    if grain == "team":
+        return ibis.cases((f.rep.isnull(), no_rep), (f.t_team.isnull(), UNASSIGNED["team"]), else_=f.t_team)
+    return f[grain].fill_null(no_rep if grain == "rep" else UNASSIGNED[grain])
+
+
+def _expression(con: BaseBackend, kpi: KpiDef, o: Options, monthly: bool) -> ir.Table:
     f = kpi.facts(con, o)
     keys = {c: (f[c] if c in f.columns else ibis.null()).cast("string") for c in ("rep", "account", "activity")}
     sums = [c for c in kpi.components if c not in kpi.distinct]
@@ -296,11 +376,7 @@ def kpi_expression(con: BaseBackend, name: str, *, options: Options | None = Non
     if o.grain == "team":
         u = con.table("crm_user").select(t_user="user_id", t_team="manager_id")
         f = f.left_join(u, f.rep == u.t_user)
-        gid = f.t_team
-    else:
-        gid = ibis.literal("org") if o.grain == "org" else f[o.grain]
-    f = f.mutate(grain_id=gid, period=f.day.truncate("M") if monthly else ibis.null("date"))
-    f = f.filter(f.grain_id.notnull())
+    f = f.mutate(grain_id=_grain_id(f, kpi, o.grain), period=f.day.truncate("M") if monthly else ibis.null("date"))
     # Summed as exact decimals (12 places): a float sum split over the engine's threads adds in an
     # order that varies from run to run, and the same data must give the same bytes.
     g = f.group_by("grain_id", "period").agg(**{c: f[c].cast(_EXACT).sum().cast(_F64).fill_null(0.0) for c in sums},
@@ -310,34 +386,70 @@ def kpi_expression(con: BaseBackend, name: str, *, options: Options | None = Non
                     value=(num / den.nullif(0)).cast(_F64))
 
 
+def kpi_expression(con: BaseBackend, name: str, *, options: Options | None = None, monthly: bool = True) -> ir.Table:
+    """KPI ``name`` as an Ibis expression: grain_id, period, numerator, denominator, value.
+
+    One row per grain id and month (``monthly``), or per grain id over ``[since, until)`` with a
+    null period. Check :func:`availability` first: the expression assumes its sources exist.
+    """
+    return _expression(con, _kpi(name), options or Options(), monthly)
+
+
+def _open_facts(con: BaseBackend, o: Options) -> ir.Table:
+    unit = "account" if o.grain == "account" else "rep"
+    p = monthly_panel(con, start=o.since, end=o.until, unit=unit, basis="created", unassigned=True)
+    return p.select(**{unit: p.unit_id}, day=p.month, numerator=(p.opportunities - p.closed).cast(_F64),
+                    denominator=p.opportunities.cast(_F64))
+
+
+_OPEN_DEALS = KpiDef("open_deals", "deals still open", "rate", False, _ALL, (Source(_OPP, ("created_at",)),),
+                     "deals still open ÷ deals created, by creation month", _open_facts)
+"""The share of each creation month's deals still open: when a cohort's outcomes are provisional."""
+
+
 _SCHEMA = {"kpi": pl.String, "period": pl.Date, "grain_id": pl.String, "value": pl.Float64,
-           "numerator": pl.Float64, "denominator": pl.Float64, "unit": pl.String, "reason": pl.String}
+           "numerator": pl.Float64, "denominator": pl.Float64, "unit": pl.String, "reason": pl.String,
+           "basis": pl.String, "provisional": pl.Boolean, "provisional_reason": pl.String, "as_of": pl.Date}
 
 
 def compute(con: BaseBackend, names: Sequence[str], *, monthly: bool = True, since: date | None = None,
             until: date | None = None, grain: str = "org", case_score_field: str = "CSAT__c",
-            quotas: pl.DataFrame | None = None, gross_margin: float | None = None) -> pl.DataFrame:
+            quotas: pl.DataFrame | None = None, gross_margin: float | None = None,
+            basis: str | None = None) -> pl.DataFrame:
     """KPIs ``names`` per grain id and month (or over the whole period), in long format.
 
     Columns: kpi, period (month start, or null for the whole period), grain_id, value,
-    numerator, denominator, unit, reason. An unavailable KPI is one row with a null value and
-    the reason; a KPI with no data in the period likewise says so. ``quotas`` (owner_id, month,
-    quota) enables quota attainment; ``gross_margin`` (a share) enables lifetime value.
+    numerator, denominator, unit, reason, basis (which month a value belongs to, in words:
+    ``close month``, ``creation month``, ``due month``, …), provisional and provisional_reason
+    (:func:`training_roi.measure.periods.mark_provisional`), as_of (the latest date the KPI's
+    sources record). An unavailable KPI is one row with a null value and the reason; a KPI with
+    no data in the period likewise says so. ``basis`` (``close`` or ``created``) dates the deal
+    KPIs that offer it; None keeps each KPI's default. ``quotas`` (owner_id, month, quota)
+    enables quota attainment; ``gross_margin`` (a share) enables lifetime value.
     """
-    o = Options(grain, since, until, case_score_field, quotas, gross_margin)
+    o = Options(grain, since, until, case_score_field, quotas, gross_margin, basis)
     parts = [pl.DataFrame(schema=_SCHEMA)]
+    ends: dict[str, date | None] = {}
     for name in names:
         kpi = _kpi(name)
         reason, got = _reason(con, kpi, o), pl.DataFrame()
         if reason is None:
-            got = pl.DataFrame(kpi_expression(con, name, options=o, monthly=monthly).to_pyarrow())
+            got = pl.DataFrame(_expression(con, kpi, o, monthly).to_pyarrow())
             got = got.sort("grain_id", "period")
             per = f" per {grain}" if grain != "org" else ""
             span = f"from {since or 'the start'} to {until or 'the end'} (exclusive)" if since or until else "at all"
             reason = None if got.height else f"no data for {kpi.label}{per} {span}"
         if reason is not None:
-            got = pl.DataFrame({"reason": [reason]})
-        parts.append(got.with_columns(kpi=pl.lit(name), unit=pl.lit(kpi.unit)))
+            got = pl.DataFrame({"reason": [reason], "period": pl.Series([None], dtype=pl.Date)})
+        as_of = data_end(con, [s.table for s in (*kpi.sources, *kpi.any_source)], ends)
+        share = None
+        if monthly and reason is None and kpi.cohort(basis):
+            share = pl.DataFrame(_expression(con, _OPEN_DEALS, o, monthly).to_pyarrow()).select(
+                "grain_id", "period", share=pl.col("value"))
+        got = mark_provisional(got.with_columns(pl.col("period").cast(pl.Date)), as_of=as_of, since=since,
+                               until=until, open_share=share)
+        parts.append(got.with_columns(kpi=pl.lit(name), unit=pl.lit(kpi.unit), basis=pl.lit(kpi.period_label(basis)),
+                                      as_of=pl.lit(as_of, pl.Date)))
     return pl.concat(parts, how="diagonal_relaxed").select(pl.col(c).cast(t) for c, t in _SCHEMA.items())
 
 
@@ -346,15 +458,28 @@ def changes(frame: pl.DataFrame) -> pl.DataFrame:
 
     ``mom`` / ``yoy``: value minus the same KPI and grain id's value one month / twelve months
     earlier (null when that month has no value); ``mom_rel`` / ``yoy_rel``: that change as a
-    share of the earlier value's magnitude.
+    share of the earlier value's magnitude. Changes compare complete months only: when either
+    month is provisional (a ``provisional`` column, when the frame has one) the change is left
+    empty and ``change_note`` says which month is provisional.
     """
     keys = ["kpi", "grain_id", "period"]
-    out = frame
-    for tag, step in (("mom", "1mo"), ("yoy", "1y")):
-        before = frame.filter(pl.col("period").is_not_null()).select(
-            "kpi", "grain_id", pl.col("period").dt.offset_by(step), pl.col("value").alias(f"_{tag}"))
-        out = out.join(before, on=keys, how="left").with_columns(
-            (pl.col("value") - pl.col(f"_{tag}")).alias(tag),
-            ((pl.col("value") - pl.col(f"_{tag}")) / pl.col(f"_{tag}").abs().replace(0.0, None)).alias(f"{tag}_rel"),
-        ).drop(f"_{tag}")
-    return out
+    if "provisional" not in frame.columns:
+        frame = frame.with_columns(provisional=pl.lit(False))
+    out = frame.with_columns(pl.col("provisional").fill_null(False).alias("_prov"))
+    for tag, step, what in (("mom", "1mo", "month-over-month"), ("yoy", "1y", "year-over-year")):
+        before = out.filter(pl.col("period").is_not_null()).select(
+            "kpi", "grain_id", pl.col("period").dt.offset_by(step), pl.col("value").alias(f"_{tag}"),
+            pl.col("_prov").alias(f"_{tag}_prov"), pl.col("period").alias(f"_{tag}_month"))
+        out = out.join(before, on=keys, how="left")
+        against = pl.col(f"_{tag}_prov").fill_null(False)
+        earlier = pl.when(pl.col("_prov") | against).then(None).otherwise(pl.col(f"_{tag}"))
+        out = out.with_columns(
+            (pl.col("value") - earlier).alias(tag),
+            ((pl.col("value") - earlier) / earlier.abs().replace(0.0, None)).alias(f"{tag}_rel"),
+            pl.when(against & ~pl.col("_prov")).then(pl.format(
+                f"no {what} change: {{}} is provisional", pl.col(f"_{tag}_month").dt.strftime("%b %Y")))
+            .alias(f"_{tag}_note"),
+        ).drop(f"_{tag}", f"_{tag}_prov", f"_{tag}_month")
+    note = pl.when(pl.col("_prov")).then(pl.lit("no change computed: this month is provisional")).otherwise(
+        pl.concat_str("_mom_note", "_yoy_note", separator="; ", ignore_nulls=True).replace("", None))
+    return out.with_columns(change_note=note).drop("_prov", "_mom_note", "_yoy_note")

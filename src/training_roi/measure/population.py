@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 import polars as pl
 from ibis.backends import BaseBackend
 
-__all__ = ["employee_learners", "population_units", "rep_attributes", "unit_names"]
+__all__ = ["employee_learners", "grain_names", "population_units", "rep_attributes", "unit_names"]
 
 
 def population_units(
@@ -84,6 +84,27 @@ def unit_names(con: BaseBackend, unit: str, units: Collection[str]) -> dict[str,
     return {r["user_id"]: (r["email"], r["name"])
             for r in con.table("crm_user").select("user_id", "email", "name").to_pyarrow().to_pylist()
             if r["user_id"] in wanted}
+
+
+_NAMED = {"rep": ("crm_user", "user_id", "name"), "team": ("crm_user", "user_id", "name"),
+          "account": ("crm_account", "account_id", "name"),
+          "activity": ("learning_record", "activity_id", "activity_name")}
+
+
+def grain_names(con: BaseBackend, grain: str, ids: Collection[str]) -> dict[str, str]:
+    """The name of each id of ``ids`` at ``grain`` that the warehouse knows.
+
+    A rep's, an account's or a learning activity's name; for a team (the reps sharing a manager)
+    "team of" its manager's name. Ids without a name are left out.
+    """
+    if grain not in _NAMED or _NAMED[grain][0] not in con.list_tables():
+        return {}
+    table, key, name = _NAMED[grain]
+    t = con.table(table)
+    t = t.filter(t[key].notnull() & t[name].notnull() & (t[name].strip() != ""))
+    rows = t.group_by(i=t[key]).agg(n=t[name].min()).to_pyarrow().to_pylist()
+    wanted = set(ids)
+    return {r["i"]: (f"team of {r['n']}" if grain == "team" else r["n"]) for r in rows if r["i"] in wanted}
 
 
 def employee_learners(con: BaseBackend) -> list[str]:

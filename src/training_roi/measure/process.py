@@ -19,7 +19,7 @@ import ibis
 import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
-from training_roi.measure.sales import monthly_panel
+from training_roi.measure.sales import monthly_panel, within
 from training_roi.warehouse.connection import utc_day
 
 __all__ = [
@@ -54,16 +54,6 @@ _ZERO = ibis.literal(0.0)
 def live(t: ir.Table) -> ir.Table:
     """The rows of ``t`` that are not deleted (``is_deleted``): deleted rows are kept, never analysed."""
     return t.filter(~t.is_deleted.fill_null(False)) if "is_deleted" in t.columns else t
-
-
-def within(day: ir.DateValue, since: date | None, until: date | None) -> ir.BooleanValue:
-    """Whether ``day`` falls in ``[since, until)`` (either bound may be open)."""
-    keep: ir.BooleanValue = ibis.literal(True)
-    if since is not None:
-        keep &= day >= since
-    if until is not None:
-        keep &= day < until
-    return keep
 
 
 def overlaps(month: ir.DateValue, since: date | None, until: date | None) -> ir.BooleanValue:
@@ -229,21 +219,24 @@ def open_at_month_end(con: BaseBackend, *, since: date | None = None, until: dat
 
 
 def pipeline_velocity(con: BaseBackend, *, unit: str = "rep", since: date | None = None,
-                      until: date | None = None) -> ir.Table:
+                      until: date | None = None, basis: str = "created", unassigned: bool = False) -> ir.Table:
     """The pieces of pipeline velocity per unit (``rep`` or ``account``) and month.
 
     Velocity = open opportunities at month end (averaged over the months) × win rate × average
     won deal size ÷ sales cycle days, with the win rate, deal size and cycle of the deals created
-    in the period (:func:`training_roi.measure.sales.monthly_panel`). Components: ``open`` (one
+    (``basis="created"``) or closed (``"close"``) in the period
+    (:func:`training_roi.measure.sales.monthly_panel`); ``unassigned`` keeps the deals and open
+    opportunities without a unit, under a null one. Components: ``open`` (one
     per open opportunity at a month end), ``month_ends`` (that month, to count the months),
     ``won_amount``, ``closed``, ``cycle_days_sum``.
     """
-    p = monthly_panel(con, start=since, end=until, unit=unit)
+    p = monthly_panel(con, start=since, end=until, unit=unit, basis=basis, unassigned=unassigned)
     deals = p.select(**{unit: p.unit_id}, day=p.month, open=_ZERO, month_ends=ibis.null("date"),
                      won_amount=p.won_amount.cast("float64"), closed=p.closed.cast("float64"),
                      cycle_days_sum=p.cycle_days_sum.cast("float64"))
     t = open_at_month_end(con, since=since, until=until)
-    t = t.filter(t[unit].notnull())
+    if not unassigned:
+        t = t.filter(t[unit].notnull())
     opened = t.select(**{unit: t[unit]}, day=t.month, open=_ONE, month_ends=t.month, won_amount=_ZERO,
                       closed=_ZERO, cycle_days_sum=_ZERO)
     return deals.union(opened)

@@ -5,9 +5,12 @@ in an attribution window after it, and the same for comparison units. Everything
 Ibis expression over the canonical tables, so it runs where the warehouse runs; only the small
 per-unit results are pulled into Python by the isolation stage.
 
-An opportunity belongs to a period by the day it was **created**: training can only change
-deals worked after it, and a deal's outcome is known at its close. Deleted opportunities never
-count. Win rate counts closed deals only (open ones have no outcome yet).
+For the evaluation an opportunity belongs to a period by the day it was **created**: training can
+only change deals worked after it, and a deal's outcome is known at its close. The monthly KPI
+tables (:mod:`training_roi.measure.catalogue`) may instead date outcomes by the month the deal
+closed (:data:`BASES`): a creation month's win rate keeps changing while its deals are open, a
+close month's does not once the month is over. Deleted opportunities never count. Win rate
+counts closed deals only (open ones have no outcome yet).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from training_roi._format import describe_change, describe_value
 from training_roi.warehouse.connection import utc_day
 
 __all__ = [
+    "BASES",
     "COMPLETION_RULES",
     "DAYS_PER_MONTH",
     "KPIS",
@@ -39,6 +43,11 @@ __all__ = [
     "window_opportunities",
     "windows_kpis",
 ]
+
+BASES = {"close": "close month", "created": "creation month"}
+"""How a deal's figures are placed in months: ``close`` — outcomes (closed, won, revenue, cycle)
+in the month the deal closed (its ``CloseDate``), deals created and their amount in the month they
+were created; ``created`` — everything in the month the deal was created (a cohort of deals)."""
 
 DAYS_PER_MONTH = 30.4375
 """Average days in a month: per-month KPIs divide by exposure in these months."""
@@ -62,6 +71,8 @@ class KpiSpec:
     """How values are shown: ``rate`` (a share), ``money``, ``days``."""
     higher_is_better: bool = True
     definition: str = ""
+    bases: tuple[str, ...] = ("close", "created")
+    """The period bases (:data:`BASES`) the monthly KPI tables offer for it, its default first."""
 
     def label_for(self, unit: str) -> str:
         """The label with the study's unit: "per rep-month" becomes "per account-month"."""
@@ -70,15 +81,15 @@ class KpiSpec:
 
 KPIS: dict[str, KpiSpec] = {k.name: k for k in (
     KpiSpec("win_rate", "win rate", "won", "closed", "rate",
-            definition="won deals / closed deals, by the day the deal was created"),
+            definition="won deals / closed deals"),
     KpiSpec("avg_won_deal_size", "average won deal size", "won_amount", "won", "money",
             definition="revenue won / won deals"),
     KpiSpec("sales_cycle_days", "sales cycle (days)", "cycle_days_sum", "closed", "days", higher_is_better=False,
             definition="days from creation to close, averaged over closed deals"),
     KpiSpec("pipeline_created", "pipeline created per rep-month", "pipeline_created", "months", "money",
-            definition="amount of deals created / months of exposure"),
+            definition="amount of deals created / months of exposure", bases=("created",)),
     KpiSpec("revenue_per_rep", "revenue won per rep-month", "won_amount", "months", "money",
-            definition="revenue won on deals created in the period / months of exposure"),
+            definition="revenue won / months of exposure"),
 )}
 """The sales KPIs a study can name, in the order reports show them."""
 
@@ -98,14 +109,28 @@ def _unit_column(unit: str) -> str:
     return UNITS[unit]
 
 
-def _opportunities(con: BaseBackend, unit: str = "rep", deal_types: Sequence[str] = ()) -> ir.Table:
+def within(day: ir.DateValue, since: date | None, until: date | None) -> ir.BooleanValue:
+    """Whether ``day`` falls in ``[since, until)`` (either bound may be open)."""
+    keep: ir.BooleanValue = ibis.literal(True)
+    if since is not None:
+        keep &= day >= since
+    if until is not None:
+        keep &= day < until
+    return keep
+
+
+def _opportunities(con: BaseBackend, unit: str = "rep", deal_types: Sequence[str] = (),
+                   unassigned: bool = False) -> ir.Table:
     """Live opportunities of a unit (owner or account), their creation day, outcome, amount and cycle.
 
     ``deal_types``: only opportunities of these types (``Type``: Renewal, Upsell, …); all when empty.
+    ``unassigned``: keep deals without a unit (no owner, or no account), with a null unit_id.
     """
     o = con.table("crm_opportunity")
     column = o[_unit_column(unit)]
-    o = o.filter(~o.is_deleted & column.notnull() & o.created_at.notnull())
+    o = o.filter(~o.is_deleted & o.created_at.notnull())
+    if not unassigned:
+        o = o.filter(column.notnull())
     if deal_types:
         o = o.filter(o.type.isin(list(deal_types)))
     created = utc_day(con, o.created_at)
@@ -117,6 +142,7 @@ def _opportunities(con: BaseBackend, unit: str = "rep", deal_types: Sequence[str
         won=o.is_won.fill_null(False),
         amount=o.amount,  # decimal: sums stay exact, so the same data always gives the same figures
         cycle_days=o.close_date.delta(created, unit="day"),
+        close_date=o.close_date,
     )
 
 
@@ -151,19 +177,36 @@ def _ratios(s: ir.Table) -> ir.Table:
 
 
 def monthly_panel(con: BaseBackend, *, start: date | None = None, end: date | None = None,
-                  unit: str = "rep", deal_types: Sequence[str] = ()) -> ir.Table:
-    """KPIs per unit (``rep`` or ``account``) and calendar month of creation, within ``[start, end)``.
+                  unit: str = "rep", deal_types: Sequence[str] = (), basis: str = "created",
+                  unassigned: bool = False) -> ir.Table:
+    """KPIs per unit (``rep`` or ``account``) and calendar month, within ``[start, end)``.
+
+    ``basis`` (:data:`BASES`): ``created`` dates every column by the deal's creation month;
+    ``close`` dates opportunities and pipeline_created by creation and the outcomes (closed,
+    won, won_amount, cycle_days_sum) by the month of ``CloseDate`` — a closed deal without one
+    cannot be placed and is left out of the outcomes. The window applies to the date each column
+    is placed by. ``unassigned`` keeps deals without a unit, under a null unit_id.
 
     Columns: unit_id, month (first day), opportunities, closed, won, won_amount,
     pipeline_created, cycle_days_sum and the KPIs of :data:`KPI_NAMES`.
     """
-    t = _opportunities(con, unit, deal_types)
-    if start is not None:
-        t = t.filter(t.created >= start)
-    if end is not None:
-        t = t.filter(t.created < end)
-    t = t.mutate(month=t.created.truncate("M"))
-    return _kpis(t, ["unit_id", "month"])
+    if basis not in BASES:
+        raise ValueError(f"basis {basis!r}: expected one of {', '.join(BASES)}")
+    t = _opportunities(con, unit, deal_types, unassigned)
+    if basis == "created":
+        t = t.filter(within(t.created, start, end))
+        return _kpis(t.mutate(month=t.created.truncate("M")), ["unit_id", "month"])
+    made = t.filter(within(t.created, start, end))
+    made = _sums(made.mutate(month=made.created.truncate("M"), closed=False, won=False),
+                 ["unit_id", "month"])
+    ended = t.filter(t.closed & t.close_date.notnull())
+    ended = ended.filter(within(ended.close_date, start, end))
+    ended = _sums(ended.mutate(month=ended.close_date.truncate("M")), ["unit_id", "month"]).mutate(
+        opportunities=0, pipeline_created=0)
+    types = _sums(t.mutate(month=t.created.truncate("M")), ["unit_id", "month"]).schema()
+    both = made.select(**{c: made[c].cast(types[c]) for c in types}).union(
+        ended.select(**{c: ended[c].cast(types[c]) for c in types}))
+    return _ratios(both.group_by(["unit_id", "month"]).agg(**{c: both[c].sum() for c in _SUMS}))
 
 
 def group_monthly(con: BaseBackend, groups: ir.Table, *, unit: str = "rep", deal_types: Sequence[str] = ()) -> ir.Table:

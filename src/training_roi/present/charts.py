@@ -21,7 +21,11 @@ _NUMBER = ",.1f"
 
 def trend_chart(trend: list[dict[str, Any]], completions: list[str], *, title: str, kpi: str = "win_rate",
                 label: str = "win rate", unit: str = "rate", x_title: str = "month the deals were created") -> str:
-    """Monthly ``kpi`` of trained vs comparison reps, with the training period shaded, as SVG."""
+    """Monthly ``kpi`` of trained vs comparison reps, with the training period shaded, as SVG.
+
+    Rows marked ``provisional`` (a month still maturing) carry a star above their point, and the
+    title says so.
+    """
     rows = [r for r in trend if r.get(kpi) is not None]
     if not rows:
         return ""
@@ -34,6 +38,10 @@ def trend_chart(trend: list[dict[str, Any]], completions: list[str], *, title: s
         tooltip=["month:T", "group:N", alt.Tooltip(f"{kpi}:Q", format=_TIP.get(unit, _NUMBER)), "closed:Q", "reps:Q"],
     )
     layers: list[alt.Chart] = [lines]
+    if any(r.get("provisional") for r in rows):
+        title += " (* provisional: still maturing)"
+        layers.append(alt.Chart(alt.InlineData(values=[r for r in rows if r.get("provisional")])).mark_text(
+            text="*", dy=-10, fontSize=14).encode(x="month:T", y=f"{kpi}:Q", color=alt.Color("group:N", legend=None)))
     if completions:
         span = alt.InlineData(values=[{"start": min(completions), "end": max(completions)}])
         layers.insert(0, alt.Chart(span).mark_rect(opacity=0.12, color="#2ca02c").encode(
