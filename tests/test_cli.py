@@ -277,7 +277,9 @@ def test_at_80_columns_every_number_is_printed_in_full(tmp_path: Path):
         assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
         assert max(len(line) for line in wide.stdout.splitlines()) > 80  # the wide one really was wider
         assert "…" not in narrow.stdout
-        assert sorted(_numbers(narrow.stdout)) == sorted(_numbers(wide.stdout)), args
+        # Every figure of the wide table is printed whole in the narrow one (whose list layout may repeat
+        # the month headers): a figure cut ("339,2…") would be missing.
+        assert set(_numbers(wide.stdout)) <= set(_numbers(narrow.stdout)), args
 
 
 def test_at_80_columns_the_monthly_kpis_show_the_latest_months_that_fit(tmp_path: Path):

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from training_roi.cli import app
 
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "220"})  # wide enough that no cell wraps
 CUT = date(2024, 8, 14)
 """The export is taken on this day, halfway through the simulated org's last month (August 2024)."""
 

@@ -487,7 +487,8 @@ def test_kpis_command_gives_the_catalogue_monthly_and_says_what_is_unavailable(r
     assert rows["win_rate"]["value"] == pytest.approx(won / closed)
     assert rows["customer_lifetime_value"]["value"] is None
     assert "gross margin" in rows["customer_lifetime_value"]["reason"]
-    monthly = runner.invoke(app, ["kpis", "--db", str(db), "--kpi", "win_rate", "--csv", str(tmp_path / "k.csv")])
+    monthly = runner.invoke(app, ["kpis", "--db", str(db), "--kpi", "win_rate", "--csv", str(tmp_path / "k.csv")],
+                            env={"COLUMNS": "200"})
     assert monthly.exit_code == 0, monthly.stderr
     assert "win rate" in monthly.stdout and "over a year" in monthly.stdout
     frame = pl.read_csv(tmp_path / "k.csv")
