@@ -103,8 +103,11 @@ def test_nps(org):
     # February: one detractor (the 5 is another question, the 11 is off the scale) → −100.
     assert _values(org, "nps") == {("org", JAN): pytest.approx(200 / 3), ("org", FEB): -100.0}
     assert _values(org, "nps", monthly=False) == {("org", None): pytest.approx((2 - 1) / 4 * 100)}
-    assert _values(org, "nps", monthly=False, grain="rep") == {("U1", None): 100.0}
-    assert _values(org, "nps", monthly=False, grain="account") == {("A1", None): 100.0}
+    # By rep: U1's one answer is a promoter; the other three (the buyer's promoter, a passive, a
+    # detractor) are no rep's and count under "(no owner)": (1 − 1) / 3. By account likewise: the
+    # buyer's promoter is A1's; u1's promoter, the passive and the detractor are no account's.
+    assert _values(org, "nps", monthly=False, grain="rep") == {("U1", None): 100.0, ("(no owner)", None): 0.0}
+    assert _values(org, "nps", monthly=False, grain="account") == {("A1", None): 100.0, ("(no account)", None): 0.0}
 
 
 def test_churn_rate(org):

@@ -77,7 +77,9 @@ def test_enrolment_rate(lms):
     # z@x.com learns but is not in the directory.
     assert _values(lms, "enrolment_rate") == {("org", JAN): 2 / 4, ("org", FEB): 3 / 4}
     assert _values(lms, "enrolment_rate", monthly=False) == {("org", None): 5 / 8}
-    assert _values(lms, "enrolment_rate", monthly=False, grain="account") == {("A1", None): 1 / 2}
+    # Learners of no account (reps and the unknown z) hold the rest of the org's 5 of 8: 4 of 6.
+    assert _values(lms, "enrolment_rate", monthly=False, grain="account") == {
+        ("A1", None): 1 / 2, ("(no account)", None): pytest.approx(4 / 6)}
 
 
 def test_completion_rate(lms):
@@ -87,8 +89,10 @@ def test_completion_rate(lms):
     assert _values(lms, "completion_rate", monthly=False) == {("org", None): 4 / 8}
     assert _values(lms, "completion_rate", monthly=False, grain="activity") == {
         (X, None): 2 / 4, (LESSON, None): 0.0, (Y, None): pytest.approx(2 / 3)}
+    # Enrolments of learners who are no CRM user (the customer, z) hold the rest of the org's 4 of 8: 1 of 3.
     assert _values(lms, "completion_rate", monthly=False, grain="rep") == {
-        ("U1", None): pytest.approx(2 / 3), ("U2", None): pytest.approx(1 / 2)}
+        ("U1", None): pytest.approx(2 / 3), ("U2", None): pytest.approx(1 / 2),
+        ("(no CRM user)", None): pytest.approx(1 / 3)}
 
 
 def test_time_spent_minutes(lms):
@@ -97,7 +101,9 @@ def test_time_spent_minutes(lms):
     assert _values(lms, "time_spent_minutes") == {("org", JAN): pytest.approx(35 / 2),
                                                   ("org", FEB): pytest.approx(70 / 3)}
     assert _values(lms, "time_spent_minutes", monthly=False) == {("org", None): pytest.approx(105 / 5)}
-    assert _values(lms, "time_spent_minutes", monthly=False, grain="team") == {("M1", None): pytest.approx(90 / 4)}
+    # The customer K3's 15 minutes in one learner-month belong to no team's rep.
+    assert _values(lms, "time_spent_minutes", monthly=False, grain="team") == {
+        ("M1", None): pytest.approx(90 / 4), ("(no CRM user)", None): pytest.approx(15.0)}
 
 
 def test_assessment_score(lms):
@@ -119,8 +125,9 @@ def test_engagement_frequency(lms):
     # z February 4 → January 3 days / 2 learners, February 4 days / 4 learners.
     assert _values(lms, "engagement_frequency") == {("org", JAN): 1.5, ("org", FEB): 1.0}
     assert _values(lms, "engagement_frequency", monthly=False) == {("org", None): pytest.approx(7 / 6)}
+    # K3 and z, no CRM users: one day each in one learner-month each.
     assert _values(lms, "engagement_frequency", monthly=False, grain="rep") == {
-        ("U1", None): 1.5, ("U2", None): 1.0}
+        ("U1", None): 1.5, ("U2", None): 1.0, ("(no CRM user)", None): 1.0}
 
 
 def test_learning_kpis_without_the_sources(tmp_path: Path):
