@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-__all__ = ["describe", "describe_change", "describe_value", "money", "percent", "points", "share"]
+import polars as pl
+
+__all__ = ["describe", "describe_change", "describe_value", "money", "percent", "points", "share", "spreadsheet_safe"]
 
 _Number = float | int | Decimal
 
@@ -65,3 +67,26 @@ def describe(value: float | None, unit: str) -> str:
         return f"{sign}${abs(value):,.0f}" + ("/day" if unit == "money/day" else "")
     suffix = f" {unit}" if unit in ("days", "hours", "minutes") else ""
     return f"{sign}{abs(value):,.1f}{suffix}"
+
+
+_FORMULA_START = r"^[=+\-@\t\r]"
+_PLAIN_NUMBER = r"^[+\-]?(\d+\.?\d*|\.\d+)([eE][+\-]?\d+)?$"
+
+
+def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with every text cell that a spreadsheet would run as a formula made inert.
+
+    A cell beginning with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is what Excel,
+    LibreOffice and Google Sheets evaluate (``=HYPERLINK(…)`` in a rep's name becomes a live link
+    when the CSV is opened). As OWASP's CSV-injection guidance says, such cells are prefixed with a
+    single quote, which spreadsheets show but do not evaluate. Numbers written as text (``-1234.50``)
+    are left as they are, so figures stay figures.
+    """
+    text = [c for c, dtype in frame.schema.items() if dtype == pl.String]
+    if not text:
+        return frame
+    return frame.with_columns(
+        pl.when(pl.col(c).str.contains(_FORMULA_START) & ~pl.col(c).str.contains(_PLAIN_NUMBER))
+        .then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+        for c in text
+    )

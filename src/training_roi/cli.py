@@ -441,6 +441,7 @@ def kpis(
 
     import polars as pl
 
+    from training_roi._format import spreadsheet_safe
     from training_roi.measure import BASES, CATALOGUE, GRAINS, changes, compute, grain_names
     from training_roi.present.kpis import kpi_table
     from training_roi.warehouse.connection import connect
@@ -477,7 +478,7 @@ def kpis(
             stop.line = (f"stopped (Ctrl-C) while writing {csv}: the warehouse was not changed; the file may be "
                          "incomplete")
             csv.parent.mkdir(parents=True, exist_ok=True)
-            frame.write_csv(csv)
+            spreadsheet_safe(frame).write_csv(csv)
             stop.line = f"stopped (Ctrl-C): {csv} is written; only the table was cut short"
         if as_json:
             sys.stdout.write(frame.write_json() + "\n")

@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 from scipy import optimize, stats
 
-from training_roi._format import describe_change
+from training_roi._format import describe_change, spreadsheet_safe
 from training_roi.measure.frames import TableLike, as_polars
 from training_roi.measure.panels import UnitPanel
 
@@ -183,7 +183,7 @@ def write_assignment(frame: TableLike, path: str | Path) -> Path:
     )
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    out.write_csv(target)
+    spreadsheet_safe(out).write_csv(target)
     return target
 
 

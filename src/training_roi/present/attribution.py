@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 from rich.table import Table
 
-from training_roi._format import money
+from training_roi._format import money, spreadsheet_safe
 from training_roi.attribute.result import AttributionResult
 
 __all__ = ["attribution_table", "write_attribution"]
@@ -28,7 +28,7 @@ def write_attribution(result: AttributionResult, out_dir: Path, *, fmt: str = "c
     path = out_dir / f"attribution.{fmt}"
     table = result.table.with_columns(pl.col("share", "credited_value", "calibrated_value").round(6))
     if fmt == "csv":
-        table.with_columns(pl.col("touch_at").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")).write_csv(path)
+        spreadsheet_safe(table.with_columns(pl.col("touch_at").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"))).write_csv(path)
     else:
         table.write_parquet(path)
     return path

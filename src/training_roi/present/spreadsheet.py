@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from training_roi._format import spreadsheet_safe
 from training_roi.evaluation.results import Evaluation
 from training_roi.value import CostBreakdown
 
@@ -67,8 +68,8 @@ def write_spreadsheets(ev: Evaluation, out_dir: Path) -> tuple[Path, Path]:
     """Write ``learners.csv`` and ``opportunities.csv`` into ``out_dir``; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     learners, opportunities = out_dir / "learners.csv", out_dir / "opportunities.csv"
-    _learners(ev).write_csv(learners)
-    _opportunities(ev).write_csv(opportunities)
+    spreadsheet_safe(_learners(ev)).write_csv(learners)
+    spreadsheet_safe(_opportunities(ev)).write_csv(opportunities)
     return learners, opportunities
 
 
@@ -81,5 +82,5 @@ def write_participant_time(costs: CostBreakdown, out_dir: Path) -> Path | None:
         return None
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "participant_time.csv"
-    costs.participants.write_csv(path)
+    spreadsheet_safe(costs.participants).write_csv(path)
     return path
