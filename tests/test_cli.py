@@ -290,3 +290,15 @@ def test_at_80_columns_the_monthly_kpis_show_the_latest_months_that_fit(tmp_path
     assert narrow.exit_code == 0
     assert max(len(line) for line in narrow.stdout.splitlines()) <= 80 and "…" not in narrow.stdout
     assert "earlier months not shown at this terminal width" in " ".join(narrow.stdout.split())
+
+
+def test_a_duckdb_url_with_a_query_opens_the_warehouse_it_names(tmp_path: Path):
+    from training_roi.warehouse.connection import connect, ensure_tables
+
+    con = connect(tmp_path / "w.duckdb")
+    ensure_tables(con)
+    con.disconnect()
+    result = runner.invoke(app, ["quality", "--db", f"duckdb://{tmp_path / 'w.duckdb'}?read_only=true", "--json"])
+    assert result.exit_code == 0, result.output
+    missing = runner.invoke(app, ["quality", "--db", f"duckdb://{tmp_path / 'typo.duckdb'}?read_only=true"])
+    assert missing.exit_code == 2 and f"no warehouse at {tmp_path / 'typo.duckdb'}:" in missing.stderr

@@ -140,3 +140,12 @@ def test_every_rep_is_listed_by_name_and_deals_without_an_owner_count(export, tm
                                 "--limit", "1000"], terminal_width=220)
     listed = [li.split("│")[3].strip() for li in every.stdout.splitlines() if li.startswith("│ win rate")]
     assert len(listed) == len(owners) + 1 and listed[-1] == "(no owner)" and "more" not in every.stdout
+
+
+def test_the_help_states_the_rule_in_force():
+    from training_roi.measure import OPEN_SHARE_LIMIT
+
+    shown = runner.invoke(app, ["kpis", "--help"])
+    text = " ".join(shown.stdout.replace("│", " ").split())
+    assert f"more than {OPEN_SHARE_LIMIT:.0%} of its deals are still open" in text
+    assert "by the month the deal closed" in text

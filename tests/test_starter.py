@@ -65,10 +65,15 @@ def test_the_starter_proposes_the_trained_program_and_runs_as_written(tmp_path: 
     answered = runner.invoke(app, ["report", str(study_file), "--db", str(db), "--out", str(out)])
     assert answered.exit_code == 0, answered.output
     result = json.loads((out / "result.json").read_text(encoding="utf-8"))
-    # No hourly rate in the starter: the time is not costed, and the result says so, never silently.
-    assert result["costs"]["participant_time_costed"] is False
-    assert any(w.startswith("participant time is not costed") for w in result["warnings"])
-    assert "participant time not costed" in answered.stdout
+    if scenario == "customer":
+        # Customers' time is not the company's cost: with no employee taking part nothing is left out.
+        assert result["costs"]["participant_time_costed"] is True
+        assert not any(w.startswith("participant time is not costed") for w in result["warnings"])
+    else:
+        # No hourly rate in the starter: the time is not costed, and the result says so, never silently.
+        assert result["costs"]["participant_time_costed"] is False
+        assert any(w.startswith("participant time is not costed") for w in result["warnings"])
+        assert "participant time not costed" in answered.stdout
     # The cost is the program's cost lines alone: the simulator's own total of its lines in costs.csv.
     if "costs" in truth and isinstance(truth["costs"], dict) and "program_total" in truth["costs"]:
         assert float(result["costs"]["total"]) == pytest.approx(truth["costs"]["program_total"], abs=0.005)

@@ -258,6 +258,24 @@ def test_starter_study_without_completions_asks_for_the_activities(tmp_path: Pat
     assert "program.activities: must not be empty" in str(info.value)
 
 
+def test_starter_study_proposes_a_course_that_is_only_ever_passed(tmp_path: Path, con):
+    # A quiz-only course sends `passed` alone; the default rule (CompletedOrPassed) counts it, so the
+    # starter proposes it rather than asking for activities.
+    ensure_tables(con)
+    quiz = "https://lms.example.com/xapi/activities/quiz/pricing"
+    put_rows(con, "lms_statement", [{"statement_id": "s1"}])
+    put_rows(con, "learner_identity", [{"learner_key": f"L{i}", "crm_user_id": f"U{i}", "status": "linked"}
+                                       for i in range(3)])
+    put_rows(con, "learning_record", [
+        {"record_key": f"r{i}", "learner_key": f"L{i}", "source": "xapi", "verb": "passed", "activity_id": quiz,
+         "activity_name": "Pricing quiz", "course_id": quiz} for i in range(3)])
+    text = starter_study(con)
+    study = load_study(write(tmp_path, text))
+    assert study.program.activities == [quiz]
+    assert "FILL IN: the warehouse has no completions" not in text
+    assert "completed by 3 learners" in text
+
+
 def _message_strings(path: Path) -> list[str]:
     """The string literals of a module that are not docstrings (its messages, notes and comments written out)."""
     import ast

@@ -88,8 +88,9 @@ def _dynamics(folder: Path) -> list[Deal]:
     deals = []
     for r in _rows(next(folder.glob("*Opportunit*.csv"))):
         status = r["Status"].strip().lower()
+        actual = r["Actual Revenue"] if r["Actual Revenue"].strip() not in ("", "$0.00") else ""
         deals.append(Deal(r["Owner"], _us_date(r["Created On"]), status in ("won", "lost"), status == "won",
-                          _money(_first(r, "Actual Revenue", "Est. Revenue")),
+                          _money(actual or r["Est. Revenue"]),
                           _us_date(_first(r, "Actual Close Date", "Est. Close Date"))))
     return deals
 
@@ -127,8 +128,20 @@ def _expected(deals: list[Deal]) -> dict[str, float]:
     won = [d for d in closed if d.won]
     revenue = sum((d.amount or Decimal(0) for d in won), Decimal(0))
     cycle = sum((d.close - d.created).days for d in closed if d.close and d.created)
-    return {"win_rate": len(won) / len(closed), "avg_won_deal_size": float(revenue) / len(won),
-            "sales_cycle_days": cycle / len(closed)}
+    # Pipeline created per rep-month: every owned deal's amount over each owner's months, from the
+    # month of their first deal created to that of their last.
+    owned = [d for d in counted if d.owner]
+    spans: dict[str, list[date]] = {}
+    for d in owned:
+        assert d.created is not None
+        spans.setdefault(" ".join(d.owner.split()).lower(), []).append(d.created)
+    months = sum((max(v).year - min(v).year) * 12 + max(v).month - min(v).month + 1 for v in spans.values())
+    pipeline = sum((d.amount or Decimal(0) for d in owned), Decimal(0))
+    out = {"win_rate": len(won) / len(closed), "avg_won_deal_size": float(revenue) / len(won),
+           "sales_cycle_days": cycle / len(closed)}
+    if months:
+        out["pipeline_created"] = float(pipeline) / months
+    return out
 
 
 def _ingest(tmp_path: Path, folder: str, mapping: str) -> tuple[Path, Path]:
@@ -148,8 +161,9 @@ def test_shipped_mapping_gives_the_kpis_worked_out_from_the_raw_export(tmp_path:
     if mapping != "salesforce_devorg":  # Salesforce always gives an open deal its expected close date
         assert any(not d.closed and d.close is None for d in deals), "the fixture must hold open deals without one"
 
-    result = runner.invoke(app, ["kpis", "--db", str(db), "--total", "--json", "--kpi", "win_rate",
-                                 "--kpi", "avg_won_deal_size", "--kpi", "sales_cycle_days"])
+    kpis = ["win_rate", "avg_won_deal_size", "sales_cycle_days", "pipeline_created"]
+    asked = [a for k in kpis for a in ("--kpi", k)]
+    result = runner.invoke(app, ["kpis", "--db", str(db), "--total", "--json", *asked])
     assert result.exit_code == 0, result.stdout + result.stderr
     got = {r["kpi"]: r["value"] for r in json.loads(result.stdout.splitlines()[0]) if r["grain_id"] == "org"}
     for kpi, value in _expected(deals).items():
@@ -183,7 +197,7 @@ def test_owners_by_email_resolve_to_the_user_file_and_ambiguous_names_are_quaran
     write(tmp_path / "crm" / "Opportunity.csv",
           "Id,Owner,StageName,CloseDate,IsClosed,IsWon\n"
           "O1,ANA@example.com ,Won,2025-01-31,true,true\n"
-          "O2,new.rep@example.com,Open,,false,false\n"
+          "O2,mailto:New.Rep@Example.com,Open,,false,false\n"
           "O3,sam@example.com,Open,,false,false\n")
     write(tmp_path / "m.yaml", "name: by email\nsources:\n  Opportunity:\n    fields:\n"
           "      OwnerId: {column: Owner, match: email}\n")
@@ -194,10 +208,11 @@ def test_owners_by_email_resolve_to_the_user_file_and_ambiguous_names_are_quaran
     assert result.exit_code == 0, result.stdout + result.stderr
     con = connect(db, create=False)
     owners = {r["opportunity_id"]: r["owner_id"] for r in con.table("crm_opportunity").to_pyarrow().to_pylist()}
-    users = {r["user_id"]: r["email_norm"] for r in con.table("crm_user").to_pyarrow().to_pylist()}
+    users = {r["user_id"]: (r["email"], r["email_norm"]) for r in con.table("crm_user").to_pyarrow().to_pylist()}
     con.disconnect()
     assert owners == {"O1": "U1", "O2": "new.rep@example.com", "O3": "U2"}
-    assert users["new.rep@example.com"] == "new.rep@example.com" and len(users) == 4
+    # The new user keeps the email as written and links by its compared form.
+    assert users["new.rep@example.com"] == ("New.Rep@Example.com", "new.rep@example.com") and len(users) == 4
 
     write(tmp_path / "crm" / "Opportunity.csv",
           "Id,Owner,StageName,CloseDate,IsClosed,IsWon\n"

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import ibis
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 from ibis.backends import BaseBackend
@@ -43,7 +43,6 @@ from training_roi.isolate import (
 )
 from training_roi.measure import (
     KPIS,
-    OPEN_SHARE_LIMIT,
     Cohort,
     LessonSet,
     WindowPanel,
@@ -51,6 +50,7 @@ from training_roi.measure import (
     data_end,
     group_monthly,
     lesson_dates,
+    mark_provisional,
     population_units,
     survey_estimates,
     unit_panel,
@@ -325,13 +325,16 @@ def _trend(con: BaseBackend, trained: set[str], comparison: set[str], unit: str,
     }))
     rows = group_monthly(con, groups, unit=unit, deal_types=deal_types).to_pyarrow().to_pylist()
     size = {"trained": len(trained), "comparison": len(comparison)}
-    as_of = data_end(con, ["crm_opportunity"])
+    rows = sorted(rows, key=lambda r: (r["month"], r["group"]))
+    months = pl.DataFrame({"grain_id": [r["group"] for r in rows], "period": [r["month"] for r in rows]},
+                          schema={"grain_id": pl.String, "period": pl.Date})
+    still_open = months.with_columns(share=pl.Series([
+        (int(r["opportunities"]) - int(r["closed"])) / int(r["opportunities"]) if int(r["opportunities"]) else 0.0
+        for r in rows], dtype=pl.Float64))
+    marked = mark_provisional(months, as_of=data_end(con, ["crm_opportunity"]), open_share=still_open)
     out = []
-    for r in sorted(rows, key=lambda r: (r["month"], r["group"])):
+    for r, provisional in zip(rows, marked["provisional"].to_list(), strict=True):
         closed, won, n = int(r["closed"]), int(r["won"]), size[r["group"]]
-        made, month = int(r["opportunities"]), r["month"]
-        ends = date(month.year + month.month // 12, month.month % 12 + 1, 1) - timedelta(days=1)
-        provisional = (as_of is not None and ends > as_of) or (made > 0 and (made - closed) / made > OPEN_SHARE_LIMIT)
         out.append({
             "month": r["month"].isoformat(), "group": r["group"], "units": n,
             "opportunities": int(r["opportunities"]), "closed": closed, "won": won,

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from training_roi.errors import MappingError
 from training_roi.files import FileRefused, load_yaml
 
-__all__ = ["MATCHES", "FieldMap", "FormatsMap", "Mapping", "SourceMap", "load_mapping", "shipped_mappings", "value_key",
+__all__ = ["FieldMap", "FormatsMap", "Mapping", "SourceMap", "load_mapping", "shipped_mappings", "value_key",
            "value_keys"]
 
 _MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
@@ -49,10 +49,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-MATCHES = ("id", "name", "email")
-"""How a field that names a person (an owner, a manager) names them: by id, by full name or by email."""
-
-
 class FieldMap(_Strict):
     """Where one contract field comes from.
 
@@ -70,6 +66,9 @@ class FieldMap(_Strict):
         "spaces; '' maps empty cells, '*' anything else"
     )
 
+    skip: list[str] = Field(
+        default_factory=list, description="with several columns: values that count as empty when choosing among "
+        "them (compared ignoring letter case and spaces), e.g. a lost deal's '$0.00' actual revenue")
     match: Literal["id", "name", "email"] = Field(
         default="id", description="for a field that names a CRM user (OwnerId, ManagerId, User Id): by id, "
         "full name or email")

@@ -79,8 +79,11 @@ class People:
                 ids[key] = key
                 if key not in self.created:
                     shown = " ".join(written.split())
-                    self.created[key] = _Created(shown if how == "name" else None, shown if how == "email" else None,
-                                                 rel, row)
+                    if how == "name":
+                        self.created[key] = _Created(shown, None, rel, row)
+                    else:  # the email as written, less a mailto: prefix; its compared form is the key
+                        plain = shown[len("mailto:"):] if shown.lower().startswith("mailto:") else shown
+                        self.created[key] = _Created(None, plain, rel, row)
         resolved = keys.replace_strict(ids, default=None, return_dtype=pl.String)
         ambiguous = keys.is_in([k for k, v in ids.items() if v is None]).fill_null(False)
         return resolved, ambiguous
@@ -99,7 +102,7 @@ class People:
         columns = {
             "user_id": ids,
             "email": [m.email for m in made],
-            "email_norm": [m.email for m in made],
+            "email_norm": [uid if m.email else None for uid, m in zip(ids, made, strict=True)],  # the link key
             "name": [m.name for m in made],
             "source_file": [m.source_file for m in made],
             "source_line": [m.source_line for m in made],

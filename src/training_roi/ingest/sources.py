@@ -392,7 +392,8 @@ def _conversions(spec: SourceSpec, raw: RawFile, smap: SourceMap | None, mapping
             continue
         fmt = tuple(fmap.format) if fmap is not None and fmap.format else None
         values = tuple(fmap.values.items()) if fmap is not None and fmap.values else ()
-        out.append(Conversion(f.target, columns, f.kind, fmt, values, f.required, f.allowed, match))
+        skip = tuple(fmap.skip) if fmap is not None else ()
+        out.append(Conversion(f.target, columns, f.kind, fmt, values, f.required, f.allowed, match, skip))
     return out
 
 

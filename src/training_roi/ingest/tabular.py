@@ -372,7 +372,9 @@ class Conversion:
 
     ``columns``: the file's columns that may hold the value, in order of preference — each row
     takes the first that is not empty (none: the export lacks the field). ``match``: how a field
-    naming a CRM user names them (``id``, ``name`` or ``email``; see :mod:`.people`).
+    naming a CRM user names them (``id``, ``name`` or ``email``; see :mod:`.people`). ``skip``:
+    values that count as empty when choosing among ``columns`` (a lost deal's actual revenue of
+    ``$0.00``, where its estimate is its value).
     """
 
     target: str
@@ -383,6 +385,7 @@ class Conversion:
     required: bool = False
     allowed: tuple[str, ...] = ()
     match: str = "id"
+    skip: tuple[str, ...] = ()
 
     @property
     def column(self) -> str | None:
@@ -433,11 +436,17 @@ def miss_notes(misses: ValueMisses, source: str, rel: str) -> list[str]:
     return notes
 
 
-def _text(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.Series:
-    """The stripped text of the first of ``columns`` that is not empty, row by row."""
+def _text(frame: pl.DataFrame, columns: tuple[str, ...], skip: tuple[str, ...] = ()) -> pl.Series:
+    """The stripped text of the first of ``columns`` that is not empty (nor one of ``skip``), row by row.
+
+    The last column is taken as it is: ``skip`` only passes over a column when another follows.
+    """
     parts = [_blank_to_null(frame[c]) for c in columns]
     if len(parts) == 1:
         return parts[0]
+    if skip:
+        passed = [value_key(v) for v in skip]
+        parts = [p.set(value_keys(p).is_in(passed).fill_null(False), None) for p in parts[:-1]] + parts[-1:]
     return pl.select(pl.coalesce(parts)).to_series().alias(columns[0])
 
 
@@ -470,7 +479,7 @@ def coerce(
         if not conv.columns:
             typed_cols.append(pl.Series(conv.target, [None] * height, dtype=_DTYPES[conv.kind]))
             continue
-        text = _text(frame, conv.columns)
+        text = _text(frame, conv.columns, conv.skip)
         if conv.values:
             text = _mapped(text, conv, misses)
         if conv.match != "id":

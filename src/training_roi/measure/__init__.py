@@ -25,7 +25,7 @@ from training_roi.measure.cohort import Cohort, CohortRule, cohort
 from training_roi.measure.inventory import Offer, warehouse_offer
 from training_roi.measure.lessons import LessonSet, lesson_counts, lesson_dates, lesson_times
 from training_roi.measure.panels import GroupWindows, UnitPanel, WindowPanel, unit_panel, window_panels
-from training_roi.measure.periods import OPEN_SHARE_LIMIT, data_end
+from training_roi.measure.periods import OPEN_SHARE_LIMIT, data_end, mark_provisional
 from training_roi.measure.population import employee_learners, grain_names, population_units, rep_attributes, unit_names
 from training_roi.measure.programs import CourseOffer, ProgramCandidate, program_candidates
 from training_roi.measure.sales import (
@@ -85,6 +85,7 @@ __all__ = [
     "lesson_counts",
     "lesson_dates",
     "lesson_times",
+    "mark_provisional",
     "monthly_panel",
     "population_units",
     "program_candidates",

@@ -145,12 +145,13 @@ def _sales_facts(spec: KpiSpec) -> Facts:
         basis = o.basis if o.basis in spec.bases else spec.bases[0]
         p = monthly_panel(con, start=o.since, end=o.until, unit=unit, basis=basis, unassigned=True)
         per_month = spec.denominator == "months"
+        if per_month:  # a figure per unit-month needs the unit: deals without one add neither amount nor months
+            p = p.filter(p.unit_id.notnull())
         rows = p.select(**{unit: p.unit_id}, day=p.month, numerator=p[spec.numerator].cast(_F64),
                         denominator=ibis.literal(0.0) if per_month else p[spec.denominator].cast(_F64))
         if not per_month:
             return rows
-        # A unit's months run from its first to its last month with a deal; deals without a unit add none.
-        p = p.filter(p.unit_id.notnull())
+        # A unit's months run from its first to its last month with a deal.
         s = p.group_by(u=p.unit_id).agg(lo=p.month.min().cast("timestamp"), hi=p.month.max().cast("timestamp"))
         g = s.select("u", m=ibis.range(s.lo, s.hi + ibis.interval(days=1), ibis.interval(months=1))
                      .unnest().cast("date"))

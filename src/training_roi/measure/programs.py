@@ -212,8 +212,9 @@ def _taken(con: BaseBackend) -> pl.DataFrame:
     """Completions per source, program mark, course and person: of the course itself and of its lessons.
 
     A person is the CRM user or contact the learner links to, else the learner's own key. The
-    course's own completions count the ``completed`` records about the course itself (what a study's
-    ``completion: completed`` counts); its lessons' count completed or passed records under it.
+    course's own completions count the completed or passed records about the course itself (what
+    the default completion rule, ``CompletedOrPassed``, counts: a quiz-only course sends ``passed``
+    alone); its lessons' count completed or passed records under it.
     """
     lr = con.table("learning_record")
     li = con.table("learner_identity")
@@ -224,7 +225,7 @@ def _taken(con: BaseBackend) -> pl.DataFrame:
     kind = ibis.cases((j.crm_user_id.notnull(), "user"), (j.crm_contact_id.notnull(), "contact"), else_="unlinked")
     grouped = j.group_by(source=j.source, program=j.program, course_id=j.course_id, person=person, kind=kind).aggregate(
         title=j.activity_name.max(where=itself),
-        own=j.count(where=itself & (j.verb == "completed")),
+        own=j.count(where=itself),
         lessons=j.count(where=~itself),
     )
     frame = pl.from_arrow(grouped.to_pyarrow())

@@ -334,7 +334,7 @@ def cost_breakdown(
         people = participant_minutes(con, programs=names, activities=tuple(activities or ()),
                                      learner_keys=learner_keys)
         people, sources, time_notes = _costed_minutes(people, mode, fixed)
-        if cost_time:
+        if cost_time or people.is_empty():  # nobody whose time is the company's: nothing is left uncosted
             notes += time_notes
             participant_time = _priced(people, rate, by_title)
             source = "learning records" if participant_time else "none"

@@ -51,7 +51,9 @@ def connect(target: str | Path | BaseBackend = DEFAULT_DB, *, create: bool = Tru
         if scheme not in known:
             raise WarehouseError(f"cannot open the warehouse {text}: {scheme}:// is not an engine Ibis knows "
                                  f"(a DuckDB file path, or a URL of {', '.join(f'{k}://' for k in known)})")
-    file = text.split("://", 1)[1] if text.lower().startswith("duckdb://") else None if "://" in text else text
+    # A duckdb:// URL's file is its path, without the query (``?read_only=true``).
+    file = text.split("://", 1)[1].split("?", 1)[0] if text.lower().startswith("duckdb://") else (
+        None if "://" in text else text)
     if not create and file not in (None, "", ":memory:") and not Path(str(file)).is_file():
         raise WarehouseError(f"no warehouse at {file}: run `training-roi ingest DATA_DIR --db {text}` first, "
                              "or name the warehouse with --db")
