@@ -146,7 +146,7 @@ def ingest_folder(
             progress(name, step, len(plan))
         results.append(_ingest_source(con, name, files, mapping, _rows_progress(progress, name, step, len(plan))))
     info = IngestInfo(str(root), run_id, results)
-    if any(r.source == "xapi" and r.status == "ok" for r in results):
+    if any(r.source == "xapi" and (r.status == "ok" or r.status.startswith("partly")) for r in results):
         if progress:
             progress("voiding", len(plan), len(plan) + 1)
         info.voided_statements = refresh_voided(con)
@@ -180,6 +180,11 @@ def _ingest_source(con: BaseBackend, name: str, files: list[tuple[Path, str]],
             quarantine, notes = batch.quarantine, batch.notes
             result.rows_read, result.rows_loaded = batch.rows_read, batch.rows_loaded
             result.rows_quarantined, result.rows_duplicate = batch.rows_quarantined, batch.rows_duplicate
+            refused = sorted({q.source_file for q in batch.quarantine if q.source_line == 0})
+            if refused:  # a whole file not read: the ingest is not ok, though the other files load
+                shown = ", ".join(refused[:3]) + (f" and {len(refused) - 3:,} more" if len(refused) > 3 else "")
+                result.status = (f"partly refused: {shown} could not be read (the quarantine says why); "
+                                 f"{len(files) - len(refused):,} other file(s) loaded")
         else:
             people = People.from_warehouse(con) if _matches_people(name, mapping) else People()
             tally = stream_source(SOURCES[name], files, staging, mapping, on_rows=on_rows, people=people)

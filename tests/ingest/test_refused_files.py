@@ -1,0 +1,40 @@
+"""A file that cannot be read at all is never a quiet success: the ingest says so and exits 1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.builders import mbox, statement
+from training_roi.cli import app
+from training_roi.warehouse.connection import connect
+
+runner = CliRunner()
+
+
+def _lines(first: int, n: int) -> str:
+    return "".join(json.dumps(statement(first + i, mbox(f"rep{i}@example.com"))) + "\n" for i in range(n))
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "latin-1"])
+def test_an_xapi_file_not_in_utf8_is_refused_and_the_others_load(tmp_path: Path, encoding: str):
+    (tmp_path / "lms").mkdir()
+    (tmp_path / "lms" / "good.jsonl").write_text(_lines(1, 3), encoding="utf-8")
+    bad = _lines(10, 4).replace("rep0", "repé0")  # one accented letter: latin-1 differs from UTF-8
+    (tmp_path / "lms" / "bad.jsonl").write_bytes(bad.encode(encoding))
+    db = tmp_path / "w.duckdb"
+    result = runner.invoke(app, ["ingest", str(tmp_path), "--db", str(db), "--json"])
+    assert result.exit_code == 1  # data was not read: never exit 0
+    source = json.loads(result.stdout)["ingest"]["sources"][0]
+    assert source["status"].startswith("partly refused: lms/bad.jsonl could not be read")
+    assert source["rows_loaded"] == 3
+    con = connect(db, create=False)
+    statements = con.table("lms_statement").count().to_pyarrow().as_py()
+    reasons = con.table("quarantine").select("source_file", "source_line", "reason").to_pyarrow().to_pylist()
+    con.disconnect()
+    assert statements == 3
+    assert [(r["source_file"], r["source_line"]) for r in reasons] == [("lms/bad.jsonl", 0)]
+    assert "not UTF-8" in reasons[0]["reason"]
