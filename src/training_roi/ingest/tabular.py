@@ -126,7 +126,8 @@ def iter_delimited(
     try:
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(encoding=_arrow_encoding(encoding), block_size=1 << 24),
+            read_options=pacsv.ReadOptions(encoding=_arrow_encoding(encoding), block_size=1 << 24,
+                                           column_names=header, skip_rows=1),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
             ),
@@ -197,7 +198,9 @@ def _read_header(path: Path, rel: str, encoding: str, delimiter: str) -> list[st
                                "or name its encoding in a column mapping") from exc
     if not header or not any(h.strip() for h in header):
         raise SourceError(rel, "has no header row")
-    names = [h.strip() for h in header]
+    # A byte-order mark or spaces around a name (an export glued from two files, a hand edit) do not
+    # make another column: names are compared without them.
+    names = [h.replace("\ufeff", "").strip() for h in header]
     seen: set[str] = set()
     for name in names:
         if name in seen:

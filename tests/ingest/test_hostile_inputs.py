@@ -1,4 +1,8 @@
-"""A file that cannot be read at all is never a quiet success: the ingest says so and exits 1."""
+"""Inputs damaged on their way: never a quiet success, never a column loaded empty by accident.
+
+A file that cannot be read at all is never a quiet success (the ingest says so and exits 1); a
+header glued from two files (a byte-order mark in the middle) still names its columns.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.builders import mbox, statement
+from tests.builders import mbox, statement, write
 from training_roi.cli import app
+from training_roi.ingest.sources import SOURCES, read_source
 from training_roi.warehouse.connection import connect
 
 runner = CliRunner()
@@ -38,3 +43,12 @@ def test_an_xapi_file_not_in_utf8_is_refused_and_the_others_load(tmp_path: Path,
     assert statements == 3
     assert [(r["source_file"], r["source_line"]) for r in reasons] == [("lms/bad.jsonl", 0)]
     assert "not UTF-8" in reasons[0]["reason"]
+
+
+def test_a_byte_order_mark_or_spaces_inside_a_header_name_the_same_column(tmp_path: Path):
+    path = write(tmp_path / "costs.csv", "category,\ufeffprogram , amount,date\n"
+                 "development,Sales Excellence,1200.50,2025-01-15\nlicensing,Sales Excellence,300,2025-02-01\n")
+    batch = read_source(SOURCES["costs"], [(path, "costs.csv")])
+    assert batch.rows.column("program").to_pylist() == ["Sales Excellence"] * 2
+    assert [str(a) for a in batch.rows.column("amount").to_pylist()] == ["1200.50", "300.00"]
+    assert not batch.quarantine and batch.notes == ["costs.csv: no column note; costs.note loaded empty"]
