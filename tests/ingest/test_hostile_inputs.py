@@ -52,3 +52,27 @@ def test_a_byte_order_mark_or_spaces_inside_a_header_name_the_same_column(tmp_pa
     assert batch.rows.column("program").to_pylist() == ["Sales Excellence"] * 2
     assert [str(a) for a in batch.rows.column("amount").to_pylist()] == ["1200.50", "300.00"]
     assert not batch.quarantine and batch.notes == ["costs.csv: no column note; costs.note loaded empty"]
+
+
+def test_numbers_that_are_not_finite_or_out_of_range_are_quarantined_naming_the_field(tmp_path: Path):
+    path = write(tmp_path / "completions.csv", "learner_email,course_id,score,minutes\n"
+                 "a@x.com,C1,85,30\nb@x.com,C1,NaN,30\nc@x.com,C1,inf,30\nd@x.com,C1,1e26,30\n"
+                 "e@x.com,C1,-5000,30\nf@x.com,C1,90,-10\ng@x.com,C1,,\n")
+    batch = read_source(SOURCES["completions"], [(path, "completions.csv")])
+    assert batch.rows.column("email").to_pylist() == ["a@x.com", "g@x.com"]
+    found = sorted((q.source_line, q.field, q.reason) for q in batch.quarantine)
+    assert found == [
+        (3, "score", "score 'NaN' is not a finite number"),
+        (4, "score", "score 'inf' is not a finite number"),
+        (5, "score", "score '1e26' is not between 0 and 100"),
+        (6, "score", "score '-5000' is not between 0 and 100"),
+        (7, "minutes", "minutes '-10' is not between 0 and 60000"),
+    ]
+
+
+def test_a_date_written_with_a_time_and_an_offset_keeps_the_day_written(tmp_path: Path):
+    path = write(tmp_path / "Opportunity.csv", "Id,StageName,CloseDate,IsClosed,IsWon\n"
+                 "O1,Won,2025-03-31T23:30:00+14:00,true,true\nO2,Won,2025-03-31 20:00:00-10:00,true,true\n"
+                 "O3,Won,2025-03-31T00:15:00Z,true,true\nO4,Won,2025-03-31,true,true\n")
+    batch = read_source(SOURCES["Opportunity"], [(path, "crm/Opportunity.csv")])
+    assert {d.isoformat() for d in batch.rows.column("close_date").to_pylist()} == {"2025-03-31"}

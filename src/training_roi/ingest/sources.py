@@ -69,6 +69,7 @@ class FieldSpec:
     kind: str = "str"
     required: bool = False
     allowed: tuple[str, ...] = ()
+    bounds: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -203,8 +204,12 @@ def _errors_for(rows: pl.DataFrame, raw: RawFile, source: str, fld: str, reason:
 
 
 def _f(name: str, target: str, kind: str = "str", *, required: bool = False,
-       allowed: tuple[str, ...] = ()) -> FieldSpec:
-    return FieldSpec(name, target, kind, required, allowed)
+       allowed: tuple[str, ...] = (), bounds: tuple[float, float] | None = None) -> FieldSpec:
+    return FieldSpec(name, target, kind, required, allowed, bounds)
+
+
+_PERCENT = (0.0, 100.0)
+_MINUTES = (0.0, 60_000.0)  # a thousand hours: more on one course is a unit mistake (seconds, not minutes)
 
 
 _DEL = _f("IsDeleted", "is_deleted", "bool")
@@ -238,12 +243,12 @@ SOURCES: dict[str, SourceSpec] = {
             _f("CurrencyIsoCode", "currency"), _f("CloseDate", "close_date", "date"),
             _f("CreatedDate", "created_at", "datetime"), _f("IsClosed", "is_closed", "bool"),
             _f("IsWon", "is_won", "bool"), _f("Type", "type"), _f("LeadSource", "lead_source"),
-            _f("Probability", "probability", "float"), _DEL,
+            _f("Probability", "probability", "float", bounds=_PERCENT), _DEL,
         ), finish=_finish_opportunity),
         SourceSpec("OpportunityHistory", "crm_opportunity_history", ("crm/OpportunityHistory.csv",), (
             _f("Id", "history_id", "id"), _f("OpportunityId", "opportunity_id", "id", required=True),
             _f("StageName", "stage_name", required=True), _f("Amount", "amount", "money"),
-            _f("CloseDate", "close_date", "date"), _f("Probability", "probability", "float"),
+            _f("CloseDate", "close_date", "date"), _f("Probability", "probability", "float", bounds=_PERCENT),
             _f("CreatedDate", "created_at", "datetime", required=True), _DEL,
         ), finish=_finish_history),
         SourceSpec("Lead", "crm_lead", ("crm/Lead.csv",), (
@@ -294,15 +299,15 @@ SOURCES: dict[str, SourceSpec] = {
             _f("learner_id", "learner_id"), _f("learner_email", "email", "email"),
             _f("course_id", "course_id", required=True), _f("course_title", "course_title"),
             _f("program", "program"), _f("enrolled_at", "enrolled_at", "datetime"),
-            _f("completed_at", "completed_at", "datetime"), _f("score", "score", "float"),
-            _f("passed", "passed", "bool"), _f("minutes", "minutes", "float"),
+            _f("completed_at", "completed_at", "datetime"), _f("score", "score", "float", bounds=_PERCENT),
+            _f("passed", "passed", "bool"), _f("minutes", "minutes", "float", bounds=_MINUTES),
         ), finish=_finish_completion, replace_by_file=True),
         SourceSpec("surveys", "survey_response", ("surveys.csv",), (
             _f("respondent_email", "respondent_email", "email", required=True),
             _f("role", "role", allowed=SURVEY_ROLES), _f("program", "program"),
             _f("level", "level", required=True, allowed=SURVEY_LEVELS),
-            _f("question", "question"), _f("score", "score", "float", required=True),
-            _f("confidence", "confidence", "float"), _f("submitted_at", "submitted_at", "datetime"),
+            _f("question", "question"), _f("score", "score", "float", required=True, bounds=_PERCENT),
+            _f("confidence", "confidence", "float", bounds=_PERCENT), _f("submitted_at", "submitted_at", "datetime"),
         ), finish=_finish_survey, replace_by_file=True),
         SourceSpec("costs", "cost_line", ("costs.csv",), (
             _f("program", "program"),
@@ -393,7 +398,7 @@ def _conversions(spec: SourceSpec, raw: RawFile, smap: SourceMap | None, mapping
         fmt = tuple(fmap.format) if fmap is not None and fmap.format else None
         values = tuple(fmap.values.items()) if fmap is not None and fmap.values else ()
         skip = tuple(fmap.skip) if fmap is not None else ()
-        out.append(Conversion(f.target, columns, f.kind, fmt, values, f.required, f.allowed, match, skip))
+        out.append(Conversion(f.target, columns, f.kind, fmt, values, f.required, f.allowed, match, skip, f.bounds))
     return out
 
 

@@ -60,6 +60,8 @@ _ISO_DATETIME = (
     "%Y-%m-%d",
 )
 _ISO_DATE = ("%Y-%m-%d",)
+_OFFSET_AFTER_TIME = r"(\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*[AaPp][Mm])?)\s*(?:Z|[+-]\d{2}:?\d{2})$"
+"""A UTC offset (or ``Z``) after a time of day: dropped from a date field, which keeps the day written."""
 _TRUE = ("true", "t", "1", "yes", "y")
 _FALSE = ("false", "f", "0", "no", "n")
 _ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
@@ -334,12 +336,16 @@ def _parse(kind: str, raw: pl.Series, formats: Formats, fmt: tuple[str, ...] | N
             return lambda t: t.str.to_date(format=f, strict=False)
 
         def date_of(f: str) -> Callable[[pl.Series], pl.Series]:
-            # A datetime where a date is expected keeps its calendar date.
+            # A datetime where a date is expected keeps its calendar date as written: the offset
+            # (dropped below, with the format's %z) says where it was written, not another day.
             return lambda t: t.str.to_datetime(format=f, strict=False, time_unit="us").dt.date()
 
         dates = [as_date(f) for f in fmt or formats.date]
-        dates += [date_of(f) for f in fmt or formats.datetime if "%H" in f]
-        return _first_fit(raw, dates)
+        timed = [f.replace("%#z", "").replace("%z", "").strip() for f in fmt or formats.datetime if "%H" in f
+                 or "%I" in f]
+        timed = list(dict.fromkeys(timed))
+        dates += [date_of(f) for f in timed]
+        return _first_fit(raw.str.replace(_OFFSET_AFTER_TIME, "${1}"), dates)
     if kind == "datetime":
         def parser(f: str) -> Callable[[pl.Series], pl.Series]:
             if "%z" in f:
@@ -377,7 +383,7 @@ class Conversion:
     takes the first that is not empty (none: the export lacks the field). ``match``: how a field
     naming a CRM user names them (``id``, ``name`` or ``email``; see :mod:`.people`). ``skip``:
     values that count as empty when choosing among ``columns`` (a lost deal's actual revenue of
-    ``$0.00``, where its estimate is its value).
+    ``$0.00``, where its estimate is its value). ``bounds``: the range a number must lie in.
     """
 
     target: str
@@ -389,6 +395,7 @@ class Conversion:
     allowed: tuple[str, ...] = ()
     match: str = "id"
     skip: tuple[str, ...] = ()
+    bounds: tuple[float, float] | None = None
 
     @property
     def column(self) -> str | None:
@@ -505,6 +512,15 @@ def coerce(
             if conv.fmt:
                 expected += f" in the format {' or '.join(conv.fmt)}"
             checks.append((conv.target, text.is_not_null() & value.is_null(), expected))
+        if conv.kind == "float":  # "NaN" and "inf" parse as floats but are no measurement
+            checks.append((conv.target, (value.is_nan() | value.is_infinite()).fill_null(False), "a finite number"))
+        if conv.bounds is not None:
+            low, high = conv.bounds
+            number = value.cast(pl.Float64)
+            outside = ((number < low) | (number > high)).fill_null(False)
+            if conv.kind == "float":
+                outside = outside & value.is_finite().fill_null(False)
+            checks.append((conv.target, outside, f"between {low:g} and {high:g}"))
         if conv.required:
             checks.append((conv.target, text.is_null(), "a value (the field is required)"))
     flagged = frame.with_columns(*[c.alias(f"__bad{i}") for i, (_, c, _) in enumerate(checks)])
