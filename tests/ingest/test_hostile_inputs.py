@@ -76,3 +76,29 @@ def test_a_date_written_with_a_time_and_an_offset_keeps_the_day_written(tmp_path
                  "O3,Won,2025-03-31T00:15:00Z,true,true\nO4,Won,2025-03-31,true,true\n")
     batch = read_source(SOURCES["Opportunity"], [(path, "crm/Opportunity.csv")])
     assert {d.isoformat() for d in batch.rows.column("close_date").to_pylist()} == {"2025-03-31"}
+
+
+def _repeat(text: str, key: str, first: str) -> str:
+    """``text`` (one statement's JSON) with ``key`` written twice in its object: ``first``, then its own value."""
+    return text.replace(f'"{key}": ', f'"{key}": {first}, "{key}": ', 1)
+
+
+@pytest.mark.parametrize("form", ["jsonl", "array"])
+def test_a_key_repeated_in_a_statement_is_quarantined_not_resolved_silently(tmp_path: Path, form: str):
+    good = json.dumps(statement(1, mbox("a@example.com"), result={"success": True}))
+    when = _repeat(json.dumps(statement(2, mbox("b@example.com"))), "timestamp", '"2024-01-01T00:00:00Z"')
+    outcome = _repeat(json.dumps(statement(3, mbox("c@example.com"), result={"success": True})), "success", "false")
+    (tmp_path / "lms").mkdir()
+    if form == "jsonl":
+        (tmp_path / "lms" / "s.jsonl").write_text(f"{good}\n{when}\n{outcome}\n", encoding="utf-8")
+    else:
+        (tmp_path / "lms" / "s.json").write_text(f"[{good},\n{when},\n{outcome}]", encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    result = runner.invoke(app, ["ingest", str(tmp_path), "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    con = connect(db, create=False)
+    loaded = con.table("lms_statement").actor_email.to_pyarrow().to_pylist()
+    held = sorted((q["source_line"], q["field"]) for q in con.table("quarantine").to_pyarrow().to_pylist())
+    con.disconnect()
+    assert loaded == ["a@example.com"]
+    assert held == [(2, "timestamp"), (3, "result.success")]

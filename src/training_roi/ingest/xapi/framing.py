@@ -21,6 +21,7 @@ from training_roi.ingest.xapi.statement import SPINE
 __all__ = [
     "BLOCK_BYTES",
     "BOM",
+    "WATCHED_KEYS",
     "first_lines",
     "line_blocks",
     "looks_like_statement",
@@ -113,17 +114,23 @@ def repeated_key(raw: bytes | str) -> str | None:
     return None
 
 
-def may_repeat_keys(raw: bytes | str) -> bool:
-    """Tell whether the raw text names actor, verb or object more than once.
+WATCHED_KEYS = ("actor", "verb", "object", "timestamp", "result", "score", "success", "completion")
+"""Keys a statement holds once (at its top level, or in its result), whose repetition changes a figure."""
+_WATCHED = tuple(f'"{k}"'.encode() for k in WATCHED_KEYS)
 
-    A key repeated in one object is invisible once orjson has parsed it, and a repeated
-    ``actor`` (the conformance suite's ``multiple_actor``) would silently load the wrong
-    learner. Counting three words in the raw bytes is cheap; a statement that trips it (a
-    SubStatement does, legitimately) is re-parsed by :func:`repeated_key`.
+
+def may_repeat_keys(raw: bytes | str) -> bool:
+    """Tell whether the raw text names one of :data:`WATCHED_KEYS` more than once.
+
+    A key repeated in one object is invisible once orjson has parsed it (it keeps the last): a
+    repeated ``actor`` (the conformance suite's ``multiple_actor``) would silently load the wrong
+    learner, a repeated ``timestamp`` or ``success`` another day or outcome. Counting a few words
+    in the raw bytes is cheap; a statement that trips it (a SubStatement does, legitimately) is
+    re-parsed by :func:`repeated_key`.
     """
     if isinstance(raw, str):
         raw = raw.encode()
-    return raw.count(b'"actor"') > 1 or raw.count(b'"verb"') > 1 or raw.count(b'"object"') > 1
+    return any(raw.count(k) > 1 for k in _WATCHED)
 
 
 def _skip_ws(text: str, i: int) -> int:

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from training_roi.errors import SourceError
 from training_roi.ingest.xapi.framing import (
     BOM,
+    WATCHED_KEYS,
     first_lines,
     line_blocks,
     looks_like_statement,
@@ -176,10 +177,12 @@ class Reader(Rows):
 
         # Cheap test on the whole text first: only when some element may repeat a key are the
         # elements' own texts located and tested one by one.
+        results = [v["result"] for v in values if type(v) is dict and type(v.get("result")) is dict]
         suspicious = any(
             data.count(f'"{name}"'.encode())
-            > sum(1 for v in values if type(v) is dict and name in v)
-            for name in SPINE
+            > sum(1 for v in (results if name in ("score", "success", "completion") else values)
+                  if type(v) is dict and name in v)
+            for name in WATCHED_KEYS
         )
         for i, value in enumerate(values):
             self.take(value, rel, i + 1, functools.partial(span_text, i),

@@ -67,6 +67,11 @@ class Rows:
                 line.count(b'"actor"') > 1
                 or line.count(b'"verb"') > 1
                 or line.count(b'"object"') > 1
+                or line.count(b'"timestamp"') > 1
+                or line.count(b'"result"') > 1
+                or line.count(b'"score"') > 1
+                or line.count(b'"success"') > 1
+                or line.count(b'"completion"') > 1
             )
             take(value, rel, lineno, line, suspect)
 
