@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from tests.builders import mbox, statement, write
 from training_roi.cli import app
+from training_roi.errors import SourceError
 from training_roi.ingest.sources import SOURCES, read_source
 from training_roi.warehouse.connection import connect
 
@@ -102,3 +103,19 @@ def test_a_key_repeated_in_a_statement_is_quarantined_not_resolved_silently(tmp_
     con.disconnect()
     assert loaded == ["a@example.com"]
     assert held == [(2, "timestamp"), (3, "result.success")]
+
+
+@pytest.mark.parametrize("rows", [2, 3_000])  # found by the header's reader, or by Arrow's further on
+def test_a_line_in_another_encoding_is_named_by_its_number(tmp_path: Path, rows: int):
+    path = tmp_path / "User.csv"
+    body = "".join(f"U{i:08d},Ana {i},ana{i}@x.com\n" for i in range(rows)).encode()
+    path.write_bytes(b"Id,Name,Email\n" + body + "U99,Jos\xe9,jose@x.com\n".encode("latin-1"))
+    with pytest.raises(SourceError, match=rf"is not utf-8 text at line {rows + 2:,} \(byte 8 of the line\)"):
+        read_source(SOURCES["User"], [(path, "crm/User.csv")])
+
+
+def test_an_oversized_field_is_refused_saying_so(tmp_path: Path):
+    path = tmp_path / "User.csv"
+    path.write_bytes(b"Id,Name,Email\nU1,Ana,ana@x.com\nU2,\"" + b"x" * (33 << 20) + b"\",big@x.com\n")
+    with pytest.raises(SourceError, match="has a field larger than 16 MiB"):
+        read_source(SOURCES["User"], [(path, "crm/User.csv")])

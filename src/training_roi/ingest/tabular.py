@@ -128,7 +128,7 @@ def iter_delimited(
     try:
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(encoding=_arrow_encoding(encoding), block_size=1 << 24,
+            read_options=pacsv.ReadOptions(encoding=_arrow_encoding(encoding), block_size=BLOCK_BYTES,
                                            column_names=header, skip_rows=1),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
@@ -156,10 +156,30 @@ def iter_delimited(
                 yield _chunk(rel, pending, first_row, header)
             return
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise SourceError(rel, f"cannot be read as {encoding} CSV ({exc})") from exc
+        raise SourceError(rel, _unreadable(path, encoding, str(exc))) from exc
     if first_row > 2:
         yield RESTART
     yield from _read_slowly(path, rel, source, header, encoding, delimiter, chunk_rows)
+
+
+BLOCK_BYTES = 1 << 24
+"""Bytes Arrow reads at a time; one field cannot be larger."""
+
+
+def _unreadable(path: Path, encoding: str, error: str) -> str:
+    """Why Arrow could not read a file, in words: the line that is not in ``encoding``, or a field too large."""
+    if "straddl" in error or "block size" in error:
+        return (f"has a field larger than {BLOCK_BYTES >> 20} MiB (one cell of one row): refused, as no field "
+                "of the contract holds that much; check the file is the export you meant")
+    if "UTF8" in error or "utf-8" in error.lower() or "decode" in error.lower():
+        with path.open("rb") as fh:
+            for number, line in enumerate(fh, start=1):
+                try:
+                    line.decode(encoding)
+                except UnicodeDecodeError as exc:
+                    return (f"is not {encoding} text at line {number:,} (byte {exc.start + 1} of the line): "
+                            f"re-export it as UTF-8 or name its encoding in a column mapping")
+    return f"cannot be read as {encoding} CSV ({error})"
 
 
 RESTART = RawFile("", pl.DataFrame(), [])
@@ -196,8 +216,7 @@ def _read_header(path: Path, rel: str, encoding: str, delimiter: str) -> list[st
                        newline="") as fh:
             header = next(csv.reader(fh, delimiter=delimiter), None)
     except UnicodeDecodeError as exc:
-        raise SourceError(rel, f"is not {encoding} text (byte {exc.start}): re-export it as UTF-8 "
-                               "or name its encoding in a column mapping") from exc
+        raise SourceError(rel, _unreadable(path, encoding, "decode")) from exc
     if not header or not any(h.strip() for h in header):
         raise SourceError(rel, "has no header row")
     # A byte-order mark or spaces around a name (an export glued from two files, a hand edit) do not
