@@ -119,3 +119,37 @@ def test_an_oversized_field_is_refused_saying_so(tmp_path: Path):
     path.write_bytes(b"Id,Name,Email\nU1,Ana,ana@x.com\nU2,\"" + b"x" * (33 << 20) + b"\",big@x.com\n")
     with pytest.raises(SourceError, match="has a field larger than 16 MiB"):
         read_source(SOURCES["User"], [(path, "crm/User.csv")])
+
+
+def test_an_ingest_that_never_finished_is_reported_until_its_source_is_loaded_again(tmp_path: Path, monkeypatch):
+    from tests.builders import write_small_org
+    from training_roi.ingest import folder
+    from training_roi.warehouse.quality import quality_report
+
+    data = write_small_org(tmp_path)
+    db = tmp_path / "w.duckdb"
+    real = folder._ingest_source
+    calls: list[str] = []
+
+    def killed_at_the_second_source(con, name, *args, **kwargs):
+        calls.append(name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the process stops here, as a kill would
+        return real(con, name, *args, **kwargs)
+
+    monkeypatch.setattr(folder, "_ingest_source", killed_at_the_second_source)
+    con = connect(db)
+    with pytest.raises(KeyboardInterrupt):
+        folder.ingest_folder(data, con)
+    unfinished = [w for w in quality_report(con).warnings if "did not finish" in w]
+    started = {r["source"] for r in con.table("ingest_run").to_pyarrow().to_pylist() if r["status"] == folder.STARTED}
+    assert calls[1] in started and calls[0] not in started  # the first source was read in full
+    assert sorted(unfinished) == sorted(f"source {name}: an ingest began loading it and did not finish (stopped or "
+                                        "killed); it may be half loaded: run the ingest of its folder again"
+                                        for name in started)
+    monkeypatch.setattr(folder, "_ingest_source", real)
+    folder.ingest_folder(data, con)
+    assert not [w for w in quality_report(con).warnings if "did not finish" in w]
+    assert not [t for t in con.list_tables() if t.startswith(("ibis_", "_stage_"))]
+    con.disconnect()
+

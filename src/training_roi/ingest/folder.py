@@ -24,7 +24,14 @@ from training_roi.ingest.sources import SOURCES, source_files, split_duplicates,
 from training_roi.ingest.xapi import read_xapi
 from training_roi.warehouse.batch import Batch, QuarantineRow
 from training_roi.warehouse.connection import ensure_tables
-from training_roi.warehouse.load import Staging, append, load_batch, refresh_voided, replace_quarantine
+from training_roi.warehouse.load import (
+    Staging,
+    append,
+    load_batch,
+    refresh_voided,
+    replace_quarantine,
+    replace_table,
+)
 from training_roi.warehouse.schema import table
 
 __all__ = ["IngestInfo", "SourceResult", "ingest_folder"]
@@ -140,11 +147,16 @@ def ingest_folder(
     ensure_tables(con)
     all_files = [f for _, files in plan for f in files]
     run_id = _run_id(all_files)
+    # Said before anything is loaded: a run killed half-way leaves this record, which the quality
+    # summary reports until the source is loaded in full again.
+    _record_run(con, IngestInfo(str(root), run_id, [
+        SourceResult(name, "", files=len(files), status=STARTED) for name, files in plan]))
     results: list[SourceResult] = []
     for step, (name, files) in enumerate(plan):
         if progress:
             progress(name, step, len(plan))
         results.append(_ingest_source(con, name, files, mapping, _rows_progress(progress, name, step, len(plan))))
+        _record_run(con, IngestInfo(str(root), run_id, results[-1:]))
     info = IngestInfo(str(root), run_id, results)
     if any(r.source == "xapi" and (r.status == "ok" or r.status.startswith("partly")) for r in results):
         if progress:
@@ -241,7 +253,17 @@ def _add_people(con: BaseBackend, source: str, people: People) -> list[str]:
             f"(id = their name or email as compared): {shown}{more}"]
 
 
+STARTED = "started, not finished"
+"""The status of a source whose ingest began and has not ended (or was killed)."""
+
+
 def _record_run(con: BaseBackend, info: IngestInfo) -> None:
+    """Record each source's account; a source read in full clears the unfinished records of earlier runs."""
+    done = [s.source for s in info.sources if s.status != STARTED and not s.status.startswith("refused")]
+    if done:
+        runs = con.table("ingest_run")
+        replace_table(con, "ingest_run", runs.filter(~((runs.status == STARTED) & runs.source.isin(done)
+                                                       & (runs.run_id != info.run_id))))
     rows = pa.table({
         "run_id": [info.run_id] * len(info.sources),
         "source": [s.source for s in info.sources],

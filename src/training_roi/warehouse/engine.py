@@ -81,8 +81,15 @@ class _DuckDB(Engine):
         self._raw.unregister(name)
 
     def overwrite(self, name: str, expr: ir.Table) -> None:
-        # DuckDB builds the new table under a temporary name before swapping it in.
-        self.con.create_table(name, expr, overwrite=True)
+        # DuckDB builds the new table under a temporary name before swapping it in; in one
+        # transaction, a process killed half-way leaves the old table and no temporary one.
+        self._raw.execute("BEGIN TRANSACTION")
+        try:
+            self.con.create_table(name, expr, overwrite=True)
+        except BaseException:
+            self._raw.execute("ROLLBACK")
+            raise
+        self._raw.execute("COMMIT")
 
     def utc_day(self, ts: ir.TimestampValue) -> ir.DateValue:
         days = (_epoch_us(ts) // _DAY_US).cast("int32")

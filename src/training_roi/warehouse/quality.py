@@ -115,7 +115,10 @@ def _warnings(con: BaseBackend, r: QualityReport) -> list[str]:
     """Things a user must see before trusting results, in plain words with counts."""
     out: list[str] = []
     for run in r.runs:
-        if run["status"] != "ok":
+        if run["status"] == "started, not finished":
+            out.append(f"source {run['source']}: an ingest began loading it and did not finish (stopped or "
+                       "killed); it may be half loaded: run the ingest of its folder again")
+        elif run["status"] != "ok":
             out.append(f"source {run['source']} was refused: {run['status'].removeprefix('refused: ')}")
     if r.tables["crm_opportunity"]:
         opp = con.table("crm_opportunity")
