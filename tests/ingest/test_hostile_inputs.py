@@ -153,3 +153,13 @@ def test_an_ingest_that_never_finished_is_reported_until_its_source_is_loaded_ag
     assert not [t for t in con.list_tables() if t.startswith(("ibis_", "_stage_"))]
     con.disconnect()
 
+
+
+def test_a_header_reordered_against_its_rows_is_caught_by_the_values_that_no_longer_fit(tmp_path: Path):
+    # The header names its columns; the rows kept the old order: emails under name, ids under email.
+    path = write(tmp_path / "learners.csv", "learner_id,name,email,hire_date\n"
+                 "L1,ana@x.com,Ana Lopez,2024-01-02\nL2,ben@x.com,Ben Okafor,2024-02-03\n")
+    batch = read_source(SOURCES["learners"], [(path, "lms/learners.csv")])
+    assert batch.rows.num_rows == 0
+    assert sorted((q.source_line, q.field) for q in batch.quarantine) == [(2, "email"), (3, "email")]
+    assert batch.quarantine[0].reason == "email 'Ana Lopez' is not an email address"

@@ -526,6 +526,9 @@ def coerce(
             checks.append((conv.target, value.is_not_null() & ~value.is_in(list(conv.allowed)),
                            "one of " + ", ".join(conv.allowed)))
         typed_cols.append(value.alias(conv.target))
+        if conv.kind == "email":  # one @ between non-blank parts: a name or an id here is a column mix-up
+            checks.append((conv.target, value.is_not_null() & ~value.str.contains(r"^[^@\s]+@[^@\s]+$"),
+                           "an email address"))
         if conv.kind not in ("str", "email"):
             expected = _EXPECTED[conv.kind]
             if conv.fmt:
