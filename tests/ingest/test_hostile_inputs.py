@@ -163,3 +163,29 @@ def test_a_header_reordered_against_its_rows_is_caught_by_the_values_that_no_lon
     assert batch.rows.num_rows == 0
     assert sorted((q.source_line, q.field) for q in batch.quarantine) == [(2, "email"), (3, "email")]
     assert batch.quarantine[0].reason == "email 'Ana Lopez' is not an email address"
+
+
+@pytest.mark.parametrize("blocks", ["one block", "blocks read here", "blocks read by workers"])
+def test_an_id_delivered_again_with_other_content_is_a_conflict_in_quarantine(tmp_path: Path, monkeypatch,
+                                                                                blocks: str):
+    from training_roi.ingest.xapi import framing, parallel, read_xapi
+
+    if blocks != "one block":  # small blocks, so that the repeats fall in blocks after the first
+        monkeypatch.setattr(framing, "BLOCK_BYTES", 600)
+    if blocks == "blocks read by workers":
+        monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+    first = statement(1, mbox("a@example.com"), result={"success": True})
+    other = statement(2, mbox("b@example.com"))
+    lines = [first, other, *(statement(10 + i, mbox(f"c{i}@example.com")) for i in range(6)),
+             first,  # the same statement again: a duplicate
+             {**first, "result": {"success": False}}]  # its id with another outcome: a conflict
+    path = tmp_path / "s.jsonl"
+    path.write_text("".join(json.dumps(s) + "\n" for s in lines), encoding="utf-8")
+    batch = read_xapi([(path, "lms/s.jsonl")])
+    assert (batch.rows_read, batch.rows_loaded, batch.rows_duplicate) == (10, 8, 1)
+    assert [(q.source_line, q.field) for q in batch.quarantine] == [(10, "id")]
+    assert "appears again with different content" in batch.quarantine[0].reason
+    assert '"success": false' in batch.quarantine[0].raw
+    success = dict(zip(batch.rows.column("statement_id").to_pylist(), batch.rows.column("success").to_pylist(),
+                       strict=True))
+    assert success[first["id"]] is True  # the first delivery stands

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -43,6 +43,7 @@ class Block:
     duplicate: int
     newlines: int
     utf8_problem: str | None = None
+    fingerprints: dict[str, int] = field(default_factory=dict)
 
 
 def read_block(path: str, rel: str, start: int, end: int, arrow_schema: pa.Schema) -> Block:
@@ -61,7 +62,8 @@ def read_block(path: str, rel: str, start: int, end: int, arrow_schema: pa.Schem
         rows.lines(enumerate(data.split(b"\n"), start=1), rel)
         rows.flush()
         return Block(
-            rows.batches, rows.quarantine, rows.read, rows.loaded, rows.duplicate, newlines
+            rows.batches, rows.quarantine, rows.read, rows.loaded, rows.duplicate, newlines,
+            fingerprints=rows.seen,
         )
 
 

@@ -30,7 +30,7 @@ from training_roi.ingest.xapi.framing import (
     utf8_problem,
 )
 from training_roi.ingest.xapi.parallel import Block, Workers
-from training_roi.ingest.xapi.rows import RAW_LIMIT, SOURCE, Rows, cap, gc_paused
+from training_roi.ingest.xapi.rows import RAW_LIMIT, SOURCE, Rows, cap, conflict, gc_paused
 from training_roi.ingest.xapi.statement import SPINE
 from training_roi.warehouse import schema
 from training_roi.warehouse.batch import Batch
@@ -111,11 +111,15 @@ class Reader(Rows):
                 self.progress(self.read + sum(b.read for b in blocks))
         line_offset = 0
         for block in blocks:
-            self.merge(block, line_offset)
+            self.merge(block, line_offset, path, rel)
             line_offset += block.newlines
 
-    def merge(self, block: Block, line_offset: int) -> None:
-        """Add a block's results: number its lines in the file, drop ids loaded before it."""
+    def merge(self, block: Block, line_offset: int, path: Path, rel: str) -> None:
+        """Add a block's results: number its lines in the file, drop ids loaded before it.
+
+        An id loaded before with the same content is a duplicate; with other content, a conflict
+        quarantined with the line read again from ``path``.
+        """
         self.read += block.read
         self.loaded += block.loaded
         self.duplicate += block.duplicate
@@ -131,11 +135,19 @@ class Reader(Rows):
             ids = batch.column(0).to_pylist()
             keep = [sid not in seen for sid in ids]
             if not all(keep):
-                dropped = len({sid for sid, kept in zip(ids, keep, strict=True) if not kept})
-                self.loaded -= dropped
-                self.duplicate += dropped
+                again = {sid for sid, kept in zip(ids, keep, strict=True) if not kept}
+                clash = {sid for sid in again if seen[sid] != block.fingerprints[sid]}
+                self.loaded -= len(again)
+                self.duplicate += len(again - clash)
+                if clash:
+                    lines = batch.column(line_at).to_pylist()
+                    at = sorted({line for sid, line in zip(ids, lines, strict=True) if sid in clash})
+                    for line, text in zip(at, _lines_of(path, at), strict=True):
+                        sid = next(i for i, n in zip(ids, lines, strict=True) if n == line)
+                        self.reject(rel, line, "id", conflict(sid), text)
                 batch = batch.filter(pa.array(keep, pa.bool_()))
-            seen.update(ids)
+            for sid in ids:
+                seen.setdefault(sid, block.fingerprints[sid])
             self.batches.append(batch)
 
     def document(self, data: bytes, rel: str, path: Path) -> None:
@@ -240,6 +252,20 @@ class Reader(Rows):
             files=files,
             notes=self.notes,
         )
+
+
+def _lines_of(path: Path, numbers: list[int]) -> list[bytes]:
+    """The text of the given lines (1-based, ascending) of a file, read again for the quarantine."""
+    wanted, out = iter(numbers), []
+    target = next(wanted, None)
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            if number == target:
+                out.append(line)
+                target = next(wanted, None)
+                if target is None:
+                    break
+    return out
 
 
 def read_xapi(

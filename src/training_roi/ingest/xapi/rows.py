@@ -42,7 +42,8 @@ class Rows:
         self.schema = arrow_schema
         self.rows: list[tuple[Any, ...]] = []
         self.batches: list[pa.RecordBatch] = []
-        self.seen: set[str] = set()
+        self.seen: dict[str, int] = {}
+        """Each id loaded, with the fingerprint of its content (:func:`fingerprint`)."""
         self.quarantine: list[QuarantineRow] = []
         self.read = 0
         self.loaded = 0
@@ -98,10 +99,15 @@ class Rows:
             for field, reason in faults:
                 self.reject(rel, line, field, reason, raw)
             return
-        if sid in self.seen:
-            self.duplicate += 1
+        mark = fingerprint(rows)
+        first = self.seen.get(sid)
+        if first is not None:
+            if first == mark:
+                self.duplicate += 1
+            else:
+                self.reject(rel, line, "id", conflict(sid), raw)
             return
-        self.seen.add(sid)
+        self.seen[sid] = mark
         self.loaded += 1
         self.rows += rows
         if len(self.rows) >= FLUSH_ROWS:
@@ -128,6 +134,22 @@ class Rows:
         rows = pa.array(self.rows, type=pa.struct(list(self.schema)))
         self.rows = []
         self.batches.append(pa.RecordBatch.from_struct_array(rows))
+
+
+def fingerprint(rows: list[tuple[Any, ...]]) -> int:
+    """What a statement says, as a number: its rows without where they were read (the last two columns).
+
+    Two deliveries of one id with the same fingerprint are one statement; different ones are a
+    conflict. Python's hash is enough: it is compared within one read, whose worker processes are
+    forked from the reader and share its hash seed.
+    """
+    return hash(tuple(r[:-2] for r in rows))
+
+
+def conflict(sid: str) -> str:
+    """Why a statement whose id was loaded before with other content is quarantined."""
+    return (f"statement id {sid} appears again with different content: the first delivery was loaded "
+            "(a statement never changes under its id; one of the two is not what the LRS stored)")
 
 
 def _describe(value: object) -> str:
