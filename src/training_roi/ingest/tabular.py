@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -126,23 +129,32 @@ def iter_delimited(
         return "skip"
 
     try:
-        reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(encoding=_arrow_encoding(encoding), block_size=BLOCK_BYTES,
-                                           column_names=header, skip_rows=1),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
+        with _callback_errors() as caught:
+            reader = pacsv.open_csv(
+                path,
+                read_options=pacsv.ReadOptions(encoding=_arrow_encoding(encoding), block_size=BLOCK_BYTES,
+                                               column_names=header, skip_rows=1),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={name: pa.string() for name in header},
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
         first_row = 2
         pending: list[pa.RecordBatch] = []
         pending_rows = 0
-        for batch in reader:
+        batches = iter(reader)
+        while True:
+            with _callback_errors() as more:
+                batch = next(batches, None)
+            caught += more
+            if caught:  # Arrow could not even hand a malformed row to the handler: bytes not in the encoding
+                raise SourceError(rel, _unreadable(path, encoding, "decode"))
+            if batch is None:
+                break
             if malformed:
                 break
             pending.append(batch)
@@ -160,6 +172,27 @@ def iter_delimited(
     if first_row > 2:
         yield RESTART
     yield from _read_slowly(path, rel, source, header, encoding, delimiter, chunk_rows)
+
+
+@contextmanager
+def _callback_errors() -> Iterator[list[BaseException]]:
+    """Collect the exceptions raised in Arrow's callbacks, which Python would otherwise print and ignore.
+
+    Arrow builds the text of a malformed row before calling the row handler; when the row is not
+    valid in the file's encoding that fails inside Arrow, and Python reports it as "Exception
+    ignored" on standard error, a traceback the user did nothing to deserve.
+    """
+    caught: list[BaseException] = []
+    previous = sys.unraisablehook
+
+    def keep(unraisable: Any) -> None:
+        caught.append(unraisable.exc_value)
+
+    sys.unraisablehook = keep
+    try:
+        yield caught
+    finally:
+        sys.unraisablehook = previous
 
 
 BLOCK_BYTES = 1 << 24

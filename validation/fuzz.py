@@ -1,0 +1,257 @@
+"""Mutated inputs: every file the product reads must load, quarantine or be refused, never crash or lose a row.
+
+A small simulated org gives one clean file per source (each CRM object, the LMS reports, surveys,
+costs, xAPI statements as JSON lines and as an array). Each trial takes one of them, applies a
+few random mutations — bytes flipped, inserted or cut, lines dropped, repeated or shuffled,
+header names swapped, cells replaced by hostile values (``NaN``, ``1e308``, ``=HYPERLINK(…)``, a
+long text, a BOM, a quote), the file re-encoded (latin-1, UTF-16), line ends changed — and reads
+it as the ingest does. A trial passes when the reader either refuses the whole file with the
+product's own error, or returns a batch whose records add up: read = loaded + quarantined +
+duplicates. Anything else is a crash, kept with its input.
+
+    .venv/bin/python validation/fuzz.py --trials 10000            # the campaign
+    .venv/bin/python validation/fuzz.py --trials 300 --seed 1     # a quick one
+
+The test suite replays a fixed set of trials (``tests/ingest/test_fuzz.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from training_roi.errors import TrainingRoiError
+from training_roi.ingest.sources import SOURCES, read_source
+from training_roi.ingest.xapi import read_xapi
+from training_roi.simulate import simulate
+from training_roi.warehouse.batch import Batch
+
+HOSTILE = ("NaN", "inf", "-inf", "1e308", "-5000", "=HYPERLINK(\"http://x\",\"y\")", "+cmd", "@SUM(1)", "",
+           " ", "\ufeff", "\"", "\"\"", ",", "\n", "x" * 5000, "2025-02-30", "2025-03-31T23:30:00+14:00",
+           "0x1F", "１２３", "null", "true", "TRUE", "−12", "$1,234.50", "(5)", "\x00", "é", "005000000000001")
+"""Values a cell may be replaced with: not finite, out of range, formulas, quotes, BOMs, controls."""
+
+
+@dataclass(frozen=True)
+class Clean:
+    """One clean input: the source it belongs to, its file name in a data folder, its bytes."""
+
+    source: str
+    rel: str
+    data: bytes
+
+
+def clean_inputs(folder: Path, *, statements: int = 60) -> list[Clean]:
+    """A small simulated org's files, one per source (xAPI as JSON lines and as an array)."""
+    simulate(folder, reps=12, months=6, seed=5, scenario="selection")
+    out = []
+    for name, spec in SOURCES.items():
+        path = folder / spec.files[0]
+        if path.is_file():
+            lines = path.read_bytes().splitlines(keepends=True)[:80]
+            out.append(Clean(name, spec.files[0], b"".join(lines)))
+    xapi = (folder / "lms" / "statements.jsonl").read_bytes().splitlines(keepends=True)[:statements]
+    out.append(Clean("xapi", "lms/statements.jsonl", b"".join(xapi)))
+    array = b"[" + b",\n".join(line.rstrip(b"\n") for line in xapi) + b"]"
+    out.append(Clean("xapi", "lms/statements.json", array))
+    return out
+
+
+def _lines(data: bytes) -> list[bytes]:
+    return data.splitlines(keepends=True) or [data]
+
+
+def _flip(data: bytes, rnd: random.Random) -> bytes:
+    if not data:
+        return data
+    i = rnd.randrange(len(data))
+    return data[:i] + bytes([rnd.randrange(256)]) + data[i + 1:]
+
+
+def _insert(data: bytes, rnd: random.Random) -> bytes:
+    i = rnd.randrange(len(data) + 1)
+    piece = rnd.choice([b"\xff", b"\x00", b"\xef\xbb\xbf", b",", b"\"", b"\n", b"\r", b"{", b"}", b"[", b"\\",
+                        bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 8)))])
+    return data[:i] + piece + data[i:]
+
+
+def _cut(data: bytes, rnd: random.Random) -> bytes:
+    return data[:rnd.randrange(len(data) + 1)]
+
+
+def _drop_line(data: bytes, rnd: random.Random) -> bytes:
+    lines = _lines(data)
+    del lines[rnd.randrange(len(lines))]
+    return b"".join(lines)
+
+
+def _repeat_line(data: bytes, rnd: random.Random) -> bytes:
+    lines = _lines(data)
+    i = rnd.randrange(len(lines))
+    lines.insert(rnd.randrange(len(lines) + 1), lines[i])
+    return b"".join(lines)
+
+
+def _shuffle_lines(data: bytes, rnd: random.Random) -> bytes:
+    lines = _lines(data)
+    rest = lines[1:]
+    rnd.shuffle(rest)
+    return b"".join(lines[:1] + rest)
+
+
+def _swap_header(data: bytes, rnd: random.Random) -> bytes:
+    lines = _lines(data)
+    names = lines[0].rstrip(b"\r\n").split(b",")
+    if len(names) > 1:
+        i, j = rnd.sample(range(len(names)), 2)
+        names[i], names[j] = names[j], names[i]
+    lines[0] = b",".join(names) + b"\n"
+    return b"".join(lines)
+
+
+def _hostile_cell(data: bytes, rnd: random.Random) -> bytes:
+    """Replace one CSV cell, or one JSON string value, by a hostile value."""
+    lines = _lines(data)
+    i = rnd.randrange(len(lines))
+    value = rnd.choice(HOSTILE)
+    if lines[i].lstrip().startswith((b"{", b"[")):
+        parts = lines[i].split(b'"')
+        if len(parts) > 3:
+            k = rnd.randrange(1, len(parts) - 1, 2)
+            parts[k] = json.dumps(value)[1:-1].encode()
+        lines[i] = b'"'.join(parts)
+    else:
+        cells = lines[i].rstrip(b"\r\n").split(b",")
+        cells[rnd.randrange(len(cells))] = (f'"{value}"' if rnd.random() < 0.5 else value).encode("utf-8")
+        lines[i] = b",".join(cells) + b"\n"
+    return b"".join(lines)
+
+
+def _reencode(data: bytes, rnd: random.Random) -> bytes:
+    text = data.decode("utf-8", "replace")
+    encoding = rnd.choice(["latin-1", "utf-16", "cp1252"])
+    return text.encode(encoding, "replace")
+
+
+def _line_ends(data: bytes, rnd: random.Random) -> bytes:
+    return data.replace(b"\n", rnd.choice([b"\r\n", b"\r", b"\n\n"]))
+
+
+MUTATIONS: dict[str, Callable[[bytes, random.Random], bytes]] = {
+    "flip": _flip, "insert": _insert, "cut": _cut, "drop line": _drop_line, "repeat line": _repeat_line,
+    "shuffle lines": _shuffle_lines, "swap header": _swap_header, "hostile cell": _hostile_cell,
+    "re-encode": _reencode, "line ends": _line_ends,
+}
+
+
+def mutate(data: bytes, rnd: random.Random) -> tuple[bytes, list[str]]:
+    """One to three random mutations of ``data``; their names."""
+    names = [rnd.choice(list(MUTATIONS)) for _ in range(rnd.randint(1, 3))]
+    for name in names:
+        data = MUTATIONS[name](data, rnd)
+    return data, names
+
+
+@dataclass
+class Outcome:
+    """One trial: what the reader did, and whether its records add up."""
+
+    verdict: str  # "loaded", "refused" or "crash"
+    unaccounted: int = 0
+    detail: str = ""
+
+
+def read(clean: Clean, data: bytes, folder: Path) -> Outcome:
+    """Read ``data`` as the file of ``clean``'s source; classify what happened."""
+    path = folder / clean.rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    try:
+        batch: Batch = (read_xapi([(path, clean.rel)]) if clean.source == "xapi"
+                        else read_source(SOURCES[clean.source], [(path, clean.rel)]))
+    except TrainingRoiError as exc:
+        return Outcome("refused", detail=str(exc))
+    except Exception:  # a crash is what the campaign looks for
+        return Outcome("crash", detail=traceback.format_exc())
+    whole_file = [q for q in batch.quarantine if q.source_line == 0]
+    accounted = batch.rows_loaded + batch.rows_quarantined + batch.rows_duplicate
+    if clean.source == "xapi" and whole_file:
+        return Outcome("refused", detail=whole_file[0].reason)
+    return Outcome("loaded", batch.rows_read - accounted,
+                   f"read {batch.rows_read}, loaded {batch.rows_loaded}, quarantined {batch.rows_quarantined}, "
+                   f"duplicates {batch.rows_duplicate}")
+
+
+@dataclass
+class Campaign:
+    """What a campaign tried and found."""
+
+    trials: int = 0
+    verdicts: Counter[str] = field(default_factory=Counter)
+    by_source: Counter[str] = field(default_factory=Counter)
+    unaccounted_trials: int = 0
+    crashes: list[tuple[str, list[str], str]] = field(default_factory=list)
+
+
+def run(trials: int, seed: int, *, work: Path, keep: Path | None = None,
+        progress: Callable[[int], None] | None = None) -> Campaign:
+    """Run ``trials`` mutated inputs (seeded), in ``work``; crashing inputs are copied to ``keep``."""
+    rnd = random.Random(seed)
+    cleans = clean_inputs(work / "clean")
+    result = Campaign()
+    for n in range(trials):
+        clean = rnd.choice(cleans)
+        data, names = mutate(clean.data, rnd)
+        folder = work / "trial"
+        shutil.rmtree(folder, ignore_errors=True)
+        outcome = read(clean, data, folder)
+        result.trials += 1
+        result.verdicts[outcome.verdict] += 1
+        result.by_source[clean.source] += 1
+        if outcome.unaccounted:
+            result.unaccounted_trials += 1
+            outcome = Outcome("crash", outcome.unaccounted, f"records unaccounted: {outcome.detail}")
+        if outcome.verdict == "crash":
+            result.crashes.append((clean.rel, names, outcome.detail))
+            if keep is not None:
+                keep.mkdir(parents=True, exist_ok=True)
+                (keep / f"{n:06d}-{Path(clean.rel).name}").write_bytes(data)
+        if progress is not None and (n + 1) % 500 == 0:
+            progress(n + 1)
+    return result
+
+
+def main() -> None:
+    """Run a campaign from the command line; exit 1 when anything crashed."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", type=Path, default=None, help="folder to copy crashing inputs into")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run(args.trials, args.seed, work=Path(tmp), keep=args.keep,
+                     progress=lambda n: print(f"… {n:,} trials", file=sys.stderr))
+    took = time.perf_counter() - started
+    print(f"{result.trials:,} mutated inputs in {took:,.0f} s (seed {args.seed}): "
+          f"{result.verdicts['loaded']:,} read (rows loaded or quarantined), {result.verdicts['refused']:,} "
+          f"refused as a whole with a message, {len(result.crashes):,} crashes, "
+          f"{result.unaccounted_trials:,} with records unaccounted")
+    print("by source: " + ", ".join(f"{k} {v:,}" for k, v in sorted(result.by_source.items())))
+    for rel, names, detail in result.crashes[:5]:
+        print(f"\ncrash on {rel} after {', '.join(names)}:\n{detail}")
+    sys.exit(1 if result.crashes else 0)
+
+
+if __name__ == "__main__":
+    main()
