@@ -1,13 +1,14 @@
 """Mutated inputs: every file the product reads must load, quarantine or be refused, never crash or lose a row.
 
 A small simulated org gives one clean file per source (each CRM object, the LMS reports, surveys,
-costs, xAPI statements as JSON lines and as an array). Each trial takes one of them, applies a
-few random mutations — bytes flipped, inserted or cut, lines dropped, repeated or shuffled,
-header names swapped, cells replaced by hostile values (``NaN``, ``1e308``, ``=HYPERLINK(…)``, a
-long text, a BOM, a quote), the file re-encoded (latin-1, UTF-16), line ends changed — and reads
-it as the ingest does. A trial passes when the reader either refuses the whole file with the
-product's own error, or returns a batch whose records add up: read = loaded + quarantined +
-duplicates. Anything else is a crash, kept with its input.
+costs, xAPI statements as JSON lines and as an array), and a study file using most settings.
+Each trial takes one of them, applies a few random mutations — bytes flipped, inserted or cut,
+lines dropped, repeated or shuffled, header names swapped, cells replaced by hostile values
+(``NaN``, ``1e308``, ``=HYPERLINK(…)``, a long text, a BOM, a quote), the file re-encoded
+(latin-1, UTF-16), line ends changed — and reads it as the ingest does (a study as ``report``
+loads it). A trial passes when the reader either refuses the whole file with the product's own
+error, or returns a batch whose records add up: read = loaded + quarantined + duplicates (a
+study: it loads, or is refused with its message). Anything else is a crash, kept with its input.
 
     .venv/bin/python validation/fuzz.py --trials 10000            # the campaign
     .venv/bin/python validation/fuzz.py --trials 300 --seed 1     # a quick one
@@ -34,6 +35,7 @@ from training_roi.errors import TrainingRoiError
 from training_roi.ingest.sources import SOURCES, read_source
 from training_roi.ingest.xapi import read_xapi
 from training_roi.simulate import simulate
+from training_roi.study import StudyError, load_study
 from training_roi.warehouse.batch import Batch
 
 HOSTILE = ("NaN", "inf", "-inf", "1e308", "-5000", "=HYPERLINK(\"http://x\",\"y\")", "+cmd", "@SUM(1)", "",
@@ -51,8 +53,33 @@ class Clean:
     data: bytes
 
 
+STUDY = """\
+name: Sales Excellence 2025
+timezone: Europe/Paris
+currency: USD
+program:
+  name: Sales Excellence
+  activities: ["https://lms.example.com/xapi/activities/course/sales-excellence", CMP-COC-2024]
+  completion: CompletedOrPassed
+  start: 2024-06-01
+population: {unit: rep, departments: [Sales], titles: [Account Executive], exclude: [U9]}
+comparison: {design: holdout, holdout_file: holdout.csv, holdout: [U2, U3]}
+baseline: {months: 3, anchor: program_start}
+windows: {primary_days: 120, sensitivity_days: [90, 365], ramp_days: 14}
+kpis: [win_rate, sales_cycle_days, avg_won_deal_size]
+headline_kpi: win_rate
+threshold: {min_relative_change: 0.1}
+value: {gross_margin: 0.7}
+costs:
+  programs: [Sales Excellence]
+  participant_time: {hourly_rate: 50, hourly_rate_by_role: {Account Executive: 60}, minutes_per_learner: 90}
+isolation: {method: did, bootstrap_replicates: 500, confidence: 0.9, seed: 11}
+"""
+"""A study using most settings, with a holdout file beside it: the clean input of the study trials."""
+
+
 def clean_inputs(folder: Path, *, statements: int = 60) -> list[Clean]:
-    """A small simulated org's files, one per source (xAPI as JSON lines and as an array)."""
+    """A small simulated org's files, one per source (xAPI as JSON lines and as an array), and a study."""
     simulate(folder, reps=12, months=6, seed=5, scenario="selection")
     out = []
     for name, spec in SOURCES.items():
@@ -64,6 +91,7 @@ def clean_inputs(folder: Path, *, statements: int = 60) -> list[Clean]:
     out.append(Clean("xapi", "lms/statements.jsonl", b"".join(xapi)))
     array = b"[" + b",\n".join(line.rstrip(b"\n") for line in xapi) + b"]"
     out.append(Clean("xapi", "lms/statements.json", array))
+    out.append(Clean("study", "study.yaml", STUDY.encode()))
     return out
 
 
@@ -176,6 +204,15 @@ def read(clean: Clean, data: bytes, folder: Path) -> Outcome:
     path = folder / clean.rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
+    if clean.source == "study":
+        (folder / "holdout.csv").write_text("user_id\nU4\nU5\n", encoding="utf-8")
+        try:
+            load_study(path)
+        except StudyError as exc:
+            return Outcome("refused", detail=str(exc))
+        except Exception:  # a crash is what the campaign looks for
+            return Outcome("crash", detail=traceback.format_exc())
+        return Outcome("loaded")
     try:
         batch: Batch = (read_xapi([(path, clean.rel)]) if clean.source == "xapi"
                         else read_source(SOURCES[clean.source], [(path, clean.rel)]))

@@ -32,7 +32,7 @@ def test_mutated_inputs_never_crash_and_every_record_is_accounted_for(fuzz: Modu
     result = fuzz.run(400, 7, work=tmp_path)
     assert result.crashes == [] and result.unaccounted_trials == 0
     # Not vacuous: the mutations reached every source, and both outcomes happened.
-    assert set(result.by_source) == {*fuzz.SOURCES, "xapi"} - {"Event", "Campaign", "CampaignMember"}
+    assert set(result.by_source) == {*fuzz.SOURCES, "xapi", "study"} - {"Event", "Campaign", "CampaignMember"}
     assert result.verdicts["refused"] > 20 and result.verdicts["loaded"] > 200
     assert "Exception ignored" not in capfd.readouterr().err  # nothing printed behind the user's back
 
