@@ -731,3 +731,22 @@ def test_actor_identities_of_a_group():
     assert account == Identity("account:https://h|n", "account", None, "n", "https://h")
     with pytest.raises(InvalidStatement, match="member"):
         actor_identities({"objectType": "Group", "member": []})
+
+
+def test_the_documented_conformance_table_is_what_the_reader_does():
+    # docs/data-contract.md lists every conformance template with what the product does with it.
+    doc = (DATA_DIR.parents[1] / "docs" / "data-contract.md").read_text(encoding="utf-8")
+    section = doc.split("### The xAPI conformance suite's statements", 1)[1].split("\n### ", 1)[0]
+    rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| `")]
+    documented = {cells[0].strip().strip("`"): cells[2].strip() for cells in rows}
+    expected = {rel.split("/", 1)[1]: ("loaded" if isinstance(want, int) else f"quarantined: `{want}`")
+                for rel, want in REAL_FILES.items() if rel.startswith("conformance_v1_0_3_statements/")}
+    assert documented == expected
+    loads = sum(says == "loaded" for says in documented.values())
+    assert f"All {loads} valid templates load and all {len(documented) - loads} invalid ones" in section
+    for name, says in documented.items():
+        batch = _real(f"conformance_v1_0_3_statements/{name}")
+        if says == "loaded":
+            assert batch.rows_loaded == 1 and not batch.quarantine, name
+        else:
+            assert batch.rows_loaded == 0 and says == f"quarantined: `{batch.quarantine[0].field}`", name
