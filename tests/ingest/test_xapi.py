@@ -573,15 +573,20 @@ def test_unreadable_file_is_a_source_error(tmp_path: Path):
 
 def _big_file(path: Path, n: int) -> Path:
     """JSON lines with every kind of mess spread over many blocks."""
-    lines: list[bytes] = []
-    for i in range(n):
+    def made(i: int) -> dict[str, Any]:
         statement = _statement(i, result={"duration": f"PT{i % 50}.{i % 7}S"})
         if i % 97 == 5:
             statement["actor"] = {"objectType": "Group", "member": [
                 {"mbox": f"mailto:m{i}@example.com"}, {"openid": f"http://o/{i}"}]}
-        lines.append(orjson.dumps(statement))
+        return statement
+
+    lines: list[bytes] = []
+    for i in range(n):
+        lines.append(orjson.dumps(made(i)))
         if i % 53 == 0:
-            lines.append(orjson.dumps(_statement(i // 2)))  # duplicate of an earlier one
+            lines.append(orjson.dumps(made(i // 2)))  # duplicate of an earlier one
+        if i % 61 == 7:
+            lines.append(orjson.dumps(_statement(i // 3)))  # an earlier id with other content: a conflict
         if i % 71 == 0:
             lines.append(b'{"actor": ')
         if i % 89 == 0:
@@ -606,7 +611,8 @@ def test_blocks_and_workers_give_the_same_batch(tmp_path: Path, monkeypatch: pyt
             whole.rows_read, whole.rows_loaded, whole.rows_duplicate
         )
     assert whole.rows_duplicate == len(range(0, 3000, 53))
-    assert whole.rows_quarantined == len(range(0, 3000, 71)) and _balanced(whole)
+    assert whole.rows_quarantined == len(range(0, 3000, 71)) + len(range(7, 3000, 61)) and _balanced(whole)
+    assert sum("appears again with different content" in q.reason for q in whole.quarantine) == len(range(7, 3000, 61))
 
 
 def test_a_block_that_is_not_utf8_refuses_the_whole_file(

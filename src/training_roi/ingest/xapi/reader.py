@@ -109,10 +109,12 @@ class Reader(Rows):
             blocks.append(block)
             if self.progress is not None:
                 self.progress(self.read + sum(b.read for b in blocks))
-        line_offset = 0
+        line_offset, first = 0, len(self.quarantine)
         for block in blocks:
             self.merge(block, line_offset, path, rel)
             line_offset += block.newlines
+        # In line order, as one block would have them (conflicts across blocks are found at the merge).
+        self.quarantine[first:] = sorted(self.quarantine[first:], key=lambda q: q.source_line)
 
     def merge(self, block: Block, line_offset: int, path: Path, rel: str) -> None:
         """Add a block's results: number its lines in the file, drop ids loaded before it.
