@@ -149,3 +149,22 @@ def test_the_help_states_the_rule_in_force():
     text = " ".join(shown.stdout.replace("│", " ").split())
     assert f"more than {OPEN_SHARE_LIMIT:.0%} of its deals are still open" in text
     assert "by the month the deal closed" in text
+
+
+def test_the_day_the_export_was_taken_decides_which_months_are_over(export, tmp_path: Path):
+    db, _, _ = export
+
+    def august(as_of: str) -> dict[str, str]:
+        out = tmp_path / f"k-{as_of}.csv"
+        shown = runner.invoke(app, ["kpis", "--db", str(db), "--kpi", "win_rate", "--as-of", as_of, "--csv", str(out)])
+        assert shown.exit_code == 0, shown.output
+        return next(r for r in _read(out.read_text(encoding="utf-8")) if r["period"] == "2024-08-01")
+
+    # Taken on 20 August: the month was not over. Taken on 5 September: August is complete, and
+    # its change over July is computed.
+    assert august("2024-08-20")["provisional"] == "true" and august("2024-08-20")["mom"] == ""
+    assert august("2024-08-20")["provisional_reason"] == "the month was not over when the data ends (2024-08-20)"
+    done = august("2024-09-05")
+    assert done["provisional"] == "false" and done["mom"] != "" and done["as_of"] == "2024-09-05"
+    bad = runner.invoke(app, ["kpis", "--db", str(db), "--as-of", "5 Sept"])
+    assert bad.exit_code == 2 and "--as-of" in bad.stderr

@@ -423,6 +423,9 @@ def kpis(
              "default: outcomes by close month, deals and pipeline created by creation month")] = None,
     since: Annotated[str | None, typer.Option(help="first day counted (YYYY-MM-DD)")] = None,
     until: Annotated[str | None, typer.Option(help="first day not counted (YYYY-MM-DD)")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="the day the export was taken (YYYY-MM-DD): months not over by then are provisional; "
+                        "default: the latest date the data records")] = None,
     csat_field: Annotated[str, typer.Option(help="the Case custom field holding satisfaction (1–5)")] = "CSAT__c",
     gross_margin: Annotated[float | None, typer.Option(help="share kept of revenue, for lifetime value")] = None,
     csv: Annotated[Path | None, typer.Option(help="write every value (long format, with changes) to this CSV")] = None,
@@ -456,9 +459,9 @@ def kpis(
         if basis is not None and basis not in BASES:
             raise TrainingRoiError(f"--basis {basis}: expected one of {', '.join(BASES)}")
         try:
-            start, end = (_date.fromisoformat(d) if d else None for d in (since, until))
+            start, end, taken = (_date.fromisoformat(d) if d else None for d in (since, until, as_of))
         except ValueError as exc:
-            raise TrainingRoiError(f"--since/--until: {exc} (expected YYYY-MM-DD)") from exc
+            raise TrainingRoiError(f"--since/--until/--as-of: {exc} (expected YYYY-MM-DD)") from exc
         if csv is not None:
             _writable_file(csv, "--csv")
         if start is not None and end is not None and start >= end:
@@ -467,7 +470,7 @@ def kpis(
         with _progress() as update:
             update(f"computing {len(chosen)} KPIs", 0.0)
             frame = compute(con, chosen, monthly=monthly, since=start, until=end, grain=grain,
-                            case_score_field=csat_field, gross_margin=gross_margin, basis=basis)
+                            case_score_field=csat_field, gross_margin=gross_margin, basis=basis, as_of=taken)
             frame = changes(frame) if monthly else frame
             units = grain_names(con, grain, frame["grain_id"].drop_nulls().unique().to_list())
             if grain != "org":

@@ -416,7 +416,7 @@ _SCHEMA = {"kpi": pl.String, "period": pl.Date, "grain_id": pl.String, "value": 
 def compute(con: BaseBackend, names: Sequence[str], *, monthly: bool = True, since: date | None = None,
             until: date | None = None, grain: str = "org", case_score_field: str = "CSAT__c",
             quotas: pl.DataFrame | None = None, gross_margin: float | None = None,
-            basis: str | None = None) -> pl.DataFrame:
+            basis: str | None = None, as_of: date | None = None) -> pl.DataFrame:
     """KPIs ``names`` per grain id and month (or over the whole period), in long format.
 
     Columns: kpi, period (month start, or null for the whole period), grain_id, value,
@@ -426,8 +426,10 @@ def compute(con: BaseBackend, names: Sequence[str], *, monthly: bool = True, sin
     sources record). An unavailable KPI is one row with a null value and the reason; a KPI with
     no data in the period likewise says so. ``basis`` (``close`` or ``created``) dates the deal
     KPIs that offer it; None keeps each KPI's default. ``quotas`` (owner_id, month, quota)
-    enables quota attainment; ``gross_margin`` (a share) enables lifetime value.
+    enables quota attainment; ``gross_margin`` (a share) enables lifetime value. ``as_of``: the
+    day the export was taken, when the user knows it; by default the latest date the sources record.
     """
+    stated = as_of
     o = Options(grain, since, until, case_score_field, quotas, gross_margin, basis)
     parts = [pl.DataFrame(schema=_SCHEMA)]
     ends: dict[str, date | None] = {}
@@ -442,7 +444,7 @@ def compute(con: BaseBackend, names: Sequence[str], *, monthly: bool = True, sin
             reason = None if got.height else f"no data for {kpi.label}{per} {span}"
         if reason is not None:
             got = pl.DataFrame({"reason": [reason], "period": pl.Series([None], dtype=pl.Date)})
-        as_of = data_end(con, [s.table for s in (*kpi.sources, *kpi.any_source)], ends)
+        as_of = stated or data_end(con, [s.table for s in (*kpi.sources, *kpi.any_source)], ends)
         share = None
         if monthly and reason is None and kpi.cohort(basis):
             share = pl.DataFrame(_expression(con, _OPEN_DEALS, o, monthly).to_pyarrow()).select(
