@@ -23,7 +23,7 @@ from training_roi.ingest.people import People
 from training_roi.ingest.sources import SOURCES, source_files, split_duplicates, stream_source
 from training_roi.ingest.xapi import read_xapi
 from training_roi.warehouse.batch import Batch, QuarantineRow
-from training_roi.warehouse.connection import ensure_tables
+from training_roi.warehouse.connection import ensure_tables, row_count
 from training_roi.warehouse.load import (
     Staging,
     append,
@@ -147,8 +147,9 @@ def ingest_folder(
     ensure_tables(con)
     all_files = [f for _, files in plan for f in files]
     run_id = _run_id(all_files)
-    # Said before anything is loaded: a run killed half-way leaves this record, which the quality
-    # summary reports until the source is loaded in full again.
+    # Said before anything is loaded: a run killed half-way leaves this record (for every source
+    # of the run, as the accounts are written at its end), which the quality summary reports
+    # until the source is loaded in full again.
     _record_run(con, IngestInfo(str(root), run_id, [
         SourceResult(name, "", files=len(files), status=STARTED) for name, files in plan]))
     results: list[SourceResult] = []
@@ -156,7 +157,6 @@ def ingest_folder(
         if progress:
             progress(name, step, len(plan))
         results.append(_ingest_source(con, name, files, mapping, _rows_progress(progress, name, step, len(plan))))
-        _record_run(con, IngestInfo(str(root), run_id, results[-1:]))
     info = IngestInfo(str(root), run_id, results)
     if any(r.source == "xapi" and (r.status == "ok" or r.status.startswith("partly")) for r in results):
         if progress:
@@ -262,8 +262,9 @@ def _record_run(con: BaseBackend, info: IngestInfo) -> None:
     done = [s.source for s in info.sources if s.status != STARTED and not s.status.startswith("refused")]
     if done:
         runs = con.table("ingest_run")
-        replace_table(con, "ingest_run", runs.filter(~((runs.status == STARTED) & runs.source.isin(done)
-                                                       & (runs.run_id != info.run_id))))
+        stale = (runs.status == STARTED) & runs.source.isin(done) & (runs.run_id != info.run_id)
+        if row_count(runs.filter(stale)):  # rare: a killed run's records; rewriting the table costs
+            replace_table(con, "ingest_run", runs.filter(~stale))
     rows = pa.table({
         "run_id": [info.run_id] * len(info.sources),
         "source": [s.source for s in info.sources],
