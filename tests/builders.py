@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import sys
 from pathlib import Path
+from types import ModuleType
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 """Real third-party files the tests read; ``tests/data/README.md`` gives their sources and licences."""
+
+
+def validation_script(name: str) -> ModuleType:
+    """A script of ``validation/``, imported from its file (the folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, DATA_DIR.parents[1] / "validation" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
 
 
 def write(path: Path, text: str, *, bom: bool = False, encoding: str = "utf-8") -> Path:

@@ -8,10 +8,7 @@ over a handful of seeds.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import replace
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -19,21 +16,16 @@ import numpy as np
 import polars as pl
 import pytest
 
+from tests.builders import validation_script
 from training_roi.isolate import ESTIMATORS, estimate_twfe_did
 
-ROOT = Path(__file__).resolve().parents[1]
 SEEDS = range(1, 9)
 
 
 @pytest.fixture(scope="module")
 def obs() -> ModuleType:
-    """The script, imported from its file (validation/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("observational", ROOT / "validation" / "observational.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    """The observational-data script."""
+    return validation_script("observational")
 
 
 def _twfe_bias(obs: ModuleType, world: Any) -> tuple[float, float]:

@@ -6,25 +6,18 @@ trials (seed 7) in a few seconds, on every source the product reads.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.builders import validation_script
 
 
 @pytest.fixture(scope="module")
 def fuzz() -> ModuleType:
-    """The campaign script, imported from its file (validation/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("fuzz", ROOT / "validation" / "fuzz.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    """The campaign script."""
+    return validation_script("fuzz")
 
 
 def test_mutated_inputs_never_crash_and_every_record_is_accounted_for(fuzz: ModuleType, tmp_path: Path,
