@@ -32,6 +32,7 @@ from training_roi.warehouse.load import (
     replace_quarantine,
     replace_table,
 )
+from training_roi.warehouse.quality import RUN_STARTED as STARTED
 from training_roi.warehouse.schema import table
 
 __all__ = ["IngestInfo", "SourceResult", "ingest_folder"]
@@ -251,10 +252,6 @@ def _add_people(con: BaseBackend, source: str, people: People) -> list[str]:
     more = f" and {fresh.num_rows - 5:,} more" if fresh.num_rows > 5 else ""
     return [f"{source}: {fresh.num_rows:,} people named in it were not CRM users and were added as users "
             f"(id = their name or email as compared): {shown}{more}"]
-
-
-STARTED = "started, not finished"
-"""The status of a source whose ingest began and has not ended (or was killed)."""
 
 
 def _record_run(con: BaseBackend, info: IngestInfo) -> None:

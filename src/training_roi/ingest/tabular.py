@@ -152,7 +152,7 @@ def iter_delimited(
                 batch = next(batches, None)
             caught += more
             if caught:  # Arrow could not even hand a malformed row to the handler: bytes not in the encoding
-                raise SourceError(rel, _unreadable(path, encoding, "decode"))
+                raise SourceError(rel, _not_in_encoding(path, encoding) or f"is not {encoding} text")
             if batch is None:
                 break
             if malformed:
@@ -204,15 +204,21 @@ def _unreadable(path: Path, encoding: str, error: str) -> str:
     if "straddl" in error or "block size" in error:
         return (f"has a field larger than {BLOCK_BYTES >> 20} MiB (one cell of one row): refused, as no field "
                 "of the contract holds that much; check the file is the export you meant")
-    if "UTF8" in error or "utf-8" in error.lower() or "decode" in error.lower():
-        with path.open("rb") as fh:
-            for number, line in enumerate(fh, start=1):
-                try:
-                    line.decode(encoding)
-                except UnicodeDecodeError as exc:
-                    return (f"is not {encoding} text at line {number:,} (byte {exc.start + 1} of the line): "
-                            f"re-export it as UTF-8 or name its encoding in a column mapping")
+    if "UTF8" in error or "utf-8" in error.lower():
+        return _not_in_encoding(path, encoding) or f"cannot be read as {encoding} CSV ({error})"
     return f"cannot be read as {encoding} CSV ({error})"
+
+
+def _not_in_encoding(path: Path, encoding: str) -> str | None:
+    """The first line of ``path`` that is not ``encoding`` text, said for the user; None when every line is."""
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError as exc:
+                return (f"is not {encoding} text at line {number:,} (byte {exc.start + 1} of the line): "
+                        f"re-export it as UTF-8 or name its encoding in a column mapping")
+    return None
 
 
 RESTART = RawFile("", pl.DataFrame(), [])
@@ -249,7 +255,7 @@ def _read_header(path: Path, rel: str, encoding: str, delimiter: str) -> list[st
                        newline="") as fh:
             header = next(csv.reader(fh, delimiter=delimiter), None)
     except UnicodeDecodeError as exc:
-        raise SourceError(rel, _unreadable(path, encoding, "decode")) from exc
+        raise SourceError(rel, _not_in_encoding(path, encoding) or f"is not {encoding} text ({exc})") from exc
     if not header or not any(h.strip() for h in header):
         raise SourceError(rel, "has no header row")
     # A byte-order mark or spaces around a name (an export glued from two files, a hand edit) do not

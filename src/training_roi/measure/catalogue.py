@@ -429,7 +429,6 @@ def compute(con: BaseBackend, names: Sequence[str], *, monthly: bool = True, sin
     enables quota attainment; ``gross_margin`` (a share) enables lifetime value. ``as_of``: the
     day the export was taken, when the user knows it; by default the latest date the sources record.
     """
-    stated = as_of
     o = Options(grain, since, until, case_score_field, quotas, gross_margin, basis)
     parts = [pl.DataFrame(schema=_SCHEMA)]
     ends: dict[str, date | None] = {}
@@ -444,15 +443,15 @@ def compute(con: BaseBackend, names: Sequence[str], *, monthly: bool = True, sin
             reason = None if got.height else f"no data for {kpi.label}{per} {span}"
         if reason is not None:
             got = pl.DataFrame({"reason": [reason], "period": pl.Series([None], dtype=pl.Date)})
-        as_of = stated or data_end(con, [s.table for s in (*kpi.sources, *kpi.any_source)], ends)
+        end = as_of or data_end(con, [s.table for s in (*kpi.sources, *kpi.any_source)], ends)
         share = None
         if monthly and reason is None and kpi.cohort(basis):
             share = pl.DataFrame(_expression(con, _OPEN_DEALS, o, monthly).to_pyarrow()).select(
                 "grain_id", "period", share=pl.col("value"))
-        got = mark_provisional(got.with_columns(pl.col("period").cast(pl.Date)), as_of=as_of, since=since,
+        got = mark_provisional(got.with_columns(pl.col("period").cast(pl.Date)), as_of=end, since=since,
                                until=until, open_share=share)
         parts.append(got.with_columns(kpi=pl.lit(name), unit=pl.lit(kpi.unit), basis=pl.lit(kpi.period_label(basis)),
-                                      as_of=pl.lit(as_of, pl.Date)))
+                                      as_of=pl.lit(end, pl.Date)))
     return pl.concat(parts, how="diagonal_relaxed").select(pl.col(c).cast(t) for c, t in _SCHEMA.items())
 
 

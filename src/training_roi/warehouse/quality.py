@@ -19,7 +19,10 @@ from ibis.backends import BaseBackend
 from training_roi.warehouse.connection import ensure_tables, row_count
 from training_roi.warehouse.schema import TABLES
 
-__all__ = ["QualityReport", "quality_report"]
+__all__ = ["RUN_STARTED", "QualityReport", "quality_report"]
+
+RUN_STARTED = "started, not finished"
+"""The ``ingest_run`` status of a source whose ingest began and has not ended (or was killed)."""
 
 _DATE_COLUMNS = {
     "crm_opportunity": "close_date",
@@ -115,7 +118,7 @@ def _warnings(con: BaseBackend, r: QualityReport) -> list[str]:
     """Things a user must see before trusting results, in plain words with counts."""
     out: list[str] = []
     for run in r.runs:
-        if run["status"] == "started, not finished":
+        if run["status"] == RUN_STARTED:
             out.append(f"source {run['source']}: an ingest began loading it and did not finish (stopped or "
                        "killed); it may be half loaded: run the ingest of its folder again")
         elif run["status"] != "ok":

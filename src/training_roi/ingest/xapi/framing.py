@@ -114,7 +114,9 @@ def repeated_key(raw: bytes | str) -> str | None:
     return None
 
 
-WATCHED_KEYS = ("actor", "verb", "object", "timestamp", "result", "score", "success", "completion")
+RESULT_KEYS = ("score", "success", "completion")
+"""Keys a statement's result holds once."""
+WATCHED_KEYS = ("actor", "verb", "object", "timestamp", "result", *RESULT_KEYS)
 """Keys a statement holds once (at its top level, or in its result), whose repetition changes a figure."""
 _WATCHED = tuple(f'"{k}"'.encode() for k in WATCHED_KEYS)
 

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from training_roi.errors import SourceError
 from training_roi.ingest.xapi.framing import (
     BOM,
+    RESULT_KEYS,
     WATCHED_KEYS,
     first_lines,
     line_blocks,
@@ -194,7 +195,7 @@ class Reader(Rows):
         results = [v["result"] for v in values if type(v) is dict and type(v.get("result")) is dict]
         suspicious = any(
             data.count(f'"{name}"'.encode())
-            > sum(1 for v in (results if name in ("score", "success", "completion") else values)
+            > sum(1 for v in (results if name in RESULT_KEYS else values)
                   if type(v) is dict and name in v)
             for name in WATCHED_KEYS
         )
