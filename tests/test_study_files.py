@@ -99,3 +99,9 @@ def test_report_refuses_a_study_reaching_outside_with_a_message(tmp_path: Path):
     assert "outside the study's folder" in result.stderr
     assert "root:" not in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_values_nested_without_end_are_refused_not_a_crash(tmp_path: Path):
+    study = write(tmp_path / "deep.yaml", "name: " + "[" * 3000 + "]" * 3000 + "\n")
+    with pytest.raises(StudyError, match="nested too deeply"):
+        load_study(study)

@@ -82,6 +82,8 @@ def load_yaml(path: Path) -> Any:
             raise FileRefused(f"{path}: its YAML aliases (*name) expand to {expanded:,} values, more than the "
                               f"{MAX_NODES:,} allowed")
         return loader.construct_document(node)
+    except RecursionError as exc:  # PyYAML composes nested values recursively
+        raise FileRefused(f"{path}: its values are nested too deeply to be settings") from exc
     finally:
         loader.dispose()
 
