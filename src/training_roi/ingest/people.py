@@ -21,11 +21,16 @@ from ibis.backends import BaseBackend
 from training_roi.ingest.mapping import value_key, value_keys
 from training_roi.warehouse.schema import table
 
-__all__ = ["People", "email_keys"]
+__all__ = ["People", "email_key", "email_keys"]
+
+
+def email_key(text: str) -> str:
+    """An email as the link compares it: trimmed, lower-cased, ``mailto:`` dropped."""
+    return text.strip().lower().removeprefix("mailto:")
 
 
 def email_keys(cells: pl.Series) -> pl.Series:
-    """Emails as the link compares them: ``mailto:`` dropped, trimmed, lower-cased."""
+    """:func:`email_key` of every cell of a text column (nulls stay null)."""
     return cells.str.strip_chars().str.to_lowercase().str.strip_prefix("mailto:")
 
 
@@ -92,7 +97,7 @@ class People:
         """The users a cell could name (for the message of an ambiguous one)."""
         if how == "name":
             return self.by_name.get(value_key(cell), [])
-        return self.by_email.get(cell.strip().lower().removeprefix("mailto:"), [])
+        return self.by_email.get(email_key(cell), [])
 
     def new_users(self) -> pa.Table:
         """The users created while reading, as ``crm_user`` rows that say which file row named them."""
