@@ -142,6 +142,7 @@ def test_headline_defaults_to_first_kpi_when_win_rate_is_not_measured(tmp_path: 
         ("colour: blue", "colour", ["is not a study setting", "windows", "kpis"]),
         ("windows: {colour: blue}", "windows.colour", ["is not a study setting", "primary_days"]),
         ("timezone: Mars/Olympus", "timezone", ["IANA time zone", "'Mars/Olympus'"]),
+        ("timezone: Europe", "timezone", ["IANA time zone", "'Europe'"]),  # a folder of zones: was a traceback
         ("windows: {primary_days: 90, ramp_days: 90}", "windows.ramp_days",
          ["must be less than windows.primary_days (90), got 90"]),
         ("headline_kpi: pipeline_created\nkpis: [win_rate]", "headline_kpi", ["one of the study's kpis"]),

@@ -1,10 +1,12 @@
 """Mutated inputs: every file the product reads must load, quarantine or be refused, never crash or lose a row.
 
 A small simulated org gives one clean file per source (each CRM object, the LMS reports, surveys,
-costs, xAPI statements as JSON lines and as an array), and a study file using most settings.
+costs, xAPI statements as JSON lines, as an array and as an LRS page), and a study file using
+most settings.
 Each trial takes one of them, applies a few random mutations — bytes flipped, inserted or cut,
 lines dropped, repeated or shuffled, header names swapped, cells replaced by hostile values
-(``NaN``, ``1e308``, ``=HYPERLINK(…)``, a long text, a BOM, a quote), the file re-encoded
+(``NaN``, ``1e308``, ``=HYPERLINK(…)``, a long text, a BOM, a quote), JSON values replaced by
+hostile ones (``NaN``, ``1e999``, 3,000 nested lists, a repeated key), the file re-encoded
 (latin-1, UTF-16), line ends changed — and reads it as the ingest does (a study as ``report``
 loads it). A trial passes when the reader either refuses the whole file with the product's own
 error, or returns a batch whose records add up: read = loaded + quarantined + duplicates (a
@@ -20,12 +22,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import re
 import shutil
 import sys
 import tempfile
 import time
 import traceback
+import zoneinfo
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,7 +84,7 @@ isolation: {method: did, bootstrap_replicates: 500, confidence: 0.9, seed: 11}
 
 
 def clean_inputs(folder: Path, *, statements: int = 60) -> list[Clean]:
-    """A small simulated org's files, one per source (xAPI as JSON lines and as an array), and a study."""
+    """A small simulated org's files, one per source (xAPI as JSON lines, an array, a page), and a study."""
     simulate(folder, reps=12, months=6, seed=5, scenario="selection")
     out = []
     for name, spec in SOURCES.items():
@@ -91,6 +96,8 @@ def clean_inputs(folder: Path, *, statements: int = 60) -> list[Clean]:
     out.append(Clean("xapi", "lms/statements.jsonl", b"".join(xapi)))
     array = b"[" + b",\n".join(line.rstrip(b"\n") for line in xapi) + b"]"
     out.append(Clean("xapi", "lms/statements.json", array))
+    page = b'{"statements": ' + array + b', "more": "/xapi/statements?more=2"}'
+    out.append(Clean("xapi", "lms/page.json", page))
     out.append(Clean("study", "study.yaml", STUDY.encode()))
     return out
 
@@ -165,6 +172,31 @@ def _hostile_cell(data: bytes, rnd: random.Random) -> bytes:
     return b"".join(lines)
 
 
+HOSTILE_JSON = (b"NaN", b"Infinity", b"-Infinity", b"1e999", b"123456789012345678901234567890", b"-0",
+                b"[" * 3000 + b"]" * 3000, b'{"a": 1, "a": 2}', b"null", b"true", b'""', b"{}", b"[]")
+"""JSON values a statement's value may be replaced with: not JSON (NaN), out of range, nested, ambiguous."""
+_JSON_VALUE = re.compile(rb':\s*("(?:[^"\\]|\\.)*"|-?\d[\d.eE+-]*|true|false|null)')
+
+
+def _hostile_json(data: bytes, rnd: random.Random) -> bytes:
+    """Replace one JSON value (a string, number or literal after a key) by a hostile one."""
+    found = list(_JSON_VALUE.finditer(data))
+    if not found:
+        return data
+    match = rnd.choice(found)
+    return data[:match.start(1)] + rnd.choice(HOSTILE_JSON) + data[match.end(1):]
+
+
+HOSTILE_PATHS = (b"/etc/passwd", b"/proc/self/environ", b"/dev/zero", b"../outside.csv", b"sub/../../outside.csv",
+                 b"~/outside.csv", b"file:///etc/passwd", b"/tmp", b"''")
+"""Where a study's file setting may be pointed: outside its folder, special files, a folder, nothing."""
+
+
+def _hostile_path(data: bytes, rnd: random.Random) -> bytes:
+    """Point a study's holdout file outside its folder, at a special file or at nothing."""
+    return re.sub(rb"holdout_file: [^,}\n]*", b"holdout_file: " + rnd.choice(HOSTILE_PATHS), data, count=1)
+
+
 def _reencode(data: bytes, rnd: random.Random) -> bytes:
     text = data.decode("utf-8", "replace")
     encoding = rnd.choice(["latin-1", "utf-16", "cp1252"])
@@ -178,7 +210,8 @@ def _line_ends(data: bytes, rnd: random.Random) -> bytes:
 MUTATIONS: dict[str, Callable[[bytes, random.Random], bytes]] = {
     "flip": _flip, "insert": _insert, "cut": _cut, "drop line": _drop_line, "repeat line": _repeat_line,
     "shuffle lines": _shuffle_lines, "swap header": _swap_header, "hostile cell": _hostile_cell,
-    "re-encode": _reencode, "line ends": _line_ends,
+    "hostile JSON value": _hostile_json, "hostile path": _hostile_path, "re-encode": _reencode,
+    "line ends": _line_ends,
 }
 
 
@@ -197,6 +230,23 @@ class Outcome:
     verdict: str  # "loaded", "refused" or "crash"
     unaccounted: int = 0
     detail: str = ""
+    outside: list[str] = field(default_factory=list)
+    """Files opened outside the trial's folder (but for Python's own) while reading a study."""
+
+
+_OPENED: list[str] | None = None
+"""While a study is loaded: every path opened (an audit hook sees each ``open``)."""
+
+
+def _audit(event: str, args: tuple[object, ...]) -> None:
+    if _OPENED is not None and event == "open" and isinstance(args[0], str | bytes | os.PathLike):
+        _OPENED.append(os.fsdecode(args[0]))
+
+
+def _outside(opened: list[str], folder: Path) -> list[str]:
+    """The paths of ``opened`` outside ``folder``, the Python installation and the time-zone database."""
+    allowed = [folder.resolve(), *{Path(p).resolve() for p in (sys.prefix, sys.base_prefix, *zoneinfo.TZPATH)}]
+    return sorted({p for p in opened if not any(Path(p).resolve().is_relative_to(a) for a in allowed)})
 
 
 def read(clean: Clean, data: bytes, folder: Path) -> Outcome:
@@ -206,13 +256,17 @@ def read(clean: Clean, data: bytes, folder: Path) -> Outcome:
     path.write_bytes(data)
     if clean.source == "study":
         (folder / "holdout.csv").write_text("user_id\nU4\nU5\n", encoding="utf-8")
+        global _OPENED
+        _OPENED = opened = []
         try:
             load_study(path)
         except StudyError as exc:
-            return Outcome("refused", detail=str(exc))
+            return Outcome("refused", detail=str(exc), outside=_outside(opened, folder))
         except Exception:  # a crash is what the campaign looks for
             return Outcome("crash", detail=traceback.format_exc())
-        return Outcome("loaded")
+        finally:
+            _OPENED = None
+        return Outcome("loaded", outside=_outside(opened, folder))
     try:
         batch: Batch = (read_xapi([(path, clean.rel)]) if clean.source == "xapi"
                         else read_source(SOURCES[clean.source], [(path, clean.rel)]))
@@ -238,6 +292,21 @@ class Campaign:
     by_source: Counter[str] = field(default_factory=Counter)
     unaccounted_trials: int = 0
     crashes: list[tuple[str, list[str], str]] = field(default_factory=list)
+    hostile_paths: int = 0
+    """Study trials whose holdout file was pointed outside the study's folder or at a special file."""
+    outside_reads: list[str] = field(default_factory=list)
+    """Files outside a study's folder that loading it opened (should be none)."""
+
+
+_HOOKED = False
+
+
+def _install_audit_hook() -> None:
+    """Watch file opens (once per process: an audit hook cannot be removed; it records only during a study)."""
+    global _HOOKED
+    if not _HOOKED:
+        sys.addaudithook(_audit)
+        _HOOKED = True
 
 
 def run(trials: int, seed: int, *, work: Path, keep: Path | None = None,
@@ -246,6 +315,7 @@ def run(trials: int, seed: int, *, work: Path, keep: Path | None = None,
     rnd = random.Random(seed)
     cleans = clean_inputs(work / "clean")
     result = Campaign()
+    _install_audit_hook()
     for n in range(trials):
         clean = rnd.choice(cleans)
         data, names = mutate(clean.data, rnd)
@@ -253,6 +323,10 @@ def run(trials: int, seed: int, *, work: Path, keep: Path | None = None,
         shutil.rmtree(folder, ignore_errors=True)
         outcome = read(clean, data, folder)
         result.trials += 1
+        result.hostile_paths += clean.source == "study" and "hostile path" in names
+        result.outside_reads.extend(outcome.outside)
+        if outcome.outside:
+            outcome = Outcome("crash", detail=f"opened outside the study's folder: {', '.join(outcome.outside)}")
         result.verdicts[outcome.verdict] += 1
         result.by_source[clean.source] += 1
         if outcome.unaccounted:
@@ -283,7 +357,8 @@ def main() -> None:
     print(f"{result.trials:,} mutated inputs in {took:,.0f} s (seed {args.seed}): "
           f"{result.verdicts['loaded']:,} read (rows loaded or quarantined), {result.verdicts['refused']:,} "
           f"refused as a whole with a message, {len(result.crashes):,} crashes, "
-          f"{result.unaccounted_trials:,} with records unaccounted")
+          f"{result.unaccounted_trials:,} with records unaccounted, {len(result.outside_reads):,} files "
+          f"outside a study's folder opened ({result.hostile_paths:,} studies pointed outside it)")
     print("by source: " + ", ".join(f"{k} {v:,}" for k, v in sorted(result.by_source.items())))
     for rel, names, detail in result.crashes[:5]:
         print(f"\ncrash on {rel} after {', '.join(names)}:\n{detail}")

@@ -114,6 +114,14 @@ def test_a_line_in_another_encoding_is_named_by_its_number(tmp_path: Path, rows:
         read_source(SOURCES["User"], [(path, "crm/User.csv")])
 
 
+def test_a_header_with_nul_characters_is_refused_saying_why(tmp_path: Path):
+    # A UTF-16 export cut short without its byte-order mark: found by the mutation campaign (a traceback).
+    path = tmp_path / "User.csv"
+    path.write_bytes("Id,Name,Email\nU1,Ana,ana@x.com\n".encode("utf-16-le"))
+    with pytest.raises(SourceError, match="has NUL characters in its header, as a UTF-16 file"):
+        read_source(SOURCES["User"], [(path, "crm/User.csv")])
+
+
 def test_an_oversized_field_is_refused_saying_so(tmp_path: Path):
     path = tmp_path / "User.csv"
     path.write_bytes(b"Id,Name,Email\nU1,Ana,ana@x.com\nU2,\"" + b"x" * (33 << 20) + b"\",big@x.com\n")

@@ -188,8 +188,7 @@ def _ingest_source(con: BaseBackend, name: str, files: list[tuple[Path, str]],
     people = People()
     try:
         if name == "xapi":
-            batch = read_xapi(files, progress=on_rows)
-            staging.add(batch.rows)
+            batch = read_xapi(files, progress=on_rows, sink=staging.add)
             quarantine, notes = batch.quarantine, batch.notes
             result.rows_read, result.rows_loaded = batch.rows_read, batch.rows_loaded
             result.rows_quarantined, result.rows_duplicate = batch.rows_quarantined, batch.rows_duplicate

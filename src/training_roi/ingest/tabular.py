@@ -258,6 +258,9 @@ def _read_header(path: Path, rel: str, encoding: str, delimiter: str) -> list[st
         raise SourceError(rel, _not_in_encoding(path, encoding) or f"is not {encoding} text ({exc})") from exc
     if not header or not any(h.strip() for h in header):
         raise SourceError(rel, "has no header row")
+    if any("\x00" in h for h in header):  # UTF-16 read as UTF-8 looks like this: a NUL after each letter
+        raise SourceError(rel, f"has NUL characters in its header, as a UTF-16 file read as {encoding} has: "
+                          "re-export it as UTF-8 or name its encoding in a column mapping")
     # A byte-order mark or spaces around a name (an export glued from two files, a hand edit) do not
     # make another column: names are compared without them.
     names = [h.replace("\ufeff", "").strip() for h in header]

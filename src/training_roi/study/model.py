@@ -443,7 +443,7 @@ class Study(_Strict):
     def _iana(cls, v: str) -> str:
         try:
             zoneinfo.ZoneInfo(v)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "Europe" is a folder of zones
             raise ValueError(f"must be an IANA time zone name such as 'Europe/Paris' or 'UTC', got {v!r}") from exc
         return v
 

@@ -3,9 +3,8 @@
 A file is JSON lines (one statement a line), one statement, a JSON array or an LRS page
 ``{"statements": [...]}``; these functions work on its bytes before any statement is checked:
 the first lines that tell the form, byte ranges of whole lines for reading a large JSON-lines
-file in blocks, the exact text of each element of an array or page (to quote it in quarantine
-and to keep the statements before a point where the file is cut short), UTF-8 problems, and keys
-repeated within one object, which orjson would drop silently.
+file in blocks, UTF-8 problems, and keys repeated within one object, which orjson would drop
+silently. (An array or page is read a statement at a time by :mod:`.document`.)
 """
 
 from __future__ import annotations
@@ -27,14 +26,12 @@ __all__ = [
     "looks_like_statement",
     "may_repeat_keys",
     "repeated_key",
-    "statement_spans",
     "utf8_problem",
 ]
 
 BLOCK_BYTES = 16 << 20
 """A large JSON-lines file is read in blocks of about this many bytes, each ending after a newline."""
 BOM = b"\xef\xbb\xbf"
-_JSON_WS = " \t\n\r"
 
 
 def first_lines(fh: BinaryIO) -> tuple[bytes, bool]:
@@ -118,7 +115,8 @@ RESULT_KEYS = ("score", "success", "completion")
 """Keys a statement's result holds once."""
 WATCHED_KEYS = ("actor", "verb", "object", "timestamp", "result", *RESULT_KEYS)
 """Keys a statement holds once (at its top level, or in its result), whose repetition changes a figure."""
-_WATCHED = tuple(f'"{k}"'.encode() for k in WATCHED_KEYS)
+_WATCHED_TEXT = tuple(f'"{k}"' for k in WATCHED_KEYS)
+_WATCHED = tuple(k.encode() for k in _WATCHED_TEXT)
 
 
 def may_repeat_keys(raw: bytes | str) -> bool:
@@ -131,72 +129,8 @@ def may_repeat_keys(raw: bytes | str) -> bool:
     re-parsed by :func:`repeated_key`.
     """
     if isinstance(raw, str):
-        raw = raw.encode()
+        return any(raw.count(k) > 1 for k in _WATCHED_TEXT)
     return any(raw.count(k) > 1 for k in _WATCHED)
-
-
-def _skip_ws(text: str, i: int) -> int:
-    """Return the position of the first character at or after ``i`` that is not JSON whitespace."""
-    n = len(text)
-    while i < n and text[i] in _JSON_WS:
-        i += 1
-    return i
-
-
-_DECODER = json.JSONDecoder()
-
-
-def statement_spans(text: str) -> tuple[list[tuple[int, int]], str | None, int]:
-    """Find where each statement of an array or LRS page starts and ends in ``text``.
-
-    Returns the spans read before the first malformed element, the error there (None when the
-    whole array was read) and the position the error starts at. Used to quote an element's raw
-    text exactly and to recover the statements before the point where a file is truncated.
-    """
-    i = _skip_ws(text, 0)
-    if text.startswith("[", i):
-        start = i
-    elif text.startswith("{", i):
-        start = -1
-        i = _skip_ws(text, i + 1)
-        while i < len(text) and text[i] == '"':
-            try:
-                key, i = _DECODER.raw_decode(text, i)
-                i = _skip_ws(text, i)
-                if not text.startswith(":", i):
-                    return [], "malformed JSON: expected ':' after a key", i
-                i = _skip_ws(text, i + 1)
-                if key == "statements" and text.startswith("[", i):
-                    start = i
-                    break
-                _, i = _DECODER.raw_decode(text, i)
-            except ValueError as exc:
-                return [], f"malformed JSON: {exc}", i
-            i = _skip_ws(text, i)
-            if text.startswith(",", i):
-                i = _skip_ws(text, i + 1)
-        if start < 0:
-            return [], "malformed JSON: no statements list found", i
-    else:
-        return [], "malformed JSON: the file starts with neither '[' nor '{'", i
-    spans: list[tuple[int, int]] = []
-    i = _skip_ws(text, start + 1)
-    if text.startswith("]", i):
-        return spans, None, i
-    while True:
-        try:
-            _, end = _DECODER.raw_decode(text, i)
-        except ValueError as exc:
-            return spans, f"malformed JSON: {exc}", i
-        spans.append((i, end))
-        i = _skip_ws(text, end)
-        if text.startswith(",", i):
-            i = _skip_ws(text, i + 1)
-        elif text.startswith("]", i):
-            return spans, None, i
-        else:
-            what = "the file ends" if i >= len(text) else "expected ',' or ']'"
-            return spans, f"malformed JSON: {what} after statement {len(spans)}", i
 
 
 def utf8_problem(data: bytes, offset: int = 0) -> str | None:

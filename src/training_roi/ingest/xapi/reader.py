@@ -1,51 +1,49 @@
 """``read_xapi``: xAPI statement files read into one batch of ``lms_statement`` rows and quarantine.
 
 :class:`Reader` tells each file's form from its content (see :mod:`.framing`), reads JSON lines
-in blocks (by worker processes for a large file, see :mod:`.parallel`) and documents (one
-statement, an array, an LRS page) whole, keeps what precedes the fault of a file cut short, and
-refuses a file that is not UTF-8 as a whole. Each statement goes through :class:`.rows.Rows`.
+in blocks (by worker processes for a large file, see :mod:`.parallel`) and documents (an array,
+an LRS page) a statement at a time (see :mod:`.document`), keeps what precedes the fault of a
+file cut short, and refuses a file that is not UTF-8 as a whole. Each statement goes through :class:`.rows.Rows`.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from training_roi.errors import SourceError
+from training_roi.ingest.xapi import document as documents
+from training_roi.ingest.xapi.document import Document, limit_text, utf8_problem_in
 from training_roi.ingest.xapi.framing import (
     BOM,
-    RESULT_KEYS,
-    WATCHED_KEYS,
     first_lines,
     line_blocks,
     looks_like_statement,
     may_repeat_keys,
-    statement_spans,
-    utf8_problem,
 )
 from training_roi.ingest.xapi.parallel import Block, Workers
 from training_roi.ingest.xapi.rows import RAW_LIMIT, SOURCE, Rows, cap, conflict, gc_paused
-from training_roi.ingest.xapi.statement import SPINE
 from training_roi.warehouse import schema
 from training_roi.warehouse.batch import Batch
 
 __all__ = ["Reader", "read_xapi"]
 
 _TABLE = "lms_statement"
+PROGRESS_EVERY = 65_536
+"""Statements of an array or page between two progress reports."""
 
 
 class Reader(Rows):
     """Everything one ``read_xapi`` call read: the rows of :class:`Rows`, plus notes on files.
 
     It recognises each file's form, reads JSON lines in blocks (``workers`` read the blocks of a
-    large file) and whole documents at once, and gives the result as one :class:`Batch`.
+    large file) and arrays and pages a statement at a time, and gives the result as one :class:`Batch`.
     """
 
     def __init__(
@@ -53,11 +51,32 @@ class Reader(Rows):
         arrow_schema: pa.Schema,
         progress: Callable[[int], None] | None = None,
         workers: Workers | None = None,
+        sink: Callable[[pa.Table], None] | None = None,
     ) -> None:
         super().__init__(arrow_schema)
         self.workers = workers or Workers(1)
         self.notes: list[str] = []
         self.progress = progress
+        self.sink = sink
+        self.counted = 0
+        self.timestamp_at = arrow_schema.get_field_index("timestamp")
+        self.untimed = 0
+        """Statements loaded with neither timestamp nor stored (counted as their rows are handed on)."""
+
+    def flush(self) -> None:
+        """Turn the rows collected so far into Arrow, and hand them to the sink if there is one."""
+        super().flush()
+        self.drain()
+
+    def drain(self) -> None:
+        """Count the untimed statements of the batches read so far; hand them to the sink if there is one."""
+        for batch in self.batches[self.counted :]:
+            untimed = pc.filter(batch.column(0), pc.is_null(batch.column(self.timestamp_at)))
+            self.untimed += pc.count_distinct(untimed).as_py()
+        self.counted = len(self.batches)
+        if self.sink is not None and self.batches:
+            self.sink(pa.Table.from_batches(self.batches, schema=self.schema))
+            self.batches, self.counted = [], 0
 
     def file(self, path: Path, rel: str) -> None:
         """Read one file, whichever of the four forms it has."""
@@ -66,6 +85,14 @@ class Reader(Rows):
                 first, more = first_lines(fh)
                 if not first.strip():
                     self.notes.append(f"{rel}: empty file, no statements")
+                    return
+                # Checked whole first (a quick pass), so that a file with a bad byte anywhere is
+                # refused as a whole rather than half loaded, and rows can be handed on as read.
+                fh.seek(0)
+                problem = utf8_problem_in(fh)
+                if problem is not None:
+                    fh.seek(0)
+                    self.refuse(rel, problem, fh.read(RAW_LIMIT))
                     return
                 # JSON lines when the first line is a whole JSON value and others follow; a
                 # document spread over lines has a first line that does not parse alone.
@@ -78,14 +105,9 @@ class Reader(Rows):
                         self.jsonl(path, rel, fh)
                         return
                 fh.seek(0)
-                data = fh.read().removeprefix(BOM)
+                self.document(fh, rel, path)
         except OSError as exc:
             raise SourceError(rel, f"cannot be read ({exc.strerror or exc})") from exc
-        problem = utf8_problem(data)
-        if problem is not None:
-            self.refuse(rel, problem, data)
-            return
-        self.document(data, rel, path)
 
     def refuse(self, rel: str, problem: str, data: bytes) -> None:
         """Quarantine a whole file that is not UTF-8 (line 0: no statement in it is counted)."""
@@ -95,25 +117,18 @@ class Reader(Rows):
         self.notes.append(f"{rel}: refused, not UTF-8 ({problem})")
 
     def jsonl(self, path: Path, rel: str, fh: BinaryIO) -> None:
-        """Read a JSON-lines file in blocks of whole lines, in worker processes when large.
+        """Read a JSON-lines file (known to be UTF-8) in blocks of whole lines, in worker processes when large.
 
-        Blocks are merged only once all are read, so that a file with a block that is not
-        UTF-8 is refused as a whole rather than half loaded.
+        Each block is handed on as soon as it is read.
         """
-        spans = line_blocks(fh)
-        blocks: list[Block] = []
-        for block in self.workers.read(path, rel, spans, self.schema):
-            if block.utf8_problem is not None:
-                fh.seek(0)
-                self.refuse(rel, block.utf8_problem, fh.read(RAW_LIMIT))
-                return
-            blocks.append(block)
-            if self.progress is not None:
-                self.progress(self.read + sum(b.read for b in blocks))
         line_offset, first = 0, len(self.quarantine)
-        for block in blocks:
+        for block in self.workers.read(path, rel, line_blocks(fh), self.schema):
+            if block.utf8_problem is not None:  # checked above: the file changed while being read
+                raise SourceError(rel, f"changed while it was read ({block.utf8_problem}); ingest it again")
             self.merge(block, line_offset, path, rel)
             line_offset += block.newlines
+            if self.progress is not None:
+                self.progress(self.read)
         # In line order, as one block would have them (conflicts across blocks are found at the merge).
         self.quarantine[first:] = sorted(self.quarantine[first:], key=lambda q: q.source_line)
 
@@ -152,83 +167,87 @@ class Reader(Rows):
             for sid in ids:
                 seen.setdefault(sid, block.fingerprints[sid])
             self.batches.append(batch)
+        self.drain()
 
-    def document(self, data: bytes, rel: str, path: Path) -> None:
-        """Read a whole-file JSON document: one statement, an array, or an LRS page."""
+    def document(self, fh: BinaryIO, rel: str, path: Path) -> None:
+        """Read a JSON document: an array or LRS page a statement at a time, one statement whole.
+
+        Statement ``i`` of an array or page (from 1) is line ``i``. What precedes a fault is kept
+        and the rest quarantined as one statement; a document that is not JSON at all may be JSON
+        lines whose first line is broken.
+        """
+        doc = Document(fh, raw_limit=RAW_LIMIT)
+        for number, text in enumerate(doc.elements(), start=1):
+            self.element(text, rel, number)
+            if self.progress is not None and number % PROGRESS_EVERY == 0:
+                self.progress(self.read)
+        if doc.form == "statement":
+            self.single(path, rel)
+            return
+        if doc.more:
+            self.notes.append(f"{rel}: the LRS page says more statements are available ({doc.more}); "
+                              "only this page was read")
+        if doc.fault is None:
+            return
+        if doc.count == 0:
+            if self.broken_first_line(path, rel):
+                return
+            fh.seek(0)
+            self.read += 1
+            self.reject(rel, 1, "", doc.fault, fh.read(RAW_LIMIT).removeprefix(BOM).decode("utf-8", "replace"))
+            return
+        line = doc.count + 1
+        self.read += 1
+        self.reject(rel, line, "", f"{doc.fault}; statement {line} onwards could not be read", doc.fault_text)
+        self.notes.append(f"{rel}: malformed after statement {doc.count}; "
+                          f"the first {doc.count} statements were read")
+
+    def element(self, text: str, rel: str, number: int) -> None:
+        """Read one element of an array or page: parsed as a JSON line is, or quarantined."""
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:  # what orjson refuses and the standard library reads: NaN
+            self.read += 1
+            self.reject(rel, number, "", f"malformed JSON: {exc}", text)
+            return
+        self.take(value, rel, number, text, may_repeat_keys(text))
+
+    def single(self, path: Path, rel: str) -> None:
+        """Read a file holding one statement (line 1), or JSON lines whose first line is broken."""
+        size = path.stat().st_size
+        if size > documents.STATEMENT_LIMIT:
+            self.read += 1
+            with path.open("rb") as fh:
+                head = fh.read(RAW_LIMIT).decode("utf-8", "replace")
+            self.reject(rel, 1, "", f"one statement of {size / 2**20:,.1f} MiB: a statement longer than "
+                        f"{limit_text()} is not read", head)
+            return
+        data = path.read_bytes().removeprefix(BOM)
         try:
             value = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            self.malformed(data, rel, str(exc), path)
-            return
-        if type(value) is dict and not any(k in value for k in SPINE):
-            statements = value.get("statements")
-            if type(statements) is list:
-                more = value.get("more")
-                if more:
-                    self.notes.append(
-                        f"{rel}: the LRS page says more statements are available ({more}); "
-                        "only this page was read"
-                    )
-                self.elements(statements, data, rel)
+            if self.broken_first_line(path, rel):
                 return
-        if type(value) is list:
-            self.elements(value, data, rel)
+            self.read += 1
+            self.reject(rel, 1, "", f"malformed JSON: {exc}", cap(data.decode("utf-8")))
             return
         self.take(value, rel, 1, data, may_repeat_keys(data))
 
-    def elements(self, values: list[Any], data: bytes, rel: str) -> None:
-        """Read the statements of an array or page; statement ``i`` (from 0) is line ``i + 1``."""
-        text = ""
-        spans: list[tuple[int, int]] = []
-
-        def span_text(i: int) -> str:
-            nonlocal text, spans
-            if not text:
-                text = data.decode("utf-8")
-                spans = statement_spans(text)[0]
-            if i < len(spans):
-                return text[spans[i][0] : spans[i][1]]
-            return orjson.dumps(values[i]).decode()
-
-        # Cheap test on the whole text first: only when some element may repeat a key are the
-        # elements' own texts located and tested one by one.
-        results = [v["result"] for v in values if type(v) is dict and type(v.get("result")) is dict]
-        suspicious = any(
-            data.count(f'"{name}"'.encode())
-            > sum(1 for v in (results if name in RESULT_KEYS else values)
-                  if type(v) is dict and name in v)
-            for name in WATCHED_KEYS
-        )
-        for i, value in enumerate(values):
-            self.take(value, rel, i + 1, functools.partial(span_text, i),
-                      suspicious and may_repeat_keys(span_text(i)))
-
-    def malformed(self, data: bytes, rel: str, error: str, path: Path) -> None:
-        """Read a document that does not parse: keep what precedes the fault, or JSON lines."""
-        text = data.decode("utf-8")
-        spans, fault, at = statement_spans(text)
-        if spans:
-            for i, (start, end) in enumerate(spans):
-                piece = text[start:end]
-                self.take(orjson.loads(piece), rel, i + 1, piece, may_repeat_keys(piece))
-            line = len(spans) + 1
-            self.read += 1
-            self.reject(rel, line, "", f"{fault or 'malformed JSON: ' + error}; statement "
-                        f"{line} onwards could not be read", cap(text[at:]))
-            self.notes.append(f"{rel}: malformed after statement {len(spans)}; "
-                              f"the first {len(spans)} statements were read")
-            return
-        # JSON lines whose first line is broken: the next line is a statement on its own.
-        lines = data.split(b"\n")
-        jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
-        if not jsonl:
-            filled = [line for line in lines if line.strip()][1:2]
-            jsonl = bool(filled) and looks_like_statement(filled[0])
-        if jsonl:
-            self.lines(enumerate(lines, start=1), rel)
-            return
-        self.read += 1
-        self.reject(rel, 1, "", f"malformed JSON: {error}", cap(text))
+    def broken_first_line(self, path: Path, rel: str) -> bool:
+        """Read a file as JSON lines when it is named so, or its second line is a statement on its own."""
+        with path.open("rb") as fh:
+            jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
+            if not jsonl:
+                filled = (line for line in fh if line.strip())
+                next(filled, None)
+                second = next(filled, None)
+                jsonl = second is not None and looks_like_statement(second)
+            if not jsonl:
+                return False
+            fh.seek(0)
+            self.lines(((n, line.removesuffix(b"\n").removeprefix(BOM if n == 1 else b""))
+                        for n, line in enumerate(fh, start=1)), rel)
+        return True
 
     def batch(self, files: int) -> Batch:
         """Return everything read as a :class:`Batch`."""
@@ -236,12 +255,9 @@ class Reader(Rows):
         if self.progress is not None:
             self.progress(self.read)
         table = pa.Table.from_batches(self.batches, schema=self.schema)
-        untimed = pc.count_distinct(
-            pc.filter(table["statement_id"], pc.is_null(table["timestamp"]))
-        ).as_py()
-        if untimed:
+        if self.untimed:
             self.notes.append(
-                f"{untimed} statement(s) have neither timestamp nor stored, so when they happened "
+                f"{self.untimed} statement(s) have neither timestamp nor stored, so when they happened "
                 "is unknown (an LRS sets both: these did not come straight from one)"
             )
         return Batch(
@@ -272,7 +288,10 @@ def _lines_of(path: Path, numbers: list[int]) -> list[bytes]:
 
 
 def read_xapi(
-    files: Sequence[tuple[Path, str]], *, progress: Callable[[int], None] | None = None
+    files: Sequence[tuple[Path, str]],
+    *,
+    progress: Callable[[int], None] | None = None,
+    sink: Callable[[pa.Table], None] | None = None,
 ) -> Batch:
     """Read xAPI statement files into a batch for the ``lms_statement`` table.
 
@@ -290,7 +309,13 @@ def read_xapi(
         quarantine report as ``source_file``.
     progress
         Called with the number of statements read so far, after each 16 MiB block of a
-        JSON-lines file, and once at the end (for a progress display).
+        JSON-lines file and every 65,536 statements of an array or page, and once at the end
+        (for a progress display).
+    sink
+        When given, rows are handed to it as they are read (a few tens of thousands at a time,
+        a JSON-lines file once all its blocks are read) instead of being gathered in the
+        returned batch, whose ``rows`` are then empty: memory then does not grow with the
+        export. Everything else (counts, quarantine, notes) is as without it.
 
     Returns
     -------
@@ -314,7 +339,7 @@ def read_xapi(
 
     """
     workers = Workers()
-    reader = Reader(schema.table(_TABLE).schema.to_pyarrow(), progress, workers)
+    reader = Reader(schema.table(_TABLE).schema.to_pyarrow(), progress, workers, sink)
     try:
         with gc_paused():
             for path, rel in files:

@@ -23,7 +23,7 @@ from training_roi.warehouse.batch import QuarantineRow
 __all__ = ["FLUSH_ROWS", "RAW_LIMIT", "SOURCE", "Raw", "Rows", "cap", "gc_paused"]
 
 SOURCE = "xapi"
-FLUSH_ROWS = 131_072
+FLUSH_ROWS = 32_768
 RAW_LIMIT = 1 << 20
 """Quarantine keeps at most this many characters of a statement's (or a file's) raw text."""
 
