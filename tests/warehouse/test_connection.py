@@ -26,3 +26,41 @@ def test_missing_tables_are_named_with_the_command_that_makes_them(tmp_path: Pat
     con = connect(tmp_path / "w.duckdb")
     with pytest.raises(WarehouseError, match="no crm_opportunity table: run `training-roi ingest"):
         require_tables(con, "crm_opportunity")
+
+
+def test_voided_flags_updated_in_place_equal_a_rewrite_of_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """DuckDB updates only the flags that change; the generic engine rewrites the table: the same result."""
+    from training_roi.warehouse import engine as engines
+    from training_roi.warehouse.connection import ensure_tables
+    from training_roi.warehouse.load import refresh_voided
+    from training_roi.warehouse.schema import table
+
+    schema = table("lms_statement").schema.to_pyarrow()
+
+    def row(sid: str, actor: str, voids: str | None, flag: bool) -> dict[str, object]:
+        return {**dict.fromkeys(schema.names), "statement_id": sid, "actor_key": actor,
+                "voided_statement_id": voids, "is_voided": flag, "source_file": "s.jsonl", "source_line": 1}
+
+    rows = [
+        row("a", "mbox:x", None, False),  # voided by v1 (both learners of a group statement)
+        row("a", "mbox:y", None, False),
+        row("b", "mbox:x", None, True),  # marked voided, but nothing voids it (any more)
+        row("v1", "mbox:z", "a", False),
+        row("v2", "mbox:z", "v1", False),  # a voiding statement cannot be voided
+        row("c", "mbox:x", None, False),
+    ]
+    results = []
+    for generic in (False, True):
+        con = connect(tmp_path / f"w{generic}.duckdb")
+        ensure_tables(con)
+        con.insert("lms_statement", pa.Table.from_pylist(rows, schema=schema))
+        if generic:
+            monkeypatch.setattr(engines, "_ENGINES", {})
+        assert refresh_voided(con) == 2
+        t = con.table("lms_statement").order_by(["statement_id", "actor_key"]).to_pyarrow()
+        results.append(t)
+    assert results[0].equals(results[1])
+    assert dict(zip(zip(results[0]["statement_id"].to_pylist(), results[0]["actor_key"].to_pylist(), strict=True),
+                    results[0]["is_voided"].to_pylist(), strict=True)) == {
+        ("a", "mbox:x"): True, ("a", "mbox:y"): True, ("b", "mbox:x"): False, ("c", "mbox:x"): False,
+        ("v1", "mbox:z"): False, ("v2", "mbox:z"): False}

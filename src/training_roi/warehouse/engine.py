@@ -15,6 +15,7 @@ are answered here and nowhere else:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 import ibis
@@ -62,6 +63,15 @@ class Engine:
         self.con.create_table(name, self.con.table(tmp), overwrite=True)
         self.con.drop_table(tmp)
 
+    def set_column(self, name: str, keys: Sequence[str], column: str, value: ir.Table) -> None:
+        """Set ``column`` of table ``name`` to the same column of ``value``, matching rows by ``keys``.
+
+        ``value`` has table ``name``'s columns and rows (it is ``name`` with ``column`` computed
+        anew); an engine that can update rows in place changes only those whose value differs,
+        instead of writing the table again.
+        """
+        self.overwrite(name, value)
+
     def utc_day(self, ts: ir.TimestampValue) -> ir.DateValue:
         """The UTC calendar day of a UTC timestamp column (the session time zone is UTC)."""
         return ts.date()
@@ -90,6 +100,16 @@ class _DuckDB(Engine):
             self._raw.execute("ROLLBACK")
             raise
         self._raw.execute("COMMIT")
+
+    def set_column(self, name: str, keys: Sequence[str], column: str, value: ir.Table) -> None:
+        # An UPDATE of the rows that change: rewriting a table of a million statements to flip a
+        # few flags took more memory and time than loading it.
+        source = self.con.compile(value.select(*keys, column))
+        match = " AND ".join(f't."{k}" = v."{k}"' for k in keys)
+        self._raw.execute(
+            f'UPDATE "{name}" AS t SET "{column}" = v."{column}" FROM ({source}) AS v '
+            f'WHERE {match} AND t."{column}" IS DISTINCT FROM v."{column}"'
+        )
 
     def utc_day(self, ts: ir.TimestampValue) -> ir.DateValue:
         days = (_epoch_us(ts) // _DAY_US).cast("int32")

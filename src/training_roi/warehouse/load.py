@@ -228,6 +228,6 @@ def refresh_voided(con: BaseBackend) -> int:
     marked = joined.mutate(
         is_voided=(joined.target_id.notnull() & joined.voided_statement_id.isnull()).fill_null(False)
     ).select(table("lms_statement").names)
-    replace_table(con, "lms_statement", marked)
+    engine(con).set_column("lms_statement", table("lms_statement").key, "is_voided", marked)
     final = con.table("lms_statement")
     return row_count(final.filter(final.is_voided))

@@ -8,6 +8,8 @@ The reader merges the blocks in file order.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import multiprocessing
 import os
 import sys
@@ -107,12 +109,17 @@ class Workers:
                     # submit forks); see the class docstring for why these workers are safe.
                     warnings.simplefilter("ignore", DeprecationWarning)
                     executor = self._start()
-                    futures = [
+                    # A few blocks ahead of the one being merged, not all: read blocks wait in
+                    # memory until merged, so workers faster than the merge would pile them up.
+                    ahead = iter(spans)
+                    futures = collections.deque(
                         executor.submit(read_block, str(path), rel, s, e, arrow_schema)
-                        for s, e in spans
-                    ]
-                for future in futures:
-                    block = future.result(timeout=_BLOCK_TIMEOUT_S)
+                        for s, e in itertools.islice(ahead, 2 * self.count)
+                    )
+                while futures:
+                    block = futures.popleft().result(timeout=_BLOCK_TIMEOUT_S)
+                    for s, e in itertools.islice(ahead, 1):
+                        futures.append(executor.submit(read_block, str(path), rel, s, e, arrow_schema))
                     done += 1
                     yield block
                 return
