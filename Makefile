@@ -32,9 +32,9 @@ test: $(VENV)/.dev
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-## test-fast: the tests that need neither Java nor a larger simulated org
+## test-fast: the tests that need neither Java, LibreOffice nor a larger simulated org
 test-fast: $(VENV)/.dev
-	$(BIN)/pytest -m "not spark and not slow"
+	$(BIN)/pytest -m "not spark and not slow and not libreoffice"
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks validation

@@ -114,3 +114,54 @@ def unit_panel(con, activities: list[str], *, kpi: str = "win_rate", unit: str =
 
     trained = cohort(con, CohortRule(tuple(activities), completion=rule, unit=unit), required=False)
     return build(con, trained, kpi=kpi, scope=scope)
+
+
+def rename_cell(path: Path, column: str, row: int, value: str) -> str:
+    """Set one cell of a CSV file (row from 0, after the header); return what it held."""
+    import polars as pl
+
+    frame = pl.read_csv(path, infer_schema=False)
+    old = frame[column][row]
+    frame = frame.with_columns(pl.when(pl.int_range(pl.len()) == row).then(pl.lit(value)).otherwise(pl.col(column))
+                               .alias(column))
+    frame.write_csv(path)
+    return old
+
+
+def simulated_with_trained_rep_named(data: Path, name: str) -> dict:
+    """Simulate a small randomised org (40 reps × 14 months) whose first trained rep is called ``name``; its truth."""
+    import polars as pl
+
+    from training_roi.simulate import simulate
+
+    simulate(data, reps=40, months=14, seed=11, scenario="randomised")
+    truth = json.loads((data / "truth.json").read_text())
+    trained = set(pl.read_csv(data / "truth_trained.csv", infer_schema=False)[:, 0].to_list())
+    users = pl.read_csv(data / "crm" / "User.csv", infer_schema=False)
+    row = next(i for i, uid in enumerate(users["Id"].to_list()) if uid in trained)
+    rename_cell(data / "crm" / "User.csv", "Name", row, name)
+    return truth
+
+
+def ingest_and_report(data: Path, work: Path, truth: dict, name: str, **settings: object) -> Path:
+    """Ingest ``data`` and report a study of its simulated program (with ``settings`` added) into work/out."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from training_roi.cli import app
+
+    runner = CliRunner()
+    db = work / "roi.duckdb"
+    ingested = runner.invoke(app, ["ingest", str(data), "--db", str(db)])
+    assert ingested.exit_code == 0, ingested.stderr
+    study = work / "study.yaml"
+    study.write_text(yaml.safe_dump({
+        "name": name, "program": {"name": truth["program"]["name"],
+                                  "activities": [truth["program"]["course_activity_id"]]},
+        "costs": {"participant_time": {"hourly_rate": 60}}, "isolation": {"bootstrap_replicates": 200, "seed": 1},
+        **settings,
+    }), encoding="utf-8")
+    out = work / "out"
+    result = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    return out

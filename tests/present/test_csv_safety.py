@@ -10,18 +10,16 @@ vacuous).
 from __future__ import annotations
 
 import csv
-import json
 import re
 from pathlib import Path
 
 import polars as pl
 import pytest
-import yaml
 from typer.testing import CliRunner
 
+from tests.builders import ingest_and_report, rename_cell, simulated_with_trained_rep_named
 from training_roi._format import spreadsheet_safe
 from training_roi.cli import app
-from training_roi.simulate import simulate
 
 runner = CliRunner()
 REP = '=HYPERLINK("http://attacker.example","Sandra")'
@@ -44,39 +42,16 @@ def test_the_guard_on_hand_made_cells():
     assert spreadsheet_safe(frame)["t"].to_list() == ["'" + REP, "-1234.50", "'-cmd", "'@x", "'\tx", "Ana", None]
 
 
-def _rename(path: Path, column: str, row: int, value: str) -> str:
-    frame = pl.read_csv(path, infer_schema=False)
-    old = frame[column][row]
-    frame = frame.with_columns(pl.when(pl.int_range(pl.len()) == row).then(pl.lit(value)).otherwise(pl.col(column))
-                               .alias(column))
-    frame.write_csv(path)
-    return old
-
-
 @pytest.mark.slow
 def test_every_csv_written_from_hostile_names_is_inert(tmp_path: Path):
     data = tmp_path / "data"
-    simulate(data, reps=40, months=14, seed=11, scenario="randomised")
-    truth = json.loads((data / "truth.json").read_text())
-    trained = set(pl.read_csv(data / "truth_trained.csv", infer_schema=False)[:, 0].to_list())
-    users = pl.read_csv(data / "crm" / "User.csv", infer_schema=False)
-    row = next(i for i, uid in enumerate(users["Id"].to_list()) if uid in trained)
-    _rename(data / "crm" / "User.csv", "Name", row, REP)
-    _rename(data / "lms" / "learners.csv", "name", 0, REP)
-    _rename(data / "crm" / "Account.csv", "Name", 0, ACCOUNT)
+    truth = simulated_with_trained_rep_named(data, REP)
+    rename_cell(data / "lms" / "learners.csv", "name", 0, REP)
+    rename_cell(data / "crm" / "Account.csv", "Name", 0, ACCOUNT)
     for i in range(5):
-        _rename(data / "crm" / "Opportunity.csv", "Name", i, DEAL)
+        rename_cell(data / "crm" / "Opportunity.csv", "Name", i, DEAL)
+    out = ingest_and_report(data, tmp_path, truth, "Hostile")
     db = tmp_path / "roi.duckdb"
-    assert runner.invoke(app, ["ingest", str(data), "--db", str(db)]).exit_code == 0
-    study = tmp_path / "study.yaml"
-    study.write_text(yaml.safe_dump({
-        "name": "Hostile", "program": {"name": truth["program"]["name"],
-                                       "activities": [truth["program"]["course_activity_id"]]},
-        "costs": {"participant_time": {"hourly_rate": 60}}, "isolation": {"bootstrap_replicates": 200, "seed": 1},
-    }), encoding="utf-8")
-    out = tmp_path / "out"
-    result = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(out)])
-    assert result.exit_code == 0, result.stderr
     for grain in ("rep", "account"):
         kpis = runner.invoke(app, ["kpis", "--db", str(db), "--grain", grain, "--total", "--csv",
                                    str(out / f"kpis-{grain}.csv")])

@@ -18,6 +18,7 @@ from training_roi.present.layout import fitted
 from training_roi.present.result_json import result_document, write_result
 from training_roi.present.rollout import rollout_document, rollout_panel, write_rollout
 from training_roi.present.spreadsheet import write_participant_time, write_spreadsheets
+from training_roi.present.workbook import write_workbook
 
 __all__ = ["answer_document", "answer_panel", "write_answer"]
 
@@ -28,7 +29,8 @@ def write_answer(answer: Answer, out_dir: Path) -> dict[str, Path]:
     """Write every file of the answer into ``out_dir``; return them by what they are.
 
     A training program's answer: ``result`` (result.json), ``report`` (report.html), the seed's
-    spreadsheets ``learners`` and ``opportunities``, and ``attribution`` when attribution ran. A
+    spreadsheets ``learners`` and ``opportunities``, the ``workbook`` (roi_model.xlsx, the model
+    with live formulas), and ``attribution`` when attribution ran. A
     roll-out's: ``result`` and ``report``. Both: ``participant time`` (each participant's minutes and
     their source) when participant time was derived from learning records.
     """
@@ -38,7 +40,8 @@ def write_answer(answer: Answer, out_dir: Path) -> dict[str, Path]:
         result, page = write_rollout(answer, out_dir)
         return {"result": result, "report": page, **timed}
     learners, opportunities = write_spreadsheets(answer, out_dir)
-    files = {"learners": learners, "opportunities": opportunities, **timed}
+    files = {"learners": learners, "opportunities": opportunities, "workbook": write_workbook(answer, out_dir),
+             **timed}
     if answer.attribution is not None:
         files["attribution"] = write_attribution(answer.attribution, out_dir)
     files["result"] = write_result(answer, out_dir)

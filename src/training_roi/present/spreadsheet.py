@@ -20,12 +20,13 @@ from training_roi._format import spreadsheet_safe
 from training_roi.evaluation.results import Evaluation
 from training_roi.value import CostBreakdown
 
-__all__ = ["write_participant_time", "write_spreadsheets"]
+__all__ = ["learners_frame", "opportunities_frame", "write_participant_time", "write_spreadsheets"]
 
 _CENT = Decimal("0.01")
 
 
-def _learners(ev: Evaluation) -> pl.DataFrame:
+def learners_frame(ev: Evaluation) -> pl.DataFrame:
+    """One row per trained unit in the primary window, the seed's per-learner columns (money as text)."""
     rows = [{
         "learner": r.learner, "unit_id": r.unit_id, "name": r.name, "learners": r.learners,
         "completion_date": r.completion_date, "opportunities_in_window": r.opportunities_in_window,
@@ -37,7 +38,8 @@ def _learners(ev: Evaluation) -> pl.DataFrame:
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
-def _opportunities(ev: Evaluation) -> pl.DataFrame:
+def opportunities_frame(ev: Evaluation) -> pl.DataFrame:
+    """One row per deal the trained units created in their primary windows (money as text)."""
     p = ev.primary
     if ev.opportunities is None:
         return pl.DataFrame()
@@ -68,8 +70,8 @@ def write_spreadsheets(ev: Evaluation, out_dir: Path) -> tuple[Path, Path]:
     """Write ``learners.csv`` and ``opportunities.csv`` into ``out_dir``; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     learners, opportunities = out_dir / "learners.csv", out_dir / "opportunities.csv"
-    spreadsheet_safe(_learners(ev)).write_csv(learners)
-    spreadsheet_safe(_opportunities(ev)).write_csv(opportunities)
+    spreadsheet_safe(learners_frame(ev)).write_csv(learners)
+    spreadsheet_safe(opportunities_frame(ev)).write_csv(opportunities)
     return learners, opportunities
 
 
