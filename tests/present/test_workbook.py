@@ -57,6 +57,8 @@ def test_the_seed_worked_example_recomputes_to_its_figures(tmp_path: Path):
     assert value(sheets, "Model", "incremental revenue") == 10_000
     assert value(sheets, "Model", "total cost") == 16_000
     assert float(value(sheets, "Model", "ROI")) == pytest.approx(-0.375, abs=1e-12)
+    assert value(sheets, "Model", "break-even incremental revenue") == 16_000
+    assert float(value(sheets, "Model", "break-even lift")) == pytest.approx(0.032, abs=1e-12)  # 16,000 / 500,000
     assert value(sheets, "Costs", "instructor time", 5) == 2_000
     lift_rows = [r for r in sheets["Sensitivity"] if r and r[0] == "lift"]
     # Worked by hand: (5,000 − 16,000) / 16,000 and (15,000 − 16,000) / 16,000.
@@ -92,6 +94,13 @@ def test_a_reports_workbook_gives_the_reports_figures_to_the_cent(tmp_path: Path
     assert money("net benefit") == Decimal(p["net_benefit"])
     roi_cell = value(sheets, "Model", "ROI") * 100
     assert roi_cell.quantize(Decimal("0.01")) == Decimal(p["roi_pct"])
+    # The tornado starts from the central ROI and moves the effect over the central estimate's interval.
+    tornado = doc["tornado"]
+    assert Decimal(tornado["roi_pct"]) == Decimal(p["central"]["roi_pct"]).quantize(Decimal("0.1"))
+    bars = {b["assumption"]: b for b in tornado["bars"]}
+    assert {"effect", "deal size", "gross margin", "hourly rate"} <= set(bars)
+    effect = bars["effect"]
+    assert Decimal(effect["low_roi_pct"]) <= Decimal(tornado["roi_pct"]) <= Decimal(effect["high_roi_pct"])
     rows = [r for r in sheets["Sensitivity"][3:] if r and r[0]]
     assert len(rows) == len(doc["sensitivity"]) >= 6
     for row, scenario in zip(rows, doc["sensitivity"], strict=True):

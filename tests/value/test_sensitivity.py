@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 
 from training_roi.value import WindowLever, sensitivity
+from training_roi.value.sensitivity import tornado
 
 
 def test_seed_levers_lift_window_and_deal_size():
@@ -37,3 +39,25 @@ def test_margin_scales_the_benefit_not_the_revenue():
     base = next(r for r in rows if r.lever == "lift" and r.case == "base")
     assert (base.incremental_revenue, base.benefit) == (Decimal("10000.00"), Decimal("5000.00"))
     assert base.roi_pct == Decimal("-68.8")
+
+
+def test_the_tornado_of_the_seed_worked_example_by_hand():
+    # $10,000 of incremental revenue (2% × $500,000), its interval $5,000 to $15,000 (lift 1% to 3%); costs
+    # LMS $5,000, content $8,000, admin $1,000 and $2,000 of participant time: $16,000, ROI −37.5%.
+    base, bars = tornado(revenue=Decimal(10_000), interval=(5_000.0, 15_000.0), margin=Decimal(1),
+                         costs={"LMS": Decimal(5_000), "content": Decimal(8_000), "admin": Decimal(1_000)},
+                         participant_time=Decimal(2_000), windows=[(90, Decimal(6_000)), (365, Decimal(24_000))])
+    by = {b.assumption: (b.low_roi_pct, b.high_roi_pct) for b in bars}
+    assert base == Decimal("-37.5")
+    assert by == {
+        "attribution window": (Decimal("-62.5"), Decimal("50.0")),  # 6,000 and 24,000 against 16,000
+        "effect": (Decimal("-68.8"), Decimal("-6.3")),  # −68.75 and −6.25, half up
+        "cost: content": (Decimal("-43.2"), Decimal("-30.6")),  # 8,000 ± 1,600: cost 17,600 and 14,400
+        "deal size": (Decimal("-43.8"), Decimal("-31.3")),  # revenue 9,000 and 11,000
+        "cost: LMS": (Decimal("-41.2"), Decimal("-33.3")),  # cost 17,000 and 15,000
+        "gross margin": (Decimal("-43.8"), Decimal("-37.5")),  # margin 90% and 100% (never above 1)
+        "hourly rate": (Decimal("-39.0"), Decimal("-35.9")),  # participant time 2,000 ± 400
+        "cost: admin": (Decimal("-38.3"), Decimal("-36.7")),  # cost 16,200 and 15,800
+    }
+    assert [b.assumption for b in bars][:2] == ["attribution window", "effect"]  # widest first
+    assert all(a.swing >= b.swing for a, b in itertools.pairwise(bars))

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ibis.backends import BaseBackend
 
-from training_roi._format import describe_change
+from training_roi._format import describe_change, money
 from training_roi.attribute import attribute_study
 from training_roi.evaluation.costs import study_costs
 from training_roi.evaluation.levels import application, phillips
@@ -58,7 +58,16 @@ from training_roi.measure import (
     window_panels,
 )
 from training_roi.study import StudyError, StudyPlan
-from training_roi.value import Scenario, WindowLever, roi_pct_from_lift, sensitivity
+from training_roi.value import (
+    CostBreakdown,
+    Ranges,
+    Scenario,
+    Tornado,
+    WindowLever,
+    roi_pct_from_lift,
+    sensitivity,
+    tornado,
+)
 from training_roi.warehouse.connection import require_lms_data, require_tables
 from training_roi.warehouse.quality import quality_report
 
@@ -156,7 +165,8 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
     return Evaluation(plan.study, primary, results, costs, dict(report.tables), tuple(warnings), trend,
                       _sensitivity(plan, primary, results, costs.total), methods, by_window,
                       _opportunities(con, plan, panels[plan.windows.primary_days]), design.reason, attribution,
-                      phillips(con, plan, primary, costs, behaviour), applied)
+                      phillips(con, plan, primary, costs, behaviour), applied,
+                      tornado=_tornado(plan, primary, results, costs))
 
 
 def _roi_sensitivity(plan: StudyPlan, methods: Comparison, primary: WindowResult, cost: Decimal) -> Comparison:
@@ -308,6 +318,25 @@ def _sensitivity(plan: StudyPlan, primary: WindowResult, results: tuple[WindowRe
                        windows=levers, primary_days=primary.window_days,
                        describe=lambda v: describe_change(v, KPIS[plan.headline_kpi].unit))
     return rows
+
+
+def _tornado(plan: StudyPlan, primary: WindowResult, results: tuple[WindowResult, ...],
+             costs: CostBreakdown) -> Tornado | None:
+    """ROI at the central estimate of the credited definition, each assumption moved alone (None without one)."""
+    chosen = primary.revenue.get(primary.revenue_definition)
+    if chosen is None or chosen.estimate is None:
+        return None
+    derived = bool(costs.participant_time)  # priced from learning records: moved by the hourly rate
+    lines = {k.replace("_", " "): v for k, v in costs.by_category.items() if not (derived and k == "participant_time")}
+    if costs.shared_allocated:
+        lines["shared costs"] = costs.shared_allocated
+    windows = [(w.window_days, r.estimate) for w in results
+               if (r := w.revenue.get(w.revenue_definition)) is not None and r.estimate is not None]
+    ranges = Ranges()
+    base, bars = tornado(revenue=chosen.estimate, interval=chosen.interval, margin=Decimal(str(plan.gross_margin)),
+                         costs=lines, participant_time=costs.participant_time_amount if derived else Decimal(0),
+                         windows=windows if len(windows) > 1 else (), ranges=ranges, money=money)
+    return Tornado(base, bars, ranges)
 
 
 def _trend(con: BaseBackend, trained: set[str], comparison: set[str], unit: str,

@@ -19,7 +19,15 @@ from training_roi.attribute.result import AttributionResult
 from training_roi.isolate import Comparison, Effect
 from training_roi.measure import KPIS
 from training_roi.study import Study
-from training_roi.value import CentralRoi, CostBreakdown, Credit, PhillipsEvaluation, RevenueEstimate, Scenario
+from training_roi.value import (
+    CentralRoi,
+    CostBreakdown,
+    Credit,
+    PhillipsEvaluation,
+    RevenueEstimate,
+    Scenario,
+    Tornado,
+)
 
 __all__ = ["RESULT_SCHEMA", "WINDOWED_LABEL", "Evaluation", "KpiResult", "LearnerRow", "WindowResult"]
 
@@ -179,6 +187,8 @@ class Evaluation:
     """The program's five Phillips levels, level 5 with every declared benefit."""
     application_trend: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
     """The application KPIs by month for trained and comparison reps (the report's charts; not in result.json)."""
+    tornado: Tornado | None = None
+    """ROI at the central estimate with each assumption moved over its range alone (None without an estimate)."""
 
     @property
     def established(self) -> bool:
@@ -287,6 +297,7 @@ class Evaluation:
             "warnings": list(self.warnings),
             "trend": list(self.trend),
             "sensitivity": [asdict(r) for r in self.sensitivity],
+            "tornado": self.tornado.asdict() if self.tornado is not None else None,
             "methods": _methods_document(self.methods, self.methods_by_window),
             "attribution": self.attribution.asdict() if self.attribution is not None else None,
             "phillips": self.phillips.asdict() if self.phillips is not None else None,

@@ -5,7 +5,8 @@ pipeline value, incremental revenue, total cost, ROI — as formulas. The workbo
 
 * **Model** — the answer as a chain of formulas: lift × value base = incremental revenue,
   × gross margin = benefit, − total cost = net benefit, ÷ total cost = ROI, with the
-  benefit–cost ratio and payback; every input is a named cell of **Assumptions** or **Costs**;
+  benefit–cost ratio, payback, and the break-even revenue and lift (where ROI = 0); every input
+  is a named cell of **Assumptions** or **Costs**;
 * **Assumptions** — the credited lift (per unit of the value base), the value base, a deal-size
   change (0 as measured), the gross margin and the months of benefit, each with where it came from;
 * **Costs** — each cost line; participant time as minutes × an hourly rate, shared costs as their
@@ -131,6 +132,7 @@ class _Formats:
         self.pct = book.add_format({"num_format": "0.0%;−0.0%"})
         self.pct_bold = book.add_format({"num_format": "0.0%;−0.0%", "bold": True})
         self.pct_input = book.add_format({"num_format": "0.0000%;−0.0000%", "bg_color": "#FFF7D6"})
+        self.pct_input_plain = book.add_format({"num_format": "0.0000%;−0.0000%"})
         self.number = book.add_format({"num_format": "#,##0.00"})
         self.number_input = book.add_format({"num_format": "#,##0.00", "bg_color": "#FFF7D6"})
         self.ratio = book.add_format({"num_format": "0.0000"})
@@ -213,6 +215,9 @@ def _model(book: xlsxwriter.Workbook, f: _Formats, m: WorkbookModel) -> None:
         ("NetBenefit", "net benefit", "=Benefit-TotalCost", f.money_bold),
         ("ROI", "ROI", "=IF(TotalCost>0,NetBenefit/TotalCost,NA())", f.pct_bold),
         ("BenefitCostRatio", "benefit-cost ratio", "=IF(TotalCost>0,Benefit/TotalCost,NA())", f.ratio),
+        ("BreakEvenRevenue", "break-even incremental revenue", "=TotalCost/GrossMargin", f.money),
+        ("BreakEvenLift", "break-even lift", "=IF(AdjustedBase>0,TotalCost/(GrossMargin*AdjustedBase),NA())",
+         f.pct_input_plain),
     ]
     if payback is not None:
         rows.append(("PaybackMonths", "payback (months)", payback, f.number))

@@ -49,7 +49,7 @@ from training_roi.value.roi import (
     value_intervals,
     value_intervals_from_lift,
 )
-from training_roi.value.sensitivity import Scenario, WindowLever, sensitivity
+from training_roi.value.sensitivity import Ranges, Scenario, Tornado, TornadoBar, WindowLever, sensitivity, tornado
 
 __all__ = [
     "CATEGORIES",
@@ -73,12 +73,15 @@ __all__ = [
     "QuestionSummary",
     "ROIFigures",
     "ROILevel",
+    "Ranges",
     "RevenueEstimate",
     "RevenueMargin",
     "Scenario",
     "SeedModel",
     "SurveyLevel",
     "TimeSaved",
+    "Tornado",
+    "TornadoBar",
     "Turnover",
     "ValueIntervals",
     "WindowLever",
@@ -95,6 +98,7 @@ __all__ = [
     "roi_pct_from_lift",
     "seed_model",
     "sensitivity",
+    "tornado",
     "value_intervals",
     "value_intervals_from_lift",
 ]

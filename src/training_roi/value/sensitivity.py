@@ -11,12 +11,13 @@ the headline keeps the conservative credit.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from training_roi.value.roi import roi
 
-__all__ = ["Scenario", "WindowLever", "sensitivity"]
+__all__ = ["Ranges", "Scenario", "Tornado", "TornadoBar", "WindowLever", "sensitivity", "tornado"]
 
 _CENT = Decimal("0.01")
 
@@ -117,3 +118,135 @@ def sensitivity(
         text = "deal size as observed" if factor == 1 else f"deal size {'+' if change > 0 else '−'}{abs(change):.0f}%"
         out.append(_row("deal size", case, text, effect, (value_base * factor).quantize(_CENT), cost, margin))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class TornadoBar:
+    """One assumption moved over its range, everything else as estimated: ROI at each end."""
+
+    assumption: str
+    low: str
+    """The assumption at the end that gives the lower ROI, in words."""
+    high: str
+    low_roi_pct: Decimal
+    high_roi_pct: Decimal
+
+    @property
+    def swing(self) -> Decimal:
+        """How far apart the two ends put ROI, in percentage points."""
+        return self.high_roi_pct - self.low_roi_pct
+
+
+@dataclass(frozen=True)
+class Ranges:
+    """How far each assumption of the tornado is moved (stated with it, never applied to the headline)."""
+
+    deal_size: Decimal = Decimal("0.10")
+    """Relative change of the average deal size (±)."""
+    margin_points: Decimal = Decimal("0.10")
+    """Gross margin ± this many (as a fraction), kept within (0, 1]."""
+    cost_line: Decimal = Decimal("0.20")
+    """Relative change of each cost category and of shared costs (±)."""
+    hourly_rate: Decimal = Decimal("0.20")
+    """Relative change of the hourly rate of participant time derived from learning records (±)."""
+
+
+@dataclass(frozen=True)
+class Tornado:
+    """ROI as estimated and what moves it: each assumption over its range, widest swing first."""
+
+    roi_pct: Decimal
+    bars: tuple[TornadoBar, ...]
+    ranges: Ranges
+
+    def asdict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary (ROI in percent, one decimal, as exact strings)."""
+        return {"roi_pct": str(self.roi_pct), "ranges": {k: str(v) for k, v in asdict(self.ranges).items()},
+                "bars": [{**asdict(b), "swing": str(b.swing)} for b in self.bars]}
+
+
+def _pct_roi(revenue: Decimal, margin: Decimal, cost: Decimal) -> Decimal:
+    benefit = (revenue * margin).quantize(_CENT, ROUND_HALF_UP)
+    return roi(benefit, cost).roi_pct.quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
+def _bar(assumption: str, ends: Sequence[tuple[str, Decimal]]) -> TornadoBar:
+    (low_text, low), (high_text, high) = min(ends, key=lambda e: e[1]), max(ends, key=lambda e: e[1])
+    return TornadoBar(assumption, low_text, high_text, low, high)
+
+
+def tornado(
+    *,
+    revenue: Decimal,
+    interval: tuple[float, float] | None,
+    margin: Decimal,
+    costs: dict[str, Decimal],
+    participant_time: Decimal = Decimal(0),
+    windows: Sequence[tuple[int, Decimal]] = (),
+    ranges: Ranges = Ranges(),
+    money: Callable[[Decimal], str] = "{:,.2f}".format,
+) -> tuple[Decimal, tuple[TornadoBar, ...]]:
+    """ROI as estimated, and each assumption moved over its range alone: bars sorted by swing, widest first.
+
+    Parameters
+    ----------
+    revenue, interval
+        The central estimate of incremental revenue and its confidence interval (the effect's ends).
+    margin
+        Gross margin.
+    costs
+        Every cost line that makes the total, by name (categories, shared costs).
+    participant_time
+        Participant time derived from learning records (minutes × hourly rate), moved by the
+        hourly rate's range; 0 when it came from cost lines (then it is one of ``costs``).
+    windows
+        Each other attribution window's central incremental revenue, by its days.
+    ranges
+        How far the deal size, margin, cost lines and hourly rate move.
+    money
+        How an amount is written in a bar's words.
+
+    Examples
+    --------
+    The seed's worked example (2% lift on $500,000, costs $16,000; its interval 1% to 3%):
+
+    >>> base, bars = tornado(revenue=Decimal(10_000), interval=(5_000, 15_000), margin=Decimal(1),
+    ...                      costs={"LMS": Decimal(5_000), "content": Decimal(8_000), "admin": Decimal(1_000)},
+    ...                      participant_time=Decimal(2_000))
+    >>> str(base), [(b.assumption, str(b.low_roi_pct), str(b.high_roi_pct)) for b in bars[:2]]
+    ('-37.5', [('effect', '-68.8', '-6.3'), ('cost: content', '-43.2', '-30.6')])
+    """
+    cost = sum(costs.values(), Decimal(0)) + participant_time
+    base = _pct_roi(revenue, margin, cost)
+    bars: list[TornadoBar] = []
+    if interval is not None:
+        lo, hi = (Decimal(repr(v)).quantize(_CENT, ROUND_HALF_UP) for v in interval)
+        bars.append(_bar("effect", [(f"incremental revenue {money(lo)} (interval's low end)",
+                                     _pct_roi(lo, margin, cost)),
+                                    (f"incremental revenue {money(hi)} (interval's high end)",
+                                     _pct_roi(hi, margin, cost))]))
+    if windows:
+        ends = [(f"{days}-day window ({money(r)})", _pct_roi(r, margin, cost)) for days, r in windows]
+        bars.append(_bar("attribution window", ends))
+    d = ranges.deal_size
+    bars.append(_bar("deal size", [
+        (f"deal size −{d:.0%}", _pct_roi((revenue * (1 - d)).quantize(_CENT, ROUND_HALF_UP), margin, cost)),
+        (f"deal size +{d:.0%}", _pct_roi((revenue * (1 + d)).quantize(_CENT, ROUND_HALF_UP), margin, cost))]))
+    m_lo = max(margin - ranges.margin_points, Decimal("0.01"))
+    m_hi = min(margin + ranges.margin_points, Decimal(1))
+    bars.append(_bar("gross margin", [(f"gross margin {m_lo:.0%}", _pct_roi(revenue, m_lo, cost)),
+                                      (f"gross margin {m_hi:.0%}", _pct_roi(revenue, m_hi, cost))]))
+    c = ranges.cost_line
+    for name, amount in costs.items():
+        if amount:
+            delta = (amount * c).quantize(_CENT, ROUND_HALF_UP)
+            bars.append(_bar(f"cost: {name}", [(f"{name} −{c:.0%} ({money(amount - delta)})",
+                                                _pct_roi(revenue, margin, cost - delta)),
+                                               (f"{name} +{c:.0%} ({money(amount + delta)})",
+                                                _pct_roi(revenue, margin, cost + delta))]))
+    if participant_time:
+        r = ranges.hourly_rate
+        delta = (participant_time * r).quantize(_CENT, ROUND_HALF_UP)
+        bars.append(_bar("hourly rate", [(f"hourly rate −{r:.0%}", _pct_roi(revenue, margin, cost - delta)),
+                                         (f"hourly rate +{r:.0%}", _pct_roi(revenue, margin, cost + delta))]))
+    return base, tuple(sorted(bars, key=lambda b: (-b.swing, b.assumption)))
