@@ -15,6 +15,7 @@ from training_roi.present.attribution import write_attribution
 from training_roi.present.console import evaluation_panel
 from training_roi.present.html import write_html
 from training_roi.present.layout import fitted
+from training_roi.present.onepager import write_summary
 from training_roi.present.result_json import result_document, write_result
 from training_roi.present.rollout import rollout_document, rollout_panel, write_rollout
 from training_roi.present.spreadsheet import write_participant_time, write_spreadsheets
@@ -30,7 +31,8 @@ def write_answer(answer: Answer, out_dir: Path) -> dict[str, Path]:
 
     A training program's answer: ``result`` (result.json), ``report`` (report.html), the seed's
     spreadsheets ``learners`` and ``opportunities``, the ``workbook`` (roi_model.xlsx, the model
-    with live formulas), and ``attribution`` when attribution ran. A
+    with live formulas), the executive one-pager ``summary`` (summary.html) and ``summary pdf``,
+    and ``attribution`` when attribution ran. A
     roll-out's: ``result`` and ``report``. Both: ``participant time`` (each participant's minutes and
     their source) when participant time was derived from learning records.
     """
@@ -40,8 +42,9 @@ def write_answer(answer: Answer, out_dir: Path) -> dict[str, Path]:
         result, page = write_rollout(answer, out_dir)
         return {"result": result, "report": page, **timed}
     learners, opportunities = write_spreadsheets(answer, out_dir)
+    summary_html, summary_pdf = write_summary(answer, out_dir)
     files = {"learners": learners, "opportunities": opportunities, "workbook": write_workbook(answer, out_dir),
-             **timed}
+             "summary": summary_html, "summary pdf": summary_pdf, **timed}
     if answer.attribution is not None:
         files["attribution"] = write_attribution(answer.attribution, out_dir)
     files["result"] = write_result(answer, out_dir)

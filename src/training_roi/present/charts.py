@@ -11,7 +11,9 @@ from typing import Any
 import altair as alt
 import vl_convert as vlc
 
-__all__ = ["monthly_chart", "trend_chart"]
+from training_roi.value import Tornado
+
+__all__ = ["monthly_chart", "tornado_chart", "trend_chart", "trend_spec"]
 
 
 _AXIS = {"rate": ".0%", "money": "$,.0f", "days": ",.0f"}
@@ -20,8 +22,17 @@ _NUMBER = ",.1f"
 
 
 def trend_chart(trend: list[dict[str, Any]], completions: list[str], *, title: str, kpi: str = "win_rate",
-                label: str = "win rate", unit: str = "rate", x_title: str = "month the deals were created") -> str:
-    """Monthly ``kpi`` of trained vs comparison reps, with the training period shaded, as SVG.
+                label: str = "win rate", unit: str = "rate", x_title: str = "month the deals were created",
+                size: tuple[int, int] = (640, 180)) -> str:
+    """Monthly ``kpi`` of trained vs comparison reps, with the training period shaded, as SVG."""
+    spec = trend_spec(trend, completions, title=title, kpi=kpi, label=label, unit=unit, x_title=x_title, size=size)
+    return vlc.vegalite_to_svg(spec) if spec else ""
+
+
+def trend_spec(trend: list[dict[str, Any]], completions: list[str], *, title: str, kpi: str = "win_rate",
+               label: str = "win rate", unit: str = "rate", x_title: str = "month the deals were created",
+               size: tuple[int, int] = (640, 180)) -> str:
+    """The Vega-Lite specification of :func:`trend_chart` ("" without data).
 
     Rows marked ``provisional`` (a month still maturing) carry a star above their point, and the
     title says so.
@@ -48,9 +59,29 @@ def trend_chart(trend: list[dict[str, Any]], completions: list[str], *, title: s
             x="start:T", x2="end:T"))
         layers.append(alt.Chart(span).mark_text(align="left", dx=4, dy=-70, color="#2ca02c").encode(
             x="start:T", text=alt.value("training completed")))
-    chart = alt.layer(*layers).properties(width=640, height=180, title=title)
-    svg: str = vlc.vegalite_to_svg(chart.to_json())
-    return svg
+    chart = alt.layer(*layers).properties(width=size[0], height=size[1], title=title)
+    spec: str = chart.to_json()
+    return spec
+
+
+def tornado_chart(tornado: Tornado, *, size: tuple[int, int] = (640, 200), spec: bool = False, bars: int = 6) -> str:
+    """The widest ``bars`` of a tornado: ROI at each end of every assumption, around ROI as estimated; SVG or spec."""
+    rows = [{"assumption": b.assumption, "low": float(b.low_roi_pct), "high": float(b.high_roi_pct)}
+            for b in tornado.bars[:bars]]
+    if not rows:
+        return ""
+    order = [b.assumption for b in tornado.bars[:bars]]
+    span = alt.Chart(alt.InlineData(values=rows)).mark_bar(color="#1f77b4", opacity=0.75).encode(
+        y=alt.Y("assumption:N", sort=order, title=None),
+        x=alt.X("low:Q", title="ROI (%)"), x2="high:Q",
+        tooltip=["assumption:N", alt.Tooltip("low:Q", format=".1f"), alt.Tooltip("high:Q", format=".1f")],
+    )
+    base = alt.Chart(alt.InlineData(values=[{"roi": float(tornado.roi_pct)}])).mark_rule(color="#222").encode(
+        x="roi:Q")
+    chart = alt.layer(span, base).properties(width=size[0], height=size[1],
+                                             title="What moves ROI most (each assumption alone)")
+    text: str = chart.to_json()
+    return text if spec else vlc.vegalite_to_svg(text)
 
 
 def monthly_chart(rows: list[dict[str, Any]], marks: list[str], *, title: str, label: str, unit: str) -> str:

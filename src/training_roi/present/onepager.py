@@ -1,0 +1,230 @@
+"""The executive one-pager: did it pay off, by how much, how sure — ``summary.html`` and ``summary.pdf``.
+
+The seed article ends with "a one-page executive summary showing incremental revenue and ROI
+under conservative assumptions"; the people who decide read it in their inbox. :func:`summary_of`
+gathers what the page says from an evaluation — the answer in words, ROI and net benefit at the
+central estimate with their intervals, P(ROI > 0), the break-even incremental revenue beside the
+measured one, payback, the Phillips levels as a strip, the design and why, the three assumptions
+that move the answer most (from the tornado) and the data behind it — and two writers lay it out:
+an HTML page that opens offline and prints on one page, and a one-page PDF drawn with fpdf2 (pure
+Python: no browser, no system library), its charts rendered by Vega's own renderer.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from training_roi._format import money, percent
+from training_roi.evaluation.results import Evaluation
+from training_roi.present.charts import tornado_chart, trend_chart, trend_spec
+from training_roi.present.levels import level_rows
+
+__all__ = ["Summary", "summary_of", "write_summary"]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure of the page: what it is, its value, and the line under it."""
+
+    label: str
+    value: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Everything the one-pager says, as text."""
+
+    title: str
+    subtitle: str
+    answer: str
+    how_sure: tuple[str, ...]
+    figures: tuple[Figure, ...]
+    levels: tuple[tuple[str, str], ...]
+    design: str
+    drivers: tuple[str, ...]
+    data: str
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def summary_of(ev: Evaluation) -> Summary:
+    """What the one-pager says about ``ev``."""
+    p, s = ev.primary, ev.study
+    c = p.central
+    lines = ev.headline()
+    unit = s.population.unit
+    figures = []
+    if c is not None:
+        iv = c.roi_interval
+        figures.append(Figure("ROI at the central estimate", percent(c.roi_pct),
+                              (f"interval {percent(iv[0])} to {percent(iv[1])}; " if iv else "")
+                              + (f"P(ROI > 0) {c.prob_positive:.1%}" if c.prob_positive is not None else "")))
+        figures.append(Figure("Net benefit at the central estimate", money(c.net_benefit),
+                              f"benefit {money(c.benefit)} − fully loaded cost {money(ev.costs.total)}"))
+        figures.append(Figure("Break-even incremental revenue", money(c.break_even_revenue),
+                              f"measured {money(c.incremental_revenue)} at {s.value.gross_margin:.0%} gross margin"))
+    figures.append(Figure("Credited (conservative) ROI", percent(p.roi_pct) if p.incremental_revenue > 0
+                          else "nothing credited",
+                          f"credited incremental revenue {money(p.incremental_revenue)}; payback "
+                          + (f"{float(p.payback_months):,.1f} months" if p.payback_months is not None
+                             else "not reached")))
+    levels = tuple((level, _short(figures_text, 90)) for level, figures_text, _ in level_rows(ev.phillips)) \
+        if ev.phillips is not None else ()
+    drivers: tuple[str, ...] = ()
+    if ev.tornado is not None:
+        drivers = tuple(f"{b.assumption}: ROI {percent(b.low_roi_pct)} ({b.low}) to {percent(b.high_roi_pct)} "
+                        f"({b.high})" for b in ev.tornado.bars[:3])
+    design = f"{p.design_label}" + (f": {ev.design_reason}" if ev.design_reason else "")
+    data = (f"{p.trained_units:,} trained and {p.comparison_units:,} comparison {unit}s; "
+            f"{p.opportunities_in_window:,} deals worth {money(p.pipeline_value)} created by the trained {unit}s in "
+            f"their {p.window_days}-day windows; {ev.data.get('crm_opportunity', 0):,} opportunities and "
+            f"{ev.data.get('lms_statement', 0):,} learning statements in the warehouse; study {s.hash}")
+    return Summary(
+        title=s.name,
+        subtitle=f"{s.program.name} · {p.window_days}-day attribution window · {s.currency} · "
+                 f"gross margin {s.value.gross_margin:.0%}",
+        answer=_short(lines[0], 420), how_sure=tuple(_short(line, 340) for line in lines[1:3]),
+        figures=tuple(figures), levels=levels, design=_short(design, 300),
+        drivers=tuple(_short(d, 220) for d in drivers), data=_short(data, 400),
+    )
+
+
+def render_summary_html(ev: Evaluation) -> str:
+    """The one-pager as HTML text (inline CSS and SVG; prints on one US Letter page)."""
+    env = Environment(loader=PackageLoader("training_roi.present", "templates"),
+                      autoescape=select_autoescape(["html", "j2"]))
+    p = ev.primary
+    head = next(k for k in p.kpis if k.kpi == p.headline_kpi)
+    trend = trend_chart(list(ev.trend), [r.completion_date for r in p.learners],
+                        title=f"{head.label}: trained vs comparison", kpi=head.kpi, label=head.label, unit=head.unit,
+                        size=(300, 120))
+    bars = tornado_chart(ev.tornado, size=(300, 120)) if ev.tornado is not None else ""
+    return env.get_template("summary.html.j2").render(s=summary_of(ev), trend=trend, tornado=bars)
+
+
+# --- the PDF ------------------------------------------------------------------------------------------------------
+
+_FONT_PLACES = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+                "/Library/Fonts/Arial Unicode.ttf", "C:/Windows/Fonts/arial.ttf")
+_LATIN1 = str.maketrans({"−": "-", "–": "-", "—": "-", "…": "...", "≥": ">=", "≤": "<=", "×": "x", "·": "-",
+                         "→": "->", "’": "'", "“": '"', "”": '"', "≈": "~"})
+
+
+class _Page:
+    """A US Letter page drawn top to bottom; text in a Unicode font when the system has one."""
+
+    def __init__(self) -> None:
+        from fpdf import FPDF
+
+        self.pdf = FPDF(orientation="P", unit="pt", format="letter")
+        self.pdf.set_auto_page_break(False)
+        self.pdf.set_margins(40, 36, 40)
+        self.pdf.add_page()
+        self.unicode = False
+        for place in _FONT_PLACES:
+            if Path(place).is_file():
+                self.pdf.add_font("body", "", place)
+                bold = Path(place.replace("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"))
+                self.pdf.add_font("body", "B", str(bold) if bold.is_file() else place)
+                self.unicode = True
+                break
+        self.family = "body" if self.unicode else "Helvetica"
+        self.width = self.pdf.w - 80
+
+    def text(self, value: str) -> str:
+        return value if self.unicode else value.translate(_LATIN1).encode("latin-1", "replace").decode("latin-1")
+
+    def para(self, value: str, size: float, *, bold: bool = False, colour: tuple[int, int, int] = (34, 34, 34),
+             gap: float = 4) -> None:
+        self.pdf.set_font(self.family, "B" if bold else "", size)
+        self.pdf.set_text_color(*colour)
+        self.pdf.multi_cell(self.width, size * 1.25, self.text(value), new_x="LMARGIN", new_y="NEXT", align="L")
+        self.pdf.ln(gap)
+
+    def figures(self, figures: tuple[Figure, ...]) -> None:
+        n = max(len(figures), 1)
+        w = (self.width - 8 * (n - 1)) / n
+        top = self.pdf.get_y()
+        bottom = top
+        for i, f in enumerate(figures):
+            x = self.pdf.l_margin + i * (w + 8)
+            self.pdf.set_xy(x, top)
+            self.pdf.set_font(self.family, "", 7.5)
+            self.pdf.set_text_color(90, 90, 90)
+            self.pdf.multi_cell(w, 9, self.text(f.label), new_x="LEFT", new_y="NEXT", align="L")
+            self.pdf.set_font(self.family, "B", 14)
+            self.pdf.set_text_color(20, 20, 20)
+            self.pdf.multi_cell(w, 17, self.text(f.value), new_x="LEFT", new_y="NEXT", align="L")
+            self.pdf.set_font(self.family, "", 7)
+            self.pdf.set_text_color(90, 90, 90)
+            self.pdf.multi_cell(w, 8.5, self.text(f.note), new_x="LEFT", new_y="NEXT", align="L")
+            bottom = max(bottom, self.pdf.get_y())
+        self.pdf.set_xy(self.pdf.l_margin, bottom + 8)
+
+    def rows(self, heading: str, rows: tuple[tuple[str, str], ...], *, label_width: float = 70) -> None:
+        self.para(heading, 9.5, bold=True, gap=1)
+        for label, value in rows:
+            self.pdf.set_font(self.family, "B", 7.5)
+            self.pdf.set_text_color(34, 34, 34)
+            self.pdf.cell(label_width, 9.5, self.text(label))
+            self.pdf.set_font(self.family, "", 7.5)
+            self.pdf.multi_cell(self.width - label_width, 9.5, self.text(value), new_x="LMARGIN", new_y="NEXT",
+                                align="L")
+        self.pdf.ln(4)
+
+    def images(self, pngs: list[bytes], height: float) -> None:
+        if not pngs:
+            return
+        w = (self.width - 10 * (len(pngs) - 1)) / len(pngs)
+        top = self.pdf.get_y()
+        for i, png in enumerate(pngs):
+            self.pdf.image(io.BytesIO(png), x=self.pdf.l_margin + i * (w + 10), y=top, w=w, h=height,
+                           keep_aspect_ratio=True)
+        self.pdf.set_y(top + height + 6)
+
+
+def write_summary_pdf(ev: Evaluation, path: Path) -> Path:
+    """Draw the one-pager as a one-page PDF at ``path``."""
+    import vl_convert as vlc
+
+    s = summary_of(ev)
+    page = _Page()
+    page.para(s.title, 16, bold=True, gap=0)
+    page.para(s.subtitle, 8, colour=(100, 100, 100), gap=6)
+    page.para(s.answer, 10.5, bold=True, gap=3)
+    for line in s.how_sure:
+        page.para(line, 7.5, colour=(80, 80, 80), gap=2)
+    page.pdf.ln(4)
+    page.figures(s.figures)
+    p = ev.primary
+    head = next(k for k in p.kpis if k.kpi == p.headline_kpi)
+    specs = [trend_spec(list(ev.trend), [r.completion_date for r in p.learners],
+                        title=f"{head.label}: trained vs comparison", kpi=head.kpi, label=head.label,
+                        unit=head.unit, size=(300, 120))]
+    if ev.tornado is not None:
+        specs.append(tornado_chart(ev.tornado, size=(300, 120), spec=True))
+    page.images([vlc.vegalite_to_png(spec, scale=2) for spec in specs if spec], 150)
+    if s.drivers:
+        page.rows("What would change the answer most", tuple((f"{i}.", d) for i, d in enumerate(s.drivers, 1)),
+                  label_width=14)
+    if s.levels:
+        page.rows("The five Phillips levels", s.levels)
+    page.rows("How the effect was isolated, and the data", (("design", s.design), ("data", s.data)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.pdf.output(str(path))
+    return path
+
+
+def write_summary(ev: Evaluation, out_dir: Path) -> tuple[Path, Path]:
+    """Write ``summary.html`` and ``summary.pdf`` into ``out_dir``; return their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html = out_dir / "summary.html"
+    html.write_text(render_summary_html(ev), encoding="utf-8")
+    return html, write_summary_pdf(ev, out_dir / "summary.pdf")

@@ -1,0 +1,51 @@
+"""The executive one-pager: one PDF page whose text holds the headline figures, nothing drawn off the page.
+
+The PDF is read back with two libraries that did not write it: pypdf counts its pages and
+extracts its text; pdfplumber says where every character lies, so text running past the page's
+edge (an overflow) is caught whatever the figures. The figures are compared with result.json.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pdfplumber
+import pytest
+from pypdf import PdfReader
+
+from tests.builders import ingest_and_report, simulated_with_trained_rep_named
+from training_roi._format import money, percent
+
+LONG = "Sales Excellence 2025 — a pilot cohort with a name as long as a board memo's title, and then some"
+
+
+def _plain(text: str) -> str:
+    """Text as extracted, with the true minus sign and spacing normalised (a Latin-1 font writes '-')."""
+    return " ".join(text.replace("−", "-").split())
+
+
+@pytest.mark.slow
+def test_the_one_pager_is_one_page_with_the_headline_figures_and_nothing_off_it(tmp_path: Path):
+    data = tmp_path / "data"
+    truth = simulated_with_trained_rep_named(data, "Ana Rep")
+    out = ingest_and_report(data, tmp_path, truth, LONG)
+    doc = json.loads((out / "result.json").read_text())
+    central = doc["headline"]["central"]
+    reader = PdfReader(out / "summary.pdf")
+    assert len(reader.pages) == 1
+    text = _plain(reader.pages[0].extract_text())
+    for figure in (percent(Decimal(central["roi_pct"])), money(Decimal(central["net_benefit"])),
+                   money(Decimal(central["break_even_revenue"])), f"P(ROI > 0) {central['prob_positive']:.1%}"):
+        assert _plain(figure) in text, figure
+    assert "What would change the answer most" in text and "The five Phillips levels" in text
+    with pdfplumber.open(out / "summary.pdf") as pdf:
+        page = pdf.pages[0]
+        chars = page.chars
+        assert len(chars) > 500
+        assert min(c["x0"] for c in chars) >= 20 and max(c["x1"] for c in chars) <= page.width - 20
+        assert min(c["top"] for c in chars) >= 20 and max(c["bottom"] for c in chars) <= page.height - 20
+        assert len(page.images) == 2  # the trend and the tornado charts
+    html = _plain((out / "summary.html").read_text(encoding="utf-8"))
+    assert _plain(percent(Decimal(central["roi_pct"]))) in html and "<script" not in html
