@@ -5,7 +5,8 @@ report runs in its own process (its peak memory is its own), with the default st
 three attribution windows, each with a 2,000-replicate cluster bootstrap, and the attribution of
 won deals to touches by every model; with ``--method all``, every estimator of the family side by
 side as well, each challenged by the placebo tests. ``--no-attribution`` leaves the attribution
-out (to time the isolation alone).
+out (to time the isolation alone). After the evaluation it writes every file `report` writes, and
+times the decision pack (the workbook and the one-pager) on its own.
 
     python benchmarks/report.py --reps 1000 5000 20000 [--method all] [--no-attribution]
 """
@@ -17,6 +18,7 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +28,9 @@ DATA = HERE / ".data"
 
 def _child(db: str, course: str, method: str, attribution: str) -> None:
     from training_roi.evaluation import evaluate
+    from training_roi.present.answer import write_answer
+    from training_roi.present.onepager import write_summary
+    from training_roi.present.workbook import write_workbook
     from training_roi.study import Study
     from training_roi.warehouse.connection import connect
 
@@ -37,8 +42,19 @@ def _child(db: str, course: str, method: str, attribution: str) -> None:
     con = connect(db)
     start, cpu = time.perf_counter(), time.process_time()
     evaluation = evaluate(con, study)
+    seconds = time.perf_counter() - start
+    # The files: what `report` writes besides the evaluation; the decision pack (the workbook and
+    # the one-pager) timed on its own.
+    with tempfile.TemporaryDirectory() as tmp:
+        written = time.perf_counter()
+        write_answer(evaluation, Path(tmp))
+        files_s = time.perf_counter() - written
+        packed = time.perf_counter()
+        write_workbook(evaluation, Path(tmp) / "again")
+        write_summary(evaluation, Path(tmp) / "again")
+        pack_s = time.perf_counter() - packed
     print(json.dumps({
-        "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
+        "seconds": seconds, "cpu_seconds": time.process_time() - cpu, "files_s": files_s, "pack_s": pack_s,
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "trained": evaluation.primary.trained_units, "comparison": evaluation.primary.comparison_units,
         "windows": len(evaluation.windows), "replicates": study.isolation.bootstrap_replicates,
@@ -57,8 +73,9 @@ def main() -> None:
     if args.child:
         _child(*args.child)
         return
-    print("| reps × months | trained / comparison reps | windows × replicates | report (s) | CPU (s) | peak MiB |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| reps × months | trained / comparison reps | windows × replicates | report (s) | CPU (s) | peak MiB "
+          "| files written (s) | of which decision pack (s) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for reps in args.reps:
         db = DATA / f"bench_{reps}.duckdb"
         truth = DATA / f"org_{reps}x24_s7" / "truth.json"
@@ -70,7 +87,8 @@ def main() -> None:
                              check=True, capture_output=True, text=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"| {reps:,} × 24 | {r['trained']:,} / {r['comparison']:,} | {r['windows']} × {r['replicates']:,} | "
-              f"{r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['peak_mib']:,.0f} |", flush=True)
+              f"{r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['peak_mib']:,.0f} | {r['files_s']:.1f} | "
+              f"{r['pack_s']:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

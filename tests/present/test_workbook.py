@@ -14,6 +14,7 @@ import zipfile
 from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from tests.builders import ingest_and_report, simulated_with_trained_rep_named
@@ -120,3 +121,14 @@ def test_a_reports_workbook_gives_the_reports_figures_to_the_cent(tmp_path: Path
     benefit = (Decimal(base_case["incremental_revenue"]) * Decimal("0.8")).quantize(Decimal("0.01"))
     expected = roi(benefit, Decimal(doc["costs"]["total"])).roi_pct.quantize(Decimal("0.01"))
     assert (value(changed, "Model", "ROI") * 100).quantize(Decimal("0.01")) == expected
+
+
+def test_a_data_sheet_longer_than_a_sheet_holds_says_where_the_rest_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from training_roi.present import workbook
+
+    monkeypatch.setattr(workbook, "MAX_DATA_ROWS", 3)
+    frame = pl.DataFrame({"opportunity_id": [f"O{i}" for i in range(5)], "amount": ["10.00"] * 5})
+    path = write_model_workbook(_seed_model(), tmp_path / "big.xlsx", opportunities=frame)
+    rows = recalculate(path, tmp_path)["Opportunities"]
+    assert [r[0] for r in rows[1:4]] == ["O0", "O1", "O2"] and [float(r[1]) for r in rows[1:4]] == [10.0] * 3
+    assert rows[4][0] == "… and 2 more rows: every row is in opportunities.csv"

@@ -42,6 +42,9 @@ from training_roi.value.sensitivity import Scenario
 __all__ = ["CostLine", "WorkbookModel", "model_of", "write_workbook"]
 
 FILE_NAME = "roi_model.xlsx"
+MAX_DATA_ROWS = 20_000
+"""Rows a data sheet shows (the CSV files hold every row): writing cells is the workbook's cost, and the
+model's formulas do not read these sheets; a sheet could hold 1,048,576."""
 
 
 @dataclass(frozen=True)
@@ -250,31 +253,42 @@ _MONEY_COLUMNS = {"pipeline_value", "won_revenue", "incremental_revenue", "cost"
 
 
 def _table(book: xlsxwriter.Workbook, f: _Formats, name: str, frame: pl.DataFrame) -> None:
-    """A data sheet: a frozen header, a filter, widths from the content; text always as text."""
+    """A data sheet: a frozen header, a filter, widths from the content; text always as text.
+
+    At most :data:`MAX_DATA_ROWS` rows (the CSV file beside the workbook has them all); each
+    column is converted once and written with the one writer its type needs.
+    """
     ws: Worksheet = book.add_worksheet(name)
     if frame.is_empty() and not frame.columns:
         ws.write_string(0, 0, "no rows")
         return
     for col, head in enumerate(frame.columns):
         ws.write_string(0, col, head, f.header)
-    for r, row in enumerate(frame.iter_rows(), start=1):
-        for c, value in enumerate(row):
-            column = frame.columns[c]
-            if value is None:
-                continue
-            if column in _MONEY_COLUMNS and isinstance(value, str):
-                ws.write_number(r, c, float(value), f.money)
-            elif isinstance(value, bool):
-                ws.write_boolean(r, c, value)
-            elif isinstance(value, int | float):
-                ws.write_number(r, c, value)
-            else:
-                ws.write_string(r, c, str(value))
+    shown = frame.head(MAX_DATA_ROWS)
+    columns: list[tuple[list[Any], Any, Any]] = []
+    for column in shown.columns:
+        series = shown[column]
+        if column in _MONEY_COLUMNS and series.dtype == pl.String:
+            columns.append((series.cast(pl.Float64, strict=False).to_list(), ws.write_number, f.money))
+        elif series.dtype == pl.Boolean:
+            columns.append((series.to_list(), ws.write_boolean, None))
+        elif series.dtype.is_numeric():
+            columns.append((series.cast(pl.Float64).to_list(), ws.write_number, None))
+        else:
+            columns.append((series.cast(pl.String).to_list(), ws.write_string, None))
+    for r in range(shown.height):
+        for c, (values, write, fmt) in enumerate(columns):
+            v = values[r]
+            if v is not None and v == v:  # NaN (a number that is not one) is left blank, as None is
+                write(r + 1, c, v, fmt)
+    if frame.height > shown.height:
+        ws.write_string(shown.height + 1, 0, f"… and {frame.height - shown.height:,} more rows: every row is in "
+                        f"{name.lower()}.csv")
     for c, column in enumerate(frame.columns):
         longest = max([len(column), *(len(str(v)) for v in frame[column].head(500).to_list() if v is not None)])
         ws.set_column(c, c, min(max(longest + 2, 10), 60))
     ws.freeze_panes(1, 0)
-    ws.autofilter(0, 0, frame.height, len(frame.columns) - 1)
+    ws.autofilter(0, 0, shown.height, len(frame.columns) - 1)
 
 
 def write_model_workbook(m: WorkbookModel, path: Path, *, learners: pl.DataFrame | None = None,
@@ -283,8 +297,9 @@ def write_model_workbook(m: WorkbookModel, path: Path, *, learners: pl.DataFrame
     path.parent.mkdir(parents=True, exist_ok=True)
     # Text is never turned into a formula or a number by the writer: a name such as =HYPERLINK(…)
     # stays the text it was.
+    # Rows are written in order, so the writer keeps one row in memory at a time (constant_memory).
     book = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_numbers": False,
-                                           "strings_to_urls": False})
+                                           "strings_to_urls": False, "constant_memory": True})
     f = _Formats(book, m.currency)
     _model(book, f, m)
     _assumptions(book, f, m)
