@@ -143,6 +143,11 @@ def test_headline_defaults_to_first_kpi_when_win_rate_is_not_measured(tmp_path: 
         ("windows: {colour: blue}", "windows.colour", ["is not a study setting", "primary_days"]),
         ("timezone: Mars/Olympus", "timezone", ["IANA time zone", "'Mars/Olympus'"]),
         ("timezone: Europe", "timezone", ["IANA time zone", "'Europe'"]),  # a folder of zones: was a traceback
+        ("costs: {uncertainty: {catering: [1, 2]}}", "costs.uncertainty", ["'catering' is not a cost category",
+                                                                           "development"]),
+        ("costs: {uncertainty: {development: [9000, 7000]}}", "costs.uncertainty",
+         ["needs 0 ≤ at least ≤ at most, got [9000.0, 7000.0]"]),
+        ("value: {hurdle_rate: 500}", "value.hurdle_rate", ["at most 100"]),
         ("windows: {primary_days: 90, ramp_days: 90}", "windows.ramp_days",
          ["must be less than windows.primary_days (90), got 90"]),
         ("headline_kpi: pipeline_created\nkpis: [win_rate]", "headline_kpi", ["one of the study's kpis"]),

@@ -30,14 +30,18 @@ def _plain(text: str) -> str:
 def test_the_one_pager_is_one_page_with_the_headline_figures_and_nothing_off_it(tmp_path: Path):
     data = tmp_path / "data"
     truth = simulated_with_trained_rep_named(data, "Ana Rep")
-    out = ingest_and_report(data, tmp_path, truth, LONG)
+    out = ingest_and_report(data, tmp_path, truth, LONG, value={"hurdle_rate": 0.1})
     doc = json.loads((out / "result.json").read_text())
-    central = doc["headline"]["central"]
+    central, payback = doc["headline"]["central"], doc["payback"]
+    # Without cost ranges the odds are exact shares of the replicates: the central ROI's own P(ROI > 0).
+    assert payback["prob_positive"] == central["prob_positive"] and payback["seed"] is None
+    assert payback["hurdle_pct"] == 10.0 and payback["prob_hurdle"] <= payback["prob_positive"]
     reader = PdfReader(out / "summary.pdf")
     assert len(reader.pages) == 1
     text = _plain(reader.pages[0].extract_text())
     for figure in (percent(Decimal(central["roi_pct"])), money(Decimal(central["net_benefit"])),
-                   money(Decimal(central["break_even_revenue"])), f"P(ROI > 0) {central['prob_positive']:.1%}"):
+                   money(Decimal(central["break_even_revenue"])), f"P(ROI > 0) {central['prob_positive']:.1%}",
+                   f"P(ROI > 10.0%, the hurdle) {payback['prob_hurdle']:.1%}"):
         assert _plain(figure) in text, figure
     assert "What would change the answer most" in text and "The five Phillips levels" in text
     with pdfplumber.open(out / "summary.pdf") as pdf:

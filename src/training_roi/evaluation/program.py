@@ -68,6 +68,7 @@ from training_roi.value import (
     sensitivity,
     tornado,
 )
+from training_roi.value.payback import Payback, payback_odds
 from training_roi.warehouse.connection import require_lms_data, require_tables
 from training_roi.warehouse.quality import quality_report
 
@@ -166,7 +167,7 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
                       _sensitivity(plan, primary, results, costs.total), methods, by_window,
                       _opportunities(con, plan, panels[plan.windows.primary_days]), design.reason, attribution,
                       phillips(con, plan, primary, costs, behaviour), applied,
-                      tornado=_tornado(plan, primary, results, costs))
+                      tornado=_tornado(plan, primary, results, costs), payback=_payback(plan, primary, costs))
 
 
 def _roi_sensitivity(plan: StudyPlan, methods: Comparison, primary: WindowResult, cost: Decimal) -> Comparison:
@@ -337,6 +338,30 @@ def _tornado(plan: StudyPlan, primary: WindowResult, results: tuple[WindowResult
                          costs=lines, participant_time=costs.participant_time_amount if derived else Decimal(0),
                          windows=windows if len(windows) > 1 else (), ranges=ranges, money=money)
     return Tornado(base, bars, ranges)
+
+
+def _payback(plan: StudyPlan, primary: WindowResult, costs: CostBreakdown) -> Payback | None:
+    """P(ROI > 0) and P(ROI > hurdle) from the credited definition's replicates and the declared cost ranges.
+
+    Seeded by the study's hash and its isolation seed: the same study on the same data, the same figures.
+    """
+    chosen = primary.revenue.get(primary.revenue_definition)
+    if chosen is None or chosen.estimate is None:
+        return None
+    study = plan.study
+    lines = dict(costs.by_category)
+    if costs.shared_allocated:
+        lines["shared costs"] = costs.shared_allocated  # not a category: no range can name it
+    ranges = {k: (Decimal(str(lo)), Decimal(str(hi))) for k, (lo, hi) in study.costs.uncertainty.items()}
+    hurdle = study.value.hurdle_rate
+    try:
+        return payback_odds(
+            revenue_draws=chosen.draws, estimate=float(chosen.estimate), interval=chosen.interval,
+            confidence=chosen.confidence, margin=plan.gross_margin, costs=lines, ranges=ranges,
+            hurdle_pct=None if hurdle is None else hurdle * 100,
+            seed=int(study.hash[:8], 16) ^ study.isolation.seed)
+    except ValueError as exc:
+        raise StudyError(f"study {plan.name}: {exc}") from exc
 
 
 def _trend(con: BaseBackend, trained: set[str], comparison: set[str], unit: str,

@@ -28,6 +28,7 @@ from training_roi.value import (
     Scenario,
     Tornado,
 )
+from training_roi.value.payback import Payback
 
 __all__ = ["RESULT_SCHEMA", "WINDOWED_LABEL", "Evaluation", "KpiResult", "LearnerRow", "WindowResult"]
 
@@ -189,6 +190,8 @@ class Evaluation:
     """The application KPIs by month for trained and comparison reps (the report's charts; not in result.json)."""
     tornado: Tornado | None = None
     """ROI at the central estimate with each assumption moved over its range alone (None without an estimate)."""
+    payback: Payback | None = None
+    """P(ROI > 0) and P(ROI > the study's hurdle rate) with the declared cost ranges (None without an estimate)."""
 
     @property
     def established(self) -> bool:
@@ -298,6 +301,7 @@ class Evaluation:
             "trend": list(self.trend),
             "sensitivity": [asdict(r) for r in self.sensitivity],
             "tornado": self.tornado.asdict() if self.tornado is not None else None,
+            "payback": self.payback.asdict() if self.payback is not None else None,
             "methods": _methods_document(self.methods, self.methods_by_window),
             "attribution": self.attribution.asdict() if self.attribution is not None else None,
             "phillips": self.phillips.asdict() if self.phillips is not None else None,

@@ -63,9 +63,15 @@ def summary_of(ev: Evaluation) -> Summary:
     figures = []
     if c is not None:
         iv = c.roi_interval
+        odds = ev.payback
+        chance = (f"P(ROI > 0) {odds.prob_positive:.1%}" if odds is not None
+                  else f"P(ROI > 0) {c.prob_positive:.1%}" if c.prob_positive is not None else "")
+        if odds is not None and odds.prob_hurdle is not None and odds.hurdle_pct is not None:
+            chance += f"; P(ROI > {percent(odds.hurdle_pct)}, the hurdle) {odds.prob_hurdle:.1%}"
+        if odds is not None and odds.cost_ranges:
+            chance += f" (costs uncertain: {', '.join(odds.cost_ranges)})"
         figures.append(Figure("ROI at the central estimate", percent(c.roi_pct),
-                              (f"interval {percent(iv[0])} to {percent(iv[1])}; " if iv else "")
-                              + (f"P(ROI > 0) {c.prob_positive:.1%}" if c.prob_positive is not None else "")))
+                              (f"interval {percent(iv[0])} to {percent(iv[1])}; " if iv else "") + chance))
         figures.append(Figure("Net benefit at the central estimate", money(c.net_benefit),
                               f"benefit {money(c.benefit)} − fully loaded cost {money(ev.costs.total)}"))
         figures.append(Figure("Break-even incremental revenue", money(c.break_even_revenue),

@@ -41,6 +41,7 @@ from training_roi.errors import StudyError
 from training_roi.files import FileRefused, load_yaml, read_named_file
 from training_roi.isolate import METHODS
 from training_roi.measure.covariates import ATTRIBUTES
+from training_roi.value.costs import CATEGORIES as COST_CATEGORIES
 from training_roi.value.monetise import MonetisationRule
 
 __all__ = [
@@ -263,6 +264,11 @@ class Value(_Strict):
                     "created inside it, open ones at their expected value; seed: credited lift × pipeline (the seed "
                     "model)",
     )
+    hurdle_rate: float | None = Field(
+        default=None, ge=-1, le=100,
+        description="the ROI a program must beat, as a fraction (0.1 = an ROI of 10%): P(ROI > it) is reported "
+                    "beside P(ROI > 0)",
+    )
 
 
 class ParticipantTime(_Strict):
@@ -304,6 +310,22 @@ class Costs(_Strict):
     shared_allocation: Literal["none", "share"] = "none"
     share: float | None = Field(default=None, ge=0, le=1, validate_default=True)
     participant_time: ParticipantTime = ParticipantTime()
+    uncertainty: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="cost categories whose amount is uncertain: [at least, at most] in the study's currency, each "
+                    "containing the amount as loaded; P(ROI > 0) then draws each from a triangular law with its "
+                    "mode at that amount",
+    )
+
+    @field_validator("uncertainty")
+    @classmethod
+    def _ranges(cls, v: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for name, (low, high) in v.items():
+            if name not in COST_CATEGORIES:
+                raise ValueError(f"{name!r} is not a cost category (categories: {', '.join(COST_CATEGORIES)})")
+            if not 0 <= low <= high:
+                raise ValueError(f"{name}: [at least, at most] needs 0 ≤ at least ≤ at most, got [{low}, {high}]")
+        return v
 
     @field_validator("share")
     @classmethod
