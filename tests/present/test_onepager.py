@@ -36,6 +36,10 @@ def test_the_one_pager_is_one_page_with_the_headline_figures_and_nothing_off_it(
     # Without cost ranges the odds are exact shares of the replicates: the central ROI's own P(ROI > 0).
     assert payback["prob_positive"] == central["prob_positive"] and payback["seed"] is None
     assert payback["hurdle_pct"] == 10.0 and payback["prob_hurdle"] <= payback["prob_positive"]
+    effect = doc["grids"][0]
+    middle = effect["column_values"].index("+0%")
+    central_row = next(i for i, label in enumerate(effect["row_values"]) if label.startswith("central"))
+    assert Decimal(effect["roi_pct"][central_row][middle]) == Decimal(central["roi_pct"]).quantize(Decimal("0.1"))
     reader = PdfReader(out / "summary.pdf")
     assert len(reader.pages) == 1
     text = _plain(reader.pages[0].extract_text())

@@ -6,7 +6,7 @@ import itertools
 from decimal import Decimal
 
 from training_roi.value import WindowLever, sensitivity
-from training_roi.value.sensitivity import tornado
+from training_roi.value.sensitivity import effect_by_deal_size, tornado, window_by_margin
 
 
 def test_seed_levers_lift_window_and_deal_size():
@@ -61,3 +61,16 @@ def test_the_tornado_of_the_seed_worked_example_by_hand():
     }
     assert [b.assumption for b in bars][:2] == ["attribution window", "effect"]  # widest first
     assert all(a.swing >= b.swing for a, b in itertools.pairwise(bars))
+
+
+def test_the_two_way_grids_of_the_seed_worked_example_by_hand():
+    grid = effect_by_deal_size(revenue_at=[("low", Decimal(5_000)), ("central", Decimal(10_000)),
+                                           ("high", Decimal(15_000))], cost=Decimal(16_000), margin=Decimal(1))
+    assert grid.column_values == ("-20%", "-10%", "+0%", "+10%", "+20%")
+    # $10,000 × 0.8 … × 1.2 against $16,000.
+    assert [str(v) for v in grid.roi_pct[1]] == ["-50.0", "-43.8", "-37.5", "-31.3", "-25.0"]
+    assert grid.break_even == ("+220.0%", "+60.0%", "+6.7%")  # 16,000 / revenue − 1
+    by_margin = window_by_margin(windows=[(90, Decimal(6_000)), (365, Decimal(24_000))], cost=Decimal(16_000),
+                                 margins=[Decimal("0.5"), Decimal(1)])
+    assert [[str(v) for v in row] for row in by_margin.roi_pct] == [["-81.3", "-62.5"], ["-25.0", "50.0"]]
+    assert by_margin.break_even == (None, "66.7%")  # 6,000 never pays; 24,000 pays from 16,000 / 24,000

@@ -60,13 +60,16 @@ from training_roi.measure import (
 from training_roi.study import StudyError, StudyPlan
 from training_roi.value import (
     CostBreakdown,
+    Grid,
     Ranges,
     Scenario,
     Tornado,
     WindowLever,
+    effect_by_deal_size,
     roi_pct_from_lift,
     sensitivity,
     tornado,
+    window_by_margin,
 )
 from training_roi.value.payback import Payback, payback_odds
 from training_roi.warehouse.connection import require_lms_data, require_tables
@@ -167,7 +170,8 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
                       _sensitivity(plan, primary, results, costs.total), methods, by_window,
                       _opportunities(con, plan, panels[plan.windows.primary_days]), design.reason, attribution,
                       phillips(con, plan, primary, costs, behaviour), applied,
-                      tornado=_tornado(plan, primary, results, costs), payback=_payback(plan, primary, costs))
+                      tornado=_tornado(plan, primary, results, costs), payback=_payback(plan, primary, costs),
+                      grids=_grids(plan, primary, results, costs.total))
 
 
 def _roi_sensitivity(plan: StudyPlan, methods: Comparison, primary: WindowResult, cost: Decimal) -> Comparison:
@@ -338,6 +342,27 @@ def _tornado(plan: StudyPlan, primary: WindowResult, results: tuple[WindowResult
                          costs=lines, participant_time=costs.participant_time_amount if derived else Decimal(0),
                          windows=windows if len(windows) > 1 else (), ranges=ranges, money=money)
     return Tornado(base, bars, ranges)
+
+
+def _grids(plan: StudyPlan, primary: WindowResult, results: tuple[WindowResult, ...],
+           cost: Decimal) -> tuple[Grid, ...]:
+    """ROI over effect × deal size and window × gross margin, at the credited definition's central estimates."""
+    chosen = primary.revenue.get(primary.revenue_definition)
+    if chosen is None or chosen.estimate is None or cost <= 0:
+        return ()
+    margin = Decimal(str(plan.gross_margin))
+    effects = [(f"central estimate ({money(chosen.estimate)})", chosen.estimate)]
+    if chosen.interval is not None:
+        lo, hi = (Decimal(repr(v)).quantize(Decimal("0.01")) for v in chosen.interval)
+        effects = [(f"interval's low end ({money(lo)})", lo), *effects, (f"interval's high end ({money(hi)})", hi)]
+    grids = [effect_by_deal_size(revenue_at=effects, cost=cost, margin=margin)]
+    windows = [(w.window_days, r.estimate) for w in results
+               if (r := w.revenue.get(w.revenue_definition)) is not None and r.estimate is not None]
+    margins = sorted({min(max(margin + step, Decimal("0.05")), Decimal(1))
+                      for step in (Decimal("-0.2"), Decimal("-0.1"), Decimal(0), Decimal("0.1"), Decimal("0.2"))})
+    if windows:
+        grids.append(window_by_margin(windows=windows, cost=cost, margins=margins))
+    return tuple(grids)
 
 
 def _payback(plan: StudyPlan, primary: WindowResult, costs: CostBreakdown) -> Payback | None:

@@ -29,6 +29,7 @@ from training_roi.value import (
     Tornado,
 )
 from training_roi.value.payback import Payback
+from training_roi.value.sensitivity import Grid
 
 __all__ = ["RESULT_SCHEMA", "WINDOWED_LABEL", "Evaluation", "KpiResult", "LearnerRow", "WindowResult"]
 
@@ -192,6 +193,8 @@ class Evaluation:
     """ROI at the central estimate with each assumption moved over its range alone (None without an estimate)."""
     payback: Payback | None = None
     """P(ROI > 0) and P(ROI > the study's hurdle rate) with the declared cost ranges (None without an estimate)."""
+    grids: tuple[Grid, ...] = ()
+    """ROI over two assumptions at once (effect × deal size, window × gross margin), with each row's break-even."""
 
     @property
     def established(self) -> bool:
@@ -302,6 +305,7 @@ class Evaluation:
             "sensitivity": [asdict(r) for r in self.sensitivity],
             "tornado": self.tornado.asdict() if self.tornado is not None else None,
             "payback": self.payback.asdict() if self.payback is not None else None,
+            "grids": [g.asdict() for g in self.grids],
             "methods": _methods_document(self.methods, self.methods_by_window),
             "attribution": self.attribution.asdict() if self.attribution is not None else None,
             "phillips": self.phillips.asdict() if self.phillips is not None else None,

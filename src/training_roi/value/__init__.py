@@ -49,7 +49,18 @@ from training_roi.value.roi import (
     value_intervals,
     value_intervals_from_lift,
 )
-from training_roi.value.sensitivity import Ranges, Scenario, Tornado, TornadoBar, WindowLever, sensitivity, tornado
+from training_roi.value.sensitivity import (
+    Grid,
+    Ranges,
+    Scenario,
+    Tornado,
+    TornadoBar,
+    WindowLever,
+    effect_by_deal_size,
+    sensitivity,
+    tornado,
+    window_by_margin,
+)
 
 __all__ = [
     "CATEGORIES",
@@ -63,6 +74,7 @@ __all__ = [
     "CostInputs",
     "Credit",
     "ErrorCost",
+    "Grid",
     "ImpactLevel",
     "KpiImpact",
     "LearningLevel",
@@ -89,6 +101,7 @@ __all__ = [
     "conservative_credit",
     "cost_breakdown",
     "credit_revenue",
+    "effect_by_deal_size",
     "monetise",
     "parse_rules",
     "percentile_interval",
@@ -101,4 +114,5 @@ __all__ = [
     "tornado",
     "value_intervals",
     "value_intervals_from_lift",
+    "window_by_margin",
 ]

@@ -17,7 +17,18 @@ from typing import Any
 
 from training_roi.value.roi import roi
 
-__all__ = ["Ranges", "Scenario", "Tornado", "TornadoBar", "WindowLever", "sensitivity", "tornado"]
+__all__ = [
+    "Grid",
+    "Ranges",
+    "Scenario",
+    "Tornado",
+    "TornadoBar",
+    "WindowLever",
+    "effect_by_deal_size",
+    "sensitivity",
+    "tornado",
+    "window_by_margin",
+]
 
 _CENT = Decimal("0.01")
 
@@ -250,3 +261,57 @@ def tornado(
         bars.append(_bar("hourly rate", [(f"hourly rate −{r:.0%}", _pct_roi(revenue, margin, cost - delta)),
                                          (f"hourly rate +{r:.0%}", _pct_roi(revenue, margin, cost + delta))]))
     return base, tuple(sorted(bars, key=lambda b: (-b.swing, b.assumption)))
+
+
+@dataclass(frozen=True)
+class Grid:
+    """ROI over two assumptions at once: ``roi_pct[i][j]`` at row value ``i`` and column value ``j``.
+
+    ``break_even`` gives, for each row, the column value at which ROI = 0 (None when no value of
+    the column's kind reaches it), so the line where the program starts to pay can be drawn.
+    """
+
+    rows: str
+    columns: str
+    row_values: tuple[str, ...]
+    column_values: tuple[str, ...]
+    roi_pct: tuple[tuple[Decimal, ...], ...]
+    break_even: tuple[str | None, ...]
+
+    def asdict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary (ROI as exact strings)."""
+        return {"rows": self.rows, "columns": self.columns, "row_values": list(self.row_values),
+                "column_values": list(self.column_values),
+                "roi_pct": [[str(v) for v in row] for row in self.roi_pct], "break_even": list(self.break_even)}
+
+
+def effect_by_deal_size(*, revenue_at: Sequence[tuple[str, Decimal]], cost: Decimal, margin: Decimal,
+                        changes: Sequence[Decimal] = (Decimal("-0.2"), Decimal("-0.1"), Decimal(0), Decimal("0.1"),
+                                                      Decimal("0.2"))) -> Grid:
+    """ROI for each effect (its incremental revenue as measured, by label) × each deal-size change.
+
+    The break-even of a row is the deal-size change at which that effect pays: cost ÷ (margin ×
+    revenue) − 1, when revenue is positive.
+    """
+    rows, be = [], []
+    for _, revenue in revenue_at:
+        rows.append(tuple(_pct_roi((revenue * (1 + c)).quantize(_CENT, ROUND_HALF_UP), margin, cost) for c in changes))
+        be.append(f"{float(cost / (margin * revenue) - 1):+.1%}" if revenue > 0 else None)
+    return Grid("effect", "deal-size change", tuple(label for label, _ in revenue_at),
+                tuple(f"{float(c):+.0%}" for c in changes), tuple(rows), tuple(be))
+
+
+def window_by_margin(*, windows: Sequence[tuple[int, Decimal]], cost: Decimal,
+                     margins: Sequence[Decimal]) -> Grid:
+    """ROI for each attribution window (its central incremental revenue) × each gross margin.
+
+    The break-even of a row is the gross margin at which that window's revenue pays: cost ÷ revenue
+    (None when it would have to exceed 100%).
+    """
+    rows, be = [], []
+    for _, revenue in windows:
+        rows.append(tuple(_pct_roi(revenue, m, cost) for m in margins))
+        needed = cost / revenue if revenue > 0 else None
+        be.append(f"{float(needed):.1%}" if needed is not None and needed <= 1 else None)
+    return Grid("attribution window", "gross margin", tuple(f"{days} days" for days, _ in windows),
+                tuple(f"{float(m):.0%}" for m in margins), tuple(rows), tuple(be))
