@@ -28,15 +28,20 @@ _PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
 _CSV = 'csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1'
 
 
-def recalculate(workbook: Path, work: Path) -> dict[str, list[list[str]]]:
-    """Recompute ``workbook`` in LibreOffice; return each sheet's cells as text, by sheet name."""
+def recalculate(workbook: Path, work: Path, *, recalc: bool = True) -> dict[str, list[list[str]]]:
+    """Recompute ``workbook`` in LibreOffice; return each sheet's cells as text, by sheet name.
+
+    With ``recalc=False`` LibreOffice keeps its default for .xlsx files: it shows the values cached
+    in the file, as a viewer that does not compute would.
+    """
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     if soffice is None:
         pytest.skip("LibreOffice is not installed (apt-get install libreoffice-calc-nogui)")
-    profile = work / "lo-profile"
+    profile = work / ("lo-profile" if recalc else "lo-profile-cached")
     (profile / "user").mkdir(parents=True, exist_ok=True)
-    (profile / "user" / "registrymodifications.xcu").write_text(_PROFILE, encoding="utf-8")
-    out = work / "lo-out"
+    if recalc:
+        (profile / "user" / "registrymodifications.xcu").write_text(_PROFILE, encoding="utf-8")
+    out = work / ("lo-out" if recalc else "lo-out-cached")
     out.mkdir(exist_ok=True)
     done = subprocess.run(
         [soffice, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--norestore",

@@ -147,7 +147,7 @@ def test_headline_defaults_to_first_kpi_when_win_rate_is_not_measured(tmp_path: 
                                                                            "development"]),
         ("costs: {uncertainty: {development: [9000, 7000]}}", "costs.uncertainty",
          ["needs 0 ≤ at least ≤ at most, got [9000.0, 7000.0]"]),
-        ("value: {hurdle_rate: 500}", "value.hurdle_rate", ["at most 100"]),
+        ("value: {hurdle_rate: 15}", "value.hurdle_rate", ["at most 10"]),  # 15 meant 15%: a fraction is asked
         ("windows: {primary_days: 90, ramp_days: 90}", "windows.ramp_days",
          ["must be less than windows.primary_days (90), got 90"]),
         ("headline_kpi: pipeline_created\nkpis: [win_rate]", "headline_kpi", ["one of the study's kpis"]),

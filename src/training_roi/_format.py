@@ -8,7 +8,7 @@ way the presenters print a table, without importing upward.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
 
@@ -25,8 +25,15 @@ def money(value: _Number) -> str:
 
 
 def percent(value: _Number) -> str:
-    """A percentage figure (ROI %) with one decimal and a true minus sign: −37.5%."""
-    return f"{float(value):,.1f}%".replace("-", "−")
+    """A percentage figure (ROI %) with one decimal, ties away from zero, and a true minus sign: −37.5%.
+
+    Rounded as the product rounds every figure (``ROUND_HALF_UP``), so 12.25 reads 12.3% here as in
+    the tables computed to one decimal.
+    """
+    if value != value or value in (float("inf"), float("-inf")):
+        return f"{float(value):,.1f}%"
+    rounded = Decimal(repr(value) if isinstance(value, float) else str(value)).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    return f"{rounded:,.1f}%".replace("-", "−")
 
 
 def points(rate_change: float) -> str:

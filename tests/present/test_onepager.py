@@ -57,3 +57,26 @@ def test_the_one_pager_is_one_page_with_the_headline_figures_and_nothing_off_it(
         assert len(page.images) == 2  # the trend and the tornado charts
     html = _plain((out / "summary.html").read_text(encoding="utf-8"))
     assert _plain(percent(Decimal(central["roi_pct"]))) in html and "<script" not in html
+
+
+def test_a_page_that_would_run_long_gives_way_section_by_section(tmp_path: Path):
+    import vl_convert as vlc
+
+    from training_roi.present.onepager import Figure, Summary, fit
+
+    long = "a figure explained at length, " * 12
+    summary = Summary(
+        title=LONG, subtitle="program · window", answer="The program did not pay back its cost. " * 10,
+        how_sure=(long * 2, long * 2), figures=tuple(Figure(f"figure {i}", "−$1,234,567", long) for i in range(4)),
+        levels=tuple((f"{i} level", long[:90]) for i in range(1, 6)), design=long, drivers=(long, long, long),
+        data=long,
+    )
+    chart = vlc.vegalite_to_png('{"mark": "bar", "data": {"values": [{"a": 1}]}, "encoding": {"x": {"field": "a"}}}')
+    fit(summary, [chart, chart], tmp_path / "long.pdf")
+    assert len(PdfReader(tmp_path / "long.pdf").pages) == 1
+    with pdfplumber.open(tmp_path / "long.pdf") as pdf:
+        page = pdf.pages[0]
+        assert max(c["bottom"] for c in page.chars) <= page.height - 20
+        text = _plain(page.extract_text())
+    assert "How the effect was isolated, and the data" in text  # the last section is still there
+    assert "The five Phillips levels" not in text  # it gave way

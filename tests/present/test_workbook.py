@@ -64,6 +64,10 @@ def test_the_seed_worked_example_recomputes_to_its_figures(tmp_path: Path):
     lift_rows = [r for r in sheets["Sensitivity"] if r and r[0] == "lift"]
     # Worked by hand: (5,000 − 16,000) / 16,000 and (15,000 − 16,000) / 16,000.
     assert [float(number(r[8])) for r in lift_rows] == pytest.approx([-0.6875, -0.375, -0.0625])
+    # A viewer that shows the values stored in the file, without computing, shows the same answer.
+    cached = recalculate(path, tmp_path, recalc=False)
+    for sheet in ("Model", "Costs", "Sensitivity"):
+        assert cached[sheet] == sheets[sheet], sheet
 
 
 def test_a_changed_assumption_recomputes_roi(tmp_path: Path):
@@ -85,6 +89,8 @@ def test_a_reports_workbook_gives_the_reports_figures_to_the_cent(tmp_path: Path
     doc = json.loads((out / "result.json").read_text())
     p = doc["headline"]
     sheets = recalculate(out / "roi_model.xlsx", tmp_path)
+    cached = recalculate(out / "roi_model.xlsx", tmp_path, recalc=False)
+    assert cached["Model"] == sheets["Model"] and cached["Sensitivity"] == sheets["Sensitivity"]
 
     def money(label: str) -> Decimal:
         return value(sheets, "Model", label).quantize(Decimal("0.01"))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import ibis
@@ -353,7 +353,7 @@ def _grids(plan: StudyPlan, primary: WindowResult, results: tuple[WindowResult, 
     margin = Decimal(str(plan.gross_margin))
     effects = [(f"central estimate ({money(chosen.estimate)})", chosen.estimate)]
     if chosen.interval is not None:
-        lo, hi = (Decimal(repr(v)).quantize(Decimal("0.01")) for v in chosen.interval)
+        lo, hi = (Decimal(repr(v)).quantize(Decimal("0.01"), ROUND_HALF_UP) for v in chosen.interval)
         effects = [(f"interval's low end ({money(lo)})", lo), *effects, (f"interval's high end ({money(hi)})", hi)]
     grids = [effect_by_deal_size(revenue_at=effects, cost=cost, margin=margin)]
     windows = [(w.window_days, r.estimate) for w in results

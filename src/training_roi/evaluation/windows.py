@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
@@ -185,7 +185,7 @@ def window_result(con: BaseBackend, plan: StudyPlan, panel: WindowPanel, cost: D
     definition = plan.revenue if design.method == "did" else "seed"
     chosen = revenue[definition]
     credited = chosen.credited
-    benefit = (credited * margin).quantize(_CENT)
+    benefit = (credited * margin).quantize(_CENT, ROUND_HALF_UP)  # as every other money figure: ties away from 0
     f = roi(benefit, cost, months_of_benefit=months)
     central = central_roi(chosen, cost=cost, margin=margin) if chosen.estimate is not None else None
     intervals: dict[str, tuple[float, float]] = {}
@@ -210,9 +210,9 @@ def window_result(con: BaseBackend, plan: StudyPlan, panel: WindowPanel, cost: D
         opportunities_in_window=panel.post_opportunities, pipeline_value=pipeline,
         attributed_revenue=Decimal(str(round(panel.post_won_revenue, 2))), value_base=base,
         value_formula=chosen.meaning,
-        incremental_revenue=credited, benefit=benefit, roi_pct=f.roi_pct.quantize(_CENT),
+        incremental_revenue=credited, benefit=benefit, roi_pct=f.roi_pct.quantize(_CENT, ROUND_HALF_UP),
         net_benefit=f.net_benefit, benefit_cost_ratio=f.benefit_cost_ratio.quantize(Decimal("0.0001")),
-        payback_months=None if f.payback_months is None else f.payback_months.quantize(_CENT),
+        payback_months=None if f.payback_months is None else f.payback_months.quantize(_CENT, ROUND_HALF_UP),
         intervals=intervals, learners=learners, revenue=revenue, revenue_definition=definition, central=central,
         tenure_note=panel.tenure_note,
         **_power(panel, power_effect, plan, design),

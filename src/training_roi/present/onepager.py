@@ -23,7 +23,7 @@ from training_roi.evaluation.results import Evaluation
 from training_roi.present.charts import tornado_chart, trend_chart, trend_spec
 from training_roi.present.levels import level_rows
 
-__all__ = ["Summary", "summary_of", "write_summary"]
+__all__ = ["Figure", "Summary", "fit", "summary_of", "write_summary"]
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def summary_of(ev: Evaluation) -> Summary:
         if odds is not None and odds.prob_hurdle is not None and odds.hurdle_pct is not None:
             chance += f"; P(ROI > {percent(odds.hurdle_pct)}, the hurdle) {odds.prob_hurdle:.1%}"
         if odds is not None and odds.cost_ranges:
-            chance += f" (costs uncertain: {', '.join(odds.cost_ranges)})"
+            chance += f" ({len(odds.cost_ranges)} cost categor{'y' if len(odds.cost_ranges) == 1 else 'ies'} uncertain)"
         figures.append(Figure("ROI at the central estimate", percent(c.roi_pct),
                               (f"interval {percent(iv[0])} to {percent(iv[1])}; " if iv else "") + chance))
         figures.append(Figure("Net benefit at the central estimate", money(c.net_benefit),
@@ -93,9 +93,9 @@ def summary_of(ev: Evaluation) -> Summary:
             f"their {p.window_days}-day windows; {ev.data.get('crm_opportunity', 0):,} opportunities and "
             f"{ev.data.get('lms_statement', 0):,} learning statements in the warehouse; study {s.hash}")
     return Summary(
-        title=s.name,
-        subtitle=f"{s.program.name} · {p.window_days}-day attribution window · {s.currency} · "
-                 f"gross margin {s.value.gross_margin:.0%}",
+        title=_short(s.name, 120),
+        subtitle=_short(f"{s.program.name} · {p.window_days}-day attribution window · {s.currency} · "
+                        f"gross margin {s.value.gross_margin:.0%}", 160),
         answer=_short(lines[0], 420), how_sure=tuple(_short(line, 340) for line in lines[1:3]),
         figures=tuple(figures), levels=levels, design=_short(design, 300),
         drivers=tuple(_short(d, 220) for d in drivers), data=_short(data, 400),
@@ -196,11 +196,8 @@ class _Page:
         self.pdf.set_y(top + height + 6)
 
 
-def write_summary_pdf(ev: Evaluation, path: Path) -> Path:
-    """Draw the one-pager as a one-page PDF at ``path``."""
-    import vl_convert as vlc
-
-    s = summary_of(ev)
+def _draw(s: Summary, pngs: list[bytes], *, with_levels: bool) -> _Page:
+    """Lay the one-pager out once; the caller checks it fits."""
     page = _Page()
     page.para(s.title, 16, bold=True, gap=0)
     page.para(s.subtitle, 8, colour=(100, 100, 100), gap=6)
@@ -209,6 +206,25 @@ def write_summary_pdf(ev: Evaluation, path: Path) -> Path:
         page.para(line, 7.5, colour=(80, 80, 80), gap=2)
     page.pdf.ln(4)
     page.figures(s.figures)
+    page.images(pngs, 150)
+    if s.drivers:
+        page.rows("What would change the answer most", tuple((f"{i}.", d) for i, d in enumerate(s.drivers, 1)),
+                  label_width=14)
+    if s.levels and with_levels:
+        page.rows("The five Phillips levels", s.levels)
+    page.rows("How the effect was isolated, and the data", (("design", s.design), ("data", s.data)))
+    return page
+
+
+def write_summary_pdf(ev: Evaluation, path: Path) -> Path:
+    """Draw the one-pager as a one-page PDF at ``path``.
+
+    Should the page run long (long names, many uncertain costs), the Phillips levels (which the
+    full report holds) give way, then the charts: never a second page, never text off the page.
+    """
+    import vl_convert as vlc
+
+    s = summary_of(ev)
     p = ev.primary
     head = next(k for k in p.kpis if k.kpi == p.headline_kpi)
     specs = [trend_spec(list(ev.trend), [r.completion_date for r in p.learners],
@@ -216,13 +232,15 @@ def write_summary_pdf(ev: Evaluation, path: Path) -> Path:
                         unit=head.unit, size=(300, 120))]
     if ev.tornado is not None:
         specs.append(tornado_chart(ev.tornado, size=(300, 120), spec=True))
-    page.images([vlc.vegalite_to_png(spec, scale=2) for spec in specs if spec], 150)
-    if s.drivers:
-        page.rows("What would change the answer most", tuple((f"{i}.", d) for i, d in enumerate(s.drivers, 1)),
-                  label_width=14)
-    if s.levels:
-        page.rows("The five Phillips levels", s.levels)
-    page.rows("How the effect was isolated, and the data", (("design", s.design), ("data", s.data)))
+    return fit(s, [vlc.vegalite_to_png(spec, scale=2) for spec in specs if spec], path)
+
+
+def fit(s: Summary, pngs: list[bytes], path: Path) -> Path:
+    """Write the page of ``s`` with the charts ``pngs`` at ``path``, leaving out what does not fit."""
+    for charts, with_levels in ((pngs, True), (pngs, False), ([], False)):
+        page = _draw(s, charts, with_levels=with_levels)
+        if page.pdf.get_y() <= page.pdf.h - 30:
+            break
     path.parent.mkdir(parents=True, exist_ok=True)
     page.pdf.output(str(path))
     return path

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ import xlsxwriter
 from xlsxwriter.worksheet import Worksheet
 
 from training_roi.evaluation.results import Evaluation
+from training_roi.measure import KPIS
 from training_roi.present.spreadsheet import learners_frame, opportunities_frame
 from training_roi.study.plan import plan_study
 from training_roi.value import CostBreakdown
@@ -42,6 +43,7 @@ from training_roi.value.sensitivity import Scenario
 __all__ = ["CostLine", "WorkbookModel", "model_of", "write_workbook"]
 
 FILE_NAME = "roi_model.xlsx"
+_CENT = Decimal("0.01")
 MAX_DATA_ROWS = 20_000
 """Rows a data sheet shows (the CSV files hold every row): writing cells is the workbook's cost, and the
 model's formulas do not read these sheets; a sheet could hold 1,048,576."""
@@ -74,6 +76,10 @@ class WorkbookModel:
     costs: tuple[CostLine, ...]
     scenarios: tuple[Scenario, ...] = ()
     currency: str = "USD"
+    base_is_money: bool = True
+    """Whether the value base is money (pipeline, revenue) rather than a count (rep-months, won deals)."""
+    effect_is_rate: bool = True
+    """Whether the headline KPI's effect (the Sensitivity sheet's effect column) is a rate."""
 
 
 def _cost_lines(costs: CostBreakdown) -> tuple[CostLine, ...]:
@@ -99,10 +105,15 @@ def model_of(ev: Evaluation) -> WorkbookModel:
     p = ev.primary
     chosen = p.revenue.get(p.revenue_definition)
     unit = ev.study.population.unit
-    if p.revenue_definition == "seed" or chosen is None:
+    effect_is_rate = KPIS[p.headline_kpi].unit == "rate"
+    base_is_money = True
+    if (p.revenue_definition == "seed" or chosen is None) and p.headline_kpi == "win_rate":
         base, base_note = p.value_base, f"pipeline value of the trained {unit}s' deals created in the window"
-        lift_note = ("win-rate lift credited (the lower bound of its interval, or 0 when not established), "
-                     "as a fraction")
+        lift_note = "win-rate lift credited (the lower bound of its interval, or 0 when not established)"
+    elif p.revenue_definition == "seed" or chosen is None:
+        base, base_is_money = p.value_base, False
+        base_note = f"what the headline KPI's effect multiplies: incremental revenue = {p.value_formula}"
+        lift_note = "the headline KPI's effect credited, per unit of the value base (0 when not established)"
     else:
         base = chosen.observed
         base_note = (f"{chosen.label} of the trained {unit}s in the window ({chosen.meaning}); "
@@ -114,9 +125,48 @@ def model_of(ev: Evaluation) -> WorkbookModel:
     return WorkbookModel(
         title=f"{ev.study.name}: ROI model ({p.window_days}-day window)", lift=lift, lift_note=lift_note,
         value_base=base, value_base_note=base_note, gross_margin=Decimal(str(ev.study.value.gross_margin)),
-        months_of_benefit=months,
-        costs=_cost_lines(ev.costs), scenarios=ev.sensitivity, currency=ev.study.currency,
+        months_of_benefit=months, costs=_cost_lines(ev.costs), scenarios=ev.sensitivity,
+        currency=ev.study.currency, base_is_money=base_is_money, effect_is_rate=effect_is_rate,
     )
+
+
+def _half_up(value: Decimal) -> Decimal:
+    return value.quantize(_CENT, ROUND_HALF_UP)
+
+
+def _line_amount(line: CostLine) -> Decimal:
+    """A cost line's amount, as its formula gives it."""
+    if line.minutes is not None and line.hourly_rate is not None:
+        return _half_up(line.minutes * line.hourly_rate / 60)
+    if line.shared_total is not None and line.share is not None:
+        return _half_up(line.shared_total * line.share)
+    return line.amount or Decimal(0)
+
+
+def figures(m: WorkbookModel) -> dict[str, Any]:
+    """Every Model figure as its formula gives it with the assumptions as written (the values cached in the file).
+
+    A spreadsheet that shows stored values rather than recomputing (a viewer, a mail preview,
+    LibreOffice's default for .xlsx files) then still shows the answer.
+    """
+    base = m.value_base
+    revenue = _half_up(Decimal(repr(m.lift)) * base)
+    benefit = _half_up(revenue * m.gross_margin)
+    cost = sum((_line_amount(line) for line in m.costs), Decimal(0))
+    net = benefit - cost
+    out: dict[str, Any] = {
+        "ModelLift": m.lift, "AdjustedBase": float(base), "IncrementalRevenue": float(revenue),
+        "ModelMargin": float(m.gross_margin), "Benefit": float(benefit), "ModelCost": float(cost),
+        "NetBenefit": float(net), "ROI": float(net) / float(cost) if cost > 0 else "#N/A",
+        "BenefitCostRatio": float(benefit) / float(cost) if cost > 0 else "#N/A",
+        "BreakEvenRevenue": float(cost) / float(m.gross_margin),
+        "BreakEvenLift": float(cost) / (float(m.gross_margin) * float(base)) if base > 0 else "#N/A",
+        "TotalCost": float(cost),
+    }
+    if m.months_of_benefit is not None:
+        out["PaybackMonths"] = (float(cost) / (float(benefit) / float(m.months_of_benefit)) if benefit > 0
+                                else "not reached")
+    return out
 
 
 class _Formats:
@@ -128,10 +178,10 @@ class _Formats:
         self.title = book.add_format({"bold": True, "font_size": 14})
         self.header = book.add_format({"bold": True, "bg_color": "#DDE4EE", "bottom": 1, "text_wrap": True,
                                        "valign": "top"})
-        self.money = book.add_format({"num_format": f'{sign}#,##0.00;−{sign}#,##0.00{suffix}'})
-        self.money_input = book.add_format({"num_format": f'{sign}#,##0.00;−{sign}#,##0.00{suffix}',
-                                            "bg_color": "#FFF7D6"})
-        self.money_bold = book.add_format({"num_format": f'{sign}#,##0.00;−{sign}#,##0.00{suffix}', "bold": True})
+        money = f'{sign}#,##0.00{suffix};−{sign}#,##0.00{suffix}'
+        self.money = book.add_format({"num_format": money})
+        self.money_input = book.add_format({"num_format": money, "bg_color": "#FFF7D6"})
+        self.money_bold = book.add_format({"num_format": money, "bold": True})
         self.pct = book.add_format({"num_format": "0.0%;−0.0%"})
         self.pct_bold = book.add_format({"num_format": "0.0%;−0.0%", "bold": True})
         self.pct_input = book.add_format({"num_format": "0.0000%;−0.0000%", "bg_color": "#FFF7D6"})
@@ -163,9 +213,11 @@ def _sheet(book: xlsxwriter.Workbook, f: _Formats, name: str, title: str,
 def _assumptions(book: xlsxwriter.Workbook, f: _Formats, m: WorkbookModel) -> None:
     ws = _sheet(book, f, "Assumptions", "Assumptions (yellow cells can be changed; the Model sheet follows)",
                 [("assumption", 22), ("value", 18), ("where it comes from", 90)])
+    lift_format = f.pct_input if m.effect_is_rate or m.base_is_money else f.number_input
     rows: list[tuple[str, str, Any, Any, str]] = [
-        ("Lift", "lift (credited)", m.lift, f.pct_input, m.lift_note),
-        ("ValueBase", "value base", float(m.value_base), f.money_input, m.value_base_note),
+        ("Lift", "lift (credited)", m.lift, lift_format, m.lift_note),
+        ("ValueBase", "value base", float(m.value_base), f.money_input if m.base_is_money else f.number_input,
+         m.value_base_note),
         ("DealSizeChange", "deal-size change", 0.0, f.pct_input,
          "relative change applied to the value base (the seed's ±10% deal-size scenario); 0 = as measured"),
         ("GrossMargin", "gross margin", float(m.gross_margin), f.pct_input,
@@ -191,16 +243,17 @@ def _costs(book: xlsxwriter.Workbook, f: _Formats, lines: Sequence[CostLine]) ->
         if line.minutes is not None and line.hourly_rate is not None:
             ws.write_number(i, 1, float(line.minutes), f.number)
             ws.write_number(i, 2, float(line.hourly_rate), f.money_input)
-            ws.write_formula(i, 5, f"=ROUND(B{i + 1}*C{i + 1}/60,2)", f.money)
+            ws.write_formula(i, 5, f"=ROUND(B{i + 1}*C{i + 1}/60,2)", f.money, float(_line_amount(line)))
         elif line.shared_total is not None and line.share is not None:
             ws.write_number(i, 3, float(line.shared_total), f.money)
             ws.write_number(i, 4, float(line.share), f.pct_input)
-            ws.write_formula(i, 5, f"=ROUND(D{i + 1}*E{i + 1},2)", f.money)
+            ws.write_formula(i, 5, f"=ROUND(D{i + 1}*E{i + 1},2)", f.money, float(_line_amount(line)))
         else:
             ws.write_number(i, 5, float(line.amount or 0), f.money_input)
     total = first + len(lines)
     ws.write_string(total, 0, "total (fully loaded)", f.header)
-    ws.write_formula(total, 5, f"=SUM(F{first + 1}:F{total})", f.money_bold)
+    ws.write_formula(total, 5, f"=SUM(F{first + 1}:F{total})", f.money_bold,
+                     float(sum((_line_amount(line) for line in lines), Decimal(0))))
     _name(book, "TotalCost", "Costs", total, 5)
 
 
@@ -209,8 +262,8 @@ def _model(book: xlsxwriter.Workbook, f: _Formats, m: WorkbookModel) -> None:
     payback = ("=IF(Benefit>0,TotalCost/(Benefit/MonthsOfBenefit),\"not reached\")"
                if m.months_of_benefit is not None else None)
     rows: list[tuple[str, str, str, Any]] = [
-        ("ModelLift", "lift (credited)", "=Lift", f.pct),
-        ("AdjustedBase", "value base", "=ROUND(ValueBase*(1+DealSizeChange),2)", f.money),
+        ("ModelLift", "lift (credited)", "=Lift", f.pct if m.effect_is_rate or m.base_is_money else f.number),
+        ("AdjustedBase", "value base", "=ValueBase*(1+DealSizeChange)", f.money if m.base_is_money else f.number),
         ("IncrementalRevenue", "incremental revenue", "=ROUND(Lift*AdjustedBase,2)", f.money),
         ("ModelMargin", "gross margin", "=GrossMargin", f.pct),
         ("Benefit", "benefit", "=ROUND(IncrementalRevenue*GrossMargin,2)", f.money),
@@ -224,32 +277,37 @@ def _model(book: xlsxwriter.Workbook, f: _Formats, m: WorkbookModel) -> None:
     ]
     if payback is not None:
         rows.append(("PaybackMonths", "payback (months)", payback, f.number))
+    cached = figures(m)
     for i, (name, label, formula, fmt) in enumerate(rows, start=3):
         ws.write_string(i, 0, label)
-        ws.write_formula(i, 1, formula, fmt)
+        ws.write_formula(i, 1, formula, fmt, cached[name])
         ws.write_string(i, 2, formula.removeprefix("="))
         _name(book, name, "Model", i, 1)
 
 
-def _sensitivity(book: xlsxwriter.Workbook, f: _Formats, scenarios: Sequence[Scenario]) -> None:
+def _sensitivity(book: xlsxwriter.Workbook, f: _Formats, m: WorkbookModel) -> None:
     ws = _sheet(book, f, "Sensitivity", "Sensitivity: pessimistic, base and optimistic lift, window and deal size "
                 "(each row applies its estimated effect)",
                 [("lever", 12), ("case", 12), ("assumption", 48), ("effect", 16), ("value base", 16),
                  ("incremental revenue", 16), ("benefit", 16), ("net benefit", 16), ("ROI", 16)])
-    for i, s in enumerate(scenarios, start=3):
+    cost = float(sum((_line_amount(line) for line in m.costs), Decimal(0)))
+    for i, s in enumerate(m.scenarios, start=3):
         r = i + 1
         ws.write_string(i, 0, s.lever)
         ws.write_string(i, 1, s.case)
         ws.write_string(i, 2, s.assumption, f.wrap)
-        ws.write_number(i, 3, s.effect, f.pct)
-        ws.write_number(i, 4, float(s.value_base), f.money)
-        ws.write_formula(i, 5, f"=ROUND(D{r}*E{r},2)", f.money)
-        ws.write_formula(i, 6, f"=ROUND(F{r}*GrossMargin,2)", f.money)
-        ws.write_formula(i, 7, f"=G{r}-TotalCost", f.money)
-        ws.write_formula(i, 8, f"=IF(TotalCost>0,H{r}/TotalCost,NA())", f.pct)
+        ws.write_number(i, 3, s.effect, f.pct if m.effect_is_rate else f.number)
+        ws.write_number(i, 4, float(s.value_base), f.money if m.base_is_money else f.number)
+        ws.write_formula(i, 5, f"=ROUND(D{r}*E{r},2)", f.money, float(s.incremental_revenue))
+        ws.write_formula(i, 6, f"=ROUND(F{r}*GrossMargin,2)", f.money, float(s.benefit))
+        ws.write_formula(i, 7, f"=G{r}-TotalCost", f.money, float(s.net_benefit))
+        ws.write_formula(i, 8, f"=IF(TotalCost>0,H{r}/TotalCost,NA())", f.pct,
+                         float(s.net_benefit) / cost if cost > 0 else "#N/A")
 
 
 _MONEY_COLUMNS = {"pipeline_value", "won_revenue", "incremental_revenue", "cost", "amount"}
+_NUMBER_COLUMNS = {"roi_pct"}
+"""Columns the CSV files write as exact decimal text that the sheets hold as numbers."""
 
 
 def _table(book: xlsxwriter.Workbook, f: _Formats, name: str, frame: pl.DataFrame) -> None:
@@ -270,6 +328,8 @@ def _table(book: xlsxwriter.Workbook, f: _Formats, name: str, frame: pl.DataFram
         series = shown[column]
         if column in _MONEY_COLUMNS and series.dtype == pl.String:
             columns.append((series.cast(pl.Float64, strict=False).to_list(), ws.write_number, f.money))
+        elif column in _NUMBER_COLUMNS and series.dtype == pl.String:
+            columns.append((series.cast(pl.Float64, strict=False).to_list(), ws.write_number, f.number))
         elif series.dtype == pl.Boolean:
             columns.append((series.to_list(), ws.write_boolean, None))
         elif series.dtype.is_numeric():
@@ -305,7 +365,7 @@ def write_model_workbook(m: WorkbookModel, path: Path, *, learners: pl.DataFrame
     _assumptions(book, f, m)
     _costs(book, f, m.costs)
     if m.scenarios:
-        _sensitivity(book, f, m.scenarios)
+        _sensitivity(book, f, m)
     if learners is not None:
         _table(book, f, "Learners", learners)
     if opportunities is not None:

@@ -265,9 +265,9 @@ class Value(_Strict):
                     "model)",
     )
     hurdle_rate: float | None = Field(
-        default=None, ge=-1, le=100,
-        description="the ROI a program must beat, as a fraction (0.1 = an ROI of 10%): P(ROI > it) is reported "
-                    "beside P(ROI > 0)",
+        default=None, ge=-1, le=10,
+        description="the ROI a program must beat, as a fraction (0.1 = an ROI of 10%, 1 = 100%): P(ROI > it) is "
+                    "reported beside P(ROI > 0)",
     )
 
 

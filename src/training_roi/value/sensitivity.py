@@ -127,7 +127,8 @@ def sensitivity(
                          ("optimistic", 1 + deal_size_change)):
         change = (factor - 1) * 100
         text = "deal size as observed" if factor == 1 else f"deal size {'+' if change > 0 else '−'}{abs(change):.0f}%"
-        out.append(_row("deal size", case, text, effect, (value_base * factor).quantize(_CENT), cost, margin))
+        out.append(_row("deal size", case, text, effect, (value_base * factor).quantize(_CENT, ROUND_HALF_UP), cost,
+                        margin))
     return tuple(out)
 
 

@@ -129,6 +129,23 @@ class Workers:
         for s, e in spans[done:]:
             yield read_block(str(path), rel, s, e, arrow_schema)
 
+    def warm(self) -> None:
+        """Start the worker processes now, before this process starts threads of its own.
+
+        A file's rows may be handed to a writer thread as they are read (the warehouse's
+        background writes); the workers are forked before that thread exists, so none of its
+        locks can be copied half-held into a worker.
+        """
+        if self.count <= 1:
+            return
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._start().submit(int).result(timeout=_BLOCK_TIMEOUT_S)
+        except (OSError, BrokenProcessPool, FuturesTimeout):
+            self.count = 1
+            self.close(kill=True)
+
     def _start(self) -> ProcessPoolExecutor:
         if self.executor is None:
             context = multiprocessing.get_context("fork")

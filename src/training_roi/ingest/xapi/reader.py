@@ -27,7 +27,7 @@ from training_roi.ingest.xapi.framing import (
     looks_like_statement,
     may_repeat_keys,
 )
-from training_roi.ingest.xapi.parallel import Block, Workers
+from training_roi.ingest.xapi.parallel import PARALLEL_MIN_BYTES, Block, Workers
 from training_roi.ingest.xapi.rows import RAW_LIMIT, SOURCE, Rows, cap, conflict, gc_paused
 from training_roi.warehouse import schema
 from training_roi.warehouse.batch import Batch
@@ -273,6 +273,14 @@ class Reader(Rows):
         )
 
 
+def _size(path: Path) -> int:
+    """A file's size in bytes, 0 when it cannot be told (reading it then says why)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _lines_of(path: Path, numbers: list[int]) -> list[bytes]:
     """The text of the given lines (1-based, ascending) of a file, read again for the quarantine."""
     wanted, out = iter(numbers), []
@@ -339,6 +347,8 @@ def read_xapi(
 
     """
     workers = Workers()
+    if sink is not None and any(_size(Path(path)) >= PARALLEL_MIN_BYTES for path, _ in files):
+        workers.warm()  # forked before the sink's writer thread starts
     reader = Reader(schema.table(_TABLE).schema.to_pyarrow(), progress, workers, sink)
     try:
         with gc_paused():
