@@ -195,6 +195,12 @@ def test_every_kpi_is_isolated_and_the_secondary_ones_cover_their_truth(randomis
     assert base.incremental_revenue == (Decimal(str(ev.primary.did.estimate)) * ev.primary.pipeline_value).quantize(
         Decimal("0.01"))
     assert {r.lever for r in ev.sensitivity} == {"lift", "window", "deal size"}
+    # The report says how likely each KPI improved: for a shorter-is-better cycle, the chance it fell.
+    from training_roi.present.html import render_html
+
+    row = next(r for r in render_html(ev).split("<tr>") if f"{kpis['sales_cycle_days'].label} (lower is better)" in r)
+    assert f">{(1 - cycle.prob_positive) * 100:.1f}%<" in row
+    assert "P(improvement)" in render_html(ev)
 
 
 def test_revenue_per_rep_can_lead_and_cycle_days_cannot(randomised, tmp_path: Path):

@@ -611,7 +611,8 @@ def demo(
                       f"incremental revenue ${true['incremental_revenue']:,.0f} "
                       f"in the {study.windows.primary_days}-day window.")
         console.print(f"Warehouse: [bold]{db}[/]  ·  study: {study_file}  ·  result: {files['result']}  ·  "
-                      f"report: [bold]{files['report']}[/]")
+                      f"report: [bold]{files['report']}[/]  ·  one-pager: {files['summary']} "
+                      f"({files['summary pdf'].name})  ·  workbook: {files['workbook']}")
     if not ingested.ok:
         raise typer.Exit(1)
 
