@@ -62,6 +62,7 @@ from training_roi.value import (
     CostBreakdown,
     Grid,
     Ranges,
+    RevenueEstimate,
     Scenario,
     Tornado,
     WindowLever,
@@ -325,18 +326,35 @@ def _sensitivity(plan: StudyPlan, primary: WindowResult, results: tuple[WindowRe
     return rows
 
 
+def _central(window: WindowResult) -> RevenueEstimate | None:
+    """A window's credited definition of incremental revenue, when the design gives a central estimate."""
+    chosen = window.revenue.get(window.revenue_definition)
+    return chosen if chosen is not None and chosen.estimate is not None else None
+
+
+def _central_by_window(results: tuple[WindowResult, ...]) -> list[tuple[int, Decimal]]:
+    """Each window's central incremental revenue, by its days (windows without one left out)."""
+    return [(w.window_days, r.estimate) for w in results if (r := _central(w)) is not None and r.estimate is not None]
+
+
+def _cost_lines(costs: CostBreakdown) -> dict[str, Decimal]:
+    """The amounts that make the total, by category, with the allocated shared costs (not a category) beside them."""
+    lines = dict(costs.by_category)
+    if costs.shared_allocated:
+        lines["shared costs"] = costs.shared_allocated
+    return lines
+
+
 def _tornado(plan: StudyPlan, primary: WindowResult, results: tuple[WindowResult, ...],
              costs: CostBreakdown) -> Tornado | None:
     """ROI at the central estimate of the credited definition, each assumption moved alone (None without one)."""
-    chosen = primary.revenue.get(primary.revenue_definition)
+    chosen = _central(primary)
     if chosen is None or chosen.estimate is None:
         return None
     derived = bool(costs.participant_time)  # priced from learning records: moved by the hourly rate
-    lines = {k.replace("_", " "): v for k, v in costs.by_category.items() if not (derived and k == "participant_time")}
-    if costs.shared_allocated:
-        lines["shared costs"] = costs.shared_allocated
-    windows = [(w.window_days, r.estimate) for w in results
-               if (r := w.revenue.get(w.revenue_definition)) is not None and r.estimate is not None]
+    lines = {k.replace("_", " "): v for k, v in _cost_lines(costs).items()
+             if not (derived and k == "participant_time")}
+    windows = _central_by_window(results)
     ranges = Ranges()
     base, bars = tornado(revenue=chosen.estimate, interval=chosen.interval, margin=Decimal(str(plan.gross_margin)),
                          costs=lines, participant_time=costs.participant_time_amount if derived else Decimal(0),
@@ -347,7 +365,7 @@ def _tornado(plan: StudyPlan, primary: WindowResult, results: tuple[WindowResult
 def _grids(plan: StudyPlan, primary: WindowResult, results: tuple[WindowResult, ...],
            cost: Decimal) -> tuple[Grid, ...]:
     """ROI over effect × deal size and window × gross margin, at the credited definition's central estimates."""
-    chosen = primary.revenue.get(primary.revenue_definition)
+    chosen = _central(primary)
     if chosen is None or chosen.estimate is None or cost <= 0:
         return ()
     margin = Decimal(str(plan.gross_margin))
@@ -356,8 +374,7 @@ def _grids(plan: StudyPlan, primary: WindowResult, results: tuple[WindowResult, 
         lo, hi = (Decimal(repr(v)).quantize(Decimal("0.01"), ROUND_HALF_UP) for v in chosen.interval)
         effects = [(f"interval's low end ({money(lo)})", lo), *effects, (f"interval's high end ({money(hi)})", hi)]
     grids = [effect_by_deal_size(revenue_at=effects, cost=cost, margin=margin)]
-    windows = [(w.window_days, r.estimate) for w in results
-               if (r := w.revenue.get(w.revenue_definition)) is not None and r.estimate is not None]
+    windows = _central_by_window(results)
     margins = sorted({min(max(margin + step, Decimal("0.05")), Decimal(1))
                       for step in (Decimal("-0.2"), Decimal("-0.1"), Decimal(0), Decimal("0.1"), Decimal("0.2"))})
     if windows:
@@ -370,19 +387,16 @@ def _payback(plan: StudyPlan, primary: WindowResult, costs: CostBreakdown) -> Pa
 
     Seeded by the study's hash and its isolation seed: the same study on the same data, the same figures.
     """
-    chosen = primary.revenue.get(primary.revenue_definition)
+    chosen = _central(primary)
     if chosen is None or chosen.estimate is None:
         return None
     study = plan.study
-    lines = dict(costs.by_category)
-    if costs.shared_allocated:
-        lines["shared costs"] = costs.shared_allocated  # not a category: no range can name it
     ranges = {k: (Decimal(str(lo)), Decimal(str(hi))) for k, (lo, hi) in study.costs.uncertainty.items()}
     hurdle = study.value.hurdle_rate
     try:
         return payback_odds(
             revenue_draws=chosen.draws, estimate=float(chosen.estimate), interval=chosen.interval,
-            confidence=chosen.confidence, margin=plan.gross_margin, costs=lines, ranges=ranges,
+            confidence=chosen.confidence, margin=plan.gross_margin, costs=_cost_lines(costs), ranges=ranges,
             hurdle_pct=None if hurdle is None else hurdle * 100,
             seed=int(study.hash[:8], 16) ^ study.isolation.seed)
     except ValueError as exc:

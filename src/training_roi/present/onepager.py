@@ -20,7 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from training_roi._format import money, percent
 from training_roi.evaluation.results import Evaluation
-from training_roi.present.charts import tornado_chart, trend_chart, trend_spec
+from training_roi.present.charts import tornado_chart, trend_spec
 from training_roi.present.levels import level_rows
 
 __all__ = ["Figure", "Summary", "fit", "summary_of", "write_summary"]
@@ -102,16 +102,24 @@ def summary_of(ev: Evaluation) -> Summary:
     )
 
 
-def render_summary_html(ev: Evaluation) -> str:
-    """The one-pager as HTML text (inline CSS and SVG; prints on one US Letter page)."""
-    env = Environment(loader=PackageLoader("training_roi.present", "templates"),
-                      autoescape=select_autoescape(["html", "j2"]))
+def _chart_specs(ev: Evaluation) -> tuple[str, str]:
+    """The page's two charts as Vega-Lite specifications ("" when one has no data): the trend, the tornado."""
     p = ev.primary
     head = next(k for k in p.kpis if k.kpi == p.headline_kpi)
-    trend = trend_chart(list(ev.trend), [r.completion_date for r in p.learners],
-                        title=f"{head.label}: trained vs comparison", kpi=head.kpi, label=head.label, unit=head.unit,
-                        size=(300, 120))
-    bars = tornado_chart(ev.tornado, size=(300, 120)) if ev.tornado is not None else ""
+    trend = trend_spec(list(ev.trend), [r.completion_date for r in p.learners],
+                       title=f"{head.label}: trained vs comparison", kpi=head.kpi, label=head.label, unit=head.unit,
+                       size=(300, 120))
+    bars = tornado_chart(ev.tornado, size=(300, 120), spec=True) if ev.tornado is not None else ""
+    return trend, bars
+
+
+def render_summary_html(ev: Evaluation) -> str:
+    """The one-pager as HTML text (inline CSS and SVG; prints on one US Letter page)."""
+    import vl_convert as vlc
+
+    env = Environment(loader=PackageLoader("training_roi.present", "templates"),
+                      autoescape=select_autoescape(["html", "j2"]))
+    trend, bars = (vlc.vegalite_to_svg(spec) if spec else "" for spec in _chart_specs(ev))
     return env.get_template("summary.html.j2").render(s=summary_of(ev), trend=trend, tornado=bars)
 
 
@@ -224,15 +232,7 @@ def write_summary_pdf(ev: Evaluation, path: Path) -> Path:
     """
     import vl_convert as vlc
 
-    s = summary_of(ev)
-    p = ev.primary
-    head = next(k for k in p.kpis if k.kpi == p.headline_kpi)
-    specs = [trend_spec(list(ev.trend), [r.completion_date for r in p.learners],
-                        title=f"{head.label}: trained vs comparison", kpi=head.kpi, label=head.label,
-                        unit=head.unit, size=(300, 120))]
-    if ev.tornado is not None:
-        specs.append(tornado_chart(ev.tornado, size=(300, 120), spec=True))
-    return fit(s, [vlc.vegalite_to_png(spec, scale=2) for spec in specs if spec], path)
+    return fit(summary_of(ev), [vlc.vegalite_to_png(spec, scale=2) for spec in _chart_specs(ev) if spec], path)
 
 
 def fit(s: Summary, pngs: list[bytes], path: Path) -> Path:

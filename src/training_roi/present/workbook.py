@@ -143,6 +143,11 @@ def _line_amount(line: CostLine) -> Decimal:
     return line.amount or Decimal(0)
 
 
+def _total(lines: Sequence[CostLine]) -> Decimal:
+    """The cost lines' total, as the Costs sheet's SUM gives it."""
+    return sum((_line_amount(line) for line in lines), Decimal(0))
+
+
 def figures(m: WorkbookModel) -> dict[str, Any]:
     """Every Model figure as its formula gives it with the assumptions as written (the values cached in the file).
 
@@ -152,7 +157,7 @@ def figures(m: WorkbookModel) -> dict[str, Any]:
     base = m.value_base
     revenue = _half_up(Decimal(repr(m.lift)) * base)
     benefit = _half_up(revenue * m.gross_margin)
-    cost = sum((_line_amount(line) for line in m.costs), Decimal(0))
+    cost = _total(m.costs)
     net = benefit - cost
     out: dict[str, Any] = {
         "ModelLift": m.lift, "AdjustedBase": float(base), "IncrementalRevenue": float(revenue),
@@ -185,7 +190,7 @@ class _Formats:
         self.pct = book.add_format({"num_format": "0.0%;−0.0%"})
         self.pct_bold = book.add_format({"num_format": "0.0%;−0.0%", "bold": True})
         self.pct_input = book.add_format({"num_format": "0.0000%;−0.0000%", "bg_color": "#FFF7D6"})
-        self.pct_input_plain = book.add_format({"num_format": "0.0000%;−0.0000%"})
+        self.pct_fine = book.add_format({"num_format": "0.0000%;−0.0000%"})
         self.number = book.add_format({"num_format": "#,##0.00"})
         self.number_input = book.add_format({"num_format": "#,##0.00", "bg_color": "#FFF7D6"})
         self.ratio = book.add_format({"num_format": "0.0000"})
@@ -252,8 +257,7 @@ def _costs(book: xlsxwriter.Workbook, f: _Formats, lines: Sequence[CostLine]) ->
             ws.write_number(i, 5, float(line.amount or 0), f.money_input)
     total = first + len(lines)
     ws.write_string(total, 0, "total (fully loaded)", f.header)
-    ws.write_formula(total, 5, f"=SUM(F{first + 1}:F{total})", f.money_bold,
-                     float(sum((_line_amount(line) for line in lines), Decimal(0))))
+    ws.write_formula(total, 5, f"=SUM(F{first + 1}:F{total})", f.money_bold, float(_total(lines)))
     _name(book, "TotalCost", "Costs", total, 5)
 
 
@@ -273,7 +277,7 @@ def _model(book: xlsxwriter.Workbook, f: _Formats, m: WorkbookModel) -> None:
         ("BenefitCostRatio", "benefit-cost ratio", "=IF(TotalCost>0,Benefit/TotalCost,NA())", f.ratio),
         ("BreakEvenRevenue", "break-even incremental revenue", "=TotalCost/GrossMargin", f.money),
         ("BreakEvenLift", "break-even lift", "=IF(AdjustedBase>0,TotalCost/(GrossMargin*AdjustedBase),NA())",
-         f.pct_input_plain),
+         f.pct_fine),
     ]
     if payback is not None:
         rows.append(("PaybackMonths", "payback (months)", payback, f.number))
@@ -290,7 +294,7 @@ def _sensitivity(book: xlsxwriter.Workbook, f: _Formats, m: WorkbookModel) -> No
                 "(each row applies its estimated effect)",
                 [("lever", 12), ("case", 12), ("assumption", 48), ("effect", 16), ("value base", 16),
                  ("incremental revenue", 16), ("benefit", 16), ("net benefit", 16), ("ROI", 16)])
-    cost = float(sum((_line_amount(line) for line in m.costs), Decimal(0)))
+    cost = float(_total(m.costs))
     for i, s in enumerate(m.scenarios, start=3):
         r = i + 1
         ws.write_string(i, 0, s.lever)

@@ -59,13 +59,17 @@ class WindowLever:
     value_base: Decimal
 
 
+def _outcome(revenue: Decimal, margin: Decimal, cost: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+    """Benefit (revenue × margin, to the cent), net benefit and ROI in percent to one decimal, ties away from 0."""
+    benefit = (revenue * margin).quantize(_CENT, ROUND_HALF_UP)
+    f = roi(benefit, cost)
+    return benefit, f.net_benefit, f.roi_pct.quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
 def _row(lever: str, case: str, assumption: str, effect: float, base: Decimal, cost: Decimal,
          margin: Decimal) -> Scenario:
     revenue = (Decimal(str(effect)) * base).quantize(_CENT, ROUND_HALF_UP)
-    benefit = (revenue * margin).quantize(_CENT, ROUND_HALF_UP)
-    f = roi(benefit, cost)
-    return Scenario(lever, case, assumption, effect, base, revenue, benefit, f.net_benefit,
-                    f.roi_pct.quantize(Decimal("0.1"), ROUND_HALF_UP))
+    return Scenario(lever, case, assumption, effect, base, revenue, *_outcome(revenue, margin, cost))
 
 
 def sensitivity(
@@ -178,8 +182,7 @@ class Tornado:
 
 
 def _pct_roi(revenue: Decimal, margin: Decimal, cost: Decimal) -> Decimal:
-    benefit = (revenue * margin).quantize(_CENT, ROUND_HALF_UP)
-    return roi(benefit, cost).roi_pct.quantize(Decimal("0.1"), ROUND_HALF_UP)
+    return _outcome(revenue, margin, cost)[2]
 
 
 def _bar(assumption: str, ends: Sequence[tuple[str, Decimal]]) -> TornadoBar:

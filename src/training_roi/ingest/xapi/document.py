@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from training_roi.ingest.xapi.framing import utf8_problem
 from training_roi.ingest.xapi.statement import SPINE
 
 __all__ = ["CHUNK_BYTES", "STATEMENT_LIMIT", "Document", "limit_text", "utf8_problem_in"]
@@ -220,9 +221,8 @@ def utf8_problem_in(fh: BinaryIO) -> str | None:
         pending = len(decoder.getstate()[0])
         try:
             decoder.decode(data, final=not data)
-        except UnicodeDecodeError as exc:
-            at = fed - pending + exc.start
-            return f"byte 0x{exc.object[exc.start]:02x} at offset {at} is not UTF-8"
+        except UnicodeDecodeError as exc:  # said as the whole-file check says it: the bytes fed start there
+            return utf8_problem(bytes(exc.object), fed - pending)
         if not data:
             return None
         fed += len(data)
