@@ -28,6 +28,7 @@ from ibis.backends import BaseBackend
 from training_roi._format import describe_change, money
 from training_roi.attribute import attribute_study
 from training_roi.evaluation.costs import study_costs
+from training_roi.evaluation.forecast import program_forecast
 from training_roi.evaluation.levels import application, phillips
 from training_roi.evaluation.results import Evaluation, WindowResult
 from training_roi.evaluation.windows import Design, design_of, window_result
@@ -166,13 +167,15 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
         except ValueError as exc:
             raise StudyError(f"study {plan.name}: attribution: {exc}") from exc
         warnings.extend(attribution.notes)
+    tell("forecasting the months after training", 0.9)
+    ahead, basis = program_forecast(con, plan, trained, panels[plan.windows.primary_days], costs)
     tell("Phillips' five levels", 0.95)
     return Evaluation(plan.study, primary, results, costs, dict(report.tables), tuple(warnings), trend,
                       _sensitivity(plan, primary, results, costs.total), methods, by_window,
                       _opportunities(con, plan, panels[plan.windows.primary_days]), design.reason, attribution,
                       phillips(con, plan, primary, costs, behaviour), applied,
                       tornado=_tornado(plan, primary, results, costs), payback=_payback(plan, primary, costs),
-                      grids=_grids(plan, primary, results, costs.total))
+                      grids=_grids(plan, primary, results, costs.total), forecast=ahead, forecast_basis=basis)
 
 
 def _roi_sensitivity(plan: StudyPlan, methods: Comparison, primary: WindowResult, cost: Decimal) -> Comparison:

@@ -28,6 +28,7 @@ from training_roi.value import (
     Scenario,
     Tornado,
 )
+from training_roi.value.forecast import Forecast
 from training_roi.value.payback import Payback
 from training_roi.value.sensitivity import Grid
 
@@ -195,6 +196,10 @@ class Evaluation:
     """P(ROI > 0) and P(ROI > the study's hurdle rate) with the declared cost ranges (None without an estimate)."""
     grids: tuple[Grid, ...] = ()
     """ROI over two assumptions at once (effect × deal size, window × gross margin), with each row's break-even."""
+    forecast: Forecast | None = None
+    """Cumulative benefit, cost and ROI for each month after training, and the scale-up (None: see forecast_basis)."""
+    forecast_basis: str = ""
+    """What the forecast rests on, or why there is none."""
 
     @property
     def established(self) -> bool:
@@ -306,6 +311,8 @@ class Evaluation:
             "tornado": self.tornado.asdict() if self.tornado is not None else None,
             "payback": self.payback.asdict() if self.payback is not None else None,
             "grids": [g.asdict() for g in self.grids],
+            "forecast": {"basis": self.forecast_basis,
+                         **(self.forecast.asdict() if self.forecast is not None else {})},
             "methods": _methods_document(self.methods, self.methods_by_window),
             "attribution": self.attribution.asdict() if self.attribution is not None else None,
             "phillips": self.phillips.asdict() if self.phillips is not None else None,

@@ -4,7 +4,8 @@ The seed article ends with "a one-page executive summary showing incremental rev
 under conservative assumptions"; the people who decide read it in their inbox. :func:`summary_of`
 gathers what the page says from an evaluation — the answer in words, ROI and net benefit at the
 central estimate with their intervals, P(ROI > 0), the break-even incremental revenue beside the
-measured one, payback, the Phillips levels as a strip, the design and why, the three assumptions
+measured one, payback, the forecast at 6, 12 and 18 months, the Phillips levels as a strip, the
+design and why, the three assumptions
 that move the answer most (from the tornado) and the data behind it — and two writers lay it out:
 an HTML page that opens offline and prints on one page, and a one-page PDF drawn with fpdf2 (pure
 Python: no browser, no system library), its charts rendered by Vega's own renderer.
@@ -21,6 +22,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from training_roi._format import money, percent
 from training_roi.evaluation.results import Evaluation
 from training_roi.present.charts import tornado_chart, trend_spec
+from training_roi.present.forecast import forecast_rows
 from training_roi.present.levels import level_rows
 
 __all__ = ["Figure", "Summary", "fit", "summary_of", "write_summary"]
@@ -48,6 +50,8 @@ class Summary:
     design: str
     drivers: tuple[str, ...]
     data: str
+    outlook: tuple[tuple[str, str], ...] = ()
+    """The forecast: ROI at 6, 12 and 18 months after training, payback, scale-up (label, sentence)."""
 
 
 def _short(text: str, limit: int) -> str:
@@ -99,6 +103,8 @@ def summary_of(ev: Evaluation) -> Summary:
         answer=_short(lines[0], 420), how_sure=tuple(_short(line, 340) for line in lines[1:3]),
         figures=tuple(figures), levels=levels, design=_short(design, 300),
         drivers=tuple(_short(d, 220) for d in drivers), data=_short(data, 400),
+        outlook=tuple((label, _short(text, 260)) for label, text in forecast_rows(ev.forecast, ev.forecast_basis, unit)
+                      if label != "rests on"),
     )
 
 
@@ -218,6 +224,8 @@ def _draw(s: Summary, pngs: list[bytes], *, with_levels: bool) -> _Page:
     if s.drivers:
         page.rows("What would change the answer most", tuple((f"{i}.", d) for i, d in enumerate(s.drivers, 1)),
                   label_width=14)
+    if s.outlook:
+        page.rows("The months after training (cumulative, forecast)", s.outlook)
     if s.levels and with_levels:
         page.rows("The five Phillips levels", s.levels)
     page.rows("How the effect was isolated, and the data", (("design", s.design), ("data", s.data)))

@@ -51,6 +51,7 @@ __all__ = [
     "Baseline",
     "Comparison",
     "Costs",
+    "Forecast",
     "Isolation",
     "ParticipantTime",
     "Population",
@@ -407,6 +408,34 @@ class Rollout(_Strict):
         return self
 
 
+class Forecast(_Strict):
+    """The month-by-month forecast after training and the scale-up to the units not yet trained."""
+
+    enabled: bool = True
+    horizon_months: int = Field(default=18, ge=1, le=60, description="months after training forecast (6, 12 and 18 "
+                                                                     "are summarised)")
+    hold_months: int = Field(default=6, ge=1, le=12, description="later months hold the precision-weighted average "
+                                                                 "effect of this many last measured months")
+    half_life_months: float | None = Field(default=None, gt=0, description="none: the effect holds after the last "
+                                                                           "measured month; else it halves every "
+                                                                           "this many months")
+    fit_through: date | None = Field(default=None, description="deals created after this day are left out of the "
+                                                               "forecast's fit (to test it against later months)")
+    scale_up_costs: list[str] = Field(
+        default_factory=lambda: ["participant_time", "licensing", "travel"],
+        description="cost categories that grow with each learner: training one more unit costs their amount per "
+                    "trained unit; the others are spent once")
+
+    @field_validator("scale_up_costs")
+    @classmethod
+    def _categories(cls, v: list[str]) -> list[str]:
+        unknown = [c for c in v if c not in COST_CATEGORIES]
+        if unknown:
+            raise ValueError(f"{', '.join(map(repr, unknown))} not a cost category (categories: "
+                             f"{', '.join(COST_CATEGORIES)})")
+        return v
+
+
 class Study(_Strict):
     """A whole study: every assumption of the report.
 
@@ -430,6 +459,7 @@ class Study(_Strict):
     value: Value = Value()
     costs: Costs = Costs()
     isolation: Isolation = Isolation()
+    forecast: Forecast = Forecast()
     attribution: Attribution = Attribution()
     monetisation: list[MonetisationRule] = Field(default_factory=list)
     """Benefits beyond revenue (errors, penalties, turnover, time saved), each by a declared rule."""

@@ -156,6 +156,15 @@ def starter_study(con: BaseBackend) -> str:
         "  covariates: []  # unit attributes trained and untrained units differ on, for the covariate-aware designs: "
         f"{', '.join(ATTRIBUTES['rep'])} (reps); {', '.join(ATTRIBUTES['account'])} (accounts)",
         "",
+        "forecast:  # cumulative benefit, cost and ROI month by month after training, and the scale-up",
+        "  enabled: true",
+        "  horizon_months: 18  # months after training forecast (6, 12 and 18 are summarised)",
+        "  hold_months: 6  # after the last measured month, the effect holds the precision-weighted average of this "
+        "many last measured months",
+        "  half_life_months: null  # null: the effect holds; else it halves every this many months",
+        "  fit_through: null  # a date: deals created after it are left out of the fit (to test it on them)",
+        "  scale_up_costs: [participant_time, licensing, travel]  # cost categories that grow with each learner",
+        "",
         "attribution:  # which training touches the revenue flows through (a table beside the lift)",
         "  model: linear  # first_touch, last_touch, linear, time_decay, position_based, markov or shapley",
         "  lookback_days: null  # how long before a deal's close a touch counts; null = the primary window",
