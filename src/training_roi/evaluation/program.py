@@ -318,14 +318,14 @@ def _opportunities(con: BaseBackend, plan: StudyPlan, panel: WindowPanel) -> pa.
 
 def _sensitivity(plan: StudyPlan, primary: WindowResult, results: tuple[WindowResult, ...],
                  cost: Decimal) -> tuple[Scenario, ...]:
-    """The seed's sensitivity table around the headline KPI's estimated effect."""
+    """The seed's sensitivity table around the headline KPI's estimated effect (the lifts the study names, if any)."""
     if primary.did is None:
         return ()
     levers = [WindowLever(w.window_days, w.did.estimate, w.value_base) for w in results if w.did is not None]
     rows = sensitivity(effect=primary.did.estimate, interval=(primary.did.ci_low, primary.did.ci_high),
                        value_base=primary.value_base, cost=cost, margin=Decimal(str(plan.gross_margin)),
                        windows=levers, primary_days=primary.window_days,
-                       describe=lambda v: describe_change(v, KPIS[plan.headline_kpi].unit))
+                       describe=lambda v: describe_change(v, KPIS[plan.headline_kpi].unit), lift=plan.lift_scenarios)
     return rows
 
 

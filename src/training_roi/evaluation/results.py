@@ -138,6 +138,9 @@ class WindowResult:
     """The definition the credited figures follow (the study's ``value.revenue``; ``seed`` under another design)."""
     central: CentralRoi | None = None
     """ROI at the central estimate of the credited definition, its interval and P(ROI > 0)."""
+    break_even_effect: float | None = None
+    """The headline KPI's effect at which ROI = 0 when the credited revenue is the seed formula's (effect × value
+    base): cost ÷ (gross margin × value base), in the KPI's units; None under another definition or without a base."""
     tenure_note: str = ""
     """How units joining and leaving shaped the groups."""
     settle: str | None = None

@@ -19,13 +19,13 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from training_roi._format import money, percent
+from training_roi._format import describe_change, money, percent
 from training_roi.evaluation.results import Evaluation
 from training_roi.present.charts import tornado_chart, trend_spec
 from training_roi.present.forecast import forecast_rows
 from training_roi.present.levels import level_rows
 
-__all__ = ["Figure", "Summary", "fit", "summary_of", "write_summary"]
+__all__ = ["MARGINS", "Figure", "Summary", "fit", "summary_of", "write_summary"]
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,12 @@ def summary_of(ev: Evaluation) -> Summary:
                               (f"interval {percent(iv[0])} to {percent(iv[1])}; " if iv else "") + chance))
         figures.append(Figure("Net benefit at the central estimate", money(c.net_benefit),
                               f"benefit {money(c.benefit)} − fully loaded cost {money(ev.costs.total)}"))
+        head = next(k for k in p.kpis if k.kpi == p.headline_kpi)
+        lift = ("" if p.break_even_effect is None
+                else f"; break-even at {describe_change(p.break_even_effect, head.unit)} in {head.label}")
         figures.append(Figure("Break-even incremental revenue", money(c.break_even_revenue),
-                              f"measured {money(c.incremental_revenue)} at {s.value.gross_margin:.0%} gross margin"))
+                              f"measured {money(c.incremental_revenue)} at {s.value.gross_margin:.0%} gross margin"
+                              + lift))
     figures.append(Figure("Credited (conservative) ROI", percent(p.roi_pct) if p.incremental_revenue > 0
                           else "nothing credited",
                           f"credited incremental revenue {money(p.incremental_revenue)}; payback "
@@ -137,6 +141,11 @@ _LATIN1 = str.maketrans({"−": "-", "–": "-", "—": "-", "…": "...", "≥"
                          "→": "->", "’": "'", "“": '"', "”": '"', "≈": "~"})
 
 
+MARGINS = (40, 36, 40, 30)
+"""The page's margins in points — left, top, right, bottom — inside which everything is drawn: a layout whose
+last line would end in the bottom margin gives way (:func:`fit`)."""
+
+
 class _Page:
     """A US Letter page drawn top to bottom; text in a Unicode font when the system has one."""
 
@@ -145,7 +154,8 @@ class _Page:
 
         self.pdf = FPDF(orientation="P", unit="pt", format="letter")
         self.pdf.set_auto_page_break(False)
-        self.pdf.set_margins(40, 36, 40)
+        left, top, right, _ = MARGINS
+        self.pdf.set_margins(left, top, right)
         self.pdf.add_page()
         self.unicode = False
         for place in _FONT_PLACES:
@@ -156,7 +166,7 @@ class _Page:
                 self.unicode = True
                 break
         self.family = "body" if self.unicode else "Helvetica"
-        self.width = self.pdf.w - 80
+        self.width = self.pdf.w - left - right
 
     def text(self, value: str) -> str:
         return value if self.unicode else value.translate(_LATIN1).encode("latin-1", "replace").decode("latin-1")
@@ -247,7 +257,7 @@ def fit(s: Summary, pngs: list[bytes], path: Path) -> Path:
     """Write the page of ``s`` with the charts ``pngs`` at ``path``, leaving out what does not fit."""
     for charts, with_levels in ((pngs, True), (pngs, False), ([], False)):
         page = _draw(s, charts, with_levels=with_levels)
-        if page.pdf.get_y() <= page.pdf.h - 30:
+        if page.pdf.get_y() <= page.pdf.h - MARGINS[3]:
             break
     path.parent.mkdir(parents=True, exist_ok=True)
     page.pdf.output(str(path))

@@ -146,6 +146,10 @@ def starter_study(con: BaseBackend) -> str:
         "    time: recorded  # recorded: each learner's time once (sessions, else the completion's total, else the "
         "completion report); fixed: minutes_per_learner for everyone",
         "",
+        "sensitivity:  # the sensitivity table's scenarios",
+        "  lift: null  # [pessimistic, optimistic] effect of the headline KPI, in its units (a win-rate lift as a "
+        "fraction: [0.01, 0.03] = 1 and 3 points); null = the ends of the estimated effect's interval",
+        "",
         "isolation:",
         "  method: did  # did: difference-in-differences in each learner's windows; all: every applicable method "
         f"side by side, crediting the recommended one; one of {', '.join(METHODS)}; or dose (micro-lessons: the "
