@@ -8,12 +8,13 @@ way the presenters print a table, without importing upward.
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
 
 __all__ = ["describe", "describe_change", "describe_value", "money", "percent", "plural", "points", "probability",
-           "relative", "share", "spreadsheet_safe"]
+           "relative", "share", "spreadsheet_safe", "true_minus"]
 
 _Number = float | int | Decimal
 
@@ -60,6 +61,19 @@ def probability(p: float | None) -> str:
 def plural(n: int, noun: str, many: str | None = None) -> str:
     """A count and its noun, singular for one: "1 rep", "2 reps", "3 categories" (``many`` when not noun + s)."""
     return f"{n:,} {noun if n == 1 else (many or noun + 's')}"
+
+
+_SIGNING_HYPHEN = re.compile(r"(?<![\w.\-])-(?=\$?\d)")
+
+
+def true_minus(text: str) -> str:
+    """``text`` with every ASCII hyphen that signs a number (-0.3, -$1,234) set as a true minus sign (−).
+
+    Estimators word their notes for logs and notebooks ("interval -0.0123 to +0.0456"); an output
+    a person reads sets them as every other figure. A hyphen inside a word, a date (2025-03-22) or
+    an option (--method) is left as it is.
+    """
+    return _SIGNING_HYPHEN.sub("−", text)
 
 
 def share(part: int, whole: int) -> str:

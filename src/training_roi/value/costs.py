@@ -373,9 +373,9 @@ def _not_costed(people: pl.DataFrame) -> tuple[Decimal, str]:
                          "costs.participant_time.minutes_per_learner to cost it")
     return minutes, (
         f"participant time is not costed (the study gives no hourly rate): {hours:,.1f} hours of learning "
-        f"recorded for {plural(timed.height, 'participant')} are left out, so "
-        "the cost is not fully loaded and the ROI is higher than it would be; set costs.participant_time.hourly_rate (or hourly rates per CRM title under "
-        "costs.participant_time.hourly_rate_by_role) to cost it"
+        f"recorded for {plural(timed.height, 'participant')} are left out, so the cost is not fully loaded and the "
+        "ROI is higher than it would be; set costs.participant_time.hourly_rate (or hourly rates per CRM title "
+        "under costs.participant_time.hourly_rate_by_role) to cost it"
     )
 
 
