@@ -72,7 +72,7 @@ def summary_of(ev: Evaluation) -> Summary:
                         f"gross margin {s.value.gross_margin:.0%}", 160),
         answer=_short(top.answer, 420), how_sure=tuple(_short(line, 340) for line in top.how_sure[:2]),
         figures=top.figures, levels=levels, design=_short(design, 300),
-        drivers=tuple(_short(d, 220) for d in drivers), data=_short(data, 400), caution=_short(top.caution, 400),
+        drivers=tuple(_short(d, 220) for d in drivers), data=_short(data, 400), caution=_short(top.caution, 520),
     )
 
 
