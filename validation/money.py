@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from pool import run_all
 
 SCENARIOS = ["selection", "randomised", "null", "turnover", "long_cycles", "deal_size"]
 RATE = 60
@@ -102,6 +102,13 @@ def _summary(runs: list[dict[str, Any]]) -> list[str]:
     return [*lines, "", *cost]
 
 
+def _line(r: dict[str, Any]) -> str:
+    return (f"{r['scenario']:12} seed {r['seed']:3}: booked {r['booked'] or 0:,.0f} "
+            f"(truth {r['booked_truth']:,.0f}, credited {r['booked_credited']:,.0f})  "
+            f"eventual {r['eventual'] or 0:,.0f} (truth {r['eventual_truth']:,.0f})  "
+            f"time ${r['time']:,.2f} (truth ${r['time_truth']:,.2f})  ({r['seconds']:.0f} s)")
+
+
 def main() -> None:
     """Run the scenarios over the seeds and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -115,20 +122,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write every run's figures here (JSON lines)")
     args = parser.parse_args()
     jobs = [(s, seed) for s in args.scenarios for seed in range(args.first_seed, args.first_seed + args.seeds)]
-    runs = []
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures = [pool.submit(one_run, s, seed, args.reps, args.months, args.replicates) for s, seed in jobs]
-        for future in futures:
-            r = future.result()
-            runs.append(r)
-            print(f"{r['scenario']:12} seed {r['seed']:3}: booked {r['booked'] or 0:,.0f} "
-                  f"(truth {r['booked_truth']:,.0f}, credited {r['booked_credited']:,.0f})  "
-                  f"eventual {r['eventual'] or 0:,.0f} (truth {r['eventual_truth']:,.0f})  "
-                  f"time ${r['time']:,.2f} (truth ${r['time_truth']:,.2f})  "
-                  f"({r['seconds']:.0f} s)", file=sys.stderr, flush=True)
-            if args.out is not None:
-                with args.out.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(r) + "\n")
+    runs = run_all(one_run, [(*job, args.reps, args.months, args.replicates) for job in jobs],
+                   workers=args.workers, out=args.out, line=_line)
     print("\n".join(_summary(runs)))
 
 

@@ -101,10 +101,9 @@ def _figures(ev: Evaluation) -> tuple[Figure, ...]:
                       (f"interval {money(benefit[0] - cost)} to {money(benefit[1] - cost)}; " if benefit else "")
                       + f"benefit {money(c.benefit)} − fully loaded cost {money(ev.costs.total)}"))
     needed = ""
-    if p.value_base and p.did is not None:
-        lift = float(c.break_even_revenue / p.value_base)
-        needed = (f"; by the seed formula a {head.label} change of {describe_change(lift, head.unit)} pays, "
-                  f"{describe_change(p.did.estimate, head.unit)} was measured")
+    if p.break_even_effect is not None:  # the credited revenue is the seed formula's: effect × value base
+        needed = (f"; break-even at {describe_change(p.break_even_effect, head.unit)} in {head.label}"
+                  + (f", {describe_change(p.did.estimate, head.unit)} measured" if p.did is not None else ""))
     out.append(Figure("Break-even incremental revenue", money(c.break_even_revenue),
                       f"measured {money(c.incremental_revenue)} at {percent(s.value.gross_margin * 100)} gross margin"
                       + needed))

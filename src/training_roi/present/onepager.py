@@ -5,9 +5,9 @@ under conservative assumptions"; the people who decide read it in their inbox. :
 gathers what the page says from an evaluation — the answer in words, the credited ROI (the
 answer), ROI and net benefit at the central estimate with their intervals, P(ROI > 0), the
 break-even beside what was measured, payback and the under-power caution (all worded once, in
-:mod:`training_roi.present.executive`, which the full report opens with too), the Phillips
-levels as a strip, the design and why, the three assumptions that move the answer most (from the
-tornado) and the data behind it — and two writers lay it out:
+:mod:`training_roi.present.executive`, which the full report opens with too), the forecast at 6,
+12 and 18 months, the Phillips levels as a strip, the design and why, the three assumptions that
+move the answer most (from the tornado) and the data behind it — and two writers lay it out:
 an HTML page that opens offline and prints on one page, and a one-page PDF drawn with fpdf2 (pure
 Python: no browser, no system library), its charts rendered by Vega's own renderer.
 """
@@ -24,9 +24,10 @@ from training_roi._format import money, percent
 from training_roi.evaluation.results import Evaluation
 from training_roi.present.charts import tornado_chart, trend_spec
 from training_roi.present.executive import Figure, executive
+from training_roi.present.forecast import forecast_rows
 from training_roi.present.levels import level_rows
 
-__all__ = ["Figure", "Summary", "fit", "summary_of", "write_summary"]
+__all__ = ["MARGINS", "Figure", "Summary", "fit", "summary_of", "write_summary"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class Summary:
     data: str
     caution: str = ""
     """The under-power warning, when the study could not detect the effect it measured."""
+    outlook: tuple[tuple[str, str], ...] = ()
+    """The forecast: ROI at 6, 12 and 18 months after training, payback, scale-up (label, sentence)."""
 
 
 def _short(text: str, limit: int) -> str:
@@ -73,6 +76,8 @@ def summary_of(ev: Evaluation) -> Summary:
         answer=_short(top.answer, 420), how_sure=tuple(_short(line, 340) for line in top.how_sure[:2]),
         figures=top.figures, levels=levels, design=_short(design, 300),
         drivers=tuple(_short(d, 220) for d in drivers), data=_short(data, 400), caution=_short(top.caution, 520),
+        outlook=tuple((label, _short(text, 260)) for label, text in forecast_rows(ev.forecast, ev.forecast_basis, unit)
+                      if label != "rests on"),
     )
 
 
@@ -105,6 +110,11 @@ _LATIN1 = str.maketrans({"−": "-", "–": "-", "—": "-", "…": "...", "≥"
                          "→": "->", "’": "'", "“": '"', "”": '"', "≈": "~"})
 
 
+MARGINS = (40, 36, 40, 30)
+"""The page's margins in points — left, top, right, bottom — inside which everything is drawn: a layout whose
+last line would end in the bottom margin gives way (:func:`fit`)."""
+
+
 class _Page:
     """A US Letter page drawn top to bottom; text in a Unicode font when the system has one."""
 
@@ -113,7 +123,8 @@ class _Page:
 
         self.pdf = FPDF(orientation="P", unit="pt", format="letter")
         self.pdf.set_auto_page_break(False)
-        self.pdf.set_margins(40, 36, 40)
+        left, top, right, _ = MARGINS
+        self.pdf.set_margins(left, top, right)
         self.pdf.add_page()
         self.unicode = False
         for place in _FONT_PLACES:
@@ -124,7 +135,7 @@ class _Page:
                 self.unicode = True
                 break
         self.family = "body" if self.unicode else "Helvetica"
-        self.width = self.pdf.w - 80
+        self.width = self.pdf.w - left - right
 
     def text(self, value: str) -> str:
         return value if self.unicode else value.translate(_LATIN1).encode("latin-1", "replace").decode("latin-1")
@@ -194,6 +205,8 @@ def _draw(s: Summary, pngs: list[bytes], *, with_levels: bool) -> _Page:
     if s.drivers:
         page.rows("What would change the answer most", tuple((f"{i}.", d) for i, d in enumerate(s.drivers, 1)),
                   label_width=14)
+    if s.outlook:
+        page.rows("The months after training (cumulative, forecast)", s.outlook)
     if s.levels and with_levels:
         page.rows("The five Phillips levels", s.levels)
     page.rows("How the effect was isolated, and the data", (("design", s.design), ("data", s.data)))
@@ -215,7 +228,7 @@ def fit(s: Summary, pngs: list[bytes], path: Path) -> Path:
     """Write the page of ``s`` with the charts ``pngs`` at ``path``, leaving out what does not fit."""
     for charts, with_levels in ((pngs, True), (pngs, False), ([], False)):
         page = _draw(s, charts, with_levels=with_levels)
-        if page.pdf.get_y() <= page.pdf.h - 30:
+        if page.pdf.get_y() <= page.pdf.h - MARGINS[3]:
             break
     path.parent.mkdir(parents=True, exist_ok=True)
     page.pdf.output(str(path))

@@ -2,10 +2,11 @@
 
 The seed asks for "a table of outcomes under pessimistic, base, and optimistic assumptions",
 varying the lift, the attribution window and the average deal size. Here the lift's range is
-its own confidence interval (not an arbitrary ±1 point), each window uses the lift estimated in
-that window, and the deal size moves the value base by ±10 %. Every scenario applies the
-*estimated* effect, credited or not, so the table answers "what if this estimate were right?";
-the headline keeps the conservative credit.
+its own confidence interval (not an arbitrary ±1 point) unless the study names the lifts to try
+(the seed's "vary lift: 1%, 2%, 3%"), each window uses the lift estimated in that window, and the
+deal size moves the value base by ±10 %. Every other scenario applies the *estimated* effect,
+credited or not, so the table answers "what if this estimate were right?"; the headline keeps the
+conservative credit.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def sensitivity(
     primary_days: int | None = None,
     deal_size_change: Decimal = Decimal("0.10"),
     describe: Callable[[float], str] = "{:+.4g}".format,
+    lift: tuple[float, float] | None = None,
 ) -> tuple[Scenario, ...]:
     """Pessimistic, base and optimistic outcomes for each lever.
 
@@ -103,6 +105,8 @@ def sensitivity(
         The relative change of the average deal size that the deal-size lever applies (±).
     describe
         How an effect is written in the ``assumption`` text (e.g. in percentage points for win rate).
+    lift
+        The pessimistic and optimistic effects the study names, in place of the interval's ends.
 
     Examples
     --------
@@ -113,13 +117,13 @@ def sensitivity(
      ('deal size', 'pessimistic', '9000.00'), ('deal size', 'base', '10000.00'),
      ('deal size', 'optimistic', '11000.00')]
     """
-    lo, hi = interval
+    lo, hi = interval if lift is None else lift
+    low_text, high_text = (("at the interval's low end", "at the interval's high end") if lift is None
+                           else ("as the study's pessimistic case", "as the study's optimistic case"))
     out = [
-        _row("lift", "pessimistic", f"lift at the interval's low end ({describe(lo)})", lo, value_base, cost,
-             margin),
+        _row("lift", "pessimistic", f"lift {low_text} ({describe(lo)})", lo, value_base, cost, margin),
         _row("lift", "base", f"lift as estimated ({describe(effect)})", effect, value_base, cost, margin),
-        _row("lift", "optimistic", f"lift at the interval's high end ({describe(hi)})", hi, value_base, cost,
-             margin),
+        _row("lift", "optimistic", f"lift {high_text} ({describe(hi)})", hi, value_base, cost, margin),
     ]
     ordered = sorted(windows, key=lambda w: w.days)
     if ordered:
