@@ -8,11 +8,13 @@ way the presenters print a table, without importing upward.
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
 
-__all__ = ["describe", "describe_change", "describe_value", "money", "percent", "points", "share", "spreadsheet_safe"]
+__all__ = ["describe", "describe_change", "describe_value", "money", "percent", "plural", "points", "probability",
+           "relative", "share", "spreadsheet_safe", "true_minus"]
 
 _Number = float | int | Decimal
 
@@ -37,8 +39,41 @@ def percent(value: _Number) -> str:
 
 
 def points(rate_change: float) -> str:
-    """A change of a rate in percentage points with one decimal: +2.0 pts."""
-    return f"{rate_change * 100:+.1f} pts"
+    """A change of a rate in percentage points with one decimal and a true minus sign: +2.0 pts, −6.4 pts."""
+    return describe_change(rate_change, "rate")
+
+
+def relative(fraction: float | None) -> str:
+    """A relative change (a fraction: 0.083) as a signed percentage with one decimal: +8.3%, −4.7%."""
+    if fraction is None or fraction != fraction:
+        return "—"
+    shown = percent(fraction * 100)
+    if shown in ("0.0%", "−0.0%"):
+        return "0.0%"
+    return shown if shown.startswith("−") else "+" + shown
+
+
+def probability(p: float | None) -> str:
+    """A probability (a fraction: 0.963) as a percentage with one decimal: 96.3%; "—" when undefined."""
+    return "—" if p is None or p != p else percent(p * 100)
+
+
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """A count and its noun, singular for one: "1 rep", "2 reps", "3 categories" (``many`` when not noun + s)."""
+    return f"{n:,} {noun if n == 1 else (many or noun + 's')}"
+
+
+_SIGNING_HYPHEN = re.compile(r"(?<![\w.\-])-(?=\$?\d)")
+
+
+def true_minus(text: str) -> str:
+    """``text`` with every ASCII hyphen that signs a number (-0.3, -$1,234) set as a true minus sign (−).
+
+    Estimators word their notes for logs and notebooks ("interval -0.0123 to +0.0456"); an output
+    a person reads sets them as every other figure. A hyphen inside a word, a date (2025-03-22) or
+    an option (--method) is left as it is.
+    """
+    return _SIGNING_HYPHEN.sub("−", text)
 
 
 def share(part: int, whole: int) -> str:

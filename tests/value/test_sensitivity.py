@@ -85,7 +85,7 @@ def test_the_tornado_of_the_seed_worked_example_by_hand():
 def test_the_two_way_grids_of_the_seed_worked_example_by_hand():
     grid = effect_by_deal_size(revenue_at=[("low", Decimal(5_000)), ("central", Decimal(10_000)),
                                            ("high", Decimal(15_000))], cost=Decimal(16_000), margin=Decimal(1))
-    assert grid.column_values == ("-20%", "-10%", "+0%", "+10%", "+20%")
+    assert grid.column_values == ("−20%", "−10%", "+0%", "+10%", "+20%")  # a true minus sign
     # $10,000 × 0.8 … × 1.2 against $16,000.
     assert [str(v) for v in grid.roi_pct[1]] == ["-50.0", "-43.8", "-37.5", "-31.3", "-25.0"]
     assert grid.break_even == ("+220.0%", "+60.0%", "+6.7%")  # 16,000 / revenue − 1

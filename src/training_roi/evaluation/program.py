@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ibis.backends import BaseBackend
 
-from training_roi._format import describe_change, money
+from training_roi._format import describe_change, money, plural
 from training_roi.attribute import attribute_study
 from training_roi.evaluation.costs import study_costs
 from training_roi.evaluation.forecast import program_forecast
@@ -122,7 +122,7 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
     methods: Comparison | None = None
     by_window: tuple[tuple[int, Comparison], ...] = ()
     if iso.methods:
-        tell(f"estimating the effect by {len(iso.methods)} method(s)", 0.25)
+        tell(f"estimating the effect by {plural(len(iso.methods), 'method')}", 0.25)
         methods, by_window = _compare(con, plan, trained, first)
     if iso.method == "dose":
         tell("estimating the effect per lesson", 0.25)

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from training_roi._format import percent, relative
 from training_roi.value.roi import roi
 
 __all__ = [
@@ -304,9 +305,14 @@ def effect_by_deal_size(*, revenue_at: Sequence[tuple[str, Decimal]], cost: Deci
     rows, be = [], []
     for _, revenue in revenue_at:
         rows.append(tuple(_pct_roi((revenue * (1 + c)).quantize(_CENT, ROUND_HALF_UP), margin, cost) for c in changes))
-        be.append(f"{float(cost / (margin * revenue) - 1):+.1%}" if revenue > 0 else None)
+        be.append(relative(float(cost / (margin * revenue) - 1)) if revenue > 0 else None)
     return Grid("effect", "deal-size change", tuple(label for label, _ in revenue_at),
-                tuple(f"{float(c):+.0%}" for c in changes), tuple(rows), tuple(be))
+                tuple(_signed_whole(c) for c in changes), tuple(rows), tuple(be))
+
+
+def _signed_whole(change: Decimal) -> str:
+    """A relative change as a whole signed percentage with a true minus sign: −20%, +0%, +10%."""
+    return ("−" if change < 0 else "+") + f"{abs(change):.0%}"
 
 
 def window_by_margin(*, windows: Sequence[tuple[int, Decimal]], cost: Decimal,
@@ -320,6 +326,6 @@ def window_by_margin(*, windows: Sequence[tuple[int, Decimal]], cost: Decimal,
     for _, revenue in windows:
         rows.append(tuple(_pct_roi(revenue, m, cost) for m in margins))
         needed = cost / revenue if revenue > 0 else None
-        be.append(f"{float(needed):.1%}" if needed is not None and needed <= 1 else None)
+        be.append(percent(needed * 100) if needed is not None and needed <= 1 else None)
     return Grid("attribution window", "gross margin", tuple(f"{days} days" for days, _ in windows),
                 tuple(f"{float(m):.0%}" for m in margins), tuple(rows), tuple(be))
