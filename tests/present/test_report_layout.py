@@ -284,3 +284,25 @@ def test_the_csv_files_are_rounded_and_still_add_up(demo):
             deals[row["opportunity_id"]] = (total + Decimal(row["credited_value"]), value)
     assert deals and all(total == value.quantize(Decimal("0.01")) for total, value in deals.values())
 
+
+
+def test_the_forecast_section_shows_the_document_s_months_and_their_roi(demo):
+    """The forecast's rows on the page are result.json's, and each ROI follows from its revenue, margin and cost."""
+    f = demo["doc"]["forecast"]
+    assert f["months"], f["basis"]
+    page = unescape(re.sub(r"<[^>]+>", " ", demo["html"]))
+    section = page[page.index("The months after training: forecast and scale-up"):]
+    margin = Decimal(str(demo["doc"]["study"]["settings"]["value"]["gross_margin"]))
+    for h in (6, 12, 18):
+        m = f["months"][h - 1]
+        assert m["month"] == h
+        benefit = (Decimal(m["revenue"]) * margin).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        cost = Decimal(m["cost"])
+        roi = ((benefit - cost) / cost * 100).quantize(Decimal("0.1"), ROUND_HALF_UP)
+        assert Decimal(m["roi_pct"]) == roi
+        assert f"{h} months" in section and f"ROI {percent(roi)}" in section
+        assert money(Decimal(m["revenue"])) in section
+    assert "payback" in section and "scale-up" in section and "rests on" in section
+    # The month-by-month table has every month, measured ones first.
+    parts = [m["measured"] for m in f["months"]]
+    assert parts == sorted(parts, reverse=True) and len(parts) == 18

@@ -105,27 +105,29 @@ def program_forecast(con: BaseBackend, plan: StudyPlan, trained: Cohort, panel: 
     basis = (f"an event study of revenue won per {plan.unit}-month (deals dated by creation) over "
              f"{units:,} trained and {len(others):,} comparison {plan.unit}s, {run} month{'s' if run > 1 else ''} "
              "since training measured")
-    if settling:
-        basis += (f"; the first {RAMP_MONTHS} months of the {settling:,} {plan.unit}s who joined during the data are "
-                  "left out (their ramp-up)")
+    joined, left = settling
+    if joined or left:
+        basis += (f"; left out of the fit: the first {RAMP_MONTHS} months of the {joined:,} {plan.unit}"
+                  f"{'' if joined == 1 else 's'} who joined during the data (their ramp-up) and the last "
+                  f"{WIND_DOWN_MONTHS} of the {left:,} who left (deals closed lost as they left)")
     if settings.fit_through:
         basis += f", deals created after {settings.fit_through:%B} {settings.fit_through.day}, " \
                  f"{settings.fit_through.year} left out of the fit"
     return result, basis
 
 
-def _without_ramp(monthly: UnitPanel, present: Tenure) -> tuple[UnitPanel, int]:
+def _without_ramp(monthly: UnitPanel, present: Tenure) -> tuple[UnitPanel, tuple[int, int]]:
     """``monthly`` without the months of joining and leaving units that are not their steady state.
 
     A unit that joins during the data is left out for its first :data:`RAMP_MONTHS` months, one
     that leaves for its last :data:`WIND_DOWN_MONTHS` (deals created then are closed lost when it
-    leaves). Returns the panel and how many units that touched.
+    leaves). Returns the panel and how many of its units joined, and left, during the data.
     """
     first = min(monthly.periods)
     joined = {u: _add_months(d, RAMP_MONTHS) for u, d in present.start.items() if d > first}  # type: ignore[operator]
     left = {u: _add_months(d, -WIND_DOWN_MONTHS) for u, d in present.end.items()}
     if not joined and not left:
-        return monthly, 0
+        return monthly, (0, 0)
     units = sorted(set(joined) | set(left))
     bounds = pl.DataFrame({"unit": units, "settled": [joined.get(u) for u in units],
                            "leaving": [left.get(u) for u in units]},
@@ -136,7 +138,8 @@ def _without_ramp(monthly: UnitPanel, present: Tenure) -> tuple[UnitPanel, int]:
     columns = [c for c in (monthly.numerator, monthly.denominator) if c is not None]
     f = f.with_columns(pl.when(off).then(None).otherwise(pl.col(c)).alias(c) for c in columns).drop(
         "settled", "leaving")
-    return replace(monthly, frame=f), len(set(units) & set(monthly.frame["unit"].unique().to_list()))
+    present_units = set(monthly.frame["unit"].unique().to_list())
+    return replace(monthly, frame=f), (len(set(joined) & present_units), len(set(left) & present_units))
 
 
 def _add_months(day: date, months: int) -> date:

@@ -175,6 +175,13 @@ def _relations(ev: Evaluation) -> tuple[Relation, ...]:
             "drivers", f"What drives the answer and the two-way grids, around {percent(ev.tornado.roi_pct)}",
             "ROI at the central estimate with one or two assumptions moved: they show what matters, and never "
             "replace the answer."))
+    twelve = ev.forecast.at(12) if ev.forecast is not None else None
+    if twelve is not None and twelve.roi_pct is not None:
+        out.append(Relation(
+            "forecast", f"Forecast, cumulative ROI {percent(twelve.roi_pct)} 12 months after training",
+            "the effect measured month by month since training, carried past the months the data measure, "
+            "against the whole cost: where the same program goes with time, at its central estimate with its "
+            "interval, not a credited figure."))
     if ev.methods is not None:
         out.append(Relation(
             "methods", "Every method, side by side",

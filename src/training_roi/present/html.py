@@ -35,8 +35,9 @@ from training_roi.attribute.result import TOP_LEARNERS
 from training_roi.evaluation.results import RESULT_SCHEMA, Evaluation
 from training_roi.measure import CATALOGUE
 from training_roi.present.attribution import LEGEND, channel_rows, standard
-from training_roi.present.charts import trend_chart
+from training_roi.present.charts import forecast_chart, trend_chart
 from training_roi.present.executive import executive, value_base_text
+from training_roi.present.forecast import forecast_rows, forecast_table
 from training_roi.present.levels import level_rows
 from training_roi.present.verdicts import IMPROVEMENT, IMPROVEMENT_MEANS, improvement, verdict
 
@@ -112,6 +113,8 @@ def render_html(ev: Evaluation) -> str:
         standard=standard,
         models=[m for m in MODELS if ev.attribution is not None and m in ev.attribution.comparison.columns],
         top_learners=TOP_LEARNERS, levels=level_rows(ev.phillips) if ev.phillips is not None else [],
+        forecast_rows=forecast_rows(ev.forecast, ev.forecast_basis, noun), forecast_table=forecast_table(ev.forecast),
+        forecast_chart=forecast_chart(ev.forecast) if ev.forecast is not None else "",
     )
 
 
