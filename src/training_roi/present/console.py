@@ -25,6 +25,7 @@ from training_roi._format import (
 from training_roi.evaluation.results import Evaluation, KpiResult
 from training_roi.ingest.folder import IngestInfo
 from training_roi.linking import LinkInfo
+from training_roi.present.forecast import forecast_rows
 from training_roi.present.verdicts import IMPROVEMENT, improvement, verdict
 from training_roi.warehouse.quality import QualityReport
 
@@ -203,6 +204,9 @@ def evaluation_panel(ev: Evaluation) -> Group:
         *([f"Design: {ev.design_reason}"] if p.design != "did" or ev.methods is not None else []),
         f"Net benefit (credited): {money(p.net_benefit)}   "
         f"Payback: {f'{float(p.payback_months):,.1f} months' if p.payback_months is not None else 'none'}",
+        *(f"Forecast, {label}: {text}" for label, text in forecast_rows(ev.forecast, ev.forecast_basis,
+                                                                         ev.study.population.unit)
+          if label in ("12 months", "payback", "forecast")),
     ]
     head = Panel("\n".join(lines), title="Training ROI", title_align="left")
     windows = Table(title=f"Every attribution window ({head_kpi.label})", title_justify="left")
