@@ -9,21 +9,64 @@ way the presenters print a table, without importing upward.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 
 import polars as pl
 
-__all__ = ["describe", "describe_change", "describe_value", "money", "percent", "plural", "points", "probability",
-           "relative", "share", "spreadsheet_safe", "true_minus"]
+__all__ = ["chart_money", "describe", "describe_change", "describe_value", "money", "number_style", "percent",
+           "plural", "points", "probability", "relative", "share", "spreadsheet_safe", "true_minus"]
 
 _Number = float | int | Decimal
 
 
+_DEFAULT_STYLE = ("USD", "en_US")
+_STYLE: ContextVar[tuple[str, str]] = ContextVar("number_style", default=_DEFAULT_STYLE)
+
+
+@contextmanager
+def number_style(currency: str = "USD", locale: str = "en_US") -> Iterator[None]:
+    """Word money and percentages in ``currency`` and ``locale`` (a CLDR locale such as ``de_DE``) inside the block.
+
+    A study's answer is presented inside its own style; outside any block, U.S. conventions.
+    """
+    token = _STYLE.set((currency, locale))
+    try:
+        yield
+    finally:
+        _STYLE.reset(token)
+
+
+@cache
+def _money_pattern(locale: str) -> str:
+    """The locale's currency pattern without its decimals (amounts are shown in whole units)."""
+    from babel import Locale
+
+    pattern = Locale.parse(locale).currency_formats["standard"].pattern.split(";")[0]
+    return re.sub(r"\.0+", "", pattern)
+
+
 def money(value: _Number) -> str:
-    """Money as users write it: $1,234,567 (negative as −$1,234)."""
+    """Money as users write it: $1,234,567 (negative as −$1,234); in a :func:`number_style`, its locale's way."""
     amount = float(value)
-    sign = "−" if amount < 0 else ""
-    return f"{sign}${abs(amount):,.0f}"
+    style = _STYLE.get()
+    whole = round(abs(amount))
+    sign = "−" if amount < 0 and whole else ""
+    if style == _DEFAULT_STYLE:
+        return f"{sign}${whole:,}"
+    from babel.numbers import format_currency
+
+    currency, locale = style
+    return sign + format_currency(whole, currency, format=_money_pattern(locale), locale=locale,
+                                  currency_digits=False)
+
+
+def chart_money() -> str:
+    """The d3 format of money on a chart's axis: ``$,.0f`` in U.S. dollars, else plain grouped units."""
+    return "$,.0f" if _STYLE.get()[0] == "USD" else ",.0f"
 
 
 def percent(value: _Number) -> str:
@@ -35,7 +78,12 @@ def percent(value: _Number) -> str:
     if value != value or value in (float("inf"), float("-inf")):
         return f"{float(value):,.1f}%"
     rounded = Decimal(repr(value) if isinstance(value, float) else str(value)).quantize(Decimal("0.1"), ROUND_HALF_UP)
-    return f"{rounded:,.1f}%".replace("-", "−")
+    locale = _STYLE.get()[1]
+    if locale == "en_US":
+        return f"{rounded:,.1f}%".replace("-", "−")
+    from babel.numbers import format_decimal
+
+    return format_decimal(rounded, format="#,##0.0", locale=locale).replace("-", "−") + "%"
 
 
 def points(rate_change: float) -> str:

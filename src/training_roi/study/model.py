@@ -478,6 +478,8 @@ class Study(_Strict):
     description: str = ""
     timezone: str = "UTC"
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    locale: str = Field(default="en_US", description="how figures are written (a CLDR locale: en_US, en_GB, de_DE, "
+                                                     "fr_FR, …): grouping, decimal mark, where the currency goes")
     program: Program
     population: Population = Population()
     comparison: Comparison = Comparison()
@@ -521,6 +523,17 @@ class Study(_Strict):
             money = [k for k in kpis if k != "sales_cycle_days"]
             data["headline_kpi"] = money[0] if money else kpis[0]
         return data
+
+    @field_validator("locale")
+    @classmethod
+    def _cldr(cls, v: str) -> str:
+        from babel import Locale, UnknownLocaleError
+
+        try:
+            Locale.parse(v)
+        except (UnknownLocaleError, ValueError, TypeError) as exc:
+            raise ValueError(f"must be a locale such as 'en_US', 'en_GB' or 'de_DE', got {v!r}") from exc
+        return v
 
     @field_validator("timezone")
     @classmethod

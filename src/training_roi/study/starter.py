@@ -82,6 +82,7 @@ def starter_study(con: BaseBackend) -> str:
         'description: ""  # free text: what the program is and why it is measured',
         'timezone: "UTC"  # IANA time zone in which dates and windows are counted',
         'currency: "USD"  # ISO 4217 code of the CRM amounts and the costs',
+        'locale: "en_US"  # how figures are written: en_US ($1,234,567), en_GB, de_DE (1.234.567 €), fr_FR, …',
         "",
         "program:",
         *_candidate_lines(candidates),
