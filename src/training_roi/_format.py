@@ -8,6 +8,7 @@ way the presenters print a table, without importing upward.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +53,8 @@ def _money_pattern(locale: str) -> str:
 def money(value: _Number) -> str:
     """Money as users write it: $1,234,567 (negative as −$1,234); in a :func:`number_style`, its locale's way."""
     amount = float(value)
+    if not math.isfinite(amount):  # a replicate that could not be computed: said as it is, never a number
+        return f"{'−' if amount < 0 else ''}${abs(amount):,.0f}"
     style = _STYLE.get()
     whole = round(abs(amount))
     sign = "−" if amount < 0 and whole else ""

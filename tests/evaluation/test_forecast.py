@@ -76,3 +76,31 @@ def test_a_study_can_turn_the_forecast_off(org):
     ev = evaluate(con, _study(course, enabled=False))
     assert ev.forecast is None and "not requested" in ev.forecast_basis
     assert ev.asdict()["forecast"] == {"basis": ev.forecast_basis}
+
+
+def test_joining_and_leaving_units_months_outside_their_steady_state_are_left_out_of_the_fit():
+    """A rep hired in March 2024 is unobserved through August (6 months); one leaving mid-October from July on."""
+    from datetime import date
+
+    import polars as pl
+
+    from training_roi.evaluation.forecast import _without_ramp
+    from training_roi.measure.panels import UnitPanel
+    from training_roi.measure.tenure import Tenure
+
+    months = [date(2024, m, 1) for m in range(1, 13)]
+    frame = pl.DataFrame({
+        "unit": [u for u in ("hired", "leaver", "stayer") for _ in months],
+        "period": months * 3, "treated_at": [None] * 36,
+        "won_amount": [1000.0] * 36, "months": [1.0] * 36,
+    }, schema_overrides={"treated_at": pl.Date})
+    panel = UnitPanel(frame, outcome="revenue_per_rep", numerator="won_amount", denominator="months")
+    steady, (joined, left) = _without_ramp(panel, Tenure(start={"hired": date(2024, 3, 10)},
+                                                         end={"leaver": date(2024, 10, 15)}))
+    assert (joined, left) == (1, 1)
+    observed = steady.observed.group_by("unit").agg(pl.col("period").min().alias("first"),
+                                                    pl.col("period").max().alias("last"))
+    seen = {r["unit"]: (r["first"], r["last"]) for r in observed.iter_rows(named=True)}
+    assert seen["hired"] == (date(2024, 9, 1), date(2024, 12, 1))  # March + 6 months: from September
+    assert seen["leaver"] == (date(2024, 1, 1), date(2024, 6, 1))  # October − 3 months: up to June
+    assert seen["stayer"] == (date(2024, 1, 1), date(2024, 12, 1))
