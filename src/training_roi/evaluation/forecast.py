@@ -66,7 +66,7 @@ def program_forecast(con: BaseBackend, plan: StudyPlan, trained: Cohort, panel: 
                              deal_types=plan.population.opportunity_types)
     except ValueError as exc:
         return None, f"no forecast: {exc}"
-    steady, settling = _without_ramp(monthly, tenure(con, plan.unit))
+    steady, settling = _without_ramp(monthly, panel.tenure if panel.tenure is not None else tenure(con, plan.unit))
     index = monthly.frame.select(period=monthly.period_index("period"), cohort=monthly.period_index("treated_at"))
     periods = index["period"].to_numpy()
     first, last = int(periods.min()), int(periods.max())

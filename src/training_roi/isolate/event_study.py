@@ -135,25 +135,39 @@ class _Fit:
     """With clusters other than units: the covariance clustered by unit instead, and the number of units."""
 
 
-def _identified(design: FloatArray, p: int) -> BoolArray:
-    """Which of the first ``p`` columns of ``design`` have a coefficient the data determine.
+def _identified(gram: FloatArray, p: int) -> BoolArray:
+    """Which of the first ``p`` columns of a design have a coefficient the data determine, from its Gram matrix.
 
     A column is identified unless some combination of the columns that includes it is zero:
     with its columns scaled to unit length, unless it loads on an eigenvector of the Gram
     matrix with a (numerically) zero eigenvalue. An all-zero column (no observation) never is.
     Collinearity among the other columns (the month effects) leaves it identified.
     """
-    norms = np.sqrt((design**2).sum(axis=0))
+    norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
     out = norms[:p] > 0
     live = norms > 0
-    scaled = design[:, live] / norms[live]
-    values, vectors = np.linalg.eigh(scaled.T @ scaled)
+    scaled = gram[np.ix_(live, live)] / np.outer(norms[live], norms[live])
+    values, vectors = np.linalg.eigh(scaled)
     null = vectors[:, values <= max(float(values.max()), 1.0) * 1e-10]
     if null.size:
         position = np.cumsum(live) - 1  # column → its position among the live columns
         for j in np.flatnonzero(out):
             out[j] = not bool((np.abs(null[position[j]]) > 1e-6).any())
     return np.asarray(out, dtype=np.bool_)
+
+
+def _rank(gram: FloatArray) -> int:
+    """The rank of a design from its Gram matrix: the eigenvalues of its column-scaled form above the null threshold.
+
+    The same reading of "numerically zero" as :func:`_identified` (an eigenvalue at most 1e−10 of
+    the largest), so the fit's degrees of freedom and its identified regressors agree.
+    """
+    norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
+    live = norms > 0
+    if not live.any():
+        return 0
+    values = np.linalg.eigvalsh(gram[np.ix_(live, live)] / np.outer(norms[live], norms[live]))
+    return int((values > max(float(values.max()), 1.0) * 1e-10).sum())
 
 
 def _fe_regression(y: FloatArray, x: FloatArray, w: FloatArray, unit: FloatArray, month: FloatArray,
@@ -192,14 +206,20 @@ def _fe_regression(y: FloatArray, x: FloatArray, w: FloatArray, unit: FloatArray
     both = np.column_stack([y, x, dummies])
     means = (members @ (w[:, None] * both)) / total[:, None]
     both = both - means[u]
-    sw = np.sqrt(w)
-    identified = _identified(sw[:, None] * both[:, 1:], p)
+    # One weighted cross-product of the demeaned outcome and regressors answers everything the fit
+    # needs from the rows (the rows can be millions; the regressors are a few dozen): which
+    # regressors are identified, the normal equations and their rank.
+    weighted = w[:, None] * both[:, 1:]
+    gram = both[:, 1:].T @ weighted
+    moment = weighted.T @ both[:, 0]
+    identified = _identified(gram, p)
     columns = np.concatenate([identified, np.ones(dummies.shape[1], dtype=bool)])
     yt, zt = both[:, 0], both[:, 1:][:, columns]
-    coef, *_ = np.linalg.lstsq(sw[:, None] * zt, sw * yt, rcond=None)
+    g_kept = gram[np.ix_(columns, columns)]
+    bread = np.linalg.pinv(g_kept, hermitian=True)
+    coef = bread @ moment[columns]
     resid = yt - zt @ coef
-    rank = int(np.linalg.matrix_rank(sw[:, None] * zt))
-    bread = np.linalg.pinv(zt.T @ (w[:, None] * zt))
+    rank = _rank(g_kept)
     by_cluster = members if cluster is None else sparse.csr_matrix((np.ones(y.size), (c, np.arange(y.size))))
     scores = by_cluster @ ((w * resid)[:, None] * zt)
     n, g = y.size, int(by_cluster.shape[0])

@@ -114,6 +114,8 @@ class WindowPanel:
     """The trained units' observed revenue in their post windows, by the same definitions."""
     tenure_note: str = ""
     """How joiners and leavers shaped the groups (empty when every unit was there throughout)."""
+    tenure: Tenure | None = field(default=None, compare=False, repr=False)
+    """Each unit's tenure as the groups were drawn with it (a later stage reuses it rather than ask again)."""
 
     @property
     def treated(self) -> GroupWindows:
@@ -233,7 +235,7 @@ def window_panels(
                    for name in REVENUE_DEFINITIONS}
         post = rows.filter((pl.col("period") == "post") & pl.col("unit_id").is_in(units)).sort("unit_id")
         panels[window_days] = WindowPanel(
-            window_days=window_days,
+            window_days=window_days, tenure=present,
             groups={name: (treated[name], comparison[name]) for name in KPIS},
             anchors=anchors,
             post_opportunities=int(post["opportunities"].sum()),

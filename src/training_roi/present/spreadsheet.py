@@ -54,28 +54,33 @@ def learners_frame(ev: Evaluation) -> pl.DataFrame:
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
-def opportunities_frame(ev: Evaluation) -> pl.DataFrame:
-    """One row per deal the trained units created in their primary windows (money as text in cents)."""
+def opportunities_frame(ev: Evaluation, limit: int | None = None) -> pl.DataFrame:
+    """One row per deal the trained units created in their primary windows (money as text in cents).
+
+    ``limit`` keeps the first rows only (a workbook's sheet holds a capped number; the CSV file all).
+    """
     p = ev.primary
     if ev.opportunities is None:
         return pl.DataFrame()
-    per_unit = {r.unit_id: r for r in p.learners}
+    # Each learner's rounded conversions once, not once per deal.
+    per_unit = {r.unit_id: (r.learner, _fraction(r.baseline_conversion), _fraction(r.post_conversion))
+                for r in p.learners}
     # Revenue per unit of pipeline: the window's credited incremental revenue spread over its pipeline
     # (for the seed's definition and a win-rate headline that is exactly the credited lift × amount).
     rate = p.incremental_revenue / p.pipeline_value if p.pipeline_value else Decimal(0)
+    lift = _fraction(p.credit.credited, _LIFT_PLACES) if p.headline_kpi == "win_rate" else None
+    table = ev.opportunities if limit is None else ev.opportunities.slice(0, limit)
     out = []
-    for r in ev.opportunities.to_pylist():
-        learner = per_unit.get(r["unit_id"])
+    for r in table.to_pylist():
+        learner, baseline, post = per_unit.get(r["unit_id"], (r["unit_id"], None, None))
         amount = r["amount"] if r["amount"] is not None else None
         out.append({
-            "learner": learner.learner if learner else r["unit_id"], "unit_id": r["unit_id"],
+            "learner": learner, "unit_id": r["unit_id"],
             "account_id": r["account_id"], "completion_date": r["anchor"].isoformat(),
             "opportunity_id": r["opportunity_id"], "created": r["created"].isoformat(),
             "close_date": r["close_date"].isoformat() if r["close_date"] else None,
             "closed": r["closed"], "won": r["won"], "amount": _money(amount),
-            "baseline_conversion": _fraction(learner.baseline_conversion) if learner else None,
-            "post_conversion": _fraction(learner.post_conversion) if learner else None,
-            "credited_lift": _fraction(p.credit.credited, _LIFT_PLACES) if p.headline_kpi == "win_rate" else None,
+            "baseline_conversion": baseline, "post_conversion": post, "credited_lift": lift,
             "incremental_revenue": str((rate * Decimal(amount)).quantize(_CENT, ROUND_HALF_UP))
             if amount is not None else "0.00",
         })

@@ -314,11 +314,12 @@ _NUMBER_COLUMNS = {"roi_pct"}
 """Columns the CSV files write as exact decimal text that the sheets hold as numbers."""
 
 
-def _table(book: xlsxwriter.Workbook, f: _Formats, name: str, frame: pl.DataFrame) -> None:
+def _table(book: xlsxwriter.Workbook, f: _Formats, name: str, frame: pl.DataFrame, total: int | None = None) -> None:
     """A data sheet: a frozen header, a filter, widths from the content; text always as text.
 
-    At most :data:`MAX_DATA_ROWS` rows (the CSV file beside the workbook has them all); each
-    column is converted once and written with the one writer its type needs.
+    At most :data:`MAX_DATA_ROWS` rows (the CSV file beside the workbook has them all, ``total``
+    when the frame was cut before it came here); each column is converted once and written with
+    the one writer its type needs.
     """
     ws: Worksheet = book.add_worksheet(name)
     if frame.is_empty() and not frame.columns:
@@ -345,8 +346,9 @@ def _table(book: xlsxwriter.Workbook, f: _Formats, name: str, frame: pl.DataFram
             v = values[r]
             if v is not None and v == v:  # NaN (a number that is not one) is left blank, as None is
                 write(r + 1, c, v, fmt)
-    if frame.height > shown.height:
-        ws.write_string(shown.height + 1, 0, f"… and {frame.height - shown.height:,} more rows: every row is in "
+    rows = max(frame.height, total or 0)
+    if rows > shown.height:
+        ws.write_string(shown.height + 1, 0, f"… and {rows - shown.height:,} more rows: every row is in "
                         f"{name.lower()}.csv")
     for c, column in enumerate(frame.columns):
         longest = max([len(column), *(len(str(v)) for v in frame[column].head(500).to_list() if v is not None)])
@@ -356,8 +358,11 @@ def _table(book: xlsxwriter.Workbook, f: _Formats, name: str, frame: pl.DataFram
 
 
 def write_model_workbook(m: WorkbookModel, path: Path, *, learners: pl.DataFrame | None = None,
-                         opportunities: pl.DataFrame | None = None) -> Path:
-    """Write the workbook of ``m`` (and the data sheets given) to ``path``; return it."""
+                         opportunities: pl.DataFrame | None = None, opportunities_total: int | None = None) -> Path:
+    """Write the workbook of ``m`` (and the data sheets given) to ``path``; return it.
+
+    ``opportunities_total`` is how many opportunities there are when the frame given holds only the first.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     # Text is never turned into a formula or a number by the writer: a name such as =HYPERLINK(…)
     # stays the text it was.
@@ -373,12 +378,13 @@ def write_model_workbook(m: WorkbookModel, path: Path, *, learners: pl.DataFrame
     if learners is not None:
         _table(book, f, "Learners", learners)
     if opportunities is not None:
-        _table(book, f, "Opportunities", opportunities)
+        _table(book, f, "Opportunities", opportunities, opportunities_total)
     book.close()
     return path
 
 
 def write_workbook(ev: Evaluation, out_dir: Path) -> Path:
     """Write ``roi_model.xlsx`` for an evaluation into ``out_dir``; return its path."""
+    total = ev.opportunities.num_rows if ev.opportunities is not None else 0
     return write_model_workbook(model_of(ev), out_dir / FILE_NAME, learners=learners_frame(ev),
-                                opportunities=opportunities_frame(ev))
+                                opportunities=opportunities_frame(ev, limit=MAX_DATA_ROWS), opportunities_total=total)
