@@ -27,52 +27,97 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from training_roi import Evaluation
 
 SCENARIOS = ["selection", "randomised", "null", "turnover", "long_cycles", "deal_size"]
 RATE = 60
+REVENUE_TRUTH = {"booked": "revenue_closing_in_window", "eventual": "revenue_created_in_window"}
+"""Each revenue definition's truth in a window of truth.json."""
 
 
-def one_run(scenario: str, seed: int, reps: int, months: int, replicates: int) -> dict[str, Any]:
-    """Simulate, ingest and answer once; return the truth and the product's figures."""
+def answer_org(scenario: str, seed: int, *, reps: int, months: int, study: dict[str, Any],
+               effect_scale: float = 1.0) -> tuple[dict[str, Any], Evaluation]:
+    """Simulate an org, ingest and link it, and answer ``study`` through ``training_roi.evaluate``.
+
+    ``study`` holds the study's settings but its name and program, which are the simulated
+    program's. Returns the simulator's truth.json and the answer.
+    """
     from training_roi import Evaluation, Study, connect, evaluate, ingest_folder, link
     from training_roi.simulate import simulate
 
-    start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "org"
-        simulate(folder, reps=reps, months=months, seed=seed, scenario=scenario)
+        simulate(folder, reps=reps, months=months, seed=seed, scenario=scenario, effect_scale=effect_scale)
         truth = json.loads((folder / "truth.json").read_text())
         con = connect(Path(tmp) / "w.duckdb")
         ingest_folder(folder, con)
         link(con)
-        study = Study.model_validate({
-            "name": f"{scenario} {seed}",
-            "program": {"name": truth["program"]["name"], "activities": [truth["program"]["course_activity_id"]]},
-            "costs": {"participant_time": {"hourly_rate": RATE}},
-            "isolation": {"bootstrap_replicates": replicates, "seed": seed},
-            "attribution": {"enabled": False},
-        })
-        answer = evaluate(con, study)
+        program = {"name": truth["program"]["name"], "activities": [truth["program"]["course_activity_id"]]}
+        answer = evaluate(con, Study.model_validate({"name": f"{scenario} {seed}", "program": program, **study}))
         con.disconnect()
     assert isinstance(answer, Evaluation)
+    return truth, answer
+
+
+def true_costs(truth: dict[str, Any], rate: float = RATE) -> tuple[float, float]:
+    """The participant time and the total cost the simulator knows, to the cent.
+
+    Participant time: the minutes each learner's LMS recorded, counted once (truth_time.csv), at
+    ``rate`` an hour; total cost: the program's cost lines + that time.
+    """
+    time_ = round(float(truth["participant_time"]["minutes_recorded"]) * rate / 60, 2)
+    return time_, round(float(truth["costs"]["program_total"]) + time_, 2)
+
+
+def one_run(scenario: str, seed: int, reps: int, months: int, replicates: int) -> dict[str, Any]:
+    """Simulate, ingest and answer once; return the truth and the product's figures."""
+    start = time.perf_counter()
+    truth, answer = answer_org(scenario, seed, reps=reps, months=months, study={
+        "costs": {"participant_time": {"hourly_rate": RATE}},
+        "isolation": {"bootstrap_replicates": replicates, "seed": seed},
+        "attribution": {"enabled": False},
+    })
     w = truth["truth"]["windows"]["180"]
-    minutes = float(truth["participant_time"]["minutes_recorded"])
-    true_time = round(minutes * RATE / 60, 2)
+    true_time, true_cost = true_costs(truth)
     out: dict[str, Any] = {
         "scenario": scenario, "seed": seed,
         "time_truth": true_time, "time": float(answer.costs.participant_time_amount),
-        "cost_truth": round(float(truth["costs"]["program_total"]) + true_time, 2), "cost": float(answer.costs.total),
+        "cost_truth": true_cost, "cost": float(answer.costs.total),
         "seconds": round(time.perf_counter() - start, 1),
     }
-    for name, key in (("booked", "revenue_closing_in_window"), ("eventual", "revenue_created_in_window")):
+    for name, key in REVENUE_TRUTH.items():
         r = answer.primary.revenue[name]
         lo, hi = r.interval if r.interval else (float("nan"), float("nan"))
         out |= {f"{name}_truth": float(w[key]), f"{name}": float(r.estimate) if r.estimate is not None else None,
                 f"{name}_lo": lo, f"{name}_hi": hi, f"{name}_credited": float(r.credited)}
     return out
+
+
+def run_all(calls: list[Callable[[], dict[str, Any]]], *, workers: int, out: Path | None,
+            line: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
+    """Make the independent runs in a process pool of ``workers``; their figures, in the order of ``calls``.
+
+    As each run ends (in that order) its ``line`` goes to standard error, and with ``out`` its
+    figures are appended to that file as a JSON line, so that a long validation that stops keeps
+    what it did.
+    """
+    runs = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(call) for call in calls]:
+            r = future.result()
+            runs.append(r)
+            print(line(r), file=sys.stderr, flush=True)
+            if out is not None:
+                with out.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(r) + "\n")
+    return runs
 
 
 def _summary(runs: list[dict[str, Any]]) -> list[str]:
@@ -115,20 +160,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write every run's figures here (JSON lines)")
     args = parser.parse_args()
     jobs = [(s, seed) for s in args.scenarios for seed in range(args.first_seed, args.first_seed + args.seeds)]
-    runs = []
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures = [pool.submit(one_run, s, seed, args.reps, args.months, args.replicates) for s, seed in jobs]
-        for future in futures:
-            r = future.result()
-            runs.append(r)
-            print(f"{r['scenario']:12} seed {r['seed']:3}: booked {r['booked'] or 0:,.0f} "
-                  f"(truth {r['booked_truth']:,.0f}, credited {r['booked_credited']:,.0f})  "
-                  f"eventual {r['eventual'] or 0:,.0f} (truth {r['eventual_truth']:,.0f})  "
-                  f"time ${r['time']:,.2f} (truth ${r['time_truth']:,.2f})  "
-                  f"({r['seconds']:.0f} s)", file=sys.stderr, flush=True)
-            if args.out is not None:
-                with args.out.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(r) + "\n")
+    calls = [partial(one_run, s, seed, args.reps, args.months, args.replicates) for s, seed in jobs]
+    runs = run_all(calls, workers=args.workers, out=args.out, line=lambda r: (
+        f"{r['scenario']:12} seed {r['seed']:3}: booked {r['booked'] or 0:,.0f} "
+        f"(truth {r['booked_truth']:,.0f}, credited {r['booked_credited']:,.0f})  "
+        f"eventual {r['eventual'] or 0:,.0f} (truth {r['eventual_truth']:,.0f})  "
+        f"time ${r['time']:,.2f} (truth ${r['time_truth']:,.2f})  ({r['seconds']:.0f} s)"))
     print("\n".join(_summary(runs)))
 
 
