@@ -16,7 +16,8 @@ against that of a constant forecast at the base rate, and how often the true ROI
 the product's 5th to 95th percentiles of ROI.
 
 Runs are independent and go to a process pool (``--workers``); ``--out`` keeps every run's
-figures as JSON lines, and ``--read`` prints the tables from such a file without running again.
+figures as JSON lines, and ``--read`` prints the tables from such a file without running again
+(with ``--scales``, of the runs whose effect scale lies in that range: a narrower world).
 
     python validation/payback.py --seeds 400 --workers 2 --out payback.jsonl
 """
@@ -164,7 +165,7 @@ def main() -> None:
     parser.add_argument("--revenue", choices=["booked", "eventual"], default="booked",
                         help="the study's revenue definition")
     parser.add_argument("--scales", type=float, nargs=2, default=SCALES, metavar=("LOW", "HIGH"),
-                        help="the effect scale's range")
+                        help="the effect scale's range (with --read: only the runs whose scale is in it)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", type=Path, help="write every run's figures here (JSON lines)")
     parser.add_argument("--read", type=Path, help="print the tables of the runs in this file (JSON lines) and stop")
@@ -172,7 +173,8 @@ def main() -> None:
     from money import run_all
 
     if args.read is not None:
-        runs = [json.loads(line) for line in args.read.read_text(encoding="utf-8").splitlines() if line.strip()]
+        runs = [r for line in args.read.read_text(encoding="utf-8").splitlines() if line.strip()
+                if args.scales[0] <= (r := json.loads(line))["effect_scale"] <= args.scales[1]]
         print("\n".join(_summary(runs)))
         return
     settings = {"scenario": args.scenario, "reps": args.reps, "months": args.months, "replicates": args.replicates,
