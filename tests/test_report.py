@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -297,9 +297,17 @@ def test_method_all_puts_every_estimator_side_by_side(randomised, tmp_path: Path
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Every method, side by side" in html and "★" in html
     assert "The same methods in every attribution window" in html
+    # Every probability the methods show is the chance of improvement, said so, in the report and the console.
+    methods_table = html[html.index('<details id="methods"'):]
+    methods_table = methods_table[:methods_table.index("</details>")]
+    assert "P(improvement)" in methods_table and "P(effect &gt; 0)" not in html
+    twfe = methods["twfe"]["effect"]
+    shown = (Decimal(repr(twfe["prob_positive"])) * 100).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    assert f">{shown}%<" in methods_table  # win rate: higher is better, so P(improvement) is P(effect > 0)
     again = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(tmp_path / "again"),
                                 "--method", "all"])
     assert again.exit_code == 0
+    assert "P(improvement)" in again.stdout and "P(effect > 0)" not in again.stdout
     assert (tmp_path / "result.json").read_bytes() == (tmp_path / "again" / "result.json").read_bytes()
     bad = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(tmp_path), "--method", "magic"])
     assert bad.exit_code == 2 and "expected one of did, all, twfe" in bad.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import polars as pl
@@ -70,6 +70,11 @@ def test_a_staged_go_live_recovers_the_true_effects_and_benefit(golive, tmp_path
         Decimal("0.01"))
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "What the go-live changed" in html and "go-live" in html and "<svg" in html
+    # Response time is lower-is-better: the page gives the chance it fell, P(improvement), never P(effect > 0).
+    assert "P(improvement)" in html and "P(effect &gt; 0)" not in html
+    row = next(r for r in html.split("<tr>") if "lead first-response time (lower is better)" in r)
+    fell = (1 - Decimal(repr(response["prob_positive"]))) * 100
+    assert f">{fell.quantize(Decimal('0.1'), ROUND_HALF_UP)}%<" in row
 
 
 def test_an_org_wide_go_live_uses_the_trend_line_and_unknown_teams_are_refused(golive, tmp_path: Path):

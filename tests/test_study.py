@@ -154,6 +154,12 @@ def test_headline_defaults_to_first_kpi_when_win_rate_is_not_measured(tmp_path: 
         ("value: {gross_margin: 1.5}", "value.gross_margin", ["must be at most 1", "got 1.5"]),
         ("isolation: {bootstrap_replicates: 10}", "isolation.bootstrap_replicates", ["at least 100", "got 10"]),
         ("costs: {shared_allocation: share}", "costs.share", ["is required when shared_allocation is share"]),
+        ("sensitivity: {lift: [0.03, 0.01]}", "sensitivity.lift", ["pessimistic ≤ optimistic, got [0.03, 0.01]"]),
+        ("sensitivity: {lift: [0.01]}", "sensitivity.lift", ["two values, [pessimistic, optimistic], got [0.01]"]),
+        ("sensitivity: {lift: [0.01, .inf]}", "sensitivity.lift[1]", ["finite number", "got inf"]),
+        # Points written for fractions would value 100 times the pipeline: refused for a rate KPI.
+        ("sensitivity: {lift: [1, 3]}", "sensitivity", ["lift [1.0, 3.0]", "win_rate is a fraction",
+                                                       "0.01 = 1 point"]),
     ],
 )
 def test_a_bad_setting_gets_one_message_naming_its_key(tmp_path: Path, extra: str, key: str, words: list[str]):

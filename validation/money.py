@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pool import run_all
 
 if TYPE_CHECKING:
     from training_roi import Evaluation
@@ -100,26 +98,6 @@ def one_run(scenario: str, seed: int, reps: int, months: int, replicates: int) -
     return out
 
 
-def run_all(calls: list[Callable[[], dict[str, Any]]], *, workers: int, out: Path | None,
-            line: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
-    """Make the independent runs in a process pool of ``workers``; their figures, in the order of ``calls``.
-
-    As each run ends (in that order) its ``line`` goes to standard error, and with ``out`` its
-    figures are appended to that file as a JSON line, so that a long validation that stops keeps
-    what it did.
-    """
-    runs = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for future in [pool.submit(call) for call in calls]:
-            r = future.result()
-            runs.append(r)
-            print(line(r), file=sys.stderr, flush=True)
-            if out is not None:
-                with out.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(r) + "\n")
-    return runs
-
-
 def _summary(runs: list[dict[str, Any]]) -> list[str]:
     from training_roi._format import money
 
@@ -147,6 +125,13 @@ def _summary(runs: list[dict[str, Any]]) -> list[str]:
     return [*lines, "", *cost]
 
 
+def _line(r: dict[str, Any]) -> str:
+    return (f"{r['scenario']:12} seed {r['seed']:3}: booked {r['booked'] or 0:,.0f} "
+            f"(truth {r['booked_truth']:,.0f}, credited {r['booked_credited']:,.0f})  "
+            f"eventual {r['eventual'] or 0:,.0f} (truth {r['eventual_truth']:,.0f})  "
+            f"time ${r['time']:,.2f} (truth ${r['time_truth']:,.2f})  ({r['seconds']:.0f} s)")
+
+
 def main() -> None:
     """Run the scenarios over the seeds and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -160,12 +145,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write every run's figures here (JSON lines)")
     args = parser.parse_args()
     jobs = [(s, seed) for s in args.scenarios for seed in range(args.first_seed, args.first_seed + args.seeds)]
-    calls = [partial(one_run, s, seed, args.reps, args.months, args.replicates) for s, seed in jobs]
-    runs = run_all(calls, workers=args.workers, out=args.out, line=lambda r: (
-        f"{r['scenario']:12} seed {r['seed']:3}: booked {r['booked'] or 0:,.0f} "
-        f"(truth {r['booked_truth']:,.0f}, credited {r['booked_credited']:,.0f})  "
-        f"eventual {r['eventual'] or 0:,.0f} (truth {r['eventual_truth']:,.0f})  "
-        f"time ${r['time']:,.2f} (truth ${r['time_truth']:,.2f})  ({r['seconds']:.0f} s)"))
+    runs = run_all(one_run, [(*job, args.reps, args.months, args.replicates) for job in jobs],
+                   workers=args.workers, out=args.out, line=_line)
     print("\n".join(_summary(runs)))
 
 

@@ -60,6 +60,7 @@ def one_run(seed: int, *, scenario: str, reps: int, months: int, replicates: int
         "isolation": {"bootstrap_replicates": replicates, "seed": seed},
         "windows": {"sensitivity_days": []},  # the primary window alone
         "attribution": {"enabled": False},
+        "forecast": {"enabled": False},  # the months after training play no part in the primary window's P
         "value": {"gross_margin": margin, "revenue": revenue},
     })
     window = answer.primary.window_days
@@ -170,7 +171,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write every run's figures here (JSON lines)")
     parser.add_argument("--read", type=Path, help="print the tables of the runs in this file (JSON lines) and stop")
     args = parser.parse_args()
-    from money import run_all
+    from pool import run_all
 
     if args.read is not None:
         runs = [r for line in args.read.read_text(encoding="utf-8").splitlines() if line.strip()
@@ -179,8 +180,9 @@ def main() -> None:
         return
     settings = {"scenario": args.scenario, "reps": args.reps, "months": args.months, "replicates": args.replicates,
                 "margin": args.margin, "revenue": args.revenue, "scales": tuple(args.scales)}
-    calls = [partial(one_run, seed, **settings) for seed in range(args.first_seed, args.first_seed + args.seeds)]
-    runs = run_all(calls, workers=args.workers, out=args.out, line=_line)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    runs = run_all(partial(one_run, **settings), [(seed,) for seed in seeds], workers=args.workers, out=args.out,
+                   line=_line)
     print("\n".join(_summary(runs)))
 
 

@@ -8,20 +8,68 @@ way the presenters print a table, without importing upward.
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 
 import polars as pl
 
-__all__ = ["describe", "describe_change", "describe_value", "money", "percent", "points", "share", "spreadsheet_safe"]
+__all__ = ["chart_money", "describe", "describe_change", "describe_value", "money", "number_style", "percent",
+           "plural", "points", "probability", "relative", "share", "spreadsheet_safe", "true_minus"]
 
 _Number = float | int | Decimal
 
 
+_DEFAULT_STYLE = ("USD", "en_US")
+_STYLE: ContextVar[tuple[str, str]] = ContextVar("number_style", default=_DEFAULT_STYLE)
+
+
+@contextmanager
+def number_style(currency: str = "USD", locale: str = "en_US") -> Iterator[None]:
+    """Word money and percentages in ``currency`` and ``locale`` (a CLDR locale such as ``de_DE``) inside the block.
+
+    A study's answer is presented inside its own style; outside any block, U.S. conventions.
+    """
+    token = _STYLE.set((currency, locale))
+    try:
+        yield
+    finally:
+        _STYLE.reset(token)
+
+
+@cache
+def _money_pattern(locale: str) -> str:
+    """The locale's currency pattern without its decimals (amounts are shown in whole units)."""
+    from babel import Locale
+
+    pattern = Locale.parse(locale).currency_formats["standard"].pattern.split(";")[0]
+    return re.sub(r"\.0+", "", pattern)
+
+
 def money(value: _Number) -> str:
-    """Money as users write it: $1,234,567 (negative as −$1,234)."""
+    """Money as users write it: $1,234,567 (negative as −$1,234); in a :func:`number_style`, its locale's way."""
     amount = float(value)
-    sign = "−" if amount < 0 else ""
-    return f"{sign}${abs(amount):,.0f}"
+    if not math.isfinite(amount):  # a replicate that could not be computed: said as it is, never a number
+        return f"{'−' if amount < 0 else ''}${abs(amount):,.0f}"
+    style = _STYLE.get()
+    whole = round(abs(amount))
+    sign = "−" if amount < 0 and whole else ""
+    if style == _DEFAULT_STYLE:
+        return f"{sign}${whole:,}"
+    from babel.numbers import format_currency
+
+    currency, locale = style
+    return sign + format_currency(whole, currency, format=_money_pattern(locale), locale=locale,
+                                  currency_digits=False)
+
+
+def chart_money() -> str:
+    """The d3 format of money on a chart's axis: ``$,.0f`` in U.S. dollars, else plain grouped units."""
+    return "$,.0f" if _STYLE.get()[0] == "USD" else ",.0f"
 
 
 def percent(value: _Number) -> str:
@@ -33,12 +81,50 @@ def percent(value: _Number) -> str:
     if value != value or value in (float("inf"), float("-inf")):
         return f"{float(value):,.1f}%"
     rounded = Decimal(repr(value) if isinstance(value, float) else str(value)).quantize(Decimal("0.1"), ROUND_HALF_UP)
-    return f"{rounded:,.1f}%".replace("-", "−")
+    locale = _STYLE.get()[1]
+    if locale == "en_US":
+        return f"{rounded:,.1f}%".replace("-", "−")
+    from babel.numbers import format_decimal
+
+    return format_decimal(rounded, format="#,##0.0", locale=locale).replace("-", "−") + "%"
 
 
 def points(rate_change: float) -> str:
-    """A change of a rate in percentage points with one decimal: +2.0 pts."""
-    return f"{rate_change * 100:+.1f} pts"
+    """A change of a rate in percentage points with one decimal and a true minus sign: +2.0 pts, −6.4 pts."""
+    return describe_change(rate_change, "rate")
+
+
+def relative(fraction: float | None) -> str:
+    """A relative change (a fraction: 0.083) as a signed percentage with one decimal: +8.3%, −4.7%."""
+    if fraction is None or fraction != fraction:
+        return "—"
+    shown = percent(fraction * 100)
+    if shown in ("0.0%", "−0.0%"):
+        return "0.0%"
+    return shown if shown.startswith("−") else "+" + shown
+
+
+def probability(p: float | None) -> str:
+    """A probability (a fraction: 0.963) as a percentage with one decimal: 96.3%; "—" when undefined."""
+    return "—" if p is None or p != p else percent(p * 100)
+
+
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """A count and its noun, singular for one: "1 rep", "2 reps", "3 categories" (``many`` when not noun + s)."""
+    return f"{n:,} {noun if n == 1 else (many or noun + 's')}"
+
+
+_SIGNING_HYPHEN = re.compile(r"(?<![\w.\-])-(?=\$?\d)")
+
+
+def true_minus(text: str) -> str:
+    """``text`` with every ASCII hyphen that signs a number (-0.3, -$1,234) set as a true minus sign (−).
+
+    Estimators word their notes for logs and notebooks ("interval -0.0123 to +0.0456"); an output
+    a person reads sets them as every other figure. A hyphen inside a word, a date (2025-03-22) or
+    an option (--method) is left as it is.
+    """
+    return _SIGNING_HYPHEN.sub("−", text)
 
 
 def share(part: int, whole: int) -> str:

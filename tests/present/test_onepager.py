@@ -1,8 +1,10 @@
 """The executive one-pager: one PDF page whose text holds the headline figures, nothing drawn off the page.
 
-The PDF is read back with two libraries that did not write it: pypdf counts its pages and
+The PDF is read back with three libraries that did not write it: pypdf counts its pages and
 extracts its text; pdfplumber says where every character lies, so text running past the page's
-edge (an overflow) is caught whatever the figures. The figures are compared with result.json.
+edge (an overflow) is caught whatever the figures; PDFium renders the page to pixels, whose ink
+(text, rules and charts alike) must lie inside the margins the page is laid out in. The figures
+are compared with result.json.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import pytest
 from pypdf import PdfReader
 
 from tests.builders import ingest_and_report, simulated_with_trained_rep_named
+from tests.present.pixels import ink
 from training_roi._format import money, percent
+from training_roi.present.onepager import MARGINS
 
 LONG = "Sales Excellence 2025 — a pilot cohort with a name as long as a board memo's title, and then some"
 
@@ -55,6 +59,11 @@ def test_the_one_pager_is_one_page_with_the_headline_figures_and_nothing_off_it(
         assert min(c["x0"] for c in chars) >= 20 and max(c["x1"] for c in chars) <= page.width - 20
         assert min(c["top"] for c in chars) >= 20 and max(c["bottom"] for c in chars) <= page.height - 20
         assert len(page.images) == 2  # the trend and the tornado charts
+    drawn = ink(out / "summary.pdf")
+    assert drawn.outside(MARGINS) == []
+    # Not blank: ink from the top margin to below the middle of the page, across most of its width.
+    assert drawn.share > 0.03 and drawn.top < 2 * MARGINS[1] and drawn.bottom > drawn.height / 2
+    assert drawn.right - drawn.left > 0.8 * (drawn.width - MARGINS[0] - MARGINS[2])
     html = _plain((out / "summary.html").read_text(encoding="utf-8"))
     assert _plain(percent(Decimal(central["roi_pct"]))) in html and "<script" not in html
 
@@ -80,3 +89,28 @@ def test_a_page_that_would_run_long_gives_way_section_by_section(tmp_path: Path)
         text = _plain(page.extract_text())
     assert "How the effect was isolated, and the data" in text  # the last section is still there
     assert "The five Phillips levels" not in text  # it gave way
+    drawn = ink(tmp_path / "long.pdf")
+    assert drawn.outside(MARGINS) == []  # as pixels: nothing in the margins, the bottom one included
+    assert drawn.share > 0.05 and drawn.bottom > 0.75 * drawn.height  # a full page, not a blank one
+
+
+def test_the_pixel_check_sees_ink_in_a_margin_and_a_blank_page(tmp_path: Path):
+    from fpdf import FPDF
+
+    def page(*texts: tuple[float, float]) -> Path:
+        pdf = FPDF(unit="pt", format="letter")
+        pdf.add_page()
+        pdf.set_font("Helvetica", size=10)
+        for x, y in texts:
+            pdf.text(x, y, "ink")
+        path = tmp_path / f"page{len(list(tmp_path.glob('*.pdf')))}.pdf"
+        pdf.output(str(path))
+        return path
+
+    inside = ink(page((100, 100), (400, 700)))
+    assert inside.outside(MARGINS) == [] and 0 < inside.share < 0.01
+    assert 99 <= inside.left <= 101 and 690 <= inside.bottom <= 703  # the words where they were written
+    assert ink(page((100, 100), (590, 400))).outside(MARGINS) == ["right"]  # 22 points from the edge
+    assert ink(page((10, 10), (100, 785))).outside(MARGINS) == ["left", "top", "bottom"]
+    blank = ink(page())
+    assert blank.share == 0 and blank.outside(MARGINS) == []

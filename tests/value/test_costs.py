@@ -139,7 +139,7 @@ def test_time_not_costed_is_left_out_and_said(wh):
     assert b.participant_time_amount == 0
     assert b.total == Decimal("6000.50") + 3000 + 2000
     assert b.notes[0].startswith("participant time is not costed")
-    assert "4.5 hours" in b.notes[0] and "3 participant(s)" in b.notes[0]
+    assert "4.5 hours" in b.notes[0] and "3 participants are left out" in b.notes[0]
     doc = b.asdict()
     assert doc["participant_time_costed"] is False and doc["uncosted_minutes"] == "270"
 
@@ -215,7 +215,7 @@ def test_each_participants_time_counts_once_by_the_rule_of_precedence(wh):
     assert b.time_sources == {"completion": (1, Decimal("50")), "none": (1, Decimal("0")),
                               "report": (1, Decimal("20")), "sessions": (1, Decimal("75"))}
     assert b.participant_time_amount == Decimal("145.00")  # (75 + 50 + 20) minutes × $60 / 60
-    assert any("1 participant(s) have no learning time recorded" in n for n in b.notes)
+    assert any("1 participant has no learning time recorded" in n for n in b.notes)
     # A fixed time fills only the participant with none recorded (U4: 30 minutes), or replaces everyone's.
     filled = cost_breakdown(wh, programs="P", activities=["C"], hourly_rate=60, minutes_per_learner=30,
                             time="recorded")

@@ -33,6 +33,25 @@ def test_seed_levers_lift_window_and_deal_size():
     assert table["deal size", "base"].net_benefit == Decimal("-6000.00")
 
 
+def test_the_study_can_name_the_lifts_of_the_pessimistic_and_optimistic_rows():
+    # An interval that collapsed to its estimate (every unit alike) leaves nothing to vary; the seed's
+    # "vary lift: 1%, 2%, 3%" names the lifts instead. By hand: 1% and 3% of $500,000 against $16,000.
+    rows = sensitivity(effect=0.02, interval=(0.02, 0.02), value_base=Decimal(500_000), cost=Decimal(16_000),
+                       lift=(0.01, 0.03), describe=lambda v: f"{v * 100:+.1f} pts")
+    lift = {r.case: r for r in rows if r.lever == "lift"}
+    assert [lift[c].effect for c in ("pessimistic", "base", "optimistic")] == [0.01, 0.02, 0.03]
+    assert [lift[c].incremental_revenue for c in ("pessimistic", "base", "optimistic")] == [
+        Decimal("5000.00"), Decimal("10000.00"), Decimal("15000.00")]
+    assert [lift[c].roi_pct for c in ("pessimistic", "base", "optimistic")] == [
+        Decimal("-68.8"), Decimal("-37.5"), Decimal("-6.3")]  # −68.75 and −6.25, ties away from zero
+    assert lift["pessimistic"].assumption == "lift as the study's pessimistic case (+1.0 pts)"
+    assert lift["optimistic"].assumption == "lift as the study's optimistic case (+3.0 pts)"
+    # The deal-size rows still apply the estimated effect: 2% of $450,000 and of $550,000.
+    size = {r.case: r.incremental_revenue for r in rows if r.lever == "deal size"}
+    assert size == {"pessimistic": Decimal("9000.00"), "base": Decimal("10000.00"),
+                    "optimistic": Decimal("11000.00")}
+
+
 def test_margin_scales_the_benefit_not_the_revenue():
     rows = sensitivity(effect=0.02, interval=(0.01, 0.03), value_base=Decimal(500_000), cost=Decimal(16_000),
                        margin=Decimal("0.5"))
@@ -66,7 +85,7 @@ def test_the_tornado_of_the_seed_worked_example_by_hand():
 def test_the_two_way_grids_of_the_seed_worked_example_by_hand():
     grid = effect_by_deal_size(revenue_at=[("low", Decimal(5_000)), ("central", Decimal(10_000)),
                                            ("high", Decimal(15_000))], cost=Decimal(16_000), margin=Decimal(1))
-    assert grid.column_values == ("-20%", "-10%", "+0%", "+10%", "+20%")
+    assert grid.column_values == ("−20%", "−10%", "+0%", "+10%", "+20%")  # a true minus sign
     # $10,000 × 0.8 … × 1.2 against $16,000.
     assert [str(v) for v in grid.roi_pct[1]] == ["-50.0", "-43.8", "-37.5", "-31.3", "-25.0"]
     assert grid.break_even == ("+220.0%", "+60.0%", "+6.7%")  # 16,000 / revenue − 1

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ibis.backends import BaseBackend
 
+from training_roi._format import number_style
 from training_roi.attribute import MODELS, AttributionResult
 from training_roi.errors import StudyError, TrainingRoiError
 from training_roi.evaluation.design import RolloutPlan, plan_rollout
@@ -74,9 +75,11 @@ def evaluate(con: BaseBackend, study: Study | StudyPlan | str | Path, *, method:
         The study file is invalid, or the warehouse cannot answer it (the message says what to change).
     """
     plan = _plan(study, method)
-    if plan.rollout is not None:
-        return evaluate_rollout(con, plan)
-    return evaluate_program(con, plan, progress=progress)
+    # The answer's sentences (credit reasons, warnings) word money as the study's readers do.
+    with number_style(plan.study.currency, plan.study.locale):
+        if plan.rollout is not None:
+            return evaluate_rollout(con, plan)
+        return evaluate_program(con, plan, progress=progress)
 
 
 def evaluate_attribution(con: BaseBackend, study: Study | StudyPlan | str | Path, *, model: str | None = None,

@@ -25,9 +25,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ibis.backends import BaseBackend
 
-from training_roi._format import describe_change, money
+from training_roi._format import describe_change, money, plural
 from training_roi.attribute import attribute_study
 from training_roi.evaluation.costs import study_costs
+from training_roi.evaluation.forecast import program_forecast
 from training_roi.evaluation.levels import application, phillips
 from training_roi.evaluation.results import Evaluation, WindowResult
 from training_roi.evaluation.windows import Design, design_of, window_result
@@ -121,7 +122,7 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
     methods: Comparison | None = None
     by_window: tuple[tuple[int, Comparison], ...] = ()
     if iso.methods:
-        tell(f"estimating the effect by {len(iso.methods)} method(s)", 0.25)
+        tell(f"estimating the effect by {plural(len(iso.methods), 'method')}", 0.25)
         methods, by_window = _compare(con, plan, trained, first)
     if iso.method == "dose":
         tell("estimating the effect per lesson", 0.25)
@@ -166,13 +167,15 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
         except ValueError as exc:
             raise StudyError(f"study {plan.name}: attribution: {exc}") from exc
         warnings.extend(attribution.notes)
+    tell("forecasting the months after training", 0.9)
+    ahead, basis = program_forecast(con, plan, trained, panels[plan.windows.primary_days], costs)
     tell("Phillips' five levels", 0.95)
     return Evaluation(plan.study, primary, results, costs, dict(report.tables), tuple(warnings), trend,
                       _sensitivity(plan, primary, results, costs.total), methods, by_window,
                       _opportunities(con, plan, panels[plan.windows.primary_days]), design.reason, attribution,
                       phillips(con, plan, primary, costs, behaviour), applied,
                       tornado=_tornado(plan, primary, results, costs), payback=_payback(plan, primary, costs),
-                      grids=_grids(plan, primary, results, costs.total))
+                      grids=_grids(plan, primary, results, costs.total), forecast=ahead, forecast_basis=basis)
 
 
 def _roi_sensitivity(plan: StudyPlan, methods: Comparison, primary: WindowResult, cost: Decimal) -> Comparison:
@@ -315,14 +318,14 @@ def _opportunities(con: BaseBackend, plan: StudyPlan, panel: WindowPanel) -> pa.
 
 def _sensitivity(plan: StudyPlan, primary: WindowResult, results: tuple[WindowResult, ...],
                  cost: Decimal) -> tuple[Scenario, ...]:
-    """The seed's sensitivity table around the headline KPI's estimated effect."""
+    """The seed's sensitivity table around the headline KPI's estimated effect (the lifts the study names, if any)."""
     if primary.did is None:
         return ()
     levers = [WindowLever(w.window_days, w.did.estimate, w.value_base) for w in results if w.did is not None]
     rows = sensitivity(effect=primary.did.estimate, interval=(primary.did.ci_low, primary.did.ci_high),
                        value_base=primary.value_base, cost=cost, margin=Decimal(str(plan.gross_margin)),
                        windows=levers, primary_days=primary.window_days,
-                       describe=lambda v: describe_change(v, KPIS[plan.headline_kpi].unit))
+                       describe=lambda v: describe_change(v, KPIS[plan.headline_kpi].unit), lift=plan.lift_scenarios)
     return rows
 
 

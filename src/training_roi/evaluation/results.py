@@ -28,6 +28,7 @@ from training_roi.value import (
     Scenario,
     Tornado,
 )
+from training_roi.value.forecast import Forecast
 from training_roi.value.payback import Payback
 from training_roi.value.sensitivity import Grid
 
@@ -137,6 +138,9 @@ class WindowResult:
     """The definition the credited figures follow (the study's ``value.revenue``; ``seed`` under another design)."""
     central: CentralRoi | None = None
     """ROI at the central estimate of the credited definition, its interval and P(ROI > 0)."""
+    break_even_effect: float | None = None
+    """The headline KPI's effect at which ROI = 0 when the credited revenue is the seed formula's (effect × value
+    base): cost ÷ (gross margin × value base), in the KPI's units; None under another definition or without a base."""
     tenure_note: str = ""
     """How units joining and leaving shaped the groups."""
     settle: str | None = None
@@ -195,6 +199,10 @@ class Evaluation:
     """P(ROI > 0) and P(ROI > the study's hurdle rate) with the declared cost ranges (None without an estimate)."""
     grids: tuple[Grid, ...] = ()
     """ROI over two assumptions at once (effect × deal size, window × gross margin), with each row's break-even."""
+    forecast: Forecast | None = None
+    """Cumulative benefit, cost and ROI for each month after training, and the scale-up (None: see forecast_basis)."""
+    forecast_basis: str = ""
+    """What the forecast rests on, or why there is none."""
 
     @property
     def established(self) -> bool:
@@ -306,6 +314,8 @@ class Evaluation:
             "tornado": self.tornado.asdict() if self.tornado is not None else None,
             "payback": self.payback.asdict() if self.payback is not None else None,
             "grids": [g.asdict() for g in self.grids],
+            "forecast": {"basis": self.forecast_basis,
+                         **(self.forecast.asdict() if self.forecast is not None else {})},
             "methods": _methods_document(self.methods, self.methods_by_window),
             "attribution": self.attribution.asdict() if self.attribution is not None else None,
             "phillips": self.phillips.asdict() if self.phillips is not None else None,

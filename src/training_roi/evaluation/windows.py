@@ -188,6 +188,8 @@ def window_result(con: BaseBackend, plan: StudyPlan, panel: WindowPanel, cost: D
     benefit = (credited * margin).quantize(_CENT, ROUND_HALF_UP)  # as every other money figure: ties away from 0
     f = roi(benefit, cost, months_of_benefit=months)
     central = central_roi(chosen, cost=cost, margin=margin) if chosen.estimate is not None else None
+    # The seed's break-even lift: the effect whose revenue (effect × value base) pays the cost.
+    break_even = float(cost / (margin * base)) if definition == "seed" and base > 0 else None
     intervals: dict[str, tuple[float, float]] = {}
     if chosen.interval is not None:
         lo, hi = chosen.interval
@@ -214,6 +216,7 @@ def window_result(con: BaseBackend, plan: StudyPlan, panel: WindowPanel, cost: D
         net_benefit=f.net_benefit, benefit_cost_ratio=f.benefit_cost_ratio.quantize(Decimal("0.0001")),
         payback_months=None if f.payback_months is None else f.payback_months.quantize(_CENT, ROUND_HALF_UP),
         intervals=intervals, learners=learners, revenue=revenue, revenue_definition=definition, central=central,
+        break_even_effect=break_even,
         tenure_note=panel.tenure_note,
         **_power(panel, power_effect, plan, design),
     )

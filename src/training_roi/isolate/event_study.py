@@ -408,7 +408,10 @@ def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, con
     periods; never-trained units (and units trained after the data ends) are the comparison in
     every period. The returned estimate is the plain average of the coefficients from the
     training period on; ``diagnostics["coefficients"]`` holds every coefficient with its
-    standard error and interval, ready to plot (``relative_month`` is the event time in periods).
+    standard error and interval, ready to plot (``relative_month`` is the event time in periods),
+    and ``post_covariance`` the covariance of the identified coefficients from the training period
+    on (event times ``post_months``), which any
+    sum of them — a cumulative effect, a forecast — needs.
 
     An event time that no trained unit-period in the sample reaches (the data end too soon after
     the last training, say), or whose coefficient the fixed effects absorb, has no coefficient:
@@ -515,6 +518,8 @@ def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, con
                                    "detectable_slope_80": check.slope_80 if check else None,
                                    "verdict": check.verdict if check else None},
                      "sensitivity": sensitivity,
+                     "post_months": [k for k, ok in zip(relative, post, strict=True) if ok],
+                     "post_covariance": [[float(c) for c in row] for row in fit.cov[np.ix_(post, post)]],
                      "clusters": fit.clusters, **({"clustered_by": panel.cluster} if panel.cluster else {})},
         warnings=warnings,
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.console import RenderableType
 
+from training_roi._format import number_style
 from training_roi.evaluation import Evaluation, RolloutEvaluation
 from training_roi.present.attribution import write_attribution
 from training_roi.present.console import evaluation_panel
@@ -36,6 +37,11 @@ def write_answer(answer: Answer, out_dir: Path) -> dict[str, Path]:
     roll-out's: ``result`` and ``report``. Both: ``participant time`` (each participant's minutes and
     their source) when participant time was derived from learning records.
     """
+    with number_style(answer.study.currency, answer.study.locale):
+        return _write(answer, out_dir)
+
+
+def _write(answer: Answer, out_dir: Path) -> dict[str, Path]:
     time = write_participant_time(answer.costs, out_dir)
     timed = {"participant time": time} if time is not None else {}
     if isinstance(answer, RolloutEvaluation):
@@ -61,5 +67,6 @@ def answer_document(answer: Answer) -> str:
 
 def answer_panel(answer: Answer, *, width: int | None = None) -> RenderableType:
     """The answer for the console; with ``width`` (the terminal's), laid out so that no figure is cut."""
-    panel = rollout_panel(answer) if isinstance(answer, RolloutEvaluation) else evaluation_panel(answer)
+    with number_style(answer.study.currency, answer.study.locale):
+        panel = rollout_panel(answer) if isinstance(answer, RolloutEvaluation) else evaluation_panel(answer)
     return panel if width is None else fitted(panel, width)

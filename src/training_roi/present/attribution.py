@@ -1,23 +1,86 @@
-"""The attribution table as a file, and its roll-up for the console.
+"""The attribution table as a file, and its roll-up for the console and the report, each column said plainly.
 
 The table has one row per touch of a won deal (millions in a large org), so it goes to a file —
 CSV for a spreadsheet, Parquet for a BI tool — and result.json carries only the roll-ups. The
-touch time is written in UTC ISO 8601, money as plain numbers a spreadsheet can sum.
+touch time is written in UTC ISO 8601, money as plain numbers in cents a spreadsheet can sum
+(each deal's touches adding up to its amount exactly), shares to six decimals.
+
+Raw credit says which touches were on a won deal's path, not what caused it; only the study's
+program has a measured lift to hold its credit to. Every roll-up row therefore says by which
+standard its "held to the lift" figure stands (:func:`standard`): the program's credit is held to
+the lift, other training programs keep none (no lift was established for them), and CRM
+activities and campaigns are not held to any lift at all — their figure is their raw credit,
+labelled so that nobody compares it with training's.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from rich.table import Table
 
-from training_roi._format import money, spreadsheet_safe
+from training_roi._format import money, probability, spreadsheet_safe
 from training_roi.attribute.result import AttributionResult
 
-__all__ = ["attribution_table", "write_attribution"]
+__all__ = ["LEGEND", "attribution_table", "channel_rows", "standard", "write_attribution"]
 
 FORMATS = ("csv", "parquet")
+
+LEGEND = (
+    ("touches", "the channel's touches (training completions, campaign responses, deal activities) before the "
+                "close of won deals, within the lookback"),
+    ("deals", "won deals with at least one such touch"),
+    ("credited (raw)", "the share of those deals' revenue the model gives the channel: it was on the path, which "
+                       "is not the same as causing the deal; a course every rep must take (a compliance course) "
+                       "is on most paths and ranks high under every model whatever it caused"),
+    ("held to the lift", "the raw credit scaled so that training never collects more than the incremental revenue "
+                         "the comparison group established; only the study's program has a measured lift"),
+    ("standard", "how the row's held figure stands: held to the lift, no lift established (keeps none), or not "
+                 "held to any lift (raw credit: not comparable with training's)"),
+)
+"""What each column of the attribution roll-ups means, in the order they appear."""
+
+NOT_HELD = "not held to any lift (none measured): raw credit, not comparable with training's"
+
+
+def standard(result: AttributionResult, kind: str, channel: str) -> str:
+    """By what standard a channel's "held to the lift" figure stands, in words."""
+    c = result.calibration
+    if kind != "training":
+        return NOT_HELD
+    if channel == c.program_channel:
+        return f"held to the lift: keeps {probability(c.factor)} of its raw credit"
+    return "no lift established for it: keeps none"
+
+
+def channel_rows(result: AttributionResult) -> list[dict[str, Any]]:
+    """The by-channel roll-up, the channels held to a lift first, each row with its ``standard`` and ``held`` flag.
+
+    The study's program leads, then the other training programs, then the channels not held to
+    any lift (CRM activities, campaigns), each group by raw credit: a reader meets the figures held
+    to one standard before those that are not.
+    """
+    program = result.calibration.program_channel
+    rows = [{**r, "held": r["kind"] == "training", "standard": standard(result, r["kind"], r["channel"])}
+            for r in result.by_channel.iter_rows(named=True)]
+    return sorted(rows, key=lambda r: (r["channel"] != program, not r["held"], -(r["credited_value"] or 0.0),
+                                       r["channel"]))
+
+
+def _cents(table: pl.DataFrame, column: str) -> pl.DataFrame:
+    """``column`` rounded to cents so that each deal's touches still add up to the deal's total of it.
+
+    Largest remainder: each touch gets its amount rounded down to the cent, and the cents those
+    roundings lost go, one each, to the deal's touches that lost the most.
+    """
+    cents = pl.col(column) * 100
+    floor = cents.floor()
+    lost = (cents.sum().round(0) - floor.sum()).over("opportunity_id")
+    order = (cents - floor).rank("ordinal", descending=True).over("opportunity_id")
+    kept = (floor + (order <= lost).cast(pl.Float64)).cast(pl.Int64)
+    return table.with_columns((kept.cast(pl.Decimal(20, 2)) / 100).alias(column))
 
 
 def write_attribution(result: AttributionResult, out_dir: Path, *, fmt: str = "csv") -> Path:
@@ -26,8 +89,9 @@ def write_attribution(result: AttributionResult, out_dir: Path, *, fmt: str = "c
         raise ValueError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"attribution.{fmt}"
-    table = result.table.with_columns(pl.col("share", "credited_value", "calibrated_value").round(6))
+    table = result.table.with_columns(pl.col("share").round(6))
     if fmt == "csv":
+        table = _cents(_cents(table, "credited_value"), "calibrated_value")
         spreadsheet_safe(table.with_columns(pl.col("touch_at").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"))).write_csv(path)
     else:
         table.write_parquet(path)
@@ -35,7 +99,11 @@ def write_attribution(result: AttributionResult, out_dir: Path, *, fmt: str = "c
 
 
 def attribution_table(result: AttributionResult, *, rows: int = 12) -> Table:
-    """Credit by channel under the study's model, raw and held to the lift, with each model's rank."""
+    """Credit by channel under the study's model, raw and held to the lift, with each model's rank.
+
+    A channel not held to any lift (CRM activities, campaigns) shows "not held" where training
+    shows its held credit, and the caption says what each column means.
+    """
     c = result.calibration
     t = Table(title=f"Attribution ({result.model.replace('_', ' ')}; deals closing from "
                     f"{result.since.isoformat() if result.since else 'the start of the data'}, touches up to "
@@ -45,13 +113,16 @@ def attribution_table(result: AttributionResult, *, rows: int = 12) -> Table:
     ranks = {r["channel"]: r for r in result.comparison.iter_rows(named=True)} if result.comparison.height else {}
     models = [m for m in ("first_touch", "last_touch", "linear", "time_decay", "position_based", "markov", "shapley")
               if f"{m}_rank" in result.comparison.columns]
-    for r in result.by_channel.head(rows).iter_rows(named=True):
+    for r in channel_rows(result)[:rows]:
         rank = ranks.get(r["channel"])
         spread = " ".join(str(rank[f"{m}_rank"]) for m in models) if rank else "—"
         t.add_row(r["channel"], f"{r['touches']:,}", f"{r['deals']:,}", money(r["credited_value"]),
-                  money(r["calibrated_value"]), spread)
-    t.caption = (f"Held to the lift: {c.program_channel} keeps {c.factor:.1%} of its raw credit "
+                  money(r["calibrated_value"]) if r["held"] else "not held", spread)
+    t.caption = (f"Credited (raw): the model's share of won revenue for touches on the deal's path, not what "
+                 f"caused it. Held to the lift: {c.program_channel} keeps {probability(c.factor)} of its raw credit "
                  f"({money(c.calibrated_program_value)} of {money(c.raw_program_value)}, never more than the "
                  f"incremental revenue {money(c.incremental_revenue)}); other programs have no established lift "
-                 f"and keep none. Ranks: {', '.join(m.replace('_', ' ') for m in models)}.")
+                 "and keep none; not held: CRM activities and campaigns have no measured lift, so their raw credit "
+                 "is not comparable with training's. Ranks (of raw credit): "
+                 f"{', '.join(m.replace('_', ' ') for m in models)}.")
     return t

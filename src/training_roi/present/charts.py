@@ -11,14 +11,24 @@ from typing import Any
 import altair as alt
 import vl_convert as vlc
 
+from training_roi._format import chart_money
 from training_roi.value import Tornado
+from training_roi.value.forecast import Forecast
 
-__all__ = ["monthly_chart", "tornado_chart", "trend_chart", "trend_spec"]
+__all__ = ["forecast_chart", "monthly_chart", "tornado_chart", "trend_chart", "trend_spec"]
 
 
-_AXIS = {"rate": ".0%", "money": "$,.0f", "days": ",.0f"}
-_TIP = {"rate": ".1%", "money": "$,.0f", "days": ",.1f"}
+_AXIS = {"rate": ".0%", "days": ",.0f"}
+_TIP = {"rate": ".1%", "days": ",.1f"}
 _NUMBER = ",.1f"
+
+
+def _axis(unit: str) -> str:
+    return chart_money() if unit == "money" else _AXIS.get(unit, _NUMBER)
+
+
+def _tip(unit: str) -> str:
+    return chart_money() if unit == "money" else _TIP.get(unit, _NUMBER)
 
 
 def trend_chart(trend: list[dict[str, Any]], completions: list[str], *, title: str, kpi: str = "win_rate",
@@ -43,10 +53,10 @@ def trend_spec(trend: list[dict[str, Any]], completions: list[str], *, title: st
     data = alt.InlineData(values=rows)
     lines = alt.Chart(data).mark_line(point=True).encode(
         x=alt.X("month:T", title=x_title),
-        y=alt.Y(f"{kpi}:Q", title=label, axis=alt.Axis(format=_AXIS.get(unit, _NUMBER))),
+        y=alt.Y(f"{kpi}:Q", title=label, axis=alt.Axis(format=_axis(unit))),
         color=alt.Color("group:N", title=None, scale=alt.Scale(domain=["trained", "comparison"],
                                                              range=["#1f77b4", "#9a9a9a"])),
-        tooltip=["month:T", "group:N", alt.Tooltip(f"{kpi}:Q", format=_TIP.get(unit, _NUMBER)), "closed:Q", "reps:Q"],
+        tooltip=["month:T", "group:N", alt.Tooltip(f"{kpi}:Q", format=_tip(unit)), "closed:Q", "reps:Q"],
     )
     layers: list[alt.Chart] = [lines]
     if any(r.get("provisional") for r in rows):
@@ -93,8 +103,8 @@ def monthly_chart(rows: list[dict[str, Any]], marks: list[str], *, title: str, l
         return ""
     line = alt.Chart(alt.InlineData(values=rows)).mark_line(point=True).encode(
         x=alt.X("month:T", title="month"),
-        y=alt.Y("value:Q", title=label, axis=alt.Axis(format=_AXIS.get(unit, _NUMBER))),
-        tooltip=["month:T", alt.Tooltip("value:Q", format=_TIP.get(unit, _NUMBER))],
+        y=alt.Y("value:Q", title=label, axis=alt.Axis(format=_axis(unit))),
+        tooltip=["month:T", alt.Tooltip("value:Q", format=_tip(unit))],
     )
     layers: list[alt.Chart] = [line]
     if marks:
@@ -103,5 +113,33 @@ def monthly_chart(rows: list[dict[str, Any]], marks: list[str], *, title: str, l
         layers.append(alt.Chart(alt.InlineData(values=[{"day": min(marks)}])).mark_text(
             align="left", dx=4, dy=-70, color="#2ca02c").encode(x="day:T", text=alt.value("go-live")))
     chart = alt.layer(*layers).properties(width=640, height=160, title=title)
+    svg: str = vlc.vegalite_to_svg(chart.to_json())
+    return svg
+
+
+def forecast_chart(f: Forecast, *, size: tuple[int, int] = (640, 180)) -> str:
+    """Cumulative net benefit month by month after training, with its interval and the break-even line, as SVG.
+
+    Measured months are drawn solid, extrapolated ones dashed, so the reader sees where the data end.
+    """
+    margin = f.margin
+    rows = [{"month": m.month, "net": float(m.net_benefit),
+             "low": float(m.revenue_low) * margin - float(m.cost),
+             "high": float(m.revenue_high) * margin - float(m.cost),
+             "part": "measured" if m.measured else "extrapolated"} for m in f.months]
+    # The first extrapolated month also starts where the measured line ends, so the two lines join.
+    joined = rows + [{**r, "part": "extrapolated"} for r in rows if r["month"] == f.measured_months]
+    x = alt.X("month:Q", title="months after training", axis=alt.Axis(tickMinStep=1))
+    band = alt.Chart(alt.InlineData(values=rows)).mark_area(opacity=0.18, color="#1f77b4").encode(
+        x=x, y=alt.Y("low:Q", title="cumulative net benefit", axis=alt.Axis(format=chart_money())), y2="high:Q")
+    line = alt.Chart(alt.InlineData(values=joined)).mark_line(point=True, color="#1f77b4").encode(
+        x=x, y="net:Q", strokeDash=alt.StrokeDash("part:N", title=None, scale=alt.Scale(
+            domain=["measured", "extrapolated"], range=[[1, 0], [5, 4]])),
+        tooltip=["month:Q", "part:N", alt.Tooltip("net:Q", format=chart_money()),
+                 alt.Tooltip("low:Q", format=chart_money()), alt.Tooltip("high:Q", format=chart_money())])
+    zero = alt.Chart(alt.InlineData(values=[{"y": 0}])).mark_rule(color="#222").encode(y="y:Q")
+    chart = alt.layer(band, zero, line).properties(
+        width=size[0], height=size[1],
+        title=f"Cumulative net benefit after training ({f.confidence:.0%} interval shaded; dashed: extrapolated)")
     svg: str = vlc.vegalite_to_svg(chart.to_json())
     return svg

@@ -1,7 +1,8 @@
 """Console rendering of the product's accounts (ingest, link, data quality) with Rich.
 
 Numbers follow the users' conventions: counts with thousands separators, percentages with one
-decimal, dates as ISO 8601 (unambiguous in every locale).
+decimal and a true minus sign, a KPI's chance of moving the better way as P(improvement), a
+verdict with its reason, dates as ISO 8601 (unambiguous in every locale).
 """
 
 from __future__ import annotations
@@ -11,10 +12,21 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from training_roi._format import describe_change, describe_value, money, percent, share
+from training_roi._format import (
+    describe_change,
+    describe_value,
+    money,
+    percent,
+    probability,
+    relative,
+    share,
+    true_minus,
+)
 from training_roi.evaluation.results import Evaluation, KpiResult
 from training_roi.ingest.folder import IngestInfo
 from training_roi.linking import LinkInfo
+from training_roi.present.forecast import forecast_rows
+from training_roi.present.verdicts import IMPROVEMENT, improvement, verdict
 from training_roi.warehouse.quality import QualityReport
 
 __all__ = ["evaluation_panel", "ingest_table", "kpi_table", "link_panel", "methods_table", "quality_panel", "show"]
@@ -126,8 +138,8 @@ def kpi_table(kpis: tuple[KpiResult, ...], window_days: int) -> Table:
             f"{describe_value(k.comparison_baseline, k.unit)} → {describe_value(k.comparison_post, k.unit)}",
             f"{describe_change(d.estimate, k.unit)} ({describe_change(d.ci_low, k.unit)} to "
             f"{describe_change(d.ci_high, k.unit)})" if d else "—",
-            f"{d.relative:+.1%}".replace("-", "−") if d else "—",
-            f"[{colour}]{k.verdict}[/]",
+            relative(d.relative) if d else "—",
+            f"[{colour}]{escape(verdict(k))}[/]",
         )
     return t
 
@@ -137,10 +149,11 @@ def methods_table(ev: Evaluation) -> Table | None:
     c = ev.methods
     if c is None:
         return None
-    unit = next(k.unit for k in ev.primary.kpis if k.kpi == ev.primary.headline_kpi)
+    head = next(k for k in ev.primary.kpis if k.kpi == ev.primary.headline_kpi)
+    unit = head.unit
     t = Table(title="Every method (monthly panel of the headline KPI)", title_justify="left")
-    for col in ("method", "effect (interval)", "P(effect > 0)", "challenges passed", "notes"):
-        t.add_column(col, justify="right" if col in ("effect (interval)", "P(effect > 0)", "challenges passed")
+    for col in ("method", "effect (interval)", IMPROVEMENT, "challenges passed", "notes"):
+        t.add_column(col, justify="right" if col in ("effect (interval)", IMPROVEMENT, "challenges passed")
                      else "left")
     for r in c.results:
         star = "★ " if r.method == c.recommended else ""
@@ -156,8 +169,8 @@ def methods_table(ev: Evaluation) -> Table | None:
         t.add_row(star + r.label,
                   f"{describe_change(e.estimate, unit)} ({describe_change(e.ci_low, unit)} to "
                   f"{describe_change(e.ci_high, unit)})",
-                  f"{e.prob_positive:.1%}" if e.prob_positive == e.prob_positive else "—",
-                  f"{passed} of {len(r.refutations)}" if r.refutations else "—", notes)
+                  probability(improvement(e, head.higher_is_better)),
+                  f"{passed} of {len(r.refutations)}" if r.refutations else "—", escape(true_minus(notes)))
     for n in ev.primary.naive:
         t.add_row(f"[yellow]{n.method} (biased)[/]", describe_change(n.estimate, unit), "—", "—",
                   n.assumptions[0])
@@ -178,7 +191,8 @@ def evaluation_panel(ev: Evaluation) -> Group:
     if did is not None:
         effect = (f"{describe_change(did.estimate, unit)} {head_kpi.label} ({did.confidence:.0%} interval "
                   f"{describe_change(did.ci_low, unit)} to {describe_change(did.ci_high, unit)}; "
-                  f"{did.relative:+.1%} relative; P(effect > 0) = {did.prob_positive:.1%})")
+                  f"{relative(did.relative)} relative; {IMPROVEMENT} = "
+                  f"{probability(improvement(did, head_kpi.higher_is_better))})")
     else:
         effect = "not estimated"
     verdict = (f"[green]{head_kpi.label} effect established[/]" if p.credit.is_credited
@@ -190,6 +204,9 @@ def evaluation_panel(ev: Evaluation) -> Group:
         *([f"Design: {ev.design_reason}"] if p.design != "did" or ev.methods is not None else []),
         f"Net benefit (credited): {money(p.net_benefit)}   "
         f"Payback: {f'{float(p.payback_months):,.1f} months' if p.payback_months is not None else 'none'}",
+        *(f"Forecast, {label}: {text}" for label, text in forecast_rows(ev.forecast, ev.forecast_basis,
+                                                                         ev.study.population.unit)
+          if label in ("12 months", "payback", "forecast")),
     ]
     head = Panel("\n".join(lines), title="Training ROI", title_align="left")
     windows = Table(title=f"Every attribution window ({head_kpi.label})", title_justify="left")
@@ -221,7 +238,7 @@ def evaluation_panel(ev: Evaluation) -> Group:
     costs.add_column("amount", justify="right")
     for category, amount in ev.costs.by_category.items():
         if amount:
-            costs.add_row(category, money(amount))
+            costs.add_row(category.replace("_", " "), money(amount))
     if ev.costs.shared_allocated:
         costs.add_row("shared (allocated)", money(ev.costs.shared_allocated))
     if not ev.costs.time_costed:
@@ -236,7 +253,7 @@ def evaluation_panel(ev: Evaluation) -> Group:
         costs.add_row(f"[dim]left out: {name}[/]", f"[dim]{money(amount)}[/]")
     foot = (f"study {ev.study.name!r} (hash {ev.study.hash}) · data: "
             + ", ".join(f"{k} {v:,}" for k, v in ev.data.items() if v and k.startswith(("crm_opp", "lms_st", "learn"))))
-    warn = "\n".join(f"[yellow]![/] {w}" for w in ev.warnings) or "[green]no warnings[/]"
+    warn = "\n".join(f"[yellow]![/] {escape(true_minus(w))}" for w in ev.warnings) or "[green]no warnings[/]"
     methods = methods_table(ev)
     from training_roi.present.attribution import attribution_table  # it formats money with this module
 

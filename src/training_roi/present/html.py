@@ -1,8 +1,14 @@
 """The HTML report: one self-contained file that opens offline (inline CSS and SVG, no scripts).
 
-It shows the headline with its intervals, the KPIs and their trends for trained vs comparison units, every
-attribution window, the naive references labelled biased, the cost breakdown, the seed's
-per-learner spreadsheet, the assumptions, the data counts and the warnings.
+It opens with the answer — the one-pager's facts (:mod:`training_roi.present.executive`), which
+figure is the answer and how every other ROI in the report relates to it, the under-power
+caution — and a table of contents; the detail follows in sections that fold
+(``<details>``, no JavaScript): the KPIs, their trends for trained vs comparison units, revenue
+by definition, every attribution window and method, sensitivity, cost, the Phillips levels,
+attribution, the naive references labelled biased, the seed's per-learner spreadsheet (folded),
+the assumptions, the data counts and the warnings. Every figure is worded by the product's one
+voice (:mod:`training_roi._format`): a true minus sign, rates as percentages with one decimal,
+counts in the singular or plural.
 """
 
 from __future__ import annotations
@@ -13,13 +19,27 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from training_roi._format import describe_change, describe_value, money, percent, points
+from training_roi._format import (
+    describe_change,
+    describe_value,
+    money,
+    percent,
+    plural,
+    points,
+    probability,
+    relative,
+    true_minus,
+)
 from training_roi.attribute import MODELS
 from training_roi.attribute.result import TOP_LEARNERS
 from training_roi.evaluation.results import RESULT_SCHEMA, Evaluation
 from training_roi.measure import CATALOGUE
-from training_roi.present.charts import trend_chart
+from training_roi.present.attribution import LEGEND, channel_rows, standard
+from training_roi.present.charts import forecast_chart, trend_chart
+from training_roi.present.executive import executive, value_base_text
+from training_roi.present.forecast import forecast_rows, forecast_table
 from training_roi.present.levels import level_rows
+from training_roi.present.verdicts import IMPROVEMENT, IMPROVEMENT_MEANS, improvement, verdict
 
 __all__ = ["render_html", "write_html"]
 
@@ -33,7 +53,12 @@ def _pct(value: float | Decimal) -> str:
 
 
 def _rate(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
+    return describe_value(value, "rate")
+
+
+_TIME_SOURCES = {"sessions": "from sessions", "completion": "from the completion's total time",
+                 "report": "from the completion report", "fixed": "at the study's minutes per learner",
+                 "none": "with no time recorded"}
 
 
 def render_html(ev: Evaluation) -> str:
@@ -55,7 +80,8 @@ def render_html(ev: Evaluation) -> str:
         f"{s.isolation.confidence:.0%} lower bound of its estimate, and not at all under the threshold",
         f"revenue credited: {p.revenue[p.revenue_definition].label if p.revenue_definition in p.revenue else '—'} "
         f"(value.revenue: {s.value.revenue})",
-        f"gross margin {s.value.gross_margin}; costs from costs.csv for {', '.join(s.costs.programs)} plus "
+        f"gross margin {percent(s.value.gross_margin * 100)}; costs from costs.csv for "
+        f"{', '.join(s.costs.programs)} plus "
         + ("participant time at the study's hourly rate" if ev.costs.time_costed else
            "no participant time: the study gives no hourly rate, so the cost is not fully loaded"),
         f"uncertainty: cluster bootstrap over {noun}s, {s.isolation.bootstrap_replicates:,} replicates, seed "
@@ -76,18 +102,19 @@ def render_html(ev: Evaluation) -> str:
                                       kpi=kpi, label=spec.label, unit=spec.unit, x_title="month"))
     head = next(k for k in p.kpis if k.kpi == p.headline_kpi)
     by_window = _methods_by_window(ev)
-    value_base = {
-        "win_rate": f"pipeline value {money(p.value_base)}",
-        "avg_won_deal_size": f"{float(p.value_base):,.0f} won deals",
-        "revenue_per_rep": f"{float(p.value_base):,.1f} {noun}-months",
-    }.get(head.kpi, f"{float(p.value_base):,.1f} {noun}-months × win rate")
     return env.get_template("report.html.j2").render(
-        ev=ev, p=p, iv=p.intervals, chosen=p.revenue.get(p.revenue_definition),
+        ev=ev, p=p, iv=p.intervals, chosen=p.revenue.get(p.revenue_definition), top=executive(ev),
         schema=RESULT_SCHEMA, charts=charts, assumptions=assumptions, head=head,
-        value_base=value_base, money=money, pts=_pts, pct=_pct, rate=_rate, Decimal=Decimal,
-        change=describe_change, value=describe_value, noun=noun, by_window=by_window,
+        value_base=value_base_text(ev), money=money, pts=_pts, pct=_pct, rate=_rate, Decimal=Decimal,
+        change=describe_change, value=describe_value, relative=relative, probability=probability,
+        improvement=improvement, verdict=verdict, plural=plural, minus=true_minus, noun=noun,
+        by_window=by_window, IMPROVEMENT=IMPROVEMENT, IMPROVEMENT_MEANS=IMPROVEMENT_MEANS,
+        time_sources=_TIME_SOURCES, legend=LEGEND, channels=channel_rows(ev.attribution) if ev.attribution else [],
+        standard=standard,
         models=[m for m in MODELS if ev.attribution is not None and m in ev.attribution.comparison.columns],
         top_learners=TOP_LEARNERS, levels=level_rows(ev.phillips) if ev.phillips is not None else [],
+        forecast_rows=forecast_rows(ev.forecast, ev.forecast_basis, noun), forecast_table=forecast_table(ev.forecast),
+        forecast_chart=forecast_chart(ev.forecast) if ev.forecast is not None else "",
     )
 
 

@@ -1,9 +1,17 @@
-"""Phillips' five levels as rows a reader can scan: the level, its figures, and where they came from."""
+"""Phillips' five levels as rows a reader can scan: the level, its figures, and where they came from.
+
+A behaviour KPI that is a rate (tasks completed on time, required fields filled) reads as a
+percentage and its change in percentage points, as every rate in the product does; other
+measures keep three significant digits.
+"""
 
 from __future__ import annotations
 
-from training_roi._format import money, percent
+from training_roi._format import describe, describe_change, money, percent, plural, probability
+from training_roi.measure import CATALOGUE
 from training_roi.value import PairedChange, PhillipsEvaluation
+
+_UNITS = {spec.label: spec.unit for spec in CATALOGUE.values()}
 
 __all__ = ["level_rows"]
 
@@ -14,12 +22,22 @@ def _signed(value: float) -> str:
 
 
 def _paired(c: PairedChange) -> str:
+    """A before/after change: a rate in percentages and points, money in dollars, anything else to 3 digits."""
     if c.mean_change is None:
         return f"{c.name}: no pairs"
-    around = f" ({_signed(c.interval[0])} to {_signed(c.interval[1])})" if c.interval else ""
-    before = f"{c.mean_before:,.3g} → {c.mean_after:,.3g}, " if c.mean_before is not None and c.mean_after is not None \
-        else ""
-    return f"{c.name}: {before}change {_signed(c.mean_change)}{around} over {c.n:,} pairs"
+    unit = _UNITS.get(c.name, "")
+    worded = unit in ("rate", "money")
+
+    def level(v: float) -> str:
+        return describe(v, unit) if worded else f"{v:,.3g}"
+
+    def change(v: float) -> str:
+        return describe_change(v, unit) if worded else _signed(v)
+
+    around = f" ({change(c.interval[0])} to {change(c.interval[1])})" if c.interval else ""
+    before = f"{level(c.mean_before)} → {level(c.mean_after)}, " if c.mean_before is not None \
+        and c.mean_after is not None else ""
+    return f"{c.name}: {before}change {change(c.mean_change)}{around} over {plural(c.n, 'pair')}"
 
 
 def level_rows(ph: PhillipsEvaluation) -> list[tuple[str, str, str]]:
@@ -29,9 +47,9 @@ def level_rows(ph: PhillipsEvaluation) -> list[tuple[str, str, str]]:
     def mean(value: float | None) -> str:
         return "no answers" if value is None else f"mean {value:.2f} of 5"
 
-    learning = [f"score mean {le.score_mean:.1f} over {le.scores_n:,} learners' last attempts"
+    learning = [f"score mean {le.score_mean:.1f} ({plural(le.scores_n, 'learner')}, the last attempt of each)"
                 if le.score_mean is not None else "no scores",
-                f"pass rate {le.pass_rate:.1%} ({le.passed:,} passed, {le.failed:,} failed)"
+                f"pass rate {probability(le.pass_rate)} ({le.passed:,} passed, {le.failed:,} failed)"
                 if le.pass_rate is not None else "no pass/fail results"]
     if le.pre_post is not None:
         learning.append(f"pre/post gain {_paired(le.pre_post)}")
@@ -45,13 +63,13 @@ def level_rows(ph: PhillipsEvaluation) -> list[tuple[str, str, str]]:
            f"ratio {float(f.benefit_cost_ratio):.2f}; payback {payback}")
     intangible = ("; intangible: " + ", ".join(ph.roi.intangibles)) if ph.roi.intangibles else ""
     return [
-        ("1 reaction", f"{mean(r.overall_mean)}; {r.respondents:,} respondents",
+        ("1 reaction", f"{mean(r.overall_mean)}; {plural(r.respondents, 'respondent')}",
          f"{r.source_rows:,} reaction answers in surveys.csv"),
         ("2 learning", "; ".join(learning), f"{le.source_rows:,} learning records of the program"),
-        ("3 application", "; ".join([f"{mean(a.survey.overall_mean)}; {a.survey.respondents:,} respondents",
+        ("3 application", "; ".join([f"{mean(a.survey.overall_mean)}; {plural(a.survey.respondents, 'respondent')}",
                                      *(_paired(c) for c in a.behaviour)]),
          f"{a.survey.source_rows:,} application answers" + (f", {a.behaviour_rows:,} CRM behaviour rows"
                                                             if a.behaviour_rows else "")),
         ("4 impact", impact, "the isolated KPI effects above"),
-        ("5 ROI", roi + intangible, f"{len(ph.roi.benefits)} monetised benefit(s), fully loaded cost"),
+        ("5 ROI", roi + intangible, f"{plural(len(ph.roi.benefits), 'monetised benefit')}, fully loaded cost"),
     ]

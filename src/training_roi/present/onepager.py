@@ -2,10 +2,12 @@
 
 The seed article ends with "a one-page executive summary showing incremental revenue and ROI
 under conservative assumptions"; the people who decide read it in their inbox. :func:`summary_of`
-gathers what the page says from an evaluation — the answer in words, ROI and net benefit at the
-central estimate with their intervals, P(ROI > 0), the break-even incremental revenue beside the
-measured one, payback, the Phillips levels as a strip, the design and why, the three assumptions
-that move the answer most (from the tornado) and the data behind it — and two writers lay it out:
+gathers what the page says from an evaluation — the answer in words, the credited ROI (the
+answer), ROI and net benefit at the central estimate with their intervals, P(ROI > 0), the
+break-even beside what was measured, payback and the under-power caution (all worded once, in
+:mod:`training_roi.present.executive`, which the full report opens with too), the forecast at 6,
+12 and 18 months, the Phillips levels as a strip, the design and why, the three assumptions that
+move the answer most (from the tornado) and the data behind it — and two writers lay it out:
 an HTML page that opens offline and prints on one page, and a one-page PDF drawn with fpdf2 (pure
 Python: no browser, no system library), its charts rendered by Vega's own renderer.
 """
@@ -21,18 +23,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from training_roi._format import money, percent
 from training_roi.evaluation.results import Evaluation
 from training_roi.present.charts import tornado_chart, trend_spec
+from training_roi.present.executive import Figure, executive
+from training_roi.present.forecast import forecast_rows
 from training_roi.present.levels import level_rows
 
-__all__ = ["Figure", "Summary", "fit", "summary_of", "write_summary"]
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One figure of the page: what it is, its value, and the line under it."""
-
-    label: str
-    value: str
-    note: str
+__all__ = ["MARGINS", "Figure", "Summary", "fit", "summary_of", "write_summary"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +43,10 @@ class Summary:
     design: str
     drivers: tuple[str, ...]
     data: str
+    caution: str = ""
+    """The under-power warning, when the study could not detect the effect it measured."""
+    outlook: tuple[tuple[str, str], ...] = ()
+    """The forecast: ROI at 6, 12 and 18 months after training, payback, scale-up (label, sentence)."""
 
 
 def _short(text: str, limit: int) -> str:
@@ -57,30 +56,8 @@ def _short(text: str, limit: int) -> str:
 def summary_of(ev: Evaluation) -> Summary:
     """What the one-pager says about ``ev``."""
     p, s = ev.primary, ev.study
-    c = p.central
-    lines = ev.headline()
     unit = s.population.unit
-    figures = []
-    if c is not None:
-        iv = c.roi_interval
-        odds = ev.payback
-        chance = (f"P(ROI > 0) {odds.prob_positive:.1%}" if odds is not None
-                  else f"P(ROI > 0) {c.prob_positive:.1%}" if c.prob_positive is not None else "")
-        if odds is not None and odds.prob_hurdle is not None and odds.hurdle_pct is not None:
-            chance += f"; P(ROI > {percent(odds.hurdle_pct)}, the hurdle) {odds.prob_hurdle:.1%}"
-        if odds is not None and odds.cost_ranges:
-            chance += f" ({len(odds.cost_ranges)} cost categor{'y' if len(odds.cost_ranges) == 1 else 'ies'} uncertain)"
-        figures.append(Figure("ROI at the central estimate", percent(c.roi_pct),
-                              (f"interval {percent(iv[0])} to {percent(iv[1])}; " if iv else "") + chance))
-        figures.append(Figure("Net benefit at the central estimate", money(c.net_benefit),
-                              f"benefit {money(c.benefit)} − fully loaded cost {money(ev.costs.total)}"))
-        figures.append(Figure("Break-even incremental revenue", money(c.break_even_revenue),
-                              f"measured {money(c.incremental_revenue)} at {s.value.gross_margin:.0%} gross margin"))
-    figures.append(Figure("Credited (conservative) ROI", percent(p.roi_pct) if p.incremental_revenue > 0
-                          else "nothing credited",
-                          f"credited incremental revenue {money(p.incremental_revenue)}; payback "
-                          + (f"{float(p.payback_months):,.1f} months" if p.payback_months is not None
-                             else "not reached")))
+    top = executive(ev)
     levels = tuple((level, _short(figures_text, 90)) for level, figures_text, _ in level_rows(ev.phillips)) \
         if ev.phillips is not None else ()
     drivers: tuple[str, ...] = ()
@@ -96,9 +73,11 @@ def summary_of(ev: Evaluation) -> Summary:
         title=_short(s.name, 120),
         subtitle=_short(f"{s.program.name} · {p.window_days}-day attribution window · {s.currency} · "
                         f"gross margin {s.value.gross_margin:.0%}", 160),
-        answer=_short(lines[0], 420), how_sure=tuple(_short(line, 340) for line in lines[1:3]),
-        figures=tuple(figures), levels=levels, design=_short(design, 300),
-        drivers=tuple(_short(d, 220) for d in drivers), data=_short(data, 400),
+        answer=_short(top.answer, 420), how_sure=tuple(_short(line, 340) for line in top.how_sure[:2]),
+        figures=top.figures, levels=levels, design=_short(design, 300),
+        drivers=tuple(_short(d, 220) for d in drivers), data=_short(data, 400), caution=_short(top.caution, 520),
+        outlook=tuple((label, _short(text, 260)) for label, text in forecast_rows(ev.forecast, ev.forecast_basis, unit)
+                      if label != "rests on"),
     )
 
 
@@ -131,6 +110,11 @@ _LATIN1 = str.maketrans({"−": "-", "–": "-", "—": "-", "…": "...", "≥"
                          "→": "->", "’": "'", "“": '"', "”": '"', "≈": "~"})
 
 
+MARGINS = (40, 36, 40, 30)
+"""The page's margins in points — left, top, right, bottom — inside which everything is drawn: a layout whose
+last line would end in the bottom margin gives way (:func:`fit`)."""
+
+
 class _Page:
     """A US Letter page drawn top to bottom; text in a Unicode font when the system has one."""
 
@@ -139,7 +123,8 @@ class _Page:
 
         self.pdf = FPDF(orientation="P", unit="pt", format="letter")
         self.pdf.set_auto_page_break(False)
-        self.pdf.set_margins(40, 36, 40)
+        left, top, right, _ = MARGINS
+        self.pdf.set_margins(left, top, right)
         self.pdf.add_page()
         self.unicode = False
         for place in _FONT_PLACES:
@@ -150,7 +135,7 @@ class _Page:
                 self.unicode = True
                 break
         self.family = "body" if self.unicode else "Helvetica"
-        self.width = self.pdf.w - 80
+        self.width = self.pdf.w - left - right
 
     def text(self, value: str) -> str:
         return value if self.unicode else value.translate(_LATIN1).encode("latin-1", "replace").decode("latin-1")
@@ -210,6 +195,8 @@ def _draw(s: Summary, pngs: list[bytes], *, with_levels: bool) -> _Page:
     page.para(s.title, 16, bold=True, gap=0)
     page.para(s.subtitle, 8, colour=(100, 100, 100), gap=6)
     page.para(s.answer, 10.5, bold=True, gap=3)
+    if s.caution:
+        page.para(s.caution, 7.5, colour=(150, 70, 0), gap=2)
     for line in s.how_sure:
         page.para(line, 7.5, colour=(80, 80, 80), gap=2)
     page.pdf.ln(4)
@@ -218,6 +205,8 @@ def _draw(s: Summary, pngs: list[bytes], *, with_levels: bool) -> _Page:
     if s.drivers:
         page.rows("What would change the answer most", tuple((f"{i}.", d) for i, d in enumerate(s.drivers, 1)),
                   label_width=14)
+    if s.outlook:
+        page.rows("The months after training (cumulative, forecast)", s.outlook)
     if s.levels and with_levels:
         page.rows("The five Phillips levels", s.levels)
     page.rows("How the effect was isolated, and the data", (("design", s.design), ("data", s.data)))
@@ -239,7 +228,7 @@ def fit(s: Summary, pngs: list[bytes], path: Path) -> Path:
     """Write the page of ``s`` with the charts ``pngs`` at ``path``, leaving out what does not fit."""
     for charts, with_levels in ((pngs, True), (pngs, False), ([], False)):
         page = _draw(s, charts, with_levels=with_levels)
-        if page.pdf.get_y() <= page.pdf.h - 30:
+        if page.pdf.get_y() <= page.pdf.h - MARGINS[3]:
             break
     path.parent.mkdir(parents=True, exist_ok=True)
     page.pdf.output(str(path))

@@ -10,10 +10,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from rich.console import Group
 from rich.table import Table
 
-from training_roi._format import money, percent
+from training_roi._format import money, percent, probability
 from training_roi.evaluation.rollout import ROLLOUT_SCHEMA, RolloutEvaluation
 from training_roi.measure import CATALOGUE, describe
 from training_roi.present.charts import monthly_chart
+from training_roi.present.verdicts import IMPROVEMENT, IMPROVEMENT_MEANS, improvement
 
 __all__ = ["rollout_document", "rollout_panel", "write_rollout"]
 
@@ -29,7 +30,7 @@ def _change(value: float | None, unit: str) -> str:
 def rollout_panel(ev: RolloutEvaluation) -> Group:
     """The KPI changes, benefits, costs and ROI of a roll-out, as Rich tables."""
     t = Table(title=f"{ev.study.name}: what the go-live changed ({ev.method})", title_justify="left")
-    for col in ("KPI", "before", "after", "isolated effect (interval)", "P(effect > 0)"):
+    for col in ("KPI", "before", "after", "isolated effect (interval)", IMPROVEMENT):
         t.add_column(col, justify="left" if col == "KPI" else "right")
     for k in ev.kpis:
         e = k.effect
@@ -37,7 +38,7 @@ def rollout_panel(ev: RolloutEvaluation) -> Group:
                   describe(k.after, k.unit),
                   f"{_change(e.estimate, k.unit)} ({_change(e.ci_low, k.unit)} to {_change(e.ci_high, k.unit)})"
                   if e else f"[dim]{k.not_applicable}[/]",
-                  f"{e.prob_positive:.1%}" if e else "—")
+                  probability(improvement(e, k.higher_is_better)))
     f = ev.figures
     money_table = Table(title="Benefits, costs and ROI", title_justify="left")
     money_table.add_column("item")
@@ -75,6 +76,7 @@ def write_rollout(ev: RolloutEvaluation, out_dir: Path) -> tuple[Path, Path]:
     env = Environment(loader=PackageLoader("training_roi.present", "templates"), autoescape=select_autoescape())
     html = env.get_template("rollout.html.j2").render(
         ev=ev, schema=ROLLOUT_SCHEMA, money=money, pct=percent, value=describe, change=_change, charts=charts,
+        probability=probability, improvement=improvement, IMPROVEMENT=IMPROVEMENT, IMPROVEMENT_MEANS=IMPROVEMENT_MEANS,
         go_live=sorted((t, d.isoformat()) for t, d in ev.go_live.items()))
     page = out_dir / "report.html"
     page.write_text(html, encoding="utf-8")

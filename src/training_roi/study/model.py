@@ -41,6 +41,7 @@ from training_roi.errors import StudyError
 from training_roi.files import FileRefused, load_yaml, read_named_file
 from training_roi.isolate import METHODS
 from training_roi.measure.covariates import ATTRIBUTES
+from training_roi.measure.sales import KPIS as KPI_SPECS
 from training_roi.value.costs import CATEGORIES as COST_CATEGORIES
 from training_roi.value.monetise import MonetisationRule
 
@@ -51,11 +52,13 @@ __all__ = [
     "Baseline",
     "Comparison",
     "Costs",
+    "Forecast",
     "Isolation",
     "ParticipantTime",
     "Population",
     "Program",
     "Rollout",
+    "Sensitivity",
     "Study",
     "StudyError",
     "Threshold",
@@ -271,6 +274,34 @@ class Value(_Strict):
     )
 
 
+_Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class Sensitivity(_Strict):
+    """The sensitivity table's scenarios, where the study names them rather than taking them from the data."""
+
+    lift: tuple[_Finite, _Finite] | None = Field(
+        default=None,
+        description="[pessimistic, optimistic] effect of the headline KPI in the sensitivity table's lift rows, in "
+                    "the KPI's own units (a win-rate lift as a fraction: [0.01, 0.03] = 1 and 3 points); null = the "
+                    "ends of the estimated effect's confidence interval",
+    )
+
+    @field_validator("lift", mode="before")
+    @classmethod
+    def _two_values(cls, v: Any) -> Any:
+        if isinstance(v, list | tuple) and len(v) != 2:
+            raise ValueError(f"needs two values, [pessimistic, optimistic], got {list(v)}")
+        return v
+
+    @field_validator("lift")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and v[0] > v[1]:
+            raise ValueError(f"[pessimistic, optimistic] needs pessimistic ≤ optimistic, got [{v[0]}, {v[1]}]")
+        return v
+
+
 class ParticipantTime(_Strict):
     """What the learners' own time costs."""
 
@@ -407,6 +438,34 @@ class Rollout(_Strict):
         return self
 
 
+class Forecast(_Strict):
+    """The month-by-month forecast after training and the scale-up to the units not yet trained."""
+
+    enabled: bool = True
+    horizon_months: int = Field(default=18, ge=1, le=60, description="months after training forecast (6, 12 and 18 "
+                                                                     "are summarised)")
+    hold_months: int = Field(default=6, ge=1, le=12, description="later months hold the precision-weighted average "
+                                                                 "effect of this many last measured months")
+    half_life_months: float | None = Field(default=None, gt=0, description="none: the effect holds after the last "
+                                                                           "measured month; else it halves every "
+                                                                           "this many months")
+    fit_through: date | None = Field(default=None, description="deals created after this day are left out of the "
+                                                               "forecast's fit (to test it against later months)")
+    scale_up_costs: list[str] = Field(
+        default_factory=lambda: ["participant_time", "licensing", "travel"],
+        description="cost categories that grow with each learner: training one more unit costs their amount per "
+                    "trained unit; the others are spent once")
+
+    @field_validator("scale_up_costs")
+    @classmethod
+    def _categories(cls, v: list[str]) -> list[str]:
+        unknown = [c for c in v if c not in COST_CATEGORIES]
+        if unknown:
+            raise ValueError(f"{', '.join(map(repr, unknown))} not a cost category (categories: "
+                             f"{', '.join(COST_CATEGORIES)})")
+        return v
+
+
 class Study(_Strict):
     """A whole study: every assumption of the report.
 
@@ -419,6 +478,8 @@ class Study(_Strict):
     description: str = ""
     timezone: str = "UTC"
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    locale: str = Field(default="en_US", description="how figures are written (a CLDR locale: en_US, en_GB, de_DE, "
+                                                     "fr_FR, …): grouping, decimal mark, where the currency goes")
     program: Program
     population: Population = Population()
     comparison: Comparison = Comparison()
@@ -429,7 +490,10 @@ class Study(_Strict):
     threshold: Threshold = Threshold()
     value: Value = Value()
     costs: Costs = Costs()
+    sensitivity: Sensitivity = Sensitivity()
+    """Scenarios of the sensitivity table that the study names (by default they come from the estimate's interval)."""
     isolation: Isolation = Isolation()
+    forecast: Forecast = Forecast()
     attribution: Attribution = Attribution()
     monetisation: list[MonetisationRule] = Field(default_factory=list)
     """Benefits beyond revenue (errors, penalties, turnover, time saved), each by a declared rule."""
@@ -460,6 +524,17 @@ class Study(_Strict):
             data["headline_kpi"] = money[0] if money else kpis[0]
         return data
 
+    @field_validator("locale")
+    @classmethod
+    def _cldr(cls, v: str) -> str:
+        from babel import Locale, UnknownLocaleError
+
+        try:
+            Locale.parse(v)
+        except (UnknownLocaleError, ValueError, TypeError) as exc:
+            raise ValueError(f"must be a locale such as 'en_US', 'en_GB' or 'de_DE', got {v!r}") from exc
+        return v
+
     @field_validator("timezone")
     @classmethod
     def _iana(cls, v: str) -> str:
@@ -483,6 +558,17 @@ class Study(_Strict):
         if v == "sales_cycle_days":
             raise ValueError("sales_cycle_days cannot be turned into revenue; keep it under kpis and lead with "
                              "win_rate, avg_won_deal_size, pipeline_created or revenue_per_rep")
+        return v
+
+    @field_validator("sensitivity")
+    @classmethod
+    def _lift_in_the_kpis_units(cls, v: Sensitivity, info: ValidationInfo) -> Sensitivity:
+        # A win-rate lift written in points ([1, 3] for 1 and 3 points) would value 100 times the pipeline.
+        kpi, lift = info.data.get("headline_kpi"), v.lift
+        if lift is not None and kpi in KPI_SPECS and KPI_SPECS[kpi].unit == "rate" and not all(-1 <= x <= 1
+                                                                                               for x in lift):
+            raise ValueError(f"lift [{lift[0]}, {lift[1]}]: a change in {kpi} is a fraction from −1 to 1 "
+                             "(0.01 = 1 point)")
         return v
 
     @model_validator(mode="after")

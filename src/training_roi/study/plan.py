@@ -119,6 +119,9 @@ class StudyPlan:
     gross_margin: float
     revenue: str
     """The revenue definition credited: ``booked``, ``eventual`` or ``seed``."""
+    lift_scenarios: tuple[float, float] | None
+    """The sensitivity table's pessimistic and optimistic effect of the headline KPI, when the study names them
+    (``sensitivity.lift``); None: the ends of the estimated effect's interval."""
     costs: CostInputs
     attribution: Attribution
     monetisation: tuple[MonetisationRule, ...]
@@ -181,6 +184,7 @@ def plan_study(study: Study, *, method: str | None = None) -> StudyPlan:
         min_relative_change=study.threshold.min_relative_change,
         gross_margin=study.value.gross_margin,
         revenue=study.value.revenue,
+        lift_scenarios=study.sensitivity.lift,
         costs=CostInputs(
             programs=tuple(study.costs.programs or [p.name]), activities=tuple(p.activities),
             use_cost_lines=study.costs.use_cost_lines,

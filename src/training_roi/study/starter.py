@@ -82,6 +82,7 @@ def starter_study(con: BaseBackend) -> str:
         'description: ""  # free text: what the program is and why it is measured',
         'timezone: "UTC"  # IANA time zone in which dates and windows are counted',
         'currency: "USD"  # ISO 4217 code of the CRM amounts and the costs',
+        'locale: "en_US"  # how figures are written: en_US ($1,234,567), en_GB, de_DE (1.234.567 €), fr_FR, …',
         "",
         "program:",
         *_candidate_lines(candidates),
@@ -146,6 +147,10 @@ def starter_study(con: BaseBackend) -> str:
         "    time: recorded  # recorded: each learner's time once (sessions, else the completion's total, else the "
         "completion report); fixed: minutes_per_learner for everyone",
         "",
+        "sensitivity:  # the sensitivity table's scenarios",
+        "  lift: null  # [pessimistic, optimistic] effect of the headline KPI, in its units (a win-rate lift as a "
+        "fraction: [0.01, 0.03] = 1 and 3 points); null = the ends of the estimated effect's interval",
+        "",
         "isolation:",
         "  method: did  # did: difference-in-differences in each learner's windows; all: every applicable method "
         f"side by side, crediting the recommended one; one of {', '.join(METHODS)}; or dose (micro-lessons: the "
@@ -155,6 +160,15 @@ def starter_study(con: BaseBackend) -> str:
         "  seed: 7  # random seed, so the interval is the same on every run",
         "  covariates: []  # unit attributes trained and untrained units differ on, for the covariate-aware designs: "
         f"{', '.join(ATTRIBUTES['rep'])} (reps); {', '.join(ATTRIBUTES['account'])} (accounts)",
+        "",
+        "forecast:  # cumulative benefit, cost and ROI month by month after training, and the scale-up",
+        "  enabled: true",
+        "  horizon_months: 18  # months after training forecast (6, 12 and 18 are summarised)",
+        "  hold_months: 6  # after the last measured month, the effect holds the precision-weighted average of this "
+        "many last measured months",
+        "  half_life_months: null  # null: the effect holds; else it halves every this many months",
+        "  fit_through: null  # a date: deals created after it are left out of the fit (to test it on them)",
+        "  scale_up_costs: [participant_time, licensing, travel]  # cost categories that grow with each learner",
         "",
         "attribution:  # which training touches the revenue flows through (a table beside the lift)",
         "  model: linear  # first_touch, last_touch, linear, time_decay, position_based, markov or shapley",

@@ -33,6 +33,7 @@ from typing import Any, Literal
 import polars as pl
 from ibis.backends import BaseBackend
 
+from training_roi._format import plural
 from training_roi.measure.costs import TIME_SOURCES, cost_lines, participant_minutes
 from training_roi.value.roi import Amount, _dec, _div
 from training_roi.warehouse.connection import require_tables
@@ -185,7 +186,7 @@ class CostBreakdown:
         width = max(len(label) for label, _ in rows)
         lines = [f"Cost of {', '.join(self.programs)} (participant time from {self.participant_time_source})"]
         lines += [f"{label:<{width}}  {text:>18}" for label, text in rows]
-        lines += [f"time of {n:,} participant(s) from {source}: {m:,.0f} minutes"
+        lines += [f"time of {plural(n, 'participant')} from {source}: {m:,.0f} minutes"
                   for source, (n, m) in self.time_sources.items()]
         lines += [f"left out: {name} {amount:,.2f}" for name, amount in self.excluded.items()]
         lines += [f"note: {n}" for n in self.notes]
@@ -327,7 +328,7 @@ def cost_breakdown(
     if participant_lines:
         source = "cost lines"
         notes.append(
-            f"participant time taken from {participant_lines} participant_time cost line(s); "
+            f"participant time taken from {plural(participant_lines, 'participant_time cost line')}; "
             "not also derived from learning records, to avoid counting it twice"
         )
     else:
@@ -372,9 +373,9 @@ def _not_costed(people: pl.DataFrame) -> tuple[Decimal, str]:
                          "costs.participant_time.minutes_per_learner to cost it")
     return minutes, (
         f"participant time is not costed (the study gives no hourly rate): {hours:,.1f} hours of learning "
-        f"recorded for {timed.height:,} participant(s) are left out, so the cost is not fully loaded and the ROI "
-        "is higher than it would be; set costs.participant_time.hourly_rate (or hourly rates per CRM title under "
-        "costs.participant_time.hourly_rate_by_role) to cost it"
+        f"recorded for {plural(timed.height, 'participant')} are left out, so the cost is not fully loaded and the "
+        "ROI is higher than it would be; set costs.participant_time.hourly_rate (or hourly rates per CRM title "
+        "under costs.participant_time.hourly_rate_by_role) to cost it"
     )
 
 
@@ -417,8 +418,9 @@ def _costed_minutes(people: pl.DataFrame, mode: str,
         if used.height:
             sources[name] = (used.height, _minute_total(float(used["minutes"].sum())) if name == "fixed" else _ZERO)
     if "none" in sources:
-        notes.append(f"{sources['none'][0]:,} participant(s) have no learning time recorded: their time is not "
-                     "costed (set costs.participant_time.minutes_per_learner to cost it)")
+        n = sources["none"][0]
+        notes.append(f"{plural(n, 'participant')} {'has' if n == 1 else 'have'} no learning time recorded: their "
+                     "time is not costed (set costs.participant_time.minutes_per_learner to cost it)")
     return people.select("person", "title", "minutes", "source"), dict(sorted(sources.items())), notes
 
 

@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from training_roi._format import money
+from training_roi._format import relative as signed_share
 
 __all__ = ["DEFINITIONS", "CentralRoi", "RevenueEstimate", "central_roi", "credit_revenue"]
 
@@ -99,8 +100,9 @@ def credit_revenue(estimate: float, *, observed: float, draws: NDArray[np.float6
     if lower is None or lower != lower:
         return Decimal("0.00"), f"not credited: {describe} has no interval to bound it"
     if relative < min_relative_change:
-        return Decimal("0.00"), (f"not credited: the central {describe} is {relative:+.1%} of what the trained units "
-                                 f"would have had without training, under the threshold of {min_relative_change:.1%}")
+        return Decimal("0.00"), (f"not credited: the central {describe} is {signed_share(relative)} of what the "
+                                 "trained units would have had without training, under the threshold of "
+                                 f"{min_relative_change:.1%}")
     if lower <= 0:
         return Decimal("0.00"), (f"not credited: {describe} may be zero or less at {level} confidence, its one-sided "
                                  f"lower bound being {money(lower)}")

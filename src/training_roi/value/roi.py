@@ -24,6 +24,8 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from training_roi._format import relative as signed_share
+
 __all__ = [
     "Credit",
     "ROIFigures",
@@ -375,7 +377,7 @@ def conservative_credit(
     reasons = []
     if abs(relative) < min_relative_change:
         reasons.append(
-            f"the relative change {relative:+.1%} is under the threshold of {min_relative_change:.1%}"
+            f"the relative change {signed_share(relative)} is under the threshold of {min_relative_change:.1%}"
         )
     if lo <= 0 <= hi:
         reasons.append(f"the interval from {describe(lo)} to {describe(hi)} includes zero")
@@ -386,7 +388,7 @@ def conservative_credit(
         lift,
         relative,
         True,
-        f"credited: the relative change {relative:+.1%} reaches the threshold of {min_relative_change:.1%} "
+        f"credited: the relative change {signed_share(relative)} reaches the threshold of {min_relative_change:.1%} "
         f"and the interval from {describe(lo)} to {describe(hi)} excludes zero",
     )
 

@@ -2,10 +2,11 @@
 
 The seed asks for "a table of outcomes under pessimistic, base, and optimistic assumptions",
 varying the lift, the attribution window and the average deal size. Here the lift's range is
-its own confidence interval (not an arbitrary ±1 point), each window uses the lift estimated in
-that window, and the deal size moves the value base by ±10 %. Every scenario applies the
-*estimated* effect, credited or not, so the table answers "what if this estimate were right?";
-the headline keeps the conservative credit.
+its own confidence interval (not an arbitrary ±1 point) unless the study names the lifts to try
+(the seed's "vary lift: 1%, 2%, 3%"), each window uses the lift estimated in that window, and the
+deal size moves the value base by ±10 %. Every other scenario applies the *estimated* effect,
+credited or not, so the table answers "what if this estimate were right?"; the headline keeps the
+conservative credit.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from training_roi._format import percent, relative
 from training_roi.value.roi import roi
 
 __all__ = [
@@ -83,6 +85,7 @@ def sensitivity(
     primary_days: int | None = None,
     deal_size_change: Decimal = Decimal("0.10"),
     describe: Callable[[float], str] = "{:+.4g}".format,
+    lift: tuple[float, float] | None = None,
 ) -> tuple[Scenario, ...]:
     """Pessimistic, base and optimistic outcomes for each lever.
 
@@ -102,6 +105,8 @@ def sensitivity(
         The relative change of the average deal size that the deal-size lever applies (±).
     describe
         How an effect is written in the ``assumption`` text (e.g. in percentage points for win rate).
+    lift
+        The pessimistic and optimistic effects the study names, in place of the interval's ends.
 
     Examples
     --------
@@ -112,13 +117,13 @@ def sensitivity(
      ('deal size', 'pessimistic', '9000.00'), ('deal size', 'base', '10000.00'),
      ('deal size', 'optimistic', '11000.00')]
     """
-    lo, hi = interval
+    lo, hi = interval if lift is None else lift
+    low_text, high_text = (("at the interval's low end", "at the interval's high end") if lift is None
+                           else ("as the study's pessimistic case", "as the study's optimistic case"))
     out = [
-        _row("lift", "pessimistic", f"lift at the interval's low end ({describe(lo)})", lo, value_base, cost,
-             margin),
+        _row("lift", "pessimistic", f"lift {low_text} ({describe(lo)})", lo, value_base, cost, margin),
         _row("lift", "base", f"lift as estimated ({describe(effect)})", effect, value_base, cost, margin),
-        _row("lift", "optimistic", f"lift at the interval's high end ({describe(hi)})", hi, value_base, cost,
-             margin),
+        _row("lift", "optimistic", f"lift {high_text} ({describe(hi)})", hi, value_base, cost, margin),
     ]
     ordered = sorted(windows, key=lambda w: w.days)
     if ordered:
@@ -300,9 +305,14 @@ def effect_by_deal_size(*, revenue_at: Sequence[tuple[str, Decimal]], cost: Deci
     rows, be = [], []
     for _, revenue in revenue_at:
         rows.append(tuple(_pct_roi((revenue * (1 + c)).quantize(_CENT, ROUND_HALF_UP), margin, cost) for c in changes))
-        be.append(f"{float(cost / (margin * revenue) - 1):+.1%}" if revenue > 0 else None)
+        be.append(relative(float(cost / (margin * revenue) - 1)) if revenue > 0 else None)
     return Grid("effect", "deal-size change", tuple(label for label, _ in revenue_at),
-                tuple(f"{float(c):+.0%}" for c in changes), tuple(rows), tuple(be))
+                tuple(_signed_whole(c) for c in changes), tuple(rows), tuple(be))
+
+
+def _signed_whole(change: Decimal) -> str:
+    """A relative change as a whole signed percentage with a true minus sign: −20%, +0%, +10%."""
+    return ("−" if change < 0 else "+") + f"{abs(change):.0%}"
 
 
 def window_by_margin(*, windows: Sequence[tuple[int, Decimal]], cost: Decimal,
@@ -316,6 +326,6 @@ def window_by_margin(*, windows: Sequence[tuple[int, Decimal]], cost: Decimal,
     for _, revenue in windows:
         rows.append(tuple(_pct_roi(revenue, m, cost) for m in margins))
         needed = cost / revenue if revenue > 0 else None
-        be.append(f"{float(needed):.1%}" if needed is not None and needed <= 1 else None)
+        be.append(percent(needed * 100) if needed is not None and needed <= 1 else None)
     return Grid("attribution window", "gross margin", tuple(f"{days} days" for days, _ in windows),
                 tuple(f"{float(m):.0%}" for m in margins), tuple(rows), tuple(be))

@@ -1,0 +1,34 @@
+"""Run a validation's independent simulations in a process pool, printing each as it ends and keeping them.
+
+Shared by the scripts that simulate one org per (scenario, seed): the jobs run in ``workers``
+processes, each run's line goes to stderr as it arrives (in submission order), and ``out``, when
+given, receives every run as a JSON line, so a long validation can be summarised again without
+re-running it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+__all__ = ["run_all"]
+
+
+def run_all(one_run: Callable[..., dict[str, Any]], jobs: Sequence[tuple[Any, ...]], *, workers: int,
+            out: Path | None, line: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
+    """``one_run(*job)`` for every job, ``workers`` at a time; the runs in the jobs' order."""
+    runs = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(one_run, *job) for job in jobs]
+        for future in futures:
+            r = future.result()
+            runs.append(r)
+            print(line(r), file=sys.stderr, flush=True)
+            if out is not None:
+                with out.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(r) + "\n")
+    return runs
