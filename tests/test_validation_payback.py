@@ -70,7 +70,7 @@ def test_without_an_effect_p_of_payback_averages_its_expected_value(payback: Mod
     and over orgs E[P] = Φ(−c / (s√2)). The margin puts c near half a standard error (E[P] ≈ 0.37): P ≡ 0 (the
     credited figure, zero here, read instead of the estimate), P ≡ 1 and P(ROI < 0) in its place (≈ 0.63) all fail.
     """
-    monkeypatch.syspath_prepend(str(Path(payback.__file__).parent))  # it imports the money script's helpers
+    monkeypatch.syspath_prepend(str(Path(payback.__file__).parent))  # it imports from validation/money.py
     runs = [payback.one_run(seed, scenario="randomised", reps=300, months=24, replicates=1000, margin=0.3,
                             revenue="booked", scales=(0.0, 0.0)) for seed in range(1, 13)]
     assert all(r["revenue_truth"] == 0 and r["roi_truth"] == pytest.approx(-100.0) for r in runs)
