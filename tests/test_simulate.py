@@ -531,6 +531,37 @@ def test_same_seed_same_pipeline_across_scenarios(run: Any) -> None:
     assert a["won0"].equals(b["won0"])
 
 
+def test_effect_scale_multiplies_the_effect_and_keeps_the_draws(run: Any) -> None:
+    once, twice, none, harm = (pl.read_parquet(run("randomised", effect_scale=s)[0] / "truth_opportunities.parquet")
+                               for s in (1.0, 2.0, 0.0, -1.0))
+    # randomised: log-odds +0.12, deal size +3%, cycle −5%; twice that is +0.24, +6%, −10%.
+    effects = truth_of(run("randomised", effect_scale=2.0)[0])["effects"]
+    assert effects == pytest.approx({"win_logit": 0.24, "deal_size": 0.06, "cycle": 0.10, "ramp_days": 0})
+    for df in (twice, none, harm):  # the same org, pipeline and untreated outcomes
+        assert df["opportunity_id"].equals(once["opportunity_id"]) and df["won0"].equals(once["won0"])
+        assert df["amount0"].equals(once["amount0"]) and df["exposed"].equals(once["exposed"])
+    # One uniform per deal decides both outcomes, so a larger effect wins every deal a smaller one won.
+    assert (twice["won1"] >= once["won1"]).all() and (twice["won1"] > once["won1"]).any()
+    assert (harm["won1"] <= harm["won0"]).all() and (harm["won1"] < harm["won0"]).any()
+    assert twice["amount1"].to_list() == pytest.approx([round(a * 1.06, 2) for a in twice["amount0"]])
+    assert none["won1"].equals(none["won0"]) and none["amount1"].equals(none["amount0"])
+    truth = truth_of(run("randomised", effect_scale=0.0)[0])["truth"]["windows"]["180"]
+    assert truth["revenue_closing_in_window"] == 0 and truth["revenue_created_in_window"] == 0
+
+
+@pytest.mark.parametrize(("scenario", "scale", "words"), [
+    ("randomised", float("nan"), "effect_scale must be a finite number"),
+    ("randomised", True, "effect_scale must be a finite number"),
+    ("deal_size", -9.0, "effect_scale −9 makes scenario 'deal_size' change deal sizes by −108.0%"),
+    ("randomised", 25.0, "change deal sizes by +75.0% and cycles by −125.0%"),
+    ("customer", 2.0, "effect_scale applies to the sales course scenarios"),
+    ("microlessons", 0.0, "not to 'microlessons'"),
+])
+def test_an_effect_scale_that_cannot_hold_is_refused(tmp_path: Path, scenario: str, scale: float, words: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(words)):
+        simulate(tmp_path, reps=5, months=6, scenario=scenario, effect_scale=scale)
+
+
 def test_randomised_trains_about_half(run: Any) -> None:
     out, _ = run("randomised", reps=200)
     _, reps = read_csv(out / "truth_reps.csv")

@@ -27,47 +27,70 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pool import run_all
 
+if TYPE_CHECKING:
+    from training_roi import Evaluation
+
 SCENARIOS = ["selection", "randomised", "null", "turnover", "long_cycles", "deal_size"]
 RATE = 60
+REVENUE_TRUTH = {"booked": "revenue_closing_in_window", "eventual": "revenue_created_in_window"}
+"""Each revenue definition's truth in a window of truth.json."""
 
 
-def one_run(scenario: str, seed: int, reps: int, months: int, replicates: int) -> dict[str, Any]:
-    """Simulate, ingest and answer once; return the truth and the product's figures."""
+def answer_org(scenario: str, seed: int, *, reps: int, months: int, study: dict[str, Any],
+               effect_scale: float = 1.0) -> tuple[dict[str, Any], Evaluation]:
+    """Simulate an org, ingest and link it, and answer ``study`` through ``training_roi.evaluate``.
+
+    ``study`` holds the study's settings but its name and program, which are the simulated
+    program's. Returns the simulator's truth.json and the answer.
+    """
     from training_roi import Evaluation, Study, connect, evaluate, ingest_folder, link
     from training_roi.simulate import simulate
 
-    start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "org"
-        simulate(folder, reps=reps, months=months, seed=seed, scenario=scenario)
+        simulate(folder, reps=reps, months=months, seed=seed, scenario=scenario, effect_scale=effect_scale)
         truth = json.loads((folder / "truth.json").read_text())
         con = connect(Path(tmp) / "w.duckdb")
         ingest_folder(folder, con)
         link(con)
-        study = Study.model_validate({
-            "name": f"{scenario} {seed}",
-            "program": {"name": truth["program"]["name"], "activities": [truth["program"]["course_activity_id"]]},
-            "costs": {"participant_time": {"hourly_rate": RATE}},
-            "isolation": {"bootstrap_replicates": replicates, "seed": seed},
-            "attribution": {"enabled": False},
-        })
-        answer = evaluate(con, study)
+        program = {"name": truth["program"]["name"], "activities": [truth["program"]["course_activity_id"]]}
+        answer = evaluate(con, Study.model_validate({"name": f"{scenario} {seed}", "program": program, **study}))
         con.disconnect()
     assert isinstance(answer, Evaluation)
+    return truth, answer
+
+
+def true_costs(truth: dict[str, Any], rate: float = RATE) -> tuple[float, float]:
+    """The participant time and the total cost the simulator knows, to the cent.
+
+    Participant time: the minutes each learner's LMS recorded, counted once (truth_time.csv), at
+    ``rate`` an hour; total cost: the program's cost lines + that time.
+    """
+    time_ = round(float(truth["participant_time"]["minutes_recorded"]) * rate / 60, 2)
+    return time_, round(float(truth["costs"]["program_total"]) + time_, 2)
+
+
+def one_run(scenario: str, seed: int, reps: int, months: int, replicates: int) -> dict[str, Any]:
+    """Simulate, ingest and answer once; return the truth and the product's figures."""
+    start = time.perf_counter()
+    truth, answer = answer_org(scenario, seed, reps=reps, months=months, study={
+        "costs": {"participant_time": {"hourly_rate": RATE}},
+        "isolation": {"bootstrap_replicates": replicates, "seed": seed},
+        "attribution": {"enabled": False},
+    })
     w = truth["truth"]["windows"]["180"]
-    minutes = float(truth["participant_time"]["minutes_recorded"])
-    true_time = round(minutes * RATE / 60, 2)
+    true_time, true_cost = true_costs(truth)
     out: dict[str, Any] = {
         "scenario": scenario, "seed": seed,
         "time_truth": true_time, "time": float(answer.costs.participant_time_amount),
-        "cost_truth": round(float(truth["costs"]["program_total"]) + true_time, 2), "cost": float(answer.costs.total),
+        "cost_truth": true_cost, "cost": float(answer.costs.total),
         "seconds": round(time.perf_counter() - start, 1),
     }
-    for name, key in (("booked", "revenue_closing_in_window"), ("eventual", "revenue_created_in_window")):
+    for name, key in REVENUE_TRUTH.items():
         r = answer.primary.revenue[name]
         lo, hi = r.interval if r.interval else (float("nan"), float("nan"))
         out |= {f"{name}_truth": float(w[key]), f"{name}": float(r.estimate) if r.estimate is not None else None,

@@ -84,6 +84,7 @@ scenarios with a model of their own: ``turnover``; ``markets`` (the covariate wo
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,7 +96,7 @@ from training_roi.simulate.customer import _simulate_customers
 from training_roi.simulate.fields import _salesforce_ids as _salesforce_ids  # re-exported: the id generator
 from training_roi.simulate.period import _Calendar
 from training_roi.simulate.sales import _simulate_sales
-from training_roi.simulate.scenarios import _CUSTOMER_SCENARIO, DEFAULT_SCENARIO, SCENARIOS
+from training_roi.simulate.scenarios import _COURSE_SCENARIOS, _CUSTOMER_SCENARIO, DEFAULT_SCENARIO, SCENARIOS
 
 __all__ = ["DEFAULT_SCENARIO", "SCENARIOS", "SimulationInfo", "simulate"]
 
@@ -147,6 +148,7 @@ def simulate(
     scenario: str = DEFAULT_SCENARIO,
     start: date = date(2024, 1, 1),
     progress: Callable[[str, float], None] | None = None,
+    effect_scale: float = 1.0,
 ) -> SimulationInfo:
     """Simulate a sales org with a training program and write its data folder and truth.
 
@@ -171,6 +173,11 @@ def simulate(
         First day of the period; the period is ``[start, start + months)``.
     progress
         Called as ``progress(step_description, fraction_done)`` while working.
+    effect_scale
+        Multiplies the course's effect on deals (log-odds of winning, deal size, cycle) in the
+        scenarios of a sales course (not ``customer``, ``microlessons`` or the CRM go-lives): 0 for
+        none, 2 for twice the scenario's, negative for a program that harms. truth.json's
+        ``effects`` are the scaled ones; the org, who is trained and every draw stay the seed's.
 
     Returns
     -------
@@ -196,6 +203,11 @@ def simulate(
                                ("seed", seed, 0, 2**63 - 1)):
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             raise ValueError(f"{arg} must be an integer from {lo} to {hi}, got {value!r}")
+    if isinstance(effect_scale, bool) or not isinstance(effect_scale, int | float) or not math.isfinite(effect_scale):
+        raise ValueError(f"effect_scale must be a finite number, got {effect_scale!r}")
+    if effect_scale != 1 and scenario not in _COURSE_SCENARIOS:
+        raise ValueError(f"effect_scale applies to the sales course scenarios ({', '.join(_COURSE_SCENARIOS)}), "
+                         f"not to {scenario!r}")
     if not isinstance(start, date):
         raise ValueError(f"start must be a date, got {start!r}")
     if isinstance(start, datetime):
@@ -212,6 +224,7 @@ def simulate(
     if scenario == _CUSTOMER_SCENARIO:
         files = _simulate_customers(out, cal, reps=reps, seed=seed, report=report)
     else:
-        files = _simulate_sales(out, cal, scenario=scenario, reps=reps, seed=seed, report=report)
+        files = _simulate_sales(out, cal, scenario=scenario, reps=reps, seed=seed, report=report,
+                                effect_scale=float(effect_scale))
     return SimulationInfo(out_dir=out, scenario=scenario, seed=seed, reps=reps, months=months, files=files,
                           seconds=time.perf_counter() - began)

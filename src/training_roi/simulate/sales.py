@@ -57,7 +57,7 @@ from training_roi.simulate.scenarios import (
     _DOSE,
     _DOSE_BASE,
     _DOSE_SCENARIO,
-    _SCENARIO_PARAMS,
+    _course_scenario,
 )
 from training_roi.simulate.sessions import _draw_sessions, _question_activities, _session_statements, _Sessions
 from training_roi.simulate.statements import _ActivitySpec, _Stmts
@@ -68,10 +68,14 @@ from training_roi.simulate.turnover import _TURNOVER_DEFINITIONS, _turnover_colu
 
 
 def _simulate_sales(out: Path, cal: _Calendar, *, scenario: str, reps: int, seed: int,
-                    report: Callable[[str, float], None]) -> dict[str, int]:
-    """Write the folder and truth of a scenario about the sales reps; return the data rows per file."""
+                    report: Callable[[str, float], None], effect_scale: float = 1.0) -> dict[str, int]:
+    """Write the folder and truth of a scenario about the sales reps; return the data rows per file.
+
+    ``effect_scale`` multiplies a course scenario's effect (:func:`~training_roi.simulate.scenarios._course_scenario`).
+    """
     crm = _CRM_SCENARIOS.get(scenario)
-    sc = _CRM_BASE if crm else {_DOSE_SCENARIO: _DOSE_BASE}.get(scenario) or _SCENARIO_PARAMS[scenario]
+    sc = (_CRM_BASE if crm else {_DOSE_SCENARIO: _DOSE_BASE}.get(scenario)
+          or _course_scenario(scenario, effect_scale))
     report("Building the organisation", 0.0)
     org = _build_org(cal, reps, seed, turnover=sc.turnover)
     learners = _build_learners(cal, org, seed)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from training_roi._format import percent
+
 
 @dataclass(frozen=True)
 class _Turnover:
@@ -187,6 +189,40 @@ _SCENARIO_PARAMS["covariate_null"] = replace(
     ),
     win_logit=0.0, deal_size=0.0, cycle=0.0,
 )
+
+
+_COURSE_SCENARIOS = tuple(_SCENARIO_PARAMS)
+"""The scenarios of a sales course whose effect :func:`_course_scenario` can scale."""
+
+
+def _course_scenario(name: str, effect_scale: float = 1.0) -> _Scenario:
+    """The course scenario ``name`` with its effect on deals multiplied by ``effect_scale``.
+
+    Why: a question asked over many orgs (is the probability of payback calibrated?) needs programs
+    whose true effect differs from org to org, some paying back and some not, in the same world.
+    The log-odds of winning, the relative deal-size change and the relative cycle reduction are all
+    multiplied, so the effect keeps its make-up; 0 is the scenario without an effect, a negative
+    scale a program that harms. Who is trained, when, and every random draw stay the seed's.
+
+    Raises
+    ------
+    ValueError
+        The scale would make a deal amount or a cycle length zero or negative (a deal-size or
+        cycle change of 100% or more).
+    """
+    sc = _SCENARIO_PARAMS[name]
+    if effect_scale == 1.0:
+        return sc
+    scaled = replace(sc, win_logit=sc.win_logit * effect_scale, deal_size=sc.deal_size * effect_scale,
+                     cycle=sc.cycle * effect_scale)
+    if scaled.deal_size <= -1 or scaled.cycle >= 1:
+        def signed(change: float) -> str:
+            return ("+" if change >= 0 else "") + percent(change * 100)
+
+        raise ValueError(f"effect_scale {f'{effect_scale:g}'.replace('-', '−')} makes scenario {name!r} change "
+                         f"deal sizes by {signed(scaled.deal_size)} and cycles by {signed(-scaled.cycle)}: amounts "
+                         "or cycles would vanish; keep both changes above −100%")
+    return scaled
 
 
 @dataclass(frozen=True)
