@@ -79,7 +79,8 @@ def program_forecast(con: BaseBackend, plan: StudyPlan, trained: Cohort, panel: 
         return None, "no forecast: fewer than two months of data before training to check the trends against"
     lags = min(settings.horizon_months, last - int(cohorts.min()) + 1)
     try:
-        study = estimate_event_study(steady, leads=leads, lags=lags, confidence=plan.isolation.confidence)
+        study = estimate_event_study(steady, leads=leads, lags=lags, confidence=plan.isolation.confidence,
+                                     challenged=False)
     except (NotApplicable, ValueError) as exc:
         return None, f"no forecast: {exc}"
     post = [int(k) for k in study.diagnostics["post_months"]]

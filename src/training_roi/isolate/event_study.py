@@ -418,7 +418,8 @@ def _named(events: list[int]) -> str:
     return ", ".join(f"{k:+d}" for k in events)
 
 
-def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, confidence: float = 0.95) -> Effect:
+def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, confidence: float = 0.95,
+                         challenged: bool = True) -> Effect:
     """The effect period by period relative to training, with a test of trends before training.
 
     Regresses each unit-period's outcome on unit and period fixed effects and one indicator per
@@ -440,6 +441,9 @@ def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, con
 
     The pre-trend test is the joint Wald test that the identified lead coefficients are all
     zero (chi-square, cluster-robust covariance); when it rejects at 5% a warning says so.
+    ``challenged=False`` leaves out what the lead coefficients cannot settle by the test alone —
+    the equivalence check and the honest (Rambachan–Roth) sensitivity — for a caller that needs the
+    coefficients only (the forecast).
 
     Raises
     ------
@@ -502,14 +506,14 @@ def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, con
             "parallel trends is doubtful and the estimate may carry that earlier divergence")
     lead_periods = [k for k, ok in zip(relative, lead, strict=True) if ok]
     check = None
-    if df == len(lead_periods) and df > 0:
+    if challenged and df == len(lead_periods) and df > 0:
         # What the leads can tell, beyond "the pre-test did not reject": the pre-period gaps they
         # rule out (TOST) against half the estimated effect, and the trend the test would catch.
         check = pretrend_check(b_lead, v_lead, periods=lead_periods, tolerance=EQUIVALENCE_SHARE * abs(estimate),
                                dof=dof)
         if not check.rejects and not check.equivalent:
             warnings.append(f"a pre-test that does not reject is not evidence of parallel trends: {check.verdict}")
-    sensitivity = _sensitivity(relative, fit, post, confidence)
+    sensitivity = _sensitivity(relative, fit, post, confidence) if challenged else None
     comparison = int((grid.cohort >= grid.num.shape[1]).sum())
     used_lags = [k for k, ok in zip(relative, post, strict=True) if ok]
     effect = effect_from_normal(
