@@ -92,14 +92,18 @@ def _chart_specs(ev: Evaluation) -> tuple[str, str]:
     return trend, bars
 
 
-def render_summary_html(ev: Evaluation) -> str:
-    """The one-pager as HTML text (inline CSS and SVG; prints on one US Letter page)."""
+def render_summary_html(ev: Evaluation, *, summary: Summary | None = None,
+                        specs: tuple[str, str] | None = None) -> str:
+    """The one-pager as HTML text (inline CSS and SVG; prints on one US Letter page).
+
+    ``summary`` and ``specs`` (the page's words and chart specifications) when the caller made them already.
+    """
     import vl_convert as vlc
 
     env = Environment(loader=PackageLoader("training_roi.present", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
-    trend, bars = (vlc.vegalite_to_svg(spec) if spec else "" for spec in _chart_specs(ev))
-    return env.get_template("summary.html.j2").render(s=summary_of(ev), trend=trend, tornado=bars)
+    trend, bars = (vlc.vegalite_to_svg(spec) if spec else "" for spec in (specs or _chart_specs(ev)))
+    return env.get_template("summary.html.j2").render(s=summary or summary_of(ev), trend=trend, tornado=bars)
 
 
 # --- the PDF ------------------------------------------------------------------------------------------------------
@@ -213,15 +217,17 @@ def _draw(s: Summary, pngs: list[bytes], *, with_levels: bool) -> _Page:
     return page
 
 
-def write_summary_pdf(ev: Evaluation, path: Path) -> Path:
-    """Draw the one-pager as a one-page PDF at ``path``.
+def write_summary_pdf(ev: Evaluation, path: Path, *, summary: Summary | None = None,
+                      specs: tuple[str, str] | None = None) -> Path:
+    """Draw the one-pager as a one-page PDF at ``path`` (``summary`` and ``specs`` as for the HTML).
 
     Should the page run long (long names, many uncertain costs), the Phillips levels (which the
     full report holds) give way, then the charts: never a second page, never text off the page.
     """
     import vl_convert as vlc
 
-    return fit(summary_of(ev), [vlc.vegalite_to_png(spec, scale=2) for spec in _chart_specs(ev) if spec], path)
+    return fit(summary or summary_of(ev),
+               [vlc.vegalite_to_png(spec, scale=2) for spec in (specs or _chart_specs(ev)) if spec], path)
 
 
 def fit(s: Summary, pngs: list[bytes], path: Path) -> Path:
@@ -239,5 +245,6 @@ def write_summary(ev: Evaluation, out_dir: Path) -> tuple[Path, Path]:
     """Write ``summary.html`` and ``summary.pdf`` into ``out_dir``; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     html = out_dir / "summary.html"
-    html.write_text(render_summary_html(ev), encoding="utf-8")
-    return html, write_summary_pdf(ev, out_dir / "summary.pdf")
+    summary, specs = summary_of(ev), _chart_specs(ev)  # once, for both pages
+    html.write_text(render_summary_html(ev, summary=summary, specs=specs), encoding="utf-8")
+    return html, write_summary_pdf(ev, out_dir / "summary.pdf", summary=summary, specs=specs)
