@@ -58,7 +58,7 @@ def test_the_one_pager_is_one_page_with_the_headline_figures_and_nothing_off_it(
         assert len(chars) > 500
         assert min(c["x0"] for c in chars) >= 20 and max(c["x1"] for c in chars) <= page.width - 20
         assert min(c["top"] for c in chars) >= 20 and max(c["bottom"] for c in chars) <= page.height - 20
-        assert len(page.images) == 2  # the trend and the tornado charts
+        assert len(page.images) == 3  # the effect by window, the trend and the tornado charts
     drawn = ink(out / "summary.pdf")
     assert drawn.outside(MARGINS) == []
     # Not blank: ink from the top margin to below the middle of the page, across most of its width.

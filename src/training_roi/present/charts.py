@@ -15,7 +15,7 @@ from training_roi._format import chart_money
 from training_roi.value import Tornado
 from training_roi.value.forecast import Forecast
 
-__all__ = ["forecast_chart", "monthly_chart", "tornado_chart", "trend_chart", "trend_spec"]
+__all__ = ["effect_spec", "forecast_chart", "monthly_chart", "tornado_chart", "trend_chart", "trend_spec"]
 
 
 _AXIS = {"rate": ".0%", "days": ",.0f"}
@@ -143,3 +143,29 @@ def forecast_chart(f: Forecast, *, size: tuple[int, int] = (640, 180)) -> str:
         title=f"Cumulative net benefit after training ({f.confidence:.0%} interval shaded; dashed: extrapolated)")
     svg: str = vlc.vegalite_to_svg(chart.to_json())
     return svg
+
+
+def effect_spec(rows: list[dict[str, Any]], *, label: str, unit: str, size: tuple[int, int] = (200, 120)) -> str:
+    """The headline effect with its interval in each attribution window, around zero (Vega-Lite; "" without rows).
+
+    ``rows``: ``window`` (its label), ``estimate``, ``low``, ``high`` and ``primary`` (the window of the answer,
+    drawn darker). The reader sees at once whether each interval excludes zero.
+    """
+    if not rows:
+        return ""
+    fmt = _axis(unit) if unit != "rate" else "+.1%"
+    data = alt.InlineData(values=rows)
+    y = alt.Y("window:N", title=None, sort=[r["window"] for r in rows])
+    colour = alt.condition("datum.primary", alt.value("#1f77b4"), alt.value("#9a9a9a"))
+    whisker = alt.Chart(data).mark_rule(strokeWidth=2).encode(
+        y=y, x=alt.X("low:Q", title=f"effect on {label} ({'percentage points' if unit == 'rate' else unit})",
+                     axis=alt.Axis(format=fmt)), x2="high:Q", color=colour)
+    dot = alt.Chart(data).mark_point(filled=True, size=60).encode(
+        y=y, x="estimate:Q", color=colour,
+        tooltip=["window:N", alt.Tooltip("estimate:Q", format=fmt), alt.Tooltip("low:Q", format=fmt),
+                 alt.Tooltip("high:Q", format=fmt)])
+    zero = alt.Chart(alt.InlineData(values=[{"x": 0}])).mark_rule(color="#222", strokeDash=[3, 3]).encode(x="x:Q")
+    chart = alt.layer(zero, whisker, dot).properties(width=size[0], height=size[1],
+                                                     title="The effect, with its interval, in each window")
+    text: str = chart.to_json()
+    return text

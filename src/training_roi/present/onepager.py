@@ -22,7 +22,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from training_roi._format import money, percent
 from training_roi.evaluation.results import Evaluation
-from training_roi.present.charts import tornado_chart, trend_spec
+from training_roi.present.charts import effect_spec, tornado_chart, trend_spec
 from training_roi.present.executive import Figure, executive
 from training_roi.present.forecast import forecast_rows
 from training_roi.present.levels import level_rows
@@ -81,19 +81,27 @@ def summary_of(ev: Evaluation) -> Summary:
     )
 
 
-def _chart_specs(ev: Evaluation) -> tuple[str, str]:
-    """The page's two charts as Vega-Lite specifications ("" when one has no data): the trend, the tornado."""
+Specs = tuple[str, str, str]
+"""The page's charts as Vega-Lite specifications: the effect with its interval, the trend, the tornado."""
+
+
+def _chart_specs(ev: Evaluation) -> Specs:
+    """The page's three charts ("" when one has no data): the effect by window, the trend, the tornado."""
     p = ev.primary
     head = next(k for k in p.kpis if k.kpi == p.headline_kpi)
+    windows = [{"window": f"{w.window_days} days", "estimate": w.did.estimate, "low": w.did.ci_low,
+                "high": w.did.ci_high, "primary": w.window_days == p.window_days}
+               for w in ev.windows if w.did is not None]
+    effect = effect_spec(windows, label=head.label, unit=head.unit, size=(170, 110))
     trend = trend_spec(list(ev.trend), [r.completion_date for r in p.learners],
                        title=f"{head.label}: trained vs comparison", kpi=head.kpi, label=head.label, unit=head.unit,
-                       size=(300, 120))
-    bars = tornado_chart(ev.tornado, size=(300, 120), spec=True) if ev.tornado is not None else ""
-    return trend, bars
+                       size=(230, 110))
+    bars = tornado_chart(ev.tornado, size=(170, 110), spec=True) if ev.tornado is not None else ""
+    return effect, trend, bars
 
 
 def render_summary_html(ev: Evaluation, *, summary: Summary | None = None,
-                        specs: tuple[str, str] | None = None) -> str:
+                        specs: Specs | None = None) -> str:
     """The one-pager as HTML text (inline CSS and SVG; prints on one US Letter page).
 
     ``summary`` and ``specs`` (the page's words and chart specifications) when the caller made them already.
@@ -102,8 +110,9 @@ def render_summary_html(ev: Evaluation, *, summary: Summary | None = None,
 
     env = Environment(loader=PackageLoader("training_roi.present", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
-    trend, bars = (vlc.vegalite_to_svg(spec) if spec else "" for spec in (specs or _chart_specs(ev)))
-    return env.get_template("summary.html.j2").render(s=summary or summary_of(ev), trend=trend, tornado=bars)
+    effect, trend, bars = (vlc.vegalite_to_svg(spec) if spec else "" for spec in (specs or _chart_specs(ev)))
+    return env.get_template("summary.html.j2").render(s=summary or summary_of(ev), effect=effect, trend=trend,
+                                                      tornado=bars)
 
 
 # --- the PDF ------------------------------------------------------------------------------------------------------
@@ -218,7 +227,7 @@ def _draw(s: Summary, pngs: list[bytes], *, with_levels: bool) -> _Page:
 
 
 def write_summary_pdf(ev: Evaluation, path: Path, *, summary: Summary | None = None,
-                      specs: tuple[str, str] | None = None) -> Path:
+                      specs: Specs | None = None) -> Path:
     """Draw the one-pager as a one-page PDF at ``path`` (``summary`` and ``specs`` as for the HTML).
 
     Should the page run long (long names, many uncertain costs), the Phillips levels (which the
