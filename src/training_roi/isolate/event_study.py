@@ -211,6 +211,7 @@ def _fe_regression(y: FloatArray, x: FloatArray, w: FloatArray, unit: FloatArray
     # regressors are identified, the normal equations and their rank.
     weighted = w[:, None] * both[:, 1:]
     gram = both[:, 1:].T @ weighted
+    gram = (gram + gram.T) / 2  # symmetric to the last bit, as the matrix it stands for
     moment = weighted.T @ both[:, 0]
     identified = _identified(gram, p)
     columns = np.concatenate([identified, np.ones(dummies.shape[1], dtype=bool)])
@@ -230,6 +231,8 @@ def _fe_regression(y: FloatArray, x: FloatArray, w: FloatArray, unit: FloatArray
     def clustered(sums: FloatArray, groups: int) -> FloatArray:
         """The CR1 covariance of the regressors of interest from per-cluster score sums (NaN where unidentified)."""
         cov = groups / (groups - 1) * (n - 1) / (n - rank) * bread @ (sums.T @ sums) @ bread
+        cov = (cov + cov.T) / 2  # a sandwich is symmetric and its variances not negative; rounding is neither
+        np.fill_diagonal(cov, np.clip(np.diag(cov), 0.0, None))
         full = np.full((p, p), np.nan)
         full[np.ix_(identified, identified)] = cov[:q, :q]
         return full
