@@ -22,15 +22,14 @@ Prints one line per run and the table of validation/README.md; ``--out`` keeps e
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from pool import run_all
+from pool import orgs_parser, run_all, scenario_jobs
 
 SCENARIOS = ["selection", "turnover", "ramp"]
 HORIZONS = (6, 12, 18)
@@ -51,9 +50,8 @@ def one_run(scenario: str, seed: int, reps: int, months: int, fit_months: int) -
         folder = Path(tmp) / "org"
         simulate(folder, reps=reps, months=months, seed=seed, scenario=scenario)
         truth = json.loads((folder / "truth.json").read_text())
-        first = date.fromisoformat(truth["start"])
-        cut = _month(first) + fit_months
-        fit_through = date(cut // 12, cut % 12 + 1, 1).toordinal() - 1
+        cut = _month(date.fromisoformat(truth["start"])) + fit_months
+        fit_through = date(cut // 12, cut % 12 + 1, 1) - timedelta(days=1)  # the last day of the fit's months
         con = connect(Path(tmp) / "w.duckdb")
         ingest_folder(folder, con)
         link(con)
@@ -63,7 +61,7 @@ def one_run(scenario: str, seed: int, reps: int, months: int, fit_months: int) -
             "costs": {"participant_time": {"hourly_rate": 60}},
             "isolation": {"bootstrap_replicates": 200, "seed": seed},
             "attribution": {"enabled": False},
-            "forecast": {"fit_through": date.fromordinal(fit_through).isoformat()},
+            "forecast": {"fit_through": fit_through.isoformat()},
         })
         answer = evaluate(con, study)
         con.disconnect()
@@ -113,17 +111,10 @@ def _line(r: dict[str, Any]) -> str:
 
 def main() -> None:
     """Run the scenarios over the seeds and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=20, help="how many seeds (orgs) per scenario")
-    parser.add_argument("--first-seed", type=int, default=1)
-    parser.add_argument("--reps", type=int, default=400)
-    parser.add_argument("--months", type=int, default=36)
+    parser = orgs_parser(__doc__, scenarios=SCENARIOS, reps=400, months=36)
     parser.add_argument("--fit-months", type=int, default=27, help="months of deals the forecast is fitted on")
-    parser.add_argument("--scenarios", nargs="*", default=SCENARIOS)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--out", type=Path, help="write every run's figures here (JSON lines)")
     args = parser.parse_args()
-    jobs = [(s, seed) for s in args.scenarios for seed in range(args.first_seed, args.first_seed + args.seeds)]
+    jobs = scenario_jobs(args)
     runs = run_all(one_run, [(*job, args.reps, args.months, args.fit_months) for job in jobs],
                    workers=args.workers, out=args.out, line=_line)
     print("\n".join(_summary(runs)))

@@ -22,14 +22,13 @@ tables of validation/README.md; ``--out`` keeps every run's figures as JSON line
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pool import run_all
+from pool import orgs_parser, run_all, scenario_jobs
 
 if TYPE_CHECKING:
     from training_roi import Evaluation
@@ -134,17 +133,10 @@ def _line(r: dict[str, Any]) -> str:
 
 def main() -> None:
     """Run the scenarios over the seeds and print the tables."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=20, help="how many seeds (orgs) per scenario")
-    parser.add_argument("--first-seed", type=int, default=1)
-    parser.add_argument("--reps", type=int, default=4000)
-    parser.add_argument("--months", type=int, default=24)
+    parser = orgs_parser(__doc__, scenarios=SCENARIOS, reps=4000, months=24)
     parser.add_argument("--replicates", type=int, default=1000, help="bootstrap replicates per study")
-    parser.add_argument("--scenarios", nargs="*", default=SCENARIOS)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--out", type=Path, help="write every run's figures here (JSON lines)")
     args = parser.parse_args()
-    jobs = [(s, seed) for s in args.scenarios for seed in range(args.first_seed, args.first_seed + args.seeds)]
+    jobs = scenario_jobs(args)
     runs = run_all(one_run, [(*job, args.reps, args.months, args.replicates) for job in jobs],
                    workers=args.workers, out=args.out, line=_line)
     print("\n".join(_summary(runs)))

@@ -8,6 +8,7 @@ re-running it.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -15,7 +16,25 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_all"]
+__all__ = ["orgs_parser", "run_all", "scenario_jobs"]
+
+
+def orgs_parser(doc: str | None, *, scenarios: Sequence[str], reps: int, months: int) -> argparse.ArgumentParser:
+    """The options every script that simulates orgs by scenario and seed takes; the script adds its own."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=20, help="how many seeds (orgs) per scenario")
+    parser.add_argument("--first-seed", type=int, default=1)
+    parser.add_argument("--reps", type=int, default=reps)
+    parser.add_argument("--months", type=int, default=months)
+    parser.add_argument("--scenarios", nargs="*", default=list(scenarios))
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--out", type=Path, help="write every run's figures here (JSON lines)")
+    return parser
+
+
+def scenario_jobs(args: argparse.Namespace) -> list[tuple[str, int]]:
+    """(scenario, seed) for every scenario and seed the options name."""
+    return [(s, seed) for s in args.scenarios for seed in range(args.first_seed, args.first_seed + args.seeds)]
 
 
 def run_all(one_run: Callable[..., dict[str, Any]], jobs: Sequence[tuple[Any, ...]], *, workers: int,

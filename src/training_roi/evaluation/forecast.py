@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 from ibis.backends import BaseBackend
 
+from training_roi._format import plural
 from training_roi.isolate import NotApplicable, estimate_event_study
 from training_roi.measure import Cohort, WindowPanel, unit_panel
 from training_roi.measure.panels import UnitPanel
@@ -104,12 +105,12 @@ def program_forecast(con: BaseBackend, plan: StudyPlan, trained: Cohort, panel: 
                       hold=settings.hold_months, half_life_months=settings.half_life_months,
                       remaining_units=len(others), variable_cost_per_unit=per_unit)
     basis = (f"an event study of revenue won per {plan.unit}-month (deals dated by creation) over "
-             f"{units:,} trained and {len(others):,} comparison {plan.unit}s, {run} month{'s' if run > 1 else ''} "
-             "since training measured")
+             f"{units:,} trained and {len(others):,} comparison {plan.unit}s, {plural(run, 'month')} since training "
+             "measured")
     joined, left = settling
     if joined or left:
-        basis += (f"; left out of the fit: the first {RAMP_MONTHS} months of the {joined:,} {plan.unit}"
-                  f"{'' if joined == 1 else 's'} who joined during the data (their ramp-up) and the last "
+        basis += (f"; left out of the fit: the first {RAMP_MONTHS} months of the {plural(joined, plan.unit)} "
+                  "who joined during the data (their ramp-up) and the last "
                   f"{WIND_DOWN_MONTHS} of the {left:,} who left (deals closed lost as they left)")
     if settings.fit_through:
         basis += f", deals created after {settings.fit_through:%B} {settings.fit_through.day}, " \

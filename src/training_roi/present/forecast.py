@@ -10,14 +10,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from training_roi._format import money, percent
+from training_roi._format import money, percent, plural
 from training_roi.value.forecast import HORIZONS, Forecast
 
 __all__ = ["forecast_rows", "forecast_table"]
-
-
-def _plural(n: int, noun: str) -> str:
-    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _roi(value: Decimal | None, low: Decimal | None, high: Decimal | None) -> str:
@@ -48,13 +44,14 @@ def forecast_rows(f: Forecast | None, basis: str, unit: str) -> tuple[tuple[str,
     sure = (f"; month {f.sure_payback_month} at the low end of the {level} interval" if f.sure_payback_month
             else f"; not within {horizon} months at the low end of the {level} interval")
     rows.append(("payback", pay + sure))
-    for s in f.scale_up:
-        if s.month != 12 and len(f.scale_up) > 1:
-            continue
-        chance = f", P(ROI > 0) {s.prob_positive:.1%}" if s.prob_positive is not None else ""
-        rows.append(("scale-up", f"training the {_plural(s.units, unit)} not yet trained, at {money(s.cost_per_unit)} "
-                                 f"each: {s.month}-month net benefit {money(s.net_benefit)}, "
-                                 f"{_roi(s.roi_pct, s.roi_low, s.roi_high)}{chance}"))
+    # The scale-up at 12 months, or at the one horizon the forecast reaches when it is shorter.
+    shown = next((s for s in f.scale_up if s.month == 12), f.scale_up[-1] if f.scale_up else None)
+    if shown is not None:
+        chance = f", P(ROI > 0) {shown.prob_positive:.1%}" if shown.prob_positive is not None else ""
+        rows.append(("scale-up", f"training the {plural(shown.units, unit)} not yet trained, at "
+                                 f"{money(shown.cost_per_unit)} each: {shown.month}-month net benefit "
+                                 f"{money(shown.net_benefit)}, {_roi(shown.roi_pct, shown.roi_low, shown.roi_high)}"
+                                 f"{chance}"))
     rows.append(("rests on", basis + "; " + "; ".join(f.assumptions)))
     return tuple(rows)
 
