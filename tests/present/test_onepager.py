@@ -52,6 +52,11 @@ def test_the_one_pager_is_one_page_with_the_headline_figures_and_nothing_off_it(
                    f"P(ROI > 10.0%, the hurdle) {payback['prob_hurdle']:.1%}"):
         assert _plain(figure) in text, figure
     assert "What would change the answer most" in text and "The five Phillips levels" in text
+    # The levels as a strip, in order across the page: reaction to ROI, level 5 with the credited ROI.
+    strip = [text.index(f"{i} {name}") for i, name in enumerate(("reaction", "learning", "application", "impact",
+                                                                   "ROI"), 1)]
+    assert strip == sorted(strip)
+    assert _plain(f"5 ROI ✓ ROI {percent(Decimal(doc['phillips']['roi']['figures']['roi_pct']))}") in text
     with pdfplumber.open(out / "summary.pdf") as pdf:
         page = pdf.pages[0]
         chars = page.chars
@@ -71,13 +76,14 @@ def test_the_one_pager_is_one_page_with_the_headline_figures_and_nothing_off_it(
 def test_a_page_that_would_run_long_gives_way_section_by_section(tmp_path: Path):
     import vl_convert as vlc
 
+    from training_roi.present.levels import LevelCell
     from training_roi.present.onepager import Figure, Summary, fit
 
     long = "a figure explained at length, " * 12
     summary = Summary(
         title=LONG, subtitle="program · window", answer="The program did not pay back its cost. " * 10,
         how_sure=(long * 2, long * 2), figures=tuple(Figure(f"figure {i}", "−$1,234,567", long) for i in range(4)),
-        levels=tuple((f"{i} level", long[:90]) for i in range(1, 6)), design=long, drivers=(long, long, long),
+        levels=tuple(LevelCell(f"{i} level", i % 2 == 0, long[:46]) for i in range(1, 6)), design=long, drivers=(long, long, long),
         data=long,
     )
     chart = vlc.vegalite_to_png('{"mark": "bar", "data": {"values": [{"a": 1}]}, "encoding": {"x": {"field": "a"}}}')

@@ -49,7 +49,7 @@ from training_roi.value.roi import PRECISION
 
 __all__ = [
     "ACTIONS", "LEVEL_NAMES", "LOW_REACTION", "PORTFOLIO_SCHEMA", "WEAK_APPLICATION", "WEAK_PASS_RATE", "Action",
-    "Level", "Portfolio", "ProgramRow", "Recommendation", "Signals", "Totals", "portfolio", "recommend",
+    "Level", "Portfolio", "ProgramRow", "Recommendation", "Signals", "Totals", "levels_of", "portfolio", "recommend",
 ]
 
 PORTFOLIO_SCHEMA = "training-roi/portfolio/1"
@@ -289,8 +289,8 @@ def _level(level: int, reached: bool, counts: dict[str, int]) -> Level:
     return Level(level, LEVEL_NAMES[level - 1], reached, counts)
 
 
-def _levels(ev: Evaluation) -> tuple[Level, ...]:
-    """Which of the five levels have data, with their counts."""
+def levels_of(ev: Evaluation) -> tuple[Level, ...]:
+    """Which of the five levels have data, with their counts (the portfolio's and the one-pager's strip)."""
     ph = ev.phillips
     if ph is None:
         isolated = sum(k.did is not None for k in ev.primary.kpis)
@@ -347,7 +347,7 @@ def _row(ev: Evaluation) -> ProgramRow:
         window_days=p.window_days, cost=ev.costs.total, benefit=benefit, benefit_source=source,
         incremental_revenue=p.incremental_revenue, roi_pct=roi_pct, roi_interval=interval, net_benefit=net,
         benefit_cost_ratio=bcr, payback_months=payback, established=established, why=why,
-        levels=_levels(ev), signals=signals, recommendation=recommend(signals),
+        levels=levels_of(ev), signals=signals, recommendation=recommend(signals),
         gross_margin=ev.study.value.gross_margin,
     )
 

@@ -361,7 +361,8 @@ def _tornado(plan: StudyPlan, primary: WindowResult, results: tuple[WindowResult
     ranges = Ranges()
     base, bars = tornado(revenue=chosen.estimate, interval=chosen.interval, margin=Decimal(str(plan.gross_margin)),
                          costs=lines, participant_time=costs.participant_time_amount if derived else Decimal(0),
-                         windows=windows if len(windows) > 1 else (), ranges=ranges, money=money)
+                         windows=windows if len(windows) > 1 else (),
+                         ramp=(plan.windows.ramp_days, plan.windows.primary_days), ranges=ranges, money=money)
     return Tornado(base, bars, ranges)
 
 

@@ -2,18 +2,23 @@
 
 A behaviour KPI that is a rate (tasks completed on time, required fields filled) reads as a
 percentage and its change in percentage points, as every rate in the product does; other
-measures keep three significant digits.
+measures keep three significant digits. :func:`level_strip` gives the five levels as one strip —
+each level, whether it has data, and its first figure — for the one-pager.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from training_roi._format import describe, describe_change, money, percent, plural, probability
+from training_roi.evaluation.portfolio import levels_of
+from training_roi.evaluation.results import Evaluation
 from training_roi.measure import CATALOGUE
 from training_roi.value import PairedChange, PhillipsEvaluation
 
 _UNITS = {spec.label: spec.unit for spec in CATALOGUE.values()}
 
-__all__ = ["level_rows"]
+__all__ = ["LevelCell", "level_rows", "level_strip"]
 
 
 def _signed(value: float) -> str:
@@ -73,3 +78,42 @@ def level_rows(ph: PhillipsEvaluation) -> list[tuple[str, str, str]]:
         ("4 impact", impact, "the isolated KPI effects above"),
         ("5 ROI", roi + intangible, f"{plural(len(ph.roi.benefits), 'monetised benefit')}, fully loaded cost"),
     ]
+
+
+@dataclass(frozen=True)
+class LevelCell:
+    """One level of the strip: ``"1 reaction"``, whether it has data, and its first figure (or "no data")."""
+
+    level: str
+    reached: bool
+    figure: str
+
+
+def _strip_figures(ph: PhillipsEvaluation) -> tuple[str, ...]:
+    """Each level's one figure, short enough for a fifth of a page."""
+    r, le, a, f = ph.reaction, ph.learning, ph.application, ph.roi.figures
+    reaction = f"mean {r.overall_mean:.2f} of 5, {plural(r.respondents, 'respondent')}" \
+        if r.overall_mean is not None else "no answers"
+    if le.pass_rate is not None:
+        learning = f"pass rate {probability(le.pass_rate)} of {le.passed + le.failed:,}"
+    elif le.score_mean is not None:
+        learning = f"score mean {le.score_mean:.1f}, {plural(le.scores_n, 'learner')}"
+    else:
+        learning = "no scores"
+    pairs = sum(c.n for c in a.behaviour)
+    application = "; ".join([*([f"mean {a.survey.overall_mean:.2f} of 5"] if a.survey.overall_mean is not None else []),
+                             *([f"{plural(pairs, 'behaviour pair')}"] if pairs else [])]) or "no answers"
+    improved = sum(e.verdict == "improved" for e in ph.impact.effects)
+    worsened = sum(e.verdict == "worsened" for e in ph.impact.effects)
+    impact = f"{improved} of {plural(len(ph.impact.effects), 'KPI')} improved" + (f", {worsened} worsened"
+                                                                                  if worsened else "")
+    return reaction, learning, application, impact, f"ROI {percent(f.roi_pct)}"
+
+
+def level_strip(ev: Evaluation) -> tuple[LevelCell, ...]:
+    """The five levels side by side: reached (it has data, as the portfolio counts it) and its figure."""
+    if ev.phillips is None:
+        return ()
+    rows = level_rows(ev.phillips)
+    return tuple(LevelCell(level, lv.reached, figure if lv.reached else "no data")
+                 for (level, _, _), lv, figure in zip(rows, levels_of(ev), _strip_figures(ev.phillips), strict=True))

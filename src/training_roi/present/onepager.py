@@ -25,7 +25,7 @@ from training_roi.evaluation.results import Evaluation
 from training_roi.present.charts import effect_spec, tornado_chart, trend_spec
 from training_roi.present.executive import Figure, executive
 from training_roi.present.forecast import forecast_rows
-from training_roi.present.levels import level_rows
+from training_roi.present.levels import LevelCell, level_strip
 
 __all__ = ["MARGINS", "Figure", "Summary", "fit", "summary_of", "write_summary"]
 
@@ -39,7 +39,8 @@ class Summary:
     answer: str
     how_sure: tuple[str, ...]
     figures: tuple[Figure, ...]
-    levels: tuple[tuple[str, str], ...]
+    levels: tuple[LevelCell, ...]
+    """Phillips' five levels as a strip: which have data, and each one's first figure."""
     design: str
     drivers: tuple[str, ...]
     data: str
@@ -58,8 +59,7 @@ def summary_of(ev: Evaluation) -> Summary:
     p, s = ev.primary, ev.study
     unit = s.population.unit
     top = executive(ev)
-    levels = tuple((level, _short(figures_text, 90)) for level, figures_text, _ in level_rows(ev.phillips)) \
-        if ev.phillips is not None else ()
+    levels = level_strip(ev)
     drivers: tuple[str, ...] = ()
     if ev.tornado is not None:
         drivers = tuple(f"{b.assumption}: ROI {percent(b.low_roi_pct)} ({b.low}) to {percent(b.high_roi_pct)} "
@@ -191,6 +191,30 @@ class _Page:
                                 align="L")
         self.pdf.ln(4)
 
+    def strip(self, heading: str, cells: tuple[LevelCell, ...]) -> None:
+        """Boxes side by side, shaded where the level has data."""
+        self.para(heading, 9.5, bold=True, gap=2)
+        gap = 4
+        w = (self.width - gap * (len(cells) - 1)) / len(cells)
+        top = self.pdf.get_y()
+        bottom = top
+        for i, c in enumerate(cells):
+            x = self.pdf.l_margin + i * (w + gap)
+            self.pdf.set_xy(x + 3, top + 2)
+            self.pdf.set_font(self.family, "B", 7.5)
+            self.pdf.set_text_color(*((20, 70, 40) if c.reached else (120, 120, 120)))
+            self.pdf.multi_cell(w - 6, 9, self.text(c.level + (" ✓" if c.reached and self.unicode else "")),
+                                new_x="LEFT", new_y="NEXT", align="L")
+            self.pdf.set_font(self.family, "", 6.5)
+            self.pdf.set_text_color(*((34, 34, 34) if c.reached else (120, 120, 120)))
+            self.pdf.multi_cell(w - 6, 8, self.text(c.figure), new_x="LEFT", new_y="NEXT", align="L")
+            bottom = max(bottom, self.pdf.get_y() + 2)
+        for i, c in enumerate(cells):  # the boxes behind the words, now that the tallest is known
+            x = self.pdf.l_margin + i * (w + gap)
+            self.pdf.set_draw_color(*((90, 150, 110) if c.reached else (200, 200, 200)))
+            self.pdf.rect(x, top, w, bottom - top)
+        self.pdf.set_xy(self.pdf.l_margin, bottom + 6)
+
     def images(self, pngs: list[bytes], height: float) -> None:
         if not pngs:
             return
@@ -221,7 +245,7 @@ def _draw(s: Summary, pngs: list[bytes], *, with_levels: bool) -> _Page:
     if s.outlook:
         page.rows("The months after training (cumulative, forecast)", s.outlook)
     if s.levels and with_levels:
-        page.rows("The five Phillips levels", s.levels)
+        page.strip("The five Phillips levels (framed: measured)", s.levels)
     page.rows("How the effect was isolated, and the data", (("design", s.design), ("data", s.data)))
     return page
 

@@ -170,6 +170,8 @@ class Ranges:
     """Relative change of each cost category and of shared costs (±)."""
     hourly_rate: Decimal = Decimal("0.20")
     """Relative change of the hourly rate of participant time derived from learning records (±)."""
+    ramp_days: int = 30
+    """Days the ramp (the days after training before effects count) moves each way, kept within the window."""
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,7 @@ def tornado(
     costs: dict[str, Decimal],
     participant_time: Decimal = Decimal(0),
     windows: Sequence[tuple[int, Decimal]] = (),
+    ramp: tuple[int, int] | None = None,
     ranges: Ranges = Ranges(),
     money: Callable[[Decimal], str] = "{:,.2f}".format,
 ) -> tuple[Decimal, tuple[TornadoBar, ...]]:
@@ -221,8 +224,13 @@ def tornado(
         hourly rate's range; 0 when it came from cost lines (then it is one of ``costs``).
     windows
         Each other attribution window's central incremental revenue, by its days.
+    ramp
+        ``(ramp days, window days)``: the ramp is moved ``ranges.ramp_days`` each way (never below 0,
+        never leaving under 30 days of window) and the measured effect credited over the days that
+        remain — incremental revenue × (window − moved ramp) / (window − ramp), the trained units'
+        deals taken as spread evenly over the window. None leaves the ramp out.
     ranges
-        How far the deal size, margin, cost lines and hourly rate move.
+        How far the deal size, margin, cost lines, hourly rate and ramp move.
     money
         How an amount is written in a bar's words.
 
@@ -235,6 +243,14 @@ def tornado(
     ...                      participant_time=Decimal(2_000))
     >>> str(base), [(b.assumption, str(b.low_roi_pct), str(b.high_roi_pct)) for b in bars[:2]]
     ('-37.5', [('effect', '-68.8', '-6.3'), ('cost: content', '-43.2', '-30.6')])
+
+    A 30-day ramp in a 180-day window, moved to 0 and 60 days: the effect credited over 180 or 120
+    days instead of 150 ($12,000 or $8,000 instead of $10,000):
+
+    >>> _, bars = tornado(revenue=Decimal(10_000), interval=None, margin=Decimal(1),
+    ...                   costs={"all": Decimal(16_000)}, ramp=(30, 180))
+    >>> [(b.low, str(b.low_roi_pct), b.high, str(b.high_roi_pct)) for b in bars if b.assumption == "ramp"]
+    [('ramp 60 days (120 days credited)', '-50.0', 'ramp 0 days (180 days credited)', '-25.0')]
     """
     cost = sum(costs.values(), Decimal(0)) + participant_time
     base = _pct_roi(revenue, margin, cost)
@@ -248,6 +264,14 @@ def tornado(
     if windows:
         ends = [(f"{days}-day window ({money(r)})", _pct_roi(r, margin, cost)) for days, r in windows]
         bars.append(_bar("attribution window", ends))
+    if ramp is not None:
+        days, window = ramp
+        moves = sorted({max(0, days - ranges.ramp_days), days, min(max(window - 30, days), days + ranges.ramp_days)})
+        ends = [(f"ramp {moved} days ({window - moved} days credited)",
+                 _pct_roi((revenue * (window - moved) / (window - days)).quantize(_CENT, ROUND_HALF_UP), margin, cost))
+                for moved in moves]
+        if len(ends) > 1:
+            bars.append(_bar("ramp", ends))
     d = ranges.deal_size
     bars.append(_bar("deal size", [
         (f"deal size −{d:.0%}", _pct_roi((revenue * (1 - d)).quantize(_CENT, ROUND_HALF_UP), margin, cost)),
