@@ -83,8 +83,8 @@ def test_a_page_that_would_run_long_gives_way_section_by_section(tmp_path: Path)
     summary = Summary(
         title=LONG, subtitle="program · window", answer="The program did not pay back its cost. " * 10,
         how_sure=(long * 2, long * 2), figures=tuple(Figure(f"figure {i}", "−$1,234,567", long) for i in range(4)),
-        levels=tuple(LevelCell(f"{i} level", i % 2 == 0, long[:46]) for i in range(1, 6)), design=long, drivers=(long, long, long),
-        data=long,
+        levels=tuple(LevelCell(f"{i} level", i % 2 == 0, long[:46]) for i in range(1, 6)), design=long,
+        drivers=(long, long, long), data=long,
     )
     chart = vlc.vegalite_to_png('{"mark": "bar", "data": {"values": [{"a": 1}]}, "encoding": {"x": {"field": "a"}}}')
     fit(summary, [chart, chart], tmp_path / "long.pdf")

@@ -128,9 +128,10 @@ class _Fit:
     observations: int
     parameters: int
     """K of the small-sample factor: the regressors and the month effects, not the unit effects."""
-    within: tuple[FloatArray, FloatArray, FloatArray, NDArray[np.int64]] = field(repr=False)
+    within: tuple[FloatArray, FloatArray, FloatArray, NDArray[np.int64]] | None = field(repr=False)
     """The demeaned outcome and regressors, the weights and each row's cluster: the regression a wild
-    cluster bootstrap resamples (by Frisch–Waugh–Lovell, the same coefficients and scores)."""
+    cluster bootstrap resamples (by Frisch–Waugh–Lovell, the same coefficients and scores). Only
+    with fewer than :data:`~training_roi.isolate.wild.FEW_CLUSTERS` clusters, where it is used."""
     by_unit: tuple[FloatArray, int] | None = field(default=None, repr=False)
     """With clusters other than units: the covariance clustered by unit instead, and the number of units."""
 
@@ -197,33 +198,44 @@ def _fe_regression(y: FloatArray, x: FloatArray, w: FloatArray, unit: FloatArray
     _, u = np.unique(unit, return_inverse=True)
     _, c = np.unique(cluster[keep], return_inverse=True) if cluster is not None else (None, u)
     months, mi = np.unique(month, return_inverse=True)
-    dummies = np.zeros((y.size, max(len(months) - 1, 0)))
+    p, n = x.shape[1], y.size
+    # The regressors, then one dummy per period but the first, as a sparse matrix: event-time
+    # indicators and period dummies have one or two entries in a row of dozens of columns.
     rows = np.flatnonzero(mi > 0)
-    dummies[rows, mi[rows] - 1] = 1.0
-    p = x.shape[1]
-    members = sparse.csr_matrix((np.ones(y.size), (u, np.arange(y.size))))
-    total = members @ w
-    both = np.column_stack([y, x, dummies])
-    means = (members @ (w[:, None] * both)) / total[:, None]
-    both = both - means[u]
+    periods = sparse.csr_matrix((np.ones(rows.size), (rows, mi[rows] - 1)), shape=(n, max(len(months) - 1, 0)))
+    z = sparse.hstack([sparse.csr_matrix(x), periods], format="csr")
+    # Unit sums weighted by w, as one sparse product (units × rows, the weight in each row's column):
+    # the within transformation's means without a demeaned copy of the rows.
+    members = sparse.csr_matrix((w, (u, np.arange(n))))
+    total = np.asarray(members.sum(axis=1)).ravel()
+    z_sums, y_sums = (members @ z).toarray(), members @ y
+    z_bar, y_bar = z_sums / total[:, None], y_sums / total
     # One weighted cross-product of the demeaned outcome and regressors answers everything the fit
     # needs from the rows (the rows can be millions; the regressors are a few dozen): which
-    # regressors are identified, the normal equations and their rank.
-    weighted = w[:, None] * both[:, 1:]
-    gram = both[:, 1:].T @ weighted
+    # regressors are identified, the normal equations and their rank. Demeaning within units,
+    # Σ w (z − z̄)(z − z̄)′ = Σ w z z′ − Σ_units (Σ w z) z̄′, so it comes from the rows as they are.
+    gram = (z.T @ z.multiply(w[:, None])).toarray() - z_sums.T @ z_bar
     gram = (gram + gram.T) / 2  # symmetric to the last bit, as the matrix it stands for
-    moment = weighted.T @ both[:, 0]
+    moment = z.T @ (w * y) - z_sums.T @ y_bar
     identified = _identified(gram, p)
-    columns = np.concatenate([identified, np.ones(dummies.shape[1], dtype=bool)])
-    yt, zt = both[:, 0], both[:, 1:][:, columns]
+    columns = np.concatenate([identified, np.ones(z.shape[1] - p, dtype=bool)])
     g_kept = gram[np.ix_(columns, columns)]
     bread = np.linalg.pinv(g_kept, hermitian=True)
     coef = bread @ moment[columns]
-    resid = yt - zt @ coef
+    zc, zc_bar = z[:, np.flatnonzero(columns)], z_bar[:, columns]
+    # The within residual, y − ȳ − (z − z̄)β, and each unit's score Σ w e (z − z̄) = Σ w e z − (Σ w e) z̄.
+    resid = (y - zc @ coef) - (y_bar - zc_bar @ coef)[u]
+    scaled = members.multiply(resid[None, :]).tocsr()  # w e in each row's column
+    unit_scores = (scaled @ zc).toarray() - np.asarray(scaled.sum(axis=1)) * zc_bar
     rank = _rank(g_kept)
-    by_cluster = members if cluster is None else sparse.csr_matrix((np.ones(y.size), (c, np.arange(y.size))))
-    scores = by_cluster @ ((w * resid)[:, None] * zt)
-    n, g = y.size, int(by_cluster.shape[0])
+    g = int(c.max()) + 1 if n else 0
+    if cluster is None:
+        scores = unit_scores
+    else:  # units are nested in the clusters: a cluster's scores are its units' sums
+        of_unit = np.zeros(int(members.shape[0]), dtype=np.int64)
+        of_unit[u] = c
+        scores = sparse.csr_matrix((np.ones(of_unit.size), (of_unit, np.arange(of_unit.size))),
+                                   shape=(g, of_unit.size)) @ unit_scores
     if g < 2 or n <= rank:
         raise NotApplicable("too few units or periods for a fixed-effects regression with clustered errors")
     q = int(identified.sum())
@@ -242,9 +254,11 @@ def _fe_regression(y: FloatArray, x: FloatArray, w: FloatArray, unit: FloatArray
     by_unit = None
     if cluster is not None:
         units = int(members.shape[0])
-        by_unit = (clustered(members @ ((w * resid)[:, None] * zt), units), units)
+        by_unit = (clustered(unit_scores, units), units)
+    # The demeaned rows only where the wild cluster bootstrap will resample them (few clusters).
+    within = (y - y_bar[u], zc.toarray() - zc_bar[u], w, c) if g < FEW_CLUSTERS else None
     return _Fit(beta=beta, cov=clustered(scores, g), identified=identified, clusters=g, observations=n,
-                parameters=rank, within=(yt, zt, w, c), by_unit=by_unit)
+                parameters=rank, within=within, by_unit=by_unit)
 
 
 def _row_clusters(panel: UnitPanel, grid: _Grid, unit: FloatArray) -> NDArray[np.int64] | None:
@@ -394,6 +408,7 @@ def _few_clusters(effect: Effect, fit: _Fit, confidence: float) -> Effect:
     """
     if fit.clusters >= FEW_CLUSTERS:
         return effect
+    assert fit.within is not None  # kept by the fit whenever the clusters are few
     yt, zt, w, u = fit.within
     # Period effects the sample cannot tell apart (collinear after demeaning) are left out: the
     # coefficient of interest and its scores do not change, and the bootstrap needs a full-rank design.
@@ -464,7 +479,7 @@ def estimate_event_study(panel: UnitPanel, *, leads: int = 6, lags: int = 6, con
     y, w = _outcome(grid, unit, month)
     _has_both_sides(unit, rel, w)
     relative = [k for k in range(-leads, lags) if k != -1]
-    x = np.column_stack([(rel == k).astype(np.float64) for k in relative])
+    x = (rel[:, None] == np.array(relative, dtype=np.float64)[None, :]).astype(np.float64)
     fit = _fe_regression(y, x, w, unit, month, _row_clusters(panel, grid, unit))
     dropped = [k for k, ok in zip(relative, fit.identified, strict=True) if not ok]
     post = np.array([k >= 0 for k in relative]) & fit.identified
