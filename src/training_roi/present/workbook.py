@@ -44,8 +44,9 @@ __all__ = ["CostLine", "WorkbookModel", "model_of", "write_workbook"]
 
 FILE_NAME = "roi_model.xlsx"
 _CENT = Decimal("0.01")
-MAX_DATA_ROWS = 20_000
-"""Rows a data sheet shows (the CSV files hold every row): writing cells is the workbook's cost, and the
+MAX_DATA_ROWS = 10_000
+"""Rows a data sheet shows (the CSV files hold every row): writing cells is the workbook's cost (about 1.2 s per
+10,000 rows of 14 columns), a sheet is for reading and filtering, not for holding an org, and the
 model's formulas do not read these sheets; a sheet could hold 1,048,576."""
 
 
