@@ -10,6 +10,8 @@ never a traceback: they describe something the user can fix (a file, a row, a fi
     ├── WarehouseError     the warehouse cannot be opened or lacks what a stage needs
     ├── StudyError         a study file is missing, is not YAML, breaks the study's rules, or
     │                      cannot be answered from this warehouse (names the key path)
+    ├── StateError         the server's state file cannot be opened, or is missing where it must exist
+    ├── AccountError       a server user cannot be added, found or changed (names the user and why)
     ├── InvalidStatement   an xAPI statement breaks a rule; also a ValueError. Raised by the
     │                      public parsers; reading a file quarantines instead
     └── NotApplicable      an estimator cannot be used on this data (says why); also a ValueError
@@ -18,10 +20,12 @@ never a traceback: they describe something the user can fix (a file, a row, a fi
 from __future__ import annotations
 
 __all__ = [
+    "AccountError",
     "InvalidStatement",
     "MappingError",
     "NotApplicable",
     "SourceError",
+    "StateError",
     "StudyError",
     "TrainingRoiError",
     "WarehouseError",
@@ -60,6 +64,14 @@ class StudyError(TrainingRoiError):
     def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
         self.problems: list[tuple[str, str]] = problems or []
         super().__init__(message)
+
+
+class StateError(TrainingRoiError):
+    """The server's state file (users, sessions, the audit log, results) cannot be opened; names the file."""
+
+
+class AccountError(TrainingRoiError):
+    """A server user cannot be added, found or changed: a bad name or role, a name taken, a user missing."""
 
 
 class InvalidStatement(TrainingRoiError, ValueError):

@@ -1,0 +1,252 @@
+"""Who may do what on the server, and the checks that say who is asking.
+
+Three roles, each a set of permissions (:data:`PERMISSIONS`): a **viewer** reads aggregates only (the
+org and its teams — no person-level rows, names or emails); an **analyst** reads everything and runs
+studies; an **admin** also manages users and loads data. :func:`allowed` is the one question the
+server asks.
+
+The checks are thin functions over :class:`~training_roi.web.store.Store`, for the server's request
+handlers to call:
+
+* :func:`login` — refuses at once while the name or the client address is throttled (5 failed attempts
+  within 15 minutes: :func:`throttled_until` says until when; a correct password does not get through),
+  else verifies the password (Argon2id, re-hashed when the hasher's parameters have grown) and opens a
+  session of 8 hours;
+* :func:`session_for` — the open, unexpired session of a cookie, its user not disabled;
+* :func:`token_user` — the user of a Bearer token (:func:`bearer_token` reads the header);
+* :func:`csrf_ok` — a form's CSRF token against its session's, compared in constant time.
+
+Every login, failed or refused attempt, logout and user change is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import hmac
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from types import MappingProxyType
+from typing import Literal, get_args
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from training_roi.web.store import ROLES, Role, Session, Store, User
+
+__all__ = [
+    "MAX_FAILED_LOGINS",
+    "PERMISSIONS",
+    "PERMISSION_NAMES",
+    "SESSION_LIFETIME",
+    "THROTTLE_WINDOW",
+    "Login",
+    "Permission",
+    "add_user",
+    "allowed",
+    "bearer_token",
+    "csrf_ok",
+    "login",
+    "logout",
+    "session_for",
+    "throttled_until",
+    "token_user",
+    "verify_password",
+]
+
+Permission = Literal["read_aggregates", "read_people", "run_studies", "manage_users", "ingest"]
+PERMISSION_NAMES: tuple[Permission, ...] = get_args(Permission)
+
+PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyType({
+    # Org and team levels only: no person-level rows, names or emails.
+    "viewer": frozenset({"read_aggregates"}),
+    # Everything read-only, and running studies.
+    "analyst": frozenset({"read_aggregates", "read_people", "run_studies"}),
+    "admin": frozenset(PERMISSION_NAMES),
+})
+
+MAX_FAILED_LOGINS = 5
+THROTTLE_WINDOW = timedelta(minutes=15)
+SESSION_LIFETIME = timedelta(hours=8)
+
+
+def allowed(role: str, permission: str) -> bool:
+    """Whether ``role`` may do ``permission``.
+
+    Raises
+    ------
+    ValueError
+        The role or the permission is not one the server knows (a misspelt name must not quietly deny or
+        allow).
+    """
+    if role not in ROLES:
+        raise ValueError(f"role {role!r}: expected one of {', '.join(ROLES)}")
+    if permission not in PERMISSION_NAMES:
+        raise ValueError(f"permission {permission!r}: expected one of {', '.join(PERMISSION_NAMES)}")
+    return permission in PERMISSIONS[role]
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+# -- passwords ------------------------------------------------------------------------------------
+
+
+@cache
+def _decoy(time_cost: int, memory_cost: int, parallelism: int, hash_len: int, salt_len: int, kind: Type) -> str:
+    """A hash of nothing anyone types, made with the hasher's parameters.
+
+    Verifying against it for a name that does not exist takes as long as for one that does, so the time
+    taken does not tell which names exist.
+    """
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism,
+                            hash_len=hash_len, salt_len=salt_len, type=kind)
+    return hasher.hash("\x00 no user has this password \x00")
+
+
+def verify_password(store: Store, name: str, password: str) -> User | None:
+    """The user when ``password`` is theirs (and they are not disabled), else None.
+
+    A hash made with weaker parameters than the store's hasher now uses is replaced by a new one.
+    Unknown names, disabled users and users without a password cost one Argon2 verification all the same.
+    """
+    hasher = store.hasher
+    user = store.user(name)
+    stored = user.password_hash if user is not None and not user.disabled else None
+    if stored is None:
+        with suppress(VerificationError):
+            hasher.verify(_decoy(hasher.time_cost, hasher.memory_cost, hasher.parallelism, hasher.hash_len,
+                                 hasher.salt_len, hasher.type), password)
+        return None
+    assert user is not None
+    try:
+        hasher.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    if hasher.check_needs_rehash(stored):
+        user = store.set_password(user.name, password)
+    return user
+
+
+# -- throttling and login -------------------------------------------------------------------------
+
+
+def throttled_until(store: Store, name: str, client: str | None = None) -> datetime | None:
+    """When attempts for ``name`` (and from ``client``) are allowed again, or None when they are allowed now.
+
+    Throttled means :data:`MAX_FAILED_LOGINS` failed attempts or more for the name, or from the client
+    address, within the last :data:`THROTTLE_WINDOW`; the attempt is allowed again once enough of them
+    are older than the window. Refused attempts are not counted, so waiting always ends the throttle.
+    """
+    now = store.now()
+    since = now - THROTTLE_WINDOW
+    counts = [store.failed_logins(since, name=name)]
+    if client is not None:
+        counts.append(store.failed_logins(since, client=client))
+    until = [failures[len(failures) - MAX_FAILED_LOGINS] + THROTTLE_WINDOW for failures in counts
+             if len(failures) >= MAX_FAILED_LOGINS]
+    return max(until) if until else None
+
+
+@dataclass(frozen=True)
+class Login:
+    """What a login attempt came to: a session (and its id, for the cookie, given once here), or a refusal."""
+
+    user: User | None
+    session_id: str | None
+    session: Session | None
+    retry_at: datetime | None
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        """Whether the attempt opened a session."""
+        return self.session is not None
+
+
+def login(store: Store, name: str, password: str, *, client: str | None = None,
+          lifetime: timedelta = SESSION_LIFETIME) -> Login:
+    """Log in with a name and password from ``client`` (its address): a new session, or why not.
+
+    A throttled name or address is refused before the password is looked at (and that refusal is not a
+    failed attempt); a wrong name or password is one failed attempt, said the same way for both.
+    """
+    until = throttled_until(store, name, client)
+    if until is not None:
+        store.audit("login_throttled", target=name, detail=f"refused until {_when(until)}", client=client)
+        return Login(user=None, session_id=None, session=None, retry_at=until,
+                     message=f"too many failed attempts: try again after {_when(until)}")
+    user = verify_password(store, name, password)
+    store.record_login_attempt(name, client, ok=user is not None,
+                               forget_before=store.now() - THROTTLE_WINDOW)
+    if user is None:
+        store.audit("login_failed", target=name, client=client)
+        return Login(user=None, session_id=None, session=None, retry_at=None, message="wrong name or password")
+    session_id, session = store.open_session(user.name, lifetime)
+    store.audit("login", user=user.name, client=client)
+    return Login(user=user, session_id=session_id, session=session, retry_at=None,
+                 message=f"signed in as {user.name} until {_when(session.expires)}")
+
+
+def session_for(store: Store, session_id: str | None) -> Session | None:
+    """The session of a cookie when it is open, has not expired and its user is not disabled; else None."""
+    if not session_id:
+        return None
+    session = store.session(session_id)
+    if session is None or session.ended is not None or session.user.disabled or store.now() >= session.expires:
+        return None
+    return session
+
+
+def logout(store: Store, session_id: str | None, *, client: str | None = None) -> bool:
+    """End the session of a cookie; False when it was not open."""
+    session = session_for(store, session_id)
+    if session is None or session_id is None:
+        return False
+    ended = store.end_session(session_id)
+    if ended:
+        store.audit("logout", user=session.user.name, client=client)
+    return ended
+
+
+def csrf_ok(session: Session | None, submitted: str | None) -> bool:
+    """Whether a form's CSRF token is its session's, compared in constant time (no session, no token: False)."""
+    if session is None or not submitted:
+        return False
+    return hmac.compare_digest(session.csrf_token.encode("utf-8"), submitted.encode("utf-8"))
+
+
+# -- API tokens -----------------------------------------------------------------------------------
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer TOKEN`` header (the scheme in any case), or None."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token and " " not in token else None
+
+
+def token_user(store: Store, token: str | None) -> User | None:
+    """The user an API token belongs to, when they are not disabled; else None."""
+    if not token:
+        return None
+    user = store.user_for_token(token)
+    return None if user is None or user.disabled else user
+
+
+# -- users ----------------------------------------------------------------------------------------
+
+
+def add_user(store: Store, name: str, role: str, *, password: str | None = None, by: str | None = None,
+             client: str | None = None) -> tuple[User, str]:
+    """Add a user with a first API token; the token is returned once, here, and only its hash is kept.
+
+    ``by`` is the user who added them (None from the command line), for the audit log.
+    """
+    user = store.add_user(name, role, password=password)
+    token = store.add_token(user.name)
+    store.audit("user_added", user=by, target=user.name, detail=f"role {user.role}", client=client)
+    return user, token

@@ -1,0 +1,624 @@
+"""The server's own state: users, their API tokens and login sessions, login attempts, the audit log, results.
+
+It lives in a SQLite file beside the warehouse (``roi.duckdb`` → ``roi.duckdb.server.sqlite``), so the
+server never writes into the warehouse, which an ingest may be loading at the same time. The file is
+opened in WAL mode (readers never wait for the one writer) and every call opens its own connection,
+so the server's request threads can share one :class:`Store`. Writes that read before they write (the
+next version of a study's result) take the write lock first (``BEGIN IMMEDIATE``), so two threads never
+hand out the same version.
+
+Secrets are kept only as hashes: passwords as Argon2id hashes (argon2-cffi's :class:`PasswordHasher`),
+API tokens and login-session ids as SHA-256 hex digests, so a copy of the file lets nobody sign in. A
+session's CSRF token is kept as it is, because the pages print it into their forms; it is worth
+nothing without the session's cookie. The file is created readable by its owner only.
+
+Times are UTC, stored as fixed-width ISO 8601 text (``2025-01-31T09:30:00.000000Z``), so that text
+order is time order. The clock is a parameter, so tests can move time instead of waiting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, cast, get_args
+
+from argon2 import PasswordHasher
+
+from training_roi.errors import AccountError, StateError
+
+__all__ = [
+    "ROLES",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "ApiToken",
+    "AuditEntry",
+    "AuditPage",
+    "Clock",
+    "Role",
+    "Session",
+    "Status",
+    "Store",
+    "StoredResult",
+    "User",
+    "default_state_path",
+    "state_path",
+]
+
+Role = Literal["viewer", "analyst", "admin"]
+ROLES: tuple[Role, ...] = get_args(Role)
+Status = Literal["queued", "running", "done", "failed"]
+STATUSES: tuple[Status, ...] = get_args(Status)
+Clock = Callable[[], datetime]
+
+SCHEMA_VERSION = 1
+STATE_SUFFIX = ".server.sqlite"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
+_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_state_path(db: Path) -> Path:
+    """The state file beside a warehouse file: its path with ``.server.sqlite`` appended."""
+    return db.with_name(db.name + STATE_SUFFIX)
+
+
+def state_path(db: str, state: Path | None = None) -> Path:
+    """The state file for ``--db`` and ``--state``: ``state`` when given, else the one beside the warehouse.
+
+    Raises
+    ------
+    StateError
+        ``state`` is not given and the warehouse is not a DuckDB file that exists (a URL of another
+        engine has no folder to keep the state in; name one with ``--state``).
+    """
+    if state is not None:
+        return state
+    file = db.split("://", 1)[1].split("?", 1)[0] if db.lower().startswith("duckdb://") else (
+        None if "://" in db else db)
+    if file is None or file in ("", ":memory:"):
+        raise StateError(f"--db {db} is not a file the server's state can be kept beside: name the state "
+                         "file with --state")
+    if not Path(file).is_file():
+        raise StateError(f"no warehouse at {file}: run `training-roi ingest DATA_DIR --db {db}` first, or name "
+                         "the warehouse with --db")
+    return default_state_path(Path(file))
+
+
+def _text(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError(f"{moment!r} has no time zone: the state keeps UTC times")
+    return moment.astimezone(UTC).strftime(_TIME)
+
+
+def _time(text: str) -> datetime:
+    return datetime.strptime(text, _TIME).replace(tzinfo=UTC)
+
+
+def _maybe_time(text: str | None) -> datetime | None:
+    return None if text is None else _time(text)
+
+
+def _digest(secret: str) -> str:
+    """SHA-256 of a random secret (a token or a session id): what the file keeps instead of the secret."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class User:
+    """Someone who may use the server: a name (unique whatever its case), a role, and a password hash or None."""
+
+    id: int
+    name: str
+    role: Role
+    password_hash: str | None
+    created: datetime
+    disabled: bool
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """An API token as the file knows it: its SHA-256 (never the token), whose it is, and when it was last used."""
+
+    token_hash: str
+    user: str
+    created: datetime
+    last_used: datetime | None
+
+
+@dataclass(frozen=True)
+class Session:
+    """A login session of the pages: its user, the CSRF token its forms carry, and its lifetime."""
+
+    user: User
+    csrf_token: str
+    created: datetime
+    expires: datetime
+    ended: datetime | None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the audit log: when (UTC), who (None when nobody was signed in), did what, to what, from where."""
+
+    id: int
+    at: datetime
+    user: str | None
+    action: str
+    target: str | None
+    detail: str | None
+    client: str | None
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """A page of the audit log, newest first, and how many entries match in all."""
+
+    entries: tuple[AuditEntry, ...]
+    total: int
+    offset: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """One run of a study: a version of its study hash, its status and progress and, once done, its result.json."""
+
+    study_hash: str
+    version: int
+    study_name: str
+    study_yaml: str
+    status: Status
+    progress: str | None
+    error: str | None
+    document: str | None
+    run_by: str | None
+    created: datetime
+    updated: datetime
+    finished: datetime | None
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    role TEXT NOT NULL CHECK (role IN ('viewer', 'analyst', 'admin')),
+    password_hash TEXT,
+    created TEXT NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    token_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created TEXT NOT NULL,
+    last_used TEXT
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    csrf_token TEXT NOT NULL,
+    created TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    ended TEXT
+);
+CREATE TABLE IF NOT EXISTS login_attempts (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    name TEXT NOT NULL COLLATE NOCASE,
+    client TEXT,
+    ok INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_attempts_at ON login_attempts (at);
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    user TEXT,
+    action TEXT NOT NULL,
+    target TEXT,
+    detail TEXT,
+    client TEXT
+);
+CREATE TABLE IF NOT EXISTS results (
+    study_hash TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    study_name TEXT NOT NULL,
+    study_yaml TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
+    progress TEXT,
+    error TEXT,
+    document TEXT,
+    run_by TEXT,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    finished TEXT,
+    PRIMARY KEY (study_hash, version)
+);
+"""
+
+_USER_COLUMNS = "users.id, users.name, users.role, users.password_hash, users.created, users.disabled"
+_RESULT_COLUMNS = ("study_hash, version, study_name, study_yaml, status, progress, error, document, run_by, "
+                   "created, updated, finished")
+
+
+def _user(row: Any) -> User:
+    return User(id=row[0], name=row[1], role=cast(Role, row[2]), password_hash=row[3], created=_time(row[4]),
+                disabled=bool(row[5]))
+
+
+def _result(row: Any) -> StoredResult:
+    return StoredResult(study_hash=row[0], version=row[1], study_name=row[2], study_yaml=row[3],
+                        status=cast(Status, row[4]), progress=row[5], error=row[6], document=row[7], run_by=row[8],
+                        created=_time(row[9]), updated=_time(row[10]), finished=_maybe_time(row[11]))
+
+
+def _audit(row: Any) -> AuditEntry:
+    return AuditEntry(id=row[0], at=_time(row[1]), user=row[2], action=row[3], target=row[4], detail=row[5],
+                      client=row[6])
+
+
+class Store:
+    """The server's state in one SQLite file; safe to share between threads (each call opens its own connection).
+
+    Parameters
+    ----------
+    path
+        The SQLite file (see :func:`default_state_path`); created with its schema when missing.
+    create
+        Whether a missing file is created; the commands that only read or change existing users pass
+        False, so a mistyped path is an error rather than an empty state.
+    hasher
+        How passwords are hashed; argon2-cffi's defaults (Argon2id, RFC 9106's low-memory profile) unless
+        given. Tests pass a cheaper one so that they run fast; the product never does.
+    clock
+        The current time, timezone-aware; UTC now unless given.
+
+    Raises
+    ------
+    StateError
+        The file is missing (with ``create=False``), is not a SQLite database, or was written by a newer
+        version of the product.
+    """
+
+    def __init__(self, path: Path, *, create: bool = True, hasher: PasswordHasher | None = None,
+                 clock: Clock = _utc_now) -> None:
+        self.path = Path(path)
+        self.hasher = hasher or PasswordHasher()
+        self._clock = clock
+        if not self.path.is_file():
+            if not create:
+                raise StateError(f"no server state at {self.path}: add a user first with "
+                                 "`training-roi users add NAME --role admin`")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only from the start; SQLite gives its -wal and -shm files the same permissions.
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        try:
+            with self._connection() as con:
+                con.execute("PRAGMA journal_mode=WAL")
+                con.execute("BEGIN IMMEDIATE")
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        con.execute(statement)
+                found = con.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+                if found is None:
+                    con.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+                con.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"the server state {self.path} cannot be opened: {exc}") from None
+        if found is not None and found > SCHEMA_VERSION:
+            raise StateError(f"the server state {self.path} has schema version {found}, written by a newer "
+                             f"training-roi; this one reads up to version {SCHEMA_VERSION}")
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The store's clock: the current time in UTC."""
+        moment = self._clock()
+        if moment.tzinfo is None:
+            raise ValueError("the clock must give timezone-aware times")
+        return moment.astimezone(UTC)
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            con.execute("PRAGMA foreign_keys=ON")
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside a transaction that holds the write lock from its start, committed at the end."""
+        with self._connection() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        with self._connection() as con:
+            return con.execute(sql, params).fetchall()
+
+    # -- users ------------------------------------------------------------------------------------
+
+    def add_user(self, name: str, role: str, *, password: str | None = None) -> User:
+        """Add a user; ``password`` (hashed with Argon2id) may be set now or later with :meth:`set_password`.
+
+        Raises
+        ------
+        AccountError
+            The name is not 1–64 letters, digits or ``. _ @ + -`` (starting with a letter or digit), the
+            role is not one of viewer, analyst, admin, or a user of that name (in any case) exists.
+        """
+        if not _NAME.fullmatch(name):
+            raise AccountError(f"user name {name!r}: expected 1 to 64 letters, digits or . _ @ + - , starting with a "
+                               "letter or digit")
+        if role not in ROLES:
+            raise AccountError(f"--role {role}: expected one of {', '.join(ROLES)}")
+        hashed = None if password is None else self.hasher.hash(password)
+        try:
+            with self._write() as con:
+                cursor = con.execute("INSERT INTO users (name, role, password_hash, created) VALUES (?, ?, ?, ?)",
+                                     (name, role, hashed, _text(self.now())))
+                row = con.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (cursor.lastrowid,)).fetchone()
+        except sqlite3.IntegrityError:
+            existing = self.user(name)
+            shown = existing.name if existing else name
+            raise AccountError(f"user {shown!r} exists already: choose another name, or remove it first with "
+                               f"`training-roi users remove {shown}`") from None
+        return _user(row)
+
+    def user(self, name: str) -> User | None:
+        """The user of that name, whatever its case, or None."""
+        rows = self._read(f"SELECT {_USER_COLUMNS} FROM users WHERE name = ?", (name,))
+        return _user(rows[0]) if rows else None
+
+    def require_user(self, name: str) -> User:
+        """The user of that name, or an :class:`AccountError` saying there is none."""
+        found = self.user(name)
+        if found is None:
+            raise AccountError(f"no user {name!r}: `training-roi users list` shows who there is")
+        return found
+
+    def users(self) -> list[User]:
+        """Every user, by name."""
+        return [_user(r) for r in self._read(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name")]
+
+    def remove_user(self, name: str) -> User:
+        """Remove a user with their tokens and sessions; the audit log and the results keep their name."""
+        found = self.require_user(name)
+        with self._write() as con:
+            con.execute("DELETE FROM users WHERE id = ?", (found.id,))
+        return found
+
+    def set_password(self, name: str, password: str) -> User:
+        """Hash ``password`` with the store's hasher (Argon2id) and keep the hash as the user's password."""
+        found = self.require_user(name)
+        hashed = self.hasher.hash(password)
+        with self._write() as con:
+            con.execute("UPDATE users SET password_hash = ? WHERE id = ?", (hashed, found.id))
+        return self.require_user(name)
+
+    def set_disabled(self, name: str, disabled: bool = True) -> User:
+        """Disable a user (their password, tokens and sessions stop working) or enable them again."""
+        found = self.require_user(name)
+        with self._write() as con:
+            con.execute("UPDATE users SET disabled = ? WHERE id = ?", (int(disabled), found.id))
+        return self.require_user(name)
+
+    # -- API tokens -------------------------------------------------------------------------------
+
+    def add_token(self, name: str) -> str:
+        """A new API token for the user: returned once, here; the file keeps only its SHA-256."""
+        found = self.require_user(name)
+        token = secrets.token_urlsafe(32)
+        with self._write() as con:
+            con.execute("INSERT INTO api_tokens (token_hash, user_id, created) VALUES (?, ?, ?)",
+                        (_digest(token), found.id, _text(self.now())))
+        return token
+
+    def user_for_token(self, token: str) -> User | None:
+        """The user an API token belongs to (noting when it was used), or None for a token the file does not know."""
+        with self._write() as con:
+            row = con.execute(f"SELECT {_USER_COLUMNS} FROM api_tokens JOIN users ON users.id = api_tokens.user_id "
+                              "WHERE api_tokens.token_hash = ?", (_digest(token),)).fetchone()
+            if row is not None:
+                con.execute("UPDATE api_tokens SET last_used = ? WHERE token_hash = ?",
+                            (_text(self.now()), _digest(token)))
+        return None if row is None else _user(row)
+
+    def tokens(self, name: str | None = None) -> list[ApiToken]:
+        """The API tokens (their hashes) of one user, or of everyone, oldest first."""
+        sql = ("SELECT api_tokens.token_hash, users.name, api_tokens.created, api_tokens.last_used FROM api_tokens "
+               "JOIN users ON users.id = api_tokens.user_id")
+        params: tuple[Any, ...] = ()
+        if name is not None:
+            sql, params = sql + " WHERE users.name = ?", (name,)
+        rows = self._read(sql + " ORDER BY api_tokens.created, api_tokens.token_hash", params)
+        return [ApiToken(token_hash=r[0], user=r[1], created=_time(r[2]), last_used=_maybe_time(r[3])) for r in rows]
+
+    # -- login sessions ---------------------------------------------------------------------------
+
+    def open_session(self, name: str, lifetime: timedelta) -> tuple[str, Session]:
+        """A new login session for the user: its id (for the cookie; the file keeps its SHA-256) and the session."""
+        found = self.require_user(name)
+        session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        created = self.now()
+        with self._write() as con:
+            con.execute("INSERT INTO sessions (id_hash, user_id, csrf_token, created, expires) VALUES (?, ?, ?, ?, ?)",
+                        (_digest(session_id), found.id, csrf, _text(created), _text(created + lifetime)))
+        return session_id, Session(user=found, csrf_token=csrf, created=created, expires=created + lifetime, ended=None)
+
+    def session(self, session_id: str) -> Session | None:
+        """The session with that id as stored, ended or expired ones included (the checks are the caller's)."""
+        rows = self._read(f"SELECT {_USER_COLUMNS}, sessions.csrf_token, sessions.created, sessions.expires, "
+                          "sessions.ended FROM sessions JOIN users ON users.id = sessions.user_id "
+                          "WHERE sessions.id_hash = ?", (_digest(session_id),))
+        if not rows:
+            return None
+        r = rows[0]
+        return Session(user=_user(r[:6]), csrf_token=r[6], created=_time(r[7]), expires=_time(r[8]),
+                       ended=_maybe_time(r[9]))
+
+    def end_session(self, session_id: str) -> bool:
+        """End a session (logout); False when there was no open session with that id."""
+        with self._write() as con:
+            cursor = con.execute("UPDATE sessions SET ended = ? WHERE id_hash = ? AND ended IS NULL",
+                                 (_text(self.now()), _digest(session_id)))
+        return cursor.rowcount == 1
+
+    def forget_sessions(self, before: datetime) -> int:
+        """Delete the sessions that expired or ended before ``before``; how many."""
+        with self._write() as con:
+            cursor = con.execute("DELETE FROM sessions WHERE expires < ? OR ended < ?", (_text(before),) * 2)
+        return cursor.rowcount
+
+    # -- login attempts ---------------------------------------------------------------------------
+
+    def record_login_attempt(self, name: str, client: str | None, ok: bool, *,
+                             forget_before: datetime | None = None) -> None:
+        """Note an attempt to log in as ``name`` from ``client``; attempts older than ``forget_before`` are deleted."""
+        with self._write() as con:
+            con.execute("INSERT INTO login_attempts (at, name, client, ok) VALUES (?, ?, ?, ?)",
+                        (_text(self.now()), name, client, int(ok)))
+            if forget_before is not None:
+                con.execute("DELETE FROM login_attempts WHERE at < ?", (_text(forget_before),))
+
+    def failed_logins(self, since: datetime, *, name: str | None = None, client: str | None = None) -> list[datetime]:
+        """When the failed attempts after ``since`` for that name (any case) or from that client were, oldest first.
+
+        A name's count starts afresh after its latest successful login; a client address's does not, so
+        one address cannot clear its failures on many names by logging in to one of its own.
+        """
+        if (name is None) == (client is None):
+            raise ValueError("give the name or the client, one of the two")
+        if name is not None:
+            sql = ("SELECT at FROM login_attempts WHERE ok = 0 AND name = ? AND at > max(?, coalesce((SELECT "
+                   "max(at) FROM login_attempts WHERE ok = 1 AND name = ?), '')) ORDER BY at")
+            params: tuple[Any, ...] = (name, _text(since), name)
+        else:
+            sql = "SELECT at FROM login_attempts WHERE ok = 0 AND client = ? AND at > ? ORDER BY at"
+            params = (client, _text(since))
+        return [_time(r[0]) for r in self._read(sql, params)]
+
+
+    # -- audit log --------------------------------------------------------------------------------
+
+    def audit(self, action: str, *, user: str | None = None, target: str | None = None, detail: str | None = None,
+              client: str | None = None) -> AuditEntry:
+        """Add a line to the audit log, timed now (UTC)."""
+        at = _text(self.now())
+        with self._write() as con:
+            cursor = con.execute("INSERT INTO audit_log (at, user, action, target, detail, client) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)", (at, user, action, target, detail, client))
+        return AuditEntry(id=cast(int, cursor.lastrowid), at=_time(at), user=user, action=action, target=target,
+                          detail=detail, client=client)
+
+    def audit_log(self, *, offset: int = 0, limit: int = 50, user: str | None = None,
+                  action: str | None = None) -> AuditPage:
+        """A page of the audit log, newest first, of one user (any case) and/or one action when given."""
+        if offset < 0 or not 1 <= limit <= 1000:
+            raise ValueError(f"offset {offset}, limit {limit}: expected offset ≥ 0 and limit from 1 to 1000")
+        where, params = [], []
+        if user is not None:
+            where.append("user = ? COLLATE NOCASE")
+            params.append(user)
+        if action is not None:
+            where.append("action = ?")
+            params.append(action)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        with self._connection() as con:
+            con.execute("BEGIN")  # one snapshot for the page and its count
+            rows = con.execute(f"SELECT id, at, user, action, target, detail, client FROM audit_log{clause} "
+                               "ORDER BY id DESC LIMIT ? OFFSET ?", (*params, limit, offset)).fetchall()
+            total = con.execute(f"SELECT count(*) FROM audit_log{clause}", params).fetchone()[0]
+            con.execute("COMMIT")
+        return AuditPage(entries=tuple(_audit(r) for r in rows), total=total, offset=offset, limit=limit)
+
+    # -- studies' results -------------------------------------------------------------------------
+
+    def queue_result(self, study_hash: str, study_name: str, study_yaml: str, run_by: str | None) -> StoredResult:
+        """A new run of a study, queued: the next version for its hash (1 for a hash never run)."""
+        now = _text(self.now())
+        with self._write() as con:
+            version = con.execute("SELECT coalesce(max(version), 0) + 1 FROM results WHERE study_hash = ?",
+                                  (study_hash,)).fetchone()[0]
+            con.execute(f"INSERT INTO results ({_RESULT_COLUMNS}) VALUES (?, ?, ?, ?, 'queued', NULL, NULL, NULL, ?, "
+                        "?, ?, NULL)", (study_hash, version, study_name, study_yaml, run_by, now, now))
+        found = self.result(study_hash, version)
+        assert found is not None
+        return found
+
+    def update_result(self, study_hash: str, version: int, *, status: Status | None = None,
+                      progress: str | None = None, error: str | None = None,
+                      document: str | None = None) -> StoredResult:
+        """Record a run's progress; ``done`` or ``failed`` also sets when it finished.
+
+        Raises
+        ------
+        KeyError
+            There is no such run.
+        ValueError
+            ``status`` is not one of queued, running, done, failed.
+        """
+        if status is not None and status not in STATUSES:
+            raise ValueError(f"status {status!r}: expected one of {', '.join(STATUSES)}")
+        now = _text(self.now())
+        sets, params = ["updated = ?"], [now]
+        for column, value in (("status", status), ("progress", progress), ("error", error), ("document", document)):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                params.append(value)
+        if status in ("done", "failed"):
+            sets.append("finished = ?")
+            params.append(now)
+        with self._write() as con:
+            cursor = con.execute(f"UPDATE results SET {', '.join(sets)} WHERE study_hash = ? AND version = ?",
+                                 (*params, study_hash, version))
+        if cursor.rowcount != 1:
+            raise KeyError(f"no result {study_hash} version {version}")
+        found = self.result(study_hash, version)
+        assert found is not None
+        return found
+
+    def result(self, study_hash: str, version: int | None = None) -> StoredResult | None:
+        """A study's run by hash and version (its latest version when ``version`` is None), or None."""
+        if version is None:
+            rows = self._read(f"SELECT {_RESULT_COLUMNS} FROM results WHERE study_hash = ? ORDER BY version DESC "
+                              "LIMIT 1", (study_hash,))
+        else:
+            rows = self._read(f"SELECT {_RESULT_COLUMNS} FROM results WHERE study_hash = ? AND version = ?",
+                              (study_hash, version))
+        return _result(rows[0]) if rows else None
+
+    def versions(self, study_hash: str) -> list[StoredResult]:
+        """Every run of one study hash, version 1 first."""
+        return [_result(r) for r in self._read(f"SELECT {_RESULT_COLUMNS} FROM results WHERE study_hash = ? "
+                                               "ORDER BY version", (study_hash,))]
+
+    def latest_results(self, status: Status | None = None) -> list[StoredResult]:
+        """The latest run of each study hash (the latest with ``status`` when given), newest first."""
+        if status is None:
+            sql = (f"SELECT {_RESULT_COLUMNS} FROM results r WHERE version = (SELECT max(version) FROM results x "
+                   "WHERE x.study_hash = r.study_hash) ORDER BY created DESC, study_hash")
+            params: tuple[Any, ...] = ()
+        else:
+            sql = (f"SELECT {_RESULT_COLUMNS} FROM results r WHERE status = ? AND version = (SELECT max(version) "
+                   "FROM results x WHERE x.study_hash = r.study_hash AND x.status = ?) ORDER BY created DESC, "
+                   "study_hash")
+            params = (status, status)
+        return [_result(r) for r in self._read(sql, params)]
