@@ -32,10 +32,12 @@ from typing import Literal, get_args
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from training_roi.errors import AccountError
 from training_roi.web.store import ROLES, Role, Session, Store, User
 
 __all__ = [
     "MAX_FAILED_LOGINS",
+    "MIN_PASSWORD_LENGTH",
     "PERMISSIONS",
     "PERMISSION_NAMES",
     "SESSION_LIFETIME",
@@ -45,9 +47,12 @@ __all__ = [
     "add_user",
     "allowed",
     "bearer_token",
+    "change_password",
+    "check_password",
     "csrf_ok",
     "login",
     "logout",
+    "remove_user",
     "session_for",
     "throttled_until",
     "token_user",
@@ -68,6 +73,7 @@ PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyType({
 MAX_FAILED_LOGINS = 5
 THROTTLE_WINDOW = timedelta(minutes=15)
 SESSION_LIFETIME = timedelta(hours=8)
+MIN_PASSWORD_LENGTH = 8
 
 
 def allowed(role: str, permission: str) -> bool:
@@ -246,7 +252,37 @@ def add_user(store: Store, name: str, role: str, *, password: str | None = None,
 
     ``by`` is the user who added them (None from the command line), for the audit log.
     """
+    if password is not None:
+        check_password(password)
     user = store.add_user(name, role, password=password)
     token = store.add_token(user.name)
     store.audit("user_added", user=by, target=user.name, detail=f"role {user.role}", client=client)
     return user, token
+
+
+def check_password(password: str) -> None:
+    """Refuse a password shorter than :data:`MIN_PASSWORD_LENGTH` characters (or empty), saying so."""
+    if not password.strip():
+        raise AccountError("the password is empty: type one of at least "
+                           f"{MIN_PASSWORD_LENGTH} characters")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"the password has {len(password)} characters: use at least {MIN_PASSWORD_LENGTH}")
+
+
+def change_password(store: Store, name: str, password: str, *, by: str | None = None,
+                    client: str | None = None) -> tuple[User, int]:
+    """Set a user's password (checked, then hashed) and end their open sessions; the user and how many ended."""
+    check_password(password)
+    user = store.set_password(name, password)
+    ended = store.end_sessions(user.name)
+    store.audit("password_set", user=by, target=user.name, detail=f"{ended} open sessions ended", client=client)
+    return user, ended
+
+
+def remove_user(store: Store, name: str, *, by: str | None = None, client: str | None = None) -> tuple[User, int]:
+    """Remove a user, their API tokens and sessions; the user removed and how many tokens stopped working."""
+    tokens = len(store.tokens(store.require_user(name).name))
+    user = store.remove_user(name)
+    store.audit("user_removed", user=by, target=user.name, detail=f"role {user.role}, {tokens} API tokens",
+                client=client)
+    return user, tokens

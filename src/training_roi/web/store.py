@@ -50,6 +50,7 @@ __all__ = [
     "User",
     "default_state_path",
     "state_path",
+    "validate_user",
 ]
 
 Role = Literal["viewer", "analyst", "admin"]
@@ -93,6 +94,21 @@ def state_path(db: str, state: Path | None = None) -> Path:
         raise StateError(f"no warehouse at {file}: run `training-roi ingest DATA_DIR --db {db}` first, or name "
                          "the warehouse with --db")
     return default_state_path(Path(file))
+
+
+def validate_user(name: str, role: str) -> None:
+    """Refuse a user name that is not 1–64 letters, digits or ``. _ @ + -`` (from a letter or digit), or a bad role.
+
+    Raises
+    ------
+    AccountError
+        Naming what is wrong and what is expected.
+    """
+    if not _NAME.fullmatch(name):
+        raise AccountError(f"user name {name!r}: expected 1 to 64 letters, digits or . _ @ + - , starting with a "
+                           "letter or digit")
+    if role not in ROLES:
+        raise AccountError(f"--role {role}: expected one of {', '.join(ROLES)}")
 
 
 def _text(moment: datetime) -> str:
@@ -361,14 +377,10 @@ class Store:
         Raises
         ------
         AccountError
-            The name is not 1–64 letters, digits or ``. _ @ + -`` (starting with a letter or digit), the
-            role is not one of viewer, analyst, admin, or a user of that name (in any case) exists.
+            The name or the role is refused by :func:`validate_user`, or a user of that name (in any case)
+            exists.
         """
-        if not _NAME.fullmatch(name):
-            raise AccountError(f"user name {name!r}: expected 1 to 64 letters, digits or . _ @ + - , starting with a "
-                               "letter or digit")
-        if role not in ROLES:
-            raise AccountError(f"--role {role}: expected one of {', '.join(ROLES)}")
+        validate_user(name, role)
         hashed = None if password is None else self.hasher.hash(password)
         try:
             with self._write() as con:
@@ -481,6 +493,14 @@ class Store:
                                  (_text(self.now()), _digest(session_id)))
         return cursor.rowcount == 1
 
+    def end_sessions(self, name: str) -> int:
+        """End every open session of the user (after their password changed); how many."""
+        found = self.require_user(name)
+        with self._write() as con:
+            cursor = con.execute("UPDATE sessions SET ended = ? WHERE user_id = ? AND ended IS NULL",
+                                 (_text(self.now()), found.id))
+        return cursor.rowcount
+
     def forget_sessions(self, before: datetime) -> int:
         """Delete the sessions that expired or ended before ``before``; how many."""
         with self._write() as con:
@@ -507,11 +527,12 @@ class Store:
         if (name is None) == (client is None):
             raise ValueError("give the name or the client, one of the two")
         if name is not None:
-            sql = ("SELECT at FROM login_attempts WHERE ok = 0 AND name = ? AND at > max(?, coalesce((SELECT "
-                   "max(at) FROM login_attempts WHERE ok = 1 AND name = ?), '')) ORDER BY at")
+            # After the latest success in the order attempts were made (ids), not by time: two may share a time.
+            sql = ("SELECT at FROM login_attempts WHERE ok = 0 AND name = ? AND at > ? AND id > coalesce((SELECT "
+                   "max(id) FROM login_attempts WHERE ok = 1 AND name = ?), 0) ORDER BY at, id")
             params: tuple[Any, ...] = (name, _text(since), name)
         else:
-            sql = "SELECT at FROM login_attempts WHERE ok = 0 AND client = ? AND at > ? ORDER BY at"
+            sql = "SELECT at FROM login_attempts WHERE ok = 0 AND client = ? AND at > ? ORDER BY at, id"
             params = (client, _text(since))
         return [_time(r[0]) for r in self._read(sql, params)]
 
