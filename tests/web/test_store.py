@@ -60,6 +60,22 @@ def test_a_file_written_by_a_newer_version_or_not_sqlite_is_refused(tmp_path: Pa
     assert not (tmp_path / "absent.sqlite").exists()
 
 
+def test_a_newer_file_is_left_as_it_was_and_a_folder_is_refused(tmp_path: Path):
+    newer = tmp_path / "newer.sqlite"
+    con = sqlite3.connect(newer)
+    con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    con.execute("INSERT INTO schema_version VALUES (2)")
+    con.commit()
+    con.close()
+    with pytest.raises(StateError, match="schema version 2"):
+        Store(newer, hasher=CHEAP)
+    con = sqlite3.connect(newer)
+    assert con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == [("schema_version",)]
+    con.close()
+    with pytest.raises(StateError, match="is a folder"):
+        Store(tmp_path, hasher=CHEAP)
+
+
 def test_the_password_is_an_argon2id_hash_that_argon2_itself_verifies(store: Store):
     store.add_user("ana", "analyst", password="correct horse battery")
     stored = store.user("ana").password_hash
@@ -136,6 +152,13 @@ def test_a_token_notes_when_it_was_last_used(store: Store, clock: Clock):
     clock.advance(minutes=42)
     assert store.user_for_token(token).name == "ana"
     assert store.tokens("ana")[0].last_used == datetime(2025, 3, 14, 9, 42, tzinfo=UTC)
+    # Noted to the minute: a use 59 seconds later is not written, one a minute after the last noted is.
+    clock.advance(seconds=59)
+    store.user_for_token(token)
+    assert store.tokens("ana")[0].last_used == datetime(2025, 3, 14, 9, 42, tzinfo=UTC)
+    clock.advance(seconds=1)
+    store.user_for_token(token)
+    assert store.tokens("ana")[0].last_used == datetime(2025, 3, 14, 9, 43, tzinfo=UTC)
 
 
 def test_result_versions_increase_per_study_hash(store: Store, clock: Clock):
