@@ -107,6 +107,16 @@ def test_five_failures_throttle_the_sixth_attempt_even_with_the_right_password(s
     assert allowed.ok and allowed.user.name == "ana"
 
 
+def test_the_time_to_try_again_is_never_too_early(store: Store, clock: Clock, ana):
+    clock.advance(seconds=30)
+    for _ in range(5):
+        auth.login(store, "ana", "wrong")
+    refused = auth.login(store, "ana", PASSWORD)
+    # Allowed from 09:15:30; the message, to the minute, says 09:16 rather than 09:15.
+    assert refused.retry_at == datetime(2025, 3, 14, 9, 15, 30, tzinfo=UTC)
+    assert "try again after 2025-03-14 09:16 UTC" in refused.message
+
+
 def test_the_throttle_counts_a_name_in_any_case_from_any_address(store: Store, clock: Clock, ana):
     for i in range(5):
         auth.login(store, "ANA" if i % 2 else "ana", "wrong", client=f"10.0.0.{i}")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hmac
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from types import MappingProxyType
 from typing import Literal, get_args
@@ -93,7 +93,10 @@ def allowed(role: str, permission: str) -> bool:
 
 
 def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    """A time to the minute, rounded up (so that "after 09:16" is never too early), in UTC."""
+    late = moment.astimezone(UTC)
+    whole = late.replace(second=0, microsecond=0)
+    return (whole if whole == late else whole + timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # -- passwords ------------------------------------------------------------------------------------
