@@ -64,3 +64,41 @@ def test_voided_flags_updated_in_place_equal_a_rewrite_of_the_table(tmp_path: Pa
                     results[0]["is_voided"].to_pylist(), strict=True)) == {
         ("a", "mbox:x"): True, ("a", "mbox:y"): True, ("b", "mbox:x"): False, ("c", "mbox:x"): False,
         ("v1", "mbox:z"): False, ("v2", "mbox:z"): False}
+
+
+def test_a_warehouse_another_process_holds_is_waited_for_then_opened(tmp_path: Path, monkeypatch) -> None:
+    """The server copies the warehouse under a shared lock for a moment: a load that starts then waits, not fails."""
+    import subprocess
+    import sys
+    import time
+
+    import duckdb
+
+    import training_roi.warehouse.connection as connection
+
+    db = tmp_path / "roi.duckdb"
+    duckdb.connect(str(db)).close()
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time\n"
+                               f"con = duckdb.connect({str(db)!r}, read_only=True)\n"
+                               "print('held', flush=True)\ntime.sleep(1.5)\ncon.close()\n"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    start = time.monotonic()
+    con = connection.connect(db)
+    waited = time.monotonic() - start
+    holder.wait(timeout=30)
+    assert 0.5 < waited < connection.LOCK_WAIT_SECONDS
+    assert con.list_tables() == []
+    # Held longer than the wait: the error names the lock, after the wait.
+    monkeypatch.setattr(connection, "LOCK_WAIT_SECONDS", 0.5)
+    del con
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, time\n"
+                               f"con = duckdb.connect({str(db)!r}, read_only=True)\n"
+                               "print('held', flush=True)\ntime.sleep(5)\n"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(WarehouseError, match="lock"):
+            connection.connect(db)
+    finally:
+        holder.kill()
+        holder.wait()

@@ -7,6 +7,7 @@ outgrows one machine.
 
 from __future__ import annotations
 
+import time
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -21,6 +22,10 @@ from training_roi.warehouse.schema import TABLES
 __all__ = ["DEFAULT_DB", "connect", "ensure_tables", "require_lms_data", "require_tables", "row_count", "utc_day"]
 
 DEFAULT_DB = "roi.duckdb"
+
+LOCK_WAIT_SECONDS = 15.0
+"""How long opening a DuckDB file waits while another process holds its lock — the server copying
+the warehouse for its snapshot takes a few seconds — before it gives up and says who holds it."""
 
 
 def connect(target: str | Path | BaseBackend = DEFAULT_DB, *, create: bool = True) -> BaseBackend:
@@ -63,13 +68,25 @@ def connect(target: str | Path | BaseBackend = DEFAULT_DB, *, create: bool = Tru
         path = Path(text)
         if path.parent != Path(""):
             path.parent.mkdir(parents=True, exist_ok=True)
-        con = ibis.duckdb.connect(str(path))
+        con = _open_duckdb(path)
         # Row order carries no meaning in the warehouse (every read sorts or aggregates), and
         # letting DuckDB drop it makes large loads faster and lighter.
         con.raw_sql("SET preserve_insertion_order = false")
         return con
     except Exception as exc:  # the engine's own errors vary; the user needs the target named
         raise WarehouseError(f"cannot open the warehouse {text}: {exc}") from exc
+
+
+def _open_duckdb(path: Path, wait: float | None = None) -> BaseBackend:
+    """Open a DuckDB file, waiting up to ``wait`` seconds (default :data:`LOCK_WAIT_SECONDS`) for a lock to go."""
+    give_up = time.monotonic() + (LOCK_WAIT_SECONDS if wait is None else wait)
+    while True:
+        try:
+            return ibis.duckdb.connect(str(path))
+        except Exception as exc:
+            if "Could not set lock" not in str(exc) or time.monotonic() >= give_up:
+                raise
+            time.sleep(0.25)
 
 
 def ensure_tables(con: BaseBackend) -> None:

@@ -262,6 +262,14 @@ CREATE TABLE IF NOT EXISTS results (
     finished TEXT,
     PRIMARY KEY (study_hash, version)
 );
+CREATE TABLE IF NOT EXISTS result_files (
+    study_hash TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    content BLOB NOT NULL,
+    PRIMARY KEY (study_hash, version, name),
+    FOREIGN KEY (study_hash, version) REFERENCES results (study_hash, version) ON DELETE CASCADE
+);
 """
 
 _USER_COLUMNS = "users.id, users.name, users.role, users.password_hash, users.created, users.disabled"
@@ -656,6 +664,23 @@ class Store:
         """Every run of one study hash, version 1 first."""
         return [_result(r) for r in self._read(f"SELECT {_RESULT_COLUMNS} FROM results WHERE study_hash = ? "
                                                "ORDER BY version", (study_hash,))]
+
+    def save_file(self, study_hash: str, version: int, name: str, content: bytes) -> None:
+        """Keep one file of a run's answer (the report, the one-pager, the workbook), replacing one of that name."""
+        with self._write() as con:
+            con.execute("INSERT OR REPLACE INTO result_files (study_hash, version, name, content) VALUES (?, ?, ?, ?)",
+                        (study_hash, version, name, content))
+
+    def file(self, study_hash: str, version: int, name: str) -> bytes | None:
+        """One file of a run's answer, or None when the run has none of that name."""
+        rows = self._read("SELECT content FROM result_files WHERE study_hash = ? AND version = ? AND name = ?",
+                          (study_hash, version, name))
+        return bytes(rows[0][0]) if rows else None
+
+    def file_names(self, study_hash: str, version: int) -> list[str]:
+        """The names of a run's files, sorted."""
+        return [r[0] for r in self._read("SELECT name FROM result_files WHERE study_hash = ? AND version = ? "
+                                         "ORDER BY name", (study_hash, version))]
 
     def latest_results(self, status: Status | None = None) -> list[StoredResult]:
         """The latest run of each study hash (the latest with ``status`` when given), newest first."""

@@ -567,11 +567,16 @@ def demo(
     months: Annotated[int, typer.Option(min=6)] = 24,
     seed: int = 7,
     scenario: str = "selection",
+    serve_after: Annotated[bool, typer.Option(
+        "--serve", help="then start the dashboard on http://127.0.0.1:8000 with the demo's study (Ctrl-C stops); "
+                        "the user 'demo' (analyst) gets a new password, printed once")] = False,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="the dashboard's port, with --serve")] = 8000,
 ) -> None:
     """The main job on the embedded default: simulate an org, ingest it into DuckDB, answer a study.
 
     The demo study counts the simulated program's course, costs participant time at $60 an hour
-    (an assumption written into demo/study.yaml) and keeps every other default.
+    (an assumption written into demo/study.yaml) and keeps every other default. With --serve the
+    dashboard then shows it.
     """
     import yaml
 
@@ -615,114 +620,10 @@ def demo(
                       f"({files['summary pdf'].name})  ·  workbook: {files['workbook']}")
     if not ingested.ok:
         raise typer.Exit(1)
+    if serve_after:
+        from training_roi.cli.server import serve_demo
 
-
-users_app = typer.Typer(name="users", no_args_is_help=True,
-                        help="Who may use the server (`training-roi serve`): add, list, remove, set a password.")
-app.add_typer(users_app)
-
-StateOption = Annotated[Path | None, typer.Option(
-    "--state", help="the server's state file; default: the warehouse's path with .server.sqlite appended")]
-StdinOption = Annotated[bool, typer.Option("--password-stdin", help="read the password from the first line of "
-                                                                    "standard input instead of asking")]
-_USERS_STOPPED = ("stopped (Ctrl-C): a change to the server's users is made whole or not at all; "
-                  "`training-roi users list` shows which")
-
-
-def _password(from_stdin: bool) -> str:
-    """The password: the first line of standard input, or typed twice at a hidden prompt."""
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
-
-
-@users_app.command("add")
-def users_add(
-    name: Annotated[str, typer.Argument(help="the user's name (letters, digits, . _ @ + -)")],
-    role: Annotated[str, typer.Option(help="viewer (aggregates only), analyst (everything, runs studies) or admin "
-                                           "(also users and ingest)")],
-    db: DbOption = DEFAULT_DB,
-    state: StateOption = None,
-    password_stdin: StdinOption = False,
-) -> None:
-    """Add a user and print their API token, once."""
-    from training_roi.web.auth import add_user, check_password
-    from training_roi.web.store import Store, state_path, validate_user
-
-    with _user_errors(_USERS_STOPPED):
-        validate_user(name, role)
-        path = state_path(db, state)
-        password = _password(True) if password_stdin else None
-        if password is not None:
-            check_password(password)
-        user, token = add_user(Store(path), name, role, password=password)
-    console = _out()
-    console.print(f"added {user.name} ({user.role}) to {path}", highlight=False, soft_wrap=True)
-    console.print("Their API token (send it as `Authorization: Bearer TOKEN`) follows; it will not be shown again:",
-                  highlight=False, soft_wrap=True)
-    sys.stdout.write(f"{token}\n")
-    if password is None:
-        console.print(f"{user.name} has no password for the pages yet: `training-roi users password {user.name}` "
-                      "sets one", highlight=False, soft_wrap=True)
-
-
-@users_app.command("list")
-def users_list(db: DbOption = DEFAULT_DB, state: StateOption = None, as_json: JsonOption = False) -> None:
-    """List the users: role, whether a password is set, API tokens and when one was last used."""
-    from datetime import datetime
-
-    from rich.table import Table
-
-    from training_roi.web.store import Store, state_path
-
-    def when(moment: datetime | None) -> str:
-        return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
-
-    with _user_errors(_USERS_STOPPED):
-        store = Store(state_path(db, state), create=False)
-        users = [(u, store.tokens(u.name)) for u in store.users()]
-    if as_json:
-        _json([{"name": u.name, "role": u.role, "password": u.password_hash is not None, "tokens": len(tokens),
-                "token_last_used": max((t.last_used.isoformat() for t in tokens if t.last_used), default=None),
-                "created": u.created.isoformat(), "disabled": u.disabled} for u, tokens in users])
-        return
-    table = Table("name", "role", "password", "API tokens", "token last used", "added")
-    for u, tokens in users:
-        table.add_row(u.name + (" (disabled)" if u.disabled else ""), u.role,
-                      "set" if u.password_hash else "not set", f"{len(tokens):,}",
-                      when(max((t.last_used for t in tokens if t.last_used), default=None)), when(u.created))
-    _out().print(table if users else "no users yet: `training-roi users add NAME --role admin` adds one")
-
-
-@users_app.command("remove")
-def users_remove(name: Annotated[str, typer.Argument(help="the user to remove")], db: DbOption = DEFAULT_DB,
-                 state: StateOption = None) -> None:
-    """Remove a user: their API tokens and login sessions stop working; the audit log keeps their name."""
-    from training_roi._format import plural
-    from training_roi.web.auth import remove_user
-    from training_roi.web.store import Store, state_path
-
-    with _user_errors(_USERS_STOPPED):
-        user, tokens = remove_user(Store(state_path(db, state), create=False), name)
-    _out().print(f"removed {user.name} ({user.role}): {plural(tokens, 'API token')} and every login session of "
-                 "theirs no longer work", highlight=False, soft_wrap=True)
-
-
-@users_app.command("password")
-def users_password(name: Annotated[str, typer.Argument(help="the user whose password to set")],
-                   db: DbOption = DEFAULT_DB, state: StateOption = None,
-                   password_stdin: StdinOption = False) -> None:
-    """Set a user's password for the pages (asked twice, hidden); their open login sessions end."""
-    from training_roi._format import plural
-    from training_roi.web.auth import change_password
-    from training_roi.web.store import Store, state_path
-
-    with _user_errors(_USERS_STOPPED):
-        store = Store(state_path(db, state), create=False)
-        store.require_user(name)
-        user, ended = change_password(store, name, _password(password_stdin))
-    _out().print(f"password set for {user.name}; {plural(ended, 'open login session')} ended", highlight=False,
-                 soft_wrap=True)
+        serve_demo(db, workdir, port)
 
 
 def main() -> None:  # pragma: no cover - the console script entry point is `app`
@@ -730,5 +631,4 @@ def main() -> None:  # pragma: no cover - the console script entry point is `app
     app()
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+from training_roi.cli import server  # noqa: E402,F401 - registers `serve` and `users` on `app`

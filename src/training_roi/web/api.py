@@ -1,0 +1,168 @@
+"""The REST API under ``/api/v1``: programs, studies and their results, KPIs, data quality.
+
+Every data endpoint needs a Bearer token (401 without one) and the role's permission (403); only
+``/api/v1/health`` is public. KPIs answer in JSON or, with ``format=csv``, in CSV (text cells
+made safe to open in a spreadsheet). A viewer reads aggregates only: results without their
+person-level rows, KPIs at the org and team grains. The OpenAPI document is
+``/api/v1/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated, Any, Literal
+
+import polars as pl
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from training_roi import __version__
+from training_roi._format import spreadsheet_safe
+from training_roi.measure import BASES, CATALOGUE, changes, compute, grain_names
+from training_roi.warehouse.quality import quality_report
+from training_roi.web.access import Viewer, client_of, require, snapshots_of, store_of
+from training_roi.web.programs import program_row
+from training_roi.web.results import without_people
+
+__all__ = ["PEOPLE_GRAINS", "router"]
+
+router = APIRouter(prefix="/api/v1")
+
+PEOPLE_GRAINS = frozenset({"rep", "account", "activity"})
+"""KPI grains whose rows are people (or a customer, or a lesson a person took): not a viewer's."""
+
+Reader = Annotated[Viewer, require("read_aggregates", api=True)]
+
+
+class Health(BaseModel):
+    """Whether the server answers, and how fresh its copy of the warehouse is."""
+
+    status: Literal["ok"]
+    version: str
+    snapshot_taken: str
+    warehouse_modified: str
+    warehouse_busy_since: str | None
+
+
+@router.get("/health", response_model=Health, tags=["server"])
+def health(request: Request) -> Health:
+    """Public: the server is up; when its copy of the warehouse was taken, and whether a load is running."""
+    snapshots = snapshots_of(request)
+    snap = snapshots.current()
+    busy = snapshots.busy_since
+    return Health(status="ok", version=__version__, snapshot_taken=snap.taken.isoformat(),
+                  warehouse_modified=snap.source_modified.isoformat(),
+                  warehouse_busy_since=busy.isoformat() if busy else None)
+
+
+def programs_of(request: Request) -> list[dict[str, Any]]:
+    """Every study's latest finished result, as a program row."""
+    rows = []
+    for r in store_of(request).latest_results(status="done"):
+        if r.document:
+            rows.append(program_row(r.document, version=r.version, computed=r.updated.isoformat()).asdict())
+    return rows
+
+
+@router.get("/programs", tags=["programs"])
+def programs(request: Request, viewer: Reader) -> list[dict[str, Any]]:
+    """Every program (study) with its latest result: cost, benefit, ROI with interval, P(ROI > 0), levels."""
+    store_of(request).audit("view", user=viewer.user.name, target="programs", client=client_of(request))
+    return programs_of(request)
+
+
+def _run(request: Request, study_hash: str, version: int | None) -> Any:
+    found = store_of(request).result(study_hash, version)
+    if found is None:
+        which = f" version {version}" if version else ""
+        raise HTTPException(status_code=404, detail=f"no study {study_hash}{which}")
+    return found
+
+
+def _document(request: Request, viewer: Viewer, study_hash: str, version: int | None) -> dict[str, Any]:
+    run = _run(request, study_hash, version)
+    store_of(request).audit("view", user=viewer.user.name, target=f"study {study_hash} v{run.version}",
+                            client=client_of(request))
+    doc: dict[str, Any] = {"study_hash": run.study_hash, "version": run.version, "name": run.study_name,
+                           "status": run.status, "progress": run.progress, "error": run.error,
+                           "run_by": run.run_by if viewer.may("read_people") else None,
+                           "created": run.created.isoformat(), "updated": run.updated.isoformat(),
+                           "result": None}
+    if run.document:
+        result = json.loads(run.document)
+        doc["result"] = result if viewer.may("read_people") else without_people(result)
+    return doc
+
+
+@router.get("/studies/{study_hash}", tags=["studies"])
+def study(request: Request, viewer: Reader, study_hash: str) -> dict[str, Any]:
+    """A study's latest run: its status and, when done, its result.json (without people for a viewer)."""
+    return _document(request, viewer, study_hash, None)
+
+
+@router.get("/studies/{study_hash}/versions", tags=["studies"])
+def versions(request: Request, viewer: Reader, study_hash: str) -> list[dict[str, Any]]:
+    """Every run of a study hash, version 1 first (status and times, no result)."""
+    runs = store_of(request).versions(study_hash)
+    if not runs:
+        raise HTTPException(status_code=404, detail=f"no study {study_hash}")
+    return [{"version": r.version, "status": r.status, "created": r.created.isoformat(),
+             "updated": r.updated.isoformat(), "finished": r.finished.isoformat() if r.finished else None}
+            for r in runs]
+
+
+@router.get("/studies/{study_hash}/versions/{version}", tags=["studies"])
+def study_version(request: Request, viewer: Reader, study_hash: str, version: int) -> dict[str, Any]:
+    """One run of a study by version."""
+    return _document(request, viewer, study_hash, version)
+
+
+def kpi_frame(request: Request, viewer: Viewer, kpi: list[str] | None, grain: str, since: date | None,
+              until: date | None, basis: str | None) -> pl.DataFrame:
+    """KPIs by month from the warehouse's snapshot, checked against the reader's role."""
+    chosen = kpi or list(CATALOGUE)
+    unknown = [k for k in chosen if k not in CATALOGUE]
+    if unknown:
+        raise HTTPException(status_code=422, detail=f"kpi {', '.join(unknown)}: not in the catalogue "
+                                                    f"({', '.join(CATALOGUE)})")
+    if grain in PEOPLE_GRAINS and not viewer.may("read_people"):
+        raise HTTPException(status_code=403, detail=f"your role ({viewer.user.role}) reads the org and team grains "
+                                                    "only")
+    if basis is not None and basis not in BASES:
+        raise HTTPException(status_code=422, detail=f"basis {basis}: expected one of {', '.join(BASES)}")
+    if since is not None and until is not None and since >= until:
+        raise HTTPException(status_code=422, detail=f"since {since} is not before until {until}: the period is empty")
+    con = snapshots_of(request).current().backend()
+    frame = changes(compute(con, chosen, monthly=True, since=since, until=until, grain=grain, basis=basis))
+    if grain != "org":
+        names = grain_names(con, grain, frame["grain_id"].drop_nulls().unique().to_list())
+        frame = frame.with_columns(name=pl.col("grain_id").replace_strict(names, default=None,
+                                                                          return_dtype=pl.String))
+    store_of(request).audit("view", user=viewer.user.name, target=f"kpis {grain}", detail=",".join(chosen),
+                            client=client_of(request))
+    return frame
+
+
+@router.get("/kpis", tags=["kpis"], responses={200: {"content": {"text/csv": {}}}})
+def kpis(request: Request, viewer: Reader,
+         kpi: Annotated[list[str] | None, Query(description="a KPI of the catalogue (repeat); default all")] = None,
+         grain: Literal["org", "team", "rep", "account", "activity"] = "org",
+         since: date | None = None, until: date | None = None,
+         basis: Literal["close", "created"] | None = None,
+         format: Literal["json", "csv"] = "json") -> Response:
+    """KPIs month by month (provisional months marked, changes over a month and a year), as JSON or CSV."""
+    frame = kpi_frame(request, viewer, kpi, grain, since, until, basis)
+    if format == "csv":
+        return Response(spreadsheet_safe(frame).write_csv(), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="kpis_{grain}.csv"'})
+    return Response(frame.write_json(), media_type="application/json")
+
+
+@router.get("/quality", tags=["quality"])
+def quality(request: Request, viewer: Reader) -> dict[str, Any]:
+    """The warehouse's data-quality account: counts, ingest runs, quarantine by reason, link coverage."""
+    store_of(request).audit("view", user=viewer.user.name, target="quality", client=client_of(request))
+    report: dict[str, Any] = quality_report(snapshots_of(request).current().backend()).asdict()
+    return report

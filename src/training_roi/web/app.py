@@ -1,0 +1,82 @@
+"""The web application: the API and the pages over one warehouse's snapshots and the server's store.
+
+:func:`create_app` wires them: the store (users, sessions, audit log, results), the snapshots of
+the warehouse (:mod:`training_roi.web.snapshot`), results imported from folders ``report``
+wrote, and the security headers every answer carries (no framing, no sniffing, a content policy
+that allows nothing from elsewhere). Interactive API documentation pages are off — they load
+their scripts from the internet; the OpenAPI document itself is at ``/api/v1/openapi.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from training_roi import __version__
+from training_roi.web import api, pages
+from training_roi.web.access import LoginRequired
+from training_roi.web.results import import_results
+from training_roi.web.snapshot import Snapshots
+from training_roi.web.store import Store
+
+__all__ = ["create_app"]
+
+_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+_POLICY = "default-src 'none'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; form-action 'self'; " \
+          "frame-ancestors 'none'; base-uri 'none'"
+
+
+def create_app(db: Path, store: Store, *, results: list[Path] | None = None, snapshot_every: float = 5.0,
+               snapshot_folder: Path | None = None, secure_cookies: bool = False) -> FastAPI:
+    """The application serving the warehouse ``db`` with the state ``store``.
+
+    ``results`` are folders (or result.json files) ``report`` wrote, imported at start;
+    ``secure_cookies`` marks the session cookie Secure even over plain HTTP (behind a proxy that
+    ends TLS).
+    """
+    snapshots = Snapshots(db, snapshot_folder or store.path.parent / f".{db.name}.snapshots", every=snapshot_every)
+    if results:
+        import_results(store, results)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        snapshots.close()
+
+    app = FastAPI(title="training-roi", version=__version__, lifespan=lifespan,
+                  summary="Did the training program pay off? Programs, studies, KPIs and data quality.",
+                  openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
+    app.state.store, app.state.snapshots, app.state.secure_cookies = store, snapshots, secure_cookies
+    app.include_router(api.router)
+    app.include_router(pages.router)
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        for key, value in _HEADERS.items():
+            response.headers.setdefault(key, value)
+        response.headers.setdefault("Content-Security-Policy", _POLICY)
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, exc: LoginRequired) -> Response:
+        return RedirectResponse(f"/login?next={quote(exc.path)}", status_code=303)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        return pages.render(request, "error.html", None, status=exc.status_code, status_code=exc.status_code,
+                            detail=exc.detail)
+
+    return app

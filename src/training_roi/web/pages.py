@@ -1,0 +1,180 @@
+"""The dashboard's pages, rendered on the server: sign in, programs, a study, KPIs by month, data quality.
+
+Pages carry no script: tables and charts (SVG drawn on the server by Vega's own renderer) work
+offline and print. Forms post with the session's CSRF token; the login form, before any session,
+with a token in a cookie of its own (double submit). A viewer sees aggregates only — the same
+rules as the API (:mod:`training_roi.web.api`).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import polars as pl
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from training_roi._format import money, percent, probability
+from training_roi.measure import CATALOGUE
+from training_roi.present.charts import monthly_chart
+from training_roi.warehouse.quality import quality_report
+from training_roi.web.access import COOKIE, Viewer, client_of, require, snapshots_of, store_of
+from training_roi.web.api import PEOPLE_GRAINS, kpi_frame, programs_of
+from training_roi.web.auth import csrf_ok, login, logout, session_for
+from training_roi.web.programs import kpi_rows, program_row
+from training_roi.web.results import FILES, PUBLIC_FILES, without_people
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+
+_LOGIN_CSRF = "training_roi_login"
+_FILE_POLICY = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+                "font-src data:; frame-ancestors 'none'")
+Page = Annotated[Viewer, require("read_aggregates", api=False)]
+
+_env = Environment(loader=PackageLoader("training_roi.web", "templates"), autoescape=select_autoescape(["html"]))
+
+
+_env.filters.update(
+    money=lambda v: "—" if v is None else money(Decimal(str(v))),
+    pct=lambda v: "—" if v is None else percent(Decimal(str(v))),
+    probability=lambda v: "—" if v is None else probability(v),
+)
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https" or bool(request.app.state.secure_cookies)
+
+
+def render(request: Request, template: str, viewer: Viewer | None, status: int = 200, **context: Any) -> HTMLResponse:
+    """A page: the template with the signed-in user, their session's CSRF token and the server's freshness."""
+    snapshots = snapshots_of(request)
+    html = _env.get_template(template).render(
+        user=viewer.user if viewer else None, may=viewer.may if viewer else (lambda _: False),
+        csrf=viewer.session.csrf_token if viewer and viewer.session else "", snapshot=snapshots.current(),
+        busy=snapshots.busy_since, **context)
+    return HTMLResponse(html, status_code=status)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/", message: str = "") -> HTMLResponse:
+    """The sign-in form (its CSRF token in a cookie of its own and in the form)."""
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", None, next=next if next.startswith("/") else "/", message=message,
+                      login_csrf=token)
+    response.set_cookie(_LOGIN_CSRF, token, httponly=True, samesite="strict", secure=_secure(request), max_age=900)
+    return response
+
+
+@router.post("/login")
+def login_submit(request: Request, name: Annotated[str, Form()], password: Annotated[str, Form()],
+                 csrf: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/") -> Response:
+    """Check the name and password (throttled), open a session and go where the user was going."""
+    expected = request.cookies.get(_LOGIN_CSRF, "")
+    if not expected or not secrets.compare_digest(expected, csrf):
+        return render(request, "login.html", None, status=400, next=next, login_csrf="",
+                      message="the form expired: load the sign-in page again")
+    attempt = login(store_of(request), name, password, client=client_of(request))
+    if not attempt.ok or attempt.session_id is None:
+        return RedirectResponse(f"/login?next={quote(next)}&message={quote(attempt.message)}", status_code=303)
+    response = RedirectResponse(next if next.startswith("/") and not next.startswith("//") else "/", status_code=303)
+    response.set_cookie(COOKIE, attempt.session_id, httponly=True, samesite="strict", secure=_secure(request),
+                        max_age=int((attempt.session.expires - attempt.session.created).total_seconds())
+                        if attempt.session else None)
+    response.delete_cookie(_LOGIN_CSRF)
+    return response
+
+
+@router.post("/logout")
+def logout_submit(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    """End the session (its CSRF token required) and go to the sign-in page."""
+    session_id = request.cookies.get(COOKIE)
+    if not csrf_ok(session_for(store_of(request), session_id), csrf):
+        raise HTTPException(status_code=403, detail="the form's CSRF token does not match the session")
+    logout(store_of(request), session_id, client=client_of(request))
+    response = RedirectResponse("/login?message=signed+out", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def programs_page(request: Request, viewer: Page) -> HTMLResponse:
+    """Every program with its latest result."""
+    store_of(request).audit("view", user=viewer.user.name, target="programs", client=client_of(request))
+    return render(request, "programs.html", viewer, programs=programs_of(request))
+
+
+@router.get("/studies/{study_hash}", response_class=HTMLResponse)
+def study_page(request: Request, viewer: Page, study_hash: str, version: int | None = None) -> HTMLResponse:
+    """A study: the answer in words, its figures with intervals, every KPI's effect and verdict, its files."""
+    store = store_of(request)
+    run = store.result(study_hash, version)
+    if run is None:
+        raise HTTPException(status_code=404, detail=f"no study {study_hash}")
+    store.audit("view", user=viewer.user.name, target=f"study {study_hash} v{run.version}", client=client_of(request))
+    row = kpis = doc = None
+    if run.document:
+        full = json.loads(run.document)
+        doc = full if viewer.may("read_people") else without_people(full)
+        row = program_row(full, version=run.version, computed=run.updated.isoformat())
+        kpis = kpi_rows(full)
+    kept = set(store.file_names(study_hash, run.version))
+    files = [name for name in FILES if name in kept and (viewer.may("read_people") or name in PUBLIC_FILES)]
+    return render(request, "study.html", viewer, run=run, row=row, kpis=kpis, doc=doc, files=files,
+                  versions=store.versions(study_hash))
+
+
+@router.get("/studies/{study_hash}/v{version}/{name}")
+def study_file(request: Request, viewer: Page, study_hash: str, version: int, name: str) -> Response:
+    """One file of a study's answer (the one-pager for everyone; the report and workbook name people)."""
+    if name not in FILES:
+        raise HTTPException(status_code=404, detail=f"no file {name}")
+    if name not in PUBLIC_FILES and not viewer.may("read_people"):
+        raise HTTPException(status_code=403, detail=f"your role ({viewer.user.role}) may open the one-pager only")
+    content = store_of(request).file(study_hash, version, name)
+    if content is None:
+        raise HTTPException(status_code=404, detail=f"study {study_hash} version {version} has no {name}")
+    store_of(request).audit("view", user=viewer.user.name, target=f"study {study_hash} v{version} {name}",
+                            client=client_of(request))
+    # The report and the one-pager are self-contained pages: their inline scripts, styles and images only.
+    headers = {"Content-Security-Policy": _FILE_POLICY} if name.endswith(".html") else {}
+    if name.endswith(".xlsx"):
+        headers["Content-Disposition"] = f'attachment; filename="{study_hash}-v{version}-{name}"'
+    return Response(content, media_type=FILES[name], headers=headers)
+
+
+@router.get("/kpis", response_class=HTMLResponse)
+def kpis_page(request: Request, viewer: Page,
+              kpi: Annotated[str, Query()] = "win_rate", grain: str = "org", since: date | None = None,
+              until: date | None = None, basis: str | None = None, limit: int = 20) -> HTMLResponse:
+    """One KPI by month at a grain, with a chart at the org grain, provisional months marked."""
+    grains = [g for g in ("org", "team", "rep", "account", "activity")
+              if g not in PEOPLE_GRAINS or viewer.may("read_people")]
+    if grain not in ("org", "team", "rep", "account", "activity"):
+        raise HTTPException(status_code=422, detail=f"grain {grain}: expected one of {', '.join(grains)}")
+    frame = kpi_frame(request, viewer, [kpi], grain, since, until, basis or None)
+    spec = CATALOGUE[kpi]
+    chart = ""
+    rows = frame.filter(pl.col("period").is_not_null()).sort("grain_id", "period")
+    if grain == "org" and rows.height:
+        chart = monthly_chart([{"month": str(r["period"]), "value": r["value"]} for r in rows.iter_rows(named=True)
+                               if r["value"] is not None], [], title=spec.label, label=spec.label, unit=spec.unit)
+    shown = rows.head(limit * 36)
+    return render(request, "kpis.html", viewer, kpi=kpi, grain=grain, grains=grains, since=since, until=until,
+                  basis=basis or "", catalogue=CATALOGUE, spec=spec, chart=chart, rows=shown.to_dicts(),
+                  total=rows.height, reason=frame["reason"].drop_nulls().head(1).to_list())
+
+
+@router.get("/quality", response_class=HTMLResponse)
+def quality_page(request: Request, viewer: Page) -> HTMLResponse:
+    """Counts, link coverage, quarantine by source and reason, ingest runs."""
+    store_of(request).audit("view", user=viewer.user.name, target="quality", client=client_of(request))
+    report = quality_report(snapshots_of(request).current().backend())
+    return render(request, "quality.html", viewer, q=report)

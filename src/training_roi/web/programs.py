@@ -1,0 +1,138 @@
+"""What the server shows of a study's result: one program row, worded as the reports word it.
+
+A stored result is the study's ``result.json`` (see docs/result.md); this module reads the
+figures a list of programs and a study's page need from it — the credited ROI (the answer), ROI
+and net benefit at the central estimate with their intervals, P(ROI > 0), cost and benefit,
+payback, the Phillips levels that have data, the design — never recomputing one. Money and
+percentages are written by :mod:`training_roi._format`, as every other output.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
+
+from training_roi._format import money, percent, probability
+
+__all__ = ["KpiRow", "ProgramRow", "kpi_rows", "program_row"]
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+@dataclass(frozen=True)
+class ProgramRow:
+    """One study's latest result, as the programs list and the API show it (money as exact strings)."""
+
+    study_hash: str
+    version: int
+    name: str
+    program: str
+    window_days: int
+    cost: str
+    benefit: str
+    roi_pct: str
+    """The credited (conservative) ROI: the answer."""
+    central_roi_pct: str | None
+    central_roi_interval: tuple[float, float] | None
+    prob_positive: float | None
+    net_benefit_central: str | None
+    payback_months: str | None
+    levels_reached: tuple[int, ...]
+    design: str
+    established: bool
+    computed: str
+    """When the result was stored (UTC, ISO 8601)."""
+    words: str
+    """The row in a sentence: the answer, then how sure."""
+
+    def asdict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        out = asdict(self)
+        out["central_roi_interval"] = list(self.central_roi_interval) if self.central_roi_interval else None
+        out["levels_reached"] = list(self.levels_reached)
+        return out
+
+
+def _levels(doc: dict[str, Any]) -> tuple[int, ...]:
+    """The Phillips levels with data, counted as the portfolio counts them (level 5 always)."""
+    ph = doc.get("phillips")
+    if not ph:
+        return (4, 5) if doc["headline"].get("kpis") else (5,)
+    reaction, learning, application = ph["reaction"], ph["learning"], ph["application"]
+    reached = [
+        reaction.get("n", 0) > 0,
+        learning.get("scores_n", 0) > 0 or learning.get("passed", 0) + learning.get("failed", 0) > 0,
+        application["survey"].get("n", 0) > 0 or sum(c.get("n", 0) for c in application.get("behaviour", [])) > 0,
+        len(ph["impact"].get("effects", [])) > 0,
+        True,
+    ]
+    return tuple(i for i, ok in enumerate(reached, 1) if ok)
+
+
+def program_row(document: str | dict[str, Any], *, version: int, computed: str) -> ProgramRow:
+    """The programs-list row of one stored ``result.json``."""
+    doc = json.loads(document) if isinstance(document, str) else document
+    h, study = doc["headline"], doc["study"]
+    central = h.get("central") or {}
+    interval = central.get("roi_interval")
+    roi = _dec(h["roi_pct"]) or Decimal(0)
+    words = f"credited ROI {percent(roi)}"
+    if central.get("roi_pct") is not None:
+        words += f"; at the central estimate {percent(Decimal(central['roi_pct']))}"
+        if interval:
+            words += f" [{percent(Decimal(str(interval[0])))} to {percent(Decimal(str(interval[1])))}]"
+    if central.get("prob_positive") is not None:
+        words += f", P(ROI > 0) {probability(central['prob_positive'])}"
+    settings = study.get("settings", {})
+    program = settings.get("program", {}).get("name") or study.get("name", "")
+    payback = h.get("payback_months")
+    return ProgramRow(
+        study_hash=study["hash"], version=version, name=study["name"], program=program,
+        window_days=int(h["window_days"]), cost=str(doc["costs"]["total"]), benefit=str(h["benefit"]),
+        roi_pct=str(h["roi_pct"]), central_roi_pct=central.get("roi_pct"),
+        central_roi_interval=(float(interval[0]), float(interval[1])) if interval else None,
+        prob_positive=central.get("prob_positive"), net_benefit_central=central.get("net_benefit"),
+        payback_months=None if payback is None else str(payback), levels_reached=_levels(doc),
+        design=str(h.get("design_label") or h.get("design", "")), established=bool(doc.get("established")),
+        computed=computed, words=words)
+
+
+@dataclass(frozen=True)
+class KpiRow:
+    """One KPI's isolated effect in the primary window, as the study page shows it."""
+
+    kpi: str
+    label: str
+    effect: str
+    interval: str
+    verdict: str
+    reason: str
+
+
+def kpi_rows(document: str | dict[str, Any]) -> list[KpiRow]:
+    """The KPIs of the primary window: effect and interval in the KPI's own unit, and the verdict in words."""
+    doc = json.loads(document) if isinstance(document, str) else document
+    rows = []
+    for k in doc["headline"].get("kpis", []):
+        did = k.get("did") or {}
+        unit = k.get("unit", "")
+
+        def show(v: float | None, unit: str = unit) -> str:
+            if v is None:
+                return "—"
+            if unit == "rate":
+                return f"{v * 100:+.1f} pts".replace("-", "−")
+            if unit == "money":
+                return ("+" if v >= 0 else "") + money(Decimal(str(round(v, 2))))
+            return f"{v:+,.3g}".replace("-", "−")
+
+        interval = (f"{show(did.get('ci_low'))} to {show(did.get('ci_high'))}"
+                    if did.get("ci_low") is not None else "no interval")
+        credit = k.get("credit") or {}
+        rows.append(KpiRow(kpi=k["kpi"], label=k.get("label", k["kpi"]), effect=show(did.get("estimate")),
+                           interval=interval, verdict=k.get("verdict", "not established"),
+                           reason=str(credit.get("reason", ""))))
+    return rows

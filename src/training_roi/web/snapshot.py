@@ -1,0 +1,146 @@
+"""The warehouse as the server reads it: a private copy, swapped for a fresh one after each load.
+
+DuckDB lets one process write a database file, and while it writes no other process may open
+it, not even to read. The server therefore never reads the warehouse itself: it reads a copy (a
+snapshot) taken while no load was running, and keeps serving from that copy while an ingest or a
+sync writes. Every few seconds a request looks at the warehouse file; when nothing is writing it
+(it opens read-only) and it has changed since the copy (the file or its write-ahead log), it is
+copied under that read-only connection's lock, the copy opened and swapped in: requests already running
+finish on the old snapshot, new ones get the new one. A load that starts during the copy waits for
+it (:func:`training_roi.warehouse.connection.connect` retries a locked file).
+
+Each request reads through its own cursor of the snapshot's one DuckDB database (a cursor is a
+connection of its own, safe to use from the request's thread), wrapped as an Ibis backend so the
+product's measurement code runs on it unchanged.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import ibis
+from ibis.backends import BaseBackend
+
+from training_roi.errors import WarehouseError
+
+__all__ = ["Snapshot", "Snapshots"]
+
+KEEP = 2
+"""Snapshots kept open: the current one and the one before it, which requests may still be reading."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One copy of the warehouse, open for reading."""
+
+    path: Path
+    taken: datetime
+    """When the copy was made (UTC)."""
+    source_modified: datetime
+    """When the warehouse file had last been written, as the copy holds it (UTC)."""
+    database: duckdb.DuckDBPyConnection
+
+    def backend(self) -> BaseBackend:
+        """An Ibis backend on a cursor of its own: one per request, safe from the request's thread."""
+        return ibis.duckdb.from_connection(self.database.cursor())
+
+    def sql(self, query: str, parameters: list[object] | None = None) -> list[tuple[object, ...]]:
+        """Rows of a query on a cursor of its own."""
+        with self.database.cursor() as cursor:
+            return cursor.execute(query, parameters or []).fetchall()
+
+
+def _stamp(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+class Snapshots:
+    """The current snapshot of the warehouse ``db``, refreshed when the file changes (see the module docstring).
+
+    Parameters
+    ----------
+    db
+        The warehouse file.
+    folder
+        Where the copies go (created; the server's state folder). Old copies are deleted.
+    every
+        Seconds between two looks at the warehouse file.
+    clock
+        Monotonic seconds (a test passes its own).
+    """
+
+    def __init__(self, db: Path, folder: Path, *, every: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not db.is_file():
+            raise WarehouseError(f"no warehouse at {db}: run `training-roi ingest DATA_DIR --db {db}` first")
+        self.db, self.folder, self.every, self.clock = db, folder, every, clock
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._open: list[Snapshot] = []
+        self._looked = float("-inf")
+        self.busy_since: datetime | None = None
+        """Since when a load has been writing the warehouse, as last seen (None when it is quiet)."""
+        for stale in self.folder.glob("snapshot-*.duckdb*"):  # left by a server that was killed
+            stale.unlink(missing_ok=True)
+        if not self.refresh(force=True):
+            raise WarehouseError(f"the warehouse {db} is being written by another process (an ingest or a sync): "
+                                 "start the server again when it has finished")
+
+    def current(self) -> Snapshot:
+        """The snapshot to read, after a look at the warehouse when the last one is ``every`` seconds old."""
+        if self.clock() - self._looked >= self.every:
+            self.refresh()
+        return self._open[-1]
+
+    def _written(self) -> datetime:
+        """When the warehouse was last written: its file's or its write-ahead log's time, the later."""
+        wal = Path(f"{self.db}.wal")
+        return _stamp(max(self.db.stat().st_mtime, wal.stat().st_mtime if wal.exists() else 0.0))
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Copy the warehouse if it changed and nothing writes it; True when a new snapshot was swapped in."""
+        with self._lock:
+            self._looked = self.clock()
+            target = self.folder / f"snapshot-{time.time_ns()}.duckdb"
+            try:
+                # The read-only connection holds DuckDB's shared lock: it fails while a load writes, and
+                # no load starts writing until the copy is made.
+                with duckdb.connect(str(self.db), read_only=True):
+                    modified = self._written()
+                    if not force and self._open and modified == self._open[-1].source_modified:
+                        self.busy_since = None
+                        return False
+                    shutil.copyfile(self.db, target)
+                    wal = Path(f"{self.db}.wal")
+                    if wal.exists():  # changes not yet checkpointed (a load that was stopped): part of the data
+                        shutil.copyfile(wal, Path(f"{target}.wal"))
+            except (duckdb.Error, OSError):
+                self.busy_since = self.busy_since or datetime.now(UTC)
+                target.unlink(missing_ok=True)
+                Path(f"{target}.wal").unlink(missing_ok=True)
+                return False
+            self.busy_since = None
+            snapshot = Snapshot(target, datetime.now(UTC), modified, duckdb.connect(str(target)))
+            self._open.append(snapshot)
+            while len(self._open) > KEEP:
+                old = self._open.pop(0)
+                old.database.close()
+                old.path.unlink(missing_ok=True)
+                Path(f"{old.path}.wal").unlink(missing_ok=True)
+            return True
+
+    def close(self) -> None:
+        """Close every snapshot and delete its copy."""
+        with self._lock:
+            for old in self._open:
+                old.database.close()
+                old.path.unlink(missing_ok=True)
+                Path(f"{old.path}.wal").unlink(missing_ok=True)
+            self._open.clear()

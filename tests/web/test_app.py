@@ -1,0 +1,246 @@
+"""The server end to end through its HTTP interface: tokens, sessions, roles, results, KPIs, snapshots.
+
+A small simulated org is ingested and reported once (the report's own result.json is the figure
+the server must show unchanged); the server is the real application, driven by Starlette's test
+client. What a viewer may read is checked against the full result: no learner's name, email or
+CRM id anywhere in what the viewer gets. The KPIs are checked against won and closed deals
+counted with plain SQL on the warehouse.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+
+from tests.builders import ingest_and_report, simulated_with_trained_rep_named
+from training_roi.web.app import create_app
+from training_roi.web.auth import add_user
+from training_roi.web.store import Store
+
+NAME = "Zelda Quimby"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    work = tmp_path_factory.mktemp("served")
+    truth = simulated_with_trained_rep_named(work / "data", NAME)
+    out = ingest_and_report(work / "data", work, truth, "Sales Excellence pilot")
+    store = Store(work / "state.sqlite", hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    tokens = {}
+    for role in ("viewer", "analyst", "admin"):
+        _, tokens[role] = add_user(store, role, role, password=f"{role}-secret-1")
+    app = create_app(work / "roi.duckdb", store, results=[out], snapshot_every=0.0)
+    with TestClient(app) as client:
+        yield {"client": client, "tokens": tokens, "out": out, "db": work / "roi.duckdb", "store": store,
+               "result": json.loads((out / "result.json").read_text(encoding="utf-8"))}
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _people(result: dict[str, Any]) -> set[str]:
+    """Every learner's name, email and CRM id in the full result: what a viewer must never see."""
+    found = set()
+    for row in result["headline"]["learners"]:
+        found.update(v for v in (row["name"], row["learner"], row["unit_id"]) if v)
+    return found
+
+
+def test_every_data_endpoint_refuses_anonymous_and_health_is_public(served: dict[str, Any]) -> None:
+    client = served["client"]
+    spec = client.get("/api/v1/openapi.json").json()
+    paths = [p for p in spec["paths"] if p != "/api/v1/health"]
+    assert len(paths) >= 5
+    h = served["result"]["study"]["hash"]
+    for path in paths:
+        url = path.replace("{study_hash}", h).replace("{version}", "1")
+        for headers in ({}, _auth("not-a-token")):
+            r = client.get(url, headers=headers)
+            assert r.status_code == 401, (url, r.status_code)
+            assert r.headers["www-authenticate"] == "Bearer"
+    health = client.get("/api/v1/health")
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    modified = health.json()["warehouse_modified"]
+    from datetime import UTC, datetime
+    assert datetime.fromisoformat(modified) == datetime.fromtimestamp(served["db"].stat().st_mtime, UTC)
+
+
+def test_programs_show_the_reports_own_figures(served: dict[str, Any]) -> None:
+    client, result = served["client"], served["result"]
+    rows = client.get("/api/v1/programs", headers=_auth(served["tokens"]["analyst"])).json()
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["name"] == "Sales Excellence pilot" and row["study_hash"] == result["study"]["hash"]
+    assert row["roi_pct"] == result["headline"]["roi_pct"] and row["cost"] == result["costs"]["total"]
+    assert row["central_roi_interval"] == result["headline"]["central"]["roi_interval"]
+    assert row["prob_positive"] == result["headline"]["central"]["prob_positive"]
+    assert 5 in row["levels_reached"]
+
+
+def test_restarting_with_the_same_results_adds_no_version(served: dict[str, Any]) -> None:
+    from training_roi.web.results import import_results
+
+    h = served["result"]["study"]["hash"]
+    assert import_results(served["store"], [served["out"]]) == [(h, 1)]
+    assert [r.version for r in served["store"].versions(h)] == [1]
+
+
+def test_an_analyst_reads_the_whole_result_a_viewer_none_of_its_people(served: dict[str, Any]) -> None:
+    client, result, tokens = served["client"], served["result"], served["tokens"]
+    h = result["study"]["hash"]
+    full = client.get(f"/api/v1/studies/{h}", headers=_auth(tokens["analyst"])).json()
+    assert full["result"] == result
+    people = _people(result)
+    assert NAME in people
+    seen = client.get(f"/api/v1/studies/{h}", headers=_auth(tokens["viewer"]))
+    assert seen.status_code == 200
+    text = seen.text
+    assert not [p for p in people if p in text]
+    assert json.loads(text)["result"]["headline"]["roi_pct"] == result["headline"]["roi_pct"]  # aggregates kept
+    assert client.get("/api/v1/kpis?grain=rep&kpi=win_rate", headers=_auth(tokens["viewer"])).status_code == 403
+    assert client.get("/api/v1/kpis?grain=team&kpi=win_rate", headers=_auth(tokens["viewer"])).status_code == 200
+
+
+def test_org_win_rate_by_month_equals_won_over_closed_counted_in_sql(served: dict[str, Any]) -> None:
+    client = served["client"]
+    rows = client.get("/api/v1/kpis?kpi=win_rate&grain=org", headers=_auth(served["tokens"]["viewer"])).json()
+    by_month = {r["period"][:7]: r["value"] for r in rows if r["value"] is not None}
+    with duckdb.connect(str(served["db"]), read_only=True) as con:
+        counted = con.sql("""
+            SELECT strftime(close_date, '%Y-%m') AS m, count(*) FILTER (WHERE is_won) / count(*) AS rate
+            FROM crm_opportunity WHERE is_closed AND close_date IS NOT NULL AND NOT is_deleted GROUP BY m
+        """).fetchall()
+    assert len(by_month) >= 10
+    for month, rate in counted:
+        if month in by_month:
+            assert by_month[month] == pytest.approx(rate, abs=1e-12), month
+    csv = client.get("/api/v1/kpis?kpi=win_rate&grain=org&format=csv", headers=_auth(served["tokens"]["viewer"]))
+    assert csv.headers["content-type"].startswith("text/csv") and csv.text.splitlines()[0].startswith("kpi,")
+
+
+def _sign_in(client: TestClient, name: str, password: str, next: str = "/") -> Any:
+    page = client.get(f"/login?next={next}")
+    csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+    return client.post("/login", data={"name": name, "password": password, "csrf": csrf, "next": next},
+                       follow_redirects=False)
+
+
+def test_pages_need_a_session_and_a_viewer_sees_no_name(served: dict[str, Any]) -> None:
+    client, result = served["client"], served["result"]
+    client.cookies.clear()
+    first = client.get("/", follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"] == "/login?next=/"
+    wrong = _sign_in(client, "viewer", "not-it")
+    assert wrong.status_code == 303 and "wrong+name+or+password" in wrong.headers["location"].replace("%20", "+")
+    ok = _sign_in(client, "viewer", "viewer-secret-1")
+    assert ok.status_code == 303
+    cookie = ok.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    h = result["study"]["hash"]
+    listing = client.get("/")
+    assert listing.status_code == 200 and "Sales Excellence pilot" in listing.text
+    assert "content-security-policy" in listing.headers and listing.headers["x-frame-options"] == "DENY"
+    page = client.get(f"/studies/{h}")
+    assert page.status_code == 200
+    assert not [p for p in _people(result) if p in page.text]
+    assert client.get(f"/studies/{h}/v1/report.html").status_code == 403
+    assert client.get(f"/studies/{h}/v1/summary.pdf").content[:5] == b"%PDF-"
+    assert client.get("/kpis?kpi=win_rate&grain=rep").status_code == 403
+    assert client.post("/logout", data={"csrf": "forged"}).status_code == 403
+    client.cookies.clear()
+
+
+def test_an_analyst_opens_the_full_report(served: dict[str, Any]) -> None:
+    client, result = served["client"], served["result"]
+    client.cookies.clear()
+    assert _sign_in(client, "analyst", "analyst-secret-1").status_code == 303
+    h = result["study"]["hash"]
+    report = client.get(f"/studies/{h}/v1/report.html")
+    assert report.status_code == 200 and report.content == (served["out"] / "report.html").read_bytes()
+    assert [p for p in _people(result) if p in report.text]  # the per-learner rows: an analyst's to read
+    kpis = client.get("/kpis?kpi=win_rate&grain=rep")
+    assert kpis.status_code == 200 and NAME in kpis.text
+    client.cookies.clear()
+
+
+def test_the_server_keeps_serving_while_a_load_writes_and_then_sees_it(served: dict[str, Any]) -> None:
+    client, db = served["client"], served["db"]
+    viewer = _auth(served["tokens"]["viewer"])
+    before = client.get("/api/v1/quality", headers=viewer).json()["tables"]["cost_line"]
+    writer = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys\n"
+         f"con = duckdb.connect({str(db)!r})\n"
+         "con.execute(\"INSERT INTO cost_line SELECT * FROM cost_line LIMIT 1\")\n"
+         "print('written', flush=True)\n"
+         "sys.stdin.readline()\n"
+         "con.close()\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "written"
+        during = client.get("/api/v1/quality", headers=viewer)
+        assert during.status_code == 200 and during.json()["tables"]["cost_line"] == before
+        assert client.get("/api/v1/health").json()["warehouse_busy_since"] is not None
+    finally:
+        writer.communicate("\n", timeout=60)
+    after = client.get("/api/v1/quality", headers=viewer).json()["tables"]["cost_line"]
+    assert after == before + 1
+    assert client.get("/api/v1/health").json()["warehouse_busy_since"] is None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_the_commands_add_a_user_and_serve_the_study_on_the_loopback_address(served: dict[str, Any],
+                                                                              tmp_path: Path) -> None:
+    import time
+    import urllib.error
+    import urllib.request
+
+    state, port = tmp_path / "state.sqlite", _free_port()
+    command = [sys.executable, "-m", "training_roi.cli"]
+    added = subprocess.run([*command, "users", "add", "ana", "--role", "analyst", "--db", str(served["db"]),
+                            "--state", str(state)], capture_output=True, text=True, timeout=120)
+    assert added.returncode == 0, added.stderr
+    lines = added.stdout.splitlines()
+    token = lines[next(i for i, line in enumerate(lines) if "will not be shown again" in line) + 1].strip()
+    server = subprocess.Popen([*command, "serve", "--db", str(served["db"]), "--state", str(state), "--port",
+                               str(port), "--results", str(served["out"])], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/v1/health", timeout=2) as r:
+                    assert json.loads(r.read())["status"] == "ok"
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.poll() is None, server.communicate()[1]
+                assert time.monotonic() < deadline, "the server did not answer within 60 s"
+                time.sleep(0.2)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}/api/v1/programs", timeout=10)
+        assert refused.value.code == 401
+        request = urllib.request.Request(f"{base}/api/v1/programs", headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            programs = json.loads(r.read())
+        assert [p["study_hash"] for p in programs] == [served["result"]["study"]["hash"]]
+    finally:
+        server.terminate()
+        out, _ = server.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}" in out
