@@ -244,3 +244,96 @@ def test_the_commands_add_a_user_and_serve_the_study_on_the_loopback_address(ser
         server.terminate()
         out, _ = server.communicate(timeout=30)
     assert f"http://127.0.0.1:{port}" in out
+
+
+def _wilson(successes: float, trials: float, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson's score interval for one proportion, written out."""
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z / (1 + z * z / trials) * (p * (1 - p) / trials + z * z / (4 * trials * trials)) ** 0.5
+    return centre - half, centre + half
+
+
+def test_the_drill_down_carries_the_answer_and_its_intervals_from_org_to_rep(served: dict[str, Any]) -> None:
+    client, result, tokens = served["client"], served["result"], served["tokens"]
+    h = result["study"]["hash"]
+    org = client.get(f"/api/v1/studies/{h}/drill", headers=_auth(tokens["analyst"])).json()
+    did = result["headline"]["did"]
+    assert org["org"]["effect"] == did["estimate"] and org["org"]["interval"] == [did["ci_low"], did["ci_high"]]
+    assert org["org"]["trained_units"] == result["headline"]["trained_units"]
+    assert sum(t["trained_units"] for t in org["teams"]) == org["org"]["trained_units"]
+    for t in org["teams"]:  # never a point without its interval
+        assert (t["effect"] is None) == (t["interval"] is None)
+        assert t["verdict"] == "not established" or (t["interval"][0] > 0 or t["interval"][1] < 0)
+    learners = {r["unit_id"]: r for r in result["headline"]["learners"]}
+    seen = 0
+    for t in org["teams"]:
+        reps = client.get(f"/api/v1/studies/{h}/drill/teams/{t['team']}", headers=_auth(tokens["analyst"])).json()
+        for r in reps["reps"]:
+            mine = learners[r["key"]]  # the report's per-learner table, built apart from the drill-down
+            assert r["trained_baseline"] == pytest.approx(mine["baseline_conversion"], abs=1e-12)
+            assert r["trained_post"] == pytest.approx(mine["post_conversion"], abs=1e-12)
+            assert (r["effect"] is None) == (r["interval"] is None)
+            seen += 1
+    assert seen == len(learners)
+    some = next(iter(learners))
+    rep = client.get(f"/api/v1/studies/{h}/drill/reps/{some}", headers=_auth(tokens["analyst"])).json()
+    assert rep["trained_on"] == learners[some]["completion_date"]
+
+
+def test_a_reps_interval_is_newcombes_from_two_wilson_intervals() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from training_roi.evaluation.drill import rep_rows
+    from training_roi.measure import GroupWindows
+
+    treated = GroupWindows(units=("r1",), base_successes=np.array([9.0]), base_trials=np.array([30.0]),
+                           post_successes=np.array([17.0]), post_trials=np.array([34.0]))
+    comparison = GroupWindows(units=("c1", "c2"), base_successes=np.array([5.0, 6.0]),
+                              base_trials=np.array([20.0, 20.0]), post_successes=np.array([6.0, 6.0]),
+                              post_trials=np.array([20.0, 20.0]))
+    d = SimpleNamespace(panel=SimpleNamespace(treated=treated, comparison=comparison),
+                        team_of={"r1": "t", "c1": "t", "c2": "t"}, unit_names={"r1": "Rep One"}, confidence=0.95)
+    (row,) = rep_rows(d, "t")  # type: ignore[arg-type]
+    l1, u1 = _wilson(17, 34)
+    l0, u0 = _wilson(9, 30)
+    p1, p0 = 17 / 34, 9 / 30
+    low = (p1 - p0) - ((p1 - l1) ** 2 + (u0 - p0) ** 2) ** 0.5
+    high = (p1 - p0) + ((u1 - p1) ** 2 + (p0 - l0) ** 2) ** 0.5
+    assert row.effect == pytest.approx(p1 - p0) and row.interval == pytest.approx((low, high), abs=1e-9)
+    assert row.verdict == ("improved" if low > 0 else "not established")
+    assert (row.comparison_baseline, row.comparison_post) == (pytest.approx(11 / 40), pytest.approx(12 / 40))
+
+
+def test_a_viewer_drills_to_teams_without_names_an_analyst_to_the_deal(served: dict[str, Any]) -> None:
+    client, result, tokens, db = served["client"], served["result"], served["tokens"], served["db"]
+    h = result["study"]["hash"]
+    seen = client.get(f"/api/v1/studies/{h}/drill", headers=_auth(tokens["viewer"]))
+    assert seen.status_code == 200
+    with duckdb.connect(str(db), read_only=True) as con:
+        names = {n for (n,) in con.sql("SELECT name FROM crm_user WHERE name IS NOT NULL").fetchall()}
+    assert not [n for n in names if n in seen.text]
+    team = client.get(f"/api/v1/studies/{h}/drill", headers=_auth(tokens["analyst"])).json()["teams"][0]["team"]
+    assert client.get(f"/api/v1/studies/{h}/drill/teams/{team}", headers=_auth(tokens["viewer"])).status_code == 403
+    reps = client.get(f"/api/v1/studies/{h}/drill/teams/{team}", headers=_auth(tokens["analyst"])).json()["reps"]
+    rep = client.get(f"/api/v1/studies/{h}/drill/reps/{reps[0]['key']}", headers=_auth(tokens["analyst"])).json()
+    with duckdb.connect(str(db), read_only=True) as con:
+        (count,) = con.execute("""SELECT count(*) FROM crm_opportunity WHERE owner_id = ? AND NOT is_deleted
+                                  AND CAST(created_at AS DATE) >= ? AND CAST(created_at AS DATE) < ?""",
+                               [rep["unit"], rep["baseline_from"], rep["window_until"]]).fetchone()
+    assert len(rep["deals"]) == count > 0
+    import polars as pl
+    touches = pl.read_csv(served["out"] / "attribution.csv", infer_schema_length=None)
+    deal = next(d["opportunity_id"] for d in rep["deals"] if d["opportunity_id"] in set(touches["opportunity_id"]))
+    got = client.get(f"/api/v1/studies/{h}/drill/deals/{deal}", headers=_auth(tokens["analyst"])).json()
+    assert len(got["touches"]) == touches.filter(pl.col("opportunity_id") == deal).height
+    # The pages, clicked down as an analyst.
+    client.cookies.clear()
+    assert _sign_in(client, "analyst", "analyst-secret-1").status_code == 303
+    for url, expect in ((f"/drill/{h}", "Win rate, org and teams"), (f"/drill/{h}/teams/{team}", reps[0]["name"]),
+                        (f"/drill/{h}/reps/{rep['unit']}", "Training events"), (f"/drill/{h}/deals/{deal}", deal)):
+        page = client.get(url)
+        assert page.status_code == 200 and expect in page.text, url
+    client.cookies.clear()

@@ -169,3 +169,36 @@ def effect_spec(rows: list[dict[str, Any]], *, label: str, unit: str, size: tupl
                                                      title="The effect, with its interval, in each window")
     text: str = chart.to_json()
     return text
+
+
+def timeline_chart(rep: dict[str, Any], *, size: tuple[int, int] = (720, 150)) -> str:
+    """A rep's training events and deals on one time axis, as SVG: what they learned beside what they sold.
+
+    ``rep`` holds ``events`` (occurred_at, verb, activity_name) and ``deals`` (created_at, close_date,
+    is_closed, is_won, amount, name) and ``trained_on``; each deal is a bar from creation to close
+    (to its expected close while open), coloured by outcome, and the training date a rule.
+    """
+    deals = [{"deal": d["name"] or d["opportunity_id"], "from": str(d["created_at"])[:10],
+              "to": str(d["close_date"] or d["created_at"])[:10],
+              "outcome": "won" if d["is_won"] else ("lost" if d["is_closed"] else "open"),
+              "amount": None if d["amount"] is None else float(d["amount"])} for d in rep["deals"]]
+    events = [{"day": str(e["occurred_at"])[:10], "what": f"{e['verb']}: {e['activity_name'] or e['activity_id']}"}
+              for e in rep["events"]]
+    if not deals and not events:
+        return ""
+    layers: list[alt.Chart] = []
+    if deals:
+        layers.append(alt.Chart(alt.InlineData(values=deals)).mark_bar(height=4).encode(
+            x=alt.X("from:T", title=None), x2="to:T", y=alt.Y("deal:N", axis=None, sort=None),
+            color=alt.Color("outcome:N", scale=alt.Scale(domain=["won", "lost", "open"],
+                                                          range=["#1b6b3a", "#a12a2a", "#999999"])),
+            tooltip=["deal:N", "from:T", "to:T", "outcome:N", alt.Tooltip("amount:Q", format="$,.0f")]))
+    if events:
+        layers.append(alt.Chart(alt.InlineData(values=events)).mark_tick(color="#1f77b4", thickness=2).encode(
+            x="day:T", tooltip=["day:T", "what:N"]))
+    layers.append(alt.Chart(alt.InlineData(values=[{"day": rep["trained_on"]}])).mark_rule(
+        color="#2ca02c", strokeDash=[4, 3]).encode(x="day:T"))
+    chart = alt.layer(*layers).properties(width=size[0], height=size[1],
+                                          title="training events (ticks) and deals (bars), training date dashed")
+    svg: str = vlc.vegalite_to_svg(chart.to_json())
+    return svg

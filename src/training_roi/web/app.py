@@ -18,7 +18,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from training_roi import __version__
-from training_roi.web import api, pages
+from training_roi.web import api, drill, pages
 from training_roi.web.access import LoginRequired
 from training_roi.web.results import import_results
 from training_roi.web.snapshot import Snapshots
@@ -58,7 +58,9 @@ def create_app(db: Path, store: Store, *, results: list[Path] | None = None, sna
                   openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
     app.state.store, app.state.snapshots, app.state.secure_cookies = store, snapshots, secure_cookies
     app.include_router(api.router)
+    app.include_router(drill.api)
     app.include_router(pages.router)
+    app.include_router(drill.pages)
 
     @app.middleware("http")
     async def headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -24,6 +24,7 @@ FILES = {
     "summary.html": "text/html; charset=utf-8",
     "summary.pdf": "application/pdf",
     "roi_model.xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "attribution.csv": "text/csv; charset=utf-8",
 }
 """The files of an answer the server keeps beside its result.json, with their media types."""
 

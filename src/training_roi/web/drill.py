@@ -1,0 +1,195 @@
+"""The drill-down, org → team → rep → deal, as pages and under ``/api/v1/studies/{hash}/drill``.
+
+The figures come from :mod:`training_roi.evaluation.drill`, measured once per study version and
+snapshot of the warehouse and kept in memory (a few of them), so that clicking down is quick. The
+org and team levels are aggregates: a viewer reads them, with each team named by its number
+rather than by its manager. A team's reps, a rep's training events and deals, and a deal's touches
+and credit name people: from analyst up. A deal's credit is read from the run's ``attribution.csv``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Annotated, Any
+
+import polars as pl
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse
+
+from training_roi.evaluation.drill import Drill, LevelRow, drill, org_row, rep_rows, team_rows
+from training_roi.present.charts import timeline_chart
+from training_roi.study import Study
+from training_roi.web.access import Viewer, client_of, require, snapshots_of, store_of
+from training_roi.web.pages import render
+
+__all__ = ["api", "pages"]
+
+api = APIRouter(prefix="/api/v1/studies/{study_hash}/drill", tags=["drill-down"])
+pages = APIRouter(prefix="/drill/{study_hash}", include_in_schema=False)
+
+ApiReader = Annotated[Viewer, require("read_aggregates", api=True)]
+ApiPeople = Annotated[Viewer, require("read_people", api=True)]
+PageReader = Annotated[Viewer, require("read_aggregates", api=False)]
+PagePeople = Annotated[Viewer, require("read_people", api=False)]
+
+_KEEP = 4
+_cache: OrderedDict[tuple[str, int, str], Drill] = OrderedDict()
+_lock = threading.Lock()
+
+
+def _drill(request: Request, study_hash: str) -> tuple[Drill, int]:
+    """The drill-down figures of a study's latest finished run, on the current snapshot (cached)."""
+    store = store_of(request)
+    run = next((r for r in reversed(store.versions(study_hash)) if r.status == "done" and r.document), None)
+    if run is None or run.document is None:
+        raise HTTPException(status_code=404, detail=f"no finished run of study {study_hash}")
+    snapshot = snapshots_of(request).current()
+    key = (study_hash, run.version, str(snapshot.path))
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key], run.version
+    study = Study.model_validate(json.loads(run.document)["study"]["settings"])
+    made = drill(snapshot.backend(), study)
+    with _lock:
+        _cache[key] = made
+        while len(_cache) > _KEEP:
+            _cache.popitem(last=False)
+    return made, run.version
+
+
+def _team_label(d: Drill, viewer: Viewer) -> dict[str, str]:
+    """Each team's label: its manager's name for those who read people, else its number."""
+    teams = sorted({d.team_of[u] for u in d.panel.treated.units})
+    if viewer.may("read_people"):
+        return {t: d.team_names.get(t, t) for t in teams}
+    return {t: f"team {i}" for i, t in enumerate(teams, 1)}
+
+
+def _row(r: LevelRow, label: str | None = None) -> dict[str, Any]:
+    out = asdict(r)
+    out["interval"] = list(r.interval) if r.interval else None
+    if label is not None:
+        out["name"] = label
+    return out
+
+
+def org_and_teams(request: Request, viewer: Viewer, study_hash: str) -> dict[str, Any]:
+    """The org row and every team's, labelled for the viewer."""
+    d, version = _drill(request, study_hash)
+    labels = _team_label(d, viewer)
+    store_of(request).audit("view", user=viewer.user.name, target=f"drill {study_hash} org", client=client_of(request))
+    teams = [_row(r, labels.get(r.key, r.name)) | {"team": r.key if viewer.may("read_people") else None}
+             for r in team_rows(d)]
+    return {"study_hash": study_hash, "version": version, "window_days": d.window_days, "kpi": "win_rate",
+            "org": _row(org_row(d)), "teams": teams,
+            "note": "team intervals are not adjusted for looking at many teams at once"}
+
+
+@api.get("")
+def api_org(request: Request, viewer: ApiReader, study_hash: str) -> dict[str, Any]:
+    """The org and its teams: win rate before and after for both groups, the effect with its interval."""
+    return org_and_teams(request, viewer, study_hash)
+
+
+def team_reps(request: Request, viewer: Viewer, study_hash: str, team: str) -> dict[str, Any]:
+    """One team's trained reps, each with their own change and its interval."""
+    d, version = _drill(request, study_hash)
+    if team not in set(d.team_of.values()):
+        raise HTTPException(status_code=404, detail=f"no team {team} in study {study_hash}")
+    store_of(request).audit("view", user=viewer.user.name, target=f"drill {study_hash} team {team}",
+                            client=client_of(request))
+    return {"study_hash": study_hash, "version": version, "team": team, "name": d.team_names.get(team, team),
+            "reps": [_row(r) for r in rep_rows(d, team)],
+            "note": "a rep's change since training, with its interval; one rep's change is not the program's effect"}
+
+
+@api.get("/teams/{team}")
+def api_team(request: Request, viewer: ApiPeople, study_hash: str, team: str) -> dict[str, Any]:
+    """A team's trained reps (names: analyst and up)."""
+    return team_reps(request, viewer, study_hash, team)
+
+
+def rep_detail(request: Request, viewer: Viewer, study_hash: str, unit: str) -> dict[str, Any]:
+    """A trained rep's training events and their deals from the baseline's start to the window's end."""
+    d, version = _drill(request, study_hash)
+    anchor = d.anchors.get(unit)
+    if anchor is None:
+        raise HTTPException(status_code=404, detail=f"{unit} is not a trained rep of study {study_hash}")
+    start, end = anchor - timedelta(days=d.baseline_days), anchor + timedelta(days=d.window_days)
+    con = snapshots_of(request).current().backend()
+    ids = con.table("learner_identity")
+    keys = ids.filter(ids.crm_user_id == unit).select("learner_key").to_pyarrow()["learner_key"].to_pylist()
+    lr = con.table("learning_record")
+    events = lr.filter(lr.learner_key.isin(keys)).select("occurred_at", "verb", "activity_name", "activity_id",
+                                                          "score_pct", "success", "minutes").order_by("occurred_at")
+    o = con.table("crm_opportunity")
+    deals = o.filter((o.owner_id == unit) & ~o.is_deleted.fill_null(False) & (o.created_at.date() >= start)
+                     & (o.created_at.date() < end)).select(
+        "opportunity_id", "name", "stage_name", "amount", "created_at", "close_date", "is_closed", "is_won"
+    ).order_by("created_at")
+    store_of(request).audit("view", user=viewer.user.name, target=f"drill {study_hash} rep {unit}",
+                            client=client_of(request))
+    team = d.team_of.get(unit, "")
+    return {"study_hash": study_hash, "version": version, "unit": unit, "name": d.unit_names.get(unit, unit),
+            "team": team, "team_name": d.team_names.get(team, team), "trained_on": anchor.isoformat(),
+            "baseline_from": start.isoformat(), "window_until": end.isoformat(),
+            "events": events.to_pyarrow().to_pylist(), "deals": deals.to_pyarrow().to_pylist()}
+
+
+@api.get("/reps/{unit}")
+def api_rep(request: Request, viewer: ApiPeople, study_hash: str, unit: str) -> dict[str, Any]:
+    """A rep's training events and deals around their training (analyst and up)."""
+    return rep_detail(request, viewer, study_hash, unit)
+
+
+def deal_detail(request: Request, viewer: Viewer, study_hash: str, opportunity: str) -> dict[str, Any]:
+    """A deal's touches and the credit each got, from the run's attribution.csv."""
+    _, version = _drill(request, study_hash)
+    content = store_of(request).file(study_hash, version, "attribution.csv")
+    if content is None:
+        raise HTTPException(status_code=404, detail=f"study {study_hash} version {version} has no attribution")
+    frame = pl.read_csv(io.BytesIO(content), infer_schema_length=None)
+    touches = frame.filter(pl.col("opportunity_id") == opportunity)
+    if touches.is_empty():
+        raise HTTPException(status_code=404, detail=f"deal {opportunity} has no attributed touches in this study")
+    store_of(request).audit("view", user=viewer.user.name, target=f"drill {study_hash} deal {opportunity}",
+                            client=client_of(request))
+    return {"study_hash": study_hash, "version": version, "opportunity_id": opportunity,
+            "value": touches["value"][0], "unit_id": touches["unit_id"][0], "touches": touches.to_dicts()}
+
+
+@api.get("/deals/{opportunity}")
+def api_deal(request: Request, viewer: ApiPeople, study_hash: str, opportunity: str) -> dict[str, Any]:
+    """A deal's touches and credit by model (analyst and up)."""
+    return deal_detail(request, viewer, study_hash, opportunity)
+
+
+@pages.get("", response_class=HTMLResponse)
+def org_page(request: Request, viewer: PageReader, study_hash: str) -> HTMLResponse:
+    """The org and its teams."""
+    return render(request, "drill_org.html", viewer, d=org_and_teams(request, viewer, study_hash))
+
+
+@pages.get("/teams/{team}", response_class=HTMLResponse)
+def team_page(request: Request, viewer: PagePeople, study_hash: str, team: str) -> HTMLResponse:
+    """A team's trained reps."""
+    return render(request, "drill_team.html", viewer, d=team_reps(request, viewer, study_hash, team))
+
+
+@pages.get("/reps/{unit}", response_class=HTMLResponse)
+def rep_page(request: Request, viewer: PagePeople, study_hash: str, unit: str) -> HTMLResponse:
+    """A rep's training events on a timeline beside their deals."""
+    detail = rep_detail(request, viewer, study_hash, unit)
+    return render(request, "drill_rep.html", viewer, d=detail, chart=timeline_chart(detail))
+
+
+@pages.get("/deals/{opportunity}", response_class=HTMLResponse)
+def deal_page(request: Request, viewer: PagePeople, study_hash: str, opportunity: str) -> HTMLResponse:
+    """A deal's touches and credit."""
+    return render(request, "drill_deal.html", viewer, d=deal_detail(request, viewer, study_hash, opportunity))
