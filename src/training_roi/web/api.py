@@ -23,6 +23,7 @@ from training_roi._format import spreadsheet_safe
 from training_roi.measure import BASES, CATALOGUE, changes, compute, grain_names
 from training_roi.warehouse.quality import quality_report
 from training_roi.web.access import Viewer, client_of, require, snapshots_of, store_of
+from training_roi.web.memo import Memo
 from training_roi.web.programs import program_row
 from training_roi.web.results import without_people
 
@@ -34,6 +35,9 @@ PEOPLE_GRAINS = frozenset({"rep", "account", "activity"})
 """KPI grains whose rows are people (or a customer, or a lesson a person took): not a viewer's."""
 
 Reader = Annotated[Viewer, require("read_aggregates", api=True)]
+
+_KPIS: Memo[pl.DataFrame] = Memo(32)
+_QUALITY: Memo[dict[str, Any]] = Memo(2)
 
 
 class Health(BaseModel):
@@ -134,12 +138,18 @@ def kpi_frame(request: Request, viewer: Viewer, kpi: list[str] | None, grain: st
         raise HTTPException(status_code=422, detail=f"basis {basis}: expected one of {', '.join(BASES)}")
     if since is not None and until is not None and since >= until:
         raise HTTPException(status_code=422, detail=f"since {since} is not before until {until}: the period is empty")
-    con = snapshots_of(request).current().backend()
-    frame = changes(compute(con, chosen, monthly=True, since=since, until=until, grain=grain, basis=basis))
-    if grain != "org":
-        names = grain_names(con, grain, frame["grain_id"].drop_nulls().unique().to_list())
-        frame = frame.with_columns(name=pl.col("grain_id").replace_strict(names, default=None,
-                                                                          return_dtype=pl.String))
+    snapshot = snapshots_of(request).current()
+
+    def make() -> pl.DataFrame:
+        con = snapshot.backend()
+        frame = changes(compute(con, chosen, monthly=True, since=since, until=until, grain=grain, basis=basis))
+        if grain != "org":
+            names = grain_names(con, grain, frame["grain_id"].drop_nulls().unique().to_list())
+            frame = frame.with_columns(name=pl.col("grain_id").replace_strict(names, default=None,
+                                                                              return_dtype=pl.String))
+        return frame
+
+    frame = _KPIS.get((str(snapshot.path), tuple(chosen), grain, since, until, basis), make)
     store_of(request).audit("view", user=viewer.user.name, target=f"kpis {grain}", detail=",".join(chosen),
                             client=client_of(request))
     return frame
@@ -164,5 +174,10 @@ def kpis(request: Request, viewer: Reader,
 def quality(request: Request, viewer: Reader) -> dict[str, Any]:
     """The warehouse's data-quality account: counts, ingest runs, quarantine by reason, link coverage."""
     store_of(request).audit("view", user=viewer.user.name, target="quality", client=client_of(request))
-    report: dict[str, Any] = quality_report(snapshots_of(request).current().backend()).asdict()
-    return report
+    return quality_of(request)
+
+
+def quality_of(request: Request) -> dict[str, Any]:
+    """The data-quality account of the current snapshot (computed once per snapshot)."""
+    snapshot = snapshots_of(request).current()
+    return _QUALITY.get(str(snapshot.path), lambda: quality_report(snapshot.backend()).asdict())

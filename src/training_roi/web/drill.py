@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Annotated, Any
@@ -25,6 +23,7 @@ from training_roi.evaluation.drill import Drill, LevelRow, drill, org_row, rep_r
 from training_roi.present.charts import timeline_chart
 from training_roi.study import Study
 from training_roi.web.access import Viewer, client_of, require, snapshots_of, store_of
+from training_roi.web.memo import Memo
 from training_roi.web.pages import render
 
 __all__ = ["api", "pages"]
@@ -37,9 +36,7 @@ ApiPeople = Annotated[Viewer, require("read_people", api=True)]
 PageReader = Annotated[Viewer, require("read_aggregates", api=False)]
 PagePeople = Annotated[Viewer, require("read_people", api=False)]
 
-_KEEP = 4
-_cache: OrderedDict[tuple[str, int, str], Drill] = OrderedDict()
-_lock = threading.Lock()
+_DRILLS: Memo[Drill] = Memo(4)
 
 
 def _drill(request: Request, study_hash: str) -> tuple[Drill, int]:
@@ -49,17 +46,8 @@ def _drill(request: Request, study_hash: str) -> tuple[Drill, int]:
     if run is None or run.document is None:
         raise HTTPException(status_code=404, detail=f"no finished run of study {study_hash}")
     snapshot = snapshots_of(request).current()
-    key = (study_hash, run.version, str(snapshot.path))
-    with _lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key], run.version
     study = Study.model_validate(json.loads(run.document)["study"]["settings"])
-    made = drill(snapshot.backend(), study)
-    with _lock:
-        _cache[key] = made
-        while len(_cache) > _KEEP:
-            _cache.popitem(last=False)
+    made = _DRILLS.get((study_hash, run.version, str(snapshot.path)), lambda: drill(snapshot.backend(), study))
     return made, run.version
 
 

@@ -23,9 +23,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from training_roi._format import money, percent, probability
 from training_roi.measure import CATALOGUE
 from training_roi.present.charts import monthly_chart
-from training_roi.warehouse.quality import quality_report
 from training_roi.web.access import COOKIE, Viewer, client_of, require, snapshots_of, store_of
-from training_roi.web.api import PEOPLE_GRAINS, kpi_frame, programs_of
+from training_roi.web.api import PEOPLE_GRAINS, kpi_frame, programs_of, quality_of
 from training_roi.web.auth import csrf_ok, login, logout, session_for
 from training_roi.web.programs import kpi_rows, program_row
 from training_roi.web.results import FILES, PUBLIC_FILES, without_people
@@ -176,5 +175,4 @@ def kpis_page(request: Request, viewer: Page,
 def quality_page(request: Request, viewer: Page) -> HTMLResponse:
     """Counts, link coverage, quarantine by source and reason, ingest runs."""
     store_of(request).audit("view", user=viewer.user.name, target="quality", client=client_of(request))
-    report = quality_report(snapshots_of(request).current().backend())
-    return render(request, "quality.html", viewer, q=report)
+    return render(request, "quality.html", viewer, q=quality_of(request))
