@@ -22,6 +22,7 @@ Every login, failed or refused attempt, logout and user change is written to the
 from __future__ import annotations
 
 import hmac
+import threading
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -114,6 +115,13 @@ def _decoy(time_cost: int, memory_cost: int, parallelism: int, hash_len: int, sa
     return hasher.hash("\x00 no user has this password \x00")
 
 
+HASHING_AT_ONCE = 2
+"""Argon2 verifications run at once, at most: each takes 64 MiB and a core for about a quarter of a
+second, so a burst of sign-ins (or of attempts) queues behind them instead of exhausting memory."""
+
+_hashing = threading.BoundedSemaphore(HASHING_AT_ONCE)
+
+
 def verify_password(store: Store, name: str, password: str) -> User | None:
     """The user when ``password`` is theirs (and they are not disabled), else None.
 
@@ -124,13 +132,14 @@ def verify_password(store: Store, name: str, password: str) -> User | None:
     user = store.user(name)
     stored = user.password_hash if user is not None and not user.disabled else None
     if stored is None:
-        with suppress(VerificationError):
+        with suppress(VerificationError), _hashing:
             hasher.verify(_decoy(hasher.time_cost, hasher.memory_cost, hasher.parallelism, hasher.hash_len,
                                  hasher.salt_len, hasher.type), password)
         return None
     assert user is not None
     try:
-        hasher.verify(stored, password)
+        with _hashing:
+            hasher.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
     if hasher.check_needs_rehash(stored):
