@@ -37,7 +37,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tokens = {}
     for role in ("viewer", "analyst", "admin"):
         _, tokens[role] = add_user(store, role, role, password=f"{role}-secret-1")
-    app = create_app(work / "roi.duckdb", store, results=[out], snapshot_every=0.0)
+    app = create_app(work / "roi.duckdb", store, results=[out], snapshot_every=0.0, snapshot_in_background=False)
     with TestClient(app) as client:
         yield {"client": client, "tokens": tokens, "out": out, "db": work / "roi.duckdb", "store": store,
                "result": json.loads((out / "result.json").read_text(encoding="utf-8"))}
@@ -176,6 +176,7 @@ def test_the_server_keeps_serving_while_a_load_writes_and_then_sees_it(served: d
     client, db = served["client"], served["db"]
     viewer = _auth(served["tokens"]["viewer"])
     before = client.get("/api/v1/quality", headers=viewer).json()["tables"]["cost_line"]
+    assert client.get("/api/v1/kpis?kpi=pipeline_created&grain=org", headers=viewer).status_code == 200
     writer = subprocess.Popen(
         [sys.executable, "-c",
          "import duckdb, sys\n"
@@ -195,6 +196,39 @@ def test_the_server_keeps_serving_while_a_load_writes_and_then_sees_it(served: d
     after = client.get("/api/v1/quality", headers=viewer).json()["tables"]["cost_line"]
     assert after == before + 1
     assert client.get("/api/v1/health").json()["warehouse_busy_since"] is None
+    # The KPIs asked of the old snapshot were computed on the new one before it was swapped in.
+    from training_roi.web import api
+    now = str(client.app.state.snapshots.current().path)  # type: ignore[attr-defined]
+    assert [k for k in api._KPIS.asked() if k[0] == now and k[1] == ("pipeline_created",)]
+
+
+def test_in_the_background_a_new_snapshot_arrives_without_a_request_waiting(tmp_path: Path) -> None:
+    import time
+
+    import duckdb
+
+    from training_roi.web.snapshot import Snapshots
+
+    db = tmp_path / "w.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS a")
+    warmed: list[str] = []
+    snapshots = Snapshots(db, tmp_path / "snaps", every=0.0, on_new=lambda old, new: warmed.append(old))
+    first = snapshots.current()
+    time.sleep(0.05)
+    # As a load does: opening waits while a background look holds the file for a moment.
+    from training_roi.warehouse.connection import connect
+
+    writer = connect(db)
+    writer.raw_sql("INSERT INTO t VALUES (2)")
+    writer.disconnect()
+    deadline = time.monotonic() + 30
+    while snapshots.current().path == first.path:
+        assert time.monotonic() < deadline, "no new snapshot within 30 s"
+        time.sleep(0.05)
+    assert snapshots.current().sql("SELECT count(*) FROM t") == [(2,)]
+    assert warmed == [str(first.path)]
+    snapshots.close()
 
 
 def _free_port() -> int:

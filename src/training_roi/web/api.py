@@ -9,10 +9,11 @@ person-level rows, KPIs at the org and team grains. The OpenAPI document is
 
 from __future__ import annotations
 
-import json
 from datetime import date
+from functools import partial
 from typing import Annotated, Any, Literal
 
+import orjson
 import polars as pl
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
@@ -26,6 +27,8 @@ from training_roi.web.access import Viewer, client_of, require, snapshots_of, st
 from training_roi.web.memo import Memo
 from training_roi.web.programs import program_row
 from training_roi.web.results import without_people
+from training_roi.web.snapshot import Snapshot
+from training_roi.web.store import StoredResult
 
 __all__ = ["PEOPLE_GRAINS", "router"]
 
@@ -36,8 +39,11 @@ PEOPLE_GRAINS = frozenset({"rep", "account", "activity"})
 
 Reader = Annotated[Viewer, require("read_aggregates", api=True)]
 
-_KPIS: Memo[pl.DataFrame] = Memo(32)
-_QUALITY: Memo[dict[str, Any]] = Memo(2)
+_KPIS: Memo[pl.DataFrame] = Memo(32, remake=lambda rest, snapshot: _kpis(rest, snapshot))
+_PARSED: Memo[dict[str, Any]] = Memo(8)
+_ROWS: Memo[dict[str, Any]] = Memo(64)
+_VIEWER_COPIES: Memo[bytes] = Memo(16)
+_QUALITY: Memo[dict[str, Any]] = Memo(2, remake=lambda rest, snapshot: _quality(rest, snapshot))
 
 
 class Health(BaseModel):
@@ -61,13 +67,20 @@ def health(request: Request) -> Health:
                   warehouse_busy_since=busy.isoformat() if busy else None)
 
 
+def parsed(run: StoredResult) -> dict[str, Any]:
+    """A stored run's result.json, parsed once (a 20,000-rep org's is tens of megabytes)."""
+    assert run.document is not None
+    document = run.document
+    return _PARSED.get((run.study_hash, run.version, run.updated), lambda: orjson.loads(document))
+
+
 def programs_of(request: Request) -> list[dict[str, Any]]:
     """Every study's latest finished result, as a program row."""
-    rows = []
-    for r in store_of(request).latest_results(status="done"):
-        if r.document:
-            rows.append(program_row(r.document, version=r.version, computed=r.updated.isoformat()).asdict())
-    return rows
+    def row(run: StoredResult) -> dict[str, Any]:
+        return program_row(parsed(run), version=run.version, computed=run.updated.isoformat()).asdict()
+
+    return [_ROWS.get((r.study_hash, r.version, r.updated), partial(row, r))
+            for r in store_of(request).latest_results(status="done") if r.document]
 
 
 @router.get("/programs", tags=["programs"])
@@ -85,23 +98,29 @@ def _run(request: Request, study_hash: str, version: int | None) -> Any:
     return found
 
 
-def _document(request: Request, viewer: Viewer, study_hash: str, version: int | None) -> dict[str, Any]:
+def _document(request: Request, viewer: Viewer, study_hash: str, version: int | None) -> Response:
+    """A run as JSON: its status and times, and its result.json as stored (or a viewer's copy without people).
+
+    The result is written into the answer as the stored text (or the viewer's copy, made once), not
+    parsed and serialised again for every request.
+    """
     run = _run(request, study_hash, version)
     store_of(request).audit("view", user=viewer.user.name, target=f"study {study_hash} v{run.version}",
                             client=client_of(request))
-    doc: dict[str, Any] = {"study_hash": run.study_hash, "version": run.version, "name": run.study_name,
-                           "status": run.status, "progress": run.progress, "error": run.error,
-                           "run_by": run.run_by if viewer.may("read_people") else None,
-                           "created": run.created.isoformat(), "updated": run.updated.isoformat(),
-                           "result": None}
+    people = viewer.may("read_people")
+    envelope = orjson.dumps({"study_hash": run.study_hash, "version": run.version, "name": run.study_name,
+                             "status": run.status, "progress": run.progress, "error": run.error,
+                             "run_by": run.run_by if people else None, "created": run.created.isoformat(),
+                             "updated": run.updated.isoformat()})
+    result = b"null"
     if run.document:
-        result = json.loads(run.document)
-        doc["result"] = result if viewer.may("read_people") else without_people(result)
-    return doc
+        result = run.document.encode("utf-8") if people else _VIEWER_COPIES.get(
+            (run.study_hash, run.version, run.updated), lambda: orjson.dumps(without_people(parsed(run))))
+    return Response(envelope[:-1] + b',"result":' + result + b"}", media_type="application/json")
 
 
 @router.get("/studies/{study_hash}", tags=["studies"])
-def study(request: Request, viewer: Reader, study_hash: str) -> dict[str, Any]:
+def study(request: Request, viewer: Reader, study_hash: str) -> Response:
     """A study's latest run: its status and, when done, its result.json (without people for a viewer)."""
     return _document(request, viewer, study_hash, None)
 
@@ -118,9 +137,21 @@ def versions(request: Request, viewer: Reader, study_hash: str) -> list[dict[str
 
 
 @router.get("/studies/{study_hash}/versions/{version}", tags=["studies"])
-def study_version(request: Request, viewer: Reader, study_hash: str, version: int) -> dict[str, Any]:
+def study_version(request: Request, viewer: Reader, study_hash: str, version: int) -> Response:
     """One run of a study by version."""
     return _document(request, viewer, study_hash, version)
+
+
+def _kpis(rest: tuple[Any, ...], snapshot: Snapshot) -> pl.DataFrame:
+    """KPIs by month on a snapshot: ``rest`` is (KPI names, grain, since, until, basis)."""
+    chosen, grain, since, until, basis = rest
+    con = snapshot.backend()
+    frame = changes(compute(con, list(chosen), monthly=True, since=since, until=until, grain=grain, basis=basis))
+    if grain != "org":
+        names = grain_names(con, grain, frame["grain_id"].drop_nulls().unique().to_list())
+        frame = frame.with_columns(name=pl.col("grain_id").replace_strict(names, default=None,
+                                                                          return_dtype=pl.String))
+    return frame
 
 
 def kpi_frame(request: Request, viewer: Viewer, kpi: list[str] | None, grain: str, since: date | None,
@@ -139,17 +170,8 @@ def kpi_frame(request: Request, viewer: Viewer, kpi: list[str] | None, grain: st
     if since is not None and until is not None and since >= until:
         raise HTTPException(status_code=422, detail=f"since {since} is not before until {until}: the period is empty")
     snapshot = snapshots_of(request).current()
-
-    def make() -> pl.DataFrame:
-        con = snapshot.backend()
-        frame = changes(compute(con, chosen, monthly=True, since=since, until=until, grain=grain, basis=basis))
-        if grain != "org":
-            names = grain_names(con, grain, frame["grain_id"].drop_nulls().unique().to_list())
-            frame = frame.with_columns(name=pl.col("grain_id").replace_strict(names, default=None,
-                                                                              return_dtype=pl.String))
-        return frame
-
-    frame = _KPIS.get((str(snapshot.path), tuple(chosen), grain, since, until, basis), make)
+    rest = (tuple(chosen), grain, since, until, basis)
+    frame = _KPIS.get((str(snapshot.path), *rest), partial(_kpis, rest, snapshot))
     store_of(request).audit("view", user=viewer.user.name, target=f"kpis {grain}", detail=",".join(chosen),
                             client=client_of(request))
     return frame
@@ -180,4 +202,9 @@ def quality(request: Request, viewer: Reader) -> dict[str, Any]:
 def quality_of(request: Request) -> dict[str, Any]:
     """The data-quality account of the current snapshot (computed once per snapshot)."""
     snapshot = snapshots_of(request).current()
-    return _QUALITY.get(str(snapshot.path), lambda: quality_report(snapshot.backend()).asdict())
+    return _QUALITY.get((str(snapshot.path),), partial(_quality, (), snapshot))
+
+
+def _quality(rest: tuple[Any, ...], snapshot: Snapshot) -> dict[str, Any]:
+    report: dict[str, Any] = quality_report(snapshot.backend()).asdict()
+    return report

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from training_roi import __version__
 from training_roi.web import api, drill, pages
 from training_roi.web.access import LoginRequired
+from training_roi.web.memo import warm
 from training_roi.web.results import import_results
 from training_roi.web.snapshot import Snapshots
 from training_roi.web.store import Store
@@ -37,14 +38,18 @@ _POLICY = "default-src 'none'; img-src 'self' data:; style-src 'self' 'unsafe-in
 
 
 def create_app(db: Path, store: Store, *, results: list[Path] | None = None, snapshot_every: float = 5.0,
-               snapshot_folder: Path | None = None, secure_cookies: bool = False) -> FastAPI:
+               snapshot_folder: Path | None = None, secure_cookies: bool = False,
+               snapshot_in_background: bool = True) -> FastAPI:
     """The application serving the warehouse ``db`` with the state ``store``.
 
     ``results`` are folders (or result.json files) ``report`` wrote, imported at start;
     ``secure_cookies`` marks the session cookie Secure even over plain HTTP (behind a proxy that
-    ends TLS).
+    ends TLS). A new snapshot of the warehouse is taken in the background and swapped in once the
+    figures readers asked of the old one are computed on it (``snapshot_in_background=False`` takes
+    it in the request that looks, as tests do to see a load at once).
     """
-    snapshots = Snapshots(db, snapshot_folder or store.path.parent / f".{db.name}.snapshots", every=snapshot_every)
+    snapshots = Snapshots(db, snapshot_folder or store.path.parent / f".{db.name}.snapshots", every=snapshot_every,
+                          on_new=warm, background=snapshot_in_background)
     if results:
         import_results(store, results)
 

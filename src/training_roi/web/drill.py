@@ -13,6 +13,7 @@ import io
 import json
 from dataclasses import asdict
 from datetime import timedelta
+from functools import partial
 from typing import Annotated, Any
 
 import polars as pl
@@ -23,8 +24,10 @@ from training_roi.evaluation.drill import Drill, LevelRow, drill, org_row, rep_r
 from training_roi.present.charts import timeline_chart
 from training_roi.study import Study
 from training_roi.web.access import Viewer, client_of, require, snapshots_of, store_of
+from training_roi.web.api import parsed
 from training_roi.web.memo import Memo
 from training_roi.web.pages import render
+from training_roi.web.snapshot import Snapshot
 
 __all__ = ["api", "pages"]
 
@@ -36,7 +39,12 @@ ApiPeople = Annotated[Viewer, require("read_people", api=True)]
 PageReader = Annotated[Viewer, require("read_aggregates", api=False)]
 PagePeople = Annotated[Viewer, require("read_people", api=False)]
 
-_DRILLS: Memo[Drill] = Memo(4)
+def _remake(rest: tuple[Any, ...], snapshot: Snapshot) -> Drill:
+    """A drill-down on another snapshot: ``rest`` is (study hash, version, the study's settings as JSON)."""
+    return drill(snapshot.backend(), Study.model_validate_json(rest[2]))
+
+
+_DRILLS: Memo[Drill] = Memo(4, remake=_remake)
 
 
 def _drill(request: Request, study_hash: str) -> tuple[Drill, int]:
@@ -46,8 +54,9 @@ def _drill(request: Request, study_hash: str) -> tuple[Drill, int]:
     if run is None or run.document is None:
         raise HTTPException(status_code=404, detail=f"no finished run of study {study_hash}")
     snapshot = snapshots_of(request).current()
-    study = Study.model_validate(json.loads(run.document)["study"]["settings"])
-    made = _DRILLS.get((study_hash, run.version, str(snapshot.path)), lambda: drill(snapshot.backend(), study))
+    settings = json.dumps(parsed(run)["study"]["settings"])
+    rest = (study_hash, run.version, settings)
+    made = _DRILLS.get((str(snapshot.path), *rest), partial(_remake, rest, snapshot))
     return made, run.version
 
 

@@ -8,7 +8,6 @@ rules as the API (:mod:`training_roi.web.api`).
 
 from __future__ import annotations
 
-import json
 import secrets
 from datetime import date
 from decimal import Decimal
@@ -24,10 +23,10 @@ from training_roi._format import money, percent, probability
 from training_roi.measure import CATALOGUE
 from training_roi.present.charts import monthly_chart
 from training_roi.web.access import COOKIE, Viewer, client_of, require, snapshots_of, store_of
-from training_roi.web.api import PEOPLE_GRAINS, kpi_frame, programs_of, quality_of
+from training_roi.web.api import PEOPLE_GRAINS, kpi_frame, parsed, programs_of, quality_of
 from training_roi.web.auth import csrf_ok, login, logout, session_for
 from training_roi.web.programs import kpi_rows, program_row
-from training_roi.web.results import FILES, PUBLIC_FILES, without_people
+from training_roi.web.results import FILES, PUBLIC_FILES
 
 __all__ = ["router"]
 
@@ -118,15 +117,14 @@ def study_page(request: Request, viewer: Page, study_hash: str, version: int | N
     if run is None:
         raise HTTPException(status_code=404, detail=f"no study {study_hash}")
     store.audit("view", user=viewer.user.name, target=f"study {study_hash} v{run.version}", client=client_of(request))
-    row = kpis = doc = None
+    row = kpis = None
     if run.document:
-        full = json.loads(run.document)
-        doc = full if viewer.may("read_people") else without_people(full)
+        full = parsed(run)
         row = program_row(full, version=run.version, computed=run.updated.isoformat())
         kpis = kpi_rows(full)
     kept = set(store.file_names(study_hash, run.version))
     files = [name for name in FILES if name in kept and (viewer.may("read_people") or name in PUBLIC_FILES)]
-    return render(request, "study.html", viewer, run=run, row=row, kpis=kpis, doc=doc, files=files,
+    return render(request, "study.html", viewer, run=run, row=row, kpis=kpis, files=files,
                   versions=store.versions(study_hash))
 
 

@@ -74,13 +74,21 @@ class Snapshots:
         Seconds between two looks at the warehouse file.
     clock
         Monotonic seconds (a test passes its own).
+    on_new
+        Called with the old snapshot's path and the new snapshot before the new one is swapped in:
+        the server recomputes there what readers asked of the old one (:func:`training_roi.web.memo.warm`).
+    background
+        Look and copy in a thread of their own, so that no request waits for a copy (True), or in
+        the request that finds the last look ``every`` seconds old.
     """
 
     def __init__(self, db: Path, folder: Path, *, every: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_new: Callable[[str, Snapshot], object] | None = None, background: bool = True) -> None:
         if not db.is_file():
             raise WarehouseError(f"no warehouse at {db}: run `training-roi ingest DATA_DIR --db {db}` first")
         self.db, self.folder, self.every, self.clock = db, folder, every, clock
+        self.on_new, self.background = on_new, background
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._open: list[Snapshot] = []
@@ -96,7 +104,11 @@ class Snapshots:
     def current(self) -> Snapshot:
         """The snapshot to read, after a look at the warehouse when the last one is ``every`` seconds old."""
         if self.clock() - self._looked >= self.every:
-            self.refresh()
+            if self.background:
+                self._looked = self.clock()  # one look at a time, not one thread per request
+                threading.Thread(target=self.refresh, name="warehouse snapshot", daemon=True).start()
+            else:
+                self.refresh()
         return self._open[-1]
 
     def _written(self) -> datetime:
@@ -105,36 +117,49 @@ class Snapshots:
         return _stamp(max(self.db.stat().st_mtime, wal.stat().st_mtime if wal.exists() else 0.0))
 
     def refresh(self, *, force: bool = False) -> bool:
-        """Copy the warehouse if it changed and nothing writes it; True when a new snapshot was swapped in."""
-        with self._lock:
-            self._looked = self.clock()
-            target = self.folder / f"snapshot-{time.time_ns()}.duckdb"
-            try:
-                # The read-only connection holds DuckDB's shared lock: it fails while a load writes, and
-                # no load starts writing until the copy is made.
-                with duckdb.connect(str(self.db), read_only=True):
-                    modified = self._written()
-                    if not force and self._open and modified == self._open[-1].source_modified:
-                        self.busy_since = None
-                        return False
-                    shutil.copyfile(self.db, target)
-                    wal = Path(f"{self.db}.wal")
-                    if wal.exists():  # changes not yet checkpointed (a load that was stopped): part of the data
-                        shutil.copyfile(wal, Path(f"{target}.wal"))
-            except (duckdb.Error, OSError):
-                self.busy_since = self.busy_since or datetime.now(UTC)
-                target.unlink(missing_ok=True)
-                Path(f"{target}.wal").unlink(missing_ok=True)
-                return False
-            self.busy_since = None
-            snapshot = Snapshot(target, datetime.now(UTC), modified, duckdb.connect(str(target)))
-            self._open.append(snapshot)
-            while len(self._open) > KEEP:
-                old = self._open.pop(0)
-                old.database.close()
-                old.path.unlink(missing_ok=True)
-                Path(f"{old.path}.wal").unlink(missing_ok=True)
-            return True
+        """Copy the warehouse if it changed and nothing writes it; True when a new snapshot was swapped in.
+
+        While another request is copying, this one does not wait for it: it reads the snapshot there is.
+        """
+        if not self._lock.acquire(blocking=force or not self._open):
+            return False
+        try:
+            return self._refresh(force)
+        finally:
+            self._lock.release()
+
+    def _refresh(self, force: bool) -> bool:
+        """The refresh itself, under the lock."""
+        self._looked = self.clock()
+        target = self.folder / f"snapshot-{time.time_ns()}.duckdb"
+        try:
+            # The read-only connection holds DuckDB's shared lock: it fails while a load writes, and
+            # no load starts writing until the copy is made.
+            with duckdb.connect(str(self.db), read_only=True):
+                modified = self._written()
+                if not force and self._open and modified == self._open[-1].source_modified:
+                    self.busy_since = None
+                    return False
+                shutil.copyfile(self.db, target)
+                wal = Path(f"{self.db}.wal")
+                if wal.exists():  # changes not yet checkpointed (a load that was stopped): part of the data
+                    shutil.copyfile(wal, Path(f"{target}.wal"))
+        except (duckdb.Error, OSError):
+            self.busy_since = self.busy_since or datetime.now(UTC)
+            target.unlink(missing_ok=True)
+            Path(f"{target}.wal").unlink(missing_ok=True)
+            return False
+        self.busy_since = None
+        snapshot = Snapshot(target, datetime.now(UTC), modified, duckdb.connect(str(target)))
+        if self._open and self.on_new is not None:
+            self.on_new(str(self._open[-1].path), snapshot)
+        self._open.append(snapshot)
+        while len(self._open) > KEEP:
+            old = self._open.pop(0)
+            old.database.close()
+            old.path.unlink(missing_ok=True)
+            Path(f"{old.path}.wal").unlink(missing_ok=True)
+        return True
 
     def close(self) -> None:
         """Close every snapshot and delete its copy."""
