@@ -130,6 +130,8 @@ def test_a_viewer_may_not_run_a_study_and_nobody_anonymous(served: Any) -> None:
     assert client.get("/api/v1/studies").status_code == 401
     refused = _post(client, text, served["tokens"]["analyst"], kind="application/json")
     assert refused.status_code == 415 and "application/yaml" in refused.json()["detail"]
+    too_big = _post(client, "# " + "x" * (1 << 20) + "\n" + text, served["tokens"]["analyst"])
+    assert too_big.status_code == 413 and "1,048,576 bytes" in too_big.json()["detail"]
 
 
 def test_an_invalid_study_gets_the_command_lines_message(served: Any, tmp_path: Path,
