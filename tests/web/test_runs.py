@@ -159,7 +159,8 @@ def test_a_study_sent_to_the_server_may_name_no_file(served: Any, tmp_path: Path
         refused = _post(served["client"], yaml.safe_dump(study), served["tokens"]["analyst"])
         assert refused.status_code == 422
         detail = refused.json()["detail"]
-        assert "comparison: holdout_file: " in detail and "under comparison.holdout" in detail and "SECRET" not in detail
+        assert "comparison: holdout_file: " in detail and "under comparison.holdout" in detail
+        assert "SECRET" not in detail
 
 
 def test_a_study_that_fails_on_the_data_ends_failed_with_the_reason(served: Any) -> None:
