@@ -302,3 +302,12 @@ def test_a_duckdb_url_with_a_query_opens_the_warehouse_it_names(tmp_path: Path):
     assert result.exit_code == 0, result.output
     missing = runner.invoke(app, ["quality", "--db", f"duckdb://{tmp_path / 'typo.duckdb'}?read_only=true"])
     assert missing.exit_code == 2 and f"no warehouse at {tmp_path / 'typo.duckdb'}:" in missing.stderr
+
+
+def test_a_message_quoting_brackets_is_printed_whole(tmp_path: Path, empty_warehouse: Path):
+    # PyYAML's message quotes the line it stopped at: "name: [unclosed", a caret, then what it expected.
+    study = tmp_path / "bad.yaml"
+    study.write_text("name: [unclosed\n", encoding="utf-8")
+    result = runner.invoke(app, ["report", str(study), "--db", str(empty_warehouse), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "name: [unclosed" in result.stderr and "expected ',' or ']'" in result.stderr

@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-__all__ = ["MAX_NAMED_FILE_BYTES", "MAX_NODES", "MAX_YAML_BYTES", "FileRefused", "load_yaml", "read_named_file"]
+__all__ = ["MAX_NAMED_FILE_BYTES", "MAX_NODES", "MAX_YAML_BYTES", "FileRefused", "load_yaml", "parse_yaml",
+           "read_named_file"]
 
 MAX_YAML_BYTES = 1 << 20
 """A study or mapping larger than 1 MiB is not a study or mapping."""
@@ -73,17 +74,36 @@ def load_yaml(path: Path) -> Any:
     _regular(path, MAX_YAML_BYTES)
     with path.open("rb") as fh:
         text = fh.read(MAX_YAML_BYTES + 1).decode("utf-8")
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text: str, label: str) -> Any:
+    """Parse small YAML text safely: at most :data:`MAX_YAML_BYTES`, bounded aliases, no Python tags.
+
+    For a document sent rather than read from a file (a study posted to the server); ``label``
+    names it in messages, as a file's path would.
+
+    Raises
+    ------
+    FileRefused
+        The text is too large, or its aliases expand too far.
+    yaml.YAMLError
+        The text is not YAML.
+    """
+    size = len(text.encode("utf-8"))
+    if size > MAX_YAML_BYTES:
+        raise FileRefused(f"{label}: {size:,} bytes, more than the {MAX_YAML_BYTES:,} allowed")
     loader = yaml.SafeLoader(text)  # no Python tags
     try:
         node = loader.get_single_node()
         if node is None:
             return None
         if (expanded := _expanded_size(node)) > MAX_NODES:
-            raise FileRefused(f"{path}: its YAML aliases (*name) expand to {expanded:,} values, more than the "
+            raise FileRefused(f"{label}: its YAML aliases (*name) expand to {expanded:,} values, more than the "
                               f"{MAX_NODES:,} allowed")
         return loader.construct_document(node)
     except RecursionError as exc:  # PyYAML composes nested values recursively
-        raise FileRefused(f"{path}: its values are nested too deeply to be settings") from exc
+        raise FileRefused(f"{label}: its values are nested too deeply to be settings") from exc
     finally:
         loader.dispose()
 

@@ -259,3 +259,35 @@ def test_times_are_kept_in_utc_whatever_the_clock_zone(tmp_path: Path):
     con = sqlite3.connect(paris.path)
     assert con.execute("SELECT at FROM audit_log").fetchone()[0] == "2025-07-01T10:00:00.000000Z"
     con.close()
+
+
+def test_a_run_is_done_with_its_files_at_once_and_only_while_running(store: Store, clock: Clock):
+    store.queue_result("aaaa", "S", "name: S\n", "ana")
+    with pytest.raises(KeyError, match="no running result"):  # queued, not running: nothing written
+        store.finish_result("aaaa", 1, '{"roi": 1}', {"report.html": b"<p>1</p>"})
+    assert store.file_names("aaaa", 1) == [] and store.result("aaaa", 1).status == "queued"
+    store.update_result("aaaa", 1, status="running", progress="valuing each window")
+    clock.advance(seconds=12)
+    done = store.finish_result("aaaa", 1, '{"roi": 1}', {"report.html": b"<p>1</p>", "summary.pdf": b"%PDF-1.7"},
+                               progress="done in 12.0 seconds")
+    assert (done.status, done.document, done.progress, done.error) == ("done", '{"roi": 1}', "done in 12.0 seconds",
+                                                                       None)
+    assert done.finished - done.created == timedelta(seconds=12)
+    assert store.file_names("aaaa", 1) == ["report.html", "summary.pdf"] and store.file("aaaa", 1, "summary.pdf") == \
+        b"%PDF-1.7"
+    with pytest.raises(KeyError):  # done already: a second finish changes nothing
+        store.finish_result("aaaa", 1, '{"roi": 2}', {})
+    assert store.result("aaaa", 1).document == '{"roi": 1}'
+
+
+def test_unfinished_runs_are_marked_failed_and_finished_ones_left_alone(store: Store):
+    for h in ("aaaa", "bbbb", "cccc", "dddd"):
+        store.queue_result(h, h, f"name: {h}\n", "ana")
+    store.update_result("bbbb", 1, status="running")
+    store.update_result("cccc", 1, status="done", document="{}")
+    store.update_result("dddd", 1, status="failed", error="no cost line names the program")
+    marked = store.fail_unfinished("the server stopped during the run: run the study again")
+    assert [(r.study_hash, r.status) for r in marked] == [("aaaa", "failed"), ("bbbb", "failed")]
+    assert [store.result(h).error for h in ("aaaa", "bbbb", "cccc", "dddd")] == [
+        "the server stopped during the run: run the study again"] * 2 + [None, "no cost line names the program"]
+    assert store.result("cccc").status == "done" and store.fail_unfinished("again") == []

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from training_roi.errors import TrainingRoiError
@@ -81,7 +82,8 @@ def _user_errors(stopped: str = _READ_ONLY) -> Iterator[_Stop]:
     try:
         yield stop
     except TrainingRoiError as exc:
-        _err().print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # Escaped: a message quoting the user's text ("name: [unclosed") is printed as it is, not read as markup.
+        _err().print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except (KeyboardInterrupt, Exception) as exc:
         if not _interrupted(exc):

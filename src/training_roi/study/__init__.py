@@ -1,6 +1,7 @@
 """The study: every assumption of an answer, written once in a YAML file, validated, and resolved once.
 
-:func:`load_study` reads and validates a study file (:mod:`~training_roi.study.model`);
+:func:`load_study` reads and validates a study file (:mod:`~training_roi.study.model`), and
+:func:`study_from_text` a study sent as text, with the same messages;
 :func:`plan_study` resolves it once into the settings each stage takes (:mod:`~training_roi.study.plan`);
 :func:`starter_study` writes a commented starter from a warehouse (:mod:`~training_roi.study.starter`).
 """
@@ -24,6 +25,7 @@ from training_roi.study.model import (
     Value,
     Windows,
     load_study,
+    study_from_text,
 )
 from training_roi.study.plan import IsolationPlan, PopulationRule, StudyPlan, WindowPlan, plan_study
 from training_roi.study.starter import starter_study
@@ -53,4 +55,5 @@ __all__ = [
     "load_study",
     "plan_study",
     "starter_study",
+    "study_from_text",
 ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zoneinfo
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -38,7 +39,7 @@ from pydantic import (
 
 from training_roi.attribute.settings import Attribution
 from training_roi.errors import StudyError
-from training_roi.files import FileRefused, load_yaml, read_named_file
+from training_roi.files import FileRefused, load_yaml, parse_yaml, read_named_file
 from training_roi.isolate import METHODS
 from training_roi.measure.covariates import ATTRIBUTES
 from training_roi.measure.sales import KPIS as KPI_SPECS
@@ -65,6 +66,7 @@ __all__ = [
     "Value",
     "Windows",
     "load_study",
+    "study_from_text",
 ]
 
 Kpi = Literal["win_rate", "avg_won_deal_size", "sales_cycle_days", "pipeline_created", "revenue_per_rep"]
@@ -194,6 +196,9 @@ class Comparison(_Strict):
         if not isinstance(data, dict) or not data.get("holdout_file"):
             return data
         context = info.context or {}
+        if context.get("no_files"):
+            raise ValueError("holdout_file: a study sent to the server has no folder to read files from, so the "
+                             "server reads no file a study names; list the CRM ids under comparison.holdout instead")
         base = Path(context.get("base", "."))
         path = base / str(data["holdout_file"])
         try:
@@ -621,24 +626,57 @@ def load_study(path: Path | str, *, allow_outside_files: bool = False) -> Study:
     p = Path(path)
     if not p.exists():
         raise StudyError(f"study {p}: no such file")
+    data = _parsed(lambda: load_yaml(p), str(p))
+    return _validated(data, str(p), {"base": p.parent, "allow_outside": allow_outside_files})
+
+
+def study_from_text(text: str | bytes, *, source: str = "study.yaml") -> Study:
+    """Validate a study sent as text (to the server) with the rules and messages of :func:`load_study`.
+
+    ``source`` names the study in messages where a file's path would be, so the text of a file
+    ``study.yaml`` gets the very message ``training-roi report study.yaml`` prints. A study sent
+    as text has no folder, so it may name no file (``holdout_file``): the server would otherwise
+    read files of its own machine into a result.
+
+    Raises
+    ------
+    StudyError
+        The text is not UTF-8 or not YAML, is too large, is not a mapping, or breaks the study's rules.
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise StudyError(f"study {source}: not UTF-8 text ({exc})") from exc
+    body = text
+    data = _parsed(lambda: parse_yaml(body, source), source)
+    return _validated(data, source, {"no_files": True})
+
+
+def _parsed(read: Callable[[], Any], label: str) -> Any:
+    """The YAML ``read`` returns, its failures in the words of a study's user."""
     try:
-        data = load_yaml(p)
+        return read()
     except FileRefused as exc:
         raise StudyError(f"study {exc}") from exc
     except yaml.YAMLError as exc:
-        raise StudyError(f"study {p}: not valid YAML ({exc})") from exc
+        raise StudyError(f"study {label}: not valid YAML ({exc})") from exc
     except UnicodeDecodeError as exc:
-        raise StudyError(f"study {p}: not UTF-8 text ({exc})") from exc
+        raise StudyError(f"study {label}: not UTF-8 text ({exc})") from exc
     except OSError as exc:
-        raise StudyError(f"study {p}: cannot be read ({exc})") from exc
+        raise StudyError(f"study {label}: cannot be read ({exc})") from exc
+
+
+def _validated(data: Any, label: str, context: dict[str, Any]) -> Study:
+    """A study's settings validated, every problem listed with its key path in one :class:`StudyError`."""
     if not isinstance(data, dict):
-        raise StudyError(f"study {p}: expected a YAML mapping of settings at the top level")
+        raise StudyError(f"study {label}: expected a YAML mapping of settings at the top level")
     try:
-        return Study.model_validate(data, context={"base": p.parent, "allow_outside": allow_outside_files})
+        return Study.model_validate(data, context=context)
     except ValidationError as exc:
         problems = [(_key_path(err["loc"]), _describe(err)) for err in exc.errors()]
         text = "; ".join(f"{key}: {msg}" for key, msg in problems)
-        raise StudyError(f"study {p}: {text}", problems) from exc
+        raise StudyError(f"study {label}: {text}", problems) from exc
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:

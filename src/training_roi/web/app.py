@@ -2,9 +2,10 @@
 
 :func:`create_app` wires them: the store (users, sessions, audit log, results), the snapshots of
 the warehouse (:mod:`training_roi.web.snapshot`), results imported from folders ``report``
-wrote, and the security headers every answer carries (no framing, no sniffing, a content policy
-that allows nothing from elsewhere). Interactive API documentation pages are off — they load
-their scripts from the internet; the OpenAPI document itself is at ``/api/v1/openapi.json``.
+wrote, the runner of studies sent to the server (:mod:`training_roi.web.runs`), and the security
+headers every answer carries (no framing, no sniffing, a content policy that allows nothing from
+elsewhere). Interactive API documentation pages are off — they load their scripts from the
+internet; the OpenAPI document itself is at ``/api/v1/openapi.json``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from training_roi import __version__
-from training_roi.web import api, drill, pages
+from training_roi.web import api, drill, pages, runs
 from training_roi.web.access import LoginRequired
 from training_roi.web.memo import warm
 from training_roi.web.results import import_results
@@ -53,19 +54,26 @@ def create_app(db: Path, store: Store, *, results: list[Path] | None = None, sna
     if results:
         import_results(store, results)
 
+    runner = runs.Runner(store, snapshots)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        runner.start()  # runs a stopped server left unfinished: failed, not run again
         yield
+        runner.stop()  # runs still queued or running: failed; nothing half-written
         snapshots.close()
 
     app = FastAPI(title="training-roi", version=__version__, lifespan=lifespan,
                   summary="Did the training program pay off? Programs, studies, KPIs and data quality.",
                   openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
     app.state.store, app.state.snapshots, app.state.secure_cookies = store, snapshots, secure_cookies
+    app.state.runner = runner
     app.include_router(api.router)
+    app.include_router(runs.api_router)
     app.include_router(drill.api)
     app.include_router(pages.router)
     app.include_router(drill.pages)
+    app.include_router(runs.page_router)
 
     @app.middleware("http")
     async def headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

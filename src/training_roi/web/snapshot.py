@@ -9,6 +9,9 @@ copied under that read-only connection's lock, the copy opened and swapped in: r
 finish on the old snapshot, new ones get the new one. A load that starts during the copy waits for
 it (:func:`training_roi.warehouse.connection.connect` retries a locked file).
 
+A study run from the server reads one snapshot for minutes: it holds it (:meth:`Snapshots.held`), and
+a held snapshot is closed and deleted only once its holder lets go, however many loads came since.
+
 Each request reads through its own cursor of the snapshot's one DuckDB database (a cursor is a
 connection of its own, safe to use from the request's thread), wrapped as an Ibis backend so the
 product's measurement code runs on it unchanged.
@@ -19,7 +22,8 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,6 +96,8 @@ class Snapshots:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._open: list[Snapshot] = []
+        self._holders: dict[Path, int] = {}
+        self._released: list[Snapshot] = []  # out of the list while held: closed when let go
         self._looked = float("-inf")
         self.busy_since: datetime | None = None
         """Since when a load has been writing the warehouse, as last seen (None when it is quiet)."""
@@ -156,16 +162,45 @@ class Snapshots:
         self._open.append(snapshot)
         while len(self._open) > KEEP:
             old = self._open.pop(0)
-            old.database.close()
-            old.path.unlink(missing_ok=True)
-            Path(f"{old.path}.wal").unlink(missing_ok=True)
+            if self._holders.get(old.path):
+                self._released.append(old)
+            else:
+                _discard(old)
         return True
 
+    @contextmanager
+    def held(self) -> Iterator[Snapshot]:
+        """The current snapshot, kept open until the block ends even if newer ones replace it (a study's run)."""
+        while True:
+            snapshot = self.current()
+            with self._lock:
+                if any(s is snapshot for s in self._open):  # not dropped between the look and the lock
+                    self._holders[snapshot.path] = self._holders.get(snapshot.path, 0) + 1
+                    break
+        try:
+            yield snapshot
+        finally:
+            with self._lock:
+                self._holders[snapshot.path] -= 1
+                if not self._holders[snapshot.path]:
+                    del self._holders[snapshot.path]
+                    if any(s is snapshot for s in self._released):
+                        self._released = [s for s in self._released if s is not snapshot]
+                        _discard(snapshot)
+
     def close(self) -> None:
-        """Close every snapshot and delete its copy."""
+        """Close every snapshot and delete its copy (a held one when its holder lets go)."""
         with self._lock:
             for old in self._open:
-                old.database.close()
-                old.path.unlink(missing_ok=True)
-                Path(f"{old.path}.wal").unlink(missing_ok=True)
+                if self._holders.get(old.path):  # a run still reads it: closed when the run lets go
+                    self._released.append(old)
+                else:
+                    _discard(old)
             self._open.clear()
+
+
+def _discard(snapshot: Snapshot) -> None:
+    """Close a snapshot and delete its copy."""
+    snapshot.database.close()
+    snapshot.path.unlink(missing_ok=True)
+    Path(f"{snapshot.path}.wal").unlink(missing_ok=True)

@@ -694,3 +694,42 @@ class Store:
                    "study_hash")
             params = (status, status)
         return [_result(r) for r in self._read(sql, params)]
+
+    def finish_result(self, study_hash: str, version: int, document: str, files: dict[str, bytes],
+                      progress: str | None = None) -> StoredResult:
+        """A running run done: its result.json and its files kept, and its status set to ``done``, in one transaction.
+
+        A run is therefore either ``done`` with everything it wrote, or not done with none of it, whenever
+        the server stops.
+
+        Raises
+        ------
+        KeyError
+            There is no such run, or it is not ``running`` (marked ``failed`` meanwhile, when the server
+            stopped): nothing is written.
+        """
+        now = _text(self.now())
+        with self._write() as con:
+            cursor = con.execute("UPDATE results SET status = 'done', progress = coalesce(?, progress), error = NULL, "
+                                 "document = ?, updated = ?, finished = ? WHERE study_hash = ? AND version = ? AND "
+                                 "status = 'running'", (progress, document, now, now, study_hash, version))
+            if cursor.rowcount != 1:
+                raise KeyError(f"no running result {study_hash} version {version}")
+            con.executemany("INSERT OR REPLACE INTO result_files (study_hash, version, name, content) "
+                            "VALUES (?, ?, ?, ?)", [(study_hash, version, n, c) for n, c in files.items()])
+        found = self.result(study_hash, version)
+        assert found is not None
+        return found
+
+    def fail_unfinished(self, error: str) -> list[StoredResult]:
+        """Mark every run still ``queued`` or ``running`` as ``failed`` with ``error``; the runs so marked.
+
+        For a server that starts (or stops) while runs were under way: nothing computes them any more.
+        """
+        now = _text(self.now())
+        with self._write() as con:
+            keys = con.execute("SELECT study_hash, version FROM results WHERE status IN ('queued', 'running') "
+                               "ORDER BY created, study_hash, version").fetchall()
+            con.execute("UPDATE results SET status = 'failed', error = ?, updated = ?, finished = ? "
+                        "WHERE status IN ('queued', 'running')", (error, now, now))
+        return [found for h, v in keys if (found := self.result(h, v)) is not None]
