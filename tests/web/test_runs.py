@@ -43,7 +43,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
     tokens = {}
     for role in ("viewer", "analyst", "admin"):
         _, tokens[role] = add_user(store, role, role, password=f"{role}-secret-1")
-    application = create_app(work / "roi.duckdb", store, results=[out], snapshot_every=0.0)
+    application = create_app(work / "roi.duckdb", store, results=[out], snapshot_every=0.0,
+                             snapshot_in_background=False)
     with TestClient(application) as client:
         yield {"client": client, "tokens": tokens, "out": out, "work": work, "store": store,
                "study": (work / "study.yaml").read_text(encoding="utf-8"),
@@ -235,7 +236,7 @@ def test_a_stopped_server_leaves_no_run_half_written(served: Any, tmp_path: Path
     shutil.copyfile(served["work"] / "roi.duckdb", db)
     store = Store(tmp_path / "state.sqlite", hasher=CHEAP)
     _, token = add_user(store, "ana", "analyst")
-    application = create_app(db, store, snapshot_every=0.0)
+    application = create_app(db, store, snapshot_every=0.0, snapshot_in_background=False)
     with TestClient(application) as client:
         queued = [_post(client, served["study"], token).json() for _ in range(2)]
     runner = application.state.runner
@@ -248,7 +249,7 @@ def test_a_stopped_server_leaves_no_run_half_written(served: Any, tmp_path: Path
         assert store.file_names(q["study_hash"], q["version"]) == []
     # A server killed with a run queued: the next one to start marks it failed rather than leave it queued.
     left = store.queue_result("fedcba9876543210", "Left pilot", "name: Left pilot\n", "ana")
-    with TestClient(create_app(db, store, snapshot_every=0.0)):
+    with TestClient(create_app(db, store, snapshot_every=0.0, snapshot_in_background=False)):
         pass
     again = store.result(left.study_hash, left.version)
     assert again is not None and (again.status, again.error) == ("failed", STOPPED)

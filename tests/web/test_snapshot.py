@@ -29,7 +29,7 @@ def _fresh(snapshots: Snapshots, db: Path, value: int) -> None:
 def test_a_held_snapshot_stays_readable_until_let_go_however_many_loads_come(tmp_path: Path):
     db = tmp_path / "roi.duckdb"
     _load(db, 1)
-    snapshots = Snapshots(db, tmp_path / "snaps", every=0.0)
+    snapshots = Snapshots(db, tmp_path / "snaps", every=0.0, background=False)
     try:
         with snapshots.held() as held:
             for value in range(2, 2 + KEEP + 2):  # more loads than snapshots kept open
