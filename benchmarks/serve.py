@@ -7,9 +7,11 @@ loopback address with that result, and warms each page once (the first request o
 its figures for the snapshot; the times are reported apart). Then ``--users`` users browse for
 ``--seconds``: half of them through the pages (signed in), half through the API (Bearer tokens),
 each looping over programs → study → KPIs by month (org, team) → drill-down → data quality, as
-fast as answers come. A third of the way in, another process opens the warehouse for writing,
-appends rows and holds it for a third of the run, as an ingest would: the server must keep
-answering. Prints requests per second, latency percentiles and errors, overall and by page.
+fast as answers come (the API users read a study's runs, not its whole result.json: a 20k-rep
+org's is tens of megabytes, fetched once and timed apart). A third of the way in, another
+process opens the warehouse for writing, appends rows and holds it for a third of the run, as an
+ingest would: the server must keep answering. Prints requests per second, latency percentiles
+and errors, overall and by page.
 
     python benchmarks/serve.py --reps 20000 [--users 50] [--seconds 60]
 """
@@ -62,7 +64,7 @@ async def _pages(client: httpx.AsyncClient, name: str, password: str) -> None:
 
 def _routes(study: str, team: str, api: bool) -> list[tuple[str, str]]:
     if api:
-        return [("api programs", "/api/v1/programs"), ("api study", f"/api/v1/studies/{study}"),
+        return [("api programs", "/api/v1/programs"), ("api study versions", f"/api/v1/studies/{study}/versions"),
                 ("api kpis org", "/api/v1/kpis?kpi=win_rate&grain=org"),
                 ("api kpis team", "/api/v1/kpis?kpi=win_rate&grain=team"),
                 ("api drill", f"/api/v1/studies/{study}/drill"),
@@ -181,13 +183,21 @@ def main() -> None:
                 start = time.perf_counter()
                 httpx.get(f"{base}{url}", headers=auth, timeout=600).raise_for_status()
                 warm[what] = time.perf_counter() - start
+            start = time.perf_counter()
+            whole = httpx.get(f"{base}/api/v1/studies/{study_hash}", headers=auth, timeout=600)
+            warm["api study (whole result.json)"] = time.perf_counter() - start
             print("warm-up (first request of each figure, seconds): "
-                  + ", ".join(f"{k} {v:.2f}" for k, v in warm.items()), flush=True)
+                  + ", ".join(f"{k} {v:.2f}" for k, v in warm.items())
+                  + f"; the whole result is {len(whole.content) / 1e6:,.1f} MB", flush=True)
             times, errors, elapsed, busy = asyncio.run(_run(base, study_hash, team, tokens, args.users, args.seconds,
                                                             db))
         finally:
             server.terminate()
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
     every = [t for values in times.values() for t in values]
     print(f"\n{args.users} users for {args.seconds:.0f} s on the {args.reps:,}-rep org; a load wrote the warehouse "
           f"from {args.seconds / 3:.0f} s to {2 * args.seconds / 3:.0f} s (the server saw it: {busy})\n")

@@ -28,7 +28,7 @@ from training_roi.web.memo import Memo
 from training_roi.web.programs import program_row
 from training_roi.web.results import without_people
 from training_roi.web.snapshot import Snapshot
-from training_roi.web.store import StoredResult
+from training_roi.web.store import Store, StoredResult
 
 __all__ = ["PEOPLE_GRAINS", "router"]
 
@@ -67,20 +67,31 @@ def health(request: Request) -> Health:
                   warehouse_busy_since=busy.isoformat() if busy else None)
 
 
-def parsed(run: StoredResult) -> dict[str, Any]:
-    """A stored run's result.json, parsed once (a 20,000-rep org's is tens of megabytes)."""
-    assert run.document is not None
-    document = run.document
-    return _PARSED.get((run.study_hash, run.version, run.updated), lambda: orjson.loads(document))
+def parsed(store: Store, run: StoredResult) -> dict[str, Any]:
+    """A finished run's result.json, read and parsed once (a 20,000-rep org's is tens of megabytes)."""
+
+    def load() -> dict[str, Any]:
+        document = run.document
+        if document is None:
+            full = store.result(run.study_hash, run.version)
+            document = full.document if full is not None else None
+        if document is None:
+            raise HTTPException(status_code=404, detail=f"study {run.study_hash} version {run.version} has no result")
+        loaded: dict[str, Any] = orjson.loads(document)
+        return loaded
+
+    return _PARSED.get((run.study_hash, run.version, run.updated), load)
 
 
 def programs_of(request: Request) -> list[dict[str, Any]]:
     """Every study's latest finished result, as a program row."""
+    store = store_of(request)
+
     def row(run: StoredResult) -> dict[str, Any]:
-        return program_row(parsed(run), version=run.version, computed=run.updated.isoformat()).asdict()
+        return program_row(parsed(store, run), version=run.version, computed=run.updated.isoformat()).asdict()
 
     return [_ROWS.get((r.study_hash, r.version, r.updated), partial(row, r))
-            for r in store_of(request).latest_results(status="done") if r.document]
+            for r in store.latest_results(status="done", document=False)]
 
 
 @router.get("/programs", tags=["programs"])
@@ -115,7 +126,8 @@ def _document(request: Request, viewer: Viewer, study_hash: str, version: int | 
     result = b"null"
     if run.document:
         result = run.document.encode("utf-8") if people else _VIEWER_COPIES.get(
-            (run.study_hash, run.version, run.updated), lambda: orjson.dumps(without_people(parsed(run))))
+            (run.study_hash, run.version, run.updated),
+            lambda: orjson.dumps(without_people(parsed(store_of(request), run))))
     return Response(envelope[:-1] + b',"result":' + result + b"}", media_type="application/json")
 
 
@@ -128,7 +140,7 @@ def study(request: Request, viewer: Reader, study_hash: str) -> Response:
 @router.get("/studies/{study_hash}/versions", tags=["studies"])
 def versions(request: Request, viewer: Reader, study_hash: str) -> list[dict[str, Any]]:
     """Every run of a study hash, version 1 first (status and times, no result)."""
-    runs = store_of(request).versions(study_hash)
+    runs = store_of(request).versions(study_hash, document=False)
     if not runs:
         raise HTTPException(status_code=404, detail=f"no study {study_hash}")
     return [{"version": r.version, "status": r.status, "created": r.created.isoformat(),

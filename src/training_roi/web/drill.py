@@ -50,11 +50,11 @@ _DRILLS: Memo[Drill] = Memo(4, remake=_remake)
 def _drill(request: Request, study_hash: str) -> tuple[Drill, int]:
     """The drill-down figures of a study's latest finished run, on the current snapshot (cached)."""
     store = store_of(request)
-    run = next((r for r in reversed(store.versions(study_hash)) if r.status == "done" and r.document), None)
-    if run is None or run.document is None:
+    run = next((r for r in reversed(store.versions(study_hash, document=False)) if r.status == "done"), None)
+    if run is None:
         raise HTTPException(status_code=404, detail=f"no finished run of study {study_hash}")
     snapshot = snapshots_of(request).current()
-    settings = json.dumps(parsed(run)["study"]["settings"])
+    settings = json.dumps(parsed(store, run)["study"]["settings"])
     rest = (study_hash, run.version, settings)
     made = _DRILLS.get((str(snapshot.path), *rest), partial(_remake, rest, snapshot))
     return made, run.version

@@ -113,19 +113,19 @@ def programs_page(request: Request, viewer: Page) -> HTMLResponse:
 def study_page(request: Request, viewer: Page, study_hash: str, version: int | None = None) -> HTMLResponse:
     """A study: the answer in words, its figures with intervals, every KPI's effect and verdict, its files."""
     store = store_of(request)
-    run = store.result(study_hash, version)
+    run = store.result(study_hash, version, document=False)
     if run is None:
         raise HTTPException(status_code=404, detail=f"no study {study_hash}")
     store.audit("view", user=viewer.user.name, target=f"study {study_hash} v{run.version}", client=client_of(request))
     row = kpis = None
-    if run.document:
-        full = parsed(run)
+    if run.status == "done":
+        full = parsed(store, run)
         row = program_row(full, version=run.version, computed=run.updated.isoformat())
         kpis = kpi_rows(full)
     kept = set(store.file_names(study_hash, run.version))
     files = [name for name in FILES if name in kept and (viewer.may("read_people") or name in PUBLIC_FILES)]
     return render(request, "study.html", viewer, run=run, row=row, kpis=kpis, files=files,
-                  versions=store.versions(study_hash))
+                  versions=store.versions(study_hash, document=False))
 
 
 @router.get("/studies/{study_hash}/v{version}/{name}")

@@ -301,7 +301,7 @@ def runs(request: Request, viewer: Reader, status: Status | None = None) -> list
                 error=r.error, run_by=r.run_by if people else None, created=r.created.isoformat(),
                 updated=r.updated.isoformat(), finished=r.finished.isoformat() if r.finished else None,
                 url=f"/api/v1/studies/{r.study_hash}/versions/{r.version}")
-            for r in store.latest_results(status)]
+            for r in store.latest_results(status, document=False)]
 
 
 # -- the page ---------------------------------------------------------------------------------------
@@ -322,7 +322,7 @@ def _starter(request: Request) -> tuple[str, str]:
 
 
 def _form(request: Request, viewer: Viewer, text: str, message: str = "", status: int = 200) -> HTMLResponse:
-    under_way = [r for r in store_of(request).latest_results() if r.status in ("queued", "running")]
+    under_way = [r for r in store_of(request).latest_results(document=False) if r.status in ("queued", "running")]
     return render(request, "run.html", viewer, status=status, text=text, message=message, under_way=under_way,
                   limit=MAX_YAML_BYTES)
 

@@ -273,6 +273,9 @@ CREATE TABLE IF NOT EXISTS result_files (
 """
 
 _USER_COLUMNS = "users.id, users.name, users.role, users.password_hash, users.created, users.disabled"
+_BRIEF_COLUMNS = ("study_hash, version, study_name, study_yaml, status, progress, error, NULL, run_by, created, "
+                  "updated, finished")
+"""A run's columns with NULL for its result.json."""
 _RESULT_COLUMNS = ("study_hash, version, study_name, study_yaml, status, progress, error, document, run_by, "
                    "created, updated, finished")
 
@@ -650,19 +653,25 @@ class Store:
         assert found is not None
         return found
 
-    def result(self, study_hash: str, version: int | None = None) -> StoredResult | None:
-        """A study's run by hash and version (its latest version when ``version`` is None), or None."""
+    def result(self, study_hash: str, version: int | None = None, *, document: bool = True) -> StoredResult | None:
+        """A study's run by hash and version (its latest version when ``version`` is None), or None.
+
+        ``document=False`` leaves its result.json out (``document`` None): a 20,000-rep org's is tens of
+        megabytes, and most reads need only the run's status.
+        """
+        columns = _RESULT_COLUMNS if document else _BRIEF_COLUMNS
         if version is None:
-            rows = self._read(f"SELECT {_RESULT_COLUMNS} FROM results WHERE study_hash = ? ORDER BY version DESC "
+            rows = self._read(f"SELECT {columns} FROM results WHERE study_hash = ? ORDER BY version DESC "
                               "LIMIT 1", (study_hash,))
         else:
-            rows = self._read(f"SELECT {_RESULT_COLUMNS} FROM results WHERE study_hash = ? AND version = ?",
+            rows = self._read(f"SELECT {columns} FROM results WHERE study_hash = ? AND version = ?",
                               (study_hash, version))
         return _result(rows[0]) if rows else None
 
-    def versions(self, study_hash: str) -> list[StoredResult]:
-        """Every run of one study hash, version 1 first."""
-        return [_result(r) for r in self._read(f"SELECT {_RESULT_COLUMNS} FROM results WHERE study_hash = ? "
+    def versions(self, study_hash: str, *, document: bool = True) -> list[StoredResult]:
+        """Every run of one study hash, version 1 first (without result.json when ``document`` is False)."""
+        columns = _RESULT_COLUMNS if document else _BRIEF_COLUMNS
+        return [_result(r) for r in self._read(f"SELECT {columns} FROM results WHERE study_hash = ? "
                                                "ORDER BY version", (study_hash,))]
 
     def save_file(self, study_hash: str, version: int, name: str, content: bytes) -> None:
@@ -682,14 +691,18 @@ class Store:
         return [r[0] for r in self._read("SELECT name FROM result_files WHERE study_hash = ? AND version = ? "
                                          "ORDER BY name", (study_hash, version))]
 
-    def latest_results(self, status: Status | None = None) -> list[StoredResult]:
-        """The latest run of each study hash (the latest with ``status`` when given), newest first."""
+    def latest_results(self, status: Status | None = None, *, document: bool = True) -> list[StoredResult]:
+        """The latest run of each study hash (the latest with ``status`` when given), newest first.
+
+        Without result.json when ``document`` is False.
+        """
+        columns = _RESULT_COLUMNS if document else _BRIEF_COLUMNS
         if status is None:
-            sql = (f"SELECT {_RESULT_COLUMNS} FROM results r WHERE version = (SELECT max(version) FROM results x "
+            sql = (f"SELECT {columns} FROM results r WHERE version = (SELECT max(version) FROM results x "
                    "WHERE x.study_hash = r.study_hash) ORDER BY created DESC, study_hash")
             params: tuple[Any, ...] = ()
         else:
-            sql = (f"SELECT {_RESULT_COLUMNS} FROM results r WHERE status = ? AND version = (SELECT max(version) "
+            sql = (f"SELECT {columns} FROM results r WHERE status = ? AND version = (SELECT max(version) "
                    "FROM results x WHERE x.study_hash = r.study_hash AND x.status = ?) ORDER BY created DESC, "
                    "study_hash")
             params = (status, status)
