@@ -70,6 +70,11 @@ class Drill:
     baseline_days: int
     panel: WindowPanel
     team_of: dict[str, str]
+    members: dict[str, frozenset[str]]
+    """Each team's units, trained and comparison."""
+    treated_at: dict[str, int]
+    """Each trained unit's position in the panel's trained group (a 20,000-rep org has thousands of teams)."""
+    comparison_at: dict[str, int]
     team_names: dict[str, str]
     unit_names: dict[str, str]
     anchors: dict[str, date]
@@ -90,16 +95,22 @@ def drill(con: BaseBackend, study: Study) -> Drill:
     team_of = {r["user_id"]: r["manager_id"] or NO_TEAM for r in rows}
     team_of.update({u: NO_TEAM for u in units if u not in team_of})
     teams = grain_names(con, "team", [t for t in set(team_of.values()) if t != NO_TEAM])
+    grouped: dict[str, set[str]] = {}
+    for unit, team in team_of.items():
+        grouped.setdefault(team, set()).add(unit)
     anchors = {r["unit_id"]: r["anchor"] for r in panel.anchors.to_pylist() if r["trained"]}
     return Drill(study=study, window_days=plan.windows.primary_days, baseline_days=plan.windows.baseline_days,
-                 panel=panel, team_of=team_of,
+                 panel=panel, team_of=team_of, members={t: frozenset(u) for t, u in grouped.items()},
+                 treated_at={u: i for i, u in enumerate(panel.treated.units)},
+                 comparison_at={u: i for i, u in enumerate(panel.comparison.units)},
                  team_names={**teams, NO_TEAM: NO_TEAM}, unit_names=grain_names(con, "rep", units), anchors=anchors,
                  seed=plan.isolation.seed, replicates=plan.isolation.replicates,
                  confidence=plan.isolation.confidence)
 
 
-def _subset(group: GroupWindows, keep: set[str]) -> GroupWindows:
-    index = [i for i, u in enumerate(group.units) if u in keep]
+def _subset(group: GroupWindows, at: dict[str, int], keep: frozenset[str]) -> GroupWindows:
+    """The units of ``group`` in ``keep``, in the group's order: ``at`` gives each unit's position in it."""
+    index = sorted(at[u] for u in keep if u in at)
     return GroupWindows(units=tuple(group.units[i] for i in index), base_successes=group.base_successes[index],
                         base_trials=group.base_trials[index], post_successes=group.post_successes[index],
                         post_trials=group.post_trials[index])
@@ -158,13 +169,13 @@ def team_rows(d: Drill) -> list[LevelRow]:
     treated, comparison = d.panel.treated, d.panel.comparison
     rows = []
     for team in sorted({d.team_of[u] for u in treated.units}):
-        members = {u for u, t in d.team_of.items() if t == team}
-        own = _subset(comparison, members)
+        members = d.members[team]
+        own = _subset(comparison, d.comparison_at, members)
         note = ""
         if len(own.units) < MIN_UNITS or not own.base_trials.sum() or not own.post_trials.sum():
             own, note = comparison, (f"{len(own.units)} comparison reps of its own: compared with the whole "
                                      "comparison group")
-        rows.append(_level(team, d.team_names.get(team, team), _subset(treated, members), own, d, note,
+        rows.append(_level(team, d.team_names.get(team, team), _subset(treated, d.treated_at, members), own, d, note,
                            minimum=MIN_UNITS))
     return sorted(rows, key=lambda r: (-r.trained_units, r.name))
 
@@ -172,8 +183,8 @@ def team_rows(d: Drill) -> list[LevelRow]:
 def rep_rows(d: Drill, team: str) -> list[LevelRow]:
     """A team's trained reps: each one's own change, with its interval, beside the comparison's change."""
     treated = d.panel.treated
-    members = {u for u, t in d.team_of.items() if t == team}
-    comparison = _subset(d.panel.comparison, members)
+    members = d.members.get(team, frozenset())
+    comparison = _subset(d.panel.comparison, d.comparison_at, members)
     if not comparison.units or not comparison.base_trials.sum() or not comparison.post_trials.sum():
         comparison = d.panel.comparison
     cb = _rate(comparison.base_successes.sum(), comparison.base_trials.sum())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Annotated, Any
@@ -39,15 +39,25 @@ ApiPeople = Annotated[Viewer, require("read_people", api=True)]
 PageReader = Annotated[Viewer, require("read_aggregates", api=False)]
 PagePeople = Annotated[Viewer, require("read_people", api=False)]
 
-def _remake(rest: tuple[Any, ...], snapshot: Snapshot) -> Drill:
-    """A drill-down on another snapshot: ``rest`` is (study hash, version, the study's settings as JSON)."""
-    return drill(snapshot.backend(), Study.model_validate_json(rest[2]))
+@dataclass(frozen=True)
+class _View:
+    """A study's drill-down on one snapshot, with its org and team rows made once (they are the same for everyone)."""
+
+    drill: Drill
+    org: LevelRow
+    teams: tuple[LevelRow, ...]
 
 
-_DRILLS: Memo[Drill] = Memo(4, remake=_remake)
+def _remake(rest: tuple[Any, ...], snapshot: Snapshot) -> _View:
+    """A drill-down on a snapshot: ``rest`` is (study hash, version, the study's settings as JSON)."""
+    d = drill(snapshot.backend(), Study.model_validate_json(rest[2]))
+    return _View(d, org_row(d), tuple(team_rows(d)))
 
 
-def _drill(request: Request, study_hash: str) -> tuple[Drill, int]:
+_DRILLS: Memo[_View] = Memo(4, remake=_remake)
+
+
+def _view(request: Request, study_hash: str) -> tuple[_View, int]:
     """The drill-down figures of a study's latest finished run, on the current snapshot (cached)."""
     store = store_of(request)
     run = next((r for r in reversed(store.versions(study_hash, document=False)) if r.status == "done"), None)
@@ -58,6 +68,12 @@ def _drill(request: Request, study_hash: str) -> tuple[Drill, int]:
     rest = (study_hash, run.version, settings)
     made = _DRILLS.get((str(snapshot.path), *rest), partial(_remake, rest, snapshot))
     return made, run.version
+
+
+def _drill(request: Request, study_hash: str) -> tuple[Drill, int]:
+    """The drill-down figures of a study's latest finished run, on the current snapshot (cached)."""
+    view, version = _view(request, study_hash)
+    return view.drill, version
 
 
 def _team_label(d: Drill, viewer: Viewer) -> dict[str, str]:
@@ -78,13 +94,14 @@ def _row(r: LevelRow, label: str | None = None) -> dict[str, Any]:
 
 def org_and_teams(request: Request, viewer: Viewer, study_hash: str) -> dict[str, Any]:
     """The org row and every team's, labelled for the viewer."""
-    d, version = _drill(request, study_hash)
+    view, version = _view(request, study_hash)
+    d = view.drill
     labels = _team_label(d, viewer)
     store_of(request).audit("view", user=viewer.user.name, target=f"drill {study_hash} org", client=client_of(request))
     teams = [_row(r, labels.get(r.key, r.name)) | {"team": r.key if viewer.may("read_people") else None}
-             for r in team_rows(d)]
+             for r in view.teams]
     return {"study_hash": study_hash, "version": version, "window_days": d.window_days, "kpi": "win_rate",
-            "org": _row(org_row(d)), "teams": teams,
+            "org": _row(view.org), "teams": teams,
             "note": "team intervals are not adjusted for looking at many teams at once"}
 
 
@@ -97,7 +114,7 @@ def api_org(request: Request, viewer: ApiReader, study_hash: str) -> dict[str, A
 def team_reps(request: Request, viewer: Viewer, study_hash: str, team: str) -> dict[str, Any]:
     """One team's trained reps, each with their own change and its interval."""
     d, version = _drill(request, study_hash)
-    if team not in set(d.team_of.values()):
+    if team not in d.members:
         raise HTTPException(status_code=404, detail=f"no team {team} in study {study_hash}")
     store_of(request).audit("view", user=viewer.user.name, target=f"drill {study_hash} team {team}",
                             client=client_of(request))
