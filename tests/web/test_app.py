@@ -329,7 +329,9 @@ def test_a_reps_interval_is_newcombes_from_two_wilson_intervals() -> None:
                               base_trials=np.array([20.0, 20.0]), post_successes=np.array([6.0, 6.0]),
                               post_trials=np.array([20.0, 20.0]))
     d = SimpleNamespace(panel=SimpleNamespace(treated=treated, comparison=comparison),
-                        team_of={"r1": "t", "c1": "t", "c2": "t"}, unit_names={"r1": "Rep One"}, confidence=0.95)
+                        team_of={"r1": "t", "c1": "t", "c2": "t"}, members={"t": frozenset({"r1", "c1", "c2"})},
+                        treated_at={"r1": 0}, comparison_at={"c1": 0, "c2": 1}, unit_names={"r1": "Rep One"},
+                        confidence=0.95)
     (row,) = rep_rows(d, "t")  # type: ignore[arg-type]
     l1, u1 = _wilson(17, 34)
     l0, u0 = _wilson(9, 30)
