@@ -373,3 +373,23 @@ def test_a_viewer_drills_to_teams_without_names_an_analyst_to_the_deal(served: d
         page = client.get(url)
         assert page.status_code == 200 and expect in page.text, url
     client.cookies.clear()
+
+
+def test_kpis_come_a_page_at_a_time_and_the_pages_make_the_whole_csv(served: dict[str, Any]) -> None:
+    import io
+
+    import polars as pl
+
+    client, auth = served["client"], _auth(served["tokens"]["analyst"])
+    whole = pl.read_csv(io.BytesIO(client.get("/api/v1/kpis?kpi=win_rate&grain=rep&format=csv", headers=auth)
+                                   .content), infer_schema_length=None)
+    url, rows, pages = "/api/v1/kpis?kpi=win_rate&grain=rep&limit=100", [], 0
+    while url:
+        page = client.get(url, headers=auth)
+        assert int(page.headers["x-total-count"]) == whole.height
+        rows += page.json()
+        pages += 1
+        link = page.headers.get("link")
+        url = link.split(">")[0].lstrip("<").replace("http://testserver", "") if link else ""
+    assert pages == -(-whole.height // 100) and len(rows) == whole.height > 100
+    assert [r["grain_id"] for r in rows] == whole["grain_id"].to_list()

@@ -195,13 +195,24 @@ def kpis(request: Request, viewer: Reader,
          grain: Literal["org", "team", "rep", "account", "activity"] = "org",
          since: date | None = None, until: date | None = None,
          basis: Literal["close", "created"] | None = None,
-         format: Literal["json", "csv"] = "json") -> Response:
-    """KPIs month by month (provisional months marked, changes over a month and a year), as JSON or CSV."""
+         format: Literal["json", "csv"] = "json",
+         limit: Annotated[int, Query(ge=1, le=100_000, description="rows of a JSON page")] = 1_000,
+         offset: Annotated[int, Query(ge=0, description="rows skipped before the JSON page")] = 0) -> Response:
+    """KPIs month by month (provisional months marked, changes over a month and a year), as JSON or CSV.
+
+    JSON comes a page at a time (``limit`` rows from ``offset``; ``X-Total-Count`` gives how many
+    there are, and a ``Link`` header the next page): a team grain of a 20,000-rep org is tens of
+    thousands of rows. CSV is the whole table, for a spreadsheet.
+    """
     frame = kpi_frame(request, viewer, kpi, grain, since, until, basis)
     if format == "csv":
         return Response(spreadsheet_safe(frame).write_csv(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="kpis_{grain}.csv"'})
-    return Response(frame.write_json(), media_type="application/json")
+    headers = {"X-Total-Count": str(frame.height)}
+    if offset + limit < frame.height:
+        following = request.url.include_query_params(offset=offset + limit, limit=limit)
+        headers["Link"] = f'<{following}>; rel="next"'
+    return Response(frame.slice(offset, limit).write_json(), media_type="application/json", headers=headers)
 
 
 @router.get("/quality", tags=["quality"])

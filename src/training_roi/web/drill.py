@@ -17,7 +17,7 @@ from functools import partial
 from typing import Annotated, Any
 
 import polars as pl
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from training_roi.evaluation.drill import Drill, LevelRow, drill, org_row, rep_rows, team_rows
@@ -92,23 +92,29 @@ def _row(r: LevelRow, label: str | None = None) -> dict[str, Any]:
     return out
 
 
-def org_and_teams(request: Request, viewer: Viewer, study_hash: str) -> dict[str, Any]:
-    """The org row and every team's, labelled for the viewer."""
+def org_and_teams(request: Request, viewer: Viewer, study_hash: str, offset: int = 0,
+                  limit: int = 100) -> dict[str, Any]:
+    """The org row and a page of the teams' (largest first), labelled for the viewer."""
     view, version = _view(request, study_hash)
     d = view.drill
     labels = _team_label(d, viewer)
     store_of(request).audit("view", user=viewer.user.name, target=f"drill {study_hash} org", client=client_of(request))
     teams = [_row(r, labels.get(r.key, r.name)) | {"team": r.key if viewer.may("read_people") else None}
-             for r in view.teams]
+             for r in view.teams[offset:offset + limit]]
     return {"study_hash": study_hash, "version": version, "window_days": d.window_days, "kpi": "win_rate",
-            "org": _row(view.org), "teams": teams,
+            "org": _row(view.org), "teams": teams, "total_teams": len(view.teams), "offset": offset, "limit": limit,
             "note": "team intervals are not adjusted for looking at many teams at once"}
 
 
 @api.get("")
-def api_org(request: Request, viewer: ApiReader, study_hash: str) -> dict[str, Any]:
-    """The org and its teams: win rate before and after for both groups, the effect with its interval."""
-    return org_and_teams(request, viewer, study_hash)
+def api_org(request: Request, viewer: ApiReader, study_hash: str,
+            offset: Annotated[int, Query(ge=0)] = 0,
+            limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> dict[str, Any]:
+    """The org and a page of its teams, largest first: both groups' win rates, the effect with its interval.
+
+    ``total_teams`` says how many teams there are in all.
+    """
+    return org_and_teams(request, viewer, study_hash, offset, limit)
 
 
 def team_reps(request: Request, viewer: Viewer, study_hash: str, team: str) -> dict[str, Any]:
@@ -185,9 +191,10 @@ def api_deal(request: Request, viewer: ApiPeople, study_hash: str, opportunity: 
 
 
 @pages.get("", response_class=HTMLResponse)
-def org_page(request: Request, viewer: PageReader, study_hash: str) -> HTMLResponse:
-    """The org and its teams."""
-    return render(request, "drill_org.html", viewer, d=org_and_teams(request, viewer, study_hash))
+def org_page(request: Request, viewer: PageReader, study_hash: str,
+             offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+    """The org and its teams, fifty at a time."""
+    return render(request, "drill_org.html", viewer, d=org_and_teams(request, viewer, study_hash, offset, 50))
 
 
 @pages.get("/teams/{team}", response_class=HTMLResponse)

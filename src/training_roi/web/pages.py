@@ -25,6 +25,7 @@ from training_roi.present.charts import monthly_chart
 from training_roi.web.access import COOKIE, Viewer, client_of, require, snapshots_of, store_of
 from training_roi.web.api import PEOPLE_GRAINS, kpi_frame, parsed, programs_of, quality_of
 from training_roi.web.auth import csrf_ok, login, logout, session_for
+from training_roi.web.memo import Memo
 from training_roi.web.programs import kpi_rows, program_row
 from training_roi.web.results import FILES, PUBLIC_FILES
 
@@ -33,6 +34,8 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 
 _LOGIN_CSRF = "training_roi_login"
+_CHARTS: Memo[str] = Memo(32)
+"""The KPI page's chart (SVG) by snapshot and filters: drawing it takes longer than the rest of the page."""
 _FILE_POLICY = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
                 "font-src data:; frame-ancestors 'none'")
 Page = Annotated[Viewer, require("read_aggregates", api=False)]
@@ -161,8 +164,10 @@ def kpis_page(request: Request, viewer: Page,
     chart = ""
     rows = frame.filter(pl.col("period").is_not_null()).sort("grain_id", "period")
     if grain == "org" and rows.height:
-        chart = monthly_chart([{"month": str(r["period"]), "value": r["value"]} for r in rows.iter_rows(named=True)
-                               if r["value"] is not None], [], title=spec.label, label=spec.label, unit=spec.unit)
+        points = [{"month": str(r["period"]), "value": r["value"]} for r in rows.iter_rows(named=True)
+                  if r["value"] is not None]
+        chart = _CHARTS.get((str(snapshots_of(request).current().path), kpi, since, until, basis),
+                            lambda: monthly_chart(points, [], title=spec.label, label=spec.label, unit=spec.unit))
     shown = rows.head(limit * 36)
     return render(request, "kpis.html", viewer, kpi=kpi, grain=grain, grains=grains, since=since, until=until,
                   basis=basis or "", catalogue=CATALOGUE, spec=spec, chart=chart, rows=shown.to_dicts(),
