@@ -32,9 +32,9 @@ test: $(VENV)/.dev
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-## test-fast: the tests that need neither Java, LibreOffice nor a larger simulated org
+## test-fast: the tests that need neither Java, LibreOffice, Chromium nor a larger simulated org
 test-fast: $(VENV)/.dev
-	$(BIN)/pytest -m "not spark and not slow and not libreoffice"
+	$(BIN)/pytest -m "not spark and not slow and not libreoffice and not browser"
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks validation

@@ -1,0 +1,169 @@
+"""The API against its own OpenAPI document, with requests drawn from it by schemathesis and Hypothesis.
+
+The application is the real one, serving a small reported org in-process (ASGI, no socket). Every
+operation the document lists is called with requests drawn from its parameters' schemas — valid
+ones and, where a parameter can be given a wrong value, invalid ones — with the real study's hash
+and version, and KPIs of the catalogue, mixed into the draws so that the answers with data are
+exercised as well as the refusals. With an analyst's token no answer may be a server error (5xx),
+and every answer must match the document (its schema and content type for that status). Without a
+token, or with a wrong one, every operation but ``/api/v1/health`` must answer 401 whatever the
+request. The draws are bounded (``EXAMPLES`` per operation and kind) so the file runs in well
+under a minute.
+
+Two divergences the draws found are written as failing tests, marked as expected to fail until the
+routes are fixed: a version beyond SQLite's 64-bit integers is a server error, and the KPI route's
+own refusals (an unknown KPI, an empty period) answer 422 with a ``detail`` the document does not
+allow for 422 (a string where FastAPI's validation errors are a list).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.errors import FailureGroup
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+
+from tests.web.conftest import ReportedOrg
+from tests.web.state import CHEAP
+from training_roi.measure import CATALOGUE
+from training_roi.web.app import create_app
+from training_roi.web.auth import add_user
+from training_roi.web.store import Store
+
+EXAMPLES = 12
+"""Requests drawn per operation and kind (valid, invalid): enough to reach every filter, few enough to stay fast."""
+
+PUBLIC = "/api/v1/health"
+KPIS = "/api/v1/kpis"
+
+
+@pytest.fixture(scope="module")
+def served(reported_org: ReportedOrg, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The application over the reported org, its OpenAPI operations, an analyst's token, the study's hash."""
+    store = Store(tmp_path_factory.mktemp("schema-state") / "state.sqlite", hasher=CHEAP)
+    _, token = add_user(store, "ana", "analyst")
+    app = create_app(reported_org.db, store, results=[reported_org.out], snapshot_every=0.0)
+    document = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
+    return {"app": app, "document": document, "operations": [r.ok() for r in document.get_all_operations()],
+            "token": token, "hash": reported_org.result["study"]["hash"]}
+
+
+def _spoilable(operation: Any) -> list[str]:
+    """The parameters of ``operation`` an invalid request can spoil: not the token, not a free string in the path."""
+    return [p["name"] for p in operation.definition.raw.get("parameters", [])
+            if p["name"].lower() != "authorization" and p["schema"].get("type") != "string"]
+
+
+def _cases(operation: Any, mode: GenerationMode, headers: dict[str, str], study_hash: str) -> Any:
+    """Requests for ``operation`` drawn from its schemas; some name the real study, or a KPI of the catalogue."""
+    def drawn(**fixed: Any) -> Any:
+        return operation.as_strategy(generation_mode=mode, headers=headers, **fixed)
+
+    choices = [drawn()]
+    real = {k: v for k, v in {"study_hash": study_hash, "version": 1}.items() if f"{{{k}}}" in operation.path}
+    if real:
+        choices.append(drawn(path_parameters=real))
+    if operation.path == KPIS and mode is GenerationMode.POSITIVE:
+        choices.append(st.lists(st.sampled_from(list(CATALOGUE)), min_size=1, max_size=3)
+                       .flatmap(lambda kpis: drawn(query={"kpi": kpis})))
+    return st.one_of(choices).filter(lambda case: not _overflows(case))
+
+
+def _overflows(case: Any) -> bool:
+    """Whether the request names a version SQLite cannot hold (the known server error below)."""
+    version = (case.path_parameters or {}).get("version")
+    return isinstance(version, int) and not -(2**63) <= version < 2**63
+
+
+def _kpis_own_refusal(case: Any, response: Any) -> bool:
+    """A 422 the KPI route raises itself (a string ``detail``): the known divergence tested below."""
+    return bool(case.path == KPIS and response.status_code == 422 and isinstance(response.json().get("detail"), str))
+
+
+def _as_documented(ctx: Any, response: Any, case: Any) -> bool | None:
+    """The answer's body matches the document's schema for its status (the known divergence aside)."""
+    if _kpis_own_refusal(case, response):
+        return None
+    result: bool | None = response_schema_conformance(ctx, response, case)
+    return result
+
+
+def test_no_request_is_a_server_error_and_every_answer_matches_the_document(served: dict[str, Any]) -> None:
+    operations = served["operations"]
+    assert {f"GET {p}" for p in (PUBLIC, "/api/v1/programs", KPIS, "/api/v1/quality", "/api/v1/studies/{study_hash}",
+                                 "/api/v1/studies/{study_hash}/versions/{version}")} <= {
+        f"{op.method.upper()} {op.path}" for op in operations}
+    headers = {"authorization": f"Bearer {served['token']}"}
+    statuses: dict[str, set[int]] = {}
+    for operation in operations:
+        modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if _spoilable(operation) else [])
+        for mode in modes:
+
+            @given(case=_cases(operation, mode, headers, served["hash"]))
+            @settings(max_examples=EXAMPLES, deadline=None, database=None,
+                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+            def answers(case: Any) -> None:
+                response = case.call_and_validate(checks=[not_a_server_error, content_type_conformance,
+                                                          _as_documented])
+                statuses.setdefault(f"{case.method} {case.path}", set()).add(response.status_code)
+
+            answers()
+    # The draws reached the answers with data, not only the refusals.
+    assert all(200 in seen for seen in statuses.values()), statuses
+    assert 404 in statuses["GET /api/v1/studies/{study_hash}"] and 422 in statuses[f"GET {KPIS}"]
+
+
+def _refused(operation: Any, headers: dict[str, str], study_hash: str) -> None:
+    """Requests drawn for ``operation`` with ``headers`` (no token, or a wrong one) answer 401, health aside."""
+
+    @given(case=_cases(operation, GenerationMode.POSITIVE, headers, study_hash))
+    @settings(max_examples=4, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+    def refused(case: Any) -> None:
+        if not headers:  # no token at all, not even one the draw made up
+            case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+        response = case.call()
+        if case.path == PUBLIC:
+            assert response.status_code == 200
+        else:
+            assert response.status_code == 401, (case.method, case.formatted_path, response.status_code)
+            assert response.headers["www-authenticate"] == ["Bearer"]
+
+    refused()
+
+
+def test_every_data_operation_refuses_a_request_without_a_valid_token(served: dict[str, Any]) -> None:
+    data = [op for op in served["operations"] if op.path != PUBLIC]
+    assert len(data) >= 6
+    for operation in served["operations"]:
+        for headers in ({}, {"authorization": "Bearer not-a-token"}, {"authorization": "not-even-bearer"}):
+            _refused(operation, headers, served["hash"])
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="GET /api/v1/studies/{hash}/versions/9223372036854775808 passes the version to SQLite, "
+                          "which cannot hold it (OverflowError): 500 instead of 404 or 422")
+def test_a_version_beyond_sqlites_integers_is_refused_not_a_server_error(served: dict[str, Any]) -> None:
+    with TestClient(served["app"], raise_server_exceptions=False) as client:
+        response = client.get(f"/api/v1/studies/{served['hash']}/versions/{2**63}",
+                              headers={"Authorization": f"Bearer {served['token']}"})
+    assert response.status_code in (404, 422), response.status_code
+
+
+@pytest.mark.xfail(strict=True, raises=FailureGroup,
+                   reason="GET /api/v1/kpis refuses an unknown KPI or an empty period with 422 and a string detail; "
+                          "the document gives 422 FastAPI's HTTPValidationError, whose detail is a list")
+@pytest.mark.parametrize("query", [{"kpi": ["no_such_kpi"]}, {"since": "2025-03-01", "until": "2025-02-01"}],
+                         ids=["unknown-kpi", "empty-period"])
+def test_the_kpi_routes_own_refusals_match_the_documented_422(served: dict[str, Any], query: dict[str, Any]) -> None:
+    operation = served["document"][KPIS]["GET"]
+    case = operation.Case(query=query, headers={"authorization": f"Bearer {served['token']}"})
+    response = case.call()
+    assert response.status_code == 422
+    case.validate_response(response, checks=[response_schema_conformance])
