@@ -351,6 +351,8 @@ def test_a_viewer_drills_to_teams_without_names_an_analyst_to_the_deal(served: d
     with duckdb.connect(str(db), read_only=True) as con:
         names = {n for (n,) in con.sql("SELECT name FROM crm_user WHERE name IS NOT NULL").fetchall()}
     assert not [n for n in names if n in seen.text]
+    teams = client.get("/api/v1/kpis?kpi=win_rate&grain=team&limit=100000", headers=_auth(tokens["viewer"]))
+    assert teams.status_code == 200 and teams.json() and not [n for n in names if n in teams.text]
     team = client.get(f"/api/v1/studies/{h}/drill", headers=_auth(tokens["analyst"])).json()["teams"][0]["team"]
     assert client.get(f"/api/v1/studies/{h}/drill/teams/{team}", headers=_auth(tokens["viewer"])).status_code == 403
     reps = client.get(f"/api/v1/studies/{h}/drill/teams/{team}", headers=_auth(tokens["analyst"])).json()["reps"]

@@ -228,9 +228,6 @@ def test_a_viewer_sees_every_aggregate_page_no_person_and_a_403_for_the_reps(
     assert "your role (viewer) reads the org and team grains only" in page.content()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="the KPI page's form sends since= and until= empty when no period is chosen, and /kpis "
-                          "takes an empty value for a date: 422 with a JSON validation error instead of the page")
 def test_the_kpi_form_without_a_period_shows_the_page(server: str, page: Page, artefacts: Path) -> None:
     _sign_in(page, server, "analyst")
     page.goto(f"{server}/kpis")

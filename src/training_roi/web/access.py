@@ -11,14 +11,28 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Path, Request
 
 from training_roi.web.auth import Permission, allowed, bearer_token, session_for, token_user
 from training_roi.web.snapshot import Snapshots
 from training_roi.web.store import Session, Store, User
 
-__all__ = ["COOKIE", "LoginRequired", "Viewer", "api_user", "client_of", "page_session", "require",
-           "snapshots_of", "store_of"]
+__all__ = [
+    "COOKIE",
+    "LoginRequired",
+    "Version",
+    "Viewer",
+    "api_user",
+    "client_of",
+    "page_session",
+    "require",
+    "snapshots_of",
+    "store_of",
+    "unprocessable",
+]
+
+Version = Annotated[int, Path(ge=1, le=2**31 - 1, description="a run's version: 1 for a study's first run")]
+"""A run's version in a path: bounded, so that no number SQLite cannot hold reaches the store."""
 
 COOKIE = "training_roi_session"
 """The login session's cookie (HttpOnly, SameSite=Strict; Secure over HTTPS or when the server says so)."""
@@ -47,6 +61,13 @@ def snapshots_of(request: Request) -> Snapshots:
 def client_of(request: Request) -> str | None:
     """The client's address, for the audit log and the login throttle."""
     return request.client.host if request.client else None
+
+
+def unprocessable(field: str, message: str, value: object = None) -> HTTPException:
+    """A 422 shaped as FastAPI's own validation errors (``detail`` a list), as the OpenAPI document declares."""
+    where = ["query", field] if field else ["body"]
+    return HTTPException(status_code=422, detail=[{"type": "value_error", "loc": where, "msg": message,
+                                                   "input": value}])
 
 
 def api_user(request: Request, authorization: Annotated[str | None, Header()] = None) -> User:

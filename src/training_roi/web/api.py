@@ -23,7 +23,7 @@ from training_roi import __version__
 from training_roi._format import spreadsheet_safe
 from training_roi.measure import BASES, CATALOGUE, changes, compute, grain_names
 from training_roi.warehouse.quality import quality_report
-from training_roi.web.access import Viewer, client_of, require, snapshots_of, store_of
+from training_roi.web.access import Version, Viewer, client_of, require, snapshots_of, store_of, unprocessable
 from training_roi.web.memo import Memo
 from training_roi.web.programs import program_row
 from training_roi.web.results import without_people
@@ -149,7 +149,7 @@ def versions(request: Request, viewer: Reader, study_hash: str) -> list[dict[str
 
 
 @router.get("/studies/{study_hash}/versions/{version}", tags=["studies"])
-def study_version(request: Request, viewer: Reader, study_hash: str, version: int) -> Response:
+def study_version(request: Request, viewer: Reader, study_hash: str, version: Version) -> Response:
     """One run of a study by version."""
     return _document(request, viewer, study_hash, version)
 
@@ -166,24 +166,34 @@ def _kpis(rest: tuple[Any, ...], snapshot: Snapshot) -> pl.DataFrame:
     return frame
 
 
+def _numbered_teams(frame: pl.DataFrame) -> pl.DataFrame:
+    """Teams by number, not by their manager's id and name: what a viewer reads (a team is named for a person)."""
+    ids = sorted(frame["grain_id"].drop_nulls().unique().to_list())
+    number = {team: f"team {i}" for i, team in enumerate(ids, 1)}
+    out = frame.with_columns(pl.col("grain_id").replace_strict(number, default=None, return_dtype=pl.String))
+    return out.with_columns(name=pl.col("grain_id")) if "name" in out.columns else out
+
+
 def kpi_frame(request: Request, viewer: Viewer, kpi: list[str] | None, grain: str, since: date | None,
               until: date | None, basis: str | None) -> pl.DataFrame:
     """KPIs by month from the warehouse's snapshot, checked against the reader's role."""
     chosen = kpi or list(CATALOGUE)
     unknown = [k for k in chosen if k not in CATALOGUE]
     if unknown:
-        raise HTTPException(status_code=422, detail=f"kpi {', '.join(unknown)}: not in the catalogue "
-                                                    f"({', '.join(CATALOGUE)})")
+        raise unprocessable("kpi", f"kpi {', '.join(unknown)}: not in the catalogue ({', '.join(CATALOGUE)})",
+                            unknown)
     if grain in PEOPLE_GRAINS and not viewer.may("read_people"):
         raise HTTPException(status_code=403, detail=f"your role ({viewer.user.role}) reads the org and team grains "
                                                     "only")
     if basis is not None and basis not in BASES:
-        raise HTTPException(status_code=422, detail=f"basis {basis}: expected one of {', '.join(BASES)}")
+        raise unprocessable("basis", f"basis {basis}: expected one of {', '.join(BASES)}", basis)
     if since is not None and until is not None and since >= until:
-        raise HTTPException(status_code=422, detail=f"since {since} is not before until {until}: the period is empty")
+        raise unprocessable("until", f"since {since} is not before until {until}: the period is empty", str(until))
     snapshot = snapshots_of(request).current()
     rest = (tuple(chosen), grain, since, until, basis)
     frame = _KPIS.get((str(snapshot.path), *rest), partial(_kpis, rest, snapshot))
+    if grain == "team" and not viewer.may("read_people"):
+        frame = _numbered_teams(frame)
     store_of(request).audit("view", user=viewer.user.name, target=f"kpis {grain}", detail=",".join(chosen),
                             client=client_of(request))
     return frame

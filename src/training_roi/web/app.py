@@ -20,7 +20,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from training_roi import __version__
 from training_roi.web import api, drill, pages, runs
-from training_roi.web.access import LoginRequired
+from training_roi.web.access import COOKIE, LoginRequired, Viewer
+from training_roi.web.auth import session_for
 from training_roi.web.memo import warm
 from training_roi.web.results import import_results
 from training_roi.web.snapshot import Snapshots
@@ -91,7 +92,9 @@ def create_app(db: Path, store: Store, *, results: list[Path] | None = None, sna
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        return pages.render(request, "error.html", None, status=exc.status_code, status_code=exc.status_code,
-                            detail=exc.detail)
+        detail = "; ".join(str(d.get("msg", d)) for d in exc.detail) if isinstance(exc.detail, list) else exc.detail
+        session = session_for(store, request.cookies.get(COOKIE))
+        return pages.render(request, "error.html", Viewer(session.user, session) if session else None,
+                            status=exc.status_code, status_code=exc.status_code, detail=detail)
 
     return app

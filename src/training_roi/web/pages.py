@@ -22,7 +22,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from training_roi._format import money, percent, probability
 from training_roi.measure import CATALOGUE
 from training_roi.present.charts import monthly_chart
-from training_roi.web.access import COOKIE, Viewer, client_of, require, snapshots_of, store_of
+from training_roi.web.access import COOKIE, Version, Viewer, client_of, require, snapshots_of, store_of, unprocessable
 from training_roi.web.api import PEOPLE_GRAINS, kpi_frame, parsed, programs_of, quality_of
 from training_roi.web.auth import csrf_ok, login, logout, session_for
 from training_roi.web.memo import Memo
@@ -113,7 +113,8 @@ def programs_page(request: Request, viewer: Page) -> HTMLResponse:
 
 
 @router.get("/studies/{study_hash}", response_class=HTMLResponse)
-def study_page(request: Request, viewer: Page, study_hash: str, version: int | None = None) -> HTMLResponse:
+def study_page(request: Request, viewer: Page, study_hash: str,
+               version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> HTMLResponse:
     """A study: the answer in words, its figures with intervals, every KPI's effect and verdict, its files."""
     store = store_of(request)
     run = store.result(study_hash, version, document=False)
@@ -132,7 +133,7 @@ def study_page(request: Request, viewer: Page, study_hash: str, version: int | N
 
 
 @router.get("/studies/{study_hash}/v{version}/{name}")
-def study_file(request: Request, viewer: Page, study_hash: str, version: int, name: str) -> Response:
+def study_file(request: Request, viewer: Page, study_hash: str, version: Version, name: str) -> Response:
     """One file of a study's answer (the one-pager for everyone; the report and workbook name people)."""
     if name not in FILES:
         raise HTTPException(status_code=404, detail=f"no file {name}")
@@ -150,26 +151,41 @@ def study_file(request: Request, viewer: Page, study_hash: str, version: int, na
     return Response(content, media_type=FILES[name], headers=headers)
 
 
+def _day(value: str | None, field: str) -> date | None:
+    """A date from the KPI form: empty when no date was chosen; a clear 422 for one that is not a date."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise unprocessable(field, f"{field} {value!r} is not a date (YYYY-MM-DD)", value) from None
+
+
 @router.get("/kpis", response_class=HTMLResponse)
 def kpis_page(request: Request, viewer: Page,
-              kpi: Annotated[str, Query()] = "win_rate", grain: str = "org", since: date | None = None,
-              until: date | None = None, basis: str | None = None, limit: int = 20) -> HTMLResponse:
-    """One KPI by month at a grain, with a chart at the org grain, provisional months marked."""
+              kpi: Annotated[str, Query()] = "win_rate", grain: str = "org", since: str | None = None,
+              until: str | None = None, basis: str | None = None,
+              limit: Annotated[int, Query(ge=1, le=500)] = 20) -> HTMLResponse:
+    """One KPI by month at a grain, with a chart at the org grain, provisional months marked.
+
+    The form sends empty dates when no period is chosen: they mean the whole period.
+    """
+    first, end = _day(since, "since"), _day(until, "until")
     grains = [g for g in ("org", "team", "rep", "account", "activity")
               if g not in PEOPLE_GRAINS or viewer.may("read_people")]
     if grain not in ("org", "team", "rep", "account", "activity"):
-        raise HTTPException(status_code=422, detail=f"grain {grain}: expected one of {', '.join(grains)}")
-    frame = kpi_frame(request, viewer, [kpi], grain, since, until, basis or None)
+        raise unprocessable("grain", f"grain {grain}: expected one of {', '.join(grains)}", grain)
+    frame = kpi_frame(request, viewer, [kpi], grain, first, end, basis or None)
     spec = CATALOGUE[kpi]
     chart = ""
     rows = frame.filter(pl.col("period").is_not_null()).sort("grain_id", "period")
     if grain == "org" and rows.height:
         points = [{"month": str(r["period"]), "value": r["value"]} for r in rows.iter_rows(named=True)
                   if r["value"] is not None]
-        chart = _CHARTS.get((str(snapshots_of(request).current().path), kpi, since, until, basis),
+        chart = _CHARTS.get((str(snapshots_of(request).current().path), kpi, first, end, basis),
                             lambda: monthly_chart(points, [], title=spec.label, label=spec.label, unit=spec.unit))
     shown = rows.head(limit * 36)
-    return render(request, "kpis.html", viewer, kpi=kpi, grain=grain, grains=grains, since=since, until=until,
+    return render(request, "kpis.html", viewer, kpi=kpi, grain=grain, grains=grains, since=first, until=end,
                   basis=basis or "", catalogue=CATALOGUE, spec=spec, chart=chart, rows=shown.to_dicts(),
                   total=rows.height, reason=frame["reason"].drop_nulls().head(1).to_list())
 

@@ -109,6 +109,8 @@ class Snapshots:
 
     def current(self) -> Snapshot:
         """The snapshot to read, after a look at the warehouse when the last one is ``every`` seconds old."""
+        if not self._open:  # closed when the application stopped, and asked again (it started anew)
+            self.refresh(force=True)
         if self.clock() - self._looked >= self.every:
             if self.background:
                 self._looked = self.clock()  # one look at a time, not one thread per request
