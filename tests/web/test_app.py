@@ -395,3 +395,27 @@ def test_kpis_come_a_page_at_a_time_and_the_pages_make_the_whole_csv(served: dic
         url = link.split(">")[0].lstrip("<").replace("http://testserver", "") if link else ""
     assert pages == -(-whole.height // 100) and len(rows) == whole.height > 100
     assert [r["grain_id"] for r in rows] == whole["grain_id"].to_list()
+
+
+def test_the_quarantine_is_browsable_by_source_and_reason_by_analysts_only(served: dict[str, Any]) -> None:
+    client, tokens, db = served["client"], served["tokens"], served["db"]
+    with duckdb.connect(str(db), read_only=True) as con:
+        (total,) = con.sql("SELECT count(*) FROM quarantine").fetchone()
+        source, reason = con.sql("SELECT source, reason FROM quarantine ORDER BY source LIMIT 1").fetchone()
+        (same,) = con.execute("SELECT count(*) FROM quarantine WHERE source = ? AND contains(reason, ?)",
+                              [source, reason[:12]]).fetchone()
+    assert total > 0
+    auth = _auth(tokens["analyst"])
+    rows, offset = [], 0
+    while True:
+        page = client.get(f"/api/v1/quarantine?limit=2&offset={offset}", headers=auth).json()
+        assert page["total"] == total
+        rows += page["rows"]
+        offset += 2
+        if offset >= total:
+            break
+    assert len(rows) == total and {"source", "source_file", "source_line", "field", "reason", "raw"} <= set(rows[0])
+    from urllib.parse import quote
+    picked = client.get(f"/api/v1/quarantine?source={quote(source)}&reason={quote(reason[:12])}", headers=auth).json()
+    assert picked["total"] == same and all(r["source"] == source for r in picked["rows"])
+    assert client.get("/api/v1/quarantine", headers=_auth(tokens["viewer"])).status_code == 403

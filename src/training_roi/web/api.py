@@ -241,3 +241,41 @@ def quality_of(request: Request) -> dict[str, Any]:
 def _quality(rest: tuple[Any, ...], snapshot: Snapshot) -> dict[str, Any]:
     report: dict[str, Any] = quality_report(snapshot.backend()).asdict()
     return report
+
+
+class QuarantinePage(BaseModel):
+    """A page of quarantined rows: where each came from, the field and the reason, and the raw row."""
+
+    total: int
+    offset: int
+    limit: int
+    rows: list[dict[str, Any]]
+
+
+def quarantine_page(request: Request, viewer: Viewer, source: str | None, reason: str | None, offset: int,
+                    limit: int) -> QuarantinePage:
+    """Quarantined rows, filtered by source and by a reason's words, a page at a time (raw rows: analysts and up)."""
+    con = snapshots_of(request).current().backend()
+    q = con.table("quarantine")
+    if source:
+        q = q.filter(q.source == source)
+    if reason:
+        q = q.filter(q.reason.contains(reason))
+    total = int(q.count().to_pyarrow().as_py())
+    rows = q.order_by(["source", "source_file", "source_line"]).limit(limit, offset=offset).to_pyarrow().to_pylist()
+    store_of(request).audit("view", user=viewer.user.name, target="quarantine",
+                            detail=f"source={source or ''} reason={reason or ''} offset={offset}",
+                            client=client_of(request))
+    return QuarantinePage(total=total, offset=offset, limit=limit, rows=rows)
+
+
+@router.get("/quarantine", tags=["quality"], response_model=QuarantinePage)
+def quarantine(request: Request, viewer: Annotated[Viewer, require("read_people", api=True)],
+               source: str | None = None, reason: Annotated[str | None, Query(max_length=200)] = None,
+               offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+               limit: Annotated[int, Query(ge=1, le=1_000)] = 100) -> QuarantinePage:
+    """The rows ingest could not use — source, file, line, field, reason and the raw row — a page at a time.
+
+    Raw rows can hold names and emails: analysts and up.
+    """
+    return quarantine_page(request, viewer, source, reason, offset, limit)

@@ -23,7 +23,7 @@ from training_roi._format import money, percent, probability
 from training_roi.measure import CATALOGUE
 from training_roi.present.charts import monthly_chart
 from training_roi.web.access import COOKIE, Version, Viewer, client_of, require, snapshots_of, store_of, unprocessable
-from training_roi.web.api import PEOPLE_GRAINS, kpi_frame, parsed, programs_of, quality_of
+from training_roi.web.api import PEOPLE_GRAINS, kpi_frame, parsed, programs_of, quality_of, quarantine_page
 from training_roi.web.auth import csrf_ok, login, logout, session_for
 from training_roi.web.memo import Memo
 from training_roi.web.programs import kpi_rows, program_row
@@ -195,3 +195,13 @@ def quality_page(request: Request, viewer: Page) -> HTMLResponse:
     """Counts, link coverage, quarantine by source and reason, ingest runs."""
     store_of(request).audit("view", user=viewer.user.name, target="quality", client=client_of(request))
     return render(request, "quality.html", viewer, q=quality_of(request))
+
+
+@router.get("/quarantine", response_class=HTMLResponse)
+def quarantine_page_view(request: Request, viewer: Annotated[Viewer, require("read_people", api=False)],
+                         source: str = "", reason: Annotated[str, Query(max_length=200)] = "",
+                         offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> HTMLResponse:
+    """The quarantine, browsable by source and reason, fifty rows at a time."""
+    page = quarantine_page(request, viewer, source or None, reason or None, offset, 50)
+    return render(request, "quarantine.html", viewer, page=page, source=source, reason=reason,
+                  sources=[q["source"] for q in quality_of(request)["quarantine"]])
