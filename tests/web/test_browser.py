@@ -175,6 +175,34 @@ def test_an_analyst_signs_in_opens_the_study_filters_the_kpis_and_signs_out(
     assert figure.locator(".v").inner_text() == credited
     _screenshot(page, artefacts, "analyst-03-study")
 
+    # The drill-down, clicked from the org to one deal: each level carries the answer's interval.
+    page.get_by_role("link", name="Drill down").click()
+    page.wait_for_url(f"{server}/drill/{result['study']['hash']}")
+    org = page.locator("main table tr").nth(1)
+    did = result["headline"]["did"]
+    interval = f"{did['ci_low'] * 100:+.1f} pts to {did['ci_high'] * 100:+.1f} pts".replace("-", "−")
+    assert "the whole org" in org.inner_text() and interval in org.inner_text()
+    _screenshot(page, artefacts, "analyst-03a-drill-org")
+    page.locator("main table tr td a").first.click()
+    page.wait_for_url(lambda url: "/teams/" in url)
+    _screenshot(page, artefacts, "analyst-03b-drill-team")
+    page.locator("main table tr td a").first.click()
+    page.wait_for_url(lambda url: "/reps/" in url)
+    assert page.get_by_role("heading", name="Training events").count() == 1
+    _screenshot(page, artefacts, "analyst-03c-drill-rep")
+    deals = page.locator("main table").last.locator("tr td a")
+    assert deals.count() > 0
+    for i in range(deals.count()):  # the first deal with attributed touches
+        deals.nth(i).click()
+        page.wait_for_load_state()
+        if "/deals/" in page.url and page.get_by_role("heading", level=1).inner_text().startswith("Deal "):
+            break
+        page.go_back()
+        deals = page.locator("main table").last.locator("tr td a")
+    assert page.get_by_role("heading", level=1).inner_text().startswith("Deal ")
+    assert page.locator("main table tr").count() > 1  # its touches and their credit
+    _screenshot(page, artefacts, "analyst-03d-drill-deal")
+
     page.get_by_role("link", name="KPIs by month").click()
     page.wait_for_url(f"{server}/kpis")
     page.get_by_label("KPI").select_option("avg_won_deal_size")
