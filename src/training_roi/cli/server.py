@@ -37,7 +37,9 @@ def serve_demo(db: Path, workdir: Path, port: int) -> None:
             change_password(store, "demo", password)
         application = create_app(db, store, results=[workdir])
         _out().print(f"\nDashboard: open [bold]http://127.0.0.1:{port}[/] and sign in as [bold]demo[/] with the "
-                     f"password [bold]{password}[/] (shown once; Ctrl-C stops the server)", highlight=False)
+                     "password on the next line (shown once; Ctrl-C stops the server):", highlight=False)
+        sys.stdout.write(f"{password}\n")
+        sys.stdout.flush()
         uvicorn.run(application, host="127.0.0.1", port=port, log_level="warning")
 
 
