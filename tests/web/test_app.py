@@ -419,3 +419,21 @@ def test_the_quarantine_is_browsable_by_source_and_reason_by_analysts_only(serve
     picked = client.get(f"/api/v1/quarantine?source={quote(source)}&reason={quote(reason[:12])}", headers=auth).json()
     assert picked["total"] == same and all(r["source"] == source for r in picked["rows"])
     assert client.get("/api/v1/quarantine", headers=_auth(tokens["viewer"])).status_code == 403
+
+
+def test_the_study_page_shows_sensitivity_cost_and_windows_as_the_result_holds_them(served: dict[str, Any]) -> None:
+    from decimal import Decimal
+
+    from training_roi._format import money, percent
+
+    client, result = served["client"], served["result"]
+    client.cookies.clear()
+    assert _sign_in(client, "viewer", "viewer-secret-1").status_code == 303
+    text = client.get(f"/studies/{result['study']['hash']}").text
+    for row in result["sensitivity"]:
+        assert percent(Decimal(row["roi_pct"])) in text and row["assumption"].replace("'", "&#39;") in text
+    for window in result["windows"]:
+        assert f"{window['window_days']} days" in text and percent(Decimal(window["roi_pct"])) in text
+    assert money(Decimal(result["costs"]["total"])) in text
+    assert not [p for p in _people(result) if p in text]
+    client.cookies.clear()

@@ -26,7 +26,7 @@ from training_roi.web.access import COOKIE, Version, Viewer, client_of, require,
 from training_roi.web.api import PEOPLE_GRAINS, kpi_frame, parsed, programs_of, quality_of, quarantine_page
 from training_roi.web.auth import csrf_ok, login, logout, session_for
 from training_roi.web.memo import Memo
-from training_roi.web.programs import kpi_rows, program_row
+from training_roi.web.programs import kpi_rows, program_row, study_sections
 from training_roi.web.results import FILES, PUBLIC_FILES
 
 __all__ = ["router"]
@@ -121,14 +121,15 @@ def study_page(request: Request, viewer: Page, study_hash: str,
     if run is None:
         raise HTTPException(status_code=404, detail=f"no study {study_hash}")
     store.audit("view", user=viewer.user.name, target=f"study {study_hash} v{run.version}", client=client_of(request))
-    row = kpis = None
+    row = kpis = sections = None
     if run.status == "done":
         full = parsed(store, run)
         row = program_row(full, version=run.version, computed=run.updated.isoformat())
         kpis = kpi_rows(full)
+        sections = study_sections(full)
     kept = set(store.file_names(study_hash, run.version))
     files = [name for name in FILES if name in kept and (viewer.may("read_people") or name in PUBLIC_FILES)]
-    return render(request, "study.html", viewer, run=run, row=row, kpis=kpis, files=files,
+    return render(request, "study.html", viewer, run=run, row=row, kpis=kpis, sections=sections, files=files,
                   versions=store.versions(study_hash, document=False))
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from training_roi._format import money, percent, probability
 
-__all__ = ["KpiRow", "ProgramRow", "kpi_rows", "program_row"]
+__all__ = ["KpiRow", "ProgramRow", "kpi_rows", "program_row", "study_sections"]
 
 def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
@@ -136,3 +136,60 @@ def kpi_rows(document: str | dict[str, Any]) -> list[KpiRow]:
                            interval=interval, verdict=k.get("verdict", "not established"),
                            reason=str(credit.get("reason", ""))))
     return rows
+
+
+def _pct(value: Any) -> str:
+    return "—" if value is None else percent(Decimal(str(value)))
+
+
+def _money(value: Any) -> str:
+    return "—" if value is None else money(Decimal(str(value)))
+
+
+def study_sections(document: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a result a study's page shows below its headline, worded.
+
+    How sure (the power warning, what would settle it), each attribution window, the sensitivity
+    table, the fully loaded cost, attribution by channel and the assumptions — aggregates only, so a
+    viewer's page shows them too.
+    """
+    h, s = document["headline"], document["study"]["settings"]
+
+    def payback(months: Any) -> str:
+        return "not reached" if months is None else f"{float(months):.1f} months"
+
+    windows = [{"days": w["window_days"], "revenue": _money(w.get("incremental_revenue")),
+                "roi": _pct(w.get("roi_pct")), "payback": payback(w.get("payback_months")),
+                "primary": w["window_days"] == h["window_days"]} for w in document.get("windows") or []]
+    sensitivity = [{"lever": r["lever"], "case": r["case"], "assumption": r["assumption"],
+                    "revenue": _money(r["incremental_revenue"]), "roi": _pct(r["roi_pct"])}
+                   for r in document.get("sensitivity") or []]
+    costs = document.get("costs") or {}
+    cost_rows = [{"category": k.replace("_", " "), "amount": _money(v)}
+                 for k, v in (costs.get("by_category") or {}).items() if Decimal(str(v))]
+    if costs.get("shared_allocated") and Decimal(str(costs["shared_allocated"])):
+        cost_rows.append({"category": "shared costs (allocated)", "amount": _money(costs["shared_allocated"])})
+    attribution = document.get("attribution") or {}
+    channels = sorted(attribution.get("by_channel") or [], key=lambda c: -float(c.get("credited_value") or 0))[:10]
+    w = s.get("windows", {})
+    others = ", ".join(str(d) for d in w.get("sensitivity_days", []) if d != w.get("primary_days"))
+    threshold = (s.get("threshold") or {}).get("min_relative_change")
+    assumptions = [
+        ("attribution window", f"{w.get('primary_days')} days after training"
+                               + (f" (also {others} days)" if others else "") + f", ramp {w.get('ramp_days', 0)} days"),
+        ("baseline", f"{s.get('baseline', {}).get('months')} months before training"),
+        ("headline KPI", str(h.get("headline_kpi", ""))),
+        ("revenue counted", str(h.get("value_formula", ""))),
+        ("gross margin", f"{float(s.get('value', {}).get('gross_margin', 1.0)):.0%}"),
+        ("credit threshold", "—" if threshold is None else f"{float(threshold):.1%} relative change, and an "
+                                                          "interval that excludes zero"),
+        ("design", f"{h.get('design_label', '')} ({(document.get('design') or {}).get('reason', '')})"),
+        ("currency", str(s.get("currency", ""))),
+    ]
+    return {"how_sure": [t for t in (h.get("power_warning"), h.get("settle"), h.get("tenure_note")) if t],
+            "windows": windows, "sensitivity": sensitivity, "costs": cost_rows,
+            "cost_total": _money(costs.get("total")),
+            "channels": [{"channel": c["channel"], "kind": c.get("kind", ""), "deals": c.get("deals", 0),
+                          "credited": _money(c.get("credited_value")), "held": _money(c.get("calibrated_value"))}
+                         for c in channels],
+            "assumptions": assumptions}
