@@ -54,10 +54,10 @@ def served(reported_org: ReportedOrg, tmp_path_factory: pytest.TempPathFactory) 
     document = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
     study_hash = reported_org.result["study"]["hash"]
     # Real values for the drill-down's path (a team, one of its reps, one of the rep's attributed deals).
-    with TestClient(app) as client:
-        auth = {"Authorization": f"Bearer {token}"}
-        team = client.get(f"/api/v1/studies/{study_hash}/drill", headers=auth).json()["teams"][0]["team"]
-        unit = client.get(f"/api/v1/studies/{study_hash}/drill/teams/{team}", headers=auth).json()["reps"][0]["key"]
+    client = TestClient(app)  # not as a context: its end would stop the application's runner of studies
+    auth = {"Authorization": f"Bearer {token}"}
+    team = client.get(f"/api/v1/studies/{study_hash}/drill", headers=auth).json()["teams"][0]["team"]
+    unit = client.get(f"/api/v1/studies/{study_hash}/drill/teams/{team}", headers=auth).json()["reps"][0]["key"]
     touches = pl.read_csv(reported_org.out / "attribution.csv", infer_schema_length=None)
     deal = touches["opportunity_id"][0]
     return {"app": app, "document": document, "operations": [r.ok() for r in document.get_all_operations()],

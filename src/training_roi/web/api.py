@@ -207,7 +207,8 @@ def kpis(request: Request, viewer: Reader,
          basis: Literal["close", "created"] | None = None,
          format: Literal["json", "csv"] = "json",
          limit: Annotated[int, Query(ge=1, le=100_000, description="rows of a JSON page")] = 1_000,
-         offset: Annotated[int, Query(ge=0, description="rows skipped before the JSON page")] = 0) -> Response:
+         offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="rows skipped before the JSON page")] = 0,
+         ) -> Response:
     """KPIs month by month (provisional months marked, changes over a month and a year), as JSON or CSV.
 
     JSON comes a page at a time (``limit`` rows from ``offset``; ``X-Total-Count`` gives how many
@@ -255,6 +256,9 @@ class QuarantinePage(BaseModel):
 def quarantine_page(request: Request, viewer: Viewer, source: str | None, reason: str | None, offset: int,
                     limit: int) -> QuarantinePage:
     """Quarantined rows, filtered by source and by a reason's words, a page at a time (raw rows: analysts and up)."""
+    for field, text in (("source", source), ("reason", reason)):
+        if text and any(ord(c) < 32 for c in text):
+            raise unprocessable(field, f"{field} holds a control character: type the words to look for", text)
     con = snapshots_of(request).current().backend()
     q = con.table("quarantine")
     if source:

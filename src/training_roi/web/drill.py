@@ -108,7 +108,7 @@ def org_and_teams(request: Request, viewer: Viewer, study_hash: str, offset: int
 
 @api.get("")
 def api_org(request: Request, viewer: ApiReader, study_hash: str,
-            offset: Annotated[int, Query(ge=0)] = 0,
+            offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
             limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> dict[str, Any]:
     """The org and a page of its teams, largest first: both groups' win rates, the effect with its interval.
 
@@ -192,7 +192,7 @@ def api_deal(request: Request, viewer: ApiPeople, study_hash: str, opportunity: 
 
 @pages.get("", response_class=HTMLResponse)
 def org_page(request: Request, viewer: PageReader, study_hash: str,
-             offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+             offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> HTMLResponse:
     """The org and its teams, fifty at a time."""
     return render(request, "drill_org.html", viewer, d=org_and_teams(request, viewer, study_hash, offset, 50))
 
