@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from argon2 import PasswordHasher
 
@@ -29,3 +39,34 @@ class Clock:
 def file_bytes(store: Store) -> bytes:
     """Everything SQLite wrote for the store: the database file and, in WAL mode, its -wal file."""
     return b"".join(p.read_bytes() for p in sorted(store.path.parent.glob(store.path.name + "*")))
+
+
+@contextmanager
+def serving(db: Path, state: Path, results: Path) -> Iterator[tuple[str, list[str]]]:
+    """``training-roi serve`` in a process of its own on a free loopback port, once it answers its health check.
+
+    Gives the server's address and, once the block ends and the server has stopped, a list holding
+    what it printed (empty until then).
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    process = subprocess.Popen([sys.executable, "-m", "training_roi.cli", "serve", "--db", str(db), "--state",
+                                str(state), "--port", str(port), "--results", str(results)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base, printed = f"http://127.0.0.1:{port}", []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/v1/health", timeout=2) as r:
+                    assert json.loads(r.read())["status"] == "ok"
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                assert process.poll() is None, process.communicate()[1]
+                assert time.monotonic() < deadline, "the server did not answer within 60 s"
+                time.sleep(0.2)
+        yield base, printed
+    finally:
+        process.terminate()
+        printed.append(process.communicate(timeout=30)[0])

@@ -10,6 +10,7 @@ counted with plain SQL on the warehouse.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,30 +18,31 @@ from typing import Any
 
 import duckdb
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
-from tests.builders import ingest_and_report, simulated_with_trained_rep_named
+from tests.web.conftest import LEARNER, ReportedOrg
+from tests.web.state import CHEAP, serving
 from training_roi.web.app import create_app
 from training_roi.web.auth import add_user
 from training_roi.web.store import Store
 
-NAME = "Zelda Quimby"
+NAME = LEARNER
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def served(reported_org: ReportedOrg, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The application over a private copy of the reported org's warehouse (a test here writes into it)."""
     work = tmp_path_factory.mktemp("served")
-    truth = simulated_with_trained_rep_named(work / "data", NAME)
-    out = ingest_and_report(work / "data", work, truth, "Sales Excellence pilot")
-    store = Store(work / "state.sqlite", hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    db = work / "roi.duckdb"
+    shutil.copyfile(reported_org.db, db)
+    store = Store(work / "state.sqlite", hasher=CHEAP)
     tokens = {}
     for role in ("viewer", "analyst", "admin"):
         _, tokens[role] = add_user(store, role, role, password=f"{role}-secret-1")
-    app = create_app(work / "roi.duckdb", store, results=[out], snapshot_every=0.0, snapshot_in_background=False)
+    app = create_app(db, store, results=[reported_org.out], snapshot_every=0.0, snapshot_in_background=False)
     with TestClient(app) as client:
-        yield {"client": client, "tokens": tokens, "out": out, "db": work / "roi.duckdb", "store": store,
-               "result": json.loads((out / "result.json").read_text(encoding="utf-8"))}
+        yield {"client": client, "tokens": tokens, "out": reported_org.out, "db": db, "store": store,
+               "result": reported_org.result}
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -231,42 +233,19 @@ def test_in_the_background_a_new_snapshot_arrives_without_a_request_waiting(tmp_
     snapshots.close()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_the_commands_add_a_user_and_serve_the_study_on_the_loopback_address(served: dict[str, Any],
                                                                               tmp_path: Path) -> None:
-    import time
     import urllib.error
     import urllib.request
 
-    state, port = tmp_path / "state.sqlite", _free_port()
+    state = tmp_path / "state.sqlite"
     command = [sys.executable, "-m", "training_roi.cli"]
     added = subprocess.run([*command, "users", "add", "ana", "--role", "analyst", "--db", str(served["db"]),
                             "--state", str(state)], capture_output=True, text=True, timeout=120)
     assert added.returncode == 0, added.stderr
     lines = added.stdout.splitlines()
     token = lines[next(i for i, line in enumerate(lines) if "will not be shown again" in line) + 1].strip()
-    server = subprocess.Popen([*command, "serve", "--db", str(served["db"]), "--state", str(state), "--port",
-                               str(port), "--results", str(served["out"])], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/v1/health", timeout=2) as r:
-                    assert json.loads(r.read())["status"] == "ok"
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                assert server.poll() is None, server.communicate()[1]
-                assert time.monotonic() < deadline, "the server did not answer within 60 s"
-                time.sleep(0.2)
+    with serving(served["db"], state, served["out"]) as (base, printed):
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"{base}/api/v1/programs", timeout=10)
         assert refused.value.code == 401
@@ -274,10 +253,7 @@ def test_the_commands_add_a_user_and_serve_the_study_on_the_loopback_address(ser
         with urllib.request.urlopen(request, timeout=30) as r:
             programs = json.loads(r.read())
         assert [p["study_hash"] for p in programs] == [served["result"]["study"]["hash"]]
-    finally:
-        server.terminate()
-        out, _ = server.communicate(timeout=30)
-    assert f"http://127.0.0.1:{port}" in out
+    assert base in printed[0]
 
 
 def _wilson(successes: float, trials: float, z: float = 1.959963984540054) -> tuple[float, float]:

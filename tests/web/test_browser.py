@@ -22,15 +22,8 @@ not blank and of non-trivial size.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -43,7 +36,7 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from tests.web.conftest import LEARNER, ReportedOrg
-from tests.web.state import CHEAP
+from tests.web.state import CHEAP, serving
 from training_roi._format import percent
 from training_roi.web.auth import add_user
 from training_roi.web.store import Store
@@ -61,12 +54,6 @@ SINCE, UNTIL, LAST_MONTH = date(2024, 7, 1), date(2025, 1, 1), date(2024, 12, 1)
 """The period chosen in the KPI page's form (until not counted): six months inside the simulated org's 14."""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(reported_org: ReportedOrg, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``training-roi serve`` on a free loopback port, with a viewer and an analyst who have passwords; its address."""
@@ -74,26 +61,8 @@ def server(reported_org: ReportedOrg, tmp_path_factory: pytest.TempPathFactory) 
     store = Store(state, hasher=CHEAP)
     for role, password in PASSWORDS.items():
         add_user(store, role, role, password=password)
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "training_roi.cli", "serve", "--db", str(reported_org.db),
-                                "--state", str(state), "--port", str(port), "--results", str(reported_org.out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/v1/health", timeout=2) as r:
-                    assert json.loads(r.read())["status"] == "ok"
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                assert process.poll() is None, process.communicate()[1]
-                assert time.monotonic() < deadline, "the server did not answer within 60 s"
-                time.sleep(0.2)
+    with serving(reported_org.db, state, reported_org.out) as (base, _):
         yield base
-    finally:
-        process.terminate()
-        process.communicate(timeout=30)
 
 
 @pytest.fixture(scope="module")
