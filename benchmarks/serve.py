@@ -6,14 +6,16 @@ once (`training-roi report`, as `benchmarks/report.py` does), starts `training-r
 loopback address with that result, and warms each page once (the first request of a page computes
 its figures for the snapshot; the times are reported apart). Then ``--users`` users browse for
 ``--seconds``: half of them through the pages (signed in), half through the API (Bearer tokens),
-each looping over programs → study → KPIs by month (org, team) → drill-down → data quality, as
-fast as answers come (the API users read a study's runs, not its whole result.json: a 20k-rep
-org's is tens of megabytes, fetched once and timed apart). A third of the way in, another
-process opens the warehouse for writing, appends rows and holds it for a third of the run, as an
-ingest would: the server must keep answering. Prints requests per second, latency percentiles
-and errors, overall and by page.
+each looping over programs → study → KPIs by month (org, team) → drill-down → data quality (the
+API users read a study's runs, not its whole result.json: a 20k-rep org's is tens of megabytes,
+fetched once and timed apart). Two runs: **browsing**, where each user reads a page for 1 to 3
+seconds (``--pause``, uniformly at random, as load tools model people) before the next, and
+**saturation**, where each asks again as soon as an answer comes (what the server can take at
+most). A third of the way into each, another process opens the warehouse for writing, appends
+rows and holds it for a third of the run, as an ingest would: the server must keep answering.
+Prints requests per second, latency percentiles and errors, overall and by page, for each run.
 
-    python benchmarks/serve.py --reps 20000 [--users 50] [--seconds 60]
+    python benchmarks/serve.py --reps 20000 [--users 50] [--seconds 60] [--pause 1 3]
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -76,10 +79,12 @@ def _routes(study: str, team: str, api: bool) -> list[tuple[str, str]]:
 
 
 async def _user(base: str, routes: list[tuple[str, str]], headers: dict[str, str], login: tuple[str, str] | None,
-                until: float, times: dict[str, list[float]], errors: dict[str, int]) -> None:
+                until: float, times: dict[str, list[float]], errors: dict[str, int],
+                pause: tuple[float, float], draw: random.Random) -> None:
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60, follow_redirects=False) as client:
         if login:
             await _pages(client, *login)
+        await asyncio.sleep(draw.uniform(0, pause[1]))  # people do not all start at the same instant
         while time.monotonic() < until:
             for what, url in routes:
                 start = time.perf_counter()
@@ -91,6 +96,8 @@ async def _user(base: str, routes: list[tuple[str, str]], headers: dict[str, str
                 times[what].append(time.perf_counter() - start)
                 if not ok:
                     errors[what] += 1
+                if pause[1]:
+                    await asyncio.sleep(draw.uniform(*pause))
                 if time.monotonic() >= until:
                     return
 
@@ -111,7 +118,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 async def _run(base: str, study: str, team: str, tokens: dict[str, str], users: int, seconds: float,
-               db: Path) -> tuple[dict[str, list[float]], dict[str, int], float, bool]:
+               db: Path, pause: tuple[float, float]) -> tuple[dict[str, list[float]], dict[str, int], float, bool]:
     times: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
     start = time.monotonic()
@@ -122,7 +129,7 @@ async def _run(base: str, study: str, team: str, tokens: dict[str, str], users: 
         headers = {"Authorization": f"Bearer {tokens['analyst']}"} if api else {}
         login = None if api else ("analyst", "analyst-password-1")
         tasks.append(asyncio.create_task(_user(base, _routes(study, team, api), headers, login, until, times,
-                                               errors)))
+                                               errors, pause, random.Random(i))))
     await asyncio.sleep(seconds / 3)
     writer = _writer(db, seconds / 3)
     await asyncio.sleep(2)
@@ -139,6 +146,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=20000)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--pause", type=float, nargs=2, default=(1.0, 3.0), metavar=("MIN", "MAX"),
+                        help="seconds a browsing user reads a page before the next (default 1 3)")
     args = parser.parse_args()
     source, truth = DATA / f"bench_{args.reps}.duckdb", DATA / f"org_{args.reps}x24_s7" / "truth.json"
     if not source.exists() or not truth.exists():
@@ -189,8 +198,10 @@ def main() -> None:
             print("warm-up (first request of each figure, seconds): "
                   + ", ".join(f"{k} {v:.2f}" for k, v in warm.items())
                   + f"; the whole result is {len(whole.content) / 1e6:,.1f} MB", flush=True)
-            times, errors, elapsed, busy = asyncio.run(_run(base, study_hash, team, tokens, args.users, args.seconds,
-                                                            db))
+            runs = {}
+            for name, pause in (("browsing", tuple(args.pause)), ("saturation", (0.0, 0.0))):
+                print(f"{name} …", file=sys.stderr, flush=True)
+                runs[name] = asyncio.run(_run(base, study_hash, team, tokens, args.users, args.seconds, db, pause))
         finally:
             server.terminate()
             try:
@@ -198,9 +209,18 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+    for name, (times, errors, elapsed, busy) in runs.items():
+        how = (f"each reading a page {args.pause[0]:g} to {args.pause[1]:g} s before the next" if name == "browsing"
+               else "each asking again as soon as an answer comes")
+        _table(name, how, times, errors, elapsed, busy, args)
+
+
+def _table(name: str, how: str, times: dict[str, list[float]], errors: dict[str, int], elapsed: float, busy: bool,
+           args: argparse.Namespace) -> None:
     every = [t for values in times.values() for t in values]
-    print(f"\n{args.users} users for {args.seconds:.0f} s on the {args.reps:,}-rep org; a load wrote the warehouse "
-          f"from {args.seconds / 3:.0f} s to {2 * args.seconds / 3:.0f} s (the server saw it: {busy})\n")
+    print(f"\n**{name}**: {args.users} users for {args.seconds:.0f} s on the {args.reps:,}-rep org, {how}; a load "
+          f"wrote the warehouse from {args.seconds / 3:.0f} s to {2 * args.seconds / 3:.0f} s (the server saw it: "
+          f"{busy})\n")
     print("| requests | requests/s | p50 (ms) | p95 (ms) | p99 (ms) | errors |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     print(f"| {len(every):,} | {len(every) / elapsed:,.1f} | {_percentile(every, 0.5) * 1000:,.0f} | "

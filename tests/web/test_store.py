@@ -291,3 +291,57 @@ def test_unfinished_runs_are_marked_failed_and_finished_ones_left_alone(store: S
     assert [store.result(h).error for h in ("aaaa", "bbbb", "cccc", "dddd")] == [
         "the server stopped during the run: run the study again"] * 2 + [None, "no cost line names the program"]
     assert store.result("cccc").status == "done" and store.fail_unfinished("again") == []
+
+
+def test_each_thread_keeps_one_connection_and_close_ends_them_all(store: Store):
+    store.add_user("ana", "viewer")
+    seen: dict[str, list[int]] = {}
+
+    def look(name: str) -> None:
+        for _ in range(3):
+            with store._connection() as con:
+                seen.setdefault(name, []).append(id(con))
+        store.user("ana")
+
+    threads = [threading.Thread(target=look, args=(f"t{i}",)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(len(set(ids)) == 1 for ids in seen.values())  # a thread reuses its connection
+    assert len({ids[0] for ids in seen.values()}) == 3  # no two threads share one
+    kept = list(store._connections)
+    store.close()
+    with pytest.raises(sqlite3.ProgrammingError):  # closed, every one of them
+        kept[0].execute("SELECT 1")
+    assert store.user("ana") is not None  # and the store opens a new one when used again
+
+
+def test_a_transaction_an_error_left_open_is_rolled_back_on_the_kept_connection(store: Store):
+    def half_written() -> None:
+        with store._write() as con:
+            con.execute("INSERT INTO audit_log (at, action) VALUES ('2025-01-01T00:00:00.000000Z', 'half')")
+            raise RuntimeError("stopped half-way")
+
+    def left_open() -> None:
+        with store._connection() as con:
+            con.execute("BEGIN")
+            raise RuntimeError("stopped inside a transaction")
+
+    with pytest.raises(RuntimeError):
+        half_written()
+    with pytest.raises(RuntimeError):
+        left_open()
+    with store._connection() as con:
+        assert not con.in_transaction
+    assert store.audit_log().total == 0
+    assert store.audit("whole").id >= 1  # the next write is not caught in the abandoned transaction
+
+
+def test_the_lists_of_runs_never_read_the_documents(store: Store):
+    store.queue_result("a" * 16, "s", "name: s", "ana")
+    with store._connection() as con:
+        plan = " ".join(str(row[-1]) for row in con.execute(
+            "EXPLAIN QUERY PLAN SELECT study_hash, version, study_name, study_yaml, status, progress, error, run_by, "
+            "created, updated, finished FROM results"))
+    assert "COVERING INDEX results_brief" in plan  # the rows (and their megabytes of result.json) are not read

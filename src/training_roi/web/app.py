@@ -10,13 +10,15 @@ internet; the OpenAPI document itself is at ``/api/v1/openapi.json``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from training_roi import __version__
 from training_roi.web import api, drill, pages, runs
@@ -37,6 +39,28 @@ _HEADERS = {
 }
 _POLICY = "default-src 'none'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; form-action 'self'; " \
           "frame-ancestors 'none'; base-uri 'none'"
+
+
+class SecurityHeaders:
+    """Adds the security headers to every answer (a plain ASGI middleware: no task or stream per request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for key, value in _HEADERS.items():
+                    headers.setdefault(key, value)
+                headers.setdefault("Content-Security-Policy", _POLICY)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(db: Path, store: Store, *, results: list[Path] | None = None, snapshot_every: float = 5.0,
@@ -63,6 +87,7 @@ def create_app(db: Path, store: Store, *, results: list[Path] | None = None, sna
         yield
         runner.stop()  # runs still queued or running: failed; nothing half-written
         snapshots.close()
+        store.close()
 
     app = FastAPI(title="training-roi", version=__version__, lifespan=lifespan,
                   summary="Did the training program pay off? Programs, studies, KPIs and data quality.",
@@ -76,13 +101,7 @@ def create_app(db: Path, store: Store, *, results: list[Path] | None = None, sna
     app.include_router(drill.pages)
     app.include_router(runs.page_router)
 
-    @app.middleware("http")
-    async def headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        for key, value in _HEADERS.items():
-            response.headers.setdefault(key, value)
-        response.headers.setdefault("Content-Security-Policy", _POLICY)
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired) -> Response:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from functools import partial
 from typing import Annotated, Any
@@ -46,6 +47,16 @@ class _View:
     drill: Drill
     org: LevelRow
     teams: tuple[LevelRow, ...]
+    answers: dict[tuple[Any, ...], Any] = field(default_factory=dict, compare=False)
+    """Answers made from these figures (a page of teams for a role, a team's reps), kept beside them: the
+    same request asks the same of the same snapshot, and they go when the snapshot does."""
+
+    def answer(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """The answer ``make`` gives, made once per ``key`` (two threads may both make it: the same answer)."""
+        found = self.answers.get(key)
+        if found is None:
+            found = self.answers[key] = make()
+        return found
 
 
 def _remake(rest: tuple[Any, ...], snapshot: Snapshot) -> _View:
@@ -96,14 +107,20 @@ def org_and_teams(request: Request, viewer: Viewer, study_hash: str, offset: int
                   limit: int = 100) -> dict[str, Any]:
     """The org row and a page of the teams' (largest first), labelled for the viewer."""
     view, version = _view(request, study_hash)
-    d = view.drill
-    labels = _team_label(d, viewer)
+    people = viewer.may("read_people")
+
+    def make() -> dict[str, Any]:
+        d = view.drill
+        labels = _team_label(d, viewer)
+        teams = [_row(r, labels.get(r.key, r.name)) | {"team": r.key if people else None}
+                 for r in view.teams[offset:offset + limit]]
+        return {"study_hash": study_hash, "version": version, "window_days": d.window_days, "kpi": "win_rate",
+                "org": _row(view.org), "teams": teams, "total_teams": len(view.teams), "offset": offset,
+                "limit": limit, "note": "team intervals are not adjusted for looking at many teams at once"}
+
+    answer: dict[str, Any] = view.answer(("org", version, people, offset, limit), make)
     store_of(request).audit("view", user=viewer.user.name, target=f"drill {study_hash} org", client=client_of(request))
-    teams = [_row(r, labels.get(r.key, r.name)) | {"team": r.key if viewer.may("read_people") else None}
-             for r in view.teams[offset:offset + limit]]
-    return {"study_hash": study_hash, "version": version, "window_days": d.window_days, "kpi": "win_rate",
-            "org": _row(view.org), "teams": teams, "total_teams": len(view.teams), "offset": offset, "limit": limit,
-            "note": "team intervals are not adjusted for looking at many teams at once"}
+    return answer
 
 
 @api.get("")
@@ -119,14 +136,21 @@ def api_org(request: Request, viewer: ApiReader, study_hash: str,
 
 def team_reps(request: Request, viewer: Viewer, study_hash: str, team: str) -> dict[str, Any]:
     """One team's trained reps, each with their own change and its interval."""
-    d, version = _drill(request, study_hash)
+    view, version = _view(request, study_hash)
+    d = view.drill
     if team not in d.members:
         raise HTTPException(status_code=404, detail=f"no team {team} in study {study_hash}")
+
+    def make() -> dict[str, Any]:
+        return {"study_hash": study_hash, "version": version, "team": team, "name": d.team_names.get(team, team),
+                "reps": [_row(r) for r in rep_rows(d, team)],
+                "note": "a rep's change since training, with its interval; one rep's change is not the program's "
+                        "effect"}
+
+    answer: dict[str, Any] = view.answer(("team", version, team), make)
     store_of(request).audit("view", user=viewer.user.name, target=f"drill {study_hash} team {team}",
                             client=client_of(request))
-    return {"study_hash": study_hash, "version": version, "team": team, "name": d.team_names.get(team, team),
-            "reps": [_row(r) for r in rep_rows(d, team)],
-            "note": "a rep's change since training, with its interval; one rep's change is not the program's effect"}
+    return answer
 
 
 @api.get("/teams/{team}")

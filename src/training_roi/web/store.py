@@ -2,10 +2,10 @@
 
 It lives in a SQLite file beside the warehouse (``roi.duckdb`` → ``roi.duckdb.server.sqlite``), so the
 server never writes into the warehouse, which an ingest may be loading at the same time. The file is
-opened in WAL mode (readers never wait for the one writer) and every call opens its own connection,
-so the server's request threads can share one :class:`Store`. Writes that read before they write (the
-next version of a study's result) take the write lock first (``BEGIN IMMEDIATE``), so two threads never
-hand out the same version.
+opened in WAL mode (readers never wait for the one writer) and each thread keeps its own connection
+(opened on its first call), so the server's request threads can share one :class:`Store`. Writes
+that read before they write (the next version of a study's result) take the write lock first
+(``BEGIN IMMEDIATE``), so two threads never hand out the same version.
 
 Secrets are kept only as hashes: passwords as Argon2id hashes (argon2-cffi's :class:`PasswordHasher`),
 API tokens and login-session ids as SHA-256 hex digests, so a copy of the file lets nobody sign in. A
@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -270,6 +271,9 @@ CREATE TABLE IF NOT EXISTS result_files (
     PRIMARY KEY (study_hash, version, name),
     FOREIGN KEY (study_hash, version) REFERENCES results (study_hash, version) ON DELETE CASCADE
 );
+-- Every column of a run but its result.json: the lists of runs read it alone, never the documents (megabytes each).
+CREATE INDEX IF NOT EXISTS results_brief ON results (study_hash, version, status, created, study_name, run_by,
+    updated, finished, progress, error, study_yaml);
 """
 
 _USER_COLUMNS = "users.id, users.name, users.role, users.password_hash, users.created, users.disabled"
@@ -297,7 +301,7 @@ def _audit(row: Any) -> AuditEntry:
 
 
 class Store:
-    """The server's state in one SQLite file; safe to share between threads (each call opens its own connection).
+    """The server's state in one SQLite file; safe to share between threads (each keeps its own connection).
 
     Parameters
     ----------
@@ -324,6 +328,9 @@ class Store:
         self.path = Path(path)
         self.hasher = hasher or PasswordHasher()
         self._clock = clock
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
         if self.path.is_dir():
             raise StateError(f"the server state {self.path} is a folder, not a file")
         if not self.path.is_file():
@@ -373,15 +380,34 @@ class Store:
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        """The calling thread's connection, opened on its first use and kept (opening one costs more than a query)."""
+        con: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            try:
+                con.execute("PRAGMA foreign_keys=ON")
+                # In WAL mode NORMAL never corrupts the file; a power cut may lose the last commits (an audit
+                # line, a token's last use), which is worth one fsync less on every write.
+                con.execute("PRAGMA synchronous=NORMAL")
+            except BaseException:
+                con.close()
+                raise
+            self._local.connection = con
+            with self._connections_lock:
+                self._connections.append(con)
         try:
-            con.execute("PRAGMA foreign_keys=ON")
-            # In WAL mode NORMAL never corrupts the file; a power cut may lose the last commits (an audit
-            # line, a token's last use), which is worth one fsync less on every write.
-            con.execute("PRAGMA synchronous=NORMAL")
             yield con
         finally:
+            if con.in_transaction:  # left by an error: nothing half-done stays open on a kept connection
+                con.rollback()
+
+    def close(self) -> None:
+        """Close every thread's connection (the store opens them again if it is used after)."""
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for con in connections:
             con.close()
+        self._local = threading.local()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
