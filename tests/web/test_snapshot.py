@@ -6,7 +6,7 @@ from pathlib import Path
 
 import duckdb
 
-from training_roi.web.snapshot import KEEP, Snapshots
+from training_roi.web.snapshot import KEEP, Snapshot, Snapshots
 
 
 def _load(db: Path, value: int) -> None:
@@ -44,5 +44,24 @@ def test_a_held_snapshot_stays_readable_until_let_go_however_many_loads_come(tmp
             snapshots.close()  # the server stops while a run reads: the run's copy outlives the others
             assert kept.path.exists() and kept.sql("SELECT count(*) FROM t")[0][0] >= 2
         assert list((tmp_path / "snaps").glob("snapshot-*.duckdb")) == []
+    finally:
+        snapshots.close()
+
+
+def test_figures_are_recomputed_on_one_thread_and_the_swapped_snapshot_gets_them_all(tmp_path: Path):
+    db = tmp_path / "roi.duckdb"
+    _load(db, 1)
+    seen: list[object] = []
+
+    def recompute(old: str, new: Snapshot) -> None:
+        seen.append(new.sql("SELECT current_setting('threads')")[0][0])
+
+    snapshots = Snapshots(db, tmp_path / "snaps", every=0.0, background=False, on_new=recompute)
+    try:
+        _fresh(snapshots, db, 2)
+        assert seen == [1]  # while the requests still read the old copy
+        with duckdb.connect() as fresh:
+            default = fresh.sql("SELECT current_setting('threads')").fetchone()
+        assert snapshots.current().sql("SELECT current_setting('threads')") == [default]
     finally:
         snapshots.close()

@@ -158,9 +158,12 @@ class Snapshots:
             Path(f"{target}.wal").unlink(missing_ok=True)
             return False
         self.busy_since = None
-        snapshot = Snapshot(target, datetime.now(UTC), modified, duckdb.connect(str(target)))
+        # The figures are recomputed on the new copy with one of DuckDB's threads, so that the requests
+        # answered meanwhile from the old one keep the rest of the machine; all of them once it is swapped in.
+        snapshot = Snapshot(target, datetime.now(UTC), modified, duckdb.connect(str(target), config={"threads": 1}))
         if self._open and self.on_new is not None:
             self.on_new(str(self._open[-1].path), snapshot)
+        snapshot.database.execute("RESET threads")
         self._open.append(snapshot)
         while len(self._open) > KEEP:
             old = self._open.pop(0)
