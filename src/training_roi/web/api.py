@@ -25,6 +25,7 @@ from training_roi.measure import BASES, CATALOGUE, changes, compute, grain_names
 from training_roi.warehouse.quality import quality_report
 from training_roi.web.access import Version, Viewer, client_of, require, snapshots_of, store_of, unprocessable
 from training_roi.web.memo import Memo
+from training_roi.web.methods import Methods, methods_of
 from training_roi.web.programs import program_row
 from training_roi.web.results import without_people
 from training_roi.web.snapshot import Snapshot
@@ -152,6 +153,30 @@ def versions(request: Request, viewer: Reader, study_hash: str) -> list[dict[str
 def study_version(request: Request, viewer: Reader, study_hash: str, version: Version) -> Response:
     """One run of a study by version."""
     return _document(request, viewer, study_hash, version)
+
+
+@router.get("/studies/{study_hash}/methods", tags=["studies"], response_model=Methods)
+def study_methods(request: Request, viewer: Reader, study_hash: str,
+                  version: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="a finished run's version; "
+                                                                                      "default the latest")] = None,
+                  ) -> Methods:
+    """Every method side by side: the recommended one and why, each method's effect, verdict and challenges.
+
+    Effects and intervals are worded in the headline KPI's unit, beside the diagnostics the
+    recommendation weighed; ``ran`` is false, with how to run them, when the study ran its own
+    design alone. Aggregates: a viewer's too.
+    """
+    store = store_of(request)
+    if version is None:
+        run = next((r for r in reversed(store.versions(study_hash, document=False)) if r.status == "done"), None)
+    else:
+        run = store.result(study_hash, version, document=False)
+    if run is None or run.status != "done":
+        which = f" version {version}" if version else ""
+        raise HTTPException(status_code=404, detail=f"no finished run of study {study_hash}{which}")
+    store.audit("view", user=viewer.user.name, target=f"study {study_hash} v{run.version} methods",
+                client=client_of(request))
+    return methods_of(parsed(store, run), study_hash=study_hash, version=run.version)
 
 
 def _kpis(rest: tuple[Any, ...], snapshot: Snapshot) -> pl.DataFrame:

@@ -26,6 +26,7 @@ from training_roi.web.access import COOKIE, Version, Viewer, client_of, require,
 from training_roi.web.api import PEOPLE_GRAINS, kpi_frame, parsed, programs_of, quality_of, quarantine_page
 from training_roi.web.auth import csrf_ok, login, logout, session_for
 from training_roi.web.memo import Memo
+from training_roi.web.methods import methods_of
 from training_roi.web.programs import kpi_rows, program_row, study_sections
 from training_roi.web.results import FILES, PUBLIC_FILES
 
@@ -115,22 +116,26 @@ def programs_page(request: Request, viewer: Page) -> HTMLResponse:
 @router.get("/studies/{study_hash}", response_class=HTMLResponse)
 def study_page(request: Request, viewer: Page, study_hash: str,
                version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> HTMLResponse:
-    """A study: the answer in words, its figures with intervals, every KPI's effect and verdict, its files."""
+    """A study: the answer in words, its figures with intervals, every KPI's effect and verdict, its files.
+
+    Below them every method side by side when the study ran them, or a line saying how to.
+    """
     store = store_of(request)
     run = store.result(study_hash, version, document=False)
     if run is None:
         raise HTTPException(status_code=404, detail=f"no study {study_hash}")
     store.audit("view", user=viewer.user.name, target=f"study {study_hash} v{run.version}", client=client_of(request))
-    row = kpis = sections = None
+    row = kpis = sections = methods = None
     if run.status == "done":
         full = parsed(store, run)
         row = program_row(full, version=run.version, computed=run.updated.isoformat())
         kpis = kpi_rows(full)
         sections = study_sections(full)
+        methods = methods_of(full, study_hash=run.study_hash, version=run.version)
     kept = set(store.file_names(study_hash, run.version))
     files = [name for name in FILES if name in kept and (viewer.may("read_people") or name in PUBLIC_FILES)]
-    return render(request, "study.html", viewer, run=run, row=row, kpis=kpis, sections=sections, files=files,
-                  versions=store.versions(study_hash, document=False))
+    return render(request, "study.html", viewer, run=run, row=row, kpis=kpis, sections=sections, methods=methods,
+                  files=files, versions=store.versions(study_hash, document=False))
 
 
 @router.get("/studies/{study_hash}/v{version}/{name}")
