@@ -1,7 +1,8 @@
 """The server's tests: a state file on a clock the test moves, with a cheap hasher; a small reported org.
 
 The reported org (a warehouse and the folder ``report`` wrote) is built once per session and
-shared by the tests that serve it through a browser or the API's OpenAPI document.
+shared by the tests that serve it through a browser or the API's OpenAPI document; the same study
+answered by every method (``report --method all``) is built once too, for the tests that need it.
 """
 
 from __future__ import annotations
@@ -56,3 +57,21 @@ def reported_org(tmp_path_factory: pytest.TempPathFactory) -> ReportedOrg:
     truth = simulated_with_trained_rep_named(work / "data", LEARNER)
     out = ingest_and_report(work / "data", work, truth, "Sales Excellence pilot")
     return ReportedOrg(work / "roi.duckdb", out, json.loads((out / "result.json").read_text(encoding="utf-8")))
+
+
+@pytest.fixture(scope="session")
+def reported_every_method(reported_org: ReportedOrg) -> ReportedOrg:
+    """The reported org's study answered again by every method (``report --method all``), once for the session.
+
+    Its result.json has the ``methods`` block (every estimator, its challenges, the recommendation)
+    that the plain study's lacks; the warehouse is the reported org's own.
+    """
+    from typer.testing import CliRunner
+
+    from training_roi.cli import app
+
+    out = reported_org.out.parent / "out-every-method"
+    answered = CliRunner().invoke(app, ["report", str(reported_org.out.parent / "study.yaml"), "--db",
+                                        str(reported_org.db), "--out", str(out), "--method", "all"])
+    assert answered.exit_code == 0, answered.stderr
+    return ReportedOrg(reported_org.db, out, json.loads((out / "result.json").read_text(encoding="utf-8")))

@@ -8,7 +8,8 @@ skipped, saying so; CI (``.ci/run``) installs it.
 An analyst signs in through the form, finds the study in the programs list, opens it (the credited
 ROI shown is the report's, formatted as the product formats percentages), chooses a KPI, the
 team grain and a period in the KPI page's form (the rows are the warehouse's teams with a deal won
-in the period, counted with SQL, and the months are the period's) and signs out. A viewer signs
+in the period, counted with SQL, and the months are the period's), then one team of the select
+(its rows alone), and signs out. A viewer signs
 in and visits every page a viewer may — programs, the study, KPIs at the org and team grains,
 data quality — and asking for the rep grain gets the 403 page; no learner's name,
 email or CRM id from the report's ``headline.learners`` appears in any of those pages' HTML, while
@@ -23,6 +24,7 @@ not blank and of non-trivial size.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -191,6 +193,17 @@ def test_an_analyst_signs_in_opens_the_study_filters_the_kpis_and_signs_out(
               for cell in table.locator("tr td:nth-child(2)").all_inner_texts()}
     assert min(months) == SINCE and max(months) == LAST_MONTH  # the period chosen, no more
     _screenshot(page, artefacts, "analyst-04-kpis-team")
+    # One team of the select: its rows only, the period kept.
+    chosen = sorted(shown)[0]
+    page.get_by_label(re.compile(r"^team\b")).select_option(label=chosen)  # not the grain's select, set to team
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url(lambda url: "team=" in url)
+    again = parse_qs(urlsplit(page.url).query)
+    assert {k: again[k] for k in ("kpi", "grain", "since", "until")} == {
+        k: asked[k] for k in ("kpi", "grain", "since", "until")} and again["team"] != [""]
+    one = {cell.strip() for cell in page.locator("main table").locator("tr td:first-child").all_inner_texts()}
+    assert one == {chosen}
+    _screenshot(page, artefacts, "analyst-04a-kpis-one-team")
 
     page.goto(f"{server}/kpis?kpi=win_rate&grain=rep")
     assert LEARNER in page.content()  # an analyst reads the reps' names: the viewer's check below can see one

@@ -444,10 +444,8 @@ def kpis(
     """
     from datetime import date as _date
 
-    import polars as pl
-
     from training_roi._format import spreadsheet_safe
-    from training_roi.measure import BASES, CATALOGUE, GRAINS, changes, compute, grain_names
+    from training_roi.measure import BASES, CATALOGUE, GRAINS, named_kpis
     from training_roi.present.kpis import kpi_table
     from training_roi.warehouse.connection import connect
 
@@ -471,13 +469,9 @@ def kpis(
         con = connect(db, create=False)
         with _progress() as update:
             update(f"computing {len(chosen)} KPIs", 0.0)
-            frame = compute(con, chosen, monthly=monthly, since=start, until=end, grain=grain,
-                            case_score_field=csat_field, gross_margin=gross_margin, basis=basis, as_of=taken)
-            frame = changes(frame) if monthly else frame
-            units = grain_names(con, grain, frame["grain_id"].drop_nulls().unique().to_list())
-            if grain != "org":
-                frame = frame.with_columns(name=pl.col("grain_id").replace_strict(units, default=None,
-                                                                                  return_dtype=pl.String))
+            frame, units = named_kpis(con, chosen, monthly=monthly, since=start, until=end, grain=grain,
+                                      case_score_field=csat_field, gross_margin=gross_margin, basis=basis,
+                                      as_of=taken)
             update("done", 1.0)
         if csv is not None:
             stop.line = (f"stopped (Ctrl-C) while writing {csv}: the warehouse was not changed; the file may be "

@@ -20,13 +20,21 @@ from training_roi.measure.catalogue import (
     compute,
     describe,
     kpi_expression,
+    named_kpis,
 )
 from training_roi.measure.cohort import Cohort, CohortRule, cohort
 from training_roi.measure.inventory import Offer, warehouse_offer
 from training_roi.measure.lessons import LessonSet, lesson_counts, lesson_dates, lesson_times
 from training_roi.measure.panels import GroupWindows, UnitPanel, WindowPanel, unit_panel, window_panels
 from training_roi.measure.periods import OPEN_SHARE_LIMIT, data_end, mark_provisional
-from training_roi.measure.population import employee_learners, grain_names, population_units, rep_attributes, unit_names
+from training_roi.measure.population import (
+    employee_learners,
+    grain_names,
+    population_units,
+    rep_attributes,
+    team_ids,
+    unit_names,
+)
 from training_roi.measure.programs import CourseOffer, ProgramCandidate, program_candidates
 from training_roi.measure.sales import (
     DAYS_PER_MONTH,
@@ -87,10 +95,12 @@ __all__ = [
     "lesson_times",
     "mark_provisional",
     "monthly_panel",
+    "named_kpis",
     "population_units",
     "program_candidates",
     "rep_attributes",
     "survey_estimates",
+    "team_ids",
     "unit_names",
     "unit_panel",
     "warehouse_offer",

@@ -34,6 +34,7 @@ from ibis.backends import BaseBackend
 from training_roi._format import describe
 from training_roi.measure import customer, learning, process
 from training_roi.measure.periods import data_end, mark_provisional
+from training_roi.measure.population import grain_names
 from training_roi.measure.process import live, overlaps, within
 from training_roi.measure.sales import BASES, KPIS, KpiSpec, monthly_panel
 
@@ -485,3 +486,23 @@ def changes(frame: pl.DataFrame) -> pl.DataFrame:
     note = pl.when(pl.col("_prov")).then(pl.lit("no change computed: this month is provisional")).otherwise(
         pl.concat_str("_mom_note", "_yoy_note", separator="; ", ignore_nulls=True).replace("", None))
     return out.with_columns(change_note=note).drop("_prov", "_mom_note", "_yoy_note")
+
+
+def named_kpis(con: BaseBackend, names: Sequence[str], *, monthly: bool = True, since: date | None = None,
+               until: date | None = None, grain: str = "org", basis: str | None = None,
+               case_score_field: str = "CSAT__c", gross_margin: float | None = None,
+               as_of: date | None = None) -> tuple[pl.DataFrame, dict[str, str]]:
+    """KPIs ``names`` as :func:`compute` gives them, with their :func:`changes` when monthly, and each unit named.
+
+    At a grain finer than the org the frame gains a ``name`` column: the name the warehouse knows
+    for each grain id (:func:`~training_roi.measure.population.grain_names`; "team of" a team's
+    manager), null where it knows none. Also returns those names by grain id. The command line's
+    ``kpis`` and the server's KPIs by month are both this table, so they cannot drift apart.
+    """
+    frame = compute(con, names, monthly=monthly, since=since, until=until, grain=grain,
+                    case_score_field=case_score_field, gross_margin=gross_margin, basis=basis, as_of=as_of)
+    frame = changes(frame) if monthly else frame
+    units = grain_names(con, grain, frame["grain_id"].drop_nulls().unique().to_list())
+    if grain != "org":
+        frame = frame.with_columns(name=pl.col("grain_id").replace_strict(units, default=None, return_dtype=pl.String))
+    return frame, units

@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 import polars as pl
 from ibis.backends import BaseBackend
 
-__all__ = ["employee_learners", "grain_names", "population_units", "rep_attributes", "unit_names"]
+__all__ = ["employee_learners", "grain_names", "population_units", "rep_attributes", "team_ids", "unit_names"]
 
 
 def population_units(
@@ -105,6 +105,19 @@ def grain_names(con: BaseBackend, grain: str, ids: Collection[str]) -> dict[str,
     rows = t.group_by(i=t[key]).agg(n=t[name].min()).to_pyarrow().to_pylist()
     wanted = set(ids)
     return {r["i"]: (f"team of {r['n']}" if grain == "team" else r["n"]) for r in rows if r["i"] in wanted}
+
+
+def team_ids(con: BaseBackend) -> list[str]:
+    """Every team the warehouse knows, as the team grain keys it: each manager's CRM user id, sorted.
+
+    A team is the reps sharing a manager, so the list does not depend on a KPI or a period: a
+    team's place in it is the same whichever KPI a reader looks at.
+    """
+    if "crm_user" not in con.list_tables() or "manager_id" not in con.table("crm_user").columns:
+        return []
+    users = con.table("crm_user")
+    ids = users.filter(users.manager_id.notnull()).select("manager_id").distinct().to_pyarrow()["manager_id"]
+    return sorted(str(i) for i in ids.to_pylist())
 
 
 def employee_learners(con: BaseBackend) -> list[str]:

@@ -21,10 +21,11 @@ from pydantic import BaseModel
 
 from training_roi import __version__
 from training_roi._format import spreadsheet_safe
-from training_roi.measure import BASES, CATALOGUE, changes, compute, grain_names
+from training_roi.measure import BASES, CATALOGUE, UNASSIGNED, named_kpis, team_ids
 from training_roi.warehouse.quality import quality_report
 from training_roi.web.access import Version, Viewer, client_of, require, snapshots_of, store_of, unprocessable
 from training_roi.web.memo import Memo
+from training_roi.web.methods import Methods, methods_of
 from training_roi.web.programs import program_row
 from training_roi.web.results import without_people
 from training_roi.web.snapshot import Snapshot
@@ -43,6 +44,7 @@ _KPIS: Memo[pl.DataFrame] = Memo(32, remake=lambda rest, snapshot: _kpis(rest, s
 _PARSED: Memo[dict[str, Any]] = Memo(8)
 _ROWS: Memo[dict[str, Any]] = Memo(64)
 _VIEWER_COPIES: Memo[bytes] = Memo(16)
+_TEAMS: Memo[dict[str, str]] = Memo(4)
 _QUALITY: Memo[dict[str, Any]] = Memo(2, remake=lambda rest, snapshot: _quality(rest, snapshot))
 
 
@@ -154,29 +156,90 @@ def study_version(request: Request, viewer: Reader, study_hash: str, version: Ve
     return _document(request, viewer, study_hash, version)
 
 
+@router.get("/studies/{study_hash}/methods", tags=["studies"], response_model=Methods)
+def study_methods(request: Request, viewer: Reader, study_hash: str,
+                  version: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="a finished run's version; "
+                                                                                      "default the latest")] = None,
+                  ) -> Methods:
+    """Every method side by side: the recommended one and why, each method's effect, verdict and challenges.
+
+    Effects and intervals are worded in the headline KPI's unit, beside the diagnostics the
+    recommendation weighed; ``ran`` is false, with how to run them, when the study ran its own
+    design alone. Aggregates: a viewer's too.
+    """
+    store = store_of(request)
+    if version is None:
+        run = next((r for r in reversed(store.versions(study_hash, document=False)) if r.status == "done"), None)
+    else:
+        run = store.result(study_hash, version, document=False)
+    if run is None or run.status != "done":
+        which = f" version {version}" if version else ""
+        raise HTTPException(status_code=404, detail=f"no finished run of study {study_hash}{which}")
+    store.audit("view", user=viewer.user.name, target=f"study {study_hash} v{run.version} methods",
+                client=client_of(request))
+    return methods_of(parsed(store, run), study_hash=study_hash, version=run.version)
+
+
 def _kpis(rest: tuple[Any, ...], snapshot: Snapshot) -> pl.DataFrame:
     """KPIs by month on a snapshot: ``rest`` is (KPI names, grain, since, until, basis)."""
     chosen, grain, since, until, basis = rest
-    con = snapshot.backend()
-    frame = changes(compute(con, list(chosen), monthly=True, since=since, until=until, grain=grain, basis=basis))
-    if grain != "org":
-        names = grain_names(con, grain, frame["grain_id"].drop_nulls().unique().to_list())
-        frame = frame.with_columns(name=pl.col("grain_id").replace_strict(names, default=None,
-                                                                          return_dtype=pl.String))
+    frame, _ = named_kpis(snapshot.backend(), list(chosen), monthly=True, since=since, until=until, grain=grain,
+                          basis=basis)
     return frame
 
 
-def _numbered_teams(frame: pl.DataFrame) -> pl.DataFrame:
-    """Teams by number, not by their manager's id and name: what a viewer reads (a team is named for a person)."""
-    ids = sorted(frame["grain_id"].drop_nulls().unique().to_list())
-    number = {team: f"team {i}" for i, team in enumerate(ids, 1)}
+_PLACEHOLDERS = frozenset({*UNASSIGNED.values(), "(no CRM user)"})
+"""The team grain's ids for facts without a team: they name no one, so a viewer reads them as they are."""
+
+
+def _team_numbers(snapshot: Snapshot) -> dict[str, str]:
+    """Each team's number, ``team 1`` … , over every team the warehouse knows (its managers' ids, sorted).
+
+    Numbered over the warehouse's teams rather than over one KPI's rows, a team keeps its number
+    whichever KPI, period or basis a viewer looks at, so that a team filter means the same team.
+    """
+    return _TEAMS.get((str(snapshot.path),), lambda: {
+        team: f"team {i}" for i, team in enumerate(team_ids(snapshot.backend()), 1)})
+
+
+def _numbered_teams(frame: pl.DataFrame, numbers: dict[str, str]) -> pl.DataFrame:
+    """Teams by number, not by their manager's id and name: what a viewer reads (a team is named for a person).
+
+    The placeholders for facts without a team (``(no team)``, ``(no owner)``) stay as they are; an
+    id the numbering does not know (none should) is numbered after the others, never shown.
+    """
+    others = sorted(set(frame["grain_id"].drop_nulls().to_list()) - set(numbers) - _PLACEHOLDERS)
+    number = {**numbers, **{team: f"team {len(numbers) + i}" for i, team in enumerate(others, 1)},
+              **{p: p for p in _PLACEHOLDERS}}
     out = frame.with_columns(pl.col("grain_id").replace_strict(number, default=None, return_dtype=pl.String))
     return out.with_columns(name=pl.col("grain_id")) if "name" in out.columns else out
 
 
+def only_team(request: Request, viewer: Viewer, frame: pl.DataFrame, team: str) -> pl.DataFrame:
+    """The rows of one team of a team-grain ``frame`` (and a KPI's unavailability, which is no team's).
+
+    ``team`` is its ``grain_id`` as ``frame`` shows it to the reader: a manager's id, or for a viewer
+    its number (``team 3``), or a placeholder such as ``(no owner)``. A team the warehouse does not
+    know is a 422 naming some that it does; a team it knows without rows in the period has none.
+    """
+    numbers = _team_numbers(snapshots_of(request).current())
+    known = set(numbers if viewer.may("read_people") else numbers.values())
+    known |= set(frame["grain_id"].drop_nulls().to_list())
+    if team not in known:
+        shown = sorted(known - _PLACEHOLDERS, key=lambda t: (len(t), t))  # team 2 before team 10
+        some = ", ".join(shown[:5]) + (f", … ({len(shown):,} in all)" if len(shown) > 5 else "")
+        raise unprocessable("team", f"team {team!r}: no such team; the team grain's rows name each team in "
+                                    f"grain_id ({some or 'this warehouse has no teams'})", team)
+    return frame.filter((pl.col("grain_id") == team) | pl.col("grain_id").is_null())
+
+
 def kpi_frame(request: Request, viewer: Viewer, kpi: list[str] | None, grain: str, since: date | None,
-              until: date | None, basis: str | None) -> pl.DataFrame:
-    """KPIs by month from the warehouse's snapshot, checked against the reader's role."""
+              until: date | None, basis: str | None, team: str | None = None) -> pl.DataFrame:
+    """KPIs by month from the warehouse's snapshot, checked against the reader's role.
+
+    ``team`` keeps one team's rows at the team grain: its ``grain_id`` as the team grain shows it to
+    this reader (a manager's id, or ``team 3`` for a viewer); a team the warehouse does not know is a 422.
+    """
     chosen = kpi or list(CATALOGUE)
     unknown = [k for k in chosen if k not in CATALOGUE]
     if unknown:
@@ -189,12 +252,18 @@ def kpi_frame(request: Request, viewer: Viewer, kpi: list[str] | None, grain: st
         raise unprocessable("basis", f"basis {basis}: expected one of {', '.join(BASES)}", basis)
     if since is not None and until is not None and since >= until:
         raise unprocessable("until", f"since {since} is not before until {until}: the period is empty", str(until))
+    if team is not None and grain != "team":
+        raise unprocessable("team", f"team filters the team grain, not the {grain} grain: ask grain=team, or leave "
+                                    "grain out", team)
     snapshot = snapshots_of(request).current()
     rest = (tuple(chosen), grain, since, until, basis)
     frame = _KPIS.get((str(snapshot.path), *rest), partial(_kpis, rest, snapshot))
     if grain == "team" and not viewer.may("read_people"):
-        frame = _numbered_teams(frame)
-    store_of(request).audit("view", user=viewer.user.name, target=f"kpis {grain}", detail=",".join(chosen),
+        frame = _numbered_teams(frame, _team_numbers(snapshot))
+    if team is not None:
+        frame = only_team(request, viewer, frame, team)
+    store_of(request).audit("view", user=viewer.user.name, target=f"kpis {grain}",
+                            detail=",".join(chosen) + (f" team={team}" if team is not None else ""),
                             client=client_of(request))
     return frame
 
@@ -202,7 +271,11 @@ def kpi_frame(request: Request, viewer: Viewer, kpi: list[str] | None, grain: st
 @router.get("/kpis", tags=["kpis"], responses={200: {"content": {"text/csv": {}}}})
 def kpis(request: Request, viewer: Reader,
          kpi: Annotated[list[str] | None, Query(description="a KPI of the catalogue (repeat); default all")] = None,
-         grain: Literal["org", "team", "rep", "account", "activity"] = "org",
+         grain: Annotated[Literal["org", "team", "rep", "account", "activity"] | None,
+                          Query(description="default org, or team when a team is asked for")] = None,
+         team: Annotated[str | None, Query(max_length=200, description="one team's grain_id at the team grain "
+                                                                        "(a viewer's teams are numbered: team 3)")]
+         = None,
          since: date | None = None, until: date | None = None,
          basis: Literal["close", "created"] | None = None,
          format: Literal["json", "csv"] = "json",
@@ -213,9 +286,11 @@ def kpis(request: Request, viewer: Reader,
 
     JSON comes a page at a time (``limit`` rows from ``offset``; ``X-Total-Count`` gives how many
     there are, and a ``Link`` header the next page): a team grain of a 20,000-rep org is tens of
-    thousands of rows. CSV is the whole table, for a spreadsheet.
+    thousands of rows. CSV is the whole table, for a spreadsheet. ``team`` keeps one team's rows (and
+    implies the team grain); a team the warehouse does not know is refused with 422.
     """
-    frame = kpi_frame(request, viewer, kpi, grain, since, until, basis)
+    grain = grain or ("team" if team is not None else "org")
+    frame = kpi_frame(request, viewer, kpi, grain, since, until, basis, team)
     if format == "csv":
         return Response(spreadsheet_safe(frame).write_csv(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="kpis_{grain}.csv"'})

@@ -23,9 +23,18 @@ from training_roi._format import money, percent, probability
 from training_roi.measure import CATALOGUE
 from training_roi.present.charts import monthly_chart
 from training_roi.web.access import COOKIE, Version, Viewer, client_of, require, snapshots_of, store_of, unprocessable
-from training_roi.web.api import PEOPLE_GRAINS, kpi_frame, parsed, programs_of, quality_of, quarantine_page
+from training_roi.web.api import (
+    PEOPLE_GRAINS,
+    kpi_frame,
+    only_team,
+    parsed,
+    programs_of,
+    quality_of,
+    quarantine_page,
+)
 from training_roi.web.auth import csrf_ok, login, logout, session_for
 from training_roi.web.memo import Memo
+from training_roi.web.methods import methods_of
 from training_roi.web.programs import kpi_rows, program_row, study_sections
 from training_roi.web.results import FILES, PUBLIC_FILES
 
@@ -115,22 +124,26 @@ def programs_page(request: Request, viewer: Page) -> HTMLResponse:
 @router.get("/studies/{study_hash}", response_class=HTMLResponse)
 def study_page(request: Request, viewer: Page, study_hash: str,
                version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> HTMLResponse:
-    """A study: the answer in words, its figures with intervals, every KPI's effect and verdict, its files."""
+    """A study: the answer in words, its figures with intervals, every KPI's effect and verdict, its files.
+
+    Below them every method side by side when the study ran them, or a line saying how to.
+    """
     store = store_of(request)
     run = store.result(study_hash, version, document=False)
     if run is None:
         raise HTTPException(status_code=404, detail=f"no study {study_hash}")
     store.audit("view", user=viewer.user.name, target=f"study {study_hash} v{run.version}", client=client_of(request))
-    row = kpis = sections = None
+    row = kpis = sections = methods = None
     if run.status == "done":
         full = parsed(store, run)
         row = program_row(full, version=run.version, computed=run.updated.isoformat())
         kpis = kpi_rows(full)
         sections = study_sections(full)
+        methods = methods_of(full, study_hash=run.study_hash, version=run.version)
     kept = set(store.file_names(study_hash, run.version))
     files = [name for name in FILES if name in kept and (viewer.may("read_people") or name in PUBLIC_FILES)]
-    return render(request, "study.html", viewer, run=run, row=row, kpis=kpis, sections=sections, files=files,
-                  versions=store.versions(study_hash, document=False))
+    return render(request, "study.html", viewer, run=run, row=row, kpis=kpis, sections=sections, methods=methods,
+                  files=files, versions=store.versions(study_hash, document=False))
 
 
 @router.get("/studies/{study_hash}/v{version}/{name}")
@@ -162,14 +175,23 @@ def _day(value: str | None, field: str) -> date | None:
         raise unprocessable(field, f"{field} {value!r} is not a date (YYYY-MM-DD)", value) from None
 
 
+def _team_order(label: str) -> tuple[bool, int, str]:
+    """Teams in the select: by name, a viewer's numbered ones by number (team 2 before team 10), placeholders last."""
+    number = label.removeprefix("team ")
+    return label.startswith("("), int(number) if number.isdigit() else 0, label
+
+
 @router.get("/kpis", response_class=HTMLResponse)
 def kpis_page(request: Request, viewer: Page,
               kpi: Annotated[str, Query()] = "win_rate", grain: str = "org", since: str | None = None,
               until: str | None = None, basis: str | None = None,
+              team: Annotated[str, Query(max_length=200)] = "",
               limit: Annotated[int, Query(ge=1, le=500)] = 20) -> HTMLResponse:
-    """One KPI by month at a grain, with a chart at the org grain, provisional months marked.
+    """One KPI by month at a grain, with a chart at the org grain or of one team, provisional months marked.
 
-    The form sends empty dates when no period is chosen: they mean the whole period.
+    The form sends empty dates when no period is chosen: they mean the whole period. At the team
+    grain a select offers the teams with rows; ``team`` keeps one (at another grain the form still
+    carries it, and it is let go: the grain chosen last wins).
     """
     first, end = _day(since, "since"), _day(until, "until")
     grains = [g for g in ("org", "team", "rep", "account", "activity")
@@ -178,16 +200,29 @@ def kpis_page(request: Request, viewer: Page,
         raise unprocessable("grain", f"grain {grain}: expected one of {', '.join(grains)}", grain)
     frame = kpi_frame(request, viewer, [kpi], grain, first, end, basis or None)
     spec = CATALOGUE[kpi]
+    teams: list[tuple[str, str]] = []
+    if grain == "team":
+        listed = frame.filter(pl.col("grain_id").is_not_null()).select("grain_id", "name").unique("grain_id")
+        teams = sorted(((r["grain_id"], r["name"] or r["grain_id"]) for r in listed.iter_rows(named=True)),
+                       key=lambda t: _team_order(t[1]))
+        if team:
+            frame = only_team(request, viewer, frame, team)
+            if team not in dict(teams):  # a team without rows in this period: still the one chosen
+                teams.append((team, team))
+    else:
+        team = ""
     chart = ""
     rows = frame.filter(pl.col("period").is_not_null()).sort("grain_id", "period")
-    if grain == "org" and rows.height:
+    if (grain == "org" or team) and rows.height:  # one series: the org's, or the team's
         points = [{"month": str(r["period"]), "value": r["value"]} for r in rows.iter_rows(named=True)
                   if r["value"] is not None]
-        chart = _CHARTS.get((str(snapshots_of(request).current().path), kpi, first, end, basis),
-                            lambda: monthly_chart(points, [], title=spec.label, label=spec.label, unit=spec.unit))
+        title = spec.label + (f", {dict(teams).get(team, team)}" if team else "")
+        chart = _CHARTS.get((str(snapshots_of(request).current().path), kpi, first, end, basis, team, title),
+                            lambda: monthly_chart(points, [], title=title, label=spec.label, unit=spec.unit))
     shown = rows.head(limit * 36)
     return render(request, "kpis.html", viewer, kpi=kpi, grain=grain, grains=grains, since=first, until=end,
-                  basis=basis or "", catalogue=CATALOGUE, spec=spec, chart=chart, rows=shown.to_dicts(),
+                  basis=basis or "", teams=teams, team=team, catalogue=CATALOGUE, spec=spec, chart=chart,
+                  rows=shown.to_dicts(),
                   total=rows.height, reason=frame["reason"].drop_nulls().head(1).to_list())
 
 
