@@ -9,6 +9,7 @@ rules as the API (:mod:`training_roi.web.api`).
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
@@ -20,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from training_roi._format import money, percent, probability
-from training_roi.measure import CATALOGUE
+from training_roi.measure import CATALOGUE, KpiDef
 from training_roi.present.charts import monthly_chart
 from training_roi.web.access import COOKIE, Version, Viewer, client_of, require, snapshots_of, store_of, unprocessable
 from training_roi.web.api import (
@@ -43,11 +44,6 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 
 _LOGIN_CSRF = "training_roi_login"
-_CHARTS: Memo[str] = Memo(32)
-"""The KPI page's chart (SVG) by snapshot and filters: drawing it takes longer than the rest of the page."""
-_TABLES: Memo[str] = Memo(64)
-"""The KPI page's table (HTML) by snapshot, filters and whether names are shown: hundreds of rows take
-tens of milliseconds to render, the same for every reader of the same snapshot."""
 _FILE_POLICY = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
                 "font-src data:; frame-ancestors 'none'")
 Page = Annotated[Viewer, require("read_aggregates", api=False)]
@@ -203,39 +199,62 @@ def kpis_page(request: Request, viewer: Page,
         raise unprocessable("grain", f"grain {grain}: expected one of {', '.join(grains)}", grain)
     snapshot = snapshots_of(request).current()
     frame = kpi_frame(request, viewer, [kpi], grain, first, end, basis or None)
-    spec = CATALOGUE[kpi]
+    if grain != "team":
+        team = ""
+    elif team:
+        frame = only_team(request, viewer, frame, team)  # a 422 for a team the warehouse does not know
+
+    def make() -> _KpiView:
+        return _kpi_view(frame, CATALOGUE[kpi], grain, team, limit)
+
+    if snapshots_of(request).current() is snapshot:  # the rows are this snapshot's: kept for the next reader
+        view = _KPI_VIEWS.get((str(snapshot.path), kpi, grain, first, end, basis, team, limit,
+                               viewer.may("read_people")), make)
+    else:
+        view = make()
+    return render(request, "kpis.html", viewer, kpi=kpi, grain=grain, grains=grains, since=first, until=end,
+                  basis=basis or "", team=team, catalogue=CATALOGUE, spec=CATALOGUE[kpi], v=view)
+
+
+@dataclass(frozen=True)
+class _KpiView:
+    """What the KPI page shows of one snapshot, set of filters and role: the same for every such reader."""
+
+    options: str
+    """The team select's options (HTML): thousands of teams in a large org."""
+    chart: str
+    table: str
+    shown: int
+    total: int
+    reason: str | None
+
+
+_KPI_VIEWS: Memo[_KpiView] = Memo(64)
+"""The KPI page's parts by snapshot, filters and whether names are shown: its table of hundreds of rows,
+its chart and its select of thousands of teams take tens of milliseconds to make, and a request a few."""
+
+
+def _kpi_view(frame: pl.DataFrame, spec: KpiDef, grain: str, team: str, limit: int) -> _KpiView:
+    """The KPI page's parts from the KPI's ``frame`` (of one ``team`` when given)."""
     teams: list[tuple[str, str]] = []
     if grain == "team":
         listed = frame.filter(pl.col("grain_id").is_not_null()).select("grain_id", "name").unique("grain_id")
         teams = sorted(((r["grain_id"], r["name"] or r["grain_id"]) for r in listed.iter_rows(named=True)),
                        key=lambda t: _team_order(t[1]))
-        if team:
-            frame = only_team(request, viewer, frame, team)
-            if team not in dict(teams):  # a team without rows in this period: still the one chosen
-                teams.append((team, team))
-    else:
-        team = ""
+        if team and team not in dict(teams):  # a team without rows in this period: still the one chosen
+            teams.append((team, team))
     chart = ""
     rows = frame.filter(pl.col("period").is_not_null()).sort("grain_id", "period")
     if (grain == "org" or team) and rows.height:  # one series: the org's, or the team's
         points = [{"month": str(r["period"]), "value": r["value"]} for r in rows.iter_rows(named=True)
                   if r["value"] is not None]
         title = spec.label + (f", {dict(teams).get(team, team)}" if team else "")
-        chart = _CHARTS.get((str(snapshots_of(request).current().path), kpi, first, end, basis, team, title),
-                            lambda: monthly_chart(points, [], title=title, label=spec.label, unit=spec.unit))
+        chart = monthly_chart(points, [], title=title, label=spec.label, unit=spec.unit)
     shown = rows.head(limit * 36)
-    def draw() -> str:
-        return _env.get_template("kpis_table.html").render(grain=grain, spec=spec, rows=shown.to_dicts())
-
-    if snapshots_of(request).current() is snapshot:  # the rows are this snapshot's: kept for the next reader
-        table = _TABLES.get((str(snapshot.path), kpi, grain, first, end, basis, team, limit,
-                             viewer.may("read_people")), draw)
-    else:
-        table = draw()
-    return render(request, "kpis.html", viewer, kpi=kpi, grain=grain, grains=grains, since=first, until=end,
-                  basis=basis or "", teams=teams, team=team, catalogue=CATALOGUE, spec=spec, chart=chart,
-                  table=table, shown=min(shown.height, rows.height), total=rows.height,
-                  reason=frame["reason"].drop_nulls().head(1).to_list())
+    reason = frame["reason"].drop_nulls().head(1).to_list()
+    return _KpiView(options=_env.get_template("kpis_teams.html").render(teams=teams, team=team), chart=chart,
+                    table=_env.get_template("kpis_table.html").render(grain=grain, spec=spec, rows=shown.to_dicts()),
+                    shown=shown.height, total=rows.height, reason=reason[0] if reason else None)
 
 
 @router.get("/quality", response_class=HTMLResponse)
