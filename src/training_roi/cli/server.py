@@ -72,7 +72,7 @@ def users_add(
     password_stdin: StdinOption = False,
 ) -> None:
     """Add a user and print their API token, once."""
-    from training_roi.web.auth import add_user, check_password
+    from training_roi.web.auth import TOKEN_SHOWN_ONCE, add_user, check_password
     from training_roi.web.store import Store, state_path, validate_user
 
     with _user_errors(_USERS_STOPPED):
@@ -84,8 +84,7 @@ def users_add(
         user, token = add_user(Store(path), name, role, password=password)
     console = _out()
     console.print(f"added {user.name} ({user.role}) to {path}", highlight=False, soft_wrap=True)
-    console.print("Their API token (send it as `Authorization: Bearer TOKEN`) follows; it will not be shown again:",
-                  highlight=False, soft_wrap=True)
+    console.print(TOKEN_SHOWN_ONCE, highlight=False, soft_wrap=True)
     sys.stdout.write(f"{token}\n")
     if password is None:
         console.print(f"{user.name} has no password for the pages yet: `training-roi users password {user.name}` "

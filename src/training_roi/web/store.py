@@ -24,7 +24,7 @@ import re
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +35,7 @@ from argon2 import PasswordHasher
 from training_roi.errors import AccountError, StateError
 
 __all__ = [
+    "NAME_PATTERN",
     "ROLES",
     "SCHEMA_VERSION",
     "STATUSES",
@@ -63,7 +64,9 @@ Clock = Callable[[], datetime]
 SCHEMA_VERSION = 1
 TOKEN_USE_PRECISION = timedelta(minutes=1)
 STATE_SUFFIX = ".server.sqlite"
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}"
+"""What a user's name is: 1 to 64 letters, digits or ``. _ @ + -``, starting with a letter or digit."""
+_NAME = re.compile(NAME_PATTERN)
 _TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
@@ -399,6 +402,15 @@ class Store:
         with self._connection() as con:
             return con.execute(sql, params).fetchall()
 
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A connection holding the write lock from its start, committed at the end (rolled back on an error).
+
+        For changes made beside the store that must read and write as one (:mod:`training_roi.web.roster`:
+        no change may leave the server without an admin, however many admins change roles at once), and
+        for reads that must see one state of several tables.
+        """
+        return self._write()
+
     # -- users ------------------------------------------------------------------------------------
 
     def add_user(self, name: str, role: str, *, password: str | None = None) -> User:
@@ -439,13 +451,6 @@ class Store:
     def users(self) -> list[User]:
         """Every user, by name."""
         return [_user(r) for r in self._read(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name")]
-
-    def remove_user(self, name: str) -> User:
-        """Remove a user with their tokens and sessions; the audit log and the results keep their name."""
-        found = self.require_user(name)
-        with self._write() as con:
-            con.execute("DELETE FROM users WHERE id = ?", (found.id,))
-        return found
 
     def set_password(self, name: str, password: str) -> User:
         """Hash ``password`` with the store's hasher (Argon2id) and keep the hash as the user's password."""
