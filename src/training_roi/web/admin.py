@@ -40,6 +40,8 @@ UserName = Annotated[str, Path(max_length=64, description="a user's name, in any
 Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="rows skipped before the page")]
 Limit = Annotated[int, Query(ge=1, le=1_000, description="rows of a page")]
 Filter = Annotated[str | None, Query(max_length=200)]
+Through = Annotated[int | None, Query(ge=1, le=2**63 - 1, description="only the lines up to this id: the Link "
+                                                                       "to the next page gives it")]
 
 AUDIT_PAGE = 50
 """Lines of the audit log a page shows."""
@@ -136,11 +138,14 @@ def _account(request: Request, name: str) -> Account:
     return found[0]
 
 
-def _paged(request: Request, response: Response, total: int, offset: int, limit: int) -> None:
-    """``X-Total-Count`` (rows in all) and, when there are more, a ``Link`` to the next page, as ``/kpis`` gives."""
+def _paged(request: Request, response: Response, total: int, offset: int, limit: int, **keep: int) -> None:
+    """``X-Total-Count`` (rows in all) and, when there are more, a ``Link`` to the next page, as ``/kpis`` gives.
+
+    ``keep`` are parameters the next page must carry as well (the audit log's ``through``).
+    """
     response.headers["X-Total-Count"] = str(total)
     if offset + limit < total:
-        following = request.url.include_query_params(offset=offset + limit, limit=limit)
+        following = request.url.include_query_params(offset=offset + limit, limit=limit, **keep)
         response.headers["Link"] = f'<{following}>; rel="next"'
 
 
@@ -210,14 +215,17 @@ def _line(entry: AuditEntry) -> AuditLine:
 
 @api_router.get("/audit", response_model=list[AuditLine], responses=_REFUSED)
 def audit(request: Request, response: Response, viewer: Admin, user: Filter = None, action: Filter = None,
-          offset: Offset = 0, limit: Limit = 100) -> list[AuditLine]:
+          offset: Offset = 0, limit: Limit = 100, through: Through = None) -> list[AuditLine]:
     """The audit log, newest first, of one user (any case) and/or one action, a page at a time; admins only.
 
-    The read is itself a line of the log, written after the page is read.
+    The read is itself a line of the log, written after the page is read. The ``Link`` to the next
+    page carries ``through``, the id of the newest line the first page counted, so that lines
+    written while a reader pages (their own reads among them) do not shift the pages after it.
     """
     store = store_of(request)
-    page = store.audit_log(offset=offset, limit=limit, user=user or None, action=action or None)
-    _paged(request, response, page.total, offset, limit)
+    page = store.audit_log(offset=offset, limit=limit, user=user or None, action=action or None, through=through)
+    _paged(request, response, page.total, offset, limit, **({} if page.through is None else
+                                                            {"through": page.through}))
     store.audit("view", user=viewer.user.name, target="audit log", detail=f"user={user or ''} action={action or ''}",
                 client=client_of(request))
     return [_line(e) for e in page.entries]
@@ -355,10 +363,15 @@ def remove_form(request: Request, viewer: AdminPage, name: str, csrf: FormText =
 
 @page_router.get("/admin/audit", response_class=HTMLResponse)
 def audit_page(request: Request, viewer: AdminPage, user: Annotated[str, Query(max_length=200)] = "",
-               action: Annotated[str, Query(max_length=200)] = "", offset: Offset = 0) -> HTMLResponse:
-    """The audit log, newest first, filtered by user and action, fifty lines at a time."""
+               action: Annotated[str, Query(max_length=200)] = "", offset: Offset = 0,
+               through: Through = None) -> HTMLResponse:
+    """The audit log, newest first, filtered by user and action, fifty lines at a time.
+
+    The links to older and newer pages keep to the lines there were when the first was shown.
+    """
     store = store_of(request)
-    page = store.audit_log(offset=offset, limit=AUDIT_PAGE, user=user.strip() or None, action=action or None)
+    page = store.audit_log(offset=offset, limit=AUDIT_PAGE, user=user.strip() or None, action=action or None,
+                           through=through)
     actions = roster.audit_actions(store)
     store.audit("view", user=viewer.user.name, target="audit log", detail=f"user={user} action={action}",
                 client=client_of(request))

@@ -183,12 +183,17 @@ class AuditEntry:
 
 @dataclass(frozen=True)
 class AuditPage:
-    """A page of the audit log, newest first, and how many entries match in all."""
+    """A page of the audit log, newest first, how many entries match in all, and the newest of them's id.
+
+    ``through`` is what a reader passes for the next page so that lines written meanwhile (its own
+    reads among them) do not shift the pages; None when nothing matches.
+    """
 
     entries: tuple[AuditEntry, ...]
     total: int
     offset: int
     limit: int
+    through: int | None = None
 
 
 @dataclass(frozen=True)
@@ -592,11 +597,15 @@ class Store:
                           detail=detail, client=client)
 
     def audit_log(self, *, offset: int = 0, limit: int = 50, user: str | None = None,
-                  action: str | None = None) -> AuditPage:
-        """A page of the audit log, newest first, of one user (any case) and/or one action when given."""
+                  action: str | None = None, through: int | None = None) -> AuditPage:
+        """A page of the audit log, newest first, of one user (any case) and/or one action when given.
+
+        ``through`` leaves out the lines written after the one of that id: the pages after the first stay put.
+        """
         if offset < 0 or not 1 <= limit <= 1000:
             raise ValueError(f"offset {offset}, limit {limit}: expected offset ≥ 0 and limit from 1 to 1000")
-        where, params = [], []
+        where: list[str] = [] if through is None else ["id <= ?"]
+        params: list[Any] = [] if through is None else [through]
         if user is not None:
             where.append("user = ? COLLATE NOCASE")
             params.append(user)
@@ -608,9 +617,10 @@ class Store:
             con.execute("BEGIN")  # one snapshot for the page and its count
             rows = con.execute(f"SELECT id, at, user, action, target, detail, client FROM audit_log{clause} "
                                "ORDER BY id DESC LIMIT ? OFFSET ?", (*params, limit, offset)).fetchall()
-            total = con.execute(f"SELECT count(*) FROM audit_log{clause}", params).fetchone()[0]
+            total, newest = con.execute(f"SELECT count(*), max(id) FROM audit_log{clause}", params).fetchone()
             con.execute("COMMIT")
-        return AuditPage(entries=tuple(_audit(r) for r in rows), total=total, offset=offset, limit=limit)
+        return AuditPage(entries=tuple(_audit(r) for r in rows), total=total, offset=offset, limit=limit,
+                         through=newest)
 
     # -- studies' results -------------------------------------------------------------------------
 
