@@ -210,6 +210,21 @@ def test_the_last_admin_can_be_neither_removed_nor_demoted(served: dict[str, Any
     assert _sql(store, "SELECT name FROM users WHERE role = 'admin'") == [("ada",)]
 
 
+def test_an_admin_who_ends_their_own_session_or_role_leaves_the_admin_area(served: dict[str, Any]) -> None:
+    admin, store = served["admin"], served["store"]
+    add = _post(admin, "/admin/users", name="ada", role="admin", password="ada-secret-12", again="ada-secret-12")
+    assert add.status_code == 200
+    own = _post(admin, "/admin/users/admin/password", password="new-secret-12", again="new-secret-12")
+    assert own.status_code == 303 and own.headers["location"].startswith("/login?message=password%20set%20for%20admin")
+    assert admin.get("/admin/users", follow_redirects=False).headers["location"] == "/login?next=/admin/users"
+    assert sign_in(admin, "admin", "new-secret-12").headers["location"] == "/"
+    demoted = _post(admin, "/admin/users/admin/role", role="analyst")
+    assert demoted.status_code == 303 and demoted.headers["location"] == "/"
+    assert admin.get("/admin/users").status_code == 403
+    assert _sql(store, "SELECT name, role FROM users WHERE name IN ('admin', 'ada') ORDER BY name") == [
+        ("ada", "admin"), ("admin", "analyst")]
+
+
 def _demote(store: Store, name: str, by: str, start: threading.Barrier, outcomes: list[str]) -> None:
     start.wait()
     try:
