@@ -135,7 +135,7 @@ def test_a_viewer_and_an_analyst_get_403_on_every_admin_page_and_endpoint(served
     routes = _admin_routes()
     pages = [(m, p) for m, p in routes if not p.startswith("/api/")]
     endpoints = [(m, p) for m, p in routes if p.startswith("/api/")]
-    assert len(pages) >= 8 and len(endpoints) >= 6
+    assert len(pages) >= 7 and len(endpoints) >= 6
     users_before = _users(store)
     body = {"name": "mallory", "role": "admin"}
     for role in ("viewer", "analyst"):
@@ -145,7 +145,7 @@ def test_a_viewer_and_an_analyst_get_403_on_every_admin_page_and_endpoint(served
         assert 'href="/admin/users"' not in home  # no Admin link in the navigation
         csrf = csrf_of(home)  # the session's own token: the role, not the form, is what is refused
         for method, path in pages:
-            answer = client.request(method, path, data={"csrf": csrf, **body, "confirm": "yes"}
+            answer = client.request(method, path, data={"csrf": csrf, **body, "confirm": "yes", "do": "revoke"}
                                     if method == "POST" else None)
             assert answer.status_code == 403, (role, method, path, answer.status_code)
             assert "<h1>403</h1>" in answer.text and f"your role ({role}) may not see this" in answer.text
@@ -166,14 +166,14 @@ def test_a_viewer_and_an_analyst_get_403_on_every_admin_page_and_endpoint(served
 def test_a_form_without_the_sessions_csrf_token_is_refused_and_changes_nothing(served: dict[str, Any]) -> None:
     admin, store, app = served["admin"], served["store"], served["app"]
     posts = [p for m, p in _admin_routes() if m == "POST" and not p.startswith("/api/")]
-    assert len(posts) == 6
+    assert len(posts) == 5
     other = TestClient(app)  # another session's token is no better than none
     assert sign_in(other, "analyst", _password("analyst")).status_code == 303
     foreign = csrf_of(other.get("/").text)
     before = (_users(store), _sql(store, "SELECT count(*) FROM api_tokens"), _sql(store, "SELECT count(*) FROM "
                                                                                         "audit_log"))
     form = {"name": "mallory", "role": "admin", "password": "mallory-pw-1", "again": "mallory-pw-1",
-            "confirm": "yes"}
+            "confirm": "yes", "do": "revoke"}
     for path in posts:
         for csrf in ({}, {"csrf": ""}, {"csrf": foreign}):
             answer = admin.post(path, data={**form, **csrf})
@@ -260,11 +260,11 @@ def test_every_change_is_in_the_audit_log_with_who_made_it(served: dict[str, Any
     assert _post(admin, "/admin/users/cy/role", role="viewer").status_code == 200
     set_password = _post(admin, "/admin/users/cy/password", password="cy-secret-12", again="cy-secret-12")
     assert _message(set_password.text) == "password set for cy; 0 open login sessions ended"
-    second = _token(_post(admin, "/admin/users/cy/tokens/new").text)
+    second = _token(_post(admin, "/admin/users/cy/tokens", do="issue").text)
     other = TestClient(app)
     assert other.get("/api/v1/programs", headers=_auth(second)).status_code == 200
     assert other.get("/api/v1/programs", headers=_auth(first)).status_code == 200
-    revoked = _post(admin, "/admin/users/cy/tokens/revoke")
+    revoked = _post(admin, "/admin/users/cy/tokens", do="revoke")
     assert _message(revoked.text) == "2 API tokens of cy no longer work"
     assert other.get("/api/v1/programs", headers=_auth(second)).status_code == 401
     assert sign_in(other, "cy", "cy-secret-12").headers["location"] == "/"  # the password still works
@@ -398,7 +398,8 @@ def test_bad_input_on_the_forms_is_a_message_not_an_error(served: dict[str, Any]
              ("/admin/users", {"name": "cy", "role": "owner"}, "expected one of viewer, analyst, admin"),
              ("/admin/users/nobody/role", {"role": "viewer"}, "no user 'nobody'"),
              ("/admin/users/viewer/password", {"password": "        ", "again": "        "}, "the password is empty"),
-             ("/admin/users/viewer/remove", {}, "tick the box beside the button to confirm")]
+             ("/admin/users/viewer/remove", {}, "tick the box beside the button to confirm"),
+             ("/admin/users/viewer/tokens", {"do": "print"}, "press the button that issues a new one")]
     before = _users(store)
     for path, form, words in cases:
         answer = _post(admin, path, **form)

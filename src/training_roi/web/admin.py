@@ -323,25 +323,21 @@ def password_form(request: Request, viewer: AdminPage, name: str, csrf: FormText
     return _change(request, viewer, csrf, change)
 
 
-@page_router.post("/admin/users/{name}/tokens/revoke", response_class=HTMLResponse)
-def revoke_form(request: Request, viewer: AdminPage, name: str, csrf: FormText = "") -> Response:
-    """Stop every API token of a user."""
+@page_router.post("/admin/users/{name}/tokens", response_class=HTMLResponse)
+def tokens_form(request: Request, viewer: AdminPage, name: str, csrf: FormText = "", do: FormText = "") -> Response:
+    """Give a user a new API token beside any they have, shown once (``do=issue``), or stop every one (``revoke``)."""
 
     def change() -> Done:
-        revoked = auth.revoke_tokens(store_of(request), name, by=viewer.user.name, client=client_of(request))
-        return f"{plural(revoked, 'API token')} of {store_of(request).require_user(name).name} no longer work", None
-
-    return _change(request, viewer, csrf, change)
-
-
-@page_router.post("/admin/users/{name}/tokens/new", response_class=HTMLResponse)
-def token_form(request: Request, viewer: AdminPage, name: str, csrf: FormText = "") -> Response:
-    """Give a user a new API token, beside any they have, and show it once."""
-
-    def change() -> Done:
-        token = auth.issue_token(store_of(request), name, by=viewer.user.name, client=client_of(request))
-        user = store_of(request).require_user(name)
-        return f"a new API token for {user.name}", (user.name, token)
+        store, by = store_of(request), {"by": viewer.user.name, "client": client_of(request)}
+        if do == "issue":
+            token = auth.issue_token(store, name, **by)
+            user = store.require_user(name)
+            return f"a new API token for {user.name}", (user.name, token)
+        if do == "revoke":
+            revoked = auth.revoke_tokens(store, name, **by)
+            return f"{plural(revoked, 'API token')} of {store.require_user(name).name} no longer work", None
+        raise AccountError(f"the tokens of {name}: press the button that issues a new one or the one that revokes "
+                           "them")
 
     return _change(request, viewer, csrf, change)
 
