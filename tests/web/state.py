@@ -1,4 +1,4 @@
-"""What the server's tests share: a cheap password hasher, a clock the test moves, the state file's bytes."""
+"""What the server's tests share: a cheap password hasher, a moving clock, the state file's bytes, signing in."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher
 
@@ -70,3 +71,16 @@ def serving(db: Path, state: Path, results: Path) -> Iterator[tuple[str, list[st
     finally:
         process.terminate()
         printed.append(process.communicate(timeout=30)[0])
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of a page's first form (the sign-in form's, or the session's in a signed-in page)."""
+    return html.split('name="csrf" value="')[1].split('"')[0]
+
+
+def sign_in(client: Any, name: str, password: str, next: str = "/") -> Any:
+    """Sign in through the login form of a Starlette test client (a fresh session); the form's answer, not followed."""
+    client.cookies.clear()
+    page = client.get(f"/login?next={next}")
+    return client.post("/login", data={"name": name, "password": password, "csrf": csrf_of(page.text), "next": next},
+                       follow_redirects=False)

@@ -4,10 +4,11 @@ The application is the real one, serving a small reported org in-process (ASGI, 
 operation the document lists is called with requests drawn from its parameters' schemas — valid
 ones and, where a parameter can be given a wrong value, invalid ones — with the real study's hash
 and version, and KPIs of the catalogue, mixed into the draws so that the answers with data are
-exercised as well as the refusals. With an analyst's token no answer may be a server error (5xx),
-and every answer must match the document (its schema and content type for that status). Without a
-token, or with a wrong one, every operation but ``/api/v1/health`` must answer 401 whatever the
-request. The draws are bounded (``EXAMPLES`` per operation and kind) so the file runs in well
+exercised as well as the refusals. With an analyst's token (an admin's for the admin area's
+operations on users and the audit log, which refuse an analyst with the documented 403) no answer
+may be a server error (5xx), and every answer must match the document (its schema and content type
+for that status). Without a token, or with a wrong one, every operation but ``/api/v1/health`` must
+answer 401 whatever the request. The draws are bounded (``EXAMPLES`` per operation and kind) so the file runs in well
 under a minute.
 
 Two divergences the draws found are written as failing tests, marked as expected to fail until the
@@ -42,6 +43,9 @@ EXAMPLES = 12
 
 PUBLIC = "/api/v1/health"
 KPIS = "/api/v1/kpis"
+ADMIN = "schema-admin-7"
+"""The admin whose token draws the admin area's requests: a name no draw comes upon, so none removes or demotes it."""
+KEPT, REMOVED = "dora", "erin"
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +53,9 @@ def served(reported_org: ReportedOrg, tmp_path_factory: pytest.TempPathFactory) 
     """The application over the reported org, its OpenAPI operations, an analyst's token, the study's hash."""
     store = Store(tmp_path_factory.mktemp("schema-state") / "state.sqlite", hasher=CHEAP)
     _, token = add_user(store, "ana", "analyst")
+    _, admin = add_user(store, ADMIN, "admin")
+    for name in (KEPT, REMOVED):  # users the admin's drawn requests may read, change and remove
+        add_user(store, name, "viewer")
     app = create_app(reported_org.db, store, results=[reported_org.out], snapshot_every=0.0,
                      snapshot_in_background=False)
     document = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
@@ -61,8 +68,18 @@ def served(reported_org: ReportedOrg, tmp_path_factory: pytest.TempPathFactory) 
     touches = pl.read_csv(reported_org.out / "attribution.csv", infer_schema_length=None)
     deal = touches["opportunity_id"][0]
     return {"app": app, "document": document, "operations": [r.ok() for r in document.get_all_operations()],
-            "token": token, "hash": study_hash, "real": {"study_hash": study_hash, "version": 1, "team": team,
-                                                          "unit": unit, "opportunity": deal}}
+            "token": token, "admin": admin, "hash": study_hash,
+            "real": {"study_hash": study_hash, "version": 1, "team": team, "unit": unit, "opportunity": deal}}
+
+
+def _admins(operation: Any) -> bool:
+    """Whether the operation is the admin area's (users and the audit log): drawn with an admin's token."""
+    return operation.path.startswith(("/api/v1/users", "/api/v1/audit"))
+
+
+def _known(operation: Any, real: dict[str, Any]) -> dict[str, Any]:
+    """Real values for the operation's path: a user to remove for DELETE, another to read and change elsewhere."""
+    return {**real, "name": REMOVED if operation.method.upper() == "DELETE" else KEPT}
 
 
 def _spoilable(operation: Any) -> list[str]:
@@ -91,13 +108,13 @@ def test_no_request_is_a_server_error_and_every_answer_matches_the_document(serv
     assert {f"GET {p}" for p in (PUBLIC, "/api/v1/programs", KPIS, "/api/v1/quality", "/api/v1/studies/{study_hash}",
                                  "/api/v1/studies/{study_hash}/versions/{version}")} <= {
         f"{op.method.upper()} {op.path}" for op in operations}
-    headers = {"authorization": f"Bearer {served['token']}"}
     statuses: dict[str, set[int]] = {}
     for operation in operations:
+        headers = {"authorization": f"Bearer {served['admin' if _admins(operation) else 'token']}"}
         modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if _spoilable(operation) else [])
         for mode in modes:
 
-            @given(case=_cases(operation, mode, headers, served["real"]))
+            @given(case=_cases(operation, mode, headers, _known(operation, served["real"])))
             @settings(max_examples=EXAMPLES, deadline=None, database=None,
                       suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
             def answers(case: Any) -> None:
@@ -109,8 +126,10 @@ def test_no_request_is_a_server_error_and_every_answer_matches_the_document(serv
     # The draws reached the answers with data, not only the refusals.
     # (Running a study is left to tests/web/test_runs.py: a drawn body is never a valid study, and a
     # valid one would start an evaluation per draw.)
-    missed = {k: v for k, v in statuses.items() if not v & {200, 202} and k != "POST /api/v1/studies"}
+    missed = {k: v for k, v in statuses.items() if not v & {200, 201, 202} and k != "POST /api/v1/studies"}
     assert not missed, missed
+    assert {f"{m} /api/v1/users{p}" for m, p in (("GET", ""), ("POST", ""), ("GET", "/{name}"), ("PATCH", "/{name}"),
+                                                 ("DELETE", "/{name}"))} | {"GET /api/v1/audit"} <= set(statuses)
     assert 404 in statuses["GET /api/v1/studies/{study_hash}"] and 422 in statuses[f"GET {KPIS}"]
 
 
@@ -137,7 +156,22 @@ def test_every_data_operation_refuses_a_request_without_a_valid_token(served: di
     assert len(data) >= 6
     for operation in served["operations"]:
         for headers in ({}, {"authorization": "Bearer not-a-token"}, {"authorization": "not-even-bearer"}):
-            _refused(operation, headers, served["real"])
+            _refused(operation, headers, _known(operation, served["real"]))
+
+
+def test_the_admin_areas_operations_refuse_an_analyst_as_the_document_says(served: dict[str, Any]) -> None:
+    admins = [op for op in served["operations"] if _admins(op)]
+    assert len(admins) == 6
+    headers = {"authorization": f"Bearer {served['token']}"}
+    for operation in admins:
+
+        @given(case=_cases(operation, GenerationMode.POSITIVE, headers, _known(operation, served["real"])))
+        @settings(max_examples=4, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+        def refused(case: Any) -> None:
+            response = case.call_and_validate(checks=[response_schema_conformance])
+            assert response.status_code == 403, (case.method, case.formatted_path, response.status_code)
+
+        refused()
 
 
 def test_a_version_beyond_sqlites_integers_is_refused_not_a_server_error(served: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.web.conftest import LEARNER, ReportedOrg
-from tests.web.state import CHEAP, serving
+from tests.web.state import CHEAP, serving, sign_in
 from training_roi.web.app import create_app
 from training_roi.web.auth import add_user
 from training_roi.web.store import Store
@@ -129,21 +129,14 @@ def test_org_win_rate_by_month_equals_won_over_closed_counted_in_sql(served: dic
     assert csv.headers["content-type"].startswith("text/csv") and csv.text.splitlines()[0].startswith("kpi,")
 
 
-def _sign_in(client: TestClient, name: str, password: str, next: str = "/") -> Any:
-    page = client.get(f"/login?next={next}")
-    csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
-    return client.post("/login", data={"name": name, "password": password, "csrf": csrf, "next": next},
-                       follow_redirects=False)
-
-
 def test_pages_need_a_session_and_a_viewer_sees_no_name(served: dict[str, Any]) -> None:
     client, result = served["client"], served["result"]
     client.cookies.clear()
     first = client.get("/", follow_redirects=False)
     assert first.status_code == 303 and first.headers["location"] == "/login?next=/"
-    wrong = _sign_in(client, "viewer", "not-it")
+    wrong = sign_in(client, "viewer", "not-it")
     assert wrong.status_code == 303 and "wrong+name+or+password" in wrong.headers["location"].replace("%20", "+")
-    ok = _sign_in(client, "viewer", "viewer-secret-1")
+    ok = sign_in(client, "viewer", "viewer-secret-1")
     assert ok.status_code == 303
     cookie = ok.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
@@ -164,7 +157,7 @@ def test_pages_need_a_session_and_a_viewer_sees_no_name(served: dict[str, Any]) 
 def test_an_analyst_opens_the_full_report(served: dict[str, Any]) -> None:
     client, result = served["client"], served["result"]
     client.cookies.clear()
-    assert _sign_in(client, "analyst", "analyst-secret-1").status_code == 303
+    assert sign_in(client, "analyst", "analyst-secret-1").status_code == 303
     h = result["study"]["hash"]
     report = client.get(f"/studies/{h}/v1/report.html")
     assert report.status_code == 200 and report.content == (served["out"] / "report.html").read_bytes()
@@ -345,7 +338,7 @@ def test_a_viewer_drills_to_teams_without_names_an_analyst_to_the_deal(served: d
     assert len(got["touches"]) == touches.filter(pl.col("opportunity_id") == deal).height
     # The pages, clicked down as an analyst.
     client.cookies.clear()
-    assert _sign_in(client, "analyst", "analyst-secret-1").status_code == 303
+    assert sign_in(client, "analyst", "analyst-secret-1").status_code == 303
     for url, expect in ((f"/drill/{h}", "Win rate, org and teams"), (f"/drill/{h}/teams/{team}", reps[0]["name"]),
                         (f"/drill/{h}/reps/{rep['unit']}", "Training events"), (f"/drill/{h}/deals/{deal}", deal)):
         page = client.get(url)
@@ -404,7 +397,7 @@ def test_the_study_page_shows_sensitivity_cost_and_windows_as_the_result_holds_t
 
     client, result = served["client"], served["result"]
     client.cookies.clear()
-    assert _sign_in(client, "viewer", "viewer-secret-1").status_code == 303
+    assert sign_in(client, "viewer", "viewer-secret-1").status_code == 303
     text = client.get(f"/studies/{result['study']['hash']}").text
     for row in result["sensitivity"]:
         assert percent(Decimal(row["roi_pct"])) in text and row["assumption"].replace("'", "&#39;") in text

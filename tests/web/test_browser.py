@@ -13,7 +13,10 @@ in the period, counted with SQL, and the months are the period's), then one team
 in and visits every page a viewer may — programs, the study, KPIs at the org and team grains,
 data quality — and asking for the rep grain gets the 403 page; no learner's name,
 email or CRM id from the report's ``headline.learners`` appears in any of those pages' HTML, while
-the analyst's rep page shows the first trained rep's name (so the check can see one).
+the analyst's rep page shows the first trained rep's name (so the check can see one). An admin
+follows the navigation's Admin link, adds a user through the form (the token shown once then
+answers the API, and the new user signs in with the password chosen) and finds the change in the
+audit log filtered by its action.
 
 Every page visited is saved as a full-page PNG screenshot, a test artefact, into the folder named
 by the environment variable ``TRAINING_ROI_ARTIFACTS`` when it is set (created if missing), else
@@ -23,9 +26,11 @@ not blank and of non-trivial size.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import urllib.request
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -50,7 +55,7 @@ pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")]
 
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
-PASSWORDS = {"viewer": "viewer-secret-1", "analyst": "analyst-secret-1"}
+PASSWORDS = {"viewer": "viewer-secret-1", "analyst": "analyst-secret-1", "admin": "admin-secret-1"}
 STUDY = "Sales Excellence pilot"
 SINCE, UNTIL, LAST_MONTH = date(2024, 7, 1), date(2025, 1, 1), date(2024, 12, 1)
 """The period chosen in the KPI page's form (until not counted): six months inside the simulated org's 14."""
@@ -58,7 +63,7 @@ SINCE, UNTIL, LAST_MONTH = date(2024, 7, 1), date(2025, 1, 1), date(2024, 12, 1)
 
 @pytest.fixture(scope="module")
 def server(reported_org: ReportedOrg, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``training-roi serve`` on a free loopback port, with a viewer and an analyst who have passwords; its address."""
+    """``training-roi serve`` on a free loopback port, with a viewer, an analyst and an admin who have passwords."""
     state = tmp_path_factory.mktemp("browser-state") / "state.sqlite"
     store = Store(state, hasher=CHEAP)
     for role, password in PASSWORDS.items():
@@ -248,3 +253,47 @@ def test_the_kpi_form_without_a_period_shows_the_page(server: str, page: Page, a
     page.screenshot(path=str(artefacts / "analyst-07-kpis-no-period.png"), full_page=True)  # what was shown, either way
     assert answer.value.status == 200, answer.value.status
     assert page.locator("main table th").first.inner_text(timeout=2_000) == "team"
+
+
+def test_an_admin_adds_a_user_who_signs_in_and_finds_the_change_in_the_audit_log(
+        server: str, page: Page, browser: Browser, artefacts: Path) -> None:
+    _sign_in(page, server, "admin")
+    page.get_by_role("link", name="Admin", exact=True).click()
+    page.wait_for_url(f"{server}/admin/users")
+    _screenshot(page, artefacts, "admin-01-users")
+    page.get_by_label("Name", exact=True).fill("nadia")
+    page.get_by_label("Role", exact=True).select_option("analyst")
+    page.get_by_label("Password", exact=True).fill("nadia-secret-12")
+    page.get_by_label("Password again", exact=True).fill("nadia-secret-12")
+    page.get_by_role("button", name="Add the user").click()
+    page.wait_for_load_state()
+    assert page.locator("#message").inner_text().startswith("added nadia (analyst)")
+    assert "it will not be shown again" in page.locator("#token").inner_text()
+    token = page.locator("#token code").inner_text()
+    nadia = page.get_by_role("row").filter(has=page.get_by_role("cell", name="nadia", exact=True))
+    assert nadia.count() == 1 and "analyst" in nadia.inner_text() and "set" in nadia.inner_text()
+    _screenshot(page, artefacts, "admin-02-user-added")
+
+    request = urllib.request.Request(f"{server}/api/v1/programs", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert [p["name"] for p in json.loads(answer.read())] == [STUDY]
+    context = browser.new_context(viewport=VIEWPORT)
+    fresh = context.new_page()
+    fresh.goto(f"{server}/login")
+    fresh.get_by_label("Name").fill("nadia")
+    fresh.get_by_label("Password").fill("nadia-secret-12")
+    fresh.get_by_role("button", name="Sign in").click()
+    fresh.wait_for_url(f"{server}/")
+    assert "nadia (analyst)" in fresh.locator("header").inner_text()
+    assert fresh.get_by_role("link", name="Admin", exact=True).count() == 0  # an analyst has no admin area
+    context.close()
+
+    page.get_by_role("link", name="The audit log →").click()
+    page.wait_for_url(f"{server}/admin/audit")
+    page.get_by_label("action").select_option("user_added")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url(lambda url: "action=user_added" in url)
+    rows = [r.split("\t") for r in page.locator("main table tr").all_inner_texts()[1:]]
+    assert len(rows) == len(PASSWORDS) + 1 and {r[2] for r in rows} == {"user_added"}  # the fixture's and nadia
+    assert (rows[0][1], rows[0][3], rows[0][4]) == ("admin", "nadia", "role analyst")  # newest first: who, whom
+    _screenshot(page, artefacts, "admin-03-audit-filtered")

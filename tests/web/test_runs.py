@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from tests.builders import ingest_and_report, simulated_with_trained_rep_named
-from tests.web.state import CHEAP
+from tests.web.state import CHEAP, csrf_of, sign_in
 from training_roi.cli import app as cli
 from training_roi.web.app import create_app
 from training_roi.web.auth import add_user
@@ -86,16 +86,7 @@ def _cli_message(folder: Path, name: str, text: str, db: Path, monkeypatch: pyte
 
 
 def _sign_in(client: TestClient, name: str) -> None:
-    client.cookies.clear()
-    page = client.get("/login")
-    csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
-    signed = client.post("/login", data={"name": name, "password": f"{name}-secret-1", "csrf": csrf, "next": "/"},
-                         follow_redirects=False)
-    assert signed.status_code == 303
-
-
-def _csrf(html: str) -> str:
-    return html.split('name="csrf" value="')[1].split('"')[0]
+    assert sign_in(client, name, f"{name}-secret-1").status_code == 303
 
 
 def test_an_analysts_run_stores_the_reports_own_result_json_as_the_next_version(served: Any) -> None:
@@ -190,7 +181,7 @@ def test_the_page_runs_a_study_with_the_sessions_csrf_token(served: Any, tmp_pat
     assert form.status_code == 200
     starter = form.text.split('name="study"')[1].split(">", 1)[1].split("</textarea>")[0]
     assert "program:" in starter and "activities:" in starter  # the warehouse's starter study
-    csrf = _csrf(form.text)
+    csrf = csrf_of(form.text)
     study = yaml.safe_load(served["study"])
     study["windows"] = {"primary_days": 90}  # another study: its own hash
     text = yaml.safe_dump(study)

@@ -16,6 +16,7 @@ from argon2.exceptions import VerifyMismatchError
 
 from tests.web.state import CHEAP, Clock, file_bytes
 from training_roi.errors import AccountError, StateError
+from training_roi.web import roster
 from training_roi.web.store import SCHEMA_VERSION, Store, default_state_path, state_path
 
 
@@ -137,12 +138,13 @@ def test_removing_a_user_ends_their_tokens_and_sessions_and_the_audit_keeps_thei
     token = store.add_token("ana")
     session_id, _ = store.open_session("ana", timedelta(hours=1))
     store.audit("view", user="ana", target="/programs")
-    store.remove_user("ana")
+    ana = store.user("ana")
+    assert roster.delete_user(store, "ana") == (ana, 1)
     assert store.user_for_token(token) is None
     assert store.session(session_id) is None
     assert [e.user for e in store.audit_log().entries] == ["ana"]
     with pytest.raises(AccountError, match="no user 'ana'"):
-        store.remove_user("ana")
+        roster.delete_user(store, "ana")
 
 
 def test_a_token_notes_when_it_was_last_used(store: Store, clock: Clock):

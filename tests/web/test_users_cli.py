@@ -110,3 +110,22 @@ def test_list_before_any_user_says_how_to_add_one(db: Path):
     result = _users("list", db=db)
     assert result.exit_code == 2
     assert "users add NAME --role admin" in result.stderr
+
+
+def test_role_changes_a_role_but_never_the_last_admins(db: Path):
+    assert _users("add", "ana", "--role", "admin", db=db).exit_code == 0
+    assert _users("add", "bo", "--role", "viewer", db=db).exit_code == 0
+    last = _users("role", "ana", "--role", "analyst", db=db)
+    assert last.exit_code == 2 and "ana is the last admin" in last.stderr
+    assert len(last.stderr.strip().splitlines()) == 1
+    assert _users("remove", "ana", db=db).exit_code == 2
+    promoted = _users("role", "BO", "--role", "admin", db=db)
+    assert promoted.exit_code == 0 and "bo was viewer and is now admin" in promoted.stdout
+    assert _users("role", "ana", "--role", "analyst", db=db).exit_code == 0
+    listed = json.loads(_users("list", "--json", db=db).stdout)
+    assert [(u["name"], u["role"]) for u in listed] == [("ana", "analyst"), ("bo", "admin")]
+    store = Store(db.with_name("roi.duckdb.server.sqlite"), create=False)
+    assert [(e.action, e.user, e.target, e.detail) for e in store.audit_log(action="role_changed").entries] == [
+        ("role_changed", None, "ana", "admin → analyst"), ("role_changed", None, "bo", "viewer → admin")]
+    bad = _users("role", "bo", "--role", "owner", db=db)
+    assert bad.exit_code == 2 and "expected one of viewer, analyst, admin" in bad.stderr

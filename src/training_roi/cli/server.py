@@ -44,7 +44,8 @@ def serve_demo(db: Path, workdir: Path, port: int) -> None:
 
 
 users_app = typer.Typer(name="users", no_args_is_help=True,
-                        help="Who may use the server (`training-roi serve`): add, list, remove, set a password.")
+                        help="Who may use the server (`training-roi serve`): add, list, change a role, remove, "
+                             "set a password.")
 app.add_typer(users_app)
 
 StateOption = Annotated[Path | None, typer.Option(
@@ -72,7 +73,7 @@ def users_add(
     password_stdin: StdinOption = False,
 ) -> None:
     """Add a user and print their API token, once."""
-    from training_roi.web.auth import add_user, check_password
+    from training_roi.web.auth import TOKEN_SHOWN_ONCE, add_user, check_password
     from training_roi.web.store import Store, state_path, validate_user
 
     with _user_errors(_USERS_STOPPED):
@@ -84,8 +85,7 @@ def users_add(
         user, token = add_user(Store(path), name, role, password=password)
     console = _out()
     console.print(f"added {user.name} ({user.role}) to {path}", highlight=False, soft_wrap=True)
-    console.print("Their API token (send it as `Authorization: Bearer TOKEN`) follows; it will not be shown again:",
-                  highlight=False, soft_wrap=True)
+    console.print(TOKEN_SHOWN_ONCE, highlight=False, soft_wrap=True)
     sys.stdout.write(f"{token}\n")
     if password is None:
         console.print(f"{user.name} has no password for the pages yet: `training-roi users password {user.name}` "
@@ -132,6 +132,19 @@ def users_remove(name: Annotated[str, typer.Argument(help="the user to remove")]
         user, tokens = remove_user(Store(state_path(db, state), create=False), name)
     _out().print(f"removed {user.name} ({user.role}): {plural(tokens, 'API token')} and every login session of "
                  "theirs no longer work", highlight=False, soft_wrap=True)
+
+
+@users_app.command("role")
+def users_role(name: Annotated[str, typer.Argument(help="the user whose role to change")],
+               role: Annotated[str, typer.Option(help="viewer, analyst or admin")],
+               db: DbOption = DEFAULT_DB, state: StateOption = None) -> None:
+    """Give a user another role, from their next request on; the last admin keeps theirs."""
+    from training_roi.web.auth import change_role
+    from training_roi.web.store import Store, state_path
+
+    with _user_errors(_USERS_STOPPED):
+        user, before = change_role(Store(state_path(db, state), create=False), name, role)
+    _out().print(f"{user.name} was {before} and is now {user.role}", highlight=False, soft_wrap=True)
 
 
 @users_app.command("password")

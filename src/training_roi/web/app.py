@@ -21,7 +21,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from training_roi import __version__
-from training_roi.web import api, drill, pages, runs
+from training_roi.web import admin, api, drill, pages, runs
 from training_roi.web.access import COOKIE, LoginRequired, Viewer
 from training_roi.web.auth import session_for
 from training_roi.web.memo import warm
@@ -100,6 +100,8 @@ def create_app(db: Path, store: Store, *, results: list[Path] | None = None, sna
     app.include_router(pages.router)
     app.include_router(drill.pages)
     app.include_router(runs.page_router)
+    app.include_router(admin.api_router)
+    app.include_router(admin.page_router)
 
     app.add_middleware(SecurityHeaders)
 

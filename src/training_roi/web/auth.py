@@ -16,7 +16,13 @@ handlers to call:
 * :func:`token_user` — the user of a Bearer token (:func:`bearer_token` reads the header);
 * :func:`csrf_ok` — a form's CSRF token against its session's, compared in constant time.
 
-Every login, failed or refused attempt, logout and user change is written to the audit log.
+Users are added, given a password or another role, given a new API token, have their tokens revoked
+or are removed by the functions at the end (:func:`add_user`, :func:`change_password`,
+:func:`change_role`, :func:`issue_token`, :func:`revoke_tokens`, :func:`remove_user`), which the
+command line, the admin page and the API all call; none leaves the server without an admin.
+
+Every login, failed or refused attempt, logout and user change is written to the audit log, with
+who made the change (None from the command line).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from training_roi.errors import AccountError
+from training_roi.web import roster
 from training_roi.web.store import ROLES, Role, Session, Store, User
 
 __all__ = [
@@ -43,17 +50,21 @@ __all__ = [
     "PERMISSION_NAMES",
     "SESSION_LIFETIME",
     "THROTTLE_WINDOW",
+    "TOKEN_SHOWN_ONCE",
     "Login",
     "Permission",
     "add_user",
     "allowed",
     "bearer_token",
     "change_password",
+    "change_role",
     "check_password",
     "csrf_ok",
+    "issue_token",
     "login",
     "logout",
     "remove_user",
+    "revoke_tokens",
     "session_for",
     "throttled_until",
     "token_user",
@@ -75,6 +86,8 @@ MAX_FAILED_LOGINS = 5
 THROTTLE_WINDOW = timedelta(minutes=15)
 SESSION_LIFETIME = timedelta(hours=8)
 MIN_PASSWORD_LENGTH = 8
+TOKEN_SHOWN_ONCE = "Their API token (send it as `Authorization: Bearer TOKEN`) follows; it will not be shown again:"
+"""What is said before a new API token, on the command line and on the admin page alike."""
 
 
 def allowed(role: str, permission: str) -> bool:
@@ -292,9 +305,38 @@ def change_password(store: Store, name: str, password: str, *, by: str | None = 
 
 
 def remove_user(store: Store, name: str, *, by: str | None = None, client: str | None = None) -> tuple[User, int]:
-    """Remove a user, their API tokens and sessions; the user removed and how many tokens stopped working."""
-    tokens = len(store.tokens(store.require_user(name).name))
-    user = store.remove_user(name)
+    """Remove a user, their API tokens and sessions; the user removed and how many tokens stopped working.
+
+    The last admin is not removed (:class:`~training_roi.web.roster.LastAdminError`): nobody could
+    manage the users from the pages or the API any more.
+    """
+    user, tokens = roster.delete_user(store, name)
     store.audit("user_removed", user=by, target=user.name, detail=f"role {user.role}, {tokens} API tokens",
                 client=client)
     return user, tokens
+
+
+def change_role(store: Store, name: str, role: str, *, by: str | None = None,
+                client: str | None = None) -> tuple[User, Role]:
+    """Give a user another role (the last admin keeps theirs); the user as changed and the role they had.
+
+    Their open sessions and tokens carry the new role from their next request.
+    """
+    user, before = roster.set_role(store, name, role)
+    store.audit("role_changed", user=by, target=user.name, detail=f"{before} → {user.role}", client=client)
+    return user, before
+
+
+def revoke_tokens(store: Store, name: str, *, by: str | None = None, client: str | None = None) -> int:
+    """Stop every API token of a user (their password and sessions keep working); how many stopped."""
+    revoked = roster.revoke_tokens(store, name)
+    store.audit("tokens_revoked", user=by, target=store.require_user(name).name, detail=f"{revoked} API tokens",
+                client=client)
+    return revoked
+
+
+def issue_token(store: Store, name: str, *, by: str | None = None, client: str | None = None) -> str:
+    """A new API token for a user, beside any they have: returned once, here; only its hash is kept."""
+    token = store.add_token(name)
+    store.audit("token_issued", user=by, target=store.require_user(name).name, client=client)
+    return token

@@ -25,7 +25,7 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +36,7 @@ from argon2 import PasswordHasher
 from training_roi.errors import AccountError, StateError
 
 __all__ = [
+    "NAME_PATTERN",
     "ROLES",
     "SCHEMA_VERSION",
     "STATUSES",
@@ -64,7 +65,9 @@ Clock = Callable[[], datetime]
 SCHEMA_VERSION = 1
 TOKEN_USE_PRECISION = timedelta(minutes=1)
 STATE_SUFFIX = ".server.sqlite"
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}"
+"""What a user's name is: 1 to 64 letters, digits or ``. _ @ + -``, starting with a letter or digit."""
+_NAME = re.compile(NAME_PATTERN)
 _TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
@@ -181,12 +184,17 @@ class AuditEntry:
 
 @dataclass(frozen=True)
 class AuditPage:
-    """A page of the audit log, newest first, and how many entries match in all."""
+    """A page of the audit log, newest first, how many entries match in all, and the newest of them's id.
+
+    ``through`` is what a reader passes for the next page so that lines written meanwhile (its own
+    reads among them) do not shift the pages; None when nothing matches.
+    """
 
     entries: tuple[AuditEntry, ...]
     total: int
     offset: int
     limit: int
+    through: int | None = None
 
 
 @dataclass(frozen=True)
@@ -425,6 +433,15 @@ class Store:
         with self._connection() as con:
             return con.execute(sql, params).fetchall()
 
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A connection holding the write lock from its start, committed at the end (rolled back on an error).
+
+        For changes made beside the store that must read and write as one (:mod:`training_roi.web.roster`:
+        no change may leave the server without an admin, however many admins change roles at once), and
+        for reads that must see one state of several tables.
+        """
+        return self._write()
+
     # -- users ------------------------------------------------------------------------------------
 
     def add_user(self, name: str, role: str, *, password: str | None = None) -> User:
@@ -465,13 +482,6 @@ class Store:
     def users(self) -> list[User]:
         """Every user, by name."""
         return [_user(r) for r in self._read(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name")]
-
-    def remove_user(self, name: str) -> User:
-        """Remove a user with their tokens and sessions; the audit log and the results keep their name."""
-        found = self.require_user(name)
-        with self._write() as con:
-            con.execute("DELETE FROM users WHERE id = ?", (found.id,))
-        return found
 
     def set_password(self, name: str, password: str) -> User:
         """Hash ``password`` with the store's hasher (Argon2id) and keep the hash as the user's password."""
@@ -613,11 +623,15 @@ class Store:
                           detail=detail, client=client)
 
     def audit_log(self, *, offset: int = 0, limit: int = 50, user: str | None = None,
-                  action: str | None = None) -> AuditPage:
-        """A page of the audit log, newest first, of one user (any case) and/or one action when given."""
+                  action: str | None = None, through: int | None = None) -> AuditPage:
+        """A page of the audit log, newest first, of one user (any case) and/or one action when given.
+
+        ``through`` leaves out the lines written after the one of that id: the pages after the first stay put.
+        """
         if offset < 0 or not 1 <= limit <= 1000:
             raise ValueError(f"offset {offset}, limit {limit}: expected offset ≥ 0 and limit from 1 to 1000")
-        where, params = [], []
+        where: list[str] = [] if through is None else ["id <= ?"]
+        params: list[Any] = [] if through is None else [through]
         if user is not None:
             where.append("user = ? COLLATE NOCASE")
             params.append(user)
@@ -629,9 +643,10 @@ class Store:
             con.execute("BEGIN")  # one snapshot for the page and its count
             rows = con.execute(f"SELECT id, at, user, action, target, detail, client FROM audit_log{clause} "
                                "ORDER BY id DESC LIMIT ? OFFSET ?", (*params, limit, offset)).fetchall()
-            total = con.execute(f"SELECT count(*) FROM audit_log{clause}", params).fetchone()[0]
+            total, newest = con.execute(f"SELECT count(*), max(id) FROM audit_log{clause}", params).fetchone()
             con.execute("COMMIT")
-        return AuditPage(entries=tuple(_audit(r) for r in rows), total=total, offset=offset, limit=limit)
+        return AuditPage(entries=tuple(_audit(r) for r in rows), total=total, offset=offset, limit=limit,
+                         through=newest)
 
     # -- studies' results -------------------------------------------------------------------------
 
