@@ -1,4 +1,4 @@
-"""Coverage check of the drill-down: do the team intervals cover each team's true effect about 95% of the time?
+"""Coverage check of the drill-down: how often a team's 95% interval covers the team's true effect.
 
 For each scenario and seed, simulate an org (known truth), ingest and link it, and measure the
 drill-down of a study of its course (``evaluation.drill``, as the dashboard does). The team
@@ -43,7 +43,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy.stats import binomtest
+from scipy.stats import binomtest, norm
+from scipy.stats import t as student_t
 
 from training_roi import Study, connect, ingest_folder, link
 from training_roi.evaluation.drill import MIN_UNITS, Drill, drill, org_row, rep_rows, team_rows
@@ -126,7 +127,8 @@ def rep_truths(d: Drill, opps: pl.DataFrame) -> dict[str, dict[str, Any]]:
     return {r["owner_id"]: r for r in both.to_dicts()}
 
 
-def one_run(scenario: str, seed: int, reps: int, months: int, replicates: int, merge: tuple[int, int]) -> dict[str, Any]:
+def one_run(scenario: str, seed: int, reps: int, months: int, replicates: int,
+            merge: tuple[int, int]) -> dict[str, Any]:
     """Measure one org's drill-down; return its teams' and reps' intervals beside their truths."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "org"
@@ -189,17 +191,33 @@ def covers(row: dict[str, Any], key: str = "truth") -> bool:
     return bool(lo <= row[key] <= hi)
 
 
+def widened(row: dict[str, Any]) -> tuple[float, float]:
+    """The team's interval with a small-sample correction, for comparison only (the product does not use it).
+
+    Each side's distance from the estimate is multiplied by t(0.975, n − 1) / z(0.975) × √(n / (n − 1)),
+    n the team's trained reps: the percentile bootstrap of n clusters estimates the variance with
+    divisor n and uses normal tails.
+    """
+    n, e = row["trained"], row["effect"]
+    lo, hi = row["interval"]
+    f = float(student_t.ppf(0.975, n - 1) / norm.ppf(0.975) * np.sqrt(n / (n - 1)))
+    return e - (e - lo) * f, e + (hi - e) * f
+
+
 def line(label: str, rows: list[dict[str, Any]]) -> str:
-    """One table row: how many intervals, how many cover, the coverage with its Wilson interval, mean width."""
+    """One table row: intervals, how many cover, the coverage with its Wilson interval, bias, width, and the what-if."""
     n = len(rows)
     if not n:
-        return f"| {label} | 0 | | | | |"
+        return f"| {label} | 0 | | | | | | |"
     k = sum(covers(r) for r in rows)
     lo, hi = wilson(k, n)
     width = float(np.mean([r["interval"][1] - r["interval"][0] for r in rows]))
     bias = float(np.mean([r["effect"] - r["truth"] for r in rows]))
+    sd = float(np.std([(r["effect"] - r["truth"]) / ((r["interval"][1] - r["interval"][0]) / (2 * norm.ppf(0.975)))
+                       for r in rows]))
+    wide = sum(a <= r["truth"] <= b for r in rows for a, b in [widened(r)])
     return (f"| {label} | {n} | {k} | {100 * k / n:.1f}% ({100 * lo:.1f}–{100 * hi:.1f}%) | "
-            f"{bias:+.4f} | {width:.3f} |")
+            f"{bias:+.4f} | {width:.3f} | {sd:.2f} | {100 * wide / n:.1f}% |")
 
 
 def summary(runs: list[dict[str, Any]]) -> list[str]:
@@ -220,7 +238,8 @@ def summary(runs: list[dict[str, Any]]) -> list[str]:
                    f"{got} ({100 * got / natural:.1f}%) | {max(max(r['natural_trained']) for r in rs)} | "
                    f"{len(teams)} | {given} ({100 * given / len(teams):.1f}%) | {org} of {len(rs)} |")
     out += ["", "| teams | intervals | cover the team's truth | coverage (95% Wilson interval) | "
-            "mean bias | mean width |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+            "mean bias | mean width | SD of error ÷ interval's SE | coverage, t-widened (what-if) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     every = [dict(t, scenario=r["scenario"]) for r in runs for t in r["teams"] if t["interval"] is not None]
     out.append(line("all", every))
     for s in scenarios:
@@ -232,6 +251,11 @@ def summary(runs: list[dict[str, Any]]) -> list[str]:
     out.append(line("whole comparison group", [t for t in every if t["whole"]]))
     for s in scenarios:
         out.append(line(f"{s}, whole comparison group", [t for t in every if t["whole"] and t["scenario"] == s]))
+    per_org = [[not covers(t) for t in r["teams"] if t["interval"] is not None] for r in runs]
+    share = sum(map(sum, per_org)) / max(1, sum(map(len, per_org)))
+    out += ["", f"Misses per org: variance {np.var([sum(m) for m in per_org]):.2f} against "
+                f"{np.mean([len(m) * share * (1 - share) for m in per_org]):.2f} were the teams' misses independent "
+                "(the Wilson intervals assume they are)."]
     reps = [dict(p, truth=p["change"]) for r in runs for p in r["reps"]]
     if reps:
         n = len(reps)
@@ -262,7 +286,11 @@ def main() -> None:
                         help="teams of the simulator merged per larger team, drawn from LOW..HIGH")
     parser.add_argument("--scenarios", nargs="*", default=["randomised", "selection", "staggered"])
     parser.add_argument("--json", type=Path, help="also write every run's rows to this file")
+    parser.add_argument("--tables", type=Path, help="print the tables of the runs a --json file holds, and stop")
     args = parser.parse_args()
+    if args.tables:
+        print("\n".join(summary(json.loads(args.tables.read_text()))))
+        return
     runs = []
     for scenario in args.scenarios:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
