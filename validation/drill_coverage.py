@@ -37,7 +37,6 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +72,8 @@ def window_truth(opps: pl.DataFrame, owners: Sequence[str] | None, window: int) 
         sel = sel.filter(pl.col("owner_id").is_in(list(owners)))
     if sel.is_empty():
         return None, 0
-    return float((sel["won1"].cast(pl.Int64) - sel["won0"].cast(pl.Int64)).mean()), sel.height  # type: ignore[arg-type]
+    gained = sel["won1"].cast(pl.Int64).to_numpy() - sel["won0"].cast(pl.Int64).to_numpy()
+    return float(gained.mean()), sel.height
 
 
 def merged(d: Drill, region_of: dict[str, str], rng: np.random.Generator, lo: int, hi: int) -> Drill:
@@ -260,14 +260,14 @@ def summary(runs: list[dict[str, Any]]) -> list[str]:
     if reps:
         n = len(reps)
         k = sum(covers(p) for p in reps)
-        lo, hi = wilson(k, n)
+        low, high = wilson(k, n)
         k_lift = sum(covers(p, "lift") for p in reps)
         positive = [p for p in reps if p["lift"] > 0]
         found = sum(p["interval"][0] > 0 for p in positive)
         out += ["", "| reps with an interval | cover their change in expected win rate | coverage (95% Wilson) | "
                 "hold their own effect | exclude zero, effect positive | mean width | mean closed deals |",
                 "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-                f"| {n} | {k} | {100 * k / n:.1f}% ({100 * lo:.1f}–{100 * hi:.1f}%) | {100 * k_lift / n:.1f}% | "
+                f"| {n} | {k} | {100 * k / n:.1f}% ({100 * low:.1f}–{100 * high:.1f}%) | {100 * k_lift / n:.1f}% | "
                 f"{found} of {len(positive)} ({100 * found / max(1, len(positive)):.1f}%) | "
                 f"{np.mean([p['interval'][1] - p['interval'][0] for p in reps]):.3f} | "
                 f"{np.mean([p['deals'] for p in reps]):.0f} |"]
@@ -303,8 +303,7 @@ def main() -> None:
                   f"{sum(covers(t) for t in given)} cover ({time.perf_counter() - start:.0f} s)",
                   file=sys.stderr, flush=True)
     if args.json:
-        args.json.write_text(json.dumps(runs, default=lambda v: v.isoformat() if isinstance(v, date | timedelta)
-                                        else str(v)))
+        args.json.write_text(json.dumps(runs))
     print(f"MIN_UNITS = {MIN_UNITS}")
     print("\n".join(summary(runs)))
 
