@@ -25,7 +25,7 @@ panel's (a guard).
 Coverage is given with its own 95% Wilson interval, overall, by team size (trained reps) and by
 comparison. Prints one line per org and the tables for validation/README.md.
 
-    python validation/drill_coverage.py --seeds 20 --reps 500
+    python validation/drill_coverage.py --seeds 25 --reps 500
 """
 
 from __future__ import annotations
@@ -277,7 +277,7 @@ def summary(runs: list[dict[str, Any]]) -> list[str]:
 def main() -> None:
     """Run the scenarios over the seeds and print the coverage tables."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=20, help="how many seeds (orgs) per scenario")
+    parser.add_argument("--seeds", type=int, default=25, help="how many seeds (orgs) per scenario")
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--reps", type=int, default=500)
     parser.add_argument("--months", type=int, default=24)
