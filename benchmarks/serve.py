@@ -132,9 +132,13 @@ async def _run(base: str, study: str, team: str, tokens: dict[str, str], users: 
                                                errors, pause, random.Random(i))))
     await asyncio.sleep(seconds / 3)
     writer = _writer(db, seconds / 3)
-    await asyncio.sleep(2)
+    busy = False
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-        busy = (await client.get("/api/v1/health")).json()["warehouse_busy_since"] is not None
+        for _ in range(20):  # the server looks at the warehouse every 5 s: asked until it has seen the load
+            await asyncio.sleep(0.5)
+            busy = (await client.get("/api/v1/health")).json()["warehouse_busy_since"] is not None
+            if busy:
+                break
     await asyncio.gather(*tasks)
     writer.wait(timeout=seconds)
     return times, errors, time.monotonic() - start, busy
