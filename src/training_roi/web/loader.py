@@ -117,14 +117,13 @@ class Loader:
         self._running: _Job | None = None
         self._process: subprocess.Popen[str] | None = None
         self._stopping = threading.Event()
+        records.ensure_table(store)
+        self.folder.mkdir(parents=True, exist_ok=True)
 
     def start(self) -> list[IngestRecord]:
         """Mark the ingests a previous server left unfinished as failed, delete their folders; those ingests."""
-        records.ensure_table(self.store)
-        if self.folder.is_dir():
-            for left in self.folder.iterdir():
-                shutil.rmtree(left, ignore_errors=True) if left.is_dir() else left.unlink(missing_ok=True)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        for left in self.folder.iterdir():
+            shutil.rmtree(left, ignore_errors=True) if left.is_dir() else left.unlink(missing_ok=True)
         return self._fail_unfinished()
 
     def _fail_unfinished(self) -> list[IngestRecord]:
