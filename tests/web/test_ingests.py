@@ -150,7 +150,8 @@ def test_an_admins_archive_loads_what_the_command_line_loads(served: Any) -> Non
     answer = _send(client, _zipped(served["data"], "export/"), admin, name="org-export.zip")
     assert answer.status_code == 202
     queued = answer.json()
-    assert queued["status"] == "queued" and answer.headers["location"] == queued["url"] == f"/api/v1/ingests/{queued['id']}"
+    assert queued["status"] == "queued"
+    assert answer.headers["location"] == queued["url"] == f"/api/v1/ingests/{queued['id']}"
     found = _finished(client, queued["url"], admin)
     assert found["status"] == "done", found["error"]
     assert any(status == "running" and progress and progress.startswith("reading ") for status, progress in

@@ -123,7 +123,10 @@ class Loader:
     def start(self) -> list[IngestRecord]:
         """Mark the ingests a previous server left unfinished as failed, delete their folders; those ingests."""
         for left in self.folder.iterdir():
-            shutil.rmtree(left, ignore_errors=True) if left.is_dir() else left.unlink(missing_ok=True)
+            if left.is_dir():
+                shutil.rmtree(left, ignore_errors=True)
+            else:
+                left.unlink(missing_ok=True)
         return self._fail_unfinished()
 
     def _fail_unfinished(self) -> list[IngestRecord]:
@@ -204,7 +207,8 @@ class Loader:
 
     def _run(self, job: _Job) -> None:
         started = time.monotonic()
-        if records.update(self.store, job.id, status="running", progress="starting") is None:
+        begun = records.update(self.store, job.id, status="running", progress="starting `training-roi ingest`")
+        if begun is None or begun.status != "running":  # marked failed meanwhile: the server is stopping
             return
         output = job.unpacked.folder / "account.json"
         with output.open("w", encoding="utf-8") as stdout:
