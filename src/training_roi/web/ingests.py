@@ -13,6 +13,7 @@ which archive, then its outcome); a refused archive is an ``ingest_refused`` lin
 from __future__ import annotations
 
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
@@ -160,6 +161,12 @@ def _queue(request: Request, viewer: Viewer, archive: FilePath, folder: FilePath
     return record
 
 
+def _unkept(name: str, exc: OSError) -> HTTPException:
+    """The answer when the server's disk cannot keep an archive (full, not writable): 503, try again later."""
+    return HTTPException(status_code=503, detail=f"the server could not keep {name} on its disk "
+                                                 f"({exc.strerror or exc}): send it again later")
+
+
 def _declared_too_large(request: Request, limits: Limits, slack: int = 0) -> bool:
     length = request.headers.get("content-length", "")
     return length.isdigit() and int(length) > limits.archive_bytes + slack
@@ -178,7 +185,7 @@ _ZIP_BODY = {"schema": {"type": "string", "format": "binary",
                415: {"model": Refusal, "description": "the body is not sent as a zip archive"},
                422: {"model": Refusal, "description": "the archive is refused: not a zip, a path outside its folder, "
                                                       "a link, a zip bomb, or none of the files ingest reads"},
-               503: {"model": Refusal, "description": "the server is stopping"}})
+               503: {"model": Refusal, "description": "the server is stopping, or cannot keep the archive"}})
 async def send_ingest(request: Request, viewer: Loading, name: str | None = None) -> Response:
     """Ingest an export folder: a zip archive of it as the body (``Content-Type: application/zip``); admins only.
 
@@ -204,6 +211,8 @@ async def send_ingest(request: Request, viewer: Loading, name: str | None = None
         record = await run_in_threadpool(_queue, request, viewer, archive, folder, file, size)
     except ArchiveError as exc:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+    except OSError as exc:  # the server's disk, not the archive: the sender may try again later
+        raise _unkept(file, exc) from None
     except ClientDisconnect:
         return Response(status_code=400)
     finally:
@@ -265,6 +274,7 @@ async def ingest_upload(request: Request, viewer: LoadingPage) -> Response:
     except MultiPartException as exc:
         return await run_in_threadpool(_page, request, viewer, f"the form could not be read: {exc.message}", 400)
     archive, folder = _places(request)
+    name = DEFAULT_NAME
     try:
         csrf = form.get("csrf")
         if not isinstance(csrf, str) or not csrf_ok(viewer.session, csrf):
@@ -283,13 +293,15 @@ async def ingest_upload(request: Request, viewer: LoadingPage) -> Response:
         await run_in_threadpool(_queue, request, viewer, archive, folder, name, size)
     except ArchiveError as exc:
         return await run_in_threadpool(_page, request, viewer, str(exc), exc.status)
+    except OSError as exc:
+        raise _unkept(name, exc) from None
     finally:
         archive.unlink(missing_ok=True)
         await form.close()
     return RedirectResponse("/admin/ingest", status_code=303)
 
 
-async def _chunks(upload: UploadFile) -> Any:
+async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
     """An uploaded file's bytes, a mebibyte at a time."""
     while chunk := await upload.read(MIB):
         yield chunk

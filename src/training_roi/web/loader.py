@@ -35,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,10 @@ STOP_WAIT = 10.0
 
 _PROGRESS_EVERY = 0.5
 """Seconds between two writes of one step's progress (a large file reports its rows many times a second)."""
+
+
+_KEPT_LINES = 200
+"""Lines of the process's standard error (other than its progress) kept for its error message and the log."""
 
 
 @dataclass(frozen=True)
@@ -243,8 +248,8 @@ class Loader:
         self._audit(job, f"failed: {message}")
 
     def _follow(self, job: _Job, process: subprocess.Popen[str]) -> list[str]:
-        """Read the process's standard error to its end: progress lines into the state file; the other lines."""
-        said: list[str] = []
+        """Read the process's standard error to its end: progress lines into the state file; the last other lines."""
+        said: deque[str] = deque(maxlen=_KEPT_LINES)
         sources, last, written = job.unpacked.sources, "", 0.0
         assert process.stderr is not None
         for raw in process.stderr:
@@ -263,7 +268,7 @@ class Loader:
             last, written = step, now
             if not self._stopping.is_set():
                 records.update(self.store, job.id, progress=what)
-        return said
+        return list(said)
 
     @staticmethod
     def _account(output: Path) -> dict[str, Any] | None:
