@@ -5,7 +5,7 @@ operation the document lists is called with requests drawn from its parameters' 
 ones and, where a parameter can be given a wrong value, invalid ones — with the real study's hash
 and version, and KPIs of the catalogue, mixed into the draws so that the answers with data are
 exercised as well as the refusals. With an analyst's token (an admin's for the admin area's
-operations on users and the audit log, which refuse an analyst with the documented 403) no answer
+operations on users, the audit log and ingests, which refuse an analyst with the documented 403) no answer
 may be a server error (5xx), and every answer must match the document (its schema and content type
 for that status). Without a token, or with a wrong one, every operation but ``/api/v1/health`` must
 answer 401 whatever the request. The draws are bounded (``EXAMPLES`` per operation and kind) so the file runs in well
@@ -19,6 +19,8 @@ allow for 422 (a string where FastAPI's validation errors are a list).
 
 from __future__ import annotations
 
+import io
+import zipfile
 from typing import Any
 
 import polars as pl
@@ -34,6 +36,7 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 from tests.web.conftest import ReportedOrg
 from tests.web.state import CHEAP
 from training_roi.measure import CATALOGUE
+from training_roi.web import ingest_records
 from training_roi.web.app import create_app
 from training_roi.web.auth import add_user
 from training_roi.web.store import Store
@@ -48,6 +51,22 @@ ADMIN = "schema-admin-7"
 KEPT, REMOVED = "dora", "erin"
 
 
+def _archive(members: dict[str, bytes]) -> bytes:
+    """A zip archive of ``members``, every one in a folder the ingest never reads (so no draw loads data)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(f"notes/{name}", content)
+    return buffer.getvalue()
+
+
+# The archives an admin's drawn ingests send: bytes that are no archive, or an archive of nothing the ingest reads.
+_ARCHIVES = st.one_of(st.binary(max_size=512), st.dictionaries(
+    st.text(alphabet="abcdefghij./_-", min_size=1, max_size=12), st.binary(max_size=64), max_size=3).map(_archive))
+for _zip in ("application/zip", "application/x-zip-compressed"):
+    schemathesis.openapi.media_type(_zip, _ARCHIVES)
+
+
 @pytest.fixture(scope="module")
 def served(reported_org: ReportedOrg, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The application over the reported org, its OpenAPI operations, an analyst's token, the study's hash."""
@@ -59,6 +78,9 @@ def served(reported_org: ReportedOrg, tmp_path_factory: pytest.TempPathFactory) 
     app = create_app(reported_org.db, store, results=[reported_org.out], snapshot_every=0.0,
                      snapshot_in_background=False)
     document = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
+    # An ingest the admin's drawn requests may read (sending a real archive is tests/web/test_ingests.py's).
+    sent = ingest_records.queue(store, "export.zip", 1_024, ADMIN)
+    ingest_records.update(store, sent.id, status="failed", error="the server stopped before the ingest finished")
     study_hash = reported_org.result["study"]["hash"]
     # Real values for the drill-down's path (a team, one of its reps, one of the rep's attributed deals).
     client = TestClient(app)  # not as a context: its end would stop the application's runner of studies
@@ -69,12 +91,13 @@ def served(reported_org: ReportedOrg, tmp_path_factory: pytest.TempPathFactory) 
     deal = touches["opportunity_id"][0]
     return {"app": app, "document": document, "operations": [r.ok() for r in document.get_all_operations()],
             "token": token, "admin": admin, "hash": study_hash,
-            "real": {"study_hash": study_hash, "version": 1, "team": team, "unit": unit, "opportunity": deal}}
+            "real": {"study_hash": study_hash, "version": 1, "team": team, "unit": unit, "opportunity": deal,
+                     "ingest_id": sent.id}}
 
 
 def _admins(operation: Any) -> bool:
-    """Whether the operation is the admin area's (users and the audit log): drawn with an admin's token."""
-    return operation.path.startswith(("/api/v1/users", "/api/v1/audit"))
+    """Whether the operation is the admin area's (users, the audit log, ingests): drawn with an admin's token."""
+    return operation.path.startswith(("/api/v1/users", "/api/v1/audit", "/api/v1/ingests"))
 
 
 def _known(operation: Any, real: dict[str, Any]) -> dict[str, Any]:
@@ -124,12 +147,15 @@ def test_no_request_is_a_server_error_and_every_answer_matches_the_document(serv
 
             answers()
     # The draws reached the answers with data, not only the refusals.
-    # (Running a study is left to tests/web/test_runs.py: a drawn body is never a valid study, and a
-    # valid one would start an evaluation per draw.)
-    missed = {k: v for k, v in statuses.items() if not v & {200, 201, 202} and k != "POST /api/v1/studies"}
+    # (Running a study is left to tests/web/test_runs.py, sending an archive to tests/web/test_ingests.py:
+    # a drawn body is never a valid study or zip archive, and a valid one would start a run per draw.)
+    missed = {k: v for k, v in statuses.items() if not v & {200, 201, 202}
+              and k not in ("POST /api/v1/studies", "POST /api/v1/ingests")}
     assert not missed, missed
     assert {f"{m} /api/v1/users{p}" for m, p in (("GET", ""), ("POST", ""), ("GET", "/{name}"), ("PATCH", "/{name}"),
-                                                 ("DELETE", "/{name}"))} | {"GET /api/v1/audit"} <= set(statuses)
+                                                 ("DELETE", "/{name}"))} | {
+        "GET /api/v1/audit", "GET /api/v1/ingests", "GET /api/v1/ingests/{ingest_id}"} <= set(statuses)
+    assert 422 in statuses["POST /api/v1/ingests"]  # a drawn body is refused with the reason, never a server error
     assert 404 in statuses["GET /api/v1/studies/{study_hash}"] and 422 in statuses[f"GET {KPIS}"]
 
 
@@ -161,7 +187,7 @@ def test_every_data_operation_refuses_a_request_without_a_valid_token(served: di
 
 def test_the_admin_areas_operations_refuse_an_analyst_as_the_document_says(served: dict[str, Any]) -> None:
     admins = [op for op in served["operations"] if _admins(op)]
-    assert len(admins) == 6
+    assert len(admins) == 9
     headers = {"authorization": f"Bearer {served['token']}"}
     for operation in admins:
 

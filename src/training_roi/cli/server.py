@@ -178,18 +178,23 @@ def serve(
         "--results", help="a folder `report` wrote (its result.json and files), shown as a program (repeat)")] = None,
     secure_cookies: Annotated[bool, typer.Option(
         help="mark the session cookie Secure (set it when a proxy in front ends TLS)")] = False,
+    max_archive_mib: Annotated[int, typer.Option(
+        min=1, help="the largest zip archive an admin may send to be ingested, in MiB")] = 1024,
 ) -> None:
     """Start the dashboard and its API over the warehouse, until Ctrl-C: http://HOST:PORT, /api/v1."""
     import uvicorn
 
     from training_roi.web.app import create_app
+    from training_roi.web.archive import MIB, Limits
     from training_roi.web.store import Store, state_path
 
-    with _user_errors("stopped (Ctrl-C): the server has stopped; the warehouse was only read"):
+    with _user_errors("stopped (Ctrl-C): the server has stopped; an ingest it was running is stopped as Ctrl-C "
+                      "stops `training-roi ingest`"):
         path = state_path(db, state)
         store = Store(path)
         file = Path(db.split("://", 1)[1].split("?", 1)[0] if db.lower().startswith("duckdb://") else db)
-        application = create_app(file, store, results=list(results or []), secure_cookies=secure_cookies)
+        application = create_app(file, store, results=list(results or []), secure_cookies=secure_cookies,
+                                 archive_limits=Limits(archive_bytes=max_archive_mib * MIB))
         console = _out()
         if not store.users():
             console.print("no users yet: nobody can sign in until "

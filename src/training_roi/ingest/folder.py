@@ -35,9 +35,11 @@ from training_roi.warehouse.load import (
 from training_roi.warehouse.quality import RUN_STARTED as STARTED
 from training_roi.warehouse.schema import table
 
-__all__ = ["IngestInfo", "SourceResult", "ingest_folder"]
+__all__ = ["CONTRACT_FILES", "IngestInfo", "SourceResult", "ingest_folder", "ingest_plan"]
 
 XAPI_FILES = ("lms/**/*.jsonl", "lms/**/*.json")
+CONTRACT_FILES = "crm/*.csv, lms/*.jsonl, lms/learners.csv, lms/completions.csv, surveys.csv, costs.csv"
+"""The files of the data contract, in words, for the messages of a folder that holds none of them."""
 
 Progress = Callable[[str, int, int], None]
 
@@ -108,14 +110,11 @@ def _xapi_files(data_dir: Path, mapping: Mapping | None) -> list[tuple[Path, str
     return [(p, rel) for rel, p in sorted(found.items())]
 
 
-def ingest_folder(
-    data_dir: Path | str,
-    con: BaseBackend,
-    *,
-    mapping: Mapping | None = None,
-    progress: Progress | None = None,
-) -> IngestInfo:
-    """Read every source present in ``data_dir`` and load it into the warehouse ``con``.
+def ingest_plan(data_dir: Path | str, mapping: Mapping | None = None) -> list[tuple[str, list[tuple[Path, str]]]]:
+    """The sources present in ``data_dir``, each with its files (path, name in the folder), in the order they load.
+
+    What :func:`ingest_folder` reads, found without reading anything: the server checks with it that an
+    archive sent to be ingested holds a file the ingest will read.
 
     Raises
     ------
@@ -142,9 +141,29 @@ def ingest_folder(
     if not plan:
         raise SourceError(
             str(root),
-            "holds none of the contract's files (crm/*.csv, lms/*.jsonl, lms/learners.csv, "
-            "lms/completions.csv, surveys.csv, costs.csv): see docs/data-contract.md or pass --mapping",
+            f"holds none of the contract's files ({CONTRACT_FILES}): see docs/data-contract.md or pass --mapping",
         )
+    return plan
+
+
+def ingest_folder(
+    data_dir: Path | str,
+    con: BaseBackend,
+    *,
+    mapping: Mapping | None = None,
+    progress: Progress | None = None,
+) -> IngestInfo:
+    """Read every source present in ``data_dir`` and load it into the warehouse ``con``.
+
+    Raises
+    ------
+    SourceError
+        ``data_dir`` does not exist or holds no source at all.
+    MappingError
+        The mapping names a source the product does not know.
+    """
+    root = Path(data_dir)
+    plan = ingest_plan(root, mapping)
     ensure_tables(con)
     all_files = [f for _, files in plan for f in files]
     run_id = _run_id(all_files)

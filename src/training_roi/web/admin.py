@@ -29,7 +29,7 @@ from training_roi.web.pages import render
 from training_roi.web.roster import Account, LastAdminError
 from training_roi.web.store import NAME_PATTERN, ROLES, AuditEntry, Role
 
-__all__ = ["api_router", "page_router"]
+__all__ = ["Limit", "Offset", "Refusal", "api_router", "page_router", "paged"]
 
 api_router = APIRouter(prefix="/api/v1", tags=["admin"])
 page_router = APIRouter(include_in_schema=False)
@@ -138,7 +138,7 @@ def _account(request: Request, name: str) -> Account:
     return found[0]
 
 
-def _paged(request: Request, response: Response, total: int, offset: int, limit: int, **keep: int) -> None:
+def paged(request: Request, response: Response, total: int, offset: int, limit: int, **keep: int) -> None:
     """``X-Total-Count`` (rows in all) and, when there are more, a ``Link`` to the next page, as ``/kpis`` gives.
 
     ``keep`` are parameters the next page must carry as well (the audit log's ``through``).
@@ -157,7 +157,7 @@ def _conflict(exc: AccountError) -> HTTPException:
 def users(request: Request, response: Response, viewer: Admin, offset: Offset = 0, limit: Limit = 100) -> list[UserOut]:
     """The users by name, a page at a time (``X-Total-Count``, ``Link``); admins only. Tokens are never listed."""
     everyone = roster.accounts(store_of(request))
-    _paged(request, response, len(everyone), offset, limit)
+    paged(request, response, len(everyone), offset, limit)
     store_of(request).audit("view", user=viewer.user.name, target="users", client=client_of(request))
     return [_user_out(a) for a in everyone[offset:offset + limit]]
 
@@ -224,7 +224,7 @@ def audit(request: Request, response: Response, viewer: Admin, user: Filter = No
     """
     store = store_of(request)
     page = store.audit_log(offset=offset, limit=limit, user=user or None, action=action or None, through=through)
-    _paged(request, response, page.total, offset, limit, **({} if page.through is None else
+    paged(request, response, page.total, offset, limit, **({} if page.through is None else
                                                             {"through": page.through}))
     store.audit("view", user=viewer.user.name, target="audit log", detail=f"user={user or ''} action={action or ''}",
                 client=client_of(request))

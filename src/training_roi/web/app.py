@@ -2,7 +2,8 @@
 
 :func:`create_app` wires them: the store (users, sessions, audit log, results), the snapshots of
 the warehouse (:mod:`training_roi.web.snapshot`), results imported from folders ``report``
-wrote, the runner of studies sent to the server (:mod:`training_roi.web.runs`), and the security
+wrote, the runner of studies sent to the server (:mod:`training_roi.web.runs`), the loader of the
+archives admins send to be ingested (:mod:`training_roi.web.loader`), and the security
 headers every answer carries (no framing, no sniffing, a content policy that allows nothing from
 elsewhere). Interactive API documentation pages are off — they load their scripts from the
 internet; the OpenAPI document itself is at ``/api/v1/openapi.json``.
@@ -21,9 +22,11 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from training_roi import __version__
-from training_roi.web import admin, api, drill, pages, runs
+from training_roi.web import admin, api, drill, ingests, pages, runs
 from training_roi.web.access import COOKIE, LoginRequired, Viewer
+from training_roi.web.archive import Limits
 from training_roi.web.auth import session_for
+from training_roi.web.loader import Loader
 from training_roi.web.memo import warm
 from training_roi.web.results import import_results
 from training_roi.web.snapshot import Snapshots
@@ -65,14 +68,16 @@ class SecurityHeaders:
 
 def create_app(db: Path, store: Store, *, results: list[Path] | None = None, snapshot_every: float = 5.0,
                snapshot_folder: Path | None = None, secure_cookies: bool = False,
-               snapshot_in_background: bool = True) -> FastAPI:
+               snapshot_in_background: bool = True, archive_limits: Limits | None = None) -> FastAPI:
     """The application serving the warehouse ``db`` with the state ``store``.
 
     ``results`` are folders (or result.json files) ``report`` wrote, imported at start;
     ``secure_cookies`` marks the session cookie Secure even over plain HTTP (behind a proxy that
     ends TLS). A new snapshot of the warehouse is taken in the background and swapped in once the
     figures readers asked of the old one are computed on it (``snapshot_in_background=False`` takes
-    it in the request that looks, as tests do to see a load at once).
+    it in the request that looks, as tests do to see a load at once). ``archive_limits`` bound the
+    archives admins send to be ingested (:class:`training_roi.web.archive.Limits`' defaults unless given);
+    they are unpacked in a hidden folder beside the state file.
     """
     snapshots = Snapshots(db, snapshot_folder or store.path.parent / f".{db.name}.snapshots", every=snapshot_every,
                           on_new=warm, background=snapshot_in_background)
@@ -80,12 +85,15 @@ def create_app(db: Path, store: Store, *, results: list[Path] | None = None, sna
         import_results(store, results)
 
     runner = runs.Runner(store, snapshots)
+    loader = Loader(store, db, store.path.parent / f".{db.name}.ingests")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         runner.start()  # runs a stopped server left unfinished: failed, not run again
+        loader.start()  # ingests likewise
         yield
         runner.stop()  # runs still queued or running: failed; nothing half-written
+        loader.stop()  # ingests still queued or running: failed; the running one stopped as Ctrl-C stops it
         snapshots.close()
         store.close()
 
@@ -93,7 +101,7 @@ def create_app(db: Path, store: Store, *, results: list[Path] | None = None, sna
                   summary="Did the training program pay off? Programs, studies, KPIs and data quality.",
                   openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
     app.state.store, app.state.snapshots, app.state.secure_cookies = store, snapshots, secure_cookies
-    app.state.runner = runner
+    app.state.runner, app.state.loader, app.state.archive_limits = runner, loader, archive_limits or Limits()
     app.include_router(api.router)
     app.include_router(runs.api_router)
     app.include_router(drill.api)
@@ -102,6 +110,8 @@ def create_app(db: Path, store: Store, *, results: list[Path] | None = None, sna
     app.include_router(runs.page_router)
     app.include_router(admin.api_router)
     app.include_router(admin.page_router)
+    app.include_router(ingests.api_router)
+    app.include_router(ingests.page_router)
 
     app.add_middleware(SecurityHeaders)
 
