@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
-from training_roi._format import money, percent, probability
+from training_roi._format import describe_change, money, percent, probability
 
 __all__ = ["KpiRow", "ProgramRow", "kpi_rows", "program_row", "study_sections"]
 
@@ -119,22 +119,12 @@ def kpi_rows(document: str | dict[str, Any]) -> list[KpiRow]:
     for k in doc["headline"].get("kpis", []):
         did = k.get("did") or {}
         unit = k.get("unit", "")
-
-        def show(v: float | None, unit: str = unit) -> str:
-            if v is None:
-                return "—"
-            if unit == "rate":
-                return f"{v * 100:+.1f} pts".replace("-", "−")
-            if unit == "money":
-                return ("+" if v >= 0 else "") + money(Decimal(str(round(v, 2))))
-            return f"{v:+,.3g}".replace("-", "−")
-
-        interval = (f"{show(did.get('ci_low'))} to {show(did.get('ci_high'))}"
+        interval = (f"{describe_change(did.get('ci_low'), unit)} to {describe_change(did.get('ci_high'), unit)}"
                     if did.get("ci_low") is not None else "no interval")
         credit = k.get("credit") or {}
-        rows.append(KpiRow(kpi=k["kpi"], label=k.get("label", k["kpi"]), effect=show(did.get("estimate")),
-                           interval=interval, verdict=k.get("verdict", "not established"),
-                           reason=str(credit.get("reason", ""))))
+        rows.append(KpiRow(kpi=k["kpi"], label=k.get("label", k["kpi"]),
+                           effect=describe_change(did.get("estimate"), unit), interval=interval,
+                           verdict=k.get("verdict", "not established"), reason=str(credit.get("reason", ""))))
     return rows
 
 
