@@ -82,10 +82,10 @@ def merged(d: Drill, region_of: dict[str, str], rng: np.random.Generator, lo: in
     A merged team is keyed by its first manager; the reps without a manager stay apart. Only the
     grouping of the drill-down changes.
     """
-    teams = d.groupings["team"]
+    natural = d.groupings["team"]
     by_region: dict[str, list[str]] = {}
-    for team in sorted(teams.members):
-        regions = sorted({region_of.get(u, "") for u in teams.members[team]})
+    for team in sorted(natural.members):
+        regions = sorted({region_of.get(u, "") for u in natural.members[team]})
         by_region.setdefault(regions[0], []).append(team)
     into: dict[str, str] = {}
     for teams in by_region.values():
@@ -95,12 +95,12 @@ def merged(d: Drill, region_of: dict[str, str], rng: np.random.Generator, lo: in
             for t in teams[at:at + k]:
                 into[t] = teams[at] if not t.startswith("(") else t
             at += k
-    team_of = {u: into[t] for u, t in teams.group_of.items()}
+    team_of = {u: into[t] for u, t in natural.group_of.items()}
     members: dict[str, set[str]] = {}
     for unit, team in team_of.items():
         members.setdefault(team, set()).add(unit)
     grouping = Grouping(by="team", group_of=team_of, members={t: frozenset(u) for t, u in members.items()},
-                        names={t: teams.names.get(t, t) for t in members})
+                        names={t: natural.names.get(t, t) for t in members})
     return replace(d, groupings={**d.groupings, "team": grouping})
 
 

@@ -174,7 +174,8 @@ def _groups_told(rows: tuple[LevelRow, ...], by: str) -> tuple[int, str]:
 def _wider(d: Drill, rows: tuple[LevelRow, ...], by: str) -> tuple[str, list[dict[str, Any]]]:
     """Why no group of ``by`` has an interval, and the other groupings with groups large enough for one.
 
-    Each suggestion counts the groups of a grouping with at least ``MIN_UNITS`` trained reps (the
+    When there is none, the sentence says so: the org is then the only level with an interval. Each
+    suggestion counts the groups of a grouping with at least ``MIN_UNITS`` trained reps (the
     rule an interval needs), of those with any: a count, no estimate.
     """
     one, _ = NOUNS[by]
@@ -194,11 +195,10 @@ def _wider(d: Drill, rows: tuple[LevelRow, ...], by: str) -> tuple[str, list[dic
             wider.append({"by": other, "groups": n, "enough": k,
                           "text": f"{_GROUPING[other]}, {k:,} of {n:,} {noun} {'has' if k == 1 else 'have'} at "
                                   f"least {MIN_UNITS} trained reps, enough for an interval"})
-    if wider:
-        text += " Group the reps more widely: " + "; ".join(w["text"] for w in wider) + "."
-    else:
+    if not wider:
         others = " or ".join(NOUNS[o][0] for o in GROUPINGS if o != by)
-        text += f" Nor has any {others} {MIN_UNITS} trained reps: the org is the only level with an interval."
+        text += (f" Nor has any {others} at least {MIN_UNITS} trained reps: the org is the only level with an "
+                 "interval.")
     return text, wider
 
 
