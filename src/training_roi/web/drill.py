@@ -256,7 +256,8 @@ def team_reps(request: Request, viewer: Viewer, study_hash: str, team: str, by: 
         row = next((r for r in asked.rows(by) if r.key == team), None)
         return {"study_hash": study_hash, "version": version, "by": by, "groups": NOUNS[by][1], "team": team,
                 "name": grouping.names.get(team, team), "reps": [_row(r) for r in rep_rows(d, team, by)],
-                "comparison": row.note if row is not None and "whole comparison group" in row.note else "",
+                "comparison": next((part for part in (row.note if row else "").split("; ")
+                                    if "whole comparison group" in part), ""),
                 "note": "a rep's change since training, with its interval; one rep's change is not the program's "
                         "effect"}
 
