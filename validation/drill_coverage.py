@@ -46,7 +46,7 @@ from scipy.stats import binomtest, norm
 from scipy.stats import t as student_t
 
 from training_roi import Study, connect, ingest_folder, link
-from training_roi.evaluation.drill import MIN_UNITS, Drill, drill, org_row, rep_rows, team_rows
+from training_roi.evaluation.drill import MIN_UNITS, Drill, Grouping, drill, group_rows, org_row, rep_rows
 from training_roi.simulate import simulate
 
 BANDS = ((10, 14), (15, 24), (25, 39), (40, 10**9))
@@ -82,9 +82,10 @@ def merged(d: Drill, region_of: dict[str, str], rng: np.random.Generator, lo: in
     A merged team is keyed by its first manager; the reps without a manager stay apart. Only the
     grouping of the drill-down changes.
     """
+    natural = d.groupings["team"]
     by_region: dict[str, list[str]] = {}
-    for team in sorted(d.members):
-        regions = sorted({region_of.get(u, "") for u in d.members[team]})
+    for team in sorted(natural.members):
+        regions = sorted({region_of.get(u, "") for u in natural.members[team]})
         by_region.setdefault(regions[0], []).append(team)
     into: dict[str, str] = {}
     for teams in by_region.values():
@@ -94,11 +95,13 @@ def merged(d: Drill, region_of: dict[str, str], rng: np.random.Generator, lo: in
             for t in teams[at:at + k]:
                 into[t] = teams[at] if not t.startswith("(") else t
             at += k
-    team_of = {u: into[t] for u, t in d.team_of.items()}
+    team_of = {u: into[t] for u, t in natural.group_of.items()}
     members: dict[str, set[str]] = {}
     for unit, team in team_of.items():
         members.setdefault(team, set()).add(unit)
-    return replace(d, team_of=team_of, members={t: frozenset(u) for t, u in members.items()})
+    grouping = Grouping(by="team", group_of=team_of, members={t: frozenset(u) for t, u in members.items()},
+                        names={t: natural.names.get(t, t) for t in members})
+    return replace(d, groupings={**d.groupings, "team": grouping})
 
 
 def rep_truths(d: Drill, opps: pl.DataFrame) -> dict[str, dict[str, Any]]:
@@ -151,10 +154,10 @@ def one_run(scenario: str, seed: int, reps: int, months: int, replicates: int,
     expected = truth["truth"]["windows"][str(window)]["att_win_rate"]
     if org_truth is None or abs(org_truth - expected) > 1e-12:
         raise AssertionError(f"{scenario} seed {seed}: org truth recomputed {org_truth} ≠ truth.json's {expected}")
-    natural = team_rows(d)
+    natural = group_rows(d)
     bigger = merged(d, region_of, np.random.default_rng(seed), *merge)
     teams = []
-    for r in team_rows(bigger):
+    for r in group_rows(bigger):
         trained = [u for u in d.panel.treated.units if bigger.team_of[u] == r.key]
         true, deals = window_truth(opps, trained, window)
         teams.append({"trained": r.trained_units, "comparison": r.comparison_units, "truth": true, "deals": deals,
@@ -171,7 +174,7 @@ def one_run(scenario: str, seed: int, reps: int, months: int, replicates: int,
     if mismatched:
         raise AssertionError(f"{scenario} seed {seed}: {mismatched} reps' deals differ from the panel's")
     reps_out = []
-    for team in sorted(d.members):
+    for team in sorted(d.groupings["team"].members):
         for r in rep_rows(d, team):
             if r.interval is None:
                 continue

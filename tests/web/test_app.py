@@ -289,7 +289,7 @@ def test_a_reps_interval_is_newcombes_from_two_wilson_intervals() -> None:
 
     import numpy as np
 
-    from training_roi.evaluation.drill import rep_rows
+    from training_roi.evaluation.drill import Grouping, rep_rows
     from training_roi.measure import GroupWindows
 
     treated = GroupWindows(units=("r1",), base_successes=np.array([9.0]), base_trials=np.array([30.0]),
@@ -297,8 +297,9 @@ def test_a_reps_interval_is_newcombes_from_two_wilson_intervals() -> None:
     comparison = GroupWindows(units=("c1", "c2"), base_successes=np.array([5.0, 6.0]),
                               base_trials=np.array([20.0, 20.0]), post_successes=np.array([6.0, 6.0]),
                               post_trials=np.array([20.0, 20.0]))
-    d = SimpleNamespace(panel=SimpleNamespace(treated=treated, comparison=comparison),
-                        team_of={"r1": "t", "c1": "t", "c2": "t"}, members={"t": frozenset({"r1", "c1", "c2"})},
+    team = Grouping(by="team", group_of={"r1": "t", "c1": "t", "c2": "t"},
+                    members={"t": frozenset({"r1", "c1", "c2"})}, names={})
+    d = SimpleNamespace(panel=SimpleNamespace(treated=treated, comparison=comparison), groupings={"team": team},
                         treated_at={"r1": 0}, comparison_at={"c1": 0, "c2": 1}, unit_names={"r1": "Rep One"},
                         confidence=0.95)
     (row,) = rep_rows(d, "t")  # type: ignore[arg-type]
