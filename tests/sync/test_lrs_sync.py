@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -264,3 +265,43 @@ def test_oauth_client_credentials_fetch_a_token_and_keep_the_secret_out_of_error
     assert refused.returncode == 1
     assert "token endpoint" in refused.stderr and "401" in refused.stderr
     assert secret not in refused.stdout + refused.stderr
+
+
+def test_every_syncs_again_after_each_interval_until_stopped(ralph: Ralph, proxy: Proxy, tmp_path: Path):
+    ralph.post([statement(i) for i in range(3)])
+    config = write_config(tmp_path / "sync.yaml", f"{proxy.url}/xAPI/")
+    db = tmp_path / "roi.duckdb"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), **credentials()}
+    loop = subprocess.Popen([sys.executable, "-m", "training_roi.cli", "sync", "--config", str(config),
+                             "--db", str(db), "--every", "1s"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    waits: list[str] = []
+    lines: list[str] = []
+    second_wait = threading.Event()
+
+    def read() -> None:
+        assert loop.stderr is not None
+        for line in loop.stderr:
+            lines.append(line)
+            if "next sync at" in line:
+                waits.append(line)
+                if len(waits) == 2:
+                    second_wait.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not proxy.statements_requests() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ralph.post([statement(3)])  # stored once the first sync has asked: the loop's next sync loads it
+        assert second_wait.wait(120), "".join(lines)
+    finally:
+        loop.send_signal(signal.SIGINT)  # while it waits for its third sync
+        loop.wait(60)
+        reader.join(10)
+    err = "".join(lines)
+    assert loop.returncode == 130, err
+    assert "stopped (Ctrl-C)" in err and "Traceback" not in err
+    assert rows(db, "SELECT count(*) FROM lms_statement") == [(4,)]
+    assert rows(db, "SELECT count(*) FROM sync_run WHERE status = 'ok'") == [(2,)]
