@@ -305,3 +305,27 @@ def test_every_syncs_again_after_each_interval_until_stopped(ralph: Ralph, proxy
     assert "stopped (Ctrl-C)" in err and "Traceback" not in err
     assert rows(db, "SELECT count(*) FROM lms_statement") == [(4,)]
     assert rows(db, "SELECT count(*) FROM sync_run WHERE status = 'ok'") == [(2,)]
+
+
+def test_a_sync_keeps_what_a_file_ingest_loaded_before(ralph: Ralph, tmp_path: Path):
+    from tests.builders import write_small_org
+
+    data = write_small_org(tmp_path / "data")
+    db = tmp_path / "roi.duckdb"
+    ingest = subprocess.run([sys.executable, "-m", "training_roi.cli", "ingest", str(data), "--db", str(db)],
+                            env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, capture_output=True, text=True)
+    assert ingest.returncode == 0, ingest.stderr
+    other = ("crm_user", "crm_contact", "lms_learner", "quarantine")
+    before = {t: sorted(rows(db, f"SELECT * FROM {t}"), key=repr) for t in other}
+    from_file = sorted(rows(db, "SELECT statement_id, actor_key, source_file, is_voided FROM lms_statement"))
+    written = [line for line in (data / "lms" / "statements.jsonl").read_text().splitlines() if line]
+    assert len({orjson.loads(line)["id"] for line in written}) == len(from_file)
+
+    seeded = [statement(i) for i in range(3)]
+    ralph.post(seeded)
+    config = write_config(tmp_path / "sync.yaml", f"{ralph.url}/xAPI/")
+    assert run_sync("--config", str(config), "--db", str(db)).returncode == 0
+    assert {t: sorted(rows(db, f"SELECT * FROM {t}"), key=repr) for t in other} == before
+    after = rows(db, "SELECT statement_id, actor_key, source_file, is_voided FROM lms_statement")
+    assert sorted(r for r in after if r[2] == "lms/statements.jsonl") == from_file
+    assert {r[0] for r in after if r[2] != "lms/statements.jsonl"} == {s["id"] for s in seeded}
