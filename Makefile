@@ -6,6 +6,10 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test test-fast lint bench docs clean
 
+# Ralph (ralph-malph), the LRS the sync tests pull from, lives in a virtual environment of its own:
+# its pinned dependencies are not the product's.
+RALPH := .venv-ralph/bin/python
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -22,18 +26,25 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 		|| echo "ChannelAttribution could not be built here: its cross-check will be skipped"
 	touch $@ $(VENV)/.base
 
+$(RALPH):
+	$(PYTHON) -m venv .venv-ralph
+	.venv-ralph/bin/pip install --quiet "ralph-malph[cli,lrs]==5.1.0" "requests>=2"
+
+## .venv-ralph: Ralph's LRS for the sync tests (tests marked lrs)
+.venv-ralph: $(RALPH)
+
 ## demo: simulate a sales org, ingest it into demo/roi.duckdb, print the data-quality summary
 demo: $(VENV)/.base
 	$(BIN)/training-roi demo
 
 ## test: lint, type-check and run every test (Spark parity tests start PySpark in local mode themselves)
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(RALPH)
 	$(BIN)/ruff check src tests benchmarks validation
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 ## test-fast: the tests that need neither Java, LibreOffice, Chromium nor a larger simulated org
-test-fast: $(VENV)/.dev
+test-fast: $(VENV)/.dev $(RALPH)
 	$(BIN)/pytest -m "not spark and not slow and not libreoffice and not browser"
 
 lint: $(VENV)/.dev
@@ -49,4 +60,4 @@ docs: $(VENV)/.base
 	$(BIN)/training-roi schema > docs/warehouse.md
 
 clean:
-	rm -rf $(VENV) demo .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-ralph demo .pytest_cache .ruff_cache .hypothesis

@@ -12,6 +12,10 @@ never a traceback: they describe something the user can fix (a file, a row, a fi
     │                      cannot be answered from this warehouse (names the key path)
     ├── StateError         the server's state file cannot be opened, or is missing where it must exist
     ├── AccountError       a server user cannot be added, found or changed (names the user and why)
+    ├── SyncConfigError    a sync configuration is missing, not YAML, or breaks a rule (names the file and field)
+    ├── SyncError          a live source cannot be read: unreachable, refusing the credentials, failing
+    │                      after its retries (names the URL, never a credential)
+    ├── SyncLocked         another sync of the same warehouse is running (says which process)
     ├── InvalidStatement   an xAPI statement breaks a rule; also a ValueError. Raised by the
     │                      public parsers; reading a file quarantines instead
     └── NotApplicable      an estimator cannot be used on this data (says why); also a ValueError
@@ -27,6 +31,9 @@ __all__ = [
     "SourceError",
     "StateError",
     "StudyError",
+    "SyncConfigError",
+    "SyncError",
+    "SyncLocked",
     "TrainingRoiError",
     "WarehouseError",
 ]
@@ -72,6 +79,18 @@ class StateError(TrainingRoiError):
 
 class AccountError(TrainingRoiError):
     """A server user cannot be added, found or changed: a bad name or role, a name taken, a user missing."""
+
+
+class SyncConfigError(TrainingRoiError):
+    """A sync configuration is missing, is not YAML or breaks a rule; names the file and the field."""
+
+
+class SyncError(TrainingRoiError):
+    """A live source could not be read; names the source's URL (never a credential) and what happened."""
+
+
+class SyncLocked(TrainingRoiError):
+    """Another sync of the same warehouse holds its lock; names the lock file and the process holding it."""
 
 
 class InvalidStatement(TrainingRoiError, ValueError):

@@ -64,11 +64,17 @@ def _writing(where: Path) -> str:
 
 def _interrupted(exc: BaseException) -> bool:
     """Whether ``exc`` is a stop by Ctrl-C: Python's, or DuckDB's when the key lands inside a query."""
-    if isinstance(exc, KeyboardInterrupt):
-        return True
     import duckdb
 
-    return isinstance(exc, duckdb.InterruptException)
+    # A key that lands inside a query can come back wrapped: an engine's error caused by the interrupt.
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, KeyboardInterrupt | duckdb.InterruptException):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @contextmanager
@@ -627,4 +633,4 @@ def main() -> None:  # pragma: no cover - the console script entry point is `app
     app()
 
 
-from training_roi.cli import server  # noqa: E402,F401 - registers `serve` and `users` on `app`
+from training_roi.cli import server, sync  # noqa: E402,F401 - registers `serve`, `users` and `sync` on `app`

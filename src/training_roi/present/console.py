@@ -7,6 +7,8 @@ verdict with its reason, dates as ISO 8601 (unambiguous in every locale).
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console, Group
 from rich.markup import escape
 from rich.panel import Panel
@@ -111,7 +113,38 @@ def quality_panel(report: QualityReport) -> Group:
     cov.add_row("CRM users with learning records", f"{link['crm_users_with_learning']:,}",
                 share(link["crm_users_with_learning"], link["crm_users"]))
     warn = "\n".join(f"[yellow]![/] {w}" for w in report.warnings) or "[green]no warnings[/]"
-    return Group(counts, q, cov, Panel(warn, title="Warnings", title_align="left"))
+    parts: list[Table | Panel] = [counts, q, cov]
+    if report.syncs:
+        parts.append(sync_table(report.syncs))
+    return Group(*parts, Panel(warn, title="Warnings", title_align="left"))
+
+
+def sync_table(syncs: list[dict[str, Any]]) -> Table:
+    """Each live source: its last successful sync, how long ago that was, and how its last sync ended."""
+    t = Table(title="Live sources (training-roi sync)", title_justify="left")
+    for col in ("source", "last successful sync", "lag", "newest record stored", "last sync"):
+        t.add_column(col, justify="right" if col == "lag" else "left")
+    for s in syncs:
+        t.add_row(s["source"], _when(s["last_success"]) or "never",
+                  _lag(s["lag_seconds"]), _when(s["watermark"]), s["last_status"] or "")
+    return t
+
+
+def _when(iso: str | None) -> str:
+    return f"{iso[:19].replace('T', ' ')} UTC" if iso else ""
+
+
+def _lag(seconds: float | None) -> str:
+    """A lag in the largest unit that keeps it readable: 42 s, 17 min, 5.2 h, 3.0 d."""
+    if seconds is None:
+        return ""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
 
 
 def _day(iso: str | None) -> str:

@@ -10,6 +10,7 @@ and JSON presenters only format it.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import ibis
@@ -49,6 +50,8 @@ class QualityReport:
     link: dict[str, int]
     date_ranges: dict[str, tuple[str | None, str | None]]
     warnings: list[str] = field(default_factory=list)
+    syncs: list[dict[str, Any]] = field(default_factory=list)
+    """Per live source (``training-roi sync``): its last successful sync, lag, watermark and last outcome."""
 
     def asdict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -58,6 +61,8 @@ class QualityReport:
         quarantined = sum(q["rows"] for q in self.quarantine)
         lines = [f"{name}: {n:,} rows" for name, n in self.tables.items() if n]
         lines.append(f"quarantine: {quarantined:,} rows")
+        lines += [f"sync {s['source']}: last success {s['last_success'] or 'never'}, lag {s['lag_seconds']} s"
+                  for s in self.syncs]
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -102,9 +107,33 @@ def quality_report(con: BaseBackend) -> QualityReport:
         t = con.table(name)
         row = t.aggregate(lo=t[col].min(), hi=t[col].max()).to_pyarrow().to_pylist()[0]
         ranges[name] = (_iso(row["lo"]), _iso(row["hi"]))
-    report = QualityReport(tables, runs, reasons, link, ranges)
+    report = QualityReport(tables, runs, reasons, link, ranges, syncs=sync_status(con))
     report.warnings = _warnings(con, report)
     return report
+
+
+def sync_status(con: BaseBackend, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Each synced source: last successful sync (its end), lag (seconds since then), watermark, last run's outcome."""
+    runs = con.table("sync_run").to_pyarrow().to_pylist()
+    marks = {r["source"]: r for r in con.table("sync_state").to_pyarrow().to_pylist()}
+    now = now or datetime.now(UTC)
+    out: list[dict[str, Any]] = []
+    for source in sorted({r["source"] for r in runs} | set(marks)):
+        mine = sorted((r for r in runs if r["source"] == source), key=lambda r: r["started"])
+        done = [r["finished"] for r in mine if r["status"] == "ok" and r["finished"] is not None]
+        last = mine[-1] if mine else None
+        success = max(done) if done else None
+        mark = marks.get(source, {}).get("watermark")
+        out.append({
+            "source": source,
+            "endpoint": (last or marks.get(source, {})).get("endpoint"),
+            "last_success": _iso(success),
+            "lag_seconds": None if success is None else round((now - success).total_seconds(), 1),
+            "watermark": _iso(mark),
+            "last_status": None if last is None else last["status"],
+            "last_error": None if last is None else last["error"],
+        })
+    return out
 
 
 def _iso(value: object) -> str | None:
@@ -123,6 +152,13 @@ def _warnings(con: BaseBackend, r: QualityReport) -> list[str]:
                        "killed); it may be half loaded: run the ingest of its folder again")
         elif run["status"] != "ok":
             out.append(f"source {run['source']} was refused: {run['status'].removeprefix('refused: ')}")
+    for s in r.syncs:
+        if s["last_status"] == RUN_STARTED:
+            out.append(f"sync of {s['source']}: the last one began and did not finish (stopped or killed); the next "
+                       "sync goes on from where it stopped")
+        elif s["last_status"] not in (None, "ok"):
+            since = f"last successful sync {s['last_success']}" if s["last_success"] else "never synced successfully"
+            out.append(f"sync of {s['source']} failed ({since}): {s['last_error']}")
     if r.tables["crm_opportunity"]:
         opp = con.table("crm_opportunity")
         live = opp.filter(~opp.is_deleted)

@@ -338,6 +338,37 @@ _table(
 )
 
 _table(
+    "sync_state", "One row per live source (training-roi sync): how far its pull has loaded.",
+    ("source",),
+    _c("source", "string", "the source's name in sync.yaml"),
+    _c("kind", "string", "lrs"),
+    _c("endpoint", "string", "where it is pulled from (URL without credentials)"),
+    _c("watermark", UTC_TS, "the latest time the source stored a record that is loaded (xAPI stored)"),
+    _c("overlap_ids", "string",
+       "JSON list of [stored, id] of the loaded records stored just before the watermark: the next pull asks "
+       "again from a little before it and skips these"),
+    _c("updated_at", UTC_TS, "when the watermark last moved"),
+    layer="audit",
+)
+_table(
+    "sync_run", "One row per live source per sync: when it ran, what it fetched and loaded, and how it ended.",
+    ("run_id", "source"),
+    _c("run_id", "string", "the sync's id (random)"),
+    _c("source", "string", "the source's name in sync.yaml"),
+    _c("kind", "string", "lrs"),
+    _c("endpoint", "string", "where it was pulled from (URL without credentials)"),
+    _c("started", UTC_TS, "when the source's sync began"),
+    _c("finished", UTC_TS, "when it ended; empty while it runs, or when it was killed"),
+    _c("status", "string", "ok, failed, or 'started, not finished'"),
+    _c("pages", "int64", "pages fetched"),
+    _c("statements", "int64", "records fetched that were not loaded before"),
+    _c("loaded", "int64", "records loaded into the canonical table"),
+    _c("quarantined", "int64", "records put in quarantine"),
+    _c("error", "string", "why it failed (no credential is ever written here)"),
+    layer="audit",
+)
+
+_table(
     "learner_identity",
     "Link results: every learner identity seen in the LMS, and the CRM user or contact it resolves to.",
     ("learner_key",),

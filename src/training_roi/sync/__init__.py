@@ -1,0 +1,43 @@
+"""Live sync: pulling sources incrementally into the warehouse (``training-roi sync``).
+
+Where ``ingest`` reads a folder of exports a user made by hand, ``sync`` asks the systems
+themselves for what changed since the last time, and puts it through the same validation,
+quarantine and merge by key. The modules:
+
+- :mod:`.config`: ``sync.yaml``, its sources and where their secrets are kept;
+- :mod:`.secrets`: secrets read from the environment or a keyring, never shown;
+- :mod:`.http`: JSON over HTTP with retries, backoff and ``Retry-After``;
+- :mod:`.source`: what the runner needs of a source;
+- :mod:`.lrs`: an LRS over the xAPI Statement API;
+- :mod:`.staging`: pages on disk until they are loaded, and the cursor to the next one;
+- :mod:`.state`: the watermark and run log in the warehouse;
+- :mod:`.runner`: one sync of every source;
+- :mod:`.lock`: one sync of a warehouse at a time.
+"""
+
+from __future__ import annotations
+
+from training_roi.sync.config import DEFAULT_CONFIG, SyncConfig, load_config
+from training_roi.sync.lock import SyncLock
+from training_roi.sync.lrs import LrsSource
+from training_roi.sync.runner import SourceSync, SyncInfo, sync
+from training_roi.sync.source import Page, Source
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "LrsSource",
+    "Page",
+    "Source",
+    "SourceSync",
+    "SyncConfig",
+    "SyncInfo",
+    "SyncLock",
+    "load_config",
+    "open_sources",
+    "sync",
+]
+
+
+def open_sources(config: SyncConfig, **options: object) -> list[Source]:
+    """The configured sources, with their secrets read (an unset variable fails here, before any request)."""
+    return [LrsSource(c, str(config.path), **options) for c in config.sources]
