@@ -43,9 +43,9 @@ test: $(VENV)/.dev $(RALPH)
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-## test-fast: the tests that need neither Java, LibreOffice, Chromium nor a larger simulated org
-test-fast: $(VENV)/.dev $(RALPH)
-	$(BIN)/pytest -m "not spark and not slow and not libreoffice and not browser"
+## test-fast: the tests that need neither Java, LibreOffice, Chromium, Ralph's LRS nor a larger simulated org
+test-fast: $(VENV)/.dev
+	$(BIN)/pytest -m "not spark and not slow and not libreoffice and not browser and not lrs"
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks validation
