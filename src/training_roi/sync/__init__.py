@@ -9,6 +9,7 @@ quarantine and merge by key. The modules:
 - :mod:`.http`: JSON over HTTP with retries, backoff and ``Retry-After``;
 - :mod:`.source`: what the runner needs of a source;
 - :mod:`.lrs`: an LRS over the xAPI Statement API;
+- :mod:`.salesforce`: a Salesforce org over the REST API, object by object;
 - :mod:`.staging`: pages on disk until they are loaded, and the cursor to the next one;
 - :mod:`.state`: the watermark and run log in the warehouse;
 - :mod:`.runner`: one sync of every source;
@@ -17,16 +18,18 @@ quarantine and merge by key. The modules:
 
 from __future__ import annotations
 
-from training_roi.sync.config import DEFAULT_CONFIG, SyncConfig, load_config
+from training_roi.sync.config import DEFAULT_CONFIG, LrsConfig, SyncConfig, load_config
 from training_roi.sync.lock import SyncLock
 from training_roi.sync.lrs import LrsSource
 from training_roi.sync.runner import SourceSync, SyncInfo, sync
+from training_roi.sync.salesforce import SalesforceObject, open_salesforce
 from training_roi.sync.source import Page, Source
 
 __all__ = [
     "DEFAULT_CONFIG",
     "LrsSource",
     "Page",
+    "SalesforceObject",
     "Source",
     "SourceSync",
     "SyncConfig",
@@ -40,4 +43,10 @@ __all__ = [
 
 def open_sources(config: SyncConfig, **options: object) -> list[Source]:
     """The configured sources, with their secrets read (an unset variable fails here, before any request)."""
-    return [LrsSource(c, str(config.path), **options) for c in config.sources]
+    sources: list[Source] = []
+    for c in config.sources:
+        if isinstance(c, LrsConfig):
+            sources.append(LrsSource(c, str(config.path), **options))
+        else:
+            sources.extend(open_salesforce(c, str(config.path), **options))
+    return sources

@@ -18,11 +18,17 @@ import yaml
 
 from training_roi.errors import SyncConfigError
 
-__all__ = ["DEFAULT_CONFIG", "AuthConfig", "LrsConfig", "SecretRef", "SyncConfig", "load_config"]
+__all__ = [
+    "DEFAULT_CONFIG", "SALESFORCE_OBJECTS", "AuthConfig", "LrsConfig", "SalesforceAuthConfig", "SalesforceConfig",
+    "SecretRef", "SyncConfig", "load_config",
+]
 
 DEFAULT_CONFIG = "sync.yaml"
-KINDS = ("lrs",)
-"""The kinds of live source this version pulls (CRM sources follow on the same framework)."""
+KINDS = ("lrs", "salesforce")
+"""The kinds of live source this version pulls."""
+SALESFORCE_OBJECTS = ("User", "Account", "Contact", "Opportunity", "OpportunityHistory", "Lead", "Task", "Event",
+                      "Case", "Campaign", "CampaignMember")
+"""The Salesforce objects the data contract reads (``crm/<Object>.csv``), hence the ones a sync can pull."""
 VERSIONS = {"1.0.3": "1.0.3", "1.0": "1.0.3", "2.0": "2.0.0", "2.0.0": "2.0.0"}
 """The xAPI versions a source may name, and the ``X-Experience-API-Version`` header each sends."""
 
@@ -83,11 +89,46 @@ class LrsConfig:
 
 
 @dataclass(frozen=True)
+class SalesforceAuthConfig:
+    """How a Salesforce source gets its access token: an OAuth 2.0 refresh token, or client credentials."""
+
+    grant: str
+    token_url: str
+    client_id: SecretRef | str
+    client_secret: SecretRef | None = None
+    refresh_token: SecretRef | None = None
+
+
+@dataclass(frozen=True)
+class SalesforceConfig:
+    """One Salesforce org pulled over the REST API, object by object, on ``SystemModstamp``."""
+
+    name: str
+    instance_url: str
+    api_version: str
+    objects: tuple[str, ...]
+    auth: SalesforceAuthConfig
+    page_size: int = 2000
+    load_every: int = 100_000
+    timeout: float = 60.0
+    retries: int = 5
+    backoff: float = 1.0
+    max_wait: float = 300.0
+    overlap: float = 1.0
+    limit_share: float = 0.8
+    clock_skew: float = 60.0
+    kind: str = "salesforce"
+
+
+SourceConfig = LrsConfig | SalesforceConfig
+
+
+@dataclass(frozen=True)
 class SyncConfig:
     """A whole ``sync.yaml``: its sources, and the staging folder when one is set."""
 
     path: Path
-    sources: list[LrsConfig] = field(default_factory=list)
+    sources: list[SourceConfig] = field(default_factory=list)
     staging: Path | None = None
 
 
@@ -165,17 +206,16 @@ class _Checker:
             self.fail(_join(key, name), f"expected at least {least:g}, not {value}")
         return value
 
-    def source(self, item: object, key: str) -> LrsConfig:
+    def source(self, item: object, key: str) -> SourceConfig:
         data = self.mapping(item, key, required=True)
         kind = data.get("kind")
         if kind not in KINDS:
             self.fail(_join(key, "kind"), f"expected one of {', '.join(KINDS)}, not {kind!r}")
+        if kind == "salesforce":
+            return self.salesforce(data, key)
         self.known(data, key, ("name", "kind", "endpoint", "version", "auth", "page_size", "load_every", "timeout",
                                "retries", "backoff", "max_wait", "overlap"))
-        name = data.get("name")
-        if not isinstance(name, str) or not _NAME.match(name):  # the name of folders and warehouse rows
-            self.fail(_join(key, "name"), "expected a name of lower-case letters, digits, '-' and '_' "
-                      "(it names the source in the warehouse and its staging folder)")
+        name = self.name(data, key)
         endpoint = self.url(data.get("endpoint"), _join(key, "endpoint"))
         version = str(data.get("version", "1.0.3"))
         if version not in VERSIONS:
@@ -192,9 +232,78 @@ class _Checker:
             overlap=float(self.number(data, key, "overlap", 0.001, least=0)),
         )
 
-    def url(self, value: object, key: str) -> str:
+    def name(self, data: dict[str, Any], key: str) -> str:
+        name = data.get("name")
+        if not isinstance(name, str) or not _NAME.match(name):  # the name of folders and warehouse rows
+            self.fail(_join(key, "name"), "expected a name of lower-case letters, digits, '-' and '_' "
+                      "(it names the source in the warehouse and its staging folder)")
+        return name
+
+    def salesforce(self, data: dict[str, Any], key: str) -> SalesforceConfig:
+        self.known(data, key, ("name", "kind", "instance_url", "api_version", "objects", "auth", "page_size",
+                               "load_every", "timeout", "retries", "backoff", "max_wait", "overlap", "limit_share",
+                               "clock_skew"))
+        name = self.name(data, key)
+        instance = self.url(data.get("instance_url"), _join(key, "instance_url"),
+                            "expected the org's URL, e.g. https://example.my.salesforce.com")
+        version = str(data.get("api_version", "62.0"))
+        if not re.match(r"^\d{2,3}\.0$", version):
+            self.fail(_join(key, "api_version"), f"expected a REST API version such as 62.0, not {version!r}")
+        objects = data.get("objects", list(SALESFORCE_OBJECTS))
+        if not isinstance(objects, list) or not objects or not all(isinstance(o, str) for o in objects):
+            self.fail(_join(key, "objects"), "expected a list of Salesforce objects")
+        unknown = [o for o in objects if o not in SALESFORCE_OBJECTS]
+        if unknown:
+            self.fail(_join(key, "objects"), f"{unknown[0]!r} is not an object the product reads; expected some "
+                      f"of {', '.join(SALESFORCE_OBJECTS)}")
+        share = float(self.number(data, key, "limit_share", 0.8, least=0.01))
+        if share > 1:
+            self.fail(_join(key, "limit_share"), f"expected a share of the daily API limit, at most 1, not {share}")
+        page_size = self.number(data, key, "page_size", 2000, least=200, integer=True)
+        if page_size > 2000:
+            self.fail(_join(key, "page_size"), f"expected at most 2000 (Salesforce's largest batch), not {page_size}")
+        return SalesforceConfig(
+            name=name, instance_url=instance.rstrip("/"), api_version=version,
+            objects=tuple(dict.fromkeys(objects)), auth=self.salesforce_auth(data.get("auth"), _join(key, "auth")),
+            page_size=page_size,
+            load_every=self.number(data, key, "load_every", 100_000, least=1, integer=True),
+            timeout=float(self.number(data, key, "timeout", 60.0, least=0.1)),
+            retries=self.number(data, key, "retries", 5, least=0, integer=True),
+            backoff=float(self.number(data, key, "backoff", 1.0, least=0)),
+            max_wait=float(self.number(data, key, "max_wait", 300.0, least=0)),
+            overlap=float(self.number(data, key, "overlap", 1.0, least=1)),
+            limit_share=share,
+            clock_skew=float(self.number(data, key, "clock_skew", 60.0, least=0)),
+        )
+
+    def salesforce_auth(self, value: object, key: str) -> SalesforceAuthConfig:
+        data = self.mapping(value, key, required=True)
+        grant = data.get("grant", "refresh_token")
+        self.known(data, key, ("grant", "token_url", "client_id", "client_id_env", "client_secret_env",
+                               "client_secret_keyring", "refresh_token_env", "refresh_token_keyring"))
+        token_url = data.get("token_url")
+        if token_url is not None:
+            token_url = self.url(token_url, _join(key, "token_url"), "expected the OAuth token endpoint, e.g. "
+                                 "https://example.my.salesforce.com/services/oauth2/token")
+        client_id = self.identity(data, key, "client_id", required=True)
+        assert client_id is not None
+        if grant == "refresh_token":
+            secret = None
+            if "client_secret_env" in data or "client_secret_keyring" in data:
+                secret = self.secret(data, key, "client_secret")
+            return SalesforceAuthConfig("refresh_token", token_url or "", client_id, secret,
+                                        self.secret(data, key, "refresh_token"))
+        if grant == "client_credentials":
+            if "refresh_token_env" in data or "refresh_token_keyring" in data:
+                self.fail(_join(key, "refresh_token"), "a client_credentials grant uses no refresh token")
+            return SalesforceAuthConfig("client_credentials", token_url or "", client_id,
+                                        self.secret(data, key, "client_secret"))
+        self.fail(_join(key, "grant"), f"expected refresh_token or client_credentials, not {grant!r}")
+
+    def url(self, value: object, key: str,
+            expected: str = "expected the URL of the LRS's xAPI endpoint, e.g. https://lrs.example.com/xAPI/") -> str:
         if not isinstance(value, str) or not value:
-            self.fail(key, "expected the URL of the LRS's xAPI endpoint, e.g. https://lrs.example.com/xAPI/")
+            self.fail(key, expected)
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             self.fail(key, "expected an http:// or https:// URL")

@@ -114,7 +114,9 @@ class HttpClient:
     def __init__(self, *, headers: dict[str, str], auth: httpx.Auth | None, secrets: Iterable[Secret | None],
                  timeout: float, retries: int, backoff: float, max_wait: float,
                  sleep: Callable[[float], None] = time.sleep, on_retry: Callable[[str, float], None] | None = None,
-                 credentials_hint: str = "") -> None:
+                 credentials_hint: str = "", on_response: Callable[[httpx.Response], None] | None = None,
+                 refusal: Callable[[httpx.Response], str | None] | None = None, retry_bad_json: bool = False,
+                 ) -> None:
         self.secrets = [s.reveal() for s in secrets if s is not None and s.reveal()]
         self.retries = retries
         self.backoff = backoff
@@ -122,6 +124,9 @@ class HttpClient:
         self.sleep = sleep
         self.on_retry = on_retry
         self.credentials_hint = credentials_hint
+        self.on_response = on_response
+        self.refusal = refusal
+        self.retry_bad_json = retry_bad_json
         self.requests = 0
         self._client = httpx.Client(headers=headers, auth=auth, timeout=timeout, follow_redirects=True)
 
@@ -135,8 +140,11 @@ class HttpClient:
             text = text.replace(secret, "***")
         return text
 
-    def get_json(self, url: str, params: dict[str, str] | None = None) -> Any:
+    def get_json(self, url: str, params: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> Any:
         """GET ``url`` and return its JSON body, retrying what is worth retrying.
+
+        With ``retry_bad_json`` an answer that is not whole JSON (a page cut short) is asked for
+        again like a failing server; otherwise it is an error at once.
 
         Raises
         ------
@@ -156,7 +164,12 @@ class HttpClient:
         try:
             for attempt in retrying:
                 with attempt:
-                    response = self._get(url, params, where)
+                    response = self._get(url, params, where, headers)
+                    if self.retry_bad_json:
+                        try:
+                            return response.json()
+                        except ValueError:
+                            raise _Transient("answered a page that is not whole JSON (cut short?)") from None
         except _Transient as exc:
             tries = self.retries + 1
             raise SyncError(f"{where}: {self.mask(exc.what)}, after {tries} attempt{'s' if tries > 1 else ''}; "
@@ -167,15 +180,22 @@ class HttpClient:
             raise SyncError(f"{where} answered {response.headers.get('content-type', 'no content type')} that is "
                             "not JSON: is the endpoint the LRS's xAPI endpoint?") from None
 
-    def _get(self, url: str, params: dict[str, str] | None, where: str) -> httpx.Response:
+    def _get(self, url: str, params: dict[str, str] | None, where: str,
+             headers: dict[str, str] | None = None) -> httpx.Response:
         self.requests += 1
         try:
-            response = self._client.get(url, params=params)
+            response = self._client.get(url, params=params, headers=headers)
         except httpx.TimeoutException:
             raise _Transient("no answer within the timeout") from None
         except httpx.TransportError as exc:
             raise _Transient(f"cannot be reached ({type(exc).__name__}: {self.mask(str(exc))})") from None
+        if self.on_response is not None:
+            self.on_response(response)
         status = response.status_code
+        if status >= 400 and status not in RETRIED and self.refusal is not None:
+            refused = self.refusal(response)
+            if refused is not None:
+                raise SyncError(f"{where}: {self.mask(refused)}")
         if status in RETRIED:
             raise _Transient(f"answered {status} {response.reason_phrase} {_quote(self.mask(response.text))}".rstrip(),
                              retry_after(response.headers.get("retry-after")))

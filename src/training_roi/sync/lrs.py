@@ -18,6 +18,7 @@ import httpx
 import orjson
 
 from training_roi.errors import SyncError
+from training_roi.ingest.mapping import Mapping
 from training_roi.ingest.xapi import parse_timestamp
 from training_roi.sync.config import LrsConfig
 from training_roi.sync.http import HttpClient, OAuthClientCredentials, safe_url
@@ -38,6 +39,7 @@ class LrsSource:
 
     kind = "lrs"
     suffix = ".jsonl"
+    mapping: Mapping | None = None
 
     def __init__(self, config: LrsConfig, config_path: str, on_retry: Any = None, sleep: Any = None) -> None:
         self.config = config

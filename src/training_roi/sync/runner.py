@@ -158,8 +158,8 @@ class _SourceRun:
                 if not (resumed and cursor.next):
                     raise
                 # The link a stopped sync kept may have expired: load what it fetched, start again from there.
-                result.notes.append("the LRS no longer answered the stopped sync's next-page link; "
-                                    "pulled again from the statements loaded")
+                result.notes.append("the source no longer answered the stopped sync's next-page link; "
+                                    "pulled again from the records loaded")
                 self.load(cursor)
                 mark = read_watermark(self.con, src.name)
                 cursor, skip = _new_chain(result.endpoint, mark, src.overlap), {i for _, i in mark.recent}
@@ -190,7 +190,7 @@ class _SourceRun:
         pages = self.stage.pending()
         if pages:
             self.progress(f"{self.source.name}: loading {len(pages):,} page(s)")
-            info = ingest_folder(self.stage.root, self.con)
+            info = ingest_folder(self.stage.root, self.con, mapping=self.source.mapping)
             for part in info.sources:
                 self.result.loaded += part.rows_loaded
                 self.result.quarantined += part.rows_quarantined

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any, Protocol
 
+from training_roi.ingest.mapping import Mapping
+
 __all__ = ["Page", "Source"]
 
 
@@ -30,7 +32,8 @@ class Source(Protocol):
     ``folder`` is where its pages go in the export's layout (``lms/sync/<name>``) and ``suffix`` their
     extension, so the ingest reads them as the kind of file they are. ``load_every`` is how many new
     records are staged before a load (and the watermark moves); ``overlap`` the seconds before the
-    watermark asked for again, for records stored with the same or a nearly equal time.
+    watermark asked for again, for records stored with the same or a nearly equal time. ``mapping``
+    tells the ingest where the pages are when they are not at the contract's own file names.
     """
 
     name: str
@@ -39,6 +42,7 @@ class Source(Protocol):
     suffix: str
     load_every: int
     overlap: float
+    mapping: Mapping | None
 
     def describe(self) -> str:
         """Where the source is, as it may be printed: a URL without credentials."""
