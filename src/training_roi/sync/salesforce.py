@@ -6,7 +6,8 @@ deleted records arrive, with ``IsDeleted`` true)::
     SELECT <fields> FROM <Object> [WHERE SystemModstamp > <datetime>] ORDER BY SystemModstamp, Id
 
 and follows each answer's ``nextRecordsUrl`` to the end. The fields are those of the data contract
-(``crm/<Object>.csv``) that the org's ``describe`` lists, so an org without, say, multiple currencies
+(``crm/<Object>.csv``) that the org's ``describe`` lists (with a case's custom fields, which the
+ingest keeps), so an org without, say, multiple currencies
 is asked only for what it has. Records are written as the CSV a Salesforce export is, and loaded
 by the same ingest, so they validate, quarantine and merge exactly as an exported file does.
 
@@ -44,6 +45,8 @@ from training_roi.sync.source import Page
 __all__ = ["SalesforceObject", "SalesforceSession", "open_salesforce", "soql_datetime"]
 
 _LIMIT = re.compile(r"api-usage=(\d+)/(\d+)")
+CUSTOM_KEPT = frozenset({"Case"})
+"""Objects whose custom (``__c``) fields the ingest keeps (a case's CSAT): they are asked for too."""
 
 
 def soql_datetime(moment: datetime) -> str:
@@ -229,6 +232,8 @@ class SalesforceObject:
             if "Id" not in names or "SystemModstamp" not in names:
                 raise SyncError(f"{self.object} has no Id or SystemModstamp field in this org: it cannot be synced")
             self._fields = [f for f in self.contract if f in names]
+            if self.object in CUSTOM_KEPT:
+                self._fields += sorted(n for n in names if isinstance(n, str) and n.endswith("__c"))
         return self._fields
 
     def query(self, since: datetime | None) -> str:

@@ -1,0 +1,341 @@
+"""A Salesforce org for the sync tests: the REST API's query endpoints, OAuth and limits, served from export CSVs.
+
+Built from Salesforce's REST API reference, as far as the sync uses it:
+
+- ``POST /services/oauth2/token`` (``refresh_token`` or ``client_credentials`` grant, form-encoded):
+  ``{"access_token", "instance_url", "id", "token_type": "Bearer", "issued_at", "signature"}``;
+  a wrong client or refresh token answers 400 ``{"error": "invalid_grant", "error_description": …}``.
+- ``GET /services/data/vXX.X/sobjects/<Object>/describe``: ``{"name", "fields": [{"name", "type"}, …]}``.
+- ``GET /services/data/vXX.X/query`` and ``/queryAll`` with ``q=`` SOQL: ``{"totalSize", "done",
+  "nextRecordsUrl", "records": [{"attributes": {"type", "url"}, …}]}``. The query's result is a
+  server-side cursor: the ids are fixed when the query runs, each page of the cursor
+  (``/services/data/vXX.X/query/<locator>-<offset>``) sends those records as they are when it is
+  read. ``query`` leaves deleted records out, ``queryAll`` sends them with ``IsDeleted`` true.
+  ``Sforce-Query-Options: batchSize=N`` sets the page size (200 to 2000, default 2000).
+- Every answer carries ``Sforce-Limit-Info: api-usage=<used>/<allowed>``; past the daily allowance
+  the org answers 403 ``[{"errorCode": "REQUEST_LIMIT_EXCEEDED", …}]``.
+- An expired or unknown token answers 401 ``[{"message": "Session expired or invalid",
+  "errorCode": "INVALID_SESSION_ID"}]``; ``token_life`` makes every token expire after that many
+  requests.
+- Errors are JSON lists of ``{"message", "errorCode"}``: ``MALFORMED_QUERY`` for SOQL outside the
+  subset below, ``INVALID_FIELD`` for a field the object does not have, ``NOT_FOUND``.
+
+The SOQL subset is the one query shape the client sends:
+``SELECT f1, f2 FROM Object [WHERE SystemModstamp > 2025-01-01T00:00:00Z] ORDER BY SystemModstamp, Id``.
+
+Records are the rows of ``crm/<Object>.csv`` (strings, as exported), each given a ``SystemModstamp``;
+they are sent typed as the API types them (booleans, numbers, ``2025-01-01T10:00:00.000+0000``
+datetimes, null for an empty cell). ``export`` writes the org's current rows back as export CSVs, so a
+test can compare a synced warehouse with a file ingest of the same data.
+
+Faults a test queues in ``faults`` apply to query requests, one per request: ``(status, headers)``
+answers that status with a Salesforce error body, ``"truncate"`` cuts the page's JSON short,
+``("sleep", seconds)`` answers late, ``("hold", None)`` waits until ``release`` is set.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from training_roi.ingest.sources import SOURCES
+
+VERSION = "62.0"
+STANDARD = ("User", "Account", "Contact", "Opportunity", "OpportunityHistory", "Lead", "Task", "Event", "Case",
+            "Campaign", "CampaignMember")
+BOOLEAN = {"IsDeleted", "IsActive", "IsClosed", "IsWon", "IsConverted", "HasResponded"}
+NUMBER = {"Amount", "AnnualRevenue", "NumberOfEmployees", "Probability"}
+DATETIME = {"CreatedDate", "CompletedDateTime", "ClosedDate", "SystemModstamp"}
+_QUERY = re.compile(r"^SELECT (?P<fields>[\w, ]+) FROM (?P<obj>\w+)"
+                    r"(?: WHERE SystemModstamp > (?P<since>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ))?"
+                    r" ORDER BY SystemModstamp, Id$")
+_SF_TIME = "%Y-%m-%dT%H:%M:%S.000+0000"
+
+
+def sf_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(_SF_TIME)
+
+
+def _typed(name: str, value: str) -> Any:
+    """A CSV cell as the REST API types the field."""
+    if value == "":
+        return None
+    if name in BOOLEAN:
+        return value.strip().lower() in ("true", "1")
+    if name in NUMBER:
+        number = float(value)
+        return int(number) if name == "NumberOfEmployees" else number
+    if name in DATETIME:
+        return sf_time(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    return value
+
+
+@dataclass
+class Cursor:
+    obj: str
+    ids: list[str]
+    fields: list[str]
+
+
+@dataclass
+class Org:
+    """The org's data and behaviour; a test changes it while the server runs."""
+
+    client_id: str
+    client_secret: str
+    refresh_token: str
+    url: str = ""
+    tables: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    columns: dict[str, list[str]] = field(default_factory=dict)
+    faults: list[Any] = field(default_factory=list)
+    token_life: int | None = None
+    used: int = 0
+    allowed: int = 100_000
+    tokens: dict[str, int] = field(default_factory=dict)
+    token_requests: int = 0
+    log: list[tuple[str, str]] = field(default_factory=list)
+    cursors: dict[str, Cursor] = field(default_factory=dict)
+    release: threading.Event = field(default_factory=threading.Event)
+    held: threading.Event = field(default_factory=threading.Event)
+    after_page: Callable[[str, int], None] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    clock: datetime = datetime(2025, 6, 1, tzinfo=UTC)
+
+    def seed(self, folder: Path) -> None:
+        """Load ``folder/crm/*.csv``; records get SystemModstamps a second apart, three at a time (ties).
+
+        The standard objects without a file are there, empty, with the fields of the data contract.
+        """
+        for path in sorted((folder / "crm").glob("*.csv")):
+            with path.open(encoding="utf-8-sig", newline="") as fh:
+                reader = csv.DictReader(fh)
+                rows = list(reader)
+                self.columns[path.stem] = [*(reader.fieldnames or []), "SystemModstamp"]
+            table: dict[str, dict[str, str]] = {}
+            for i, row in enumerate(rows):
+                row["SystemModstamp"] = (self.clock + timedelta(seconds=i // 3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                table[row["Id"]] = row
+            self.tables[path.stem] = table
+        # Standard objects the export has no file for exist in every org, empty.
+        for name in STANDARD:
+            if name not in self.tables:
+                self.columns[name] = [f.name for f in SOURCES[name].fields] + ["SystemModstamp"]
+                self.tables[name] = {}
+
+    def touch(self, obj: str, rid: str, **changes: str) -> None:
+        """Change a record (or add one) as a user would: its SystemModstamp becomes now."""
+        with self.lock:
+            row = self.tables[obj].setdefault(rid, dict.fromkeys(self.columns[obj], "") | {"Id": rid})
+            row.update(changes)
+            row["SystemModstamp"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def delete(self, obj: str, rid: str) -> None:
+        """Delete a record: it stays, with IsDeleted true, for queryAll (the recycle bin)."""
+        self.touch(obj, rid, IsDeleted="true")
+
+    def export(self, folder: Path) -> None:
+        """The org's rows as export CSVs (``crm/<Object>.csv``), as a user would download them now."""
+        (folder / "crm").mkdir(parents=True, exist_ok=True)
+        for obj, table in self.tables.items():
+            columns = [c for c in self.columns[obj] if c != "SystemModstamp"]
+            with (folder / "crm" / f"{obj}.csv").open("w", encoding="utf-8", newline="") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(columns)
+                for row in table.values():
+                    writer.writerow([row.get(c, "") for c in columns])
+
+    def queries(self) -> list[str]:
+        return [q for kind, q in self.log if kind == "query"]
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps([{"message": message, "errorCode": code}]), status,
+                    {"Content-Type": "application/json", **(headers or {})})
+
+
+def app(org: Org) -> Starlette:
+    def limited(response: Response) -> Response:
+        response.headers["Sforce-Limit-Info"] = f"api-usage={org.used}/{org.allowed}"
+        return response
+
+    async def token(request: Request) -> Response:
+        form = await request.form()
+        org.token_requests += 1
+        grant = form.get("grant_type")
+        good = form.get("client_id") == org.client_id and (
+            (grant == "refresh_token" and form.get("refresh_token") == org.refresh_token)
+            or (grant == "client_credentials" and form.get("client_secret") == org.client_secret))
+        if not good:
+            return Response(orjson.dumps({"error": "invalid_grant", "error_description": "authentication failure"}),
+                            400, {"Content-Type": "application/json"})
+        issued = "tok" + uuid.uuid4().hex
+        org.tokens[issued] = 0
+        return Response(orjson.dumps({
+            "access_token": issued, "instance_url": org.url, "token_type": "Bearer",
+            "id": f"{org.url}/id/00D000000000001/005000000000001", "issued_at": str(int(time.time() * 1000)),
+            "signature": "c2lnbmF0dXJl"}), 200, {"Content-Type": "application/json"})
+
+    def authorised(request: Request) -> Response | None:
+        header = request.headers.get("authorization", "")
+        tok = header.removeprefix("Bearer ")
+        if tok not in org.tokens or (org.token_life is not None and org.tokens[tok] >= org.token_life):
+            return _error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        org.tokens[tok] += 1
+        org.used += 1
+        if org.used > org.allowed:
+            return limited(_error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."))
+        return None
+
+    async def describe(request: Request) -> Response:
+        refused = authorised(request)
+        if refused is not None:
+            return refused
+        obj = request.path_params["obj"]
+        if obj not in org.columns:
+            return limited(_error(404, "NOT_FOUND", "The requested resource does not exist"))
+        fields = [{"name": c, "type": "string"} for c in org.columns[obj]]
+        return limited(Response(orjson.dumps({"name": obj, "fields": fields}), 200,
+                                {"Content-Type": "application/json"}))
+
+    def page(cursor: Cursor, locator: str, offset: int, size: int) -> dict[str, Any]:
+        chunk = cursor.ids[offset:offset + size]
+        table = org.tables[cursor.obj]
+        records = [{"attributes": {"type": cursor.obj, "url": f"/services/data/v{VERSION}/sobjects/{cursor.obj}/{i}"},
+                    **{f: _typed(f, table[i].get(f, "")) for f in cursor.fields}} for i in chunk]
+        body: dict[str, Any] = {"totalSize": len(cursor.ids), "done": offset + size >= len(cursor.ids),
+                                "records": records}
+        if not body["done"]:
+            body["nextRecordsUrl"] = f"/services/data/v{VERSION}/query/{locator}-{offset + size}"
+        return body
+
+    async def fault() -> Response | None:
+        if not org.faults:
+            return None
+        f = org.faults.pop(0)
+        if f is None:
+            return None
+        if f == "truncate":
+            return Response(b'{"totalSize": 3, "done": false, "recor', 200, {"Content-Type": "application/json"})
+        kind, arg = f
+        if kind == "sleep":
+            await _sleep(arg)
+            return None
+        if kind == "hold":
+            org.held.set()
+            while not org.release.is_set():
+                await _sleep(0.05)
+            return _error(503, "SERVER_UNAVAILABLE", "held", {"Retry-After": "0"})
+        code = {429: "REQUEST_LIMIT_EXCEEDED", 503: "SERVER_UNAVAILABLE"}.get(kind, "UNKNOWN_EXCEPTION")
+        return _error(kind, code, "injected by the test", arg)
+
+    def size(request: Request) -> int:
+        found = re.search(r"batchSize=(\d+)", request.headers.get("sforce-query-options", ""))
+        return max(200, min(2000, int(found[1]))) if found else 2000
+
+    async def query(request: Request) -> Response:
+        refused = authorised(request)
+        if refused is not None:
+            return refused
+        injected = await fault()
+        if injected is not None:
+            return injected
+        everything = request.url.path.endswith("/queryAll")
+        soql = request.query_params.get("q", "")
+        org.log.append(("query", soql))
+        found = _QUERY.match(soql)
+        if not found:
+            return limited(_error(400, "MALFORMED_QUERY", "unexpected token"))
+        obj = found["obj"]
+        fields = [f.strip() for f in found["fields"].split(",")]
+        if obj not in org.tables:
+            return limited(_error(400, "INVALID_TYPE", f"sObject type '{obj}' is not supported."))
+        missing = [f for f in fields if f not in org.columns[obj]]
+        if missing:
+            return limited(_error(400, "INVALID_FIELD", f"No such column '{missing[0]}' on entity '{obj}'."))
+        with org.lock:
+            rows = list(org.tables[obj].values())
+        if found["since"]:
+            rows = [r for r in rows if r["SystemModstamp"] > found["since"]]
+        if not everything:
+            rows = [r for r in rows if r.get("IsDeleted", "").lower() != "true"]
+        rows.sort(key=lambda r: (r["SystemModstamp"], r["Id"]))
+        locator = "01g" + uuid.uuid4().hex[:15]
+        org.cursors[locator] = Cursor(obj, [r["Id"] for r in rows], fields)
+        body = page(org.cursors[locator], locator, 0, size(request))
+        if org.after_page is not None:
+            org.after_page(obj, 0)
+        return limited(Response(orjson.dumps(body), 200, {"Content-Type": "application/json"}))
+
+    async def more(request: Request) -> Response:
+        refused = authorised(request)
+        if refused is not None:
+            return refused
+        injected = await fault()
+        if injected is not None:
+            return injected
+        locator, offset = request.path_params["cursor"].rsplit("-", 1)
+        org.log.append(("more", request.path_params["cursor"]))
+        cursor = org.cursors.get(locator)
+        if cursor is None:
+            return limited(_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator"))
+        body = page(cursor, locator, int(offset), size(request))
+        if org.after_page is not None:
+            org.after_page(cursor.obj, int(offset))
+        return limited(Response(orjson.dumps(body), 200, {"Content-Type": "application/json"}))
+
+    base = f"/services/data/v{VERSION}"
+    return Starlette(routes=[
+        Route("/services/oauth2/token", token, methods=["POST"]),
+        Route(base + "/sobjects/{obj}/describe", describe),
+        Route(base + "/query", query),
+        Route(base + "/queryAll", query),
+        Route(base + "/query/{cursor}", more),
+    ])
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve(org: Org) -> Iterator[Org]:
+    """Run the org on a free loopback port in a thread until the generator is closed."""
+    port = _free_port()
+    org.url = f"http://127.0.0.1:{port}"
+    server = uvicorn.Server(uvicorn.Config(app(org), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the Salesforce test server did not start")
+        time.sleep(0.05)
+    try:
+        yield org
+    finally:
+        org.release.set()
+        server.should_exit = True
+        thread.join(10)
