@@ -248,13 +248,14 @@ def app(org: Org) -> Starlette:
         found = re.search(r"batchSize=(\d+)", request.headers.get("sforce-query-options", ""))
         return max(200, min(2000, int(found[1]))) if found else 2000
 
+    async def gate(request: Request) -> Response | None:
+        """The answer a query request gets before its SOQL is read: refused, or a fault the test queued."""
+        return authorised(request) or await fault()
+
     async def query(request: Request) -> Response:
-        refused = authorised(request)
-        if refused is not None:
-            return refused
-        injected = await fault()
-        if injected is not None:
-            return injected
+        early = await gate(request)
+        if early is not None:
+            return early
         everything = request.url.path.endswith("/queryAll")
         soql = request.query_params.get("q", "")
         org.log.append(("query", soql))
@@ -283,12 +284,9 @@ def app(org: Org) -> Starlette:
         return limited(Response(orjson.dumps(body), 200, {"Content-Type": "application/json"}))
 
     async def more(request: Request) -> Response:
-        refused = authorised(request)
-        if refused is not None:
-            return refused
-        injected = await fault()
-        if injected is not None:
-            return injected
+        early = await gate(request)
+        if early is not None:
+            return early
         locator, offset = request.path_params["cursor"].rsplit("-", 1)
         org.log.append(("more", request.path_params["cursor"]))
         cursor = org.cursors.get(locator)
@@ -306,6 +304,7 @@ def app(org: Org) -> Starlette:
         Route(base + "/query", query),
         Route(base + "/queryAll", query),
         Route(base + "/query/{cursor}", more),
+        Route(base + "/queryAll/{cursor}", more),
     ])
 
 

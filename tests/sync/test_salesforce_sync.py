@@ -17,9 +17,12 @@ import yaml
 
 from tests.sync.conftest import ROOT
 from tests.sync.salesforce_server import Org, serve
+from training_roi.errors import SyncConfigError
 from training_roi.ingest.folder import ingest_folder
+from training_roi.ingest.sources import SOURCES
 from training_roi.simulate import simulate
 from training_roi.sync import load_config, open_sources, sync
+from training_roi.sync.config import SalesforceConfig
 from training_roi.warehouse.connection import connect
 
 CLIENT_ID = "cid-" + uuid.uuid4().hex
@@ -264,3 +267,37 @@ def test_killed_mid_page_then_run_again_gives_the_uninterrupted_warehouse(org: O
     assert got["crm_account"] == expected["crm_account"]
     assert got["crm_opportunity_history"] == expected["crm_opportunity_history"]
     assert count(db, "SELECT count(*) AS n FROM quarantine")[0]["n"] == 0
+
+
+def _salesforce(**settings: Any) -> dict[str, Any]:
+    return {"name": "sf", "kind": "salesforce", "instance_url": "https://example.my.salesforce.com",
+            "auth": {"client_id": "3MVG-consumer-key", "refresh_token_env": "SF_REFRESH_TOKEN"}, **settings}
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"objects": ["Opportunity", "Invoice__c"]}, "sources[0].objects"),
+    ({"page_size": 100}, "sources[0].page_size"),
+    ({"page_size": 5000}, "sources[0].page_size"),
+    ({"limit_share": 1.5}, "sources[0].limit_share"),
+    ({"api_version": "v62"}, "sources[0].api_version"),
+    ({"instance_url": "example.my.salesforce.com"}, "sources[0].instance_url"),
+    ({"auth": {"grant": "password", "client_id": "x"}}, "sources[0].auth.grant"),
+    ({"auth": {"client_id": "x"}}, "sources[0].auth.refresh_token"),
+    ({"auth": {"grant": "client_credentials", "client_id": "x"}}, "sources[0].auth.client_secret"),
+])
+def test_each_mistake_in_a_salesforce_source_names_its_field(tmp_path: Path, change: dict[str, Any], field: str):
+    path = tmp_path / "sync.yaml"
+    path.write_text(yaml.safe_dump({"sources": [_salesforce(**change)]}), encoding="utf-8")
+    with pytest.raises(SyncConfigError) as caught:
+        load_config(path)
+    assert f"{field}:" in str(caught.value)
+
+
+def test_a_salesforce_source_defaults_to_every_object_of_the_contract(tmp_path: Path):
+    path = tmp_path / "sync.yaml"
+    path.write_text(yaml.safe_dump({"sources": [_salesforce()]}), encoding="utf-8")
+    source = load_config(path).sources[0]
+    assert isinstance(source, SalesforceConfig)
+    assert set(source.objects) == {spec.files[0].removeprefix("crm/").removesuffix(".csv")
+                                   for spec in SOURCES.values() if spec.files[0].startswith("crm/")}
+    assert source.auth.grant == "refresh_token" and source.limit_share == 0.8

@@ -1,6 +1,6 @@
 """HTTP for live sources: JSON over GET with retries, backoff, ``Retry-After``, and no secret in any message.
 
-Every live source (an LRS today, CRMs next) talks to a server that may be busy (429), failing for
+Every live source (an LRS, Salesforce) talks to a server that may be busy (429), failing for
 a while (5xx), slow or unreachable. :class:`HttpClient` retries those with exponential backoff,
 waits what ``Retry-After`` asks (seconds or an HTTP date, capped by ``max_wait``), gives up after a
 bounded number of attempts with one sentence naming the URL, and never puts a credential in an

@@ -27,7 +27,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import IO, Any
@@ -38,7 +38,7 @@ from training_roi.errors import SyncError
 from training_roi.ingest.mapping import Mapping, SourceMap
 from training_roi.ingest.sources import SOURCES
 from training_roi.sync.config import SalesforceConfig
-from training_roi.sync.http import HttpClient, safe_url
+from training_roi.sync.http import HttpClient, OAuthClientCredentials, safe_url
 from training_roi.sync.secrets import Secret, resolve
 from training_roi.sync.source import Page
 
@@ -72,25 +72,26 @@ def _errors(response: httpx.Response) -> list[tuple[str, str]]:
     return [(str(e.get("errorCode", "")), str(e.get("message", ""))[:200]) for e in body if isinstance(e, dict)]
 
 
-class SalesforceAuth(httpx.Auth):
-    """OAuth 2.0 against Salesforce's token endpoint: a Bearer token, fetched again once on a 401."""
+class SalesforceAuth(OAuthClientCredentials):
+    """OAuth 2.0 against Salesforce's token endpoint: a Bearer token, fetched again once on a 401.
 
-    requires_response_body = True
+    The flow is the client-credentials one's; the token request differs: the grant (a refresh token
+    or client credentials) and the client's id and secret go in the form, as Salesforce asks.
+    """
 
     def __init__(self, config: SalesforceConfig, client_id: Secret, client_secret: Secret | None,
                  refresh_token: Secret | None) -> None:
+        token_url = config.auth.token_url or f"{config.instance_url}/services/oauth2/token"
+        super().__init__(token_url, client_id, client_secret or client_id, None)
         self.grant = config.auth.grant
-        self.token_url = config.auth.token_url or f"{config.instance_url}/services/oauth2/token"
-        self.client_id = client_id
-        self.client_secret = client_secret
+        self.secret = client_secret  # optional with a refresh token: sent only when configured
         self.refresh_token = refresh_token
         self.tokens = 0
-        self._token: str | None = None
 
     def _token_request(self) -> httpx.Request:
         form = {"grant_type": self.grant, "client_id": self.client_id.reveal()}
-        if self.client_secret is not None:
-            form["client_secret"] = self.client_secret.reveal()
+        if self.secret is not None:
+            form["client_secret"] = self.secret.reveal()
         if self.refresh_token is not None:
             form["refresh_token"] = self.refresh_token.reveal()
         self.tokens += 1
@@ -111,17 +112,6 @@ class SalesforceAuth(httpx.Auth):
         if not isinstance(token, str) or not token:
             raise SyncError(f"the token endpoint {where} answered without an access_token")
         self._token = token
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        """Send ``request`` with the token, fetching one first, and once more when the session has expired."""
-        if self._token is None:
-            self._take((yield self._token_request()))
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        response = yield request
-        if response.status_code == 401:
-            self._take((yield self._token_request()))
-            request.headers["Authorization"] = f"Bearer {self._token}"
-            yield request
 
 
 class SalesforceSession:
