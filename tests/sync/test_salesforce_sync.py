@@ -149,7 +149,8 @@ def test_changes_and_deletions_arrive_in_the_next_sync(org: Org, tmp_path: Path)
     db = tmp_path / "roi.duckdb"
     config = write_config(tmp_path / "sync.yaml", org)
     assert run(config, db).ok
-    opp = next(iter(org.tables["Opportunity"]))
+    # The opportunity modified last: it sits at the watermark, among the records skipped when asked again.
+    opp = max(org.tables["Opportunity"].values(), key=lambda r: (r["SystemModstamp"], r["Id"]))["Id"]
     contact = next(r for r, row in org.tables["Contact"].items() if row["IsDeleted"] == "false")
     org.touch("Opportunity", opp, StageName="Closed Won", IsClosed="true", IsWon="true", Amount="99999.50")
     org.delete("Contact", contact)

@@ -108,6 +108,15 @@ def _advance(cursor: Cursor, positions: list[tuple[datetime, str]], overlap: flo
     cursor.recent = [[_iso(s), i] for s, i in sorted(pairs) if s > cutoff]
 
 
+def _loaded(mark: Watermark) -> set[tuple[datetime, str]]:
+    """The records the watermark says are loaded, by stored time and id.
+
+    By both: a record a source changes (a CRM's) comes back with a later time and the same id,
+    and is new then.
+    """
+    return {(datetime.fromisoformat(s), i) for s, i in mark.recent}
+
+
 def _new_chain(endpoint: str, mark: Watermark, overlap: float) -> Cursor:
     """A chain from the watermark, less the overlap: stored times equal to it (ties) are asked for again."""
     since = None if mark.stored is None else _floor_ms(mark.stored - timedelta(seconds=overlap))
@@ -149,7 +158,7 @@ class _SourceRun:
             cursor = _new_chain(result.endpoint, mark, src.overlap)
             stage.write_cursor(cursor)
         assert cursor is not None
-        skip = {i for _, i in mark.recent}
+        skip = _loaded(mark)
         while not cursor.done:
             since = datetime.fromisoformat(cursor.since) if cursor.since else None
             try:
@@ -162,14 +171,14 @@ class _SourceRun:
                                     "pulled again from the records loaded")
                 self.load(cursor)
                 mark = read_watermark(self.con, src.name)
-                cursor, skip = _new_chain(result.endpoint, mark, src.overlap), {i for _, i in mark.recent}
+                cursor, skip = _new_chain(result.endpoint, mark, src.overlap), _loaded(mark)
                 stage.write_cursor(cursor)
                 resumed = False
                 continue
             resumed = False
             positions = [src.position(r) for r in page.records]
-            fresh = [r for r, p in zip(page.records, positions, strict=True) if p is None or p[1] not in skip]
-            _advance(cursor, [p for p in positions if p is not None and p[1] not in skip], src.overlap)
+            fresh = [r for r, p in zip(page.records, positions, strict=True) if p is None or p not in skip]
+            _advance(cursor, [p for p in positions if p is not None and p not in skip], src.overlap)
             if fresh:
                 stage.write_page(fresh, cursor.chain, cursor.index)
             cursor.index += 1
