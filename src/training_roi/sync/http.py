@@ -173,7 +173,7 @@ class HttpClient:
         except _Transient as exc:
             tries = self.retries + 1
             raise SyncError(f"{where}: {self.mask(exc.what)}, after {tries} attempt{'s' if tries > 1 else ''}; "
-                            "the sync stops here and the next one starts from the last statements loaded") from None
+                            "the sync stops here and the next one starts from the last records loaded") from None
         try:
             return response.json()
         except ValueError:
