@@ -263,6 +263,8 @@ def test_killed_mid_page_then_run_again_gives_the_uninterrupted_warehouse(org: O
     proc = sync_cli(config, db)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
+    # The second sync went on through the stopped one's cursor rather than asking again from the start.
+    assert sum(" FROM OpportunityHistory " in q for q in org.queries()) == 1
     expected = ingested(org, tmp_path / "export")
     got = tables(db)
     assert got["crm_account"] == expected["crm_account"]

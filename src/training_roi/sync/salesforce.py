@@ -18,8 +18,10 @@ every answer: the sync stops before it uses more than ``limit_share`` of the org
 requests, and stops at once, without retrying, when Salesforce says the limit is reached.
 
 A record changed while a chain of pages is read may come back with a ``SystemModstamp`` later than
-records the chain never saw; such records are loaded but do not move the watermark (their
-position is None), so the next sync asks from before them and nothing between is skipped.
+records the chain never saw; records stamped after the chain began (its horizon) are loaded but do
+not move the watermark (their position is None), so the next sync asks from before them and nothing
+between is skipped. The next-page token the runner keeps is the horizon and ``nextRecordsUrl``, so a
+chain resumed after a kill keeps its horizon.
 """
 
 from __future__ import annotations
@@ -241,19 +243,22 @@ class SalesforceObject:
             The org cannot be reached, refuses, keeps failing, is at its API limit, or answers
             something that is not a query result.
         """
-        if next_page is None or self._horizon is None:
+        if next_page is not None:
+            # The link carries the chain's horizon, so a sync resumed after a kill keeps the first one's.
+            horizon, _, path = next_page.partition(" ")
+            self._horizon = datetime.fromisoformat(horizon)
+            body = self.session.get(f"{self.session.config.instance_url}{path}")
+        else:
             # Records modified from here on may come in this chain: they must not move the watermark.
             self._horizon = self.clock() - timedelta(seconds=self.session.config.clock_skew)
-        if next_page is not None:
-            body = self.session.get(f"{self.session.config.instance_url}{next_page}")
-        else:
             body = self.session.get(f"{self.session.api}/queryAll", {"q": self.query(since)})
         records = body.get("records") if isinstance(body, dict) else None
         if not isinstance(records, list):
             raise SyncError(f"{safe_url(self.session.api)} answered JSON that is not a query result (no records)")
         more = body.get("nextRecordsUrl")
-        done = body.get("done", True)
-        return Page(records, more if isinstance(more, str) and more and not done else None)
+        if not isinstance(more, str) or not more or body.get("done", True):
+            return Page(records, None)
+        return Page(records, f"{self._horizon.isoformat()} {more}")
 
     def position(self, record: dict[str, Any]) -> tuple[datetime, str] | None:
         """The record's ``SystemModstamp`` and Id; None when unreadable or after the chain's horizon."""
