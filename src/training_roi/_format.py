@@ -117,6 +117,19 @@ def plural(n: int, noun: str, many: str | None = None) -> str:
 _SIGNING_HYPHEN = re.compile(r"(?<![\w.\-])-(?=\$?\d)")
 
 
+def duration(seconds: float | None) -> str:
+    """A lag in the largest unit that keeps it readable: 42 s, 17 min, 5.2 h, 3.0 d (empty when unknown)."""
+    if seconds is None:
+        return ""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
 def true_minus(text: str) -> str:
     """``text`` with every ASCII hyphen that signs a number (-0.3, -$1,234) set as a true minus sign (−).
 

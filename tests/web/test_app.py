@@ -407,3 +407,33 @@ def test_the_study_page_shows_sensitivity_cost_and_windows_as_the_result_holds_t
     assert money(Decimal(result["costs"]["total"])) in text
     assert not [p for p in _people(result) if p in text]
     client.cookies.clear()
+
+
+def test_the_quality_page_shows_each_live_sync_and_its_lag_counted_when_asked(served: dict[str, Any]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from training_roi.web.api import with_lag
+
+    client, db = served["client"], served["db"]
+    finished = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3, minutes=5)
+    with duckdb.connect(str(db)) as con:
+        con.execute("INSERT INTO sync_run (run_id, source, kind, endpoint, started, finished, status, pages, "
+                    "statements, loaded, quarantined, error) VALUES ('r1', 'lrs-main', 'lrs', "
+                    "'https://lrs.example.com/xAPI/', ?, ?, 'ok', 2, 10, 10, 0, NULL)",
+                    [finished - timedelta(minutes=1), finished])
+        con.execute("INSERT INTO sync_state (source, kind, endpoint, watermark, overlap_ids, updated_at) VALUES "
+                    "('lrs-main', 'lrs', 'https://lrs.example.com/xAPI/', ?, '[]', ?)", [finished, finished])
+    viewer = _auth(served["tokens"]["viewer"])
+    asked = datetime.now(UTC)
+    syncs = client.get("/api/v1/quality", headers=viewer).json()["syncs"]
+    assert [s["source"] for s in syncs] == ["lrs-main"]
+    lag = syncs[0]["lag_seconds"]
+    assert (asked - finished).total_seconds() - 1 <= lag <= (datetime.now(UTC) - finished).total_seconds() + 1
+    # Counted to the moment asked, not to when the snapshot's figures were made.
+    later = with_lag({"syncs": syncs}, asked + timedelta(days=2))["syncs"][0]["lag_seconds"]
+    assert later == pytest.approx(lag + 2 * 86400, abs=2)
+    assert sign_in(client, "viewer", "viewer-secret-1").status_code == 303
+    page = client.get("/quality").text
+    assert "Live syncs" in page and "lrs-main" in page and finished.strftime("%Y-%m-%d %H:%M") in page
+    assert "3.1 h" in page  # the lag in words: 3 h 5 min is 3.08 h
+    client.cookies.clear()

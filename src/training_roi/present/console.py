@@ -17,6 +17,7 @@ from rich.table import Table
 from training_roi._format import (
     describe_change,
     describe_value,
+    duration,
     money,
     percent,
     probability,
@@ -126,25 +127,12 @@ def sync_table(syncs: list[dict[str, Any]]) -> Table:
         t.add_column(col, justify="right" if col == "lag" else "left")
     for s in syncs:
         t.add_row(s["source"], _when(s["last_success"]) or "never",
-                  _lag(s["lag_seconds"]), _when(s["watermark"]), s["last_status"] or "")
+                  duration(s["lag_seconds"]), _when(s["watermark"]), s["last_status"] or "")
     return t
 
 
 def _when(iso: str | None) -> str:
     return f"{iso[:19].replace('T', ' ')} UTC" if iso else ""
-
-
-def _lag(seconds: float | None) -> str:
-    """A lag in the largest unit that keeps it readable: 42 s, 17 min, 5.2 h, 3.0 d."""
-    if seconds is None:
-        return ""
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
 
 
 def _day(iso: str | None) -> str:

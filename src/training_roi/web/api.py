@@ -9,7 +9,7 @@ person-level rows, KPIs at the org and team grains. The OpenAPI document is
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import partial
 from typing import Annotated, Any, Literal
 
@@ -309,9 +309,21 @@ def quality(request: Request, viewer: Reader) -> dict[str, Any]:
 
 
 def quality_of(request: Request) -> dict[str, Any]:
-    """The data-quality account of the current snapshot (computed once per snapshot)."""
+    """The data-quality account of the current snapshot (computed once per snapshot), its syncs' lag as of now."""
     snapshot = snapshots_of(request).current()
-    return _QUALITY.get((str(snapshot.path),), partial(_quality, (), snapshot))
+    return with_lag(_QUALITY.get((str(snapshot.path),), partial(_quality, (), snapshot)), datetime.now(UTC))
+
+
+def with_lag(report: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """``report`` with each synced source's lag (seconds since its last successful sync) counted to ``now``.
+
+    The account is kept per snapshot, but a lag grows while nothing is loaded: it is counted when asked.
+    """
+    if not report.get("syncs"):
+        return report
+    syncs = [{**s, "lag_seconds": None if s.get("last_success") is None else
+              round((now - datetime.fromisoformat(s["last_success"])).total_seconds(), 1)} for s in report["syncs"]]
+    return {**report, "syncs": syncs}
 
 
 def _quality(rest: tuple[Any, ...], snapshot: Snapshot) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -20,7 +20,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from training_roi._format import money, percent, probability
+from training_roi._format import duration, money, percent, probability
 from training_roi.measure import CATALOGUE, KpiDef
 from training_roi.present.charts import monthly_chart
 from training_roi.web.access import COOKIE, Version, Viewer, client_of, require, snapshots_of, store_of, unprocessable
@@ -55,6 +55,8 @@ _env.filters.update(
     money=lambda v: "—" if v is None else money(Decimal(str(v))),
     pct=lambda v: "—" if v is None else percent(Decimal(str(v))),
     probability=lambda v: "—" if v is None else probability(v),
+    utc=lambda v: None if not v else datetime.fromisoformat(v).astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+    lag=lambda v: "—" if v is None else duration(float(v)),
 )
 
 
