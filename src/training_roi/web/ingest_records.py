@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from training_roi.web.store import STATUSES, Status, Store
+from training_roi.web.store import Status, Store, status_change
 
 __all__ = ["IngestRecord", "Outcome", "ensure_table", "fail_unfinished", "finish", "ingest", "ingests", "queue",
            "under_way", "update"]
@@ -96,19 +96,9 @@ def update(store: Store, ingest_id: int, *, status: Status | None = None, progre
     A finished ingest (done or failed) is not changed again: the server may have marked it failed when
     it stopped while its process was still reporting.
     """
-    if status is not None and status not in STATUSES:
-        raise ValueError(f"status {status!r}: expected one of {', '.join(STATUSES)}")
-    now = _stamp(store)
-    sets, params = ["updated = ?"], [now]
-    for column, value in (("status", status), ("progress", progress), ("error", error)):
-        if value is not None:
-            sets.append(f"{column} = ?")
-            params.append(value)
-    if status in ("done", "failed"):
-        sets.append("finished = ?")
-        params.append(now)
+    changes, params = status_change(_stamp(store), status, progress=progress, error=error)
     with store.transaction() as con:
-        con.execute(f"UPDATE ingests SET {', '.join(sets)} WHERE id = ? AND status IN ('queued', 'running')",
+        con.execute(f"UPDATE ingests SET {changes} WHERE id = ? AND status IN ('queued', 'running')",
                     (*params, ingest_id))
     return ingest(store, ingest_id)
 

@@ -284,6 +284,25 @@ CREATE INDEX IF NOT EXISTS results_brief ON results (study_hash, version, status
     updated, finished, progress, error, study_yaml);
 """
 
+def status_change(now: str, status: str | None, **values: str | None) -> tuple[str, list[str]]:
+    """The SET clause of a job's update (a study's run, an ingest) and its parameters.
+
+    ``updated`` is always ``now``; ``status`` and each of ``values`` are set when given; ``finished`` is
+    ``now`` when the status ends the job (done or failed). A status not in :data:`STATUSES` is a ValueError.
+    """
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"status {status!r}: expected one of {', '.join(STATUSES)}")
+    sets, params = ["updated = ?"], [now]
+    for column, value in (("status", status), *values.items()):
+        if value is not None:
+            sets.append(f"{column} = ?")
+            params.append(value)
+    if status in ("done", "failed"):
+        sets.append("finished = ?")
+        params.append(now)
+    return ", ".join(sets), params
+
+
 _USER_COLUMNS = "users.id, users.name, users.role, users.password_hash, users.created, users.disabled"
 _BRIEF_COLUMNS = ("study_hash, version, study_name, study_yaml, status, progress, error, NULL, run_by, created, "
                   "updated, finished")
@@ -674,19 +693,9 @@ class Store:
         ValueError
             ``status`` is not one of queued, running, done, failed.
         """
-        if status is not None and status not in STATUSES:
-            raise ValueError(f"status {status!r}: expected one of {', '.join(STATUSES)}")
-        now = _text(self.now())
-        sets, params = ["updated = ?"], [now]
-        for column, value in (("status", status), ("progress", progress), ("error", error), ("document", document)):
-            if value is not None:
-                sets.append(f"{column} = ?")
-                params.append(value)
-        if status in ("done", "failed"):
-            sets.append("finished = ?")
-            params.append(now)
+        changes, params = status_change(_text(self.now()), status, progress=progress, error=error, document=document)
         with self._write() as con:
-            cursor = con.execute(f"UPDATE results SET {', '.join(sets)} WHERE study_hash = ? AND version = ?",
+            cursor = con.execute(f"UPDATE results SET {changes} WHERE study_hash = ? AND version = ?",
                                  (*params, study_hash, version))
         if cursor.rowcount != 1:
             raise KeyError(f"no result {study_hash} version {version}")
