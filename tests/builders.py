@@ -14,12 +14,21 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
 def validation_script(name: str) -> ModuleType:
-    """A script of ``validation/``, imported from its file (the folder is not a package)."""
-    spec = importlib.util.spec_from_file_location(name, DATA_DIR.parents[1] / "validation" / f"{name}.py")
+    """A script of ``validation/``, imported from its file (the folder is not a package).
+
+    Its folder is on the import path while it loads, as when it is run, so that it imports what the
+    scripts share (``pool``) as it does then.
+    """
+    folder = DATA_DIR.parents[1] / "validation"
+    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(folder))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(folder))
     return module
 
 

@@ -42,7 +42,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy.stats import binomtest, norm
+from pool import wilson
+from scipy.stats import norm
 from scipy.stats import t as student_t
 
 from training_roi import Study, connect, ingest_folder, link
@@ -51,12 +52,6 @@ from training_roi.simulate import simulate
 
 BANDS = ((10, 14), (15, 24), (25, 39), (40, 10**9))
 """Team size bands, in trained reps."""
-
-
-def wilson(successes: int, n: int) -> tuple[float, float]:
-    """The 95% Wilson score interval of a binomial share."""
-    ci = binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(ci.low), float(ci.high)
 
 
 def window_truth(opps: pl.DataFrame, owners: Sequence[str] | None, window: int) -> tuple[float | None, int]:

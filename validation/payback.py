@@ -32,6 +32,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from pool import run_all, wilson
+
 MARGIN = 0.1
 """Gross margin: with it the break-even incremental revenue of a 1,000-rep org is about half the
 randomised scenario's true effect, so scales of −0.5 to 1.5 put the truth on both sides."""
@@ -78,14 +80,6 @@ def one_run(seed: int, *, scenario: str, reps: int, months: int, replicates: int
         "roi_quantiles": None if odds is None else odds.roi_quantiles,
         "seconds": round(time.perf_counter() - start, 1),
     }
-
-
-def wilson(successes: int, n: int) -> tuple[float, float]:
-    """The 95% Wilson score interval of a binomial share."""
-    from scipy.stats import binomtest
-
-    ci = binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(ci.low), float(ci.high)
 
 
 def reliability(runs: list[dict[str, Any]], edges: tuple[float, ...] = EDGES) -> list[dict[str, Any]]:
@@ -171,8 +165,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write every run's figures here (JSON lines)")
     parser.add_argument("--read", type=Path, help="print the tables of the runs in this file (JSON lines) and stop")
     args = parser.parse_args()
-    from pool import run_all
-
     if args.read is not None:
         runs = [r for line in args.read.read_text(encoding="utf-8").splitlines() if line.strip()
                 if args.scales[0] <= (r := json.loads(line))["effect_scale"] <= args.scales[1]]

@@ -3,7 +3,7 @@
 Shared by the scripts that simulate one org per (scenario, seed): the jobs run in ``workers``
 processes, each run's line goes to stderr as it arrives (in submission order), and ``out``, when
 given, receives every run as a JSON line, so a long validation can be summarised again without
-re-running it.
+re-running it. Also the interval the scripts give a coverage (a share of runs) with.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-__all__ = ["orgs_parser", "run_all", "scenario_jobs"]
+__all__ = ["orgs_parser", "run_all", "scenario_jobs", "wilson"]
 
 
 def orgs_parser(doc: str | None, *, scenarios: Sequence[str], reps: int, months: int) -> argparse.ArgumentParser:
@@ -51,3 +51,11 @@ def run_all(one_run: Callable[..., dict[str, Any]], jobs: Sequence[tuple[Any, ..
                 with out.open("a", encoding="utf-8") as f:
                     f.write(json.dumps(r) + "\n")
     return runs
+
+
+def wilson(successes: int, n: int) -> tuple[float, float]:
+    """The 95% Wilson score interval of a binomial share (scipy's)."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(ci.low), float(ci.high)
