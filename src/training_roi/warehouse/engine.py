@@ -7,6 +7,8 @@ are answered here and nowhere else:
   Spark is handed the Arrow table, never pandas, where a missing string would become "NaN");
 * overwriting a table from an expression that reads it (Spark cannot, so the result is
   materialised first);
+* merging staged rows into a table by key (DuckDB deletes the rows replaced and inserts the
+  staged ones; other engines rewrite the table);
 * temporary tables (DuckDB's live in memory and spill to a temporary file; Spark has none);
 * writing on a background thread while the caller prepares the next chunk (safe on DuckDB);
 * the UTC calendar day of a timestamp (on DuckDB integer arithmetic on the epoch, several times
@@ -63,6 +65,17 @@ class Engine:
         self.con.create_table(name, self.con.table(tmp), overwrite=True)
         self.con.drop_table(tmp)
 
+    def merge(self, name: str, staged: str, keys: Sequence[str], replace_files: Sequence[str] = ()) -> None:
+        """Put the rows of table ``staged`` into table ``name``, replacing its rows with the same ``keys``.
+
+        Rows taken from ``replace_files`` (``source_file``) go first. Both tables have the same columns.
+        """
+        current = self.con.table(name)
+        rows = self.con.table(staged).select(current.columns)
+        if replace_files:
+            current = current.filter(~current.source_file.isin(list(replace_files)))
+        self.overwrite(name, current.anti_join(rows, list(keys)).select(rows.columns).union(rows))
+
     def set_column(self, name: str, keys: Sequence[str], column: str, value: ir.Table) -> None:
         """Set ``column`` of table ``name`` to the same column of ``value``, matching rows by ``keys``.
 
@@ -96,6 +109,23 @@ class _DuckDB(Engine):
         self._raw.execute("BEGIN TRANSACTION")
         try:
             self.con.create_table(name, expr, overwrite=True)
+        except BaseException:
+            self._raw.execute("ROLLBACK")
+            raise
+        self._raw.execute("COMMIT")
+
+    def merge(self, name: str, staged: str, keys: Sequence[str], replace_files: Sequence[str] = ()) -> None:
+        # A DELETE of the rows replaced and an INSERT, in one transaction: rewriting the whole table
+        # made each load of a sync cost as much as the table's size, however few rows it brought.
+        columns = ", ".join(f'"{c}"' for c in self.con.table(name).columns)
+        match = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
+        self._raw.execute("BEGIN TRANSACTION")
+        try:
+            if replace_files:
+                marks = ", ".join("?" for _ in replace_files)
+                self._raw.execute(f'DELETE FROM "{name}" WHERE source_file IN ({marks})', list(replace_files))
+            self._raw.execute(f'DELETE FROM "{name}" AS t USING "{staged}" AS s WHERE {match}')
+            self._raw.execute(f'INSERT INTO "{name}" ({columns}) SELECT {columns} FROM "{staged}"')
         except BaseException:
             self._raw.execute("ROLLBACK")
             raise
