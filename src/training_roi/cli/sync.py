@@ -4,6 +4,7 @@ Registered on the one ``training-roi`` command by :mod:`training_roi.cli`, which
 module last. It parses arguments, takes the lock beside the warehouse, and calls
 :func:`training_roi.sync.sync`; like ``ingest`` it then links learners and exits with status 1 when a
 source failed or records were quarantined (2 for a mistake in the command or the configuration).
+Learners are linked again only when the sync loaded rows into a table the links are made from.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def _summary(info: Any) -> Table:
 
 def _once(config: Any, db: str, staging: Path, as_json: bool, links: Path | None) -> Any:
     """One sync of every source, then the learners linked; prints the summary; returns the :class:`SyncInfo`."""
+    from training_roi.linking import LINK_INPUTS
     from training_roi.linking import link as run_link
     from training_roi.sync import open_sources, sync
     from training_roi.warehouse.connection import connect
@@ -82,7 +84,9 @@ def _once(config: Any, db: str, staging: Path, as_json: bool, links: Path | None
     con = connect(db)
     try:
         info = sync(con, sources, staging, progress)
-        linked = run_link(con, explicit=links) if info.loaded else None
+        # Linking reads every statement and identity again: worth it only when what it reads changed.
+        changed = {t for s in info.sources for t in s.tables}
+        linked = run_link(con, explicit=links) if info.loaded and (links or changed & LINK_INPUTS) else None
     finally:
         for source in sources:
             source.close()

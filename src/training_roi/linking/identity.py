@@ -33,7 +33,10 @@ from training_roi.warehouse.connection import ensure_tables, row_count
 from training_roi.warehouse.load import replace_table, stage, unstage
 from training_roi.warehouse.schema import table
 
-__all__ = ["LinkInfo", "link", "read_explicit_links"]
+__all__ = ["LINK_INPUTS", "LinkInfo", "link", "read_explicit_links"]
+
+LINK_INPUTS = frozenset({"lms_statement", "lms_learner", "lms_completion", "crm_user", "crm_contact"})
+"""The tables :func:`link` reads: loading rows into any other table leaves its result as it was."""
 
 _NULL = ibis.null().cast("string")
 

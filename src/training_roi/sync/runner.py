@@ -22,6 +22,7 @@ from ibis.backends import BaseBackend
 
 from training_roi.errors import SyncError, TrainingRoiError
 from training_roi.ingest.folder import ingest_folder
+from training_roi.ingest.xapi.rows import gc_paused
 from training_roi.sync.source import Source
 from training_roi.sync.staging import Cursor, Stage, chain_name
 from training_roi.sync.state import RunRecord, Watermark, read_watermark, record_run, save_watermark
@@ -49,6 +50,8 @@ class SourceSync:
     watermark: str | None = None
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
+    """The warehouse's tables this source loaded rows into (what must be derived again, such as the links)."""
 
 
 @dataclass
@@ -162,7 +165,8 @@ class _SourceRun:
         while not cursor.done:
             since = datetime.fromisoformat(cursor.since) if cursor.since else None
             try:
-                page = src.fetch(since, cursor.next if cursor.index else None)
+                with gc_paused():  # a page is thousands of dicts freed by reference counting: no cycles to find
+                    page = src.fetch(since, cursor.next if cursor.index else None)
             except SyncError:
                 if not (resumed and cursor.next):
                     raise
@@ -201,6 +205,8 @@ class _SourceRun:
             self.progress(f"{self.source.name}: loading {len(pages):,} page(s)")
             info = ingest_folder(self.stage.root, self.con, mapping=self.source.mapping)
             for part in info.sources:
+                if part.rows_loaded and part.table not in self.result.tables:
+                    self.result.tables.append(part.table)
                 self.result.loaded += part.rows_loaded
                 self.result.quarantined += part.rows_quarantined
                 self.result.notes += part.notes
