@@ -163,35 +163,38 @@ class _SourceRun:
         assert cursor is not None
         skip = _loaded(mark)
         while not cursor.done:
-            since = datetime.fromisoformat(cursor.since) if cursor.since else None
-            try:
-                with gc_paused():  # a page is thousands of dicts freed by reference counting: no cycles to find
+            # A page is thousands of dicts that reference counting frees: the cyclic collector, left on,
+            # walked them again and again (a third of an LRS sync's time). It is paused until they are gone.
+            with gc_paused():
+                since = datetime.fromisoformat(cursor.since) if cursor.since else None
+                try:
                     page = src.fetch(since, cursor.next if cursor.index else None)
-            except SyncError:
-                if not (resumed and cursor.next):
-                    raise
-                # The link a stopped sync kept may have expired: load what it fetched, start again from there.
-                result.notes.append("the source no longer answered the stopped sync's next-page link; "
-                                    "pulled again from the records loaded")
-                self.load(cursor)
-                mark = read_watermark(self.con, src.name)
-                cursor, skip = _new_chain(result.endpoint, mark, src.overlap), _loaded(mark)
-                stage.write_cursor(cursor)
+                except SyncError:
+                    if not (resumed and cursor.next):
+                        raise
+                    # The link a stopped sync kept may have expired: load what it fetched, start again from there.
+                    result.notes.append("the source no longer answered the stopped sync's next-page link; "
+                                        "pulled again from the records loaded")
+                    self.load(cursor)
+                    mark = read_watermark(self.con, src.name)
+                    cursor, skip = _new_chain(result.endpoint, mark, src.overlap), _loaded(mark)
+                    stage.write_cursor(cursor)
+                    resumed = False
+                    continue
                 resumed = False
-                continue
-            resumed = False
-            positions = [src.position(r) for r in page.records]
-            fresh = [r for r, p in zip(page.records, positions, strict=True) if p is None or p not in skip]
-            _advance(cursor, [p for p in positions if p is not None and p not in skip], src.overlap)
-            if fresh:
-                stage.write_page(fresh, cursor.chain, cursor.index)
-            cursor.index += 1
-            cursor.next = page.next
-            stage.write_cursor(cursor)
-            result.pages += 1
-            result.fetched += len(page.records)
-            result.statements += len(fresh)
-            self.staged += len(fresh)
+                positions = [src.position(r) for r in page.records]
+                fresh = [r for r, p in zip(page.records, positions, strict=True) if p is None or p not in skip]
+                _advance(cursor, [p for p in positions if p is not None and p not in skip], src.overlap)
+                if fresh:
+                    stage.write_page(fresh, cursor.chain, cursor.index)
+                cursor.index += 1
+                cursor.next = page.next
+                stage.write_cursor(cursor)
+                result.pages += 1
+                result.fetched += len(page.records)
+                result.statements += len(fresh)
+                self.staged += len(fresh)
+                del page, positions, fresh
             self.progress(f"{src.name}: page {result.pages:,}, {result.statements:,} new record(s)")
             if self.staged >= src.load_every:
                 self.load(cursor)
