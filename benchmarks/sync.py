@@ -203,6 +203,7 @@ class Server:
         self.process: subprocess.Popen[str] | None = None
 
     def start(self, data: Path) -> None:
+        """Start serving ``data``; return once the server listens."""
         self.process = subprocess.Popen([sys.executable, str(SERVERS), self.kind, str(data), str(self.port)],
                                         stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
@@ -210,6 +211,7 @@ class Server:
             raise RuntimeError(f"the {self.kind} server did not start")
 
     def stop(self) -> None:
+        """Stop the server (when it runs)."""
         if self.process is not None:
             self.process.terminate()
             self.process.wait(10)

@@ -2,7 +2,7 @@
 
 The sync's clients talk to these as they talk to a real LRS or org (``benchmarks/sync.py`` starts
 each in a process of its own, so the sync process's memory is measured alone). Each server reads
-one data file whose lines are ``<position>\\t<record as JSON>`` in the order the source stores
+one data file whose lines are ``<position>``, a tab and the record as JSON in the order the source stores
 them (the position is the LRS's ``stored`` time or the record's ``SystemModstamp``, in a text form
 that sorts as time does), keeps the JSON as bytes and builds each page by joining them: nothing
 is parsed or serialised while serving.
@@ -75,6 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        """Send a JSON answer."""
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -84,6 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def query(self) -> tuple[str, dict[str, str]]:
+        """The request's path and query parameters (the last of each name)."""
         parts = urlsplit(self.path)
         return parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}
 
@@ -92,6 +94,7 @@ class LrsHandler(_Handler):
     """GET /xAPI/statements with since, limit, ascending and the ``more`` link."""
 
     def do_GET(self) -> None:
+        """A page of statements."""
         version = {"X-Experience-API-Version": "1.0.3"}
         expected = "Basic " + base64.b64encode(f"{LRS_USER}:{LRS_PASSWORD}".encode()).decode()
         if self.headers.get("Authorization") != expected:
@@ -131,13 +134,16 @@ class SalesforceHandler(_Handler):
     used = 0
 
     def limited(self, status: int, body: bytes) -> None:
+        """Answer with the org's API usage."""
         type(self).used += 1
         self.answer(status, body, {"Sforce-Limit-Info": f"api-usage={self.used}/1000000"})
 
     def error(self, status: int, code: str, message: str) -> None:
+        """Answer a Salesforce error body."""
         self.limited(status, orjson.dumps([{"message": message, "errorCode": code}]))
 
     def do_POST(self) -> None:
+        """The OAuth token endpoint."""
         length = int(self.headers.get("Content-Length") or 0)
         form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
         if self.path != "/services/oauth2/token" or form.get("client_id") != SF_CLIENT_ID:
@@ -149,8 +155,10 @@ class SalesforceHandler(_Handler):
                                        "issued_at": "0", "signature": "c2lnbmF0dXJl"}))
 
     def do_GET(self) -> None:
+        """Describe, a query, or the next page of one."""
         if self.headers.get("Authorization") != f"Bearer {SF_TOKEN}":
-            self.answer(401, orjson.dumps([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]))
+            self.answer(401, orjson.dumps([{"message": "Session expired or invalid",
+                                             "errorCode": "INVALID_SESSION_ID"}]))
             return
         path, params = self.query()
         found = re.search(r"batchSize=(\d+)", self.headers.get("Sforce-Query-Options", ""))
@@ -170,6 +178,7 @@ class SalesforceHandler(_Handler):
             self.error(404, "NOT_FOUND", "The requested resource does not exist")
 
     def start(self, soql: str, size: int) -> None:
+        """Run a query: its records are those after its ``since``, as they are now; send the first page."""
         found = _SOQL.match(soql)
         if not found:
             self.error(400, "MALFORMED_QUERY", "unexpected token")
@@ -186,6 +195,7 @@ class SalesforceHandler(_Handler):
         self.page(locator, 0, size)
 
     def page(self, locator: str, offset: int, size: int) -> None:
+        """Send the page of a query's records from ``offset``."""
         start, end = self.cursors[locator]
         chunk = self.records.bodies[start + offset:min(start + offset + size, end)]
         done = start + offset + size >= end

@@ -72,6 +72,9 @@ def connect(target: str | Path | BaseBackend = DEFAULT_DB, *, create: bool = Tru
         # Row order carries no meaning in the warehouse (every read sorts or aggregates), and
         # letting DuckDB drop it makes large loads faster and lighter.
         con.raw_sql("SET preserve_insertion_order = false")
+        # DuckDB draws a progress bar on standard output for a query of more than two seconds: it
+        # broke the JSON a command prints with --json (a sync's link over a million statements).
+        con.raw_sql("SET enable_progress_bar = false")
         return con
     except Exception as exc:  # the engine's own errors vary; the user needs the target named
         raise WarehouseError(f"cannot open the warehouse {text}: {exc}") from exc
