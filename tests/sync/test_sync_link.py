@@ -20,7 +20,7 @@ CLIENT_ID, SECRET, REFRESH = ("x-" + uuid.uuid4().hex for _ in range(3))
 
 @pytest.fixture
 def org(tmp_path: Path) -> Iterator[Org]:
-    simulate(tmp_path / "sim", reps=5, months=3, seed=5)
+    simulate(tmp_path / "sim", reps=5, months=6, seed=5)
     o = Org(CLIENT_ID, SECRET, REFRESH)
     o.seed(tmp_path / "sim")
     yield from serve(o)
