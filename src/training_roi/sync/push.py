@@ -293,9 +293,9 @@ def _record_run(con: BaseBackend, info: PushInfo, started: datetime, finished: d
 
 def _audit(con: BaseBackend, info: PushInfo, records: list[RecordChange], at: datetime) -> None:
     rows: list[dict[str, object]] = [{
-        "run_id": info.run_id, "at": at, "target": info.target, "object": info.object, "record_id": r.record_id,
-        "field": c.field, "fact": c.fact, "old_value": _text(c.fact, c.old), "new_value": _text(c.fact, c.new),
-        "outcome": r.outcome, "error": r.error} for r in records for c in r.changes]
+        "run_id": info.run_id, "answered_at": at, "target": info.target, "object": info.object,
+        "record_id": r.record_id, "field": c.field, "fact": c.fact, "old_value": _text(c.fact, c.old),
+        "new_value": _text(c.fact, c.new), "outcome": r.outcome, "error": r.error} for r in records for c in r.changes]
     if rows:
         load_batch(con, Batch("push", "push_audit", _rows("push_audit", rows), len(rows), 1))
 

@@ -389,7 +389,7 @@ _table(
     "push_audit", "One row per field a push wrote or tried to write: the value before, the value sent, the outcome.",
     ("run_id", "record_id", "field"),
     _c("run_id", "string", "the push (push_run.run_id)"),
-    _c("at", UTC_TS, "when the CRM answered"),
+    _c("answered_at", UTC_TS, "when the CRM answered"),
     _c("target", "string", "the source in sync.yaml written to"),
     _c("object", "string", "the CRM object (User, Contact)"),
     _c("record_id", "string", "the CRM record's id"),
