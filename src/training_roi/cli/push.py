@@ -55,14 +55,17 @@ def _result(path: Path) -> dict[str, Any]:
 def _changes(info: Any, names: dict[str, str]) -> Table:
     title = f"{'Dry run: changes not written' if info.dry_run else 'Push ' + info.run_id[:12]} ({info.object})"
     t = Table(title=title, title_justify="left")
-    for col in ("record", "field", "now", "written" if not info.dry_run else "would write", "outcome"):
+    for col in ("record", "field", "now", "would write" if info.dry_run else "written"):
         t.add_column(col)
+    if not info.dry_run:
+        t.add_column("outcome")
     for r in info.records:
         label = f"{r.record_id} ({names[r.record_id]})" if r.record_id in names else r.record_id
         for i, c in enumerate(r.changes):
-            outcome = "" if i else ("[red]failed[/]" if r.outcome == "failed" else r.outcome)
-            t.add_row(escape(label) if not i else "", escape(c.field), escape(shown(c.old)), escape(shown(c.new)),
-                      outcome)
+            cells = [escape(label) if not i else "", escape(c.field), escape(shown(c.old)), escape(shown(c.new))]
+            if not info.dry_run:
+                cells.append("" if i else "[red]failed[/]" if r.outcome == "failed" else r.outcome)
+            t.add_row(*cells)
     return t
 
 
