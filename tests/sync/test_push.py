@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from tests.sync.salesforce_server import Org, add_fields, serve
 from training_roi.cli import app
-from training_roi.errors import SyncConfigError
+from training_roi.errors import SyncConfigError, TrainingRoiError
 from training_roi.simulate import simulate
 from training_roi.sync import load_config
 from training_roi.sync.push import push_config
@@ -168,24 +168,23 @@ def credited_words(study: Path) -> str:
     return f"win rate +{credit['credited'] * 100:.1f} pts"
 
 
-def audit(db: Path) -> list[dict[str, Any]]:
+def query(db: Path, sql: str) -> list[dict[str, Any]]:
+    """Rows of the warehouse as dictionaries (times left out: the rows are compared by their other columns)."""
     con = duckdb.connect(str(db), read_only=True)
     try:
-        cur = con.execute("SELECT * EXCLUDE (answered_at) FROM push_audit ORDER BY record_id, field")
+        cur = con.execute(sql)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     finally:
         con.close()
+
+
+def audit(db: Path) -> list[dict[str, Any]]:
+    return query(db, "SELECT * EXCLUDE (answered_at) FROM push_audit ORDER BY record_id, field")
 
 
 def runs(db: Path) -> list[dict[str, Any]]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        cur = con.execute("SELECT * EXCLUDE (started, finished) FROM push_run ORDER BY started")
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-    finally:
-        con.close()
+    return query(db, "SELECT * EXCLUDE (started, finished) FROM push_run ORDER BY started")
 
 
 def test_push_writes_each_trained_reps_facts_then_nothing_the_second_time(world: World, org: Org, db: Path,
@@ -300,3 +299,43 @@ def test_the_push_section_is_checked(world: World, tmp_path: Path) -> None:
     config = write_config(tmp_path / "sync.yaml", org, world.established, batch_size=500)
     with pytest.raises(SyncConfigError, match="at most 200"):
         push_config(load_config(config))
+
+
+def test_a_customer_study_writes_each_accounts_facts_on_its_contacts(tmp_path: Path, con: Any) -> None:
+    """Contacts who learned carry their account's first completion; every contact of an account held out is held out."""
+    from tests.builders import write
+    from training_roi.evaluation.crm_facts import training_facts
+    from training_roi.ingest.folder import ingest_folder
+    from training_roi.linking import link
+    from training_roi.study import Study, plan_study
+
+    course = "https://academy.example.com/course/onboarding"
+    acme, globex, initech = "001000000000001AAA", "001000000000002AAA", "001000000000003AAA"
+    write(tmp_path / "crm" / "User.csv", "Id,Email\n005000000000001AAA,owner@vendor.com\n")
+    write(tmp_path / "crm" / "Account.csv", f"Id,Name\n{acme},Acme\n{globex},Globex\n{initech},Initech\n")
+    write(tmp_path / "crm" / "Contact.csv", "Id,AccountId,Email\n"
+          f"003000000000001AAA,{acme},ann@acme.com\n003000000000002AAA,{acme},bo@acme.com\n"
+          f"003000000000003AAA,{acme},cy@acme.com\n003000000000004AAA,{globex},di@globex.com\n"
+          f"003000000000005AAA,{initech},ed@initech.com\n003000000000006AAA,{initech},fa@initech.com\n")
+    write(tmp_path / "lms" / "completions.csv",
+          "learner_id,learner_email,course_id,course_title,program,enrolled_at,completed_at,score,passed,minutes\n"
+          f"L1,ann@acme.com,{course},Onboarding,Academy,2025-02-01,2025-03-20T09:00:00Z,90,true,60\n"
+          f"L2,bo@acme.com,{course},Onboarding,Academy,2025-02-01,2025-03-02T09:00:00Z,80,true,60\n"
+          f"L4,di@globex.com,{course},Onboarding,Academy,2025-02-01,2025-04-30T23:30:00Z,70,true,60\n")
+    ingest_folder(tmp_path, con)
+    link(con)
+    study = Study.model_validate({"name": "Academy", "program": {"activities": [course]},
+                                  "population": {"unit": "account"},
+                                  "comparison": {"design": "holdout", "holdout": [initech]}})
+    result = {"study": {"hash": study.hash}, "headline": {"credit": {"is_credited": False, "credited": 0.0}}}
+    facts = {p.record_id: p.values for p in training_facts(con, plan_study(study), result)}
+    trained = {"program": "Academy", "holdout": False, "effect": "not established"}
+    held = {"program": "Academy", "completed": None, "cohort": None, "holdout": True, "effect": None}
+    assert facts == {
+        "003000000000001AAA": {**trained, "completed": "2025-03-02", "cohort": "2025-03"},
+        "003000000000002AAA": {**trained, "completed": "2025-03-02", "cohort": "2025-03"},
+        "003000000000004AAA": {**trained, "completed": "2025-04-30", "cohort": "2025-04"},
+        "003000000000005AAA": held, "003000000000006AAA": held,
+    }
+    with pytest.raises(TrainingRoiError, match="another version of the study"):
+        training_facts(con, plan_study(study), {**result, "study": {"hash": "0" * 16}})

@@ -16,8 +16,9 @@ each person:
   reaches the study's threshold), else "not established"; empty for a person held out who was
   not trained.
 
-For a rep study the persons are the CRM users; for a customer-education study (accounts) they are
-the contacts linked to a learner, each carrying the facts of their account.
+For a rep study the persons are the CRM users. For a customer-education study (accounts) they are
+the contacts: those linked to a learner of a trained account, and every contact of an account held
+out, each carrying the facts of their account.
 """
 
 from __future__ import annotations
@@ -83,8 +84,13 @@ def training_facts(con: BaseBackend, plan: StudyPlan, result: Mapping[str, Any])
     units = _unit_facts(con, plan, credited_effect(result))
     if plan.unit == "rep":
         return [PersonFacts(u, v) for u, v in sorted(units.items())]
+    # An account's trained people are its contacts who are learners; every contact of an account held out is.
     li = con.table("learner_identity")
-    linked = li.filter(li.crm_contact_id.notnull() & li.crm_account_id.isin(list(units) or [""]))
-    pairs = linked.select("crm_contact_id", "crm_account_id").distinct().to_pyarrow().to_pylist()
-    contacts = {str(p["crm_contact_id"]): units[str(p["crm_account_id"])] for p in pairs}
+    learners = li.filter(li.crm_contact_id.notnull() & li.crm_account_id.isin(list(units) or [""]))
+    pairs = learners.select(contact=li.crm_contact_id, account=li.crm_account_id).distinct().to_pyarrow().to_pylist()
+    held = [u for u, v in units.items() if v["holdout"]]
+    c = con.table("crm_contact")
+    held_contacts = c.filter(c.account_id.isin(held or [""]) & ~c.is_deleted.fill_null(False))
+    pairs += held_contacts.select(contact=c.contact_id, account=c.account_id).to_pyarrow().to_pylist()
+    contacts = {str(p["contact"]): units[str(p["account"])] for p in pairs}
     return [PersonFacts(c, v) for c, v in sorted(contacts.items())]
