@@ -274,6 +274,7 @@ def test_records_the_crm_refuses_fail_the_push_and_are_audited(world: World, org
     assert {r["record_id"] for r in rows if r["outcome"] == "written"} == set(trained) - {refused}
     assert refused not in org_values(org) and len(org_values(org)) == len(trained) - 1
     assert runs(db)[-1]["status"] == "failed" and runs(db)[-1]["failed"] == 1
+    assert not any(secret in str([rows, runs(db)]) for secret in (CLIENT_ID, SECRET, REFRESH))
     del org.push.rejects[refused]
     retried = run_push(config, db, "--json")
     assert retried.exit_code == 0 and json.loads(retried.stdout)["written"] == 1

@@ -36,7 +36,7 @@ from training_roi.warehouse.schema import table
 
 __all__ = [
     "FACTS", "NOT_ESTABLISHED", "FieldChange", "PersonFacts", "PushConfig", "PushInfo", "PushTarget", "RecordChange",
-    "Value", "WriteResult", "plan_changes", "push", "push_config", "push_history",
+    "Value", "WriteResult", "check_unit", "plan_changes", "push", "push_config", "push_history",
 ]
 
 FACTS = ("program", "completed", "cohort", "holdout", "effect")
@@ -354,12 +354,6 @@ def push_history(con: BaseBackend, limit: int = 10) -> list[dict[str, Any]]:
     runs = con.table("push_run")
     rows: list[dict[str, Any]] = runs.order_by(runs.started.desc()).limit(limit).to_pyarrow().to_pylist()
     return rows
-
-
-def person_label(record_id: str, names: Mapping[str, str]) -> str:
-    """A record id with the person's name when it is known: ``005… (Ana Rep)``."""
-    name = names.get(record_id)
-    return f"{record_id} ({name})" if name else record_id
 
 
 def check_unit(config: PushConfig, unit: str) -> None:
