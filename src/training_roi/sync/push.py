@@ -322,11 +322,7 @@ def push(con: BaseBackend, target: PushTarget, facts: list[PersonFacts], fields:
     records, missing = plan_changes(facts, current, fields)
     info = PushInfo(uuid.uuid4().hex, target.name, target.object, target.describe(), study, dry_run, len(ids),
                     records, missing)
-    if dry_run or not records:
-        if not dry_run:
-            ensure_tables(con)
-            now = datetime.now(UTC)
-            _record_run(con, info, now, now, "ok")
+    if dry_run:
         return info
     ensure_tables(con)
     started = datetime.now(UTC)
