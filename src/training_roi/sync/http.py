@@ -153,6 +153,36 @@ class HttpClient:
             JSON, or kept failing (or stayed unreachable) after every retry.
         """
         where = safe_url(url)
+
+        def whole(response: httpx.Response) -> str | None:
+            try:
+                response.json()
+            except ValueError:
+                return "answered a page that is not whole JSON (cut short?)"
+            return None
+
+        response = self.send("GET", url, params=params, headers=headers,
+                             check=whole if self.retry_bad_json else None)
+        try:
+            return response.json()
+        except ValueError:
+            raise SyncError(f"{where} answered {response.headers.get('content-type', 'no content type')} that is "
+                            "not JSON: is the endpoint the LRS's xAPI endpoint?") from None
+
+    def send(self, method: str, url: str, *, params: dict[str, str] | None = None, json: Any = None,
+             headers: dict[str, str] | None = None,
+             check: Callable[[httpx.Response], str | None] | None = None) -> httpx.Response:
+        """Send a request with the retry policy and return its (successful) answer.
+
+        ``check`` reads a successful answer and says why it is not whole (a body cut short), or None:
+        such an answer is asked for again like a failing server's.
+
+        Raises
+        ------
+        SyncError
+            As :meth:`get_json`: refused, or still failing after every retry.
+        """
+        where = safe_url(url)
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.retries + 1),
             wait=self._wait,
@@ -164,27 +194,22 @@ class HttpClient:
         try:
             for attempt in retrying:
                 with attempt:
-                    response = self._get(url, params, where, headers)
-                    if self.retry_bad_json:
-                        try:
-                            return response.json()
-                        except ValueError:
-                            raise _Transient("answered a page that is not whole JSON (cut short?)") from None
+                    response = self._send(method, url, params, where, headers, json)
+                    broken = check(response) if check is not None else None
+                    if broken is not None:
+                        raise _Transient(broken)
+                    return response
         except _Transient as exc:
             tries = self.retries + 1
             raise SyncError(f"{where}: {self.mask(exc.what)}, after {tries} attempt{'s' if tries > 1 else ''}; "
                             "the sync stops here and the next one starts from the last records loaded") from None
-        try:
-            return response.json()
-        except ValueError:
-            raise SyncError(f"{where} answered {response.headers.get('content-type', 'no content type')} that is "
-                            "not JSON: is the endpoint the LRS's xAPI endpoint?") from None
+        raise AssertionError("unreachable: tenacity retries or raises")  # pragma: no cover
 
-    def _get(self, url: str, params: dict[str, str] | None, where: str,
-             headers: dict[str, str] | None = None) -> httpx.Response:
+    def _send(self, method: str, url: str, params: dict[str, str] | None, where: str,
+              headers: dict[str, str] | None = None, json: Any = None) -> httpx.Response:
         self.requests += 1
         try:
-            response = self._client.get(url, params=params, headers=headers)
+            response = self._client.request(method, url, params=params, headers=headers, json=json)
         except httpx.TimeoutException:
             raise _Transient("no answer within the timeout") from None
         except httpx.TransportError as exc:
