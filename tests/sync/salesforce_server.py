@@ -419,7 +419,11 @@ def bulk_routes(org: Org, base: str, authorised: Callable[[Request], Response | 
         answer: Response | None = await fault()
         return answer
 
-    def job_of(request: Request) -> BulkJob | Response:
+    async def job_of(request: Request, results: bool = False) -> BulkJob | Response:
+        """The job a request names, or the answer it gets instead: refused, a fault, or 404."""
+        early = await gate(request, results)
+        if early is not None:
+            return early
         job = bulk.jobs.get(request.path_params["job"])
         if job is None:
             return limited(_error(404, "NOT_FOUND", "The requested resource does not exist"))
@@ -457,10 +461,7 @@ def bulk_routes(org: Org, base: str, authorised: Callable[[Request], Response | 
         return json(info)
 
     async def status(request: Request) -> Response:
-        early = await gate(request)
-        if early is not None:
-            return early
-        job = job_of(request)
+        job = await job_of(request)
         if isinstance(job, Response):
             return job
         job.polls += 1
@@ -479,10 +480,7 @@ def bulk_routes(org: Org, base: str, authorised: Callable[[Request], Response | 
                      "numberRecordsProcessed": job.info.get("numberRecordsProcessed", 0)})
 
     async def results(request: Request) -> Response:
-        early = await gate(request, results=True)
-        if early is not None:
-            return early
-        job = job_of(request)
+        job = await job_of(request, results=True)
         if isinstance(job, Response):
             return job
         if job.info["state"] != "JobComplete":
@@ -507,10 +505,7 @@ def bulk_routes(org: Org, base: str, authorised: Callable[[Request], Response | 
                                              "Sforce-NumberOfRecords": str(len(chunk))}))
 
     async def change(request: Request) -> Response:
-        early = await gate(request)
-        if early is not None:
-            return early
-        job = job_of(request)
+        job = await job_of(request)
         if isinstance(job, Response):
             return job
         if request.method == "DELETE":

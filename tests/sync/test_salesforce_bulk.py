@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,7 @@ import yaml
 
 from tests.sync import test_salesforce_sync as rest
 from tests.sync.salesforce_server import Org
-from tests.sync.test_salesforce_sync import count, ingested, run, sync_cli, tables, write_config
+from tests.sync.test_salesforce_sync import count, ingested, kill_when_held, run, sync_cli, tables, write_config
 from training_roi.errors import SyncConfigError
 from training_roi.sync import load_config
 
@@ -130,10 +128,8 @@ def test_faults_in_a_bulk_chain_are_retried_and_the_result_is_the_same(org: Org,
     info = run(config, db)
     assert info.ok, [s.error for s in info.sources]
     assert not org.faults and org.token_requests >= 4
-    expected = ingested(org, tmp_path / "export")
-    got = tables(db)
-    assert got["crm_opportunity"] == expected["crm_opportunity"]
-    assert got["crm_opportunity_history"] == expected["crm_opportunity_history"]
+    expected, got = ingested(org, tmp_path / "export"), tables(db)
+    assert all(got[t] == expected[t] for t in ("crm_opportunity", "crm_opportunity_history"))
 
 
 def test_a_failed_job_fails_the_sync_with_its_message_and_a_non_zero_exit(org: Org, tmp_path: Path):
@@ -179,12 +175,7 @@ def test_killed_mid_results_then_run_again_gives_the_uninterrupted_warehouse(org
     # A load every 50 records: some of the chain is in the warehouse when it is killed.
     config = bulk_config(tmp_path / "sync.yaml", org, objects=["OpportunityHistory"], load_every=50)
     org.faults = [None, None, None, None, None, ("hold", None)]  # create, two polls, two sets, then held
-    proc = sync_cli(config, db)
-    assert org.held.wait(120), proc.communicate(timeout=5)
-    time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
-    org.release.set()
+    kill_when_held(config, db, org)
     loaded = count(db, "SELECT count(*) AS n FROM crm_opportunity_history")[0]["n"]
     assert 0 < loaded < len(org.tables["OpportunityHistory"])
     # The results come in no order of SystemModstamp: the watermark waits for the whole job.
