@@ -209,3 +209,20 @@ def test_each_mistake_in_the_bulk_settings_names_its_field(tmp_path: Path, chang
     with pytest.raises(SyncConfigError) as caught:
         load_config(path)
     assert f"{field}:" in str(caught.value)
+
+
+def test_a_jobs_requests_count_against_the_daily_limit(org: Org, tmp_path: Path):
+    db = tmp_path / "roi.duckdb"
+    config = bulk_config(tmp_path / "sync.yaml", org, objects=["Opportunity"], limit_share=1)
+    sets = -(-len(org.tables["Opportunity"]) // 100)
+    polls = org.bulk.polls - 1  # InProgress, then JobComplete
+    before = org.used
+    assert run(config, db).ok
+    assert org.used - before == 1 + 1 + polls + sets + 1  # describe, create, polls, sets, delete
+    # With five requests left the job is created, polled and its first set read, then the sync stops.
+    org.allowed = org.used + 1 + 1 + polls + 1
+    db2 = tmp_path / "again.duckdb"
+    info = run(config, db2)
+    assert not info.ok and "limit_share 1" in (info.sources[0].error or "")
+    assert org.used == org.allowed
+    assert count(db2, "SELECT count(*) AS n FROM sync_state")[0]["n"] == 0

@@ -23,7 +23,7 @@ import tenacity
 from training_roi.errors import SyncError
 from training_roi.sync.secrets import Secret
 
-__all__ = ["HttpClient", "OAuthClientCredentials", "retry_after", "safe_url"]
+__all__ = ["HttpClient", "OAuthClientCredentials", "retry_after", "safe_url", "whole_json"]
 
 RETRIED = frozenset({429, 500, 502, 503, 504})
 """Answers that say "later": too many requests, or a server failing for now."""
@@ -153,16 +153,8 @@ class HttpClient:
             JSON, or kept failing (or stayed unreachable) after every retry.
         """
         where = safe_url(url)
-
-        def whole(response: httpx.Response) -> str | None:
-            try:
-                response.json()
-            except ValueError:
-                return "answered a page that is not whole JSON (cut short?)"
-            return None
-
         response = self.send("GET", url, params=params, headers=headers,
-                             check=whole if self.retry_bad_json else None)
+                             check=whole_json if self.retry_bad_json else None)
         try:
             return response.json()
         except ValueError:
@@ -252,6 +244,15 @@ class HttpClient:
                           float(wait))
 
         return note
+
+
+def whole_json(response: httpx.Response) -> str | None:
+    """Why an answer is not whole JSON (a page cut short), or None when it is."""
+    try:
+        response.json()
+    except ValueError:
+        return "answered a page that is not whole JSON (cut short?)"
+    return None
 
 
 def _quote(text: str) -> str:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from training_roi.errors import SyncError
-from training_roi.sync.http import safe_url
+from training_roi.sync.http import safe_url, whole_json
 
 if TYPE_CHECKING:
     from training_roi.sync.salesforce import SalesforceSession
@@ -73,7 +73,7 @@ class BulkQuery:
         """
         body = self.session.send("POST", self.jobs, json={
             "operation": "queryAll", "query": soql, "contentType": "CSV", "columnDelimiter": "COMMA",
-            "lineEnding": "LF"}).json()
+            "lineEnding": "LF"}, check=whole_json).json()
         job = body.get("id") if isinstance(body, dict) else None
         if not isinstance(job, str) or not job:
             raise SyncError(f"{safe_url(self.jobs)} answered a job without an id")
@@ -95,8 +95,8 @@ class BulkQuery:
             info = self.session.get(f"{self.jobs}/{job}")
             state = str(info.get("state", "")) if isinstance(info, dict) else ""
             if state in ("Failed", "Aborted"):
-                said = info.get("errorMessage") or "no errorMessage given"
-                raise SyncError(f"the bulk query job {job} ended {state}: {str(said)[:300]}; the next sync "
+                said = self.session.http.mask(str(info.get("errorMessage") or "no errorMessage given"))
+                raise SyncError(f"the bulk query job {job} ended {state}: {said[:300]}; the next sync "
                                 "asks again from the records loaded")
         if state != "JobComplete":
             raise SyncError(f"the bulk query job {job} is in a state the sync does not know: {state[:40]!r}")
