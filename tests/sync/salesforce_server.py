@@ -51,7 +51,10 @@ answers that status with a Salesforce error body, ``"truncate"`` cuts the page's
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
+import io
 import re
 import socket
 import threading
@@ -133,6 +136,7 @@ class Org:
     lock: threading.Lock = field(default_factory=threading.Lock)
     clock: datetime = datetime(2025, 6, 1, tzinfo=UTC)
     push: PushState = field(default_factory=lambda: PushState())
+    bulk: BulkJobs = field(default_factory=lambda: BulkJobs())
 
     def seed(self, folder: Path) -> None:
         """Load ``folder/crm/*.csv``; records get SystemModstamps a second apart, three at a time (ties).
@@ -279,6 +283,8 @@ def app(org: Org) -> Starlette:
         by_id = select_by_id(org, soql)
         if by_id is not None:
             return limited(by_id)
+        if _COUNT.match(soql):
+            return limited(count_answer(org, soql, everything))
         found = _QUERY.match(soql)
         if not found:
             return limited(_error(400, "MALFORMED_QUERY", "unexpected token"))
@@ -326,7 +332,222 @@ def app(org: Org) -> Starlette:
         Route(base + "/query/{cursor}", more),
         Route(base + "/queryAll/{cursor}", more),
         Route(base + "/composite/sobjects", collections(org, authorised, limited), methods=["PATCH"]),
+        *bulk_routes(org, base, authorised, fault, limited),
     ])
+
+
+# Bulk API 2.0 query jobs, from Salesforce's Bulk API 2.0 reference, as far as the sync uses them:
+#
+# - ``POST /services/data/vXX.X/jobs/query`` with ``{"operation": "query" | "queryAll", "query",
+#   "contentType": "CSV", "columnDelimiter", "lineEnding"}`` answers the job's information (``id``,
+#   ``operation``, ``object``, ``createdById``, ``createdDate``, ``systemModstamp``, ``state``
+#   ``UploadComplete``, ``concurrencyMode``, ``contentType``, ``apiVersion``, ``lineEnding``,
+#   ``columnDelimiter``). A bulk query has no ORDER BY (the reference says not to use one), so the SOQL
+#   subset is ``SELECT f1, f2 FROM Object [WHERE SystemModstamp > …]``; others answer 400.
+# - ``GET …/jobs/query/<id>``: the information with ``jobType`` ``V2Query``, ``numberRecordsProcessed``,
+#   ``retries``, ``totalProcessingTime``; the state moves UploadComplete → InProgress → JobComplete, one
+#   step per request (``BulkJobs.polls`` requests in all), or to ``Failed`` with an ``errorMessage`` when
+#   the test set ``BulkJobs.fail``. The records are read when the job completes and sent in no
+#   particular order (a bulk query runs in chunks, in parallel): here, the order of a hash of their Id.
+# - ``GET …/jobs/query/<id>/results?maxRecords=N&locator=L``: a CSV, every value quoted, null as an empty
+#   value, booleans ``true``/``false``, datetimes ``2025-01-01T10:00:00.000Z``; headers
+#   ``Sforce-NumberOfRecords`` and ``Sforce-Locator`` (an opaque string, ``null`` after the last set).
+#   Before the job completes it answers 400 ``JOB_NOT_COMPLETE``.
+# - ``PATCH …/jobs/query/<id>`` ``{"state": "Aborted"}`` aborts; ``DELETE`` answers 204 for a job that is
+#   complete, failed or aborted (400 ``API_ERROR`` otherwise); an unknown id answers 404 ``NOT_FOUND``.
+# - Every request counts against the daily limit and needs a valid token like the REST API's; the
+#   test's ``faults`` apply to them too, where ``"truncate"`` cuts a results set's CSV short.
+# - ``SELECT COUNT() FROM Object [WHERE SystemModstamp > …]`` over ``query``/``queryAll`` answers
+#   ``{"totalSize": n, "done": true, "records": []}``.
+
+_BULK_QUERY = re.compile(r"^SELECT (?P<fields>[\w, ]+) FROM (?P<obj>\w+)"
+                         r"(?: WHERE SystemModstamp > (?P<since>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ))?$")
+_COUNT = re.compile(r"^SELECT COUNT\(\) FROM (?P<obj>\w+)"
+                    r"(?: WHERE SystemModstamp > (?P<since>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ))?$")
+
+
+@dataclass
+class BulkJob:
+    info: dict[str, Any]
+    everything: bool
+    since: str | None
+    fields: list[str]
+    polls: int = 0
+    rows: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class BulkJobs:
+    """The org's bulk query jobs, and how the test wants them to behave."""
+
+    jobs: dict[str, BulkJob] = field(default_factory=dict)
+    polls: int = 3
+    fail: str | None = None
+    created: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    results: list[tuple[str, str | None, int]] = field(default_factory=list)
+
+
+def _selected(org: Org, obj: str, since: str | None, everything: bool) -> list[dict[str, str]]:
+    with org.lock:
+        rows = [dict(r) for r in org.tables[obj].values()]
+    if since:
+        rows = [r for r in rows if r["SystemModstamp"] > since]
+    if not everything:
+        rows = [r for r in rows if r.get("IsDeleted", "").lower() != "true"]
+    return rows
+
+
+def count_answer(org: Org, soql: str, everything: bool) -> Response:
+    found = _COUNT.match(soql)
+    assert found is not None
+    if found["obj"] not in org.tables:
+        return _error(400, "INVALID_TYPE", f"sObject type '{found['obj']}' is not supported.")
+    n = len(_selected(org, found["obj"], found["since"], everything))
+    return Response(orjson.dumps({"totalSize": n, "done": True, "records": []}), 200,
+                    {"Content-Type": "application/json"})
+
+
+def _bulk_cell(name: str, value: str) -> str:
+    """A cell as a bulk query's CSV writes the field: typed as the REST API types it, then as text."""
+    typed = _typed(name, value)
+    if typed is None:
+        return ""
+    if isinstance(typed, bool):
+        return "true" if typed else "false"
+    if name in DATETIME:
+        return datetime.strptime(typed, _SF_TIME).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return str(typed)
+
+
+def _locator(offset: int) -> str:
+    return base64.b64encode(str(offset).encode()).decode().rstrip("=")
+
+
+def bulk_routes(org: Org, base: str, authorised: Callable[[Request], Response | None],
+                fault: Callable[[], Any], limited: Callable[[Response], Response]) -> list[Route]:
+    bulk = org.bulk
+
+    def json(body: Any, status: int = 200) -> Response:
+        return limited(Response(orjson.dumps(body), status, {"Content-Type": "application/json"}))
+
+    async def gate(request: Request, results: bool = False) -> Response | None:
+        refused = authorised(request)
+        if refused is not None:
+            return refused
+        if results and org.faults and org.faults[0] == "truncate":
+            return None
+        answer: Response | None = await fault()
+        return answer
+
+    async def job_of(request: Request, results: bool = False) -> BulkJob | Response:
+        """The job a request names, or the answer it gets instead: refused, a fault, or 404."""
+        early = await gate(request, results)
+        if early is not None:
+            return early
+        job = bulk.jobs.get(request.path_params["job"])
+        if job is None:
+            return limited(_error(404, "NOT_FOUND", "The requested resource does not exist"))
+        return job
+
+    async def create(request: Request) -> Response:
+        early = await gate(request)
+        if early is not None:
+            return early
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return limited(_error(400, "JSON_PARSER_ERROR", "the request body is not JSON"))
+        soql = str(body.get("query", ""))
+        org.log.append(("bulk", soql))
+        found = _BULK_QUERY.match(soql)
+        if body.get("operation") not in ("query", "queryAll") or body.get("contentType", "CSV") != "CSV":
+            return limited(_error(400, "INVALIDJOB", "InvalidJob : operation or contentType not supported"))
+        if not found:
+            return limited(_error(400, "INVALIDJOB", "InvalidJob : unexpected token in the query"))
+        obj, fields = found["obj"], [f.strip() for f in found["fields"].split(",")]
+        if obj not in org.tables:
+            return limited(_error(400, "INVALIDJOB", f"InvalidJob : sObject type '{obj}' is not supported."))
+        missing = [f for f in fields if f not in org.columns[obj]]
+        if missing:
+            return limited(_error(400, "INVALIDJOB", f"InvalidJob : No such column '{missing[0]}' on entity '{obj}'."))
+        job_id = "750" + uuid.uuid4().hex[:15]
+        now = sf_time(datetime.now(UTC))
+        info = {"id": job_id, "operation": body["operation"], "object": obj, "createdById": "005000000000001AAA",
+                "createdDate": now, "systemModstamp": now, "state": "UploadComplete", "concurrencyMode": "Parallel",
+                "contentType": "CSV", "apiVersion": float(VERSION), "lineEnding": body.get("lineEnding", "LF"),
+                "columnDelimiter": body.get("columnDelimiter", "COMMA")}
+        bulk.jobs[job_id] = BulkJob(info, body["operation"] == "queryAll", found["since"], fields)
+        bulk.created.append(job_id)
+        return json(info)
+
+    async def status(request: Request) -> Response:
+        job = await job_of(request)
+        if isinstance(job, Response):
+            return job
+        job.polls += 1
+        state = job.info["state"]
+        if state in ("UploadComplete", "InProgress"):
+            if bulk.fail is not None and job.polls >= bulk.polls - 1:
+                job.info.update(state="Failed", errorMessage=bulk.fail)
+            elif job.polls >= bulk.polls - 1:
+                job.rows = sorted(_selected(org, job.info["object"], job.since, job.everything),
+                                  key=lambda r: hashlib.sha256(r["Id"].encode()).hexdigest())
+                job.info.update(state="JobComplete", numberRecordsProcessed=len(job.rows))
+            else:
+                job.info["state"] = "InProgress"
+            job.info["systemModstamp"] = sf_time(datetime.now(UTC))
+        return json({**job.info, "jobType": "V2Query", "retries": 0, "totalProcessingTime": 42 * job.polls,
+                     "numberRecordsProcessed": job.info.get("numberRecordsProcessed", 0)})
+
+    async def results(request: Request) -> Response:
+        job = await job_of(request, results=True)
+        if isinstance(job, Response):
+            return job
+        if job.info["state"] != "JobComplete":
+            return limited(_error(400, "JOB_NOT_COMPLETE", "can only download query results of successfully "
+                                  f"completed bulk job. Current status: {job.info['state']}"))
+        locator = request.query_params.get("locator")
+        offset = int(base64.b64decode(locator + "=" * (-len(locator) % 4))) if locator else 0
+        size = int(request.query_params.get("maxRecords", "10000"))
+        chunk = job.rows[offset:offset + size]
+        bulk.results.append((job.info["id"], locator, len(chunk)))
+        text = io.StringIO()
+        writer = csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        writer.writerow(job.fields)
+        for row in chunk:
+            writer.writerow([_bulk_cell(f, row.get(f, "")) for f in job.fields])
+        data = text.getvalue().encode()
+        if org.faults and org.faults[0] == "truncate":
+            org.faults.pop(0)
+            data = data[:len(data) * 2 // 3]
+        following = _locator(offset + size) if offset + size < len(job.rows) else "null"
+        return limited(Response(data, 200, {"Content-Type": "text/csv", "Sforce-Locator": following,
+                                             "Sforce-NumberOfRecords": str(len(chunk))}))
+
+    async def change(request: Request) -> Response:
+        job = await job_of(request)
+        if isinstance(job, Response):
+            return job
+        if request.method == "DELETE":
+            if job.info["state"] not in ("JobComplete", "Failed", "Aborted"):
+                return limited(_error(400, "API_ERROR", "Error encountered when deleting the job because the job "
+                                      "is not terminated"))
+            del bulk.jobs[job.info["id"]]
+            bulk.deleted.append(job.info["id"])
+            return limited(Response(b"", 204))
+        body = orjson.loads(await request.body() or b"{}")
+        if body.get("state") != "Aborted":
+            return limited(_error(400, "INVALIDJOBSTATE", "a query job can only be aborted"))
+        job.info["state"] = "Aborted"
+        return json(job.info)
+
+    return [
+        Route(base + "/jobs/query", create, methods=["POST"]),
+        Route(base + "/jobs/query/{job}", status, methods=["GET"]),
+        Route(base + "/jobs/query/{job}", change, methods=["PATCH", "DELETE"]),
+        Route(base + "/jobs/query/{job}/results", results, methods=["GET"]),
+    ]
 
 
 async def _sleep(seconds: float) -> None:

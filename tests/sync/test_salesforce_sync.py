@@ -234,6 +234,16 @@ def sync_cli(config: Path, db: Path, extra: dict[str, str] | None = None, *args:
                              str(db), *args], env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def kill_when_held(config: Path, db: Path, org: Org) -> None:
+    """Start a sync, kill it (``kill -9``) while the org holds the request the test's faults hold, let the org go."""
+    proc = sync_cli(config, db)
+    assert org.held.wait(120), proc.communicate(timeout=5)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    org.release.set()
+
+
 def test_secrets_never_appear_in_output_nor_a_traceback(org: Org, tmp_path: Path):
     db = tmp_path / "roi.duckdb"
     config = write_config(tmp_path / "sync.yaml", org, objects=["Account"])
@@ -258,12 +268,7 @@ def test_killed_mid_page_then_run_again_gives_the_uninterrupted_warehouse(org: O
     db = tmp_path / "roi.duckdb"
     config = write_config(tmp_path / "sync.yaml", org, objects=["Account", "OpportunityHistory"])
     org.faults = [None, None, ("hold", None)]  # Account's query, OpportunityHistory's first page, then held
-    proc = sync_cli(config, db)
-    assert org.held.wait(120), proc.communicate(timeout=5)
-    time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
-    org.release.set()
+    kill_when_held(config, db, org)
     proc = sync_cli(config, db)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err

@@ -10,6 +10,7 @@ quarantine and merge by key. The modules:
 - :mod:`.source`: what the runner needs of a source;
 - :mod:`.lrs`: an LRS over the xAPI Statement API;
 - :mod:`.salesforce`: a Salesforce org over the REST API, object by object;
+- :mod:`.salesforce_bulk`: Bulk API 2.0 query jobs for its large objects;
 - :mod:`.staging`: pages on disk until they are loaded, and the cursor to the next one;
 - :mod:`.state`: the watermark and run log in the warehouse;
 - :mod:`.runner`: one sync of every source;

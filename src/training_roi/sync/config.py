@@ -117,6 +117,11 @@ class SalesforceConfig:
     overlap: float = 1.0
     limit_share: float = 0.8
     clock_skew: float = 60.0
+    bulk_objects: tuple[str, ...] = ()
+    bulk_above: int | None = None
+    bulk_page_size: int = 50_000
+    bulk_poll: float = 2.0
+    bulk_timeout: float = 1800.0
     kind: str = "salesforce"
 
 
@@ -244,7 +249,8 @@ class _Checker:
     def salesforce(self, data: dict[str, Any], key: str) -> SalesforceConfig:
         self.known(data, key, ("name", "kind", "instance_url", "api_version", "objects", "auth", "page_size",
                                "load_every", "timeout", "retries", "backoff", "max_wait", "overlap", "limit_share",
-                               "clock_skew"))
+                               "clock_skew", "bulk_objects", "bulk_above", "bulk_page_size", "bulk_poll",
+                               "bulk_timeout"))
         name = self.name(data, key)
         instance = self.url(data.get("instance_url"), _join(key, "instance_url"),
                             "expected the org's URL, e.g. https://example.my.salesforce.com")
@@ -264,6 +270,15 @@ class _Checker:
         page_size = self.number(data, key, "page_size", 2000, least=200, integer=True)
         if page_size > 2000:
             self.fail(_join(key, "page_size"), f"expected at most 2000 (Salesforce's largest batch), not {page_size}")
+        bulk = data.get("bulk_objects", [])
+        if not isinstance(bulk, list) or not all(isinstance(o, str) for o in bulk):
+            self.fail(_join(key, "bulk_objects"), "expected a list of Salesforce objects")
+        stray = [o for o in bulk if o not in objects]
+        if stray:
+            self.fail(_join(key, "bulk_objects"), f"{stray[0]!r} is not among the objects synced")
+        above = data.get("bulk_above")
+        if above is not None:
+            above = self.number(data, key, "bulk_above", 0, least=0, integer=True)
         return SalesforceConfig(
             name=name, instance_url=instance.rstrip("/"), api_version=version,
             objects=tuple(dict.fromkeys(objects)), auth=self.salesforce_auth(data.get("auth"), _join(key, "auth")),
@@ -276,6 +291,10 @@ class _Checker:
             overlap=float(self.number(data, key, "overlap", 1.0, least=1)),
             limit_share=share,
             clock_skew=float(self.number(data, key, "clock_skew", 60.0, least=0)),
+            bulk_objects=tuple(dict.fromkeys(bulk)), bulk_above=above,
+            bulk_page_size=self.number(data, key, "bulk_page_size", 50_000, least=1, integer=True),
+            bulk_poll=float(self.number(data, key, "bulk_poll", 2.0, least=0)),
+            bulk_timeout=float(self.number(data, key, "bulk_timeout", 1800.0, least=0)),
         )
 
     def salesforce_auth(self, value: object, key: str) -> SalesforceAuthConfig:

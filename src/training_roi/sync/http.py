@@ -23,7 +23,7 @@ import tenacity
 from training_roi.errors import SyncError
 from training_roi.sync.secrets import Secret
 
-__all__ = ["HttpClient", "OAuthClientCredentials", "retry_after", "safe_url"]
+__all__ = ["HttpClient", "OAuthClientCredentials", "retry_after", "safe_url", "whole_json"]
 
 RETRIED = frozenset({429, 500, 502, 503, 504})
 """Answers that say "later": too many requests, or a server failing for now."""
@@ -161,6 +161,28 @@ class HttpClient:
             JSON, or kept failing (or stayed unreachable) after every retry.
         """
         where = safe_url(url)
+        response = self.send(method, url, params=params, json=body, headers=headers,
+                             check=whole_json if self.retry_bad_json else None)
+        try:
+            return response.json()
+        except ValueError:
+            raise SyncError(f"{where} answered {response.headers.get('content-type', 'no content type')} that is "
+                            "not JSON: is the endpoint the LRS's xAPI endpoint?") from None
+
+    def send(self, method: str, url: str, *, params: dict[str, str] | None = None, json: Any = None,
+             headers: dict[str, str] | None = None,
+             check: Callable[[httpx.Response], str | None] | None = None) -> httpx.Response:
+        """Send a request with the retry policy and return its (successful) answer.
+
+        ``check`` reads a successful answer and says why it is not whole (a body cut short), or None:
+        such an answer is asked for again like a failing server's.
+
+        Raises
+        ------
+        SyncError
+            As :meth:`get_json`: refused, or still failing after every retry.
+        """
+        where = safe_url(url)
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.retries + 1),
             wait=self._wait,
@@ -172,27 +194,22 @@ class HttpClient:
         try:
             for attempt in retrying:
                 with attempt:
-                    response = self._send(method, url, params, where, headers, body)
-                    if self.retry_bad_json:
-                        try:
-                            return response.json()
-                        except ValueError:
-                            raise _Transient("answered a page that is not whole JSON (cut short?)") from None
+                    response = self._send(method, url, params, where, headers, json)
+                    broken = check(response) if check is not None else None
+                    if broken is not None:
+                        raise _Transient(broken)
+                    return response
         except _Transient as exc:
             tries = self.retries + 1
             raise SyncError(f"{where}: {self.mask(exc.what)}, after {tries} attempt{'s' if tries > 1 else ''}; "
                             "the sync stops here and the next one starts from the last records loaded") from None
-        try:
-            return response.json()
-        except ValueError:
-            raise SyncError(f"{where} answered {response.headers.get('content-type', 'no content type')} that is "
-                            "not JSON: is the endpoint the LRS's xAPI endpoint?") from None
+        raise AssertionError("unreachable: tenacity retries or raises")  # pragma: no cover
 
     def _send(self, method: str, url: str, params: dict[str, str] | None, where: str,
-              headers: dict[str, str] | None = None, body: Any = None) -> httpx.Response:
+              headers: dict[str, str] | None = None, json: Any = None) -> httpx.Response:
         self.requests += 1
         try:
-            response = self._client.request(method, url, params=params, headers=headers, json=body)
+            response = self._client.request(method, url, params=params, headers=headers, json=json)
         except httpx.TimeoutException:
             raise _Transient("no answer within the timeout") from None
         except httpx.TransportError as exc:
@@ -235,6 +252,15 @@ class HttpClient:
                           float(wait))
 
         return note
+
+
+def whole_json(response: httpx.Response) -> str | None:
+    """Why an answer is not whole JSON (a page cut short), or None when it is."""
+    try:
+        response.json()
+    except ValueError:
+        return "answered a page that is not whole JSON (cut short?)"
+    return None
 
 
 def _quote(text: str) -> str:
