@@ -10,6 +10,7 @@ quarantine and merge by key. The modules:
 - :mod:`.source`: what the runner needs of a source;
 - :mod:`.lrs`: an LRS over the xAPI Statement API;
 - :mod:`.salesforce`: a Salesforce org over the REST API, object by object;
+- :mod:`.hubspot`: a HubSpot account over the CRM API, object by object;
 - :mod:`.staging`: pages on disk until they are loaded, and the cursor to the next one;
 - :mod:`.state`: the watermark and run log in the warehouse;
 - :mod:`.runner`: one sync of every source;
@@ -18,7 +19,8 @@ quarantine and merge by key. The modules:
 
 from __future__ import annotations
 
-from training_roi.sync.config import DEFAULT_CONFIG, LrsConfig, SyncConfig, load_config
+from training_roi.sync.config import DEFAULT_CONFIG, HubSpotConfig, LrsConfig, SyncConfig, load_config
+from training_roi.sync.hubspot import open_hubspot
 from training_roi.sync.lock import SyncLock
 from training_roi.sync.lrs import LrsSource
 from training_roi.sync.runner import SourceSync, SyncInfo, sync
@@ -47,6 +49,8 @@ def open_sources(config: SyncConfig, **options: object) -> list[Source]:
     for c in config.sources:
         if isinstance(c, LrsConfig):
             sources.append(LrsSource(c, str(config.path), **options))
+        elif isinstance(c, HubSpotConfig):
+            sources.extend(open_hubspot(c, str(config.path), **options))
         else:
             sources.extend(open_salesforce(c, str(config.path), **options))
     return sources

@@ -141,7 +141,14 @@ class HttpClient:
         return text
 
     def get_json(self, url: str, params: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> Any:
-        """GET ``url`` and return its JSON body, retrying what is worth retrying.
+        """GET ``url`` and return its JSON body, retrying what is worth retrying (see :meth:`send_json`)."""
+        return self.send_json("GET", url, params, headers)
+
+    def send_json(self, method: str, url: str, params: dict[str, str] | None = None,
+                  headers: dict[str, str] | None = None, body: Any = None) -> Any:
+        """Send ``method`` to ``url`` (with ``body`` as JSON when given) and return the answer's JSON body.
+
+        Retries what is worth retrying: a POST that only reads (a search) is as safe to send again as a GET.
 
         With ``retry_bad_json`` an answer that is not whole JSON (a page cut short) is asked for
         again like a failing server; otherwise it is an error at once.
@@ -164,7 +171,7 @@ class HttpClient:
         try:
             for attempt in retrying:
                 with attempt:
-                    response = self._get(url, params, where, headers)
+                    response = self._send(method, url, params, where, headers, body)
                     if self.retry_bad_json:
                         try:
                             return response.json()
@@ -180,11 +187,11 @@ class HttpClient:
             raise SyncError(f"{where} answered {response.headers.get('content-type', 'no content type')} that is "
                             "not JSON: is the endpoint the LRS's xAPI endpoint?") from None
 
-    def _get(self, url: str, params: dict[str, str] | None, where: str,
-             headers: dict[str, str] | None = None) -> httpx.Response:
+    def _send(self, method: str, url: str, params: dict[str, str] | None, where: str,
+              headers: dict[str, str] | None = None, body: Any = None) -> httpx.Response:
         self.requests += 1
         try:
-            response = self._client.get(url, params=params, headers=headers)
+            response = self._client.request(method, url, params=params, headers=headers, json=body)
         except httpx.TimeoutException:
             raise _Transient("no answer within the timeout") from None
         except httpx.TransportError as exc:
