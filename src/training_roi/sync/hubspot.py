@@ -227,6 +227,7 @@ class HubSpotSession:
         extra = {"sleep": sleep} if sleep is not None else {}
         self.daily: int | None = None
         self.remaining: int | None = None
+        self.refused: str | None = None
         self.http = HttpClient(
             headers=headers, auth=self.token, secrets=secrets, timeout=config.timeout, retries=config.retries,
             backoff=config.backoff, max_wait=config.max_wait, on_retry=on_retry, on_response=self._limits,
@@ -245,9 +246,10 @@ class HubSpotSession:
         if response.status_code == 429:
             body = _error_body(response)
             if body.get("errorType") == "RATE_LIMIT" and body.get("policyName") == "DAILY":
-                raise SyncError(f"{safe_url(response.request.url)}: HubSpot refuses more API requests today (429 "
-                                "RATE_LIMIT, policy DAILY: the account's daily limit is used up); the sync stops "
-                                "without retrying and the next one goes on from the records loaded")
+                self.refused = ("HubSpot refuses more API requests today (429 RATE_LIMIT, policy DAILY: the "
+                                "account's daily limit is used up); the sync stops without retrying and the next one "
+                                "goes on from the records loaded")
+                raise SyncError(f"{safe_url(response.request.url)}: {self.refused}")
 
     def _refusal(self, response: httpx.Response) -> str | None:
         body = _error_body(response)
@@ -258,7 +260,9 @@ class HubSpotSession:
         return f"HubSpot answered {response.status_code} {category}: {message}".rstrip(": ")
 
     def check_limit(self) -> None:
-        """Stop before the account's daily API requests used pass the configured share."""
+        """Stop before the account's daily API requests used pass the configured share, or once HubSpot refused more."""
+        if self.refused is not None:
+            raise SyncError(self.refused)
         if self.daily is None or self.remaining is None or not self.daily:
             return
         used = self.daily - self.remaining
@@ -332,12 +336,15 @@ class _Chain:
     skip: list[str] = field(default_factory=list)
     last: int | None = None
     last_ids: list[str] = field(default_factory=list)
+    inclusive: bool = False
+    """Whether the anchor itself is asked for: not from the runner's ``since`` (exclusive), but after a new search."""
 
     def reanchor(self) -> _Chain:
         """A new search from the last modification time reached, leaving out the ids sent at it."""
         if self.last is None:
-            return _Chain(self.horizon, self.anchor, skip=self.skip)
-        return _Chain(self.horizon, self.last, skip=list(self.last_ids), last=self.last, last_ids=list(self.last_ids))
+            return _Chain(self.horizon, self.anchor, skip=self.skip, inclusive=self.inclusive)
+        return _Chain(self.horizon, self.last, skip=list(self.last_ids), last=self.last, last_ids=list(self.last_ids),
+                      inclusive=True)
 
     def token(self) -> str:
         return orjson.dumps(asdict(self)).decode()
@@ -484,7 +491,8 @@ class HubSpotObject(_CsvSource):
         prop = self.kind_of.modified
         filters = [{"propertyName": prop, "operator": "LTE", "value": str(chain.horizon)}]
         if chain.anchor is not None:
-            filters.insert(0, {"propertyName": prop, "operator": "GTE", "value": str(chain.anchor)})
+            filters.insert(0, {"propertyName": prop, "operator": "GTE" if chain.inclusive else "GT",
+                               "value": str(chain.anchor)})
         body: dict[str, Any] = {"filterGroups": [{"filters": filters}],
                                 "sorts": [{"propertyName": prop, "direction": "ASCENDING"}],
                                 "properties": self.rows.properties(), "limit": self.session.config.page_size}
