@@ -65,9 +65,10 @@ def write_config(path: Path, portal: Portal, *, oauth: bool = False, **settings:
     return path
 
 
-def run(config: Path, db: Path) -> Any:
-    """One sync, in this process, as the command runs it."""
-    sources = open_sources(load_config(config), sleep=lambda _s: None)
+def run(config: Path, db: Path, sleeps: list[float] | None = None) -> Any:
+    """One sync, in this process, as the command runs it; the waits before retries go to ``sleeps``."""
+    waits = sleeps if sleeps is not None else []
+    sources = open_sources(load_config(config), sleep=waits.append)
     con = connect(str(db))
     try:
         return sync(con, sources, db.with_name(db.name + ".sync"))
@@ -175,7 +176,8 @@ def test_changes_and_deletions_arrive_in_the_next_sync(portal: Portal, tmp_path:
                  Amount="99999.50", CloseDate="2025-06-02")
     portal.archive("contacts", contact)
     portal.archive("owners", owner)
-    portal.touch("companies", "9100000001", Name="New Company", IsDeleted="false", CreatedDate="2025-06-02T08:00:00.000Z")
+    portal.touch("companies", "9100000001", Name="New Company", IsDeleted="false",
+                 CreatedDate="2025-06-02T08:00:00.000Z")
     info = run(config, db)
     assert info.ok
     assert new(info) == {"hs.owners": len(portal.records["owners"]), "hs.deals": 1, "hs.companies": 1,
@@ -255,10 +257,13 @@ def test_faults_are_retried_and_the_result_is_the_same(portal: Portal, tmp_path:
     portal.token_life = 4  # every token expires after four requests
     portal.faults = [("secondly", {"Retry-After": "1"}), ("secondly", {}), ("secondly", {}), None, "truncate",
                      "expire", (503, {"Retry-After": "0"}), ("sleep", 2.0), (502, {}), "truncate"]
-    info = run(config, db)
+    sleeps: list[float] = []
+    info = run(config, db, sleeps)
     assert info.ok, [s.error for s in info.sources]
     assert not portal.faults
     assert portal.token_requests >= 4  # fetched again as each token expired, never an error
+    # Retry-After honoured (1 s), otherwise backoff doubling from 0.01 s; the late answer was given up on.
+    assert sleeps[:3] == [1.0, 0.02, 0.04]
     expected = ingested(portal, tmp_path / "export")
     got = tables(db)
     assert got["crm_opportunity"] == expected["crm_opportunity"]

@@ -609,8 +609,8 @@ class HubSpotArchived(_CsvSource):
 class HubSpotOwners(_CsvSource):
     """The account's owners, active and archived (deactivated users), as the contract's users: ``<name>.owners``.
 
-    The owners endpoint has no filter on time, and an owner's ``updatedAt`` does not follow its
-    user being deactivated, so all are read at every sync (a few requests) and loaded again.
+    The owners endpoint has no filter on time, and HubSpot does not say that an owner's ``updatedAt``
+    moves when its user is deactivated, so all are read at every sync (a few requests) and loaded again.
     """
 
     def __init__(self, session: HubSpotSession, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
