@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import csv
 import re
-import socket
 import threading
 import time
 import uuid
@@ -52,11 +51,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from tests.sync import crm
 
 COLUMNS = {
     "owners": ("User", ("Id", "Email", "FirstName", "LastName", "Name", "IsActive", "CreatedDate")),
@@ -289,12 +289,12 @@ def app(portal: Portal) -> Starlette:
             return _error(401, "EXPIRED_AUTHENTICATION", "The OAuth token used to make this call expired.")
         kind, arg = f
         if kind == "sleep":
-            await _sleep(arg)
+            await crm.pause(arg)
             return None
         if kind == "hold":
             portal.held.set()
             while not portal.release.is_set():
-                await _sleep(0.05)
+                await crm.pause(0.05)
             return _error(503, "SERVICE_UNAVAILABLE", "held", {"Retry-After": "0"})
         if kind in ("secondly", "daily"):
             return limits(_rate_limited(kind.upper(), arg))
@@ -489,33 +489,6 @@ def _links(obj: str, record: Record) -> list[tuple[str, str]]:
     return links + [(c, f"{name}_unlabeled") for c in record.companies]
 
 
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def serve(portal: Portal) -> Iterator[Portal]:
     """Run the account on a free loopback port in a thread until the generator is closed."""
-    port = _free_port()
-    portal.url = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(uvicorn.Config(app(portal), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the HubSpot test server did not start")
-        time.sleep(0.05)
-    try:
-        yield portal
-    finally:
-        portal.release.set()
-        server.should_exit = True
-        thread.join(10)
+    return crm.serve(portal, app(portal), "HubSpot")

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -16,27 +12,16 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.sync.conftest import ROOT
+from tests.sync import crm
 from tests.sync.hubspot_server import CAP, Portal, serve
 from training_roi.errors import SyncConfigError
-from training_roi.ingest.folder import ingest_folder
-from training_roi.simulate import simulate
-from training_roi.sync import load_config, open_sources, sync
 from training_roi.sync.config import HubSpotConfig
-from training_roi.warehouse.connection import connect
 
 TOKEN = "pat-na1-" + uuid.uuid4().hex  # random, so finding any of them in any output can only mean a leak
 CLIENT_ID = "cid-" + uuid.uuid4().hex
 SECRET = "cs-" + uuid.uuid4().hex
 REFRESH = "rt-" + uuid.uuid4().hex
 TABLES = {"owners": "crm_user", "companies": "crm_account", "contacts": "crm_contact", "deals": "crm_opportunity"}
-
-
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("sim")
-    simulate(folder, reps=10, months=6, seed=3)
-    return folder
 
 
 @pytest.fixture
@@ -66,49 +51,20 @@ def write_config(path: Path, portal: Portal, *, oauth: bool = False, **settings:
 
 
 def run(config: Path, db: Path, sleeps: list[float] | None = None) -> Any:
-    """One sync, in this process, as the command runs it; the waits before retries go to ``sleeps``."""
-    waits = sleeps if sleeps is not None else []
-    sources = open_sources(load_config(config), sleep=waits.append)
-    con = connect(str(db))
-    try:
-        return sync(con, sources, db.with_name(db.name + ".sync"))
-    finally:
-        for s in sources:
-            s.close()
-        con.disconnect()
+    return crm.sync_once(config, db, sleeps)
 
 
 def tables(db: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every CRM table a HubSpot sync fills, without where its rows were read from, sorted."""
-    con = connect(str(db), create=False)
-    try:
-        out = {}
-        for t in TABLES.values():
-            rows = con.sql(f"SELECT * EXCLUDE (source_file, source_line) FROM {t}").to_pyarrow().to_pylist()
-            out[t] = sorted((tuple(r.values()) for r in rows), key=repr)
-        return out
-    finally:
-        con.disconnect()
+    return crm.crm_tables(db, tuple(TABLES.values()))
 
 
 def ingested(portal: Portal, folder: Path) -> dict[str, list[tuple[Any, ...]]]:
     """The tables a file ingest of the account's current records, exported, gives."""
-    portal.export(folder)
-    db = folder / "files.duckdb"
-    con = connect(str(db))
-    try:
-        ingest_folder(folder, con)
-    finally:
-        con.disconnect()
-    return tables(db)
+    return crm.file_ingest(portal, folder, tuple(TABLES.values()))
 
 
-def sql(db: Path, query: str) -> Any:
-    con = connect(str(db), create=False)
-    try:
-        return con.sql(query).to_pyarrow().to_pylist()
-    finally:
-        con.disconnect()
+sql = crm.sql
 
 
 def new(info: Any) -> dict[str, int]:
@@ -289,9 +245,7 @@ def test_the_daily_limit_stops_the_sync_without_a_retry(portal: Portal, tmp_path
 
 
 def sync_cli(config: Path, db: Path, extra: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    full = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200", **env(), **(extra or {})}
-    return subprocess.Popen([sys.executable, "-m", "training_roi.cli", "sync", "--config", str(config), "--db",
-                             str(db)], env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return crm.sync_cli(config, db, {**env(), **(extra or {})})
 
 
 def test_the_daily_limit_fails_the_command_with_a_clear_message(portal: Portal, tmp_path: Path):
@@ -334,12 +288,7 @@ def test_killed_mid_page_then_run_again_gives_the_uninterrupted_warehouse(portal
     config = write_config(tmp_path / "sync.yaml", portal, objects=["companies", "deals"], page_size=100,
                           deletions=False)
     portal.faults = [None, None, ("hold", None)]  # the companies' search, the deals' first page, then held
-    proc = sync_cli(config, db)
-    assert portal.held.wait(120), proc.communicate(timeout=5)
-    time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
-    portal.release.set()
+    crm.kill_while_held(portal, sync_cli(config, db))
     proc = sync_cli(config, db)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
@@ -369,17 +318,12 @@ def _hubspot(**settings: Any) -> dict[str, Any]:
     ({"auth": {"access_token_env": "T", "refresh_token_env": "R"}}, "sources[0].auth"),
 ])
 def test_each_mistake_in_a_hubspot_source_names_its_field(tmp_path: Path, change: dict[str, Any], field: str):
-    path = tmp_path / "sync.yaml"
-    path.write_text(yaml.safe_dump({"sources": [_hubspot(**change)]}), encoding="utf-8")
-    with pytest.raises(SyncConfigError) as caught:
-        load_config(path)
-    assert f"{field}:" in str(caught.value)
+    caught = crm.config_source(tmp_path, _hubspot(**change))
+    assert isinstance(caught, SyncConfigError) and f"{field}:" in str(caught)
 
 
 def test_a_hubspot_source_defaults_to_every_object_and_the_public_api(tmp_path: Path):
-    path = tmp_path / "sync.yaml"
-    path.write_text(yaml.safe_dump({"sources": [_hubspot()]}), encoding="utf-8")
-    source = load_config(path).sources[0]
+    source = crm.config_source(tmp_path, _hubspot())
     assert isinstance(source, HubSpotConfig)
     assert source.objects == ("owners", "companies", "contacts", "deals") and source.deletions
     assert source.base_url == "https://api.hubapi.com" and source.auth.method == "private_app"

@@ -261,13 +261,24 @@ class _Checker:
             name=name, endpoint=endpoint, version=VERSIONS[version],
             auth=self.auth(data.get("auth"), _join(key, "auth")),
             page_size=self.number(data, key, "page_size", 500, least=1, integer=True),
-            load_every=self.number(data, key, "load_every", 100_000, least=1, integer=True),
-            timeout=float(self.number(data, key, "timeout", 30.0, least=0.1)),
-            retries=self.number(data, key, "retries", 5, least=0, integer=True),
-            backoff=float(self.number(data, key, "backoff", 1.0, least=0)),
-            max_wait=float(self.number(data, key, "max_wait", 300.0, least=0)),
+            **self.pacing(data, key, timeout=30.0),
             overlap=float(self.number(data, key, "overlap", 0.001, least=0)),
         )
+
+    def pacing(self, data: dict[str, Any], key: str, timeout: float) -> dict[str, Any]:
+        """The settings every source has: records loaded at once, and how answers are waited for and retried."""
+        return {"load_every": self.number(data, key, "load_every", 100_000, least=1, integer=True),
+                "timeout": float(self.number(data, key, "timeout", timeout, least=0.1)),
+                "retries": self.number(data, key, "retries", 5, least=0, integer=True),
+                "backoff": float(self.number(data, key, "backoff", 1.0, least=0)),
+                "max_wait": float(self.number(data, key, "max_wait", 300.0, least=0))}
+
+    def share(self, data: dict[str, Any], key: str) -> float:
+        """The share of a CRM's daily API limit a sync may use."""
+        share = float(self.number(data, key, "limit_share", 0.8, least=0.01))
+        if share > 1:
+            self.fail(_join(key, "limit_share"), f"expected a share of the daily API limit, at most 1, not {share}")
+        return share
 
     def name(self, data: dict[str, Any], key: str) -> str:
         name = data.get("name")
@@ -293,9 +304,7 @@ class _Checker:
         if unknown:
             self.fail(_join(key, "objects"), f"{unknown[0]!r} is not an object the product reads; expected some "
                       f"of {', '.join(SALESFORCE_OBJECTS)}")
-        share = float(self.number(data, key, "limit_share", 0.8, least=0.01))
-        if share > 1:
-            self.fail(_join(key, "limit_share"), f"expected a share of the daily API limit, at most 1, not {share}")
+        share = self.share(data, key)
         page_size = self.number(data, key, "page_size", 2000, least=200, integer=True)
         if page_size > 2000:
             self.fail(_join(key, "page_size"), f"expected at most 2000 (Salesforce's largest batch), not {page_size}")
@@ -303,11 +312,7 @@ class _Checker:
             name=name, instance_url=instance.rstrip("/"), api_version=version,
             objects=tuple(dict.fromkeys(objects)), auth=self.salesforce_auth(data.get("auth"), _join(key, "auth")),
             page_size=page_size,
-            load_every=self.number(data, key, "load_every", 100_000, least=1, integer=True),
-            timeout=float(self.number(data, key, "timeout", 60.0, least=0.1)),
-            retries=self.number(data, key, "retries", 5, least=0, integer=True),
-            backoff=float(self.number(data, key, "backoff", 1.0, least=0)),
-            max_wait=float(self.number(data, key, "max_wait", 300.0, least=0)),
+            **self.pacing(data, key, timeout=60.0),
             overlap=float(self.number(data, key, "overlap", 1.0, least=1)),
             limit_share=share,
             clock_skew=float(self.number(data, key, "clock_skew", 60.0, least=0)),
@@ -349,9 +354,7 @@ class _Checker:
         deletions = data.get("deletions", True)
         if not isinstance(deletions, bool):
             self.fail(_join(key, "deletions"), "expected true or false")
-        share = float(self.number(data, key, "limit_share", 0.8, least=0.01))
-        if share > 1:
-            self.fail(_join(key, "limit_share"), f"expected a share of the daily API limit, at most 1, not {share}")
+        share = self.share(data, key)
         page_size = self.number(data, key, "page_size", 200, least=10, integer=True)
         if page_size > 200:
             self.fail(_join(key, "page_size"), f"expected at most 200 (HubSpot's largest search page), not {page_size}")
@@ -359,11 +362,7 @@ class _Checker:
             name=name, base_url=base, objects=tuple(o for o in HUBSPOT_OBJECTS if o in objects),
             auth=self.hubspot_auth(data.get("auth"), _join(key, "auth"), base), deletions=deletions,
             page_size=page_size,
-            load_every=self.number(data, key, "load_every", 100_000, least=1, integer=True),
-            timeout=float(self.number(data, key, "timeout", 60.0, least=0.1)),
-            retries=self.number(data, key, "retries", 5, least=0, integer=True),
-            backoff=float(self.number(data, key, "backoff", 1.0, least=0)),
-            max_wait=float(self.number(data, key, "max_wait", 300.0, least=0)),
+            **self.pacing(data, key, timeout=60.0),
             overlap=float(self.number(data, key, "overlap", 1.0, least=0.001)),
             limit_share=share,
             clock_skew=float(self.number(data, key, "clock_skew", 60.0, least=0)),
