@@ -131,13 +131,17 @@ def test_changes_and_deletions_arrive_in_the_next_sync(portal: Portal, tmp_path:
     portal.touch("deals", deal, StageName="Closed Won", IsClosed="true", IsWon="true", Probability="100",
                  Amount="99999.50", CloseDate="2025-06-02")
     portal.archive("contacts", contact)
+    for rid in list(portal.records["contacts"])[20:130]:  # more than a page of the archived list
+        portal.archive("contacts", rid)
     portal.archive("owners", owner)
+    lists = sum(kind == "list" and obj == "contacts" for kind, obj, _q in portal.log)
     portal.touch("companies", "9100000001", Name="New Company", IsDeleted="false",
                  CreatedDate="2025-06-02T08:00:00.000Z")
     info = run(config, db)
     assert info.ok
     assert new(info) == {"hs.owners": len(portal.records["owners"]), "hs.deals": 1, "hs.companies": 1,
-                         "hs.archived_contacts": 1}
+                         "hs.archived_contacts": 111}
+    assert sum(kind == "list" and obj == "contacts" for kind, obj, _q in portal.log) - lists == 2
     assert tables(db) == ingested(portal, tmp_path / "export")
     assert sql(db, f"SELECT stage_name, is_won, amount FROM crm_opportunity WHERE opportunity_id = '{deal}'") == [
         {"stage_name": "Closed Won", "is_won": True, "amount": Decimal("99999.50")}]
