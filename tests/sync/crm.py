@@ -108,11 +108,11 @@ def sql(db: Path, query: str) -> Any:
         con.disconnect()
 
 
-def sync_cli(config: Path, db: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+def sync_cli(config: Path, db: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     """``training-roi sync`` in a process of its own, as a user runs it, with ``env`` added to the environment."""
     full = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200", **env}
     return subprocess.Popen([sys.executable, "-m", "training_roi.cli", "sync", "--config", str(config), "--db",
-                             str(db)], env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             str(db), *args], env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def kill_while_held(account: Any, proc: subprocess.Popen[str]) -> None:

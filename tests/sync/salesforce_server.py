@@ -28,6 +28,22 @@ they are sent typed as the API types them (booleans, numbers, ``2025-01-01T10:00
 datetimes, null for an empty cell). ``export`` writes the org's current rows back as export CSVs, so a
 test can compare a synced warehouse with a file ingest of the same data.
 
+Writing back (``training-roi push``), in the block at the end of the file:
+
+- ``SELECT Id, f1, f2 FROM Object WHERE Id IN ('id1', 'id2', …)`` on ``query``: the records with those
+  ids (deleted ones left out), every one on the first page; a checkbox reads ``false`` when never set.
+- ``PATCH /services/data/vXX.X/composite/sobjects`` (sObject Collections update): ``{"allOrNone",
+  "records": [{"attributes": {"type"}, "id", <field>: <value>, …}]}``, at most 200 records. The
+  answer is 200 with one SaveResult per record, in the order sent: ``{"id", "success": true,
+  "errors": []}``, or ``{"success": false, "errors": [{"statusCode", "message", "fields"}]}``. A
+  record the org does not hold fails with ``INVALID_CROSS_REFERENCE_KEY``; one a test rejects
+  (``push.rejects``) with the status code it names (``FIELD_INTEGRITY_EXCEPTION``, …) and its
+  fields. With ``allOrNone`` true one failure rolls every record back (each then fails, the others
+  with ``ALL_OR_NONE_OPERATION_ROLLED_BACK``). A request that is not well formed — more than 200
+  records, a record without its type or id, a field the object does not have — is refused whole
+  with 400 and the list of ``{"message", "errorCode"}`` (``EXCEEDED_ID_LIMIT``, ``INVALID_FIELD``).
+  Custom fields are added by ``add_fields`` with their type (``string``, ``boolean``, ``date``).
+
 Faults a test queues in ``faults`` apply to query requests, one per request: ``(status, headers)``
 answers that status with a Salesforce error body, ``"truncate"`` cuts the page's JSON short,
 ``("sleep", seconds)`` answers late, ``("hold", None)`` waits until ``release`` is set.
@@ -115,6 +131,7 @@ class Org:
     after_page: Callable[[str, int], None] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     clock: datetime = datetime(2025, 6, 1, tzinfo=UTC)
+    push: PushState = field(default_factory=lambda: PushState())
 
     def seed(self, folder: Path) -> None:
         """Load ``folder/crm/*.csv``; records get SystemModstamps a second apart, three at a time (ties).
@@ -258,6 +275,9 @@ def app(org: Org) -> Starlette:
         everything = request.url.path.endswith("/queryAll")
         soql = request.query_params.get("q", "")
         org.log.append(("query", soql))
+        by_id = select_by_id(org, soql)
+        if by_id is not None:
+            return limited(by_id)
         found = _QUERY.match(soql)
         if not found:
             return limited(_error(400, "MALFORMED_QUERY", "unexpected token"))
@@ -304,9 +324,141 @@ def app(org: Org) -> Starlette:
         Route(base + "/queryAll", query),
         Route(base + "/query/{cursor}", more),
         Route(base + "/queryAll/{cursor}", more),
+        Route(base + "/composite/sobjects", collections(org, authorised, limited), methods=["PATCH"]),
     ])
 
 
 def serve(org: Org) -> Iterator[Org]:
     """Run the org on a free loopback port in a thread until the generator is closed."""
     return crm.serve(org, app(org), "Salesforce")
+
+
+# --------------------------------------------------------------------------------------------
+# Writing back: custom fields, the read by ids and the sObject Collections update
+# --------------------------------------------------------------------------------------------
+
+_BY_ID = re.compile(r"^SELECT (?P<fields>[\w, ]+) FROM (?P<obj>\w+) WHERE Id IN \((?P<ids>'[\w-]+'(?:, ?'[\w-]+')*)\)$")
+_COLLECTION_LIMIT = 200
+
+
+@dataclass
+class PushState:
+    """Custom fields the org has (object → field → type), records a test makes fail, and the writes received."""
+
+    types: dict[str, dict[str, str]] = field(default_factory=dict)
+    rejects: dict[str, tuple[str, str, list[str]]] = field(default_factory=dict)
+    """Record id → (statusCode, message, fields) of the error its update fails with."""
+    requests: list[list[dict[str, Any]]] = field(default_factory=list)
+    """The records of every update request, as sent."""
+
+    def written(self) -> int:
+        """Records sent in update requests so far."""
+        return sum(len(r) for r in self.requests)
+
+
+def add_fields(org: Org, obj: str, **types: str) -> None:
+    """Give ``obj`` custom fields (name → ``string``, ``boolean`` or ``date``), empty on every record."""
+    with org.lock:
+        org.push.types.setdefault(obj, {}).update(types)
+        org.columns[obj] = [*org.columns[obj], *(t for t in types if t not in org.columns[obj])]
+        for row in org.tables[obj].values():
+            for name in types:
+                row.setdefault(name, "")
+
+
+def _read(org: Org, obj: str, name: str, value: str) -> Any:
+    kind = org.push.types.get(obj, {}).get(name)
+    if kind == "boolean":
+        return value.lower() == "true"
+    if kind is not None:
+        return value or None
+    return _typed(name, value)
+
+
+def _stored(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def select_by_id(org: Org, soql: str) -> Response | None:
+    """The answer to ``SELECT … WHERE Id IN (…)``, or None for a query of another shape."""
+    found = _BY_ID.match(soql)
+    if not found:
+        return None
+    obj = found["obj"]
+    fields = [f.strip() for f in found["fields"].split(",")]
+    if obj not in org.tables:
+        return _error(400, "INVALID_TYPE", f"sObject type '{obj}' is not supported.")
+    missing = [f for f in fields if f not in org.columns[obj]]
+    if missing:
+        return _error(400, "INVALID_FIELD", f"No such column '{missing[0]}' on entity '{obj}'.")
+    ids = re.findall(r"'([\w-]+)'", found["ids"])
+    with org.lock:
+        rows = [org.tables[obj][i] for i in dict.fromkeys(ids) if i in org.tables[obj]]
+    rows = [r for r in rows if r.get("IsDeleted", "").lower() != "true"]
+    records = [{"attributes": {"type": obj, "url": f"/services/data/v{VERSION}/sobjects/{obj}/{r['Id']}"},
+                **{f: _read(org, obj, f, r.get(f, "")) for f in fields}} for r in rows]
+    return Response(orjson.dumps({"totalSize": len(records), "done": True, "records": records}), 200,
+                    {"Content-Type": "application/json"})
+
+
+def collections(org: Org, authorised: Callable[[Request], Response | None],
+                limited: Callable[[Response], Response]) -> Callable[[Request], Any]:
+    """``PATCH composite/sobjects``: update up to 200 records, one SaveResult each."""
+
+    async def update(request: Request) -> Response:
+        refused = authorised(request)
+        if refused is not None:
+            return refused
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return limited(_error(400, "JSON_PARSER_ERROR", "The request body is not JSON."))
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list):
+            return limited(_error(400, "JSON_PARSER_ERROR", "records: expected a list of sObjects"))
+        if len(records) > _COLLECTION_LIMIT:
+            return limited(_error(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 "
+                                                              "records into this call"))
+        for record in records:
+            obj = (record.get("attributes") or {}).get("type") if isinstance(record, dict) else None
+            if obj not in org.tables or not record.get("id"):
+                return limited(_error(400, "INVALID_TYPE", "Each record needs attributes.type and an id."))
+            unknown = [f for f in record if f not in ("attributes", "id") and f not in org.columns[obj]]
+            if unknown:
+                return limited(_error(400, "INVALID_FIELD", f"No such column '{unknown[0]}' on sobject of type "
+                                                            f"{obj}"))
+        org.push.requests.append(records)
+        results: list[dict[str, Any]] = []
+        with org.lock:
+            for record in records:
+                rid, obj = record["id"], record["attributes"]["type"]
+                if rid not in org.tables[obj]:
+                    results.append({"success": False, "errors": [{
+                        "statusCode": "INVALID_CROSS_REFERENCE_KEY", "message": "invalid cross reference id",
+                        "fields": []}]})
+                elif rid in org.push.rejects:
+                    code, message, names = org.push.rejects[rid]
+                    results.append({"success": False, "errors": [{"statusCode": code, "message": message,
+                                                                   "fields": names}]})
+                else:
+                    results.append({"id": rid, "success": True, "errors": []})
+            failed = any(not r["success"] for r in results)
+            if body.get("allOrNone") and failed:
+                results = [r if not r["success"] else {"success": False, "errors": [{
+                    "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "Record rolled back because not "
+                    "all records were valid and the request was using AllOrNone header", "fields": []}]}
+                    for r in results]
+            else:
+                stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                for record, result in zip(records, results, strict=True):
+                    if result["success"]:
+                        row = org.tables[record["attributes"]["type"]][record["id"]]
+                        row.update({f: _stored(v) for f, v in record.items() if f not in ("attributes", "id")})
+                        row["SystemModstamp"] = stamp
+        return limited(Response(orjson.dumps(results), 200, {"Content-Type": "application/json"}))
+
+    return update

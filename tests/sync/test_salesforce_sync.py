@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import keyring
+import orjson
 import pytest
 import yaml
+from keyring.backend import KeyringBackend
 
 from tests.sync import crm
 from tests.sync.salesforce_server import Org, serve
@@ -181,8 +185,8 @@ def test_the_daily_limit_stops_the_sync_without_a_retry_loop(org: Org, tmp_path:
     assert count(db, "SELECT status FROM sync_run WHERE source = 'sf.Opportunity'")[-1]["status"] == "failed"
 
 
-def sync_cli(config: Path, db: Path, extra: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return crm.sync_cli(config, db, {**env(), **(extra or {})})
+def sync_cli(config: Path, db: Path, extra: dict[str, str] | None = None, *args: str) -> subprocess.Popen[str]:
+    return crm.sync_cli(config, db, {**env(), **(extra or {})}, *args)
 
 
 def test_secrets_never_appear_in_output_nor_a_traceback(org: Org, tmp_path: Path):
@@ -220,6 +224,72 @@ def test_killed_mid_page_then_run_again_gives_the_uninterrupted_warehouse(org: O
     assert got["crm_account"] == expected["crm_account"]
     assert got["crm_opportunity_history"] == expected["crm_opportunity_history"]
     assert count(db, "SELECT count(*) AS n FROM quarantine")[0]["n"] == 0
+
+
+def test_a_stopped_sync_whose_next_page_link_expired_pulls_again_from_what_it_loaded(org: Org, tmp_path: Path):
+    db = tmp_path / "roi.duckdb"
+    config = write_config(tmp_path / "sync.yaml", org, objects=["OpportunityHistory"])
+    org.faults = [None, None, ("hold", None)]  # the query, its second page, then the third is held
+    crm.kill_while_held(org, sync_cli(config, db))
+    org.cursors.clear()  # the org has since closed the query's cursor: the kept link answers INVALID_QUERY_LOCATOR
+    proc = sync_cli(config, db, None, "--json")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    (source,) = orjson.loads(out)["sync"]["sources"]
+    assert any("no longer answered" in n for n in source["notes"]), source["notes"]
+    # The pages fetched before the kill were loaded, and the object asked for again from their watermark.
+    queries = [q for q in org.queries() if " FROM OpportunityHistory " in q]
+    assert len(queries) == 2 and "WHERE SystemModstamp >" in queries[1]
+    assert tables(db)["crm_opportunity_history"] == ingested(org, tmp_path / "export")["crm_opportunity_history"]
+
+
+class MemoryKeyring(KeyringBackend):
+    """A keyring held in memory, standing in for the system's."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        del self.entries[(service, username)]
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    before = keyring.get_keyring()
+    ring = MemoryKeyring()
+    keyring.set_keyring(ring)
+    yield ring
+    keyring.set_keyring(before)
+
+
+def test_secrets_read_from_a_keyring_authenticate_and_a_missing_entry_is_named(org: Org, exports: Path, tmp_path: Path,
+                                                                               memory_keyring: MemoryKeyring,
+                                                                               monkeypatch: pytest.MonkeyPatch):
+    for variable in env():
+        monkeypatch.delenv(variable)  # only the keyring holds them
+    auth = {"grant": "refresh_token", "client_id": CLIENT_ID,
+            "client_secret_keyring": {"service": "training-roi", "username": "sf-secret"},
+            "refresh_token_keyring": {"service": "training-roi", "username": "sf-refresh"}}
+    config = write_config(tmp_path / "sync.yaml", org, objects=["Account"], auth=auth)
+    db = tmp_path / "roi.duckdb"
+    memory_keyring.set_password("training-roi", "sf-secret", SECRET)
+    with pytest.raises(SyncConfigError) as missing:
+        run(config, db)
+    assert "training-roi/sf-refresh" in str(missing.value) and SECRET not in str(missing.value)
+    memory_keyring.set_password("training-roi", "sf-refresh", REFRESH)
+    info = run(config, db)
+    assert info.ok, info
+    accounts = list(csv.DictReader((exports / "crm" / "Account.csv").open(encoding="utf-8")))
+    assert count(db, "SELECT count(*) AS n FROM crm_account")[0]["n"] == len(accounts)
 
 
 def _salesforce(**settings: Any) -> dict[str, Any]:

@@ -165,6 +165,8 @@ class SyncConfig:
     path: Path
     sources: list[SourceConfig] = field(default_factory=list)
     staging: Path | None = None
+    push: Any = None
+    """The ``push:`` section as written; :func:`training_roi.sync.push.push_config` checks it."""
 
 
 def load_config(path: Path | str) -> SyncConfig:
@@ -191,7 +193,7 @@ def load_config(path: Path | str) -> SyncConfig:
         raise SyncConfigError(f"{where}: not valid YAML{at}") from None
     checker = _Checker(where)
     root = checker.mapping(data, "", required=True)
-    checker.known(root, "", ("sources", "staging"))
+    checker.known(root, "", ("sources", "staging", "push"))
     staging = root.get("staging")
     if staging is not None and not isinstance(staging, str):
         checker.fail("staging", "expected a folder path")
@@ -204,7 +206,7 @@ def load_config(path: Path | str) -> SyncConfig:
     if repeated:
         checker.fail("sources", f"the name {repeated[0]!r} is used twice: each source needs its own name")
     folder = (where.parent / staging) if staging else None
-    return SyncConfig(path=where, sources=sources, staging=folder)
+    return SyncConfig(path=where, sources=sources, staging=folder, push=root.get("push"))
 
 
 class _Checker:

@@ -146,9 +146,10 @@ class HttpClient:
 
     def send_json(self, method: str, url: str, params: dict[str, str] | None = None,
                   headers: dict[str, str] | None = None, body: Any = None) -> Any:
-        """Send ``method`` to ``url`` (with ``body`` as JSON when given) and return the answer's JSON body.
+        """Send ``method`` to ``url`` (with ``body`` as JSON) and return the JSON answer, retrying as for a GET.
 
-        Retries what is worth retrying: a POST that only reads (a search) is as safe to send again as a GET.
+        Only requests that may be sent twice go through here: a GET, or a write that sets values
+        (sending it again sets the same values).
 
         With ``retry_bad_json`` an answer that is not whole JSON (a page cut short) is asked for
         again like a failing server; otherwise it is an error at once.
