@@ -56,7 +56,6 @@ import csv
 import hashlib
 import io
 import re
-import socket
 import threading
 import time
 import uuid
@@ -67,12 +66,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.sync import crm
 from training_roi.ingest.sources import SOURCES
 
 VERSION = "62.0"
@@ -255,12 +254,12 @@ def app(org: Org) -> Starlette:
             return Response(b'{"totalSize": 3, "done": false, "recor', 200, {"Content-Type": "application/json"})
         kind, arg = f
         if kind == "sleep":
-            await _sleep(arg)
+            await crm.pause(arg)
             return None
         if kind == "hold":
             org.held.set()
             while not org.release.is_set():
-                await _sleep(0.05)
+                await crm.pause(0.05)
             return _error(503, "SERVER_UNAVAILABLE", "held", {"Retry-After": "0"})
         code = {429: "REQUEST_LIMIT_EXCEEDED", 503: "SERVER_UNAVAILABLE"}.get(kind, "UNKNOWN_EXCEPTION")
         return _error(kind, code, "injected by the test", arg)
@@ -550,36 +549,9 @@ def bulk_routes(org: Org, base: str, authorised: Callable[[Request], Response | 
     ]
 
 
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def serve(org: Org) -> Iterator[Org]:
     """Run the org on a free loopback port in a thread until the generator is closed."""
-    port = _free_port()
-    org.url = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(uvicorn.Config(app(org), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the Salesforce test server did not start")
-        time.sleep(0.05)
-    try:
-        yield org
-    finally:
-        org.release.set()
-        server.should_exit = True
-        thread.join(10)
+    return crm.serve(org, app(org), "Salesforce")
 
 
 # --------------------------------------------------------------------------------------------

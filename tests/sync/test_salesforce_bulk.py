@@ -15,8 +15,8 @@ from tests.sync.test_salesforce_sync import count, ingested, kill_when_held, run
 from training_roi.errors import SyncConfigError
 from training_roi.sync import load_config
 
-# The REST tests' org (seeded from a simulated export) and secrets, as fixtures of this module too.
-org, exports, _secrets = rest.org, rest.exports, rest._secrets
+# The REST tests' org (seeded from the simulated export of conftest) and secrets, as fixtures of this module too.
+org, _secrets = rest.org, rest._secrets
 
 EVERY = ["User", "Account", "Contact", "Opportunity", "OpportunityHistory", "Lead", "Task", "Event", "Case",
          "Campaign", "CampaignMember"]

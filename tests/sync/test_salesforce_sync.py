@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import csv
-import os
-import signal
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,28 +15,17 @@ import pytest
 import yaml
 from keyring.backend import KeyringBackend
 
-from tests.sync.conftest import ROOT
+from tests.sync import crm
 from tests.sync.salesforce_server import Org, serve
 from training_roi.errors import SyncConfigError
-from training_roi.ingest.folder import ingest_folder
 from training_roi.ingest.sources import SOURCES
-from training_roi.simulate import simulate
-from training_roi.sync import load_config, open_sources, sync
 from training_roi.sync.config import SalesforceConfig
-from training_roi.warehouse.connection import connect
 
 CLIENT_ID = "cid-" + uuid.uuid4().hex
 SECRET = "cs-" + uuid.uuid4().hex  # random, so finding either in any output can only mean a leak
 REFRESH = "rt-" + uuid.uuid4().hex
 CRM_TABLES = ("crm_user", "crm_account", "crm_contact", "crm_opportunity", "crm_opportunity_history", "crm_lead",
               "crm_activity", "crm_case")
-
-
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("sim")
-    simulate(folder, reps=10, months=6, seed=3)
-    return folder
 
 
 @pytest.fixture
@@ -71,48 +56,20 @@ def write_config(path: Path, org: Org, **settings: Any) -> Path:
 
 def run(config: Path, db: Path) -> Any:
     """One sync, in this process, as the command runs it."""
-    cfg = load_config(config)
-    sources = open_sources(cfg, sleep=lambda _s: None)
-    con = connect(str(db))
-    try:
-        return sync(con, sources, db.with_name(db.name + ".sync"))
-    finally:
-        for s in sources:
-            s.close()
-        con.disconnect()
+    return crm.sync_once(config, db)
 
 
 def tables(db: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every CRM table's rows without where they were read from, sorted."""
-    con = connect(str(db), create=False)
-    try:
-        out = {}
-        for t in CRM_TABLES:
-            rows = con.sql(f"SELECT * EXCLUDE (source_file, source_line) FROM {t}").to_pyarrow().to_pylist()
-            out[t] = sorted((tuple(r.values()) for r in rows), key=repr)
-        return out
-    finally:
-        con.disconnect()
+    return crm.crm_tables(db, CRM_TABLES)
 
 
 def ingested(org: Org, folder: Path) -> dict[str, list[tuple[Any, ...]]]:
     """The CRM tables a file ingest of the org's current data, exported, gives."""
-    org.export(folder)
-    db = folder / "files.duckdb"
-    con = connect(str(db))
-    try:
-        ingest_folder(folder, con)
-    finally:
-        con.disconnect()
-    return tables(db)
+    return crm.file_ingest(org, folder, CRM_TABLES)
 
 
-def count(db: Path, sql: str) -> Any:
-    con = connect(str(db), create=False)
-    try:
-        return con.sql(sql).to_pyarrow().to_pylist()
-    finally:
-        con.disconnect()
+count = crm.sql
 
 
 def test_a_sync_gives_the_warehouse_a_file_ingest_of_the_same_records_gives(org: Org, exports: Path,
@@ -229,19 +186,12 @@ def test_the_daily_limit_stops_the_sync_without_a_retry_loop(org: Org, tmp_path:
 
 
 def sync_cli(config: Path, db: Path, extra: dict[str, str] | None = None, *args: str) -> subprocess.Popen[str]:
-    full = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200", **env(), **(extra or {})}
-    return subprocess.Popen([sys.executable, "-m", "training_roi.cli", "sync", "--config", str(config), "--db",
-                             str(db), *args], env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return crm.sync_cli(config, db, {**env(), **(extra or {})}, *args)
 
 
 def kill_when_held(config: Path, db: Path, org: Org) -> None:
     """Start a sync, kill it (``kill -9``) while the org holds the request the test's faults hold, let the org go."""
-    proc = sync_cli(config, db)
-    assert org.held.wait(120), proc.communicate(timeout=5)
-    time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
-    org.release.set()
+    crm.kill_while_held(org, sync_cli(config, db))
 
 
 def test_secrets_never_appear_in_output_nor_a_traceback(org: Org, tmp_path: Path):
@@ -268,7 +218,7 @@ def test_killed_mid_page_then_run_again_gives_the_uninterrupted_warehouse(org: O
     db = tmp_path / "roi.duckdb"
     config = write_config(tmp_path / "sync.yaml", org, objects=["Account", "OpportunityHistory"])
     org.faults = [None, None, ("hold", None)]  # Account's query, OpportunityHistory's first page, then held
-    kill_when_held(config, db, org)
+    crm.kill_while_held(org, sync_cli(config, db))
     proc = sync_cli(config, db)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
@@ -285,12 +235,7 @@ def test_a_stopped_sync_whose_next_page_link_expired_pulls_again_from_what_it_lo
     db = tmp_path / "roi.duckdb"
     config = write_config(tmp_path / "sync.yaml", org, objects=["OpportunityHistory"])
     org.faults = [None, None, ("hold", None)]  # the query, its second page, then the third is held
-    proc = sync_cli(config, db)
-    assert org.held.wait(120), proc.communicate(timeout=5)
-    time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
-    org.release.set()
+    kill_when_held(config, db, org)
     org.cursors.clear()  # the org has since closed the query's cursor: the kept link answers INVALID_QUERY_LOCATOR
     proc = sync_cli(config, db, None, "--json")
     out, err = proc.communicate(timeout=300)
@@ -369,17 +314,12 @@ def _salesforce(**settings: Any) -> dict[str, Any]:
     ({"auth": {"grant": "client_credentials", "client_id": "x"}}, "sources[0].auth.client_secret"),
 ])
 def test_each_mistake_in_a_salesforce_source_names_its_field(tmp_path: Path, change: dict[str, Any], field: str):
-    path = tmp_path / "sync.yaml"
-    path.write_text(yaml.safe_dump({"sources": [_salesforce(**change)]}), encoding="utf-8")
-    with pytest.raises(SyncConfigError) as caught:
-        load_config(path)
-    assert f"{field}:" in str(caught.value)
+    caught = crm.config_source(tmp_path, _salesforce(**change))
+    assert isinstance(caught, SyncConfigError) and f"{field}:" in str(caught)
 
 
 def test_a_salesforce_source_defaults_to_every_object_of_the_contract(tmp_path: Path):
-    path = tmp_path / "sync.yaml"
-    path.write_text(yaml.safe_dump({"sources": [_salesforce()]}), encoding="utf-8")
-    source = load_config(path).sources[0]
+    source = crm.config_source(tmp_path, _salesforce())
     assert isinstance(source, SalesforceConfig)
     assert set(source.objects) == {spec.files[0].removeprefix("crm/").removesuffix(".csv")
                                    for spec in SOURCES.values() if spec.files[0].startswith("crm/")}

@@ -11,6 +11,7 @@ quarantine and merge by key. The modules:
 - :mod:`.lrs`: an LRS over the xAPI Statement API;
 - :mod:`.salesforce`: a Salesforce org over the REST API, object by object;
 - :mod:`.salesforce_bulk`: Bulk API 2.0 query jobs for its large objects;
+- :mod:`.hubspot`: a HubSpot account over the CRM API, object by object;
 - :mod:`.staging`: pages on disk until they are loaded, and the cursor to the next one;
 - :mod:`.state`: the watermark and run log in the warehouse;
 - :mod:`.runner`: one sync of every source;
@@ -24,7 +25,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from training_roi.sync.config import DEFAULT_CONFIG, LrsConfig, SalesforceConfig, SyncConfig, load_config
+from training_roi.sync.config import (
+    DEFAULT_CONFIG,
+    HubSpotConfig,
+    LrsConfig,
+    SalesforceConfig,
+    SyncConfig,
+    load_config,
+)
+from training_roi.sync.hubspot import open_hubspot
 from training_roi.sync.lock import SyncLock
 from training_roi.sync.lrs import LrsSource
 from training_roi.sync.push import PushConfig, PushTarget
@@ -57,6 +66,8 @@ def open_sources(config: SyncConfig, **options: object) -> list[Source]:
     for c in config.sources:
         if isinstance(c, LrsConfig):
             sources.append(LrsSource(c, str(config.path), **options))
+        elif isinstance(c, HubSpotConfig):
+            sources.extend(open_hubspot(c, str(config.path), **options))
         else:
             sources.extend(open_salesforce(c, str(config.path), **options))
     return sources
