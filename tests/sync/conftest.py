@@ -251,3 +251,13 @@ def run_sync(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
     full = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200", **credentials(), **(env or {})}
     return subprocess.run([sys.executable, "-m", "training_roi.cli", "sync", *args], env=full, capture_output=True,
                           text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A simulated sales org's export (its ``crm/`` files seed the CRM stand-ins)."""
+    from training_roi.simulate import simulate
+
+    folder = tmp_path_factory.mktemp("sim")
+    simulate(folder, reps=10, months=6, seed=3)
+    return folder

@@ -28,6 +28,22 @@ they are sent typed as the API types them (booleans, numbers, ``2025-01-01T10:00
 datetimes, null for an empty cell). ``export`` writes the org's current rows back as export CSVs, so a
 test can compare a synced warehouse with a file ingest of the same data.
 
+Writing back (``training-roi push``), in the block at the end of the file:
+
+- ``SELECT Id, f1, f2 FROM Object WHERE Id IN ('id1', 'id2', …)`` on ``query``: the records with those
+  ids (deleted ones left out), every one on the first page; a checkbox reads ``false`` when never set.
+- ``PATCH /services/data/vXX.X/composite/sobjects`` (sObject Collections update): ``{"allOrNone",
+  "records": [{"attributes": {"type"}, "id", <field>: <value>, …}]}``, at most 200 records. The
+  answer is 200 with one SaveResult per record, in the order sent: ``{"id", "success": true,
+  "errors": []}``, or ``{"success": false, "errors": [{"statusCode", "message", "fields"}]}``. A
+  record the org does not hold fails with ``INVALID_CROSS_REFERENCE_KEY``; one a test rejects
+  (``push.rejects``) with the status code it names (``FIELD_INTEGRITY_EXCEPTION``, …) and its
+  fields. With ``allOrNone`` true one failure rolls every record back (each then fails, the others
+  with ``ALL_OR_NONE_OPERATION_ROLLED_BACK``). A request that is not well formed — more than 200
+  records, a record without its type or id, a field the object does not have — is refused whole
+  with 400 and the list of ``{"message", "errorCode"}`` (``EXCEEDED_ID_LIMIT``, ``INVALID_FIELD``).
+  Custom fields are added by ``add_fields`` with their type (``string``, ``boolean``, ``date``).
+
 Faults a test queues in ``faults`` apply to query requests, one per request: ``(status, headers)``
 answers that status with a Salesforce error body, ``"truncate"`` cuts the page's JSON short,
 ``("sleep", seconds)`` answers late, ``("hold", None)`` waits until ``release`` is set.
@@ -35,9 +51,11 @@ answers that status with a Salesforce error body, ``"truncate"`` cuts the page's
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
+import io
 import re
-import socket
 import threading
 import time
 import uuid
@@ -48,12 +66,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.sync import crm
 from training_roi.ingest.sources import SOURCES
 
 VERSION = "62.0"
@@ -116,6 +134,8 @@ class Org:
     after_page: Callable[[str, int], None] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     clock: datetime = datetime(2025, 6, 1, tzinfo=UTC)
+    push: PushState = field(default_factory=lambda: PushState())
+    bulk: BulkJobs = field(default_factory=lambda: BulkJobs())
 
     def seed(self, folder: Path) -> None:
         """Load ``folder/crm/*.csv``; records get SystemModstamps a second apart, three at a time (ties).
@@ -234,12 +254,12 @@ def app(org: Org) -> Starlette:
             return Response(b'{"totalSize": 3, "done": false, "recor', 200, {"Content-Type": "application/json"})
         kind, arg = f
         if kind == "sleep":
-            await _sleep(arg)
+            await crm.pause(arg)
             return None
         if kind == "hold":
             org.held.set()
             while not org.release.is_set():
-                await _sleep(0.05)
+                await crm.pause(0.05)
             return _error(503, "SERVER_UNAVAILABLE", "held", {"Retry-After": "0"})
         code = {429: "REQUEST_LIMIT_EXCEEDED", 503: "SERVER_UNAVAILABLE"}.get(kind, "UNKNOWN_EXCEPTION")
         return _error(kind, code, "injected by the test", arg)
@@ -259,6 +279,11 @@ def app(org: Org) -> Starlette:
         everything = request.url.path.endswith("/queryAll")
         soql = request.query_params.get("q", "")
         org.log.append(("query", soql))
+        by_id = select_by_id(org, soql)
+        if by_id is not None:
+            return limited(by_id)
+        if _COUNT.match(soql):
+            return limited(count_answer(org, soql, everything))
         found = _QUERY.match(soql)
         if not found:
             return limited(_error(400, "MALFORMED_QUERY", "unexpected token"))
@@ -305,36 +330,356 @@ def app(org: Org) -> Starlette:
         Route(base + "/queryAll", query),
         Route(base + "/query/{cursor}", more),
         Route(base + "/queryAll/{cursor}", more),
+        Route(base + "/composite/sobjects", collections(org, authorised, limited), methods=["PATCH"]),
+        *bulk_routes(org, base, authorised, fault, limited),
     ])
 
 
-async def _sleep(seconds: float) -> None:
-    import asyncio
+# Bulk API 2.0 query jobs, from Salesforce's Bulk API 2.0 reference, as far as the sync uses them:
+#
+# - ``POST /services/data/vXX.X/jobs/query`` with ``{"operation": "query" | "queryAll", "query",
+#   "contentType": "CSV", "columnDelimiter", "lineEnding"}`` answers the job's information (``id``,
+#   ``operation``, ``object``, ``createdById``, ``createdDate``, ``systemModstamp``, ``state``
+#   ``UploadComplete``, ``concurrencyMode``, ``contentType``, ``apiVersion``, ``lineEnding``,
+#   ``columnDelimiter``). A bulk query has no ORDER BY (the reference says not to use one), so the SOQL
+#   subset is ``SELECT f1, f2 FROM Object [WHERE SystemModstamp > …]``; others answer 400.
+# - ``GET …/jobs/query/<id>``: the information with ``jobType`` ``V2Query``, ``numberRecordsProcessed``,
+#   ``retries``, ``totalProcessingTime``; the state moves UploadComplete → InProgress → JobComplete, one
+#   step per request (``BulkJobs.polls`` requests in all), or to ``Failed`` with an ``errorMessage`` when
+#   the test set ``BulkJobs.fail``. The records are read when the job completes and sent in no
+#   particular order (a bulk query runs in chunks, in parallel): here, the order of a hash of their Id.
+# - ``GET …/jobs/query/<id>/results?maxRecords=N&locator=L``: a CSV, every value quoted, null as an empty
+#   value, booleans ``true``/``false``, datetimes ``2025-01-01T10:00:00.000Z``; headers
+#   ``Sforce-NumberOfRecords`` and ``Sforce-Locator`` (an opaque string, ``null`` after the last set).
+#   Before the job completes it answers 400 ``JOB_NOT_COMPLETE``.
+# - ``PATCH …/jobs/query/<id>`` ``{"state": "Aborted"}`` aborts; ``DELETE`` answers 204 for a job that is
+#   complete, failed or aborted (400 ``API_ERROR`` otherwise); an unknown id answers 404 ``NOT_FOUND``.
+# - Every request counts against the daily limit and needs a valid token like the REST API's; the
+#   test's ``faults`` apply to them too, where ``"truncate"`` cuts a results set's CSV short.
+# - ``SELECT COUNT() FROM Object [WHERE SystemModstamp > …]`` over ``query``/``queryAll`` answers
+#   ``{"totalSize": n, "done": true, "records": []}``.
 
-    await asyncio.sleep(seconds)
+_BULK_QUERY = re.compile(r"^SELECT (?P<fields>[\w, ]+) FROM (?P<obj>\w+)"
+                         r"(?: WHERE SystemModstamp > (?P<since>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ))?$")
+_COUNT = re.compile(r"^SELECT COUNT\(\) FROM (?P<obj>\w+)"
+                    r"(?: WHERE SystemModstamp > (?P<since>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ))?$")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@dataclass
+class BulkJob:
+    info: dict[str, Any]
+    everything: bool
+    since: str | None
+    fields: list[str]
+    polls: int = 0
+    rows: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class BulkJobs:
+    """The org's bulk query jobs, and how the test wants them to behave."""
+
+    jobs: dict[str, BulkJob] = field(default_factory=dict)
+    polls: int = 3
+    fail: str | None = None
+    created: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    results: list[tuple[str, str | None, int]] = field(default_factory=list)
+
+
+def _selected(org: Org, obj: str, since: str | None, everything: bool) -> list[dict[str, str]]:
+    with org.lock:
+        rows = [dict(r) for r in org.tables[obj].values()]
+    if since:
+        rows = [r for r in rows if r["SystemModstamp"] > since]
+    if not everything:
+        rows = [r for r in rows if r.get("IsDeleted", "").lower() != "true"]
+    return rows
+
+
+def count_answer(org: Org, soql: str, everything: bool) -> Response:
+    found = _COUNT.match(soql)
+    assert found is not None
+    if found["obj"] not in org.tables:
+        return _error(400, "INVALID_TYPE", f"sObject type '{found['obj']}' is not supported.")
+    n = len(_selected(org, found["obj"], found["since"], everything))
+    return Response(orjson.dumps({"totalSize": n, "done": True, "records": []}), 200,
+                    {"Content-Type": "application/json"})
+
+
+def _bulk_cell(name: str, value: str) -> str:
+    """A cell as a bulk query's CSV writes the field: typed as the REST API types it, then as text."""
+    typed = _typed(name, value)
+    if typed is None:
+        return ""
+    if isinstance(typed, bool):
+        return "true" if typed else "false"
+    if name in DATETIME:
+        return datetime.strptime(typed, _SF_TIME).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return str(typed)
+
+
+def _locator(offset: int) -> str:
+    return base64.b64encode(str(offset).encode()).decode().rstrip("=")
+
+
+def bulk_routes(org: Org, base: str, authorised: Callable[[Request], Response | None],
+                fault: Callable[[], Any], limited: Callable[[Response], Response]) -> list[Route]:
+    bulk = org.bulk
+
+    def json(body: Any, status: int = 200) -> Response:
+        return limited(Response(orjson.dumps(body), status, {"Content-Type": "application/json"}))
+
+    async def gate(request: Request, results: bool = False) -> Response | None:
+        refused = authorised(request)
+        if refused is not None:
+            return refused
+        if results and org.faults and org.faults[0] == "truncate":
+            return None
+        answer: Response | None = await fault()
+        return answer
+
+    async def job_of(request: Request, results: bool = False) -> BulkJob | Response:
+        """The job a request names, or the answer it gets instead: refused, a fault, or 404."""
+        early = await gate(request, results)
+        if early is not None:
+            return early
+        job = bulk.jobs.get(request.path_params["job"])
+        if job is None:
+            return limited(_error(404, "NOT_FOUND", "The requested resource does not exist"))
+        return job
+
+    async def create(request: Request) -> Response:
+        early = await gate(request)
+        if early is not None:
+            return early
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return limited(_error(400, "JSON_PARSER_ERROR", "the request body is not JSON"))
+        soql = str(body.get("query", ""))
+        org.log.append(("bulk", soql))
+        found = _BULK_QUERY.match(soql)
+        if body.get("operation") not in ("query", "queryAll") or body.get("contentType", "CSV") != "CSV":
+            return limited(_error(400, "INVALIDJOB", "InvalidJob : operation or contentType not supported"))
+        if not found:
+            return limited(_error(400, "INVALIDJOB", "InvalidJob : unexpected token in the query"))
+        obj, fields = found["obj"], [f.strip() for f in found["fields"].split(",")]
+        if obj not in org.tables:
+            return limited(_error(400, "INVALIDJOB", f"InvalidJob : sObject type '{obj}' is not supported."))
+        missing = [f for f in fields if f not in org.columns[obj]]
+        if missing:
+            return limited(_error(400, "INVALIDJOB", f"InvalidJob : No such column '{missing[0]}' on entity '{obj}'."))
+        job_id = "750" + uuid.uuid4().hex[:15]
+        now = sf_time(datetime.now(UTC))
+        info = {"id": job_id, "operation": body["operation"], "object": obj, "createdById": "005000000000001AAA",
+                "createdDate": now, "systemModstamp": now, "state": "UploadComplete", "concurrencyMode": "Parallel",
+                "contentType": "CSV", "apiVersion": float(VERSION), "lineEnding": body.get("lineEnding", "LF"),
+                "columnDelimiter": body.get("columnDelimiter", "COMMA")}
+        bulk.jobs[job_id] = BulkJob(info, body["operation"] == "queryAll", found["since"], fields)
+        bulk.created.append(job_id)
+        return json(info)
+
+    async def status(request: Request) -> Response:
+        job = await job_of(request)
+        if isinstance(job, Response):
+            return job
+        job.polls += 1
+        state = job.info["state"]
+        if state in ("UploadComplete", "InProgress"):
+            if bulk.fail is not None and job.polls >= bulk.polls - 1:
+                job.info.update(state="Failed", errorMessage=bulk.fail)
+            elif job.polls >= bulk.polls - 1:
+                job.rows = sorted(_selected(org, job.info["object"], job.since, job.everything),
+                                  key=lambda r: hashlib.sha256(r["Id"].encode()).hexdigest())
+                job.info.update(state="JobComplete", numberRecordsProcessed=len(job.rows))
+            else:
+                job.info["state"] = "InProgress"
+            job.info["systemModstamp"] = sf_time(datetime.now(UTC))
+        return json({**job.info, "jobType": "V2Query", "retries": 0, "totalProcessingTime": 42 * job.polls,
+                     "numberRecordsProcessed": job.info.get("numberRecordsProcessed", 0)})
+
+    async def results(request: Request) -> Response:
+        job = await job_of(request, results=True)
+        if isinstance(job, Response):
+            return job
+        if job.info["state"] != "JobComplete":
+            return limited(_error(400, "JOB_NOT_COMPLETE", "can only download query results of successfully "
+                                  f"completed bulk job. Current status: {job.info['state']}"))
+        locator = request.query_params.get("locator")
+        offset = int(base64.b64decode(locator + "=" * (-len(locator) % 4))) if locator else 0
+        size = int(request.query_params.get("maxRecords", "10000"))
+        chunk = job.rows[offset:offset + size]
+        bulk.results.append((job.info["id"], locator, len(chunk)))
+        text = io.StringIO()
+        writer = csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        writer.writerow(job.fields)
+        for row in chunk:
+            writer.writerow([_bulk_cell(f, row.get(f, "")) for f in job.fields])
+        data = text.getvalue().encode()
+        if org.faults and org.faults[0] == "truncate":
+            org.faults.pop(0)
+            data = data[:len(data) * 2 // 3]
+        following = _locator(offset + size) if offset + size < len(job.rows) else "null"
+        return limited(Response(data, 200, {"Content-Type": "text/csv", "Sforce-Locator": following,
+                                             "Sforce-NumberOfRecords": str(len(chunk))}))
+
+    async def change(request: Request) -> Response:
+        job = await job_of(request)
+        if isinstance(job, Response):
+            return job
+        if request.method == "DELETE":
+            if job.info["state"] not in ("JobComplete", "Failed", "Aborted"):
+                return limited(_error(400, "API_ERROR", "Error encountered when deleting the job because the job "
+                                      "is not terminated"))
+            del bulk.jobs[job.info["id"]]
+            bulk.deleted.append(job.info["id"])
+            return limited(Response(b"", 204))
+        body = orjson.loads(await request.body() or b"{}")
+        if body.get("state") != "Aborted":
+            return limited(_error(400, "INVALIDJOBSTATE", "a query job can only be aborted"))
+        job.info["state"] = "Aborted"
+        return json(job.info)
+
+    return [
+        Route(base + "/jobs/query", create, methods=["POST"]),
+        Route(base + "/jobs/query/{job}", status, methods=["GET"]),
+        Route(base + "/jobs/query/{job}", change, methods=["PATCH", "DELETE"]),
+        Route(base + "/jobs/query/{job}/results", results, methods=["GET"]),
+    ]
 
 
 def serve(org: Org) -> Iterator[Org]:
     """Run the org on a free loopback port in a thread until the generator is closed."""
-    port = _free_port()
-    org.url = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(uvicorn.Config(app(org), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the Salesforce test server did not start")
-        time.sleep(0.05)
-    try:
-        yield org
-    finally:
-        org.release.set()
-        server.should_exit = True
-        thread.join(10)
+    return crm.serve(org, app(org), "Salesforce")
+
+
+# --------------------------------------------------------------------------------------------
+# Writing back: custom fields, the read by ids and the sObject Collections update
+# --------------------------------------------------------------------------------------------
+
+_BY_ID = re.compile(r"^SELECT (?P<fields>[\w, ]+) FROM (?P<obj>\w+) WHERE Id IN \((?P<ids>'[\w-]+'(?:, ?'[\w-]+')*)\)$")
+_COLLECTION_LIMIT = 200
+
+
+@dataclass
+class PushState:
+    """Custom fields the org has (object → field → type), records a test makes fail, and the writes received."""
+
+    types: dict[str, dict[str, str]] = field(default_factory=dict)
+    rejects: dict[str, tuple[str, str, list[str]]] = field(default_factory=dict)
+    """Record id → (statusCode, message, fields) of the error its update fails with."""
+    requests: list[list[dict[str, Any]]] = field(default_factory=list)
+    """The records of every update request, as sent."""
+
+    def written(self) -> int:
+        """Records sent in update requests so far."""
+        return sum(len(r) for r in self.requests)
+
+
+def add_fields(org: Org, obj: str, **types: str) -> None:
+    """Give ``obj`` custom fields (name → ``string``, ``boolean`` or ``date``), empty on every record."""
+    with org.lock:
+        org.push.types.setdefault(obj, {}).update(types)
+        org.columns[obj] = [*org.columns[obj], *(t for t in types if t not in org.columns[obj])]
+        for row in org.tables[obj].values():
+            for name in types:
+                row.setdefault(name, "")
+
+
+def _read(org: Org, obj: str, name: str, value: str) -> Any:
+    kind = org.push.types.get(obj, {}).get(name)
+    if kind == "boolean":
+        return value.lower() == "true"
+    if kind is not None:
+        return value or None
+    return _typed(name, value)
+
+
+def _stored(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def select_by_id(org: Org, soql: str) -> Response | None:
+    """The answer to ``SELECT … WHERE Id IN (…)``, or None for a query of another shape."""
+    found = _BY_ID.match(soql)
+    if not found:
+        return None
+    obj = found["obj"]
+    fields = [f.strip() for f in found["fields"].split(",")]
+    if obj not in org.tables:
+        return _error(400, "INVALID_TYPE", f"sObject type '{obj}' is not supported.")
+    missing = [f for f in fields if f not in org.columns[obj]]
+    if missing:
+        return _error(400, "INVALID_FIELD", f"No such column '{missing[0]}' on entity '{obj}'.")
+    ids = re.findall(r"'([\w-]+)'", found["ids"])
+    with org.lock:
+        rows = [org.tables[obj][i] for i in dict.fromkeys(ids) if i in org.tables[obj]]
+    rows = [r for r in rows if r.get("IsDeleted", "").lower() != "true"]
+    records = [{"attributes": {"type": obj, "url": f"/services/data/v{VERSION}/sobjects/{obj}/{r['Id']}"},
+                **{f: _read(org, obj, f, r.get(f, "")) for f in fields}} for r in rows]
+    return Response(orjson.dumps({"totalSize": len(records), "done": True, "records": records}), 200,
+                    {"Content-Type": "application/json"})
+
+
+def collections(org: Org, authorised: Callable[[Request], Response | None],
+                limited: Callable[[Response], Response]) -> Callable[[Request], Any]:
+    """``PATCH composite/sobjects``: update up to 200 records, one SaveResult each."""
+
+    async def update(request: Request) -> Response:
+        refused = authorised(request)
+        if refused is not None:
+            return refused
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return limited(_error(400, "JSON_PARSER_ERROR", "The request body is not JSON."))
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list):
+            return limited(_error(400, "JSON_PARSER_ERROR", "records: expected a list of sObjects"))
+        if len(records) > _COLLECTION_LIMIT:
+            return limited(_error(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 "
+                                                              "records into this call"))
+        for record in records:
+            obj = (record.get("attributes") or {}).get("type") if isinstance(record, dict) else None
+            if obj not in org.tables or not record.get("id"):
+                return limited(_error(400, "INVALID_TYPE", "Each record needs attributes.type and an id."))
+            unknown = [f for f in record if f not in ("attributes", "id") and f not in org.columns[obj]]
+            if unknown:
+                return limited(_error(400, "INVALID_FIELD", f"No such column '{unknown[0]}' on sobject of type "
+                                                            f"{obj}"))
+        org.push.requests.append(records)
+        results: list[dict[str, Any]] = []
+        with org.lock:
+            for record in records:
+                rid, obj = record["id"], record["attributes"]["type"]
+                if rid not in org.tables[obj]:
+                    results.append({"success": False, "errors": [{
+                        "statusCode": "INVALID_CROSS_REFERENCE_KEY", "message": "invalid cross reference id",
+                        "fields": []}]})
+                elif rid in org.push.rejects:
+                    code, message, names = org.push.rejects[rid]
+                    results.append({"success": False, "errors": [{"statusCode": code, "message": message,
+                                                                   "fields": names}]})
+                else:
+                    results.append({"id": rid, "success": True, "errors": []})
+            failed = any(not r["success"] for r in results)
+            if body.get("allOrNone") and failed:
+                results = [r if not r["success"] else {"success": False, "errors": [{
+                    "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "Record rolled back because not "
+                    "all records were valid and the request was using AllOrNone header", "fields": []}]}
+                    for r in results]
+            else:
+                stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                for record, result in zip(records, results, strict=True):
+                    if result["success"]:
+                        row = org.tables[record["attributes"]["type"]][record["id"]]
+                        row.update({f: _stored(v) for f, v in record.items() if f not in ("attributes", "id")})
+                        row["SystemModstamp"] = stamp
+        return limited(Response(orjson.dumps(results), 200, {"Content-Type": "application/json"}))
+
+    return update

@@ -2,41 +2,30 @@
 
 from __future__ import annotations
 
-import os
-import signal
+import csv
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import keyring
+import orjson
 import pytest
 import yaml
+from keyring.backend import KeyringBackend
 
-from tests.sync.conftest import ROOT
+from tests.sync import crm
 from tests.sync.salesforce_server import Org, serve
 from training_roi.errors import SyncConfigError
-from training_roi.ingest.folder import ingest_folder
 from training_roi.ingest.sources import SOURCES
-from training_roi.simulate import simulate
-from training_roi.sync import load_config, open_sources, sync
 from training_roi.sync.config import SalesforceConfig
-from training_roi.warehouse.connection import connect
 
 CLIENT_ID = "cid-" + uuid.uuid4().hex
 SECRET = "cs-" + uuid.uuid4().hex  # random, so finding either in any output can only mean a leak
 REFRESH = "rt-" + uuid.uuid4().hex
 CRM_TABLES = ("crm_user", "crm_account", "crm_contact", "crm_opportunity", "crm_opportunity_history", "crm_lead",
               "crm_activity", "crm_case")
-
-
-@pytest.fixture(scope="module")
-def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("sim")
-    simulate(folder, reps=10, months=6, seed=3)
-    return folder
 
 
 @pytest.fixture
@@ -67,48 +56,20 @@ def write_config(path: Path, org: Org, **settings: Any) -> Path:
 
 def run(config: Path, db: Path) -> Any:
     """One sync, in this process, as the command runs it."""
-    cfg = load_config(config)
-    sources = open_sources(cfg, sleep=lambda _s: None)
-    con = connect(str(db))
-    try:
-        return sync(con, sources, db.with_name(db.name + ".sync"))
-    finally:
-        for s in sources:
-            s.close()
-        con.disconnect()
+    return crm.sync_once(config, db)
 
 
 def tables(db: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every CRM table's rows without where they were read from, sorted."""
-    con = connect(str(db), create=False)
-    try:
-        out = {}
-        for t in CRM_TABLES:
-            rows = con.sql(f"SELECT * EXCLUDE (source_file, source_line) FROM {t}").to_pyarrow().to_pylist()
-            out[t] = sorted((tuple(r.values()) for r in rows), key=repr)
-        return out
-    finally:
-        con.disconnect()
+    return crm.crm_tables(db, CRM_TABLES)
 
 
 def ingested(org: Org, folder: Path) -> dict[str, list[tuple[Any, ...]]]:
     """The CRM tables a file ingest of the org's current data, exported, gives."""
-    org.export(folder)
-    db = folder / "files.duckdb"
-    con = connect(str(db))
-    try:
-        ingest_folder(folder, con)
-    finally:
-        con.disconnect()
-    return tables(db)
+    return crm.file_ingest(org, folder, CRM_TABLES)
 
 
-def count(db: Path, sql: str) -> Any:
-    con = connect(str(db), create=False)
-    try:
-        return con.sql(sql).to_pyarrow().to_pylist()
-    finally:
-        con.disconnect()
+count = crm.sql
 
 
 def test_a_sync_gives_the_warehouse_a_file_ingest_of_the_same_records_gives(org: Org, exports: Path,
@@ -224,10 +185,13 @@ def test_the_daily_limit_stops_the_sync_without_a_retry_loop(org: Org, tmp_path:
     assert count(db, "SELECT status FROM sync_run WHERE source = 'sf.Opportunity'")[-1]["status"] == "failed"
 
 
-def sync_cli(config: Path, db: Path, extra: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    full = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200", **env(), **(extra or {})}
-    return subprocess.Popen([sys.executable, "-m", "training_roi.cli", "sync", "--config", str(config), "--db",
-                             str(db)], env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def sync_cli(config: Path, db: Path, extra: dict[str, str] | None = None, *args: str) -> subprocess.Popen[str]:
+    return crm.sync_cli(config, db, {**env(), **(extra or {})}, *args)
+
+
+def kill_when_held(config: Path, db: Path, org: Org) -> None:
+    """Start a sync, kill it (``kill -9``) while the org holds the request the test's faults hold, let the org go."""
+    crm.kill_while_held(org, sync_cli(config, db))
 
 
 def test_secrets_never_appear_in_output_nor_a_traceback(org: Org, tmp_path: Path):
@@ -254,12 +218,7 @@ def test_killed_mid_page_then_run_again_gives_the_uninterrupted_warehouse(org: O
     db = tmp_path / "roi.duckdb"
     config = write_config(tmp_path / "sync.yaml", org, objects=["Account", "OpportunityHistory"])
     org.faults = [None, None, ("hold", None)]  # Account's query, OpportunityHistory's first page, then held
-    proc = sync_cli(config, db)
-    assert org.held.wait(120), proc.communicate(timeout=5)
-    time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
-    org.release.set()
+    crm.kill_while_held(org, sync_cli(config, db))
     proc = sync_cli(config, db)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
@@ -270,6 +229,72 @@ def test_killed_mid_page_then_run_again_gives_the_uninterrupted_warehouse(org: O
     assert got["crm_account"] == expected["crm_account"]
     assert got["crm_opportunity_history"] == expected["crm_opportunity_history"]
     assert count(db, "SELECT count(*) AS n FROM quarantine")[0]["n"] == 0
+
+
+def test_a_stopped_sync_whose_next_page_link_expired_pulls_again_from_what_it_loaded(org: Org, tmp_path: Path):
+    db = tmp_path / "roi.duckdb"
+    config = write_config(tmp_path / "sync.yaml", org, objects=["OpportunityHistory"])
+    org.faults = [None, None, ("hold", None)]  # the query, its second page, then the third is held
+    kill_when_held(config, db, org)
+    org.cursors.clear()  # the org has since closed the query's cursor: the kept link answers INVALID_QUERY_LOCATOR
+    proc = sync_cli(config, db, None, "--json")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    (source,) = orjson.loads(out)["sync"]["sources"]
+    assert any("no longer answered" in n for n in source["notes"]), source["notes"]
+    # The pages fetched before the kill were loaded, and the object asked for again from their watermark.
+    queries = [q for q in org.queries() if " FROM OpportunityHistory " in q]
+    assert len(queries) == 2 and "WHERE SystemModstamp >" in queries[1]
+    assert tables(db)["crm_opportunity_history"] == ingested(org, tmp_path / "export")["crm_opportunity_history"]
+
+
+class MemoryKeyring(KeyringBackend):
+    """A keyring held in memory, standing in for the system's."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        del self.entries[(service, username)]
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    before = keyring.get_keyring()
+    ring = MemoryKeyring()
+    keyring.set_keyring(ring)
+    yield ring
+    keyring.set_keyring(before)
+
+
+def test_secrets_read_from_a_keyring_authenticate_and_a_missing_entry_is_named(org: Org, exports: Path, tmp_path: Path,
+                                                                               memory_keyring: MemoryKeyring,
+                                                                               monkeypatch: pytest.MonkeyPatch):
+    for variable in env():
+        monkeypatch.delenv(variable)  # only the keyring holds them
+    auth = {"grant": "refresh_token", "client_id": CLIENT_ID,
+            "client_secret_keyring": {"service": "training-roi", "username": "sf-secret"},
+            "refresh_token_keyring": {"service": "training-roi", "username": "sf-refresh"}}
+    config = write_config(tmp_path / "sync.yaml", org, objects=["Account"], auth=auth)
+    db = tmp_path / "roi.duckdb"
+    memory_keyring.set_password("training-roi", "sf-secret", SECRET)
+    with pytest.raises(SyncConfigError) as missing:
+        run(config, db)
+    assert "training-roi/sf-refresh" in str(missing.value) and SECRET not in str(missing.value)
+    memory_keyring.set_password("training-roi", "sf-refresh", REFRESH)
+    info = run(config, db)
+    assert info.ok, info
+    accounts = list(csv.DictReader((exports / "crm" / "Account.csv").open(encoding="utf-8")))
+    assert count(db, "SELECT count(*) AS n FROM crm_account")[0]["n"] == len(accounts)
 
 
 def _salesforce(**settings: Any) -> dict[str, Any]:
@@ -289,17 +314,12 @@ def _salesforce(**settings: Any) -> dict[str, Any]:
     ({"auth": {"grant": "client_credentials", "client_id": "x"}}, "sources[0].auth.client_secret"),
 ])
 def test_each_mistake_in_a_salesforce_source_names_its_field(tmp_path: Path, change: dict[str, Any], field: str):
-    path = tmp_path / "sync.yaml"
-    path.write_text(yaml.safe_dump({"sources": [_salesforce(**change)]}), encoding="utf-8")
-    with pytest.raises(SyncConfigError) as caught:
-        load_config(path)
-    assert f"{field}:" in str(caught.value)
+    caught = crm.config_source(tmp_path, _salesforce(**change))
+    assert isinstance(caught, SyncConfigError) and f"{field}:" in str(caught)
 
 
 def test_a_salesforce_source_defaults_to_every_object_of_the_contract(tmp_path: Path):
-    path = tmp_path / "sync.yaml"
-    path.write_text(yaml.safe_dump({"sources": [_salesforce()]}), encoding="utf-8")
-    source = load_config(path).sources[0]
+    source = crm.config_source(tmp_path, _salesforce())
     assert isinstance(source, SalesforceConfig)
     assert set(source.objects) == {spec.files[0].removeprefix("crm/").removesuffix(".csv")
                                    for spec in SOURCES.values() if spec.files[0].startswith("crm/")}

@@ -58,7 +58,7 @@ def test_credentials_in_the_endpoint_are_refused(tmp_path: Path):
 
 
 @pytest.mark.parametrize(("change", "field"), [
-    ({"kind": "hubspot"}, "sources[0].kind"),
+    ({"kind": "pipedrive"}, "sources[0].kind"),
     ({"version": "0.95"}, "sources[0].version"),
     ({"page_size": 0}, "sources[0].page_size"),
     ({"pagesize": 10}, "sources[0].pagesize"),

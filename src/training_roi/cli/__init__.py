@@ -633,4 +633,4 @@ def main() -> None:  # pragma: no cover - the console script entry point is `app
     app()
 
 
-from training_roi.cli import server, sync  # noqa: E402,F401 - registers `serve`, `users` and `sync` on `app`
+from training_roi.cli import push, server, sync  # noqa: E402,F401 - registers `serve`, `users`, `sync` and `push`

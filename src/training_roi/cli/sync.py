@@ -118,7 +118,7 @@ def sync_command(
     links: Annotated[Path | None, typer.Option(help="explicit learner → CRM id links (CSV: learner, crm_id)")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Pull the live sources of sync.yaml (an LRS, Salesforce) into the warehouse, from where the last sync stopped."""
+    """Pull sync.yaml's live sources (LRS, Salesforce, HubSpot) into the warehouse from where the last sync stopped."""
     from training_roi.sync import SyncLock, load_config
 
     info = None

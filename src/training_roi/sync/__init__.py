@@ -10,23 +10,41 @@ quarantine and merge by key. The modules:
 - :mod:`.source`: what the runner needs of a source;
 - :mod:`.lrs`: an LRS over the xAPI Statement API;
 - :mod:`.salesforce`: a Salesforce org over the REST API, object by object;
+- :mod:`.salesforce_bulk`: Bulk API 2.0 query jobs for its large objects;
+- :mod:`.hubspot`: a HubSpot account over the CRM API, object by object;
 - :mod:`.staging`: pages on disk until they are loaded, and the cursor to the next one;
 - :mod:`.state`: the watermark and run log in the warehouse;
 - :mod:`.runner`: one sync of every source;
-- :mod:`.lock`: one sync of a warehouse at a time.
+- :mod:`.lock`: one sync of a warehouse at a time;
+- :mod:`.push`: training facts written back into a CRM (``training-roi push``), and its audit;
+- :mod:`.salesforce_push`: Salesforce as the CRM a push writes to.
 """
 
 from __future__ import annotations
 
-from training_roi.sync.config import DEFAULT_CONFIG, LrsConfig, SyncConfig, load_config
+from collections.abc import Callable
+from typing import Any
+
+from training_roi.sync.config import (
+    DEFAULT_CONFIG,
+    HubSpotConfig,
+    LrsConfig,
+    SalesforceConfig,
+    SyncConfig,
+    load_config,
+)
+from training_roi.sync.hubspot import open_hubspot
 from training_roi.sync.lock import SyncLock
 from training_roi.sync.lrs import LrsSource
+from training_roi.sync.push import PushConfig, PushTarget
 from training_roi.sync.runner import SourceSync, SyncInfo, sync
 from training_roi.sync.salesforce import SalesforceObject, open_salesforce
+from training_roi.sync.salesforce_push import SalesforceTarget
 from training_roi.sync.source import Page, Source
 
 __all__ = [
     "DEFAULT_CONFIG",
+    "PUSH_TARGETS",
     "LrsSource",
     "Page",
     "SalesforceObject",
@@ -36,6 +54,7 @@ __all__ = [
     "SyncInfo",
     "SyncLock",
     "load_config",
+    "open_push_target",
     "open_sources",
     "sync",
 ]
@@ -47,6 +66,23 @@ def open_sources(config: SyncConfig, **options: object) -> list[Source]:
     for c in config.sources:
         if isinstance(c, LrsConfig):
             sources.append(LrsSource(c, str(config.path), **options))
+        elif isinstance(c, HubSpotConfig):
+            sources.extend(open_hubspot(c, str(config.path), **options))
         else:
             sources.extend(open_salesforce(c, str(config.path), **options))
     return sources
+
+
+def _salesforce_target(source: Any, push: PushConfig, config_path: str, **options: Any) -> PushTarget:
+    assert isinstance(source, SalesforceConfig)
+    return SalesforceTarget(source, push, config_path, **options)
+
+
+PUSH_TARGETS: dict[str, Callable[..., PushTarget]] = {"salesforce": _salesforce_target}
+"""Source kind → how to open it as a push target (source config, push config, config path, options)."""
+
+
+def open_push_target(config: SyncConfig, push: PushConfig, **options: Any) -> PushTarget:
+    """The source ``push.target`` names, opened for writing (its secrets read here, before any request)."""
+    source = next(s for s in config.sources if s.name == push.target)
+    return PUSH_TARGETS[source.kind](source, push, str(config.path), **options)

@@ -19,16 +19,18 @@ import yaml
 from training_roi.errors import SyncConfigError
 
 __all__ = [
-    "DEFAULT_CONFIG", "SALESFORCE_OBJECTS", "AuthConfig", "LrsConfig", "SalesforceAuthConfig", "SalesforceConfig",
-    "SecretRef", "SyncConfig", "load_config",
+    "DEFAULT_CONFIG", "HUBSPOT_OBJECTS", "SALESFORCE_OBJECTS", "AuthConfig", "HubSpotAuthConfig", "HubSpotConfig",
+    "LrsConfig", "SalesforceAuthConfig", "SalesforceConfig", "SecretRef", "SyncConfig", "load_config",
 ]
 
 DEFAULT_CONFIG = "sync.yaml"
-KINDS = ("lrs", "salesforce")
+KINDS = ("lrs", "salesforce", "hubspot")
 """The kinds of live source this version pulls."""
 SALESFORCE_OBJECTS = ("User", "Account", "Contact", "Opportunity", "OpportunityHistory", "Lead", "Task", "Event",
                       "Case", "Campaign", "CampaignMember")
 """The Salesforce objects the data contract reads (``crm/<Object>.csv``), hence the ones a sync can pull."""
+HUBSPOT_OBJECTS = ("owners", "companies", "contacts", "deals")
+"""The HubSpot objects a sync pulls: as the contract's User, Account, Contact and Opportunity."""
 VERSIONS = {"1.0.3": "1.0.3", "1.0": "1.0.3", "2.0": "2.0.0", "2.0.0": "2.0.0"}
 """The xAPI versions a source may name, and the ``X-Experience-API-Version`` header each sends."""
 
@@ -117,10 +119,48 @@ class SalesforceConfig:
     overlap: float = 1.0
     limit_share: float = 0.8
     clock_skew: float = 60.0
+    bulk_objects: tuple[str, ...] = ()
+    bulk_above: int | None = None
+    bulk_page_size: int = 50_000
+    bulk_poll: float = 2.0
+    bulk_timeout: float = 1800.0
     kind: str = "salesforce"
 
 
-SourceConfig = LrsConfig | SalesforceConfig
+@dataclass(frozen=True)
+class HubSpotAuthConfig:
+    """How a HubSpot source authenticates: a private app's access token, or an OAuth 2.0 refresh token."""
+
+    method: str
+    access_token: SecretRef | None = None
+    token_url: str = ""
+    client_id: SecretRef | str | None = None
+    client_secret: SecretRef | None = None
+    refresh_token: SecretRef | None = None
+
+
+@dataclass(frozen=True)
+class HubSpotConfig:
+    """One HubSpot account pulled over the CRM API v3, object by object, on its last-modified property."""
+
+    name: str
+    base_url: str
+    objects: tuple[str, ...]
+    auth: HubSpotAuthConfig
+    deletions: bool = True
+    page_size: int = 200
+    load_every: int = 100_000
+    timeout: float = 60.0
+    retries: int = 5
+    backoff: float = 1.0
+    max_wait: float = 300.0
+    overlap: float = 1.0
+    limit_share: float = 0.8
+    clock_skew: float = 60.0
+    kind: str = "hubspot"
+
+
+SourceConfig = LrsConfig | SalesforceConfig | HubSpotConfig
 
 
 @dataclass(frozen=True)
@@ -130,6 +170,8 @@ class SyncConfig:
     path: Path
     sources: list[SourceConfig] = field(default_factory=list)
     staging: Path | None = None
+    push: Any = None
+    """The ``push:`` section as written; :func:`training_roi.sync.push.push_config` checks it."""
 
 
 def load_config(path: Path | str) -> SyncConfig:
@@ -156,7 +198,7 @@ def load_config(path: Path | str) -> SyncConfig:
         raise SyncConfigError(f"{where}: not valid YAML{at}") from None
     checker = _Checker(where)
     root = checker.mapping(data, "", required=True)
-    checker.known(root, "", ("sources", "staging"))
+    checker.known(root, "", ("sources", "staging", "push"))
     staging = root.get("staging")
     if staging is not None and not isinstance(staging, str):
         checker.fail("staging", "expected a folder path")
@@ -169,7 +211,7 @@ def load_config(path: Path | str) -> SyncConfig:
     if repeated:
         checker.fail("sources", f"the name {repeated[0]!r} is used twice: each source needs its own name")
     folder = (where.parent / staging) if staging else None
-    return SyncConfig(path=where, sources=sources, staging=folder)
+    return SyncConfig(path=where, sources=sources, staging=folder, push=root.get("push"))
 
 
 class _Checker:
@@ -213,6 +255,8 @@ class _Checker:
             self.fail(_join(key, "kind"), f"expected one of {', '.join(KINDS)}, not {kind!r}")
         if kind == "salesforce":
             return self.salesforce(data, key)
+        if kind == "hubspot":
+            return self.hubspot(data, key)
         self.known(data, key, ("name", "kind", "endpoint", "version", "auth", "page_size", "load_every", "timeout",
                                "retries", "backoff", "max_wait", "overlap"))
         name = self.name(data, key)
@@ -224,13 +268,24 @@ class _Checker:
             name=name, endpoint=endpoint, version=VERSIONS[version],
             auth=self.auth(data.get("auth"), _join(key, "auth")),
             page_size=self.number(data, key, "page_size", 500, least=1, integer=True),
-            load_every=self.number(data, key, "load_every", 100_000, least=1, integer=True),
-            timeout=float(self.number(data, key, "timeout", 30.0, least=0.1)),
-            retries=self.number(data, key, "retries", 5, least=0, integer=True),
-            backoff=float(self.number(data, key, "backoff", 1.0, least=0)),
-            max_wait=float(self.number(data, key, "max_wait", 300.0, least=0)),
+            **self.pacing(data, key, timeout=30.0),
             overlap=float(self.number(data, key, "overlap", 0.001, least=0)),
         )
+
+    def pacing(self, data: dict[str, Any], key: str, timeout: float) -> dict[str, Any]:
+        """The settings every source has: records loaded at once, and how answers are waited for and retried."""
+        return {"load_every": self.number(data, key, "load_every", 100_000, least=1, integer=True),
+                "timeout": float(self.number(data, key, "timeout", timeout, least=0.1)),
+                "retries": self.number(data, key, "retries", 5, least=0, integer=True),
+                "backoff": float(self.number(data, key, "backoff", 1.0, least=0)),
+                "max_wait": float(self.number(data, key, "max_wait", 300.0, least=0))}
+
+    def share(self, data: dict[str, Any], key: str) -> float:
+        """The share of a CRM's daily API limit a sync may use."""
+        share = float(self.number(data, key, "limit_share", 0.8, least=0.01))
+        if share > 1:
+            self.fail(_join(key, "limit_share"), f"expected a share of the daily API limit, at most 1, not {share}")
+        return share
 
     def name(self, data: dict[str, Any], key: str) -> str:
         name = data.get("name")
@@ -242,7 +297,8 @@ class _Checker:
     def salesforce(self, data: dict[str, Any], key: str) -> SalesforceConfig:
         self.known(data, key, ("name", "kind", "instance_url", "api_version", "objects", "auth", "page_size",
                                "load_every", "timeout", "retries", "backoff", "max_wait", "overlap", "limit_share",
-                               "clock_skew"))
+                               "clock_skew", "bulk_objects", "bulk_above", "bulk_page_size", "bulk_poll",
+                               "bulk_timeout"))
         name = self.name(data, key)
         instance = self.url(data.get("instance_url"), _join(key, "instance_url"),
                             "expected the org's URL, e.g. https://example.my.salesforce.com")
@@ -256,24 +312,31 @@ class _Checker:
         if unknown:
             self.fail(_join(key, "objects"), f"{unknown[0]!r} is not an object the product reads; expected some "
                       f"of {', '.join(SALESFORCE_OBJECTS)}")
-        share = float(self.number(data, key, "limit_share", 0.8, least=0.01))
-        if share > 1:
-            self.fail(_join(key, "limit_share"), f"expected a share of the daily API limit, at most 1, not {share}")
+        share = self.share(data, key)
         page_size = self.number(data, key, "page_size", 2000, least=200, integer=True)
         if page_size > 2000:
             self.fail(_join(key, "page_size"), f"expected at most 2000 (Salesforce's largest batch), not {page_size}")
+        bulk = data.get("bulk_objects", [])
+        if not isinstance(bulk, list) or not all(isinstance(o, str) for o in bulk):
+            self.fail(_join(key, "bulk_objects"), "expected a list of Salesforce objects")
+        stray = [o for o in bulk if o not in objects]
+        if stray:
+            self.fail(_join(key, "bulk_objects"), f"{stray[0]!r} is not among the objects synced")
+        above = data.get("bulk_above")
+        if above is not None:
+            above = self.number(data, key, "bulk_above", 0, least=0, integer=True)
         return SalesforceConfig(
             name=name, instance_url=instance.rstrip("/"), api_version=version,
             objects=tuple(dict.fromkeys(objects)), auth=self.salesforce_auth(data.get("auth"), _join(key, "auth")),
             page_size=page_size,
-            load_every=self.number(data, key, "load_every", 100_000, least=1, integer=True),
-            timeout=float(self.number(data, key, "timeout", 60.0, least=0.1)),
-            retries=self.number(data, key, "retries", 5, least=0, integer=True),
-            backoff=float(self.number(data, key, "backoff", 1.0, least=0)),
-            max_wait=float(self.number(data, key, "max_wait", 300.0, least=0)),
+            **self.pacing(data, key, timeout=60.0),
             overlap=float(self.number(data, key, "overlap", 1.0, least=1)),
             limit_share=share,
             clock_skew=float(self.number(data, key, "clock_skew", 60.0, least=0)),
+            bulk_objects=tuple(dict.fromkeys(bulk)), bulk_above=above,
+            bulk_page_size=self.number(data, key, "bulk_page_size", 50_000, least=1, integer=True),
+            bulk_poll=float(self.number(data, key, "bulk_poll", 2.0, least=0)),
+            bulk_timeout=float(self.number(data, key, "bulk_timeout", 1800.0, least=0)),
         )
 
     def salesforce_auth(self, value: object, key: str) -> SalesforceAuthConfig:
@@ -299,6 +362,56 @@ class _Checker:
             return SalesforceAuthConfig("client_credentials", token_url or "", client_id,
                                         self.secret(data, key, "client_secret"))
         self.fail(_join(key, "grant"), f"expected refresh_token or client_credentials, not {grant!r}")
+
+    def hubspot(self, data: dict[str, Any], key: str) -> HubSpotConfig:
+        self.known(data, key, ("name", "kind", "base_url", "objects", "deletions", "auth", "page_size", "load_every",
+                               "timeout", "retries", "backoff", "max_wait", "overlap", "limit_share", "clock_skew"))
+        name = self.name(data, key)
+        base = self.url(data.get("base_url", "https://api.hubapi.com"), _join(key, "base_url"),
+                        "expected the API's URL, https://api.hubapi.com").rstrip("/")
+        objects = data.get("objects", list(HUBSPOT_OBJECTS))
+        if not isinstance(objects, list) or not objects or any(o not in HUBSPOT_OBJECTS for o in objects):
+            self.fail(_join(key, "objects"), f"expected a list of some of {', '.join(HUBSPOT_OBJECTS)}")
+        deletions = data.get("deletions", True)
+        if not isinstance(deletions, bool):
+            self.fail(_join(key, "deletions"), "expected true or false")
+        share = self.share(data, key)
+        page_size = self.number(data, key, "page_size", 200, least=10, integer=True)
+        if page_size > 200:
+            self.fail(_join(key, "page_size"), f"expected at most 200 (HubSpot's largest search page), not {page_size}")
+        return HubSpotConfig(
+            name=name, base_url=base, objects=tuple(o for o in HUBSPOT_OBJECTS if o in objects),
+            auth=self.hubspot_auth(data.get("auth"), _join(key, "auth"), base), deletions=deletions,
+            page_size=page_size,
+            **self.pacing(data, key, timeout=60.0),
+            overlap=float(self.number(data, key, "overlap", 1.0, least=0.001)),
+            limit_share=share,
+            clock_skew=float(self.number(data, key, "clock_skew", 60.0, least=0)),
+        )
+
+    def hubspot_auth(self, value: object, key: str, base: str) -> HubSpotAuthConfig:
+        data = self.mapping(value, key, required=True)
+        self.known(data, key, ("access_token_env", "access_token_keyring", "token_url", "client_id", "client_id_env",
+                               "client_secret_env", "client_secret_keyring", "refresh_token_env",
+                               "refresh_token_keyring"))
+        private = "access_token_env" in data or "access_token_keyring" in data
+        oauth = "refresh_token_env" in data or "refresh_token_keyring" in data
+        if private and oauth:
+            self.fail(key, "give a private app's access token or an OAuth refresh token, not both")
+        if private:
+            return HubSpotAuthConfig("private_app", access_token=self.secret(data, key, "access_token"))
+        if not oauth:
+            self.fail(_join(key, "access_token"), "name where the private app's access token is kept "
+                      "(access_token_env or access_token_keyring), or give an OAuth app's client_id, "
+                      "client_secret_env and refresh_token_env")
+        token_url = data.get("token_url")
+        if token_url is not None:
+            token_url = self.url(token_url, _join(key, "token_url"),
+                                 "expected the OAuth token endpoint, https://api.hubapi.com/oauth/v1/token")
+        return HubSpotAuthConfig("oauth", token_url=token_url or f"{base}/oauth/v1/token",
+                                 client_id=self.identity(data, key, "client_id", required=True),
+                                 client_secret=self.secret(data, key, "client_secret"),
+                                 refresh_token=self.secret(data, key, "refresh_token"))
 
     def url(self, value: object, key: str,
             expected: str = "expected the URL of the LRS's xAPI endpoint, e.g. https://lrs.example.com/xAPI/") -> str:

@@ -24,7 +24,7 @@ import tenacity
 from training_roi.errors import SyncError
 from training_roi.sync.secrets import Secret
 
-__all__ = ["HttpClient", "OAuthClientCredentials", "retry_after", "safe_url"]
+__all__ = ["HttpClient", "OAuthClientCredentials", "retry_after", "safe_url", "whole_json"]
 
 RETRIED = frozenset({429, 500, 502, 503, 504})
 """Answers that say "later": too many requests, or a server failing for now."""
@@ -142,7 +142,15 @@ class HttpClient:
         return text
 
     def get_json(self, url: str, params: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> Any:
-        """GET ``url`` and return its JSON body, retrying what is worth retrying.
+        """GET ``url`` and return its JSON body, retrying what is worth retrying (see :meth:`send_json`)."""
+        return self.send_json("GET", url, params, headers)
+
+    def send_json(self, method: str, url: str, params: dict[str, str] | None = None,
+                  headers: dict[str, str] | None = None, body: Any = None) -> Any:
+        """Send ``method`` to ``url`` (with ``body`` as JSON) and return the JSON answer, retrying as for a GET.
+
+        Only requests that may be sent twice go through here: a GET, or a write that sets values
+        (sending it again sets the same values).
 
         With ``retry_bad_json`` an answer that is not whole JSON (a page cut short) is asked for
         again like a failing server; otherwise it is an error at once.
@@ -152,6 +160,39 @@ class HttpClient:
         SyncError
             The server refused the credentials or the request, answered something that is not
             JSON, or kept failing (or stayed unreachable) after every retry.
+        """
+        where = safe_url(url)
+        if self.retry_bad_json:  # the answer read once: to see that it is whole, and to return it
+            read: list[Any] = []
+
+            def whole(response: httpx.Response) -> str | None:
+                try:
+                    read[:] = [_json(response)]
+                except ValueError:
+                    return _CUT
+                return None
+
+            self.send(method, url, params=params, json=body, headers=headers, check=whole)
+            return read[0]
+        response = self.send(method, url, params=params, json=body, headers=headers)
+        try:
+            return _json(response)
+        except ValueError:
+            raise SyncError(f"{where} answered {response.headers.get('content-type', 'no content type')} that is "
+                            "not JSON: is the endpoint the LRS's xAPI endpoint?") from None
+
+    def send(self, method: str, url: str, *, params: dict[str, str] | None = None, json: Any = None,
+             headers: dict[str, str] | None = None,
+             check: Callable[[httpx.Response], str | None] | None = None) -> httpx.Response:
+        """Send a request with the retry policy and return its (successful) answer.
+
+        ``check`` reads a successful answer and says why it is not whole (a body cut short), or None:
+        such an answer is asked for again like a failing server's.
+
+        Raises
+        ------
+        SyncError
+            As :meth:`get_json`: refused, or still failing after every retry.
         """
         where = safe_url(url)
         retrying = tenacity.Retrying(
@@ -165,27 +206,22 @@ class HttpClient:
         try:
             for attempt in retrying:
                 with attempt:
-                    response = self._get(url, params, where, headers)
-                    if self.retry_bad_json:
-                        try:
-                            return _json(response)
-                        except ValueError:
-                            raise _Transient("answered a page that is not whole JSON (cut short?)") from None
+                    response = self._send(method, url, params, where, headers, json)
+                    broken = check(response) if check is not None else None
+                    if broken is not None:
+                        raise _Transient(broken)
+                    return response
         except _Transient as exc:
             tries = self.retries + 1
             raise SyncError(f"{where}: {self.mask(exc.what)}, after {tries} attempt{'s' if tries > 1 else ''}; "
                             "the sync stops here and the next one starts from the last records loaded") from None
-        try:
-            return _json(response)
-        except ValueError:
-            raise SyncError(f"{where} answered {response.headers.get('content-type', 'no content type')} that is "
-                            "not JSON: is the endpoint the LRS's xAPI endpoint?") from None
+        raise AssertionError("unreachable: tenacity retries or raises")  # pragma: no cover
 
-    def _get(self, url: str, params: dict[str, str] | None, where: str,
-             headers: dict[str, str] | None = None) -> httpx.Response:
+    def _send(self, method: str, url: str, params: dict[str, str] | None, where: str,
+              headers: dict[str, str] | None = None, json: Any = None) -> httpx.Response:
         self.requests += 1
         try:
-            response = self._client.get(url, params=params, headers=headers)
+            response = self._client.request(method, url, params=params, headers=headers, json=json)
         except httpx.TimeoutException:
             raise _Transient("no answer within the timeout") from None
         except httpx.TransportError as exc:
@@ -231,8 +267,20 @@ class HttpClient:
 
 
 def _json(response: httpx.Response) -> Any:
-    """The answer's JSON body, read by orjson: a page of a thousand records is read in a tenth of the time."""
+    """The answer's JSON body, read by orjson (several times faster than the standard library on a page)."""
     return orjson.loads(response.content)
+
+
+_CUT = "answered a page that is not whole JSON (cut short?)"
+
+
+def whole_json(response: httpx.Response) -> str | None:
+    """Why an answer is not whole JSON (a page cut short), or None when it is."""
+    try:
+        _json(response)
+    except ValueError:
+        return _CUT
+    return None
 
 
 def _quote(text: str) -> str:

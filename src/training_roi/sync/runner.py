@@ -215,7 +215,8 @@ class _SourceRun:
                 self.result.notes += part.notes
                 if part.status != "ok":
                     raise SyncError(f"{self.source.name}: the staged pages could not be loaded: {part.status}")
-        if cursor.high is not None:
+        # A chain whose records come in no order (a bulk job's) moves the watermark only once it is read whole.
+        if cursor.high is not None and (cursor.done or getattr(self.source, "ordered", True)):
             high = datetime.fromisoformat(cursor.high)
             save_watermark(self.con, self.source.name, self.source.kind,
                            Watermark(self.result.endpoint, high, cursor.recent))

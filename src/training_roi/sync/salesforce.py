@@ -22,6 +22,10 @@ records the chain never saw; records stamped after the chain began (its horizon)
 not move the watermark (their position is None), so the next sync asks from before them and nothing
 between is skipped. The next-page token the runner keeps is the horizon and ``nextRecordsUrl``, so a
 chain resumed after a kill keeps its horizon.
+
+Objects named in ``bulk_objects``, and with ``bulk_above`` any object with more records to read than
+that (counted first with ``SELECT COUNT() FROM <Object> [WHERE SystemModstamp > …]``), are read
+through a Bulk API 2.0 query job instead (:mod:`.salesforce_bulk`), one job per chain.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -41,6 +46,7 @@ from training_roi.ingest.mapping import Mapping, SourceMap
 from training_roi.ingest.sources import SOURCES
 from training_roi.sync.config import SalesforceConfig
 from training_roi.sync.http import HttpClient, OAuthClientCredentials, safe_url
+from training_roi.sync.salesforce_bulk import BULK, BulkQuery
 from training_roi.sync.secrets import Secret, resolve
 from training_roi.sync.source import Page
 
@@ -134,6 +140,7 @@ class SalesforceSession:
         shown = [s for s in (client_id, secret, refresh) if s is not None]
         secrets = [s for s in shown if s.where != "the configuration"]
         extra = {"sleep": sleep} if sleep is not None else {}
+        self.sleep: Callable[[float], None] = sleep or time.sleep
         self.used: int | None = None
         self.allowed: int | None = None
         self.http = HttpClient(
@@ -179,6 +186,11 @@ class SalesforceSession:
         self.check_limit()
         return self.http.get_json(url, params)
 
+    def send(self, method: str, url: str, **options: Any) -> httpx.Response:
+        """Send any request to the org (a bulk job's), once the daily limit allows it."""
+        self.check_limit()
+        return self.http.send(method, url, **options)
+
     def close(self) -> None:
         """Close the connections (once, though every object asks)."""
         if not self.closed:
@@ -207,6 +219,13 @@ class SalesforceObject:
         self.clock = clock
         self._fields: list[str] | None = None
         self._horizon: datetime | None = None
+        self.bulk = BulkQuery(session)
+        self._bulk_chain = False
+
+    @property
+    def ordered(self) -> bool:
+        """Whether the chain under way comes in stored order (a bulk job's results do not)."""
+        return not self._bulk_chain
 
     @property
     def requests(self) -> int:
@@ -232,11 +251,29 @@ class SalesforceObject:
                 self._fields += sorted(n for n in names if isinstance(n, str) and n.endswith("__c"))
         return self._fields
 
-    def query(self, since: datetime | None) -> str:
-        """The one SOQL query the client sends for the object."""
+    def selection(self, since: datetime | None) -> str:
+        """The SOQL query of the object's records modified after ``since``, in no order (a bulk job's)."""
         where = f" WHERE SystemModstamp > {soql_datetime(since)}" if since is not None else ""
         select = ", ".join([*self.fields(), "SystemModstamp"])
-        return f"SELECT {select} FROM {self.object}{where} ORDER BY SystemModstamp, Id"
+        return f"SELECT {select} FROM {self.object}{where}"
+
+    def query(self, since: datetime | None) -> str:
+        """The one SOQL query the client sends for the object over the REST API."""
+        return f"{self.selection(since)} ORDER BY SystemModstamp, Id"
+
+    def uses_bulk(self, since: datetime | None) -> bool:
+        """Whether a chain from ``since`` goes through a bulk job: the object is named, or has enough to read."""
+        config = self.session.config
+        if self.object in config.bulk_objects:
+            return True
+        if config.bulk_above is None:
+            return False
+        where = f" WHERE SystemModstamp > {soql_datetime(since)}" if since is not None else ""
+        body = self.session.get(f"{self.session.api}/queryAll", {"q": f"SELECT COUNT() FROM {self.object}{where}"})
+        total = body.get("totalSize") if isinstance(body, dict) else None
+        if not isinstance(total, int):
+            raise SyncError(f"{safe_url(self.session.api)} answered a count of {self.object} without a totalSize")
+        return total > config.bulk_above
 
     def fetch(self, since: datetime | None, next_page: str | None) -> Page:
         """The first page of records modified after ``since`` (deleted ones included), or the page a link names.
@@ -251,10 +288,17 @@ class SalesforceObject:
             # The link carries the chain's horizon, so a sync resumed after a kill keeps the first one's.
             horizon, _, path = next_page.partition(" ")
             self._horizon = datetime.fromisoformat(horizon)
+            self._bulk_chain = path.startswith(f"{BULK} ")
+            if self._bulk_chain:
+                _, job, locator = path.split(" ")
+                return self._bulk_page(job, locator)
             body = self.session.get(f"{self.session.config.instance_url}{path}")
         else:
             # Records modified from here on may come in this chain: they must not move the watermark.
             self._horizon = self.clock() - timedelta(seconds=self.session.config.clock_skew)
+            self._bulk_chain = self.uses_bulk(since)
+            if self._bulk_chain:
+                return self._bulk_page(self.bulk.start(self.selection(since)), None)
             body = self.session.get(f"{self.session.api}/queryAll", {"q": self.query(since)})
         records = body.get("records") if isinstance(body, dict) else None
         if not isinstance(records, list):
@@ -263,6 +307,15 @@ class SalesforceObject:
         if not isinstance(more, str) or not more or body.get("done", True):
             return Page(records, None)
         return Page(records, f"{self._horizon.isoformat()} {more}")
+
+    def _bulk_page(self, job: str, locator: str | None) -> Page:
+        """One set of a bulk job's results; the job is deleted once its last set is read."""
+        assert self._horizon is not None
+        records, following = self.bulk.results(job, locator)
+        if following is None:
+            self.bulk.delete(job)
+            return Page(records, None)
+        return Page(records, f"{self._horizon.isoformat()} {BULK} {job} {following}")
 
     def position(self, record: dict[str, Any]) -> tuple[datetime, str] | None:
         """The record's ``SystemModstamp`` and Id; None when unreadable or after the chain's horizon."""

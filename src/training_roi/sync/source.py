@@ -33,7 +33,9 @@ class Source(Protocol):
     extension, so the ingest reads them as the kind of file they are. ``load_every`` is how many new
     records are staged before a load (and the watermark moves); ``overlap`` the seconds before the
     watermark asked for again, for records stored with the same or a nearly equal time. ``mapping``
-    tells the ingest where the pages are when they are not at the contract's own file names.
+    tells the ingest where the pages are when they are not at the contract's own file names. A source
+    whose chain of pages comes in no particular order says so with an ``ordered`` attribute that is
+    false: the runner then moves its watermark only at the chain's end.
     """
 
     name: str

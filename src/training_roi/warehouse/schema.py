@@ -367,6 +367,40 @@ _table(
     _c("error", "string", "why it failed (no credential is ever written here)"),
     layer="audit",
 )
+_table(
+    "push_run", "One row per push (training-roi push): where it wrote, from which study, and how it ended.",
+    ("run_id",),
+    _c("run_id", "string", "the push's id (random)"),
+    _c("target", "string", "the source in sync.yaml written to"),
+    _c("object", "string", "the CRM object written (User, Contact)"),
+    _c("endpoint", "string", "where it was written (URL without credentials)"),
+    _c("study", "string", "the study the facts come from: its name and hash"),
+    _c("started", UTC_TS, "when the push began"),
+    _c("finished", UTC_TS, "when it ended; empty while it runs, or when it was killed"),
+    _c("status", "string", "ok, failed (a record was refused), or 'started, not finished'"),
+    _c("persons", "int64", "persons whose facts were compared with the CRM"),
+    _c("changed", "int64", "records with a field that differed (those written or attempted)"),
+    _c("written", "int64", "records the CRM accepted"),
+    _c("failed", "int64", "records the CRM refused"),
+    _c("error", "string", "why the push failed as a whole (no credential is ever written here)"),
+    layer="audit",
+)
+_table(
+    "push_audit", "One row per field a push wrote or tried to write: the value before, the value sent, the outcome.",
+    ("run_id", "record_id", "field"),
+    _c("run_id", "string", "the push (push_run.run_id)"),
+    _c("answered_at", UTC_TS, "when the CRM answered"),
+    _c("target", "string", "the source in sync.yaml written to"),
+    _c("object", "string", "the CRM object (User, Contact)"),
+    _c("record_id", "string", "the CRM record's id"),
+    _c("field", "string", "the CRM field"),
+    _c("fact", "string", "the fact it holds: program, completed, cohort, holdout or effect"),
+    _c("old_value", "string", "the field's value before (empty when it had none)"),
+    _c("new_value", "string", "the value sent (empty to clear the field)"),
+    _c("outcome", "string", "written or failed"),
+    _c("error", "string", "the CRM's error for the record (status code and message), when it failed"),
+    layer="audit",
+)
 
 _table(
     "learner_identity",
