@@ -567,7 +567,7 @@ def push_routes(portal: Portal, limits: Callable[[Response], Response],
     writes = portal.push
 
     async def inputs(request: Request) -> tuple[Response | None, str, dict[str, Any]]:
-        early = await gate(request, False)
+        early = await gate(request, True)  # the faults a test queues apply to batch reads and updates too
         if early is not None:
             return early, "", {}
         obj = request.path_params["obj"]

@@ -20,6 +20,7 @@ import yaml
 from typer.testing import CliRunner
 
 from tests.builders import write
+from tests.sync import crm
 from tests.sync.hubspot_server import Portal, serve
 from training_roi.cli import app
 from training_roi.study import load_study
@@ -251,3 +252,26 @@ def test_a_rep_study_is_refused_saying_why(world: Path, portal: Portal, tmp_path
     result = run_push(config, db)
     assert result.exit_code == 2 and "owners hold no properties" in " ".join(result.output.split())
     assert portal.push.reads == 0 and portal.push.requests == []
+
+
+def test_two_pushes_of_one_warehouse_never_overlap(world: Path, portal: Portal, tmp_path: Path) -> None:
+    db = tmp_path / "roi.duckdb"
+    config = write_config(tmp_path, portal, study(tmp_path, established=False))
+    portal.faults = [("hold", None)]
+    first = crm.sync_cli(config, db, {"HUBSPOT_TOKEN": TOKEN}, command="push")
+    try:
+        assert portal.held.wait(120), first.communicate(timeout=5)
+        second = run_push(config, db)
+        assert second.exit_code == 2
+        said = " ".join(second.output.split())
+        assert "another push of this warehouse is running" in said and f"pid {first.pid}" in said
+        sync = crm.sync_cli(config, db, {"HUBSPOT_TOKEN": TOKEN})
+        _, err = sync.communicate(timeout=120)
+        assert sync.returncode == 2 and "another push of this warehouse is running" in " ".join(err.split())
+    finally:
+        portal.release.set()
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert TOKEN not in out + err
+    assert stored(portal) == expected(db, "not established")
+    assert query(db, "SELECT count(*), min(status) FROM push_run") == [(1, "ok")]
