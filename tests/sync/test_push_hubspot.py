@@ -196,6 +196,16 @@ def test_a_value_hubspot_refuses_fails_that_record_only(world: Path, portal: Por
     assert all("INVALID_OPTION" in (e or "") for *_rest, outcome, e in rows if outcome == "failed")
     assert query(db, "SELECT status, failed FROM push_run") == [("failed", 1)]
     assert TOKEN not in str(rows)
+    (finished,) = query(db, "SELECT strftime(finished, '%Y-%m-%d %H:%M:%S') FROM push_run")[0]
+    quality = runner.invoke(app, ["quality", "--db", str(db), "--json"])
+    doc = json.loads(quality.stdout)
+    assert [(p["target"], p["object"], p["written"], p["failed"], p["status"]) for p in doc["pushes"]] == [
+        ("hs", "contacts", len(want) - len(refused), len(refused), "failed")]
+    assert doc["pushes"][0]["finished"][:19] == finished.replace(" ", "T")
+    assert any(w.startswith(f"push to hs of {finished[:10]}: 1 of {len(want)} record(s) refused")
+               for w in doc["warnings"])
+    shown = " ".join(runner.invoke(app, ["quality", "--db", str(db)]).stdout.split())
+    assert "Pushes to the CRM" in shown and f"{finished} UTC" in shown
 
 
 def test_a_property_the_account_lacks_stops_before_any_write(world: Path, portal: Portal, tmp_path: Path) -> None:
