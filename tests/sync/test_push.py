@@ -302,27 +302,36 @@ def test_the_push_section_is_checked(world: World, tmp_path: Path) -> None:
         push_config(load_config(config))
 
 
+COURSE = "https://academy.example.com/course/onboarding"
+ACME, GLOBEX, INITECH = "001000000000001AAA", "001000000000002AAA", "001000000000003AAA"
+
+
+def write_customers(folder: Path) -> None:
+    """A customer-education world's exports: three accounts, their contacts, three learners' completions."""
+    from tests.builders import write
+
+    write(folder / "crm" / "User.csv", "Id,Email\n005000000000001AAA,owner@vendor.com\n")
+    write(folder / "crm" / "Account.csv", f"Id,Name\n{ACME},Acme\n{GLOBEX},Globex\n{INITECH},Initech\n")
+    write(folder / "crm" / "Contact.csv", "Id,AccountId,Email\n"
+          f"003000000000001AAA,{ACME},ann@acme.com\n003000000000002AAA,{ACME},bo@acme.com\n"
+          f"003000000000003AAA,{ACME},cy@acme.com\n003000000000004AAA,{GLOBEX},di@globex.com\n"
+          f"003000000000005AAA,{INITECH},ed@initech.com\n003000000000006AAA,{INITECH},fa@initech.com\n")
+    write(folder / "lms" / "completions.csv",
+          "learner_id,learner_email,course_id,course_title,program,enrolled_at,completed_at,score,passed,minutes\n"
+          f"L1,ann@acme.com,{COURSE},Onboarding,Academy,2025-02-01,2025-03-20T09:00:00Z,90,true,60\n"
+          f"L2,bo@acme.com,{COURSE},Onboarding,Academy,2025-02-01,2025-03-02T09:00:00Z,80,true,60\n"
+          f"L4,di@globex.com,{COURSE},Onboarding,Academy,2025-02-01,2025-04-30T23:30:00Z,70,true,60\n")
+
+
 def test_a_customer_study_writes_each_accounts_facts_on_its_contacts(tmp_path: Path, con: Any) -> None:
     """Contacts who learned carry their account's first completion; every contact of an account held out is held out."""
-    from tests.builders import write
     from training_roi.evaluation.crm_facts import training_facts
     from training_roi.ingest.folder import ingest_folder
     from training_roi.linking import link
     from training_roi.study import Study, plan_study
 
-    course = "https://academy.example.com/course/onboarding"
-    acme, globex, initech = "001000000000001AAA", "001000000000002AAA", "001000000000003AAA"
-    write(tmp_path / "crm" / "User.csv", "Id,Email\n005000000000001AAA,owner@vendor.com\n")
-    write(tmp_path / "crm" / "Account.csv", f"Id,Name\n{acme},Acme\n{globex},Globex\n{initech},Initech\n")
-    write(tmp_path / "crm" / "Contact.csv", "Id,AccountId,Email\n"
-          f"003000000000001AAA,{acme},ann@acme.com\n003000000000002AAA,{acme},bo@acme.com\n"
-          f"003000000000003AAA,{acme},cy@acme.com\n003000000000004AAA,{globex},di@globex.com\n"
-          f"003000000000005AAA,{initech},ed@initech.com\n003000000000006AAA,{initech},fa@initech.com\n")
-    write(tmp_path / "lms" / "completions.csv",
-          "learner_id,learner_email,course_id,course_title,program,enrolled_at,completed_at,score,passed,minutes\n"
-          f"L1,ann@acme.com,{course},Onboarding,Academy,2025-02-01,2025-03-20T09:00:00Z,90,true,60\n"
-          f"L2,bo@acme.com,{course},Onboarding,Academy,2025-02-01,2025-03-02T09:00:00Z,80,true,60\n"
-          f"L4,di@globex.com,{course},Onboarding,Academy,2025-02-01,2025-04-30T23:30:00Z,70,true,60\n")
+    course, initech = COURSE, INITECH
+    write_customers(tmp_path)
     ingest_folder(tmp_path, con)
     link(con)
     study = Study.model_validate({"name": "Academy", "program": {"activities": [course]},
@@ -347,23 +356,11 @@ def test_a_customer_study_is_pushed_to_the_orgs_contacts(tmp_path: Path) -> None
 
     Learners of a trained account carry its first completion; the contacts of the account held out are held out.
     """
-    from tests.builders import write
     from training_roi.study import load_study
 
-    course = "https://academy.example.com/course/onboarding"
-    acme, globex, initech = "001000000000001AAA", "001000000000002AAA", "001000000000003AAA"
+    course, initech = COURSE, INITECH
     data = tmp_path / "data"
-    write(data / "crm" / "User.csv", "Id,Email\n005000000000001AAA,owner@vendor.com\n")
-    write(data / "crm" / "Account.csv", f"Id,Name\n{acme},Acme\n{globex},Globex\n{initech},Initech\n")
-    write(data / "crm" / "Contact.csv", "Id,AccountId,Email\n"
-          f"003000000000001AAA,{acme},ann@acme.com\n003000000000002AAA,{acme},bo@acme.com\n"
-          f"003000000000003AAA,{acme},cy@acme.com\n003000000000004AAA,{globex},di@globex.com\n"
-          f"003000000000005AAA,{initech},ed@initech.com\n003000000000006AAA,{initech},fa@initech.com\n")
-    write(data / "lms" / "completions.csv",
-          "learner_id,learner_email,course_id,course_title,program,enrolled_at,completed_at,score,passed,minutes\n"
-          f"L1,ann@acme.com,{course},Onboarding,Academy,2025-02-01,2025-03-20T09:00:00Z,90,true,60\n"
-          f"L2,bo@acme.com,{course},Onboarding,Academy,2025-02-01,2025-03-02T09:00:00Z,80,true,60\n"
-          f"L4,di@globex.com,{course},Onboarding,Academy,2025-02-01,2025-04-30T23:30:00Z,70,true,60\n")
+    write_customers(data)
     db = tmp_path / "roi.duckdb"
     assert runner.invoke(app, ["ingest", str(data), "--db", str(db)]).exit_code == 0
     study = tmp_path / "academy.yaml"
