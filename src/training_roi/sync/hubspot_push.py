@@ -49,8 +49,9 @@ def _errors(answer: dict[str, Any]) -> dict[str, str]:
         if not isinstance(error, dict):
             continue
         said = f"{error.get('category') or 'ERROR'}: {' '.join(str(error.get('message', '')).split())[:300]}"
-        context = error.get("context") if isinstance(error.get("context"), dict) else {}
-        for rid in (context.get("ids") or context.get("id") or []) if isinstance(context, dict) else []:
+        context = error.get("context")
+        ids = context.get("ids") if isinstance(context, dict) else None
+        for rid in ids if isinstance(ids, list) else []:
             out.setdefault(str(rid), said)
         out.setdefault("", said)
     return out
