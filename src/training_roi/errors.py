@@ -15,7 +15,7 @@ never a traceback: they describe something the user can fix (a file, a row, a fi
     ├── SyncConfigError    a sync configuration is missing, not YAML, or breaks a rule (names the file and field)
     ├── SyncError          a live source cannot be read: unreachable, refusing the credentials, failing
     │                      after its retries (names the URL, never a credential)
-    ├── SyncLocked         another sync of the same warehouse is running (says which process)
+    ├── SyncLocked         another sync or push of the same warehouse is running (says which process)
     ├── InvalidStatement   an xAPI statement breaks a rule; also a ValueError. Raised by the
     │                      public parsers; reading a file quarantines instead
     └── NotApplicable      an estimator cannot be used on this data (says why); also a ValueError

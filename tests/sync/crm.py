@@ -108,10 +108,10 @@ def sql(db: Path, query: str) -> Any:
         con.disconnect()
 
 
-def sync_cli(config: Path, db: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    """``training-roi sync`` in a process of its own, as a user runs it, with ``env`` added to the environment."""
+def sync_cli(config: Path, db: Path, env: dict[str, str], *args: str, command: str = "sync") -> subprocess.Popen[str]:
+    """``training-roi sync`` (or ``command``) in a process of its own, as a user runs it, with ``env`` added."""
     full = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200", **env}
-    return subprocess.Popen([sys.executable, "-m", "training_roi.cli", "sync", "--config", str(config), "--db",
+    return subprocess.Popen([sys.executable, "-m", "training_roi.cli", command, "--config", str(config), "--db",
                              str(db), *args], env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

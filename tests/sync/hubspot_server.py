@@ -92,6 +92,8 @@ class Record:
     archived_at: int | None = None
     companies: list[str] = field(default_factory=list)
     """Companies associated without being primary."""
+    custom: dict[str, str] = field(default_factory=dict)
+    """Values of the account's custom properties (a push's fields), as HubSpot stores them."""
 
 
 @dataclass
@@ -119,6 +121,7 @@ class Portal:
     lock: threading.Lock = field(default_factory=threading.Lock)
     clock: datetime = datetime(2025, 6, 1, tzinfo=UTC)
     last_change: int = 0
+    push: Writes = field(default_factory=lambda: Writes())
 
     def seed(self, folder: Path) -> None:
         """Load ``folder/crm``'s User, Account, Contact and Opportunity files under HubSpot ids.
@@ -479,6 +482,7 @@ def app(portal: Portal) -> Starlette:
         Route("/crm/v3/owners", owners),
         Route("/crm/v3/pipelines/deals", pipelines),
         Route("/crm/v4/associations/{obj}/{to}/batch/read", associations, methods=["POST"]),
+        *push_routes(portal, limits, gate),
     ])
 
 
@@ -487,6 +491,166 @@ def _links(obj: str, record: Record) -> list[tuple[str, str]]:
     _primary, _unlabeled, name = PRIMARY[obj]
     links = [(record.row["AccountId"], name)] if record.row.get("AccountId") else []
     return links + [(c, f"{name}_unlabeled") for c in record.companies]
+
+
+# --- Pushes: custom properties, read and updated in batches ------------------------------------------------------
+#
+# - ``GET /crm/v3/properties/<object>``: ``{"results": [{"name", "label", "type", "fieldType", "options"}]}``,
+#   the object's standard properties and the custom ones the account created (``type`` string, date, bool,
+#   enumeration; a checkbox is ``bool`` with ``booleancheckbox``).
+# - ``POST /crm/v3/objects/<object>/batch/read`` ``{"properties", "inputs": [{"id"}]}`` (at most 100 inputs):
+#   each record with the properties asked for (null when empty; a property the object lacks is left out),
+#   200 ``{"status": "COMPLETE", "results"}``, or 207 with ``errors`` (``OBJECT_NOT_FOUND``, ``context.ids``)
+#   when an id is unknown.
+# - ``POST /crm/v3/objects/<object>/batch/update`` ``{"inputs": [{"id", "properties"}]}`` (at most 100): a
+#   property the object lacks refuses the whole request, 400 ``VALIDATION_ERROR`` whose message lists
+#   ``PROPERTY_DOESNT_EXIST``; a value that is not of the property's type (a date not YYYY-MM-DD, a checkbox
+#   not true/false, an option not offered) or an unknown id fails that record only: 207 Multi-Status with
+#   ``results`` for the records written and one entry of ``errors`` per record refused (``context.ids``).
+#   ``Writes.rejects`` makes the account refuse a record (id → category, message) as a workflow rule would.
+
+_DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
+STANDARD = {"contacts": ("email", "firstname", "lastname", "jobtitle", "createdate", "lastmodifieddate",
+                         "hs_object_id")}
+
+
+@dataclass
+class Writes:
+    """The custom properties of each object (name → type, field type, options), and the updates received."""
+
+    properties: dict[str, dict[str, tuple[str, str, tuple[str, ...]]]] = field(default_factory=dict)
+    requests: list[list[dict[str, Any]]] = field(default_factory=list)
+    reads: int = 0
+    rejects: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def add(self, obj: str, **types: str) -> None:
+        """Create custom properties of ``obj``: string, date, bool (a checkbox) or enumeration:A|B (its options)."""
+        for name, kind in types.items():
+            base, _, options = kind.partition(":")
+            field_type = {"string": "text", "date": "date", "bool": "booleancheckbox"}.get(base, "select")
+            offered = ("true", "false") if base == "bool" else tuple(o for o in options.split("|") if o)
+            self.properties.setdefault(obj, {})[name] = (base, field_type, offered)
+
+    def written(self) -> int:
+        """Records sent in updates."""
+        return sum(len(r) for r in self.requests)
+
+    def invalid(self, obj: str, name: str, value: object) -> str | None:
+        """Why ``value`` cannot be stored in the property, or None."""
+        kind, _field_type, offered = self.properties[obj][name]
+        text = "" if value is None else str(value)
+        if not text:
+            return None
+        if kind == "date" and not _DATE.match(text):
+            return f"INVALID_DATE: {text!r} is not a valid date for {name} (expected YYYY-MM-DD)"
+        if kind in ("bool", "enumeration") and text not in offered:
+            return f"INVALID_OPTION: {text!r} was not one of the allowed options for {name}: {', '.join(offered)}"
+        return None
+
+
+def _multi(results: list[dict[str, Any]], errors: list[dict[str, Any]]) -> Response:
+    """A batch's answer: 200 when every input went through, else 207 Multi-Status with the errors."""
+    stamp = iso(now_ms())
+    body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": stamp, "completedAt": stamp}
+    if errors:
+        body |= {"numErrors": len(errors), "errors": errors}
+    return Response(orjson.dumps(body), 207 if errors else 200, {"Content-Type": "application/json"})
+
+
+def _failure(category: str, message: str, rid: str) -> dict[str, Any]:
+    return {"status": "error", "category": category, "message": message, "context": {"ids": [rid]}}
+
+
+def push_routes(portal: Portal, limits: Callable[[Response], Response],
+                gate: Callable[[Request, bool], Any]) -> list[Route]:
+    """The properties, batch read and batch update endpoints a push uses."""
+    writes = portal.push
+
+    async def inputs(request: Request) -> tuple[Response | None, str, dict[str, Any]]:
+        early = await gate(request, True)  # the faults a test queues apply to batch reads and updates too
+        if early is not None:
+            return early, "", {}
+        obj = request.path_params["obj"]
+        body = orjson.loads(await request.body()) or {}
+        if obj not in STANDARD:
+            return limits(_error(400, "VALIDATION_ERROR", f"Unable to infer object type from: {obj}")), obj, body
+        if len(body.get("inputs") or []) > 100:
+            return limits(_error(400, "VALIDATION_ERROR", "Batch input limit of 100 exceeded")), obj, body
+        return None, obj, body
+
+    async def definitions(request: Request) -> Response:
+        early = await gate(request, False)
+        if early is not None:
+            return early
+        obj = request.path_params["obj"]
+        shown = [{"name": n, "label": n, "type": "datetime" if n.endswith("date") else "string", "fieldType": "text",
+                  "options": []} for n in STANDARD.get(obj, ())]
+        shown += [{"name": n, "label": n.replace("_", " ").title(), "type": kind, "fieldType": field_type,
+                   "options": [{"label": o, "value": o} for o in offered]}
+                  for n, (kind, field_type, offered) in writes.properties.get(obj, {}).items()]
+        return limits(_json({"results": shown}))
+
+    async def read(request: Request) -> Response:
+        refused, obj, body = await inputs(request)
+        if refused is not None:
+            return refused
+        writes.reads += 1
+        known = writes.properties.get(obj, {})
+        wanted = [p for p in body.get("properties") or [] if p in known]
+        results, errors = [], []
+        with portal.lock:
+            for item in body.get("inputs") or []:
+                rid = str(item.get("id"))
+                record = portal.records[obj].get(rid)
+                if record is None or record.archived_at is not None:
+                    errors.append(_failure("OBJECT_NOT_FOUND", f"Could not get some {obj} objects, they may be "
+                                                               "deleted or not exist.", rid))
+                    continue
+                props = {"hs_object_id": rid, MODIFIED[obj]: iso(record.modified),
+                         **{p: record.custom.get(p) or None for p in wanted}}
+                results.append({"id": rid, "properties": props, "createdAt": record.row.get("CreatedDate"),
+                                "updatedAt": iso(record.modified), "archived": False})
+        return limits(_multi(results, errors))
+
+    async def update(request: Request) -> Response:
+        refused, obj, body = await inputs(request)
+        if refused is not None:
+            return refused
+        items = body.get("inputs") or []
+        writes.requests.append(items)
+        known = writes.properties.get(obj, {})
+        unknown = sorted({p for item in items for p in (item.get("properties") or {}) if p not in known})
+        if unknown:
+            said = [{"isValid": False, "message": f'Property "{p}" does not exist', "error": "PROPERTY_DOESNT_EXIST",
+                     "name": p, "localizedErrorMessage": f'Property "{p}" does not exist'} for p in unknown]
+            return limits(_error(400, "VALIDATION_ERROR", "Property values were not valid: "
+                                 + orjson.dumps(said).decode()))
+        results, errors = [], []
+        with portal.lock:
+            for item in items:
+                rid, values = str(item.get("id")), item.get("properties") or {}
+                record = portal.records[obj].get(rid)
+                if record is None or record.archived_at is not None:
+                    errors.append(_failure("OBJECT_NOT_FOUND", f"Could not get some {obj} objects, they may be "
+                                                               "deleted or not exist.", rid))
+                    continue
+                why = next((w for p, v in values.items() if (w := writes.invalid(obj, p, v))), None)
+                if why is None and rid in writes.rejects:
+                    category, message = writes.rejects[rid]
+                    why = f"{category}: {message}"
+                if why is not None:
+                    errors.append(_failure("VALIDATION_ERROR", why, rid))
+                    continue
+                record.custom.update({p: "" if v is None else str(v) for p, v in values.items()})
+                record.modified = portal._now()
+                results.append({"id": rid, "properties": {p: record.custom[p] or None for p in values},
+                                "createdAt": record.row.get("CreatedDate"), "updatedAt": iso(record.modified),
+                                "archived": False})
+        return limits(_multi(results, errors))
+
+    return [Route("/crm/v3/properties/{obj}", definitions),
+            Route("/crm/v3/objects/{obj}/batch/read", read, methods=["POST"]),
+            Route("/crm/v3/objects/{obj}/batch/update", update, methods=["POST"])]
 
 
 def serve(portal: Portal) -> Iterator[Portal]:

@@ -302,27 +302,36 @@ def test_the_push_section_is_checked(world: World, tmp_path: Path) -> None:
         push_config(load_config(config))
 
 
+COURSE = "https://academy.example.com/course/onboarding"
+ACME, GLOBEX, INITECH = "001000000000001AAA", "001000000000002AAA", "001000000000003AAA"
+
+
+def write_customers(folder: Path) -> None:
+    """A customer-education world's exports: three accounts, their contacts, three learners' completions."""
+    from tests.builders import write
+
+    write(folder / "crm" / "User.csv", "Id,Email\n005000000000001AAA,owner@vendor.com\n")
+    write(folder / "crm" / "Account.csv", f"Id,Name\n{ACME},Acme\n{GLOBEX},Globex\n{INITECH},Initech\n")
+    write(folder / "crm" / "Contact.csv", "Id,AccountId,Email\n"
+          f"003000000000001AAA,{ACME},ann@acme.com\n003000000000002AAA,{ACME},bo@acme.com\n"
+          f"003000000000003AAA,{ACME},cy@acme.com\n003000000000004AAA,{GLOBEX},di@globex.com\n"
+          f"003000000000005AAA,{INITECH},ed@initech.com\n003000000000006AAA,{INITECH},fa@initech.com\n")
+    write(folder / "lms" / "completions.csv",
+          "learner_id,learner_email,course_id,course_title,program,enrolled_at,completed_at,score,passed,minutes\n"
+          f"L1,ann@acme.com,{COURSE},Onboarding,Academy,2025-02-01,2025-03-20T09:00:00Z,90,true,60\n"
+          f"L2,bo@acme.com,{COURSE},Onboarding,Academy,2025-02-01,2025-03-02T09:00:00Z,80,true,60\n"
+          f"L4,di@globex.com,{COURSE},Onboarding,Academy,2025-02-01,2025-04-30T23:30:00Z,70,true,60\n")
+
+
 def test_a_customer_study_writes_each_accounts_facts_on_its_contacts(tmp_path: Path, con: Any) -> None:
     """Contacts who learned carry their account's first completion; every contact of an account held out is held out."""
-    from tests.builders import write
     from training_roi.evaluation.crm_facts import training_facts
     from training_roi.ingest.folder import ingest_folder
     from training_roi.linking import link
     from training_roi.study import Study, plan_study
 
-    course = "https://academy.example.com/course/onboarding"
-    acme, globex, initech = "001000000000001AAA", "001000000000002AAA", "001000000000003AAA"
-    write(tmp_path / "crm" / "User.csv", "Id,Email\n005000000000001AAA,owner@vendor.com\n")
-    write(tmp_path / "crm" / "Account.csv", f"Id,Name\n{acme},Acme\n{globex},Globex\n{initech},Initech\n")
-    write(tmp_path / "crm" / "Contact.csv", "Id,AccountId,Email\n"
-          f"003000000000001AAA,{acme},ann@acme.com\n003000000000002AAA,{acme},bo@acme.com\n"
-          f"003000000000003AAA,{acme},cy@acme.com\n003000000000004AAA,{globex},di@globex.com\n"
-          f"003000000000005AAA,{initech},ed@initech.com\n003000000000006AAA,{initech},fa@initech.com\n")
-    write(tmp_path / "lms" / "completions.csv",
-          "learner_id,learner_email,course_id,course_title,program,enrolled_at,completed_at,score,passed,minutes\n"
-          f"L1,ann@acme.com,{course},Onboarding,Academy,2025-02-01,2025-03-20T09:00:00Z,90,true,60\n"
-          f"L2,bo@acme.com,{course},Onboarding,Academy,2025-02-01,2025-03-02T09:00:00Z,80,true,60\n"
-          f"L4,di@globex.com,{course},Onboarding,Academy,2025-02-01,2025-04-30T23:30:00Z,70,true,60\n")
+    course, initech = COURSE, INITECH
+    write_customers(tmp_path)
     ingest_folder(tmp_path, con)
     link(con)
     study = Study.model_validate({"name": "Academy", "program": {"activities": [course]},
@@ -340,3 +349,56 @@ def test_a_customer_study_writes_each_accounts_facts_on_its_contacts(tmp_path: P
     }
     with pytest.raises(TrainingRoiError, match="another version of the study"):
         training_facts(con, plan_study(study), {**result, "study": {"hash": "0" * 16}})
+
+
+def test_a_customer_study_is_pushed_to_the_orgs_contacts(tmp_path: Path) -> None:
+    """End to end on Contact, the second push sending nothing.
+
+    Learners of a trained account carry its first completion; the contacts of the account held out are held out.
+    """
+    from training_roi.study import load_study
+
+    course, initech = COURSE, INITECH
+    data = tmp_path / "data"
+    write_customers(data)
+    db = tmp_path / "roi.duckdb"
+    assert runner.invoke(app, ["ingest", str(data), "--db", str(db)]).exit_code == 0
+    study = tmp_path / "academy.yaml"
+    study.write_text(yaml.safe_dump({"name": "Academy", "program": {"activities": [course]},
+                                     "population": {"unit": "account"},
+                                     "comparison": {"design": "holdout", "holdout": [initech]}}))
+    (tmp_path / "academy-out").mkdir()
+    (tmp_path / "academy-out" / "result.json").write_text(json.dumps({
+        "study": {"hash": load_study(study).hash}, "headline": {"credit": {"is_credited": False, "credited": 0.0}}}))
+    firsts = {r["a"]: r["d"] for r in query(
+        db, "SELECT li.crm_account_id AS a, strftime(min(r.occurred_at AT TIME ZONE 'UTC'), '%Y-%m-%d') AS d "
+            "FROM learning_record r JOIN learner_identity li ON li.learner_key = r.learner_key "
+            f"WHERE r.activity_id = '{course}' AND r.verb IN ('completed', 'passed') GROUP BY 1")}
+    learners = query(db, "SELECT DISTINCT crm_contact_id AS c, crm_account_id AS a FROM learner_identity "
+                         "WHERE crm_contact_id IS NOT NULL")
+    want = {r["c"]: {"Training_Program__c": "Academy", "Training_Completed__c": firsts[r["a"]],
+                     "Training_Cohort__c": firsts[r["a"]][:7], "Training_Holdout__c": "false",
+                     "Training_Effect__c": "not established"} for r in learners if r["a"] in firsts}
+    for r in query(db, f"SELECT contact_id AS c FROM crm_contact WHERE account_id = '{initech}'"):
+        want[r["c"]] = {"Training_Program__c": "Academy", "Training_Completed__c": "", "Training_Cohort__c": "",
+                        "Training_Holdout__c": "true", "Training_Effect__c": ""}
+    org = Org(CLIENT_ID, SECRET, REFRESH)
+    org.seed(data)
+    add_fields(org, "Contact", **TYPES)
+    server = serve(org)
+    o = next(server)
+    try:
+        config = write_config(tmp_path / "sync.yaml", o, study, object="Contact")
+        first = run_push(config, db)
+        assert first.exit_code == 0, first.output
+        values = {rid: {f: row.get(f, "") or ("false" if kind == "boolean" else "") for f, kind in TYPES.items()}
+                  for rid, row in o.tables["Contact"].items()}
+        assert {rid: v for rid, v in values.items() if any(x not in ("", "false") for x in v.values())} == want
+        assert len(want) == 5 and o.push.written() == 5
+        assert all(r["attributes"] == {"type": "Contact"} for batch in o.push.requests for r in batch)
+        sent = len(o.push.requests)
+        again = run_push(config, db, "--json")
+        assert again.exit_code == 0 and json.loads(again.stdout)["written"] == 0 and len(o.push.requests) == sent
+        assert [r["object"] for r in runs(db)] == ["Contact", "Contact"]
+    finally:
+        server.close()

@@ -437,3 +437,24 @@ def test_the_quality_page_shows_each_live_sync_and_its_lag_counted_when_asked(se
     assert "Live syncs" in page and "lrs-main" in page and finished.strftime("%Y-%m-%d %H:%M") in page
     assert "3.1 h" in page  # the lag in words: 3 h 5 min is 3.08 h
     client.cookies.clear()
+
+
+def test_the_quality_page_shows_the_last_push_to_each_crm(served: dict[str, Any]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    client, db = served["client"], served["db"]
+    finished = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    with duckdb.connect(str(db)) as con:
+        for run, ended, written, failed in (("p1", finished - timedelta(days=1), 40, 0), ("p2", finished, 1234, 3)):
+            con.execute("INSERT INTO push_run (run_id, target, object, endpoint, study, started, finished, status, "
+                        "persons, changed, written, failed, error) VALUES (?, 'hs', 'contacts', "
+                        "'https://api.hubapi.com/crm/v3/objects/contacts/batch/update', 'Academy (abc)', ?, ?, ?, "
+                        "2000, ?, ?, ?, NULL)", [run, ended - timedelta(minutes=1), ended,
+                                                 "failed" if failed else "ok", written + failed, written, failed])
+    pushes = client.get("/api/v1/quality", headers=_auth(served["tokens"]["viewer"])).json()["pushes"]
+    assert [(p["target"], p["written"], p["failed"], p["status"]) for p in pushes] == [("hs", 1234, 3, "failed")]
+    assert sign_in(client, "viewer", "viewer-secret-1").status_code == 303
+    page = client.get("/quality").text
+    assert "Pushes to the CRM" in page and finished.strftime("%Y-%m-%d %H:%M") in page
+    assert "1,234" in page and ">3<" in page
+    client.cookies.clear()

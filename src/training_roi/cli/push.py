@@ -4,7 +4,9 @@ Registered on the one ``training-roi`` command by :mod:`training_roi.cli`. It re
 the ``result.json`` its report wrote, derives each person's facts
 (:func:`training_roi.evaluation.crm_facts.training_facts`), and hands them to
 :func:`training_roi.sync.push.push`, which writes only what differs. ``--dry-run`` prints the
-change set and writes nothing; ``--history`` lists the latest pushes. Exit status 1 when the CRM
+change set and writes nothing; ``--history`` lists the latest pushes. The sync's lock beside the
+warehouse is held while a push runs, so two pushes (or a push and a sync) of one warehouse never
+overlap. Exit status 1 when the CRM
 refused a record (each is named with its error), 2 for a mistake in the command or the configuration.
 """
 
@@ -116,10 +118,11 @@ def push_command(
     as_json: JsonOption = False,
 ) -> None:
     """Write each person's program, completion, cohort, holdout flag and credited effect into CRM fields."""
+    from training_roi.cli.sync import lock_file
     from training_roi.evaluation.crm_facts import training_facts
     from training_roi.measure.population import grain_names
     from training_roi.study import load_study, plan_study
-    from training_roi.sync import load_config, open_push_target
+    from training_roi.sync import SyncLock, load_config, open_push_target
     from training_roi.sync.push import check_unit, push, push_config
     from training_roi.warehouse.connection import connect, require_tables
 
@@ -134,20 +137,21 @@ def push_command(
         plan = plan_study(study)
         check_unit(settings, plan.unit)
         result = _result(settings.results)
-        con = connect(db)
-        try:
-            require_tables(con, "learning_record", "learner_identity", "crm_user")
-            facts = training_facts(con, plan, result)
-            target = open_push_target(cfg, settings, on_retry=lambda line, wait: err.print(
-                f"… {escape(line)}, in {wait:.1f} s", highlight=False, soft_wrap=True))
+        with SyncLock(lock_file(cfg, db), "push"):
+            con = connect(db)
             try:
-                info = push(con, target, facts, settings.fields, study=f"{study.name} ({study.hash})",
-                            dry_run=dry_run, progress=lambda line: err.print(f"… {escape(line)}", highlight=False))
+                require_tables(con, "learning_record", "learner_identity", "crm_user")
+                facts = training_facts(con, plan, result)
+                target = open_push_target(cfg, settings, on_retry=lambda line, wait: err.print(
+                    f"… {escape(line)}, in {wait:.1f} s", highlight=False, soft_wrap=True))
+                try:
+                    info = push(con, target, facts, settings.fields, study=f"{study.name} ({study.hash})",
+                                dry_run=dry_run, progress=lambda line: err.print(f"… {escape(line)}", highlight=False))
+                finally:
+                    target.close()
+                names = grain_names(con, "rep", [r.record_id for r in info.records]) if plan.unit == "rep" else {}
             finally:
-                target.close()
-            names = grain_names(con, "rep", [r.record_id for r in info.records]) if plan.unit == "rep" else {}
-        finally:
-            con.disconnect()
+                con.disconnect()
     if as_json:
         _json(info.asdict())
     else:

@@ -50,6 +50,12 @@ def _staging(config: Any, db: str) -> Path:
     return Path(f"{file}.sync")
 
 
+def lock_file(config: Any, db: str) -> Path:
+    """The lock a sync or push of the warehouse holds: beside its staging folder."""
+    staging = _staging(config, db)
+    return staging.parent / f"{staging.name}.lock"
+
+
 def _summary(info: Any) -> Table:
     t = Table(title=f"Sync {info.run_id[:12]}", title_justify="left")
     for col in ("source", "pages", "new", "loaded", "quarantined", "newest stored", "status"):
@@ -126,8 +132,7 @@ def sync_command(
         interval = parse_every(every) if every is not None else None
         cfg = load_config(config)
         staging = _staging(cfg, db)
-        lock_file = staging.parent / f"{staging.name}.lock"
-        with SyncLock(lock_file):
+        with SyncLock(lock_file(cfg, db)):
             while True:
                 info = _once(cfg, db, staging, as_json, links)
                 if interval is None:

@@ -117,6 +117,8 @@ def quality_panel(report: QualityReport) -> Group:
     parts: list[Table | Panel] = [counts, q, cov]
     if report.syncs:
         parts.append(sync_table(report.syncs))
+    if report.pushes:
+        parts.append(push_table(report.pushes))
     return Group(*parts, Panel(warn, title="Warnings", title_align="left"))
 
 
@@ -128,6 +130,17 @@ def sync_table(syncs: list[dict[str, Any]]) -> Table:
     for s in syncs:
         t.add_row(s["source"], _when(s["last_success"]) or "never",
                   duration(s["lag_seconds"]), _when(s["watermark"]), s["last_status"] or "")
+    return t
+
+
+def push_table(pushes: list[dict[str, Any]]) -> Table:
+    """Each CRM pushed to: its last push, when it ended, the records written and refused, how it ended."""
+    t = Table(title="Pushes to the CRM (training-roi push)", title_justify="left")
+    for col in ("target", "object", "last push", "written", "failed", "status"):
+        t.add_column(col, justify="right" if col in ("written", "failed") else "left")
+    for p in pushes:
+        t.add_row(p["target"], p["object"], _when(p["finished"] or p["started"]), f"{p['written']:,}",
+                  f"{p['failed']:,}", p["status"])
     return t
 
 

@@ -17,7 +17,8 @@ quarantine and merge by key. The modules:
 - :mod:`.runner`: one sync of every source;
 - :mod:`.lock`: one sync of a warehouse at a time;
 - :mod:`.push`: training facts written back into a CRM (``training-roi push``), and its audit;
-- :mod:`.salesforce_push`: Salesforce as the CRM a push writes to.
+- :mod:`.salesforce_push`: Salesforce as the CRM a push writes to;
+- :mod:`.hubspot_push`: HubSpot as the CRM a push writes to (contacts).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from training_roi.sync.config import (
     load_config,
 )
 from training_roi.sync.hubspot import open_hubspot
+from training_roi.sync.hubspot_push import HubSpotTarget
 from training_roi.sync.lock import SyncLock
 from training_roi.sync.lrs import LrsSource
 from training_roi.sync.push import PushConfig, PushTarget
@@ -78,7 +80,12 @@ def _salesforce_target(source: Any, push: PushConfig, config_path: str, **option
     return SalesforceTarget(source, push, config_path, **options)
 
 
-PUSH_TARGETS: dict[str, Callable[..., PushTarget]] = {"salesforce": _salesforce_target}
+def _hubspot_target(source: Any, push: PushConfig, config_path: str, **options: Any) -> PushTarget:
+    assert isinstance(source, HubSpotConfig)
+    return HubSpotTarget(source, push, config_path, **options)
+
+
+PUSH_TARGETS: dict[str, Callable[..., PushTarget]] = {"salesforce": _salesforce_target, "hubspot": _hubspot_target}
 """Source kind → how to open it as a push target (source config, push config, config path, options)."""
 
 

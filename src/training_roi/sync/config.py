@@ -34,6 +34,8 @@ HUBSPOT_OBJECTS = ("owners", "companies", "contacts", "deals")
 VERSIONS = {"1.0.3": "1.0.3", "1.0": "1.0.3", "2.0": "2.0.0", "2.0.0": "2.0.0"}
 """The xAPI versions a source may name, and the ``X-Experience-API-Version`` header each sends."""
 
+PACING = ("load_every", "timeout", "retries", "backoff", "max_wait", "overlap")
+"""The settings every kind of source takes: records loaded at once, waits and retries, the overlap."""
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _SECRET_KEYS = ("password", "secret", "client_secret", "token", "access_token", "api_key", "apikey")
 """Keys that would hold a secret's value: refused, with the ``_env`` or ``_keyring`` form suggested."""
@@ -67,8 +69,28 @@ class AuthConfig:
     scope: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class Pacing:
+    """The settings every source has: records loaded at once, and how answers are waited for and retried."""
+
+    load_every: int = 100_000
+    timeout: float = 60.0
+    retries: int = 5
+    backoff: float = 1.0
+    max_wait: float = 300.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrmPacing(Pacing):
+    """What a CRM source adds: the records asked for again, its share of the daily API limit, the clock skew allowed."""
+
+    overlap: float = 1.0
+    limit_share: float = 0.8
+    clock_skew: float = 60.0
+
+
 @dataclass(frozen=True)
-class LrsConfig:
+class LrsConfig(Pacing):
     """One LRS pulled over the xAPI Statement API."""
 
     name: str
@@ -76,11 +98,7 @@ class LrsConfig:
     version: str
     auth: AuthConfig | None
     page_size: int = 500
-    load_every: int = 100_000
-    timeout: float = 30.0
-    retries: int = 5
-    backoff: float = 1.0
-    max_wait: float = 300.0
+    timeout: float = field(default=30.0, kw_only=True)
     overlap: float = 0.001
     kind: str = "lrs"
 
@@ -102,7 +120,7 @@ class SalesforceAuthConfig:
 
 
 @dataclass(frozen=True)
-class SalesforceConfig:
+class SalesforceConfig(CrmPacing):
     """One Salesforce org pulled over the REST API, object by object, on ``SystemModstamp``."""
 
     name: str
@@ -111,14 +129,6 @@ class SalesforceConfig:
     objects: tuple[str, ...]
     auth: SalesforceAuthConfig
     page_size: int = 2000
-    load_every: int = 100_000
-    timeout: float = 60.0
-    retries: int = 5
-    backoff: float = 1.0
-    max_wait: float = 300.0
-    overlap: float = 1.0
-    limit_share: float = 0.8
-    clock_skew: float = 60.0
     bulk_objects: tuple[str, ...] = ()
     bulk_above: int | None = None
     bulk_page_size: int = 50_000
@@ -140,7 +150,7 @@ class HubSpotAuthConfig:
 
 
 @dataclass(frozen=True)
-class HubSpotConfig:
+class HubSpotConfig(CrmPacing):
     """One HubSpot account pulled over the CRM API v3, object by object, on its last-modified property."""
 
     name: str
@@ -149,14 +159,6 @@ class HubSpotConfig:
     auth: HubSpotAuthConfig
     deletions: bool = True
     page_size: int = 200
-    load_every: int = 100_000
-    timeout: float = 60.0
-    retries: int = 5
-    backoff: float = 1.0
-    max_wait: float = 300.0
-    overlap: float = 1.0
-    limit_share: float = 0.8
-    clock_skew: float = 60.0
     kind: str = "hubspot"
 
 
@@ -257,8 +259,7 @@ class _Checker:
             return self.salesforce(data, key)
         if kind == "hubspot":
             return self.hubspot(data, key)
-        self.known(data, key, ("name", "kind", "endpoint", "version", "auth", "page_size", "load_every", "timeout",
-                               "retries", "backoff", "max_wait", "overlap"))
+        self.known(data, key, ("name", "kind", "endpoint", "version", "auth", "page_size", *PACING))
         name = self.name(data, key)
         endpoint = self.url(data.get("endpoint"), _join(key, "endpoint"))
         version = str(data.get("version", "1.0.3"))
@@ -280,6 +281,13 @@ class _Checker:
                 "backoff": float(self.number(data, key, "backoff", 1.0, least=0)),
                 "max_wait": float(self.number(data, key, "max_wait", 300.0, least=0))}
 
+    def crm_pacing(self, data: dict[str, Any], key: str, least_overlap: float) -> dict[str, Any]:
+        """A CRM source's pacing: every source's, the overlap, the share of the daily API limit, the clock skew."""
+        return {**self.pacing(data, key, timeout=60.0),
+                "overlap": float(self.number(data, key, "overlap", 1.0, least=least_overlap)),
+                "limit_share": self.share(data, key),
+                "clock_skew": float(self.number(data, key, "clock_skew", 60.0, least=0))}
+
     def share(self, data: dict[str, Any], key: str) -> float:
         """The share of a CRM's daily API limit a sync may use."""
         share = float(self.number(data, key, "limit_share", 0.8, least=0.01))
@@ -296,9 +304,8 @@ class _Checker:
 
     def salesforce(self, data: dict[str, Any], key: str) -> SalesforceConfig:
         self.known(data, key, ("name", "kind", "instance_url", "api_version", "objects", "auth", "page_size",
-                               "load_every", "timeout", "retries", "backoff", "max_wait", "overlap", "limit_share",
-                               "clock_skew", "bulk_objects", "bulk_above", "bulk_page_size", "bulk_poll",
-                               "bulk_timeout"))
+                               *PACING, "limit_share", "clock_skew", "bulk_objects", "bulk_above", "bulk_page_size",
+                               "bulk_poll", "bulk_timeout"))
         name = self.name(data, key)
         instance = self.url(data.get("instance_url"), _join(key, "instance_url"),
                             "expected the org's URL, e.g. https://example.my.salesforce.com")
@@ -312,7 +319,6 @@ class _Checker:
         if unknown:
             self.fail(_join(key, "objects"), f"{unknown[0]!r} is not an object the product reads; expected some "
                       f"of {', '.join(SALESFORCE_OBJECTS)}")
-        share = self.share(data, key)
         page_size = self.number(data, key, "page_size", 2000, least=200, integer=True)
         if page_size > 2000:
             self.fail(_join(key, "page_size"), f"expected at most 2000 (Salesforce's largest batch), not {page_size}")
@@ -328,11 +334,7 @@ class _Checker:
         return SalesforceConfig(
             name=name, instance_url=instance.rstrip("/"), api_version=version,
             objects=tuple(dict.fromkeys(objects)), auth=self.salesforce_auth(data.get("auth"), _join(key, "auth")),
-            page_size=page_size,
-            **self.pacing(data, key, timeout=60.0),
-            overlap=float(self.number(data, key, "overlap", 1.0, least=1)),
-            limit_share=share,
-            clock_skew=float(self.number(data, key, "clock_skew", 60.0, least=0)),
+            page_size=page_size, **self.crm_pacing(data, key, least_overlap=1),
             bulk_objects=tuple(dict.fromkeys(bulk)), bulk_above=above,
             bulk_page_size=self.number(data, key, "bulk_page_size", 50_000, least=1, integer=True),
             bulk_poll=float(self.number(data, key, "bulk_poll", 2.0, least=0)),
@@ -364,8 +366,8 @@ class _Checker:
         self.fail(_join(key, "grant"), f"expected refresh_token or client_credentials, not {grant!r}")
 
     def hubspot(self, data: dict[str, Any], key: str) -> HubSpotConfig:
-        self.known(data, key, ("name", "kind", "base_url", "objects", "deletions", "auth", "page_size", "load_every",
-                               "timeout", "retries", "backoff", "max_wait", "overlap", "limit_share", "clock_skew"))
+        self.known(data, key, ("name", "kind", "base_url", "objects", "deletions", "auth", "page_size", *PACING,
+                               "limit_share", "clock_skew"))
         name = self.name(data, key)
         base = self.url(data.get("base_url", "https://api.hubapi.com"), _join(key, "base_url"),
                         "expected the API's URL, https://api.hubapi.com").rstrip("/")
@@ -375,18 +377,13 @@ class _Checker:
         deletions = data.get("deletions", True)
         if not isinstance(deletions, bool):
             self.fail(_join(key, "deletions"), "expected true or false")
-        share = self.share(data, key)
         page_size = self.number(data, key, "page_size", 200, least=10, integer=True)
         if page_size > 200:
             self.fail(_join(key, "page_size"), f"expected at most 200 (HubSpot's largest search page), not {page_size}")
         return HubSpotConfig(
             name=name, base_url=base, objects=tuple(o for o in HUBSPOT_OBJECTS if o in objects),
             auth=self.hubspot_auth(data.get("auth"), _join(key, "auth"), base), deletions=deletions,
-            page_size=page_size,
-            **self.pacing(data, key, timeout=60.0),
-            overlap=float(self.number(data, key, "overlap", 1.0, least=0.001)),
-            limit_share=share,
-            clock_skew=float(self.number(data, key, "clock_skew", 60.0, least=0)),
+            page_size=page_size, **self.crm_pacing(data, key, least_overlap=0.001),
         )
 
     def hubspot_auth(self, value: object, key: str, base: str) -> HubSpotAuthConfig:

@@ -1,9 +1,9 @@
-"""The sync's lock: a file beside the warehouse, so two syncs of one warehouse never run at once.
+"""The warehouse's lock: a file beside it, so two syncs or pushes of one warehouse never run at once.
 
 The lock is the operating system's (``flock`` on POSIX, ``msvcrt.locking`` on Windows): it goes
 with the process that holds it, even when that process is killed, so no stale lock is left to
-clear by hand. The holder writes who it is (process id, host, since when) into the file, and a
-sync that finds the lock taken says so in its error.
+clear by hand. The holder writes what it is doing and who it is (a sync or a push, process id, host,
+since when) into the file, and a sync or push that finds the lock taken says so in its error.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ __all__ = ["SyncLock"]
 
 
 class SyncLock:
-    """An exclusive, non-blocking lock on ``path``; a context manager."""
+    """An exclusive, non-blocking lock on ``path``, held for ``what`` (``sync``, ``push``); a context manager."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, what: str = "sync") -> None:
         self.path = path
+        self.what = what
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -37,10 +38,14 @@ class SyncLock:
             os.lseek(fd, 0, os.SEEK_SET)
             holder = os.read(fd, 512).decode("utf-8", "replace").strip() or "another process"
             os.close(fd)
-            raise SyncLocked(f"another sync of this warehouse is running ({holder}; lock {self.path}): "
+            doing, _, who = holder.partition(": ")
+            if doing not in ("sync", "push"):
+                doing, who = "sync or push", holder
+            raise SyncLocked(f"another {doing} of this warehouse is running ({who}; lock {self.path}): "
                              "wait for it to end, or stop it") from None
         os.ftruncate(fd, 0)
-        who = f"pid {os.getpid()} on {socket.gethostname()}, since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        who = (f"{self.what}: pid {os.getpid()} on {socket.gethostname()}, "
+               f"since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, who.encode())
         self._fd = fd

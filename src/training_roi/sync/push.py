@@ -9,7 +9,8 @@ row of ``push_audit``; every push a row of ``push_run``.
 
 The CRM is a :class:`PushTarget`: anything that reads the current values of records by id and
 writes changed ones in batches, answering per record. :mod:`.salesforce_push` is Salesforce's
-(SOQL by ids, the sObject Collections update); another CRM plugs in by providing the same two
+(SOQL by ids, the sObject Collections update), :mod:`.hubspot_push` HubSpot's (batch read and
+batch update of contacts' properties); another CRM plugs in by providing the same two
 calls and registering its kind in :data:`training_roi.sync.PUSH_TARGETS`.
 """
 
@@ -41,12 +42,19 @@ __all__ = [
 
 FACTS = ("program", "completed", "cohort", "holdout", "effect")
 """The facts a push can write, each to the CRM field the configuration maps it to."""
-PUSH_OBJECTS = {"User": "rep", "Contact": "account"}
-"""The CRM objects a push writes to, and the study unit whose people they are."""
+PUSH_OBJECTS = {"salesforce": {"User": "rep", "Contact": "account"}, "hubspot": {"contacts": "account"}}
+"""By kind of CRM, the objects a push writes to, and the study unit whose people they are (the first the default)."""
+NO_REPS = {"hubspot": "HubSpot keeps no custom property for a rep: owners hold no properties, and its users object "
+                      "(crm/v3/objects/users) takes only the user properties HubSpot defines (working hours, time "
+                      "zone, job title, phone numbers). Push a rep study to a Salesforce org, or push to HubSpot a "
+                      "study whose units are accounts (their contacts are written)"}
+"""Why a kind of CRM cannot take a rep study's facts."""
 NOT_ESTABLISHED = "not established"
 """The effect written for a trained person while the study has not established the program's effect."""
 BATCH_LIMIT = 200
 """The most records one write request may carry (Salesforce's sObject Collections limit)."""
+BATCH_LIMITS = {"hubspot": 100}
+"""A CRM's own, lower limit (HubSpot's batch update takes 100 inputs)."""
 
 Value = str | bool | None
 """A fact's value: text (a date as 2026-12-05), a flag, or None for an empty field."""
@@ -66,11 +74,13 @@ class PushConfig:
     results: Path
     """The folder ``training-roi report`` wrote (its ``result.json``), or the file itself."""
     batch_size: int = BATCH_LIMIT
+    kind: str = "salesforce"
+    """The target source's kind (``salesforce``, ``hubspot``)."""
 
     @property
     def unit(self) -> str:
-        """The study unit whose people the object holds: ``rep`` for User, ``account`` for Contact."""
-        return PUSH_OBJECTS[self.object]
+        """The study unit whose people the object holds: ``rep`` for User, ``account`` for Contact or contacts."""
+        return PUSH_OBJECTS[self.kind][self.object]
 
 
 def push_config(config: SyncConfig) -> PushConfig:
@@ -91,18 +101,23 @@ def push_config(config: SyncConfig) -> PushConfig:
     target = data.get("target")
     if target not in names:
         check.fail("push.target", f"expected the name of one of the sources ({', '.join(names)}), not {target!r}")
-    if names[target].kind == "lrs":
-        check.fail("push.target", f"{target} is an LRS: a push writes to a CRM (a source of kind salesforce)")
-    obj = data.get("object", "User")
-    if obj not in PUSH_OBJECTS:
-        check.fail("push.object", f"expected {' or '.join(PUSH_OBJECTS)}, not {obj!r}")
+    kind = names[target].kind
+    if kind not in PUSH_OBJECTS:
+        check.fail("push.target", f"{target} is an LRS: a push writes to a CRM (a source of kind "
+                                  f"{' or '.join(PUSH_OBJECTS)})")
+    objects = PUSH_OBJECTS[kind]
+    obj = data.get("object", next(iter(objects)))
+    if kind in NO_REPS and obj in ("users", "owners", "User"):
+        check.fail("push.object", NO_REPS[kind])
+    if obj not in objects:
+        check.fail("push.object", f"expected {' or '.join(objects)}, not {obj!r}")
     mapped = check.mapping(data.get("fields"), "push.fields", required=True)
     for fact, name in mapped.items():
         if fact not in FACTS:
             check.fail(f"push.fields.{fact}", f"unknown fact; expected some of {', '.join(FACTS)}")
-        if not isinstance(name, str) or not _FIELD.match(name) or name == "Id":
-            check.fail(f"push.fields.{fact}", f"expected the API name of a field of {obj}, e.g. "
-                                              "Training_Program__c")
+        if not isinstance(name, str) or not _FIELD.match(name) or name in ("Id", "hs_object_id"):
+            example = "training_program" if kind == "hubspot" else "Training_Program__c"
+            check.fail(f"push.fields.{fact}", f"expected the API name of a field of {obj}, e.g. {example}")
     if not mapped:
         check.fail("push.fields", f"map at least one fact ({', '.join(FACTS)}) to a field")
     written = list(mapped.values())
@@ -116,11 +131,12 @@ def push_config(config: SyncConfig) -> PushConfig:
             check.fail(f"push.{key}", "expected a path" + (" to the study file" if key == "study" else
                                                            " to the folder training-roi report wrote"))
         paths[key] = config.path.parent / value
-    size = check.number(data, "push", "batch_size", BATCH_LIMIT, least=1, integer=True)
-    if size > BATCH_LIMIT:
-        check.fail("push.batch_size", f"expected at most {BATCH_LIMIT} records per request, not {size}")
+    most = BATCH_LIMITS.get(kind, BATCH_LIMIT)
+    size = check.number(data, "push", "batch_size", most, least=1, integer=True)
+    if size > most:
+        check.fail("push.batch_size", f"expected at most {most} records per request, not {size}")
     return PushConfig(target=str(target), object=str(obj), fields={f: mapped[f] for f in FACTS if f in mapped},
-                      study=paths["study"], results=paths["results"], batch_size=size)
+                      study=paths["study"], results=paths["results"], batch_size=size, kind=kind)
 
 
 @dataclass(frozen=True)
@@ -354,7 +370,10 @@ def push_history(con: BaseBackend, limit: int = 10) -> list[dict[str, Any]]:
 
 def check_unit(config: PushConfig, unit: str) -> None:
     """Refuse a study whose unit is not the object's people (reps are Users, customers' learners Contacts)."""
+    if unit == "rep" and config.kind in NO_REPS:
+        raise SyncConfigError(f"push.target: the study measures reps, and {config.target} is a "
+                              f"{config.kind} account: {NO_REPS[config.kind]}")
     if config.unit != unit:
-        want = next(o for o, u in PUSH_OBJECTS.items() if u == unit)
+        want = next(o for o, u in PUSH_OBJECTS[config.kind].items() if u == unit)
         raise SyncConfigError(f"push.object: the study measures {'reps' if unit == 'rep' else 'accounts'}, whose "
                               f"people are {want} records, not {config.object}")

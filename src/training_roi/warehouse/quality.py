@@ -52,6 +52,8 @@ class QualityReport:
     warnings: list[str] = field(default_factory=list)
     syncs: list[dict[str, Any]] = field(default_factory=list)
     """Per live source (``training-roi sync``): its last successful sync, lag, watermark and last outcome."""
+    pushes: list[dict[str, Any]] = field(default_factory=list)
+    """Per CRM pushed to (``training-roi push``): its last push, when, records written and failed, how it ended."""
 
     def asdict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -63,6 +65,8 @@ class QualityReport:
         lines.append(f"quarantine: {quarantined:,} rows")
         lines += [f"sync {s['source']}: last success {s['last_success'] or 'never'}, lag {s['lag_seconds']} s"
                   for s in self.syncs]
+        lines += [f"push {p['target']}: last {p['finished'] or p['started']}, {p['written']:,} written, "
+                  f"{p['failed']:,} failed" for p in self.pushes]
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -107,7 +111,7 @@ def quality_report(con: BaseBackend) -> QualityReport:
         t = con.table(name)
         row = t.aggregate(lo=t[col].min(), hi=t[col].max()).to_pyarrow().to_pylist()[0]
         ranges[name] = (_iso(row["lo"]), _iso(row["hi"]))
-    report = QualityReport(tables, runs, reasons, link, ranges, syncs=sync_status(con))
+    report = QualityReport(tables, runs, reasons, link, ranges, syncs=sync_status(con), pushes=push_status(con))
     report.warnings = _warnings(con, report)
     return report
 
@@ -136,6 +140,19 @@ def sync_status(con: BaseBackend, now: datetime | None = None) -> list[dict[str,
     return out
 
 
+def push_status(con: BaseBackend) -> list[dict[str, Any]]:
+    """Each CRM pushed to (``push_run``): its last push — when, the object, records written and failed, its outcome."""
+    runs = con.table("push_run").to_pyarrow().to_pylist()
+    out: list[dict[str, Any]] = []
+    for target in sorted({r["target"] for r in runs}):
+        last = max((r for r in runs if r["target"] == target), key=lambda r: r["started"])
+        out.append({"target": target, "object": last["object"], "endpoint": last["endpoint"],
+                    "started": _iso(last["started"]), "finished": _iso(last["finished"]), "study": last["study"],
+                    "changed": last["changed"], "written": last["written"], "failed": last["failed"],
+                    "status": last["status"], "error": last["error"]})
+    return out
+
+
 def _iso(value: object) -> str | None:
     if value is None:
         return None
@@ -159,6 +176,13 @@ def _warnings(con: BaseBackend, r: QualityReport) -> list[str]:
         elif s["last_status"] not in (None, "ok"):
             since = f"last successful sync {s['last_success']}" if s["last_success"] else "never synced successfully"
             out.append(f"sync of {s['source']} failed ({since}): {s['last_error']}")
+    for p in r.pushes:
+        if p["status"] == RUN_STARTED:
+            out.append(f"push to {p['target']}: the last one began and did not finish (stopped or killed); the next "
+                       "push compares again and writes what is still different")
+        elif p["status"] != "ok":
+            out.append(f"push to {p['target']} of {p['started'][:10]}: {p['failed']:,} of {p['changed']:,} record(s) "
+                       f"refused{': ' + p['error'] if p['error'] else ''} (push_audit says why)")
     if r.tables["crm_opportunity"]:
         opp = con.table("crm_opportunity")
         live = opp.filter(~opp.is_deleted)
