@@ -13,7 +13,8 @@ from tests.sync import test_salesforce_sync as rest
 from tests.sync.salesforce_server import Org
 from tests.sync.test_salesforce_sync import count, ingested, kill_when_held, run, sync_cli, tables, write_config
 from training_roi.errors import SyncConfigError
-from training_roi.sync import load_config
+from training_roi.sync import load_config, open_sources, sync
+from training_roi.warehouse.connection import connect
 
 # The REST tests' org (seeded from the simulated export of conftest) and secrets, as fixtures of this module too.
 org, _secrets = rest.org, rest._secrets
@@ -65,6 +66,27 @@ def test_bulk_and_rest_give_the_warehouse_a_file_ingest_gives(org: Org, tmp_path
     marks = count(bulk, "SELECT source, watermark FROM sync_state ORDER BY source")
     newest = _newest(opps)["SystemModstamp"].replace("Z", "")
     assert {m["source"]: m["watermark"].strftime("%Y-%m-%dT%H:%M:%S") for m in marks}["sf.Opportunity"] == newest
+
+
+
+def test_a_job_is_deleted_only_after_its_last_set_is_loaded(org: Org, tmp_path: Path):
+    db = tmp_path / "roi.duckdb"
+    sources = open_sources(load_config(bulk_config(tmp_path / "sync.yaml", org, objects=["Account"])),
+                           sleep=lambda _s: None)
+    con = connect(str(db))
+    try:
+        info = sync(con, sources, tmp_path / "staging")
+        assert info.ok
+        # Loaded, watermark moved, the job still there: a sync killed up to this point reads on from it.
+        (job,) = org.bulk.created
+        assert job in org.bulk.jobs and not org.bulk.deleted
+        assert con.sql("SELECT count(*) AS n FROM crm_account").to_pyarrow().to_pylist()[0]["n"] == len(
+            org.tables["Account"])
+    finally:
+        for source in sources:
+            source.close()
+        con.disconnect()
+    assert org.bulk.deleted == [job] and job not in org.bulk.jobs
 
 
 def test_changes_and_deletions_arrive_in_the_next_bulk_sync_and_a_third_changes_nothing(org: Org, tmp_path: Path):

@@ -150,6 +150,7 @@ class SalesforceSession:
             retry_bad_json=True, credentials_hint="the client id and secrets ("
             + ", ".join(s.where for s in shown) + ")", **extra)
         self.closed = False
+        self.on_close: list[Callable[[], None]] = []
 
     @property
     def api(self) -> str:
@@ -192,8 +193,10 @@ class SalesforceSession:
         return self.http.send(method, url, **options)
 
     def close(self) -> None:
-        """Close the connections (once, though every object asks)."""
+        """Do what waits for the end of the sync (delete the bulk jobs read), then close the connections (once)."""
         if not self.closed:
+            for step in self.on_close:
+                step()
             self.http.close()
             self.closed = True
 
@@ -309,11 +312,16 @@ class SalesforceObject:
         return Page(records, f"{self._horizon.isoformat()} {more}")
 
     def _bulk_page(self, job: str, locator: str | None) -> Page:
-        """One set of a bulk job's results; the job is deleted once its last set is read."""
+        """One set of a bulk job's results.
+
+        The job is deleted when the sync closes the org's session, after the runner has staged and
+        loaded its last set: a sync killed before that leaves the job, so the next one can still read
+        the set its cursor names, and Salesforce deletes jobs it is never asked to.
+        """
         assert self._horizon is not None
         records, following = self.bulk.results(job, locator)
         if following is None:
-            self.bulk.delete(job)
+            self.session.on_close.append(lambda: self.bulk.delete(job))
             return Page(records, None)
         return Page(records, f"{self._horizon.isoformat()} {BULK} {job} {following}")
 

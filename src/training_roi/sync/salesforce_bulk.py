@@ -14,9 +14,9 @@ records. For a chain the client:
    with a header row, ``Sforce-NumberOfRecords`` records and, in ``Sforce-Locator``, the locator of the
    next set (the string ``null`` after the last one). An answer with fewer rows than it announces (cut
    short) is asked for again;
-4. deletes the job (``DELETE /jobs/query/<id>``) once its last set is read: the results are staged by
-   then, and Salesforce keeps a job's results, which count against the org's daily bulk storage, for
-   days otherwise.
+4. deletes the job (``DELETE /jobs/query/<id>``) when the sync ends, once its last set is staged and
+   loaded (Salesforce keeps a job's results, which count against the org's daily bulk storage, for
+   days otherwise). A sync killed before then leaves the job, which the next sync reads on from.
 
 The query is the REST path's without ``ORDER BY``: Salesforce's reference says a bulk query must not
 order (ordering turns off the chunking that makes bulk queries fast), so a job's results come in no
