@@ -35,11 +35,13 @@ Faults a test queues in ``faults`` apply to page requests (searches and lists), 
 ``("secondly", headers)`` answers 429 of the per-second policy, ``("daily", None)`` 429 of the daily
 one, ``(status, headers)`` an error body, ``"expire"`` expires the token in use, ``"truncate"`` cuts the
 JSON short, ``("sleep", seconds)`` answers late, ``("hold", None)`` waits until ``release`` is set.
+With ``shuffle_ties`` set, a search orders records of equal sort value anew at every request.
 """
 
 from __future__ import annotations
 
 import csv
+import random
 import re
 import threading
 import time
@@ -121,6 +123,8 @@ class Portal:
     lock: threading.Lock = field(default_factory=threading.Lock)
     clock: datetime = datetime(2025, 6, 1, tzinfo=UTC)
     last_change: int = 0
+    shuffle_ties: bool = False
+    """Whether a search's records of equal sort value come in a new order at every request, as HubSpot may send them."""
     push: Writes = field(default_factory=lambda: Writes())
 
     def seed(self, folder: Path) -> None:
@@ -367,7 +371,9 @@ def app(portal: Portal) -> Starlette:
             prop = sorts[0].get("propertyName")
             if prop not in (MODIFIED[obj], "hs_object_id"):
                 return limits(_error(400, "VALIDATION_ERROR", f"cannot sort on {prop}"))
-            found.sort(key=lambda r: (value(obj, r, prop), int(r.row["Id"])),
+            # HubSpot promises no order among equal values: by id, or (shuffle_ties) anew at every request.
+            ties = random.Random(len(portal.log)) if portal.shuffle_ties else None
+            found.sort(key=lambda r: (value(obj, r, prop), ties.random() if ties else int(r.row["Id"])),
                        reverse=sorts[0].get("direction") == "DESCENDING")
         chunk = found[offset:min(offset + limit, CAP)]
         answer: dict[str, Any] = {"total": len(found),
