@@ -513,7 +513,8 @@ def _links(obj: str, record: Record) -> list[tuple[str, str]]:
 #   ``PROPERTY_DOESNT_EXIST``; a value that is not of the property's type (a date not YYYY-MM-DD, a checkbox
 #   not true/false, an option not offered) or an unknown id fails that record only: 207 Multi-Status with
 #   ``results`` for the records written and one entry of ``errors`` per record refused (``context.ids``).
-#   ``Writes.rejects`` makes the account refuse a record (id → category, message) as a workflow rule would.
+#   ``Writes.rejects`` makes the account refuse a record (id → category, message) as a workflow rule would;
+#   ``Writes.merged`` answers a record's update under the id of the record it was merged into.
 
 _DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
 STANDARD = {"contacts": ("email", "firstname", "lastname", "jobtitle", "createdate", "lastmodifieddate",
@@ -528,6 +529,8 @@ class Writes:
     requests: list[list[dict[str, Any]]] = field(default_factory=list)
     reads: int = 0
     rejects: dict[str, tuple[str, str]] = field(default_factory=dict)
+    merged: dict[str, str] = field(default_factory=dict)
+    """Records merged into another (id → the other's id): an update of one is answered under the other's id."""
 
     def add(self, obj: str, **types: str) -> None:
         """Create custom properties of ``obj``: string, date, bool (a checkbox) or enumeration:A|B (its options)."""
@@ -649,7 +652,8 @@ def push_routes(portal: Portal, limits: Callable[[Response], Response],
                     continue
                 record.custom.update({p: "" if v is None else str(v) for p, v in values.items()})
                 record.modified = portal._now()
-                results.append({"id": rid, "properties": {p: record.custom[p] or None for p in values},
+                results.append({"id": writes.merged.get(rid, rid),
+                                "properties": {p: record.custom[p] or None for p in values},
                                 "createdAt": record.row.get("CreatedDate"), "updatedAt": iso(record.modified),
                                 "archived": False})
         return limits(_multi(results, errors))
