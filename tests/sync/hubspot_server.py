@@ -35,11 +35,13 @@ Faults a test queues in ``faults`` apply to page requests (searches and lists), 
 ``("secondly", headers)`` answers 429 of the per-second policy, ``("daily", None)`` 429 of the daily
 one, ``(status, headers)`` an error body, ``"expire"`` expires the token in use, ``"truncate"`` cuts the
 JSON short, ``("sleep", seconds)`` answers late, ``("hold", None)`` waits until ``release`` is set.
+With ``shuffle_ties`` set, a search orders records of equal sort value anew at every request.
 """
 
 from __future__ import annotations
 
 import csv
+import random
 import re
 import threading
 import time
@@ -121,6 +123,8 @@ class Portal:
     lock: threading.Lock = field(default_factory=threading.Lock)
     clock: datetime = datetime(2025, 6, 1, tzinfo=UTC)
     last_change: int = 0
+    shuffle_ties: bool = False
+    """Whether a search's records of equal sort value come in a new order at every request, as HubSpot may send them."""
     push: Writes = field(default_factory=lambda: Writes())
 
     def seed(self, folder: Path) -> None:
@@ -367,7 +371,9 @@ def app(portal: Portal) -> Starlette:
             prop = sorts[0].get("propertyName")
             if prop not in (MODIFIED[obj], "hs_object_id"):
                 return limits(_error(400, "VALIDATION_ERROR", f"cannot sort on {prop}"))
-            found.sort(key=lambda r: (value(obj, r, prop), int(r.row["Id"])),
+            # HubSpot promises no order among equal values: by id, or (shuffle_ties) anew at every request.
+            ties = random.Random(len(portal.log)) if portal.shuffle_ties else None
+            found.sort(key=lambda r: (value(obj, r, prop), ties.random() if ties else int(r.row["Id"])),
                        reverse=sorts[0].get("direction") == "DESCENDING")
         chunk = found[offset:min(offset + limit, CAP)]
         answer: dict[str, Any] = {"total": len(found),
@@ -507,7 +513,8 @@ def _links(obj: str, record: Record) -> list[tuple[str, str]]:
 #   ``PROPERTY_DOESNT_EXIST``; a value that is not of the property's type (a date not YYYY-MM-DD, a checkbox
 #   not true/false, an option not offered) or an unknown id fails that record only: 207 Multi-Status with
 #   ``results`` for the records written and one entry of ``errors`` per record refused (``context.ids``).
-#   ``Writes.rejects`` makes the account refuse a record (id → category, message) as a workflow rule would.
+#   ``Writes.rejects`` makes the account refuse a record (id → category, message) as a workflow rule would;
+#   ``Writes.merged`` answers a record's update under the id of the record it was merged into.
 
 _DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
 STANDARD = {"contacts": ("email", "firstname", "lastname", "jobtitle", "createdate", "lastmodifieddate",
@@ -522,6 +529,8 @@ class Writes:
     requests: list[list[dict[str, Any]]] = field(default_factory=list)
     reads: int = 0
     rejects: dict[str, tuple[str, str]] = field(default_factory=dict)
+    merged: dict[str, str] = field(default_factory=dict)
+    """Records merged into another (id → the other's id): an update of one is answered under the other's id."""
 
     def add(self, obj: str, **types: str) -> None:
         """Create custom properties of ``obj``: string, date, bool (a checkbox) or enumeration:A|B (its options)."""
@@ -643,7 +652,8 @@ def push_routes(portal: Portal, limits: Callable[[Response], Response],
                     continue
                 record.custom.update({p: "" if v is None else str(v) for p, v in values.items()})
                 record.modified = portal._now()
-                results.append({"id": rid, "properties": {p: record.custom[p] or None for p in values},
+                results.append({"id": writes.merged.get(rid, rid),
+                                "properties": {p: record.custom[p] or None for p in values},
                                 "createdAt": record.row.get("CreatedDate"), "updatedAt": iso(record.modified),
                                 "archived": False})
         return limits(_multi(results, errors))

@@ -165,13 +165,40 @@ def test_more_modified_records_than_one_search_sends_arrive_each_once(portal: Po
     assert info.ok, [s.error for s in info.sources]
     assert new(info) == {"hs.deals": CAP + 250}
     searches = portal.searches("deals")[before:]
-    # Every search stayed under HubSpot's cap; a new one began from the last modification time reached.
-    assert all(int(s.get("after", 0)) + s["limit"] <= CAP for s in searches)
-    anchors = [s for s in searches if "after" not in s]
-    assert len(anchors) == 2
+    # Paged by key: every page a new search from the last modification time reached, never an offset.
+    assert searches and all("after" not in s for s in searches)
+    assert len(searches) >= (CAP + 250) // searches[0]["limit"]
     assert sql(db, "SELECT count(*) AS n, sum(amount) AS total FROM crm_opportunity WHERE name LIKE 'Imported deal %'"
                ) == [{"n": CAP + 250, "total": sum(1000 + i for i in range(CAP + 250))}]
     assert tables(db)["crm_opportunity"] == ingested(portal, tmp_path / "export")["crm_opportunity"]
+    assert new(run(config, db)) == {}
+
+
+def test_ties_in_a_new_order_at_every_request_are_each_loaded_once(portal: Portal, tmp_path: Path):
+    db = tmp_path / "roi.duckdb"
+    config = write_config(tmp_path / "sync.yaml", portal, objects=["deals"], deletions=False, page_size=25)
+    assert run(config, db).ok
+    template = next(iter(portal.records["deals"].values())).row
+    kind = type(next(iter(portal.records["deals"].values())))
+    # 240 deals, twelve to a millisecond, so every page ends inside a run of ties.
+    start = max(r.modified for r in portal.records["deals"].values()) + 10
+    with portal.lock:
+        for i in range(240):
+            rid = str(18_000_000_000 + i)
+            portal.records["deals"][rid] = kind({**template, "Id": rid, "Name": f"Tied deal {i}",
+                                                 "Amount": str(500 + 7 * i)}, start + i // 12)
+    tied = [r.row for r in portal.records["deals"].values() if r.row["Name"].startswith("Tied deal ")]
+    portal.shuffle_ties = True
+    before = len(portal.searches("deals"))
+    info = run(config, db)
+    assert info.ok, [s.error for s in info.sources]
+    assert new(info) == {"hs.deals": len(tied)}
+    assert sql(db, "SELECT count(*) AS n, count(DISTINCT opportunity_id) AS ids, sum(amount) AS total "
+                   "FROM crm_opportunity WHERE name LIKE 'Tied deal %'") == [
+        {"n": len(tied), "ids": len(tied), "total": sum(int(r["Amount"]) for r in tied)}]
+    assert sql(db, "SELECT count(*) AS n FROM quarantine")[0]["n"] == 0
+    assert tables(db)["crm_opportunity"] == ingested(portal, tmp_path / "export")["crm_opportunity"]
+    assert all("after" not in s for s in portal.searches("deals")[before:])
     assert new(run(config, db)) == {}
 
 
@@ -182,7 +209,7 @@ def test_a_record_changed_between_two_pages_arrives_once_in_its_latest_state(por
     seen, gone, ahead = ids[5], ids[8], ids[120]
 
     def change(obj: str, offset: int) -> None:
-        if obj == "deals" and offset == 50:
+        if obj == "deals" and len(portal.searches("deals")) == 2:
             portal.after_page = None
             # After the second page: one record sent moves to the end, one sent is deleted (both shift the
             # records not yet sent towards the start), one not yet sent moves, one is new.
@@ -196,8 +223,8 @@ def test_a_record_changed_between_two_pages_arrives_once_in_its_latest_state(por
     portal.after_page = change
     first = run(config, db)
     assert first.ok
-    # The third page saw the result shrink under its offset: it was dropped, and a search began again.
-    assert sum("after" not in s for s in portal.searches("deals")) == 2
+    # Each page was a new search from the last modification time reached: the changes moved no offset.
+    assert all("after" not in s for s in portal.searches("deals"))
     # Each record at most once per load: nothing quarantined as a changed duplicate.
     assert sql(db, "SELECT count(*) AS n FROM quarantine")[0]["n"] == 0
     assert run(config, db).ok
@@ -298,7 +325,9 @@ def test_killed_mid_page_then_run_again_gives_the_uninterrupted_warehouse(portal
     assert proc.returncode == 0, err
     # The second sync went on through the stopped one's token rather than searching again from the start.
     deals = portal.searches("deals")
-    assert sum("after" not in s for s in deals) == 1 and deals[-1]["after"] == "200"
+    bounds = [[f["operator"] for f in s["filterGroups"][0]["filters"]] for s in deals]
+    assert bounds[0] == ["LTE"] and len(bounds) > 1 and all(b == ["GTE", "LTE"] for b in bounds[1:])
+    assert deals[1]["filterGroups"][0]["filters"][1] == deals[0]["filterGroups"][0]["filters"][0]
     expected = ingested(portal, tmp_path / "export")
     got = tables(db)
     assert got["crm_account"] == expected["crm_account"]

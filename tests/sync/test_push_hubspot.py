@@ -208,6 +208,26 @@ def test_a_value_hubspot_refuses_fails_that_record_only(world: Path, portal: Por
     assert "Pushes to the CRM" in shown and f"{finished} UTC" in shown
 
 
+def test_a_record_answered_under_another_id_is_failed_not_given_another_records_error(
+        world: Path, portal: Portal, tmp_path: Path) -> None:
+    """In one batch: one contact refused by a rule, one merged into another (answered under the other's id)."""
+    db = tmp_path / "roi.duckdb"
+    config = write_config(tmp_path, portal, study(tmp_path, established=False), batch_size=100)
+    refused, merged = "5100000", "5100001"
+    portal.push.rejects[refused] = ("VALIDATION_ERROR", "blocked by a workflow rule")
+    portal.push.merged[merged] = "5199999"
+    result = run_push(config, db)
+    assert result.exit_code == 1
+    want = expected(db, "not established")
+    assert {refused, merged} <= set(want) and len(portal.push.requests) == 1
+    failed = {rid: e for rid, _f, _v, outcome, e in audit(db) if outcome == "failed"}
+    assert set(failed) == {refused, merged}
+    assert "blocked by a workflow rule" in failed[refused]
+    assert failed[merged] == "not among the records HubSpot answered for"
+    assert {rid for rid, _f, _v, outcome, _e in audit(db) if outcome == "written"} == set(want) - {refused, merged}
+    assert query(db, "SELECT status, written, failed FROM push_run") == [("failed", len(want) - 2, 2)]
+
+
 def test_a_property_the_account_lacks_stops_before_any_write(world: Path, portal: Portal, tmp_path: Path) -> None:
     db = tmp_path / "roi.duckdb"
     config = write_config(tmp_path, portal, study(tmp_path, established=False))

@@ -7,21 +7,23 @@ log row. Companies, contacts and deals come from the search endpoint
 is written as a row of the contract's export file (``crm/Account.csv``, ``crm/Contact.csv``,
 ``crm/Opportunity.csv``) and loaded by the same ingest as an export.
 
-HubSpot's search pages by offset (``after``) over a result it computes again at every request, and
-sends at most 10,000 results for one search. So a chain of pages is a series of searches:
+HubSpot's search pages by offset (``after``) over a result it computes again at every request, gives
+no order among records modified in the same millisecond, and sends at most 10,000 results for one
+search. An offset can therefore skip a record and repeat another with ``total`` unchanged (ties
+returned in another order, or one record leaving the result as another enters it), so a chain pages
+by key, as a series of searches:
 
 - every search is bounded above by the chain's horizon (its start, less ``clock_skew``): a record
   modified while the chain runs leaves the result rather than moving inside it, and the next sync
   asks for it;
-- each answer's ``total`` is compared with the first page's: when the result changed (a record seen
-  was modified or archived, shifting every later record towards the start, so that the next offset
-  would skip one), the page is dropped and a new search starts from the last modification time
-  reached;
-- before the next offset would pass the 10,000 cap, a new search starts the same way.
+- each next page is a new search from the last modification time reached, inclusive, leaving out the
+  ids the chain's token keeps as already sent at that millisecond: nothing is skipped and nothing is
+  sent twice, whatever the order of ties;
+- only when a whole page shares one millisecond is the offset followed (then the order of ties
+  matters); its ``total`` is compared with the first page's, and when the result changed the page is
+  dropped and a new search starts as above. More than 10,000 records in one millisecond stop the source.
 
-A new search asks from the last modification time reached, inclusive, and the chain's token keeps
-the ids already sent at that millisecond, which it leaves out: nothing is skipped and nothing is
-sent twice. The token (JSON) carries the horizon, so a chain resumed after a kill keeps it.
+The token (JSON) carries the horizon, so a chain resumed after a kill keeps it.
 
 Deals and contacts get their company from the v4 associations API
 (``POST /crm/v4/associations/<object>/companies/batch/read``, one request per page): the company
@@ -544,11 +546,14 @@ class HubSpotObject(_CsvSource):
         after = _next_after(answer)
         if after is None:
             return Page(rows, None)
-        if chain.fetched + self.session.config.page_size > SEARCH_CAP:
-            if chain.last == chain.anchor:
-                raise SyncError(f"{self.describe()}: more than {SEARCH_CAP:,} {self.kind_of.object} share one "
-                                "modification time; HubSpot's search cannot page past them")
+        if chain.last is not None and chain.last != chain.anchor:
+            # Page by key: the next page is a new search from the last millisecond reached, whatever order
+            # HubSpot gives the records that share a millisecond from one request to the next.
             return Page(rows, chain.reanchor().token())
+        # The whole page shares the anchor's millisecond: only the offset can go past it.
+        if chain.fetched + self.session.config.page_size > SEARCH_CAP:
+            raise SyncError(f"{self.describe()}: more than {SEARCH_CAP:,} {self.kind_of.object} share one "
+                            "modification time; HubSpot's search cannot page past them")
         chain.after = after
         return Page(rows, chain.token())
 

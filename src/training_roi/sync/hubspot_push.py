@@ -7,7 +7,8 @@ come from ``POST /crm/v3/objects/<object>/batch/read`` (``properties`` and ``inp
 100 per request; an unknown id is an error of a 207 answer, and is left out). Changes go to
 ``POST /crm/v3/objects/<object>/batch/update``, at most 100 records: HubSpot answers 200 with
 ``results``, or 207 Multi-Status with ``results`` for the records written and ``errors`` (each naming
-its records in ``context.ids``) for those refused. A checkbox is written ``true``/``false``, a date
+its records in ``context.ids``) for those refused; a record in neither (a contact merged into another
+comes back under the other's id) is failed as not answered for. A checkbox is written ``true``/``false``, a date
 as 2026-12-05, an empty fact as an empty value (which clears the property).
 
 Reps cannot be pushed to HubSpot: owners hold no properties, and the users object
@@ -42,8 +43,12 @@ def _value(value: Value) -> str:
     return value
 
 
-def _errors(answer: dict[str, Any]) -> dict[str, str]:
-    """Record id → its error in words (``VALIDATION_ERROR: message``), from a 207 answer's ``errors``."""
+def _errors(answer: dict[str, Any], sent: list[str]) -> dict[str, str]:
+    """Record id → its error in words (``VALIDATION_ERROR: message``), from a 207 answer's ``errors``.
+
+    An error is the error of the records its ``context.ids`` names, and of no other; one naming none is
+    the error of the one record sent, when only one was.
+    """
     out: dict[str, str] = {}
     for error in answer.get("errors") or []:
         if not isinstance(error, dict):
@@ -51,9 +56,9 @@ def _errors(answer: dict[str, Any]) -> dict[str, str]:
         said = f"{error.get('category') or 'ERROR'}: {' '.join(str(error.get('message', '')).split())[:300]}"
         context = error.get("context")
         ids = context.get("ids") if isinstance(context, dict) else None
-        for rid in ids if isinstance(ids, list) else []:
-            out.setdefault(str(rid), said)
-        out.setdefault("", said)
+        named = [str(rid) for rid in ids] if isinstance(ids, list) else []
+        for rid in named or (sent if len(sent) == 1 else []):
+            out.setdefault(rid, said)
     return out
 
 
@@ -117,9 +122,9 @@ class HubSpotTarget:
         if not isinstance(results, list):
             raise SyncError(f"{self.describe()} answered without results ({len(records)} record(s) sent)")
         done = {str(r.get("id")) for r in results if isinstance(r, dict)}
-        errors = _errors(answer)
+        errors = _errors(answer, [r.record_id for r in records])
         return [WriteResult(True) if r.record_id in done else
-                WriteResult(False, self.session.http.mask(errors.get(r.record_id) or errors.get("")
+                WriteResult(False, self.session.http.mask(errors.get(r.record_id)
                                                           or "not among the records HubSpot answered for"))
                 for r in records]
 
