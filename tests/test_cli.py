@@ -311,3 +311,26 @@ def test_a_message_quoting_brackets_is_printed_whole(tmp_path: Path, empty_wareh
     result = runner.invoke(app, ["report", str(study), "--db", str(empty_warehouse), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "name: [unclosed" in result.stderr and "expected ',' or ']'" in result.stderr
+
+
+def test_loading_the_command_line_leaves_the_statistics_stack_unloaded():
+    # `sync`, `push`, `ingest` and `quality` start in a fraction of a second only while registering the
+    # commands imports neither scikit-learn nor SciPy; the commands that need them import them when run.
+    import subprocess
+    import sys
+
+    heavy = "{'sklearn', 'scipy', 'statsmodels', 'matplotlib'}"
+    code = f"import training_roi.cli, sys; print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy}))"
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_help_lists_the_same_estimators_and_models_as_the_registry():
+    from training_roi.attribute import MODELS
+    from training_roi.isolate import METHODS
+    from training_roi.methods import ATTRIBUTION_MODELS, ESTIMATOR_NAMES
+
+    assert ESTIMATOR_NAMES == METHODS
+    assert ATTRIBUTION_MODELS == MODELS

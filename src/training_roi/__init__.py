@@ -30,6 +30,8 @@ sets several programs side by side. Every error the product raises on purpose is
 
 from __future__ import annotations
 
+import typing
+from importlib import import_module as _import_module
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
@@ -41,20 +43,61 @@ from training_roi.errors import (
     TrainingRoiError,
     WarehouseError,
 )
-from training_roi.evaluation import (
-    Evaluation,
-    Portfolio,
-    RolloutEvaluation,
-    evaluate,
-    evaluate_attribution,
-    evaluate_portfolio,
-)
-from training_roi.ingest.folder import IngestInfo, ingest_folder
-from training_roi.ingest.mapping import load_mapping
-from training_roi.linking import LinkInfo, link
-from training_roi.study import Study, StudyPlan, load_study, plan_study, starter_study
-from training_roi.warehouse.connection import connect
-from training_roi.warehouse.quality import QualityReport, quality_report
+
+if typing.TYPE_CHECKING:
+    from training_roi.evaluation import (
+        Evaluation,
+        Portfolio,
+        RolloutEvaluation,
+        evaluate,
+        evaluate_attribution,
+        evaluate_portfolio,
+    )
+    from training_roi.ingest.folder import IngestInfo, ingest_folder
+    from training_roi.ingest.mapping import load_mapping
+    from training_roi.linking import LinkInfo, link
+    from training_roi.study import Study, StudyPlan, load_study, plan_study, starter_study
+    from training_roi.warehouse.connection import connect
+    from training_roi.warehouse.quality import QualityReport, quality_report
+
+# The public names below are imported on first use: the statistics stack (scikit-learn, SciPy,
+# pandas) behind ``evaluate`` costs seconds to import, and a command line that only loads or
+# syncs data should not pay for it.
+_LAZY: dict[str, str] = {
+    "Evaluation": "training_roi.evaluation",
+    "Portfolio": "training_roi.evaluation",
+    "RolloutEvaluation": "training_roi.evaluation",
+    "evaluate": "training_roi.evaluation",
+    "evaluate_attribution": "training_roi.evaluation",
+    "evaluate_portfolio": "training_roi.evaluation",
+    "IngestInfo": "training_roi.ingest.folder",
+    "ingest_folder": "training_roi.ingest.folder",
+    "load_mapping": "training_roi.ingest.mapping",
+    "LinkInfo": "training_roi.linking",
+    "link": "training_roi.linking",
+    "Study": "training_roi.study",
+    "StudyPlan": "training_roi.study",
+    "load_study": "training_roi.study",
+    "plan_study": "training_roi.study",
+    "starter_study": "training_roi.study",
+    "connect": "training_roi.warehouse.connection",
+    "QualityReport": "training_roi.warehouse.quality",
+    "quality_report": "training_roi.warehouse.quality",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_import_module(module), name)
+    globals()[name] = value  # later look-ups find it without coming back here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 try:
     __version__ = _version("training-roi")

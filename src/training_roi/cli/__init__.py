@@ -137,7 +137,8 @@ def _progress(enabled: bool = True) -> Iterator[Callable[[str, float], None]]:
 
 
 def _method_help() -> str:
-    from training_roi.isolate import METHODS
+    # The names from a light module: importing the estimators themselves takes seconds.
+    from training_roi.methods import ESTIMATOR_NAMES as METHODS
 
     return ("did (the study's default); all: every applicable estimator side by side, the credited value "
             f"following the recommended one; one estimator ({', '.join(METHODS)}); or dose (a micro-lesson "
@@ -145,7 +146,7 @@ def _method_help() -> str:
 
 
 def _model_help() -> str:
-    from training_roi.attribute import MODELS
+    from training_roi.methods import ATTRIBUTION_MODELS as MODELS
 
     return f"{', '.join(MODELS)}; overrides attribution.model"
 
