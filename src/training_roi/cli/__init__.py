@@ -193,16 +193,21 @@ def _ingest(data_dir: Path, db: str, mapping: str | None, links: Path | None) ->
     from training_roi.ingest.folder import ingest_folder
     from training_roi.ingest.mapping import load_mapping
     from training_roi.linking import link as run_link
-    from training_roi.warehouse.connection import connect
+    from training_roi.sync.state import mark_links
+    from training_roi.warehouse.connection import connect, ensure_tables
     from training_roi.warehouse.quality import quality_report
 
     m = load_mapping(mapping) if mapping else None
     con = connect(db)
+    ensure_tables(con)
+    # Marked before the load, cleared after the links: a stop between them leaves the next sync to link.
+    mark_links(con, stale=True)
     with _progress() as update:
         info = ingest_folder(data_dir, con, mapping=m,
                              progress=lambda what, i, n: update(f"reading {what}", i / max(n, 1)))
         update("linking learners to the CRM", 1.0)
         linked = run_link(con, explicit=links)
+        mark_links(con, stale=False)
         update("checking data quality", 1.0)
         report = quality_report(con)
     return info, linked, report

@@ -89,10 +89,15 @@ def _once(config: Any, db: str, staging: Path, as_json: bool, links: Path | None
     sources = open_sources(config, on_retry=on_retry)
     con = connect(db)
     try:
-        info = sync(con, sources, staging, progress)
-        # Linking reads every statement and identity again: worth it only when what it reads changed.
-        changed = {t for s in info.sources for t in s.tables}
-        linked = run_link(con, explicit=links) if info.loaded and (links or changed & LINK_INPUTS) else None
+        info = sync(con, sources, staging, progress, link_inputs=LINK_INPUTS)
+        # Linking reads every statement and identity again: worth it only when what it reads changed, in
+        # this sync or in one stopped before it could link (the mark in sync_state outlives a stop).
+        from training_roi.sync.state import links_stale, mark_links
+
+        linked = None
+        if links_stale(con) or (links and info.loaded):
+            linked = run_link(con, explicit=links)
+            mark_links(con, stale=False)
     finally:
         for source in sources:
             source.close()

@@ -25,7 +25,15 @@ from training_roi.ingest.folder import ingest_folder
 from training_roi.ingest.xapi.rows import gc_paused
 from training_roi.sync.source import Source
 from training_roi.sync.staging import Cursor, Stage, chain_name
-from training_roi.sync.state import RunRecord, Watermark, read_watermark, record_run, save_watermark
+from training_roi.sync.state import (
+    RunRecord,
+    Watermark,
+    links_stale,
+    mark_links,
+    read_watermark,
+    record_run,
+    save_watermark,
+)
 from training_roi.warehouse.connection import ensure_tables
 
 __all__ = ["SourceSync", "SyncInfo", "sync", "sync_source"]
@@ -131,8 +139,9 @@ class _SourceRun:
     """One source's pull in one sync: the loop of fetch, stage, load."""
 
     def __init__(self, con: BaseBackend, source: Source, stage: Stage, result: SourceSync,
-                 progress: Progress | None) -> None:
+                 progress: Progress | None, link_inputs: frozenset[str] = frozenset()) -> None:
         self.con = con
+        self.link_inputs = link_inputs
         self.source = source
         self.stage = stage
         self.result = result
@@ -206,7 +215,15 @@ class _SourceRun:
         pages = self.stage.pending()
         if pages:
             self.progress(f"{self.source.name}: loading {len(pages):,} page(s)")
+            # Which tables the load writes is known only once it is done: the links are marked stale
+            # before it (a stop part-way then links once too often, never once too few) and the mark is
+            # taken back when the load wrote none of their inputs.
+            marked = bool(self.link_inputs) and not links_stale(self.con)
+            if marked:
+                mark_links(self.con, stale=True)
             info = ingest_folder(self.stage.root, self.con, mapping=self.source.mapping)
+            if marked and not any(p.rows_loaded and p.table in self.link_inputs for p in info.sources):
+                mark_links(self.con, stale=False)
             for part in info.sources:
                 if part.rows_loaded and part.table not in self.result.tables:
                     self.result.tables.append(part.table)
@@ -226,13 +243,17 @@ class _SourceRun:
 
 
 def sync_source(con: BaseBackend, source: Source, staging: Path, run_id: str,
-                progress: Progress | None = None) -> SourceSync:
-    """Pull one source into the warehouse and record the run; a failure is recorded and returned, not raised."""
+                progress: Progress | None = None, link_inputs: frozenset[str] = frozenset()) -> SourceSync:
+    """Pull one source into the warehouse and record the run; a failure is recorded and returned, not raised.
+
+    A load that may write one of ``link_inputs`` marks the learner links stale first (see
+    :func:`~training_roi.sync.state.links_stale`).
+    """
     result = SourceSync(source.name, source.kind, source.describe())
     record = RunRecord(run_id, source.name, source.kind, result.endpoint, started=datetime.now(UTC))
     record_run(con, record)
     try:
-        _SourceRun(con, source, Stage(staging, source), result, progress).run()
+        _SourceRun(con, source, Stage(staging, source), result, progress, link_inputs).run()
     except TrainingRoiError as exc:
         result.status, result.error = "failed", str(exc)
     finally:
@@ -249,8 +270,13 @@ def sync_source(con: BaseBackend, source: Source, staging: Path, run_id: str,
     return result
 
 
-def sync(con: BaseBackend, sources: list[Source], staging: Path, progress: Progress | None = None) -> SyncInfo:
-    """Pull every source in turn (one failing does not stop the others)."""
+def sync(con: BaseBackend, sources: list[Source], staging: Path, progress: Progress | None = None,
+         link_inputs: frozenset[str] = frozenset()) -> SyncInfo:
+    """Pull every source in turn (one failing does not stop the others).
+
+    ``link_inputs`` are the tables the learner links are made from: a load into one leaves them marked stale
+    until they are made again.
+    """
     ensure_tables(con)
     run_id = uuid.uuid4().hex
-    return SyncInfo(run_id, [sync_source(con, s, staging, run_id, progress) for s in sources])
+    return SyncInfo(run_id, [sync_source(con, s, staging, run_id, progress, link_inputs) for s in sources])

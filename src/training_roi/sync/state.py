@@ -3,6 +3,10 @@
 Both are small tables written with the same merge by key as every other table. A run is recorded
 as started before anything is fetched, so a sync killed half-way leaves a row that says so; its
 end rewrites the same row (same run id and source) with the outcome.
+
+``sync_state`` also holds one row that is no source's, :data:`LINKS`: set before a load that may change
+the tables the learner links are made from, and cleared once the links are made again, so a sync or
+ingest stopped between its load and its linking leaves the next sync knowing the links are stale.
 """
 
 from __future__ import annotations
@@ -19,7 +23,13 @@ from training_roi.warehouse.load import load_batch
 from training_roi.warehouse.quality import RUN_STARTED
 from training_roi.warehouse.schema import table
 
-__all__ = ["RunRecord", "Watermark", "read_watermark", "record_run", "save_watermark"]
+__all__ = [
+    "LINKS", "RunRecord", "Watermark", "links_stale", "mark_links", "read_watermark", "record_run", "save_watermark",
+]
+
+LINKS = "(links)"
+"""The ``sync_state`` row that says whether the learner links lag their inputs (no source's name can be this)."""
+_STALE = "stale"
 
 
 @dataclass
@@ -82,3 +92,18 @@ def record_run(con: BaseBackend, run: RunRecord) -> None:
         "statements": run.statements, "loaded": run.loaded, "quarantined": run.quarantined, "error": run.error,
     }])
     load_batch(con, Batch("sync", "sync_run", rows, 1, 1))
+
+
+def links_stale(con: BaseBackend) -> bool:
+    """Whether a load may have changed the links' input tables since the links were last made."""
+    t = con.table("sync_state")
+    return bool(t.filter((t.source == LINKS) & (t.endpoint == _STALE)).count().to_pyarrow().as_py())
+
+
+def mark_links(con: BaseBackend, *, stale: bool) -> None:
+    """Say that the links are stale (before a load that may change their inputs) or current (once made)."""
+    rows = _rows("sync_state", [{
+        "source": LINKS, "kind": "links", "endpoint": _STALE if stale else "current", "watermark": None,
+        "overlap_ids": None, "updated_at": None,  # no watermark moves: the row is the same whoever sets it
+    }])
+    load_batch(con, Batch("sync", "sync_state", rows, 1, 1))

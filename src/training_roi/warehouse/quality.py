@@ -119,7 +119,8 @@ def quality_report(con: BaseBackend) -> QualityReport:
 def sync_status(con: BaseBackend, now: datetime | None = None) -> list[dict[str, Any]]:
     """Each synced source: last successful sync (its end), lag (seconds since then), watermark, last run's outcome."""
     runs = con.table("sync_run").to_pyarrow().to_pylist()
-    marks = {r["source"]: r for r in con.table("sync_state").to_pyarrow().to_pylist()}
+    # The row of kind "links" is no source's: it says whether the learner links are stale (sync.state).
+    marks = {r["source"]: r for r in con.table("sync_state").to_pyarrow().to_pylist() if r["kind"] != "links"}
     now = now or datetime.now(UTC)
     out: list[dict[str, Any]] = []
     for source in sorted({r["source"] for r in runs} | set(marks)):

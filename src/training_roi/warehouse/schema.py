@@ -338,7 +338,8 @@ _table(
 )
 
 _table(
-    "sync_state", "One row per live source (training-roi sync): how far its pull has loaded.",
+    "sync_state", "One row per live source (training-roi sync): how far its pull has loaded; and the row "
+    "`(links)`, whose endpoint is `stale` while a load may have changed what the learner links are made from.",
     ("source",),
     _c("source", "string", "the source's name in sync.yaml"),
     _c("kind", "string", "lrs"),
