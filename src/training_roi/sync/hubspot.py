@@ -44,8 +44,6 @@ retrying, when HubSpot answers 429 with the ``DAILY`` policy; a 429 of the per-s
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import time
 from collections.abc import Callable, Generator, Iterable
@@ -61,7 +59,7 @@ from training_roi.ingest.mapping import Mapping, SourceMap
 from training_roi.sync.config import HubSpotConfig
 from training_roi.sync.http import HttpClient, OAuthClientCredentials, safe_url
 from training_roi.sync.secrets import Secret, resolve
-from training_roi.sync.source import Page
+from training_roi.sync.source import Page, write_csv
 
 __all__ = ["SEARCH_CAP", "HubSpotArchived", "HubSpotObject", "HubSpotOwners", "HubSpotSession", "open_hubspot"]
 
@@ -381,13 +379,7 @@ class _CsvSource:
 
     def write(self, records: list[dict[str, Any]], out: IO[bytes]) -> None:
         """The records as the contract's export file of the object."""
-        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
-        writer = csv.writer(text)
-        writer.writerow(self.columns)
-        for record in records:
-            writer.writerow([record.get(c) or "" for c in self.columns])
-        text.flush()
-        text.detach()
+        write_csv(out, self.columns, ([record.get(c) or "" for c in self.columns] for record in records))
 
     def close(self) -> None:
         """Close the account's connections."""

@@ -26,7 +26,7 @@ from training_roi.errors import SyncError
 from training_roi.sync.config import HubSpotConfig
 from training_roi.sync.http import safe_url
 from training_roi.sync.hubspot import HubSpotSession
-from training_roi.sync.push import PushConfig, RecordChange, Value, WriteResult
+from training_roi.sync.push import PushConfig, RecordChange, Value, WriteResult, batches
 
 __all__ = ["BATCH_LIMIT", "HubSpotTarget"]
 
@@ -100,9 +100,9 @@ class HubSpotTarget:
             raise SyncError(f"{bad!r} is not a HubSpot record id: the warehouse's CRM ids come from another CRM?")
         self._check_properties(fields)
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(ids), BATCH_LIMIT):
+        for chunk in batches(ids, BATCH_LIMIT):
             answer = self.session.call("POST", f"{self.path}/batch/read", body={
-                "properties": fields, "inputs": [{"id": i} for i in ids[start:start + BATCH_LIMIT]]})
+                "properties": fields, "inputs": [{"id": i} for i in chunk]})
             results = answer.get("results")
             if not isinstance(results, list):
                 raise SyncError(f"{safe_url(self.session.config.base_url)}{self.path}/batch/read answered without "

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 from ibis.backends import BaseBackend
@@ -37,7 +37,7 @@ from training_roi.warehouse.schema import table
 
 __all__ = [
     "FACTS", "NOT_ESTABLISHED", "FieldChange", "PersonFacts", "PushConfig", "PushInfo", "PushTarget", "RecordChange",
-    "Value", "WriteResult", "check_unit", "plan_changes", "push", "push_config", "push_history",
+    "Value", "WriteResult", "batches", "check_unit", "plan_changes", "push", "push_config", "push_history",
 ]
 
 FACTS = ("program", "completed", "cohort", "holdout", "effect")
@@ -55,6 +55,8 @@ BATCH_LIMIT = 200
 """The most records one write request may carry (Salesforce's sObject Collections limit)."""
 BATCH_LIMITS = {"hubspot": 100}
 """A CRM's own, lower limit (HubSpot's batch update takes 100 inputs)."""
+
+T = TypeVar("T")
 
 Value = str | bool | None
 """A fact's value: text (a date as 2026-12-05), a flag, or None for an empty field."""
@@ -288,9 +290,10 @@ class PushInfo:
         }
 
 
-def _batches(records: list[RecordChange], size: int) -> Iterable[list[RecordChange]]:
-    for start in range(0, len(records), size):
-        yield records[start:start + size]
+def batches(items: list[T], size: int) -> Iterable[list[T]]:
+    """``items`` in consecutive lists of at most ``size`` (a CRM's records or ids per request)."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def _rows(name: str, rows: list[dict[str, object]]) -> pa.Table:
@@ -343,7 +346,7 @@ def push(con: BaseBackend, target: PushTarget, facts: list[PersonFacts], fields:
     ensure_tables(con)
     started = datetime.now(UTC)
     _record_run(con, info, started, None, RUN_STARTED)
-    for batch in _batches(records, max(1, min(target.batch_size, BATCH_LIMIT))):
+    for batch in batches(records, max(1, min(target.batch_size, BATCH_LIMIT))):
         tell(f"{target.name}: writing {len(batch):,} record(s)")
         try:
             results = target.write(batch)

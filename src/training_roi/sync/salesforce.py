@@ -30,8 +30,6 @@ through a Bulk API 2.0 query job instead (:mod:`.salesforce_bulk`), one job per 
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import time
 from collections.abc import Callable
@@ -48,7 +46,7 @@ from training_roi.sync.config import SalesforceConfig
 from training_roi.sync.http import HttpClient, OAuthClientCredentials, safe_url
 from training_roi.sync.salesforce_bulk import BULK, BulkQuery
 from training_roi.sync.secrets import Secret, resolve
-from training_roi.sync.source import Page
+from training_roi.sync.source import Page, write_csv
 
 __all__ = ["SalesforceObject", "SalesforceSession", "open_salesforce", "soql_datetime"]
 
@@ -341,13 +339,7 @@ class SalesforceObject:
     def write(self, records: list[dict[str, Any]], out: IO[bytes]) -> None:
         """The records as the object's export file: the contract's columns, values as Salesforce exports them."""
         fields = self.fields()
-        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
-        writer = csv.writer(text)
-        writer.writerow(fields)
-        for record in records:
-            writer.writerow([_cell(record.get(f)) for f in fields])
-        text.flush()
-        text.detach()
+        write_csv(out, fields, ([_cell(record.get(f)) for f in fields] for record in records))
 
     def close(self) -> None:
         """Close the org's connections."""

@@ -17,7 +17,7 @@ from typing import Any
 from training_roi.errors import SyncError
 from training_roi.sync.config import SalesforceConfig
 from training_roi.sync.http import safe_url
-from training_roi.sync.push import BATCH_LIMIT, PushConfig, RecordChange, WriteResult
+from training_roi.sync.push import BATCH_LIMIT, PushConfig, RecordChange, WriteResult, batches
 from training_roi.sync.salesforce import SalesforceSession
 
 __all__ = ["SalesforceTarget"]
@@ -70,8 +70,8 @@ class SalesforceTarget:
             raise SyncError(f"{bad!r} is not a Salesforce record id: the warehouse's CRM ids come from another CRM?")
         select = ", ".join(["Id", *(f for f in fields if f != "Id")])
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(ids), READ_IDS):
-            quoted = ", ".join(f"'{i}'" for i in ids[start:start + READ_IDS])
+        for chunk in batches(ids, READ_IDS):
+            quoted = ", ".join(f"'{i}'" for i in chunk)
             body = self.session.get(f"{self.session.api}/query",
                                     {"q": f"SELECT {select} FROM {self.object} WHERE Id IN ({quoted})"})
             while True:

@@ -8,13 +8,16 @@ through the same validation, quarantine and merge by key as a folder given to ``
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any, Protocol
 
 from training_roi.ingest.mapping import Mapping
 
-__all__ = ["Page", "Source"]
+__all__ = ["Page", "Source", "write_csv"]
 
 
 @dataclass(frozen=True)
@@ -70,3 +73,13 @@ class Source(Protocol):
     def close(self) -> None:
         """Release the connections."""
         ...
+
+
+def write_csv(out: IO[bytes], header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """Write a CRM page as the contract's export CSV (UTF-8, a header row) to ``out``, which stays open."""
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+    writer = csv.writer(text)
+    writer.writerow(header)
+    writer.writerows(rows)
+    text.flush()
+    text.detach()
