@@ -66,6 +66,47 @@ def test_voided_flags_updated_in_place_equal_a_rewrite_of_the_table(tmp_path: Pa
         ("v1", "mbox:z"): False, ("v2", "mbox:z"): False}
 
 
+def test_a_table_refreshed_in_place_equals_one_written_again_and_keeps_the_rows_that_did_not_change(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Only the rows that changed are written on DuckDB; the same rows as the generic engine's rewrite.
+
+    DuckDB writes only the rows whose key is new, gone or whose values differ, and leaves the
+    untouched rows where they were; the generic engine writes the whole table.
+    """
+    from training_roi.warehouse import engine as engines
+    from training_roi.warehouse.connection import ensure_tables
+    from training_roi.warehouse.load import refresh_table
+    from training_roi.warehouse.schema import table
+
+    schema = table("learner_identity").schema.to_pyarrow()
+
+    def row(key: str | None, user: str | None, status: str = "linked") -> dict[str, object]:
+        return {**dict.fromkeys(schema.names), "learner_key": key, "crm_user_id": user, "status": status}
+
+    before = [row("mbox:a", "005A"), row("mbox:b", "005B"), row("mbox:c", None, "unlinked"),
+              row("mbox:d", "005D"), row(None, None, "unlinked")]
+    after = [row("mbox:a", "005A"),  # unchanged
+             row("mbox:b", "005X"),  # a value changed
+             row("mbox:c", None, "unlinked"),  # unchanged, with nulls
+             row("mbox:e", "005E"),  # new ("mbox:d" is gone)
+             row(None, None, "ambiguous")]  # a null key whose row changed
+    expected = pa.Table.from_pylist(sorted(after, key=lambda r: (r["learner_key"] is None, r["learner_key"] or "")),
+                                    schema=schema)
+    for generic in (False, True):
+        con = connect(tmp_path / f"w{generic}.duckdb")
+        ensure_tables(con)
+        con.insert("learner_identity", pa.Table.from_pylist(before, schema=schema))
+        kept = dict(con.con.execute("SELECT learner_key, rowid FROM learner_identity").fetchall())
+        if generic:
+            monkeypatch.setattr(engines, "_ENGINES", {})
+        refresh_table(con, "learner_identity", con.create_table("_next", pa.Table.from_pylist(after, schema=schema)))
+        assert con.table("learner_identity").order_by("learner_key").to_pyarrow().equals(expected)
+        if not generic:  # the rows that did not change were not written again; the changed one was
+            now = dict(con.con.execute("SELECT learner_key, rowid FROM learner_identity").fetchall())
+            assert [now[k] for k in ("mbox:a", "mbox:c")] == [kept[k] for k in ("mbox:a", "mbox:c")]
+            assert now["mbox:b"] >= len(before)
+
+
 def test_a_warehouse_another_process_holds_is_waited_for_then_opened(tmp_path: Path, monkeypatch) -> None:
     """The server copies the warehouse under a shared lock for a moment: a load that starts then waits, not fails."""
     import subprocess

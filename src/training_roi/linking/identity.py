@@ -30,7 +30,7 @@ from ibis.backends import BaseBackend
 from training_roi.errors import SourceError
 from training_roi.linking.records import learning_records
 from training_roi.warehouse.connection import ensure_tables, row_count
-from training_roi.warehouse.load import replace_table, stage, unstage
+from training_roi.warehouse.load import refresh_table, stage, unstage
 from training_roi.warehouse.schema import table
 
 __all__ = ["LINK_INPUTS", "LinkInfo", "link", "read_explicit_links"]
@@ -223,8 +223,8 @@ def link(con: BaseBackend, *, explicit: Path | str | None = None) -> LinkInfo:
     if explicit is not None:
         resolved = _apply_explicit(con, resolved, read_explicit_links(explicit))
     names = table("learner_identity").names
-    replace_table(con, "learner_identity", resolved.select(names))
-    replace_table(con, "learning_record", learning_records(con).select(table("learning_record").names))
+    refresh_table(con, "learner_identity", resolved.select(names))
+    refresh_table(con, "learning_record", learning_records(con).select(table("learning_record").names))
     unstage(con, "_sha1_lookup")
     if explicit is not None:
         unstage(con, "_explicit_links")

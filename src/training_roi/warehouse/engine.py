@@ -76,6 +76,14 @@ class Engine:
             current = current.filter(~current.source_file.isin(list(replace_files)))
         self.overwrite(name, current.anti_join(rows, list(keys)).select(rows.columns).union(rows))
 
+    def refresh(self, name: str, expr: ir.Table, keys: Sequence[str]) -> None:
+        """Make table ``name`` hold the rows of ``expr`` (which must not read ``name``).
+
+        ``keys`` identify a row of ``expr`` (no two share them); an engine that can change rows in
+        place writes only the rows that are new, gone or different, instead of the whole table.
+        """
+        self.overwrite(name, expr)
+
     def set_column(self, name: str, keys: Sequence[str], column: str, value: ir.Table) -> None:
         """Set ``column`` of table ``name`` to the same column of ``value``, matching rows by ``keys``.
 
@@ -130,6 +138,35 @@ class _DuckDB(Engine):
             self._raw.execute("ROLLBACK")
             raise
         self._raw.execute("COMMIT")
+
+    def refresh(self, name: str, expr: ir.Table, keys: Sequence[str]) -> None:
+        # A derived table (the learning records of a million statements) mostly stays as it was when
+        # a sync brings a few rows: joining a hash of each row, by key, with the table's own takes a
+        # sixth of the time of writing it again. The keys whose row is new, gone or different are
+        # deleted and written again, in one transaction.
+        columns = ", ".join(f'"{c}"' for c in self.con.table(name).columns)
+        source = self.con.compile(expr.select(self.con.table(name).columns))
+        changed = f"_{name}_changed"
+        k = ", ".join(f'"{c}"' for c in keys)
+        on = " AND ".join(f'a."{c}" IS NOT DISTINCT FROM b."{c}"' for c in keys)
+        picked = ", ".join(f'coalesce(a."{c}", b."{c}") AS "{c}"' for c in keys)
+        self._raw.execute(
+            f'CREATE OR REPLACE TEMP TABLE "{changed}" AS SELECT {picked} '
+            f'FROM (SELECT {k}, hash({columns}) AS h FROM ({source})) AS a '
+            f'FULL JOIN (SELECT {k}, hash({columns}) AS h FROM "{name}") AS b '
+            f"ON {on} AND a.h = b.h WHERE a.h IS NULL OR b.h IS NULL"
+        )
+        match = " AND ".join(f't."{c}" IS NOT DISTINCT FROM c."{c}"' for c in keys)
+        self._raw.execute("BEGIN TRANSACTION")
+        try:
+            self._raw.execute(f'DELETE FROM "{name}" AS t USING "{changed}" AS c WHERE {match}')
+            self._raw.execute(f'INSERT INTO "{name}" ({columns}) SELECT {columns} FROM ({source}) AS t '
+                              f'SEMI JOIN "{changed}" AS c ON {match}')
+        except BaseException:
+            self._raw.execute("ROLLBACK")
+            raise
+        self._raw.execute("COMMIT")
+        self._raw.execute(f'DROP TABLE "{changed}"')
 
     def set_column(self, name: str, keys: Sequence[str], column: str, value: ir.Table) -> None:
         # An UPDATE of the rows that change: rewriting a table of a million statements to flip a

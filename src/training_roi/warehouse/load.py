@@ -28,6 +28,7 @@ __all__ = [
     "Staging",
     "append",
     "load_batch",
+    "refresh_table",
     "refresh_voided",
     "replace_quarantine",
     "replace_table",
@@ -47,6 +48,15 @@ class LoadCounts:
 def replace_table(con: BaseBackend, name: str, expr: ir.Table) -> None:
     """Rewrite table ``name`` as ``expr`` (which may read ``name`` itself)."""
     engine(con).overwrite(name, expr)
+
+
+def refresh_table(con: BaseBackend, name: str, expr: ir.Table) -> None:
+    """Make table ``name`` hold the rows of ``expr`` (which must not read ``name``), as :func:`replace_table`.
+
+    For a table derived again after each load, whose schema key identifies a row of ``expr``:
+    where the engine allows it, only the rows that are new, gone or different are written.
+    """
+    engine(con).refresh(name, expr, table(name).key)
 
 
 def stage(con: BaseBackend, name: str, rows: pa.Table) -> ir.Table:
