@@ -22,15 +22,15 @@ from training_roi.ingest.mapping import Mapping
 from training_roi.ingest.people import People
 from training_roi.ingest.sources import SOURCES, source_files, split_duplicates, stream_source
 from training_roi.ingest.xapi import read_xapi
-from training_roi.warehouse.batch import Batch, QuarantineRow
+from training_roi.warehouse.batch import QuarantineRow
 from training_roi.warehouse.connection import ensure_tables, row_count
 from training_roi.warehouse.load import (
     Staging,
     append,
-    load_batch,
     refresh_voided,
     replace_quarantine,
     replace_table,
+    upsert,
 )
 from training_roi.warehouse.quality import RUN_STARTED as STARTED
 from training_roi.warehouse.schema import table
@@ -289,4 +289,4 @@ def _record_run(con: BaseBackend, info: IngestInfo) -> None:
         "rows_quarantined": pa.array([s.rows_quarantined for s in info.sources], pa.int64()),
         "status": [s.status for s in info.sources],
     })
-    load_batch(con, Batch("ingest_run", "ingest_run", rows, len(info.sources), len(info.sources)))
+    upsert(con, "ingest_run", rows)

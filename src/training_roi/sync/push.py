@@ -29,9 +29,8 @@ from ibis.backends import BaseBackend
 
 from training_roi.errors import SyncConfigError, SyncError
 from training_roi.sync.config import SyncConfig, _Checker
-from training_roi.warehouse.batch import Batch
 from training_roi.warehouse.connection import ensure_tables
-from training_roi.warehouse.load import load_batch
+from training_roi.warehouse.load import upsert
 from training_roi.warehouse.quality import RUN_STARTED
 from training_roi.warehouse.schema import table
 
@@ -307,7 +306,7 @@ def _record_run(con: BaseBackend, info: PushInfo, started: datetime, finished: d
         "study": info.study, "started": started, "finished": finished, "status": status, "persons": info.persons,
         "changed": len(info.records), "written": info.written, "failed": len(info.failed), "error": info.error,
     }])
-    load_batch(con, Batch("push", "push_run", rows, 1, 1))
+    upsert(con, "push_run", rows)
 
 
 def _audit(con: BaseBackend, info: PushInfo, records: list[RecordChange], at: datetime) -> None:
@@ -316,7 +315,7 @@ def _audit(con: BaseBackend, info: PushInfo, records: list[RecordChange], at: da
         "record_id": r.record_id, "field": c.field, "fact": c.fact, "old_value": _text(c.fact, c.old),
         "new_value": _text(c.fact, c.new), "outcome": r.outcome, "error": r.error} for r in records for c in r.changes]
     if rows:
-        load_batch(con, Batch("push", "push_audit", _rows("push_audit", rows), len(rows), 1))
+        upsert(con, "push_audit", _rows("push_audit", rows))
 
 
 def push(con: BaseBackend, target: PushTarget, facts: list[PersonFacts], fields: Mapping[str, str], *,

@@ -22,6 +22,7 @@ from ibis.backends import BaseBackend
 
 from training_roi.errors import SyncError, TrainingRoiError
 from training_roi.ingest.folder import ingest_folder
+from training_roi.ingest.sources import SOURCES
 from training_roi.ingest.xapi.rows import gc_paused
 from training_roi.sync.source import Source
 from training_roi.sync.staging import Cursor, Stage, chain_name
@@ -135,13 +136,23 @@ def _new_chain(endpoint: str, mark: Watermark, overlap: float) -> Cursor:
                   high=None if mark.stored is None else _iso(mark.stored), recent=list(mark.recent))
 
 
+def _may_load(source: Source) -> set[str] | None:
+    """The warehouse tables a source's pages load into, when its mapping names them (None: any)."""
+    if source.mapping is None or not source.mapping.sources:
+        return None
+    known = [SOURCES[name].table for name in source.mapping.sources if name in SOURCES]
+    return set(known) if len(known) == len(source.mapping.sources) else None
+
+
 class _SourceRun:
     """One source's pull in one sync: the loop of fetch, stage, load."""
 
     def __init__(self, con: BaseBackend, source: Source, stage: Stage, result: SourceSync,
                  progress: Progress | None, link_inputs: frozenset[str] = frozenset()) -> None:
         self.con = con
-        self.link_inputs = link_inputs
+        tables = _may_load(source)
+        # A source that loads none of the links' inputs (a CRM's opportunities) leaves them as they are.
+        self.link_inputs = link_inputs if tables is None else link_inputs & tables
         self.source = source
         self.stage = stage
         self.result = result

@@ -18,8 +18,7 @@ import orjson
 import pyarrow as pa
 from ibis.backends import BaseBackend
 
-from training_roi.warehouse.batch import Batch
-from training_roi.warehouse.load import load_batch
+from training_roi.warehouse.load import upsert
 from training_roi.warehouse.quality import RUN_STARTED
 from training_roi.warehouse.schema import table
 
@@ -81,7 +80,7 @@ def save_watermark(con: BaseBackend, source: str, kind: str, mark: Watermark) ->
         "source": source, "kind": kind, "endpoint": mark.endpoint, "watermark": mark.stored,
         "overlap_ids": orjson.dumps(mark.recent).decode(), "updated_at": datetime.now(UTC),
     }])
-    load_batch(con, Batch("sync", "sync_state", rows, 1, 1))
+    upsert(con, "sync_state", rows)
 
 
 def record_run(con: BaseBackend, run: RunRecord) -> None:
@@ -91,7 +90,7 @@ def record_run(con: BaseBackend, run: RunRecord) -> None:
         "started": run.started, "finished": run.finished, "status": run.status, "pages": run.pages,
         "statements": run.statements, "loaded": run.loaded, "quarantined": run.quarantined, "error": run.error,
     }])
-    load_batch(con, Batch("sync", "sync_run", rows, 1, 1))
+    upsert(con, "sync_run", rows)
 
 
 def links_stale(con: BaseBackend) -> bool:
@@ -106,4 +105,4 @@ def mark_links(con: BaseBackend, *, stale: bool) -> None:
         "source": LINKS, "kind": "links", "endpoint": _STALE if stale else "current", "watermark": None,
         "overlap_ids": None, "updated_at": None,  # no watermark moves: the row is the same whoever sets it
     }])
-    load_batch(con, Batch("sync", "sync_state", rows, 1, 1))
+    upsert(con, "sync_state", rows)

@@ -87,11 +87,14 @@ class Engine:
     def set_column(self, name: str, keys: Sequence[str], column: str, value: ir.Table) -> None:
         """Set ``column`` of table ``name`` to the same column of ``value``, matching rows by ``keys``.
 
-        ``value`` has table ``name``'s columns and rows (it is ``name`` with ``column`` computed
-        anew); an engine that can update rows in place changes only those whose value differs,
+        ``value`` holds rows of table ``name``, all its columns, with ``column`` computed anew: every
+        row, or only those whose value may change (the others keep theirs). ``value`` may read
+        ``name``. An engine that can update rows in place changes only those whose value differs,
         instead of writing the table again.
         """
-        self.overwrite(name, value)
+        current = self.con.table(name)
+        rows = value.select(current.columns)
+        self.overwrite(name, current.anti_join(rows, list(keys)).select(current.columns).union(rows))
 
     def utc_day(self, ts: ir.TimestampValue) -> ir.DateValue:
         """The UTC calendar day of a UTC timestamp column (the session time zone is UTC)."""
