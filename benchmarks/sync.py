@@ -14,7 +14,10 @@ memory is not in it):
 1. the full sync of the LRS, then of the Salesforce org's opportunities, into a new warehouse;
 2. the servers restarted on the changed data: 1% more statements (stored after the others), 1% of
    the opportunities modified (a new amount and ``SystemModstamp``);
-3. the incremental sync of each.
+3. the incremental sync of each;
+4. the same again in a new warehouse as ``sync --every`` runs it: one process per source syncs in
+   full, the server is restarted on the changed data during the wait, and the next sync of the same
+   process, whose imports are done, is timed.
 
 After each sync the warehouse is checked against figures computed from the served records
 alone: statements (distinct ids), statements voided, opportunities, their amounts' sum and the
@@ -31,12 +34,14 @@ import csv
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -277,6 +282,59 @@ def _sync(config: Path, db: Path, log: Path) -> dict[str, Any]:
             "rows": rows, "cpu_seconds": usage.ru_utime + usage.ru_stime}
 
 
+EVERY = 20.0
+"""Seconds between the syncs of ``sync --every``: longer than a server takes to restart on the changed data."""
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds (user and system) a live process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _sync_every(config: Path, db: Path, log: Path, change: Callable[[], None]) -> dict[str, Any]:
+    """``training-roi sync --every`` as a scheduler runs it: one process, a full sync, the change, the next sync.
+
+    The second sync is timed from the end of the wait (``EVERY`` seconds after the first sync printed
+    when the next would start) to the moment the second printed it: the imports, and nothing else,
+    are paid once. Returns the second sync's wall and CPU seconds and its account.
+    """
+    from sync_servers import SF_CLIENT_SECRET
+
+    env = {**os.environ, "BENCH_LRS_PASSWORD": LRS_PASSWORD, "BENCH_SF_SECRET": SF_CLIENT_SECRET}
+    out_path = log.with_suffix(".json")
+    with out_path.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "training_roi.cli", "sync", "--config", str(config),
+                                 "--db", str(db), "--every", f"{EVERY:.0f}s", "--json"],
+                                stdout=out, stderr=subprocess.PIPE, text=True, env=env)
+        assert proc.stderr is not None
+        marks: list[tuple[float, float]] = []
+        with log.open("w") as err:
+            for line in proc.stderr:
+                err.write(line)
+                if "next sync at" not in line:
+                    continue
+                marks.append((time.perf_counter(), _cpu(proc.pid)))
+                if len(marks) == 1:
+                    change()
+                else:
+                    break
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    if len(marks) < 2:
+        raise RuntimeError(f"sync --every stopped before its second sync: {log.read_text()[-2000:]}")
+    decoder, text, docs = json.JSONDecoder(), out_path.read_text(), []
+    at = 0
+    while at < len(text.rstrip()):
+        doc, at = decoder.raw_decode(text, text.index("{", at))
+        docs.append(doc)
+    info = docs[1]["sync"]
+    if not info["ok"] or any(x["quarantined"] for x in info["sources"]):
+        raise RuntimeError(f"the second sync of sync --every did not load cleanly: {info}")
+    return {"seconds": marks[1][0] - marks[0][0] - EVERY, "cpu_seconds": marks[1][1] - marks[0][1],
+            "rows": sum(x["statements"] for x in info["sources"])}
+
+
 def _check(db: Path, expected: dict[str, Any], phase: str) -> None:
     """The warehouse holds what was served: statements, voided ones, opportunities, amounts, deals won."""
     import duckdb
@@ -325,6 +383,22 @@ def run_once(folder: Path, work: Path) -> dict[str, dict[str, Any]]:
                 _say(f"  {r['rows']:,} rows in {r['seconds']:.1f} s ({r['rows'] / r['seconds']:,.0f}/s), "
                      f"peak {r['peak_mib']:,.0f} MiB")
             _check(db, expected, phase)
+        # The same again as ``sync --every`` runs it: one process per source, whose second sync follows the change.
+        every_db = work / "every.duckdb"
+        for kind, server in servers.items():
+            server.stop()
+            server.start(folder / f"{data[kind]}_full.tsv")
+        for kind, server in servers.items():
+            step = f"incremental {kind}, within sync --every"
+            _say(f"{step}: the full sync first")
+
+            def change(server: Server = server, kind: str = kind) -> None:
+                server.stop()
+                server.start(folder / f"{data[kind]}_changed.tsv")
+
+            out[step] = r = _sync_every(configs[kind], every_db, work / f"every-{kind}.log", change)
+            _say(f"  {r['rows']:,} rows in {r['seconds']:.1f} s ({r['rows'] / r['seconds']:,.0f}/s)")
+        _check(every_db, expected, "changed")
     finally:
         for server in servers.values():
             server.stop()
@@ -353,7 +427,11 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for s in steps:
         m = med[s]
-        full = med.get(s.replace("incremental", "full"))
+        full = med.get(s.split(",")[0].replace("incremental", "full"))
+        if "peak_mib" not in m and full is not None:  # within sync --every: no start-up, and the process's peak is the full sync's
+            print(f"| {s} | {m['rows']:,.0f} | {m['seconds']:.1f} | {m['rows'] / m['seconds']:,.0f} | "
+                  f"{m['cpu_seconds']:.1f} | — | — | {m['seconds'] / full['seconds']:.1%} | |")
+            continue
         ratio = own = ""
         if full is not None and full is not m:
             ratio = f"{m['seconds'] / full['seconds']:.1%}"
