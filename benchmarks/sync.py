@@ -34,7 +34,6 @@ import csv
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -319,7 +318,8 @@ def _sync_every(config: Path, db: Path, log: Path, change: Callable[[], None]) -
                     change()
                 else:
                     break
-        proc.send_signal(signal.SIGINT)
+        # SIGTERM, as a service manager stops it (a job started in the background ignores Ctrl-C's SIGINT).
+        proc.terminate()
         proc.wait(30)
     if len(marks) < 2:
         raise RuntimeError(f"sync --every stopped before its second sync: {log.read_text()[-2000:]}")
@@ -428,7 +428,8 @@ def main() -> None:
     for s in steps:
         m = med[s]
         full = med.get(s.split(",")[0].replace("incremental", "full"))
-        if "peak_mib" not in m and full is not None:  # within sync --every: no start-up, and the process's peak is the full sync's
+        # Within sync --every: no start-up, and the process's peak is the full sync's.
+        if "peak_mib" not in m and full is not None:
             print(f"| {s} | {m['rows']:,.0f} | {m['seconds']:.1f} | {m['rows'] / m['seconds']:,.0f} | "
                   f"{m['cpu_seconds']:.1f} | — | — | {m['seconds'] / full['seconds']:.1%} | |")
             continue
