@@ -96,6 +96,8 @@ class Record:
     """Companies associated without being primary."""
     custom: dict[str, str] = field(default_factory=dict)
     """Values of the account's custom properties (a push's fields), as HubSpot stores them."""
+    merged: list[str] = field(default_factory=list)
+    """Ids of the records merged into this one (``hs_merged_object_ids``)."""
 
 
 @dataclass
@@ -182,6 +184,18 @@ class Portal:
             record.archived_at = self._now()
             record.row["IsActive" if obj == "owners" else "IsDeleted"] = "false" if obj == "owners" else "true"
 
+    def merge(self, obj: str, primary: str, other: str) -> None:
+        """Merge record ``other`` into ``primary`` (``POST /crm/v3/objects/<object>/merge``).
+
+        As HubSpot does: the merged record is neither live nor archived any more, and the primary one,
+        modified now, lists its id (and those merged into it before) in ``hs_merged_object_ids``.
+        """
+        with self.lock:
+            gone = self.records[obj].pop(other)
+            record = self.records[obj][primary]
+            record.merged += [other, *gone.merged]
+            record.modified = self._now()
+
     def export(self, folder: Path) -> None:
         """The account's records as the contract's files (``crm/<Object>.csv``), as they are now."""
         (folder / "crm").mkdir(parents=True, exist_ok=True)
@@ -218,6 +232,7 @@ class Portal:
                     "amount": text("Amount"), "closedate": f"{close}T00:00:00Z" if close else None,
                     "hubspot_owner_id": text("OwnerId"), "dealtype": text("Type")}
         out[MODIFIED[obj]] = iso(record.modified)
+        out["hs_merged_object_ids"] = ";".join(record.merged) or None
         return out
 
 

@@ -148,6 +148,29 @@ def test_changes_and_deletions_arrive_in_the_next_sync(portal: Portal, tmp_path:
     assert sql(db, f"SELECT is_active FROM crm_user WHERE user_id = '{owner}'") == [{"is_active": False}]
 
 
+def test_a_merged_record_is_deleted_and_its_revenue_counted_once(portal: Portal, tmp_path: Path):
+    """Two won deals merged into one: HubSpot no longer lists the merged deal, live or archived; the sync deletes it."""
+    db = tmp_path / "roi.duckdb"
+    config = write_config(tmp_path / "sync.yaml", portal)
+    assert run(config, db).ok
+    won = [rid for rid, r in portal.records["deals"].items() if r.row["IsWon"] == "true" and r.archived_at is None]
+    primary, other, third = won[:3]
+    portal.merge("deals", primary, other)
+    portal.merge("deals", third, primary)  # merged twice: both ids go with it
+    info = run(config, db)
+    assert info.ok and new(info) == {"hs.owners": len(portal.records["owners"]), "hs.deals": 3}  # one and two deletions
+    assert sql(db, f"SELECT opportunity_id, is_deleted FROM crm_opportunity WHERE opportunity_id IN "
+                   f"('{primary}', '{other}', '{third}') ORDER BY opportunity_id") == sorted(
+        [{"opportunity_id": primary, "is_deleted": True}, {"opportunity_id": other, "is_deleted": True},
+         {"opportunity_id": third, "is_deleted": False}], key=lambda r: str(r["opportunity_id"]))
+    # The won revenue the warehouse holds is the account's, worked out from its live deals alone.
+    live = [r.row for r in portal.records["deals"].values() if r.archived_at is None and r.row["IsWon"] == "true"]
+    assert sql(db, "SELECT count(*) AS n, sum(amount) AS amount FROM crm_opportunity "
+                   "WHERE is_won AND NOT is_deleted") == [
+        {"n": len(live), "amount": sum(Decimal(r["Amount"]) for r in live)}]
+    assert new(run(config, db)) == {"hs.owners": len(portal.records["owners"])}  # and nothing again
+
+
 def test_more_modified_records_than_one_search_sends_arrive_each_once(portal: Portal, tmp_path: Path):
     db = tmp_path / "roi.duckdb"
     config = write_config(tmp_path / "sync.yaml", portal, objects=["deals"], deletions=False)

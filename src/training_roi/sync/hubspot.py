@@ -33,7 +33,8 @@ won come from the stage's metadata (``GET /crm/v3/pipelines/deals``: ``isClosed`
 contract's users; there is no filter on time for them, so all are read at every sync. Archived
 (deleted) deals, companies and contacts come from the object's list endpoint with ``archived=true``
 and are loaded with ``IsDeleted`` true, as sources of their own (``<name>.archived_deals``, …) whose
-watermark is the time they were archived.
+watermark is the time they were archived. Records merged into another are in neither list: the ids a
+record's ``hs_merged_object_ids`` names are loaded as deleted when it arrives.
 
 The private app's token, or an OAuth access token fetched with a refresh token (again before it
 expires, and once when HubSpot answers 401 ``EXPIRED_AUTHENTICATION``), is sent as a Bearer token.
@@ -65,6 +66,9 @@ __all__ = ["SEARCH_CAP", "HubSpotArchived", "HubSpotObject", "HubSpotOwners", "H
 
 SEARCH_CAP = 10_000
 """The most results HubSpot sends for one search; asking for an offset beyond it is answered 400."""
+MERGED = "hs_merged_object_ids"
+"""The ids of the records merged into a record (``;``-separated): HubSpot keeps the merged ones neither
+live nor archived, so they arrive as deletions with the record that absorbed them."""
 LIST_LIMIT = 100
 """Records per page of a list endpoint (owners, archived records): HubSpot's largest."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -431,6 +435,16 @@ class _Rows:
         row["_at"] = at.isoformat() if at is not None else None
         return row
 
+    def merged(self, record: dict[str, Any], row: dict[str, Any]) -> list[dict[str, Any]]:
+        """Deletions for the records merged into ``record`` (a deal merged into another would count twice).
+
+        HubSpot's search and archive list no longer show them; each is kept, deleted, with the values of
+        the record that absorbed it (a deleted row is never analysed, but it must pass validation).
+        """
+        ids = str((record.get("properties") or {}).get(MERGED) or "")
+        gone = sorted({i.strip() for i in ids.split(";") if i.strip()} - {row["Id"]})
+        return [{**row, "Id": i, "IsDeleted": "true"} for i in gone]
+
     def stage(self, row: dict[str, Any]) -> None:
         """A deal's stage label, closed, won and probability (in percent), from its pipeline's stage metadata."""
         stage = row.get("StageName")
@@ -448,7 +462,7 @@ class _Rows:
             row["Probability"] = f"{probability * 100:g}"
 
     def properties(self) -> list[str]:
-        return sorted({*self.kind.properties.values(), self.kind.modified})
+        return sorted({*self.kind.properties.values(), self.kind.modified, MERGED})
 
 
 def _export_time(value: object) -> str:
@@ -535,6 +549,7 @@ class HubSpotObject(_CsvSource):
         chain.fetched += len(results)
         companies = self.rows.companies([str(r.get("id")) for r in kept])
         rows = [self.rows.row(r, False, companies.get(str(r.get("id")))) for r in kept]
+        rows += [gone for r, row in zip(kept, rows, strict=True) for gone in self.rows.merged(r, row)]
         after = _next_after(answer)
         if after is None:
             return Page(rows, None)
