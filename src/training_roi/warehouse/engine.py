@@ -145,7 +145,7 @@ class _DuckDB(Engine):
     def refresh(self, name: str, expr: ir.Table, keys: Sequence[str]) -> None:
         # A derived table (the learning records of a million statements) mostly stays as it was when
         # a sync brings a few rows: joining a hash of each row, by key, with the table's own takes a
-        # sixth of the time of writing it again. The keys whose row is new, gone or different are
+        # fifth of the time of writing it again. The keys whose row is new, gone or different are
         # deleted and written again, in one transaction.
         columns = ", ".join(f'"{c}"' for c in self.con.table(name).columns)
         source = self.con.compile(expr.select(self.con.table(name).columns))
