@@ -37,7 +37,7 @@ def test_voided_flags_updated_in_place_equal_a_rewrite_of_the_table(tmp_path: Pa
 
     schema = table("lms_statement").schema.to_pyarrow()
 
-    def row(sid: str, actor: str, voids: str | None, flag: bool) -> dict[str, object]:
+    def row(sid: str, actor: str | None, voids: str | None, flag: bool) -> dict[str, object]:
         return {**dict.fromkeys(schema.names), "statement_id": sid, "actor_key": actor,
                 "voided_statement_id": voids, "is_voided": flag, "source_file": "s.jsonl", "source_line": 1}
 
@@ -48,6 +48,8 @@ def test_voided_flags_updated_in_place_equal_a_rewrite_of_the_table(tmp_path: Pa
         row("v1", "mbox:z", "a", False),
         row("v2", "mbox:z", "v1", False),  # a voiding statement cannot be voided
         row("c", "mbox:x", None, False),
+        row("n", None, None, False),  # a key part null: updated in place, not added again
+        row("v3", "mbox:z", "n", False),
     ]
     results = []
     for generic in (False, True):
@@ -56,14 +58,14 @@ def test_voided_flags_updated_in_place_equal_a_rewrite_of_the_table(tmp_path: Pa
         con.insert("lms_statement", pa.Table.from_pylist(rows, schema=schema))
         if generic:
             monkeypatch.setattr(engines, "_ENGINES", {})
-        assert refresh_voided(con) == 2
+        assert refresh_voided(con) == 3
         t = con.table("lms_statement").order_by(["statement_id", "actor_key"]).to_pyarrow()
         results.append(t)
     assert results[0].equals(results[1])
     assert dict(zip(zip(results[0]["statement_id"].to_pylist(), results[0]["actor_key"].to_pylist(), strict=True),
                     results[0]["is_voided"].to_pylist(), strict=True)) == {
         ("a", "mbox:x"): True, ("a", "mbox:y"): True, ("b", "mbox:x"): False, ("c", "mbox:x"): False,
-        ("v1", "mbox:z"): False, ("v2", "mbox:z"): False}
+        ("v1", "mbox:z"): False, ("v2", "mbox:z"): False, ("n", None): True, ("v3", "mbox:z"): False}
 
 
 def test_a_table_refreshed_in_place_equals_one_written_again_and_keeps_the_rows_that_did_not_change(
@@ -105,6 +107,19 @@ def test_a_table_refreshed_in_place_equals_one_written_again_and_keeps_the_rows_
             now = dict(con.con.execute("SELECT learner_key, rowid FROM learner_identity").fetchall())
             assert [now[k] for k in ("mbox:a", "mbox:c")] == [kept[k] for k in ("mbox:a", "mbox:c")]
             assert now["mbox:b"] >= len(before)
+        # A row repeated a different number of times, and rows under a null key, come out as written.
+        repeated = [row("mbox:a", "005A"), row("mbox:a", "005A"), row(None, None), row(None, None)]
+        refresh_table(con, "learner_identity", con.create_table("_again", pa.Table.from_pylist(
+            [*repeated, row("mbox:c", None, "unlinked")], schema=schema), overwrite=True))
+        refresh_table(con, "learner_identity", con.create_table("_again", pa.Table.from_pylist(
+            repeated[1:3], schema=schema), overwrite=True))
+        assert sorted(map(str, con.table("learner_identity").to_pyarrow().to_pylist())) == sorted(
+            map(str, repeated[1:3]))
+        # A table of an older layout (a column fewer) is made again in the schema's.
+        con.con.execute("ALTER TABLE learner_identity DROP COLUMN detail")
+        refresh_table(con, "learner_identity", con.create_table("_again", pa.Table.from_pylist(
+            after, schema=schema), overwrite=True))
+        assert con.table("learner_identity").order_by("learner_key").to_pyarrow().equals(expected)
 
 
 def test_a_warehouse_another_process_holds_is_waited_for_then_opened(tmp_path: Path, monkeypatch) -> None:

@@ -53,8 +53,8 @@ def replace_table(con: BaseBackend, name: str, expr: ir.Table) -> None:
 def refresh_table(con: BaseBackend, name: str, expr: ir.Table) -> None:
     """Make table ``name`` hold the rows of ``expr`` (which must not read ``name``), as :func:`replace_table`.
 
-    For a table derived again after each load, whose schema key identifies a row of ``expr``:
-    where the engine allows it, only the rows that are new, gone or different are written.
+    For a table derived again after each load: where the engine allows it, only the rows of the
+    schema's key values whose rows are new, gone or different are written.
     """
     engine(con).refresh(name, expr, table(name).key)
 
