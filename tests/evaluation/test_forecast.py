@@ -8,12 +8,9 @@ revenue per trained rep, summed month by month since training.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from training_roi import Study, evaluate, ingest_folder, link
-from training_roi.simulate import simulate
+from training_roi import Study, evaluate
 from training_roi.simulate.after_training import incremental_per_trained_rep
 
 
@@ -25,17 +22,9 @@ def _study(course: str, **forecast: object) -> Study:
 
 
 @pytest.fixture(scope="module")
-def org(tmp_path_factory: pytest.TempPathFactory):
-    from training_roi import connect
-
-    root = tmp_path_factory.mktemp("forecast")
-    simulate(root / "data", reps=300, months=36, seed=11)
-    con = connect(root / "wh.duckdb")
-    ingest_folder(root / "data", con)
-    link(con)
-    course = json.loads((root / "data" / "truth.json").read_text())["program"]["course_activity_id"]
-    yield con, course, root / "data"
-    con.disconnect()
+def org(simulated_org):
+    """The shared 300-rep, 36-month org (tests/evaluation/conftest.py)."""
+    return simulated_org
 
 
 def test_the_forecast_covers_the_held_out_months_truth(org):

@@ -11,6 +11,7 @@ import pytest
 from tests.builders import window_panel
 from training_roi.ingest.folder import ingest_folder
 from training_roi.isolate import GroupWindows, did_rate, did_ratio, naive_rates
+from training_roi.isolate.effect import resampling_weights
 from training_roi.linking import link
 from training_roi.simulate import simulate
 from training_roi.warehouse.connection import connect
@@ -143,3 +144,19 @@ def test_resamples_without_a_comparison_baseline_are_the_worst_case_not_left_out
     assert effect.details["undefined_resamples"] > 0.2 and effect.warnings
     credited, reason = credit_revenue(effect.estimate * 20, observed=220.0, draws=effect.draws * 20)
     assert credited == 0 and "may be zero or less" in reason
+
+
+@pytest.mark.parametrize(("n_units", "replicates"), [(1, 3), (7, 5), (70_001, 9), (12_345, 300)])
+def test_resampling_weights_are_the_draws_of_one_call_counted_per_replicate(n_units, replicates):
+    # The reference: every replicate's draws from one call of the generator, counted one replicate at
+    # a time. The weights are made in blocks of replicates, which must not change a single draw.
+    draws = np.random.default_rng(11).integers(0, n_units, size=(replicates, n_units), dtype=np.int64)
+    expected = np.stack([np.bincount(row, minlength=n_units) for row in draws]).astype(float)
+    rng = np.random.default_rng(11)
+    weights = resampling_weights(rng, n_units, replicates)
+    assert np.array_equal(weights, expected)
+    assert (weights.sum(axis=1) == n_units).all()
+    # The generator is left where one call leaves it: the next group's draws are the same too.
+    after = np.random.default_rng(11)
+    after.integers(0, n_units, size=(replicates, n_units), dtype=np.int64)
+    assert rng.integers(0, 1_000_000) == after.integers(0, 1_000_000)

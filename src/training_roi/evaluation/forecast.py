@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 from ibis.backends import BaseBackend
 
 from training_roi._format import plural
@@ -49,8 +50,11 @@ OUTCOME = "revenue_per_rep"
 
 
 def program_forecast(con: BaseBackend, plan: StudyPlan, trained: Cohort, panel: WindowPanel,
-                     costs: CostBreakdown) -> tuple[Forecast | None, str]:
+                     costs: CostBreakdown, unit_months: pa.Table | None = None) -> tuple[Forecast | None, str]:
     """The forecast for the primary window's trained units and the scale-up to its comparison units.
+
+    ``unit_months``: the study's unit-month sums over every month (:func:`~training_roi.measure.monthly_panel`),
+    when the evaluation has read them; a fit cut off by ``forecast.fit_through`` reads its own.
 
     Returns the forecast (None when it cannot be made) and a sentence: what it rests on, or why
     there is none.
@@ -64,7 +68,7 @@ def program_forecast(con: BaseBackend, plan: StudyPlan, trained: Cohort, panel: 
     end = settings.fit_through + timedelta(days=1) if settings.fit_through else None
     try:
         monthly = unit_panel(con, trained, kpi=OUTCOME, scope=[*treated, *others], end=end,
-                             deal_types=plan.population.opportunity_types)
+                             deal_types=plan.population.opportunity_types, sums=unit_months if end is None else None)
     except ValueError as exc:
         return None, f"no forecast: {exc}"
     steady, settling = _without_ramp(monthly, panel.tenure if panel.tenure is not None else tenure(con, plan.unit))

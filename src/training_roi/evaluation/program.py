@@ -49,9 +49,9 @@ from training_roi.measure import (
     WindowPanel,
     cohort,
     data_end,
-    group_monthly,
     lesson_dates,
     mark_provisional,
+    monthly_panel,
     population_units,
     survey_estimates,
     unit_panel,
@@ -140,8 +140,10 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
     if primary.incremental_revenue <= 0:
         why = chosen.reason.removeprefix("not credited: ") if chosen is not None else primary.credit.why
         warnings.insert(0, f"no incremental revenue is credited: {why}")
-    trend = _trend(con, set(first.treated.units), set(first.comparison.units), plan.unit,
-                   plan.population.opportunity_types)
+    # Every deal's sums per unit and month, read once: the trend pools them by group, and the
+    # forecast's panel is made of them.
+    unit_months = monthly_panel(con, unit=plan.unit, deal_types=plan.population.opportunity_types).to_pyarrow()
+    trend = _trend(con, unit_months, set(first.treated.units), set(first.comparison.units))
     if primary.power_warning:
         warnings.insert(1 if primary.incremental_revenue <= 0 else 0, primary.power_warning)
     if not costs.time_costed:  # among the first warnings, which every summary shows
@@ -168,7 +170,7 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
             raise StudyError(f"study {plan.name}: attribution: {exc}") from exc
         warnings.extend(attribution.notes)
     tell("forecasting the months after training", 0.9)
-    ahead, basis = program_forecast(con, plan, trained, panels[plan.windows.primary_days], costs)
+    ahead, basis = program_forecast(con, plan, trained, panels[plan.windows.primary_days], costs, unit_months)
     tell("Phillips' five levels", 0.95)
     return Evaluation(plan.study, primary, results, costs, dict(report.tables), tuple(warnings), trend,
                       _sensitivity(plan, primary, results, costs.total), methods, by_window,
@@ -407,20 +409,27 @@ def _payback(plan: StudyPlan, primary: WindowResult, costs: CostBreakdown) -> Pa
         raise StudyError(f"study {plan.name}: {exc}") from exc
 
 
-def _trend(con: BaseBackend, trained: set[str], comparison: set[str], unit: str,
-           deal_types: tuple[str, ...] = ()) -> tuple[dict[str, Any], ...]:
+_TREND_SUMS = ("opportunities", "closed", "won", "won_amount", "pipeline_created", "cycle_days_sum")
+"""The additive columns of :func:`monthly_panel` the trend pools (money as exact decimals)."""
+
+
+def _trend(con: BaseBackend, unit_months: pa.Table, trained: set[str],
+           comparison: set[str]) -> tuple[dict[str, Any], ...]:
     """Every KPI per month of deal creation, pooled over the trained and the comparison units.
 
-    Per-unit-month KPIs divide by the group's size. Money is summed as exact decimals in the
-    engine, so the figures do not depend on the order rows arrive in. A month is ``provisional``
-    when it was not over when the data ends, or more than :data:`OPEN_SHARE_LIMIT` of the group's
-    deals created in it are still open (:mod:`training_roi.measure.periods`).
+    ``unit_months``: every deal's sums per unit and month of creation (:func:`monthly_panel`).
+    Per-unit-month KPIs divide by the group's size. Money stays exact decimals through the
+    pooling, so the figures do not depend on the order rows arrive in. A month is
+    ``provisional`` when it was not over when the data ends, or more than
+    :data:`OPEN_SHARE_LIMIT` of the group's deals created in it are still open
+    (:mod:`training_roi.measure.periods`).
     """
-    groups = ibis.memtable(pa.table({
-        "unit_id": pa.array([*sorted(trained), *sorted(comparison)], pa.string()),
-        "group": pa.array(["trained"] * len(trained) + ["comparison"] * len(comparison), pa.string()),
-    }))
-    rows = group_monthly(con, groups, unit=unit, deal_types=deal_types).to_pyarrow().to_pylist()
+    groups = pl.DataFrame({"unit_id": [*sorted(trained), *sorted(comparison)],
+                           "group": ["trained"] * len(trained) + ["comparison"] * len(comparison)},
+                          schema={"unit_id": pl.String, "group": pl.String})
+    sums = pl.from_arrow(unit_months.select(["unit_id", "month", *_TREND_SUMS]))
+    assert isinstance(sums, pl.DataFrame)
+    rows = sums.join(groups, on="unit_id").group_by("group", "month").agg(pl.col(*_TREND_SUMS).sum()).to_dicts()
     size = {"trained": len(trained), "comparison": len(comparison)}
     rows = sorted(rows, key=lambda r: (r["month"], r["group"]))
     months = pl.DataFrame({"grain_id": [r["group"] for r in rows], "period": [r["month"] for r in rows]},

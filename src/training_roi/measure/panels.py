@@ -694,8 +694,12 @@ def unit_panel(
     end: date | None = None,
     deal_types: Sequence[str] = (),
     covariates: Sequence[str] = (),
+    sums: pa.Table | None = None,
 ) -> UnitPanel:
     """The monthly panel of one sales KPI for the units of the warehouse ``con``.
+
+    ``sums``: :func:`~training_roi.measure.sales.monthly_panel`'s table for the same months, unit
+    and deal types, when the caller has already read it (it is then not read again).
 
     ``covariates`` names unit attributes (:data:`training_roi.measure.covariates.ATTRIBUTES`)
     to carry as the panel's covariates, a categorical one as 0/1 indicators.
@@ -713,8 +717,9 @@ def unit_panel(
     if kpi not in KPIS:
         raise ValueError(f"kpi {kpi!r}: expected one of {', '.join(KPIS)}")
     spec = KPIS[kpi]
-    sums = pl.from_arrow(monthly_panel(con, start=start, end=end, unit=unit, deal_types=deal_types)
-                         .select("unit_id", "month", *_SUM_COLUMNS).to_pyarrow())
+    if sums is None:
+        sums = monthly_panel(con, start=start, end=end, unit=unit, deal_types=deal_types).to_pyarrow()
+    sums = pl.from_arrow(sums.select(["unit_id", "month", *_SUM_COLUMNS]))
     assert isinstance(sums, pl.DataFrame)
     if scope is not None:
         sums = sums.filter(pl.col("unit_id").is_in(list(scope)))

@@ -71,37 +71,42 @@ def windows_revenue(
     ``anchors``: (unit_id, anchor[, base_anchor]) as for the KPIs. ``as_of``: the day the export
     was taken (an open deal's age is counted to it). ``win_rates``: :func:`open_win_rates`.
     Returns unit_id, period (``baseline`` or ``post``), window_days (null for the baseline),
-    ``booked`` and ``eventual``.
+    ``booked`` and ``eventual``. A unit with no deal in its baseline or any post window has no
+    row (its sums are zero).
     """
     t = _opportunities(con, unit, deal_types)
-    rates = ibis.memtable(win_rates.select(pl.col("age").alias("r_age"), pl.col("p").fill_null(0.0)))
-    age = ibis.least((ibis.literal(as_of).delta(t.created, unit="day").clip(lower=0) // 30).cast("int64"),
-                     AGE_MONTHS)
-    t = t.mutate(age=age)
-    t = t.left_join(rates, t.age == rates.r_age)
-    amount = t.amount.fill_null(0).cast(_MONEY)
-    open_value = amount * t.p.fill_null(0.0).cast(_P)
-    t = t.mutate(
-        booked_amount=(t.closed & t.won).ifelse(amount, ibis.literal(0).cast(_MONEY)),
-        eventual_amount=ibis.cases((t.won & t.closed, amount), (~t.closed, open_value),
-                                   else_=ibis.literal(0).cast(_MONEY)),
-        close_day=t.created + t.cycle_days.fill_null(0).as_interval("D"),
-    )
     base_anchor = anchors.base_anchor if "base_anchor" in anchors.columns else anchors.anchor
     a = anchors.select(a_unit=anchors.unit_id, anchor=anchors.anchor.cast("date"), base_anchor=base_anchor.cast("date"))
     j = t.join(a, t.unit_id == a.a_unit)
+    close_day = j.created + j.cycle_days.fill_null(0).as_interval("D")
     j = j.mutate(
         made=j.created.delta(j.anchor, unit="day"), made_base=j.created.delta(j.base_anchor, unit="day"),
-        shut=j.close_day.delta(j.anchor, unit="day"), shut_base=j.close_day.delta(j.base_anchor, unit="day"),
+        shut=close_day.delta(j.anchor, unit="day"), shut_base=close_day.delta(j.base_anchor, unit="day"),
+    )
+    bounds = sorted({int(w) for w in windows})
+    in_base_made = (j.made_base >= -baseline_days) & (j.made_base < 0)
+    # Only the deals some sum below can hold are valued (most of a unit's deals are in no window):
+    # those created in its baseline, or after the ramp and before the longest window ends (a booked
+    # deal counts only when it closed after it was created, so it too was created before that end).
+    j = j.filter(in_base_made | ((j.made >= ramp_days) & (j.made < bounds[-1])))
+    rates = ibis.memtable(win_rates.select(pl.col("age").alias("r_age"), pl.col("p").fill_null(0.0)))
+    age = ibis.least((ibis.literal(as_of).delta(j.created, unit="day").clip(lower=0) // 30).cast("int64"),
+                     AGE_MONTHS)
+    j = j.mutate(age=age)
+    j = j.left_join(rates, j.age == rates.r_age)
+    amount = j.amount.fill_null(0).cast(_MONEY)
+    open_value = amount * j.p.fill_null(0.0).cast(_P)
+    j = j.mutate(
+        booked_amount=(j.closed & j.won).ifelse(amount, ibis.literal(0).cast(_MONEY)),
+        eventual_amount=ibis.cases((j.won & j.closed, amount), (~j.closed, open_value),
+                                   else_=ibis.literal(0).cast(_MONEY)),
     )
     zero = ibis.literal(0).cast(_MONEY)
-    in_base_made = (j.made_base >= -baseline_days) & (j.made_base < 0)
     in_base_shut = j.closed & in_base_made & (j.shut_base < 0) & (j.shut_base >= j.made_base)
     base = j.group_by("unit_id").aggregate(
         booked=in_base_shut.ifelse(j.booked_amount, zero).sum(),
         eventual=in_base_made.ifelse(j.eventual_amount, zero).sum(),
     ).mutate(period=ibis.literal("baseline"), window_days=ibis.null().cast("int64"))
-    bounds = sorted({int(w) for w in windows})
     lengths = ibis.memtable({"window_days": bounds})
     parts = []
     for column, offset, amount_column in (("booked", "shut", "booked_amount"), ("eventual", "made", "eventual_amount")):

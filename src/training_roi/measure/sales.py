@@ -325,14 +325,15 @@ def window_opportunities(
     amount, days_after (days from the anchor to the deal's creation). The seed's spreadsheet
     lists these one per row.
     """
-    o = con.table("crm_opportunity")
-    extra = o.select(o_id=o.opportunity_id, account_id=o.account_id, close_date=o.close_date)
     t = _opportunities(con, unit, deal_types)
-    t = t.join(extra, t.opportunity_id == extra.o_id)
     a = anchors.select(a_unit=anchors.unit_id, anchor=anchors.anchor.cast("date"))
     j = t.join(a, t.unit_id == a.a_unit)
     j = j.mutate(days_after=j.created.delta(j.anchor, unit="day"))
     j = j.filter((j.days_after >= ramp_days) & (j.days_after < window_days))
+    # The account is looked up for the window's deals only (by their key), not for every deal.
+    o = con.table("crm_opportunity")
+    accounts = o.select(o_id=o.opportunity_id, account_id=o.account_id)
+    j = j.join(accounts, j.opportunity_id == accounts.o_id)
     return j.select("unit_id", "anchor", "opportunity_id", "account_id", "created", "close_date", "closed", "won",
                     "amount", "days_after")
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import ibis
+import ibis.expr.types as ir
 from ibis import _
 from ibis.backends import BaseBackend
 
@@ -90,12 +91,11 @@ def quality_report(con: BaseBackend) -> QualityReport:
         .to_pylist()
     )
     li = con.table("learner_identity")
+    counted = _counts(li, linked_users=li.crm_user_id.notnull(), linked_contacts=li.crm_contact_id.notnull(),
+                      unlinked=li.status == "unlinked", ambiguous=li.status == "ambiguous")
     link = {
         "identities": tables["learner_identity"],
-        "linked_users": row_count(li.filter(li.crm_user_id.notnull())),
-        "linked_contacts": row_count(li.filter(li.crm_contact_id.notnull())),
-        "unlinked": row_count(li.filter(li.status == "unlinked")),
-        "ambiguous": row_count(li.filter(li.status == "ambiguous")),
+        **counted,
         "crm_users": tables["crm_user"],
         "crm_users_with_learning": row_count(
             li.filter(li.crm_user_id.notnull())
@@ -161,6 +161,16 @@ def _iso(value: object) -> str | None:
     return iso() if iso else str(value)
 
 
+def _counts(t: ir.Table, **conditions: ir.BooleanValue | None) -> dict[str, int]:
+    """How many rows of ``t`` meet each condition (None: every row), all counted in one query.
+
+    A row whose condition is null is not counted, as a filter would leave it out.
+    """
+    row = t.aggregate(**{name: t.count() if cond is None else t.count(where=cond)
+                         for name, cond in conditions.items()}).to_pyarrow().to_pylist()[0]
+    return {name: int(row[name]) for name in conditions}
+
+
 def _warnings(con: BaseBackend, r: QualityReport) -> list[str]:
     """Things a user must see before trusting results, in plain words with counts."""
     out: list[str] = []
@@ -187,7 +197,6 @@ def _warnings(con: BaseBackend, r: QualityReport) -> list[str]:
     if r.tables["crm_opportunity"]:
         opp = con.table("crm_opportunity")
         live = opp.filter(~opp.is_deleted)
-        total = row_count(live)
         checks = (
             (live.amount.isnull(), "have no amount: they count in win rates but add no revenue"),
             (live.owner_id.isnull(), "have no owner: they cannot be tied to a rep"),
@@ -197,8 +206,11 @@ def _warnings(con: BaseBackend, r: QualityReport) -> list[str]:
              "from them is negative"),
             (live.amount < 0, "have a negative amount: won, they lower revenue"),
         )
-        for cond, what in checks:
-            n = row_count(live.filter(cond))
+        # One scan of the opportunities counts every check (a query per check re-read them each time).
+        found = _counts(live, total=None, **{f"check_{i}": cond for i, (cond, _) in enumerate(checks)})
+        total = found["total"]
+        for i, (_, what) in enumerate(checks):
+            n = found[f"check_{i}"]
             if n:
                 out.append(f"{n:,} of {total:,} opportunities ({n / total:.1%}) {what}")
         if r.tables["crm_user"]:
@@ -229,10 +241,10 @@ def _warnings(con: BaseBackend, r: QualityReport) -> list[str]:
             out.append(f"{n:,} of {r.tables['lms_learner']:,} directory learners have no completion")
     if r.tables["lms_statement"]:
         st = con.table("lms_statement")
-        voided = row_count(st.filter(st.is_voided))
+        found = _counts(st, voided=st.is_voided, no_time=st.timestamp.isnull())
+        voided, no_time = found["voided"], found["no_time"]
         if voided:
             out.append(f"{voided:,} xAPI statements were voided and do not count")
-        no_time = row_count(st.filter(st.timestamp.isnull()))
         if no_time:
             out.append(f"{no_time:,} xAPI statements have no timestamp: they fall outside every window")
     link = r.link

@@ -1,0 +1,68 @@
+"""A regression guard on the warm report's speed, relative to this machine's speed at the time.
+
+The evaluation of a small simulated org (the default study without the attribution) is timed
+against a fixed pure-Python loop (``benchmarks/ingest.py``'s calibration), each the best of three
+runs, so the ratio hardly depends on how fast or how busy the machine is. The test fails when the
+ratio is more than twice the one recorded in ``benchmarks/guard.json``. After a change that is
+meant to make the report slower (or faster), record the ratio again on an idle machine::
+
+    TRAINING_ROI_RECORD_GUARD=1 pytest tests/evaluation/test_report_guard.py
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from training_roi import Study, evaluate
+
+ROOT = Path(__file__).resolve().parents[2]
+GUARD = ROOT / "benchmarks" / "guard.json"
+SLOWER = 2.0
+"""How many times the recorded ratio the report may take before the guard fails."""
+
+
+def _calibration() -> Callable[[], float]:
+    """The ingest benchmark's calibration loop (milliseconds), loaded from its script."""
+    spec = importlib.util.spec_from_file_location("benchmark_ingest", ROOT / "benchmarks" / "ingest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module._calibration_ms
+
+
+def _best_ms(run: Callable[[], object], times: int = 3) -> float:
+    """The fastest of ``times`` runs, in milliseconds: the one least slowed by other work on the machine."""
+    best = float("inf")
+    for _ in range(times):
+        start = time.perf_counter()
+        run()
+        best = min(best, (time.perf_counter() - start) * 1000)
+    return best
+
+
+def test_the_warm_report_is_not_twice_as_slow_as_recorded(simulated_org):
+    con, course, _ = simulated_org
+    study = Study.model_validate({
+        "name": "guard", "program": {"name": "Sales Excellence", "activities": [course]},
+        "costs": {"participant_time": {"hourly_rate": 60}}, "attribution": {"enabled": False}})
+    calibration = _calibration()
+    report_ms = _best_ms(lambda: evaluate(con, study))
+    calibration_ms = _best_ms(calibration)
+    ratio = report_ms / calibration_ms
+    if os.environ.get("TRAINING_ROI_RECORD_GUARD"):
+        GUARD.write_text(json.dumps({
+            "ratio": round(ratio, 2), "report_ms": round(report_ms), "calibration_ms": round(calibration_ms),
+            "recorded": datetime.now(UTC).date().isoformat(),
+            "what": "best of 3 evaluations of the 300-rep, 36-month simulated org (seed 11; the default study "
+                    "without the attribution) ÷ best of 3 runs of benchmarks/ingest.py's calibration loop",
+        }, indent=2, ensure_ascii=False) + "\n")
+    recorded = json.loads(GUARD.read_text())["ratio"]
+    assert ratio <= SLOWER * recorded, (
+        f"the warm report took {report_ms:,.0f} ms, {ratio:.1f}× the calibration loop ({calibration_ms:,.0f} ms); "
+        f"recorded: {recorded:.1f}× — more than {SLOWER:.0f}× slower (see this module's docstring to record again)")
