@@ -25,7 +25,7 @@ _STATEMENT = ('{"id": "VARCHAR", "actor": {"mbox": "VARCHAR", "account": {"name"
               '"verb": {"id": "VARCHAR"}, "object": {"id": "VARCHAR"}, "timestamp": "VARCHAR"}')
 
 _TRAINED = """
-WITH s AS (
+WITH s AS MATERIALIZED (
     SELECT j.id, regexp_extract(j.verb.id, '[^/]*$') AS verb, j.object.id AS object,
            lower(trim(replace(j.actor.mbox, 'mailto:', ''))) AS mbox, j.actor.account.name AS account,
            try_cast(j."timestamp" AS TIMESTAMPTZ) AS at
