@@ -4,9 +4,9 @@
 the raw files by different means (pandas frames; DuckDB SQL). Sharing only the random draws and the
 arithmetic on per-rep sums, they must agree to the last bit — which checks each one's reading,
 linking, training dates and windows against the other's. Against the product they agree within
-a tolerance: the product validates and quarantines rows, reads the completion report beside the
-statements, and counts a comparison rep only while it was with the org (redrawing the pseudo
-training dates of reps hired later or gone by then), which the scripts do not.
+a tolerance: the product validates and quarantines rows, and counts a comparison rep only while it
+was with the org (redrawing the pseudo training dates of reps hired later or gone by then, and
+cutting its months to its tenure), which the scripts do not.
 """
 
 from __future__ import annotations
