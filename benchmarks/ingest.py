@@ -59,14 +59,12 @@ def _child(data_dir: str, db: str) -> None:
 
 def run(reps: int, months: int, seed: int) -> dict[str, object]:
     """Simulate (once, cached) and measure one size."""
-    from training_roi.simulate import simulate
+    from orgs import org, org_folder
 
-    folder = DATA / f"org_{reps}x{months}_s{seed}"
-    sim_seconds = None
-    if not (folder / "truth.json").exists():
-        start = time.perf_counter()
-        simulate(folder, reps=reps, months=months, seed=seed)
-        sim_seconds = time.perf_counter() - start
+    fresh = not (org_folder(reps, months, seed) / "truth.json").exists()
+    start = time.perf_counter()
+    folder = org(reps, months, seed)
+    sim_seconds = time.perf_counter() - start if fresh else None
     db = DATA / f"bench_{reps}.duckdb"
     for p in (db, Path(f"{db}.wal")):
         p.unlink(missing_ok=True)

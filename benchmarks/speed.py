@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-DATA = HERE / ".data"
 STEPS = ("duckdb load", "ingest", "cold files → answer", "warm report, no attribution", "warm report",
          "warm report --method all", "pandas reference", "DuckDB reference")
 
@@ -73,7 +72,7 @@ def _report(db: Path, course: str, method: str, attribution: bool, out: Path) ->
     study = Study.model_validate({"name": "Sales Excellence", "program": {"activities": [course]},
                                   "isolation": {"method": method}, "attribution": {"enabled": attribution}})
     evaluation = evaluate(connect(str(db)), study)
-    write_answer(evaluation, out)  # type: ignore[arg-type]
+    write_answer(evaluation, out)
 
 
 def _child(step: str, folder: Path, db: Path, course: str, out: Path) -> None:
@@ -116,12 +115,9 @@ def _run(step: str, folder: Path, db: Path, course: str, out: Path) -> dict[str,
 def _folder(reps: int, given: Path | None) -> Path:
     if given is not None:
         return given
-    from training_roi.simulate import simulate
+    from orgs import org
 
-    folder = DATA / f"org_{reps}x24_s7"
-    if not (folder / "truth.json").exists():
-        simulate(folder, reps=reps, months=24, seed=7)
-    return folder
+    return org(reps)
 
 
 def _course(folder: Path) -> str:

@@ -32,12 +32,9 @@ FORMS = ("jsonl", "array", "array-indented", "page")
 
 def _source_statements() -> Path:
     """The statements of the simulated 1,000-rep org (simulated once and cached, as benchmarks/ingest.py does)."""
-    from training_roi.simulate import simulate
+    from orgs import org
 
-    folder = DATA / "org_1000x24_s7"
-    if not (folder / "truth.json").exists():
-        simulate(folder, reps=1000, months=24, seed=7)
-    return folder / "lms" / "statements.jsonl"
+    return org(1000) / "lms" / "statements.jsonl"
 
 
 def build(form: str, mb: int) -> Path:

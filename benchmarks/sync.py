@@ -66,12 +66,9 @@ def _say(text: str) -> None:
 
 def _org() -> Path:
     """The simulated 1,000-rep org (simulated once and cached, as the other benchmarks do)."""
-    from training_roi.simulate import simulate
+    from orgs import org
 
-    folder = DATA / "org_1000x24_s7"
-    if not (folder / "truth.json").exists():
-        simulate(folder, reps=1000, months=24, seed=7)
-    return folder
+    return org(1000)
 
 
 def _stored(ms: int) -> str:
