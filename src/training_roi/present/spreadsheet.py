@@ -17,6 +17,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from training_roi._format import spreadsheet_safe
 from training_roi.evaluation.results import Evaluation
@@ -39,6 +41,13 @@ def _fraction(value: float | None, places: int = _RATE_PLACES) -> float | None:
     if value is None or value != value:
         return None
     return float(Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP))
+
+
+def _cents(column: pa.ChunkedArray, values: list[Decimal | None]) -> list[str | None] | pa.ChunkedArray:
+    """Amounts as text in cents: a two-place decimal column as Arrow writes it (the same text), others by _money."""
+    if pa.types.is_decimal(column.type) and column.type.scale == 2:
+        return pc.cast(column, pa.string())
+    return [_money(v) for v in values]
 
 
 def learners_frame(ev: Evaluation) -> pl.DataFrame:
@@ -70,21 +79,28 @@ def opportunities_frame(ev: Evaluation, limit: int | None = None) -> pl.DataFram
     rate = p.incremental_revenue / p.pipeline_value if p.pipeline_value else Decimal(0)
     lift = _fraction(p.credit.credited, _LIFT_PLACES) if p.headline_kpi == "win_rate" else None
     table = ev.opportunities if limit is None else ev.opportunities.slice(0, limit)
-    out = []
-    for r in table.to_pylist():
-        learner, baseline, post = per_unit.get(r["unit_id"], (r["unit_id"], None, None))
-        amount = r["amount"] if r["amount"] is not None else None
-        out.append({
-            "learner": learner, "unit_id": r["unit_id"],
-            "account_id": r["account_id"], "completion_date": r["anchor"].isoformat(),
-            "opportunity_id": r["opportunity_id"], "created": r["created"].isoformat(),
-            "close_date": r["close_date"].isoformat() if r["close_date"] else None,
-            "closed": r["closed"], "won": r["won"], "amount": _money(amount),
-            "baseline_conversion": baseline, "post_conversion": post, "credited_lift": lift,
-            "incremental_revenue": str((rate * Decimal(amount)).quantize(_CENT, ROUND_HALF_UP))
-            if amount is not None else "0.00",
-        })
-    return pl.DataFrame(out, infer_schema_length=None)
+    # Columnar: dates as ISO text and each unit's learner and conversions by a join; only the money is
+    # computed row by row, in Decimal (the same arithmetic as every other money figure, to the cent).
+    amounts = table.column("amount").to_pylist()
+    units = pl.DataFrame(
+        [(unit, *rest) for unit, rest in per_unit.items()], orient="row",
+        schema={"unit_id": pl.String, "learner": pl.String, "baseline_conversion": pl.Float64,
+                "post_conversion": pl.Float64})
+    frame = pl.from_arrow(table.select(["unit_id", "account_id", "anchor", "opportunity_id", "created",
+                                        "close_date", "closed", "won"]))
+    assert isinstance(frame, pl.DataFrame)
+    return frame.join(units, on="unit_id", how="left", maintain_order="left").select(
+        pl.coalesce("learner", "unit_id").alias("learner"), "unit_id", "account_id",
+        pl.col("anchor").dt.to_string("%Y-%m-%d").alias("completion_date"), "opportunity_id",
+        pl.col("created").dt.to_string("%Y-%m-%d"), pl.col("close_date").dt.to_string("%Y-%m-%d"),
+        "closed", "won",
+        pl.Series("amount", _cents(table.column("amount"), amounts), dtype=pl.String),
+        "baseline_conversion", "post_conversion",
+        pl.lit(lift, dtype=pl.Float64).alias("credited_lift"),
+        pl.Series("incremental_revenue",
+                  [str((rate * a).quantize(_CENT, ROUND_HALF_UP)) if a is not None else "0.00" for a in amounts],
+                  dtype=pl.String),
+    )
 
 
 def write_spreadsheets(ev: Evaluation, out_dir: Path) -> tuple[Path, Path]:
