@@ -22,7 +22,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from training_roi._format import money, percent
 from training_roi.evaluation.results import Evaluation
-from training_roi.present.charts import effect_spec, tornado_chart, trend_spec
+from training_roi.present.charts import effect_spec, png_of, svg_of, tornado_chart, trend_spec
 from training_roi.present.executive import Figure, executive
 from training_roi.present.forecast import forecast_rows
 from training_roi.present.levels import LevelCell, level_strip
@@ -106,11 +106,9 @@ def render_summary_html(ev: Evaluation, *, summary: Summary | None = None,
 
     ``summary`` and ``specs`` (the page's words and chart specifications) when the caller made them already.
     """
-    import vl_convert as vlc
-
     env = Environment(loader=PackageLoader("training_roi.present", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
-    effect, trend, bars = (vlc.vegalite_to_svg(spec) if spec else "" for spec in (specs or _chart_specs(ev)))
+    effect, trend, bars = (svg_of(spec) if spec else "" for spec in (specs or _chart_specs(ev)))
     return env.get_template("summary.html.j2").render(s=summary or summary_of(ev), effect=effect, trend=trend,
                                                       tornado=bars)
 
@@ -257,10 +255,8 @@ def write_summary_pdf(ev: Evaluation, path: Path, *, summary: Summary | None = N
     Should the page run long (long names, many uncertain costs), the Phillips levels (which the
     full report holds) give way, then the charts: never a second page, never text off the page.
     """
-    import vl_convert as vlc
-
     return fit(summary or summary_of(ev),
-               [vlc.vegalite_to_png(spec, scale=2) for spec in (specs or _chart_specs(ev)) if spec], path)
+               [png_of(spec, scale=2) for spec in (specs or _chart_specs(ev)) if spec], path)
 
 
 def fit(s: Summary, pngs: list[bytes], path: Path) -> Path:
