@@ -167,3 +167,47 @@ def test_comparison_pseudo_dates_are_no_sooner_after_hire_than_any_trained_units
     assert _support(["T2", "T3"], [date(2025, 3, 1), date(2025, 4, 1)], present) == 0
     units, days, _, _ = _eligible(others, first, dates, present, seed=7)
     assert units == others and days == first
+
+
+def test_redrawn_pseudo_dates_are_those_of_every_eligible_day_checked_one_by_one():
+    """The redraw finds each unit's eligible days by bisection; checking every day gives the same draws."""
+    import random
+    from datetime import timedelta
+
+    from training_roi.measure.panels import _eligible
+    from training_roi.measure.tenure import Tenure
+
+    def by_hand(others, pseudo, dates, present, seed, support):
+        rng = np.random.default_rng([seed, 1])
+
+        def ok(unit, day):
+            hired = present.start.get(unit)
+            return present.present(unit, day) and (hired is None or (day - hired).days >= support)
+
+        units, days, moved, dropped = [], [], 0, 0
+        for unit, day in zip(others, pseudo, strict=True):
+            if not ok(unit, day):
+                choices = [d for d in sorted(dates) if ok(unit, d)]
+                if not choices:
+                    dropped += 1
+                    continue
+                moved += 1
+                day = choices[int(rng.integers(0, len(choices)))]
+            units.append(unit)
+            days.append(day)
+        return units, days, moved, dropped
+
+    r = random.Random(3)
+    base = date(2024, 1, 1)
+    redrawn = 0
+    for _ in range(300):
+        dates = [base + timedelta(days=r.randint(0, 700)) for _ in range(r.randint(1, 40))]
+        others = [f"u{i}" for i in range(r.randint(0, 60))]
+        pseudo = [r.choice(dates) for _ in others]
+        present = Tenure(start={u: base + timedelta(days=r.randint(-50, 700)) for u in others if r.random() < 0.5},
+                         end={u: base + timedelta(days=r.randint(0, 800)) for u in others if r.random() < 0.4})
+        support = r.choice([0, 0, 10, 90])
+        got = _eligible(others, pseudo, dates, present, 7, support)
+        assert got == by_hand(others, pseudo, dates, present, 7, support)
+        redrawn += got[2]
+    assert redrawn > 1000  # the cases exercise the redraw, not only first draws that were kept

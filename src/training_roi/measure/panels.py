@@ -25,6 +25,7 @@ rate and weighs units by their volume.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -304,6 +305,13 @@ def _eligible(others: list[str], pseudo: list[date], dates: list[date], present:
         hired = present.start.get(unit)
         return hired is None or (day - hired).days >= support
 
+    def days(unit: str) -> tuple[int, int]:
+        """Where the unit's eligible days lie in ``ordered`` (one run of them: after hire + support, before leaving)."""
+        hired, gone = present.start.get(unit), present.end.get(unit)
+        lo = 0 if hired is None else bisect_left(ordered, hired + timedelta(days=support))
+        hi = len(ordered) if gone is None else bisect_left(ordered, gone)
+        return lo, max(lo, hi)
+
     kept_units: list[str] = []
     kept_days: list[date] = []
     moved = dropped = 0
@@ -312,13 +320,13 @@ def _eligible(others: list[str], pseudo: list[date], dates: list[date], present:
             kept_units.append(unit)
             kept_days.append(day)
             continue
-        choices = [d for d in ordered if eligible(unit, d)]
-        if not choices:
+        lo, hi = days(unit)
+        if lo == hi:
             dropped += 1
             continue
         moved += 1
         kept_units.append(unit)
-        kept_days.append(choices[int(rng.integers(0, len(choices)))])
+        kept_days.append(ordered[lo + int(rng.integers(0, hi - lo))])
     return kept_units, kept_days, moved, dropped
 
 
