@@ -11,7 +11,7 @@ import pytest
 from tests.builders import window_panel
 from training_roi.ingest.folder import ingest_folder
 from training_roi.isolate import GroupWindows, did_rate, did_ratio, naive_rates
-from training_roi.isolate.effect import resampling_weights
+from training_roi.isolate.effect import resampling_weights, weighted
 from training_roi.linking import link
 from training_roi.simulate import simulate
 from training_roi.warehouse.connection import connect
@@ -156,7 +156,23 @@ def test_resampling_weights_are_the_draws_of_one_call_counted_per_replicate(n_un
     weights = resampling_weights(rng, n_units, replicates)
     assert np.array_equal(weights, expected)
     assert (weights.sum(axis=1) == n_units).all()
+    # Stored as counts in one byte each, the same weights, and the same products to rounding.
+    counts = resampling_weights(np.random.default_rng(11), n_units, replicates, np.uint8)
+    assert counts.dtype == np.uint8 and np.array_equal(counts, expected)
+    values = np.random.default_rng(3).random((n_units, 4))
+    assert np.allclose(weighted(counts, values), expected @ values, rtol=1e-12, atol=0)
+    assert np.allclose(weighted(counts, values[:, 0]), expected @ values[:, 0], rtol=1e-12, atol=0)
     # The generator is left where one call leaves it: the next group's draws are the same too.
     after = np.random.default_rng(11)
     after.integers(0, n_units, size=(replicates, n_units), dtype=np.int64)
     assert rng.integers(0, 1_000_000) == after.integers(0, 1_000_000)
+
+
+def test_a_count_too_large_for_a_byte_widens_the_weights_instead_of_wrapping():
+    class EveryDrawTheFirstUnit:  # a generator whose draws all pick unit 0: its count is n_units
+        def integers(self, low, high, size, dtype):
+            return np.zeros(size, dtype=dtype)
+
+    weights = resampling_weights(EveryDrawTheFirstUnit(), 300, 4, np.uint8)
+    assert weights.dtype.itemsize > 1
+    assert (weights[:, 0] == 300).all() and (weights[:, 1:] == 0).all()

@@ -44,6 +44,7 @@ __all__ = [
     "registered",
     "resampling_weights",
     "summarise_draws",
+    "weighted",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -138,7 +139,8 @@ def html_table(title: str, rows: Iterable[tuple[str, str]]) -> str:
     return f"<table><caption>{html.escape(title)}</caption>{body}</table>"
 
 
-def resampling_weights(rng: np.random.Generator, n_units: int, replicates: int) -> FloatArray:
+def resampling_weights(rng: np.random.Generator, n_units: int, replicates: int,
+                       dtype: type[np.number] = np.float64) -> NDArray[Any]:
     """Bootstrap weights: how many times each unit is drawn, one row per replicate.
 
     Each replicate draws ``n_units`` unit indices with replacement; one ``bincount`` over a block
@@ -146,16 +148,40 @@ def resampling_weights(rng: np.random.Generator, n_units: int, replicates: int) 
     over units. The blocks keep the draws' temporary arrays small (at 12,000 units and 2,000
     replicates, a few MB at a time instead of three copies of 190 MB); the generator yields the same
     numbers in blocks as in one call, so the weights are the same.
+
+    ``dtype``: how the counts are stored. An unsigned 8-bit integer holds them in an eighth of
+    the memory of floats (at 100,000 units, 200 MB instead of 1.6 GB); a count too large for it
+    (a unit drawn more than 255 times in one replicate: next to impossible beyond a few units)
+    widens the array, so no count is ever cut. Multiply integer weights with :func:`weighted`.
     """
     if n_units == 0:
-        return np.zeros((replicates, 0))
-    out = np.empty((replicates, n_units))
+        return np.zeros((replicates, 0), dtype=dtype)
+    out: NDArray[Any] = np.empty((replicates, n_units), dtype=dtype)
     block = max(1, _BLOCK // n_units)
     for first in range(0, replicates, block):
         rows = min(block, replicates - first)
         draws = rng.integers(0, n_units, size=(rows, n_units), dtype=np.int64)
         draws += np.arange(rows, dtype=np.int64)[:, None] * n_units
-        out[first:first + rows] = np.bincount(draws.ravel(), minlength=rows * n_units).reshape(rows, n_units)
+        counts = np.bincount(draws.ravel(), minlength=rows * n_units).reshape(rows, n_units)
+        if np.issubdtype(out.dtype, np.integer) and counts.max() > np.iinfo(out.dtype).max:
+            out = out.astype(np.int64)
+        out[first:first + rows] = counts
+    return out
+
+
+def weighted(weights: NDArray[Any], values: NDArray[Any]) -> FloatArray:
+    """``weights @ values`` for bootstrap weights stored as floats or as counts (:func:`resampling_weights`).
+
+    Integer weights are turned into floats a block of replicates at a time, never all at once
+    (that copy would be the whole saving back); the products are those of the float weights.
+    """
+    if weights.dtype == np.float64:
+        product: FloatArray = weights @ values
+        return product
+    out: FloatArray = np.empty((weights.shape[0], *values.shape[1:]))
+    step = max(1, _BLOCK // max(1, weights.shape[1]))
+    for first in range(0, weights.shape[0], step):
+        out[first:first + step] = weights[first:first + step].astype(np.float64) @ values
     return out
 
 
