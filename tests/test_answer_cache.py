@@ -71,9 +71,9 @@ def evaluations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-def _report(db: Path, study: Path, out: Path, *args: str) -> Any:
+def _report(db: Path, study: Path, out: Path, *args: str, columns: int = 120) -> Any:
     result = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(out), *args],
-                           env={"COLUMNS": "120"})
+                           env={"COLUMNS": str(columns)})
     assert result.exit_code == 0, (result.output, result.exception)
     return result
 
@@ -117,6 +117,20 @@ def test_a_second_run_answers_from_the_cache_with_the_same_output_and_files(
     (tmp_path / "out" / "learners.csv").unlink()
     _report(db, study, tmp_path / "out")
     assert evaluations == ["Sales Excellence"] and _files(tmp_path / "out") == written
+
+
+def test_the_panel_from_the_cache_is_laid_out_to_the_terminal_as_evaluated(
+        wh: tuple[Path, Path], tmp_path: Path, evaluations: list[str]):
+    db, study = wh
+    wide = _report(db, study, tmp_path / "out")
+    narrow = _report(db, study, tmp_path / "out", columns=64)  # laid out anew from the kept panel
+    again = _report(db, study, tmp_path / "out", columns=64)  # printed as kept for this width
+    assert len(evaluations) == 1 and FROM_CACHE in narrow.stderr and FROM_CACHE in again.stderr
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 64 < max(map(len, wide.stdout.splitlines()))
+    evaluated = _report(db, study, tmp_path / "out", "--fresh", columns=64)
+    assert len(evaluations) == 2
+    assert narrow.stdout == again.stdout == evaluated.stdout
+    assert _report(db, study, tmp_path / "out").stdout == wide.stdout
 
 
 def test_the_json_document_from_the_cache_is_the_evaluated_one(wh: tuple[Path, Path], tmp_path: Path,

@@ -365,10 +365,14 @@ def report(
 
             sys.stdout.write(answer_document(answer))
             return
+        from training_roi.cli.answers import console_look
         from training_roi.present.answer import answer_panel
 
         console = _out()
-        console.print(answer_panel(answer, width=console.width))
+        look = console_look(console)
+        text = _printed(console, answer_panel(answer, width=console.width), look)
+        if look is not None and lookup.cache is not None and lookup.kept:
+            lookup.cache.keep_render(lookup.key, look, text)
         console.print(_files_line(files))
 
 
@@ -386,6 +390,7 @@ class _Lookup:
     study: Any = None
     key: str | None = None
     reads: dict[str, str] = field(default_factory=dict)
+    kept: bool = False
 
 
 def _answer_from_cache(db: str, study_file: Path, out_dir: Path, stop: _Stop, method: str | None,
@@ -396,7 +401,7 @@ def _answer_from_cache(db: str, study_file: Path, out_dir: Path, stop: _Stop, me
     the validated study. A miss returns what the look-up found out; anything wrong with an entry makes
     it a miss, never an error.
     """
-    from training_roi.cli.answers import Request, answer_cache
+    from training_roi.cli.answers import Request, answer_cache, console_look
 
     lookup = _Lookup(cache=answer_cache(db))
     if lookup.cache is None:
@@ -426,12 +431,37 @@ def _answer_from_cache(db: str, study_file: Path, out_dir: Path, stop: _Stop, me
     if as_json:
         sys.stdout.write(shown)
         return None
-    from training_roi.present.layout import fitted
-
     console = _out()
-    console.print(fitted(shown, console.width))
+    look = console_look(console)
+    text = entry.rendered(look) if look is not None else None
+    if text is None:
+        from training_roi.present.layout import fitted
+
+        text = _printed(console, fitted(shown, console.width), look)
+        if look is not None:
+            lookup.cache.keep_render(entry.key, look, text)
+    else:
+        _write(console, text)
     console.print(_files_line(files))
     return None
+
+
+def _printed(console: Console, renderable: Any, look: str | None) -> str:
+    """Print ``renderable``; return the text printed (kept to be written again as is to a console of ``look``)."""
+    if look is None:
+        console.print(renderable)
+        return ""
+    with console.capture() as printed:
+        console.print(renderable)
+    text = printed.get()
+    _write(console, text)
+    return text
+
+
+def _write(console: Console, text: str) -> None:
+    """Write text a console of the same look rendered, as its print would have."""
+    console.file.write(text)
+    console.file.flush()
 
 
 def _key(cache: Any, study_file: Path, study: Any, method: str | None) -> tuple[str, dict[str, str]]:
@@ -465,6 +495,7 @@ def _answer_and_keep(db: str, study_file: Path, out_dir: Path, stop: _Stop, meth
 
         cache.store(lookup.key, files, out_dir, answer_panel(answer), answer_document(answer), lookup.request,
                     lookup.reads)
+        lookup.kept = True
     except Exception as exc:  # keeping the answer is a convenience: its failure never fails the report
         _err().print(f"the answer was not kept in the cache: {exc}", highlight=False, soft_wrap=True)
     return answer, files

@@ -60,6 +60,8 @@ PANEL = "panel.pickle"
 DOCUMENT = "document.json"
 _PLACED = 4
 """Output folders per entry whose files are remembered as placed (left there when unchanged)."""
+_RENDERS = 4
+"""Console looks (width, colours, encoding) per entry whose printed panel is kept."""
 _REQUESTS = 8
 """Study files (path, bytes, method) per entry remembered as leading to it."""
 _STALE_SECONDS = 3600.0
@@ -206,6 +208,16 @@ class Entry:
         """The console panel: Rich renderables, to be laid out to the terminal's width."""
         return pickle.loads((self.folder / PANEL).read_bytes())  # the user's own folder (:meth:`AnswerCache._usable`)
 
+    def rendered(self, look: str) -> str | None:
+        """The panel as printed before to a console of this ``look`` (:func:`console_look`); None if never."""
+        held = self.manifest.get("renders", {}).get(_digest(look))
+        try:
+            if held is None or _entry_stat(self.folder / held[0]) != held[1]:
+                return None
+            return (self.folder / str(held[0])).read_text(encoding="utf-8")
+        except (OSError, TypeError, ValueError, IndexError):
+            return None
+
     def whole(self) -> bool:
         """Whether every file of the entry is there as written (size and modification time)."""
         held = [*((name, stat) for _, name, stat in self.manifest["files"]), *self.manifest["own"].items()]
@@ -221,6 +233,23 @@ class Entry:
         log = " and its write-ahead log" if version.get("wal") else ""
         return (f"answer from the cache (key {self.key[:12]}): {db} unchanged since {when} "
                 f"({version['size']:,} bytes){log}, same study, same product; --fresh evaluates again")
+
+
+def console_look(console: Any) -> str | None:
+    """What a Rich console's printing depends on besides what it prints; None for a console printed otherwise.
+
+    Its width and height, colour system, encoding, whether it is a terminal (a dumb one), and
+    whether colour is off. A Windows legacy console or a notebook writes through its own
+    calls, so its output is never kept.
+    """
+    if console.legacy_windows or console.is_jupyter:
+        return None
+    return json.dumps([console.width, console.height, console.color_system, console.encoding, console.is_terminal,
+                       console.is_dumb_terminal, console.no_color])
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _entry_stat(path: Path) -> list[int]:
@@ -315,6 +344,29 @@ class AnswerCache:
             else:
                 _write_manifest(entry.folder, manifest)
         return entry.files(out_dir)
+
+    def keep_render(self, key: str, look: str, text: str) -> None:
+        """Keep the panel of entry ``key`` as printed to a console of this ``look``, to print it again as is.
+
+        The :data:`_RENDERS` latest looks are kept. Nothing happens when the entry is gone or cannot be written.
+        """
+        folder = self.folder / key
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+            name = f"panel-{_digest(look)[:16]}.txt"
+            fd, temp = tempfile.mkstemp(prefix=".render-", dir=folder)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(temp, folder / name)
+            renders = {_digest(look): [name, _entry_stat(folder / name)]}
+            for digest, held in manifest.get("renders", {}).items():
+                if len(renders) < _RENDERS and digest not in renders:
+                    renders[digest] = held
+            for stale in {h[0] for h in manifest.get("renders", {}).values()} - {h[0] for h in renders.values()}:
+                (folder / stale).unlink(missing_ok=True)
+            _write_manifest(folder, {**manifest, "renders": renders})
+        except (OSError, ValueError, TypeError, AttributeError):
+            return
 
     def store(self, key: str, files: Mapping[str, Path], out_dir: Path, panel: Any, document: str,
               request: Request | None, reads: Mapping[str, str]) -> Path:
