@@ -380,9 +380,20 @@ class AnswerCache:
         OSError
             The folder cannot be created or written, or is not the user's own.
         """
-        self.folder.mkdir(mode=0o700, exist_ok=True)
+        try:
+            self.folder.mkdir(mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise OSError(f"cannot create {self.folder} ({exc.strerror or exc})") from exc
         if not self._usable():
-            raise PermissionError(f"{self.folder} is not only yours to write")
+            raise PermissionError(f"{self.folder} is not only yours to write (it is another user's, or others may "
+                                  "write into it)")
+        try:
+            return self._store(key, files, out_dir, panel, document, request, reads)
+        except OSError as exc:
+            raise OSError(f"cannot write into {self.folder} ({exc.strerror or exc})") from exc
+
+    def _store(self, key: str, files: Mapping[str, Path], out_dir: Path, panel: Any, document: str,
+               request: Request | None, reads: Mapping[str, str]) -> Path:
         self._sweep()
         temp = Path(tempfile.mkdtemp(prefix=".new-", dir=self.folder))
         try:
@@ -434,7 +445,7 @@ class AnswerCache:
         for folder in self.folder.glob(".*"):
             try:
                 if now - folder.stat().st_mtime > _STALE_SECONDS:
-                    shutil.rmtree(folder, ignore_errors=True)
+                    _discard(folder)
             except OSError:
                 continue
 
@@ -467,7 +478,16 @@ def _remove(folder: Path) -> None:
         folder.rename(gone)
     except OSError:
         return
-    shutil.rmtree(gone, ignore_errors=True)
+    _discard(gone)
+
+
+def _discard(path: Path) -> None:
+    """Remove a folder and what it holds, or a file, as far as possible."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def answer_cache(db: str) -> AnswerCache | None:
