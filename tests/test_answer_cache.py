@@ -281,7 +281,8 @@ def test_a_cache_folder_others_can_write_is_not_used(wh: tuple[Path, Path], tmp_
     assert len(evaluations) == 2 and "not only yours" in again.stderr
 
 
-@pytest.mark.parametrize("damage", ["delete a file", "truncate a file", "truncate the panel", "garble the manifest"])
+@pytest.mark.parametrize("damage", ["delete a file", "truncate a file", "truncate the panel", "garble the manifest",
+                                    "a manifest without its files"])
 def test_a_damaged_entry_is_a_miss_and_is_replaced(wh: tuple[Path, Path], tmp_path: Path, evaluations: list[str],
                                                    damage: str):
     db, study = wh
@@ -295,8 +296,12 @@ def test_a_damaged_entry_is_a_miss_and_is_replaced(wh: tuple[Path, Path], tmp_pa
     elif damage == "truncate the panel":
         panel = (entry / answers.PANEL).read_bytes()
         (entry / answers.PANEL).write_bytes(panel[: len(panel) // 2])
-    else:
+    elif damage == "garble the manifest":
         (entry / answers.MANIFEST).write_text("{", encoding="utf-8")
+    else:
+        manifest = json.loads((entry / answers.MANIFEST).read_text(encoding="utf-8"))
+        del manifest["files"]
+        (entry / answers.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     again = _report(db, study, tmp_path / "other")
     assert len(evaluations) == 2 and FROM_CACHE not in again.stderr and "Traceback" not in again.output
     assert again.stdout == first.stdout.replace(str(tmp_path / "out"), str(tmp_path / "other"))

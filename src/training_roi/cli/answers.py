@@ -3,8 +3,9 @@
 Evaluating a study takes seconds to minutes on a large warehouse; a second run of the same study on
 the same warehouse by the same product gives the same answer, so it is kept in a folder beside the
 warehouse file (``roi.duckdb.answers/``), one entry per key, each holding the answer's files, the
-console panel (pickled Rich renderables, laid out to the terminal's width when printed) and the
-``--json`` document. The key covers everything the answer depends on:
+console panel (pickled Rich renderables, laid out to the terminal's width when printed, and the text
+printed to the latest few console looks, written again as is) and the ``--json`` document. The key
+covers everything the answer depends on:
 
 * the study as evaluated: the validated study (``--method`` applied) as canonical JSON, and the
   SHA-256 of every file it reads (``comparison.holdout_file``);
@@ -220,10 +221,10 @@ class Entry:
 
     def whole(self) -> bool:
         """Whether every file of the entry is there as written (size and modification time)."""
-        held = [*((name, stat) for _, name, stat in self.manifest["files"]), *self.manifest["own"].items()]
         try:
+            held = [*((name, stat) for _, name, stat in self.manifest["files"]), *self.manifest["own"].items()]
             return all(_entry_stat(self.folder / name) == stat for name, stat in held)
-        except (OSError, TypeError, ValueError):
+        except (OSError, TypeError, ValueError, KeyError, AttributeError):
             return False
 
     def described(self, db: str) -> str:
