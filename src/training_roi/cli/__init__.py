@@ -12,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,7 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from training_roi.errors import TrainingRoiError
-from training_roi.warehouse.connection import DEFAULT_DB
+from training_roi.warehouse.target import DEFAULT_DB
 
 app = typer.Typer(
     name="training-roi",
@@ -285,8 +286,11 @@ def quality(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
 
 
 def _answer(db: str, study_file: Path, out_dir: Path, stop: _Stop,
-            method: str | None = None, files_anywhere: bool = False) -> tuple[Any, dict[str, Path]]:
-    """Evaluate the study (a training program or a CRM roll-out); write every file of the answer into ``out_dir``."""
+            method: str | None = None, files_anywhere: bool = False, study: Any = None) -> tuple[Any, dict[str, Path]]:
+    """Evaluate the study (a training program or a CRM roll-out); write every file of the answer into ``out_dir``.
+
+    ``study`` is the study file already loaded, if it was.
+    """
     from training_roi.evaluation import evaluate
     from training_roi.present.answer import write_answer
     from training_roi.study import load_study
@@ -294,7 +298,8 @@ def _answer(db: str, study_file: Path, out_dir: Path, stop: _Stop,
 
     _writable(out_dir, "--out")
     con = connect(db, create=False)
-    study = load_study(study_file, allow_outside_files=files_anywhere)
+    if study is None:
+        study = load_study(study_file, allow_outside_files=files_anywhere)
     with _progress() as update:
         answer = evaluate(con, study, method=method, progress=lambda what, f: update(f"{study.name}: {what}", f))
         update("writing the answer's files", 1.0)
@@ -335,22 +340,165 @@ def report(
     files_anywhere: Annotated[bool, typer.Option(
         "--files-outside-study",
         help="read files the study names (holdout_file) from outside the study's folder")] = False,
+    fresh: Annotated[bool, typer.Option(
+        "--fresh", help="evaluate even when the warehouse's answer cache holds this answer, and keep the new one")
+    ] = False,
 ) -> None:
-    """Answer a study: lift, incremental revenue, fully loaded cost and ROI, with intervals."""
-    from training_roi.present.answer import answer_document, answer_panel
-    from training_roi.study import METHOD_CHOICES
+    """Answer a study: lift, incremental revenue, fully loaded cost and ROI, with intervals.
+
+    An answer is kept beside a DuckDB warehouse (WAREHOUSE.answers/); the same study on the unchanged
+    warehouse, by the same product, is answered from there without evaluating.
+    """
+    from training_roi.methods import METHOD_CHOICES
 
     with _user_errors() as stop:
         if method is not None and method not in METHOD_CHOICES:
             raise TrainingRoiError(f"--method {method}: expected one of {', '.join(METHOD_CHOICES)}")
-        answer, files = _answer(db, study_file, out_dir, stop, method, files_anywhere)
+        _writable(out_dir, "--out")
+        lookup = _answer_from_cache(db, study_file, out_dir, stop, method, files_anywhere, fresh, as_json)
+        if lookup is None:
+            return
+        answer, files = _answer_and_keep(db, study_file, out_dir, stop, method, files_anywhere, lookup)
         stop.line = "stopped (Ctrl-C): the answer's files are written; only its summary was cut short"
         if as_json:
+            from training_roi.present.answer import answer_document
+
             sys.stdout.write(answer_document(answer))
             return
+        from training_roi.cli.answers import console_look
+        from training_roi.present.answer import answer_panel
+
         console = _out()
-        console.print(answer_panel(answer, width=console.width))
-        console.print("\n" + "  ·  ".join(f"{what}: [bold]{path}[/]" for what, path in files.items()))
+        look = console_look(console)
+        text = _printed(console, answer_panel(answer, width=console.width), look)
+        if look is not None and lookup.cache is not None and lookup.kept:
+            lookup.cache.keep_render(lookup.key, look, text)
+        console.print(_files_line(files))
+
+
+def _files_line(files: dict[str, Path]) -> str:
+    """The line under the answer naming its files."""
+    return "\n" + "  ·  ".join(f"{what}: [bold]{path}[/]" for what, path in files.items())
+
+
+@dataclass
+class _Lookup:
+    """What looking an answer up in the warehouse's cache found out, for the evaluation after a miss."""
+
+    cache: Any = None
+    request: Any = None
+    study: Any = None
+    key: str | None = None
+    reads: dict[str, str] = field(default_factory=dict)
+    kept: bool = False
+
+
+def _answer_from_cache(db: str, study_file: Path, out_dir: Path, stop: _Stop, method: str | None,
+                       files_anywhere: bool, fresh: bool, as_json: bool) -> _Lookup | None:
+    """Print the answer kept in the warehouse's cache and put its files into ``out_dir``; None when done so.
+
+    Found first by the study file as given (no validation, no statistics imported), else by the key of
+    the validated study. A miss returns what the look-up found out; anything wrong with an entry makes
+    it a miss, never an error.
+    """
+    from training_roi.cli.answers import Request, answer_cache, console_look
+
+    lookup = _Lookup(cache=answer_cache(db))
+    if lookup.cache is None:
+        return lookup
+    lookup.request = Request.of(study_file, method, files_anywhere)
+    entry = None if fresh or lookup.request is None else lookup.cache.find_request(lookup.request)
+    if entry is None:
+        from training_roi.study import load_study
+
+        lookup.study = load_study(study_file, allow_outside_files=files_anywhere)
+        lookup.key, lookup.reads = _key(lookup.cache, study_file, lookup.study, method)
+        entry = None if fresh else lookup.cache.find(lookup.key)
+        if entry is None:
+            return lookup
+    try:
+        shown = entry.document() if as_json else entry.panel()
+    except Exception:  # a damaged entry is a miss; the evaluation replaces it
+        return lookup
+    stop.line = _writing(out_dir)
+    try:
+        files = lookup.cache.put(entry, out_dir, lookup.request, lookup.reads)
+    except OSError as exc:
+        _err().print(f"the cached answer could not be copied ({exc}): evaluating", highlight=False, soft_wrap=True)
+        return lookup
+    stop.line = "stopped (Ctrl-C): the answer's files are written; only its summary was cut short"
+    _err().print(entry.described(db), highlight=False, soft_wrap=True)
+    if as_json:
+        sys.stdout.write(shown)
+        return None
+    console = _out()
+    look = console_look(console)
+    text = entry.rendered(look) if look is not None else None
+    if text is None:
+        from training_roi.present.layout import fitted
+
+        text = _printed(console, fitted(shown, console.width), look)
+        if look is not None:
+            lookup.cache.keep_render(entry.key, look, text)
+    else:
+        _write(console, text)
+    console.print(_files_line(files))
+    return None
+
+
+def _printed(console: Console, renderable: Any, look: str | None) -> str:
+    """Print ``renderable``; return the text printed (kept to be written again as is to a console of ``look``)."""
+    if look is None:
+        console.print(renderable)
+        return ""
+    with console.capture() as printed:
+        console.print(renderable)
+    text = printed.get()
+    _write(console, text)
+    return text
+
+
+def _write(console: Console, text: str) -> None:
+    """Write text a console of the same look rendered, as its print would have."""
+    console.file.write(text)
+    console.file.flush()
+
+
+def _key(cache: Any, study_file: Path, study: Any, method: str | None) -> tuple[str, dict[str, str]]:
+    """The answer's key for the loaded study with ``--method`` applied (as the evaluation applies it)."""
+    from training_roi.cli.answers import answer_key, study_reads
+
+    if method is not None and method != study.isolation.method:
+        study = study.model_copy(update={"isolation": study.isolation.model_copy(update={"method": method})})
+    reads = study_reads(study_file, study.comparison.holdout_file)
+    return answer_key(study.model_dump(mode="json"), reads, cache.version, cache.product), reads
+
+
+def _answer_and_keep(db: str, study_file: Path, out_dir: Path, stop: _Stop, method: str | None,
+                     files_anywhere: bool, lookup: _Lookup) -> tuple[Any, dict[str, Path]]:
+    """Evaluate the study, write its files into ``out_dir`` and keep the answer in the warehouse's cache.
+
+    A cache that cannot be written (a read-only folder) costs the answer nothing: one line says it was
+    not kept. Nor is an answer kept when the warehouse changed while the study was evaluated.
+    """
+    from training_roi.cli.answers import warehouse_version
+
+    answer, files = _answer(db, study_file, out_dir, stop, method, files_anywhere, study=lookup.study)
+    cache = lookup.cache
+    if cache is None or lookup.key is None:
+        return answer, files
+    stop.line = "stopped (Ctrl-C): the answer's files are written; it was not kept in the cache"
+    try:
+        if warehouse_version(cache.file) != cache.version:
+            raise OSError(f"{db} changed while the study was evaluated")
+        from training_roi.present.answer import answer_document, answer_panel
+
+        cache.store(lookup.key, files, out_dir, answer_panel(answer), answer_document(answer), lookup.request,
+                    lookup.reads)
+        lookup.kept = True
+    except Exception as exc:  # keeping the answer is a convenience: its failure never fails the report
+        _err().print(f"the answer was not kept in the cache: {exc}", highlight=False, soft_wrap=True)
+    return answer, files
 
 
 @app.command()

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from training_roi.cli import DbOption, JsonOption, _err, _json, _out, _user_errors, app
-from training_roi.warehouse.connection import DEFAULT_DB
+from training_roi.warehouse.target import DEFAULT_DB
 
 __all__ = ["serve", "serve_demo", "users_app"]
 

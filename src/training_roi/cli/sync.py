@@ -21,7 +21,7 @@ from rich.table import Table
 
 from training_roi.cli import DbOption, JsonOption, _err, _json, _out, _user_errors, app
 from training_roi.errors import SyncConfigError, TrainingRoiError
-from training_roi.warehouse.connection import DEFAULT_DB
+from training_roi.warehouse.target import DEFAULT_DB
 
 __all__ = ["parse_every", "sync_command"]
 

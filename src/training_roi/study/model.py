@@ -40,9 +40,9 @@ from pydantic import (
 from training_roi.attribute.settings import Attribution
 from training_roi.errors import StudyError
 from training_roi.files import FileRefused, load_yaml, parse_yaml, read_named_file
-from training_roi.isolate import METHODS
 from training_roi.measure.covariates import ATTRIBUTES
 from training_roi.measure.sales import KPIS as KPI_SPECS
+from training_roi.methods import METHOD_CHOICES
 from training_roi.value.costs import CATEGORIES as COST_CATEGORIES
 from training_roi.value.monetise import MonetisationRule
 
@@ -369,12 +369,6 @@ class Costs(_Strict):
         if info.data.get("shared_allocation") == "share" and v is None:
             raise ValueError("is required when shared_allocation is share (a fraction from 0 to 1)")
         return v
-
-
-METHOD_CHOICES: tuple[str, ...] = ("did", "all", *METHODS, "dose")
-"""Isolation methods a study can name: the windowed DiD, all side by side, or one estimator of
-:data:`training_roi.isolate.METHODS` (the estimator registry), or ``dose`` for a micro-lesson program (the
-effect per lesson × the lessons each rep took)."""
 
 
 class Isolation(_Strict):

@@ -18,10 +18,9 @@ from ibis.backends import BaseBackend
 from training_roi.errors import WarehouseError
 from training_roi.warehouse.engine import engine
 from training_roi.warehouse.schema import TABLES
+from training_roi.warehouse.target import DEFAULT_DB, duckdb_file
 
 __all__ = ["DEFAULT_DB", "connect", "ensure_tables", "require_lms_data", "require_tables", "row_count", "utc_day"]
-
-DEFAULT_DB = "roi.duckdb"
 
 LOCK_WAIT_SECONDS = 15.0
 """How long opening a DuckDB file waits while another process holds its lock — the server copying
@@ -57,8 +56,7 @@ def connect(target: str | Path | BaseBackend = DEFAULT_DB, *, create: bool = Tru
             raise WarehouseError(f"cannot open the warehouse {text}: {scheme}:// is not an engine Ibis knows "
                                  f"(a DuckDB file path, or a URL of {', '.join(f'{k}://' for k in known)})")
     # A duckdb:// URL's file is its path, without the query (``?read_only=true``).
-    file = text.split("://", 1)[1].split("?", 1)[0] if text.lower().startswith("duckdb://") else (
-        None if "://" in text else text)
+    file = duckdb_file(text)
     if not create and file not in (None, "", ":memory:") and not Path(str(file)).is_file():
         raise WarehouseError(f"no warehouse at {file}: run `training-roi ingest DATA_DIR --db {text}` first, "
                              "or name the warehouse with --db")
