@@ -353,6 +353,24 @@ def test_the_cache_keeps_the_most_recently_used_entries(wh: tuple[Path, Path], t
     assert len(evaluations) == 4 and len(_entries(db)) == 2
 
 
+def test_the_cache_keeps_no_more_bytes_than_its_budget_but_always_the_newest_answer(
+        wh: tuple[Path, Path], tmp_path: Path, evaluations: list[str], monkeypatch: pytest.MonkeyPatch):
+    db, study = wh
+    _report(db, study, tmp_path / "out")
+    one = sum(f.stat().st_size for f in Path(f"{db}.answers").rglob("*") if f.is_file())
+    monkeypatch.setattr(answers, "BUDGET", int(one * 1.5))  # room for one answer, not two
+    other = tmp_path / "other.yaml"
+    other.write_text(study.read_text(encoding="utf-8"), encoding="utf-8")
+    _edit(other, {"costs": {"participant_time": {"hourly_rate": 55}}})
+    _report(db, other, tmp_path / "out")
+    assert len(evaluations) == 2 and len(_entries(db)) == 1
+    assert FROM_CACHE in _report(db, other, tmp_path / "out").stderr  # the newest stayed
+    monkeypatch.setattr(answers, "BUDGET", 1)  # smaller than any answer: the newest is still kept
+    _report(db, study, tmp_path / "out")
+    assert len(evaluations) == 3 and len(_entries(db)) == 1
+    assert FROM_CACHE in _report(db, study, tmp_path / "out").stderr
+
+
 def test_the_warehouse_version_covers_its_write_ahead_log(tmp_path: Path):
     file = tmp_path / "w.duckdb"
     file.write_bytes(b"x" * 10)

@@ -23,8 +23,8 @@ without validating the study again.
 
 Entries are written whole into a temporary folder and renamed into place, so a stopped run never
 leaves half an entry; an entry whose files are missing or changed is not served. The
-:data:`KEEP` most recently used entries are kept. The folder must be the user's own and writable by
-nobody else, since its panels are unpickled.
+:data:`KEEP` most recently used entries are kept, within :data:`BUDGET` bytes. The folder must be
+the user's own and writable by nobody else, since its panels are unpickled.
 """
 
 from __future__ import annotations
@@ -47,10 +47,18 @@ from typing import Any
 
 from training_roi.warehouse.target import duckdb_file
 
-__all__ = ["KEEP", "AnswerCache", "Entry", "Request", "answer_cache", "product_fingerprint", "warehouse_version"]
+__all__ = ["BUDGET", "KEEP", "AnswerCache", "Entry", "Request", "answer_cache", "product_fingerprint",
+           "warehouse_version"]
 
 KEEP = 8
-"""How many answers a warehouse's cache keeps: the most recently used ones."""
+"""How many answers a warehouse's cache keeps at most: the most recently used ones."""
+
+BUDGET = 2 << 30
+"""Bytes a warehouse's cache may hold (2 GiB): older answers go first; the newest is always kept.
+
+An entry is a copy of the answer's files, about 550 MB for a 20,000-rep org with its attribution
+table, so a large org keeps fewer than :data:`KEEP`.
+"""
 
 FORMAT = 1
 """The layout of an entry; a product that lays entries out differently does not read older ones."""
@@ -434,8 +442,14 @@ class AnswerCache:
         return final
 
     def _keep(self) -> None:
-        """Remove the least recently used entries beyond :data:`KEEP` (and folders that are not entries)."""
-        kept = {e.folder.name for e in self._entries()[:KEEP]}
+        """Remove the least recently used entries beyond :data:`KEEP` or :data:`BUDGET` (and what is not an entry)."""
+        kept: set[str] = set()
+        held = 0
+        for entry in self._entries()[:KEEP]:
+            held += _size(entry.folder)
+            if kept and held > BUDGET:
+                break
+            kept.add(entry.folder.name)
         for folder in self.folder.iterdir():
             if not folder.name.startswith(".") and folder.name not in kept:
                 _remove(folder)
@@ -449,6 +463,16 @@ class AnswerCache:
                     _discard(folder)
             except OSError:
                 continue
+
+
+def _size(folder: Path) -> int:
+    """The bytes of the files in ``folder`` and below."""
+    total = 0
+    for root, _, names in os.walk(folder):
+        for name in names:
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(os.path.join(root, name))
+    return total
 
 
 def _placed(placed: Mapping[str, Any], where: str, files: dict[str, Any]) -> dict[str, Any]:
