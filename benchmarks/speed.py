@@ -127,13 +127,18 @@ def _course(folder: Path) -> str:
     return "https://lms.example.com/xapi/activities/course/sales-excellence"
 
 
-def measure(folder: Path, repeat: int, steps: tuple[str, ...] = STEPS) -> dict[str, Any]:
-    """Every step ``repeat`` times, in rounds (each round runs every step once); medians, and the figures."""
+def measure(folder: Path, repeat: int, steps: tuple[str, ...] = STEPS,
+            ingested: Path | None = None) -> dict[str, Any]:
+    """Every step ``repeat`` times, in rounds (each round runs every step once); medians, and the figures.
+
+    ``ingested``: a warehouse of ``folder`` ingested beforehand, which the warm reports read
+    (they only read it) instead of the ingest step's.
+    """
     course = _course(folder)
     runs: dict[str, list[dict[str, float]]] = {s: [] for s in steps}
     with tempfile.TemporaryDirectory(prefix="speed-") as tmp:
         work = Path(tmp)
-        warehouse = work / "warm.duckdb"
+        warehouse = ingested or work / "warm.duckdb"
         outputs = {s: work / f"out{i}" for i, s in enumerate(steps)}
         for round_ in range(repeat):
             for step in steps:
@@ -147,7 +152,7 @@ def measure(folder: Path, repeat: int, steps: tuple[str, ...] = STEPS) -> dict[s
                     raise SystemExit("the warm reports read the warehouse of the ingest step: measure it too")
                 db = warehouse if step.startswith("warm") else fresh
                 runs[step].append(_run(step, folder, db, course, out))
-                if step == "ingest" and round_ == 0:
+                if step == "ingest" and round_ == 0 and ingested is None:
                     fresh.rename(warehouse)  # the warm reports read the first ingest's warehouse
                 print(json.dumps({"round": round_ + 1, "step": step, **runs[step][-1]}), file=sys.stderr, flush=True)
         pandas = json.loads((outputs["pandas reference"] / "reference.json").read_text())
@@ -203,6 +208,8 @@ def main() -> None:
     parser.add_argument("--data-folder", type=Path, help="a data folder to use instead of simulating (one size)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each step; the median is reported")
     parser.add_argument("--json", type=Path, help="write every run's figures here")
+    parser.add_argument("--warehouse", type=Path,
+                        help="the data folder's warehouse, ingested beforehand: the warm reports read it")
     parser.add_argument("--steps", nargs="*", choices=STEPS, default=list(STEPS),
                         help="only these steps (both references are always run, for the ratios and the check)")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
@@ -216,7 +223,7 @@ def main() -> None:
         folder = _folder(reps, args.data_folder)
         print(f"\n### {folder.name}\n", flush=True)
         steps = tuple(s for s in STEPS if s in args.steps or s.endswith("reference"))
-        r = measure(folder, args.repeat, steps)
+        r = measure(folder, args.repeat, steps, args.warehouse)
         results[folder.name] = {k: v for k, v in r.items() if k != "product"}
         print(table(r["steps"]))
         print(f"\nreferences' figures equal: {r['references_equal']}")
