@@ -149,7 +149,10 @@ def _training(con: BaseBackend, unit: str, activities: list[str] | None,
     for name, ids in (named or {}).items():  # the study's program under its own name
         label = (t.activity_id.isin(list(ids)) | t.course_id.isin(list(ids))).ifelse(ibis.literal(name), label)
     return t.select(
-        unit_id=t.unit_id, account_id=ibis.null("string"), touch_at=t.touch_at, touch_day=utc_day(con, t.touch_at),
+        # Spark reads the warehouse's UTC timestamps back without their zone: the type is restated so
+        # the union with the CRM touches matches on every engine.
+        unit_id=t.unit_id, account_id=ibis.null("string"), touch_at=t.touch_at.cast(_UTC_TS),
+        touch_day=utc_day(con, t.touch_at),
         kind=ibis.literal("training"), channel=ibis.literal("training: ") + label,
         learner=t.learner, learner_name=email, role=role, activity_id=t.activity_id, activity_name=t.activity_name,
         course_id=t.course_id, course_name=t.course_name, program=t.program, source_key=t.source_key,

@@ -35,7 +35,7 @@ from training_roi._format import describe
 from training_roi.measure import customer, learning, process
 from training_roi.measure.periods import data_end, mark_provisional
 from training_roi.measure.population import grain_names
-from training_roi.measure.process import live, overlaps, within
+from training_roi.measure.process import live, month_rows, overlaps, within
 from training_roi.measure.sales import BASES, KPIS, KpiSpec, monthly_panel
 
 __all__ = ["BASES", "CATALOGUE", "GRAINS", "UNASSIGNED", "KpiDef", "Options", "Source", "assigned", "availability",
@@ -154,8 +154,7 @@ def _sales_facts(spec: KpiSpec) -> Facts:
             return rows
         # A unit's months run from its first to its last month with a deal.
         s = p.group_by(u=p.unit_id).agg(lo=p.month.min().cast("timestamp"), hi=p.month.max().cast("timestamp"))
-        g = s.select("u", m=ibis.range(s.lo, s.hi + ibis.interval(days=1), ibis.interval(months=1))
-                     .unnest().cast("date"))
+        g = month_rows(s, ("u",), s.lo, s.hi, "m")
         return rows.union(g.select(**{unit: g.u}, day=g.m, numerator=ibis.literal(0.0), denominator=ibis.literal(1.0)))
     return facts
 

@@ -19,7 +19,7 @@ import ibis
 import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
-from training_roi.measure.process import live, overlaps, within
+from training_roi.measure.process import live, month_rows, overlaps, within
 from training_roi.warehouse.connection import row_count, utc_day
 
 __all__ = [
@@ -158,8 +158,7 @@ def lifetime_value(con: BaseBackend, *, gross_margin: float, since: date | None 
     won = o.filter(o.is_won.fill_null(False) & o.close_date.notnull() & o.account_id.notnull())
     last = o.filter(o.is_closed.fill_null(False)).close_date.max().truncate("M").cast("timestamp")
     first = won.group_by(account=won.account_id).agg(lo=won.close_date.min().truncate("M").cast("timestamp"))
-    months = first.select("account", month=ibis.range(first.lo, last + ibis.interval(days=1), ibis.interval(months=1))
-                          .unnest().cast("date"))
+    months = month_rows(first, ("account",), first.lo, last)
     months = months.filter(overlaps(months.month, since, until))
     shape = {"margin_revenue": _ZERO, "customer_months": _ZERO, "churned": _ZERO, "due": _ZERO}
     exposure = months.select("account", day=months.month, **{**shape, "customer_months": _ONE})

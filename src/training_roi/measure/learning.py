@@ -19,7 +19,7 @@ import ibis
 import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
-from training_roi.measure.process import overlaps, within
+from training_roi.measure.process import month_rows, overlaps, within
 from training_roi.warehouse.connection import row_count, utc_day
 
 __all__ = [
@@ -74,8 +74,7 @@ def enrolment(con: BaseBackend, *, since: date | None = None, until: date | None
     every = every.filter(every.occurred_at.notnull())
     month_of = utc_day(con, every.occurred_at).truncate("M").cast("timestamp")
     bounds = every.aggregate(lo=month_of.min(), hi=month_of.max())
-    months = bounds.select(month=ibis.range(bounds.lo, bounds.hi + ibis.interval(days=1), ibis.interval(months=1))
-                           .unnest().cast("date"))
+    months = month_rows(bounds, (), bounds.lo, bounds.hi)
     months = months.filter(overlaps(months.month, since, until))
     r = _records(con, since, until)
     r = r.select(r_id=r.p_id, r_email=r.p_email, r_month=r.day.truncate("M"))

@@ -32,6 +32,7 @@ __all__ = [
     "lead_conversion",
     "lead_response",
     "live",
+    "month_rows",
     "open_at_month_end",
     "overlaps",
     "pipeline_velocity",
@@ -59,6 +60,18 @@ def live(t: ir.Table) -> ir.Table:
 def overlaps(month: ir.DateValue, since: date | None, until: date | None) -> ir.BooleanValue:
     """Whether the month starting on ``month`` overlaps ``[since, until)``."""
     return within(month, since.replace(day=1) if since is not None else None, until)
+
+
+def month_rows(t: ir.Table, keep: tuple[str, ...], lo: ir.TimestampValue, hi: ir.TimestampValue,
+               name: str = "month") -> ir.Table:
+    """One row per month of each row of ``t``: its ``keep`` columns and the month's first day as ``name``.
+
+    The months run from ``lo`` to ``hi`` (both first days of months, as timestamps).
+    The months are unnested first and cast to dates after: Spark refuses a generator (the unnest)
+    nested in another expression, such as the cast.
+    """
+    rows = t.select(*keep, **{name: ibis.range(lo, hi + ibis.interval(days=1), ibis.interval(months=1)).unnest()})
+    return rows.mutate(**{name: rows[name].cast("date")})
 
 
 def _hours(end: ir.TimestampValue, start: ir.TimestampValue) -> ir.FloatingValue:
@@ -140,8 +153,7 @@ def task_completion(con: BaseBackend, *, since: date | None = None, until: date 
 def _spans(t: ir.Table, since: date | None, until: date | None) -> ir.Table:
     """Every month from each rep's first to last month in ``t`` (rep, month), within the window."""
     s = t.group_by("rep").agg(lo=t.month.min().cast("timestamp"), hi=t.month.max().cast("timestamp"))
-    g = s.select("rep", month=ibis.range(s.lo, s.hi + ibis.interval(days=1), ibis.interval(months=1))
-                 .unnest().cast("date"))
+    g = month_rows(s, ("rep",), s.lo, s.hi)
     return g.filter(overlaps(g.month, since, until))
 
 
@@ -201,8 +213,7 @@ def open_at_month_end(con: BaseBackend, *, since: date | None = None, until: dat
     )
     bounds = o.aggregate(lo=utc_day(con, o.created_at.min()).truncate("M").cast("timestamp"))
     bounds = bounds.mutate(hi=last.truncate("M").cast("timestamp"))
-    months = bounds.select(month=ibis.range(bounds.lo, bounds.hi + ibis.interval(days=1), ibis.interval(months=1))
-                           .unnest().cast("date"))
+    months = month_rows(bounds, (), bounds.lo, bounds.hi)
     months = months.filter(overlaps(months.month, since, until))
     end = months.month + ibis.interval(months=1)
     months = months.mutate(end=end)
@@ -280,8 +291,7 @@ def system_adoption(con: BaseBackend, *, since: date | None = None, until: date 
         return users.select(rep=users.user_id, day=ibis.null("date"), numerator=_ZERO, denominator=_ZERO).limit(0)
     active = created.distinct()
     bounds = active.aggregate(lo=active.month.min().cast("timestamp"), hi=active.month.max().cast("timestamp"))
-    months = bounds.select(month=ibis.range(bounds.lo, bounds.hi + ibis.interval(days=1), ibis.interval(months=1))
-                           .unnest().cast("date"))
+    months = month_rows(bounds, (), bounds.lo, bounds.hi)
     months = months.filter(overlaps(months.month, since, until))
     grid = users.select(rep=users.user_id, joined=utc_day(con, users.created_at).truncate("M")).cross_join(months)
     grid = grid.filter(grid.joined.isnull() | (grid.month >= grid.joined))

@@ -1,8 +1,9 @@
 """Opening the warehouse: one DuckDB file by default, or any Ibis backend.
 
-Stages receive an Ibis backend and use only Ibis expressions on it, so the same load, link and
-measurement code runs on DuckDB on a laptop and on Spark (or another Ibis engine) for an org that
-outgrows one machine.
+Stages receive an Ibis backend and use only Ibis expressions on it, so the same load, link,
+measurement and attribution code runs on DuckDB on a laptop and on Spark (or another Ibis engine)
+for an org that outgrows one machine; on PySpark in local mode the default study's result.json is
+tested to be DuckDB's.
 """
 
 from __future__ import annotations
