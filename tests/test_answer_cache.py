@@ -391,3 +391,55 @@ def test_a_warehouse_that_is_not_a_duckdb_file_is_not_cached(tmp_path: Path):
     (tmp_path / "w.duckdb").write_bytes(b"")
     cache = answers.answer_cache(f"duckdb://{tmp_path / 'w.duckdb'}?read_only=true")
     assert cache is not None and cache.folder == tmp_path / "w.duckdb.answers"
+
+
+def test_a_warehouse_replaced_by_a_copy_with_the_same_size_and_time_is_another_version(tmp_path: Path):
+    # DuckDB files grow in whole blocks and copies can keep their times (cp -p, rsync -a, archives):
+    # size and modification time alone would call the copy the same warehouse.
+    file, other = tmp_path / "w.duckdb", tmp_path / "other.duckdb"
+    file.write_bytes(b"x" * 4096)
+    other.write_bytes(b"z" * 4096)
+    os.utime(other, ns=(file.stat().st_atime_ns, file.stat().st_mtime_ns))
+    before = answers.warehouse_version(file)
+    os.replace(other, file)
+    after = answers.warehouse_version(file)
+    assert (after["size"], after["mtime_ns"]) == (before["size"], before["mtime_ns"])
+    assert after != before
+
+
+def test_a_study_file_changed_while_it_was_read_is_not_remembered_by_its_first_bytes(
+        wh: tuple[Path, Path], tmp_path: Path, evaluations: list[str], monkeypatch: pytest.MonkeyPatch):
+    # The run hashes the study file, then loads it; a save in between means the bytes hashed are not the
+    # study evaluated. Those bytes, given again, must not find the other study's answer.
+    import training_roi.study as study_module
+
+    db, study = wh
+    first = study.read_bytes()
+    real = study_module.load_study
+
+    def saved_in_between(path: Any, **kwargs: Any) -> Any:
+        _edit(study, {"costs": {"participant_time": {"hourly_rate": 95}}})
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(study_module, "load_study", saved_in_between)
+    _report(db, study, tmp_path / "out")
+    monkeypatch.setattr(study_module, "load_study", real)
+    study.write_bytes(first)
+    again = _report(db, study, tmp_path / "out")
+    assert FROM_CACHE not in again.stderr and len(evaluations) == 2
+
+
+def test_the_json_document_is_written_as_utf8_whatever_the_consoles_encoding(wh: tuple[Path, Path], tmp_path: Path):
+    import subprocess
+    import sys
+
+    db, study = wh
+    _edit(study, {"intangibles": ["moral élevé"]})
+    _report(db, study, tmp_path / "out", "--json")  # evaluated and kept
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "COLUMNS": "120"}
+    for extra in ([], ["--fresh"]):
+        done = subprocess.run([sys.executable, "-m", "training_roi.cli", "report", str(study), "--db", str(db),
+                               "--out", str(tmp_path / "out"), "--json", *extra], capture_output=True, env=env,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
+        assert json.loads(done.stdout.decode("utf-8"))["study"]["settings"]["intangibles"] == ["moral élevé"]

@@ -334,3 +334,17 @@ def test_the_help_lists_the_same_estimators_and_models_as_the_registry():
 
     assert ESTIMATOR_NAMES == METHODS
     assert ATTRIBUTION_MODELS == MODELS
+
+
+def test_the_command_line_runs_linear_algebra_on_one_thread_unless_told_otherwise():
+    # OpenBLAS reads OPENBLAS_NUM_THREADS when NumPy loads; the command line sets it first (unless the user
+    # did). threadpoolctl (which scikit-learn brings) reports what the loaded libraries use.
+    import subprocess
+    import sys
+
+    probe = ("import training_roi.cli, numpy, scipy.linalg\n"
+             "from threadpoolctl import threadpool_info\n"
+             "print(sorted({i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'}))")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    ours = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert ours.stdout.strip() == "[1]", ours.stderr

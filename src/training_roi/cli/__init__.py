@@ -8,8 +8,8 @@ source that was refused during ingest makes the command exit with status 1 after
 from __future__ import annotations
 
 import json
+import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,8 +21,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from training_roi.cli.outputs import writable, writable_file
 from training_roi.errors import TrainingRoiError
 from training_roi.warehouse.target import DEFAULT_DB
+
+# Linear algebra on one thread (read by OpenBLAS when NumPy first loads, after this): the matrices are
+# small, the engine and the data frames already use every core, and with other work on the machine
+# OpenBLAS's threads wait on each other (the event study's fit: 0.5 to 2.5 s on two, 0.24 s on one).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 app = typer.Typer(
     name="training-roi",
@@ -180,7 +186,7 @@ def simulate(
     with _user_errors(f"stopped (Ctrl-C): the files in {out_dir} may be incomplete; simulate again"):
         if scenario not in sim.SCENARIOS:
             raise TrainingRoiError(f"--scenario {scenario!r} is unknown; choose one of {', '.join(sim.SCENARIOS)}")
-        _writable(out_dir, "OUT_DIR")
+        writable(out_dir, "OUT_DIR")
         with _progress() as update:
             info = sim.simulate(out_dir, reps=reps, months=months, seed=seed, scenario=scenario, progress=update)
         console.print(str(info))
@@ -296,7 +302,7 @@ def _answer(db: str, study_file: Path, out_dir: Path, stop: _Stop,
     from training_roi.study import load_study
     from training_roi.warehouse.connection import connect
 
-    _writable(out_dir, "--out")
+    writable(out_dir, "--out")
     con = connect(db, create=False)
     if study is None:
         study = load_study(study_file, allow_outside_files=files_anywhere)
@@ -305,29 +311,6 @@ def _answer(db: str, study_file: Path, out_dir: Path, stop: _Stop,
         update("writing the answer's files", 1.0)
     stop.line = _writing(out_dir)
     return answer, write_answer(answer, out_dir)
-
-
-def _writable(folder: Path, option: str) -> None:
-    """Refuse an output folder that is a file, or that cannot be created or written, before any work is done."""
-    here = folder
-    while not here.exists() and here != here.parent:
-        here = here.parent
-    if not here.is_dir():
-        what = "is a file, not a folder" if here == folder else f"cannot be created: {here} is a file"
-        raise TrainingRoiError(f"{option} {folder}: {what}")
-    try:
-        with tempfile.TemporaryFile(dir=here):
-            pass
-    except OSError as exc:
-        verb = "cannot be written" if here == folder else f"cannot be created in {here}"
-        raise TrainingRoiError(f"{option} {folder}: {verb} ({exc.strerror or exc})") from None
-
-
-def _writable_file(path: Path, option: str) -> None:
-    """Refuse an output file that is a folder, or whose folder cannot be created or written, before any work."""
-    if path.is_dir():
-        raise TrainingRoiError(f"{option} {path}: is a folder, not a file")
-    _writable(path.parent, option)
 
 
 @app.command()
@@ -354,7 +337,7 @@ def report(
     with _user_errors() as stop:
         if method is not None and method not in METHOD_CHOICES:
             raise TrainingRoiError(f"--method {method}: expected one of {', '.join(METHOD_CHOICES)}")
-        _writable(out_dir, "--out")
+        writable(out_dir, "--out")
         lookup = _answer_from_cache(db, study_file, out_dir, stop, method, files_anywhere, fresh, as_json)
         if lookup is None:
             return
@@ -363,7 +346,7 @@ def report(
         if as_json:
             from training_roi.present.answer import answer_document
 
-            sys.stdout.write(answer_document(answer))
+            _stdout_utf8(answer_document(answer))
             return
         from training_roi.cli.answers import console_look
         from training_roi.present.answer import answer_panel
@@ -413,6 +396,8 @@ def _answer_from_cache(db: str, study_file: Path, out_dir: Path, stop: _Stop, me
 
         lookup.study = load_study(study_file, allow_outside_files=files_anywhere)
         lookup.key, lookup.reads = _key(lookup.cache, study_file, lookup.study, method)
+        if Request.of(study_file, method, files_anywhere) != lookup.request:
+            lookup.request = None  # the file changed while it was read: its bytes cannot stand for this study
         entry = None if fresh else lookup.cache.find(lookup.key)
         if entry is None:
             return lookup
@@ -429,7 +414,7 @@ def _answer_from_cache(db: str, study_file: Path, out_dir: Path, stop: _Stop, me
     stop.line = "stopped (Ctrl-C): the answer's files are written; only its summary was cut short"
     _err().print(entry.described(db), highlight=False, soft_wrap=True)
     if as_json:
-        sys.stdout.write(shown)
+        _stdout_utf8(shown)
         return None
     console = _out()
     look = console_look(console)
@@ -444,6 +429,17 @@ def _answer_from_cache(db: str, study_file: Path, out_dir: Path, stop: _Stop, me
         _write(console, text)
     console.print(_files_line(files))
     return None
+
+
+def _stdout_utf8(text: str) -> None:
+    """Write a JSON document to standard output as UTF-8 (as JSON is exchanged), whatever the console's encoding."""
+    raw = getattr(sys.stdout, "buffer", None)
+    if raw is None:
+        sys.stdout.write(text)
+        return
+    sys.stdout.flush()
+    raw.write(text.encode("utf-8"))
+    raw.flush()
 
 
 def _printed(console: Console, renderable: Any, look: str | None) -> str:
@@ -515,7 +511,7 @@ def portfolio(
     from training_roi.warehouse.connection import connect
 
     with _user_errors() as stop:
-        _writable(out_dir, "--out")
+        writable(out_dir, "--out")
         con = connect(db, create=False)
         with _progress() as update:
             result = evaluate_portfolio(con, study_files, progress=update)
@@ -552,7 +548,7 @@ def attribute(
             raise TrainingRoiError(f"--model {model}: expected one of {', '.join(MODELS)}")
         if fmt not in FORMATS:
             raise TrainingRoiError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
-        _writable(out_dir, "--out")
+        writable(out_dir, "--out")
         con = connect(db, create=False)
         with _progress() as update:
             result = evaluate_attribution(con, study_file, model=model, progress=update)
@@ -623,7 +619,7 @@ def kpis(
         except ValueError as exc:
             raise TrainingRoiError(f"--since/--until/--as-of: {exc} (expected YYYY-MM-DD)") from exc
         if csv is not None:
-            _writable_file(csv, "--csv")
+            writable_file(csv, "--csv")
         if start is not None and end is not None and start >= end:
             raise TrainingRoiError(f"--since {start} is not before --until {end}: the period is empty")
         con = connect(db, create=False)
@@ -660,7 +656,7 @@ def init_study(
     with _user_errors():
         if study_file.exists() and not force:
             raise TrainingRoiError(f"{study_file} exists: pass --force to overwrite it")
-        _writable_file(study_file, "STUDY")
+        writable_file(study_file, "STUDY")
         text = starter_study(connect(db, create=False))
         study_file.parent.mkdir(parents=True, exist_ok=True)
         study_file.write_text(text, encoding="utf-8")
@@ -686,7 +682,7 @@ def design(
     with _user_errors() as stop:
         if not 0 <= holdout < 1:
             raise TrainingRoiError(f"--holdout {holdout}: expected a share from 0 to below 1")
-        _writable_file(out_file, "ASSIGNMENT")
+        writable_file(out_file, "ASSIGNMENT")
         con = connect(db, create=False)
         plan = plan_rollout(con, waves=waves, holdout_share=holdout, strata=strata.split(","), seed=seed,
                             window_days=window_days)
@@ -744,7 +740,7 @@ def demo(
     data = workdir / "data"
     db = workdir / "roi.duckdb"
     with _user_errors(f"stopped (Ctrl-C): {workdir} may hold an unfinished demo; run the demo again") as stop:
-        _writable(workdir, "--dir")
+        writable(workdir, "--dir")
         with _progress() as update:
             info = sim.simulate(data, reps=reps, months=months, seed=seed, scenario=scenario,
                                 progress=lambda d, f: update(f"simulating: {d}", f))

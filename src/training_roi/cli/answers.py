@@ -9,14 +9,15 @@ covers everything the answer depends on:
 
 * the study as evaluated: the validated study (``--method`` applied) as canonical JSON, and the
   SHA-256 of every file it reads (``comparison.holdout_file``);
-* the warehouse's version: the size and modification time (ns) of the DuckDB file and of its
-  write-ahead log; every write changes one of them, a read changes neither;
+* the warehouse's version: the size, modification and change times (ns), device and inode of the
+  DuckDB file and of its write-ahead log; every write changes one of them, a read changes none;
 * the product: its version, the path, size and modification time of every file of the installed
   package, the Python version and the modification time of the site-packages folders (an installed
   or removed library changes it).
 
 A warehouse that is not a DuckDB file (an Ibis URL such as ``postgres://…``) has no cheap version:
-its answers are never kept. Finding an answer must be fast, so this module imports neither the
+its answers are never kept; nor are any where a folder's owner cannot be checked (Windows).
+Finding an answer must be fast, so this module imports neither the
 study nor the evaluation nor the presenters: a run remembers which study file (path, bytes, the
 files it read, ``--method``) led to its key, and a later run with the same ones finds the entry
 without validating the study again.
@@ -78,7 +79,12 @@ _STALE_SECONDS = 3600.0
 
 
 def warehouse_version(file: Path) -> dict[str, Any]:
-    """The version of a DuckDB file: its size and modification time (ns), and its write-ahead log's if present.
+    """The version of a DuckDB file and of its write-ahead log if present: size, times (ns), device, inode.
+
+    DuckDB files grow in whole blocks, so a write often leaves the size as it was, and a copy made
+    with its times kept (``cp -p``, ``rsync -a``, an archive) or a file system with coarse times can
+    give another file the same modification time: the change time (which no copy can set) and the
+    inode tell those apart.
 
     Raises
     ------
@@ -88,10 +94,11 @@ def warehouse_version(file: Path) -> dict[str, Any]:
     st = file.stat()
     try:
         wal = Path(f"{file}.wal").stat()
-        log: list[int] | None = [wal.st_size, wal.st_mtime_ns]
+        log: list[int] | None = [wal.st_size, wal.st_mtime_ns, wal.st_ctime_ns, wal.st_dev, wal.st_ino]
     except FileNotFoundError:
         log = None
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "wal": log}
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "dev": st.st_dev,
+            "ino": st.st_ino, "wal": log}
 
 
 def product_fingerprint() -> str:
@@ -219,12 +226,12 @@ class Entry:
 
     def rendered(self, look: str) -> str | None:
         """The panel as printed before to a console of this ``look`` (:func:`console_look`); None if never."""
-        held = self.manifest.get("renders", {}).get(_digest(look))
         try:
+            held = (self.manifest.get("renders") or {}).get(_digest(look))
             if held is None or _entry_stat(self.folder / held[0]) != held[1]:
                 return None
             return (self.folder / str(held[0])).read_text(encoding="utf-8")
-        except (OSError, TypeError, ValueError, IndexError):
+        except (OSError, TypeError, ValueError, IndexError, AttributeError):
             return None
 
     def whole(self) -> bool:
@@ -311,9 +318,12 @@ class AnswerCache:
     def find_request(self, request: Request) -> Entry | None:
         """The whole entry a run with the same study file, method and warehouse stored or found; None if none."""
         for entry in self._entries():
-            if (self._current(entry) and any(request.matches(r) for r in entry.manifest.get("requests", ()))
-                    and entry.whole()):
-                return entry
+            try:
+                if (self._current(entry) and any(request.matches(r) for r in entry.manifest.get("requests") or ())
+                        and entry.whole()):
+                    return entry
+            except (AttributeError, TypeError, ValueError, KeyError):  # a manifest of another shape: not this one
+                continue
         return None
 
     def find(self, key: str) -> Entry | None:
@@ -518,7 +528,8 @@ def _discard(path: Path) -> None:
 def answer_cache(db: str) -> AnswerCache | None:
     """The cache of the warehouse ``db`` names: None when it is not a DuckDB file that exists."""
     file = duckdb_file(db)
-    if file in (None, "", ":memory:"):
+    if file in (None, "", ":memory:") or not hasattr(os, "getuid"):
+        # Where a folder's owner cannot be checked (Windows), its pickled panels could be anyone's: no cache.
         return None
     try:
         return AnswerCache(db, Path(str(file)))

@@ -19,7 +19,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from ibis.backends import BaseBackend
-from threadpoolctl import threadpool_limits
 
 from training_roi._format import number_style
 from training_roi.attribute import MODELS, AttributionResult
@@ -55,17 +54,6 @@ __all__ = [
 ]
 
 
-def _one_blas_thread() -> threadpool_limits:
-    """Linear algebra on one thread while a study is answered.
-
-    The matrices are small (dozens of columns; the largest product, 2,000 bootstrap replicates
-    by the units, takes a tenth of a second on one core), while the engine and the data frames
-    already use every core. With other work on the machine, OpenBLAS's threads wait on each
-    other: the event study's fit took 0.5 to 2.5 s on two threads and 0.24 s on one.
-    """
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 def _plan(study: Study | StudyPlan | str | Path, method: str | None) -> StudyPlan:
     if isinstance(study, StudyPlan):
         return study if method is None else plan_study(study.study, method=method)
@@ -88,7 +76,7 @@ def evaluate(con: BaseBackend, study: Study | StudyPlan | str | Path, *, method:
     """
     plan = _plan(study, method)
     # The answer's sentences (credit reasons, warnings) word money as the study's readers do.
-    with number_style(plan.study.currency, plan.study.locale), _one_blas_thread():
+    with number_style(plan.study.currency, plan.study.locale):
         if plan.rollout is not None:
             return evaluate_rollout(con, plan)
         return evaluate_program(con, plan, progress=progress)
@@ -111,9 +99,8 @@ def evaluate_attribution(con: BaseBackend, study: Study | StudyPlan | str | Path
     if plan.rollout is not None:
         raise StudyError(f"study {plan.name}: a CRM roll-out study has no training touches to attribute")
     settings = plan.attribution.model_copy(update={"enabled": True})
-    with _one_blas_thread():
-        result = evaluate_program(con, replace(plan, attribution=settings), progress=progress,
-                                  attribution_model=model).attribution
+    result = evaluate_program(con, replace(plan, attribution=settings), progress=progress,
+                              attribution_model=model).attribution
     assert result is not None  # attribution is enabled above
     return result
 

@@ -98,7 +98,8 @@ def opportunities_frame(ev: Evaluation, limit: int | None = None) -> pl.DataFram
         "baseline_conversion", "post_conversion",
         pl.lit(lift, dtype=pl.Float64).alias("credited_lift"),
         pl.Series("incremental_revenue",
-                  [str((rate * a).quantize(_CENT, ROUND_HALF_UP)) if a is not None else "0.00" for a in amounts],
+                  [str((rate * (a if isinstance(a, Decimal) else Decimal(a))).quantize(_CENT, ROUND_HALF_UP))
+                   if a is not None else "0.00" for a in amounts],
                   dtype=pl.String),
     )
 
