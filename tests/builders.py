@@ -174,3 +174,21 @@ def ingest_and_report(data: Path, work: Path, truth: dict, name: str, **settings
     result = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(out)])
     assert result.exit_code == 0, result.stderr
     return out
+
+
+def simulated_warehouse(root: Path, **simulate: object) -> tuple[Path, Path, dict]:
+    """Simulate an org into root/data (``simulate``: its arguments), ingest and link it into root/roi.duckdb.
+
+    Returns the data folder, the warehouse file and the simulation's truth.
+    """
+    from training_roi.ingest.folder import ingest_folder
+    from training_roi.linking import link
+    from training_roi.simulate import simulate as simulate_org
+    from training_roi.warehouse.connection import connect
+
+    simulate_org(root / "data", **simulate)  # type: ignore[arg-type]
+    con = connect(root / "roi.duckdb")
+    ingest_folder(root / "data", con)
+    link(con)
+    con.disconnect()
+    return root / "data", root / "roi.duckdb", json.loads((root / "data" / "truth.json").read_text(encoding="utf-8"))

@@ -17,10 +17,8 @@ import yaml
 from typer.testing import CliRunner
 
 import training_roi.evaluation as evaluation
+from tests.builders import simulated_warehouse
 from training_roi.cli import answers, app
-from training_roi.ingest.folder import ingest_folder
-from training_roi.linking import link
-from training_roi.simulate import simulate
 from training_roi.warehouse.connection import connect
 
 runner = CliRunner()
@@ -31,20 +29,14 @@ FROM_CACHE = "answer from the cache"
 @pytest.fixture(scope="module")
 def org(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
     """A small simulated org ingested once: its data folder, its warehouse and a study of its program."""
-    root = tmp_path_factory.mktemp("org")
-    simulate(root / "data", reps=60, months=12, seed=3)
-    truth = json.loads((root / "data" / "truth.json").read_text(encoding="utf-8"))
-    con = connect(root / "roi.duckdb")
-    ingest_folder(root / "data", con)
-    link(con)
-    con.disconnect()
+    data, db, truth = simulated_warehouse(tmp_path_factory.mktemp("org"), reps=60, months=12, seed=3)
     study = {
         "name": "Sales Excellence",
         "program": {"activities": [truth["program"]["course_activity_id"]]},
         "costs": {"participant_time": {"hourly_rate": 60}},
         "isolation": {"bootstrap_replicates": 100},
     }
-    return root / "data", root / "roi.duckdb", study
+    return data, db, study
 
 
 @pytest.fixture

@@ -10,10 +10,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.builders import simulated_warehouse
 from training_roi.cli import app
-from training_roi.ingest.folder import ingest_folder
-from training_roi.linking import link
-from training_roi.simulate import simulate
 from training_roi.study import load_study
 from training_roi.warehouse.connection import connect
 
@@ -22,12 +20,7 @@ runner = CliRunner()
 
 def _org(tmp_path_factory: pytest.TempPathFactory, scenario: str, seed: int) -> tuple[Path, Path, dict]:
     root = tmp_path_factory.mktemp(scenario)
-    simulate(root / "data", reps=300, months=24, seed=seed, scenario=scenario)
-    truth = json.loads((root / "data" / "truth.json").read_text())
-    con = connect(root / "roi.duckdb")
-    ingest_folder(root / "data", con)
-    link(con)
-    con.disconnect()
+    _, _, truth = simulated_warehouse(root, reps=300, months=24, seed=seed, scenario=scenario)
     study = {
         "name": "Sales Excellence",
         "program": {"name": truth["program"]["name"], "activities": [truth["program"]["course_activity_id"]]},

@@ -8,6 +8,7 @@ default study answered from each warehouse (measure, isolate, value and attribut
 
 from __future__ import annotations
 
+import importlib
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -134,34 +135,8 @@ def test_simulated_org_loads_and_links_identically(simulated: BaseBackend, spark
     assert _compare(simulated, spark_con) > 1000  # small, but every table has rows
 
 
-def _plain_floats(value: object) -> object:
-    """The document with every float to 12 significant digits; everything else (money, counts, words) as is.
-
-    Spark adds the few floating-point sums it does in the engine (minutes of learning) partition by
-    partition, so their last bits may depend on the order of the partial sums; money is summed as exact
-    decimals on both engines and written as decimal strings, so it must match to the cent.
-    """
-    if isinstance(value, float):
-        return float(f"{value:.12g}")
-    if isinstance(value, dict):
-        return {k: _plain_floats(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain_floats(v) for v in value]
-    return value
-
-
-def _differences(duck: object, spark: object, path: str = "") -> list[str]:
-    """Where two JSON documents differ, as ``path: DuckDB's value != Spark's``."""
-    if isinstance(duck, dict) and isinstance(spark, dict):
-        return [d for k in sorted(duck.keys() | spark.keys())
-                for d in (_differences(duck.get(k), spark.get(k), f"{path}.{k}") if k in duck and k in spark
-                          else [f"{path}.{k}: only on {'DuckDB' if k in duck else 'Spark'}"])]
-    if isinstance(duck, list) and isinstance(spark, list) and len(duck) == len(spark):
-        return [d for i, (a, b) in enumerate(zip(duck, spark, strict=True)) for d in _differences(a, b, f"{path}[{i}]")]
-    return [] if duck == spark else [f"{path}: {duck!r} != {spark!r}"]
-
-
-def test_result_json_identical_on_spark(simulated: BaseBackend, spark_con, small_org: Path):
+def test_result_json_identical_on_spark(simulated: BaseBackend, spark_con, small_org: Path,
+                                       monkeypatch: pytest.MonkeyPatch):
     """The whole pipeline on Spark — measure, isolate, value, attribute — writes DuckDB's result.json.
 
     DuckDB's answer is the independent figure: other tests tie it to hand-worked and simulated truths.
@@ -175,5 +150,9 @@ def test_result_json_identical_on_spark(simulated: BaseBackend, spark_con, small
     duck_doc, spark_doc = json.loads(result_document(duck_answer)), json.loads(result_document(spark_answer))
     assert duck_doc["established"] and duck_doc["attribution"]["by_channel"]  # every stage has figures
     assert duck_doc["headline"]["comparison_units"] > 0
-    differences = _differences(_plain_floats(duck_doc), _plain_floats(spark_doc))
+    # benchmarks/spark.py's comparison: floats to 12 significant digits (Spark adds the few float sums it
+    # does in the engine partition by partition), money and every other field exactly.
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    bench = importlib.import_module("spark")
+    differences = bench.differences(bench.plain_floats(duck_doc), bench.plain_floats(spark_doc))
     assert not differences, f"{len(differences)} fields differ between DuckDB and Spark: {differences[:10]}"

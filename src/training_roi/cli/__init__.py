@@ -346,7 +346,7 @@ def report(
         if as_json:
             from training_roi.present.answer import answer_document
 
-            _stdout_utf8(answer_document(answer))
+            _stdout_utf8(lookup.document if lookup.document is not None else answer_document(answer))
             return
         from training_roi.cli.answers import console_look
         from training_roi.present.answer import answer_panel
@@ -374,6 +374,8 @@ class _Lookup:
     key: str | None = None
     reads: dict[str, str] = field(default_factory=dict)
     kept: bool = False
+    document: str | None = None
+    """The answer's ``--json`` document, once made to be kept (not made twice)."""
 
 
 def _answer_from_cache(db: str, study_file: Path, out_dir: Path, stop: _Stop, method: str | None,
@@ -489,8 +491,8 @@ def _answer_and_keep(db: str, study_file: Path, out_dir: Path, stop: _Stop, meth
             raise OSError(f"{db} changed while the study was evaluated")
         from training_roi.present.answer import answer_document, answer_panel
 
-        cache.store(lookup.key, files, out_dir, answer_panel(answer), answer_document(answer), lookup.request,
-                    lookup.reads)
+        lookup.document = answer_document(answer)
+        cache.store(lookup.key, files, out_dir, answer_panel(answer), lookup.document, lookup.request, lookup.reads)
         lookup.kept = True
     except Exception as exc:  # keeping the answer is a convenience: its failure never fails the report
         _err().print(f"the answer was not kept in the cache: {exc}", highlight=False, soft_wrap=True)
