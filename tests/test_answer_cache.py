@@ -6,6 +6,7 @@ write the same files, byte for byte; whatever could change the answer must make 
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -428,6 +429,7 @@ def test_the_json_document_is_written_as_utf8_whatever_the_consoles_encoding(wh:
     db, study = wh
     _edit(study, {"intangibles": ["moral élevé"]})
     _report(db, study, tmp_path / "out", "--json")  # evaluated and kept
+    gc.collect()  # the in-process run's warehouse connection is closed before another process opens the file
     env = {**os.environ, "PYTHONIOENCODING": "ascii", "COLUMNS": "120"}
     for extra in ([], ["--fresh"]):
         done = subprocess.run([sys.executable, "-m", "training_roi.cli", "report", str(study), "--db", str(db),
