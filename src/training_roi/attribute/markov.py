@@ -29,7 +29,7 @@ from scipy.sparse.linalg import splu
 
 from training_roi.attribute.rules import CONVERTED, GROUP, VALUE, finish, ordered_touches
 
-__all__ = ["MarkovResult", "markov_removal"]
+__all__ = ["MarkovResult", "markov_fit", "markov_removal"]
 
 FloatArray = NDArray[np.float64]
 
@@ -165,9 +165,18 @@ def markov_removal(touches: pl.DataFrame, journeys: pl.DataFrame, *, order: int 
     without ``A`` only the ``B`` path converts (1/3, removal effect 0.5); without ``B`` nothing
     does (removal effect 1). Two conversions are shared 2/3 to ``A`` and 4/3 to ``B``.
     """
+    _check_order(order)
+    return markov_fit(ordered_touches(touches, journeys, converted_only=False), order=order)
+
+
+def _check_order(order: int) -> None:
     if not (isinstance(order, int) and order >= 1):
         raise ValueError(f"order must be a positive integer, not {order!r}")
-    ordered = ordered_touches(touches, journeys, converted_only=False)
+
+
+def markov_fit(ordered: pl.DataFrame, *, order: int = 1) -> MarkovResult:
+    """:func:`markov_removal` on touches already ordered (``ordered_touches(..., converted_only=False)``)."""
+    _check_order(order)
     names = sorted(ordered["channel"].unique().drop_nulls().to_list())
     if ordered["channel"].null_count():
         raise ValueError("touches.channel has missing values; every touch needs a channel")

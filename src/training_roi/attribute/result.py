@@ -18,10 +18,10 @@ from ibis.backends import BaseBackend
 
 from training_roi.attribute.hybrid import Calibration, calibrate
 from training_roi.attribute.journeys import Journeys, build_journeys
-from training_roi.attribute.markov import MarkovResult, markov_removal
-from training_roi.attribute.rules import first_touch, last_touch, linear, position_based, time_decay
+from training_roi.attribute.markov import MarkovResult, markov_fit
+from training_roi.attribute.rules import RULES, ordered_touches, rule_table, won_only
 from training_roi.attribute.settings import MODELS, Attribution
-from training_roi.attribute.shapley import MAX_CHANNELS, shapley_channels, shapley_touches
+from training_roi.attribute.shapley import MAX_CHANNELS, shapley_of_won, shapley_split
 from training_roi.attribute.split import split_among_learners
 
 __all__ = ["AttributionResult", "attribute_study"]
@@ -84,22 +84,15 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in row.items()}
 
 
-def _model(name: str, touches: pl.DataFrame, journeys: pl.DataFrame, a: Attribution,
+def _model(name: str, ordered: pl.DataFrame, won: pl.DataFrame, a: Attribution,
            fit: MarkovResult | None = None) -> pl.DataFrame:
-    if name == "first_touch":
-        return first_touch(touches, journeys)
-    if name == "last_touch":
-        return last_touch(touches, journeys)
-    if name == "linear":
-        return linear(touches, journeys)
-    if name == "time_decay":
-        return time_decay(touches, journeys, half_life_days=a.half_life_days)
-    if name == "position_based":
-        return position_based(touches, journeys, first=a.first_share, last=a.last_share)
+    """Model ``name``'s attribution table, from every journey's ordered touches (``ordered``) and the won ones'."""
+    if name in RULES:
+        return rule_table(won, name, half_life_days=a.half_life_days, first=a.first_share, last=a.last_share)
     if name == "markov":
-        return (fit or markov_removal(touches, journeys, order=a.markov_order)).attribution
+        return (fit or markov_fit(ordered, order=a.markov_order)).attribution
     if name == "shapley":
-        return shapley_touches(touches, journeys)
+        return shapley_split(won)
     raise ValueError(f"attribution model {name!r}: expected one of {', '.join(MODELS)}")
 
 
@@ -123,8 +116,8 @@ def _by(table: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
                     nulls_last=True)
 
 
-def _comparison(touches: pl.DataFrame, journeys: pl.DataFrame, a: Attribution, tables: dict[str, pl.DataFrame],
-                fit: MarkovResult, several: pl.Series) -> tuple[pl.DataFrame, list[str]]:
+def _comparison(ordered: pl.DataFrame, won: pl.DataFrame, a: Attribution, tables: dict[str, pl.DataFrame],
+                fit: MarkovResult, several: pl.Series, channels: list[str]) -> tuple[pl.DataFrame, list[str]]:
     """Every model's credit per channel, ranks and rank spread; notes."""
     notes: list[str] = []
     columns: list[pl.DataFrame] = []
@@ -133,15 +126,15 @@ def _comparison(touches: pl.DataFrame, journeys: pl.DataFrame, a: Attribution, t
             per = fit.channels.select(pl.col("channel").cast(pl.String), pl.col("value").alias(name))
         elif name == "shapley":
             try:
-                per = shapley_channels(touches, journeys).select(pl.col("channel").cast(pl.String),
-                                                                 pl.col("value").alias(name))
+                per = shapley_of_won(won, channels).select(pl.col("channel").cast(pl.String),
+                                                           pl.col("value").alias(name))
             except ValueError:  # more channels than exact Shapley values can enumerate
                 notes.append(f"Shapley values per channel need at most {MAX_CHANNELS} channels; this data has "
                              "more, so the comparison shows the per-touch simplified Shapley split instead")
-                table = tables[name] if name in tables else _split(_model(name, touches, journeys, a), a, several)
+                table = tables[name] if name in tables else _split(_model(name, ordered, won, a), a, several)
                 per = table.group_by(pl.col("channel").cast(pl.String)).agg(pl.col("credited_value").sum().alias(name))
         else:
-            table = tables[name] if name in tables else _split(_model(name, touches, journeys, a), a, several)
+            table = tables[name] if name in tables else _split(_model(name, ordered, won, a), a, several)
             per = table.group_by(pl.col("channel").cast(pl.String)).agg(pl.col("credited_value").sum().alias(name))
         columns.append(per)
     merged = columns[0]
@@ -180,23 +173,35 @@ def attribute_study(con: BaseBackend, settings: Attribution, *, program: str, ac
         activities=None if a.all_programs else list(activities), crm_touches=a.crm_touches,
         named={program: list(activities)},
     )
+    found, sources, deals = j.counts, j.sources, j.journeys
     # Learner and role ride along for the split; the models name channels in text.
-    who = j.sources.select("source_id", pl.col("learner").cast(pl.Categorical).alias("learner_key"),
-                           pl.col("role").cast(pl.Categorical))
+    who = sources.select("source_id", pl.col("learner").cast(pl.Categorical).alias("learner_key"),
+                         pl.col("role").cast(pl.Categorical))
     touches = j.touches.join(who, on="source_id", how="left").with_columns(pl.col("channel").cast(pl.String))
-    journeys = j.journeys.select("journey_id", "converted", "value", "conversion_at")
+    del j  # millions of touches: each copy is let go as soon as the next is made
     # The deals where several learners trained (an account's contacts, a rep with two LMS identities):
     # only there does the learner split change anything.
     several = (touches.filter(pl.col("learner_key").is_not_null()).group_by("journey_id")
                .agg(pl.col("learner_key").n_unique().alias("n")).filter(pl.col("n") > 1)["journey_id"])
-    fit = markov_removal(touches, journeys, order=a.markov_order) if compare or chosen == "markov" else None
-    table = _split(_model(chosen, touches, journeys, a, fit), a, several)
+    # One ordering of every journey's touches serves every model: the chain learns from lost journeys
+    # too, the other models credit only won ones.
+    ordered = ordered_touches(touches, deals.select("journey_id", "converted", "value", "conversion_at"),
+                              converted_only=False)
+    del touches
+    won = won_only(ordered)
+    fit = markov_fit(ordered, order=a.markov_order) if compare or chosen == "markov" else None
+    table = _split(_model(chosen, ordered, won, a, fit), a, several)
     program_channel = f"training: {program}"
     table, calibration = calibrate(table, program_channel=program_channel, incremental_revenue=incremental_revenue)
-    dims = j.sources.select("source_id", "learner_name", "activity_id", "activity_name", "course_id", "course_name",
-                            "program", "source_key")
-    deals = j.journeys.select("journey_id", "opportunity_id", "unit_id", "value")
-    table = (table.join(dims, on="source_id", how="left").join(deals, on="journey_id", how="left")
+    channels = ordered["channel"].unique().to_list()
+    comparison, notes = (_comparison(ordered, won, a, {chosen: table}, fit, several, channels)
+                         if compare and fit is not None else (pl.DataFrame(), []))
+    markov = fit.channels.with_columns(pl.col("channel").cast(pl.String)) if fit is not None else None
+    del ordered, won, fit
+    dims = sources.select("source_id", "learner_name", "activity_id", "activity_name", "course_id", "course_name",
+                          "program", "source_key")
+    table = (table.join(dims, on="source_id", how="left")
+             .join(deals.select("journey_id", "opportunity_id", "unit_id", "value"), on="journey_id", how="left")
              .with_columns(pl.col("kind", "learner_key", "role").cast(pl.String))
              .rename({"learner_key": "learner"})
              .select("opportunity_id", "unit_id", "value", "touch_at", "days_before", "kind", "channel",
@@ -210,10 +215,7 @@ def attribute_study(con: BaseBackend, settings: Attribution, *, program: str, ac
     by_course = _by(training.with_columns(pl.col("course_name").fill_null(pl.col("activity_name"))),
                     ["channel", "course_name"])
     by_learner = _by(training, ["learner", "learner_name"])
-    comparison, notes = (_comparison(touches, journeys, a, {chosen: table}, fit, several)
-                         if compare and fit is not None else (pl.DataFrame(), []))
-    markov = fit.channels.with_columns(pl.col("channel").cast(pl.String)) if fit is not None else None
-    counts = {**j.counts, "attributed_touches": table.height,
+    counts = {**found, "attributed_touches": table.height,
               "attributed_deals": table["opportunity_id"].n_unique() if table.height else 0}
     return AttributionResult(chosen, a, lookback, since, counts, calibration, table.drop("journey_id"),
                              by_channel, by_course, by_learner, comparison, markov, tuple(notes))

@@ -19,7 +19,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-__all__ = ["first_touch", "last_touch", "linear", "position_based", "time_decay"]
+__all__ = ["first_touch", "last_touch", "linear", "position_based", "rule_table", "time_decay", "won_only"]
+
+RULES = ("first_touch", "last_touch", "linear", "time_decay", "position_based")
+"""The rule-based models, by name."""
 
 TOUCH_COLUMNS = ("journey_id", "touch_id", "touch_at", "channel")
 JOURNEY_COLUMNS = ("journey_id", "converted", "value", "conversion_at")
@@ -111,22 +114,50 @@ def finish(ordered: pl.DataFrame, share: pl.Expr, model: str) -> pl.DataFrame:
     )
 
 
+def won_only(ordered: pl.DataFrame) -> pl.DataFrame:
+    """The won journeys' rows of ``ordered_touches(..., converted_only=False)``, as ``converted_only=True`` gives them.
+
+    Lets one ordering of every journey serve the Markov chain (which learns from lost journeys
+    too) and every model that credits only won ones: the rows, their order, positions and counts
+    are those of the won journeys alone, and the journeys are numbered again from 0.
+    """
+    won = ordered.filter(pl.col(CONVERTED))
+    return won.with_columns(pl.col(GROUP).rle_id().set_sorted())
+
+
+def rule_table(ordered: pl.DataFrame, model: str, *, half_life_days: float = 7.0, first: float = 0.4,
+               last: float = 0.4) -> pl.DataFrame:
+    """The attribution table of the rule ``model`` (:data:`RULES`) on touches already ordered.
+
+    ``ordered`` comes from :func:`ordered_touches` (or :func:`won_only`): the models of one study
+    share one ordering of millions of touches instead of sorting them once each.
+    """
+    if model == "first_touch":
+        return finish(ordered, (pl.col(POSITION) == 0).cast(pl.Float64), "first_touch")
+    if model == "last_touch":
+        return finish(ordered, (pl.col(POSITION) == pl.col(COUNT) - 1).cast(pl.Float64), "last_touch")
+    if model == "linear":
+        return finish(ordered, 1.0 / pl.col(COUNT), "linear")
+    if model == "time_decay":
+        return _time_decay(ordered, half_life_days)
+    if model == "position_based":
+        return _position_based(ordered, first, last)
+    raise ValueError(f"rule {model!r}: expected one of {', '.join(RULES)}")
+
+
 def first_touch(touches: pl.DataFrame, journeys: pl.DataFrame) -> pl.DataFrame:
     """All the credit to the first recorded touch before the conversion (the seed's first-touch)."""
-    ordered = ordered_touches(touches, journeys, converted_only=True)
-    return finish(ordered, (pl.col(POSITION) == 0).cast(pl.Float64), "first_touch")
+    return rule_table(ordered_touches(touches, journeys, converted_only=True), "first_touch")
 
 
 def last_touch(touches: pl.DataFrame, journeys: pl.DataFrame) -> pl.DataFrame:
     """All the credit to the last touch at or before the conversion."""
-    ordered = ordered_touches(touches, journeys, converted_only=True)
-    return finish(ordered, (pl.col(POSITION) == pl.col(COUNT) - 1).cast(pl.Float64), "last_touch")
+    return rule_table(ordered_touches(touches, journeys, converted_only=True), "last_touch")
 
 
 def linear(touches: pl.DataFrame, journeys: pl.DataFrame) -> pl.DataFrame:
     """Equal credit to every touch of the journey (the seed's equal-weight multi-touch)."""
-    ordered = ordered_touches(touches, journeys, converted_only=True)
-    return finish(ordered, 1.0 / pl.col(COUNT), "linear")
+    return rule_table(ordered_touches(touches, journeys, converted_only=True), "linear")
 
 
 def time_decay(touches: pl.DataFrame, journeys: pl.DataFrame, *, half_life_days: float = 7.0) -> pl.DataFrame:
@@ -141,9 +172,18 @@ def time_decay(touches: pl.DataFrame, journeys: pl.DataFrame, *, half_life_days:
     With a 7-day half-life, touches 14 and 7 days before the close weigh 1/4 and 1/2, so they
     receive 1/3 and 2/3 of the credit.
     """
+    _check_half_life(half_life_days)
+    return rule_table(ordered_touches(touches, journeys, converted_only=True), "time_decay",
+                      half_life_days=half_life_days)
+
+
+def _check_half_life(half_life_days: float) -> None:
     if not half_life_days > 0:
         raise ValueError(f"half_life_days must be positive, not {half_life_days}")
-    ordered = ordered_touches(touches, journeys, converted_only=True)
+
+
+def _time_decay(ordered: pl.DataFrame, half_life_days: float) -> pl.DataFrame:
+    _check_half_life(half_life_days)
     touched = pl.col("touch_at").cast(_UTC)
     # Windows are computed one level at a time: nested window expressions are very slow in Polars.
     ordered = ordered.with_columns(pl.coalesce(pl.col(CONVERSION_AT), touched.max().over(GROUP)).alias("__end"))
@@ -165,9 +205,18 @@ def position_based(touches: pl.DataFrame, journeys: pl.DataFrame, *, first: floa
     are renormalised to sum to 1: the first gets ``first / (first + last)`` (an even split when
     both are 0).
     """
+    _check_ends(first, last)
+    return rule_table(ordered_touches(touches, journeys, converted_only=True), "position_based",
+                      first=first, last=last)
+
+
+def _check_ends(first: float, last: float) -> None:
     if first < 0 or last < 0 or first + last > 1:
         raise ValueError(f"first and last must be non-negative and sum to at most 1, not {first} and {last}")
-    ordered = ordered_touches(touches, journeys, converted_only=True)
+
+
+def _position_based(ordered: pl.DataFrame, first: float, last: float) -> pl.DataFrame:
+    _check_ends(first, last)
     n, position = pl.col(COUNT), pl.col(POSITION)
     ends = first + last
     pair_first, pair_last = (first / ends, last / ends) if ends > 0 else (0.5, 0.5)

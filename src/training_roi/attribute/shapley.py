@@ -26,7 +26,7 @@ from scipy.special import comb
 
 from training_roi.attribute.rules import GROUP, POSITION, VALUE, finish, ordered_touches
 
-__all__ = ["MAX_CHANNELS", "shapley_channels", "shapley_touches"]
+__all__ = ["MAX_CHANNELS", "shapley_channels", "shapley_of_won", "shapley_split", "shapley_touches"]
 
 MAX_CHANNELS = 15
 FloatArray = NDArray[np.float64]
@@ -60,11 +60,10 @@ def _coalition_worth(ordered: pl.DataFrame, names: list[str]) -> FloatArray:
     """v(S) for every coalition bitmask S: conversions and value of won journeys with channels ⊆ S."""
     n = len(names)
     codes = ordered["channel"].cast(pl.Enum(names)).to_physical().to_numpy().astype(np.int64)
-    journey = ordered[GROUP].to_numpy().astype(np.int64)  # run ids 0, 1, … in row order
     firsts = ordered[POSITION].to_numpy() == 0
-    # Each channel counts once per journey: add its bit once per distinct (journey, channel).
-    pairs = np.unique(journey * n + codes)
-    mask = np.bincount(pairs // n, weights=np.left_shift(1, pairs % n), minlength=firsts.sum()).astype(np.int64)
+    # A journey's coalition is the OR of its touches' channel bits (its rows are contiguous).
+    starts = np.flatnonzero(firsts)
+    mask = np.bitwise_or.reduceat(np.left_shift(1, codes), starts) if starts.size else np.zeros(0, np.int64)
     worth = np.zeros((1 << n, 2))
     worth[:, 0] = np.bincount(mask, minlength=1 << n)
     worth[:, 1] = np.bincount(mask, weights=ordered[VALUE].to_numpy()[firsts], minlength=1 << n)
@@ -101,21 +100,32 @@ def shapley_channels(touches: pl.DataFrame, journeys: pl.DataFrame) -> pl.DataFr
     Won journeys touching {A} and {A, B}: ``v({A}) = 1``, ``v({B}) = 0``, ``v({A, B}) = 2``, so
     A gets ``(1 + (2 − 0)) / 2 = 1.5`` and B gets ``0.5``.
     """
-    ordered = ordered_touches(touches, journeys, converted_only=True)
+    won = ordered_touches(touches, journeys, converted_only=True)
     if touches["channel"].null_count():
         raise ValueError("touches.channel has missing values; every touch needs a channel")
-    names = sorted(ordered["channel"].unique().to_list())
+    return shapley_of_won(won, touches["channel"].unique().to_list())
+
+
+def shapley_of_won(won: pl.DataFrame, channels: list[str]) -> pl.DataFrame:
+    """:func:`shapley_channels` on the won journeys' touches, already ordered.
+
+    ``won``: from ``ordered_touches(..., converted_only=True)`` or
+    :func:`~training_roi.attribute.rules.won_only`. ``channels``: every channel of the touches, won
+    or lost, so that a channel of lost journeys alone is listed with 0.
+    """
+    names = sorted(won["channel"].unique().to_list())
     if len(names) > MAX_CHANNELS:
         raise ValueError(
             f"exact Shapley values need at most {MAX_CHANNELS} channels, but the won journeys touch "
             f"{len(names)}; group channels first (e.g. map every 'training: …' course to 'training')"
         )
-    values = _shapley(_coalition_worth(ordered, names)) if names else np.zeros((0, 2))
+    values = _shapley(_coalition_worth(won, names)) if names else np.zeros((0, 2))
     players = pl.DataFrame({"channel": names, "conversions": values[:, 0], "value": values[:, 1]},
                            schema={"channel": pl.String, "conversions": pl.Float64, "value": pl.Float64})
     # Channels that never touched a won deal are null players: their Shapley value is 0.
-    idle = touches.select(pl.col("channel").unique()).filter(~pl.col("channel").is_in(names))
-    nulls = idle.with_columns(pl.lit(0.0).alias("conversions"), pl.lit(0.0).alias("value"))
+    idle = sorted(set(channels) - set(names))
+    nulls = pl.DataFrame({"channel": idle, "conversions": [0.0] * len(idle), "value": [0.0] * len(idle)},
+                         schema=players.schema)
     return pl.concat([players, nulls]).sort("channel")
 
 
@@ -127,7 +137,11 @@ def shapley_touches(touches: pl.DataFrame, journeys: pl.DataFrame) -> pl.DataFra
     channel Shapley values of :func:`shapley_channels` (the simplified Shapley value of Zhao et
     al., 2018); unlike that function this one has no limit on the number of channels.
     """
-    ordered = ordered_touches(touches, journeys, converted_only=True)
+    return shapley_split(ordered_touches(touches, journeys, converted_only=True))
+
+
+def shapley_split(won: pl.DataFrame) -> pl.DataFrame:
+    """:func:`shapley_touches` on the won journeys' touches already ordered."""
     per_channel = 1.0 / pl.col("channel").n_unique().over(GROUP)
     per_touch = 1.0 / pl.len().over(GROUP, "channel")
-    return finish(ordered, per_channel * per_touch, "shapley")
+    return finish(won, per_channel * per_touch, "shapley")

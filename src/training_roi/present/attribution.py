@@ -18,7 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
+from numpy.typing import NDArray
 from rich.table import Table
 
 from training_roi._format import money, probability, spreadsheet_safe
@@ -69,18 +71,35 @@ def channel_rows(result: AttributionResult) -> list[dict[str, Any]]:
                                        r["channel"]))
 
 
-def _cents(table: pl.DataFrame, column: str) -> pl.DataFrame:
+def _cents(table: pl.DataFrame, column: str, deal: NDArray[np.int64]) -> pl.DataFrame:
     """``column`` rounded to cents so that each deal's touches still add up to the deal's total of it.
 
     Largest remainder: each touch gets its amount rounded down to the cent, and the cents those
-    roundings lost go, one each, to the deal's touches that lost the most.
+    roundings lost go, one each, to the deal's touches that lost the most (the earlier touch
+    first on a tie). ``deal``: each row's deal, numbered 0, 1, … with a deal's rows contiguous.
     """
-    cents = pl.col(column) * 100
-    floor = cents.floor()
-    lost = (cents.sum().round(0) - floor.sum()).over("opportunity_id")
-    order = (cents - floor).rank("ordinal", descending=True).over("opportunity_id")
-    kept = (floor + (order <= lost).cast(pl.Float64)).cast(pl.Int64)
+    if deal.size == 0:
+        return table.with_columns((pl.col(column).cast(pl.Int64).cast(pl.Decimal(20, 2)) / 100).alias(column))
+    cents = table[column].to_numpy() * 100
+    floor = np.floor(cents)
+    starts = np.flatnonzero(np.r_[True, deal[1:] != deal[:-1]])
+    sizes = np.diff(np.r_[starts, deal.size])
+    lost = np.repeat(np.round(np.add.reduceat(cents, starts)) - np.add.reduceat(floor, starts), sizes)
+    # Within each deal (the primary key keeps deals in place), the largest remainder first.
+    order = np.lexsort((np.arange(deal.size), floor - cents, deal))
+    rank = np.empty(deal.size, np.int64)
+    rank[order] = np.arange(deal.size) - np.repeat(starts, sizes) + 1
+    kept = pl.Series(column, (floor + (rank <= lost)).astype(np.int64))
     return table.with_columns((kept.cast(pl.Decimal(20, 2)) / 100).alias(column))
+
+
+def _deals(table: pl.DataFrame) -> tuple[pl.DataFrame, NDArray[np.int64]]:
+    """The table with each deal's rows together (as a study's attribution has them), and the deal of each row."""
+    runs = table.select(pl.col("opportunity_id").rle_id()).to_series()
+    if table.height and runs[-1] + 1 != table["opportunity_id"].n_unique():
+        table = table.sort("opportunity_id", maintain_order=True)
+        runs = table.select(pl.col("opportunity_id").rle_id()).to_series()
+    return table, runs.to_numpy().astype(np.int64)
 
 
 def write_attribution(result: AttributionResult, out_dir: Path, *, fmt: str = "csv") -> Path:
@@ -91,7 +110,8 @@ def write_attribution(result: AttributionResult, out_dir: Path, *, fmt: str = "c
     path = out_dir / f"attribution.{fmt}"
     table = result.table.with_columns(pl.col("share").round(6))
     if fmt == "csv":
-        table = _cents(_cents(table, "credited_value"), "calibrated_value")
+        table, deal = _deals(table)
+        table = _cents(_cents(table, "credited_value", deal), "calibrated_value", deal)
         spreadsheet_safe(table.with_columns(pl.col("touch_at").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"))).write_csv(path)
     else:
         table.write_parquet(path)
