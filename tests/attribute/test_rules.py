@@ -116,3 +116,21 @@ def test_every_rule_gives_shares_summing_to_one_per_won_journey(spec):
             assert row["share"] == pytest.approx(1.0)
             assert row["credited_value"] == pytest.approx(expected[row["journey_id"]], abs=1e-6)
         assert (table["share"] >= 0).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(journey_lists, st.randoms(use_true_random=False))
+def test_journeys_numbered_in_row_order_give_the_tables_their_text_ids_give(spec, rng):
+    """Numbered journeys take their facts by position, not by a join: the same table, in the same order."""
+    journeys = [(f"J{i}", won, value if won else 0.0, 30) for i, (won, value, _) in enumerate(spec)]
+    touches = [(f"J{i}", f"J{i}-{k:02d}", day, f"c{day % 3}") for i, (_, _, days) in enumerate(spec)
+               for k, day in enumerate(days)]
+    touches += [(f"J{len(spec) + 1}", "stray", 3, "c0")]  # a journey the journeys do not have
+    rng.shuffle(touches)
+    t, j = frames(journeys, touches)
+    number = pl.col("journey_id").str.strip_prefix("J").cast(pl.Int64)
+    tn, jn = t.with_columns(number), j.with_columns(number)
+    for model in (first_touch, last_touch, linear, time_decay, position_based):
+        by_text, by_number = model(t, j), model(tn, jn)
+        assert by_number.drop("journey_id").equals(by_text.drop("journey_id")), model.__name__
+        assert by_number["journey_id"].to_list() == [int(x[1:]) for x in by_text["journey_id"]]

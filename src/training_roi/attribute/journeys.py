@@ -13,9 +13,9 @@ ordered touches before the deal's close day inside the study's lookback:
 - **activity** — a Task or Event logged on the deal itself, by type (call, email, meeting, …).
 
 A touch on the close day itself is not counted: it cannot have moved the decision. Journeys and
-touches are joined in the warehouse engine (a range join per unit), never in a Python loop per
-deal, and come back as two frames with a deterministic order, so the same data give the same
-attribution.
+touches are joined by Polars (an equality join per kind of link, then the range test), never in
+a Python loop per deal, and come back as two frames with a deterministic order, so the same data
+give the same attribution.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from ibis.backends import BaseBackend
 from training_roi.measure import UNITS
 from training_roi.warehouse.connection import require_tables, utc_day
 
-__all__ = ["KINDS", "Journeys", "build_journeys"]
+__all__ = ["KINDS", "Journeys", "build_journeys", "by_row"]
 
 KINDS = ("training", "campaign", "activity")
 """What a touch can be."""
@@ -78,6 +78,15 @@ class Journeys:
         }
         out.update({f"{kind}_touches": t.filter(pl.col("kind") == kind).height for kind in KINDS})
         return out
+
+
+def by_row(frame: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
+    """The rows of ``frame`` at the positions ``rows``, in that order: a join on a row number, without the join.
+
+    Journeys' ``journey_id`` and sources' ``source_id`` are their row numbers, so millions of
+    touches take their journey's or source's columns by position, which costs a fraction of a join.
+    """
+    return frame[rows.to_numpy()]
 
 
 def _frame(t: ir.Table) -> pl.DataFrame:
@@ -199,6 +208,22 @@ def _activities(con: BaseBackend) -> ir.Table | None:
     )
 
 
+def _before_close(sources: pl.DataFrame, deals: pl.DataFrame, lookback_days: int) -> pl.DataFrame:
+    """Each deal's touches inside the lookback and before its close day: journey_id, source_id, touch_at, days_before.
+
+    One equality join per kind of link (owner, account, the deal itself), each followed by the
+    range test, streamed so that a rep's every deal × every training is never held at once.
+    """
+    close, day = pl.col("close_day"), pl.col("touch_day")
+    parts = []
+    for key in ("unit_id", "account_id", "opportunity_id"):
+        k = sources.lazy().select("source_id", key, "touch_day", "touch_at").filter(pl.col(key).is_not_null())
+        j = deals.lazy().select("journey_id", key, "close_day").join(k, on=key)
+        parts.append(j.filter((day < close) & (day >= close - pl.duration(days=lookback_days))).select(
+            "journey_id", "source_id", "touch_at", (close - day).dt.total_days().cast(pl.Int32).alias("days_before")))
+    return pl.concat(parts).collect(engine="streaming")
+
+
 def build_journeys(
     con: BaseBackend,
     *,
@@ -238,29 +263,13 @@ def build_journeys(
     if crm_touches:
         parts += [p for p in (_campaigns(con), _activities(con)) if p is not None]
     union = ibis.union(*parts) if len(parts) > 1 else parts[0]
-    # Deals and sources are numbered here, in a stable order, and handed back to the engine as
-    # Arrow for the join: cheaper than materialising numbered copies inside it.
+    # Deals and sources are numbered here, in a stable order, and joined in Polars: the engine gives
+    # the few hundred thousand sources and the deals; the millions of touches never go back to it.
     s = _frame(union).sort(["kind", "source_key", "unit_id", "account_id"], nulls_last=True)
     s = s.with_row_index("source_id").with_columns(pl.col("source_id").cast(pl.Int64))
     d = _frame(_deals(con, unit, units, since, until, deal_types)).sort("opportunity_id")
     d = d.with_row_index("journey_id").with_columns(pl.col("journey_id").cast(pl.Int64))
-    keys = ibis.memtable(s.select("source_id", "unit_id", "account_id", "opportunity_id", "touch_day",
-                                  "touch_at").to_arrow())
-    deals = ibis.memtable(d.select("journey_id", "unit_id", "account_id", "opportunity_id", "close_day").to_arrow())
-    lookback = ibis.interval(days=lookback_days)
-
-    def before_close(key: str) -> ir.Table:
-        """Touches matched to deals on ``key``, inside the lookback and before the close day."""
-        k = keys.filter(keys[key].notnull())
-        j = deals.join(k, [deals[key] == k[key], k.touch_day < deals.close_day,
-                           k.touch_day >= deals.close_day - lookback])
-        return j.select(
-            journey_id=deals.journey_id, source_id=k.source_id, touch_at=k.touch_at,
-            days_before=deals.close_day.delta(k.touch_day, unit="day").cast("int32"),
-        )
-
-    # One equality join per kind of link (an OR of keys would defeat the engine's hash join).
-    t = _frame(ibis.union(*(before_close(key) for key in ("unit_id", "account_id", "opportunity_id"))))
+    t = _before_close(s, d, lookback_days)
     cat = pl.Categorical
     d = d.select(
         "journey_id", "opportunity_id", "unit_id", "account_id", "converted", "value",
@@ -270,7 +279,7 @@ def build_journeys(
     # Kind and channel come from the few sources, not through the join: millions of touches carry
     # two small categorical codes instead of two strings each.
     t = t.with_columns(pl.col("touch_at").cast(pl.Datetime("us", "UTC")))
-    t = t.join(s.select("source_id", "kind", "channel"), on="source_id", how="left")
+    t = pl.concat([t, by_row(s.select("kind", "channel"), t["source_id"])], how="horizontal")
     t = t.sort(["journey_id", "touch_at", "source_id"]).with_row_index("touch_id")
     t = t.with_columns(pl.col("touch_id").cast(pl.Int64))
     return Journeys(journeys=d, touches=t, sources=s, lookback_days=lookback_days)

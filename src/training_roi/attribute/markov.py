@@ -202,7 +202,8 @@ def markov_fit(ordered: pl.DataFrame, *, order: int = 1) -> MarkovResult:
         "conversions": total_conversions * removal / removal.sum(),
         "value": total_value * value_removal / value_removal.sum() if value_removal.sum() > 0 else 0.0 * removal,
     })
-    weight = pl.col("channel").replace_strict(names, removal.tolist(), return_dtype=pl.Float64)
+    codes = pl.col("channel").cast(pl.Enum(names)).to_physical()
+    weight = codes.replace_strict(list(range(len(names))), removal.tolist(), return_dtype=pl.Float64)
     attribution = finish(ordered, weight / weight.sum().over(GROUP), f"markov_order_{order}")
     return MarkovResult(order, float(full[0]), channels, _transitions(probabilities, states, names), attribution)
 

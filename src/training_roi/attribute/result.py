@@ -17,7 +17,7 @@ import polars as pl
 from ibis.backends import BaseBackend
 
 from training_roi.attribute.hybrid import Calibration, calibrate
-from training_roi.attribute.journeys import Journeys, build_journeys
+from training_roi.attribute.journeys import Journeys, build_journeys, by_row
 from training_roi.attribute.markov import MarkovResult, markov_fit
 from training_roi.attribute.rules import RULES, ordered_touches, rule_table, won_only
 from training_roi.attribute.settings import MODELS, Attribution
@@ -174,10 +174,10 @@ def attribute_study(con: BaseBackend, settings: Attribution, *, program: str, ac
         named={program: list(activities)},
     )
     found, sources, deals = j.counts, j.sources, j.journeys
-    # Learner and role ride along for the split; the models name channels in text.
-    who = sources.select("source_id", pl.col("learner").cast(pl.Categorical).alias("learner_key"),
+    # Learner and role ride along for the split; channels stay categorical until the table is written out.
+    who = sources.select(pl.col("learner").cast(pl.Categorical).alias("learner_key"),
                          pl.col("role").cast(pl.Categorical))
-    touches = j.touches.join(who, on="source_id", how="left").with_columns(pl.col("channel").cast(pl.String))
+    touches = pl.concat([j.touches, by_row(who, j.touches["source_id"])], how="horizontal")
     del j  # millions of touches: each copy is let go as soon as the next is made
     # The deals where several learners trained (an account's contacts, a rep with two LMS identities):
     # only there does the learner split change anything.
@@ -198,11 +198,12 @@ def attribute_study(con: BaseBackend, settings: Attribution, *, program: str, ac
                          if compare and fit is not None else (pl.DataFrame(), []))
     markov = fit.channels.with_columns(pl.col("channel").cast(pl.String)) if fit is not None else None
     del ordered, won, fit
-    dims = sources.select("source_id", "learner_name", "activity_id", "activity_name", "course_id", "course_name",
-                          "program", "source_key")
-    table = (table.join(dims, on="source_id", how="left")
-             .join(deals.select("journey_id", "opportunity_id", "unit_id", "value"), on="journey_id", how="left")
-             .with_columns(pl.col("kind", "learner_key", "role").cast(pl.String))
+    dims = sources.select("learner_name", "activity_id", "activity_name", "course_id", "course_name", "program",
+                          "source_key")
+    of_deal = deals.select("opportunity_id", "unit_id", "value")
+    table = (pl.concat([table, by_row(dims, table["source_id"]), by_row(of_deal, table["journey_id"])],
+                       how="horizontal")
+             .with_columns(pl.col("kind", "channel", "learner_key", "role").cast(pl.String))
              .rename({"learner_key": "learner"})
              .select("opportunity_id", "unit_id", "value", "touch_at", "days_before", "kind", "channel",
                      "learner", "learner_name", "role", "activity_id", "activity_name", "course_name", "program",
