@@ -189,6 +189,9 @@ def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
     are left as they are, so figures stay figures.
     """
     text = [c for c, dtype in frame.schema.items() if dtype == pl.String]
+    if text:  # only the columns with a cell that starts like a formula are rewritten
+        starts = frame.select(pl.col(text).str.contains(_FORMULA_START).any()).row(0)
+        text = [c for c, found in zip(text, starts, strict=True) if found]
     if not text:
         return frame
     return frame.with_columns(

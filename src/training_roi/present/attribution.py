@@ -112,7 +112,7 @@ def write_attribution(result: AttributionResult, out_dir: Path, *, fmt: str = "c
     if fmt == "csv":
         table, deal = _deals(table)
         table = _cents(_cents(table, "credited_value", deal), "calibrated_value", deal)
-        spreadsheet_safe(table.with_columns(pl.col("touch_at").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"))).write_csv(path)
+        spreadsheet_safe(table).write_csv(path, datetime_format="%Y-%m-%dT%H:%M:%S%.3fZ")
     else:
         table.write_parquet(path)
     return path
