@@ -186,16 +186,21 @@ def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
     LibreOffice and Google Sheets evaluate (``=HYPERLINK(…)`` in a rep's name becomes a live link
     when the CSV is opened). As OWASP's CSV-injection guidance says, such cells are prefixed with a
     single quote, which spreadsheets show but do not evaluate. Numbers written as text (``-1234.50``)
-    are left as they are, so figures stay figures.
+    are left as they are, so figures stay figures. Categorical columns are read as their text; one
+    with such a cell comes back as text.
     """
     text = [c for c, dtype in frame.schema.items() if dtype == pl.String]
     if text:  # only the columns with a cell that starts like a formula are rewritten
         starts = frame.select(pl.col(text).str.contains(_FORMULA_START).any()).row(0)
         text = [c for c, found in zip(text, starts, strict=True) if found]
-    if not text:
+    # A categorical column's few distinct values are checked, not its millions of cells.
+    coded = [c for c, dtype in frame.schema.items() if isinstance(dtype, pl.Categorical | pl.Enum)
+             and frame[c].unique().cast(pl.String).str.contains(_FORMULA_START).any()]
+    if not text and not coded:
         return frame
     return frame.with_columns(
-        pl.when(pl.col(c).str.contains(_FORMULA_START) & ~pl.col(c).str.contains(_PLAIN_NUMBER))
-        .then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
-        for c in text
+        pl.when(pl.col(c).cast(pl.String).str.contains(_FORMULA_START)
+                & ~pl.col(c).cast(pl.String).str.contains(_PLAIN_NUMBER))
+        .then(pl.lit("'") + pl.col(c).cast(pl.String)).otherwise(pl.col(c).cast(pl.String)).alias(c)
+        for c in (*text, *coded)
     )

@@ -42,6 +42,16 @@ def test_the_guard_on_hand_made_cells():
     assert spreadsheet_safe(frame)["t"].to_list() == ["'" + REP, "-1234.50", "'-cmd", "'@x", "'\tx", "Ana", None]
 
 
+@pytest.mark.parametrize("kind", [pl.Categorical, pl.Enum([REP, "-1234.50", "-cmd", "@x", "\tx", "Ana"])])
+def test_the_guard_reads_categorical_cells_as_their_text(kind: pl.DataType):
+    cells = [REP, "-1234.50", "-cmd", "@x", "\tx", "Ana", None, REP]
+    frame = pl.DataFrame({"t": pl.Series(cells).cast(kind), "safe": pl.Series(["Ana", "Bo", None] * 2 + ["Ana"] * 2)
+                          .cast(pl.Categorical)})
+    out = spreadsheet_safe(frame)
+    assert out["t"].to_list() == ["'" + REP, "-1234.50", "'-cmd", "'@x", "'\tx", "Ana", None, "'" + REP]
+    assert out.schema["safe"] == pl.Categorical  # nothing to guard: left as it is
+
+
 @pytest.mark.slow
 def test_every_csv_written_from_hostile_names_is_inert(tmp_path: Path):
     data = tmp_path / "data"

@@ -56,14 +56,14 @@ class MarkovResult:
         The attribution table (see :mod:`training_roi.attribute.rules`): each won journey's
         credit split over its touches in proportion to the removal effect of each touch's channel,
         so that a touch in a channel the chain cannot do without counts for more; repeated
-        touches of one channel each count.
+        touches of one channel each count. None when fitted without it (:func:`markov_fit`).
     """
 
     order: int
     conversion_probability: float
     channels: pl.DataFrame
     transitions: pl.DataFrame
-    attribution: pl.DataFrame
+    attribution: pl.DataFrame | None
 
     def __str__(self) -> str:
         lines = [f"Markov attribution, order {self.order}; conversion probability "
@@ -174,8 +174,12 @@ def _check_order(order: int) -> None:
         raise ValueError(f"order must be a positive integer, not {order!r}")
 
 
-def markov_fit(ordered: pl.DataFrame, *, order: int = 1) -> MarkovResult:
-    """:func:`markov_removal` on touches already ordered (``ordered_touches(..., converted_only=False)``)."""
+def markov_fit(ordered: pl.DataFrame, *, order: int = 1, per_touch: bool = True) -> MarkovResult:
+    """:func:`markov_removal` on touches already ordered (``ordered_touches(..., converted_only=False)``).
+
+    ``per_touch``: also the per-touch attribution table (millions of rows in a large org); without
+    it the result's ``attribution`` is None, for a study that only compares the chain's channels.
+    """
     _check_order(order)
     names = sorted(ordered["channel"].unique().drop_nulls().to_list())
     if ordered["channel"].null_count():
@@ -202,9 +206,11 @@ def markov_fit(ordered: pl.DataFrame, *, order: int = 1) -> MarkovResult:
         "conversions": total_conversions * removal / removal.sum(),
         "value": total_value * value_removal / value_removal.sum() if value_removal.sum() > 0 else 0.0 * removal,
     })
-    codes = pl.col("channel").cast(pl.Enum(names)).to_physical()
-    weight = codes.replace_strict(list(range(len(names))), removal.tolist(), return_dtype=pl.Float64)
-    attribution = finish(ordered, weight / weight.sum().over(GROUP), f"markov_order_{order}")
+    attribution = None
+    if per_touch:
+        codes = pl.col("channel").cast(pl.Enum(names)).to_physical()
+        weight = codes.replace_strict(list(range(len(names))), removal.tolist(), return_dtype=pl.Float64)
+        attribution = finish(ordered, weight / weight.sum().over(GROUP), f"markov_order_{order}")
     return MarkovResult(order, float(full[0]), channels, _transitions(probabilities, states, names), attribution)
 
 

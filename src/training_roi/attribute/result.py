@@ -48,7 +48,8 @@ class AttributionResult:
     calibration: Calibration
     table: pl.DataFrame = field(repr=False)
     """One row per touch of a won deal under the study's model: opportunity, touch, what it is,
-    ``share``, ``credited_value`` (raw) and ``calibrated_value`` (held to the lift)."""
+    ``share``, ``credited_value`` (raw) and ``calibrated_value`` (held to the lift). Its names
+    (unit, kind, channel, learner, activity, course, program) are categorical."""
     by_channel: pl.DataFrame = field(repr=False)
     by_course: pl.DataFrame = field(repr=False)
     by_learner: pl.DataFrame = field(repr=False)
@@ -90,7 +91,11 @@ def _model(name: str, ordered: pl.DataFrame, won: pl.DataFrame, a: Attribution,
     if name in RULES:
         return rule_table(won, name, half_life_days=a.half_life_days, first=a.first_share, last=a.last_share)
     if name == "markov":
-        return (fit or markov_fit(ordered, order=a.markov_order)).attribution
+        table = fit.attribution if fit is not None else None
+        if table is None:
+            table = markov_fit(ordered, order=a.markov_order).attribution
+        assert table is not None  # fitted with its per-touch table
+        return table
     if name == "shapley":
         return shapley_split(won)
     raise ValueError(f"attribution model {name!r}: expected one of {', '.join(MODELS)}")
@@ -111,7 +116,7 @@ def _by(table: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
         pl.len().alias("touches"), pl.col("journey_id").n_unique().alias("deals"),
         pl.col("credited_value").sum().round(2).alias("credited_value"),
         pl.col("calibrated_value").sum().round(2).alias("calibrated_value"),
-    )
+    ).with_columns(pl.col(keys).cast(pl.String))
     return out.sort(["calibrated_value", "credited_value", *keys], descending=[True, True, *([False] * len(keys))],
                     nulls_last=True)
 
@@ -189,7 +194,8 @@ def attribute_study(con: BaseBackend, settings: Attribution, *, program: str, ac
                               converted_only=False)
     del touches
     won = won_only(ordered)
-    fit = markov_fit(ordered, order=a.markov_order) if compare or chosen == "markov" else None
+    fit = (markov_fit(ordered, order=a.markov_order, per_touch=chosen == "markov")
+           if compare or chosen == "markov" else None)
     table = _split(_model(chosen, ordered, won, a, fit), a, several)
     program_channel = f"training: {program}"
     table, calibration = calibrate(table, program_channel=program_channel, incremental_revenue=incremental_revenue)
@@ -198,12 +204,13 @@ def attribute_study(con: BaseBackend, settings: Attribution, *, program: str, ac
                          if compare and fit is not None else (pl.DataFrame(), []))
     markov = fit.channels.with_columns(pl.col("channel").cast(pl.String)) if fit is not None else None
     del ordered, won, fit
-    dims = sources.select("learner_name", "activity_id", "activity_name", "course_id", "course_name", "program",
-                          "source_key")
-    of_deal = deals.select("opportunity_id", "unit_id", "value")
+    # Millions of rows repeat a few thousand names: they stay categorical (codes), as the text the
+    # file shows, instead of a copy of every string per touch.
+    dims = sources.select(pl.col("learner_name", "activity_id", "activity_name", "course_id", "course_name",
+                                 "program").cast(pl.Categorical), "source_key")
+    of_deal = deals.select("opportunity_id", pl.col("unit_id").cast(pl.Categorical), "value")
     table = (pl.concat([table, by_row(dims, table["source_id"]), by_row(of_deal, table["journey_id"])],
                        how="horizontal")
-             .with_columns(pl.col("kind", "channel", "learner_key", "role").cast(pl.String))
              .rename({"learner_key": "learner"})
              .select("opportunity_id", "unit_id", "value", "touch_at", "days_before", "kind", "channel",
                      "learner", "learner_name", "role", "activity_id", "activity_name", "course_name", "program",

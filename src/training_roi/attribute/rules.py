@@ -84,8 +84,10 @@ def ordered_touches(touches: pl.DataFrame, journeys: pl.DataFrame, *, converted_
     if _numbered(facts["journey_id"]) and touches.schema["journey_id"].is_integer():
         # Journeys numbered 0, 1, … in row order (a warehouse's are): each touch's journey is a row
         # number, so its facts are taken by position instead of by a join of millions of rows.
-        ids = pl.col("journey_id")
-        known = touches.filter(ids.is_not_null() & (ids >= 0) & (ids < facts.height))
+        ids = touches["journey_id"]
+        known = touches
+        if ids.null_count() or (ids.len() and (ids.min() < 0 or ids.max() >= facts.height)):  # type: ignore[operator]
+            known = touches.filter(pl.col("journey_id").is_between(0, facts.height - 1))
         joined = pl.concat([known, facts.drop("journey_id")[known["journey_id"].to_numpy()]], how="horizontal")
         if converted_only:
             joined = joined.filter(pl.col(CONVERTED))
@@ -96,7 +98,10 @@ def ordered_touches(touches: pl.DataFrame, journeys: pl.DataFrame, *, converted_
             joined = touches.join(facts, on="journey_id", how="inner", validate="m:1", maintain_order="left")
         except pl.exceptions.ComputeError as error:
             raise ValueError("journeys must have one row per journey_id; some journey_id appears twice") from error
-    eligible = joined.filter(pl.col(CONVERSION_AT).is_null() | (pl.col("touch_at").cast(_UTC) <= pl.col(CONVERSION_AT)))
+    before = joined.select((pl.col(CONVERSION_AT).is_null() | (pl.col("touch_at").cast(_UTC) <= pl.col(CONVERSION_AT)))
+                           .fill_null(False))
+    # Millions of rows: a copy is made only when some touch comes after its journey's conversion.
+    eligible = joined if before.to_series().all() else joined.filter(before.to_series())
     # Sorting on the journey's row number rather than its id string is twice as fast on millions of rows;
     # touches that already come in that order (a warehouse's journeys do) are not sorted again.
     if not _in_order(eligible):

@@ -113,8 +113,8 @@ def write_attribution(result: AttributionResult, out_dir: Path, *, fmt: str = "c
         table, deal = _deals(table)
         table = _cents(_cents(table, "credited_value", deal), "calibrated_value", deal)
         spreadsheet_safe(table).write_csv(path, datetime_format="%Y-%m-%dT%H:%M:%S%.3fZ")
-    else:
-        table.write_parquet(path)
+    else:  # names as plain text columns, as a BI tool expects them
+        table.with_columns(pl.col(pl.Categorical).cast(pl.String)).write_parquet(path)
     return path
 
 
