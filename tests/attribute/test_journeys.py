@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from tests.builders import put_rows as _put
-from training_roi.attribute import build_journeys, linear, split_among_learners
+from training_roi.attribute import Attribution, attribute_study, build_journeys, linear, split_among_learners
 from training_roi.warehouse.connection import connect, ensure_tables
 
 X, Y, Z, W = (f"https://lms.example.com/course/{c}" for c in ("x", "y", "z", "w"))
@@ -120,3 +121,34 @@ def test_bad_settings_are_refused_with_the_setting_named(org):
         build_journeys(org, lookback_days=0)
     with pytest.raises(ValueError, match="unit 'team'"):
         build_journeys(org, unit="team")
+
+
+def test_the_model_comparison_credits_what_the_table_credits_on_a_half_cent(tmp_path: Path):
+    """Four account deals whose calls earn $584.545 in all under the linear model (a half cent).
+
+    O1 $176.12 (two trained contacts and a call: the call gets a third), O2 $746.07 and O3 $82.72
+    (one contact and a call: half), O4 $334.33 (two contacts and a call: a third). The comparison's
+    linear column and the table's roll-up add the same touches: they must round it the same way.
+    """
+    accounts = {1: "A1", 2: "A1", 3: "A2", 4: "A3", 5: "A4", 6: "A4"}
+    con = connect(tmp_path / "w.duckdb")
+    ensure_tables(con)
+    _put(con, "crm_user", [{"user_id": "U1", "title": "AE", "is_active": True}])
+    _put(con, "crm_contact", [{"contact_id": f"C{i}", "account_id": a, "title": "Admin", "is_deleted": False}
+                              for i, a in accounts.items()])
+    _put(con, "learner_identity", [{"learner_key": f"L{i}", "crm_contact_id": f"C{i}", "crm_account_id": a,
+                                    "status": "linked"} for i, a in accounts.items()])
+    _put(con, "learning_record", [_record(i, f"L{i}", X, f"2025-02-0{i}") for i in accounts])
+    _put(con, "crm_activity", [{"activity_id": f"T{k}", "kind": "task", "what_id": f"O{k}", "subtype": "Call",
+                                "activity_date": date(2025, 3, 10), "is_deleted": False} for k in range(1, 5)])
+    amounts = ["176.12", "746.07", "82.72", "334.33"]
+    _put(con, "crm_opportunity", [
+        {"opportunity_id": f"O{k}", "owner_id": "U1", "account_id": f"A{k}", "amount": Decimal(amounts[k - 1]),
+         "close_date": date(2025, 3, 15), "created_at": _at("2025-01-01"), "is_closed": True, "is_won": True,
+         "is_deleted": False} for k in range(1, 5)])
+    result = attribute_study(con, Attribution(), program="X", activities=[X], unit="account", window_days=180,
+                             since=None, incremental_revenue=10.0, model="linear")
+    calls = result.by_channel.filter(pl.col("channel") == "task: call")["credited_value"].item()
+    assert calls == pytest.approx(584.545, abs=0.006)
+    compared = result.comparison.filter(pl.col("channel") == "task: call")["linear"].item()
+    assert compared == calls

@@ -62,3 +62,8 @@ def test_every_deal_adds_up_and_each_touch_follows_the_largest_remainder(rows, t
     for deal in {d for d, _ in rows}:
         total = math.fsum(v for d, v in rows if d == deal) * 100
         assert sum(c for r, c in cents.items() if rows[r][0] == deal) == round(total)
+
+
+def test_a_missing_amount_stays_missing_and_the_rest_still_add_up():
+    table = pl.DataFrame({"opportunity_id": ["A", "A", "A"], "credited_value": [100 / 3, None, 200 / 3]})
+    assert _rounded(table)["credited_value"].to_list() == [Decimal("33.33"), None, Decimal("66.67")]

@@ -199,6 +199,9 @@ def attribute_study(con: BaseBackend, settings: Attribution, *, program: str, ac
     table = _split(_model(chosen, ordered, won, a, fit), a, several)
     program_channel = f"training: {program}"
     table, calibration = calibrate(table, program_channel=program_channel, incremental_revenue=incremental_revenue)
+    # Journeys are numbered in opportunity-id order and touches in time order within them. Sorted
+    # before the comparison sums it, so that the sums add in the table's own order on every run.
+    table = table.sort(["journey_id", "touch_id"])
     channels = ordered["channel"].unique().to_list()
     comparison, notes = (_comparison(ordered, won, a, {chosen: table}, fit, several, channels)
                          if compare and fit is not None else (pl.DataFrame(), []))
@@ -216,8 +219,7 @@ def attribute_study(con: BaseBackend, settings: Attribution, *, program: str, ac
                      "learner", "learner_name", "role", "activity_id", "activity_name", "course_name", "program",
                      "source_key",
                      "model", "share", "credited_value", "calibrated_value", "journey_id", "touch_id")
-             # Journeys are numbered in opportunity-id order and touches in time order within them.
-             .sort(["journey_id", "touch_id"]).drop("touch_id"))
+             .drop("touch_id"))
     by_channel = _by(table, ["kind", "channel"])
     training = table.filter(pl.col("kind") == "training")
     by_course = _by(training.with_columns(pl.col("course_name").fill_null(pl.col("activity_name"))),

@@ -80,7 +80,8 @@ def _cents(table: pl.DataFrame, column: str, deal: NDArray[np.int64]) -> pl.Data
     """
     if deal.size == 0:
         return table.with_columns((pl.col(column).cast(pl.Int64).cast(pl.Decimal(20, 2)) / 100).alias(column))
-    cents = table[column].to_numpy() * 100
+    missing = table[column].is_null().to_numpy()  # a missing amount stays missing and adds nothing
+    cents = table[column].fill_null(0.0).to_numpy() * 100
     floor = np.floor(cents)
     starts = np.flatnonzero(np.r_[True, deal[1:] != deal[:-1]])
     sizes = np.diff(np.r_[starts, deal.size])
@@ -90,7 +91,8 @@ def _cents(table: pl.DataFrame, column: str, deal: NDArray[np.int64]) -> pl.Data
     rank = np.empty(deal.size, np.int64)
     rank[order] = np.arange(deal.size) - np.repeat(starts, sizes) + 1
     kept = pl.Series(column, (floor + (rank <= lost)).astype(np.int64))
-    return table.with_columns((kept.cast(pl.Decimal(20, 2)) / 100).alias(column))
+    amount = kept.cast(pl.Decimal(20, 2)) / 100
+    return table.with_columns(pl.when(pl.Series(missing)).then(None).otherwise(amount).alias(column))
 
 
 def _deals(table: pl.DataFrame) -> tuple[pl.DataFrame, NDArray[np.int64]]:
