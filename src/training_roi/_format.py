@@ -198,9 +198,11 @@ def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
              and frame[c].unique().cast(pl.String).str.contains(_FORMULA_START).any()]
     if not text and not coded:
         return frame
-    return frame.with_columns(
-        pl.when(pl.col(c).cast(pl.String).str.contains(_FORMULA_START)
-                & ~pl.col(c).cast(pl.String).str.contains(_PLAIN_NUMBER))
-        .then(pl.lit("'") + pl.col(c).cast(pl.String)).otherwise(pl.col(c).cast(pl.String)).alias(c)
-        for c in (*text, *coded)
-    )
+    return frame.with_columns(_inert(c) for c in (*text, *coded))
+
+
+def _inert(column: str) -> pl.Expr:
+    """``column`` as text, each cell that starts like a formula (and is no number) behind a quote."""
+    cell = pl.col(column).cast(pl.String)
+    formula = cell.str.contains(_FORMULA_START) & ~cell.str.contains(_PLAIN_NUMBER)
+    return pl.when(formula).then(pl.lit("'") + cell).otherwise(cell).alias(column)

@@ -165,13 +165,7 @@ def markov_removal(touches: pl.DataFrame, journeys: pl.DataFrame, *, order: int 
     without ``A`` only the ``B`` path converts (1/3, removal effect 0.5); without ``B`` nothing
     does (removal effect 1). Two conversions are shared 2/3 to ``A`` and 4/3 to ``B``.
     """
-    _check_order(order)
     return markov_fit(ordered_touches(touches, journeys, converted_only=False), order=order)
-
-
-def _check_order(order: int) -> None:
-    if not (isinstance(order, int) and order >= 1):
-        raise ValueError(f"order must be a positive integer, not {order!r}")
 
 
 def markov_fit(ordered: pl.DataFrame, *, order: int = 1, per_touch: bool = True) -> MarkovResult:
@@ -180,7 +174,8 @@ def markov_fit(ordered: pl.DataFrame, *, order: int = 1, per_touch: bool = True)
     ``per_touch``: also the per-touch attribution table (millions of rows in a large org); without
     it the result's ``attribution`` is None, for a study that only compares the chain's channels.
     """
-    _check_order(order)
+    if not (isinstance(order, int) and order >= 1):
+        raise ValueError(f"order must be a positive integer, not {order!r}")
     names = sorted(ordered["channel"].unique().drop_nulls().to_list())
     if ordered["channel"].null_count():
         raise ValueError("touches.channel has missing values; every touch needs a channel")

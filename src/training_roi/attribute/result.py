@@ -91,11 +91,10 @@ def _model(name: str, ordered: pl.DataFrame, won: pl.DataFrame, a: Attribution,
     if name in RULES:
         return rule_table(won, name, half_life_days=a.half_life_days, first=a.first_share, last=a.last_share)
     if name == "markov":
-        table = fit.attribution if fit is not None else None
-        if table is None:
-            table = markov_fit(ordered, order=a.markov_order).attribution
-        assert table is not None  # fitted with its per-touch table
-        return table
+        if fit is None or fit.attribution is None:  # the comparison's fit has no per-touch table
+            fit = markov_fit(ordered, order=a.markov_order)
+        assert fit.attribution is not None  # fitted with its per-touch table
+        return fit.attribution
     if name == "shapley":
         return shapley_split(won)
     raise ValueError(f"attribution model {name!r}: expected one of {', '.join(MODELS)}")
@@ -122,7 +121,7 @@ def _by(table: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
 
 
 def _comparison(ordered: pl.DataFrame, won: pl.DataFrame, a: Attribution, tables: dict[str, pl.DataFrame],
-                fit: MarkovResult, several: pl.Series, channels: list[str]) -> tuple[pl.DataFrame, list[str]]:
+                fit: MarkovResult, several: pl.Series) -> tuple[pl.DataFrame, list[str]]:
     """Every model's credit per channel, ranks and rank spread; notes."""
     notes: list[str] = []
     columns: list[pl.DataFrame] = []
@@ -131,8 +130,9 @@ def _comparison(ordered: pl.DataFrame, won: pl.DataFrame, a: Attribution, tables
             per = fit.channels.select(pl.col("channel").cast(pl.String), pl.col("value").alias(name))
         elif name == "shapley":
             try:
-                per = shapley_of_won(won, channels).select(pl.col("channel").cast(pl.String),
-                                                           pl.col("value").alias(name))
+                # The chain's channels are every channel of the touches: the lost journeys' alone get 0.
+                shapley = shapley_of_won(won, fit.channels["channel"].to_list())
+                per = shapley.select(pl.col("channel").cast(pl.String), pl.col("value").alias(name))
             except ValueError:  # more channels than exact Shapley values can enumerate
                 notes.append(f"Shapley values per channel need at most {MAX_CHANNELS} channels; this data has "
                              "more, so the comparison shows the per-touch simplified Shapley split instead")
@@ -202,8 +202,7 @@ def attribute_study(con: BaseBackend, settings: Attribution, *, program: str, ac
     # Journeys are numbered in opportunity-id order and touches in time order within them. Sorted
     # before the comparison sums it, so that the sums add in the table's own order on every run.
     table = table.sort(["journey_id", "touch_id"])
-    channels = ordered["channel"].unique().to_list()
-    comparison, notes = (_comparison(ordered, won, a, {chosen: table}, fit, several, channels)
+    comparison, notes = (_comparison(ordered, won, a, {chosen: table}, fit, several)
                          if compare and fit is not None else (pl.DataFrame(), []))
     markov = fit.channels.with_columns(pl.col("channel").cast(pl.String)) if fit is not None else None
     del ordered, won, fit

@@ -84,10 +84,7 @@ def ordered_touches(touches: pl.DataFrame, journeys: pl.DataFrame, *, converted_
     if _numbered(facts["journey_id"]) and touches.schema["journey_id"].is_integer():
         # Journeys numbered 0, 1, … in row order (a warehouse's are): each touch's journey is a row
         # number, so its facts are taken by position instead of by a join of millions of rows.
-        ids = touches["journey_id"]
-        known = touches
-        if ids.null_count() or (ids.len() and (ids.min() < 0 or ids.max() >= facts.height)):  # type: ignore[operator]
-            known = touches.filter(pl.col("journey_id").is_between(0, facts.height - 1))
+        known = _kept(touches, pl.col("journey_id").is_between(0, facts.height - 1))
         joined = pl.concat([known, facts.drop("journey_id")[known["journey_id"].to_numpy()]], how="horizontal")
         if converted_only:
             joined = joined.filter(pl.col(CONVERTED))
@@ -98,10 +95,7 @@ def ordered_touches(touches: pl.DataFrame, journeys: pl.DataFrame, *, converted_
             joined = touches.join(facts, on="journey_id", how="inner", validate="m:1", maintain_order="left")
         except pl.exceptions.ComputeError as error:
             raise ValueError("journeys must have one row per journey_id; some journey_id appears twice") from error
-    before = joined.select((pl.col(CONVERSION_AT).is_null() | (pl.col("touch_at").cast(_UTC) <= pl.col(CONVERSION_AT)))
-                           .fill_null(False))
-    # Millions of rows: a copy is made only when some touch comes after its journey's conversion.
-    eligible = joined if before.to_series().all() else joined.filter(before.to_series())
+    eligible = _kept(joined, pl.col(CONVERSION_AT).is_null() | (pl.col("touch_at").cast(_UTC) <= pl.col(CONVERSION_AT)))
     # Sorting on the journey's row number rather than its id string is twice as fast on millions of rows;
     # touches that already come in that order (a warehouse's journeys do) are not sorted again.
     if not _in_order(eligible):
@@ -120,6 +114,15 @@ def ordered_touches(touches: pl.DataFrame, journeys: pl.DataFrame, *, converted_
         pl.Series(POSITION, np.arange(group.size, dtype=np.uint32) - starts[group].astype(np.uint32)),
         pl.Series(COUNT, counts[group].astype(np.uint32)),
     )
+
+
+def _kept(frame: pl.DataFrame, keep: pl.Expr) -> pl.DataFrame:
+    """The rows where ``keep`` holds (not where it is missing); the frame itself, not a copy, when all do.
+
+    Millions of touches usually all pass: copying them to drop none is what this saves.
+    """
+    mask = frame.select(keep.fill_null(False)).to_series()
+    return frame if mask.all() else frame.filter(mask)
 
 
 def _numbered(ids: pl.Series) -> bool:
@@ -206,18 +209,13 @@ def time_decay(touches: pl.DataFrame, journeys: pl.DataFrame, *, half_life_days:
     With a 7-day half-life, touches 14 and 7 days before the close weigh 1/4 and 1/2, so they
     receive 1/3 and 2/3 of the credit.
     """
-    _check_half_life(half_life_days)
     return rule_table(ordered_touches(touches, journeys, converted_only=True), "time_decay",
                       half_life_days=half_life_days)
 
 
-def _check_half_life(half_life_days: float) -> None:
+def _time_decay(ordered: pl.DataFrame, half_life_days: float) -> pl.DataFrame:
     if not half_life_days > 0:
         raise ValueError(f"half_life_days must be positive, not {half_life_days}")
-
-
-def _time_decay(ordered: pl.DataFrame, half_life_days: float) -> pl.DataFrame:
-    _check_half_life(half_life_days)
     touched = pl.col("touch_at").cast(_UTC)
     # Windows are computed one level at a time: nested window expressions are very slow in Polars.
     ordered = ordered.with_columns(pl.coalesce(pl.col(CONVERSION_AT), touched.max().over(GROUP)).alias("__end"))
@@ -239,18 +237,13 @@ def position_based(touches: pl.DataFrame, journeys: pl.DataFrame, *, first: floa
     are renormalised to sum to 1: the first gets ``first / (first + last)`` (an even split when
     both are 0).
     """
-    _check_ends(first, last)
     return rule_table(ordered_touches(touches, journeys, converted_only=True), "position_based",
                       first=first, last=last)
 
 
-def _check_ends(first: float, last: float) -> None:
+def _position_based(ordered: pl.DataFrame, first: float, last: float) -> pl.DataFrame:
     if first < 0 or last < 0 or first + last > 1:
         raise ValueError(f"first and last must be non-negative and sum to at most 1, not {first} and {last}")
-
-
-def _position_based(ordered: pl.DataFrame, first: float, last: float) -> pl.DataFrame:
-    _check_ends(first, last)
     n, position = pl.col(COUNT), pl.col(POSITION)
     ends = first + last
     pair_first, pair_last = (first / ends, last / ends) if ends > 0 else (0.5, 0.5)
