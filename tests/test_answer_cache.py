@@ -84,7 +84,8 @@ def _edit(study: Path, change: dict[str, Any]) -> None:
 
 def _entries(db: Path) -> list[Path]:
     folder = Path(f"{db}.answers")
-    return sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.exists() else []
+    return (sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.name != answers.STAGES)
+                  if folder.exists() else [])
 
 
 def test_a_second_run_answers_from_the_cache_with_the_same_output_and_files(
@@ -165,6 +166,8 @@ def test_a_changed_study_is_evaluated(wh: tuple[Path, Path], tmp_path: Path, eva
     again = _report(db, study, tmp_path / "out")
     assert len(evaluations) == 2 and FROM_CACHE not in again.stderr
     assert again.stdout != first.stdout
+    # The measurements the change does not touch are taken from the first run's.
+    assert "reused from the warehouse's cache (same warehouse, same settings)" in again.stderr
     # Both answers are kept: the first study is a hit again.
     assert len(_entries(db)) == 2
 
@@ -319,7 +322,8 @@ def test_a_stopped_write_leaves_no_entry(wh: tuple[Path, Path], tmp_path: Path, 
     monkeypatch.setattr(answers, "_write_manifest", stopped)
     assert runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(tmp_path / "out")]).exit_code \
         == 130
-    assert calls and _entries(db) == [] and list(Path(f"{db}.answers").iterdir()) == []
+    # The measurements made before the stop are kept (a later run reuses them); no part of the answer is.
+    assert calls and _entries(db) == [] and [p.name for p in Path(f"{db}.answers").iterdir()] == [answers.STAGES]
     monkeypatch.setattr(answers, "_write_manifest", real)
     _report(db, study, tmp_path / "out")
     assert len(evaluations) == 2 and len(_entries(db)) == 1
@@ -350,7 +354,7 @@ def test_the_cache_keeps_no_more_bytes_than_its_budget_but_always_the_newest_ans
         wh: tuple[Path, Path], tmp_path: Path, evaluations: list[str], monkeypatch: pytest.MonkeyPatch):
     db, study = wh
     _report(db, study, tmp_path / "out")
-    one = sum(f.stat().st_size for f in Path(f"{db}.answers").rglob("*") if f.is_file())
+    one = sum(f.stat().st_size for entry in _entries(db) for f in entry.rglob("*") if f.is_file())
     monkeypatch.setattr(answers, "BUDGET", int(one * 1.5))  # room for one answer, not two
     other = tmp_path / "other.yaml"
     other.write_text(study.read_text(encoding="utf-8"), encoding="utf-8")

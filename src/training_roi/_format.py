@@ -18,14 +18,19 @@ from functools import cache
 
 import polars as pl
 
-__all__ = ["chart_money", "describe", "describe_change", "describe_value", "money", "number_style", "percent",
-           "plural", "points", "probability", "relative", "share", "spreadsheet_safe", "true_minus"]
+__all__ = ["chart_money", "current_style", "describe", "describe_change", "describe_value", "money", "number_style",
+           "percent", "plural", "points", "probability", "relative", "share", "spreadsheet_safe", "true_minus"]
 
 _Number = float | int | Decimal
 
 
 _DEFAULT_STYLE = ("USD", "en_US")
 _STYLE: ContextVar[tuple[str, str]] = ContextVar("number_style", default=_DEFAULT_STYLE)
+
+
+def current_style() -> tuple[str, str]:
+    """The currency and locale money and percentages are worded in here (see :func:`number_style`)."""
+    return _STYLE.get()
 
 
 @contextmanager

@@ -292,12 +292,15 @@ def quality(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
 
 
 def _answer(db: str, study_file: Path, out_dir: Path, stop: _Stop,
-            method: str | None = None, files_anywhere: bool = False, study: Any = None) -> tuple[Any, dict[str, Path]]:
+            method: str | None = None, files_anywhere: bool = False, study: Any = None,
+            stages: Any = None) -> tuple[Any, dict[str, Path]]:
     """Evaluate the study (a training program or a CRM roll-out); write every file of the answer into ``out_dir``.
 
-    ``study`` is the study file already loaded, if it was.
+    ``study`` is the study file already loaded, if it was; ``stages`` the warehouse's
+    :class:`~training_roi.evaluation.stages.StageStore`, whose kept measurements the evaluation reuses.
     """
     from training_roi.evaluation import evaluate
+    from training_roi.evaluation.stages import kept_stages
     from training_roi.present.answer import write_answer
     from training_roi.study import load_study
     from training_roi.warehouse.connection import connect
@@ -306,9 +309,11 @@ def _answer(db: str, study_file: Path, out_dir: Path, stop: _Stop,
     con = connect(db, create=False)
     if study is None:
         study = load_study(study_file, allow_outside_files=files_anywhere)
-    with _progress() as update:
+    with _progress() as update, kept_stages(stages):
         answer = evaluate(con, study, method=method, progress=lambda what, f: update(f"{study.name}: {what}", f))
         update("writing the answer's files", 1.0)
+    if stages is not None and stages.hits:
+        _err().print(_reused(stages.hits, stages.misses), highlight=False, soft_wrap=True)
     stop.line = _writing(out_dir)
     return answer, write_answer(answer, out_dir)
 
@@ -376,6 +381,8 @@ class _Lookup:
     kept: bool = False
     document: str | None = None
     """The answer's ``--json`` document, once made to be kept (not made twice)."""
+    fresh: bool = False
+    """``--fresh``: every measurement is made again, none taken from the warehouse's cache."""
 
 
 def _answer_from_cache(db: str, study_file: Path, out_dir: Path, stop: _Stop, method: str | None,
@@ -388,7 +395,7 @@ def _answer_from_cache(db: str, study_file: Path, out_dir: Path, stop: _Stop, me
     """
     from training_roi.cli.answers import Request, answer_cache, console_look
 
-    lookup = _Lookup(cache=answer_cache(db))
+    lookup = _Lookup(cache=answer_cache(db), fresh=fresh)
     if lookup.cache is None:
         return lookup
     lookup.request = Request.of(study_file, method, files_anywhere)
@@ -472,6 +479,20 @@ def _key(cache: Any, study_file: Path, study: Any, method: str | None) -> tuple[
     return answer_key(study.model_dump(mode="json"), reads, cache.version, cache.product), reads
 
 
+_STAGE_NAMES = {"window_panels": "the windows' panels", "compute": "the application KPIs",
+                "attribute_study": "the attribution", "_unit_months": "the monthly sums",
+                "_opportunities": "the trained units' deals"}
+
+
+def _reused(hits: list[str], misses: list[str]) -> str:
+    """The line saying which measurements came from the warehouse's cache, and which were made again."""
+    def named(stages: list[str]) -> str:
+        return ", ".join(dict.fromkeys(_STAGE_NAMES.get(s, s.strip("_").replace("_", " ")) for s in stages))
+
+    line = f"reused from the warehouse's cache (same warehouse, same settings): {named(hits)}"
+    return line + (f"; measured again: {named(misses)}" if misses else "")
+
+
 def _answer_and_keep(db: str, study_file: Path, out_dir: Path, stop: _Stop, method: str | None,
                      files_anywhere: bool, lookup: _Lookup) -> tuple[Any, dict[str, Path]]:
     """Evaluate the study, write its files into ``out_dir`` and keep the answer in the warehouse's cache.
@@ -481,7 +502,15 @@ def _answer_and_keep(db: str, study_file: Path, out_dir: Path, stop: _Stop, meth
     """
     from training_roi.cli.answers import warehouse_version
 
-    answer, files = _answer(db, study_file, out_dir, stop, method, files_anywhere, study=lookup.study)
+    stages = None
+    if lookup.cache is not None:
+        from training_roi.cli.answers import STAGES
+        from training_roi.evaluation.stages import StageStore
+
+        version = json.dumps([lookup.cache.version, lookup.cache.product], sort_keys=True)
+        stages = StageStore(lookup.cache.folder / STAGES, version, read=not lookup.fresh)
+    answer, files = _answer(db, study_file, out_dir, stop, method, files_anywhere, study=lookup.study,
+                            stages=stages)
     cache = lookup.cache
     if cache is None or lookup.key is None:
         return answer, files

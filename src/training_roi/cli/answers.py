@@ -48,7 +48,7 @@ from typing import Any
 
 from training_roi.warehouse.target import duckdb_file
 
-__all__ = ["BUDGET", "KEEP", "AnswerCache", "Entry", "Request", "answer_cache", "product_fingerprint",
+__all__ = ["BUDGET", "KEEP", "STAGES", "AnswerCache", "Entry", "Request", "answer_cache", "product_fingerprint",
            "warehouse_version"]
 
 KEEP = 8
@@ -65,6 +65,8 @@ FORMAT = 1
 """The layout of an entry; a product that lays entries out differently does not read older ones."""
 
 SUFFIX = ".answers"
+STAGES = "stages"
+"""The folder, among the entries, of the measurements a changed study reuses (:mod:`training_roi.evaluation.stages`)."""
 MANIFEST = "manifest.json"
 PANEL = "panel.pickle"
 DOCUMENT = "document.json"
@@ -461,7 +463,7 @@ class AnswerCache:
                 break
             kept.add(entry.folder.name)
         for folder in self.folder.iterdir():
-            if not folder.name.startswith(".") and folder.name not in kept:
+            if not folder.name.startswith(".") and folder.name not in kept and folder.name != STAGES:
                 _remove(folder)
 
     def _sweep(self) -> None:

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from ibis.backends import BaseBackend
 
 from training_roi.evaluation.results import WindowResult
+from training_roi.evaluation.stages import kept
 from training_roi.measure import CATALOGUE, WindowPanel, assigned, compute
 from training_roi.study import StudyError, StudyPlan
 from training_roi.value import Benefit, CostBreakdown, KpiImpact, PhillipsEvaluation, monetise, phillips_levels
@@ -43,7 +44,8 @@ def application(con: BaseBackend, plan: StudyPlan,
     assert isinstance(anchors, pl.DataFrame)
     if anchors.is_empty():
         return None, ()
-    monthly = assigned(compute(con, list(plan.application_kpis), monthly=True, grain="rep", basis="created")).filter(
+    monthly = assigned(kept(compute, con, list(plan.application_kpis), monthly=True, grain="rep",
+                            basis="created")).filter(
         pl.col("value").is_not_null())
     if monthly.is_empty():
         return None, ()

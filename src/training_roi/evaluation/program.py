@@ -31,6 +31,7 @@ from training_roi.evaluation.costs import study_costs
 from training_roi.evaluation.forecast import program_forecast
 from training_roi.evaluation.levels import application, phillips
 from training_roi.evaluation.results import Evaluation, WindowResult
+from training_roi.evaluation.stages import kept
 from training_roi.evaluation.windows import Design, design_of, window_result
 from training_roi.isolate import (
     Comparison,
@@ -142,7 +143,7 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
         warnings.insert(0, f"no incremental revenue is credited: {why}")
     # Every deal's sums per unit and month, read once: the trend pools them by group, and the
     # forecast's panel is made of them.
-    unit_months = monthly_panel(con, unit=plan.unit, deal_types=plan.population.opportunity_types).to_pyarrow()
+    unit_months = kept(_unit_months, con, plan.unit, tuple(plan.population.opportunity_types))
     trend = _trend(con, unit_months, set(first.treated.units), set(first.comparison.units))
     if primary.power_warning:
         warnings.insert(1 if primary.incremental_revenue <= 0 else 0, primary.power_warning)
@@ -161,8 +162,9 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
     if plan.attribution.enabled:
         tell("attributing won deals to their touches", 0.8)
         try:
-            attribution = attribute_study(
-                con, plan.attribution, program=plan.program, activities=plan.cohort.activities, unit=plan.unit,
+            attribution = kept(
+                attribute_study, con, plan.attribution, program=plan.program, activities=plan.cohort.activities,
+                unit=plan.unit,
                 window_days=plan.windows.primary_days, since=plan.cohort.start or trained.first_day,
                 incremental_revenue=float(primary.incremental_revenue), scope=scope, model=attribution_model,
                 deal_types=plan.population.opportunity_types)
@@ -174,7 +176,9 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
     tell("Phillips' five levels", 0.95)
     return Evaluation(plan.study, primary, results, costs, dict(report.tables), tuple(warnings), trend,
                       _sensitivity(plan, primary, results, costs.total), methods, by_window,
-                      _opportunities(con, plan, panels[plan.windows.primary_days]), design.reason, attribution,
+                      kept(_opportunities, con, panels[plan.windows.primary_days], ramp_days=plan.windows.ramp_days,
+                           unit=plan.unit, deal_types=plan.population.opportunity_types),
+                      design.reason, attribution,
                       phillips(con, plan, primary, costs, behaviour), applied,
                       tornado=_tornado(plan, primary, results, costs), payback=_payback(plan, primary, costs),
                       grids=_grids(plan, primary, results, costs.total), forecast=ahead, forecast_basis=basis)
@@ -228,8 +232,8 @@ def _panels(con: BaseBackend, plan: StudyPlan, trained: Cohort, scope: list[str]
     """The trained and comparison groups' figures in every window, from the cohort's anchors."""
     w = plan.windows
     try:
-        return window_panels(
-            con, trained, baseline_days=w.baseline_days, windows=w.days, ramp_days=w.ramp_days,
+        return kept(
+            window_panels, con, trained, baseline_days=w.baseline_days, windows=w.days, ramp_days=w.ramp_days,
             seed=plan.isolation.seed, scope=scope, comparison_units=plan.isolation.holdout,
             baseline_at_start=w.baseline_at_start, deal_types=plan.population.opportunity_types,
         )
@@ -309,13 +313,18 @@ def _compare(con: BaseBackend, plan: StudyPlan, trained: Cohort,
     return run(plan.windows.primary_days, True), others
 
 
-def _opportunities(con: BaseBackend, plan: StudyPlan, panel: WindowPanel) -> pa.Table:
+def _opportunities(con: BaseBackend, panel: WindowPanel, *, ramp_days: int, unit: str,
+                   deal_types: tuple[str, ...]) -> pa.Table:
     """The trained units' deals in their primary windows, in a stable order."""
     anchors = panel.anchors.filter(pc.field("trained")).select(["unit_id", "anchor"])
     rows = window_opportunities(con, ibis.memtable(anchors), window_days=panel.window_days,
-                                ramp_days=plan.windows.ramp_days, unit=plan.unit,
-                                deal_types=plan.population.opportunity_types).to_pyarrow()
+                                ramp_days=ramp_days, unit=unit, deal_types=deal_types).to_pyarrow()
     return rows.sort_by([("unit_id", "ascending"), ("created", "ascending"), ("opportunity_id", "ascending")])
+
+
+def _unit_months(con: BaseBackend, unit: str, deal_types: tuple[str, ...]) -> pa.Table:
+    """Every deal's sums per unit and month (:func:`~training_roi.measure.monthly_panel`), read once."""
+    return monthly_panel(con, unit=unit, deal_types=deal_types).to_pyarrow()
 
 
 def _sensitivity(plan: StudyPlan, primary: WindowResult, results: tuple[WindowResult, ...],
