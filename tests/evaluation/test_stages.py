@@ -163,8 +163,11 @@ def _study(course: str, **changes: dict[str, object]) -> Study:
 
 
 CHANGES = {
-    "margin": ({"value": {"gross_margin": 0.6}}, {"window_panels", "attribute_study", "compute"}),
-    "hourly rate": ({"costs": {"participant_time": {"hourly_rate": 95}}}, {"window_panels", "attribute_study"}),
+    "margin": ({"value": {"gross_margin": 0.6}},
+               {"window_panels", "attribute_study", "compute", "event_path", "_quality", "_opportunities"}),
+    "hourly rate": ({"costs": {"participant_time": {"hourly_rate": 95}}},
+                    {"window_panels", "attribute_study", "event_path"}),
+    "forecast horizon": ({"forecast": {"horizon_months": 12, "hold_months": 3}}, {"window_panels", "compute"}),
     "confidence": ({"isolation": {"bootstrap_replicates": 300, "confidence": 0.9}}, {"window_panels"}),
     "attribution model": ({"attribution": {"enabled": True, "model": "markov"}}, {"window_panels", "compute"}),
     "primary window": ({"windows": {"primary_days": 90}}, {"compute"}),

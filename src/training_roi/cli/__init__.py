@@ -481,7 +481,8 @@ def _key(cache: Any, study_file: Path, study: Any, method: str | None) -> tuple[
 
 _STAGE_NAMES = {"window_panels": "the windows' panels", "compute": "the application KPIs",
                 "attribute_study": "the attribution", "_unit_months": "the monthly sums",
-                "_opportunities": "the trained units' deals"}
+                "_opportunities": "the trained units' deals", "event_path": "the forecast's event study",
+                "_quality": "the data-quality account"}
 
 
 def _reused(hits: list[str], misses: list[str]) -> str:

@@ -10,6 +10,7 @@ whose training month has no coefficient, gets no forecast and the reason why.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -20,6 +21,7 @@ import pyarrow as pa
 from ibis.backends import BaseBackend
 
 from training_roi._format import plural
+from training_roi.evaluation.stages import kept
 from training_roi.isolate import NotApplicable, estimate_event_study
 from training_roi.measure import Cohort, WindowPanel, unit_panel
 from training_roi.measure.panels import UnitPanel
@@ -28,7 +30,7 @@ from training_roi.study import StudyPlan
 from training_roi.value import CostBreakdown
 from training_roi.value.forecast import EventPath, Forecast, forecast, measured_run
 
-__all__ = ["program_forecast"]
+__all__ = ["event_path", "program_forecast"]
 
 _LEADS = 6
 """Months before training the event study compares (its pre-trend check); at least 2 are needed."""
@@ -57,69 +59,84 @@ def program_forecast(con: BaseBackend, plan: StudyPlan, trained: Cohort, panel: 
     when the evaluation has read them; a fit cut off by ``forecast.fit_through`` reads its own.
 
     Returns the forecast (None when it cannot be made) and a sentence: what it rests on, or why
-    there is none.
+    there is none. The event study is a kept measurement (:mod:`training_roi.evaluation.stages`):
+    a changed cost or margin carries the same path forward again.
     """
     settings = plan.study.forecast
     if not settings.enabled:
         return None, "not requested (forecast.enabled is false)"
+    measured = kept(event_path, con, trained, panel, unit=plan.unit, deal_types=plan.population.opportunity_types,
+                    horizon=settings.horizon_months, fit_through=settings.fit_through,
+                    confidence=plan.isolation.confidence, unit_months=unit_months)
+    if isinstance(measured, str):
+        return None, measured
+    path, basis, units, others = measured
+    variable = sum((costs.by_category.get(c, Decimal(0)) for c in settings.scale_up_costs), Decimal(0))
+    per_unit = (variable / units).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    result = forecast(path, units=units, cost=costs.total, margin=plan.gross_margin,
+                      confidence=plan.isolation.confidence, horizon=settings.horizon_months,
+                      hold=settings.hold_months, half_life_months=settings.half_life_months,
+                      remaining_units=others, variable_cost_per_unit=per_unit)
+    return result, basis
+
+
+def event_path(con: BaseBackend, trained: Cohort, panel: WindowPanel, *, unit: str, deal_types: Sequence[str],
+               horizon: int, fit_through: date | None, confidence: float,
+               unit_months: pa.Table | None) -> tuple[EventPath, str, int, int] | str:
+    """The effect on revenue per unit-month in each month since training, measured; or why it cannot be.
+
+    Returns the path, the sentence saying what it rests on, and how many trained and comparison units
+    it covers; or the sentence saying why there is no forecast.
+    """
     treated, others = sorted(panel.treated.units), sorted(panel.comparison.units)
     if not treated or not others:
-        return None, "no forecast: it needs trained and comparison units"
-    end = settings.fit_through + timedelta(days=1) if settings.fit_through else None
+        return "no forecast: it needs trained and comparison units"
+    end = fit_through + timedelta(days=1) if fit_through else None
     try:
         monthly = unit_panel(con, trained, kpi=OUTCOME, scope=[*treated, *others], end=end,
-                             deal_types=plan.population.opportunity_types, sums=unit_months if end is None else None)
+                             deal_types=deal_types, sums=unit_months if end is None else None)
     except ValueError as exc:
-        return None, f"no forecast: {exc}"
-    steady, settling = _without_ramp(monthly, panel.tenure if panel.tenure is not None else tenure(con, plan.unit))
+        return f"no forecast: {exc}"
+    steady, settling = _without_ramp(monthly, panel.tenure if panel.tenure is not None else tenure(con, unit))
     index = monthly.frame.select(period=monthly.period_index("period"), cohort=monthly.period_index("treated_at"))
     periods = index["period"].to_numpy()
     first, last = int(periods.min()), int(periods.max())
     cohorts = index["cohort"].drop_nulls().to_numpy()
     cohorts = cohorts[(cohorts > first) & (cohorts <= last)]
     if cohorts.size == 0:
-        return None, "no forecast: no unit was trained inside the months the data cover"
+        return "no forecast: no unit was trained inside the months the data cover"
     leads = min(_LEADS, int(cohorts.max()) - first)
     if leads < 2:
-        return None, "no forecast: fewer than two months of data before training to check the trends against"
-    lags = min(settings.horizon_months, last - int(cohorts.min()) + 1)
+        return "no forecast: fewer than two months of data before training to check the trends against"
+    lags = min(horizon, last - int(cohorts.min()) + 1)
     try:
-        study = estimate_event_study(steady, leads=leads, lags=lags, confidence=plan.isolation.confidence,
-                                     challenged=False)
+        study = estimate_event_study(steady, leads=leads, lags=lags, confidence=confidence, challenged=False)
     except (NotApplicable, ValueError) as exc:
-        return None, f"no forecast: {exc}"
+        return f"no forecast: {exc}"
     post = [int(k) for k in study.diagnostics["post_months"]]
     retention, reached = _retention(monthly, measured_run(post))
     # A month since training that fewer than half the trained units have reached rests on the
     # earliest cohorts alone: it is left to the extrapolation rather than measured on so few.
     run = int(np.argmax(reached < _SUPPORT)) if (reached < _SUPPORT).any() else reached.shape[0]
     if run == 0:
-        return None, "no forecast: the month of training has no coefficient"
+        return "no forecast: the month of training has no coefficient"
     cov = np.asarray(study.diagnostics["post_covariance"], dtype=np.float64)
     keep = [post.index(k) for k in range(run)]
     coefficients = {row["relative_month"]: row["coefficient"] for row in study.diagnostics["coefficients"]}
     path = EventPath(effect=np.array([coefficients[k] for k in range(run)], dtype=np.float64),
                      covariance=cov[np.ix_(keep, keep)], retention=retention[:run],
                      dof=int(study.diagnostics["clusters"]) - 1)
-    units = len(treated)
-    variable = sum((costs.by_category.get(c, Decimal(0)) for c in settings.scale_up_costs), Decimal(0))
-    per_unit = (variable / units).quantize(Decimal("0.01"), ROUND_HALF_UP)
-    result = forecast(path, units=units, cost=costs.total, margin=plan.gross_margin,
-                      confidence=plan.isolation.confidence, horizon=settings.horizon_months,
-                      hold=settings.hold_months, half_life_months=settings.half_life_months,
-                      remaining_units=len(others), variable_cost_per_unit=per_unit)
-    basis = (f"an event study of revenue won per {plan.unit}-month (deals dated by creation) over "
-             f"{units:,} trained and {len(others):,} comparison {plan.unit}s, {plural(run, 'month')} since training "
+    basis = (f"an event study of revenue won per {unit}-month (deals dated by creation) over "
+             f"{len(treated):,} trained and {len(others):,} comparison {unit}s, {plural(run, 'month')} since training "
              "measured")
     joined, left = settling
     if joined or left:
-        basis += (f"; left out of the fit: the first {RAMP_MONTHS} months of the {plural(joined, plan.unit)} "
+        basis += (f"; left out of the fit: the first {RAMP_MONTHS} months of the {plural(joined, unit)} "
                   "who joined during the data (their ramp-up) and the last "
                   f"{WIND_DOWN_MONTHS} of the {left:,} who left (deals closed lost as they left)")
-    if settings.fit_through:
-        basis += f", deals created after {settings.fit_through:%B} {settings.fit_through.day}, " \
-                 f"{settings.fit_through.year} left out of the fit"
-    return result, basis
+    if fit_through:
+        basis += f", deals created after {fit_through:%B} {fit_through.day}, {fit_through.year} left out of the fit"
+    return path, basis, len(treated), len(others)
 
 
 def _without_ramp(monthly: UnitPanel, present: Tenure) -> tuple[UnitPanel, tuple[int, int]]:

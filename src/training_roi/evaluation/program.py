@@ -135,8 +135,8 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
     primary = next(r for r in results if r.window_days == plan.windows.primary_days)
     if methods is not None:
         methods = _roi_sensitivity(plan, methods, primary, costs.total)
-    report = quality_report(con)
-    warnings = list(report.warnings)
+    tables, quality_warnings = kept(_quality, con)
+    warnings = list(quality_warnings)
     chosen = primary.revenue.get(primary.revenue_definition)
     if primary.incremental_revenue <= 0:
         why = chosen.reason.removeprefix("not credited: ") if chosen is not None else primary.credit.why
@@ -174,7 +174,7 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
     tell("forecasting the months after training", 0.9)
     ahead, basis = program_forecast(con, plan, trained, panels[plan.windows.primary_days], costs, unit_months)
     tell("Phillips' five levels", 0.95)
-    return Evaluation(plan.study, primary, results, costs, dict(report.tables), tuple(warnings), trend,
+    return Evaluation(plan.study, primary, results, costs, tables, tuple(warnings), trend,
                       _sensitivity(plan, primary, results, costs.total), methods, by_window,
                       kept(_opportunities, con, panels[plan.windows.primary_days], ramp_days=plan.windows.ramp_days,
                            unit=plan.unit, deal_types=plan.population.opportunity_types),
@@ -320,6 +320,12 @@ def _opportunities(con: BaseBackend, panel: WindowPanel, *, ramp_days: int, unit
     rows = window_opportunities(con, ibis.memtable(anchors), window_days=panel.window_days,
                                 ramp_days=ramp_days, unit=unit, deal_types=deal_types).to_pyarrow()
     return rows.sort_by([("unit_id", "ascending"), ("created", "ascending"), ("opportunity_id", "ascending")])
+
+
+def _quality(con: BaseBackend) -> tuple[dict[str, int], tuple[str, ...]]:
+    """The warehouse's row counts and data-quality warnings (neither depends on when they are read)."""
+    report = quality_report(con)
+    return dict(report.tables), tuple(report.warnings)
 
 
 def _unit_months(con: BaseBackend, unit: str, deal_types: tuple[str, ...]) -> pa.Table:
