@@ -6,6 +6,8 @@ without asking which kind it is.
 
 from __future__ import annotations
 
+import contextvars
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rich.console import RenderableType
@@ -47,14 +49,19 @@ def _write(answer: Answer, out_dir: Path) -> dict[str, Path]:
     if isinstance(answer, RolloutEvaluation):
         result, page = write_rollout(answer, out_dir)
         return {"result": result, "report": page, **timed}
-    learners, opportunities = write_spreadsheets(answer, out_dir)
-    summary_html, summary_pdf = write_summary(answer, out_dir)
-    files = {"learners": learners, "opportunities": opportunities, "workbook": write_workbook(answer, out_dir),
-             "summary": summary_html, "summary pdf": summary_pdf, **timed}
-    if answer.attribution is not None:
-        files["attribution"] = write_attribution(answer.attribution, out_dir)
-    files["result"] = write_result(answer, out_dir)
-    files["report"] = write_html(answer, out_dir)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="attribution-csv") as pool:
+        # The attribution table (a million rows on a large org) is written by Polars, which leaves the
+        # interpreter free: the other files, written in Python, are made meanwhile.
+        table = (pool.submit(contextvars.copy_context().run, write_attribution, answer.attribution, out_dir)
+                 if answer.attribution is not None else None)
+        learners, opportunities = write_spreadsheets(answer, out_dir)
+        summary_html, summary_pdf = write_summary(answer, out_dir)
+        files = {"learners": learners, "opportunities": opportunities, "workbook": write_workbook(answer, out_dir),
+                 "summary": summary_html, "summary pdf": summary_pdf, **timed}
+        if table is not None:
+            files["attribution"] = table.result()
+        files["result"] = write_result(answer, out_dir)
+        files["report"] = write_html(answer, out_dir)
     return files
 
 
