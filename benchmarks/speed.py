@@ -10,6 +10,10 @@ peak resident memory (``VmHWM``):
 * the product's cold files → answer: ingest, then the default report, with every file it writes;
 * the product's warm report on the ingested warehouse: default without the attribution, default,
   and ``--method all``;
+* the warm default report with one assumption changed (the gross margin, another in each round),
+  after the default study kept its measurements (:mod:`training_roi.evaluation.stages`), as
+  ``training-roi report`` keeps them beside the warehouse; its result.json is checked against a
+  fresh evaluation of the same study that reuses nothing;
 * the pandas reference (`reference_pandas.py`) and the DuckDB reference (`reference_duckdb.py`).
 
 It prints a Markdown table with each product step's ratio to each reference, checks that both
@@ -36,7 +40,11 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 STEPS = ("duckdb load", "ingest", "cold files → answer", "warm report, no attribution", "warm report",
-         "warm report --method all", "pandas reference", "DuckDB reference")
+         "warm report, margin changed", "warm report --method all", "pandas reference", "DuckDB reference")
+CHANGED = "warm report, margin changed"
+PRIME = "prime the kept measurements"
+FRESH = "fresh report, margin changed"
+
 
 
 def _duckdb_load(folder: Path, db: Path) -> None:
@@ -62,17 +70,27 @@ def _ingest(folder: Path, db: Path) -> None:
     link(con)
 
 
-def _report(db: Path, course: str, method: str, attribution: bool, out: Path) -> None:
-    """The default study of the program (its cost lines, every default setting), answered and written."""
+def _report(db: Path, course: str, method: str, attribution: bool, out: Path, *, margin: float = 1.0,
+            stages: Path | None = None) -> None:
+    """The default study of the program (its cost lines, every default setting), answered and written.
+
+    ``margin``: its gross margin; ``stages``: a folder of kept measurements it reuses and adds to,
+    as the command line's beside the warehouse.
+    """
+    from training_roi.cli.answers import product_fingerprint, warehouse_version
     from training_roi.evaluation import evaluate
+    from training_roi.evaluation.stages import StageStore, kept_stages
     from training_roi.present.answer import write_answer
     from training_roi.study import Study
     from training_roi.warehouse.connection import connect
 
     study = Study.model_validate({"name": "Sales Excellence", "program": {"activities": [course]},
-                                  "isolation": {"method": method}, "attribution": {"enabled": attribution}})
-    evaluation = evaluate(connect(str(db)), study)
-    write_answer(evaluation, out)
+                                  "isolation": {"method": method}, "attribution": {"enabled": attribution},
+                                  "value": {"gross_margin": margin}})
+    version = json.dumps([warehouse_version(db), product_fingerprint()])
+    with kept_stages(StageStore(stages, version) if stages is not None else None):
+        evaluation = evaluate(connect(str(db)), study)
+        write_answer(evaluation, out)
 
 
 def _child(step: str, folder: Path, db: Path, course: str, out: Path) -> None:
@@ -85,6 +103,9 @@ def _child(step: str, folder: Path, db: Path, course: str, out: Path) -> None:
     elif step == "cold files → answer":
         _ingest(folder, db)
         _report(db, course, "did", True, out)
+    elif step in (CHANGED, PRIME, FRESH):
+        margin = float(os.environ.get("SPEED_MARGIN", "1"))
+        _report(db, course, "did", True, out, margin=margin, stages=out.parent / "stages" if step != FRESH else None)
     elif step.startswith("warm report"):
         _report(db, course, "all" if step.endswith("all") else "did", "no attribution" not in step, out)
     else:
@@ -104,9 +125,10 @@ def _child(step: str, folder: Path, db: Path, course: str, out: Path) -> None:
                       "peak_mib": _peak_mib()}))
 
 
-def _run(step: str, folder: Path, db: Path, course: str, out: Path) -> dict[str, float]:
+def _run(step: str, folder: Path, db: Path, course: str, out: Path, margin: float = 1.0) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent / "src"),
-                                                                     os.environ.get("PYTHONPATH")]))}
+                                                                     os.environ.get("PYTHONPATH")])),
+           "SPEED_MARGIN": repr(margin)}
     done = subprocess.run([sys.executable, __file__, "--child", step, str(folder), str(db), course, str(out)],
                           check=True, capture_output=True, text=True, env=env)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -151,7 +173,11 @@ def measure(folder: Path, repeat: int, steps: tuple[str, ...] = STEPS,
                 if step.startswith("warm") and not warehouse.exists():
                     raise SystemExit("the warm reports read the warehouse of the ingest step: measure it too")
                 db = warehouse if step.startswith("warm") else fresh
-                runs[step].append(_run(step, folder, db, course, out))
+                if step == CHANGED and round_ == 0:
+                    (work / "primed").mkdir()
+                    _run(PRIME, folder, db, course, work / "primed")  # the default study, as analysed before
+                margin = 0.6 + 0.01 * round_  # another change in each round: nothing of the last round's is reused
+                runs[step].append(_run(step, folder, db, course, out, margin))
                 if step == "ingest" and round_ == 0 and ingested is None:
                     fresh.rename(warehouse)  # the warm reports read the first ingest's warehouse
                 print(json.dumps({"round": round_ + 1, "step": step, **runs[step][-1]}), file=sys.stderr, flush=True)
@@ -159,9 +185,15 @@ def measure(folder: Path, repeat: int, steps: tuple[str, ...] = STEPS,
         sql = json.loads((outputs["DuckDB reference"] / "reference.json").read_text())
         answer = outputs.get("warm report", Path("-")) / "result.json"
         product = json.loads(answer.read_text()) if answer.exists() else None
+        same_as_fresh = None
+        if CHANGED in steps:  # the last changed study, evaluated again reusing nothing
+            (work / "fresh").mkdir()
+            _run(FRESH, folder, warehouse, course, work / "fresh", 0.6 + 0.01 * (repeat - 1))
+            same_as_fresh = ((work / "fresh" / "result.json").read_bytes()
+                             == (outputs[CHANGED] / "result.json").read_bytes())
     medians = {s: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for s, rs in runs.items()}
     return {"steps": medians, "runs": runs, "references_equal": pandas == sql, "reference": pandas,
-            "product": product}
+            "product": product, "changed_equals_fresh": same_as_fresh}
 
 
 def table(medians: dict[str, dict[str, float]]) -> str:
@@ -227,6 +259,8 @@ def main() -> None:
         results[folder.name] = {k: v for k, v in r.items() if k != "product"}
         print(table(r["steps"]))
         print(f"\nreferences' figures equal: {r['references_equal']}")
+        if r["changed_equals_fresh"] is not None:
+            print(f"the changed study's result.json equals a fresh evaluation's: {r['changed_equals_fresh']}")
         if r["product"] is not None:
             print(headline(r["reference"], r["product"]), flush=True)
     if args.json:

@@ -187,6 +187,23 @@ def first_run(simulated_org, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def test_every_method_side_by_side_is_compared_again_only_when_the_isolation_changes(simulated_org, tmp_path: Path):
+    con, course, _ = simulated_org
+    folder = tmp_path / "stages"
+    every = {"isolation": {"bootstrap_replicates": 300, "method": "all"}}
+    with kept_stages(StageStore(folder, "one warehouse")):
+        evaluate(con, _study(course, **every))
+    store = StageStore(folder, "one warehouse")
+    with kept_stages(store):
+        margin = evaluate(con, _study(course, value={"gross_margin": 0.5}, **every))
+        seed = evaluate(con, _study(course, isolation={"bootstrap_replicates": 300, "method": "all", "seed": 3}))
+    assert "compared" in store.hits and "compared" in store.misses
+    assert answer_document(margin) == answer_document(evaluate(con, _study(course, value={"gross_margin": 0.5},
+                                                                          **every)))
+    assert answer_document(seed) == answer_document(evaluate(
+        con, _study(course, isolation={"bootstrap_replicates": 300, "method": "all", "seed": 3})))
+
+
 @pytest.mark.parametrize("change", sorted(CHANGES))
 def test_a_changed_setting_gives_the_fresh_answer(simulated_org, first_run: Path, tmp_path: Path, change: str):
     con, course, _ = simulated_org

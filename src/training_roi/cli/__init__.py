@@ -309,13 +309,15 @@ def _answer(db: str, study_file: Path, out_dir: Path, stop: _Stop,
     con = connect(db, create=False)
     if study is None:
         study = load_study(study_file, allow_outside_files=files_anywhere)
-    with _progress() as update, kept_stages(stages):
-        answer = evaluate(con, study, method=method, progress=lambda what, f: update(f"{study.name}: {what}", f))
-        update("writing the answer's files", 1.0)
-    if stages is not None and stages.hits:
-        _err().print(_reused(stages.hits, stages.misses), highlight=False, soft_wrap=True)
-    stop.line = _writing(out_dir)
-    return answer, write_answer(answer, out_dir)
+    with kept_stages(stages):
+        with _progress() as update:
+            answer = evaluate(con, study, method=method,
+                              progress=lambda what, f: update(f"{study.name}: {what}", f))
+            update("writing the answer's files", 1.0)
+        if stages is not None and stages.hits:
+            _err().print(_reused(stages.hits, stages.misses), highlight=False, soft_wrap=True)
+        stop.line = _writing(out_dir)
+        return answer, write_answer(answer, out_dir)  # its charts are drawn once for the warehouse's studies
 
 
 @app.command()
@@ -482,7 +484,7 @@ def _key(cache: Any, study_file: Path, study: Any, method: str | None) -> tuple[
 _STAGE_NAMES = {"window_panels": "the windows' panels", "compute": "the application KPIs",
                 "attribute_study": "the attribution", "_unit_months": "the monthly sums",
                 "_opportunities": "the trained units' deals", "event_path": "the forecast's event study",
-                "_quality": "the data-quality account"}
+                "_quality": "the data-quality account", "compared": "every method's estimates"}
 
 
 def _reused(hits: list[str], misses: list[str]) -> str:

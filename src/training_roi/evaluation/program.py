@@ -290,27 +290,47 @@ def _compare(con: BaseBackend, plan: StudyPlan, trained: Cohort,
 
     The primary window's comparison carries the challenges; every other attribution window gets
     each method's estimate too (unchallenged), so a reader sees whether the designs agree across
-    windows.
+    windows. A kept measurement (:mod:`training_roi.evaluation.stages`): a changed cost or margin
+    compares the same estimates again.
     """
-    units = set(panel.treated.units) | set(panel.comparison.units)
-    iso = plan.isolation
+    iso, w = plan.isolation, plan.windows
     try:
-        monthly = unit_panel(con, trained, kpi=plan.headline_kpi, scope=sorted(units),
-                             deal_types=plan.population.opportunity_types, covariates=plan.isolation.covariates)
+        return kept(compared, con, trained, panel, kpi=plan.headline_kpi, deal_types=plan.population.opportunity_types,
+                    covariates=tuple(iso.covariates), program=plan.program, randomised=iso.randomised,
+                    confidence=iso.confidence, replicates=iso.replicates, seed=iso.seed, methods=iso.methods,
+                    post_months={d: w.post_months(d) for d in (w.primary_days, *w.others)},
+                    primary_days=w.primary_days)
     except ValueError as exc:
         raise StudyError(f"study {plan.name}: isolation.method {iso.method}: {exc}") from exc
-    surveys = survey_estimates(con, plan.program)
+
+
+def compared(con: BaseBackend, trained: Cohort, panel: WindowPanel, *, kpi: str, deal_types: tuple[str, ...],
+             covariates: tuple[str, ...], program: str, randomised: bool, confidence: float, replicates: int,
+             seed: int, methods: tuple[str, ...], post_months: dict[int, int],
+             primary_days: int) -> tuple[Comparison, tuple[tuple[int, Comparison], ...]]:
+    """The estimators ``methods`` on the monthly panel of ``kpi``: the primary window's, challenged, and the others'.
+
+    ``post_months``: each window's months after training, the primary window's first.
+
+    Raises
+    ------
+    ValueError
+        The monthly panel cannot be made (no deals in the units' months).
+    """
+    units = set(panel.treated.units) | set(panel.comparison.units)
+    monthly = unit_panel(con, trained, kpi=kpi, scope=sorted(units), deal_types=deal_types,
+                         covariates=covariates)
+    surveys = survey_estimates(con, program)
 
     def run(days: int, challenged: bool) -> Comparison:
         # The other windows' intervals come from fewer replicates (999 at most): they are shown for
         # agreement across windows; the primary window's figures keep the study's count.
-        replicates = iso.replicates if challenged else min(iso.replicates, 999)
-        return compare_methods(monthly, post_months=plan.windows.post_months(days), randomised=iso.randomised,
-                               confidence=iso.confidence, replicates=replicates, seed=iso.seed,
-                               surveys=surveys, refutations=challenged, methods=iso.methods)
+        return compare_methods(monthly, post_months=post_months[days], randomised=randomised,
+                               confidence=confidence, replicates=replicates if challenged else min(replicates, 999),
+                               seed=seed, surveys=surveys, refutations=challenged, methods=methods)
 
-    others = tuple((d, run(d, False)) for d in plan.windows.others)
-    return run(plan.windows.primary_days, True), others
+    others = tuple((d, run(d, False)) for d in post_months if d != primary_days)
+    return run(primary_days, True), others
 
 
 def _opportunities(con: BaseBackend, panel: WindowPanel, *, ramp_days: int, unit: str,

@@ -13,6 +13,7 @@ import altair as alt
 import vl_convert as vlc
 
 from training_roi._format import chart_money
+from training_roi.evaluation.stages import kept
 from training_roi.value import Tornado
 from training_roi.value.forecast import Forecast
 
@@ -29,15 +30,27 @@ _NUMBER = ",.1f"
 def svg_of(spec: str) -> str:
     """A Vega-Lite specification (JSON text) drawn as SVG; the same specification is drawn once.
 
-    Vega lays a chart out in 0.1 to 0.3 s; the one-pager's HTML and PDF show the same three charts.
+    Vega lays a chart out in 0.1 to 0.3 s; the one-pager's HTML and PDF show the same three charts,
+    and a study re-run with a changed cost draws most of its charts as before: drawings are kept
+    with the warehouse's measurements when a store is open (:mod:`training_roi.evaluation.stages`).
     """
+    return kept(_drawn, None, spec)
+
+
+def _drawn(con: None, spec: str) -> str:
+    """Vega's SVG of ``spec`` (``con``: no warehouse is read)."""
     svg: str = vlc.vegalite_to_svg(spec)
     return svg
 
 
 def png_of(spec: str, scale: float = 1) -> bytes:
     """A Vega-Lite specification as PNG: its SVG (:func:`svg_of`) rasterised, the same bytes as Vega's PNG."""
-    png: bytes = vlc.svg_to_png(svg_of(spec), scale=scale)
+    return kept(_rasterised, None, svg_of(spec), scale)
+
+
+def _rasterised(con: None, svg: str, scale: float) -> bytes:
+    """``svg`` as PNG at ``scale`` (``con``: no warehouse is read)."""
+    png: bytes = vlc.svg_to_png(svg, scale=scale)
     return png
 
 
