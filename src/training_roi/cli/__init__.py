@@ -496,6 +496,20 @@ def _reused(hits: list[str], misses: list[str]) -> str:
     return line + (f"; measured again: {named(misses)}" if misses else "")
 
 
+def _stage_store(cache: Any, *, fresh: bool = False) -> Any:
+    """The measurements kept beside the warehouse of the answer ``cache`` (None: a warehouse without a cache).
+
+    ``fresh``: every measurement is made again (and kept).
+    """
+    if cache is None:
+        return None
+    from training_roi.cli.answers import STAGES
+    from training_roi.evaluation.stages import StageStore
+
+    version = json.dumps([cache.version, cache.product], sort_keys=True)
+    return StageStore(cache.folder / STAGES, version, read=not fresh)
+
+
 def _answer_and_keep(db: str, study_file: Path, out_dir: Path, stop: _Stop, method: str | None,
                      files_anywhere: bool, lookup: _Lookup) -> tuple[Any, dict[str, Path]]:
     """Evaluate the study, write its files into ``out_dir`` and keep the answer in the warehouse's cache.
@@ -505,15 +519,8 @@ def _answer_and_keep(db: str, study_file: Path, out_dir: Path, stop: _Stop, meth
     """
     from training_roi.cli.answers import warehouse_version
 
-    stages = None
-    if lookup.cache is not None:
-        from training_roi.cli.answers import STAGES
-        from training_roi.evaluation.stages import StageStore
-
-        version = json.dumps([lookup.cache.version, lookup.cache.product], sort_keys=True)
-        stages = StageStore(lookup.cache.folder / STAGES, version, read=not lookup.fresh)
     answer, files = _answer(db, study_file, out_dir, stop, method, files_anywhere, study=lookup.study,
-                            stages=stages)
+                            stages=_stage_store(lookup.cache, fresh=lookup.fresh))
     cache = lookup.cache
     if cache is None or lookup.key is None:
         return answer, files
@@ -539,7 +546,9 @@ def portfolio(
     as_json: JsonOption = False,
 ) -> None:
     """Several programs side by side: cost, benefit, ROI, Phillips levels reached, and keep / improve / cut."""
+    from training_roi.cli.answers import answer_cache
     from training_roi.evaluation import evaluate_portfolio
+    from training_roi.evaluation.stages import kept_stages
     from training_roi.present.layout import fitted
     from training_roi.present.portfolio import portfolio_document, portfolio_table, write_portfolio
     from training_roi.warehouse.connection import connect
@@ -547,7 +556,7 @@ def portfolio(
     with _user_errors() as stop:
         writable(out_dir, "--out")
         con = connect(db, create=False)
-        with _progress() as update:
+        with _progress() as update, kept_stages(_stage_store(answer_cache(db))):
             result = evaluate_portfolio(con, study_files, progress=update)
             update("writing portfolio.json and portfolio.html", 1.0)
         stop.line = _writing(out_dir)
@@ -572,7 +581,9 @@ def attribute(
 ) -> None:
     """The attribution table alone: which touches each won deal's revenue flows through, held to the lift."""
     from training_roi.attribute import MODELS
+    from training_roi.cli.answers import answer_cache
     from training_roi.evaluation import evaluate_attribution
+    from training_roi.evaluation.stages import kept_stages
     from training_roi.present.attribution import FORMATS, attribution_table, write_attribution
     from training_roi.present.layout import fitted
     from training_roi.warehouse.connection import connect
@@ -584,7 +595,7 @@ def attribute(
             raise TrainingRoiError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
         writable(out_dir, "--out")
         con = connect(db, create=False)
-        with _progress() as update:
+        with _progress() as update, kept_stages(_stage_store(answer_cache(db))):
             result = evaluate_attribution(con, study_file, model=model, progress=update)
             update(f"writing attribution.{fmt}", 1.0)
         stop.line = _writing(out_dir)
