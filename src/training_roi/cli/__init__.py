@@ -299,6 +299,7 @@ def _answer(db: str, study_file: Path, out_dir: Path, stop: _Stop,
     ``study`` is the study file already loaded, if it was; ``stages`` the warehouse's
     :class:`~training_roi.evaluation.stages.StageStore`, whose kept measurements the evaluation reuses.
     """
+    from training_roi.cli.answers import reused
     from training_roi.evaluation import evaluate
     from training_roi.evaluation.stages import kept_stages
     from training_roi.present.answer import write_answer
@@ -311,11 +312,10 @@ def _answer(db: str, study_file: Path, out_dir: Path, stop: _Stop,
         study = load_study(study_file, allow_outside_files=files_anywhere)
     with kept_stages(stages):
         with _progress() as update:
-            answer = evaluate(con, study, method=method,
-                              progress=lambda what, f: update(f"{study.name}: {what}", f))
+            answer = evaluate(con, study, method=method, progress=lambda what, f: update(f"{study.name}: {what}", f))
             update("writing the answer's files", 1.0)
         if stages is not None and stages.hits:
-            _err().print(_reused(stages.hits, stages.misses), highlight=False, soft_wrap=True)
+            _err().print(reused(stages.hits, stages.misses), highlight=False, soft_wrap=True)
         stop.line = _writing(out_dir)
         return answer, write_answer(answer, out_dir)  # its charts are drawn once for the warehouse's studies
 
@@ -330,9 +330,8 @@ def report(
     files_anywhere: Annotated[bool, typer.Option(
         "--files-outside-study",
         help="read files the study names (holdout_file) from outside the study's folder")] = False,
-    fresh: Annotated[bool, typer.Option(
-        "--fresh", help="evaluate even when the warehouse's answer cache holds this answer, and keep the new one")
-    ] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="measure and evaluate again, even when the warehouse's cache "
+                                        "holds this answer or its measurements; keep the new ones")] = False,
 ) -> None:
     """Answer a study: lift, incremental revenue, fully loaded cost and ROI, with intervals.
 
@@ -383,8 +382,7 @@ class _Lookup:
     kept: bool = False
     document: str | None = None
     """The answer's ``--json`` document, once made to be kept (not made twice)."""
-    fresh: bool = False
-    """``--fresh``: every measurement is made again, none taken from the warehouse's cache."""
+    fresh: bool = False  # --fresh: every measurement is made again, none taken from the warehouse's cache
 
 
 def _answer_from_cache(db: str, study_file: Path, out_dir: Path, stop: _Stop, method: str | None,
@@ -481,35 +479,6 @@ def _key(cache: Any, study_file: Path, study: Any, method: str | None) -> tuple[
     return answer_key(study.model_dump(mode="json"), reads, cache.version, cache.product), reads
 
 
-_STAGE_NAMES = {"window_panels": "the windows' panels", "compute": "the application KPIs",
-                "attribute_study": "the attribution", "_unit_months": "the monthly sums",
-                "_opportunities": "the trained units' deals", "event_path": "the forecast's event study",
-                "_quality": "the data-quality account", "compared": "every method's estimates"}
-
-
-def _reused(hits: list[str], misses: list[str]) -> str:
-    """The line saying which measurements came from the warehouse's cache, and which were made again."""
-    def named(stages: list[str]) -> str:
-        return ", ".join(dict.fromkeys(_STAGE_NAMES.get(s, s.strip("_").replace("_", " ")) for s in stages))
-
-    line = f"reused from the warehouse's cache (same warehouse, same settings): {named(hits)}"
-    return line + (f"; measured again: {named(misses)}" if misses else "")
-
-
-def _stage_store(cache: Any, *, fresh: bool = False) -> Any:
-    """The measurements kept beside the warehouse of the answer ``cache`` (None: a warehouse without a cache).
-
-    ``fresh``: every measurement is made again (and kept).
-    """
-    if cache is None:
-        return None
-    from training_roi.cli.answers import STAGES
-    from training_roi.evaluation.stages import StageStore
-
-    version = json.dumps([cache.version, cache.product], sort_keys=True)
-    return StageStore(cache.folder / STAGES, version, read=not fresh)
-
-
 def _answer_and_keep(db: str, study_file: Path, out_dir: Path, stop: _Stop, method: str | None,
                      files_anywhere: bool, lookup: _Lookup) -> tuple[Any, dict[str, Path]]:
     """Evaluate the study, write its files into ``out_dir`` and keep the answer in the warehouse's cache.
@@ -519,9 +488,9 @@ def _answer_and_keep(db: str, study_file: Path, out_dir: Path, stop: _Stop, meth
     """
     from training_roi.cli.answers import warehouse_version
 
-    answer, files = _answer(db, study_file, out_dir, stop, method, files_anywhere, study=lookup.study,
-                            stages=_stage_store(lookup.cache, fresh=lookup.fresh))
     cache = lookup.cache
+    answer, files = _answer(db, study_file, out_dir, stop, method, files_anywhere, study=lookup.study,
+                            stages=cache and cache.stages(fresh=lookup.fresh))
     if cache is None or lookup.key is None:
         return answer, files
     stop.line = "stopped (Ctrl-C): the answer's files are written; it was not kept in the cache"
@@ -546,7 +515,7 @@ def portfolio(
     as_json: JsonOption = False,
 ) -> None:
     """Several programs side by side: cost, benefit, ROI, Phillips levels reached, and keep / improve / cut."""
-    from training_roi.cli.answers import answer_cache
+    from training_roi.cli.answers import stages_of
     from training_roi.evaluation import evaluate_portfolio
     from training_roi.evaluation.stages import kept_stages
     from training_roi.present.layout import fitted
@@ -556,7 +525,7 @@ def portfolio(
     with _user_errors() as stop:
         writable(out_dir, "--out")
         con = connect(db, create=False)
-        with _progress() as update, kept_stages(_stage_store(answer_cache(db))):
+        with _progress() as update, kept_stages(stages_of(db)):
             result = evaluate_portfolio(con, study_files, progress=update)
             update("writing portfolio.json and portfolio.html", 1.0)
         stop.line = _writing(out_dir)
@@ -581,7 +550,7 @@ def attribute(
 ) -> None:
     """The attribution table alone: which touches each won deal's revenue flows through, held to the lift."""
     from training_roi.attribute import MODELS
-    from training_roi.cli.answers import answer_cache
+    from training_roi.cli.answers import stages_of
     from training_roi.evaluation import evaluate_attribution
     from training_roi.evaluation.stages import kept_stages
     from training_roi.present.attribution import FORMATS, attribution_table, write_attribution
@@ -595,7 +564,7 @@ def attribute(
             raise TrainingRoiError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
         writable(out_dir, "--out")
         con = connect(db, create=False)
-        with _progress() as update, kept_stages(_stage_store(answer_cache(db))):
+        with _progress() as update, kept_stages(stages_of(db)):
             result = evaluate_attribution(con, study_file, model=model, progress=update)
             update(f"writing attribution.{fmt}", 1.0)
         stop.line = _writing(out_dir)

@@ -49,7 +49,7 @@ from typing import Any
 from training_roi.warehouse.target import duckdb_file
 
 __all__ = ["BUDGET", "KEEP", "STAGES", "AnswerCache", "Entry", "Request", "answer_cache", "product_fingerprint",
-           "warehouse_version"]
+           "reused", "stages_of", "warehouse_version"]
 
 KEEP = 8
 """How many answers a warehouse's cache keeps at most: the most recently used ones."""
@@ -366,6 +366,16 @@ class AnswerCache:
                 _write_manifest(entry.folder, manifest)
         return entry.files(out_dir)
 
+    def stages(self, *, fresh: bool = False) -> Any:
+        """The measurements kept beside this warehouse (:class:`~training_roi.evaluation.stages.StageStore`).
+
+        ``fresh``: every measurement is made again (and kept). Imports the evaluation: for a miss only.
+        """
+        from training_roi.evaluation.stages import StageStore
+
+        version = json.dumps([self.version, self.product], sort_keys=True)
+        return StageStore(self.folder / STAGES, version, read=not fresh)
+
     def keep_render(self, key: str, look: str, text: str) -> None:
         """Keep the panel of entry ``key`` as printed to a console of this ``look``, to print it again as is.
 
@@ -525,6 +535,27 @@ def _discard(path: Path) -> None:
     else:
         with contextlib.suppress(OSError):
             path.unlink()
+
+
+def stages_of(db: str) -> Any:
+    """The measurements kept beside the warehouse ``db`` names; None when it has no answer cache."""
+    cache = answer_cache(db)
+    return cache.stages() if cache is not None else None
+
+
+_STAGE_NAMES = {"window_panels": "the windows' panels", "compute": "the application KPIs",
+                "attribute_study": "the attribution", "_unit_months": "the monthly sums",
+                "_opportunities": "the trained units' deals", "event_path": "the forecast's event study",
+                "_quality": "the data-quality account", "compared": "every method's estimates"}
+
+
+def reused(hits: list[str], misses: list[str]) -> str:
+    """The line saying which measurements came from the warehouse's cache, and which were made again."""
+    def named(stages: list[str]) -> str:
+        return ", ".join(dict.fromkeys(_STAGE_NAMES.get(s, s.strip("_").replace("_", " ")) for s in stages))
+
+    line = f"reused from the warehouse's cache (same warehouse, same settings): {named(hits)}"
+    return line + (f"; measured again: {named(misses)}" if misses else "")
 
 
 def answer_cache(db: str) -> AnswerCache | None:
