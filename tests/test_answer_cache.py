@@ -167,7 +167,7 @@ def test_a_changed_study_is_evaluated(wh: tuple[Path, Path], tmp_path: Path, eva
     assert len(evaluations) == 2 and FROM_CACHE not in again.stderr
     assert again.stdout != first.stdout
     # The measurements the change does not touch are taken from the first run's.
-    assert "reused from the warehouse's cache (same warehouse, same settings)" in again.stderr
+    assert "reused from the warehouse's cache (measured before from the same inputs)" in again.stderr
     # Both answers are kept: the first study is a hit again.
     assert len(_entries(db)) == 2
 

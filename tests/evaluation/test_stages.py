@@ -132,6 +132,62 @@ def test_a_kept_value_stands_for_its_call_in_the_next_key(tmp_path: Path):
         kept(rows, None, pa.table({"a": [1]}))  # a table of unknown provenance is not keyed by a guess
 
 
+def test_a_linked_or_shared_folder_is_never_read_written_or_emptied(tmp_path: Path):
+    fn = _counted()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    (elsewhere / "notes.txt").write_text("mine")
+    answers = tmp_path / "wh.duckdb.answers"
+    answers.mkdir(mode=0o700)
+    (answers / "stages").symlink_to(elsewhere)
+    for _ in range(2):
+        with kept_stages(StageStore(answers / "stages", "v1")):
+            kept(fn, None, "x")
+    assert len(fn.calls) == 2 and [p.name for p in elsewhere.iterdir()] == ["notes.txt"]
+    shared = tmp_path / "shared.duckdb.answers"
+    shared.mkdir()
+    os.chmod(shared, 0o777)  # the folder that holds the stages: anyone could put a link there
+    for _ in range(2):
+        with kept_stages(StageStore(shared / "stages", "v1")):
+            kept(fn, None, "x")
+    assert len(fn.calls) == 4
+
+
+def test_only_stage_files_are_ever_removed(tmp_path: Path):
+    folder = tmp_path / "stages"
+    folder.mkdir(mode=0o700)
+    (folder / "notes.txt").write_text("kept")
+    (folder / "0123456789abcdef.pickle").write_text("not a stage's name")
+    with kept_stages(StageStore(folder, "v1")):
+        kept(_counted(), None, "x")
+    with kept_stages(StageStore(folder, "v2")):
+        kept(_counted(), None, "x")
+    names = {p.name for p in folder.iterdir()}  # the other files, and the one stage of v2
+    assert {"0123456789abcdef.pickle", "notes.txt"} < names and len(names) == 3
+
+
+def test_a_shared_constant_a_kept_call_returned_stands_for_nothing(tmp_path: Path):
+    def nothing(con: object) -> tuple[()]:
+        return ()
+
+    fn = _counted()
+    folder = tmp_path / "stages"
+    with kept_stages(StageStore(folder, "v1")):
+        assert kept(nothing, None) == ()
+        kept(fn, None, (), None)
+    with kept_stages(StageStore(folder, "v1")):  # another run, which did not call `nothing`
+        kept(fn, None, (), None)
+    assert len(fn.calls) == 1
+
+
+def test_arguments_of_different_types_are_different_keys(tmp_path: Path):
+    fn = _counted()
+    with kept_stages(StageStore(tmp_path / "stages", "v1")):
+        for value in ({"1": "a"}, {1: "a"}, (1, 2), [1, 2], {"x": (1, 2)}, {"x": [1, 2]}, 1, 1.0, True, "1"):
+            kept(fn, None, value)
+    assert len(fn.calls) == 10
+
+
 def test_the_least_recently_used_stages_go_over_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(stages, "BUDGET", 2_500)
 

@@ -36,8 +36,6 @@ import json
 import os
 import pickle
 import shutil
-import site
-import sys
 import tempfile
 import time
 from collections.abc import Mapping
@@ -46,6 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from training_roi.product import product_fingerprint
 from training_roi.warehouse.target import duckdb_file
 
 __all__ = ["BUDGET", "KEEP", "STAGES", "AnswerCache", "Entry", "Request", "answer_cache", "product_fingerprint",
@@ -101,35 +100,6 @@ def warehouse_version(file: Path) -> dict[str, Any]:
         log = None
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "dev": st.st_dev,
             "ino": st.st_ino, "wal": log}
-
-
-def product_fingerprint() -> str:
-    """A digest of the product that answers: a changed product never serves an older product's answer.
-
-    It covers the version, every file of the installed package (relative path, size and modification
-    time in ns; compiled bytecode left out), the Python version and the modification time of the
-    site-packages folders, which installing or removing a library changes. It takes a few milliseconds.
-    """
-    import training_roi
-
-    root = os.path.dirname(training_roi.__file__)
-    files: list[tuple[str, int, int]] = []
-    for folder, subfolders, names in os.walk(root):
-        subfolders[:] = sorted(d for d in subfolders if d != "__pycache__")
-        for name in sorted(names):
-            if name.endswith((".pyc", ".pyo")):
-                continue
-            path = os.path.join(folder, name)
-            st = os.stat(path)
-            files.append((path[len(root):], st.st_size, st.st_mtime_ns))
-    libraries = []
-    for folder in (*site.getsitepackages(), site.getusersitepackages()):
-        try:
-            libraries.append((folder, os.stat(folder).st_mtime_ns))
-        except OSError:
-            continue
-    text = json.dumps([training_roi.__version__, sys.version, files, libraries])
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _sha256(path: Path) -> str:
@@ -554,7 +524,7 @@ def reused(hits: list[str], misses: list[str]) -> str:
     def named(stages: list[str]) -> str:
         return ", ".join(dict.fromkeys(_STAGE_NAMES.get(s, s.strip("_").replace("_", " ")) for s in stages))
 
-    line = f"reused from the warehouse's cache (same warehouse, same settings): {named(hits)}"
+    line = f"reused from the warehouse's cache (measured before from the same inputs): {named(hits)}"
     return line + (f"; measured again: {named(misses)}" if misses else "")
 
 

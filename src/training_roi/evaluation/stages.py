@@ -18,8 +18,8 @@ call:
 A value returned by a kept call stands for that call in a later call's key (its provenance), so a
 window's panel handed to the next stage is keyed by the call that measured it, not by its contents.
 
-Stages are pickled into a folder that must be the user's own and writable by nobody else
-(``roi.duckdb.answers/stages/``), written whole (a temporary file renamed into place) and kept
+Stages are pickled into a folder (``roi.duckdb.answers/stages/``) that must, with the folder
+that holds it, be the user's own, not a link, and writable by nobody else; written whole (a temporary file renamed into place) and kept
 within :data:`BUDGET` bytes, least recently used first out. A stage that cannot be read is measured
 again; one that cannot be written is simply not kept.
 """
@@ -33,6 +33,8 @@ import hashlib
 import json
 import os
 import pickle
+import re
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -51,9 +53,12 @@ __all__ = ["BUDGET", "StageStore", "canonical", "kept", "kept_stages"]
 BUDGET = 2 << 30
 """Bytes a warehouse's kept stages may hold (2 GiB): least recently used first out; the newest is always kept.
 
-A 20,000-rep org's default study keeps about 300 MB (the attribution table is most of it)."""
+A 20,000-rep org's default study keeps about 550 MB (the attribution table is half of it)."""
 
 SUFFIX = ".pickle"
+_STAGE = re.compile(r"[0-9a-f]{16}-[0-9a-f]{40}\.pickle")
+"""A stage's file name: its version and key. Nothing else in the folder is ever removed, but temporary files."""
+_TEMPORARY = re.compile(r"\.stage-[A-Za-z0-9_]+")
 _STALE_SECONDS = 3600.0
 """A temporary file older than this is a stopped run's, removed by the next run that keeps a stage."""
 
@@ -83,7 +88,9 @@ def canonical(value: Any) -> Any:
         return {type(value).__name__: value.isoformat()}
     if isinstance(value, enum.Enum):
         return {"enum": f"{type(value).__qualname__}.{value.name}"}
-    if isinstance(value, list | tuple):
+    if isinstance(value, tuple):
+        return {"tuple": [canonical(v) for v in value]}
+    if isinstance(value, list):
         return [canonical(v) for v in value]
     if isinstance(value, set | frozenset):
         return {"set": sorted(_text(canonical(v)) for v in value)}
@@ -95,6 +102,12 @@ def canonical(value: Any) -> Any:
         return {"dataclass": _name(type(value)),
                 "fields": {f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}}
     raise TypeError(f"a stage cannot be keyed on a {type(value).__qualname__}")
+
+
+def _marked(value: Any) -> bool:
+    """Whether a kept call's value of this type can stand for the call (it is not possibly a shared constant)."""
+    return not isinstance(value, str | bytes | int | float | bool | tuple | frozenset | enum.Enum | date | Decimal
+                          | type(None))
 
 
 def _text(data: Any) -> str:
@@ -137,33 +150,49 @@ class StageStore:
         return self._mark(result, key)
 
     def _keyed(self, value: Any) -> Any:
-        """``value`` canonical, with each value a kept call returned standing for that call."""
-        held = self._provenance.get(id(value))
-        if held is not None and held[0] is value:
-            return {"kept": held[1]}
-        if isinstance(value, list | tuple):
+        """``value`` canonical (:func:`canonical`), with each value a kept call returned standing for that call."""
+        if _marked(value):
+            held = self._provenance.get(id(value))
+            if held is not None and held[0] is value:
+                return {"kept": held[1]}
+        if isinstance(value, tuple):
+            return {"tuple": [self._keyed(v) for v in value]}
+        if isinstance(value, list):
             return [self._keyed(v) for v in value]
-        if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-            return {"dict": sorted([k, self._keyed(v)] for k, v in value.items())}
+        if isinstance(value, dict):
+            return {"dict": sorted([_text(canonical(k)), self._keyed(v)] for k, v in value.items())}
         return canonical(value)
 
     def _mark(self, value: T, key: str) -> T:
-        """Remember ``value`` (and each item of a returned dict or tuple) as coming from the call ``key``."""
-        self._provenance[id(value)] = (value, key)
+        """Remember ``value`` (and each item of a returned dict or tuple) as coming from the call ``key``.
+
+        Values of plain types are not remembered: equal ones may be one shared object (``()``,
+        ``None``, a constant string) that would then stand for this call wherever it is passed.
+        """
+        if _marked(value):
+            self._provenance[id(value)] = (value, key)
         items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, tuple) else ()
         for part, item in items:
-            if not isinstance(item, str | int | float | bool) and item is not None:
+            if _marked(item):
                 self._provenance[id(item)] = (item, f"{key}[{_text(canonical(part))}]")
         return value
 
     def _usable(self) -> bool:
-        """Whether the folder is the user's own and writable by nobody else (its pickles are loaded)."""
-        try:
-            st = self.folder.stat()
-        except OSError:
-            return False
+        """Whether the folder and the one that holds it are the user's own, not links, and writable by nobody else.
+
+        Its pickles are loaded, and the files in it that are not this version's stages are removed.
+        """
         owner = getattr(os, "getuid", None)
-        return owner is not None and st.st_uid == owner() and not st.st_mode & 0o022
+        if owner is None:
+            return False
+        for folder in (self.folder.parent, self.folder):
+            try:
+                st = folder.lstat()
+            except OSError:
+                return False
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != owner() or st.st_mode & 0o022:
+                return False
+        return True
 
     def _load(self, path: Path) -> tuple[Any] | None:
         if not self._usable():
@@ -201,16 +230,19 @@ class StageStore:
         now = time.time()
         for path in self.folder.iterdir():
             try:
-                st = path.stat()
+                st = path.lstat()
             except OSError:
                 continue
-            if path.name.startswith("."):
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if _TEMPORARY.fullmatch(path.name):
                 if now - st.st_mtime > _STALE_SECONDS:
                     path.unlink(missing_ok=True)
-            elif not path.name.startswith(self.version):
-                path.unlink(missing_ok=True)
-            else:
-                held.append((st.st_mtime_ns, st.st_size, path))
+            elif _STAGE.fullmatch(path.name):
+                if not path.name.startswith(f"{self.version}-"):
+                    path.unlink(missing_ok=True)  # another warehouse's or product's: never served again
+                else:
+                    held.append((st.st_mtime_ns, st.st_size, path))
         total = 0
         for _, size, path in sorted(held, key=lambda h: (h[2] != newest, -h[0])):
             total += size
