@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from training_roi.cli.outputs import writable, writable_file
+from training_roi.cli.printing import printed, stdout_utf8, write_printed
 from training_roi.errors import TrainingRoiError
 from training_roi.warehouse.target import DEFAULT_DB
 
@@ -196,7 +197,8 @@ _INGEST_STOPPED = ("stopped (Ctrl-C): the sources read in full before the stop a
                    "was discarded; run the same ingest again to load the rest and link learners")
 
 
-def _ingest(data_dir: Path, db: str, mapping: str | None, links: Path | None) -> tuple[Any, Any, Any]:
+def _ingest(data_dir: Path, db: str, mapping: str | None, links: Path | None,
+            reread: bool = False) -> tuple[Any, Any, Any]:
     from training_roi.ingest.folder import ingest_folder
     from training_roi.ingest.mapping import load_mapping
     from training_roi.linking import link as run_link
@@ -210,7 +212,7 @@ def _ingest(data_dir: Path, db: str, mapping: str | None, links: Path | None) ->
     # Marked before the load, cleared after the links: a stop between them leaves the next sync to link.
     mark_links(con, stale=True)
     with _progress() as update:
-        info = ingest_folder(data_dir, con, mapping=m,
+        info = ingest_folder(data_dir, con, mapping=m, reread=reread,
                              progress=lambda what, i, n: update(f"reading {what}", i / max(n, 1)))
         update("linking learners to the CRM", 1.0)
         linked = run_link(con, explicit=links)
@@ -227,13 +229,19 @@ def ingest(
     mapping: Annotated[str | None, typer.Option(help="column mapping: a YAML file or a shipped name")] = None,
     links: Annotated[Path | None, typer.Option(help="explicit learner → CRM id links (CSV: learner, crm_id)")] = None,
     as_json: JsonOption = False,
+    reread: Annotated[bool, typer.Option("--reread", help="read every source, even one whose files are unchanged "
+                                         "since they were loaded")] = False,
 ) -> None:
-    """Load every source in DATA_DIR into the warehouse, link learners, and print the data quality."""
+    """Load every source in DATA_DIR into the warehouse, link learners, and print the data quality.
+
+    A source whose files are unchanged since they were loaded, into tables nothing has written since, is not
+    read again (loading it would change nothing): its account is that load's.
+    """
     from training_roi.present.console import ingest_notes, ingest_table, link_panel, quality_panel
     from training_roi.present.layout import fitted
 
     with _user_errors(_INGEST_STOPPED) as stop:
-        info, linked, report = _ingest(data_dir, db, mapping, links)
+        info, linked, report = _ingest(data_dir, db, mapping, links, reread)
         stop.line = "stopped (Ctrl-C): the ingest is complete; only its summary was cut short"
         if as_json:
             _json({"ingest": info.asdict(), "link": linked.asdict(), "quality": report.asdict()})
@@ -352,14 +360,14 @@ def report(
         if as_json:
             from training_roi.present.answer import answer_document
 
-            _stdout_utf8(lookup.document if lookup.document is not None else answer_document(answer))
+            stdout_utf8(lookup.document if lookup.document is not None else answer_document(answer))
             return
         from training_roi.cli.answers import console_look
         from training_roi.present.answer import answer_panel
 
         console = _out()
         look = console_look(console)
-        text = _printed(console, answer_panel(answer, width=console.width), look)
+        text = printed(console, answer_panel(answer, width=console.width), look)
         if look is not None and lookup.cache is not None and lookup.kept:
             lookup.cache.keep_render(lookup.key, look, text)
         console.print(_files_line(files))
@@ -423,7 +431,7 @@ def _answer_from_cache(db: str, study_file: Path, out_dir: Path, stop: _Stop, me
     stop.line = "stopped (Ctrl-C): the answer's files are written; only its summary was cut short"
     _err().print(entry.described(db), highlight=False, soft_wrap=True)
     if as_json:
-        _stdout_utf8(shown)
+        stdout_utf8(shown)
         return None
     console = _out()
     look = console_look(console)
@@ -431,42 +439,13 @@ def _answer_from_cache(db: str, study_file: Path, out_dir: Path, stop: _Stop, me
     if text is None:
         from training_roi.present.layout import fitted
 
-        text = _printed(console, fitted(shown, console.width), look)
+        text = printed(console, fitted(shown, console.width), look)
         if look is not None:
             lookup.cache.keep_render(entry.key, look, text)
     else:
-        _write(console, text)
+        write_printed(console, text)
     console.print(_files_line(files))
     return None
-
-
-def _stdout_utf8(text: str) -> None:
-    """Write a JSON document to standard output as UTF-8 (as JSON is exchanged), whatever the console's encoding."""
-    raw = getattr(sys.stdout, "buffer", None)
-    if raw is None:
-        sys.stdout.write(text)
-        return
-    sys.stdout.flush()
-    raw.write(text.encode("utf-8"))
-    raw.flush()
-
-
-def _printed(console: Console, renderable: Any, look: str | None) -> str:
-    """Print ``renderable``; return the text printed (kept to be written again as is to a console of ``look``)."""
-    if look is None:
-        console.print(renderable)
-        return ""
-    with console.capture() as printed:
-        console.print(renderable)
-    text = printed.get()
-    _write(console, text)
-    return text
-
-
-def _write(console: Console, text: str) -> None:
-    """Write text a console of the same look rendered, as its print would have."""
-    console.file.write(text)
-    console.file.flush()
 
 
 def _key(cache: Any, study_file: Path, study: Any, method: str | None) -> tuple[str, dict[str, str]]:

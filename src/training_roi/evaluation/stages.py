@@ -19,9 +19,10 @@ A value returned by a kept call stands for that call in a later call's key (its 
 window's panel handed to the next stage is keyed by the call that measured it, not by its contents.
 
 Stages are pickled into a folder (``roi.duckdb.answers/stages/``) that must, with the folder
-that holds it, be the user's own, not a link, and writable by nobody else; written whole (a temporary file renamed into place) and kept
-within :data:`BUDGET` bytes, least recently used first out. A stage that cannot be read is measured
-again; one that cannot be written is simply not kept.
+that holds it, be the user's own, not a link, and writable by nobody else; each is written whole
+(a temporary file renamed into place), and they are kept within :data:`BUDGET` bytes, least
+recently used first out. A stage that cannot be read is measured again; one that cannot be
+written is simply not kept.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import pyarrow as pa
 from ibis.backends import BaseBackend
 
 from training_roi.errors import MappingError, SourceError, TrainingRoiError
+from training_roi.ingest.loads import fingerprint, known_loads, load_accounts, record_loads, unchanged_since
 from training_roi.ingest.mapping import Mapping
 from training_roi.ingest.people import People
 from training_roi.ingest.sources import SOURCES, source_files, split_duplicates, stream_source
@@ -30,6 +31,7 @@ from training_roi.warehouse.load import (
     refresh_voided,
     replace_quarantine,
     replace_table,
+    table_writes,
     upsert,
 )
 from training_roi.warehouse.quality import RUN_STARTED as STARTED
@@ -59,6 +61,8 @@ class SourceResult:
     replaced: int = 0
     status: str = "ok"
     notes: list[str] = field(default_factory=list)
+    unchanged: bool = False
+    """Its files, mapping and tables were as when it was last loaded: not read again, its account that load's."""
 
 
 @dataclass
@@ -152,8 +156,15 @@ def ingest_folder(
     *,
     mapping: Mapping | None = None,
     progress: Progress | None = None,
+    reread: bool = False,
 ) -> IngestInfo:
     """Read every source present in ``data_dir`` and load it into the warehouse ``con``.
+
+    A source whose files are the very files it was last loaded from, unchanged since (names, sizes,
+    times, inodes: :mod:`training_roi.ingest.loads`), read with the same mapping by the same product,
+    into tables nothing has written since (:func:`~training_roi.warehouse.load.wrote`), is not read
+    again: loading it would leave the warehouse as it is. Its account is that load's. ``reread``:
+    read every source anyway.
 
     Raises
     ------
@@ -167,6 +178,9 @@ def ingest_folder(
     ensure_tables(con)
     all_files = [f for _, files in plan for f in files]
     run_id = _run_id(all_files)
+    loads = known_loads(con)
+    accounts = load_accounts(con, loads)  # before this run's records replace them (the same files: the same run id)
+    prints = {name: fingerprint(files, mapping) for name, files in plan}
     # Said before anything is loaded: a run killed half-way leaves this record (for every source
     # of the run, as the accounts are written at its end), which the quality summary reports
     # until the source is loaded in full again.
@@ -176,14 +190,38 @@ def ingest_folder(
     for step, (name, files) in enumerate(plan):
         if progress:
             progress(name, step, len(plan))
-        results.append(_ingest_source(con, name, files, mapping, _rows_progress(progress, name, step, len(plan))))
+        # The tables' writes as they are now: a source loaded earlier in this run may have written one.
+        same = not reread and unchanged_since(loads.get(name), accounts.get(name), prints[name][0], table_writes(con))
+        results.append(_unchanged(name, len(files), accounts[name]) if same else _ingest_source(
+            con, name, files, mapping, _rows_progress(progress, name, step, len(plan))))
     info = IngestInfo(str(root), run_id, results)
-    if any(r.source == "xapi" and (r.status == "ok" or r.status.startswith("partly")) for r in results):
+    if any(r.source == "xapi" and not r.unchanged and (r.status == "ok" or r.status.startswith("partly"))
+           for r in results):
         if progress:
             progress("voiding", len(plan), len(plan) + 1)
         info.voided_statements = refresh_voided(con)
+    elif any(r.source == "xapi" and r.unchanged for r in results):
+        statements = con.table("lms_statement")
+        info.voided_statements = row_count(statements.filter(statements.is_voided))
     _record_run(con, info)
+    record_loads(con, [(r.source, prints[r.source], _reads(r.source, r.table, mapping)) for r in results
+                       if not r.unchanged and (r.status == "ok" or r.status.startswith("partly"))],
+                 run_id, table_writes(con))
     return info
+
+
+def _unchanged(name: str, files: int, account: dict[str, Any]) -> SourceResult:
+    """The account of a source not read again: its last load's, said to be so."""
+    return SourceResult(name, "lms_statement" if name == "xapi" else SOURCES[name].table, files=files,
+                        rows_read=account["rows_read"], rows_loaded=account["rows_loaded"],
+                        rows_quarantined=account["rows_quarantined"], status=account["status"],
+                        notes=[f"{name}: its files are unchanged since they were loaded and nothing has written its "
+                               "table since: not read again (ingest --reread reads it anyway)"], unchanged=True)
+
+
+def _reads(name: str, table_name: str, mapping: Mapping | None) -> tuple[str, ...]:
+    """The tables a source's load depends on: its own, and the CRM users when it names people by name or email."""
+    return (table_name, "crm_user") if _matches_people(name, mapping) else (table_name,)
 
 
 def _rows_progress(progress: Progress | None, name: str, step: int, steps: int) -> Callable[[int], None] | None:

@@ -338,6 +338,27 @@ _table(
 )
 
 _table(
+    "table_write", "How many times each table has been written: a source whose files are unchanged is not read "
+    "again while the tables its load wrote and read have not been written since (`source_load`).",
+    ("name",),
+    _c("name", "string", "the table"),
+    _c("writes", "int64", "writes so far, counted as each begins (a write stopped half-way counts)"),
+    layer="audit",
+)
+_table(
+    "source_load", "One row per source: what its files held when they were last loaded, and the tables' writes "
+    "then; an ingest of the same files, by the same product, into tables written since by nothing else, "
+    "does not read them again.",
+    ("source",),
+    _c("source", "string", "source kind"),
+    _c("fingerprint", "string", "SHA-256 of the files' names, sizes, times and inodes, the mapping and the product"),
+    _c("files", "string", "JSON: each file's name, size, modification and change times (ns), device and inode"),
+    _c("tables", "string", "JSON: table → its writes when the load ended (the tables the source wrote and read)"),
+    _c("run_id", "string", "the ingest that loaded it (ingest_run)"),
+    layer="audit",
+)
+
+_table(
     "sync_state", "One row per live source (training-roi sync): how far its pull has loaded; and the row "
     "`(links)`, whose endpoint is `stale` while a load may have changed what the learner links are made from.",
     ("source",),
