@@ -23,7 +23,6 @@ import pytest
 
 from training_roi import Study, evaluate
 from training_roi._format import number_style
-from training_roi.evaluation import stages
 from training_roi.evaluation.stages import StageStore, canonical, kept, kept_stages
 from training_roi.present.answer import answer_document
 
@@ -188,14 +187,12 @@ def test_arguments_of_different_types_are_different_keys(tmp_path: Path):
     assert len(fn.calls) == 10
 
 
-def test_the_least_recently_used_stages_go_over_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(stages, "BUDGET", 2_500)
-
+def test_the_least_recently_used_stages_go_over_budget(tmp_path: Path):
     def blob(con: object, n: int) -> bytes:
         return bytes(1_000) + bytes([n])
 
     folder = tmp_path / "stages"
-    store = StageStore(folder, "v1")
+    store = StageStore(folder, "v1", budget=2_500)
     with kept_stages(store):
         for n in range(4):
             kept(blob, None, n)

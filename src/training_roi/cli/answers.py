@@ -339,12 +339,14 @@ class AnswerCache:
     def stages(self, *, fresh: bool = False) -> Any:
         """The measurements kept beside this warehouse (:class:`~training_roi.evaluation.stages.StageStore`).
 
-        ``fresh``: every measurement is made again (and kept). Imports the evaluation: for a miss only.
+        ``fresh``: every measurement is made again (and kept). They may take twice the warehouse file's
+        size, or 2 GiB if more: one study of a 100,000-rep org keeps 2.7 GB. Imports the evaluation:
+        for a miss only.
         """
-        from training_roi.evaluation.stages import StageStore
+        from training_roi.evaluation.stages import BUDGET, StageStore
 
         version = json.dumps([self.version, self.product], sort_keys=True)
-        return StageStore(self.folder / STAGES, version, read=not fresh)
+        return StageStore(self.folder / STAGES, version, read=not fresh, budget=max(BUDGET, 2 * self.version["size"]))
 
     def keep_render(self, key: str, look: str, text: str) -> None:
         """Keep the panel of entry ``key`` as printed to a console of this ``look``, to print it again as is.

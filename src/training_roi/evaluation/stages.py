@@ -20,7 +20,7 @@ window's panel handed to the next stage is keyed by the call that measured it, n
 
 Stages are pickled into a folder (``roi.duckdb.answers/stages/``) that must, with the folder
 that holds it, be the user's own, not a link, and writable by nobody else; each is written whole
-(a temporary file renamed into place), and they are kept within :data:`BUDGET` bytes, least
+(a temporary file renamed into place), and they are kept within a budget of bytes, least
 recently used first out. A stage that cannot be read is measured again; one that cannot be
 written is simply not kept.
 """
@@ -52,7 +52,8 @@ from training_roi._format import current_style
 __all__ = ["BUDGET", "StageStore", "canonical", "kept", "kept_stages"]
 
 BUDGET = 2 << 30
-"""Bytes a warehouse's kept stages may hold (2 GiB): least recently used first out; the newest is always kept.
+"""Bytes a warehouse's kept stages may hold by default (2 GiB): least recently used first out; the newest is always
+kept.
 
 A 20,000-rep org's default study keeps about 550 MB (the attribution table is half of it)."""
 
@@ -122,8 +123,10 @@ def _name(kind: type) -> str:
 class StageStore:
     """The stages kept for one version of a warehouse and of the product, in ``folder``."""
 
-    def __init__(self, folder: Path, version: str, *, read: bool = True) -> None:
+    def __init__(self, folder: Path, version: str, *, read: bool = True, budget: int = BUDGET) -> None:
         self.folder = folder
+        self.budget = budget
+        """Bytes the kept stages may hold."""
         self.version = hashlib.sha256(version.encode("utf-8")).hexdigest()[:16]
         self.read = read
         """False: every stage is measured again (and kept), as ``report --fresh`` asks."""
@@ -247,7 +250,7 @@ class StageStore:
         total = 0
         for _, size, path in sorted(held, key=lambda h: (h[2] != newest, -h[0])):
             total += size
-            if total > BUDGET and path != newest:
+            if total > self.budget and path != newest:
                 path.unlink(missing_ok=True)
 
 
