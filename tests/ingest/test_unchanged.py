@@ -60,11 +60,11 @@ def test_a_second_ingest_of_the_same_files_reads_nothing_and_changes_nothing(exp
     again = ingest_folder(export, con)
     assert _skipped(again) == {s.source for s in first.sources}
     assert _tables(con) == before
-    # The accounts are the first load's, and say they were not read again.
+    # The accounts are the first load's.
     for a, b in zip(first.sources, again.sources, strict=True):
-        assert (a.rows_read, a.rows_loaded, a.rows_quarantined, a.status) == (
-            b.rows_read, b.rows_loaded, b.rows_quarantined, b.status)
-        assert b.new == b.replaced == 0 and "not read again" in b.notes[0]
+        assert (a.rows_read, a.rows_loaded, a.rows_quarantined, a.rows_duplicate, a.status, a.notes) == (
+            b.rows_read, b.rows_loaded, b.rows_quarantined, b.rows_duplicate, b.status, b.notes)
+        assert b.new == b.replaced == 0
     assert again.voided_statements == first.voided_statements and again.ok
     # reread reads every source, and still changes nothing.
     forced = ingest_folder(export, con, reread=True)
@@ -147,6 +147,67 @@ def test_a_stopped_ingest_is_read_again_in_full(export: Path, tmp_path: Path, mo
     ingest_folder(export, fresh)
     assert _tables(con) == _tables(fresh)
     assert _skipped(ingest_folder(export, con)) == {s.source for s in again.sources}
+
+
+def _with_event(export: Path, tmp_path: Path) -> tuple[Path, str]:
+    """The export with an Event.csv whose first row has the id of the first task (the two write one table)."""
+    folder = _copy(export, tmp_path)
+    first = (folder / "crm" / "Task.csv").read_text(encoding="utf-8").splitlines()[1].split(",")[0]
+    header = "Id,IsDeleted,OwnerId,WhoId,WhatId,AccountId,Subject,EventSubtype,ActivityDate,Status,IsClosed,CreatedDate"
+    (folder / "crm" / "Event.csv").write_text("\n".join([
+        header, f"{first},false,,,,,An event with a task's id,Meeting,2024-02-04,Completed,true,2024-02-02T03:53:04Z",
+        "00UEVENT0000000001,false,,,,,Another event,Meeting,2024-02-04,Completed,true,2024-02-02T03:53:04Z"]) + "\n",
+        encoding="utf-8")
+    return folder, first
+
+
+@pytest.mark.parametrize("change", ["event file gone", "event row gone"])
+def test_sources_writing_one_table_are_read_together(export: Path, tmp_path: Path, change: str):
+    folder, clash = _with_event(export, tmp_path)
+    con, reference = connect(tmp_path / "wh.duckdb"), connect(tmp_path / "reference.duckdb")
+    for _ in range(2):
+        ingest_folder(folder, reference, reread=True)
+        ingest_folder(folder, con)
+    assert _skipped(ingest_folder(folder, con)) >= {"Task", "Event"}  # unchanged: neither is read
+    events = folder / "crm" / "Event.csv"
+    if change == "event file gone":
+        events.unlink()
+    else:
+        lines = events.read_text(encoding="utf-8").splitlines()
+        events.write_text("\n".join([lines[0], lines[2]]) + "\n", encoding="utf-8")
+    again = ingest_folder(folder, con)
+    ingest_folder(folder, reference, reread=True)
+    assert "Task" not in _skipped(again) and "Opportunity" in _skipped(again)
+    t = con.table("crm_activity")
+    assert t.filter(t.activity_id == clash).kind.to_pyarrow().to_pylist() == ["task"]  # the task's record again
+    assert _tables(con) == _tables(reference)
+
+
+def test_a_table_dropped_and_made_again_is_loaded_again(export: Path, tmp_path: Path):
+    con = connect(tmp_path / "wh.duckdb")
+    ingest_folder(export, con)
+    fresh = _tables(con)
+    con.drop_table("crm_case")
+    again = ingest_folder(export, con)
+    assert "Case" not in _skipped(again) and _tables(con) == fresh
+
+
+def test_a_source_refused_from_another_folder_is_read_again(export: Path, tmp_path: Path):
+    folder = _copy(export, tmp_path)
+    opportunities = folder / "crm" / "Opportunity.csv"
+    opportunities.write_text(opportunities.read_text(encoding="utf-8") + "not,a,deal\n", encoding="utf-8")
+    con = connect(tmp_path / "wh.duckdb")
+    first = ingest_folder(folder, con)
+    quarantine = con.table("quarantine").order_by(["source", "source_line"]).to_pyarrow().to_pylist()
+    assert next(s for s in first.sources if s.source == "Opportunity").rows_quarantined == 1
+    other = tmp_path / "other" / "crm"
+    other.mkdir(parents=True)
+    (other / "Opportunity.csv").write_text("Name,Amount\nA deal without an id,10\n", encoding="utf-8")
+    refused = ingest_folder(other.parent, con)
+    assert refused.sources[0].status.startswith("refused")  # its quarantine row replaces the first one's
+    again = ingest_folder(folder, con)
+    assert "Opportunity" not in _skipped(again) and "User" in _skipped(again)
+    assert con.table("quarantine").order_by(["source", "source_line"]).to_pyarrow().to_pylist() == quarantine
 
 
 def test_a_changed_mapping_or_product_is_another_fingerprint(export: Path, monkeypatch: pytest.MonkeyPatch):

@@ -18,7 +18,15 @@ import pyarrow as pa
 from ibis.backends import BaseBackend
 
 from training_roi.errors import MappingError, SourceError, TrainingRoiError
-from training_roi.ingest.loads import fingerprint, known_loads, load_accounts, record_loads, unchanged_since
+from training_roi.ingest.loads import (
+    Load,
+    fingerprint,
+    forget_loads,
+    known_loads,
+    load_accounts,
+    record_loads,
+    unchanged_groups,
+)
 from training_roi.ingest.mapping import Mapping
 from training_roi.ingest.people import People
 from training_roi.ingest.sources import SOURCES, source_files, split_duplicates, stream_source
@@ -62,7 +70,8 @@ class SourceResult:
     status: str = "ok"
     notes: list[str] = field(default_factory=list)
     unchanged: bool = False
-    """Its files, mapping and tables were as when it was last loaded: not read again, its account that load's."""
+    """Its files, mapping and tables were as at its last load (:mod:`training_roi.ingest.loads`): not read again,
+    its account that load's."""
 
 
 @dataclass
@@ -178,9 +187,12 @@ def ingest_folder(
     ensure_tables(con)
     all_files = [f for _, files in plan for f in files]
     run_id = _run_id(all_files)
+    tables_of = {name: _tables_of(name, mapping) for name, _ in plan}
+    prints = {name: fingerprint(files, mapping) for name, files in plan}
     loads = known_loads(con)
     accounts = load_accounts(con, loads)  # before this run's records replace them (the same files: the same run id)
-    prints = {name: fingerprint(files, mapping) for name, files in plan}
+    same = set() if reread else unchanged_groups(tables_of, {n: p[0] for n, p in prints.items()}, loads, accounts,
+                                                 table_writes(con))
     # Said before anything is loaded: a run killed half-way leaves this record (for every source
     # of the run, as the accounts are written at its end), which the quality summary reports
     # until the source is loaded in full again.
@@ -189,10 +201,8 @@ def ingest_folder(
     results: list[SourceResult] = []
     for step, (name, files) in enumerate(plan):
         if progress:
-            progress(name, step, len(plan))
-        # The tables' writes as they are now: a source loaded earlier in this run may have written one.
-        same = not reread and unchanged_since(loads.get(name), accounts.get(name), prints[name][0], table_writes(con))
-        results.append(_unchanged(name, len(files), accounts[name]) if same else _ingest_source(
+            progress(f"{name} (unchanged, not read again)" if name in same else name, step, len(plan))
+        results.append(_unchanged(name, len(files), accounts[name], loads[name]) if name in same else _ingest_source(
             con, name, files, mapping, _rows_progress(progress, name, step, len(plan))))
     info = IngestInfo(str(root), run_id, results)
     if any(r.source == "xapi" and not r.unchanged and (r.status == "ok" or r.status.startswith("partly"))
@@ -204,24 +214,28 @@ def ingest_folder(
         statements = con.table("lms_statement")
         info.voided_statements = row_count(statements.filter(statements.is_voided))
     _record_run(con, info)
-    record_loads(con, [(r.source, prints[r.source], _reads(r.source, r.table, mapping)) for r in results
-                       if not r.unchanged and (r.status == "ok" or r.status.startswith("partly"))],
-                 run_id, table_writes(con))
+    read = [r for r in results if not r.unchanged]
+    record_loads(con, [(r.source, prints[r.source], tables_of[r.source], r.rows_duplicate, r.notes) for r in read
+                       if r.status == "ok" or r.status.startswith("partly")], run_id, table_writes(con), tables_of)
+    forget_loads(con, [r.source for r in read if r.status.startswith("refused")])
     return info
 
 
-def _unchanged(name: str, files: int, account: dict[str, Any]) -> SourceResult:
-    """The account of a source not read again: its last load's, said to be so."""
-    return SourceResult(name, "lms_statement" if name == "xapi" else SOURCES[name].table, files=files,
-                        rows_read=account["rows_read"], rows_loaded=account["rows_loaded"],
-                        rows_quarantined=account["rows_quarantined"], status=account["status"],
-                        notes=[f"{name}: its files are unchanged since they were loaded and nothing has written its "
-                               "table since: not read again (ingest --reread reads it anyway)"], unchanged=True)
+def _unchanged(name: str, files: int, account: dict[str, Any], load: Load) -> SourceResult:
+    """The account of a source not read again: its last load's."""
+    return SourceResult(name, _table_of(name), files=files, rows_read=account["rows_read"],
+                        rows_loaded=account["rows_loaded"], rows_quarantined=account["rows_quarantined"],
+                        rows_duplicate=load.duplicates, status=account["status"], notes=list(load.notes),
+                        unchanged=True)
 
 
-def _reads(name: str, table_name: str, mapping: Mapping | None) -> tuple[str, ...]:
-    """The tables a source's load depends on: its own, and the CRM users when it names people by name or email."""
-    return (table_name, "crm_user") if _matches_people(name, mapping) else (table_name,)
+def _table_of(name: str) -> str:
+    return "lms_statement" if name == "xapi" else SOURCES[name].table
+
+
+def _tables_of(name: str, mapping: Mapping | None) -> tuple[str, ...]:
+    """The tables a source's load writes (and reads): its own, and the CRM users when it names people by name."""
+    return (_table_of(name), "crm_user") if _matches_people(name, mapping) else (_table_of(name),)
 
 
 def _rows_progress(progress: Progress | None, name: str, step: int, steps: int) -> Callable[[int], None] | None:
@@ -238,7 +252,7 @@ def _rows_progress(progress: Progress | None, name: str, step: int, steps: int) 
 
 def _ingest_source(con: BaseBackend, name: str, files: list[tuple[Path, str]],
                    mapping: Mapping | None, on_rows: Callable[[int], None] | None = None) -> SourceResult:
-    table_name = "lms_statement" if name == "xapi" else SOURCES[name].table
+    table_name = _table_of(name)
     result = SourceResult(name, table_name, files=len(files))
     rels = [rel for _, rel in files]
     staging = Staging(con, table_name)

@@ -43,6 +43,8 @@ def ingest_table(info: IngestInfo) -> Table:
     t.add_column("status")
     for s in info.sources:
         status = "[green]ok[/]" if s.status == "ok" else f"[red]{s.status}[/]"
+        if s.unchanged:  # its files and tables as at its last load: not read again, its account that load's
+            status += " [dim](unchanged, not read again)[/]"
         t.add_row(s.source, f"{s.files:,}", f"{s.rows_read:,}", f"{s.rows_loaded:,}",
                   f"{s.rows_quarantined:,}", f"{s.rows_duplicate:,}", f"{s.new:,}", f"{s.replaced:,}", status)
     if info.voided_statements:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 from ibis.backends import BaseBackend
 
 from training_roi.errors import WarehouseError
@@ -21,7 +22,8 @@ from training_roi.warehouse.engine import engine
 from training_roi.warehouse.schema import TABLES
 from training_roi.warehouse.target import DEFAULT_DB, duckdb_file
 
-__all__ = ["DEFAULT_DB", "connect", "ensure_tables", "require_lms_data", "require_tables", "row_count", "utc_day"]
+__all__ = ["DEFAULT_DB", "connect", "count_write", "ensure_tables", "require_lms_data", "require_tables", "row_count",
+           "utc_day"]
 
 LOCK_WAIT_SECONDS = 15.0
 """How long opening a DuckDB file waits while another process holds its lock — the server copying
@@ -92,11 +94,32 @@ def _open_duckdb(path: Path, wait: float | None = None) -> BaseBackend:
 
 
 def ensure_tables(con: BaseBackend) -> None:
-    """Create every canonical table that does not exist yet, empty, with its schema."""
+    """Create every canonical table that does not exist yet, empty, with its schema.
+
+    A table made again (one dropped by hand) counts as written: the sources loaded into it before
+    are read again by the next ingest.
+    """
     present = set(con.list_tables())
-    for t in TABLES.values():
-        if t.name not in present:
-            con.create_table(t.name, schema=t.schema)
+    made = [t.name for t in TABLES.values() if t.name not in present]
+    for name in made:
+        con.create_table(name, schema=TABLES[name].schema)
+    for name in made:
+        count_write(con, name)
+
+
+def count_write(con: BaseBackend, name: str) -> None:
+    """Count a write of table ``name`` in ``table_write`` (tables of the audit layer are not counted)."""
+    spec = TABLES.get(name)
+    if spec is None or spec.layer == "audit" or "table_write" not in con.list_tables():
+        return
+    t = con.table("table_write")
+    now = t.filter(t.name == name).writes.max().to_pyarrow().as_py()
+    e = engine(con)
+    e.register("_table_write", pa.table({"name": [name], "writes": pa.array([(now or 0) + 1], pa.int64())}))
+    try:
+        e.merge("table_write", "_table_write", ["name"])
+    finally:
+        e.unregister("_table_write")
 
 
 def require_tables(con: BaseBackend, *names: str) -> None:

@@ -19,9 +19,9 @@ import pyarrow as pa
 from ibis.backends import BaseBackend
 
 from training_roi.warehouse.batch import QuarantineRow, quarantine_table
-from training_roi.warehouse.connection import row_count
+from training_roi.warehouse.connection import count_write, row_count
 from training_roi.warehouse.engine import engine
-from training_roi.warehouse.schema import TABLES, table
+from training_roi.warehouse.schema import table
 
 __all__ = [
     "LoadCounts",
@@ -54,16 +54,7 @@ def wrote(con: BaseBackend, name: str) -> None:
     read has been written since (``source_load``): every write of a table goes through here first,
     so one stopped half-way still counts.
     """
-    spec = TABLES.get(name)
-    if spec is None or spec.layer == "audit" or "table_write" not in con.list_tables():
-        return
-    t = con.table("table_write")
-    now = t.filter(t.name == name).writes.max().to_pyarrow().as_py()
-    stage(con, "_table_write", pa.table({"name": [name], "writes": pa.array([(now or 0) + 1], pa.int64())}))
-    try:
-        engine(con).merge("table_write", "_table_write", ["name"])
-    finally:
-        unstage(con, "_table_write")
+    count_write(con, name)
 
 
 def table_writes(con: BaseBackend) -> dict[str, int]:

@@ -346,14 +346,16 @@ _table(
     layer="audit",
 )
 _table(
-    "source_load", "One row per source: what its files held when they were last loaded, and the tables' writes "
+    "source_load", "One row per source: what its files were when they were last loaded, and its tables' writes "
     "then; an ingest of the same files, by the same product, into tables written since by nothing else, "
     "does not read them again.",
     ("source",),
     _c("source", "string", "source kind"),
     _c("fingerprint", "string", "SHA-256 of the files' names, sizes, times and inodes, the mapping and the product"),
     _c("files", "string", "JSON: each file's name, size, modification and change times (ns), device and inode"),
-    _c("tables", "string", "JSON: table → its writes when the load ended (the tables the source wrote and read)"),
+    _c("tables", "string", "JSON: each table the source's load wrote (and read) → its writes when the ingest ended, "
+       "and the ingest's sources that wrote it, in order"),
+    _c("account", "string", "JSON: the load's duplicate rows and notes (given again when it is not read again)"),
     _c("run_id", "string", "the ingest that loaded it (ingest_run)"),
     layer="audit",
 )
