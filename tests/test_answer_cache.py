@@ -233,10 +233,11 @@ def test_a_changed_product_is_evaluated(wh: tuple[Path, Path], tmp_path: Path, e
 
 def test_the_fingerprint_follows_the_package_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     import training_roi
+    import training_roi.product
 
     package = tmp_path / "training_roi"
     shutil.copytree(Path(training_roi.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(training_roi, "__file__", str(package / "__init__.py"))
+    monkeypatch.setattr(training_roi.product, "__file__", str(package / "product.py"))
     before = answers.product_fingerprint()
     template = next((package / "present" / "templates").iterdir())
     os.utime(template, ns=(template.stat().st_atime_ns, template.stat().st_mtime_ns + 1))
