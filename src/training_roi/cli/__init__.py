@@ -469,7 +469,7 @@ def _answer_and_keep(db: str, study_file: Path, out_dir: Path, stop: _Stop, meth
 
     cache = lookup.cache
     answer, files = _answer(db, study_file, out_dir, stop, method, files_anywhere, study=lookup.study,
-                            stages=cache and cache.stages(fresh=lookup.fresh))
+                            stages=cache.stages(fresh=lookup.fresh) if cache is not None else None)
     if cache is None or lookup.key is None:
         return answer, files
     stop.line = "stopped (Ctrl-C): the answer's files are written; it was not kept in the cache"

@@ -32,14 +32,13 @@ from training_roi.ingest.people import People
 from training_roi.ingest.sources import SOURCES, source_files, split_duplicates, stream_source
 from training_roi.ingest.xapi import read_xapi
 from training_roi.warehouse.batch import QuarantineRow
-from training_roi.warehouse.connection import ensure_tables, row_count
+from training_roi.warehouse.connection import ensure_tables, row_count, table_writes
 from training_roi.warehouse.load import (
     Staging,
     append,
     refresh_voided,
     replace_quarantine,
     replace_table,
-    table_writes,
     upsert,
 )
 from training_roi.warehouse.quality import RUN_STARTED as STARTED
@@ -171,7 +170,7 @@ def ingest_folder(
 
     A source whose files are the very files it was last loaded from, unchanged since (names, sizes,
     times, inodes: :mod:`training_roi.ingest.loads`), read with the same mapping by the same product,
-    into tables nothing has written since (:func:`~training_roi.warehouse.load.wrote`), is not read
+    into tables nothing has written since (:func:`~training_roi.warehouse.connection.count_write`), is not read
     again: loading it would leave the warehouse as it is. Its account is that load's. ``reread``:
     read every source anyway.
 

@@ -23,7 +23,7 @@ from training_roi.warehouse.schema import TABLES
 from training_roi.warehouse.target import DEFAULT_DB, duckdb_file
 
 __all__ = ["DEFAULT_DB", "connect", "count_write", "ensure_tables", "require_lms_data", "require_tables", "row_count",
-           "utc_day"]
+           "table_writes", "utc_day"]
 
 LOCK_WAIT_SECONDS = 15.0
 """How long opening a DuckDB file waits while another process holds its lock — the server copying
@@ -108,7 +108,13 @@ def ensure_tables(con: BaseBackend) -> None:
 
 
 def count_write(con: BaseBackend, name: str) -> None:
-    """Count a write of table ``name`` in ``table_write`` (tables of the audit layer are not counted)."""
+    """Count a write of table ``name`` as it begins (``table_write``; the warehouse's own bookkeeping is not counted).
+
+    An ingest reads a source's unchanged files again only when a table its last load wrote or
+    read has been written since (``source_load``): every write of a table (the loads of
+    :mod:`training_roi.warehouse.load`, a table made again here) counts first, so one stopped
+    half-way still counts.
+    """
     spec = TABLES.get(name)
     if spec is None or spec.layer == "audit" or "table_write" not in con.list_tables():
         return
@@ -120,6 +126,14 @@ def count_write(con: BaseBackend, name: str) -> None:
         e.merge("table_write", "_table_write", ["name"])
     finally:
         e.unregister("_table_write")
+
+
+def table_writes(con: BaseBackend) -> dict[str, int]:
+    """Each counted table's writes so far (:func:`count_write`); a table never written is absent."""
+    if "table_write" not in con.list_tables():
+        return {}
+    rows = con.table("table_write").to_pyarrow().to_pylist()
+    return {r["name"]: int(r["writes"]) for r in rows}
 
 
 def require_tables(con: BaseBackend, *names: str) -> None:

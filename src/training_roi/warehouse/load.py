@@ -32,10 +32,8 @@ __all__ = [
     "replace_quarantine",
     "replace_table",
     "stage",
-    "table_writes",
     "unstage",
     "upsert",
-    "wrote",
 ]
 
 
@@ -47,27 +45,9 @@ class LoadCounts:
     replaced: int
 
 
-def wrote(con: BaseBackend, name: str) -> None:
-    """Count a write of table ``name`` as it begins (``table_write``; the warehouse's own bookkeeping is not counted).
-
-    An ingest reads a source's unchanged files again only when a table its last load wrote or
-    read has been written since (``source_load``): every write of a table goes through here first,
-    so one stopped half-way still counts.
-    """
-    count_write(con, name)
-
-
-def table_writes(con: BaseBackend) -> dict[str, int]:
-    """Each counted table's writes so far (:func:`wrote`); a table never written is absent."""
-    if "table_write" not in con.list_tables():
-        return {}
-    rows = con.table("table_write").to_pyarrow().to_pylist()
-    return {r["name"]: int(r["writes"]) for r in rows}
-
-
 def replace_table(con: BaseBackend, name: str, expr: ir.Table) -> None:
     """Rewrite table ``name`` as ``expr`` (which may read ``name`` itself)."""
-    wrote(con, name)
+    count_write(con, name)
     engine(con).overwrite(name, expr)
 
 
@@ -77,7 +57,7 @@ def refresh_table(con: BaseBackend, name: str, expr: ir.Table) -> None:
     For a table derived again after each load: where the engine allows it, only the rows of the
     schema's key values whose rows are new, gone or different are written.
     """
-    wrote(con, name)
+    count_write(con, name)
     engine(con).refresh(name, expr, table(name).key)
 
 
@@ -93,7 +73,7 @@ def unstage(con: BaseBackend, name: str) -> None:
 
 def append(con: BaseBackend, name: str, rows: pa.Table) -> None:
     """Append Arrow ``rows`` (named like the table's columns) to table ``name``."""
-    wrote(con, name)
+    count_write(con, name)
     _append(con, name, rows)
 
 
@@ -141,7 +121,7 @@ class Staging:
         self.direct = _is_empty(con.table(table_name))
         self.name = table_name if self.direct else f"_stage_{table_name}"
         if self.direct:
-            wrote(con, table_name)  # the rows go straight into it
+            count_write(con, table_name)  # the rows go straight into it
             return
         if self.name in con.list_tables():
             con.drop_table(self.name)
@@ -235,7 +215,7 @@ class Staging:
         keys = list(spec.key)
         current = con.table(spec.name)
         matched = row_count(current.semi_join(con.table(self.name), keys))
-        wrote(con, spec.name)
+        count_write(con, spec.name)
         engine(con).merge(spec.name, self.name, keys, replace_files)
         self.drop()
         return LoadCounts(new=self.rows - matched, replaced=matched)
@@ -246,7 +226,7 @@ class Staging:
         with contextlib.suppress(Exception):  # rows being abandoned: a failed write changes nothing
             self.flush()
         if self.direct:
-            wrote(self.con, self.name)
+            count_write(self.con, self.name)
             self.con.truncate_table(self.name)
         else:
             _drop_staged(self.con, self.name)
@@ -260,7 +240,7 @@ def upsert(con: BaseBackend, name: str, rows: pa.Table) -> None:
     per row, a tenth of a second each time a sync logged its progress.
     """
     name_staged = f"_upsert_{name}"
-    wrote(con, name)
+    count_write(con, name)
     stage(con, name_staged, rows)
     try:
         engine(con).merge(name, name_staged, table(name).key)
@@ -298,7 +278,7 @@ def refresh_voided(con: BaseBackend) -> int:
     # Only the statements whose flag changes: a sync's few new statements flip a few flags of a million.
     flipped = joined.filter(joined.is_voided.isnull() | (joined.is_voided != voided))
     marked = flipped.mutate(is_voided=voided).select(table("lms_statement").names)
-    wrote(con, "lms_statement")
+    count_write(con, "lms_statement")
     engine(con).set_column("lms_statement", table("lms_statement").key, "is_voided", marked)
     final = con.table("lms_statement")
     return row_count(final.filter(final.is_voided))
