@@ -133,3 +133,28 @@ def test_agrees_with_channelattribution_within_one_percent(order):
         assert row["conversions"] == pytest.approx(row["total_conversions"], rel=0.01), row["channel"]
         assert row["value"] == pytest.approx(row["total_conversion_value"], rel=0.01), row["channel"]
         assert row["removal_effect"] == pytest.approx(row["removal_effects_conversion"], abs=0.01), row["channel"]
+
+
+def test_a_chain_fitted_on_channels_alone_splits_the_won_touches_as_the_full_fit_does():
+    # A study fits the chain on every journey's channels alone and splits only the won journeys'
+    # full rows: the table must be the one the fit on every column gives. Per touch, a journey's
+    # shares are its channels' removal effects (A 1/2, B 1) over their sum: A > B won $100 gives
+    # A $33.33 and B $66.67; B won $200 gives B all of it.
+    from training_roi.attribute.markov import markov_fit, markov_split
+    from training_roi.attribute.rules import TOUCH_COLUMNS, ordered_touches
+
+    touches, journeys = _paths(("A > B", True, 100.0), ("A", False, 0.0), ("B", True, 200.0))
+    touches = touches.with_columns(pl.lit("note").alias("extra"))
+    full = markov_fit(ordered_touches(touches, journeys, converted_only=False))
+    narrow = markov_fit(ordered_touches(touches.select(TOUCH_COLUMNS), journeys, converted_only=False),
+                        per_touch=False)
+    assert narrow.attribution is None
+    table = markov_split(ordered_touches(touches, journeys, converted_only=True), narrow)
+    assert full.attribution is not None
+    assert table.equals(full.attribution)
+    assert table["credited_value"].to_list() == pytest.approx([100 / 3, 200 / 3, 200.0])
+    assert "extra" in table.columns
+    lone = markov_fit(ordered_touches(touches.filter(pl.col("channel") == "A"), journeys, converted_only=False),
+                      per_touch=False)
+    with pytest.raises(ValueError, match="not fitted on: B"):
+        markov_split(ordered_touches(touches, journeys, converted_only=True), lone)

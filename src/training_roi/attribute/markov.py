@@ -19,7 +19,7 @@ Journeys with no touch before their close date are left out: no channel can take
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
@@ -27,9 +27,9 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy.sparse.linalg import splu
 
-from training_roi.attribute.rules import CONVERTED, GROUP, VALUE, finish, ordered_touches
+from training_roi.attribute.rules import CONVERTED, GROUP, VALUE, finish, ordered_touches, won_only
 
-__all__ = ["MarkovResult", "markov_fit", "markov_removal"]
+__all__ = ["MarkovResult", "markov_fit", "markov_removal", "markov_split"]
 
 FloatArray = NDArray[np.float64]
 
@@ -171,8 +171,10 @@ def markov_removal(touches: pl.DataFrame, journeys: pl.DataFrame, *, order: int 
 def markov_fit(ordered: pl.DataFrame, *, order: int = 1, per_touch: bool = True) -> MarkovResult:
     """:func:`markov_removal` on touches already ordered (``ordered_touches(..., converted_only=False)``).
 
-    ``per_touch``: also the per-touch attribution table (millions of rows in a large org); without
-    it the result's ``attribution`` is None, for a study that only compares the chain's channels.
+    The chain reads only each touch's journey and channel: ``ordered`` may hold those columns
+    alone. ``per_touch``: also the per-touch attribution table (millions of rows in a large org);
+    without it the result's ``attribution`` is None, for a study that only compares the chain's
+    channels or splits the won journeys' touches itself (:func:`markov_split`).
     """
     if not (isinstance(order, int) and order >= 1):
         raise ValueError(f"order must be a positive integer, not {order!r}")
@@ -201,12 +203,28 @@ def markov_fit(ordered: pl.DataFrame, *, order: int = 1, per_touch: bool = True)
         "conversions": total_conversions * removal / removal.sum(),
         "value": total_value * value_removal / value_removal.sum() if value_removal.sum() > 0 else 0.0 * removal,
     })
-    attribution = None
-    if per_touch:
-        codes = pl.col("channel").cast(pl.Enum(names)).to_physical()
-        weight = codes.replace_strict(list(range(len(names))), removal.tolist(), return_dtype=pl.Float64)
-        attribution = finish(ordered, weight / weight.sum().over(GROUP), f"markov_order_{order}")
-    return MarkovResult(order, float(full[0]), channels, _transitions(probabilities, states, names), attribution)
+    fit = MarkovResult(order, float(full[0]), channels, _transitions(probabilities, states, names), None)
+    if not per_touch:
+        return fit
+    return replace(fit, attribution=markov_split(won_only(ordered), fit))
+
+
+def markov_split(won: pl.DataFrame, fit: MarkovResult) -> pl.DataFrame:
+    """The per-touch table of a fitted chain: each won journey's credit in proportion to its channels' removal effects.
+
+    ``won``: the won journeys' touches, ordered (``ordered_touches(..., converted_only=True)`` or
+    :func:`~training_roi.attribute.rules.won_only`), every channel among those ``fit`` learnt. The
+    chain learns from every journey but credits only won ones, so a study fits it on a narrow
+    ordering of all touches and splits only the won journeys' full rows.
+    """
+    names = fit.channels["channel"].cast(pl.String).to_list()
+    unknown = sorted(set(won["channel"].cast(pl.String).unique().drop_nulls().to_list()) - set(names))
+    if unknown:
+        raise ValueError(f"won touches have channel(s) the chain was not fitted on: {', '.join(unknown)}")
+    codes = pl.col("channel").cast(pl.Enum(names)).to_physical()
+    weight = codes.replace_strict(list(range(len(names))), fit.channels["removal_effect"].to_list(),
+                                  return_dtype=pl.Float64)
+    return finish(won, weight / weight.sum().over(GROUP), f"markov_order_{fit.order}")
 
 
 def _transitions(probabilities: sp.csr_matrix, states: pl.DataFrame, names: list[str]) -> pl.DataFrame:

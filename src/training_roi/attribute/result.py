@@ -18,8 +18,8 @@ from ibis.backends import BaseBackend
 
 from training_roi.attribute.hybrid import Calibration, calibrate
 from training_roi.attribute.journeys import Journeys, build_journeys, by_row
-from training_roi.attribute.markov import MarkovResult, markov_fit
-from training_roi.attribute.rules import RULES, ordered_touches, rule_table, won_only
+from training_roi.attribute.markov import MarkovResult, markov_fit, markov_split
+from training_roi.attribute.rules import RULES, TOUCH_COLUMNS, ordered_touches, rule_table
 from training_roi.attribute.settings import MODELS, Attribution
 from training_roi.attribute.shapley import MAX_CHANNELS, shapley_of_won, shapley_split
 from training_roi.attribute.split import split_among_learners
@@ -85,16 +85,13 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in row.items()}
 
 
-def _model(name: str, ordered: pl.DataFrame, won: pl.DataFrame, a: Attribution,
-           fit: MarkovResult | None = None) -> pl.DataFrame:
-    """Model ``name``'s attribution table, from every journey's ordered touches (``ordered``) and the won ones'."""
+def _model(name: str, won: pl.DataFrame, a: Attribution, fit: MarkovResult | None) -> pl.DataFrame:
+    """Model ``name``'s attribution table, from the won journeys' ordered touches (and the chain, for Markov)."""
     if name in RULES:
         return rule_table(won, name, half_life_days=a.half_life_days, first=a.first_share, last=a.last_share)
     if name == "markov":
-        if fit is None or fit.attribution is None:  # the comparison's fit has no per-touch table
-            fit = markov_fit(ordered, order=a.markov_order)
-        assert fit.attribution is not None  # fitted with its per-touch table
-        return fit.attribution
+        assert fit is not None  # a study that credits by the chain fits it first
+        return markov_split(won, fit)
     if name == "shapley":
         return shapley_split(won)
     raise ValueError(f"attribution model {name!r}: expected one of {', '.join(MODELS)}")
@@ -120,7 +117,7 @@ def _by(table: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
                     nulls_last=True)
 
 
-def _comparison(ordered: pl.DataFrame, won: pl.DataFrame, a: Attribution, tables: dict[str, pl.DataFrame],
+def _comparison(won: pl.DataFrame, a: Attribution, tables: dict[str, pl.DataFrame],
                 fit: MarkovResult, several: pl.Series) -> tuple[pl.DataFrame, list[str]]:
     """Every model's credit per channel, ranks and rank spread; notes."""
     notes: list[str] = []
@@ -136,10 +133,10 @@ def _comparison(ordered: pl.DataFrame, won: pl.DataFrame, a: Attribution, tables
             except ValueError:  # more channels than exact Shapley values can enumerate
                 notes.append(f"Shapley values per channel need at most {MAX_CHANNELS} channels; this data has "
                              "more, so the comparison shows the per-touch simplified Shapley split instead")
-                table = tables[name] if name in tables else _split(_model(name, ordered, won, a), a, several)
+                table = tables[name] if name in tables else _split(_model(name, won, a, fit), a, several)
                 per = table.group_by(pl.col("channel").cast(pl.String)).agg(pl.col("credited_value").sum().alias(name))
         else:
-            table = tables[name] if name in tables else _split(_model(name, ordered, won, a), a, several)
+            table = tables[name] if name in tables else _split(_model(name, won, a, fit), a, several)
             per = table.group_by(pl.col("channel").cast(pl.String)).agg(pl.col("credited_value").sum().alias(name))
         columns.append(per)
     merged = columns[0]
@@ -179,33 +176,39 @@ def attribute_study(con: BaseBackend, settings: Attribution, *, program: str, ac
         named={program: list(activities)},
     )
     found, sources, deals = j.counts, j.sources, j.journeys
-    # Learner and role ride along for the split; channels stay categorical until the table is written out.
+    touches = j.touches
+    del j  # millions of touches: each copy is let go as soon as the next is made
+    facts = deals.select("journey_id", "converted", "value", "conversion_at")
+    # The chain learns from every journey, lost ones too, but only from each one's channels in time
+    # order: it is fitted on a narrow ordering of every touch, let go as soon as the chain is solved.
+    fit = None
+    if compare or chosen == "markov":
+        every = ordered_touches(touches.select(TOUCH_COLUMNS), facts, converted_only=False)
+        fit = markov_fit(every, order=a.markov_order, per_touch=False)
+        del every
+    # Every model credits only won journeys: their touches alone take the learner and role, which
+    # ride along for the split (channels stay categorical until the table is written out).
+    won_deal = deals["converted"].fill_null(False).to_numpy()
+    touches = touches.filter(pl.Series(won_deal[touches["journey_id"].to_numpy()]))
     who = sources.select(pl.col("learner").cast(pl.Categorical).alias("learner_key"),
                          pl.col("role").cast(pl.Categorical))
-    touches = pl.concat([j.touches, by_row(who, j.touches["source_id"])], how="horizontal")
-    del j  # millions of touches: each copy is let go as soon as the next is made
+    touches = pl.concat([touches, by_row(who, touches["source_id"])], how="horizontal")
     # The deals where several learners trained (an account's contacts, a rep with two LMS identities):
     # only there does the learner split change anything.
     several = (touches.filter(pl.col("learner_key").is_not_null()).group_by("journey_id")
                .agg(pl.col("learner_key").n_unique().alias("n")).filter(pl.col("n") > 1)["journey_id"])
-    # One ordering of every journey's touches serves every model: the chain learns from lost journeys
-    # too, the other models credit only won ones.
-    ordered = ordered_touches(touches, deals.select("journey_id", "converted", "value", "conversion_at"),
-                              converted_only=False)
+    won = ordered_touches(touches, facts, converted_only=True)
     del touches
-    won = won_only(ordered)
-    fit = (markov_fit(ordered, order=a.markov_order, per_touch=chosen == "markov")
-           if compare or chosen == "markov" else None)
-    table = _split(_model(chosen, ordered, won, a, fit), a, several)
+    table = _split(_model(chosen, won, a, fit), a, several)
     program_channel = f"training: {program}"
     table, calibration = calibrate(table, program_channel=program_channel, incremental_revenue=incremental_revenue)
     # Journeys are numbered in opportunity-id order and touches in time order within them. Sorted
     # before the comparison sums it, so that the sums add in the table's own order on every run.
     table = table.sort(["journey_id", "touch_id"])
-    comparison, notes = (_comparison(ordered, won, a, {chosen: table}, fit, several)
+    comparison, notes = (_comparison(won, a, {chosen: table}, fit, several)
                          if compare and fit is not None else (pl.DataFrame(), []))
     markov = fit.channels.with_columns(pl.col("channel").cast(pl.String)) if fit is not None else None
-    del ordered, won, fit
+    del won, fit
     # Millions of rows repeat a few thousand names: they stay categorical (codes), as the text the
     # file shows, instead of a copy of every string per touch.
     dims = sources.select(pl.col("learner_name", "activity_id", "activity_name", "course_id", "course_name",
