@@ -101,11 +101,12 @@ def test_a_second_run_answers_from_the_cache_with_the_same_output_and_files(
     assert FROM_CACHE in again.stderr and db.name in again.stderr
     assert again.stdout == first.stdout
     assert _files(tmp_path / "out") == written
-    # Into another folder: the same files, byte for byte, and the same lines naming them there.
-    other = _report(db, study, tmp_path / "other")
+    # Into another folder (a name as long, so that the lines naming the files wrap where they did): the
+    # same files, byte for byte, and the same lines naming them there.
+    other = _report(db, study, tmp_path / "alt")
     assert evaluations == ["Sales Excellence"]
-    assert _files(tmp_path / "other") == written
-    assert other.stdout == first.stdout.replace(str(tmp_path / "out"), str(tmp_path / "other"))
+    assert _files(tmp_path / "alt") == written
+    assert other.stdout == first.stdout.replace(str(tmp_path / "out"), str(tmp_path / "alt"))
     # A file changed in the output folder since is put back as the answer has it.
     (tmp_path / "out" / "result.json").write_text("{}", encoding="utf-8")
     (tmp_path / "out" / "learners.csv").unlink()
@@ -299,11 +300,11 @@ def test_a_damaged_entry_is_a_miss_and_is_replaced(wh: tuple[Path, Path], tmp_pa
         manifest = json.loads((entry / answers.MANIFEST).read_text(encoding="utf-8"))
         del manifest["files"]
         (entry / answers.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-    again = _report(db, study, tmp_path / "other")
+    again = _report(db, study, tmp_path / "alt")
     assert len(evaluations) == 2 and FROM_CACHE not in again.stderr and "Traceback" not in again.output
-    assert again.stdout == first.stdout.replace(str(tmp_path / "out"), str(tmp_path / "other"))
-    assert _files(tmp_path / "other").keys() == written.keys()
-    assert _files(tmp_path / "other")["opportunities.csv"] == written["opportunities.csv"]
+    assert again.stdout == first.stdout.replace(str(tmp_path / "out"), str(tmp_path / "alt"))
+    assert _files(tmp_path / "alt").keys() == written.keys()
+    assert _files(tmp_path / "alt")["opportunities.csv"] == written["opportunities.csv"]
     # Replaced by a whole entry, which the next run finds.
     assert _entries(db) == [entry]
     assert FROM_CACHE in _report(db, study, tmp_path / "third").stderr
