@@ -41,7 +41,6 @@ def _calibration_ms() -> float:
 
 def _child(data_dir: str, db: str, reread: bool) -> None:
     """Ingest ``data_dir`` into ``db`` once; print wall and CPU time and peak memory as JSON."""
-    import training_roi.cli  # noqa: F401  # the command's process settings: BLAS threads, the allocators' decay
     from training_roi.ingest.folder import ingest_folder
     from training_roi.linking import link
     from training_roi.warehouse.connection import connect

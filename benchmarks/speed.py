@@ -95,8 +95,6 @@ def _report(db: Path, course: str, method: str, attribution: bool, out: Path, *,
 
 def _child(step: str, folder: Path, db: Path, course: str, out: Path) -> None:
     """Run one step here; print its wall and CPU time and peak memory as JSON."""
-    if not step.startswith(("duckdb", "pandas")):
-        import training_roi.cli  # noqa: F401  # the command's process settings: BLAS threads, the allocators' decay
     start, cpu = time.perf_counter(), time.process_time()
     if step == "duckdb load":
         _duckdb_load(folder, db)

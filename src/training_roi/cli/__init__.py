@@ -30,12 +30,6 @@ from training_roi.warehouse.target import DEFAULT_DB
 # small, the engine and the data frames already use every core, and with other work on the machine
 # OpenBLAS's threads wait on each other (the event study's fit: 0.5 to 2.5 s on two, 0.24 s on one).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-# Memory the data frames and the engine free goes back to the system within a second instead of
-# being kept for reuse (jemalloc's decay, read by Polars' and DuckDB's allocators when they first
-# load, after this). A report's peak is then what its largest stage needs, not that plus every
-# earlier stage's leftovers: at 100,000 reps, 1.7 GB held before the attribution instead of 4.5 GB.
-for _allocator in ("_RJEM_MALLOC_CONF", "DUCKDB_JE_MALLOC_CONF"):
-    os.environ.setdefault(_allocator, "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0")
 
 app = typer.Typer(
     name="training-roi",
