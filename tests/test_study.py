@@ -157,6 +157,10 @@ def test_headline_defaults_to_first_kpi_when_win_rate_is_not_measured(tmp_path: 
         ("sensitivity: {lift: [0.03, 0.01]}", "sensitivity.lift", ["pessimistic ≤ optimistic, got [0.03, 0.01]"]),
         ("sensitivity: {lift: [0.01]}", "sensitivity.lift", ["two values, [pessimistic, optimistic], got [0.01]"]),
         ("sensitivity: {lift: [0.01, .inf]}", "sensitivity.lift[1]", ["finite number", "got inf"]),
+        # Refused whatever the data: not only once some deal has several learners.
+        ("attribution: {learner_split: role}", "attribution", ["learner_split: role needs role_weights"]),
+        ("attribution: {learner_split: role, role_weights: {Admin: 0}}", "attribution",
+         ["must be positive numbers", "'Admin': 0.0"]),
         # Points written for fractions would value 100 times the pipeline: refused for a rate KPI.
         ("sensitivity: {lift: [1, 3]}", "sensitivity", ["lift [1.0, 3.0]", "win_rate is a fraction",
                                                        "0.01 = 1 point"]),

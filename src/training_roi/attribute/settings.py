@@ -6,6 +6,7 @@ validation), so the study composes them and the stage reads nothing else of the 
 
 from __future__ import annotations
 
+import math
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -43,7 +44,8 @@ class Attribution(_Strict):
     learner_split: Literal["equal", "recency", "role"] = "equal"
     """How a deal's training credit is shared when several learners touched it."""
     role_weights: dict[str, float] = Field(default_factory=dict)
-    """With learner_split: role, the weight of each role or title (others weigh 1)."""
+    """With learner_split: role, the weight of each role or title (a positive number); every role held
+    by the learners of a deal that several trained for needs one."""
     crm_touches: bool = True
     """Campaign responses and deal activities compete with training for credit, when the CRM has them."""
     all_programs: bool = True
@@ -53,4 +55,10 @@ class Attribution(_Strict):
     def _positions(self) -> Attribution:
         if self.first_share + self.last_share > 1:
             raise ValueError(f"first_share + last_share must be at most 1, got {self.first_share + self.last_share}")
+        # Refused here, whatever the data: a split that needs weights cannot wait for a deal with several learners.
+        if self.learner_split == "role" and not self.role_weights:
+            raise ValueError("learner_split: role needs role_weights, e.g. {Account Executive: 2, Sales Manager: 1}")
+        bad = {role: weight for role, weight in self.role_weights.items() if not (weight > 0 and math.isfinite(weight))}
+        if bad:
+            raise ValueError(f"role_weights must be positive numbers; not so for {bad}")
         return self
