@@ -6,10 +6,11 @@ validation), so the study composes them and the stage reads nothing else of the 
 
 from __future__ import annotations
 
-import math
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from training_roi.attribute.split import check_role_weights
 
 __all__ = ["MODELS", "Attribution", "AttributionModel"]
 
@@ -56,9 +57,6 @@ class Attribution(_Strict):
         if self.first_share + self.last_share > 1:
             raise ValueError(f"first_share + last_share must be at most 1, got {self.first_share + self.last_share}")
         # Refused here, whatever the data: a split that needs weights cannot wait for a deal with several learners.
-        if self.learner_split == "role" and not self.role_weights:
-            raise ValueError("learner_split: role needs role_weights, e.g. {Account Executive: 2, Sales Manager: 1}")
-        bad = {role: weight for role, weight in self.role_weights.items() if not (weight > 0 and math.isfinite(weight))}
-        if bad:
-            raise ValueError(f"role_weights must be positive numbers; not so for {bad}")
+        if self.learner_split == "role" or self.role_weights:
+            check_role_weights(self.role_weights, rule="learner_split: role")
         return self

@@ -15,7 +15,7 @@ from typing import Literal
 
 import polars as pl
 
-__all__ = ["split_among_learners"]
+__all__ = ["check_role_weights", "split_among_learners"]
 
 SplitRule = Literal["equal", "recency", "role"]
 
@@ -28,16 +28,25 @@ _J = "__journey"
 _L = "__learner"
 
 
+def check_role_weights(role_weights: dict[str, float] | None, *, rule: str = "rule='role'") -> None:
+    """Refuse role weights that a split by role cannot use: none at all, or one that is not a positive number.
+
+    ``rule``: how the caller names the split by role in the message (a study says ``learner_split: role``).
+    """
+    if not role_weights:
+        raise ValueError(f"{rule} needs role_weights, e.g. {{'Account Executive': 2.0, 'Sales Manager': 1.0}}")
+    bad = {role: weight for role, weight in role_weights.items() if not (weight > 0 and math.isfinite(weight))}
+    if bad:
+        raise ValueError(f"role_weights must be positive numbers; not so for {bad}")
+
+
 def _learner_weights(learners: pl.DataFrame, rule: SplitRule, role_weights: dict[str, float] | None) -> pl.Expr:
     if rule == "equal":
         return pl.lit(1.0)
     if rule == "recency":
         return 2.0 ** (-pl.col("__rank").cast(pl.Float64))
-    if not role_weights:
-        raise ValueError("rule='role' needs role_weights, e.g. {'manager': 2.0, 'rep': 1.0}")
-    bad = {role: weight for role, weight in role_weights.items() if not (weight > 0 and math.isfinite(weight))}
-    if bad:
-        raise ValueError(f"role_weights must be positive numbers; not so for {bad}")
+    check_role_weights(role_weights)
+    assert role_weights is not None  # checked: not empty
     unknown = sorted(set(learners["__role"].drop_nulls().unique()) - set(role_weights))
     if unknown or learners["__role"].null_count():
         named = unknown + (["(no role)"] if learners["__role"].null_count() else [])

@@ -233,7 +233,7 @@ def _table_of(name: str) -> str:
 
 
 def _tables_of(name: str, mapping: Mapping | None) -> tuple[str, ...]:
-    """The tables a source's load writes (and reads): its own, and the CRM users when it names people by name."""
+    """The tables a source's load writes (and reads): its own, and the CRM users when it names people."""
     return (_table_of(name), "crm_user") if _matches_people(name, mapping) else (_table_of(name),)
 
 
