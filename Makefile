@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The suite runs on two workers (pytest-xdist), each test file whole on one of them, so that a file's
 # shared fixtures (a simulated org, a Spark session, a server) are made once; `make test PARALLEL=`
-# runs it in one process, `PARALLEL="-n 4 --dist loadfile"` on four.
+# runs it in one process, `PARALLEL="-n 4 --dist loadfile"` on four. The speed guards (marked guard)
+# time the product against a calibration loop, so they run alone, after the others.
 PARALLEL ?= -n 2 --dist loadfile
 
 .PHONY: demo test test-fast lint bench docs clean
@@ -45,11 +46,13 @@ demo: $(VENV)/.base
 test: $(VENV)/.dev $(RALPH)
 	$(BIN)/ruff check src tests benchmarks validation
 	$(BIN)/mypy
-	$(BIN)/pytest $(PARALLEL)
+	$(BIN)/pytest $(PARALLEL) -m "not guard"
+	$(BIN)/pytest -m guard
 
 ## test-fast: the tests that need neither Java, LibreOffice, Chromium, Ralph's LRS nor a larger simulated org
 test-fast: $(VENV)/.dev
-	$(BIN)/pytest $(PARALLEL) -m "not spark and not slow and not libreoffice and not browser and not lrs"
+	$(BIN)/pytest $(PARALLEL) -m "not spark and not slow and not libreoffice and not browser and not lrs and not guard"
+	$(BIN)/pytest -m guard
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks validation

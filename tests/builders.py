@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import importlib.util
 import json
@@ -173,6 +174,10 @@ def ingest_and_report(data: Path, work: Path, truth: dict, name: str, **settings
     out = work / "out"
     result = runner.invoke(app, ["report", str(study), "--db", str(db), "--out", str(out)])
     assert result.exit_code == 0, result.stderr
+    # The commands ran in this process: a warehouse connection of theirs still waiting in a reference
+    # cycle would keep a server started here from opening the file read-only (DuckDB refuses a second
+    # configuration of one file in one process). The command line's own processes end instead.
+    gc.collect()
     return out
 
 

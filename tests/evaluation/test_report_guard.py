@@ -20,12 +20,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from training_roi import Study, evaluate
 from training_roi.attribute import attribute_study
 from training_roi.study.plan import plan_study
 
 ROOT = Path(__file__).resolve().parents[2]
 GUARD = ROOT / "benchmarks" / "guard.json"
+pytestmark = pytest.mark.guard  # timed: run alone, after the other tests (make test)
+
 SLOWER = 2.0
 """How many times the recorded ratio the report may take before the guard fails."""
 
