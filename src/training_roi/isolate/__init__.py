@@ -25,6 +25,9 @@ Beside them, functions on plain arrays check what an estimate rests on: what an 
 pre-period can tell about parallel trends (:func:`pretrend_check`), how far parallel trends may
 fail before the conclusion changes (:func:`honest_sensitivity`), and inference that keeps its
 level with few clusters (:func:`cluster_inference`).
+
+For whom the program works: :func:`estimate_subgroups` (:func:`subgroup_effects` on arrays) gives
+the effect on the trained and on the untrained of every subgroup, with simultaneous intervals.
 """
 
 from training_roi.isolate.compare import METHODS, Comparison, MethodResult, compare_methods
@@ -53,6 +56,7 @@ from training_roi.isolate.effect import (
 )
 from training_roi.isolate.estimates import estimate_participant
 from training_roi.isolate.event_study import estimate_event_study, estimate_twfe_did
+from training_roi.isolate.heterogeneity import SubgroupEffects, estimate_subgroups, subgroup_effects
 from training_roi.isolate.honest import (
     Sensitivity,
     SensitivityRow,
@@ -104,6 +108,7 @@ __all__ = [
     "Resampling",
     "Sensitivity",
     "SensitivityRow",
+    "SubgroupEffects",
     "UnitPanel",
     "breakdown_value",
     "choose_inference",
@@ -129,6 +134,7 @@ __all__ = [
     "estimate_psm",
     "estimate_staggered",
     "estimate_staggered_dr",
+    "estimate_subgroups",
     "estimate_trend",
     "estimate_twfe_did",
     "estimator",
@@ -150,6 +156,7 @@ __all__ = [
     "reg_did",
     "registered",
     "roi_breakdown",
+    "subgroup_effects",
     "unit_features",
     "wild_cluster_bootstrap",
     "write_assignment",
