@@ -9,6 +9,8 @@ covers all regions at once at least that often.
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import polars as pl
 import pytest
@@ -41,7 +43,7 @@ def test_a_saturated_model_is_the_difference_in_differences_within_each_subgroup
     w = _world(2000, rng)
     weights = rng.integers(1, 9, w["d"].size).astype(float)
     r = subgroup_effects(w["y0"], w["y1"], w["d"], {"region": w["region"]}, weights=weights, folds=1, ridge=0.0,
-                         pre_outcome=False, replicates=200)
+                         replicates=200)
     change = w["y1"] - w["y0"]
     for row in r.table.iter_rows(named=True):
         inside = w["region"] == row["level"]
@@ -103,29 +105,28 @@ def test_small_subgroups_are_named_not_estimated():
         subgroup_effects(w["y0"], w["y1"][:-1], w["d"], {"region": w["region"]})
 
 
-def test_on_a_unit_panel_with_baseline_thirds():
+def test_on_a_unit_panel_with_thirds_of_the_earlier_record():
+    """Weaker reps gain, stronger ones do not; the thirds come from the months before the pre-period."""
     rng = np.random.default_rng(8)
-    units, months = 400, 12
+    units, months = 600, 18
     skill = rng.standard_normal(units)
     trained = rng.random(units) < 0.4
     rows = []
     for u in range(units):
         for m in range(months):
-            after = trained[u] and m >= 6
-            p = 1 / (1 + np.exp(-(-0.4 + 0.6 * skill[u] + (0.5 if after and skill[u] < 0 else 0.0))))
+            after = trained[u] and m >= 12
+            p = 1 / (1 + np.exp(-(-0.4 + 0.8 * skill[u] + (0.6 if after and skill[u] < 0 else 0.0))))
             closed = int(rng.integers(4, 10))
-            rows.append({"unit": f"u{u}", "period": f"2025-{m + 1:02d}-01", "won": int(rng.binomial(closed, p)),
-                         "closed": closed, "treated_at": "2025-07-10" if trained[u] else None,
-                         "team": f"t{u % 7}"})
-    frame = pl.DataFrame(rows).with_columns(pl.col("period").str.to_date(), pl.col("treated_at").str.to_date())
-    panel = UnitPanel(frame, outcome="win_rate", numerator="won", denominator="closed")
+            rows.append({"unit": f"u{u}", "period": date(2024 + m // 12, m % 12 + 1, 1),
+                         "won": int(rng.binomial(closed, p)), "closed": closed,
+                         "treated_at": date(2025, 1, 10) if trained[u] else None})
+    panel = UnitPanel(pl.DataFrame(rows), outcome="win_rate", numerator="won", denominator="closed")
     groups = pl.DataFrame({"unit": [f"u{u}" for u in range(units)], "team": [f"t{u % 7}" for u in range(units)]})
     r = estimate_subgroups(panel, groups, pre_months=6, post_months=6, replicates=500)
-    thirds = r.table.filter(pl.col("variable") == BASELINE).sort("level")
-    assert thirds["level"].to_list() == ["bottom third", "middle third", "top third"]
-    bottom = thirds.filter(pl.col("level") == "bottom third").row(0, named=True)
-    top = thirds.filter(pl.col("level") == "top third").row(0, named=True)
-    assert bottom["att_estimate"] > top["att_estimate"]  # the effect is on the weaker reps
-    assert bottom["att_sim_low"] > 0
+    thirds = {row["level"]: row for row in r.table.filter(pl.col("variable") == BASELINE).iter_rows(named=True)}
+    assert set(thirds) == {"bottom third", "middle third", "top third"}
+    assert thirds["bottom third"]["att_sim_low"] > 0.03  # the weakest reps gain
+    assert thirds["top third"]["att_sim_low"] < 0 < thirds["top third"]["att_sim_high"]  # the strongest do not
+    assert r.differ[BASELINE]["p_value"] < 0.01
+    assert r.differ["team"]["p_value"] > 0.001  # teams are arbitrary here
     assert len(r.diagnostics["baseline_cut_points"]) == 2
-    assert set(r.table["variable"]) == {"team", BASELINE}

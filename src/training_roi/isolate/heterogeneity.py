@@ -16,7 +16,10 @@ estimation of heterogeneous causal effects"). Three nuisance models, each from s
 fitted on all folds but one and predict the one left out: the propensity e(X) (a logistic
 regression), the untrained units' change μ₀(X) and the trained units' change μ₁(X) (ridge
 regressions, or gradient-boosted trees with ``learner="boosting"``). X holds the panel's
-covariates, every grouping variable's indicators and the unit's pre-period outcome. Within a
+covariates and every grouping variable's indicators — not the pre-period outcome: the change is
+measured from it, and where units chose training by their level (skilled reps enrol more), a
+model of the change given that level mistakes their lasting skill for luck about to revert and
+biases the effect (in a simulated world of self-selection, 0.067 against a true 0.028). Within a
 subgroup g the two effects are the normalised doubly robust contrasts of Sant'Anna & Zhao (2020),
 the ATT's as in :func:`~training_roi.isolate.drdid.dr_did`:
 
@@ -59,6 +62,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from training_roi.errors import NotApplicable
+from training_roi.isolate.anchors import anchor_periods, window_sums
 from training_roi.isolate.drdid import _unit_windows
 from training_roi.isolate.effect import FloatArray
 from training_roi.measure.panels import UnitPanel
@@ -76,6 +80,7 @@ _CLIP = 0.01
 _RIDGE = 1.0
 """The ridge penalty of the linear outcome models, on standardised features."""
 _THIRDS = ("bottom third", "middle third", "top third")
+_NO_RECORD = "no earlier record"
 
 _ASSUMPTIONS = (
     "conditional parallel trends: without training, units with the same covariates, subgroup and pre-period "
@@ -221,19 +226,18 @@ def subgroup_effects(y0: ArrayLike, y1: ArrayLike, treated: ArrayLike, groups: M
                      covariates: ArrayLike | None = None, covariate_names: Sequence[str] = (),
                      weights: ArrayLike | None = None, cluster: ArrayLike | None = None, learner: Learner = "linear",
                      folds: int = 5, ridge: float = _RIDGE, confidence: float = 0.95, replicates: int = 2000,
-                     seed: int = 7, min_units: int = MIN_UNITS, pre_outcome: bool = True,
-                     outcome: str = "outcome") -> SubgroupEffects:
+                     seed: int = 7, min_units: int = MIN_UNITS, outcome: str = "outcome") -> SubgroupEffects:
     """The effects on the trained and the untrained of every subgroup, from each unit's two periods.
 
     ``y0`` and ``y1`` are each unit's outcome before and after (its training, or its reference
     period), ``treated`` whether it was trained, ``groups`` one label per unit for each grouping
     variable (a missing label is a level of its own). ``covariates`` (one row per unit) join the
-    groups' indicators and the pre-period outcome ``y0`` in the nuisance models; ``weights`` (the
+    groups' indicators in the nuisance models; ``weights`` (the
     outcome's denominator, say) weigh units in the models and the means; ``cluster`` labels units
     whose errors are correlated (a team): the standard errors and the bootstrap then draw clusters.
-    ``folds`` = 1 fits the models on every unit (no cross-fitting), and ``pre_outcome=False`` leaves
-    ``y0`` out of the models: with ``ridge=0`` and no covariates the models are then saturated in the
-    subgroups, for checks against a hand-worked figure. The simultaneous band comes from
+    ``folds`` = 1 fits the models on every unit (no cross-fitting): with ``ridge=0`` and no
+    covariates the models are then saturated in the subgroups, for checks against a hand-worked
+    figure. The simultaneous band comes from
     ``replicates`` Gaussian multiplier draws (``seed``).
 
     Raises
@@ -267,7 +271,7 @@ def subgroup_effects(y0: ArrayLike, y1: ArrayLike, treated: ArrayLike, groups: M
         raise NotApplicable(f"{n_t} trained and {n_c} untrained units: at least {max(min_units, 2 * folds)} of each "
                             "are needed to fit the models")
     indicators = [(labels[v] == level).astype(np.float64) for v in labels for level in sorted(set(labels[v]))[1:]]
-    parts = [*([before] if pre_outcome else []), *cov.T, *indicators]
+    parts = [*cov.T, *indicators]
     x = np.column_stack(parts) if parts else np.zeros((n, 1))
     e, mu0, mu1 = _cross_fit(x, dy, d, w, learner=learner, folds=folds, ridge=ridge, seed=seed)
     odds = e / (1 - e)
@@ -354,7 +358,7 @@ def subgroup_effects(y0: ArrayLike, y1: ArrayLike, treated: ArrayLike, groups: M
                             f"{kind}_high": est + z * se}
     warns = _warnings(rows, e, d, min_units)
     table = pl.DataFrame(rows, schema=_SCHEMA)
-    features = [*(["pre-period outcome"] if pre_outcome else []), *covariate_names,
+    features = [*covariate_names,
                 *(f"{v}={lv}" for v in labels for lv in sorted(set(labels[v]))[1:])]
     method = ("doubly robust learner (cross-fitted " + ("ridge and logistic regressions" if learner == "linear"
                                                         else "gradient-boosted trees") + ")")
@@ -443,9 +447,13 @@ def estimate_subgroups(panel: UnitPanel, groups: pl.DataFrame | None = None, *, 
     before the training month and ``post_months`` from it; an untrained unit's reference month is
     drawn (``seed``) from the trained units' months. ``groups`` has a ``unit`` column and one column
     per grouping variable (text); a unit missing from it has the level ``(missing)``. With
-    ``baseline_thirds`` the units are also grouped by thirds of their pre-period outcome
-    (:data:`BASELINE`: bottom, middle, top; the cut points in the diagnostics). The panel's
-    covariates enter the models; its cluster column, if any, clusters the errors.
+    ``baseline_thirds`` the units are also grouped by thirds of their earlier record
+    (:data:`BASELINE`: bottom, middle, top; the cut points in the diagnostics): their outcome over
+    the ``pre_months`` months *before* the pre-period, so that a unit's third does not depend on
+    the luck of the months its change is measured from (grouping by those would sort lucky units
+    into the top third, and their fall back into the effect). Units without activity then are a
+    level of their own, ``no earlier record``. The panel's covariates enter the models; its
+    cluster column, if any, clusters the errors.
 
     Raises
     ------
@@ -472,9 +480,14 @@ def estimate_subgroups(panel: UnitPanel, groups: pl.DataFrame | None = None, *, 
         labels = {c: g[c].cast(pl.String).to_list() for c in groups.columns if c != "unit"}
     cuts: list[float] = []
     if baseline_thirds:
-        before = usable["before"].to_numpy()
-        cuts = [float(c) for c in np.quantile(before, [1 / 3, 2 / 3])]
-        labels[BASELINE] = [_THIRDS[int(np.searchsorted(cuts, b, side="right"))] for b in before]
+        earlier = (window_sums(panel, anchor_periods(panel, seed), {"early": (-2 * pre_months, -pre_months - 1)})
+                   .select("unit", level=pl.when(pl.col("early_act") > 0)
+                           .then(pl.col("early_num") / pl.col("early_den"))))
+        level = usable.select("unit").join(earlier, on="unit", how="left", maintain_order="left")["level"].to_numpy()
+        known = level[~np.isnan(level.astype(np.float64))] if level.size else level
+        cuts = [float(c) for c in np.quantile(known, [1 / 3, 2 / 3])] if known.size >= 3 else []
+        labels[BASELINE] = [_NO_RECORD if not cuts or b is None or b != b
+                            else _THIRDS[int(np.searchsorted(cuts, b, side="right"))] for b in level]
     cluster = None
     if panel.cluster is not None:
         codes = panel.cluster_codes(usable["unit"].to_list())

@@ -31,7 +31,9 @@ divergence to training (more than twice the effect), one that conditions on the 
 ``poor_overlap``: 98 % against 3 %, so most trained reps have almost no untrained peers of their
 region. ``covariate_null``: ``covariate_trends`` with no effect. truth.json's ``covariate`` section
 names the attribute and gives each region's trend, enrolment probability and counts
-(:mod:`training_roi.simulate.markets`).
+(:mod:`training_roi.simulate.markets`). ``heterogeneous``: reps self-select as in ``selection``, and
+the effect differs by region (none in North America - West, most in EMEA); truth.json's
+``subgroups`` section gives each region's effect on its trained and on its never-trained reps.
 
 Every sales scenario's truth.json has, per window, the revenue by two definitions, booked
 (``revenue_closing_in_window``) and eventual (``revenue_created_in_window``), exact in cents

@@ -1,4 +1,4 @@
-"""Regional markets that move apart, and enrolment that follows the region: the covariate worlds.
+"""Regional markets that move apart, and enrolment that follows the region: the covariate worlds; effects by region.
 
 Scenarios ``covariate_trends``, ``poor_overlap`` and ``covariate_null`` (:class:`_Markets`). Each
 rep's region is an observable attribute (``UserRoleId`` and ``Region__c`` in ``crm/User.csv``). The
@@ -6,6 +6,10 @@ growth regions' untreated log-odds of winning rise by ``growth_trend`` a year fr
 start and the others' by ``other_trend``, on top of the model's common trend; an eligible rep
 enrols with their region's probability (``enrol_growth`` or ``enrol_other``), at random within the
 region.
+
+Scenario ``heterogeneous`` uses the same attribute otherwise: its markets move together, but the
+program's effect differs by region (:func:`_subgroup_truth` records each region's effect on its
+trained and its never-trained reps).
 
 Why it breaks difference-in-differences without covariates: trained reps come mostly from
 the growth regions, so the trained group's untreated win rate rises faster than the comparison's,
@@ -136,3 +140,50 @@ def _markets_truth(org: _Org, m: _Markets, eligible: np.ndarray, trained: np.nda
         "growth_regions": list(m.growth),
         "regions": regions,
     }
+
+
+_SUBGROUP_DEFINITIONS = {
+    "subgroups": (
+        "scenario heterogeneous: the effect by region (the rep's UserRoleId, loaded as crm_user.role_id, one role "
+        "per region), per region: role_id, win_logit (its structural effect), trained_reps and untrained_reps (reps "
+        "with a closed deal counted below), att_win_rate (trained reps' closed, non-deleted deals created 1 to 180 "
+        "days after training: mean of won1 − won0, the realised effect) and att_win_rate_expected (mean of p1 − p0 "
+        "over the same deals), atu_win_rate and atu_win_rate_expected (the same over the never-trained reps' closed, "
+        "non-deleted deals created from the roll-out's start to 180 days after its end: what training would have "
+        "done for them)"
+    ),
+}
+
+
+def _subgroup_truth(org: _Org, by_region: tuple[float, ...], trained: np.ndarray, roll: tuple[int, int], *,
+                    owner: np.ndarray, created_day: np.ndarray, days_since: np.ndarray, counted: np.ndarray,
+                    won0: np.ndarray, won1: np.ndarray, p0: np.ndarray, p1: np.ndarray) -> dict[str, Any]:
+    """truth.json's ``subgroups`` section: each region's effect on its trained and its never-trained reps.
+
+    ``trained`` is per rep; the deal arrays per opportunity, ``counted`` the closed, non-deleted ones.
+    """
+    reps = org.n_reps
+    role = org.users["UserRoleId"].head(reps)
+    region = org.region[owner]
+    after = counted & trained[owner] & (days_since >= 1) & (days_since <= 180)
+    untrained = counted & ~trained[owner] & (created_day >= roll[0]) & (created_day < roll[1] + 180)
+    out: dict[str, Any] = {}
+    for r, (name, _, _) in enumerate(_REGIONS):
+        here = org.region[:reps] == r
+        t, u = after & (region == r), untrained & (region == r)
+
+        def mean(values: np.ndarray, mask: np.ndarray) -> float | None:
+            return float(values[mask].mean()) if mask.any() else None
+
+        out[name] = {
+            "role_id": str(role.filter(pl.Series(here))[0]) if here.any() else None,
+            "win_logit": by_region[r],
+            "trained_reps": int(np.unique(owner[t]).size),
+            "untrained_reps": int(np.unique(owner[u]).size),
+            "att_win_rate": mean(won1.astype(np.float64) - won0, t),
+            "att_win_rate_expected": mean(p1 - p0, t),
+            "atu_win_rate": mean(won1.astype(np.float64) - won0, u),
+            "atu_win_rate_expected": mean(p1 - p0, u),
+        }
+    return {"variable": "role", "warehouse_column": "crm_user.role_id", "regions": out}
+

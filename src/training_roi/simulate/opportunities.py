@@ -180,7 +180,8 @@ def _simulate_opportunities(cal: _Calendar, org: _Org, tr: _Training, sc: _Scena
     # For deals never exposed it is the full effect: what training would have done.
     ramp = np.clip(days_since / max(sc.ramp_days, 1), 0.0, 1.0)
     scale = np.where(exposed, ramp, 1.0) if sc.ramp_days else np.ones(n)
-    eta1 = eta0 + sc.win_logit * scale
+    effect = sc.win_logit if sc.win_logit_by_region is None else np.array(sc.win_logit_by_region)[org.region[owner]]
+    eta1 = eta0 + effect * scale
     lessons_before = np.zeros(0, np.int64)
     if dose is not None:
         eta0 = eta0 + dose.trend_per_year * dose.engagement[owner] * (day - tr.roll_lo) / 365.25

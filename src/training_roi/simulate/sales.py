@@ -31,7 +31,13 @@ from training_roi.simulate.crm_golive import _CRM_COURSE, _crm_costs_frame, _go_
 from training_roi.simulate.folder import _Folder
 from training_roi.simulate.learners import _build_learners, _learners_frame
 from training_roi.simulate.lms import _completions_frame, _sales_activities, _write_statements
-from training_roi.simulate.markets import _MARKETS_DEFINITIONS, _markets_diagnostics, _markets_truth
+from training_roi.simulate.markets import (
+    _MARKETS_DEFINITIONS,
+    _SUBGROUP_DEFINITIONS,
+    _markets_diagnostics,
+    _markets_truth,
+    _subgroup_truth,
+)
 from training_roi.simulate.microlessons import (
     _assign_lessons,
     _dose_frames,
@@ -178,6 +184,13 @@ def _simulate_sales(out: Path, cal: _Calendar, *, scenario: str, reps: int, seed
         truth = truth | {"covariate": _markets_truth(org, sc.markets, training.eligible, trained_rep),
                          "diagnostics": truth["diagnostics"] | diagnostics,
                          "definitions": truth["definitions"] | _MARKETS_DEFINITIONS}
+    if sc.win_logit_by_region is not None:
+        counted = opps.closed & ~opps.deleted
+        truth = truth | {"subgroups": _subgroup_truth(
+            org, sc.win_logit_by_region, training.complete_day < _NEVER, (training.roll_lo, training.roll_hi),
+            owner=opps.owner, created_day=opps.created_day, days_since=opps.days_since, counted=counted,
+            won0=opps.won0, won1=opps.won1, p0=opps.p0, p1=opps.p1),
+            "definitions": truth["definitions"] | _SUBGROUP_DEFINITIONS}
     folder.truth(truth)
     report("Done", 1.0)
     return folder.files

@@ -88,6 +88,7 @@ class _Scenario:
     cycle_median: float | None = None  # median sales cycle of a New Business deal in days (None: the model's)
     turnover: _Turnover | None = None  # reps joining and leaving during the period beyond the model's few
     markets: _Markets | None = None  # regional markets apart and enrolment by region (assignment "by_region")
+    win_logit_by_region: tuple[float, ...] | None = None  # per region of _REGIONS, replaces win_logit (heterogeneous)
 
 
 _SCENARIO_PARAMS: dict[str, _Scenario] = {
@@ -191,6 +192,21 @@ _SCENARIO_PARAMS["covariate_null"] = replace(
 )
 
 
+# The world where the effect differs by region (observable: UserRoleId, Region__c): North America West
+# gains nothing, Central and East a little, APAC more and EMEA most. Reps self-select by skill as in
+# 'selection'; win_logit is the reps' share-weighted mean of the regions' effects, for reference only.
+_BY_REGION = (0.0, 0.08, 0.08, 0.35, 0.2)
+_SCENARIO_PARAMS["heterogeneous"] = replace(
+    _SCENARIO_PARAMS["selection"],
+    description=(
+        "the effect on the log-odds of winning differs by region (North America - West none, Central and East "
+        "+0.08, APAC +0.2, EMEA +0.35); reps self-select by skill, with the trend and seasonality of 'selection': "
+        "an average effect hides where the program works"
+    ),
+    win_logit=0.126, win_logit_by_region=_BY_REGION,  # 0.126: the mean over the regions' shares of reps
+)
+
+
 _COURSE_SCENARIOS = tuple(_SCENARIO_PARAMS)
 """The scenarios of a sales course whose effect :func:`_course_scenario` can scale."""
 
@@ -214,7 +230,9 @@ def _course_scenario(name: str, effect_scale: float = 1.0) -> _Scenario:
     if effect_scale == 1.0:
         return sc
     scaled = replace(sc, win_logit=sc.win_logit * effect_scale, deal_size=sc.deal_size * effect_scale,
-                     cycle=sc.cycle * effect_scale)
+                     cycle=sc.cycle * effect_scale,
+                     win_logit_by_region=None if sc.win_logit_by_region is None
+                     else tuple(x * effect_scale for x in sc.win_logit_by_region))
     if scaled.deal_size <= -1 or scaled.cycle >= 1:
         def signed(change: float) -> str:
             return ("+" if change >= 0 else "") + percent(change * 100)
