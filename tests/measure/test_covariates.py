@@ -94,3 +94,23 @@ def test_values_and_the_reference_are_those_of_the_panel_s_units():
     assert names == ("role=(missing)", "role=EMEA")  # NA is the reps' reference; z is in no export
     assert frame["unit"].to_list() == ["a", "b", "c", "z"]
     assert frame["role=(missing)"].to_list() == [0, 0, 0, 1]
+
+
+def test_labels_keep_categories_and_cut_numbers_into_thirds():
+    from training_roi.measure.covariates import unit_labels
+
+    con = ibis.duckdb.connect()
+    con.create_table("crm_account", pl.DataFrame({
+        "account_id": ["a", "b", "c", "d", "e", "f"],
+        "industry": ["Retail", "", None, "Retail", "=cmd", "Energy"],
+        "employees": [10, 20, 30, 40, 50, None],
+    }, schema={"account_id": pl.String, "industry": pl.String, "employees": pl.Int64}).to_arrow())
+    labels = unit_labels(con, "account", ["industry", "employees"], ["a", "b", "c", "d", "e", "f", "zz"])
+    assert labels["unit"].to_list() == ["a", "b", "c", "d", "e", "f", "zz"]
+    assert labels["industry"].to_list() == ["Retail", "(missing)", "(missing)", "Retail", "=cmd", "Energy",
+                                            "(missing)"]
+    # Thirds of 10, 20, 30, 40, 50 (numpy's quantiles: 23.3 and 36.7), a missing number its own level.
+    assert labels["employees"].to_list() == ["under 23", "under 23", "23 to 37", "37 and over", "37 and over",
+                                             "(missing)", "(missing)"]
+    with pytest.raises(ValueError, match="unknown attribute 'role' for accounts"):
+        unit_labels(con, "account", ["role"], ["a"])

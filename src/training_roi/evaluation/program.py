@@ -32,6 +32,7 @@ from training_roi.evaluation.forecast import program_forecast
 from training_roi.evaluation.levels import application, phillips
 from training_roi.evaluation.results import Evaluation, WindowResult
 from training_roi.evaluation.stages import kept
+from training_roi.evaluation.subgroups import WhoBenefits, who_benefits
 from training_roi.evaluation.windows import Design, design_of, window_result
 from training_roi.isolate import (
     Comparison,
@@ -173,6 +174,10 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
         warnings.extend(attribution.notes)
     tell("forecasting the months after training", 0.9)
     ahead, basis = program_forecast(con, plan, trained, panels[plan.windows.primary_days], costs, unit_months)
+    subgroups: WhoBenefits | str | None = None
+    if plan.study.insight.subgroups:
+        tell("estimating the effect by subgroup", 0.92)
+        subgroups = who_benefits(con, plan, trained, panels[plan.windows.primary_days], costs, unit_months)
     tell("Phillips' five levels", 0.95)
     return Evaluation(plan.study, primary, results, costs, tables, tuple(warnings), trend,
                       _sensitivity(plan, primary, results, costs.total), methods, by_window,
@@ -181,7 +186,9 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
                       design.reason, attribution,
                       phillips(con, plan, primary, costs, behaviour), applied,
                       tornado=_tornado(plan, primary, results, costs), payback=_payback(plan, primary, costs),
-                      grids=_grids(plan, primary, results, costs.total), forecast=ahead, forecast_basis=basis)
+                      grids=_grids(plan, primary, results, costs.total), forecast=ahead, forecast_basis=basis,
+                      subgroups=subgroups if isinstance(subgroups, WhoBenefits) else None,
+                      subgroups_basis=subgroups if isinstance(subgroups, str) else "")
 
 
 def _roi_sensitivity(plan: StudyPlan, methods: Comparison, primary: WindowResult, cost: Decimal) -> Comparison:

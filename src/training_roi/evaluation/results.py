@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from training_roi._format import describe_change, money, percent
 from training_roi.attribute.result import AttributionResult
+from training_roi.evaluation.subgroups import WhoBenefits
 from training_roi.isolate import Comparison, Effect
 from training_roi.measure import KPIS
 from training_roi.study import Study
@@ -203,6 +204,10 @@ class Evaluation:
     """Cumulative benefit, cost and ROI for each month after training, and the scale-up (None: see forecast_basis)."""
     forecast_basis: str = ""
     """What the forecast rests on, or why there is none."""
+    subgroups: WhoBenefits | None = field(default=None, compare=False, repr=False)
+    """With ``insight.subgroups``: the effect by subgroup and the roll-out table (None: see subgroups_basis)."""
+    subgroups_basis: str = ""
+    """Why there is no breakdown by subgroup ("" when there is one or none was asked for)."""
 
     @property
     def established(self) -> bool:
@@ -320,6 +325,9 @@ class Evaluation:
             "attribution": self.attribution.asdict() if self.attribution is not None else None,
             "phillips": self.phillips.asdict() if self.phillips is not None else None,
         })
+        if self.subgroups is not None or self.subgroups_basis:  # only when insight.subgroups asks for it
+            document["subgroups"] = _no_nan({"basis": self.subgroups_basis,
+                                             **(self.subgroups.asdict() if self.subgroups is not None else {})})
         return document
 
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 from ibis.backends import BaseBackend
 
-__all__ = ["ATTRIBUTES", "Attribute", "unit_covariates", "unknown_attributes"]
+__all__ = ["ATTRIBUTES", "Attribute", "unit_covariates", "unit_labels", "unknown_attributes"]
 
 
 @dataclass(frozen=True)
@@ -81,36 +82,84 @@ def unit_covariates(con: BaseBackend, unit: str, names: Sequence[str],
     ValueError
         An unknown unit or attribute (the message lists the ones there are).
     """
-    if unit not in ATTRIBUTES:
-        raise ValueError(f"unit {unit!r}: covariates are known for {', '.join(ATTRIBUTES)}")
+    frame = _attributes(con, unit, names, units, "covariate")
     known = ATTRIBUTES[unit]
-    unknown = unknown_attributes(unit, names)
-    if unknown:
-        raise ValueError(f"unknown covariate {', '.join(repr(n) for n in unknown)} for {unit}s: expected one of "
-                         f"{', '.join(known)}")
-    table, key = _TABLE[unit]
-    t = con.table(table)
-    columns = [known[n].column for n in dict.fromkeys(names)]
-    raw = t.select(t[key].name("unit"), *(t[c] for c in columns)).to_pyarrow()
-    frame = pl.from_arrow(raw)
-    assert isinstance(frame, pl.DataFrame)
-    if units is not None:
-        frame = pl.DataFrame({"unit": list(units)}, schema={"unit": pl.String}).join(
-            frame.with_columns(pl.col("unit").cast(pl.String)), on="unit", how="left", maintain_order="left")
     out = frame.select(pl.col("unit").cast(pl.String))
     made: list[str] = []
     for n in dict.fromkeys(names):
         a = known[n]
         if a.numeric:
-            values = frame[a.column].cast(pl.Float64)
+            values = frame[n].cast(pl.Float64)
             out = out.with_columns(values.fill_null(values.mean()).fill_null(0.0).alias(n))
             made.append(n)
             continue
-        values = frame[a.column].cast(pl.String).fill_null(_MISSING).replace("", _MISSING)
-        counts = values.value_counts(sort=False).sort(["count", a.column], descending=[True, False])
-        levels = counts[a.column].to_list()
+        values = frame[n].cast(pl.String).fill_null(_MISSING).replace("", _MISSING)
+        counts = values.value_counts(sort=False).sort(["count", n], descending=[True, False])
+        levels = counts[n].to_list()
         for level in sorted(levels[1:]):
             col = _name(n, level)
             out = out.with_columns((values == level).cast(pl.Float64).alias(col))
             made.append(col)
     return out, tuple(made)
+
+
+def unit_labels(con: BaseBackend, unit: str, names: Sequence[str], units: Sequence[str]) -> pl.DataFrame:
+    """The ``units``' attributes ``names`` as text labels to group them by: ``unit`` and one column per name.
+
+    A categorical attribute keeps its values (an empty or absent one is ``(missing)``); a numeric
+    one becomes thirds of its values among ``units`` (``under 120``, ``120 to 480``, ``480 and
+    over``), since a group per distinct headcount would hold one unit each.
+
+    Raises
+    ------
+    ValueError
+        An unknown unit or attribute (the message lists the ones there are).
+    """
+    frame = _attributes(con, unit, names, units, "attribute")
+    known = ATTRIBUTES[unit]
+    out = frame.select("unit")
+    for n in dict.fromkeys(names):
+        if known[n].numeric:
+            values = frame[n].cast(pl.Float64)
+            known_values = values.drop_nulls()
+            if known_values.len() >= 3:
+                lo, hi = (float(np.quantile(known_values.to_numpy(), q)) for q in (1 / 3, 2 / 3))
+                thirds = [_MISSING if v is None else f"under {lo:,.0f}" if v < lo
+                          else f"{lo:,.0f} to {hi:,.0f}" if v < hi else f"{hi:,.0f} and over" for v in values]
+                out = out.with_columns(pl.Series(n, thirds, dtype=pl.String))
+            else:
+                out = out.with_columns(values.cast(pl.String).fill_null(_MISSING).alias(n))
+            continue
+        out = out.with_columns(frame[n].cast(pl.String).fill_null(_MISSING).replace("", _MISSING).alias(n))
+    return out
+
+
+def _attributes(con: BaseBackend, unit: str, names: Sequence[str], units: Sequence[str] | None,
+                word: str) -> pl.DataFrame:
+    """``unit`` (text) and one column per attribute of ``names`` as the export has it, for ``units`` when given.
+
+    ``word`` names the attributes in the error (``covariate``, ``attribute``).
+
+    Raises
+    ------
+    ValueError
+        An unknown unit or attribute (the message lists the ones there are).
+    """
+    if unit not in ATTRIBUTES:
+        raise ValueError(f"unit {unit!r}: {word}s are known for {', '.join(ATTRIBUTES)}")
+    known = ATTRIBUTES[unit]
+    unknown = unknown_attributes(unit, names)
+    if unknown:
+        raise ValueError(f"unknown {word} {', '.join(repr(n) for n in unknown)} for {unit}s: expected one of "
+                         f"{', '.join(known)}")
+    table, key = _TABLE[unit]
+    t = con.table(table)
+    chosen = list(dict.fromkeys(names))
+    frame = pl.from_arrow(t.select(t[key].cast("string").name("unit"),
+                                   *(t[known[n].column].name(n) for n in chosen)).to_pyarrow())
+    assert isinstance(frame, pl.DataFrame)
+    if units is None:
+        return frame
+    return pl.DataFrame({"unit": list(units)}, schema={"unit": pl.String}).join(
+        frame.unique("unit", keep="first", maintain_order=True), on="unit", how="left", maintain_order="left")
+

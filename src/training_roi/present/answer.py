@@ -22,6 +22,7 @@ from training_roi.present.onepager import write_summary
 from training_roi.present.result_json import result_document, write_result
 from training_roi.present.rollout import rollout_document, rollout_panel, write_rollout
 from training_roi.present.spreadsheet import write_participant_time, write_spreadsheets
+from training_roi.present.subgroups import write_subgroups
 from training_roi.present.workbook import write_workbook
 
 __all__ = ["answer_document", "answer_panel", "write_answer"]
@@ -35,7 +36,8 @@ def write_answer(answer: Answer, out_dir: Path) -> dict[str, Path]:
     A training program's answer: ``result`` (result.json), ``report`` (report.html), the seed's
     spreadsheets ``learners`` and ``opportunities``, the ``workbook`` (roi_model.xlsx, the model
     with live formulas), the executive one-pager ``summary`` (summary.html) and ``summary pdf``,
-    and ``attribution`` when attribution ran. A
+    ``attribution`` when attribution ran, and ``subgroups`` (subgroups.csv) when the study asks for the
+    effect by subgroup. A
     roll-out's: ``result`` and ``report``. Both: ``participant time`` (each participant's minutes and
     their source) when participant time was derived from learning records.
     """
@@ -60,6 +62,9 @@ def _write(answer: Answer, out_dir: Path) -> dict[str, Path]:
                  "summary": summary_html, "summary pdf": summary_pdf, **timed}
         if table is not None:
             files["attribution"] = table.result()
+        subgroups = write_subgroups(answer, out_dir)
+        if subgroups is not None:
+            files["subgroups"] = subgroups
         files["result"] = write_result(answer, out_dir)
         files["report"] = write_html(answer, out_dir)
     return files

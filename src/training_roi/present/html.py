@@ -39,6 +39,7 @@ from training_roi.present.charts import forecast_chart, trend_chart
 from training_roi.present.executive import executive, value_base_text
 from training_roi.present.forecast import forecast_rows, forecast_table
 from training_roi.present.levels import level_rows
+from training_roi.present.subgroups import rollout_rows, subgroup_lines, subgroup_rows
 from training_roi.present.verdicts import IMPROVEMENT, IMPROVEMENT_MEANS, improvement, verdict
 
 __all__ = ["render_html", "write_html"]
@@ -115,6 +116,7 @@ def render_html(ev: Evaluation) -> str:
         top_learners=TOP_LEARNERS, levels=level_rows(ev.phillips) if ev.phillips is not None else [],
         forecast_rows=forecast_rows(ev.forecast, ev.forecast_basis, noun), forecast_table=forecast_table(ev.forecast),
         forecast_chart=forecast_chart(ev.forecast) if ev.forecast is not None else "",
+        subgroup_rows=subgroup_rows(ev), rollout_rows=rollout_rows(ev), subgroup_lines=subgroup_lines(ev),
     )
 
 

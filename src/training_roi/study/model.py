@@ -54,6 +54,7 @@ __all__ = [
     "Comparison",
     "Costs",
     "Forecast",
+    "Insight",
     "Isolation",
     "ParticipantTime",
     "Population",
@@ -465,6 +466,23 @@ class Forecast(_Strict):
         return v
 
 
+class Insight(_Strict):
+    """For whom the program works: its effect by subgroup, and where to roll it out next."""
+
+    subgroups: list[str] = Field(
+        default_factory=list,
+        description="unit attributes to break the effect down by (for reps "
+                    f"{', '.join(ATTRIBUTES['rep'])}; for accounts {', '.join(ATTRIBUTES['account'])}): each value's "
+                    "effect on the trained and on the not yet trained, and the roll-out table; empty = off",
+    )
+    baseline_thirds: bool = Field(
+        default=True, description="with subgroups: also break the effect down by thirds of each unit's earlier "
+                                  "record of the headline KPI")
+    learner: Literal["linear", "boosting"] = Field(
+        default="linear", description="the doubly robust learner's models: linear (ridge and logistic regressions) "
+                                      "or boosting (gradient-boosted trees, for many units and non-linear patterns)")
+
+
 class Study(_Strict):
     """A whole study: every assumption of the report.
 
@@ -494,6 +512,8 @@ class Study(_Strict):
     isolation: Isolation = Isolation()
     forecast: Forecast = Forecast()
     attribution: Attribution = Attribution()
+    insight: Insight = Insight()
+    """For whom the program works (off unless ``insight.subgroups`` names attributes)."""
     monetisation: list[MonetisationRule] = Field(default_factory=list)
     """Benefits beyond revenue (errors, penalties, turnover, time saved), each by a declared rule."""
     intangibles: list[str] = Field(default_factory=list)

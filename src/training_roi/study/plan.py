@@ -10,6 +10,7 @@ and no stage reads the study itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -18,7 +19,7 @@ from training_roi.errors import StudyError
 from training_roi.isolate import METHODS
 from training_roi.measure import DAYS_PER_MONTH, CohortRule, LessonSet
 from training_roi.measure.covariates import ATTRIBUTES, unknown_attributes
-from training_roi.study.model import Rollout, Study
+from training_roi.study.model import Insight, Rollout, Study
 from training_roi.value import CostInputs, MonetisationRule
 
 __all__ = ["IsolationPlan", "PopulationRule", "StudyPlan", "WindowPlan", "plan_study"]
@@ -124,6 +125,7 @@ class StudyPlan:
     (``sensitivity.lift``); None: the ends of the estimated effect's interval."""
     costs: CostInputs
     attribution: Attribution
+    insight: Insight
     monetisation: tuple[MonetisationRule, ...]
     intangibles: tuple[str, ...]
     rollout: Rollout | None
@@ -151,11 +153,8 @@ def plan_study(study: Study, *, method: str | None = None) -> StudyPlan:
     chosen = iso.method
     methods: tuple[str, ...] = () if chosen in ("did", "dose") else METHODS if chosen == "all" else (chosen,)
     comparison = study.comparison
-    unknown = unknown_attributes(study.population.unit, iso.covariates)
-    if unknown:
-        raise StudyError(f"study {study.name}: isolation.covariates: {', '.join(repr(c) for c in unknown)} is not an "
-                         f"attribute of a {study.population.unit}: expected one of "
-                         f"{', '.join(ATTRIBUTES[study.population.unit])}")
+    for key, names in (("isolation.covariates", iso.covariates), ("insight.subgroups", study.insight.subgroups)):
+        _known_attributes(study, key, names)
     return StudyPlan(
         study=study,
         unit=study.population.unit,
@@ -200,7 +199,16 @@ def plan_study(study: Study, *, method: str | None = None) -> StudyPlan:
             cost_time=pt.hourly_rate is not None or bool(pt.hourly_rate_by_role),
         ),
         attribution=study.attribution,
+        insight=study.insight,
         monetisation=tuple(study.monetisation),
         intangibles=tuple(study.intangibles),
         rollout=study.rollout,
     )
+
+
+def _known_attributes(study: Study, key: str, names: Sequence[str]) -> None:
+    """Refuse a study whose ``key`` names an attribute its unit does not have."""
+    unknown = unknown_attributes(study.population.unit, names)
+    if unknown:
+        raise StudyError(f"study {study.name}: {key}: {', '.join(repr(c) for c in unknown)} is not an attribute of "
+                         f"a {study.population.unit}: expected one of {', '.join(ATTRIBUTES[study.population.unit])}")

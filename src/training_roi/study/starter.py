@@ -182,6 +182,12 @@ def starter_study(con: BaseBackend) -> str:
         "  crm_touches: true  # campaign responses and deal activities compete for credit",
         "  all_programs: true  # every LMS program is a touch; false = only this study's program",
         "",
+        "insight:  # for whom the program works: its effect by subgroup, and where to roll it out next",
+        "  subgroups: []  # unit attributes to break the effect down by, e.g. [role, manager]: "
+        f"{', '.join(ATTRIBUTES['rep'])} (reps); {', '.join(ATTRIBUTES['account'])} (accounts); empty = off",
+        "  baseline_thirds: true  # also by thirds of each unit's earlier record of the headline KPI",
+        "  learner: linear  # the doubly robust learner's models: linear or boosting (gradient-boosted trees)",
+        "",
         "# Benefits beyond revenue (Phillips level 5), each by a rule: error_cost, compliance_penalty, turnover,",
         "# time_saved or revenue_margin; a rule either declares its change or names an isolated KPI effect, e.g.",
         "#   - {name: errors avoided, rule: error_cost, errors_avoided: 120, cost_per_error: 250}",
