@@ -2,10 +2,11 @@
 
 Scenario ``heterogeneous``: the program's effect on the log-odds of winning differs by region (none
 in North America - West, most in EMEA) and reps self-select by skill. For each seed, simulate an
-org (known truth per region), ingest and link it, build the monthly win-rate panel and estimate
-the effect on the trained (ATT) and on the never-trained (ATU) of every region with the doubly
-robust subgroup learner (:func:`training_roi.isolate.estimate_subgroups`, six months before and
-after), and compare with the simulator's expected effects (mean of p1 − p0 over the region's
+org (known truth per region), ingest and link it, and answer a study with ``insight.subgroups:
+[role]`` as ``training-roi report`` does: the effect on the trained (ATT) and on the never-trained
+(ATU) of every region from the doubly robust subgroup learner on the headline's windows (each rep's
+6-month baseline and 180 days from its completion, or its drawn date), compared with the
+simulator's expected effects (mean of p1 − p0 over the region's
 deals: the trained reps' deals 1 to 180 days after training, the never-trained reps' deals from the
 roll-out on). Prints one line per run and a summary table for validation/README.md.
 
@@ -23,10 +24,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from training_roi import Evaluation, Study, evaluate
 from training_roi.ingest.folder import ingest_folder
-from training_roi.isolate import estimate_subgroups
 from training_roi.linking import link
-from training_roi.measure import CohortRule, cohort, unit_panel
 from training_roi.simulate import simulate
 from training_roi.warehouse.connection import connect
 
@@ -40,13 +40,15 @@ def one_run(seed: int, reps: int, months: int) -> list[dict[str, object]]:
         con = connect(Path(tmp) / "w.duckdb")
         ingest_folder(folder, con)
         link(con)
-        trained = cohort(con, CohortRule((truth["program"]["course_activity_id"],)), required=False)
-        panel = unit_panel(con, trained, kpi="win_rate")
-        users = pl.from_arrow(con.table("crm_user").select("user_id", "role_id").to_pyarrow())
-        assert isinstance(users, pl.DataFrame)
-        groups = users.rename({"user_id": "unit", "role_id": "role"})
-        result = estimate_subgroups(panel, groups, replicates=2000, seed=seed)
+        study = Study.model_validate({
+            "name": "who benefits", "program": {"name": truth["program"]["name"],
+                                                "activities": [truth["program"]["course_activity_id"]]},
+            "isolation": {"seed": seed}, "attribution": {"enabled": False}, "forecast": {"enabled": False},
+            "insight": {"subgroups": ["role"], "baseline_thirds": False}})
+        answer = evaluate(con, study)
         con.disconnect()
+    assert isinstance(answer, Evaluation) and answer.subgroups is not None
+    result = answer.subgroups.effects
     regions = {v["role_id"]: (name, v) for name, v in truth["subgroups"]["regions"].items()}
     out = []
     for row in result.table.filter(pl.col("variable") == "role").iter_rows(named=True):

@@ -62,7 +62,7 @@ def test_each_region_s_interval_holds_its_true_effect(world):
     west_row = next(r for r in rows.iter_rows(named=True) if r["level"] == west)
     assert emea["att_sim_low"] > 0  # where the program works, it is established
     assert west_row["att_sim_low"] < 0 < west_row["att_sim_high"]  # where it does nothing, no effect is claimed
-    assert effects.differ["role"]["p_value"] < 0.01
+    assert effects.differ["role"]["p_value"] < 0.05  # established at the study's 95%
     # The baseline thirds come along by default.
     assert {"bottom third", "middle third", "top third"} <= set(effects.table.filter(
         pl.col("variable") == "baseline")["level"])

@@ -177,7 +177,7 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
     subgroups: WhoBenefits | str | None = None
     if plan.study.insight.subgroups:
         tell("estimating the effect by subgroup", 0.92)
-        subgroups = who_benefits(con, plan, trained, panels[plan.windows.primary_days], costs, unit_months)
+        subgroups = who_benefits(con, plan, panels[plan.windows.primary_days], costs, unit_months)
     tell("Phillips' five levels", 0.95)
     return Evaluation(plan.study, primary, results, costs, tables, tuple(warnings), trend,
                       _sensitivity(plan, primary, results, costs.total), methods, by_window,

@@ -1,9 +1,10 @@
 """Who benefits: the program's effect by subgroup, and where to roll it out next.
 
 With ``insight.subgroups`` naming unit attributes (a rep's role or manager, an account's industry),
-the headline KPI's monthly panel for the primary window's units is broken down by every value of
-each (and, with ``insight.baseline_thirds``, by thirds of the units' earlier record) with the
-doubly robust subgroup learner (:func:`training_roi.isolate.estimate_subgroups`): each subgroup's
+the headline KPI's change from each unit's baseline window to its primary window — the headline's
+own windows, anchored at each completion (or a comparison unit's drawn date) to the day — is broken
+down by every value of each (and, with ``insight.baseline_thirds``, by thirds of the units' earlier
+record) with the doubly robust subgroup learner (:func:`training_roi.isolate.estimate_subgroups`): each subgroup's
 effect on its trained units and on its not yet trained units, with intervals simultaneous over
 every subgroup.
 
@@ -26,21 +27,23 @@ may gain less than look-alike trained units did, stand beside it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 from ibis.backends import BaseBackend
 
 from training_roi.errors import NotApplicable
 from training_roi.evaluation.stages import kept
-from training_roi.isolate import SubgroupEffects, estimate_subgroups
-from training_roi.isolate.heterogeneity import Learner
-from training_roi.measure import DAYS_PER_MONTH, Cohort, unit_panel
-from training_roi.measure.covariates import unit_labels
+from training_roi.isolate import SubgroupEffects
+from training_roi.isolate import subgroup_effects as estimate
+from training_roi.isolate.heterogeneity import BASELINE, Learner, thirds
+from training_roi.measure import DAYS_PER_MONTH, KPIS
+from training_roi.measure.covariates import unit_covariates, unit_labels
 from training_roi.measure.panels import WindowPanel
 from training_roi.study import StudyPlan
 from training_roi.value import CostBreakdown
@@ -101,7 +104,7 @@ def _cents(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(str(value)).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
-def who_benefits(con: BaseBackend, plan: StudyPlan, trained: Cohort, panel: WindowPanel, costs: CostBreakdown,
+def who_benefits(con: BaseBackend, plan: StudyPlan, panel: WindowPanel, costs: CostBreakdown,
                  unit_months: pa.Table) -> WhoBenefits | str:
     """The effect by subgroup for the primary window's units, and the roll-out table; or why there is none.
 
@@ -111,11 +114,10 @@ def who_benefits(con: BaseBackend, plan: StudyPlan, trained: Cohort, panel: Wind
     insight = plan.study.insight
     iso = plan.isolation
     months = max(1, round(plan.windows.primary_days / DAYS_PER_MONTH))
-    measured = kept(subgroup_effects, con, trained, panel, kpi=plan.headline_kpi, unit=plan.unit,
-                    deal_types=plan.population.opportunity_types, covariates=iso.covariates,
+    measured = kept(subgroup_effects, con, panel, kpi=plan.headline_kpi, unit=plan.unit, covariates=iso.covariates,
                     subgroups=tuple(insight.subgroups), baseline_thirds=insight.baseline_thirds,
-                    learner=insight.learner, pre_months=max(2, plan.windows.baseline_months), post_months=months,
-                    confidence=iso.confidence, replicates=iso.replicates, seed=iso.seed, unit_months=unit_months)
+                    learner=insight.learner, baseline_days=plan.windows.baseline_days, confidence=iso.confidence,
+                    replicates=iso.replicates, seed=iso.seed, unit_months=unit_months)
     if isinstance(measured, str):
         return measured
     effects = measured
@@ -128,24 +130,78 @@ def who_benefits(con: BaseBackend, plan: StudyPlan, trained: Cohort, panel: Wind
     return WhoBenefits(kpi=plan.headline_kpi, effects=effects, rollout=rollout, evidence=evidence, basis=basis)
 
 
-def subgroup_effects(con: BaseBackend, trained: Cohort, panel: WindowPanel, *, kpi: str, unit: str,
-                     deal_types: tuple[str, ...], covariates: tuple[str, ...], subgroups: tuple[str, ...],
-                     baseline_thirds: bool, learner: Learner, pre_months: int, post_months: int, confidence: float,
-                     replicates: int, seed: int, unit_months: pa.Table) -> SubgroupEffects | str:
-    """The KPI's effect by subgroup for the window panel's units (their labels in ``labels``); or why there is none."""
-    if not panel.treated.units or not panel.comparison.units:
+def subgroup_effects(con: BaseBackend, panel: WindowPanel, *, kpi: str, unit: str, covariates: tuple[str, ...],
+                     subgroups: tuple[str, ...], baseline_thirds: bool, learner: Learner, baseline_days: int,
+                     confidence: float, replicates: int, seed: int,
+                     unit_months: pa.Table) -> SubgroupEffects | str:
+    """The KPI's effect by subgroup on the window panel's units (their labels in ``labels``); or why there is none.
+
+    Each unit's outcome before and after is the headline's own: its baseline window and the primary
+    window from its completion (a comparison unit's drawn date), to the day. A unit needs activity in
+    both. Its earlier record, for the baseline thirds, is the KPI over the whole months of the
+    ``baseline_days`` before its baseline window (:func:`_earlier_record`).
+    """
+    trained, compared = panel.groups[kpi]
+    if not trained.units or not compared.units:
         return "no breakdown by subgroup: it needs trained and comparison units"
-    units = sorted({*panel.treated.units, *panel.comparison.units})
-    monthly = unit_panel(con, trained, kpi=kpi, scope=units, deal_types=deal_types, covariates=covariates,
-                         sums=unit_months)
-    groups = unit_labels(con, unit, subgroups, units)
+    units = [*trained.units, *compared.units]
+    d = np.r_[np.ones(len(trained.units), bool), np.zeros(len(compared.units), bool)]
+    base_n, base_d = np.r_[trained.base_successes, compared.base_successes], np.r_[trained.base_trials,
+                                                                                    compared.base_trials]
+    post_n, post_d = np.r_[trained.post_successes, compared.post_successes], np.r_[trained.post_trials,
+                                                                                    compared.post_trials]
+    usable = (base_d > 0) & (post_d > 0)
+    kept_units = [u for u, ok in zip(units, usable, strict=True) if ok]
+    labels_frame = unit_labels(con, unit, subgroups, kept_units)
+    labels: dict[str, list[str | None]] = {n: labels_frame[n].to_list() for n in dict.fromkeys(subgroups)}
+    cuts: list[float] = []
+    if baseline_thirds:
+        earlier = _earlier_record(panel, unit_months, kpi=kpi, days=baseline_days)
+        level = pl.DataFrame({"unit": kept_units}).join(earlier, on="unit", how="left", maintain_order="left")
+        third, cuts = thirds(level["level"].to_list())
+        labels[BASELINE] = list(third)
+    cov = None
+    if covariates:
+        frame, names = unit_covariates(con, unit, covariates, kept_units)
+        cov = frame.select(names).to_numpy() if names else None
+        covariates = names
     try:
-        effects = estimate_subgroups(monthly, groups, pre_months=pre_months, post_months=post_months,
-                                     baseline_thirds=baseline_thirds, learner=learner, confidence=confidence,
-                                     replicates=replicates, seed=seed)
+        effects = estimate(base_n[usable] / base_d[usable], post_n[usable] / post_d[usable], d[usable], labels,
+                           covariates=cov, covariate_names=covariates, weights=(base_d + post_d)[usable],
+                           learner=learner, confidence=confidence, replicates=replicates, seed=seed, outcome=kpi)
     except NotApplicable as exc:
         return f"no breakdown by subgroup: {exc}"
-    return effects
+    left_out = int((~usable).sum())
+    warnings = [f"{left_out:,} units have no {kpi} in their baseline or their window and are left out"] if left_out \
+        else []
+    labelled = pl.DataFrame({"unit": kept_units, "trained": d[usable]}).with_columns(
+        *(pl.Series(v, values, dtype=pl.String) for v, values in labels.items()))
+    return replace(effects, labels=labelled, warnings=(*effects.warnings, *warnings),
+                   diagnostics=effects.diagnostics | {"baseline_cut_points": cuts, "units_left_out": left_out,
+                                                      "windows": "the headline's: each unit's baseline window and "
+                                                                 "the primary window from its completion"})
+
+
+def _earlier_record(panel: WindowPanel, unit_months: pa.Table, *, kpi: str, days: int) -> pl.DataFrame:
+    """Each unit's KPI over the whole months inside the ``days`` before its baseline window: ``unit``, ``level``.
+
+    Months, not days: the unit-month sums are what the evaluation holds, and a month that overlaps the
+    baseline window is left out, so the record never shares a deal with the months the change is
+    measured from. Null where the unit has no activity then.
+    """
+    spec = KPIS[kpi]
+    anchors = pl.from_arrow(panel.anchors.select(["unit_id", "base_anchor"]))
+    sums = pl.from_arrow(unit_months.select(["unit_id", "month", *{spec.numerator, spec.denominator} - {"months"}]))
+    assert isinstance(anchors, pl.DataFrame) and isinstance(sums, pl.DataFrame)
+    hi = pl.col("base_anchor") - pl.duration(days=days)
+    lo = hi - pl.duration(days=days)
+    den = pl.lit(1.0) if spec.denominator == "months" else pl.col(spec.denominator).cast(pl.Float64)
+    inside = (sums.join(anchors, on="unit_id")
+              .filter((pl.col("month") >= lo) & (pl.col("month").dt.offset_by("1mo") <= hi)))
+    return (inside.group_by("unit_id")
+            .agg(num=pl.col(spec.numerator).cast(pl.Float64).sum(), den=den.sum())
+            .select(pl.col("unit_id").alias("unit"),
+                    level=pl.when(pl.col("den") > 0).then(pl.col("num") / pl.col("den"))))
 
 
 def _rollout(effects: SubgroupEffects, unit_months: pa.Table, *, kpi: str, untrained: set[str],

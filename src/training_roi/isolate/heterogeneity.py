@@ -69,7 +69,7 @@ from training_roi.isolate.drdid import _unit_windows
 from training_roi.isolate.effect import FloatArray
 from training_roi.measure.panels import UnitPanel
 
-__all__ = ["BASELINE", "MIN_UNITS", "SubgroupEffects", "estimate_subgroups", "subgroup_effects"]
+__all__ = ["BASELINE", "MIN_UNITS", "SubgroupEffects", "estimate_subgroups", "subgroup_effects", "thirds"]
 
 Learner = Literal["linear", "boosting"]
 
@@ -494,11 +494,9 @@ def estimate_subgroups(panel: UnitPanel, groups: pl.DataFrame | None = None, *, 
         earlier = (window_sums(panel, anchor_periods(panel, seed), {"early": (-2 * pre_months, -pre_months - 1)})
                    .select("unit", level=pl.when(pl.col("early_act") > 0)
                            .then(pl.col("early_num") / pl.col("early_den"))))
-        level = usable.select("unit").join(earlier, on="unit", how="left", maintain_order="left")["level"].to_numpy()
-        known = level[~np.isnan(level.astype(np.float64))] if level.size else level
-        cuts = [float(c) for c in np.quantile(known, [1 / 3, 2 / 3])] if known.size >= 3 else []
-        labels[BASELINE] = [_NO_RECORD if not cuts or b is None or b != b
-                            else _THIRDS[int(np.searchsorted(cuts, b, side="right"))] for b in level]
+        level = usable.select("unit").join(earlier, on="unit", how="left", maintain_order="left")["level"].to_list()
+        third, cuts = thirds(level)
+        labels[BASELINE] = list(third)
     cluster = None
     if panel.cluster is not None:
         codes = panel.cluster_codes(usable["unit"].to_list())
@@ -520,3 +518,17 @@ def estimate_subgroups(panel: UnitPanel, groups: pl.DataFrame | None = None, *, 
         *(pl.Series(v, values, dtype=pl.String) for v, values in labels.items()))
     return SubgroupEffects(**{**result.__dict__, "diagnostics": diagnostics,
                               "warnings": (*result.warnings, *warns), "labels": labelled})
+
+
+def thirds(levels: Sequence[float | None]) -> tuple[list[str], list[float]]:
+    """Each level's third among the known ones (``bottom third`` …), ``no earlier record`` where unknown; the cuts.
+
+    Fewer than three known levels cannot be cut: every unit is then ``no earlier record``.
+    """
+    known = np.array([v for v in levels if v is not None and v == v], dtype=np.float64)
+    if known.size < 3:
+        return [_NO_RECORD] * len(levels), []
+    cuts = [float(c) for c in np.quantile(known, [1 / 3, 2 / 3])]
+    return [_NO_RECORD if v is None or v != v else _THIRDS[int(np.searchsorted(cuts, v, side="right"))]
+            for v in levels], cuts
+
