@@ -29,6 +29,7 @@ from training_roi._format import describe_change, money, plural
 from training_roi.attribute import attribute_study
 from training_roi.evaluation.costs import study_costs
 from training_roi.evaluation.forecast import program_forecast
+from training_roi.evaluation.lesson_map import lesson_map_study
 from training_roi.evaluation.levels import application, phillips
 from training_roi.evaluation.results import Evaluation, WindowResult
 from training_roi.evaluation.stages import kept
@@ -37,6 +38,7 @@ from training_roi.evaluation.windows import Design, design_of, window_result
 from training_roi.isolate import (
     Comparison,
     Effect,
+    LessonMap,
     NotApplicable,
     Resampling,
     compare_methods,
@@ -178,6 +180,10 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
     if plan.study.insight.subgroups:
         tell("estimating the effect by subgroup", 0.92)
         subgroups = who_benefits(con, plan, panels[plan.windows.primary_days], costs, unit_months)
+    lessons: LessonMap | str | None = None
+    if plan.study.insight.lesson_map:
+        tell("mapping the lessons", 0.93)
+        lessons = lesson_map_study(con, plan, panels[plan.windows.primary_days])
     tell("Phillips' five levels", 0.95)
     return Evaluation(plan.study, primary, results, costs, tables, tuple(warnings), trend,
                       _sensitivity(plan, primary, results, costs.total), methods, by_window,
@@ -188,7 +194,9 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
                       tornado=_tornado(plan, primary, results, costs), payback=_payback(plan, primary, costs),
                       grids=_grids(plan, primary, results, costs.total), forecast=ahead, forecast_basis=basis,
                       subgroups=subgroups if isinstance(subgroups, WhoBenefits) else None,
-                      subgroups_basis=subgroups if isinstance(subgroups, str) else "")
+                      subgroups_basis=subgroups if isinstance(subgroups, str) else "",
+                      lesson_map=lessons if isinstance(lessons, LessonMap) else None,
+                      lesson_map_basis=lessons if isinstance(lessons, str) else "")
 
 
 def _roi_sensitivity(plan: StudyPlan, methods: Comparison, primary: WindowResult, cost: Decimal) -> Comparison:

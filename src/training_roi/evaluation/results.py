@@ -17,7 +17,7 @@ import pyarrow as pa
 from training_roi._format import describe_change, money, percent
 from training_roi.attribute.result import AttributionResult
 from training_roi.evaluation.subgroups import WhoBenefits
-from training_roi.isolate import Comparison, Effect
+from training_roi.isolate import Comparison, Effect, LessonMap
 from training_roi.measure import KPIS
 from training_roi.study import Study
 from training_roi.value import (
@@ -208,6 +208,10 @@ class Evaluation:
     """With ``insight.subgroups``: the effect by subgroup and the roll-out table (None: see subgroups_basis)."""
     subgroups_basis: str = ""
     """Why there is no breakdown by subgroup ("" when there is one or none was asked for)."""
+    lesson_map: LessonMap | None = field(default=None, compare=False, repr=False)
+    """With ``insight.lesson_map``: which lessons stand out against the average lesson (None: see lesson_map_basis)."""
+    lesson_map_basis: str = ""
+    """Why there is no lesson map ("" when there is one or none was asked for)."""
 
     @property
     def established(self) -> bool:
@@ -325,10 +329,19 @@ class Evaluation:
             "attribution": self.attribution.asdict() if self.attribution is not None else None,
             "phillips": self.phillips.asdict() if self.phillips is not None else None,
         })
+        if self.lesson_map is not None or self.lesson_map_basis:  # only when insight.lesson_map asks for it
+            document["lesson_map"] = _no_nan({"basis": self.lesson_map_basis,
+                                              **(_lesson_map_document(self.lesson_map) if self.lesson_map else {})})
         if self.subgroups is not None or self.subgroups_basis:  # only when insight.subgroups asks for it
             document["subgroups"] = _no_nan({"basis": self.subgroups_basis,
                                              **(self.subgroups.asdict() if self.subgroups is not None else {})})
         return document
+
+
+def _lesson_map_document(m: LessonMap) -> dict[str, Any]:
+    return {"kpi": m.outcome, "evidence": m.evidence, "caveat": m.caveat, "fdr": m.fdr, "confidence": m.confidence,
+            "units": m.units, "takers": m.takers, "matters": m.matters, "lessons": m.table.to_dicts(),
+            "warnings": list(m.warnings), "diagnostics": m.diagnostics}
 
 
 def _change(value: float, kpi: str) -> str:

@@ -27,7 +27,8 @@ fail before the conclusion changes (:func:`honest_sensitivity`), and inference t
 level with few clusters (:func:`cluster_inference`).
 
 For whom the program works: :func:`estimate_subgroups` (:func:`subgroup_effects` on arrays) gives
-the effect on the trained and on the untrained of every subgroup, with simultaneous intervals.
+the effect on the trained and on the untrained of every subgroup, with simultaneous intervals. Which
+lessons matter: :func:`lesson_map`, each lesson against the average lesson at a false-discovery rate.
 """
 
 from training_roi.isolate.compare import METHODS, Comparison, MethodResult, compare_methods
@@ -66,6 +67,7 @@ from training_roi.isolate.honest import (
     honest_sensitivity,
     roi_breakdown,
 )
+from training_roi.isolate.lesson_map import LessonMap, lesson_map
 from training_roi.isolate.matching import estimate_cem, estimate_ipw, estimate_psm, unit_features
 from training_roi.isolate.naive import naive_windows
 from training_roi.isolate.pretrends import (
@@ -102,6 +104,7 @@ __all__ = [
     "EstimatorSettings",
     "GroupWindows",
     "InferenceChoice",
+    "LessonMap",
     "MethodResult",
     "NotApplicable",
     "PreTrendCheck",
@@ -142,6 +145,7 @@ __all__ = [
     "honest_interval",
     "honest_sensitivity",
     "ipw_did",
+    "lesson_map",
     "linearized_inference",
     "minimum_detectable_lift",
     "multiplier_draws",

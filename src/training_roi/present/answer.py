@@ -18,6 +18,7 @@ from training_roi.present.attribution import write_attribution
 from training_roi.present.console import evaluation_panel
 from training_roi.present.html import write_html
 from training_roi.present.layout import fitted
+from training_roi.present.lesson_map import write_lesson_map
 from training_roi.present.onepager import write_summary
 from training_roi.present.result_json import result_document, write_result
 from training_roi.present.rollout import rollout_document, rollout_panel, write_rollout
@@ -36,8 +37,8 @@ def write_answer(answer: Answer, out_dir: Path) -> dict[str, Path]:
     A training program's answer: ``result`` (result.json), ``report`` (report.html), the seed's
     spreadsheets ``learners`` and ``opportunities``, the ``workbook`` (roi_model.xlsx, the model
     with live formulas), the executive one-pager ``summary`` (summary.html) and ``summary pdf``,
-    ``attribution`` when attribution ran, and ``subgroups`` (subgroups.csv) when the study asks for the
-    effect by subgroup. A
+    ``attribution`` when attribution ran, ``subgroups`` (subgroups.csv) when the study asks for the
+    effect by subgroup, and ``lesson map`` (lesson_map.csv) when it asks for the lesson map. A
     roll-out's: ``result`` and ``report``. Both: ``participant time`` (each participant's minutes and
     their source) when participant time was derived from learning records.
     """
@@ -62,9 +63,10 @@ def _write(answer: Answer, out_dir: Path) -> dict[str, Path]:
                  "summary": summary_html, "summary pdf": summary_pdf, **timed}
         if table is not None:
             files["attribution"] = table.result()
-        subgroups = write_subgroups(answer, out_dir)
-        if subgroups is not None:
-            files["subgroups"] = subgroups
+        for name, write in (("subgroups", write_subgroups), ("lesson map", write_lesson_map)):
+            written = write(answer, out_dir)
+            if written is not None:
+                files[name] = written
         files["result"] = write_result(answer, out_dir)
         files["report"] = write_html(answer, out_dir)
     return files

@@ -38,6 +38,7 @@ from training_roi.present.attribution import LEGEND, channel_rows, standard
 from training_roi.present.charts import forecast_chart, trend_chart
 from training_roi.present.executive import executive, value_base_text
 from training_roi.present.forecast import forecast_rows, forecast_table
+from training_roi.present.lesson_map import lesson_lines, lesson_rows
 from training_roi.present.levels import level_rows
 from training_roi.present.subgroups import rollout_rows, subgroup_lines, subgroup_rows
 from training_roi.present.verdicts import IMPROVEMENT, IMPROVEMENT_MEANS, improvement, verdict
@@ -117,6 +118,7 @@ def render_html(ev: Evaluation) -> str:
         forecast_rows=forecast_rows(ev.forecast, ev.forecast_basis, noun), forecast_table=forecast_table(ev.forecast),
         forecast_chart=forecast_chart(ev.forecast) if ev.forecast is not None else "",
         subgroup_rows=subgroup_rows(ev), rollout_rows=rollout_rows(ev), subgroup_lines=subgroup_lines(ev),
+        lesson_rows=lesson_rows(ev), lesson_lines=lesson_lines(ev),
     )
 
 

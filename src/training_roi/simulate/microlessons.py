@@ -97,6 +97,7 @@ class _Doses:
     win_logit_per_lesson: float
     trend_per_year: float
     start_day: int  # the calendar's start as an epoch day number
+    lesson_logit: np.ndarray  # per drill: its own effect on the log-odds of winning (zeros: only the uniform one)
     engagement: np.ndarray  # per rep
     released: np.ndarray  # per drill: the day index (a business day) it was released and done
     lessons: np.ndarray  # per rep: distinct drills completed (K)
@@ -127,6 +128,19 @@ class _Doses:
         before = (np.searchsorted(key, owner * _DAY_KEY + day, side="left")
                   - np.searchsorted(key, owner * _DAY_KEY, side="left"))
         return np.asarray(before, dtype=np.int64)
+
+    def effect_before(self, owner: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """The log-odds the drills each rep in ``owner`` completed on UTC dates before day ``day`` add.
+
+        The uniform effect per lesson, plus each drill's own effect (scenario ``lesson_map``).
+        """
+        rep = self.c_learner < self.lessons.size
+        key = self.c_learner[rep] * _DAY_KEY + (self.c_s[rep] // _DAY - self.start_day)
+        owner = np.asarray(owner, np.int64)
+        hi = np.searchsorted(key, owner * _DAY_KEY + day, side="left")
+        lo = np.searchsorted(key, owner * _DAY_KEY, side="left")
+        total = np.concatenate([[0.0], np.cumsum(self.lesson_logit[self.c_lesson[rep]])])
+        return np.asarray(self.win_logit_per_lesson * (hi - lo) + total[hi] - total[lo], dtype=np.float64)
 
 
 def _assign_lessons(cal: _Calendar, org: _Org, lr: _Learners, dsc: _DoseScenario, seed: int
@@ -214,6 +228,7 @@ def _assign_lessons(cal: _Calendar, org: _Org, lr: _Learners, dsc: _DoseScenario
     )
     doses = _Doses(
         win_logit_per_lesson=dsc.win_logit_per_lesson, trend_per_year=dsc.trend_per_year, start_day=cal.start_day,
+        lesson_logit=_lesson_logit(dsc, released.size),
         engagement=engagement, released=released, lessons=lessons, first_s=first_s, learner=who, count=count,
         c_learner=who[c_row], c_lesson=c_pos, c_s=c_s, c_dur=c_dur,
         r_learner=who[c_row[again]], r_lesson=c_pos[again], r_s=r_s,
@@ -222,6 +237,17 @@ def _assign_lessons(cal: _Calendar, org: _Org, lr: _Learners, dsc: _DoseScenario
         v_learner=who[voided], v_lesson=v_pos, v_s=v_s, v_void_s=v_void_s,
     )
     return training, doses
+
+
+def _lesson_logit(dsc: _DoseScenario, n_lessons: int) -> np.ndarray:
+    """Each drill's own effect on the log-odds of winning (zero but for the scenario's ``lesson_effects``)."""
+    out = np.zeros(n_lessons)
+    for drill, logit in dsc.lesson_effects:
+        if drill >= n_lessons:
+            raise ValueError(f"drill {drill + 1} has an effect, but only {n_lessons} drills are released: simulate "
+                             "more months")
+        out[drill] = logit
+    return out
 
 
 def _drill_activities(n_lessons: int) -> list[_ActivitySpec]:
@@ -430,8 +456,41 @@ def _dose_truth(truth: dict[str, Any], cal: _Calendar, dsc: _DoseScenario, org: 
             "lessons_skill_correlation": corr(d.lessons[eligible], org.skill[eligible]),
             "lessons_engagement_correlation": corr(d.lessons[eligible], d.engagement[eligible]),
         },
-        "definitions": definitions,
+        "definitions": definitions | (_LESSON_MAP_DEFINITIONS if dsc.lesson_effects else {}),
+        **({"lesson_map": _lesson_map_truth(d, o)} if dsc.lesson_effects else {}),
     }
+
+
+_LESSON_MAP_DEFINITIONS = {
+    "lesson_map": (
+        "scenario lesson_map: the lessons with an effect of their own. lessons: every drill's activity id, "
+        "win_logit (its effect on the log-odds of winning of the deals created after it, 0 for most), reps (reps "
+        "who completed it) and, for those with an effect, ame_win_rate: over its reps' closed, non-deleted deals "
+        "created 1 to 180 days after it, the mean of win_logit × p1 × (1 − p1), the average marginal effect of "
+        "having done it on the win rate. effective: the ids of the lessons with an effect"
+    ),
+}
+
+
+def _lesson_map_truth(d: _Doses, o: _Opps) -> dict[str, Any]:
+    """truth.json's ``lesson_map``: each drill's own effect, who did it, and its marginal effect on the win rate."""
+    rep = d.c_learner < d.lessons.size
+    learner, lesson = d.c_learner[rep], d.c_lesson[rep]
+    day = d.c_s[rep] // _DAY - d.start_day
+    counted = o.closed & ~o.deleted
+    lessons = []
+    for k in range(d.released.size):
+        who = learner[lesson == k]
+        row: dict[str, Any] = {"activity_id": _drill_iri(k), "win_logit": float(d.lesson_logit[k]),
+                               "reps": int(who.size)}
+        if d.lesson_logit[k] and who.size:
+            done = np.full(d.lessons.size, _NEVER, np.int64)
+            done[who] = day[lesson == k]
+            since = o.created_day - done[o.owner]
+            w = counted & (since >= 1) & (since <= _PRIMARY_WINDOW)
+            row["ame_win_rate"] = float((d.lesson_logit[k] * o.p1[w] * (1 - o.p1[w])).mean()) if w.any() else None
+        lessons.append(row)
+    return {"lessons": lessons, "effective": [r["activity_id"] for r in lessons if r["win_logit"]]}
 
 
 def _dose_frames(cal: _Calendar, org: _Org, d: _Doses, reps_df: pl.DataFrame,

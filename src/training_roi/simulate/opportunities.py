@@ -107,6 +107,15 @@ class _LessonDose(Protocol):
         """Lessons each rep in ``owner`` completed on UTC dates before day index ``day``."""
         ...
 
+    @property
+    def lesson_logit(self) -> np.ndarray:
+        """Per lesson: its own effect on the log-odds of winning (all zero: the uniform effect alone)."""
+        ...
+
+    def effect_before(self, owner: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """The log-odds added by the lessons each rep in ``owner`` completed before day index ``day``."""
+        ...
+
 
 def _simulate_opportunities(cal: _Calendar, org: _Org, tr: _Training, sc: _Scenario, seed: int,
                             dose: _LessonDose | None = None) -> _Opps:
@@ -186,7 +195,10 @@ def _simulate_opportunities(cal: _Calendar, org: _Org, tr: _Training, sc: _Scena
     if dose is not None:
         eta0 = eta0 + dose.trend_per_year * dose.engagement[owner] * (day - tr.roll_lo) / 365.25
         lessons_before = dose.lessons_before(owner, day)
-        eta1 = eta0 + dose.win_logit_per_lesson * lessons_before
+        if dose.lesson_logit.any():  # some lessons have an effect of their own (scenario lesson_map)
+            eta1 = eta0 + dose.effect_before(owner, day)
+        else:
+            eta1 = eta0 + dose.win_logit_per_lesson * lessons_before
     amount1 = np.round(amount0 * (1.0 + sc.deal_size * scale), 2)
     cycle1 = np.maximum(1, np.round(cycle0 * (1.0 - sc.cycle * scale))).astype(np.int64)
     leave = org.leave_day[owner]

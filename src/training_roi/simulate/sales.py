@@ -60,9 +60,8 @@ from training_roi.simulate.program import _SALES_COURSE
 from training_roi.simulate.scenarios import (
     _CRM_BASE,
     _CRM_SCENARIOS,
-    _DOSE,
     _DOSE_BASE,
-    _DOSE_SCENARIO,
+    _DOSE_SCENARIOS,
     _course_scenario,
 )
 from training_roi.simulate.sessions import _draw_sessions, _question_activities, _session_statements, _Sessions
@@ -80,8 +79,9 @@ def _simulate_sales(out: Path, cal: _Calendar, *, scenario: str, reps: int, seed
     ``effect_scale`` multiplies a course scenario's effect (:func:`~training_roi.simulate.scenarios._course_scenario`).
     """
     crm = _CRM_SCENARIOS.get(scenario)
-    sc = (_CRM_BASE if crm else {_DOSE_SCENARIO: _DOSE_BASE}.get(scenario)
-          or _course_scenario(scenario, effect_scale))
+    dose_scenario = _DOSE_SCENARIOS.get(scenario)
+    sc = (_CRM_BASE if crm else _DOSE_BASE if dose_scenario is not None
+          else _course_scenario(scenario, effect_scale))
     report("Building the organisation", 0.0)
     org = _build_org(cal, reps, seed, turnover=sc.turnover)
     learners = _build_learners(cal, org, seed)
@@ -92,8 +92,8 @@ def _simulate_sales(out: Path, cal: _Calendar, *, scenario: str, reps: int, seed
     sessions: _Sessions | None = None
     program: Callable[[np.random.Generator], _Stmts] | None = None
     activities: list[_ActivitySpec] | None = None
-    if scenario == _DOSE_SCENARIO:
-        training, doses = _assign_lessons(cal, org, learners, _DOSE, seed)
+    if dose_scenario is not None:
+        training, doses = _assign_lessons(cal, org, learners, dose_scenario, seed)
         parent = len(_sales_activities())
         program = partial(_drill_statements, d=doses, parent=parent)
         activities = _drill_activities(doses.released.size)
@@ -165,7 +165,8 @@ def _simulate_sales(out: Path, cal: _Calendar, *, scenario: str, reps: int, seed
     truth = _truth(cal, scenario, sc, seed, org, learners, training, opps, lms, folder.deleted, costs,
                    dict(folder.files))
     if doses is not None:
-        truth = _dose_truth(truth, cal, _DOSE, org, learners, training, doses, opps)
+        truth = _dose_truth(truth, cal, dose_scenario or _DOSE_SCENARIOS["microlessons"], org, learners, training,
+                            doses, opps)
     if golive is not None and lead_df is not None:
         truth = _golive_truth(truth, golive, org, reps_df, lead_df, costs)
     if time_df is not None:

@@ -290,6 +290,7 @@ class _DoseScenario:
     partner_share: float  # partner staff who take drills too (they own no deals)
     void_share: float  # learners with a wrongly recorded lesson completion, voided later
     rollout: tuple[float, float]  # first and last drill release as fractions of the period
+    lesson_effects: tuple[tuple[int, float], ...] = ()  # (drill, log-odds): lessons with an effect of their own
 
 
 _DOSE_SCENARIO = "microlessons"
@@ -304,6 +305,19 @@ _DOSE = _DoseScenario(
     trend_per_year=0.10, repeat_share=0.04, unfinished_share=0.08, partner_share=0.35, void_share=0.02,
     rollout=(0.42, 0.67),
 )
+# The lesson map's world: the same drills and engagement, but only five lessons do anything (each +0.35
+# log-odds of winning for the deals created after it); the other lessons, about 125, do nothing.
+_LESSON_MAP_SCENARIO = "lesson_map"
+_LESSON_MAP = replace(
+    _DOSE,
+    description=(
+        "daily micro-lessons as in 'microlessons' (engaged reps do more lessons and improve anyway), but only five "
+        "lessons matter, each raising the log-odds of winning by 0.35 for the deals created after it; the other "
+        "lessons do nothing: which lessons matter is the question"
+    ),
+    win_logit_per_lesson=0.0, lesson_effects=((4, 0.35), (19, 0.35), (33, 0.35), (52, 0.35), (77, 0.35)),
+)
+_DOSE_SCENARIOS = {_DOSE_SCENARIO: _DOSE, _LESSON_MAP_SCENARIO: _LESSON_MAP}
 # What the sales model's shared functions read of a scenario: the drills are no course and the
 # course effect is zero; the lessons' effect enters through ``_Doses``.
 _DOSE_BASE = _Scenario(
@@ -361,6 +375,7 @@ _CRM_BASE = _Scenario(
 
 SCENARIOS: dict[str, str] = {name: s.description for name, s in _SCENARIO_PARAMS.items()} | {
     _CUSTOMER_SCENARIO: _CUSTOMER.description, _DOSE_SCENARIO: _DOSE.description,
+    _LESSON_MAP_SCENARIO: _LESSON_MAP.description,
     **{name: crm.description for name, crm in _CRM_SCENARIOS.items()}}
 """Scenario name → one-line description."""
 

@@ -467,7 +467,7 @@ class Forecast(_Strict):
 
 
 class Insight(_Strict):
-    """For whom the program works: its effect by subgroup, and where to roll it out next."""
+    """For whom the program works and which lessons matter: effects by subgroup, where to train next, the lesson map."""
 
     subgroups: list[str] = Field(
         default_factory=list,
@@ -481,6 +481,11 @@ class Insight(_Strict):
     learner: Literal["linear", "boosting"] = Field(
         default="linear", description="the doubly robust learner's models: linear (ridge and logistic regressions) "
                                       "or boosting (gradient-boosted trees, for many units and non-linear patterns)")
+    lesson_map: bool = Field(
+        default=False, description="which of the program's lessons are associated with a larger change in the "
+                                   "headline KPI than the average lesson, at the false-discovery rate fdr")
+    fdr: float = Field(default=0.1, gt=0, le=0.5, description="the lesson map's false-discovery rate: among the "
+                                                              "lessons flagged, the share expected to be flukes")
 
 
 class Study(_Strict):

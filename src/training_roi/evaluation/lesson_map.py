@@ -1,0 +1,74 @@
+"""Which lessons matter, on the study's own windows: the lesson map of :mod:`training_roi.isolate.lesson_map`.
+
+With ``insight.lesson_map``, each unit of the primary window (the trained, anchored at their
+completion — for a micro-lesson program, the lesson the study anchors on — and the comparison
+units at their drawn dates) has its change in the headline KPI from its baseline window to its
+window, and an exposure to every lesson of the program: the share of its window after it first
+completed the lesson (1 for a lesson done before the window opened, 0 for one never done or done
+after it closed). The lessons are the program's (``program.activities`` with
+``program.lesson_grouping`` or ``lesson_prefix``): a course's lessons, or a drill series'.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+from ibis.backends import BaseBackend
+
+from training_roi.errors import NotApplicable
+from training_roi.evaluation.stages import kept
+from training_roi.isolate.lesson_map import LessonMap, lesson_map
+from training_roi.measure import LessonSet, WindowPanel
+from training_roi.measure.lessons import lesson_dates
+from training_roi.study import StudyPlan
+
+__all__ = ["lesson_map_study", "measure_lesson_map"]
+
+
+def lesson_map_study(con: BaseBackend, plan: StudyPlan, panel: WindowPanel) -> LessonMap | str:
+    """The study's lesson map for its primary window's units, or why there is none (a kept measurement)."""
+    p = plan.study.program
+    lessons = plan.cohort.lessons or LessonSet(tuple(p.activities), p.lesson_grouping, p.lesson_prefix)
+    return kept(measure_lesson_map, con, panel, lessons=lessons, kpi=plan.headline_kpi,
+                window_days=panel.window_days, fdr=plan.study.insight.fdr, confidence=plan.isolation.confidence)
+
+
+def measure_lesson_map(con: BaseBackend, panel: WindowPanel, *, lessons: LessonSet, kpi: str, window_days: int,
+                       fdr: float, confidence: float) -> LessonMap | str:
+    """The lesson map of ``kpi`` over the window panel's units, or why there is none."""
+    trained, compared = panel.groups[kpi]
+    units = [*trained.units, *compared.units]
+    base_n = np.r_[trained.base_successes, compared.base_successes]
+    base_d = np.r_[trained.base_trials, compared.base_trials]
+    post_n = np.r_[trained.post_successes, compared.post_successes]
+    post_d = np.r_[trained.post_trials, compared.post_trials]
+    usable = (base_d > 0) & (post_d > 0)
+    if not usable.any():
+        return f"no lesson map: no unit has {kpi} in both its baseline and its window"
+    dates = lesson_dates(con, lessons)
+    if dates.is_empty():
+        return "no lesson map: nobody completed a lesson of the program"
+    anchors = pl.from_arrow(panel.anchors.select(["unit_id", "anchor"]))
+    assert isinstance(anchors, pl.DataFrame)
+    names = sorted(dates["lesson"].unique().to_list())
+    shares = (dates.join(anchors.rename({"unit_id": "unit"}), on="unit")
+              .with_columns(end=pl.col("anchor") + timedelta(days=window_days))
+              .select("unit", "lesson", share=((pl.col("end") - pl.col("completed_on")).dt.total_days()
+                                               / window_days).clip(0.0, 1.0)))
+    row = {u: i for i, u in enumerate(units)}
+    column = {name: j for j, name in enumerate(names)}
+    exposure = np.zeros((len(units), len(names)))
+    exposure[[row[u] for u in shares["unit"]], [column[n] for n in shares["lesson"]]] = shares["share"].to_numpy()
+    change = post_n[usable] / post_d[usable] - base_n[usable] / base_d[usable]
+    try:
+        result = lesson_map(change, exposure[usable], names, weights=(base_d + post_d)[usable], fdr=fdr,
+                            confidence=confidence, outcome=kpi)
+    except NotApplicable as exc:
+        return f"no lesson map: {exc}"
+    left_out = int((~usable).sum())
+    if left_out:
+        result = LessonMap(**{**result.__dict__, "warnings": (
+            *result.warnings, f"{left_out:,} units have no {kpi} in their baseline or their window and are left out")})
+    return result
