@@ -8,20 +8,18 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from training_roi import Evaluation, Study, connect, evaluate, ingest_folder, link
+from tests.builders import simulated_warehouse
+from training_roi import Evaluation, Study, connect, evaluate
 from training_roi.present.answer import write_answer
 from training_roi.present.result_json import result_document
-from training_roi.simulate import simulate
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("lesson_map")
-    simulate(root / "data", reps=2000, months=24, seed=3, scenario="lesson_map")
-    con = connect(root / "wh.duckdb")
-    ingest_folder(root / "data", con)
-    link(con)
-    yield con, json.loads((root / "data" / "truth.json").read_text())
+    _, warehouse, truth = simulated_warehouse(tmp_path_factory.mktemp("lesson_map"), reps=2000, months=24, seed=3,
+                                              scenario="lesson_map")
+    con = connect(warehouse)
+    yield con, truth
     con.disconnect()
 
 

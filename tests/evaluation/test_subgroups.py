@@ -16,24 +16,21 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from training_roi import Evaluation, Study, connect, evaluate, ingest_folder, link
+from tests.builders import simulated_warehouse
+from training_roi import Evaluation, Study, connect, evaluate
 from training_roi.errors import StudyError
 from training_roi.evaluation.subgroups import RECENT_MONTHS
 from training_roi.measure import monthly_panel
 from training_roi.present.answer import write_answer
 from training_roi.present.result_json import result_document
-from training_roi.simulate import simulate
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("heterogeneous")
-    simulate(root / "data", reps=1200, months=24, seed=5, scenario="heterogeneous")
-    con = connect(root / "wh.duckdb")
-    ingest_folder(root / "data", con)
-    link(con)
-    truth = json.loads((root / "data" / "truth.json").read_text())
-    yield con, truth, root
+    _, warehouse, truth = simulated_warehouse(tmp_path_factory.mktemp("heterogeneous"), reps=1200, months=24, seed=5,
+                                              scenario="heterogeneous")
+    con = connect(warehouse)
+    yield con, truth
     con.disconnect()
 
 
@@ -46,7 +43,7 @@ def _study(truth: dict, **insight) -> Study:
 
 
 def test_each_region_s_interval_holds_its_true_effect(world):
-    con, truth, _ = world
+    con, truth = world
     answer = evaluate(con, _study(truth, subgroups=["role"]))
     assert isinstance(answer, Evaluation) and answer.subgroups is not None
     effects = answer.subgroups.effects
@@ -69,7 +66,7 @@ def test_each_region_s_interval_holds_its_true_effect(world):
 
 
 def test_the_rollout_value_is_the_effect_times_the_recent_pipeline_by_hand(world):
-    con, truth, _ = world
+    con, truth = world
     answer = evaluate(con, _study(truth, subgroups=["role"], baseline_thirds=False))
     assert isinstance(answer, Evaluation) and answer.subgroups is not None
     wb = answer.subgroups
@@ -99,7 +96,7 @@ def test_the_rollout_value_is_the_effect_times_the_recent_pipeline_by_hand(world
 
 
 def test_the_files_and_the_default_study(world, tmp_path: Path):
-    con, truth, _ = world
+    con, truth = world
     answer = evaluate(con, _study(truth, subgroups=["role", "manager"]))
     assert isinstance(answer, Evaluation)
     files = write_answer(answer, tmp_path / "out")
