@@ -277,10 +277,10 @@ def subgroup_effects(y0: ArrayLike, y1: ArrayLike, treated: ArrayLike, groups: M
                             "are needed to fit the models")
     wt, wc = w * d, w * ~d
 
-    def nuisances(values: NDArray[Any] | None) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """e, r0 = ΔY − μ₀ and r1 = ΔY − μ₁ from models of the covariates and one grouping's indicators."""
-        indicators = [] if values is None else [(values == level).astype(np.float64)
-                                                for level in sorted(set(values))[1:]]
+    def nuisances(values: NDArray[Any] | None, levels: Sequence[str] = ()) -> tuple[FloatArray, FloatArray,
+                                                                                    FloatArray]:
+        """e, r0 = ΔY − μ₀ and r1 = ΔY − μ₁ from models of the covariates and indicators of ``levels``."""
+        indicators = [] if values is None else [(values == level).astype(np.float64) for level in levels]
         parts = [*cov.T, *indicators]
         x = np.column_stack(parts) if parts else np.zeros((n, 1))
         e, mu0, mu1 = _cross_fit(x, dy, d, w, learner=learner, folds=folds, ridge=ridge, seed=seed)
@@ -307,9 +307,19 @@ def subgroup_effects(y0: ArrayLike, y1: ArrayLike, treated: ArrayLike, groups: M
     overall = contrasts(np.ones(n, dtype=bool), e, r0, r1)
     clipped = int(((e <= _CLIP) | (e >= 1 - _CLIP)).sum())
     for variable, values in labels.items():
-        e, r0, r1 = nuisances(values)
-        for level in sorted(set(values)):
-            c = contrasts(values == level, e, r0, r1)
+        names, code = np.unique(values.astype(str), return_inverse=True)
+        code = code.ravel()
+        trained_n = np.bincount(code[d], minlength=names.size)
+        untrained_n = np.bincount(code[~d], minlength=names.size)
+        estimable = [str(v) for v, t, u in zip(names, trained_n, untrained_n, strict=True)
+                     if t >= min_units and u >= min_units]
+        # Indicators for the levels estimated (a grouping of many small levels, a manager each, stays a few
+        # columns): the others are the reference together, or, when every level is estimated, the first one.
+        e, r0, r1 = nuisances(values, estimable[1:] if len(estimable) == names.size else estimable)
+        chosen = set(estimable)
+        for k, level in enumerate(names.tolist()):
+            c: dict[str, Any] = (contrasts(code == k, e, r0, r1) if level in chosen
+                 else {"att_trained_units": int(trained_n[k]), "att_untrained_units": int(untrained_n[k]), "ok": False})
             row: dict[str, Any] = {"variable": variable, "level": level, "trained_units": c["att_trained_units"],
                                    "untrained_units": c["att_untrained_units"]}
             for kind in ("att", "atu"):

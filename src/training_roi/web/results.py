@@ -25,6 +25,8 @@ FILES = {
     "summary.pdf": "application/pdf",
     "roi_model.xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "attribution.csv": "text/csv; charset=utf-8",
+    "subgroups.csv": "text/csv; charset=utf-8",
+    "lesson_map.csv": "text/csv; charset=utf-8",
 }
 """The files of an answer the server keeps beside its result.json, with their media types."""
 
