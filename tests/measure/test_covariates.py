@@ -114,3 +114,16 @@ def test_labels_keep_categories_and_cut_numbers_into_thirds():
                                              "(missing)", "(missing)"]
     with pytest.raises(ValueError, match="unknown attribute 'role' for accounts"):
         unit_labels(con, "account", ["role"], ["a"])
+
+
+def test_a_manager_is_labelled_by_name_and_id():
+    from training_roi.measure.covariates import unit_labels
+
+    con = ibis.duckdb.connect()
+    con.create_table("crm_user", pl.DataFrame({
+        "user_id": ["r1", "r2", "r3", "m1", "m2"],
+        "name": ["Ann", "Bo", "Cy", "Dana Lee", None],
+        "manager_id": ["m1", "m2", None, None, None],
+    }).to_arrow())
+    labels = unit_labels(con, "rep", ["manager"], ["r1", "r2", "r3"])
+    assert labels["manager"].to_list() == ["Dana Lee (m1)", "m2", "(missing)"]

@@ -106,7 +106,8 @@ def unit_covariates(con: BaseBackend, unit: str, names: Sequence[str],
 def unit_labels(con: BaseBackend, unit: str, names: Sequence[str], units: Sequence[str]) -> pl.DataFrame:
     """The ``units``' attributes ``names`` as text labels to group them by: ``unit`` and one column per name.
 
-    A categorical attribute keeps its values (an empty or absent one is ``(missing)``); a numeric
+    A categorical attribute keeps its values (an empty or absent one is ``(missing)``; a manager is
+    named, ``Dana Lee (005…)``, the id kept so that two managers of one name stay apart); a numeric
     one becomes thirds of its values among ``units`` (``under 120``, ``120 to 480``, ``480 and
     over``), since a group per distinct headcount would hold one unit each.
 
@@ -130,7 +131,10 @@ def unit_labels(con: BaseBackend, unit: str, names: Sequence[str], units: Sequen
             else:
                 out = out.with_columns(values.cast(pl.String).fill_null(_MISSING).alias(n))
             continue
-        out = out.with_columns(frame[n].cast(pl.String).fill_null(_MISSING).replace("", _MISSING).alias(n))
+        values = frame[n].cast(pl.String).fill_null(_MISSING).replace("", _MISSING)
+        if unit == "rep" and n == "manager":
+            values = _people_names(con, values)
+        out = out.with_columns(values.alias(n))
     return out
 
 
@@ -162,4 +166,13 @@ def _attributes(con: BaseBackend, unit: str, names: Sequence[str], units: Sequen
         return frame
     return pl.DataFrame({"unit": list(units)}, schema={"unit": pl.String}).join(
         frame.unique("unit", keep="first", maintain_order=True), on="unit", how="left", maintain_order="left")
+
+
+def _people_names(con: BaseBackend, ids: pl.Series) -> pl.Series:
+    """CRM user ids as ``Name (id)`` where the export names the user, else the id as it is."""
+    users = con.table("crm_user")
+    named = pl.from_arrow(users.select(users.user_id.cast("string").name("id"), users.name).to_pyarrow())
+    assert isinstance(named, pl.DataFrame)
+    lookup = dict(named.unique("id", keep="first").drop_nulls().iter_rows())
+    return pl.Series(ids.name, [f"{lookup[i]} ({i})" if lookup.get(i) else i for i in ids.to_list()], dtype=pl.String)
 
