@@ -11,6 +11,7 @@ here from the unit-month sums.
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -19,8 +20,8 @@ import pytest
 from tests.builders import simulated_warehouse
 from training_roi import Evaluation, Study, connect, evaluate
 from training_roi.errors import StudyError
-from training_roi.evaluation.subgroups import RECENT_MONTHS
 from training_roi.measure import monthly_panel
+from training_roi.measure.tenure import tenure
 from training_roi.present.answer import write_answer
 from training_roi.present.result_json import result_document
 
@@ -72,19 +73,25 @@ def test_the_rollout_value_is_the_effect_times_the_recent_pipeline_by_hand(world
     wb = answer.subgroups
     labels = wb.effects.labels
     assert labels is not None
-    sums = pl.from_arrow(monthly_panel(con).to_pyarrow())
-    last = sums["month"].max()
-    months = sorted(sums["month"].unique().to_list())
-    recent = set(months[months.index(last) - RECENT_MONTHS + 1:])
+    made = pl.from_arrow(monthly_panel(con).to_pyarrow())
+    last = made["month"].max()
+    end = date(last.year + (last.month == 12), last.month % 12 + 1, 1)
+    first = date(end.year - 1, end.month, 1)  # the last twelve months of the data
+    closed = pl.from_arrow(monthly_panel(con, start=first, end=end, basis="close").to_pyarrow())
+    made = made.filter(pl.col("month") >= first)
+    present = tenure(con, "rep")
     untrained = set(labels.filter(~pl.col("trained"))["unit"].to_list())
+    months_of_benefit = round(180 / 30.4375, 2)  # the primary window, no ramp
     cost = float(answer.costs.by_category.get("licensing", 0)) / answer.primary.trained_units
     checked = 0
     for row in wb.rollout.iter_rows(named=True):
         units = set(labels.filter(pl.col("role") == row["level"])["unit"]) & untrained
-        here = sums.filter(pl.col("unit_id").is_in(list(units)) & pl.col("month").is_in(list(recent)))
-        pace = float(here["closed"].sum()) / here.height
-        amount = float(here["pipeline_created"].sum()) / float(here["opportunities"].sum())
-        value = row["effect"] * pace * amount * 6 * float(answer.study.value.gross_margin)
+        months = sum((hi - lo).days for lo, hi in (present.span(u, first, end) for u in units)) / 30.4375
+        pace = float(closed.filter(pl.col("unit_id").is_in(list(units)))["closed"].sum()) / months
+        mine = made.filter(pl.col("unit_id").is_in(list(units)))
+        amount = float(mine["pipeline_created"].sum()) / float(mine["opportunities"].sum())
+        value = row["effect"] * pace * amount * months_of_benefit * float(answer.study.value.gross_margin)
+        assert row["base_per_month"] == pytest.approx(pace, rel=1e-9)
         assert row["value_per_unit"] == pytest.approx(value, rel=1e-9)
         assert row["cost_per_unit"] == pytest.approx(cost, rel=1e-9)
         assert row["roi"] == pytest.approx((value - cost) / cost, rel=1e-9)
@@ -93,6 +100,16 @@ def test_the_rollout_value_is_the_effect_times_the_recent_pipeline_by_hand(world
     assert checked == 5
     lows = [r["roi_low"] for r in wb.rollout.iter_rows(named=True)]
     assert lows == sorted(lows, reverse=True)  # ranked by the conservative end
+
+
+def test_no_comparison_group_means_no_breakdown(world):
+    con, truth = world
+    study = _study(truth, subgroups=["role"]).model_copy(
+        update={"comparison": Study.model_validate({"name": "x", "program": {"name": "p", "activities": ["c"]},
+                                                    "comparison": {"design": "none"}}).comparison})
+    answer = evaluate(con, Study.model_validate(study.model_dump()))
+    assert isinstance(answer, Evaluation) and answer.subgroups is None
+    assert "no comparison group" in answer.subgroups_basis
 
 
 def test_the_files_and_the_default_study(world, tmp_path: Path):

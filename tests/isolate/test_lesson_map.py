@@ -80,3 +80,19 @@ def test_inputs_are_checked():
         lesson_map(change[:3], exposure[:3], names)
     few = lesson_map(change, exposure, names)
     assert all(r["coefficient"] is None for r in few.table.iter_rows(named=True) if r["takers"] < 5)
+
+
+def test_with_almost_as_many_lessons_as_units_noise_flags_no_lesson():
+    """128 lessons, some with a handful of takers, on 300 units: pure noise must seldom make a lesson stand out.
+
+    HC1 errors, too small at such leverage, flagged a lesson in 7 of these 30 draws; HC3 in none.
+    """
+    rng = np.random.default_rng(21)
+    units, lessons = 300, 128
+    exposure = np.where(rng.random((units, lessons)) < np.linspace(0.02, 0.12, lessons),
+                        rng.uniform(0.1, 1.0, (units, lessons)), 0.0)
+    weights = rng.integers(3, 30, units).astype(float)
+    names = [f"l{j}" for j in range(lessons)]
+    flagged = [len(lesson_map(rng.standard_normal(units) / np.sqrt(weights), exposure, names,
+                              weights=weights).matters) for _ in range(30)]
+    assert np.mean(np.array(flagged) > 0) <= 0.1

@@ -11,14 +11,19 @@ every subgroup.
 The roll-out table turns each subgroup's effect on the not yet trained into money and ROI per
 unit trained next, by the seed's formula applied to that subgroup's own recent pipeline:
 
-* value per unit = effect × the subgroup's untrained units' pace of the KPI's base per month
-  (closed deals for a win rate, won deals for a deal size; none for revenue per unit-month,
-  already money) × the primary window's months × their average deal amount (pipeline created ÷
-  deals created; for a win rate) × gross margin, the pace and amount over the last
-  :data:`RECENT_MONTHS` months of the data;
+* value per unit = effect × the subgroup's untrained units' pace of the KPI's base (deals closed
+  for a win rate, deals won for a deal size, by close date, per month each unit was there; none for
+  revenue per unit-month, already money) × the primary window's months of benefit (after its ramp)
+  × their average deal amount (pipeline created ÷ deals created; for a win rate) × gross margin,
+  the pace and amount over the last :data:`RECENT_MONTHS` months of the data
+  (:func:`recent_pipeline`);
 * cost per unit = the cost categories that grow with each learner (``forecast.scale_up_costs``) ÷
   the trained units: what training one more unit costs, as in the forecast's scale-up;
-* ROI = (value − cost) ÷ cost, its interval from the effect's simultaneous interval.
+* ROI = (value − cost) ÷ cost, its interval from the effect's simultaneous interval; when no cost
+  grows with each learner there is no ROI per unit, and the table is ranked by value instead.
+
+A study without a comparison group (``comparison.design: none``) gets no breakdown: it compares
+trained with untrained units, which that study declines to do.
 
 Each row says the strength of its evidence: ``randomised`` when the comparison is a random
 holdout, else ``quasi-experimental`` (the learner's assumptions, and the caveat that the untrained
@@ -42,13 +47,14 @@ from training_roi.evaluation.stages import kept
 from training_roi.isolate import SubgroupEffects
 from training_roi.isolate import subgroup_effects as estimate
 from training_roi.isolate.heterogeneity import BASELINE, Learner, thirds
-from training_roi.measure import DAYS_PER_MONTH, KPIS
+from training_roi.measure import DAYS_PER_MONTH, KPIS, monthly_panel
 from training_roi.measure.covariates import unit_covariates, unit_labels
 from training_roi.measure.panels import WindowPanel
+from training_roi.measure.tenure import tenure
 from training_roi.study import StudyPlan
 from training_roi.value import CostBreakdown
 
-__all__ = ["RECENT_MONTHS", "WhoBenefits", "subgroup_effects", "who_benefits"]
+__all__ = ["RECENT_MONTHS", "WhoBenefits", "recent_pipeline", "subgroup_effects", "who_benefits"]
 
 RECENT_MONTHS = 12
 """The months at the end of the data whose pipeline a subgroup's untrained units are valued on."""
@@ -65,10 +71,11 @@ class WhoBenefits:
     effects: SubgroupEffects
     rollout: pl.DataFrame = field(repr=False)
     """Per subgroup: ``variable``, ``level``, ``untrained_units``, the effect on them and its simultaneous
-    interval, ``base_per_month`` and ``amount`` (the pipeline it is valued on), ``value_per_unit``,
-    ``cost_per_unit``, ``roi`` with ``roi_low``/``roi_high``, ``evidence``; ordered by the lower end of ROI
-    (then of the effect), best first: the conservative ranking, which a subgroup estimated from few units
-    does not top by luck."""
+    interval, ``base_per_month`` and ``amount`` (the pipeline it is valued on), ``value_per_unit`` with
+    ``value_low``/``value_high``, ``cost_per_unit``, ``roi`` with ``roi_low``/``roi_high``, ``evidence``,
+    ``units_valued``; ordered by the lower end of ROI (of the value when there is no cost per unit; then
+    of the effect), best first: the conservative ranking, which a subgroup estimated from few units does
+    not top by luck."""
     evidence: str
     basis: str
     """How the roll-out table values a unit, in words (or why it has no money)."""
@@ -92,7 +99,8 @@ class WhoBenefits:
                 "variable": row["variable"], "level": row["level"], "untrained_units": row["untrained_units"],
                 "effect": row["effect"], "effect_low": row["effect_low"], "effect_high": row["effect_high"],
                 "base_per_month": row["base_per_month"], "amount": _cents(row["amount"]),
-                "value_per_unit": _cents(row["value_per_unit"]), "cost_per_unit": _cents(row["cost_per_unit"]),
+                "value_per_unit": _cents(row["value_per_unit"]), "value_low": _cents(row["value_low"]),
+                "value_high": _cents(row["value_high"]), "cost_per_unit": _cents(row["cost_per_unit"]),
                 **{f"roi_pct{end}": None if row[f"roi{end}"] is None else round(row[f"roi{end}"] * 100, 1)
                    for end in ("", "_low", "_high")},
                 "evidence": row["evidence"],
@@ -113,7 +121,10 @@ def who_benefits(con: BaseBackend, plan: StudyPlan, panel: WindowPanel, costs: C
     """
     insight = plan.study.insight
     iso = plan.isolation
-    months = max(1, round(plan.windows.primary_days / DAYS_PER_MONTH))
+    if iso.comparison == "none":
+        return ("no breakdown by subgroup: the study names no comparison group (comparison.design: none), and the "
+                "breakdown compares trained with untrained units")
+    months = float(plan.windows.benefit_months(plan.windows.primary_days))
     measured = kept(subgroup_effects, con, panel, kpi=plan.headline_kpi, unit=plan.unit, covariates=iso.covariates,
                     subgroups=tuple(insight.subgroups), baseline_thirds=insight.baseline_thirds,
                     learner=insight.learner, baseline_days=plan.windows.baseline_days, confidence=iso.confidence,
@@ -124,8 +135,10 @@ def who_benefits(con: BaseBackend, plan: StudyPlan, panel: WindowPanel, costs: C
     evidence = "randomised" if iso.randomised else "quasi-experimental"
     variable = sum((costs.by_category.get(c, Decimal(0)) for c in plan.study.forecast.scale_up_costs), Decimal(0))
     cost = float(variable) / len(panel.treated.units)
-    rollout, basis = _rollout(effects, unit_months, kpi=plan.headline_kpi,
-                              untrained=set(panel.comparison.units), months=months, margin=plan.gross_margin,
+    untrained = tuple(sorted(panel.comparison.units))
+    recent = kept(recent_pipeline, con, unit=plan.unit, deal_types=plan.population.opportunity_types,
+                  units=untrained, unit_months=unit_months)
+    rollout, basis = _rollout(effects, recent, kpi=plan.headline_kpi, months=months, margin=plan.gross_margin,
                               cost=cost, evidence=evidence)
     return WhoBenefits(kpi=plan.headline_kpi, effects=effects, rollout=rollout, evidence=evidence, basis=basis)
 
@@ -187,7 +200,9 @@ def _earlier_record(panel: WindowPanel, unit_months: pa.Table, *, kpi: str, days
 
     Months, not days: the unit-month sums are what the evaluation holds, and a month that overlaps the
     baseline window is left out, so the record never shares a deal with the months the change is
-    measured from. Null where the unit has no activity then.
+    measured from. A KPI per unit-month (revenue, pipeline) is averaged over every whole month of the
+    range the data cover, with deals or not; a rate over the deals. Null where the range holds no
+    month of data or, for a rate, no deal.
     """
     spec = KPIS[kpi]
     anchors = pl.from_arrow(panel.anchors.select(["unit_id", "base_anchor"]))
@@ -195,28 +210,63 @@ def _earlier_record(panel: WindowPanel, unit_months: pa.Table, *, kpi: str, days
     assert isinstance(anchors, pl.DataFrame) and isinstance(sums, pl.DataFrame)
     hi = pl.col("base_anchor") - pl.duration(days=days)
     lo = hi - pl.duration(days=days)
-    den = pl.lit(1.0) if spec.denominator == "months" else pl.col(spec.denominator).cast(pl.Float64)
     inside = (sums.join(anchors, on="unit_id")
               .filter((pl.col("month") >= lo) & (pl.col("month").dt.offset_by("1mo") <= hi)))
-    return (inside.group_by("unit_id")
-            .agg(num=pl.col(spec.numerator).cast(pl.Float64).sum(), den=den.sum())
-            .select(pl.col("unit_id").alias("unit"),
+    if spec.denominator == "months":  # a KPI per unit-month: every whole month of the range in the data, deals or none
+        start = sums["month"].min()
+        first = pl.max_horizontal(pl.when(lo.dt.day() == 1).then(lo).otherwise(lo.dt.month_start().dt.offset_by("1mo")),
+                                  pl.lit(start))
+        last = hi.dt.month_start()
+        whole = anchors.select("unit_id", den=(last.dt.year() * 12 + last.dt.month()
+                                              - first.dt.year() * 12 - first.dt.month()).clip(0).cast(pl.Float64))
+        totals = inside.group_by("unit_id").agg(num=pl.col(spec.numerator).cast(pl.Float64).sum())
+        per = whole.join(totals, on="unit_id", how="left").with_columns(pl.col("num").fill_null(0.0))
+    else:
+        per = inside.group_by("unit_id").agg(num=pl.col(spec.numerator).cast(pl.Float64).sum(),
+                                             den=pl.col(spec.denominator).cast(pl.Float64).sum())
+    return (per.select(pl.col("unit_id").alias("unit"),
                     level=pl.when(pl.col("den") > 0).then(pl.col("num") / pl.col("den"))))
 
 
-def _rollout(effects: SubgroupEffects, unit_months: pa.Table, *, kpi: str, untrained: set[str],
-             months: int, margin: float, cost: float, evidence: str) -> tuple[pl.DataFrame, str]:
+def recent_pipeline(con: BaseBackend, *, unit: str, deal_types: tuple[str, ...], units: tuple[str, ...],
+                    unit_months: pa.Table) -> pl.DataFrame:
+    """Each of ``units``' pipeline over the last :data:`RECENT_MONTHS` months of the data: what a unit is valued on.
+
+    ``unit``, ``months`` (the months it was there in that range, from its tenure: a rep who joined
+    mid-range counts its months, not the range's), ``closed`` and ``won`` (deals closed and won in
+    the range, by close date: counting them by creation month would leave out the recent deals not
+    yet closed), ``opportunities`` and ``pipeline_created`` (deals created in the range and their
+    amounts, for the average deal amount). A unit with no deal in the range has zeros.
+    """
+    months = pl.from_arrow(unit_months.select(["month"]))
+    assert isinstance(months, pl.DataFrame)
+    last: date = months["month"].max()  # type: ignore[assignment]
+    end_index = last.year * 12 + last.month  # the month after the last, 0-based
+    end = date(end_index // 12, end_index % 12 + 1, 1)
+    start_index = end_index - RECENT_MONTHS
+    first = date(start_index // 12, start_index % 12 + 1, 1)
+    closed = pl.from_arrow(monthly_panel(con, start=first, end=end, unit=unit, deal_types=deal_types, basis="close")
+                           .to_pyarrow().select(["unit_id", "closed", "won"]))
+    made = pl.from_arrow(unit_months.select(["unit_id", "month", "opportunities", "pipeline_created"]))
+    assert isinstance(closed, pl.DataFrame) and isinstance(made, pl.DataFrame)
+    present = tenure(con, unit)
+    spans = [present.span(u, first, end) for u in units]
+    frame = pl.DataFrame({"unit": list(units),
+                          "months": [max((hi - lo).days, 0) / DAYS_PER_MONTH for lo, hi in spans]},
+                         schema={"unit": pl.String, "months": pl.Float64})
+    outcomes = closed.group_by("unit_id").agg(pl.col("closed", "won").cast(pl.Float64).sum())
+    created = (made.filter(pl.col("month") >= first).group_by("unit_id")
+               .agg(pl.col("opportunities", "pipeline_created").cast(pl.Float64).sum()))
+    return (frame.join(outcomes.rename({"unit_id": "unit"}), on="unit", how="left", maintain_order="left")
+            .join(created.rename({"unit_id": "unit"}), on="unit", how="left", maintain_order="left")
+            .with_columns(pl.col("closed", "won", "opportunities", "pipeline_created").fill_null(0.0)))
+
+
+def _rollout(effects: SubgroupEffects, recent: pl.DataFrame, *, kpi: str, months: float, margin: float, cost: float,
+             evidence: str) -> tuple[pl.DataFrame, str]:
     """The roll-out table and the sentence saying how it values a unit."""
     labels = effects.labels if effects.labels is not None else pl.DataFrame({"unit": []}, schema={"unit": pl.String})
-    labels = labels.drop("trained", strict=False)
-    sums = pl.from_arrow(unit_months.select(["unit_id", "month", "opportunities", "closed", "won", "won_amount",
-                                             "pipeline_created"]))
-    assert isinstance(sums, pl.DataFrame)
-    last: date = sums["month"].max()  # type: ignore[assignment]
-    lo = last.year * 12 + last.month - RECENT_MONTHS  # the month RECENT_MONTHS − 1 before the last, 0-based
-    first = date(lo // 12, lo % 12 + 1, 1)
-    recent = (sums.filter((pl.col("month") >= first) & pl.col("unit_id").is_in(list(untrained)))
-              .rename({"unit_id": "unit"}).join(labels, on="unit"))
+    here_all = recent.join(labels.filter(~pl.col("trained")).drop("trained"), on="unit")
     base = _BASE.get(kpi, "missing")
     money = base != "missing"
     rows: list[dict[str, Any]] = []
@@ -225,49 +275,50 @@ def _rollout(effects: SubgroupEffects, unit_months: pa.Table, *, kpi: str, untra
         est, low, high = row["atu_estimate"], row["atu_sim_low"], row["atu_sim_high"]
         out: dict[str, Any] = {"variable": variable, "level": level, "untrained_units": row["untrained_units"],
                                "effect": est, "effect_low": low, "effect_high": high, "base_per_month": None,
-                               "amount": None, "value_per_unit": None, "cost_per_unit": cost if money else None,
-                               "roi": None, "roi_low": None, "roi_high": None, "evidence": evidence}
-        here = recent.filter(pl.col(variable) == level) if variable in recent.columns else None
-        if money and est is not None and here is not None and here.height:
-            unit_count = here["unit"].n_unique()
-            unit_months_n = here.height
-            scale = float(months) * margin
-            if base is None:
-                per = 1.0
-                out["base_per_month"] = None
-            else:
-                per_month = float(here[base].sum()) / unit_months_n
-                out["base_per_month"] = per_month
-                per = per_month
+                               "amount": None, "value_per_unit": None, "value_low": None, "value_high": None,
+                               "cost_per_unit": cost if money else None, "roi": None, "roi_low": None,
+                               "roi_high": None, "evidence": evidence, "units_valued": None}
+        here = here_all.filter(pl.col(variable) == level) if variable in here_all.columns else None
+        present = float(here["months"].sum()) if here is not None else 0.0
+        if money and est is not None and here is not None and present > 0:
+            per = 1.0
+            if base is not None:
+                per = float(here[base].sum()) / present
+                out["base_per_month"] = per
             if kpi == "win_rate":
                 made = float(here["opportunities"].sum())
                 amount = float(here["pipeline_created"].sum()) / made if made else 0.0
                 out["amount"] = amount
                 per *= amount
-            values = [None if x is None else x * per * scale for x in (est, low, high)]
-            out["value_per_unit"] = values[0]
+            values = [x * per * months * margin for x in (est, low, high)]
+            out["value_per_unit"], out["value_low"], out["value_high"] = values
             if cost > 0:
-                out["roi"], out["roi_low"], out["roi_high"] = (None if v is None else (v - cost) / cost for v in values)
-            out["units_valued"] = unit_count
+                out["roi"], out["roi_low"], out["roi_high"] = ((v - cost) / cost for v in values)
+            out["units_valued"] = here.height
         rows.append(out)
-    table = pl.DataFrame(rows, schema=_ROLLOUT_SCHEMA).sort(["roi_low", "effect_low"], descending=True,
-                                                            nulls_last=True)
+    ranked_by = ["roi_low", "effect_low"] if cost > 0 else ["value_low", "effect_low"]
+    table = pl.DataFrame(rows, schema=_ROLLOUT_SCHEMA).sort(ranked_by, descending=True, nulls_last=True,
+                                                            maintain_order=True)
     if not money:
         return table, (f"the roll-out table has no money: the headline KPI {kpi} is not valued per unit (value the "
                        "win rate, the deal size or the revenue per unit-month)")
-    what = {"win_rate": "the win-rate effect × closed deals per unit-month × the average deal amount (pipeline "
+    what = {"win_rate": "the win-rate effect × deals closed per unit-month × the average deal amount (pipeline "
                         "created ÷ deals created)",
-            "avg_won_deal_size": "the deal-size effect × won deals per unit-month",
+            "avg_won_deal_size": "the deal-size effect × deals won per unit-month",
             "revenue_per_rep": "the effect on revenue per unit-month"}[kpi]
+    ranking = ("ranked by the low end of ROI" if cost > 0 else
+               "no cost grows with each learner (forecast.scale_up_costs), so there is no ROI per unit: ranked by "
+               "the low end of the value")
     return table, (f"value per unit trained next = {what} of the subgroup's untrained units over the last "
-                   f"{RECENT_MONTHS} months × {months} months (the primary window) × {margin:.1%} gross margin; cost "
-                   "per unit = the cost categories that grow with each learner (forecast.scale_up_costs) ÷ the "
-                   "trained units; intervals from the effect's simultaneous interval")
+                   f"{RECENT_MONTHS} months (deals by close date, per month each unit was there) × {months:g} months "
+                   f"of benefit (the primary window after its ramp) × {margin:.1%} gross margin; cost per unit = the "
+                   "cost categories that grow with each learner (forecast.scale_up_costs) ÷ the trained units; "
+                   f"intervals from the effect's simultaneous interval; {ranking}")
 
 
 _ROLLOUT_SCHEMA: dict[str, Any] = {
-    "variable": pl.String, "level": pl.String, "untrained_units": pl.Int64, "effect": pl.Float64,
-    "effect_low": pl.Float64, "effect_high": pl.Float64, "base_per_month": pl.Float64, "amount": pl.Float64,
-    "value_per_unit": pl.Float64, "cost_per_unit": pl.Float64, "roi": pl.Float64, "roi_low": pl.Float64,
-    "roi_high": pl.Float64, "evidence": pl.String, "units_valued": pl.Int64,
+    "variable": pl.String, "level": pl.String, "untrained_units": pl.Int64,
+    **dict.fromkeys(("effect", "effect_low", "effect_high", "base_per_month", "amount", "value_per_unit", "value_low",
+                     "value_high", "cost_per_unit", "roi", "roi_low", "roi_high"), pl.Float64),
+    "evidence": pl.String, "units_valued": pl.Int64,
 }

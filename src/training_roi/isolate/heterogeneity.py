@@ -3,7 +3,7 @@
 The average effect hides who carries it. A program that lifts the win rate of new reps and does
 nothing for veterans, or works in one region only, calls for a different roll-out than its
 average says. This module estimates, for every level of every grouping variable (a region, a
-manager, a band of tenure, a third of the pre-period outcome, …):
+manager, a band of tenure, a third of the units' earlier record, …):
 
 * the effect on the **trained** units of the subgroup (ATT): what training did for them;
 * the effect on the **untrained** units of the subgroup (ATU): what training would do for those
@@ -76,7 +76,7 @@ Learner = Literal["linear", "boosting"]
 MIN_UNITS = 10
 """Trained and untrained units a subgroup needs (each) before its effects are estimated."""
 BASELINE = "baseline"
-"""The grouping :func:`estimate_subgroups` adds: thirds of the units' pre-period outcome."""
+"""The grouping :func:`estimate_subgroups` adds: thirds of the units' earlier record (before the pre-period)."""
 _CLIP = 0.01
 """Propensities are kept within [0.01, 0.99] so no unit's odds stand for a hundred others."""
 _RIDGE = 1.0
@@ -86,8 +86,8 @@ _NO_RECORD = "no earlier record"
 _MISSING = "(missing)"
 
 _ASSUMPTIONS = (
-    "conditional parallel trends: without training, units with the same covariates, subgroup and pre-period "
-    "outcome would have changed alike",
+    "conditional parallel trends: without training, units with the same covariates and in the same subgroup "
+    "would have changed alike",
     "overlap: each subgroup has trained and untrained units with similar covariates",
     "no anticipation: units did not change before the month they were trained (that month counts as after)",
     "the effect on the untrained assumes they would respond as trained units with the same covariates did; if "
@@ -264,7 +264,7 @@ def subgroup_effects(y0: ArrayLike, y1: ArrayLike, treated: ArrayLike, groups: M
     d = np.asarray(treated, dtype=bool).ravel()
     n = d.size
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
-    labels = {v: np.array([_MISSING if g is None else str(g) for g in values], dtype=object)
+    labels = {v: np.array([_MISSING if g is None or g != g else str(g) for g in values], dtype=object)
               for v, values in groups.items()}
     lengths = {before.size, after.size, w.size, *(a.size for a in labels.values())}
     cov = np.empty((n, 0)) if covariates is None else np.asarray(covariates, dtype=np.float64).reshape(n, -1)

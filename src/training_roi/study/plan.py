@@ -155,6 +155,10 @@ def plan_study(study: Study, *, method: str | None = None) -> StudyPlan:
     comparison = study.comparison
     for key, names in (("isolation.covariates", iso.covariates), ("insight.subgroups", study.insight.subgroups)):
         _known_attributes(study, key, names)
+    if study.insight.lesson_map and study.population.unit != "rep":
+        raise StudyError(f"study {study.name}: insight.lesson_map maps the lessons of reps (CRM users); a "
+                         "customer-education study (population.unit: account) has its learners at accounts: set "
+                         "insight.lesson_map to false")
     return StudyPlan(
         study=study,
         unit=study.population.unit,
