@@ -11,7 +11,7 @@ here from the unit-month sums.
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 
 import polars as pl
@@ -136,3 +136,36 @@ def test_an_attribute_the_unit_lacks_is_refused_by_name():
                                   "insight": {"subgroups": ["industry"]}})
     with pytest.raises(StudyError, match=r"insight\.subgroups: 'industry' is not an attribute of a rep"):
         plan_study(study)
+
+
+def test_tenure_bands_by_hand():
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    import ibis
+    import pyarrow as pa
+
+    from training_roi.evaluation.subgroups import _tenure_bands
+
+    con = ibis.duckdb.connect()
+    hired = [datetime(2023, 1, 1, tzinfo=UTC), datetime(2021, 1, 1, tzinfo=UTC),
+             datetime(2015, 3, 1, tzinfo=UTC), None, datetime(2024, 1, 1, tzinfo=UTC)]
+    con.create_table("crm_user", pa.table({"user_id": ["a", "b", "c", "d", "e"],
+                                           "created_at": pa.array(hired, pa.timestamp("us", "UTC"))}))
+    day = date(2023, 6, 1)
+    panel = SimpleNamespace(anchors=pa.table({"unit_id": ["a", "b", "c", "d", "e"], "anchor": [day] * 5}))
+    # 0.4 years, 2.4, 8.3, no hire date, hired after the anchor.
+    assert _tenure_bands(con, panel, ["a", "b", "c", "d", "e"]) == ["under 1 year", "1 to 3 years",
+                                                                   "3 years and over", None, None]
+
+
+def test_tenure_is_a_rep_grouping_only():
+    from training_roi.study import plan_study
+
+    rep = Study.model_validate({"name": "s", "program": {"name": "p", "activities": ["c"]},
+                                "insight": {"subgroups": ["tenure", "role"]}})
+    assert plan_study(rep).study.insight.subgroups == ["tenure", "role"]
+    account = Study.model_validate({"name": "s", "program": {"name": "p", "activities": ["c"]},
+                                    "population": {"unit": "account"}, "insight": {"subgroups": ["tenure"]}})
+    with pytest.raises(StudyError, match="'tenure' is not an attribute of an account: expected one of type"):
+        plan_study(account)

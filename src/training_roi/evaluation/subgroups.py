@@ -54,7 +54,8 @@ from training_roi.measure.tenure import tenure
 from training_roi.study import StudyPlan
 from training_roi.value import CostBreakdown
 
-__all__ = ["RECENT_MONTHS", "WhoBenefits", "recent_pipeline", "subgroup_effects", "who_benefits"]
+__all__ = ["RECENT_MONTHS", "TENURE", "TENURE_BANDS", "WhoBenefits", "recent_pipeline", "subgroup_effects",
+           "who_benefits"]
 
 RECENT_MONTHS = 12
 """The months at the end of the data whose pipeline a subgroup's untrained units are valued on."""
@@ -165,8 +166,11 @@ def subgroup_effects(con: BaseBackend, panel: WindowPanel, *, kpi: str, unit: st
                                                                                     compared.post_trials]
     usable = (base_d > 0) & (post_d > 0)
     kept_units = [u for u, ok in zip(units, usable, strict=True) if ok]
-    labels_frame = unit_labels(con, unit, subgroups, kept_units)
-    labels: dict[str, list[str | None]] = {n: labels_frame[n].to_list() for n in dict.fromkeys(subgroups)}
+    attributes = [n for n in dict.fromkeys(subgroups) if n != TENURE]
+    labels_frame = unit_labels(con, unit, attributes, kept_units)
+    labels: dict[str, list[str | None]] = {n: labels_frame[n].to_list() for n in attributes}
+    if TENURE in subgroups:
+        labels[TENURE] = _tenure_bands(con, panel, kept_units)
     cuts: list[float] = []
     if baseline_thirds:
         earlier = _earlier_record(panel, unit_months, kpi=kpi, days=baseline_days)
@@ -322,3 +326,27 @@ _ROLLOUT_SCHEMA: dict[str, Any] = {
                      "value_high", "cost_per_unit", "roi", "roi_low", "roi_high"), pl.Float64),
     "evidence": pl.String, "units_valued": pl.Int64,
 }
+
+
+TENURE = "tenure"
+"""A rep grouping besides the CRM's attributes: years with the org at the training (or drawn) date."""
+TENURE_BANDS = ((1.0, "under 1 year"), (3.0, "1 to 3 years"), (float("inf"), "3 years and over"))
+"""The tenure bands: each label applies below its number of years."""
+
+
+def _tenure_bands(con: BaseBackend, panel: WindowPanel, units: list[str]) -> list[str | None]:
+    """Each rep's tenure band at its anchor: years from its CRM user's creation (its hire) to the anchor day."""
+    users = con.table("crm_user")
+    hired = pl.from_arrow(users.select(users.user_id.cast("string").name("unit"),
+                                       users.created_at.date().name("hired")).to_pyarrow())
+    anchors = pl.from_arrow(panel.anchors.select(["unit_id", "anchor"]))
+    assert isinstance(hired, pl.DataFrame) and isinstance(anchors, pl.DataFrame)
+    years = (pl.DataFrame({"unit": units}, schema={"unit": pl.String})
+             .join(anchors.rename({"unit_id": "unit"}), on="unit", how="left", maintain_order="left")
+             .join(hired.unique("unit", keep="first"), on="unit", how="left", maintain_order="left")
+             .select(((pl.col("anchor") - pl.col("hired")).dt.total_days() / 365.25).alias("years")))
+    out: list[str | None] = []
+    for y in years["years"].to_list():
+        out.append(None if y is None or y < 0 else next(label for top, label in TENURE_BANDS if y < top))
+    return out
+

@@ -472,7 +472,8 @@ class Insight(_Strict):
     subgroups: list[str] = Field(
         default_factory=list,
         description="unit attributes to break the effect down by (for reps "
-                    f"{', '.join(ATTRIBUTES['rep'])}; for accounts {', '.join(ATTRIBUTES['account'])}): each value's "
+                    f"{', '.join(ATTRIBUTES['rep'])} or tenure, years from hire to training in bands; for accounts "
+                    f"{', '.join(ATTRIBUTES['account'])}): each value's "
                     "effect on the trained and on the not yet trained, and the roll-out table; empty = off",
     )
     baseline_thirds: bool = Field(

@@ -153,8 +153,10 @@ def plan_study(study: Study, *, method: str | None = None) -> StudyPlan:
     chosen = iso.method
     methods: tuple[str, ...] = () if chosen in ("did", "dose") else METHODS if chosen == "all" else (chosen,)
     comparison = study.comparison
-    for key, names in (("isolation.covariates", iso.covariates), ("insight.subgroups", study.insight.subgroups)):
-        _known_attributes(study, key, names)
+    tenure = ("tenure",) if study.population.unit == "rep" else ()  # a grouping, not a covariate
+    for key, names, extra in (("isolation.covariates", iso.covariates, ()),
+                              ("insight.subgroups", study.insight.subgroups, tenure)):
+        _known_attributes(study, key, [n for n in names if n not in extra], extra)
     if study.insight.lesson_map and study.population.unit != "rep":
         raise StudyError(f"study {study.name}: insight.lesson_map maps the lessons of reps (CRM users); a "
                          "customer-education study (population.unit: account) has its learners at accounts: set "
@@ -210,9 +212,11 @@ def plan_study(study: Study, *, method: str | None = None) -> StudyPlan:
     )
 
 
-def _known_attributes(study: Study, key: str, names: Sequence[str]) -> None:
-    """Refuse a study whose ``key`` names an attribute its unit does not have."""
+def _known_attributes(study: Study, key: str, names: Sequence[str], extra: Sequence[str] = ()) -> None:
+    """Refuse a study whose ``key`` names an attribute its unit does not have (``extra``: other names it may use)."""
     unknown = unknown_attributes(study.population.unit, names)
     if unknown:
+        article = "an" if study.population.unit[0] in "aeiou" else "a"
         raise StudyError(f"study {study.name}: {key}: {', '.join(repr(c) for c in unknown)} is not an attribute of "
-                         f"a {study.population.unit}: expected one of {', '.join(ATTRIBUTES[study.population.unit])}")
+                         f"{article} {study.population.unit}: expected one of "
+                         f"{', '.join([*ATTRIBUTES[study.population.unit], *extra])}")

@@ -184,7 +184,7 @@ def starter_study(con: BaseBackend) -> str:
         "",
         "insight:  # for whom the program works: its effect by subgroup, and where to roll it out next",
         "  subgroups: []  # unit attributes to break the effect down by, e.g. [role, manager]: "
-        f"{', '.join(ATTRIBUTES['rep'])} (reps); {', '.join(ATTRIBUTES['account'])} (accounts); empty = off",
+        f"{', '.join(ATTRIBUTES['rep'])} or tenure (reps); {', '.join(ATTRIBUTES['account'])} (accounts); empty = off",
         "  baseline_thirds: true  # also by thirds of each unit's earlier record of the headline KPI",
         "  learner: linear  # the doubly robust learner's models: linear or boosting (gradient-boosted trees)",
         "  lesson_map: false  # which lessons are associated with a larger change than the average lesson",
