@@ -12,6 +12,7 @@ lessons, or a drill series'.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
@@ -40,14 +41,8 @@ def lesson_map_study(con: BaseBackend, plan: StudyPlan, panel: WindowPanel) -> L
 def measure_lesson_map(con: BaseBackend, panel: WindowPanel, *, lessons: LessonSet, kpi: str, window_days: int,
                        ramp_days: int, fdr: float, confidence: float) -> LessonMap | str:
     """The lesson map of ``kpi`` over the window panel's units, or why there is none."""
-    trained, compared = panel.groups[kpi]
-    units = [*trained.units, *compared.units]
-    base_n = np.r_[trained.base_successes, compared.base_successes]
-    base_d = np.r_[trained.base_trials, compared.base_trials]
-    post_n = np.r_[trained.post_successes, compared.post_successes]
-    post_d = np.r_[trained.post_trials, compared.post_trials]
-    usable = (base_d > 0) & (post_d > 0)
-    if not usable.any():
+    changes, left_out = panel.unit_changes(kpi)
+    if changes.is_empty():
         return f"no lesson map: no unit has {kpi} in both its baseline and its window"
     dates = lesson_dates(con, lessons)
     if dates.is_empty():
@@ -56,20 +51,19 @@ def measure_lesson_map(con: BaseBackend, panel: WindowPanel, *, lessons: LessonS
     assert isinstance(anchors, pl.DataFrame)
     names = sorted(dates["lesson"].unique().to_list())
     shares = exposure_shares(dates, anchors.rename({"unit_id": "unit"}), window_days=window_days, ramp_days=ramp_days)
-    row = {u: i for i, u in enumerate(units)}
+    row = {u: i for i, u in enumerate(changes["unit"].to_list())}
     column = {name: j for j, name in enumerate(names)}
-    exposure = np.zeros((len(units), len(names)))
+    shares = shares.filter(pl.col("unit").is_in(list(row)))
+    exposure = np.zeros((changes.height, len(names)))
     exposure[[row[u] for u in shares["unit"]], [column[n] for n in shares["lesson"]]] = shares["share"].to_numpy()
-    change = post_n[usable] / post_d[usable] - base_n[usable] / base_d[usable]
     try:
-        result = lesson_map(change, exposure[usable], names, weights=(base_d + post_d)[usable], fdr=fdr,
-                            confidence=confidence, outcome=kpi)
+        result = lesson_map(changes["after"] - changes["before"], exposure, names,
+                            weights=changes["weight"].to_numpy(), fdr=fdr, confidence=confidence, outcome=kpi)
     except NotApplicable as exc:
         return f"no lesson map: {exc}"
-    left_out = int((~usable).sum())
     if left_out:
-        result = LessonMap(**{**result.__dict__, "warnings": (
-            *result.warnings, f"{left_out:,} units have no {kpi} in their baseline or their window and are left out")})
+        result = replace(result, warnings=(*result.warnings, f"{left_out:,} units have no {kpi} in their baseline "
+                                                             "or their window and are left out"))
     return result
 
 

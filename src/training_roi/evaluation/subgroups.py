@@ -9,18 +9,10 @@ effect on its trained units and on its not yet trained units, with intervals sim
 every subgroup.
 
 The roll-out table turns each subgroup's effect on the not yet trained into money and ROI per
-unit trained next, by the seed's formula applied to that subgroup's own recent pipeline:
-
-* value per unit = effect × the subgroup's untrained units' pace of the KPI's base (deals closed
-  for a win rate, deals won for a deal size, by close date, per month each unit was there; none for
-  revenue per unit-month, already money) × the primary window's months of benefit (after its ramp)
-  × their average deal amount (pipeline created ÷ deals created; for a win rate) × gross margin,
-  the pace and amount over the last :data:`RECENT_MONTHS` months of the data
-  (:func:`recent_pipeline`);
-* cost per unit = the cost categories that grow with each learner (``forecast.scale_up_costs``) ÷
-  the trained units: what training one more unit costs, as in the forecast's scale-up;
-* ROI = (value − cost) ÷ cost, its interval from the effect's simultaneous interval; when no cost
-  grows with each learner there is no ROI per unit, and the table is ranked by value instead.
+unit trained next (:func:`training_roi.value.train_next.train_next`), on that subgroup's own
+recent pipeline (:func:`recent_pipeline`) and the cost of training one more unit: the cost
+categories that grow with each learner (``forecast.scale_up_costs``) ÷ the trained units, as in
+the forecast's scale-up.
 
 A study without a comparison group (``comparison.design: none``) gets no breakdown: it compares
 trained with untrained units, which that study declines to do.
@@ -34,10 +26,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 from ibis.backends import BaseBackend
@@ -50,19 +41,13 @@ from training_roi.isolate.heterogeneity import BASELINE, Learner, thirds
 from training_roi.measure import DAYS_PER_MONTH, KPIS, monthly_panel
 from training_roi.measure.covariates import unit_covariates, unit_labels
 from training_roi.measure.panels import WindowPanel
-from training_roi.measure.tenure import tenure
+from training_roi.measure.tenure import hire_dates, tenure
 from training_roi.study import StudyPlan
 from training_roi.value import CostBreakdown
+from training_roi.value.revenue import cents
+from training_roi.value.train_next import RECENT_MONTHS, train_next
 
-__all__ = ["RECENT_MONTHS", "TENURE", "TENURE_BANDS", "WhoBenefits", "recent_pipeline", "subgroup_effects",
-           "who_benefits"]
-
-RECENT_MONTHS = 12
-"""The months at the end of the data whose pipeline a subgroup's untrained units are valued on."""
-
-_BASE = {"win_rate": "closed", "avg_won_deal_size": "won", "revenue_per_rep": None}
-"""The count per unit-month the effect of each KPI applies to (None: the KPI is money per unit-month already)."""
-
+__all__ = ["TENURE", "TENURE_BANDS", "WhoBenefits", "recent_pipeline", "subgroup_effects", "who_benefits"]
 
 @dataclass(frozen=True)
 class WhoBenefits:
@@ -110,7 +95,7 @@ class WhoBenefits:
 
 
 def _cents(value: float | None) -> Decimal | None:
-    return None if value is None else Decimal(str(value)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    return None if value is None else cents(value)
 
 
 def who_benefits(con: BaseBackend, plan: StudyPlan, panel: WindowPanel, costs: CostBreakdown,
@@ -139,8 +124,8 @@ def who_benefits(con: BaseBackend, plan: StudyPlan, panel: WindowPanel, costs: C
     untrained = tuple(sorted(panel.comparison.units))
     recent = kept(recent_pipeline, con, unit=plan.unit, deal_types=plan.population.opportunity_types,
                   units=untrained, unit_months=unit_months)
-    rollout, basis = _rollout(effects, recent, kpi=plan.headline_kpi, months=months, margin=plan.gross_margin,
-                              cost=cost, evidence=evidence)
+    rollout, basis = train_next(effects, recent, kpi=plan.headline_kpi, months=months, margin=plan.gross_margin,
+                                cost=cost, evidence=evidence)
     return WhoBenefits(kpi=plan.headline_kpi, effects=effects, rollout=rollout, evidence=evidence, basis=basis)
 
 
@@ -155,17 +140,10 @@ def subgroup_effects(con: BaseBackend, panel: WindowPanel, *, kpi: str, unit: st
     both. Its earlier record, for the baseline thirds, is the KPI over the whole months of the
     ``baseline_days`` before its baseline window (:func:`_earlier_record`).
     """
-    trained, compared = panel.groups[kpi]
-    if not trained.units or not compared.units:
+    if not panel.groups[kpi][0].units or not panel.groups[kpi][1].units:
         return "no breakdown by subgroup: it needs trained and comparison units"
-    units = [*trained.units, *compared.units]
-    d = np.r_[np.ones(len(trained.units), bool), np.zeros(len(compared.units), bool)]
-    base_n, base_d = np.r_[trained.base_successes, compared.base_successes], np.r_[trained.base_trials,
-                                                                                    compared.base_trials]
-    post_n, post_d = np.r_[trained.post_successes, compared.post_successes], np.r_[trained.post_trials,
-                                                                                    compared.post_trials]
-    usable = (base_d > 0) & (post_d > 0)
-    kept_units = [u for u, ok in zip(units, usable, strict=True) if ok]
+    changes, left_out = panel.unit_changes(kpi)
+    kept_units = changes["unit"].to_list()
     attributes = [n for n in dict.fromkeys(subgroups) if n != TENURE]
     labels_frame = unit_labels(con, unit, attributes, kept_units)
     labels: dict[str, list[str | None]] = {n: labels_frame[n].to_list() for n in attributes}
@@ -183,15 +161,14 @@ def subgroup_effects(con: BaseBackend, panel: WindowPanel, *, kpi: str, unit: st
         cov = frame.select(names).to_numpy() if names else None
         covariates = names
     try:
-        effects = estimate(base_n[usable] / base_d[usable], post_n[usable] / post_d[usable], d[usable], labels,
-                           covariates=cov, covariate_names=covariates, weights=(base_d + post_d)[usable],
-                           learner=learner, confidence=confidence, replicates=replicates, seed=seed, outcome=kpi)
+        effects = estimate(changes["before"], changes["after"], changes["trained"], labels, covariates=cov,
+                           covariate_names=covariates, weights=changes["weight"], learner=learner,
+                           confidence=confidence, replicates=replicates, seed=seed, outcome=kpi)
     except NotApplicable as exc:
         return f"no breakdown by subgroup: {exc}"
-    left_out = int((~usable).sum())
     warnings = [f"{left_out:,} units have no {kpi} in their baseline or their window and are left out"] if left_out \
         else []
-    labelled = pl.DataFrame({"unit": kept_units, "trained": d[usable]}).with_columns(
+    labelled = changes.select("unit", "trained").with_columns(
         *(pl.Series(v, values, dtype=pl.String) for v, values in labels.items()))
     return replace(effects, labels=labelled, warnings=(*effects.warnings, *warnings),
                    diagnostics=effects.diagnostics | {"baseline_cut_points": cuts, "units_left_out": left_out,
@@ -266,66 +243,6 @@ def recent_pipeline(con: BaseBackend, *, unit: str, deal_types: tuple[str, ...],
             .with_columns(pl.col("closed", "won", "opportunities", "pipeline_created").fill_null(0.0)))
 
 
-def _rollout(effects: SubgroupEffects, recent: pl.DataFrame, *, kpi: str, months: float, margin: float, cost: float,
-             evidence: str) -> tuple[pl.DataFrame, str]:
-    """The roll-out table and the sentence saying how it values a unit."""
-    labels = effects.labels if effects.labels is not None else pl.DataFrame({"unit": []}, schema={"unit": pl.String})
-    here_all = recent.join(labels.filter(~pl.col("trained")).drop("trained"), on="unit")
-    base = _BASE.get(kpi, "missing")
-    money = base != "missing"
-    rows: list[dict[str, Any]] = []
-    for row in effects.table.iter_rows(named=True):
-        variable, level = row["variable"], row["level"]
-        est, low, high = row["atu_estimate"], row["atu_sim_low"], row["atu_sim_high"]
-        out: dict[str, Any] = {"variable": variable, "level": level, "untrained_units": row["untrained_units"],
-                               "effect": est, "effect_low": low, "effect_high": high, "base_per_month": None,
-                               "amount": None, "value_per_unit": None, "value_low": None, "value_high": None,
-                               "cost_per_unit": cost if money else None, "roi": None, "roi_low": None,
-                               "roi_high": None, "evidence": evidence, "units_valued": None}
-        here = here_all.filter(pl.col(variable) == level) if variable in here_all.columns else None
-        present = float(here["months"].sum()) if here is not None else 0.0
-        if money and est is not None and here is not None and present > 0:
-            per = 1.0
-            if base is not None:
-                per = float(here[base].sum()) / present
-                out["base_per_month"] = per
-            if kpi == "win_rate":
-                made = float(here["opportunities"].sum())
-                amount = float(here["pipeline_created"].sum()) / made if made else 0.0
-                out["amount"] = amount
-                per *= amount
-            values = [x * per * months * margin for x in (est, low, high)]
-            out["value_per_unit"], out["value_low"], out["value_high"] = values
-            if cost > 0:
-                out["roi"], out["roi_low"], out["roi_high"] = ((v - cost) / cost for v in values)
-            out["units_valued"] = here.height
-        rows.append(out)
-    ranked_by = ["roi_low", "effect_low"] if cost > 0 else ["value_low", "effect_low"]
-    table = pl.DataFrame(rows, schema=_ROLLOUT_SCHEMA).sort(ranked_by, descending=True, nulls_last=True,
-                                                            maintain_order=True)
-    if not money:
-        return table, (f"the roll-out table has no money: the headline KPI {kpi} is not valued per unit (value the "
-                       "win rate, the deal size or the revenue per unit-month)")
-    what = {"win_rate": "the win-rate effect × deals closed per unit-month × the average deal amount (pipeline "
-                        "created ÷ deals created)",
-            "avg_won_deal_size": "the deal-size effect × deals won per unit-month",
-            "revenue_per_rep": "the effect on revenue per unit-month"}[kpi]
-    ranking = ("ranked by the low end of ROI" if cost > 0 else
-               "no cost grows with each learner (forecast.scale_up_costs), so there is no ROI per unit: ranked by "
-               "the low end of the value")
-    return table, (f"value per unit trained next = {what} of the subgroup's untrained units over the last "
-                   f"{RECENT_MONTHS} months (deals by close date, per month each unit was there) × {months:g} months "
-                   f"of benefit (the primary window after its ramp) × {margin:.1%} gross margin; cost per unit = the "
-                   "cost categories that grow with each learner (forecast.scale_up_costs) ÷ the trained units; "
-                   f"intervals from the effect's simultaneous interval; {ranking}")
-
-
-_ROLLOUT_SCHEMA: dict[str, Any] = {
-    "variable": pl.String, "level": pl.String, "untrained_units": pl.Int64,
-    **dict.fromkeys(("effect", "effect_low", "effect_high", "base_per_month", "amount", "value_per_unit", "value_low",
-                     "value_high", "cost_per_unit", "roi", "roi_low", "roi_high"), pl.Float64),
-    "evidence": pl.String, "units_valued": pl.Int64,
-}
 
 
 TENURE = "tenure"
@@ -336,17 +253,11 @@ TENURE_BANDS = ((1.0, "under 1 year"), (3.0, "1 to 3 years"), (float("inf"), "3 
 
 def _tenure_bands(con: BaseBackend, panel: WindowPanel, units: list[str]) -> list[str | None]:
     """Each rep's tenure band at its anchor: years from its CRM user's creation (its hire) to the anchor day."""
-    users = con.table("crm_user")
-    hired = pl.from_arrow(users.select(users.user_id.cast("string").name("unit"),
-                                       users.created_at.date().name("hired")).to_pyarrow())
-    anchors = pl.from_arrow(panel.anchors.select(["unit_id", "anchor"]))
-    assert isinstance(hired, pl.DataFrame) and isinstance(anchors, pl.DataFrame)
-    years = (pl.DataFrame({"unit": units}, schema={"unit": pl.String})
-             .join(anchors.rename({"unit_id": "unit"}), on="unit", how="left", maintain_order="left")
-             .join(hired.unique("unit", keep="first"), on="unit", how="left", maintain_order="left")
-             .select(((pl.col("anchor") - pl.col("hired")).dt.total_days() / 365.25).alias("years")))
+    hired = hire_dates(con)
+    anchors = dict(zip(panel.anchors["unit_id"].to_pylist(), panel.anchors["anchor"].to_pylist(), strict=True))
+    years = [(anchors[u] - hired[u]).days / 365.25 if u in hired and u in anchors else None for u in units]
     out: list[str | None] = []
-    for y in years["years"].to_list():
+    for y in years:
         out.append(None if y is None or y < 0 else next(label for top, label in TENURE_BANDS if y < top))
     return out
 

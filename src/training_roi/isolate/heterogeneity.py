@@ -55,7 +55,7 @@ figure, and the result says so.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -67,6 +67,7 @@ from training_roi.errors import NotApplicable
 from training_roi.isolate.anchors import anchor_periods, window_sums
 from training_roi.isolate.drdid import _unit_windows
 from training_roi.isolate.effect import FloatArray
+from training_roi.isolate.matching import _ess
 from training_roi.measure.panels import UnitPanel
 
 __all__ = ["BASELINE", "MIN_UNITS", "SubgroupEffects", "estimate_subgroups", "subgroup_effects", "thirds"]
@@ -222,11 +223,6 @@ def _contrast(r: FloatArray, a: FloatArray, b: FloatArray) -> tuple[float, Float
     return float(eta_a - eta_b), a * (r - eta_a) / sa - b * (r - eta_b) / sb
 
 
-def _ess(weights: FloatArray) -> float:
-    s = weights.sum()
-    return float(s * s / (weights @ weights)) if s > 0 else 0.0
-
-
 def subgroup_effects(y0: ArrayLike, y1: ArrayLike, treated: ArrayLike, groups: Mapping[str, Sequence[str | None]], *,
                      covariates: ArrayLike | None = None, covariate_names: Sequence[str] = (),
                      weights: ArrayLike | None = None, cluster: ArrayLike | None = None, learner: Learner = "linear",
@@ -290,21 +286,16 @@ def subgroup_effects(y0: ArrayLike, y1: ArrayLike, treated: ArrayLike, groups: M
     influence: dict[str, list[FloatArray]] = {"att": [], "atu": []}
     where: dict[str, list[int]] = {"att": [], "atu": []}
 
-    def contrasts(mask: NDArray[np.bool_], e: FloatArray, r0: FloatArray, r1: FloatArray) -> dict[str, Any]:
+    def contrasts(mask: NDArray[np.bool_], e: FloatArray, r0: FloatArray,
+                  r1: FloatArray) -> dict[str, tuple[float, FloatArray, float]]:
+        """ATT and ATU in ``mask``: each its estimate, influence function and comparison's effective size."""
         odds = e / (1 - e)
-        out: dict[str, Any] = {"att_trained_units": int((d & mask).sum()),
-                               "att_untrained_units": int((~d & mask).sum())}
-        ok = out["att_trained_units"] >= min_units and out["att_untrained_units"] >= min_units
-        out["ok"] = ok
-        if ok:
-            est, inf = _contrast(r0, wt * mask, wc * odds * mask)
-            out["att"] = (est, inf, _ess(wc * odds * mask))
-            est, inf = _contrast(r1, wt * mask / odds, wc * mask)
-            out["atu"] = (est, inf, _ess(wt * mask / odds))
-        return out
+        att, att_inf = _contrast(r0, wt * mask, wc * odds * mask)
+        atu, atu_inf = _contrast(r1, wt * mask / odds, wc * mask)
+        return {"att": (att, att_inf, _ess(wc * odds * mask)), "atu": (atu, atu_inf, _ess(wt * mask / odds))}
 
     e, r0, r1 = nuisances(None)
-    overall = contrasts(np.ones(n, dtype=bool), e, r0, r1)
+    overall = contrasts(np.ones(n, dtype=bool), e, r0, r1)  # every unit: enough of both, as checked above
     clipped = int(((e <= _CLIP) | (e >= 1 - _CLIP)).sum())
     for variable, values in labels.items():
         names, code = np.unique(values.astype(str), return_inverse=True)
@@ -318,20 +309,15 @@ def subgroup_effects(y0: ArrayLike, y1: ArrayLike, treated: ArrayLike, groups: M
         e, r0, r1 = nuisances(values, estimable[1:] if len(estimable) == names.size else estimable)
         chosen = set(estimable)
         for k, level in enumerate(names.tolist()):
-            c: dict[str, Any] = (contrasts(code == k, e, r0, r1) if level in chosen
-                 else {"att_trained_units": int(trained_n[k]), "att_untrained_units": int(untrained_n[k]), "ok": False})
-            row: dict[str, Any] = {"variable": variable, "level": level, "trained_units": c["att_trained_units"],
-                                   "untrained_units": c["att_untrained_units"]}
+            row: dict[str, Any] = {"variable": variable, "level": level, "trained_units": int(trained_n[k]),
+                                   "untrained_units": int(untrained_n[k])}
+            found = contrasts(code == k, e, r0, r1) if level in chosen else {}
             for kind in ("att", "atu"):
-                if c["ok"]:
-                    est, inf, ess = c[kind]
-                    row[f"{kind}_estimate"] = est
-                    row[f"{kind}_ess"] = ess
+                est, inf, ess = found.get(kind, (None, None, None))
+                row[f"{kind}_estimate"], row[f"{kind}_ess"] = est, ess
+                if inf is not None:
                     where[kind].append(len(rows))
                     influence[kind].append(inf)
-                else:
-                    row[f"{kind}_estimate"] = None
-                    row[f"{kind}_ess"] = None
             rows.append(row)
 
     codes = None if cluster is None else np.unique(np.asarray(cluster).ravel(), return_inverse=True)[1].ravel()
@@ -372,12 +358,11 @@ def subgroup_effects(y0: ArrayLike, y1: ArrayLike, treated: ArrayLike, groups: M
 
     differ = _equality_tests(rows, where["att"], cov_of.get("att"))
     summary_all: dict[str, float] = {"trained_units": float(n_t), "untrained_units": float(n_c)}
-    if overall["ok"]:
-        for kind in ("att", "atu"):
-            est, inf, _ = overall[kind]
-            se = float(np.sqrt((by_cluster(inf) ** 2).sum()))
-            summary_all |= {f"{kind}_estimate": est, f"{kind}_std_error": se, f"{kind}_low": est - z * se,
-                            f"{kind}_high": est + z * se}
+    for kind in ("att", "atu"):
+        est, inf, _ = overall[kind]
+        se = float(np.sqrt((by_cluster(inf) ** 2).sum()))
+        summary_all |= {f"{kind}_estimate": est, f"{kind}_std_error": se, f"{kind}_low": est - z * se,
+                        f"{kind}_high": est + z * se}
     warns = _warnings(rows, clipped, n, min_units)
     table = pl.DataFrame(rows, schema=_SCHEMA)
     method = ("doubly robust learner (cross-fitted " + ("ridge and logistic regressions" if learner == "linear"
@@ -507,10 +492,7 @@ def estimate_subgroups(panel: UnitPanel, groups: pl.DataFrame | None = None, *, 
         level = usable.select("unit").join(earlier, on="unit", how="left", maintain_order="left")["level"].to_list()
         third, cuts = thirds(level)
         labels[BASELINE] = list(third)
-    cluster = None
-    if panel.cluster is not None:
-        codes = panel.cluster_codes(usable["unit"].to_list())
-        cluster = codes
+    cluster = panel.cluster_codes(usable["unit"].to_list())  # None: every unit its own cluster
     names = tuple(panel.covariates)
     result = subgroup_effects(
         usable["before"].to_numpy(), usable["after"].to_numpy(), usable["trained"].to_numpy(), labels,
@@ -526,8 +508,7 @@ def estimate_subgroups(panel: UnitPanel, groups: pl.DataFrame | None = None, *, 
                                         "baseline_cut_points": cuts, "units_left_out": left_out}
     labelled = usable.select("unit", "trained").with_columns(
         *(pl.Series(v, values, dtype=pl.String) for v, values in labels.items()))
-    return SubgroupEffects(**{**result.__dict__, "diagnostics": diagnostics,
-                              "warnings": (*result.warnings, *warns), "labels": labelled})
+    return replace(result, diagnostics=diagnostics, warnings=(*result.warnings, *warns), labels=labelled)
 
 
 def thirds(levels: Sequence[float | None]) -> tuple[list[str], list[float]]:

@@ -128,6 +128,26 @@ class WindowPanel:
         """The comparison group's win-rate counts."""
         return self.groups["win_rate"][1]
 
+    def unit_changes(self, kpi: str) -> tuple[pl.DataFrame, int]:
+        """Each unit's ``kpi`` in its baseline window and in this window, for the units with activity in both.
+
+        ``unit``, ``trained``, ``before`` and ``after`` (successes ÷ trials in each window), ``weight``
+        (trials in both), trained units first; and how many units had no activity in one of the windows.
+        """
+        trained, compared = self.groups[kpi]
+        both = [trained, compared]
+        frame = pl.DataFrame({
+            "unit": [*trained.units, *compared.units],
+            "trained": [True] * len(trained.units) + [False] * len(compared.units),
+            **{name: np.concatenate([getattr(g, name) for g in both]).astype(np.float64)
+               for name in ("base_successes", "base_trials", "post_successes", "post_trials")},
+        }, schema_overrides={"unit": pl.String})
+        usable = frame.filter((pl.col("base_trials") > 0) & (pl.col("post_trials") > 0))
+        return (usable.select("unit", "trained", before=pl.col("base_successes") / pl.col("base_trials"),
+                              after=pl.col("post_successes") / pl.col("post_trials"),
+                              weight=pl.col("base_trials") + pl.col("post_trials")),
+                frame.height - usable.height)
+
 
 def _exposure(anchors: list[date], start: int, end: int, spans: list[tuple[date, date]]) -> np.ndarray:
     """Months of each ``[anchor + start, anchor + end)`` window inside its unit's ``[first, stop)`` span."""

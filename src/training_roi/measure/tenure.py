@@ -24,7 +24,7 @@ from ibis.backends import BaseBackend
 
 from training_roi.measure.sales import UNITS
 
-__all__ = ["Tenure", "tenure"]
+__all__ = ["Tenure", "hire_dates", "tenure"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,14 @@ def tenure(con: BaseBackend, unit: str = "rep") -> Tenure:
             if seen and max(seen) + timedelta(days=1) < stop:
                 end[who] = max(seen) + timedelta(days=1)
     return Tenure(start, end)
+
+
+def hire_dates(con: BaseBackend) -> dict[str, date]:
+    """Each CRM user's hire day, as the export gives it: the user's creation day (users without one are absent)."""
+    users = con.table("crm_user")
+    rows = users.select(users.user_id.cast("string").name("unit"), _day(users.created_at).name("hired")).to_pyarrow()
+    return {u: h for u, h in zip(rows["unit"].to_pylist(), rows["hired"].to_pylist(), strict=True)
+            if u is not None and h is not None}
 
 
 def _day(ts: ibis.expr.types.TimestampValue) -> ibis.expr.types.DateValue:

@@ -52,7 +52,8 @@ DEFINITIONS: dict[str, tuple[str, str]] = {
 _CENT = Decimal("0.01")
 
 
-def _cents(value: float) -> Decimal:
+def cents(value: float) -> Decimal:
+    """A float amount in exact cents (its shortest decimal form, rounded half up)."""
     return Decimal(repr(float(value))).quantize(_CENT, rounding=ROUND_HALF_UP)
 
 
@@ -107,7 +108,7 @@ def credit_revenue(estimate: float, *, observed: float, draws: NDArray[np.float6
         return Decimal("0.00"), (f"not credited: {describe} may be zero or less at {level} confidence, its one-sided "
                                  f"lower bound being {money(lower)}")
     lower = min(lower, estimate)  # a skewed resampling can put the bound above the estimate: never credit more
-    return _cents(lower), (f"credited at its one-sided {level} lower bound: the data say training added at least "
+    return cents(lower), (f"credited at its one-sided {level} lower bound: the data say training added at least "
                            f"{money(lower)} (central estimate {money(estimate)})")
 
 
