@@ -31,6 +31,7 @@ from training_roi.evaluation.costs import study_costs
 from training_roi.evaluation.forecast import program_forecast
 from training_roi.evaluation.lesson_map import lesson_map_study
 from training_roi.evaluation.levels import application, phillips
+from training_roi.evaluation.next_lesson import NextLessons, next_lesson_study
 from training_roi.evaluation.results import Evaluation, WindowResult
 from training_roi.evaluation.stages import kept
 from training_roi.evaluation.subgroups import WhoBenefits, who_benefits
@@ -184,6 +185,10 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
     if plan.study.insight.lesson_map:
         tell("mapping the lessons", 0.93)
         lessons = lesson_map_study(con, plan, panels[plan.windows.primary_days])
+    next_lessons: NextLessons | str | None = None
+    if plan.study.insight.next_lesson is not None:
+        tell("finding each rep's gaps and next lessons", 0.94)
+        next_lessons = next_lesson_study(con, plan, panels[plan.windows.primary_days])
     tell("Phillips' five levels", 0.95)
     return Evaluation(plan.study, primary, results, costs, tables, tuple(warnings), trend,
                       _sensitivity(plan, primary, results, costs.total), methods, by_window,
@@ -196,7 +201,9 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
                       subgroups=subgroups if isinstance(subgroups, WhoBenefits) else None,
                       subgroups_basis=subgroups if isinstance(subgroups, str) else "",
                       lesson_map=lessons if isinstance(lessons, LessonMap) else None,
-                      lesson_map_basis=lessons if isinstance(lessons, str) else "")
+                      lesson_map_basis=lessons if isinstance(lessons, str) else "",
+                      next_lesson=next_lessons if isinstance(next_lessons, NextLessons) else None,
+                      next_lesson_basis=next_lessons if isinstance(next_lessons, str) else "")
 
 
 def _roi_sensitivity(plan: StudyPlan, methods: Comparison, primary: WindowResult, cost: Decimal) -> Comparison:

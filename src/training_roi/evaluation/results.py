@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from training_roi._format import describe_change, money, percent
 from training_roi.attribute.result import AttributionResult
+from training_roi.evaluation.next_lesson import NextLessons
 from training_roi.evaluation.subgroups import WhoBenefits
 from training_roi.isolate import Comparison, Effect, LessonMap
 from training_roi.measure import KPIS
@@ -211,6 +212,9 @@ class Evaluation:
     lesson_map: LessonMap | None = field(default=None, compare=False, repr=False)
     """With ``insight.lesson_map``: which lessons stand out against the average lesson (None: see lesson_map_basis)."""
     lesson_map_basis: str = ""
+    next_lesson: NextLessons | None = field(default=None, compare=False, repr=False)
+    """With ``insight.next_lesson``: each unit's gaps and recommended lessons (None: see next_lesson_basis)."""
+    next_lesson_basis: str = ""
     """Why there is no lesson map ("" when there is one or none was asked for)."""
 
     @property
@@ -332,6 +336,9 @@ class Evaluation:
         if self.lesson_map is not None or self.lesson_map_basis:  # only when insight.lesson_map asks for it
             document["lesson_map"] = _no_nan({"basis": self.lesson_map_basis,
                                               **(_lesson_map_document(self.lesson_map) if self.lesson_map else {})})
+        if self.next_lesson is not None or self.next_lesson_basis:  # only when insight.next_lesson asks for it
+            document["next_lesson"] = _no_nan({"basis": self.next_lesson_basis,
+                                               **(self.next_lesson.asdict() if self.next_lesson else {})})
         if self.subgroups is not None or self.subgroups_basis:  # only when insight.subgroups asks for it
             document["subgroups"] = _no_nan({"basis": self.subgroups_basis,
                                              **(self.subgroups.asdict() if self.subgroups is not None else {})})

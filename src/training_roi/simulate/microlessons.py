@@ -119,6 +119,12 @@ class _Doses:
     v_lesson: np.ndarray
     v_s: np.ndarray
     v_void_s: np.ndarray
+    c_gain: np.ndarray | None = None  # per completion: log-odds it adds by closing a gap (scenario knowledge_gaps)
+
+    @property
+    def own_effects(self) -> bool:
+        """Whether some lessons have an effect of their own (``lesson_map``) or close gaps (``knowledge_gaps``)."""
+        return bool(self.lesson_logit.any() or (self.c_gain is not None and self.c_gain.any()))
 
     def lessons_before(self, owner: np.ndarray, day: np.ndarray) -> np.ndarray:
         """Drills each rep in ``owner`` completed on UTC dates before day index ``day``."""
@@ -132,14 +138,16 @@ class _Doses:
     def effect_before(self, owner: np.ndarray, day: np.ndarray) -> np.ndarray:
         """The log-odds the drills each rep in ``owner`` completed on UTC dates before day ``day`` add.
 
-        The uniform effect per lesson, plus each drill's own effect (scenario ``lesson_map``).
+        The uniform effect per lesson, plus each drill's own effect (scenario ``lesson_map``), plus
+        the gaps closed (scenario ``knowledge_gaps``: :attr:`c_gain`).
         """
         rep = self.c_learner < self.lessons.size
         key = self.c_learner[rep] * _DAY_KEY + (self.c_s[rep] // _DAY - self.start_day)
         owner = np.asarray(owner, np.int64)
         hi = np.searchsorted(key, owner * _DAY_KEY + day, side="left")
         lo = np.searchsorted(key, owner * _DAY_KEY, side="left")
-        total = np.concatenate([[0.0], np.cumsum(self.lesson_logit[self.c_lesson[rep]])])
+        own = self.lesson_logit[self.c_lesson[rep]] + (0.0 if self.c_gain is None else self.c_gain[rep])
+        total = np.concatenate([[0.0], np.cumsum(own)])
         return np.asarray(self.win_logit_per_lesson * (hi - lo) + total[hi] - total[lo], dtype=np.float64)
 
 

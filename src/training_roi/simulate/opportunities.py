@@ -108,8 +108,8 @@ class _LessonDose(Protocol):
         ...
 
     @property
-    def lesson_logit(self) -> np.ndarray:
-        """Per lesson: its own effect on the log-odds of winning (all zero: the uniform effect alone)."""
+    def own_effects(self) -> bool:
+        """Whether some lessons have an effect of their own (then :meth:`effect_before` gives it)."""
         ...
 
     def effect_before(self, owner: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -195,7 +195,7 @@ def _simulate_opportunities(cal: _Calendar, org: _Org, tr: _Training, sc: _Scena
     if dose is not None:
         eta0 = eta0 + dose.trend_per_year * dose.engagement[owner] * (day - tr.roll_lo) / 365.25
         lessons_before = dose.lessons_before(owner, day)
-        if dose.lesson_logit.any():  # some lessons have an effect of their own (scenario lesson_map)
+        if dose.own_effects:  # some lessons have an effect of their own (scenarios lesson_map, knowledge_gaps)
             eta1 = eta0 + dose.effect_before(owner, day)
         else:
             eta1 = eta0 + dose.win_logit_per_lesson * lessons_before

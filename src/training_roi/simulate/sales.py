@@ -65,6 +65,16 @@ from training_roi.simulate.scenarios import (
     _course_scenario,
 )
 from training_roi.simulate.sessions import _draw_sessions, _question_activities, _session_statements, _Sessions
+from training_roi.simulate.skills import (
+    _SKILLS_DEFINITIONS,
+    _answer_statements,
+    _draw_skills,
+    _Skills,
+    _skills_activities,
+    _skills_frame,
+    _skills_truth,
+    _skills_truth_frame,
+)
 from training_roi.simulate.statements import _ActivitySpec, _Stmts
 from training_roi.simulate.surveys import _surveys_frame
 from training_roi.simulate.training import _assign_training
@@ -92,11 +102,17 @@ def _simulate_sales(out: Path, cal: _Calendar, *, scenario: str, reps: int, seed
     sessions: _Sessions | None = None
     program: Callable[[np.random.Generator], _Stmts] | None = None
     activities: list[_ActivitySpec] | None = None
+    skills: _Skills | None = None
     if dose_scenario is not None:
         training, doses = _assign_lessons(cal, org, learners, dose_scenario, seed)
         parent = len(_sales_activities())
         program = partial(_drill_statements, d=doses, parent=parent)
         activities = _drill_activities(doses.released.size)
+        if dose_scenario.skill_effects:
+            skills = _draw_skills(cal, org, learners, (training.roll_lo, training.roll_hi), dose_scenario, seed)
+            doses.c_gain = skills.completion_gain(doses)
+            program = partial(_with_answers, drills=program, sk=skills, first_item=len(activities) + 1)
+            activities += _skills_activities(skills)
     else:
         training = _assign_training(cal, org, learners, sc, seed,
                                     window=None if golive is None else golive.training_window())
@@ -159,6 +175,9 @@ def _simulate_sales(out: Path, cal: _Calendar, *, scenario: str, reps: int, seed
         folder.csv("truth_time.csv", time_df, decimals=None)
     if dose_df is not None:
         folder.csv("truth_doses.csv", dose_df)
+    if skills is not None and doses is not None:
+        folder.csv("skills.csv", _skills_frame(skills, doses.released.size))
+        folder.parquet("truth_skills.parquet", _skills_truth_frame(cal, org, skills, doses, opps, training.roll_lo))
     folder.parquet("truth_opportunities.parquet", opp_df)
     if lead_df is not None:
         folder.parquet("truth_leads.parquet", lead_df)
@@ -167,6 +186,9 @@ def _simulate_sales(out: Path, cal: _Calendar, *, scenario: str, reps: int, seed
     if doses is not None:
         truth = _dose_truth(truth, cal, dose_scenario or _DOSE_SCENARIOS["microlessons"], org, learners, training,
                             doses, opps)
+    if skills is not None:
+        truth = truth | {"knowledge_gaps": _skills_truth(skills, int(np.unique(skills.a_learner).size)),
+                         "definitions": truth["definitions"] | _SKILLS_DEFINITIONS}
     if golive is not None and lead_df is not None:
         truth = _golive_truth(truth, golive, org, reps_df, lead_df, costs)
     if time_df is not None:
@@ -195,3 +217,9 @@ def _simulate_sales(out: Path, cal: _Calendar, *, scenario: str, reps: int, seed
     folder.truth(truth)
     report("Done", 1.0)
     return folder.files
+
+
+def _with_answers(rng: np.random.Generator, *, drills: Callable[[np.random.Generator], _Stmts], sk: _Skills,
+                  first_item: int) -> _Stmts:
+    """The drills' statements, then the skills check's answers (item ``i`` is activity ``first_item + i``)."""
+    return _Stmts.concat([drills(rng), _answer_statements(rng, sk, first_item)], shift_refs=False)

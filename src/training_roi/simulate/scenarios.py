@@ -291,6 +291,9 @@ class _DoseScenario:
     void_share: float  # learners with a wrongly recorded lesson completion, voided later
     rollout: tuple[float, float]  # first and last drill release as fractions of the period
     lesson_effects: tuple[tuple[int, float], ...] = ()  # (drill, log-odds): lessons with an effect of their own
+    skill_effects: tuple[tuple[int, float], ...] = ()  # (skill, log-odds per unit of gap): drills that close gaps
+    check_share: float = 0.85  # with skill_effects: eligible reps who take the skills check before the drills
+    items_per_skill: int = 3  # with skill_effects: the skills check's items per skill
 
 
 _DOSE_SCENARIO = "microlessons"
@@ -317,7 +320,22 @@ _LESSON_MAP = replace(
     ),
     win_logit_per_lesson=0.0, lesson_effects=((4, 0.35), (19, 0.35), (33, 0.35), (52, 0.35), (77, 0.35)),
 )
-_DOSE_SCENARIOS = {_DOSE_SCENARIO: _DOSE, _LESSON_MAP_SCENARIO: _LESSON_MAP}
+# The knowledge gaps' world: every drill teaches one of twelve skills (its topic); reps have a latent
+# level in each, which a skills check before the drills measures item by item; the first drill of a
+# skill closes the rep's gap in it, and four skills' gaps cost deals (simulate/skills.py).
+_KNOWLEDGE_GAPS_SCENARIO = "knowledge_gaps"
+_KNOWLEDGE_GAPS = replace(
+    _DOSE,
+    description=(
+        "daily micro-lessons as in 'microlessons', each teaching one of twelve skills; reps differ in each skill, "
+        "and a skills check before the drills records their answers item by item; a rep's first lesson in a skill "
+        "closes their gap in it, raising the log-odds of winning by 0.3 per unit of gap in four of the skills and "
+        "by nothing in the other eight: which lesson each rep should take next is the question"
+    ),
+    win_logit_per_lesson=0.0, skill_effects=((1, 0.3), (3, 0.3), (5, 0.3), (9, 0.3)),
+)
+_DOSE_SCENARIOS = {_DOSE_SCENARIO: _DOSE, _LESSON_MAP_SCENARIO: _LESSON_MAP,
+                   _KNOWLEDGE_GAPS_SCENARIO: _KNOWLEDGE_GAPS}
 # What the sales model's shared functions read of a scenario: the drills are no course and the
 # course effect is zero; the lessons' effect enters through ``_Doses``.
 _DOSE_BASE = _Scenario(
@@ -375,7 +393,7 @@ _CRM_BASE = _Scenario(
 
 SCENARIOS: dict[str, str] = {name: s.description for name, s in _SCENARIO_PARAMS.items()} | {
     _CUSTOMER_SCENARIO: _CUSTOMER.description, _DOSE_SCENARIO: _DOSE.description,
-    _LESSON_MAP_SCENARIO: _LESSON_MAP.description,
+    _LESSON_MAP_SCENARIO: _LESSON_MAP.description, _KNOWLEDGE_GAPS_SCENARIO: _KNOWLEDGE_GAPS.description,
     **{name: crm.description for name, crm in _CRM_SCENARIOS.items()}}
 """Scenario name → one-line description."""
 

@@ -466,6 +466,68 @@ class Forecast(_Strict):
         return v
 
 
+class NextLesson(_Strict):
+    """Each rep's knowledge gaps from an assessment's answers, and the lessons each should take next."""
+
+    skills_file: str | None = Field(
+        default=None, description="CSV of activity_id,skill relative to the study: every assessment item with the "
+                                  "skill it tests and every lesson with the skill it teaches")
+    skills: dict[str, str] = Field(default_factory=dict, description="activity id → skill (the file's rows join "
+                                                                     "these)")
+    per_unit: int = Field(default=3, ge=1, le=20, description="recommendations per rep")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_skills_file(cls, data: Any, info: ValidationInfo) -> Any:
+        # The file's rows join the map here, so the study's hash covers the skills, not only the file's name.
+        if not isinstance(data, dict) or not data.get("skills_file"):
+            return data
+        context = info.context or {}
+        if context.get("no_files"):
+            raise ValueError("skills_file: a study sent to the server has no folder to read files from; list the "
+                             "activity ids and their skills under insight.next_lesson.skills instead")
+        base = Path(context.get("base", "."))
+        name = str(data["skills_file"])
+        try:
+            text = read_named_file(base, name, allow_outside=bool(context.get("allow_outside")))
+        except FileRefused as exc:
+            raise ValueError(f"skills_file: {exc}") from exc
+        except OSError as exc:
+            raise ValueError(f"skills_file: cannot read {base / name} ({exc})") from exc
+        return {**data, "skills": {**_skill_rows(text, name), **(data.get("skills") or {})}}
+
+    @model_validator(mode="after")
+    def _some_skills(self) -> NextLesson:
+        if not self.skills:
+            raise ValueError("next_lesson needs a skill map: skills_file (a CSV of activity_id,skill) or skills")
+        return self
+
+
+def _skill_rows(text: str, name: str) -> dict[str, str]:
+    """A skills file's rows as activity id → skill; a bad row is named with its line and field."""
+    import csv
+
+    rows = list(csv.reader(text.splitlines()))
+    if not rows or [c.strip().lower() for c in rows[0][:2]] != ["activity_id", "skill"]:
+        raise ValueError(f"skills_file: {name} line 1 must be the header activity_id,skill")
+    out: dict[str, str] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not row or not any(c.strip() for c in row):
+            continue
+        if len(row) < 2 or not row[0].strip():
+            raise ValueError(f"skills_file: {name} line {line}: field activity_id is empty")
+        if not row[1].strip():
+            raise ValueError(f"skills_file: {name} line {line}: field skill is empty")
+        activity, skill = row[0].strip(), row[1].strip()
+        if out.get(activity, skill) != skill:
+            raise ValueError(f"skills_file: {name} line {line}: activity {activity} is tagged both "
+                             f"{out[activity]!r} and {skill!r}")
+        out[activity] = skill
+    if not out:
+        raise ValueError(f"skills_file: {name} has no rows after its header")
+    return out
+
+
 class Insight(_Strict):
     """For whom the program works and which lessons matter: effects by subgroup, where to train next, the lesson map."""
 
@@ -487,6 +549,9 @@ class Insight(_Strict):
                                    "headline KPI than the average lesson, at the false-discovery rate fdr")
     fdr: float = Field(default=0.1, gt=0, le=0.5, description="the lesson map's false-discovery rate: among the "
                                                               "lessons flagged, the share expected to be flukes")
+    next_lesson: NextLesson | None = Field(
+        default=None, description="each rep's knowledge gaps from the assessment items' answers, and the lessons "
+                                  "with the largest expected change in the headline KPI for that rep")
 
 
 class Study(_Strict):

@@ -161,6 +161,10 @@ def plan_study(study: Study, *, method: str | None = None) -> StudyPlan:
         raise StudyError(f"study {study.name}: insight.lesson_map maps the lessons of reps (CRM users); a "
                          "customer-education study (population.unit: account) has its learners at accounts: set "
                          "insight.lesson_map to false")
+    if study.insight.next_lesson is not None and study.population.unit != "rep":
+        raise StudyError(f"study {study.name}: insight.next_lesson recommends lessons to reps (CRM users); a "
+                         "customer-education study (population.unit: account) has its learners at accounts: remove "
+                         "insight.next_lesson")
     return StudyPlan(
         study=study,
         unit=study.population.unit,

@@ -1,0 +1,235 @@
+"""Each unit's knowledge gaps, what closing them has been worth, and the lesson each should take next.
+
+**Gaps.** An assessment answered item by item (xAPI ``answered`` with ``result.success``) says,
+per unit and skill, how many of the skill's items were answered and how many correctly. A few
+answers are a noisy measure, so each unit's mastery is shrunk towards the skill's average
+(empirical Bayes, a beta-binomial prior per skill fitted by the method of moments): mastery =
+(correct + κ·μ) ÷ (answers + κ), and the **gap** is 1 − mastery, the share of the skill's items
+the unit is expected to miss. A unit that answered nothing gets the skill's average gap, said so.
+
+**What closing a gap has been worth.** Each unit's change in the KPI (the headline's windows) is
+regressed, by weighted least squares with HC3 errors (statsmodels), on its exposure to each skill —
+the share of its window after its first lesson of the skill, as in the lesson map — on that
+exposure times its gap in the skill (centred on the skill's average gap), and on the gaps alone::
+
+    change = α + Σ_s a_s·E_s + Σ_s b_s·E_s·(g_s − ḡ_s) + Σ_s c_s·(g_s − ḡ_s)
+
+so a lesson of skill ``s`` is associated with a change of a_s + b_s·(g_s − ḡ_s) for a unit whose
+gap is g_s: more for a unit with a larger gap when b_s > 0.
+
+**The next lesson.** For every skill a unit has not yet taken a lesson in, the expected change is
+that line at the unit's own gap, with its standard error from the coefficients' covariance; the
+unit's recommendations are its skills with the largest expected change, each with its reason: the
+gap (and how many answers it rests on), the expected change and its interval, and whether that
+interval excludes zero. The lesson is the skill's most-taken lesson the unit has not done.
+
+**What it is not.** Reps choose their lessons, and keen reps do more of them and improve anyway: the
+a_s carry that shared lean, which moves every skill's expected change alike and so leaves each
+unit's ranking as it is, but not the size. The evidence is an *association*, and every output says
+so; assign lessons at random to isolate their effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+from numpy.typing import ArrayLike
+from scipy import stats
+
+from training_roi.errors import NotApplicable
+
+__all__ = ["EVIDENCE", "SELF_SELECTION", "GapEffects", "Recommendations", "gap_effects", "recommend",
+           "skill_gaps"]
+
+EVIDENCE = "association"
+"""Lessons are chosen by the learners, never assigned: the expected changes are associations."""
+SELF_SELECTION = (
+    "reps choose which lessons to take, and keen reps do more and improve anyway: the expected change of a lesson "
+    "carries that lean (alike for every skill, so each rep's ranking holds but its size may be high); assign "
+    "lessons at random to isolate their effects"
+)
+MIN_TAKERS = 10
+"""Units with a lesson of a skill before the skill gets a line (the others are not recommended)."""
+
+
+def skill_gaps(answers: ArrayLike, correct: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Each unit's gap in each skill (units × skills, in [0, 1]) and each skill's prior mastery.
+
+    ``answers`` and ``correct`` count, per unit and skill, the items answered and those answered
+    correctly. The prior per skill is a beta distribution fitted to the units with answers by the
+    method of moments (its mean μ and concentration κ); a skill nobody answered has gap NaN.
+    """
+    n = np.asarray(answers, dtype=np.float64)
+    k = np.asarray(correct, dtype=np.float64)
+    if n.shape != k.shape or n.ndim != 2:
+        raise ValueError(f"answers and correct must be units × skills of one shape, not {n.shape} and {k.shape}")
+    if (k > n).any() or (k < 0).any():
+        raise ValueError("a unit cannot answer more items correctly than it answered")
+    mu = np.full(n.shape[1], np.nan)
+    kappa = np.full(n.shape[1], np.nan)
+    for s in range(n.shape[1]):
+        has = n[:, s] > 0
+        if not has.any():
+            continue
+        share = k[has, s] / n[has, s]
+        m = float(k[has, s].sum() / n[has, s].sum())
+        # Method of moments: the spread of the shares beyond what binomial noise alone would give.
+        noise = float(np.mean(m * (1 - m) / n[has, s]))
+        between = float(share.var()) - noise
+        mu[s] = m
+        kappa[s] = (m * (1 - m) / between - 1) if between > 1e-9 and m * (1 - m) > between else 1e6
+        kappa[s] = max(kappa[s], 0.5)
+    mastery = (k + kappa * mu) / (n + kappa)
+    return 1.0 - mastery, mu
+
+
+@dataclass(frozen=True)
+class GapEffects:
+    """Per skill, the change associated with its first lesson, and how it grows with the unit's gap.
+
+    ``table``: ``skill``, ``takers`` (units with a lesson of it), ``average_gap``, ``at_average``
+    (a_s: the change for a unit with the skill's average gap) with ``low``/``high``, ``per_gap`` (b_s:
+    per unit of gap, i.e. from no item missed to all) with ``per_gap_low``/``per_gap_high``;
+    skills with fewer than :data:`MIN_TAKERS` takers have nulls. ``coefficients`` and
+    ``covariance`` hold (a_s, b_s) per fitted skill in ``fitted`` order.
+    """
+
+    outcome: str
+    table: pl.DataFrame
+    fitted: tuple[str, ...]
+    coefficients: np.ndarray = field(repr=False)
+    covariance: np.ndarray = field(repr=False)
+    average_gap: dict[str, float] = field(default_factory=dict)
+    units: int = 0
+    confidence: float = 0.95
+    evidence: str = EVIDENCE
+    caveat: str = SELF_SELECTION
+    warnings: tuple[str, ...] = ()
+
+    def expected(self, skill: str, gap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The expected change of a first lesson of ``skill`` at each gap in ``gap``, and its standard error."""
+        i = self.fitted.index(skill)
+        a, b = self.coefficients[2 * i], self.coefficients[2 * i + 1]
+        v = self.covariance[2 * i:2 * i + 2, 2 * i:2 * i + 2]
+        d = np.asarray(gap, dtype=np.float64) - self.average_gap[skill]
+        se = np.sqrt(np.clip(v[0, 0] + 2 * d * v[0, 1] + d * d * v[1, 1], 0, None))
+        return a + b * d, se
+
+
+def gap_effects(change: ArrayLike, exposure: ArrayLike, gaps: ArrayLike, skills: Sequence[str], *,
+                weights: ArrayLike | None = None, confidence: float = 0.95, outcome: str = "outcome") -> GapEffects:
+    """Fit the line of each skill's lesson against the unit's gap (units × skills ``exposure`` and ``gaps``).
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not agree, an exposure outside [0, 1], a gap that is not finite.
+    NotApplicable
+        No skill with :data:`MIN_TAKERS` takers, or fewer units than coefficients.
+    """
+    import statsmodels.api as sm
+
+    y = np.asarray(change, dtype=np.float64).ravel()
+    x = np.asarray(exposure, dtype=np.float64)
+    g = np.asarray(gaps, dtype=np.float64)
+    if x.shape != (y.size, len(skills)) or g.shape != x.shape:
+        raise ValueError(f"exposure and gaps must have one row per unit ({y.size}) and one column per skill "
+                         f"({len(skills)}), not the shapes {x.shape} and {g.shape}")
+    if ((x < 0) | (x > 1)).any() or not np.isfinite(x).all() or not np.isfinite(g).all():
+        raise ValueError("exposure must lie in [0, 1] and every gap must be a number")
+    w = np.ones(y.size) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    takers = (x > 0).sum(axis=0)
+    fitted = np.flatnonzero(takers >= MIN_TAKERS)
+    if fitted.size == 0:
+        raise NotApplicable(f"no skill has a lesson taken by {MIN_TAKERS} units or more")
+    centre = np.average(g, axis=0, weights=w)
+    d = g - centre
+    columns = [np.ones(y.size)]
+    for j in fitted:
+        columns += [x[:, j], x[:, j] * d[:, j]]
+    columns += [d[:, j] for j in fitted]
+    design = np.column_stack(columns)
+    if y.size <= design.shape[1] + 1:
+        raise NotApplicable(f"{y.size} units cannot fit {fitted.size} skills: more units than coefficients needed")
+    fit = sm.WLS(y, design, weights=w).fit(cov_type="HC3")
+    k = 2 * fitted.size
+    beta = np.asarray(fit.params)[1:k + 1]
+    cov = np.asarray(fit.cov_params())[1:k + 1, 1:k + 1]
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    position = {int(j): i for i, j in enumerate(fitted)}
+    rows: list[dict[str, Any]] = []
+    for s, name in enumerate(skills):
+        i = position.get(s)
+        row: dict[str, Any] = {"skill": name, "takers": int(takers[s]), "average_gap": float(centre[s])}
+        if i is None:
+            rows.append(row | dict.fromkeys(("at_average", "low", "high", "per_gap", "per_gap_low", "per_gap_high")))
+            continue
+        a, b, sa, sb = beta[2 * i], beta[2 * i + 1], se[2 * i], se[2 * i + 1]
+        rows.append(row | {"at_average": float(a), "low": float(a - z * sa), "high": float(a + z * sa),
+                           "per_gap": float(b), "per_gap_low": float(b - z * sb), "per_gap_high": float(b + z * sb)})
+    warns = []
+    few = len(skills) - fitted.size
+    if few:
+        warns.append(f"{few} skills have a lesson taken by fewer than {MIN_TAKERS} units: they get no line and "
+                     "are not recommended")
+    return GapEffects(outcome=outcome, table=pl.DataFrame(rows, schema=_EFFECTS_SCHEMA),
+                      fitted=tuple(skills[int(j)] for j in fitted), coefficients=beta, covariance=cov,
+                      average_gap={skills[int(j)]: float(centre[j]) for j in fitted}, units=int(y.size),
+                      confidence=confidence, warnings=tuple(warns))
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    """The next lessons of every unit, best first, each with its reason.
+
+    ``table``: ``unit``, ``rank``, ``skill``, ``gap``, ``answers`` (the unit's items of the skill),
+    ``expected`` (the change associated with the skill's first lesson at the unit's gap) with
+    ``low``/``high``, ``established`` (the interval excludes zero).
+    """
+
+    table: pl.DataFrame
+    per_unit: int
+    evidence: str = EVIDENCE
+
+
+def recommend(units: Sequence[str], gaps: ArrayLike, answers: ArrayLike, covered: ArrayLike, skills: Sequence[str],
+              effects: GapEffects, *, per_unit: int = 3) -> Recommendations:
+    """Each unit's ``per_unit`` skills not yet covered with the largest expected change at its own gap."""
+    g = np.asarray(gaps, dtype=np.float64)
+    n = np.asarray(answers, dtype=np.int64)
+    done = np.asarray(covered, dtype=bool)
+    z = float(stats.norm.ppf(0.5 + effects.confidence / 2))
+    frames = []
+    for s, name in enumerate(skills):
+        if name not in effects.fitted:
+            continue
+        open_ = np.flatnonzero(~done[:, s])
+        expected, se = effects.expected(name, g[open_, s])
+        frames.append(pl.DataFrame({
+            "unit": [units[int(i)] for i in open_], "skill": name, "gap": g[open_, s], "answers": n[open_, s],
+            "expected": expected, "low": expected - z * se, "high": expected + z * se,
+        }, schema=_REC_SCHEMA))
+    if not frames:
+        return Recommendations(pl.DataFrame(schema=_REC_SCHEMA | {"rank": pl.Int64, "established": pl.Boolean}),
+                               per_unit)
+    table = (pl.concat(frames).sort(["unit", "expected", "skill"], descending=[False, True, False])
+             .with_columns(rank=pl.int_range(1, pl.len() + 1).over("unit"))
+             .filter(pl.col("rank") <= per_unit)
+             .with_columns(established=(pl.col("low") > 0) | (pl.col("high") < 0)))
+    return Recommendations(table.select("unit", "rank", "skill", "gap", "answers", "expected", "low", "high",
+                                        "established"), per_unit)
+
+
+_EFFECTS_SCHEMA: dict[str, Any] = {
+    "skill": pl.String, "takers": pl.Int64, "average_gap": pl.Float64, "at_average": pl.Float64, "low": pl.Float64,
+    "high": pl.Float64, "per_gap": pl.Float64, "per_gap_low": pl.Float64, "per_gap_high": pl.Float64,
+}
+_REC_SCHEMA: dict[str, Any] = {
+    "unit": pl.String, "skill": pl.String, "gap": pl.Float64, "answers": pl.Int64, "expected": pl.Float64,
+    "low": pl.Float64, "high": pl.Float64,
+}
