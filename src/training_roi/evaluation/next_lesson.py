@@ -140,7 +140,7 @@ def measure_next_lessons(con: BaseBackend, panel: WindowPanel, *, lessons: Lesso
     recs = recommend(units, gap_now, n_all[:, keep], covered, kept_names, effects, per_unit=per_unit).table
     table = _with_lessons(recs, done, dates).join(unit_directory(con, units), on="unit", how="left")
     table = table.select("unit", "name", "email", "rank", "skill", "lesson", "gap", "answers", "expected", "low",
-                         "high", "established").sort("unit", "rank")
+                         "high", "versus_average", "versus_low", "versus_high", "established").sort("unit", "rank")
     if left_out:
         warns.append(f"{left_out:,} units have no {kpi} in their baseline or their window and are left out")
     answered = int((n_all.sum(axis=1) > 0).sum())

@@ -20,12 +20,15 @@ gap is g_s: more for a unit with a larger gap when b_s > 0.
 **The next lesson.** For every skill a unit has not yet taken a lesson in, the expected change is
 that line at the unit's own gap, with its standard error from the coefficients' covariance; the
 unit's recommendations are its skills with the largest expected change, each with its reason: the
-gap (and how many answers it rests on), the expected change and its interval, and whether that
-interval excludes zero. The lesson is the skill's most-taken lesson the unit has not done.
+gap (and how many answers it rests on), the expected change and its interval, and whether the
+lesson stands out for the unit against the average lesson (the contrast below, its interval above
+zero). The lesson is the skill's most-taken lesson the unit has not done.
 
 **What it is not.** Reps choose their lessons, and keen reps do more of them and improve anyway: the
 a_s carry that shared lean, which moves every skill's expected change alike and so leaves each
-unit's ranking as it is, but not the size. The evidence is an *association*, and every output says
+unit's ranking as it is, but not the size. So whether a lesson stands out for a unit is judged
+against the average lesson (its expected change minus the mean of the skills' a_s), where the lean
+cancels, as in the lesson map. The evidence is an *association*, and every output says
 so; assign lessons at random to isolate their effects.
 """
 
@@ -119,6 +122,23 @@ class GapEffects:
         se = np.sqrt(np.clip(v[0, 0] + 2 * d * v[0, 1] + d * d * v[1, 1], 0, None))
         return a + b * d, se
 
+    def versus_average(self, skill: str, gap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The expected change at each gap minus the average skill's first lesson at its average gap, and its error.
+
+        Every skill's line carries the lean of keen learners alike; against the average lesson it
+        cancels, so this contrast is what says whether a skill's lesson stands out for a unit.
+        """
+        i = self.fitted.index(skill)
+        k = len(self.fitted)
+        d = np.asarray(gap, dtype=np.float64) - self.average_gap[skill]
+        c = np.zeros((d.size, 2 * k))
+        c[:, 0:2 * k:2] = -1.0 / k
+        c[:, 2 * i] += 1.0
+        c[:, 2 * i + 1] = d
+        value = c @ self.coefficients
+        se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", c, self.covariance, c), 0, None))
+        return value, se
+
 
 def gap_effects(change: ArrayLike, exposure: ArrayLike, gaps: ArrayLike, skills: Sequence[str], *,
                 weights: ArrayLike | None = None, confidence: float = 0.95, outcome: str = "outcome") -> GapEffects:
@@ -189,7 +209,9 @@ class Recommendations:
 
     ``table``: ``unit``, ``rank``, ``skill``, ``gap``, ``answers`` (the unit's items of the skill),
     ``expected`` (the change associated with the skill's first lesson at the unit's gap) with
-    ``low``/``high``, ``established`` (the interval excludes zero).
+    ``low``/``high``, ``versus_average`` (that change over the average skill's first lesson at its
+    average gap) with ``versus_low``/``versus_high``, and ``established`` (the lesson stands out for
+    the unit: ``versus_low`` > 0).
     """
 
     table: pl.DataFrame
@@ -210,9 +232,11 @@ def recommend(units: Sequence[str], gaps: ArrayLike, answers: ArrayLike, covered
             continue
         open_ = np.flatnonzero(~done[:, s])
         expected, se = effects.expected(name, g[open_, s])
+        versus, versus_se = effects.versus_average(name, g[open_, s])
         frames.append(pl.DataFrame({
             "unit": [units[int(i)] for i in open_], "skill": name, "gap": g[open_, s], "answers": n[open_, s],
-            "expected": expected, "low": expected - z * se, "high": expected + z * se,
+            "expected": expected, "low": expected - z * se, "high": expected + z * se, "versus_average": versus,
+            "versus_low": versus - z * versus_se, "versus_high": versus + z * versus_se,
         }, schema=_REC_SCHEMA))
     if not frames:
         return Recommendations(pl.DataFrame(schema=_REC_SCHEMA | {"rank": pl.Int64, "established": pl.Boolean}),
@@ -220,9 +244,9 @@ def recommend(units: Sequence[str], gaps: ArrayLike, answers: ArrayLike, covered
     table = (pl.concat(frames).sort(["unit", "expected", "skill"], descending=[False, True, False])
              .with_columns(rank=pl.int_range(1, pl.len() + 1).over("unit"))
              .filter(pl.col("rank") <= per_unit)
-             .with_columns(established=(pl.col("low") > 0) | (pl.col("high") < 0)))
+             .with_columns(established=pl.col("versus_low") > 0))
     return Recommendations(table.select("unit", "rank", "skill", "gap", "answers", "expected", "low", "high",
-                                        "established"), per_unit)
+                                        "versus_average", "versus_low", "versus_high", "established"), per_unit)
 
 
 _EFFECTS_SCHEMA: dict[str, Any] = {
@@ -231,5 +255,6 @@ _EFFECTS_SCHEMA: dict[str, Any] = {
 }
 _REC_SCHEMA: dict[str, Any] = {
     "unit": pl.String, "skill": pl.String, "gap": pl.Float64, "answers": pl.Int64, "expected": pl.Float64,
-    "low": pl.Float64, "high": pl.Float64,
+    "low": pl.Float64, "high": pl.Float64, "versus_average": pl.Float64, "versus_low": pl.Float64,
+    "versus_high": pl.Float64,
 }

@@ -19,6 +19,7 @@ from training_roi.present.console import evaluation_panel
 from training_roi.present.html import write_html
 from training_roi.present.layout import fitted
 from training_roi.present.lesson_map import write_lesson_map
+from training_roi.present.next_lesson import write_next_lessons
 from training_roi.present.onepager import write_summary
 from training_roi.present.result_json import result_document, write_result
 from training_roi.present.rollout import rollout_document, rollout_panel, write_rollout
@@ -38,7 +39,8 @@ def write_answer(answer: Answer, out_dir: Path) -> dict[str, Path]:
     spreadsheets ``learners`` and ``opportunities``, the ``workbook`` (roi_model.xlsx, the model
     with live formulas), the executive one-pager ``summary`` (summary.html) and ``summary pdf``,
     ``attribution`` when attribution ran, ``subgroups`` (subgroups.csv) when the study asks for the
-    effect by subgroup, and ``lesson map`` (lesson_map.csv) when it asks for the lesson map. A
+    effect by subgroup, ``lesson map`` (lesson_map.csv) when it asks for the lesson map, and ``next
+    lessons`` (next_lessons.csv, for the LMS) when it asks for each rep's next lessons. A
     roll-out's: ``result`` and ``report``. Both: ``participant time`` (each participant's minutes and
     their source) when participant time was derived from learning records.
     """
@@ -63,7 +65,8 @@ def _write(answer: Answer, out_dir: Path) -> dict[str, Path]:
                  "summary": summary_html, "summary pdf": summary_pdf, **timed}
         if table is not None:
             files["attribution"] = table.result()
-        for name, write in (("subgroups", write_subgroups), ("lesson map", write_lesson_map)):
+        for name, write in (("subgroups", write_subgroups), ("lesson map", write_lesson_map),
+                            ("next lessons", write_next_lessons)):
             written = write(answer, out_dir)
             if written is not None:
                 files[name] = written

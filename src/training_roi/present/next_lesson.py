@@ -1,0 +1,116 @@
+"""Knowledge gaps and next lessons in words and rows: the report, the console and next_lessons.csv for the LMS.
+
+``next_lessons.csv`` is what an LMS imports as assignments: one row per rep and recommendation, the
+rep by email (and CRM id), the lesson by its activity id, with the reason in words — the gap and
+how many answers it rests on, the expected change and its interval, whether it is established —
+and the strength of the evidence (an association: reps chose their lessons).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from training_roi._format import describe_change, probability, spreadsheet_safe
+from training_roi.evaluation import Evaluation
+from training_roi.evaluation.next_lesson import NextLessons
+from training_roi.measure import KPIS
+
+__all__ = ["next_lesson_lines", "next_lesson_rows", "recommendation_rows", "write_next_lessons"]
+
+_SHOWN = 12
+"""Recommendations the report shows (next_lessons.csv holds every one)."""
+
+
+def _unit(kpi: str) -> str:
+    return KPIS[kpi].unit if kpi in KPIS else "rate"
+
+
+def _label(kpi: str) -> str:
+    return KPIS[kpi].label if kpi in KPIS else kpi
+
+
+def _reasons(nl: NextLessons) -> list[str]:
+    """Each recommendation's reason, in the order of ``nl.recommendations``."""
+    unit = _unit(nl.effects.outcome)
+    average = nl.effects.average_gap
+    out = []
+    for r in nl.recommendations.iter_rows(named=True):
+        gap = (f"expected to miss {probability(r['gap'])} of {r['skill']} items from {r['answers']:,} answered "
+               f"(average {probability(average[r['skill']])})" if r["answers"] else
+               f"no {r['skill']} item answered: the average gap ({probability(r['gap'])})")
+        out.append(f"{gap}; a first {r['skill']} lesson is associated with {describe_change(r['expected'], unit)} "
+                   f"{_label(nl.effects.outcome)} at this gap ({describe_change(r['low'], unit)} to "
+                   f"{describe_change(r['high'], unit)}), {describe_change(r['versus_average'], unit)} over the "
+                   f"average lesson ({describe_change(r['versus_low'], unit)} to "
+                   f"{describe_change(r['versus_high'], unit)}): "
+                   + ("stands out, established" if r["established"] else "standing out not established"))
+    return out
+
+
+def next_lesson_rows(ev: Evaluation) -> list[dict[str, str]]:
+    """The report's skill rows: the change each skill's first lesson is associated with, at the average gap and per gap."""
+    nl = ev.next_lesson
+    if nl is None:
+        return []
+    unit = _unit(nl.effects.outcome)
+    rows = []
+    for r in nl.effects.table.sort("at_average", descending=True, nulls_last=True).iter_rows(named=True):
+        fitted = r["at_average"] is not None
+        rows.append({
+            "skill": r["skill"], "takers": f"{r['takers']:,}", "average_gap": probability(r["average_gap"]),
+            "at_average": describe_change(r["at_average"], unit) if fitted else "too few takers",
+            "interval": f"{describe_change(r['low'], unit)} to {describe_change(r['high'], unit)}" if fitted else "",
+            "per_gap": (f"{describe_change(r['per_gap'], unit)} ({describe_change(r['per_gap_low'], unit)} to "
+                        f"{describe_change(r['per_gap_high'], unit)})") if fitted else "",
+        })
+    return rows
+
+
+def recommendation_rows(ev: Evaluation) -> list[dict[str, str]]:
+    """The report's sample of recommendations: the first ones with the largest expected change."""
+    nl = ev.next_lesson
+    if nl is None:
+        return []
+    unit = _unit(nl.effects.outcome)
+    table = nl.recommendations.with_columns(reason=pl.Series(_reasons(nl), dtype=pl.String))
+    top = table.filter(pl.col("rank") == 1).sort(["expected", "unit"], descending=[True, False]).head(_SHOWN)
+    return [{"rep": r["name"] or r["unit"], "skill": r["skill"], "lesson": r["lesson"] or "",
+             "expected": describe_change(r["expected"], unit), "reason": r["reason"]}
+            for r in top.iter_rows(named=True)]
+
+
+def next_lesson_lines(ev: Evaluation) -> list[str]:
+    """The console's lines: how many reps got recommendations, the skills that help most, the caveat."""
+    nl = ev.next_lesson
+    if nl is None:
+        return [ev.next_lesson_basis[:1].upper() + ev.next_lesson_basis[1:]] if ev.next_lesson_basis else []
+    unit = _unit(nl.effects.outcome)
+    best = nl.effects.table.drop_nulls("at_average").sort("at_average", descending=True).head(3)
+    reps = nl.recommendations["unit"].n_unique()
+    helps = ", ".join(f"{r['skill']} {describe_change(r['at_average'], unit)}" for r in best.iter_rows(named=True))
+    return [f"Next lessons ({nl.evidence}): {reps:,} reps get up to {nl.per_unit} lessons each, by their gaps "
+            f"({nl.answered:,} of {nl.units:,} answered the assessment); the first lessons associated with the "
+            f"largest change in {_label(nl.effects.outcome)} at the average gap: {helps}. In next_lessons.csv.",
+            f"  {nl.caveat[:1].upper() + nl.caveat[1:]}."]
+
+
+def write_next_lessons(ev: Evaluation, out_dir: Path) -> Path | None:
+    """Write ``next_lessons.csv`` (every recommendation, for the LMS) into ``out_dir``; None when not asked."""
+    nl = ev.next_lesson
+    if nl is None:
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "next_lessons.csv"
+    table = nl.recommendations.select(
+        learner_email=pl.col("email"), learner_name=pl.col("name"), crm_user_id=pl.col("unit"), rank=pl.col("rank"),
+        activity_id=pl.col("lesson"), skill=pl.col("skill"), gap=pl.col("gap").round(4),
+        items_answered=pl.col("answers"), expected_change=pl.col("expected").round(6),
+        low=pl.col("low").round(6), high=pl.col("high").round(6),
+        versus_average=pl.col("versus_average").round(6), versus_low=pl.col("versus_low").round(6),
+        versus_high=pl.col("versus_high").round(6), established=pl.col("established"),
+    ).with_columns(kpi=pl.lit(nl.effects.outcome), evidence=pl.lit(nl.evidence),
+                   reason=pl.Series(_reasons(nl), dtype=pl.String))
+    spreadsheet_safe(table).write_csv(path)
+    return path
