@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from validation.next_lesson import policy_values
 
 from tests.builders import simulated_warehouse
 from training_roi import Evaluation, Study, connect, evaluate
@@ -20,7 +21,6 @@ from training_roi.measure.lessons import lesson_dates
 from training_roi.present.answer import write_answer
 from training_roi.present.result_json import result_document
 from training_roi.study import load_study, plan_study
-from validation.next_lesson import policy_values
 
 
 @pytest.fixture(scope="module")

@@ -39,8 +39,8 @@ from training_roi.present.charts import forecast_chart, trend_chart
 from training_roi.present.executive import executive, value_base_text
 from training_roi.present.forecast import forecast_rows, forecast_table
 from training_roi.present.lesson_map import lesson_lines, lesson_rows
-from training_roi.present.next_lesson import next_lesson_lines, next_lesson_rows, recommendation_rows
 from training_roi.present.levels import level_rows
+from training_roi.present.next_lesson import next_lesson_lines, next_lesson_rows, recommendation_rows
 from training_roi.present.subgroups import rollout_rows, subgroup_lines, subgroup_rows
 from training_roi.present.verdicts import IMPROVEMENT, IMPROVEMENT_MEANS, improvement, verdict
 

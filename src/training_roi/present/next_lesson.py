@@ -50,7 +50,7 @@ def _reasons(nl: NextLessons) -> list[str]:
 
 
 def next_lesson_rows(ev: Evaluation) -> list[dict[str, str]]:
-    """The report's skill rows: the change each skill's first lesson is associated with, at the average gap and per gap."""
+    """The report's skill rows: the change each skill's first lesson goes with, at the average gap and per gap."""
     nl = ev.next_lesson
     if nl is None:
         return []
