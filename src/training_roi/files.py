@@ -9,13 +9,14 @@ before it is built, so a few lines that stand for gigabytes (a "billion laughs")
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 __all__ = ["MAX_NAMED_FILE_BYTES", "MAX_NODES", "MAX_YAML_BYTES", "FileRefused", "load_yaml", "parse_yaml",
-           "read_named_file"]
+           "read_named_file", "skill_map_rows"]
 
 MAX_YAML_BYTES = 1 << 20
 """A study or mapping larger than 1 MiB is not a study or mapping."""
@@ -132,3 +133,29 @@ def read_named_file(base: Path, name: str, *, allow_outside: bool = False) -> st
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise FileRefused(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+
+
+def skill_map_rows(text: str, name: str) -> dict[str, str]:
+    """A skill map's rows (a CSV of ``activity_id,skill``) as activity id → skill.
+
+    A bad row raises ValueError naming the file, its line and the field.
+    """
+    rows = list(csv.reader(text.splitlines()))
+    if not rows or [c.strip().lower() for c in rows[0][:2]] != ["activity_id", "skill"]:
+        raise ValueError(f"skills_file: {name} line 1 must be the header activity_id,skill")
+    out: dict[str, str] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not row or not any(c.strip() for c in row):
+            continue
+        if len(row) < 2 or not row[0].strip():
+            raise ValueError(f"skills_file: {name} line {line}: field activity_id is empty")
+        if not row[1].strip():
+            raise ValueError(f"skills_file: {name} line {line}: field skill is empty")
+        activity, skill = row[0].strip(), row[1].strip()
+        if out.get(activity, skill) != skill:
+            raise ValueError(f"skills_file: {name} line {line}: activity {activity} is tagged both "
+                             f"{out[activity]!r} and {skill!r}")
+        out[activity] = skill
+    if not out:
+        raise ValueError(f"skills_file: {name} has no rows after its header")
+    return out

@@ -52,6 +52,12 @@ business day of its rollout window, reps complete anywhere from none to about 60
 each distinct lesson done before a deal raises its log-odds of winning by a known amount. The
 exact model and the ``dose`` section of truth.json are described in
 :mod:`training_roi.simulate.microlessons`.
+``lesson_map`` is the same drills where only five lessons of about 130 matter.
+``knowledge_gaps``: each drill teaches one of twelve skills, reps' latent levels are measured item
+by item by a skills check (xAPI ``answered``) before the drills, and a rep's first lesson of a skill
+closes their gap in it, worth something in four skills; ``skills.csv`` tags every item and drill
+with its skill, and ``truth_skills.parquet`` says what each rep's next lesson of each skill is
+worth (:mod:`training_roi.simulate.skills`).
 
 Scenario ``crm_golive`` is a CRM implementation, program "CRM rollout": the sales teams (a manager
 and their reps) go live on a new CRM in waves (half halfway through the period, the rest at two

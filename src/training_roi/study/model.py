@@ -39,7 +39,7 @@ from pydantic import (
 
 from training_roi.attribute.settings import Attribution
 from training_roi.errors import StudyError
-from training_roi.files import FileRefused, load_yaml, parse_yaml, read_named_file
+from training_roi.files import FileRefused, load_yaml, parse_yaml, read_named_file, skill_map_rows
 from training_roi.measure.covariates import ATTRIBUTES
 from training_roi.measure.sales import KPIS as KPI_SPECS
 from training_roi.methods import METHOD_CHOICES
@@ -494,38 +494,13 @@ class NextLesson(_Strict):
             raise ValueError(f"skills_file: {exc}") from exc
         except OSError as exc:
             raise ValueError(f"skills_file: cannot read {base / name} ({exc})") from exc
-        return {**data, "skills": {**_skill_rows(text, name), **(data.get("skills") or {})}}
+        return {**data, "skills": {**skill_map_rows(text, name), **(data.get("skills") or {})}}
 
     @model_validator(mode="after")
     def _some_skills(self) -> NextLesson:
         if not self.skills:
             raise ValueError("next_lesson needs a skill map: skills_file (a CSV of activity_id,skill) or skills")
         return self
-
-
-def _skill_rows(text: str, name: str) -> dict[str, str]:
-    """A skills file's rows as activity id → skill; a bad row is named with its line and field."""
-    import csv
-
-    rows = list(csv.reader(text.splitlines()))
-    if not rows or [c.strip().lower() for c in rows[0][:2]] != ["activity_id", "skill"]:
-        raise ValueError(f"skills_file: {name} line 1 must be the header activity_id,skill")
-    out: dict[str, str] = {}
-    for line, row in enumerate(rows[1:], start=2):
-        if not row or not any(c.strip() for c in row):
-            continue
-        if len(row) < 2 or not row[0].strip():
-            raise ValueError(f"skills_file: {name} line {line}: field activity_id is empty")
-        if not row[1].strip():
-            raise ValueError(f"skills_file: {name} line {line}: field skill is empty")
-        activity, skill = row[0].strip(), row[1].strip()
-        if out.get(activity, skill) != skill:
-            raise ValueError(f"skills_file: {name} line {line}: activity {activity} is tagged both "
-                             f"{out[activity]!r} and {skill!r}")
-        out[activity] = skill
-    if not out:
-        raise ValueError(f"skills_file: {name} has no rows after its header")
-    return out
 
 
 class Insight(_Strict):
