@@ -259,7 +259,8 @@ def test_the_words_for_an_established_difference_and_for_a_section_without_figur
     doc["subgroups"]["differ"] = {"role": {"statistic": 14.2, "df": 4.0, "p_value": 0.0067}}
     doc["lesson_map"] = {"basis": "no lesson has 5 takers"}
     subgroups, lessons = insights_of(doc, kept={"subgroups.csv"}, may_open=lambda name: False)
-    assert subgroups.figures["differ"] == ["The effect differs by role: established (Wald test, p = 0.0067)."]
+    assert subgroups.shown is not None
+    assert subgroups.shown.figures["differ"] == ["The effect differs by role: established (Wald test, p = 0.0067)."]
     assert subgroups.files == () and subgroups.withheld == ("subgroups.csv",)
-    assert lessons.basis == "no lesson has 5 takers" and lessons.figures == {} and lessons.evidence == ""
+    assert lessons.basis == "no lesson has 5 takers" and lessons.shown is None and lessons.evidence_means == ""
     assert insights_of({"headline": {}}, kept=(), may_open=bool) == []

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from training_roi._format import describe_change
@@ -51,7 +51,7 @@ class Shown:
 
     evidence: str
     caveat: str
-    figures: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -71,21 +71,20 @@ class Kind:
 
 @dataclass(frozen=True)
 class Insight:
-    """One section of a result as the page shows it; ``basis`` alone when the study asked and there is none."""
+    """One section of a result as the page shows it: worded, or why the study that asked for it has none."""
 
-    key: str
-    title: str
-    template: str
+    kind: Kind
+    shown: Shown | None
+    """The section worded; None when it has no figures (``basis`` says why)."""
     basis: str
-    """Why the section has no figures, in words; empty when it has them."""
-    evidence: str
-    evidence_means: str
-    caveat: str
-    figures: dict[str, Any]
     files: tuple[str, ...]
-    """Its files the reader may open."""
+    """Its files the reader may open; ``withheld``, those kept that the reader's role may not."""
     withheld: tuple[str, ...]
-    """Its files kept beside the result that the reader's role may not open."""
+
+    @property
+    def evidence_means(self) -> str:
+        """What the section's strength of evidence lets a reader conclude, in words."""
+        return EVIDENCE.get(self.shown.evidence, "") if self.shown else ""
 
 
 def _kpi_label(kpi: str) -> str:
@@ -166,11 +165,8 @@ def insights_of(document: dict[str, Any], *, kept: Collection[str], may_open: Ca
         if not isinstance(section, dict):
             continue
         basis = str(section.get("basis") or "")
-        shown = Shown(evidence="", caveat="") if basis else kind.word(section)
         files = [f for f in kind.files if f in kept]
-        out.append(Insight(key=kind.key, title=kind.title, template=kind.template, basis=basis,
-                           evidence=shown.evidence, evidence_means=EVIDENCE.get(shown.evidence, ""),
-                           caveat=shown.caveat, figures=shown.figures,
+        out.append(Insight(kind=kind, shown=None if basis else kind.word(section), basis=basis,
                            files=tuple(f for f in files if may_open(f)),
                            withheld=tuple(f for f in files if not may_open(f))))
     return out
