@@ -2,13 +2,15 @@
 
 A simulated org where a few drills of about ninety have an effect of their own (scenario
 ``lesson_map``) is reported once with ``insight.subgroups: [role, manager]`` and
-``insight.lesson_map: true``, and stored twice under its study hash: version 1 without the two
-sections (a study that asked for neither), version 2 as reported. The page must show version 2's
+``insight.lesson_map: true``, and stored three times under its study hash: version 1 without the
+two sections (a study that asked for neither), version 2 with each section's reason alone (a study
+that asked and got none), version 3 as reported. The page must show version 3's
 figures worded here from the document's own numbers — each subgroup's effects with their
 simultaneous and pointwise intervals and q-values, the roll-out's money and ROI, each flagged
-lesson — with the evidence's label and caveat and the links to the CSV files; version 1 shows
-nothing of it. A viewer reads the same aggregates with each manager's subgroup by number, and
-neither a manager's nor a learner's name anywhere, on the page or in the API.
+lesson — with the evidence's label and caveat and the links to the CSV files; version 2 says
+why there is none, and version 1 shows nothing of it. A viewer reads the same aggregates with each
+manager's subgroup by number, and neither a manager's nor a learner's name anywhere, on the page
+or in the API.
 """
 
 from __future__ import annotations
@@ -46,12 +48,20 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
     plain.mkdir()
     asked_none = {k: v for k, v in doc.items() if k not in ("subgroups", "lesson_map")}
     (plain / "result.json").write_text(json.dumps(asked_none), encoding="utf-8")
+    reasons = work / "reasons"
+    reasons.mkdir()
+    (reasons / "result.json").write_text(json.dumps({**asked_none, "subgroups": {"basis": _NO_COMPARISON},
+                                                     "lesson_map": {"basis": _NO_LESSONS}}), encoding="utf-8")
     store = Store(work / "state.sqlite", hasher=CHEAP)
     tokens = {role: add_user(store, role, role, password=f"{role}-secret-1")[1] for role in ("viewer", "analyst")}
-    app = create_app(work / "roi.duckdb", store, results=[plain, out], snapshot_every=0.0,
+    app = create_app(work / "roi.duckdb", store, results=[plain, reasons, out], snapshot_every=0.0,
                      snapshot_in_background=False)
     with TestClient(app) as client:
         yield {"client": client, "tokens": tokens, "doc": doc, "hash": doc["study"]["hash"], "out": out}
+
+
+_NO_COMPARISON = "no comparison group: the study compares no trained units with untrained ones"
+_NO_LESSONS = "no lesson was completed by 5 or more units"
 
 
 def _signed_in(client: TestClient, role: str) -> None:
@@ -116,9 +126,9 @@ def test_the_page_shows_each_subgroup_and_the_rollout_as_the_result_holds_them(s
     doc, h = served["doc"], served["hash"]
     sub = doc["subgroups"]
     assert sub["kpi"] == "win_rate" and sub["evidence"] == "quasi-experimental"  # intervals in points below
-    study = _page(served["client"], "analyst", f"/studies/{h}?version=2")
-    assert f'href="/studies/{h}/v2/insight">Insight: who benefits; which lessons matter →' in study
-    text = _page(served["client"], "analyst", f"/studies/{h}/v2/insight")
+    study = _page(served["client"], "analyst", f"/studies/{h}?version=3")
+    assert f'href="/studies/{h}/v3/insight">Insight: who benefits; which lessons matter →' in study
+    text = _page(served["client"], "analyst", f"/studies/{h}/v3/insight")
     section = _section(text, "subgroups")
     assert "Evidence: quasi-experimental</strong> — trained and untrained units are compared after adjusting" in section
     assert "Caveat: the effect on the not yet trained is what training would do" in section
@@ -154,10 +164,10 @@ def test_the_page_shows_each_subgroup_and_the_rollout_as_the_result_holds_them(s
                f'<td class="n">{_pct(r["roi_pct"])} [{_pct(r["roi_pct_low"])} to {_pct(r["roi_pct_high"])}]</td>' \
                f'<td>{r["evidence"]}</td>' in row
     assert (f"The first 12 of the {len(valued)} subgroups with an estimate." in rollout) == (len(valued) > 12)
-    assert f'<a href="/studies/{h}/v2/subgroups.csv">subgroups.csv</a>' in section
+    assert f'<a href="/studies/{h}/v3/subgroups.csv">subgroups.csv</a>' in section
     csv = served["client"]
     _signed_in(csv, "analyst")
-    got = csv.get(f"/studies/{h}/v2/subgroups.csv")
+    got = csv.get(f"/studies/{h}/v3/subgroups.csv")
     csv.cookies.clear()
     assert got.status_code == 200 and got.content == (served["out"] / "subgroups.csv").read_bytes()
 
@@ -166,7 +176,7 @@ def test_the_page_shows_every_flagged_lesson_against_the_average_lesson(served: 
     doc, h = served["doc"], served["hash"]
     m = doc["lesson_map"]
     assert m["matters"], "the simulated drills that matter should stand out"
-    text = _page(served["client"], "analyst", f"/studies/{h}/v2/insight")
+    text = _page(served["client"], "analyst", f"/studies/{h}/v3/insight")
     section = _section(text, "lesson_map")
     assert f"Evidence: association</strong> — {insights_of(doc, kept=(), may_open=bool)[1].evidence_means}." in section
     assert f"Caveat: {m['caveat']}." in section
@@ -178,7 +188,7 @@ def test_the_page_shows_every_flagged_lesson_against_the_average_lesson(served: 
         assert (f'<td class="n">{r["takers"]:,}</td><td class="n">{_pts(r["coefficient"])}</td>'
                 f'<td class="n">{_span(r["low"], r["high"])}</td><td class="n">{_pts(r["versus_average"])}</td>'
                 f'<td class="n">{r["q_value"]:.3g}</td><td class="good">stands out</td>') in row
-    assert f'<a href="/studies/{h}/v2/lesson_map.csv">lesson_map.csv</a>' in section
+    assert f'<a href="/studies/{h}/v3/lesson_map.csv">lesson_map.csv</a>' in section
 
 
 def test_a_result_without_insight_shows_nothing_of_it(served: Any) -> None:
@@ -190,14 +200,24 @@ def test_a_result_without_insight_shows_nothing_of_it(served: Any) -> None:
     assert "asked for no insight" in page
     # Nothing for a version that does not exist, and the file route still refuses names it does not keep.
     _page(served["client"], "analyst", f"/studies/{h}/v9/insight", status=404)
-    _page(served["client"], "analyst", f"/studies/{h}/v2/insights", status=404)
+    _page(served["client"], "analyst", f"/studies/{h}/v3/insights", status=404)
+
+
+def test_a_study_that_asked_and_got_none_says_why_under_each_heading(served: Any) -> None:
+    h = served["hash"]
+    study = _page(served["client"], "viewer", f"/studies/{h}?version=2")
+    assert f'href="/studies/{h}/v2/insight">Insight: who benefits; which lessons matter →' in study
+    text = _page(served["client"], "viewer", f"/studies/{h}/v2/insight")
+    subgroups, lessons = _section(text, "subgroups"), _section(text, "lesson_map")
+    assert f"<p>N{_NO_COMPARISON[1:]}.</p>" in subgroups and f"<p>N{_NO_LESSONS[1:]}.</p>" in lessons
+    assert "Evidence:" not in text and "<table>" not in text and ".csv" not in text
 
 
 def test_a_viewer_reads_the_aggregates_with_managers_by_number_and_no_names(served: Any) -> None:
     doc, h = served["doc"], served["hash"]
     names = _managers(doc) | _learners(doc)
     assert len(_managers(doc)) >= 20
-    text = _page(served["client"], "viewer", f"/studies/{h}/v2/insight")
+    text = _page(served["client"], "viewer", f"/studies/{h}/v3/insight")
     assert not [n for n in names if n in text]
     section = _section(text, "subgroups")
     table = section[:section.index("<h3>Where to train next</h3>")]
@@ -208,11 +228,11 @@ def test_a_viewer_reads_the_aggregates_with_managers_by_number_and_no_names(serv
     assert "manager = team 1" in section and "Evidence: quasi-experimental" in section
     # subgroups.csv names managers: not linked for a viewer, and refused; lesson_map.csv names no one.
     assert "subgroups.csv\">" not in text and "subgroups.csv names people: analysts and admins open it." in text
-    assert f'<a href="/studies/{h}/v2/lesson_map.csv">lesson_map.csv</a>' in text
+    assert f'<a href="/studies/{h}/v3/lesson_map.csv">lesson_map.csv</a>' in text
     client = served["client"]
     _signed_in(client, "viewer")
-    assert client.get(f"/studies/{h}/v2/subgroups.csv").status_code == 403
-    assert client.get(f"/studies/{h}/v2/lesson_map.csv").content == (served["out"] / "lesson_map.csv").read_bytes()
+    assert client.get(f"/studies/{h}/v3/subgroups.csv").status_code == 403
+    assert client.get(f"/studies/{h}/v3/lesson_map.csv").content == (served["out"] / "lesson_map.csv").read_bytes()
     client.cookies.clear()
 
 
@@ -224,7 +244,7 @@ def test_the_api_serves_the_sections_whole_to_an_analyst_and_without_names_to_a_
         assert got.status_code == 200, got.text
         return dict(got.json()["result"])
 
-    for url in (f"/api/v1/studies/{h}", f"/api/v1/studies/{h}/versions/2"):
+    for url in (f"/api/v1/studies/{h}", f"/api/v1/studies/{h}/versions/3"):
         full = result("analyst", url)
         assert full["subgroups"] == doc["subgroups"] and full["lesson_map"] == doc["lesson_map"]
         seen = result("viewer", url)
