@@ -30,7 +30,7 @@ from training_roi.present.lesson_map import lesson_summary, worded_lessons
 from training_roi.present.subgroups import SHOWN as ROLLOUT_SHOWN
 from training_roi.present.subgroups import differ_lines, effect_rows, worded_rollout
 
-__all__ = ["EVIDENCE", "KINDS", "Insight", "Kind", "insights_of"]
+__all__ = ["EVIDENCE", "KINDS", "Insight", "Kind", "insight_kinds", "insights_of"]
 
 EVIDENCE = {
     "randomised": "the program was given to units drawn at random, so the units compared differ by chance alone",
@@ -133,10 +133,10 @@ def _lesson_map(section: dict[str, Any]) -> Shown:
     kpi = str(section.get("kpi") or "win_rate")
     lessons = section.get("lessons") or []
     shown = [r for i, r in enumerate(lessons) if r.get("matters") or i < LESSONS_SHOWN]
-    caveat = str(section.get("caveat") or "")
+    caveat, evidence = str(section.get("caveat") or ""), str(section.get("evidence") or "association")
     matters = [str(m) for m in section.get("matters") or []]
-    return Shown(evidence=str(section.get("evidence") or "association"), caveat=caveat, figures={
-        "kpi": _kpi_label(kpi), "summary": lesson_summary("association", matters, len(lessons),
+    return Shown(evidence=evidence, caveat=caveat, figures={
+        "kpi": _kpi_label(kpi), "summary": lesson_summary(evidence, matters, len(lessons),
                                                            float(section.get("fdr") or 0.1), caveat)[0],
         "fdr": f"{float(section.get('fdr') or 0.1):.0%}", "level": f"{float(section.get('confidence') or 0.95):.0%}",
         "units": int(section.get("units") or 0), "takers": int(section.get("takers") or 0),
@@ -153,6 +153,11 @@ KINDS: tuple[Kind, ...] = (
 """Every section the insight page knows, in the order it shows them."""
 
 
+def insight_kinds(document: dict[str, Any]) -> list[Kind]:
+    """The kinds of insight ``document`` carries (with figures or a reason), without wording them: for a link."""
+    return [kind for kind in KINDS if isinstance(document.get(kind.key), dict)]
+
+
 def insights_of(document: dict[str, Any], *, kept: Collection[str], may_open: Callable[[str], bool]) -> list[Insight]:
     """The insight sections ``document`` carries, worded; empty when the study asked for none.
 
@@ -160,10 +165,8 @@ def insights_of(document: dict[str, Any], *, kept: Collection[str], may_open: Ca
     the files stored beside it and ``may_open`` says whether the reader may open one.
     """
     out = []
-    for kind in KINDS:
-        section = document.get(kind.key)
-        if not isinstance(section, dict):
-            continue
+    for kind in insight_kinds(document):
+        section = document[kind.key]
         basis = str(section.get("basis") or "")
         files = [f for f in kind.files if f in kept]
         out.append(Insight(kind=kind, shown=None if basis else kind.word(section), basis=basis,

@@ -34,7 +34,7 @@ from training_roi.web.api import (
     quarantine_page,
 )
 from training_roi.web.auth import csrf_ok, login, logout, session_for
-from training_roi.web.insight import Insight, insights_of
+from training_roi.web.insight import KINDS, Insight, Kind, insight_kinds, insights_of
 from training_roi.web.memo import Memo
 from training_roi.web.methods import methods_of
 from training_roi.web.programs import kpi_rows, program_row, study_sections
@@ -138,14 +138,14 @@ def study_page(request: Request, viewer: Page, study_hash: str,
     store.audit("view", user=viewer.user.name, target=f"study {study_hash} v{run.version}", client=client_of(request))
     row = kpis = sections = methods = None
     kept = set(store.file_names(study_hash, run.version))
-    insights: list[Insight] = []
+    insights: list[Kind] = []
     if run.status == "done":
         full = parsed(store, run)
         row = program_row(full, version=run.version, computed=run.updated.isoformat())
         kpis = kpi_rows(full)
         sections = study_sections(full)
         methods = methods_of(full, study_hash=run.study_hash, version=run.version)
-        insights = _insights(full, viewer, kept)
+        insights = insight_kinds(full)
     files = [name for name in FILES if name in kept and _may_open(viewer, name)]
     return render(request, "study.html", viewer, run=run, row=row, kpis=kpis, sections=sections, methods=methods,
                   files=files, versions=store.versions(study_hash, document=False), insights=insights)
@@ -157,8 +157,12 @@ def _may_open(viewer: Viewer, name: str) -> bool:
 
 
 def _insights(document: dict[str, Any], viewer: Viewer, kept: set[str]) -> list[Insight]:
-    """The insight sections of a result as ``viewer`` may read them (a viewer's without people)."""
-    readable = document if viewer.may("read_people") else without_people(document)
+    """The insight sections of a result as ``viewer`` may read them (a viewer's without people).
+
+    A viewer's copy is made of the insight sections alone: the rest of the result is not shown here.
+    """
+    readable = document if viewer.may("read_people") else without_people(
+        {kind.key: document[kind.key] for kind in KINDS if kind.key in document})
     return insights_of(readable, kept=kept, may_open=lambda name: _may_open(viewer, name))
 
 
