@@ -45,7 +45,12 @@ MANAGER = "manager"
 
 
 def without_people(document: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a result without person-level rows: what a viewer's role may read."""
+    """A copy of a result without person-level rows: what a viewer's role may read.
+
+    The learners' rows and attribution by learner go, and the rows of :data:`PERSON_ROWS` (a
+    section that is absent, or not an object, is left as it is); subgroups named by a manager are
+    numbered. ``redacted`` says so.
+    """
     doc: dict[str, Any] = json.loads(json.dumps(document))
     doc.get("headline", {}).pop("learners", None)
     for window in doc.get("windows", []) or []:
@@ -60,17 +65,17 @@ def without_people(document: dict[str, Any]) -> dict[str, Any]:
             for name in rows:
                 section.pop(name, None)
     subgroups = doc.get("subgroups")
-    if isinstance(subgroups, dict):
-        _number_managers(subgroups)
-    doc["redacted"] = "person-level rows left out (your role reads aggregates only)"
+    numbered = _number_managers(subgroups) if isinstance(subgroups, dict) else 0
+    doc["redacted"] = ("person-level rows left out" + (", managers' subgroups numbered" if numbered else "")
+                       + " (your role reads aggregates only)")
     return doc
 
 
-def _number_managers(subgroups: dict[str, Any]) -> None:
+def _number_managers(subgroups: dict[str, Any]) -> int:
     """Name each manager's subgroup ``team 3`` instead of ``Dana Lee (005…)``, everywhere the section says it.
 
     Numbered in the order of the managers' CRM ids, as the drill-down numbers a viewer's teams; a
-    level with no manager, ``(missing)``, stays as it is.
+    level with no manager, ``(missing)``, stays as it is. Returns how many were numbered.
     """
     rows = [r for part in ("effects", "rollout") for r in subgroups.get(part) or []
             if isinstance(r, dict) and r.get("variable") == MANAGER]
@@ -86,6 +91,7 @@ def _number_managers(subgroups: dict[str, Any]) -> None:
         texts = subgroups.get(part)
         if isinstance(texts, list):
             subgroups[part] = [_renamed(str(t), number) for t in texts]
+    return len(number)
 
 
 def _renamed(text: str, number: dict[str, str]) -> str:
