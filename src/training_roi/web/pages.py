@@ -34,10 +34,11 @@ from training_roi.web.api import (
     quarantine_page,
 )
 from training_roi.web.auth import csrf_ok, login, logout, session_for
+from training_roi.web.insight import KINDS, Insight, Kind, insight_kinds, insights_of
 from training_roi.web.memo import Memo
 from training_roi.web.methods import methods_of
 from training_roi.web.programs import kpi_rows, program_row, study_sections
-from training_roi.web.results import FILES, PUBLIC_FILES
+from training_roi.web.results import FILES, PUBLIC_FILES, without_people
 
 __all__ = ["router"]
 
@@ -127,7 +128,8 @@ def study_page(request: Request, viewer: Page, study_hash: str,
                version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> HTMLResponse:
     """A study: the answer in words, its figures with intervals, every KPI's effect and verdict, its files.
 
-    Below them every method side by side when the study ran them, or a line saying how to.
+    Below them every method side by side when the study ran them, or a line saying how to, and a
+    link to the study's insight when its result carries any.
     """
     store = store_of(request)
     run = store.result(study_hash, version, document=False)
@@ -135,16 +137,53 @@ def study_page(request: Request, viewer: Page, study_hash: str,
         raise HTTPException(status_code=404, detail=f"no study {study_hash}")
     store.audit("view", user=viewer.user.name, target=f"study {study_hash} v{run.version}", client=client_of(request))
     row = kpis = sections = methods = None
+    kept = set(store.file_names(study_hash, run.version))
+    insights: list[Kind] = []
     if run.status == "done":
         full = parsed(store, run)
         row = program_row(full, version=run.version, computed=run.updated.isoformat())
         kpis = kpi_rows(full)
         sections = study_sections(full)
         methods = methods_of(full, study_hash=run.study_hash, version=run.version)
-    kept = set(store.file_names(study_hash, run.version))
-    files = [name for name in FILES if name in kept and (viewer.may("read_people") or name in PUBLIC_FILES)]
+        insights = insight_kinds(full)
+    files = [name for name in FILES if name in kept and _may_open(viewer, name)]
     return render(request, "study.html", viewer, run=run, row=row, kpis=kpis, sections=sections, methods=methods,
-                  files=files, versions=store.versions(study_hash, document=False))
+                  files=files, versions=store.versions(study_hash, document=False), insights=insights)
+
+
+def _may_open(viewer: Viewer, name: str) -> bool:
+    """Whether ``viewer`` may open the file ``name`` of an answer: those naming people need ``read_people``."""
+    return viewer.may("read_people") or name in PUBLIC_FILES
+
+
+def _insights(document: dict[str, Any], viewer: Viewer, kept: set[str]) -> list[Insight]:
+    """The insight sections of a result as ``viewer`` may read them (a viewer's without people).
+
+    A viewer's copy is made of the insight sections alone: the rest of the result is not shown here.
+    """
+    readable = document if viewer.may("read_people") else without_people(
+        {kind.key: document[kind.key] for kind in KINDS if kind.key in document})
+    return insights_of(readable, kept=kept, may_open=lambda name: _may_open(viewer, name))
+
+
+@router.get("/studies/{study_hash}/v{version}/insight", response_class=HTMLResponse)
+def insight_page(request: Request, viewer: Page, study_hash: str, version: Version) -> HTMLResponse:
+    """A study version's insight: who benefits by subgroup, where to train next, which lessons matter.
+
+    Each section labelled by the strength of its evidence, with its caveat and its CSV file; 404
+    when the run is not done or its study asked for none (its study page then links no insight).
+    """
+    store = store_of(request)
+    run = store.result(study_hash, version, document=False)
+    if run is None or run.status != "done":
+        raise HTTPException(status_code=404, detail=f"no finished run of study {study_hash} version {version}")
+    insights = _insights(parsed(store, run), viewer, set(store.file_names(study_hash, version)))
+    if not insights:
+        raise HTTPException(status_code=404, detail=f"study {study_hash} version {version} asked for no insight "
+                                                    "(insight.subgroups, insight.lesson_map)")
+    store.audit("view", user=viewer.user.name, target=f"study {study_hash} v{version} insight",
+                client=client_of(request))
+    return render(request, "insight.html", viewer, run=run, insights=insights)
 
 
 @router.get("/studies/{study_hash}/v{version}/{name}")
@@ -152,8 +191,9 @@ def study_file(request: Request, viewer: Page, study_hash: str, version: Version
     """One file of a study's answer (the one-pager for everyone; the report and workbook name people)."""
     if name not in FILES:
         raise HTTPException(status_code=404, detail=f"no file {name}")
-    if name not in PUBLIC_FILES and not viewer.may("read_people"):
-        raise HTTPException(status_code=403, detail=f"your role ({viewer.user.role}) may open the one-pager only")
+    if not _may_open(viewer, name):
+        raise HTTPException(status_code=403, detail=f"your role ({viewer.user.role}) may open only the files that "
+                                                    f"name no one: {', '.join(sorted(PUBLIC_FILES))}")
     content = store_of(request).file(study_hash, version, name)
     if content is None:
         raise HTTPException(status_code=404, detail=f"study {study_hash} version {version} has no {name}")

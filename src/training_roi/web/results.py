@@ -4,8 +4,9 @@
 it: the report, the one-pager, the workbook) into the server's store as a version of its study
 hash, unless that very document is stored already — so restarting the server with the same
 folders adds nothing. A viewer's role reads aggregates only: :func:`without_people` takes every
-person-level part out of a result (the per-learner tables, attribution by learner), and of the
-files only the one-pager, which names nobody, is theirs to open.
+person-level part out of a result (the per-learner tables, attribution by learner, the per-rep rows
+of an insight section, :data:`PERSON_ROWS`) and numbers the subgroups that a manager names, and of
+the files only those that name nobody are theirs to open.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from training_roi.errors import TrainingRoiError
 from training_roi.web.store import Store
 
-__all__ = ["FILES", "PUBLIC_FILES", "import_results", "without_people"]
+__all__ = ["FILES", "PERSON_ROWS", "PUBLIC_FILES", "import_results", "without_people"]
 
 FILES = {
     "report.html": "text/html; charset=utf-8",
@@ -31,12 +32,26 @@ FILES = {
 }
 """The files of an answer the server keeps beside its result.json, with their media types."""
 
-PUBLIC_FILES = frozenset({"summary.html", "summary.pdf"})
-"""The files a viewer may open: the one-pager names no one."""
+PUBLIC_FILES = frozenset({"summary.html", "summary.pdf", "lesson_map.csv"})
+"""The files a viewer may open: the one-pager and the lesson map (one row per lesson) name no one.
+
+``subgroups.csv`` is not among them: its subgroups by manager are named by the manager."""
+
+PERSON_ROWS: dict[str, tuple[str, ...]] = {"next_lesson": ("recommendations",)}
+"""Each insight section's keys that hold one row per person: left out for a viewer, the rest of the
+section (its summary) kept. A new section with rows about people adds its keys here."""
+
+MANAGER = "manager"
+"""The grouping variable of subgroups whose levels name a person: ``Dana Lee (005…)``."""
 
 
 def without_people(document: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a result without person-level rows: what a viewer's role may read."""
+    """A copy of a result without person-level rows: what a viewer's role may read.
+
+    The learners' rows and attribution by learner go, and the rows of :data:`PERSON_ROWS` (a
+    section that is absent, or not an object, is left as it is); subgroups named by a manager are
+    numbered. ``redacted`` says so.
+    """
     doc: dict[str, Any] = json.loads(json.dumps(document))
     doc.get("headline", {}).pop("learners", None)
     for window in doc.get("windows", []) or []:
@@ -45,8 +60,46 @@ def without_people(document: dict[str, Any]) -> dict[str, Any]:
     if isinstance(attribution, dict):
         attribution.pop("by_learner", None)
         attribution.pop("learners", None)
-    doc["redacted"] = "person-level rows left out (your role reads aggregates only)"
+    for key, rows in PERSON_ROWS.items():
+        section = doc.get(key)
+        if isinstance(section, dict):
+            for name in rows:
+                section.pop(name, None)
+    subgroups = doc.get("subgroups")
+    numbered = _number_managers(subgroups) if isinstance(subgroups, dict) else 0
+    doc["redacted"] = ("person-level rows left out" + (", managers' subgroups numbered" if numbered else "")
+                       + " (your role reads aggregates only)")
     return doc
+
+
+def _number_managers(subgroups: dict[str, Any]) -> int:
+    """Name each manager's subgroup ``team 3`` instead of ``Dana Lee (005…)``, everywhere the section says it.
+
+    Numbered in the order of the managers' CRM ids, as the drill-down numbers a viewer's teams; a
+    level with no manager, ``(missing)``, stays as it is. Returns how many were numbered.
+    """
+    rows = [r for part in ("effects", "rollout") for r in subgroups.get(part) or []
+            if isinstance(r, dict) and r.get("variable") == MANAGER]
+    levels = {str(r["level"]) for r in rows if r.get("level") not in (None, "(missing)")}
+
+    def crm_id(level: str) -> str:
+        return level.rsplit(" (", 1)[1].rstrip(")") if level.endswith(")") and " (" in level else level
+
+    number = {level: f"team {i}" for i, level in enumerate(sorted(levels, key=lambda v: (crm_id(v), v)), 1)}
+    for r in rows:
+        r["level"] = number.get(str(r["level"]), r["level"])
+    for part in ("warnings", "assumptions"):
+        texts = subgroups.get(part)
+        if isinstance(texts, list):
+            subgroups[part] = [_renamed(str(t), number) for t in texts]
+    return len(number)
+
+
+def _renamed(text: str, number: dict[str, str]) -> str:
+    """``text`` with every manager's level in it replaced by its number (the longest first)."""
+    for level in sorted(number, key=len, reverse=True):
+        text = text.replace(f"{MANAGER} = {level}", f"{MANAGER} = {number[level]}")
+    return text
 
 
 def import_results(store: Store, folders: list[Path]) -> list[tuple[str, int]]:
