@@ -75,6 +75,26 @@ def test_the_recommended_lessons_beat_random_and_most_popular(world, tmp_path: P
     assert csv["reason"].str.contains("over the average lesson").all()
     page = files["report"].read_text(encoding="utf-8")
     assert "Knowledge gaps and the next lesson" in page and "choose which lessons" in page
+    _the_server_shows_people_only_to_those_who_may_read_them(doc, nl.recommendations)
+
+
+def _the_server_shows_people_only_to_those_who_may_read_them(section: dict, recs: pl.DataFrame) -> None:
+    from jinja2 import Environment, PackageLoader
+
+    from training_roi.web.insight import insights_of
+    from training_roi.web.results import without_people
+
+    template = Environment(loader=PackageLoader("training_roi.web"), autoescape=True).get_template(
+        "insight_next_lesson.html")
+    names = recs["name"].drop_nulls().unique().to_list()
+    for document, people in (({"next_lesson": section}, True), (without_people({"next_lesson": section}), False)):
+        (insight,) = insights_of(document, kept={"next_lessons.csv"}, may_open=lambda _, p=people: p)
+        assert insight.shown is not None and insight.shown.evidence == "association"
+        assert len(insight.shown.figures["skills"]) == len(section["skills"])
+        page = template.render(f=insight.shown.figures)
+        assert ("First recommendations" in page) is people
+        assert any(n in page for n in names) is people
+        assert insight.files == (("next_lessons.csv",) if people else ())
 
 
 def test_a_bad_skills_file_is_named_with_its_line_and_field(tmp_path: Path):

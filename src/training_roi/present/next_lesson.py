@@ -9,6 +9,7 @@ and the strength of the evidence (an association: reps chose their lessons).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -17,7 +18,7 @@ from training_roi.evaluation import Evaluation
 from training_roi.evaluation.next_lesson import NextLessons
 from training_roi.measure import KPIS
 
-__all__ = ["next_lesson_lines", "next_lesson_rows", "recommendation_rows", "write_next_lessons"]
+__all__ = ["next_lesson_lines", "next_lesson_rows", "recommendation_rows", "worded_skills", "write_next_lessons"]
 
 _SHOWN = 12
 """Recommendations the report shows (next_lessons.csv holds every one)."""
@@ -49,15 +50,12 @@ def _reasons(nl: NextLessons) -> list[str]:
     return out
 
 
-def next_lesson_rows(ev: Evaluation) -> list[dict[str, str]]:
-    """The report's skill rows: the change each skill's first lesson goes with, at the average gap and per gap."""
-    nl = ev.next_lesson
-    if nl is None:
-        return []
-    unit = _unit(nl.effects.outcome)
+def worded_skills(kpi: str, skills: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Skill rows (result.json's ``next_lesson.skills``) worded, largest change at the average gap first."""
+    unit = _unit(kpi)
     rows = []
-    for r in nl.effects.table.sort("at_average", descending=True, nulls_last=True).iter_rows(named=True):
-        fitted = r["at_average"] is not None
+    for r in sorted(skills, key=lambda r: (r.get("at_average") is None, -(r.get("at_average") or 0.0))):
+        fitted = r.get("at_average") is not None
         rows.append({
             "skill": r["skill"], "takers": f"{r['takers']:,}", "average_gap": probability(r["average_gap"]),
             "at_average": describe_change(r["at_average"], unit) if fitted else "too few takers",
@@ -66,6 +64,12 @@ def next_lesson_rows(ev: Evaluation) -> list[dict[str, str]]:
                         f"{describe_change(r['per_gap_high'], unit)})") if fitted else "",
         })
     return rows
+
+
+def next_lesson_rows(ev: Evaluation) -> list[dict[str, str]]:
+    """The report's skill rows: the change each skill's first lesson goes with, at the average gap and per gap."""
+    nl = ev.next_lesson
+    return [] if nl is None else worded_skills(nl.effects.outcome, nl.effects.table.to_dicts())
 
 
 def recommendation_rows(ev: Evaluation) -> list[dict[str, str]]:

@@ -1,10 +1,11 @@
-"""The insight a study's result carries, as the server shows it: who benefits, and which lessons matter.
+"""The insight a study's result carries, as the server shows it: who benefits, which lessons matter, what next.
 
-A study that asks for them (``insight.subgroups``, ``insight.lesson_map``) carries sections of its
-``result.json`` beyond the headline (docs/result.md, "Subgroups" and "Lesson map"). The server
-shows them on a page of their own, read from the result and never recomputed, each worded by the
-presenters that word them in the report (:mod:`training_roi.present.subgroups`,
-:mod:`training_roi.present.lesson_map`), so the page and the report say the same figures alike.
+A study that asks for them (``insight.subgroups``, ``insight.lesson_map``, ``insight.next_lesson``)
+carries sections of its ``result.json`` beyond the headline (docs/result.md, "Subgroups", "Lesson
+map" and "Next lessons"). The server shows them on a page of their own, read from the result and
+never recomputed, each worded by the presenters that word them in the report
+(:mod:`training_roi.present.subgroups`, :mod:`training_roi.present.lesson_map`,
+:mod:`training_roi.present.next_lesson`), so the page and the report say the same figures alike.
 
 Every section is labelled by the strength of its evidence — ``randomised``, ``quasi-experimental``
 or ``association`` — with what that label lets a reader conclude and the section's caveat, and
@@ -27,6 +28,7 @@ from training_roi._format import describe_change
 from training_roi.measure import CATALOGUE
 from training_roi.present.lesson_map import SHOWN as LESSONS_SHOWN
 from training_roi.present.lesson_map import lesson_summary, worded_lessons
+from training_roi.present.next_lesson import worded_skills
 from training_roi.present.subgroups import SHOWN as ROLLOUT_SHOWN
 from training_roi.present.subgroups import differ_lines, effect_rows, worded_rollout
 
@@ -144,11 +146,37 @@ def _lesson_map(section: dict[str, Any]) -> Shown:
     })
 
 
+def _next_lesson(section: dict[str, Any]) -> Shown:
+    """Knowledge gaps and next lessons, worded: each skill's line, and the recommendations the reader may read."""
+    kpi = str(section.get("kpi") or "win_rate")
+    unit = _unit(kpi)
+    recs = [r for r in section.get("recommendations") or [] if r.get("rank") == 1]
+    recs.sort(key=lambda r: (-(r.get("expected") or 0.0), str(r.get("unit"))))
+    return Shown(evidence=str(section.get("evidence") or "association"), caveat=str(section.get("caveat") or ""),
+                 figures={
+        "kpi": _kpi_label(kpi), "level": f"{float(section.get('confidence') or 0.95):.0%}",
+        "units": int(section.get("units") or 0), "answered": int(section.get("answered") or 0),
+        "per_unit": int(section.get("per_unit") or 0), "skills": worded_skills(kpi, section.get("skills") or []),
+        "people": "recommendations" in section, "total": len(section.get("recommendations") or []),
+        "rows": [{"rep": r.get("name") or r.get("unit"), "skill": r["skill"], "lesson": r.get("lesson") or "",
+                  "expected": describe_change(r["expected"], unit),
+                  "versus": describe_change(r["versus_average"], unit),
+                  "established": "stands out" if r.get("established") else "not established"}
+                 for r in recs[:RECOMMENDATIONS_SHOWN]],
+        "warnings": list(section.get("warnings") or []),
+    })
+
+
+RECOMMENDATIONS_SHOWN = 15
+"""Reps' first recommendations the page shows (next_lessons.csv holds every one)."""
+
 KINDS: tuple[Kind, ...] = (
     Kind("subgroups", "Who benefits: the effect by subgroup, and where to train next", "insight_subgroups.html",
          ("subgroups.csv",), _subgroups),
     Kind("lesson_map", "Which lessons matter: the lesson map", "insight_lesson_map.html", ("lesson_map.csv",),
          _lesson_map),
+    Kind("next_lesson", "Knowledge gaps and the next lesson", "insight_next_lesson.html", ("next_lessons.csv",),
+         _next_lesson),
 )
 """Every section the insight page knows, in the order it shows them."""
 
