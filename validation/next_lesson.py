@@ -10,7 +10,8 @@ every rep the product recommends to, by the truth's win-rate gain of the lesson 
 
 * **recommended**: the product's first recommendation;
 * **random**: a lesson drawn at random from the drills the rep has not done;
-* **most popular**: the most-taken drill the rep has not done;
+* **most popular**: the most-taken drill of a skill the rep has not yet taken a lesson in (a stronger
+  baseline than the most-taken drill not done, which is often of a skill already covered);
 * **best possible**: the skill with the largest true gain (what an oracle would recommend).
 
 Prints one line per run (each policy's mean value per rep, in win-rate points, and the gap between
@@ -67,7 +68,8 @@ def policy_values(recommendations: pl.DataFrame, truth_skills: pl.DataFrame, ski
         if not left:
             continue
         pick = left[int(rng.integers(len(left)))]
-        popular = next(d for d in order if d not in mine)
+        covered = {skill_map[d] for d in mine if d in skill_map}
+        popular = next((d for d in order if skill_map[d] not in covered), left[0])
         rows.append({"unit": unit, "recommended": gain.get((unit, skill), 0.0),
                      "random": gain.get((unit, skill_map[pick]), 0.0),
                      "popular": gain.get((unit, skill_map[popular]), 0.0), "best": best_of.get(unit, 0.0)})

@@ -155,10 +155,10 @@ def _counts(answers: pl.DataFrame, row: dict[str, int], column: dict[str, int]) 
     """Units × skills: items answered, and answered correctly."""
     n = np.zeros((len(row), len(column)))
     k = np.zeros((len(row), len(column)))
-    a = answers.filter(pl.col("unit").is_in(list(row)) & pl.col("skill").is_in(list(column)))
+    a = (answers.join(pl.DataFrame({"unit": list(row), "i": list(row.values())}), on="unit")
+         .join(pl.DataFrame({"skill": list(column), "j": list(column.values())}), on="skill"))
     if a.height:
-        i = np.array([row[u] for u in a["unit"]])
-        j = np.array([column[s] for s in a["skill"]])
+        i, j = a["i"].to_numpy(), a["j"].to_numpy()
         np.add.at(n, (i, j), 1.0)
         np.add.at(k, (i, j), a["correct"].cast(pl.Float64).to_numpy())
     return n, k

@@ -117,9 +117,8 @@ def lesson_dates(con: BaseBackend, activities: LessonSet | Sequence[str]) -> pl.
     """
     j = _lesson_records(con, activities)
     out = j.group_by(unit=j.crm_user_id, lesson=j.activity_id).agg(first_at=j.occurred_at.min())
-    table = out.to_pyarrow()
-    return pl.DataFrame({
-        "unit": table["unit"].to_pylist(),
-        "lesson": table["lesson"].to_pylist(),
-        "completed_on": [t.date() for t in table["first_at"].to_pylist()],
-    }, schema={"unit": pl.String, "lesson": pl.String, "completed_on": pl.Date}).sort("unit", "completed_on", "lesson")
+    frame = pl.from_arrow(out.to_pyarrow())
+    assert isinstance(frame, pl.DataFrame)
+    return (frame.select(pl.col("unit").cast(pl.String), pl.col("lesson").cast(pl.String),
+                         completed_on=pl.col("first_at").dt.date())
+            .sort("unit", "completed_on", "lesson"))
