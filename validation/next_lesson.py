@@ -14,9 +14,10 @@ every rep the product recommends to, by the truth's win-rate gain of the lesson 
   baseline than the most-taken drill not done, which is often of a skill already covered);
 * **best possible**: the skill with the largest true gain (what an oracle would recommend).
 
-Prints one line per run (each policy's mean value per rep, in win-rate points, and the gap between
-the recommended and each baseline with its 95% interval over reps) and a summary for
-validation/README.md.
+Prints one line per run (each policy's mean value per rep, in win-rate points, the gap between the
+recommended and each baseline with its 95% interval over reps, and how many first lessons stand out
+against the average lesson, and of them how many in a skill that does not matter) and a summary
+for validation/README.md.
 
     python validation/next_lesson.py --seeds 5 --reps 3000
 """
@@ -107,7 +108,12 @@ def one_run(seed: int, reps: int, months: int) -> dict[str, float]:
     assert isinstance(answer, Evaluation) and answer.next_lesson is not None, answer.next_lesson_basis
     values = policy_values(answer.next_lesson.recommendations, truth_skills, skill_map, done, seed)
     v = {c: values[c].to_numpy() for c in ("recommended", "random", "popular", "best")}
-    out = {c: float(x.mean()) for c, x in v.items()} | {"reps": values.height}
+    first = answer.next_lesson.recommendations.filter(pl.col("rank") == 1)
+    standing = first.filter(pl.col("established"))
+    real = set(truth["knowledge_gaps"]["effective"])
+    out = {c: float(x.mean()) for c, x in v.items()} | {
+        "reps": values.height, "stand_out": standing.height / max(first.height, 1),
+        "stand_out_false": int((~standing["skill"].is_in(list(real))).sum())}
     for base in ("random", "popular"):
         out[f"gap_{base}"], out[f"gap_{base}_low"], out[f"gap_{base}_high"] = _gap(v["recommended"], v[base])
     return out
@@ -131,14 +137,16 @@ def main() -> None:
               f"{r['popular'] * pts:.2f}, best possible {r['best'] * pts:.2f}; recommended − random "
               f"{r['gap_random'] * pts:+.2f} ({r['gap_random_low'] * pts:+.2f} to {r['gap_random_high'] * pts:+.2f}), "
               f"recommended − most popular {r['gap_popular'] * pts:+.2f} ({r['gap_popular_low'] * pts:+.2f} to "
-              f"{r['gap_popular_high'] * pts:+.2f})", flush=True)
+              f"{r['gap_popular_high'] * pts:+.2f}); first lessons that stand out {r['stand_out']:.1%}, of a skill "
+              f"that does not matter {r['stand_out_false']}", flush=True)
     mean = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
     beat = {b: sum(r[f"gap_{b}_low"] > 0 for r in runs) for b in ("random", "popular")}
     print(f"\n{args.seeds} orgs of {args.reps:,} reps × {args.months} months: value of the first recommendation "
           f"{mean['recommended'] * pts:.2f} points of win rate per rep against {mean['random'] * pts:.2f} (random) and "
           f"{mean['popular'] * pts:.2f} (most popular); the best possible {mean['best'] * pts:.2f}. The recommended "
           f"policy beat random with an interval above zero in {beat['random']} of {args.seeds} orgs and most popular "
-          f"in {beat['popular']} of {args.seeds}.")
+          f"in {beat['popular']} of {args.seeds}. First lessons that stand out: {mean['stand_out']:.1%} of reps; of a "
+          f"skill that does not matter: {sum(r['stand_out_false'] for r in runs)} in all.")
 
 
 if __name__ == "__main__":

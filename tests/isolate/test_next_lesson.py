@@ -118,3 +118,18 @@ def test_too_few_takers_is_said():
         gap_effects(np.zeros(30), np.zeros((30, 2)), np.zeros((30, 2)), ["a", "b"])
     with pytest.raises(ValueError, match="one row per unit"):
         gap_effects(np.zeros(30), np.zeros((30, 2)), np.zeros((30, 3)), ["a", "b"])
+
+
+def test_in_a_world_where_no_skill_matters_few_lessons_stand_out():
+    """The keen units' lean lifts every skill alike: against the average lesson, nothing stands out by chance."""
+    orgs_with_any = 0
+    draws = 30
+    for seed in range(draws):
+        rng = np.random.default_rng(300 + seed)
+        change, exposure, gap, weights = _world(rng, units=1500)
+        change = change - (exposure * gap * np.array([_SLOPE.get(s, 0.0) for s in range(len(_SKILLS))])).sum(axis=1)
+        fit = gap_effects(change, exposure, gap, _SKILLS, weights=weights)
+        recs = recommend([f"u{i}" for i in range(change.size)], gap, np.full(gap.shape, 3), exposure > 0, _SKILLS,
+                         fit).table
+        orgs_with_any += bool(recs["established"].any())
+    assert orgs_with_any <= 5, f"{orgs_with_any} of {draws}"

@@ -21,8 +21,9 @@ gap is g_s: more for a unit with a larger gap when b_s > 0.
 that line at the unit's own gap, with its standard error from the coefficients' covariance; the
 unit's recommendations are its skills with the largest expected change, each with its reason: the
 gap (and how many answers it rests on), the expected change and its interval, and whether the
-lesson stands out for the unit against the average lesson (the contrast below, its interval above
-zero). The lesson is the skill's most-taken lesson the unit has not done.
+lesson stands out for the unit against the average lesson (the contrast below, its interval —
+simultaneous over the skills and the gaps — above zero). The lesson is the skill's most-taken
+lesson the unit has not done.
 
 **What it is not.** Reps choose their lessons, and keen reps do more of them and improve anyway: the
 a_s carry that shared lean, which moves every skill's expected change alike and so leaves each
@@ -210,8 +211,9 @@ class Recommendations:
     ``table``: ``unit``, ``rank``, ``skill``, ``gap``, ``answers`` (the unit's items of the skill),
     ``expected`` (the change associated with the skill's first lesson at the unit's gap) with
     ``low``/``high``, ``versus_average`` (that change over the average skill's first lesson at its
-    average gap) with ``versus_low``/``versus_high``, and ``established`` (the lesson stands out for
-    the unit: ``versus_low`` > 0).
+    average gap) with ``versus_low``/``versus_high`` (simultaneous over the skills and the gaps: a
+    Scheffé band per skill, Bonferroni over the skills), and
+    ``established`` (the lesson stands out for the unit: ``versus_low`` > 0).
     """
 
     table: pl.DataFrame
@@ -226,6 +228,11 @@ def recommend(units: Sequence[str], gaps: ArrayLike, answers: ArrayLike, covered
     n = np.asarray(answers, dtype=np.int64)
     done = np.asarray(covered, dtype=bool)
     z = float(stats.norm.ppf(0.5 + effects.confidence / 2))
+    # Standing out is judged over every skill and every gap at once: each skill's contrast is a line in
+    # the gap (two coefficients, a Scheffé band) and the skills are many (Bonferroni). Pointwise, with
+    # a dozen skills and thousands of reps' gaps, some lesson stood out by chance in one org of four.
+    k = max(len(effects.fitted), 1)
+    z_all = float(np.sqrt(stats.chi2.ppf(1 - (1 - effects.confidence) / k, 2)))
     frames = []
     for s, name in enumerate(skills):
         if name not in effects.fitted:
@@ -236,7 +243,7 @@ def recommend(units: Sequence[str], gaps: ArrayLike, answers: ArrayLike, covered
         frames.append(pl.DataFrame({
             "unit": [units[int(i)] for i in open_], "skill": name, "gap": g[open_, s], "answers": n[open_, s],
             "expected": expected, "low": expected - z * se, "high": expected + z * se, "versus_average": versus,
-            "versus_low": versus - z * versus_se, "versus_high": versus + z * versus_se,
+            "versus_low": versus - z_all * versus_se, "versus_high": versus + z_all * versus_se,
         }, schema=_REC_SCHEMA))
     if not frames:
         return Recommendations(pl.DataFrame(schema=_REC_SCHEMA | {"rank": pl.Int64, "established": pl.Boolean}),
