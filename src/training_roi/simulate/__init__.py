@@ -34,6 +34,9 @@ names the attribute and gives each region's trend, enrolment probability and cou
 (:mod:`training_roi.simulate.markets`). ``heterogeneous``: reps self-select as in ``selection``, and
 the effect differs by region (none in North America - West, most in EMEA); truth.json's
 ``subgroups`` section gives each region's effect on its trained and on its never-trained reps.
+``heterogeneous_tenure``: the effect differs by the rep's tenure at training (most under 1 year,
+none from 3 years on), with the truth by band in the same section
+(:mod:`training_roi.simulate.tenure_effect`).
 
 Every sales scenario's truth.json has, per window, the revenue by two definitions, booked
 (``revenue_closing_in_window``) and eventual (``revenue_created_in_window``), exact in cents

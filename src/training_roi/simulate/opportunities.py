@@ -20,6 +20,7 @@ from training_roi.simulate.markets import _market_logit
 from training_roi.simulate.org import _Org
 from training_roi.simulate.period import _DAY, _NEVER, _Calendar
 from training_roi.simulate.scenarios import _Scenario
+from training_roi.simulate.tenure_effect import _tenure_band
 from training_roi.simulate.training import _Training
 from training_roi.simulate.turnover import (
     _close_at_departure,
@@ -190,6 +191,9 @@ def _simulate_opportunities(cal: _Calendar, org: _Org, tr: _Training, sc: _Scena
     ramp = np.clip(days_since / max(sc.ramp_days, 1), 0.0, 1.0)
     scale = np.where(exposed, ramp, 1.0) if sc.ramp_days else np.ones(n)
     effect = sc.win_logit if sc.win_logit_by_region is None else np.array(sc.win_logit_by_region)[org.region[owner]]
+    if sc.win_logit_by_tenure is not None:
+        band = _tenure_band(org, tr.complete_day, (tr.roll_lo, tr.roll_hi))
+        effect = np.array(sc.win_logit_by_tenure)[band[owner]]
     eta1 = eta0 + effect * scale
     lessons_before = np.zeros(0, np.int64)
     if dose is not None:

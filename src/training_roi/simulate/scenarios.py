@@ -89,6 +89,7 @@ class _Scenario:
     turnover: _Turnover | None = None  # reps joining and leaving during the period beyond the model's few
     markets: _Markets | None = None  # regional markets apart and enrolment by region (assignment "by_region")
     win_logit_by_region: tuple[float, ...] | None = None  # per region of _REGIONS, replaces win_logit (heterogeneous)
+    win_logit_by_tenure: tuple[float, ...] | None = None  # per tenure band, replaces win_logit (heterogeneous_tenure)
 
 
 _SCENARIO_PARAMS: dict[str, _Scenario] = {
@@ -207,6 +208,17 @@ _SCENARIO_PARAMS["heterogeneous"] = replace(
 )
 
 
+# The world where the effect differs by tenure (observable: the CRM user's CreatedDate, the hire):
+# reps in their first year gain most, reps of 1 to 3 years some, reps of 3 years and over nothing.
+_SCENARIO_PARAMS["heterogeneous_tenure"] = replace(
+    _SCENARIO_PARAMS["selection"],
+    description=(
+        "the effect on the log-odds of winning differs by tenure at training (under 1 year +0.4, 1 to 3 years "
+        "+0.15, 3 years and over none); reps self-select by skill, with the trend and seasonality of 'selection'"
+    ),
+    win_logit=0.12, win_logit_by_tenure=(0.4, 0.15, 0.0),  # 0.12: about the mean over the bands' shares of reps
+)
+
 _COURSE_SCENARIOS = tuple(_SCENARIO_PARAMS)
 """The scenarios of a sales course whose effect :func:`_course_scenario` can scale."""
 
@@ -232,7 +244,9 @@ def _course_scenario(name: str, effect_scale: float = 1.0) -> _Scenario:
     scaled = replace(sc, win_logit=sc.win_logit * effect_scale, deal_size=sc.deal_size * effect_scale,
                      cycle=sc.cycle * effect_scale,
                      win_logit_by_region=None if sc.win_logit_by_region is None
-                     else tuple(x * effect_scale for x in sc.win_logit_by_region))
+                     else tuple(x * effect_scale for x in sc.win_logit_by_region),
+                     win_logit_by_tenure=None if sc.win_logit_by_tenure is None
+                     else tuple(x * effect_scale for x in sc.win_logit_by_tenure))
     if scaled.deal_size <= -1 or scaled.cycle >= 1:
         def signed(change: float) -> str:
             return ("+" if change >= 0 else "") + percent(change * 100)
