@@ -9,9 +9,11 @@ every rep the product recommends to, by the truth's win-rate gain of the lesson 
 (``truth_skills.parquet``: a lesson of a skill the rep has already covered is worth nothing):
 
 * **recommended**: the product's first recommendation;
-* **random**: a lesson drawn at random from the drills the rep has not done;
-* **most popular**: the most-taken drill of a skill the rep has not yet taken a lesson in (a stronger
-  baseline than the most-taken drill not done, which is often of a skill already covered);
+* **random**: a drill of a skill drawn at random among those the rep has not yet taken a lesson in
+  (and the product could recommend: the skills with a line);
+* **most popular**: the most-taken drill of such a skill (both baselines skip the skills the rep
+  has covered, as the product does: a drill drawn from all those not done often lands on a covered
+  skill, worth nothing by definition, and would flatter the comparison);
 * **best possible**: the skill with the largest true gain (what an oracle would recommend).
 
 Prints one line per run (each policy's mean value per rep, in win-rate points, the gap between the
@@ -41,13 +43,13 @@ from training_roi.warehouse.connection import connect
 
 
 def policy_values(recommendations: pl.DataFrame, truth_skills: pl.DataFrame, skill_map: dict[str, str],
-                  done: pl.DataFrame, seed: int) -> pl.DataFrame:
+                  done: pl.DataFrame, seed: int, skills: list[str] | None = None) -> pl.DataFrame:
     """Per rep recommended to: the true win-rate gain of each policy's lesson.
 
     ``recommendations`` (``unit``, ``rank``, ``skill``), ``truth_skills`` (the simulator's
-    ``truth_skills.parquet``), ``skill_map`` (drill id → skill) and ``done`` (``unit``, ``lesson``: the
-    drills each rep completed, from the warehouse). Columns: ``unit``, ``recommended``, ``random``,
-    ``popular``, ``best``.
+    ``truth_skills.parquet``), ``skill_map`` (drill id → skill), ``done`` (``unit``, ``lesson``: the
+    drills each rep completed, from the warehouse) and ``skills`` (those the product could recommend;
+    all by default). Columns: ``unit``, ``recommended``, ``random``, ``popular``, ``best``.
     """
     rng = np.random.default_rng(seed)
     drills = sorted(a for a, s in skill_map.items() if "/lesson/" in a)
@@ -62,18 +64,18 @@ def policy_values(recommendations: pl.DataFrame, truth_skills: pl.DataFrame, ski
     best = truth_skills.filter(pl.col("covered_on").is_null()).group_by("user_id").agg(best=pl.col("gain_win_rate")
                                                                                        .max())
     best_of = dict(best.iter_rows())
+    allowed = set(skills) if skills is not None else {skill_map[d] for d in drills}
     rows = []
     for unit, skill in recommendations.filter(pl.col("rank") == 1).select("unit", "skill").iter_rows():
         mine = taken.get(unit, set())
-        left = [d for d in drills if d not in mine]
-        if not left:
-            continue
-        pick = left[int(rng.integers(len(left)))]
         covered = {skill_map[d] for d in mine if d in skill_map}
-        popular = next((d for d in order if skill_map[d] not in covered), left[0])
-        rows.append({"unit": unit, "recommended": gain.get((unit, skill), 0.0),
-                     "random": gain.get((unit, skill_map[pick]), 0.0),
-                     "popular": gain.get((unit, skill_map[popular]), 0.0), "best": best_of.get(unit, 0.0)})
+        open_ = sorted(allowed - covered)
+        if not open_:
+            continue
+        pick = open_[int(rng.integers(len(open_)))]
+        popular = next(skill_map[d] for d in order if skill_map[d] in open_)
+        rows.append({"unit": unit, "recommended": gain.get((unit, skill), 0.0), "random": gain.get((unit, pick), 0.0),
+                     "popular": gain.get((unit, popular), 0.0), "best": best_of.get(unit, 0.0)})
     return pl.DataFrame(rows)
 
 
@@ -106,7 +108,8 @@ def one_run(seed: int, reps: int, months: int) -> dict[str, float]:
         done = lesson_dates(con, [truth["program"]["course_activity_id"]])
         con.disconnect()
     assert isinstance(answer, Evaluation) and answer.next_lesson is not None, answer.next_lesson_basis
-    values = policy_values(answer.next_lesson.recommendations, truth_skills, skill_map, done, seed)
+    values = policy_values(answer.next_lesson.recommendations, truth_skills, skill_map, done, seed,
+                           list(answer.next_lesson.effects.fitted))
     v = {c: values[c].to_numpy() for c in ("recommended", "random", "popular", "best")}
     first = answer.next_lesson.recommendations.filter(pl.col("rank") == 1)
     standing = first.filter(pl.col("established"))

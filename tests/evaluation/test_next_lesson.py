@@ -50,7 +50,8 @@ def test_the_recommended_lessons_beat_random_and_most_popular(world, tmp_path: P
     skill_map = dict(pl.read_csv(data / "skills.csv").iter_rows())
     assert len(study.insight.next_lesson.skills) == len(skill_map)  # the file's rows are in the study (its hash)
     done = lesson_dates(con, [truth["program"]["course_activity_id"]])
-    values = policy_values(nl.recommendations, pl.read_parquet(data / "truth_skills.parquet"), skill_map, done, 4)
+    values = policy_values(nl.recommendations, pl.read_parquet(data / "truth_skills.parquet"), skill_map, done, 4,
+                           list(nl.effects.fitted))
     assert values.height > 1000
     rec, rnd, pop = (values[c].to_numpy() for c in ("recommended", "random", "popular"))
     for base in (rnd, pop):

@@ -33,21 +33,41 @@ def _world(rng: np.random.Generator, units: int = 2500):
     return change, exposure, gap, weights
 
 
-def test_gaps_are_the_beta_binomial_shrinkage_by_hand():
+def test_the_prior_s_concentration_is_recovered_from_beta_binomial_answers():
+    """Known μ and κ: levels drawn from Beta(κμ, κ(1 − μ)), three or five answers each (a skills check, a retake)."""
+    rng = np.random.default_rng(11)
+    for kappa, mu in ((4.0, 0.6), (1.0, 0.45), (15.0, 0.7)):
+        level = rng.beta(kappa * mu, kappa * (1 - mu), 40_000)
+        n = rng.choice([3, 5], 40_000).astype(float)
+        k = rng.binomial(n.astype(int), level).astype(float)
+        gaps, prior = skill_gaps(n[:, None], k[:, None])
+        assert prior[0] == pytest.approx(mu, abs=0.01)
+        # The posterior mean is (k + κμ) / (n + κ): solve one unit's gap for the κ the fit used.
+        m = 1 - gaps[0, 0]
+        fitted = (k[0] - m * n[0]) / (m - prior[0])
+        assert fitted == pytest.approx(kappa, rel=0.15), (kappa, fitted)
+
+
+def test_the_gaps_are_the_posterior_means_by_hand():
     answers = np.array([[10, 0], [10, 2], [5, 2], [0, 2], [10, 2]], float)
     correct = np.array([[10, 0], [1, 2], [3, 0], [0, 1], [8, 1]], float)
     gaps, mu = skill_gaps(answers, correct)
-    # Skill 0: units with answers 0, 1, 2, 4.
     n, k = answers[[0, 1, 2, 4], 0], correct[[0, 1, 2, 4], 0]
     m = k.sum() / n.sum()
-    between = (k / n).var() - np.mean(m * (1 - m) / n)
+    between = ((k / n).var() - m * (1 - m) * np.mean(1 / n)) / (1 - np.mean(1 / n))
     kappa = m * (1 - m) / between - 1
-    assert between > 0 and 0.5 < kappa < 100  # a real spread between units: a finite prior
+    assert between > 0 and 0.5 < kappa < 100
     assert mu[0] == pytest.approx(m)
     assert gaps[:, 0] == pytest.approx(1 - (correct[:, 0] + kappa * m) / (answers[:, 0] + kappa))
     assert gaps[3, 0] == pytest.approx(1 - m)  # no answers: the skill's average
-    # A unit with more answers moves further from the average than one with fewer at the same share.
-    assert abs(gaps[0, 0] - (1 - m)) > 0
+
+
+def test_more_spread_than_a_beta_prior_allows_barely_shrinks():
+    """Four units right on their one answer, two wrong on all twenty: the units differ, far beyond any noise."""
+    answers = np.array([[1], [1], [1], [1], [20], [20]], float)
+    correct = np.array([[1], [1], [1], [1], [0], [0]], float)
+    gaps, _ = skill_gaps(answers, correct)
+    assert gaps[4, 0] > 0.9 and gaps[0, 0] < 0.5
 
 
 def test_no_spread_beyond_noise_gives_everyone_the_average():

@@ -6,7 +6,8 @@ rep's gap is fitted on the primary window's units: each unit's change in the hea
 baseline window to its window, its exposure to each skill (the share of its window after its first
 lesson of the skill, as in the lesson map) and its gaps from the answers it gave *before* its
 anchor (so a gap is not the lesson's result). The recommendations are for every unit of the
-panel, from *all* its answers (its gaps now), among the skills it has not yet taken a lesson in.
+panel with the KPI in both windows (the units of the fit), from *all* its answers (its gaps now),
+among the skills it has not yet taken a lesson in.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from training_roi.evaluation.lesson_map import exposure_shares
 from training_roi.evaluation.stages import kept
 from training_roi.isolate.next_lesson import SELF_SELECTION, GapEffects, gap_effects, recommend, skill_gaps
 from training_roi.measure import LessonSet, WindowPanel
-from training_roi.measure.lessons import lesson_dates
+from training_roi.measure.lessons import lesson_times
 from training_roi.measure.skills import item_answers, unit_directory
 from training_roi.study import StudyPlan
 
@@ -35,8 +36,11 @@ class NextLessons:
     """The skills' lines against the gap, and each unit's recommended lessons with their reasons.
 
     ``recommendations``: ``unit``, ``name``, ``email``, ``rank``, ``skill``, ``lesson`` (activity
-    id), ``gap``, ``answers``, ``expected``, ``low``, ``high``, ``established``; one row per unit and
-    rank, units in order.
+    id), ``gap``, ``answers`` (answers given, a repeated item counted again), ``expected``, ``low``,
+    ``high``, ``versus_average``, ``versus_low``, ``versus_high`` (the lead over the average lesson,
+    its band simultaneous over skills and gaps) and ``established``
+    (:class:`~training_roi.isolate.next_lesson.Recommendations`); one row per unit and rank, units in
+    order.
     """
 
     effects: GapEffects
@@ -70,21 +74,23 @@ def next_lesson_study(con: BaseBackend, plan: StudyPlan, panel: WindowPanel) -> 
     lessons = plan.cohort.lessons or LessonSet(tuple(p.activities), p.lesson_grouping, p.lesson_prefix)
     return kept(measure_next_lessons, con, panel, lessons=lessons, skills=tuple(sorted(settings.skills.items())),
                 kpi=plan.headline_kpi, window_days=panel.window_days, ramp_days=plan.windows.ramp_days,
-                per_unit=settings.per_unit, confidence=plan.isolation.confidence)
+                per_unit=settings.per_unit, confidence=plan.isolation.confidence, timezone=plan.study.timezone)
 
 
 def measure_next_lessons(con: BaseBackend, panel: WindowPanel, *, lessons: LessonSet,
                          skills: tuple[tuple[str, str], ...], kpi: str, window_days: int, ramp_days: int,
-                         per_unit: int, confidence: float) -> NextLessons | str:
+                         per_unit: int, confidence: float, timezone: str = "UTC") -> NextLessons | str:
     """Gaps, the skills' lines and the recommendations over the window panel's units, or why there are none."""
     tag = dict(skills)
     changes, left_out = panel.unit_changes(kpi)
     if changes.is_empty():
         return f"no next lessons: no unit has {kpi} in both its baseline and its window"
-    dates = lesson_dates(con, lessons)
+    times = lesson_times(con, lessons)
+    dates = times.select("unit", "lesson", completed_on=pl.col("first_at").dt.date())
     if dates.is_empty():
         return "no next lessons: nobody completed a lesson of the program"
-    done = dates.with_columns(skill=pl.col("lesson").replace_strict(tag, default=None))
+    done = times.with_columns(completed_on=pl.col("first_at").dt.date(),
+                              skill=pl.col("lesson").replace_strict(tag, default=None))
     untagged = done.filter(pl.col("skill").is_null())["lesson"].n_unique()
     done = done.drop_nulls("skill")
     lesson_ids = set(dates["lesson"].unique().to_list())
@@ -107,8 +113,15 @@ def measure_next_lessons(con: BaseBackend, panel: WindowPanel, *, lessons: Lesso
     units = changes["unit"].to_list()
     column = {s: j for j, s in enumerate(names)}
     row = {u: i for i, u in enumerate(units)}
-    # The model's gaps: answers given before the unit's anchor, so that a lesson's result is not its cause.
-    before = answers.join(anchors, on="unit").filter(pl.col("answered_at").dt.date() < pl.col("anchor"))
+    # The model's gaps: answers given before the unit's anchor (both days in the study's time zone) and
+    # before its first lesson of the skill (an instant: with the anchor on a later lesson, or lessons
+    # before the program's start, a unit can take a skill's lesson before its anchor), so that a
+    # lesson's result is not taken for the gap it closed.
+    first_of_skill = done.group_by("unit", "skill").agg(first_lesson=pl.col("first_at").min())
+    before = (answers.join(anchors, on="unit")
+              .join(first_of_skill, on=["unit", "skill"], how="left")
+              .filter((pl.col("answered_at").dt.convert_time_zone(timezone).dt.date() < pl.col("anchor"))
+                      & (pl.col("first_lesson").is_null() | (pl.col("answered_at") < pl.col("first_lesson")))))
     n_before, k_before = _counts(before, row, column)
     gap_model, _ = skill_gaps(n_before, k_before)
     firsts = (done.filter(pl.col("skill").is_in(names)).group_by("unit", "skill")
@@ -142,7 +155,8 @@ def measure_next_lessons(con: BaseBackend, panel: WindowPanel, *, lessons: Lesso
     table = table.select("unit", "name", "email", "rank", "skill", "lesson", "gap", "answers", "expected", "low",
                          "high", "versus_average", "versus_low", "versus_high", "established").sort("unit", "rank")
     if left_out:
-        warns.append(f"{left_out:,} units have no {kpi} in their baseline or their window and are left out")
+        warns.append(f"{left_out:,} units have no {kpi} in their baseline or their window: they are left out of "
+                     "the fit and get no next lessons")
     answered = int((n_all.sum(axis=1) > 0).sum())
     if answered < len(units):
         warns.append(f"{len(units) - answered:,} of {len(units):,} units answered no assessment item: their gaps are "

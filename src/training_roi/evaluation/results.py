@@ -212,10 +212,11 @@ class Evaluation:
     lesson_map: LessonMap | None = field(default=None, compare=False, repr=False)
     """With ``insight.lesson_map``: which lessons stand out against the average lesson (None: see lesson_map_basis)."""
     lesson_map_basis: str = ""
+    """Why there is no lesson map ("" when there is one or none was asked for)."""
     next_lesson: NextLessons | None = field(default=None, compare=False, repr=False)
     """With ``insight.next_lesson``: each unit's gaps and recommended lessons (None: see next_lesson_basis)."""
     next_lesson_basis: str = ""
-    """Why there is no lesson map ("" when there is one or none was asked for)."""
+    """Why there are no next lessons ("" when there are or none were asked for)."""
 
     @property
     def established(self) -> bool:

@@ -26,8 +26,9 @@ simultaneous over the skills and the gaps — above zero). The lesson is the ski
 lesson the unit has not done.
 
 **What it is not.** Reps choose their lessons, and keen reps do more of them and improve anyway: the
-a_s carry that shared lean, which moves every skill's expected change alike and so leaves each
-unit's ranking as it is, but not the size. So whether a lesson stands out for a unit is judged
+a_s carry that shared lean, which — assumed alike for every skill: it is not if keen learners
+favour some skills' lessons — moves every skill's expected change alike and so leaves each unit's
+ranking as it is, but not the size. So whether a lesson stands out for a unit is judged
 against the average lesson (its expected change minus the mean of the skills' a_s), where the lean
 cancels, as in the lesson map. The evidence is an *association*, and every output says
 so; assign lessons at random to isolate their effects.
@@ -53,8 +54,8 @@ EVIDENCE = "association"
 """Lessons are chosen by the learners, never assigned: the expected changes are associations."""
 SELF_SELECTION = (
     "reps choose which lessons to take, and keen reps do more and improve anyway: the expected change of a lesson "
-    "carries that lean (alike for every skill, so each rep's ranking holds but its size may be high); assign "
-    "lessons at random to isolate their effects"
+    "carries that lean (assumed alike for every skill, so that each rep's ranking holds, though its size may be "
+    "high); assign lessons at random to isolate their effects"
 )
 MIN_TAKERS = 10
 """Units with a lesson of a skill before the skill gets a line (the others are not recommended)."""
@@ -63,16 +64,17 @@ MIN_TAKERS = 10
 def skill_gaps(answers: ArrayLike, correct: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Each unit's gap in each skill (units × skills, in [0, 1]) and each skill's prior mastery.
 
-    ``answers`` and ``correct`` count, per unit and skill, the items answered and those answered
-    correctly. The prior per skill is a beta distribution fitted to the units with answers by the
-    method of moments (its mean μ and concentration κ); a skill nobody answered has gap NaN.
+    ``answers`` and ``correct`` count, per unit and skill, the answers given and the correct ones
+    (an item answered twice counts twice). The prior per skill is a beta distribution fitted to the
+    units with answers by the method of moments (its mean μ and concentration κ, from the shares'
+    variance beyond the binomial noise, scaled by 1 − mean(1/n)); a skill nobody answered has gap NaN.
     """
     n = np.asarray(answers, dtype=np.float64)
     k = np.asarray(correct, dtype=np.float64)
     if n.shape != k.shape or n.ndim != 2:
         raise ValueError(f"answers and correct must be units × skills of one shape, not {n.shape} and {k.shape}")
     if (k > n).any() or (k < 0).any():
-        raise ValueError("a unit cannot answer more items correctly than it answered")
+        raise ValueError("a unit cannot give more correct answers than it gave")
     mu = np.full(n.shape[1], np.nan)
     kappa = np.full(n.shape[1], np.nan)
     for s in range(n.shape[1]):
@@ -81,12 +83,18 @@ def skill_gaps(answers: ArrayLike, correct: ArrayLike) -> tuple[np.ndarray, np.n
             continue
         share = k[has, s] / n[has, s]
         m = float(k[has, s].sum() / n[has, s].sum())
-        # Method of moments: the spread of the shares beyond what binomial noise alone would give.
-        noise = float(np.mean(m * (1 - m) / n[has, s]))
-        between = float(share.var()) - noise
         mu[s] = m
-        kappa[s] = (m * (1 - m) / between - 1) if between > 1e-9 and m * (1 - m) > between else 1e6
-        kappa[s] = max(kappa[s], 0.5)
+        # Method of moments: a share's variance is μ(1 − μ)/n from the binomial draw, plus
+        # μ(1 − μ)/(κ + 1)·(1 − 1/n) from the spread between units; solve the second for κ.
+        inverse = float(np.mean(1.0 / n[has, s]))
+        noise = m * (1 - m) * inverse
+        between = (float(share.var()) - noise) / (1 - inverse) if inverse < 1 else 0.0
+        if between <= 1e-12:  # no spread beyond noise (or one answer each: none can be seen): the average
+            kappa[s] = 1e6
+        elif between >= m * (1 - m):  # more spread than a beta prior allows: barely shrink
+            kappa[s] = 0.5
+        else:
+            kappa[s] = max(m * (1 - m) / between - 1, 0.5)
     mastery = (k + kappa * mu) / (n + kappa)
     return 1.0 - mastery, mu
 

@@ -77,7 +77,7 @@ from training_roi.simulate.skills import (
 )
 from training_roi.simulate.statements import _ActivitySpec, _Stmts
 from training_roi.simulate.surveys import _surveys_frame
-from training_roi.simulate.tenure_effect import _TENURE_DEFINITIONS, _tenure_band, _tenure_truth
+from training_roi.simulate.tenure_effect import _TENURE_DEFINITIONS, _tenure_band, _tenure_mixture, _tenure_truth
 from training_roi.simulate.training import _assign_training
 from training_roi.simulate.truth import _truth, _truth_frames
 from training_roi.simulate.turnover import _TURNOVER_DEFINITIONS, _turnover_columns, _turnover_truth
@@ -222,7 +222,8 @@ def _simulate_sales(out: Path, cal: _Calendar, *, scenario: str, reps: int, seed
             band, sc.win_logit_by_tenure, training.complete_day < _NEVER, (training.roll_lo, training.roll_hi),
             owner=opps.owner, created_day=opps.created_day, days_since=opps.days_since, counted=counted,
             won0=opps.won0, won1=opps.won1, p0=opps.p0, p1=opps.p1),
-            "definitions": truth["definitions"] | _TENURE_DEFINITIONS}
+            "definitions": truth["definitions"] | _TENURE_DEFINITIONS,
+            "effects": truth["effects"] | _tenure_mixture(band, sc.win_logit_by_tenure, training.complete_day < _NEVER)}
     folder.truth(truth)
     report("Done", 1.0)
     return folder.files

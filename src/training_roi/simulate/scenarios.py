@@ -216,7 +216,8 @@ _SCENARIO_PARAMS["heterogeneous_tenure"] = replace(
         "the effect on the log-odds of winning differs by tenure at training (under 1 year +0.4, 1 to 3 years "
         "+0.15, 3 years and over none); reps self-select by skill, with the trend and seasonality of 'selection'"
     ),
-    win_logit=0.12, win_logit_by_tenure=(0.4, 0.15, 0.0),  # 0.12: about the mean over the bands' shares of reps
+    # win_logit is a placeholder: truth.json replaces it with the bands' mean over the trained reps.
+    win_logit=0.07, win_logit_by_tenure=(0.4, 0.15, 0.0),
 )
 
 _COURSE_SCENARIOS = tuple(_SCENARIO_PARAMS)

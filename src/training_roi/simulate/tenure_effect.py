@@ -56,6 +56,13 @@ def _tenure_truth(band: np.ndarray, by_tenure: tuple[float, ...], trained: np.nd
     return {"variable": "tenure", "warehouse_column": "crm_user.created_at", "bands": out}
 
 
+def _tenure_mixture(band: np.ndarray, by_tenure: tuple[float, ...], trained: np.ndarray) -> dict[str, Any]:
+    """truth.json's ``effects`` entries of this world: the bands' log-odds, and their mean over the trained reps."""
+    values = np.array(by_tenure)[band[trained[: band.size]]]
+    return {"win_logit": float(values.mean()) if values.size else None, "win_logit_by_tenure": list(by_tenure),
+            "win_logit_is": "the mean of the bands' effects over the trained reps: no rep has it"}
+
+
 _TENURE_DEFINITIONS = {
     "subgroups (heterogeneous_tenure)": (
         "scenario heterogeneous_tenure: the effect on the log-odds of winning by the rep's tenure band (days from "
