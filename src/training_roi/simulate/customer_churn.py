@@ -46,8 +46,9 @@ def _cases_before(cases: tuple[np.ndarray, np.ndarray], account: np.ndarray, at_
     span = np.int64(1) << 40  # wider than any epoch second of the period
     keys = np.sort(case_acc.astype(np.int64) * span + case_s)
     hi = account.astype(np.int64) * span + at_s
-    return (np.searchsorted(keys, hi, side="left")
-            - np.searchsorted(keys, hi - _CS_CASE_WINDOW_DAYS * _DAY, side="left")).astype(np.int64)
+    counts: np.ndarray = (np.searchsorted(keys, hi, side="left")
+                          - np.searchsorted(keys, hi - _CS_CASE_WINDOW_DAYS * _DAY, side="left"))
+    return counts.astype(np.int64)
 
 
 def _renewal_drivers(cases: tuple[np.ndarray, np.ndarray], created_s: np.ndarray, account: np.ndarray,
