@@ -487,6 +487,11 @@ class Insight(_Strict):
                                    "headline KPI than the average lesson, at the false-discovery rate fdr")
     fdr: float = Field(default=0.1, gt=0, le=0.5, description="the lesson map's false-discovery rate: among the "
                                                               "lessons flagged, the share expected to be flukes")
+    churn: bool = Field(
+        default=False, description="customer-side risk (account studies): each account's probability of churning "
+                                   "at its open renewal, calibrated and checked out of time against a logistic "
+                                   "baseline, with the features that drive it; trained against untrained accounts' "
+                                   "risk, an association unless the comparison is randomised")
 
 
 class Study(_Strict):
