@@ -152,9 +152,9 @@ def churn_risk(con: BaseBackend, *, trained: dict[str, date], accounts: list[str
         d = decided.filter(pl.col("trained") == flag)
         k, n = int(d["churned"].sum()), d.height
         low, high = _wilson(k, n, z)
-        o = scored.filter(pl.col("trained") == flag)
+        o = scored.filter(pl.col("trained") == flag)["probability"].to_numpy()
         groups.append(GroupRisk(group=label, decided=n, churned=k, observed=k / n if n else None, low=low, high=high,
-                                open=o.height, predicted=float(o["probability"].to_numpy().mean()) if o.height else None))
+                                open=o.size, predicted=float(o.mean()) if o.size else None))
     t, u = groups
     diff = low_d = high_d = None
     warnings: list[str] = []

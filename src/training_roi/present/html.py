@@ -36,6 +36,7 @@ from training_roi.evaluation.results import RESULT_SCHEMA, Evaluation
 from training_roi.measure import CATALOGUE
 from training_roi.present.attribution import LEGEND, channel_rows, standard
 from training_roi.present.charts import forecast_chart, trend_chart
+from training_roi.present.churn import churn_context
 from training_roi.present.executive import executive, value_base_text
 from training_roi.present.forecast import forecast_rows, forecast_table
 from training_roi.present.lesson_map import lesson_lines, lesson_rows
@@ -119,6 +120,7 @@ def render_html(ev: Evaluation) -> str:
         forecast_chart=forecast_chart(ev.forecast) if ev.forecast is not None else "",
         subgroup_rows=subgroup_rows(ev), rollout_rows=rollout_rows(ev), subgroup_lines=subgroup_lines(ev),
         lesson_rows=lesson_rows(ev), lesson_lines=lesson_lines(ev),
+        **churn_context(ev),
     )
 
 

@@ -27,6 +27,7 @@ FILES = {
     "attribution.csv": "text/csv; charset=utf-8",
     "subgroups.csv": "text/csv; charset=utf-8",
     "lesson_map.csv": "text/csv; charset=utf-8",
+    "churn_risk.csv": "text/csv; charset=utf-8",
 }
 """The files of an answer the server keeps beside its result.json, with their media types."""
 
