@@ -4,19 +4,22 @@ A churn model here answers a forecasting question — *how likely is this renewa
 not a causal one. It learns from renewals already decided (lost = churned) the pattern of the
 facts known when each renewal opened, and scores the renewals still open.
 
-**The model.** Gradient-boosted trees (scikit-learn's ``HistGradientBoostingClassifier``: it takes
-non-linear effects and interactions, such as support cases that matter more at small accounts,
-without hand-made terms) inside ``CalibratedClassifierCV``. Boosted trees rank well but their raw
+**The model.** Gradient-boosted stumps (scikit-learn's ``HistGradientBoostingClassifier`` with trees
+of depth 1: a sum of step functions, one per feature, so a feature's effect may bend — a third
+support case may matter more than the first — without hand-made terms) inside
+``CalibratedClassifierCV``. Boosted trees rank well but their raw
 scores are not probabilities (shrinkage and early stopping pull them toward the middle), and a
 probability is what a customer-success team plans with. The calibration is Platt's sigmoid over
 cross-validated folds rather than isotonic regression: with the few hundred renewals a year most
 companies have, isotonic steps over-fit, and a two-parameter map is enough to straighten a
-monotone distortion.
+monotone distortion. Three folds: each calibrator sees a third of the renewals, and the model
+is fitted three times rather than five on the 20,000-rep org's hundred thousand renewals.
 
 **The baseline.** A plain ``LogisticRegression`` on the standardised features. Logistic
-regression is calibrated by construction when the log-odds are linear in the features, so it is
-the honest benchmark: the boosted model earns its place only if it scores no worse (Brier) and
-ranks at least as well (AUC) out of time.
+regression is calibrated by construction when the log-odds are linear in the features, and unlike
+trees it extrapolates (out of time, accounts are older than the past held them), so it is the
+honest benchmark: the boosted model earns its place only if it scores no worse (Brier) and ranks
+at least as well (AUC) out of time.
 
 **Out of time.** Decided renewals are ordered by their due date; the model is fitted on the
 earlier ``1 − test_share`` and checked on the later rest, as it will be used (fitted on the
@@ -107,8 +110,11 @@ class ChurnModel:
 
 
 def _boosted(seed: int, folds: int) -> CalibratedClassifierCV:
-    trees = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.05, max_leaf_nodes=15,
-                                           min_samples_leaf=20, l2_regularization=1.0, random_state=seed)
+    # Stumps: renewals are few and noisy, and on the simulated customer worlds (600 to 3,000 decided
+    # renewals) boosted stumps — an additive model of a step function per feature — ranked and scored
+    # better out of time than trees of depth 2 or 3, which learn one year's noise as an interaction.
+    trees = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.05, max_depth=1, max_leaf_nodes=2,
+                                           min_samples_leaf=30, l2_regularization=1.0, random_state=seed)
     return CalibratedClassifierCV(trees, method="sigmoid", cv=folds)
 
 
@@ -117,7 +123,7 @@ def _logistic() -> Any:
 
 
 def _folds(y: NDArray[np.int64]) -> int:
-    return int(max(2, min(5, np.bincount(y, minlength=2).min())))
+    return int(max(2, min(3, np.bincount(y, minlength=2).min())))
 
 
 def _check(y: NDArray[np.int64], p: FloatArray, bins: int) -> ChurnCheck:
