@@ -107,6 +107,12 @@ class ChurnModel:
     drivers: FloatArray
     medians: FloatArray
     seed: int
+    test_rows: NDArray[np.int64]
+    """The later decided renewals (positions in the input) the check was read on."""
+    test_model: FloatArray
+    """The boosted model's out-of-time probabilities of those renewals (fitted on the earlier ones)."""
+    test_baseline: FloatArray
+    """The baseline's."""
 
 
 def _boosted(seed: int, folds: int) -> CalibratedClassifierCV:
@@ -179,5 +185,6 @@ def fit_churn(x: FloatArray, churned: NDArray[np.bool_], due: NDArray[Any], scor
         features=tuple(features), train=int(early.size), test=int(late.size), churn_rate_train=rate,
         churn_rate_test=float(y[late].mean()), model=_check(y[late], p_model, bins),
         baseline=_check(y[late], p_base, bins), brier_prevalence=prevalence, chosen=chosen, probability=prob,
-        drivers=drivers, medians=medians, seed=seed,
+        drivers=drivers, medians=medians, seed=seed, test_rows=late.astype(np.int64), test_model=p_model,
+        test_baseline=p_base,
     )
