@@ -1,13 +1,15 @@
-"""Insight benchmark: the time and memory of the effect by subgroup and of the lesson map, on an ingested org.
+"""Insight benchmark: the time and memory of the effect by subgroup, the lesson map and churn risk, on an ingested org.
 
 Answers a study twice in processes of their own — without and with ``insight`` — and times the
 insight's steps from the evaluation's progress messages ("estimating the effect by subgroup",
-"mapping the lessons": each runs from its message to the next). Peak memory is each process's own
-(``ru_maxrss``); the attribution and the forecast are left out of both, so the difference is the
-insight's.
+"mapping the lessons", "forecasting which accounts churn": each runs from its message to the next).
+``--churn`` answers an account study of a customer-education program (scenario ``customer``).
+Peak memory is each process's own (``ru_maxrss``); the attribution and the forecast are left out of
+both, so the difference is the insight's.
 
     python benchmarks/insight.py --warehouse ORG.duckdb --course COURSE_ID --subgroups role manager
     python benchmarks/insight.py --warehouse ORG.duckdb --course DRILLS_ID --lessons
+    python benchmarks/insight.py --warehouse CUSTOMER_ORG.duckdb --course ACADEMY_COURSE_ID --churn
 """
 
 from __future__ import annotations
@@ -20,17 +22,18 @@ import sys
 import time
 
 
-def _child(db: str, course: str, subgroups: list[str], lessons: bool, on: bool) -> None:
+def _child(db: str, course: str, subgroups: list[str], lessons: bool, churn: bool, on: bool) -> None:
     from training_roi.evaluation import evaluate
     from training_roi.study import Study
     from training_roi.warehouse.connection import connect
 
-    program: dict[str, object] = {"name": "Sales Excellence", "activities": [course]}
+    program: dict[str, object] = {"name": "Customer Academy" if churn else "Sales Excellence", "activities": [course]}
     if lessons:
         program["completion"] = "lessons"
-    insight = {"subgroups": subgroups, "lesson_map": lessons} if on else {}
+    insight = {"subgroups": subgroups, "lesson_map": lessons, "churn": churn} if on else {}
     study = Study.model_validate({"name": "benchmark", "program": program, "attribution": {"enabled": False},
-                                  "forecast": {"enabled": False}, "insight": insight})
+                                  "forecast": {"enabled": False}, "insight": insight,
+                                  "population": {"unit": "account" if churn else "rep"}})
     con = connect(db)
     steps: list[tuple[str, float]] = []
     start = time.perf_counter()
@@ -44,7 +47,7 @@ def _child(db: str, course: str, subgroups: list[str], lessons: bool, on: bool) 
         return (steps[at + 1][1] if at + 1 < len(steps) else end) - steps[at][1]
 
     print(json.dumps({"seconds": end - start, "subgroups_s": step("estimating the effect by subgroup"),
-                      "lesson_map_s": step("mapping the lessons"),
+                      "lesson_map_s": step("mapping the lessons"), "churn_s": step("forecasting which accounts churn"),
                       "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
@@ -55,14 +58,16 @@ def main() -> None:
     parser.add_argument("--course", required=True, help="the program's course (or the drills' parent) activity id")
     parser.add_argument("--subgroups", nargs="*", default=[])
     parser.add_argument("--lessons", action="store_true", help="a micro-lesson program: map its lessons")
+    parser.add_argument("--churn", action="store_true", help="a customer-education program: the accounts' churn risk")
     parser.add_argument("--child", choices=("off", "on"))
     args = parser.parse_args()
     if args.child:
-        _child(args.warehouse, args.course, args.subgroups, args.lessons, args.child == "on")
+        _child(args.warehouse, args.course, args.subgroups, args.lessons, args.churn, args.child == "on")
         return
     for mode in ("off", "on"):
         out = subprocess.run([sys.executable, __file__, "--warehouse", args.warehouse, "--course", args.course,
                               "--subgroups", *args.subgroups, *(["--lessons"] if args.lessons else []),
+                              *(["--churn"] if args.churn else []),
                               "--child", mode], check=True, capture_output=True, text=True)
         print(mode, out.stdout.strip().splitlines()[-1], flush=True)
 
