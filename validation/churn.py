@@ -13,12 +13,11 @@ the largest gap between the mean prediction and the mean true probability. On th
 open, the scoring model's root mean square distance to the true probabilities. Prints one line per
 run and a summary table for validation/README.md.
 
-    python validation/churn.py --seeds 5 --reps 300
+    python validation/churn.py --seeds 5 --reps 300 --workers 2
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
@@ -26,14 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from pool import orgs_parser, run_all, scenario_jobs, simulated_org
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from training_roi import Evaluation, Study, evaluate
-from training_roi.ingest.folder import ingest_folder
-from training_roi.linking import link
 from training_roi.measure.churn import renewal_features
-from training_roi.simulate import simulate
-from training_roi.warehouse.connection import connect
 
 
 def _worst_fifth(predicted: np.ndarray, true: np.ndarray) -> float:
@@ -45,13 +41,8 @@ def _worst_fifth(predicted: np.ndarray, true: np.ndarray) -> float:
 def one_run(seed: int, reps: int, months: int) -> dict[str, object]:
     """One org: the out-of-time check of both models and of the truth, and the open renewals' distance to it."""
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "org"
-        simulate(folder, reps=reps, months=months, seed=seed, scenario="customer")
-        truth = json.loads((folder / "truth.json").read_text())
+        folder, con, truth = simulated_org(Path(tmp), scenario="customer", reps=reps, months=months, seed=seed)
         renewals = pl.read_parquet(folder / "truth_opportunities.parquet").filter(pl.col("type") == "Renewal")
-        con = connect(Path(tmp) / "w.duckdb")
-        ingest_folder(folder, con)
-        link(con)
         study = Study.model_validate({
             "name": "churn", "program": {"name": truth["program"]["name"],
                                          "activities": [truth["program"]["course_activity_id"]]},
@@ -84,18 +75,12 @@ def one_run(seed: int, reps: int, months: int) -> dict[str, object]:
 
 def main() -> None:
     """Run the seeds, print each run and the summary table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--reps", type=int, default=300)
-    parser.add_argument("--months", type=int, default=24)
+    parser = orgs_parser(__doc__, scenarios=("customer",), reps=300, months=24)
     args = parser.parse_args()
-    rows = []
-    for seed in range(1, args.seeds + 1):
-        row = one_run(seed, args.reps, args.months)
-        rows.append(row)
-        print(json.dumps(row))
+    jobs = [(seed, args.reps, args.months) for _, seed in scenario_jobs(args)]
+    rows = run_all(one_run, jobs, workers=args.workers, out=args.out, line=json.dumps)
     frame = pl.DataFrame(rows)
-    print(f"\n{args.seeds} orgs of {args.reps} account managers, {args.months} months; out of time (later 30%):\n")
+    print(f"\n{frame.height} orgs of {args.reps} account managers, {args.months} months; out of time (later 30%):\n")
     print("| figure | calibrated stumps | logistic baseline | true probabilities | churn rate for all |")
     print("| --- | --- | --- | --- | --- |")
     print(f"| Brier score (mean) | {frame['brier_model'].mean():.4f} | {frame['brier_baseline'].mean():.4f} | "

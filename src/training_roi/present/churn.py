@@ -13,9 +13,10 @@ from typing import Any
 
 import polars as pl
 
-from training_roi._format import money, points, probability, spreadsheet_safe
+from training_roi._format import money, points, probability
 from training_roi.evaluation import Evaluation
 from training_roi.evaluation.churn import ChurnRisk
+from training_roi.present.spreadsheet import write_safe_csv
 
 __all__ = ["check_rows", "churn_context", "churn_lines", "reliability_rows", "risk_rows", "write_churn_risk"]
 
@@ -100,8 +101,5 @@ def write_churn_risk(ev: Evaluation, out_dir: Path) -> Path | None:
     r = ev.churn
     if r is None:
         return None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "churn_risk.csv"
     table = r.accounts.with_columns(pl.col("probability").round(6), pl.lit(r.fit.chosen).alias("model"))
-    spreadsheet_safe(table).write_csv(path)
-    return path
+    return write_safe_csv(table, out_dir, "churn_risk.csv")

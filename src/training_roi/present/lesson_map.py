@@ -10,9 +10,10 @@ from pathlib import Path
 
 import polars as pl
 
-from training_roi._format import describe_change, spreadsheet_safe
+from training_roi._format import describe_change
 from training_roi.evaluation import Evaluation
 from training_roi.measure import KPIS
+from training_roi.present.spreadsheet import write_safe_csv
 
 __all__ = ["lesson_lines", "lesson_rows", "write_lesson_map"]
 
@@ -61,8 +62,5 @@ def write_lesson_map(ev: Evaluation, out_dir: Path) -> Path | None:
     m = ev.lesson_map
     if m is None:
         return None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "lesson_map.csv"
     table = m.table.with_columns(pl.lit(m.outcome).alias("kpi"), pl.lit(m.evidence).alias("evidence"))
-    spreadsheet_safe(table).write_csv(path)
-    return path
+    return write_safe_csv(table, out_dir, "lesson_map.csv")
