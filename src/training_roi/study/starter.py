@@ -189,6 +189,7 @@ def starter_study(con: BaseBackend) -> str:
         "  learner: linear  # the doubly robust learner's models: linear or boosting (gradient-boosted trees)",
         "  lesson_map: false  # which lessons are associated with a larger change than the average lesson",
         "  fdr: 0.1  # the lesson map's false-discovery rate: the share of flagged lessons expected to be flukes",
+        "  churn: false  # account studies: each account's calibrated churn risk at its open renewal, with its drivers",
         "",
         "# Benefits beyond revenue (Phillips level 5), each by a rule: error_cost, compliance_penalty, turnover,",
         "# time_saved or revenue_margin; a rule either declares its change or names an isolated KPI effect, e.g.",
