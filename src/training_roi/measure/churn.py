@@ -74,8 +74,6 @@ def renewal_features(con: BaseBackend, *, trained: dict[str, date] | None = None
     """
     o = live(con.table("crm_opportunity"))
     r = o.filter(_type_has(o, RENEWAL_WORDS) & o.account_id.notnull() & o.created_at.notnull())
-    if accounts is not None:
-        r = r.filter(r.account_id.isin(accounts))
     opened = r.select(r_id=r.opportunity_id, r_account=r.account_id, r_owner=r.owner_id,
                       r_opened=utc_day(con, r.created_at), r_due=r.close_date,
                       r_decided=r.is_closed.fill_null(False), r_won=r.is_won.fill_null(False),
@@ -109,6 +107,8 @@ def renewal_features(con: BaseBackend, *, trained: dict[str, date] | None = None
                             "t_day": list((trained or {}).values())},
                            schema={"r_account": pl.String, "t_day": pl.Date})
     frame = frame.join(anchors, on="r_account", how="left")
+    if accounts is not None:  # in Polars: a population of 100,000 accounts is no literal list for the engine
+        frame = frame.filter(pl.col("r_account").is_in(pl.Series(accounts, dtype=pl.String)))
     return frame.select(
         renewal_id="r_id", account_id="r_account",
         account_name=pl.col("a_name").fill_null(pl.col("r_account")), owner_id="r_owner",
