@@ -22,7 +22,7 @@ __all__ = ["check_rows", "churn_context", "churn_lines", "reliability_rows", "ri
 
 _SHOWN = 20
 """Accounts the report shows (churn_risk.csv holds every open renewal)."""
-_MODELS = {"boosting": "calibrated boosted trees", "logistic": "logistic regression"}
+_MODELS = {"boosting": "calibrated boosted stumps", "logistic": "logistic regression"}
 
 
 def _auc(value: float | None) -> str:
@@ -74,7 +74,7 @@ def churn_lines(ev: Evaluation) -> list[str]:
         return [ev.churn_basis[:1].upper() + ev.churn_basis[1:]] if ev.churn_basis else []
     f = r.fit
     lines = [f"Churn risk (scored by {_MODELS[f.chosen]}): out of time on {f.test:,} later renewals, Brier "
-             f"{f.model.brier:.4f} and AUC {_auc(f.model.auc)} for the calibrated trees, {f.baseline.brier:.4f} and "
+             f"{f.model.brier:.4f} and AUC {_auc(f.model.auc)} for the calibrated stumps, {f.baseline.brier:.4f} and "
              f"{_auc(f.baseline.auc)} for the logistic baseline ({f.brier_prevalence:.4f} for the churn rate alone)"]
     if r.accounts.height:
         top = r.accounts.row(0, named=True)
