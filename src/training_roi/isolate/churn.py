@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -72,8 +72,7 @@ class Reliability:
     count: int
 
 
-@dataclass(frozen=True)
-class ChurnCheck:
+class ChurnCheck(NamedTuple):
     """How one model did out of time: Brier score, AUC and its reliability curve on the later renewals."""
 
     brier: float
