@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-__all__ = ["orgs_parser", "run_all", "scenario_jobs", "wilson"]
+__all__ = ["orgs_parser", "run_all", "scenario_jobs", "simulated_org", "wilson"]
 
 
 def orgs_parser(doc: str | None, *, scenarios: Sequence[str], reps: int, months: int) -> argparse.ArgumentParser:
@@ -59,3 +59,18 @@ def wilson(successes: int, n: int) -> tuple[float, float]:
 
     ci = binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
     return float(ci.low), float(ci.high)
+
+
+def simulated_org(tmp: Path, *, scenario: str, reps: int, months: int, seed: int) -> tuple[Path, Any, dict[str, Any]]:
+    """Simulate an org into ``tmp/org``, ingest and link it into ``tmp/w.duckdb``: (folder, connection, truth)."""
+    from training_roi.ingest.folder import ingest_folder
+    from training_roi.linking import link
+    from training_roi.simulate import simulate
+    from training_roi.warehouse.connection import connect
+
+    folder = tmp / "org"
+    simulate(folder, reps=reps, months=months, seed=seed, scenario=scenario)
+    con = connect(tmp / "w.duckdb")
+    ingest_folder(folder, con)
+    link(con)
+    return folder, con, json.loads((folder / "truth.json").read_text())

@@ -27,6 +27,7 @@ from ibis.backends import BaseBackend
 
 from training_roi._format import describe_change, money, plural
 from training_roi.attribute import attribute_study
+from training_roi.evaluation.churn import ChurnRisk, churn_study
 from training_roi.evaluation.costs import study_costs
 from training_roi.evaluation.forecast import program_forecast
 from training_roi.evaluation.lesson_map import lesson_map_study
@@ -189,6 +190,10 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
     if plan.study.insight.next_lesson is not None:
         tell("finding each rep's gaps and next lessons", 0.94)
         next_lessons = next_lesson_study(con, plan, panels[plan.windows.primary_days])
+    churn: ChurnRisk | str | None = None
+    if plan.study.insight.churn:
+        tell("forecasting which accounts churn", 0.94)
+        churn = churn_study(con, plan, trained, scope)
     tell("Phillips' five levels", 0.95)
     return Evaluation(plan.study, primary, results, costs, tables, tuple(warnings), trend,
                       _sensitivity(plan, primary, results, costs.total), methods, by_window,
@@ -203,7 +208,9 @@ def evaluate_program(con: BaseBackend, plan: StudyPlan, *, progress: Progress | 
                       lesson_map=lessons if isinstance(lessons, LessonMap) else None,
                       lesson_map_basis=lessons if isinstance(lessons, str) else "",
                       next_lesson=next_lessons if isinstance(next_lessons, NextLessons) else None,
-                      next_lesson_basis=next_lessons if isinstance(next_lessons, str) else "")
+                      next_lesson_basis=next_lessons if isinstance(next_lessons, str) else "",
+                      churn=churn if isinstance(churn, ChurnRisk) else None,
+                      churn_basis=churn if isinstance(churn, str) else "")
 
 
 def _roi_sensitivity(plan: StudyPlan, methods: Comparison, primary: WindowResult, cost: Decimal) -> Comparison:

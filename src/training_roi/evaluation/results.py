@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from training_roi._format import describe_change, money, percent
 from training_roi.attribute.result import AttributionResult
+from training_roi.evaluation.churn import ChurnRisk
 from training_roi.evaluation.next_lesson import NextLessons
 from training_roi.evaluation.subgroups import WhoBenefits
 from training_roi.isolate import Comparison, Effect, LessonMap
@@ -217,6 +218,10 @@ class Evaluation:
     """With ``insight.next_lesson``: each unit's gaps and recommended lessons (None: see next_lesson_basis)."""
     next_lesson_basis: str = ""
     """Why there are no next lessons ("" when there are or none were asked for)."""
+    churn: ChurnRisk | None = field(default=None, compare=False, repr=False)
+    """With ``insight.churn``: the accounts' churn risk at their open renewals (None: see churn_basis)."""
+    churn_basis: str = ""
+    """Why there is no churn risk ("" when there is one or none was asked for)."""
 
     @property
     def established(self) -> bool:
@@ -343,6 +348,9 @@ class Evaluation:
         if self.subgroups is not None or self.subgroups_basis:  # only when insight.subgroups asks for it
             document["subgroups"] = _no_nan({"basis": self.subgroups_basis,
                                              **(self.subgroups.asdict() if self.subgroups is not None else {})})
+        if self.churn is not None or self.churn_basis:  # only when insight.churn asks for it
+            document["churn"] = _no_nan({"basis": self.churn_basis,
+                                         **(self.churn.asdict() if self.churn is not None else {})})
         return document
 
 

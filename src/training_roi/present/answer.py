@@ -15,6 +15,7 @@ from rich.console import RenderableType
 from training_roi._format import number_style
 from training_roi.evaluation import Evaluation, RolloutEvaluation
 from training_roi.present.attribution import write_attribution
+from training_roi.present.churn import write_churn_risk
 from training_roi.present.console import evaluation_panel
 from training_roi.present.html import write_html
 from training_roi.present.layout import fitted
@@ -39,8 +40,9 @@ def write_answer(answer: Answer, out_dir: Path) -> dict[str, Path]:
     spreadsheets ``learners`` and ``opportunities``, the ``workbook`` (roi_model.xlsx, the model
     with live formulas), the executive one-pager ``summary`` (summary.html) and ``summary pdf``,
     ``attribution`` when attribution ran, ``subgroups`` (subgroups.csv) when the study asks for the
-    effect by subgroup, ``lesson map`` (lesson_map.csv) when it asks for the lesson map, and ``next
-    lessons`` (next_lessons.csv, for the LMS) when it asks for each rep's next lessons. A
+    effect by subgroup, ``lesson map`` (lesson_map.csv) when it asks for the lesson map, ``next
+    lessons`` (next_lessons.csv, for the LMS) when it asks for each rep's next lessons, and ``churn
+    risk`` (churn_risk.csv) when it asks for the accounts' churn risk. A
     roll-out's: ``result`` and ``report``. Both: ``participant time`` (each participant's minutes and
     their source) when participant time was derived from learning records.
     """
@@ -66,7 +68,7 @@ def _write(answer: Answer, out_dir: Path) -> dict[str, Path]:
         if table is not None:
             files["attribution"] = table.result()
         for name, write in (("subgroups", write_subgroups), ("lesson map", write_lesson_map),
-                            ("next lessons", write_next_lessons)):
+                            ("next lessons", write_next_lessons), ("churn risk", write_churn_risk)):
             written = write(answer, out_dir)
             if written is not None:
                 files[name] = written

@@ -28,6 +28,7 @@ from training_roi._format import (
 from training_roi.evaluation.results import Evaluation, KpiResult
 from training_roi.ingest.folder import IngestInfo
 from training_roi.linking import LinkInfo
+from training_roi.present.churn import churn_lines
 from training_roi.present.forecast import forecast_rows
 from training_roi.present.lesson_map import lesson_lines
 from training_roi.present.next_lesson import next_lesson_lines
@@ -249,6 +250,7 @@ def evaluation_panel(ev: Evaluation) -> Group:
         *(escape(line) for line in subgroup_lines(ev)),
         *(escape(line) for line in lesson_lines(ev)),
         *(escape(line) for line in next_lesson_lines(ev)),
+        *(escape(line) for line in churn_lines(ev)),
     ]
     head = Panel("\n".join(lines), title="Training ROI", title_align="left")
     windows = Table(title=f"Every attribution window ({head_kpi.label})", title_justify="left")

@@ -36,6 +36,7 @@ from training_roi.evaluation.results import RESULT_SCHEMA, Evaluation
 from training_roi.measure import CATALOGUE
 from training_roi.present.attribution import LEGEND, channel_rows, standard
 from training_roi.present.charts import forecast_chart, trend_chart
+from training_roi.present.churn import churn_context
 from training_roi.present.executive import executive, value_base_text
 from training_roi.present.forecast import forecast_rows, forecast_table
 from training_roi.present.lesson_map import lesson_lines, lesson_rows
@@ -122,6 +123,7 @@ def render_html(ev: Evaluation) -> str:
         lesson_rows=lesson_rows(ev), lesson_lines=lesson_lines(ev),
         next_lesson_rows=next_lesson_rows(ev), recommendation_rows=recommendation_rows(ev),
         next_lesson_lines=next_lesson_lines(ev),
+        **churn_context(ev),
     )
 
 

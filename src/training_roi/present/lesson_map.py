@@ -12,9 +12,10 @@ from typing import Any
 
 import polars as pl
 
-from training_roi._format import describe_change, spreadsheet_safe
+from training_roi._format import describe_change
 from training_roi.evaluation import Evaluation
 from training_roi.measure import KPIS
+from training_roi.present.spreadsheet import write_safe_csv
 
 __all__ = ["SHOWN", "lesson_lines", "lesson_rows", "lesson_summary", "worded_lessons", "write_lesson_map"]
 
@@ -70,8 +71,5 @@ def write_lesson_map(ev: Evaluation, out_dir: Path) -> Path | None:
     m = ev.lesson_map
     if m is None:
         return None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "lesson_map.csv"
     table = m.table.with_columns(pl.lit(m.outcome).alias("kpi"), pl.lit(m.evidence).alias("evidence"))
-    spreadsheet_safe(table).write_csv(path)
-    return path
+    return write_safe_csv(table, out_dir, "lesson_map.csv")

@@ -24,7 +24,7 @@ from training_roi._format import spreadsheet_safe
 from training_roi.evaluation.results import Evaluation
 from training_roi.value import CostBreakdown
 
-__all__ = ["learners_frame", "opportunities_frame", "write_participant_time", "write_spreadsheets"]
+__all__ = ["learners_frame", "opportunities_frame", "write_participant_time", "write_safe_csv", "write_spreadsheets"]
 
 _CENT = Decimal("0.01")
 _RATE_PLACES = 4
@@ -123,4 +123,12 @@ def write_participant_time(costs: CostBreakdown, out_dir: Path) -> Path | None:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "participant_time.csv"
     spreadsheet_safe(costs.participants).write_csv(path)
+    return path
+
+
+def write_safe_csv(table: pl.DataFrame, out_dir: Path, name: str) -> Path:
+    """Write ``table`` as ``out_dir/name``, every text cell that could start a formula made inert."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / name
+    spreadsheet_safe(table).write_csv(path)
     return path

@@ -244,18 +244,31 @@ def _task_frame(cal: _Calendar, org: _Org, o: _Opps, seed: int, *,
     })
 
 
-def _case_frame(cal: _Calendar, org: _Org, seed: int) -> pl.DataFrame:
-    """Build Case.csv: support cases of customer accounts with a CSAT__c score once closed."""
+def _case_frame(cal: _Calendar, org: _Org, seed: int,
+                cases: tuple[np.ndarray, np.ndarray] | None = None) -> pl.DataFrame:
+    """Build Case.csv: support cases of customer accounts with a CSAT__c score once closed.
+
+    ``cases`` (account index, UTC epoch seconds created, in time order) are cases drawn by a
+    scenario whose outcomes depend on them (the customer scenario's churn); without them cases
+    fall on the reps' accounts at random, at a quarter of a case per rep and month.
+    """
     rng = _stream(seed, "cases")
-    reps = org.n_reps
-    n = int(rng.poisson(0.25 * reps * cal.n_days / 30.4375))
-    rep = rng.integers(0, reps, n)
-    acc = org.acc_start[rep] + np.floor(rng.random(n) * org.acc_selling[rep]).astype(np.int64)
+    if cases is None:
+        reps = org.n_reps
+        n = int(rng.poisson(0.25 * reps * cal.n_days / 30.4375))
+        rep = rng.integers(0, reps, n)
+        acc = org.acc_start[rep] + np.floor(rng.random(n) * org.acc_selling[rep]).astype(np.int64)
+    else:
+        acc, given = cases
+        n = acc.size
     contact = org.con_start[acc] + np.floor(rng.random(n) * org.con_count[acc]).astype(np.int64)
     support = np.flatnonzero(org.kind == 3)
     owner = support[rng.integers(0, support.size, n)]
-    created = np.sort(cal.business_instants(np.zeros(n), np.full(n, cal.n_days), rng.random(n),
-                                            rng.integers(7 * 3600, 19 * 3600, n), np.full(n, -300)))
+    if cases is None:
+        created = np.sort(cal.business_instants(np.zeros(n), np.full(n, cal.n_days), rng.random(n),
+                                                rng.integers(7 * 3600, 19 * 3600, n), np.full(n, -300)))
+    else:
+        created = given
     closed_s = created + 3600 + rng.exponential(72 * 3600, n).astype(np.int64)
     is_closed = (closed_s < cal.end_s) & (rng.random(n) >= 0.03)
     open_status = _pick(rng, ("New", "Working", "Escalated"), n, (0.3, 0.5, 0.2))

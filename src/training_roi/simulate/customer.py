@@ -58,8 +58,10 @@ from training_roi.simulate.customer_accounts import (
     _UPSELL,
     _build_customers,
     _Customers,
+    _RenewalDrivers,
     _simulate_renewals,
 )
+from training_roi.simulate.customer_churn import _churn_model_truth, _draw_cases
 from training_roi.simulate.fields import _dates, _masked, _sf_datetime
 from training_roi.simulate.folder import _Folder
 from training_roi.simulate.opportunities import (
@@ -127,6 +129,15 @@ _CUSTOMER_DEFINITIONS = {
         "the truth. pre-period = opportunities created before rollout_start; post-period = created on or after "
         "rollout_end; win rates over closed, non-deleted opportunities"
     ),
+    "model.churn_drivers": (
+        "a renewal's log-odds of winning (renewing; churn is losing it) add renewal_win_logit_per_case × (support "
+        "cases of the account created in the case_window_days before the renewal's CreatedDate − "
+        "renewal_cases_centre) + renewal_win_logit_per_year_of_age × (years from the account's CreatedDate to the "
+        "renewal's − renewal_age_centre_years) to win_logit.Renewal; cases arrive per account at cases_per_month × "
+        "exp(cases_size_log_rate × size + cases_engagement_log_rate × engagement). truth_opportunities.parquet "
+        "holds each renewal's cases_before_open (deleted cases included), account_age_years and churn_probability "
+        "(1 − p1 when exposed, else 1 − p0)"
+    ),
     "mess.learners_without_crm_contact": (
         "rows of learners.csv whose email is no CRM contact's: colleagues at customers the CRM does not know"
     ),
@@ -170,8 +181,23 @@ def _academy_diagnostics(cu: _Customers, ac: _Academy, o: _Opps) -> dict[str, An
     }
 
 
-def _academy_truth_frames(cal: _Calendar, org: _Org, cu: _Customers, ac: _Academy,
-                          o: _Opps) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def _renewal_truth(o: _Opps, drivers: _RenewalDrivers) -> dict[str, pl.Series]:
+    """truth_opportunities.parquet's churn columns: each renewal's drivers and true churn probability.
+
+    The churn probability is 1 − the probability of winning in the world observed (trained or
+    not when the renewal was created); null for other types.
+    """
+    renewal = o.type == _RENEWAL
+    p_won = np.where(o.exposed, o.p1, o.p0)
+    return {
+        "cases_before_open": _masked(pl.Series(drivers.cases), renewal),
+        "account_age_years": _masked(pl.Series(np.round(drivers.age_years, 6)), renewal),
+        "churn_probability": _masked(pl.Series(1.0 - p_won), renewal),
+    }
+
+
+def _academy_truth_frames(cal: _Calendar, org: _Org, cu: _Customers, ac: _Academy, o: _Opps,
+                          drivers: _RenewalDrivers) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Return truth_accounts.csv, truth_trained.csv, truth_learners.csv and truth_opportunities.parquet."""
     n_acc = cu.engagement.size
     trained = ac.train_day < _NEVER
@@ -221,6 +247,7 @@ def _academy_truth_frames(cal: _Calendar, org: _Org, cu: _Customers, ac: _Academ
         "exposed": o.exposed,
         "days_since_training": _masked(pl.Series(o.days_since), ever),
         **_potential_outcomes(o),
+        **_renewal_truth(o, drivers),
     })
     return accounts, trained_df, learners, opps
 
@@ -275,6 +302,7 @@ def _academy_truth(cal: _Calendar, sc: _CustomerScenario, seed: int, org: _Org, 
             "upsell_amount_log_sigma": _CS_UPSELL_AMOUNT_SIGMA, "upsell_cycle_median_days": _CS_UPSELL_CYCLE_MEDIAN,
             "win_logit": {_TYPES[t]: {"intercept": a, "engagement": b, "size": c}
                           for t, (a, b, c) in _CS_WIN_LOGIT.items()},
+            "churn_drivers": _churn_model_truth(),
             "trend_win_logit_per_year": _TREND_WIN_LOGIT_PER_YEAR,
             "season_win_logit_by_month": list(_SEASON),
             "amount_trend_per_year": _AMOUNT_TREND_PER_YEAR,
@@ -324,7 +352,8 @@ def _simulate_customers(out: Path, cal: _Calendar, *, reps: int, seed: int,
     report("Rolling out the customer academy", 0.06)
     ac = _assign_academy(cal, org, cu, sc, seed)
     report("Simulating renewals, upsells and their potential outcomes", 0.08)
-    opps = _simulate_renewals(cal, org, cu, ac.train_day, sc, seed)
+    cases = _draw_cases(cal, cu.size, cu.engagement, seed)
+    opps, drivers = _simulate_renewals(cal, org, cu, ac.train_day, sc, seed, cases)
     folder = _Folder(out)
     report("Writing CRM users, accounts, contacts and opportunities", 0.14)
     folder.crm("User", org.users, bom=True)
@@ -333,7 +362,7 @@ def _simulate_customers(out: Path, cal: _Calendar, *, reps: int, seed: int,
     folder.crm("Opportunity", _opportunity_frame(cal, org, opps, seed), bom=True)
     folder.crm("OpportunityHistory", _history_frame(cal, org, opps, seed))
     folder.crm("Task", _task_frame(cal, org, opps, seed))
-    folder.crm("Case", _case_frame(cal, org, seed))
+    folder.crm("Case", _case_frame(cal, org, seed, cases))
     report("Writing xAPI statements", 0.5)
     lms = _write_academy_statements(out / "lms" / "statements.jsonl", cal, ac, seed,
                                     lambda step, f: report(step, 0.5 + 0.38 * f))
@@ -346,7 +375,7 @@ def _simulate_customers(out: Path, cal: _Calendar, *, reps: int, seed: int,
     folder.csv("costs.csv", costs)
 
     report("Computing the truth", 0.94)
-    accounts_df, trained_df, learners_df, opp_df = _academy_truth_frames(cal, org, cu, ac, opps)
+    accounts_df, trained_df, learners_df, opp_df = _academy_truth_frames(cal, org, cu, ac, opps, drivers)
     folder.csv("truth_accounts.csv", accounts_df, decimals=None)
     folder.csv("truth_trained.csv", trained_df)
     folder.csv("truth_learners.csv", learners_df)

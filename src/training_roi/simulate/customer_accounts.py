@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import polars as pl
 
+from training_roi.simulate.customer_churn import _renewal_drivers
 from training_roi.simulate.draws import _pick, _stream
 from training_roi.simulate.fields import _id_counters, _salesforce_ids, _sf_datetime
 from training_roi.simulate.opportunities import (
@@ -77,6 +78,7 @@ class _Customers:
     engagement: np.ndarray  # per account: latent engagement with the product ~ N(0, 1)
     arr: np.ndarray  # per account: annual contract value at the start of the period
     anniversary: np.ndarray  # per account: day index (0–364) of its first contract anniversary
+    created_s: np.ndarray  # per account: UTC epoch seconds of its CreatedDate
     n_contacts: int
     person_account: np.ndarray  # per person: account index
     email: pl.Series  # per person: lower case, unique
@@ -153,19 +155,29 @@ def _build_customers(cal: _Calendar, org: _Org, seed: int) -> tuple[_Org, _Custo
         con_start=con_start, con_count=con_count, contact_id=contact_id, contacts=contacts,
     )
     customers = _Customers(
-        employees=employees, size=size, engagement=engagement, arr=arr, anniversary=anniversary,
+        employees=employees, size=size, engagement=engagement, arr=arr, anniversary=anniversary, created_s=acc_created,
         n_contacts=n_con, person_account=person_account, email=email,
         name=pl.select(pl.concat_str([first, pl.lit(" "), last])).to_series(), title=title,
     )
     return org, customers
 
 
+@dataclass
+class _RenewalDrivers:
+    """Per opportunity (in the order of :class:`_Opps`): the churn drivers of renewals, 0 for upsells."""
+
+    cases: np.ndarray  # the account's support cases in the window before the renewal opened
+    age_years: np.ndarray  # the account's age when the renewal opened
+
+
 def _simulate_renewals(cal: _Calendar, org: _Org, cu: _Customers, train_day: np.ndarray, sc: _CustomerScenario,
-                       seed: int) -> _Opps:
+                       seed: int, cases: tuple[np.ndarray, np.ndarray]) -> tuple[_Opps, _RenewalDrivers]:
     """Draw every account's renewals and upsells and both potential outcomes; observe one of them.
 
     A renewal opens ahead of each contract anniversary and closes around it; upsells arrive at a
     rate that grows with the account's size and engagement and that training does not change.
+    A renewal's log-odds of winning also move with the account's support ``cases`` before it
+    opened and its age (:mod:`training_roi.simulate.customer_churn`).
     Training shifts the log-odds of winning, per type, from the day after the account's training
     (``train_day``, per account: its UTC day index, ``_NEVER`` if none).
     """
@@ -204,6 +216,9 @@ def _simulate_renewals(cal: _Calendar, org: _Org, cu: _Customers, train_day: np.
     coef = np.array([_CS_WIN_LOGIT.get(t, (0.0, 0.0, 0.0)) for t in range(len(_TYPES))])[typ]
     eta0 = (coef[:, 0] + coef[:, 1] * cu.engagement[account] + coef[:, 2] * cu.size[account]
             + _TREND_WIN_LOGIT_PER_YEAR * years + np.array(_SEASON)[cal.month_of_year[day]])
+    n_cases, age, shift = _renewal_drivers(cases, cu.created_s, account, created)
+    eta0 = eta0 + np.where(renewal, shift, 0.0)
+    drivers = _RenewalDrivers(cases=np.where(renewal, n_cases, 0), age_years=np.where(renewal, age, 0.0))
     eta1 = eta0 + np.where(renewal, sc.renewal_logit, sc.upsell_logit)
     arr = cu.arr[account] * np.exp(_AMOUNT_TREND_PER_YEAR * years)
     amount0 = np.where(renewal, np.round(arr * np.exp(0.05 * z_amount), -1),
@@ -216,8 +231,9 @@ def _simulate_renewals(cal: _Calendar, org: _Org, cu: _Customers, train_day: np.
     train = train_day[account]
     days_since = day - train
     exposed = (train < _NEVER) & (days_since >= 1)
-    return _observe(cal, rng, owner=owner, account=account, created_s=created, created_day=day, typ=typ,
+    opps = _observe(cal, rng, owner=owner, account=account, created_s=created, created_day=day, typ=typ,
                     lead_source=np.full(n, -1, np.int64), u_win=u_win, eta0=eta0, eta1=eta1, amount0=amount0,
                     amount1=amount0.copy(), cycle0=cycle0, cycle1=cycle0.copy(), exposed=exposed,
                     days_since=days_since, deleted=deleted, u_missing=u_missing, u_stage=u_stage,
                     lessons_before=np.zeros(0, np.int64))
+    return opps, drivers

@@ -527,6 +527,11 @@ class Insight(_Strict):
     next_lesson: NextLesson | None = Field(
         default=None, description="each rep's knowledge gaps from the assessment items' answers, and the lessons "
                                   "with the largest expected change in the headline KPI for that rep")
+    churn: bool = Field(
+        default=False, description="customer-side risk (account studies): each account's probability of churning "
+                                   "at its open renewal, calibrated and checked out of time against a logistic "
+                                   "baseline, with the features that drive it; trained against untrained accounts' "
+                                   "risk, an association unless the comparison is randomised")
 
 
 class Study(_Strict):

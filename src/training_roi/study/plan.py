@@ -165,6 +165,10 @@ def plan_study(study: Study, *, method: str | None = None) -> StudyPlan:
         raise StudyError(f"study {study.name}: insight.next_lesson recommends lessons to reps (CRM users); a "
                          "customer-education study (population.unit: account) has its learners at accounts: remove "
                          "insight.next_lesson")
+    if study.insight.churn and study.population.unit != "account":
+        raise StudyError(f"study {study.name}: insight.churn forecasts which customer accounts churn at their renewal; "
+                         "a study of reps (population.unit: rep) has no customers to score: set insight.churn to "
+                         "false, or study a customer-education program with population.unit: account")
     return StudyPlan(
         study=study,
         unit=study.population.unit,

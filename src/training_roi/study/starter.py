@@ -191,6 +191,7 @@ def starter_study(con: BaseBackend) -> str:
         "  fdr: 0.1  # the lesson map's false-discovery rate: the share of flagged lessons expected to be flukes",
         "  # next_lesson: {skills_file: skills.csv, per_unit: 3}  # each rep's gaps from assessment answers and the",
         "  #   lessons to take next; skills.csv: activity_id,skill for every assessment item and every lesson",
+        "  churn: false  # account studies: each account's calibrated churn risk at its open renewal, with its drivers",
         "",
         "# Benefits beyond revenue (Phillips level 5), each by a rule: error_cost, compliance_penalty, turnover,",
         "# time_saved or revenue_margin; a rule either declares its change or names an isolated KPI effect, e.g.",

@@ -29,6 +29,7 @@ FILES = {
     "subgroups.csv": "text/csv; charset=utf-8",
     "lesson_map.csv": "text/csv; charset=utf-8",
     "next_lessons.csv": "text/csv; charset=utf-8",
+    "churn_risk.csv": "text/csv; charset=utf-8",
 }
 """The files of an answer the server keeps beside its result.json, with their media types."""
 
@@ -37,9 +38,10 @@ PUBLIC_FILES = frozenset({"summary.html", "summary.pdf", "lesson_map.csv"})
 
 ``subgroups.csv`` is not among them: its subgroups by manager are named by the manager."""
 
-PERSON_ROWS: dict[str, tuple[str, ...]] = {"next_lesson": ("recommendations",)}
-"""Each insight section's keys that hold one row per person: left out for a viewer, the rest of the
-section (its summary) kept. A new section with rows about people adds its keys here."""
+PERSON_ROWS: dict[str, tuple[str, ...]] = {"next_lesson": ("recommendations",), "churn": ("accounts",)}
+"""Each insight section's keys that hold one row per person (or per customer account, with its owner):
+left out for a viewer, the rest of the section (its summary) kept. A new section with such rows adds
+its keys here."""
 
 MANAGER = "manager"
 """The grouping variable of subgroups whose levels name a person: ``Dana Lee (005…)``."""
