@@ -27,19 +27,15 @@ for validation/README.md.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+from pool import simulated_org
 
 from training_roi import Evaluation, Study, evaluate
-from training_roi.ingest.folder import ingest_folder
-from training_roi.linking import link
-from training_roi.simulate import simulate
-from training_roi.warehouse.connection import connect
 
 
 def policy_values(recommendations: pl.DataFrame, truth_skills: pl.DataFrame, skill_map: dict[str, str],
@@ -89,14 +85,9 @@ def _gap(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
 def one_run(seed: int, reps: int, months: int) -> dict[str, float]:
     """One org: each policy's mean value per rep, and the recommended policy's gaps to the baselines."""
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "org"
-        simulate(folder, reps=reps, months=months, seed=seed, scenario="knowledge_gaps")
-        truth = json.loads((folder / "truth.json").read_text())
+        folder, con, truth = simulated_org(Path(tmp), scenario="knowledge_gaps", reps=reps, months=months, seed=seed)
         skill_map = dict(pl.read_csv(folder / "skills.csv").iter_rows())
         truth_skills = pl.read_parquet(folder / "truth_skills.parquet")
-        con = connect(Path(tmp) / "w.duckdb")
-        ingest_folder(folder, con)
-        link(con)
         study = Study.model_validate({
             "name": "drills", "program": {"name": truth["program"]["name"], "completion": "lessons",
                                           "activities": [truth["program"]["course_activity_id"]]},

@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from validation.next_lesson import policy_values
 
-from tests.builders import simulated_warehouse
+from tests.builders import simulated_warehouse, validation_script
 from training_roi import Evaluation, Study, connect, evaluate
 from training_roi.errors import StudyError
 from training_roi.measure.lessons import lesson_dates
@@ -50,6 +49,7 @@ def test_the_recommended_lessons_beat_random_and_most_popular(world, tmp_path: P
     skill_map = dict(pl.read_csv(data / "skills.csv").iter_rows())
     assert len(study.insight.next_lesson.skills) == len(skill_map)  # the file's rows are in the study (its hash)
     done = lesson_dates(con, [truth["program"]["course_activity_id"]])
+    policy_values = validation_script("next_lesson").policy_values
     values = policy_values(nl.recommendations, pl.read_parquet(data / "truth_skills.parquet"), skill_map, done, 4,
                            list(nl.effects.fitted))
     assert values.height > 1000

@@ -170,20 +170,26 @@ def _subgroup_truth(org: _Org, by_region: tuple[float, ...], trained: np.ndarray
     out: dict[str, Any] = {}
     for r, (name, _, _) in enumerate(_REGIONS):
         here = org.region[:reps] == r
-        t, u = after & (region == r), untrained & (region == r)
-
-        def mean(values: np.ndarray, mask: np.ndarray) -> float | None:
-            return float(values[mask].mean()) if mask.any() else None
-
-        out[name] = {
-            "role_id": str(role.filter(pl.Series(here))[0]) if here.any() else None,
-            "win_logit": by_region[r],
-            "trained_reps": int(np.unique(owner[t]).size),
-            "untrained_reps": int(np.unique(owner[u]).size),
-            "att_win_rate": mean(won1.astype(np.float64) - won0, t),
-            "att_win_rate_expected": mean(p1 - p0, t),
-            "atu_win_rate": mean(won1.astype(np.float64) - won0, u),
-            "atu_win_rate_expected": mean(p1 - p0, u),
-        }
+        out[name] = {"role_id": str(role.filter(pl.Series(here))[0]) if here.any() else None,
+                     "win_logit": by_region[r],
+                     **_group_effects(after & (region == r), untrained & (region == r), owner=owner, won0=won0,
+                                      won1=won1, p0=p0, p1=p1)}
     return {"variable": "role", "warehouse_column": "crm_user.role_id", "regions": out}
+
+
+def _group_effects(trained_deals: np.ndarray, untrained_deals: np.ndarray, *, owner: np.ndarray, won0: np.ndarray,
+                   won1: np.ndarray, p0: np.ndarray, p1: np.ndarray) -> dict[str, Any]:
+    """A subgroup's reps and its effect on its trained and never-trained reps' deals, realised and expected."""
+    def mean(values: np.ndarray, mask: np.ndarray) -> float | None:
+        return float(values[mask].mean()) if mask.any() else None
+
+    t, u = trained_deals, untrained_deals
+    return {
+        "trained_reps": int(np.unique(owner[t]).size),
+        "untrained_reps": int(np.unique(owner[u]).size),
+        "att_win_rate": mean(won1.astype(np.float64) - won0, t),
+        "att_win_rate_expected": mean(p1 - p0, t),
+        "atu_win_rate": mean(won1.astype(np.float64) - won0, u),
+        "atu_win_rate_expected": mean(p1 - p0, u),
+    }
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from training_roi.simulate.markets import _group_effects
 from training_roi.simulate.org import _Org
 from training_roi.simulate.period import _NEVER
 
@@ -37,22 +38,10 @@ def _tenure_truth(band: np.ndarray, by_tenure: tuple[float, ...], trained: np.nd
     after = counted & trained[owner] & (days_since >= 1) & (days_since <= 180)
     untrained = counted & ~trained[owner] & (created_day >= roll[0]) & (created_day < roll[1] + 180)
     deal_band = band[owner]
-
-    def mean(values: np.ndarray, mask: np.ndarray) -> float | None:
-        return float(values[mask].mean()) if mask.any() else None
-
-    out: dict[str, Any] = {}
-    for b, name in enumerate(_BANDS):
-        t, u = after & (deal_band == b), untrained & (deal_band == b)
-        out[name] = {
-            "win_logit": by_tenure[b],
-            "trained_reps": int(np.unique(owner[t]).size),
-            "untrained_reps": int(np.unique(owner[u]).size),
-            "att_win_rate": mean(won1.astype(np.float64) - won0, t),
-            "att_win_rate_expected": mean(p1 - p0, t),
-            "atu_win_rate": mean(won1.astype(np.float64) - won0, u),
-            "atu_win_rate_expected": mean(p1 - p0, u),
-        }
+    out = {name: {"win_logit": by_tenure[b],
+                  **_group_effects(after & (deal_band == b), untrained & (deal_band == b), owner=owner, won0=won0,
+                                   won1=won1, p0=p0, p1=p1)}
+           for b, name in enumerate(_BANDS)}
     return {"variable": "tenure", "warehouse_column": "crm_user.created_at", "bands": out}
 
 
