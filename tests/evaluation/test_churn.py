@@ -87,7 +87,22 @@ def test_trained_against_untrained_is_an_association_matching_the_files(world) -
     assert untrained.observed == pytest.approx(by[False], abs=0.02)
     assert r.difference is not None and r.difference_low is not None and r.difference_high is not None
     assert r.difference_low < r.difference < r.difference_high
+    # Newcombe's hybrid score interval from the groups' Wilson intervals (Newcombe 1998, method 10).
+    assert r.difference_low == pytest.approx(
+        r.difference - ((trained.observed - trained.low) ** 2 + (untrained.high - untrained.observed) ** 2) ** 0.5)
+    assert r.difference_high == pytest.approx(
+        r.difference + ((trained.high - trained.observed) ** 2 + (untrained.observed - untrained.low) ** 2) ** 0.5)
     assert any("(association)" in line for line in churn_lines(answer))
+
+
+def test_a_randomised_holdout_does_not_make_the_churn_comparison_randomised(world) -> None:
+    con, answer, _ = world
+    untrained = sorted(set(answer.churn.accounts.filter(~pl.col("trained"))["account_id"]))[:20]
+    study = answer.study.model_copy(update={"comparison": answer.study.comparison.model_copy(
+        update={"design": "holdout", "holdout": untrained})})
+    held = evaluate(con, study)
+    assert isinstance(held, Evaluation) and held.churn is not None
+    assert held.churn.evidence == "association" and (held.churn.accounts["evidence"] == "association").all()
 
 
 def test_result_and_csv_hold_the_churn_only_when_asked(world, tmp_path: Path) -> None:
@@ -104,6 +119,29 @@ def test_result_and_csv_hold_the_churn_only_when_asked(world, tmp_path: Path) ->
     unasked = replace(answer, churn=None, churn_basis="")
     assert "churn" not in json.loads(result_document(unasked))
     assert write_churn_risk(unasked, tmp_path / "none") is None and not (tmp_path / "none").exists()
+
+
+def test_the_server_shows_accounts_only_to_those_who_may_read_people(world) -> None:
+    from jinja2 import Environment, PackageLoader
+
+    from training_roi.web.insight import insights_of
+    from training_roi.web.results import without_people
+
+    _, answer, _ = world
+    section = json.loads(result_document(answer))["churn"]
+    template = Environment(loader=PackageLoader("training_roi.web"), autoescape=True).get_template("insight_churn.html")
+    top = answer.churn.accounts.row(0, named=True)["account_name"]
+    for document, people in (({"churn": section}, True), (without_people({"churn": section}), False)):
+        (insight,) = insights_of(document, kept={"churn_risk.csv"}, may_open=lambda _, p=people: p)
+        assert insight.shown is not None and insight.shown.evidence == "association"
+        figures = insight.shown.figures
+        chosen = next(c for c in figures["checks"] if c["scores"] == "yes")
+        fit = answer.churn.fit
+        scored = fit.model if fit.chosen == "boosting" else fit.baseline
+        assert chosen["brier"] == f"{scored.brier:.4f}" and len(figures["reliability"]) == len(scored.reliability)
+        page = template.render(f=figures)
+        assert ("Accounts most at risk" in page) is people and (top in page) is people
+        assert insight.files == (("churn_risk.csv",) if people else ())
 
 
 def test_a_rep_study_is_refused_churn_by_name() -> None:

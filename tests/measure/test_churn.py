@@ -90,6 +90,21 @@ def test_features_are_what_was_known_when_each_renewal_opened(org) -> None:
     assert list(f.columns[-len(CHURN_FEATURES):]) == list(CHURN_FEATURES)
 
 
+def test_a_back_dated_close_tells_no_renewal_what_happened_after_it_opened(org) -> None:
+    """A close date set before the deal existed: it is known from its creation, and a renewal never counts itself."""
+    _put(org, "crm_account", [{"account_id": "A3", "name": "Cog", "employees": 10, "owner_id": "U1",
+                               "created_at": _at("2020-01-01T10:00"), "is_deleted": False}])
+    _put(org, "crm_opportunity", [
+        _opp("Q1", "Renewal", "A3", "2025-01-10T10:00", date(2025, 1, 5), won=False),  # lost, closed "before" it opened
+        _opp("Q2", "Renewal", "A3", "2025-01-08T10:00", date(2025, 3, 1), won=True),
+        _opp("Q3", "Upsell", "A3", "2025-02-01T10:00", date(2025, 1, 2), won=True),  # created after Q2 opened
+    ])
+    rows = {r["renewal_id"]: r for r in renewal_features(org, accounts=["A3"]).iter_rows(named=True)}
+    assert rows["Q1"]["churned"] is True and rows["Q1"]["renewals_lost_before"] == 0  # not its own loss
+    assert rows["Q2"]["renewals_lost_before"] == 0  # Q1 was created after Q2 opened
+    assert rows["Q2"]["upsells_won_365d"] == 0  # Q3 too
+
+
 def test_accounts_keep_the_study_population(org) -> None:
     f = renewal_features(org, accounts=["A2"])
     assert f["renewal_id"].to_list() == ["R3"]

@@ -6,20 +6,23 @@ the renewals already decided fit the churn model of :mod:`training_roi.isolate.c
 of time against a logistic baseline, and the renewals still open are scored: each account's churn
 probability and the features that drive it.
 
-Trained against untrained accounts: the observed churn of decided renewals (with a Wilson interval
-for each group and a normal interval for the difference) and the mean predicted risk of the open
-ones. That difference is an **association** — customers who take the academy differ from those who
-do not in ways the CRM does not record — unless the study's comparison is randomised, and every
-output says which.
+Trained against untrained: the observed churn of decided renewals — of accounts trained before the
+renewal opened, against every other renewal — with a Wilson interval for each group and Newcombe's
+hybrid score interval for the difference, and the mean predicted risk of the open ones. That
+difference is always an **association**, even in a study whose comparison is a randomised
+holdout: who completes the training is not drawn at random, and the two groups' renewals come from
+different periods (an account's renewals before its training count as untrained). Every output
+says so.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
 import polars as pl
 from ibis.backends import BaseBackend
 from scipy.stats import norm
@@ -94,9 +97,8 @@ class ChurnRisk:
 def churn_study(con: BaseBackend, plan: StudyPlan, trained: Cohort, scope: list[str] | None) -> ChurnRisk | str:
     """The study's churn risk over its accounts, or why there is none (a kept measurement)."""
     iso = plan.isolation
-    evidence = "randomised" if iso.randomised else "association"
     return kept(churn_risk, con, trained=trained.anchor_of(), accounts=scope, seed=iso.seed,
-                confidence=iso.confidence, evidence=evidence)
+                confidence=iso.confidence, evidence="association")
 
 
 def _wilson(k: int, n: int, z: float) -> tuple[float | None, float | None]:
@@ -160,10 +162,21 @@ def churn_risk(con: BaseBackend, *, trained: dict[str, date], accounts: list[str
     warnings: list[str] = []
     if t.observed is not None and u.observed is not None:
         diff = t.observed - u.observed
-        se = math.sqrt(t.observed * (1 - t.observed) / t.decided + u.observed * (1 - u.observed) / u.decided)
-        low_d, high_d = diff - z * se, diff + z * se
+        # Newcombe's hybrid score interval (his method 10), from the groups' Wilson intervals: unlike a
+        # Wald interval it keeps a width when a group's churn is 0 or 1.
+        assert t.low is not None and t.high is not None and u.low is not None and u.high is not None
+        low_d = diff - math.sqrt((t.observed - t.low) ** 2 + (u.high - u.observed) ** 2)
+        high_d = diff + math.sqrt((t.high - t.observed) ** 2 + (u.observed - u.low) ** 2)
     else:
         warnings.append("no decided renewal of a trained account, or none of an untrained one: no comparison")
+    if np.ptp(fit.test_model) < 1e-9:
+        warnings.append("the boosted stumps forecast one probability for every later renewal: too few decided "
+                        "renewals to split on")
+    reference = frame["opened"].max()
+    stale = open_.filter(pl.col("due") < pl.lit(reference) - timedelta(days=30)).height if reference else 0
+    if stale:
+        warnings.append(f"{stale:,} open renewals were due more than 30 days before the latest renewal in the data "
+                        "opened: check that they are still live before acting on their risk")
     if fit.chosen == "logistic":
         warnings.append(f"the logistic baseline forecast better out of time (Brier {fit.baseline.brier:.4f} against "
                         f"{fit.model.brier:.4f}): it scores the open renewals")

@@ -114,14 +114,17 @@ class ChurnModel:
     """The baseline's."""
 
 
-def _boosted(seed: int, folds: int) -> CalibratedClassifierCV:
+def _boosted(seed: int, folds: int, rows: int) -> CalibratedClassifierCV:
     # Stumps: renewals are few and noisy, and on the simulated customer worlds (600 to 3,000 decided
     # renewals) boosted stumps — an additive model of a step function per feature — ranked and scored
     # better out of time than trees of depth 2 or 3, which learn one year's noise as an interaction.
     # A fixed 100 rounds, no early stopping: scikit-learn would switch it on past 10,000 rows, holding out a
     # tenth and changing the model with the data's size; a hundred small steps of stumps cannot over-fit much.
+    # A leaf of 30 renewals, or a tenth of what each calibration fold fits on when that is fewer: with
+    # a leaf of 30, fewer than about 130 decided renewals left no split at all, only the churn rate.
+    leaf = int(max(5, min(30, rows * (folds - 1) / folds // 10)))
     trees = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.05, max_depth=1, max_leaf_nodes=2,
-                                           min_samples_leaf=30, l2_regularization=1.0, early_stopping=False,
+                                           min_samples_leaf=leaf, l2_regularization=1.0, early_stopping=False,
                                            random_state=seed)
     return CalibratedClassifierCV(trees, method="sigmoid", cv=folds)
 
@@ -167,7 +170,7 @@ def fit_churn(x: FloatArray, churned: NDArray[np.bool_], due: NDArray[Any], scor
     if min(y[early].sum(), early.size - y[early].sum()) < _MIN_EACH or late.size < 10:
         raise NotApplicable("the earlier renewals hold too few of one outcome to fit on, or the later too few "
                             "to check on")
-    boosted = _boosted(seed, _folds(y[early])).fit(x[early], y[early])
+    boosted = _boosted(seed, _folds(y[early]), early.size).fit(x[early], y[early])
     logistic = _logistic().fit(x[early], y[early])
     p_model = boosted.predict_proba(x[late])[:, 1]
     p_base = logistic.predict_proba(x[late])[:, 1]
@@ -175,7 +178,7 @@ def fit_churn(x: FloatArray, churned: NDArray[np.bool_], due: NDArray[Any], scor
     prevalence = float(brier_score_loss(y[late], np.full(late.size, rate)))
 
     chosen = "boosting" if brier_score_loss(y[late], p_model) <= brier_score_loss(y[late], p_base) else "logistic"
-    final = (_boosted(seed, _folds(y)) if chosen == "boosting" else _logistic()).fit(x, y)
+    final = (_boosted(seed, _folds(y), y.size) if chosen == "boosting" else _logistic()).fit(x, y)
     medians = np.median(x, axis=0)
     prob = final.predict_proba(score)[:, 1] if score.shape[0] else np.zeros(0)
     drivers = np.zeros((score.shape[0], x.shape[1]))

@@ -56,10 +56,18 @@ def _type_has(t: ir.Table, words: tuple[str, ...]) -> ir.BooleanValue:
 def _count_before(con: BaseBackend, opened: ir.Table, facts: ir.Table, *, days: int | None, name: str) -> ir.Table:
     """Per renewal (``r_id``): how many ``facts`` rows (``f_account``, ``f_day``) fall in the days before it opened."""
     cond = (facts.f_account == opened.r_account) & (facts.f_day < opened.r_opened)
+    if "f_id" in facts.columns:  # a renewal's own loss is its outcome, never one of its features
+        cond = cond & (facts.f_id != opened.r_id)
     if days is not None:
         cond = cond & (facts.f_day >= opened.r_opened - ibis.interval(days=days))
     j = opened.select("r_id", "r_account", "r_opened").inner_join(facts, cond)
     return j.group_by(c_id=j.r_id).aggregate(**{name: j.count()})
+
+
+def _known_from(con: BaseBackend, deals: ir.Table) -> ir.DateValue:
+    """The day a closed deal's outcome is known: its close date, or its creation day if that is later."""
+    created = utc_day(con, deals.created_at)
+    return ibis.greatest(deals.close_date, created.fill_null(deals.close_date))
 
 
 def renewal_features(con: BaseBackend, *, trained: dict[str, date] | None = None,
@@ -89,11 +97,15 @@ def renewal_features(con: BaseBackend, *, trained: dict[str, date] | None = None
         cases = k.filter(k.account_id.notnull() & k.created_at.notnull()).select(
             f_account=k.account_id, f_day=utc_day(con, k.created_at))
         counts.append(_count_before(con, opened, cases, days=CASE_DAYS, name="cases_180d"))
+    # A won upsell or a lost renewal is known from its close, but never before it existed: a close date
+    # set back before the deal's creation (a rep closing it late, keeping an old expected date) is
+    # taken from the creation day, so no deal created after a renewal opened counts as known then.
     up = o.filter(_type_has(o, UPSELL_WORDS) & o.is_won.fill_null(False) & o.close_date.notnull())
-    counts.append(_count_before(con, opened, up.select(f_account=up.account_id, f_day=up.close_date),
+    counts.append(_count_before(con, opened, up.select(f_account=up.account_id, f_day=_known_from(con, up)),
                                 days=UPSELL_DAYS, name="upsells_won_365d"))
     lost = r.filter(r.is_closed.fill_null(False) & ~r.is_won.fill_null(False) & r.close_date.notnull())
-    counts.append(_count_before(con, opened, lost.select(f_account=lost.account_id, f_day=lost.close_date),
+    counts.append(_count_before(con, opened, lost.select(f_account=lost.account_id, f_day=_known_from(con, lost),
+                                                         f_id=lost.opportunity_id),
                                 days=None, name="renewals_lost_before"))
     rows = opened.left_join(acc, opened.r_account == acc.a_id)
     for cnt in counts:

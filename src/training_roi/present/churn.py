@@ -1,7 +1,7 @@
 """Customer-side risk in words and rows: the report's section, the console's lines and churn_risk.csv.
 
-Every output names the strength of the trained-against-untrained evidence (an association unless
-the comparison is randomised), says that the drivers are a local ablation (what the probability
+Every output names the strength of the trained-against-untrained evidence (always an association:
+who completes the training is not drawn at random), says that the drivers are a local ablation (what the probability
 would be with one feature at its median), not causes, and gives the model's out-of-time check
 beside its baseline's.
 """
@@ -44,6 +44,7 @@ def check_rows(r: ChurnRisk) -> list[dict[str, str]]:
 def reliability_rows(r: ChurnRisk) -> list[dict[str, str]]:
     """The scoring model's reliability curve out of time: predicted against observed churn per bin."""
     check = r.fit.model if r.fit.chosen == "boosting" else r.fit.baseline
+    # The check's model, fitted on the earlier renewals; the one that scores is refitted on them all.
     return [{"predicted": probability(b.predicted), "observed": probability(b.observed), "renewals": f"{b.count:,}"}
             for b in check.reliability]
 

@@ -531,7 +531,7 @@ class Insight(_Strict):
         default=False, description="customer-side risk (account studies): each account's probability of churning "
                                    "at its open renewal, calibrated and checked out of time against a logistic "
                                    "baseline, with the features that drive it; trained against untrained accounts' "
-                                   "risk, an association unless the comparison is randomised")
+                                   "churn, an association")
 
 
 class Study(_Strict):

@@ -1,11 +1,12 @@
-"""The insight a study's result carries, as the server shows it: who benefits, which lessons matter, what next.
+"""The insight a study's result carries, as the server shows it: who benefits, which lessons matter, what next, churn.
 
-A study that asks for them (``insight.subgroups``, ``insight.lesson_map``, ``insight.next_lesson``)
-carries sections of its ``result.json`` beyond the headline (docs/result.md, "Subgroups", "Lesson
-map" and "Next lessons"). The server shows them on a page of their own, read from the result and
-never recomputed, each worded by the presenters that word them in the report
-(:mod:`training_roi.present.subgroups`, :mod:`training_roi.present.lesson_map`,
-:mod:`training_roi.present.next_lesson`), so the page and the report say the same figures alike.
+A study that asks for them (``insight.subgroups``, ``insight.lesson_map``, ``insight.next_lesson``,
+``insight.churn``) carries sections of its ``result.json`` beyond the headline (docs/result.md,
+"Subgroups", "Lesson map", "Next lessons" and "Churn"). The server shows them on a page of their
+own, read from the result and never recomputed, worded as the report words them (the presenters of
+:mod:`training_roi.present.subgroups`, :mod:`training_roi.present.lesson_map` and
+:mod:`training_roi.present.next_lesson`; churn's figures worded here from the section), so the page
+and the report say the same figures alike.
 
 Every section is labelled by the strength of its evidence — ``randomised``, ``quasi-experimental``
 or ``association`` — with what that label lets a reader conclude and the section's caveat, and
@@ -24,7 +25,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from training_roi._format import describe_change
+from training_roi._format import describe_change, money, points, probability
 from training_roi.measure import CATALOGUE
 from training_roi.present.lesson_map import SHOWN as LESSONS_SHOWN
 from training_roi.present.lesson_map import lesson_summary, worded_lessons
@@ -167,6 +168,48 @@ def _next_lesson(section: dict[str, Any]) -> Shown:
     })
 
 
+def _churn(section: dict[str, Any]) -> Shown:
+    """Customer-side risk, worded: the models' out-of-time check, reliability, trained against untrained, accounts."""
+    check = section.get("check") or {}
+    chosen = str(section.get("scoring_model") or "")
+    names = {"model": ("boosting", "calibrated boosted stumps"), "baseline": ("logistic", "logistic regression")}
+    checks = []
+    for key, (kind, label) in names.items():
+        c = check.get(key) or {}
+        auc = c.get("auc")
+        checks.append({"model": label, "brier": f"{float(c.get('brier') or 0.0):.4f}",
+                       "auc": "—" if auc is None else f"{float(auc):.3f}", "scores": "yes" if chosen == kind else ""})
+    scoring = check.get("model" if chosen == "boosting" else "baseline") or {}
+    vs = section.get("trained_vs_untrained") or {}
+    groups = []
+    for g in vs.get("groups") or []:
+        seen = (f"{probability(g.get('observed'))} churned ({probability(g.get('low'))} to "
+                f"{probability(g.get('high'))}) of {int(g.get('decided') or 0):,} decided"
+                if g.get("observed") is not None else "no decided renewal")
+        groups.append(f"{g.get('group')}: {seen}")
+    difference = (f"{points(vs['difference'])} ({points(vs.get('difference_low') or 0.0)} to "
+                  f"{points(vs.get('difference_high') or 0.0)})" if vs.get("difference") is not None else "")
+    accounts = section.get("accounts") or []
+    return Shown(evidence=str(section.get("evidence") or "association"),
+                 caveat="a forecast from what the CRM held when each renewal opened; each account's drivers are a "
+                        "local ablation (its probability with one feature set to the median), not causes",
+                 figures={
+        "checks": checks, "prevalence": f"{float(check.get('brier_prevalence') or 0.0):.4f}",
+        "train": int(check.get("train_renewals") or 0), "test": int(check.get("test_renewals") or 0),
+        "reliability": [{"predicted": probability(r.get("predicted")), "observed": probability(r.get("observed")),
+                         "renewals": f"{int(r.get('count') or 0):,}"} for r in scoring.get("reliability") or []],
+        "groups": groups, "difference": difference, "people": "accounts" in section, "total": len(accounts),
+        "rows": [{"account": r.get("account_name") or r.get("account_id"), "due": r.get("due") or "",
+                  "amount": money(r["amount"]) if r.get("amount") is not None else "—",
+                  "probability": probability(r.get("probability")), "drivers": r.get("drivers") or "",
+                  "trained": "yes" if r.get("trained") else "no"} for r in accounts[:ACCOUNTS_SHOWN]],
+        "warnings": list(section.get("warnings") or []),
+    })
+
+
+ACCOUNTS_SHOWN = 20
+"""Open renewals the page shows, most at risk first (churn_risk.csv holds every one)."""
+
 RECOMMENDATIONS_SHOWN = 15
 """Reps' first recommendations the page shows (next_lessons.csv holds every one)."""
 
@@ -177,6 +220,7 @@ KINDS: tuple[Kind, ...] = (
          _lesson_map),
     Kind("next_lesson", "Knowledge gaps and the next lesson", "insight_next_lesson.html", ("next_lessons.csv",),
          _next_lesson),
+    Kind("churn", "Customer-side risk: which accounts may churn", "insight_churn.html", ("churn_risk.csv",), _churn),
 )
 """Every section the insight page knows, in the order it shows them."""
 
