@@ -76,6 +76,11 @@ def test_the_recommended_lessons_beat_random_and_most_popular(world, tmp_path: P
     assert csv["reason"].str.contains("over the average lesson").all()
     page = files["report"].read_text(encoding="utf-8")
     assert "Knowledge gaps and the next lesson" in page and "choose which lessons" in page
+    from training_roi.present.next_lesson import next_lesson_lines
+
+    standing = nl.recommendations.filter((pl.col("rank") == 1) & pl.col("established")).height
+    line = next_lesson_lines(answer)[0]
+    assert f"{standing:,} of " in line and ("none can be told from the average lesson" in line) == (standing == 0)
     _the_server_shows_people_only_to_those_who_may_read_them(doc, nl.recommendations)
 
 

@@ -94,9 +94,16 @@ def next_lesson_lines(ev: Evaluation) -> list[str]:
     best = nl.effects.table.drop_nulls("at_average").sort("at_average", descending=True).head(3)
     reps = nl.recommendations["unit"].n_unique()
     helps = ", ".join(f"{r['skill']} {describe_change(r['at_average'], unit)}" for r in best.iter_rows(named=True))
+    first = nl.recommendations.filter(pl.col("rank") == 1)
+    standing = first.filter(pl.col("established"))
+    stands = (f"{standing.height:,} of {first.height:,} reps' first lessons stand out against the average lesson"
+              + (f" ({', '.join(standing['skill'].value_counts(sort=True)['skill'].head(3).to_list())})"
+                 if standing.height else ": none can be told from the average lesson at this size, so "
+                                         "the ranking is a weak hint"))
     return [f"Next lessons ({nl.evidence}): {reps:,} reps get up to {nl.per_unit} lessons each, by their gaps "
-            f"({nl.answered:,} of {nl.units:,} answered the assessment); the first lessons associated with the "
-            f"largest change in {_label(nl.effects.outcome)} at the average gap: {helps}. In next_lessons.csv.",
+            f"({nl.answered:,} of {nl.units:,} answered the assessment); {stands}. The first lessons associated "
+            f"with the largest change in {_label(nl.effects.outcome)} at the average gap, the lean of keen reps "
+            f"included: {helps}. In next_lessons.csv.",
             f"  {nl.caveat[:1].upper() + nl.caveat[1:]}."]
 
 
