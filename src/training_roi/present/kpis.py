@@ -22,7 +22,17 @@ from training_roi._format import describe
 from training_roi.measure import CATALOGUE, OPEN_SHARE_LIMIT
 from training_roi.present.layout import fits, fitted
 
-__all__ = ["kpi_table", "unit_label"]
+__all__ = ["kpi_label", "kpi_table", "kpi_unit", "unit_label"]
+
+
+def kpi_unit(kpi: str) -> str:
+    """A catalogue KPI's unit (rate, money, days, …): how its values and changes are written; a rate if unknown."""
+    return CATALOGUE[kpi].unit if kpi in CATALOGUE else "rate"
+
+
+def kpi_label(kpi: str) -> str:
+    """A catalogue KPI's label as people read it (win rate), or its name when the catalogue has none."""
+    return CATALOGUE[kpi].label if kpi in CATALOGUE else kpi
 
 
 def _relative(row: dict[str, Any] | None, key: str) -> str:

@@ -14,7 +14,7 @@ import polars as pl
 
 from training_roi._format import describe_change
 from training_roi.evaluation import Evaluation
-from training_roi.measure import KPIS
+from training_roi.present.kpis import kpi_unit
 from training_roi.present.spreadsheet import write_safe_csv
 
 __all__ = ["SHOWN", "lesson_lines", "lesson_rows", "lesson_summary", "worded_lessons", "write_lesson_map"]
@@ -23,13 +23,10 @@ SHOWN = 15
 """Lessons the report and the server show (lesson_map.csv holds every lesson)."""
 
 
-def _unit(kpi: str) -> str:
-    return KPIS[kpi].unit if kpi in KPIS else "rate"
-
 
 def worded_lessons(kpi: str, lessons: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Lesson rows, worded: ``lessons`` as ``result.json``'s ``lesson_map.lessons`` holds them (largest lead first)."""
-    unit = _unit(kpi)
+    unit = kpi_unit(kpi)
     rows = []
     for r in lessons:
         fitted = r["coefficient"] is not None

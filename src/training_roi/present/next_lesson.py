@@ -16,7 +16,7 @@ import polars as pl
 from training_roi._format import describe_change, probability, spreadsheet_safe
 from training_roi.evaluation import Evaluation
 from training_roi.evaluation.next_lesson import NextLessons
-from training_roi.measure import KPIS
+from training_roi.present.kpis import kpi_label, kpi_unit
 
 __all__ = ["next_lesson_lines", "next_lesson_rows", "recommendation_rows", "worded_skills", "write_next_lessons"]
 
@@ -24,17 +24,11 @@ _SHOWN = 12
 """Recommendations the report shows (next_lessons.csv holds every one)."""
 
 
-def _unit(kpi: str) -> str:
-    return KPIS[kpi].unit if kpi in KPIS else "rate"
-
-
-def _label(kpi: str) -> str:
-    return KPIS[kpi].label if kpi in KPIS else kpi
 
 
 def _reasons(nl: NextLessons) -> list[str]:
     """Each recommendation's reason, in the order of ``nl.recommendations``."""
-    unit = _unit(nl.effects.outcome)
+    unit = kpi_unit(nl.effects.outcome)
     average = nl.effects.average_gap
     out = []
     for r in nl.recommendations.iter_rows(named=True):
@@ -42,7 +36,7 @@ def _reasons(nl: NextLessons) -> list[str]:
                f"(average {probability(average[r['skill']])})" if r["answers"] else
                f"no {r['skill']} item answered: the average gap ({probability(r['gap'])})")
         out.append(f"{gap}; a first {r['skill']} lesson is associated with {describe_change(r['expected'], unit)} "
-                   f"{_label(nl.effects.outcome)} at this gap ({describe_change(r['low'], unit)} to "
+                   f"{kpi_label(nl.effects.outcome)} at this gap ({describe_change(r['low'], unit)} to "
                    f"{describe_change(r['high'], unit)}), {describe_change(r['versus_average'], unit)} over the "
                    f"average lesson ({describe_change(r['versus_low'], unit)} to "
                    f"{describe_change(r['versus_high'], unit)}): "
@@ -52,7 +46,7 @@ def _reasons(nl: NextLessons) -> list[str]:
 
 def worded_skills(kpi: str, skills: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Skill rows (result.json's ``next_lesson.skills``) worded, largest change at the average gap first."""
-    unit = _unit(kpi)
+    unit = kpi_unit(kpi)
     rows = []
     for r in sorted(skills, key=lambda r: (r.get("at_average") is None, -(r.get("at_average") or 0.0))):
         fitted = r.get("at_average") is not None
@@ -77,7 +71,7 @@ def recommendation_rows(ev: Evaluation) -> list[dict[str, str]]:
     nl = ev.next_lesson
     if nl is None:
         return []
-    unit = _unit(nl.effects.outcome)
+    unit = kpi_unit(nl.effects.outcome)
     table = nl.recommendations.with_columns(reason=pl.Series(_reasons(nl), dtype=pl.String))
     top = table.filter(pl.col("rank") == 1).sort(["expected", "unit"], descending=[True, False]).head(_SHOWN)
     return [{"rep": r["name"] or r["unit"], "skill": r["skill"], "lesson": r["lesson"] or "",
@@ -90,7 +84,7 @@ def next_lesson_lines(ev: Evaluation) -> list[str]:
     nl = ev.next_lesson
     if nl is None:
         return [ev.next_lesson_basis[:1].upper() + ev.next_lesson_basis[1:]] if ev.next_lesson_basis else []
-    unit = _unit(nl.effects.outcome)
+    unit = kpi_unit(nl.effects.outcome)
     best = nl.effects.table.drop_nulls("at_average").sort("at_average", descending=True).head(3)
     reps = nl.recommendations["unit"].n_unique()
     helps = ", ".join(f"{r['skill']} {describe_change(r['at_average'], unit)}" for r in best.iter_rows(named=True))
@@ -102,7 +96,7 @@ def next_lesson_lines(ev: Evaluation) -> list[str]:
                                          "the ranking is a weak hint"))
     return [f"Next lessons ({nl.evidence}): {reps:,} reps get up to {nl.per_unit} lessons each, by their gaps "
             f"({nl.answered:,} of {nl.units:,} answered the assessment); {stands}. The first lessons associated "
-            f"with the largest change in {_label(nl.effects.outcome)} at the average gap, the lean of keen reps "
+            f"with the largest change in {kpi_label(nl.effects.outcome)} at the average gap, the lean of keen reps "
             f"included: {helps}. In next_lessons.csv.",
             f"  {nl.caveat[:1].upper() + nl.caveat[1:]}."]
 

@@ -18,7 +18,7 @@ import polars as pl
 
 from training_roi._format import describe_change, money, percent, spreadsheet_safe
 from training_roi.evaluation import Evaluation
-from training_roi.measure import KPIS
+from training_roi.present.kpis import kpi_unit
 
 __all__ = ["SHOWN", "differ_lines", "effect_rows", "rollout_rows", "subgroup_lines", "subgroup_rows", "worded_rollout",
            "write_subgroups"]
@@ -26,9 +26,6 @@ __all__ = ["SHOWN", "differ_lines", "effect_rows", "rollout_rows", "subgroup_lin
 SHOWN = 12
 """Roll-out rows the report, the console and the server show (subgroups.csv holds every row)."""
 
-
-def _unit(kpi: str) -> str:
-    return KPIS[kpi].unit if kpi in KPIS else "rate"
 
 
 def _interval(low: float | None, high: float | None, unit: str) -> str:
@@ -54,7 +51,7 @@ def effect_rows(kpi: str, effects: Iterable[dict[str, Any]]) -> list[dict[str, A
     (``…_interval``), its pointwise one (``…_pointwise``) and its q-value; ``established`` says
     whether the simultaneous interval on the trained excludes zero, in words.
     """
-    unit = _unit(kpi)
+    unit = kpi_unit(kpi)
     rows = []
     for r in effects:
         estimated = r["att_estimate"] is not None
@@ -85,7 +82,7 @@ def subgroup_rows(ev: Evaluation) -> list[dict[str, Any]]:
 
 def worded_rollout(kpi: str, rollout: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
     """Roll-out rows, worded: ``rollout`` as ``result.json``'s ``subgroups.rollout`` holds them, best first."""
-    unit = _unit(kpi)
+    unit = kpi_unit(kpi)
     out = []
     for r in rollout:
         roi = ("—" if r["roi_pct"] is None else

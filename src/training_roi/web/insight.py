@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from training_roi._format import describe_change, money, points, probability
-from training_roi.measure import CATALOGUE
+from training_roi.present.kpis import kpi_label, kpi_unit
 from training_roi.present.lesson_map import SHOWN as LESSONS_SHOWN
 from training_roi.present.lesson_map import lesson_summary, worded_lessons
 from training_roi.present.next_lesson import worded_skills
@@ -90,12 +90,6 @@ class Insight:
         return EVIDENCE.get(self.shown.evidence, "") if self.shown else ""
 
 
-def _kpi_label(kpi: str) -> str:
-    return CATALOGUE[kpi].label if kpi in CATALOGUE else kpi
-
-
-def _unit(kpi: str) -> str:
-    return CATALOGUE[kpi].unit if kpi in CATALOGUE else "rate"
 
 
 def _natural(text: str) -> tuple[tuple[int, int | str], ...]:
@@ -115,12 +109,12 @@ def _subgroups(section: dict[str, Any]) -> Shown:
     overall = section.get("overall") or {}
     together = None
     if overall.get("att_estimate") is not None:
-        unit = _unit(kpi)
+        unit = kpi_unit(kpi)
         together = {side: (describe_change(overall[f"{side}_estimate"], unit),
                            f"{describe_change(overall[f'{side}_low'], unit)} to "
                            f"{describe_change(overall[f'{side}_high'], unit)}") for side in ("att", "atu")}
     return Shown(evidence=str(section.get("evidence") or ""), caveat=UNTRAINED, figures={
-        "kpi": _kpi_label(kpi), "method": str(section.get("method") or ""), "level": f"{confidence:.0%}",
+        "kpi": kpi_label(kpi), "method": str(section.get("method") or ""), "level": f"{confidence:.0%}",
         "differ": differ_lines(section.get("differ") or {}, confidence), "overall": together,
         "rows": [r for r in rows if r["estimated"]],
         "not_estimated": [f"{r['variable']} = {r['level']}" for r in sorted(
@@ -139,7 +133,7 @@ def _lesson_map(section: dict[str, Any]) -> Shown:
     caveat, evidence = str(section.get("caveat") or ""), str(section.get("evidence") or "association")
     matters = [str(m) for m in section.get("matters") or []]
     return Shown(evidence=evidence, caveat=caveat, figures={
-        "kpi": _kpi_label(kpi), "summary": lesson_summary(evidence, matters, len(lessons),
+        "kpi": kpi_label(kpi), "summary": lesson_summary(evidence, matters, len(lessons),
                                                            float(section.get("fdr") or 0.1), caveat)[0],
         "fdr": f"{float(section.get('fdr') or 0.1):.0%}", "level": f"{float(section.get('confidence') or 0.95):.0%}",
         "units": int(section.get("units") or 0), "takers": int(section.get("takers") or 0),
@@ -150,12 +144,12 @@ def _lesson_map(section: dict[str, Any]) -> Shown:
 def _next_lesson(section: dict[str, Any]) -> Shown:
     """Knowledge gaps and next lessons, worded: each skill's line, and the recommendations the reader may read."""
     kpi = str(section.get("kpi") or "win_rate")
-    unit = _unit(kpi)
+    unit = kpi_unit(kpi)
     recs = [r for r in section.get("recommendations") or [] if r.get("rank") == 1]
     recs.sort(key=lambda r: (-(r.get("expected") or 0.0), str(r.get("unit"))))
     return Shown(evidence=str(section.get("evidence") or "association"), caveat=str(section.get("caveat") or ""),
                  figures={
-        "kpi": _kpi_label(kpi), "level": f"{float(section.get('confidence') or 0.95):.0%}",
+        "kpi": kpi_label(kpi), "level": f"{float(section.get('confidence') or 0.95):.0%}",
         "units": int(section.get("units") or 0), "answered": int(section.get("answered") or 0),
         "per_unit": int(section.get("per_unit") or 0), "skills": worded_skills(kpi, section.get("skills") or []),
         "people": "recommendations" in section, "total": len(section.get("recommendations") or []),
