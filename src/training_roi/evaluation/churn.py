@@ -70,8 +70,8 @@ class ChurnRisk:
     confidence: float
     warnings: tuple[str, ...] = field(default=())
 
-    def asdict(self) -> dict[str, Any]:
-        """result.json's ``churn`` section (without its ``basis``)."""
+    def check_document(self) -> dict[str, Any]:
+        """result.json's ``churn.check``: both models' out-of-time check against the churn rate for everyone."""
         f = self.fit
 
         def check(c: Any) -> dict[str, Any]:
@@ -79,12 +79,17 @@ class ChurnRisk:
                     "reliability": [{"predicted": r.predicted, "observed": r.observed, "count": r.count}
                                     for r in c.reliability]}
 
+        return {"train_renewals": f.train, "test_renewals": f.test, "churn_rate_train": f.churn_rate_train,
+                "churn_rate_test": f.churn_rate_test, "brier_prevalence": f.brier_prevalence,
+                "model": check(f.model), "baseline": check(f.baseline)}
+
+    def asdict(self) -> dict[str, Any]:
+        """result.json's ``churn`` section (without its ``basis``)."""
+        f = self.fit
         return {
             "evidence": self.evidence, "confidence": self.confidence, "seed": f.seed, "scoring_model": f.chosen,
             "features": {name: CHURN_FEATURES.get(name, name) for name in f.features},
-            "check": {"train_renewals": f.train, "test_renewals": f.test, "churn_rate_train": f.churn_rate_train,
-                      "churn_rate_test": f.churn_rate_test, "brier_prevalence": f.brier_prevalence,
-                      "model": check(f.model), "baseline": check(f.baseline)},
+            "check": self.check_document(),
             "trained_vs_untrained": {
                 "groups": [vars(g) for g in self.groups], "difference": self.difference,
                 "difference_low": self.difference_low, "difference_high": self.difference_high},

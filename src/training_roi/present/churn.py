@@ -15,10 +15,10 @@ import polars as pl
 
 from training_roi._format import money, points, probability
 from training_roi.evaluation import Evaluation
-from training_roi.evaluation.churn import ChurnRisk
 from training_roi.present.spreadsheet import write_safe_csv
 
-__all__ = ["check_rows", "churn_context", "churn_lines", "reliability_rows", "risk_rows", "write_churn_risk"]
+__all__ = ["check_rows", "churn_context", "churn_lines", "group_line", "reliability_rows", "risk_rows",
+           "write_churn_risk"]
 
 _SHOWN = 20
 """Accounts the report shows (churn_risk.csv holds every open renewal)."""
@@ -29,24 +29,27 @@ def _auc(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-def check_rows(r: ChurnRisk) -> list[dict[str, str]]:
-    """The out-of-time check: one row per model (and the churn rate as a forecast), formatted."""
-    f = r.fit
-    rows = [{"model": _MODELS["boosting"], "brier": f"{f.model.brier:.4f}", "auc": _auc(f.model.auc),
-             "scores": "yes" if f.chosen == "boosting" else ""},
-            {"model": f"{_MODELS['logistic']} (baseline)", "brier": f"{f.baseline.brier:.4f}",
-             "auc": _auc(f.baseline.auc), "scores": "yes" if f.chosen == "logistic" else ""},
-            {"model": "the churn rate for everyone", "brier": f"{f.brier_prevalence:.4f}", "auc": "0.500",
-             "scores": ""}]
-    return rows
+def check_rows(check: dict[str, Any], chosen: str) -> list[dict[str, str]]:
+    """The out-of-time check (result.json's ``churn.check``): one row per model and the churn rate, formatted."""
+    def row(key: str, label: str, kind: str) -> dict[str, str]:
+        c = check.get(key) or {}
+        return {"model": label, "brier": f"{float(c.get('brier') or 0.0):.4f}", "auc": _auc(c.get("auc")),
+                "scores": "yes" if chosen == kind else ""}
+
+    return [row("model", _MODELS["boosting"], "boosting"),
+            row("baseline", f"{_MODELS['logistic']} (baseline)", "logistic"),
+            {"model": "the churn rate for everyone", "brier": f"{float(check.get('brier_prevalence') or 0.0):.4f}",
+             "auc": "0.500", "scores": ""}]
 
 
-def reliability_rows(r: ChurnRisk) -> list[dict[str, str]]:
-    """The scoring model's reliability curve out of time: predicted against observed churn per bin."""
-    check = r.fit.model if r.fit.chosen == "boosting" else r.fit.baseline
-    # The check's model, fitted on the earlier renewals; the one that scores is refitted on them all.
-    return [{"predicted": probability(b.predicted), "observed": probability(b.observed), "renewals": f"{b.count:,}"}
-            for b in check.reliability]
+def reliability_rows(check: dict[str, Any], chosen: str) -> list[dict[str, str]]:
+    """The check's reliability curve of the scoring model's kind: predicted against observed churn per bin.
+
+    The check's model, fitted on the earlier renewals; the one that scores is refitted on them all.
+    """
+    scoring = check.get("model" if chosen == "boosting" else "baseline") or {}
+    return [{"predicted": probability(b.get("predicted")), "observed": probability(b.get("observed")),
+             "renewals": f"{int(b.get('count') or 0):,}"} for b in scoring.get("reliability") or []]
 
 
 def risk_rows(ev: Evaluation) -> list[dict[str, str]]:
@@ -61,11 +64,13 @@ def risk_rows(ev: Evaluation) -> list[dict[str, str]]:
             for row in r.accounts.head(_SHOWN).iter_rows(named=True)]
 
 
-def _group(g: Any) -> str:
-    observed = (f"{probability(g.observed)} churned ({probability(g.low)} to {probability(g.high)}) of "
-                f"{g.decided:,} decided" if g.observed is not None else "no decided renewal")
-    predicted = f", {probability(g.predicted)} predicted for {g.open:,} open" if g.predicted is not None else ""
-    return f"{g.group}: {observed}{predicted}"
+def group_line(g: dict[str, Any]) -> str:
+    """One group of trained against untrained (result.json's ``churn.trained_vs_untrained.groups``) in words."""
+    observed = (f"{probability(g['observed'])} churned ({probability(g['low'])} to {probability(g['high'])}) of "
+                f"{g['decided']:,} decided" if g.get("observed") is not None else "no decided renewal")
+    predicted = (f", {probability(g['predicted'])} predicted for {g['open']:,} open"
+                 if g.get("predicted") is not None else "")
+    return f"{g['group']}: {observed}{predicted}"
 
 
 def churn_lines(ev: Evaluation) -> list[str]:
@@ -84,7 +89,7 @@ def churn_lines(ev: Evaluation) -> list[str]:
     if r.difference is not None:
         lines.append(f"  Trained against untrained accounts ({r.evidence}): {points(r.difference)} churn "
                      f"({points(r.difference_low or 0.0)} to {points(r.difference_high or 0.0)}); "
-                     + "; ".join(_group(g) for g in r.groups))
+                     + "; ".join(group_line(vars(g)) for g in r.groups))
     lines.extend(f"  {w[:1].upper() + w[1:]}." for w in r.warnings)
     return lines
 
@@ -93,8 +98,8 @@ def churn_context(ev: Evaluation) -> dict[str, Any]:
     """The report template's churn figures (empty lists when the study asked for none)."""
     r = ev.churn
     return {"churn_lines": churn_lines(ev), "churn_rows": risk_rows(ev),
-            "churn_checks": check_rows(r) if r is not None else [],
-            "churn_reliability": reliability_rows(r) if r is not None else []}
+            "churn_checks": check_rows(r.check_document(), r.fit.chosen) if r is not None else [],
+            "churn_reliability": reliability_rows(r.check_document(), r.fit.chosen) if r is not None else []}
 
 
 def write_churn_risk(ev: Evaluation, out_dir: Path) -> Path | None:

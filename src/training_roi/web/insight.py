@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from training_roi._format import describe_change, money, points, probability
+from training_roi.present.churn import check_rows, group_line, reliability_rows
 from training_roi.present.kpis import kpi_label, kpi_unit
 from training_roi.present.lesson_map import SHOWN as LESSONS_SHOWN
 from training_roi.present.lesson_map import lesson_summary, worded_lessons
@@ -166,21 +167,8 @@ def _churn(section: dict[str, Any]) -> Shown:
     """Customer-side risk, worded: the models' out-of-time check, reliability, trained against untrained, accounts."""
     check = section.get("check") or {}
     chosen = str(section.get("scoring_model") or "")
-    names = {"model": ("boosting", "calibrated boosted stumps"), "baseline": ("logistic", "logistic regression")}
-    checks = []
-    for key, (kind, label) in names.items():
-        c = check.get(key) or {}
-        auc = c.get("auc")
-        checks.append({"model": label, "brier": f"{float(c.get('brier') or 0.0):.4f}",
-                       "auc": "—" if auc is None else f"{float(auc):.3f}", "scores": "yes" if chosen == kind else ""})
-    scoring = check.get("model" if chosen == "boosting" else "baseline") or {}
     vs = section.get("trained_vs_untrained") or {}
-    groups = []
-    for g in vs.get("groups") or []:
-        seen = (f"{probability(g.get('observed'))} churned ({probability(g.get('low'))} to "
-                f"{probability(g.get('high'))}) of {int(g.get('decided') or 0):,} decided"
-                if g.get("observed") is not None else "no decided renewal")
-        groups.append(f"{g.get('group')}: {seen}")
+    groups = [group_line(g) for g in vs.get("groups") or []]
     difference = (f"{points(vs['difference'])} ({points(vs.get('difference_low') or 0.0)} to "
                   f"{points(vs.get('difference_high') or 0.0)})" if vs.get("difference") is not None else "")
     accounts = section.get("accounts") or []
@@ -188,10 +176,8 @@ def _churn(section: dict[str, Any]) -> Shown:
                  caveat="a forecast from what the CRM held when each renewal opened; each account's drivers are a "
                         "local ablation (its probability with one feature set to the median), not causes",
                  figures={
-        "checks": checks, "prevalence": f"{float(check.get('brier_prevalence') or 0.0):.4f}",
-        "train": int(check.get("train_renewals") or 0), "test": int(check.get("test_renewals") or 0),
-        "reliability": [{"predicted": probability(r.get("predicted")), "observed": probability(r.get("observed")),
-                         "renewals": f"{int(r.get('count') or 0):,}"} for r in scoring.get("reliability") or []],
+        "checks": check_rows(check, chosen), "train": int(check.get("train_renewals") or 0),
+        "test": int(check.get("test_renewals") or 0), "reliability": reliability_rows(check, chosen),
         "groups": groups, "difference": difference, "people": "accounts" in section, "total": len(accounts),
         "rows": [{"account": r.get("account_name") or r.get("account_id"), "due": r.get("due") or "",
                   "amount": money(r["amount"]) if r.get("amount") is not None else "—",
