@@ -86,14 +86,12 @@ def measure_next_lessons(con: BaseBackend, panel: WindowPanel, *, lessons: Lesso
     if changes.is_empty():
         return f"no next lessons: no unit has {kpi} in both its baseline and its window"
     times = lesson_times(con, lessons)
-    dates = times.select("unit", "lesson", completed_on=pl.col("first_at").dt.date())
-    if dates.is_empty():
+    if times.is_empty():
         return "no next lessons: nobody completed a lesson of the program"
-    done = times.with_columns(completed_on=pl.col("first_at").dt.date(),
-                              skill=pl.col("lesson").replace_strict(tag, default=None))
+    done = times.with_columns(skill=pl.col("lesson").replace_strict(tag, default=None))
     untagged = done.filter(pl.col("skill").is_null())["lesson"].n_unique()
     done = done.drop_nulls("skill")
-    lesson_ids = set(dates["lesson"].unique().to_list())
+    lesson_ids = set(times["lesson"].unique().to_list())
     items = sorted(a for a in tag if a not in lesson_ids)
     answers = item_answers(con, items).with_columns(skill=pl.col("item").replace_strict(tag))
     names = sorted(set(done["skill"].unique().to_list()) & set(answers["skill"].unique().to_list()))
@@ -124,8 +122,9 @@ def measure_next_lessons(con: BaseBackend, panel: WindowPanel, *, lessons: Lesso
                       & (pl.col("first_lesson").is_null() | (pl.col("answered_at") < pl.col("first_lesson")))))
     n_before, k_before = _counts(before, row, column)
     gap_model, _ = skill_gaps(n_before, k_before)
-    firsts = (done.filter(pl.col("skill").is_in(names)).group_by("unit", "skill")
-              .agg(completed_on=pl.col("completed_on").min()).rename({"skill": "lesson"}))
+    # Each unit's exposure to a skill runs from the day of its first lesson of it, as in the lesson map.
+    firsts = first_of_skill.filter(pl.col("skill").is_in(names)).select(
+        "unit", lesson=pl.col("skill"), completed_on=pl.col("first_lesson").dt.date())
     shares = exposure_shares(firsts, anchors, window_days=window_days, ramp_days=ramp_days)
     shares = shares.filter(pl.col("unit").is_in(units))
     exposure = np.zeros((len(units), len(names)))
@@ -151,7 +150,7 @@ def measure_next_lessons(con: BaseBackend, panel: WindowPanel, *, lessons: Lesso
     index = {s: j for j, s in enumerate(kept_names)}
     covered[[row[u] for u in mine["unit"]], [index[s] for s in mine["skill"]]] = True
     recs = recommend(units, gap_now, n_all[:, keep], covered, kept_names, effects, per_unit=per_unit).table
-    table = _with_lessons(recs, done, dates).join(unit_directory(con, units), on="unit", how="left")
+    table = _with_lessons(recs, done, times).join(unit_directory(con, units), on="unit", how="left")
     table = table.select("unit", "name", "email", "rank", "skill", "lesson", "gap", "answers", "expected", "low",
                          "high", "versus_average", "versus_low", "versus_high", "established").sort("unit", "rank")
     if left_out:
@@ -178,10 +177,10 @@ def _counts(answers: pl.DataFrame, row: dict[str, int], column: dict[str, int]) 
     return n, k
 
 
-def _with_lessons(recs: pl.DataFrame, done: pl.DataFrame, dates: pl.DataFrame) -> pl.DataFrame:
+def _with_lessons(recs: pl.DataFrame, done: pl.DataFrame, times: pl.DataFrame) -> pl.DataFrame:
     """Each recommendation's lesson: the skill's most-taken lesson the unit has not done (ties by id)."""
     popular = done.group_by("skill", "lesson").agg(takers=pl.len())
-    taken = dates.select("unit", "lesson").unique().with_columns(taken=pl.lit(True))
+    taken = times.select("unit", "lesson").unique().with_columns(taken=pl.lit(True))
     first = (recs.select("unit", "skill").join(popular, on="skill")
              .join(taken, on=["unit", "lesson"], how="left").filter(pl.col("taken").is_null())
              .sort(["unit", "skill", "takers", "lesson"], descending=[False, False, True, False])

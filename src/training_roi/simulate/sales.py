@@ -188,7 +188,7 @@ def _simulate_sales(out: Path, cal: _Calendar, *, scenario: str, reps: int, seed
         truth = _dose_truth(truth, cal, dose_scenario or _DOSE_SCENARIOS["microlessons"], org, learners, training,
                             doses, opps)
     if skills is not None:
-        truth = truth | {"knowledge_gaps": _skills_truth(skills, int(np.unique(skills.a_learner).size)),
+        truth = truth | {"knowledge_gaps": _skills_truth(skills),
                          "definitions": truth["definitions"] | _SKILLS_DEFINITIONS}
     if golive is not None and lead_df is not None:
         truth = _golive_truth(truth, golive, org, reps_df, lead_df, costs)

@@ -189,14 +189,14 @@ _SKILLS_DEFINITIONS = {
 }
 
 
-def _skills_truth(sk: _Skills, check_takers: int) -> dict[str, Any]:
+def _skills_truth(sk: _Skills) -> dict[str, Any]:
     """truth.json's ``knowledge_gaps`` section."""
     return {
         "skills": [{"skill": name, "win_logit_per_gap": float(sk.gamma[s])} for s, name in enumerate(_SKILLS)],
         "effective": [name for s, name in enumerate(_SKILLS) if sk.gamma[s]],
         "assessment_activity_id": _CHECK_ID,
         "items": int(sk.item_skill.size),
-        "check_takers": check_takers,
+        "check_takers": int(np.unique(sk.a_learner).size),
         "answers": int(sk.a_learner.size),
         "skills_file": "skills.csv",
         "file": "truth_skills.parquet",
